@@ -1,1 +1,45 @@
-fn main() {}
+//! The `spoe` command.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod metrics_http;
+mod signals;
+
+/// HAProxy's Stream Processing Offload Engine, in Rust.
+#[derive(Debug, Parser)]
+#[command(name = "spoe", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve an example SPOE agent (SPOA) to HAProxy.
+    Agent(cmd::agent::AgentArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let result = match cli.command {
+        Command::Agent(args) => cmd::agent::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("spoe: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

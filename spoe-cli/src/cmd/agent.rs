@@ -1,0 +1,119 @@
+//! `spoe agent`: serve an example handler to HAProxy.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use spoa::demo::{Delayed, Echo, IpReputation};
+use spoa::{Config, Handler, ListenAddr, Listener, Server};
+use tokio_util::sync::CancellationToken;
+
+use crate::{metrics_http, signals};
+
+/// The example handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Example {
+    /// SET-VAR txn.<arg name> = the argument's value, for every argument.
+    Echo,
+    /// check-client-ip(ip) -> SET-VAR sess.ip_score (0..=100).
+    IpReputation,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    /// Address to listen on: HOST:PORT or unix:PATH.
+    #[arg(long)]
+    listen: ListenAddr,
+    /// The handler to serve.
+    #[arg(long, value_enum)]
+    example: Example,
+    /// Hold every ACK this long (HAProxy units: 300ms, 2s), to exercise an
+    /// engine's `timeout processing`.
+    #[arg(long, value_parser = parse_duration)]
+    delay: Option<Duration>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// NOTIFY frames handled at once per connection; reading pauses beyond.
+    #[arg(long, default_value_t = 64)]
+    max_in_flight: usize,
+    /// A handler's budget before the fallback ACK is sent (default 1s, plus
+    /// --delay when given).
+    #[arg(long, value_parser = parse_duration)]
+    handler_timeout: Option<Duration>,
+    /// On SIGTERM/SIGINT, how long in-flight handlers may finish.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    drain_grace: Duration,
+    /// Largest frame accepted and announced (at least 256).
+    #[arg(long, default_value_t = spop::HAPROXY_DEFAULT_FRAME_SIZE)]
+    max_frame_size: u32,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    spoe::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+pub(crate) fn run(args: AgentArgs) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let delay = args.delay.unwrap_or_default();
+        match args.example {
+            Example::Echo => serve(Delayed::new(Echo, delay), &args).await,
+            Example::IpReputation => serve(Delayed::new(IpReputation, delay), &args).await,
+        }
+    })
+}
+
+async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
+    let mut config = Config::default();
+    config.max_in_flight = args.max_in_flight;
+    config.max_frame_size = args.max_frame_size;
+    config.drain_grace = args.drain_grace;
+    config.handler_timeout = args
+        .handler_timeout
+        .unwrap_or_else(|| Duration::from_secs(1).saturating_add(args.delay.unwrap_or_default()));
+    let server = Server::new(handler, config).context("agent settings")?;
+    let listener = Listener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let shutdown = CancellationToken::new();
+    let signals = signals::spawn(shutdown.clone()).context("installing signal handlers")?;
+
+    let metrics_task = match args.metrics {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening for metrics on {addr}"))?;
+            let local = l.local_addr()?;
+            let metrics = server.metrics().clone();
+            tracing::info!(%local, "serving metrics at /metrics");
+            let token = shutdown.clone();
+            Some(tokio::spawn(metrics_http::serve(
+                l,
+                Arc::new(move || metrics.encode_text()),
+                token,
+            )))
+        }
+        None => None,
+    };
+
+    tracing::info!(listen = %bound, example = ?args.example, "agent listening");
+    println!("spoe agent: listening on {bound}");
+    server
+        .serve(listener, shutdown.clone())
+        .await
+        .context("serving")?;
+    shutdown.cancel();
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
+    signals.abort();
+    tracing::info!("agent stopped");
+    Ok(())
+}
