@@ -108,7 +108,19 @@ pub struct FrameHeader {
 }
 
 impl FrameHeader {
-    fn encoded_len(&self) -> usize {
+    /// Writes a whole frame made of this header and a payload encoded
+    /// beforehand (for instance a NOTIFY's messages, encoded once by the
+    /// caller and sent on whichever connection takes it).
+    pub fn encode_with_payload(&self, payload: &[u8], dst: &mut BytesMut) {
+        let len = self.encoded_len().saturating_add(payload.len());
+        dst.reserve(LENGTH_PREFIX.saturating_add(len));
+        dst.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
+        self.encode(dst);
+        dst.put_slice(payload);
+    }
+
+    /// Bytes of the header alone (type, flags and both ids).
+    pub fn encoded_len(&self) -> usize {
         5usize
             .saturating_add(varint::encoded_len(self.stream_id))
             .saturating_add(varint::encoded_len(self.frame_id))

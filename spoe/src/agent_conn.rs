@@ -1,0 +1,617 @@
+//! One connection to an agent server: connect, hello, then NOTIFY/ACK
+//! exchanges until it is idle, drained, refused or broken.
+//!
+//! The task owns the connection's in-flight map. When the connection ends
+//! for any reason, every message in flight on it is resolved at once:
+//! failed with its status, or handed back for a retry when its budget
+//! allows. Nothing waits for a timer to notice a dead connection.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use spop::{
+    AgentHello, Body, Capabilities, DecodeError, Disconnect, Flags, Frame, FrameDecoder,
+    FrameHeader, FrameType, HaproxyHello, Status,
+};
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::codec::{Decoder, FramedRead};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::connector::{AgentAddr, BoxIo, Connector};
+use crate::dispatch::ConnId;
+use crate::engine::{EngineSettings, EngineStats, Job, JobResult};
+use crate::outcome::ProcessStatus;
+
+/// What the dispatcher sends a connection.
+#[derive(Debug)]
+pub(crate) enum ConnMsg {
+    Job(Job),
+    Drain,
+}
+
+/// What a connection tells the dispatcher.
+#[derive(Debug)]
+pub(crate) enum ConnEvent {
+    /// Handshake done: `slots` messages may be in flight at once.
+    Ready { id: ConnId, slots: usize },
+    /// One slot is free again.
+    Freed { id: ConnId },
+    /// Send nothing more here.
+    Closing { id: ConnId },
+    /// The task ended. `handshake_failure` is set when the connection never
+    /// became ready; `retry` holds messages to send elsewhere.
+    Closed {
+        id: ConnId,
+        handshake_failure: Option<ProcessStatus>,
+        retry: Vec<Job>,
+    },
+}
+
+#[derive(Debug)]
+enum CodecError {
+    Decode(DecodeError),
+    Io(io::Error),
+}
+
+impl From<io::Error> for CodecError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+struct SpopCodec(FrameDecoder);
+
+impl Decoder for SpopCodec {
+    type Item = Frame;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        self.0.decode(src).map_err(CodecError::Decode)
+    }
+}
+
+type Frames = FramedRead<ReadHalf<BoxIo>, SpopCodec>;
+
+/// Remembers the ids of messages whose deadline passed, so that their late
+/// ACKs are dropped instead of being taken for protocol errors. Bounded.
+#[derive(Debug, Default)]
+struct CancelledIds {
+    order: VecDeque<u64>,
+    set: HashSet<u64>,
+}
+
+impl CancelledIds {
+    const CAPACITY: usize = 4096;
+
+    fn insert(&mut self, id: u64) {
+        if self.order.len() >= Self::CAPACITY
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        self.order.push_back(id);
+        self.set.insert(id);
+    }
+
+    fn take(&mut self, id: u64) -> bool {
+        self.set.remove(&id)
+    }
+}
+
+struct InFlight {
+    job: Job,
+    written_at: Instant,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run(
+    id: ConnId,
+    addr: AgentAddr,
+    settings: Arc<EngineSettings>,
+    connector: Arc<dyn Connector>,
+    mut rx: mpsc::UnboundedReceiver<ConnMsg>,
+    events: mpsc::UnboundedSender<ConnEvent>,
+    stats: Arc<EngineStats>,
+    stop: CancellationToken,
+) {
+    let established = tokio::select! {
+        r = establish(&addr, &settings, connector.as_ref()) => r,
+        () = stop.cancelled() => Err(ProcessStatus::INTERRUPTED),
+    };
+    let (frames, wr, max_frame_size, slots) = match established {
+        Ok(c) => c,
+        Err(status) => {
+            let _ = events.send(ConnEvent::Closed {
+                id,
+                handshake_failure: Some(status),
+                retry: Vec::new(),
+            });
+            return;
+        }
+    };
+    debug!(agent = %settings.agent_id, server = %addr, max_frame_size, slots, "agent connection ready");
+    let _ = events.send(ConnEvent::Ready { id, slots });
+    let mut conn = Running {
+        id,
+        addr,
+        settings,
+        stats,
+        events,
+        frames,
+        wr,
+        max_frame_size,
+        slots,
+        in_flight: HashMap::new(),
+        deadlines: BinaryHeap::new(),
+        cancelled: CancelledIds::default(),
+        next_stream: 1,
+        reused: false,
+        consecutive_timeouts: 0,
+        draining: false,
+        idle_since: Instant::now(),
+        wbuf: BytesMut::with_capacity(8 * 1024),
+    };
+    let end = conn.serve(&mut rx, &stop).await;
+    conn.finish(end, rx).await;
+}
+
+/// Connects and runs the handshake. On failure, the status the waiting
+/// messages would get.
+async fn establish(
+    addr: &AgentAddr,
+    settings: &EngineSettings,
+    connector: &dyn Connector,
+) -> Result<(Frames, WriteHalf<BoxIo>, u32, usize), ProcessStatus> {
+    let io = match timeout(settings.timeout_connect, connector.connect(addr)).await {
+        Ok(Ok(io)) => io,
+        Ok(Err(e)) => {
+            debug!(server = %addr, error = %e, "connect failed");
+            return Err(ProcessStatus::connection(Status::IO));
+        }
+        Err(_) => return Err(ProcessStatus::connection(Status::TIMEOUT)),
+    };
+    let (rd, mut wr) = tokio::io::split(io);
+    let mut frames = FramedRead::new(rd, SpopCodec(FrameDecoder::new(settings.max_frame_size)));
+    let hello = HaproxyHello {
+        supported_versions: "2.0".into(),
+        max_frame_size: settings.max_frame_size,
+        capabilities: Capabilities {
+            pipelining: settings.pipelining,
+            async_: false,
+            fragmentation: false,
+        },
+        healthcheck: false,
+        engine_id: Some(settings.engine_id.clone()),
+    };
+    let hello_deadline = Instant::now() + settings.timeout_hello;
+    if write_frame(&mut wr, &Frame::haproxy_hello(&hello), hello_deadline)
+        .await
+        .is_err()
+    {
+        return Err(ProcessStatus::connection(Status::IO));
+    }
+    let refuse = |status: Status, why: String| {
+        warn!(agent = %settings.agent_id, server = %addr, %status, %why, "agent handshake failed");
+        ProcessStatus::connection(status)
+    };
+    let answer = match tokio::time::timeout_at(hello_deadline, frames.next()).await {
+        Err(_) => {
+            let _ = send_disconnect(
+                &mut wr,
+                Status::TIMEOUT,
+                Instant::now() + settings.timeout_hello,
+            )
+            .await;
+            return Err(refuse(
+                Status::TIMEOUT,
+                "no AGENT-HELLO within timeout hello".into(),
+            ));
+        }
+        Ok(None) => {
+            return Err(refuse(
+                Status::IO,
+                "connection closed during the handshake".into(),
+            ));
+        }
+        Ok(Some(Err(CodecError::Io(e)))) => return Err(refuse(Status::IO, e.to_string())),
+        Ok(Some(Err(CodecError::Decode(e)))) => {
+            let _ = send_disconnect(&mut wr, e.status(), hello_deadline).await;
+            return Err(refuse(e.status(), e.to_string()));
+        }
+        Ok(Some(Ok(frame))) => frame,
+    };
+    let agent = match answer.body {
+        Body::AgentHello(kv) => match AgentHello::from_kv(&kv, settings.max_frame_size) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = send_disconnect(&mut wr, e.status(), hello_deadline).await;
+                return Err(refuse(e.status(), e.to_string()));
+            }
+        },
+        Body::AgentDisconnect(kv) => {
+            let d = Disconnect::from_kv(&kv).unwrap_or_else(|_| Disconnect::new(Status::UNKNOWN));
+            return Err(refuse(
+                d.status,
+                format!("agent refused the hello: {}", d.message),
+            ));
+        }
+        _ => {
+            let _ = send_disconnect(&mut wr, Status::INVALID_FRAME, hello_deadline).await;
+            return Err(refuse(
+                Status::INVALID_FRAME,
+                format!("expected AGENT-HELLO, got {:?}", answer.header.frame_type),
+            ));
+        }
+    };
+    frames
+        .decoder_mut()
+        .0
+        .set_max_frame_size(agent.max_frame_size);
+    let slots = if settings.pipelining && agent.capabilities.pipelining {
+        settings.max_waiting_frames.max(1)
+    } else {
+        1
+    };
+    Ok((frames, wr, agent.max_frame_size, slots))
+}
+
+async fn write_frame(
+    wr: &mut WriteHalf<BoxIo>,
+    frame: &Frame,
+    deadline: Instant,
+) -> io::Result<()> {
+    let mut b = BytesMut::new();
+    frame.encode(&mut b);
+    tokio::time::timeout_at(deadline, wr.write_all(&b))
+        .await
+        .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")))
+}
+
+async fn send_disconnect(
+    wr: &mut WriteHalf<BoxIo>,
+    status: Status,
+    deadline: Instant,
+) -> io::Result<()> {
+    write_frame(
+        wr,
+        &Frame::haproxy_disconnect(&Disconnect::new(status)),
+        deadline,
+    )
+    .await
+}
+
+/// Why a running connection stops.
+#[derive(Debug)]
+enum End {
+    /// Idle past `timeout idle`, or drained: a normal goodbye.
+    Graceful,
+    /// The agent said goodbye.
+    AgentDisconnect(Disconnect),
+    /// We refuse what the agent sent: HAPROXY-DISCONNECT with this status.
+    Refuse(Status, String),
+    /// Every slot timed out in a row: HAPROXY-DISCONNECT 2.
+    Stalled,
+    /// The socket failed or closed.
+    Broken(String),
+    /// The engine stops now.
+    Stopped,
+}
+
+struct Running {
+    id: ConnId,
+    addr: AgentAddr,
+    settings: Arc<EngineSettings>,
+    stats: Arc<EngineStats>,
+    events: mpsc::UnboundedSender<ConnEvent>,
+    frames: Frames,
+    wr: WriteHalf<BoxIo>,
+    max_frame_size: u32,
+    slots: usize,
+    in_flight: HashMap<u64, InFlight>,
+    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+    cancelled: CancelledIds,
+    next_stream: u64,
+    /// At least one exchange completed: a failure here may be the stale
+    /// connection's, so messages may be retried elsewhere.
+    reused: bool,
+    consecutive_timeouts: usize,
+    draining: bool,
+    idle_since: Instant,
+    wbuf: BytesMut,
+}
+
+impl Running {
+    async fn serve(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<ConnMsg>,
+        stop: &CancellationToken,
+    ) -> End {
+        loop {
+            if self.draining && self.in_flight.is_empty() {
+                return End::Graceful;
+            }
+            let next_deadline = self.deadlines.peek().map(|Reverse((at, _))| *at);
+            let idle_at = self
+                .in_flight
+                .is_empty()
+                .then(|| self.idle_since + self.settings.timeout_idle);
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return End::Stopped,
+                frame = self.frames.next() => {
+                    if let Some(end) = self.on_frame(frame) {
+                        return end;
+                    }
+                }
+                msg = rx.recv(), if !self.draining => match msg {
+                    Some(ConnMsg::Job(job)) => {
+                        let mut jobs = vec![job];
+                        // Coalesce what is already waiting into one write.
+                        while jobs.len() < self.slots {
+                            match rx.try_recv() {
+                                Ok(ConnMsg::Job(j)) => jobs.push(j),
+                                Ok(ConnMsg::Drain) => self.start_drain(),
+                                Err(_) => break,
+                            }
+                        }
+                        if let Err(e) = self.send(jobs).await {
+                            return End::Broken(format!("write failed: {e}"));
+                        }
+                    }
+                    Some(ConnMsg::Drain) | None => self.start_drain(),
+                },
+                () = sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
+                    if let Some(end) = self.expire() {
+                        return end;
+                    }
+                }
+                () = sleep_until(idle_at.unwrap_or_else(Instant::now)), if idle_at.is_some() => {
+                    debug!(agent = %self.settings.agent_id, server = %self.addr, "closing idle agent connection");
+                    return End::Graceful;
+                }
+            }
+        }
+    }
+
+    fn start_drain(&mut self) {
+        if !self.draining {
+            self.draining = true;
+            let _ = self.events.send(ConnEvent::Closing { id: self.id });
+        }
+    }
+
+    fn free_slot(&self) {
+        let _ = self.events.send(ConnEvent::Freed { id: self.id });
+    }
+
+    /// Writes the NOTIFY frames of `jobs` in one write.
+    async fn send(&mut self, jobs: Vec<Job>) -> io::Result<()> {
+        let now = Instant::now();
+        self.wbuf.clear();
+        let mut write_deadline = None::<Instant>;
+        for job in jobs {
+            if job.abandoned(now) {
+                self.free_slot();
+                continue;
+            }
+            let header = FrameHeader {
+                frame_type: FrameType::NOTIFY,
+                flags: Flags::FIN,
+                stream_id: self.next_stream,
+                frame_id: 1,
+            };
+            if header.encoded_len().saturating_add(job.payload.len()) > self.max_frame_size as usize
+            {
+                let _ = job.reply.send(JobResult::Failed(ProcessStatus::TOO_BIG));
+                self.free_slot();
+                continue;
+            }
+            header.encode_with_payload(&job.payload, &mut self.wbuf);
+            write_deadline = Some(write_deadline.map_or(job.deadline, |d| d.max(job.deadline)));
+            self.deadlines
+                .push(Reverse((job.deadline, self.next_stream)));
+            self.in_flight.insert(
+                self.next_stream,
+                InFlight {
+                    job,
+                    written_at: now,
+                },
+            );
+            self.next_stream = self.next_stream.wrapping_add(1);
+        }
+        let Some(deadline) = write_deadline else {
+            return Ok(());
+        };
+        // A frame is written whole or the connection is dropped: this write
+        // is not a select! branch. It is bounded by the latest deadline of
+        // the messages in it; they fail at their own deadlines anyway.
+        tokio::time::timeout_at(deadline, self.wr.write_all(&self.wbuf))
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "agent is not reading",
+                ))
+            })
+    }
+
+    fn on_frame(&mut self, frame: Option<Result<Frame, CodecError>>) -> Option<End> {
+        let frame = match frame {
+            None => return Some(End::Broken("agent closed the connection".into())),
+            Some(Err(CodecError::Io(e))) => return Some(End::Broken(e.to_string())),
+            Some(Err(CodecError::Decode(e))) => {
+                return Some(End::Refuse(e.status(), e.to_string()));
+            }
+            Some(Ok(f)) => f,
+        };
+        let h = frame.header;
+        match frame.body {
+            Body::Ack(actions) => {
+                let Some(entry) = self.in_flight.get(&h.stream_id) else {
+                    if h.frame_id == 1 && self.cancelled.take(h.stream_id) {
+                        self.stats.late_acks.fetch_add(1, Ordering::Relaxed);
+                        debug!(stream_id = h.stream_id, "late ACK dropped");
+                        return None;
+                    }
+                    return Some(End::Refuse(
+                        Status::FRAME_ID_NOT_FOUND,
+                        format!(
+                            "ACK for unknown stream-id {} frame-id {}",
+                            h.stream_id, h.frame_id
+                        ),
+                    ));
+                };
+                if h.frame_id != 1 {
+                    return Some(End::Refuse(
+                        Status::FRAME_ID_NOT_FOUND,
+                        format!(
+                            "ACK for stream-id {} with frame-id {}, expected 1",
+                            h.stream_id, h.frame_id
+                        ),
+                    ));
+                }
+                let _ = entry;
+                if let Some(entry) = self.in_flight.remove(&h.stream_id) {
+                    let written_at = entry.written_at;
+                    // A caller that went away (client abort) gets nothing applied.
+                    let _ = entry.job.reply.send(JobResult::Ack {
+                        actions,
+                        written_at,
+                    });
+                }
+                self.reused = true;
+                self.consecutive_timeouts = 0;
+                if self.in_flight.is_empty() {
+                    self.idle_since = Instant::now();
+                }
+                self.free_slot();
+                None
+            }
+            Body::Fragment(_) if h.frame_type == FrameType::ACK => Some(End::Refuse(
+                Status::FRAGMENTATION_NOT_SUPPORTED,
+                "fragmented ACK from the agent".into(),
+            )),
+            Body::AgentDisconnect(kv) => {
+                let d =
+                    Disconnect::from_kv(&kv).unwrap_or_else(|_| Disconnect::new(Status::UNKNOWN));
+                Some(End::AgentDisconnect(d))
+            }
+            Body::Unknown(_) => None,
+            _ => Some(End::Refuse(
+                Status::INVALID_FRAME,
+                format!("unexpected {:?} frame from the agent", h.frame_type),
+            )),
+        }
+    }
+
+    /// Frees the slots of messages whose deadline passed.
+    fn expire(&mut self) -> Option<End> {
+        let now = Instant::now();
+        while let Some(Reverse((at, sid))) = self.deadlines.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            if self.in_flight.remove(&sid).is_some() {
+                // The caller already saw its timeout; remember the id so the
+                // late ACK is dropped, and never reuse it.
+                self.cancelled.insert(sid);
+                self.consecutive_timeouts += 1;
+                self.free_slot();
+            }
+        }
+        if self.in_flight.is_empty() {
+            self.idle_since = now;
+        }
+        (self.consecutive_timeouts >= self.slots).then_some(End::Stalled)
+    }
+
+    /// Resolves everything in flight and closes.
+    async fn finish(mut self, end: End, mut rx: mpsc::UnboundedReceiver<ConnMsg>) {
+        let _ = self.events.send(ConnEvent::Closing { id: self.id });
+        let (farewell, status) = match &end {
+            End::Graceful => (
+                Some(Status::NORMAL),
+                ProcessStatus::connection(Status::NORMAL),
+            ),
+            End::AgentDisconnect(d) => {
+                info!(agent = %self.settings.agent_id, server = %self.addr, status = %d.status, message = %d.message, "agent disconnected");
+                (None, ProcessStatus::connection(d.status))
+            }
+            End::Refuse(s, why) => {
+                warn!(agent = %self.settings.agent_id, server = %self.addr, status = %s, %why, "closing agent connection");
+                (Some(*s), ProcessStatus::connection(*s))
+            }
+            End::Stalled => {
+                warn!(agent = %self.settings.agent_id, server = %self.addr, "every slot timed out: closing agent connection");
+                (
+                    Some(Status::TIMEOUT),
+                    ProcessStatus::connection(Status::TIMEOUT),
+                )
+            }
+            End::Broken(why) => {
+                if !self.in_flight.is_empty() {
+                    warn!(agent = %self.settings.agent_id, server = %self.addr, in_flight = self.in_flight.len(), %why, "agent connection lost");
+                }
+                (None, ProcessStatus::connection(Status::IO))
+            }
+            End::Stopped => (None, ProcessStatus::INTERRUPTED),
+        };
+        let now = Instant::now();
+        let can_retry = |job: &Job, reused: bool| {
+            !matches!(end, End::Stopped)
+                && reused
+                && !job.abandoned(now)
+                && job.deadline.saturating_duration_since(now) >= self.settings.retry_floor
+        };
+        let mut retry = Vec::new();
+        let mut in_flight: Vec<(u64, InFlight)> = self.in_flight.drain().collect();
+        in_flight.sort_by_key(|(sid, _)| *sid);
+        for (_, entry) in in_flight {
+            if can_retry(&entry.job, self.reused) {
+                retry.push(entry.job);
+            } else {
+                let _ = entry.job.reply.send(JobResult::Failed(status));
+            }
+        }
+        // Messages handed over but never written are always safe to resend.
+        rx.close();
+        while let Ok(msg) = rx.try_recv() {
+            if let ConnMsg::Job(job) = msg {
+                if matches!(end, End::Stopped) || job.abandoned(now) {
+                    let _ = job.reply.send(JobResult::Failed(status));
+                } else {
+                    retry.push(job);
+                }
+            }
+        }
+        let _ = self.events.send(ConnEvent::Closed {
+            id: self.id,
+            handshake_failure: None,
+            retry,
+        });
+        if let Some(status) = farewell {
+            let bound = Instant::now() + self.settings.timeout_hello;
+            if send_disconnect(&mut self.wr, status, bound).await.is_ok() {
+                // Give the agent a chance to answer AGENT-DISCONNECT.
+                let _ = tokio::time::timeout_at(bound, async {
+                    while let Some(Ok(f)) = self.frames.next().await {
+                        if f.header.frame_type == FrameType::AGENT_DISCONNECT {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
+        }
+        let _ = timeout(self.settings.timeout_hello, self.wr.shutdown()).await;
+    }
+}

@@ -1,0 +1,384 @@
+//! The dispatcher: one task per engine that owns the queue of messages
+//! waiting for a connection, the set of connections, and the backoff of
+//! each server. Connections report what happens to them as events; the
+//! dispatcher never waits on a socket.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use crate::agent_conn::{self, ConnEvent, ConnMsg};
+use crate::connector::Connector;
+use crate::engine::{Command, EngineSettings, EngineStats, Job, JobResult};
+use crate::outcome::ProcessStatus;
+
+pub(crate) type ConnId = u64;
+
+#[derive(Debug)]
+enum ConnState {
+    Connecting,
+    Ready { free: usize },
+    Closing,
+}
+
+#[derive(Debug)]
+struct Conn {
+    server: usize,
+    state: ConnState,
+    tx: mpsc::UnboundedSender<ConnMsg>,
+}
+
+#[derive(Debug, Default)]
+struct Server {
+    connections: usize,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_failure: Option<ProcessStatus>,
+}
+
+pub(crate) struct Dispatcher {
+    settings: Arc<EngineSettings>,
+    connector: Arc<dyn Connector>,
+    commands: mpsc::Receiver<Command>,
+    events_tx: mpsc::UnboundedSender<ConnEvent>,
+    events: mpsc::UnboundedReceiver<ConnEvent>,
+    stats: Arc<EngineStats>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    queue: VecDeque<Job>,
+    conns: HashMap<ConnId, Conn>,
+    servers: Vec<Server>,
+    next_id: ConnId,
+    next_server: usize,
+    draining: bool,
+    commands_closed: bool,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(
+        settings: Arc<EngineSettings>,
+        connector: Arc<dyn Connector>,
+        commands: mpsc::Receiver<Command>,
+        stats: Arc<EngineStats>,
+        stop: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let servers = settings.servers.iter().map(|_| Server::default()).collect();
+        Self {
+            settings,
+            connector,
+            commands,
+            events_tx,
+            events,
+            stats,
+            stop,
+            tracker,
+            queue: VecDeque::new(),
+            conns: HashMap::new(),
+            servers,
+            next_id: 0,
+            next_server: 0,
+            draining: false,
+            commands_closed: false,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            self.dispatch();
+            if (self.draining || self.commands_closed)
+                && self.queue.is_empty()
+                && self.conns.is_empty()
+            {
+                break;
+            }
+            let wake = self.next_retry();
+            tokio::select! {
+                biased;
+                () = self.stop.cancelled() => break,
+                ev = self.events.recv() => match ev {
+                    Some(ev) => self.on_event(ev),
+                    None => break,
+                },
+                cmd = self.commands.recv(), if !self.commands_closed => match cmd {
+                    Some(Command::Submit(job)) => self.submit(job),
+                    Some(Command::Drain) => self.start_drain(),
+                    None => {
+                        self.commands_closed = true;
+                        self.start_drain();
+                    }
+                },
+                () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
+            }
+        }
+        // Hard stop or finished drain: anything still queued is interrupted.
+        for job in self.queue.drain(..) {
+            let _ = job
+                .reply
+                .send(JobResult::Failed(ProcessStatus::INTERRUPTED));
+        }
+    }
+
+    fn submit(&mut self, job: Job) {
+        if self.queue.len() >= self.settings.max_queue {
+            let _ = job.reply.send(JobResult::Failed(ProcessStatus::RESOURCE));
+            return;
+        }
+        self.queue.push_back(job);
+    }
+
+    fn start_drain(&mut self) {
+        if self.draining {
+            return;
+        }
+        debug!(agent = %self.settings.agent_id, "engine draining");
+        self.draining = true;
+        for c in self.conns.values() {
+            let _ = c.tx.send(ConnMsg::Drain);
+        }
+    }
+
+    /// Sends queued messages to free slots, and opens connections when the
+    /// queue cannot be served otherwise.
+    fn dispatch(&mut self) {
+        let now = Instant::now();
+        while let Some(job) = self.queue.pop_front() {
+            if job.abandoned(now) {
+                continue;
+            }
+            let slot = self
+                .conns
+                .iter_mut()
+                .find(|(_, c)| matches!(c.state, ConnState::Ready { free } if free > 0));
+            let Some((_, conn)) = slot else {
+                self.queue.push_front(job);
+                break;
+            };
+            if let ConnState::Ready { free } = &mut conn.state {
+                *free -= 1;
+            }
+            if let Err(mpsc::error::SendError(ConnMsg::Job(job))) = conn.tx.send(ConnMsg::Job(job))
+            {
+                // The connection just ended; its Closed event will follow.
+                conn.state = ConnState::Closing;
+                self.queue.push_front(job);
+            }
+        }
+        if self.queue.is_empty() {
+            return;
+        }
+        let connecting = self
+            .conns
+            .values()
+            .filter(|c| matches!(c.state, ConnState::Connecting))
+            .count();
+        let per_conn = if self.settings.pipelining {
+            self.settings.max_waiting_frames.max(1)
+        } else {
+            1
+        };
+        let wanted = self.queue.len().div_ceil(per_conn);
+        for _ in connecting..wanted {
+            if !self.open_connection(now) {
+                break;
+            }
+        }
+        // Nothing can serve the queue now: fail fast rather than let every
+        // message wait out its deadline.
+        let any_usable = self
+            .conns
+            .values()
+            .any(|c| !matches!(c.state, ConnState::Closing));
+        if !any_usable && let Some(status) = self.blocking_failure(now) {
+            for job in self.queue.drain(..) {
+                let _ = job.reply.send(JobResult::Failed(status));
+            }
+        }
+    }
+
+    /// When every server is backing off after a failure, the last failure.
+    fn blocking_failure(&self, now: Instant) -> Option<ProcessStatus> {
+        if self.servers.is_empty() {
+            return Some(ProcessStatus::connection(spop::Status::IO));
+        }
+        let mut last = None;
+        for s in &self.servers {
+            match s.retry_at {
+                Some(at) if at > now => last = s.last_failure.or(last),
+                _ if s.connections < self.settings.max_connections_per_server => return None,
+                _ => {}
+            }
+        }
+        last
+    }
+
+    /// Opens one connection on the next server that is not backing off and
+    /// has room. Returns false when none can.
+    fn open_connection(&mut self, now: Instant) -> bool {
+        let n = self.servers.len();
+        for i in 0..n {
+            let idx = (self.next_server + i) % n;
+            let s = &self.servers[idx];
+            if s.retry_at.is_some_and(|at| at > now)
+                || s.connections >= self.settings.max_connections_per_server
+            {
+                continue;
+            }
+            self.next_server = (idx + 1) % n;
+            self.servers[idx].connections += 1;
+            let id = self.next_id;
+            self.next_id += 1;
+            let (tx, rx) = mpsc::unbounded_channel();
+            if self.draining {
+                let _ = tx.send(ConnMsg::Drain);
+            }
+            self.conns.insert(
+                id,
+                Conn {
+                    server: idx,
+                    state: ConnState::Connecting,
+                    tx,
+                },
+            );
+            self.stats.connections.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .connections_opened
+                .fetch_add(1, Ordering::Relaxed);
+            let task = agent_conn::run(
+                id,
+                self.settings.servers[idx].clone(),
+                self.settings.clone(),
+                self.connector.clone(),
+                rx,
+                self.events_tx.clone(),
+                self.stats.clone(),
+                self.stop.child_token(),
+            );
+            self.tracker.spawn(task);
+            return true;
+        }
+        false
+    }
+
+    fn next_retry(&self) -> Option<Instant> {
+        if self.queue.is_empty() {
+            return None;
+        }
+        self.servers
+            .iter()
+            .filter_map(|s| s.retry_at)
+            .filter(|&at| at > Instant::now())
+            .min()
+    }
+
+    fn on_event(&mut self, ev: ConnEvent) {
+        match ev {
+            ConnEvent::Ready { id, slots } => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.state = ConnState::Ready { free: slots };
+                    let s = &mut self.servers[c.server];
+                    s.failures = 0;
+                    s.retry_at = None;
+                    s.last_failure = None;
+                }
+            }
+            ConnEvent::Freed { id } => {
+                if let Some(Conn {
+                    state: ConnState::Ready { free },
+                    ..
+                }) = self.conns.get_mut(&id)
+                {
+                    *free += 1;
+                }
+            }
+            ConnEvent::Closing { id } => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.state = ConnState::Closing;
+                }
+            }
+            ConnEvent::Closed {
+                id,
+                handshake_failure,
+                retry,
+            } => {
+                let Some(c) = self.conns.remove(&id) else {
+                    return;
+                };
+                self.stats.connections.fetch_sub(1, Ordering::Relaxed);
+                let s = &mut self.servers[c.server];
+                s.connections = s.connections.saturating_sub(1);
+                if let Some(status) = handshake_failure {
+                    self.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
+                    s.failures = s.failures.saturating_add(1);
+                    s.last_failure = Some(status);
+                    let delay = backoff(
+                        self.settings.backoff_min,
+                        self.settings.backoff_max,
+                        s.failures,
+                    );
+                    s.retry_at = Some(Instant::now() + delay);
+                    warn!(
+                        agent = %self.settings.agent_id,
+                        server = %self.settings.servers[c.server],
+                        %status,
+                        retry_in = ?delay,
+                        "agent connection failed"
+                    );
+                }
+                // Retried messages go first: they are the oldest.
+                for job in retry.into_iter().rev() {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    self.queue.push_front(job);
+                }
+            }
+        }
+    }
+}
+
+/// Exponential backoff with +-25 % jitter: `min * 2^(failures-1)`, capped.
+fn backoff(min: Duration, max: Duration, failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(20);
+    let base = min.saturating_mul(1u32 << exp).min(max);
+    let jitter = jitter_fraction();
+    base.mul_f64(0.75 + 0.5 * jitter).min(max)
+}
+
+/// A number in [0, 1) that differs from call to call.
+fn jitter_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(0);
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let min = Duration::from_millis(100);
+        let max = Duration::from_secs(5);
+        for _ in 0..100 {
+            let b1 = backoff(min, max, 1);
+            assert!(
+                b1 >= Duration::from_millis(75) && b1 <= Duration::from_millis(125),
+                "{b1:?}"
+            );
+            let b4 = backoff(min, max, 4);
+            assert!(
+                b4 >= Duration::from_millis(600) && b4 <= Duration::from_millis(1000),
+                "{b4:?}"
+            );
+            assert!(backoff(min, max, 100) <= max);
+        }
+    }
+}

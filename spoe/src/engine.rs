@@ -1,0 +1,317 @@
+//! The engine's public face: [`Engine::process`] sends one event's messages
+//! to an agent and returns the [`Outcome`] by the message's deadline.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use spop::{Action, Message};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, timeout_at};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::connector::{AgentAddr, Connector, NetConnector};
+use crate::dispatch::Dispatcher;
+use crate::outcome::{Outcome, ProcessStatus, Timings};
+
+/// What one engine needs to run: an agent's settings (from its
+/// `spoe-agent` section) and its servers (from its `use-backend`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineSettings {
+    /// `spoe-agent NAME`, for logs.
+    pub agent_id: String,
+    /// The servers of the agents' backend.
+    pub servers: Vec<AgentAddr>,
+    /// `timeout processing`: every message's budget, fixed when it is queued.
+    pub timeout_processing: Duration,
+    /// `timeout hello`: bound on a connection's handshake.
+    pub timeout_hello: Duration,
+    /// `timeout idle`: an idle connection is closed with HAPROXY-DISCONNECT after this.
+    pub timeout_idle: Duration,
+    /// `timeout connect` of the agents' backend.
+    pub timeout_connect: Duration,
+    /// `max-frame-size` offered to agents.
+    pub max_frame_size: u32,
+    /// `max-waiting-frames`: streams in flight per connection when the agent
+    /// announces pipelining (otherwise 1).
+    pub max_waiting_frames: usize,
+    /// `option pipelining` (offered to agents).
+    pub pipelining: bool,
+    /// The backend's per-server `maxconn`.
+    pub max_connections_per_server: usize,
+    /// Messages that may wait for a connection; beyond, they fail at once
+    /// with status 2.
+    pub max_queue: usize,
+    /// A message is retried on another connection only when at least this
+    /// much of its budget remains.
+    pub retry_floor: Duration,
+    /// First delay after a failed connect or handshake; doubles up to
+    /// `backoff_max`, with jitter.
+    pub backoff_min: Duration,
+    /// Longest delay between connection attempts to a failing server.
+    pub backoff_max: Duration,
+    /// The `engine-id` sent in HAPROXY-HELLO.
+    pub engine_id: String,
+}
+
+impl EngineSettings {
+    /// Settings with HAProxy's defaults for an agent called `agent_id`.
+    pub fn new(
+        agent_id: impl Into<String>,
+        servers: Vec<AgentAddr>,
+        timeout_processing: Duration,
+    ) -> Self {
+        Self {
+            agent_id: agent_id.into(),
+            servers,
+            timeout_processing,
+            timeout_hello: Duration::from_secs(2),
+            timeout_idle: Duration::from_secs(30),
+            timeout_connect: Duration::from_secs(5),
+            max_frame_size: spop::HAPROXY_DEFAULT_FRAME_SIZE,
+            max_waiting_frames: 20,
+            pipelining: true,
+            max_connections_per_server: 64,
+            max_queue: 10_000,
+            retry_floor: Duration::from_millis(20),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            engine_id: new_engine_id(),
+        }
+    }
+}
+
+/// A random-looking engine id (format of a UUID v4) without a dependency:
+/// uniqueness across engines is all that matters.
+fn new_engine_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut words = [0u64; 2];
+    for w in &mut words {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        *w = h.finish();
+    }
+    let hex = format!("{:016x}{:016x}", words[0], words[1]);
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+/// What a connection answers for one job.
+#[derive(Debug)]
+pub(crate) enum JobResult {
+    Ack {
+        actions: Vec<Action>,
+        written_at: Instant,
+    },
+    Failed(ProcessStatus),
+}
+
+/// One event's messages on their way to an agent.
+#[derive(Debug)]
+pub(crate) struct Job {
+    /// The encoded LIST-OF-MESSAGES.
+    pub(crate) payload: bytes::Bytes,
+    pub(crate) deadline: Instant,
+    pub(crate) reply: oneshot::Sender<JobResult>,
+}
+
+impl Job {
+    /// Nobody waits for this job any more: its deadline passed or its
+    /// caller went away.
+    pub(crate) fn abandoned(&self, now: Instant) -> bool {
+        now >= self.deadline || self.reply.is_closed()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    Submit(Job),
+    Drain,
+}
+
+/// Live counters of an engine.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Open agent connections (connecting or ready).
+    pub connections: AtomicU64,
+    /// Connections opened since start.
+    pub connections_opened: AtomicU64,
+    /// ACKs that arrived after their message's deadline, dropped.
+    pub late_acks: AtomicU64,
+    /// Failed connect or handshake attempts.
+    pub connect_failures: AtomicU64,
+    /// Messages retried on another connection.
+    pub retries: AtomicU64,
+}
+
+/// One SPOE engine: one agent, a pool of connections to its servers.
+///
+/// Every message gets `deadline = queued_at + timeout processing` once;
+/// queueing, connecting, the hello, the write and the wait for the ACK all
+/// run under it, and nothing else extends it. Dropping the engine, or
+/// [`Engine::shutdown`], stops everything at once.
+#[derive(Debug)]
+pub struct Engine {
+    commands: mpsc::Sender<Command>,
+    settings: Arc<EngineSettings>,
+    stats: Arc<EngineStats>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    finished: watch::Receiver<bool>,
+}
+
+impl Engine {
+    /// Starts an engine that reaches agents over TCP or Unix sockets. Must
+    /// be called inside a tokio runtime.
+    pub fn start(settings: EngineSettings) -> Self {
+        Self::with_connector(settings, Arc::new(NetConnector))
+    }
+
+    /// Starts an engine that reaches agents through `connector`.
+    pub fn with_connector(settings: EngineSettings, connector: Arc<dyn Connector>) -> Self {
+        let settings = Arc::new(settings);
+        let (commands, rx) = mpsc::channel(settings.max_queue.max(1));
+        let stats = Arc::new(EngineStats::default());
+        let stop = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let (done_tx, finished) = watch::channel(false);
+        let dispatcher = Dispatcher::new(
+            settings.clone(),
+            connector,
+            rx,
+            stats.clone(),
+            stop.clone(),
+            tracker.clone(),
+        );
+        tracker.spawn(async move {
+            dispatcher.run().await;
+            let _ = done_tx.send(true);
+        });
+        Self {
+            commands,
+            settings,
+            stats,
+            stop,
+            tracker,
+            finished,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// Sends `messages` in one NOTIFY and waits for the ACK, at most until
+    /// `queued_at + timeout processing`. Never fails otherwise than through
+    /// [`Outcome::status`]. Dropping the future cancels the message: its
+    /// slot is freed at once if it was not sent, and its late ACK is dropped.
+    pub async fn process(&self, messages: &[Message]) -> Outcome {
+        let queued_at = Instant::now();
+        let deadline = queued_at + self.settings.timeout_processing;
+        let fail = |status| {
+            Outcome::failed(
+                status,
+                Timings {
+                    queue: None,
+                    wait: None,
+                    total: queued_at.elapsed(),
+                },
+            )
+        };
+        if messages.is_empty() {
+            return Outcome {
+                status: ProcessStatus::OK,
+                actions: Vec::new(),
+                timings: Timings::default(),
+            };
+        }
+        let mut payload = BytesMut::new();
+        for m in messages {
+            if m.validate().is_err() {
+                return fail(ProcessStatus::TOO_BIG);
+            }
+            m.encode(&mut payload);
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            payload: payload.freeze(),
+            deadline,
+            reply,
+        };
+        match self.commands.try_send(Command::Submit(job)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return fail(ProcessStatus::RESOURCE),
+            Err(mpsc::error::TrySendError::Closed(_)) => return fail(ProcessStatus::INTERRUPTED),
+        }
+        match timeout_at(deadline, answer).await {
+            Ok(Ok(JobResult::Ack {
+                actions,
+                written_at,
+            })) => {
+                let now = Instant::now();
+                Outcome {
+                    status: ProcessStatus::OK,
+                    actions,
+                    timings: Timings {
+                        queue: Some(written_at.saturating_duration_since(queued_at)),
+                        wait: Some(now.saturating_duration_since(written_at)),
+                        total: now.saturating_duration_since(queued_at),
+                    },
+                }
+            }
+            Ok(Ok(JobResult::Failed(status))) => fail(status),
+            Ok(Err(_)) => fail(ProcessStatus::INTERRUPTED),
+            Err(_) => fail(ProcessStatus::TIMEOUT),
+        }
+    }
+
+    /// Starts draining: messages already accepted are still sent, every
+    /// connection is closed with HAPROXY-DISCONNECT as soon as it is idle
+    /// (at once if it already is), and no connection is opened unless a
+    /// message needs one. [`Engine::drained`] resolves when the last
+    /// connection has closed.
+    pub fn drain(&self) {
+        let _ = self.commands.try_send(Command::Drain);
+    }
+
+    /// Resolves when a drain has finished (or the engine stopped).
+    pub async fn drained(&self) {
+        let mut rx = self.finished.clone();
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
+    /// Stops at once: connections are dropped and waiting messages fail
+    /// with status 5 (interrupted).
+    pub async fn shutdown(&self) {
+        self.stop.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}

@@ -1,0 +1,461 @@
+//! The fault plan's engine scenarios (F1-F3, F5-F9, F14, F19) against
+//! scripted fake agents, with exact bounds under tokio's paused clock.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use spoe::{Engine, ProcessStatus};
+use spop::{Action, Kv, Status, TypedData, VarScope};
+use support::{FakeAgents, Hello, Reply, Script, echoed, msg, settings, statuses};
+use tokio::time::{Instant, sleep};
+
+const PROCESSING: Duration = Duration::from_millis(500);
+
+fn engine(agents: &Arc<FakeAgents>) -> Engine {
+    Engine::with_connector(settings(PROCESSING), agents.clone())
+}
+
+#[tokio::test(start_paused = true)]
+async fn normal_exchange() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::Echo]));
+    let e = engine(&agents);
+    let out = e.process(&msg(7)).await;
+    assert_eq!(out.status, ProcessStatus::OK);
+    assert_eq!(out.actions, echoed(7));
+    assert!(out.timings.queue.is_some() && out.timings.wait.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn f1_slow_agent_fails_exactly_at_the_deadline_and_the_late_ack_is_dropped() {
+    let agents = FakeAgents::same(Script::replies(vec![
+        Reply::Delay(Duration::from_secs(2)),
+        Reply::Echo,
+    ]));
+    let e = engine(&agents);
+    let start = Instant::now();
+    let out = e.process(&msg(1)).await;
+    assert_eq!(out.status, ProcessStatus::TIMEOUT);
+    assert_eq!(
+        start.elapsed(),
+        PROCESSING,
+        "fails at queued_at + timeout processing, not later"
+    );
+    assert_eq!(out.timings.total, PROCESSING);
+    // The late ACK arrives at 2 s: dropped, counted, and the connection stays.
+    sleep(Duration::from_secs(2)).await;
+    assert_eq!(e.stats().late_acks.load(Ordering::SeqCst), 1);
+    let out = e.process(&msg(2)).await;
+    assert_eq!(out.status, ProcessStatus::OK);
+    assert_eq!(out.actions, echoed(2), "no misattribution of the late ACK");
+    assert_eq!(agents.seen.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn f1_other_pipelined_streams_are_unaffected() {
+    let agents = FakeAgents::same(Script::replies(vec![
+        Reply::Delay(Duration::from_secs(2)),
+        Reply::Delay(Duration::from_millis(100)),
+    ]));
+    let e = Arc::new(engine(&agents));
+    let slow = tokio::spawn({
+        let e = e.clone();
+        async move { e.process(&msg(1)).await }
+    });
+    tokio::task::yield_now().await;
+    let start = Instant::now();
+    let fast = e.process(&msg(2)).await;
+    assert_eq!(fast.status, ProcessStatus::OK);
+    assert_eq!(fast.actions, echoed(2));
+    assert!(start.elapsed() <= Duration::from_millis(101));
+    assert_eq!(slow.await.unwrap().status, ProcessStatus::TIMEOUT);
+}
+
+#[tokio::test(start_paused = true)]
+async fn f2_silent_agent_every_message_fails_at_its_deadline_then_the_connection_is_closed() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::Silent]));
+    let mut s = settings(PROCESSING);
+    s.max_waiting_frames = 3;
+    let e = Arc::new(Engine::with_connector(s, agents.clone()));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let e = e.clone();
+            tokio::spawn(async move { e.process(&msg(i)).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().status, ProcessStatus::TIMEOUT);
+    }
+    assert_eq!(start.elapsed(), PROCESSING);
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        statuses(&agents.seen),
+        vec![Status::TIMEOUT],
+        "HAPROXY-DISCONNECT 2 after every slot timed out"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn f3_agent_closing_mid_message_fails_it_at_once_with_257() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::Close]));
+    let e = engine(&agents);
+    let start = Instant::now();
+    let out = e.process(&msg(1)).await;
+    assert_eq!(out.status, ProcessStatus(257));
+    assert_eq!(start.elapsed(), Duration::ZERO, "no timer wait");
+}
+
+#[tokio::test(start_paused = true)]
+async fn f3_a_failure_on_a_reused_connection_is_retried_elsewhere() {
+    // First connection answers once, then closes on the next NOTIFY; the
+    // retry lands on a fresh connection that answers.
+    let agents = FakeAgents::new(|i| {
+        if i == 0 {
+            Script::replies(vec![Reply::Echo, Reply::Close])
+        } else {
+            Script::replies(vec![Reply::Echo])
+        }
+    });
+    let e = engine(&agents);
+    assert_eq!(e.process(&msg(1)).await.status, ProcessStatus::OK);
+    let out = e.process(&msg(2)).await;
+    assert_eq!(out.status, ProcessStatus::OK);
+    assert_eq!(out.actions, echoed(2));
+    assert_eq!(e.stats().retries.load(Ordering::SeqCst), 1);
+    assert_eq!(agents.seen.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn f5_oversized_and_zero_length_frames_from_the_agent() {
+    for (bytes, status) in [
+        (vec![0xffu8, 0xff, 0xff, 0xff], Status::FRAME_TOO_BIG),
+        (vec![0, 0, 0, 0], Status::INVALID_FRAME),
+    ] {
+        let agents = FakeAgents::same(Script::replies(vec![Reply::Raw(bytes)]));
+        let e = engine(&agents);
+        let out = e.process(&msg(1)).await;
+        assert_eq!(out.status, ProcessStatus::connection(status));
+        sleep(Duration::from_millis(10)).await;
+        assert_eq!(statuses(&agents.seen), vec![status]);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn f5_a_message_too_big_for_the_negotiated_frame_fails_with_3() {
+    let agents = FakeAgents::same(Script {
+        hello: Hello::Custom(vec![
+            Kv::new("version", "2.0"),
+            Kv::new("max-frame-size", 256u32),
+        ]),
+        replies: vec![Reply::Echo],
+    });
+    let e = engine(&agents);
+    let big = vec![spop::Message::new("m").arg("b", TypedData::binary(vec![0u8; 300]))];
+    assert_eq!(e.process(&big).await.status, ProcessStatus::TOO_BIG);
+    assert_eq!(
+        e.process(&msg(1)).await.status,
+        ProcessStatus::OK,
+        "the connection is still usable"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn f6_an_ack_with_unknown_ids_closes_with_12_and_never_misapplies() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::WrongIds]));
+    let e = engine(&agents);
+    let out = e.process(&msg(1)).await;
+    assert_eq!(
+        out.status,
+        ProcessStatus::connection(Status::FRAME_ID_NOT_FOUND)
+    );
+    assert!(out.actions.is_empty());
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(statuses(&agents.seen), vec![Status::FRAME_ID_NOT_FOUND]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn f7_unknown_action_types_are_passed_on_after_the_known_ones() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::UnknownAction]));
+    let e = engine(&agents);
+    let out = e.process(&msg(1)).await;
+    assert_eq!(out.status, ProcessStatus::OK);
+    assert_eq!(
+        out.actions[0],
+        Action::set_var(VarScope::Transaction, "a", true)
+    );
+    assert!(matches!(
+        out.actions[1],
+        Action::Unknown { action_type: 9, .. }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn f8_empty_ack_succeeds_at_once_non_fin_and_bad_data_close() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::EmptyAck]));
+    let e = engine(&agents);
+    let start = Instant::now();
+    let out = e.process(&msg(1)).await;
+    assert_eq!((out.status, out.actions.len()), (ProcessStatus::OK, 0));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+
+    let agents = FakeAgents::same(Script::replies(vec![Reply::NonFin]));
+    let out = engine(&agents).process(&msg(1)).await;
+    assert_eq!(
+        out.status,
+        ProcessStatus::connection(Status::FRAGMENTATION_NOT_SUPPORTED)
+    );
+
+    // ACK, FIN, ids 0/1, SET-VAR with reserved data type 12.
+    let bad = vec![0, 0, 0, 13, 103, 0, 0, 0, 1, 1, 1, 1, 3, 2, 1, b'x', 0x0c];
+    let agents = FakeAgents::same(Script::replies(vec![Reply::Raw(bad)]));
+    let out = engine(&agents).process(&msg(1)).await;
+    assert_eq!(out.status, ProcessStatus::connection(Status::INVALID_FRAME));
+}
+
+#[tokio::test(start_paused = true)]
+async fn f9_refused_handshakes_fail_fast_and_back_off() {
+    let agents = FakeAgents::same(Script {
+        hello: Hello::Refuse(Status::BAD_VERSION),
+        replies: vec![],
+    });
+    let e = engine(&agents);
+    let start = Instant::now();
+    let out = e.process(&msg(1)).await;
+    assert_eq!(out.status, ProcessStatus(256 + 8));
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "fails fast, not at the deadline"
+    );
+    // Keep asking for 10 s: attempts are spaced by an exponential backoff.
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        let _ = e.process(&msg(1)).await;
+        sleep(Duration::from_millis(10)).await;
+    }
+    let attempts = agents.seen.connections.load(Ordering::SeqCst);
+    assert!(
+        (5..=10).contains(&attempts),
+        "{attempts} connection attempts in 10 s"
+    );
+    let times = agents.seen.connect_times.lock().unwrap().clone();
+    for w in times.windows(3) {
+        assert!(
+            w[2] - w[1] >= w[1] - w[0],
+            "backoff never shrinks: {times:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn f9_bad_agent_hellos_map_to_their_status() {
+    let cases = [
+        (
+            vec![Kv::new("max-frame-size", 16380u32)],
+            Status::NO_VERSION,
+        ),
+        (
+            vec![
+                Kv::new("version", "3.0"),
+                Kv::new("max-frame-size", 16380u32),
+            ],
+            Status::BAD_VERSION,
+        ),
+        (vec![Kv::new("version", "2.0")], Status::NO_FRAME_SIZE),
+        (
+            vec![
+                Kv::new("version", "2.0"),
+                Kv::new("max-frame-size", 70000u32),
+            ],
+            Status::BAD_FRAME_SIZE,
+        ),
+    ];
+    for (kv, status) in cases {
+        let agents = FakeAgents::same(Script {
+            hello: Hello::Custom(kv),
+            replies: vec![],
+        });
+        let out = engine(&agents).process(&msg(1)).await;
+        assert_eq!(out.status, ProcessStatus::connection(status));
+        sleep(Duration::from_millis(10)).await;
+        assert_eq!(statuses(&agents.seen), vec![status]);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn f9_no_hello_is_bounded_by_the_message_deadline() {
+    let agents = FakeAgents::same(Script {
+        hello: Hello::Silent,
+        replies: vec![],
+    });
+    let mut s = settings(PROCESSING);
+    s.timeout_hello = Duration::from_secs(10);
+    let e = Engine::with_connector(s, agents.clone());
+    let start = Instant::now();
+    assert_eq!(e.process(&msg(1)).await.status, ProcessStatus::TIMEOUT);
+    assert_eq!(start.elapsed(), PROCESSING);
+}
+
+#[tokio::test(start_paused = true)]
+async fn f9_without_pipelining_one_stream_per_connection() {
+    let agents = FakeAgents::same(Script {
+        hello: Hello::NoPipelining,
+        replies: vec![Reply::Delay(Duration::from_millis(50))],
+    });
+    let e = Arc::new(engine(&agents));
+    let tasks: Vec<_> = (0..5)
+        .map(|i| {
+            let e = e.clone();
+            tokio::spawn(async move { e.process(&msg(i)).await })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let out = t.await.unwrap();
+        assert_eq!(out.status, ProcessStatus::OK);
+        assert_eq!(out.actions, echoed(i as i64));
+    }
+    assert_eq!(agents.seen.max_in_flight.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn f14_many_streams_respect_per_connection_and_pool_limits() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::Delay(Duration::from_millis(
+        50,
+    ))]));
+    let mut s = settings(Duration::from_secs(2));
+    s.max_connections_per_server = 10;
+    let e = Arc::new(Engine::with_connector(s, agents.clone()));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let e = e.clone();
+            tokio::spawn(async move { (i, e.process(&msg(i)).await) })
+        })
+        .collect();
+    for t in tasks {
+        let (i, out) = t.await.unwrap();
+        assert_eq!(out.status, ProcessStatus::OK, "message {i}");
+        assert_eq!(out.actions, echoed(i));
+    }
+    assert!(agents.seen.max_in_flight.load(Ordering::SeqCst) <= 20);
+    assert!(agents.seen.connections.load(Ordering::SeqCst) <= 10);
+    // 10 connections x 20 streams per 50 ms: 1000 messages need 250 ms.
+    assert!(
+        start.elapsed() <= Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn f14_queue_overflow_fails_fast_with_2() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::Delay(Duration::from_millis(
+        100,
+    ))]));
+    let mut s = settings(Duration::from_secs(2));
+    s.max_queue = 10;
+    s.max_connections_per_server = 1;
+    s.max_waiting_frames = 1;
+    let e = Arc::new(Engine::with_connector(s, agents.clone()));
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let e = e.clone();
+            tokio::spawn(async move { e.process(&msg(i)).await.status })
+        })
+        .collect();
+    let mut by_status = std::collections::BTreeMap::new();
+    for t in tasks {
+        *by_status.entry(t.await.unwrap()).or_insert(0) += 1;
+    }
+    assert!(
+        by_status
+            .get(&ProcessStatus::RESOURCE)
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{by_status:?}"
+    );
+    assert!(
+        !by_status.contains_key(&ProcessStatus::TIMEOUT),
+        "{by_status:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn f19_a_cancelled_caller_frees_its_slot_and_gets_nothing_applied() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::Delay(Duration::from_millis(
+        200,
+    ))]));
+    let mut s = settings(PROCESSING);
+    s.max_waiting_frames = 1;
+    s.max_connections_per_server = 1;
+    let e = Arc::new(Engine::with_connector(s, agents.clone()));
+    // The client goes away after 50 ms.
+    let r = tokio::time::timeout(Duration::from_millis(50), e.process(&msg(1))).await;
+    assert!(r.is_err());
+    // The single slot frees when the ACK arrives; the next message is served.
+    let out = e.process(&msg(2)).await;
+    assert_eq!(out.status, ProcessStatus::OK);
+    assert_eq!(out.actions, echoed(2));
+    assert_eq!(agents.seen.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_connections_are_closed_with_haproxy_disconnect() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::Echo]));
+    let e = engine(&agents);
+    assert_eq!(e.process(&msg(1)).await.status, ProcessStatus::OK);
+    sleep(Duration::from_secs(31)).await;
+    assert_eq!(statuses(&agents.seen), vec![Status::NORMAL]);
+    assert_eq!(e.stats().connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn drain_closes_idle_connections_at_once_and_busy_ones_after_their_ack() {
+    let agents = FakeAgents::same(Script::replies(vec![
+        Reply::Echo,
+        Reply::Delay(Duration::from_millis(300)),
+    ]));
+    let e = Arc::new(engine(&agents));
+    assert_eq!(e.process(&msg(1)).await.status, ProcessStatus::OK);
+    let busy = tokio::spawn({
+        let e = e.clone();
+        async move { e.process(&msg(2)).await }
+    });
+    sleep(Duration::from_millis(10)).await;
+    let start = Instant::now();
+    e.drain();
+    let out = busy.await.unwrap();
+    assert_eq!(out.status, ProcessStatus::OK, "in-flight message finishes");
+    tokio::time::timeout(PROCESSING, e.drained())
+        .await
+        .expect("drain ends within timeout processing");
+    assert!(start.elapsed() < PROCESSING);
+    assert_eq!(statuses(&agents.seen), vec![Status::NORMAL]);
+    assert_eq!(
+        e.process(&msg(3)).await.status,
+        ProcessStatus::INTERRUPTED,
+        "a drained engine takes nothing new"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn agent_disconnect_mid_flight_fails_or_retries() {
+    let agents = FakeAgents::new(|i| {
+        if i == 0 {
+            Script::replies(vec![Reply::Disconnect(Status::RESOURCE)])
+        } else {
+            Script::replies(vec![Reply::Echo])
+        }
+    });
+    let e = engine(&agents);
+    // Fresh connection: no retry, the agent's status is reported.
+    assert_eq!(
+        e.process(&msg(1)).await.status,
+        ProcessStatus::connection(Status::RESOURCE)
+    );
+    assert_eq!(e.process(&msg(2)).await.status, ProcessStatus::OK);
+}
