@@ -1,0 +1,235 @@
+//! The engine over real sockets: against our agent runtime (`spoa`), against
+//! the third-party PyPI agent `haproxyspoa`, and against raw agents that
+//! close mid-message with FIN or RST.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use spoa::{Config, Listener, Server};
+use spoe::{AgentAddr, Engine, EngineSettings, ProcessStatus};
+use spoe_interop::{ChildGuard, free_port, wait_for_port};
+use spop::{
+    Action, AgentHello, Body, Capabilities, Frame, FrameDecoder, HaproxyHello, Message, TypedData,
+    VarScope,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+fn settings(addr: SocketAddr, processing: Duration) -> EngineSettings {
+    EngineSettings::new("interop", vec![AgentAddr::Tcp(addr)], processing)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_against_our_agent_under_concurrency() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::new(spoa::demo::Echo, Config::default()).unwrap();
+    let stop = CancellationToken::new();
+    let agent = tokio::spawn({
+        let stop = stop.clone();
+        async move { server.serve(Listener::Tcp(listener), stop).await }
+    });
+    let engine = Arc::new(Engine::start(settings(addr, Duration::from_secs(5))));
+    let tasks: Vec<_> = (0..500i64)
+        .map(|i| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let msg = Message::new("check")
+                    .arg("id", i)
+                    .arg("neg", -i - 5_000_000_000)
+                    .arg("ip", std::net::Ipv6Addr::LOCALHOST)
+                    .arg("s", format!("value-{i}"))
+                    .arg("b", TypedData::binary(vec![i as u8; 3]))
+                    .arg("", true);
+                (i, engine.process(&[msg]).await)
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (i, out) = t.await.unwrap();
+        assert_eq!(out.status, ProcessStatus::OK, "message {i}");
+        let t = VarScope::Transaction;
+        assert_eq!(
+            out.actions,
+            vec![
+                Action::set_var(t, "id", i),
+                Action::set_var(t, "neg", -i - 5_000_000_000),
+                Action::set_var(t, "ip", std::net::Ipv6Addr::LOCALHOST),
+                Action::set_var(t, "s", format!("value-{i}")),
+                Action::set_var(t, "b", TypedData::binary(vec![i as u8; 3])),
+                Action::set_var(t, "arg5", true),
+            ]
+        );
+    }
+    // Pipelining: far fewer connections than messages.
+    let opened = engine
+        .stats()
+        .connections_opened
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(opened <= 30, "{opened} connections for 500 messages");
+    engine.drain();
+    tokio::time::timeout(Duration::from_secs(5), engine.drained())
+        .await
+        .unwrap();
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), agent)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+/// A raw agent: completes the handshake, then on the first NOTIFY closes
+/// the socket, with a reset when `rst`.
+async fn closing_agent(rst: bool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = BytesMut::new();
+        let mut dec = FrameDecoder::new(16380);
+        let mut next = async |sock: &mut tokio::net::TcpStream, buf: &mut BytesMut| loop {
+            if let Some(f) = dec.decode(buf).unwrap() {
+                return f;
+            }
+            assert!(sock.read_buf(buf).await.unwrap() > 0);
+        };
+        let hello = next(&mut sock, &mut buf).await;
+        let Body::HaproxyHello(kv) = hello.body else {
+            panic!()
+        };
+        let h = HaproxyHello::from_kv(&kv).unwrap();
+        let mut out = BytesMut::new();
+        Frame::agent_hello(
+            &AgentHello::answer(&h, 16380, Capabilities::parse("pipelining")).unwrap(),
+        )
+        .encode(&mut out);
+        sock.write_all(&out).await.unwrap();
+        let _notify = next(&mut sock, &mut buf).await;
+        if rst {
+            // A zero linger makes the close a reset, which is the point here.
+            #[allow(deprecated)]
+            sock.set_linger(Some(Duration::ZERO)).unwrap();
+        }
+        drop(sock);
+    });
+    addr
+}
+
+#[tokio::test]
+async fn agent_closing_mid_message_fails_it_at_once_fin_and_rst() {
+    for rst in [false, true] {
+        let addr = closing_agent(rst).await;
+        let engine = Engine::start(settings(addr, Duration::from_secs(5)));
+        let start = Instant::now();
+        let out = engine.process(&[Message::new("m").arg("x", 1i64)]).await;
+        assert_eq!(out.status, ProcessStatus(257), "rst={rst}");
+        // Coarse bound over real sockets: far below the 5 s budget.
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "rst={rst}: {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn nothing_listening_fails_fast() {
+    let port = free_port();
+    let engine = Engine::start(settings(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(5),
+    ));
+    let start = Instant::now();
+    let out = engine.process(&[Message::new("m")]).await;
+    assert_eq!(out.status, ProcessStatus(257));
+    assert!(start.elapsed() < Duration::from_secs(1));
+}
+
+/// The PyPI agent `haproxyspoa`, installed by the test command into `.venv`.
+fn python() -> String {
+    if let Ok(p) = std::env::var("SPOE_TEST_PYTHON") {
+        return p;
+    }
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+    assert!(
+        std::path::Path::new(venv).exists(),
+        "the reference agent haproxyspoa is not installed: run ./test.sh (it creates .venv with `pip install haproxyspoa`)"
+    );
+    venv.to_owned()
+}
+
+const PY_AGENT: &str = r#"
+import ipaddress, sys
+from haproxyspoa.spoa_server import SpoaServer
+from haproxyspoa.payloads.ack import AckPayload, ActionVarScope
+
+agent = SpoaServer()
+
+@agent.handler("check-client-ip")
+async def check(ip, **kwargs):
+    score = sum(ip.packed) % 101 if isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address)) else -1
+    return AckPayload().set_var(ActionVarScope.SESSION, "ip_score", score).set_var(ActionVarScope.TRANSACTION, "name", kwargs.get("name", "?"))
+
+agent.run(host="127.0.0.1", port=int(sys.argv[1]))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_against_the_pypi_agent_haproxyspoa() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("agent.py");
+    std::fs::File::create(&script)
+        .unwrap()
+        .write_all(PY_AGENT.as_bytes())
+        .unwrap();
+    let port = free_port();
+    let _agent = ChildGuard::spawn(
+        Command::new(python())
+            .arg(&script)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_for_port(addr, Duration::from_secs(10)).expect("haproxyspoa agent listening");
+    let engine = Arc::new(Engine::start(settings(addr, Duration::from_secs(5))));
+    let tasks: Vec<_> = (0..50u8)
+        .map(|i| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let ip = std::net::Ipv4Addr::new(10, 0, 0, i);
+                let msg = Message::new("check-client-ip")
+                    .arg("ip", ip)
+                    .arg("name", format!("n{i}"));
+                (ip, engine.process(&[msg]).await)
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (ip, out) = t.await.unwrap();
+        assert_eq!(out.status, ProcessStatus::OK);
+        let score = ip.octets().iter().map(|&b| i64::from(b)).sum::<i64>() % 101;
+        assert_eq!(
+            out.actions,
+            vec![
+                Action::set_var(VarScope::Session, "ip_score", score),
+                Action::set_var(
+                    VarScope::Transaction,
+                    "name",
+                    format!("n{}", ip.octets()[3])
+                ),
+            ]
+        );
+    }
+    engine.drain();
+    tokio::time::timeout(Duration::from_secs(5), engine.drained())
+        .await
+        .unwrap();
+}
