@@ -15,12 +15,19 @@ fn vector(name: &str) -> Vec<u8> {
 
 fn decode_whole(bytes: &[u8]) -> Frame {
     let mut buf = BytesMut::from(bytes);
-    let frame = FrameDecoder::new(16380).decode(&mut buf).unwrap().expect("a whole frame");
+    let frame = FrameDecoder::new(16380)
+        .decode(&mut buf)
+        .unwrap()
+        .expect("a whole frame");
     assert!(buf.is_empty(), "one frame per vector");
     // Re-encoding gives the captured bytes back.
     let mut again = BytesMut::new();
     frame.encode(&mut again);
-    assert_eq!(&again[..], bytes, "re-encoding differs from HAProxy's bytes");
+    assert_eq!(
+        &again[..],
+        bytes,
+        "re-encoding differs from HAProxy's bytes"
+    );
     frame
 }
 
@@ -30,9 +37,19 @@ fn haproxy_2_6_hello() {
     assert_eq!(frame.header.frame_type, FrameType::HAPROXY_HELLO);
     assert_eq!(frame.header.flags, Flags::FIN);
     assert_eq!((frame.header.stream_id, frame.header.frame_id), (0, 0));
-    let Body::HaproxyHello(kv) = &frame.body else { panic!("{frame:?}") };
+    let Body::HaproxyHello(kv) = &frame.body else {
+        panic!("{frame:?}")
+    };
     let names: Vec<_> = kv.iter().map(|kv| kv.name_str().unwrap()).collect();
-    assert_eq!(names, ["supported-versions", "max-frame-size", "capabilities", "engine-id"]);
+    assert_eq!(
+        names,
+        [
+            "supported-versions",
+            "max-frame-size",
+            "capabilities",
+            "engine-id"
+        ]
+    );
     let hello = HaproxyHello::from_kv(kv).unwrap();
     assert_eq!(hello.supported_versions, "2.0");
     assert_eq!(hello.max_frame_size, 16380);
@@ -49,7 +66,9 @@ fn haproxy_2_6_notify_with_every_sample_type() {
     assert_eq!(frame.header.frame_type, FrameType::NOTIFY);
     assert_eq!(frame.header.flags, Flags::FIN);
     assert_eq!((frame.header.stream_id, frame.header.frame_id), (0, 1));
-    let Body::Notify(messages) = &frame.body else { panic!("{frame:?}") };
+    let Body::Notify(messages) = &frame.body else {
+        panic!("{frame:?}")
+    };
     assert_eq!(messages.len(), 1);
     let m = &messages[0];
     assert_eq!(m.name_str(), Some("golden"));
@@ -60,18 +79,32 @@ fn haproxy_2_6_notify_with_every_sample_type() {
         ("big", TypedData::Int64(5_000_000_000)),
         ("b", TypedData::Bool(true)),
         ("ip4", TypedData::Ipv4(Ipv4Addr::LOCALHOST)),
-        ("ip6", TypedData::Ipv6("2001:db8::1".parse::<Ipv6Addr>().unwrap())),
-        ("bin", TypedData::Bin(Bytes::from_static(&[0xca, 0xfe, 0x00, 0xff]))),
+        (
+            "ip6",
+            TypedData::Ipv6("2001:db8::1".parse::<Ipv6Addr>().unwrap()),
+        ),
+        (
+            "bin",
+            TypedData::Bin(Bytes::from_static(&[0xca, 0xfe, 0x00, 0xff])),
+        ),
         ("path", TypedData::Str(Bytes::from_static(b"/golden/path"))),
         ("method", TypedData::Str(Bytes::from_static(b"GET"))),
     ];
-    let got: Vec<(&str, TypedData)> = m.args.iter().map(|kv| (kv.name_str().unwrap(), kv.value.clone())).collect();
+    let got: Vec<(&str, TypedData)> = m
+        .args
+        .iter()
+        .map(|kv| (kv.name_str().unwrap(), kv.value.clone()))
+        .collect();
     assert_eq!(got, expect);
 }
 
 #[test]
 fn the_capture_split_anywhere_decodes_the_same() {
-    let bytes = [vector("haproxy-2.6-hello.hex"), vector("haproxy-2.6-notify.hex")].concat();
+    let bytes = [
+        vector("haproxy-2.6-hello.hex"),
+        vector("haproxy-2.6-notify.hex"),
+    ]
+    .concat();
     let whole: Vec<Frame> = {
         let mut buf = BytesMut::from(&bytes[..]);
         let mut d = FrameDecoder::new(16380);
