@@ -157,8 +157,10 @@ pub(crate) async fn run(
         consecutive_timeouts: 0,
         draining: false,
         idle_since: Instant::now(),
+        counted_idle: false,
         wbuf: BytesMut::with_capacity(8 * 1024),
     };
+    conn.sync_idle(true);
     let end = conn.serve(&mut rx, &stop).await;
     conn.finish(end, rx).await;
 }
@@ -325,16 +327,32 @@ struct Running {
     consecutive_timeouts: usize,
     draining: bool,
     idle_since: Instant,
+    /// Whether this connection is counted in `EngineStats::idle`.
+    counted_idle: bool,
     wbuf: BytesMut,
 }
 
 impl Running {
+    /// Keeps `EngineStats::idle` in step with this connection's state.
+    fn sync_idle(&mut self, open: bool) {
+        let idle = open && self.in_flight.is_empty();
+        if idle != self.counted_idle {
+            if idle {
+                self.stats.idle.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.stats.idle.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.counted_idle = idle;
+        }
+    }
+
     async fn serve(
         &mut self,
         rx: &mut mpsc::UnboundedReceiver<ConnMsg>,
         stop: &CancellationToken,
     ) -> End {
         loop {
+            self.sync_idle(true);
             if self.draining && self.in_flight.is_empty() {
                 return End::Graceful;
             }
@@ -425,6 +443,7 @@ impl Running {
                     written_at: now,
                 },
             );
+            self.stats.waiting.fetch_add(1, Ordering::Relaxed);
             self.next_stream = self.next_stream.wrapping_add(1);
         }
         let Some(deadline) = write_deadline else {
@@ -455,7 +474,7 @@ impl Running {
         let h = frame.header;
         match frame.body {
             Body::Ack(actions) => {
-                let Some(entry) = self.in_flight.get(&h.stream_id) else {
+                if !self.in_flight.contains_key(&h.stream_id) {
                     if h.frame_id == 1 && self.cancelled.take(h.stream_id) {
                         self.stats.late_acks.fetch_add(1, Ordering::Relaxed);
                         debug!(stream_id = h.stream_id, "late ACK dropped");
@@ -478,8 +497,8 @@ impl Running {
                         ),
                     ));
                 }
-                let _ = entry;
                 if let Some(entry) = self.in_flight.remove(&h.stream_id) {
+                    self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
                     let written_at = entry.written_at;
                     // A caller that went away (client abort) gets nothing applied.
                     let _ = entry.job.reply.send(JobResult::Ack {
@@ -521,6 +540,7 @@ impl Running {
             }
             self.deadlines.pop();
             if self.in_flight.remove(&sid).is_some() {
+                self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
                 // The caller already saw its timeout; remember the id so the
                 // late ACK is dropped, and never reuse it.
                 self.cancelled.insert(sid);
@@ -536,6 +556,7 @@ impl Running {
 
     /// Resolves everything in flight and closes.
     async fn finish(mut self, end: End, mut rx: mpsc::UnboundedReceiver<ConnMsg>) {
+        self.sync_idle(false);
         let _ = self.events.send(ConnEvent::Closing { id: self.id });
         let (farewell, status) = match &end {
             End::Graceful => (
@@ -574,6 +595,9 @@ impl Running {
         };
         let mut retry = Vec::new();
         let mut in_flight: Vec<(u64, InFlight)> = self.in_flight.drain().collect();
+        self.stats
+            .waiting
+            .fetch_sub(in_flight.len() as u64, Ordering::Relaxed);
         in_flight.sort_by_key(|(sid, _)| *sid);
         for (_, entry) in in_flight {
             if can_retry(&entry.job, self.reused) {

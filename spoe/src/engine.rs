@@ -157,6 +157,55 @@ pub struct EngineStats {
     pub connect_failures: AtomicU64,
     /// Messages retried on another connection.
     pub retries: AtomicU64,
+    /// Events processed.
+    pub processed: AtomicU64,
+    /// Events that failed.
+    pub errors: AtomicU64,
+    /// Calls to [`Engine::process`] in progress.
+    pub pending: AtomicU64,
+    /// Messages written and waiting for their ACK.
+    pub waiting: AtomicU64,
+    /// Ready connections with nothing in flight.
+    pub idle: AtomicU64,
+}
+
+impl EngineStats {
+    /// The counters of the SPOE log line.
+    pub fn log_counters(&self) -> crate::log::LogCounters {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        crate::log::LogCounters {
+            idles: get(&self.idle),
+            applets: get(&self.connections),
+            sending: get(&self.pending).saturating_sub(get(&self.waiting)),
+            waiting: get(&self.waiting),
+            errors: get(&self.errors),
+            processed: get(&self.processed),
+        }
+    }
+}
+
+/// Counts a call to `process` as pending until dropped, and records its outcome.
+struct PendingGuard<'a>(&'a EngineStats);
+
+impl<'a> PendingGuard<'a> {
+    fn new(stats: &'a EngineStats) -> Self {
+        stats.pending.fetch_add(1, Ordering::Relaxed);
+        Self(stats)
+    }
+
+    fn record(self, outcome: Outcome) -> Outcome {
+        self.0.processed.fetch_add(1, Ordering::Relaxed);
+        if !outcome.status.is_ok() {
+            self.0.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
+    }
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One SPOE engine: one agent, a pool of connections to its servers.
@@ -227,6 +276,12 @@ impl Engine {
     /// [`Outcome::status`]. Dropping the future cancels the message: its
     /// slot is freed at once if it was not sent, and its late ACK is dropped.
     pub async fn process(&self, messages: &[Message]) -> Outcome {
+        let guard = PendingGuard::new(&self.stats);
+        let outcome = self.process_inner(messages).await;
+        guard.record(outcome)
+    }
+
+    async fn process_inner(&self, messages: &[Message]) -> Outcome {
         let queued_at = Instant::now();
         let deadline = queued_at + self.settings.timeout_processing;
         let fail = |status| {

@@ -26,8 +26,12 @@ pub mod connector;
 mod dispatch;
 pub mod duration;
 mod engine;
+pub mod log;
 mod outcome;
+pub mod vars;
 
 pub use connector::{AgentAddr, Connector, NetConnector};
 pub use engine::{Engine, EngineSettings, EngineStats};
+pub use log::{LogCounters, LogLine, Processed};
 pub use outcome::{Outcome, ProcessStatus, Timings};
+pub use vars::{ResultPolicy, VarUpdate, var_name};

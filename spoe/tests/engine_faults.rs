@@ -459,3 +459,35 @@ async fn agent_disconnect_mid_flight_fails_or_retries() {
     );
     assert_eq!(e.process(&msg(2)).await.status, ProcessStatus::OK);
 }
+
+#[tokio::test(start_paused = true)]
+async fn counters_follow_the_engine() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::Delay(Duration::from_millis(
+        100,
+    ))]));
+    let e = Arc::new(engine(&agents));
+    let t = tokio::spawn({
+        let e = e.clone();
+        async move { e.process(&msg(1)).await }
+    });
+    sleep(Duration::from_millis(50)).await;
+    let c = e.stats().log_counters();
+    assert_eq!(
+        (c.applets, c.idles, c.waiting, c.sending),
+        (1, 0, 1, 0),
+        "{c:?}"
+    );
+    assert_eq!(t.await.unwrap().status, ProcessStatus::OK);
+    let _ = e.process(&msg(2)).await;
+    let agents2 = FakeAgents::same(Script::replies(vec![Reply::Close]));
+    let e2 = engine(&agents2);
+    let _ = e2.process(&msg(1)).await;
+    let c = e.stats().log_counters();
+    assert_eq!(
+        (c.applets, c.idles, c.waiting, c.processed, c.errors),
+        (1, 1, 0, 2, 0),
+        "{c:?}"
+    );
+    let c2 = e2.stats().log_counters();
+    assert_eq!((c2.processed, c2.errors), (1, 1));
+}
