@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The one command that runs every test of this repository (README, .ci/run).
+# It installs what the tests need, then runs the lint gates and the whole
+# suite, interop tests against Debian's HAProxy included.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Interop tests drive the real HAProxy; they fail (never skip) without it.
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+    echo "test.sh: installing haproxy from Debian" >&2
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy
+fi
+
+# Third-party agents used as references, in a venv of their own.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import haproxyspoa' 2>/dev/null; then
+    echo "test.sh: installing PyPI reference agents into .venv" >&2
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check haproxyspoa
+fi
+export SPOE_TEST_PYTHON="$PWD/.venv/bin/python"
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
+cargo check --manifest-path fuzz/Cargo.toml --locked
+cargo test --workspace --locked
