@@ -5,8 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod json;
 mod metrics_http;
 mod signals;
+mod typed_arg;
 
 /// HAProxy's Stream Processing Offload Engine, in Rust.
 #[derive(Debug, Parser)]
@@ -20,6 +22,8 @@ struct Cli {
 enum Command {
     /// Serve an example SPOE agent (SPOA) to HAProxy.
     Agent(cmd::agent::AgentArgs),
+    /// Send one NOTIFY to an agent, as HAProxy would, and print its ACK.
+    Notify(cmd::notify::NotifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),
+        Command::Notify(args) => cmd::notify::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

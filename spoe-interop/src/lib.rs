@@ -35,7 +35,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal};
+use rustix::process::Pid;
+pub use rustix::process::Signal;
 
 /// How long [`Haproxy::start`] and [`Haproxy::reload`] wait for "Loading success." in the log.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -149,6 +150,11 @@ impl ChildGuard {
             child,
             reaped: None,
         })
+    }
+
+    /// Takes the child's piped standard output, if it was piped and not taken yet.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
     }
 
     /// The child's pid, which is also its process group id.

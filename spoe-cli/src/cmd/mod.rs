@@ -1,1 +1,2 @@
 pub(crate) mod agent;
+pub(crate) mod notify;

@@ -1,0 +1,136 @@
+//! `spoe notify` against `spoe agent`, and its failures.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use spoe_interop::{ChildGuard, Signal, free_port, wait_for_port};
+
+const SPOE: &str = env!("CARGO_BIN_EXE_spoe");
+
+fn agent(extra: &[&str]) -> (ChildGuard, String) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = ChildGuard::spawn(
+        Command::new(SPOE)
+            .args(["agent", "--listen", &addr, "--example", "echo"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    wait_for_port(addr.parse::<SocketAddr>().unwrap(), Duration::from_secs(10)).unwrap();
+    (child, addr)
+}
+
+fn notify(args: &[&str]) -> (Output, Value) {
+    let out = Command::new(SPOE)
+        .arg("notify")
+        .args(args)
+        .output()
+        .unwrap();
+    let line = String::from_utf8(out.stdout.clone()).unwrap();
+    let json: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    (out, json)
+}
+
+#[test]
+fn notify_prints_the_ack_as_decode_shapes_it() {
+    let (_agent, addr) = agent(&[]);
+    let (out, json) = notify(&[
+        "--agent",
+        &addr,
+        "check",
+        "ip=ipv4:10.0.0.1",
+        "x=bin:cafe",
+        "n=int:-5",
+        "big=uint:5000000000",
+        "s=str:hello",
+        "b=bool:true",
+        "v6=ipv6:2001:db8::1",
+        "z=null",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(json["status"], 0);
+    assert!(json["elapsed_ms"].as_f64().unwrap() >= 0.0);
+    let actions = serde_json::to_string(&json["actions"]).unwrap();
+    assert_eq!(
+        actions,
+        r#"[{"action":"SET-VAR","scope":"TRANSACTION","name":"ip","type":"IPV4","value":"10.0.0.1"},{"action":"SET-VAR","scope":"TRANSACTION","name":"x","type":"BINARY","value":"cafe"},{"action":"SET-VAR","scope":"TRANSACTION","name":"n","type":"INT64","value":-5},{"action":"SET-VAR","scope":"TRANSACTION","name":"big","type":"UINT64","value":5000000000},{"action":"SET-VAR","scope":"TRANSACTION","name":"s","type":"STRING","value":"hello"},{"action":"SET-VAR","scope":"TRANSACTION","name":"b","type":"BOOL","value":true},{"action":"SET-VAR","scope":"TRANSACTION","name":"v6","type":"IPV6","value":"2001:db8::1"},{"action":"SET-VAR","scope":"TRANSACTION","name":"z","type":"NULL","value":null}]"#
+    );
+    let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["status", "elapsed_ms", "actions"]);
+}
+
+#[test]
+fn a_slow_agent_is_a_processing_timeout() {
+    let (_agent, addr) = agent(&["--delay", "2s"]);
+    let (out, json) = notify(&["--agent", &addr, "--timeout", "200ms", "check", "a=int:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json["status"], 1);
+    assert_eq!(json["error"], "1 (processing timeout)");
+    let ms = json["elapsed_ms"].as_f64().unwrap();
+    assert!((200.0..2000.0).contains(&ms), "{ms}");
+}
+
+#[test]
+fn nothing_listening_is_257() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (out, json) = notify(&["--agent", &addr, "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json["status"], 257);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("status 257"));
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_reason() {
+    let out = Command::new(SPOE)
+        .args(["notify", "--agent", "127.0.0.1:1", "check", "ip=ipv4:nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"nope\" is not a valid IPv4 address"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_agent_prints_where_it_listens_and_stops_cleanly_on_sigterm() {
+    let mut child = ChildGuard::spawn(
+        Command::new(SPOE)
+            .args([
+                "agent",
+                "--listen",
+                "127.0.0.1:0",
+                "--example",
+                "ip-reputation",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    let stdout = child.take_stdout().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("spoe agent: listening on ")
+        .unwrap()
+        .to_owned();
+    let (out, json) = notify(&["--agent", &addr, "check-client-ip", "ip=ipv4:127.0.0.1"]);
+    assert!(out.status.success());
+    assert_eq!(
+        serde_json::to_string(&json["actions"]).unwrap(),
+        r#"[{"action":"SET-VAR","scope":"SESSION","name":"ip_score","type":"INT32","value":84}]"#
+    );
+    child.signal(Signal::TERM).unwrap();
+    let status = child
+        .wait_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("agent exits");
+    assert!(status.success(), "{status:?}");
+}
