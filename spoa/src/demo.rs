@@ -92,7 +92,10 @@ impl<H> Delayed<H> {
 impl<H: Handler> Handler for Delayed<H> {
     async fn handle(&self, request: Request) -> Result<Actions, HandlerError> {
         let actions = self.inner.handle(request).await;
-        tokio::time::sleep(self.delay).await;
+        // Even a zero sleep waits for the timer wheel's next tick (~1 ms).
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         actions
     }
 }

@@ -24,6 +24,10 @@ enum Command {
     Agent(cmd::agent::AgentArgs),
     /// Send one NOTIFY to an agent, as HAProxy would, and print its ACK.
     Notify(cmd::notify::NotifyArgs),
+    /// Load an agent over SPOP and report messages/s and latency percentiles.
+    Bench(cmd::bench::BenchArgs),
+    /// Decode SPOP frames given as hex into JSON lines, one per frame.
+    Decode(cmd::decode::DecodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Notify(args) => cmd::notify::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::Decode(args) => cmd::decode::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

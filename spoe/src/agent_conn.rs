@@ -122,6 +122,7 @@ pub(crate) async fn run(
     stats: Arc<EngineStats>,
     stop: CancellationToken,
 ) {
+    let started = Instant::now();
     let established = tokio::select! {
         r = establish(&addr, &settings, connector.as_ref()) => r,
         () = stop.cancelled() => Err(ProcessStatus::INTERRUPTED),
@@ -137,7 +138,13 @@ pub(crate) async fn run(
             return;
         }
     };
-    debug!(agent = %settings.agent_id, server = %addr, max_frame_size, slots, "agent connection ready");
+    let handshake = started.elapsed();
+    stats.handshakes.fetch_add(1, Ordering::Relaxed);
+    stats.handshake_micros.fetch_add(
+        u64::try_from(handshake.as_micros()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    debug!(agent = %settings.agent_id, server = %addr, max_frame_size, slots, ?handshake, "agent connection ready");
     let _ = events.send(ConnEvent::Ready { id, slots });
     let mut conn = Running {
         id,
@@ -417,6 +424,7 @@ impl Running {
         let mut write_deadline = None::<Instant>;
         for job in jobs {
             if job.abandoned(now) {
+                job.expire();
                 self.free_slot();
                 continue;
             }
@@ -539,7 +547,8 @@ impl Running {
                 break;
             }
             self.deadlines.pop();
-            if self.in_flight.remove(&sid).is_some() {
+            if let Some(entry) = self.in_flight.remove(&sid) {
+                entry.job.expire();
                 self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
                 // The caller already saw its timeout; remember the id so the
                 // late ACK is dropped, and never reuse it.

@@ -152,6 +152,7 @@ impl Dispatcher {
         let now = Instant::now();
         while let Some(job) = self.queue.pop_front() {
             if job.abandoned(now) {
+                job.expire();
                 continue;
             }
             let slot = self

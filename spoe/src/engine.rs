@@ -136,6 +136,12 @@ impl Job {
     pub(crate) fn abandoned(&self, now: Instant) -> bool {
         now >= self.deadline || self.reply.is_closed()
     }
+
+    /// Gives up on an abandoned job, telling a caller that may still be
+    /// listening that its deadline passed.
+    pub(crate) fn expire(self) {
+        let _ = self.reply.send(JobResult::Failed(ProcessStatus::TIMEOUT));
+    }
 }
 
 #[derive(Debug)]
@@ -167,6 +173,10 @@ pub struct EngineStats {
     pub waiting: AtomicU64,
     /// Ready connections with nothing in flight.
     pub idle: AtomicU64,
+    /// Handshakes completed.
+    pub handshakes: AtomicU64,
+    /// Total time of completed connects and handshakes, in microseconds.
+    pub handshake_micros: AtomicU64,
 }
 
 impl EngineStats {
@@ -336,6 +346,8 @@ impl Engine {
                 }
             }
             Ok(Ok(JobResult::Failed(status))) => fail(status),
+            // The engine dropped the job: at its deadline, or because it stopped.
+            Ok(Err(_)) if Instant::now() >= deadline => fail(ProcessStatus::TIMEOUT),
             Ok(Err(_)) => fail(ProcessStatus::INTERRUPTED),
             Err(_) => fail(ProcessStatus::TIMEOUT),
         }
