@@ -18,6 +18,7 @@ use crate::agent_conn::{self, ConnEvent, ConnMsg};
 use crate::connector::Connector;
 use crate::engine::{Command, EngineSettings, EngineStats, Job, JobResult};
 use crate::outcome::ProcessStatus;
+use crate::rate::RateCounter;
 
 pub(crate) type ConnId = u64;
 
@@ -59,6 +60,7 @@ pub(crate) struct Dispatcher {
     next_server: usize,
     draining: bool,
     commands_closed: bool,
+    connects_per_sec: RateCounter,
 }
 
 impl Dispatcher {
@@ -88,6 +90,7 @@ impl Dispatcher {
             next_server: 0,
             draining: false,
             commands_closed: false,
+            connects_per_sec: RateCounter::new(Instant::now()),
         }
     }
 
@@ -224,6 +227,11 @@ impl Dispatcher {
     /// Opens one connection on the next server that is not backing off and
     /// has room. Returns false when none can.
     fn open_connection(&mut self, now: Instant) -> bool {
+        if let Some(max) = self.settings.max_connection_rate
+            && self.connects_per_sec.rate(now) >= u64::from(max)
+        {
+            return false;
+        }
         let n = self.servers.len();
         for i in 0..n {
             let idx = (self.next_server + i) % n;
@@ -235,6 +243,7 @@ impl Dispatcher {
             }
             self.next_server = (idx + 1) % n;
             self.servers[idx].connections += 1;
+            self.connects_per_sec.add(now);
             let id = self.next_id;
             self.next_id += 1;
             let (tx, rx) = mpsc::unbounded_channel();
@@ -273,10 +282,16 @@ impl Dispatcher {
         if self.queue.is_empty() {
             return None;
         }
+        let now = Instant::now();
+        let rate_limited = self
+            .settings
+            .max_connection_rate
+            .map(|_| self.connects_per_sec.next_room());
         self.servers
             .iter()
             .filter_map(|s| s.retry_at)
-            .filter(|&at| at > Instant::now())
+            .chain(rate_limited)
+            .filter(|&at| at > now)
             .min()
     }
 

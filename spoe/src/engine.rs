@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::connector::{AgentAddr, Connector, NetConnector};
 use crate::dispatch::Dispatcher;
 use crate::outcome::{Outcome, ProcessStatus, Timings};
+use crate::rate::RateCounter;
 
 /// What one engine needs to run: an agent's settings (from its
 /// `spoe-agent` section) and its servers (from its `use-backend`).
@@ -55,6 +56,12 @@ pub struct EngineSettings {
     pub backoff_max: Duration,
     /// The `engine-id` sent in HAPROXY-HELLO.
     pub engine_id: String,
+    /// `maxconnrate`: at most this many new connections per second; beyond,
+    /// messages wait for an existing connection.
+    pub max_connection_rate: Option<u32>,
+    /// `maxerrrate`: when this many events failed within the last second,
+    /// messages are skipped (no NOTIFY sent, no error recorded), as HAProxy does.
+    pub max_error_rate: Option<u32>,
 }
 
 impl EngineSettings {
@@ -80,6 +87,8 @@ impl EngineSettings {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
             engine_id: new_engine_id(),
+            max_connection_rate: None,
+            max_error_rate: None,
         }
     }
 }
@@ -177,6 +186,8 @@ pub struct EngineStats {
     pub handshakes: AtomicU64,
     /// Total time of completed connects and handshakes, in microseconds.
     pub handshake_micros: AtomicU64,
+    /// Events skipped because `maxerrrate` was reached.
+    pub skipped: AtomicU64,
 }
 
 impl EngineStats {
@@ -232,6 +243,7 @@ pub struct Engine {
     stop: CancellationToken,
     tracker: TaskTracker,
     finished: watch::Receiver<bool>,
+    errors_per_sec: std::sync::Mutex<RateCounter>,
 }
 
 impl Engine {
@@ -268,6 +280,7 @@ impl Engine {
             stop,
             tracker,
             finished,
+            errors_per_sec: std::sync::Mutex::new(RateCounter::new(Instant::now())),
         }
     }
 
@@ -286,9 +299,31 @@ impl Engine {
     /// [`Outcome::status`]. Dropping the future cancels the message: its
     /// slot is freed at once if it was not sent, and its late ACK is dropped.
     pub async fn process(&self, messages: &[Message]) -> Outcome {
+        if self.error_rate_reached() {
+            self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            return Outcome {
+                status: ProcessStatus::OK,
+                actions: Vec::new(),
+                timings: Timings::default(),
+            };
+        }
         let guard = PendingGuard::new(&self.stats);
         let outcome = self.process_inner(messages).await;
+        if !outcome.status.is_ok() && self.settings.max_error_rate.is_some() {
+            if let Ok(mut r) = self.errors_per_sec.lock() {
+                r.add(Instant::now());
+            }
+        }
         guard.record(outcome)
+    }
+
+    fn error_rate_reached(&self) -> bool {
+        let Some(max) = self.settings.max_error_rate else {
+            return false;
+        };
+        self.errors_per_sec
+            .lock()
+            .is_ok_and(|mut r| r.rate(Instant::now()) >= u64::from(max))
     }
 
     async fn process_inner(&self, messages: &[Message]) -> Outcome {

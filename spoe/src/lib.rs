@@ -28,6 +28,7 @@ pub mod duration;
 mod engine;
 pub mod log;
 mod outcome;
+mod rate;
 pub mod vars;
 
 pub use connector::{AgentAddr, Connector, NetConnector};

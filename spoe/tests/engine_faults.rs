@@ -491,3 +491,64 @@ async fn counters_follow_the_engine() {
     let c2 = e2.stats().log_counters();
     assert_eq!((c2.processed, c2.errors), (1, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn maxconnrate_limits_new_connections_per_second() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::Delay(Duration::from_millis(
+        100,
+    ))]));
+    let mut s = settings(Duration::from_secs(5));
+    s.max_connection_rate = Some(2);
+    s.max_waiting_frames = 1;
+    let e = Arc::new(Engine::with_connector(s, agents.clone()));
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let e = e.clone();
+            tokio::spawn(async move { e.process(&msg(i)).await.status })
+        })
+        .collect();
+    sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        agents.seen.connections.load(Ordering::SeqCst),
+        2,
+        "two connections in the first second"
+    );
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), ProcessStatus::OK);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn maxerrrate_skips_processing_once_reached() {
+    let agents = FakeAgents::same(Script::replies(vec![Reply::Close]));
+    let mut s = settings(PROCESSING);
+    s.max_error_rate = Some(3);
+    let e = engine_with(s, &agents);
+    for _ in 0..3 {
+        assert_eq!(e.process(&msg(1)).await.status, ProcessStatus(257));
+        sleep(Duration::from_millis(200)).await;
+    }
+    let before = agents.seen.notifies.load(Ordering::SeqCst);
+    let out = e.process(&msg(1)).await;
+    assert_eq!(
+        (out.status, out.actions.len()),
+        (ProcessStatus::OK, 0),
+        "skipped, as HAProxy does"
+    );
+    assert_eq!(
+        agents.seen.notifies.load(Ordering::SeqCst),
+        before,
+        "nothing sent"
+    );
+    assert_eq!(e.stats().skipped.load(Ordering::SeqCst), 1);
+    sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        e.process(&msg(1)).await.status,
+        ProcessStatus(257),
+        "processing resumes"
+    );
+}
+
+fn engine_with(s: spoe::EngineSettings, agents: &Arc<FakeAgents>) -> Engine {
+    Engine::with_connector(s, agents.clone())
+}
