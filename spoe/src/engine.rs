@@ -309,10 +309,11 @@ impl Engine {
         }
         let guard = PendingGuard::new(&self.stats);
         let outcome = self.process_inner(messages).await;
-        if !outcome.status.is_ok() && self.settings.max_error_rate.is_some() {
-            if let Ok(mut r) = self.errors_per_sec.lock() {
-                r.add(Instant::now());
-            }
+        if !outcome.status.is_ok()
+            && self.settings.max_error_rate.is_some()
+            && let Ok(mut r) = self.errors_per_sec.lock()
+        {
+            r.add(Instant::now());
         }
         guard.record(outcome)
     }
