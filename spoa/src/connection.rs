@@ -1,30 +1,29 @@
 //! One engine connection: handshake, pipelined dispatch, ACK writing, drain.
 //!
-//! Three kinds of task cooperate, all owned by [`run`]:
-//! - `run` itself reads and decodes frames, and stops reading when
-//!   `max_in_flight` handlers are busy (a semaphore permit is taken before
-//!   each read: backpressure reaches the engine through TCP);
-//! - one task per NOTIFY runs the handler under its budget and queues the
-//!   encoded ACK, whatever happened to the handler;
-//! - one writer task writes queued frames, coalescing those that are ready
-//!   together into one write. A frame is never split across writes, and a
-//!   write is never a cancellable `select!` branch: it completes or the
-//!   connection is closed.
+//! After the handshake one task serves the connection: it reads and decodes
+//! frames, runs the handlers of its NOTIFY frames concurrently (polled
+//! together, up to `max_in_flight`; at the bound it stops reading, so
+//! backpressure reaches the engine through TCP), and writes the ACKs that
+//! are ready together in one write. A frame is never split across writes,
+//! and a write is never a cancellable `select!` branch: it completes or the
+//! connection is closed. No task per message, no cross-thread hop.
 
 use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use bytes::{Bytes, BytesMut};
-use futures_util::FutureExt;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use spop::{
     AgentHello, Body, Capabilities, DecodeError, Disconnect, Frame, FrameDecoder, FrameEncoder,
     HaproxyHello, Reassembler, Reassembly, Status,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -113,8 +112,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 
     /// A frame already buffered, without reading the socket.
-    fn next_buffered(&mut self) -> Option<Frame> {
-        self.decoder.decode(&mut self.buf).ok().flatten()
+    fn next_buffered(&mut self) -> Result<Option<Frame>, DecodeError> {
+        self.decoder.decode(&mut self.buf)
     }
 }
 
@@ -251,20 +250,33 @@ enum Stop {
     Refuse(Status, String),
     Eof,
     Io(io::Error),
-    WriterFailed,
+    WriteFailed(io::Error),
 }
 
+/// A handler's answer, ready to be encoded.
+struct Answer {
+    stream_id: u64,
+    frame_id: u64,
+    actions: Vec<spop::Action>,
+    outcome: Outcome,
+    started: Instant,
+}
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+/// The running phase of a connection: one task reads frames, polls the
+/// handlers of this connection concurrently (no task per message, no
+/// cross-thread hop), and writes the ACKs that are ready together in one
+/// write. Writes happen between `select!`s, never inside one.
 struct Running<IO, H> {
     reader: FrameReader<ReadHalf<IO>>,
+    wr: WriteHalf<IO>,
+    wbuf: BytesMut,
     peer: Option<SocketAddr>,
     peer_s: String,
     shared: Arc<Shared<H>>,
-    encoder: Arc<FrameEncoder>,
-    permits: Arc<Semaphore>,
-    handlers: JoinSet<()>,
-    out: mpsc::Sender<Bytes>,
-    writer: JoinSet<()>,
-    writer_failed: CancellationToken,
+    encoder: FrameEncoder,
+    handlers: FuturesUnordered<HandlerFuture>,
     reassembler: Reassembler,
 }
 
@@ -281,33 +293,17 @@ where
         shared: Arc<Shared<H>>,
         encoder: FrameEncoder,
     ) -> Self {
-        let cfg = &shared.config;
-        // Every handler holds a permit while it may send, so this capacity
-        // never blocks a handler for long; +1 for the final DISCONNECT.
-        let (out, rx) = mpsc::channel(cfg.max_in_flight.saturating_add(1));
-        let writer_failed = CancellationToken::new();
-        let mut writer = JoinSet::new();
-        writer.spawn(write_loop(wr, rx, cfg.write_timeout, writer_failed.clone()));
         Self {
             reader,
+            wr,
+            wbuf: BytesMut::with_capacity(8 * 1024),
             peer,
             peer_s,
-            permits: Arc::new(Semaphore::new(cfg.max_in_flight)),
-            reassembler: Reassembler::new(cfg.reassembly_limit),
-            encoder: Arc::new(encoder),
-            handlers: JoinSet::new(),
-            out,
-            writer,
-            writer_failed,
+            reassembler: Reassembler::new(shared.config.reassembly_limit),
+            encoder,
+            handlers: FuturesUnordered::new(),
             shared,
         }
-    }
-
-    fn in_flight(&self) -> usize {
-        self.shared
-            .config
-            .max_in_flight
-            .saturating_sub(self.permits.available_permits())
     }
 
     async fn serve(mut self, shutdown: CancellationToken) -> ConnectionEnd {
@@ -317,11 +313,11 @@ where
         let (end, farewell) = match stop {
             Stop::Shutdown => {
                 // Frames the engine already sent are answered too.
-                while let Some(frame) = self.reader.next_buffered() {
-                    let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                while self.handlers.len() < cfg.max_in_flight {
+                    let Ok(Some(frame)) = self.reader.next_buffered() else {
                         break;
                     };
-                    if self.dispatch(frame, permit).is_err() {
+                    if self.dispatch(frame).is_err() {
                         break;
                     }
                 }
@@ -332,91 +328,114 @@ where
                 self.shared
                     .metrics
                     .disconnect(Direction::Received, d.status);
-                // Handlers are bounded by their budget; the margin covers queueing.
+                // Handlers are bounded by their budget; the margin covers the writes.
                 self.finish_handlers(cfg.handler_timeout.saturating_add(cfg.write_timeout))
                     .await;
                 (ConnectionEnd::EngineDisconnect(d), Some(Status::NORMAL))
             }
             Stop::Refuse(status, reason) => {
                 warn!(peer = %self.peer_s, %status, %reason, "closing engine connection");
-                self.handlers.shutdown().await;
+                self.drop_handlers();
                 (ConnectionEnd::Refused { status, reason }, Some(status))
             }
-            Stop::Eof | Stop::Io(_) if self.in_flight() == 0 => {
-                self.handlers.shutdown().await;
-                (ConnectionEnd::Closed, None)
-            }
+            Stop::Eof | Stop::Io(_) if self.handlers.is_empty() => (ConnectionEnd::Closed, None),
             stop @ (Stop::Eof | Stop::Io(_)) => {
-                let in_flight = self.in_flight();
+                let in_flight = self.handlers.len();
                 let cause = match stop {
                     Stop::Io(e) => e.to_string(),
                     _ => "end of stream".to_owned(),
                 };
                 warn!(peer = %self.peer_s, in_flight, %cause, "engine closed the connection with NOTIFY frames unanswered");
-                self.handlers.shutdown().await;
+                self.drop_handlers();
                 (ConnectionEnd::ClosedInFlight { in_flight }, None)
             }
-            Stop::WriterFailed => {
-                self.handlers.shutdown().await;
+            Stop::WriteFailed(e) => {
+                self.drop_handlers();
                 (
-                    ConnectionEnd::Io("writing to the engine failed or timed out".into()),
+                    ConnectionEnd::Io(format!("writing to the engine failed: {e}")),
                     None,
                 )
             }
         };
         if let Some(status) = farewell {
             self.shared.metrics.disconnect(Direction::Sent, status);
-            let _ = self
-                .out
-                .try_send(encode(&Frame::agent_disconnect(&Disconnect::new(status))));
+            Frame::agent_disconnect(&Disconnect::new(status)).encode(&mut self.wbuf);
+            if self.flush().await.is_ok() {
+                let _ = timeout(cfg.write_timeout, self.wr.shutdown()).await;
+            }
         }
-        // Closing the channel lets the writer flush what is queued and shut
-        // the socket down; its writes are bounded by write_timeout.
-        drop(self.out);
-        let _ = timeout(cfg.write_timeout.saturating_mul(2), self.writer.join_next()).await;
-        self.writer.shutdown().await;
         debug!(peer = %self.peer_s, ?end, "connection ended");
         end
     }
 
     async fn read_loop(&mut self, shutdown: &CancellationToken) -> Stop {
+        let max = self.shared.config.max_in_flight;
         loop {
-            while self.handlers.try_join_next().is_some() {}
-            let permit = tokio::select! {
+            let can_read = self.handlers.len() < max;
+            tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Stop::Shutdown,
-                () = self.writer_failed.cancelled() => return Stop::WriterFailed,
-                p = self.permits.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => return Stop::WriterFailed,
-                },
-            };
-            let frame = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => return Stop::Shutdown,
-                () = self.writer_failed.cancelled() => return Stop::WriterFailed,
-                r = self.reader.next() => r,
-            };
-            let frame = match frame {
-                Ok(Some(f)) => f,
-                Ok(None) => return Stop::Eof,
-                Err(ReadError::Io(e)) => return Stop::Io(e),
-                Err(ReadError::Decode(e)) => return Stop::Refuse(e.status(), e.to_string()),
-            };
-            if let Err(stop) = self.dispatch(frame, permit) {
-                return stop;
+                Some(answer) = self.handlers.next(), if !self.handlers.is_empty() => self.queue_ack(answer),
+                frame = self.reader.next(), if can_read => {
+                    let frame = match frame {
+                        Ok(Some(f)) => f,
+                        Ok(None) => return Stop::Eof,
+                        Err(ReadError::Io(e)) => return Stop::Io(e),
+                        Err(ReadError::Decode(e)) => return Stop::Refuse(e.status(), e.to_string()),
+                    };
+                    if let Err(stop) = self.dispatch(frame) {
+                        return stop;
+                    }
+                    // Take every frame this read brought, so that their
+                    // ACKs can share one write.
+                    while self.handlers.len() < max {
+                        let frame = match self.reader.next_buffered() {
+                            Ok(Some(f)) => f,
+                            Ok(None) => break,
+                            Err(e) => return Stop::Refuse(e.status(), e.to_string()),
+                        };
+                        if let Err(stop) = self.dispatch(frame) {
+                            return stop;
+                        }
+                    }
+                }
+            }
+            // ACKs that are ready together leave in one write.
+            while let Some(Some(answer)) = self.handlers.next().now_or_never() {
+                self.queue_ack(answer);
+            }
+            if let Err(e) = self.flush().await {
+                return Stop::WriteFailed(e);
             }
         }
     }
 
+    /// Writes what is queued, whole, within the write timeout.
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let limit = self.shared.config.write_timeout;
+        let r = timeout(limit, self.wr.write_all(&self.wbuf))
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "engine is not reading",
+                ))
+            });
+        self.wbuf.clear();
+        r
+    }
+
     /// Handles one frame from the engine.
-    fn dispatch(&mut self, frame: Frame, permit: OwnedSemaphorePermit) -> Result<(), Stop> {
+    fn dispatch(&mut self, frame: Frame) -> Result<(), Stop> {
         let header = frame.header;
         match frame.body {
             Body::Notify(_) | Body::Fragment(_) => match self.reassembler.push(frame) {
                 Ok(Reassembly::Complete(f)) => {
                     if let Body::Notify(messages) = f.body {
-                        self.spawn_handler(f.header.stream_id, f.header.frame_id, messages, permit);
+                        self.start_handler(f.header.stream_id, f.header.frame_id, messages);
                     }
                     Ok(())
                 }
@@ -453,33 +472,24 @@ where
         }
     }
 
-    fn spawn_handler(
-        &mut self,
-        stream_id: u64,
-        frame_id: u64,
-        messages: Vec<spop::Message>,
-        permit: OwnedSemaphorePermit,
-    ) {
+    fn start_handler(&mut self, stream_id: u64, frame_id: u64, messages: Vec<spop::Message>) {
         let shared = self.shared.clone();
-        let encoder = self.encoder.clone();
-        let out = self.out.clone();
         let request = Request {
             stream_id,
             frame_id,
             messages,
             peer: self.peer,
         };
-        self.handlers.spawn(async move {
+        shared.metrics.in_flight().inc();
+        self.handlers.push(Box::pin(async move {
             let started = Instant::now();
-            let metrics = &shared.metrics;
-            metrics.in_flight().inc();
             let cfg = &shared.config;
             let result = timeout(
                 cfg.handler_timeout,
                 AssertUnwindSafe(shared.handler.handle(request)).catch_unwind(),
             )
             .await;
-            let (actions, mut outcome) = match result {
+            let (actions, outcome) = match result {
                 Ok(Ok(Ok(actions))) => (actions.into_vec(), Outcome::Ok),
                 Ok(Ok(Err(e))) => {
                     warn!(stream_id, frame_id, error = %e, "handler failed: sending fallback actions");
@@ -494,69 +504,81 @@ where
                     (cfg.fallback_actions.clone(), Outcome::Timeout)
                 }
             };
-            let mut buf = BytesMut::new();
-            if let Err(e) = encoder.encode(&Frame::ack(stream_id, frame_id, actions), &mut buf) {
-                warn!(stream_id, frame_id, error = %e, "ACK does not fit: sending fallback actions");
-                outcome = Outcome::TooBig;
-                buf.clear();
-                if encoder
-                    .encode(&Frame::ack(stream_id, frame_id, cfg.fallback_actions.clone()), &mut buf)
-                    .is_err()
-                {
-                    buf.clear();
-                    Frame::ack(stream_id, frame_id, Vec::new()).encode(&mut buf);
+            Answer {
+                stream_id,
+                frame_id,
+                actions,
+                outcome,
+                started,
+            }
+        }));
+    }
+
+    /// Encodes an answer's ACK into the write buffer; an answer too big for a
+    /// frame is replaced by the fallback actions (or an empty ACK).
+    fn queue_ack(&mut self, answer: Answer) {
+        let Answer {
+            stream_id,
+            frame_id,
+            actions,
+            mut outcome,
+            started,
+        } = answer;
+        let cfg = &self.shared.config;
+        let mark = self.wbuf.len();
+        if let Err(e) = self
+            .encoder
+            .encode(&Frame::ack(stream_id, frame_id, actions), &mut self.wbuf)
+        {
+            warn!(stream_id, frame_id, error = %e, "ACK does not fit: sending fallback actions");
+            outcome = Outcome::TooBig;
+            self.wbuf.truncate(mark);
+            if self
+                .encoder
+                .encode(
+                    &Frame::ack(stream_id, frame_id, cfg.fallback_actions.clone()),
+                    &mut self.wbuf,
+                )
+                .is_err()
+            {
+                self.wbuf.truncate(mark);
+                Frame::ack(stream_id, frame_id, Vec::new()).encode(&mut self.wbuf);
+            }
+        }
+        let metrics = &self.shared.metrics;
+        metrics.in_flight().dec();
+        metrics.message(outcome, started.elapsed().as_secs_f64());
+    }
+
+    fn drop_handlers(&mut self) {
+        let n = self.handlers.len();
+        self.handlers = FuturesUnordered::new();
+        self.shared.metrics.in_flight().dec_by(n as i64);
+    }
+
+    /// Runs the remaining handlers to completion (at most `grace`), writing
+    /// their ACKs as they finish.
+    async fn finish_handlers(&mut self, grace: std::time::Duration) {
+        let deadline = Instant::now() + grace;
+        while !self.handlers.is_empty() {
+            match tokio::time::timeout_at(deadline, self.handlers.next()).await {
+                Ok(Some(answer)) => {
+                    self.queue_ack(answer);
+                    while let Some(Some(answer)) = self.handlers.next().now_or_never() {
+                        self.queue_ack(answer);
+                    }
+                    if self.flush().await.is_err() {
+                        self.drop_handlers();
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    warn!(peer = %self.peer_s, left = self.handlers.len(), "handlers still running after the grace period: cancelling them");
+                    self.drop_handlers();
+                    return;
                 }
             }
-            metrics.in_flight().dec();
-            metrics.message(outcome, started.elapsed().as_secs_f64());
-            // Fails only when the writer is gone, and then the connection is closing.
-            let _ = out.send(buf.freeze()).await;
-            drop(permit);
-        });
-    }
-
-    async fn finish_handlers(&mut self, grace: std::time::Duration) {
-        if timeout(grace, async {
-            while self.handlers.join_next().await.is_some() {}
-        })
-        .await
-        .is_err()
-        {
-            warn!(peer = %self.peer_s, left = self.handlers.len(), "handlers still running after the grace period: cancelling them");
-            self.handlers.shutdown().await;
         }
     }
-}
-
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut rx: mpsc::Receiver<Bytes>,
-    limit: std::time::Duration,
-    failed: CancellationToken,
-) {
-    const COALESCE_LIMIT: usize = 64 * 1024;
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    while let Some(first) = rx.recv().await {
-        buf.extend_from_slice(&first);
-        while buf.len() < COALESCE_LIMIT {
-            match rx.try_recv() {
-                Ok(more) => buf.extend_from_slice(&more),
-                Err(_) => break,
-            }
-        }
-        match timeout(limit, wr.write_all(&buf)).await {
-            Ok(Ok(())) => buf.clear(),
-            Ok(Err(e)) => {
-                debug!(error = %e, "write to engine failed");
-                failed.cancel();
-                return;
-            }
-            Err(_) => {
-                warn!(timeout = ?limit, "write to engine timed out");
-                failed.cancel();
-                return;
-            }
-        }
-    }
-    let _ = timeout(limit, wr.shutdown()).await;
 }
