@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Agent behind HAProxy: HAProxy 2.6 runs SPOE on every request (one message, 4 args: src, path,
+# method, a header) in front of `http-request return status 200`, driven by wrk. Once with our
+# agent (`target/release/spoe agent --example echo`), once with the PyPI agent haproxyspoa
+# (bench/haproxyspoa_echo.py, the same echo). Reports wrk's requests/s and latency, and the agent's
+# CPU time per message: (utime + stime) delta of the agent process from /proc/PID/stat, in clock
+# ticks, / CLK_TCK / requests (one NOTIFY per request).
+#
+# Usage: bench/agent-haproxy.sh [RUNS]        (default 3; the table adds the median of the runs)
+# Environment: DURATION (wrk -d, default 10s), WRK_THREADS (2), WRK_CONNS (50), AGENTS ("spoe
+# haproxyspoa"), KEEP_WORK=1 to keep the temporary directory (configs, logs, wrk output).
+#
+# Everything listens on 127.0.0.1 on ports the kernel picks. The processes this script starts are
+# stopped on exit (trap), and only those.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$PWD
+runs=${1:-${RUNS:-3}}
+duration=${DURATION:-10s}
+wrk_threads=${WRK_THREADS:-2}
+wrk_conns=${WRK_CONNS:-50}
+agents=${AGENTS:-spoe haproxyspoa}
+venv=$root/bench/.venv
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_install() {
+    echo "agent-haproxy.sh: installing $* from Debian" >&2
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
+# ---- prerequisites ----
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
+if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
+haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+if [[ " $agents " == *" haproxyspoa "* ]]; then
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import haproxyspoa' 2>/dev/null; then
+        echo "agent-haproxy.sh: installing haproxyspoa into $venv" >&2
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check haproxyspoa
+    fi
+fi
+if [[ " $agents " == *" spoe "* ]]; then
+    cargo build --release --quiet -p spoe-cli
+fi
+spoe_bin=$root/target/release/spoe
+
+# ---- process bookkeeping ----
+work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-bench.XXXXXX")
+pids=()
+
+# Forgets a reaped pid (it may be reused by another process).
+forget_pid() {
+    local p kept=()
+    for p in "${pids[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+    pids=("${kept[@]}")
+}
+
+# Stops one process this script started.
+stop_pid() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    forget_pid "$1"
+}
+
+# Runs wrk in the background and waits for it: a signal then interrupts `wait` at once, and the
+# EXIT trap stops wrk too.
+run_wrk() {
+    local pid status=0
+    wrk "$@" &
+    pid=$!
+    pids+=("$pid")
+    wait "$pid" || status=$?
+    forget_pid "$pid"
+    return "$status"
+}
+
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits (at most 10 s) until 127.0.0.1:PORT accepts connections.
+wait_port() {
+    local port=$1 i
+    for i in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "agent-haproxy.sh: nothing listening on 127.0.0.1:$port after 10 s" >&2
+    return 1
+}
+
+# utime + stime of a process (all its threads), in clock ticks. Fields 14 and 15 of
+# /proc/PID/stat; the command name (field 2) may contain spaces, so cut after its ')'.
+cpu_ticks() {
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    awk '{ print $12 + $13 }' <<<"$stat"
+}
+clk_tck=$(getconf CLK_TCK)
+
+# wrk latency ("850.12us", "1.23ms", "1.02s") in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+        printf "%.3f", n
+    }'
+}
+
+write_configs() {
+    local fe_port=$1 agent_port=$2
+    cat >"$work/spoe.conf" <<EOF
+[bench]
+spoe-agent bench-agent
+    messages bench
+    option var-prefix bench
+    option set-on-error err
+    option force-set-var
+    timeout hello 2s
+    timeout idle 30s
+    timeout processing 1s
+    use-backend agents
+
+spoe-message bench
+    args src=src path=path method=method hdr=req.hdr(x-bench)
+    event on-frontend-http-request
+EOF
+    cat >"$work/haproxy.cfg" <<EOF
+global
+    nbthread 2
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind 127.0.0.1:$fe_port
+    filter spoe engine bench config $work/spoe.conf
+    # A SPOE error or a missing echo turns into a 500, which wrk counts as non-2xx.
+    http-request return status 500 content-type text/plain string "spoe error" if { var(txn.bench.err) -m found }
+    http-request return status 500 content-type text/plain string "no echo" unless { var(txn.bench.hdr) -m str wrk }
+    http-request return status 200 content-type text/plain string "ok"
+backend agents
+    mode tcp
+    server a 127.0.0.1:$agent_port
+EOF
+    "$haproxy_bin" -c -q -f "$work/haproxy.cfg"
+}
+
+# One measured run of agent $1; appends a line to $work/results.tsv.
+one_run() {
+    local kind=$1 run=$2 agent_port fe_port agent_pid hap_pid a0 a1 h0 h1 out
+    agent_port=$(free_port)
+    fe_port=$(free_port)
+    case $kind in
+        spoe) "$spoe_bin" agent --listen "127.0.0.1:$agent_port" --example echo \
+                  >"$work/agent-$kind-$run.log" 2>&1 & ;;
+        haproxyspoa) "$venv/bin/python" "$root/bench/haproxyspoa_echo.py" "$agent_port" \
+                  >"$work/agent-$kind-$run.log" 2>&1 & ;;
+        *) echo "unknown agent $kind" >&2; return 1 ;;
+    esac
+    agent_pid=$!
+    pids+=("$agent_pid")
+    wait_port "$agent_port"
+
+    write_configs "$fe_port" "$agent_port"
+    "$haproxy_bin" -db -f "$work/haproxy.cfg" >"$work/haproxy-$kind-$run.log" 2>&1 &
+    hap_pid=$!
+    pids+=("$hap_pid")
+    wait_port "$fe_port"
+
+    local url="http://127.0.0.1:$fe_port/bench"
+    # Warm-up: opens HAProxy's agent connections and pages everything in.
+    run_wrk -t"$wrk_threads" -c"$wrk_conns" -d2s -H 'X-Bench: wrk' "$url" >/dev/null
+    a0=$(cpu_ticks "$agent_pid")
+    h0=$(cpu_ticks "$hap_pid")
+    out="$work/wrk-$kind-$run.txt"
+    run_wrk -t"$wrk_threads" -c"$wrk_conns" -d"$duration" --latency -H 'X-Bench: wrk' "$url" >"$out"
+    a1=$(cpu_ticks "$agent_pid")
+    h1=$(cpu_ticks "$hap_pid")
+    stop_pid "$hap_pid"
+    stop_pid "$agent_pid"
+
+    local requests rps avg p50 p99 errors
+    requests=$(awk '/ requests in / { print $1 }' "$out")
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    avg=$(to_ms "$(awk '$1 == "Latency" && NF > 2 { print $2; exit }' "$out")")
+    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+    errors=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")
+    awk -v kind="$kind" -v run="$run" -v req="$requests" -v rps="$rps" -v avg="$avg" \
+        -v p50="$p50" -v p99="$p99" -v err="$errors" -v da=$((a1 - a0)) -v dh=$((h1 - h0)) \
+        -v tck="$clk_tck" 'BEGIN {
+            printf "%s\t%s\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%d\n", kind, run, req, rps,
+                avg, p50, p99, da / tck / req * 1e6, dh / tck / req * 1e6, err
+        }' >>"$work/results.tsv"
+    echo "  $kind run $run: $(tail -n1 "$work/results.tsv" | cut -f3-)" >&2
+}
+
+echo "agent-haproxy.sh: $runs run(s) per agent, wrk -t$wrk_threads -c$wrk_conns -d$duration" >&2
+: >"$work/results.tsv"
+for run in $(seq 1 "$runs"); do
+    for kind in $agents; do one_run "$kind" "$run"; done
+done
+
+# ---- report ----
+echo
+echo "Machine: $(nproc) CPUs, $(lscpu | awk -F': *' '/^Model name/ { print $2; exit }');" \
+    "$("$haproxy_bin" -v | awk 'NR == 1 { print $1, $2, $3 }'); wrk -t$wrk_threads -c$wrk_conns -d$duration"
+echo
+echo "| agent | run | requests | req/s | latency avg (ms) | p50 (ms) | p99 (ms) | agent CPU/msg (us) | HAProxy CPU/req (us) | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }' "$work/results.tsv"
+for kind in $agents; do
+    # Median of each column over the runs (the lower middle one for an even count).
+    awk -F'\t' -v kind="$kind" '
+        function median(col,   n, i, j, t, v) {
+            n = 0
+            for (i = 1; i <= rows; i++) v[++n] = cell[i, col]
+            for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
+                t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+            }
+            return v[int((n + 1) / 2)]
+        }
+        $1 == kind { rows++; for (c = 3; c <= 10; c++) cell[rows, c] = $c }
+        END {
+            if (rows == 0) exit
+            printf "| **%s** | median of %d | %s | %s | %s | %s | %s | **%s** | %s | %s |\n", kind, rows,
+                median(3), median(4), median(5), median(6), median(7), median(8), median(9), median(10)
+        }' "$work/results.tsv"
+done
