@@ -411,7 +411,7 @@ async fn failing_panicking_and_slow_handlers_still_get_an_ack() {
     e.send(&notify(9, 9, 9i64)).await;
     assert_eq!(ack_of(&e.recv().await.unwrap()).0, 9);
     let text = metrics.encode_text();
-    for outcome in ["Ok", "Error", "Panic", "Timeout"] {
+    for outcome in ["ok", "error", "panic", "timeout"] {
         assert!(
             text.contains(&format!("spoa_messages_total{{outcome=\"{outcome}\"}}")),
             "{outcome}: {text}"

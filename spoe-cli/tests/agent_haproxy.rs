@@ -98,7 +98,7 @@ impl Agent {
         metric_sum(&self.metrics_text(), name, "")
     }
 
-    /// The sample `name{labels}` (labels written as in the exposition, e.g. `outcome="Ok"`).
+    /// The sample `name{labels}` (labels written as in the exposition, e.g. `outcome="ok"`).
     fn metric_with(&self, name: &str, labels: &str) -> f64 {
         metric_sum(&self.metrics_text(), name, labels)
     }
@@ -497,7 +497,7 @@ fn echo_round_trip_under_concurrency() {
         agent.log()
     );
     assert_eq!(
-        agent.metric_with("spoa_messages_total", "outcome=\"Ok\""),
+        agent.metric_with("spoa_messages_total", "outcome=\"ok\""),
         (THREADS * PER_THREAD) as f64,
         "one NOTIFY per request, each answered by the handler"
     );
@@ -757,7 +757,7 @@ fn handler_timeout_sends_fallback_ack() {
         "answered after {elapsed:?}"
     );
     assert_eq!(
-        agent.metric_with("spoa_messages_total", "outcome=\"Timeout\""),
+        agent.metric_with("spoa_messages_total", "outcome=\"timeout\""),
         1.0,
         "{}",
         agent.metrics_text()

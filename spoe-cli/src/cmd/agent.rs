@@ -85,6 +85,7 @@ async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
     let shutdown = CancellationToken::new();
     let signals = signals::spawn(shutdown.clone()).context("installing signal handlers")?;
 
+    let mut metrics_line = None;
     let metrics_task = match args.metrics {
         Some(addr) => {
             let l = tokio::net::TcpListener::bind(addr)
@@ -93,6 +94,7 @@ async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
             let local = l.local_addr()?;
             let metrics = server.metrics().clone();
             tracing::info!(%local, "serving metrics at /metrics");
+            metrics_line = Some(format!("spoe agent: metrics on http://{local}/metrics"));
             let token = shutdown.clone();
             Some(tokio::spawn(metrics_http::serve(
                 l,
@@ -105,6 +107,9 @@ async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
 
     tracing::info!(listen = %bound, example = ?args.example, "agent listening");
     println!("spoe agent: listening on {bound}");
+    if let Some(line) = metrics_line {
+        println!("{line}");
+    }
     server
         .serve(listener, shutdown.clone())
         .await
