@@ -22,10 +22,12 @@
 #![warn(missing_docs)]
 
 mod agent_conn;
+pub mod config;
 pub mod connector;
 mod dispatch;
 pub mod duration;
 mod engine;
+pub mod expr;
 pub mod log;
 mod outcome;
 mod rate;

@@ -1,0 +1,401 @@
+//! Sections to typed configuration: each section's directives (see [`super::directives`]),
+//! then the checks across sections that `parse_spoe_flt()` makes (`src/flt_spoe.c`). Every
+//! error is collected.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::agent::{AgentConfig, VarName};
+use super::directives::{
+    AgentBuilder, GroupBuilder, MessageBuilder, agent_directive, group_directive, message_directive,
+};
+use super::error::{ConfigErrorKind, ConfigWarningKind, Diagnostics, SectionKind};
+use super::lexer::is_name_char;
+use super::message::{GroupConfig, MessageConfig};
+use super::parse::{Document, Section};
+use super::span::Span;
+use crate::expr::{AclContext, AclSet};
+
+/// Lowers the sections of the selected scope into the agent's configuration. `None` when an
+/// error makes an agent impossible to build (the errors are in `diags`).
+pub(crate) fn lower(
+    doc: &Document,
+    file: &Arc<Path>,
+    engine: Option<&str>,
+    base_dir: &Path,
+    diags: &mut Diagnostics,
+) -> Option<AgentConfig> {
+    let cx = AclContext { base_dir };
+    let mut agent: Option<AgentBuilder> = None;
+    let mut messages: Vec<MessageBuilder> = Vec::new();
+    let mut groups: Vec<GroupBuilder> = Vec::new();
+
+    for section in &doc.sections {
+        let Some(name) = header(section, diags) else {
+            continue;
+        };
+        match section.kind {
+            SectionKind::Agent => {
+                let mut builder = AgentBuilder::new(name, section.span().clone());
+                for d in &section.directives {
+                    agent_directive(&mut builder, d, diags);
+                }
+                if let Some(first) = &agent {
+                    diags.error(
+                        section.span().clone(),
+                        ConfigErrorKind::DuplicateAgent {
+                            first: first.span.clone(),
+                        },
+                    );
+                } else {
+                    agent = Some(builder);
+                }
+            }
+            SectionKind::Message => {
+                if let Some(first) = messages.iter().find(|m| m.name == name) {
+                    diags.error(
+                        section.header[1].span().clone(),
+                        ConfigErrorKind::DuplicateSection {
+                            section: SectionKind::Message,
+                            name: name.clone(),
+                            first: first.span.clone(),
+                        },
+                    );
+                    continue;
+                }
+                let mut builder = MessageBuilder {
+                    name,
+                    span: section.span().clone(),
+                    args: Vec::new(),
+                    event: None,
+                    cond: None,
+                    acls: AclSet::new(),
+                };
+                for d in &section.directives {
+                    message_directive(&mut builder, d, &cx, diags);
+                }
+                messages.push(builder);
+            }
+            SectionKind::Group => {
+                if let Some(first) = groups.iter().find(|g| g.name == name) {
+                    diags.error(
+                        section.header[1].span().clone(),
+                        ConfigErrorKind::DuplicateSection {
+                            section: SectionKind::Group,
+                            name: name.clone(),
+                            first: first.span.clone(),
+                        },
+                    );
+                    continue;
+                }
+                let mut builder = GroupBuilder {
+                    name,
+                    span: section.span().clone(),
+                    messages: Vec::new(),
+                };
+                for d in &section.directives {
+                    group_directive(&mut builder, d, diags);
+                }
+                groups.push(builder);
+            }
+        }
+    }
+
+    let Some(agent) = agent else {
+        diags.error(
+            Span::file(file.clone()),
+            ConfigErrorKind::NoAgent {
+                engine: engine.map(str::to_owned),
+            },
+        );
+        return None;
+    };
+    finish(agent, messages, groups, engine, diags)
+}
+
+/// The checks of `parse_spoe_flt()` once the file is read.
+fn finish(
+    agent: AgentBuilder,
+    messages: Vec<MessageBuilder>,
+    groups: Vec<GroupBuilder>,
+    engine: Option<&str>,
+    diags: &mut Diagnostics,
+) -> Option<AgentConfig> {
+    let errors_before = diags.errors.len();
+    let use_backend = agent.use_backend.clone();
+    if use_backend.is_none() {
+        diags.error(
+            agent.span.clone(),
+            ConfigErrorKind::NoBackend {
+                agent: agent.id.clone(),
+            },
+        );
+    }
+    let missing: Vec<&'static str> = [
+        ("hello", agent.timeout_hello),
+        ("idle", agent.timeout_idle),
+        ("processing", agent.timeout_processing),
+    ]
+    .into_iter()
+    .filter(|(_, t)| !matches!(t, Some(Some(_))))
+    .map(|(n, _)| n)
+    .collect();
+    if !missing.is_empty() {
+        diags.warn(
+            agent.span.clone(),
+            ConfigWarningKind::MissingTimeouts {
+                agent: agent.id.clone(),
+                missing,
+            },
+        );
+    }
+    let var_prefix = match &agent.var_prefix {
+        Some(p) => Some(p.clone()),
+        None => match agent.id.parse::<VarName>() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                diags.error(
+                    agent.span.clone(),
+                    ConfigErrorKind::DefaultVarPrefix {
+                        agent: agent.id.clone(),
+                    },
+                );
+                None
+            }
+        },
+    };
+
+    let messages: Vec<Arc<MessageConfig>> = messages
+        .into_iter()
+        .map(|m| {
+            Arc::new(MessageConfig {
+                name: m.name,
+                span: m.span,
+                args: m.args,
+                event: m.event.map(|(e, _)| e),
+                cond: m.cond,
+                acls: m.acls,
+            })
+        })
+        .collect();
+    let find_message = |name: &str| messages.iter().find(|m| m.name == name);
+
+    let mut bound = Vec::new();
+    let mut used_groups: Vec<GroupConfig> = Vec::new();
+    let mut used_message_names: Vec<&str> = Vec::new();
+    if agent.messages.is_empty() && agent.groups.is_empty() {
+        diags.warn(
+            agent.span.clone(),
+            ConfigWarningKind::NoMessages {
+                agent: agent.id.clone(),
+            },
+        );
+    } else {
+        for reference in &agent.messages {
+            let Some(message) = find_message(reference.as_str()) else {
+                diags.error(
+                    reference.span().clone(),
+                    ConfigErrorKind::UndefinedMessage {
+                        agent: agent.id.clone(),
+                        name: reference.as_str().to_owned(),
+                    },
+                );
+                continue;
+            };
+            used_message_names.push(reference.as_str());
+            let Some(event) = message.event else {
+                diags.warn(
+                    reference.span().clone(),
+                    ConfigWarningKind::MessageWithoutEvent {
+                        message: message.name.clone(),
+                    },
+                );
+                continue;
+            };
+            let mut available = true;
+            for arg in &message.args {
+                if !event.provides(arg.expr.source()) {
+                    available = false;
+                    diags.error(
+                        arg.expr.span().clone(),
+                        ConfigErrorKind::FetchNotAvailable {
+                            message: message.name.clone(),
+                            arg: if arg.name.is_empty() {
+                                arg.expr.text().to_owned()
+                            } else {
+                                arg.name.clone()
+                            },
+                            fetch: arg.expr.fetch_name().to_owned(),
+                            needs: arg.expr.source().describe(),
+                            event: event.to_string(),
+                        },
+                    );
+                }
+            }
+            if available {
+                bound.push(message.clone());
+            }
+        }
+        // HAProxy lets each message belong to one group of the agent.
+        let mut owner: Vec<(String, String, Span)> = Vec::new();
+        for reference in &agent.groups {
+            let Some(group) = groups.iter().find(|g| g.name == reference.as_str()) else {
+                diags.error(
+                    reference.span().clone(),
+                    ConfigErrorKind::UndefinedGroup {
+                        agent: agent.id.clone(),
+                        name: reference.as_str().to_owned(),
+                    },
+                );
+                continue;
+            };
+            let mut members = Vec::new();
+            for m in &group.messages {
+                let Some(message) = find_message(m.as_str()) else {
+                    diags.error(
+                        m.span().clone(),
+                        ConfigErrorKind::UndefinedGroupMessage {
+                            group: group.name.clone(),
+                            name: m.as_str().to_owned(),
+                        },
+                    );
+                    continue;
+                };
+                if let Some((_, first, at)) = owner.iter().find(|(msg, _, _)| msg == m.as_str()) {
+                    diags.error(
+                        m.span().clone(),
+                        ConfigErrorKind::MessageInTwoGroups {
+                            message: m.as_str().to_owned(),
+                            group: first.clone(),
+                            at: at.clone(),
+                        },
+                    );
+                    continue;
+                }
+                owner.push((
+                    m.as_str().to_owned(),
+                    group.name.clone(),
+                    group.span.clone(),
+                ));
+                used_message_names.push(m.as_str());
+                members.push(message.clone());
+            }
+            used_groups.push(GroupConfig {
+                name: group.name.clone(),
+                span: group.span.clone(),
+                messages: members,
+            });
+        }
+    }
+
+    let mut register_var_names = Vec::new();
+    for name in &agent.register_var_names {
+        match name.as_str().parse::<VarName>() {
+            Ok(v) => register_var_names.push(v),
+            Err(_) => diags.error(
+                name.span().clone(),
+                ConfigErrorKind::RegisterVarName {
+                    agent: agent.id.clone(),
+                    prefix: var_prefix
+                        .as_ref()
+                        .map_or_else(|| agent.id.clone(), ToString::to_string),
+                    name: name.as_str().to_owned(),
+                },
+            ),
+        }
+    }
+
+    for message in &messages {
+        if !used_message_names.contains(&message.name.as_str()) {
+            diags.warn(
+                message.span.clone(),
+                ConfigWarningKind::Unused {
+                    section: SectionKind::Message,
+                    name: message.name.clone(),
+                    agent: agent.id.clone(),
+                },
+            );
+        }
+    }
+    for group in &groups {
+        if !agent.groups.iter().any(|g| g.as_str() == group.name) {
+            diags.warn(
+                group.span.clone(),
+                ConfigWarningKind::Unused {
+                    section: SectionKind::Group,
+                    name: group.name.clone(),
+                    agent: agent.id.clone(),
+                },
+            );
+        }
+    }
+
+    if diags.errors.len() > errors_before {
+        return None;
+    }
+    Some(AgentConfig {
+        id: agent.id,
+        span: agent.span,
+        engine: engine.map(str::to_owned),
+        use_backend: use_backend?,
+        timeout_hello: agent.timeout_hello.flatten(),
+        timeout_idle: agent.timeout_idle.flatten(),
+        timeout_processing: agent.timeout_processing.flatten(),
+        var_prefix: var_prefix?,
+        set_on_error: agent.set_on_error,
+        set_process_time: agent.set_process_time,
+        set_total_time: agent.set_total_time,
+        continue_on_error: agent.continue_on_error,
+        force_set_var: agent.force_set_var,
+        pipelining: agent.pipelining,
+        max_frame_size: agent.max_frame_size,
+        max_waiting_frames: agent.max_waiting_frames,
+        maxconnrate: agent.maxconnrate,
+        maxerrrate: agent.maxerrrate,
+        register_var_names,
+        dontlog_normal: agent.dontlog_normal,
+        log: agent.log,
+        messages: bound,
+        groups: used_groups,
+    })
+}
+
+/// The section line: a name, nothing after it, only `[A-Za-z0-9.:_-]`.
+fn header(section: &Section, diags: &mut Diagnostics) -> Option<String> {
+    let keyword = &section.header[0];
+    let Some(name) = section.name() else {
+        diags.error(
+            keyword.span().clone(),
+            ConfigErrorKind::MissingSectionName {
+                section: section.kind,
+            },
+        );
+        return None;
+    };
+    if let Some(extra) = section.header.get(2) {
+        diags.error(
+            extra.span().clone(),
+            ConfigErrorKind::TooManyArgs {
+                directive: keyword.as_str().to_owned(),
+                arg: extra.as_str().to_owned(),
+            },
+        );
+        return None;
+    }
+    if let Some((at, ch)) = name
+        .as_str()
+        .char_indices()
+        .find(|&(_, c)| !is_name_char(c))
+    {
+        diags.error(
+            name.span_at(at),
+            ConfigErrorKind::NameChar {
+                what: keyword.as_str().to_owned(),
+                name: name.as_str().to_owned(),
+                ch,
+            },
+        );
+        return None;
+    }
+    Some(name.as_str().to_owned())
+}

@@ -1,0 +1,709 @@
+//! Sample fetches: what a host (a proxy, a test) must provide, and the table of the fetches
+//! this implementation knows, with HAProxy's argument types, output types and data sources
+//! (`sample_fetch_keywords[]` in `src/http_fetch.c`, `src/tcp_sample.c`, `src/sample.c`,
+//! `src/vars.c`).
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use bytes::Bytes;
+
+use super::args::{ArgType, ArgValue};
+use super::sample::{Sample, SampleType};
+
+/// The host side of expression evaluation: returns the data of the stream being processed.
+///
+/// Constants (`str()`, `int()`...) and `env()` never reach the host; everything else, `var()`
+/// included, does. Return `None` when the data does not exist (no such header, variable unset,
+/// no response yet): the expression then yields nothing, which is sent as NULL.
+pub trait Fetch {
+    /// The single value of a fetch, as a sample expression reads it. For the header fetches
+    /// with no occurrence given, that is the **last** occurrence (HAProxy's rule outside ACLs).
+    fn fetch(&self, kind: &FetchKind) -> Option<Sample>;
+
+    /// Every value of a fetch, as an ACL iterates over them: for `req.hdr(name)` with no
+    /// occurrence, each occurrence in order (HAProxy also splits `hdr()` values on commas;
+    /// `fhdr()` does not). The default returns [`fetch`](Self::fetch)'s value alone.
+    fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {
+        self.fetch(kind).into_iter().collect()
+    }
+}
+
+/// A variable scope, as written before the first dot of a variable name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VarScope {
+    /// `proc`: the process.
+    Proc,
+    /// `sess`: the client session.
+    Sess,
+    /// `txn`: the HTTP transaction.
+    Txn,
+    /// `req`: the request only.
+    Req,
+    /// `res`: the response only.
+    Res,
+    /// `check`: health checks.
+    Check,
+}
+
+impl VarScope {
+    /// The scope's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Proc => "proc",
+            Self::Sess => "sess",
+            Self::Txn => "txn",
+            Self::Req => "req",
+            Self::Res => "res",
+            Self::Check => "check",
+        }
+    }
+
+    /// The SPOP scope of the same name (`check` has none).
+    pub fn to_spop(self) -> Option<spop::VarScope> {
+        match self {
+            Self::Proc => Some(spop::VarScope::Process),
+            Self::Sess => Some(spop::VarScope::Session),
+            Self::Txn => Some(spop::VarScope::Transaction),
+            Self::Req => Some(spop::VarScope::Request),
+            Self::Res => Some(spop::VarScope::Response),
+            Self::Check => None,
+        }
+    }
+}
+
+/// A variable reference: `txn.crowdsec.remediation` is scope `txn`, name
+/// `crowdsec.remediation`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VarRef {
+    /// The scope.
+    pub scope: VarScope,
+    /// The name after the scope's dot (it may contain dots itself).
+    pub name: String,
+}
+
+impl VarRef {
+    /// Parses `scope.name` the way HAProxy's `vars_hash_name()` does: a known scope, a
+    /// non-empty name of `[a-zA-Z0-9_.]`. The error is HAProxy's wording.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            return Err("Empty variable name cannot be accepted".to_owned());
+        }
+        let scopes = [
+            ("proc.", VarScope::Proc),
+            ("sess.", VarScope::Sess),
+            ("txn.", VarScope::Txn),
+            ("req.", VarScope::Req),
+            ("res.", VarScope::Res),
+            ("check.", VarScope::Check),
+        ];
+        let Some((scope, name)) = scopes.iter().find_map(|(prefix, scope)| {
+            text.strip_prefix(prefix)
+                .filter(|rest| !rest.is_empty())
+                .map(|rest| (*scope, rest))
+        }) else {
+            return Err(format!(
+                "invalid variable name '{text}'. A variable name must be start by its scope. \
+                 The scope can be 'proc', 'sess', 'txn', 'req', 'res' or 'check'"
+            ));
+        };
+        if let Some(at) = name.find(|c: char| !is_var_char(c)) {
+            return Err(format!("invalid syntax at char '{}'", &name[at..]));
+        }
+        Ok(Self {
+            scope,
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for VarRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.scope.name(), self.name)
+    }
+}
+
+/// The characters HAProxy accepts in variable names and prefixes.
+pub fn is_var_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '.'
+}
+
+/// A fetch with its parsed arguments. Header names are kept as written (HTTP header names are
+/// case-insensitive: compare them accordingly). `occ` is HAProxy's occurrence: 1 the first,
+/// -1 the last, `None` the default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchKind {
+    /// `src`, `fc_src`: the client's address.
+    Src,
+    /// `src_port`, `fc_src_port`.
+    SrcPort,
+    /// `dst`, `fc_dst`: the address the client connected to.
+    Dst,
+    /// `dst_port`, `fc_dst_port`.
+    DstPort,
+    /// `ssl_fc`: whether the client connection uses TLS.
+    SslFc,
+    /// `ssl_fc_sni`: the server name the client sent in its TLS hello.
+    SslFcSni,
+    /// `method`: a string sample (`GET`).
+    Method,
+    /// `path`.
+    Path,
+    /// `query`: the part after `?`, without it.
+    Query,
+    /// `url`: the request target as received.
+    Url,
+    /// `base`: `Host` header and path.
+    Base,
+    /// `req.ver`, `req_ver`: `1.1`, `2.0`.
+    ReqVer,
+    /// `req.hdrs`: the request header block as text (a string sample).
+    ReqHdrs,
+    /// `req.hdrs_bin`: the request headers in HAProxy's binary form (a binary sample).
+    ReqHdrsBin,
+    /// `req.hdr([name[,occ]])`: a request header value, split on commas.
+    ReqHdr {
+        /// Header name (all headers when `None`).
+        name: Option<String>,
+        /// Occurrence.
+        occ: Option<i64>,
+    },
+    /// `req.fhdr([name[,occ]])`: a full request header value (no comma split).
+    ReqFhdr {
+        /// Header name.
+        name: Option<String>,
+        /// Occurrence.
+        occ: Option<i64>,
+    },
+    /// `hdr([name[,occ]])`: a header of the channel being analysed: the request in request
+    /// events, the response in response events.
+    Hdr {
+        /// Header name.
+        name: Option<String>,
+        /// Occurrence.
+        occ: Option<i64>,
+    },
+    /// `req.hdr_cnt([name])`, `hdr_cnt`: how many request header values.
+    ReqHdrCnt {
+        /// Header name (all headers when `None`).
+        name: Option<String>,
+    },
+    /// `req.hdr_val([name[,occ]])`, `hdr_val`: a request header value as an integer.
+    ReqHdrVal {
+        /// Header name.
+        name: Option<String>,
+        /// Occurrence.
+        occ: Option<i64>,
+    },
+    /// `req.cook([name])`, `cook`: a request cookie's value.
+    ReqCook {
+        /// Cookie name (the first cookie when `None`).
+        name: Option<String>,
+    },
+    /// `url_param([name[,delim]])`, `urlp`: a query-string parameter.
+    UrlParam {
+        /// Parameter name (the first when `None`).
+        name: Option<String>,
+        /// Delimiter characters (`&` when `None`).
+        delim: Option<String>,
+    },
+    /// `req.len`, `req_len`: bytes of request data buffered.
+    ReqLen,
+    /// `res.len`: bytes of response data buffered.
+    ResLen,
+    /// `req.body`: the buffered request body (a binary sample).
+    ReqBody,
+    /// `req.body_len`: the length of the buffered body.
+    ReqBodyLen,
+    /// `req.body_size`: the announced body size.
+    ReqBodySize,
+    /// `req.proto_http`: whether the request is valid HTTP.
+    ReqProtoHttp,
+    /// `status`: the response status code.
+    Status,
+    /// `res.ver`, `resp_ver`.
+    ResVer,
+    /// `res.hdrs`: the response header block as text.
+    ResHdrs,
+    /// `res.hdrs_bin`.
+    ResHdrsBin,
+    /// `res.hdr([name[,occ]])`, `shdr`.
+    ResHdr {
+        /// Header name.
+        name: Option<String>,
+        /// Occurrence.
+        occ: Option<i64>,
+    },
+    /// `res.fhdr([name[,occ]])`.
+    ResFhdr {
+        /// Header name.
+        name: Option<String>,
+        /// Occurrence.
+        occ: Option<i64>,
+    },
+    /// `res.hdr_cnt([name])`, `shdr_cnt`.
+    ResHdrCnt {
+        /// Header name.
+        name: Option<String>,
+    },
+    /// `res.hdr_val([name[,occ]])`, `shdr_val`.
+    ResHdrVal {
+        /// Header name.
+        name: Option<String>,
+        /// Occurrence.
+        occ: Option<i64>,
+    },
+    /// `res.body`.
+    ResBody,
+    /// `unique-id`: the request's unique ID.
+    UniqueId,
+    /// `var(name[,default])`: a variable. Hosts return `None` when it is unset; the default,
+    /// when given, is then used as a string by [`SampleExpr::eval`](super::SampleExpr::eval)
+    /// (HAProxy 2.6's rule).
+    Var {
+        /// The variable.
+        var: VarRef,
+        /// The default string.
+        default: Option<String>,
+    },
+    /// `env(name)`: an environment variable of this process, read when evaluated.
+    Env {
+        /// The variable's name.
+        name: String,
+    },
+    /// `str()`, `int()`, `bool()`, `ipv4()`, `ipv6()`, `bin()`, `meth()`, `always_true`,
+    /// `always_false`, and `wait_end` (true: SPOE evaluates final samples): a constant, never
+    /// asked to the host.
+    Const(Sample),
+}
+
+impl FetchKind {
+    /// The constant value of `str()` and friends; `None` for fetches the host answers.
+    pub fn constant(&self) -> Option<&Sample> {
+        match self {
+            Self::Const(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether HAProxy iterates over several values of this fetch in ACLs.
+    pub(crate) fn multi_valued(&self) -> bool {
+        matches!(
+            self,
+            Self::ReqHdr { occ: None, .. }
+                | Self::ReqFhdr { occ: None, .. }
+                | Self::Hdr { occ: None, .. }
+                | Self::ReqHdrVal { occ: None, .. }
+                | Self::ResHdr { occ: None, .. }
+                | Self::ResFhdr { occ: None, .. }
+                | Self::ResHdrVal { occ: None, .. }
+                | Self::ReqCook { .. }
+        )
+    }
+}
+
+/// What data a fetch reads, which decides at which SPOE events it has a value (HAProxy's
+/// `SMP_USE_*` / `fetch_cap[]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataSource {
+    /// Nothing from the stream (constants, variables, `unique-id`): usable at every event.
+    Internal,
+    /// The client connection (`src`, `dst`...): usable at every event.
+    Connection,
+    /// The client session's transport layer (`ssl_fc`...): every event but
+    /// `on-client-session`.
+    Session,
+    /// HTTP request headers or body (`path`, `req.hdr`, `req.body`...): request events and
+    /// `on-server-session`.
+    RequestHeaders,
+    /// Request data in the buffer (`req.len`): request events and `on-server-session`.
+    RequestContent,
+    /// Response data in the buffer (`res.len`): response events only.
+    ResponseContent,
+    /// The HTTP request line (`method`, `req.proto_http`): every event but
+    /// `on-client-session`.
+    Request,
+    /// HTTP response headers or body (`res.hdr`...): response events only.
+    ResponseHeaders,
+    /// The HTTP status line (`status`): response events only.
+    Response,
+    /// Request or response headers, depending on the channel (`hdr()`): every event but
+    /// `on-client-session`.
+    ChannelHeaders,
+}
+
+impl DataSource {
+    /// How an error message names the data.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Internal => "internal data",
+            Self::Connection => "the client connection",
+            Self::Session => "the client session",
+            Self::RequestHeaders => "HTTP request headers",
+            Self::RequestContent => "request contents",
+            Self::ResponseContent => "response contents",
+            Self::Request => "the HTTP request",
+            Self::ResponseHeaders => "HTTP response headers",
+            Self::Response => "the HTTP response",
+            Self::ChannelHeaders => "HTTP headers",
+        }
+    }
+}
+
+/// A fetch's signature: argument types (the first `min` mandatory), output type, data source.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FetchDef {
+    pub(crate) args: &'static [ArgType],
+    pub(crate) min: usize,
+    pub(crate) out: SampleType,
+    pub(crate) source: DataSource,
+}
+
+const fn def(
+    args: &'static [ArgType],
+    min: usize,
+    out: SampleType,
+    source: DataSource,
+) -> FetchDef {
+    FetchDef {
+        args,
+        min,
+        out,
+        source,
+    }
+}
+
+const NONE: &[ArgType] = &[];
+const HDR: &[ArgType] = &[ArgType::Str, ArgType::Int];
+const STR1: &[ArgType] = &[ArgType::Str];
+const STR2: &[ArgType] = &[ArgType::Str, ArgType::Str];
+
+/// The signature of a fetch this implementation evaluates.
+pub(crate) fn fetch_def(name: &str) -> Option<FetchDef> {
+    use DataSource as D;
+    use SampleType as T;
+    let d = match name {
+        "src" | "fc_src" | "dst" | "fc_dst" => def(NONE, 0, T::Ipv4, D::Connection),
+        "src_port" | "fc_src_port" | "dst_port" | "fc_dst_port" => {
+            def(NONE, 0, T::Int, D::Connection)
+        }
+        "ssl_fc" => def(NONE, 0, T::Bool, D::Session),
+        "ssl_fc_sni" => def(NONE, 0, T::Str, D::Session),
+        "method" => def(NONE, 0, T::Meth, D::Request),
+        "req.proto_http" => def(NONE, 0, T::Bool, D::Request),
+        "path" | "query" | "url" | "base" | "req.ver" | "req_ver" => {
+            def(NONE, 0, T::Str, D::RequestHeaders)
+        }
+        "req.hdrs" | "req.hdrs_bin" | "req.body" => def(NONE, 0, T::Bin, D::RequestHeaders),
+        "req.body_len" | "req.body_size" => def(NONE, 0, T::Int, D::RequestHeaders),
+        "req.len" | "req_len" => def(NONE, 0, T::Int, D::RequestContent),
+        "res.len" => def(NONE, 0, T::Int, D::ResponseContent),
+        "req.hdr" | "req.fhdr" => def(HDR, 0, T::Str, D::RequestHeaders),
+        "hdr" => def(HDR, 0, T::Str, D::ChannelHeaders),
+        "req.hdr_cnt" | "hdr_cnt" => def(STR1, 0, T::Int, D::RequestHeaders),
+        "req.hdr_val" | "hdr_val" => def(HDR, 0, T::Int, D::RequestHeaders),
+        "req.cook" | "cook" => def(STR1, 0, T::Str, D::RequestHeaders),
+        "url_param" | "urlp" => def(STR2, 0, T::Str, D::RequestHeaders),
+        "status" => def(NONE, 0, T::Int, D::Response),
+        "res.ver" | "resp_ver" => def(NONE, 0, T::Str, D::ResponseHeaders),
+        "res.hdrs" | "res.hdrs_bin" | "res.body" => def(NONE, 0, T::Bin, D::ResponseHeaders),
+        "res.hdr" | "shdr" | "res.fhdr" => def(HDR, 0, T::Str, D::ResponseHeaders),
+        "res.hdr_cnt" | "shdr_cnt" => def(STR1, 0, T::Int, D::ResponseHeaders),
+        "res.hdr_val" | "shdr_val" => def(HDR, 0, T::Int, D::ResponseHeaders),
+        "unique-id" => def(NONE, 0, T::Str, D::Internal),
+        "var" => def(STR2, 1, T::Any, D::Internal),
+        "env" => def(STR1, 1, T::Str, D::Internal),
+        "str" => def(STR1, 1, T::Str, D::Internal),
+        "int" => def(&[ArgType::Int], 1, T::Int, D::Internal),
+        "bool" => def(STR1, 1, T::Bool, D::Internal),
+        "ipv4" => def(&[ArgType::Ipv4], 1, T::Ipv4, D::Internal),
+        "ipv6" => def(&[ArgType::Ipv6], 1, T::Ipv6, D::Internal),
+        "bin" => def(STR1, 1, T::Bin, D::Internal),
+        "meth" => def(STR1, 1, T::Meth, D::Internal),
+        "always_true" | "always_false" | "wait_end" => def(NONE, 0, T::Bool, D::Internal),
+        _ => return None,
+    };
+    Some(d)
+}
+
+/// Builds the fetch `name` (known to [`fetch_def`]) from its parsed arguments; an error is the
+/// reason HAProxy's argument validator gives.
+pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, String> {
+    let str_arg = |i: usize| args.get(i).and_then(ArgValue::as_str).map(str::to_owned);
+    let int_arg = |i: usize| args.get(i).and_then(ArgValue::as_int);
+    let hdr = || -> Result<(Option<String>, Option<i64>), String> {
+        let occ = int_arg(1);
+        if occ.is_some_and(|o| o < -MAX_HDR_HISTORY) {
+            return Err(format!("header occurrence must be >= {}", -MAX_HDR_HISTORY));
+        }
+        Ok((str_arg(0), occ))
+    };
+    let kind = match name {
+        "src" | "fc_src" => FetchKind::Src,
+        "src_port" | "fc_src_port" => FetchKind::SrcPort,
+        "dst" | "fc_dst" => FetchKind::Dst,
+        "dst_port" | "fc_dst_port" => FetchKind::DstPort,
+        "ssl_fc" => FetchKind::SslFc,
+        "ssl_fc_sni" => FetchKind::SslFcSni,
+        "method" => FetchKind::Method,
+        "req.proto_http" => FetchKind::ReqProtoHttp,
+        "path" => FetchKind::Path,
+        "query" => FetchKind::Query,
+        "url" => FetchKind::Url,
+        "base" => FetchKind::Base,
+        "req.ver" | "req_ver" => FetchKind::ReqVer,
+        "req.hdrs" => FetchKind::ReqHdrs,
+        "req.hdrs_bin" => FetchKind::ReqHdrsBin,
+        "req.body" => FetchKind::ReqBody,
+        "req.body_len" => FetchKind::ReqBodyLen,
+        "req.len" | "req_len" => FetchKind::ReqLen,
+        "res.len" => FetchKind::ResLen,
+        "req.body_size" => FetchKind::ReqBodySize,
+        "req.hdr" => {
+            let (name, occ) = hdr()?;
+            FetchKind::ReqHdr { name, occ }
+        }
+        "req.fhdr" => {
+            let (name, occ) = hdr()?;
+            FetchKind::ReqFhdr { name, occ }
+        }
+        "hdr" => {
+            let (name, occ) = hdr()?;
+            FetchKind::Hdr { name, occ }
+        }
+        "req.hdr_cnt" | "hdr_cnt" => FetchKind::ReqHdrCnt { name: str_arg(0) },
+        "req.hdr_val" | "hdr_val" => {
+            let (name, occ) = hdr()?;
+            FetchKind::ReqHdrVal { name, occ }
+        }
+        "req.cook" | "cook" => FetchKind::ReqCook { name: str_arg(0) },
+        "url_param" | "urlp" => FetchKind::UrlParam {
+            name: str_arg(0),
+            delim: str_arg(1),
+        },
+        "status" => FetchKind::Status,
+        "res.ver" | "resp_ver" => FetchKind::ResVer,
+        "res.hdrs" => FetchKind::ResHdrs,
+        "res.hdrs_bin" => FetchKind::ResHdrsBin,
+        "res.body" => FetchKind::ResBody,
+        "res.hdr" | "shdr" => {
+            let (name, occ) = hdr()?;
+            FetchKind::ResHdr { name, occ }
+        }
+        "res.fhdr" => {
+            let (name, occ) = hdr()?;
+            FetchKind::ResFhdr { name, occ }
+        }
+        "res.hdr_cnt" | "shdr_cnt" => FetchKind::ResHdrCnt { name: str_arg(0) },
+        "res.hdr_val" | "shdr_val" => {
+            let (name, occ) = hdr()?;
+            FetchKind::ResHdrVal { name, occ }
+        }
+        "unique-id" => FetchKind::UniqueId,
+        "var" => FetchKind::Var {
+            var: VarRef::parse(&str_arg(0).unwrap_or_default())?,
+            default: str_arg(1),
+        },
+        "env" => FetchKind::Env {
+            name: str_arg(0).unwrap_or_default(),
+        },
+        "str" => FetchKind::Const(Sample::str(str_arg(0).unwrap_or_default())),
+        "int" => FetchKind::Const(Sample::Int(int_arg(0).unwrap_or_default())),
+        "bool" => {
+            let text = str_arg(0).unwrap_or_default().to_ascii_lowercase();
+            let value = match text.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return Err("Expects 'true', 'false', '0' or '1'".to_owned()),
+            };
+            FetchKind::Const(Sample::Bool(value))
+        }
+        "ipv4" => match args.first() {
+            Some(ArgValue::Ipv4(a)) => FetchKind::Const(Sample::Ipv4(*a)),
+            _ => FetchKind::Const(Sample::Ipv4(Ipv4Addr::UNSPECIFIED)),
+        },
+        "ipv6" => match args.first() {
+            Some(ArgValue::Ipv6(a)) => FetchKind::Const(Sample::Ipv6(*a)),
+            _ => FetchKind::Const(Sample::Ipv6(Ipv6Addr::UNSPECIFIED)),
+        },
+        "bin" => FetchKind::Const(Sample::Bin(parse_hex(&str_arg(0).unwrap_or_default())?)),
+        "meth" => {
+            let m = str_arg(0).unwrap_or_default();
+            if !m.bytes().all(is_http_token) {
+                return Err("expects valid method.".to_owned());
+            }
+            FetchKind::Const(Sample::str(m))
+        }
+        "always_true" | "wait_end" => FetchKind::Const(Sample::Bool(true)),
+        "always_false" => FetchKind::Const(Sample::Bool(false)),
+        other => return Err(format!("internal error: no builder for '{other}'")),
+    };
+    Ok(kind)
+}
+
+/// HAProxy's `MAX_HDR_HISTORY`: how far back a negative occurrence may reach.
+const MAX_HDR_HISTORY: i64 = 10;
+
+/// HAProxy's `parse_binary()`: an even number of hexadecimal digits.
+pub(crate) fn parse_hex(text: &str) -> Result<Bytes, String> {
+    if !text.len().is_multiple_of(2) {
+        return Err("an even number of hex digit is expected".to_owned());
+    }
+    let mut out = Vec::with_capacity(text.len() / 2);
+    for pair in text.as_bytes().chunks(2) {
+        let digit = |c: u8| {
+            (c as char)
+                .to_digit(16)
+                .ok_or_else(|| format!("an hex digit is expected (found '{}')", c as char))
+        };
+        let hi = digit(pair[0])?;
+        let lo = digit(pair[1])?;
+        out.push((hi * 16 + lo) as u8);
+    }
+    Ok(Bytes::from(out))
+}
+
+/// RFC 7230 `tchar`.
+pub(crate) fn is_http_token(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn var_names() {
+        assert_eq!(
+            VarRef::parse("txn.crowdsec.remediation"),
+            Ok(VarRef {
+                scope: VarScope::Txn,
+                name: "crowdsec.remediation".into()
+            })
+        );
+        assert_eq!(VarRef::parse("sess.x").unwrap().scope, VarScope::Sess);
+        assert_eq!(VarRef::parse("proc.x").unwrap().to_string(), "proc.x");
+        assert_eq!(VarRef::parse("check.x").unwrap().scope.to_spop(), None);
+        assert_eq!(
+            VarRef::parse("req.x").unwrap().scope.to_spop(),
+            Some(spop::VarScope::Request)
+        );
+        assert!(
+            VarRef::parse("foo.x")
+                .unwrap_err()
+                .starts_with("invalid variable name 'foo.x'")
+        );
+        assert!(VarRef::parse("txn.").is_err());
+        assert_eq!(
+            VarRef::parse("txn.a-b").unwrap_err(),
+            "invalid syntax at char '-b'"
+        );
+        assert_eq!(
+            VarRef::parse("").unwrap_err(),
+            "Empty variable name cannot be accepted"
+        );
+    }
+
+    #[test]
+    fn constants() {
+        let b = |a: &[ArgValue]| build_fetch("bool", a);
+        assert_eq!(
+            b(&[ArgValue::Str("TRUE".into())]),
+            Ok(FetchKind::Const(Sample::Bool(true)))
+        );
+        assert_eq!(
+            b(&[ArgValue::Str("0".into())]),
+            Ok(FetchKind::Const(Sample::Bool(false)))
+        );
+        assert_eq!(
+            b(&[ArgValue::Str("yes".into())]).unwrap_err(),
+            "Expects 'true', 'false', '0' or '1'"
+        );
+        assert_eq!(
+            parse_hex("0aFF").unwrap(),
+            Bytes::from_static(&[0x0a, 0xff])
+        );
+        assert_eq!(
+            parse_hex("abc").unwrap_err(),
+            "an even number of hex digit is expected"
+        );
+        assert_eq!(
+            parse_hex("zz").unwrap_err(),
+            "an hex digit is expected (found 'z')"
+        );
+        assert_eq!(
+            build_fetch("meth", &[ArgValue::Str("GE T".into())]).unwrap_err(),
+            "expects valid method."
+        );
+        assert_eq!(
+            build_fetch("req.hdr", &[ArgValue::Str("x".into()), ArgValue::Int(-11)]).unwrap_err(),
+            "header occurrence must be >= -10"
+        );
+    }
+
+    #[test]
+    fn every_defined_fetch_builds() {
+        for name in [
+            "src",
+            "fc_src",
+            "src_port",
+            "fc_src_port",
+            "dst",
+            "fc_dst",
+            "dst_port",
+            "fc_dst_port",
+            "ssl_fc",
+            "ssl_fc_sni",
+            "method",
+            "req.proto_http",
+            "path",
+            "query",
+            "url",
+            "base",
+            "req.ver",
+            "req_ver",
+            "req.hdrs",
+            "req.hdrs_bin",
+            "req.body",
+            "req.body_len",
+            "req.body_size",
+            "req.hdr",
+            "req.fhdr",
+            "hdr",
+            "req.hdr_cnt",
+            "hdr_cnt",
+            "req.hdr_val",
+            "hdr_val",
+            "req.cook",
+            "cook",
+            "url_param",
+            "urlp",
+            "status",
+            "res.ver",
+            "resp_ver",
+            "res.hdrs",
+            "res.hdrs_bin",
+            "res.body",
+            "res.hdr",
+            "shdr",
+            "res.fhdr",
+            "res.hdr_cnt",
+            "shdr_cnt",
+            "res.hdr_val",
+            "shdr_val",
+            "unique-id",
+            "always_true",
+            "always_false",
+            "wait_end",
+            "req.len",
+            "req_len",
+            "res.len",
+        ] {
+            assert!(fetch_def(name).is_some(), "{name}");
+            assert!(build_fetch(name, &[]).is_ok(), "{name}");
+        }
+        assert!(fetch_def("ssl_c_s_dn").is_none());
+    }
+}
