@@ -15,9 +15,14 @@
 //! connection, the hello, the write and the ACK all run under it; a
 //! connection that dies resolves every message on it at once.
 //!
-//! What this crate does not do yet: read `spoe.conf` into
-//! [`EngineSettings`] and evaluate message arguments (in progress), or speak
-//! HTTP (the gateway's job).
+//! A proxy embeds it in three steps: parse `spoe.conf` with
+//! [`config::SpoeConfig`], start a [`SpoeFilter`] with the agents' backend,
+//! and at each event of a stream call [`SpoeFilter::prepare_event`] (which
+//! evaluates conditions and arguments against the proxy's [`expr::Fetch`])
+//! then [`SpoeFilter::process`], and apply the returned [`VarUpdate`]s.
+//!
+//! What this crate does not do: speak HTTP or read `haproxy.cfg` (the
+//! gateway's job), or send fragmented frames (HAProxy 3.1 semantics).
 
 #![warn(missing_docs)]
 
@@ -28,6 +33,7 @@ mod dispatch;
 pub mod duration;
 mod engine;
 pub mod expr;
+mod filter;
 pub mod log;
 mod outcome;
 mod rate;
@@ -35,6 +41,10 @@ pub mod vars;
 
 pub use connector::{AgentAddr, Connector, NetConnector};
 pub use engine::{Engine, EngineSettings, EngineStats};
+pub use filter::{
+    AgentBackend, DEFAULT_TIMEOUT_HELLO, DEFAULT_TIMEOUT_IDLE, DEFAULT_TIMEOUT_PROCESSING, Done, Prepared, SpoeFilter,
+    StreamState,
+};
 pub use log::{LogCounters, LogLine, Processed};
 pub use outcome::{Outcome, ProcessStatus, Timings};
 pub use vars::{ResultPolicy, VarUpdate, var_name};

@@ -1,0 +1,237 @@
+//! The SPOE filter: what a proxy calls at each event of a stream. It binds a
+//! parsed `spoe.conf` to an [`Engine`]: it evaluates the messages of an
+//! event (conditions and arguments, against the host's [`Fetch`]), sends
+//! them, turns the outcome into variable updates, and logs HAProxy's SPOE
+//! line.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use spop::Message;
+use tokio::time::Instant;
+
+use crate::config::{Event, SpoeConfig};
+use crate::connector::AgentAddr;
+use crate::engine::{Engine, EngineSettings};
+use crate::expr::Fetch;
+use crate::log::{LogLine, Processed};
+use crate::outcome::Outcome;
+use crate::vars::{ResultPolicy, VarUpdate};
+
+/// `timeout processing` when `spoe.conf` sets none (HAProxy then has no
+/// limit; this engine always has one).
+pub const DEFAULT_TIMEOUT_PROCESSING: Duration = Duration::from_secs(30);
+/// `timeout hello` when unset.
+pub const DEFAULT_TIMEOUT_HELLO: Duration = Duration::from_secs(5);
+/// `timeout idle` when unset: idle connections are kept (a day, in practice).
+pub const DEFAULT_TIMEOUT_IDLE: Duration = Duration::from_secs(86_400);
+
+/// Where the agents are, from `haproxy.cfg`'s backend named by `use-backend`.
+#[derive(Debug, Clone)]
+pub struct AgentBackend {
+    /// The servers' addresses.
+    pub servers: Vec<AgentAddr>,
+    /// The backend's `timeout connect`.
+    pub timeout_connect: Duration,
+    /// The servers' `maxconn` (connections per server).
+    pub max_connections_per_server: usize,
+}
+
+/// SPOE state of one stream (HTTP transaction), kept by the host.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamState {
+    /// The stream's id (`sid=` in the log line).
+    pub sid: u64,
+    /// SPOE time spent on this stream so far (for `set-total-time`).
+    pub total: Duration,
+}
+
+/// The messages of one event or group, evaluated and ready to send.
+#[derive(Debug)]
+pub struct Prepared {
+    what: PreparedKind,
+    messages: Vec<Message>,
+    encoding: Duration,
+}
+
+#[derive(Debug)]
+enum PreparedKind {
+    Event(Event),
+    Group(String),
+}
+
+/// What processing one event or group did.
+#[derive(Debug, Clone)]
+pub struct Done {
+    /// The engine's outcome.
+    pub outcome: Outcome,
+    /// The variables to set or unset, in order.
+    pub updates: Vec<VarUpdate>,
+    /// The SPOE log line (already emitted through `tracing` unless
+    /// `option dontlog-normal` hides a success).
+    pub log_line: String,
+}
+
+/// One `filter spoe` instance: a `spoe.conf` engine and its agents.
+#[derive(Debug)]
+pub struct SpoeFilter {
+    config: SpoeConfig,
+    engine: Engine,
+    policy: ResultPolicy,
+    known: HashSet<String>,
+}
+
+impl SpoeFilter {
+    /// The engine settings `config` and `backend` describe.
+    pub fn settings(config: &SpoeConfig, backend: &AgentBackend) -> EngineSettings {
+        let a = &config.agent;
+        let mut s = EngineSettings::new(
+            a.id.clone(),
+            backend.servers.clone(),
+            a.timeout_processing.unwrap_or(DEFAULT_TIMEOUT_PROCESSING),
+        );
+        s.timeout_hello = a.timeout_hello.unwrap_or(DEFAULT_TIMEOUT_HELLO);
+        s.timeout_idle = a.timeout_idle.unwrap_or(DEFAULT_TIMEOUT_IDLE);
+        s.timeout_connect = backend.timeout_connect;
+        s.max_frame_size = a.max_frame_size.get();
+        s.max_waiting_frames = usize::try_from(a.max_waiting_frames).unwrap_or(usize::MAX).max(1);
+        s.pipelining = a.pipelining;
+        s.max_connections_per_server = backend.max_connections_per_server.max(1);
+        s.max_connection_rate = a.maxconnrate.filter(|&n| n > 0);
+        s.max_error_rate = a.maxerrrate.filter(|&n| n > 0);
+        s
+    }
+
+    /// Starts the engine of `config`, whose agents are `backend`. Must be
+    /// called inside a tokio runtime.
+    pub fn start(config: SpoeConfig, backend: &AgentBackend) -> Self {
+        let engine = Engine::start(Self::settings(&config, backend));
+        Self::with_engine(config, engine)
+    }
+
+    /// A filter over an engine started by the caller (tests, custom connectors).
+    pub fn with_engine(config: SpoeConfig, engine: Engine) -> Self {
+        let a = &config.agent;
+        let policy = ResultPolicy {
+            var_prefix: a.var_prefix.to_string(),
+            set_on_error: a.set_on_error.as_ref().map(ToString::to_string),
+            set_process_time: a.set_process_time.as_ref().map(ToString::to_string),
+            set_total_time: a.set_total_time.as_ref().map(ToString::to_string),
+            force_set_var: a.force_set_var,
+        };
+        let mut known: HashSet<String> = policy.own_names().into_iter().collect();
+        // register-var-names lists bare names; the agent may set them in any scope.
+        for name in &a.register_var_names {
+            for scope in spop::VarScope::ALL {
+                if let Some(full) = crate::vars::var_name(scope, &policy.var_prefix, name.as_str().as_bytes()) {
+                    known.insert(full);
+                }
+            }
+        }
+        Self {
+            config,
+            engine,
+            policy,
+            known,
+        }
+    }
+
+    /// Declares variable names the host's configuration uses (`var(...)`,
+    /// `set-var(...)`), which agents may then set without `force-set-var`.
+    pub fn register_var_names(&mut self, names: impl IntoIterator<Item = String>) {
+        self.known.extend(names);
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SpoeConfig {
+        &self.config
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Evaluates the messages bound to `event` whose conditions hold.
+    /// `None` when there is nothing to send.
+    pub fn prepare_event(&self, event: Event, host: &(impl Fetch + ?Sized)) -> Option<Prepared> {
+        let started = Instant::now();
+        let messages: Vec<Message> = self
+            .config
+            .agent
+            .messages_for(event)
+            .filter(|m| m.should_send(host))
+            .map(|m| m.to_spop(host))
+            .collect();
+        (!messages.is_empty()).then(|| Prepared {
+            what: PreparedKind::Event(event),
+            messages,
+            encoding: started.elapsed(),
+        })
+    }
+
+    /// Evaluates the messages of group `group` (`send-spoe-group`). `None`
+    /// when the group is unknown or sends nothing.
+    pub fn prepare_group(&self, group: &str, host: &(impl Fetch + ?Sized)) -> Option<Prepared> {
+        let started = Instant::now();
+        let g = self.config.agent.group(group)?;
+        let messages: Vec<Message> = g
+            .messages
+            .iter()
+            .filter(|m| m.should_send(host))
+            .map(|m| m.to_spop(host))
+            .collect();
+        (!messages.is_empty()).then(|| Prepared {
+            what: PreparedKind::Group(g.name.clone()),
+            messages,
+            encoding: started.elapsed(),
+        })
+    }
+
+    /// Sends prepared messages and returns the variable updates, within
+    /// `timeout processing` of this call.
+    pub async fn process(&self, prepared: Prepared, stream: &mut StreamState) -> Done {
+        let outcome = self.engine.process(&prepared.messages).await;
+        stream.total = stream.total.saturating_add(outcome.timings.total);
+        let total_ms = u64::try_from(stream.total.as_millis()).unwrap_or(u64::MAX);
+        let applying = Instant::now();
+        let updates = self
+            .policy
+            .updates(&outcome, total_ms, &|name: &str| self.known.contains(name));
+        let agent = &self.config.agent;
+        let what = match &prepared.what {
+            PreparedKind::Event(e) => Processed::Event(e.name()),
+            PreparedKind::Group(g) => Processed::Group(g),
+        };
+        let line = LogLine {
+            agent: &agent.id,
+            what,
+            sid: stream.sid,
+            outcome: &outcome,
+            request: prepared.encoding,
+            response: outcome.status.is_ok().then(|| applying.elapsed()),
+            counters: self.engine.stats().log_counters(),
+        };
+        let log_line = line.to_string();
+        if line.is_error() {
+            tracing::warn!(target: "spoe::log", "{log_line}");
+        } else if !agent.dontlog_normal {
+            tracing::info!(target: "spoe::log", "{log_line}");
+        }
+        Done {
+            outcome,
+            updates,
+            log_line,
+        }
+    }
+
+    /// Drains the engine (see [`Engine::drain`]).
+    pub fn drain(&self) {
+        self.engine.drain();
+    }
+
+    /// Resolves when the drain is over.
+    pub async fn drained(&self) {
+        self.engine.drained().await;
+    }
+}

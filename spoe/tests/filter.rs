@@ -1,0 +1,134 @@
+//! The SPOE filter end to end: spoe.conf, conditions and arguments evaluated
+//! against a host, our agent over TCP, variables and the SPOE log line.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use spoa::{Config, Listener, Server};
+use spoe::config::{Event, SpoeConfig};
+use spoe::expr::{Fetch, FetchKind, Sample};
+use spoe::{AgentAddr, AgentBackend, ProcessStatus, SpoeFilter, StreamState, VarUpdate};
+use spop::TypedData;
+use tokio_util::sync::CancellationToken;
+
+const SPOE_CONF: &str = "\
+[demo]
+spoe-agent demo-agent
+    messages check-request
+    option var-prefix demo
+    option set-on-error error
+    option set-process-time ptime
+    option force-set-var
+    timeout hello 2s
+    timeout idle 30s
+    timeout processing 500ms
+    use-backend agents
+
+spoe-message check-request
+    args ip=src path=path method=method uid=req.hdr(x-id) lower=req.hdr(x-id),lower
+    event on-frontend-http-request if { path_beg /api }
+";
+
+struct Host {
+    src: IpAddr,
+    path: String,
+    headers: HashMap<String, String>,
+}
+
+impl Fetch for Host {
+    fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
+        match kind {
+            FetchKind::Src => Some(match self.src {
+                IpAddr::V4(a) => Sample::Ipv4(a),
+                IpAddr::V6(a) => Sample::Ipv6(a),
+            }),
+            FetchKind::Path => Some(Sample::str(self.path.clone())),
+            FetchKind::Method => Some(Sample::str("GET")),
+            FetchKind::ReqHdr { name: Some(n), .. } => self.headers.get(&n.to_ascii_lowercase()).map(|v| Sample::str(v.clone())),
+            _ => None,
+        }
+    }
+}
+
+fn host(path: &str, id: &str) -> Host {
+    Host {
+        src: "192.0.2.7".parse().unwrap(),
+        path: path.into(),
+        headers: HashMap::from([("x-id".to_owned(), id.to_owned())]),
+    }
+}
+
+fn filter(addr: SocketAddr) -> SpoeFilter {
+    let (config, warnings) = SpoeConfig::parse_str(SPOE_CONF, "spoe.conf", Some("demo")).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    SpoeFilter::start(
+        config,
+        &AgentBackend {
+            servers: vec![AgentAddr::Tcp(addr)],
+            timeout_connect: Duration::from_secs(1),
+            max_connections_per_server: 4,
+        },
+    )
+}
+
+fn set(updates: &[VarUpdate], name: &str) -> Option<TypedData> {
+    updates.iter().find_map(|u| match u {
+        VarUpdate::Set { name: n, value } if n == name => Some(value.clone()),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn event_messages_are_evaluated_sent_and_turned_into_variables() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let server = Server::new(spoa::demo::Echo, Config::default()).unwrap();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move { server.serve(Listener::Tcp(listener), stop).await }
+    });
+    let f = filter(addr);
+
+    // The condition holds: the message goes out with its evaluated args.
+    let h = host("/api/items", "AbC");
+    let prepared = f.prepare_event(Event::OnFrontendHttpRequest, &h).expect("message sent");
+    let mut stream = StreamState { sid: 42, ..Default::default() };
+    let done = f.process(prepared, &mut stream).await;
+    assert_eq!(done.outcome.status, ProcessStatus::OK);
+    let u = &done.updates;
+    assert_eq!(set(u, "txn.demo.ip"), Some(TypedData::Ipv4("192.0.2.7".parse().unwrap())));
+    assert_eq!(set(u, "txn.demo.path"), Some(TypedData::string("/api/items")));
+    assert_eq!(set(u, "txn.demo.method"), Some(TypedData::string("GET")));
+    assert_eq!(set(u, "txn.demo.uid"), Some(TypedData::string("AbC")));
+    assert_eq!(set(u, "txn.demo.lower"), Some(TypedData::string("abc")));
+    assert!(matches!(set(u, "txn.demo.ptime"), Some(TypedData::Int64(_))));
+    assert_eq!(set(u, "txn.demo.error"), None, "no error variable on success");
+    assert!(
+        done.log_line.starts_with("SPOE: [demo-agent] <EVENT:on-frontend-http-request> sid=42 st=0 "),
+        "{}",
+        done.log_line
+    );
+
+    // The condition fails: nothing to send.
+    assert!(f.prepare_event(Event::OnFrontendHttpRequest, &host("/static", "x")).is_none());
+    // Another event: nothing bound to it.
+    assert!(f.prepare_event(Event::OnHttpResponse, &h).is_none());
+
+    // The agent goes away: the error variable says 257, as HAProxy's does.
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let prepared = f.prepare_event(Event::OnFrontendHttpRequest, &h).unwrap();
+    let done = f.process(prepared, &mut stream).await;
+    assert!(
+        matches!(done.outcome.status, ProcessStatus(256..=257)),
+        "{:?}",
+        done.outcome.status
+    );
+    assert_eq!(
+        set(&done.updates, "txn.demo.error"),
+        Some(TypedData::Int64(i64::from(done.outcome.status.0)))
+    );
+    assert!(done.log_line.contains(&format!("st={}", done.outcome.status.0)));
+}
