@@ -25,7 +25,7 @@ pub(crate) type ConnId = u64;
 #[derive(Debug)]
 enum ConnState {
     Connecting,
-    Ready { free: usize },
+    Ready { free: usize, slots: usize },
     Closing,
 }
 
@@ -60,6 +60,8 @@ pub(crate) struct Dispatcher {
     next_server: usize,
     draining: bool,
     commands_closed: bool,
+    /// Tells `Engine::drained` whether the drain is complete.
+    drained: tokio::sync::watch::Sender<bool>,
     connects_per_sec: RateCounter,
 }
 
@@ -71,6 +73,7 @@ impl Dispatcher {
         stats: Arc<EngineStats>,
         stop: CancellationToken,
         tracker: TaskTracker,
+        drained: tokio::sync::watch::Sender<bool>,
     ) -> Self {
         let (events_tx, events) = mpsc::unbounded_channel();
         let servers = settings.servers.iter().map(|_| Server::default()).collect();
@@ -90,6 +93,7 @@ impl Dispatcher {
             next_server: 0,
             draining: false,
             commands_closed: false,
+            drained,
             connects_per_sec: RateCounter::new(Instant::now()),
         }
     }
@@ -97,12 +101,14 @@ impl Dispatcher {
     pub(crate) async fn run(mut self) {
         loop {
             self.dispatch();
-            if (self.draining || self.commands_closed)
-                && self.queue.is_empty()
-                && self.conns.is_empty()
-            {
+            self.close_idle_if_draining();
+            let idle = self.queue.is_empty() && self.conns.is_empty();
+            // Every Engine handle is gone: nothing more can come.
+            if self.commands_closed && idle {
                 break;
             }
+            let drained = self.draining && idle;
+            self.drained.send_if_modified(|d| std::mem::replace(d, drained) != drained);
             let wake = self.next_retry();
             tokio::select! {
                 biased;
@@ -144,8 +150,23 @@ impl Dispatcher {
         }
         debug!(agent = %self.settings.agent_id, "engine draining");
         self.draining = true;
-        for c in self.conns.values() {
-            let _ = c.tx.send(ConnMsg::Drain);
+    }
+
+    /// While draining, a connection with nothing in flight and nothing to
+    /// take is told to close (it sends HAPROXY-DISCONNECT). The decision is
+    /// the dispatcher's, because only it knows that no message is on its way
+    /// to that connection.
+    fn close_idle_if_draining(&mut self) {
+        if !self.draining || !self.queue.is_empty() {
+            return;
+        }
+        for c in self.conns.values_mut() {
+            if let ConnState::Ready { free, slots } = c.state
+                && free == slots
+            {
+                let _ = c.tx.send(ConnMsg::Drain);
+                c.state = ConnState::Closing;
+            }
         }
     }
 
@@ -161,12 +182,12 @@ impl Dispatcher {
             let slot = self
                 .conns
                 .iter_mut()
-                .find(|(_, c)| matches!(c.state, ConnState::Ready { free } if free > 0));
+                .find(|(_, c)| matches!(c.state, ConnState::Ready { free, .. } if free > 0));
             let Some((_, conn)) = slot else {
                 self.queue.push_front(job);
                 break;
             };
-            if let ConnState::Ready { free } = &mut conn.state {
+            if let ConnState::Ready { free, .. } = &mut conn.state {
                 *free -= 1;
             }
             if let Err(mpsc::error::SendError(ConnMsg::Job(job))) = conn.tx.send(ConnMsg::Job(job))
@@ -247,9 +268,6 @@ impl Dispatcher {
             let id = self.next_id;
             self.next_id += 1;
             let (tx, rx) = mpsc::unbounded_channel();
-            if self.draining {
-                let _ = tx.send(ConnMsg::Drain);
-            }
             self.conns.insert(
                 id,
                 Conn {
@@ -299,7 +317,7 @@ impl Dispatcher {
         match ev {
             ConnEvent::Ready { id, slots } => {
                 if let Some(c) = self.conns.get_mut(&id) {
-                    c.state = ConnState::Ready { free: slots };
+                    c.state = ConnState::Ready { free: slots, slots };
                     let s = &mut self.servers[c.server];
                     s.failures = 0;
                     s.retry_at = None;
@@ -308,7 +326,7 @@ impl Dispatcher {
             }
             ConnEvent::Freed { id } => {
                 if let Some(Conn {
-                    state: ConnState::Ready { free },
+                    state: ConnState::Ready { free, .. },
                     ..
                 }) = self.conns.get_mut(&id)
                 {

@@ -260,7 +260,7 @@ impl Engine {
         let stats = Arc::new(EngineStats::default());
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let (done_tx, finished) = watch::channel(false);
+        let (drained_tx, finished) = watch::channel(false);
         let dispatcher = Dispatcher::new(
             settings.clone(),
             connector,
@@ -268,11 +268,9 @@ impl Engine {
             stats.clone(),
             stop.clone(),
             tracker.clone(),
+            drained_tx,
         );
-        tracker.spawn(async move {
-            dispatcher.run().await;
-            let _ = done_tx.send(true);
-        });
+        tracker.spawn(dispatcher.run());
         Self {
             commands,
             settings,
@@ -389,16 +387,18 @@ impl Engine {
         }
     }
 
-    /// Starts draining: messages already accepted are still sent, every
-    /// connection is closed with HAPROXY-DISCONNECT as soon as it is idle
-    /// (at once if it already is), and no connection is opened unless a
-    /// message needs one. [`Engine::drained`] resolves when the last
-    /// connection has closed.
+    /// Starts draining: idle connections are closed with HAPROXY-DISCONNECT
+    /// at once, busy ones as soon as their last message is answered.
+    /// Messages are still accepted (the later events of requests already
+    /// running, during a reload): they open a connection when none is left,
+    /// which closes again once idle. [`Engine::drained`] tells when nothing
+    /// is open any more.
     pub fn drain(&self) {
         let _ = self.commands.try_send(Command::Drain);
     }
 
-    /// Resolves when a drain has finished (or the engine stopped).
+    /// Resolves when a drain is complete: no connection open and nothing
+    /// queued (or the engine stopped).
     pub async fn drained(&self) {
         let mut rx = self.finished.clone();
         let _ = rx.wait_for(|done| *done).await;
