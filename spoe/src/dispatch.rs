@@ -108,7 +108,8 @@ impl Dispatcher {
                 break;
             }
             let drained = self.draining && idle;
-            self.drained.send_if_modified(|d| std::mem::replace(d, drained) != drained);
+            self.drained
+                .send_if_modified(|d| std::mem::replace(d, drained) != drained);
             let wake = self.next_retry();
             tokio::select! {
                 biased;

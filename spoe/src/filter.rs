@@ -94,7 +94,9 @@ impl SpoeFilter {
         s.timeout_idle = a.timeout_idle.unwrap_or(DEFAULT_TIMEOUT_IDLE);
         s.timeout_connect = backend.timeout_connect;
         s.max_frame_size = a.max_frame_size.get();
-        s.max_waiting_frames = usize::try_from(a.max_waiting_frames).unwrap_or(usize::MAX).max(1);
+        s.max_waiting_frames = usize::try_from(a.max_waiting_frames)
+            .unwrap_or(usize::MAX)
+            .max(1);
         s.pipelining = a.pipelining;
         s.max_connections_per_server = backend.max_connections_per_server.max(1);
         s.max_connection_rate = a.maxconnrate.filter(|&n| n > 0);
@@ -123,7 +125,9 @@ impl SpoeFilter {
         // register-var-names lists bare names; the agent may set them in any scope.
         for name in &a.register_var_names {
             for scope in spop::VarScope::ALL {
-                if let Some(full) = crate::vars::var_name(scope, &policy.var_prefix, name.as_str().as_bytes()) {
+                if let Some(full) =
+                    crate::vars::var_name(scope, &policy.var_prefix, name.as_str().as_bytes())
+                {
                     known.insert(full);
                 }
             }

@@ -42,8 +42,8 @@ pub mod vars;
 pub use connector::{AgentAddr, Connector, NetConnector};
 pub use engine::{Engine, EngineSettings, EngineStats};
 pub use filter::{
-    AgentBackend, DEFAULT_TIMEOUT_HELLO, DEFAULT_TIMEOUT_IDLE, DEFAULT_TIMEOUT_PROCESSING, Done, Prepared, SpoeFilter,
-    StreamState,
+    AgentBackend, DEFAULT_TIMEOUT_HELLO, DEFAULT_TIMEOUT_IDLE, DEFAULT_TIMEOUT_PROCESSING, Done,
+    Prepared, SpoeFilter, StreamState,
 };
 pub use log::{LogCounters, LogLine, Processed};
 pub use outcome::{Outcome, ProcessStatus, Timings};

@@ -439,7 +439,9 @@ async fn drain_closes_idle_connections_at_once_and_busy_ones_after_their_ack() {
     // on a fresh connection, which closes again once idle.
     let out = e.process(&msg(3)).await;
     assert_eq!((out.status, out.actions), (ProcessStatus::OK, echoed(3)));
-    tokio::time::timeout(PROCESSING, e.drained()).await.expect("drained again");
+    tokio::time::timeout(PROCESSING, e.drained())
+        .await
+        .expect("drained again");
     assert_eq!(e.stats().connections.load(Ordering::SeqCst), 0);
 }
 

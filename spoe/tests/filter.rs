@@ -45,7 +45,10 @@ impl Fetch for Host {
             }),
             FetchKind::Path => Some(Sample::str(self.path.clone())),
             FetchKind::Method => Some(Sample::str("GET")),
-            FetchKind::ReqHdr { name: Some(n), .. } => self.headers.get(&n.to_ascii_lowercase()).map(|v| Sample::str(v.clone())),
+            FetchKind::ReqHdr { name: Some(n), .. } => self
+                .headers
+                .get(&n.to_ascii_lowercase())
+                .map(|v| Sample::str(v.clone())),
             _ => None,
         }
     }
@@ -93,26 +96,48 @@ async fn event_messages_are_evaluated_sent_and_turned_into_variables() {
 
     // The condition holds: the message goes out with its evaluated args.
     let h = host("/api/items", "AbC");
-    let prepared = f.prepare_event(Event::OnFrontendHttpRequest, &h).expect("message sent");
-    let mut stream = StreamState { sid: 42, ..Default::default() };
+    let prepared = f
+        .prepare_event(Event::OnFrontendHttpRequest, &h)
+        .expect("message sent");
+    let mut stream = StreamState {
+        sid: 42,
+        ..Default::default()
+    };
     let done = f.process(prepared, &mut stream).await;
     assert_eq!(done.outcome.status, ProcessStatus::OK);
     let u = &done.updates;
-    assert_eq!(set(u, "txn.demo.ip"), Some(TypedData::Ipv4("192.0.2.7".parse().unwrap())));
-    assert_eq!(set(u, "txn.demo.path"), Some(TypedData::string("/api/items")));
+    assert_eq!(
+        set(u, "txn.demo.ip"),
+        Some(TypedData::Ipv4("192.0.2.7".parse().unwrap()))
+    );
+    assert_eq!(
+        set(u, "txn.demo.path"),
+        Some(TypedData::string("/api/items"))
+    );
     assert_eq!(set(u, "txn.demo.method"), Some(TypedData::string("GET")));
     assert_eq!(set(u, "txn.demo.uid"), Some(TypedData::string("AbC")));
     assert_eq!(set(u, "txn.demo.lower"), Some(TypedData::string("abc")));
-    assert!(matches!(set(u, "txn.demo.ptime"), Some(TypedData::Int64(_))));
-    assert_eq!(set(u, "txn.demo.error"), None, "no error variable on success");
+    assert!(matches!(
+        set(u, "txn.demo.ptime"),
+        Some(TypedData::Int64(_))
+    ));
+    assert_eq!(
+        set(u, "txn.demo.error"),
+        None,
+        "no error variable on success"
+    );
     assert!(
-        done.log_line.starts_with("SPOE: [demo-agent] <EVENT:on-frontend-http-request> sid=42 st=0 "),
+        done.log_line
+            .starts_with("SPOE: [demo-agent] <EVENT:on-frontend-http-request> sid=42 st=0 "),
         "{}",
         done.log_line
     );
 
     // The condition fails: nothing to send.
-    assert!(f.prepare_event(Event::OnFrontendHttpRequest, &host("/static", "x")).is_none());
+    assert!(
+        f.prepare_event(Event::OnFrontendHttpRequest, &host("/static", "x"))
+            .is_none()
+    );
     // Another event: nothing bound to it.
     assert!(f.prepare_event(Event::OnHttpResponse, &h).is_none());
 
@@ -130,5 +155,8 @@ async fn event_messages_are_evaluated_sent_and_turned_into_variables() {
         set(&done.updates, "txn.demo.error"),
         Some(TypedData::Int64(i64::from(done.outcome.status.0)))
     );
-    assert!(done.log_line.contains(&format!("st={}", done.outcome.status.0)));
+    assert!(
+        done.log_line
+            .contains(&format!("st={}", done.outcome.status.0))
+    );
 }

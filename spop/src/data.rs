@@ -211,6 +211,7 @@ impl TypedData {
         }
     }
 
+    #[inline]
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
         let start = r.offset();
         let byte = r.u8("typed data")?;

@@ -274,11 +274,14 @@ impl Frame {
     /// of `dst` (reserved once). Does not check max-frame-size: use
     /// [`FrameEncoder`] on a connection.
     pub fn encode(&self, dst: &mut BytesMut) {
-        let len = self.frame_len();
-        dst.reserve(LENGTH_PREFIX.saturating_add(len));
-        // A frame longer than u32::MAX cannot be built from in-memory values
-        // that passed FrameEncoder; saturate rather than wrap.
-        dst.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
+        self.encode_patched(dst);
+    }
+
+    /// Writes the frame with a placeholder length, then patches it in: one
+    /// pass over the body instead of two. Returns the frame length.
+    fn encode_patched(&self, dst: &mut BytesMut) -> usize {
+        let start = dst.len();
+        dst.put_u32(0);
         self.header.encode(dst);
         match &self.body {
             Body::HaproxyHello(kv)
@@ -291,6 +294,15 @@ impl Frame {
             Body::Ack(a) => a.iter().for_each(|a| a.encode(dst)),
             Body::Fragment(b) | Body::Unknown(b) => dst.put_slice(b),
         }
+        let len = dst
+            .len()
+            .saturating_sub(start)
+            .saturating_sub(LENGTH_PREFIX);
+        let be = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
+        if let Some(prefix) = dst.get_mut(start..start.saturating_add(LENGTH_PREFIX)) {
+            prefix.copy_from_slice(&be);
+        }
+        len
     }
 
     /// Decodes one frame from its bytes after the length prefix (`frame`
@@ -302,8 +314,9 @@ impl Frame {
         let whole = flags.fin() && !flags.abort();
         let control = |r: &mut Reader, frame: &'static str| -> Result<Vec<Kv>, DecodeError> {
             if !flags.fin() {
+                // Offset of the flags, right after the type byte.
                 return Err(DecodeError::new(
-                    0,
+                    LENGTH_PREFIX + 1,
                     DecodeErrorKind::FragmentedControlFrame { frame },
                 ));
             }
@@ -366,17 +379,18 @@ impl FrameEncoder {
 
     /// Appends `frame` to `dst` whole, or nothing on error.
     pub fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
-        let len = frame.frame_len();
+        if let Body::Notify(m) = &frame.body {
+            m.iter().try_for_each(Message::validate)?;
+        }
+        let start = dst.len();
+        let len = frame.encode_patched(dst);
         if len > self.max_frame_size as usize {
+            dst.truncate(start);
             return Err(EncodeError::FrameTooBig {
                 len,
                 max: self.max_frame_size,
             });
         }
-        if let Body::Notify(m) = &frame.body {
-            m.iter().try_for_each(Message::validate)?;
-        }
-        frame.encode(dst);
         Ok(())
     }
 }

@@ -41,6 +41,7 @@ impl Kv {
         self.value.encode(dst);
     }
 
+    #[inline]
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
         let name = r.bytes("KV name")?;
         let value = TypedData::decode(r)?;

@@ -74,6 +74,7 @@ impl Message {
         }
     }
 
+    #[inline]
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
         let name = r.bytes("message name")?;
         let nb_args = r.u8("message NB-ARGS")?;

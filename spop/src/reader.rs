@@ -42,11 +42,13 @@ impl Reader {
         })
     }
 
+    #[inline]
     fn advance(&mut self, n: usize) {
         self.buf.advance(n);
         self.pos = self.pos.saturating_add(n);
     }
 
+    #[inline]
     pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
         let Some(&b) = self.buf.first() else {
             return Err(self.truncated(what, 1));
@@ -55,6 +57,7 @@ impl Reader {
         Ok(b)
     }
 
+    #[inline]
     pub(crate) fn array<const N: usize>(
         &mut self,
         what: &'static str,
@@ -68,6 +71,7 @@ impl Reader {
         Ok(arr)
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self, what: &'static str) -> Result<u64, DecodeError> {
         match varint::decode(&self.buf) {
             Ok((v, n)) => {
@@ -81,6 +85,7 @@ impl Reader {
     }
 
     /// `n` bytes, sharing the frame's buffer.
+    #[inline]
     pub(crate) fn take(&mut self, n: u64, what: &'static str) -> Result<Bytes, DecodeError> {
         let len = usize::try_from(n)
             .ok()
@@ -92,6 +97,7 @@ impl Reader {
     }
 
     /// A varint length followed by that many bytes.
+    #[inline]
     pub(crate) fn bytes(&mut self, what: &'static str) -> Result<Bytes, DecodeError> {
         let n = self.varint(what)?;
         self.take(n, what)

@@ -15,7 +15,7 @@ use crate::{metrics_http, signals};
 /// The example handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Example {
-    /// SET-VAR txn.<arg name> = the argument's value, for every argument.
+    /// `SET-VAR txn.<arg name>` = the argument's value, for every argument.
     Echo,
     /// check-client-ip(ip) -> SET-VAR sess.ip_score (0..=100).
     IpReputation,

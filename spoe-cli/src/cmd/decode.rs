@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn hex_ignores_whitespace_and_case() {
-        assert_eq!(parse_hex("0a B\n c\t0").unwrap(), vec![0x0a, 0xbc, 0x00]);
+        assert_eq!(parse_hex("0a B\n c\t0 0").unwrap(), vec![0x0a, 0xbc, 0x00]);
         assert_eq!(parse_hex("").unwrap(), Vec::<u8>::new());
     }
 
