@@ -1,2 +1,32 @@
-//! The spoe HTTP gateway. Not implemented yet: this crate is a placeholder in
-//! the workspace so that the layout is fixed; it exposes nothing.
+//! The spoe gateway: an HTTP reverse proxy that reads the SPOE-relevant
+//! subset of HAProxy's `haproxy.cfg`, runs the SPOE engine on requests and
+//! responses, and reloads its configuration without stalling a request.
+//!
+//! ```text
+//!   client ──HTTP/1.1──> listener (kept across reloads)
+//!                          │  each request takes the current Generation
+//!                          v
+//!        on-client-session, on-frontend-http-request ──> SpoeFilter ──> agents
+//!        frontend http-request rules (deny, return, set-header, set-var, send-spoe-group...)
+//!        use_backend / default_backend
+//!        on-backend-http-request, backend http-request rules
+//!        ──> server (pooled client) ──> on-http-response, http-response rules ──> client
+//! ```
+//!
+//! A reload builds generation N+1 beside N. New requests (including the
+//! next request of a kept-alive connection) use N+1; requests in flight
+//! finish on N; N's engines drain, and N is dropped when its last request ends.
+
+#![warn(missing_docs)]
+
+pub mod generation;
+pub mod metrics;
+pub mod model;
+mod proxy;
+pub mod quickstart;
+pub mod server;
+mod txn;
+
+pub use generation::Generation;
+pub use metrics::GatewayMetrics;
+pub use server::{Gateway, ReloadError};

@@ -1,0 +1,239 @@
+//! A generation: one loaded configuration with everything it runs (SPOE
+//! filters and their engines, backend pools). Requests pick the current
+//! generation when they start and keep it until they finish.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use spoe::{AgentAddr, AgentBackend, SpoeFilter};
+use tokio::sync::Notify;
+
+use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
+use crate::txn::Vars;
+
+/// `timeout connect` when none is configured.
+pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(5);
+
+/// A `filter spoe` instance of a proxy.
+#[derive(Debug)]
+pub(crate) struct FilterRt {
+    pub(crate) engine: Option<String>,
+    pub(crate) filter: SpoeFilter,
+}
+
+/// A server of an HTTP backend.
+#[derive(Debug)]
+pub(crate) struct ServerRt {
+    pub(crate) name: String,
+    pub(crate) addr: SocketAddr,
+    pub(crate) active: AtomicUsize,
+    pub(crate) up: AtomicBool,
+}
+
+/// An HTTP backend at run time.
+#[derive(Debug)]
+pub(crate) struct BackendRt {
+    pub(crate) model: Backend,
+    pub(crate) filters: Vec<FilterRt>,
+    pub(crate) servers: Vec<ServerRt>,
+    pub(crate) next: AtomicUsize,
+    pub(crate) client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// A frontend at run time.
+#[derive(Debug)]
+pub(crate) struct FrontendRt {
+    pub(crate) model: Frontend,
+    pub(crate) filters: Vec<FilterRt>,
+}
+
+/// One loaded configuration.
+#[derive(Debug)]
+pub struct Generation {
+    /// 1 for the first configuration, +1 per successful reload.
+    pub id: u64,
+    /// The configuration.
+    pub config: Arc<GatewayConfig>,
+    pub(crate) frontends: Vec<FrontendRt>,
+    pub(crate) backends: HashMap<String, BackendRt>,
+    pub(crate) proc_vars: Arc<Mutex<Vars>>,
+    in_flight: AtomicU64,
+    idle: Notify,
+}
+
+fn agent_backend(config: &GatewayConfig, decl: &SpoeFilterDecl) -> AgentBackend {
+    let backend = config.backend(&decl.config.agent.use_backend.value);
+    let servers = backend
+        .map(|b| b.servers.iter().map(|s| AgentAddr::Tcp(s.addr)).collect())
+        .unwrap_or_default();
+    AgentBackend {
+        servers,
+        timeout_connect: backend
+            .and_then(|b| b.timeouts.connect)
+            .unwrap_or(DEFAULT_TIMEOUT_CONNECT),
+        max_connections_per_server: backend
+            .and_then(|b| b.servers.iter().filter_map(|s| s.maxconn).min())
+            .unwrap_or(64),
+    }
+}
+
+fn start_filters(
+    config: &GatewayConfig,
+    decls: &[SpoeFilterDecl],
+    var_names: &[String],
+) -> Vec<FilterRt> {
+    decls
+        .iter()
+        .map(|decl| {
+            let mut filter =
+                SpoeFilter::start((*decl.config).clone(), &agent_backend(config, decl));
+            filter.register_var_names(var_names.iter().cloned());
+            FilterRt {
+                engine: decl.engine.clone(),
+                filter,
+            }
+        })
+        .collect()
+}
+
+impl Generation {
+    /// Starts everything `config` describes. Must run inside a tokio runtime.
+    pub fn start(id: u64, config: Arc<GatewayConfig>, var_names: &[String]) -> Self {
+        let frontends = config
+            .frontends
+            .iter()
+            .map(|f| FrontendRt {
+                model: f.clone(),
+                filters: start_filters(&config, &f.filters, var_names),
+            })
+            .collect();
+        let backends = config
+            .backends
+            .iter()
+            .filter(|b| b.mode == crate::model::Mode::Http)
+            .map(|b| {
+                let mut connector = HttpConnector::new();
+                connector.set_nodelay(true);
+                connector.set_connect_timeout(Some(
+                    b.timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT),
+                ));
+                let client = Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(30))
+                    .build(connector);
+                let rt = BackendRt {
+                    model: b.clone(),
+                    filters: start_filters(&config, &b.filters, var_names),
+                    servers: b
+                        .servers
+                        .iter()
+                        .map(|s| ServerRt {
+                            name: s.name.clone(),
+                            addr: s.addr,
+                            active: AtomicUsize::new(0),
+                            up: AtomicBool::new(true),
+                        })
+                        .collect(),
+                    next: AtomicUsize::new(0),
+                    client,
+                };
+                (b.name.clone(), rt)
+            })
+            .collect();
+        Self {
+            id,
+            config,
+            frontends,
+            backends,
+            proc_vars: Arc::new(Mutex::new(Vars::new())),
+            in_flight: AtomicU64::new(0),
+            idle: Notify::new(),
+        }
+    }
+
+    /// The frontend that listens on `local`.
+    pub(crate) fn frontend_for(&self, local: SocketAddr) -> Option<&FrontendRt> {
+        self.frontends.iter().find(|f| {
+            f.model
+                .binds
+                .iter()
+                .any(|b| *b == local || (b.port() == local.port() && b.ip().is_unspecified()))
+        })
+    }
+
+    /// Counts a request on this generation until the guard drops.
+    pub(crate) fn enter(self: &Arc<Self>) -> RequestGuard {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        RequestGuard(self.clone())
+    }
+
+    /// Requests in flight on this generation.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when no request is in flight on this generation.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.in_flight() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn filters(&self) -> impl Iterator<Item = &FilterRt> {
+        self.frontends
+            .iter()
+            .flat_map(|f| f.filters.iter())
+            .chain(self.backends.values().flat_map(|b| b.filters.iter()))
+    }
+
+    /// Drains every SPOE engine: idle agent connections get
+    /// HAPROXY-DISCONNECT at once, busy ones after their last ACK.
+    pub fn drain(&self) {
+        for f in self.filters() {
+            f.filter.drain();
+        }
+    }
+
+    /// Resolves when every engine has drained.
+    pub async fn drained(&self) {
+        for f in self.filters() {
+            f.filter.drained().await;
+        }
+    }
+
+    /// Agent connections open, all engines together.
+    pub fn agent_connections(&self) -> u64 {
+        self.filters()
+            .map(|f| {
+                f.filter
+                    .engine()
+                    .stats()
+                    .connections
+                    .load(Ordering::Relaxed)
+            })
+            .sum()
+    }
+}
+
+/// Keeps a generation alive and counted while a request runs on it.
+#[derive(Debug)]
+pub(crate) struct RequestGuard(Arc<Generation>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}

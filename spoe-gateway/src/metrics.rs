@@ -1,0 +1,154 @@
+//! The gateway's Prometheus metrics, served by `use-service prometheus-exporter`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use spoe::Done;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    frontend: String,
+    code: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SpoeLabels {
+    agent: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgentLabels {
+    agent: String,
+}
+
+/// Counters of the whole process (all generations).
+pub struct GatewayMetrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    spoe: Family<SpoeLabels, Counter>,
+    spoe_time: Family<AgentLabels, Histogram>,
+    /// Live configuration generations.
+    pub generations: Gauge,
+    /// Successful reloads.
+    pub reloads: Counter,
+    /// Reloads refused because the new configuration was invalid.
+    pub reload_failures: Counter,
+    /// Agent connections of the current generation.
+    pub agent_connections: Gauge,
+    unique: AtomicU64,
+}
+
+impl fmt::Debug for GatewayMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayMetrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for GatewayMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GatewayMetrics {
+    /// Fresh metrics under the `spoe_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("spoe");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let spoe = Family::<SpoeLabels, Counter>::default();
+        let spoe_time = Family::<AgentLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+        });
+        let generations = Gauge::default();
+        let reloads = Counter::default();
+        let reload_failures = Counter::default();
+        let agent_connections = Gauge::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by frontend and status code",
+            requests.clone(),
+        );
+        registry.register(
+            "spoe_events",
+            "SPOE events and groups processed, by agent and status",
+            spoe.clone(),
+        );
+        registry.register(
+            "spoe_processing_seconds",
+            "Time SPOE processing added to a request, per event",
+            spoe_time.clone(),
+        );
+        registry.register(
+            "config_generations",
+            "Configuration generations alive",
+            generations.clone(),
+        );
+        registry.register(
+            "reloads",
+            "Successful configuration reloads",
+            reloads.clone(),
+        );
+        registry.register(
+            "reload_failures",
+            "Reloads refused (invalid configuration)",
+            reload_failures.clone(),
+        );
+        registry.register(
+            "agent_connections",
+            "Agent connections open in the current generation",
+            agent_connections.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            spoe,
+            spoe_time,
+            generations,
+            reloads,
+            reload_failures,
+            agent_connections,
+            unique: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn request(&self, frontend: &str, status: u16) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                frontend: frontend.to_owned(),
+                code: status.to_string(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn spoe(&self, agent: &str, done: &Done) {
+        self.spoe
+            .get_or_create(&SpoeLabels {
+                agent: agent.to_owned(),
+                status: done.outcome.status.0.to_string(),
+            })
+            .inc();
+        self.spoe_time
+            .get_or_create(&AgentLabels {
+                agent: agent.to_owned(),
+            })
+            .observe(done.outcome.timings.total.as_secs_f64());
+    }
+
+    pub(crate) fn next_unique_id(&self) -> u64 {
+        self.unique.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The exposition text.
+    pub fn encode_text(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,294 @@
+//! The typed gateway configuration: what `haproxy.cfg` (the subset the
+//! gateway supports) lowers to. Names of fields follow HAProxy's keywords.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spoe::config::{Span, SpoeConfig};
+use spoe::expr::{AclSet, Condition, SampleExpr, VarRef};
+
+/// A whole configuration (one generation).
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The `global` section.
+    pub global: Global,
+    /// `frontend` sections, and the frontend half of `listen` sections.
+    pub frontends: Vec<Frontend>,
+    /// `backend` sections, and the backend half of `listen` sections.
+    pub backends: Vec<Backend>,
+    /// Every file read to build this configuration (haproxy.cfg first).
+    pub files: Vec<PathBuf>,
+}
+
+impl GatewayConfig {
+    /// The backend called `name`.
+    pub fn backend(&self, name: &str) -> Option<&Backend> {
+        self.backends.iter().find(|b| b.name == name)
+    }
+}
+
+/// Where logs go (`log stdout` / `log stderr` in `global`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogTarget {
+    /// `log stdout ...`.
+    Stdout,
+    /// `log stderr ...` (also the default when no `log` line exists).
+    #[default]
+    Stderr,
+}
+
+/// The `global` section.
+#[derive(Debug, Clone, Default)]
+pub struct Global {
+    /// `maxconn`: concurrent client connections, all frontends together.
+    pub maxconn: Option<usize>,
+    /// `hard-stop-after`: bound on a stop or on an old generation's drain.
+    pub hard_stop_after: Option<Duration>,
+    /// `nbthread`: worker threads of the runtime.
+    pub nbthread: Option<usize>,
+    /// `log stdout|stderr`.
+    pub log: LogTarget,
+}
+
+/// The `timeout` values of a proxy (after `defaults` were applied).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `timeout client`: inactivity on the client side.
+    pub client: Option<Duration>,
+    /// `timeout server`: inactivity on the server side.
+    pub server: Option<Duration>,
+    /// `timeout connect`: connecting to a server.
+    pub connect: Option<Duration>,
+    /// `timeout http-request`: receiving a whole request head.
+    pub http_request: Option<Duration>,
+    /// `timeout http-keep-alive`: waiting for the next request.
+    pub http_keep_alive: Option<Duration>,
+    /// `timeout queue`: waiting for a server slot.
+    pub queue: Option<Duration>,
+}
+
+/// A `filter spoe [engine NAME] config FILE` line, with its file parsed.
+#[derive(Debug, Clone)]
+pub struct SpoeFilterDecl {
+    /// `engine NAME` (the `[NAME]` scope of the file), if given.
+    pub engine: Option<String>,
+    /// `config FILE`, as resolved.
+    pub file: PathBuf,
+    /// The parsed engine.
+    pub config: Arc<SpoeConfig>,
+    /// Where the `filter` line is.
+    pub span: Span,
+}
+
+/// `use_backend NAME [if|unless COND]`.
+#[derive(Debug, Clone)]
+pub struct UseBackend {
+    /// The backend's name.
+    pub backend: String,
+    /// The condition.
+    pub cond: Option<Condition>,
+}
+
+/// A piece of a log-format string: `text %[fetch,conv] text`.
+#[derive(Debug, Clone)]
+pub enum LogFormatPart {
+    /// Literal text.
+    Text(String),
+    /// `%[expr]`: the expression's value as text (empty when missing).
+    Sample(SampleExpr),
+}
+
+/// A log-format string (`set-header`, `return hdr`, `lf-string`, `redirect`).
+#[derive(Debug, Clone, Default)]
+pub struct LogFormat(pub Vec<LogFormatPart>);
+
+/// The body of `http-request return`.
+#[derive(Debug, Clone)]
+pub enum ReturnBody {
+    /// `string TEXT`.
+    String(String),
+    /// `lf-string FMT`.
+    LogFormat(LogFormat),
+}
+
+/// `redirect location|prefix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectKind {
+    /// `location`: the whole target.
+    Location,
+    /// `prefix`: prepended to the request's path.
+    Prefix,
+}
+
+/// What an `http-request` / `http-response` rule does.
+#[derive(Debug, Clone)]
+pub enum HttpAction {
+    /// `deny [deny_status N]` (403 by default).
+    Deny {
+        /// The status.
+        status: u16,
+    },
+    /// `return [status N] [content-type T] [hdr NAME FMT]... [string S | lf-string FMT]`.
+    Return {
+        /// The status (200 by default).
+        status: u16,
+        /// `content-type`.
+        content_type: Option<String>,
+        /// `hdr NAME FMT`, in order.
+        headers: Vec<(String, LogFormat)>,
+        /// The body.
+        body: Option<ReturnBody>,
+    },
+    /// `set-header NAME FMT`.
+    SetHeader {
+        /// Header name.
+        name: String,
+        /// Value.
+        value: LogFormat,
+    },
+    /// `add-header NAME FMT`.
+    AddHeader {
+        /// Header name.
+        name: String,
+        /// Value.
+        value: LogFormat,
+    },
+    /// `del-header NAME`.
+    DelHeader {
+        /// Header name.
+        name: String,
+    },
+    /// `set-var(NAME) EXPR`.
+    SetVar {
+        /// The variable.
+        var: VarRef,
+        /// Its new value.
+        expr: SampleExpr,
+    },
+    /// `send-spoe-group ENGINE GROUP`.
+    SendSpoeGroup {
+        /// The filter's engine name.
+        engine: String,
+        /// The group.
+        group: String,
+    },
+    /// `redirect location|prefix TARGET [code N]` (302 by default).
+    Redirect {
+        /// Location or prefix.
+        kind: RedirectKind,
+        /// The target.
+        target: LogFormat,
+        /// The status.
+        code: u16,
+    },
+    /// `use-service prometheus-exporter`.
+    PrometheusExporter,
+}
+
+/// One rule: an action and its optional condition.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// The action.
+    pub action: HttpAction,
+    /// `if|unless COND`.
+    pub cond: Option<Condition>,
+    /// Where the rule is.
+    pub span: Span,
+}
+
+/// A `frontend` (or the frontend half of a `listen`).
+#[derive(Debug, Clone)]
+pub struct Frontend {
+    /// The name.
+    pub name: String,
+    /// Where the section starts.
+    pub span: Span,
+    /// `bind ADDR:PORT` lines.
+    pub binds: Vec<SocketAddr>,
+    /// Timeouts (with `defaults` applied).
+    pub timeouts: Timeouts,
+    /// `maxconn`.
+    pub maxconn: Option<usize>,
+    /// `acl` lines (and anonymous ACLs of its conditions).
+    pub acls: AclSet,
+    /// `http-request` rules, in order.
+    pub http_request: Vec<Rule>,
+    /// `http-response` rules, in order.
+    pub http_response: Vec<Rule>,
+    /// `use_backend` rules, in order.
+    pub use_backends: Vec<UseBackend>,
+    /// `default_backend`.
+    pub default_backend: Option<String>,
+    /// `filter spoe` lines.
+    pub filters: Vec<SpoeFilterDecl>,
+}
+
+/// `mode` of a proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// `mode http`.
+    #[default]
+    Http,
+    /// `mode tcp` (only for the agents' backends).
+    Tcp,
+}
+
+/// `balance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// `roundrobin` (the default).
+    #[default]
+    RoundRobin,
+    /// `leastconn`.
+    LeastConn,
+}
+
+/// A `server` line.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// The name.
+    pub name: String,
+    /// `ADDR:PORT`.
+    pub addr: SocketAddr,
+    /// `check`.
+    pub check: bool,
+    /// `inter` (2 s by default).
+    pub inter: Duration,
+    /// `rise` (2 by default).
+    pub rise: u32,
+    /// `fall` (3 by default).
+    pub fall: u32,
+    /// `weight` (1 by default).
+    pub weight: u32,
+    /// `maxconn`.
+    pub maxconn: Option<usize>,
+}
+
+/// A `backend` (or the backend half of a `listen`).
+#[derive(Debug, Clone)]
+pub struct Backend {
+    /// The name.
+    pub name: String,
+    /// Where the section starts.
+    pub span: Span,
+    /// `mode`.
+    pub mode: Mode,
+    /// Timeouts (with `defaults` applied).
+    pub timeouts: Timeouts,
+    /// `balance`.
+    pub balance: Balance,
+    /// `server` lines.
+    pub servers: Vec<Server>,
+    /// `option spop-check`.
+    pub spop_check: bool,
+    /// `acl` lines.
+    pub acls: AclSet,
+    /// `http-request` rules.
+    pub http_request: Vec<Rule>,
+    /// `http-response` rules.
+    pub http_response: Vec<Rule>,
+    /// `filter spoe` lines.
+    pub filters: Vec<SpoeFilterDecl>,
+}

@@ -1,0 +1,606 @@
+//! What happens to one request: SPOE events and rules in HAProxy's order,
+//! backend choice, forwarding, response events and rules, access log.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use spoe::StreamState;
+use spoe::config::Event;
+use spoe::expr::{AclSet, Fetch};
+
+use crate::generation::{BackendRt, FilterRt, Generation};
+use crate::metrics::GatewayMetrics;
+use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
+use crate::txn::{ResponseView, Txn, Vars, sample_text};
+
+/// The body of every response the gateway sends.
+pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
+
+/// Largest request body the gateway buffers.
+pub(crate) const MAX_REQUEST_BODY: usize = 16 << 20;
+
+/// Per-connection state shared by its requests.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) client: SocketAddr,
+    pub(crate) local: SocketAddr,
+    pub(crate) vars: Arc<Mutex<Vars>>,
+    /// Generation ids whose `on-client-session` event already ran.
+    pub(crate) session_event_done: Mutex<Vec<u64>>,
+    pub(crate) requests: std::sync::atomic::AtomicU64,
+}
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+fn text_response(status: u16, text: &str) -> Response<Body> {
+    let mut r = Response::new(full(text.to_owned()));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/html"));
+    r.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// HAProxy's error page for `status`.
+fn error_page(status: u16) -> Response<Body> {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    text_response(
+        status,
+        &format!(
+            "<html><body><h1>{status} {reason}</h1>\nThe request was refused.\n</body></html>\n"
+        ),
+    )
+}
+
+/// Evaluates a log-format string.
+pub(crate) fn render(fmt: &LogFormat, txn: &Txn) -> String {
+    let mut out = String::new();
+    for part in &fmt.0 {
+        match part {
+            LogFormatPart::Text(t) => out.push_str(t),
+            LogFormatPart::Sample(e) => {
+                if let Some(s) = e.eval(txn) {
+                    out.push_str(&sample_text(&s));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn cond_holds(rule: &Rule, txn: &Txn, acls: &AclSet) -> bool {
+    rule.cond.as_ref().is_none_or(|c| c.eval(txn, acls))
+}
+
+/// What a rule list decided.
+enum Flow {
+    Continue,
+    Respond(Response<Body>, &'static str),
+}
+
+struct Ctx<'a> {
+    generation: &'a Generation,
+    metrics: &'a GatewayMetrics,
+    stream: StreamState,
+}
+
+impl Ctx<'_> {
+    async fn run_event(&mut self, filters: &[FilterRt], event: Event, txn: &mut Txn) {
+        for f in filters {
+            let Some(prepared) = f.filter.prepare_event(event, &*txn) else {
+                continue;
+            };
+            let done = f.filter.process(prepared, &mut self.stream).await;
+            self.metrics.spoe(&f.filter.config().agent.id, &done);
+            txn.apply(&done.updates);
+        }
+    }
+
+    async fn send_group(&mut self, filters: &[FilterRt], engine: &str, group: &str, txn: &mut Txn) {
+        let Some(f) = filters.iter().find(|f| f.engine.as_deref() == Some(engine)) else {
+            return;
+        };
+        if let Some(prepared) = f.filter.prepare_group(group, &*txn) {
+            let done = f.filter.process(prepared, &mut self.stream).await;
+            self.metrics.spoe(&f.filter.config().agent.id, &done);
+            txn.apply(&done.updates);
+        }
+    }
+
+    /// `http-request` rules.
+    async fn request_rules(
+        &mut self,
+        rules: &[Rule],
+        acls: &AclSet,
+        filters: &[FilterRt],
+        txn: &mut Txn,
+    ) -> Flow {
+        for rule in rules {
+            if !cond_holds(rule, txn, acls) {
+                continue;
+            }
+            match &rule.action {
+                HttpAction::Deny { status } => return Flow::Respond(error_page(*status), "PR"),
+                HttpAction::Return {
+                    status,
+                    content_type,
+                    headers,
+                    body,
+                } => {
+                    let body_text = match body {
+                        Some(ReturnBody::String(s)) => s.clone(),
+                        Some(ReturnBody::LogFormat(f)) => render(f, txn),
+                        None => String::new(),
+                    };
+                    let mut r = Response::new(full(body_text));
+                    *r.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+                    if let Some(ct) = content_type
+                        .as_deref()
+                        .and_then(|c| HeaderValue::from_str(c).ok())
+                    {
+                        r.headers_mut().insert("content-type", ct);
+                    }
+                    for (name, fmt) in headers {
+                        let value = render(fmt, txn);
+                        // HAProxy leaves out a header whose value is empty.
+                        if value.is_empty() {
+                            continue;
+                        }
+                        if let (Ok(n), Ok(v)) = (
+                            HeaderName::from_bytes(name.as_bytes()),
+                            HeaderValue::from_str(&value),
+                        ) {
+                            r.headers_mut().append(n, v);
+                        }
+                    }
+                    return Flow::Respond(r, "PR");
+                }
+                HttpAction::SetHeader { name, value } => {
+                    let v = render(value, txn);
+                    set_header(&mut txn.headers, name, &v, true);
+                }
+                HttpAction::AddHeader { name, value } => {
+                    let v = render(value, txn);
+                    set_header(&mut txn.headers, name, &v, false);
+                }
+                HttpAction::DelHeader { name } => {
+                    txn.headers.remove(name.as_str());
+                }
+                HttpAction::SetVar { var, expr } => {
+                    let v = expr.eval(&*txn);
+                    txn.set_var(&format!("{}.{}", var.scope.name(), var.name), v);
+                }
+                HttpAction::SendSpoeGroup { engine, group } => {
+                    self.send_group(filters, engine, group, txn).await
+                }
+                HttpAction::Redirect { kind, target, code } => {
+                    let t = render(target, txn);
+                    let location = match kind {
+                        RedirectKind::Location => t,
+                        RedirectKind::Prefix => format!("{}{}", t.trim_end_matches('/'), txn.uri),
+                    };
+                    let mut r = Response::new(full(Bytes::new()));
+                    *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::FOUND);
+                    if let Ok(v) = HeaderValue::from_str(&location) {
+                        r.headers_mut().insert("location", v);
+                    }
+                    return Flow::Respond(r, "PR");
+                }
+                HttpAction::PrometheusExporter => {
+                    let mut r = Response::new(full(self.metrics.encode_text()));
+                    r.headers_mut().insert(
+                        "content-type",
+                        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    );
+                    return Flow::Respond(r, "PR");
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    /// `http-response` rules (header and variable actions only).
+    async fn response_rules(
+        &mut self,
+        rules: &[Rule],
+        acls: &AclSet,
+        filters: &[FilterRt],
+        txn: &mut Txn,
+        headers: &mut hyper::HeaderMap,
+    ) {
+        for rule in rules {
+            if !cond_holds(rule, txn, acls) {
+                continue;
+            }
+            match &rule.action {
+                HttpAction::SetHeader { name, value } => {
+                    let v = render(value, txn);
+                    set_header(headers, name, &v, true);
+                }
+                HttpAction::AddHeader { name, value } => {
+                    let v = render(value, txn);
+                    set_header(headers, name, &v, false);
+                }
+                HttpAction::DelHeader { name } => {
+                    headers.remove(name.as_str());
+                }
+                HttpAction::SetVar { var, expr } => {
+                    let v = expr.eval(&*txn);
+                    txn.set_var(&format!("{}.{}", var.scope.name(), var.name), v);
+                }
+                HttpAction::SendSpoeGroup { engine, group } => {
+                    self.send_group(filters, engine, group, txn).await
+                }
+                _ => {}
+            }
+            if let Some(r) = txn.response.as_mut() {
+                r.headers = headers.clone();
+            }
+        }
+    }
+}
+
+fn set_header(headers: &mut hyper::HeaderMap, name: &str, value: &str, replace: bool) {
+    let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) else {
+        return;
+    };
+    if replace {
+        headers.insert(n, v);
+    } else {
+        headers.append(n, v);
+    }
+}
+
+fn pick_server(backend: &BackendRt) -> Option<usize> {
+    let n = backend.servers.len();
+    if n == 0 {
+        return None;
+    }
+    let up: Vec<usize> = (0..n)
+        .filter(|&i| backend.servers[i].up.load(Ordering::Relaxed))
+        .collect();
+    if up.is_empty() {
+        return None;
+    }
+    match backend.model.balance {
+        crate::model::Balance::RoundRobin => {
+            let i = backend.next.fetch_add(1, Ordering::Relaxed);
+            Some(up[i % up.len()])
+        }
+        crate::model::Balance::LeastConn => up
+            .iter()
+            .copied()
+            .min_by_key(|&i| backend.servers[i].active.load(Ordering::Relaxed)),
+    }
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// One access-log line's facts.
+struct Access<'a> {
+    frontend: &'a str,
+    backend: &'a str,
+    server: &'a str,
+    status: u16,
+    termination: &'a str,
+}
+
+/// Handles one request on `generation`.
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    session: Arc<Session>,
+    generation: Arc<Generation>,
+    metrics: Arc<GatewayMetrics>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let _guard = generation.enter();
+    let Some(fe) = generation.frontend_for(session.local) else {
+        return error_page(503);
+    };
+    let (parts, body) = req.into_parts();
+    let timeouts = fe.model.timeouts;
+    let body = match collect_body(body, timeouts.client).await {
+        Ok(b) => b,
+        Err(status) => {
+            metrics.request(&fe.model.name, status);
+            return error_page(status);
+        }
+    };
+    let sid = session.requests.fetch_add(1, Ordering::Relaxed);
+    let mut txn = Txn {
+        client: session.client,
+        local: session.local,
+        method: parts.method,
+        uri: parts.uri,
+        version: parts.version,
+        headers: parts.headers,
+        body,
+        response: None,
+        unique_id: format!("{:x}-{:x}", generation.id, metrics.next_unique_id()),
+        vars: Vars::new(),
+        sess: session.vars.clone(),
+        proc: generation.proc_vars.clone(),
+    };
+    let mut ctx = Ctx {
+        generation: &generation,
+        metrics: &metrics,
+        stream: StreamState {
+            sid,
+            total: Duration::ZERO,
+        },
+    };
+
+    // on-client-session: once per connection and generation.
+    let first = {
+        let mut done = session
+            .session_event_done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let first = !done.contains(&generation.id);
+        if first {
+            done.push(generation.id);
+        }
+        first
+    };
+    if first {
+        ctx.run_event(&fe.filters, Event::OnClientSession, &mut txn)
+            .await;
+    }
+    ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut txn)
+        .await;
+    let fe_acls = &fe.model.acls;
+    if let Flow::Respond(r, term) = ctx
+        .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut txn)
+        .await
+    {
+        return finish(
+            r,
+            &txn,
+            &metrics,
+            started,
+            Access {
+                frontend: &fe.model.name,
+                backend: &fe.model.name,
+                server: "<NOSRV>",
+                status: 0,
+                termination: term,
+            },
+        );
+    }
+    let backend_name = fe
+        .model
+        .use_backends
+        .iter()
+        .find(|u| u.cond.as_ref().is_none_or(|c| c.eval(&txn, fe_acls)))
+        .map(|u| u.backend.clone())
+        .or_else(|| fe.model.default_backend.clone());
+    let Some(be) = backend_name
+        .as_deref()
+        .and_then(|n| ctx.generation.backends.get(n))
+    else {
+        return finish(
+            error_page(503),
+            &txn,
+            &metrics,
+            started,
+            Access {
+                frontend: &fe.model.name,
+                backend: backend_name.as_deref().unwrap_or(&fe.model.name),
+                server: "<NOSRV>",
+                status: 0,
+                termination: "SC",
+            },
+        );
+    };
+    ctx.run_event(&be.filters, Event::OnBackendHttpRequest, &mut txn)
+        .await;
+    if let Flow::Respond(r, term) = ctx
+        .request_rules(
+            &be.model.http_request,
+            &be.model.acls,
+            &be.filters,
+            &mut txn,
+        )
+        .await
+    {
+        return finish(
+            r,
+            &txn,
+            &metrics,
+            started,
+            Access {
+                frontend: &fe.model.name,
+                backend: &be.model.name,
+                server: "<NOSRV>",
+                status: 0,
+                termination: term,
+            },
+        );
+    }
+    let Some(si) = pick_server(be) else {
+        return finish(
+            error_page(503),
+            &txn,
+            &metrics,
+            started,
+            Access {
+                frontend: &fe.model.name,
+                backend: &be.model.name,
+                server: "<NOSRV>",
+                status: 0,
+                termination: "SC",
+            },
+        );
+    };
+    let server = &be.servers[si];
+    server.active.fetch_add(1, Ordering::Relaxed);
+    let upstream = forward(&txn, be, server.addr, be.model.timeouts.server).await;
+    server.active.fetch_sub(1, Ordering::Relaxed);
+    let resp = match upstream {
+        Ok(r) => r,
+        Err(status) => {
+            return finish(
+                error_page(status),
+                &txn,
+                &metrics,
+                started,
+                Access {
+                    frontend: &fe.model.name,
+                    backend: &be.model.name,
+                    server: &server.name,
+                    status: 0,
+                    termination: if status == 504 { "sH" } else { "SH" },
+                },
+            );
+        }
+    };
+    let (mut rparts, rbody) = resp.into_parts();
+    txn.response = Some(ResponseView {
+        status: rparts.status.as_u16(),
+        version: rparts.version,
+        headers: rparts.headers.clone(),
+    });
+    // on-http-response, then http-response rules: backend's first, then frontend's.
+    ctx.run_event(&be.filters, Event::OnHttpResponse, &mut txn)
+        .await;
+    ctx.run_event(&fe.filters, Event::OnHttpResponse, &mut txn)
+        .await;
+    let mut headers = std::mem::take(&mut rparts.headers);
+    ctx.response_rules(
+        &be.model.http_response,
+        &be.model.acls,
+        &be.filters,
+        &mut txn,
+        &mut headers,
+    )
+    .await;
+    ctx.response_rules(
+        &fe.model.http_response,
+        fe_acls,
+        &fe.filters,
+        &mut txn,
+        &mut headers,
+    )
+    .await;
+    for h in HOP_BY_HOP {
+        headers.remove(*h);
+    }
+    rparts.headers = headers;
+    let r = Response::from_parts(rparts, rbody.boxed());
+    finish(
+        r,
+        &txn,
+        &metrics,
+        started,
+        Access {
+            frontend: &fe.model.name,
+            backend: &be.model.name,
+            server: &server.name,
+            status: 0,
+            termination: "--",
+        },
+    )
+}
+
+async fn collect_body(body: Incoming, limit: Option<Duration>) -> Result<Bytes, u16> {
+    let collect = http_body_util::Limited::new(body, MAX_REQUEST_BODY).collect();
+    let collected = match limit {
+        Some(d) => tokio::time::timeout(d, collect).await.map_err(|_| 408u16)?,
+        None => collect.await,
+    };
+    match collected {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(413)
+        }
+        Err(_) => Err(400),
+    }
+}
+
+async fn forward(
+    txn: &Txn,
+    be: &BackendRt,
+    addr: SocketAddr,
+    server_timeout: Option<Duration>,
+) -> Result<Response<Incoming>, u16> {
+    let path = txn.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri: hyper::Uri = format!("http://{addr}{path}").parse().map_err(|_| 400u16)?;
+    let mut req = Request::new(Full::new(txn.body.clone()));
+    *req.method_mut() = txn.method.clone();
+    *req.uri_mut() = uri;
+    let mut headers = txn.headers.clone();
+    for h in HOP_BY_HOP {
+        headers.remove(*h);
+    }
+    *req.headers_mut() = headers;
+    let call = be.client.request(req);
+    let result = match server_timeout {
+        Some(d) => tokio::time::timeout(d, call).await.map_err(|_| 504u16)?,
+        None => call.await,
+    };
+    result.map_err(|e| {
+        tracing::debug!(server = %addr, error = %e, "backend request failed");
+        503u16
+    })
+}
+
+fn finish(
+    r: Response<Body>,
+    txn: &Txn,
+    metrics: &GatewayMetrics,
+    started: Instant,
+    mut a: Access<'_>,
+) -> Response<Body> {
+    a.status = r.status().as_u16();
+    metrics.request(a.frontend, a.status);
+    tracing::info!(
+        target: "spoe::access",
+        "{}:{} {} {}/{} {} {} {} \"{} {} {:?}\"",
+        txn.client.ip(),
+        txn.client.port(),
+        a.frontend,
+        a.backend,
+        a.server,
+        started.elapsed().as_millis(),
+        a.status,
+        a.termination,
+        txn.method,
+        txn.uri,
+        txn.version
+    );
+    r
+}
+
+impl Fetch for &Txn {
+    fn fetch(&self, kind: &spoe::expr::FetchKind) -> Option<spoe::expr::Sample> {
+        (**self).fetch(kind)
+    }
+}

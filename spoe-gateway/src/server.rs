@@ -1,0 +1,359 @@
+//! The running gateway: listeners kept across reloads, the current
+//! generation, reloads and stops.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::generation::Generation;
+use crate::metrics::GatewayMetrics;
+use crate::model::GatewayConfig;
+use crate::proxy::{self, Session};
+
+/// A configuration, loaded and validated, with the variable names it uses.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: GatewayConfig,
+    /// Full names of the variables it references (agents may set them
+    /// without `force-set-var`).
+    pub var_names: Vec<String>,
+}
+
+/// Loading a configuration failed; the text lists every error
+/// (`parsing [file:line:col] : ...`, one per line).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ReloadError(pub String);
+
+/// Reads the configuration from wherever it lives (files, in tests a string).
+pub type Loader = Arc<dyn Fn() -> Result<Loaded, ReloadError> + Send + Sync>;
+
+/// How long a stop or an old generation's drain may take when
+/// `hard-stop-after` is not set.
+pub const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+struct ListenerHandle {
+    stop: CancellationToken,
+}
+
+/// The gateway.
+pub struct Gateway {
+    loader: Loader,
+    current: RwLock<Arc<Generation>>,
+    listeners: Mutex<HashMap<SocketAddr, ListenerHandle>>,
+    metrics: Arc<GatewayMetrics>,
+    next_id: AtomicU64,
+    /// Cancelled on stop: listeners close, connections finish their request.
+    stopping: CancellationToken,
+    connections: TaskTracker,
+    retiring: TaskTracker,
+    maxconn: Option<Arc<Semaphore>>,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Loads the configuration, starts generation 1 and binds its listeners.
+    pub async fn start(loader: Loader) -> Result<Arc<Self>, ReloadError> {
+        let loaded = loader()?;
+        let maxconn = loaded
+            .config
+            .global
+            .maxconn
+            .map(|n| Arc::new(Semaphore::new(n.max(1))));
+        let metrics = Arc::new(GatewayMetrics::new());
+        let generation = Arc::new(Generation::start(
+            1,
+            Arc::new(loaded.config),
+            &loaded.var_names,
+        ));
+        metrics.generations.inc();
+        let gw = Arc::new(Self {
+            loader,
+            current: RwLock::new(generation.clone()),
+            listeners: Mutex::new(HashMap::new()),
+            metrics,
+            next_id: AtomicU64::new(2),
+            stopping: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            retiring: TaskTracker::new(),
+            maxconn,
+            reload_lock: tokio::sync::Mutex::new(()),
+        });
+        gw.bind_listeners(&generation.config).await?;
+        info!(generation = 1, "gateway started");
+        Ok(gw)
+    }
+
+    /// The generation new requests use.
+    pub fn current(&self) -> Arc<Generation> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<GatewayMetrics> {
+        &self.metrics
+    }
+
+    /// Addresses being listened on.
+    pub fn listening(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// Generations still alive (the current one, and old ones draining).
+    pub fn generations_alive(&self) -> usize {
+        1 + self.retiring.len()
+    }
+
+    async fn bind_listeners(self: &Arc<Self>, config: &GatewayConfig) -> Result<(), ReloadError> {
+        let wanted: Vec<SocketAddr> = config
+            .frontends
+            .iter()
+            .flat_map(|f| f.binds.iter().copied())
+            .collect();
+        let mut new = Vec::new();
+        {
+            let have = self
+                .listeners
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for addr in &wanted {
+                if !have.contains_key(addr) && !new.contains(addr) {
+                    new.push(*addr);
+                }
+            }
+        }
+        // Bind every new address before changing anything.
+        let mut bound = Vec::new();
+        for addr in new {
+            let l = bind(addr).map_err(|e| ReloadError(format!("cannot bind {addr}: {e}")))?;
+            bound.push((addr, l));
+        }
+        let mut have = self
+            .listeners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (addr, listener) in bound {
+            let stop = self.stopping.child_token();
+            let gw = self.clone();
+            let token = stop.clone();
+            self.connections
+                .spawn(async move { gw.accept_loop(listener, token).await });
+            have.insert(addr, ListenerHandle { stop });
+        }
+        // Listeners the new configuration no longer has.
+        have.retain(|addr, h| {
+            let keep = wanted.contains(addr);
+            if !keep {
+                h.stop.cancel();
+            }
+            keep
+        });
+        Ok(())
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
+        loop {
+            let permit = match &self.maxconn {
+                Some(s) => tokio::select! {
+                    p = s.clone().acquire_owned() => p.ok(),
+                    () = stop.cancelled() => return,
+                },
+                None => None,
+            };
+            let (sock, client) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = stop.cancelled() => return,
+            };
+            let _ = sock.set_nodelay(true);
+            let local = sock.local_addr().unwrap_or(client);
+            let gw = self.clone();
+            let stop = self.stopping.clone();
+            self.connections.spawn(async move {
+                let _permit = permit;
+                gw.serve_connection(sock, client, local, stop).await;
+            });
+        }
+    }
+
+    async fn serve_connection(
+        self: Arc<Self>,
+        sock: tokio::net::TcpStream,
+        client: SocketAddr,
+        local: SocketAddr,
+        stop: CancellationToken,
+    ) {
+        let generation = self.current();
+        let timeouts = generation
+            .frontend_for(local)
+            .map(|f| f.model.timeouts)
+            .unwrap_or_default();
+        drop(generation);
+        let session = Arc::new(Session {
+            client,
+            local,
+            vars: Arc::default(),
+            session_event_done: Mutex::new(Vec::new()),
+            requests: AtomicU64::new(0),
+        });
+        let gw = self.clone();
+        let service = service_fn(move |req| {
+            let (gw, session) = (gw.clone(), session.clone());
+            async move {
+                let generation = gw.current();
+                Ok::<_, Infallible>(
+                    proxy::handle(req, session, generation, gw.metrics.clone()).await,
+                )
+            }
+        });
+        let header_timeout = timeouts
+            .http_request
+            .or(timeouts.client)
+            .unwrap_or(Duration::from_secs(30));
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(sock), service);
+        tokio::pin!(conn);
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%client, error = %e, "client connection ended with an error");
+                }
+            }
+            () = stop.cancelled() => {
+                // Finish the request in progress, then close.
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }
+
+    /// Validates and loads the configuration again. On success new requests
+    /// use the new generation at once; the old one finishes its requests,
+    /// drains its engines and is dropped (bounded by `hard-stop-after`). On
+    /// failure the running generation stays and the error lists every problem.
+    pub async fn reload(self: &Arc<Self>) -> Result<u64, ReloadError> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let loaded = match (self.loader)() {
+            Ok(l) => l,
+            Err(e) => {
+                self.metrics.reload_failures.inc();
+                warn!("reload refused, the running configuration stays:\n{e}");
+                return Err(e);
+            }
+        };
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let config = Arc::new(loaded.config);
+        if let Err(e) = self.bind_listeners(&config).await {
+            self.metrics.reload_failures.inc();
+            warn!("reload refused, the running configuration stays: {e}");
+            return Err(e);
+        }
+        let generation = Arc::new(Generation::start(id, config, &loaded.var_names));
+        let old = std::mem::replace(
+            &mut *self
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            generation,
+        );
+        self.metrics.reloads.inc();
+        self.metrics.generations.inc();
+        info!(generation = id, previous = old.id, "configuration reloaded");
+        let bound = old
+            .config
+            .global
+            .hard_stop_after
+            .unwrap_or(DEFAULT_HARD_STOP_AFTER);
+        let metrics = self.metrics.clone();
+        self.retiring.spawn(async move {
+            // Idle agent connections close now, busy ones after their last ACK.
+            old.drain();
+            let _ = tokio::time::timeout(bound, async {
+                old.idle().await;
+                old.drained().await;
+            })
+            .await;
+            info!(generation = old.id, "generation retired");
+            metrics.generations.dec();
+        });
+        Ok(id)
+    }
+
+    /// Stops gracefully: listeners close, each connection finishes its
+    /// current request, engines drain; everything is bounded by
+    /// `hard-stop-after`. With `fast`, connections are dropped at once.
+    pub async fn stop(&self, fast: bool) {
+        self.stopping.cancel();
+        self.listeners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        let generation = self.current();
+        let bound = if fast {
+            Duration::ZERO
+        } else {
+            generation
+                .config
+                .global
+                .hard_stop_after
+                .unwrap_or(DEFAULT_HARD_STOP_AFTER)
+        };
+        self.connections.close();
+        self.retiring.close();
+        let _ = tokio::time::timeout(bound, async {
+            self.connections.wait().await;
+            generation.drain();
+            generation.drained().await;
+            self.retiring.wait().await;
+        })
+        .await;
+        info!("gateway stopped");
+    }
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}

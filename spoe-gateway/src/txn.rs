@@ -1,0 +1,339 @@
+//! One HTTP transaction as the sample language sees it: the host side of
+//! [`spoe::expr::Fetch`], and the variables rules and agents set.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use hyper::header::HeaderMap;
+use hyper::{Method, Uri, Version};
+use spoe::VarUpdate;
+use spoe::expr::{Fetch, FetchKind, Sample, VarRef, VarScope};
+use spop::TypedData;
+
+/// Variables of one scope, by full name (`txn.demo.score`).
+pub(crate) type Vars = HashMap<String, Sample>;
+
+/// The response part of a transaction, once there is one.
+#[derive(Debug, Clone)]
+pub(crate) struct ResponseView {
+    pub(crate) status: u16,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+}
+
+/// A transaction being processed.
+#[derive(Debug)]
+pub(crate) struct Txn {
+    pub(crate) client: SocketAddr,
+    pub(crate) local: SocketAddr,
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) response: Option<ResponseView>,
+    pub(crate) unique_id: String,
+    /// `txn.`, `req.` and `res.` variables.
+    pub(crate) vars: Vars,
+    /// `sess.` variables, shared by the transactions of one connection.
+    pub(crate) sess: Arc<Mutex<Vars>>,
+    /// `proc.` variables, shared by the whole generation.
+    pub(crate) proc: Arc<Mutex<Vars>>,
+}
+
+/// An agent's typed value as a sample (integers become HAProxy's signed
+/// integers). NULL has no sample.
+pub(crate) fn sample_of(v: &TypedData) -> Option<Sample> {
+    Some(match v {
+        TypedData::Null => return None,
+        TypedData::Bool(b) => Sample::Bool(*b),
+        TypedData::Int32(i) => Sample::Int(i64::from(*i)),
+        TypedData::Uint32(i) => Sample::Int(i64::from(*i)),
+        TypedData::Int64(i) => Sample::Int(*i),
+        TypedData::Uint64(i) => Sample::Int(*i as i64),
+        TypedData::Ipv4(a) => Sample::Ipv4(*a),
+        TypedData::Ipv6(a) => Sample::Ipv6(*a),
+        TypedData::Str(b) => Sample::Str(b.clone()),
+        TypedData::Bin(b) => Sample::Bin(b.clone()),
+    })
+}
+
+/// A sample as text, the way log-format strings print it.
+pub(crate) fn sample_text(s: &Sample) -> String {
+    match s {
+        Sample::Bool(b) => if *b { "1" } else { "0" }.to_owned(),
+        Sample::Int(i) => i.to_string(),
+        Sample::Ipv4(a) => a.to_string(),
+        Sample::Ipv6(a) => a.to_string(),
+        Sample::Str(b) | Sample::Bin(b) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+fn scope_of(name: &str) -> Option<VarScope> {
+    match name.split('.').next()? {
+        "proc" => Some(VarScope::Proc),
+        "sess" => Some(VarScope::Sess),
+        "txn" => Some(VarScope::Txn),
+        "req" => Some(VarScope::Req),
+        "res" => Some(VarScope::Res),
+        _ => None,
+    }
+}
+
+fn lock(m: &Mutex<Vars>) -> std::sync::MutexGuard<'_, Vars> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Values of header `name` in order; split on commas when `split`.
+fn header_values(headers: &HeaderMap, name: &str, split: bool) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    for v in headers.get_all(name) {
+        let b = v.as_bytes();
+        if split {
+            for part in b.split(|&c| c == b',') {
+                out.push(Bytes::copy_from_slice(trim(part)));
+            }
+        } else {
+            out.push(Bytes::copy_from_slice(trim(b)));
+        }
+    }
+    out
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &b[start..end]
+}
+
+/// HAProxy's occurrence rule: 1 is the first, -1 the last; no occurrence is
+/// the last one.
+fn pick(mut values: Vec<Bytes>, occ: Option<i64>) -> Option<Bytes> {
+    let n = values.len() as i64;
+    let idx = match occ {
+        None | Some(-1) => n - 1,
+        Some(o) if o > 0 => o - 1,
+        Some(o) => n + o,
+    };
+    if idx < 0 || idx >= n {
+        return None;
+    }
+    Some(values.swap_remove(idx as usize))
+}
+
+fn all_values(headers: &HeaderMap, name: &Option<String>, split: bool) -> Vec<Bytes> {
+    match name {
+        Some(n) => header_values(headers, n, split),
+        None => headers
+            .keys()
+            .flat_map(|k| header_values(headers, k.as_str(), split))
+            .collect(),
+    }
+}
+
+fn headers_text(headers: &HeaderMap) -> Bytes {
+    let mut b = BytesMut::new();
+    for (k, v) in headers {
+        b.put_slice(k.as_str().as_bytes());
+        b.put_slice(b": ");
+        b.put_slice(v.as_bytes());
+        b.put_slice(b"\r\n");
+    }
+    b.put_slice(b"\r\n");
+    b.freeze()
+}
+
+/// HAProxy's binary header block: `<str:name><str:value>`... then two empty
+/// strings, each string a varint length and its bytes.
+fn headers_bin(headers: &HeaderMap) -> Bytes {
+    let mut b = BytesMut::new();
+    for (k, v) in headers {
+        spop::varint::encode(k.as_str().len() as u64, &mut b);
+        b.put_slice(k.as_str().as_bytes());
+        spop::varint::encode(v.as_bytes().len() as u64, &mut b);
+        b.put_slice(v.as_bytes());
+    }
+    b.put_slice(&[0, 0]);
+    b.freeze()
+}
+
+fn ip(addr: SocketAddr) -> Sample {
+    match addr {
+        SocketAddr::V4(a) => Sample::Ipv4(*a.ip()),
+        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(v4) => Sample::Ipv4(v4),
+            None => Sample::Ipv6(*a.ip()),
+        },
+    }
+}
+
+fn version_text(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2.0",
+        Version::HTTP_3 => "3.0",
+        _ => "1.1",
+    }
+}
+
+impl Txn {
+    /// The value of variable `name` (full name), if set.
+    pub(crate) fn var(&self, name: &str) -> Option<Sample> {
+        match scope_of(name)? {
+            VarScope::Sess => lock(&self.sess).get(name).cloned(),
+            VarScope::Proc => lock(&self.proc).get(name).cloned(),
+            _ => self.vars.get(name).cloned(),
+        }
+    }
+
+    /// Sets (or with `None`, unsets) variable `name`.
+    pub(crate) fn set_var(&mut self, name: &str, value: Option<Sample>) {
+        let Some(scope) = scope_of(name) else { return };
+        let apply = |vars: &mut Vars| match value {
+            Some(v) => {
+                vars.insert(name.to_owned(), v);
+            }
+            None => {
+                vars.remove(name);
+            }
+        };
+        match scope {
+            VarScope::Sess => apply(&mut lock(&self.sess)),
+            VarScope::Proc => apply(&mut lock(&self.proc)),
+            _ => apply(&mut self.vars),
+        }
+    }
+
+    /// Applies what an agent (or the engine) decided.
+    pub(crate) fn apply(&mut self, updates: &[VarUpdate]) {
+        for u in updates {
+            match u {
+                VarUpdate::Set { name, value } => self.set_var(name, sample_of(value)),
+                VarUpdate::Unset { name } => self.set_var(name, None),
+            }
+        }
+    }
+
+    fn var_ref(&self, v: &VarRef) -> Option<Sample> {
+        self.var(&format!("{}.{}", v.scope.name(), v.name))
+    }
+}
+
+impl Fetch for Txn {
+    fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
+        let resp = self.response.as_ref();
+        Some(match kind {
+            FetchKind::Src => ip(self.client),
+            FetchKind::SrcPort => Sample::Int(i64::from(self.client.port())),
+            FetchKind::Dst => ip(self.local),
+            FetchKind::DstPort => Sample::Int(i64::from(self.local.port())),
+            FetchKind::SslFc => Sample::Bool(false),
+            FetchKind::Method => Sample::str(self.method.as_str()),
+            FetchKind::Path => Sample::str(self.uri.path()),
+            FetchKind::Query => Sample::str(self.uri.query()?),
+            FetchKind::Url => Sample::str(self.uri.to_string()),
+            FetchKind::Base => {
+                let host = self
+                    .headers
+                    .get("host")
+                    .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned());
+                Sample::str(format!("{}{}", host.unwrap_or_default(), self.uri.path()))
+            }
+            FetchKind::ReqVer => Sample::str(version_text(self.version)),
+            FetchKind::ReqHdrs => Sample::Str(headers_text(&self.headers)),
+            FetchKind::ReqHdrsBin => Sample::Bin(headers_bin(&self.headers)),
+            FetchKind::ReqHdr { name, occ } => {
+                Sample::Str(pick(all_values(&self.headers, name, true), *occ)?)
+            }
+            FetchKind::ReqFhdr { name, occ } => {
+                Sample::Str(pick(all_values(&self.headers, name, false), *occ)?)
+            }
+            FetchKind::Hdr { name, occ } => {
+                let h = resp.map_or(&self.headers, |r| &r.headers);
+                Sample::Str(pick(all_values(h, name, true), *occ)?)
+            }
+            FetchKind::ReqHdrCnt { name } => {
+                Sample::Int(all_values(&self.headers, name, true).len() as i64)
+            }
+            FetchKind::ReqHdrVal { name, occ } => {
+                let v = pick(all_values(&self.headers, name, true), *occ)?;
+                Sample::Int(std::str::from_utf8(&v).ok()?.trim().parse().ok()?)
+            }
+            FetchKind::ReqLen | FetchKind::ReqBodyLen | FetchKind::ReqBodySize => {
+                Sample::Int(self.body.len() as i64)
+            }
+            FetchKind::ReqBody => Sample::Bin(self.body.clone()),
+            FetchKind::ReqProtoHttp => Sample::Bool(true),
+            FetchKind::Status => Sample::Int(i64::from(resp?.status)),
+            FetchKind::ResVer => Sample::str(version_text(resp?.version)),
+            FetchKind::ResHdrs => Sample::Str(headers_text(&resp?.headers)),
+            FetchKind::ResHdrsBin => Sample::Bin(headers_bin(&resp?.headers)),
+            FetchKind::ResHdr { name, occ } => {
+                Sample::Str(pick(all_values(&resp?.headers, name, true), *occ)?)
+            }
+            FetchKind::ResFhdr { name, occ } => {
+                Sample::Str(pick(all_values(&resp?.headers, name, false), *occ)?)
+            }
+            FetchKind::ResHdrCnt { name } => {
+                Sample::Int(all_values(&resp?.headers, name, true).len() as i64)
+            }
+            FetchKind::UniqueId => Sample::str(self.unique_id.clone()),
+            FetchKind::Var { var, .. } => self.var_ref(var)?,
+            FetchKind::Const(s) => s.clone(),
+            _ => return None,
+        })
+    }
+
+    fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {
+        let resp = self.response.as_ref();
+        let strs = |v: Vec<Bytes>| v.into_iter().map(Sample::Str).collect();
+        match kind {
+            FetchKind::ReqHdr { name, occ: None } => strs(all_values(&self.headers, name, true)),
+            FetchKind::ReqFhdr { name, occ: None } => strs(all_values(&self.headers, name, false)),
+            FetchKind::Hdr { name, occ: None } => strs(all_values(
+                resp.map_or(&self.headers, |r| &r.headers),
+                name,
+                true,
+            )),
+            FetchKind::ResHdr { name, occ: None } => {
+                resp.map_or_else(Vec::new, |r| strs(all_values(&r.headers, name, true)))
+            }
+            _ => self.fetch(kind).into_iter().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn occurrences_follow_haproxy() {
+        let v = vec![
+            Bytes::from_static(b"a"),
+            Bytes::from_static(b"b"),
+            Bytes::from_static(b"c"),
+        ];
+        assert_eq!(pick(v.clone(), None).as_deref(), Some(&b"c"[..]));
+        assert_eq!(pick(v.clone(), Some(1)).as_deref(), Some(&b"a"[..]));
+        assert_eq!(pick(v.clone(), Some(-2)).as_deref(), Some(&b"b"[..]));
+        assert_eq!(pick(v, Some(4)), None);
+    }
+
+    #[test]
+    fn binary_header_block() {
+        let mut h = HeaderMap::new();
+        h.insert("x", "yz".parse().unwrap());
+        assert_eq!(&headers_bin(&h)[..], &[1, b'x', 2, b'y', b'z', 0, 0]);
+        assert_eq!(&headers_text(&h)[..], b"x: yz\r\n\r\n");
+    }
+}
