@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bytes::{BufMut, Bytes};
 
-use crate::error::{DecodeError, DecodeErrorKind};
+use crate::error::DecodeError;
 use crate::reader::Reader;
 use crate::varint;
 
@@ -63,7 +63,8 @@ impl fmt::Debug for DataType {
     }
 }
 
-const FLAG_TRUE: u8 = 0x10;
+/// BOOL's true flag in the high nibble of the type byte.
+pub(crate) const FLAG_TRUE: u8 = 0x10;
 
 /// A typed value. Strings and binaries share the frame's buffer.
 ///
@@ -213,40 +214,7 @@ impl TypedData {
 
     #[inline]
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
-        let start = r.offset();
-        let byte = r.u8("typed data")?;
-        let out_of_range = |data_type, value| {
-            DecodeError::new(start, DecodeErrorKind::IntOutOfRange { data_type, value })
-        };
-        Ok(match DataType(byte & 0x0f) {
-            DataType::NULL => Self::Null,
-            DataType::BOOL => Self::Bool(byte & 0xf0 == FLAG_TRUE),
-            DataType::INT32 => {
-                let v = r.varint("INT32 value")?;
-                // HAProxy sign-extends to 64 bits; some agents send the 32-bit
-                // two's complement instead. Both mean the same i32.
-                let as_i32 = i32::try_from(v as i64)
-                    .ok()
-                    .or_else(|| u32::try_from(v).ok().map(|u| u as i32));
-                Self::Int32(as_i32.ok_or_else(|| out_of_range("INT32", v))?)
-            }
-            DataType::UINT32 => {
-                let v = r.varint("UINT32 value")?;
-                Self::Uint32(u32::try_from(v).map_err(|_| out_of_range("UINT32", v))?)
-            }
-            DataType::INT64 => Self::Int64(r.varint("INT64 value")? as i64),
-            DataType::UINT64 => Self::Uint64(r.varint("UINT64 value")?),
-            DataType::IPV4 => Self::Ipv4(Ipv4Addr::from(r.array::<4>("IPV4 value")?)),
-            DataType::IPV6 => Self::Ipv6(Ipv6Addr::from(r.array::<16>("IPV6 value")?)),
-            DataType::STRING => Self::Str(r.bytes("STRING value")?),
-            DataType::BINARY => Self::Bin(r.bytes("BINARY value")?),
-            _ => {
-                return Err(DecodeError::new(
-                    start,
-                    DecodeErrorKind::UnknownDataType { byte },
-                ));
-            }
-        })
+        r.typed_data()
     }
 }
 
@@ -335,6 +303,7 @@ pub(crate) fn encode_bytes(b: &[u8], dst: &mut impl BufMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::DecodeErrorKind;
 
     fn enc(d: &TypedData) -> Vec<u8> {
         let mut v = Vec::new();

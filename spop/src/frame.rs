@@ -395,6 +395,27 @@ impl FrameEncoder {
     }
 }
 
+/// Reads and checks the length prefix at the front of `src`: `None` when
+/// fewer than 4 bytes are there; an error for 0 or above `max`.
+pub(crate) fn check_len(src: &[u8], max: u32) -> Result<Option<u32>, DecodeError> {
+    let Some(prefix) = src.get(..LENGTH_PREFIX) else {
+        return Ok(None);
+    };
+    let mut be = [0u8; 4];
+    be.copy_from_slice(prefix);
+    let len = u32::from_be_bytes(be);
+    if len == 0 {
+        return Err(DecodeError::new(0, DecodeErrorKind::EmptyFrame));
+    }
+    if len > max {
+        return Err(DecodeError::new(
+            0,
+            DecodeErrorKind::FrameTooBig { len, max },
+        ));
+    }
+    Ok(Some(len))
+}
+
 /// Decodes frames incrementally from a connection's read buffer.
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
@@ -421,25 +442,7 @@ impl FrameDecoder {
     /// Reads the length prefix at the front of `src`, if complete, and checks
     /// it. Returns the length of the frame without the prefix.
     pub fn peek_len(&self, src: &[u8]) -> Result<Option<u32>, DecodeError> {
-        let Some(prefix) = src.get(..LENGTH_PREFIX) else {
-            return Ok(None);
-        };
-        let mut be = [0u8; 4];
-        be.copy_from_slice(prefix);
-        let len = u32::from_be_bytes(be);
-        if len == 0 {
-            return Err(DecodeError::new(0, DecodeErrorKind::EmptyFrame));
-        }
-        if len > self.max_frame_size {
-            return Err(DecodeError::new(
-                0,
-                DecodeErrorKind::FrameTooBig {
-                    len,
-                    max: self.max_frame_size,
-                },
-            ));
-        }
-        Ok(Some(len))
+        check_len(src, self.max_frame_size)
     }
 
     /// Takes one whole frame off the front of `src`.

@@ -62,6 +62,7 @@ mod reader;
 mod reassembly;
 mod status;
 pub mod varint;
+pub mod view;
 
 pub use action::{ACTION_SET_VAR, ACTION_UNSET_VAR, Action, VarScope};
 pub use data::{DataType, TypedData};

@@ -3,8 +3,10 @@
 
 use bytes::{Buf, Bytes};
 
+use crate::data::TypedData;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::varint::{self, VarintError};
+use crate::view::{DataView, SliceReader};
 
 #[derive(Debug)]
 pub(crate) struct Reader {
@@ -101,6 +103,18 @@ impl Reader {
     pub(crate) fn bytes(&mut self, what: &'static str) -> Result<Bytes, DecodeError> {
         let n = self.varint(what)?;
         self.take(n, what)
+    }
+
+    /// A typed value; strings and binaries share the frame's buffer. The
+    /// one parser is [`DataView`]'s: this only makes the result owned.
+    #[inline]
+    pub(crate) fn typed_data(&mut self) -> Result<TypedData, DecodeError> {
+        let mut view = SliceReader::new(&self.buf, self.pos);
+        let value = DataView::decode(&mut view)?;
+        let used = view.offset().saturating_sub(self.pos);
+        let owned = value.to_owned_in(&self.buf);
+        self.advance(used);
+        Ok(owned)
     }
 
     /// Everything left.
