@@ -470,25 +470,25 @@ proptest! {
     }
 }
 
-proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig { cases: 20_000, ..Default::default() })]
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20_000, ..Default::default() })]
 
     /// The in-place reader never panics either, and agrees with the owned
     /// decoder on what is valid.
     #[test]
-    fn view_never_panics_and_agrees(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+    fn view_never_panics_and_agrees(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
         let (mut m, mut a) = (Vec::new(), Vec::new());
         let view = spop::view::split_frame(&bytes, 16380);
-        let owned = spop::FrameDecoder::new(16380).decode(&mut bytes::BytesMut::from(&bytes[..]));
+        let owned = FrameDecoder::new(16380).decode(&mut BytesMut::from(&bytes[..]));
         // A frame the in-place reader refuses is refused by the owned decoder too.
         if view.is_err() {
-            proptest::prop_assert!(owned.is_err());
+            prop_assert!(owned.is_err());
         }
         if let Ok(Some(f)) = view {
             let r = spop::view::decode_messages(f.payload, f.payload_offset, &mut m, &mut a);
-            if f.header.frame_type == spop::FrameType::NOTIFY && f.header.flags == spop::Flags::FIN {
-                let owned_ok = matches!(owned, Ok(Some(ref fr)) if matches!(fr.body, spop::Body::Notify(_)));
-                proptest::prop_assert_eq!(r.is_ok(), owned_ok);
+            if f.header.frame_type == FrameType::NOTIFY && f.header.flags == Flags::FIN {
+                let owned_ok = matches!(owned, Ok(Some(ref fr)) if matches!(fr.body, Body::Notify(_)));
+                prop_assert_eq!(r.is_ok(), owned_ok);
             }
         }
     }
