@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod json;
 mod metrics_http;
+mod sd_notify;
 mod signals;
 mod typed_arg;
 
@@ -28,6 +29,10 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Decode SPOP frames given as hex into JSON lines, one per frame.
     Decode(cmd::decode::DecodeArgs),
+    /// Run the HTTP gateway on a haproxy.cfg (or the bundled quickstart).
+    Gateway(cmd::gateway::GatewayArgs),
+    /// Check a haproxy.cfg and its spoe.conf files, as `haproxy -c` does.
+    Check(cmd::check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +49,8 @@ fn main() -> ExitCode {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Notify(args) => cmd::notify::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Gateway(args) => cmd::gateway::run(args),
+        Command::Check(args) => return cmd::check::run(args),
         Command::Decode(args) => cmd::decode::run(args),
     };
     match result {

@@ -331,7 +331,9 @@ pub(crate) async fn handle(
             return error_page(status);
         }
     };
-    let sid = session.requests.fetch_add(1, Ordering::Relaxed);
+    // The stream id of SPOE log lines: unique across the process, as HAProxy's.
+    let sid = metrics.next_unique_id();
+    session.requests.fetch_add(1, Ordering::Relaxed);
     let mut txn = Txn {
         client: session.client,
         local: session.local,
@@ -341,7 +343,7 @@ pub(crate) async fn handle(
         headers: parts.headers,
         body,
         response: None,
-        unique_id: format!("{:x}-{:x}", generation.id, metrics.next_unique_id()),
+        unique_id: format!("{:x}-{sid:x}", generation.id),
         vars: Vars::new(),
         sess: session.vars.clone(),
         proc: generation.proc_vars.clone(),

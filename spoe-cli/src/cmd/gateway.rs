@@ -1,0 +1,190 @@
+//! `spoe gateway`: run the HTTP gateway on a `haproxy.cfg`, or the bundled
+//! quickstart.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use spoe_gateway::model::GatewayConfig;
+use spoe_gateway::server::{Loaded, Loader, ReloadError};
+use spoe_gateway::{Gateway, quickstart};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use crate::sd_notify;
+
+#[derive(Debug, Args)]
+pub(crate) struct GatewayArgs {
+    /// The haproxy.cfg to run.
+    #[arg(short = 'f', long = "config", required_unless_present = "quickstart")]
+    config: Option<PathBuf>,
+    /// Run the bundled quickstart: an embedded example agent, a demo backend
+    /// and a configuration that ties them together.
+    #[arg(long, conflicts_with = "config")]
+    quickstart: bool,
+    /// Where the quickstart listens.
+    #[arg(long, default_value = "127.0.0.1:8080", requires = "quickstart")]
+    listen: SocketAddr,
+}
+
+/// Loads a configuration and the variable names it uses, reporting every
+/// warning on stderr.
+fn load(parse: impl Fn() -> Result<GatewayConfig, String>) -> Result<Loaded, ReloadError> {
+    let config = parse().map_err(ReloadError)?;
+    let var_names = spoe_gateway::config::var_names(&config);
+    Ok(Loaded { config, var_names })
+}
+
+fn file_loader(path: PathBuf) -> Loader {
+    Arc::new(move || {
+        load(|| {
+            let (config, warnings) = GatewayConfig::from_file(&path).map_err(|e| e.to_string())?;
+            for w in warnings {
+                eprintln!("{w}");
+            }
+            Ok(config)
+        })
+    })
+}
+
+fn string_loader(
+    text: &'static str,
+    name: &'static str,
+    dir: PathBuf,
+    env: BTreeMap<String, String>,
+) -> Loader {
+    Arc::new(move || {
+        load(|| {
+            let (config, warnings) = GatewayConfig::parse_str(text, name, &dir, Some(env.clone()))
+                .map_err(|e| e.to_string())?;
+            for w in warnings {
+                eprintln!("{w}");
+            }
+            Ok(config)
+        })
+    })
+}
+
+pub(crate) fn run(args: GatewayArgs) -> Result<()> {
+    // The configuration decides the number of threads: read it once first.
+    let nbthread = match &args.config {
+        Some(path) => {
+            let (config, _) = GatewayConfig::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            config.global.nbthread
+        }
+        None => None,
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = nbthread {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = builder
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        match args.config {
+            Some(path) => serve(file_loader(path)).await,
+            None => quickstart(args.listen).await,
+        }
+    })
+}
+
+async fn quickstart(listen: SocketAddr) -> Result<()> {
+    let stop = CancellationToken::new();
+    // The embedded agent: the ip-reputation example.
+    let agent_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the embedded agent")?;
+    let agent_addr = agent_listener.local_addr()?;
+    let agent = spoa::Server::new(spoa::demo::IpReputation, spoa::Config::default())?;
+    let agent_task = tokio::spawn({
+        let stop = stop.clone();
+        async move { agent.serve(spoa::Listener::Tcp(agent_listener), stop).await }
+    });
+    let (demo_listener, demo_addr) = quickstart::bind_demo_backend()
+        .await
+        .context("binding the demo backend")?;
+    let demo_task = tokio::spawn(quickstart::serve_demo_backend(demo_listener, stop.clone()));
+    let dir = tempfile::tempdir().context("creating the quickstart directory")?;
+    std::fs::write(dir.path().join("spoe.conf"), quickstart::SPOE_CONF)
+        .context("writing spoe.conf")?;
+    let env = BTreeMap::from([
+        ("SPOE_LISTEN".to_owned(), listen.to_string()),
+        (
+            "SPOE_QUICKSTART_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
+        ("SPOE_DEMO_ADDR".to_owned(), demo_addr.to_string()),
+        ("SPOE_AGENT_ADDR".to_owned(), agent_addr.to_string()),
+    ]);
+    let loader = string_loader(
+        quickstart::HAPROXY_CFG,
+        "quickstart/haproxy.cfg",
+        dir.path().to_owned(),
+        env,
+    );
+    println!(
+        "spoe gateway: quickstart on http://{listen} (agent {agent_addr}, demo backend {demo_addr})"
+    );
+    println!("  try: curl -i http://{listen}/hello");
+    println!(
+        "  the agent scores your address into sess.iprep.ip_score; the gateway adds it as X-IP-Score"
+    );
+    let result = serve(loader).await;
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), agent_task).await;
+    let _ = demo_task.await;
+    result
+}
+
+async fn serve(loader: Loader) -> Result<()> {
+    let gateway = Gateway::start(loader)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for addr in gateway.listening() {
+        tracing::info!(%addr, "listening");
+    }
+    sd_notify::notify("READY=1");
+    let mut usr2 = signal(SignalKind::user_defined2())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = usr2.recv() => reload(&gateway).await,
+            _ = hup.recv() => reload(&gateway).await,
+            _ = term.recv() => {
+                tracing::info!("SIGTERM: stopping gracefully");
+                sd_notify::notify("STOPPING=1");
+                tokio::select! {
+                    () = gateway.stop(false) => {}
+                    _ = int.recv() => {
+                        tracing::warn!("SIGINT during the graceful stop: stopping now");
+                        gateway.stop(true).await;
+                    }
+                }
+                return Ok(());
+            }
+            _ = int.recv() => {
+                tracing::info!("SIGINT: stopping now");
+                sd_notify::notify("STOPPING=1");
+                gateway.stop(true).await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn reload(gateway: &Arc<Gateway>) {
+    sd_notify::notify("RELOADING=1");
+    match gateway.reload().await {
+        Ok(id) => tracing::info!(generation = id, "reloaded"),
+        Err(e) => tracing::error!("reload failed, still running the previous configuration:\n{e}"),
+    }
+    sd_notify::notify("READY=1");
+}
