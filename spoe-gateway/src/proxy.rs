@@ -95,16 +95,37 @@ enum Flow {
 struct Ctx<'a> {
     generation: &'a Generation,
     metrics: &'a GatewayMetrics,
-    stream: StreamState,
+    sid: u64,
+    /// One SPOE state per filter of this transaction, keyed by the filter's address.
+    streams: Vec<(usize, StreamState)>,
 }
 
 impl Ctx<'_> {
+    fn stream(&mut self, f: &FilterRt) -> &mut StreamState {
+        let key = std::ptr::from_ref(f) as usize;
+        let i = match self.streams.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.streams.push((
+                    key,
+                    StreamState {
+                        sid: self.sid,
+                        ..StreamState::default()
+                    },
+                ));
+                self.streams.len() - 1
+            }
+        };
+        &mut self.streams[i].1
+    }
+
     async fn run_event(&mut self, filters: &[FilterRt], event: Event, txn: &mut Txn) {
         for f in filters {
-            let Some(prepared) = f.filter.prepare_event(event, &*txn) else {
+            let stream = *self.stream(f);
+            let Some(prepared) = f.filter.prepare_event(event, &*txn, &stream) else {
                 continue;
             };
-            let done = f.filter.process(prepared, &mut self.stream).await;
+            let done = f.filter.process(prepared, self.stream(f)).await;
             self.metrics.spoe(&f.filter.config().agent.id, &done);
             txn.apply(&done.updates);
         }
@@ -114,8 +135,9 @@ impl Ctx<'_> {
         let Some(f) = filters.iter().find(|f| f.engine.as_deref() == Some(engine)) else {
             return;
         };
-        if let Some(prepared) = f.filter.prepare_group(group, &*txn) {
-            let done = f.filter.process(prepared, &mut self.stream).await;
+        let stream = *self.stream(f);
+        if let Some(prepared) = f.filter.prepare_group(group, &*txn, &stream) {
+            let done = f.filter.process(prepared, self.stream(f)).await;
             self.metrics.spoe(&f.filter.config().agent.id, &done);
             txn.apply(&done.updates);
         }
@@ -351,10 +373,8 @@ pub(crate) async fn handle(
     let mut ctx = Ctx {
         generation: &generation,
         metrics: &metrics,
-        stream: StreamState {
-            sid,
-            total: Duration::ZERO,
-        },
+        sid,
+        streams: Vec::new(),
     };
 
     // on-client-session: once per connection and generation.

@@ -37,13 +37,17 @@ pub struct AgentBackend {
     pub max_connections_per_server: usize,
 }
 
-/// SPOE state of one stream (HTTP transaction), kept by the host.
+/// The state of one filter on one stream (HTTP transaction), kept by the
+/// host: one per filter and stream, as HAProxy keeps one SPOE context each.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StreamState {
     /// The stream's id (`sid=` in the log line).
     pub sid: u64,
     /// SPOE time spent on this stream so far (for `set-total-time`).
     pub total: Duration,
+    /// An event failed and `option continue-on-error` is off: HAProxy stops
+    /// SPOE processing for the rest of the transaction, and so does the filter.
+    pub disabled: bool,
 }
 
 /// The messages of one event or group, evaluated and ready to send.
@@ -157,8 +161,17 @@ impl SpoeFilter {
     }
 
     /// Evaluates the messages bound to `event` whose conditions hold.
-    /// `None` when there is nothing to send.
-    pub fn prepare_event(&self, event: Event, host: &(impl Fetch + ?Sized)) -> Option<Prepared> {
+    /// `None` when there is nothing to send (or the stream's SPOE processing
+    /// was stopped by an earlier error).
+    pub fn prepare_event(
+        &self,
+        event: Event,
+        host: &(impl Fetch + ?Sized),
+        stream: &StreamState,
+    ) -> Option<Prepared> {
+        if stream.disabled {
+            return None;
+        }
         let started = Instant::now();
         let messages: Vec<Message> = self
             .config
@@ -176,7 +189,15 @@ impl SpoeFilter {
 
     /// Evaluates the messages of group `group` (`send-spoe-group`). `None`
     /// when the group is unknown or sends nothing.
-    pub fn prepare_group(&self, group: &str, host: &(impl Fetch + ?Sized)) -> Option<Prepared> {
+    pub fn prepare_group(
+        &self,
+        group: &str,
+        host: &(impl Fetch + ?Sized),
+        stream: &StreamState,
+    ) -> Option<Prepared> {
+        if stream.disabled {
+            return None;
+        }
         let started = Instant::now();
         let g = self.config.agent.group(group)?;
         let messages: Vec<Message> = g
@@ -197,6 +218,9 @@ impl SpoeFilter {
     pub async fn process(&self, prepared: Prepared, stream: &mut StreamState) -> Done {
         let outcome = self.engine.process(&prepared.messages).await;
         stream.total = stream.total.saturating_add(outcome.timings.total);
+        if !outcome.status.is_ok() && !self.config.agent.continue_on_error {
+            stream.disabled = true;
+        }
         let total_ms = u64::try_from(stream.total.as_millis()).unwrap_or(u64::MAX);
         let applying = Instant::now();
         let updates = self

@@ -139,12 +139,17 @@ async fn event_messages_are_evaluated_sent_and_turned_into_variables() {
             .is_none()
     );
     // Another event: nothing bound to it.
-    assert!(f.prepare_event(Event::OnHttpResponse, &h).is_none());
+    assert!(
+        f.prepare_event(Event::OnHttpResponse, &h, &stream)
+            .is_none()
+    );
 
     // The agent goes away: the error variable says 257, as HAProxy's does.
     stop.cancel();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let prepared = f.prepare_event(Event::OnFrontendHttpRequest, &h).unwrap();
+    let prepared = f
+        .prepare_event(Event::OnFrontendHttpRequest, &h, &stream)
+        .unwrap();
     let done = f.process(prepared, &mut stream).await;
     assert!(
         matches!(done.outcome.status, ProcessStatus(256..=257)),
