@@ -97,7 +97,7 @@ async fn event_messages_are_evaluated_sent_and_turned_into_variables() {
     // The condition holds: the message goes out with its evaluated args.
     let h = host("/api/items", "AbC");
     let prepared = f
-        .prepare_event(Event::OnFrontendHttpRequest, &h)
+        .prepare_event(Event::OnFrontendHttpRequest, &h, &StreamState::default())
         .expect("message sent");
     let mut stream = StreamState {
         sid: 42,
@@ -135,7 +135,7 @@ async fn event_messages_are_evaluated_sent_and_turned_into_variables() {
 
     // The condition fails: nothing to send.
     assert!(
-        f.prepare_event(Event::OnFrontendHttpRequest, &host("/static", "x"))
+        f.prepare_event(Event::OnFrontendHttpRequest, &host("/static", "x"), &stream)
             .is_none()
     );
     // Another event: nothing bound to it.
