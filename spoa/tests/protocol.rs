@@ -590,3 +590,75 @@ async fn a_closed_connection_cancels_its_handlers() {
         ConnectionEnd::ClosedInFlight { in_flight: 1 }
     );
 }
+
+#[tokio::test]
+async fn serves_tcp_and_unix_listeners_and_stops_on_the_token() {
+    let dir = std::env::temp_dir().join(format!("spoa-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("agent.sock");
+    for addr in [
+        "127.0.0.1:0".parse::<spoa::ListenAddr>().unwrap(),
+        spoa::ListenAddr::Unix(path.clone()),
+    ] {
+        let listener = spoa::Listener::bind(&addr).await.unwrap();
+        let bound = listener.local_addr().unwrap();
+        let server = echo_server(Config::default());
+        let stop = CancellationToken::new();
+        let serving = tokio::spawn({
+            let stop = stop.clone();
+            async move { server.serve(listener, stop).await }
+        });
+        let mut io: Box<dyn spop_io::Io> = match &bound {
+            spoa::ListenAddr::Tcp(a) => Box::new(tokio::net::TcpStream::connect(a).await.unwrap()),
+            spoa::ListenAddr::Unix(p) => {
+                Box::new(tokio::net::UnixStream::connect(p).await.unwrap())
+            }
+        };
+        let mut b = BytesMut::new();
+        Frame::haproxy_hello(&hello(16380)).encode(&mut b);
+        notify(1, 2, 3i64).encode(&mut b);
+        io.write_all(&b).await.unwrap();
+        let mut buf = BytesMut::new();
+        let mut dec = FrameDecoder::new(u32::MAX);
+        let mut frames = Vec::new();
+        while frames.len() < 2 {
+            if let Some(f) = dec.decode(&mut buf).unwrap() {
+                frames.push(f);
+                continue;
+            }
+            assert!(timeout(WAIT, io.read_buf(&mut buf)).await.unwrap().unwrap() > 0);
+        }
+        assert_eq!(frames[0].header.frame_type, FrameType::AGENT_HELLO);
+        assert_eq!(
+            ack_of(&frames[1]),
+            (
+                1,
+                2,
+                vec![Action::set_var(VarScope::Transaction, "v", 3i64)]
+            )
+        );
+        // Stopping: AGENT-DISCONNECT 0 to the open connection, then serve returns.
+        stop.cancel();
+        let f = loop {
+            if let Some(f) = dec.decode(&mut buf).unwrap() {
+                break f;
+            }
+            assert!(timeout(WAIT, io.read_buf(&mut buf)).await.unwrap().unwrap() > 0);
+        };
+        assert_eq!(f.header.frame_type, FrameType::AGENT_DISCONNECT, "{addr}");
+        timeout(WAIT, serving).await.unwrap().unwrap().unwrap();
+    }
+    assert!(
+        !path.exists(),
+        "the socket file is removed when the listener goes"
+    );
+    let _ = std::fs::remove_dir(&dir);
+}
+
+mod spop_io {
+    pub(crate) trait Io:
+        tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send
+    {
+    }
+    impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+}
