@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod generation;
 pub mod metrics;
 pub mod model;

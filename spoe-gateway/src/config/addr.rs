@@ -1,0 +1,316 @@
+//! Listening and server addresses, read as HAProxy's `str2sa_range()` (`src/tools.c`) reads
+//! them: `ADDR:PORT`, `:PORT` and `*:PORT` (every IPv4 address), `[::1]:PORT` or `::1:PORT`
+//! (the last colon separates the port), `:::PORT` (every IPv6 address), `ipv4@` / `ipv6@`
+//! prefixes, comma-separated lists and port ranges for `bind`. A host name is resolved once,
+//! when the configuration is read (as HAProxy does at startup); the first address wins.
+//!
+//! Stricter than HAProxy: a port must be plain digits (HAProxy's `atoi()` reads `80x` as 80),
+//! and a server needs an explicit port (HAProxy would reuse the client's destination port).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+
+use spoe::config::lexer::Word;
+
+/// The most addresses one `bind` line may expand to (every port of one address).
+const MAX_ADDRESSES: usize = 65536;
+
+/// What the address is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AddrUse {
+    /// `bind`: lists and port ranges allowed.
+    Bind,
+    /// `server`: one address.
+    Server,
+}
+
+/// An address that could not be read: byte offset in the word, message.
+pub(super) type AddrError = (usize, String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Any,
+    V4,
+    V6,
+}
+
+/// Parses every address of `word`.
+pub(super) fn parse_addresses(word: &Word, usage: AddrUse) -> Result<Vec<SocketAddr>, AddrError> {
+    let text = word.as_str();
+    let mut out = Vec::new();
+    let mut offset = 0;
+    let elements: Vec<&str> = match usage {
+        AddrUse::Bind => text.split(',').collect(),
+        AddrUse::Server => vec![text],
+    };
+    for element in elements {
+        parse_one(element, offset, usage, &mut out)?;
+        offset += element.len() + 1;
+    }
+    Ok(out)
+}
+
+fn parse_one(
+    element: &str,
+    offset: usize,
+    usage: AddrUse,
+    out: &mut Vec<SocketAddr>,
+) -> Result<(), AddrError> {
+    let (family, rest, rest_at) = match element.find('@') {
+        Some(at) => {
+            let prefix = &element[..at];
+            let family = match prefix {
+                "ipv4" | "tcp4" => Family::V4,
+                "ipv6" | "tcp6" => Family::V6,
+                "tcp" => Family::Any,
+                "unix" | "abns" | "fd" | "sockpair" | "udp" | "udp4" | "udp6" | "uxst" | "uxdg"
+                | "quic4" | "quic6" | "rhttp" => {
+                    return Err((
+                        offset,
+                        format!(
+                            "'{prefix}@' addresses are not supported by the gateway (TCP over IPv4 or IPv6 only)"
+                        ),
+                    ));
+                }
+                _ => {
+                    return Err((
+                        offset,
+                        format!("unknown address family '{prefix}' in '{element}'"),
+                    ));
+                }
+            };
+            (family, &element[at + 1..], offset + at + 1)
+        }
+        None => (Family::Any, element, offset),
+    };
+    if rest.starts_with('/') {
+        return Err((
+            rest_at,
+            format!(
+                "UNIX socket path '{rest}' is not supported by the gateway (TCP over IPv4 or IPv6 only)"
+            ),
+        ));
+    }
+    // The last ':' or ']' decides: a ':' after any ']' separates the port.
+    let bytes = rest.as_bytes();
+    let sep = bytes.iter().rposition(|&b| b == b':' || b == b']');
+    let (host, port_text, port_at) = match sep {
+        Some(i) if bytes[i] == b':' => (&rest[..i], &rest[i + 1..], rest_at + i + 1),
+        _ => (rest, "", rest_at + rest.len()),
+    };
+    if port_text.is_empty() {
+        let hint = match usage {
+            AddrUse::Bind => "",
+            AddrUse::Server => " (the gateway needs an explicit port)",
+        };
+        return Err((
+            port_at,
+            format!("missing port specification in '{element}'{hint}"),
+        ));
+    }
+    let (low, high) = parse_ports(port_text, port_at, element, usage)?;
+    let ip = parse_host(host, family, element, rest_at)?;
+    let ip = match ip {
+        Some(ip) => ip,
+        None => resolve(host, low, family).ok_or_else(|| {
+            (
+                rest_at,
+                format!("invalid address: '{host}' in '{element}' (not an IP address, and the name does not resolve)"),
+            )
+        })?,
+    };
+    if out.len() + usize::from(high - low) >= MAX_ADDRESSES {
+        return Err((
+            offset,
+            format!("too many listening addresses (more than {MAX_ADDRESSES} on one line)"),
+        ));
+    }
+    for port in low..=high {
+        out.push(SocketAddr::new(ip, port));
+    }
+    Ok(())
+}
+
+/// `PORT` or `LOW-HIGH`, each in 1..=65535.
+fn parse_ports(
+    text: &str,
+    at: usize,
+    element: &str,
+    usage: AddrUse,
+) -> Result<(u16, u16), AddrError> {
+    let first = text.as_bytes()[0];
+    if first == b'+' || first == b'-' {
+        return Err((
+            at,
+            format!("port offsets are not supported by the gateway in '{element}'"),
+        ));
+    }
+    if !first.is_ascii_digit() {
+        let ch = text.chars().next().unwrap_or(' ');
+        return Err((
+            at,
+            format!("invalid character '{ch}' in port number '{text}' in '{element}'"),
+        ));
+    }
+    let (low_text, high_text) = match text.split_once('-') {
+        Some((l, h)) => {
+            if usage == AddrUse::Server {
+                return Err((at, format!("port range not permitted here in '{element}'")));
+            }
+            (l, Some(h))
+        }
+        None => (text, None),
+    };
+    let port = |t: &str, at: usize| -> Result<u16, AddrError> {
+        t.parse::<u16>()
+            .ok()
+            .filter(|p| *p >= 1 && t.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| (at, format!("invalid port '{t}' in '{element}'")))
+    };
+    let low = port(low_text, at)?;
+    let high = match high_text {
+        Some(h) => port(h, at + low_text.len() + 1)?,
+        None => low,
+    };
+    if low > high {
+        return Err((
+            at,
+            format!("invalid port range '{low}-{high}' in '{element}'"),
+        ));
+    }
+    Ok((low, high))
+}
+
+/// An IP literal, the "any" forms, or `None` for a name to resolve.
+fn parse_host(
+    host: &str,
+    family: Family,
+    element: &str,
+    at: usize,
+) -> Result<Option<IpAddr>, AddrError> {
+    let invalid = || (at, format!("invalid address: '{host}' in '{element}'"));
+    if host.is_empty() || host == "*" {
+        return Ok(Some(match family {
+            Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            Family::Any | Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        }));
+    }
+    let literal = match host.strip_prefix('[') {
+        Some(inner) => match inner.strip_suffix(']') {
+            Some(inner) => inner,
+            None => return Err(invalid()),
+        },
+        None => host,
+    };
+    let ip = match literal.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) if literal.len() != host.len() => return Err(invalid()),
+        Err(_) => return Ok(None),
+    };
+    match (family, ip) {
+        (Family::V4, IpAddr::V6(_)) | (Family::V6, IpAddr::V4(_)) => Err(invalid()),
+        _ => Ok(Some(ip)),
+    }
+}
+
+/// Resolves a host name the way HAProxy does at startup: the first address of the family.
+fn resolve(host: &str, port: u16, family: Family) -> Option<IpAddr> {
+    let plausible = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+    if !plausible {
+        return None;
+    }
+    (host, port)
+        .to_socket_addrs()
+        .ok()?
+        .map(|a| a.ip())
+        .find(|ip| match family {
+            Family::Any => true,
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use spoe::config::Span;
+
+    use super::*;
+
+    fn parse(text: &str, usage: AddrUse) -> Result<Vec<String>, AddrError> {
+        let word = Word::synthetic(text, Span::new(Arc::from(Path::new("t")), 1, 1));
+        parse_addresses(&word, usage).map(|v| v.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn forms() {
+        let bind = |t| parse(t, AddrUse::Bind).unwrap();
+        assert_eq!(bind(":80"), ["0.0.0.0:80"]);
+        assert_eq!(bind("*:80"), ["0.0.0.0:80"]);
+        assert_eq!(bind("127.0.0.1:8080"), ["127.0.0.1:8080"]);
+        assert_eq!(bind("[::1]:80"), ["[::1]:80"]);
+        assert_eq!(bind("::1:80"), ["[::1]:80"]);
+        assert_eq!(bind(":::80"), ["[::]:80"]);
+        assert_eq!(bind("ipv6@:80"), ["[::]:80"]);
+        assert_eq!(bind("ipv4@127.0.0.1:1"), ["127.0.0.1:1"]);
+        assert_eq!(
+            bind(":80,127.0.0.1:81-82"),
+            ["0.0.0.0:80", "127.0.0.1:81", "127.0.0.1:82"]
+        );
+        assert_eq!(bind("localhost:80").len(), 1);
+    }
+
+    #[test]
+    fn errors() {
+        let err = |t, u| parse(t, u).unwrap_err();
+        assert_eq!(
+            err(":70000", AddrUse::Bind),
+            (1, "invalid port '70000' in ':70000'".to_owned())
+        );
+        assert_eq!(
+            err(":0", AddrUse::Bind),
+            (1, "invalid port '0' in ':0'".to_owned())
+        );
+        assert_eq!(
+            err("1.2.3.4", AddrUse::Server),
+            (
+                7,
+                "missing port specification in '1.2.3.4' (the gateway needs an explicit port)"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            err("1.2.3.4:80-81", AddrUse::Server).1,
+            "port range not permitted here in '1.2.3.4:80-81'"
+        );
+        assert_eq!(
+            err(":82-81", AddrUse::Bind).1,
+            "invalid port range '82-81' in ':82-81'"
+        );
+        assert_eq!(err(":8x", AddrUse::Bind).1, "invalid port '8x' in ':8x'");
+        assert_eq!(
+            err("[::1:80", AddrUse::Bind).1,
+            "invalid address: '[::1' in '[::1:80'"
+        );
+        assert!(err("unix@/x", AddrUse::Bind).1.contains("not supported"));
+        assert!(err("/run/x.sock", AddrUse::Bind).1.contains("UNIX socket"));
+        assert_eq!(
+            err("ipv4@[::1]:80", AddrUse::Bind).1,
+            "invalid address: '[::1]' in 'ipv4@[::1]:80'"
+        );
+        assert_eq!(err(":+1", AddrUse::Bind).0, 1);
+        assert_eq!(parse(":1-65535", AddrUse::Bind).unwrap().len(), 65535);
+        assert_eq!(
+            err(":1-65535,:1-2", AddrUse::Bind),
+            (
+                9,
+                "too many listening addresses (more than 65536 on one line)".to_owned()
+            )
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! The checks HAProxy makes once every section is read (`check_config_validity()` in
+//! `src/cfgparse.c`, `spoe_check()` and `check_send_spoe_group()` in `src/flt_spoe.c`), and
+//! the split of each proxy into the model's frontends and backends.
+
+use spoe::config::Span;
+use spoe::expr::AclSet;
+
+use super::diag::Diag;
+use super::logformat::Phase;
+use super::lower::{Lowered, Proxy};
+use super::parse::Kind;
+use crate::model::{Backend, Frontend, GatewayConfig, Mode};
+
+/// Whether a `listen` section has a frontend half: it listens, or it is in `mode http` (a
+/// `listen` in `mode tcp` without `bind` is a backend, such as the agents' one).
+fn listen_is_frontend(p: &Proxy) -> bool {
+    p.has_bind || p.mode == Some(Mode::Http)
+}
+
+fn is_frontend(p: &Proxy) -> bool {
+    match p.kind {
+        Kind::Frontend => true,
+        Kind::Listen => listen_is_frontend(p),
+        _ => false,
+    }
+}
+
+fn mode_name(mode: Option<Mode>) -> &'static str {
+    match mode {
+        Some(Mode::Http) => "http",
+        Some(Mode::Tcp) | None => "tcp",
+    }
+}
+
+/// Runs the cross-section checks and builds the configuration.
+pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
+    let Lowered {
+        global,
+        proxies,
+        files,
+    } = lowered;
+    for p in proxies.iter().filter(|p| is_frontend(p)) {
+        check_routes(p, &proxies, diag);
+    }
+    for p in &proxies {
+        check_filters(p, &proxies, diag);
+        check_groups(p, diag);
+    }
+
+    let mut frontends = Vec::new();
+    let mut backends = Vec::new();
+    for p in proxies {
+        let frontend_half = is_frontend(&p);
+        let backend_half = matches!(p.kind, Kind::Backend | Kind::Listen);
+        if backend_half {
+            let mut backend = Backend {
+                name: p.name.clone(),
+                span: p.span.clone(),
+                mode: p.mode.unwrap_or(Mode::Tcp),
+                timeouts: p.timeouts,
+                balance: p.balance,
+                servers: p.servers.iter().map(|(s, _)| s.clone()).collect(),
+                spop_check: p.spop_check,
+                acls: AclSet::new(),
+                http_request: Vec::new(),
+                http_response: Vec::new(),
+                filters: Vec::new(),
+            };
+            if !frontend_half {
+                // A backend alone holds its rules; a `listen` runs them once, as a frontend.
+                if backend.mode == Mode::Tcp {
+                    warn_http_in_tcp(&p, diag);
+                } else {
+                    backend.acls = p.acls.clone();
+                    backend.http_request = p.http_request.clone();
+                    backend.http_response = p.http_response.clone();
+                }
+                backend.filters = p.filters.clone();
+            }
+            backends.push(backend);
+        }
+        if frontend_half {
+            let default_backend = p
+                .default_backend
+                .as_ref()
+                .map(|b| b.value.clone())
+                .or_else(|| (p.kind == Kind::Listen).then(|| p.name.clone()));
+            frontends.push(Frontend {
+                name: p.name,
+                span: p.span,
+                binds: p.binds,
+                timeouts: p.timeouts,
+                maxconn: p.maxconn,
+                acls: p.acls,
+                http_request: p.http_request,
+                http_response: p.http_response,
+                use_backends: p.use_backends.into_iter().map(|(u, _)| u).collect(),
+                default_backend,
+                filters: p.filters,
+            });
+        }
+    }
+    GatewayConfig {
+        global,
+        frontends,
+        backends,
+        files,
+    }
+}
+
+/// HAProxy ignores HTTP rules in a tcp backend, with a warning.
+fn warn_http_in_tcp(p: &Proxy, diag: &mut Diag) {
+    for (rules, kw) in [
+        (&p.http_request, "http-request"),
+        (&p.http_response, "http-response"),
+    ] {
+        if let Some(first) = rules.first() {
+            diag.ignored(
+                first.span.clone(),
+                kw,
+                "the backend is in 'mode tcp' and these rules require HTTP mode",
+            );
+        }
+    }
+}
+
+/// `default_backend` and `use_backend` name an HTTP backend other than the proxy itself.
+fn check_routes(p: &Proxy, proxies: &[Proxy], diag: &mut Diag) {
+    let mut targets: Vec<(&str, &Span, &str)> = p
+        .use_backends
+        .iter()
+        .map(|(u, span)| (u.backend.as_str(), span, "use_backend"))
+        .collect();
+    if let Some(d) = &p.default_backend {
+        targets.push((d.value.as_str(), &d.span, "default_backend"));
+    }
+    for (name, span, what) in targets {
+        let target = proxies
+            .iter()
+            .find(|t| t.name == name && matches!(t.kind, Kind::Backend | Kind::Listen));
+        let Some(target) = target else {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "{} '{}' : unable to find required {what}: '{name}'",
+                    p.kind.keyword(),
+                    p.name
+                ),
+            );
+            continue;
+        };
+        if std::ptr::eq(target, p) {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "{} '{}' : loop detected for {what}: '{name}'",
+                    p.kind.keyword(),
+                    p.name
+                ),
+            );
+            continue;
+        }
+        if target.mode != Some(Mode::Http) {
+            let role = if what == "use_backend" {
+                "in a 'use_backend' rule"
+            } else {
+                "as its default backend"
+            };
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "http {} '{}' ({}) tries to use incompatible {} {} '{}' ({}) {role} (see 'mode')",
+                    p.kind.keyword(),
+                    p.name,
+                    p.span,
+                    mode_name(target.mode),
+                    target.kind.keyword(),
+                    target.name,
+                    target.span
+                ),
+            );
+        }
+    }
+}
+
+/// Each filter's agents backend exists and is in `mode tcp`; engine names are unique in a
+/// proxy.
+fn check_filters(p: &Proxy, proxies: &[Proxy], diag: &mut Diag) {
+    for (i, filter) in p.filters.iter().enumerate() {
+        if p.kind == Kind::Backend && p.mode != Some(Mode::Http) {
+            diag.error_msg(
+                filter.span.clone(),
+                format!(
+                    "'filter spoe' in backend '{}' is not supported by the gateway: the backend is not in 'mode http'",
+                    p.name
+                ),
+            );
+        }
+        let id = filter.config.engine_id();
+        if p.filters[..i].iter().any(|f| f.config.engine_id() == id) {
+            diag.error_msg(
+                filter.span.clone(),
+                format!(
+                    "{} '{}' : duplicated name for SPOE engine '{id}'",
+                    p.kind.keyword(),
+                    p.name
+                ),
+            );
+        }
+        let backend_is_tcp = |name: &str| {
+            proxies
+                .iter()
+                .find(|b| b.name == name && matches!(b.kind, Kind::Backend | Kind::Listen))
+                .map(|b| b.mode != Some(Mode::Http))
+        };
+        if let Err(errors) = filter.config.check_backend(backend_is_tcp) {
+            diag.merge(&filter.span, errors.errors, errors.warnings);
+        }
+    }
+}
+
+/// `send-spoe-group ENGINE GROUP` names an engine of the proxy, a group its agent uses, and
+/// messages whose arguments exist where the rule runs.
+fn check_groups(p: &Proxy, diag: &mut Diag) {
+    for r in &p.group_refs {
+        let engine = r.engine.value.as_str();
+        let group = r.group.value.as_str();
+        let Some(filter) = p.filters.iter().find(|f| f.config.engine_id() == engine) else {
+            diag.error_msg(
+                r.engine.span.clone(),
+                format!(
+                    "unable to find SPOE engine '{engine}' used by the send-spoe-group '{group}'"
+                ),
+            );
+            continue;
+        };
+        let Some(g) = filter.config.agent.group(group) else {
+            diag.error_msg(
+                r.group.span.clone(),
+                format!(
+                    "unable to find SPOE group '{group}' into SPOE engine '{engine}' configuration"
+                ),
+            );
+            continue;
+        };
+        let site = match r.phase {
+            Phase::Request => "frontend http-request header rule",
+            Phase::Response => "backend http-response header rule",
+        };
+        for msg in &g.messages {
+            if let Some(arg) = msg.args.iter().find(|a| !r.phase.provides(a.expr.source())) {
+                diag.error_msg(
+                    r.span.clone(),
+                    format!(
+                        "Invalid SPOE message '{}' used by SPOE group '{group}' at {}: some args extract information from '{}', none of which is available here ('{site}')",
+                        msg.name,
+                        msg.span,
+                        arg.expr.source().describe()
+                    ),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The variable names a configuration mentions, which HAProxy registers while it reads the
+//! configuration (`vars_hash_name()` in `src/vars.c`): an SPOE agent may set them without
+//! `option force-set-var`.
+
+use std::collections::BTreeSet;
+
+use spoe::expr::{AclSet, Converter, FetchKind, Operand, SampleExpr};
+
+use crate::model::{GatewayConfig, HttpAction, LogFormat, LogFormatPart, ReturnBody, Rule};
+
+/// The full names (`txn.crowdsec.remediation`) of the variables the configuration references:
+/// `var(NAME)` in sample expressions, ACLs, conditions and log-format strings of `haproxy.cfg`
+/// and of every `spoe.conf` it loads, variables named in converters (`add(txn.x)`,
+/// `concat(,txn.x,)`), and `set-var(NAME)` targets. Sorted, without duplicates.
+pub fn var_names(config: &GatewayConfig) -> Vec<String> {
+    let mut names = BTreeSet::new();
+    let mut acls: Vec<&AclSet> = Vec::new();
+    let mut rules: Vec<&Rule> = Vec::new();
+    let mut filters = Vec::new();
+    for f in &config.frontends {
+        acls.push(&f.acls);
+        rules.extend(f.http_request.iter().chain(&f.http_response));
+        filters.extend(&f.filters);
+    }
+    for b in &config.backends {
+        acls.push(&b.acls);
+        rules.extend(b.http_request.iter().chain(&b.http_response));
+        filters.extend(&b.filters);
+    }
+    for filter in filters {
+        let agent = &filter.config.agent;
+        let messages = agent
+            .messages
+            .iter()
+            .chain(agent.groups.iter().flat_map(|g| g.messages.iter()));
+        for m in messages {
+            for arg in &m.args {
+                expr_vars(&arg.expr, &mut names);
+            }
+            acl_vars(&m.acls, &mut names);
+        }
+    }
+    for set in acls {
+        acl_vars(set, &mut names);
+    }
+    for rule in rules {
+        match &rule.action {
+            HttpAction::SetVar { var, expr } => {
+                names.insert(var.to_string());
+                expr_vars(expr, &mut names);
+            }
+            HttpAction::SetHeader { value, .. } | HttpAction::AddHeader { value, .. } => {
+                format_vars(value, &mut names);
+            }
+            HttpAction::Redirect { target, .. } => format_vars(target, &mut names),
+            HttpAction::Return { headers, body, .. } => {
+                for (_, value) in headers {
+                    format_vars(value, &mut names);
+                }
+                if let Some(ReturnBody::LogFormat(f)) = body {
+                    format_vars(f, &mut names);
+                }
+            }
+            HttpAction::Deny { .. }
+            | HttpAction::DelHeader { .. }
+            | HttpAction::SendSpoeGroup { .. }
+            | HttpAction::PrometheusExporter => {}
+        }
+    }
+    names.into_iter().collect()
+}
+
+fn acl_vars(acls: &AclSet, names: &mut BTreeSet<String>) {
+    for acl in acls.iter() {
+        for e in &acl.exprs {
+            expr_vars(&e.criterion, names);
+        }
+    }
+}
+
+fn format_vars(format: &LogFormat, names: &mut BTreeSet<String>) {
+    for part in &format.0 {
+        if let LogFormatPart::Sample(e) = part {
+            expr_vars(e, names);
+        }
+    }
+}
+
+fn expr_vars(expr: &SampleExpr, names: &mut BTreeSet<String>) {
+    if let FetchKind::Var { var, .. } = expr.fetch() {
+        names.insert(var.to_string());
+    }
+    for step in expr.converters() {
+        match &step.converter {
+            Converter::Add(op)
+            | Converter::Sub(op)
+            | Converter::Mul(op)
+            | Converter::Div(op)
+            | Converter::Mod(op)
+            | Converter::And(op)
+            | Converter::Or(op)
+            | Converter::Xor(op) => {
+                if let Operand::Var(var) = op {
+                    names.insert(var.to_string());
+                }
+            }
+            Converter::Concat { var: Some(var), .. } => {
+                names.insert(var.to_string());
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The `haproxy.cfg` parser never panics: on arbitrary text, and on text built from its own
+//! keywords with hostile arguments (quotes, `%[`, braces, huge numbers, odd addresses).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use spoe_gateway::config::var_names;
+use spoe_gateway::model::GatewayConfig;
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+fn parse(text: &str) {
+    let env = BTreeMap::from([("X".to_owned(), "a b".to_owned())]);
+    match GatewayConfig::parse_str(text, "p.cfg", &data_dir(), Some(env)) {
+        Ok((config, warnings)) => {
+            let _ = var_names(&config);
+            for w in warnings {
+                let _ = w.to_string();
+            }
+        }
+        Err(errors) => {
+            assert!(!errors.is_empty());
+            let _ = errors.to_string();
+        }
+    }
+}
+
+const WORDS: &[&str] = &[
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "web",
+    "app",
+    "agents",
+    "from",
+    "mode",
+    "http",
+    "tcp",
+    "bind",
+    ":8080",
+    "*:80",
+    "[::1]:81",
+    "127.0.0.1:9000-9001",
+    ":70000",
+    "ipv6@:80",
+    "localhost:80",
+    "timeout",
+    "client",
+    "server",
+    "connect",
+    "5s",
+    "0",
+    "25d",
+    "1mx",
+    "maxconn",
+    "nbthread",
+    "hard-stop-after",
+    "log",
+    "stdout",
+    "stderr",
+    "local0",
+    "info",
+    "format",
+    "raw",
+    "default_backend",
+    "use_backend",
+    "if",
+    "unless",
+    "!",
+    "||",
+    "or",
+    "{",
+    "}",
+    "acl",
+    "path_beg",
+    "/x",
+    "-i",
+    "-m",
+    "str",
+    "found",
+    "src",
+    "req.hdr(host)",
+    "res.hdr(x)",
+    "status",
+    "var(txn.a.b)",
+    "http-request",
+    "http-response",
+    "deny",
+    "deny_status",
+    "403",
+    "418",
+    "return",
+    "content-type",
+    "hdr",
+    "string",
+    "lf-string",
+    "set-header",
+    "add-header",
+    "del-header",
+    "X-A",
+    "%[src]",
+    "%[",
+    "%%",
+    "%ci",
+    "%{+Q}",
+    "%[str(a]b)]",
+    "%[var(txn.x),add(txn.y)]",
+    "set-var(txn.x)",
+    "set-var(",
+    "set-var(foo)",
+    "send-spoe-group",
+    "ip",
+    "req-group",
+    "resp-group",
+    "redirect",
+    "location",
+    "prefix",
+    "code",
+    "301",
+    "use-service",
+    "prometheus-exporter",
+    "filter",
+    "spoe",
+    "engine",
+    "config",
+    "agents.conf",
+    "missing.conf",
+    "option",
+    "spop-check",
+    "httplog",
+    "no",
+    "default",
+    "balance",
+    "roundrobin",
+    "leastconn",
+    "s1",
+    "check",
+    "inter",
+    "rise",
+    "fall",
+    "weight",
+    "300",
+    "99999999999999999999999",
+    "\"",
+    "'",
+    "\\",
+    "#",
+    "\"${X}\"",
+    "\"${X[*]}\"",
+    "\\x41",
+    "\"\"",
+    ".if",
+    ".endif",
+    "[scope]",
+    "default-server",
+    "default-path",
+    "origin",
+    "é",
+    "\t",
+];
+
+/// Words that start lines: sections and directives.
+const KEYWORDS: &[&str] = &[
+    "global",
+    "defaults",
+    "frontend web",
+    "backend app",
+    "backend agents",
+    "listen app",
+    "mode",
+    "bind",
+    "timeout",
+    "maxconn",
+    "nbthread",
+    "hard-stop-after",
+    "log",
+    "default_backend",
+    "use_backend",
+    "acl",
+    "http-request",
+    "http-response",
+    "filter spoe",
+    "option",
+    "no option",
+    "balance",
+    "server s1",
+    "default-server",
+    "default-path",
+    "daemon",
+    "retries",
+    "errorfile",
+    "userlist",
+    "[ip]",
+    ".if",
+    ".endif",
+    "frobnicate",
+];
+
+fn line() -> impl Strategy<Value = String> {
+    (
+        0usize..3,
+        prop::sample::select(KEYWORDS),
+        prop::collection::vec(prop::sample::select(WORDS), 0..8),
+    )
+        .prop_map(|(indent, keyword, words)| {
+            format!("{}{keyword} {}", "    ".repeat(indent), words.join(" "))
+        })
+}
+
+fn document() -> impl Strategy<Value = String> {
+    (prop::collection::vec(line(), 0..30), any::<bool>()).prop_map(|(lines, final_lf)| {
+        let mut text = lines.join("\n");
+        if final_lf {
+            text.push('\n');
+        }
+        text
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn arbitrary_text_never_panics(text in ".{0,400}") {
+        parse(&text);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        parse(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn keyword_soup_never_panics(text in document()) {
+        parse(&text);
+    }
+}
+
+#[test]
+fn accepted_structured_documents_exist() {
+    // The soup above reaches the lowering, not only the lexer: this valid document is made of
+    // its words.
+    parse(
+        "defaults\n    mode http\nfrontend web\n    bind :8080\n    http-request set-header X-A %[src]\n    default_backend app\nbackend app\n    server s1 localhost:80 check\n",
+    );
+}
