@@ -182,7 +182,7 @@ frontend nobind
             "parsing [haproxy.cfg:3:1] : frontend 'tcp' must be in 'mode http' (tcp frontends are not supported by the gateway)",
         ],
         warnings: &[
-            "parsing [haproxy.cfg:6:1] : 'frontend 'nobind' has no 'bind' directive. Please declare it as a backend if this was intended'",
+            "parsing [haproxy.cfg:6:1] : frontend 'nobind' has no 'bind' directive. Please declare it as a backend if this was intended",
         ],
     },
     Case {
@@ -332,7 +332,7 @@ frontend web
             "parsing [haproxy.cfg:10:37] : 'http-request set-header' : truncated line after '%'",
         ],
         warnings: &[
-            "parsing [haproxy.cfg:11:35] : 'a percent sign followed by a punctuation character is dropped (HAProxy drops it too); write '%%' for a literal one'",
+            "parsing [haproxy.cfg:11:35] : a percent sign followed by a punctuation character is dropped (HAProxy drops it too); write '%%' for a literal one",
         ],
     },
     Case {
@@ -651,9 +651,9 @@ backend app
 ",
         errors: &[],
         warnings: &[
-            "parsing [haproxy.cfg:5:33] : 'acl 'ok' will never match because it only involves keywords that are incompatible with 'frontend http-request header rule''",
-            "parsing [haproxy.cfg:6:34] : 'anonymous acl will never match because it uses keyword 'req.hdr' which is incompatible with 'frontend http-response header rule''",
-            "parsing [haproxy.cfg:7:21] : 'anonymous acl will never match because it uses keyword 'res.hdr' which is incompatible with 'frontend use-backend rule''",
+            "parsing [haproxy.cfg:5:33] : acl 'ok' will never match because it only involves keywords that are incompatible with 'frontend http-request header rule'",
+            "parsing [haproxy.cfg:6:34] : anonymous acl will never match because it uses keyword 'req.hdr' which is incompatible with 'frontend http-response header rule'",
+            "parsing [haproxy.cfg:7:21] : anonymous acl will never match because it uses keyword 'res.hdr' which is incompatible with 'frontend use-backend rule'",
         ],
     },
     Case {

@@ -1,12 +1,9 @@
 //! Errors and warnings of one `haproxy.cfg` read, kept in file order.
 //!
 //! The gateway reports its problems with `spoe::config`'s types, so that `haproxy.cfg` and
-//! `spoe.conf` problems print alike (`parsing [file:line:col] : ...`). That crate's
-//! [`ConfigErrorKind`] has no variant for the gateway's own messages: they travel in
-//! [`ConfigErrorKind::ConditionalBlock`], whose `Display` is the message verbatim, and warnings
-//! in [`ConfigWarningKind::Ignored`] (directives accepted and ignored) or
-//! [`ConfigWarningKind::Message`]. [`Diag::error_msg`] and [`Diag::warn_msg`] are the only
-//! places that choose those carriers.
+//! `spoe.conf` problems print alike (`parsing [file:line:col] : ...`): its own messages are
+//! [`ConfigErrorKind::Other`] and [`ConfigWarningKind::Other`] (printed verbatim), and
+//! directives accepted and ignored are [`ConfigWarningKind::Ignored`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -55,7 +52,7 @@ impl Diag {
 
     /// A gateway message (see the module documentation for the carrier).
     pub(super) fn error_msg(&mut self, span: Span, msg: impl Into<String>) {
-        self.error(span, ConfigErrorKind::ConditionalBlock(msg.into()));
+        self.error(span, ConfigErrorKind::Other(msg.into()));
     }
 
     /// A sample expression, ACL or condition error, with what was being parsed.
@@ -92,7 +89,7 @@ impl Diag {
 
     /// A gateway warning with no dedicated variant (printed between quotes).
     pub(super) fn warn_msg(&mut self, span: Span, msg: impl Into<String>) {
-        self.warn(span, ConfigWarningKind::Message(msg.into()));
+        self.warn(span, ConfigWarningKind::Other(msg.into()));
     }
 
     /// Takes what the lexer reported.

@@ -409,8 +409,8 @@ mod tests {
         assert_eq!(
             warnings,
             [
-                "parsing [t.cfg:7:20] : 'a percent sign followed by a punctuation character is \
-              dropped (HAProxy drops it too); write '%%' for a literal one'"
+                "parsing [t.cfg:7:20] : a percent sign followed by a punctuation character is \
+              dropped (HAProxy drops it too); write '%%' for a literal one"
             ]
         );
         let mut diag = Diag::new(Arc::from(Path::new("t.cfg")));

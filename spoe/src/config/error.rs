@@ -179,6 +179,10 @@ pub enum ConfigErrorKind {
     /// `.if`, `.elif`, `.else`, `.endif` misuse or an unsupported condition.
     #[error("{0}")]
     ConditionalBlock(String),
+    /// A problem found by a host's own configuration (such as the gateway's
+    /// `haproxy.cfg`), printed verbatim.
+    #[error("{0}")]
+    Other(String),
     /// `.alert "message"`.
     #[error("'{0}'")]
     Alert(String),
@@ -574,6 +578,9 @@ pub enum ConfigWarningKind {
     /// `.warning`, `.notice` or `.diag` messages.
     #[error("'{0}'")]
     Message(String),
+    /// A host's own warning (such as the gateway's), printed verbatim.
+    #[error("{0}")]
+    Other(String),
 }
 
 fn quoted_list(items: &[&str]) -> String {
