@@ -1,11 +1,12 @@
-//! A bounds-checked cursor over one frame's bytes. Slices it hands out share
-//! the frame's buffer (no copy).
+//! A bounds-checked cursor over one frame's bytes that hands out owned
+//! slices sharing the frame's buffer (no copy). Every read goes through
+//! [`SliceReader`], the one parser; this only turns its borrowed results
+//! into shared `Bytes`.
 
 use bytes::{Buf, Bytes};
 
 use crate::data::TypedData;
-use crate::error::{DecodeError, DecodeErrorKind};
-use crate::varint::{self, VarintError};
+use crate::error::DecodeError;
 use crate::view::{DataView, SliceReader};
 
 #[derive(Debug)]
@@ -32,31 +33,29 @@ impl Reader {
         self.buf.len()
     }
 
-    pub(crate) fn err(&self, kind: DecodeErrorKind) -> DecodeError {
-        DecodeError::new(self.pos, kind)
-    }
-
-    fn truncated(&self, what: &'static str, needed: u64) -> DecodeError {
-        self.err(DecodeErrorKind::Truncated {
-            what,
-            needed,
-            available: self.buf.len(),
-        })
+    /// Runs `read` over the remaining bytes, then consumes what it read.
+    #[inline]
+    fn read<'s, T>(
+        &'s self,
+        read: impl FnOnce(&mut SliceReader<'s>) -> Result<T, DecodeError>,
+    ) -> Result<(T, usize), DecodeError> {
+        let mut r = SliceReader::new(&self.buf, self.pos);
+        let value = read(&mut r)?;
+        let used = r.offset().saturating_sub(self.pos);
+        Ok((value, used))
     }
 
     #[inline]
     fn advance(&mut self, n: usize) {
-        self.buf.advance(n);
+        self.buf.advance(n.min(self.buf.len()));
         self.pos = self.pos.saturating_add(n);
     }
 
     #[inline]
     pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
-        let Some(&b) = self.buf.first() else {
-            return Err(self.truncated(what, 1));
-        };
-        self.advance(1);
-        Ok(b)
+        let (v, used) = self.read(|r| r.u8(what))?;
+        self.advance(used);
+        Ok(v)
     }
 
     #[inline]
@@ -64,55 +63,42 @@ impl Reader {
         &mut self,
         what: &'static str,
     ) -> Result<[u8; N], DecodeError> {
-        let arr = self
-            .buf
-            .get(..N)
-            .and_then(|s| <[u8; N]>::try_from(s).ok())
-            .ok_or_else(|| self.truncated(what, N as u64))?;
-        self.advance(N);
-        Ok(arr)
+        let (v, used) = self.read(|r| r.array::<N>(what))?;
+        self.advance(used);
+        Ok(v)
     }
 
     #[inline]
     pub(crate) fn varint(&mut self, what: &'static str) -> Result<u64, DecodeError> {
-        match varint::decode(&self.buf) {
-            Ok((v, n)) => {
-                self.advance(n);
-                Ok(v)
-            }
-            Err(VarintError::Truncated) => Err(self.truncated(what, 1)),
-            Err(VarintError::TooLong) => Err(self.err(DecodeErrorKind::VarintTooLong { what })),
-            Err(VarintError::Overflow) => Err(self.err(DecodeErrorKind::VarintOverflow { what })),
-        }
+        let (v, used) = self.read(|r| r.varint(what))?;
+        self.advance(used);
+        Ok(v)
     }
 
-    /// `n` bytes, sharing the frame's buffer.
+    /// A varint length followed by that many bytes, sharing the frame's buffer.
     #[inline]
-    pub(crate) fn take(&mut self, n: u64, what: &'static str) -> Result<Bytes, DecodeError> {
-        let len = usize::try_from(n)
-            .ok()
-            .filter(|&len| len <= self.buf.len())
-            .ok_or_else(|| self.truncated(what, n))?;
-        let out = self.buf.split_to(len);
-        self.pos = self.pos.saturating_add(len);
+    pub(crate) fn bytes(&mut self, what: &'static str) -> Result<Bytes, DecodeError> {
+        let ((start, len), used) = self.read(|r| {
+            let before = r.offset();
+            let s = r.bytes(what)?;
+            // Where the bytes start within what this reader still holds.
+            Ok((
+                r.offset().saturating_sub(before).saturating_sub(s.len()),
+                s.len(),
+            ))
+        })?;
+        let out = self.buf.slice(start..start.saturating_add(len));
+        self.advance(used);
         Ok(out)
     }
 
-    /// A varint length followed by that many bytes.
-    #[inline]
-    pub(crate) fn bytes(&mut self, what: &'static str) -> Result<Bytes, DecodeError> {
-        let n = self.varint(what)?;
-        self.take(n, what)
-    }
-
-    /// A typed value; strings and binaries share the frame's buffer. The
-    /// one parser is [`DataView`]'s: this only makes the result owned.
+    /// A typed value; strings and binaries share the frame's buffer.
     #[inline]
     pub(crate) fn typed_data(&mut self) -> Result<TypedData, DecodeError> {
-        let mut view = SliceReader::new(&self.buf, self.pos);
-        let value = DataView::decode(&mut view)?;
-        let used = view.offset().saturating_sub(self.pos);
-        let owned = value.to_owned_in(&self.buf);
+        let (owned, used) = {
+            let (value, used) = self.read(DataView::decode)?;
+            (value.to_owned_in(&self.buf), used)
+        };
         self.advance(used);
         Ok(owned)
     }
