@@ -191,23 +191,13 @@ impl Ctx<'_> {
                     }
                     return Flow::Respond(r, "PR");
                 }
-                HttpAction::SetHeader { name, value } => {
-                    let v = render(value, txn);
-                    set_header(&mut txn.headers, name, &v, true);
-                }
-                HttpAction::AddHeader { name, value } => {
-                    let v = render(value, txn);
-                    set_header(&mut txn.headers, name, &v, false);
-                }
-                HttpAction::DelHeader { name } => {
-                    txn.headers.remove(name.as_str());
-                }
-                HttpAction::SetVar { var, expr } => {
-                    let v = expr.eval(&*txn);
-                    txn.set_var(&format!("{}.{}", var.scope.name(), var.name), v);
-                }
-                HttpAction::SendSpoeGroup { engine, group } => {
-                    self.send_group(filters, engine, group, txn).await
+                HttpAction::SetHeader { .. }
+                | HttpAction::AddHeader { .. }
+                | HttpAction::DelHeader { .. }
+                | HttpAction::SetVar { .. }
+                | HttpAction::SendSpoeGroup { .. } => {
+                    self.common_action(&rule.action, filters, txn, Side::Request)
+                        .await;
                 }
                 HttpAction::Redirect { kind, target, code } => {
                     let t = render(target, txn);
@@ -235,43 +225,69 @@ impl Ctx<'_> {
         Flow::Continue
     }
 
-    /// `http-response` rules (header and variable actions only).
+    /// `http-response` rules (header and variable actions only), applied
+    /// to the response held in `txn`.
     async fn response_rules(
         &mut self,
         rules: &[Rule],
         acls: &AclSet,
         filters: &[FilterRt],
         txn: &mut Txn,
-        headers: &mut hyper::HeaderMap,
     ) {
         for rule in rules {
-            if !cond_holds(rule, txn, acls) {
-                continue;
+            if cond_holds(rule, txn, acls) {
+                self.common_action(&rule.action, filters, txn, Side::Response)
+                    .await;
             }
-            match &rule.action {
-                HttpAction::SetHeader { name, value } => {
-                    let v = render(value, txn);
-                    set_header(headers, name, &v, true);
+        }
+    }
+
+    /// The actions `http-request` and `http-response` rules share; other
+    /// actions are not valid on a response (the parser refuses them there).
+    async fn common_action(
+        &mut self,
+        action: &HttpAction,
+        filters: &[FilterRt],
+        txn: &mut Txn,
+        side: Side,
+    ) {
+        match action {
+            HttpAction::SetHeader { name, value } | HttpAction::AddHeader { name, value } => {
+                let v = render(value, txn);
+                let replace = matches!(action, HttpAction::SetHeader { .. });
+                if let Some(h) = side.headers(txn) {
+                    set_header(h, name, &v, replace);
                 }
-                HttpAction::AddHeader { name, value } => {
-                    let v = render(value, txn);
-                    set_header(headers, name, &v, false);
-                }
-                HttpAction::DelHeader { name } => {
-                    headers.remove(name.as_str());
-                }
-                HttpAction::SetVar { var, expr } => {
-                    let v = expr.eval(&*txn);
-                    txn.set_var(&format!("{}.{}", var.scope.name(), var.name), v);
-                }
-                HttpAction::SendSpoeGroup { engine, group } => {
-                    self.send_group(filters, engine, group, txn).await
-                }
-                _ => {}
             }
-            if let Some(r) = txn.response.as_mut() {
-                r.headers = headers.clone();
+            HttpAction::DelHeader { name } => {
+                if let Some(h) = side.headers(txn) {
+                    h.remove(name.as_str());
+                }
             }
+            HttpAction::SetVar { var, expr } => {
+                let v = expr.eval(&*txn);
+                txn.set_var(&format!("{}.{}", var.scope.name(), var.name), v);
+            }
+            HttpAction::SendSpoeGroup { engine, group } => {
+                self.send_group(filters, engine, group, txn).await
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Which message a rule changes.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Request,
+    Response,
+}
+
+impl Side {
+    fn headers(self, txn: &mut Txn) -> Option<&mut hyper::HeaderMap> {
+        match self {
+            Self::Request => Some(&mut txn.headers),
+            Self::Response => txn.response.as_mut().map(|r| &mut r.headers),
         }
     }
 }
@@ -505,34 +521,28 @@ pub(crate) async fn handle(
     txn.response = Some(ResponseView {
         status: rparts.status.as_u16(),
         version: rparts.version,
-        headers: rparts.headers.clone(),
+        headers: std::mem::take(&mut rparts.headers),
     });
     // on-http-response, then http-response rules: backend's first, then frontend's.
     ctx.run_event(&be.filters, Event::OnHttpResponse, &mut txn)
         .await;
     ctx.run_event(&fe.filters, Event::OnHttpResponse, &mut txn)
         .await;
-    let mut headers = std::mem::take(&mut rparts.headers);
     ctx.response_rules(
         &be.model.http_response,
         &be.model.acls,
         &be.filters,
         &mut txn,
-        &mut headers,
     )
     .await;
-    ctx.response_rules(
-        &fe.model.http_response,
-        fe_acls,
-        &fe.filters,
-        &mut txn,
-        &mut headers,
-    )
-    .await;
-    for h in HOP_BY_HOP {
-        headers.remove(*h);
+    ctx.response_rules(&fe.model.http_response, fe_acls, &fe.filters, &mut txn)
+        .await;
+    if let Some(view) = txn.response.as_mut() {
+        rparts.headers = std::mem::take(&mut view.headers);
     }
-    rparts.headers = headers;
+    for h in HOP_BY_HOP {
+        rparts.headers.remove(*h);
+    }
     let r = Response::from_parts(rparts, rbody.boxed());
     finish(
         r,
