@@ -43,7 +43,7 @@ pub(crate) struct ServerRt {
 pub(crate) struct BackendRt {
     pub(crate) model: Backend,
     pub(crate) filters: Vec<FilterRt>,
-    pub(crate) servers: Vec<ServerRt>,
+    pub(crate) servers: Vec<Arc<ServerRt>>,
     pub(crate) next: AtomicUsize,
     pub(crate) client: Client<HttpConnector, Full<Bytes>>,
 }
@@ -67,6 +67,46 @@ pub struct Generation {
     pub(crate) proc_vars: Arc<Mutex<Vars>>,
     in_flight: AtomicU64,
     idle: Notify,
+    /// Stops the servers' health checks when the generation goes.
+    checks: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        self.checks.cancel();
+    }
+}
+
+/// `server ... check [inter D] [rise N] [fall N]` on an HTTP backend: a TCP
+/// connect every `inter`; `fall` failures take the server down, `rise`
+/// successes bring it back.
+async fn check_server(
+    server: Arc<ServerRt>,
+    model: crate::model::Server,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut streak = 0u32;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(model.inter) => {}
+        }
+        let ok = matches!(
+            tokio::time::timeout(model.inter, tokio::net::TcpStream::connect(server.addr)).await,
+            Ok(Ok(_))
+        );
+        let up = server.up.load(Ordering::Relaxed);
+        if ok == up {
+            streak = 0;
+            continue;
+        }
+        streak += 1;
+        if streak >= if up { model.fall } else { model.rise }.max(1) {
+            streak = 0;
+            server.up.store(ok, Ordering::Relaxed);
+            tracing::warn!(server = %model.name, addr = %server.addr, up = ok, "server health changed");
+        }
+    }
 }
 
 fn agent_backend(config: &GatewayConfig, decl: &SpoeFilterDecl) -> AgentBackend {
@@ -82,6 +122,19 @@ fn agent_backend(config: &GatewayConfig, decl: &SpoeFilterDecl) -> AgentBackend 
         max_connections_per_server: backend
             .and_then(|b| b.servers.iter().filter_map(|s| s.maxconn).min())
             .unwrap_or(64),
+        // `option spop-check` with servers marked `check` (the first such
+        // server's inter/rise/fall apply to all: the engine checks them alike).
+        health_check: backend.filter(|b| b.spop_check).and_then(|b| {
+            b.servers
+                .iter()
+                .find(|s| s.check)
+                .map(|s| spoe::HealthCheck {
+                    inter: s.inter,
+                    rise: s.rise,
+                    fall: s.fall,
+                    timeout: s.inter,
+                })
+        }),
     }
 }
 
@@ -107,6 +160,7 @@ fn start_filters(
 impl Generation {
     /// Starts everything `config` describes. Must run inside a tokio runtime.
     pub fn start(id: u64, config: Arc<GatewayConfig>, var_names: &[String]) -> Self {
+        let checks = tokio_util::sync::CancellationToken::new();
         let frontends = config
             .frontends
             .iter()
@@ -134,11 +188,17 @@ impl Generation {
                     servers: b
                         .servers
                         .iter()
-                        .map(|s| ServerRt {
-                            name: s.name.clone(),
-                            addr: s.addr,
-                            active: AtomicUsize::new(0),
-                            up: AtomicBool::new(true),
+                        .map(|s| {
+                            let rt = Arc::new(ServerRt {
+                                name: s.name.clone(),
+                                addr: s.addr,
+                                active: AtomicUsize::new(0),
+                                up: AtomicBool::new(true),
+                            });
+                            if s.check {
+                                tokio::spawn(check_server(rt.clone(), s.clone(), checks.clone()));
+                            }
+                            rt
                         })
                         .collect(),
                     next: AtomicUsize::new(0),
@@ -155,6 +215,7 @@ impl Generation {
             proc_vars: Arc::new(Mutex::new(Vars::new())),
             in_flight: AtomicU64::new(0),
             idle: Notify::new(),
+            checks,
         }
     }
 

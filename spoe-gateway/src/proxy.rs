@@ -213,6 +213,9 @@ impl Ctx<'_> {
                     return Flow::Respond(r, "PR");
                 }
                 HttpAction::PrometheusExporter => {
+                    self.metrics.agent_connections.set(
+                        i64::try_from(self.generation.agent_connections()).unwrap_or(i64::MAX),
+                    );
                     let mut r = Response::new(full(self.metrics.encode_text()));
                     r.headers_mut().insert(
                         "content-type",

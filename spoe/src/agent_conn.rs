@@ -46,6 +46,8 @@ pub(crate) enum ConnEvent {
     Freed { id: ConnId },
     /// Send nothing more here.
     Closing { id: ConnId },
+    /// `option spop-check` saw server `server` go up or down.
+    Health { server: usize, up: bool },
     /// The task ended. `handshake_failure` is set when the connection never
     /// became ready; `retry` holds messages to send elsewhere.
     Closed {

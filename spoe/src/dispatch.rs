@@ -38,6 +38,8 @@ struct Conn {
 
 #[derive(Debug, Default)]
 struct Server {
+    /// Health as `option spop-check` sees it (always up without checks).
+    down: bool,
     connections: usize,
     failures: u32,
     retry_at: Option<Instant>,
@@ -99,6 +101,19 @@ impl Dispatcher {
     }
 
     pub(crate) async fn run(mut self) {
+        if let Some(check) = self.settings.health_check {
+            for (i, addr) in self.settings.servers.iter().enumerate() {
+                self.tracker.spawn(crate::health::run(
+                    i,
+                    addr.clone(),
+                    check,
+                    self.settings.max_frame_size,
+                    self.connector.clone(),
+                    self.events_tx.clone(),
+                    self.stop.child_token(),
+                ));
+            }
+        }
         loop {
             self.dispatch();
             self.close_idle_if_draining();
@@ -237,6 +252,10 @@ impl Dispatcher {
         }
         let mut last = None;
         for s in &self.servers {
+            if s.down {
+                last = last.or(Some(ProcessStatus::connection(spop::Status::IO)));
+                continue;
+            }
             match s.retry_at {
                 Some(at) if at > now => last = s.last_failure.or(last),
                 _ if s.connections < self.settings.max_connections_per_server => return None,
@@ -258,7 +277,8 @@ impl Dispatcher {
         for i in 0..n {
             let idx = (self.next_server + i) % n;
             let s = &self.servers[idx];
-            if s.retry_at.is_some_and(|at| at > now)
+            if s.down
+                || s.retry_at.is_some_and(|at| at > now)
                 || s.connections >= self.settings.max_connections_per_server
             {
                 continue;
@@ -332,6 +352,11 @@ impl Dispatcher {
                 }) = self.conns.get_mut(&id)
                 {
                     *free += 1;
+                }
+            }
+            ConnEvent::Health { server, up } => {
+                if let Some(s) = self.servers.get_mut(server) {
+                    s.down = !up;
                 }
             }
             ConnEvent::Closing { id } => {

@@ -59,6 +59,9 @@ pub struct EngineSettings {
     /// `maxconnrate`: at most this many new connections per second; beyond,
     /// messages wait for an existing connection.
     pub max_connection_rate: Option<u32>,
+    /// `option spop-check` with the servers' `check` settings: servers that
+    /// fail it get no new connection; when all are down, messages fail at once.
+    pub health_check: Option<crate::health::HealthCheck>,
     /// `maxerrrate`: when this many events failed within the last second,
     /// messages are skipped (no NOTIFY sent, no error recorded), as HAProxy does.
     pub max_error_rate: Option<u32>,
@@ -89,6 +92,7 @@ impl EngineSettings {
             engine_id: new_engine_id(),
             max_connection_rate: None,
             max_error_rate: None,
+            health_check: None,
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct AgentBackend {
     pub timeout_connect: Duration,
     /// The servers' `maxconn` (connections per server).
     pub max_connections_per_server: usize,
+    /// `option spop-check` on the backend, with the servers' `check` settings.
+    pub health_check: Option<crate::health::HealthCheck>,
 }
 
 /// The state of one filter on one stream (HTTP transaction), kept by the
@@ -105,6 +107,7 @@ impl SpoeFilter {
         s.max_connections_per_server = backend.max_connections_per_server.max(1);
         s.max_connection_rate = a.maxconnrate.filter(|&n| n > 0);
         s.max_error_rate = a.maxerrrate.filter(|&n| n > 0);
+        s.health_check = backend.health_check;
         s
     }
 

@@ -34,6 +34,7 @@ pub mod duration;
 mod engine;
 pub mod expr;
 mod filter;
+mod health;
 pub mod log;
 mod outcome;
 mod rate;
@@ -45,6 +46,7 @@ pub use filter::{
     AgentBackend, DEFAULT_TIMEOUT_HELLO, DEFAULT_TIMEOUT_IDLE, DEFAULT_TIMEOUT_PROCESSING, Done,
     Prepared, SpoeFilter, StreamState,
 };
+pub use health::HealthCheck;
 pub use log::{LogCounters, LogLine, Processed};
 pub use outcome::{Outcome, ProcessStatus, Timings};
 pub use vars::{ResultPolicy, VarUpdate, var_name};

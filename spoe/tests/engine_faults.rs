@@ -555,3 +555,50 @@ async fn maxerrrate_skips_processing_once_reached() {
 fn engine_with(s: spoe::EngineSettings, agents: &Arc<FakeAgents>) -> Engine {
     Engine::with_connector(s, agents.clone())
 }
+
+#[tokio::test(start_paused = true)]
+async fn spop_check_takes_a_failing_server_out_and_back() {
+    use std::sync::atomic::AtomicBool;
+    let healthy = Arc::new(AtomicBool::new(true));
+    let h = healthy.clone();
+    let agents = FakeAgents::new(move |_| {
+        if h.load(Ordering::SeqCst) {
+            Script::replies(vec![Reply::Echo])
+        } else {
+            Script {
+                hello: Hello::Refuse(Status::BAD_VERSION),
+                replies: vec![],
+            }
+        }
+    });
+    let mut s = settings(PROCESSING);
+    s.timeout_idle = Duration::from_millis(50);
+    s.health_check = Some(spoe::HealthCheck {
+        inter: Duration::from_millis(100),
+        rise: 2,
+        fall: 2,
+        timeout: Duration::from_millis(50),
+    });
+    let e = Engine::with_connector(s, agents.clone());
+    assert_eq!(e.process(&msg(1)).await.status, ProcessStatus::OK);
+    healthy.store(false, Ordering::SeqCst);
+    sleep(Duration::from_millis(250)).await;
+    // Down after two failed checks: no connection is even tried.
+    let before = agents.seen.connections.load(Ordering::SeqCst);
+    let start = Instant::now();
+    let out = e.process(&msg(2)).await;
+    assert_eq!(out.status, ProcessStatus(257));
+    assert_eq!(start.elapsed(), Duration::ZERO, "fails fast");
+    assert_eq!(
+        agents.seen.connections.load(Ordering::SeqCst),
+        before,
+        "no connection to a down server"
+    );
+    healthy.store(true, Ordering::SeqCst);
+    sleep(Duration::from_millis(250)).await;
+    assert_eq!(
+        e.process(&msg(3)).await.status,
+        ProcessStatus::OK,
+        "up again after two good checks"
+    );
+}

@@ -71,6 +71,7 @@ fn filter(addr: SocketAddr) -> SpoeFilter {
             servers: vec![AgentAddr::Tcp(addr)],
             timeout_connect: Duration::from_secs(1),
             max_connections_per_server: 4,
+            health_check: None,
         },
     )
 }
