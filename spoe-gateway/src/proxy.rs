@@ -515,7 +515,11 @@ pub(crate) async fn handle(
                     backend: &be.model.name,
                     server: &server.name,
                     status: 0,
-                    termination: if status == 504 { "sH" } else { "SH" },
+                    termination: match status {
+                        504 => "sH",
+                        503 => "SC",
+                        _ => "SH",
+                    },
                 },
             );
         }
@@ -603,7 +607,8 @@ async fn forward(
     };
     result.map_err(|e| {
         tracing::debug!(server = %addr, error = %e, "backend request failed");
-        503u16
+        // As HAProxy: no connection is 503, a broken or invalid response 502.
+        if e.is_connect() { 503u16 } else { 502u16 }
     })
 }
 
