@@ -41,6 +41,9 @@ pub struct ReloadError(pub String);
 /// Reads the configuration from wherever it lives (files, in tests a string).
 pub type Loader = Arc<dyn Fn() -> Result<Loaded, ReloadError> + Send + Sync>;
 
+/// Largest request head accepted (HAProxy's default `tune.bufsize`).
+pub const REQUEST_HEAD_LIMIT: usize = 16 * 1024;
+
 /// How long a stop or an old generation's drain may take when
 /// `hard-stop-after` is not set.
 pub const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
@@ -247,6 +250,8 @@ impl Gateway {
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
+            // HAProxy's tune.bufsize: a request head that does not fit is refused.
+            .max_buf_size(REQUEST_HEAD_LIMIT)
             .keep_alive(true)
             .serve_connection(TokioIo::new(sock), service);
         tokio::pin!(conn);
