@@ -1,0 +1,538 @@
+//! `spoe gateway` under faults (docs/fault-plan.md): an agent that dies mid-message (F3), no agent
+//! at all (F10), malformed HTTP (F13) and a slow client (F15).
+//!
+//! Timing follows the plan: coarse bounds over real sockets, with stream timeouts (`timeout
+//! client/server 30s`) far above the bound under test, so a hang is unambiguous.
+
+mod gateway_support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use gateway_support::{AgentProc, Backend, Conn, GatewayProc, Resp, StopOnDrop, free_port, local};
+use spop::{AgentHello, Body, Capabilities, Frame, FrameDecoder, HaproxyHello};
+
+/// spoe.conf: one message per request, errors in `txn.echo.err`.
+fn spoe_conf(processing: &str) -> String {
+    format!(
+        "\
+[e]
+spoe-agent echo-agent
+    messages echo
+    option var-prefix echo
+    option set-on-error err
+    timeout hello 2s
+    timeout idle 30s
+    timeout processing {processing}
+    use-backend agents
+    log global
+
+spoe-message echo
+    args s=str(hello) uid=req.hdr(x-id)
+    event on-frontend-http-request
+"
+    )
+}
+
+/// haproxy.cfg: `/ret...` is answered by the gateway itself with the SPOE error and echoed
+/// value as headers; everything else goes to `backend` with `x-err` added.
+fn haproxy_cfg(port: u16, agent: SocketAddr, backend: SocketAddr, extra_defaults: &str) -> String {
+    format!(
+        r#"defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+{extra_defaults}
+frontend fe
+    bind 127.0.0.1:{port}
+    filter spoe engine e config spoe.conf
+    http-request return status 200 hdr x-err "%[var(txn.echo.err)]" hdr x-s "%[var(txn.echo.s)]" if {{ path_beg /ret }}
+    http-request set-header x-err "%[var(txn.echo.err)]"
+    default_backend be
+backend be
+    server s1 {backend}
+backend agents
+    mode tcp
+    server a {agent}
+"#
+    )
+}
+
+// ===== a raw agent that breaks after the handshake =====
+
+#[derive(Clone, Copy, Debug)]
+enum Break {
+    /// Close the connection (FIN) as soon as a NOTIFY arrives.
+    CloseOnNotify,
+    /// Answer a NOTIFY with the first 6 bytes of an ACK frame (length prefix and part of the
+    /// header), then close: the engine sees a truncated frame.
+    HalfAckThenClose,
+}
+
+/// An SPOP agent on `std::net` that completes the HELLO handshake, then breaks as told.
+struct RawAgent {
+    addr: SocketAddr,
+    notifies: Arc<AtomicUsize>,
+    accepts: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl RawAgent {
+    fn start(how: Break) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let notifies = Arc::new(AtomicUsize::new(0));
+        let accepts = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (notifies, accepts, stop) = (notifies.clone(), accepts.clone(), stop.clone());
+            thread::spawn(move || {
+                for sock in listener.incoming() {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let Ok(sock) = sock else { continue };
+                    accepts.fetch_add(1, Ordering::SeqCst);
+                    let notifies = notifies.clone();
+                    thread::spawn(move || raw_agent_conn(sock, how, &notifies));
+                }
+            })
+        };
+        Self {
+            addr,
+            notifies,
+            accepts,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for RawAgent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn raw_agent_conn(mut sock: TcpStream, how: Break, notifies: &AtomicUsize) {
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut decoder = FrameDecoder::new(16380);
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Ok(n) = sock.read(&mut chunk) else { return };
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        while let Ok(Some(frame)) = decoder.decode(&mut buf) {
+            match frame.body {
+                Body::HaproxyHello(kv) => {
+                    let hello = HaproxyHello::from_kv(&kv).expect("valid HAPROXY-HELLO");
+                    let answer =
+                        AgentHello::answer(&hello, 16380, Capabilities::parse("pipelining"))
+                            .expect("acceptable HAPROXY-HELLO");
+                    let mut out = BytesMut::new();
+                    Frame::agent_hello(&answer).encode(&mut out);
+                    if sock.write_all(&out).is_err() {
+                        return;
+                    }
+                }
+                Body::Notify(_) => {
+                    notifies.fetch_add(1, Ordering::SeqCst);
+                    if let Break::HalfAckThenClose = how {
+                        let mut out = BytesMut::new();
+                        Frame::ack(frame.header.stream_id, frame.header.frame_id, vec![])
+                            .encode(&mut out);
+                        let _ = sock.write_all(&out[..6]);
+                    }
+                    // Dropping the socket closes it (FIN).
+                    return;
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+/// `GET path` on a new connection; the response and how long it took.
+fn timed_get(addr: SocketAddr, path: &str) -> (Resp, Duration) {
+    let t = Instant::now();
+    let r = gateway_support::get(addr, path, &[])
+        .unwrap_or_else(|e| panic!("GET {path} from {addr}: {e}"));
+    (r, t.elapsed())
+}
+
+/// F3: the agent closes its connection mid-message. HAProxy 2.6 fails the message at once with
+/// an I/O error (set-on-error = 256 + 1) instead of waiting for `timeout processing`; so must the
+/// gateway, and the HTTP request goes on.
+fn agent_dies_mid_message(how: Break) {
+    let agent = RawAgent::start(how);
+    let backend = Backend::start("be");
+    let port = free_port();
+    let gw = GatewayProc::start(
+        &haproxy_cfg(port, agent.addr, backend.addr, ""),
+        &[("spoe.conf", &spoe_conf("5s"))],
+        local(port),
+    );
+    for i in 0..3 {
+        let (r, took) = timed_get(local(port), &format!("/ret/{i}"));
+        assert_eq!(r.status, 200, "{how:?} request {i}: {r:?}");
+        assert_eq!(
+            r.header("x-err"),
+            Some("257"),
+            "{how:?} request {i}: set-on-error must be 257 (I/O error); {r:?}\n{}",
+            gw.log()
+        );
+        assert!(
+            took < Duration::from_secs(1),
+            "{how:?} request {i} took {took:?} (timeout processing is 5s: the failure must be \
+             immediate)\n{}",
+            gw.log()
+        );
+    }
+    // The request continues to the backend after the failure, with the error visible there too.
+    let (r, took) = timed_get(local(port), "/to-backend");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("echo-x-err"), Some("257"), "{r:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(
+        agent.notifies.load(Ordering::SeqCst) >= 4,
+        "every request reached the agent: {} NOTIFY, {} connections",
+        agent.notifies.load(Ordering::SeqCst),
+        agent.accepts.load(Ordering::SeqCst)
+    );
+}
+
+#[test]
+fn an_agent_closing_on_notify_fails_the_message_at_once_with_257() {
+    agent_dies_mid_message(Break::CloseOnNotify);
+}
+
+#[test]
+fn an_agent_closing_mid_ack_frame_fails_the_message_at_once_with_257() {
+    agent_dies_mid_message(Break::HalfAckThenClose);
+}
+
+/// utime + stime of `pid`, in clock ticks (1/100 s on Linux).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')').expect("comm field") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after "pid (comm) ".
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// F10: nothing listens on the agent's address. The gateway starts and serves; each request gets
+/// the connection error (257) at once; and idling with a dead agent costs no CPU (no reconnect
+/// loop).
+#[test]
+fn no_agent_listening_the_gateway_serves_with_257_fast_and_idles() {
+    let dead_agent = local(free_port());
+    let backend = Backend::start("be");
+    let port = free_port();
+    let gw = GatewayProc::start(
+        &haproxy_cfg(port, dead_agent, backend.addr, ""),
+        &[("spoe.conf", &spoe_conf("5s"))],
+        local(port),
+    );
+    for i in 0..3 {
+        let (r, took) = timed_get(local(port), &format!("/ret/{i}"));
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.header("x-err"), Some("257"), "{r:?}\n{}", gw.log());
+        assert!(took < Duration::from_secs(1), "request {i} took {took:?}");
+    }
+    let (r, _) = timed_get(local(port), "/to-backend");
+    assert_eq!((r.status, r.header("echo-x-err")), (200, Some("257")));
+    assert_eq!(backend.count(), 1);
+
+    let before = cpu_ticks(gw.child.id());
+    thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(gw.child.id()) - before;
+    assert!(
+        used < 20,
+        "the gateway used {used} CPU ticks (1/100 s) in 2 s of idling with a dead agent"
+    );
+}
+
+// ===== F13: malformed HTTP =====
+
+/// Sends `raw` on a new connection and returns the status of the answer (if any) and whether
+/// the gateway then closed the connection.
+fn send_malformed(addr: SocketAddr, raw: &[u8]) -> (Option<u16>, bool) {
+    let mut c = Conn::connect(addr).unwrap();
+    // The gateway may answer and close before it has read everything: a write error is fine.
+    let _ = c.send_raw(raw);
+    let status = c.read_response().ok().map(|r| r.status);
+    (status, c.closed_within(Duration::from_secs(2)))
+}
+
+/// F13: each malformed request gets 400 (or 431) and the connection closes; no NOTIFY reaches the
+/// agent and no request reaches the backend.
+#[test]
+fn malformed_requests_get_400_and_close_without_notify_or_backend_request() {
+    let agent = AgentProc::echo(&[]);
+    let backend = Backend::start("be");
+    let port = free_port();
+    let gw = GatewayProc::start(
+        &haproxy_cfg(port, agent.addr, backend.addr, ""),
+        &[("spoe.conf", &spoe_conf("2s"))],
+        local(port),
+    );
+    let addr = local(port);
+    let ok_notifies = || agent.metric("spoa_messages_total", "outcome=\"ok\"");
+
+    // Control: a good request is counted by both, so "unchanged" below means something.
+    let r = gateway_support::get(addr, "/", &[]).unwrap();
+    assert_eq!((r.status, r.header("echo-x-err")), (200, Some("")), "{r:?}");
+    assert!(wait_for(|| ok_notifies() == 1.0), "{}", agent.log());
+    assert_eq!(backend.count(), 1);
+
+    let many_headers: String = (0..120).map(|i| format!("x-h{i}: v\r\n")).collect();
+    // HAProxy's default tune.bufsize is 16 KiB: a 64 KiB header block is 4 times what HAProxy
+    // accepts.
+    let big_header = format!("x-big: {}\r\n", "a".repeat(64 * 1024));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "bad request line (extra token)",
+            b"GET / HTTP/1.1 extra\r\nhost: a\r\n\r\n".to_vec(),
+        ),
+        (
+            "bad method token",
+            b"G@T / HTTP/1.1\r\nhost: a\r\n\r\n".to_vec(),
+        ),
+        ("not HTTP at all", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n".to_vec()),
+        (
+            "two conflicting Content-Length",
+            b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nabcd"
+                .to_vec(),
+        ),
+        (
+            "Transfer-Encoding without chunked last",
+            b"POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: gzip\r\n\r\nabcd".to_vec(),
+        ),
+        (
+            "bad chunk size",
+            b"POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+        ),
+        (
+            "more than 100 header fields",
+            format!("GET / HTTP/1.1\r\nhost: a\r\n{many_headers}\r\n").into_bytes(),
+        ),
+        (
+            "64 KiB header block",
+            format!("GET / HTTP/1.1\r\nhost: a\r\n{big_header}\r\n").into_bytes(),
+        ),
+        (
+            "1 MiB unterminated header block",
+            format!("GET / HTTP/1.1\r\nhost: a\r\nx-big: {}", "a".repeat(1 << 20)).into_bytes(),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, raw) in &cases {
+        let (status, closed) = send_malformed(addr, raw);
+        if !matches!(status, Some(400 | 431)) || !closed {
+            wrong.push(format!(
+                "{name}: status {status:?}, connection closed: {closed}"
+            ));
+        }
+    }
+    // Let any NOTIFY or backend request that was wrongly sent be counted.
+    thread::sleep(Duration::from_millis(200));
+    let notified = ok_notifies();
+    assert!(
+        wrong.is_empty() && notified == 1.0 && backend.count() == 1,
+        "malformed requests must get 400/431 and a close, with no NOTIFY and no backend \
+         request:\n  {}\nNOTIFY answered by the agent: {notified} (1 expected), backend \
+         requests: {} (1 expected)\n--- gateway stderr:\n{}",
+        wrong.join("\n  "),
+        backend.count(),
+        gw.log()
+    );
+}
+
+/// Access-log lines (`spoe::access`) the gateway has written so far.
+fn access_lines(gw: &GatewayProc) -> Vec<String> {
+    gw.log()
+        .lines()
+        .filter(|l| l.contains("spoe::access"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// F13: a refused request still gets its access-log line, with the status it was answered
+/// (HAProxy logs it as `<BADREQ>` with termination state `PR--`), so that an operator sees the
+/// 400s and 431s the clients got.
+#[test]
+fn malformed_requests_get_an_access_log_line() {
+    let agent = AgentProc::echo(&[]);
+    let backend = Backend::start("be");
+    let port = free_port();
+    let gw = GatewayProc::start(
+        &haproxy_cfg(port, agent.addr, backend.addr, ""),
+        &[("spoe.conf", &spoe_conf("2s"))],
+        local(port),
+    );
+    let cases: [(&str, &[u8]); 3] = [
+        (
+            "bad request line",
+            b"GET / HTTP/1.1 extra\r\nhost: a\r\n\r\n",
+        ),
+        (
+            "two conflicting Content-Length",
+            b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nabcd",
+        ),
+        (
+            "bad chunk size",
+            b"POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        ),
+    ];
+    let mut missing = Vec::new();
+    for (name, raw) in cases {
+        let before = access_lines(&gw).len();
+        let (status, _) = send_malformed(local(port), raw);
+        let status = status.unwrap_or_else(|| panic!("{name}: no answer"));
+        let logged = wait_for(|| access_lines(&gw).len() > before);
+        let line = access_lines(&gw).get(before).cloned();
+        if !logged
+            || !line
+                .as_deref()
+                .is_some_and(|l| l.contains(&format!(" {status} ")))
+        {
+            missing.push(format!("{name} (answered {status}): {line:?}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "refused requests without an access-log line carrying their status:\n  {}\n--- gateway \
+         stderr:\n{}",
+        missing.join("\n  "),
+        gw.log()
+    );
+}
+
+/// `Content-Length` together with `Transfer-Encoding: chunked`. The plan asked for a 400; HAProxy
+/// 2.6.12 (measured) and RFC 9112 section 6.3 instead process the message by its
+/// Transfer-Encoding, drop the Content-Length before forwarding, and close the connection after
+/// the response. That is the safe behaviour asserted here (no smuggling: the backend gets exactly
+/// the decoded body with a length that matches it, and nothing else can follow on that client
+/// connection).
+#[test]
+fn content_length_with_chunked_is_framed_by_chunked_and_the_connection_closes() {
+    let agent = AgentProc::echo(&[]);
+    let backend = Backend::start("be");
+    let port = free_port();
+    let _gw = GatewayProc::start(
+        &haproxy_cfg(port, agent.addr, backend.addr, ""),
+        &[("spoe.conf", &spoe_conf("2s"))],
+        local(port),
+    );
+    for raw in [
+        &b"POST /a HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"[..],
+        &b"POST /b HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\ncontent-length: 30\r\n\r\n5\r\nhello\r\n0\r\n\r\n"[..],
+    ] {
+        let mut c = Conn::connect(local(port)).unwrap();
+        c.send_raw(raw).unwrap();
+        let r = c.read_response().unwrap();
+        match r.status {
+            400 => {}
+            200 => {
+                assert_eq!(r.header("x-req-body-len"), Some("5"), "{r:?}");
+                assert!(
+                    matches!(r.header("x-req-cl"), Some("5" | "none")),
+                    "a stale Content-Length reached the backend: {r:?}"
+                );
+            }
+            other => panic!("status {other}: {r:?}"),
+        }
+        assert!(
+            c.closed_within(Duration::from_secs(2)),
+            "the connection must close after a request with both Content-Length and \
+             Transfer-Encoding (RFC 9112 6.3)"
+        );
+    }
+}
+
+// ===== F15: slow client =====
+
+fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
+    gateway_support::wait_until(Duration::from_secs(5), &mut cond)
+}
+
+/// F15: a client sends half a request head and stalls. The gateway cuts it after `timeout
+/// http-request` (500 ms here; 408 or a plain close), while another client is served normally
+/// meanwhile.
+#[test]
+fn a_stalled_request_head_is_cut_at_timeout_http_request_while_others_are_served() {
+    let agent = AgentProc::echo(&[]);
+    let backend = Backend::start("be");
+    let port = free_port();
+    let _gw = GatewayProc::start(
+        &haproxy_cfg(
+            port,
+            agent.addr,
+            backend.addr,
+            "    timeout http-request 500ms",
+        ),
+        &[("spoe.conf", &spoe_conf("2s"))],
+        local(port),
+    );
+    let addr = local(port);
+
+    let stop = AtomicBool::new(false);
+    let served = AtomicUsize::new(0);
+    let slowest = std::sync::Mutex::new(Duration::ZERO);
+    let (cut_after, answer) = thread::scope(|s| {
+        let _stop = StopOnDrop(&stop);
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let r = gateway_support::get(addr, "/ret/normal", &[]).expect("normal client");
+                assert_eq!(r.status, 200);
+                let took = t.elapsed();
+                let mut m = slowest.lock().unwrap();
+                *m = (*m).max(took);
+                served.fetch_add(1, Ordering::Relaxed);
+                thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let mut slow = TcpStream::connect(addr).unwrap();
+        slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let t = Instant::now();
+        slow.write_all(b"GET /ret/slow HTTP/1.1\r\nhost: a\r\nx-half: ")
+            .unwrap();
+        let mut answer = Vec::new();
+        // Returns at EOF (or reset), or after 5 s of silence (then the assertion below fails).
+        let _ = slow.read_to_end(&mut answer);
+        (t.elapsed(), answer)
+    });
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "a stalled head gets a plain close or 408, got {answer:?}"
+    );
+    assert!(
+        (Duration::from_millis(400)..Duration::from_secs(3)).contains(&cut_after),
+        "the stalled connection was cut after {cut_after:?} (timeout http-request 500ms)"
+    );
+    let served = served.load(Ordering::Relaxed);
+    let slowest = *slowest.lock().unwrap();
+    assert!(served >= 5, "only {served} normal requests meanwhile");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a normal request took {slowest:?} while the slow client stalled"
+    );
+}

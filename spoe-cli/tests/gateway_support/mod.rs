@@ -1,0 +1,615 @@
+//! Shared pieces of the `gateway_*` integration tests: the `spoe gateway` process, a `spoe agent`
+//! process, a small HTTP/1.1 backend on `std::net`, and an HTTP/1.1 client that keeps its
+//! connection alive (or not) and can send raw bytes.
+//!
+//! Rules (style.md 4.6): ports come from the kernel or [`free_port`], every process is a
+//! [`ChildGuard`] (killed with its group on drop), every file is in a temporary directory, every
+//! wait is bounded and says what it saw when it gives up.
+
+// Each test file uses a different part of this module.
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub(crate) use spoe_interop::{ChildGuard, Signal, free_port};
+
+/// The `spoe` binary under test.
+pub(crate) const SPOE: &str = env!("CARGO_BIN_EXE_spoe");
+
+/// How long a process may take to start listening.
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Read/write timeout of the test client and of the backend's idle connections.
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `127.0.0.1:port`.
+pub(crate) fn local(port: u16) -> SocketAddr {
+    ([127, 0, 0, 1], port).into()
+}
+
+/// Polls `cond` every 10 ms until it holds or `timeout` passes; returns whether it held.
+pub(crate) fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sets the flag when dropped, also while unwinding: load threads stop even if the test body
+/// panics, so `thread::scope` cannot wait forever.
+pub(crate) struct StopOnDrop<'a>(pub &'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+// ===== the gateway process =====
+
+/// `spoe gateway -f haproxy.cfg`, run from a temporary directory holding the configuration files
+/// (so relative names such as `config spoe.conf` resolve as with HAProxy), its stdout and stderr
+/// in files there.
+pub(crate) struct GatewayProc {
+    // Field order: the process dies before its directory is removed.
+    pub(crate) child: ChildGuard,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl GatewayProc {
+    /// Writes `haproxy.cfg` and `files`, starts the gateway and waits until `listen` accepts
+    /// connections. Panics (with the gateway's stderr) if it exits or does not listen in time.
+    pub(crate) fn start(config: &str, files: &[(&str, &str)], listen: SocketAddr) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("spoe-gateway-test-")
+            .tempdir()
+            .expect("temporary directory");
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).expect("write config file");
+        }
+        std::fs::write(dir.path().join("haproxy.cfg"), config).expect("write haproxy.cfg");
+        let out = std::fs::File::create(dir.path().join("gateway.out")).expect("stdout file");
+        let err = std::fs::File::create(dir.path().join("gateway.err")).expect("stderr file");
+        let child = ChildGuard::spawn(
+            Command::new(SPOE)
+                .args(["gateway", "-f", "haproxy.cfg"])
+                .current_dir(dir.path())
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err),
+        )
+        .unwrap_or_else(|e| panic!("cannot spawn {SPOE}: {e}"));
+        let mut gw = Self { child, dir };
+        gw.wait_listening(listen);
+        gw
+    }
+
+    fn wait_listening(&mut self, listen: SocketAddr) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if TcpStream::connect_timeout(&listen, Duration::from_millis(100)).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "spoe gateway exited ({status}) before listening on {listen}; stderr:\n{}",
+                    self.log()
+                );
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "spoe gateway not listening on {listen} after {START_TIMEOUT:?}; stderr:\n{}",
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Its stderr so far (tracing output: access log, SPOE log, reload messages).
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.err")).unwrap_or_default()
+    }
+
+    /// Replaces a file of its directory (`haproxy.cfg` for a reload).
+    pub(crate) fn write(&self, name: &str, contents: &str) {
+        std::fs::write(self.dir.path().join(name), contents).expect("write config file");
+    }
+
+    /// Sends `signal` to the gateway.
+    pub(crate) fn signal(&self, signal: Signal) {
+        self.child
+            .signal(signal)
+            .unwrap_or_else(|e| panic!("signal {signal:?} to the gateway: {e}\n{}", self.log()));
+    }
+
+    /// Successful reloads logged so far.
+    pub(crate) fn reloads(&self) -> usize {
+        self.log().matches("configuration reloaded").count()
+    }
+
+    /// SIGUSR2, then waits until the log shows one more successful reload than before.
+    pub(crate) fn reload(&self) {
+        let before = self.reloads();
+        self.signal(Signal::USR2);
+        assert!(
+            wait_until(START_TIMEOUT, || self.reloads() > before),
+            "no \"configuration reloaded\" line after SIGUSR2 within {START_TIMEOUT:?}:\n{}",
+            self.log()
+        );
+    }
+}
+
+// ===== the agent process =====
+
+/// A `spoe agent --example ...` child process with `--metrics`, stdout and stderr in temporary
+/// files.
+pub(crate) struct AgentProc {
+    pub(crate) child: ChildGuard,
+    pub(crate) addr: SocketAddr,
+    pub(crate) metrics: SocketAddr,
+    stdout: tempfile::NamedTempFile,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl AgentProc {
+    /// `spoe agent --listen 127.0.0.1:0 --example echo --metrics 127.0.0.1:0 ARGS...`, waiting for
+    /// both lines it prints.
+    pub(crate) fn echo(args: &[&str]) -> Self {
+        let stdout = tempfile::NamedTempFile::new().expect("agent stdout file");
+        let stderr = tempfile::NamedTempFile::new().expect("agent stderr file");
+        let mut child = ChildGuard::spawn(
+            Command::new(SPOE)
+                .args(["agent", "--listen", "127.0.0.1:0", "--example", "echo"])
+                .args(["--metrics", "127.0.0.1:0"])
+                .args(args)
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(stdout.reopen().expect("reopen agent stdout"))
+                .stderr(stderr.reopen().expect("reopen agent stderr")),
+        )
+        .unwrap_or_else(|e| panic!("cannot spawn {SPOE}: {e}"));
+        let log = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        let deadline = Instant::now() + START_TIMEOUT;
+        let (addr, metrics) = loop {
+            let text = log(stdout.path());
+            let found = |prefix: &str, suffix: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(prefix))
+                    .and_then(|a| a.trim().trim_end_matches(suffix).parse::<SocketAddr>().ok())
+            };
+            if let (Some(a), Some(m)) = (
+                found("spoe agent: listening on ", ""),
+                found("spoe agent: metrics on http://", "/metrics"),
+            ) {
+                break (a, m);
+            }
+            let exited = child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() >= deadline {
+                panic!(
+                    "spoe agent did not print its addresses within {START_TIMEOUT:?} \
+                     (exit: {exited:?}); stdout:\n{text}\nstderr:\n{}",
+                    log(stderr.path())
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        Self {
+            child,
+            addr,
+            metrics,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+    }
+
+    /// The sum of the samples called `name` whose labels are `labels` (as written in the
+    /// exposition, e.g. `outcome="ok"`; empty: any labels).
+    pub(crate) fn metric(&self, name: &str, labels: &str) -> f64 {
+        let resp = request(self.metrics, "GET", "/metrics", &[], b"")
+            .unwrap_or_else(|e| panic!("GET http://{}/metrics: {e}", self.metrics));
+        assert_eq!(resp.status, 200, "GET /metrics");
+        metric_sum(&String::from_utf8_lossy(&resp.body), name, labels)
+    }
+}
+
+/// The sum of the samples `name{labels}` of a Prometheus text exposition.
+pub(crate) fn metric_sum(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            let (metric, key_labels) = match key.split_once('{') {
+                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                None => (key, ""),
+            };
+            (metric == name && (labels.is_empty() || key_labels == labels))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+// ===== a backend server =====
+
+/// What the backend saw of one request.
+#[derive(Debug, Clone)]
+pub(crate) struct SeenRequest {
+    pub(crate) head: String,
+    pub(crate) body: Vec<u8>,
+}
+
+/// An HTTP/1.1 origin server on `std::net` (a thread per connection, keep-alive aware).
+///
+/// Every request gets `200` with `x-backend: NAME`, `x-drop: 1` (for `http-response
+/// del-header`), `echo-<name>: <value>` for every request header whose name starts with `x-`,
+/// `x-req-cl` (the request's Content-Length, or `none`), `x-req-body-len`, and the body `NAME\n`.
+pub(crate) struct Backend {
+    pub(crate) addr: SocketAddr,
+    pub(crate) name: String,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
+    count: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+impl Backend {
+    pub(crate) fn start(name: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+        let addr = listener.local_addr().expect("backend address");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let count = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let accept = {
+            let (name, seen, count, stop) =
+                (name.to_owned(), seen.clone(), count.clone(), stop.clone());
+            thread::spawn(move || {
+                for sock in listener.incoming() {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let Ok(sock) = sock else { continue };
+                    let (name, seen, count) = (name.clone(), seen.clone(), count.clone());
+                    thread::spawn(move || serve_backend_conn(sock, &name, &seen, &count));
+                }
+            })
+        };
+        Self {
+            addr,
+            name: name.to_owned(),
+            seen,
+            count,
+            stop,
+            accept: Some(accept),
+        }
+    }
+
+    /// Requests answered so far.
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Every request seen so far.
+    pub(crate) fn seen(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop; its connection threads end when the proxies close theirs (or
+        // after IO_TIMEOUT of silence).
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads from `sock` into `buf` until `buf` holds at least `n` bytes. `Ok(false)` on EOF.
+fn fill(sock: &mut impl Read, buf: &mut Vec<u8>, n: usize) -> io::Result<bool> {
+    let mut chunk = [0u8; 16384];
+    while buf.len() < n {
+        let r = sock.read(&mut chunk)?;
+        if r == 0 {
+            return Ok(false);
+        }
+        buf.extend_from_slice(&chunk[..r]);
+    }
+    Ok(true)
+}
+
+/// Reads until `buf` contains `needle`; returns its position. `Ok(None)` on EOF.
+fn fill_until(
+    sock: &mut impl Read,
+    buf: &mut Vec<u8>,
+    needle: &[u8],
+    limit: usize,
+) -> io::Result<Option<usize>> {
+    let mut chunk = [0u8; 16384];
+    loop {
+        if let Some(p) = find(buf, needle) {
+            return Ok(Some(p));
+        }
+        if buf.len() > limit {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "head too large"));
+        }
+        let r = sock.read(&mut chunk)?;
+        if r == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..r]);
+    }
+}
+
+/// Decodes a chunked body starting at `buf[0]`; consumes it (and the trailers) from `buf`.
+fn read_chunked(sock: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<Vec<u8>> {
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_owned());
+    let mut body = Vec::new();
+    loop {
+        let line_end =
+            fill_until(sock, buf, b"\r\n", 1 << 20)?.ok_or_else(|| bad("EOF in chunk size"))?;
+        let line = String::from_utf8_lossy(&buf[..line_end]).into_owned();
+        let size_text = line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| bad("bad chunk size"))?;
+        buf.drain(..line_end + 2);
+        if size == 0 {
+            // Trailers, up to the empty line.
+            loop {
+                let end = fill_until(sock, buf, b"\r\n", 1 << 20)?
+                    .ok_or_else(|| bad("EOF in trailer"))?;
+                buf.drain(..end + 2);
+                if end == 0 {
+                    return Ok(body);
+                }
+            }
+        }
+        if !fill(sock, buf, size + 2)? {
+            return Err(bad("EOF in chunk"));
+        }
+        body.extend_from_slice(&buf[..size]);
+        buf.drain(..size + 2);
+    }
+}
+
+fn serve_backend_conn(
+    mut sock: TcpStream,
+    name: &str,
+    seen: &Mutex<Vec<SeenRequest>>,
+    count: &AtomicUsize,
+) {
+    let _ = sock.set_read_timeout(Some(IO_TIMEOUT * 6));
+    let _ = sock.set_write_timeout(Some(IO_TIMEOUT));
+    let _ = sock.set_nodelay(true);
+    let mut buf = Vec::new();
+    loop {
+        let Ok(Some(head_end)) = fill_until(&mut sock, &mut buf, b"\r\n\r\n", 1 << 20) else {
+            return;
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        buf.drain(..head_end + 4);
+        let headers: Vec<(String, String)> = head
+            .split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        let chunked = get("transfer-encoding").is_some_and(|v| v.contains("chunked"));
+        let cl = get("content-length");
+        let body = if chunked {
+            match read_chunked(&mut sock, &mut buf) {
+                Ok(b) => b,
+                Err(_) => return,
+            }
+        } else {
+            let n: usize = cl.and_then(|v| v.parse().ok()).unwrap_or(0);
+            if !matches!(fill(&mut sock, &mut buf, n), Ok(true)) {
+                return;
+            }
+            buf.drain(..n).collect()
+        };
+        let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let mut resp = format!(
+            "HTTP/1.1 200 OK\r\nx-backend: {name}\r\nx-drop: 1\r\nx-req-cl: {}\r\n\
+             x-req-body-len: {}\r\n",
+            cl.unwrap_or("none"),
+            body.len()
+        );
+        for (n, v) in headers.iter().filter(|(n, _)| n.starts_with("x-")) {
+            let _ = write!(resp, "echo-{n}: {v}\r\n");
+        }
+        let _ = write!(
+            resp,
+            "content-type: text/plain\r\ncontent-length: {}\r\n{}\r\n{name}\n",
+            name.len() + 1,
+            if close { "connection: close\r\n" } else { "" }
+        );
+        seen.lock().unwrap().push(SeenRequest { head, body });
+        count.fetch_add(1, Ordering::SeqCst);
+        if sock.write_all(resp.as_bytes()).is_err() || close {
+            let _ = sock.shutdown(Shutdown::Write);
+            return;
+        }
+    }
+}
+
+// ===== an HTTP/1.1 client =====
+
+/// A response: status, headers in order (names lower-cased, values trimmed), body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resp {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Resp {
+    /// The first value of header `name` (lower case).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 connection.
+pub(crate) struct Conn {
+    pub(crate) stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub(crate) fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+        stream.set_read_timeout(Some(IO_TIMEOUT))?;
+        stream.set_write_timeout(Some(IO_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Sends a request (with `Host`, and `Content-Length` when there is a body) and reads its
+    /// response.
+    pub(crate) fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<Resp> {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nhost: test\r\n");
+        for (n, v) in headers {
+            let _ = write!(req, "{n}: {v}\r\n");
+        }
+        if !body.is_empty() || method == "POST" {
+            let _ = write!(req, "content-length: {}\r\n", body.len());
+        }
+        req.push_str("\r\n");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        self.stream.write_all(&bytes)?;
+        self.read_response()
+    }
+
+    /// Writes raw bytes.
+    pub(crate) fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Reads one response (bounded by [`IO_TIMEOUT`] per read).
+    pub(crate) fn read_response(&mut self) -> io::Result<Resp> {
+        let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_owned());
+        let head_end = fill_until(&mut self.stream, &mut self.buf, b"\r\n\r\n", 1 << 20)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "EOF before response"))?;
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
+        self.buf.drain(..head_end + 4);
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| bad("bad status line"))?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        let body = if (100..200).contains(&status) || status == 204 || status == 304 {
+            Vec::new()
+        } else if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            read_chunked(&mut self.stream, &mut self.buf)?
+        } else if let Some(cl) = get("content-length") {
+            let n: usize = cl.parse().map_err(|_| bad("bad content-length"))?;
+            if !fill(&mut self.stream, &mut self.buf, n)? {
+                return Err(bad("body shorter than content-length"));
+            }
+            self.buf.drain(..n).collect()
+        } else {
+            let mut rest = std::mem::take(&mut self.buf);
+            self.stream.read_to_end(&mut rest)?;
+            rest
+        };
+        Ok(Resp {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Whether the peer closed the connection (EOF or reset) within `within`, with nothing more
+    /// to read before that.
+    pub(crate) fn closed_within(&mut self, within: Duration) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let _ = self.stream.set_read_timeout(Some(within));
+        let mut b = [0u8; 1];
+        let closed = match self.stream.read(&mut b) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+        };
+        let _ = self.stream.set_read_timeout(Some(IO_TIMEOUT));
+        closed
+    }
+}
+
+/// One request on a new connection with `connection: close`.
+pub(crate) fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Resp> {
+    let mut conn = Conn::connect(addr)?;
+    let mut h = headers.to_vec();
+    h.push(("connection", "close"));
+    conn.request(method, path, &h, body)
+}
+
+/// `GET path` on a new connection.
+pub(crate) fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> io::Result<Resp> {
+    request(addr, "GET", path, headers, b"")
+}
