@@ -36,6 +36,8 @@ pub(crate) struct ServerRt {
     pub(crate) addr: SocketAddr,
     pub(crate) active: AtomicUsize,
     pub(crate) up: AtomicBool,
+    /// `maxconn`: requests beyond it wait for a slot.
+    pub(crate) slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// An HTTP backend at run time.
@@ -194,6 +196,9 @@ impl Generation {
                                 addr: s.addr,
                                 active: AtomicUsize::new(0),
                                 up: AtomicBool::new(true),
+                                slots: s
+                                    .maxconn
+                                    .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
                             });
                             if s.check {
                                 tokio::spawn(check_server(rt.clone(), s.clone(), checks.clone()));

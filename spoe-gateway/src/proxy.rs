@@ -309,26 +309,32 @@ fn set_header(headers: &mut hyper::HeaderMap, name: &str, value: &str, replace: 
     }
 }
 
+/// Picks an up server with a non-zero weight: weighted round robin, or the
+/// fewest active requests per unit of weight (`leastconn`).
 fn pick_server(backend: &BackendRt) -> Option<usize> {
-    let n = backend.servers.len();
-    if n == 0 {
-        return None;
-    }
-    let up: Vec<usize> = (0..n)
-        .filter(|&i| backend.servers[i].up.load(Ordering::Relaxed))
+    let weight = |i: usize| backend.model.servers.get(i).map_or(1, |s| s.weight);
+    let candidates: Vec<usize> = (0..backend.servers.len())
+        .filter(|&i| backend.servers[i].up.load(Ordering::Relaxed) && weight(i) > 0)
         .collect();
-    if up.is_empty() {
-        return None;
-    }
     match backend.model.balance {
         crate::model::Balance::RoundRobin => {
-            let i = backend.next.fetch_add(1, Ordering::Relaxed);
-            Some(up[i % up.len()])
+            let total: u64 = candidates.iter().map(|&i| u64::from(weight(i))).sum();
+            if total == 0 {
+                return None;
+            }
+            let mut at = backend.next.fetch_add(1, Ordering::Relaxed) as u64 % total;
+            for &i in &candidates {
+                let w = u64::from(weight(i));
+                if at < w {
+                    return Some(i);
+                }
+                at -= w;
+            }
+            None
         }
-        crate::model::Balance::LeastConn => up
-            .iter()
-            .copied()
-            .min_by_key(|&i| backend.servers[i].active.load(Ordering::Relaxed)),
+        crate::model::Balance::LeastConn => candidates.iter().copied().min_by_key(|&i| {
+            (backend.servers[i].active.load(Ordering::Relaxed) as u64 * 256) / u64::from(weight(i))
+        }),
     }
 }
 
@@ -499,6 +505,37 @@ pub(crate) async fn handle(
         );
     };
     let server = &be.servers[si];
+    // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
+    // (HAProxy's default for it is `timeout connect`), then get a 503.
+    let _slot = match &server.slots {
+        Some(slots) => {
+            let wait = be
+                .model
+                .timeouts
+                .queue
+                .or(be.model.timeouts.connect)
+                .unwrap_or(crate::generation::DEFAULT_TIMEOUT_CONNECT);
+            match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => Some(permit),
+                _ => {
+                    return finish(
+                        error_page(503),
+                        &txn,
+                        &metrics,
+                        started,
+                        Access {
+                            frontend: &fe.model.name,
+                            backend: &be.model.name,
+                            server: &server.name,
+                            status: 0,
+                            termination: "sQ",
+                        },
+                    );
+                }
+            }
+        }
+        None => None,
+    };
     server.active.fetch_add(1, Ordering::Relaxed);
     let upstream = forward(&txn, be, server.addr, be.model.timeouts.server).await;
     server.active.fetch_sub(1, Ordering::Relaxed);

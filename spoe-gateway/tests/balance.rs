@@ -1,0 +1,116 @@
+//! Server choice: `weight` in round robin, and `maxconn` with `timeout queue`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spoe_gateway::Gateway;
+use spoe_gateway::model::GatewayConfig;
+use spoe_gateway::server::{Loaded, Loader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A backend that answers every request with its own name, after `delay`.
+async fn backend(name: &'static str, delay: Duration) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut have = Vec::new();
+                loop {
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    have.extend_from_slice(&buf[..n]);
+                    while let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
+                        have.drain(..end + 4);
+                        tokio::time::sleep(delay).await;
+                        let body = name.as_bytes();
+                        let head =
+                            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                        if s.write_all(&[head.as_bytes(), body].concat())
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn gateway(cfg: String) -> (Arc<Gateway>, SocketAddr) {
+    let port = spoe_interop::free_port();
+    let cfg = cfg.replace("PORT", &port.to_string());
+    let loader: Loader = Arc::new(move || {
+        let (config, _) =
+            GatewayConfig::parse_str(&cfg, "haproxy.cfg", std::path::Path::new("."), None)
+                .map_err(|e| spoe_gateway::ReloadError(e.to_string()))?;
+        let var_names = spoe_gateway::config::var_names(&config);
+        Ok(Loaded { config, var_names })
+    });
+    let gw = Gateway::start(loader).await.unwrap();
+    (gw, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+async fn get(addr: SocketAddr) -> (u16, String) {
+    tokio::task::spawn_blocking(move || {
+        let (status, _, body) = spoe_interop::http_get(addr, "/", &[]).unwrap();
+        (status, String::from_utf8(body).unwrap())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_follows_weights() {
+    let a = backend("a", Duration::ZERO).await;
+    let b = backend("b", Duration::ZERO).await;
+    let (gw, addr) = gateway(format!(
+        "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\
+         frontend fe\n    bind 127.0.0.1:PORT\n    default_backend be\n\
+         backend be\n    balance roundrobin\n    server a {a} weight 3\n    server b {b} weight 1\n    server z {b} weight 0\n"
+    ))
+    .await;
+    let mut counts = std::collections::BTreeMap::new();
+    for _ in 0..40 {
+        let (status, body) = get(addr).await;
+        assert_eq!(status, 200);
+        *counts.entry(body).or_insert(0) += 1;
+    }
+    assert_eq!(counts.get("a"), Some(&30), "{counts:?}");
+    assert_eq!(counts.get("b"), Some(&10), "{counts:?}");
+    gw.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maxconn_queues_then_times_out_with_503() {
+    let slow = backend("slow", Duration::from_millis(800)).await;
+    let (gw, addr) = gateway(format!(
+        "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n    timeout queue 200ms\n\
+         frontend fe\n    bind 127.0.0.1:PORT\n    default_backend be\n\
+         backend be\n    server s {slow} maxconn 1\n"
+    ))
+    .await;
+    let first = tokio::spawn(get(addr));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let start = Instant::now();
+    let (status, _) = get(addr).await;
+    let waited = start.elapsed();
+    assert_eq!(status, 503, "the second request queues, then gives up");
+    assert!(
+        waited >= Duration::from_millis(150) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    assert_eq!(first.await.unwrap(), (200, "slow".to_owned()));
+    gw.stop(true).await;
+}
