@@ -374,7 +374,18 @@ pub(crate) async fn handle(
     let body = match collect_body(body, timeouts.client).await {
         Ok(b) => b,
         Err(status) => {
-            metrics.request(&fe.model.name, status);
+            let what = format!("{} {} {:?}", parts.method, parts.uri, parts.version);
+            // 408: the client was too slow (cR); otherwise its body was invalid (PR).
+            let term = if status == 408 { "cR" } else { "PR" };
+            log_refused(
+                &metrics,
+                session.client,
+                &fe.model.name,
+                status,
+                term,
+                &what,
+                started,
+            );
             return error_page(status);
         }
     };
@@ -647,6 +658,27 @@ async fn forward(
         // As HAProxy: no connection is 503, a broken or invalid response 502.
         if e.is_connect() { 503u16 } else { 502u16 }
     })
+}
+
+/// The access-log line of a request refused before it was complete (bad
+/// head, bad body, slow client), in the same format as [`finish`]'s.
+pub(crate) fn log_refused(
+    metrics: &GatewayMetrics,
+    client: SocketAddr,
+    frontend: &str,
+    status: u16,
+    termination: &str,
+    request: &str,
+    started: Instant,
+) {
+    metrics.request(frontend, status);
+    tracing::info!(
+        target: "spoe::access",
+        "{}:{} {frontend} {frontend}/<NOSRV> {} {status} {termination} \"{request}\"",
+        client.ip(),
+        client.port(),
+        started.elapsed().as_millis(),
+    );
 }
 
 fn finish(

@@ -220,6 +220,7 @@ impl Gateway {
         local: SocketAddr,
         stop: CancellationToken,
     ) {
+        let started = std::time::Instant::now();
         let generation = self.current();
         let timeouts = generation
             .frontend_for(local)
@@ -258,7 +259,26 @@ impl Gateway {
         tokio::select! {
             r = conn.as_mut() => {
                 if let Err(e) = r {
-                    tracing::debug!(%client, error = %e, "client connection ended with an error");
+                    // hyper answered a malformed request head itself: log it
+                    // as HAProxy logs <BADREQ>.
+                    let refused = if e.is_parse_too_large() {
+                        Some((431, "PR"))
+                    } else if e.is_parse() {
+                        Some((400, "PR"))
+                    } else if e.is_timeout() {
+                        Some((408, "cR"))
+                    } else {
+                        None
+                    };
+                    if let Some((status, term)) = refused {
+                        let frontend = self
+                            .current()
+                            .frontend_for(local)
+                            .map_or_else(|| "-".to_owned(), |f| f.model.name.clone());
+                        proxy::log_refused(&self.metrics, client, &frontend, status, term, "<BADREQ>", started);
+                    } else {
+                        tracing::debug!(%client, error = %e, "client connection ended with an error");
+                    }
                 }
             }
             () = stop.cancelled() => {
