@@ -405,7 +405,9 @@ fn malformed_requests_get_an_access_log_line() {
         let before = access_lines(&gw).len();
         let (status, _) = send_malformed(local(port), raw);
         let status = status.unwrap_or_else(|| panic!("{name}: no answer"));
-        let logged = wait_for(|| access_lines(&gw).len() > before);
+        let logged = gateway_support::wait_until(Duration::from_secs(2), || {
+            access_lines(&gw).len() > before
+        });
         let line = access_lines(&gw).get(before).cloned();
         if !logged
             || !line
