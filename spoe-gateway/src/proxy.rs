@@ -348,13 +348,25 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// One access-log line's facts.
+/// One access-log line's facts (the status is filled in by [`finish`]).
 struct Access<'a> {
     frontend: &'a str,
     backend: &'a str,
     server: &'a str,
     status: u16,
     termination: &'a str,
+}
+
+impl<'a> Access<'a> {
+    fn new(frontend: &'a str, backend: &'a str, server: &'a str, termination: &'a str) -> Self {
+        Self {
+            frontend,
+            backend,
+            server,
+            status: 0,
+            termination,
+        }
+    }
 }
 
 /// Handles one request on `generation`.
@@ -441,13 +453,7 @@ pub(crate) async fn handle(
             &txn,
             &metrics,
             started,
-            Access {
-                frontend: &fe.model.name,
-                backend: &fe.model.name,
-                server: "<NOSRV>",
-                status: 0,
-                termination: term,
-            },
+            Access::new(&fe.model.name, &fe.model.name, "<NOSRV>", term),
         );
     }
     let backend_name = fe
@@ -466,13 +472,12 @@ pub(crate) async fn handle(
             &txn,
             &metrics,
             started,
-            Access {
-                frontend: &fe.model.name,
-                backend: backend_name.as_deref().unwrap_or(&fe.model.name),
-                server: "<NOSRV>",
-                status: 0,
-                termination: "SC",
-            },
+            Access::new(
+                &fe.model.name,
+                backend_name.as_deref().unwrap_or(&fe.model.name),
+                "<NOSRV>",
+                "SC",
+            ),
         );
     };
     ctx.run_event(&be.filters, Event::OnBackendHttpRequest, &mut txn)
@@ -491,13 +496,7 @@ pub(crate) async fn handle(
             &txn,
             &metrics,
             started,
-            Access {
-                frontend: &fe.model.name,
-                backend: &be.model.name,
-                server: "<NOSRV>",
-                status: 0,
-                termination: term,
-            },
+            Access::new(&fe.model.name, &be.model.name, "<NOSRV>", term),
         );
     }
     let Some(si) = pick_server(be) else {
@@ -506,13 +505,7 @@ pub(crate) async fn handle(
             &txn,
             &metrics,
             started,
-            Access {
-                frontend: &fe.model.name,
-                backend: &be.model.name,
-                server: "<NOSRV>",
-                status: 0,
-                termination: "SC",
-            },
+            Access::new(&fe.model.name, &be.model.name, "<NOSRV>", "SC"),
         );
     };
     let server = &be.servers[si];
@@ -534,13 +527,7 @@ pub(crate) async fn handle(
                         &txn,
                         &metrics,
                         started,
-                        Access {
-                            frontend: &fe.model.name,
-                            backend: &be.model.name,
-                            server: &server.name,
-                            status: 0,
-                            termination: "sQ",
-                        },
+                        Access::new(&fe.model.name, &be.model.name, &server.name, "sQ"),
                     );
                 }
             }
@@ -558,17 +545,16 @@ pub(crate) async fn handle(
                 &txn,
                 &metrics,
                 started,
-                Access {
-                    frontend: &fe.model.name,
-                    backend: &be.model.name,
-                    server: &server.name,
-                    status: 0,
-                    termination: match status {
+                Access::new(
+                    &fe.model.name,
+                    &be.model.name,
+                    &server.name,
+                    match status {
                         504 => "sH",
                         503 => "SC",
                         _ => "SH",
                     },
-                },
+                ),
             );
         }
     };
@@ -604,13 +590,7 @@ pub(crate) async fn handle(
         &txn,
         &metrics,
         started,
-        Access {
-            frontend: &fe.model.name,
-            backend: &be.model.name,
-            server: &server.name,
-            status: 0,
-            termination: "--",
-        },
+        Access::new(&fe.model.name, &be.model.name, &server.name, "--"),
     )
 }
 
