@@ -14,7 +14,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use spoe::StreamState;
 use spoe::config::Event;
-use spoe::expr::{AclSet, Fetch};
+use spoe::expr::AclSet;
 
 use crate::generation::{BackendRt, FilterRt, Generation};
 use crate::metrics::GatewayMetrics;
@@ -686,10 +686,4 @@ fn finish(
         txn.version
     );
     r
-}
-
-impl Fetch for &Txn {
-    fn fetch(&self, kind: &spoe::expr::FetchKind) -> Option<spoe::expr::Sample> {
-        (**self).fetch(kind)
-    }
 }

@@ -78,6 +78,13 @@ impl Gateway {
     /// Loads the configuration, starts generation 1 and binds its listeners.
     pub async fn start(loader: Loader) -> Result<Arc<Self>, ReloadError> {
         let loaded = loader()?;
+        Self::start_loaded(loaded, loader).await
+    }
+
+    /// Starts generation 1 from a configuration the caller already loaded
+    /// (to read `nbthread` before building the runtime, say); `loader` is
+    /// used for reloads.
+    pub async fn start_loaded(loaded: Loaded, loader: Loader) -> Result<Arc<Self>, ReloadError> {
         let maxconn = loaded
             .config
             .global

@@ -413,10 +413,7 @@ fn backoff(min: Duration, max: Duration, failures: u32) -> Duration {
 
 /// A number in [0, 1) that differs from call to call.
 fn jitter_fraction() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(0);
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+    (crate::engine::random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

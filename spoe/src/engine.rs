@@ -97,22 +97,17 @@ impl EngineSettings {
     }
 }
 
+/// A number that differs from call to call: std seeds each `RandomState`
+/// with fresh keys, which is all the randomness jitter and ids need here.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0u8)
+}
+
 /// A random-looking engine id (format of a UUID v4) without a dependency:
 /// uniqueness across engines is all that matters.
 fn new_engine_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut words = [0u64; 2];
-    for w in &mut words {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        *w = h.finish();
-    }
+    let words = [random_u64(), random_u64()];
     let hex = format!("{:016x}{:016x}", words[0], words[1]);
     format!(
         "{}-{}-4{}-a{}-{}",

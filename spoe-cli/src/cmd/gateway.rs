@@ -70,16 +70,18 @@ fn string_loader(
 }
 
 pub(crate) fn run(args: GatewayArgs) -> Result<()> {
-    // The configuration decides the number of threads: read it once first.
-    let nbthread = match &args.config {
+    // The configuration decides the number of threads: load it before the
+    // runtime exists, and start from that load.
+    let first = match &args.config {
         Some(path) => {
-            let (config, _) = GatewayConfig::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-            config.global.nbthread
+            let loader = file_loader(path.clone());
+            let loaded = loader().map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some((loaded, loader))
         }
         None => None,
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = nbthread {
+    if let Some(n) = first.as_ref().and_then(|(l, _)| l.config.global.nbthread) {
         builder.worker_threads(n.max(1));
     }
     let runtime = builder
@@ -87,8 +89,8 @@ pub(crate) fn run(args: GatewayArgs) -> Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async move {
-        match args.config {
-            Some(path) => serve(file_loader(path)).await,
+        match first {
+            Some((loaded, loader)) => serve(Some(loaded), loader).await,
             None => quickstart(args.listen).await,
         }
     })
@@ -135,17 +137,21 @@ async fn quickstart(listen: SocketAddr) -> Result<()> {
     println!(
         "  the agent scores your address into sess.iprep.ip_score; the gateway adds it as X-IP-Score"
     );
-    let result = serve(loader).await;
+    let result = serve(None, loader).await;
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), agent_task).await;
     let _ = demo_task.await;
     result
 }
 
-async fn serve(loader: Loader) -> Result<()> {
-    let gateway = Gateway::start(loader)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+/// Runs the gateway until a stop signal; `loaded` is the first
+/// configuration when the caller already has it.
+async fn serve(loaded: Option<Loaded>, loader: Loader) -> Result<()> {
+    let started = match loaded {
+        Some(l) => Gateway::start_loaded(l, loader).await,
+        None => Gateway::start(loader).await,
+    };
+    let gateway = started.map_err(|e| anyhow::anyhow!("{e}"))?;
     for addr in gateway.listening() {
         tracing::info!(%addr, "listening");
     }

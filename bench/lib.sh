@@ -1,0 +1,73 @@
+# Shared by the bench scripts, sourced after `work` is set: process
+# bookkeeping with an EXIT trap that stops only what the script started,
+# free ports, CPU ticks of a process, and wrk's latency units.
+pids=()
+
+# Forgets a reaped pid (it may be reused by another process).
+forget_pid() {
+    local p kept=()
+    for p in "${pids[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+    pids=("${kept[@]}")
+}
+
+# Stops one process this script started and waits for it.
+stop_pid() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    forget_pid "$1"
+}
+
+# Runs wrk in the background and waits for it: a signal then interrupts `wait` at once, and the
+# EXIT trap stops wrk too.
+run_wrk() {
+    local pid status=0
+    wrk "$@" &
+    pid=$!
+    pids+=("$pid")
+    wait "$pid" || status=$?
+    forget_pid "$pid"
+    return "$status"
+}
+
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits (at most 10 s) until 127.0.0.1:PORT accepts connections.
+wait_port() {
+    local port=$1 i
+    for i in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "${0##*/}: nothing listening on 127.0.0.1:$port after 10 s" >&2
+    return 1
+}
+
+# utime + stime of a process (all its threads), in clock ticks. Fields 14 and 15 of
+# /proc/PID/stat; the command name (field 2) may contain spaces, so cut after its ')'.
+cpu_ticks() {
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    awk '{ print $12 + $13 }' <<<"$stat"
+}
+clk_tck=$(getconf CLK_TCK)
+
+# wrk latency ("850.12us", "1.23ms", "1.02s") in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+        printf "%.3f", n
+    }'
+}
