@@ -441,8 +441,8 @@ async fn an_answer_too_big_for_a_frame_falls_back() {
     );
 }
 
-#[tokio::test]
-async fn haproxy_disconnect_finishes_in_flight_acks_first() {
+/// An echo handler that answers only when `release` gets permits.
+fn gated_echo() -> (Arc<Semaphore>, impl spoa::Handler) {
     let release = Arc::new(Semaphore::new(0));
     let rel = release.clone();
     let handler = move |req: Request| {
@@ -452,6 +452,12 @@ async fn haproxy_disconnect_finishes_in_flight_acks_first() {
             Ok::<_, HandlerError>(spoa::demo::Echo::actions(&req))
         }
     };
+    (release, handler)
+}
+
+#[tokio::test]
+async fn haproxy_disconnect_finishes_in_flight_acks_first() {
+    let (release, handler) = gated_echo();
     let mut e = Engine::start(Server::new(handler, Config::default()).unwrap());
     e.handshake().await;
     e.send(&notify(1, 1, 1i64)).await;
@@ -474,15 +480,7 @@ async fn haproxy_disconnect_finishes_in_flight_acks_first() {
 
 #[tokio::test]
 async fn shutdown_drains_then_says_goodbye() {
-    let release = Arc::new(Semaphore::new(0));
-    let rel = release.clone();
-    let handler = move |req: Request| {
-        let rel = rel.clone();
-        async move {
-            rel.acquire().await.unwrap().forget();
-            Ok::<_, HandlerError>(spoa::demo::Echo::actions(&req))
-        }
-    };
+    let (release, handler) = gated_echo();
     let mut e = Engine::start(Server::new(handler, Config::default()).unwrap());
     e.handshake().await;
     e.send(&notify(1, 1, 1i64)).await;
