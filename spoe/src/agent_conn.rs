@@ -29,6 +29,7 @@ use crate::connector::{AgentAddr, BoxIo, Connector};
 use crate::dispatch::ConnId;
 use crate::engine::{EngineSettings, EngineStats, Job, JobResult};
 use crate::outcome::ProcessStatus;
+use crate::ready::{FreeSlots, Ready};
 
 /// What the dispatcher sends a connection.
 #[derive(Debug)]
@@ -42,8 +43,9 @@ pub(crate) enum ConnMsg {
 pub(crate) enum ConnEvent {
     /// Handshake done: `slots` messages may be in flight at once.
     Ready { id: ConnId, slots: usize },
-    /// One slot is free again.
-    Freed { id: ConnId },
+    /// A slot is free again and the dispatcher asked to hear of it
+    /// (messages are queued, or it drains).
+    Freed,
     /// Send nothing more here.
     Closing { id: ConnId },
     /// `option spop-check` saw server `server` go up or down.
@@ -113,17 +115,32 @@ struct InFlight {
     written_at: Instant,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How a connection talks with the dispatcher and callers.
+#[derive(Debug)]
+pub(crate) struct Channels {
+    /// Messages (from the dispatcher, or straight from callers once ready).
+    pub(crate) jobs: mpsc::UnboundedReceiver<ConnMsg>,
+    pub(crate) events: mpsc::UnboundedSender<ConnEvent>,
+    /// This connection's free slots.
+    pub(crate) free: Arc<FreeSlots>,
+    pub(crate) ready: Arc<Ready>,
+}
+
 pub(crate) async fn run(
     id: ConnId,
     addr: AgentAddr,
     settings: Arc<EngineSettings>,
     connector: Arc<dyn Connector>,
-    mut rx: mpsc::UnboundedReceiver<ConnMsg>,
-    events: mpsc::UnboundedSender<ConnEvent>,
+    channels: Channels,
     stats: Arc<EngineStats>,
     stop: CancellationToken,
 ) {
+    let Channels {
+        jobs: mut rx,
+        events,
+        free,
+        ready,
+    } = channels;
     let started = Instant::now();
     let established = tokio::select! {
         r = establish(&addr, &settings, connector.as_ref()) => r,
@@ -147,6 +164,7 @@ pub(crate) async fn run(
         Ordering::Relaxed,
     );
     debug!(agent = %settings.agent_id, server = %addr, max_frame_size, slots, ?handshake, "agent connection ready");
+    free.set(slots);
     let _ = events.send(ConnEvent::Ready { id, slots });
     let mut conn = Running {
         id,
@@ -154,6 +172,8 @@ pub(crate) async fn run(
         settings,
         stats,
         events,
+        free,
+        ready,
         frames,
         wr,
         max_frame_size,
@@ -322,6 +342,8 @@ struct Running {
     settings: Arc<EngineSettings>,
     stats: Arc<EngineStats>,
     events: mpsc::UnboundedSender<ConnEvent>,
+    free: Arc<FreeSlots>,
+    ready: Arc<Ready>,
     frames: Frames,
     wr: WriteHalf<BoxIo>,
     max_frame_size: u32,
@@ -360,6 +382,12 @@ impl Running {
         rx: &mut mpsc::UnboundedReceiver<ConnMsg>,
         stop: &CancellationToken,
     ) -> End {
+        // One timer for the next message deadline or the idle timeout, reset
+        // only when that instant changes (tokio re-registers nothing when a
+        // timer is pushed later), not one new timer per loop.
+        let timer = sleep_until(Instant::now());
+        tokio::pin!(timer);
+        let mut armed = None::<Instant>;
         loop {
             self.sync_idle(true);
             if self.draining && self.in_flight.is_empty() {
@@ -370,6 +398,16 @@ impl Running {
                 .in_flight
                 .is_empty()
                 .then(|| self.idle_since + self.settings.timeout_idle);
+            let wake = match (next_deadline, idle_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if wake != armed {
+                if let Some(at) = wake {
+                    timer.as_mut().reset(at);
+                }
+                armed = wake;
+            }
             tokio::select! {
                 biased;
                 () = stop.cancelled() => return End::Stopped,
@@ -395,14 +433,19 @@ impl Running {
                     }
                     Some(ConnMsg::Drain) | None => self.start_drain(),
                 },
-                () = sleep_until(next_deadline.unwrap_or_else(Instant::now)), if next_deadline.is_some() => {
-                    if let Some(end) = self.expire() {
+                () = &mut timer, if armed.is_some() => {
+                    // A fired timer stays fired until it is reset.
+                    armed = None;
+                    let now = Instant::now();
+                    if next_deadline.is_some_and(|at| at <= now)
+                        && let Some(end) = self.expire()
+                    {
                         return end;
                     }
-                }
-                () = sleep_until(idle_at.unwrap_or_else(Instant::now)), if idle_at.is_some() => {
-                    debug!(agent = %self.settings.agent_id, server = %self.addr, "closing idle agent connection");
-                    return End::Graceful;
+                    if idle_at.is_some_and(|at| at <= now) {
+                        debug!(agent = %self.settings.agent_id, server = %self.addr, "closing idle agent connection");
+                        return End::Graceful;
+                    }
                 }
             }
         }
@@ -416,7 +459,10 @@ impl Running {
     }
 
     fn free_slot(&self) {
-        let _ = self.events.send(ConnEvent::Freed { id: self.id });
+        self.free.give_back();
+        if self.ready.dispatcher_needs_slots() {
+            let _ = self.events.send(ConnEvent::Freed);
+        }
     }
 
     /// Writes the NOTIFY frames of `jobs` in one write.
@@ -508,6 +554,7 @@ impl Running {
                     ));
                 }
                 if let Some(entry) = self.in_flight.remove(&h.stream_id) {
+                    self.forget_answered_deadlines();
                     self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
                     let written_at = entry.written_at;
                     // A caller that went away (client abort) gets nothing applied.
@@ -538,6 +585,17 @@ impl Running {
                 Status::INVALID_FRAME,
                 format!("unexpected {:?} frame from the agent", h.frame_type),
             )),
+        }
+    }
+
+    /// Drops the deadlines of answered messages from the top of the heap,
+    /// so that it holds about what is in flight rather than every message
+    /// of the last `timeout processing` (ACKs mostly come in order).
+    fn forget_answered_deadlines(&mut self) {
+        while let Some(Reverse((_, sid))) = self.deadlines.peek()
+            && !self.in_flight.contains_key(sid)
+        {
+            self.deadlines.pop();
         }
     }
 

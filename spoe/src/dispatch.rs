@@ -19,13 +19,14 @@ use crate::connector::Connector;
 use crate::engine::{Command, EngineSettings, EngineStats, Job, JobResult};
 use crate::outcome::ProcessStatus;
 use crate::rate::RateCounter;
+use crate::ready::{FreeSlots, Ready};
 
 pub(crate) type ConnId = u64;
 
 #[derive(Debug)]
 enum ConnState {
     Connecting,
-    Ready { free: usize, slots: usize },
+    Ready { slots: usize },
     Closing,
 }
 
@@ -34,6 +35,8 @@ struct Conn {
     server: usize,
     state: ConnState,
     tx: mpsc::UnboundedSender<ConnMsg>,
+    /// Shared with the connection and, once ready, with callers.
+    free: Arc<FreeSlots>,
 }
 
 #[derive(Debug, Default)]
@@ -65,18 +68,32 @@ pub(crate) struct Dispatcher {
     /// Tells `Engine::drained` whether the drain is complete.
     drained: tokio::sync::watch::Sender<bool>,
     connects_per_sec: RateCounter,
+    ready: Arc<Ready>,
+}
+
+/// How the dispatcher hears from and reports to its [`crate::Engine`].
+pub(crate) struct EngineLink {
+    pub(crate) commands: mpsc::Receiver<Command>,
+    /// Tells `Engine::drained` whether the drain is complete.
+    pub(crate) drained: tokio::sync::watch::Sender<bool>,
+    /// The ready connections callers hand messages to.
+    pub(crate) ready: Arc<Ready>,
 }
 
 impl Dispatcher {
     pub(crate) fn new(
         settings: Arc<EngineSettings>,
         connector: Arc<dyn Connector>,
-        commands: mpsc::Receiver<Command>,
+        link: EngineLink,
         stats: Arc<EngineStats>,
         stop: CancellationToken,
         tracker: TaskTracker,
-        drained: tokio::sync::watch::Sender<bool>,
     ) -> Self {
+        let EngineLink {
+            commands,
+            drained,
+            ready,
+        } = link;
         let (events_tx, events) = mpsc::unbounded_channel();
         let servers = settings.servers.iter().map(|_| Server::default()).collect();
         Self {
@@ -97,6 +114,7 @@ impl Dispatcher {
             commands_closed: false,
             drained,
             connects_per_sec: RateCounter::new(Instant::now()),
+            ready,
         }
     }
 
@@ -166,6 +184,7 @@ impl Dispatcher {
         }
         debug!(agent = %self.settings.agent_id, "engine draining");
         self.draining = true;
+        self.ready.set_draining();
     }
 
     /// While draining, a connection with nothing in flight and nothing to
@@ -176,10 +195,11 @@ impl Dispatcher {
         if !self.draining || !self.queue.is_empty() {
             return;
         }
-        for c in self.conns.values_mut() {
-            if let ConnState::Ready { free, slots } = c.state
-                && free == slots
+        for (id, c) in &mut self.conns {
+            if let ConnState::Ready { slots } = c.state
+                && c.free.get() == slots
             {
+                self.ready.unpublish(*id);
                 let _ = c.tx.send(ConnMsg::Drain);
                 c.state = ConnState::Closing;
             }
@@ -190,6 +210,9 @@ impl Dispatcher {
     /// queue cannot be served otherwise.
     fn dispatch(&mut self) {
         let now = Instant::now();
+        // Published before looking for free slots: a connection that frees
+        // one after this sees it and wakes the dispatcher (see `ready`).
+        self.ready.set_queued(self.queue.len());
         while let Some(job) = self.queue.pop_front() {
             if job.abandoned(now) {
                 job.expire();
@@ -198,21 +221,20 @@ impl Dispatcher {
             let slot = self
                 .conns
                 .iter_mut()
-                .find(|(_, c)| matches!(c.state, ConnState::Ready { free, .. } if free > 0));
-            let Some((_, conn)) = slot else {
+                .find(|(_, c)| matches!(c.state, ConnState::Ready { .. }) && c.free.take());
+            let Some((id, conn)) = slot else {
                 self.queue.push_front(job);
                 break;
             };
-            if let ConnState::Ready { free, .. } = &mut conn.state {
-                *free -= 1;
-            }
             if let Err(mpsc::error::SendError(ConnMsg::Job(job))) = conn.tx.send(ConnMsg::Job(job))
             {
                 // The connection just ended; its Closed event will follow.
                 conn.state = ConnState::Closing;
+                self.ready.unpublish(*id);
                 self.queue.push_front(job);
             }
         }
+        self.ready.set_queued(self.queue.len());
         if self.queue.is_empty() {
             return;
         }
@@ -289,12 +311,14 @@ impl Dispatcher {
             let id = self.next_id;
             self.next_id += 1;
             let (tx, rx) = mpsc::unbounded_channel();
+            let free = Arc::new(FreeSlots::default());
             self.conns.insert(
                 id,
                 Conn {
                     server: idx,
                     state: ConnState::Connecting,
                     tx,
+                    free: free.clone(),
                 },
             );
             self.stats.connections.fetch_add(1, Ordering::Relaxed);
@@ -306,8 +330,12 @@ impl Dispatcher {
                 self.settings.servers[idx].clone(),
                 self.settings.clone(),
                 self.connector.clone(),
-                rx,
-                self.events_tx.clone(),
+                agent_conn::Channels {
+                    jobs: rx,
+                    events: self.events_tx.clone(),
+                    free,
+                    ready: self.ready.clone(),
+                },
                 self.stats.clone(),
                 self.stop.child_token(),
             );
@@ -338,22 +366,16 @@ impl Dispatcher {
         match ev {
             ConnEvent::Ready { id, slots } => {
                 if let Some(c) = self.conns.get_mut(&id) {
-                    c.state = ConnState::Ready { free: slots, slots };
+                    c.state = ConnState::Ready { slots };
+                    self.ready.publish(id, c.free.clone(), c.tx.clone());
                     let s = &mut self.servers[c.server];
                     s.failures = 0;
                     s.retry_at = None;
                     s.last_failure = None;
                 }
             }
-            ConnEvent::Freed { id } => {
-                if let Some(Conn {
-                    state: ConnState::Ready { free, .. },
-                    ..
-                }) = self.conns.get_mut(&id)
-                {
-                    *free += 1;
-                }
-            }
+            // The slot is already counted; the loop dispatches the queue.
+            ConnEvent::Freed => {}
             ConnEvent::Health { server, up } => {
                 if let Some(s) = self.servers.get_mut(server) {
                     s.down = !up;
@@ -362,6 +384,7 @@ impl Dispatcher {
             ConnEvent::Closing { id } => {
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.state = ConnState::Closing;
+                    self.ready.unpublish(id);
                 }
             }
             ConnEvent::Closed {
@@ -372,6 +395,7 @@ impl Dispatcher {
                 let Some(c) = self.conns.remove(&id) else {
                     return;
                 };
+                self.ready.unpublish(id);
                 self.stats.connections.fetch_sub(1, Ordering::Relaxed);
                 let s = &mut self.servers[c.server];
                 s.connections = s.connections.saturating_sub(1);

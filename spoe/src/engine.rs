@@ -13,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::connector::{AgentAddr, Connector, NetConnector};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, EngineLink};
 use crate::outcome::{Outcome, ProcessStatus, Timings};
 use crate::rate::RateCounter;
+use crate::ready::Ready;
 
 /// What one engine needs to run: an agent's settings (from its
 /// `spoe-agent` section) and its servers (from its `use-backend`).
@@ -243,6 +244,7 @@ pub struct Engine {
     tracker: TaskTracker,
     finished: watch::Receiver<bool>,
     errors_per_sec: std::sync::Mutex<RateCounter>,
+    ready: Arc<Ready>,
 }
 
 impl Engine {
@@ -260,14 +262,18 @@ impl Engine {
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (drained_tx, finished) = watch::channel(false);
+        let ready = Arc::new(Ready::default());
         let dispatcher = Dispatcher::new(
             settings.clone(),
             connector,
-            rx,
+            EngineLink {
+                commands: rx,
+                drained: drained_tx,
+                ready: ready.clone(),
+            },
             stats.clone(),
             stop.clone(),
             tracker.clone(),
-            drained_tx,
         );
         tracker.spawn(dispatcher.run());
         Self {
@@ -278,6 +284,7 @@ impl Engine {
             tracker,
             finished,
             errors_per_sec: std::sync::Mutex::new(RateCounter::new(Instant::now())),
+            ready,
         }
     }
 
@@ -357,11 +364,36 @@ impl Engine {
             deadline,
             reply,
         };
+        // A ready connection with a free slot takes it directly; otherwise
+        // the dispatcher queues it (and opens connections).
+        let Err(job) = self.ready.try_hand(job) else {
+            return self.wait(answer, queued_at, deadline).await;
+        };
         match self.commands.try_send(Command::Submit(job)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => return fail(ProcessStatus::RESOURCE),
             Err(mpsc::error::TrySendError::Closed(_)) => return fail(ProcessStatus::INTERRUPTED),
         }
+        self.wait(answer, queued_at, deadline).await
+    }
+
+    /// Waits for a job's answer until its deadline.
+    async fn wait(
+        &self,
+        answer: oneshot::Receiver<JobResult>,
+        queued_at: Instant,
+        deadline: Instant,
+    ) -> Outcome {
+        let fail = |status| {
+            Outcome::failed(
+                status,
+                Timings {
+                    queue: None,
+                    wait: None,
+                    total: queued_at.elapsed(),
+                },
+            )
+        };
         match timeout_at(deadline, answer).await {
             Ok(Ok(JobResult::Ack {
                 actions,

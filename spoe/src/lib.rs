@@ -38,6 +38,7 @@ mod health;
 pub mod log;
 mod outcome;
 mod rate;
+mod ready;
 pub mod vars;
 
 pub use connector::{AgentAddr, Connector, NetConnector};

@@ -85,6 +85,63 @@ async fn engine_against_our_agent_under_concurrency() {
         .unwrap();
 }
 
+/// Few slots, many callers on two threads: messages go straight to free
+/// slots or wait in the dispatcher's queue, and every freed slot serves the
+/// queue (a lost wake-up would leave a message to time out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn few_slots_many_callers_every_message_is_served() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::new(spoa::demo::Echo, Config::default()).unwrap();
+    let stop = CancellationToken::new();
+    let agent = tokio::spawn({
+        let stop = stop.clone();
+        async move { server.serve(Listener::Tcp(listener), stop).await }
+    });
+    let mut s = settings(addr, Duration::from_secs(10));
+    s.max_connections_per_server = 2;
+    s.max_waiting_frames = 2;
+    let engine = Arc::new(Engine::start(s));
+    let tasks: Vec<_> = (0..64i64)
+        .map(|t| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                for n in 0..50i64 {
+                    let i = t * 1000 + n;
+                    let out = engine.process(&[Message::new("m").arg("id", i)]).await;
+                    assert_eq!(out.status, ProcessStatus::OK, "message {i}");
+                    assert_eq!(
+                        out.actions,
+                        vec![Action::set_var(VarScope::Transaction, "id", i)]
+                    );
+                }
+            })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .expect("3200 messages within 60 s");
+    let opened = engine
+        .stats()
+        .connections_opened
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(opened, 2, "the pool stays within maxconn");
+    engine.drain();
+    tokio::time::timeout(Duration::from_secs(5), engine.drained())
+        .await
+        .unwrap();
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), agent)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
 /// A raw agent: completes the handshake, then on the first NOTIFY closes
 /// the socket, with a reset when `rst`.
 async fn closing_agent(rst: bool) -> SocketAddr {
