@@ -68,14 +68,45 @@ enum PreparedKind {
 
 /// What processing one event or group did.
 #[derive(Debug, Clone)]
-pub struct Done {
+pub struct Done<'f> {
     /// The engine's outcome.
     pub outcome: Outcome,
     /// The variables to set or unset, in order.
     pub updates: Vec<VarUpdate>,
+    log: LogFields<'f>,
+}
+
+/// The SPOE log line's fields besides the outcome, kept so that the line is
+/// only formatted when someone reads it.
+#[derive(Debug, Clone)]
+struct LogFields<'f> {
+    agent: &'f str,
+    what: Processed<'f>,
+    sid: u64,
+    request: Duration,
+    response: Option<Duration>,
+    counters: crate::log::LogCounters,
+}
+
+impl Done<'_> {
     /// The SPOE log line (already emitted through `tracing` unless
     /// `option dontlog-normal` hides a success).
-    pub log_line: String,
+    pub fn log_line(&self) -> String {
+        self.line().to_string()
+    }
+
+    fn line(&self) -> LogLine<'_> {
+        let f = &self.log;
+        LogLine {
+            agent: f.agent,
+            what: f.what,
+            sid: f.sid,
+            outcome: &self.outcome,
+            request: f.request,
+            response: f.response,
+            counters: f.counters,
+        }
+    }
 }
 
 /// One `filter spoe` instance: a `spoe.conf` engine and its agents.
@@ -218,7 +249,7 @@ impl SpoeFilter {
 
     /// Sends prepared messages and returns the variable updates, within
     /// `timeout processing` of this call.
-    pub async fn process(&self, prepared: Prepared, stream: &mut StreamState) -> Done {
+    pub async fn process<'f>(&'f self, prepared: Prepared, stream: &mut StreamState) -> Done<'f> {
         let outcome = self.engine.process(&prepared.messages).await;
         stream.total = stream.total.saturating_add(outcome.timings.total);
         if !outcome.status.is_ok() && !self.config.agent.continue_on_error {
@@ -230,30 +261,40 @@ impl SpoeFilter {
             .policy
             .updates(&outcome, total_ms, &|name: &str| self.known.contains(name));
         let agent = &self.config.agent;
-        let what = match &prepared.what {
+        let what = match prepared.what {
             PreparedKind::Event(e) => Processed::Event(e.name()),
-            PreparedKind::Group(g) => Processed::Group(g),
+            PreparedKind::Group(g) => Processed::Group(self.group_name(&g)),
         };
-        let line = LogLine {
-            agent: &agent.id,
-            what,
-            sid: stream.sid,
-            outcome: &outcome,
-            request: prepared.encoding,
-            response: outcome.status.is_ok().then(|| applying.elapsed()),
-            counters: self.engine.stats().log_counters(),
-        };
-        let log_line = line.to_string();
-        if line.is_error() {
-            tracing::warn!(target: "spoe::log", "{log_line}");
-        } else if !agent.dontlog_normal {
-            tracing::info!(target: "spoe::log", "{log_line}");
-        }
-        Done {
+        let response = outcome.status.is_ok().then(|| applying.elapsed());
+        let done = Done {
             outcome,
             updates,
-            log_line,
+            log: LogFields {
+                agent: &agent.id,
+                what,
+                sid: stream.sid,
+                request: prepared.encoding,
+                response,
+                counters: self.engine.stats().log_counters(),
+            },
+        };
+        // tracing formats the line only when it is enabled.
+        let line = done.line();
+        if line.is_error() {
+            tracing::warn!(target: "spoe::log", "{line}");
+        } else if !agent.dontlog_normal {
+            tracing::info!(target: "spoe::log", "{line}");
         }
+        done
+    }
+
+    /// The configured group's name (borrowed from the configuration, as the
+    /// log line outlives the prepared messages).
+    fn group_name<'f>(&'f self, name: &str) -> &'f str {
+        self.config
+            .agent
+            .group(name)
+            .map_or("", |g| g.name.as_str())
     }
 
     /// Drains the engine (see [`Engine::drain`]).

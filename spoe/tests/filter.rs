@@ -128,10 +128,10 @@ async fn event_messages_are_evaluated_sent_and_turned_into_variables() {
         "no error variable on success"
     );
     assert!(
-        done.log_line
+        done.log_line()
             .starts_with("SPOE: [demo-agent] <EVENT:on-frontend-http-request> sid=42 st=0 "),
         "{}",
-        done.log_line
+        done.log_line()
     );
 
     // The condition fails: nothing to send.
@@ -162,7 +162,7 @@ async fn event_messages_are_evaluated_sent_and_turned_into_variables() {
         Some(TypedData::Int64(i64::from(done.outcome.status.0)))
     );
     assert!(
-        done.log_line
+        done.log_line()
             .contains(&format!("st={}", done.outcome.status.0))
     );
 }
