@@ -18,15 +18,29 @@ use tokio::sync::Notify;
 
 use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
 use crate::txn::Vars;
+use crate::workers::Workers;
 
 /// `timeout connect` when none is configured.
 pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(5);
 
-/// A `filter spoe` instance of a proxy.
+/// A `filter spoe` instance of a proxy: one filter (and engine) per worker,
+/// so that a request's messages travel on its own worker's agent connections.
 #[derive(Debug)]
 pub(crate) struct FilterRt {
     pub(crate) engine: Option<String>,
-    pub(crate) filter: SpoeFilter,
+    per_worker: Vec<SpoeFilter>,
+}
+
+impl FilterRt {
+    /// The calling worker's filter.
+    pub(crate) fn filter(&self) -> &SpoeFilter {
+        let i = Workers::index();
+        self.per_worker.get(i).unwrap_or(&self.per_worker[0])
+    }
+
+    fn all(&self) -> impl Iterator<Item = &SpoeFilter> {
+        self.per_worker.iter()
+    }
 }
 
 /// A server of an HTTP backend.
@@ -47,7 +61,17 @@ pub(crate) struct BackendRt {
     pub(crate) filters: Vec<FilterRt>,
     pub(crate) servers: Vec<Arc<ServerRt>>,
     pub(crate) next: AtomicUsize,
-    pub(crate) client: Client<HttpConnector, Full<Bytes>>,
+    /// One pool per worker: a pooled connection is used on the thread that
+    /// opened it.
+    clients: Vec<Client<HttpConnector, Full<Bytes>>>,
+}
+
+impl BackendRt {
+    /// The calling worker's connection pool.
+    pub(crate) fn client(&self) -> &Client<HttpConnector, Full<Bytes>> {
+        let i = Workers::index();
+        self.clients.get(i).unwrap_or(&self.clients[0])
+    }
 }
 
 /// A frontend at run time.
@@ -140,35 +164,61 @@ fn agent_backend(config: &GatewayConfig, decl: &SpoeFilterDecl) -> AgentBackend 
     }
 }
 
+/// Starts one filter per worker, each with an engine running on that
+/// worker. The limits that HAProxy applies to the whole process (`maxconn`
+/// of the agents' servers, `maxconnrate`, `maxerrrate`) are split among the
+/// workers, rounded up.
 fn start_filters(
     config: &GatewayConfig,
     decls: &[SpoeFilterDecl],
     var_names: &[String],
+    workers: &Workers,
 ) -> Vec<FilterRt> {
+    let n = workers.len().max(1);
+    let share = |v: u32| v.div_ceil(u32::try_from(n).unwrap_or(u32::MAX)).max(1);
     decls
         .iter()
         .map(|decl| {
-            let mut filter =
-                SpoeFilter::start((*decl.config).clone(), &agent_backend(config, decl));
-            filter.register_var_names(var_names.iter().cloned());
+            let mut settings = SpoeFilter::settings(&decl.config, &agent_backend(config, decl));
+            settings.max_connections_per_server = settings.max_connections_per_server.div_ceil(n);
+            settings.max_connection_rate = settings.max_connection_rate.map(share);
+            settings.max_error_rate = settings.max_error_rate.map(share);
+            let per_worker = workers
+                .handles()
+                .iter()
+                .map(|handle| {
+                    // The engine's tasks start on this worker's runtime.
+                    let _on_worker = handle.enter();
+                    let engine = spoe::Engine::start(settings.clone());
+                    let mut filter = SpoeFilter::with_engine((*decl.config).clone(), engine);
+                    filter.register_var_names(var_names.iter().cloned());
+                    filter
+                })
+                .collect();
             FilterRt {
                 engine: decl.engine.clone(),
-                filter,
+                per_worker,
             }
         })
         .collect()
 }
 
 impl Generation {
-    /// Starts everything `config` describes. Must run inside a tokio runtime.
-    pub fn start(id: u64, config: Arc<GatewayConfig>, var_names: &[String]) -> Self {
+    /// Starts everything `config` describes: SPOE engines on every worker,
+    /// health checks on the caller's runtime (which must be a tokio runtime).
+    pub fn start(
+        id: u64,
+        config: Arc<GatewayConfig>,
+        var_names: &[String],
+        workers: &Workers,
+    ) -> Self {
         let checks = tokio_util::sync::CancellationToken::new();
         let frontends = config
             .frontends
             .iter()
             .map(|f| FrontendRt {
                 model: f.clone(),
-                filters: start_filters(&config, &f.filters, var_names),
+                filters: start_filters(&config, &f.filters, var_names, workers),
             })
             .collect();
         let backends = config
@@ -181,12 +231,18 @@ impl Generation {
                 connector.set_connect_timeout(Some(
                     b.timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT),
                 ));
-                let client = Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(30))
-                    .build(connector);
+                let clients = workers
+                    .handles()
+                    .iter()
+                    .map(|_| {
+                        Client::builder(TokioExecutor::new())
+                            .pool_idle_timeout(Duration::from_secs(30))
+                            .build(connector.clone())
+                    })
+                    .collect();
                 let rt = BackendRt {
                     model: b.clone(),
-                    filters: start_filters(&config, &b.filters, var_names),
+                    filters: start_filters(&config, &b.filters, var_names, workers),
                     servers: b
                         .servers
                         .iter()
@@ -207,7 +263,7 @@ impl Generation {
                         })
                         .collect(),
                     next: AtomicUsize::new(0),
-                    client,
+                    clients,
                 };
                 (b.name.clone(), rt)
             })
@@ -256,38 +312,33 @@ impl Generation {
         }
     }
 
-    fn filters(&self) -> impl Iterator<Item = &FilterRt> {
+    fn filters(&self) -> impl Iterator<Item = &SpoeFilter> {
         self.frontends
             .iter()
             .flat_map(|f| f.filters.iter())
             .chain(self.backends.values().flat_map(|b| b.filters.iter()))
+            .flat_map(FilterRt::all)
     }
 
     /// Drains every SPOE engine: idle agent connections get
     /// HAPROXY-DISCONNECT at once, busy ones after their last ACK.
     pub fn drain(&self) {
         for f in self.filters() {
-            f.filter.drain();
+            f.drain();
         }
     }
 
     /// Resolves when every engine has drained.
     pub async fn drained(&self) {
         for f in self.filters() {
-            f.filter.drained().await;
+            f.drained().await;
         }
     }
 
     /// Agent connections open, all engines together.
     pub fn agent_connections(&self) -> u64 {
         self.filters()
-            .map(|f| {
-                f.filter
-                    .engine()
-                    .stats()
-                    .connections
-                    .load(Ordering::Relaxed)
-            })
+            .map(|f| f.engine().stats().connections.load(Ordering::Relaxed))
             .sum()
     }
 }

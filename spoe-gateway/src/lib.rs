@@ -27,7 +27,9 @@ mod proxy;
 pub mod quickstart;
 pub mod server;
 mod txn;
+pub mod workers;
 
 pub use generation::Generation;
 pub use metrics::GatewayMetrics;
 pub use server::{Gateway, ReloadError};
+pub use workers::Workers;

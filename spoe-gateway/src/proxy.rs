@@ -122,11 +122,11 @@ impl Ctx<'_> {
     async fn run_event(&mut self, filters: &[FilterRt], event: Event, txn: &mut Txn) {
         for f in filters {
             let stream = *self.stream(f);
-            let Some(prepared) = f.filter.prepare_event(event, &*txn, &stream) else {
+            let Some(prepared) = f.filter().prepare_event(event, &*txn, &stream) else {
                 continue;
             };
-            let done = f.filter.process(prepared, self.stream(f)).await;
-            self.metrics.spoe(&f.filter.config().agent.id, &done);
+            let done = f.filter().process(prepared, self.stream(f)).await;
+            self.metrics.spoe(&f.filter().config().agent.id, &done);
             txn.apply(&done.updates);
         }
     }
@@ -136,9 +136,9 @@ impl Ctx<'_> {
             return;
         };
         let stream = *self.stream(f);
-        if let Some(prepared) = f.filter.prepare_group(group, &*txn, &stream) {
-            let done = f.filter.process(prepared, self.stream(f)).await;
-            self.metrics.spoe(&f.filter.config().agent.id, &done);
+        if let Some(prepared) = f.filter().prepare_group(group, &*txn, &stream) {
+            let done = f.filter().process(prepared, self.stream(f)).await;
+            self.metrics.spoe(&f.filter().config().agent.id, &done);
             txn.apply(&done.updates);
         }
     }
@@ -628,7 +628,7 @@ async fn forward(
         headers.remove(*h);
     }
     *req.headers_mut() = headers;
-    let call = be.client.request(req);
+    let call = be.client().request(req);
     let result = match server_timeout {
         Some(d) => tokio::time::timeout(d, call).await.map_err(|_| 504u16)?,
         None => call.await,

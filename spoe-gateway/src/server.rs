@@ -21,6 +21,7 @@ use crate::generation::Generation;
 use crate::metrics::GatewayMetrics;
 use crate::model::GatewayConfig;
 use crate::proxy::{self, Session};
+use crate::workers::Workers;
 
 /// A configuration, loaded and validated, with the variable names it uses.
 #[derive(Debug, Clone)]
@@ -66,6 +67,7 @@ pub struct Gateway {
     retiring: TaskTracker,
     maxconn: Option<Arc<Semaphore>>,
     reload_lock: tokio::sync::Mutex<()>,
+    workers: Arc<Workers>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -76,15 +78,21 @@ impl std::fmt::Debug for Gateway {
 
 impl Gateway {
     /// Loads the configuration, starts generation 1 and binds its listeners.
+    /// Everything runs on the caller's runtime.
     pub async fn start(loader: Loader) -> Result<Arc<Self>, ReloadError> {
         let loaded = loader()?;
-        Self::start_loaded(loaded, loader).await
+        Self::start_loaded(loaded, loader, Arc::new(Workers::current())).await
     }
 
     /// Starts generation 1 from a configuration the caller already loaded
-    /// (to read `nbthread` before building the runtime, say); `loader` is
-    /// used for reloads.
-    pub async fn start_loaded(loaded: Loaded, loader: Loader) -> Result<Arc<Self>, ReloadError> {
+    /// (to read `nbthread` before starting the workers, say); `loader` is
+    /// used for reloads. Client connections are served on `workers`;
+    /// listeners, reloads and health checks run on the caller's runtime.
+    pub async fn start_loaded(
+        loaded: Loaded,
+        loader: Loader,
+        workers: Arc<Workers>,
+    ) -> Result<Arc<Self>, ReloadError> {
         let maxconn = loaded
             .config
             .global
@@ -95,6 +103,7 @@ impl Gateway {
             1,
             Arc::new(loaded.config),
             &loaded.var_names,
+            &workers,
         ));
         metrics.generations.inc();
         let gw = Arc::new(Self {
@@ -108,6 +117,7 @@ impl Gateway {
             retiring: TaskTracker::new(),
             maxconn,
             reload_lock: tokio::sync::Mutex::new(()),
+            workers,
         });
         gw.bind_listeners(&generation.config).await?;
         info!(generation = 1, "gateway started");
@@ -211,12 +221,29 @@ impl Gateway {
             };
             let _ = sock.set_nodelay(true);
             let local = sock.local_addr().unwrap_or(client);
+            // The connection moves to its worker's reactor.
+            let sock = match sock.into_std() {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, %client, "cannot hand the connection to a worker");
+                    continue;
+                }
+            };
+            let worker = self.workers.assign();
+            let handle = worker.handle().clone();
             let gw = self.clone();
             let stop = self.stopping.clone();
-            self.connections.spawn(async move {
-                let _permit = permit;
-                gw.serve_connection(sock, client, local, stop).await;
-            });
+            self.connections.spawn_on(
+                async move {
+                    let _permit = permit;
+                    let _worker = worker;
+                    match tokio::net::TcpStream::from_std(sock) {
+                        Ok(sock) => gw.serve_connection(sock, client, local, stop).await,
+                        Err(e) => warn!(error = %e, %client, "cannot register the connection"),
+                    }
+                },
+                &handle,
+            );
         }
     }
 
@@ -317,7 +344,12 @@ impl Gateway {
             warn!("reload refused, the running configuration stays: {e}");
             return Err(e);
         }
-        let generation = Arc::new(Generation::start(id, config, &loaded.var_names));
+        let generation = Arc::new(Generation::start(
+            id,
+            config,
+            &loaded.var_names,
+            &self.workers,
+        ));
         let old = std::mem::replace(
             &mut *self
                 .current

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use spoe_gateway::model::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader, ReloadError};
-use spoe_gateway::{Gateway, quickstart};
+use spoe_gateway::{Gateway, Workers, quickstart};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -80,23 +80,33 @@ pub(crate) fn run(args: GatewayArgs) -> Result<()> {
         }
         None => None,
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = first.as_ref().and_then(|(l, _)| l.config.global.nbthread) {
-        builder.worker_threads(n.max(1));
-    }
-    let runtime = builder
+    // Client connections are served by `nbthread` workers (default: one
+    // per CPU), each a thread with its own runtime; this thread's runtime
+    // runs the listeners, signals and reloads.
+    let threads = first
+        .as_ref()
+        .and_then(|(l, _)| l.config.global.nbthread)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let workers = Arc::new(Workers::spawn(threads).context("starting the worker threads")?);
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(async move {
-        match first {
-            Some((loaded, loader)) => serve(Some(loaded), loader).await,
-            None => quickstart(args.listen).await,
+    let result = runtime.block_on({
+        let workers = workers.clone();
+        async move {
+            match first {
+                Some((loaded, loader)) => serve(Some(loaded), loader, workers).await,
+                None => quickstart(args.listen, workers).await,
+            }
         }
-    })
+    });
+    drop(runtime);
+    workers.join();
+    result
 }
 
-async fn quickstart(listen: SocketAddr) -> Result<()> {
+async fn quickstart(listen: SocketAddr, workers: Arc<Workers>) -> Result<()> {
     let stop = CancellationToken::new();
     // The embedded agent: the ip-reputation example.
     let agent_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -137,7 +147,7 @@ async fn quickstart(listen: SocketAddr) -> Result<()> {
     println!(
         "  the agent scores your address into sess.iprep.ip_score; the gateway adds it as X-IP-Score"
     );
-    let result = serve(None, loader).await;
+    let result = serve(None, loader, workers).await;
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), agent_task).await;
     let _ = demo_task.await;
@@ -146,11 +156,12 @@ async fn quickstart(listen: SocketAddr) -> Result<()> {
 
 /// Runs the gateway until a stop signal; `loaded` is the first
 /// configuration when the caller already has it.
-async fn serve(loaded: Option<Loaded>, loader: Loader) -> Result<()> {
-    let started = match loaded {
-        Some(l) => Gateway::start_loaded(l, loader).await,
-        None => Gateway::start(loader).await,
+async fn serve(loaded: Option<Loaded>, loader: Loader, workers: Arc<Workers>) -> Result<()> {
+    let loaded = match loaded {
+        Some(l) => l,
+        None => loader().map_err(|e| anyhow::anyhow!("{e}"))?,
     };
+    let started = Gateway::start_loaded(loaded, loader, workers).await;
     let gateway = started.map_err(|e| anyhow::anyhow!("{e}"))?;
     for addr in gateway.listening() {
         tracing::info!(%addr, "listening");

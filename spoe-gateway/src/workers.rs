@@ -1,0 +1,165 @@
+//! The threads that serve client connections.
+//!
+//! Each worker is an OS thread with a single-threaded tokio runtime, and each
+//! worker has its own SPOE engines and backend connection pools. A client
+//! connection is handed to one worker when it is accepted and stays there:
+//! its requests, their SPOE messages, the agent connection that carries them
+//! and the ACK all run on one thread, with no cross-thread wake-up per
+//! request (HAProxy's model: a stream and its SPOE applet share a thread).
+//! A work-stealing runtime spent about a fifth of the gateway's CPU on such
+//! wake-ups (futex, eventfd, scheduler); see bench/README.md.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::runtime::Handle;
+
+thread_local! {
+    /// The index of the worker this thread runs (0 on any other thread).
+    static INDEX: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The gateway's worker threads (or, for tests and embedding, the caller's
+/// runtime as the only worker).
+#[derive(Debug)]
+pub struct Workers {
+    handles: Vec<Handle>,
+    /// Client connections each worker serves now.
+    load: Vec<AtomicUsize>,
+    next: AtomicUsize,
+    threads: Mutex<Vec<(tokio::sync::oneshot::Sender<()>, JoinHandle<()>)>>,
+}
+
+impl Workers {
+    /// Starts `n` worker threads (at least one), each with its own runtime.
+    pub fn spawn(n: usize) -> std::io::Result<Self> {
+        let n = n.max(1);
+        let mut handles = Vec::with_capacity(n);
+        let mut threads = Vec::with_capacity(n);
+        for i in 0..n {
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name(format!("spoe-worker-{i}"))
+                .spawn(move || {
+                    INDEX.set(i);
+                    let runtime = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(runtime.handle().clone()));
+                    runtime.block_on(async {
+                        let _ = stop_rx.await;
+                    });
+                    // Dropping the runtime drops what is still running on it.
+                })?;
+            let handle = ready_rx.recv().map_err(|_| {
+                std::io::Error::other(format!(
+                    "worker thread {i} ended before its runtime started"
+                ))
+            })??;
+            handles.push(handle);
+            threads.push((stop_tx, thread));
+        }
+        Ok(Self::with_handles(handles, threads))
+    }
+
+    /// One worker: the runtime this is called from. Must be called inside a
+    /// tokio runtime.
+    pub fn current() -> Self {
+        Self::with_handles(vec![Handle::current()], Vec::new())
+    }
+
+    fn with_handles(
+        handles: Vec<Handle>,
+        threads: Vec<(tokio::sync::oneshot::Sender<()>, JoinHandle<()>)>,
+    ) -> Self {
+        Self {
+            load: handles.iter().map(|_| AtomicUsize::new(0)).collect(),
+            handles,
+            next: AtomicUsize::new(0),
+            threads: Mutex::new(threads),
+        }
+    }
+
+    /// How many workers there are.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Always false: there is at least one worker.
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    /// The runtimes, by worker index.
+    pub(crate) fn handles(&self) -> &[Handle] {
+        &self.handles
+    }
+
+    /// The index of the worker running the caller (0 outside the workers).
+    pub(crate) fn index() -> usize {
+        INDEX.get()
+    }
+
+    /// The worker that should take a new client connection: the one with
+    /// the fewest, ties broken in turn. The connection counts until the
+    /// returned guard drops.
+    pub(crate) fn assign(self: &Arc<Self>) -> LoadGuard {
+        let n = self.handles.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let w = (0..n)
+            .map(|i| (start + i) % n)
+            .min_by_key(|&i| self.load[i].load(Ordering::Relaxed))
+            .unwrap_or(0);
+        self.load[w].fetch_add(1, Ordering::Relaxed);
+        LoadGuard {
+            workers: self.clone(),
+            index: w,
+        }
+    }
+
+    /// Stops the worker threads and waits for them. Whatever still runs on
+    /// them is dropped. Call it from outside the workers, after the gateway
+    /// stopped.
+    pub fn join(&self) {
+        let threads = std::mem::take(
+            &mut *self
+                .threads
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for (stop, thread) in threads {
+            let _ = stop.send(());
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Counts a client connection on its worker while alive.
+#[derive(Debug)]
+pub(crate) struct LoadGuard {
+    workers: Arc<Workers>,
+    index: usize,
+}
+
+impl LoadGuard {
+    /// The worker's runtime.
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.workers.handles[self.index]
+    }
+}
+
+impl Drop for LoadGuard {
+    fn drop(&mut self) {
+        self.workers.load[self.index].fetch_sub(1, Ordering::Relaxed);
+    }
+}
