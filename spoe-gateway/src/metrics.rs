@@ -1,6 +1,7 @@
 //! The gateway's Prometheus metrics, served by `use-service prometheus-exporter`.
 
 use std::fmt;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -43,6 +44,41 @@ pub struct GatewayMetrics {
     /// Agent connections of the current generation.
     pub agent_connections: Gauge,
     unique: AtomicU64,
+    resolved_requests: Resolved<Counter>,
+    resolved_spoe: Resolved<Counter>,
+    resolved_spoe_time: Resolved<Histogram>,
+}
+
+/// Metrics already looked up in their family, by label values: the
+/// per-request path takes a read lock and scans a short list, instead of
+/// building label strings and hashing them each time. The list only grows
+/// with distinct (name, code) pairs, which a configuration bounds.
+struct Resolved<M>(RwLock<Vec<(String, u32, M)>>);
+
+impl<M> Resolved<M> {
+    fn new() -> Self {
+        Self(RwLock::new(Vec::new()))
+    }
+
+    fn with(&self, name: &str, code: u32, create: impl FnOnce() -> M, apply: impl FnOnce(&M)) {
+        {
+            let list = self
+                .0
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((_, _, m)) = list.iter().find(|(n, c, _)| *c == code && n == name) {
+                apply(m);
+                return;
+            }
+        }
+        let m = create();
+        apply(&m);
+        // Two threads may both miss: both entries are the same family member.
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((name.to_owned(), code, m));
+    }
 }
 
 impl fmt::Debug for GatewayMetrics {
@@ -115,30 +151,59 @@ impl GatewayMetrics {
             reload_failures,
             agent_connections,
             unique: AtomicU64::new(0),
+            resolved_requests: Resolved::new(),
+            resolved_spoe: Resolved::new(),
+            resolved_spoe_time: Resolved::new(),
         }
     }
 
     pub(crate) fn request(&self, frontend: &str, status: u16) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                frontend: frontend.to_owned(),
-                code: status.to_string(),
-            })
-            .inc();
+        self.resolved_requests.with(
+            frontend,
+            u32::from(status),
+            || {
+                self.requests
+                    .get_or_create(&RequestLabels {
+                        frontend: frontend.to_owned(),
+                        code: status.to_string(),
+                    })
+                    .clone()
+            },
+            |c| {
+                c.inc();
+            },
+        );
     }
 
-    pub(crate) fn spoe(&self, agent: &str, done: &Done) {
-        self.spoe
-            .get_or_create(&SpoeLabels {
-                agent: agent.to_owned(),
-                status: done.outcome.status.0.to_string(),
-            })
-            .inc();
-        self.spoe_time
-            .get_or_create(&AgentLabels {
-                agent: agent.to_owned(),
-            })
-            .observe(done.outcome.timings.total.as_secs_f64());
+    pub(crate) fn spoe(&self, agent: &str, done: &Done<'_>) {
+        let status = done.outcome.status.0;
+        self.resolved_spoe.with(
+            agent,
+            status,
+            || {
+                self.spoe
+                    .get_or_create(&SpoeLabels {
+                        agent: agent.to_owned(),
+                        status: status.to_string(),
+                    })
+                    .clone()
+            },
+            |c| {
+                c.inc();
+            },
+        );
+        self.resolved_spoe_time.with(
+            agent,
+            0,
+            || {
+                self.spoe_time
+                    .get_or_create(&AgentLabels {
+                        agent: agent.to_owned(),
+                    })
+                    .clone()
+            },
+            |h| h.observe(done.outcome.timings.total.as_secs_f64()),
+        );
     }
 
     pub(crate) fn next_unique_id(&self) -> u64 {

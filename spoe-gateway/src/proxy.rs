@@ -413,7 +413,7 @@ pub(crate) async fn handle(
         headers: parts.headers,
         body,
         response: None,
-        unique_id: format!("{:x}-{sid:x}", generation.id),
+        unique_id: (generation.id, sid),
         vars: Vars::new(),
         sess: session.vars.clone(),
         proc: generation.proc_vars.clone(),

@@ -34,7 +34,8 @@ pub(crate) struct Txn {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) response: Option<ResponseView>,
-    pub(crate) unique_id: String,
+    /// `unique-id`'s parts (generation, stream id), formatted when read.
+    pub(crate) unique_id: (u64, u64),
     /// `txn.`, `req.` and `res.` variables.
     pub(crate) vars: Vars,
     /// `sess.` variables, shared by the transactions of one connection.
@@ -286,7 +287,10 @@ impl Fetch for Txn {
             FetchKind::ResHdrCnt { name } => {
                 Sample::Int(all_values(&resp?.headers, name, true).len() as i64)
             }
-            FetchKind::UniqueId => Sample::str(self.unique_id.clone()),
+            FetchKind::UniqueId => {
+                let (generation, sid) = self.unique_id;
+                Sample::str(format!("{generation:x}-{sid:x}"))
+            }
             FetchKind::Var { var, .. } => self.var_ref(var)?,
             FetchKind::Const(s) => s.clone(),
             _ => return None,
