@@ -47,8 +47,19 @@ pub enum VarUpdate {
 /// `<scope>.<prefix>.<name>`, or `None` when it is not UTF-8 or too long.
 pub fn var_name(scope: VarScope, prefix: &str, name: &[u8]) -> Option<String> {
     let name = std::str::from_utf8(name).ok()?;
-    let full = format!("{}.{prefix}.{name}", scope.haproxy_prefix());
-    (full.len() <= MAX_VAR_NAME).then_some(full)
+    let scope = scope.haproxy_prefix();
+    // Built by hand: this runs for every variable of every ACK.
+    let len = scope.len() + prefix.len() + name.len() + 2;
+    if len > MAX_VAR_NAME {
+        return None;
+    }
+    let mut full = String::with_capacity(len);
+    full.push_str(scope);
+    full.push('.');
+    full.push_str(prefix);
+    full.push('.');
+    full.push_str(name);
+    Some(full)
 }
 
 impl ResultPolicy {
@@ -66,6 +77,26 @@ impl ResultPolicy {
         .collect()
     }
 
+    /// Whether `name` is one of [`Self::own_names`] (without building them).
+    fn is_own_name(&self, name: &str) -> bool {
+        let Some(short) = name
+            .strip_prefix(VarScope::Transaction.haproxy_prefix())
+            .and_then(|n| n.strip_prefix('.'))
+            .and_then(|n| n.strip_prefix(self.var_prefix.as_str()))
+            .and_then(|n| n.strip_prefix('.'))
+        else {
+            return false;
+        };
+        [
+            &self.set_on_error,
+            &self.set_process_time,
+            &self.set_total_time,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|own| own == short)
+    }
+
     /// The updates `outcome` makes. `total_ms` is the stream's SPOE time so
     /// far, this event included; `known` says whether the configuration
     /// knows a variable name (ignored with `force-set-var`).
@@ -75,9 +106,7 @@ impl ResultPolicy {
         total_ms: u64,
         known: &dyn Fn(&str) -> bool,
     ) -> Vec<VarUpdate> {
-        let allowed = |name: &str| {
-            self.force_set_var || known(name) || self.own_names().iter().any(|n| n == name)
-        };
+        let allowed = |name: &str| self.force_set_var || known(name) || self.is_own_name(name);
         let mut out = Vec::new();
         for action in &outcome.actions {
             match action {
@@ -239,5 +268,25 @@ mod tests {
         );
         let ups = policy().updates(&out, 0, &|_| true);
         assert_eq!(ups.len(), 2, "a, then ptime: b is after the unknown action");
+    }
+
+    #[test]
+    fn the_policys_own_names_are_known_without_force_set_var() {
+        let out = outcome(
+            0,
+            vec![
+                Action::set_var(VarScope::Transaction, "error", 7i32),
+                Action::set_var(VarScope::Session, "error", 7i32),
+                Action::set_var(VarScope::Transaction, "errors", 7i32),
+            ],
+        );
+        let names: Vec<String> = policy()
+            .updates(&out, 0, &|_| false)
+            .into_iter()
+            .map(|u| match u {
+                VarUpdate::Set { name, .. } | VarUpdate::Unset { name } => name,
+            })
+            .collect();
+        assert_eq!(names, ["txn.iprep.error", "txn.iprep.ptime"]);
     }
 }
