@@ -269,7 +269,7 @@ impl Ctx<'_> {
             }
             HttpAction::SetVar { var, expr } => {
                 let v = expr.eval(&*txn);
-                txn.set_var(&format!("{}.{}", var.scope.name(), var.name), v);
+                crate::txn::with_full_name(var, |name| txn.set_var(name, v));
             }
             HttpAction::SendSpoeGroup { engine, group } => {
                 self.send_group(filters, engine, group, txn).await

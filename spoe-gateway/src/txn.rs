@@ -225,8 +225,29 @@ impl Txn {
     }
 
     fn var_ref(&self, v: &VarRef) -> Option<Sample> {
-        self.var(&format!("{}.{}", v.scope.name(), v.name))
+        with_full_name(v, |name| self.var(name))
     }
+}
+
+/// Calls `f` with `scope.name`. Names of variables that can be set are at
+/// most [`spoe::vars::MAX_VAR_NAME`] bytes (HAProxy's limit), so the name is
+/// built on the stack: reading a variable allocates nothing.
+pub(crate) fn with_full_name<R>(v: &VarRef, f: impl FnOnce(&str) -> R) -> R {
+    let scope = v.scope.name().as_bytes();
+    let name = v.name.as_bytes();
+    let len = scope.len() + 1 + name.len();
+    let mut buf = [0u8; spoe::vars::MAX_VAR_NAME];
+    let Some(out) = buf.get_mut(..len) else {
+        return f(&format!("{}.{}", v.scope.name(), v.name));
+    };
+    let (head, tail) = out.split_at_mut(scope.len());
+    head.copy_from_slice(scope);
+    if let Some((dot, rest)) = tail.split_first_mut() {
+        *dot = b'.';
+        rest.copy_from_slice(name);
+    }
+    // Both parts are UTF-8 (and ASCII, as parsed).
+    f(std::str::from_utf8(out).unwrap_or_default())
 }
 
 impl Fetch for Txn {
@@ -339,5 +360,19 @@ mod tests {
         h.insert("x", "yz".parse().unwrap());
         assert_eq!(&headers_bin(&h)[..], &[1, b'x', 2, b'y', b'z', 0, 0]);
         assert_eq!(&headers_text(&h)[..], b"x: yz\r\n\r\n");
+    }
+
+    #[test]
+    fn full_variable_names_at_any_length() {
+        let full = |text: &str| {
+            let v = VarRef::parse(text).unwrap();
+            with_full_name(&v, str::to_owned)
+        };
+        assert_eq!(full("txn.bench.err"), "txn.bench.err");
+        let at_limit = format!("txn.{}", "a".repeat(59));
+        assert_eq!(at_limit.len(), spoe::vars::MAX_VAR_NAME);
+        assert_eq!(full(&at_limit), at_limit);
+        let longer = format!("proc.{}", "b".repeat(80));
+        assert_eq!(full(&longer), longer);
     }
 }
