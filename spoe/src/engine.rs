@@ -120,6 +120,16 @@ fn new_engine_id() -> String {
     )
 }
 
+/// The messages of one NOTIFY, encoded as its LIST-OF-MESSAGES.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    Encoded(bytes::Bytes),
+    /// Nothing to send: the event succeeds at once.
+    Empty,
+    /// A message the wire format cannot carry (more than 255 arguments).
+    TooBig,
+}
+
 /// What a connection answers for one job.
 #[derive(Debug)]
 pub(crate) enum JobResult {
@@ -303,6 +313,22 @@ impl Engine {
     /// [`Outcome::status`]. Dropping the future cancels the message: its
     /// slot is freed at once if it was not sent, and its late ACK is dropped.
     pub async fn process(&self, messages: &[Message]) -> Outcome {
+        let payload = if messages.is_empty() {
+            Payload::Empty
+        } else if messages.iter().any(|m| m.validate().is_err()) {
+            Payload::TooBig
+        } else {
+            let mut b = BytesMut::new();
+            for m in messages {
+                m.encode(&mut b);
+            }
+            Payload::Encoded(b.freeze())
+        };
+        self.process_payload(payload).await
+    }
+
+    /// [`Engine::process`] for messages already encoded.
+    pub(crate) async fn process_payload(&self, payload: Payload) -> Outcome {
         if self.error_rate_reached() {
             self.stats.skipped.fetch_add(1, Ordering::Relaxed);
             return Outcome {
@@ -312,7 +338,7 @@ impl Engine {
             };
         }
         let guard = PendingGuard::new(&self.stats);
-        let outcome = self.process_inner(messages).await;
+        let outcome = self.process_inner(payload).await;
         if !outcome.status.is_ok()
             && self.settings.max_error_rate.is_some()
             && let Ok(mut r) = self.errors_per_sec.lock()
@@ -331,7 +357,7 @@ impl Engine {
             .is_ok_and(|mut r| r.rate(Instant::now()) >= u64::from(max))
     }
 
-    async fn process_inner(&self, messages: &[Message]) -> Outcome {
+    async fn process_inner(&self, payload: Payload) -> Outcome {
         let queued_at = Instant::now();
         let deadline = queued_at + self.settings.timeout_processing;
         let fail = |status| {
@@ -344,23 +370,20 @@ impl Engine {
                 },
             )
         };
-        if messages.is_empty() {
-            return Outcome {
-                status: ProcessStatus::OK,
-                actions: Vec::new(),
-                timings: Timings::default(),
-            };
-        }
-        let mut payload = BytesMut::new();
-        for m in messages {
-            if m.validate().is_err() {
-                return fail(ProcessStatus::TOO_BIG);
+        let payload = match payload {
+            Payload::Encoded(b) => b,
+            Payload::Empty => {
+                return Outcome {
+                    status: ProcessStatus::OK,
+                    actions: Vec::new(),
+                    timings: Timings::default(),
+                };
             }
-            m.encode(&mut payload);
-        }
+            Payload::TooBig => return fail(ProcessStatus::TOO_BIG),
+        };
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            payload: payload.freeze(),
+            payload,
             deadline,
             reply,
         };

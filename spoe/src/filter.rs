@@ -7,16 +7,33 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use spop::Message;
 use tokio::time::Instant;
 
+use crate::config::MessageConfig;
 use crate::config::{Event, SpoeConfig};
 use crate::connector::AgentAddr;
-use crate::engine::{Engine, EngineSettings};
+use crate::engine::{Engine, EngineSettings, Payload};
 use crate::expr::Fetch;
 use crate::log::{LogLine, Processed};
 use crate::outcome::Outcome;
 use crate::vars::{ResultPolicy, VarUpdate};
+
+/// Evaluates and encodes the messages whose conditions hold, straight into
+/// the NOTIFY's payload. `None` when none does.
+fn encode<'m>(
+    messages: impl Iterator<Item = &'m MessageConfig>,
+    host: &(impl Fetch + ?Sized),
+) -> Option<Payload> {
+    let mut payload = bytes::BytesMut::new();
+    let mut any = false;
+    for m in messages.filter(|m| m.should_send(host)) {
+        any = true;
+        if !m.encode_into(host, &mut payload) {
+            return Some(Payload::TooBig);
+        }
+    }
+    any.then(|| Payload::Encoded(payload.freeze()))
+}
 
 /// `timeout processing` when `spoe.conf` sets none (HAProxy then has no
 /// limit; this engine always has one).
@@ -56,7 +73,7 @@ pub struct StreamState {
 #[derive(Debug)]
 pub struct Prepared {
     what: PreparedKind,
-    messages: Vec<Message>,
+    payload: Payload,
     encoding: Duration,
 }
 
@@ -207,16 +224,13 @@ impl SpoeFilter {
             return None;
         }
         let started = Instant::now();
-        let messages: Vec<Message> = self
-            .config
-            .agent
-            .messages_for(event)
-            .filter(|m| m.should_send(host))
-            .map(|m| m.to_spop(host))
-            .collect();
-        (!messages.is_empty()).then(|| Prepared {
+        let payload = encode(
+            self.config.agent.messages_for(event).map(AsRef::as_ref),
+            host,
+        )?;
+        Some(Prepared {
             what: PreparedKind::Event(event),
-            messages,
+            payload,
             encoding: started.elapsed(),
         })
     }
@@ -234,15 +248,10 @@ impl SpoeFilter {
         }
         let started = Instant::now();
         let g = self.config.agent.group(group)?;
-        let messages: Vec<Message> = g
-            .messages
-            .iter()
-            .filter(|m| m.should_send(host))
-            .map(|m| m.to_spop(host))
-            .collect();
-        (!messages.is_empty()).then(|| Prepared {
+        let payload = encode(g.messages.iter().map(AsRef::as_ref), host)?;
+        Some(Prepared {
             what: PreparedKind::Group(g.name.clone()),
-            messages,
+            payload,
             encoding: started.elapsed(),
         })
     }
@@ -250,7 +259,7 @@ impl SpoeFilter {
     /// Sends prepared messages and returns the variable updates, within
     /// `timeout processing` of this call.
     pub async fn process<'f>(&'f self, prepared: Prepared, stream: &mut StreamState) -> Done<'f> {
-        let outcome = self.engine.process(&prepared.messages).await;
+        let outcome = self.engine.process_payload(prepared.payload).await;
         stream.total = stream.total.saturating_add(outcome.timings.total);
         if !outcome.status.is_ok() && !self.config.agent.continue_on_error {
             stream.disabled = true;

@@ -76,6 +76,6 @@ pub use hello::{
     negotiate_max_frame_size,
 };
 pub use kv::{Kv, find};
-pub use message::Message;
+pub use message::{Message, encode_arg, encode_message_head};
 pub use reassembly::{Reassembler, Reassembly, ReassemblyError};
 pub use status::Status;

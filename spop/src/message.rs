@@ -66,9 +66,8 @@ impl Message {
     /// Writes the message. More than 255 arguments are cut to 255: call
     /// [`Message::validate`] first (the frame encoder does).
     pub fn encode(&self, dst: &mut impl BufMut) {
-        encode_bytes(&self.name, dst);
         let n = self.args.len().min(usize::from(u8::MAX));
-        dst.put_u8(n as u8);
+        encode_message_head(&self.name, n as u8, dst);
         for kv in self.args.iter().take(n) {
             kv.encode(dst);
         }
@@ -94,4 +93,42 @@ pub(crate) fn decode_list(r: &mut Reader) -> Result<Vec<Message>, DecodeError> {
         out.push(Message::decode(r)?);
     }
     Ok(out)
+}
+
+/// Writes a message's name and argument count, for senders that evaluate
+/// arguments straight into a frame instead of building a [`Message`]: the
+/// caller then writes exactly `nb_args` arguments with [`encode_arg`]. The
+/// bytes are those [`Message::encode`] writes.
+pub fn encode_message_head(name: &[u8], nb_args: u8, dst: &mut impl BufMut) {
+    encode_bytes(name, dst);
+    dst.put_u8(nb_args);
+}
+
+/// Writes one argument of a message begun with [`encode_message_head`].
+pub fn encode_arg(name: &[u8], value: &TypedData, dst: &mut impl BufMut) {
+    encode_bytes(name, dst);
+    value.encode(dst);
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+
+    #[test]
+    fn parts_encode_as_the_owned_message() {
+        let m = Message::new("check")
+            .arg("ip", std::net::Ipv4Addr::LOCALHOST)
+            .arg("path", "/a")
+            .arg("", 7i64);
+        let mut owned = BytesMut::new();
+        m.encode(&mut owned);
+        let mut parts = BytesMut::new();
+        encode_message_head(b"check", 3, &mut parts);
+        for kv in &m.args {
+            encode_arg(&kv.name, &kv.value, &mut parts);
+        }
+        assert_eq!(owned, parts);
+    }
 }

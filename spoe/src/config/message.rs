@@ -142,6 +142,21 @@ impl MessageConfig {
             .collect()
     }
 
+    /// Evaluates the arguments and writes the message as [`Self::to_spop`]'s
+    /// `encode` would, without building it. `false` (and nothing written)
+    /// when it has more than 255 arguments, which SPOP cannot carry.
+    pub fn encode_into(&self, host: &(impl Fetch + ?Sized), dst: &mut bytes::BytesMut) -> bool {
+        let Ok(n) = u8::try_from(self.args.len()) else {
+            return false;
+        };
+        spop::encode_message_head(self.name.as_bytes(), n, dst);
+        for arg in &self.args {
+            let value = Sample::typed_data(arg.expr.eval(host).as_ref());
+            spop::encode_arg(arg.name.as_bytes(), &value, dst);
+        }
+        true
+    }
+
     /// The SPOP message HAProxy would send for this stream (arguments evaluated, missing
     /// values as NULL).
     pub fn to_spop(&self, host: &(impl Fetch + ?Sized)) -> spop::Message {
