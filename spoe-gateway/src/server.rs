@@ -282,6 +282,39 @@ impl Gateway {
             .http_request
             .or(timeouts.client)
             .unwrap_or(Duration::from_secs(30));
+        // Until the client sends something the connection holds no HTTP
+        // state: hyper allocates its read buffer when it starts reading, and
+        // an idle client would keep it (8 KiB of the ~13 each idle
+        // connection cost; HAProxy's cost ~1). The head's timeout is the
+        // same as hyper's: it runs from the accept.
+        let first_bytes = tokio::select! {
+            r = tokio::time::timeout(header_timeout, sock.readable()) => r,
+            () = stop.cancelled() => return,
+        };
+        match first_bytes {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(%client, error = %e, "client connection failed before its request");
+                return;
+            }
+            Err(_) => {
+                let frontend = self
+                    .current()
+                    .frontend_for(local)
+                    .map_or_else(|| "-".to_owned(), |f| f.model.name.clone());
+                proxy::log_refused(
+                    &self.metrics,
+                    client,
+                    &frontend,
+                    408,
+                    "cR",
+                    "<BADREQ>",
+                    started,
+                );
+                return;
+            }
+        }
+        let header_timeout = header_timeout.saturating_sub(started.elapsed());
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
