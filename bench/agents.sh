@@ -16,7 +16,9 @@ runs=${1:-${RUNS:-3}}
 duration=${DURATION:-5s}
 agents=${AGENTS:-spoe haproxyspoa}
 venv=$root/bench/.venv
-clk_tck=$(getconf CLK_TCK)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-agents-bench.XXXXXX")
+. "$root/bench/lib.sh"
 
 if [[ " $agents " == *" haproxyspoa "* ]] && { [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import haproxyspoa' 2>/dev/null; }; then
     python3 -m venv "$venv"
@@ -25,20 +27,15 @@ fi
 cargo build --release --quiet -p spoe-cli
 spoe=$root/target/release/spoe
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-start_agent() { # name port -> pid
+# start_agent NAME PORT: starts an agent in the background; sets agent_pid.
+start_agent() {
     case $1 in
         spoe) "$spoe" agent --listen "127.0.0.1:$2" --example echo >/dev/null 2>&1 & ;;
         haproxyspoa) "$venv/bin/python" bench/haproxyspoa_echo.py "$2" >/dev/null 2>&1 & ;;
+        *) echo "unknown agent $1" >&2; return 1 ;;
     esac
-    echo $!
+    agent_pid=$!
+    pids+=("$agent_pid")
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -51,13 +48,13 @@ for agent in $agents; do
             rates=(); p50s=(); p99s=(); cpus=()
             for _ in $(seq "$runs"); do
                 port=$(free_port)
-                pid=$(start_agent "$agent" "$port"); pids+=("$pid")
+                start_agent "$agent" "$port"
                 wait_port "$port"
-                t0=$(cpu_ticks "$pid")
+                t0=$(cpu_ticks "$agent_pid")
                 out=$("$spoe" bench --agent "127.0.0.1:$port" -c "$conns" -k "$k" -d "$duration" --json \
                     bench ip=ipv4:192.0.2.10 path=str:/index.html method=str:GET ua=str:curl/8.0)
-                t1=$(cpu_ticks "$pid")
-                kill "$pid"; wait "$pid" 2>/dev/null || true
+                t1=$(cpu_ticks "$agent_pid")
+                stop_pid "$agent_pid"
                 read -r rate p50 p99 cpu < <(python3 -c "
 import json, sys
 b = json.loads(sys.argv[1]); n = max(b['messages'], 1)

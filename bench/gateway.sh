@@ -31,12 +31,9 @@ c1_duration=${C1_DURATION:-5s}
 wrk_threads=${WRK_THREADS:-2}
 wrk_conns=${WRK_CONNS:-50}
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-    echo "gateway.sh: installing $* from Debian" >&2
-    as_root apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
-}
+# ---- process bookkeeping ----
+work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-gateway-bench.XXXXXX")
+. "$root/bench/lib.sh"
 
 # ---- prerequisites ----
 if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
@@ -44,10 +41,6 @@ if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
 haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
 if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --release --quiet -p spoe-cli; fi
 spoe_bin=$root/target/release/spoe
-
-# ---- process bookkeeping ----
-work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-gateway-bench.XXXXXX")
-. "$root/bench/lib.sh"
 
 # ---- configuration ----
 agent_port=$(free_port)

@@ -1,6 +1,6 @@
 # Shared by the bench scripts, sourced after `work` is set: process
 # bookkeeping with an EXIT trap that stops only what the script started,
-# free ports, CPU ticks of a process, and wrk's latency units.
+# free ports, Debian installs, CPU ticks of a process, and wrk's latency units.
 pids=()
 
 # Forgets a reaped pid (it may be reused by another process).
@@ -37,6 +37,16 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Runs a command as root (directly when already root).
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Installs Debian packages (a missing haproxy or wrk, say).
+apt_install() {
+    echo "${0##*/}: installing $* from Debian" >&2
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -1,44 +1,111 @@
 #!/usr/bin/env bash
-# Memory of the gateway: RSS per idle client connection at 10k connections,
-# and per in-flight request (each holding one SPOE message waiting for its
-# ACK). The client is a separate Python process; the agent holds every ACK
-# 5 s (`spoe agent --delay 5s`) so that the messages stay in flight.
+# Memory of the gateway and of HAProxy 2.6 on the same haproxy.cfg (SPOE on every request): RSS
+# per idle client connection at CONNS connections, and per in-flight request at INFLIGHT
+# requests, each holding one SPOE message that waits for its ACK. One agent serves every run:
+# `target/release/spoe agent --example echo --delay 5s` holds every ACK 5 s, so the messages stay
+# in flight while RSS is read. The client is a separate Python process that keeps its sockets open
+# while RSS is read and checks what it measured:
+#   idle      the proxy process holds CONNS more file descriptors (the connections were accepted,
+#             not left in the kernel's accept queue) and has closed none of them;
+#   in flight no response has arrived yet when RSS is read, the agent's `spoa_in_flight` gauge
+#             (its --metrics endpoint) says how many NOTIFY frames it holds, and every request
+#             gets its 200 at the end. The frontend answers 500 instead when the SPOE set its
+#             error variable or the echoed variable is missing, so a 200 means the message was
+#             processed.
+# Each phase runs in a fresh proxy process (memory that the allocator keeps from one phase would
+# hide the next), RUNS times, the proxies in turn; the table gives the median per figure, then
+# the per-run figures. RSS is VmRSS of the proxy process (/proc/PID/status): `haproxy -db` is one
+# process (its threads included), as is `spoe gateway`.
 #
-# Usage: bench/memory.sh            Environment: CONNS (10000), INFLIGHT (1000).
+# Proxies (PROXIES, all three by default):
+#   gateway           RUST_LOG=warn target/release/spoe gateway -f haproxy.cfg
+#   haproxy           haproxy -db -f haproxy.cfg -f haproxy-only.cfg (nbthread: HAProxy's default,
+#                     one thread per CPU; the gateway's default is the same)
+#   haproxy-nbthread1 the same plus `nbthread 1` (a third file). With two threads and the agent
+#                     server's `maxconn 100`, HAProxy 2.6 sends only about 180 of a burst of 1000
+#                     messages to the agent (on its 100 connections) and keeps the rest in its
+#                     SPOE queue until ACKs come back (its SPOE applets and their queues are per
+#                     thread), so the last answers come after two agent delays, 10 s (hence
+#                     `timeout processing 30s`); with one thread all 1000 reach the agent, 10 per
+#                     connection (the gateway sends 20 per connection on 50,
+#                     `max-waiting-frames`' default).
+#
+# haproxy-only.cfg holds one line for HAProxy alone: `no strict-limits`. `maxconn 30000` makes
+# HAProxy ask for 60017 file descriptors (two per connection) and, by default, refuse to start
+# below that; where the hard limit is lower (20000 on the reference machine) it warns and runs
+# with what it has, enough for CONNS client connections since `http-request return` opens no
+# server connection. The gateway rejects `no strict-limits`, and needs nothing of the kind.
+#
+# Usage: bench/memory.sh [RUNS]       (default 3)
+# Environment: CONNS (10000), INFLIGHT (1000), PROXIES ("gateway haproxy haproxy-nbthread1"),
+# KEEP_WORK=1 to keep the temporary directory (configs, logs), SKIP_BUILD=1 to use the existing
+# target/release/spoe, SPOE_BIN=PATH to use another build of `spoe` (of a given commit, say) for
+# the agent and the gateway.
+#
+# Everything listens on 127.0.0.1 on ports the kernel picks. The processes this script starts are
+# stopped on exit (trap), and only those.
 set -euo pipefail
+
 cd "$(dirname "$0")/.."
+root=$PWD
+runs=${1:-${RUNS:-3}}
 conns=${CONNS:-10000}
 inflight=${INFLIGHT:-1000}
-ulimit -n 65536 2>/dev/null || ulimit -n 20000
-cargo build --release --quiet -p spoe-cli
-spoe=$PWD/target/release/spoe
-work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-mem.XXXXXX")
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-trap 'cat "$work/gateway.log" >&2 2>/dev/null || true' ERR
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+proxies=${PROXIES:-gateway haproxy haproxy-nbthread1}
 
-agent_port=$(free_port); gw_port=$(free_port)
-"$spoe" agent --listen "127.0.0.1:$agent_port" --example echo --delay 5s --handler-timeout 10s --max-in-flight 2000 >/dev/null 2>&1 &
-pids+=($!)
+work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-mem.XXXXXX")
+. "$root/bench/lib.sh"
+
+# Each process needs a descriptor per connection (and the client as many).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt $((conns + 200)) ]; then
+    echo "${0##*/}: open files limit $(ulimit -n) is too low for CONNS=$conns" >&2
+    exit 1
+fi
+
+# ---- prerequisites ----
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
+haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+if [ -n "${SPOE_BIN:-}" ]; then
+    spoe_bin=$SPOE_BIN
+else
+    if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --release --quiet -p spoe-cli; fi
+    spoe_bin=$root/target/release/spoe
+fi
+
+# ---- the agent, shared by every run ----
+agent_port=$(free_port)
+metrics_port=$(free_port)
+"$spoe_bin" agent --listen "127.0.0.1:$agent_port" --example echo --delay 5s \
+    --handler-timeout 10s --max-in-flight 2000 --metrics "127.0.0.1:$metrics_port" \
+    >"$work/agent.log" 2>&1 &
+pids+=("$!")
 wait_port "$agent_port"
-cat > "$work/spoe.conf" <<CONF
+wait_port "$metrics_port"
+
+# ---- configuration ----
+# Up to 100 agent connections (`maxconn 100`), 20 NOTIFY frames waiting on each (both engines'
+# default `max-waiting-frames`): room for 2000 messages in flight.
+cat >"$work/spoe.conf" <<CONF
 [e]
 spoe-agent e
     messages m
     option var-prefix e
+    option set-on-error err
+    option force-set-var
     timeout hello 2s
     timeout idle 60s
-    timeout processing 10s
+    timeout processing 30s
     use-backend agents
 spoe-message m
     args ip=src path=path
     event on-frontend-http-request
 CONF
-cat > "$work/haproxy.cfg" <<CONF
+# write_config PORT: the haproxy.cfg both proxies run.
+write_config() {
+    cat >"$work/haproxy.cfg" <<CONF
+global
+    maxconn 30000
 defaults
     mode http
     timeout connect 2s
@@ -47,59 +114,194 @@ defaults
     timeout http-request 120s
     timeout http-keep-alive 120s
 frontend fe
-    bind 127.0.0.1:$gw_port
+    bind 127.0.0.1:$1
     filter spoe engine e config $work/spoe.conf
-    http-request return status 200
+    http-request return status 500 content-type text/plain string "spoe error" if { var(txn.e.err) -m found }
+    http-request return status 500 content-type text/plain string "no echo" unless { var(txn.e.path) -m found }
+    http-request return status 200 content-type text/plain string "ok"
 backend agents
     mode tcp
     server a 127.0.0.1:$agent_port maxconn 100
 CONF
-# Each phase runs in a fresh gateway: memory freed by a phase stays in the
-# allocator's pools, which would hide the next phase's cost.
-phase() { # idle|inflight -> "rss_before rss_during"
-    RUST_LOG=warn "$spoe" gateway -f "$work/haproxy.cfg" >/dev/null 2>>"$work/gateway.log" &
-    local gw=$!
-    pids+=($gw)
-    wait_port "$gw_port"
+}
+printf 'global\n    no strict-limits\n' >"$work/haproxy-only.cfg"
+printf 'global\n    nbthread 1\n' >"$work/haproxy-nbthread1.cfg"
+write_config "$(free_port)"
+"$haproxy_bin" -c -q -f "$work/haproxy.cfg" -f "$work/haproxy-only.cfg" -f "$work/haproxy-nbthread1.cfg"
+"$spoe_bin" check -f "$work/haproxy.cfg" >/dev/null
+
+# phase KIND PHASE RUN: one fresh proxy, one measured phase, one line in results.tsv.
+phase() {
+    local kind=$1 phase=$2 run=$3 port proxy_pid log out
+    port=$(free_port)
+    write_config "$port"
+    log="$work/$kind-$phase-$run.log"
+    case $kind in
+        haproxy) "$haproxy_bin" -db -f "$work/haproxy.cfg" -f "$work/haproxy-only.cfg" >"$log" 2>&1 & ;;
+        haproxy-nbthread1)
+            "$haproxy_bin" -db -f "$work/haproxy.cfg" -f "$work/haproxy-only.cfg" \
+                -f "$work/haproxy-nbthread1.cfg" >"$log" 2>&1 &
+            ;;
+        gateway) RUST_LOG=warn "$spoe_bin" gateway -f "$work/haproxy.cfg" >"$log" 2>&1 & ;;
+        *) echo "${0##*/}: unknown proxy $kind" >&2; return 1 ;;
+    esac
+    proxy_pid=$!
+    pids+=("$proxy_pid")
+    wait_port "$port"
     sleep 1
-    python3 - "$1" "$gw_port" "$conns" "$inflight" "$gw" <<'PY'
-import socket, sys, time
-phase, port, conns, inflight, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-def rss():
+    if ! out=$(python3 - "$phase" "$port" "$conns" "$inflight" "$proxy_pid" "$metrics_port" <<'PY'
+import select, socket, sys, time, urllib.request
+
+phase, port, conns, inflight, pid, metrics_port = sys.argv[1], *map(int, sys.argv[2:])
+
+def rss_kib():
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS"):
             return int(line.split()[1])
-base = rss()
-socks = []
+
+def fds():
+    import os
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+def agent(metric):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
+    for line in text.decode().splitlines():
+        if line.startswith(metric + " "):
+            return int(float(line.split()[1]))
+    return -1
+
+def readable(socks):
+    """Sockets with something to read (data, or an EOF: closed by the proxy)."""
+    poll = select.poll()
+    by_fd = {s.fileno(): s for s in socks}
+    for fd in by_fd:
+        poll.register(fd, select.POLLIN)
+    return [by_fd[fd] for fd, _ in poll.poll(0)]
+
+base, fds0 = rss_kib(), fds()
 n = conns if phase == "idle" else inflight
-for i in range(n):
-    s = socket.socket()
-    s.connect(("127.0.0.1", port))
+socks = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
     if phase == "inflight":
         s.sendall(b"GET /x HTTP/1.1\r\nHost: bench\r\n\r\n")
     socks.append(s)
+# Every connection accepted by the proxy, then let it settle.
+deadline = time.time() + 30
+while fds() - fds0 < n and time.time() < deadline:
+    time.sleep(0.1)
 time.sleep(2)
-during = rss()
+during, accepted = rss_kib(), fds() - fds0
+early = len(readable(socks))  # closed (idle) or already answered (in flight): should be 0
+agent_in_flight, agent_conns = (agent("spoa_in_flight"), agent("spoa_connections")) if phase == "inflight" else (0, 0)
+ok = 0
 if phase == "inflight":
     for s in socks:
-        s.settimeout(15)
-        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        s.settimeout(40)
+        head = b""
+        try:
+            while b"\r\n" not in head:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+        except OSError:
+            pass
+        ok += head.startswith(b"HTTP/1.1 200")
 for s in socks:
     s.close()
-print(base, during)
+print(base, during, accepted, early, agent_in_flight, agent_conns, ok)
 PY
-    kill "$gw"; wait "$gw" 2>/dev/null || true
+    ); then
+        echo "${0##*/}: the $phase client failed against $kind (log: $log)" >&2
+        tail -n 20 "$log" >&2
+        return 1
+    fi
+    stop_pid "$proxy_pid"
+    local base during accepted early agent_in_flight agent_conns ok
+    read -r base during accepted early agent_in_flight agent_conns ok <<<"$out"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$phase" "$run" "$base" "$during" \
+        "$accepted" "$early" "$agent_in_flight" "$agent_conns" "$ok" >>"$work/results.tsv"
+    echo "  $kind $phase run $run: RSS $base -> $during KiB, +$accepted fds, $early early," \
+        "agent in flight $agent_in_flight on $agent_conns connections, $ok x 200" >&2
 }
-read -r b1 idle <<< "$(phase idle)"
-read -r b2 busy <<< "$(phase inflight)"
-python3 - "$b1" "$idle" "$b2" "$busy" "$conns" "$inflight" <<'PY'
-import sys
-b1, idle, b2, busy, conns, inflight = map(int, sys.argv[1:])
-print("| measure | value |")
-print("|---|---|")
-print(f"| gateway RSS at start | {b1/1024:.1f} MiB |")
-print(f"| with {conns} idle client connections | {idle/1024:.1f} MiB |")
-print(f"| **per idle client connection** | **{(idle-b1)/conns:.2f} KiB** |")
-print(f"| with {inflight} requests in flight (each with one SPOE message waiting for its ACK) | {busy/1024:.1f} MiB (from {b2/1024:.1f}) |")
-print(f"| **per in-flight request** | **{(busy-b2)/inflight:.2f} KiB** |")
+
+echo "memory.sh: $runs run(s); $conns idle connections; $inflight requests in flight" >&2
+: >"$work/results.tsv"
+for run in $(seq 1 "$runs"); do
+    for phase in idle inflight; do
+        for kind in $proxies; do
+            phase "$kind" "$phase" "$run"
+        done
+    done
+done
+
+# ---- report ----
+echo
+echo "Machine: $(nproc) CPUs, $(lscpu | awk -F': *' '/^Model name/ { print $2; exit }'), $(uname -sr);" \
+    "$("$haproxy_bin" -v | awk 'NR == 1 { print $1, $2, $3 }'); spoe: $spoe_bin$(if [ -z "${SPOE_BIN:-}" ]; then
+        echo " at $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+        git diff --quiet HEAD -- spop spoa spoe spoe-gateway spoe-cli 2>/dev/null || echo ' (with uncommitted changes)'
+    fi | tr -d '\n')"
+echo "Command: bench/memory.sh $runs (CONNS=$conns, INFLIGHT=$inflight)"
+echo
+python3 - "$work/results.tsv" "$conns" "$inflight" <<'PY'
+import statistics, sys
+
+conns, inflight = int(sys.argv[2]), int(sys.argv[3])
+rows = {}
+for line in open(sys.argv[1]):
+    kind, phase, run, base, during, accepted, early, agent_inf, agent_conns, ok = line.split("\t")
+    r = rows.setdefault((kind, int(run)), {})
+    base, during = int(base), int(during)
+    if phase == "idle":
+        n = conns
+        r.update(idle_base=base / 1024, idle=during / 1024, per_idle=(during - base) / n,
+                 accepted=int(accepted), idle_closed=int(early))
+    else:
+        n = inflight
+        r.update(busy_base=base / 1024, busy=during / 1024, per_busy=(during - base) / n,
+                 answered_early=int(early), agent_inf=int(agent_inf), agent_conns=int(agent_conns),
+                 ok=int(ok))
+
+kinds = list(dict.fromkeys(kind for kind, _ in rows))
+label = {"gateway": "gateway", "haproxy": "HAProxy 2.6", "haproxy-nbthread1": "HAProxy 2.6, nbthread 1"}
+def med(kind, field):
+    return statistics.median(r[field] for (k, _), r in rows.items() if k == kind)
+nruns = max(run for _, run in rows)
+
+measures = [
+    ("RSS at start (MiB)", "idle_base", "{:.1f}"),
+    (f"RSS with {conns} idle client connections (MiB)", "idle", "{:.1f}"),
+    ("**per idle client connection (KiB)**", "per_idle", "**{:.1f}**"),
+    ("RSS at start, in-flight phase (MiB)", "busy_base", "{:.1f}"),
+    (f"RSS with {inflight} requests in flight (MiB)", "busy", "{:.1f}"),
+    ("**per in-flight request (KiB)**", "per_busy", "**{:.1f}**"),
+    ("connections accepted (proxy's new fds)", "accepted", "{:.0f}"),
+    ("NOTIFY frames held by the agent when RSS is read", "agent_inf", "{:.0f}"),
+    ("agent connections then", "agent_conns", "{:.0f}"),
+    (f"200 responses (of {inflight})", "ok", "{:.0f}"),
+]
+print(f"Medians of {nruns} run(s):")
+print()
+print("| measure | " + " | ".join(label[k] for k in kinds) + " |")
+print("|---|" + "---|" * len(kinds))
+for name, field, fmt in measures:
+    print(f"| {name} | " + " | ".join(fmt.format(med(k, field)) for k in kinds) + " |")
+print()
+print("Per run:")
+print()
+print("| proxy | run | start (MiB) | idle (MiB) | KiB/idle conn | accepted | closed early | start (MiB) "
+      "| in flight (MiB) | KiB/in-flight req | answered early | agent in flight | agent conns | 200s |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for (kind, run), r in rows.items():
+    print(f"| {label[kind]} | {run} | {r['idle_base']:.1f} | {r['idle']:.1f} | {r['per_idle']:.1f} | "
+          f"{r['accepted']} | {r['idle_closed']} | {r['busy_base']:.1f} | {r['busy']:.1f} | "
+          f"{r['per_busy']:.1f} | {r['answered_early']} | {r['agent_inf']} | {r['agent_conns']} | {r['ok']} |")
+bad = [(k, run) for (k, run), r in rows.items()
+       if r["accepted"] < conns or r["idle_closed"] or r["answered_early"] or r["ok"] != inflight]
+if bad:
+    print()
+    print("WARNING: not every connection was held or not every request answered 200 in:",
+          ", ".join(f"{k} run {run}" for k, run in bad))
 PY
