@@ -57,8 +57,12 @@ struct ReadyConn {
 }
 
 /// What the dispatcher publishes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Ready {
+    /// Callers may hand messages to connections themselves (see
+    /// `EngineSettings::direct_handoff`); otherwise everything goes through
+    /// the dispatcher, which then hears of every freed slot.
+    direct: bool,
     conns: Mutex<Vec<ReadyConn>>,
     /// Messages in the dispatcher's queue (raised before it looks for slots).
     queued: AtomicUsize,
@@ -67,10 +71,19 @@ pub(crate) struct Ready {
 }
 
 impl Ready {
+    pub(crate) fn new(direct: bool) -> Self {
+        Self {
+            direct,
+            conns: Mutex::default(),
+            queued: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+        }
+    }
+
     /// Hands `job` to a ready connection with a free slot, unless messages
     /// are queued (they go first). Gives the job back when it cannot.
     pub(crate) fn try_hand(&self, mut job: Job) -> Result<(), Job> {
-        if self.queued.load(Ordering::SeqCst) > 0 {
+        if !self.direct || self.queued.load(Ordering::SeqCst) > 0 {
             return Err(job);
         }
         let conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
@@ -91,7 +104,9 @@ impl Ready {
 
     /// Whether a connection that freed a slot must wake the dispatcher.
     pub(crate) fn dispatcher_needs_slots(&self) -> bool {
-        self.queued.load(Ordering::SeqCst) > 0 || self.draining.load(Ordering::SeqCst)
+        !self.direct
+            || self.queued.load(Ordering::SeqCst) > 0
+            || self.draining.load(Ordering::SeqCst)
     }
 
     pub(crate) fn publish(

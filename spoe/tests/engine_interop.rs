@@ -101,6 +101,8 @@ async fn few_slots_many_callers_every_message_is_served() {
     let mut s = settings(addr, Duration::from_secs(10));
     s.max_connections_per_server = 2;
     s.max_waiting_frames = 2;
+    // Callers on both threads hand messages to connections themselves.
+    s.direct_handoff = Some(true);
     let engine = Arc::new(Engine::start(s));
     let tasks: Vec<_> = (0..64i64)
         .map(|t| {
