@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod json;
+mod logs;
 mod metrics_http;
 mod sd_notify;
 mod signals;
@@ -37,25 +38,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Logs (access and SPOE lines included) are written by a thread of their
-    // own, so that a request never waits for stderr. Lossless: when the
-    // buffer is full, logging waits rather than dropping lines. The thread
-    // writes every line waiting in its queue, then flushes: under load one
-    // write(2) carries many lines, and no line waits once the queue is empty.
-    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
-    tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let _flush_on_exit = logs::init();
     let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Notify(args) => cmd::notify::run(args),

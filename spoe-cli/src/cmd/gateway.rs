@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use spoe_gateway::model::GatewayConfig;
+use spoe_gateway::model::{GatewayConfig, LogTarget};
 use spoe_gateway::server::{Loaded, Loader, ReloadError};
 use spoe_gateway::{Gateway, Workers, quickstart};
 use tokio::signal::unix::{SignalKind, signal};
@@ -161,6 +161,7 @@ async fn serve(loaded: Option<Loaded>, loader: Loader, workers: Arc<Workers>) ->
         Some(l) => l,
         None => loader().map_err(|e| anyhow::anyhow!("{e}"))?,
     };
+    crate::logs::request_logs_to_stdout(loaded.config.global.log == LogTarget::Stdout);
     let started = Gateway::start_loaded(loaded, loader, workers).await;
     let gateway = started.map_err(|e| anyhow::anyhow!("{e}"))?;
     for addr in gateway.listening() {
@@ -200,7 +201,12 @@ async fn serve(loaded: Option<Loaded>, loader: Loader, workers: Arc<Workers>) ->
 async fn reload(gateway: &Arc<Gateway>) {
     sd_notify::notify("RELOADING=1");
     match gateway.reload().await {
-        Ok(id) => tracing::info!(generation = id, "reloaded"),
+        Ok(id) => {
+            crate::logs::request_logs_to_stdout(
+                gateway.current().config.global.log == LogTarget::Stdout,
+            );
+            tracing::info!(generation = id, "reloaded");
+        }
         Err(e) => tracing::error!("reload failed, still running the previous configuration:\n{e}"),
     }
     sd_notify::notify("READY=1");
