@@ -371,6 +371,16 @@ impl Gateway {
             }
         };
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        if let Some(n) = loaded.config.global.nbthread
+            && n != self.workers.len()
+        {
+            // As with HAProxy, the thread count is fixed at start.
+            warn!(
+                nbthread = n,
+                workers = self.workers.len(),
+                "nbthread changed: it takes effect at the next start, not on reload"
+            );
+        }
         let config = Arc::new(loaded.config);
         if let Err(e) = self.bind_listeners(&config).await {
             self.metrics.reload_failures.inc();
