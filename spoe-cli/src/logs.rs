@@ -47,9 +47,15 @@ impl<'a> MakeWriter<'a> for Writers {
     }
 }
 
+/// Lines a queue holds before logging waits for the writer thread: about
+/// 0.2 s of two lines per request at 40k requests/s. tracing-appender's
+/// default (128,000) allocates 4 MiB per queue up front.
+const QUEUED_LINES: usize = 16 * 1024;
+
 fn writer(out: impl Write + Send + 'static) -> (NonBlocking, WorkerGuard) {
     NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(QUEUED_LINES)
         .finish(BufWriter::with_capacity(64 * 1024, out))
 }
 
