@@ -344,11 +344,7 @@ impl Engine {
     pub(crate) async fn process_payload(&self, payload: Payload) -> Outcome {
         if self.error_rate_reached() {
             self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-            return Outcome {
-                status: ProcessStatus::OK,
-                actions: Vec::new(),
-                timings: Timings::default(),
-            };
+            return Outcome::nothing_sent();
         }
         let guard = PendingGuard::new(&self.stats);
         let outcome = self.process_inner(payload).await;
@@ -386,11 +382,7 @@ impl Engine {
         let payload = match payload {
             Payload::Encoded(b) => b,
             Payload::Empty => {
-                return Outcome {
-                    status: ProcessStatus::OK,
-                    actions: Vec::new(),
-                    timings: Timings::default(),
-                };
+                return Outcome::nothing_sent();
             }
             Payload::TooBig => return fail(ProcessStatus::TOO_BIG),
         };
@@ -402,34 +394,15 @@ impl Engine {
         };
         // A ready connection with a free slot takes it directly; otherwise
         // the dispatcher queues it (and opens connections).
-        let Err(job) = self.ready.try_hand(job) else {
-            return self.wait(answer, queued_at, deadline).await;
-        };
-        match self.commands.try_send(Command::Submit(job)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => return fail(ProcessStatus::RESOURCE),
-            Err(mpsc::error::TrySendError::Closed(_)) => return fail(ProcessStatus::INTERRUPTED),
+        if let Err(job) = self.ready.try_hand(job) {
+            match self.commands.try_send(Command::Submit(job)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => return fail(ProcessStatus::RESOURCE),
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    return fail(ProcessStatus::INTERRUPTED);
+                }
+            }
         }
-        self.wait(answer, queued_at, deadline).await
-    }
-
-    /// Waits for a job's answer until its deadline.
-    async fn wait(
-        &self,
-        answer: oneshot::Receiver<JobResult>,
-        queued_at: Instant,
-        deadline: Instant,
-    ) -> Outcome {
-        let fail = |status| {
-            Outcome::failed(
-                status,
-                Timings {
-                    queue: None,
-                    wait: None,
-                    total: queued_at.elapsed(),
-                },
-            )
-        };
         match timeout_at(deadline, answer).await {
             Ok(Ok(JobResult::Ack {
                 actions,

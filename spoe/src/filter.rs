@@ -80,7 +80,8 @@ pub struct Prepared {
 #[derive(Debug)]
 enum PreparedKind {
     Event(Event),
-    Group(String),
+    /// The group's index in the configuration.
+    Group(usize),
 }
 
 /// What processing one event or group did.
@@ -90,39 +91,15 @@ pub struct Done<'f> {
     pub outcome: Outcome,
     /// The variables to set or unset, in order.
     pub updates: Vec<VarUpdate>,
-    log: LogFields<'f>,
-}
-
-/// The SPOE log line's fields besides the outcome, kept so that the line is
-/// only formatted when someone reads it.
-#[derive(Debug, Clone)]
-struct LogFields<'f> {
-    agent: &'f str,
-    what: Processed<'f>,
-    sid: u64,
-    request: Duration,
-    response: Option<Duration>,
-    counters: crate::log::LogCounters,
+    /// The SPOE log line, formatted only when someone reads it.
+    log: LogLine<'f>,
 }
 
 impl Done<'_> {
     /// The SPOE log line (already emitted through `tracing` unless
     /// `option dontlog-normal` hides a success).
     pub fn log_line(&self) -> String {
-        self.line().to_string()
-    }
-
-    fn line(&self) -> LogLine<'_> {
-        let f = &self.log;
-        LogLine {
-            agent: f.agent,
-            what: f.what,
-            sid: f.sid,
-            outcome: &self.outcome,
-            request: f.request,
-            response: f.response,
-            counters: f.counters,
-        }
+        self.log.to_string()
     }
 }
 
@@ -247,10 +224,16 @@ impl SpoeFilter {
             return None;
         }
         let started = Instant::now();
-        let g = self.config.agent.group(group)?;
+        let (index, g) = self
+            .config
+            .agent
+            .groups
+            .iter()
+            .enumerate()
+            .find(|(_, g)| g.name == group)?;
         let payload = encode(g.messages.iter().map(AsRef::as_ref), host)?;
         Some(Prepared {
-            what: PreparedKind::Group(g.name.clone()),
+            what: PreparedKind::Group(index),
             payload,
             encoding: started.elapsed(),
         })
@@ -272,38 +255,31 @@ impl SpoeFilter {
         let agent = &self.config.agent;
         let what = match prepared.what {
             PreparedKind::Event(e) => Processed::Event(e.name()),
-            PreparedKind::Group(g) => Processed::Group(self.group_name(&g)),
+            PreparedKind::Group(i) => {
+                Processed::Group(agent.groups.get(i).map_or("", |g| g.name.as_str()))
+            }
         };
-        let response = outcome.status.is_ok().then(|| applying.elapsed());
-        let done = Done {
-            outcome,
-            updates,
-            log: LogFields {
-                agent: &agent.id,
-                what,
-                sid: stream.sid,
-                request: prepared.encoding,
-                response,
-                counters: self.engine.stats().log_counters(),
-            },
+        let log = LogLine {
+            agent: &agent.id,
+            what,
+            sid: stream.sid,
+            status: outcome.status,
+            timings: outcome.timings,
+            request: prepared.encoding,
+            response: outcome.status.is_ok().then(|| applying.elapsed()),
+            counters: self.engine.stats().log_counters(),
         };
         // tracing formats the line only when it is enabled.
-        let line = done.line();
-        if line.is_error() {
-            tracing::warn!(target: "spoe::log", "{line}");
+        if log.is_error() {
+            tracing::warn!(target: "spoe::log", "{log}");
         } else if !agent.dontlog_normal {
-            tracing::info!(target: "spoe::log", "{line}");
+            tracing::info!(target: "spoe::log", "{log}");
         }
-        done
-    }
-
-    /// The configured group's name (borrowed from the configuration, as the
-    /// log line outlives the prepared messages).
-    fn group_name<'f>(&'f self, name: &str) -> &'f str {
-        self.config
-            .agent
-            .group(name)
-            .map_or("", |g| g.name.as_str())
+        Done {
+            outcome,
+            updates,
+            log,
+        }
     }
 
     /// Drains the engine (see [`Engine::drain`]).

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::outcome::{Outcome, ProcessStatus};
+use crate::outcome::{ProcessStatus, Timings};
 
 /// What was processed: an event's messages or a group's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +42,10 @@ pub struct LogLine<'a> {
     pub what: Processed<'a>,
     /// The stream's id.
     pub sid: u64,
-    /// The outcome.
-    pub outcome: &'a Outcome,
+    /// The outcome's status.
+    pub status: ProcessStatus,
+    /// The outcome's timings.
+    pub timings: Timings,
     /// Time spent encoding the messages (ACLs and samples included).
     pub request: Duration,
     /// Time spent applying the ACK.
@@ -55,7 +57,7 @@ pub struct LogLine<'a> {
 impl LogLine<'_> {
     /// HAProxy logs success at NOTICE and failures at WARNING.
     pub fn is_error(&self) -> bool {
-        self.outcome.status != ProcessStatus::OK
+        self.status != ProcessStatus::OK
     }
 }
 
@@ -69,14 +71,14 @@ impl fmt::Display for LogLine<'_> {
             Processed::Event(n) => ("EVENT", n),
             Processed::Group(n) => ("GROUP", n),
         };
-        let t = &self.outcome.timings;
+        let t = &self.timings;
         let c = &self.counters;
         write!(
             f,
             "SPOE: [{}] <{kind}:{name}> sid={} st={} {}/{}/{}/{}/{} {}/{} {}/{} {}/{}",
             self.agent,
             self.sid,
-            self.outcome.status.0,
+            self.status.0,
             ms(Some(self.request)),
             ms(t.queue),
             ms(t.wait),
@@ -97,7 +99,7 @@ impl fmt::Display for LogLine<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Timings;
+    use crate::outcome::Outcome;
 
     #[test]
     fn haproxy_format() {
@@ -114,7 +116,8 @@ mod tests {
             agent: "iprep-agent",
             what: Processed::Event("on-frontend-http-request"),
             sid: 7,
-            outcome: &outcome,
+            status: outcome.status,
+            timings: outcome.timings,
             request: Duration::ZERO,
             response: None,
             counters: LogCounters {

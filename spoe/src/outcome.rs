@@ -92,6 +92,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Success without a NOTIFY: nothing to send, or skipped (`maxerrrate`).
+    pub(crate) fn nothing_sent() -> Self {
+        Self {
+            status: ProcessStatus::OK,
+            actions: Vec::new(),
+            timings: Timings::default(),
+        }
+    }
+
     pub(crate) fn failed(status: ProcessStatus, timings: Timings) -> Self {
         Self {
             status,

@@ -25,16 +25,46 @@ fn settings(addr: SocketAddr, processing: Duration) -> EngineSettings {
     EngineSettings::new("interop", vec![AgentAddr::Tcp(addr)], processing)
 }
 
+/// Our agent runtime serving the echo example on a loopback port.
+struct EchoAgent {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl EchoAgent {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::new(spoa::demo::Echo, Config::default()).unwrap();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let stop = stop.clone();
+            async move { server.serve(Listener::Tcp(listener), stop).await }
+        });
+        Self { addr, stop, task }
+    }
+
+    /// Drains `engine` (every agent connection closes), then stops the
+    /// agent, which must exit cleanly.
+    async fn stop_after_drain(self, engine: &Engine) {
+        engine.drain();
+        tokio::time::timeout(Duration::from_secs(5), engine.drained())
+            .await
+            .unwrap();
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_against_our_agent_under_concurrency() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = Server::new(spoa::demo::Echo, Config::default()).unwrap();
-    let stop = CancellationToken::new();
-    let agent = tokio::spawn({
-        let stop = stop.clone();
-        async move { server.serve(Listener::Tcp(listener), stop).await }
-    });
+    let agent = EchoAgent::start().await;
+    let addr = agent.addr;
     let engine = Arc::new(Engine::start(settings(addr, Duration::from_secs(5))));
     let tasks: Vec<_> = (0..500i64)
         .map(|i| {
@@ -73,16 +103,7 @@ async fn engine_against_our_agent_under_concurrency() {
         .connections_opened
         .load(std::sync::atomic::Ordering::SeqCst);
     assert!(opened <= 30, "{opened} connections for 500 messages");
-    engine.drain();
-    tokio::time::timeout(Duration::from_secs(5), engine.drained())
-        .await
-        .unwrap();
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(10), agent)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    agent.stop_after_drain(&engine).await;
 }
 
 /// Few slots, many callers on two threads: messages go straight to free
@@ -90,14 +111,8 @@ async fn engine_against_our_agent_under_concurrency() {
 /// queue (a lost wake-up would leave a message to time out).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn few_slots_many_callers_every_message_is_served() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = Server::new(spoa::demo::Echo, Config::default()).unwrap();
-    let stop = CancellationToken::new();
-    let agent = tokio::spawn({
-        let stop = stop.clone();
-        async move { server.serve(Listener::Tcp(listener), stop).await }
-    });
+    let agent = EchoAgent::start().await;
+    let addr = agent.addr;
     let mut s = settings(addr, Duration::from_secs(10));
     s.max_connections_per_server = 2;
     s.max_waiting_frames = 2;
@@ -132,16 +147,7 @@ async fn few_slots_many_callers_every_message_is_served() {
         .connections_opened
         .load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(opened, 2, "the pool stays within maxconn");
-    engine.drain();
-    tokio::time::timeout(Duration::from_secs(5), engine.drained())
-        .await
-        .unwrap();
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(10), agent)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    agent.stop_after_drain(&engine).await;
 }
 
 /// A raw agent: completes the handshake, then on the first NOTIFY closes
