@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 
 use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
 use crate::txn::Vars;
-use crate::workers::Workers;
+use crate::workers::{PerWorker, Workers};
 
 /// `timeout connect` when none is configured.
 pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(5);
@@ -28,18 +28,13 @@ pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(crate) struct FilterRt {
     pub(crate) engine: Option<String>,
-    per_worker: Vec<SpoeFilter>,
+    per_worker: PerWorker<SpoeFilter>,
 }
 
 impl FilterRt {
     /// The calling worker's filter.
     pub(crate) fn filter(&self) -> &SpoeFilter {
-        let i = Workers::index();
-        self.per_worker.get(i).unwrap_or(&self.per_worker[0])
-    }
-
-    fn all(&self) -> impl Iterator<Item = &SpoeFilter> {
-        self.per_worker.iter()
+        self.per_worker.current()
     }
 }
 
@@ -63,14 +58,13 @@ pub(crate) struct BackendRt {
     pub(crate) next: AtomicUsize,
     /// One pool per worker: a pooled connection is used on the thread that
     /// opened it.
-    clients: Vec<Client<HttpConnector, Full<Bytes>>>,
+    clients: PerWorker<Client<HttpConnector, Full<Bytes>>>,
 }
 
 impl BackendRt {
     /// The calling worker's connection pool.
     pub(crate) fn client(&self) -> &Client<HttpConnector, Full<Bytes>> {
-        let i = Workers::index();
-        self.clients.get(i).unwrap_or(&self.clients[0])
+        self.clients.current()
     }
 }
 
@@ -183,18 +177,13 @@ fn start_filters(
             settings.max_connections_per_server = settings.max_connections_per_server.div_ceil(n);
             settings.max_connection_rate = settings.max_connection_rate.map(share);
             settings.max_error_rate = settings.max_error_rate.map(share);
-            let per_worker = workers
-                .handles()
-                .iter()
-                .map(|handle| {
-                    // The engine's tasks start on this worker's runtime.
-                    let _on_worker = handle.enter();
-                    let engine = spoe::Engine::start(settings.clone());
-                    let mut filter = SpoeFilter::with_engine((*decl.config).clone(), engine);
-                    filter.register_var_names(var_names.iter().cloned());
-                    filter
-                })
-                .collect();
+            // Each engine's tasks run on its worker.
+            let per_worker = workers.per_worker(|| {
+                let engine = spoe::Engine::start(settings.clone());
+                let mut filter = SpoeFilter::with_engine((*decl.config).clone(), engine);
+                filter.register_var_names(var_names.iter().cloned());
+                filter
+            });
             FilterRt {
                 engine: decl.engine.clone(),
                 per_worker,
@@ -231,15 +220,11 @@ impl Generation {
                 connector.set_connect_timeout(Some(
                     b.timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT),
                 ));
-                let clients = workers
-                    .handles()
-                    .iter()
-                    .map(|_| {
-                        Client::builder(TokioExecutor::new())
-                            .pool_idle_timeout(Duration::from_secs(30))
-                            .build(connector.clone())
-                    })
-                    .collect();
+                let clients = workers.per_worker(|| {
+                    Client::builder(TokioExecutor::new())
+                        .pool_idle_timeout(Duration::from_secs(30))
+                        .build(connector.clone())
+                });
                 let rt = BackendRt {
                     model: b.clone(),
                     filters: start_filters(&config, &b.filters, var_names, workers),
@@ -317,7 +302,7 @@ impl Generation {
             .iter()
             .flat_map(|f| f.filters.iter())
             .chain(self.backends.values().flat_map(|b| b.filters.iter()))
-            .flat_map(FilterRt::all)
+            .flat_map(|f| f.per_worker.all())
     }
 
     /// Drains every SPOE engine: idle agent connections get

@@ -121,12 +121,13 @@ impl Ctx<'_> {
 
     async fn run_event(&mut self, filters: &[FilterRt], event: Event, txn: &mut Txn) {
         for f in filters {
+            let filter = f.filter();
             let stream = *self.stream(f);
-            let Some(prepared) = f.filter().prepare_event(event, &*txn, &stream) else {
+            let Some(prepared) = filter.prepare_event(event, &*txn, &stream) else {
                 continue;
             };
-            let done = f.filter().process(prepared, self.stream(f)).await;
-            self.metrics.spoe(&f.filter().config().agent.id, &done);
+            let done = filter.process(prepared, self.stream(f)).await;
+            self.metrics.spoe(&filter.config().agent.id, &done);
             txn.apply(&done.updates);
         }
     }
@@ -135,10 +136,11 @@ impl Ctx<'_> {
         let Some(f) = filters.iter().find(|f| f.engine.as_deref() == Some(engine)) else {
             return;
         };
+        let filter = f.filter();
         let stream = *self.stream(f);
-        if let Some(prepared) = f.filter().prepare_group(group, &*txn, &stream) {
-            let done = f.filter().process(prepared, self.stream(f)).await;
-            self.metrics.spoe(&f.filter().config().agent.id, &done);
+        if let Some(prepared) = filter.prepare_group(group, &*txn, &stream) {
+            let done = filter.process(prepared, self.stream(f)).await;
+            self.metrics.spoe(&filter.config().agent.id, &done);
             txn.apply(&done.updates);
         }
     }

@@ -298,19 +298,7 @@ impl Gateway {
                 return;
             }
             Err(_) => {
-                let frontend = self
-                    .current()
-                    .frontend_for(local)
-                    .map_or_else(|| "-".to_owned(), |f| f.model.name.clone());
-                proxy::log_refused(
-                    &self.metrics,
-                    client,
-                    &frontend,
-                    408,
-                    "cR",
-                    "<BADREQ>",
-                    started,
-                );
+                self.log_bad_request(client, local, 408, "cR", started);
                 return;
             }
         }
@@ -338,11 +326,7 @@ impl Gateway {
                         None
                     };
                     if let Some((status, term)) = refused {
-                        let frontend = self
-                            .current()
-                            .frontend_for(local)
-                            .map_or_else(|| "-".to_owned(), |f| f.model.name.clone());
-                        proxy::log_refused(&self.metrics, client, &frontend, status, term, "<BADREQ>", started);
+                        self.log_bad_request(client, local, status, term, started);
                     } else {
                         tracing::debug!(%client, error = %e, "client connection ended with an error");
                     }
@@ -354,6 +338,31 @@ impl Gateway {
                 let _ = conn.await;
             }
         }
+    }
+
+    /// The access line of a connection refused before it sent a whole
+    /// request head (HAProxy's `<BADREQ>`).
+    fn log_bad_request(
+        &self,
+        client: SocketAddr,
+        local: SocketAddr,
+        status: u16,
+        termination: &str,
+        started: std::time::Instant,
+    ) {
+        let generation = self.current();
+        let frontend = generation
+            .frontend_for(local)
+            .map_or("-", |f| f.model.name.as_str());
+        proxy::log_refused(
+            &self.metrics,
+            client,
+            frontend,
+            status,
+            termination,
+            "<BADREQ>",
+            started,
+        );
     }
 
     /// Validates and loads the configuration again. On success new requests

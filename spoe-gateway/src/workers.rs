@@ -100,14 +100,18 @@ impl Workers {
         self.handles.is_empty()
     }
 
-    /// The runtimes, by worker index.
-    pub(crate) fn handles(&self) -> &[Handle] {
-        &self.handles
-    }
-
-    /// The index of the worker running the caller (0 outside the workers).
-    pub(crate) fn index() -> usize {
-        INDEX.get()
+    /// One `T` per worker, made by `make` with each worker's runtime
+    /// entered (tasks it spawns run on that worker).
+    pub(crate) fn per_worker<T>(&self, mut make: impl FnMut() -> T) -> PerWorker<T> {
+        PerWorker(
+            self.handles
+                .iter()
+                .map(|handle| {
+                    let _on_worker = handle.enter();
+                    make()
+                })
+                .collect(),
+        )
     }
 
     /// The worker that should take a new client connection: the one with
@@ -141,6 +145,25 @@ impl Workers {
             let _ = stop.send(());
             let _ = thread.join();
         }
+    }
+}
+
+/// A value per worker (SPOE engines, connection pools), so that each
+/// worker uses its own.
+#[derive(Debug)]
+pub(crate) struct PerWorker<T>(Vec<T>);
+
+impl<T> PerWorker<T> {
+    /// The calling worker's value (the first one outside the workers).
+    pub(crate) fn current(&self) -> &T {
+        let mine = self.0.get(INDEX.get());
+        mine.or_else(|| self.0.first())
+            .unwrap_or_else(|| unreachable!("Workers has at least one worker"))
+    }
+
+    /// Every worker's value.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &T> {
+        self.0.iter()
     }
 }
 

@@ -161,7 +161,7 @@ async fn serve(loaded: Option<Loaded>, loader: Loader, workers: Arc<Workers>) ->
         Some(l) => l,
         None => loader().map_err(|e| anyhow::anyhow!("{e}"))?,
     };
-    crate::logs::request_logs_to_stdout(loaded.config.global.log == LogTarget::Stdout);
+    route_request_logs(&loaded.config);
     let started = Gateway::start_loaded(loaded, loader, workers).await;
     let gateway = started.map_err(|e| anyhow::anyhow!("{e}"))?;
     for addr in gateway.listening() {
@@ -202,12 +202,15 @@ async fn reload(gateway: &Arc<Gateway>) {
     sd_notify::notify("RELOADING=1");
     match gateway.reload().await {
         Ok(id) => {
-            crate::logs::request_logs_to_stdout(
-                gateway.current().config.global.log == LogTarget::Stdout,
-            );
+            route_request_logs(&gateway.current().config);
             tracing::info!(generation = id, "reloaded");
         }
         Err(e) => tracing::error!("reload failed, still running the previous configuration:\n{e}"),
     }
     sd_notify::notify("READY=1");
+}
+
+/// Request lines go where the configuration's `global` `log` says.
+fn route_request_logs(config: &GatewayConfig) {
+    crate::logs::request_logs_to_stdout(config.global.log == LogTarget::Stdout);
 }
