@@ -23,12 +23,9 @@ wrk_conns=${WRK_CONNS:-50}
 agents=${AGENTS:-spoe haproxyspoa}
 venv=$root/bench/.venv
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_install() {
-    echo "agent-haproxy.sh: installing $* from Debian" >&2
-    as_root apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
-}
+# ---- process bookkeeping ----
+work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-bench.XXXXXX")
+. "$root/bench/lib.sh"
 
 # ---- prerequisites ----
 if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
@@ -46,28 +43,9 @@ if [[ " $agents " == *" spoe "* ]]; then
 fi
 spoe_bin=$root/target/release/spoe
 
-# ---- process bookkeeping ----
-work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-bench.XXXXXX")
-. "$root/bench/lib.sh"
-
 write_configs() {
     local fe_port=$1 agent_port=$2
-    cat >"$work/spoe.conf" <<EOF
-[bench]
-spoe-agent bench-agent
-    messages bench
-    option var-prefix bench
-    option set-on-error err
-    option force-set-var
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing 1s
-    use-backend agents
-
-spoe-message bench
-    args src=src path=path method=method hdr=req.hdr(x-bench)
-    event on-frontend-http-request
-EOF
+    write_bench_spoe_conf "$work/spoe.conf"
     cat >"$work/haproxy.cfg" <<EOF
 global
     nbthread 2

@@ -44,22 +44,7 @@ spoe_bin=$root/target/release/spoe
 
 # ---- configuration ----
 agent_port=$(free_port)
-cat >"$work/spoe.conf" <<EOF
-[bench]
-spoe-agent bench-agent
-    messages bench
-    option var-prefix bench
-    option set-on-error err
-    option force-set-var
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing 1s
-    use-backend agents
-
-spoe-message bench
-    args src=src path=path method=method hdr=req.hdr(x-bench)
-    event on-frontend-http-request
-EOF
+write_bench_spoe_conf "$work/spoe.conf"
 
 # write_config FILE PORT spoe|nospoe
 write_config() {

@@ -48,6 +48,27 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
 }
 
+# The spoe.conf of the HAProxy-driven benchmarks (agent-haproxy.sh, gateway.sh): one message with
+# 4 arguments on every request, errors in txn.bench.err, the agent in backend `agents`.
+write_bench_spoe_conf() {
+    cat >"$1" <<EOF
+[bench]
+spoe-agent bench-agent
+    messages bench
+    option var-prefix bench
+    option set-on-error err
+    option force-set-var
+    timeout hello 2s
+    timeout idle 30s
+    timeout processing 1s
+    use-backend agents
+
+spoe-message bench
+    args src=src path=path method=method hdr=req.hdr(x-bench)
+    event on-frontend-http-request
+EOF
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
