@@ -14,10 +14,16 @@
 #   c1       wrk -t1 -c1 -d$C1_DURATION --latency, with the filter and without it: what SPOE adds
 #            to one request at one connection.
 #
+#   floor    with FLOOR=1, the c50 scenarios also run bench/floor (a standalone crate): the least
+#            work any proxy can do per request here (read the request, NOTIFY and read the ACK,
+#            write the response; no parsing, rules or variables). Its req/s bounds what any
+#            proxy using the kernel's TCP can reach on this machine under this load.
+#
 # Usage: bench/gateway.sh [RUNS]        (default 3)
 # Environment: DURATION (10s), C1_DURATION (5s), WRK_THREADS (2), WRK_CONNS (50), KEEP_WORK=1 to
 # keep the temporary directory (configs, logs, wrk output), SKIP_BUILD=1 to use the existing
-# target/release/spoe.
+# target/release/spoe (and bench/floor's binary), FLOOR=1 (see above), SKIP_C1=1 to run only the
+# c50 scenarios.
 #
 # Everything listens on 127.0.0.1 on ports the kernel picks. The processes this script starts are
 # stopped on exit (trap), and only those.
@@ -41,6 +47,10 @@ if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
 haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
 if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --release --quiet -p spoe-cli; fi
 spoe_bin=$root/target/release/spoe
+floor_bin=$root/bench/floor/target/release/floor
+if [ "${FLOOR:-0}" = 1 ] && [ "${SKIP_BUILD:-0}" != 1 ]; then
+    cargo build --release --quiet --manifest-path "$root/bench/floor/Cargo.toml"
+fi
 
 # ---- configuration ----
 agent_port=$(free_port)
@@ -83,10 +93,12 @@ agent_pid=$!
 pids+=("$agent_pid")
 wait_port "$agent_port"
 
-# start_proxy KIND CONFIG LOG: starts HAProxy or the gateway on CONFIG; sets proxy_pid.
+# start_proxy KIND CONFIG LOG PORT spoe|nospoe: starts HAProxy or the gateway on CONFIG (the floor
+# on PORT); sets proxy_pid.
 start_proxy() {
-    local kind=$1 cfg=$2 log=$3
+    local kind=$1 cfg=$2 log=$3 port=$4 with=$5
     case $kind in
+        floor) "$floor_bin" "127.0.0.1:$port" "127.0.0.1:$agent_port" 2 "$with" >"$log" 2>&1 & ;;
         haproxy) "$haproxy_bin" -db -f "$cfg" >"$log" 2>&1 & ;;
         gateway) RUST_LOG=warn "$spoe_bin" gateway -f "$cfg" >"$log" 2>&1 & ;;
         gateway-log) RUST_LOG=info "$spoe_bin" gateway -f "$cfg" >"$log" 2>&1 & ;;
@@ -103,7 +115,7 @@ measure() {
     port=$(free_port)
     cfg="$work/haproxy-$scenario-$with-$kind-$run.cfg"
     write_config "$cfg" "$port" "$with"
-    start_proxy "$kind" "$cfg" "$work/$kind-$scenario-$with-$run.log"
+    start_proxy "$kind" "$cfg" "$work/$kind-$scenario-$with-$run.log" "$port" "$with"
     wait_port "$port"
     local url="http://127.0.0.1:$port/bench"
     # Warm-up: opens the agent connections and pages everything in.
@@ -141,13 +153,16 @@ measure() {
 echo "gateway.sh: $runs run(s); c50: wrk -t$wrk_threads -c$wrk_conns -d$duration;" \
     "c1: wrk -t1 -c1 -d$c1_duration" >&2
 : >"$work/results.tsv"
+floor_kind=""
+if [ "${FLOOR:-0}" = 1 ]; then floor_kind=floor; fi
 for run in $(seq 1 "$runs"); do
-    for kind in haproxy gateway gateway-log; do
+    for kind in haproxy gateway gateway-log $floor_kind; do
         measure c50 "$kind" "$run" spoe "$wrk_threads" "$wrk_conns" "$duration"
     done
-    for kind in haproxy gateway; do
+    for kind in haproxy gateway $floor_kind; do
         measure c50 "$kind" "$run" nospoe "$wrk_threads" "$wrk_conns" "$duration"
     done
+    if [ "${SKIP_C1:-0}" = 1 ]; then continue; fi
     for kind in haproxy gateway; do
         for with in spoe nospoe; do
             measure c1 "$kind" "$run" "$with" 1 1 "$c1_duration"
@@ -198,6 +213,11 @@ awk -F'\t' '
             med["c50-spoe", "gateway-log", "rps"] / med["c50-spoe", "haproxy", "rps"]
         printf "c50 without SPOE, req/s gateway / HAProxy: %.2f\n",
             med["c50-nospoe", "gateway", "rps"] / med["c50-nospoe", "haproxy", "rps"]
+        if (med["c50-spoe", "floor", "rps"] > 0)
+            printf "c50 floor / HAProxy, req/s: %.2f with SPOE, %.2f without\n",
+                med["c50-spoe", "floor", "rps"] / med["c50-spoe", "haproxy", "rps"],
+                med["c50-nospoe", "floor", "rps"] / med["c50-nospoe", "haproxy", "rps"]
+        if (med["c1-spoe", "haproxy", "avg"] == "") exit
         printf "c1 latency SPOE adds (avg, p50; ms): HAProxy %.3f, %.3f; gateway %.3f, %.3f\n",
             med["c1-spoe", "haproxy", "avg"] - med["c1-nospoe", "haproxy", "avg"],
             med["c1-spoe", "haproxy", "p50"] - med["c1-nospoe", "haproxy", "p50"],
