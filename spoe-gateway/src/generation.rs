@@ -87,30 +87,17 @@ pub struct Generation {
     pub(crate) proc_vars: Arc<Mutex<Vars>>,
     in_flight: AtomicU64,
     idle: Notify,
-    /// Stops the servers' health checks when the generation goes.
-    checks: tokio_util::sync::CancellationToken,
-}
-
-impl Drop for Generation {
-    fn drop(&mut self) {
-        self.checks.cancel();
-    }
+    /// The servers' health checks: dropping the generation aborts them.
+    _checks: tokio::task::JoinSet<()>,
 }
 
 /// `server ... check [inter D] [rise N] [fall N]` on an HTTP backend: a TCP
 /// connect every `inter`; `fall` failures take the server down, `rise`
 /// successes bring it back.
-async fn check_server(
-    server: Arc<ServerRt>,
-    model: crate::model::Server,
-    stop: tokio_util::sync::CancellationToken,
-) {
+async fn check_server(server: Arc<ServerRt>, model: crate::model::Server) {
     let mut streak = 0u32;
     loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(model.inter) => {}
-        }
+        tokio::time::sleep(model.inter).await;
         let ok = matches!(
             tokio::time::timeout(model.inter, tokio::net::TcpStream::connect(server.addr)).await,
             Ok(Ok(_))
@@ -201,7 +188,7 @@ impl Generation {
         var_names: &[String],
         workers: &Workers,
     ) -> Self {
-        let checks = tokio_util::sync::CancellationToken::new();
+        let mut checks = tokio::task::JoinSet::new();
         let frontends = config
             .frontends
             .iter()
@@ -242,7 +229,7 @@ impl Generation {
                                     .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
                             });
                             if s.check {
-                                tokio::spawn(check_server(rt.clone(), s.clone(), checks.clone()));
+                                checks.spawn(check_server(rt.clone(), s.clone()));
                             }
                             rt
                         })
@@ -261,7 +248,7 @@ impl Generation {
             proc_vars: Arc::new(Mutex::new(Vars::new())),
             in_flight: AtomicU64::new(0),
             idle: Notify::new(),
-            checks,
+            _checks: checks,
         }
     }
 

@@ -1,7 +1,14 @@
-//! Server choice: `weight` in round robin, and `maxconn` with `timeout queue`.
+//! Server choice: `weight` in round robin, `maxconn` with `timeout queue`, and `check`.
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use spoe_gateway::Gateway;
@@ -14,11 +21,18 @@ use tokio::net::TcpListener;
 async fn backend(name: &'static str, delay: Duration) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
+    serve_backend(l, name, delay, Arc::default());
+    addr
+}
+
+/// Serves `backend`'s answers on `l`, counting the connections it accepts.
+fn serve_backend(l: TcpListener, name: &'static str, delay: Duration, accepts: Arc<AtomicUsize>) {
     tokio::spawn(async move {
         loop {
             let Ok((mut s, _)) = l.accept().await else {
                 return;
             };
+            accepts.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let mut have = Vec::new();
@@ -45,7 +59,6 @@ async fn backend(name: &'static str, delay: Duration) -> SocketAddr {
             });
         }
     });
-    addr
 }
 
 async fn gateway(cfg: String) -> (Arc<Gateway>, SocketAddr) {
@@ -112,5 +125,89 @@ async fn maxconn_queues_then_times_out_with_503() {
         "{waited:?}"
     );
     assert_eq!(first.await.unwrap(), (200, "slow".to_owned()));
+    gw.stop(true).await;
+}
+
+/// Sends requests until `done` holds for the (status, body) of `n` in a row; false after 5 s.
+async fn until_n_in_a_row(addr: SocketAddr, n: usize, done: impl Fn(u16, &str) -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut streak = 0;
+    while Instant::now() < deadline {
+        let (status, body) = get(addr).await;
+        streak = if done(status, &body) { streak + 1 } else { 0 };
+        if streak == n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_takes_a_dead_server_out_and_back_and_stops_with_its_generation() {
+    let a = backend("a", Duration::ZERO).await;
+    // b refuses connections until a listener takes its port.
+    let b = SocketAddr::from(([127, 0, 0, 1], spoe_interop::free_port()));
+    let port = spoe_interop::free_port();
+    let head = format!(
+        "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    balance roundrobin\n    server a {a}\n"
+    );
+    let cfg = Arc::new(Mutex::new(format!(
+        "{head}    server b {b} check inter 50ms fall 2 rise 2\n"
+    )));
+    let loader: Loader = Arc::new({
+        let cfg = cfg.clone();
+        move || {
+            let text = cfg.lock().unwrap().clone();
+            let (config, _) =
+                GatewayConfig::parse_str(&text, "haproxy.cfg", std::path::Path::new("."), None)
+                    .map_err(|e| spoe_gateway::ReloadError(e.to_string()))?;
+            let var_names = spoe_gateway::config::var_names(&config);
+            Ok(Loaded { config, var_names })
+        }
+    });
+    let gw = Gateway::start(loader).await.unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+
+    // Two failed checks take b out: every request then goes to a.
+    assert!(
+        until_n_in_a_row(addr, 20, |status, body| status == 200 && body == "a").await,
+        "b, which refuses connections, is never taken out of the round robin"
+    );
+
+    // b comes up: two good checks put it back.
+    let accepts = Arc::new(AtomicUsize::new(0));
+    serve_backend(
+        TcpListener::bind(b).await.unwrap(),
+        "b",
+        Duration::ZERO,
+        accepts.clone(),
+    );
+    assert!(
+        until_n_in_a_row(addr, 1, |status, body| status == 200 && body == "b").await,
+        "b never comes back after it starts answering"
+    );
+
+    // A generation without the check: the old generation's checks end with it.
+    *cfg.lock().unwrap() = format!("{head}    server b {b}\n");
+    gw.reload().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gw.generations_alive() > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        gw.generations_alive(),
+        1,
+        "the old generation never retires"
+    );
+    let before = accepts.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        accepts.load(Ordering::SeqCst),
+        before,
+        "checks every 50 ms still reach b after their generation retired"
+    );
     gw.stop(true).await;
 }
