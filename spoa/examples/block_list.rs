@@ -66,7 +66,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!("block_list agent on {}", listener.local_addr()?);
     let stop = CancellationToken::new();
     let on_ctrl_c = stop.clone();
-    tokio::spawn(async move {
+    // Owned: the JoinSet aborts the Ctrl-C watcher when main returns.
+    let mut signals = tokio::task::JoinSet::new();
+    signals.spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         on_ctrl_c.cancel();
     });

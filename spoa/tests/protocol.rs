@@ -1,6 +1,12 @@
 //! The agent runtime seen from a raw engine: handshake, pipelining,
 //! backpressure, guaranteed ACKs, drain, and every protocol error.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -9,6 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 /// SIGTERM or SIGINT cancels `graceful` (drain, then exit 0); a second one
 /// exits at once with status 130.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the JoinHandle is kept, and awaited or aborted before the command returns"
+)]
 pub(crate) fn spawn(graceful: CancellationToken) -> io::Result<JoinHandle<()>> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -6,6 +6,12 @@
 //! the "listening on" line) and its own HAProxy through `spoe-interop`, which fails the test when
 //! `haproxy` is missing. Every wait is bounded; processes die with their guards.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;

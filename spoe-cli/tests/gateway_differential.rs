@@ -5,6 +5,12 @@
 //!
 //! Fails (never skips) when `haproxy` is missing: `spoe-interop` panics with the install command.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
 mod gateway_support;
 
 use std::collections::BTreeMap;

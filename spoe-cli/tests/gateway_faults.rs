@@ -4,6 +4,12 @@
 //! Timing follows the plan: coarse bounds over real sockets, with stream timeouts (`timeout
 //! client/server 30s`) far above the bound under test, so a hang is unambiguous.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
 mod gateway_support;
 
 use std::io::{Read, Write};

@@ -1,6 +1,12 @@
 //! Where the gateway's request lines go: `log stdout` in `global` sends the access and SPOE lines
 //! to stdout, as HAProxy's `log stdout` does; without it they go to stderr with the rest.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
 mod gateway_support;
 
 use gateway_support::{GatewayProc, START_TIMEOUT, free_port, local, wait_until};

@@ -1,5 +1,11 @@
 //! `spoe gateway --quickstart` (the README's first command) and `spoe check -f`.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
 mod gateway_support;
 
 use std::net::IpAddr;

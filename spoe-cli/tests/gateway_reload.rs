@@ -6,6 +6,12 @@
 //! Timing follows the plan: coarse bounds over real sockets, with `timeout client/server 30s`
 //! (100 times `timeout processing`), so a stalled request is unambiguous.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
 mod gateway_support;
 
 use std::net::SocketAddr;

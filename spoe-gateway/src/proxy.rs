@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -15,6 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use spoe::StreamState;
 use spoe::config::Event;
 use spoe::expr::AclSet;
+use tokio::time::Instant;
 
 use crate::generation::{BackendRt, FilterRt, Generation};
 use crate::metrics::GatewayMetrics;

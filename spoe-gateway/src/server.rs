@@ -254,7 +254,7 @@ impl Gateway {
         local: SocketAddr,
         stop: CancellationToken,
     ) {
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let generation = self.current();
         let timeouts = generation
             .frontend_for(local)
@@ -348,7 +348,7 @@ impl Gateway {
         local: SocketAddr,
         status: u16,
         termination: &str,
-        started: std::time::Instant,
+        started: tokio::time::Instant,
     ) {
         let generation = self.current();
         let frontend = generation

@@ -23,6 +23,8 @@
 //! Does not do: parse HAProxy's configuration, speak SPOP (tests bring their own agent), or manage
 //! HAProxy versions other than the installed one.
 
+// It waits on real processes (HAProxy, agents) on the wall clock, never on tokio's paused one.
+#![allow(clippy::disallowed_types)]
 #![warn(missing_docs)]
 
 use std::fmt;

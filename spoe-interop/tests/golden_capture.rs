@@ -5,6 +5,12 @@
 //! The agent here is deliberately independent of the `spop` crate: its bytes are encoded by hand,
 //! so the vectors test the codec rather than agree with it by construction.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,5 +1,11 @@
 //! Tests of the harness itself against the installed HAProxy.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::thread;

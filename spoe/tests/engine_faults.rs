@@ -1,6 +1,12 @@
 //! The fault plan's engine scenarios (F1-F3, F5-F9, F14, F19) against
 //! scripted fake agents, with exact bounds under tokio's paused clock.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
 mod support;
 
 use std::sync::Arc;

@@ -2,6 +2,12 @@
 //! the third-party PyPI agent `haproxyspoa`, and against raw agents that
 //! close mid-message with FIN or RST.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};

@@ -1,6 +1,12 @@
 //! The SPOE filter end to end: spoe.conf, conditions and arguments evaluated
 //! against a host, our agent over TCP, variables and the SPOE log line.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -86,6 +86,10 @@ async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
     let signals = signals::spawn(shutdown.clone()).context("installing signal handlers")?;
 
     let mut metrics_line = None;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the JoinHandle is kept, and awaited or aborted before the command returns"
+    )]
     let metrics_task = match args.metrics {
         Some(addr) => {
             let l = tokio::net::TcpListener::bind(addr)

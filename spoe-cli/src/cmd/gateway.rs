@@ -114,6 +114,10 @@ async fn quickstart(listen: SocketAddr, workers: Arc<Workers>) -> Result<()> {
         .context("binding the embedded agent")?;
     let agent_addr = agent_listener.local_addr()?;
     let agent = spoa::Server::new(spoa::demo::IpReputation, spoa::Config::default())?;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the JoinHandle is kept, and awaited or aborted before the command returns"
+    )]
     let agent_task = tokio::spawn({
         let stop = stop.clone();
         async move { agent.serve(spoa::Listener::Tcp(agent_listener), stop).await }
@@ -121,6 +125,10 @@ async fn quickstart(listen: SocketAddr, workers: Arc<Workers>) -> Result<()> {
     let (demo_listener, demo_addr) = quickstart::bind_demo_backend()
         .await
         .context("binding the demo backend")?;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the JoinHandle is kept, and awaited or aborted before the command returns"
+    )]
     let demo_task = tokio::spawn(quickstart::serve_demo_backend(demo_listener, stop.clone()));
     let dir = tempfile::tempdir().context("creating the quickstart directory")?;
     std::fs::write(dir.path().join("spoe.conf"), quickstart::SPOE_CONF)
