@@ -61,18 +61,26 @@ fn serve_backend(l: TcpListener, name: &'static str, delay: Duration, accepts: A
     });
 }
 
+/// Starts a gateway on `cfg` with `PORT` replaced by a free port; the port's address.
 async fn gateway(cfg: String) -> (Arc<Gateway>, SocketAddr) {
     let port = spoe_interop::free_port();
     let cfg = cfg.replace("PORT", &port.to_string());
-    let loader: Loader = Arc::new(move || {
+    let gw = Gateway::start(loader(Arc::new(Mutex::new(cfg))))
+        .await
+        .unwrap();
+    (gw, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Loads whatever `cfg` holds at the time: a test changes it, then reloads.
+fn loader(cfg: Arc<Mutex<String>>) -> Loader {
+    Arc::new(move || {
+        let text = cfg.lock().unwrap().clone();
         let (config, _) =
-            GatewayConfig::parse_str(&cfg, "haproxy.cfg", std::path::Path::new("."), None)
+            GatewayConfig::parse_str(&text, "haproxy.cfg", std::path::Path::new("."), None)
                 .map_err(|e| spoe_gateway::ReloadError(e.to_string()))?;
         let var_names = spoe_gateway::config::var_names(&config);
         Ok(Loaded { config, var_names })
-    });
-    let gw = Gateway::start(loader).await.unwrap();
-    (gw, SocketAddr::from(([127, 0, 0, 1], port)))
+    })
 }
 
 async fn get(addr: SocketAddr) -> (u16, String) {
@@ -157,18 +165,7 @@ async fn check_takes_a_dead_server_out_and_back_and_stops_with_its_generation() 
     let cfg = Arc::new(Mutex::new(format!(
         "{head}    server b {b} check inter 50ms fall 2 rise 2\n"
     )));
-    let loader: Loader = Arc::new({
-        let cfg = cfg.clone();
-        move || {
-            let text = cfg.lock().unwrap().clone();
-            let (config, _) =
-                GatewayConfig::parse_str(&text, "haproxy.cfg", std::path::Path::new("."), None)
-                    .map_err(|e| spoe_gateway::ReloadError(e.to_string()))?;
-            let var_names = spoe_gateway::config::var_names(&config);
-            Ok(Loaded { config, var_names })
-        }
-    });
-    let gw = Gateway::start(loader).await.unwrap();
+    let gw = Gateway::start(loader(cfg.clone())).await.unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
 
     // Two failed checks take b out: every request then goes to a.
