@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::Metadata;
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::prelude::*;
 
 /// The targets of the gateway's per-request lines.
 const REQUEST_TARGETS: [&str; 2] = ["spoe::access", "spoe::log"];
@@ -24,6 +26,7 @@ pub(crate) fn request_logs_to_stdout(yes: bool) {
     REQUEST_LOGS_TO_STDOUT.store(yes, Ordering::Relaxed);
 }
 
+#[derive(Clone)]
 struct Writers {
     stderr: NonBlocking,
     stdout: NonBlocking,
@@ -37,9 +40,7 @@ impl<'a> MakeWriter<'a> for Writers {
     }
 
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> NonBlocking {
-        if REQUEST_LOGS_TO_STDOUT.load(Ordering::Relaxed)
-            && REQUEST_TARGETS.contains(&meta.target())
-        {
+        if REQUEST_LOGS_TO_STDOUT.load(Ordering::Relaxed) && is_request_line(meta) {
             self.stdout.clone()
         } else {
             self.stderr.clone()
@@ -59,18 +60,40 @@ fn writer(out: impl Write + Send + 'static) -> (NonBlocking, WorkerGuard) {
         .finish(BufWriter::with_capacity(64 * 1024, out))
 }
 
+fn is_request_line(meta: &Metadata<'_>) -> bool {
+    REQUEST_TARGETS.contains(&meta.target())
+}
+
 /// Installs the subscriber (level from `RUST_LOG`, default `info`). Lines
 /// still queued are written when the returned guards drop.
+///
+/// Two formatters, same format: the request lines skip tracing-subscriber's
+/// escaping of terminal control characters, which goes through the line one
+/// `char` at a time and cost about 1.5 us per request (two lines) under load.
+/// Their text needs none: numbers, names from the configuration, and the
+/// request's method and URI, which hyper and `http` only accept as visible
+/// ASCII. Every other line (agents' and peers' words among them) stays escaped.
 pub(crate) fn init() -> [WorkerGuard; 2] {
     let (stderr, stderr_guard) = writer(std::io::stderr());
     let (stdout, stdout_guard) = writer(std::io::stdout());
-    tracing_subscriber::fmt()
-        .with_writer(Writers { stderr, stdout })
-        .with_ansi(std::io::stderr().is_terminal() && std::io::stdout().is_terminal())
-        .with_env_filter(
+    let ansi = std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
+    let writers = Writers { stderr, stdout };
+    let requests = tracing_subscriber::fmt::layer()
+        .with_writer(writers.clone())
+        .with_ansi(ansi)
+        .with_ansi_sanitization(false)
+        .with_filter(filter_fn(is_request_line));
+    let others = tracing_subscriber::fmt::layer()
+        .with_writer(writers)
+        .with_ansi(ansi)
+        .with_filter(filter_fn(|meta| !is_request_line(meta)));
+    tracing_subscriber::registry()
+        .with(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with(requests)
+        .with(others)
         .init();
     [stderr_guard, stdout_guard]
 }
