@@ -127,9 +127,9 @@ impl Ctx<'_> {
             let Some(prepared) = filter.prepare_event(event, &*txn, &stream) else {
                 continue;
             };
-            let done = filter.process(prepared, self.stream(f)).await;
+            let mut done = filter.process(prepared, self.stream(f)).await;
             self.metrics.spoe(&filter.config().agent.id, &done);
-            txn.apply(&done.updates);
+            txn.apply(std::mem::take(&mut done.updates));
         }
     }
 
@@ -140,9 +140,9 @@ impl Ctx<'_> {
         let filter = f.filter();
         let stream = *self.stream(f);
         if let Some(prepared) = filter.prepare_group(group, &*txn, &stream) {
-            let done = filter.process(prepared, self.stream(f)).await;
+            let mut done = filter.process(prepared, self.stream(f)).await;
             self.metrics.spoe(&filter.config().agent.id, &done);
-            txn.apply(&done.updates);
+            txn.apply(std::mem::take(&mut done.updates));
         }
     }
 

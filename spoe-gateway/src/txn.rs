@@ -198,13 +198,19 @@ impl Txn {
 
     /// Sets (or with `None`, unsets) variable `name`.
     pub(crate) fn set_var(&mut self, name: &str, value: Option<Sample>) {
-        let Some(scope) = scope_of(name) else { return };
+        self.set_var_owned(name.to_owned(), value);
+    }
+
+    /// [`Self::set_var`] with a name the caller already owns: a set variable
+    /// keeps it as its key.
+    fn set_var_owned(&mut self, name: String, value: Option<Sample>) {
+        let Some(scope) = scope_of(&name) else { return };
         let apply = |vars: &mut Vars| match value {
             Some(v) => {
-                vars.insert(name.to_owned(), v);
+                vars.insert(name, v);
             }
             None => {
-                vars.remove(name);
+                vars.remove(&name);
             }
         };
         match scope {
@@ -214,12 +220,15 @@ impl Txn {
         }
     }
 
-    /// Applies what an agent (or the engine) decided.
-    pub(crate) fn apply(&mut self, updates: &[VarUpdate]) {
+    /// Applies what an agent (or the engine) decided. Takes the names: an
+    /// agent's variables cost no copy of their names.
+    pub(crate) fn apply(&mut self, updates: Vec<VarUpdate>) {
+        // One allocation for the transaction's table instead of one per growth.
+        self.vars.reserve(updates.len());
         for u in updates {
             match u {
-                VarUpdate::Set { name, value } => self.set_var(name, sample_of(value)),
-                VarUpdate::Unset { name } => self.set_var(name, None),
+                VarUpdate::Set { name, value } => self.set_var_owned(name, sample_of(&value)),
+                VarUpdate::Unset { name } => self.set_var_owned(name, None),
             }
         }
     }

@@ -24,7 +24,9 @@ fn encode<'m>(
     messages: impl Iterator<Item = &'m MessageConfig>,
     host: &(impl Fetch + ?Sized),
 ) -> Option<Payload> {
-    let mut payload = bytes::BytesMut::new();
+    // Room for the usual message (a few addresses, a path, a header) in one allocation; a
+    // bigger one grows by doubling.
+    let mut payload = bytes::BytesMut::with_capacity(256);
     let mut any = false;
     for m in messages.filter(|m| m.should_send(host)) {
         any = true;

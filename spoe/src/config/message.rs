@@ -151,7 +151,7 @@ impl MessageConfig {
         };
         spop::encode_message_head(self.name.as_bytes(), n, dst);
         for arg in &self.args {
-            let value = Sample::typed_data(arg.expr.eval(host).as_ref());
+            let value = Sample::typed_data(arg.expr.eval(host));
             spop::encode_arg(arg.name.as_bytes(), &value, dst);
         }
         true
@@ -163,7 +163,7 @@ impl MessageConfig {
         let mut message = spop::Message::new(self.name.clone());
         for arg in &self.args {
             let value = arg.expr.eval(host);
-            message = message.arg(arg.name.clone(), Sample::typed_data(value.as_ref()));
+            message = message.arg(arg.name.clone(), Sample::typed_data(value));
         }
         message
     }

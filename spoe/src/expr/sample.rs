@@ -50,22 +50,22 @@ impl Sample {
     }
 
     /// The SPOP typed data HAProxy's `spoe_encode_data()` sends for this sample: BOOL, INT64,
-    /// IPV4, IPV6, STRING or BINARY.
-    pub fn to_typed_data(&self) -> TypedData {
+    /// IPV4, IPV6, STRING or BINARY. Takes the sample: its bytes move, never copied or shared.
+    pub fn into_typed_data(self) -> TypedData {
         match self {
-            Self::Bool(b) => TypedData::Bool(*b),
-            Self::Int(i) => TypedData::Int64(*i),
-            Self::Ipv4(a) => TypedData::Ipv4(*a),
-            Self::Ipv6(a) => TypedData::Ipv6(*a),
-            Self::Str(s) => TypedData::Str(s.clone()),
-            Self::Bin(b) => TypedData::Bin(b.clone()),
+            Self::Bool(b) => TypedData::Bool(b),
+            Self::Int(i) => TypedData::Int64(i),
+            Self::Ipv4(a) => TypedData::Ipv4(a),
+            Self::Ipv6(a) => TypedData::Ipv6(a),
+            Self::Str(s) => TypedData::Str(s),
+            Self::Bin(b) => TypedData::Bin(b),
         }
     }
 
-    /// [`to_typed_data`](Self::to_typed_data), with NULL for a missing sample (what HAProxy
+    /// [`into_typed_data`](Self::into_typed_data), with NULL for a missing sample (what HAProxy
     /// sends when a fetch or a converter fails).
-    pub fn typed_data(sample: Option<&Self>) -> TypedData {
-        sample.map_or(TypedData::Null, Self::to_typed_data)
+    pub fn typed_data(sample: Option<Self>) -> TypedData {
+        sample.map_or(TypedData::Null, Self::into_typed_data)
     }
 
     /// The bytes of a string or binary sample.
@@ -269,19 +269,22 @@ mod tests {
 
     #[test]
     fn typed_data_matches_haproxy_encoding() {
-        assert_eq!(Sample::Int(-42).to_typed_data(), TypedData::Int64(-42));
-        assert_eq!(Sample::Bool(true).to_typed_data(), TypedData::Bool(true));
+        assert_eq!(Sample::Int(-42).into_typed_data(), TypedData::Int64(-42));
+        assert_eq!(Sample::Bool(true).into_typed_data(), TypedData::Bool(true));
         assert_eq!(
-            Sample::Ipv4(Ipv4Addr::LOCALHOST).to_typed_data(),
+            Sample::Ipv4(Ipv4Addr::LOCALHOST).into_typed_data(),
             TypedData::Ipv4(Ipv4Addr::LOCALHOST)
         );
         assert_eq!(
-            Sample::Ipv6(Ipv6Addr::LOCALHOST).to_typed_data(),
+            Sample::Ipv6(Ipv6Addr::LOCALHOST).into_typed_data(),
             TypedData::Ipv6(Ipv6Addr::LOCALHOST)
         );
-        assert_eq!(Sample::str("GET").to_typed_data(), TypedData::string("GET"));
         assert_eq!(
-            Sample::bin(vec![0u8, 1]).to_typed_data(),
+            Sample::str("GET").into_typed_data(),
+            TypedData::string("GET")
+        );
+        assert_eq!(
+            Sample::bin(vec![0u8, 1]).into_typed_data(),
             TypedData::Bin(Bytes::from_static(&[0, 1]))
         );
         assert_eq!(Sample::typed_data(None), TypedData::Null);
