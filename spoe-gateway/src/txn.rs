@@ -87,20 +87,32 @@ fn lock(m: &Mutex<Vars>) -> std::sync::MutexGuard<'_, Vars> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Values of header `name` in order; split on commas when `split`.
-fn header_values(headers: &HeaderMap, name: &str, split: bool) -> Vec<Bytes> {
-    let mut out = Vec::new();
-    for v in headers.get_all(name) {
-        let b = v.as_bytes();
-        if split {
-            for part in b.split(|&c| c == b',') {
-                out.push(Bytes::copy_from_slice(trim(part)));
-            }
-        } else {
-            out.push(Bytes::copy_from_slice(trim(b)));
-        }
+/// The method as a sample: a standard one without a copy.
+fn method_sample(method: &Method) -> Sample {
+    const STANDARD: [&str; 9] = [
+        "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
+    match STANDARD.iter().find(|m| **m == method.as_str()) {
+        Some(m) => Sample::Str(Bytes::from_static(m.as_bytes())),
+        None => Sample::str(method.as_str()),
     }
-    out
+}
+
+/// The values of header `name` (of every header when `None`) in order, split on commas when
+/// `split`, trimmed. Borrowed: a fetch copies only the value it keeps.
+fn values<'h>(
+    headers: &'h HeaderMap,
+    name: &Option<String>,
+    split: bool,
+) -> impl Iterator<Item = &'h [u8]> + use<'h> {
+    let named = name.as_deref().map(|n| headers.get_all(n).iter());
+    let every = name.is_none().then(|| headers.iter().map(|(_, v)| v));
+    named
+        .into_iter()
+        .flatten()
+        .chain(every.into_iter().flatten())
+        .flat_map(move |v| v.as_bytes().split(move |&c| split && c == b','))
+        .map(trim)
 }
 
 fn trim(b: &[u8]) -> &[u8] {
@@ -115,29 +127,27 @@ fn trim(b: &[u8]) -> &[u8] {
     &b[start..end]
 }
 
-/// HAProxy's occurrence rule: 1 is the first, -1 the last; no occurrence is
-/// the last one.
-fn pick(mut values: Vec<Bytes>, occ: Option<i64>) -> Option<Bytes> {
-    let n = values.len() as i64;
-    let idx = match occ {
-        None | Some(-1) => n - 1,
-        Some(o) if o > 0 => o - 1,
-        Some(o) => n + o,
+/// HAProxy's occurrence: 1 the first, -1 (or none) the last, -2 the one before.
+fn pick<'h>(mut values: impl Iterator<Item = &'h [u8]>, occ: Option<i64>) -> Option<Bytes> {
+    let chosen = match occ {
+        None | Some(-1) => values.last(),
+        Some(o) if o > 0 => values.nth(usize::try_from(o - 1).ok()?),
+        Some(o) => {
+            let all: Vec<&[u8]> = values.collect();
+            let back = usize::try_from(o.checked_neg()?).ok()?;
+            all.len()
+                .checked_sub(back)
+                .and_then(|i| all.get(i).copied())
+        }
     };
-    if idx < 0 || idx >= n {
-        return None;
-    }
-    Some(values.swap_remove(idx as usize))
+    chosen.map(Bytes::copy_from_slice)
 }
 
-fn all_values(headers: &HeaderMap, name: &Option<String>, split: bool) -> Vec<Bytes> {
-    match name {
-        Some(n) => header_values(headers, n, split),
-        None => headers
-            .keys()
-            .flat_map(|k| header_values(headers, k.as_str(), split))
-            .collect(),
-    }
+/// Every value, copied (the fetches that return them all).
+fn copies<'h>(values: impl Iterator<Item = &'h [u8]>) -> Vec<Sample> {
+    values
+        .map(|v| Sample::Str(Bytes::copy_from_slice(v)))
+        .collect()
 }
 
 fn headers_text(headers: &HeaderMap) -> Bytes {
@@ -268,7 +278,7 @@ impl Fetch for Txn {
             FetchKind::Dst => ip(self.local),
             FetchKind::DstPort => Sample::Int(i64::from(self.local.port())),
             FetchKind::SslFc => Sample::Bool(false),
-            FetchKind::Method => Sample::str(self.method.as_str()),
+            FetchKind::Method => method_sample(&self.method),
             FetchKind::Path => Sample::str(self.uri.path()),
             FetchKind::Query => Sample::str(self.uri.query()?),
             FetchKind::Url => Sample::str(self.uri.to_string()),
@@ -283,20 +293,20 @@ impl Fetch for Txn {
             FetchKind::ReqHdrs => Sample::Str(headers_text(&self.headers)),
             FetchKind::ReqHdrsBin => Sample::Bin(headers_bin(&self.headers)),
             FetchKind::ReqHdr { name, occ } => {
-                Sample::Str(pick(all_values(&self.headers, name, true), *occ)?)
+                Sample::Str(pick(values(&self.headers, name, true), *occ)?)
             }
             FetchKind::ReqFhdr { name, occ } => {
-                Sample::Str(pick(all_values(&self.headers, name, false), *occ)?)
+                Sample::Str(pick(values(&self.headers, name, false), *occ)?)
             }
             FetchKind::Hdr { name, occ } => {
                 let h = resp.map_or(&self.headers, |r| &r.headers);
-                Sample::Str(pick(all_values(h, name, true), *occ)?)
+                Sample::Str(pick(values(h, name, true), *occ)?)
             }
             FetchKind::ReqHdrCnt { name } => {
-                Sample::Int(all_values(&self.headers, name, true).len() as i64)
+                Sample::Int(values(&self.headers, name, true).count() as i64)
             }
             FetchKind::ReqHdrVal { name, occ } => {
-                let v = pick(all_values(&self.headers, name, true), *occ)?;
+                let v = pick(values(&self.headers, name, true), *occ)?;
                 Sample::Int(std::str::from_utf8(&v).ok()?.trim().parse().ok()?)
             }
             FetchKind::ReqLen | FetchKind::ReqBodyLen | FetchKind::ReqBodySize => {
@@ -309,13 +319,13 @@ impl Fetch for Txn {
             FetchKind::ResHdrs => Sample::Str(headers_text(&resp?.headers)),
             FetchKind::ResHdrsBin => Sample::Bin(headers_bin(&resp?.headers)),
             FetchKind::ResHdr { name, occ } => {
-                Sample::Str(pick(all_values(&resp?.headers, name, true), *occ)?)
+                Sample::Str(pick(values(&resp?.headers, name, true), *occ)?)
             }
             FetchKind::ResFhdr { name, occ } => {
-                Sample::Str(pick(all_values(&resp?.headers, name, false), *occ)?)
+                Sample::Str(pick(values(&resp?.headers, name, false), *occ)?)
             }
             FetchKind::ResHdrCnt { name } => {
-                Sample::Int(all_values(&resp?.headers, name, true).len() as i64)
+                Sample::Int(values(&resp?.headers, name, true).count() as i64)
             }
             FetchKind::UniqueId => {
                 let (generation, sid) = self.unique_id;
@@ -329,17 +339,16 @@ impl Fetch for Txn {
 
     fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {
         let resp = self.response.as_ref();
-        let strs = |v: Vec<Bytes>| v.into_iter().map(Sample::Str).collect();
         match kind {
-            FetchKind::ReqHdr { name, occ: None } => strs(all_values(&self.headers, name, true)),
-            FetchKind::ReqFhdr { name, occ: None } => strs(all_values(&self.headers, name, false)),
-            FetchKind::Hdr { name, occ: None } => strs(all_values(
+            FetchKind::ReqHdr { name, occ: None } => copies(values(&self.headers, name, true)),
+            FetchKind::ReqFhdr { name, occ: None } => copies(values(&self.headers, name, false)),
+            FetchKind::Hdr { name, occ: None } => copies(values(
                 resp.map_or(&self.headers, |r| &r.headers),
                 name,
                 true,
             )),
             FetchKind::ResHdr { name, occ: None } => {
-                resp.map_or_else(Vec::new, |r| strs(all_values(&r.headers, name, true)))
+                resp.map_or_else(Vec::new, |r| copies(values(&r.headers, name, true)))
             }
             _ => self.fetch(kind).into_iter().collect(),
         }
@@ -348,19 +357,41 @@ impl Fetch for Txn {
 
 #[cfg(test)]
 mod tests {
+    use hyper::header::HeaderValue;
+
     use super::*;
 
     #[test]
     fn occurrences_follow_haproxy() {
-        let v = vec![
-            Bytes::from_static(b"a"),
-            Bytes::from_static(b"b"),
-            Bytes::from_static(b"c"),
-        ];
-        assert_eq!(pick(v.clone(), None).as_deref(), Some(&b"c"[..]));
-        assert_eq!(pick(v.clone(), Some(1)).as_deref(), Some(&b"a"[..]));
-        assert_eq!(pick(v.clone(), Some(-2)).as_deref(), Some(&b"b"[..]));
-        assert_eq!(pick(v, Some(4)), None);
+        let v: [&[u8]; 3] = [b"a", b"b", b"c"];
+        let pick = |occ| pick(v.into_iter(), occ);
+        assert_eq!(pick(None).as_deref(), Some(&b"c"[..]));
+        assert_eq!(pick(Some(-1)).as_deref(), Some(&b"c"[..]));
+        assert_eq!(pick(Some(1)).as_deref(), Some(&b"a"[..]));
+        assert_eq!(pick(Some(3)).as_deref(), Some(&b"c"[..]));
+        assert_eq!(pick(Some(-2)).as_deref(), Some(&b"b"[..]));
+        assert_eq!(pick(Some(-3)).as_deref(), Some(&b"a"[..]));
+        assert_eq!(pick(Some(4)), None);
+        assert_eq!(pick(Some(-4)), None);
+        assert_eq!(pick(Some(0)), None);
+    }
+
+    #[test]
+    fn values_split_trim_and_keep_order() {
+        let mut h = HeaderMap::new();
+        h.append("x-a", HeaderValue::from_static(" 1, 2 "));
+        h.append("x-b", HeaderValue::from_static("3"));
+        h.append("x-a", HeaderValue::from_static("4,"));
+        let got = |name: Option<&str>, split| {
+            values(&h, &name.map(str::to_owned), split)
+                .map(|v| String::from_utf8(v.to_vec()).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(got(Some("x-a"), true), ["1", "2", "4", ""]);
+        assert_eq!(got(Some("X-A"), false), ["1, 2", "4,"]);
+        assert_eq!(got(None, false), ["1, 2", "4,", "3"]);
+        assert!(got(Some("x-none"), true).is_empty());
+        assert!(got(Some("not a header name"), true).is_empty());
     }
 
     #[test]
