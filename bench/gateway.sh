@@ -197,6 +197,22 @@ awk -F'\t' '
         if (!(key in rows)) { order[++nkeys] = key; sc[key] = $1; px[key] = $2 }
         r = ++rows[key]
         for (c = 4; c <= 11; c++) cell[key, r, c] = $c
+        if ($3 > nruns) nruns = $3
+        rps_run[$1, $2, $3] = $5
+    }
+    # Ratio of two proxies run by run (adjacent in time, so less exposed to the load of the host than
+    # a ratio of medians), listed, then their median.
+    function per_run(scenario, a, b,   i, n, j, t, v, out) {
+        n = 0; out = ""
+        for (i = 1; i <= nruns; i++) if (rps_run[scenario, b, i] > 0 && rps_run[scenario, a, i] != "") {
+            v[++n] = rps_run[scenario, a, i] / rps_run[scenario, b, i]
+            out = out sprintf("%.2f ", v[n])
+        }
+        if (n == 0) return "-"
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+            t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+        }
+        return out sprintf("(median %.2f)", v[int((n + 1) / 2)])
     }
     END {
         for (k = 1; k <= nkeys; k++) {
@@ -213,10 +229,15 @@ awk -F'\t' '
             med["c50-spoe", "gateway-log", "rps"] / med["c50-spoe", "haproxy", "rps"]
         printf "c50 without SPOE, req/s gateway / HAProxy: %.2f\n",
             med["c50-nospoe", "gateway", "rps"] / med["c50-nospoe", "haproxy", "rps"]
-        if (med["c50-spoe", "floor", "rps"] > 0)
+        printf "c50 with SPOE, req/s gateway / HAProxy run by run: %s\n",
+            per_run("c50-spoe", "gateway", "haproxy")
+        if (med["c50-spoe", "floor", "rps"] > 0) {
             printf "c50 floor / HAProxy, req/s: %.2f with SPOE, %.2f without\n",
                 med["c50-spoe", "floor", "rps"] / med["c50-spoe", "haproxy", "rps"],
                 med["c50-nospoe", "floor", "rps"] / med["c50-nospoe", "haproxy", "rps"]
+            printf "c50 with SPOE, run by run: floor / HAProxy %s; gateway / floor %s\n",
+                per_run("c50-spoe", "floor", "haproxy"), per_run("c50-spoe", "gateway", "floor")
+        }
         if (med["c1-spoe", "haproxy", "avg"] == "") exit
         printf "c1 latency SPOE adds (avg, p50; ms): HAProxy %.3f, %.3f; gateway %.3f, %.3f\n",
             med["c1-spoe", "haproxy", "avg"] - med["c1-nospoe", "haproxy", "avg"],
