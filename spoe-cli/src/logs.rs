@@ -69,7 +69,7 @@ fn is_request_line(meta: &Metadata<'_>) -> bool {
 ///
 /// Two formatters, same format: the request lines skip tracing-subscriber's
 /// escaping of terminal control characters, which goes through the line one
-/// `char` at a time and cost about 1.5 us per request (two lines) under load.
+/// `char` at a time and cost about 1 us per request (two lines) under load.
 /// Their text needs none: numbers, names from the configuration, and the
 /// request's method and URI, which hyper and `http` only accept as visible
 /// ASCII. Every other line (agents' and peers' words among them) stays escaped.

@@ -208,37 +208,49 @@ impl Txn {
 
     /// Sets (or with `None`, unsets) variable `name`.
     pub(crate) fn set_var(&mut self, name: &str, value: Option<Sample>) {
-        self.set_var_owned(name.to_owned(), value);
-    }
-
-    /// [`Self::set_var`] with a name the caller already owns: a set variable
-    /// keeps it as its key.
-    fn set_var_owned(&mut self, name: String, value: Option<Sample>) {
-        let Some(scope) = scope_of(&name) else { return };
-        let apply = |vars: &mut Vars| match value {
-            Some(v) => {
-                vars.insert(name, v);
-            }
-            None => {
-                vars.remove(&name);
-            }
-        };
-        match scope {
-            VarScope::Sess => apply(&mut lock(&self.sess)),
-            VarScope::Proc => apply(&mut lock(&self.proc)),
-            _ => apply(&mut self.vars),
+        match value {
+            Some(v) => self.insert_var(name.to_owned(), v),
+            None => self.remove_var(name),
         }
     }
 
-    /// Applies what an agent (or the engine) decided. Takes the names: an
-    /// agent's variables cost no copy of their names.
+    /// Sets variable `name`, which becomes the key (no copy of the name).
+    fn insert_var(&mut self, name: String, value: Sample) {
+        if let Some(scope) = scope_of(&name) {
+            self.in_scope(scope, |vars| {
+                vars.insert(name, value);
+            });
+        }
+    }
+
+    fn remove_var(&mut self, name: &str) {
+        if let Some(scope) = scope_of(name) {
+            self.in_scope(scope, |vars| {
+                vars.remove(name);
+            });
+        }
+    }
+
+    fn in_scope(&mut self, scope: VarScope, f: impl FnOnce(&mut Vars)) {
+        match scope {
+            VarScope::Sess => f(&mut lock(&self.sess)),
+            VarScope::Proc => f(&mut lock(&self.proc)),
+            _ => f(&mut self.vars),
+        }
+    }
+
+    /// Applies what an agent (or the engine) decided. Takes the updates: the
+    /// names of the variables set become their keys.
     pub(crate) fn apply(&mut self, updates: Vec<VarUpdate>) {
         // One allocation for the transaction's table instead of one per growth.
         self.vars.reserve(updates.len());
         for u in updates {
             match u {
-                VarUpdate::Set { name, value } => self.set_var_owned(name, sample_of(&value)),
-                VarUpdate::Unset { name } => self.set_var_owned(name, None),
+                VarUpdate::Set { name, value } => match sample_of(&value) {
+                    Some(v) => self.insert_var(name, v),
+                    None => self.remove_var(&name),
+                },
+                VarUpdate::Unset { name } => self.remove_var(&name),
             }
         }
     }
