@@ -23,7 +23,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
-use spoe_interop::{ChildGuard, Haproxy, HttpResponse, free_port, http_get, wait_for_port};
+use spoe_interop::{
+    ChildGuard, Haproxy, HttpResponse, free_port, http_get, metric_sum, wait_for_port,
+};
 
 const SPOE: &str = env!("CARGO_BIN_EXE_spoe");
 
@@ -127,22 +129,6 @@ fn first_line(child: &mut ChildGuard, path: &Path) -> Option<String> {
     }
 }
 
-fn metric_sum(text: &str, name: &str, labels: &str) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (key, value) = l.rsplit_once(' ')?;
-            let (metric, key_labels) = match key.split_once('{') {
-                Some((m, rest)) => (m, rest.trim_end_matches('}')),
-                None => (key, ""),
-            };
-            (metric == name && (labels.is_empty() || key_labels == labels))
-                .then(|| value.parse::<f64>().ok())
-                .flatten()
-        })
-        .sum()
-}
-
 // ===== HAProxy configuration =====
 
 /// The echoed message: every kind of typed data HAProxy 2.6 sends, plus a per-request value.
@@ -169,25 +155,7 @@ fn expected_echo(id: &str) -> [(&'static str, String); 10] {
 /// spoe.conf of engine `e`: agent `echo-agent` (variables `txn.echo.*`, errors in `txn.echo.err`),
 /// one message on `on-frontend-http-request`.
 fn spoe_conf(processing: &str) -> String {
-    format!(
-        "\
-[e]
-spoe-agent echo-agent
-    messages echo
-    option var-prefix echo
-    option set-on-error err
-    option force-set-var
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing {processing}
-    use-backend agents
-    log global
-
-spoe-message echo
-    args {MESSAGE_ARGS}
-    event on-frontend-http-request
-"
-    )
+    spoe_interop::echo_spoe_conf(MESSAGE_ARGS, processing, true)
 }
 
 /// haproxy.cfg: frontend on `fe_port` answering 200 with one header per echoed variable (binary

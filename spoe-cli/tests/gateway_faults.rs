@@ -25,24 +25,7 @@ use spop::{AgentHello, Body, Capabilities, Frame, FrameDecoder, HaproxyHello};
 
 /// spoe.conf: one message per request, errors in `txn.echo.err`.
 fn spoe_conf(processing: &str) -> String {
-    format!(
-        "\
-[e]
-spoe-agent echo-agent
-    messages echo
-    option var-prefix echo
-    option set-on-error err
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing {processing}
-    use-backend agents
-    log global
-
-spoe-message echo
-    args s=str(hello) uid=req.hdr(x-id)
-    event on-frontend-http-request
-"
-    )
+    spoe_interop::echo_spoe_conf("s=str(hello) uid=req.hdr(x-id)", processing, false)
 }
 
 /// haproxy.cfg: `/ret...` is answered by the gateway itself with the SPOE error and echoed
@@ -68,6 +51,23 @@ backend agents
     server a {agent}
 "#
     )
+}
+
+/// A gateway on a free port running [`haproxy_cfg`] (with `extra_defaults`) and [`spoe_conf`]
+/// (with `processing`), its agent at `agent`, in front of a new backend; and its address.
+fn start_gateway(
+    agent: SocketAddr,
+    processing: &str,
+    extra_defaults: &str,
+) -> (Backend, GatewayProc, SocketAddr) {
+    let backend = Backend::start("be");
+    let port = free_port();
+    let gw = GatewayProc::start(
+        &haproxy_cfg(port, agent, backend.addr, extra_defaults),
+        &[("spoe.conf", &spoe_conf(processing))],
+        local(port),
+    );
+    (backend, gw, local(port))
 }
 
 // ===== a raw agent that breaks after the handshake =====
@@ -185,15 +185,9 @@ fn timed_get(addr: SocketAddr, path: &str) -> (Resp, Duration) {
 /// gateway, and the HTTP request goes on.
 fn agent_dies_mid_message(how: Break) {
     let agent = RawAgent::start(how);
-    let backend = Backend::start("be");
-    let port = free_port();
-    let gw = GatewayProc::start(
-        &haproxy_cfg(port, agent.addr, backend.addr, ""),
-        &[("spoe.conf", &spoe_conf("5s"))],
-        local(port),
-    );
+    let (_backend, gw, addr) = start_gateway(agent.addr, "5s", "");
     for i in 0..3 {
-        let (r, took) = timed_get(local(port), &format!("/ret/{i}"));
+        let (r, took) = timed_get(addr, &format!("/ret/{i}"));
         assert_eq!(r.status, 200, "{how:?} request {i}: {r:?}");
         assert_eq!(
             r.header("x-err"),
@@ -209,7 +203,7 @@ fn agent_dies_mid_message(how: Break) {
         );
     }
     // The request continues to the backend after the failure, with the error visible there too.
-    let (r, took) = timed_get(local(port), "/to-backend");
+    let (r, took) = timed_get(addr, "/to-backend");
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.header("echo-x-err"), Some("257"), "{r:?}");
     assert!(took < Duration::from_secs(1), "{took:?}");
@@ -247,20 +241,14 @@ fn cpu_ticks(pid: u32) -> u64 {
 #[test]
 fn no_agent_listening_the_gateway_serves_with_257_fast_and_idles() {
     let dead_agent = local(free_port());
-    let backend = Backend::start("be");
-    let port = free_port();
-    let gw = GatewayProc::start(
-        &haproxy_cfg(port, dead_agent, backend.addr, ""),
-        &[("spoe.conf", &spoe_conf("5s"))],
-        local(port),
-    );
+    let (backend, gw, addr) = start_gateway(dead_agent, "5s", "");
     for i in 0..3 {
-        let (r, took) = timed_get(local(port), &format!("/ret/{i}"));
+        let (r, took) = timed_get(addr, &format!("/ret/{i}"));
         assert_eq!(r.status, 200, "{r:?}");
         assert_eq!(r.header("x-err"), Some("257"), "{r:?}\n{}", gw.log());
         assert!(took < Duration::from_secs(1), "request {i} took {took:?}");
     }
-    let (r, _) = timed_get(local(port), "/to-backend");
+    let (r, _) = timed_get(addr, "/to-backend");
     assert_eq!((r.status, r.header("echo-x-err")), (200, Some("257")));
     assert_eq!(backend.count(), 1);
 
@@ -290,14 +278,7 @@ fn send_malformed(addr: SocketAddr, raw: &[u8]) -> (Option<u16>, bool) {
 #[test]
 fn malformed_requests_get_400_and_close_without_notify_or_backend_request() {
     let agent = AgentProc::echo(&[]);
-    let backend = Backend::start("be");
-    let port = free_port();
-    let gw = GatewayProc::start(
-        &haproxy_cfg(port, agent.addr, backend.addr, ""),
-        &[("spoe.conf", &spoe_conf("2s"))],
-        local(port),
-    );
-    let addr = local(port);
+    let (backend, gw, addr) = start_gateway(agent.addr, "2s", "");
     let ok_notifies = || agent.metric("spoa_messages_total", "outcome=\"ok\"");
 
     // Control: a good request is counted by both, so "unchanged" below means something.
@@ -385,13 +366,7 @@ fn access_lines(gw: &GatewayProc) -> Vec<String> {
 #[test]
 fn malformed_requests_get_an_access_log_line() {
     let agent = AgentProc::echo(&[]);
-    let backend = Backend::start("be");
-    let port = free_port();
-    let gw = GatewayProc::start(
-        &haproxy_cfg(port, agent.addr, backend.addr, ""),
-        &[("spoe.conf", &spoe_conf("2s"))],
-        local(port),
-    );
+    let (_backend, gw, addr) = start_gateway(agent.addr, "2s", "");
     let cases: [(&str, &[u8]); 3] = [
         (
             "bad request line",
@@ -409,7 +384,7 @@ fn malformed_requests_get_an_access_log_line() {
     let mut missing = Vec::new();
     for (name, raw) in cases {
         let before = access_lines(&gw).len();
-        let (status, _) = send_malformed(local(port), raw);
+        let (status, _) = send_malformed(addr, raw);
         let status = status.unwrap_or_else(|| panic!("{name}: no answer"));
         let logged = gateway_support::wait_until(Duration::from_secs(2), || {
             access_lines(&gw).len() > before
@@ -441,18 +416,12 @@ fn malformed_requests_get_an_access_log_line() {
 #[test]
 fn content_length_with_chunked_is_framed_by_chunked_and_the_connection_closes() {
     let agent = AgentProc::echo(&[]);
-    let backend = Backend::start("be");
-    let port = free_port();
-    let _gw = GatewayProc::start(
-        &haproxy_cfg(port, agent.addr, backend.addr, ""),
-        &[("spoe.conf", &spoe_conf("2s"))],
-        local(port),
-    );
+    let (_backend, _gw, addr) = start_gateway(agent.addr, "2s", "");
     for raw in [
         &b"POST /a HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"[..],
         &b"POST /b HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\ncontent-length: 30\r\n\r\n5\r\nhello\r\n0\r\n\r\n"[..],
     ] {
-        let mut c = Conn::connect(local(port)).unwrap();
+        let mut c = Conn::connect(addr).unwrap();
         c.send_raw(raw).unwrap();
         let r = c.read_response().unwrap();
         match r.status {
@@ -486,19 +455,7 @@ fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
 #[test]
 fn a_stalled_request_head_is_cut_at_timeout_http_request_while_others_are_served() {
     let agent = AgentProc::echo(&[]);
-    let backend = Backend::start("be");
-    let port = free_port();
-    let _gw = GatewayProc::start(
-        &haproxy_cfg(
-            port,
-            agent.addr,
-            backend.addr,
-            "    timeout http-request 500ms",
-        ),
-        &[("spoe.conf", &spoe_conf("2s"))],
-        local(port),
-    );
-    let addr = local(port);
+    let (_backend, _gw, addr) = start_gateway(agent.addr, "2s", "    timeout http-request 500ms");
 
     let stop = AtomicBool::new(false);
     let served = AtomicUsize::new(0);

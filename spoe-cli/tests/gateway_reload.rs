@@ -25,25 +25,9 @@ use gateway_support::{
     wait_until,
 };
 
+/// spoe.conf: the agent echoes `x-id` into `txn.echo.uid`; errors in `txn.echo.err`.
 fn spoe_conf(processing: &str) -> String {
-    format!(
-        "\
-[e]
-spoe-agent echo-agent
-    messages echo
-    option var-prefix echo
-    option set-on-error err
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing {processing}
-    use-backend agents
-    log global
-
-spoe-message echo
-    args uid=req.hdr(x-id)
-    event on-frontend-http-request
-"
-    )
+    spoe_interop::echo_spoe_conf("uid=req.hdr(x-id)", processing, false)
 }
 
 /// haproxy.cfg: every request goes to `backend` with the agent's echo of `x-id` (`x-uid`), the
@@ -176,6 +160,32 @@ fn start(
     (agent, backend, gw, local(port), port)
 }
 
+/// Sends SIGUSR2 `times` times, one every `every`, then waits `settle`.
+fn reload_repeatedly(gw: &GatewayProc, times: usize, every: Duration, settle: Duration) {
+    for _ in 0..times {
+        thread::sleep(every);
+        gw.signal(Signal::USR2);
+    }
+    thread::sleep(settle);
+}
+
+/// The gateway logged `signals` reloads (within 5 s) and every request of `report` passed.
+fn assert_reloaded_without_failures(gw: &GatewayProc, signals: usize, report: &LoadReport) {
+    assert!(
+        wait_until(Duration::from_secs(5), || gw.reloads() >= signals),
+        "{} of {signals} reloads logged:\n{}",
+        gw.reloads(),
+        gw.log()
+    );
+    assert!(
+        report.failures.is_empty(),
+        "{} ok, {} failed: {:#?}",
+        report.ok,
+        report.failures.len(),
+        &report.failures[..report.failures.len().min(10)]
+    );
+}
+
 /// (a) The agent answers after 1 s, `timeout processing` is 300 ms, and the gateway is reloaded
 /// every 0.5 s for 3 s under 8 clients. Every request succeeds with the processing-timeout error
 /// (1) and none is slower than the processing timeout plus a margin: HAProxy 2.6's reload with
@@ -192,26 +202,15 @@ fn reloads_under_a_slow_agent_never_stall_a_request() {
             _ => Err("want 200 with x-err 1 (processing timeout)".into()),
         },
         |_| {
-            for _ in 0..signals {
-                thread::sleep(Duration::from_millis(500));
-                gw.signal(Signal::USR2);
-            }
-            thread::sleep(Duration::from_millis(300));
+            reload_repeatedly(
+                &gw,
+                signals,
+                Duration::from_millis(500),
+                Duration::from_millis(300),
+            )
         },
     );
-    assert!(
-        wait_until(Duration::from_secs(5), || gw.reloads() >= signals),
-        "{} of {signals} reloads logged:\n{}",
-        gw.reloads(),
-        gw.log()
-    );
-    assert!(
-        report.failures.is_empty(),
-        "{} ok, {} failed: {:#?}",
-        report.ok,
-        report.failures.len(),
-        &report.failures[..report.failures.len().min(10)]
-    );
+    assert_reloaded_without_failures(&gw, signals, &report);
     assert!(report.ok >= 40, "only {} requests in 3 s", report.ok);
     assert!(
         report.slowest < Duration::from_millis(1500),
@@ -242,26 +241,15 @@ fn reloads_with_a_fast_agent_keep_every_requests_variables() {
             Ok(())
         },
         |_| {
-            for _ in 0..signals {
-                thread::sleep(Duration::from_millis(250));
-                gw.signal(Signal::USR2);
-            }
-            thread::sleep(Duration::from_millis(250));
+            reload_repeatedly(
+                &gw,
+                signals,
+                Duration::from_millis(250),
+                Duration::from_millis(250),
+            )
         },
     );
-    assert!(
-        wait_until(Duration::from_secs(5), || gw.reloads() >= signals),
-        "{} of {signals} reloads logged:\n{}",
-        gw.reloads(),
-        gw.log()
-    );
-    assert!(
-        report.failures.is_empty(),
-        "{} ok, {} failed: {:#?}",
-        report.ok,
-        report.failures.len(),
-        &report.failures[..report.failures.len().min(10)]
-    );
+    assert_reloaded_without_failures(&gw, signals, &report);
     assert!(report.ok >= 50, "only {} requests", report.ok);
     assert_eq!(backend.count(), report.ok);
 }

@@ -643,6 +643,55 @@ fn decode_chunked(mut rest: &[u8]) -> io::Result<Vec<u8>> {
     }
 }
 
+/// The sum of the samples `name{labels}` of a Prometheus text exposition (of every label set when
+/// `labels` is empty; labels written as in the exposition, e.g. `outcome="ok"`).
+#[must_use]
+pub fn metric_sum(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            let (metric, key_labels) = match key.split_once('{') {
+                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                None => (key, ""),
+            };
+            (metric == name && (labels.is_empty() || key_labels == labels))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+/// The tests' spoe.conf of engine `e`: agent `echo-agent` in backend `agents` (variables
+/// `txn.echo.*`, errors in `txn.echo.err`), one message `echo` with `args` on
+/// `on-frontend-http-request`; `force_set_var` adds `option force-set-var`.
+#[must_use]
+pub fn echo_spoe_conf(args: &str, processing: &str, force_set_var: bool) -> String {
+    let force = if force_set_var {
+        "    option force-set-var\n"
+    } else {
+        ""
+    };
+    format!(
+        "\
+[e]
+spoe-agent echo-agent
+    messages echo
+    option var-prefix echo
+    option set-on-error err
+{force}    timeout hello 2s
+    timeout idle 30s
+    timeout processing {processing}
+    use-backend agents
+    log global
+
+spoe-message echo
+    args {args}
+    event on-frontend-http-request
+"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

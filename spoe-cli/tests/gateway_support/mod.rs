@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub(crate) use spoe_interop::{ChildGuard, Signal, free_port};
+pub(crate) use spoe_interop::{ChildGuard, Signal, free_port, metric_sum};
 
 /// The `spoe` binary under test.
 pub(crate) const SPOE: &str = env!("CARGO_BIN_EXE_spoe");
@@ -232,23 +232,6 @@ impl AgentProc {
     }
 }
 
-/// The sum of the samples `name{labels}` of a Prometheus text exposition.
-pub(crate) fn metric_sum(text: &str, name: &str, labels: &str) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (key, value) = l.rsplit_once(' ')?;
-            let (metric, key_labels) = match key.split_once('{') {
-                Some((m, rest)) => (m, rest.trim_end_matches('}')),
-                None => (key, ""),
-            };
-            (metric == name && (labels.is_empty() || key_labels == labels))
-                .then(|| value.parse::<f64>().ok())
-                .flatten()
-        })
-        .sum()
-}
-
 // ===== a backend server =====
 
 /// What the backend saw of one request.
@@ -324,6 +307,22 @@ impl Drop for Backend {
             let _ = t.join();
         }
     }
+}
+
+/// `Name: value` lines as (lower-case name, trimmed value), in order.
+fn parse_header_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
+    lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect()
+}
+
+/// The first value of header `name` (lower case) in `headers`.
+fn header_value<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -412,18 +411,8 @@ fn serve_backend_conn(
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         buf.drain(..head_end + 4);
-        let headers: Vec<(String, String)> = head
-            .split("\r\n")
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        let get = |n: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.as_str())
-        };
+        let headers = parse_header_lines(head.split("\r\n").skip(1));
+        let get = |n: &str| header_value(&headers, n);
         let chunked = get("transfer-encoding").is_some_and(|v| v.contains("chunked"));
         let cl = get("content-length");
         let body = if chunked {
@@ -476,10 +465,7 @@ pub(crate) struct Resp {
 impl Resp {
     /// The first value of header `name` (lower case).
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        header_value(&self.headers, name)
     }
 }
 
@@ -542,16 +528,8 @@ impl Conn {
             .and_then(|l| l.split(' ').nth(1))
             .and_then(|s| s.parse::<u16>().ok())
             .ok_or_else(|| bad("bad status line"))?;
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        let get = |n: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.as_str())
-        };
+        let headers = parse_header_lines(lines);
+        let get = |n: &str| header_value(&headers, n);
         let body = if (100..200).contains(&status) || status == 204 || status == 304 {
             Vec::new()
         } else if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
