@@ -31,56 +31,16 @@
 //!   NOTIFY's ids. Nothing else is excluded.
 
 use std::hint::black_box;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use spop::{Action, Body, Frame, FrameDecoder, FrameEncoder, Message, TypedData, VarScope};
+use spop::{Body, Frame, FrameDecoder, FrameEncoder};
+
+// Shared with bench/codec-peers, which times another codec on the same frames.
+mod fixture;
+use fixture::{ack, notify};
 
 const MAX_FRAME_SIZE: u32 = 16380;
-
-/// A NOTIFY as HAProxy sends it: one message, nine arguments of mixed types.
-fn notify() -> Frame {
-    let message = Message::new("check-request")
-        .arg(
-            "unique_id",
-            "7f000001:c2a4_0a000002:1f90_65f1a3b2_0001:2a3f",
-        )
-        .arg("bytes_in", 18_446_744i64)
-        .arg("delta", -42i64)
-        .arg("ssl", true)
-        .arg("src", Ipv4Addr::new(192, 168, 10, 23))
-        .arg(
-            "src6",
-            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0xdead, 0xbeef),
-        )
-        .arg(
-            "hdrs_bin",
-            TypedData::binary(Bytes::from_static(
-                b"\x04host\x0bexample.com\x0auser-agent\x0acurl/8.5.0\x00\x00",
-            )),
-        )
-        .arg("path", "/api/v1/users/42/orders?limit=10")
-        .arg("method", "POST");
-    Frame::notify(1234, 56, vec![message])
-}
-
-/// The ACK an agent answers with: three SET-VARs.
-fn ack(stream_id: u64, frame_id: u64) -> Frame {
-    Frame::ack(
-        stream_id,
-        frame_id,
-        vec![
-            Action::set_var(VarScope::Session, "ip_score", 10i32),
-            Action::set_var(
-                VarScope::Transaction,
-                "verdict",
-                TypedData::Str(Bytes::from_static(b"allow")),
-            ),
-            Action::set_var(VarScope::Request, "risk", -3i64),
-        ],
-    )
-}
 
 fn wire() -> BytesMut {
     let mut wire = BytesMut::new();

@@ -1,7 +1,7 @@
 //! Fixtures for `benches/peers.rs`: the NOTIFY and ACK of
-//! `spop/benches/codec.rs`, byte for byte, and checks that each codec really
-//! decodes the nine arguments and encodes the same ACK, so that no figure can
-//! come from a no-op.
+//! `spop/benches/codec.rs` (its fixture module, included by path), and checks
+//! that each codec really decodes the nine arguments and encodes the same ACK,
+//! so that no figure can come from a no-op.
 //!
 //! "Ours" is this repository's `spop` (by path); "peer" is crates.io's `spop`
 //! (`peer_spop` here). The peer is an agent-side crate: it decodes
@@ -12,8 +12,12 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use peer_spop::SpopFrame as _;
+
+// The frames of spop's own codec benchmark, the same file.
+#[path = "../../../spop/benches/fixture/mod.rs"]
+mod fixture;
 
 /// The largest frame both codecs accept (HAProxy's default, `tune.bufsize - 4`).
 pub const MAX_FRAME_SIZE: u32 = 16380;
@@ -49,31 +53,9 @@ pub fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// The NOTIFY, built as `spop/benches/codec.rs` builds it (a copy of its
-/// constructor).
+/// The NOTIFY, built by `spop/benches/codec.rs`'s fixture.
 pub fn ours_notify() -> spop::Frame {
-    let message = spop::Message::new("check-request")
-        .arg(
-            "unique_id",
-            "7f000001:c2a4_0a000002:1f90_65f1a3b2_0001:2a3f",
-        )
-        .arg("bytes_in", 18_446_744i64)
-        .arg("delta", -42i64)
-        .arg("ssl", true)
-        .arg("src", Ipv4Addr::new(192, 168, 10, 23))
-        .arg(
-            "src6",
-            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0xdead, 0xbeef),
-        )
-        .arg(
-            "hdrs_bin",
-            spop::TypedData::binary(Bytes::from_static(
-                b"\x04host\x0bexample.com\x0auser-agent\x0acurl/8.5.0\x00\x00",
-            )),
-        )
-        .arg("path", "/api/v1/users/42/orders?limit=10")
-        .arg("method", "POST");
-    spop::Frame::notify(1234, 56, vec![message])
+    fixture::notify()
 }
 
 /// The NOTIFY's bytes; checks that our constructor still gives [`NOTIFY_HEX`].
@@ -89,22 +71,9 @@ pub fn wire() -> Vec<u8> {
     wire
 }
 
-/// Our ACK with its three SET-VARs.
+/// Our ACK with its three SET-VARs (`spop/benches/codec.rs`'s fixture).
 pub fn ours_ack(stream_id: u64, frame_id: u64) -> spop::Frame {
-    use spop::{Action, TypedData, VarScope};
-    spop::Frame::ack(
-        stream_id,
-        frame_id,
-        vec![
-            Action::set_var(VarScope::Session, "ip_score", 10i32),
-            Action::set_var(
-                VarScope::Transaction,
-                "verdict",
-                TypedData::Str(Bytes::from_static(b"allow")),
-            ),
-            Action::set_var(VarScope::Request, "risk", -3i64),
-        ],
-    )
+    fixture::ack(stream_id, frame_id)
 }
 
 /// The peer's ACK with the same three SET-VARs.
