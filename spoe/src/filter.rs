@@ -11,11 +11,11 @@ use tokio::time::Instant;
 
 use crate::config::MessageConfig;
 use crate::config::{Event, SpoeConfig};
-use crate::connector::AgentAddr;
-use crate::engine::{Engine, EngineSettings, Payload};
+use crate::engine::connector::AgentAddr;
+use crate::engine::handle::{Engine, EngineSettings, Payload};
 use crate::expr::Fetch;
 use crate::log::{LogLine, Processed};
-use crate::outcome::Outcome;
+use crate::engine::outcome::Outcome;
 use crate::vars::{ResultPolicy, VarUpdate};
 
 /// Evaluates and encodes the messages whose conditions hold, straight into
@@ -55,7 +55,7 @@ pub struct AgentBackend {
     /// The servers' `maxconn` (connections per server).
     pub max_connections_per_server: usize,
     /// `option spop-check` on the backend, with the servers' `check` settings.
-    pub health_check: Option<crate::health::HealthCheck>,
+    pub health_check: Option<crate::engine::health::HealthCheck>,
 }
 
 /// The state of one filter on one stream (HTTP transaction), kept by the

@@ -26,28 +26,22 @@
 
 #![warn(missing_docs)]
 
-mod agent_conn;
 pub mod config;
-pub mod connector;
-mod dispatch;
 pub mod duration;
 mod engine;
 pub mod expr;
 mod filter;
-mod health;
 pub mod log;
-mod outcome;
-mod rate;
-mod ready;
 pub mod vars;
 
-pub use connector::{AgentAddr, Connector, NetConnector};
-pub use engine::{Engine, EngineSettings, EngineStats};
+pub use engine::connector;
+pub use engine::connector::{AgentAddr, Connector, NetConnector};
+pub use engine::handle::{Engine, EngineSettings, EngineStats};
 pub use filter::{
     AgentBackend, DEFAULT_TIMEOUT_HELLO, DEFAULT_TIMEOUT_IDLE, DEFAULT_TIMEOUT_PROCESSING, Done,
     Prepared, SpoeFilter, StreamState,
 };
-pub use health::HealthCheck;
+pub use engine::health::HealthCheck;
 pub use log::{LogCounters, LogLine, Processed};
-pub use outcome::{Outcome, ProcessStatus, Timings};
+pub use engine::outcome::{Outcome, ProcessStatus, Timings};
 pub use vars::{ResultPolicy, VarUpdate, var_name};

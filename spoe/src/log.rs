@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::outcome::{ProcessStatus, Timings};
+use crate::engine::outcome::{ProcessStatus, Timings};
 
 /// What was processed: an event's messages or a group's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ impl fmt::Display for LogLine<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Outcome;
+    use crate::engine::outcome::Outcome;
 
     #[test]
     fn haproxy_format() {

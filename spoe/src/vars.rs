@@ -4,7 +4,7 @@
 
 use spop::{Action, TypedData, VarScope};
 
-use crate::outcome::Outcome;
+use crate::engine::outcome::Outcome;
 
 /// HAProxy's variable names live in a 64-byte buffer, NUL included; a longer
 /// name is rejected rather than truncated.
@@ -166,7 +166,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::outcome::{ProcessStatus, Timings};
+    use crate::engine::outcome::{ProcessStatus, Timings};
 
     fn policy() -> ResultPolicy {
         ResultPolicy {

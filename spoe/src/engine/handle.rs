@@ -12,11 +12,11 @@ use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::connector::{AgentAddr, Connector, NetConnector};
-use crate::dispatch::{Dispatcher, EngineLink};
-use crate::outcome::{Outcome, ProcessStatus, Timings};
-use crate::rate::RateCounter;
-use crate::ready::Ready;
+use crate::engine::connector::{AgentAddr, Connector, NetConnector};
+use crate::engine::dispatch::{Dispatcher, EngineLink};
+use crate::engine::outcome::{Outcome, ProcessStatus, Timings};
+use crate::engine::rate::RateCounter;
+use crate::engine::ready::Ready;
 
 /// What one engine needs to run: an agent's settings (from its
 /// `spoe-agent` section) and its servers (from its `use-backend`).
@@ -62,7 +62,7 @@ pub struct EngineSettings {
     pub max_connection_rate: Option<u32>,
     /// `option spop-check` with the servers' `check` settings: servers that
     /// fail it get no new connection; when all are down, messages fail at once.
-    pub health_check: Option<crate::health::HealthCheck>,
+    pub health_check: Option<crate::engine::health::HealthCheck>,
     /// `maxerrrate`: when this many events failed within the last second,
     /// messages are skipped (no NOTIFY sent, no error recorded), as HAProxy does.
     pub max_error_rate: Option<u32>,

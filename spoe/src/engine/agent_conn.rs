@@ -25,11 +25,11 @@ use tokio_util::codec::{Decoder, FramedRead};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::connector::{AgentAddr, BoxIo, Connector};
-use crate::dispatch::ConnId;
-use crate::engine::{EngineSettings, EngineStats, Job, JobResult};
-use crate::outcome::ProcessStatus;
-use crate::ready::{FreeSlots, Ready};
+use crate::engine::connector::{AgentAddr, BoxIo, Connector};
+use crate::engine::dispatch::ConnId;
+use crate::engine::handle::{EngineSettings, EngineStats, Job, JobResult};
+use crate::engine::outcome::ProcessStatus;
+use crate::engine::ready::{FreeSlots, Ready};
 
 /// What the dispatcher sends a connection.
 #[derive(Debug)]

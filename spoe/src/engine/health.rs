@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use crate::agent_conn::ConnEvent;
-use crate::connector::{AgentAddr, Connector};
+use crate::engine::agent_conn::ConnEvent;
+use crate::engine::connector::{AgentAddr, Connector};
 
 /// How often and how strictly servers are checked (the `server` line's
 /// `check inter D rise N fall N`).

@@ -14,12 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::agent_conn::{self, ConnEvent, ConnMsg};
-use crate::connector::Connector;
-use crate::engine::{Command, EngineSettings, EngineStats, Job, JobResult};
-use crate::outcome::ProcessStatus;
-use crate::rate::RateCounter;
-use crate::ready::{FreeSlots, Ready};
+use crate::engine::agent_conn::{self, ConnEvent, ConnMsg};
+use crate::engine::connector::Connector;
+use crate::engine::handle::{Command, EngineSettings, EngineStats, Job, JobResult};
+use crate::engine::outcome::ProcessStatus;
+use crate::engine::rate::RateCounter;
+use crate::engine::ready::{FreeSlots, Ready};
 
 pub(crate) type ConnId = u64;
 
@@ -121,7 +121,7 @@ impl Dispatcher {
     pub(crate) async fn run(mut self) {
         if let Some(check) = self.settings.health_check {
             for (i, addr) in self.settings.servers.iter().enumerate() {
-                self.tracker.spawn(crate::health::run(
+                self.tracker.spawn(crate::engine::health::run(
                     i,
                     addr.clone(),
                     check,
@@ -437,7 +437,7 @@ fn backoff(min: Duration, max: Duration, failures: u32) -> Duration {
 
 /// A number in [0, 1) that differs from call to call.
 fn jitter_fraction() -> f64 {
-    (crate::engine::random_u64() >> 11) as f64 / (1u64 << 53) as f64
+    (crate::engine::handle::random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
