@@ -12,10 +12,12 @@ use tokio::time::Instant;
 use crate::config::MessageConfig;
 use crate::config::{Event, SpoeConfig};
 use crate::engine::connector::AgentAddr;
-use crate::engine::handle::{Engine, EngineSettings, Payload};
+use crate::engine::handle::Engine;
+use crate::engine::job::Payload;
+use crate::engine::outcome::Outcome;
+use crate::engine::settings::EngineSettings;
 use crate::expr::Fetch;
 use crate::log::{LogLine, Processed};
-use crate::engine::outcome::Outcome;
 use crate::vars::{ResultPolicy, VarUpdate};
 
 /// Evaluates and encodes the messages whose conditions hold, straight into

@@ -36,12 +36,13 @@ pub mod vars;
 
 pub use engine::connector;
 pub use engine::connector::{AgentAddr, Connector, NetConnector};
-pub use engine::handle::{Engine, EngineSettings, EngineStats};
+pub use engine::handle::Engine;
+pub use engine::health::HealthCheck;
+pub use engine::outcome::{Outcome, ProcessStatus, Timings};
+pub use engine::settings::{EngineSettings, EngineStats};
 pub use filter::{
     AgentBackend, DEFAULT_TIMEOUT_HELLO, DEFAULT_TIMEOUT_IDLE, DEFAULT_TIMEOUT_PROCESSING, Done,
     Prepared, SpoeFilter, StreamState,
 };
-pub use engine::health::HealthCheck;
 pub use log::{LogCounters, LogLine, Processed};
-pub use engine::outcome::{Outcome, ProcessStatus, Timings};
 pub use vars::{ResultPolicy, VarUpdate, var_name};

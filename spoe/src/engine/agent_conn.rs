@@ -26,38 +26,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::engine::connector::{AgentAddr, BoxIo, Connector};
-use crate::engine::dispatch::ConnId;
-use crate::engine::handle::{EngineSettings, EngineStats, Job, JobResult};
+use crate::engine::job::{ConnEvent, ConnId, ConnMsg, Job, JobResult};
 use crate::engine::outcome::ProcessStatus;
 use crate::engine::ready::{FreeSlots, Ready};
-
-/// What the dispatcher sends a connection.
-#[derive(Debug)]
-pub(crate) enum ConnMsg {
-    Job(Job),
-    Drain,
-}
-
-/// What a connection tells the dispatcher.
-#[derive(Debug)]
-pub(crate) enum ConnEvent {
-    /// Handshake done: `slots` messages may be in flight at once.
-    Ready { id: ConnId, slots: usize },
-    /// A slot is free again and the dispatcher asked to hear of it
-    /// (messages are queued, or it drains).
-    Freed,
-    /// Send nothing more here.
-    Closing { id: ConnId },
-    /// `option spop-check` saw server `server` go up or down.
-    Health { server: usize, up: bool },
-    /// The task ended. `handshake_failure` is set when the connection never
-    /// became ready; `retry` holds messages to send elsewhere.
-    Closed {
-        id: ConnId,
-        handshake_failure: Option<ProcessStatus>,
-        retry: Vec<Job>,
-    },
-}
+use crate::engine::settings::{EngineSettings, EngineStats};
 
 #[derive(Debug)]
 enum CodecError {

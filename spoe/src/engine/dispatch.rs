@@ -14,14 +14,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::engine::agent_conn::{self, ConnEvent, ConnMsg};
+use crate::engine::agent_conn;
 use crate::engine::connector::Connector;
-use crate::engine::handle::{Command, EngineSettings, EngineStats, Job, JobResult};
+use crate::engine::job::{Command, ConnEvent, ConnId, ConnMsg, Job, JobResult};
 use crate::engine::outcome::ProcessStatus;
 use crate::engine::rate::RateCounter;
 use crate::engine::ready::{FreeSlots, Ready};
-
-pub(crate) type ConnId = u64;
+use crate::engine::settings::{EngineSettings, EngineStats, random_u64};
 
 #[derive(Debug)]
 enum ConnState {
@@ -437,7 +436,7 @@ fn backoff(min: Duration, max: Duration, failures: u32) -> Duration {
 
 /// A number in [0, 1) that differs from call to call.
 fn jitter_fraction() -> f64 {
-    (crate::engine::handle::random_u64() >> 11) as f64 / (1u64 << 53) as f64
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::agent_conn::ConnEvent;
 use crate::engine::connector::{AgentAddr, Connector};
+use crate::engine::job::ConnEvent;
 
 /// How often and how strictly servers are checked (the `server` line's
 /// `check inter D rise N fall N`).

@@ -3,12 +3,27 @@
 //! connection ([`agent_conn`]), the ready connections callers hand messages
 //! to ([`ready`]), health checks ([`health`]) and how sockets are opened
 //! ([`connector`]).
+//!
+//! Two leaves hold what they all share, importing none of them:
+//! [`settings`] (configuration and counters) and [`job`] (the messages
+//! between the parts). One message's life, in order: [`handle`] encodes it
+//! into a [`job::Job`] with its deadline and either hands it to a ready
+//! connection with a free slot ([`ready::Ready::try_hand`]) or sends it to
+//! the dispatcher as [`job::Command::Submit`]; [`dispatch`] queues it,
+//! opens connections and gives it to one with a free slot as
+//! [`job::ConnMsg::Job`]; [`agent_conn`] writes the NOTIFY, matches the ACK
+//! and answers the caller's `reply`, then frees the slot (waking the
+//! dispatcher with [`job::ConnEvent::Freed`] only when [`ready`] says it
+//! waits for one). The free-slot counters and their ordering rules are
+//! described in [`ready`].
 
 pub(crate) mod agent_conn;
 pub mod connector;
 pub(crate) mod dispatch;
 pub(crate) mod handle;
 pub(crate) mod health;
+pub(crate) mod job;
 pub(crate) mod outcome;
 pub(crate) mod rate;
 pub(crate) mod ready;
+pub(crate) mod settings;

@@ -19,9 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
 
-use crate::engine::agent_conn::ConnMsg;
-use crate::engine::dispatch::ConnId;
-use crate::engine::handle::Job;
+use crate::engine::job::{ConnId, ConnMsg, Job};
 
 /// A connection's free slots, shared by the connection (which frees them),
 /// the dispatcher and callers (which take them).

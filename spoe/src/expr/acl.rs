@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::config::Span;
 use crate::config::lexer::{Word, is_name_char};
 
-use super::error::{ExprError, ExprErrorKind};
+use super::error::{ExprError, ExprErrorKind, ExprWarningKind};
 use super::fetch::Fetch;
 use super::pattern::{MatchMethod, Pattern, matches, strl2llrc};
 use super::sample::{Sample, SampleType};
@@ -20,35 +20,6 @@ pub struct ExprWarning {
     pub span: Span,
     /// What.
     pub kind: ExprWarningKind,
-}
-
-/// What an [`ExprWarning`] is about; messages follow HAProxy's.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExprWarningKind {
-    /// An ACL with no pattern, which never matches.
-    #[error(
-        "acl '{acl}' : no pattern to match against were provided, so this ACL will never match. If this is what you intended, please add '--' to get rid of this warning. If you intended to match only for existence, please use '-m found'. If you wanted to force an int to match as a bool, please use '-m bool'"
-    )]
-    NoPattern {
-        /// The criterion.
-        acl: String,
-    },
-    /// `acl x hdr (host)`: a blank before a parenthesis.
-    #[error(
-        "acl '{acl}' : matching '{criterion}' for pattern '{pattern}' is likely a mistake and probably not what you want. Maybe you need to remove the extraneous space before '('"
-    )]
-    Parenthesis {
-        /// The ACL's name.
-        acl: String,
-        /// The criterion.
-        criterion: String,
-        /// The pattern.
-        pattern: String,
-    },
-    /// The `ne` operator, which HAProxy accepts but applies as `eq`.
-    #[error("the 'ne' operator is accepted but HAProxy matches the following values with 'eq'")]
-    NeOperator,
 }
 
 /// What ACL parsing needs from its surroundings.

@@ -35,14 +35,11 @@ mod pattern;
 mod sample;
 mod sample_expr;
 
-pub use acl::{
-    Acl, AclContext, AclExpr, AclSet, ExprWarning, ExprWarningKind, PatternList,
-    predefined_acl_names,
-};
+pub use acl::{Acl, AclContext, AclExpr, AclSet, ExprWarning, PatternList, predefined_acl_names};
 pub(crate) use args::{ArgType, ArgValue, parse_arg_list};
 pub use cond::{Condition, Polarity, Term};
 pub use converter::{Converter, Operand};
-pub use error::{ArgError, ExprError, ExprErrorKind};
+pub use error::{ArgError, ExprError, ExprErrorKind, ExprWarningKind};
 pub use fetch::{DataSource, Fetch, FetchKind, VarRef, VarScope, is_var_char};
 pub use pattern::{MatchMethod, Pattern};
 pub use sample::{Sample, SampleType};

@@ -1,0 +1,91 @@
+//! The messages the engine's parts exchange: a caller's [`Job`] and its
+//! [`JobResult`], the handle's [`Command`]s to the dispatcher, the
+//! dispatcher's [`ConnMsg`]s to a connection and the connections'
+//! [`ConnEvent`]s back. A leaf: every part of the runtime imports it, it
+//! imports none of them.
+
+use spop::Action;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::engine::outcome::ProcessStatus;
+
+/// Identifies one agent connection within its engine.
+pub(crate) type ConnId = u64;
+
+/// The messages of one NOTIFY, encoded as its LIST-OF-MESSAGES.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    Encoded(bytes::Bytes),
+    /// Nothing to send: the event succeeds at once.
+    Empty,
+    /// A message the wire format cannot carry (more than 255 arguments).
+    TooBig,
+}
+
+/// What a connection answers for one job.
+#[derive(Debug)]
+pub(crate) enum JobResult {
+    Ack {
+        actions: Vec<Action>,
+        written_at: Instant,
+    },
+    Failed(ProcessStatus),
+}
+
+/// One event's messages on their way to an agent.
+#[derive(Debug)]
+pub(crate) struct Job {
+    /// The encoded LIST-OF-MESSAGES.
+    pub(crate) payload: bytes::Bytes,
+    pub(crate) deadline: Instant,
+    pub(crate) reply: oneshot::Sender<JobResult>,
+}
+
+impl Job {
+    /// Nobody waits for this job any more: its deadline passed or its
+    /// caller went away.
+    pub(crate) fn abandoned(&self, now: Instant) -> bool {
+        now >= self.deadline || self.reply.is_closed()
+    }
+
+    /// Gives up on an abandoned job, telling a caller that may still be
+    /// listening that its deadline passed.
+    pub(crate) fn expire(self) {
+        let _ = self.reply.send(JobResult::Failed(ProcessStatus::TIMEOUT));
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    Submit(Job),
+    Drain,
+}
+
+/// What the dispatcher sends a connection.
+#[derive(Debug)]
+pub(crate) enum ConnMsg {
+    Job(Job),
+    Drain,
+}
+
+/// What a connection tells the dispatcher.
+#[derive(Debug)]
+pub(crate) enum ConnEvent {
+    /// Handshake done: `slots` messages may be in flight at once.
+    Ready { id: ConnId, slots: usize },
+    /// A slot is free again and the dispatcher asked to hear of it
+    /// (messages are queued, or it drains).
+    Freed,
+    /// Send nothing more here.
+    Closing { id: ConnId },
+    /// `option spop-check` saw server `server` go up or down.
+    Health { server: usize, up: bool },
+    /// The task ended. `handshake_failure` is set when the connection never
+    /// became ready; `retry` holds messages to send elsewhere.
+    Closed {
+        id: ConnId,
+        handshake_failure: Option<ProcessStatus>,
+        retry: Vec<Job>,
+    },
+}
