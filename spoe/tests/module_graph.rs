@@ -359,6 +359,27 @@ fn spoe_modules_import_without_cycles() {
 }
 
 #[test]
+fn spop_modules_import_without_cycles() {
+    assert_acyclic("spop");
+}
+
+#[test]
+fn spop_cursor_is_under_typed_data_and_frames_above_it() {
+    let edges = graph(&crate_src("spop"));
+    let m = |s: &str| vec![s.to_string()];
+    let names = |n: &str| -> Vec<String> { edges[&m(n)].iter().map(|x| x.join("::")).collect() };
+    assert_eq!(
+        names("cursor"),
+        ["error", "varint"],
+        "the cursor is the bottom layer"
+    );
+    assert!(names("data").contains(&"cursor".to_string()));
+    assert!(!names("data").contains(&"frame".to_string()));
+    assert!(names("frame").contains(&"cursor".to_string()));
+    assert!(names("view").contains(&"frame".to_string()));
+}
+
+#[test]
 fn the_engine_is_one_folder_with_a_leaf_for_its_messages() {
     let edges = graph(&crate_src("spoe"));
     let engine: Vec<&Module> = edges

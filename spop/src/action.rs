@@ -4,9 +4,9 @@ use std::fmt;
 
 use bytes::{BufMut, Bytes};
 
+use crate::cursor::Reader;
 use crate::data::{TypedData, bytes_encoded_len, encode_bytes};
 use crate::error::{DecodeError, DecodeErrorKind};
-use crate::reader::Reader;
 
 /// The scope of a variable an action sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bytes::{BufMut, Bytes};
 
-use crate::error::DecodeError;
-use crate::reader::Reader;
+use crate::cursor::{Reader, SliceReader};
+use crate::error::{DecodeError, DecodeErrorKind};
 use crate::varint;
 
 /// The type nibble of a typed-data byte. Values 10..=15 are reserved.
@@ -212,9 +212,108 @@ impl TypedData {
         }
     }
 
+    /// A typed value; strings and binaries share the frame's buffer.
     #[inline]
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
-        r.typed_data()
+        let (owned, used) = {
+            let (value, used) = r.read(DataView::decode)?;
+            (value.to_owned_in(r.buf()), used)
+        };
+        r.advance(used);
+        Ok(owned)
+    }
+}
+
+/// A typed value borrowed from a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataView<'a> {
+    /// NULL.
+    Null,
+    /// BOOL.
+    Bool(bool),
+    /// INT32.
+    Int32(i32),
+    /// UINT32.
+    Uint32(u32),
+    /// INT64.
+    Int64(i64),
+    /// UINT64.
+    Uint64(u64),
+    /// IPV4.
+    Ipv4(Ipv4Addr),
+    /// IPV6.
+    Ipv6(Ipv6Addr),
+    /// STRING.
+    Str(&'a [u8]),
+    /// BINARY.
+    Bin(&'a [u8]),
+}
+
+impl<'a> DataView<'a> {
+    #[inline]
+    pub(crate) fn decode(r: &mut SliceReader<'a>) -> Result<Self, DecodeError> {
+        let start = r.offset();
+        let byte = r.u8("typed data")?;
+        let out_of_range = |data_type, value| {
+            DecodeError::new(start, DecodeErrorKind::IntOutOfRange { data_type, value })
+        };
+        Ok(match DataType(byte & 0x0f) {
+            DataType::NULL => Self::Null,
+            // HAProxy: `(type & 0xF0) == 0x10`; any other flag nibble is false.
+            DataType::BOOL => Self::Bool(byte & 0xf0 == FLAG_TRUE),
+            DataType::INT32 => {
+                let v = r.varint("INT32 value")?;
+                // HAProxy sign-extends to 64 bits; some agents send the 32-bit
+                // two's complement instead. Both mean the same i32.
+                let as_i32 = i32::try_from(v as i64)
+                    .ok()
+                    .or_else(|| u32::try_from(v).ok().map(|u| u as i32));
+                Self::Int32(as_i32.ok_or_else(|| out_of_range("INT32", v))?)
+            }
+            DataType::UINT32 => {
+                let v = r.varint("UINT32 value")?;
+                Self::Uint32(u32::try_from(v).map_err(|_| out_of_range("UINT32", v))?)
+            }
+            DataType::INT64 => Self::Int64(r.varint("INT64 value")? as i64),
+            DataType::UINT64 => Self::Uint64(r.varint("UINT64 value")?),
+            DataType::IPV4 => Self::Ipv4(Ipv4Addr::from(r.array::<4>("IPV4 value")?)),
+            DataType::IPV6 => Self::Ipv6(Ipv6Addr::from(r.array::<16>("IPV6 value")?)),
+            DataType::STRING => Self::Str(r.bytes("STRING value")?),
+            DataType::BINARY => Self::Bin(r.bytes("BINARY value")?),
+            _ => {
+                return Err(DecodeError::new(
+                    start,
+                    DecodeErrorKind::UnknownDataType { byte },
+                ));
+            }
+        })
+    }
+
+    /// The owned value; strings and binaries share `buf` when they are
+    /// slices of it, and are copied otherwise.
+    pub fn to_owned_in(&self, buf: &Bytes) -> TypedData {
+        let share = |s: &[u8]| {
+            let base = buf.as_ptr() as usize;
+            let at = s.as_ptr() as usize;
+            match at.checked_sub(base) {
+                Some(off) if off.saturating_add(s.len()) <= buf.len() => {
+                    buf.slice(off..off.saturating_add(s.len()))
+                }
+                _ => Bytes::copy_from_slice(s),
+            }
+        };
+        match *self {
+            Self::Null => TypedData::Null,
+            Self::Bool(v) => TypedData::Bool(v),
+            Self::Int32(v) => TypedData::Int32(v),
+            Self::Uint32(v) => TypedData::Uint32(v),
+            Self::Int64(v) => TypedData::Int64(v),
+            Self::Uint64(v) => TypedData::Uint64(v),
+            Self::Ipv4(a) => TypedData::Ipv4(a),
+            Self::Ipv6(a) => TypedData::Ipv6(a),
+            Self::Str(s) => TypedData::Str(share(s)),
+            Self::Bin(s) => TypedData::Bin(share(s)),
+        }
     }
 }
 

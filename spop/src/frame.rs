@@ -6,11 +6,11 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::action::{self, Action};
+use crate::cursor::{Reader, SliceReader};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::hello::{AgentHello, Disconnect, HaproxyHello};
 use crate::kv::{self, Kv};
 use crate::message::{self, Message};
-use crate::reader::Reader;
 use crate::varint;
 
 /// Bytes of the length prefix.
@@ -133,7 +133,10 @@ impl FrameHeader {
         varint::encode(self.frame_id, dst);
     }
 
-    fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+    /// The one parser of a frame header (type, flags, stream-id,
+    /// frame-id), used by [`Frame::decode`] and [`crate::view::split_frame`].
+    #[inline]
+    pub(crate) fn decode(r: &mut SliceReader<'_>) -> Result<Self, DecodeError> {
         let frame_type = FrameType(r.u8("frame type")?);
         let flags = Flags(u32::from_be_bytes(r.array::<4>("frame flags")?));
         let stream_id = r.varint("stream-id")?;
@@ -309,7 +312,7 @@ impl Frame {
     /// holds exactly one frame). Offsets in errors count the prefix.
     pub fn decode(frame: Bytes) -> Result<Self, DecodeError> {
         let mut r = Reader::new(frame, LENGTH_PREFIX);
-        let header = FrameHeader::decode(&mut r)?;
+        let header = r.take(FrameHeader::decode)?;
         let flags = header.flags;
         let whole = flags.fin() && !flags.abort();
         let control = |r: &mut Reader, frame: &'static str| -> Result<Vec<Kv>, DecodeError> {

@@ -3,9 +3,9 @@
 
 use bytes::{BufMut, Bytes};
 
+use crate::cursor::Reader;
 use crate::data::{TypedData, bytes_encoded_len, encode_bytes};
 use crate::error::DecodeError;
-use crate::reader::Reader;
 
 /// One name/value pair. The name may be empty (an unnamed message argument).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

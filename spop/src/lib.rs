@@ -52,13 +52,13 @@
 )]
 
 mod action;
+mod cursor;
 mod data;
 mod error;
 mod frame;
 mod hello;
 mod kv;
 mod message;
-mod reader;
 mod reassembly;
 mod status;
 pub mod varint;

@@ -3,10 +3,10 @@
 
 use bytes::{BufMut, Bytes};
 
+use crate::cursor::Reader;
 use crate::data::{TypedData, bytes_encoded_len, encode_bytes};
 use crate::error::{DecodeError, EncodeError};
 use crate::kv::Kv;
-use crate::reader::Reader;
 
 /// One SPOE message: a name and up to 255 arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -5,9 +5,9 @@
 
 use bytes::BytesMut;
 
+use crate::cursor::Reader;
 use crate::error::DecodeError;
 use crate::frame::{Body, Frame, FrameType};
-use crate::reader::Reader;
 use crate::status::Status;
 
 /// What a fragment led to.
