@@ -15,7 +15,9 @@ use crate::engine::connector::AgentAddr;
 use crate::engine::handle::Engine;
 use crate::engine::job::Payload;
 use crate::engine::outcome::Outcome;
-use crate::engine::settings::EngineSettings;
+use crate::engine::settings::{
+    DEFAULT_TIMEOUT_HELLO, DEFAULT_TIMEOUT_IDLE, DEFAULT_TIMEOUT_PROCESSING, EngineSettings,
+};
 use crate::expr::Fetch;
 use crate::log::{LogLine, Processed};
 use crate::vars::{ResultPolicy, VarUpdate};
@@ -38,14 +40,6 @@ fn encode<'m>(
     }
     any.then(|| Payload::Encoded(payload.freeze()))
 }
-
-/// `timeout processing` when `spoe.conf` sets none (HAProxy then has no
-/// limit; this engine always has one).
-pub const DEFAULT_TIMEOUT_PROCESSING: Duration = Duration::from_secs(30);
-/// `timeout hello` when unset.
-pub const DEFAULT_TIMEOUT_HELLO: Duration = Duration::from_secs(5);
-/// `timeout idle` when unset: idle connections are kept (a day, in practice).
-pub const DEFAULT_TIMEOUT_IDLE: Duration = Duration::from_secs(86_400);
 
 /// Where the agents are, from `haproxy.cfg`'s backend named by `use-backend`.
 #[derive(Debug, Clone)]

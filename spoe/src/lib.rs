@@ -15,11 +15,111 @@
 //! connection, the hello, the write and the ACK all run under it; a
 //! connection that dies resolves every message on it at once.
 //!
-//! A proxy embeds it in three steps: parse `spoe.conf` with
-//! [`config::SpoeConfig`], start a [`SpoeFilter`] with the agents' backend,
-//! and at each event of a stream call [`SpoeFilter::prepare_event`] (which
-//! evaluates conditions and arguments against the proxy's [`expr::Fetch`])
-//! then [`SpoeFilter::process`], and apply the returned [`VarUpdate`]s.
+//! # Embedding
+//!
+//! What a host (a proxy) supplies: the `spoe.conf` text, the agents'
+//! servers (the backend its `use-backend` names, from the host's own
+//! configuration), a [`expr::Fetch`] over each stream's data, a
+//! [`StreamState`] per stream and filter, somewhere to apply the
+//! [`VarUpdate`]s, and a drain of the old filter when it reloads.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::time::Duration;
+//!
+//! use spoe::config::{Event, SpoeConfig};
+//! use spoe::expr::{Fetch, FetchKind, Sample};
+//! use spoe::{AgentAddr, AgentBackend, SpoeFilter, StreamState, VarUpdate};
+//! use spop::TypedData;
+//!
+//! /// The host's view of one HTTP request: what `args` and `if` conditions read.
+//! struct Request {
+//!     method: &'static str,
+//!     path: String,
+//! }
+//!
+//! impl Fetch for Request {
+//!     fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
+//!         match kind {
+//!             FetchKind::Method => Some(Sample::str(self.method)),
+//!             FetchKind::Path => Some(Sample::str(self.path.as_str())),
+//!             // Data this host does not have: sent as NULL.
+//!             _ => None,
+//!         }
+//!     }
+//! }
+//!
+//! const SPOE_CONF: &str = "\
+//! [iprep]
+//! spoe-agent iprep-agent
+//!     messages check-request
+//!     option var-prefix iprep
+//!     option set-on-error error
+//!     timeout hello 2s
+//!     timeout idle 30s
+//!     timeout processing 500ms
+//!     use-backend agents
+//! spoe-message check-request
+//!     args method=method path=path
+//!     event on-frontend-http-request
+//! ";
+//!
+//! # async fn host() -> Result<(), Box<dyn std::error::Error>> {
+//! // 1. The configuration, parsed (and checked) at start and at each reload.
+//! let (config, warnings) = SpoeConfig::parse_str(SPOE_CONF, "spoe.conf", Some("iprep"))?;
+//! for w in &warnings {
+//!     eprintln!("{w}");
+//! }
+//! // 2. The agents' servers: the host's backend `agents` (here a socket
+//! // nobody listens on, so that the example shows a failure's variable).
+//! let backend = AgentBackend {
+//!     servers: vec![AgentAddr::Unix("/nonexistent/spoe-agent.sock".into())],
+//!     timeout_connect: Duration::from_secs(1),
+//!     max_connections_per_server: 16,
+//!     health_check: None,
+//! };
+//! let filter = SpoeFilter::start(config, &backend);
+//!
+//! // 3. Each stream keeps its own state for as long as it lives.
+//! let mut stream = StreamState { sid: 1, ..StreamState::default() };
+//! let mut vars: HashMap<String, TypedData> = HashMap::new();
+//! let request = Request { method: "GET", path: "/login".into() };
+//! // At each event of the stream: evaluate the messages, send them, wait
+//! // at most `timeout processing`.
+//! if let Some(prepared) = filter.prepare_event(Event::OnFrontendHttpRequest, &request, &stream) {
+//!     let done = filter.process(prepared, &mut stream).await;
+//!     // 4. Apply the variables, in order (`txn.iprep.error` on failure).
+//!     for update in done.updates {
+//!         match update {
+//!             VarUpdate::Set { name, value } => {
+//!                 vars.insert(name, value);
+//!             }
+//!             VarUpdate::Unset { name } => {
+//!                 vars.remove(&name);
+//!             }
+//!         }
+//!     }
+//! }
+//! // No agent answered: `txn.iprep.error` holds the status (256 + the SPOP
+//! // status code, 1 for an I/O error, as HAProxy counts a connection failure).
+//! assert!(vars.contains_key("txn.iprep.error"), "{vars:?}");
+//!
+//! // 5. On reload: start the new generation's filter, then drain the old
+//! // one (its in-flight messages finish under their own deadlines).
+//! let (config, _) = SpoeConfig::parse_str(SPOE_CONF, "spoe.conf", Some("iprep"))?;
+//! let next = SpoeFilter::start(config, &backend);
+//! filter.drain();
+//! filter.drained().await;
+//! # drop(next);
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Builder::new_current_thread()
+//! #     .enable_all()
+//! #     .build()
+//! #     .unwrap()
+//! #     .block_on(host())
+//! #     .unwrap();
+//! ```
 //!
 //! What this crate does not do: speak HTTP or read `haproxy.cfg` (the
 //! gateway's job), or send fragmented frames (HAProxy 3.1 semantics).
@@ -39,10 +139,10 @@ pub use engine::connector::{AgentAddr, Connector, NetConnector};
 pub use engine::handle::Engine;
 pub use engine::health::HealthCheck;
 pub use engine::outcome::{Outcome, ProcessStatus, Timings};
-pub use engine::settings::{EngineSettings, EngineStats};
-pub use filter::{
-    AgentBackend, DEFAULT_TIMEOUT_HELLO, DEFAULT_TIMEOUT_IDLE, DEFAULT_TIMEOUT_PROCESSING, Done,
-    Prepared, SpoeFilter, StreamState,
+pub use engine::settings::{
+    DEFAULT_TIMEOUT_HELLO, DEFAULT_TIMEOUT_IDLE, DEFAULT_TIMEOUT_PROCESSING, EngineSettings,
+    EngineStats,
 };
+pub use filter::{AgentBackend, Done, Prepared, SpoeFilter, StreamState};
 pub use log::{LogCounters, LogLine, Processed};
 pub use vars::{ResultPolicy, VarUpdate, var_name};

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use spoe::config::lexer::Word;
+use spoe::config::host::Word;
 use spoe::config::{ParseOptions, Span, SpoeConfig};
 use spoe::expr::{Fetch, FetchKind, Sample, SampleExpr};
 

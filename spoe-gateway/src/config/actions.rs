@@ -2,7 +2,7 @@
 //! (`parse_http_req_cond()` in `src/http_rules.c`, the action parsers of `src/http_act.c`,
 //! `src/http_htx.c`, `src/vars.c` and `src/flt_spoe.c`).
 
-use spoe::config::lexer::Word;
+use spoe::config::host::Word;
 use spoe::config::{ConfigWarningKind, Span, Spanned};
 use spoe::expr::{AclContext, AclSet, Condition, SampleExpr, VarRef};
 

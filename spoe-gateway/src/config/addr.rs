@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 
-use spoe::config::lexer::Word;
+use spoe::config::host::Word;
 
 /// The most addresses one `bind` line may expand to (every port of one address).
 const MAX_ADDRESSES: usize = 65536;

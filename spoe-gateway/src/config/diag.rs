@@ -2,7 +2,7 @@
 //!
 //! The gateway reports its problems with `spoe::config`'s types, so that `haproxy.cfg` and
 //! `spoe.conf` problems print alike (`parsing [file:line:col] : ...`): its own messages are
-//! [`ConfigErrorKind::Other`] and [`ConfigWarningKind::Other`] (printed verbatim), and
+//! [`ConfigErrorKind::Host`] and [`ConfigWarningKind::Host`] (printed verbatim), and
 //! directives accepted and ignored are [`ConfigWarningKind::Ignored`].
 
 use std::path::Path;
@@ -52,7 +52,7 @@ impl Diag {
 
     /// A gateway message (see the module documentation for the carrier).
     pub(super) fn error_msg(&mut self, span: Span, msg: impl Into<String>) {
-        self.error(span, ConfigErrorKind::Other(msg.into()));
+        self.error(span, ConfigErrorKind::Host(msg.into()));
     }
 
     /// A sample expression, ACL or condition error, with what was being parsed.
@@ -89,7 +89,7 @@ impl Diag {
 
     /// A gateway warning with no dedicated variant (printed between quotes).
     pub(super) fn warn_msg(&mut self, span: Span, msg: impl Into<String>) {
-        self.warn(span, ConfigWarningKind::Other(msg.into()));
+        self.warn(span, ConfigWarningKind::Host(msg.into()));
     }
 
     /// Takes what the lexer reported.

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use spoe::config::Diagnostics;
-use spoe::config::lexer::{LexContext, LexedLine, Word, lex_line};
+use spoe::config::host::{LexContext, LexedLine, Word, lex_line};
 use spoe::expr::{DataSource, SampleExpr};
 
 use super::diag::Diag;

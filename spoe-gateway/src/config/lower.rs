@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use spoe::config::lexer::{Word, is_name_char};
+use spoe::config::host::{Word, is_name_char};
 use spoe::config::{
     ConfigErrorKind, ConfigWarningKind, FACILITIES, FORMATS, LEVELS, ParseOptions, Span, Spanned,
     SpoeConfig,

@@ -2,7 +2,7 @@
 //! syntax and lowered to the typed [`GatewayConfig`].
 //!
 //! ```text
-//!   text ── lexer (spoe::config::lexer: quotes, escapes, "${ENV}") ── sections ── lower ── checks ──> GatewayConfig
+//!   text ── lexer (spoe::config::host: quotes, escapes, "${ENV}") ── sections ── lower ── checks ──> GatewayConfig
 //!             │                                             global, defaults,  │ proxies  │ backends exist,
 //!             │                                             frontend, backend, │ filters: │ modes agree,
 //!             │                                             listen             │ spoe.conf│ spoe groups exist

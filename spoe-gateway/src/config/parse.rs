@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use spoe::config::lexer::{LexContext, LexedLine, Word, lex_line, split_lines};
+use spoe::config::host::{LexContext, LexedLine, Word, lex_line, split_lines};
 use spoe::config::{ConfigErrorKind, ConfigWarningKind, Diagnostics, Span};
 
 use super::diag::Diag;

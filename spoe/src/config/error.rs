@@ -179,10 +179,10 @@ pub enum ConfigErrorKind {
     /// `.if`, `.elif`, `.else`, `.endif` misuse or an unsupported condition.
     #[error("{0}")]
     ConditionalBlock(String),
-    /// A problem found by a host's own configuration (such as the gateway's
-    /// `haproxy.cfg`), printed verbatim.
+    /// A problem a host found in its own configuration (such as the
+    /// gateway's `haproxy.cfg`), printed verbatim. See [`super::host`].
     #[error("{0}")]
-    Other(String),
+    Host(String),
     /// `.alert "message"`.
     #[error("'{0}'")]
     Alert(String),
@@ -578,9 +578,10 @@ pub enum ConfigWarningKind {
     /// `.warning`, `.notice` or `.diag` messages.
     #[error("'{0}'")]
     Message(String),
-    /// A host's own warning (such as the gateway's), printed verbatim.
+    /// A host's own warning (such as the gateway's about its
+    /// `haproxy.cfg`), printed verbatim. See [`super::host`].
     #[error("{0}")]
-    Other(String),
+    Host(String),
 }
 
 fn quoted_list(items: &[&str]) -> String {

@@ -52,7 +52,8 @@
 mod agent;
 mod directives;
 mod error;
-pub mod lexer;
+pub mod host;
+pub(crate) mod lexer;
 mod log;
 mod lower;
 mod message;

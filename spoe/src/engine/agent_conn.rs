@@ -432,9 +432,7 @@ impl Running {
 
     fn free_slot(&self) {
         self.free.give_back();
-        if self.ready.dispatcher_needs_slots() {
-            let _ = self.events.send(ConnEvent::Freed);
-        }
+        self.ready.slot_freed();
     }
 
     /// Writes the NOTIFY frames of `jobs` in one write.

@@ -16,7 +16,7 @@ use tracing::{debug, warn};
 
 use crate::engine::agent_conn;
 use crate::engine::connector::Connector;
-use crate::engine::job::{Command, ConnEvent, ConnId, ConnMsg, Job, JobResult};
+use crate::engine::job::{ConnEvent, ConnId, ConnMsg, Job, JobResult};
 use crate::engine::outcome::ProcessStatus;
 use crate::engine::rate::RateCounter;
 use crate::engine::ready::{FreeSlots, Ready};
@@ -51,7 +51,9 @@ struct Server {
 pub(crate) struct Dispatcher {
     settings: Arc<EngineSettings>,
     connector: Arc<dyn Connector>,
-    commands: mpsc::Receiver<Command>,
+    commands: mpsc::Receiver<Job>,
+    /// Becomes true once when the engine is told to drain.
+    drain: tokio::sync::watch::Receiver<bool>,
     events_tx: mpsc::UnboundedSender<ConnEvent>,
     events: mpsc::UnboundedReceiver<ConnEvent>,
     stats: Arc<EngineStats>,
@@ -72,7 +74,9 @@ pub(crate) struct Dispatcher {
 
 /// How the dispatcher hears from and reports to its [`crate::Engine`].
 pub(crate) struct EngineLink {
-    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) commands: mpsc::Receiver<Job>,
+    /// Set by `Engine::drain`.
+    pub(crate) drain: tokio::sync::watch::Receiver<bool>,
     /// Tells `Engine::drained` whether the drain is complete.
     pub(crate) drained: tokio::sync::watch::Sender<bool>,
     /// The ready connections callers hand messages to.
@@ -90,15 +94,22 @@ impl Dispatcher {
     ) -> Self {
         let EngineLink {
             commands,
+            drain,
             drained,
             ready,
         } = link;
+        // Unbounded, yet bounded by what sends to it: each connection sends
+        // `Ready` once, `Closing` at most twice and `Closed` once, and there
+        // are at most `servers x max_connections_per_server` of them; each
+        // server's health check sends at most one `Health` per `inter`. Freed
+        // slots do not come this way (see `Ready::slot_freed`).
         let (events_tx, events) = mpsc::unbounded_channel();
         let servers = settings.servers.iter().map(|_| Server::default()).collect();
         Self {
             settings,
             connector,
             commands,
+            drain,
             events_tx,
             events,
             stats,
@@ -151,13 +162,15 @@ impl Dispatcher {
                     None => break,
                 },
                 cmd = self.commands.recv(), if !self.commands_closed => match cmd {
-                    Some(Command::Submit(job)) => self.submit(job),
-                    Some(Command::Drain) => self.start_drain(),
+                    Some(job) => self.submit(job),
                     None => {
                         self.commands_closed = true;
                         self.start_drain();
                     }
                 },
+                // An error means the engine is gone, which drains too.
+                _ = self.drain.changed(), if !self.draining => self.start_drain(),
+                () = self.ready.freed() => {}
                 () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
             }
         }
@@ -309,6 +322,9 @@ impl Dispatcher {
             self.connects_per_sec.add(now);
             let id = self.next_id;
             self.next_id += 1;
+            // Unbounded, yet it holds at most the connection's slots plus one
+            // `Drain`: a job is sent only by whoever took a free slot first
+            // (`FreeSlots::take`, here and in `Ready::try_hand`).
             let (tx, rx) = mpsc::unbounded_channel();
             let free = Arc::new(FreeSlots::default());
             self.conns.insert(
@@ -373,8 +389,6 @@ impl Dispatcher {
                     s.last_failure = None;
                 }
             }
-            // The slot is already counted; the loop dispatches the queue.
-            ConnEvent::Freed => {}
             ConnEvent::Health { server, up } => {
                 if let Some(s) = self.servers.get_mut(server) {
                     s.down = !up;

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::engine::connector::{Connector, NetConnector};
 use crate::engine::dispatch::{Dispatcher, EngineLink};
-use crate::engine::job::{Command, Job, JobResult, Payload};
+use crate::engine::job::{Job, JobResult, Payload};
 use crate::engine::outcome::{Outcome, ProcessStatus, Timings};
 use crate::engine::rate::RateCounter;
 use crate::engine::ready::Ready;
@@ -51,7 +51,11 @@ impl Drop for PendingGuard<'_> {
 /// [`Engine::shutdown`], stops everything at once.
 #[derive(Debug)]
 pub struct Engine {
-    commands: mpsc::Sender<Command>,
+    /// Messages for the dispatcher, bounded by `max_queue`.
+    commands: mpsc::Sender<Job>,
+    /// Set once by [`Engine::drain`]; a flag rather than a message so that a
+    /// full queue cannot lose it.
+    drain: watch::Sender<bool>,
     settings: Arc<EngineSettings>,
     stats: Arc<EngineStats>,
     stop: CancellationToken,
@@ -76,6 +80,7 @@ impl Engine {
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (drained_tx, finished) = watch::channel(false);
+        let (drain, drain_rx) = watch::channel(false);
         let direct = settings.direct_handoff.unwrap_or_else(|| {
             tokio::runtime::Handle::try_current()
                 .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
@@ -86,6 +91,7 @@ impl Engine {
             connector,
             EngineLink {
                 commands: rx,
+                drain: drain_rx,
                 drained: drained_tx,
                 ready: ready.clone(),
             },
@@ -96,6 +102,7 @@ impl Engine {
         tracker.spawn(dispatcher.run());
         Self {
             commands,
+            drain,
             settings,
             stats,
             stop,
@@ -190,7 +197,7 @@ impl Engine {
         // A ready connection with a free slot takes it directly; otherwise
         // the dispatcher queues it (and opens connections).
         if let Err(job) = self.ready.try_hand(job) {
-            match self.commands.try_send(Command::Submit(job)) {
+            match self.commands.try_send(job) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => return fail(ProcessStatus::RESOURCE),
                 Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -229,7 +236,7 @@ impl Engine {
     /// which closes again once idle. [`Engine::drained`] tells when nothing
     /// is open any more.
     pub fn drain(&self) {
-        let _ = self.commands.try_send(Command::Drain);
+        self.drain.send_replace(true);
     }
 
     /// Resolves when a drain is complete: no connection open and nothing

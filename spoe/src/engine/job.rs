@@ -1,5 +1,5 @@
 //! The messages the engine's parts exchange: a caller's [`Job`] and its
-//! [`JobResult`], the handle's [`Command`]s to the dispatcher, the
+//! [`JobResult`], the
 //! dispatcher's [`ConnMsg`]s to a connection and the connections'
 //! [`ConnEvent`]s back. A leaf: every part of the runtime imports it, it
 //! imports none of them.
@@ -56,12 +56,6 @@ impl Job {
     }
 }
 
-#[derive(Debug)]
-pub(crate) enum Command {
-    Submit(Job),
-    Drain,
-}
-
 /// What the dispatcher sends a connection.
 #[derive(Debug)]
 pub(crate) enum ConnMsg {
@@ -74,9 +68,6 @@ pub(crate) enum ConnMsg {
 pub(crate) enum ConnEvent {
     /// Handshake done: `slots` messages may be in flight at once.
     Ready { id: ConnId, slots: usize },
-    /// A slot is free again and the dispatcher asked to hear of it
-    /// (messages are queued, or it drains).
-    Freed,
     /// Send nothing more here.
     Closing { id: ConnId },
     /// `option spop-check` saw server `server` go up or down.

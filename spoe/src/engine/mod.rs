@@ -9,12 +9,12 @@
 //! between the parts). One message's life, in order: [`handle`] encodes it
 //! into a [`job::Job`] with its deadline and either hands it to a ready
 //! connection with a free slot ([`ready::Ready::try_hand`]) or sends it to
-//! the dispatcher as [`job::Command::Submit`]; [`dispatch`] queues it,
+//! the dispatcher's bounded queue; [`dispatch`] queues it,
 //! opens connections and gives it to one with a free slot as
 //! [`job::ConnMsg::Job`]; [`agent_conn`] writes the NOTIFY, matches the ACK
 //! and answers the caller's `reply`, then frees the slot (waking the
-//! dispatcher with [`job::ConnEvent::Freed`] only when [`ready`] says it
-//! waits for one). The free-slot counters and their ordering rules are
+//! dispatcher through [`ready::Ready::slot_freed`] only when it waits for
+//! one). The free-slot counters and their ordering rules are
 //! described in [`ready`].
 
 pub(crate) mod agent_conn;

@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::engine::job::{ConnId, ConnMsg, Job};
 
@@ -66,6 +66,10 @@ pub(crate) struct Ready {
     queued: AtomicUsize,
     /// The engine drains: idle connections must be closed.
     draining: AtomicBool,
+    /// Wakes the dispatcher when a slot is freed and it waits for one. A
+    /// `Notify` keeps at most one wake-up, so however many slots are freed
+    /// before the dispatcher runs, nothing piles up.
+    slot_freed: Notify,
 }
 
 impl Ready {
@@ -75,6 +79,7 @@ impl Ready {
             conns: Mutex::default(),
             queued: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
+            slot_freed: Notify::new(),
         }
     }
 
@@ -100,11 +105,20 @@ impl Ready {
         Err(job)
     }
 
-    /// Whether a connection that freed a slot must wake the dispatcher.
-    pub(crate) fn dispatcher_needs_slots(&self) -> bool {
-        !self.direct
+    /// Called by a connection that freed a slot: wakes the dispatcher when
+    /// it has something to do with it (messages queued, or a drain).
+    pub(crate) fn slot_freed(&self) {
+        if !self.direct
             || self.queued.load(Ordering::SeqCst) > 0
             || self.draining.load(Ordering::SeqCst)
+        {
+            self.slot_freed.notify_one();
+        }
+    }
+
+    /// Resolves once a slot was freed since the last call (see `slot_freed`).
+    pub(crate) async fn freed(&self) {
+        self.slot_freed.notified().await;
     }
 
     pub(crate) fn publish(

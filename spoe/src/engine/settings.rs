@@ -7,6 +7,22 @@ use std::time::Duration;
 use crate::engine::connector::AgentAddr;
 use crate::engine::health::HealthCheck;
 
+// The SPOE timeouts when `spoe.conf` sets none. HAProxy 2.6 has no default
+// for any of the three: `flt_spoe.c` starts `timeout hello`, `idle` and
+// `processing` at TICK_ETERNITY and only warns ("missing timeouts for SPOE
+// agent"), and doc/SPOE.txt documents none. This engine is bounded
+// everywhere, so it keeps that warning (`ConfigWarningKind::MissingTimeouts`)
+// and uses these instead; the one set, used by `EngineSettings::new` and
+// `SpoeFilter` alike.
+
+/// `timeout processing` when unset (HAProxy: no limit).
+pub const DEFAULT_TIMEOUT_PROCESSING: Duration = Duration::from_secs(30);
+/// `timeout hello` when unset (HAProxy: no limit).
+pub const DEFAULT_TIMEOUT_HELLO: Duration = Duration::from_secs(5);
+/// `timeout idle` when unset (HAProxy: idle connections are kept forever;
+/// here, a day).
+pub const DEFAULT_TIMEOUT_IDLE: Duration = Duration::from_secs(86_400);
+
 /// What one engine needs to run: an agent's settings (from its
 /// `spoe-agent` section) and its servers (from its `use-backend`).
 #[derive(Debug, Clone)]
@@ -66,7 +82,9 @@ pub struct EngineSettings {
 }
 
 impl EngineSettings {
-    /// Settings with HAProxy's defaults for an agent called `agent_id`.
+    /// Settings for an agent called `agent_id`, with the default timeouts
+    /// ([`DEFAULT_TIMEOUT_HELLO`], [`DEFAULT_TIMEOUT_IDLE`]) and HAProxy's
+    /// defaults elsewhere (`max-frame-size`, `max-waiting-frames`).
     pub fn new(
         agent_id: impl Into<String>,
         servers: Vec<AgentAddr>,
@@ -76,8 +94,8 @@ impl EngineSettings {
             agent_id: agent_id.into(),
             servers,
             timeout_processing,
-            timeout_hello: Duration::from_secs(2),
-            timeout_idle: Duration::from_secs(30),
+            timeout_hello: DEFAULT_TIMEOUT_HELLO,
+            timeout_idle: DEFAULT_TIMEOUT_IDLE,
             timeout_connect: Duration::from_secs(5),
             max_frame_size: spop::HAPROXY_DEFAULT_FRAME_SIZE,
             max_waiting_frames: 20,

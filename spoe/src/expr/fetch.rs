@@ -30,6 +30,10 @@ pub trait Fetch {
 }
 
 /// A variable scope, as written before the first dot of a variable name.
+///
+/// Not [`spop::VarScope`]: the configuration language has a sixth scope,
+/// `check` (health checks' variables), which the wire format cannot carry;
+/// [`VarScope::to_spop`] maps the five others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VarScope {
     /// `proc`: the process.
