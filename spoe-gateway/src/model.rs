@@ -27,6 +27,18 @@ impl GatewayConfig {
     pub fn backend(&self, name: &str) -> Option<&Backend> {
         self.backends.iter().find(|b| b.name == name)
     }
+
+    /// Every `bind` address of every frontend, in order: where the gateway
+    /// listens. Empty means the configuration is valid but cannot serve
+    /// (HAProxy's "will not start (no listener)").
+    pub fn listeners(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.frontends.iter().flat_map(|f| f.binds.iter().copied())
+    }
+
+    /// Whether the gateway would listen anywhere with this configuration.
+    pub fn has_listener(&self) -> bool {
+        self.listeners().next().is_some()
+    }
 }
 
 /// Where logs go (`log stdout` / `log stderr` in `global`).

@@ -39,6 +39,27 @@ pub struct Loaded {
 #[error("{0}")]
 pub struct ReloadError(pub String);
 
+impl ReloadError {
+    /// The error of a configuration that is valid but has no `bind` line in
+    /// any frontend: starting or reloading into it would serve nothing.
+    pub fn no_listener() -> Self {
+        Self(format!("{NO_LISTENER}: no frontend has a 'bind' line"))
+    }
+}
+
+/// HAProxy's words (`haproxy -c`, exit code 2) for a configuration without
+/// a listener.
+pub const NO_LISTENER: &str = "Configuration file has no error but will not start (no listener)";
+
+/// Refuses a configuration that would listen nowhere.
+fn ensure_listener(config: &GatewayConfig) -> Result<(), ReloadError> {
+    if config.has_listener() {
+        Ok(())
+    } else {
+        Err(ReloadError::no_listener())
+    }
+}
+
 /// Reads the configuration from wherever it lives (files, in tests a string).
 pub type Loader = Arc<dyn Fn() -> Result<Loaded, ReloadError> + Send + Sync>;
 
@@ -93,6 +114,7 @@ impl Gateway {
         loader: Loader,
         workers: Arc<Workers>,
     ) -> Result<Arc<Self>, ReloadError> {
+        ensure_listener(&loaded.config)?;
         let maxconn = loaded
             .config
             .global
@@ -368,14 +390,15 @@ impl Gateway {
     /// Validates and loads the configuration again. On success new requests
     /// use the new generation at once; the old one finishes its requests,
     /// drains its engines and is dropped (bounded by `hard-stop-after`). On
-    /// failure the running generation stays and the error lists every problem.
+    /// failure the running generation stays and the error lists every problem
+    /// (a configuration without any listener is refused too); the caller
+    /// logs it, once.
     pub async fn reload(self: &Arc<Self>) -> Result<u64, ReloadError> {
         let _one_at_a_time = self.reload_lock.lock().await;
-        let loaded = match (self.loader)() {
+        let loaded = match (self.loader)().and_then(|l| ensure_listener(&l.config).map(|()| l)) {
             Ok(l) => l,
             Err(e) => {
                 self.metrics.reload_failures.inc();
-                warn!("reload refused, the running configuration stays:\n{e}");
                 return Err(e);
             }
         };
@@ -393,7 +416,6 @@ impl Gateway {
         let config = Arc::new(loaded.config);
         if let Err(e) = self.bind_listeners(&config).await {
             self.metrics.reload_failures.inc();
-            warn!("reload refused, the running configuration stays: {e}");
             return Err(e);
         }
         let generation = Arc::new(Generation::start(
