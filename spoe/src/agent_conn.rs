@@ -50,13 +50,29 @@ pub(crate) enum ConnEvent {
     Closing { id: ConnId },
     /// `option spop-check` saw server `server` go up or down.
     Health { server: usize, up: bool },
+    /// The connection has carried an ACK after being ready for
+    /// `backoff_max`: the server's protocol-error count starts over.
+    Healthy { id: ConnId },
     /// The task ended. `handshake_failure` is set when the connection never
-    /// became ready; `retry` holds messages to send elsewhere.
+    /// became ready, `protocol_error` when we closed it because the agent
+    /// broke the protocol; `retry` holds messages to send elsewhere.
     Closed {
         id: ConnId,
         handshake_failure: Option<ProcessStatus>,
+        protocol_error: Option<ProtocolError>,
         retry: Vec<Job>,
     },
+}
+
+/// A ready connection closed because of what the agent sent (the dispatcher
+/// logs it, rate-limited per server, and backs off when it came soon).
+#[derive(Debug)]
+pub(crate) struct ProtocolError {
+    /// The status of our HAPROXY-DISCONNECT.
+    pub(crate) status: Status,
+    pub(crate) why: String,
+    /// The connection died within `backoff_max` of its handshake.
+    pub(crate) soon: bool,
 }
 
 #[derive(Debug)]
@@ -152,6 +168,7 @@ pub(crate) async fn run(
             let _ = events.send(ConnEvent::Closed {
                 id,
                 handshake_failure: Some(status),
+                protocol_error: None,
                 retry: Vec::new(),
             });
             return;
@@ -186,6 +203,8 @@ pub(crate) async fn run(
         consecutive_timeouts: 0,
         draining: false,
         idle_since: Instant::now(),
+        ready_at: Instant::now(),
+        reported_healthy: false,
         counted_idle: false,
         wbuf: BytesMut::with_capacity(8 * 1024),
     };
@@ -358,6 +377,10 @@ struct Running {
     consecutive_timeouts: usize,
     draining: bool,
     idle_since: Instant,
+    /// When the handshake completed.
+    ready_at: Instant,
+    /// `ConnEvent::Healthy` was sent.
+    reported_healthy: bool,
     /// Whether this connection is counted in `EngineStats::idle`.
     counted_idle: bool,
     wbuf: BytesMut,
@@ -565,8 +588,15 @@ impl Running {
                 }
                 self.reused = true;
                 self.consecutive_timeouts = 0;
+                let now = Instant::now();
+                if !self.reported_healthy
+                    && now.saturating_duration_since(self.ready_at) >= self.settings.backoff_max
+                {
+                    self.reported_healthy = true;
+                    let _ = self.events.send(ConnEvent::Healthy { id: self.id });
+                }
                 if self.in_flight.is_empty() {
-                    self.idle_since = Instant::now();
+                    self.idle_since = now;
                 }
                 self.free_slot();
                 None
@@ -636,10 +666,8 @@ impl Running {
                 info!(agent = %self.settings.agent_id, server = %self.addr, status = %d.status, message = %d.message, "agent disconnected");
                 (None, ProcessStatus::connection(d.status))
             }
-            End::Refuse(s, why) => {
-                warn!(agent = %self.settings.agent_id, server = %self.addr, status = %s, %why, "closing agent connection");
-                (Some(*s), ProcessStatus::connection(*s))
-            }
+            // Logged by the dispatcher, rate-limited per server.
+            End::Refuse(s, _) => (Some(*s), ProcessStatus::connection(*s)),
             End::Stalled => {
                 warn!(agent = %self.settings.agent_id, server = %self.addr, "every slot timed out: closing agent connection");
                 (
@@ -686,9 +714,19 @@ impl Running {
                 }
             }
         }
+        let protocol_error = match end {
+            End::Refuse(status, why) => Some(ProtocolError {
+                status,
+                why,
+                soon: Instant::now().saturating_duration_since(self.ready_at)
+                    < self.settings.backoff_max,
+            }),
+            _ => None,
+        };
         let _ = self.events.send(ConnEvent::Closed {
             id: self.id,
             handshake_failure: None,
+            protocol_error,
             retry,
         });
         if let Some(status) = farewell {
