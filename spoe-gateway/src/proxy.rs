@@ -631,7 +631,7 @@ async fn forward(
         headers.remove(*h);
     }
     *req.headers_mut() = headers;
-    let call = be.client().request(req);
+    let call = be.client(addr).request(req);
     let result = match server_timeout {
         Some(d) => tokio::time::timeout(d, call).await.map_err(|_| 504u16)?,
         None => call.await,

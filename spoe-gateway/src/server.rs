@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::generation::Generation;
+use crate::keepalive::{Activity, Expired, TrackedBody, WatchedIo};
 use crate::metrics::GatewayMetrics;
 use crate::model::GatewayConfig;
 use crate::proxy::{self, Session};
@@ -290,20 +291,27 @@ impl Gateway {
             session_event_done: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
         });
-        let gw = self.clone();
-        let service = service_fn(move |req| {
-            let (gw, session) = (gw.clone(), session.clone());
-            async move {
-                let generation = gw.current();
-                Ok::<_, Infallible>(
-                    proxy::handle(req, session, generation, gw.metrics.clone()).await,
-                )
-            }
-        });
         let header_timeout = timeouts
             .http_request
             .or(timeouts.client)
             .unwrap_or(Duration::from_secs(30));
+        // HAProxy: `timeout http-keep-alive`, else `timeout http-request`
+        // (else `timeout client`) between requests.
+        let keep_alive_timeout = timeouts.http_keep_alive.unwrap_or(header_timeout);
+        let activity = Activity::new(started);
+        let gw = self.clone();
+        let service = service_fn({
+            let activity = activity.clone();
+            move |req| {
+                activity.request_started();
+                let (gw, session, activity) = (gw.clone(), session.clone(), activity.clone());
+                async move {
+                    let generation = gw.current();
+                    let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
+                    Ok::<_, Infallible>(resp.map(|b| TrackedBody::new(b, activity)))
+                }
+            }
+        });
         // Until the client sends something the connection holds no HTTP
         // state: hyper allocates its read buffer when it starts reading, and
         // an idle client would keep it (8 KiB of the ~13 each idle
@@ -324,16 +332,25 @@ impl Gateway {
                 return;
             }
         }
-        let header_timeout = header_timeout.saturating_sub(started.elapsed());
+        // The head timeouts are `activity`'s (see keepalive.rs), not hyper's.
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
+            .header_read_timeout(None)
             // HAProxy's tune.bufsize: a request head that does not fit is refused.
             .max_buf_size(REQUEST_HEAD_LIMIT)
             .keep_alive(true)
-            .serve_connection(TokioIo::new(sock), service);
+            .serve_connection(
+                TokioIo::new(WatchedIo::new(sock, activity.clone())),
+                service,
+            );
         tokio::pin!(conn);
         tokio::select! {
+            expired = activity.expired(keep_alive_timeout, header_timeout) => match expired {
+                Expired::KeepAlive => {
+                    tracing::debug!(%client, "idle keep-alive connection closed (timeout http-keep-alive)");
+                }
+                Expired::Head { since } => self.log_bad_request(client, local, 408, "cR", since),
+            },
             r = conn.as_mut() => {
                 if let Err(e) = r {
                     // hyper answered a malformed request head itself: log it
