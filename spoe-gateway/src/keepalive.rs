@@ -12,7 +12,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -57,6 +57,38 @@ pub(crate) enum Expired {
     },
 }
 
+/// The request a connection is serving, for the access line of a forced
+/// close (the parts are shared with the request: no copy of their text).
+#[derive(Debug, Clone)]
+pub(crate) struct RequestLine {
+    pub(crate) method: hyper::Method,
+    pub(crate) uri: hyper::Uri,
+    pub(crate) version: hyper::Version,
+}
+
+impl std::fmt::Display for RequestLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // As the access line writes a request.
+        write!(f, "{} {} {:?}", self.method, self.uri, self.version)
+    }
+}
+
+/// Where a connection is, as a stop that closes it by force reports it.
+#[derive(Debug, Clone)]
+pub(crate) enum Snapshot {
+    /// Waiting for a request (nothing to log).
+    Idle,
+    /// A request head started at `since` and is incomplete.
+    Head { since: Instant },
+    /// Serving `request` since `since`; `status` is the response's once
+    /// its head went out.
+    Busy {
+        since: Instant,
+        request: Option<RequestLine>,
+        status: Option<u16>,
+    },
+}
+
 /// The phase of one client connection, shared by its socket, its service
 /// and the task that enforces the timeouts.
 #[derive(Debug)]
@@ -64,6 +96,14 @@ pub(crate) struct Activity {
     phase: AtomicU8,
     since: Mutex<Instant>,
     changed: Notify,
+    /// The request being served (cleared when its response is done, so that
+    /// an idle connection holds none of its buffers).
+    request: Mutex<Option<RequestLine>>,
+    /// The status of the response being sent (0: none yet).
+    status: AtomicU16,
+    /// Whether any byte arrived yet (a first request's `Head` phase starts
+    /// at the accept, before any).
+    any_read: AtomicBool,
 }
 
 impl Activity {
@@ -74,6 +114,9 @@ impl Activity {
             phase: AtomicU8::new(Phase::Head as u8),
             since: Mutex::new(accepted),
             changed: Notify::new(),
+            request: Mutex::new(None),
+            status: AtomicU16::new(0),
+            any_read: AtomicBool::new(false),
         })
     }
 
@@ -92,20 +135,59 @@ impl Activity {
 
     /// Bytes arrived from the client.
     fn on_read(&self) {
+        if !self.any_read.load(Ordering::Relaxed) {
+            self.any_read.store(true, Ordering::Relaxed);
+        }
         if self.phase() == Phase::Idle {
             self.set(Phase::Head);
         }
     }
 
     /// A whole request head was received.
-    pub(crate) fn request_started(&self) {
+    pub(crate) fn request_started(&self, request: RequestLine) {
+        *self
+            .request
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(request);
+        self.status.store(0, Ordering::Relaxed);
         self.set(Phase::Busy);
+    }
+
+    /// The response head is ready to go out with `status`.
+    pub(crate) fn responding(&self, status: u16) {
+        self.status.store(status, Ordering::Relaxed);
     }
 
     /// The response was sent (or abandoned): the connection waits for the
     /// next request.
     fn response_done(&self) {
+        self.request
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         self.set(Phase::Idle);
+    }
+
+    /// Where the connection is now.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let since = *self
+            .since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match self.phase() {
+            Phase::Idle => Snapshot::Idle,
+            Phase::Head if !self.any_read.load(Ordering::Relaxed) => Snapshot::Idle,
+            Phase::Head => Snapshot::Head { since },
+            Phase::Busy => Snapshot::Busy {
+                since,
+                request: self
+                    .request
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone(),
+                status: Some(self.status.load(Ordering::Relaxed)).filter(|s| *s != 0),
+            },
+        }
     }
 
     /// Resolves when the current wait outlives its timeout: `keep_alive`
@@ -262,7 +344,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn idle_waits_keep_alive_then_a_started_head_waits_http_request() {
         let a = Activity::new(Instant::now());
-        a.request_started();
+        a.request_started(RequestLine {
+            method: hyper::Method::GET,
+            uri: hyper::Uri::from_static("/"),
+            version: hyper::Version::HTTP_11,
+        });
         let body = TrackedBody::new((), a.clone());
         // Busy: no timeout at all, however long it takes.
         let busy =

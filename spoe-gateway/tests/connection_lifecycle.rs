@@ -1,6 +1,7 @@
 //! Issue 11 §4: `timeout http-keep-alive` between requests (`timeout http-request` once a head
 //! started), and the backend connection pools' `pool-max-conn` and `pool-purge-delay`, observed
-//! from the client and from the backend's side. Real sockets on the wall clock: every bound is a
+//! from the client and from the backend's side. Issue 11 §6: what a stop logs while it waits,
+//! and when `hard-stop-after` cuts connections. Real sockets on the wall clock: every bound is a
 //! lower bound the code cannot beat (a timer never fires early) or an upper bound with a wide
 //! margin.
 
@@ -94,7 +95,7 @@ fn config(frontend_timeouts: &str, server: &str) -> String {
     )
 }
 
-/// Sends `GET /` on `s` and reads the response (200 with a 2-byte body) whole.
+/// Sends `GET /` on `s` and reads the response (200) whole.
 async fn get(s: &mut TcpStream) -> Result<(), String> {
     s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
         .await
@@ -111,7 +112,15 @@ async fn read_response(s: &mut TcpStream) -> Result<(), String> {
             if !head.starts_with("HTTP/1.1 200") {
                 return Err(format!("status: {head}"));
             }
-            if have.len() >= end + 4 + 2 {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if have.len() >= end + 4 + length {
                 return Ok(());
             }
         }
@@ -267,4 +276,131 @@ async fn burst(addr: SocketAddr, n: usize) {
     for c in clients {
         c.await.unwrap().unwrap();
     }
+}
+
+// ===== stopping =====
+
+/// Log lines written on this thread (the gateway runs on the test's current-thread runtime).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let c = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || c.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+fn stop_config(global: &str, backend: SocketAddr) -> String {
+    format!(
+        "global\n{global}defaults\n    mode http\n    timeout client 30s\n    timeout server 60s\n    \
+         timeout connect 1s\nfrontend fe\n    bind 127.0.0.1:PORT\n    \
+         http-request return status 200 if {{ path /fast }}\n    default_backend be\n\
+         backend be\n    server s1 {backend}\n"
+    )
+}
+
+/// `hard-stop-after 500ms` with a request waiting on a backend that answers after a minute and
+/// a kept-alive idle connection: the stop ends at the bound, the cut request gets its access line
+/// (termination state `KH`: killed while waiting for the response head) and a summary says how
+/// many connections were cut; the client sees its connection closed.
+#[tokio::test(flavor = "current_thread")]
+async fn hard_stop_after_logs_each_connection_it_cuts_and_a_summary() {
+    let captured = Captured::default();
+    let _log = captured.install();
+    let (b, seen) = backend(Duration::from_secs(60)).await;
+    let (gw, addr) = gateway(stop_config("    hard-stop-after 500ms\n", b)).await;
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /fast HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_response(&mut idle).await.unwrap();
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    busy.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        wait_until(|| seen.accepted.load(Ordering::SeqCst) == 1).await,
+        "the request never reached the backend"
+    );
+    let start = Instant::now();
+    tokio::time::timeout(WAIT, gw.stop(false))
+        .await
+        .expect("the stop ends at hard-stop-after");
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(490), "stopped after {took:?}");
+    let log = captured.text();
+    let cut: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("spoe::access") && l.contains(" KH "))
+        .collect();
+    assert_eq!(cut.len(), 1, "one access line for the cut request:\n{log}");
+    assert!(cut[0].contains("\"GET /slow HTTP/1.1\""), "{log}");
+    let summary: Vec<&str> = log.lines().filter(|l| l.contains("by force")).collect();
+    assert_eq!(summary.len(), 1, "{log}");
+    assert!(
+        summary[0].contains("WARN")
+            && summary[0].contains("hard-stop-after 500ms reached")
+            && summary[0]
+                .contains("closing 1 client connection(s) by force (1 with a request in progress)"),
+        "{log}"
+    );
+    // Both client connections are closed (closed_after panics otherwise).
+    closed_after(&mut busy).await;
+    closed_after(&mut idle).await;
+}
+
+/// Without `hard-stop-after`, a stop waiting for a slow request says so every few seconds (how
+/// many connections, how old the oldest), then ends when the request completes, cutting nothing.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stop_says_what_it_waits_for_every_few_seconds() {
+    let captured = Captured::default();
+    let _log = captured.install();
+    let wait_for = spoe_gateway::server::STOP_PROGRESS_EVERY + Duration::from_secs(1);
+    let (b, seen) = backend(wait_for).await;
+    let (gw, addr) = gateway(stop_config("", b)).await;
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    busy.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        wait_until(|| seen.accepted.load(Ordering::SeqCst) == 1).await,
+        "the request never reached the backend"
+    );
+    let (stopped, response) = tokio::join!(
+        tokio::time::timeout(WAIT * 2, gw.stop(false)),
+        read_response(&mut busy)
+    );
+    stopped.expect("the stop ends when the request completes");
+    response.expect("the request in progress completes");
+    let log = captured.text();
+    let progress: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("stopping: waiting for"))
+        .collect();
+    assert_eq!(progress.len(), 1, "{log}");
+    assert!(
+        progress[0].contains("waiting for 1 client connection(s) (1 with a request in progress), the oldest open for 5."),
+        "{log}"
+    );
+    assert!(!log.contains("by force"), "{log}");
 }
