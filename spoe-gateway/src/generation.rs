@@ -332,6 +332,14 @@ impl Generation {
         }
     }
 
+    /// Agent connections closed because the agent broke the protocol after
+    /// its handshake, all engines together.
+    pub fn agent_protocol_errors(&self) -> u64 {
+        self.filters()
+            .map(|f| f.engine().stats().protocol_errors.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Agent connections open, all engines together.
     pub fn agent_connections(&self) -> u64 {
         self.filters()
