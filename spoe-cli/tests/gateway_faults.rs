@@ -79,6 +79,8 @@ enum Break {
     /// Answer a NOTIFY with the first 6 bytes of an ACK frame (length prefix and part of the
     /// header), then close: the engine sees a truncated frame.
     HalfAckThenClose,
+    /// Answer a NOTIFY with a zero-length frame (a protocol error) and keep the connection open.
+    GarbageOnNotify,
 }
 
 /// An SPOP agent on `std::net` that completes the HELLO handshake, then breaks as told.
@@ -157,6 +159,13 @@ fn raw_agent_conn(mut sock: TcpStream, how: Break, notifies: &AtomicUsize) {
                 }
                 Body::Notify(_) => {
                     notifies.fetch_add(1, Ordering::SeqCst);
+                    if let Break::GarbageOnNotify = how {
+                        if sock.write_all(&[0, 0, 0, 0]).is_err() {
+                            return;
+                        }
+                        // The gateway closes (HAPROXY-DISCONNECT, then FIN).
+                        continue;
+                    }
                     if let Break::HalfAckThenClose = how {
                         let mut out = BytesMut::new();
                         Frame::ack(frame.header.stream_id, frame.header.frame_id, vec![])
@@ -223,6 +232,57 @@ fn an_agent_closing_on_notify_fails_the_message_at_once_with_257() {
 #[test]
 fn an_agent_closing_mid_ack_frame_fails_the_message_at_once_with_257() {
     agent_dies_mid_message(Break::HalfAckThenClose);
+}
+
+/// Issue 11 §5: an agent that completes HELLO and answers every NOTIFY with garbage. Requests
+/// keep failing at once with the error in `set-on-error`, but the gateway backs off instead of
+/// reconnecting for every request (it opened one agent connection per request, each with its
+/// WARN line), and the WARN is rate-limited to one line per agent server and engine per 10 s.
+#[test]
+fn an_agent_breaking_the_protocol_after_hello_is_backed_off_with_one_warn_line() {
+    let agent = RawAgent::start(Break::GarbageOnNotify);
+    let backend = Backend::start("be");
+    let port = free_port();
+    let workers = 2;
+    let gw = GatewayProc::start(
+        &format!(
+            "global\n    nbthread {workers}\n{}",
+            haproxy_cfg(port, agent.addr, backend.addr, "")
+        ),
+        &[("spoe.conf", &spoe_conf("5s"))],
+        local(port),
+    );
+    let addr = local(port);
+    let until = Instant::now() + Duration::from_secs(2);
+    let mut requests = 0;
+    while Instant::now() < until {
+        let (r, took) = timed_get(addr, &format!("/ret/{requests}"));
+        assert_eq!(r.status, 200, "{r:?}");
+        let err = r.header("x-err").unwrap_or_default();
+        assert!(
+            err.parse::<u32>().is_ok_and(|e| e > 256),
+            "set-on-error holds a connection error: {r:?}\n{}",
+            gw.log()
+        );
+        assert!(
+            took < Duration::from_secs(1),
+            "request {requests} took {took:?} (timeout processing is 5s: it must fail at once)"
+        );
+        requests += 1;
+    }
+    let accepts = agent.accepts.load(Ordering::SeqCst);
+    // Per engine, 2 s of back-off from 100 ms (+-25 %) doubling: at most 5 attempts.
+    assert!(
+        accepts <= workers * 6,
+        "{accepts} agent connections for {requests} requests in 2 s\n{}",
+        gw.log()
+    );
+    let log = gw.log();
+    let warns = log.lines().filter(|l| l.contains("protocol error")).count();
+    assert!(
+        (1..=workers).contains(&warns),
+        "{warns} protocol-error WARN lines for {accepts} broken connections:\n{log}"
+    );
 }
 
 /// utime + stime of `pid`, in clock ticks (1/100 s on Linux).

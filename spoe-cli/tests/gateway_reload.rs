@@ -385,3 +385,65 @@ fn agent_connections_do_not_pile_up_across_reloads() {
         gw.log()
     );
 }
+
+/// Refused reloads logged so far: the ERROR line the gateway writes once per refused reload.
+fn refused_reloads(gw: &GatewayProc) -> usize {
+    gw.log()
+        .lines()
+        .filter(|l| l.contains("reload failed, still running the previous configuration"))
+        .count()
+}
+
+/// (e) issue 11 §1: a reload into an empty file, then (SIGHUP) into a truncated one whose frontend
+/// lost its `bind` line, would leave no listener. Both are refused like any broken reload: one
+/// ERROR line each naming the reason (HAProxy's "will not start (no listener)"), no second WARN
+/// line, and the running configuration keeps serving kept-alive and new connections.
+#[test]
+fn a_reload_into_a_file_without_listener_is_refused_once_and_keeps_serving() {
+    let (_agent, _backend, gw, addr, _) = start("2s", &[]);
+    let mut kept = Conn::connect(addr).unwrap();
+    let mut get_kept = || {
+        let r = kept
+            .request("GET", "/kept", &[("x-id", "k")], b"")
+            .expect("request on the kept-alive connection");
+        assert_eq!((r.status, gen_of(&r)), (200, Some("one")), "{r:?}");
+    };
+    get_kept();
+    let truncated = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n    \
+                     timeout server 30s\nfrontend fe\n";
+    for (n, (contents, signal)) in [("", Signal::USR2), (truncated, Signal::HUP)]
+        .into_iter()
+        .enumerate()
+    {
+        gw.write("haproxy.cfg", contents);
+        gw.signal(signal);
+        assert!(
+            wait_until(Duration::from_secs(5), || refused_reloads(&gw) > n),
+            "reload {} into a file without listener not refused at ERROR within 5 s:\n{}",
+            n + 1,
+            gw.log()
+        );
+        get_kept();
+        let r = gateway_support::get(addr, "/new", &[]).unwrap();
+        assert_eq!((r.status, gen_of(&r)), (200, Some("one")), "{r:?}");
+    }
+    let log = gw.log();
+    assert_eq!(
+        refused_reloads(&gw),
+        2,
+        "one ERROR line per refused reload:\n{log}"
+    );
+    assert_eq!(
+        log.matches("will not start (no listener)").count(),
+        2,
+        "each refusal says why:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("reload failed"))
+            .all(|l| l.contains("ERROR")),
+        "{log}"
+    );
+    assert!(!log.contains("reload refused"), "logged twice:\n{log}");
+    assert_eq!(gw.reloads(), 0, "{log}");
+}

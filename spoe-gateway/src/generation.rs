@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use spoe::{AgentAddr, AgentBackend, SpoeFilter};
 use tokio::sync::Notify;
 
@@ -47,6 +47,10 @@ pub(crate) struct ServerRt {
     pub(crate) up: AtomicBool,
     /// `maxconn`: requests beyond it wait for a slot.
     pub(crate) slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// One connection pool per worker (a pooled connection is used on the
+    /// thread that opened it), bounded by `pool-max-conn` (split among the
+    /// workers) and purged after `pool-purge-delay`.
+    clients: PerWorker<Client<HttpConnector, Full<Bytes>>>,
 }
 
 /// An HTTP backend at run time.
@@ -56,16 +60,42 @@ pub(crate) struct BackendRt {
     pub(crate) filters: Vec<FilterRt>,
     pub(crate) servers: Vec<Arc<ServerRt>>,
     pub(crate) next: AtomicUsize,
-    /// One pool per worker: a pooled connection is used on the thread that
-    /// opened it.
-    clients: PerWorker<Client<HttpConnector, Full<Bytes>>>,
 }
 
 impl BackendRt {
-    /// The calling worker's connection pool.
-    pub(crate) fn client(&self) -> &Client<HttpConnector, Full<Bytes>> {
-        self.clients.current()
+    /// The calling worker's connection pool to the server at `addr` (the
+    /// first such server's).
+    pub(crate) fn client(&self, addr: SocketAddr) -> &Client<HttpConnector, Full<Bytes>> {
+        let server = self.servers.iter().find(|s| s.addr == addr);
+        let server = server.or_else(|| self.servers.first());
+        server
+            .map(|s| s.clients.current())
+            .unwrap_or_else(|| unreachable!("a request is forwarded only to one of its servers"))
     }
+}
+
+/// The connection pools of one server, one per worker: `pool-max-conn`
+/// idle connections at most (split among the workers, rounded up; -1 is
+/// unlimited), each closed once idle for between one and two
+/// `pool-purge-delay` (hyper's reaper runs every delay and closes what was
+/// idle for a whole one; HAProxy closes half of them every delay; zero keeps
+/// them).
+fn server_pools(
+    connector: &HttpConnector,
+    server: &crate::model::Server,
+    workers: &Workers,
+) -> PerWorker<Client<HttpConnector, Full<Bytes>>> {
+    let max_idle = server
+        .pool_max_conn
+        .map_or(usize::MAX, |n| n.div_ceil(workers.len().max(1)));
+    let purge = Some(server.pool_purge_delay).filter(|d| !d.is_zero());
+    workers.per_worker(|| {
+        Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_max_idle_per_host(max_idle)
+            .pool_idle_timeout(purge)
+            .build(connector.clone())
+    })
 }
 
 /// A frontend at run time.
@@ -207,11 +237,6 @@ impl Generation {
                 connector.set_connect_timeout(Some(
                     b.timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT),
                 ));
-                let clients = workers.per_worker(|| {
-                    Client::builder(TokioExecutor::new())
-                        .pool_idle_timeout(Duration::from_secs(30))
-                        .build(connector.clone())
-                });
                 let rt = BackendRt {
                     model: b.clone(),
                     filters: start_filters(&config, &b.filters, var_names, workers),
@@ -227,6 +252,7 @@ impl Generation {
                                 slots: s
                                     .maxconn
                                     .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
+                                clients: server_pools(&connector, s, workers),
                             });
                             if s.check {
                                 checks.spawn(check_server(rt.clone(), s.clone()));
@@ -235,7 +261,6 @@ impl Generation {
                         })
                         .collect(),
                     next: AtomicUsize::new(0),
-                    clients,
                 };
                 (b.name.clone(), rt)
             })
@@ -305,6 +330,14 @@ impl Generation {
         for f in self.filters() {
             f.drained().await;
         }
+    }
+
+    /// Agent connections closed because the agent broke the protocol after
+    /// its handshake, all engines together.
+    pub fn agent_protocol_errors(&self) -> u64 {
+        self.filters()
+            .map(|f| f.engine().stats().protocol_errors.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Agent connections open, all engines together.

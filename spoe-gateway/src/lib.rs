@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod generation;
+mod keepalive;
 pub mod metrics;
 pub mod model;
 mod proxy;

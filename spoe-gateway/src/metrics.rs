@@ -43,6 +43,9 @@ pub struct GatewayMetrics {
     pub reload_failures: Counter,
     /// Agent connections of the current generation.
     pub agent_connections: Gauge,
+    /// Agent connections the current generation closed because the agent
+    /// broke the protocol after its handshake.
+    pub agent_protocol_errors: Gauge,
     unique: AtomicU64,
     resolved_requests: Resolved<Counter>,
     resolved_spoe: Resolved<Counter>,
@@ -106,6 +109,7 @@ impl GatewayMetrics {
         let reloads = Counter::default();
         let reload_failures = Counter::default();
         let agent_connections = Gauge::default();
+        let agent_protocol_errors = Gauge::default();
         registry.register(
             "http_requests",
             "HTTP requests by frontend and status code",
@@ -141,6 +145,11 @@ impl GatewayMetrics {
             "Agent connections open in the current generation",
             agent_connections.clone(),
         );
+        registry.register(
+            "agent_protocol_errors",
+            "Agent connections closed for a protocol error after their handshake, in the current generation",
+            agent_protocol_errors.clone(),
+        );
         Self {
             registry,
             requests,
@@ -150,6 +159,7 @@ impl GatewayMetrics {
             reloads,
             reload_failures,
             agent_connections,
+            agent_protocol_errors,
             unique: AtomicU64::new(0),
             resolved_requests: Resolved::new(),
             resolved_spoe: Resolved::new(),

@@ -27,6 +27,18 @@ impl GatewayConfig {
     pub fn backend(&self, name: &str) -> Option<&Backend> {
         self.backends.iter().find(|b| b.name == name)
     }
+
+    /// Every `bind` address of every frontend, in order: where the gateway
+    /// listens. Empty means the configuration is valid but cannot serve
+    /// (HAProxy's "will not start (no listener)").
+    pub fn listeners(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.frontends.iter().flat_map(|f| f.binds.iter().copied())
+    }
+
+    /// Whether the gateway would listen anywhere with this configuration.
+    pub fn has_listener(&self) -> bool {
+        self.listeners().next().is_some()
+    }
 }
 
 /// Where logs go (`log stdout` / `log stderr` in `global`).
@@ -264,7 +276,23 @@ pub struct Server {
     pub weight: u32,
     /// `maxconn`.
     pub maxconn: Option<usize>,
+    /// `pool-max-conn`: idle connections to this server kept for reuse
+    /// (`None`: `-1`, unlimited; `Some(0)`: none). The gateway's default is
+    /// [`DEFAULT_POOL_MAX_CONN`], not HAProxy's unlimited.
+    pub pool_max_conn: Option<usize>,
+    /// `pool-purge-delay` (5 s by default): an idle connection to this
+    /// server is closed after this long unused; zero keeps them.
+    pub pool_purge_delay: Duration,
 }
+
+/// `pool-max-conn` when none is configured. HAProxy's default is unlimited
+/// (-1) and relies on its purge halving the idle connections every
+/// `pool-purge-delay`; the gateway bounds them too, so that a burst of
+/// N concurrent requests does not leave N idle connections on a server.
+pub const DEFAULT_POOL_MAX_CONN: usize = 64;
+
+/// `pool-purge-delay` when none is configured (HAProxy's default).
+pub const DEFAULT_POOL_PURGE_DELAY: Duration = Duration::from_secs(5);
 
 /// A `backend` (or the backend half of a `listen`).
 #[derive(Debug, Clone)]

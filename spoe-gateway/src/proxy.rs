@@ -219,6 +219,9 @@ impl Ctx<'_> {
                     self.metrics.agent_connections.set(
                         i64::try_from(self.generation.agent_connections()).unwrap_or(i64::MAX),
                     );
+                    self.metrics.agent_protocol_errors.set(
+                        i64::try_from(self.generation.agent_protocol_errors()).unwrap_or(i64::MAX),
+                    );
                     let mut r = Response::new(full(self.metrics.encode_text()));
                     r.headers_mut().insert(
                         "content-type",
@@ -631,7 +634,7 @@ async fn forward(
         headers.remove(*h);
     }
     *req.headers_mut() = headers;
-    let call = be.client().request(req);
+    let call = be.client(addr).request(req);
     let result = match server_timeout {
         Some(d) => tokio::time::timeout(d, call).await.map_err(|_| 504u16)?,
         None => call.await,

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::generation::Generation;
+use crate::keepalive::{Activity, Expired, RequestLine, Snapshot, TrackedBody, WatchedIo};
 use crate::metrics::GatewayMetrics;
 use crate::model::GatewayConfig;
 use crate::proxy::{self, Session};
@@ -39,6 +40,27 @@ pub struct Loaded {
 #[error("{0}")]
 pub struct ReloadError(pub String);
 
+impl ReloadError {
+    /// The error of a configuration that is valid but has no `bind` line in
+    /// any frontend: starting or reloading into it would serve nothing.
+    pub fn no_listener() -> Self {
+        Self(format!("{NO_LISTENER}: no frontend has a 'bind' line"))
+    }
+}
+
+/// HAProxy's words (`haproxy -c`, exit code 2) for a configuration without
+/// a listener.
+pub const NO_LISTENER: &str = "Configuration file has no error but will not start (no listener)";
+
+/// Refuses a configuration that would listen nowhere.
+fn ensure_listener(config: &GatewayConfig) -> Result<(), ReloadError> {
+    if config.has_listener() {
+        Ok(())
+    } else {
+        Err(ReloadError::no_listener())
+    }
+}
+
 /// Reads the configuration from wherever it lives (files, in tests a string).
 pub type Loader = Arc<dyn Fn() -> Result<Loaded, ReloadError> + Send + Sync>;
 
@@ -49,9 +71,37 @@ pub const REQUEST_HEAD_LIMIT: usize = 16 * 1024;
 /// `hard-stop-after` is not set.
 pub const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
 
+/// How often a stop says what it still waits for.
+pub const STOP_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
 #[derive(Debug)]
 struct ListenerHandle {
     stop: CancellationToken,
+}
+
+/// A client connection open now.
+#[derive(Debug)]
+struct LiveConn {
+    client: SocketAddr,
+    local: SocketAddr,
+    accepted: tokio::time::Instant,
+    activity: Arc<Activity>,
+}
+
+/// Unregisters a connection when its task ends.
+struct LiveGuard<'a> {
+    gateway: &'a Gateway,
+    id: u64,
+}
+
+impl Drop for LiveGuard<'_> {
+    fn drop(&mut self) {
+        self.gateway
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+    }
 }
 
 /// The gateway.
@@ -64,6 +114,12 @@ pub struct Gateway {
     /// Cancelled on stop: listeners close, connections finish their request.
     stopping: CancellationToken,
     connections: TaskTracker,
+    /// Client connections open now: what a stop waits for, and what it
+    /// closes by force when its bound runs out.
+    live: Mutex<HashMap<u64, LiveConn>>,
+    next_conn: AtomicU64,
+    /// Cancelled when a stop's bound ran out: connections close at once.
+    killed: CancellationToken,
     retiring: TaskTracker,
     maxconn: Option<Arc<Semaphore>>,
     reload_lock: tokio::sync::Mutex<()>,
@@ -93,6 +149,7 @@ impl Gateway {
         loader: Loader,
         workers: Arc<Workers>,
     ) -> Result<Arc<Self>, ReloadError> {
+        ensure_listener(&loaded.config)?;
         let maxconn = loaded
             .config
             .global
@@ -114,6 +171,9 @@ impl Gateway {
             next_id: AtomicU64::new(2),
             stopping: CancellationToken::new(),
             connections: TaskTracker::new(),
+            live: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(0),
+            killed: CancellationToken::new(),
             retiring: TaskTracker::new(),
             maxconn,
             reload_lock: tokio::sync::Mutex::new(()),
@@ -268,20 +328,33 @@ impl Gateway {
             session_event_done: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
         });
-        let gw = self.clone();
-        let service = service_fn(move |req| {
-            let (gw, session) = (gw.clone(), session.clone());
-            async move {
-                let generation = gw.current();
-                Ok::<_, Infallible>(
-                    proxy::handle(req, session, generation, gw.metrics.clone()).await,
-                )
-            }
-        });
         let header_timeout = timeouts
             .http_request
             .or(timeouts.client)
             .unwrap_or(Duration::from_secs(30));
+        // HAProxy: `timeout http-keep-alive`, else `timeout http-request`
+        // (else `timeout client`) between requests.
+        let keep_alive_timeout = timeouts.http_keep_alive.unwrap_or(header_timeout);
+        let activity = Activity::new(started);
+        let _live = self.register(client, local, started, activity.clone());
+        let gw = self.clone();
+        let service = service_fn({
+            let activity = activity.clone();
+            move |req: hyper::Request<hyper::body::Incoming>| {
+                activity.request_started(RequestLine {
+                    method: req.method().clone(),
+                    uri: req.uri().clone(),
+                    version: req.version(),
+                });
+                let (gw, session, activity) = (gw.clone(), session.clone(), activity.clone());
+                async move {
+                    let generation = gw.current();
+                    let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
+                    activity.responding(resp.status().as_u16());
+                    Ok::<_, Infallible>(resp.map(|b| TrackedBody::new(b, activity)))
+                }
+            }
+        });
         // Until the client sends something the connection holds no HTTP
         // state: hyper allocates its read buffer when it starts reading, and
         // an idle client would keep it (8 KiB of the ~13 each idle
@@ -302,16 +375,25 @@ impl Gateway {
                 return;
             }
         }
-        let header_timeout = header_timeout.saturating_sub(started.elapsed());
+        // The head timeouts are `activity`'s (see keepalive.rs), not hyper's.
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
+            .header_read_timeout(None)
             // HAProxy's tune.bufsize: a request head that does not fit is refused.
             .max_buf_size(REQUEST_HEAD_LIMIT)
             .keep_alive(true)
-            .serve_connection(TokioIo::new(sock), service);
+            .serve_connection(
+                TokioIo::new(WatchedIo::new(sock, activity.clone())),
+                service,
+            );
         tokio::pin!(conn);
         tokio::select! {
+            expired = activity.expired(keep_alive_timeout, header_timeout) => match expired {
+                Expired::KeepAlive => {
+                    tracing::debug!(%client, "idle keep-alive connection closed (timeout http-keep-alive)");
+                }
+                Expired::Head { since } => self.log_bad_request(client, local, 408, "cR", since),
+            },
             r = conn.as_mut() => {
                 if let Err(e) = r {
                     // hyper answered a malformed request head itself: log it
@@ -333,11 +415,125 @@ impl Gateway {
                 }
             }
             () = stop.cancelled() => {
-                // Finish the request in progress, then close.
+                // Finish the request in progress, then close (at once when
+                // the stop's bound ran out: it logged this connection).
                 conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    () = self.killed.cancelled() => {}
+                }
             }
         }
+    }
+
+    /// Counts a client connection as open until the guard drops.
+    fn register(
+        &self,
+        client: SocketAddr,
+        local: SocketAddr,
+        accepted: tokio::time::Instant,
+        activity: Arc<Activity>,
+    ) -> LiveGuard<'_> {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                id,
+                LiveConn {
+                    client,
+                    local,
+                    accepted,
+                    activity,
+                },
+            );
+        LiveGuard { gateway: self, id }
+    }
+
+    /// Where every open connection is: (client, local address, snapshot).
+    fn live_snapshots(&self) -> Vec<(SocketAddr, SocketAddr, tokio::time::Instant, Snapshot)> {
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .map(|c| (c.client, c.local, c.accepted, c.activity.snapshot()))
+            .collect()
+    }
+
+    /// The stop's progress line: what it still waits for.
+    fn log_stop_progress(&self) {
+        let live = self.live_snapshots();
+        let requests = live
+            .iter()
+            .filter(|(_, _, _, s)| !matches!(s, Snapshot::Idle))
+            .count();
+        let oldest = live.iter().map(|(_, _, at, _)| at.elapsed()).max();
+        match oldest {
+            Some(age) => info!(
+                connections = live.len(),
+                requests,
+                "stopping: waiting for {} client connection(s) ({requests} with a request in progress), the oldest open for {:.1}s",
+                live.len(),
+                age.as_secs_f64()
+            ),
+            None => info!(
+                generations = self.generations_alive(),
+                "stopping: waiting for the SPOE engines to drain"
+            ),
+        }
+    }
+
+    /// The stop's bound ran out: logs every connection with a request in
+    /// progress (its access line, termination state `K` and what it was
+    /// waiting for) and a summary, then closes them all.
+    fn close_by_force(&self, why: &str, fast: bool) {
+        let live = self.live_snapshots();
+        if live.is_empty() && fast {
+            // A fast stop of an idle gateway: nothing was cut.
+            self.killed.cancel();
+            return;
+        }
+        let generation = self.current();
+        let mut requests = 0usize;
+        for (client, local, _, snapshot) in &live {
+            let frontend = generation
+                .frontend_for(*local)
+                .map_or("-", |f| f.model.name.as_str());
+            // Status 0: nothing was sent (HAProxy writes -1).
+            let (status, termination, request, since) = match snapshot {
+                Snapshot::Idle => continue,
+                Snapshot::Head { since } => (0, "KR", "<BADREQ>".to_owned(), *since),
+                Snapshot::Busy {
+                    since,
+                    request,
+                    status,
+                } => (
+                    status.unwrap_or(0),
+                    if status.is_some() { "KD" } else { "KH" },
+                    request
+                        .as_ref()
+                        .map_or_else(|| "-".to_owned(), ToString::to_string),
+                    *since,
+                ),
+            };
+            requests += 1;
+            proxy::log_refused(
+                &self.metrics,
+                *client,
+                frontend,
+                status,
+                termination,
+                &request,
+                since,
+            );
+        }
+        warn!(
+            connections = live.len(),
+            requests,
+            "{why}: closing {} client connection(s) by force ({requests} with a request in progress)",
+            live.len()
+        );
+        self.killed.cancel();
     }
 
     /// The access line of a connection refused before it sent a whole
@@ -368,14 +564,15 @@ impl Gateway {
     /// Validates and loads the configuration again. On success new requests
     /// use the new generation at once; the old one finishes its requests,
     /// drains its engines and is dropped (bounded by `hard-stop-after`). On
-    /// failure the running generation stays and the error lists every problem.
+    /// failure the running generation stays and the error lists every problem
+    /// (a configuration without any listener is refused too); the caller
+    /// logs it, once.
     pub async fn reload(self: &Arc<Self>) -> Result<u64, ReloadError> {
         let _one_at_a_time = self.reload_lock.lock().await;
-        let loaded = match (self.loader)() {
+        let loaded = match (self.loader)().and_then(|l| ensure_listener(&l.config).map(|()| l)) {
             Ok(l) => l,
             Err(e) => {
                 self.metrics.reload_failures.inc();
-                warn!("reload refused, the running configuration stays:\n{e}");
                 return Err(e);
             }
         };
@@ -393,7 +590,6 @@ impl Gateway {
         let config = Arc::new(loaded.config);
         if let Err(e) = self.bind_listeners(&config).await {
             self.metrics.reload_failures.inc();
-            warn!("reload refused, the running configuration stays: {e}");
             return Err(e);
         }
         let generation = Arc::new(Generation::start(
@@ -434,7 +630,10 @@ impl Gateway {
 
     /// Stops gracefully: listeners close, each connection finishes its
     /// current request, engines drain; everything is bounded by
-    /// `hard-stop-after`. With `fast`, connections are dropped at once.
+    /// `hard-stop-after`. Every [`STOP_PROGRESS_EVERY`] the log says what
+    /// the stop waits for; when the bound runs out, each connection closed
+    /// by force gets its access line and a summary says how many. With
+    /// `fast`, connections are closed at once (and logged the same way).
     pub async fn stop(&self, fast: bool) {
         self.stopping.cancel();
         self.listeners
@@ -442,24 +641,44 @@ impl Gateway {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
         let generation = self.current();
+        let configured = generation.config.global.hard_stop_after;
         let bound = if fast {
             Duration::ZERO
         } else {
-            generation
-                .config
-                .global
-                .hard_stop_after
-                .unwrap_or(DEFAULT_HARD_STOP_AFTER)
+            configured.unwrap_or(DEFAULT_HARD_STOP_AFTER)
         };
         self.connections.close();
         self.retiring.close();
-        let _ = tokio::time::timeout(bound, async {
+        let finished = async {
             self.connections.wait().await;
             generation.drain();
             generation.drained().await;
             self.retiring.wait().await;
-        })
-        .await;
+        };
+        tokio::pin!(finished);
+        let deadline = tokio::time::Instant::now() + bound;
+        let mut progress = tokio::time::interval_at(
+            tokio::time::Instant::now() + STOP_PROGRESS_EVERY,
+            STOP_PROGRESS_EVERY,
+        );
+        let in_time = loop {
+            tokio::select! {
+                biased;
+                () = &mut finished => break true,
+                () = tokio::time::sleep_until(deadline) => break false,
+                _ = progress.tick() => self.log_stop_progress(),
+            }
+        };
+        if !in_time {
+            let why = match (fast, configured) {
+                (true, _) => "fast stop".to_owned(),
+                (false, Some(d)) => format!("hard-stop-after {d:?} reached"),
+                (false, None) => {
+                    format!("stop bound {bound:?} reached (hard-stop-after is not set)")
+                }
+            };
+            self.close_by_force(&why, fast);
+        }
         info!("gateway stopped");
     }
 }

@@ -216,6 +216,27 @@ backend app
         warnings: &[],
     },
     Case {
+        name: "server pool settings",
+        text: "\
+backend app
+    mode http
+    default-server pool-max-conn -2
+    server s1 127.0.0.1:80 pool-max-conn many
+    server s2 127.0.0.1:81 pool-purge-delay -1
+    server s3 127.0.0.1:82 pool-purge-delay 5x
+    server s4 127.0.0.1:83 pool-max-conn
+    server s5 127.0.0.1:84 pool-max-conn -1 pool-purge-delay 0
+",
+        errors: &[
+            "parsing [haproxy.cfg:3:34] : 'default-server' : 'pool-max-conn' must be >= -1, got '-2'",
+            "parsing [haproxy.cfg:4:42] : 'pool-max-conn' expects a positive integer argument, got 'many'",
+            "parsing [haproxy.cfg:5:45] : 'pool-purge-delay' expects a duration such as 500ms, got '-1'",
+            "parsing [haproxy.cfg:6:45] : 'pool-purge-delay' expects a duration such as 500ms, got '5x'",
+            "parsing [haproxy.cfg:7:28] : 'server s4' : 'pool-max-conn' expects <value> as argument",
+        ],
+        warnings: &[],
+    },
+    Case {
         name: "acls and conditions",
         text: "\
 frontend web

@@ -123,7 +123,8 @@ listen app
     default-server fall 5
     server s1 127.0.0.1:9001 check
     server s2 127.0.0.1:9002 check inter 500ms rise 1 fall 1 weight 10 maxconn 20
-    server s3 localhost:9003 no-check weight 0
+    server s3 localhost:9003 no-check weight 0 pool-max-conn -1 pool-purge-delay 0
+    server s4 127.0.0.1:9004 pool-max-conn 8 pool-purge-delay 10s
 ",
     ));
     let binds: Vec<String> = c.frontends[0]
@@ -173,6 +174,14 @@ listen app
     );
     assert!(!b.servers[2].check);
     assert_eq!(b.servers[2].weight, 0);
+    assert_eq!(
+        (b.servers[2].pool_max_conn, b.servers[2].pool_purge_delay),
+        (None, std::time::Duration::ZERO)
+    );
+    assert_eq!(
+        (b.servers[3].pool_max_conn, b.servers[3].pool_purge_delay),
+        (Some(8), std::time::Duration::from_secs(10))
+    );
 }
 
 #[test]

@@ -245,3 +245,42 @@ backend agents
         ]
     );
 }
+
+#[test]
+fn server_pool_settings_defaults_and_inheritance() {
+    use spoe_gateway::model::{DEFAULT_POOL_MAX_CONN, DEFAULT_POOL_PURGE_DELAY};
+    use std::time::Duration;
+    let c = parse(
+        "\
+defaults
+    mode http
+    default-server pool-purge-delay 2s
+backend app
+    server plain 127.0.0.1:80
+    server unlimited 127.0.0.1:81 pool-max-conn -1 pool-purge-delay 0
+    default-server pool-max-conn 3
+    server three 127.0.0.1:82
+backend other
+    server plain 127.0.0.1:83
+",
+    );
+    let servers = &c.backend("app").unwrap().servers;
+    let got: Vec<_> = servers
+        .iter()
+        .map(|s| (s.name.as_str(), s.pool_max_conn, s.pool_purge_delay))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("plain", Some(DEFAULT_POOL_MAX_CONN), Duration::from_secs(2)),
+            ("unlimited", None, Duration::ZERO),
+            ("three", Some(3), Duration::from_secs(2)),
+        ]
+    );
+    let other = &c.backend("other").unwrap().servers[0];
+    assert_eq!(
+        (other.pool_max_conn, other.pool_purge_delay),
+        (Some(DEFAULT_POOL_MAX_CONN), Duration::from_secs(2))
+    );
+    assert_eq!(DEFAULT_POOL_PURGE_DELAY, Duration::from_secs(5));
+}

@@ -13,15 +13,28 @@ pub(crate) struct CheckArgs {
     config: PathBuf,
 }
 
-/// Prints every warning and error; the exit code says whether it is valid.
+/// `haproxy -c`'s exit code for a valid configuration that cannot start.
+const EXIT_NO_LISTENER: u8 = 2;
+
+/// Prints every warning and error; the exit code is `haproxy -c`'s: 0 valid,
+/// 1 errors, 2 valid but will not start (no listener: the gateway would
+/// refuse to start or reload into it).
 pub(crate) fn run(args: CheckArgs) -> ExitCode {
     match GatewayConfig::from_file(&args.config) {
-        Ok((_, warnings)) => {
+        Ok((config, warnings)) => {
             for w in &warnings {
                 eprintln!("{w}");
             }
-            println!("Configuration file is valid");
-            ExitCode::SUCCESS
+            if config.has_listener() {
+                println!("Configuration file is valid");
+                ExitCode::SUCCESS
+            } else {
+                println!(
+                    "{} => exit({EXIT_NO_LISTENER}).",
+                    spoe_gateway::server::NO_LISTENER
+                );
+                ExitCode::from(EXIT_NO_LISTENER)
+            }
         }
         Err(errors) => {
             eprintln!("{errors}");

@@ -51,6 +51,8 @@ pub(super) struct ServerSettings {
     pub(super) fall: u32,
     pub(super) weight: u32,
     pub(super) maxconn: Option<usize>,
+    pub(super) pool_max_conn: Option<usize>,
+    pub(super) pool_purge_delay: Duration,
 }
 
 impl Default for ServerSettings {
@@ -62,6 +64,8 @@ impl Default for ServerSettings {
             fall: 3,
             weight: 1,
             maxconn: None,
+            pool_max_conn: Some(crate::model::DEFAULT_POOL_MAX_CONN),
+            pool_purge_delay: crate::model::DEFAULT_POOL_PURGE_DELAY,
         }
     }
 }
@@ -1084,6 +1088,8 @@ impl Lowerer<'_, '_> {
                 fall: settings.fall,
                 weight: settings.weight,
                 maxconn: settings.maxconn,
+                pool_max_conn: settings.pool_max_conn,
+                pool_purge_delay: settings.pool_purge_delay,
             },
             name.span().clone(),
         ));
@@ -1097,7 +1103,8 @@ impl Lowerer<'_, '_> {
             match key {
                 "check" => s.check = true,
                 "no-check" => s.check = false,
-                "inter" | "rise" | "fall" | "weight" | "maxconn" => {
+                "inter" | "rise" | "fall" | "weight" | "maxconn" | "pool-max-conn"
+                | "pool-purge-delay" => {
                     let Some(value) = words.get(i + 1) else {
                         self.diag.error_msg(
                             word.span().clone(),
@@ -1135,6 +1142,39 @@ impl Lowerer<'_, '_> {
                         "weight" => match self.ranged(value, "weight", 0, 256) {
                             Some(n) => {
                                 s.weight = u32::try_from(n).unwrap_or(256);
+                                true
+                            }
+                            None => false,
+                        },
+                        // -1: unlimited, as in HAProxy (which reads the
+                        // number with atol; a non-number is an error here).
+                        "pool-max-conn" if value.as_str() == "-1" => {
+                            s.pool_max_conn = None;
+                            true
+                        }
+                        "pool-max-conn"
+                            if value.as_str().starts_with('-')
+                                && value.as_str()[1..].bytes().all(|b| b.is_ascii_digit()) =>
+                        {
+                            self.diag.error_msg(
+                                value.span().clone(),
+                                format!(
+                                    "'{label}' : 'pool-max-conn' must be >= -1, got '{}'",
+                                    value.as_str()
+                                ),
+                            );
+                            false
+                        }
+                        "pool-max-conn" => match self.ranged(value, key, 0, i32::MAX as u64) {
+                            Some(n) => {
+                                s.pool_max_conn = usize::try_from(n).ok();
+                                true
+                            }
+                            None => false,
+                        },
+                        "pool-purge-delay" => match self.duration(value, key) {
+                            Some(d) => {
+                                s.pool_purge_delay = d;
                                 true
                             }
                             None => false,

@@ -56,7 +56,9 @@
 //!   IPv4 address, `[::1]:PORT`, `:::PORT`, port ranges, host names resolved once),
 //!   `timeout client|server|connect|http-request|http-keep-alive|queue`, `maxconn`,
 //!   `default_backend`, `use_backend NAME [if|unless COND]`, `server NAME ADDR:PORT [check]
-//!   [no-check] [inter D] [rise N] [fall N] [weight N] [maxconn N]`, `default-server` with the
+//!   [no-check] [inter D] [rise N] [fall N] [weight N] [maxconn N] [pool-max-conn N]
+//!   [pool-purge-delay D]` (`pool-max-conn` defaults to 64, not HAProxy's unlimited; -1 is
+//!   unlimited), `default-server` with the
 //!   same settings, `balance roundrobin|leastconn`, `option spop-check`, `acl`, `filter spoe
 //!   [engine NAME] config FILE`.
 //! - `http-request deny [deny_status N]`, `return [status N] [content-type T] [hdr NAME FMT]...

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::engine::connector::{AgentAddr, BoxIo, Connector};
-use crate::engine::job::{ConnEvent, ConnId, ConnMsg, Job, JobResult};
+use crate::engine::job::{ConnEvent, ConnId, ConnMsg, Job, JobResult, ProtocolError};
 use crate::engine::outcome::ProcessStatus;
 use crate::engine::ready::{FreeSlots, Ready};
 use crate::engine::settings::{EngineSettings, EngineStats};
@@ -124,6 +124,7 @@ pub(crate) async fn run(
             let _ = events.send(ConnEvent::Closed {
                 id,
                 handshake_failure: Some(status),
+                protocol_error: None,
                 retry: Vec::new(),
             });
             return;
@@ -158,6 +159,8 @@ pub(crate) async fn run(
         consecutive_timeouts: 0,
         draining: false,
         idle_since: Instant::now(),
+        ready_at: Instant::now(),
+        reported_healthy: false,
         counted_idle: false,
         wbuf: BytesMut::with_capacity(8 * 1024),
     };
@@ -330,6 +333,10 @@ struct Running {
     consecutive_timeouts: usize,
     draining: bool,
     idle_since: Instant,
+    /// When the handshake completed.
+    ready_at: Instant,
+    /// `ConnEvent::Healthy` was sent.
+    reported_healthy: bool,
     /// Whether this connection is counted in `EngineStats::idle`.
     counted_idle: bool,
     wbuf: BytesMut,
@@ -535,8 +542,15 @@ impl Running {
                 }
                 self.reused = true;
                 self.consecutive_timeouts = 0;
+                let now = Instant::now();
+                if !self.reported_healthy
+                    && now.saturating_duration_since(self.ready_at) >= self.settings.backoff_max
+                {
+                    self.reported_healthy = true;
+                    let _ = self.events.send(ConnEvent::Healthy { id: self.id });
+                }
                 if self.in_flight.is_empty() {
-                    self.idle_since = Instant::now();
+                    self.idle_since = now;
                 }
                 self.free_slot();
                 None
@@ -606,10 +620,8 @@ impl Running {
                 info!(agent = %self.settings.agent_id, server = %self.addr, status = %d.status, message = %d.message, "agent disconnected");
                 (None, ProcessStatus::connection(d.status))
             }
-            End::Refuse(s, why) => {
-                warn!(agent = %self.settings.agent_id, server = %self.addr, status = %s, %why, "closing agent connection");
-                (Some(*s), ProcessStatus::connection(*s))
-            }
+            // Logged by the dispatcher, rate-limited per server.
+            End::Refuse(s, _) => (Some(*s), ProcessStatus::connection(*s)),
             End::Stalled => {
                 warn!(agent = %self.settings.agent_id, server = %self.addr, "every slot timed out: closing agent connection");
                 (
@@ -656,9 +668,19 @@ impl Running {
                 }
             }
         }
+        let protocol_error = match end {
+            End::Refuse(status, why) => Some(ProtocolError {
+                status,
+                why,
+                soon: Instant::now().saturating_duration_since(self.ready_at)
+                    < self.settings.backoff_max,
+            }),
+            _ => None,
+        };
         let _ = self.events.send(ConnEvent::Closed {
             id: self.id,
             handshake_failure: None,
+            protocol_error,
             retry,
         });
         if let Some(status) = farewell {

@@ -18,9 +18,13 @@ use crate::engine::agent_conn;
 use crate::engine::connector::Connector;
 use crate::engine::job::{ConnEvent, ConnId, ConnMsg, Job, JobResult};
 use crate::engine::outcome::ProcessStatus;
-use crate::engine::rate::RateCounter;
+use crate::engine::rate::{LogLimiter, RateCounter};
 use crate::engine::ready::{FreeSlots, Ready};
 use crate::engine::settings::{EngineSettings, EngineStats, random_u64};
+
+/// At most one "protocol error" WARN line per agent server per this long
+/// (the next line says how many were held back).
+const PROTOCOL_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 enum ConnState {
@@ -38,14 +42,34 @@ struct Conn {
     free: Arc<FreeSlots>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Server {
     /// Health as `option spop-check` sees it (always up without checks).
     down: bool,
     connections: usize,
+    /// Failed connects and handshakes in a row (reset by a handshake).
     failures: u32,
+    /// Connections in a row that died of a protocol error soon after their
+    /// handshake (reset by healthy traffic, not by a handshake: such an
+    /// agent handshakes fine every time).
+    broken: u32,
     retry_at: Option<Instant>,
     last_failure: Option<ProcessStatus>,
+    protocol_warns: LogLimiter,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            down: false,
+            connections: 0,
+            failures: 0,
+            broken: 0,
+            retry_at: None,
+            last_failure: None,
+            protocol_warns: LogLimiter::new(PROTOCOL_WARN_INTERVAL),
+        }
+    }
 }
 
 pub(crate) struct Dispatcher {
@@ -400,9 +424,15 @@ impl Dispatcher {
                     self.ready.unpublish(id);
                 }
             }
+            ConnEvent::Healthy { id } => {
+                if let Some(c) = self.conns.get(&id) {
+                    self.servers[c.server].broken = 0;
+                }
+            }
             ConnEvent::Closed {
                 id,
                 handshake_failure,
+                protocol_error,
                 retry,
             } => {
                 let Some(c) = self.conns.remove(&id) else {
@@ -429,6 +459,36 @@ impl Dispatcher {
                         retry_in = ?delay,
                         "agent connection failed"
                     );
+                }
+                if let Some(e) = protocol_error {
+                    self.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    // An agent that handshakes and then breaks the protocol
+                    // would otherwise be reconnected at once, again and again.
+                    let retry_in = if e.soon {
+                        s.broken = s.broken.saturating_add(1);
+                        s.last_failure = Some(ProcessStatus::connection(e.status));
+                        let delay = backoff(
+                            self.settings.backoff_min,
+                            self.settings.backoff_max,
+                            s.broken,
+                        );
+                        s.retry_at = Some(Instant::now() + delay);
+                        Some(delay)
+                    } else {
+                        s.broken = 0;
+                        None
+                    };
+                    if let Some(suppressed) = s.protocol_warns.admit(Instant::now()) {
+                        warn!(
+                            agent = %self.settings.agent_id,
+                            server = %self.settings.servers[c.server],
+                            status = %e.status,
+                            why = %e.why,
+                            ?retry_in,
+                            suppressed,
+                            "closing agent connection: protocol error"
+                        );
+                    }
                 }
                 // Retried messages go first: they are the oldest.
                 for job in retry.into_iter().rev() {

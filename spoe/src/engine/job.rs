@@ -72,11 +72,27 @@ pub(crate) enum ConnEvent {
     Closing { id: ConnId },
     /// `option spop-check` saw server `server` go up or down.
     Health { server: usize, up: bool },
+    /// The connection has carried an ACK after being ready for
+    /// `backoff_max`: the server's protocol-error count starts over.
+    Healthy { id: ConnId },
     /// The task ended. `handshake_failure` is set when the connection never
-    /// became ready; `retry` holds messages to send elsewhere.
+    /// became ready, `protocol_error` when we closed it because the agent
+    /// broke the protocol; `retry` holds messages to send elsewhere.
     Closed {
         id: ConnId,
         handshake_failure: Option<ProcessStatus>,
+        protocol_error: Option<ProtocolError>,
         retry: Vec<Job>,
     },
+}
+
+/// A ready connection closed because of what the agent sent (the dispatcher
+/// logs it, rate-limited per server, and backs off when it came soon).
+#[derive(Debug)]
+pub(crate) struct ProtocolError {
+    /// The status of our HAPROXY-DISCONNECT.
+    pub(crate) status: spop::Status,
+    pub(crate) why: String,
+    /// The connection died within `backoff_max` of its handshake.
+    pub(crate) soon: bool,
 }

@@ -59,9 +59,52 @@ impl RateCounter {
     }
 }
 
+/// At most one log line per `interval`; counts the lines held back so that
+/// the next one written can say how many there were.
+#[derive(Debug, Clone)]
+pub(crate) struct LogLimiter {
+    interval: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    pub(crate) fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)` when a line may be written now (`n` lines were held back
+    /// since the previous one), `None` when this one is held back.
+    pub(crate) fn admit(&mut self, now: Instant) -> Option<u64> {
+        if self.last.is_some_and(|t| now < t + self.interval) {
+            self.suppressed = self.suppressed.saturating_add(1);
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn one_line_per_interval_with_the_count_held_back() {
+        let t0 = Instant::now();
+        let mut l = LogLimiter::new(Duration::from_secs(10));
+        assert_eq!(l.admit(t0), Some(0));
+        for ms in [1, 500, 9_999] {
+            assert_eq!(l.admit(t0 + Duration::from_millis(ms)), None);
+        }
+        assert_eq!(l.admit(t0 + Duration::from_secs(10)), Some(3));
+        assert_eq!(l.admit(t0 + Duration::from_secs(11)), None);
+        assert_eq!(l.admit(t0 + Duration::from_secs(60)), Some(1));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn window_slides() {

@@ -58,7 +58,10 @@ pub struct EngineSettings {
     /// First delay after a failed connect or handshake; doubles up to
     /// `backoff_max`, with jitter.
     pub backoff_min: Duration,
-    /// Longest delay between connection attempts to a failing server.
+    /// Longest delay between connection attempts to a failing server. Also
+    /// how soon after its handshake a connection must not die of a protocol
+    /// error: one that does counts as a failed attempt (the server backs
+    /// off), and one that carries an ACK after this long resets the count.
     pub backoff_max: Duration,
     /// The `engine-id` sent in HAPROXY-HELLO.
     pub engine_id: String,
@@ -147,6 +150,9 @@ pub struct EngineStats {
     pub late_acks: AtomicU64,
     /// Failed connect or handshake attempts.
     pub connect_failures: AtomicU64,
+    /// Connections closed because the agent broke the protocol after its
+    /// handshake (invalid frame, unknown ids, oversized frame, ...).
+    pub protocol_errors: AtomicU64,
     /// Messages retried on another connection.
     pub retries: AtomicU64,
     /// Events processed.

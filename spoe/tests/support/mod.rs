@@ -50,6 +50,8 @@ pub enum Reply {
     UnknownAction,
     /// AGENT-DISCONNECT with this status.
     Disconnect(Status),
+    /// The echo ACK, twice.
+    DuplicateAck,
 }
 
 #[derive(Debug, Clone)]
@@ -259,6 +261,11 @@ async fn play(io: DuplexStream, script: Script, seen: Arc<Seen>) {
                         body: Body::Unknown(Bytes::from_static(&[1, 3, 2, 1, b'a', 0x11, 9, 1, 2])),
                     }),
                     Reply::Disconnect(s) => Some(Frame::agent_disconnect(&Disconnect::new(s))),
+                    Reply::DuplicateAck => {
+                        let f = ack(echo_actions(&frame));
+                        write(&wr, encode(&f)).await;
+                        Some(f)
+                    }
                 };
                 if let Some(f) = out {
                     in_flight.fetch_sub(1, Ordering::SeqCst);
