@@ -1,0 +1,309 @@
+//! The error variable through the real HAProxy 2.6: a verdict `spoe agent` cannot deliver
+//! (the handler fails, overruns its budget, or its ACK does not fit in the negotiated
+//! max-frame-size) reaches the request as `txn.<prefix>.error` = the cause's code, so the
+//! documented haproxy.cfg line denies it; never an empty success. And the explicit fail-open.
+//!
+//! No port is chosen by the test: the agent listens on `127.0.0.1:0` (and its metrics too) and
+//! prints the bound addresses; HAProxy's frontend is a Unix socket in its own directory.
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real processes on the wall clock"
+)]
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use spoe_interop::{ChildGuard, Haproxy, http_get, metric_sum};
+
+const SPOE: &str = env!("CARGO_BIN_EXE_spoe");
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A `spoe agent` process.
+struct Agent {
+    _child: ChildGuard,
+    addr: SocketAddr,
+    metrics: SocketAddr,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl Agent {
+    /// `spoe agent --listen 127.0.0.1:0 --metrics 127.0.0.1:0 ARGS...`, once it printed both
+    /// bound addresses.
+    fn start(args: &[&str]) -> Self {
+        let stdout = tempfile::NamedTempFile::new().unwrap();
+        let stderr = tempfile::NamedTempFile::new().unwrap();
+        let mut child = ChildGuard::spawn(
+            Command::new(SPOE)
+                .args([
+                    "agent",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--metrics",
+                    "127.0.0.1:0",
+                ])
+                .args(args)
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(stdout.reopen().unwrap())
+                .stderr(stderr.reopen().unwrap()),
+        )
+        .unwrap_or_else(|e| panic!("cannot spawn {SPOE}: {e}"));
+        let deadline = Instant::now() + WAIT;
+        let (addr, metrics) = loop {
+            let text = std::fs::read_to_string(stdout.path()).unwrap_or_default();
+            let find = |prefix: &str| {
+                text.lines().find_map(|l| {
+                    l.strip_prefix(prefix)?
+                        .trim_end_matches("/metrics")
+                        .parse::<SocketAddr>()
+                        .ok()
+                })
+            };
+            if let (Some(a), Some(m)) = (
+                find("spoe agent: listening on "),
+                find("spoe agent: metrics on http://"),
+            ) {
+                break (a, m);
+            }
+            let exited = child.try_wait().ok().flatten();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "spoe agent {args:?} did not print its addresses (exit {exited:?}):\n{text}\n{}",
+                std::fs::read_to_string(stderr.path()).unwrap_or_default()
+            );
+            thread::sleep(Duration::from_millis(10));
+        };
+        Self {
+            _child: child,
+            addr,
+            metrics,
+            stderr,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+    }
+
+    fn metric(&self, name: &str, labels: &str) -> f64 {
+        let (status, _, body) = http_get(self.metrics, "/metrics", &[]).expect("GET /metrics");
+        assert_eq!(status, 200);
+        metric_sum(&String::from_utf8(body).unwrap(), name, labels)
+    }
+}
+
+/// The issue's message: 9 arguments and a 140-byte path. The NOTIFY fits in 256 bytes; the ACK
+/// that echoes it (one SET-VAR per argument) does not.
+const ARGS: &str = "s=str(hello) n=int(-42) big=int(5000000000) b=bool(1) ip4=src \
+     ip6=ipv6(2001:db8::1) bin=bin(cafe00ff) path=path method=method";
+
+/// spoe.conf as the README writes it: `option set-on-error error`, which registers
+/// `txn.e.error` so that the agent's own error codes land in the same variable (no
+/// `force-set-var` needed).
+fn spoe_conf() -> String {
+    format!(
+        "\
+[e]
+spoe-agent a
+    messages echo
+    option var-prefix e
+    option set-on-error error
+    timeout hello 2s
+    timeout idle 30s
+    timeout processing 2s
+    use-backend agents
+    log global
+
+spoe-message echo
+    args {ARGS}
+    event on-frontend-http-request
+"
+    )
+}
+
+/// haproxy.cfg as the README writes it: deny when the agent could not decide (fail-closed),
+/// with the code in a header for the test; otherwise 200 with the echoed path.
+fn haproxy_cfg(agent: SocketAddr) -> String {
+    format!(
+        "\
+global
+    log stderr format short local0 warning
+defaults
+    mode http
+    log global
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind unix@fe.sock
+    filter spoe engine e config spoe.conf
+    http-request deny deny_status 503 hdr x-error \"%[var(txn.e.error)]\" if {{ var(txn.e.error) -m found }}
+    http-request return status 200 hdr x-path \"%[var(txn.e.path)]\"
+backend agents
+    mode tcp
+    server a {agent}
+"
+    )
+}
+
+/// (status, headers) of `GET path` through the Unix socket `sock`.
+fn get(sock: &Path, path: &str) -> (u16, Vec<(String, String)>) {
+    let mut s = UnixStream::connect(sock).unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.set_write_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read the response");
+    let text = String::from_utf8_lossy(&raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn start(agent_args: &[&str]) -> (Agent, Haproxy) {
+    let agent = Agent::start(agent_args);
+    let haproxy =
+        Haproxy::start_with_files(&haproxy_cfg(agent.addr), &[("spoe.conf", &spoe_conf())]);
+    (agent, haproxy)
+}
+
+/// A 140-byte path, as in the issue.
+fn long_path() -> String {
+    format!("/{}", "p".repeat(139))
+}
+
+/// Control: a short path echoes within 256 bytes and the request goes through with its value.
+#[test]
+fn a_verdict_that_fits_goes_through() {
+    let (agent, haproxy) = start(&["--example", "echo", "--max-frame-size", "256"]);
+    let (status, headers) = get(&haproxy.dir().join("fe.sock"), "/short");
+    assert_eq!(
+        (status, header(&headers, "x-path")),
+        (200, Some("/short")),
+        "{headers:?}\n{}\n{}",
+        haproxy.log(),
+        agent.log()
+    );
+}
+
+/// `spoe agent --example echo --max-frame-size 256` and a 140-byte path: the ACK does not fit.
+/// HAProxy 2.6 must see `txn.e.error` = 13 (and deny), not an empty verdict (which served the
+/// request with no variables).
+#[test]
+fn an_ack_too_big_reaches_haproxy_as_error_13() {
+    let (agent, haproxy) = start(&["--example", "echo", "--max-frame-size", "256"]);
+    let path = long_path();
+    let (status, headers) = get(&haproxy.dir().join("fe.sock"), &path);
+    assert_eq!(
+        (status, header(&headers, "x-error")),
+        (503, Some("13")),
+        "{headers:?}\nhaproxy:\n{}\nagent:\n{}",
+        haproxy.log(),
+        agent.log()
+    );
+    assert_eq!(
+        agent.metric(
+            "spoa_undelivered_verdicts_total",
+            "cause=\"ack_too_big\",code=\"13\""
+        ),
+        1.0
+    );
+    let log = agent.log();
+    assert!(
+        log.contains("verdict not delivered") && log.contains("cause=\"ack_too_big\""),
+        "{log}"
+    );
+}
+
+/// A handler that returns an error: the request sees `txn.e.error` = 10 and is denied.
+#[test]
+fn a_failing_handler_reaches_haproxy_as_error_10() {
+    let (agent, haproxy) = start(&["--example", "fail"]);
+    let (status, headers) = get(&haproxy.dir().join("fe.sock"), "/x");
+    assert_eq!(
+        (status, header(&headers, "x-error")),
+        (503, Some("10")),
+        "{headers:?}\nhaproxy:\n{}\nagent:\n{}",
+        haproxy.log(),
+        agent.log()
+    );
+    assert_eq!(
+        agent.metric(
+            "spoa_undelivered_verdicts_total",
+            "cause=\"handler_error\",code=\"10\""
+        ),
+        1.0
+    );
+}
+
+/// A handler that overruns its budget (`--delay 3s`, `--handler-timeout 100ms`, well within
+/// `timeout processing 2s`): the request sees `txn.e.error` = 12.
+#[test]
+fn a_budget_overrun_reaches_haproxy_as_error_12() {
+    let (agent, haproxy) = start(&[
+        "--example",
+        "echo",
+        "--delay",
+        "3s",
+        "--handler-timeout",
+        "100ms",
+    ]);
+    let (status, headers) = get(&haproxy.dir().join("fe.sock"), "/x");
+    assert_eq!(
+        (status, header(&headers, "x-error")),
+        (503, Some("12")),
+        "{headers:?}\nhaproxy:\n{}\nagent:\n{}",
+        haproxy.log(),
+        agent.log()
+    );
+}
+
+/// Fail-open is a choice: with `--fail-open` the same failing handler lets the request through
+/// with no variable.
+#[test]
+fn fail_open_lets_the_request_through() {
+    let (agent, haproxy) = start(&["--example", "fail", "--fail-open"]);
+    let (status, headers) = get(&haproxy.dir().join("fe.sock"), "/x");
+    assert_eq!(
+        (status, header(&headers, "x-error")),
+        (200, None),
+        "{headers:?}\nhaproxy:\n{}\nagent:\n{}",
+        haproxy.log(),
+        agent.log()
+    );
+    assert_eq!(
+        agent.metric(
+            "spoa_undelivered_verdicts_total",
+            "cause=\"handler_error\",code=\"10\""
+        ),
+        1.0,
+        "still counted"
+    );
+}
