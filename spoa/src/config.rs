@@ -49,11 +49,20 @@ pub struct Config {
     /// Default none.
     pub fallback_actions: Vec<Action>,
     /// Engine connections served at once by [`crate::Server::serve`]. A
-    /// connection beyond it gets its HAPROXY-HELLO answered with
-    /// AGENT-DISCONNECT 13 (resource allocation error; HAProxy 2.6 records
-    /// 256 + 13 = 269 for the streams that waited on it) and is closed;
-    /// `spop-check` health checks are still answered. Default 4096.
+    /// connection beyond it waits after its HAPROXY-HELLO (at most
+    /// [`Config::over_limit_wait`]) for another to end; if none does, it
+    /// gets AGENT-DISCONNECT 13 (resource allocation error) and is closed.
+    /// It never grows past the limit (at most 64 connections wait; more are
+    /// closed at once). `spop-check` health checks are answered anyway.
+    /// Default 4096.
     pub max_connections: usize,
+    /// How long a connection beyond [`Config::max_connections`] waits for a
+    /// slot before AGENT-DISCONNECT 13. HAProxy 2.6 opens a new connection as
+    /// soon as one is refused while streams are queued, so refusing at once
+    /// makes it loop (thousands of connections per second); waiting paces
+    /// it. Keep it below spoe.conf's `timeout hello` so that HAProxy reads
+    /// the status. Default 1 s.
+    pub over_limit_wait: Duration,
     /// How long a connection may stay without any frame from the engine and
     /// no handler running, after its handshake. It is then closed with
     /// AGENT-DISCONNECT 2 (timeout). The engine is the one expected to close
@@ -96,6 +105,7 @@ impl Default for Config {
             error_var: Some(ErrorVar::default()),
             fallback_actions: Vec::new(),
             max_connections: 4096,
+            over_limit_wait: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(300),
         }
     }

@@ -4,7 +4,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
@@ -12,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError};
-use crate::connection::{self, Admission, ConnectionEnd};
+use crate::connection::{self, Admission, ConnectionEnd, CountGuard};
 use crate::error_var::ErrorCause;
 use crate::handler::Handler;
 use crate::listener::Listener;
@@ -24,10 +26,10 @@ use crate::metrics::Metrics;
 /// next one.
 pub(crate) const LOG_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Connections being refused (HELLO read, AGENT-DISCONNECT 13 sent) at once
-/// beyond `max_connections`; past it a new connection is closed at once, so
-/// that a flood costs at most this many small tasks.
-const MAX_REFUSING: usize = 64;
+/// Connections waiting for a slot (or being refused) at once beyond
+/// `max_connections`; past it a new connection is closed at once, so that a
+/// flood costs at most this many small tasks.
+const MAX_WAITING: usize = 64;
 
 pub(crate) struct Shared<H> {
     pub(crate) handler: H,
@@ -109,7 +111,10 @@ impl<H: Handler> Server<H> {
         // when this future is dropped.
         let connections = CancellationToken::new();
         let _cancel_on_drop = connections.clone().drop_guard();
-        let counts = Counts::default();
+        let counts = Counts {
+            slots: Arc::new(Semaphore::new(self.shared.config.max_connections)),
+            waiting: Arc::default(),
+        };
         match &listener {
             Listener::Tcp(l) => loop {
                 tokio::select! {
@@ -163,7 +168,7 @@ impl<H: Handler> Server<H> {
     where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
-        self.serve_admitted(io, peer, shutdown, Admission::Admitted)
+        self.serve_admitted(io, peer, shutdown, Admission::Admitted(None))
             .await
     }
 
@@ -195,55 +200,42 @@ impl<H: Handler> Server<H> {
     ) where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let open = counts.open.load(Ordering::Relaxed);
-        let (admission, slot) = if open < self.shared.config.max_connections {
-            (Admission::Admitted, Slot::take(&counts.open))
-        } else {
-            self.shared.metrics.over_limit();
-            if counts.refusing.load(Ordering::Relaxed) >= MAX_REFUSING {
-                if let Some(suppressed) = self.shared.over_limit_log.admit() {
-                    warn!(
-                        open,
-                        max_connections = self.shared.config.max_connections,
-                        refusing = MAX_REFUSING,
-                        suppressed,
-                        "too many connections open and being refused: closing a new one at once"
-                    );
+        let cfg = &self.shared.config;
+        let admission = match counts.slots.clone().try_acquire_owned() {
+            Ok(slot) => Admission::Admitted(Some(slot)),
+            Err(_) => {
+                self.shared.metrics.over_limit();
+                if counts.waiting.load(Ordering::Relaxed) >= MAX_WAITING {
+                    if let Some(suppressed) = self.shared.over_limit_log.admit() {
+                        warn!(
+                            max_connections = cfg.max_connections,
+                            waiting = MAX_WAITING,
+                            suppressed,
+                            "too many connections open and waiting: closing a new one at once"
+                        );
+                    }
+                    return;
                 }
-                return;
+                Admission::OverLimit {
+                    slots: counts.slots.clone(),
+                    wait: cfg.over_limit_wait,
+                    waiting: CountGuard::take(&counts.waiting),
+                }
             }
-            (Admission::OverLimit { open }, Slot::take(&counts.refusing))
         };
         let this = self.clone();
         let token = shutdown.child_token();
         tracker.spawn(async move {
-            let _slot = slot;
             this.serve_admitted(io, peer, token, admission).await;
         });
     }
 }
 
-/// Connections of one [`Server::serve`] call: served, and being refused.
-#[derive(Default)]
+/// The connection slots of one [`Server::serve`] call, and the connections
+/// waiting for one.
 struct Counts {
-    open: Arc<AtomicUsize>,
-    refusing: Arc<AtomicUsize>,
-}
-
-/// One unit of a count, given back on drop (also when the task panics).
-struct Slot(Arc<AtomicUsize>);
-
-impl Slot {
-    fn take(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(count.clone())
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+    slots: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
 }
 
 async fn accept_failed(e: io::Error) {

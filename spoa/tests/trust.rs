@@ -415,24 +415,25 @@ async fn connect(addr: std::net::SocketAddr) -> Peer<tokio::net::TcpStream> {
     Peer::new(tokio::net::TcpStream::connect(addr).await.unwrap())
 }
 
-/// Beyond `max_connections`, a HELLO is answered with AGENT-DISCONNECT 13
-/// (resource allocation error) and the connection closed; health checks are
-/// still answered; once a connection ends, a new one is served again.
+/// Beyond `max_connections`, a connection waits after its HELLO for a slot
+/// (`over_limit_wait`): it is served when another ends in time, else gets
+/// AGENT-DISCONNECT 13 (resource allocation error) and is closed; health
+/// checks are answered anyway.
 #[tokio::test]
-async fn connections_beyond_the_limit_get_disconnect_13() {
+async fn connections_beyond_the_limit_wait_for_a_slot_then_get_disconnect_13() {
+    // Nobody leaves: refused after the wait.
     let mut cfg = Config::default();
     cfg.max_connections = 2;
+    cfg.over_limit_wait = Duration::from_millis(100);
     let server = Server::new(spoa::demo::Echo, cfg).unwrap();
     let (addr, stop, task) = serve_tcp(&server).await;
     let mut a = connect(addr).await;
     a.handshake().await;
     let mut b = connect(addr).await;
     b.handshake().await;
-
     let mut c = connect(addr).await;
     c.send(&Frame::haproxy_hello(&hello())).await;
     c.expect_disconnect(Status::RESOURCE).await;
-
     let mut check = connect(addr).await;
     let mut h = hello();
     h.healthcheck = true;
@@ -441,45 +442,49 @@ async fn connections_beyond_the_limit_get_disconnect_13() {
         check.recv().await.unwrap().header.frame_type,
         FrameType::AGENT_HELLO
     );
-
     // The served connections still work.
     a.send(&notify(1, 1i64)).await;
     assert_eq!(ack_of(&a.recv().await.unwrap()).0, 1);
-
-    // `a` leaves: its slot is given back once the agent has seen it go.
-    a.send(&Frame::haproxy_disconnect(&Disconnect::new(Status::NORMAL)))
-        .await;
-    a.expect_disconnect(Status::NORMAL).await;
-    let d = timeout(WAIT, async {
-        loop {
-            let mut d = connect(addr).await;
-            let caps = {
-                d.send(&Frame::haproxy_hello(&hello())).await;
-                d.recv().await.unwrap()
-            };
-            if caps.header.frame_type == FrameType::AGENT_HELLO {
-                return d;
-            }
-            // Still counted: refused; the slot is given back right after.
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("a connection is served again after one ends");
-    drop(d);
-
     let text = server.metrics().encode_text();
-    assert!(
-        metric(&text, "spoa_connections_over_limit_total") >= 2.0,
+    assert_eq!(
+        metric(&text, "spoa_connections_over_limit_total"),
+        2.0,
         "{text}"
     );
-    assert!(
+    assert_eq!(
         metric(
             &text,
             "spoa_disconnects_total{direction=\"sent\",status=\"13\"}"
-        ) >= 1.0,
+        ),
+        1.0,
         "{text}"
     );
+    assert_eq!(metric(&text, "spoa_connections"), 2.0, "{text}");
+    stop.cancel();
+    timeout(WAIT, task).await.unwrap().unwrap().unwrap();
+
+    // One leaves while the third waits: the third is served.
+    let mut cfg = Config::default();
+    cfg.max_connections = 2;
+    cfg.over_limit_wait = WAIT;
+    let server = Server::new(spoa::demo::Echo, cfg).unwrap();
+    let (addr, stop, task) = serve_tcp(&server).await;
+    let mut a = connect(addr).await;
+    a.handshake().await;
+    let mut b = connect(addr).await;
+    b.handshake().await;
+    let mut c = connect(addr).await;
+    c.send(&Frame::haproxy_hello(&hello())).await;
+    a.send(&Frame::haproxy_disconnect(&Disconnect::new(Status::NORMAL)))
+        .await;
+    a.expect_disconnect(Status::NORMAL).await;
+    assert_eq!(
+        c.recv().await.unwrap().header.frame_type,
+        FrameType::AGENT_HELLO,
+        "served once a slot is free"
+    );
+    c.send(&notify(3, 3i64)).await;
+    assert_eq!(ack_of(&c.recv().await.unwrap()).0, 3);
     stop.cancel();
     timeout(WAIT, task).await.unwrap().unwrap().unwrap();
 }

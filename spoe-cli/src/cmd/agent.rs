@@ -72,6 +72,10 @@ pub(crate) struct AgentArgs {
     /// AGENT-DISCONNECT 13 (resource allocation error).
     #[arg(long, default_value_t = Config::default().max_connections)]
     max_connections: usize,
+    /// How long a connection beyond --max-connections waits for a free slot
+    /// before AGENT-DISCONNECT 13 (keep it below spoe.conf's `timeout hello`).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    over_limit_wait: Duration,
     /// Close a connection with no frame and no handler running for this long
     /// (AGENT-DISCONNECT 2). Keep it above spoe.conf's `timeout idle`.
     #[arg(long, value_parser = parse_duration, default_value = "5m")]
@@ -123,6 +127,7 @@ async fn fail(request: Request) -> Result<Actions, HandlerError> {
 async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
     let mut config = Config::default();
     config.max_connections = args.max_connections;
+    config.over_limit_wait = args.over_limit_wait;
     config.idle_timeout = args.idle_timeout;
     config.fragmentation = match args.fragmentation {
         FragmentationArg::Auto => Fragmentation::WhenOffered,
