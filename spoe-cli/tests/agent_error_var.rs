@@ -376,3 +376,115 @@ fn max_connections_behind_haproxy_26_never_an_empty_success_and_no_reconnect_loo
         "{over} connections over the limit\n{context}"
     );
 }
+
+/// Why an ACK too big for the frame is never sent in fragments: HAProxy 2.6 refuses a fragmented
+/// ACK even from an agent that announced `fragmentation`. A raw agent answers the NOTIFY with the
+/// ACK's payload split in two frames (ACK without FIN, then a continuation with FIN): HAProxy
+/// closes the connection with HAPROXY-DISCONNECT 10 ("fragmentation not supported",
+/// `spoe_handle_agentack_frame`) and the stream records a connection failure. The verdict is lost
+/// either way, so the runtime sends the error variable (code 13) instead.
+#[test]
+fn haproxy_26_refuses_a_fragmented_ack() {
+    use bytes::{Bytes, BytesMut};
+    use spop::{
+        Action, AgentHello, Body, Capabilities, Disconnect, Flags, Frame, FrameDecoder,
+        FrameHeader, FrameType, HaproxyHello, VarScope,
+    };
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let agent_addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    // The raw agent: serves connections until HAProxy disconnects one after a NOTIFY; returns
+    // the status of that HAPROXY-DISCONNECT (None if HAProxy just closed).
+    let raw_agent = thread::spawn(move || -> Result<Option<u32>, String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if Instant::now() >= deadline {
+                return Err("no HAPROXY-DISCONNECT after a NOTIFY".into());
+            }
+            // Non-blocking accept, polled: the thread ends by the deadline whatever HAProxy does.
+            let mut sock = match listener.accept() {
+                Ok((sock, _)) => sock,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                Err(e) => return Err(e.to_string()),
+            };
+            sock.set_nonblocking(false).unwrap();
+            sock.set_read_timeout(Some(WAIT)).unwrap();
+            let mut buf = BytesMut::new();
+            let mut dec = FrameDecoder::new(16380);
+            let mut notified = false;
+            loop {
+                let Some(frame) = dec.decode(&mut buf).map_err(|e| e.to_string())? else {
+                    let mut chunk = [0u8; 4096];
+                    match sock.read(&mut chunk) {
+                        Ok(0) | Err(_) if notified => return Ok(None),
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            buf.extend_from_slice(&chunk[..n]);
+                            continue;
+                        }
+                    }
+                };
+                let mut out = BytesMut::new();
+                match frame.body {
+                    Body::HaproxyHello(kv) => {
+                        let hello = HaproxyHello::from_kv(&kv).map_err(|e| e.to_string())?;
+                        let caps = Capabilities {
+                            pipelining: true,
+                            async_: false,
+                            fragmentation: true,
+                        };
+                        let answer = AgentHello::answer(&hello, 16380, caps).unwrap();
+                        Frame::agent_hello(&answer).encode(&mut out);
+                    }
+                    Body::Notify(_) => {
+                        notified = true;
+                        let mut payload = BytesMut::new();
+                        Action::set_var(VarScope::Transaction, "path", "/fragmented")
+                            .encode(&mut payload);
+                        let payload = payload.freeze();
+                        let (sid, fid) = (frame.header.stream_id, frame.header.frame_id);
+                        let part = |frame_type, flags, bytes: Bytes| Frame {
+                            header: FrameHeader {
+                                frame_type,
+                                flags,
+                                stream_id: sid,
+                                frame_id: fid,
+                            },
+                            body: Body::Fragment(bytes),
+                        };
+                        part(FrameType::ACK, Flags(0), payload.slice(..4)).encode(&mut out);
+                        part(FrameType::UNSET, Flags::FIN, payload.slice(4..)).encode(&mut out);
+                    }
+                    Body::HaproxyDisconnect(kv) if notified => {
+                        let d = Disconnect::from_kv(&kv).map_err(|e| e.to_string())?;
+                        return Ok(Some(d.status.0));
+                    }
+                    _ => {}
+                }
+                if !out.is_empty() {
+                    sock.write_all(&out).map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    });
+    let haproxy =
+        Haproxy::start_with_files(&haproxy_cfg(agent_addr), &[("spoe.conf", &spoe_conf())]);
+    let (status, headers) = get(&haproxy.dir().join("fe.sock"), "/x");
+    let disconnect = raw_agent.join().unwrap();
+    assert_eq!(disconnect, Ok(Some(10)), "{}", haproxy.log());
+    // The verdict is lost: the stream records a connection failure, 256 + N (observed: 257, the
+    // agent closing after HAProxy's DISCONNECT; an agent that keeps the connection open instead
+    // leaves the stream to `timeout processing`, error 1).
+    let error = header(&headers, "x-error").and_then(|v| v.parse::<u32>().ok());
+    assert!(
+        status == 503
+            && error.is_some_and(|e| (256..=355).contains(&e))
+            && header(&headers, "x-path").is_none(),
+        "{status} {headers:?}\n{}",
+        haproxy.log()
+    );
+}

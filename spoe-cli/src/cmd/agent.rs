@@ -58,7 +58,7 @@ pub(crate) struct AgentArgs {
     /// NOTIFY frames handled at once per connection; reading pauses beyond.
     #[arg(long, default_value_t = 64)]
     max_in_flight: usize,
-    /// A handler's budget before the fallback ACK is sent (default 1s, plus
+    /// A handler's budget before the error variable (code 12) is sent (default 1s, plus
     /// --delay when given).
     #[arg(long, value_parser = parse_duration)]
     handler_timeout: Option<Duration>,
