@@ -12,6 +12,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,10 +25,13 @@ use spop::{
     HaproxyHello, Reassembler, Reassembly, Status,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::config::Fragmentation;
+use crate::error_var::ErrorCause;
 use crate::handler::{Handler, Request};
 use crate::metrics::{Direction, Outcome};
 use crate::server::Shared;
@@ -43,8 +47,14 @@ pub enum ConnectionEnd {
     EngineDisconnect(Disconnect),
     /// The agent is stopping: in-flight ACKs were sent, then AGENT-DISCONNECT 0.
     Shutdown,
-    /// The engine closed the connection (or reset it) with nothing in flight.
+    /// The engine closed the connection with nothing in flight.
     Closed,
+    /// The engine reset the connection with nothing in flight: HAProxy 3.1+
+    /// does so right after the last ACK. A normal end.
+    Reset,
+    /// Nothing came from the engine for [`crate::Config::idle_timeout`] and
+    /// no handler was running: AGENT-DISCONNECT 2 was sent.
+    IdleTimeout,
     /// The engine closed the connection while `in_flight` NOTIFY frames were
     /// unanswered.
     ClosedInFlight {
@@ -60,6 +70,55 @@ pub enum ConnectionEnd {
     },
     /// Reading or writing failed.
     Io(String),
+}
+
+impl ConnectionEnd {
+    /// The metric label of this end (`spoa_connection_ends_total{end=...}`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::HealthCheck => "health_check",
+            Self::EngineDisconnect(_) => "engine_disconnect",
+            Self::Shutdown => "shutdown",
+            Self::Closed => "closed",
+            Self::Reset => "reset",
+            Self::IdleTimeout => "idle_timeout",
+            Self::ClosedInFlight { .. } => "closed_in_flight",
+            Self::Refused { .. } => "refused",
+            Self::Io(_) => "io",
+        }
+    }
+}
+
+/// Whether a connection is served, or must first wait for a free slot.
+pub(crate) enum Admission {
+    /// Served, holding its slot (none when served outside a limit).
+    Admitted(Option<OwnedSemaphorePermit>),
+    /// `max_connections` were open when it came: after its HELLO it waits up
+    /// to `wait` for a slot, else is refused with AGENT-DISCONNECT 13.
+    /// Health checks are answered without a slot.
+    OverLimit {
+        slots: Arc<Semaphore>,
+        wait: std::time::Duration,
+        /// Counts it among the connections waiting; dropped once it has a
+        /// slot or is refused.
+        waiting: CountGuard,
+    },
+}
+
+/// One unit of a shared count, given back on drop (also when a task panics).
+pub(crate) struct CountGuard(Arc<AtomicUsize>);
+
+impl CountGuard {
+    pub(crate) fn take(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for CountGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 enum ReadError {
@@ -129,6 +188,7 @@ pub(crate) async fn run<IO, H>(
     peer: Option<SocketAddr>,
     shared: Arc<Shared<H>>,
     shutdown: CancellationToken,
+    admission: Admission,
 ) -> ConnectionEnd
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
@@ -147,10 +207,51 @@ where
         Ok(h) => h,
         Err((status, reason)) => return refuse(&mut wr, &shared, &peer_s, status, reason).await,
     };
+    // Held until the connection ends.
+    let _slot = match admission {
+        Admission::Admitted(slot) => slot,
+        Admission::OverLimit { .. } if hello.healthcheck => None,
+        Admission::OverLimit {
+            slots,
+            wait,
+            waiting,
+        } => {
+            // Waiting rather than refusing at once: HAProxy 2.6 opens a new
+            // connection as soon as one is refused while streams are queued
+            // (`spoe_release_appctx`), thousands per second against an
+            // agent that answers at once (measured: 7398 in 2 s).
+            let slot = tokio::select! {
+                r = timeout(wait, slots.acquire_owned()) => r.ok().and_then(Result::ok),
+                () = shutdown.cancelled() => None,
+            };
+            drop(waiting);
+            let Some(slot) = slot else {
+                let status = Status::RESOURCE;
+                if let Some(suppressed) = shared.over_limit_log.admit() {
+                    warn!(peer = %peer_s, max_connections = cfg.max_connections, waited = ?wait, %status, suppressed, "refusing engine connection: too many connections open");
+                }
+                send_disconnect(&mut wr, &shared, status).await;
+                return ConnectionEnd::Refused {
+                    status,
+                    reason: format!(
+                        "the max_connections limit ({}) was reached and no connection ended within {wait:?}",
+                        cfg.max_connections
+                    ),
+                };
+            };
+            Some(slot)
+        }
+    };
     let ours = Capabilities {
         pipelining: true,
         async_: false,
-        fragmentation: cfg.fragmentation,
+        // 3.1+ never sends fragments and 2.4-3.0 never announce that they
+        // can take them; see `Fragmentation`.
+        fragmentation: match cfg.fragmentation {
+            Fragmentation::WhenOffered => hello.capabilities.fragmentation,
+            Fragmentation::Always => true,
+            Fragmentation::Never => false,
+        },
     };
     let answer = match AgentHello::answer(&hello, cfg.max_frame_size, ours) {
         Ok(a) => a,
@@ -222,6 +323,12 @@ async fn refuse<W: AsyncWrite + Unpin, H>(
         return ConnectionEnd::Io(reason);
     }
     warn!(peer, %status, %reason, "refusing engine connection");
+    send_disconnect(wr, shared, status).await;
+    ConnectionEnd::Refused { status, reason }
+}
+
+/// Sends AGENT-DISCONNECT `status` and closes our side.
+async fn send_disconnect<W: AsyncWrite + Unpin, H>(wr: &mut W, shared: &Shared<H>, status: Status) {
     shared.metrics.disconnect(Direction::Sent, status);
     let _ = write_frame(
         wr,
@@ -230,7 +337,6 @@ async fn refuse<W: AsyncWrite + Unpin, H>(
     )
     .await;
     let _ = timeout(shared.config.write_timeout, wr.shutdown()).await;
-    ConnectionEnd::Refused { status, reason }
 }
 
 async fn write_frame<W: AsyncWrite + Unpin>(
@@ -251,14 +357,20 @@ enum Stop {
     Eof,
     Io(io::Error),
     WriteFailed(io::Error),
+    Idle,
+}
+
+/// Why a handler produced no verdict, and the handler's error if it gave one.
+struct Undelivered {
+    cause: ErrorCause,
+    detail: Option<String>,
 }
 
 /// A handler's answer, ready to be encoded.
 struct Answer {
     stream_id: u64,
     frame_id: u64,
-    actions: Vec<spop::Action>,
-    outcome: Outcome,
+    verdict: Result<Vec<spop::Action>, Undelivered>,
     started: Instant,
 }
 
@@ -338,7 +450,13 @@ where
                 self.drop_handlers();
                 (ConnectionEnd::Refused { status, reason }, Some(status))
             }
+            Stop::Io(e)
+                if self.handlers.is_empty() && e.kind() == io::ErrorKind::ConnectionReset =>
+            {
+                (ConnectionEnd::Reset, None)
+            }
             Stop::Eof | Stop::Io(_) if self.handlers.is_empty() => (ConnectionEnd::Closed, None),
+            Stop::Idle => (ConnectionEnd::IdleTimeout, Some(Status::TIMEOUT)),
             stop @ (Stop::Eof | Stop::Io(_)) => {
                 let in_flight = self.handlers.len();
                 let cause = match stop {
@@ -370,11 +488,26 @@ where
 
     async fn read_loop(&mut self, shutdown: &CancellationToken) -> Stop {
         let max = self.shared.config.max_in_flight;
+        let idle_timeout = self.shared.config.idle_timeout;
+        // One timer for the connection's life, pushed back lazily: it only
+        // looks at `last_activity` when it fires, so a busy connection costs
+        // one clock read per loop turn and no timer update.
+        let mut last_activity = Instant::now();
+        let idle = tokio::time::sleep_until(last_activity + idle_timeout);
+        tokio::pin!(idle);
         loop {
             let can_read = self.handlers.len() < max;
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Stop::Shutdown,
+                () = &mut idle, if self.handlers.is_empty() => {
+                    let due = last_activity + idle_timeout;
+                    if Instant::now() >= due {
+                        return Stop::Idle;
+                    }
+                    idle.as_mut().reset(due);
+                    continue;
+                }
                 Some(answer) = self.handlers.next(), if !self.handlers.is_empty() => self.queue_ack(answer),
                 frame = self.reader.next(), if can_read => {
                     let frame = match frame {
@@ -407,6 +540,7 @@ where
             if let Err(e) = self.flush().await {
                 return Stop::WriteFailed(e);
             }
+            last_activity = Instant::now();
         }
     }
 
@@ -489,65 +623,121 @@ where
                 AssertUnwindSafe(shared.handler.handle(request)).catch_unwind(),
             )
             .await;
-            let (actions, outcome) = match result {
-                Ok(Ok(Ok(actions))) => (actions.into_vec(), Outcome::Ok),
-                Ok(Ok(Err(e))) => {
-                    warn!(stream_id, frame_id, error = %e, "handler failed: sending fallback actions");
-                    (cfg.fallback_actions.clone(), Outcome::Error)
-                }
-                Ok(Err(_panic)) => {
-                    warn!(stream_id, frame_id, "handler panicked: sending fallback actions");
-                    (cfg.fallback_actions.clone(), Outcome::Panic)
-                }
-                Err(_) => {
-                    warn!(stream_id, frame_id, budget = ?cfg.handler_timeout, "handler overran its budget: sending fallback actions");
-                    (cfg.fallback_actions.clone(), Outcome::Timeout)
-                }
+            let undelivered = |cause, detail| {
+                Err(Undelivered {
+                    cause,
+                    detail: Some(detail),
+                })
+            };
+            let verdict = match result {
+                Ok(Ok(Ok(actions))) => Ok(actions.into_vec()),
+                Ok(Ok(Err(e))) => undelivered(ErrorCause::HandlerError, e.to_string()),
+                Ok(Err(panic)) => undelivered(
+                    ErrorCause::HandlerPanic,
+                    panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic without a message".to_owned()),
+                ),
+                Err(_) => undelivered(
+                    ErrorCause::BudgetOverrun,
+                    format!("no verdict within the {:?} budget", cfg.handler_timeout),
+                ),
             };
             Answer {
                 stream_id,
                 frame_id,
-                actions,
-                outcome,
+                verdict,
                 started,
             }
         }));
     }
 
-    /// Encodes an answer's ACK into the write buffer; an answer too big for a
-    /// frame is replaced by the fallback actions (or an empty ACK).
+    /// Encodes an answer's ACK into the write buffer. A verdict that cannot
+    /// be delivered is answered with the fallback actions and the error
+    /// variable, counted and logged (rate-limited).
+    ///
+    /// A verdict larger than the negotiated max-frame-size is not sent in
+    /// fragments: HAProxy 2.4 to 3.0 (`spoe_handle_agentack_frame` in
+    /// src/flt_spoe.c, read in v2.6.0 and v3.0.0) answer an ACK without FIN
+    /// with "fragmentation not supported" (status 10) and close the
+    /// connection, failing every stream waiting on it, and they never
+    /// announce `fragmentation` in their HELLO; 3.1+ (`mux_spop`) refuses
+    /// any frame without FIN the same way. The error variable (code 13) is
+    /// the only way the stream can learn that the verdict is lost.
     fn queue_ack(&mut self, answer: Answer) {
         let Answer {
             stream_id,
             frame_id,
-            actions,
-            mut outcome,
+            verdict,
             started,
         } = answer;
-        let cfg = &self.shared.config;
         let mark = self.wbuf.len();
-        if let Err(e) = self
+        let undelivered = match verdict {
+            Ok(actions) => match self
+                .encoder
+                .encode(&Frame::ack(stream_id, frame_id, actions), &mut self.wbuf)
+            {
+                Ok(()) => None,
+                Err(e) => {
+                    self.wbuf.truncate(mark);
+                    Some(Undelivered {
+                        cause: ErrorCause::AckTooBig,
+                        detail: Some(e.to_string()),
+                    })
+                }
+            },
+            Err(u) => Some(u),
+        };
+        let outcome = match undelivered {
+            None => Outcome::Ok,
+            Some(u) => {
+                self.queue_error_ack(stream_id, frame_id, &u);
+                u.cause.into()
+            }
+        };
+        let metrics = &self.shared.metrics;
+        metrics.in_flight().dec();
+        metrics.message(outcome, started.elapsed().as_secs_f64());
+    }
+
+    /// Queues the ACK of an undelivered verdict: the fallback actions and
+    /// the error variable; if they do not fit, the error variable alone
+    /// (which always fits: its name is at most 64 bytes and a frame at
+    /// least 256).
+    fn queue_error_ack(&mut self, stream_id: u64, frame_id: u64, u: &Undelivered) {
+        let cfg = &self.shared.config;
+        self.shared.metrics.undelivered(u.cause);
+        if let Some(suppressed) = self.shared.undelivered_log[u.cause.index()].admit() {
+            let detail = u.detail.as_deref().unwrap_or("");
+            let code = u.cause.code();
+            match &cfg.error_var {
+                Some(var) => {
+                    let var = String::from_utf8_lossy(&var.name);
+                    warn!(peer = %self.peer_s, stream_id, frame_id, cause = u.cause.label(), code, error = detail, suppressed, "verdict not delivered: answering with the error variable {var} = {code}");
+                }
+                None => {
+                    warn!(peer = %self.peer_s, stream_id, frame_id, cause = u.cause.label(), code, error = detail, suppressed, "verdict not delivered: answering with the fallback actions only (error_var is None: fail-open)");
+                }
+            }
+        }
+        let error = cfg.error_var.as_ref().map(|v| v.action(u.cause));
+        let mut actions = cfg.fallback_actions.clone();
+        actions.extend(error.clone());
+        let mark = self.wbuf.len();
+        if self
             .encoder
             .encode(&Frame::ack(stream_id, frame_id, actions), &mut self.wbuf)
+            .is_err()
         {
-            warn!(stream_id, frame_id, error = %e, "ACK does not fit: sending fallback actions");
-            outcome = Outcome::TooBig;
             self.wbuf.truncate(mark);
-            if self
-                .encoder
-                .encode(
-                    &Frame::ack(stream_id, frame_id, cfg.fallback_actions.clone()),
-                    &mut self.wbuf,
-                )
-                .is_err()
-            {
+            let alone = Frame::ack(stream_id, frame_id, error.into_iter().collect());
+            if self.encoder.encode(&alone, &mut self.wbuf).is_err() {
                 self.wbuf.truncate(mark);
                 Frame::ack(stream_id, frame_id, Vec::new()).encode(&mut self.wbuf);
             }
         }
-        let metrics = &self.shared.metrics;
-        metrics.in_flight().dec();
-        metrics.message(outcome, started.elapsed().as_secs_f64());
     }
 
     fn drop_handlers(&mut self) {

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use spop::{Action, Message, TypedData, VarScope};
 
-/// An error a handler returns. The runtime logs it and answers with the
-/// fallback actions.
+/// An error a handler returns. The runtime logs it (rate-limited) and
+/// answers with the fallback actions and the error variable, code 10 (see
+/// [`crate::ErrorCause`]).
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The messages of one NOTIFY frame.
@@ -97,7 +98,46 @@ impl From<Vec<Action>> for Actions {
 ///
 /// Calls run concurrently, up to [`crate::Config::max_in_flight`] per
 /// connection, each under [`crate::Config::handler_timeout`]. A call that
-/// fails, panics or overruns still produces an ACK, with the fallback actions.
+/// fails, panics or overruns still produces an ACK: the fallback actions and
+/// the error variable (see [`crate::ErrorCause`]).
+///
+/// # Never block the thread
+///
+/// **The handlers of one connection are polled inside that connection's
+/// task**, without a task per message (it keeps the runtime's cost per
+/// message near 3 us; see bench/README.md). A handler that blocks its
+/// thread (synchronous I/O, a blocking lock, `std::thread::sleep`, heavy
+/// CPU work) therefore stalls **every other handler of its connection and
+/// the reading of its frames**, and its budget cannot fire: the timer is
+/// only looked at when the handler yields, so a verdict that comes back late
+/// is sent as a success (HAProxy may have given up on it meanwhile, with its
+/// own `timeout processing`). HAProxy multiplexes many streams on one
+/// connection, so one blocking call delays unrelated requests.
+///
+/// Move blocking work off the runtime's threads with
+/// [`tokio::task::spawn_blocking`]; the handler then only awaits, the
+/// connection keeps answering, and the budget works (the ACK carries error
+/// code 12 when the blocking work takes too long; the blocking thread itself
+/// runs to its end):
+///
+/// ```
+/// use spoa::{Actions, HandlerError, Request};
+/// use spop::VarScope;
+///
+/// fn lookup_in_a_blocking_library(_ip: &str) -> i32 { 42 }
+///
+/// let handler = |req: Request| async move {
+///     let ip = req.messages.first().and_then(|m| m.get("ip")).map(|v| format!("{v:?}"));
+///     let score = tokio::task::spawn_blocking(move || {
+///         lookup_in_a_blocking_library(ip.as_deref().unwrap_or(""))
+///     })
+///     .await?;
+///     let mut actions = Actions::new();
+///     actions.set_var(VarScope::Transaction, "score", score);
+///     Ok::<_, HandlerError>(actions)
+/// };
+/// # let _ = spoa::Server::new(handler, spoa::Config::default());
+/// ```
 pub trait Handler: Send + Sync + 'static {
     /// Decides the actions for one NOTIFY.
     fn handle(

@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::{TcpListener, TcpSocket, UnixListener, UnixSocket};
 
 /// An address to listen on: `HOST:PORT`, or `unix:PATH` (also `unix@PATH`,
 /// HAProxy's spelling).
@@ -66,10 +66,36 @@ impl Drop for UnixPathGuard {
 }
 
 impl Listener {
-    /// Binds `addr`. A stale Unix socket file at the path is replaced.
+    /// The listen backlog of [`Listener::bind`]: connections the kernel
+    /// completes and queues before the agent accepts them. HAProxy opens
+    /// many connections at once under load (one per in-flight stream without
+    /// pipelining); with Linux's former default of 128, the excess SYNs are
+    /// dropped and retried after a second. The kernel caps it at
+    /// `net.core.somaxconn` (4096 by default since Linux 5.4).
+    pub const DEFAULT_BACKLOG: u32 = 1024;
+
+    /// Binds `addr` with [`Listener::DEFAULT_BACKLOG`]. A stale Unix socket
+    /// file at the path is replaced.
     pub async fn bind(addr: &ListenAddr) -> io::Result<Self> {
+        Self::bind_with_backlog(addr, Self::DEFAULT_BACKLOG).await
+    }
+
+    /// Binds `addr` with a listen backlog of `backlog` (see
+    /// [`Listener::DEFAULT_BACKLOG`]). A stale Unix socket file at the path
+    /// is replaced. TCP sockets get `SO_REUSEADDR`, as with
+    /// [`TcpListener::bind`].
+    pub async fn bind_with_backlog(addr: &ListenAddr, backlog: u32) -> io::Result<Self> {
         match addr {
-            ListenAddr::Tcp(a) => Ok(Self::Tcp(TcpListener::bind(a).await?)),
+            ListenAddr::Tcp(a) => {
+                let socket = if a.is_ipv4() {
+                    TcpSocket::new_v4()?
+                } else {
+                    TcpSocket::new_v6()?
+                };
+                socket.set_reuseaddr(true)?;
+                socket.bind(*a)?;
+                Ok(Self::Tcp(socket.listen(backlog)?))
+            }
             ListenAddr::Unix(p) => {
                 if std::fs::symlink_metadata(p).is_ok_and(|m| {
                     use std::os::unix::fs::FileTypeExt;
@@ -77,7 +103,12 @@ impl Listener {
                 }) {
                     std::fs::remove_file(p)?;
                 }
-                Ok(Self::Unix(UnixListener::bind(p)?, UnixPathGuard(p.clone())))
+                let socket = UnixSocket::new_stream()?;
+                socket.bind(p)?;
+                Ok(Self::Unix(
+                    socket.listen(backlog)?,
+                    UnixPathGuard(p.clone()),
+                ))
             }
         }
     }

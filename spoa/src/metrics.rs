@@ -9,18 +9,20 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::error_var::ErrorCause;
+
 /// How one NOTIFY was answered (label `outcome`, in lower case).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Outcome {
     /// The handler's actions were sent.
     Ok,
-    /// The handler returned an error: fallback actions sent.
+    /// The handler returned an error: the error variable sent.
     Error,
-    /// The handler panicked: fallback actions sent.
+    /// The handler panicked: the error variable sent.
     Panic,
-    /// The handler overran its budget: fallback actions sent.
+    /// The handler overran its budget: the error variable sent.
     Timeout,
-    /// The handler's answer did not fit in a frame: fallback actions sent.
+    /// The handler's answer did not fit in a frame: the error variable sent.
     TooBig,
 }
 
@@ -67,6 +69,17 @@ impl EncodeLabelValue for Direction {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CauseLabels {
+    cause: &'static str,
+    code: i32,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndLabels {
+    end: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DisconnectLabels {
     direction: Direction,
     status: u32,
@@ -83,6 +96,10 @@ pub struct Metrics {
     connections_total: Counter,
     health_checks: Counter,
     disconnects: Family<DisconnectLabels, Counter>,
+    /// One counter per [`ErrorCause`], resolved once.
+    undelivered: [Counter; ErrorCause::ALL.len()],
+    connection_ends: Family<EndLabels, Counter>,
+    over_limit: Counter,
 }
 
 impl fmt::Debug for Metrics {
@@ -152,8 +169,40 @@ impl Metrics {
             "DISCONNECT frames, by direction and status code",
             disconnects.clone(),
         );
+        let undelivered_family = Family::<CauseLabels, Counter>::default();
+        registry.register(
+            "undelivered_verdicts",
+            "Handler verdicts the runtime could not deliver, answered with the error variable \
+             (or only the fallback actions when it is disabled), by cause and error code",
+            undelivered_family.clone(),
+        );
+        let undelivered = ErrorCause::ALL.map(|cause| {
+            undelivered_family
+                .get_or_create(&CauseLabels {
+                    cause: cause.label(),
+                    code: cause.code(),
+                })
+                .clone()
+        });
+        let connection_ends = Family::<EndLabels, Counter>::default();
+        registry.register(
+            "connection_ends",
+            "Engine connections ended, by how (closed and reset after the last ACK, and \
+             idle_timeout, are normal ends)",
+            connection_ends.clone(),
+        );
+        let over_limit = Counter::default();
+        registry.register(
+            "connections_over_limit",
+            "Engine connections refused (AGENT-DISCONNECT 13) or dropped because \
+             max_connections were open",
+            over_limit.clone(),
+        );
         Self {
             registry,
+            undelivered,
+            connection_ends,
+            over_limit,
             by_outcome,
             latency,
             in_flight,
@@ -194,6 +243,18 @@ impl Metrics {
         self.health_checks.inc();
     }
 
+    pub(crate) fn undelivered(&self, cause: ErrorCause) {
+        self.undelivered[cause.index()].inc();
+    }
+
+    pub(crate) fn connection_ended(&self, end: &'static str) {
+        self.connection_ends.get_or_create(&EndLabels { end }).inc();
+    }
+
+    pub(crate) fn over_limit(&self) {
+        self.over_limit.inc();
+    }
+
     pub(crate) fn disconnect(&self, direction: Direction, status: spop::Status) {
         self.disconnects
             .get_or_create(&DisconnectLabels {
@@ -201,5 +262,16 @@ impl Metrics {
                 status: status.0,
             })
             .inc();
+    }
+}
+
+impl From<ErrorCause> for Outcome {
+    fn from(cause: ErrorCause) -> Self {
+        match cause {
+            ErrorCause::HandlerError => Self::Error,
+            ErrorCause::HandlerPanic => Self::Panic,
+            ErrorCause::BudgetOverrun => Self::Timeout,
+            ErrorCause::AckTooBig => Self::TooBig,
+        }
     }
 }

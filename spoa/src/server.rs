@@ -3,7 +3,10 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
@@ -11,15 +14,30 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError};
-use crate::connection::{self, ConnectionEnd};
+use crate::connection::{self, Admission, ConnectionEnd, CountGuard};
+use crate::error_var::ErrorCause;
 use crate::handler::Handler;
 use crate::listener::Listener;
+use crate::log_limit::LogLimiter;
 use crate::metrics::Metrics;
+
+/// How often a repeated warning (an undelivered verdict of one cause, a
+/// refused connection) may be logged; the lines left out are counted in the
+/// next one.
+pub(crate) const LOG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Connections waiting for a slot (or being refused) at once beyond
+/// `max_connections`; past it a new connection is closed at once, so that a
+/// flood costs at most this many small tasks.
+const MAX_WAITING: usize = 64;
 
 pub(crate) struct Shared<H> {
     pub(crate) handler: H,
     pub(crate) config: Config,
     pub(crate) metrics: Arc<Metrics>,
+    /// One limiter per [`ErrorCause`].
+    pub(crate) undelivered_log: [LogLimiter; ErrorCause::ALL.len()],
+    pub(crate) over_limit_log: LogLimiter,
 }
 
 /// An agent: a handler, its settings and its metrics. Cheap to clone.
@@ -61,6 +79,8 @@ impl<H: Handler> Server<H> {
                 handler,
                 config,
                 metrics,
+                undelivered_log: ErrorCause::ALL.map(|_| LogLimiter::new(LOG_INTERVAL)),
+                over_limit_log: LogLimiter::new(LOG_INTERVAL),
             }),
         })
     }
@@ -79,8 +99,22 @@ impl<H: Handler> Server<H> {
     /// stops accepting, lets each connection finish its in-flight handlers
     /// (within [`Config::drain_grace`]), sends AGENT-DISCONNECT 0 and returns
     /// once every connection is closed.
+    ///
+    /// At most [`Config::max_connections`] connections are served at once;
+    /// the ones beyond are refused with AGENT-DISCONNECT 13 after their
+    /// HELLO.
     pub async fn serve(&self, listener: Listener, shutdown: CancellationToken) -> io::Result<()> {
         let tracker = TaskTracker::new();
+        // The connections' own token, cancelled after the drain line has
+        // counted them (a child of `shutdown` would be cancelled with it, and
+        // the count would miss the connections that closed meanwhile), or
+        // when this future is dropped.
+        let connections = CancellationToken::new();
+        let _cancel_on_drop = connections.clone().drop_guard();
+        let counts = Counts {
+            slots: Arc::new(Semaphore::new(self.shared.config.max_connections)),
+            waiting: Arc::default(),
+        };
         match &listener {
             Listener::Tcp(l) => loop {
                 tokio::select! {
@@ -88,7 +122,7 @@ impl<H: Handler> Server<H> {
                     r = l.accept() => match r {
                         Ok((sock, peer)) => {
                             let _ = sock.set_nodelay(true);
-                            self.spawn_connection(&tracker, sock, Some(peer), &shutdown);
+                            self.spawn_connection(&tracker, &counts, sock, Some(peer), &connections);
                         }
                         Err(e) => accept_failed(e).await,
                     },
@@ -98,7 +132,7 @@ impl<H: Handler> Server<H> {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     r = l.accept() => match r {
-                        Ok((sock, _)) => self.spawn_connection(&tracker, sock, None, &shutdown),
+                        Ok((sock, _)) => self.spawn_connection(&tracker, &counts, sock, None, &connections),
                         Err(e) => accept_failed(e).await,
                     },
                 }
@@ -110,6 +144,7 @@ impl<H: Handler> Server<H> {
             connections = tracker.len(),
             "agent stopping: draining connections"
         );
+        connections.cancel();
         let cfg = &self.shared.config;
         // Each connection bounds its own drain; this is a backstop.
         let bound = cfg
@@ -133,28 +168,74 @@ impl<H: Handler> Server<H> {
     where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
+        self.serve_admitted(io, peer, shutdown, Admission::Admitted(None))
+            .await
+    }
+
+    async fn serve_admitted<IO>(
+        &self,
+        io: IO,
+        peer: Option<SocketAddr>,
+        shutdown: CancellationToken,
+        admission: Admission,
+    ) -> ConnectionEnd
+    where
+        IO: AsyncRead + AsyncWrite + Send + 'static,
+    {
         let metrics = &self.shared.metrics;
         metrics.connection_opened();
-        let end = connection::run(io, peer, self.shared.clone(), shutdown).await;
+        let end = connection::run(io, peer, self.shared.clone(), shutdown, admission).await;
         metrics.connection_closed();
+        metrics.connection_ended(end.label());
         end
     }
 
     fn spawn_connection<IO>(
         &self,
         tracker: &TaskTracker,
+        counts: &Counts,
         io: IO,
         peer: Option<SocketAddr>,
         shutdown: &CancellationToken,
     ) where
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
+        let cfg = &self.shared.config;
+        let admission = match counts.slots.clone().try_acquire_owned() {
+            Ok(slot) => Admission::Admitted(Some(slot)),
+            Err(_) => {
+                self.shared.metrics.over_limit();
+                if counts.waiting.load(Ordering::Relaxed) >= MAX_WAITING {
+                    if let Some(suppressed) = self.shared.over_limit_log.admit() {
+                        warn!(
+                            max_connections = cfg.max_connections,
+                            waiting = MAX_WAITING,
+                            suppressed,
+                            "too many connections open and waiting: closing a new one at once"
+                        );
+                    }
+                    return;
+                }
+                Admission::OverLimit {
+                    slots: counts.slots.clone(),
+                    wait: cfg.over_limit_wait,
+                    waiting: CountGuard::take(&counts.waiting),
+                }
+            }
+        };
         let this = self.clone();
         let token = shutdown.child_token();
         tracker.spawn(async move {
-            this.serve_connection(io, peer, token).await;
+            this.serve_admitted(io, peer, token, admission).await;
         });
     }
+}
+
+/// The connection slots of one [`Server::serve`] call, and the connections
+/// waiting for one.
+struct Counts {
+    slots: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
 }
 
 async fn accept_failed(e: io::Error) {

@@ -154,8 +154,8 @@ async fn handshake_answers_version_size_and_capabilities() {
     );
     assert_eq!(
         spop::find(kv, "capabilities").and_then(TypedData::as_str),
-        Some("pipelining,fragmentation"),
-        "pipelining announced; async never; fragmentation accepted"
+        Some("pipelining"),
+        "pipelining announced; async never; fragmentation only to an engine that announced it"
     );
     // The engine's smaller offer wins.
     let mut e2 = Engine::start(echo_server(Config::default()));
@@ -405,10 +405,16 @@ async fn failing_panicking_and_slow_handlers_still_get_an_ack() {
         let (sid, _, actions) = ack_of(&e.recv().await.unwrap());
         got.insert(sid, actions);
     }
-    let fallback = vec![Action::set_var(VarScope::Transaction, "agent_error", true)];
-    assert_eq!(got[&1], fallback, "error");
-    assert_eq!(got[&2], fallback, "panic");
-    assert_eq!(got[&3], fallback, "timeout");
+    // The fallback actions, then the error variable with the cause's code.
+    let fallback = |code: i32| {
+        vec![
+            Action::set_var(VarScope::Transaction, "agent_error", true),
+            Action::set_var(VarScope::Transaction, "error", code),
+        ]
+    };
+    assert_eq!(got[&1], fallback(10), "error");
+    assert_eq!(got[&2], fallback(11), "panic");
+    assert_eq!(got[&3], fallback(12), "timeout");
     assert_eq!(
         got[&4],
         vec![Action::set_var(VarScope::Transaction, "v", 4i64)]
@@ -443,7 +449,10 @@ async fn an_answer_too_big_for_a_frame_falls_back() {
     let (_, _, actions) = ack_of(&e.recv().await.unwrap());
     assert_eq!(
         actions,
-        vec![Action::set_var(VarScope::Transaction, "agent_error", true)]
+        vec![
+            Action::set_var(VarScope::Transaction, "agent_error", true),
+            Action::set_var(VarScope::Transaction, "error", 13i32),
+        ]
     );
 }
 

@@ -183,7 +183,7 @@ defaults
 frontend fe
     bind 127.0.0.1:{fe_port}
     filter spoe engine e config spoe.conf
-    http-request return status 200{hdrs} hdr x-err \"%[var(txn.echo.err)]\"
+    http-request return status 200{hdrs} hdr x-err \"%[var(txn.echo.err)]\" hdr x-error \"%[var(txn.echo.error)]\"
 backend agents
     mode tcp
     balance roundrobin
@@ -714,8 +714,9 @@ fn delay_within_processing_timeout_delivers_values() {
 }
 
 /// `--handler-timeout 100ms` below `--delay 3s`: the runtime cancels the handler and still sends
-/// an ACK, with the fallback actions (none in the CLI). It arrives long before `timeout processing
-/// 2s`, so the request has no echoed value and no SPOE error (without it: error 1 after 2 s).
+/// an ACK, with the error variable `txn.echo.error` = 12 (budget overrun). It arrives long before
+/// `timeout processing 2s`, so the request has no echoed value and no HAProxy-side SPOE error
+/// (without it: error 1 after 2 s), but the agent's own error code.
 #[test]
 fn handler_timeout_sends_fallback_ack() {
     let agent = Agent::echo(&["--delay", "3s", "--handler-timeout", "100ms"]);
@@ -725,6 +726,7 @@ fn handler_timeout_sends_fallback_ack() {
     let elapsed = started.elapsed();
     assert_eq!(resp.0, 200, "{resp:?}");
     assert_eq!(spoe_error(&resp), None, "{resp:?}\n{}", haproxy.log());
+    assert_eq!(header(&resp, "x-error"), Some("12"), "{resp:?}");
     assert_no_echoed_values(&resp);
     assert!(
         elapsed < Duration::from_secs(2),

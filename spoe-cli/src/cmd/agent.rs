@@ -7,7 +7,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use spoa::demo::{Delayed, Echo, IpReputation};
-use spoa::{Config, Handler, ListenAddr, Listener, Server};
+use spoa::{
+    Actions, Config, ErrorVar, Fragmentation, Handler, HandlerError, ListenAddr, Listener, Request,
+    Server,
+};
+use spop::VarScope;
 use tokio_util::sync::CancellationToken;
 
 use crate::{metrics_http, signals};
@@ -19,6 +23,21 @@ pub(crate) enum Example {
     Echo,
     /// check-client-ip(ip) -> SET-VAR sess.ip_score (0..=100).
     IpReputation,
+    /// Every NOTIFY fails (the handler returns an error): shows the error
+    /// variable HAProxy receives (code 10).
+    Fail,
+}
+
+/// When to announce the `fragmentation` capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FragmentationArg {
+    /// Only to an engine that announced it (no HAProxy does).
+    Auto,
+    /// Always: HAProxy 2.4-3.0 with `option send-frag-payload` may then send
+    /// fragmented NOTIFY frames.
+    Always,
+    /// Never.
+    Never,
 }
 
 #[derive(Debug, Args)]
@@ -39,7 +58,7 @@ pub(crate) struct AgentArgs {
     /// NOTIFY frames handled at once per connection; reading pauses beyond.
     #[arg(long, default_value_t = 64)]
     max_in_flight: usize,
-    /// A handler's budget before the fallback ACK is sent (default 1s, plus
+    /// A handler's budget before the error variable (code 12) is sent (default 1s, plus
     /// --delay when given).
     #[arg(long, value_parser = parse_duration)]
     handler_timeout: Option<Duration>,
@@ -49,6 +68,33 @@ pub(crate) struct AgentArgs {
     /// Largest frame accepted and announced (at least 256).
     #[arg(long, default_value_t = spop::HAPROXY_DEFAULT_FRAME_SIZE)]
     max_frame_size: u32,
+    /// Engine connections served at once; a HELLO beyond gets
+    /// AGENT-DISCONNECT 13 (resource allocation error).
+    #[arg(long, default_value_t = Config::default().max_connections)]
+    max_connections: usize,
+    /// How long a connection beyond --max-connections waits for a free slot
+    /// before AGENT-DISCONNECT 13 (keep it below spoe.conf's `timeout hello`).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    over_limit_wait: Duration,
+    /// Close a connection with no frame and no handler running for this long
+    /// (AGENT-DISCONNECT 2). Keep it above spoe.conf's `timeout idle`.
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    idle_timeout: Duration,
+    /// Listen backlog (capped by the kernel's net.core.somaxconn).
+    #[arg(long, default_value_t = Listener::DEFAULT_BACKLOG)]
+    backlog: u32,
+    /// When to announce the `fragmentation` capability.
+    #[arg(long, value_enum, default_value = "auto")]
+    fragmentation: FragmentationArg,
+    /// The txn variable that receives the error code of an undelivered
+    /// verdict (10 handler error, 11 panic, 12 budget overrun, 13 ACK too
+    /// big); HAProxy reads it as txn.<var-prefix>.NAME.
+    #[arg(long, default_value = "error", conflicts_with = "fail_open")]
+    error_var: String,
+    /// Send no error variable when a verdict cannot be delivered: HAProxy
+    /// sees an empty, successful verdict (fail-open).
+    #[arg(long)]
+    fail_open: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -65,12 +111,31 @@ pub(crate) fn run(args: AgentArgs) -> Result<()> {
         match args.example {
             Example::Echo => serve(Delayed::new(Echo, delay), &args).await,
             Example::IpReputation => serve(Delayed::new(IpReputation, delay), &args).await,
+            Example::Fail => serve(Delayed::new(fail, delay), &args).await,
         }
     })
 }
 
+async fn fail(request: Request) -> Result<Actions, HandlerError> {
+    Err(format!(
+        "example handler `fail` refuses stream {} frame {}",
+        request.stream_id, request.frame_id
+    )
+    .into())
+}
+
 async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
     let mut config = Config::default();
+    config.max_connections = args.max_connections;
+    config.over_limit_wait = args.over_limit_wait;
+    config.idle_timeout = args.idle_timeout;
+    config.fragmentation = match args.fragmentation {
+        FragmentationArg::Auto => Fragmentation::WhenOffered,
+        FragmentationArg::Always => Fragmentation::Always,
+        FragmentationArg::Never => Fragmentation::Never,
+    };
+    config.error_var =
+        (!args.fail_open).then(|| ErrorVar::new(VarScope::Transaction, args.error_var.clone()));
     config.max_in_flight = args.max_in_flight;
     config.max_frame_size = args.max_frame_size;
     config.drain_grace = args.drain_grace;
@@ -78,7 +143,7 @@ async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
         .handler_timeout
         .unwrap_or_else(|| Duration::from_secs(1).saturating_add(args.delay.unwrap_or_default()));
     let server = Server::new(handler, config).context("agent settings")?;
-    let listener = Listener::bind(&args.listen)
+    let listener = Listener::bind_with_backlog(&args.listen, args.backlog)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
