@@ -224,3 +224,150 @@ fn the_readme_decode_example_is_a_whole_frame() {
     assert_eq!(v["messages"][0]["name"], "check", "{v}");
     assert_eq!(v["messages"][0]["args"][0]["value"], "10.0.0.1", "{v}");
 }
+
+const CHECK_CFG: &str = "\
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend web
+    bind 127.0.0.1:8080
+    filter spoe engine e config spoe.conf
+    option httpclose
+    default_backend app
+backend app
+    server s1 127.0.0.1:9000
+backend agents
+    mode tcp
+    server a1 127.0.0.1:12345
+";
+
+const CHECK_SPOE: &str = "\
+[e]
+spoe-agent a
+    messages m
+    use-backend agents
+    timeout hello 1s
+    timeout idle 30s
+    timeout processing 500ms
+spoe-message m
+    args ip=src
+    event on-frontend-http-request
+";
+
+/// `spoe check` on a haproxy.cfg and spoe.conf pair: (exit code, stderr lines).
+fn check(cfg: &str, spoe_conf: &str) -> (Option<i32>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("haproxy.cfg"), cfg).unwrap();
+    std::fs::write(dir.path().join("spoe.conf"), spoe_conf).unwrap();
+    let cfg = dir.path().join("haproxy.cfg");
+    // The spoe.conf path is relative to the working directory, as in HAProxy.
+    let out = std::process::Command::new(cli_support::SPOE)
+        .args(["check", "-f", cfg.to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (out.status.code(), lines)
+}
+
+#[test]
+fn check_marks_warnings_and_shows_them_beside_errors() {
+    // Valid: the warning is marked as one.
+    let (code, lines) = check(CHECK_CFG, CHECK_SPOE);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let warning = "'option httpclose' is accepted and ignored";
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[WARNING]") && l.contains(warning)),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("[ALERT]")),
+        "{lines:#?}"
+    );
+
+    // With an error, the warning is still shown, and marked apart from it.
+    let broken = CHECK_CFG.replace("timeout client 5s", "timeout client 5x");
+    let (code, lines) = check(&broken, CHECK_SPOE);
+    assert_eq!(code, Some(1), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[ALERT]") && l.contains("haproxy.cfg:4:")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[WARNING]") && l.contains(warning)),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .ends_with("Fatal errors found in configuration: 1 error, 1 warning."),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn check_suggests_the_keyword_a_typo_meant() {
+    let cfg = CHECK_CFG.replace("default_backend app", "default_backen app");
+    let (code, lines) = check(&cfg, CHECK_SPOE);
+    assert_eq!(code, Some(1), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains(
+            "unknown keyword 'default_backen' in 'frontend' section; did you mean 'default_backend' maybe ?"
+        )),
+        "{lines:#?}"
+    );
+    let spoe_conf = CHECK_SPOE.replace("timeout idle", "timout idle");
+    let (code, lines) = check(CHECK_CFG, &spoe_conf);
+    assert_eq!(code, Some(1), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains(
+            "parsing [spoe.conf:6:5] : unknown keyword 'timout' in spoe-agent section; did you mean 'timeout' maybe ?"
+        )),
+        "{lines:#?}"
+    );
+}
+
+/// The `[ALERT]` lines about spoe.conf.
+fn spoe_conf_errors(lines: &[String]) -> Vec<&String> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with("[ALERT]") && l.contains("parsing [spoe.conf"))
+        .collect()
+}
+
+#[test]
+fn one_typo_in_spoe_conf_is_one_error() {
+    for (typo, expected) in [
+        (
+            ("spoe-agent a", "spoe-agnet a"),
+            "parsing [spoe.conf:2:1] : unknown keyword 'spoe-agnet' out of section; did you mean 'spoe-agent' maybe ?",
+        ),
+        (
+            ("use-backend agents", "use-backned agents"),
+            "parsing [spoe.conf:4:5] : unknown keyword 'use-backned' in spoe-agent section; did you mean 'use-backend' maybe ?",
+        ),
+        (
+            ("spoe-message m", "spoe-mesage m"),
+            "parsing [spoe.conf:8:1] : unknown keyword 'spoe-mesage' in spoe-agent section; did you mean 'spoe-message' maybe ?",
+        ),
+    ] {
+        let spoe_conf = CHECK_SPOE.replace(typo.0, typo.1);
+        let (code, lines) = check(CHECK_CFG, &spoe_conf);
+        assert_eq!(code, Some(1), "{lines:#?}");
+        let errors = spoe_conf_errors(&lines);
+        assert_eq!(errors.len(), 1, "{typo:?}: {lines:#?}");
+        assert!(errors[0].ends_with(expected), "{typo:?}: {lines:#?}");
+    }
+}
