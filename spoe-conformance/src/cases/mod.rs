@@ -71,6 +71,7 @@ pub(crate) static ALL: &[Case] = &[
     versions::FIN_ON_EVERY_FRAME,
     versions::FRAGMENTED_NOTIFY,
     versions::ABORTED_FRAGMENTS,
+    versions::ASYNC,
     timing::HELLO_BUDGET,
     timing::ACK_BUDGET,
     timing::KEEPS_READING,

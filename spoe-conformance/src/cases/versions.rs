@@ -140,3 +140,38 @@ pub(crate) const ABORTED_FRAGMENTS: Case = Case {
         })
     },
 };
+
+pub(crate) const ASYNC: Case = Case {
+    id: "versions-async",
+    group: Group::Versions,
+    checks: "HAProxy <= 3.0, agent announced async: a NOTIFY gets its ACK on its own connection or on another one of the same engine-id",
+    section: "3.2.1 (2.6)",
+    required: false,
+    run: |s| {
+        Box::pin(async move {
+            if s.haproxy == HaproxyVersion::V3x {
+                return Ok(Verdict::skip("HAProxy 3.1+ removed async"));
+            }
+            let (mut a, answer) = connected(s).await?;
+            if !answer.capabilities.async_ {
+                return Ok(Verdict::skip(
+                    "the agent does not announce async: every ACK comes on its NOTIFY's connection, which every other case checks",
+                ));
+            }
+            let (mut b, _) = connected(s).await?;
+            a.send(
+                &Frame::notify(31, 1, vec![message(s).arg("a", 1i64)]),
+                "NOTIFY",
+            )
+            .await?;
+            let f = tokio::select! {
+                f = a.frame("an ACK") => f?,
+                f = b.frame("an ACK") => f?,
+            };
+            check_ack(&f, 31, 1)?;
+            Ok(Verdict::pass(
+                "the ACK came back on one of the engine's connections",
+            ))
+        })
+    },
+};
