@@ -20,6 +20,7 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import haproxyspoa' 2>/de
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check haproxyspoa
 fi
+# (spoe-forge, the other SPOP agent on PyPI, needs Python >= 3.12; see docs/conformance.md.)
 export SPOE_TEST_PYTHON="$PWD/.venv/bin/python"
 
 cargo fmt --all --check

@@ -4,10 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod addr;
 mod cmd;
 mod json;
 mod logs;
 mod metrics_http;
+mod pacing;
 mod sd_notify;
 mod signals;
 mod typed_arg;
@@ -34,6 +36,8 @@ enum Command {
     Gateway(cmd::gateway::GatewayArgs),
     /// Check a haproxy.cfg and its spoe.conf files, as `haproxy -c` does.
     Check(cmd::check::CheckArgs),
+    /// Judge an agent against SPOP: play HAProxy's engine, one case at a time.
+    Conformance(cmd::conformance::ConformanceArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +50,10 @@ fn main() -> ExitCode {
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Check(args) => return cmd::check::run(args),
         Command::Decode(args) => cmd::decode::run(args),
+        Command::Conformance(args) => match cmd::conformance::run(args) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,6 +72,8 @@ fn constant_rate_and_timeouts_are_counted_as_errors() {
         "500ms",
         "--timeout",
         "100ms",
+        "--max-failures",
+        "100",
         "--json",
         "check",
     ]);

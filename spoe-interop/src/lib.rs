@@ -159,6 +159,11 @@ impl ChildGuard {
         self.child.stdout.take()
     }
 
+    /// Takes the child's piped standard error, if it was piped and not taken yet.
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.stderr.take()
+    }
+
     /// The child's pid, which is also its process group id.
     pub fn id(&self) -> u32 {
         self.child.id()

@@ -77,7 +77,7 @@ fn error_cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown section",
             format!("spoe-agents b\n{}", config("", "")),
-            "parsing [spoe.conf:1:1] : unknown keyword 'spoe-agents' out of section",
+            "parsing [spoe.conf:1:1] : unknown keyword 'spoe-agents' out of section; did you mean 'spoe-agent' maybe ?",
         ),
         (
             "missing use-backend",

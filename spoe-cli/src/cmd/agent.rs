@@ -42,8 +42,9 @@ pub(crate) enum FragmentationArg {
 
 #[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
-    /// Address to listen on: HOST:PORT or unix:PATH.
-    #[arg(long)]
+    /// Address to listen on: HOST:PORT (a host name is resolved; port 0
+    /// picks a free port, printed on stdout) or unix:PATH.
+    #[arg(long, value_parser = crate::addr::listen)]
     listen: ListenAddr,
     /// The handler to serve.
     #[arg(long, value_enum)]

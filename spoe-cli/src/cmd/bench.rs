@@ -16,12 +16,13 @@ use spop::Message;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::pacing::{Pacer, Schedule};
 use crate::typed_arg::TypedArg;
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// The agent: HOST:PORT or unix@PATH.
-    #[arg(long)]
+    /// The agent: HOST:PORT (a host name is resolved) or unix@PATH.
+    #[arg(long, value_parser = crate::addr::agent)]
     agent: AgentAddr,
     /// Connections to open.
     #[arg(long, short = 'c', default_value_t = 1)]
@@ -36,9 +37,14 @@ pub(crate) struct BenchArgs {
     #[arg(long, short = 'n')]
     messages: Option<u64>,
     /// Send at this constant rate (messages/s); latency is measured from
-    /// each message's intended send time, so stalls are not hidden.
+    /// each message's intended send time, so stalls are not hidden. The
+    /// sender's own lateness is reported apart.
     #[arg(long)]
     rate: Option<u64>,
+    /// Exit with status 1 when more than this percentage of the messages
+    /// failed (timeouts, refused connections...). 0 fails on any failure.
+    #[arg(long, default_value_t = 1.0, value_name = "PERCENT")]
+    max_failures: f64,
     /// Each message's budget (`timeout processing`).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
@@ -55,33 +61,103 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     spoe::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
-/// What one message did: its latency in microseconds and its status.
-type Sample = (u64, ProcessStatus);
+/// What one message did.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    status: ProcessStatus,
+    /// From the intended send time (closed loop: from the send) to the end.
+    latency_us: u64,
+    /// Rate mode: how late the sender started the message after its intended
+    /// time (the bench's own delay, not the agent's).
+    lateness_us: Option<u64>,
+}
 
 struct Totals {
+    /// Answered messages only: a failure has no latency to report.
     histogram: Histogram<u64>,
+    /// The sender's lateness, rate mode.
+    lateness: Histogram<u64>,
+    /// Rate mode: the answer time from the actual send (latency minus lateness).
+    service: Histogram<u64>,
     ok: u64,
+    failed: u64,
     errors: BTreeMap<u32, u64>,
 }
 
 impl Totals {
     fn new() -> Result<Self> {
+        let h = || Histogram::new_with_bounds(1, 3_600_000_000, 3).context("creating a histogram");
         Ok(Self {
-            histogram: Histogram::new_with_bounds(1, 3_600_000_000, 3)
-                .context("creating the histogram")?,
+            histogram: h()?,
+            lateness: h()?,
+            service: h()?,
             ok: 0,
+            failed: 0,
             errors: BTreeMap::new(),
         })
     }
 
-    fn record(&mut self, (micros, status): Sample) {
-        let _ = self.histogram.record(micros.max(1));
-        if status.is_ok() {
+    fn record(&mut self, s: Sample) {
+        if let Some(late) = s.lateness_us {
+            let _ = self.lateness.record(late.max(1));
+        }
+        if s.status.is_ok() {
             self.ok += 1;
+            let _ = self.histogram.record(s.latency_us.max(1));
+            if let Some(late) = s.lateness_us {
+                let _ = self
+                    .service
+                    .record(s.latency_us.saturating_sub(late).max(1));
+            }
         } else {
-            *self.errors.entry(status.0).or_default() += 1;
+            self.failed += 1;
+            *self.errors.entry(s.status.0).or_default() += 1;
         }
     }
+
+    fn failed_pct(&self) -> f64 {
+        let total = self.ok + self.failed;
+        if total == 0 {
+            0.0
+        } else {
+            self.failed as f64 * 100.0 / total as f64
+        }
+    }
+}
+
+/// Percentiles of `h`, or JSON null when it is empty.
+fn percentiles(h: &Histogram<u64>) -> serde_json::Value {
+    if h.is_empty() {
+        return serde_json::Value::Null;
+    }
+    json!({
+        "p50": h.value_at_quantile(0.5),
+        "p90": h.value_at_quantile(0.9),
+        "p99": h.value_at_quantile(0.99),
+        "p999": h.value_at_quantile(0.999),
+        "max": h.max(),
+    })
+}
+
+fn percentiles_text(h: &Histogram<u64>) -> String {
+    if h.is_empty() {
+        return "none (no message was answered)".to_owned();
+    }
+    format!(
+        "p50 {}us  p90 {}us  p99 {}us  p99.9 {}us  max {}us",
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.9),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max()
+    )
+}
+
+/// The engine's reconnection back-off, for a closed-loop worker whose
+/// messages fail: `min * 2^(failures-1)`, capped at `max`.
+fn backoff(min: Duration, max: Duration, failures: u32) -> Duration {
+    min.saturating_mul(1u32 << failures.saturating_sub(1).min(20))
+        .min(max)
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<()> {
@@ -90,6 +166,12 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
     }
     if args.rate == Some(0) {
         bail!("--rate must be at least 1 message per second");
+    }
+    if !(0.0..=100.0).contains(&args.max_failures) {
+        bail!(
+            "--max-failures {}: expected a percentage in 0..=100",
+            args.max_failures
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -100,6 +182,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
 
 async fn bench(args: BenchArgs) -> Result<()> {
     let mut settings = EngineSettings::new("bench", vec![args.agent.clone()], args.timeout);
+    let engine_backoff = (settings.backoff_min, settings.backoff_max);
     settings.max_connections_per_server = args.connections;
     settings.max_waiting_frames = args.pipeline;
     settings.pipelining = args.pipeline > 1;
@@ -137,41 +220,63 @@ async fn bench(args: BenchArgs) -> Result<()> {
         }
     };
 
+    let (backoff_min, backoff_max) = (engine_backoff.0, engine_backoff.1);
     let mut workers = tokio::task::JoinSet::new();
+    let mut pacer = None;
     match args.rate {
         None => {
             for _ in 0..slots {
                 let (engine, messages, tx, take) =
                     (engine.clone(), messages.clone(), tx.clone(), take.clone());
                 workers.spawn(async move {
+                    let mut failures = 0u32;
                     while take() {
                         let t0 = Instant::now();
                         let out = engine.process(&messages).await;
-                        let _ = tx.send((micros(t0.elapsed()), out.status));
+                        let _ = tx.send(Sample {
+                            status: out.status,
+                            latency_us: micros(t0.elapsed()),
+                            lateness_us: None,
+                        });
+                        // A failing agent is not hammered: wait as the
+                        // engine waits before reconnecting.
+                        if out.status.is_ok() {
+                            failures = 0;
+                        } else {
+                            failures = failures.saturating_add(1);
+                            let wake = Instant::now() + backoff(backoff_min, backoff_max, failures);
+                            tokio::time::sleep_until(stop_at.map_or(wake, |at| wake.min(at))).await;
+                        }
                     }
                 });
             }
         }
         Some(rate) => {
-            let (engine, messages, tx, take) =
-                (engine.clone(), messages.clone(), tx.clone(), take.clone());
+            // The schedule runs on a thread of its own that sleeps with the
+            // OS's fine-grained timer (tokio's timer wakes up to 1 ms late);
+            // the time from each intended send to the actual start of the
+            // message is measured and reported as the sender's lateness.
+            let (due_tx, mut due_rx) = mpsc::unbounded_channel::<Instant>();
+            let schedule = Schedule::new(started, rate);
+            pacer = Some(
+                Pacer::start(schedule, due_tx, take.clone())
+                    .context("starting the pacer thread")?,
+            );
+            let (engine, messages, tx) = (engine.clone(), messages.clone(), tx.clone());
             workers.spawn(async move {
-                let interval = Duration::from_secs_f64(1.0 / rate as f64);
                 let mut in_flight = tokio::task::JoinSet::new();
-                let mut i: u32 = 0;
-                loop {
-                    let intended = started + interval * i;
-                    tokio::time::sleep_until(intended).await;
-                    if !take() {
-                        break;
-                    }
+                while let Some(intended) = due_rx.recv().await {
                     let (engine, messages, tx) = (engine.clone(), messages.clone(), tx.clone());
                     in_flight.spawn(async move {
+                        let lateness = micros(intended.elapsed());
                         let out = engine.process(&messages).await;
-                        let _ = tx.send((micros(intended.elapsed()), out.status));
+                        let _ = tx.send(Sample {
+                            status: out.status,
+                            latency_us: micros(intended.elapsed()),
+                            lateness_us: Some(lateness),
+                        });
                     });
                     while in_flight.try_join_next().is_some() {}
-                    i = i.saturating_add(1);
                 }
                 while in_flight.join_next().await.is_some() {}
             });
@@ -192,11 +297,11 @@ async fn bench(args: BenchArgs) -> Result<()> {
             _ = tick.tick(), if progress => {
                 let secs = started.elapsed().as_secs_f64();
                 eprint!(
-                    "\r{secs:6.1}s  {:>10} msgs  {:>10.0}/s  p99 {:>6}us  errors {:<8}",
+                    "\r{secs:6.1}s  {:>10} msgs  {:>10.0}/s  p99 {:>6}us  failed {:<8}",
                     totals.ok,
                     totals.ok as f64 / secs,
                     totals.histogram.value_at_quantile(0.99),
-                    totals.errors.values().sum::<u64>()
+                    totals.failed
                 );
                 let _ = std::io::stderr().flush();
             }
@@ -204,6 +309,9 @@ async fn bench(args: BenchArgs) -> Result<()> {
     }
     done.store(true, Ordering::Relaxed);
     while workers.join_next().await.is_some() {}
+    if let Some(p) = pacer {
+        p.join();
+    }
     let elapsed = started.elapsed();
     if progress {
         eprintln!();
@@ -219,31 +327,43 @@ async fn bench(args: BenchArgs) -> Result<()> {
     engine.drain();
     let _ = tokio::time::timeout(Duration::from_secs(2), engine.drained()).await;
 
+    // Failures say why once, with the real cause (the OS error, a peer that
+    // does not speak SPOP) instead of only the engine's status code.
+    let cause = if totals.failed > 0 {
+        crate::cmd::notify::cause(&args.agent, args.timeout).await
+    } else {
+        None
+    };
+
     let h = &totals.histogram;
     let secs = elapsed.as_secs_f64();
     let rate = totals.ok as f64 / secs;
+    let failed_pct = totals.failed_pct();
     if args.json {
         let errors: serde_json::Map<String, serde_json::Value> = totals
             .errors
             .iter()
             .map(|(k, v)| (k.to_string(), json!(v)))
             .collect();
-        let out = json!({
+        let mut out = json!({
             "messages": totals.ok,
             "msgs_per_sec": (rate * 10.0).round() / 10.0,
-            "latency_us": {
-                "p50": h.value_at_quantile(0.5),
-                "p90": h.value_at_quantile(0.9),
-                "p99": h.value_at_quantile(0.99),
-                "p999": h.value_at_quantile(0.999),
-                "max": h.max(),
-            },
+            "latency_us": percentiles(h),
+            "failed": totals.failed,
+            "failed_pct": (failed_pct * 100.0).round() / 100.0,
             "errors": errors,
             "connections": opened,
             "handshake_ms": (handshake_ms * 1000.0).round() / 1000.0,
             "duration_s": (secs * 1000.0).round() / 1000.0,
             "mode": if args.rate.is_some() { "rate" } else { "closed-loop" },
         });
+        if args.rate.is_some() {
+            out["service_us"] = percentiles(&totals.service);
+            out["sender_lateness_us"] = percentiles(&totals.lateness);
+        }
+        if let Some(c) = &cause {
+            out["cause"] = json!(c);
+        }
         println!("{out}");
     } else {
         let mode = match args.rate {
@@ -259,15 +379,20 @@ async fn bench(args: BenchArgs) -> Result<()> {
             args.message,
             args.args.len()
         );
-        println!("  messages     {:>12}   {rate:.1}/s", totals.ok);
-        println!(
-            "  latency      p50 {}us  p90 {}us  p99 {}us  p99.9 {}us  max {}us",
-            h.value_at_quantile(0.5),
-            h.value_at_quantile(0.9),
-            h.value_at_quantile(0.99),
-            h.value_at_quantile(0.999),
-            h.max()
-        );
+        println!("  messages     {:>12}   {rate:.1}/s answered", totals.ok);
+        if args.rate.is_some() {
+            println!(
+                "  latency      {} (from the intended send time)",
+                percentiles_text(h)
+            );
+            println!(
+                "  service      {} (from the actual send)",
+                percentiles_text(&totals.service)
+            );
+            println!("  sender late  {}", percentiles_text(&totals.lateness));
+        } else {
+            println!("  latency      {}", percentiles_text(h));
+        }
         if totals.errors.is_empty() {
             println!("  errors       none");
         } else {
@@ -277,8 +402,25 @@ async fn bench(args: BenchArgs) -> Result<()> {
                 .map(|(s, n)| format!("{n} x {}", ProcessStatus(*s)))
                 .collect();
             println!("  errors       {}", list.join(", "));
+            println!(
+                "  failed       {} of {} messages ({failed_pct:.2} %)",
+                totals.failed,
+                totals.ok + totals.failed
+            );
+        }
+        if let Some(c) = &cause {
+            println!("  cause        {c}");
         }
         println!("  connections  {opened} opened, handshake {handshake_ms:.3} ms average");
+    }
+    if totals.failed > 0 && failed_pct > args.max_failures {
+        bail!(
+            "{} of {} messages failed ({failed_pct:.2} %), above --max-failures {} %{}",
+            totals.failed,
+            totals.ok + totals.failed,
+            args.max_failures,
+            cause.map(|c| format!(": {c}")).unwrap_or_default()
+        );
     }
     Ok(())
 }

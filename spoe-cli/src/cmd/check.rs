@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use spoe::config::{ConfigError, ConfigWarning};
 use spoe_gateway::model::GatewayConfig;
 
 #[derive(Debug, Args)]
@@ -22,9 +23,7 @@ const EXIT_NO_LISTENER: u8 = 2;
 pub(crate) fn run(args: CheckArgs) -> ExitCode {
     match GatewayConfig::from_file(&args.config) {
         Ok((config, warnings)) => {
-            for w in &warnings {
-                eprintln!("{w}");
-            }
+            print_diagnostics(&[], &warnings);
             if config.has_listener() {
                 println!("Configuration file is valid");
                 ExitCode::SUCCESS
@@ -37,8 +36,37 @@ pub(crate) fn run(args: CheckArgs) -> ExitCode {
             }
         }
         Err(errors) => {
-            eprintln!("{errors}");
+            print_diagnostics(&errors.errors, &errors.warnings);
             ExitCode::FAILURE
         }
     }
+}
+
+/// Errors, then warnings, each marked as HAProxy marks them (`[ALERT]`,
+/// `[WARNING]`), and a count when there are errors: warnings are not hidden
+/// by errors, nor mistaken for them.
+fn print_diagnostics(errors: &[ConfigError], warnings: &[ConfigWarning]) {
+    for e in errors {
+        eprintln!("{}", alert(e));
+    }
+    for w in warnings {
+        eprintln!("{}", warning(w));
+    }
+    if !errors.is_empty() {
+        eprintln!(
+            "[ALERT]    config : Fatal errors found in configuration: {} error{}, {} warning{}.",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            warnings.len(),
+            if warnings.len() == 1 { "" } else { "s" },
+        );
+    }
+}
+
+fn alert(e: &ConfigError) -> String {
+    format!("[ALERT]    config : {e}")
+}
+
+fn warning(w: &ConfigWarning) -> String {
+    format!("[WARNING]  config : {w}")
 }

@@ -26,8 +26,16 @@ pub(crate) struct GatewayArgs {
     /// and a configuration that ties them together.
     #[arg(long, conflicts_with = "config")]
     quickstart: bool,
-    /// Where the quickstart listens.
-    #[arg(long, default_value = "127.0.0.1:8080", requires = "quickstart")]
+    /// Where the quickstart listens (HOST:PORT; a host name is resolved).
+    /// A configuration file names its own listeners (`bind`), so this is
+    /// refused with -f.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8080",
+        value_parser = crate::addr::tcp,
+        requires = "quickstart",
+        conflicts_with = "config"
+    )]
     listen: SocketAddr,
 }
 

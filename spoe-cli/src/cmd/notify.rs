@@ -13,8 +13,8 @@ use crate::typed_arg::TypedArg;
 
 #[derive(Debug, Args)]
 pub(crate) struct NotifyArgs {
-    /// The agent: HOST:PORT or unix@PATH.
-    #[arg(long)]
+    /// The agent: HOST:PORT (a host name is resolved) or unix@PATH.
+    #[arg(long, value_parser = crate::addr::agent)]
     agent: AgentAddr,
     /// The message's budget, as `timeout processing` (HAProxy units). It
     /// also bounds the connection and the hello.
@@ -36,16 +36,36 @@ pub(crate) fn run(args: NotifyArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let (out, ok) = runtime.block_on(notify(&args));
+    let (mut out, ok) = runtime.block_on(notify(&args));
+    let cause = if ok {
+        None
+    } else {
+        runtime.block_on(cause(&args.agent, args.timeout))
+    };
+    if let Some(c) = &cause {
+        out["cause"] = Value::from(c.as_str());
+    }
     println!("{out}");
     if !ok {
         bail!(
-            "agent {} answered no ACK: status {}",
+            "agent {} answered no ACK: status {}{}",
             args.agent,
-            out["status"].as_u64().unwrap_or(255)
+            out["error"].as_str().unwrap_or("255"),
+            cause.map(|c| format!(": {c}")).unwrap_or_default()
         );
     }
     Ok(())
+}
+
+/// Why `agent` cannot be used, found by one handshake of our own: the OS
+/// error of a refused connection or a missing socket, a peer that speaks
+/// another protocol, a refused HELLO. `None` when the handshake works (the
+/// failure was then about the message, such as a timeout).
+pub(crate) async fn cause(agent: &AgentAddr, wait: Duration) -> Option<String> {
+    spoe_conformance::diagnose::probe(&crate::addr::target(agent), wait)
+        .await
+        .err()
+        .map(|e| e.to_string())
 }
 
 async fn notify(args: &NotifyArgs) -> (Value, bool) {

@@ -405,3 +405,59 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[&str] = &[
     "verifyhost",
     "ws",
 ];
+
+/// `global` keywords the gateway runs (the arms of `global_line`).
+const GATEWAY_GLOBAL: &[&str] = &[
+    "maxconn",
+    "hard-stop-after",
+    "nbthread",
+    "log",
+    "default-path",
+    "nbproc",
+];
+
+/// Proxy keywords the gateway runs (the arms of `proxy_line`).
+const GATEWAY_PROXY: &[&str] = &[
+    "option",
+    "log",
+    "mode",
+    "bind",
+    "timeout",
+    "maxconn",
+    "default_backend",
+    "use_backend",
+    "server",
+    "default-server",
+    "balance",
+    "acl",
+    "http-request",
+    "http-response",
+    "filter",
+];
+
+/// `; did you mean 'X' maybe ?` for an unknown `global` keyword, as HAProxy 2.6
+/// suggests; empty without a close keyword.
+pub(super) fn global_suggestion(kw: &str) -> String {
+    let all = GATEWAY_GLOBAL
+        .iter()
+        .copied()
+        .chain(IGNORED_GLOBAL.iter().map(|(k, _)| *k))
+        .chain(HAPROXY_GLOBAL.iter().copied());
+    suggestion(kw, all)
+}
+
+/// `; did you mean 'X' maybe ?` for an unknown proxy keyword.
+pub(super) fn proxy_suggestion(kw: &str) -> String {
+    let all = GATEWAY_PROXY
+        .iter()
+        .copied()
+        .chain(IGNORED_PROXY.iter().map(|(k, _)| *k))
+        .chain(HAPROXY_PROXY.iter().copied());
+    suggestion(kw, all)
+}
+
+fn suggestion<'a>(kw: &str, all: impl Iterator<Item = &'a str>) -> String {
+    spoe::config::did_you_mean(kw, all)
+        .map(|s| format!("; did you mean '{s}' maybe ?"))
+        .unwrap_or_default()
+}

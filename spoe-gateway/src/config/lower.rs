@@ -446,7 +446,10 @@ impl Lowerer<'_, '_> {
                 } else {
                     self.diag.error_msg(
                         line.span().clone(),
-                        format!("unknown keyword '{kw}' in 'global' section"),
+                        format!(
+                            "unknown keyword '{kw}' in 'global' section{}",
+                            super::keywords::global_suggestion(kw)
+                        ),
                     );
                 }
             }
@@ -791,7 +794,11 @@ impl Lowerer<'_, '_> {
                 } else {
                     self.diag.error_msg(
                         line.span().clone(),
-                        format!("unknown keyword '{kw}' in '{}' section", p.kind.keyword()),
+                        format!(
+                            "unknown keyword '{kw}' in '{}' section{}",
+                            p.kind.keyword(),
+                            super::keywords::proxy_suggestion(kw)
+                        ),
                     );
                 }
             }

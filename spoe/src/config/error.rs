@@ -90,6 +90,18 @@ pub enum SectionKind {
 }
 
 impl SectionKind {
+    /// The section keywords.
+    pub const KEYWORDS: &'static [&'static str] = &["spoe-agent", "spoe-message", "spoe-group"];
+
+    /// The keywords a section of this kind takes.
+    pub fn directives(self) -> &'static [&'static str] {
+        match self {
+            Self::Agent => super::parse::AGENT_KEYWORDS,
+            Self::Message => super::parse::MESSAGE_KEYWORDS,
+            Self::Group => &["messages"],
+        }
+    }
+
     /// The section keyword.
     pub fn keyword(self) -> &'static str {
         match self {
@@ -171,7 +183,10 @@ pub enum ConfigErrorKind {
         ch: char,
     },
     /// A keyword before any section.
-    #[error("unknown keyword '{keyword}' out of section")]
+    #[error(
+        "unknown keyword '{keyword}' out of section{}",
+        super::suggest::suffix(keyword, SectionKind::KEYWORDS.iter().copied())
+    )]
     OutOfSection {
         /// The keyword.
         keyword: String,
@@ -240,7 +255,10 @@ pub enum ConfigErrorKind {
         first: Span,
     },
     /// A keyword the section does not know.
-    #[error("unknown keyword '{keyword}' in {section} section")]
+    #[error(
+        "unknown keyword '{keyword}' in {section} section{}",
+        super::suggest::suffix(keyword, section.directives().iter().chain(SectionKind::KEYWORDS).copied())
+    )]
     UnknownKeyword {
         /// The keyword.
         keyword: String,
@@ -264,7 +282,10 @@ pub enum ConfigErrorKind {
         expected: &'static str,
     },
     /// `timeout` with an unknown name.
-    #[error("'timeout' supports 'hello', 'idle' or 'processing' (got {got})")]
+    #[error(
+        "'timeout' supports 'hello', 'idle' or 'processing' (got {got}){}",
+        super::suggest::suffix(got, ["hello", "idle", "processing"])
+    )]
     UnknownTimeout {
         /// What was given.
         got: String,
@@ -288,7 +309,10 @@ pub enum ConfigErrorKind {
         got: String,
     },
     /// `option` with an unknown name.
-    #[error("option '{name}' is not supported")]
+    #[error(
+        "option '{name}' is not supported{}",
+        super::suggest::suffix(name, super::directives::AGENT_OPTIONS.iter().copied())
+    )]
     UnknownOption {
         /// The option.
         name: String,

@@ -102,6 +102,10 @@ pub(crate) fn lower(
     }
 
     let Some(agent) = agent else {
+        if misplaced_in(diags, file) {
+            // The agent's section header is the misplaced line already reported.
+            return None;
+        }
         diags.error(
             Span::file(file.clone()),
             ConfigErrorKind::NoAgent {
@@ -122,8 +126,24 @@ fn finish(
     diags: &mut Diagnostics,
 ) -> Option<AgentConfig> {
     let errors_before = diags.errors.len();
+    // A misspelt section header was reported: the messages and groups it
+    // would have defined are missing as a consequence, not reported again.
+    let misplaced = misplaced_in(diags, &agent.span.file);
     let use_backend = agent.use_backend.clone();
-    if use_backend.is_none() {
+    // A misspelt `use-backend` was reported: the missing backend is its
+    // consequence, not a second error.
+    let misspelt_use_backend = diags.errors.iter().any(|e| {
+        *e.span.file == *agent.span.file
+            && matches!(
+                &e.kind,
+                ConfigErrorKind::UnknownKeyword {
+                    keyword,
+                    section: SectionKind::Agent,
+                } if super::did_you_mean(keyword, super::parse::AGENT_KEYWORDS.iter().copied())
+                    == Some("use-backend")
+            )
+    });
+    if use_backend.is_none() && !misspelt_use_backend {
         diags.error(
             agent.span.clone(),
             ConfigErrorKind::NoBackend {
@@ -193,13 +213,15 @@ fn finish(
     } else {
         for reference in &agent.messages {
             let Some(message) = find_message(reference.as_str()) else {
-                diags.error(
-                    reference.span().clone(),
-                    ConfigErrorKind::UndefinedMessage {
-                        agent: agent.id.clone(),
-                        name: reference.as_str().to_owned(),
-                    },
-                );
+                if !misplaced {
+                    diags.error(
+                        reference.span().clone(),
+                        ConfigErrorKind::UndefinedMessage {
+                            agent: agent.id.clone(),
+                            name: reference.as_str().to_owned(),
+                        },
+                    );
+                }
                 continue;
             };
             used_message_names.push(reference.as_str());
@@ -240,25 +262,29 @@ fn finish(
         let mut owner: Vec<(String, String, Span)> = Vec::new();
         for reference in &agent.groups {
             let Some(group) = groups.iter().find(|g| g.name == reference.as_str()) else {
-                diags.error(
-                    reference.span().clone(),
-                    ConfigErrorKind::UndefinedGroup {
-                        agent: agent.id.clone(),
-                        name: reference.as_str().to_owned(),
-                    },
-                );
+                if !misplaced {
+                    diags.error(
+                        reference.span().clone(),
+                        ConfigErrorKind::UndefinedGroup {
+                            agent: agent.id.clone(),
+                            name: reference.as_str().to_owned(),
+                        },
+                    );
+                }
                 continue;
             };
             let mut members = Vec::new();
             for m in &group.messages {
                 let Some(message) = find_message(m.as_str()) else {
-                    diags.error(
-                        m.span().clone(),
-                        ConfigErrorKind::UndefinedGroupMessage {
-                            group: group.name.clone(),
-                            name: m.as_str().to_owned(),
-                        },
-                    );
+                    if !misplaced {
+                        diags.error(
+                            m.span().clone(),
+                            ConfigErrorKind::UndefinedGroupMessage {
+                                group: group.name.clone(),
+                                name: m.as_str().to_owned(),
+                            },
+                        );
+                    }
                     continue;
                 };
                 if let Some((_, first, at)) = owner.iter().find(|(msg, _, _)| msg == m.as_str()) {
@@ -398,4 +424,13 @@ fn header(section: &Section, diags: &mut Diagnostics) -> Option<String> {
         return None;
     }
     Some(name.as_str().to_owned())
+}
+
+/// Whether `file` has a line the parser could not place (see
+/// [`super::parse::is_misplaced_line`]).
+fn misplaced_in(diags: &Diagnostics, file: &Path) -> bool {
+    diags
+        .errors
+        .iter()
+        .any(|e| *e.span.file == *file && super::parse::is_misplaced_line(&e.kind))
 }

@@ -60,6 +60,7 @@ mod message;
 mod parse;
 mod preproc;
 mod span;
+mod suggest;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,6 +74,7 @@ pub use error::{
 pub use log::{FACILITIES, FORMATS, LEVELS, LogAddress, LogServer, LogTarget};
 pub use message::{Event, GroupConfig, MessageArg, MessageConfig, UnknownEvent};
 pub use span::{Span, Spanned};
+pub use suggest::did_you_mean;
 
 /// Options for [`SpoeConfig::parse_str_with`].
 #[derive(Debug, Clone, Default)]

@@ -94,6 +94,11 @@ pub(crate) fn parse_document(
         SectionKind::Group => 2,
     };
     let mut last_line = 0;
+    // After a line that cannot belong where it is (a keyword out of any
+    // section, or a misspelt section keyword), the lines that follow belong
+    // with it: they are skipped up to the next section, instead of each
+    // repeating the first error.
+    let mut skipping = false;
 
     for (number, raw, has_lf) in split_lines(text) {
         last_line = number;
@@ -117,6 +122,7 @@ pub(crate) fn parse_document(
                 if let Some(name) = name {
                     scope = Some(name.value);
                 }
+                skipping = false;
                 continue;
             }
             LexedLine::Words(words) => words,
@@ -161,6 +167,7 @@ pub(crate) fn parse_document(
             }
         }
         if let Some(kind) = SectionKind::from_keyword(words[0].as_str()) {
+            skipping = false;
             current = Some(kind);
             section_name = Some(
                 words
@@ -177,6 +184,9 @@ pub(crate) fn parse_document(
             }
             continue;
         }
+        if skipping {
+            continue;
+        }
         let Some(kind) = current else {
             diags.error(
                 words[0].span().clone(),
@@ -184,8 +194,20 @@ pub(crate) fn parse_document(
                     keyword: words[0].as_str().to_owned(),
                 },
             );
+            skipping = true;
             continue;
         };
+        if misspelt_section(kind, words[0].as_str()) {
+            diags.error(
+                words[0].span().clone(),
+                ConfigErrorKind::UnknownKeyword {
+                    keyword: words[0].as_str().to_owned(),
+                    section: kind,
+                },
+            );
+            skipping = true;
+            continue;
+        }
         if !in_scope {
             continue;
         }
@@ -200,6 +222,27 @@ pub(crate) fn parse_document(
         preproc.finish(diags);
     }
     doc
+}
+
+/// A word that is no keyword of a `kind` section but a near miss of a section
+/// keyword (`spoe-mesage`). Only in sections where an unknown keyword is an
+/// error: in `spoe-message`, HAProxy ignores it with a warning, and so must we.
+fn misspelt_section(kind: SectionKind, word: &str) -> bool {
+    kind != SectionKind::Message
+        && !kind.directives().contains(&word)
+        && super::did_you_mean(word, SectionKind::KEYWORDS.iter().copied()).is_some()
+}
+
+/// Whether `e` is the first error of a line the parser could not place (a
+/// keyword out of section, a misspelt section keyword): the errors that
+/// would only follow from it (no agent, no backend, an undefined message)
+/// are not reported again.
+pub(crate) fn is_misplaced_line(e: &ConfigErrorKind) -> bool {
+    match e {
+        ConfigErrorKind::OutOfSection { .. } => true,
+        ConfigErrorKind::UnknownKeyword { keyword, section } => misspelt_section(*section, keyword),
+        _ => false,
+    }
 }
 
 /// A line of the selected scope whose section began in another scope. HAProxy hands it to the

@@ -1,0 +1,254 @@
+//! Why an agent cannot be used: one handshake attempt whose failure names the
+//! real cause (the OS error, a peer speaking another protocol, a refusal),
+//! for commands that only know "the connection failed".
+
+use std::io;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use spop::{AgentHello, Body, Disconnect, Frame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::peer::Target;
+use crate::{HaproxyVersion, cases};
+
+/// Why a handshake with an agent failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProbeError {
+    /// The connection could not be opened.
+    #[error("connecting to {target}: {source}")]
+    Connect {
+        /// The agent.
+        target: String,
+        /// The OS error (connection refused, no such file...).
+        source: io::Error,
+    },
+    /// The peer answered with bytes that are no SPOP frame.
+    #[error(
+        "{target}: the peer does not speak SPOP (its first bytes look like {looks_like}: {first:?})"
+    )]
+    NotSpop {
+        /// The agent.
+        target: String,
+        /// What the bytes look like: `HTTP`, `TLS`, `text`, `binary`.
+        looks_like: &'static str,
+        /// The first bytes, lossily as text.
+        first: String,
+    },
+    /// The peer closed or reset the connection without an answer.
+    #[error("{target} closed the connection without answering the HAPROXY-HELLO{detail}")]
+    Closed {
+        /// The agent.
+        target: String,
+        /// `: <OS error>` for a reset, else empty.
+        detail: String,
+    },
+    /// The peer accepted the connection and sent nothing.
+    #[error(
+        "{target} accepted the connection but sent nothing within {ms} ms of the HAPROXY-HELLO"
+    )]
+    Silent {
+        /// The agent.
+        target: String,
+        /// The wait.
+        ms: u128,
+    },
+    /// The agent refused the handshake.
+    #[error("{target} refused the handshake: AGENT-DISCONNECT status {status} ({message:?})")]
+    Refused {
+        /// The agent.
+        target: String,
+        /// The status code.
+        status: u32,
+        /// Its message.
+        message: String,
+    },
+    /// The agent answered something HAProxy does not accept.
+    #[error("{target} answered the HAPROXY-HELLO with {what}")]
+    BadAnswer {
+        /// The agent.
+        target: String,
+        /// What came and why it is refused.
+        what: String,
+    },
+}
+
+/// What a peer's first bytes look like, when they cannot start an SPOP frame
+/// (a length prefix above 16 MiB, or the bytes of a known text protocol).
+pub fn sniff(first: &[u8]) -> Option<&'static str> {
+    // Judged on the 4 bytes that would be a frame's length prefix.
+    let head = first.get(..4)?;
+    let starts = |p: &[u8]| head.eq_ignore_ascii_case(p);
+    if starts(b"HTTP") || starts(b"<!DO") || starts(b"<htm") {
+        return Some("HTTP");
+    }
+    if matches!(head, [0x15 | 0x16, 0x03, ..]) {
+        return Some("TLS");
+    }
+    if starts(b"SSH-") {
+        return Some("SSH");
+    }
+    if starts(b"-ERR") || head.starts_with(b"+OK") {
+        return Some("Redis (RESP)");
+    }
+    // A first byte other than 0 announces a frame above 16 MiB: not SPOP.
+    match head {
+        [0, ..] => None,
+        _ if head.iter().all(|c| c.is_ascii_graphic() || *c == b' ') => Some("text"),
+        _ => Some("binary data that is not SPOP"),
+    }
+}
+
+/// Connects, sends HAProxy 2.6's HELLO and reads the answer, within `wait`.
+/// Closes with HAPROXY-DISCONNECT after a successful handshake.
+pub async fn probe(target: &Target, wait: Duration) -> Result<AgentHello, ProbeError> {
+    let name = target.to_string();
+    let connect = async {
+        match target {
+            Target::Tcp(a) => tokio::net::TcpStream::connect(a)
+                .await
+                .map(|s| Box::new(s) as Box<dyn Stream>),
+            Target::Unix(p) => tokio::net::UnixStream::connect(p)
+                .await
+                .map(|s| Box::new(s) as Box<dyn Stream>),
+        }
+    };
+    let mut io = match tokio::time::timeout(wait, connect).await {
+        Ok(Ok(io)) => io,
+        Ok(Err(source)) => {
+            return Err(ProbeError::Connect {
+                target: name,
+                source,
+            });
+        }
+        Err(_) => {
+            return Err(ProbeError::Connect {
+                target: name,
+                source: io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
+            });
+        }
+    };
+    let hello = cases::hello(HaproxyVersion::V2_6);
+    let mut out = BytesMut::new();
+    Frame::haproxy_hello(&hello).encode(&mut out);
+    if let Err(e) = io.write_all(&out).await {
+        return Err(ProbeError::Closed {
+            target: name,
+            detail: format!(": {e}"),
+        });
+    }
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut decoder = spop::FrameDecoder::new(hello.max_frame_size);
+    let deadline = tokio::time::Instant::now() + wait;
+    // A line-based server (HTTP, SMTP...) waits for an end of line that a
+    // HELLO may not contain: after half the wait in silence, send one, so
+    // that it answers and can be recognised. An SPOP agent silent that long
+    // is failing anyway.
+    let mut nudge = Some(tokio::time::Instant::now() + wait / 2);
+    loop {
+        if let Some(kind) = sniff(&buf) {
+            return Err(ProbeError::NotSpop {
+                target: name,
+                looks_like: kind,
+                first: String::from_utf8_lossy(buf.get(..buf.len().min(32)).unwrap_or_default())
+                    .into_owned(),
+            });
+        }
+        match decoder.decode(&mut buf) {
+            Ok(Some(frame)) => return answer(name, frame, hello.max_frame_size, &mut io).await,
+            Ok(None) => {}
+            Err(e) => {
+                return Err(ProbeError::BadAnswer {
+                    target: name,
+                    what: format!("bytes that are not a frame: {e}"),
+                });
+            }
+        }
+        let until = nudge.unwrap_or(deadline);
+        let read = match tokio::time::timeout_at(until, io.read_buf(&mut buf)).await {
+            Ok(r) => Ok(r),
+            Err(_) if nudge.take().is_some() => {
+                let _ = io.write_all(b"\r\n\r\n").await;
+                continue;
+            }
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(Ok(0)) => {
+                return Err(ProbeError::Closed {
+                    target: name,
+                    detail: String::new(),
+                });
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(ProbeError::Closed {
+                    target: name,
+                    detail: format!(": {e}"),
+                });
+            }
+            Err(_) => {
+                return Err(ProbeError::Silent {
+                    target: name,
+                    ms: wait.as_millis(),
+                });
+            }
+        }
+    }
+}
+
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Stream for T {}
+
+async fn answer(
+    target: String,
+    frame: Frame,
+    offered: u32,
+    io: &mut Box<dyn Stream>,
+) -> Result<AgentHello, ProbeError> {
+    match &frame.body {
+        Body::AgentHello(kv) => match AgentHello::from_kv(kv, offered) {
+            Ok(a) => {
+                let mut out = BytesMut::new();
+                Frame::haproxy_disconnect(&Disconnect::new(spop::Status::NORMAL)).encode(&mut out);
+                let _ = io.write_all(&out).await;
+                Ok(a)
+            }
+            Err(e) => Err(ProbeError::BadAnswer {
+                target,
+                what: format!("an AGENT-HELLO HAProxy refuses: {e}"),
+            }),
+        },
+        Body::AgentDisconnect(kv) => {
+            let d = Disconnect::from_kv(kv).unwrap_or(Disconnect::new(spop::Status::UNKNOWN));
+            Err(ProbeError::Refused {
+                target,
+                status: d.status.0,
+                message: d.message,
+            })
+        }
+        _ => Err(ProbeError::BadAnswer {
+            target,
+            what: crate::peer::describe(&frame),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_and_tls_and_text_are_named() {
+        assert_eq!(sniff(b"HTTP/1.1 400 Bad Request\r\n"), Some("HTTP"));
+        assert_eq!(sniff(b"<!DOCTYPE HTML>"), Some("HTTP"));
+        assert_eq!(sniff(b"\x15\x03\x01\x00\x02"), Some("TLS"));
+        assert_eq!(sniff(b"SSH-2.0-OpenSSH"), Some("SSH"));
+        assert_eq!(sniff(b"hello"), Some("text"));
+        // A real frame's length prefix starts with a zero byte.
+        assert_eq!(sniff(b"\x00\x00\x00\x30\x65"), None);
+        assert_eq!(sniff(b""), None);
+        assert_eq!(sniff(b"HT"), None);
+    }
+}
