@@ -14,6 +14,14 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy
 fi
 
+# The rate_limit example's interop test runs a real redis-server (on a Unix
+# socket in a temporary directory); it fails, never skips, without it.
+if ! command -v redis-server >/dev/null 2>&1; then
+    echo "test.sh: installing redis-server from Debian" >&2
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
+fi
+
 # Third-party agents used as references, in a venv of their own.
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import haproxyspoa' 2>/dev/null; then
     echo "test.sh: installing PyPI reference agents into .venv" >&2

@@ -21,14 +21,15 @@
 //! ```
 //!
 //! and in haproxy.cfg: `http-request deny if { var(txn.block.blocked) -m bool }`.
+//! Handler errors and overruns are logged through `tracing` (RUST_LOG
+//! filters them; default `info`).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use spoa::{
-    Actions, CancellationToken, Config, HandlerError, ListenAddr, Listener, Request, Server,
+    Action, Actions, Config, HandlerError, ListenAddr, Listener, Request, Server, VarScope,
 };
-use spop::{Action, TypedData, VarScope};
 
 /// Decides for one NOTIFY. Arguments are looked up by name and typed.
 async fn check(req: Request) -> Result<Actions, HandlerError> {
@@ -36,10 +37,10 @@ async fn check(req: Request) -> Result<Actions, HandlerError> {
     let Some(msg) = req.message("check-request") else {
         return Ok(actions); // another message: nothing to say
     };
-    let ip = msg.get("ip").and_then(TypedData::as_ip);
-    let path = msg.get("path").and_then(TypedData::as_str).unwrap_or("/");
+    let ip: IpAddr = msg.get_as("ip")?;
+    let path: &str = msg.get_opt("path")?.unwrap_or("/");
     let reason = match ip {
-        Some(IpAddr::V4(a)) if a.is_documentation() => Some("documentation address"),
+        IpAddr::V4(a) if a.is_documentation() => Some("documentation address"),
         _ if path.starts_with("/admin") => Some("admin area"),
         _ => None,
     };
@@ -50,28 +51,93 @@ async fn check(req: Request) -> Result<Actions, HandlerError> {
     Ok(actions)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let addr: ListenAddr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:12345".into())
-        .parse()?;
+fn config() -> Config {
     let mut config = Config::default();
     // Below the engine's `timeout processing` (200ms above), so that the
     // fallback reaches HAProxy in time.
     config.handler_timeout = Duration::from_millis(150);
     config.fallback_actions = vec![Action::set_var(VarScope::Transaction, "error", true)];
-    let server = Server::new(check, config)?;
+    config
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let addr: ListenAddr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:12345".into())
+        .parse()?;
+    let server = Server::new(check, config())?;
     let listener = Listener::bind(&addr).await?;
-    println!("block_list agent on {}", listener.local_addr()?);
-    let stop = CancellationToken::new();
-    let on_ctrl_c = stop.clone();
-    // Owned: the JoinSet aborts the Ctrl-C watcher when main returns.
-    let mut signals = tokio::task::JoinSet::new();
-    signals.spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        on_ctrl_c.cancel();
-    });
-    server.serve(listener, stop).await?;
+    println!("block_list: listening on {}", listener.local_addr()?);
+    // SIGTERM or SIGINT: stop accepting, finish in-flight NOTIFY frames,
+    // AGENT-DISCONNECT, exit 0.
+    server.serve_until_signal(listener).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use spoa::testing::{Engine, call};
+    use spoa::{Message, TypedData};
+
+    use super::*;
+
+    fn request(ip: impl Into<TypedData>, path: &str) -> Request {
+        Request::builder()
+            .message(
+                Message::new("check-request")
+                    .arg("ip", ip)
+                    .arg("path", path),
+            )
+            .build()
+    }
+
+    #[tokio::test]
+    async fn documentation_addresses_and_the_admin_area_are_blocked() {
+        let doc = call(&check, request(Ipv4Addr::new(192, 0, 2, 1), "/"))
+            .await
+            .unwrap();
+        assert_eq!(
+            doc.var(VarScope::Transaction, "reason"),
+            Some(&TypedData::string("documentation address"))
+        );
+        let admin = call(&check, request(Ipv4Addr::LOCALHOST, "/admin/x"))
+            .await
+            .unwrap();
+        assert_eq!(
+            admin.var(VarScope::Transaction, "blocked"),
+            Some(&TypedData::Bool(true))
+        );
+        let fine = call(&check, request(Ipv4Addr::LOCALHOST, "/"))
+            .await
+            .unwrap();
+        assert_eq!(
+            fine.into_vec(),
+            vec![Action::set_var(VarScope::Transaction, "blocked", false)]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_address_of_the_wrong_type_takes_the_error_path() {
+        let err = call(&check, request("192.0.2.1", "/")).await.unwrap_err();
+        assert!(err.to_string().contains(r#"argument "ip""#), "{err}");
+        let server = Server::new(check, config()).unwrap();
+        let mut engine = Engine::connect(&server).await.unwrap();
+        let actions = engine
+            .notify(vec![Message::new("check-request").arg("ip", "192.0.2.1")])
+            .await
+            .unwrap();
+        assert_eq!(
+            actions.var(VarScope::Transaction, "error"),
+            Some(&TypedData::Bool(true))
+        );
+    }
 }

@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::Fragmentation;
+use crate::context::EngineInfo;
 use crate::error_var::ErrorCause;
 use crate::handler::{Handler, Request};
 use crate::metrics::{Direction, Outcome};
@@ -268,16 +269,16 @@ where
     }
     debug!(peer = %peer_s, max_frame_size = answer.max_frame_size, capabilities = %answer.capabilities, "handshake done");
     reader.decoder.set_max_frame_size(answer.max_frame_size);
-    Running::new(
+    let mut running = Running::new(
         reader,
         wr,
         peer,
         peer_s,
         shared,
         FrameEncoder::new(answer.max_frame_size),
-    )
-    .serve(shutdown)
-    .await
+    );
+    running.engine = Arc::new(EngineInfo::from_handshake(&hello, &answer));
+    running.serve(shutdown).await
 }
 
 async fn handshake<R: AsyncRead + Unpin, H>(
@@ -390,6 +391,8 @@ struct Running<IO, H> {
     encoder: FrameEncoder,
     handlers: FuturesUnordered<HandlerFuture>,
     reassembler: Reassembler,
+    /// What the handshake agreed on, handed to every [`Request`].
+    engine: Arc<EngineInfo>,
 }
 
 impl<IO, H> Running<IO, H>
@@ -415,6 +418,7 @@ where
             encoder,
             handlers: FuturesUnordered::new(),
             shared,
+            engine: Arc::default(),
         }
     }
 
@@ -608,12 +612,14 @@ where
 
     fn start_handler(&mut self, stream_id: u64, frame_id: u64, messages: Vec<spop::Message>) {
         let shared = self.shared.clone();
-        let request = Request {
+        let request = Request::from_parts(
             stream_id,
             frame_id,
             messages,
-            peer: self.peer,
-        };
+            self.peer,
+            Instant::now() + shared.config.handler_timeout,
+            self.engine.clone(),
+        );
         shared.metrics.in_flight().inc();
         self.handlers.push(Box::pin(async move {
             let started = Instant::now();

@@ -3,16 +3,25 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use spop::{Action, Message, TypedData, VarScope};
+use spop::{Action, ArgError, Message, TypeError, TypedData, VarScope};
+use tokio::time::Instant;
 
-/// An error a handler returns. The runtime logs it (rate-limited) and
-/// answers with the fallback actions and the error variable, code 10 (see
-/// [`crate::ErrorCause`]).
+use crate::context::{EngineInfo, RequestBuilder};
+
+/// An error a handler returns: any error type converts with `?`. The runtime
+/// logs it (through `tracing`, at WARN, rate-limited: install a subscriber to
+/// see it) and answers with the fallback actions and the error variable, code
+/// 10 (see [`crate::ErrorCause`]), instead of the handler's actions.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The messages of one NOTIFY frame.
+/// The messages of one NOTIFY frame, and what the handler may need to answer
+/// them: the time it has left, the engine and its address.
+///
+/// Build one outside the runtime with [`Request::builder`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Request {
@@ -24,12 +33,101 @@ pub struct Request {
     pub messages: Vec<Message>,
     /// The engine's address, when the connection is TCP.
     pub peer: Option<SocketAddr>,
+    /// When the handler's budget ([`crate::Config::handler_timeout`]) runs
+    /// out: past it the runtime cancels the handler. Give calls to other
+    /// services a timeout within [`Request::remaining`].
+    pub deadline: Instant,
+    /// The engine, as the handshake left it (engine-id, max-frame-size,
+    /// capabilities). Shared by the requests of one connection.
+    pub engine: Arc<EngineInfo>,
 }
 
 impl Request {
+    /// A request built field by field (for tests: [`crate::testing`]).
+    pub fn builder() -> RequestBuilder {
+        RequestBuilder::default()
+    }
+
+    pub(crate) fn from_parts(
+        stream_id: u64,
+        frame_id: u64,
+        messages: Vec<Message>,
+        peer: Option<SocketAddr>,
+        deadline: Instant,
+        engine: Arc<EngineInfo>,
+    ) -> Self {
+        Self {
+            stream_id,
+            frame_id,
+            messages,
+            peer,
+            deadline,
+            engine,
+        }
+    }
+
+    /// The same context with other messages (what [`crate::Router`] hands
+    /// each routed handler).
+    pub fn with_messages(&self, messages: Vec<Message>) -> Self {
+        Self {
+            messages,
+            engine: self.engine.clone(),
+            ..*self
+        }
+    }
+
     /// The first message called `name`.
     pub fn message(&self, name: &str) -> Option<&Message> {
         self.messages.iter().find(|m| m.name == name.as_bytes())
+    }
+
+    /// The argument `name` of the first message, as `T`: in a handler served
+    /// through a [`crate::Router`] the request holds exactly the routed
+    /// message. The error names the argument, the type expected and the type
+    /// received; `?` turns it into a [`HandlerError`].
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use spoa::{Message, Request};
+    ///
+    /// let req = Request::builder()
+    ///     .message(Message::new("check").arg("ip", IpAddr::from([192, 0, 2, 1])).arg("ua", "curl/8"))
+    ///     .build();
+    /// let ip: IpAddr = req.arg("ip")?;
+    /// let ua: &str = req.arg("ua")?;
+    /// assert_eq!((ip.to_string().as_str(), ua), ("192.0.2.1", "curl/8"));
+    /// let err = req.arg::<bool>("ua").unwrap_err();
+    /// assert_eq!(err.to_string(), r#"argument "ua" of message "check": expected BOOL, got STRING"#);
+    /// # Ok::<(), spoa::ArgError>(())
+    /// ```
+    pub fn arg<'a, T>(&'a self, name: &str) -> Result<T, ArgError>
+    where
+        T: TryFrom<&'a TypedData, Error = TypeError>,
+    {
+        match self.messages.first() {
+            Some(m) => m.get_as(name),
+            None => Err(ArgError::Missing {
+                message: String::new(),
+                arg: name.to_owned(),
+            }),
+        }
+    }
+
+    /// As [`Request::arg`] for an optional argument: `Ok(None)` when it is
+    /// missing or NULL (a sample HAProxy could not fetch).
+    pub fn arg_opt<'a, T>(&'a self, name: &str) -> Result<Option<T>, ArgError>
+    where
+        T: TryFrom<&'a TypedData, Error = TypeError>,
+    {
+        match self.messages.first() {
+            Some(m) => m.get_opt(name),
+            None => Ok(None),
+        }
+    }
+
+    /// The time left before the runtime cancels the handler (zero once past).
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
     }
 }
 
@@ -85,6 +183,43 @@ impl Actions {
     pub fn into_vec(self) -> Vec<Action> {
         self.actions
     }
+
+    /// The actions, in order.
+    pub fn as_slice(&self) -> &[Action] {
+        &self.actions
+    }
+
+    /// Appends `other`'s actions after these.
+    pub fn extend(&mut self, other: Self) -> &mut Self {
+        self.actions.extend(other.actions);
+        self
+    }
+
+    /// The value the last SET-VAR of `scope.name` sets, unless a later
+    /// UNSET-VAR removes it: what HAProxy would hold after this ACK (for
+    /// assertions in tests).
+    ///
+    /// ```
+    /// use spoa::{Actions, TypedData, VarScope};
+    ///
+    /// let mut actions = Actions::new();
+    /// actions.set_var(VarScope::Transaction, "blocked", true);
+    /// assert_eq!(actions.var(VarScope::Transaction, "blocked"), Some(&TypedData::Bool(true)));
+    /// assert_eq!(actions.var(VarScope::Session, "blocked"), None);
+    /// ```
+    pub fn var(&self, scope: VarScope, name: &str) -> Option<&TypedData> {
+        self.actions.iter().rev().find_map(|a| match a {
+            Action::SetVar {
+                scope: s,
+                name: n,
+                value,
+            } if *s == scope && n == name.as_bytes() => Some(Some(value)),
+            Action::UnsetVar { scope: s, name: n } if *s == scope && n == name.as_bytes() => {
+                Some(None)
+            }
+            _ => None,
+        })?
+    }
 }
 
 impl From<Vec<Action>> for Actions {
@@ -99,7 +234,31 @@ impl From<Vec<Action>> for Actions {
 /// Calls run concurrently, up to [`crate::Config::max_in_flight`] per
 /// connection, each under [`crate::Config::handler_timeout`]. A call that
 /// fails, panics or overruns still produces an ACK: the fallback actions and
-/// the error variable (see [`crate::ErrorCause`]).
+/// the error variable (see [`crate::ErrorCause`]); the failure is logged
+/// through `tracing`.
+///
+/// A handler that keeps state is a struct; share what must outlive it with
+/// `Arc` (the runtime already holds the handler in an `Arc` and calls it
+/// through `&self` from every connection at once):
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use spoa::{Actions, Handler, HandlerError, Request, VarScope};
+///
+/// struct Counter {
+///     seen: Arc<AtomicU64>,
+/// }
+///
+/// impl Handler for Counter {
+///     async fn handle(&self, _req: Request) -> Result<Actions, HandlerError> {
+///         let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
+///         let mut actions = Actions::new();
+///         actions.set_var(VarScope::Process, "seen", n);
+///         Ok(actions)
+///     }
+/// }
+/// ```
 ///
 /// # Never block the thread
 ///
@@ -121,8 +280,7 @@ impl From<Vec<Action>> for Actions {
 /// runs to its end):
 ///
 /// ```
-/// use spoa::{Actions, HandlerError, Request};
-/// use spop::VarScope;
+/// use spoa::{Actions, HandlerError, Request, VarScope};
 ///
 /// fn lookup_in_a_blocking_library(_ip: &str) -> i32 { 42 }
 ///

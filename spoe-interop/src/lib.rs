@@ -581,6 +581,48 @@ pub fn http_get(
     parse_response(&raw)
 }
 
+/// As [`http_get`], over a Unix stream socket: for a HAProxy frontend bound
+/// on `unix@PATH` in its temporary directory, which needs no port at all.
+///
+/// # Errors
+///
+/// As [`http_get`].
+pub fn http_get_unix(
+    socket: &Path,
+    path: &str,
+    extra_headers: &[(&str, &str)],
+) -> io::Result<HttpResponse> {
+    let deadline = Instant::now() + HTTP_TIMEOUT;
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(HTTP_TIMEOUT))?;
+    stream.set_write_timeout(Some(HTTP_TIMEOUT))?;
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (name, value) in extra_headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "HTTP response deadline",
+            ));
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if raw.len() > HTTP_MAX_RESPONSE {
+            return Err(invalid("response too large"));
+        }
+    }
+    parse_response(&raw)
+}
+
 fn invalid(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.to_owned())
 }

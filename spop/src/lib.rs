@@ -52,6 +52,7 @@
 )]
 
 mod action;
+pub mod convert;
 mod cursor;
 mod data;
 mod error;
@@ -65,6 +66,7 @@ pub mod varint;
 pub mod view;
 
 pub use action::{ACTION_SET_VAR, ACTION_UNSET_VAR, Action, VarScope};
+pub use convert::{ArgError, TypeError};
 pub use data::{DataType, TypedData};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use frame::{

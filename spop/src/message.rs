@@ -3,6 +3,7 @@
 
 use bytes::{BufMut, Bytes};
 
+use crate::convert::{ArgError, TypeError};
 use crate::cursor::Reader;
 use crate::data::{TypedData, bytes_encoded_len, encode_bytes};
 use crate::error::{DecodeError, EncodeError};
@@ -41,6 +42,51 @@ impl Message {
     /// The first argument called `name`.
     pub fn get(&self, name: &str) -> Option<&TypedData> {
         crate::kv::find(&self.args, name)
+    }
+
+    /// The argument `name` as `T` (see [`crate::convert`] for what converts
+    /// to what), with an error that names the argument, the expected type and
+    /// the type received.
+    ///
+    /// ```
+    /// use std::net::Ipv4Addr;
+    /// use spop::Message;
+    ///
+    /// let msg = Message::new("check").arg("ip", Ipv4Addr::LOCALHOST);
+    /// let ip: Ipv4Addr = msg.get_as("ip")?;
+    /// assert!(ip.is_loopback());
+    /// assert_eq!(
+    ///     msg.get_as::<bool>("ip").unwrap_err().to_string(),
+    ///     "argument \"ip\" of message \"check\": expected BOOL, got IPV4",
+    /// );
+    /// # Ok::<(), spop::ArgError>(())
+    /// ```
+    pub fn get_as<'a, T>(&'a self, name: &str) -> Result<T, ArgError>
+    where
+        T: TryFrom<&'a TypedData, Error = TypeError>,
+    {
+        let value = self.get(name).ok_or_else(|| ArgError::Missing {
+            message: String::from_utf8_lossy(&self.name).into_owned(),
+            arg: name.to_owned(),
+        })?;
+        T::try_from(value).map_err(|source| ArgError::Type {
+            message: String::from_utf8_lossy(&self.name).into_owned(),
+            arg: name.to_owned(),
+            source,
+        })
+    }
+
+    /// As [`Message::get_as`] for an optional argument: `Ok(None)` when it is
+    /// missing or NULL (a sample HAProxy could not fetch, such as an absent
+    /// header); an error only when it is there with another type.
+    pub fn get_opt<'a, T>(&'a self, name: &str) -> Result<Option<T>, ArgError>
+    where
+        T: TryFrom<&'a TypedData, Error = TypeError>,
+    {
+        match self.get(name) {
+            None | Some(TypedData::Null) => Ok(None),
+            Some(_) => self.get_as(name).map(Some),
+        }
     }
 
     /// Bytes [`Message::encode`] writes.

@@ -1,0 +1,492 @@
+//! The examples in `spoa/examples/` as processes behind a real HAProxy 2.6:
+//! `block_list` and `bot_blocker` decide what HAProxy does with a request and
+//! stop on SIGTERM with a drain and exit status 0; `rate_limit` holds one limit
+//! across two agent processes through a real `redis-server`, and never allows
+//! a request when Redis is down.
+//!
+//! The example binaries are the ones `cargo test` (or
+//! `cargo build -p spoa --examples`) builds in `target/<profile>/examples/`;
+//! a missing or stale one fails the test with the command that builds it.
+//! Nothing binds a guessed port: agents bind `127.0.0.1:0` and print the
+//! address, HAProxy's frontend and Redis listen on Unix sockets in their
+//! temporary directories. Every wait is bounded; every process dies with its
+//! guard. A missing `haproxy` or `redis-server` fails the test.
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real processes on the wall clock"
+)]
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use spoe_interop::{ChildGuard, Haproxy, HttpResponse, Signal, http_get_unix};
+
+/// How long a process may take to start (print its address, open its socket).
+const START: Duration = Duration::from_secs(20);
+/// How long an agent may take to drain and exit after SIGTERM.
+const STOP: Duration = Duration::from_secs(10);
+
+/// Set to `true` once the runtime's error path sets `txn.<prefix>.error`
+/// itself (issue 12: a failed handler is answered with SET-VAR txn "error").
+/// Until then the examples' haproxy.cfg fails closed on the absence of the
+/// decision, which the test asserts either way.
+const RUNTIME_SETS_ERROR_VAR: bool = false;
+
+// ===== processes =====
+
+/// `target/<profile>/examples/<name>`, next to this test's own binary
+/// (`target/<profile>/deps/`); fails if missing or older than its source.
+fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("path of the test binary");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary in target/<profile>/deps");
+    let path = profile_dir.join("examples").join(name);
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
+    let built = std::fs::metadata(&path).and_then(|m| m.modified());
+    let written = std::fs::metadata(&source)
+        .and_then(|m| m.modified())
+        .expect("example source");
+    match built {
+        Ok(t) if t >= written => path,
+        Ok(_) => panic!(
+            "{} is older than {}: run `cargo build -p spoa --examples` (plain `cargo test` builds it)",
+            path.display(),
+            source.display()
+        ),
+        Err(e) => panic!(
+            "{}: {e}: run `cargo build -p spoa --examples` (plain `cargo test` builds it)",
+            path.display()
+        ),
+    }
+}
+
+/// The first line of the file at `path`, polled until `START`; `None` if the
+/// child exits first.
+fn first_line(child: &mut ChildGuard, path: &Path) -> Option<String> {
+    let deadline = Instant::now() + START;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some((line, _)) = text.split_once('\n') {
+            return Some(line.to_owned());
+        }
+        if Instant::now() >= deadline || child.try_wait().ok().flatten().is_some() {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds or `limit` passes.
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A running example agent: its address and its log (stderr).
+struct Example {
+    child: ChildGuard,
+    addr: SocketAddr,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl Example {
+    /// Starts `name ARGS...` (first argument `127.0.0.1:0`) and waits for
+    /// its "NAME: listening on ADDR" line.
+    fn start(name: &str, args: &[&str], rust_log: &str) -> Self {
+        let path = example_path(name);
+        let stdout = tempfile::NamedTempFile::new().expect("temporary file");
+        let stderr = tempfile::NamedTempFile::new().expect("temporary file");
+        let mut child = ChildGuard::spawn(
+            Command::new(&path)
+                .arg("127.0.0.1:0")
+                .args(args)
+                .env("RUST_LOG", rust_log)
+                .stdin(Stdio::null())
+                .stdout(stdout.reopen().expect("reopen"))
+                .stderr(stderr.reopen().expect("reopen")),
+        )
+        .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", path.display()));
+        let log = || std::fs::read_to_string(stderr.path()).unwrap_or_default();
+        let line = first_line(&mut child, stdout.path()).unwrap_or_else(|| {
+            panic!(
+                "{name} printed no address within {START:?} (exit: {:?}); stderr:\n{}",
+                child.try_wait().ok().flatten(),
+                log()
+            )
+        });
+        let addr = line
+            .strip_prefix(&format!("{name}: listening on "))
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}; stderr:\n{}", log()));
+        Self {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status must be 0 (drained), within `STOP`.
+    fn assert_stops_cleanly_on_sigterm(mut self) {
+        self.child.signal(Signal::TERM).expect("send SIGTERM");
+        let status = self.child.wait_timeout(STOP).expect("wait for the agent");
+        let log = self.log();
+        let status =
+            status.unwrap_or_else(|| panic!("still running {STOP:?} after SIGTERM:\n{log}"));
+        assert!(
+            status.success(),
+            "exit status after SIGTERM: {status} (143 = killed without a drain); stderr:\n{log}"
+        );
+        assert!(log.contains("SIGTERM: draining"), "stderr:\n{log}");
+    }
+}
+
+/// A `redis-server` on a Unix socket in a temporary directory (`--port 0`:
+/// no TCP at all), killed on drop.
+struct Redis {
+    child: ChildGuard,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("spoa-redis-")
+            .tempdir()
+            .expect("temporary directory");
+        let socket = dir.path().join("redis.sock");
+        let log = std::fs::File::create(dir.path().join("redis.log")).expect("redis log");
+        let mut child = ChildGuard::spawn(
+            Command::new("redis-server")
+                .args(["--port", "0", "--save", "", "--appendonly", "no"])
+                .arg("--unixsocket")
+                .arg(&socket)
+                .args(["--unixsocketperm", "700"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("dup"))
+                .stderr(log),
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot spawn redis-server ({e}): install it with `apt-get install -y redis-server` (test.sh does)"
+            )
+        });
+        let ready = wait_until(START, || {
+            ping(&socket) || child.try_wait().ok().flatten().is_some()
+        });
+        assert!(
+            ready && ping(&socket),
+            "redis-server not answering PING on {} within {START:?}:\n{}",
+            socket.display(),
+            std::fs::read_to_string(dir.path().join("redis.log")).unwrap_or_default()
+        );
+        Self {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis+unix://{}", self.socket.display())
+    }
+
+    fn kill(&mut self) {
+        self.child.kill();
+    }
+}
+
+fn ping(socket: &Path) -> bool {
+    let Ok(mut s) = UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+// ===== HAProxy =====
+
+/// haproxy.cfg with a frontend on the Unix socket `fe.sock` (in HAProxy's
+/// directory), the SPOE filter of `spoe.conf`, the frontend's `rules`, and
+/// backend `agents` with one server per address.
+fn haproxy_cfg(rules: &str, agents: &[SocketAddr]) -> String {
+    let mut servers = String::new();
+    for (i, a) in agents.iter().enumerate() {
+        servers.push_str(&format!("    server a{} {a}\n", i + 1));
+    }
+    format!(
+        "\
+global
+    nbthread 1
+    stats socket unix@admin.sock level admin
+    log stderr format short local0 warning
+defaults
+    mode http
+    log global
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind unix@fe.sock
+    filter spoe engine e config spoe.conf
+{rules}
+backend agents
+    mode tcp
+    balance roundrobin
+{servers}"
+    )
+}
+
+/// spoe.conf for engine `e`: `agent` with one `message` with `args`.
+fn spoe_conf(prefix: &str, message: &str, args: &str) -> String {
+    format!(
+        "\
+[e]
+spoe-agent agent
+    messages {message}
+    option var-prefix {prefix}
+    timeout hello 2s
+    timeout idle 30s
+    timeout processing 500ms
+    use-backend agents
+    log global
+spoe-message {message}
+    args {args}
+    event on-frontend-http-request
+"
+    )
+}
+
+fn get(haproxy: &Haproxy, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    http_get_unix(&haproxy.dir().join("fe.sock"), path, headers)
+        .unwrap_or_else(|e| panic!("GET {path}: {e}\nhaproxy log:\n{}", haproxy.log()))
+}
+
+fn header<'a>(resp: &'a HttpResponse, name: &str) -> &'a str {
+    resp.1
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// One admin command on HAProxy's stats socket; returns its answer.
+fn admin(haproxy: &Haproxy, command: &str) -> String {
+    let mut s = UnixStream::connect(haproxy.dir().join("admin.sock")).expect("stats socket");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(format!("{command}\n").as_bytes())
+        .expect("write command");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+// ===== the examples =====
+
+#[test]
+fn bot_blocker_denies_bots_behind_haproxy_and_drains_on_sigterm() {
+    let agent = Example::start("bot_blocker", &[], "info");
+    let haproxy = Haproxy::start_with_files(
+        &haproxy_cfg(
+            "    http-request deny if { var(txn.bot.bot) -m bool }\n    \
+             http-request return status 200 hdr x-bot \"%[var(txn.bot.bot)]\"",
+            &[agent.addr],
+        ),
+        &[(
+            "spoe.conf",
+            &spoe_conf("bot", "check-ua", "ua=req.hdr(user-agent)"),
+        )],
+    );
+    for (ua, status) in [
+        (Some("Googlebot/2.1 (+http://www.google.com/bot.html)"), 403),
+        (Some("Mozilla/5.0 (compatible; bingBOT/2.0)"), 403),
+        (Some("curl/8.5.0"), 200),
+        (None, 200),
+    ] {
+        let headers: Vec<(&str, &str)> = ua.map(|u| ("User-Agent", u)).into_iter().collect();
+        let resp = get(&haproxy, "/", &headers);
+        assert_eq!(
+            resp.0,
+            status,
+            "User-Agent {ua:?}; agent log:\n{}",
+            agent.log()
+        );
+        if status == 200 {
+            assert_eq!(
+                header(&resp, "x-bot"),
+                "0",
+                "the agent answered, not a miss"
+            );
+        }
+    }
+    agent.assert_stops_cleanly_on_sigterm();
+}
+
+#[test]
+fn block_list_blocks_behind_haproxy_and_drains_on_sigterm() {
+    let agent = Example::start("block_list", &[], "info");
+    let haproxy = Haproxy::start_with_files(
+        &haproxy_cfg(
+            "    http-request deny hdr x-reason \"%[var(txn.block.reason)]\" if { var(txn.block.blocked) -m bool }\n    \
+             http-request deny deny_status 503 if { var(txn.block.error) -m bool }\n    \
+             http-request return status 200 hdr x-blocked \"%[var(txn.block.blocked)]\"",
+            &[agent.addr],
+        ),
+        // A Unix-socket frontend has no `src`: the client address comes from a
+        // header, as behind another proxy.
+        &[(
+            "spoe.conf",
+            &spoe_conf(
+                "block",
+                "check-request",
+                "ip=req.hdr_ip(x-client-ip) path=path",
+            ),
+        )],
+    );
+    let fine = get(&haproxy, "/", &[("x-client-ip", "10.1.2.3")]);
+    assert_eq!(fine.0, 200, "agent log:\n{}", agent.log());
+    assert_eq!(header(&fine, "x-blocked"), "0");
+    let doc = get(&haproxy, "/", &[("x-client-ip", "192.0.2.1")]);
+    assert_eq!(doc.0, 403);
+    assert_eq!(header(&doc, "x-reason"), "documentation address");
+    let admin_area = get(&haproxy, "/admin/users", &[("x-client-ip", "10.1.2.3")]);
+    assert_eq!(admin_area.0, 403);
+    assert_eq!(header(&admin_area, "x-reason"), "admin area");
+    // No address: the handler's typed lookup fails, the error path answers.
+    let no_ip = get(&haproxy, "/", &[]);
+    assert_eq!(no_ip.0, 503, "agent log:\n{}", agent.log());
+    assert!(
+        agent.log().contains(r#"argument \"ip\""#) || agent.log().contains(r#"argument "ip""#),
+        "the handler's error is logged through tracing:\n{}",
+        agent.log()
+    );
+    agent.assert_stops_cleanly_on_sigterm();
+}
+
+/// Capacity of the shared bucket (no refill during the test: 1 token per
+/// 1000 s).
+const LIMIT: usize = 4;
+
+#[test]
+fn rate_limit_holds_one_limit_across_two_agents_through_redis_and_fails_closed_without_it() {
+    let mut redis = Redis::start();
+    let url = redis.url();
+    let limit = LIMIT.to_string();
+    // DEBUG: the runtime logs each engine connection's start and end.
+    let a1 = Example::start("rate_limit", &[&url, &limit, "0.001"], "debug");
+    let a2 = Example::start("rate_limit", &[&url, &limit, "0.001"], "debug");
+    let haproxy = Haproxy::start_with_files(
+        &haproxy_cfg(
+            "    http-request deny deny_status 429 hdr x-remaining \"%[var(txn.rl.remaining)]\" \
+             hdr x-error \"%[var(txn.rl.error)]\" unless { var(txn.rl.allowed) -m bool }\n    \
+             http-request return status 200 hdr x-remaining \"%[var(txn.rl.remaining)]\"",
+            &[a1.addr, a2.addr],
+        ),
+        &[(
+            "spoe.conf",
+            &spoe_conf("rl", "rate-limit", "ip=req.hdr_ip(x-client-ip)"),
+        )],
+    );
+    let client = [("x-client-ip", "203.0.113.9")];
+    let logs = || {
+        format!(
+            "a1:\n{}\na2:\n{}\nhaproxy:\n{}",
+            a1.log(),
+            a2.log(),
+            haproxy.log()
+        )
+    };
+
+    // Phase 1: only a1 in service; the bucket's LIMIT tokens are spent there.
+    admin(&haproxy, "set server agents/a2 state maint");
+    for i in 0..LIMIT {
+        let resp = get(&haproxy, "/", &client);
+        assert_eq!(resp.0, 200, "request {i} through a1; {}", logs());
+        assert_eq!(header(&resp, "x-remaining"), (LIMIT - 1 - i).to_string());
+    }
+    // Phase 2: only a2; a1's connections are cut (and seen closed by a1).
+    admin(&haproxy, "set server agents/a2 state ready");
+    admin(&haproxy, "set server agents/a1 state maint");
+    admin(&haproxy, "shutdown sessions server agents/a1");
+    let a1_closed = wait_until(START, || {
+        let log = a1.log();
+        log.matches("handshake done").count() == log.matches("connection ended").count()
+    });
+    assert!(a1_closed, "a1 still has an engine connection; {}", logs());
+    for i in 0..LIMIT {
+        let resp = get(&haproxy, "/", &client);
+        assert_eq!(
+            resp.0,
+            429,
+            "request {i} through a2 must find the bucket a1 emptied (a per-process limit would allow {} in total); {}",
+            2 * LIMIT,
+            logs()
+        );
+        assert_eq!(
+            header(&resp, "x-remaining"),
+            "0",
+            "a2 answered, from Redis; {}",
+            logs()
+        );
+    }
+    assert!(
+        a2.log().contains("handshake done"),
+        "a2 served the engine; {}",
+        logs()
+    );
+    // Another client has its own bucket.
+    let other = get(&haproxy, "/", &[("x-client-ip", "203.0.113.10")]);
+    assert_eq!(other.0, 200, "{}", logs());
+
+    // Redis down: the handler fails, and the request is not allowed.
+    redis.kill();
+    for i in 0..2 {
+        let resp = get(&haproxy, "/", &[("x-client-ip", "203.0.113.11")]);
+        assert_eq!(
+            resp.0,
+            429,
+            "request {i} with Redis down must be denied; {}",
+            logs()
+        );
+        assert_eq!(header(&resp, "x-remaining"), "", "no decision was made");
+        if RUNTIME_SETS_ERROR_VAR {
+            assert_ne!(
+                header(&resp, "x-error"),
+                "",
+                "txn.rl.error is set; {}",
+                logs()
+            );
+        }
+    }
+    assert!(
+        a2.log().contains("Redis token bucket"),
+        "the handler's error (with its cause) is logged through tracing; {}",
+        logs()
+    );
+    a1.assert_stops_cleanly_on_sigterm();
+    a2.assert_stops_cleanly_on_sigterm();
+}

@@ -1,0 +1,246 @@
+//! The agent kit seen from an author: typed arguments, the request's context
+//! (budget, engine, peer), the router, and `spoa::testing` driving the whole
+//! runtime path over an in-memory pipe. Uses only `spoa::` paths and tokio.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use spoa::testing::{Engine, call, haproxy_hello};
+use spoa::{
+    Action, Actions, Body, Config, ConnectionEnd, EngineInfo, HandlerError, Message, Request,
+    Router, Server, TypedData, VarScope,
+};
+use tokio::sync::Notify;
+
+fn set(name: &str, value: impl Into<TypedData>) -> Action {
+    Action::set_var(VarScope::Transaction, name.to_owned(), value)
+}
+
+fn config_with_error_var() -> Config {
+    let mut config = Config::default();
+    config.fallback_actions = vec![set("error", true)];
+    config
+}
+
+#[tokio::test]
+async fn the_handler_sees_its_budget_the_engine_and_the_peer() {
+    type Seen = (Duration, EngineInfo, Option<SocketAddr>);
+    let seen: Arc<Mutex<Option<Seen>>> = Arc::default();
+    let record = seen.clone();
+    let mut config = Config::default();
+    config.handler_timeout = Duration::from_millis(700);
+    let server = Server::new(
+        move |req: Request| {
+            let record = record.clone();
+            async move {
+                *record.lock().unwrap() = Some((req.remaining(), (*req.engine).clone(), req.peer));
+                Ok(Actions::new())
+            }
+        },
+        config,
+    )
+    .unwrap();
+    let mut hello = haproxy_hello();
+    hello.max_frame_size = 4096;
+    hello.engine_id = Some("engine-42".into());
+    let mut engine = Engine::connect_with(&server, hello).await.unwrap();
+    assert_eq!(engine.agent_hello().max_frame_size, 4096);
+    engine.notify(vec![Message::new("m")]).await.unwrap();
+    let (remaining, info, peer) = seen.lock().unwrap().clone().expect("handler ran");
+    assert!(
+        remaining > Duration::ZERO && remaining <= Duration::from_millis(700),
+        "remaining budget {remaining:?} should be within the 700ms handler_timeout"
+    );
+    assert_eq!(info.engine_id.as_deref(), Some("engine-42"));
+    assert_eq!(info.max_frame_size, 4096);
+    assert!(info.capabilities.pipelining);
+    assert_eq!(peer, None, "an in-memory pipe has no peer address");
+    assert!(matches!(
+        engine.disconnect().await.unwrap(),
+        ConnectionEnd::EngineDisconnect(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_typed_argument_error_names_the_argument_and_both_types() {
+    async fn handler(req: Request) -> Result<Actions, HandlerError> {
+        let ip: Ipv4Addr = req.arg("ip")?;
+        let mut actions = Actions::new();
+        actions.set_var(VarScope::Transaction, "private", ip.is_private());
+        Ok(actions)
+    }
+    let ok = Request::builder()
+        .message(Message::new("check").arg("ip", Ipv4Addr::new(10, 0, 0, 1)))
+        .build();
+    let actions = call(&handler, ok).await.unwrap();
+    assert_eq!(
+        actions.var(VarScope::Transaction, "private"),
+        Some(&TypedData::Bool(true))
+    );
+    let bad = Request::builder()
+        .message(Message::new("check").arg("ip", "10.0.0.1"))
+        .build();
+    let err = call(&handler, bad).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        r#"argument "ip" of message "check": expected IPV4, got STRING"#
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn call_cancels_a_handler_past_its_budget() {
+    let slow = |_req: Request| async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Ok(Actions::new())
+    };
+    let req = Request::builder().budget(Duration::from_millis(50)).build();
+    let err = call(&slow, req).await.unwrap_err();
+    assert!(err.to_string().contains("overran its budget"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_router_merges_actions_in_message_order_and_ignores_unrouted_messages() {
+    let router = Router::new()
+        .route("first", |_req: Request| async {
+            // Finishes last: the order of the ACK must still be the frame's.
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            Ok(vec![set("a", 1i64)].into())
+        })
+        .route("second", |req: Request| async move {
+            let n: i64 = req.arg("n")?;
+            assert_eq!(
+                req.messages.len(),
+                1,
+                "a routed handler sees its message only"
+            );
+            Ok(vec![set("b", n), set("c", 3i64)].into())
+        });
+    let server = Server::new(router, Config::default()).unwrap();
+    let mut engine = Engine::connect(&server).await.unwrap();
+    let actions = engine
+        .notify(vec![
+            Message::new("first"),
+            Message::new("nobody-serves-this"),
+            Message::new("second").arg("n", 2i64),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        actions.into_vec(),
+        vec![set("a", 1i64), set("b", 2i64), set("c", 3i64)]
+    );
+}
+
+#[tokio::test]
+async fn one_failing_routed_handler_fails_the_whole_notify() {
+    let router = Router::new()
+        .route("ok", |_req: Request| async {
+            Ok(vec![set("ok", true)].into())
+        })
+        .route("fails", |_req: Request| async {
+            Err::<Actions, HandlerError>("backend unavailable".into())
+        });
+    let server = Server::new(router, config_with_error_var()).unwrap();
+    let mut engine = Engine::connect(&server).await.unwrap();
+    let actions = engine
+        .notify(vec![Message::new("ok"), Message::new("fails")])
+        .await
+        .unwrap();
+    assert_eq!(
+        actions.var(VarScope::Transaction, "ok"),
+        None,
+        "no partial answer"
+    );
+    assert_eq!(actions.into_vec(), vec![set("error", true)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_overrun_takes_the_error_path_through_the_engine() {
+    let mut config = config_with_error_var();
+    config.handler_timeout = Duration::from_millis(100);
+    let server = Server::new(
+        |_req: Request| async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Ok(vec![set("late", true)].into())
+        },
+        config,
+    )
+    .unwrap();
+    let mut engine = Engine::connect(&server).await.unwrap();
+    let actions = engine.notify(vec![Message::new("m")]).await.unwrap();
+    assert_eq!(actions.into_vec(), vec![set("error", true)]);
+}
+
+#[tokio::test]
+async fn pipelined_notifies_are_answered_as_they_finish() {
+    let release = Arc::new(Notify::new());
+    let gate = release.clone();
+    let server = Server::new(
+        move |req: Request| {
+            let gate = gate.clone();
+            async move {
+                if req.message("slow").is_some() {
+                    gate.notified().await;
+                }
+                Ok(vec![set("id", req.stream_id)].into())
+            }
+        },
+        Config::default(),
+    )
+    .unwrap();
+    let mut engine = Engine::connect(&server).await.unwrap();
+    let (slow, _) = engine
+        .send_notify(vec![Message::new("slow")])
+        .await
+        .unwrap();
+    let (fast, _) = engine
+        .send_notify(vec![Message::new("fast")])
+        .await
+        .unwrap();
+    let (first, _, _) = engine.recv_ack().await.unwrap();
+    assert_eq!(
+        first, fast,
+        "the fast NOTIFY is answered while the slow one runs"
+    );
+    release.notify_one();
+    let (second, _, actions) = engine.recv_ack().await.unwrap();
+    assert_eq!(second, slow);
+    assert_eq!(actions.into_vec(), vec![set("id", slow)]);
+}
+
+#[tokio::test]
+async fn a_graceful_stop_answers_in_flight_notifies_then_disconnects() {
+    let started = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let (s, r) = (started.clone(), release.clone());
+    let server = Server::new(
+        move |_req: Request| {
+            let (s, r) = (s.clone(), r.clone());
+            async move {
+                s.notify_one();
+                r.notified().await;
+                Ok(vec![set("done", true)].into())
+            }
+        },
+        Config::default(),
+    )
+    .unwrap();
+    let mut engine = Engine::connect(&server).await.unwrap();
+    engine.send_notify(vec![Message::new("m")]).await.unwrap();
+    started.notified().await;
+    release.notify_one();
+    let (frames, end) = engine.shutdown().await.unwrap();
+    let kinds: Vec<_> = frames
+        .iter()
+        .map(|f| match &f.body {
+            Body::Ack(a) => format!("ACK {a:?}"),
+            Body::AgentDisconnect(_) => "AGENT-DISCONNECT".to_owned(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert!(kinds[0].starts_with("ACK"), "{kinds:?}");
+    assert_eq!(kinds[1], "AGENT-DISCONNECT");
+    assert_eq!(end, ConnectionEnd::Shutdown);
+}
