@@ -621,16 +621,23 @@ fn the_drain_line_counts_connections_before_cancelling_them() {
 
 // ===== HAProxy 3.1+ details =====
 
-/// `fragmentation` is announced only to an engine that announced it (3.1+
-/// announces `pipelining` only, 2.6 `pipelining,async`); `Always` announces
-/// it to HAProxy 2.4-3.0 users who want fragmented NOTIFY frames.
+/// `fragmentation` is not announced to HAProxy 3.1+ (which announces
+/// `pipelining` only and never sends fragments), and is announced to
+/// engines that announce `fragmentation` or `async` (HAProxy 2.4-3.0, which
+/// fragment by default); `Always` and `Never` override.
 #[tokio::test]
-async fn fragmentation_is_announced_only_to_engines_that_announce_it() {
+async fn fragmentation_is_not_announced_to_31_engines() {
     for (policy, offered, answered) in [
-        (Fragmentation::WhenOffered, "pipelining", "pipelining"),
-        (Fragmentation::WhenOffered, "pipelining,async", "pipelining"),
+        (Fragmentation::Auto, "pipelining", "pipelining"),
+        (Fragmentation::Auto, "", ""),
         (
-            Fragmentation::WhenOffered,
+            Fragmentation::Auto,
+            "pipelining,async",
+            "pipelining,fragmentation",
+        ),
+        (Fragmentation::Auto, "async", "fragmentation"),
+        (
+            Fragmentation::Auto,
             "pipelining,fragmentation",
             "pipelining,fragmentation",
         ),
