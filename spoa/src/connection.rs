@@ -246,10 +246,10 @@ where
     let ours = Capabilities {
         pipelining: true,
         async_: false,
-        // 3.1+ never sends fragments and 2.4-3.0 never announce that they
-        // can take them; see `Fragmentation`.
+        // Only HAProxy 2.4-3.0 send fragments, and only they announce
+        // `async`; see `Fragmentation`.
         fragmentation: match cfg.fragmentation {
-            Fragmentation::WhenOffered => hello.capabilities.fragmentation,
+            Fragmentation::Auto => hello.capabilities.fragmentation || hello.capabilities.async_,
             Fragmentation::Always => true,
             Fragmentation::Never => false,
         },

@@ -158,7 +158,8 @@ impl<H: Handler> Server<H> {
     }
 
     /// Serves one already-accepted connection (any byte stream) until it
-    /// ends or `shutdown` is cancelled.
+    /// ends or `shutdown` is cancelled. [`Config::max_connections`] is
+    /// [`Server::serve`]'s: a connection passed here is always served.
     pub async fn serve_connection<IO>(
         &self,
         io: IO,

@@ -154,8 +154,8 @@ async fn handshake_answers_version_size_and_capabilities() {
     );
     assert_eq!(
         spop::find(kv, "capabilities").and_then(TypedData::as_str),
-        Some("pipelining"),
-        "pipelining announced; async never; fragmentation only to an engine that announced it"
+        Some("pipelining,fragmentation"),
+        "pipelining announced; async never; fragmentation to an engine that announced async (HAProxy <= 3.0)"
     );
     // The engine's smaller offer wins.
     let mut e2 = Engine::start(echo_server(Config::default()));

@@ -11,7 +11,6 @@
     reason = "tests wait on real sockets on the wall clock, and spawn helpers that end with the test"
 )]
 
-use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -459,7 +458,6 @@ async fn connections_beyond_the_limit_wait_for_a_slot_then_get_disconnect_13() {
         1.0,
         "{text}"
     );
-    assert_eq!(metric(&text, "spoa_connections"), 2.0, "{text}");
     stop.cancel();
     timeout(WAIT, task).await.unwrap().unwrap().unwrap();
 
@@ -559,23 +557,30 @@ async fn the_listen_backlog_holds_300_pending_connections() {
         unreachable!()
     };
     const N: usize = 300;
-    // Blocking connects on a helper thread: past a full backlog the kernel
-    // drops the SYN and the connect would wait (bounded by the timeout).
+    // Blocking connects on a helper thread, until the first that fails: past
+    // a full backlog the kernel drops the SYN and the connect waits for the
+    // timeout.
     let clients = tokio::task::spawn_blocking(move || {
         (0..N)
-            .filter_map(|_| {
-                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
-            })
+            .map_while(|_| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
             .collect::<Vec<_>>()
     })
     .await
     .unwrap();
-    let queued = accept_queue(addr.port());
-    assert_eq!(
-        (clients.len(), queued),
-        (N, N),
-        "connections made and queued while nobody accepts"
-    );
+    assert_eq!(clients.len(), N, "connections made while nobody accepts");
+    // The last handshakes may still be finishing in the kernel.
+    let queued = timeout(WAIT, async {
+        loop {
+            let queued = accept_queue(addr.port());
+            if queued >= N {
+                return queued;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| accept_queue(addr.port()));
+    assert_eq!(queued, N, "connections queued while nobody accepts");
     drop(listener);
 }
 
@@ -621,16 +626,23 @@ fn the_drain_line_counts_connections_before_cancelling_them() {
 
 // ===== HAProxy 3.1+ details =====
 
-/// `fragmentation` is announced only to an engine that announced it (3.1+
-/// announces `pipelining` only, 2.6 `pipelining,async`); `Always` announces
-/// it to HAProxy 2.4-3.0 users who want fragmented NOTIFY frames.
+/// `fragmentation` is not announced to HAProxy 3.1+ (which announces
+/// `pipelining` only and never sends fragments), and is announced to
+/// engines that announce `fragmentation` or `async` (HAProxy 2.4-3.0, which
+/// fragment by default); `Always` and `Never` override.
 #[tokio::test]
-async fn fragmentation_is_announced_only_to_engines_that_announce_it() {
+async fn fragmentation_is_not_announced_to_31_engines() {
     for (policy, offered, answered) in [
-        (Fragmentation::WhenOffered, "pipelining", "pipelining"),
-        (Fragmentation::WhenOffered, "pipelining,async", "pipelining"),
+        (Fragmentation::Auto, "pipelining", "pipelining"),
+        (Fragmentation::Auto, "", ""),
         (
-            Fragmentation::WhenOffered,
+            Fragmentation::Auto,
+            "pipelining,async",
+            "pipelining,fragmentation",
+        ),
+        (Fragmentation::Auto, "async", "fragmentation"),
+        (
+            Fragmentation::Auto,
             "pipelining,fragmentation",
             "pipelining,fragmentation",
         ),
@@ -757,5 +769,4 @@ async fn a_blocking_handler_stalls_its_connection_and_spawn_blocking_does_not() 
     let second = ack_of(&e.recv().await.unwrap());
     assert_eq!(second, (1, vec![error_var(12)]), "the budget fired");
     tx.send(()).unwrap();
-    std::io::stderr().flush().unwrap();
 }

@@ -31,12 +31,13 @@ pub(crate) enum Example {
 /// When to announce the `fragmentation` capability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum FragmentationArg {
-    /// Only to an engine that announced it (no HAProxy does).
+    /// To engines that announce `fragmentation` or `async`: HAProxy 2.4-3.0,
+    /// which fragment large NOTIFY frames by default; not 3.1+.
     Auto,
-    /// Always: HAProxy 2.4-3.0 with `option send-frag-payload` may then send
-    /// fragmented NOTIFY frames.
+    /// To every engine (HAProxy 2.4-3.0 with `no option async`).
     Always,
-    /// Never.
+    /// Never (HAProxy 2.4-3.0 then fail on NOTIFY frames larger than their
+    /// max-frame-size).
     Never,
 }
 
@@ -131,7 +132,7 @@ async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
     config.over_limit_wait = args.over_limit_wait;
     config.idle_timeout = args.idle_timeout;
     config.fragmentation = match args.fragmentation {
-        FragmentationArg::Auto => Fragmentation::WhenOffered,
+        FragmentationArg::Auto => Fragmentation::Auto,
         FragmentationArg::Always => Fragmentation::Always,
         FragmentationArg::Never => Fragmentation::Never,
     };
