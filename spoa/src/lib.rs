@@ -16,6 +16,8 @@
 //! UNSET-VAR) that HAProxy's rules then test. A bot blocker:
 //!
 //! ```no_run
+//! use std::time::Duration;
+//!
 //! use spoa::{Actions, Config, HandlerError, ListenAddr, Listener, Request, Router, Server, VarScope};
 //!
 //! async fn check_ua(req: Request) -> Result<Actions, HandlerError> {
@@ -28,7 +30,9 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//!     let server = Server::new(Router::new().route("check-ua", check_ua), Config::default())?;
+//!     let mut config = Config::default();
+//!     config.handler_timeout = Duration::from_millis(150); // below spoe.conf's `timeout processing`
+//!     let server = Server::new(Router::new().route("check-ua", check_ua), config)?;
 //!     let listener = Listener::bind(&"127.0.0.1:12345".parse::<ListenAddr>()?).await?;
 //!     server.serve_until_signal(listener).await?; // SIGTERM / SIGINT: drain, then exit 0
 //!     Ok(())

@@ -50,15 +50,22 @@ fn example_path(name: &str) -> PathBuf {
         .and_then(Path::parent)
         .expect("test binary in target/<profile>/deps");
     let path = profile_dir.join("examples").join(name);
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = manifest.join(format!("examples/{name}.rs"));
     let built = std::fs::metadata(&path).and_then(|m| m.modified());
-    let written = std::fs::metadata(&source)
-        .and_then(|m| m.modified())
+    // The example, and the runtime and codec it is built from.
+    let written = [source.clone()]
+        .into_iter()
+        .chain(rust_files(&manifest.join("src")))
+        .chain(rust_files(&manifest.join("../spop/src")))
+        .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .max()
         .expect("example source");
     match built {
         Ok(t) if t >= written => path,
         Ok(_) => panic!(
-            "{} is older than {}: run `cargo build -p spoa --examples` (plain `cargo test` builds it)",
+            "{} is older than its sources ({} or spoa/spop): run `cargo build -p spoa --examples` \
+             (plain `cargo test` builds it)",
             path.display(),
             source.display()
         ),
@@ -67,6 +74,18 @@ fn example_path(name: &str) -> PathBuf {
             path.display()
         ),
     }
+}
+
+/// The `.rs` files directly in `dir`.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The first line of the file at `path`, polled until `START`; `None` if the
