@@ -27,9 +27,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use spoa::{
-    Action, Actions, Config, HandlerError, ListenAddr, Listener, Request, Server, VarScope,
-};
+use spoa::{Actions, Config, HandlerError, ListenAddr, Listener, Request, Server, VarScope};
 
 /// Decides for one NOTIFY. Arguments are looked up by name and typed.
 async fn check(req: Request) -> Result<Actions, HandlerError> {
@@ -54,9 +52,9 @@ async fn check(req: Request) -> Result<Actions, HandlerError> {
 fn config() -> Config {
     let mut config = Config::default();
     // Below the engine's `timeout processing` (200ms above), so that the
-    // fallback reaches HAProxy in time.
+    // error variable (`txn.error`, set by the runtime when the handler fails,
+    // panics or overruns) reaches HAProxy in time.
     config.handler_timeout = Duration::from_millis(150);
-    config.fallback_actions = vec![Action::set_var(VarScope::Transaction, "error", true)];
     config
 }
 
@@ -86,7 +84,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use spoa::testing::{Engine, call};
-    use spoa::{Message, TypedData};
+    use spoa::{Action, Message, TypedData};
 
     use super::*;
 
@@ -137,7 +135,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             actions.var(VarScope::Transaction, "error"),
-            Some(&TypedData::Bool(true))
+            Some(&TypedData::from(spoa::ErrorCause::HandlerError.code()))
         );
     }
 }

@@ -33,12 +33,6 @@ const START: Duration = Duration::from_secs(20);
 /// How long an agent may take to drain and exit after SIGTERM.
 const STOP: Duration = Duration::from_secs(10);
 
-/// Set to `true` once the runtime's error path sets `txn.<prefix>.error`
-/// itself (issue 12: a failed handler is answered with SET-VAR txn "error").
-/// Until then the examples' haproxy.cfg fails closed on the absence of the
-/// decision, which the test asserts either way.
-const RUNTIME_SETS_ERROR_VAR: bool = false;
-
 // ===== processes =====
 
 /// `target/<profile>/examples/<name>`, next to this test's own binary
@@ -371,7 +365,7 @@ fn block_list_blocks_behind_haproxy_and_drains_on_sigterm() {
     let haproxy = Haproxy::start_with_files(
         &haproxy_cfg(
             "    http-request deny hdr x-reason \"%[var(txn.block.reason)]\" if { var(txn.block.blocked) -m bool }\n    \
-             http-request deny deny_status 503 if { var(txn.block.error) -m bool }\n    \
+             http-request deny deny_status 503 if { var(txn.block.error) -m found }\n    \
              http-request return status 200 hdr x-blocked \"%[var(txn.block.blocked)]\"",
             &[agent.addr],
         ),
@@ -492,14 +486,12 @@ fn rate_limit_holds_one_limit_across_two_agents_through_redis_and_fails_closed_w
             logs()
         );
         assert_eq!(header(&resp, "x-remaining"), "", "no decision was made");
-        if RUNTIME_SETS_ERROR_VAR {
-            assert_ne!(
-                header(&resp, "x-error"),
-                "",
-                "txn.rl.error is set; {}",
-                logs()
-            );
-        }
+        assert_eq!(
+            header(&resp, "x-error"),
+            spoa::ErrorCause::HandlerError.code().to_string(),
+            "txn.rl.error carries the handler-error code; {}",
+            logs()
+        );
     }
     assert!(
         a2.log().contains("Redis token bucket"),

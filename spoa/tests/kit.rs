@@ -8,19 +8,13 @@ use std::time::Duration;
 
 use spoa::testing::{Engine, call, haproxy_hello};
 use spoa::{
-    Action, Actions, Body, Config, ConnectionEnd, EngineInfo, HandlerError, Message, Request,
-    Router, Server, TypedData, VarScope,
+    Action, Actions, Body, Config, ConnectionEnd, EngineInfo, ErrorCause, HandlerError, Message,
+    Request, Router, Server, TypedData, VarScope,
 };
 use tokio::sync::Notify;
 
 fn set(name: &str, value: impl Into<TypedData>) -> Action {
     Action::set_var(VarScope::Transaction, name.to_owned(), value)
-}
-
-fn config_with_error_var() -> Config {
-    let mut config = Config::default();
-    config.fallback_actions = vec![set("error", true)];
-    config
 }
 
 #[tokio::test]
@@ -141,7 +135,7 @@ async fn one_failing_routed_handler_fails_the_whole_notify() {
         .route("fails", |_req: Request| async {
             Err::<Actions, HandlerError>("backend unavailable".into())
         });
-    let server = Server::new(router, config_with_error_var()).unwrap();
+    let server = Server::new(router, Config::default()).unwrap();
     let mut engine = Engine::connect(&server).await.unwrap();
     let actions = engine
         .notify(vec![Message::new("ok"), Message::new("fails")])
@@ -152,12 +146,15 @@ async fn one_failing_routed_handler_fails_the_whole_notify() {
         None,
         "no partial answer"
     );
-    assert_eq!(actions.into_vec(), vec![set("error", true)]);
+    assert_eq!(
+        actions.into_vec(),
+        vec![set("error", ErrorCause::HandlerError.code())]
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_overrun_takes_the_error_path_through_the_engine() {
-    let mut config = config_with_error_var();
+    let mut config = Config::default();
     config.handler_timeout = Duration::from_millis(100);
     let server = Server::new(
         |_req: Request| async {
@@ -169,7 +166,10 @@ async fn an_overrun_takes_the_error_path_through_the_engine() {
     .unwrap();
     let mut engine = Engine::connect(&server).await.unwrap();
     let actions = engine.notify(vec![Message::new("m")]).await.unwrap();
-    assert_eq!(actions.into_vec(), vec![set("error", true)]);
+    assert_eq!(
+        actions.into_vec(),
+        vec![set("error", ErrorCause::BudgetOverrun.code())]
+    );
 }
 
 #[tokio::test]
