@@ -339,20 +339,6 @@ fn timeout(agent: &mut AgentBuilder, d: &Directive, diags: &mut Diagnostics) {
     }
 }
 
-/// The `option` names of a `spoe-agent` section (for "did you mean").
-pub(crate) const AGENT_OPTIONS: &[&str] = &[
-    "pipelining",
-    "async",
-    "send-frag-payload",
-    "dontlog-normal",
-    "var-prefix",
-    "set-on-error",
-    "set-process-time",
-    "set-total-time",
-    "force-set-var",
-    "continue-on-error",
-];
-
 fn option(agent: &mut AgentBuilder, d: &Directive, diags: &mut Diagnostics) {
     let Some(name_word) = d.arg(1) else {
         return missing(d, "option", "an option name", diags);

@@ -96,8 +96,8 @@ impl SectionKind {
     /// The keywords a section of this kind takes.
     pub fn directives(self) -> &'static [&'static str] {
         match self {
-            Self::Agent => super::parse::AGENT_KEYWORDS,
-            Self::Message => super::parse::MESSAGE_KEYWORDS,
+            Self::Agent => super::keywords::AGENT_KEYWORDS,
+            Self::Message => super::keywords::MESSAGE_KEYWORDS,
             Self::Group => &["messages"],
         }
     }
@@ -311,7 +311,7 @@ pub enum ConfigErrorKind {
     /// `option` with an unknown name.
     #[error(
         "option '{name}' is not supported{}",
-        super::suggest::suffix(name, super::directives::AGENT_OPTIONS.iter().copied())
+        super::suggest::suffix(name, super::keywords::AGENT_OPTIONS.iter().copied())
     )]
     UnknownOption {
         /// The option.

@@ -139,7 +139,7 @@ fn finish(
                 ConfigErrorKind::UnknownKeyword {
                     keyword,
                     section: SectionKind::Agent,
-                } if super::did_you_mean(keyword, super::parse::AGENT_KEYWORDS.iter().copied())
+                } if super::did_you_mean(keyword, super::keywords::AGENT_KEYWORDS.iter().copied())
                     == Some("use-backend")
             )
     });

@@ -53,6 +53,7 @@ mod agent;
 mod directives;
 mod error;
 pub mod host;
+mod keywords;
 pub(crate) mod lexer;
 mod log;
 mod lower;

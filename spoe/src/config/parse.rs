@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::error::{ConfigErrorKind, ConfigWarningKind, Diagnostics, SectionKind};
+use super::keywords::{AGENT_KEYWORDS, MESSAGE_KEYWORDS};
 use super::lexer::{LexContext, LexedLine, Word, lex_line, split_lines};
 use super::preproc::Preprocessor;
 use super::span::Span;
@@ -281,24 +282,6 @@ fn orphan(kind: SectionKind, words: &[Word], diags: &mut Diagnostics) {
         );
     }
 }
-
-/// The keywords of a `spoe-agent` section.
-pub(crate) const AGENT_KEYWORDS: &[&str] = &[
-    "use-backend",
-    "messages",
-    "groups",
-    "timeout",
-    "option",
-    "maxconnrate",
-    "maxerrrate",
-    "max-frame-size",
-    "max-waiting-frames",
-    "register-var-names",
-    "log",
-];
-
-/// The keywords of a `spoe-message` section.
-pub(crate) const MESSAGE_KEYWORDS: &[&str] = &["args", "acl", "event"];
 
 /// The names of the `[scope]` lines of `text`, in order, without duplicates.
 pub(crate) fn scope_names(text: &str) -> Vec<String> {
