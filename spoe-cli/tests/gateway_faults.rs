@@ -53,7 +53,7 @@ backend agents
     )
 }
 
-/// A gateway on a free port running [`haproxy_cfg`] (with `extra_defaults`) and [`spoe_conf`]
+/// A gateway on a port it claims by binding it, running [`haproxy_cfg`] (with `extra_defaults`) and [`spoe_conf`]
 /// (with `processing`), its agent at `agent`, in front of a new backend; and its address.
 fn start_gateway(
     agent: SocketAddr,
