@@ -23,7 +23,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
-use spoe_interop::{ChildGuard, Haproxy, HttpResponse, http_get, metric_sum};
+use spoe_interop::{
+    ChildGuard, Haproxy, HttpResponse, PortTaken, claim_port, http_get, metric_sum,
+};
 
 const SPOE: &str = env!("CARGO_BIN_EXE_spoe");
 
@@ -575,6 +577,21 @@ fn haproxy_reload_under_load() {
     );
 }
 
+/// An echo agent on a port it claims by its own bind ([`claim_port`]): below the kernel's
+/// ephemeral range, so that after it stops it can be restarted on the same port ([`restart_on`])
+/// without an outgoing connection or a `bind(0)` elsewhere on the machine taking the port in
+/// the gap.
+fn echo_on_claimed_port(args: &[&str]) -> Agent {
+    claim_port(
+        |port| match Agent::try_start(&format!("127.0.0.1:{port}"), args) {
+            Ok(agent) => Ok(agent),
+            Err(e) if e.contains("Address already in use") => Err(PortTaken),
+            Err(e) => panic!("{e}"),
+        },
+    )
+    .0
+}
+
 /// Starts an echo agent on `addr` (the port of an agent that was just stopped), retrying while
 /// the port is still taken.
 fn restart_on(addr: SocketAddr, args: &[&str]) -> Agent {
@@ -618,7 +635,8 @@ fn agent_restart_under_load() {
     const THREADS: usize = 8;
     const GRACE: Duration = Duration::from_secs(2);
     let grace = format!("{}ms", GRACE.as_millis());
-    let a1 = Agent::echo(&["--drain-grace", &grace]);
+    // a1 restarts on its port: claimed outside the ephemeral range (see echo_on_claimed_port).
+    let a1 = echo_on_claimed_port(&["--drain-grace", &grace]);
     let a2 = Agent::echo(&["--drain-grace", &grace]);
     let a1_addr = a1.addr;
     let agents = format!(

@@ -140,3 +140,12 @@ fn reload_panics_when_the_new_configuration_fails() {
     .expect("overwrite haproxy.cfg");
     haproxy.reload();
 }
+
+#[test]
+fn a_port_in_use_is_port_taken_not_a_panic() {
+    // Held (listening) by this test for the whole check.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let r = Haproxy::try_start_with_files(&return_config(port, "x"), &[]);
+    assert_eq!(r.err(), Some(spoe_interop::PortTaken));
+}
