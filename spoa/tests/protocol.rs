@@ -335,7 +335,9 @@ async fn pipelined_notifies_run_concurrently_and_ack_as_they_finish() {
     assert_eq!(seen, (0..10).collect::<Vec<_>>());
 }
 
-#[tokio::test]
+// Paused clock: each sleep below returns only once every task is idle (the agent has read
+// all it will read), however slow the machine.
+#[tokio::test(start_paused = true)]
 async fn reading_stops_at_the_in_flight_bound() {
     let started = Arc::new(AtomicUsize::new(0));
     let release = Arc::new(Semaphore::new(0));
@@ -356,6 +358,7 @@ async fn reading_stops_at_the_in_flight_bound() {
     for i in 0..5u64 {
         e.send(&notify(i, 1, 0i64)).await;
     }
+    // Paused clock: returns once every task waits (see the test's attribute).
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
         started.load(Ordering::SeqCst),
@@ -364,6 +367,7 @@ async fn reading_stops_at_the_in_flight_bound() {
     );
     release.add_permits(1);
     ack_of(&e.recv().await.unwrap());
+    // Paused clock: returns once every task waits (see the test's attribute).
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(started.load(Ordering::SeqCst), 3, "one ACK frees one slot");
     release.add_permits(4);
@@ -387,6 +391,7 @@ async fn failing_panicking_and_slow_handlers_still_get_an_ack() {
             Some(1) => Err::<Actions, HandlerError>("backend down".into()),
             Some(2) => panic!("handler bug"),
             Some(3) => {
+                // Not a barrier: a handler that never answers in time (paused clock).
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 Ok(Actions::new())
             }
@@ -470,7 +475,10 @@ fn gated_echo() -> (Arc<Semaphore>, impl spoa::Handler) {
     (release, handler)
 }
 
-#[tokio::test]
+// Paused clock: the sleep below returns only once every task is idle, so the agent has read
+// the DISCONNECT (and is waiting on its handlers) before they are released, however slow the
+// machine.
+#[tokio::test(start_paused = true)]
 async fn haproxy_disconnect_finishes_in_flight_acks_first() {
     let (release, handler) = gated_echo();
     let mut e = Engine::start(Server::new(handler, Config::default()).unwrap());
@@ -479,6 +487,7 @@ async fn haproxy_disconnect_finishes_in_flight_acks_first() {
     e.send(&notify(2, 1, 2i64)).await;
     e.send(&Frame::haproxy_disconnect(&Disconnect::new(Status::NORMAL)))
         .await;
+    // Paused clock: returns once every task waits (see the test's attribute).
     tokio::time::sleep(Duration::from_millis(50)).await;
     release.add_permits(10);
     let mut acks = vec![
@@ -493,14 +502,18 @@ async fn haproxy_disconnect_finishes_in_flight_acks_first() {
     );
 }
 
-#[tokio::test]
+// Paused clock: each sleep below returns only once every task is idle (the agent has read
+// what was sent), however slow the machine.
+#[tokio::test(start_paused = true)]
 async fn shutdown_drains_then_says_goodbye() {
     let (release, handler) = gated_echo();
     let mut e = Engine::start(Server::new(handler, Config::default()).unwrap());
     e.handshake().await;
     e.send(&notify(1, 1, 1i64)).await;
+    // Paused clock: returns once every task waits (see the test's attribute).
     tokio::time::sleep(Duration::from_millis(50)).await;
     e.stop.cancel();
+    // Paused clock: returns once every task waits (see the test's attribute).
     tokio::time::sleep(Duration::from_millis(50)).await;
     release.add_permits(10);
     assert_eq!(ack_of(&e.recv().await.unwrap()).0, 1);

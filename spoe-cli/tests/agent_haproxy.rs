@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 use spoe_interop::{
-    ChildGuard, Haproxy, HttpResponse, free_port, http_get, metric_sum, wait_for_port,
+    ChildGuard, Haproxy, HttpResponse, PortTaken, claim_port, http_get, metric_sum,
 };
 
 const SPOE: &str = env!("CARGO_BIN_EXE_spoe");
@@ -49,16 +49,15 @@ impl Agent {
         Self::try_start("127.0.0.1:0", args).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Starts an echo agent on `listen` (adding `--metrics` on a free port) and waits for its
-    /// "listening on" line.
+    /// Starts an echo agent on `listen` (adding `--metrics 127.0.0.1:0`) and waits for its
+    /// "listening on" and "metrics on" lines.
     fn try_start(listen: &str, args: &[&str]) -> Result<Self, String> {
-        let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let stdout = tempfile::NamedTempFile::new().expect("temporary file for agent stdout");
         let stderr = tempfile::NamedTempFile::new().expect("temporary file for agent stderr");
         let mut child = ChildGuard::spawn(
             Command::new(SPOE)
                 .args(["agent", "--listen", listen, "--example", "echo"])
-                .args(["--metrics", &metrics.to_string()])
+                .args(["--metrics", "127.0.0.1:0"])
                 .args(args)
                 .env("RUST_LOG", "info")
                 .stdin(Stdio::null())
@@ -80,8 +79,14 @@ impl Agent {
             .strip_prefix("spoe agent: listening on ")
             .and_then(|a| a.parse().ok())
             .ok_or_else(|| format!("unexpected first line {line:?}; stderr:\n{}", read_log()))?;
-        wait_for_port(metrics, AGENT_START)
-            .map_err(|e| format!("metrics endpoint: {e}; stderr:\n{}", read_log()))?;
+        // Printed right after the first line, once the endpoint is bound.
+        let second = nth_line(&mut child, stdout.path(), 1).unwrap_or_default();
+        let metrics: SocketAddr = second
+            .trim()
+            .strip_prefix("spoe agent: metrics on http://")
+            .and_then(|a| a.strip_suffix("/metrics"))
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("unexpected second line {second:?}; stderr:\n{}", read_log()))?;
         Ok(Self {
             child,
             addr,
@@ -116,15 +121,25 @@ impl Agent {
 /// `None` if the child exits or the time runs out first. (A file, not a pipe: [`ChildGuard`] keeps
 /// its `Child` to itself.)
 fn first_line(child: &mut ChildGuard, path: &Path) -> Option<String> {
+    nth_line(child, path, 0)
+}
+
+/// Line `n` (from 0) of the file `path` that `child` writes, as [`first_line`].
+fn nth_line(child: &mut ChildGuard, path: &Path, n: usize) -> Option<String> {
     let deadline = Instant::now() + AGENT_START;
     loop {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        if let Some((line, _)) = text.split_once('\n') {
-            return Some(line.to_owned());
+        if let Some(line) = text
+            .split_inclusive('\n')
+            .nth(n)
+            .filter(|l| l.ends_with('\n'))
+        {
+            return Some(line.trim_end().to_owned());
         }
         if Instant::now() >= deadline || child.try_wait().ok().flatten().is_some() {
             return None;
         }
+        // Polling a file the child writes: nothing to wait on but time.
         thread::sleep(Duration::from_millis(10));
     }
 }
@@ -193,9 +208,8 @@ backend agents
 
 /// A started HAProxy and its frontend address.
 fn start_haproxy(agents: &str, processing: &str) -> (Haproxy, SocketAddr) {
-    let fe_port = free_port();
-    let haproxy = Haproxy::start_with_files(
-        &haproxy_cfg(fe_port, agents),
+    let (haproxy, fe_port) = Haproxy::start_on_port(
+        |port| haproxy_cfg(port, agents),
         &[("spoe.conf", &spoe_conf(processing))],
     );
     (haproxy, ([127, 0, 0, 1], fe_port).into())
@@ -492,8 +506,20 @@ fn spop_check_keeps_server_up() {
         silent.local_addr().unwrap()
     );
     let (haproxy, _fe) = start_haproxy(&agents, "2s");
-    thread::sleep(Duration::from_millis(1200));
-    let rows = show_stat(haproxy.dir(), "agents");
+    // The event: both servers' checks have concluded (x went DOWN on a check timeout) and the
+    // agent has answered at least two checks; polled through the stats socket, for at most 10 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rows = loop {
+        let rows = show_stat(haproxy.dir(), "agents");
+        let x = server_row(&rows, "x");
+        let done =
+            column(&x, "status") == "DOWN" && agent.metric("spoa_health_checks_total") >= 2.0;
+        if done || Instant::now() >= deadline {
+            break rows;
+        }
+        // Polling HAProxy's stats: nothing to wait on but time.
+        thread::sleep(Duration::from_millis(50));
+    };
 
     let a = server_row(&rows, "a");
     assert_eq!(column(&a, "status"), "UP", "agent server: {a:?}");
@@ -506,7 +532,7 @@ fn spop_check_keeps_server_up() {
     let checks = agent.metric("spoa_health_checks_total");
     assert!(
         checks >= 2.0,
-        "spoa_health_checks_total = {checks} after 1.2 s of checks every 200 ms\n{}",
+        "spoa_health_checks_total = {checks} after checks every 200 ms\n{}",
         agent.log()
     );
     // Health checks are not messages.
@@ -523,10 +549,13 @@ fn haproxy_reload_under_load() {
     let (mut haproxy, fe) = start_haproxy(&format!("    server a {}\n", agent.addr), "2s");
     let report = with_load(fe, 8, RELOADS + 1, |phase| {
         for p in 1..=RELOADS {
+            // Not a barrier: the load runs for a while in each phase (each phase's success is
+            // asserted from its own count, whatever its length).
             thread::sleep(Duration::from_millis(700));
             haproxy.reload();
             phase.store(p, Ordering::Relaxed);
         }
+        // Not a barrier: the last phase's load window.
         thread::sleep(Duration::from_millis(700));
     });
     assert!(
@@ -548,6 +577,21 @@ fn haproxy_reload_under_load() {
     );
 }
 
+/// An echo agent on a port it claims by its own bind ([`claim_port`]): below the kernel's
+/// ephemeral range, so that after it stops it can be restarted on the same port ([`restart_on`])
+/// without an outgoing connection or a `bind(0)` elsewhere on the machine taking the port in
+/// the gap.
+fn echo_on_claimed_port(args: &[&str]) -> Agent {
+    claim_port(
+        |port| match Agent::try_start(&format!("127.0.0.1:{port}"), args) {
+            Ok(agent) => Ok(agent),
+            Err(e) if e.contains("Address already in use") => Err(PortTaken),
+            Err(e) => panic!("{e}"),
+        },
+    )
+    .0
+}
+
 /// Starts an echo agent on `addr` (the port of an agent that was just stopped), retrying while
 /// the port is still taken.
 fn restart_on(addr: SocketAddr, args: &[&str]) -> Agent {
@@ -556,6 +600,7 @@ fn restart_on(addr: SocketAddr, args: &[&str]) -> Agent {
         match Agent::try_start(&addr.to_string(), args) {
             Ok(agent) => return agent,
             Err(e) if Instant::now() >= deadline => panic!("restarting the agent on {addr}: {e}"),
+            // Not a barrier: the retry interval while the old agent's port is released.
             Err(_) => thread::sleep(Duration::from_millis(50)),
         }
     }
@@ -590,7 +635,8 @@ fn agent_restart_under_load() {
     const THREADS: usize = 8;
     const GRACE: Duration = Duration::from_secs(2);
     let grace = format!("{}ms", GRACE.as_millis());
-    let a1 = Agent::echo(&["--drain-grace", &grace]);
+    // a1 restarts on its port: claimed outside the ephemeral range (see echo_on_claimed_port).
+    let a1 = echo_on_claimed_port(&["--drain-grace", &grace]);
     let a2 = Agent::echo(&["--drain-grace", &grace]);
     let a1_addr = a1.addr;
     let agents = format!(
@@ -607,6 +653,7 @@ fn agent_restart_under_load() {
     let mut a1_stop = None;
     let mut new_a1 = None;
     let report = with_load(fe, THREADS, 3, |phase| {
+        // Not a barrier: load on both agents before a1 is stopped (phase 0's window).
         thread::sleep(Duration::from_millis(800));
         let mut old = a1.take().unwrap();
         a1_connections = old.metric("spoa_connections");
@@ -619,6 +666,7 @@ fn agent_restart_under_load() {
             status = old.child.wait_timeout(Duration::from_millis(10)).unwrap();
         }
         let mut exited = Instant::now();
+        // Not a barrier: the scenario restarts a1 300 ms after its SIGTERM (a deploy's gap).
         thread::sleep(Duration::from_millis(300).saturating_sub(stopped.elapsed()));
         new_a1 = Some(restart_on(a1_addr, &[]));
         if status.is_none() {
@@ -628,6 +676,7 @@ fn agent_restart_under_load() {
         }
         a1_stop = Some((stopped, status, exited, old.log()));
         phase.store(2, Ordering::Relaxed);
+        // Not a barrier: load on the new a1 (phase 2's window).
         thread::sleep(Duration::from_millis(1000));
     });
     let context = format!("{}\nhaproxy log:\n{}", report.summary(), haproxy.log());

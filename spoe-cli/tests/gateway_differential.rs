@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use gateway_support::{AgentProc, Backend, Conn, GatewayProc, Resp, free_port, local, request};
+use gateway_support::{AgentProc, Backend, Conn, GatewayProc, RefusedPort, Resp, local, request};
 use spoe_interop::Haproxy;
 
 /// The echoed message carries every kind of typed data HAProxy 2.6 sends; the group message is
@@ -402,16 +402,15 @@ fn the_gateway_answers_the_corpus_as_haproxy_does() {
         closer: closer.addr,
         garbage: garbage.addr,
     };
-    let (hap_port, gw_port) = (free_port(), free_port());
-    let haproxy = Haproxy::start_with_files(
-        &haproxy_cfg(hap_port, &servers),
+    let (haproxy, hap_port) = Haproxy::start_on_port(
+        |port| haproxy_cfg(port, &servers),
         &[("spoe.conf", SPOE_CONF)],
     );
-    let gateway = GatewayProc::start(
-        &haproxy_cfg(gw_port, &servers),
+    let (gateway, gw_addr) = GatewayProc::start_on_port(
+        |port| haproxy_cfg(port, &servers),
         &[("spoe.conf", SPOE_CONF)],
-        local(gw_port),
     );
+    let gw_port = gw_addr.port();
 
     let corpus = corpus();
     let mut diffs = Vec::new();
@@ -456,19 +455,20 @@ fn the_corpus_exercises_the_agent_through_the_gateway() {
     let agent = AgentProc::echo(&[]);
     let main = Backend::start("main");
     let alt = Backend::start("alt");
+    // Backends this test never reaches: addresses that refuse connections.
+    let (closer, garbage) = (RefusedPort::new(), RefusedPort::new());
     let servers = Servers {
         agent: agent.addr,
         main: main.addr,
         alt: alt.addr,
-        closer: local(free_port()),
-        garbage: local(free_port()),
+        closer: closer.addr(),
+        garbage: garbage.addr(),
     };
-    let port = free_port();
-    let _gateway = GatewayProc::start(
-        &haproxy_cfg(port, &servers),
+    let (_gateway, addr) = GatewayProc::start_on_port(
+        |port| haproxy_cfg(port, &servers),
         &[("spoe.conf", SPOE_CONF)],
-        local(port),
     );
+    let port = addr.port();
     let r = request(local(port), "GET", "/typed", &[("x-in", "abc")], b"").unwrap();
     let want = [
         ("x-s", "hello"),

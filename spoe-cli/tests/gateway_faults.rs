@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use gateway_support::{AgentProc, Backend, Conn, GatewayProc, Resp, StopOnDrop, free_port, local};
+use gateway_support::{AgentProc, Backend, Conn, GatewayProc, RefusedPort, Resp, StopOnDrop};
 use spop::{AgentHello, Body, Capabilities, Frame, FrameDecoder, HaproxyHello};
 
 /// spoe.conf: one message per request, errors in `txn.echo.err`.
@@ -53,7 +53,7 @@ backend agents
     )
 }
 
-/// A gateway on a free port running [`haproxy_cfg`] (with `extra_defaults`) and [`spoe_conf`]
+/// A gateway on a port it claims by binding it, running [`haproxy_cfg`] (with `extra_defaults`) and [`spoe_conf`]
 /// (with `processing`), its agent at `agent`, in front of a new backend; and its address.
 fn start_gateway(
     agent: SocketAddr,
@@ -61,13 +61,11 @@ fn start_gateway(
     extra_defaults: &str,
 ) -> (Backend, GatewayProc, SocketAddr) {
     let backend = Backend::start("be");
-    let port = free_port();
-    let gw = GatewayProc::start(
-        &haproxy_cfg(port, agent, backend.addr, extra_defaults),
+    let (gw, addr) = GatewayProc::start_on_port(
+        |port| haproxy_cfg(port, agent, backend.addr, extra_defaults),
         &[("spoe.conf", &spoe_conf(processing))],
-        local(port),
     );
-    (backend, gw, local(port))
+    (backend, gw, addr)
 }
 
 // ===== a raw agent that breaks after the handshake =====
@@ -300,8 +298,8 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// loop).
 #[test]
 fn no_agent_listening_the_gateway_serves_with_257_fast_and_idles() {
-    let dead_agent = local(free_port());
-    let (backend, gw, addr) = start_gateway(dead_agent, "5s", "");
+    let dead_agent = RefusedPort::new();
+    let (backend, gw, addr) = start_gateway(dead_agent.addr(), "5s", "");
     for i in 0..3 {
         let (r, took) = timed_get(addr, &format!("/ret/{i}"));
         assert_eq!(r.status, 200, "{r:?}");
@@ -313,6 +311,7 @@ fn no_agent_listening_the_gateway_serves_with_257_fast_and_idles() {
     assert_eq!(backend.count(), 1);
 
     let before = cpu_ticks(gw.child.id());
+    // Not a barrier: the window over which idle CPU is measured.
     thread::sleep(Duration::from_secs(2));
     let used = cpu_ticks(gw.child.id()) - before;
     assert!(
@@ -397,14 +396,18 @@ fn malformed_requests_get_400_and_close_without_notify_or_backend_request() {
             ));
         }
     }
-    // Let any NOTIFY or backend request that was wrongly sent be counted.
-    thread::sleep(Duration::from_millis(200));
+    // A second good request, after them all: once the agent and the backend have counted it
+    // (the event waited for), anything a malformed request wrongly sent before it has been
+    // counted as well, and would show as a third.
+    let r = gateway_support::get(addr, "/", &[]).unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    let counted = wait_for(|| ok_notifies() >= 2.0 && backend.count() >= 2);
     let notified = ok_notifies();
     assert!(
-        wrong.is_empty() && notified == 1.0 && backend.count() == 1,
+        counted && wrong.is_empty() && notified == 2.0 && backend.count() == 2,
         "malformed requests must get 400/431 and a close, with no NOTIFY and no backend \
-         request:\n  {}\nNOTIFY answered by the agent: {notified} (1 expected), backend \
-         requests: {} (1 expected)\n--- gateway stderr:\n{}",
+         request:\n  {}\nNOTIFY answered by the agent: {notified} (2 expected), backend \
+         requests: {} (2 expected)\n--- gateway stderr:\n{}",
         wrong.join("\n  "),
         backend.count(),
         gw.log()
@@ -505,6 +508,9 @@ fn content_length_with_chunked_is_framed_by_chunked_and_the_connection_closes() 
 
 // ===== F15: slow client =====
 
+/// How long the stalled client waits in silence before it gives up on the gateway.
+const SLOW_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
     gateway_support::wait_until(Duration::from_secs(5), &mut cond)
 }
@@ -519,28 +525,25 @@ fn a_stalled_request_head_is_cut_at_timeout_http_request_while_others_are_served
 
     let stop = AtomicBool::new(false);
     let served = AtomicUsize::new(0);
-    let slowest = std::sync::Mutex::new(Duration::ZERO);
     let (cut_after, answer) = thread::scope(|s| {
         let _stop = StopOnDrop(&stop);
         s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
                 let r = gateway_support::get(addr, "/ret/normal", &[]).expect("normal client");
                 assert_eq!(r.status, 200);
-                let took = t.elapsed();
-                let mut m = slowest.lock().unwrap();
-                *m = (*m).max(took);
                 served.fetch_add(1, Ordering::Relaxed);
+                // Not a barrier: pacing, so this client does not starve the machine.
                 thread::sleep(Duration::from_millis(20));
             }
         });
         let mut slow = TcpStream::connect(addr).unwrap();
-        slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        slow.set_read_timeout(Some(SLOW_READ_TIMEOUT)).unwrap();
         let t = Instant::now();
         slow.write_all(b"GET /ret/slow HTTP/1.1\r\nhost: a\r\nx-half: ")
             .unwrap();
         let mut answer = Vec::new();
-        // Returns at EOF (or reset), or after 5 s of silence (then the assertion below fails).
+        // Returns at EOF (or reset), or after SLOW_READ_TIMEOUT of silence (then the assertion
+        // below fails).
         let _ = slow.read_to_end(&mut answer);
         (t.elapsed(), answer)
     });
@@ -549,15 +552,13 @@ fn a_stalled_request_head_is_cut_at_timeout_http_request_while_others_are_served
         answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
         "a stalled head gets a plain close or 408, got {answer:?}"
     );
+    // Cut by the gateway (not by our read timeout), and not before its timeout.
     assert!(
-        (Duration::from_millis(400)..Duration::from_secs(3)).contains(&cut_after),
+        (Duration::from_millis(400)..SLOW_READ_TIMEOUT).contains(&cut_after),
         "the stalled connection was cut after {cut_after:?} (timeout http-request 500ms)"
     );
+    // Correctness, not speed: the other client got answers (each a 200, asserted in its
+    // thread) while the slow one stalled.
     let served = served.load(Ordering::Relaxed);
-    let slowest = *slowest.lock().unwrap();
-    assert!(served >= 5, "only {served} normal requests meanwhile");
-    assert!(
-        slowest < Duration::from_millis(500),
-        "a normal request took {slowest:?} while the slow client stalled"
-    );
+    assert!(served > 0, "no normal request was served meanwhile");
 }

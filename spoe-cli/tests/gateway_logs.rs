@@ -9,7 +9,7 @@
 
 mod gateway_support;
 
-use gateway_support::{GatewayProc, START_TIMEOUT, free_port, local, wait_until};
+use gateway_support::{GatewayProc, START_TIMEOUT, wait_until};
 
 fn config(port: u16, global_log: &str) -> String {
     format!(
@@ -23,10 +23,9 @@ fn access_lines(text: &str) -> usize {
 }
 
 fn serve_two_requests(log: &str) -> (String, String) {
-    let port = free_port();
-    let gw = GatewayProc::start(&config(port, log), &[], local(port));
+    let (gw, addr) = GatewayProc::start_on_port(|port| config(port, log), &[]);
     for _ in 0..2 {
-        let r = spoe_interop::http_get(local(port), "/x", &[]).expect("GET /x");
+        let r = spoe_interop::http_get(addr, "/x", &[]).expect("GET /x");
         assert_eq!(r.0, 200);
     }
     let out = || std::fs::read_to_string(gw.dir.path().join("gateway.out")).unwrap_or_default();

@@ -12,36 +12,36 @@ use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gateway_support::{ChildGuard, SPOE, START_TIMEOUT, Signal, free_port, local, wait_until};
+use gateway_support::{ChildGuard, SPOE, Signal, claim_port, local};
 
 #[test]
 fn the_quickstart_serves_the_ip_score_and_stops_cleanly_on_sigterm() {
-    let port = free_port();
+    // The quickstart's port is given on the command line: claimed by its own bind, retried
+    // when taken.
+    let ((mut child, out, err), port) = claim_port(|port| {
+        let listen = local(port);
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let err = tempfile::NamedTempFile::new().unwrap();
+        let mut child = ChildGuard::spawn(
+            Command::new(SPOE)
+                .args(["gateway", "--quickstart", "--listen", &listen.to_string()])
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(out.reopen().unwrap())
+                .stderr(err.reopen().unwrap()),
+        )
+        .unwrap();
+        gateway_support::wait_listening(&mut child, listen, err.path())?;
+        Ok((child, out, err))
+    });
     let listen = local(port);
-    let out = tempfile::NamedTempFile::new().unwrap();
-    let err = tempfile::NamedTempFile::new().unwrap();
-    let mut child = ChildGuard::spawn(
-        Command::new(SPOE)
-            .args(["gateway", "--quickstart", "--listen", &listen.to_string()])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.reopen().unwrap())
-            .stderr(err.reopen().unwrap()),
-    )
-    .unwrap();
     let stdout = || std::fs::read_to_string(out.path()).unwrap_or_default();
     let stderr = || std::fs::read_to_string(err.path()).unwrap_or_default();
     let curl = format!("curl -i http://{listen}/hello");
     assert!(
-        wait_until(START_TIMEOUT, || stdout().contains(&curl)),
+        stdout().contains(&curl),
         "no `{curl}` line on stdout:\n{}\nstderr:\n{}",
         stdout(),
-        stderr()
-    );
-    assert!(
-        wait_until(START_TIMEOUT, || std::net::TcpStream::connect(listen)
-            .is_ok()),
-        "not listening on {listen}:\n{}",
         stderr()
     );
 

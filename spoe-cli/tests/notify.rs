@@ -1,27 +1,33 @@
 //! `spoe notify` against `spoe agent`, and its failures.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use spoe_interop::{ChildGuard, Signal, free_port, wait_for_port};
+use spoe_interop::{ChildGuard, RefusedPort, Signal};
 
 const SPOE: &str = env!("CARGO_BIN_EXE_spoe");
 
 fn agent(extra: &[&str]) -> (ChildGuard, String) {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = ChildGuard::spawn(
+    // Port 0: the agent prints the address it got as its first line.
+    let mut child = ChildGuard::spawn(
         Command::new(SPOE)
-            .args(["agent", "--listen", &addr, "--example", "echo"])
+            .args(["agent", "--listen", "127.0.0.1:0", "--example", "echo"])
             .args(extra)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null()),
     )
     .unwrap();
-    wait_for_port(addr.parse::<SocketAddr>().unwrap(), Duration::from_secs(10)).unwrap();
+    let stdout = child.take_stdout().expect("piped stdout");
+    let mut line = String::new();
+    // Returns at the agent's first line, or at EOF if it exits first (then the parse fails).
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("spoe agent: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
     (child, addr)
 }
 
@@ -77,7 +83,8 @@ fn a_slow_agent_is_a_processing_timeout() {
 
 #[test]
 fn nothing_listening_is_257() {
-    let addr = format!("127.0.0.1:{}", free_port());
+    let closed = RefusedPort::new();
+    let addr = closed.addr().to_string();
     let (out, json) = notify(&["--agent", &addr, "check"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json["status"], 257);

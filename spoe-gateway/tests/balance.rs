@@ -25,6 +25,42 @@ async fn backend(name: &'static str, delay: Duration) -> SocketAddr {
     addr
 }
 
+/// Serves `name` on `l` as [`serve_backend`] does, but each answer waits for a permit of
+/// `release` (taken, not given back).
+fn serve_backend_gated(
+    l: TcpListener,
+    name: &'static str,
+    release: Arc<tokio::sync::Semaphore>,
+    accepts: Arc<AtomicUsize>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            accepts.fetch_add(1, Ordering::SeqCst);
+            let release = release.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut have = Vec::new();
+                while !have.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => have.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let Ok(permit) = release.acquire().await else {
+                    return;
+                };
+                permit.forget();
+                let body = name.as_bytes();
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                let _ = s.write_all(&[head.as_bytes(), body].concat()).await;
+            });
+        }
+    });
+}
+
 /// Serves `backend`'s answers on `l`, counting the connections it accepts.
 fn serve_backend(l: TcpListener, name: &'static str, delay: Duration, accepts: Arc<AtomicUsize>) {
     tokio::spawn(async move {
@@ -44,6 +80,7 @@ fn serve_backend(l: TcpListener, name: &'static str, delay: Duration, accepts: A
                     have.extend_from_slice(&buf[..n]);
                     while let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
                         have.drain(..end + 4);
+                        // Not a barrier: the backend's configured answer delay.
                         tokio::time::sleep(delay).await;
                         let body = name.as_bytes();
                         let head =
@@ -61,14 +98,32 @@ fn serve_backend(l: TcpListener, name: &'static str, delay: Duration, accepts: A
     });
 }
 
-/// Starts a gateway on `cfg` with `PORT` replaced by a free port; the port's address.
+/// Starts a gateway on `cfg` with `PORT` replaced by a port the gateway claims by binding it
+/// (another candidate when it is taken: see `spoe_interop::claim_port`); the port's address.
 async fn gateway(cfg: String) -> (Arc<Gateway>, SocketAddr) {
-    let port = spoe_interop::free_port();
-    let cfg = cfg.replace("PORT", &port.to_string());
-    let gw = Gateway::start(loader(Arc::new(Mutex::new(cfg))))
-        .await
-        .unwrap();
+    let (gw, port) = start_claiming(|port| cfg.replace("PORT", &port.to_string())).await;
     (gw, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// `Gateway::start` on the first candidate port its bind gets; the configuration (shared, so a
+/// test can change it and reload) and the port.
+async fn start_claiming(cfg: impl Fn(u16) -> String) -> (Arc<Gateway>, u16) {
+    let (gw, port, _) = start_claiming_shared(cfg).await;
+    (gw, port)
+}
+
+async fn start_claiming_shared(
+    cfg: impl Fn(u16) -> String,
+) -> (Arc<Gateway>, u16, Arc<Mutex<String>>) {
+    for port in spoe_interop::port_candidates() {
+        let shared = Arc::new(Mutex::new(cfg(port)));
+        match Gateway::start(loader(shared.clone())).await {
+            Ok(gw) => return (gw, port, shared),
+            Err(e) if e.to_string().contains("Address already in use") => {}
+            Err(e) => panic!("gateway start: {e}"),
+        }
+    }
+    panic!("every candidate port was taken")
 }
 
 /// Loads whatever `cfg` holds at the time: a test changes it, then reloads.
@@ -115,7 +170,13 @@ async fn round_robin_follows_weights() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maxconn_queues_then_times_out_with_503() {
-    let slow = backend("slow", Duration::from_millis(800)).await;
+    // The backend holds its answers until released: the first request keeps the server's only
+    // slot for as long as the test needs, however slow the machine.
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let accepts = Arc::new(AtomicUsize::new(0));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow = l.local_addr().unwrap();
+    serve_backend_gated(l, "slow", release.clone(), accepts.clone());
     let (gw, addr) = gateway(format!(
         "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n    timeout queue 200ms\n\
          frontend fe\n    bind 127.0.0.1:PORT\n    default_backend be\n\
@@ -123,15 +184,26 @@ async fn maxconn_queues_then_times_out_with_503() {
     ))
     .await;
     let first = tokio::spawn(get(addr));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The event: the backend accepted the first request's connection (its slot is taken).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while accepts.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first request never reached the backend"
+        );
+        // Not a barrier: the poll interval of a bounded wait on the condition above.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let start = Instant::now();
     let (status, _) = get(addr).await;
     let waited = start.elapsed();
+    // The slot stays taken until the release below, so only `timeout queue` ends this wait.
     assert_eq!(status, 503, "the second request queues, then gives up");
     assert!(
-        waited >= Duration::from_millis(150) && waited < Duration::from_secs(2),
-        "{waited:?}"
+        waited >= Duration::from_millis(150),
+        "gave up after {waited:?}, before timeout queue"
     );
+    release.add_permits(1);
     assert_eq!(first.await.unwrap(), (200, "slow".to_owned()));
     gw.stop(true).await;
 }
@@ -146,6 +218,7 @@ async fn until_n_in_a_row(addr: SocketAddr, n: usize, done: impl Fn(u16, &str) -
         if streak == n {
             return true;
         }
+        // Not a barrier: the poll interval of a bounded wait on the condition above.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     false
@@ -154,18 +227,25 @@ async fn until_n_in_a_row(addr: SocketAddr, n: usize, done: impl Fn(u16, &str) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_takes_a_dead_server_out_and_back_and_stops_with_its_generation() {
     let a = backend("a", Duration::ZERO).await;
-    // b refuses connections until a listener takes its port.
-    let b = SocketAddr::from(([127, 0, 0, 1], spoe_interop::free_port()));
-    let port = spoe_interop::free_port();
-    let head = format!(
-        "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\
-         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
-         backend be\n    balance roundrobin\n    server a {a}\n"
-    );
-    let cfg = Arc::new(Mutex::new(format!(
-        "{head}    server b {b} check inter 50ms fall 2 rise 2\n"
-    )));
-    let gw = Gateway::start(loader(cfg.clone())).await.unwrap();
+    // b refuses connections until it listens (its socket is bound all along, so the port
+    // stays b's).
+    let b_port = spoe_interop::RefusedPort::new();
+    let b = b_port.addr();
+    let head = |port: u16| {
+        format!(
+            "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+             backend be\n    balance roundrobin\n    server a {a}\n"
+        )
+    };
+    let (gw, port, cfg) = start_claiming_shared(|port| {
+        format!(
+            "{}    server b {b} check inter 50ms fall 2 rise 2\n",
+            head(port)
+        )
+    })
+    .await;
+    let head = head(port);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
 
     // Two failed checks take b out: every request then goes to a.
@@ -176,8 +256,10 @@ async fn check_takes_a_dead_server_out_and_back_and_stops_with_its_generation() 
 
     // b comes up: two good checks put it back.
     let accepts = Arc::new(AtomicUsize::new(0));
+    let listener = b_port.listen();
+    listener.set_nonblocking(true).unwrap();
     serve_backend(
-        TcpListener::bind(b).await.unwrap(),
+        TcpListener::from_std(listener).unwrap(),
         "b",
         Duration::ZERO,
         accepts.clone(),
@@ -192,6 +274,7 @@ async fn check_takes_a_dead_server_out_and_back_and_stops_with_its_generation() 
     gw.reload().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while gw.generations_alive() > 1 && Instant::now() < deadline {
+        // Not a barrier: the poll interval of a bounded wait on the condition above.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(
@@ -200,6 +283,8 @@ async fn check_takes_a_dead_server_out_and_back_and_stops_with_its_generation() 
         "the old generation never retires"
     );
     let before = accepts.load(Ordering::SeqCst);
+    // Not a barrier: an absence (no check reaches b) can only be watched over a window, here
+    // eight check intervals.
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
         accepts.load(Ordering::SeqCst),

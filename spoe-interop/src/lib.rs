@@ -3,7 +3,7 @@
 //! ```text
 //!   test ──config──▶ Haproxy::start ──▶ haproxy -c -f cfg   (validate, panic with output)
 //!                                  └──▶ haproxy -W -db -f cfg (master + worker, own process group)
-//!   test ──http_get──▶ 127.0.0.1:<free_port()> ──▶ worker ──SPOP──▶ agent under test
+//!   test ──http_get──▶ 127.0.0.1:<claimed port> ──▶ worker ──SPOP──▶ agent under test
 //!   drop(Haproxy) ──▶ SIGTERM to the master (it reaps its workers), at most 2 s later SIGKILL to
 //!                     the whole process group, then wait for the master
 //! ```
@@ -12,7 +12,12 @@
 //!
 //! - HAProxy runs from a fresh temporary directory (its working directory, so extra files such as a
 //!   `spoe.conf` are named by a relative path), with its output in a log file there.
-//! - Ports come from [`free_port`]; nothing uses a fixed port, a pid file or global state.
+//! - No port number is handed on after its socket is closed (the "free port" race: anything on
+//!   the machine may take it in between). A server the test runs binds port 0 and reports the
+//!   address it got; a process whose configuration cannot say port 0 (HAProxy rejects `bind :0`,
+//!   and so does the gateway) claims its port itself with [`claim_port`], which retries when its
+//!   bind finds the port taken; a port that must refuse connections is a [`RefusedPort`]. Nothing
+//!   uses a fixed port, a pid file or global state.
 //! - Every wait is bounded: a helper that waits too long panics (or returns
 //!   [`io::ErrorKind::TimedOut`]) with what it saw, it never hangs.
 //! - If `haproxy` is not installed the helpers *panic* with the command that installs it; tests fail,
@@ -88,21 +93,104 @@ pub fn haproxy_path() -> PathBuf {
         })
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A loopback TCP port that refuses connections: its socket is bound (so nothing else on the
+/// machine can take the port) but does not listen, so a connect gets a reset at once.
+/// [`RefusedPort::listen`] turns the same socket into a listener, for a server that "comes up"
+/// later on the same address.
+#[derive(Debug)]
+pub struct RefusedPort {
+    sock: std::os::fd::OwnedFd,
+    addr: SocketAddr,
+}
+
+impl RefusedPort {
+    /// Binds a socket to `127.0.0.1:0` and keeps it, without listening.
+    ///
+    /// # Panics
+    ///
+    /// If the socket cannot be created or bound (no loopback interface).
+    pub fn new() -> Self {
+        use rustix::net::{AddressFamily, SocketType, bind, getsockname, socket};
+        let sock = socket(AddressFamily::INET, SocketType::STREAM, None).expect("TCP socket");
+        bind(&sock, &SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind 127.0.0.1:0");
+        let addr = getsockname(&sock)
+            .ok()
+            .and_then(|a| SocketAddr::try_from(a).ok())
+            .expect("address of a bound socket");
+        Self { sock, addr }
+    }
+
+    /// The address, which refuses connections while `self` lives.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Starts listening on the same socket (so on the same address).
+    ///
+    /// # Panics
+    ///
+    /// If listen(2) fails.
+    pub fn listen(self) -> TcpListener {
+        rustix::net::listen(&self.sock, 128).expect("listen on a bound socket");
+        TcpListener::from(self.sock)
+    }
+}
+
+impl Default for RefusedPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a start function passed to [`claim_port`] returns when its process could not bind the
+/// port it was given because something else holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortTaken;
+
+/// How many ports [`claim_port`] tries before it gives up.
+pub const CLAIM_ATTEMPTS: usize = 50;
+
+/// Starts something that binds a port of its own choosing and cannot be told "port 0" (HAProxy,
+/// the gateway): `start(port)` starts it on a candidate port and returns [`PortTaken`] when its
+/// bind found the port in use; then another candidate is tried. Returns what `start` returned
+/// and the port.
 ///
-/// The port is bound to `127.0.0.1:0` and released, so the kernel picks it. Another process may
-/// take it before HAProxy binds it; the window is short and the kernel does not reuse ephemeral
-/// ports quickly.
+/// There is no window in which the port is free but promised: the process's own bind is the
+/// only claim, and a lost race is seen by that bind (never by a connect probe, which could reach
+/// whoever else holds the port). Candidates are random ports below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), which `bind(0)` and outgoing connections never
+/// use, so only another claimant can hold one.
 ///
 /// # Panics
 ///
-/// If binding `127.0.0.1:0` fails (no loopback interface).
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener
-        .local_addr()
-        .expect("local_addr of a bound socket")
-        .port()
+/// After [`CLAIM_ATTEMPTS`] ports all taken.
+pub fn claim_port<T>(mut start: impl FnMut(u16) -> Result<T, PortTaken>) -> (T, u16) {
+    for port in port_candidates() {
+        if let Ok(t) = start(port) {
+            return (t, port);
+        }
+    }
+    panic!("{CLAIM_ATTEMPTS} candidate ports were all taken");
+}
+
+/// The candidates [`claim_port`] tries, for callers that must start their process in an async
+/// context: [`CLAIM_ATTEMPTS`] random ports below the kernel's ephemeral range. A candidate is
+/// only a candidate: the process's own bind decides.
+pub fn port_candidates() -> impl Iterator<Item = u16> {
+    let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let first = 10_000u16.min(low.saturating_sub(1000));
+    let span = u64::from(low.saturating_sub(first).max(1));
+    (0..CLAIM_ATTEMPTS)
+        .map(move |attempt| first + u16::try_from(random_u64(attempt) % span).unwrap_or(0))
+}
+
+/// A number that differs from call to call (std seeds each `RandomState` afresh).
+fn random_u64(salt: usize) -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one((salt, std::process::id()))
 }
 
 /// Waits until a TCP connection to `addr` succeeds, for at most `timeout`.
@@ -125,6 +213,7 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
                 format!("{addr} not accepting connections after {timeout:?}: {err}"),
             ));
         }
+        // Not a barrier: the poll interval of a bounded wait on the condition above.
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -197,6 +286,7 @@ impl ChildGuard {
             if Instant::now() >= deadline {
                 return Ok(None);
             }
+            // Not a barrier: the poll interval of a bounded wait on the condition above.
             thread::sleep(Duration::from_millis(10));
         }
     }
@@ -279,8 +369,9 @@ impl Haproxy {
     /// starts `haproxy -W -db -f haproxy.cfg` there and waits (at most [`READY_TIMEOUT`]) until the
     /// master logs that its worker is ready.
     ///
-    /// `config` is the whole configuration; ports in it should come from [`free_port`]. The
-    /// listeners accept connections once this returns.
+    /// `config` is the whole configuration; a port HAProxy binds comes from [`claim_port`] (see
+    /// [`start_on_port`](Self::start_on_port)). The listeners accept connections once this
+    /// returns.
     ///
     /// # Panics
     ///
@@ -298,6 +389,33 @@ impl Haproxy {
     ///
     /// As [`start`](Self::start), and if a name is not a plain relative file name.
     pub fn start_with_files(config: &str, files: &[(&str, &str)]) -> Self {
+        match Self::try_start_with_files(config, files) {
+            Ok(h) => h,
+            Err(PortTaken) => panic!("haproxy could not bind a port: already in use"),
+        }
+    }
+
+    /// As [`start_with_files`](Self::start_with_files) on the port [`claim_port`] finds:
+    /// `config(port)` is the configuration for a candidate port. Returns HAProxy and the port.
+    ///
+    /// # Panics
+    ///
+    /// As [`start_with_files`](Self::start_with_files).
+    pub fn start_on_port(config: impl Fn(u16) -> String, files: &[(&str, &str)]) -> (Self, u16) {
+        claim_port(|port| Self::try_start_with_files(&config(port), files))
+    }
+
+    /// As [`start_with_files`](Self::start_with_files), but a port HAProxy cannot bind because it
+    /// is in use is [`PortTaken`] rather than a panic.
+    ///
+    /// # Errors
+    ///
+    /// [`PortTaken`] when HAProxy logged that a socket could not be bound as its address is in use.
+    ///
+    /// # Panics
+    ///
+    /// As [`start_with_files`](Self::start_with_files), for any other failure.
+    pub fn try_start_with_files(config: &str, files: &[(&str, &str)]) -> Result<Self, PortTaken> {
         let haproxy = haproxy_path();
         let dir = prepare_dir(config, files);
 
@@ -320,8 +438,11 @@ impl Haproxy {
         .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", haproxy.display()));
 
         let mut this = Self { child, dir };
-        this.wait_ready("", "start");
-        this
+        match this.wait_ready("", "start") {
+            Ok(()) => Ok(this),
+            Err(log) if log.contains("Address already in use") => Err(PortTaken),
+            Err(log) => panic!("haproxy start failed:\n{log}"),
+        }
     }
 
     /// The master's pid (also the process group id). It stays the same across [`reload`](Self::reload).
@@ -376,7 +497,9 @@ impl Haproxy {
                 self.log()
             );
         }
-        self.wait_ready(&before, "reload");
+        if let Err(log) = self.wait_ready(&before, "reload") {
+            panic!("haproxy reload failed:\n{log}");
+        }
     }
 
     /// Replaces `haproxy.cfg` (for a following [`reload`](Self::reload)) after checking the new
@@ -419,27 +542,30 @@ impl Haproxy {
     }
 
     /// Waits until the log has more ready lines than the log `before` had and the master can take
-    /// signals again; panics on a new failure line, an exit or the timeout.
-    fn wait_ready(&mut self, before: &str, what: &str) {
+    /// signals again. A new failure line or an exit is an error with the log; the timeout panics.
+    fn wait_ready(&mut self, before: &str, what: &str) -> Result<(), String> {
         let ready_before = before.matches(READY_LINE).count();
         let failures_before = before.matches(FAILURE_LINE).count();
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             let log = self.log();
             if log.matches(READY_LINE).count() > ready_before && self.master_in_loop() {
-                return;
+                return Ok(());
             }
             if log.matches(FAILURE_LINE).count() > failures_before {
-                panic!("haproxy {what} failed:\n{log}");
+                return Err(format!("haproxy {what} failed:\n{log}"));
             }
             match self.child.try_wait() {
-                Ok(Some(status)) => panic!("haproxy exited during {what} ({status}):\n{log}"),
+                Ok(Some(status)) => {
+                    return Err(format!("haproxy exited during {what} ({status}):\n{log}"));
+                }
                 Ok(None) => {}
                 Err(e) => panic!("cannot wait for haproxy: {e}\n{log}"),
             }
             if Instant::now() >= deadline {
                 panic!("haproxy {what}: no {READY_LINE:?} after {READY_TIMEOUT:?}:\n{log}");
             }
+            // Not a barrier: the poll interval of a bounded wait on the condition above.
             thread::sleep(Duration::from_millis(10));
         }
     }
@@ -773,9 +899,42 @@ mod tests {
 
     #[test]
     fn wait_for_port_times_out_on_closed_port() {
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let err = wait_for_port(addr, Duration::from_millis(200)).unwrap_err();
+        let closed = RefusedPort::new();
+        let err = wait_for_port(closed.addr(), Duration::from_millis(200)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn a_refused_port_refuses_then_listens() {
+        let port = RefusedPort::new();
+        let addr = port.addr();
+        let err = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+        let listener = port.listen();
+        assert_eq!(listener.local_addr().unwrap(), addr);
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    }
+
+    #[test]
+    fn claim_port_retries_a_taken_port() {
+        let mut seen = Vec::new();
+        let (v, port) = claim_port(|p| {
+            seen.push(p);
+            if seen.len() < 3 {
+                Err(PortTaken)
+            } else {
+                Ok("started")
+            }
+        });
+        assert_eq!((v, seen.len(), Some(&port)), ("started", 3, seen.last()));
+        let low: u16 = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(seen.iter().all(|&p| p < low), "{seen:?} not below {low}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use spoe_interop::{Haproxy, free_port, http_get, wait_for_port};
+use spoe_interop::{Haproxy, http_get};
 
 const HELLO_FILE: &str = "haproxy-2.6-hello.hex";
 const NOTIFY_FILE: &str = "haproxy-2.6-notify.hex";
@@ -238,6 +238,7 @@ impl Agent {
                         }));
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // Not a barrier: a non-blocking accept loop's idle interval.
                         thread::sleep(Duration::from_millis(5));
                     }
                     Err(e) => errors2.lock().unwrap().push(format!("accept: {e}")),
@@ -353,13 +354,11 @@ fn assert_same(name: &str, expected: &[u8], actual: &[u8]) {
 fn haproxy_2_6_hello_and_notify_match_golden_vectors() {
     let (tx, rx) = mpsc::channel();
     let agent = Agent::start(tx);
-    let port = free_port();
-    let fe: SocketAddr = ([127, 0, 0, 1], port).into();
-    let haproxy = Haproxy::start_with_files(
-        &haproxy_cfg(port, agent.addr.port()),
+    let (haproxy, port) = Haproxy::start_on_port(
+        |port| haproxy_cfg(port, agent.addr.port()),
         &[("spoe.conf", SPOE_CONF)],
     );
-    wait_for_port(fe, Duration::from_secs(5)).expect("frontend listening");
+    let fe: SocketAddr = ([127, 0, 0, 1], port).into();
 
     let (status, _, body) = http_get(fe, "/golden/path?q=1", &[]).expect("GET /golden/path?q=1");
     assert_eq!(status, 200, "{}", haproxy.log());

@@ -51,6 +51,7 @@ async fn f1_slow_agent_fails_exactly_at_the_deadline_and_the_late_ack_is_dropped
     );
     assert_eq!(out.timings.total, PROCESSING);
     // The late ACK arrives at 2 s: dropped, counted, and the connection stays.
+    // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_secs(2)).await;
     assert_eq!(e.stats().late_acks.load(Ordering::SeqCst), 1);
     let out = e.process(&msg(2)).await;
@@ -96,6 +97,7 @@ async fn f2_silent_agent_every_message_fails_at_its_deadline_then_the_connection
         assert_eq!(t.await.unwrap().status, ProcessStatus::TIMEOUT);
     }
     assert_eq!(start.elapsed(), PROCESSING);
+    // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_millis(10)).await;
     assert_eq!(
         statuses(&agents.seen),
@@ -144,6 +146,7 @@ async fn f5_oversized_and_zero_length_frames_from_the_agent() {
         let e = engine(&agents);
         let out = e.process(&msg(1)).await;
         assert_eq!(out.status, ProcessStatus::connection(status));
+        // Paused clock: virtual time, advanced once every task waits; not a barrier.
         sleep(Duration::from_millis(10)).await;
         assert_eq!(statuses(&agents.seen), vec![status]);
     }
@@ -178,6 +181,7 @@ async fn f6_an_ack_with_unknown_ids_closes_with_12_and_never_misapplies() {
         ProcessStatus::connection(Status::FRAME_ID_NOT_FOUND)
     );
     assert!(out.actions.is_empty());
+    // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_millis(10)).await;
     assert_eq!(statuses(&agents.seen), vec![Status::FRAME_ID_NOT_FOUND]);
 }
@@ -240,6 +244,7 @@ async fn f9_refused_handshakes_fail_fast_and_back_off() {
     let until = Instant::now() + Duration::from_secs(10);
     while Instant::now() < until {
         let _ = e.process(&msg(1)).await;
+        // Paused clock: virtual time, advanced once every task waits; not a barrier.
         sleep(Duration::from_millis(10)).await;
     }
     let attempts = agents.seen.connections.load(Ordering::SeqCst);
@@ -286,6 +291,7 @@ async fn f9_bad_agent_hellos_map_to_their_status() {
         });
         let out = engine(&agents).process(&msg(1)).await;
         assert_eq!(out.status, ProcessStatus::connection(status));
+        // Paused clock: virtual time, advanced once every task waits; not a barrier.
         sleep(Duration::from_millis(10)).await;
         assert_eq!(statuses(&agents.seen), vec![status]);
     }
@@ -414,6 +420,7 @@ async fn idle_connections_are_closed_with_haproxy_disconnect() {
     let agents = FakeAgents::same(Script::replies(vec![Reply::Echo]));
     let e = engine(&agents);
     assert_eq!(e.process(&msg(1)).await.status, ProcessStatus::OK);
+    // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_secs(31)).await;
     assert_eq!(statuses(&agents.seen), vec![Status::NORMAL]);
     assert_eq!(e.stats().connections.load(Ordering::SeqCst), 0);
@@ -431,6 +438,7 @@ async fn drain_closes_idle_connections_at_once_and_busy_ones_after_their_ack() {
         let e = e.clone();
         async move { e.process(&msg(2)).await }
     });
+    // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_millis(10)).await;
     let start = Instant::now();
     e.drain();
@@ -479,6 +487,7 @@ async fn counters_follow_the_engine() {
         let e = e.clone();
         async move { e.process(&msg(1)).await }
     });
+    // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_millis(50)).await;
     let c = e.stats().log_counters();
     assert_eq!(
@@ -516,6 +525,7 @@ async fn maxconnrate_limits_new_connections_per_second() {
             tokio::spawn(async move { e.process(&msg(i)).await.status })
         })
         .collect();
+    // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_millis(500)).await;
     assert_eq!(
         agents.seen.connections.load(Ordering::SeqCst),
@@ -535,6 +545,7 @@ async fn maxerrrate_skips_processing_once_reached() {
     let e = engine_with(s, &agents);
     for _ in 0..3 {
         assert_eq!(e.process(&msg(1)).await.status, ProcessStatus(257));
+        // Paused clock: virtual time, advanced once every task waits; not a barrier.
         sleep(Duration::from_millis(200)).await;
     }
     let before = agents.seen.notifies.load(Ordering::SeqCst);
@@ -550,6 +561,7 @@ async fn maxerrrate_skips_processing_once_reached() {
         "nothing sent"
     );
     assert_eq!(e.stats().skipped.load(Ordering::SeqCst), 1);
+    // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_secs(3)).await;
     assert_eq!(
         e.process(&msg(1)).await.status,
@@ -588,6 +600,7 @@ async fn spop_check_takes_a_failing_server_out_and_back() {
     let e = Engine::with_connector(s, agents.clone());
     assert_eq!(e.process(&msg(1)).await.status, ProcessStatus::OK);
     healthy.store(false, Ordering::SeqCst);
+    // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_millis(250)).await;
     // Down after two failed checks: no connection is even tried.
     let before = agents.seen.connections.load(Ordering::SeqCst);
@@ -601,6 +614,7 @@ async fn spop_check_takes_a_failing_server_out_and_back() {
         "no connection to a down server"
     );
     healthy.store(true, Ordering::SeqCst);
+    // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_millis(250)).await;
     assert_eq!(
         e.process(&msg(3)).await.status,

@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use spoa::{Config, Listener, Server};
 use spoe::{AgentAddr, Engine, EngineSettings, ProcessStatus};
-use spoe_interop::{ChildGuard, free_port, wait_for_port};
+use spoe_interop::{ChildGuard, RefusedPort};
 use spop::{
     Action, AgentHello, Body, Capabilities, Frame, FrameDecoder, HaproxyHello, Message, TypedData,
     VarScope,
@@ -212,11 +212,8 @@ async fn agent_closing_mid_message_fails_it_at_once_fin_and_rst() {
 
 #[tokio::test]
 async fn nothing_listening_fails_fast() {
-    let port = free_port();
-    let engine = Engine::start(settings(
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_secs(5),
-    ));
+    let closed = RefusedPort::new();
+    let engine = Engine::start(settings(closed.addr(), Duration::from_secs(5)));
     let start = Instant::now();
     let out = engine.process(&[Message::new("m")]).await;
     assert_eq!(out.status, ProcessStatus(257));
@@ -237,7 +234,7 @@ fn python() -> String {
 }
 
 const PY_AGENT: &str = r#"
-import ipaddress, sys
+import asyncio, ipaddress, socket
 from haproxyspoa.spoa_server import SpoaServer
 from haproxyspoa.payloads.ack import AckPayload, ActionVarScope
 
@@ -248,7 +245,17 @@ async def check(ip, **kwargs):
     score = sum(ip.packed) % 101 if isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address)) else -1
     return AckPayload().set_var(ActionVarScope.SESSION, "ip_score", score).set_var(ActionVarScope.TRANSACTION, "name", kwargs.get("name", "?"))
 
-agent.run(host="127.0.0.1", port=int(sys.argv[1]))
+# Port 0: the kernel picks it, and the first line of stdout tells the test.
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen(128)
+print(sock.getsockname()[1], flush=True)
+
+async def main():
+    server = await asyncio.start_server(agent.handle_connection, sock=sock)
+    await server.serve_forever()
+
+asyncio.run(main())
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,17 +266,30 @@ async fn engine_against_the_pypi_agent_haproxyspoa() {
         .unwrap()
         .write_all(PY_AGENT.as_bytes())
         .unwrap();
-    let port = free_port();
-    let _agent = ChildGuard::spawn(
+    let mut agent = ChildGuard::spawn(
         Command::new(python())
             .arg(&script)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null()),
     )
     .unwrap();
+    // The port it bound, printed once it listens (EOF, and a failed parse, if it dies first).
+    let stdout = agent.take_stdout().expect("piped stdout");
+    let read = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).map(|_| line)
+    });
+    // If it hangs instead, the guard kills it when the test fails, which ends the read.
+    let line = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("haproxyspoa printed no port within 10 s")
+        .unwrap()
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("agent's first line: {line:?}"));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_for_port(addr, Duration::from_secs(10)).expect("haproxyspoa agent listening");
     let engine = Arc::new(Engine::start(settings(addr, Duration::from_secs(5))));
     let tasks: Vec<_> = (0..50u8)
         .map(|i| {

@@ -95,7 +95,7 @@ async fn event_messages_are_evaluated_sent_and_turned_into_variables() {
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let server = Server::new(spoa::demo::Echo, Config::default()).unwrap();
-    tokio::spawn({
+    let agent = tokio::spawn({
         let stop = stop.clone();
         async move { server.serve(Listener::Tcp(listener), stop).await }
     });
@@ -153,7 +153,12 @@ async fn event_messages_are_evaluated_sent_and_turned_into_variables() {
 
     // The agent goes away: the error variable says 257, as HAProxy's does.
     stop.cancel();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The event: the agent runtime has stopped (its listener is closed, its connections gone).
+    tokio::time::timeout(Duration::from_secs(5), agent)
+        .await
+        .expect("the agent did not stop within 5 s")
+        .unwrap()
+        .unwrap();
     let prepared = f
         .prepare_event(Event::OnFrontendHttpRequest, &h, &stream)
         .unwrap();

@@ -2,7 +2,9 @@
 //! process, a small HTTP/1.1 backend on `std::net`, and an HTTP/1.1 client that keeps its
 //! connection alive (or not) and can send raw bytes.
 //!
-//! Rules (style.md 4.6): ports come from the kernel or [`free_port`], every process is a
+//! Rules (style.md 4.6): ports come from the kernel (bind 0, read the address back) or, for the
+//! gateway whose configuration cannot say port 0, from its own bind through
+//! [`spoe_interop::claim_port`]; every process is a
 //! [`ChildGuard`] (killed with its group on drop), every file is in a temporary directory, every
 //! wait is bounded and says what it saw when it gives up.
 
@@ -19,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub(crate) use spoe_interop::{ChildGuard, Signal, free_port, metric_sum};
+#[allow(unused_imports, reason = "each test file uses a different part")]
+pub(crate) use spoe_interop::{ChildGuard, PortTaken, RefusedPort, Signal, claim_port, metric_sum};
 
 /// The `spoe` binary under test.
 pub(crate) const SPOE: &str = env!("CARGO_BIN_EXE_spoe");
@@ -45,6 +48,7 @@ pub(crate) fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> b
         if Instant::now() >= deadline {
             return false;
         }
+        // Not a barrier: the poll interval of a bounded wait on the condition above.
         thread::sleep(Duration::from_millis(10));
     }
 }
@@ -71,9 +75,23 @@ pub(crate) struct GatewayProc {
 }
 
 impl GatewayProc {
-    /// Writes `haproxy.cfg` and `files`, starts the gateway and waits until `listen` accepts
-    /// connections. Panics (with the gateway's stderr) if it exits or does not listen in time.
-    pub(crate) fn start(config: &str, files: &[(&str, &str)], listen: SocketAddr) -> Self {
+    /// Writes `haproxy.cfg` (`config(port)`) and `files`, starts the gateway on a port it claims
+    /// itself ([`claim_port`]: the candidate is retried when the gateway's bind finds it taken),
+    /// and returns once it logged that it listens there. Panics (with the gateway's stderr) if
+    /// it exits for another reason or does not listen in time.
+    pub(crate) fn start_on_port(
+        config: impl Fn(u16) -> String,
+        files: &[(&str, &str)],
+    ) -> (Self, SocketAddr) {
+        let (gw, port) = claim_port(|port| Self::try_start(&config(port), files, local(port)));
+        (gw, local(port))
+    }
+
+    fn try_start(
+        config: &str,
+        files: &[(&str, &str)],
+        listen: SocketAddr,
+    ) -> Result<Self, PortTaken> {
         let dir = tempfile::Builder::new()
             .prefix("spoe-gateway-test-")
             .tempdir()
@@ -95,30 +113,9 @@ impl GatewayProc {
         )
         .unwrap_or_else(|e| panic!("cannot spawn {SPOE}: {e}"));
         let mut gw = Self { child, dir };
-        gw.wait_listening(listen);
-        gw
-    }
-
-    fn wait_listening(&mut self, listen: SocketAddr) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if TcpStream::connect_timeout(&listen, Duration::from_millis(100)).is_ok() {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "spoe gateway exited ({status}) before listening on {listen}; stderr:\n{}",
-                    self.log()
-                );
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "spoe gateway not listening on {listen} after {START_TIMEOUT:?}; stderr:\n{}",
-                    self.log()
-                );
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        let err_path = gw.dir.path().join("gateway.err");
+        wait_listening(&mut gw.child, listen, &err_path)?;
+        Ok(gw)
     }
 
     /// Its stderr so far (tracing output: access log, SPOE log, reload messages).
@@ -152,6 +149,38 @@ impl GatewayProc {
             "no \"configuration reloaded\" line after SIGUSR2 within {START_TIMEOUT:?}:\n{}",
             self.log()
         );
+    }
+}
+
+/// Waits until the gateway `child` logs that it listens on `listen` (the `listening` line it
+/// prints once its sockets are bound). [`PortTaken`] when it exits because the port is in use;
+/// panics, with its stderr, when it exits otherwise or does not listen within [`START_TIMEOUT`].
+pub(crate) fn wait_listening(
+    child: &mut ChildGuard,
+    listen: SocketAddr,
+    stderr: &Path,
+) -> Result<(), PortTaken> {
+    let line = format!("listening addr={listen}");
+    let log = || std::fs::read_to_string(stderr).unwrap_or_default();
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if log().contains(&line) {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let text = log();
+            if text.contains("Address already in use") {
+                return Err(PortTaken);
+            }
+            panic!("spoe gateway exited ({status}) before listening on {listen}; stderr:\n{text}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "spoe gateway not listening on {listen} after {START_TIMEOUT:?}; stderr:\n{}",
+            log()
+        );
+        // Polling a file: nothing to wait on but time.
+        thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -207,6 +236,7 @@ impl AgentProc {
                     log(stderr.path())
                 );
             }
+            // Not a barrier: the poll interval of a bounded wait on the condition above.
             thread::sleep(Duration::from_millis(10));
         };
         Self {

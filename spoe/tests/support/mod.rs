@@ -231,6 +231,7 @@ async fn play(io: DuplexStream, script: Script, seen: Arc<Seen>) {
                         let (wr, in_flight, f) =
                             (wr.clone(), in_flight.clone(), ack(echo_actions(&frame)));
                         tokio::spawn(async move {
+                            // Not a barrier: the scripted agent's answer delay (paused clock).
                             tokio::time::sleep(d).await;
                             in_flight.fetch_sub(1, Ordering::SeqCst);
                             write(&wr, encode(&f)).await;
