@@ -240,17 +240,16 @@ fn an_agent_closing_mid_ack_frame_fails_the_message_at_once_with_257() {
 fn an_agent_breaking_the_protocol_after_hello_is_backed_off_with_one_warn_line() {
     let agent = RawAgent::start(Break::GarbageOnNotify);
     let backend = Backend::start("be");
-    let port = free_port();
     let workers = 2;
-    let gw = GatewayProc::start(
-        &format!(
-            "global\n    nbthread {workers}\n{}",
-            haproxy_cfg(port, agent.addr, backend.addr, "")
-        ),
+    let (gw, addr) = GatewayProc::start_on_port(
+        |port| {
+            format!(
+                "global\n    nbthread {workers}\n{}",
+                haproxy_cfg(port, agent.addr, backend.addr, "")
+            )
+        },
         &[("spoe.conf", &spoe_conf("5s"))],
-        local(port),
     );
-    let addr = local(port);
     let until = Instant::now() + Duration::from_secs(2);
     let mut requests = 0;
     while Instant::now() < until {
