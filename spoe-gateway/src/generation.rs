@@ -8,14 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use spoe::{AgentAddr, AgentBackend, SpoeFilter};
 use tokio::sync::Notify;
 
+use crate::body::RequestBody;
 use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
 use crate::txn::Vars;
 use crate::workers::{PerWorker, Workers};
@@ -58,12 +57,12 @@ pub(crate) struct BackendRt {
     pub(crate) next: AtomicUsize,
     /// One pool per worker: a pooled connection is used on the thread that
     /// opened it.
-    clients: PerWorker<Client<HttpConnector, Full<Bytes>>>,
+    clients: PerWorker<Client<HttpConnector, RequestBody>>,
 }
 
 impl BackendRt {
     /// The calling worker's connection pool.
-    pub(crate) fn client(&self) -> &Client<HttpConnector, Full<Bytes>> {
+    pub(crate) fn client(&self) -> &Client<HttpConnector, RequestBody> {
         self.clients.current()
     }
 }

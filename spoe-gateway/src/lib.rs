@@ -19,7 +19,9 @@
 
 #![warn(missing_docs)]
 
+mod body;
 pub mod config;
+mod conn;
 pub mod generation;
 pub mod metrics;
 pub mod model;

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::conn::{ClientIo, Exchange, Tracked};
 use crate::generation::Generation;
 use crate::metrics::GatewayMetrics;
 use crate::model::GatewayConfig;
@@ -68,6 +69,10 @@ pub struct Gateway {
     maxconn: Option<Arc<Semaphore>>,
     reload_lock: tokio::sync::Mutex<()>,
     workers: Arc<Workers>,
+    /// Listening sockets handed over by the caller, used for the `bind`
+    /// address they are bound to instead of binding it (a test binds port 0
+    /// and writes the port it got into the configuration).
+    prebound: Mutex<Vec<std::net::TcpListener>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -80,8 +85,17 @@ impl Gateway {
     /// Loads the configuration, starts generation 1 and binds its listeners.
     /// Everything runs on the caller's runtime.
     pub async fn start(loader: Loader) -> Result<Arc<Self>, ReloadError> {
+        Self::start_with_listeners(loader, Vec::new()).await
+    }
+
+    /// As [`Gateway::start`], serving each `bind` address that one of
+    /// `listeners` is bound to on that listener.
+    pub async fn start_with_listeners(
+        loader: Loader,
+        listeners: Vec<std::net::TcpListener>,
+    ) -> Result<Arc<Self>, ReloadError> {
         let loaded = loader()?;
-        Self::start_loaded(loaded, loader, Arc::new(Workers::current())).await
+        Self::start_inner(loaded, loader, Arc::new(Workers::current()), listeners).await
     }
 
     /// Starts generation 1 from a configuration the caller already loaded
@@ -92,6 +106,15 @@ impl Gateway {
         loaded: Loaded,
         loader: Loader,
         workers: Arc<Workers>,
+    ) -> Result<Arc<Self>, ReloadError> {
+        Self::start_inner(loaded, loader, workers, Vec::new()).await
+    }
+
+    async fn start_inner(
+        loaded: Loaded,
+        loader: Loader,
+        workers: Arc<Workers>,
+        prebound: Vec<std::net::TcpListener>,
     ) -> Result<Arc<Self>, ReloadError> {
         let maxconn = loaded
             .config
@@ -118,6 +141,7 @@ impl Gateway {
             maxconn,
             reload_lock: tokio::sync::Mutex::new(()),
             workers,
+            prebound: Mutex::new(prebound),
         });
         gw.bind_listeners(&generation.config).await?;
         info!(generation = 1, "gateway started");
@@ -173,7 +197,11 @@ impl Gateway {
         // Bind every new address before changing anything.
         let mut bound = Vec::new();
         for addr in new {
-            let l = bind(addr).map_err(|e| ReloadError(format!("cannot bind {addr}: {e}")))?;
+            let l = match self.take_prebound(addr) {
+                Some(l) => l,
+                None => bind(addr),
+            }
+            .map_err(|e| ReloadError(format!("cannot bind {addr}: {e}")))?;
             bound.push((addr, l));
         }
         let mut have = self
@@ -197,6 +225,21 @@ impl Gateway {
             keep
         });
         Ok(())
+    }
+
+    fn take_prebound(&self, addr: SocketAddr) -> Option<std::io::Result<TcpListener>> {
+        let mut prebound = self
+            .prebound
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let i = prebound
+            .iter()
+            .position(|l| l.local_addr().ok() == Some(addr))?;
+        let l = prebound.swap_remove(i);
+        Some(
+            l.set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(l)),
+        )
     }
 
     async fn accept_loop(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
@@ -267,76 +310,126 @@ impl Gateway {
             vars: Arc::default(),
             session_event_done: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
+            body: Mutex::new(None),
         });
+        let exchange = Exchange::new();
+        let conn_session = session.clone();
         let gw = self.clone();
-        let service = service_fn(move |req| {
-            let (gw, session) = (gw.clone(), session.clone());
-            async move {
+        let ex = exchange.clone();
+        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let (gw, session, ex) = (gw.clone(), session.clone(), ex.clone());
+            ex.request(&req);
+            // Boxed: hyper hands the connection back between requests only
+            // when the service's future is Unpin.
+            Box::pin(async move {
                 let generation = gw.current();
-                Ok::<_, Infallible>(
-                    proxy::handle(req, session, generation, gw.metrics.clone()).await,
-                )
-            }
+                let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
+                ex.response(&resp);
+                Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, ex)))
+            })
         });
         let header_timeout = timeouts
             .http_request
             .or(timeouts.client)
             .unwrap_or(Duration::from_secs(30));
-        // Until the client sends something the connection holds no HTTP
-        // state: hyper allocates its read buffer when it starts reading, and
-        // an idle client would keep it (8 KiB of the ~13 each idle
-        // connection cost; HAProxy's cost ~1). The head's timeout is the
-        // same as hyper's: it runs from the accept.
-        let first_bytes = tokio::select! {
-            r = tokio::time::timeout(header_timeout, sock.readable()) => r,
-            () = stop.cancelled() => return,
-        };
-        match first_bytes {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(%client, error = %e, "client connection failed before its request");
-                return;
-            }
-            Err(_) => {
-                self.log_bad_request(client, local, 408, "cR", started);
-                return;
-            }
-        }
-        let header_timeout = header_timeout.saturating_sub(started.elapsed());
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            // HAProxy's tune.bufsize: a request head that does not fit is refused.
-            .max_buf_size(REQUEST_HEAD_LIMIT)
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(sock), service);
-        tokio::pin!(conn);
-        tokio::select! {
-            r = conn.as_mut() => {
-                if let Err(e) = r {
-                    // hyper answered a malformed request head itself: log it
-                    // as HAProxy logs <BADREQ>.
-                    let refused = if e.is_parse_too_large() {
-                        Some((431, "PR"))
-                    } else if e.is_parse() {
-                        Some((400, "PR"))
-                    } else if e.is_timeout() {
-                        Some((408, "cR"))
-                    } else {
-                        None
-                    };
-                    if let Some((status, term)) = refused {
-                        self.log_bad_request(client, local, status, term, started);
-                    } else {
-                        tracing::debug!(%client, error = %e, "client connection ended with an error");
+        // HAProxy waits `timeout http-keep-alive` for the next request, or
+        // `timeout http-request` when it is not set.
+        let keep_alive_timeout = timeouts.http_keep_alive.unwrap_or(header_timeout);
+        let mut io = ClientIo::new(sock, exchange.clone());
+        let mut first = true;
+        loop {
+            // Until the client sends something the connection holds no HTTP
+            // state: hyper allocates its read buffer when it starts reading,
+            // and an idle client would keep it (8 KiB of the ~13 each idle
+            // connection cost; HAProxy's cost ~1). The first head's timeout
+            // is the same as hyper's: it runs from the accept.
+            if io.unread.is_empty() {
+                let wait = if first {
+                    header_timeout
+                } else {
+                    keep_alive_timeout
+                };
+                let readable = tokio::select! {
+                    r = tokio::time::timeout(wait, io.sock.inner().readable()) => r,
+                    () = stop.cancelled() => return,
+                };
+                match readable {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(%client, error = %e, "client connection failed before its request");
+                        return;
                     }
+                    Err(_) if first => {
+                        self.log_bad_request(client, local, 408, "cR", started);
+                        return;
+                    }
+                    // An idle keep-alive connection closes without a word, as in HAProxy.
+                    Err(_) => return,
                 }
             }
-            () = stop.cancelled() => {
-                // Finish the request in progress, then close.
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
+            let head_timeout = if first {
+                header_timeout.saturating_sub(started.elapsed())
+            } else {
+                header_timeout
+            };
+            first = false;
+            exchange.reset();
+            // Boxed, so that the task of an idle connection does not keep
+            // room for it.
+            let mut conn = Box::new(
+                http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(head_timeout)
+                    // HAProxy's tune.bufsize: a request head that does not fit is refused.
+                    .max_buf_size(REQUEST_HEAD_LIMIT)
+                    .keep_alive(true)
+                    .serve_connection(io, service.clone()),
+            );
+            // Once the response is out and hyper waits for the next request,
+            // it is asked to stop, and the socket comes back for the next
+            // request (see `Exchange`).
+            let mut handing_back = false;
+            let mut stopping = false;
+            let done = loop {
+                let event = tokio::select! {
+                    r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break r,
+                    () = exchange.idle(), if !handing_back => &mut handing_back,
+                    // Finish the request in progress, then close.
+                    () = stop.cancelled(), if !stopping => &mut stopping,
+                };
+                *event = true;
+                std::pin::Pin::new(&mut *conn).graceful_shutdown();
+            };
+            if let Err(e) = done {
+                // hyper answered a malformed request head itself: log it
+                // as HAProxy logs <BADREQ>.
+                let refused = if e.is_parse_too_large() {
+                    Some((431, "PR"))
+                } else if e.is_parse() {
+                    Some((400, "PR"))
+                } else if e.is_timeout() {
+                    Some((408, "cR"))
+                } else {
+                    None
+                };
+                if let Some((status, term)) = refused {
+                    self.log_bad_request(client, local, status, term, started);
+                } else {
+                    tracing::debug!(%client, error = %e, "client connection ended with an error");
+                }
+                return;
             }
+            let parts = conn.into_parts();
+            io = parts.io;
+            // The next request may start from a message boundary only when
+            // this one's body was read to its end.
+            let again =
+                handing_back && !stopping && exchange.reusable() && conn_session.body_complete();
+            if !again {
+                let _ = tokio::io::AsyncWriteExt::shutdown(io.sock.inner_mut()).await;
+                return;
+            }
+            io.unread = parts.read_buf;
         }
     }
 

@@ -43,7 +43,8 @@
 //!
 //! # What is read
 //!
-//! - `global`: `maxconn`, `hard-stop-after`, `nbthread`, `log stdout|stderr [len N]
+//! - `global`: `maxconn`, `hard-stop-after`, `nbthread`, `tune.bufsize` (the bound of a body
+//!   that `option http-buffer-request` waits for), `log stdout|stderr [len N]
 //!   [format F] [sample S] FACILITY [LEVEL [MINLEVEL]]`, `default-path`.
 //! - `defaults [NAME] [from NAME]`: `mode`, `timeout`, `maxconn`, `balance`,
 //!   `default-server`, `default_backend`, `option spop-check`, `log global`. As in HAProxy,
@@ -57,7 +58,7 @@
 //!   `timeout client|server|connect|http-request|http-keep-alive|queue`, `maxconn`,
 //!   `default_backend`, `use_backend NAME [if|unless COND]`, `server NAME ADDR:PORT [check]
 //!   [no-check] [inter D] [rise N] [fall N] [weight N] [maxconn N]`, `default-server` with the
-//!   same settings, `balance roundrobin|leastconn`, `option spop-check`, `acl`, `filter spoe
+//!   same settings, `balance roundrobin|leastconn`, `option spop-check`, `[no] option http-buffer-request`, `acl`, `filter spoe
 //!   [engine NAME] config FILE`.
 //! - `http-request deny [deny_status N]`, `return [status N] [content-type T] [hdr NAME FMT]...
 //!   [string S | lf-string FMT]`, `set-header`, `add-header`, `del-header NAME [-m str]`,
@@ -90,7 +91,7 @@
 //!   client-fin|server-fin`.
 //! - options: `httplog`, `tcplog`, `dontlognull`, `dontlog-normal`, `log-separate-errors`,
 //!   `log-health-checks`, `forwardfor`, `http-keep-alive`, `http-server-close`, `httpclose`,
-//!   `redispatch`, `http-buffer-request` (the gateway always buffers request bodies),
+//!   `redispatch`,
 //!   `abortonclose`, `tcpka`, `clitcpka`, `srvtcpka`, `splice-*`, `contstats`, `socket-stats`,
 //!   `http-ignore-probes`, `http-no-delay`, `tcp-smart-accept`, `tcp-smart-connect`,
 //!   `nolinger`, `logasap`, `independent-streams`.
