@@ -45,8 +45,9 @@ impl BodyError {
     }
 }
 
-/// When a request body last moved (a frame went to the server), to make
-/// `timeout server` an inactivity timeout while a body streams.
+/// When the current request's body last moved (a frame went to the server),
+/// to make `timeout server` an inactivity timeout while a body streams, and
+/// whether it was read to its end.
 #[derive(Debug)]
 pub(crate) struct Progress {
     base: Instant,
@@ -58,12 +59,21 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    pub(crate) fn new(complete: bool) -> Arc<Self> {
+    /// One per client connection, made at its accept (and not per request:
+    /// an allocation kept from a request would sit among the request's
+    /// freed buffers and keep the allocator from reusing or returning them).
+    pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             base: Instant::now(),
             last_ms: AtomicU64::new(0),
-            complete: AtomicBool::new(complete),
+            complete: AtomicBool::new(true),
         })
+    }
+
+    /// A new request starts; `complete` when it has no body.
+    pub(crate) fn start(&self, complete: bool) {
+        self.touch();
+        self.complete.store(complete, Ordering::Relaxed);
     }
 
     fn touch(&self) {

@@ -35,19 +35,15 @@ pub(crate) struct Session {
     /// Generation ids whose `on-client-session` event already ran.
     pub(crate) session_event_done: Mutex<Vec<u64>>,
     pub(crate) requests: std::sync::atomic::AtomicU64,
-    /// The request body of the latest request: whether it was read to its end
-    /// decides whether the connection can be read again from a message boundary.
-    pub(crate) body: Mutex<Option<Arc<Progress>>>,
+    /// The latest request's body: whether it was read to its end decides
+    /// whether the connection can be read again from a message boundary.
+    pub(crate) body: Arc<Progress>,
 }
 
 impl Session {
     /// Whether the latest request's body was read to its end (true before any request).
     pub(crate) fn body_complete(&self) -> bool {
-        self.body
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .is_none_or(|p| p.complete())
+        self.body.complete()
     }
 }
 
@@ -445,11 +441,8 @@ pub(crate) async fn handle(
     };
     let (parts, incoming) = req.into_parts();
     let timeouts = fe.model.timeouts;
-    let progress = Progress::new(incoming.is_end_stream());
-    *session
-        .body
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(progress.clone());
+    session.body.start(incoming.is_end_stream());
+    let progress = session.body.clone();
     let mut pending = PendingBody::Unread(incoming);
     let bufsize = generation.config.global.bufsize;
     // The stream id of SPOE log lines: unique across the process, as HAProxy's.

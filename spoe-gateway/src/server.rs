@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -308,26 +308,18 @@ impl Gateway {
             client,
             local,
             vars: Arc::default(),
-            session_event_done: Mutex::new(Vec::new()),
+            // Room for the usual one generation, allocated now rather than
+            // among the first request's buffers (see `Progress::new`).
+            session_event_done: Mutex::new(Vec::with_capacity(1)),
             requests: AtomicU64::new(0),
-            body: Mutex::new(None),
+            body: crate::body::Progress::new(),
         });
         let exchange = Exchange::new();
-        let conn_session = session.clone();
-        let gw = self.clone();
-        let ex = exchange.clone();
-        let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let (gw, session, ex) = (gw.clone(), session.clone(), ex.clone());
-            ex.request(&req);
-            // Boxed: hyper hands the connection back between requests only
-            // when the service's future is Unpin.
-            Box::pin(async move {
-                let generation = gw.current();
-                let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
-                ex.response(&resp);
-                Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, ex)))
-            })
-        });
+        let service = ConnService {
+            gw: self.clone(),
+            session: session.clone(),
+            exchange: exchange.clone(),
+        };
         let header_timeout = timeouts
             .http_request
             .or(timeouts.client)
@@ -373,64 +365,92 @@ impl Gateway {
                 header_timeout
             };
             first = false;
-            exchange.reset();
-            // Boxed, so that the task of an idle connection does not keep
-            // room for it.
-            let mut conn = Box::new(
-                http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(head_timeout)
-                    // HAProxy's tune.bufsize: a request head that does not fit is refused.
-                    .max_buf_size(REQUEST_HEAD_LIMIT)
-                    .keep_alive(true)
-                    .serve_connection(io, service.clone()),
-            );
-            // Once the response is out and hyper waits for the next request,
-            // it is asked to stop, and the socket comes back for the next
-            // request (see `Exchange`).
-            let mut handing_back = false;
-            let mut stopping = false;
-            let done = loop {
-                let event = tokio::select! {
-                    r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break r,
-                    () = exchange.idle(), if !handing_back => &mut handing_back,
-                    // Finish the request in progress, then close.
-                    () = stop.cancelled(), if !stopping => &mut stopping,
-                };
-                *event = true;
-                std::pin::Pin::new(&mut *conn).graceful_shutdown();
-            };
-            if let Err(e) = done {
-                // hyper answered a malformed request head itself: log it
-                // as HAProxy logs <BADREQ>.
-                let refused = if e.is_parse_too_large() {
-                    Some((431, "PR"))
-                } else if e.is_parse() {
-                    Some((400, "PR"))
-                } else if e.is_timeout() {
-                    Some((408, "cR"))
-                } else {
-                    None
-                };
-                if let Some((status, term)) = refused {
-                    self.log_bad_request(client, local, status, term, started);
-                } else {
-                    tracing::debug!(%client, error = %e, "client connection ended with an error");
-                }
-                return;
+            // Boxed, so that the task of an idle connection keeps no room
+            // for hyper's connection and the futures that drive it.
+            let served =
+                Box::pin(self.serve_requests(io, service.clone(), head_timeout, &stop, started))
+                    .await;
+            match served {
+                Some(back) => io = back,
+                None => return,
             }
-            let parts = conn.into_parts();
-            io = parts.io;
-            // The next request may start from a message boundary only when
-            // this one's body was read to its end.
-            let again =
-                handing_back && !stopping && exchange.reusable() && conn_session.body_complete();
-            if !again {
-                let _ = tokio::io::AsyncWriteExt::shutdown(io.sock.inner_mut()).await;
-                return;
-            }
-            io.unread = parts.read_buf;
         }
+    }
+
+    /// Serves requests on `io` with one hyper connection until it has
+    /// answered and waits for the next request; then hands the socket back
+    /// (`None`: the connection is closed, or must be).
+    async fn serve_requests(
+        &self,
+        io: ClientIo,
+        service: ConnService,
+        head_timeout: Duration,
+        stop: &CancellationToken,
+        started: tokio::time::Instant,
+    ) -> Option<ClientIo> {
+        let exchange = service.exchange.clone();
+        let session = service.session.clone();
+        let (client, local) = (session.client, session.local);
+        exchange.reset();
+        let mut conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(head_timeout)
+            // HAProxy's tune.bufsize: a request head that does not fit is refused.
+            .max_buf_size(REQUEST_HEAD_LIMIT)
+            .keep_alive(true)
+            .serve_connection(io, service);
+        // Once the response is out and hyper waits for the next request,
+        // it is asked to stop, and the socket comes back for the next
+        // request (see `Exchange`).
+        let mut handing_back = false;
+        let mut stopping = false;
+        let done = loop {
+            let event = tokio::select! {
+                r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break r,
+                () = exchange.idle(), if !handing_back => &mut handing_back,
+                // Finish the request in progress, then close.
+                () = stop.cancelled(), if !stopping => &mut stopping,
+            };
+            *event = true;
+            std::pin::Pin::new(&mut conn).graceful_shutdown();
+        };
+        if let Err(e) = done {
+            // hyper answered a malformed request head itself: log it
+            // as HAProxy logs <BADREQ>.
+            let refused = if e.is_parse_too_large() {
+                Some((431, "PR"))
+            } else if e.is_parse() {
+                Some((400, "PR"))
+            } else if e.is_timeout() {
+                Some((408, "cR"))
+            } else {
+                None
+            };
+            if let Some((status, term)) = refused {
+                self.log_bad_request(client, local, status, term, started);
+            } else {
+                tracing::debug!(%client, error = %e, "client connection ended with an error");
+            }
+            return None;
+        }
+        let parts = conn.into_parts();
+        let mut io = parts.io;
+        // The next request may start from a message boundary only when
+        // this one's body was read to its end.
+        let again = handing_back && !stopping && exchange.reusable() && session.body_complete();
+        if !again {
+            let _ = tokio::io::AsyncWriteExt::shutdown(io.sock.inner_mut()).await;
+            return None;
+        }
+        // hyper's read buffer comes back as `Bytes` even when empty:
+        // keeping it would keep hyper's 8 KiB allocation. Bytes read past
+        // the request (pipelined) are copied, and are few.
+        io.unread = if parts.read_buf.is_empty() {
+            Bytes::new()
+        } else {
+            Bytes::copy_from_slice(&parts.read_buf)
+        };
+        Some(io)
     }
 
     /// The access line of a connection refused before it sent a whole
@@ -554,6 +574,36 @@ impl Gateway {
         })
         .await;
         info!("gateway stopped");
+    }
+}
+
+/// One client connection's service: each request goes to [`proxy::handle`]
+/// on the current generation; the connection's [`Exchange`] learns what
+/// decides whether the connection is handed back between requests.
+#[derive(Clone)]
+struct ConnService {
+    gw: Arc<Gateway>,
+    session: Arc<Session>,
+    exchange: Arc<Exchange>,
+}
+
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnService {
+    type Response = hyper::Response<Tracked<proxy::Body>>;
+    type Error = Infallible;
+    // Boxed: hyper hands the connection back between requests only when the
+    // service's future is Unpin.
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        let (gw, session, ex) = (self.gw.clone(), self.session.clone(), self.exchange.clone());
+        ex.request(&req);
+        Box::pin(async move {
+            let generation = gw.current();
+            let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
+            ex.response(&resp);
+            Ok(resp.map(|b| Tracked::new(b, ex)))
+        })
     }
 }
 
