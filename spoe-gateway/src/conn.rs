@@ -239,3 +239,127 @@ impl<B: Body + Unpin> Body for Tracked<B> {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::Full;
+
+    use super::*;
+
+    fn request(version: hyper::Version, headers: &[(&str, &str)]) -> hyper::Request<()> {
+        let mut b = hyper::Request::builder().version(version);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap()
+    }
+
+    /// One exchange: the request, a response with `headers` and a body of `len` bytes (`None`:
+    /// unknown length), hyper done with the body.
+    fn after(
+        req: &hyper::Request<()>,
+        headers: &[(&str, &str)],
+        len: Option<usize>,
+    ) -> Arc<Exchange> {
+        let ex = Exchange::new();
+        ex.reset();
+        ex.request(req);
+        let mut resp = hyper::Response::new(Full::new(Bytes::from(vec![b'x'; len.unwrap_or(1)])));
+        for (k, v) in headers {
+            resp.headers_mut().insert(
+                hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                hyper::header::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        if len.is_none() {
+            // A body whose length is not known in advance.
+            let body = http_body_util::StreamBody::new(futures_util::stream::empty::<
+                Result<Frame<Bytes>, std::convert::Infallible>,
+            >());
+            let resp = resp.map(|_| body);
+            ex.response(&resp);
+            drop(Tracked::new(resp.into_body(), ex.clone()));
+        } else {
+            ex.response(&resp);
+            drop(Tracked::new(resp.into_body(), ex.clone()));
+        }
+        ex
+    }
+
+    /// A case: its name, the request, the response's headers and body length, whether the
+    /// connection is handed back.
+    type Case = (
+        &'static str,
+        hyper::Request<()>,
+        &'static [(&'static str, &'static str)],
+        Option<usize>,
+        bool,
+    );
+
+    #[test]
+    fn handed_back_only_where_hyper_keeps_alive() {
+        const HTTP_10: hyper::Version = hyper::Version::HTTP_10;
+        const HTTP_11: hyper::Version = hyper::Version::HTTP_11;
+        let cases: [Case; 8] = [
+            ("HTTP/1.1", request(HTTP_11, &[]), &[], Some(2), true),
+            (
+                "close",
+                request(HTTP_11, &[("connection", "keep-alive, Close")]),
+                &[],
+                Some(2),
+                false,
+            ),
+            ("HTTP/1.0", request(HTTP_10, &[]), &[], Some(2), false),
+            (
+                "HTTP/1.0 keep-alive",
+                request(HTTP_10, &[("connection", "keep-alive")]),
+                &[],
+                Some(2),
+                true,
+            ),
+            (
+                "HTTP/1.0 keep-alive, unknown length",
+                request(HTTP_10, &[("connection", "keep-alive")]),
+                &[],
+                None,
+                false,
+            ),
+            (
+                "CL and TE",
+                request(
+                    HTTP_11,
+                    &[("content-length", "3"), ("transfer-encoding", "chunked")],
+                ),
+                &[],
+                Some(2),
+                false,
+            ),
+            (
+                "upgrade",
+                request(HTTP_11, &[("upgrade", "websocket")]),
+                &[],
+                Some(2),
+                false,
+            ),
+            (
+                "response close",
+                request(HTTP_11, &[]),
+                &[("connection", "close")],
+                Some(2),
+                false,
+            ),
+        ];
+        for (name, req, resp_headers, len, reusable) in cases {
+            assert_eq!(
+                after(&req, resp_headers, len).reusable(),
+                reusable,
+                "{name}"
+            );
+        }
+        // A request whose response hyper has not finished with.
+        let ex = Exchange::new();
+        ex.reset();
+        ex.request(&request(HTTP_11, &[]));
+        assert!(!ex.reusable(), "response still in progress");
+    }
+}

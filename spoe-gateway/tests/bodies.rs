@@ -605,3 +605,19 @@ async fn a_client_asking_to_close_is_closed_after_its_response() {
         assert!(text.contains(" 200 "), "{text}");
     }
 }
+
+/// A client that stops sending its (streamed) body for `timeout client` gets a 408, and the
+/// request does not reach the backend whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_body_that_stalls_gets_408_at_timeout_client() {
+    let (backend, _) = upload_backend().await;
+    let cfg = config(backend, "    timeout client 300ms", "");
+    let (_gw, addr, _dir) = gateway(&cfg, &[]).await;
+    let mut sock = TcpStream::connect(addr).await.unwrap();
+    sock.write_all(b"POST /upload HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\nonly this")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let r = within("the 408", read_head(&mut sock, &mut buf)).await;
+    assert_eq!(r.status, 408, "{r:?}");
+}
