@@ -481,6 +481,12 @@ pub(crate) async fn handle(
         }
         first
     };
+    if first {
+        ctx.run_event(&fe.filters, Event::OnClientSession, &mut txn)
+            .await;
+    }
+    // As HAProxy: the session's event at the stream's start, then the body
+    // (http-buffer-request), then the frontend's HTTP event and rules.
     if fe.model.http_buffer_request
         && let Err(status) = pending.buffer(&mut txn, bufsize, timeouts, &progress).await
     {
@@ -492,10 +498,6 @@ pub(crate) async fn handle(
             started,
             Access::new(&fe.model.name, &fe.model.name, "<NOSRV>", term),
         );
-    }
-    if first {
-        ctx.run_event(&fe.filters, Event::OnClientSession, &mut txn)
-            .await;
     }
     ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut txn)
         .await;
