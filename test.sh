@@ -22,6 +22,13 @@ if ! command -v redis-server >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
 fi
 
+# The `spoe` binary's allocator (tikv-jemalloc-sys) builds jemalloc from its C sources.
+if ! command -v make >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
+    echo "test.sh: installing make and a C compiler from Debian" >&2
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y make gcc
+fi
+
 # Third-party agents used as references, in a venv of their own.
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import haproxyspoa' 2>/dev/null; then
     echo "test.sh: installing PyPI reference agents into .venv" >&2

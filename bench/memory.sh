@@ -12,6 +12,16 @@
 #             gets its 200 at the end. The frontend answers 500 instead when the SPOE set its
 #             error variable or the echoed variable is missing, so a 200 means the message was
 #             processed.
+#   keepalive KA_CONNS connections to a second frontend that answers `GET /ka` itself (no SPOE,
+#             no server): RSS with them fresh and idle (nothing sent), then after each sent one
+#             GET and read its 200 (the connections stay open, idle, keep-alive), then 10 s
+#             after all of them closed: the growth given back (the client checks every 200);
+#   uploads   UPLOADS connections each POST a body of UPLOAD_TOTAL bytes to the second
+#             frontend, whose backend is bench/memory_sink.py (reads every body as it comes,
+#             counts the bytes), send its first UPLOAD_FIRST bytes and stop there, slow
+#             uploaders: RSS once the sink has received what was sent (a proxy that streams
+#             with backpressure holds about a buffer per connection; one that buffers bodies
+#             holds UPLOAD_FIRST each, and the sink gets nothing).
 # Each phase runs in a fresh proxy process (memory that the allocator keeps from one phase would
 # hide the next), RUNS times, the proxies in turn; the table gives the median per figure, then
 # the per-run figures. RSS is VmRSS of the proxy process (/proc/PID/status): `haproxy -db` is one
@@ -37,7 +47,9 @@
 # server connection. The gateway rejects `no strict-limits`, and needs nothing of the kind.
 #
 # Usage: bench/memory.sh [RUNS]       (default 3)
-# Environment: CONNS (10000), INFLIGHT (1000), PROXIES ("gateway haproxy haproxy-nbthread1"),
+# Environment: CONNS (10000), INFLIGHT (1000), KA_CONNS (3000), UPLOADS (200), UPLOAD_FIRST
+# (1048576), UPLOAD_TOTAL (67108864), PHASES ("idle inflight keepalive uploads"), PROXIES
+# ("gateway haproxy haproxy-nbthread1"),
 # KEEP_WORK=1 to keep the temporary directory (configs, logs), SKIP_BUILD=1 to use the existing
 # target/release/spoe, SPOE_BIN=PATH to use another build of `spoe` (of a given commit, say) for
 # the agent and the gateway.
@@ -52,6 +64,11 @@ runs=${1:-${RUNS:-3}}
 conns=${CONNS:-10000}
 inflight=${INFLIGHT:-1000}
 proxies=${PROXIES:-gateway haproxy haproxy-nbthread1}
+ka_conns=${KA_CONNS:-3000}
+uploads=${UPLOADS:-200}
+upload_first=${UPLOAD_FIRST:-1048576}
+upload_total=${UPLOAD_TOTAL:-67108864}
+phases=${PHASES:-idle inflight keepalive uploads}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-mem.XXXXXX")
 . "$root/bench/lib.sh"
@@ -82,6 +99,10 @@ metrics_port=$(free_port)
 pids+=("$!")
 wait_port "$agent_port"
 wait_port "$metrics_port"
+sink_port=$(free_port)
+python3 "$root/bench/memory_sink.py" "$sink_port" >"$work/sink.log" 2>&1 &
+pids+=("$!")
+wait_port "$sink_port"
 
 # ---- configuration ----
 # Up to 100 agent connections (`maxconn 100`), 20 NOTIFY frames waiting on each (both engines'
@@ -101,7 +122,7 @@ spoe-message m
     args ip=src path=path
     event on-frontend-http-request
 CONF
-# write_config PORT: the haproxy.cfg both proxies run.
+# write_config PORT PLAIN_PORT: the haproxy.cfg both proxies run.
 write_config() {
     cat >"$work/haproxy.cfg" <<CONF
 global
@@ -119,6 +140,12 @@ frontend fe
     http-request return status 500 content-type text/plain string "spoe error" if { var(txn.e.err) -m found }
     http-request return status 500 content-type text/plain string "no echo" unless { var(txn.e.path) -m found }
     http-request return status 200 content-type text/plain string "ok"
+frontend plain
+    bind 127.0.0.1:$2
+    http-request return status 200 content-type text/plain string "ok" if { path /ka }
+    default_backend sink
+backend sink
+    server s 127.0.0.1:$sink_port
 backend agents
     mode tcp
     server a 127.0.0.1:$agent_port maxconn 100
@@ -126,15 +153,16 @@ CONF
 }
 printf 'global\n    no strict-limits\n' >"$work/haproxy-only.cfg"
 printf 'global\n    nbthread 1\n' >"$work/haproxy-nbthread1.cfg"
-write_config "$(free_port)"
+write_config "$(free_port)" "$(free_port)"
 "$haproxy_bin" -c -q -f "$work/haproxy.cfg" -f "$work/haproxy-only.cfg" -f "$work/haproxy-nbthread1.cfg"
 "$spoe_bin" check -f "$work/haproxy.cfg" >/dev/null
 
 # phase KIND PHASE RUN: one fresh proxy, one measured phase, one line in results.tsv.
 phase() {
-    local kind=$1 phase=$2 run=$3 port proxy_pid log out
+    local kind=$1 phase=$2 run=$3 port plain_port proxy_pid log out
     port=$(free_port)
-    write_config "$port"
+    plain_port=$(free_port)
+    write_config "$port" "$plain_port"
     log="$work/$kind-$phase-$run.log"
     case $kind in
         haproxy) "$haproxy_bin" -db -f "$work/haproxy.cfg" -f "$work/haproxy-only.cfg" >"$log" 2>&1 & ;;
@@ -148,7 +176,20 @@ phase() {
     proxy_pid=$!
     pids+=("$proxy_pid")
     wait_port "$port"
+    wait_port "$plain_port"
     sleep 1
+    if [ "$phase" = keepalive ] || [ "$phase" = uploads ]; then
+        if ! out=$(python3 "$root/bench/memory_client.py" "$phase" "$plain_port" "$proxy_pid" \
+            "$ka_conns" "$uploads" "$upload_first" "$upload_total" "$sink_port"); then
+            echo "${0##*/}: the $phase client failed against $kind (log: $log)" >&2
+            tail -n 20 "$log" >&2
+            return 1
+        fi
+        stop_pid "$proxy_pid"
+        printf '%s\t%s\t%s\t%s\n' "$kind" "$phase" "$run" "$out" >>"$work/results2.tsv"
+        echo "  $kind $phase run $run: $out" >&2
+        return 0
+    fi
     if ! out=$(python3 - "$phase" "$port" "$conns" "$inflight" "$proxy_pid" "$metrics_port" <<'PY'
 import select, socket, sys, time, urllib.request
 
@@ -226,10 +267,12 @@ PY
         "agent in flight $agent_in_flight on $agent_conns connections, $ok x 200" >&2
 }
 
-echo "memory.sh: $runs run(s); $conns idle connections; $inflight requests in flight" >&2
+echo "memory.sh: $runs run(s); phases $phases; $conns idle connections; $inflight requests in" \
+    "flight; $ka_conns keep-alive connections; $uploads uploads" >&2
 : >"$work/results.tsv"
+: >"$work/results2.tsv"
 for run in $(seq 1 "$runs"); do
-    for phase in idle inflight; do
+    for phase in $phases; do
         for kind in $proxies; do
             phase "$kind" "$phase" "$run"
         done
@@ -243,8 +286,15 @@ echo "Machine: $(nproc) CPUs, $(lscpu | awk -F': *' '/^Model name/ { print $2; e
         echo " at $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
         git diff --quiet HEAD -- spop spoa spoe spoe-gateway spoe-cli 2>/dev/null || echo ' (with uncommitted changes)'
     fi | tr -d '\n')"
-echo "Command: bench/memory.sh $runs (CONNS=$conns, INFLIGHT=$inflight)"
+echo "Command: bench/memory.sh $runs (CONNS=$conns, INFLIGHT=$inflight, KA_CONNS=$ka_conns," \
+    "UPLOADS=$uploads, UPLOAD_FIRST=$upload_first, UPLOAD_TOTAL=$upload_total, PHASES=\"$phases\")"
 echo
+if [ -s "$work/results2.tsv" ]; then
+    python3 "$root/bench/memory_client.py" report "$work/results2.tsv" "$ka_conns" "$uploads" \
+        "$upload_first"
+    echo
+fi
+[ -s "$work/results.tsv" ] || exit 0
 python3 - "$work/results.tsv" "$conns" "$inflight" <<'PY'
 import statistics, sys
 

@@ -8,14 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use spoe::{AgentAddr, AgentBackend, SpoeFilter};
 use tokio::sync::Notify;
 
+use crate::body::RequestBody;
 use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
 use crate::txn::Vars;
 use crate::workers::{PerWorker, Workers};
@@ -50,7 +49,7 @@ pub(crate) struct ServerRt {
     /// One connection pool per worker (a pooled connection is used on the
     /// thread that opened it), bounded by `pool-max-conn` (split among the
     /// workers) and purged after `pool-purge-delay`.
-    clients: PerWorker<Client<HttpConnector, Full<Bytes>>>,
+    clients: PerWorker<Client<HttpConnector, RequestBody>>,
 }
 
 /// An HTTP backend at run time.
@@ -65,7 +64,7 @@ pub(crate) struct BackendRt {
 impl BackendRt {
     /// The calling worker's connection pool to the server at `addr` (the
     /// first such server's).
-    pub(crate) fn client(&self, addr: SocketAddr) -> &Client<HttpConnector, Full<Bytes>> {
+    pub(crate) fn client(&self, addr: SocketAddr) -> &Client<HttpConnector, RequestBody> {
         let server = self.servers.iter().find(|s| s.addr == addr);
         let server = server.or_else(|| self.servers.first());
         server
@@ -84,7 +83,7 @@ fn server_pools(
     connector: &HttpConnector,
     server: &crate::model::Server,
     workers: &Workers,
-) -> PerWorker<Client<HttpConnector, Full<Bytes>>> {
+) -> PerWorker<Client<HttpConnector, RequestBody>> {
     let max_idle = server
         .pool_max_conn
         .map_or(usize::MAX, |n| n.div_ceil(workers.len().max(1)));

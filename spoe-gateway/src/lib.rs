@@ -19,9 +19,11 @@
 
 #![warn(missing_docs)]
 
+mod activity;
+mod body;
 pub mod config;
+mod conn;
 pub mod generation;
-mod keepalive;
 pub mod metrics;
 pub mod model;
 mod proxy;

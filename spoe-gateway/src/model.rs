@@ -51,8 +51,11 @@ pub enum LogTarget {
     Stderr,
 }
 
+/// HAProxy's default `tune.bufsize`.
+pub const DEFAULT_BUFSIZE: usize = 16384;
+
 /// The `global` section.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Global {
     /// `maxconn`: concurrent client connections, all frontends together.
     pub maxconn: Option<usize>,
@@ -62,6 +65,21 @@ pub struct Global {
     pub nbthread: Option<usize>,
     /// `log stdout|stderr`.
     pub log: LogTarget,
+    /// `tune.bufsize` (16384 by default): the most of a request body that
+    /// `option http-buffer-request` waits for and keeps.
+    pub bufsize: usize,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Self {
+            maxconn: None,
+            hard_stop_after: None,
+            nbthread: None,
+            log: LogTarget::default(),
+            bufsize: DEFAULT_BUFSIZE,
+        }
+    }
 }
 
 /// The `timeout` values of a proxy (after `defaults` were applied).
@@ -235,6 +253,9 @@ pub struct Frontend {
     pub default_backend: Option<String>,
     /// `filter spoe` lines.
     pub filters: Vec<SpoeFilterDecl>,
+    /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
+    /// before the frontend's SPOE events and rules.
+    pub http_buffer_request: bool,
 }
 
 /// `mode` of a proxy.
@@ -319,4 +340,7 @@ pub struct Backend {
     pub http_response: Vec<Rule>,
     /// `filter spoe` lines.
     pub filters: Vec<SpoeFilterDecl>,
+    /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
+    /// before the backend's SPOE events and rules.
+    pub http_buffer_request: bool,
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use spoe::StreamState;
@@ -17,6 +17,7 @@ use spoe::config::Event;
 use spoe::expr::AclSet;
 use tokio::time::Instant;
 
+use crate::body::{BodyError, Progress, RequestBody};
 use crate::generation::{BackendRt, FilterRt, Generation};
 use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
@@ -24,9 +25,6 @@ use crate::txn::{ResponseView, Txn, Vars, sample_text};
 
 /// The body of every response the gateway sends.
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
-
-/// Largest request body the gateway buffers.
-pub(crate) const MAX_REQUEST_BODY: usize = 16 << 20;
 
 /// Per-connection state shared by its requests.
 #[derive(Debug)]
@@ -37,6 +35,63 @@ pub(crate) struct Session {
     /// Generation ids whose `on-client-session` event already ran.
     pub(crate) session_event_done: Mutex<Vec<u64>>,
     pub(crate) requests: std::sync::atomic::AtomicU64,
+    /// The latest request's body: whether it was read to its end decides
+    /// whether the connection can be read again from a message boundary.
+    pub(crate) body: Arc<Progress>,
+}
+
+impl Session {
+    /// Whether the latest request's body was read to its end (true before any request).
+    pub(crate) fn body_complete(&self) -> bool {
+        self.body.complete()
+    }
+}
+
+/// A request body not yet on its way: still unread, or buffered for
+/// `option http-buffer-request`.
+enum PendingBody {
+    Unread(Incoming),
+    Buffered(RequestBody),
+    /// Only while being buffered.
+    Taken,
+}
+
+impl PendingBody {
+    /// Buffers the body (once) as `option http-buffer-request` asks, into
+    /// `txn.body`. Err: the status to answer (408 for `timeout http-request`,
+    /// 400 for a broken body).
+    async fn buffer(
+        &mut self,
+        txn: &mut Txn,
+        bound: usize,
+        timeouts: crate::model::Timeouts,
+        progress: &Arc<Progress>,
+    ) -> Result<(), u16> {
+        if !matches!(self, Self::Unread(_)) {
+            return Ok(());
+        }
+        let Self::Unread(incoming) = std::mem::replace(self, Self::Taken) else {
+            return Ok(());
+        };
+        let wait = timeouts.http_request.or(timeouts.client);
+        let (data, body) =
+            RequestBody::buffer(incoming, bound, wait, timeouts.client, progress.clone()).await?;
+        txn.body = if data.len() > bound {
+            data.slice(..bound)
+        } else {
+            data
+        };
+        *self = Self::Buffered(body);
+        Ok(())
+    }
+
+    fn into_body(self, idle: Option<Duration>, progress: Arc<Progress>) -> RequestBody {
+        match self {
+            Self::Unread(incoming) => RequestBody::streaming(incoming, idle, progress),
+            Self::Buffered(body) => body,
+            Self::Taken => RequestBody::empty(progress),
+        }
+    }
 }
 
 fn full(b: impl Into<Bytes>) -> Body {
@@ -387,26 +442,12 @@ pub(crate) async fn handle(
     let Some(fe) = generation.frontend_for(session.local) else {
         return error_page(503);
     };
-    let (parts, body) = req.into_parts();
+    let (parts, incoming) = req.into_parts();
     let timeouts = fe.model.timeouts;
-    let body = match collect_body(body, timeouts.client).await {
-        Ok(b) => b,
-        Err(status) => {
-            let what = format!("{} {} {:?}", parts.method, parts.uri, parts.version);
-            // 408: the client was too slow (cR); otherwise its body was invalid (PR).
-            let term = if status == 408 { "cR" } else { "PR" };
-            log_refused(
-                &metrics,
-                session.client,
-                &fe.model.name,
-                status,
-                term,
-                &what,
-                started,
-            );
-            return error_page(status);
-        }
-    };
+    session.body.start(incoming.is_end_stream());
+    let progress = session.body.clone();
+    let mut pending = PendingBody::Unread(incoming);
+    let bufsize = generation.config.global.bufsize;
     // The stream id of SPOE log lines: unique across the process, as HAProxy's.
     let sid = metrics.next_unique_id();
     session.requests.fetch_add(1, Ordering::Relaxed);
@@ -417,7 +458,7 @@ pub(crate) async fn handle(
         uri: parts.uri,
         version: parts.version,
         headers: parts.headers,
-        body,
+        body: Bytes::new(),
         response: None,
         unique_id: (generation.id, sid),
         vars: Vars::new(),
@@ -446,6 +487,20 @@ pub(crate) async fn handle(
     if first {
         ctx.run_event(&fe.filters, Event::OnClientSession, &mut txn)
             .await;
+    }
+    // As HAProxy: the session's event at the stream's start, then the body
+    // (http-buffer-request), then the frontend's HTTP event and rules.
+    if fe.model.http_buffer_request
+        && let Err(status) = pending.buffer(&mut txn, bufsize, timeouts, &progress).await
+    {
+        let term = if status == 408 { "cR" } else { "CR" };
+        return finish(
+            error_page(status),
+            &txn,
+            &metrics,
+            started,
+            Access::new(&fe.model.name, &fe.model.name, "<NOSRV>", term),
+        );
     }
     ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut txn)
         .await;
@@ -486,6 +541,20 @@ pub(crate) async fn handle(
             ),
         );
     };
+    if be.model.http_buffer_request
+        && let Err(status) = pending
+            .buffer(&mut txn, bufsize, be.model.timeouts, &progress)
+            .await
+    {
+        let term = if status == 408 { "cR" } else { "CR" };
+        return finish(
+            error_page(status),
+            &txn,
+            &metrics,
+            started,
+            Access::new(&fe.model.name, &be.model.name, "<NOSRV>", term),
+        );
+    }
     ctx.run_event(&be.filters, Event::OnBackendHttpRequest, &mut txn)
         .await;
     if let Flow::Respond(r, term) = ctx
@@ -541,26 +610,26 @@ pub(crate) async fn handle(
         None => None,
     };
     server.active.fetch_add(1, Ordering::Relaxed);
-    let upstream = forward(&txn, be, server.addr, be.model.timeouts.server).await;
+    let body = pending.into_body(timeouts.client, progress.clone());
+    let upstream = forward(
+        &txn,
+        body,
+        &progress,
+        be,
+        server.addr,
+        be.model.timeouts.server,
+    )
+    .await;
     server.active.fetch_sub(1, Ordering::Relaxed);
     let resp = match upstream {
         Ok(r) => r,
-        Err(status) => {
+        Err((status, term)) => {
             return finish(
                 error_page(status),
                 &txn,
                 &metrics,
                 started,
-                Access::new(
-                    &fe.model.name,
-                    &be.model.name,
-                    &server.name,
-                    match status {
-                        504 => "sH",
-                        503 => "SC",
-                        _ => "SH",
-                    },
-                ),
+                Access::new(&fe.model.name, &be.model.name, &server.name, term),
             );
         }
     };
@@ -600,33 +669,23 @@ pub(crate) async fn handle(
     )
 }
 
-async fn collect_body(body: Incoming, limit: Option<Duration>) -> Result<Bytes, u16> {
-    let collect = http_body_util::Limited::new(body, MAX_REQUEST_BODY).collect();
-    let collected = match limit {
-        Some(d) => tokio::time::timeout(d, collect).await.map_err(|_| 408u16)?,
-        None => collect.await,
-    };
-    match collected {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(413)
-        }
-        Err(_) => Err(400),
-    }
-}
-
+/// Sends the request to `addr` and waits for the response head. The body
+/// streams to the server meanwhile; `timeout server` runs while neither the
+/// body moves nor the response head comes (HAProxy's inactivity timeout).
+/// Err: the status to answer and the termination state.
 async fn forward(
     txn: &Txn,
+    body: RequestBody,
+    progress: &Progress,
     be: &BackendRt,
     addr: SocketAddr,
     server_timeout: Option<Duration>,
-) -> Result<Response<Incoming>, u16> {
+) -> Result<Response<Incoming>, (u16, &'static str)> {
     let path = txn.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri: hyper::Uri = format!("http://{addr}{path}").parse().map_err(|_| 400u16)?;
-    let mut req = Request::new(Full::new(txn.body.clone()));
+    let uri: hyper::Uri = format!("http://{addr}{path}")
+        .parse()
+        .map_err(|_| (400u16, "PR"))?;
+    let mut req = Request::new(body);
     *req.method_mut() = txn.method.clone();
     *req.uri_mut() = uri;
     let mut headers = txn.headers.clone();
@@ -636,13 +695,35 @@ async fn forward(
     *req.headers_mut() = headers;
     let call = be.client(addr).request(req);
     let result = match server_timeout {
-        Some(d) => tokio::time::timeout(d, call).await.map_err(|_| 504u16)?,
+        Some(d) => {
+            tokio::pin!(call);
+            let mut deadline = Instant::now() + d;
+            loop {
+                tokio::select! {
+                    r = &mut call => break r,
+                    () = tokio::time::sleep_until(deadline) => {
+                        let moved = progress.last() + d;
+                        if moved <= Instant::now() {
+                            return Err((504, "sH"));
+                        }
+                        deadline = moved;
+                    }
+                }
+            }
+        }
         None => call.await,
     };
     result.map_err(|e| {
         tracing::debug!(server = %addr, error = %e, "backend request failed");
+        if let Some(client_fault) = BodyError::find(&e) {
+            return client_fault;
+        }
         // As HAProxy: no connection is 503, a broken or invalid response 502.
-        if e.is_connect() { 503u16 } else { 502u16 }
+        if e.is_connect() {
+            (503, "SC")
+        } else {
+            (502, "SH")
+        }
     })
 }
 

@@ -8,17 +8,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::activity::{Activity, RequestLine, Snapshot, TrackedBody};
+use crate::conn::{ClientIo, Exchange, Tracked};
 use crate::generation::Generation;
-use crate::keepalive::{Activity, Expired, RequestLine, Snapshot, TrackedBody, WatchedIo};
 use crate::metrics::GatewayMetrics;
 use crate::model::GatewayConfig;
 use crate::proxy::{self, Session};
@@ -124,6 +125,10 @@ pub struct Gateway {
     maxconn: Option<Arc<Semaphore>>,
     reload_lock: tokio::sync::Mutex<()>,
     workers: Arc<Workers>,
+    /// Listening sockets handed over by the caller, used for the `bind`
+    /// address they are bound to instead of binding it (a test binds port 0
+    /// and writes the port it got into the configuration).
+    prebound: Mutex<Vec<std::net::TcpListener>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -136,8 +141,17 @@ impl Gateway {
     /// Loads the configuration, starts generation 1 and binds its listeners.
     /// Everything runs on the caller's runtime.
     pub async fn start(loader: Loader) -> Result<Arc<Self>, ReloadError> {
+        Self::start_with_listeners(loader, Vec::new()).await
+    }
+
+    /// As [`Gateway::start`], serving each `bind` address that one of
+    /// `listeners` is bound to on that listener.
+    pub async fn start_with_listeners(
+        loader: Loader,
+        listeners: Vec<std::net::TcpListener>,
+    ) -> Result<Arc<Self>, ReloadError> {
         let loaded = loader()?;
-        Self::start_loaded(loaded, loader, Arc::new(Workers::current())).await
+        Self::start_inner(loaded, loader, Arc::new(Workers::current()), listeners).await
     }
 
     /// Starts generation 1 from a configuration the caller already loaded
@@ -148,6 +162,15 @@ impl Gateway {
         loaded: Loaded,
         loader: Loader,
         workers: Arc<Workers>,
+    ) -> Result<Arc<Self>, ReloadError> {
+        Self::start_inner(loaded, loader, workers, Vec::new()).await
+    }
+
+    async fn start_inner(
+        loaded: Loaded,
+        loader: Loader,
+        workers: Arc<Workers>,
+        prebound: Vec<std::net::TcpListener>,
     ) -> Result<Arc<Self>, ReloadError> {
         ensure_listener(&loaded.config)?;
         let maxconn = loaded
@@ -178,6 +201,7 @@ impl Gateway {
             maxconn,
             reload_lock: tokio::sync::Mutex::new(()),
             workers,
+            prebound: Mutex::new(prebound),
         });
         gw.bind_listeners(&generation.config).await?;
         info!(generation = 1, "gateway started");
@@ -233,7 +257,11 @@ impl Gateway {
         // Bind every new address before changing anything.
         let mut bound = Vec::new();
         for addr in new {
-            let l = bind(addr).map_err(|e| ReloadError(format!("cannot bind {addr}: {e}")))?;
+            let l = match self.take_prebound(addr) {
+                Some(l) => l,
+                None => bind(addr),
+            }
+            .map_err(|e| ReloadError(format!("cannot bind {addr}: {e}")))?;
             bound.push((addr, l));
         }
         let mut have = self
@@ -257,6 +285,21 @@ impl Gateway {
             keep
         });
         Ok(())
+    }
+
+    fn take_prebound(&self, addr: SocketAddr) -> Option<std::io::Result<TcpListener>> {
+        let mut prebound = self
+            .prebound
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let i = prebound
+            .iter()
+            .position(|l| l.local_addr().ok() == Some(addr))?;
+        let l = prebound.swap_remove(i);
+        Some(
+            l.set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(l)),
+        )
     }
 
     async fn accept_loop(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
@@ -325,105 +368,154 @@ impl Gateway {
             client,
             local,
             vars: Arc::default(),
-            session_event_done: Mutex::new(Vec::new()),
+            // Room for the usual one generation, allocated now rather than
+            // among the first request's buffers (see `Progress::new`).
+            session_event_done: Mutex::new(Vec::with_capacity(1)),
             requests: AtomicU64::new(0),
+            body: crate::body::Progress::new(),
         });
+        let activity = Activity::new(started);
+        let _live = self.register(client, local, started, activity.clone());
+        let exchange = Exchange::new();
+        let service = ConnService {
+            gw: self.clone(),
+            session: session.clone(),
+            exchange: exchange.clone(),
+            activity: activity.clone(),
+        };
         let header_timeout = timeouts
             .http_request
             .or(timeouts.client)
             .unwrap_or(Duration::from_secs(30));
-        // HAProxy: `timeout http-keep-alive`, else `timeout http-request`
-        // (else `timeout client`) between requests.
+        // HAProxy waits `timeout http-keep-alive` for the next request, or
+        // `timeout http-request` when it is not set.
         let keep_alive_timeout = timeouts.http_keep_alive.unwrap_or(header_timeout);
-        let activity = Activity::new(started);
-        let _live = self.register(client, local, started, activity.clone());
-        let gw = self.clone();
-        let service = service_fn({
-            let activity = activity.clone();
-            move |req: hyper::Request<hyper::body::Incoming>| {
-                activity.request_started(RequestLine {
-                    method: req.method().clone(),
-                    uri: req.uri().clone(),
-                    version: req.version(),
-                });
-                let (gw, session, activity) = (gw.clone(), session.clone(), activity.clone());
-                async move {
-                    let generation = gw.current();
-                    let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
-                    activity.responding(resp.status().as_u16());
-                    Ok::<_, Infallible>(resp.map(|b| TrackedBody::new(b, activity)))
+        let mut io = ClientIo::new(sock, exchange.clone());
+        let mut first = true;
+        loop {
+            // Until the client sends something the connection holds no HTTP
+            // state: hyper allocates its read buffer when it starts reading,
+            // and an idle client would keep it (8 KiB of the ~13 each idle
+            // connection cost; HAProxy's cost ~1). The first head's timeout
+            // is the same as hyper's: it runs from the accept.
+            if io.unread.is_empty() {
+                let wait = if first {
+                    header_timeout
+                } else {
+                    keep_alive_timeout
+                };
+                let readable = tokio::select! {
+                    r = tokio::time::timeout(wait, io.sock.inner().readable()) => r,
+                    () = stop.cancelled() => return,
+                };
+                match readable {
+                    Ok(Ok(())) => activity.head_started(),
+                    Ok(Err(e)) => {
+                        tracing::debug!(%client, error = %e, "client connection failed before its request");
+                        return;
+                    }
+                    Err(_) if first => {
+                        self.log_bad_request(client, local, 408, "cR", started);
+                        return;
+                    }
+                    // An idle keep-alive connection closes without a word, as in HAProxy.
+                    Err(_) => return,
                 }
             }
-        });
-        // Until the client sends something the connection holds no HTTP
-        // state: hyper allocates its read buffer when it starts reading, and
-        // an idle client would keep it (8 KiB of the ~13 each idle
-        // connection cost; HAProxy's cost ~1). The head's timeout is the
-        // same as hyper's: it runs from the accept.
-        let first_bytes = tokio::select! {
-            r = tokio::time::timeout(header_timeout, sock.readable()) => r,
-            () = stop.cancelled() => return,
-        };
-        match first_bytes {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(%client, error = %e, "client connection failed before its request");
-                return;
-            }
-            Err(_) => {
-                self.log_bad_request(client, local, 408, "cR", started);
-                return;
+            let head_timeout = if first {
+                header_timeout.saturating_sub(started.elapsed())
+            } else {
+                header_timeout
+            };
+            first = false;
+            // Boxed, so that the task of an idle connection keeps no room
+            // for hyper's connection and the futures that drive it.
+            let served =
+                Box::pin(self.serve_requests(io, service.clone(), head_timeout, &stop, started))
+                    .await;
+            match served {
+                Some(back) => io = back,
+                None => return,
             }
         }
-        // The head timeouts are `activity`'s (see keepalive.rs), not hyper's.
-        let conn = http1::Builder::new()
+    }
+
+    /// Serves requests on `io` with one hyper connection until it has
+    /// answered and waits for the next request; then hands the socket back
+    /// (`None`: the connection is closed, or must be).
+    async fn serve_requests(
+        &self,
+        io: ClientIo,
+        service: ConnService,
+        head_timeout: Duration,
+        stop: &CancellationToken,
+        started: tokio::time::Instant,
+    ) -> Option<ClientIo> {
+        let exchange = service.exchange.clone();
+        let session = service.session.clone();
+        let (client, local) = (session.client, session.local);
+        exchange.reset();
+        let mut conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(None)
+            .header_read_timeout(head_timeout)
             // HAProxy's tune.bufsize: a request head that does not fit is refused.
             .max_buf_size(REQUEST_HEAD_LIMIT)
             .keep_alive(true)
-            .serve_connection(
-                TokioIo::new(WatchedIo::new(sock, activity.clone())),
-                service,
-            );
-        tokio::pin!(conn);
-        tokio::select! {
-            expired = activity.expired(keep_alive_timeout, header_timeout) => match expired {
-                Expired::KeepAlive => {
-                    tracing::debug!(%client, "idle keep-alive connection closed (timeout http-keep-alive)");
-                }
-                Expired::Head { since } => self.log_bad_request(client, local, 408, "cR", since),
-            },
-            r = conn.as_mut() => {
-                if let Err(e) = r {
-                    // hyper answered a malformed request head itself: log it
-                    // as HAProxy logs <BADREQ>.
-                    let refused = if e.is_parse_too_large() {
-                        Some((431, "PR"))
-                    } else if e.is_parse() {
-                        Some((400, "PR"))
-                    } else if e.is_timeout() {
-                        Some((408, "cR"))
-                    } else {
-                        None
-                    };
-                    if let Some((status, term)) = refused {
-                        self.log_bad_request(client, local, status, term, started);
-                    } else {
-                        tracing::debug!(%client, error = %e, "client connection ended with an error");
-                    }
-                }
+            .serve_connection(io, service);
+        // Once the response is out and hyper waits for the next request,
+        // it is asked to stop, and the socket comes back for the next
+        // request (see `Exchange`).
+        let mut handing_back = false;
+        let mut stopping = false;
+        let done = loop {
+            let event = tokio::select! {
+                r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break r,
+                () = exchange.idle(), if !handing_back => &mut handing_back,
+                // Finish the request in progress, then close.
+                () = stop.cancelled(), if !stopping => &mut stopping,
+                // The stop's bound ran out (it logged this connection): close at once.
+                () = self.killed.cancelled() => return None,
+            };
+            *event = true;
+            std::pin::Pin::new(&mut conn).graceful_shutdown();
+        };
+        if let Err(e) = done {
+            // hyper answered a malformed request head itself: log it
+            // as HAProxy logs <BADREQ>.
+            let refused = if e.is_parse_too_large() {
+                Some((431, "PR"))
+            } else if e.is_parse() {
+                Some((400, "PR"))
+            } else if e.is_timeout() {
+                Some((408, "cR"))
+            } else {
+                None
+            };
+            if let Some((status, term)) = refused {
+                self.log_bad_request(client, local, status, term, started);
+            } else {
+                tracing::debug!(%client, error = %e, "client connection ended with an error");
             }
-            () = stop.cancelled() => {
-                // Finish the request in progress, then close (at once when
-                // the stop's bound ran out: it logged this connection).
-                conn.as_mut().graceful_shutdown();
-                tokio::select! {
-                    _ = conn.as_mut() => {}
-                    () = self.killed.cancelled() => {}
-                }
-            }
+            return None;
         }
+        let parts = conn.into_parts();
+        let mut io = parts.io;
+        // The next request may start from a message boundary only when
+        // this one's body was read to its end.
+        let again = handing_back && !stopping && exchange.reusable() && session.body_complete();
+        if !again {
+            let _ = tokio::io::AsyncWriteExt::shutdown(io.sock.inner_mut()).await;
+            return None;
+        }
+        // hyper's read buffer comes back as `Bytes` even when empty:
+        // keeping it would keep hyper's 8 KiB allocation. Bytes read past
+        // the request (pipelined) are copied, and are few.
+        io.unread = if parts.read_buf.is_empty() {
+            Bytes::new()
+        } else {
+            Bytes::copy_from_slice(&parts.read_buf)
+        };
+        Some(io)
     }
 
     /// Counts a client connection as open until the guard drops.
@@ -680,6 +772,45 @@ impl Gateway {
             self.close_by_force(&why, fast);
         }
         info!("gateway stopped");
+    }
+}
+
+/// One client connection's service: each request goes to [`proxy::handle`]
+/// on the current generation; the connection's [`Exchange`] learns what
+/// decides whether the connection is handed back between requests.
+#[derive(Clone)]
+struct ConnService {
+    gw: Arc<Gateway>,
+    session: Arc<Session>,
+    exchange: Arc<Exchange>,
+    /// Where the connection is, for a stop that waits for it or cuts it.
+    activity: Arc<Activity>,
+}
+
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnService {
+    type Response = hyper::Response<Tracked<TrackedBody<proxy::Body>>>;
+    type Error = Infallible;
+    // Boxed: hyper hands the connection back between requests only when the
+    // service's future is Unpin.
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        let (gw, session, ex) = (self.gw.clone(), self.session.clone(), self.exchange.clone());
+        let activity = self.activity.clone();
+        ex.request(&req);
+        activity.request_started(RequestLine {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+        });
+        Box::pin(async move {
+            let generation = gw.current();
+            let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
+            ex.response(&resp);
+            activity.responding(resp.status().as_u16());
+            Ok(resp.map(|b| Tracked::new(TrackedBody::new(b, activity), ex)))
+        })
     }
 }
 

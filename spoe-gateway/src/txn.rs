@@ -32,6 +32,8 @@ pub(crate) struct Txn {
     pub(crate) uri: Uri,
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
+    /// The body `option http-buffer-request` buffered (`req.body`): at most
+    /// `tune.bufsize` bytes, empty without the option.
     pub(crate) body: Bytes,
     pub(crate) response: Option<ResponseView>,
     /// `unique-id`'s parts (generation, stream id), formatted when read.
@@ -321,9 +323,15 @@ impl Fetch for Txn {
                 let v = pick(values(&self.headers, name, true), *occ)?;
                 Sample::Int(std::str::from_utf8(&v).ok()?.trim().parse().ok()?)
             }
-            FetchKind::ReqLen | FetchKind::ReqBodyLen | FetchKind::ReqBodySize => {
-                Sample::Int(self.body.len() as i64)
-            }
+            // What `option http-buffer-request` buffered (nothing without it).
+            FetchKind::ReqLen | FetchKind::ReqBodyLen => Sample::Int(self.body.len() as i64),
+            // The advertised length: Content-Length, else what is buffered.
+            FetchKind::ReqBodySize => Sample::Int(
+                self.headers
+                    .get(hyper::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.trim().parse::<i64>().ok())
+                    .unwrap_or(self.body.len() as i64),
+            ),
             FetchKind::ReqBody => Sample::Bin(self.body.clone()),
             FetchKind::ReqProtoHttp => Sample::Bool(true),
             FetchKind::Status => Sample::Int(i64::from(resp?.status)),

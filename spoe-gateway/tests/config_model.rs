@@ -284,3 +284,42 @@ backend other
     );
     assert_eq!(DEFAULT_POOL_PURGE_DELAY, Duration::from_secs(5));
 }
+
+#[test]
+fn http_buffer_request_and_tune_bufsize() {
+    let c = parse(
+        "\
+global
+    tune.bufsize 4096
+defaults
+    mode http
+    option http-buffer-request
+frontend on
+    bind :1
+    default_backend off
+frontend also_on
+    bind :2
+    default_backend off
+backend off
+    no option http-buffer-request
+    server s 127.0.0.1:3
+",
+    );
+    assert_eq!(c.global.bufsize, 4096);
+    assert!(c.frontends.iter().all(|f| f.http_buffer_request));
+    assert!(!c.backend("off").unwrap().http_buffer_request);
+
+    let c = parse("defaults\n    mode http\nfrontend f\n    bind :1\n");
+    assert_eq!(c.global.bufsize, 16384, "HAProxy's default");
+    assert!(!c.frontends[0].http_buffer_request, "off unless asked for");
+
+    let err = GatewayConfig::parse_str(
+        "global\n    tune.bufsize 10\n",
+        "h.cfg",
+        &data_dir(),
+        Some(BTreeMap::new()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("tune.bufsize") && err.contains("10"), "{err}");
+}

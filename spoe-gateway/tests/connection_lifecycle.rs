@@ -71,11 +71,12 @@ async fn backend(delay: Duration) -> (SocketAddr, Arc<BackendSeen>) {
     (addr, seen)
 }
 
-/// Starts a gateway on `cfg` with `PORT` replaced by a port for its frontend (as balance.rs
-/// does, until the gateway can report a port it bound itself: issue 15).
+/// Starts a gateway on `cfg` with `PORT` replaced by the port of a listener the test binds
+/// itself (port 0) and hands over.
 async fn gateway(cfg: String) -> (Arc<Gateway>, SocketAddr) {
-    let port = spoe_interop::free_port();
-    let text = cfg.replace("PORT", &port.to_string());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let text = cfg.replace("PORT", &addr.port().to_string());
     let loader: Loader = Arc::new(move || {
         let (config, _) =
             GatewayConfig::parse_str(&text, "haproxy.cfg", std::path::Path::new("."), None)
@@ -83,8 +84,10 @@ async fn gateway(cfg: String) -> (Arc<Gateway>, SocketAddr) {
         let var_names = spoe_gateway::config::var_names(&config);
         Ok(Loaded { config, var_names })
     });
-    let gw = Gateway::start(loader).await.unwrap();
-    (gw, SocketAddr::from(([127, 0, 0, 1], port)))
+    let gw = Gateway::start_with_listeners(loader, vec![listener])
+        .await
+        .unwrap();
+    (gw, addr)
 }
 
 fn config(frontend_timeouts: &str, server: &str) -> String {

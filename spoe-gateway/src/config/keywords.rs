@@ -166,11 +166,6 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
         true,
         "the gateway does not retry connections to servers",
     ),
-    (
-        "http-buffer-request",
-        true,
-        "the gateway always buffers request bodies",
-    ),
     ("abortonclose", true, "not implemented by the gateway"),
     ("tcpka", true, "the gateway does not set TCP keep-alive"),
     ("clitcpka", true, "the gateway does not set TCP keep-alive"),

@@ -31,11 +31,18 @@ use super::keywords::{
 use super::logformat::Phase;
 use super::parse::{Kind, Line, Modifier, Section};
 use crate::model::{
-    Balance, Global, LogTarget, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
+    Balance, DEFAULT_BUFSIZE, Global, LogTarget, Mode, Rule, Server, SpoeFilterDecl, Timeouts,
+    UseBackend,
 };
 
 /// Where a `timeout` line stores its value.
 type TimeoutSlot = fn(&mut Timeouts) -> &mut Option<Duration>;
+
+/// Bounds of `tune.bufsize` (HAProxy refuses a buffer smaller than its reserve,
+/// `tune.maxrewrite`, 1024 by default; the gateway keeps a buffered body in memory, so a bound
+/// well above HAProxy's default, 256 MiB, is refused too).
+const MIN_BUFSIZE: u64 = 1024;
+const MAX_BUFSIZE: u64 = 256 << 20;
 
 /// HAProxy's `MAX_THREADS` on 64-bit builds.
 const MAX_THREADS: u64 = 64;
@@ -85,6 +92,8 @@ pub(super) struct Proxy {
     pub(super) maxconn: Option<usize>,
     pub(super) balance: Balance,
     pub(super) spop_check: bool,
+    /// `option http-buffer-request` (`no option` turns off what `defaults` turned on).
+    pub(super) http_buffer_request: bool,
     pub(super) server_settings: ServerSettings,
     pub(super) servers: Vec<(Server, Span)>,
     pub(super) acls: AclSet,
@@ -112,6 +121,7 @@ impl Proxy {
             maxconn: None,
             balance: Balance::default(),
             spop_check: false,
+            http_buffer_request: false,
             server_settings: ServerSettings::default(),
             servers: Vec::new(),
             acls: AclSet::new(),
@@ -133,6 +143,7 @@ impl Proxy {
         p.maxconn = d.maxconn;
         p.balance = d.balance;
         p.spop_check = d.spop_check;
+        p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings;
         if kind != Kind::Backend {
             p.default_backend = d.default_backend.clone();
@@ -424,6 +435,17 @@ impl Lowerer<'_, '_> {
                 }
                 if let Some(n) = self.ranged(word, "nbthread", 1, MAX_THREADS) {
                     self.global.nbthread = usize::try_from(n).ok();
+                }
+            }
+"tune.bufsize" => {
+                let Some(word) = line.arg(1) else {
+                    return self.missing(line, "tune.bufsize", "a size in bytes");
+                };
+                if self.too_many(line, 1, "tune.bufsize") {
+                    return;
+                }
+                if let Some(n) = self.ranged(word, "tune.bufsize", MIN_BUFSIZE, MAX_BUFSIZE) {
+                    self.global.bufsize = usize::try_from(n).unwrap_or(DEFAULT_BUFSIZE);
                 }
             }
             "log" => self.global_log(line),
@@ -1289,6 +1311,13 @@ impl Lowerer<'_, '_> {
                 return self.not_capable(p, line.span(), &directive);
             }
             p.spop_check = true;
+            return;
+        }
+        if name == "http-buffer-request" {
+            if self.too_many(line, 1, "option http-buffer-request") {
+                return;
+            }
+            p.http_buffer_request = line.modifier == Modifier::None;
             return;
         }
         if let Some((_, negatable, reason)) = IGNORED_OPTIONS.iter().find(|(o, _, _)| *o == name) {

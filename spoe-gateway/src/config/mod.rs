@@ -43,10 +43,12 @@
 //!
 //! # What is read
 //!
-//! - `global`: `maxconn`, `hard-stop-after`, `nbthread`, `log stdout|stderr [len N]
+//! - `global`: `maxconn`, `hard-stop-after`, `nbthread`, `tune.bufsize` (the bound of a body
+//!   that `option http-buffer-request` waits for), `log stdout|stderr [len N]
 //!   [format F] [sample S] FACILITY [LEVEL [MINLEVEL]]`, `default-path`.
 //! - `defaults [NAME] [from NAME]`: `mode`, `timeout`, `maxconn`, `balance`,
-//!   `default-server`, `default_backend`, `option spop-check`, `log global`. As in HAProxy,
+//!   `default-server`, `default_backend`, `option spop-check`, `option http-buffer-request`,
+//!   `log global`. As in HAProxy,
 //!   a proxy starts from the last `defaults` section above it (or the named one after `from`),
 //!   and each `defaults` section starts afresh (or from the named one).
 //! - `frontend NAME`, `backend NAME`, `listen NAME` (a frontend and a backend sharing the name:
@@ -59,8 +61,11 @@
 //!   [no-check] [inter D] [rise N] [fall N] [weight N] [maxconn N] [pool-max-conn N]
 //!   [pool-purge-delay D]` (`pool-max-conn` defaults to 64, not HAProxy's unlimited; -1 is
 //!   unlimited), `default-server` with the
-//!   same settings, `balance roundrobin|leastconn`, `option spop-check`, `acl`, `filter spoe
-//!   [engine NAME] config FILE`.
+//!   same settings, `balance roundrobin|leastconn`, `option spop-check`, `[no] option
+//!   http-buffer-request` (wait for the body, at most `tune.bufsize` bytes within `timeout
+//!   http-request`, before the proxy's SPOE events and rules; what does not fit is not waited
+//!   for and streams on after what was buffered; without it bodies stream and `req.body` is
+//!   empty), `acl`, `filter spoe [engine NAME] config FILE`.
 //! - `http-request deny [deny_status N]`, `return [status N] [content-type T] [hdr NAME FMT]...
 //!   [string S | lf-string FMT]`, `set-header`, `add-header`, `del-header NAME [-m str]`,
 //!   `set-var(NAME) EXPR`, `send-spoe-group ENGINE GROUP`, `redirect location|prefix TARGET
@@ -92,7 +97,7 @@
 //!   client-fin|server-fin`.
 //! - options: `httplog`, `tcplog`, `dontlognull`, `dontlog-normal`, `log-separate-errors`,
 //!   `log-health-checks`, `forwardfor`, `http-keep-alive`, `http-server-close`, `httpclose`,
-//!   `redispatch`, `http-buffer-request` (the gateway always buffers request bodies),
+//!   `redispatch`,
 //!   `abortonclose`, `tcpka`, `clitcpka`, `srvtcpka`, `splice-*`, `contstats`, `socket-stats`,
 //!   `http-ignore-probes`, `http-no-delay`, `tcp-smart-accept`, `tcp-smart-connect`,
 //!   `nolinger`, `logasap`, `independent-streams`.

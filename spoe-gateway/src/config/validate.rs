@@ -61,6 +61,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 balance: p.balance,
                 servers: p.servers.iter().map(|(s, _)| s.clone()).collect(),
                 spop_check: p.spop_check,
+                http_buffer_request: p.http_buffer_request,
                 acls: AclSet::new(),
                 http_request: Vec::new(),
                 http_response: Vec::new(),
@@ -97,6 +98,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 use_backends: p.use_backends.into_iter().map(|(u, _)| u).collect(),
                 default_backend,
                 filters: p.filters,
+                http_buffer_request: p.http_buffer_request,
             });
         }
     }

@@ -1,26 +1,18 @@
-//! Where a client connection is between its requests, for HAProxy's two
-//! head timeouts: `timeout http-keep-alive` bounds the wait for the next
-//! request (falling back to `timeout http-request`), and `timeout
-//! http-request` bounds the head once its first byte arrived (for the first
-//! request of a connection: from the accept).
-//!
-//! hyper's own `header_read_timeout` cannot tell the two apart: it runs from
-//! the end of the previous response, so an idle connection would close at
-//! `timeout http-request`. The connection task times the phases instead: the
-//! socket reports reads, the service reports a request, and the response
-//! body reports its end when hyper drops it.
+//! Where a client connection is (waiting for a request, reading a head,
+//! serving a request, and since when), so that a stop can say what it waits
+//! for and, at `hard-stop-after`, log each request it cuts with the state
+//! HAProxy would give it (`KR`, `KH`, `KD`). The head timeouts themselves are
+//! the connection loop's (server.rs): it waits for the next request's first
+//! byte under `timeout http-keep-alive` and gives each request's hyper
+//! connection `timeout http-request` from there.
 
-use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 
 /// What a connection waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,20 +33,6 @@ impl Phase {
             _ => Self::Busy,
         }
     }
-}
-
-/// Which head timeout ran out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Expired {
-    /// No new request within `timeout http-keep-alive`: close silently, as
-    /// HAProxy does.
-    KeepAlive,
-    /// A request head started at `since` and did not complete within
-    /// `timeout http-request`.
-    Head {
-        /// When the head started (the accept, for a first request).
-        since: Instant,
-    },
 }
 
 /// The request a connection is serving, for the access line of a forced
@@ -95,7 +73,6 @@ pub(crate) enum Snapshot {
 pub(crate) struct Activity {
     phase: AtomicU8,
     since: Mutex<Instant>,
-    changed: Notify,
     /// The request being served (cleared when its response is done, so that
     /// an idle connection holds none of its buffers).
     request: Mutex<Option<RequestLine>>,
@@ -113,7 +90,6 @@ impl Activity {
         Arc::new(Self {
             phase: AtomicU8::new(Phase::Head as u8),
             since: Mutex::new(accepted),
-            changed: Notify::new(),
             request: Mutex::new(None),
             status: AtomicU16::new(0),
             any_read: AtomicBool::new(false),
@@ -130,11 +106,10 @@ impl Activity {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
         self.phase.store(phase as u8, Ordering::Release);
-        self.changed.notify_one();
     }
 
-    /// Bytes arrived from the client.
-    fn on_read(&self) {
+    /// Bytes arrived from the client: a request head has begun.
+    pub(crate) fn head_started(&self) {
         if !self.any_read.load(Ordering::Relaxed) {
             self.any_read.store(true, Ordering::Relaxed);
         }
@@ -189,98 +164,6 @@ impl Activity {
             },
         }
     }
-
-    /// Resolves when the current wait outlives its timeout: `keep_alive`
-    /// between requests, `head` once a request head started.
-    pub(crate) async fn expired(&self, keep_alive: Duration, head: Duration) -> Expired {
-        loop {
-            let phase = self.phase();
-            let since = *self
-                .since
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let deadline = match phase {
-                Phase::Idle => Some(since + keep_alive),
-                Phase::Head => Some(since + head),
-                Phase::Busy => None,
-            };
-            match deadline {
-                None => self.changed.notified().await,
-                Some(at) => {
-                    tokio::select! {
-                        () = sleep_until(at) => {
-                            // A change that raced with the timer wins.
-                            if self.phase() == phase {
-                                return match phase {
-                                    Phase::Head => Expired::Head { since },
-                                    _ => Expired::KeepAlive,
-                                };
-                            }
-                        }
-                        () = self.changed.notified() => {}
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A client socket that tells its [`Activity`] when bytes arrive.
-#[derive(Debug)]
-pub(crate) struct WatchedIo<T> {
-    inner: T,
-    activity: Arc<Activity>,
-}
-
-impl<T> WatchedIo<T> {
-    pub(crate) fn new(inner: T, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for WatchedIo<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.on_read();
-        }
-        r
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for WatchedIo<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
 
 /// A response body that tells its [`Activity`] when hyper is done with it
@@ -325,51 +208,46 @@ impl<B: Body + Unpin> Body for TrackedBody<B> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
-    const KEEP_ALIVE: Duration = Duration::from_secs(10);
-    const HEAD: Duration = Duration::from_secs(2);
-
-    #[tokio::test(start_paused = true)]
-    async fn the_first_head_runs_from_the_accept() {
-        let t0 = Instant::now();
-        let a = Activity::new(t0);
-        assert_eq!(
-            a.expired(KEEP_ALIVE, HEAD).await,
-            Expired::Head { since: t0 }
-        );
-        assert_eq!(t0.elapsed(), HEAD);
+    fn busy(a: &Activity) -> bool {
+        matches!(a.snapshot(), Snapshot::Busy { .. })
     }
 
     #[tokio::test(start_paused = true)]
-    async fn idle_waits_keep_alive_then_a_started_head_waits_http_request() {
-        let a = Activity::new(Instant::now());
+    async fn a_connection_goes_idle_head_busy_idle() {
+        let t0 = Instant::now();
+        let a = Activity::new(t0);
+        assert!(matches!(a.snapshot(), Snapshot::Idle), "nothing read yet");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        a.head_started();
+        assert!(matches!(a.snapshot(), Snapshot::Head { since } if since == t0));
         a.request_started(RequestLine {
             method: hyper::Method::GET,
             uri: hyper::Uri::from_static("/"),
             version: hyper::Version::HTTP_11,
         });
+        a.responding(200);
         let body = TrackedBody::new((), a.clone());
-        // Busy: no timeout at all, however long it takes.
-        let busy =
-            tokio::time::timeout(Duration::from_secs(100), a.expired(KEEP_ALIVE, HEAD)).await;
-        assert!(busy.is_err());
-        drop(body);
-        let idle_from = Instant::now();
-        assert_eq!(a.expired(KEEP_ALIVE, HEAD).await, Expired::KeepAlive);
-        assert_eq!(idle_from.elapsed(), KEEP_ALIVE);
-
-        // Idle again, then a byte arrives after 5 s: http-request from there.
-        a.response_done();
-        let head_from = Instant::now() + Duration::from_secs(5);
-        let (expired, ()) = tokio::join!(a.expired(KEEP_ALIVE, HEAD), async {
-            sleep_until(head_from).await;
-            a.on_read();
-        });
-        let Expired::Head { since } = expired else {
-            panic!("expected the head timeout, got {expired:?}");
+        let Snapshot::Busy {
+            request, status, ..
+        } = a.snapshot()
+        else {
+            panic!("expected busy");
         };
-        assert_eq!(since, head_from);
-        assert_eq!(head_from.elapsed(), HEAD);
+        assert_eq!(status, Some(200));
+        assert_eq!(
+            request.map(|r| r.to_string()).as_deref(),
+            Some("GET / HTTP/1.1")
+        );
+        drop(body);
+        assert!(!busy(&a));
+        assert!(matches!(a.snapshot(), Snapshot::Idle));
+        // The next request's head starts from its first byte.
+        tokio::time::advance(Duration::from_secs(5)).await;
+        a.head_started();
+        assert!(matches!(a.snapshot(), Snapshot::Head { since } if since == Instant::now()));
     }
 }

@@ -1,0 +1,365 @@
+//! What a client connection holds between its requests: the socket and the
+//! bytes read past the last request, nothing of HTTP. hyper keeps a read and a
+//! write buffer (8 KiB each) for as long as its connection object lives, so
+//! the gateway serves each request with its own hyper connection and keeps
+//! only the socket while the client is idle (HAProxy keeps no buffer on an
+//! idle connection either).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+/// The client's socket, with the bytes hyper had read past the previous
+/// request (a pipelined request), which are read first.
+#[derive(Debug)]
+pub(crate) struct ClientIo {
+    pub(crate) sock: TokioIo<TcpStream>,
+    pub(crate) unread: Bytes,
+    exchange: Arc<Exchange>,
+}
+
+impl ClientIo {
+    pub(crate) fn new(sock: TcpStream, exchange: Arc<Exchange>) -> Self {
+        Self {
+            sock: TokioIo::new(sock),
+            unread: Bytes::new(),
+            exchange,
+        }
+    }
+}
+
+impl Read for ClientIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.unread.is_empty() {
+            let n = self.unread.len().min(buf.remaining());
+            let head = self.unread.split_to(n);
+            buf.put_slice(&head);
+            return Poll::Ready(Ok(()));
+        }
+        let r = Pin::new(&mut self.sock).poll_read(cx, buf);
+        if r.is_pending() {
+            self.exchange.nothing_to_read();
+        }
+        r
+    }
+}
+
+impl Write for ClientIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.sock).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.sock).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.sock).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.sock.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.sock).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// What the connection's loop learns from its requests and responses.
+///
+/// The moment to take the socket back from hyper: its response is complete
+/// (hyper dropped the body) and hyper found nothing more to read (its read
+/// buffer is empty, as it reads the socket only then, and the socket had
+/// nothing). Asked to stop then, hyper ends without writing anything more,
+/// and the next request (if any arrived since) stays in the socket or in the
+/// bytes hyper hands back. Asked earlier, hyper would already be serving a
+/// pipelined request and would tell that client to close.
+///
+/// It is handed back only where hyper would have kept it alive (its rules,
+/// `proto/h1/role.rs`: the request's version and `Connection`,
+/// Content-Length with Transfer-Encoding, an upgrade; the response's
+/// `Connection: close`, a body delimited by the close).
+#[derive(Debug, Default)]
+pub(crate) struct Exchange {
+    /// The current hyper connection's last response is complete and hyper
+    /// has nothing to read.
+    idle: Notify,
+    is_idle: AtomicBool,
+    /// Responses of the current hyper connection whose body hyper dropped.
+    done: AtomicUsize,
+    /// Requests the current hyper connection passed to the service.
+    heads: AtomicUsize,
+    /// The connection ends after this exchange.
+    close: AtomicBool,
+    /// The request was HTTP/1.0.
+    http10: AtomicBool,
+}
+
+impl Exchange {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Notes what the request says about the connection.
+    pub(crate) fn request<B>(&self, req: &hyper::Request<B>) {
+        let h = req.headers();
+        let http10 = req.version() == hyper::Version::HTTP_10;
+        let close = if http10 {
+            !has_token(h, "keep-alive")
+        } else {
+            has_token(h, "close")
+        } || (h.contains_key(hyper::header::TRANSFER_ENCODING)
+            && h.contains_key(hyper::header::CONTENT_LENGTH))
+            || h.contains_key(hyper::header::UPGRADE);
+        self.heads.fetch_add(1, Ordering::Relaxed);
+        self.http10.store(http10, Ordering::Relaxed);
+        if close {
+            self.close.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes what the response says about the connection.
+    pub(crate) fn response<B: Body>(&self, resp: &hyper::Response<B>) {
+        let h = resp.headers();
+        let close_delimited = self.http10.load(Ordering::Relaxed)
+            && !h.contains_key(hyper::header::CONTENT_LENGTH)
+            && resp.body().size_hint().exact().is_none();
+        if has_token(h, "close") || close_delimited {
+            self.close.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Starts a new hyper connection.
+    pub(crate) fn reset(&self) {
+        self.heads.store(0, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
+        self.is_idle.store(false, Ordering::Relaxed);
+        self.close.store(false, Ordering::Relaxed);
+    }
+
+    /// hyper read the socket and it had nothing.
+    fn nothing_to_read(&self) {
+        let heads = self.heads.load(Ordering::Relaxed);
+        if heads > 0 && self.done.load(Ordering::Relaxed) == heads {
+            self.is_idle.store(true, Ordering::Relaxed);
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Whether the hyper connection that ended completed every exchange it
+    /// started, after which hyper would have kept the connection alive.
+    pub(crate) fn reusable(&self) -> bool {
+        let heads = self.heads.load(Ordering::Relaxed);
+        !self.close.load(Ordering::Relaxed)
+            && heads > 0
+            && self.done.load(Ordering::Relaxed) == heads
+    }
+
+    /// Resolves once the current hyper connection has sent its response
+    /// and has nothing to read.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_idle.load(Ordering::Relaxed) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Whether a `Connection` header of `h` lists `token`.
+fn has_token(h: &hyper::HeaderMap, token: &str) -> bool {
+    h.get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// A response body that tells its connection when hyper is done with it
+/// (hyper drops the body once it wrote its end, or gave up on it).
+#[derive(Debug)]
+pub(crate) struct Tracked<B> {
+    inner: B,
+    exchange: Arc<Exchange>,
+}
+
+impl<B> Tracked<B> {
+    pub(crate) fn new(inner: B, exchange: Arc<Exchange>) -> Self {
+        Self { inner, exchange }
+    }
+}
+
+impl<B> Drop for Tracked<B> {
+    fn drop(&mut self) {
+        self.exchange.done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl<B: Body + Unpin> Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::Full;
+
+    use super::*;
+
+    fn request(version: hyper::Version, headers: &[(&str, &str)]) -> hyper::Request<()> {
+        let mut b = hyper::Request::builder().version(version);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap()
+    }
+
+    /// One exchange: the request, a response with `headers` and a body of `len` bytes (`None`:
+    /// unknown length), hyper done with the body.
+    fn after(
+        req: &hyper::Request<()>,
+        headers: &[(&str, &str)],
+        len: Option<usize>,
+    ) -> Arc<Exchange> {
+        let ex = Exchange::new();
+        ex.reset();
+        ex.request(req);
+        let mut resp = hyper::Response::new(Full::new(Bytes::from(vec![b'x'; len.unwrap_or(1)])));
+        for (k, v) in headers {
+            resp.headers_mut().insert(
+                hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                hyper::header::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        if len.is_none() {
+            // A body whose length is not known in advance.
+            let body = http_body_util::StreamBody::new(futures_util::stream::empty::<
+                Result<Frame<Bytes>, std::convert::Infallible>,
+            >());
+            let resp = resp.map(|_| body);
+            ex.response(&resp);
+            drop(Tracked::new(resp.into_body(), ex.clone()));
+        } else {
+            ex.response(&resp);
+            drop(Tracked::new(resp.into_body(), ex.clone()));
+        }
+        ex
+    }
+
+    /// A case: its name, the request, the response's headers and body length, whether the
+    /// connection is handed back.
+    type Case = (
+        &'static str,
+        hyper::Request<()>,
+        &'static [(&'static str, &'static str)],
+        Option<usize>,
+        bool,
+    );
+
+    #[test]
+    fn handed_back_only_where_hyper_keeps_alive() {
+        const HTTP_10: hyper::Version = hyper::Version::HTTP_10;
+        const HTTP_11: hyper::Version = hyper::Version::HTTP_11;
+        let cases: [Case; 8] = [
+            ("HTTP/1.1", request(HTTP_11, &[]), &[], Some(2), true),
+            (
+                "close",
+                request(HTTP_11, &[("connection", "keep-alive, Close")]),
+                &[],
+                Some(2),
+                false,
+            ),
+            ("HTTP/1.0", request(HTTP_10, &[]), &[], Some(2), false),
+            (
+                "HTTP/1.0 keep-alive",
+                request(HTTP_10, &[("connection", "keep-alive")]),
+                &[],
+                Some(2),
+                true,
+            ),
+            (
+                "HTTP/1.0 keep-alive, unknown length",
+                request(HTTP_10, &[("connection", "keep-alive")]),
+                &[],
+                None,
+                false,
+            ),
+            (
+                "CL and TE",
+                request(
+                    HTTP_11,
+                    &[("content-length", "3"), ("transfer-encoding", "chunked")],
+                ),
+                &[],
+                Some(2),
+                false,
+            ),
+            (
+                "upgrade",
+                request(HTTP_11, &[("upgrade", "websocket")]),
+                &[],
+                Some(2),
+                false,
+            ),
+            (
+                "response close",
+                request(HTTP_11, &[]),
+                &[("connection", "close")],
+                Some(2),
+                false,
+            ),
+        ];
+        for (name, req, resp_headers, len, reusable) in cases {
+            assert_eq!(
+                after(&req, resp_headers, len).reusable(),
+                reusable,
+                "{name}"
+            );
+        }
+        // A request whose response hyper has not finished with.
+        let ex = Exchange::new();
+        ex.reset();
+        ex.request(&request(HTTP_11, &[]));
+        assert!(!ex.reusable(), "response still in progress");
+    }
+}
