@@ -1,6 +1,10 @@
 //! Where log lines go: stderr, except the gateway's request lines (access
 //! and SPOE) when `haproxy.cfg` says `log stdout` in `global`.
 //!
+//! The access lines of `option httplog` (`spoe::httplog`) are written as the
+//! gateway framed them (HAProxy's line, in the `log` line's `format`), with
+//! nothing of tracing's own format around them; every other line keeps it.
+//!
 //! Lines are written by a thread per stream, so that a request never waits
 //! for a terminal or a pipe. Lossless: when a queue is full, logging waits
 //! rather than dropping lines. A thread writes every line waiting in its
@@ -13,11 +17,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::Metadata;
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::filter::filter_fn;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields};
+use tracing_subscriber::fmt::{FmtContext, MakeWriter};
 use tracing_subscriber::prelude::*;
+use tracing_subscriber::registry::LookupSpan;
+
+/// The target of the gateway's HAProxy-format access lines, written as they are.
+const HTTPLOG_TARGET: &str = "spoe::httplog";
 
 /// The targets of the gateway's per-request lines.
-const REQUEST_TARGETS: [&str; 2] = ["spoe::access", "spoe::log"];
+const REQUEST_TARGETS: [&str; 3] = ["spoe::access", "spoe::log", HTTPLOG_TARGET];
 
 static REQUEST_LOGS_TO_STDOUT: AtomicBool = AtomicBool::new(false);
 
@@ -64,6 +73,39 @@ fn is_request_line(meta: &Metadata<'_>) -> bool {
     REQUEST_TARGETS.contains(&meta.target())
 }
 
+fn is_httplog_line(meta: &Metadata<'_>) -> bool {
+    meta.target() == HTTPLOG_TARGET
+}
+
+/// Writes an event's message and a newline, nothing else.
+struct MessageOnly;
+
+impl<S, N> FormatEvent<S, N> for MessageOnly
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        struct Message<'w, 'a>(&'w mut format::Writer<'a>, std::fmt::Result);
+        impl tracing::field::Visit for Message<'_, '_> {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.1 = write!(self.0, "{value:?}");
+                }
+            }
+        }
+        let mut m = Message(&mut writer, Ok(()));
+        event.record(&mut m);
+        m.1?;
+        writeln!(writer)
+    }
+}
+
 /// Installs the subscriber (level from `RUST_LOG`, default `info`). Lines
 /// still queued are written when the returned guards drop.
 ///
@@ -82,7 +124,14 @@ pub(crate) fn init() -> [WorkerGuard; 2] {
         .with_writer(writers.clone())
         .with_ansi(ansi)
         .with_ansi_sanitization(false)
-        .with_filter(filter_fn(is_request_line));
+        .with_filter(filter_fn(|meta| {
+            is_request_line(meta) && !is_httplog_line(meta)
+        }));
+    let httplog = tracing_subscriber::fmt::layer()
+        .with_writer(writers.clone())
+        .with_ansi(false)
+        .event_format(MessageOnly)
+        .with_filter(filter_fn(is_httplog_line));
     let others = tracing_subscriber::fmt::layer()
         .with_writer(writers)
         .with_ansi(ansi)
@@ -93,6 +142,7 @@ pub(crate) fn init() -> [WorkerGuard; 2] {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with(requests)
+        .with(httplog)
         .with(others)
         .init();
     [stderr_guard, stdout_guard]

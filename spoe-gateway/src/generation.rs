@@ -47,6 +47,8 @@ pub(crate) struct ServerRt {
     pub(crate) up: AtomicBool,
     /// `maxconn`: requests beyond it wait for a slot.
     pub(crate) slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// Requests waiting for a slot.
+    pub(crate) queued: AtomicUsize,
 }
 
 /// An HTTP backend at run time.
@@ -227,6 +229,7 @@ impl Generation {
                                 slots: s
                                     .maxconn
                                     .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
+                                queued: AtomicUsize::new(0),
                             });
                             if s.check {
                                 checks.spawn(check_server(rt.clone(), s.clone()));

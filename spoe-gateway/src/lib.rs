@@ -19,8 +19,10 @@
 
 #![warn(missing_docs)]
 
+mod access;
 pub mod config;
 pub mod generation;
+mod httplog;
 pub mod metrics;
 pub mod model;
 mod proxy;

@@ -17,7 +17,9 @@ use spoe::config::Event;
 use spoe::expr::AclSet;
 use tokio::time::Instant;
 
+use crate::access::{Access, ConnCounts, Logged, Pending, head_size};
 use crate::generation::{BackendRt, FilterRt, Generation};
+use crate::httplog::Timer;
 use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
 use crate::txn::{ResponseView, Txn, Vars, sample_text};
@@ -37,10 +39,23 @@ pub(crate) struct Session {
     /// Generation ids whose `on-client-session` event already ran.
     pub(crate) session_event_done: Mutex<Vec<u64>>,
     pub(crate) requests: std::sync::atomic::AtomicU64,
+    /// `%ac` and `%fc` of its access lines.
+    pub(crate) conns: ConnCounts,
+    /// When the first request's first bytes arrived (its `%tr`, and the
+    /// start of its `%TR`); taken by that request.
+    pub(crate) first_bytes: Mutex<Option<(Instant, std::time::SystemTime)>>,
 }
 
 fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+/// A response that closes the connection after it (HAProxy closes after
+/// refusing a request it could not trust).
+fn closing(mut r: Response<Body>) -> Response<Body> {
+    r.headers_mut()
+        .insert("connection", HeaderValue::from_static("close"));
+    r
 }
 
 fn text_response(status: u16, text: &str) -> Response<Body> {
@@ -192,7 +207,7 @@ impl Ctx<'_> {
                             r.headers_mut().append(n, v);
                         }
                     }
-                    return Flow::Respond(r, "PR");
+                    return Flow::Respond(r, "LR");
                 }
                 HttpAction::SetHeader { .. }
                 | HttpAction::AddHeader { .. }
@@ -213,7 +228,7 @@ impl Ctx<'_> {
                     if let Ok(v) = HeaderValue::from_str(&location) {
                         r.headers_mut().insert("location", v);
                     }
-                    return Flow::Respond(r, "PR");
+                    return Flow::Respond(r, "LR");
                 }
                 HttpAction::PrometheusExporter => {
                     self.metrics.agent_connections.set(
@@ -224,7 +239,7 @@ impl Ctx<'_> {
                         "content-type",
                         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
                     );
-                    return Flow::Respond(r, "PR");
+                    return Flow::Respond(r, "LR");
                 }
             }
         }
@@ -351,25 +366,61 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// One access-log line's facts (the status is filled in by [`finish`]).
-struct Access<'a> {
-    frontend: &'a str,
-    backend: &'a str,
-    server: &'a str,
-    status: u16,
-    termination: &'a str,
+/// Why a request is refused before anything else looks at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// HAProxy's parser refuses it too (400, logged as `<BADREQ>`).
+    Invalid,
+    /// `CONNECT`: the gateway makes no tunnels (501).
+    Tunnel,
 }
 
-impl<'a> Access<'a> {
-    fn new(frontend: &'a str, backend: &'a str, server: &'a str, termination: &'a str) -> Self {
-        Self {
-            frontend,
-            backend,
-            server,
-            status: 0,
-            termination,
+/// The checks HAProxy 2.6's HTTP/1 parser makes that hyper does not:
+/// several `Host` headers must agree (identical ones are merged into one),
+/// and an absolute-form URI's authority must be the `Host` (a `hdr(host)`
+/// ACL and the server must not see different hosts). `CONNECT` is refused:
+/// HAProxy would open a tunnel, the gateway has none.
+fn check_request(parts: &mut hyper::http::request::Parts) -> Result<(), Refusal> {
+    if parts.method == hyper::Method::CONNECT {
+        return Err(Refusal::Tunnel);
+    }
+    let host = hyper::header::HOST;
+    let mut hosts = parts.headers.get_all(&host).iter();
+    let first = hosts.next().cloned();
+    let mut duplicated = false;
+    for other in hosts {
+        duplicated = true;
+        if !same_host(first.as_ref().map(HeaderValue::as_bytes), other.as_bytes()) {
+            return Err(Refusal::Invalid);
         }
     }
+    if duplicated && let Some(v) = first.clone() {
+        parts.headers.insert(&host, v);
+    }
+    if let (Some(authority), Some(h)) = (parts.uri.authority(), first.as_ref()) {
+        let default_port = if parts.uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        };
+        let strip = |a: &[u8]| -> Vec<u8> {
+            let s = std::str::from_utf8(a).unwrap_or_default().trim();
+            let s = s.strip_suffix(&format!(":{default_port}")).unwrap_or(s);
+            s.to_ascii_lowercase().into_bytes()
+        };
+        let authority = authority.as_str();
+        // Credentials are not part of the host.
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if strip(authority.as_bytes()) != strip(h.as_bytes()) {
+            return Err(Refusal::Invalid);
+        }
+    }
+    Ok(())
+}
+
+/// Two `Host` values name the same host (HAProxy compares them ignoring case).
+fn same_host(a: Option<&[u8]>, b: &[u8]) -> bool {
+    a.is_some_and(|a| a.trim_ascii().eq_ignore_ascii_case(b.trim_ascii()))
 }
 
 /// Handles one request on `generation`.
@@ -379,31 +430,52 @@ pub(crate) async fn handle(
     generation: Arc<Generation>,
     metrics: Arc<GatewayMetrics>,
 ) -> Response<Body> {
-    let started = Instant::now();
     let _guard = generation.enter();
     let Some(fe) = generation.frontend_for(session.local) else {
         return error_page(503);
     };
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let mut access = Access::new(
+        session.client,
+        &fe.model.name,
+        format!("{} {} {:?}", parts.method, parts.uri, parts.version),
+    );
+    access.conns = session.conns.clone();
+    access.httplog = fe.model.httplog.then_some(generation.config.global.syslog);
+    let first_bytes = session
+        .first_bytes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some((at, wall)) = first_bytes {
+        access.t_request = Timer::ms(at.elapsed());
+        access.started = at;
+        access.received = wall;
+    }
+    if let Err(refusal) = check_request(&mut parts) {
+        access.termination = "PR";
+        let status = match refusal {
+            Refusal::Invalid => {
+                // As HAProxy logs what its parser refused.
+                access.request = "<BADREQ>".to_owned();
+                access.t_request = Timer::NEVER;
+                400
+            }
+            Refusal::Tunnel => 501,
+        };
+        return finish(closing(error_page(status)), access, &metrics);
+    }
     let timeouts = fe.model.timeouts;
     let body = match collect_body(body, timeouts.client).await {
         Ok(b) => b,
         Err(status) => {
-            let what = format!("{} {} {:?}", parts.method, parts.uri, parts.version);
             // 408: the client was too slow (cR); otherwise its body was invalid (PR).
-            let term = if status == 408 { "cR" } else { "PR" };
-            log_refused(
-                &metrics,
-                session.client,
-                &fe.model.name,
-                status,
-                term,
-                &what,
-                started,
-            );
-            return error_page(status);
+            access.termination = if status == 408 { "cR" } else { "PR" };
+            return finish(closing(error_page(status)), access, &metrics);
         }
     };
+    // From here, a client that goes away is logged with the phase it left in.
+    let mut pending = Pending::new(access, metrics.clone());
     // The stream id of SPOE log lines: unique across the process, as HAProxy's.
     let sid = metrics.next_unique_id();
     session.requests.fetch_add(1, Ordering::Relaxed);
@@ -451,13 +523,9 @@ pub(crate) async fn handle(
         .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut txn)
         .await
     {
-        return finish(
-            r,
-            &txn,
-            &metrics,
-            started,
-            Access::new(&fe.model.name, &fe.model.name, "<NOSRV>", term),
-        );
+        let mut access = pending.take();
+        access.termination = term;
+        return finish(r, access, &metrics);
     }
     let backend_name = fe
         .model
@@ -470,19 +538,14 @@ pub(crate) async fn handle(
         .as_deref()
         .and_then(|n| ctx.generation.backends.get(n))
     else {
-        return finish(
-            error_page(503),
-            &txn,
-            &metrics,
-            started,
-            Access::new(
-                &fe.model.name,
-                backend_name.as_deref().unwrap_or(&fe.model.name),
-                "<NOSRV>",
-                "SC",
-            ),
-        );
+        let mut access = pending.take();
+        if let Some(name) = backend_name {
+            access.backend = name;
+        }
+        access.termination = "SC";
+        return finish(error_page(503), access, &metrics);
     };
+    pending.get().backend.clone_from(&be.model.name);
     ctx.run_event(&be.filters, Event::OnBackendHttpRequest, &mut txn)
         .await;
     if let Flow::Respond(r, term) = ctx
@@ -494,26 +557,20 @@ pub(crate) async fn handle(
         )
         .await
     {
-        return finish(
-            r,
-            &txn,
-            &metrics,
-            started,
-            Access::new(&fe.model.name, &be.model.name, "<NOSRV>", term),
-        );
+        let mut access = pending.take();
+        access.termination = term;
+        return finish(r, access, &metrics);
     }
     let Some(si) = pick_server(be) else {
-        return finish(
-            error_page(503),
-            &txn,
-            &metrics,
-            started,
-            Access::new(&fe.model.name, &be.model.name, "<NOSRV>", "SC"),
-        );
+        let mut access = pending.take();
+        access.termination = "SC";
+        return finish(error_page(503), access, &metrics);
     };
     let server = &be.servers[si];
+    pending.get().server.clone_from(&server.name);
     // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
     // (HAProxy's default for it is `timeout connect`), then get a 503.
+    let queued_at = Instant::now();
     let _slot = match &server.slots {
         Some(slots) => {
             let wait = be
@@ -522,45 +579,51 @@ pub(crate) async fn handle(
                 .queue
                 .or(be.model.timeouts.connect)
                 .unwrap_or(crate::generation::DEFAULT_TIMEOUT_CONNECT);
-            match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
+            pending.phase = "CQ";
+            // `%sq`: requests ahead of this one in the server's queue.
+            pending.get().server_queue = server.queued.fetch_add(1, Ordering::Relaxed);
+            let got = tokio::time::timeout(wait, slots.clone().acquire_owned()).await;
+            server.queued.fetch_sub(1, Ordering::Relaxed);
+            match got {
                 Ok(Ok(permit)) => Some(permit),
                 _ => {
-                    return finish(
-                        error_page(503),
-                        &txn,
-                        &metrics,
-                        started,
-                        Access::new(&fe.model.name, &be.model.name, &server.name, "sQ"),
-                    );
+                    let mut access = pending.take();
+                    access.t_queue = Timer::ms(queued_at.elapsed());
+                    access.termination = "sQ";
+                    return finish(error_page(503), access, &metrics);
                 }
             }
         }
         None => None,
     };
+    pending.get().t_queue = Timer::ms(queued_at.elapsed());
+    pending.phase = "CH";
     server.active.fetch_add(1, Ordering::Relaxed);
+    let sent_at = Instant::now();
     let upstream = forward(&txn, be, server.addr, be.model.timeouts.server).await;
     server.active.fetch_sub(1, Ordering::Relaxed);
+    let mut access = pending.take();
+    access.server_conns = server.active.load(Ordering::Relaxed);
+    access.backend_conns = be
+        .servers
+        .iter()
+        .map(|s| s.active.load(Ordering::Relaxed))
+        .sum();
     let resp = match upstream {
         Ok(r) => r,
         Err(status) => {
-            return finish(
-                error_page(status),
-                &txn,
-                &metrics,
-                started,
-                Access::new(
-                    &fe.model.name,
-                    &be.model.name,
-                    &server.name,
-                    match status {
-                        504 => "sH",
-                        503 => "SC",
-                        _ => "SH",
-                    },
-                ),
-            );
+            // The connect time is not measured apart from the response's:
+            // 0 once connected, -1 when the connection failed.
+            (access.t_connect, access.termination) = match status {
+                504 => (Timer::ms(Duration::ZERO), "sH"),
+                503 => (Timer::NEVER, "SC"),
+                _ => (Timer::ms(Duration::ZERO), "SH"),
+            };
+            return finish(error_page(status), access, &metrics);
         }
     };
+    access.t_connect = Timer::ms(Duration::ZERO);
+    access.t_response = Timer::ms(sent_at.elapsed());
     let (mut rparts, rbody) = resp.into_parts();
     txn.response = Some(ResponseView {
         status: rparts.status.as_u16(),
@@ -588,13 +651,7 @@ pub(crate) async fn handle(
         rparts.headers.remove(*h);
     }
     let r = Response::from_parts(rparts, rbody.boxed());
-    finish(
-        r,
-        &txn,
-        &metrics,
-        started,
-        Access::new(&fe.model.name, &be.model.name, &server.name, "--"),
-    )
+    finish(r, access, &metrics)
 }
 
 async fn collect_body(body: Incoming, limit: Option<Duration>) -> Result<Bytes, u16> {
@@ -621,8 +678,17 @@ async fn forward(
     addr: SocketAddr,
     server_timeout: Option<Duration>,
 ) -> Result<Response<Incoming>, u16> {
-    let path = txn.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri: hyper::Uri = format!("http://{addr}{path}").parse().map_err(|_| 400u16)?;
+    // The request target as sent: origin form, or `*` (`OPTIONS *`).
+    let path = txn
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
+    let mut target = hyper::http::uri::Parts::default();
+    target.scheme = Some(hyper::http::uri::Scheme::HTTP);
+    target.authority = hyper::http::uri::Authority::try_from(addr.to_string()).ok();
+    target.path_and_query = Some(path);
+    let uri = hyper::Uri::from_parts(target).map_err(|_| 400u16)?;
     let mut req = Request::new(Full::new(txn.body.clone()));
     *req.method_mut() = txn.method.clone();
     *req.uri_mut() = uri;
@@ -643,50 +709,49 @@ async fn forward(
     })
 }
 
-/// The access-log line of a request refused before it was complete (bad
-/// head, bad body, slow client), in the same format as [`finish`]'s.
+/// The access line of a connection refused before it sent a whole request
+/// head (HAProxy's `<BADREQ>`, with its `-1` timers): `bytes` were sent.
 pub(crate) fn log_refused(
     metrics: &GatewayMetrics,
-    client: SocketAddr,
-    frontend: &str,
+    session: &Session,
+    frontend: Option<&crate::model::Frontend>,
+    syslog: crate::model::Syslog,
     status: u16,
-    termination: &str,
-    request: &str,
-    started: Instant,
+    termination: &'static str,
+    bytes: u64,
 ) {
-    metrics.request(frontend, status);
-    tracing::info!(
-        target: "spoe::access",
-        "{}:{} {frontend} {frontend}/<NOSRV> {} {status} {termination} \"{request}\"",
-        client.ip(),
-        client.port(),
-        started.elapsed().as_millis(),
+    let mut access = Access::new(
+        session.client,
+        frontend.map_or("-", |f| f.name.as_str()),
+        "<BADREQ>".to_owned(),
     );
+    if let Some((at, wall)) = session
+        .first_bytes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    {
+        access.started = at;
+        access.received = wall;
+    }
+    access.t_request = Timer::NEVER;
+    access.conns = session.conns.clone();
+    access.httplog = frontend.is_some_and(|f| f.httplog).then_some(syslog);
+    access.status = Some(status);
+    access.termination = termination;
+    access.write(bytes, metrics);
 }
 
-fn finish(
-    r: Response<Body>,
-    txn: &Txn,
-    metrics: &GatewayMetrics,
-    started: Instant,
-    mut a: Access<'_>,
-) -> Response<Body> {
-    a.status = r.status().as_u16();
-    metrics.request(a.frontend, a.status);
-    tracing::info!(
-        target: "spoe::access",
-        "{}:{} {} {}/{} {} {} {} \"{} {} {:?}\"",
-        txn.client.ip(),
-        txn.client.port(),
-        a.frontend,
-        a.backend,
-        a.server,
-        started.elapsed().as_millis(),
-        a.status,
-        a.termination,
-        txn.method,
-        txn.uri,
-        txn.version
-    );
-    r
+/// Hands `r` to the client; its access line is written when its body ends.
+fn finish(r: Response<Body>, mut access: Access, metrics: &Arc<GatewayMetrics>) -> Response<Body> {
+    access.status = Some(r.status().as_u16());
+    let (parts, body) = r.into_parts();
+    access.head_bytes = head_size(parts.status, &parts.headers);
+    if !parts.headers.contains_key(hyper::header::CONTENT_LENGTH)
+        && let Some(n) = hyper::body::Body::size_hint(&body).exact()
+    {
+        // hyper adds "content-length: N\r\n".
+        access.head_bytes += 18 + n.to_string().len() as u64;
+    }
+    Response::from_parts(parts, Logged::new(body, access, metrics.clone()).boxed())
 }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::access::{ConnCounts, Counted};
 use crate::generation::Generation;
 use crate::metrics::GatewayMetrics;
 use crate::model::GatewayConfig;
@@ -68,6 +69,9 @@ pub struct Gateway {
     maxconn: Option<Arc<Semaphore>>,
     reload_lock: tokio::sync::Mutex<()>,
     workers: Arc<Workers>,
+    /// Client connections open (`%ac`), and per frontend name (`%fc`).
+    conns: Arc<std::sync::atomic::AtomicUsize>,
+    frontend_conns: Mutex<HashMap<String, Arc<std::sync::atomic::AtomicUsize>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -118,6 +122,8 @@ impl Gateway {
             maxconn,
             reload_lock: tokio::sync::Mutex::new(()),
             workers,
+            conns: Arc::default(),
+            frontend_conns: Mutex::default(),
         });
         gw.bind_listeners(&generation.config).await?;
         info!(generation = 1, "gateway started");
@@ -256,27 +262,61 @@ impl Gateway {
     ) {
         let started = tokio::time::Instant::now();
         let generation = self.current();
-        let timeouts = generation
-            .frontend_for(local)
-            .map(|f| f.model.timeouts)
-            .unwrap_or_default();
+        let frontend = generation.frontend_for(local).map(|f| f.model.clone());
+        let syslog = generation.config.global.syslog;
         drop(generation);
+        let timeouts = frontend.as_ref().map(|f| f.timeouts).unwrap_or_default();
+        let frontend_conns = self
+            .frontend_conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(
+                frontend
+                    .as_ref()
+                    .map_or("-", |f| f.name.as_str())
+                    .to_owned(),
+            )
+            .or_default()
+            .clone();
+        let conns = ConnCounts {
+            process: self.conns.clone(),
+            frontend: frontend_conns,
+        };
+        let _counted = Counted::new(conns.clone());
         let session = Arc::new(Session {
             client,
             local,
             vars: Arc::default(),
             session_event_done: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
+            conns,
+            // Until the first bytes come: a connection that sends nothing is
+            // logged from its accept.
+            first_bytes: Mutex::new(Some((started, std::time::SystemTime::now()))),
         });
+        let refused = |status: u16, termination: &'static str, bytes: u64| {
+            proxy::log_refused(
+                &self.metrics,
+                &session,
+                frontend.as_ref(),
+                syslog,
+                status,
+                termination,
+                bytes,
+            );
+        };
         let gw = self.clone();
+        let service_session = session.clone();
         let service = service_fn(move |req| {
-            let (gw, session) = (gw.clone(), session.clone());
-            async move {
+            let (gw, session) = (gw.clone(), service_session.clone());
+            // Boxed so that the connection can be polled without shutting its
+            // socket down (the 408 page is written after hyper gives up).
+            Box::pin(async move {
                 let generation = gw.current();
                 Ok::<_, Infallible>(
                     proxy::handle(req, session, generation, gw.metrics.clone()).await,
                 )
-            }
+            })
         });
         let header_timeout = timeouts
             .http_request
@@ -298,71 +338,55 @@ impl Gateway {
                 return;
             }
             Err(_) => {
-                self.log_bad_request(client, local, 408, "cR", started);
+                // HAProxy answers a connection that sent nothing with its 408 too.
+                let sent = send_request_timeout(sock, timeouts.client).await;
+                refused(408, "cR", sent);
                 return;
             }
         }
+        *session
+            .first_bytes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((tokio::time::Instant::now(), std::time::SystemTime::now()));
         let header_timeout = header_timeout.saturating_sub(started.elapsed());
-        let conn = http1::Builder::new()
+        let mut conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
             // HAProxy's tune.bufsize: a request head that does not fit is refused.
             .max_buf_size(REQUEST_HEAD_LIMIT)
             .keep_alive(true)
             .serve_connection(TokioIo::new(sock), service);
-        tokio::pin!(conn);
-        tokio::select! {
-            r = conn.as_mut() => {
-                if let Err(e) = r {
-                    // hyper answered a malformed request head itself: log it
-                    // as HAProxy logs <BADREQ>.
-                    let refused = if e.is_parse_too_large() {
-                        Some((431, "PR"))
-                    } else if e.is_parse() {
-                        Some((400, "PR"))
-                    } else if e.is_timeout() {
-                        Some((408, "cR"))
-                    } else {
-                        None
-                    };
-                    if let Some((status, term)) = refused {
-                        self.log_bad_request(client, local, status, term, started);
-                    } else {
-                        tracing::debug!(%client, error = %e, "client connection ended with an error");
-                    }
-                }
+        let mut stopping = false;
+        let result = loop {
+            tokio::select! {
+                r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break r,
+                () = stop.cancelled(), if !stopping => stopping = true,
             }
-            () = stop.cancelled() => {
-                // Finish the request in progress, then close.
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
+            // Finish the request in progress, then close.
+            std::pin::Pin::new(&mut conn).graceful_shutdown();
+        };
+        let Err(e) = result else {
+            // Done: the socket closes when dropped.
+            return;
+        };
+        if e.is_parse_too_large() {
+            // hyper answered the head itself: log it as HAProxy logs <BADREQ>.
+            refused(431, "PR", 0);
+        } else if e.is_parse() {
+            refused(400, "PR", 0);
+        } else if e.is_timeout() {
+            let parts = conn.into_parts();
+            // A kept-alive connection that stays idle closes silently, as
+            // HAProxy's; a request begun and not finished gets the 408 page.
+            let begun = !parts.read_buf.is_empty() || session.requests.load(Ordering::Relaxed) == 0;
+            if begun {
+                let sent = send_request_timeout(parts.io.into_inner(), timeouts.client).await;
+                refused(408, "cR", sent);
             }
+        } else {
+            tracing::debug!(%client, error = %e, "client connection ended with an error");
         }
-    }
-
-    /// The access line of a connection refused before it sent a whole
-    /// request head (HAProxy's `<BADREQ>`).
-    fn log_bad_request(
-        &self,
-        client: SocketAddr,
-        local: SocketAddr,
-        status: u16,
-        termination: &str,
-        started: tokio::time::Instant,
-    ) {
-        let generation = self.current();
-        let frontend = generation
-            .frontend_for(local)
-            .map_or("-", |f| f.model.name.as_str());
-        proxy::log_refused(
-            &self.metrics,
-            client,
-            frontend,
-            status,
-            termination,
-            "<BADREQ>",
-            started,
-        );
     }
 
     /// Validates and loads the configuration again. On success new requests
@@ -464,6 +488,27 @@ impl Gateway {
     }
 }
 
+/// The 408 page, sent when `timeout http-request` expires before a whole
+/// request head arrived (HAProxy sends its own; hyper would only close).
+const REQUEST_TIMEOUT_PAGE: &[u8] = b"HTTP/1.1 408 Request Timeout\r\n\
+content-length: 92\r\ncache-control: no-cache\r\nconnection: close\r\ncontent-type: text/html\r\n\r\n\
+<html><body><h1>408 Request Timeout</h1>\nThe request did not arrive in time.\n</body></html>\n";
+
+/// Sends the 408 page and closes; returns the bytes the client was sent
+/// (bounded by `timeout client`, 5 s without it: a client that does not
+/// read gets no more of the gateway's time).
+async fn send_request_timeout(mut sock: tokio::net::TcpStream, limit: Option<Duration>) -> u64 {
+    use tokio::io::AsyncWriteExt as _;
+    let write = async {
+        sock.write_all(REQUEST_TIMEOUT_PAGE).await?;
+        sock.shutdown().await
+    };
+    match tokio::time::timeout(limit.unwrap_or(Duration::from_secs(5)), write).await {
+        Ok(Ok(())) => REQUEST_TIMEOUT_PAGE.len() as u64,
+        _ => 0,
+    }
+}
+
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
@@ -472,4 +517,24 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::REQUEST_TIMEOUT_PAGE;
+
+    #[test]
+    fn the_408_page_says_its_length() {
+        let text = std::str::from_utf8(REQUEST_TIMEOUT_PAGE).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!("\r\ncontent-length: {}\r\n", body.len())),
+            "{head} / {} bytes",
+            body.len()
+        );
+    }
 }

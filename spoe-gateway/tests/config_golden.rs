@@ -622,7 +622,6 @@ frontend web
             "parsing [haproxy.cfg:4:5] : 'stats' is accepted and ignored: the gateway has no stats socket; use its Prometheus metrics",
             "parsing [haproxy.cfg:5:5] : 'chroot' is accepted and ignored: the gateway does not chroot",
             "parsing [haproxy.cfg:6:5] : 'group' is accepted and ignored: the gateway does not change its group; start it as the right one",
-            "parsing [haproxy.cfg:10:5] : 'option httplog' is accepted and ignored: the gateway writes its own access log format",
             "parsing [haproxy.cfg:11:5] : 'option dontlognull' is accepted and ignored: the gateway logs every request",
             "parsing [haproxy.cfg:12:5] : 'option forwardfor' is accepted and ignored: the gateway does not add an X-Forwarded-For header",
             "parsing [haproxy.cfg:13:5] : 'option http-keep-alive' is accepted and ignored: the gateway manages connection persistence by itself",

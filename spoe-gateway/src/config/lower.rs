@@ -31,7 +31,8 @@ use super::keywords::{
 use super::logformat::Phase;
 use super::parse::{Kind, Line, Modifier, Section};
 use crate::model::{
-    Balance, Global, LogTarget, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
+    Balance, Global, LogTarget, Mode, Rule, Server, SpoeFilterDecl, Syslog, SyslogFormat, Timeouts,
+    UseBackend,
 };
 
 /// Where a `timeout` line stores its value.
@@ -92,6 +93,8 @@ pub(super) struct Proxy {
     pub(super) use_backends: Vec<(UseBackend, Span)>,
     pub(super) default_backend: Option<Spanned<String>>,
     pub(super) filters: Vec<SpoeFilterDecl>,
+    /// `option httplog`.
+    pub(super) httplog: bool,
     pub(super) group_refs: Vec<GroupRef>,
 }
 
@@ -117,6 +120,7 @@ impl Proxy {
             use_backends: Vec::new(),
             default_backend: None,
             filters: Vec::new(),
+            httplog: false,
             group_refs: Vec::new(),
         }
     }
@@ -130,6 +134,7 @@ impl Proxy {
         p.balance = d.balance;
         p.spop_check = d.spop_check;
         p.server_settings = d.server_settings;
+        p.httplog = d.httplog;
         if kind != Kind::Backend {
             p.default_backend = d.default_backend.clone();
         }
@@ -479,6 +484,7 @@ impl Lowerer<'_, '_> {
             }
         };
         let mut i = 2;
+        let mut format = SyslogFormat::default();
         loop {
             match line.arg_str(i) {
                 Some("len") => {
@@ -501,6 +507,7 @@ impl Lowerer<'_, '_> {
                         );
                         return;
                     }
+                    format = SyslogFormat::from_name(w.as_str()).unwrap_or_default();
                     i += 2;
                 }
                 Some("sample") => {
@@ -547,6 +554,15 @@ impl Lowerer<'_, '_> {
         }
         self.log_line = Some(line.span().clone());
         self.global.log = log;
+        let code = |names: &[&str], w: &str| names.iter().position(|n| *n == w);
+        self.global.syslog = Syslog {
+            format,
+            facility: code(&FACILITIES, facility.as_str()).map_or(16, |c| c as u8),
+            max_level: line
+                .arg_str(i + 1)
+                .and_then(|l| code(&LEVELS, l))
+                .map_or(7, |c| c as u8),
+        };
     }
 
     /// `default-path current|config|parent|origin PATH`: where relative paths start from the
@@ -1244,6 +1260,9 @@ impl Lowerer<'_, '_> {
             p.spop_check = true;
             return;
         }
+        if name == "httplog" {
+            return self.option_httplog(p, line);
+        }
         if let Some((_, negatable, reason)) = IGNORED_OPTIONS.iter().find(|(o, _, _)| *o == name) {
             if line.modifier != Modifier::None && !negatable {
                 return self.diag.error(
@@ -1261,6 +1280,40 @@ impl Lowerer<'_, '_> {
             format!("unknown option '{name}'")
         };
         self.diag.error_msg(word.span().clone(), msg);
+    }
+
+    /// `option httplog [clf]`: HAProxy's access line (a frontend capability;
+    /// HAProxy ignores it in a backend with a warning, and refuses `no`).
+    fn option_httplog(&mut self, p: &mut Proxy, line: &Line) {
+        let directive = "option httplog";
+        if line.modifier != Modifier::None {
+            let word = line
+                .arg(1)
+                .map_or_else(|| line.span().clone(), |w| w.span().clone());
+            return self.diag.error(
+                word,
+                ConfigErrorKind::NegationNotSupported {
+                    name: "httplog".to_owned(),
+                },
+            );
+        }
+        if line.arg_str(2) == Some("clf") {
+            return self.diag.error_msg(
+                line.span().clone(),
+                "'option httplog clf' is not supported by the gateway (it writes HAProxy's httplog format)",
+            );
+        }
+        if self.too_many(line, 1, directive) {
+            return;
+        }
+        if !p.has_frontend() {
+            return self.diag.ignored(
+                line.span().clone(),
+                directive,
+                "it is ignored in backends (the frontend's log format is used)",
+            );
+        }
+        p.httplog = true;
     }
 
     fn proxy_log(&mut self, line: &Line) {

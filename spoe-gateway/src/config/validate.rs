@@ -97,6 +97,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 use_backends: p.use_backends.into_iter().map(|(u, _)| u).collect(),
                 default_backend,
                 filters: p.filters,
+                httplog: p.httplog,
             });
         }
     }
