@@ -78,6 +78,9 @@ pub(crate) struct Access {
     pub(crate) httplog: Option<Syslog>,
     /// Bytes of the response head sent.
     pub(crate) head_bytes: u64,
+    /// The response has no body to send (`HEAD`, 204, 304): hyper drops it
+    /// unread, which is not the client leaving.
+    pub(crate) bodiless: bool,
 }
 
 impl Access {
@@ -103,6 +106,7 @@ impl Access {
             request,
             httplog: None,
             head_bytes: 0,
+            bodiless: false,
         }
     }
 
@@ -227,7 +231,7 @@ impl<B: HttpBody> Drop for Logged<B> {
         };
         if self.failed {
             access.termination = "SD";
-        } else if !(self.ended || self.inner.is_end_stream()) {
+        } else if !(self.ended || access.bodiless || self.inner.is_end_stream()) {
             access.termination = "CD";
         }
         access.write(self.sent, &self.metrics);

@@ -442,6 +442,7 @@ pub(crate) async fn handle(
     );
     access.conns = session.conns.clone();
     access.httplog = fe.model.httplog.then_some(generation.config.global.syslog);
+    access.bodiless = parts.method == hyper::Method::HEAD;
     let first_bytes = session
         .first_bytes
         .lock()
@@ -745,6 +746,7 @@ pub(crate) fn log_refused(
 /// Hands `r` to the client; its access line is written when its body ends.
 fn finish(r: Response<Body>, mut access: Access, metrics: &Arc<GatewayMetrics>) -> Response<Body> {
     access.status = Some(r.status().as_u16());
+    access.bodiless |= matches!(r.status().as_u16(), 100..=199 | 204 | 304);
     let (parts, body) = r.into_parts();
     access.head_bytes = head_size(parts.status, &parts.headers);
     if !parts.headers.contains_key(hyper::header::CONTENT_LENGTH)
@@ -754,4 +756,63 @@ fn finish(r: Response<Body>, mut access: Access, metrics: &Arc<GatewayMetrics>) 
         access.head_bytes += 18 + n.to_string().len() as u64;
     }
     Response::from_parts(parts, Logged::new(body, access, metrics.clone()).boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked(raw_uri: &str, hosts: &[&str]) -> (Result<(), Refusal>, Vec<String>) {
+        let mut b = Request::builder().uri(raw_uri);
+        for h in hosts {
+            b = b.header("host", *h);
+        }
+        let method = if raw_uri.contains('/') || raw_uri == "*" {
+            hyper::Method::GET
+        } else {
+            hyper::Method::CONNECT
+        };
+        let (mut parts, ()) = b.method(method).body(()).unwrap().into_parts();
+        let r = check_request(&mut parts);
+        let left = parts
+            .headers
+            .get_all("host")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        (r, left)
+    }
+
+    #[test]
+    fn hosts_must_agree_and_identical_ones_merge() {
+        assert_eq!(checked("/", &["a"]), (Ok(()), vec!["a".to_owned()]));
+        assert_eq!(checked("/", &["a", "A "]), (Ok(()), vec!["a".to_owned()]));
+        assert_eq!(checked("/", &["a", "b"]).0, Err(Refusal::Invalid));
+        assert_eq!(checked("/", &["a", "a", "b"]).0, Err(Refusal::Invalid));
+        assert_eq!(checked("/", &[]), (Ok(()), vec![]));
+    }
+
+    #[test]
+    fn an_absolute_uri_must_name_the_host() {
+        assert_eq!(checked("http://public/x", &["public"]).0, Ok(()));
+        assert_eq!(checked("http://Public:80/x", &["public"]).0, Ok(()));
+        assert_eq!(checked("http://public/x", &["public:80"]).0, Ok(()));
+        assert_eq!(checked("https://public:443/", &["public"]).0, Ok(()));
+        assert_eq!(checked("http://u:p@public/", &["public"]).0, Ok(()));
+        assert_eq!(checked("http://public/x", &[]).0, Ok(()));
+        assert_eq!(
+            checked("http://admin.example/", &["public"]).0,
+            Err(Refusal::Invalid)
+        );
+        assert_eq!(
+            checked("http://public:8080/", &["public"]).0,
+            Err(Refusal::Invalid)
+        );
+    }
+
+    #[test]
+    fn connect_is_refused_and_options_star_is_not() {
+        assert_eq!(checked("host:443", &["host:443"]).0, Err(Refusal::Tunnel));
+        assert_eq!(checked("*", &["a"]).0, Ok(()));
+    }
 }
