@@ -167,7 +167,7 @@ impl Access {
 /// when the server's body fails (`SD`).
 pub(crate) struct Logged<B: HttpBody> {
     inner: B,
-    access: Option<Box<Access>>,
+    access: Option<Access>,
     metrics: Arc<GatewayMetrics>,
     sent: u64,
     failed: bool,
@@ -184,7 +184,7 @@ impl<B: HttpBody> Logged<B> {
     pub(crate) fn new(inner: B, access: Access, metrics: Arc<GatewayMetrics>) -> Self {
         Self {
             inner,
-            access: Some(Box::new(access)),
+            access: Some(access),
             metrics,
             sent: 0,
             failed: false,

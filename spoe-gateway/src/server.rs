@@ -11,6 +11,7 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -366,23 +367,30 @@ impl Gateway {
             // Finish the request in progress, then close.
             std::pin::Pin::new(&mut conn).graceful_shutdown();
         };
+        let parts = conn.into_parts();
+        let mut sock = parts.io.into_inner();
         let Err(e) = result else {
-            // Done: the socket closes when dropped.
+            // Done (the client closed, or the connection is not kept alive):
+            // end it with a FIN, as hyper would have.
+            let _ = sock.shutdown().await;
             return;
         };
         if e.is_parse_too_large() {
             // hyper answered the head itself: log it as HAProxy logs <BADREQ>.
+            let _ = sock.shutdown().await;
             refused(431, "PR", 0);
         } else if e.is_parse() {
+            let _ = sock.shutdown().await;
             refused(400, "PR", 0);
         } else if e.is_timeout() {
-            let parts = conn.into_parts();
             // A kept-alive connection that stays idle closes silently, as
             // HAProxy's; a request begun and not finished gets the 408 page.
             let begun = !parts.read_buf.is_empty() || session.requests.load(Ordering::Relaxed) == 0;
             if begun {
-                let sent = send_request_timeout(parts.io.into_inner(), timeouts.client).await;
+                let sent = send_request_timeout(sock, timeouts.client).await;
                 refused(408, "cR", sent);
+            } else {
+                let _ = sock.shutdown().await;
             }
         } else {
             tracing::debug!(%client, error = %e, "client connection ended with an error");
@@ -498,7 +506,6 @@ content-length: 92\r\ncache-control: no-cache\r\nconnection: close\r\ncontent-ty
 /// (bounded by `timeout client`, 5 s without it: a client that does not
 /// read gets no more of the gateway's time).
 async fn send_request_timeout(mut sock: tokio::net::TcpStream, limit: Option<Duration>) -> u64 {
-    use tokio::io::AsyncWriteExt as _;
     let write = async {
         sock.write_all(REQUEST_TIMEOUT_PAGE).await?;
         sock.shutdown().await
