@@ -27,7 +27,21 @@ use std::time::Duration;
 use gateway_support::{Backend, Conn, GatewayProc, free_port, local, wait_until};
 use spoe_interop::Haproxy;
 
-fn haproxy_cfg(port: u16, app: SocketAddr, hang: SocketAddr, part: SocketAddr) -> String {
+/// The servers behind both proxies.
+struct Servers {
+    app: SocketAddr,
+    hang: SocketAddr,
+    part: SocketAddr,
+    garbage: SocketAddr,
+}
+
+fn haproxy_cfg(port: u16, s: &Servers) -> String {
+    let Servers {
+        app,
+        hang,
+        part,
+        garbage,
+    } = s;
     format!(
         r#"global
     log stdout format rfc3164 local0
@@ -37,16 +51,19 @@ defaults
     option httplog
     timeout connect 1s
     timeout client 5s
-    timeout server 5s
+    timeout server 1s
     timeout http-request 500ms
     retries 0
 frontend fe
     bind 127.0.0.1:{port}
     http-request deny if {{ path /denied }}
+    http-request redirect location /new code 302 if {{ path /old }}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
     http-request return status 404 content-type text/plain string "nothing here" if {{ path /missing }}
     use_backend dead if {{ path_beg /dead }}
     use_backend slow if {{ path_beg /slow }}
     use_backend cut if {{ path_beg /cut }}
+    use_backend garbage if {{ path_beg /garbage }}
     default_backend app
 backend app
     server app1 {app}
@@ -56,30 +73,30 @@ backend slow
     server hang {hang}
 backend cut
     server part {part}
+backend garbage
+    server junk {garbage}
 "#
     )
 }
 
-/// A server that accepts connections, says so, and then either never answers or (`partial`)
-/// sends a response head and the first bytes of a body that never ends.
+/// A server that accepts connections, reads a request, writes `answer` (maybe nothing), says
+/// so and holds the connection until the test ends.
 struct Hang {
     addr: SocketAddr,
     accepted: mpsc::Receiver<TcpStream>,
 }
 
 impl Hang {
-    fn start(partial: bool) -> Self {
+    fn start(answer: &'static [u8]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, accepted) = mpsc::channel();
         thread::spawn(move || {
             for mut sock in listener.incoming().flatten() {
-                if partial {
-                    let mut buf = [0u8; 4096];
-                    let _ = sock.read(&mut buf);
-                    let _ = sock
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\nfirst bytes");
-                }
+                let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf);
+                let _ = sock.write_all(answer);
                 if tx.send(sock).is_err() {
                     return;
                 }
@@ -94,6 +111,16 @@ const REQUESTS: &[(&str, &[u8])] = &[
     ("served", b"GET /page HTTP/1.1\r\nhost: a\r\n\r\n"),
     ("returned", b"GET /missing HTTP/1.1\r\nhost: a\r\n\r\n"),
     ("denied", b"GET /denied HTTP/1.1\r\nhost: a\r\n\r\n"),
+    ("redirected", b"GET /old HTTP/1.1\r\nhost: a\r\n\r\n"),
+    (
+        "prometheus exporter",
+        b"GET /metrics HTTP/1.1\r\nhost: a\r\n\r\n",
+    ),
+    (
+        "invalid response",
+        b"GET /garbage HTTP/1.1\r\nhost: a\r\n\r\n",
+    ),
+    ("server too slow", b"GET /slow HTTP/1.1\r\nhost: a\r\n\r\n"),
     ("no server", b"GET /dead HTTP/1.1\r\nhost: a\r\n\r\n"),
     (
         "two Host headers",
@@ -209,15 +236,18 @@ fn ran(timers: [i64; 5]) -> [i64; 5] {
 #[test]
 fn every_access_line_is_haproxys_and_a_haproxy_log_parser_reads_it() {
     let app = Backend::start("app");
-    let hang = Hang::start(false);
-    let part = Hang::start(true);
+    let hang = Hang::start(b"");
+    let part = Hang::start(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\nfirst bytes");
+    let garbage = Hang::start(b"NOT HTTP AT ALL\r\n\r\n");
+    let servers = Servers {
+        app: app.addr,
+        hang: hang.addr,
+        part: part.addr,
+        garbage: garbage.addr,
+    };
     let (hap_port, gw_port) = (free_port(), free_port());
-    let haproxy = Haproxy::start(&haproxy_cfg(hap_port, app.addr, hang.addr, part.addr));
-    let gateway = GatewayProc::start(
-        &haproxy_cfg(gw_port, app.addr, hang.addr, part.addr),
-        &[],
-        local(gw_port),
-    );
+    let haproxy = Haproxy::start(&haproxy_cfg(hap_port, &servers));
+    let gateway = GatewayProc::start(&haproxy_cfg(gw_port, &servers), &[], local(gw_port));
     let gw_out = || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
 
     let mut statuses = Vec::new();
@@ -227,6 +257,7 @@ fn every_access_line_is_haproxys_and_a_haproxy_log_parser_reads_it() {
         statuses.push((name, hap, gw));
     }
     // A client that leaves while the server has not answered yet.
+    while hang.accepted.try_recv().is_ok() {}
     let mut c = Conn::connect(local(gw_port)).unwrap();
     c.send_raw(b"GET /slow HTTP/1.1\r\nhost: a\r\n\r\n")
         .unwrap();

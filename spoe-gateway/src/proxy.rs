@@ -105,7 +105,11 @@ fn cond_holds(rule: &Rule, txn: &Txn, acls: &AclSet) -> bool {
 /// What a rule list decided.
 enum Flow {
     Continue,
+    /// Answered by a rule, with the termination state of the access line.
     Respond(Response<Body>, &'static str),
+    /// Answered by `use-service prometheus-exporter` (HAProxy logs the
+    /// applet as the server, `<PROMEX>`).
+    Service(Response<Body>),
 }
 
 struct Ctx<'a> {
@@ -239,7 +243,7 @@ impl Ctx<'_> {
                         "content-type",
                         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
                     );
-                    return Flow::Respond(r, "LR");
+                    return Flow::Service(r);
                 }
             }
         }
@@ -520,13 +524,11 @@ pub(crate) async fn handle(
     ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut txn)
         .await;
     let fe_acls = &fe.model.acls;
-    if let Flow::Respond(r, term) = ctx
+    let flow = ctx
         .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut txn)
-        .await
-    {
-        let mut access = pending.take();
-        access.termination = term;
-        return finish(r, access, &metrics);
+        .await;
+    if !matches!(flow, Flow::Continue) {
+        return finish_rule(flow, pending.take(), &metrics);
     }
     let backend_name = fe
         .model
@@ -549,18 +551,16 @@ pub(crate) async fn handle(
     pending.get().backend.clone_from(&be.model.name);
     ctx.run_event(&be.filters, Event::OnBackendHttpRequest, &mut txn)
         .await;
-    if let Flow::Respond(r, term) = ctx
+    let flow = ctx
         .request_rules(
             &be.model.http_request,
             &be.model.acls,
             &be.filters,
             &mut txn,
         )
-        .await
-    {
-        let mut access = pending.take();
-        access.termination = term;
-        return finish(r, access, &metrics);
+        .await;
+    if !matches!(flow, Flow::Continue) {
+        return finish_rule(flow, pending.take(), &metrics);
     }
     let Some(si) = pick_server(be) else {
         let mut access = pending.take();
@@ -612,14 +612,15 @@ pub(crate) async fn handle(
         .sum();
     let resp = match upstream {
         Ok(r) => r,
-        Err(status) => {
+        Err((status, termination)) => {
             // The connect time is not measured apart from the response's:
             // 0 once connected, -1 when the connection failed.
-            (access.t_connect, access.termination) = match status {
-                504 => (Timer::ms(Duration::ZERO), "sH"),
-                503 => (Timer::NEVER, "SC"),
-                _ => (Timer::ms(Duration::ZERO), "SH"),
+            access.t_connect = if termination == "SC" {
+                Timer::NEVER
+            } else {
+                Timer::ms(Duration::ZERO)
             };
+            access.termination = termination;
             return finish(error_page(status), access, &metrics);
         }
     };
@@ -678,7 +679,7 @@ async fn forward(
     be: &BackendRt,
     addr: SocketAddr,
     server_timeout: Option<Duration>,
-) -> Result<Response<Incoming>, u16> {
+) -> Result<Response<Incoming>, (u16, &'static str)> {
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
         .uri
@@ -689,7 +690,7 @@ async fn forward(
     target.scheme = Some(hyper::http::uri::Scheme::HTTP);
     target.authority = hyper::http::uri::Authority::try_from(addr.to_string()).ok();
     target.path_and_query = Some(path);
-    let uri = hyper::Uri::from_parts(target).map_err(|_| 400u16)?;
+    let uri = hyper::Uri::from_parts(target).map_err(|_| (400u16, "PR"))?;
     let mut req = Request::new(Full::new(txn.body.clone()));
     *req.method_mut() = txn.method.clone();
     *req.uri_mut() = uri;
@@ -700,13 +701,26 @@ async fn forward(
     *req.headers_mut() = headers;
     let call = be.client().request(req);
     let result = match server_timeout {
-        Some(d) => tokio::time::timeout(d, call).await.map_err(|_| 504u16)?,
+        Some(d) => tokio::time::timeout(d, call)
+            .await
+            .map_err(|_| (504u16, "sH"))?,
         None => call.await,
     };
     result.map_err(|e| {
         tracing::debug!(server = %addr, error = %e, "backend request failed");
-        // As HAProxy: no connection is 503, a broken or invalid response 502.
-        if e.is_connect() { 503u16 } else { 502u16 }
+        // As HAProxy: no connection is 503 (SC), an invalid response 502
+        // refused by the proxy (PH), a connection closed or broken before
+        // the response's head 502 (SH).
+        if e.is_connect() {
+            (503u16, "SC")
+        } else if std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<hyper::Error>())
+            .is_some_and(hyper::Error::is_parse)
+        {
+            (502, "PH")
+        } else {
+            (502, "SH")
+        }
     })
 }
 
@@ -741,6 +755,23 @@ pub(crate) fn log_refused(
     access.status = Some(status);
     access.termination = termination;
     access.write(bytes, metrics);
+}
+
+/// Hands a rule's answer to the client.
+fn finish_rule(flow: Flow, mut access: Access, metrics: &Arc<GatewayMetrics>) -> Response<Body> {
+    let (r, termination) = match flow {
+        Flow::Respond(r, termination) => (r, termination),
+        Flow::Service(r) => {
+            access.server = "<PROMEX>".to_owned();
+            let zero = Timer::ms(Duration::ZERO);
+            (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
+            (r, "LR")
+        }
+        // Not a rule's answer: the request goes on (not reached).
+        Flow::Continue => (error_page(500), "PR"),
+    };
+    access.termination = termination;
+    finish(r, access, metrics)
 }
 
 /// Hands `r` to the client; its access line is written when its body ends.
