@@ -376,3 +376,48 @@ fn every_access_line_is_haproxys_and_a_haproxy_log_parser_reads_it() {
         hap_lines.join("\n"),
     );
 }
+
+/// A stop that outlasts `hard-stop-after` cuts the requests still waiting: each gets its access
+/// line, status -1 (nothing was sent) and `K` (killed by the gateway, not the client's doing) with
+/// the phase it was in.
+#[test]
+fn a_request_cut_at_hard_stop_after_is_logged_killed() {
+    let app = Backend::start("app");
+    let hang = Hang::start(b"");
+    let servers = Servers {
+        app: app.addr,
+        hang: hang.addr,
+        part: hang.addr,
+        garbage: hang.addr,
+    };
+    let port = free_port();
+    let config = haproxy_cfg(port, &servers)
+        .replacen("global\n", "global\n    hard-stop-after 300ms\n", 1)
+        .replace("timeout server 1s", "timeout server 30s");
+    let mut gateway = GatewayProc::start(&config, &[], local(port));
+    let mut c = Conn::connect(local(port)).unwrap();
+    c.send_raw(b"GET /slow HTTP/1.1\r\nhost: a\r\n\r\n")
+        .unwrap();
+    let _held = hang
+        .accepted
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the request reached the hanging server");
+    gateway.signal(spoe_interop::Signal::TERM);
+    let exited = gateway.child.wait_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        exited.is_some(),
+        "the gateway did not stop:\n{}",
+        gateway.log()
+    );
+    let out = std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
+    let lines = access_lines(&out);
+    assert!(
+        lines.len() == 1
+            && termination(&lines[0]) == "KH--"
+            && lines[0].contains(" slow/hang ")
+            && lines[0].contains(" -1 0 - - KH--"),
+        "one line, KH--, status -1, 0 bytes:\n{out}\n--- stderr:\n{}",
+        gateway.log()
+    );
+    drop(c);
+}

@@ -22,11 +22,15 @@ use crate::httplog::{ACCESS_LEVEL, HttpLog, Timer, frame};
 use crate::metrics::GatewayMetrics;
 use crate::model::Syslog;
 
-/// Connections open now: the process's (`%ac`) and the frontend's (`%fc`).
+/// Connections open now: the process's (`%ac`) and the frontend's (`%fc`);
+/// and whether the gateway is closing them by force (a stop past
+/// `hard-stop-after`): a request cut then ends as `K` (killed), not as the
+/// client's doing.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ConnCounts {
     pub(crate) process: Arc<AtomicUsize>,
     pub(crate) frontend: Arc<AtomicUsize>,
+    pub(crate) killing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A connection counted in [`ConnCounts`] until it drops.
@@ -84,6 +88,20 @@ pub(crate) struct Access {
 }
 
 impl Access {
+    /// `termination`, or `K` and its phase when the gateway is closing
+    /// connections by force.
+    fn ended_as(&self, termination: &'static str) -> &'static str {
+        if !self.conns.killing.load(Ordering::Relaxed) {
+            return termination;
+        }
+        match termination.as_bytes().get(1) {
+            Some(b'Q') => "KQ",
+            Some(b'H') => "KH",
+            Some(b'D') => "KD",
+            _ => "KR",
+        }
+    }
+
     /// A request of `client` on `frontend`, started now.
     pub(crate) fn new(client: SocketAddr, frontend: &str, request: String) -> Self {
         Self {
@@ -232,7 +250,7 @@ impl<B: HttpBody> Drop for Logged<B> {
         if self.failed {
             access.termination = "SD";
         } else if !(self.ended || access.bodiless || self.inner.is_end_stream()) {
-            access.termination = "CD";
+            access.termination = access.ended_as("CD");
         }
         access.write(self.sent, &self.metrics);
     }
@@ -283,7 +301,7 @@ impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(mut access) = self.access.take() {
             access.status = None;
-            access.termination = self.phase;
+            access.termination = access.ended_as(self.phase);
             access.write(0, &self.metrics);
         }
     }

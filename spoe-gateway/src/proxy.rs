@@ -729,17 +729,13 @@ async fn forward(
 pub(crate) fn log_refused(
     metrics: &GatewayMetrics,
     session: &Session,
-    frontend: Option<&crate::model::Frontend>,
-    syslog: crate::model::Syslog,
+    frontend: &str,
+    httplog: Option<crate::model::Syslog>,
     status: u16,
     termination: &'static str,
     bytes: u64,
 ) {
-    let mut access = Access::new(
-        session.client,
-        frontend.map_or("-", |f| f.name.as_str()),
-        "<BADREQ>".to_owned(),
-    );
+    let mut access = Access::new(session.client, frontend, "<BADREQ>".to_owned());
     if let Some((at, wall)) = session
         .first_bytes
         .lock()
@@ -751,7 +747,7 @@ pub(crate) fn log_refused(
     }
     access.t_request = Timer::NEVER;
     access.conns = session.conns.clone();
-    access.httplog = frontend.is_some_and(|f| f.httplog).then_some(syslog);
+    access.httplog = httplog;
     access.status = Some(status);
     access.termination = termination;
     access.write(bytes, metrics);

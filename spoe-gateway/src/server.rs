@@ -72,6 +72,8 @@ pub struct Gateway {
     workers: Arc<Workers>,
     /// Client connections open (`%ac`), and per frontend name (`%fc`).
     conns: Arc<std::sync::atomic::AtomicUsize>,
+    /// Set when a stop outlasts its bound: requests cut then are logged `K`.
+    killing: Arc<std::sync::atomic::AtomicBool>,
     frontend_conns: Mutex<HashMap<String, Arc<std::sync::atomic::AtomicUsize>>>,
 }
 
@@ -124,6 +126,7 @@ impl Gateway {
             reload_lock: tokio::sync::Mutex::new(()),
             workers,
             conns: Arc::default(),
+            killing: Arc::default(),
             frontend_conns: Mutex::default(),
         });
         gw.bind_listeners(&generation.config).await?;
@@ -263,25 +266,14 @@ impl Gateway {
     ) {
         let started = tokio::time::Instant::now();
         let generation = self.current();
-        let frontend = generation.frontend_for(local).map(|f| f.model.clone());
-        let syslog = generation.config.global.syslog;
+        let frontend = generation.frontend_for(local).map(|f| &f.model);
+        let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
+        let frontend_conns = self.frontend_conns(frontend.map_or("-", |f| f.name.as_str()));
         drop(generation);
-        let timeouts = frontend.as_ref().map(|f| f.timeouts).unwrap_or_default();
-        let frontend_conns = self
-            .frontend_conns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(
-                frontend
-                    .as_ref()
-                    .map_or("-", |f| f.name.as_str())
-                    .to_owned(),
-            )
-            .or_default()
-            .clone();
         let conns = ConnCounts {
             process: self.conns.clone(),
             frontend: frontend_conns,
+            killing: self.killing.clone(),
         };
         let _counted = Counted::new(conns.clone());
         let session = Arc::new(Session {
@@ -296,11 +288,15 @@ impl Gateway {
             first_bytes: Mutex::new(Some((started, std::time::SystemTime::now()))),
         });
         let refused = |status: u16, termination: &'static str, bytes: u64| {
+            let generation = self.current();
+            let frontend = generation.frontend_for(local).map(|f| &f.model);
             proxy::log_refused(
                 &self.metrics,
                 &session,
-                frontend.as_ref(),
-                syslog,
+                frontend.map_or("-", |f| f.name.as_str()),
+                frontend
+                    .is_some_and(|f| f.httplog)
+                    .then_some(generation.config.global.syslog),
                 status,
                 termination,
                 bytes,
@@ -397,6 +393,18 @@ impl Gateway {
         }
     }
 
+    /// The count of connections open on the frontend called `name` (`%fc`).
+    fn frontend_conns(&self, name: &str) -> Arc<std::sync::atomic::AtomicUsize> {
+        let mut all = self
+            .frontend_conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = all.get(name) {
+            return n.clone();
+        }
+        all.entry(name.to_owned()).or_default().clone()
+    }
+
     /// Validates and loads the configuration again. On success new requests
     /// use the new generation at once; the old one finishes its requests,
     /// drains its engines and is dropped (bounded by `hard-stop-after`). On
@@ -485,13 +493,17 @@ impl Gateway {
         };
         self.connections.close();
         self.retiring.close();
-        let _ = tokio::time::timeout(bound, async {
+        let finished = tokio::time::timeout(bound, async {
             self.connections.wait().await;
             generation.drain();
             generation.drained().await;
             self.retiring.wait().await;
         })
         .await;
+        if finished.is_err() {
+            // What is still running is cut when the runtime stops.
+            self.killing.store(true, Ordering::Relaxed);
+        }
         info!("gateway stopped");
     }
 }
