@@ -3,7 +3,9 @@
 //!
 //! The access lines of `option httplog` (`spoe::httplog`) are written as the
 //! gateway framed them (HAProxy's line, in the `log` line's `format`), with
-//! nothing of tracing's own format around them; every other line keeps it.
+//! nothing of tracing's own format around them; so are the SPOE lines
+//! (`spoe::log`) when a frontend has `option httplog`, as HAProxy writes both
+//! to its log target. Every other line keeps tracing's format.
 //!
 //! Lines are written by a thread per stream, so that a request never waits
 //! for a terminal or a pipe. Lossless: when a queue is full, logging waits
@@ -12,7 +14,10 @@
 //! line waits once the queue is empty.
 
 use std::io::{BufWriter, IsTerminal as _, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use spoe_gateway::httplog::frame;
+use spoe_gateway::model::{Syslog, SyslogFormat};
 
 use tracing::Metadata;
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
@@ -26,9 +31,50 @@ use tracing_subscriber::registry::LookupSpan;
 const HTTPLOG_TARGET: &str = "spoe::httplog";
 
 /// The targets of the gateway's per-request lines.
-const REQUEST_TARGETS: [&str; 3] = ["spoe::access", "spoe::log", HTTPLOG_TARGET];
+const REQUEST_TARGETS: [&str; 3] = ["spoe::access", SPOE_TARGET, HTTPLOG_TARGET];
 
 static REQUEST_LOGS_TO_STDOUT: AtomicBool = AtomicBool::new(false);
+
+/// The target of the SPOE lines.
+const SPOE_TARGET: &str = "spoe::log";
+
+/// How SPOE lines are framed, when they are (`option httplog`): 0 when not,
+/// else a flag bit, the format's index in [`SYSLOG_FORMATS`], the facility
+/// and the level, a byte each (read on every SPOE line: no lock).
+static SPOE_FRAMING: AtomicU32 = AtomicU32::new(0);
+
+const SYSLOG_FORMATS: [SyslogFormat; 8] = [
+    SyslogFormat::Local,
+    SyslogFormat::Rfc3164,
+    SyslogFormat::Rfc5424,
+    SyslogFormat::Priority,
+    SyslogFormat::Short,
+    SyslogFormat::Timed,
+    SyslogFormat::Iso,
+    SyslogFormat::Raw,
+];
+
+/// Frames the SPOE lines as the access lines (`Some`), or leaves them in
+/// tracing's format.
+pub(crate) fn frame_spoe_lines(syslog: Option<Syslog>) {
+    let packed = syslog.map_or(0, |s| {
+        let format = SYSLOG_FORMATS
+            .iter()
+            .position(|f| *f == s.format)
+            .unwrap_or(1) as u32;
+        1 << 24 | format << 16 | u32::from(s.facility) << 8 | u32::from(s.max_level)
+    });
+    SPOE_FRAMING.store(packed, Ordering::Relaxed);
+}
+
+fn spoe_framing() -> Option<Syslog> {
+    let packed = SPOE_FRAMING.load(Ordering::Relaxed);
+    (packed != 0).then(|| Syslog {
+        format: SYSLOG_FORMATS[(packed >> 16 & 0xff) as usize % SYSLOG_FORMATS.len()],
+        facility: (packed >> 8 & 0xff) as u8,
+        max_level: (packed & 0xff) as u8,
+    })
+}
 
 /// Sends the gateway's request lines to stdout (`log stdout`) or stderr.
 pub(crate) fn request_logs_to_stdout(yes: bool) {
@@ -73,8 +119,20 @@ fn is_request_line(meta: &Metadata<'_>) -> bool {
     REQUEST_TARGETS.contains(&meta.target())
 }
 
+/// A line written as it is: an access line of `option httplog`, or an SPOE
+/// line while those are framed.
 fn is_httplog_line(meta: &Metadata<'_>) -> bool {
-    meta.target() == HTTPLOG_TARGET
+    meta.target() == HTTPLOG_TARGET || (meta.target() == SPOE_TARGET && spoe_framing().is_some())
+}
+
+/// The syslog level of a tracing level.
+fn syslog_level(level: tracing::Level) -> u8 {
+    match level {
+        tracing::Level::ERROR => 3,
+        tracing::Level::WARN => 4,
+        tracing::Level::INFO => 6,
+        _ => 7,
+    }
 }
 
 /// Writes an event's message and a newline, nothing else.
@@ -98,6 +156,25 @@ where
                     self.1 = write!(self.0, "{value:?}");
                 }
             }
+        }
+        let meta = event.metadata();
+        if meta.target() == SPOE_TARGET
+            && let Some(syslog) = spoe_framing()
+        {
+            // Framed here, as the gateway frames its access lines.
+            let mut text = String::new();
+            let mut m = Message(&mut format::Writer::new(&mut text), Ok(()));
+            event.record(&mut m);
+            m.1?;
+            return match frame(
+                &syslog,
+                syslog_level(*meta.level()),
+                &text,
+                std::time::SystemTime::now(),
+            ) {
+                Some(line) => writeln!(writer, "{line}"),
+                None => Ok(()),
+            };
         }
         let mut m = Message(&mut writer, Ok(()));
         event.record(&mut m);
@@ -146,4 +223,24 @@ pub(crate) fn init() -> [WorkerGuard; 2] {
         .with(others)
         .init();
     [stderr_guard, stdout_guard]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spoe_framing_survives_its_packing() {
+        for format in SYSLOG_FORMATS {
+            let s = Syslog {
+                format,
+                facility: 23,
+                max_level: 4,
+            };
+            frame_spoe_lines(Some(s));
+            assert_eq!(spoe_framing(), Some(s));
+        }
+        frame_spoe_lines(None);
+        assert_eq!(spoe_framing(), None);
+    }
 }

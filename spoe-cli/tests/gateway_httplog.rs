@@ -421,3 +421,63 @@ fn a_request_cut_at_hard_stop_after_is_logged_killed() {
     );
     drop(c);
 }
+
+/// With `option httplog`, the SPOE lines go to the log target framed as the access lines (HAProxy
+/// writes both there): every line of stdout is a syslog line, none in tracing's format.
+#[test]
+fn spoe_lines_are_framed_as_the_access_lines() {
+    let agent = gateway_support::AgentProc::echo(&[]);
+    let app = Backend::start("app");
+    let port = free_port();
+    let config = format!(
+        r#"global
+    log stdout format rfc5424 local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    filter spoe engine e config spoe.conf
+    default_backend app
+backend app
+    server app1 {}
+backend agents
+    mode tcp
+    server a {}
+"#,
+        app.addr, agent.addr
+    );
+    let spoe_conf = spoe_interop::echo_spoe_conf("s=str(hello)", "2s", false);
+    let gateway = GatewayProc::start(&config, &[("spoe.conf", &spoe_conf)], local(port));
+    for _ in 0..2 {
+        let r = gateway_support::get(local(port), "/", &[]).unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let out = || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || out().lines().count() >= 4),
+        "two access lines and two SPOE lines expected:\n{}\n--- stderr:\n{}",
+        out(),
+        gateway.log()
+    );
+    let text = out();
+    let pid = gateway.child.id();
+    let framed = |l: &str, what: &str| {
+        l.starts_with("<134>1 ")
+            && l.contains(&format!(" - haproxy {pid} - - {what}"))
+            && !l.contains("INFO")
+    };
+    let spoe = text
+        .lines()
+        .filter(|l| framed(l, "SPOE: [echo-agent] "))
+        .count();
+    let access = text.lines().filter(|l| framed(l, "127.0.0.1:")).count();
+    assert!(
+        spoe == 2 && access == 2 && text.lines().count() == 4,
+        "{spoe} SPOE and {access} access lines framed as rfc5424:\n{text}"
+    );
+}

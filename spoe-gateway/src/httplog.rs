@@ -216,8 +216,9 @@ impl fmt::Display for BsdDate {
 const TAG: &str = "haproxy";
 
 /// `line` framed as `log ... format F` says, written at `now`; `None` when
-/// the line's `level` is more verbose than the `log` line lets through.
-pub(crate) fn frame(syslog: &Syslog, level: u8, line: &str, now: SystemTime) -> Option<String> {
+/// the line's `level` (a syslog level, 0 to 7) is more verbose than the `log`
+/// line lets through.
+pub fn frame(syslog: &Syslog, level: u8, line: &str, now: SystemTime) -> Option<String> {
     if level > syslog.max_level {
         return None;
     }

@@ -22,7 +22,7 @@
 mod access;
 pub mod config;
 pub mod generation;
-mod httplog;
+pub mod httplog;
 pub mod metrics;
 pub mod model;
 mod proxy;
