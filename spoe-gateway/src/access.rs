@@ -18,7 +18,7 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::Instant;
 
-use crate::httplog::{ACCESS_LEVEL, HttpLog, Timer, frame};
+use crate::httplog::{ACCESS_LEVEL, Framed, HttpLog, Timer};
 use crate::metrics::GatewayMetrics;
 use crate::model::Syslog;
 
@@ -174,8 +174,8 @@ impl Access {
             queues: [self.server_queue, 0],
             request: &self.request,
         };
-        if let Some(text) = frame(syslog, ACCESS_LEVEL, &line.to_string(), SystemTime::now()) {
-            tracing::info!(target: "spoe::httplog", "{text}");
+        if let Some(framed) = Framed::new(syslog, ACCESS_LEVEL, &line, SystemTime::now()) {
+            tracing::info!(target: "spoe::httplog", "{framed}");
         }
     }
 }

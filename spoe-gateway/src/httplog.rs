@@ -219,23 +219,59 @@ const TAG: &str = "haproxy";
 /// the line's `level` (a syslog level, 0 to 7) is more verbose than the `log`
 /// line lets through.
 pub fn frame(syslog: &Syslog, level: u8, line: &str, now: SystemTime) -> Option<String> {
-    if level > syslog.max_level {
-        return None;
+    Framed::new(syslog, level, &line, now).map(|f| f.to_string())
+}
+
+/// A line in its syslog framing, written straight into the log writer.
+pub(crate) struct Framed<'a> {
+    syslog: &'a Syslog,
+    level: u8,
+    line: &'a dyn fmt::Display,
+    now: SystemTime,
+}
+
+impl<'a> Framed<'a> {
+    /// `None` when `level` is more verbose than the `log` line lets through.
+    pub(crate) fn new(
+        syslog: &'a Syslog,
+        level: u8,
+        line: &'a dyn fmt::Display,
+        now: SystemTime,
+    ) -> Option<Self> {
+        (level <= syslog.max_level).then_some(Self {
+            syslog,
+            level,
+            line,
+            now,
+        })
     }
-    let pri = u32::from(syslog.facility) * 8 + u32::from(level);
-    let pid = std::process::id();
-    Some(match syslog.format {
-        SyslogFormat::Raw => line.to_owned(),
-        SyslogFormat::Rfc3164 => {
-            format!("<{pri}>{} localhost {TAG}[{pid}]: {line}", BsdDate(now))
+}
+
+impl fmt::Display for Framed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            syslog,
+            level,
+            line,
+            now,
+        } = self;
+        let pri = u32::from(syslog.facility) * 8 + u32::from(*level);
+        let pid = std::process::id();
+        match syslog.format {
+            SyslogFormat::Raw => write!(f, "{line}"),
+            SyslogFormat::Rfc3164 => {
+                write!(f, "<{pri}>{} localhost {TAG}[{pid}]: {line}", BsdDate(*now))
+            }
+            SyslogFormat::Local => write!(f, "<{pri}>{} {TAG}[{pid}]: {line}", BsdDate(*now)),
+            SyslogFormat::Rfc5424 => {
+                write!(f, "<{pri}>1 {} - {TAG} {pid} - - {line}", IsoDate(*now))
+            }
+            SyslogFormat::Priority => write!(f, "<{pri}>{line}"),
+            SyslogFormat::Short => write!(f, "<{level}>{line}"),
+            SyslogFormat::Timed => write!(f, "<{level}>{} {line}", IsoDate(*now)),
+            SyslogFormat::Iso => write!(f, "{} {line}", IsoDate(*now)),
         }
-        SyslogFormat::Local => format!("<{pri}>{} {TAG}[{pid}]: {line}", BsdDate(now)),
-        SyslogFormat::Rfc5424 => format!("<{pri}>1 {} - {TAG} {pid} - - {line}", IsoDate(now)),
-        SyslogFormat::Priority => format!("<{pri}>{line}"),
-        SyslogFormat::Short => format!("<{level}>{line}"),
-        SyslogFormat::Timed => format!("<{level}>{} {line}", IsoDate(now)),
-        SyslogFormat::Iso => format!("{} {line}", IsoDate(now)),
-    })
+    }
 }
 
 #[cfg(test)]
