@@ -52,6 +52,24 @@ impl Drop for Counted {
     }
 }
 
+/// The request an access line names, formatted only when a line is written.
+#[derive(Debug, Clone)]
+pub(crate) enum RequestLine {
+    /// A request the gateway could not read or trust (`<BADREQ>`).
+    Bad,
+    /// `METHOD URI VERSION`.
+    Line(hyper::Method, hyper::Uri, hyper::Version),
+}
+
+impl std::fmt::Display for RequestLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bad => f.write_str("<BADREQ>"),
+            Self::Line(method, uri, version) => write!(f, "{method} {uri} {version:?}"),
+        }
+    }
+}
+
 /// Everything an access line says but the bytes and the end.
 #[derive(Debug, Clone)]
 pub(crate) struct Access {
@@ -76,8 +94,8 @@ pub(crate) struct Access {
     pub(crate) server_conns: usize,
     /// `%sq`: requests ahead in the server's queue.
     pub(crate) server_queue: usize,
-    /// `METHOD URI VERSION` or `<BADREQ>`.
-    pub(crate) request: String,
+    /// What `%r` says.
+    pub(crate) request: RequestLine,
     /// `Some` with `option httplog`: the framing of the `log` line.
     pub(crate) httplog: Option<Syslog>,
     /// Bytes of the response head sent.
@@ -103,7 +121,7 @@ impl Access {
     }
 
     /// A request of `client` on `frontend`, started now.
-    pub(crate) fn new(client: SocketAddr, frontend: &str, request: String) -> Self {
+    pub(crate) fn new(client: SocketAddr, frontend: &str, request: RequestLine) -> Self {
         Self {
             client,
             received: SystemTime::now(),
@@ -209,6 +227,18 @@ impl<B: HttpBody> Logged<B> {
             ended: false,
         }
     }
+
+    /// A body without an access line.
+    pub(crate) fn unlogged(inner: B, metrics: Arc<GatewayMetrics>) -> Self {
+        Self {
+            inner,
+            access: None,
+            metrics,
+            sent: 0,
+            failed: false,
+            ended: false,
+        }
+    }
 }
 
 impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for Logged<B> {
@@ -290,11 +320,7 @@ impl Pending {
 
 /// Only reached if a request ended twice; an empty line rather than a panic.
 fn unreachable_access() -> Access {
-    Access::new(
-        SocketAddr::from(([0, 0, 0, 0], 0)),
-        "-",
-        "<BADREQ>".to_owned(),
-    )
+    Access::new(SocketAddr::from(([0, 0, 0, 0], 0)), "-", RequestLine::Bad)
 }
 
 impl Drop for Pending {

@@ -10,7 +10,7 @@
 //! cookies are `-` and the header captures are left out, as HAProxy does
 //! when nothing is captured.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -42,7 +42,7 @@ impl fmt::Display for Timer {
 }
 
 /// The facts of one access line.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct HttpLog<'a> {
     pub(crate) client: SocketAddr,
     /// `%tr`: when the request started (its first byte, or the head).
@@ -71,7 +71,7 @@ pub(crate) struct HttpLog<'a> {
     /// `%sq/%bq`.
     pub(crate) queues: [usize; 2],
     /// `%r` unquoted: `METHOD URI VERSION`, or `<BADREQ>`.
-    pub(crate) request: &'a str,
+    pub(crate) request: &'a dyn fmt::Display,
 }
 
 impl fmt::Display for HttpLog<'_> {
@@ -104,14 +104,25 @@ impl fmt::Display for HttpLog<'_> {
             self.bytes, self.termination, self.queues[0], self.queues[1],
         )?;
         // %{+Q}r: a quote in the request line is escaped as HAProxy does.
-        for c in self.request.chars() {
-            if c == '"' {
-                f.write_str("\\\"")?;
-            } else {
-                write!(f, "{c}")?;
-            }
-        }
+        write!(Escaped(f), "{}", self.request)?;
         f.write_str("\"")
+    }
+}
+
+/// Writes through to a formatter, a `"` as `\"`.
+struct Escaped<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl fmt::Write for Escaped<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut parts = s.split('"');
+        if let Some(first) = parts.next() {
+            self.0.write_str(first)?;
+        }
+        for part in parts {
+            self.0.write_str("\\\"")?;
+            self.0.write_str(part)?;
+        }
+        Ok(())
     }
 }
 
@@ -302,7 +313,7 @@ mod tests {
             termination: "LR",
             counters: [1, 1, 0, 0, 0],
             queues: [0, 0],
-            request: "GET /x HTTP/1.1",
+            request: &"GET /x HTTP/1.1",
         }
     }
 
@@ -317,7 +328,7 @@ mod tests {
         let bad = HttpLog {
             status: None,
             termination: "CD",
-            request: "GET /\"q HTTP/1.1",
+            request: &"GET /\"q HTTP/1.1",
             ..sample()
         };
         assert!(

@@ -17,7 +17,7 @@ use spoe::config::Event;
 use spoe::expr::AclSet;
 use tokio::time::Instant;
 
-use crate::access::{Access, ConnCounts, Logged, Pending, head_size};
+use crate::access::{Access, ConnCounts, Logged, Pending, RequestLine, head_size};
 use crate::generation::{BackendRt, FilterRt, Generation};
 use crate::httplog::Timer;
 use crate::metrics::GatewayMetrics;
@@ -433,16 +433,17 @@ pub(crate) async fn handle(
     session: Arc<Session>,
     generation: Arc<Generation>,
     metrics: Arc<GatewayMetrics>,
-) -> Response<Body> {
+) -> Response<Logged<Body>> {
     let _guard = generation.enter();
     let Some(fe) = generation.frontend_for(session.local) else {
-        return error_page(503);
+        // The listener belongs to no frontend of this generation (not reached).
+        return error_page(503).map(|b| Logged::unlogged(b, metrics.clone()));
     };
     let (mut parts, body) = req.into_parts();
     let mut access = Access::new(
         session.client,
         &fe.model.name,
-        format!("{} {} {:?}", parts.method, parts.uri, parts.version),
+        RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
     );
     access.conns = session.conns.clone();
     access.httplog = fe.model.httplog.then_some(generation.config.global.syslog);
@@ -462,7 +463,7 @@ pub(crate) async fn handle(
         let status = match refusal {
             Refusal::Invalid => {
                 // As HAProxy logs what its parser refused.
-                access.request = "<BADREQ>".to_owned();
+                access.request = RequestLine::Bad;
                 access.t_request = Timer::NEVER;
                 400
             }
@@ -735,7 +736,7 @@ pub(crate) fn log_refused(
     termination: &'static str,
     bytes: u64,
 ) {
-    let mut access = Access::new(session.client, frontend, "<BADREQ>".to_owned());
+    let mut access = Access::new(session.client, frontend, RequestLine::Bad);
     if let Some((at, wall)) = session
         .first_bytes
         .lock()
@@ -754,7 +755,11 @@ pub(crate) fn log_refused(
 }
 
 /// Hands a rule's answer to the client.
-fn finish_rule(flow: Flow, mut access: Access, metrics: &Arc<GatewayMetrics>) -> Response<Body> {
+fn finish_rule(
+    flow: Flow,
+    mut access: Access,
+    metrics: &Arc<GatewayMetrics>,
+) -> Response<Logged<Body>> {
     let (r, termination) = match flow {
         Flow::Respond(r, termination) => (r, termination),
         Flow::Service(r) => {
@@ -771,7 +776,11 @@ fn finish_rule(flow: Flow, mut access: Access, metrics: &Arc<GatewayMetrics>) ->
 }
 
 /// Hands `r` to the client; its access line is written when its body ends.
-fn finish(r: Response<Body>, mut access: Access, metrics: &Arc<GatewayMetrics>) -> Response<Body> {
+fn finish(
+    r: Response<Body>,
+    mut access: Access,
+    metrics: &Arc<GatewayMetrics>,
+) -> Response<Logged<Body>> {
     access.status = Some(r.status().as_u16());
     access.bodiless |= matches!(r.status().as_u16(), 100..=199 | 204 | 304);
     let (parts, body) = r.into_parts();
@@ -782,7 +791,7 @@ fn finish(r: Response<Body>, mut access: Access, metrics: &Arc<GatewayMetrics>) 
         // hyper adds "content-length: N\r\n".
         access.head_bytes += 18 + n.to_string().len() as u64;
     }
-    Response::from_parts(parts, Logged::new(body, access, metrics.clone()).boxed())
+    Response::from_parts(parts, Logged::new(body, access, metrics.clone()))
 }
 
 #[cfg(test)]
