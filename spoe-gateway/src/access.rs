@@ -26,19 +26,32 @@ use crate::model::Syslog;
 /// and whether the gateway is closing them by force (a stop past
 /// `hard-stop-after`): a request cut then ends as `K` (killed), not as the
 /// client's doing.
-#[derive(Debug, Clone, Default)]
+///
+/// One per connection, shared by its requests' access lines; it also holds
+/// the bytes the connection read, and how many it had read when its last
+/// answer ended (more since: a new request has begun).
+#[derive(Debug, Default)]
 pub(crate) struct ConnCounts {
     pub(crate) process: Arc<AtomicUsize>,
     pub(crate) frontend: Arc<AtomicUsize>,
     pub(crate) killing: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) bytes_in: std::sync::atomic::AtomicU64,
+    pub(crate) bytes_in_answered: std::sync::atomic::AtomicU64,
+}
+
+impl ConnCounts {
+    /// Bytes arrived since the last answer ended: a request has begun.
+    pub(crate) fn request_begun(&self) -> bool {
+        self.bytes_in.load(Ordering::Relaxed) > self.bytes_in_answered.load(Ordering::Relaxed)
+    }
 }
 
 /// A connection counted in [`ConnCounts`] until it drops.
 #[derive(Debug)]
-pub(crate) struct Counted(ConnCounts);
+pub(crate) struct Counted(Arc<ConnCounts>);
 
 impl Counted {
-    pub(crate) fn new(counts: ConnCounts) -> Self {
+    pub(crate) fn new(counts: Arc<ConnCounts>) -> Self {
         counts.process.fetch_add(1, Ordering::Relaxed);
         counts.frontend.fetch_add(1, Ordering::Relaxed);
         Self(counts)
@@ -88,7 +101,7 @@ pub(crate) struct Access {
     /// Two letters: who ended the request (`-`, `P`, `L`, `c`, `C`, `S`,
     /// `s`) and in which phase (`-`, `R`, `Q`, `C`, `H`, `D`).
     pub(crate) termination: &'static str,
-    pub(crate) conns: ConnCounts,
+    pub(crate) conns: Arc<ConnCounts>,
     /// `%bc`, `%sc`: requests the backend and the server were serving.
     pub(crate) backend_conns: usize,
     pub(crate) server_conns: usize,
@@ -121,7 +134,12 @@ impl Access {
     }
 
     /// A request of `client` on `frontend`, started now.
-    pub(crate) fn new(client: SocketAddr, frontend: &str, request: RequestLine) -> Self {
+    pub(crate) fn new(
+        client: SocketAddr,
+        frontend: &str,
+        request: RequestLine,
+        conns: Arc<ConnCounts>,
+    ) -> Self {
         Self {
             client,
             received: SystemTime::now(),
@@ -135,7 +153,7 @@ impl Access {
             t_response: Timer::NEVER,
             status: None,
             termination: "--",
-            conns: ConnCounts::default(),
+            conns,
             backend_conns: 0,
             server_conns: 0,
             server_queue: 0,
@@ -148,6 +166,8 @@ impl Access {
 
     /// Writes the line: `body_bytes` of body were sent.
     pub(crate) fn write(&self, body_bytes: u64, metrics: &GatewayMetrics) {
+        let read = self.conns.bytes_in.load(Ordering::Relaxed);
+        self.conns.bytes_in_answered.store(read, Ordering::Relaxed);
         if let Some(status) = self.status {
             metrics.request(&self.frontend, status);
         }
@@ -320,7 +340,12 @@ impl Pending {
 
 /// Only reached if a request ended twice; an empty line rather than a panic.
 fn unreachable_access() -> Access {
-    Access::new(SocketAddr::from(([0, 0, 0, 0], 0)), "-", RequestLine::Bad)
+    Access::new(
+        SocketAddr::from(([0, 0, 0, 0], 0)),
+        "-",
+        RequestLine::Bad,
+        Arc::default(),
+    )
 }
 
 impl Drop for Pending {

@@ -28,6 +28,7 @@ pub mod model;
 mod proxy;
 pub mod quickstart;
 pub mod server;
+mod shared_io;
 mod txn;
 pub mod workers;
 

@@ -40,7 +40,7 @@ pub(crate) struct Session {
     pub(crate) session_event_done: Mutex<Vec<u64>>,
     pub(crate) requests: std::sync::atomic::AtomicU64,
     /// `%ac` and `%fc` of its access lines.
-    pub(crate) conns: ConnCounts,
+    pub(crate) conns: Arc<ConnCounts>,
     /// When the first request's first bytes arrived (its `%tr`, and the
     /// start of its `%TR`); taken by that request.
     pub(crate) first_bytes: Mutex<Option<(Instant, std::time::SystemTime)>>,
@@ -444,8 +444,8 @@ pub(crate) async fn handle(
         session.client,
         &fe.model.name,
         RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
+        session.conns.clone(),
     );
-    access.conns = session.conns.clone();
     access.httplog = fe.model.httplog.then_some(generation.config.global.syslog);
     access.bodiless = parts.method == hyper::Method::HEAD;
     let first_bytes = session
@@ -736,7 +736,12 @@ pub(crate) fn log_refused(
     termination: &'static str,
     bytes: u64,
 ) {
-    let mut access = Access::new(session.client, frontend, RequestLine::Bad);
+    let mut access = Access::new(
+        session.client,
+        frontend,
+        RequestLine::Bad,
+        session.conns.clone(),
+    );
     if let Some((at, wall)) = session
         .first_bytes
         .lock()
@@ -747,7 +752,6 @@ pub(crate) fn log_refused(
         access.received = wall;
     }
     access.t_request = Timer::NEVER;
-    access.conns = session.conns.clone();
     access.httplog = httplog;
     access.status = Some(status);
     access.termination = termination;

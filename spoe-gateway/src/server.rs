@@ -23,6 +23,7 @@ use crate::generation::Generation;
 use crate::metrics::GatewayMetrics;
 use crate::model::GatewayConfig;
 use crate::proxy::{self, Session};
+use crate::shared_io::SharedStream;
 use crate::workers::Workers;
 
 /// A configuration, loaded and validated, with the variable names it uses.
@@ -270,11 +271,12 @@ impl Gateway {
         let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
         let frontend_conns = self.frontend_conns(frontend.map_or("-", |f| f.name.as_str()));
         drop(generation);
-        let conns = ConnCounts {
+        let conns = Arc::new(ConnCounts {
             process: self.conns.clone(),
             frontend: frontend_conns,
             killing: self.killing.clone(),
-        };
+            ..ConnCounts::default()
+        });
         let _counted = Counted::new(conns.clone());
         let session = Arc::new(Session {
             client,
@@ -306,14 +308,12 @@ impl Gateway {
         let service_session = session.clone();
         let service = service_fn(move |req| {
             let (gw, session) = (gw.clone(), service_session.clone());
-            // Boxed so that the connection can be polled without shutting its
-            // socket down (the 408 page is written after hyper gives up).
-            Box::pin(async move {
+            async move {
                 let generation = gw.current();
                 Ok::<_, Infallible>(
                     proxy::handle(req, session, generation, gw.metrics.clone()).await,
                 )
-            })
+            }
         });
         let header_timeout = timeouts
             .http_request
@@ -347,27 +347,39 @@ impl Gateway {
             .unwrap_or_else(std::sync::PoisonError::into_inner) =
             Some((tokio::time::Instant::now(), std::time::SystemTime::now()));
         let header_timeout = header_timeout.saturating_sub(started.elapsed());
-        let mut conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            // HAProxy's tune.bufsize: a request head that does not fit is refused.
-            .max_buf_size(REQUEST_HEAD_LIMIT)
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(sock), service);
-        let mut stopping = false;
-        let result = loop {
-            tokio::select! {
-                r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break r,
-                () = stop.cancelled(), if !stopping => stopping = true,
-            }
-            // Finish the request in progress, then close.
-            std::pin::Pin::new(&mut conn).graceful_shutdown();
+        // hyper serves the socket while this keeps a handle on it: when hyper
+        // gives up on a request head, the 408 page still has a way out.
+        let sock = Arc::new(sock);
+        let io = SharedStream {
+            sock: sock.clone(),
+            conns: session.conns.clone(),
         };
-        let parts = conn.into_parts();
-        let mut sock = parts.io.into_inner();
+        // In a block: the connection, and hyper's handle on the socket, are
+        // gone at its end.
+        let result = {
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                // HAProxy's tune.bufsize: a request head that does not fit is refused.
+                .max_buf_size(REQUEST_HEAD_LIMIT)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(io), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => r,
+                () = stop.cancelled() => {
+                    // Finish the request in progress, then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.as_mut().await
+                }
+            }
+        };
+        let Ok(mut sock) = Arc::try_unwrap(sock) else {
+            return;
+        };
         let Err(e) = result else {
             // Done (the client closed, or the connection is not kept alive):
-            // end it with a FIN, as hyper would have.
+            // end it with a FIN.
             let _ = sock.shutdown().await;
             return;
         };
@@ -381,7 +393,8 @@ impl Gateway {
         } else if e.is_timeout() {
             // A kept-alive connection that stays idle closes silently, as
             // HAProxy's; a request begun and not finished gets the 408 page.
-            let begun = !parts.read_buf.is_empty() || session.requests.load(Ordering::Relaxed) == 0;
+            let begun =
+                session.conns.request_begun() || session.requests.load(Ordering::Relaxed) == 0;
             if begun {
                 let sent = send_request_timeout(sock, timeouts.client).await;
                 refused(408, "cR", sent);
