@@ -50,6 +50,8 @@ pub(crate) struct ServerRt {
     /// thread that opened it), bounded by `pool-max-conn` (split among the
     /// workers) and purged after `pool-purge-delay`.
     clients: PerWorker<Client<HttpConnector, RequestBody>>,
+    /// Requests waiting for a slot.
+    pub(crate) queued: AtomicUsize,
 }
 
 /// An HTTP backend at run time.
@@ -252,6 +254,7 @@ impl Generation {
                                     .maxconn
                                     .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
                                 clients: server_pools(&connector, s, workers),
+                                queued: AtomicUsize::new(0),
                             });
                             if s.check {
                                 checks.spawn(check_server(rt.clone(), s.clone()));

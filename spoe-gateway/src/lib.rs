@@ -19,11 +19,13 @@
 
 #![warn(missing_docs)]
 
+mod access;
 mod activity;
 mod body;
 pub mod config;
 mod conn;
 pub mod generation;
+pub mod httplog;
 pub mod metrics;
 pub mod model;
 mod proxy;

@@ -53,6 +53,67 @@ pub enum LogTarget {
 
 /// HAProxy's default `tune.bufsize`.
 pub const DEFAULT_BUFSIZE: usize = 16384;
+/// How `log stdout|stderr [format F] FACILITY [LEVEL]` frames the access
+/// lines of `option httplog` (HAProxy's `format` names; `raw` is the bare line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyslogFormat {
+    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`.
+    Local,
+    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: line` (HAProxy's default).
+    #[default]
+    Rfc3164,
+    /// `<PRI>1 ISO-TIME - TAG PID - - line`.
+    Rfc5424,
+    /// `<PRI>line`.
+    Priority,
+    /// `<LEVEL>line`.
+    Short,
+    /// `<LEVEL>ISO-TIME line`.
+    Timed,
+    /// `ISO-TIME line`.
+    Iso,
+    /// `line`.
+    Raw,
+}
+
+impl SyslogFormat {
+    /// The format called `name` in `log ... format NAME`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "local" => Self::Local,
+            "rfc3164" => Self::Rfc3164,
+            "rfc5424" => Self::Rfc5424,
+            "priority" => Self::Priority,
+            "short" => Self::Short,
+            "timed" => Self::Timed,
+            "iso" => Self::Iso,
+            "raw" => Self::Raw,
+            _ => return None,
+        })
+    }
+}
+
+/// The framing of the `log stdout|stderr` line in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Syslog {
+    /// `format F`.
+    pub format: SyslogFormat,
+    /// The facility's syslog code (`local0` is 16).
+    pub facility: u8,
+    /// The most verbose level written (`LEVEL`, default `debug`: 7); access
+    /// lines are `info` (6), as HAProxy's.
+    pub max_level: u8,
+}
+
+impl Default for Syslog {
+    fn default() -> Self {
+        Self {
+            format: SyslogFormat::Rfc3164,
+            facility: 16,
+            max_level: 7,
+        }
+    }
+}
 
 /// The `global` section.
 #[derive(Debug, Clone)]
@@ -68,6 +129,8 @@ pub struct Global {
     /// `tune.bufsize` (16384 by default): the most of a request body that
     /// `option http-buffer-request` waits for and keeps.
     pub bufsize: usize,
+    /// The `log stdout|stderr` line's format, facility and level.
+    pub syslog: Syslog,
 }
 
 impl Default for Global {
@@ -78,6 +141,7 @@ impl Default for Global {
             nbthread: None,
             log: LogTarget::default(),
             bufsize: DEFAULT_BUFSIZE,
+            syslog: Syslog::default(),
         }
     }
 }
@@ -256,6 +320,9 @@ pub struct Frontend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the frontend's SPOE events and rules.
     pub http_buffer_request: bool,
+    /// `option httplog`: HAProxy's access line, framed as the `log` line
+    /// says. Without it the gateway writes its short `spoe::access` line.
+    pub httplog: bool,
 }
 
 /// `mode` of a proxy.

@@ -17,8 +17,10 @@ use spoe::config::Event;
 use spoe::expr::AclSet;
 use tokio::time::Instant;
 
+use crate::access::{Access, ConnCounts, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
 use crate::generation::{BackendRt, FilterRt, Generation};
+use crate::httplog::Timer;
 use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
 use crate::txn::{ResponseView, Txn, Vars, sample_text};
@@ -35,6 +37,11 @@ pub(crate) struct Session {
     /// Generation ids whose `on-client-session` event already ran.
     pub(crate) session_event_done: Mutex<Vec<u64>>,
     pub(crate) requests: std::sync::atomic::AtomicU64,
+    /// `%ac` and `%fc` of its access lines.
+    pub(crate) conns: Arc<ConnCounts>,
+    /// When the first request's first bytes arrived (its `%tr`, and the
+    /// start of its `%TR`); taken by that request.
+    pub(crate) first_bytes: Mutex<Option<(Instant, std::time::SystemTime)>>,
     /// The latest request's body: whether it was read to its end decides
     /// whether the connection can be read again from a message boundary.
     pub(crate) body: Arc<Progress>,
@@ -98,6 +105,14 @@ fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
+/// A response that closes the connection after it (HAProxy closes after
+/// refusing a request it could not trust).
+fn closing(mut r: Response<Body>) -> Response<Body> {
+    r.headers_mut()
+        .insert("connection", HeaderValue::from_static("close"));
+    r
+}
+
 fn text_response(status: u16, text: &str) -> Response<Body> {
     let mut r = Response::new(full(text.to_owned()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -145,7 +160,11 @@ fn cond_holds(rule: &Rule, txn: &Txn, acls: &AclSet) -> bool {
 /// What a rule list decided.
 enum Flow {
     Continue,
+    /// Answered by a rule, with the termination state of the access line.
     Respond(Response<Body>, &'static str),
+    /// Answered by `use-service prometheus-exporter` (HAProxy logs the
+    /// applet as the server, `<PROMEX>`).
+    Service(Response<Body>),
 }
 
 struct Ctx<'a> {
@@ -247,7 +266,7 @@ impl Ctx<'_> {
                             r.headers_mut().append(n, v);
                         }
                     }
-                    return Flow::Respond(r, "PR");
+                    return Flow::Respond(r, "LR");
                 }
                 HttpAction::SetHeader { .. }
                 | HttpAction::AddHeader { .. }
@@ -268,7 +287,7 @@ impl Ctx<'_> {
                     if let Ok(v) = HeaderValue::from_str(&location) {
                         r.headers_mut().insert("location", v);
                     }
-                    return Flow::Respond(r, "PR");
+                    return Flow::Respond(r, "LR");
                 }
                 HttpAction::PrometheusExporter => {
                     self.metrics.agent_connections.set(
@@ -282,7 +301,7 @@ impl Ctx<'_> {
                         "content-type",
                         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
                     );
-                    return Flow::Respond(r, "PR");
+                    return Flow::Service(r);
                 }
             }
         }
@@ -409,25 +428,61 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// One access-log line's facts (the status is filled in by [`finish`]).
-struct Access<'a> {
-    frontend: &'a str,
-    backend: &'a str,
-    server: &'a str,
-    status: u16,
-    termination: &'a str,
+/// Why a request is refused before anything else looks at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// HAProxy's parser refuses it too (400, logged as `<BADREQ>`).
+    Invalid,
+    /// `CONNECT`: the gateway makes no tunnels (501).
+    Tunnel,
 }
 
-impl<'a> Access<'a> {
-    fn new(frontend: &'a str, backend: &'a str, server: &'a str, termination: &'a str) -> Self {
-        Self {
-            frontend,
-            backend,
-            server,
-            status: 0,
-            termination,
+/// The checks HAProxy 2.6's HTTP/1 parser makes that hyper does not:
+/// several `Host` headers must agree (identical ones are merged into one),
+/// and an absolute-form URI's authority must be the `Host` (a `hdr(host)`
+/// ACL and the server must not see different hosts). `CONNECT` is refused:
+/// HAProxy would open a tunnel, the gateway has none.
+fn check_request(parts: &mut hyper::http::request::Parts) -> Result<(), Refusal> {
+    if parts.method == hyper::Method::CONNECT {
+        return Err(Refusal::Tunnel);
+    }
+    let host = hyper::header::HOST;
+    let mut hosts = parts.headers.get_all(&host).iter();
+    let first = hosts.next().cloned();
+    let mut duplicated = false;
+    for other in hosts {
+        duplicated = true;
+        if !same_host(first.as_ref().map(HeaderValue::as_bytes), other.as_bytes()) {
+            return Err(Refusal::Invalid);
         }
     }
+    if duplicated && let Some(v) = first.clone() {
+        parts.headers.insert(&host, v);
+    }
+    if let (Some(authority), Some(h)) = (parts.uri.authority(), first.as_ref()) {
+        let default_port = if parts.uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        };
+        let strip = |a: &[u8]| -> Vec<u8> {
+            let s = std::str::from_utf8(a).unwrap_or_default().trim();
+            let s = s.strip_suffix(&format!(":{default_port}")).unwrap_or(s);
+            s.to_ascii_lowercase().into_bytes()
+        };
+        let authority = authority.as_str();
+        // Credentials are not part of the host.
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if strip(authority.as_bytes()) != strip(h.as_bytes()) {
+            return Err(Refusal::Invalid);
+        }
+    }
+    Ok(())
+}
+
+/// Two `Host` values name the same host (HAProxy compares them ignoring case).
+fn same_host(a: Option<&[u8]>, b: &[u8]) -> bool {
+    a.is_some_and(|a| a.trim_ascii().eq_ignore_ascii_case(b.trim_ascii()))
 }
 
 /// Handles one request on `generation`.
@@ -436,18 +491,51 @@ pub(crate) async fn handle(
     session: Arc<Session>,
     generation: Arc<Generation>,
     metrics: Arc<GatewayMetrics>,
-) -> Response<Body> {
-    let started = Instant::now();
+) -> Response<Logged<Body>> {
     let _guard = generation.enter();
     let Some(fe) = generation.frontend_for(session.local) else {
-        return error_page(503);
+        // The listener belongs to no frontend of this generation (not reached).
+        return error_page(503).map(|b| Logged::unlogged(b, metrics.clone()));
     };
-    let (parts, incoming) = req.into_parts();
+    let (mut parts, incoming) = req.into_parts();
+    let mut access = Access::new(
+        session.client,
+        &fe.model.name,
+        RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
+        session.conns.clone(),
+    );
+    access.httplog = fe.model.httplog.then_some(generation.config.global.syslog);
+    access.bodiless = parts.method == hyper::Method::HEAD;
+    let first_bytes = session
+        .first_bytes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some((at, wall)) = first_bytes {
+        access.t_request = Timer::ms(at.elapsed());
+        access.started = at;
+        access.received = wall;
+    }
+    if let Err(refusal) = check_request(&mut parts) {
+        access.termination = "PR";
+        let status = match refusal {
+            Refusal::Invalid => {
+                // As HAProxy logs what its parser refused.
+                access.request = RequestLine::Bad;
+                access.t_request = Timer::NEVER;
+                400
+            }
+            Refusal::Tunnel => 501,
+        };
+        return finish(closing(error_page(status)), access, &metrics);
+    }
     let timeouts = fe.model.timeouts;
     session.body.start(incoming.is_end_stream());
     let progress = session.body.clone();
-    let mut pending = PendingBody::Unread(incoming);
+    let mut body = PendingBody::Unread(incoming);
     let bufsize = generation.config.global.bufsize;
+    // From here, a client that goes away is logged with the phase it left in.
+    let mut pending = Pending::new(access, metrics.clone());
     // The stream id of SPOE log lines: unique across the process, as HAProxy's.
     let sid = metrics.next_unique_id();
     session.requests.fetch_add(1, Ordering::Relaxed);
@@ -491,31 +579,21 @@ pub(crate) async fn handle(
     // As HAProxy: the session's event at the stream's start, then the body
     // (http-buffer-request), then the frontend's HTTP event and rules.
     if fe.model.http_buffer_request
-        && let Err(status) = pending.buffer(&mut txn, bufsize, timeouts, &progress).await
+        && let Err(status) = body.buffer(&mut txn, bufsize, timeouts, &progress).await
     {
-        let term = if status == 408 { "cR" } else { "CR" };
-        return finish(
-            error_page(status),
-            &txn,
-            &metrics,
-            started,
-            Access::new(&fe.model.name, &fe.model.name, "<NOSRV>", term),
-        );
+        let mut access = pending.take();
+        // 408: the client was too slow (cR); otherwise its body broke (CR).
+        access.termination = if status == 408 { "cR" } else { "CR" };
+        return finish(closing(error_page(status)), access, &metrics);
     }
     ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut txn)
         .await;
     let fe_acls = &fe.model.acls;
-    if let Flow::Respond(r, term) = ctx
+    let flow = ctx
         .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut txn)
-        .await
-    {
-        return finish(
-            r,
-            &txn,
-            &metrics,
-            started,
-            Access::new(&fe.model.name, &fe.model.name, "<NOSRV>", term),
-        );
+        .await;
+    if !matches!(flow, Flow::Continue) {
+        return finish_rule(flow, pending.take(), &metrics);
     }
     let backend_name = fe
         .model
@@ -528,64 +606,46 @@ pub(crate) async fn handle(
         .as_deref()
         .and_then(|n| ctx.generation.backends.get(n))
     else {
-        return finish(
-            error_page(503),
-            &txn,
-            &metrics,
-            started,
-            Access::new(
-                &fe.model.name,
-                backend_name.as_deref().unwrap_or(&fe.model.name),
-                "<NOSRV>",
-                "SC",
-            ),
-        );
+        let mut access = pending.take();
+        if let Some(name) = backend_name {
+            access.backend = name;
+        }
+        access.termination = "SC";
+        return finish(error_page(503), access, &metrics);
     };
+    pending.get().backend.clone_from(&be.model.name);
     if be.model.http_buffer_request
-        && let Err(status) = pending
+        && let Err(status) = body
             .buffer(&mut txn, bufsize, be.model.timeouts, &progress)
             .await
     {
-        let term = if status == 408 { "cR" } else { "CR" };
-        return finish(
-            error_page(status),
-            &txn,
-            &metrics,
-            started,
-            Access::new(&fe.model.name, &be.model.name, "<NOSRV>", term),
-        );
+        let mut access = pending.take();
+        access.termination = if status == 408 { "cR" } else { "CR" };
+        return finish(closing(error_page(status)), access, &metrics);
     }
     ctx.run_event(&be.filters, Event::OnBackendHttpRequest, &mut txn)
         .await;
-    if let Flow::Respond(r, term) = ctx
+    let flow = ctx
         .request_rules(
             &be.model.http_request,
             &be.model.acls,
             &be.filters,
             &mut txn,
         )
-        .await
-    {
-        return finish(
-            r,
-            &txn,
-            &metrics,
-            started,
-            Access::new(&fe.model.name, &be.model.name, "<NOSRV>", term),
-        );
+        .await;
+    if !matches!(flow, Flow::Continue) {
+        return finish_rule(flow, pending.take(), &metrics);
     }
     let Some(si) = pick_server(be) else {
-        return finish(
-            error_page(503),
-            &txn,
-            &metrics,
-            started,
-            Access::new(&fe.model.name, &be.model.name, "<NOSRV>", "SC"),
-        );
+        let mut access = pending.take();
+        access.termination = "SC";
+        return finish(error_page(503), access, &metrics);
     };
     let server = &be.servers[si];
+    pending.get().server.clone_from(&server.name);
     // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
     // (HAProxy's default for it is `timeout connect`), then get a 503.
+    let queued_at = Instant::now();
     let _slot = match &server.slots {
         Some(slots) => {
             let wait = be
@@ -594,26 +654,30 @@ pub(crate) async fn handle(
                 .queue
                 .or(be.model.timeouts.connect)
                 .unwrap_or(crate::generation::DEFAULT_TIMEOUT_CONNECT);
-            match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
+            pending.phase = "CQ";
+            // `%sq`: requests ahead of this one in the server's queue.
+            pending.get().server_queue = server.queued.fetch_add(1, Ordering::Relaxed);
+            let got = tokio::time::timeout(wait, slots.clone().acquire_owned()).await;
+            server.queued.fetch_sub(1, Ordering::Relaxed);
+            match got {
                 Ok(Ok(permit)) => Some(permit),
                 _ => {
-                    return finish(
-                        error_page(503),
-                        &txn,
-                        &metrics,
-                        started,
-                        Access::new(&fe.model.name, &be.model.name, &server.name, "sQ"),
-                    );
+                    let mut access = pending.take();
+                    access.t_queue = Timer::ms(queued_at.elapsed());
+                    access.termination = "sQ";
+                    return finish(error_page(503), access, &metrics);
                 }
             }
         }
         None => None,
     };
+    pending.get().t_queue = Timer::ms(queued_at.elapsed());
+    pending.phase = "CH";
     server.active.fetch_add(1, Ordering::Relaxed);
-    let body = pending.into_body(timeouts.client, progress.clone());
+    let sent_at = Instant::now();
     let upstream = forward(
         &txn,
-        body,
+        body.into_body(timeouts.client, progress.clone()),
         &progress,
         be,
         server.addr,
@@ -621,18 +685,29 @@ pub(crate) async fn handle(
     )
     .await;
     server.active.fetch_sub(1, Ordering::Relaxed);
+    let mut access = pending.take();
+    access.server_conns = server.active.load(Ordering::Relaxed);
+    access.backend_conns = be
+        .servers
+        .iter()
+        .map(|s| s.active.load(Ordering::Relaxed))
+        .sum();
     let resp = match upstream {
         Ok(r) => r,
-        Err((status, term)) => {
-            return finish(
-                error_page(status),
-                &txn,
-                &metrics,
-                started,
-                Access::new(&fe.model.name, &be.model.name, &server.name, term),
-            );
+        Err((status, termination)) => {
+            // The connect time is not measured apart from the response's:
+            // 0 once connected, -1 when the connection failed.
+            access.t_connect = if termination == "SC" {
+                Timer::NEVER
+            } else {
+                Timer::ms(Duration::ZERO)
+            };
+            access.termination = termination;
+            return finish(error_page(status), access, &metrics);
         }
     };
+    access.t_connect = Timer::ms(Duration::ZERO);
+    access.t_response = Timer::ms(sent_at.elapsed());
     let (mut rparts, rbody) = resp.into_parts();
     txn.response = Some(ResponseView {
         status: rparts.status.as_u16(),
@@ -660,13 +735,7 @@ pub(crate) async fn handle(
         rparts.headers.remove(*h);
     }
     let r = Response::from_parts(rparts, rbody.boxed());
-    finish(
-        r,
-        &txn,
-        &metrics,
-        started,
-        Access::new(&fe.model.name, &be.model.name, &server.name, "--"),
-    )
+    finish(r, access, &metrics)
 }
 
 /// Sends the request to `addr` and waits for the response head. The body
@@ -681,10 +750,17 @@ async fn forward(
     addr: SocketAddr,
     server_timeout: Option<Duration>,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
-    let path = txn.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri: hyper::Uri = format!("http://{addr}{path}")
-        .parse()
-        .map_err(|_| (400u16, "PR"))?;
+    // The request target as sent: origin form, or `*` (`OPTIONS *`).
+    let path = txn
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
+    let mut target = hyper::http::uri::Parts::default();
+    target.scheme = Some(hyper::http::uri::Scheme::HTTP);
+    target.authority = hyper::http::uri::Authority::try_from(addr.to_string()).ok();
+    target.path_and_query = Some(path);
+    let uri = hyper::Uri::from_parts(target).map_err(|_| (400u16, "PR"))?;
     let mut req = Request::new(body);
     *req.method_mut() = txn.method.clone();
     *req.uri_mut() = uri;
@@ -718,59 +794,150 @@ async fn forward(
         if let Some(client_fault) = BodyError::find(&e) {
             return client_fault;
         }
-        // As HAProxy: no connection is 503, a broken or invalid response 502.
+        // As HAProxy: no connection is 503 (SC), an invalid response 502
+        // refused by the proxy (PH), a connection closed or broken before
+        // the response's head 502 (SH).
         if e.is_connect() {
-            (503, "SC")
+            (503u16, "SC")
+        } else if std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<hyper::Error>())
+            .is_some_and(hyper::Error::is_parse)
+        {
+            (502, "PH")
         } else {
             (502, "SH")
         }
     })
 }
 
-/// The access-log line of a request refused before it was complete (bad
-/// head, bad body, slow client), in the same format as [`finish`]'s.
+/// The access line of a connection refused before it sent a whole request
+/// head (HAProxy's `<BADREQ>`, with its `-1` timers): `bytes` were sent.
 pub(crate) fn log_refused(
     metrics: &GatewayMetrics,
-    client: SocketAddr,
+    session: &Session,
     frontend: &str,
-    status: u16,
-    termination: &str,
-    request: &str,
-    started: Instant,
+    httplog: Option<crate::model::Syslog>,
+    status: Option<u16>,
+    termination: &'static str,
+    bytes: u64,
 ) {
-    metrics.request(frontend, status);
-    tracing::info!(
-        target: "spoe::access",
-        "{}:{} {frontend} {frontend}/<NOSRV> {} {status} {termination} \"{request}\"",
-        client.ip(),
-        client.port(),
-        started.elapsed().as_millis(),
+    let mut access = Access::new(
+        session.client,
+        frontend,
+        RequestLine::Bad,
+        session.conns.clone(),
     );
+    if let Some((at, wall)) = session
+        .first_bytes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    {
+        access.started = at;
+        access.received = wall;
+    }
+    access.t_request = Timer::NEVER;
+    access.httplog = httplog;
+    access.status = status;
+    access.termination = termination;
+    access.write(bytes, metrics);
 }
 
+/// Hands a rule's answer to the client.
+fn finish_rule(
+    flow: Flow,
+    mut access: Access,
+    metrics: &Arc<GatewayMetrics>,
+) -> Response<Logged<Body>> {
+    let (r, termination) = match flow {
+        Flow::Respond(r, termination) => (r, termination),
+        Flow::Service(r) => {
+            access.server = "<PROMEX>".to_owned();
+            let zero = Timer::ms(Duration::ZERO);
+            (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
+            (r, "LR")
+        }
+        // Not a rule's answer: the request goes on (not reached).
+        Flow::Continue => (error_page(500), "PR"),
+    };
+    access.termination = termination;
+    finish(r, access, metrics)
+}
+
+/// Hands `r` to the client; its access line is written when its body ends.
 fn finish(
     r: Response<Body>,
-    txn: &Txn,
-    metrics: &GatewayMetrics,
-    started: Instant,
-    mut a: Access<'_>,
-) -> Response<Body> {
-    a.status = r.status().as_u16();
-    metrics.request(a.frontend, a.status);
-    tracing::info!(
-        target: "spoe::access",
-        "{}:{} {} {}/{} {} {} {} \"{} {} {:?}\"",
-        txn.client.ip(),
-        txn.client.port(),
-        a.frontend,
-        a.backend,
-        a.server,
-        started.elapsed().as_millis(),
-        a.status,
-        a.termination,
-        txn.method,
-        txn.uri,
-        txn.version
-    );
-    r
+    mut access: Access,
+    metrics: &Arc<GatewayMetrics>,
+) -> Response<Logged<Body>> {
+    access.status = Some(r.status().as_u16());
+    access.bodiless |= matches!(r.status().as_u16(), 100..=199 | 204 | 304);
+    let (parts, body) = r.into_parts();
+    access.head_bytes = head_size(parts.status, &parts.headers);
+    if !parts.headers.contains_key(hyper::header::CONTENT_LENGTH)
+        && let Some(n) = hyper::body::Body::size_hint(&body).exact()
+    {
+        // hyper adds "content-length: N\r\n".
+        access.head_bytes += 18 + n.to_string().len() as u64;
+    }
+    Response::from_parts(parts, Logged::new(body, access, metrics.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked(raw_uri: &str, hosts: &[&str]) -> (Result<(), Refusal>, Vec<String>) {
+        let mut b = Request::builder().uri(raw_uri);
+        for h in hosts {
+            b = b.header("host", *h);
+        }
+        let method = if raw_uri.contains('/') || raw_uri == "*" {
+            hyper::Method::GET
+        } else {
+            hyper::Method::CONNECT
+        };
+        let (mut parts, ()) = b.method(method).body(()).unwrap().into_parts();
+        let r = check_request(&mut parts);
+        let left = parts
+            .headers
+            .get_all("host")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        (r, left)
+    }
+
+    #[test]
+    fn hosts_must_agree_and_identical_ones_merge() {
+        assert_eq!(checked("/", &["a"]), (Ok(()), vec!["a".to_owned()]));
+        assert_eq!(checked("/", &["a", "A "]), (Ok(()), vec!["a".to_owned()]));
+        assert_eq!(checked("/", &["a", "b"]).0, Err(Refusal::Invalid));
+        assert_eq!(checked("/", &["a", "a", "b"]).0, Err(Refusal::Invalid));
+        assert_eq!(checked("/", &[]), (Ok(()), vec![]));
+    }
+
+    #[test]
+    fn an_absolute_uri_must_name_the_host() {
+        assert_eq!(checked("http://public/x", &["public"]).0, Ok(()));
+        assert_eq!(checked("http://Public:80/x", &["public"]).0, Ok(()));
+        assert_eq!(checked("http://public/x", &["public:80"]).0, Ok(()));
+        assert_eq!(checked("https://public:443/", &["public"]).0, Ok(()));
+        assert_eq!(checked("http://u:p@public/", &["public"]).0, Ok(()));
+        assert_eq!(checked("http://public/x", &[]).0, Ok(()));
+        assert_eq!(
+            checked("http://admin.example/", &["public"]).0,
+            Err(Refusal::Invalid)
+        );
+        assert_eq!(
+            checked("http://public:8080/", &["public"]).0,
+            Err(Refusal::Invalid)
+        );
+    }
+
+    #[test]
+    fn connect_is_refused_and_options_star_is_not() {
+        assert_eq!(checked("host:443", &["host:443"]).0, Err(Refusal::Tunnel));
+        assert_eq!(checked("*", &["a"]).0, Ok(()));
+    }
 }

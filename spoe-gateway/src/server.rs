@@ -11,13 +11,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::activity::{Activity, RequestLine, Snapshot, TrackedBody};
+use crate::access::{ConnCounts, Counted};
+use crate::activity::{Activity, Snapshot, TrackedBody};
 use crate::conn::{ClientIo, Exchange, Tracked};
 use crate::generation::Generation;
 use crate::metrics::GatewayMetrics;
@@ -71,6 +73,10 @@ pub const REQUEST_HEAD_LIMIT: usize = 16 * 1024;
 /// How long a stop or an old generation's drain may take when
 /// `hard-stop-after` is not set.
 pub const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
+
+/// How long a stop waits, after cutting connections, for their tasks to
+/// end and write their access lines.
+const FORCED_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// How often a stop says what it still waits for.
 pub const STOP_PROGRESS_EVERY: Duration = Duration::from_secs(5);
@@ -129,6 +135,11 @@ pub struct Gateway {
     /// address they are bound to instead of binding it (a test binds port 0
     /// and writes the port it got into the configuration).
     prebound: Mutex<Vec<std::net::TcpListener>>,
+    /// Client connections open (`%ac`), and per frontend name (`%fc`).
+    conns: Arc<std::sync::atomic::AtomicUsize>,
+    /// Set when a stop outlasts its bound: requests cut then are logged `K`.
+    killing: Arc<std::sync::atomic::AtomicBool>,
+    frontend_conns: Mutex<HashMap<String, Arc<std::sync::atomic::AtomicUsize>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -202,6 +213,9 @@ impl Gateway {
             reload_lock: tokio::sync::Mutex::new(()),
             workers,
             prebound: Mutex::new(prebound),
+            conns: Arc::default(),
+            killing: Arc::default(),
+            frontend_conns: Mutex::default(),
         });
         gw.bind_listeners(&generation.config).await?;
         info!(generation = 1, "gateway started");
@@ -359,11 +373,16 @@ impl Gateway {
     ) {
         let started = tokio::time::Instant::now();
         let generation = self.current();
-        let timeouts = generation
-            .frontend_for(local)
-            .map(|f| f.model.timeouts)
-            .unwrap_or_default();
+        let frontend = generation.frontend_for(local).map(|f| &f.model);
+        let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
+        let frontend_conns = self.frontend_conns(frontend.map_or("-", |f| f.name.as_str()));
         drop(generation);
+        let conns = Arc::new(ConnCounts {
+            process: self.conns.clone(),
+            frontend: frontend_conns,
+            killing: self.killing.clone(),
+        });
+        let _counted = Counted::new(conns.clone());
         let session = Arc::new(Session {
             client,
             local,
@@ -372,9 +391,13 @@ impl Gateway {
             // among the first request's buffers (see `Progress::new`).
             session_event_done: Mutex::new(Vec::with_capacity(1)),
             requests: AtomicU64::new(0),
+            conns,
+            // Until the first bytes come: a connection that sends nothing is
+            // logged from its accept.
+            first_bytes: Mutex::new(Some((started, std::time::SystemTime::now()))),
             body: crate::body::Progress::new(),
         });
-        let activity = Activity::new(started);
+        let activity = Activity::new();
         let _live = self.register(client, local, started, activity.clone());
         let exchange = Exchange::new();
         let service = ConnService {
@@ -409,13 +432,24 @@ impl Gateway {
                     () = stop.cancelled() => return,
                 };
                 match readable {
-                    Ok(Ok(())) => activity.head_started(),
+                    Ok(Ok(())) => {
+                        activity.head_started();
+                        // The request's `%tr` and the start of its `%TR`.
+                        *session
+                            .first_bytes
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some((tokio::time::Instant::now(), std::time::SystemTime::now()));
+                    }
                     Ok(Err(e)) => {
                         tracing::debug!(%client, error = %e, "client connection failed before its request");
                         return;
                     }
                     Err(_) if first => {
-                        self.log_bad_request(client, local, 408, "cR", started);
+                        // HAProxy answers a connection that sent nothing with its 408 too.
+                        let sent =
+                            send_request_timeout(io.sock.into_inner(), timeouts.client).await;
+                        self.log_refused(&session, Some(408), "cR", sent);
                         return;
                     }
                     // An idle keep-alive connection closes without a word, as in HAProxy.
@@ -431,7 +465,7 @@ impl Gateway {
             // Boxed, so that the task of an idle connection keeps no room
             // for hyper's connection and the futures that drive it.
             let served =
-                Box::pin(self.serve_requests(io, service.clone(), head_timeout, &stop, started))
+                Box::pin(self.serve_requests(io, service.clone(), timeouts, head_timeout, &stop))
                     .await;
             match served {
                 Some(back) => io = back,
@@ -447,13 +481,14 @@ impl Gateway {
         &self,
         io: ClientIo,
         service: ConnService,
+        timeouts: crate::model::Timeouts,
         head_timeout: Duration,
         stop: &CancellationToken,
-        started: tokio::time::Instant,
     ) -> Option<ClientIo> {
         let exchange = service.exchange.clone();
         let session = service.session.clone();
-        let (client, local) = (session.client, session.local);
+        let activity = service.activity.clone();
+        let client = session.client;
         exchange.reset();
         let mut conn = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -473,26 +508,34 @@ impl Gateway {
                 () = exchange.idle(), if !handing_back => &mut handing_back,
                 // Finish the request in progress, then close.
                 () = stop.cancelled(), if !stopping => &mut stopping,
-                // The stop's bound ran out (it logged this connection): close at once.
-                () = self.killed.cancelled() => return None,
+                // The stop's bound ran out: close at once. A request in
+                // progress logs itself as cut (`K`); a head not complete yet
+                // is logged here.
+                () = self.killed.cancelled() => {
+                    if activity.snapshot() == Snapshot::Head {
+                        self.log_refused(&session, None, "KR", 0);
+                    }
+                    return None;
+                }
             };
             *event = true;
             std::pin::Pin::new(&mut conn).graceful_shutdown();
         };
         if let Err(e) = done {
-            // hyper answered a malformed request head itself: log it
-            // as HAProxy logs <BADREQ>.
-            let refused = if e.is_parse_too_large() {
-                Some((431, "PR"))
+            let mut sock = conn.into_parts().io.sock.into_inner();
+            if e.is_parse_too_large() {
+                // hyper answered the head itself: log it as HAProxy logs <BADREQ>.
+                let _ = sock.shutdown().await;
+                self.log_refused(&session, Some(431), "PR", 0);
             } else if e.is_parse() {
-                Some((400, "PR"))
+                let _ = sock.shutdown().await;
+                self.log_refused(&session, Some(400), "PR", 0);
             } else if e.is_timeout() {
-                Some((408, "cR"))
-            } else {
-                None
-            };
-            if let Some((status, term)) = refused {
-                self.log_bad_request(client, local, status, term, started);
+                // `timeout http-request`: this hyper connection started with
+                // the request's first bytes, so a head had begun: HAProxy's
+                // 408 page.
+                let sent = send_request_timeout(sock, timeouts.client).await;
+                self.log_refused(&session, Some(408), "cR", sent);
             } else {
                 tracing::debug!(%client, error = %e, "client connection ended with an error");
             }
@@ -575,9 +618,10 @@ impl Gateway {
         }
     }
 
-    /// The stop's bound ran out: logs every connection with a request in
-    /// progress (its access line, termination state `K` and what it was
-    /// waiting for) and a summary, then closes them all.
+    /// The stop's bound ran out: closes every connection, and says how many
+    /// in a summary. Each request in progress writes its own access line as
+    /// it is cut (termination state `K` and the phase it was in: `KR`,
+    /// `KH`, `KD`).
     fn close_by_force(&self, why: &str, fast: bool) {
         let live = self.live_snapshots();
         if live.is_empty() && fast {
@@ -585,72 +629,56 @@ impl Gateway {
             self.killed.cancel();
             return;
         }
-        let generation = self.current();
-        let mut requests = 0usize;
-        for (client, local, _, snapshot) in &live {
-            let frontend = generation
-                .frontend_for(*local)
-                .map_or("-", |f| f.model.name.as_str());
-            // Status 0: nothing was sent (HAProxy writes -1).
-            let (status, termination, request, since) = match snapshot {
-                Snapshot::Idle => continue,
-                Snapshot::Head { since } => (0, "KR", "<BADREQ>".to_owned(), *since),
-                Snapshot::Busy {
-                    since,
-                    request,
-                    status,
-                } => (
-                    status.unwrap_or(0),
-                    if status.is_some() { "KD" } else { "KH" },
-                    request
-                        .as_ref()
-                        .map_or_else(|| "-".to_owned(), ToString::to_string),
-                    *since,
-                ),
-            };
-            requests += 1;
-            proxy::log_refused(
-                &self.metrics,
-                *client,
-                frontend,
-                status,
-                termination,
-                &request,
-                since,
-            );
-        }
+        let requests = live
+            .iter()
+            .filter(|(_, _, _, s)| !matches!(s, Snapshot::Idle))
+            .count();
         warn!(
             connections = live.len(),
             requests,
             "{why}: closing {} client connection(s) by force ({requests} with a request in progress)",
             live.len()
         );
+        // First the state the access lines read, then the cut.
+        self.killing.store(true, Ordering::Relaxed);
         self.killed.cancel();
     }
 
-    /// The access line of a connection refused before it sent a whole
-    /// request head (HAProxy's `<BADREQ>`).
-    fn log_bad_request(
+    /// The access line of a request the gateway refused or cut before it
+    /// had a whole head (HAProxy's `<BADREQ>`): `status` is what the client
+    /// received (`None`: nothing), `bytes` how much of it.
+    fn log_refused(
         &self,
-        client: SocketAddr,
-        local: SocketAddr,
-        status: u16,
-        termination: &str,
-        started: tokio::time::Instant,
+        session: &Session,
+        status: Option<u16>,
+        termination: &'static str,
+        bytes: u64,
     ) {
         let generation = self.current();
-        let frontend = generation
-            .frontend_for(local)
-            .map_or("-", |f| f.model.name.as_str());
+        let frontend = generation.frontend_for(session.local).map(|f| &f.model);
         proxy::log_refused(
             &self.metrics,
-            client,
-            frontend,
+            session,
+            frontend.map_or("-", |f| f.name.as_str()),
+            frontend
+                .is_some_and(|f| f.httplog)
+                .then_some(generation.config.global.syslog),
             status,
             termination,
-            "<BADREQ>",
-            started,
+            bytes,
         );
+    }
+
+    /// The count of connections open on the frontend called `name` (`%fc`).
+    fn frontend_conns(&self, name: &str) -> Arc<std::sync::atomic::AtomicUsize> {
+        let mut all = self
+            .frontend_conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = all.get(name) {
+            return n.clone();
+        }
+        all.entry(name.to_owned()).or_default().clone()
     }
 
     /// Validates and loads the configuration again. On success new requests
@@ -770,6 +798,9 @@ impl Gateway {
                 }
             };
             self.close_by_force(&why, fast);
+            // Each cut connection writes its access line as its task ends:
+            // give them that moment (they end at once: nothing is awaited).
+            let _ = tokio::time::timeout(FORCED_CLOSE_GRACE, self.connections.wait()).await;
         }
         info!("gateway stopped");
     }
@@ -788,7 +819,7 @@ struct ConnService {
 }
 
 impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnService {
-    type Response = hyper::Response<Tracked<TrackedBody<proxy::Body>>>;
+    type Response = hyper::Response<Tracked<TrackedBody<crate::access::Logged<proxy::Body>>>>;
     type Error = Infallible;
     // Boxed: hyper hands the connection back between requests only when the
     // service's future is Unpin.
@@ -799,18 +830,33 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnServ
         let (gw, session, ex) = (self.gw.clone(), self.session.clone(), self.exchange.clone());
         let activity = self.activity.clone();
         ex.request(&req);
-        activity.request_started(RequestLine {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            version: req.version(),
-        });
+        activity.request_started();
         Box::pin(async move {
             let generation = gw.current();
             let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
             ex.response(&resp);
-            activity.responding(resp.status().as_u16());
             Ok(resp.map(|b| Tracked::new(TrackedBody::new(b, activity), ex)))
         })
+    }
+}
+
+/// The 408 page, sent when `timeout http-request` expires before a whole
+/// request head arrived (HAProxy sends its own; hyper would only close).
+const REQUEST_TIMEOUT_PAGE: &[u8] = b"HTTP/1.1 408 Request Timeout\r\n\
+content-length: 92\r\ncache-control: no-cache\r\nconnection: close\r\ncontent-type: text/html\r\n\r\n\
+<html><body><h1>408 Request Timeout</h1>\nThe request did not arrive in time.\n</body></html>\n";
+
+/// Sends the 408 page and closes; returns the bytes the client was sent
+/// (bounded by `timeout client`, 5 s without it: a client that does not
+/// read gets no more of the gateway's time).
+async fn send_request_timeout(mut sock: tokio::net::TcpStream, limit: Option<Duration>) -> u64 {
+    let write = async {
+        sock.write_all(REQUEST_TIMEOUT_PAGE).await?;
+        sock.shutdown().await
+    };
+    match tokio::time::timeout(limit.unwrap_or(Duration::from_secs(5)), write).await {
+        Ok(Ok(())) => REQUEST_TIMEOUT_PAGE.len() as u64,
+        _ => 0,
     }
 }
 
@@ -822,4 +868,24 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::REQUEST_TIMEOUT_PAGE;
+
+    #[test]
+    fn the_408_page_says_its_length() {
+        let text = std::str::from_utf8(REQUEST_TIMEOUT_PAGE).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!("\r\ncontent-length: {}\r\n", body.len())),
+            "{head} / {} bytes",
+            body.len()
+        );
+    }
 }

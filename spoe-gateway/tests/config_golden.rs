@@ -643,7 +643,6 @@ frontend web
             "parsing [haproxy.cfg:4:5] : 'stats' is accepted and ignored: the gateway has no stats socket; use its Prometheus metrics",
             "parsing [haproxy.cfg:5:5] : 'chroot' is accepted and ignored: the gateway does not chroot",
             "parsing [haproxy.cfg:6:5] : 'group' is accepted and ignored: the gateway does not change its group; start it as the right one",
-            "parsing [haproxy.cfg:10:5] : 'option httplog' is accepted and ignored: the gateway writes its own access log format",
             "parsing [haproxy.cfg:11:5] : 'option dontlognull' is accepted and ignored: the gateway logs every request",
             "parsing [haproxy.cfg:12:5] : 'option forwardfor' is accepted and ignored: the gateway does not add an X-Forwarded-For header",
             "parsing [haproxy.cfg:13:5] : 'option http-keep-alive' is accepted and ignored: the gateway manages connection persistence by itself",
@@ -724,6 +723,30 @@ frontend web
             "parsing [haproxy.cfg:3:1] : '[scope]' is accepted and ignored: scopes only select sections of SPOE files",
         ],
     },
+    Case {
+        name: "option httplog: a frontend's, no clf",
+        text: "\
+defaults
+    mode http
+    option httplog
+    timeout client 1s
+    timeout server 1s
+    timeout connect 1s
+frontend web
+    bind :80
+    option httplog clf
+    default_backend be
+backend be
+    option httplog
+    server s 127.0.0.1:81
+",
+        errors: &[
+            "parsing [haproxy.cfg:9:5] : 'option httplog clf' is not supported by the gateway (it writes HAProxy's httplog format)",
+        ],
+        warnings: &[
+            "parsing [haproxy.cfg:12:5] : 'option httplog' is accepted and ignored: it is ignored in backends (the frontend's log format is used)",
+        ],
+    },
 ];
 
 #[test]
@@ -765,4 +788,43 @@ fn unreadable_file() {
             .replace(data_dir().to_str().unwrap(), "$DATA"),
         "parsing [$DATA/no-such-haproxy.cfg] : cannot read '$DATA/no-such-haproxy.cfg': No such file or directory (os error 2)"
     );
+}
+
+#[test]
+fn option_httplog_and_the_log_lines_framing_reach_the_model() {
+    use spoe_gateway::model::{Syslog, SyslogFormat};
+    let text = "\
+global
+    log stdout format rfc5424 local3 notice
+defaults
+    mode http
+    option httplog
+    timeout client 1s
+    timeout server 1s
+    timeout connect 1s
+frontend web
+    bind :80
+    default_backend be
+listen other
+    bind :81
+    server s 127.0.0.1:82
+backend be
+    server s 127.0.0.1:81
+";
+    let (config, _) = GatewayConfig::parse_str(text, "gw.cfg", Path::new("."), None).unwrap();
+    assert!(config.frontends.iter().all(|f| f.httplog));
+    assert_eq!(
+        config.global.syslog,
+        Syslog {
+            format: SyslogFormat::Rfc5424,
+            facility: 19,
+            max_level: 5,
+        }
+    );
+    let plain = text
+        .replace("    option httplog\n", "")
+        .replace(" format rfc5424 local3 notice", " local0");
+    let (config, _) = GatewayConfig::parse_str(&plain, "gw.cfg", Path::new("."), None).unwrap();
+    assert!(config.frontends.iter().all(|f| !f.httplog));
+    assert_eq!(config.global.syslog, Syslog::default());
 }

@@ -229,4 +229,11 @@ async fn reload(gateway: &Arc<Gateway>) {
 /// Request lines go where the configuration's `global` `log` says.
 fn route_request_logs(config: &GatewayConfig) {
     crate::logs::request_logs_to_stdout(config.global.log == LogTarget::Stdout);
+    crate::logs::frame_spoe_lines(
+        config
+            .frontends
+            .iter()
+            .any(|f| f.httplog)
+            .then_some(config.global.syslog),
+    );
 }

@@ -120,11 +120,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
 /// (HAProxy's rule), why it is ignored.
 pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
     (
-        "httplog",
-        false,
-        "the gateway writes its own access log format",
-    ),
-    (
         "tcplog",
         false,
         "the gateway writes its own access log format",

@@ -31,8 +31,8 @@ use super::keywords::{
 use super::logformat::Phase;
 use super::parse::{Kind, Line, Modifier, Section};
 use crate::model::{
-    Balance, DEFAULT_BUFSIZE, Global, LogTarget, Mode, Rule, Server, SpoeFilterDecl, Timeouts,
-    UseBackend,
+    Balance, DEFAULT_BUFSIZE, Global, LogTarget, Mode, Rule, Server, SpoeFilterDecl, Syslog,
+    SyslogFormat, Timeouts, UseBackend,
 };
 
 /// Where a `timeout` line stores its value.
@@ -105,6 +105,8 @@ pub(super) struct Proxy {
     pub(super) use_backends: Vec<(UseBackend, Span)>,
     pub(super) default_backend: Option<Spanned<String>>,
     pub(super) filters: Vec<SpoeFilterDecl>,
+    /// `option httplog`.
+    pub(super) httplog: bool,
     pub(super) group_refs: Vec<GroupRef>,
 }
 
@@ -131,6 +133,7 @@ impl Proxy {
             use_backends: Vec::new(),
             default_backend: None,
             filters: Vec::new(),
+            httplog: false,
             group_refs: Vec::new(),
         }
     }
@@ -145,6 +148,7 @@ impl Proxy {
         p.spop_check = d.spop_check;
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings;
+        p.httplog = d.httplog;
         if kind != Kind::Backend {
             p.default_backend = d.default_backend.clone();
         }
@@ -508,6 +512,7 @@ impl Lowerer<'_, '_> {
             }
         };
         let mut i = 2;
+        let mut format = SyslogFormat::default();
         loop {
             match line.arg_str(i) {
                 Some("len") => {
@@ -530,6 +535,7 @@ impl Lowerer<'_, '_> {
                         );
                         return;
                     }
+                    format = SyslogFormat::from_name(w.as_str()).unwrap_or_default();
                     i += 2;
                 }
                 Some("sample") => {
@@ -576,6 +582,15 @@ impl Lowerer<'_, '_> {
         }
         self.log_line = Some(line.span().clone());
         self.global.log = log;
+        let code = |names: &[&str], w: &str| names.iter().position(|n| *n == w);
+        self.global.syslog = Syslog {
+            format,
+            facility: code(&FACILITIES, facility.as_str()).map_or(16, |c| c as u8),
+            max_level: line
+                .arg_str(i + 1)
+                .and_then(|l| code(&LEVELS, l))
+                .map_or(7, |c| c as u8),
+        };
     }
 
     /// `default-path current|config|parent|origin PATH`: where relative paths start from the
@@ -1320,6 +1335,9 @@ impl Lowerer<'_, '_> {
             p.http_buffer_request = line.modifier == Modifier::None;
             return;
         }
+        if name == "httplog" {
+            return self.option_httplog(p, line);
+        }
         if let Some((_, negatable, reason)) = IGNORED_OPTIONS.iter().find(|(o, _, _)| *o == name) {
             if line.modifier != Modifier::None && !negatable {
                 return self.diag.error(
@@ -1337,6 +1355,40 @@ impl Lowerer<'_, '_> {
             format!("unknown option '{name}'")
         };
         self.diag.error_msg(word.span().clone(), msg);
+    }
+
+    /// `option httplog [clf]`: HAProxy's access line (a frontend capability;
+    /// HAProxy ignores it in a backend with a warning, and refuses `no`).
+    fn option_httplog(&mut self, p: &mut Proxy, line: &Line) {
+        let directive = "option httplog";
+        if line.modifier != Modifier::None {
+            let word = line
+                .arg(1)
+                .map_or_else(|| line.span().clone(), |w| w.span().clone());
+            return self.diag.error(
+                word,
+                ConfigErrorKind::NegationNotSupported {
+                    name: "httplog".to_owned(),
+                },
+            );
+        }
+        if line.arg_str(2) == Some("clf") {
+            return self.diag.error_msg(
+                line.span().clone(),
+                "'option httplog clf' is not supported by the gateway (it writes HAProxy's httplog format)",
+            );
+        }
+        if self.too_many(line, 1, directive) {
+            return;
+        }
+        if !p.has_frontend() {
+            return self.diag.ignored(
+                line.span().clone(),
+                directive,
+                "it is ignored in backends (the frontend's log format is used)",
+            );
+        }
+        p.httplog = true;
     }
 
     fn proxy_log(&mut self, line: &Line) {

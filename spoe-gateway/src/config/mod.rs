@@ -73,6 +73,12 @@
 //!   `del-header`, `set-var`, `send-spoe-group`; each with an optional `if|unless COND`.
 //!   Conditions and ACLs are [`spoe::expr`]'s; log-format strings are described in
 //!   [`logformat`](self#log-format-strings).
+//! - `option httplog` (frontends, `defaults`): HAProxy's httplog access line, framed as the
+//!   first `log stdout|stderr [format F] FACILITY [LEVEL]` line of `global` says (`raw`,
+//!   `rfc3164` (the default), `rfc5424`, `local`, `priority`, `short`, `timed`, `iso`), and
+//!   dropped when `LEVEL` is below `info`. Without it each request gets the gateway's short
+//!   `spoe::access` line in tracing's format. `option httplog clf` is an error; in a backend
+//!   the option is ignored with a warning, as by HAProxy.
 //!
 //! Anything else is an error naming the file, line and column, never silently dropped: an
 //! unknown keyword says so, a keyword HAProxy has but the gateway does not run says "not
@@ -95,7 +101,7 @@
 //!   `unique-id-header`, `fullconn`, `backlog`, `log ADDR ...`, `no log` (`log global` is
 //!   accepted silently: the access log follows `global`), `timeout check|tunnel|tarpit|
 //!   client-fin|server-fin`.
-//! - options: `httplog`, `tcplog`, `dontlognull`, `dontlog-normal`, `log-separate-errors`,
+//! - options: `tcplog`, `dontlognull`, `dontlog-normal`, `log-separate-errors`,
 //!   `log-health-checks`, `forwardfor`, `http-keep-alive`, `http-server-close`, `httpclose`,
 //!   `redispatch`,
 //!   `abortonclose`, `tcpka`, `clitcpka`, `srvtcpka`, `splice-*`, `contstats`, `socket-stats`,

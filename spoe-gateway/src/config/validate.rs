@@ -99,6 +99,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 default_backend,
                 filters: p.filters,
                 http_buffer_request: p.http_buffer_request,
+                httplog: p.httplog,
             });
         }
     }

@@ -1,0 +1,378 @@
+//! The access line of one request, written when the request ends, with what
+//! the client really got: the status sent (or `-1`), the bytes, and the
+//! termination state of how it ended (answered, refused, timed out, aborted
+//! by the client, cut by the server).
+//!
+//! With `option httplog` the line is HAProxy's ([`crate::httplog`]), framed
+//! as the `log` line says, on the `spoe::httplog` target; without it, the
+//! gateway's short line on `spoe::access`.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use tokio::time::Instant;
+
+use crate::httplog::{ACCESS_LEVEL, Framed, HttpLog, Timer};
+use crate::metrics::GatewayMetrics;
+use crate::model::Syslog;
+
+/// Connections open now: the process's (`%ac`) and the frontend's (`%fc`);
+/// and whether the gateway is closing them by force (a stop past
+/// `hard-stop-after`): a request cut then ends as `K` (killed), not as the
+/// client's doing.
+///
+/// One per connection, shared by its requests' access lines; it also holds
+/// the bytes the connection read, and how many it had read when its last
+/// answer ended (more since: a new request has begun).
+#[derive(Debug, Default)]
+pub(crate) struct ConnCounts {
+    pub(crate) process: Arc<AtomicUsize>,
+    pub(crate) frontend: Arc<AtomicUsize>,
+    pub(crate) killing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A connection counted in [`ConnCounts`] until it drops.
+#[derive(Debug)]
+pub(crate) struct Counted(Arc<ConnCounts>);
+
+impl Counted {
+    pub(crate) fn new(counts: Arc<ConnCounts>) -> Self {
+        counts.process.fetch_add(1, Ordering::Relaxed);
+        counts.frontend.fetch_add(1, Ordering::Relaxed);
+        Self(counts)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.process.fetch_sub(1, Ordering::Relaxed);
+        self.0.frontend.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The request an access line names, formatted only when a line is written.
+#[derive(Debug, Clone)]
+pub(crate) enum RequestLine {
+    /// A request the gateway could not read or trust (`<BADREQ>`).
+    Bad,
+    /// `METHOD URI VERSION`.
+    Line(hyper::Method, hyper::Uri, hyper::Version),
+}
+
+impl std::fmt::Display for RequestLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bad => f.write_str("<BADREQ>"),
+            Self::Line(method, uri, version) => write!(f, "{method} {uri} {version:?}"),
+        }
+    }
+}
+
+/// Everything an access line says but the bytes and the end.
+#[derive(Debug, Clone)]
+pub(crate) struct Access {
+    pub(crate) client: SocketAddr,
+    pub(crate) received: SystemTime,
+    /// When the request started (`%tr`), for `%Ta`.
+    pub(crate) started: Instant,
+    pub(crate) t_request: Timer,
+    pub(crate) frontend: String,
+    pub(crate) backend: String,
+    pub(crate) server: String,
+    pub(crate) t_queue: Timer,
+    pub(crate) t_connect: Timer,
+    pub(crate) t_response: Timer,
+    pub(crate) status: Option<u16>,
+    /// Two letters: who ended the request (`-`, `P`, `L`, `c`, `C`, `S`,
+    /// `s`) and in which phase (`-`, `R`, `Q`, `C`, `H`, `D`).
+    pub(crate) termination: &'static str,
+    pub(crate) conns: Arc<ConnCounts>,
+    /// `%bc`, `%sc`: requests the backend and the server were serving.
+    pub(crate) backend_conns: usize,
+    pub(crate) server_conns: usize,
+    /// `%sq`: requests ahead in the server's queue.
+    pub(crate) server_queue: usize,
+    /// What `%r` says.
+    pub(crate) request: RequestLine,
+    /// `Some` with `option httplog`: the framing of the `log` line.
+    pub(crate) httplog: Option<Syslog>,
+    /// Bytes of the response head sent.
+    pub(crate) head_bytes: u64,
+    /// The response has no body to send (`HEAD`, 204, 304): hyper drops it
+    /// unread, which is not the client leaving.
+    pub(crate) bodiless: bool,
+}
+
+impl Access {
+    /// `termination`, or `K` and its phase when the gateway is closing
+    /// connections by force.
+    fn ended_as(&self, termination: &'static str) -> &'static str {
+        if !self.conns.killing.load(Ordering::Relaxed) {
+            return termination;
+        }
+        match termination.as_bytes().get(1) {
+            Some(b'Q') => "KQ",
+            Some(b'H') => "KH",
+            Some(b'D') => "KD",
+            _ => "KR",
+        }
+    }
+
+    /// A request of `client` on `frontend`, started now.
+    pub(crate) fn new(
+        client: SocketAddr,
+        frontend: &str,
+        request: RequestLine,
+        conns: Arc<ConnCounts>,
+    ) -> Self {
+        Self {
+            client,
+            received: SystemTime::now(),
+            started: Instant::now(),
+            t_request: Timer::ms(Duration::ZERO),
+            frontend: frontend.to_owned(),
+            backend: frontend.to_owned(),
+            server: "<NOSRV>".to_owned(),
+            t_queue: Timer::NEVER,
+            t_connect: Timer::NEVER,
+            t_response: Timer::NEVER,
+            status: None,
+            termination: "--",
+            conns,
+            backend_conns: 0,
+            server_conns: 0,
+            server_queue: 0,
+            request,
+            httplog: None,
+            head_bytes: 0,
+            bodiless: false,
+        }
+    }
+
+    /// Writes the line: `body_bytes` of body were sent.
+    pub(crate) fn write(&self, body_bytes: u64, metrics: &GatewayMetrics) {
+        if let Some(status) = self.status {
+            metrics.request(&self.frontend, status);
+        }
+        let active = self.started.elapsed();
+        let Some(syslog) = &self.httplog else {
+            let status = self.status.map_or(-1, i32::from);
+            tracing::info!(
+                target: "spoe::access",
+                "{}:{} {} {}/{} {} {status} {} \"{}\"",
+                self.client.ip(),
+                self.client.port(),
+                self.frontend,
+                self.backend,
+                self.server,
+                active.as_millis(),
+                self.termination,
+                self.request,
+            );
+            return;
+        };
+        let line = HttpLog {
+            client: self.client,
+            received: self.received,
+            frontend: &self.frontend,
+            backend: &self.backend,
+            server: &self.server,
+            t_request: self.t_request,
+            t_queue: self.t_queue,
+            t_connect: self.t_connect,
+            t_response: self.t_response,
+            t_active: active,
+            status: self.status,
+            bytes: self.head_bytes + body_bytes,
+            termination: self.termination,
+            counters: [
+                self.conns.process.load(Ordering::Relaxed),
+                self.conns.frontend.load(Ordering::Relaxed),
+                self.backend_conns,
+                self.server_conns,
+                0,
+            ],
+            queues: [self.server_queue, 0],
+            request: &self.request,
+        };
+        if let Some(framed) = Framed::new(syslog, ACCESS_LEVEL, &line, SystemTime::now()) {
+            tracing::info!(target: "spoe::httplog", "{framed}");
+        }
+    }
+}
+
+/// A response body that writes the request's access line when it is done:
+/// at its end, or when it is dropped before (the client went away: `CD`), or
+/// when the server's body fails (`SD`).
+pub(crate) struct Logged<B: HttpBody> {
+    inner: B,
+    access: Option<Access>,
+    metrics: Arc<GatewayMetrics>,
+    sent: u64,
+    failed: bool,
+    ended: bool,
+}
+
+impl<B: HttpBody> std::fmt::Debug for Logged<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logged").field("sent", &self.sent).finish()
+    }
+}
+
+impl<B: HttpBody> Logged<B> {
+    pub(crate) fn new(inner: B, access: Access, metrics: Arc<GatewayMetrics>) -> Self {
+        Self {
+            inner,
+            access: Some(access),
+            metrics,
+            sent: 0,
+            failed: false,
+            ended: false,
+        }
+    }
+
+    /// A body without an access line.
+    pub(crate) fn unlogged(inner: B, metrics: Arc<GatewayMetrics>) -> Self {
+        Self {
+            inner,
+            access: None,
+            metrics,
+            sent: 0,
+            failed: false,
+            ended: false,
+        }
+    }
+}
+
+impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for Logged<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    self.sent += d.len() as u64;
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.failed = true,
+            Poll::Ready(None) => self.ended = true,
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B: HttpBody> Drop for Logged<B> {
+    fn drop(&mut self) {
+        let Some(mut access) = self.access.take() else {
+            return;
+        };
+        if self.failed {
+            access.termination = "SD";
+        } else if !(self.ended || access.bodiless || self.inner.is_end_stream()) {
+            access.termination = access.ended_as("CD");
+        }
+        access.write(self.sent, &self.metrics);
+    }
+}
+
+/// The access line of a request that ends without a response (the client
+/// closed its connection while the gateway waited on an agent or a server):
+/// written on drop unless [`Pending::take`] took it, with status `-1` and
+/// termination `C` plus the phase it was in.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    access: Option<Access>,
+    metrics: Arc<GatewayMetrics>,
+    /// The termination state if the client leaves now: `CR` (request,
+    /// agents, rules), `CQ` (queued for a server), `CH` (the server's answer).
+    pub(crate) phase: &'static str,
+}
+
+impl Pending {
+    pub(crate) fn new(access: Access, metrics: Arc<GatewayMetrics>) -> Self {
+        Self {
+            access: Some(access),
+            metrics,
+            phase: "CR",
+        }
+    }
+
+    pub(crate) fn get(&mut self) -> &mut Access {
+        self.access.get_or_insert_with(unreachable_access)
+    }
+
+    /// The line, to be written by whoever ends the request.
+    pub(crate) fn take(&mut self) -> Access {
+        self.access.take().unwrap_or_else(unreachable_access)
+    }
+}
+
+/// Only reached if a request ended twice; an empty line rather than a panic.
+fn unreachable_access() -> Access {
+    Access::new(
+        SocketAddr::from(([0, 0, 0, 0], 0)),
+        "-",
+        RequestLine::Bad,
+        Arc::default(),
+    )
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut access) = self.access.take() {
+            access.status = None;
+            access.termination = access.ended_as(self.phase);
+            access.write(0, &self.metrics);
+        }
+    }
+}
+
+/// The size of a response head as hyper writes it (status line, headers,
+/// the `date` it adds when there is none, blank line).
+pub(crate) fn head_size(status: hyper::StatusCode, headers: &hyper::HeaderMap) -> u64 {
+    // "HTTP/1.1 200 OK\r\n", and "\r\n" at the end.
+    let mut n = 9 + 4 + status.canonical_reason().map_or(0, str::len) + 2 + 2;
+    if !headers.contains_key(hyper::header::DATE) {
+        // "date: Fri, 04 Dec 2026 16:25:31 GMT\r\n".
+        n += 37;
+    }
+    for (name, value) in headers {
+        n += name.as_str().len() + 2 + value.len() + 2;
+    }
+    n as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_size_counts_what_hyper_writes() {
+        let mut h = hyper::HeaderMap::new();
+        h.insert("content-length", "77".parse().unwrap());
+        // "HTTP/1.1 400 Bad Request\r\n" 26, "content-length: 77\r\n" 20, date 37, "\r\n" 2.
+        assert_eq!(head_size(hyper::StatusCode::BAD_REQUEST, &h), 85);
+        h.insert("date", "Fri, 04 Dec 2026 16:25:31 GMT".parse().unwrap());
+        assert_eq!(head_size(hyper::StatusCode::BAD_REQUEST, &h), 85);
+    }
+}
