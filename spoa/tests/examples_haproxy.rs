@@ -94,6 +94,7 @@ fn first_line(child: &mut ChildGuard, path: &Path) -> Option<String> {
         if Instant::now() >= deadline || child.try_wait().ok().flatten().is_some() {
             return None;
         }
+        // Poll interval of a bounded wait (the child's output has no event to wait on).
         thread::sleep(Duration::from_millis(10));
     }
 }
@@ -108,6 +109,7 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
+        // Poll interval of a bounded wait, not a barrier.
         thread::sleep(Duration::from_millis(10));
     }
 }

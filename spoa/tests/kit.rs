@@ -85,6 +85,7 @@ async fn a_typed_argument_error_names_the_argument_and_both_types() {
 #[tokio::test(start_paused = true)]
 async fn call_cancels_a_handler_past_its_budget() {
     let slow = |_req: Request| async {
+        // The handler's own work: longer than its budget (paused clock).
         tokio::time::sleep(Duration::from_secs(5)).await;
         Ok(Actions::new())
     };
@@ -158,6 +159,7 @@ async fn an_overrun_takes_the_error_path_through_the_engine() {
     config.handler_timeout = Duration::from_millis(100);
     let server = Server::new(
         |_req: Request| async {
+            // The handler's own work: longer than its budget (paused clock).
             tokio::time::sleep(Duration::from_secs(3)).await;
             Ok(vec![set("late", true)].into())
         },

@@ -148,6 +148,7 @@ async fn misbehaving(req: Request) -> Result<Actions, HandlerError> {
         Some(1) => Err("backend down".into()),
         Some(2) => panic!("handler bug"),
         Some(3) => {
+            // The handler's own work: far past any budget.
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok(Actions::new())
         }
@@ -494,6 +495,7 @@ async fn connections_beyond_the_limit_wait_for_a_slot_then_get_disconnect_13() {
 async fn idle_connections_are_closed_after_the_idle_timeout() {
     let slow = |req: Request| async move {
         if req.messages[0].get("v").and_then(TypedData::as_i64) == Some(1) {
+            // The handler's own work, longer than idle_timeout (paused clock).
             tokio::time::sleep(Duration::from_secs(8)).await;
         }
         Ok::<_, HandlerError>(Actions::new())
@@ -505,6 +507,7 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
     let (mut e, task, _stop) = start(&server);
     e.handshake().await;
     let t0 = Instant::now();
+    // Time passing is what is tested: less than idle_timeout (paused clock).
     tokio::time::sleep(Duration::from_secs(4)).await;
     e.send(&notify(1, 2i64)).await;
     ack_of(&e.recv().await.unwrap());
@@ -575,6 +578,7 @@ async fn the_listen_backlog_holds_300_pending_connections() {
             if queued >= N {
                 return queued;
             }
+            // Poll interval of a bounded wait on the kernel's accept queue (no event to wait on).
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })

@@ -78,6 +78,7 @@ impl Agent {
                 "spoe agent {args:?} did not print its addresses (exit {exited:?}):\n{text}\n{}",
                 std::fs::read_to_string(stderr.path()).unwrap_or_default()
             );
+            // Poll interval of a bounded wait on the child's output.
             thread::sleep(Duration::from_millis(10));
         };
         Self {
@@ -243,6 +244,7 @@ fn an_ack_too_big_reaches_haproxy_as_error_13() {
         .any(|l| l.contains("verdict not delivered") && l.contains("cause=\"ack_too_big\""))
     {
         assert!(Instant::now() < deadline, "no log line:\n{}", agent.log());
+        // Poll interval of a bounded wait on the child's output.
         thread::sleep(Duration::from_millis(10));
     }
 }

@@ -57,6 +57,7 @@ async fn backend(delay: Duration) -> (SocketAddr, Arc<BackendSeen>) {
                     have.extend_from_slice(&buf[..n]);
                     while let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
                         have.drain(..end + 4);
+                        // The backend's own answer time (what the test configures), not a barrier.
                         tokio::time::sleep(delay).await;
                         let resp = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
                         if s.write_all(resp).await.is_err() {
@@ -159,6 +160,7 @@ async fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
+        // Poll interval of a bounded wait on a counter.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     true
@@ -176,6 +178,7 @@ async fn an_idle_connection_waits_http_keep_alive_not_http_request() {
     .await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     get(&mut s).await.unwrap();
+    // Time passing is what is tested: idle longer than http-request, shorter than http-keep-alive.
     tokio::time::sleep(Duration::from_secs(1)).await;
     // The gateway's idle wait starts after this instant (when it sent the response).
     let sent = Instant::now();
@@ -214,6 +217,7 @@ async fn http_keep_alive_closes_idle_connections_and_a_started_head_gets_http_re
     let mut s = TcpStream::connect(addr).await.unwrap();
     get(&mut s).await.unwrap();
     s.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    // Time passing is what is tested: a head left incomplete for a while.
     tokio::time::sleep(Duration::from_secs(1)).await;
     s.write_all(b"host: x\r\n\r\n").await.unwrap();
     read_response(&mut s)

@@ -161,6 +161,7 @@ fn an_agent_behind_a_31_like_engine() {
         };
         timeout(WAIT, async {
             while ends() < opened {
+                // Poll interval of a bounded wait on a metric (no event to wait on).
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })

@@ -640,6 +640,7 @@ async fn requests_every_10ms(e: &Engine, run: Duration) -> usize {
             assert!(out.status.0 > 256, "a connection status: {out:?}");
             failed += 1;
         }
+        // Requests are paced on the paused clock: what is tested is how many connections 10 s of them open.
         sleep(Duration::from_millis(10)).await;
     }
     failed
@@ -684,6 +685,7 @@ async fn f20_an_agent_that_breaks_after_hello_is_backed_off_and_requests_fail_fa
             connections as u64,
             "{what}"
         );
+        // Requests are paced on the paused clock: what is tested is how many connections they open.
         sleep(Duration::from_millis(10)).await;
         assert!(
             statuses(&agents.seen).iter().all(|s| *s == status),
