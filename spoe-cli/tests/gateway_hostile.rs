@@ -205,8 +205,8 @@ fn corpus() -> Vec<Case> {
 #[test]
 fn hostile_requests_get_what_haproxy_gives_them() {
     let backend = Backend::start("be");
-    let (haproxy, hap_port) = haproxy_on_port(|port| haproxy_cfg(port, backend.addr));
-    let (gateway, gw) = gateway_on_port(|port| haproxy_cfg(port, backend.addr), &[]);
+    let (haproxy, hap_port) = Haproxy::start_on_port(|port| haproxy_cfg(port, backend.addr), &[]);
+    let (gateway, gw) = GatewayProc::start_on_port(|port| haproxy_cfg(port, backend.addr), &[]);
     let gw_port = gw.port();
     let corpus = corpus();
     let mut wrong = Vec::new();
@@ -256,22 +256,4 @@ fn hostile_requests_get_what_haproxy_gives_them() {
         }),
         "{kinds:?}"
     );
-}
-
-// ===== ports =====
-
-// Neither HAProxy nor the gateway can bind port 0 and say which port they got: each claims
-// a port by its own bind and, when it is taken, tries another (`spoe_interop::claim_port`).
-
-/// HAProxy on `config(port)`, and its port.
-fn haproxy_on_port(config: impl Fn(u16) -> String) -> (Haproxy, u16) {
-    Haproxy::start_on_port(config, &[])
-}
-
-/// The gateway on `config(port)` with `files` beside it, and its address.
-fn gateway_on_port(
-    config: impl Fn(u16) -> String,
-    files: &[(&str, &str)],
-) -> (GatewayProc, SocketAddr) {
-    GatewayProc::start_on_port(config, files)
 }

@@ -245,8 +245,8 @@ fn every_access_line_is_haproxys_and_a_haproxy_log_parser_reads_it() {
         part: part.addr,
         garbage: garbage.addr,
     };
-    let (haproxy, hap_port) = haproxy_on_port(|port| haproxy_cfg(port, &servers));
-    let (gateway, gw) = gateway_on_port(|port| haproxy_cfg(port, &servers), &[]);
+    let (haproxy, hap_port) = Haproxy::start_on_port(|port| haproxy_cfg(port, &servers), &[]);
+    let (gateway, gw) = GatewayProc::start_on_port(|port| haproxy_cfg(port, &servers), &[]);
     let gw_port = gw.port();
     let gw_out = || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
 
@@ -390,7 +390,7 @@ fn a_request_cut_at_hard_stop_after_is_logged_killed() {
         part: hang.addr,
         garbage: hang.addr,
     };
-    let (mut gateway, addr) = gateway_on_port(
+    let (mut gateway, addr) = GatewayProc::start_on_port(
         |port| {
             haproxy_cfg(port, &servers)
                 .replacen("global\n", "global\n    hard-stop-after 300ms\n", 1)
@@ -456,7 +456,7 @@ backend agents
         )
     };
     let spoe_conf = spoe_interop::echo_spoe_conf("s=str(hello)", "2s", false);
-    let (gateway, addr) = gateway_on_port(config, &[("spoe.conf", &spoe_conf)]);
+    let (gateway, addr) = GatewayProc::start_on_port(config, &[("spoe.conf", &spoe_conf)]);
     for _ in 0..2 {
         let r = gateway_support::get(addr, "/", &[]).unwrap();
         assert_eq!(r.status, 200);
@@ -484,22 +484,4 @@ backend agents
         spoe == 2 && access == 2 && text.lines().count() == 4,
         "{spoe} SPOE and {access} access lines framed as rfc5424:\n{text}"
     );
-}
-
-// ===== ports =====
-
-// Neither HAProxy nor the gateway can bind port 0 and say which port they got: each claims
-// a port by its own bind and, when it is taken, tries another (`spoe_interop::claim_port`).
-
-/// HAProxy on `config(port)`, and its port.
-fn haproxy_on_port(config: impl Fn(u16) -> String) -> (Haproxy, u16) {
-    Haproxy::start_on_port(config, &[])
-}
-
-/// The gateway on `config(port)` with `files` beside it, and its address.
-fn gateway_on_port(
-    config: impl Fn(u16) -> String,
-    files: &[(&str, &str)],
-) -> (GatewayProc, SocketAddr) {
-    GatewayProc::start_on_port(config, files)
 }

@@ -6,12 +6,8 @@
 //! first byte under `timeout http-keep-alive` and gives each request's hyper
 //! connection `timeout http-request` from there.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::task::{Context, Poll};
-
-use hyper::body::{Body, Frame, SizeHint};
 
 /// Where a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +31,7 @@ impl Snapshot {
 }
 
 /// The phase of one client connection, shared by its loop, its service and
-/// its response bodies.
+/// its response body ([`crate::conn::Tracked`]).
 #[derive(Debug)]
 pub(crate) struct Activity {
     phase: AtomicU8,
@@ -68,9 +64,9 @@ impl Activity {
         self.set(Snapshot::Busy);
     }
 
-    /// The response was sent (or abandoned): the connection waits for the
-    /// next request.
-    fn response_done(&self) {
+    /// The response was sent (or abandoned: hyper dropped its body): the
+    /// connection waits for the next request.
+    pub(crate) fn response_done(&self) {
         self.set(Snapshot::Idle);
     }
 
@@ -80,46 +76,6 @@ impl Activity {
             Snapshot::Head if !self.any_read.load(Ordering::Relaxed) => Snapshot::Idle,
             phase => phase,
         }
-    }
-}
-
-/// A response body that tells its [`Activity`] when hyper is done with it
-/// (hyper drops the body once it has written its last frame, or gives up).
-#[derive(Debug)]
-pub(crate) struct TrackedBody<B> {
-    inner: B,
-    activity: Arc<Activity>,
-}
-
-impl<B> TrackedBody<B> {
-    pub(crate) fn new(inner: B, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
-    }
-}
-
-impl<B> Drop for TrackedBody<B> {
-    fn drop(&mut self) {
-        self.activity.response_done();
-    }
-}
-
-impl<B: Body + Unpin> Body for TrackedBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
@@ -134,9 +90,8 @@ mod tests {
         a.head_started();
         assert_eq!(a.snapshot(), Snapshot::Head);
         a.request_started();
-        let body = TrackedBody::new((), a.clone());
         assert_eq!(a.snapshot(), Snapshot::Busy);
-        drop(body);
+        a.response_done();
         assert_eq!(a.snapshot(), Snapshot::Idle);
         a.head_started();
         assert_eq!(a.snapshot(), Snapshot::Head);

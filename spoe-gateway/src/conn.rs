@@ -17,6 +17,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use crate::activity::Activity;
+
 /// The client's socket, with the bytes hyper had read past the previous
 /// request (a pipelined request), which are read first.
 #[derive(Debug)]
@@ -201,22 +203,29 @@ fn has_token(h: &hyper::HeaderMap, token: &str) -> bool {
 }
 
 /// A response body that tells its connection when hyper is done with it
-/// (hyper drops the body once it wrote its end, or gave up on it).
+/// (hyper drops the body once it wrote its end, or gave up on it): the
+/// [`Exchange`] counts the response done, the [`Activity`] goes idle.
 #[derive(Debug)]
 pub(crate) struct Tracked<B> {
     inner: B,
     exchange: Arc<Exchange>,
+    activity: Arc<Activity>,
 }
 
 impl<B> Tracked<B> {
-    pub(crate) fn new(inner: B, exchange: Arc<Exchange>) -> Self {
-        Self { inner, exchange }
+    pub(crate) fn new(inner: B, exchange: Arc<Exchange>, activity: Arc<Activity>) -> Self {
+        Self {
+            inner,
+            exchange,
+            activity,
+        }
     }
 }
 
 impl<B> Drop for Tracked<B> {
     fn drop(&mut self) {
         self.exchange.done.fetch_add(1, Ordering::Relaxed);
+        self.activity.response_done();
     }
 }
 
@@ -278,10 +287,10 @@ mod tests {
             >());
             let resp = resp.map(|_| body);
             ex.response(&resp);
-            drop(Tracked::new(resp.into_body(), ex.clone()));
+            drop(Tracked::new(resp.into_body(), ex.clone(), Activity::new()));
         } else {
             ex.response(&resp);
-            drop(Tracked::new(resp.into_body(), ex.clone()));
+            drop(Tracked::new(resp.into_body(), ex.clone(), Activity::new()));
         }
         ex
     }

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::access::{ConnCounts, Counted};
-use crate::activity::{Activity, Snapshot, TrackedBody};
+use crate::activity::{Activity, Snapshot};
 use crate::conn::{ClientIo, Exchange, Tracked};
 use crate::generation::Generation;
 use crate::metrics::GatewayMetrics;
@@ -819,7 +819,7 @@ struct ConnService {
 }
 
 impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnService {
-    type Response = hyper::Response<Tracked<TrackedBody<crate::access::Logged<proxy::Body>>>>;
+    type Response = hyper::Response<Tracked<crate::access::Logged<proxy::Body>>>;
     type Error = Infallible;
     // Boxed: hyper hands the connection back between requests only when the
     // service's future is Unpin.
@@ -835,7 +835,7 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnServ
             let generation = gw.current();
             let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
             ex.response(&resp);
-            Ok(resp.map(|b| Tracked::new(TrackedBody::new(b, activity), ex)))
+            Ok(resp.map(|b| Tracked::new(b, ex, activity)))
         })
     }
 }

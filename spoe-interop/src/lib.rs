@@ -675,11 +675,22 @@ pub fn http_get(
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT)?;
+    let stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT)?;
     stream.set_read_timeout(Some(HTTP_TIMEOUT))?;
     stream.set_write_timeout(Some(HTTP_TIMEOUT))?;
+    get_on(stream, &addr.to_string(), path, extra_headers, deadline)
+}
 
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+/// Sends `GET path` with `Connection: close` on `stream` and reads the whole
+/// response, by `deadline`.
+fn get_on(
+    mut stream: impl Read + Write,
+    host: &str,
+    path: &str,
+    extra_headers: &[(&str, &str)],
+    deadline: Instant,
+) -> io::Result<HttpResponse> {
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (name, value) in extra_headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -719,34 +730,10 @@ pub fn http_get_unix(
     extra_headers: &[(&str, &str)],
 ) -> io::Result<HttpResponse> {
     let deadline = Instant::now() + HTTP_TIMEOUT;
-    let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
+    let stream = std::os::unix::net::UnixStream::connect(socket)?;
     stream.set_read_timeout(Some(HTTP_TIMEOUT))?;
     stream.set_write_timeout(Some(HTTP_TIMEOUT))?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    for (name, value) in extra_headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes())?;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        if Instant::now() >= deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "HTTP response deadline",
-            ));
-        }
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if raw.len() > HTTP_MAX_RESPONSE {
-            return Err(invalid("response too large"));
-        }
-    }
-    parse_response(&raw)
+    get_on(stream, "localhost", path, extra_headers, deadline)
 }
 
 fn invalid(msg: &str) -> io::Error {
