@@ -17,8 +17,6 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use crate::activity::Activity;
-
 /// The client's socket, with the bytes hyper had read past the previous
 /// request (a pipelined request), which are read first.
 #[derive(Debug)]
@@ -116,6 +114,19 @@ pub(crate) struct Exchange {
     close: AtomicBool,
     /// The request was HTTP/1.0.
     http10: AtomicBool,
+    /// Bytes of a request head arrived and the head is not complete yet.
+    head_begun: AtomicBool,
+}
+
+/// Where a connection is, for a stop that waits for it or cuts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Waiting for a request (nothing would be cut).
+    Idle,
+    /// A request head has begun and is not complete.
+    Head,
+    /// A request is being served.
+    Busy,
 }
 
 impl Exchange {
@@ -135,6 +146,7 @@ impl Exchange {
             && h.contains_key(hyper::header::CONTENT_LENGTH))
             || h.contains_key(hyper::header::UPGRADE);
         self.heads.fetch_add(1, Ordering::Relaxed);
+        self.head_begun.store(false, Ordering::Relaxed);
         self.http10.store(http10, Ordering::Relaxed);
         if close {
             self.close.store(true, Ordering::Relaxed);
@@ -149,6 +161,23 @@ impl Exchange {
             && resp.body().size_hint().exact().is_none();
         if has_token(h, "close") || close_delimited {
             self.close.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The first bytes of a request head arrived.
+    pub(crate) fn head_started(&self) {
+        self.head_begun.store(true, Ordering::Relaxed);
+    }
+
+    /// Where the connection is now: serving a request while the service has
+    /// seen more heads than hyper dropped response bodies.
+    pub(crate) fn phase(&self) -> Phase {
+        if self.heads.load(Ordering::Relaxed) > self.done.load(Ordering::Relaxed) {
+            Phase::Busy
+        } else if self.head_begun.load(Ordering::Relaxed) {
+            Phase::Head
+        } else {
+            Phase::Idle
         }
     }
 
@@ -203,29 +232,22 @@ fn has_token(h: &hyper::HeaderMap, token: &str) -> bool {
 }
 
 /// A response body that tells its connection when hyper is done with it
-/// (hyper drops the body once it wrote its end, or gave up on it): the
-/// [`Exchange`] counts the response done, the [`Activity`] goes idle.
+/// (hyper drops the body once it wrote its end, or gave up on it).
 #[derive(Debug)]
 pub(crate) struct Tracked<B> {
     inner: B,
     exchange: Arc<Exchange>,
-    activity: Arc<Activity>,
 }
 
 impl<B> Tracked<B> {
-    pub(crate) fn new(inner: B, exchange: Arc<Exchange>, activity: Arc<Activity>) -> Self {
-        Self {
-            inner,
-            exchange,
-            activity,
-        }
+    pub(crate) fn new(inner: B, exchange: Arc<Exchange>) -> Self {
+        Self { inner, exchange }
     }
 }
 
 impl<B> Drop for Tracked<B> {
     fn drop(&mut self) {
         self.exchange.done.fetch_add(1, Ordering::Relaxed);
-        self.activity.response_done();
     }
 }
 
@@ -287,10 +309,10 @@ mod tests {
             >());
             let resp = resp.map(|_| body);
             ex.response(&resp);
-            drop(Tracked::new(resp.into_body(), ex.clone(), Activity::new()));
+            drop(Tracked::new(resp.into_body(), ex.clone()));
         } else {
             ex.response(&resp);
-            drop(Tracked::new(resp.into_body(), ex.clone(), Activity::new()));
+            drop(Tracked::new(resp.into_body(), ex.clone()));
         }
         ex
     }
@@ -304,6 +326,23 @@ mod tests {
         Option<usize>,
         bool,
     );
+
+    #[test]
+    fn a_connection_goes_idle_head_busy_idle() {
+        let ex = Exchange::new();
+        assert_eq!(ex.phase(), Phase::Idle, "nothing read yet");
+        ex.head_started();
+        assert_eq!(ex.phase(), Phase::Head);
+        ex.reset();
+        let req = request(hyper::Version::HTTP_11, &[]);
+        ex.request(&req);
+        let body = Tracked::new(Full::new(Bytes::new()), ex.clone());
+        assert_eq!(ex.phase(), Phase::Busy);
+        drop(body);
+        assert_eq!(ex.phase(), Phase::Idle);
+        ex.head_started();
+        assert_eq!(ex.phase(), Phase::Head);
+    }
 
     #[test]
     fn handed_back_only_where_hyper_keeps_alive() {

@@ -20,7 +20,6 @@
 #![warn(missing_docs)]
 
 mod access;
-mod activity;
 mod body;
 pub mod config;
 mod conn;

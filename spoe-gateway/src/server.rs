@@ -19,8 +19,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::access::{ConnCounts, Counted};
-use crate::activity::{Activity, Snapshot};
-use crate::conn::{ClientIo, Exchange, Tracked};
+use crate::conn::{ClientIo, Exchange, Phase, Tracked};
 use crate::generation::Generation;
 use crate::metrics::GatewayMetrics;
 use crate::model::GatewayConfig;
@@ -89,10 +88,8 @@ struct ListenerHandle {
 /// A client connection open now.
 #[derive(Debug)]
 struct LiveConn {
-    client: SocketAddr,
-    local: SocketAddr,
     accepted: tokio::time::Instant,
-    activity: Arc<Activity>,
+    exchange: Arc<Exchange>,
 }
 
 /// Unregisters a connection when its task ends.
@@ -397,14 +394,12 @@ impl Gateway {
             first_bytes: Mutex::new(Some((started, std::time::SystemTime::now()))),
             body: crate::body::Progress::new(),
         });
-        let activity = Activity::new();
-        let _live = self.register(client, local, started, activity.clone());
         let exchange = Exchange::new();
+        let _live = self.register(started, exchange.clone());
         let service = ConnService {
             gw: self.clone(),
             session: session.clone(),
             exchange: exchange.clone(),
-            activity: activity.clone(),
         };
         let header_timeout = timeouts
             .http_request
@@ -433,7 +428,7 @@ impl Gateway {
                 };
                 match readable {
                     Ok(Ok(())) => {
-                        activity.head_started();
+                        exchange.head_started();
                         // The request's `%tr` and the start of its `%TR`.
                         *session
                             .first_bytes
@@ -487,7 +482,6 @@ impl Gateway {
     ) -> Option<ClientIo> {
         let exchange = service.exchange.clone();
         let session = service.session.clone();
-        let activity = service.activity.clone();
         let client = session.client;
         exchange.reset();
         let mut conn = http1::Builder::new()
@@ -512,7 +506,7 @@ impl Gateway {
                 // progress logs itself as cut (`K`); a head not complete yet
                 // is logged here.
                 () = self.killed.cancelled() => {
-                    if activity.snapshot() == Snapshot::Head {
+                    if exchange.phase() == Phase::Head {
                         self.log_refused(&session, None, "KR", 0);
                     }
                     return None;
@@ -547,7 +541,7 @@ impl Gateway {
         // this one's body was read to its end.
         let again = handing_back && !stopping && exchange.reusable() && session.body_complete();
         if !again {
-            let _ = tokio::io::AsyncWriteExt::shutdown(io.sock.inner_mut()).await;
+            let _ = io.sock.inner_mut().shutdown().await;
             return None;
         }
         // hyper's read buffer comes back as `Bytes` even when empty:
@@ -562,36 +556,22 @@ impl Gateway {
     }
 
     /// Counts a client connection as open until the guard drops.
-    fn register(
-        &self,
-        client: SocketAddr,
-        local: SocketAddr,
-        accepted: tokio::time::Instant,
-        activity: Arc<Activity>,
-    ) -> LiveGuard<'_> {
+    fn register(&self, accepted: tokio::time::Instant, exchange: Arc<Exchange>) -> LiveGuard<'_> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         self.live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(
-                id,
-                LiveConn {
-                    client,
-                    local,
-                    accepted,
-                    activity,
-                },
-            );
+            .insert(id, LiveConn { accepted, exchange });
         LiveGuard { gateway: self, id }
     }
 
-    /// Where every open connection is: (client, local address, snapshot).
-    fn live_snapshots(&self) -> Vec<(SocketAddr, SocketAddr, tokio::time::Instant, Snapshot)> {
+    /// Where every open connection is: (accepted at, phase).
+    fn live_snapshots(&self) -> Vec<(tokio::time::Instant, Phase)> {
         self.live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
-            .map(|c| (c.client, c.local, c.accepted, c.activity.snapshot()))
+            .map(|c| (c.accepted, c.exchange.phase()))
             .collect()
     }
 
@@ -600,9 +580,9 @@ impl Gateway {
         let live = self.live_snapshots();
         let requests = live
             .iter()
-            .filter(|(_, _, _, s)| !matches!(s, Snapshot::Idle))
+            .filter(|(_, phase)| *phase != Phase::Idle)
             .count();
-        let oldest = live.iter().map(|(_, _, at, _)| at.elapsed()).max();
+        let oldest = live.iter().map(|(at, _)| at.elapsed()).max();
         match oldest {
             Some(age) => info!(
                 connections = live.len(),
@@ -631,7 +611,7 @@ impl Gateway {
         }
         let requests = live
             .iter()
-            .filter(|(_, _, _, s)| !matches!(s, Snapshot::Idle))
+            .filter(|(_, phase)| *phase != Phase::Idle)
             .count();
         warn!(
             connections = live.len(),
@@ -814,8 +794,6 @@ struct ConnService {
     gw: Arc<Gateway>,
     session: Arc<Session>,
     exchange: Arc<Exchange>,
-    /// Where the connection is, for a stop that waits for it or cuts it.
-    activity: Arc<Activity>,
 }
 
 impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnService {
@@ -828,14 +806,12 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnServ
 
     fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
         let (gw, session, ex) = (self.gw.clone(), self.session.clone(), self.exchange.clone());
-        let activity = self.activity.clone();
         ex.request(&req);
-        activity.request_started();
         Box::pin(async move {
             let generation = gw.current();
             let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
             ex.response(&resp);
-            Ok(resp.map(|b| Tracked::new(b, ex, activity)))
+            Ok(resp.map(|b| Tracked::new(b, ex)))
         })
     }
 }
