@@ -581,10 +581,7 @@ pub(crate) async fn handle(
     if fe.model.http_buffer_request
         && let Err(status) = body.buffer(&mut txn, bufsize, timeouts, &progress).await
     {
-        let mut access = pending.take();
-        // 408: the client was too slow (cR); otherwise its body broke (CR).
-        access.termination = if status == 408 { "cR" } else { "CR" };
-        return finish(closing(error_page(status)), access, &metrics);
+        return body_refused(status, pending.take(), &metrics);
     }
     ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut txn)
         .await;
@@ -619,9 +616,7 @@ pub(crate) async fn handle(
             .buffer(&mut txn, bufsize, be.model.timeouts, &progress)
             .await
     {
-        let mut access = pending.take();
-        access.termination = if status == 408 { "cR" } else { "CR" };
-        return finish(closing(error_page(status)), access, &metrics);
+        return body_refused(status, pending.take(), &metrics);
     }
     ctx.run_event(&be.filters, Event::OnBackendHttpRequest, &mut txn)
         .await;
@@ -841,6 +836,18 @@ pub(crate) fn log_refused(
     access.status = status;
     access.termination = termination;
     access.write(bytes, metrics);
+}
+
+/// Answers a request whose body `option http-buffer-request` could not
+/// wait for, and closes: 408 when the client was too slow (`cR`), 400 when
+/// its body broke (`CR`).
+fn body_refused(
+    status: u16,
+    mut access: Access,
+    metrics: &Arc<GatewayMetrics>,
+) -> Response<Logged<Body>> {
+    access.termination = if status == 408 { "cR" } else { "CR" };
+    finish(closing(error_page(status)), access, metrics)
 }
 
 /// Hands a rule's answer to the client.

@@ -153,11 +153,11 @@ fn an_agent_behind_a_31_like_engine() {
             .connections_opened
             .load(std::sync::atomic::Ordering::SeqCst) as f64;
         let ends = || {
-            let text = server.metrics().encode_text();
-            text.lines()
-                .filter(|l| l.starts_with("spoa_connection_ends_total{"))
-                .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-                .sum::<f64>()
+            spoe_interop::metric_sum(
+                &server.metrics().encode_text(),
+                "spoa_connection_ends_total",
+                "",
+            )
         };
         timeout(WAIT, async {
             while ends() < opened {
