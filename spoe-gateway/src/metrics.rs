@@ -19,6 +19,12 @@ struct RequestLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandshakeLabels {
+    frontend: String,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SpoeLabels {
     agent: String,
     status: String,
@@ -35,6 +41,7 @@ pub struct GatewayMetrics {
     requests: Family<RequestLabels, Counter>,
     spoe: Family<SpoeLabels, Counter>,
     spoe_time: Family<AgentLabels, Histogram>,
+    handshakes: Family<HandshakeLabels, Counter>,
     /// Live configuration generations.
     pub generations: Gauge,
     /// Successful reloads.
@@ -106,6 +113,12 @@ impl GatewayMetrics {
             Histogram::new(exponential_buckets(0.0001, 2.0, 16))
         });
         let generations = Gauge::default();
+        let handshakes = Family::<HandshakeLabels, Counter>::default();
+        registry.register(
+            "tls_handshakes",
+            "TLS handshakes with clients by frontend and result (full, resumed, or the failure: handshake, timeout, closed, certificate)",
+            handshakes.clone(),
+        );
         let reloads = Counter::default();
         let reload_failures = Counter::default();
         let agent_connections = Gauge::default();
@@ -155,6 +168,7 @@ impl GatewayMetrics {
             requests,
             spoe,
             spoe_time,
+            handshakes,
             generations,
             reloads,
             reload_failures,
@@ -214,6 +228,16 @@ impl GatewayMetrics {
             },
             |h| h.observe(done.outcome.timings.total.as_secs_f64()),
         );
+    }
+
+    /// Counts a TLS handshake of `frontend` that ended as `result`.
+    pub(crate) fn handshake(&self, frontend: &str, result: &'static str) {
+        self.handshakes
+            .get_or_create(&HandshakeLabels {
+                frontend: frontend.to_owned(),
+                result,
+            })
+            .inc();
     }
 
     pub(crate) fn next_unique_id(&self) -> u64 {

@@ -131,6 +131,42 @@ pub struct Global {
     pub bufsize: usize,
     /// The `log stdout|stderr` line's format, facility and level.
     pub syslog: Syslog,
+    /// `tune.h2.*`.
+    pub h2: H2Tunes,
+}
+
+/// HAProxy's `tune.h2.*` settings, applied to every HTTP/2 client connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H2Tunes {
+    /// `tune.h2.header-table-size` (4096): the HPACK table the gateway keeps.
+    pub header_table_size: u32,
+    /// `tune.h2.initial-window-size` (65535): each stream's receive window.
+    pub initial_window_size: u32,
+    /// `tune.h2.max-concurrent-streams` (100).
+    pub max_concurrent_streams: u32,
+    /// `tune.h2.max-frame-size` (16384).
+    pub max_frame_size: u32,
+}
+
+impl Default for H2Tunes {
+    fn default() -> Self {
+        Self {
+            header_table_size: 4096,
+            initial_window_size: 65535,
+            max_concurrent_streams: 100,
+            max_frame_size: 16384,
+        }
+    }
+}
+
+/// What a `bind` line says beyond its addresses.
+#[derive(Debug, Clone, Default)]
+pub struct BindConf {
+    /// `ssl crt ...`: TLS, with its certificates loaded.
+    pub tls: Option<Arc<crate::tls::TlsBind>>,
+    /// `proto h2`: HTTP/2 whatever ALPN says (on a clear-text bind: prior
+    /// knowledge).
+    pub h2: bool,
 }
 
 impl Default for Global {
@@ -142,6 +178,7 @@ impl Default for Global {
             log: LogTarget::default(),
             bufsize: DEFAULT_BUFSIZE,
             syslog: Syslog::default(),
+            h2: H2Tunes::default(),
         }
     }
 }
@@ -301,6 +338,9 @@ pub struct Frontend {
     pub span: Span,
     /// `bind ADDR:PORT` lines.
     pub binds: Vec<SocketAddr>,
+    /// What each `bind` address's line says beyond the address (TLS, HTTP/2);
+    /// an address without an entry serves clear-text HTTP/1.1.
+    pub bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
     /// Timeouts (with `defaults` applied).
     pub timeouts: Timeouts,
     /// `maxconn`.
@@ -323,6 +363,23 @@ pub struct Frontend {
     /// `option httplog`: HAProxy's access line, framed as the `log` line
     /// says. Without it the gateway writes its short `spoe::access` line.
     pub httplog: bool,
+}
+
+impl Frontend {
+    /// The `bind` settings of the address a connection arrived on (`local`),
+    /// matched as [`Frontend::binds`] are (a wildcard address serves every
+    /// local address of its port).
+    pub fn bind_conf(&self, local: SocketAddr) -> Option<&Arc<BindConf>> {
+        self.bind_confs
+            .iter()
+            .find(|(b, _)| *b == local)
+            .or_else(|| {
+                self.bind_confs
+                    .iter()
+                    .find(|(b, _)| b.port() == local.port() && b.ip().is_unspecified())
+            })
+            .map(|(_, c)| c)
+    }
 }
 
 /// `mode` of a proxy.

@@ -45,6 +45,8 @@ pub(crate) struct Session {
     /// The latest request's body: whether it was read to its end decides
     /// whether the connection can be read again from a message boundary.
     pub(crate) body: Arc<Progress>,
+    /// What the TLS handshake established (`None`: clear text).
+    pub(crate) tls: Option<Arc<crate::tls::TlsFacts>>,
 }
 
 impl Session {
@@ -552,6 +554,7 @@ pub(crate) async fn handle(
         vars: Vars::new(),
         sess: session.vars.clone(),
         proc: generation.proc_vars.clone(),
+        tls: session.tls.clone(),
     };
     let mut ctx = Ctx {
         generation: &generation,

@@ -44,6 +44,8 @@ pub(crate) struct Txn {
     pub(crate) sess: Arc<Mutex<Vars>>,
     /// `proc.` variables, shared by the whole generation.
     pub(crate) proc: Arc<Mutex<Vars>>,
+    /// The client connection's TLS facts (`ssl_*` fetches); `None`: clear text.
+    pub(crate) tls: Option<Arc<crate::tls::TlsFacts>>,
 }
 
 /// An agent's typed value as a sample (integers become HAProxy's signed
@@ -283,6 +285,47 @@ pub(crate) fn with_full_name<R>(v: &VarRef, f: impl FnOnce(&str) -> R) -> R {
     f(std::str::from_utf8(out).unwrap_or_default())
 }
 
+/// The `ssl_*` fetches of a TLS connection (clear-text connections have
+/// none, as in HAProxy).
+fn tls_sample(tls: &crate::tls::TlsFacts, kind: &FetchKind) -> Option<Sample> {
+    use crate::tls::facts::{dn_entry, dn_oneline, dn_rfc2253, sha1};
+    let cert = tls.client_cert.as_ref();
+    let dn =
+        |entries: &[(String, String)], entry: &Option<String>, occ: &Option<i64>, rfc2253: bool| {
+            match entry {
+                Some(e) => dn_entry(entries, e, occ.unwrap_or(0)).map(Sample::str),
+                None if rfc2253 => Some(Sample::str(dn_rfc2253(entries))),
+                None => Some(Sample::str(dn_oneline(entries))),
+            }
+        };
+    Some(match kind {
+        FetchKind::SslFcSni => Sample::str(tls.sni.clone()?),
+        FetchKind::SslFcHasSni => Sample::Bool(tls.sni.is_some()),
+        FetchKind::SslFcProtocol => Sample::str(tls.protocol),
+        FetchKind::SslFcCipher => Sample::str(tls.cipher),
+        FetchKind::SslFcAlpn => Sample::Str(Bytes::from(tls.alpn.clone()?)),
+        FetchKind::SslFcIsResumed => Sample::Bool(tls.resumed),
+        FetchKind::SslFcHasCrt => Sample::Bool(cert.is_some() && !tls.resumed),
+        FetchKind::SslCUsed => Sample::Bool(cert.is_some()),
+        // A certificate that does not verify aborts the handshake.
+        FetchKind::SslCVerify => Sample::Int(0),
+        FetchKind::SslCSDn {
+            entry,
+            occ,
+            rfc2253,
+        } => dn(&cert?.subject, entry, occ, *rfc2253)?,
+        FetchKind::SslCIDn {
+            entry,
+            occ,
+            rfc2253,
+        } => dn(&cert?.issuer, entry, occ, *rfc2253)?,
+        FetchKind::SslCSerial => Sample::Bin(Bytes::from(cert?.serial.clone())),
+        FetchKind::SslCSha1 => Sample::Bin(Bytes::from(sha1(&cert?.der))),
+        FetchKind::SslCDer => Sample::Bin(Bytes::from(cert?.der.clone())),
+        _ => return None,
+    })
+}
+
 impl Fetch for Txn {
     fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
         let resp = self.response.as_ref();
@@ -291,7 +334,21 @@ impl Fetch for Txn {
             FetchKind::SrcPort => Sample::Int(i64::from(self.client.port())),
             FetchKind::Dst => ip(self.local),
             FetchKind::DstPort => Sample::Int(i64::from(self.local.port())),
-            FetchKind::SslFc => Sample::Bool(false),
+            FetchKind::SslFc => Sample::Bool(self.tls.is_some()),
+            FetchKind::SslFcSni
+            | FetchKind::SslFcHasSni
+            | FetchKind::SslFcProtocol
+            | FetchKind::SslFcCipher
+            | FetchKind::SslFcAlpn
+            | FetchKind::SslFcIsResumed
+            | FetchKind::SslFcHasCrt
+            | FetchKind::SslCUsed
+            | FetchKind::SslCVerify
+            | FetchKind::SslCSDn { .. }
+            | FetchKind::SslCIDn { .. }
+            | FetchKind::SslCSerial
+            | FetchKind::SslCSha1
+            | FetchKind::SslCDer => return tls_sample(self.tls.as_deref()?, kind),
             FetchKind::Method => method_sample(&self.method),
             FetchKind::Path => Sample::str(self.uri.path()),
             FetchKind::Query => Sample::str(self.uri.query()?),

@@ -35,14 +35,6 @@ pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
         "stats",
         "the gateway has no stats socket; use its Prometheus metrics",
     ),
-    ("ca-base", "the gateway does not use TLS"),
-    ("crt-base", "the gateway does not use TLS"),
-    ("ssl-default-bind-ciphers", "the gateway does not use TLS"),
-    (
-        "ssl-default-bind-ciphersuites",
-        "the gateway does not use TLS",
-    ),
-    ("ssl-default-bind-options", "the gateway does not use TLS"),
     ("ssl-default-server-ciphers", "the gateway does not use TLS"),
     (
         "ssl-default-server-ciphersuites",

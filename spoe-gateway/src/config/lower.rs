@@ -30,9 +30,10 @@ use super::keywords::{
 };
 use super::logformat::Phase;
 use super::parse::{Kind, Line, Modifier, Section};
+use super::ssl::{self, SslGlobal};
 use crate::model::{
-    Balance, DEFAULT_BUFSIZE, Global, LogTarget, Mode, Rule, Server, SpoeFilterDecl, Syslog,
-    SyslogFormat, Timeouts, UseBackend,
+    Balance, BindConf, DEFAULT_BUFSIZE, Global, LogTarget, Mode, Rule, Server, SpoeFilterDecl,
+    Syslog, SyslogFormat, Timeouts, UseBackend,
 };
 
 /// Where a `timeout` line stores its value.
@@ -87,6 +88,7 @@ pub(super) struct Proxy {
     /// `None`: HAProxy's default, `tcp`.
     pub(super) mode: Option<Mode>,
     pub(super) binds: Vec<SocketAddr>,
+    pub(super) bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
     pub(super) maxconn: Option<usize>,
@@ -118,6 +120,7 @@ impl Proxy {
             span,
             mode: None,
             binds: Vec::new(),
+            bind_confs: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
             maxconn: None,
@@ -205,6 +208,7 @@ pub(super) fn lower(
         named_defaults: Vec::new(),
         proxies: Vec::new(),
         files: vec![file.to_path_buf()],
+        ssl: SslGlobal::default(),
     };
     for section in sections {
         match section.kind {
@@ -235,6 +239,8 @@ struct Lowerer<'a, 'e> {
     named_defaults: Vec<Proxy>,
     proxies: Vec<Proxy>,
     files: Vec<PathBuf>,
+    /// `crt-base`, `ca-base`, `ssl-default-bind-*`.
+    ssl: SslGlobal,
 }
 
 // ===== shared argument readers =====
@@ -454,6 +460,15 @@ impl Lowerer<'_, '_> {
             }
             "log" => self.global_log(line),
             "default-path" => self.default_path(line),
+            kw if ssl::global_line(
+                kw,
+                &line.words[1..],
+                line.span(),
+                &self.base_dir,
+                &mut self.ssl,
+                self.diag,
+            ) => {}
+            kw if ssl::tune_h2(kw, &line.words[1..], line.span(), &mut self.global.h2, self.diag) => {}
             "nbproc" => self.diag.error_msg(
                 line.span().clone(),
                 "'nbproc' is not supported anymore since HAProxy 2.5; threads are enabled by default",
@@ -884,23 +899,25 @@ impl Lowerer<'_, '_> {
         }
         // Even a bad address counts: no "no bind" warning on top of its error.
         p.has_bind = true;
-        match parse_addresses(word, AddrUse::Bind) {
-            Ok(addrs) => p.binds.extend(addrs),
+        let addrs = match parse_addresses(word, AddrUse::Bind) {
+            Ok(addrs) => addrs,
             Err((at, msg)) => {
                 return self
                     .diag
                     .error_msg(word.span_at(at), format!("'bind' : {msg}"));
             }
+        };
+        let bases = ssl::Bases {
+            dir: &self.base_dir,
+            global: &self.ssl,
+        };
+        let conf = ssl::bind_options(&line.words[2..], bases, self.diag);
+        if conf.tls.is_some() || conf.h2 {
+            let conf = Arc::new(conf);
+            p.bind_confs
+                .extend(addrs.iter().map(|a| (*a, conf.clone())));
         }
-        if let Some(option) = line.arg(2) {
-            self.diag.error_msg(
-                option.span().clone(),
-                format!(
-                    "'bind' : option '{}' is not supported by the gateway",
-                    option.as_str()
-                ),
-            );
-        }
+        p.binds.extend(addrs);
     }
 
     fn timeout(&mut self, p: &mut Proxy, line: &Line) {

@@ -144,6 +144,7 @@ mod keywords;
 mod logformat;
 mod lower;
 mod parse;
+mod ssl;
 mod validate;
 mod vars;
 

@@ -90,6 +90,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 name: p.name,
                 span: p.span,
                 binds: p.binds,
+                bind_confs: p.bind_confs,
                 timeouts: p.timeouts,
                 maxconn: p.maxconn,
                 acls: p.acls,

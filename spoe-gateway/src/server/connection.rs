@@ -1,16 +1,21 @@
-//! One client connection from its accept: the session its requests share,
-//! its place in the stop's registry, and the service that hands each request
-//! to the proxy.
+//! One client connection from its accept: TLS when its `bind` line says
+//! `ssl`, the session its requests share (with what the handshake
+//! established), its place in the stop's registry, HTTP/2 or HTTP/1.1 (ALPN,
+//! `proto h2`), and the service that hands each request to the proxy.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::exchange::{Exchange, Tracked};
+use super::stream::ClientStream;
+use super::tls::Peer;
 use crate::access::{ConnCounts, Counted};
 use crate::proxy::{self, Session};
 
@@ -23,10 +28,22 @@ impl Gateway {
         stop: CancellationToken,
     ) {
         let started = tokio::time::Instant::now();
+        let accepted = std::time::SystemTime::now();
         let generation = self.current();
         let frontend = generation.frontend_for(local).map(|f| &f.model);
         let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
-        let frontend_conns = self.frontend_conns(frontend.map_or("-", |f| f.name.as_str()));
+        let bind = frontend.and_then(|f| f.bind_conf(local)).cloned();
+        let frontend_name = frontend.map_or("-", |f| f.name.as_str()).to_owned();
+        let frontend_conns = self.frontend_conns(&frontend_name);
+        let listener = frontend.map_or(0, |f| {
+            f.binds
+                .iter()
+                .position(|b| *b == local || (b.port() == local.port() && b.ip().is_unspecified()))
+                .map_or(0, |i| i + 1)
+        });
+        let httplog = frontend
+            .is_some_and(|f| f.httplog)
+            .then_some(generation.config.global.syslog);
         drop(generation);
         let conns = Arc::new(ConnCounts {
             process: self.conns.clone(),
@@ -34,6 +51,37 @@ impl Gateway {
             killing: self.killing.clone(),
         });
         let _counted = Counted::new(conns.clone());
+        let h2_forced = bind.as_ref().is_some_and(|b| b.h2);
+        let (stream, tls) = match bind.as_ref().and_then(|b| b.tls.as_ref()) {
+            None => (ClientStream::Plain(sock), None),
+            Some(tls) => {
+                let peer = Peer {
+                    client,
+                    accepted,
+                    frontend: &frontend_name,
+                    listener,
+                    httplog,
+                };
+                let limit = timeouts
+                    .client
+                    .or(timeouts.http_request)
+                    .unwrap_or(Duration::from_secs(30));
+                let handshake = self.tls_handshake(sock, tls, limit, &peer);
+                let stop_early = stop.clone();
+                let done = tokio::select! {
+                    r = handshake => r,
+                    () = stop_early.cancelled() => None,
+                };
+                let Some((stream, facts)) = done else {
+                    return;
+                };
+                (ClientStream::Tls(Box::new(stream)), Some(Arc::new(facts)))
+            }
+        };
+        let h2 = h2_forced
+            || tls
+                .as_ref()
+                .is_some_and(|t| t.alpn.as_deref() == Some(b"h2".as_slice()));
         let session = Arc::new(Session {
             client,
             local,
@@ -45,8 +93,9 @@ impl Gateway {
             conns,
             // Until the first bytes come: a connection that sends nothing is
             // logged from its accept.
-            first_bytes: Mutex::new(Some((started, std::time::SystemTime::now()))),
+            first_bytes: Mutex::new(Some((started, accepted))),
             body: crate::body::Progress::new(),
+            tls,
         });
         let exchange = Exchange::new();
         let _live = self.register(started, exchange.clone());
@@ -55,8 +104,13 @@ impl Gateway {
             session: session.clone(),
             exchange: exchange.clone(),
         };
-        self.serve_http1(sock, service, timeouts, started, stop)
-            .await;
+        if h2 {
+            self.serve_http2(stream, service, timeouts, started, stop)
+                .await;
+        } else {
+            self.serve_http1(stream, service, timeouts, started, stop)
+                .await;
+        }
     }
 }
 

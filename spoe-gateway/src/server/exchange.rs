@@ -14,20 +14,21 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
+
+use super::stream::ClientStream;
 
 /// The client's socket, with the bytes hyper had read past the previous
 /// request (a pipelined request), which are read first.
 #[derive(Debug)]
 pub(crate) struct ClientIo {
-    pub(crate) sock: TokioIo<TcpStream>,
+    pub(crate) sock: TokioIo<ClientStream>,
     pub(crate) unread: Bytes,
     exchange: Arc<Exchange>,
 }
 
 impl ClientIo {
-    pub(crate) fn new(sock: TcpStream, exchange: Arc<Exchange>) -> Self {
+    pub(crate) fn new(sock: ClientStream, exchange: Arc<Exchange>) -> Self {
         Self {
             sock: TokioIo::new(sock),
             unread: Bytes::new(),
@@ -116,6 +117,9 @@ pub(crate) struct Exchange {
     http10: AtomicBool,
     /// Bytes of a request head arrived and the head is not complete yet.
     head_begun: AtomicBool,
+    /// A request began or a response ended (an HTTP/2 connection's idle
+    /// timer waits on it).
+    changed: Notify,
 }
 
 /// Where a connection is, for a stop that waits for it or cuts it.
@@ -146,6 +150,7 @@ impl Exchange {
             && h.contains_key(hyper::header::CONTENT_LENGTH))
             || h.contains_key(hyper::header::UPGRADE);
         self.heads.fetch_add(1, Ordering::Relaxed);
+        self.changed.notify_one();
         self.head_begun.store(false, Ordering::Relaxed);
         self.http10.store(http10, Ordering::Relaxed);
         if close {
@@ -207,6 +212,12 @@ impl Exchange {
             && self.done.load(Ordering::Relaxed) == heads
     }
 
+    /// Resolves after a request began or a response ended since the last
+    /// call (at once if one did: the notice is kept until awaited).
+    pub(crate) async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
     /// Resolves once the current hyper connection has sent its response
     /// and has nothing to read.
     pub(crate) async fn idle(&self) {
@@ -248,6 +259,7 @@ impl<B> Tracked<B> {
 impl<B> Drop for Tracked<B> {
     fn drop(&mut self) {
         self.exchange.done.fetch_add(1, Ordering::Relaxed);
+        self.exchange.changed.notify_one();
     }
 }
 

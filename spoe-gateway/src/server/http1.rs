@@ -9,12 +9,12 @@ use bytes::Bytes;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use tokio::io::AsyncWriteExt as _;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::ConnService;
 use super::exchange::{ClientIo, Phase};
+use super::stream::ClientStream;
 use super::{Gateway, REQUEST_HEAD_LIMIT};
 use crate::model::Timeouts;
 
@@ -23,7 +23,7 @@ impl Gateway {
     /// holding only the socket between requests.
     pub(super) async fn serve_http1(
         self: &Arc<Self>,
-        sock: TcpStream,
+        sock: ClientStream,
         service: ConnService,
         timeouts: Timeouts,
         started: Instant,
@@ -47,15 +47,22 @@ impl Gateway {
             // and an idle client would keep it (8 KiB of the ~13 each idle
             // connection cost; HAProxy's cost ~1). The first head's timeout
             // is the same as hyper's: it runs from the accept.
+            // A request sent with the TLS handshake's last flight is already
+            // decrypted: the socket will not say so.
+            let buffered = first && io.sock.inner_mut().has_buffered();
             if io.unread.is_empty() {
                 let wait = if first {
                     header_timeout
                 } else {
                     keep_alive_timeout
                 };
-                let readable = tokio::select! {
-                    r = tokio::time::timeout(wait, io.sock.inner().readable()) => r,
-                    () = stop.cancelled() => return,
+                let readable = if buffered {
+                    Ok(Ok(()))
+                } else {
+                    tokio::select! {
+                        r = tokio::time::timeout(wait, io.sock.inner().tcp().readable()) => r,
+                        () = stop.cancelled() => return,
+                    }
                 };
                 match readable {
                     Ok(Ok(())) => {
@@ -196,7 +203,7 @@ content-length: 92\r\ncache-control: no-cache\r\nconnection: close\r\ncontent-ty
 /// Sends the 408 page and closes; returns the bytes the client was sent
 /// (bounded by `timeout client`, 5 s without it: a client that does not
 /// read gets no more of the gateway's time).
-async fn send_request_timeout(mut sock: TcpStream, limit: Option<Duration>) -> u64 {
+async fn send_request_timeout(mut sock: ClientStream, limit: Option<Duration>) -> u64 {
     let write = async {
         sock.write_all(REQUEST_TIMEOUT_PAGE).await?;
         sock.shutdown().await

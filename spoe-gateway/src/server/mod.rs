@@ -22,8 +22,11 @@ use exchange::Exchange;
 mod connection;
 mod exchange;
 mod http1;
+mod http2;
 mod listen;
 mod stop;
+mod stream;
+mod tls;
 
 /// A configuration, loaded and validated, with the variable names it uses.
 #[derive(Debug, Clone)]

@@ -1,0 +1,107 @@
+//! HTTP/2 to clients (ALPN `h2`, or `proto h2` on the `bind` line): hyper's
+//! server over the h2 crate, with HAProxy's `tune.h2.*` limits. Each stream
+//! is one request through the same service as HTTP/1.1 (rules, SPOE events,
+//! access line). Timeouts mean what they mean in HAProxy: `timeout
+//! http-request` (else `client`) for the first request, `timeout
+//! http-keep-alive` for an idle connection between streams; both end the
+//! connection with a GOAWAY. A stop sends GOAWAY and lets the open streams
+//! finish.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http2;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::connection::ConnService;
+use super::exchange::Phase;
+use super::stream::ClientStream;
+use super::{Gateway, REQUEST_HEAD_LIMIT};
+use crate::model::{H2Tunes, Timeouts};
+
+/// Streams (hyper spawns one task per stream) run on the connection's
+/// worker, tracked with the gateway's connections so that a stop waits
+/// for them.
+#[derive(Clone, Debug)]
+struct StreamTasks(TaskTracker);
+
+impl<F> hyper::rt::Executor<F> for StreamTasks
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        self.0.spawn(fut);
+    }
+}
+
+/// Streams reset by the client before the gateway answered, kept at most
+/// (the h2 crate's guard against rapid reset, CVE-2023-44487; past it the
+/// connection gets GOAWAY ENHANCE_YOUR_CALM).
+const MAX_PENDING_RESETS: usize = 20;
+
+impl Gateway {
+    /// Serves HTTP/2 on `sock` until the client or a timeout ends it.
+    pub(super) async fn serve_http2(
+        self: &Arc<Self>,
+        sock: ClientStream,
+        service: ConnService,
+        timeouts: Timeouts,
+        started: Instant,
+        stop: CancellationToken,
+    ) {
+        let exchange = service.exchange.clone();
+        let tunes: H2Tunes = self.current().config.global.h2;
+        let mut builder = http2::Builder::new(StreamTasks(self.connections.clone()));
+        builder
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(tunes.max_concurrent_streams)
+            .initial_stream_window_size(tunes.initial_window_size)
+            .max_frame_size(tunes.max_frame_size)
+            .header_table_size(tunes.header_table_size)
+            // HAProxy's tune.bufsize bounds a decoded header list as it
+            // bounds an HTTP/1 head (HPACK bombs stop there).
+            .max_header_list_size(u32::try_from(REQUEST_HEAD_LIMIT).unwrap_or(u32::MAX))
+            .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
+        let conn = builder.serve_connection(TokioIo::new(sock), service);
+        tokio::pin!(conn);
+        let header_timeout = timeouts
+            .http_request
+            .or(timeouts.client)
+            .unwrap_or(Duration::from_secs(30));
+        let keep_alive = timeouts.http_keep_alive.unwrap_or(header_timeout);
+        let mut idle_since = started;
+        let mut limit = header_timeout;
+        let mut closing = false;
+        loop {
+            let idle = exchange.phase() != Phase::Busy;
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "HTTP/2 client connection ended with an error");
+                    }
+                    return;
+                }
+                () = exchange.changed() => {
+                    if exchange.phase() != Phase::Busy {
+                        idle_since = Instant::now();
+                        limit = keep_alive;
+                    }
+                }
+                () = tokio::time::sleep_until(idle_since + limit), if idle && !closing => {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                () = stop.cancelled(), if !closing => {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                () = self.killed.cancelled() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! TLS on `bind` lines, with rustls: HAProxy's keywords as settings
+//! ([`settings`]), OpenSSL's names ([`names`]), PEM files as HAProxy reads
+//! them ([`certs`]), the certificate chosen by SNI and the configuration of
+//! a listener ([`bind`]), and what a handshake established ([`facts`]).
+//!
+//! ```text
+//!  haproxy.cfg words ──> TlsOptions / BindTlsSpec ──(files read: load)──> TlsBind
+//!  client hello ──> TlsBind::select (SNI, key types) ──> rustls ServerConfig ──> TlsFacts
+//! ```
+//!
+//! Does not do: TLS 1.0/1.1, OpenSSL cipher-string keywords, OCSP stapling,
+//! CRLs (each is refused by name where the configuration asks for it).
+
+pub mod bind;
+pub mod certs;
+pub mod facts;
+pub mod names;
+pub mod settings;
+
+pub use bind::{TlsBind, TlsConfigError};
+pub use facts::TlsFacts;
+pub use settings::{BindTlsSpec, CrtSpec, SniFilter, TlsOptions, Verify};
