@@ -22,6 +22,18 @@ if ! command -v redis-server >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
 fi
 
+# TLS and HTTP/2 tests drive real clients (gateway_tls): curl, openssl s_client, h2load and
+# nghttp, headless Chromium. They fail, never skip, without them.
+need=()
+for tool in curl:curl openssl:openssl h2load:nghttp2-client nghttp:nghttp2-client chromium:chromium; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo "test.sh: installing ${need[*]} from Debian" >&2
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y $(printf '%s\n' "${need[@]}" | sort -u)
+fi
+
 # The `spoe` binary's allocator (tikv-jemalloc-sys) builds jemalloc from its C sources.
 if ! command -v make >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
     echo "test.sh: installing make and a C compiler from Debian" >&2
