@@ -448,6 +448,15 @@ fn check_request(parts: &mut hyper::http::request::Parts) -> Result<(), Refusal>
     if parts.method == hyper::Method::CONNECT {
         return Err(Refusal::Tunnel);
     }
+    // HTTP/2 carries the host in `:authority`: HAProxy makes it the `Host`
+    // header (rules, agents and HTTP/1 servers see it there).
+    if parts.version == hyper::Version::HTTP_2
+        && !parts.headers.contains_key(hyper::header::HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(v) = HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(hyper::header::HOST, v);
+    }
     let host = hyper::header::HOST;
     let mut hosts = parts.headers.get_all(&host).iter();
     let first = hosts.next().cloned();

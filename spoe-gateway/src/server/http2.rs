@@ -44,6 +44,11 @@ where
 /// connection gets GOAWAY ENHANCE_YOUR_CALM).
 const MAX_PENDING_RESETS: usize = 20;
 
+/// How long a closing connection with no stream open waits for the client
+/// to acknowledge the GOAWAY's PING before it is dropped (a client that
+/// never reads must not hold it open; HAProxy closes at once).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 impl Gateway {
     /// Serves HTTP/2 on `sock` until the client or a timeout ends it.
     pub(super) async fn serve_http2(
@@ -76,7 +81,7 @@ impl Gateway {
         let keep_alive = timeouts.http_keep_alive.unwrap_or(header_timeout);
         let mut idle_since = started;
         let mut limit = header_timeout;
-        let mut closing = false;
+        let mut closing: Option<Instant> = None;
         loop {
             let idle = exchange.phase() != Phase::Busy;
             tokio::select! {
@@ -92,14 +97,16 @@ impl Gateway {
                         limit = keep_alive;
                     }
                 }
-                () = tokio::time::sleep_until(idle_since + limit), if idle && !closing => {
-                    closing = true;
+                () = tokio::time::sleep_until(idle_since + limit), if idle && closing.is_none() => {
+                    closing = Some(Instant::now());
                     conn.as_mut().graceful_shutdown();
                 }
-                () = stop.cancelled(), if !closing => {
-                    closing = true;
+                () = stop.cancelled(), if closing.is_none() => {
+                    closing = Some(Instant::now());
                     conn.as_mut().graceful_shutdown();
                 }
+                () = tokio::time::sleep_until(closing.unwrap_or(idle_since) + CLOSE_GRACE),
+                    if idle && closing.is_some() => return,
                 () = self.killed.cancelled() => return,
             }
         }
