@@ -24,7 +24,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use gateway_support::{GatewayProc, START_TIMEOUT, wait_until};
+use gateway_support::{Backend, GatewayProc, START_TIMEOUT, wait_until};
 use spoe_interop::Haproxy;
 use spoe_interop::pki::TestPki;
 
@@ -222,6 +222,70 @@ fn same_certificates_verdicts_and_ssl_values_as_haproxy() {
         "no handshake failure line:\n{}",
         gw.log()
     );
+}
+
+/// HTTP/2 requests reach an HTTP/1.1 server with the client's `:authority` as their `Host`,
+/// and a reload reads renewed certificates (a broken one is refused, the old generation serves).
+#[test]
+fn h2_to_an_http1_server_and_certificates_renewed_by_reload() {
+    let mut pki = pki();
+    let backend = Backend::start("be");
+    let cfg = |port: u16| {
+        format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port} ssl crt {}/www.pem alpn h2,http/1.1\n    default_backend be\n\
+             backend be\n    server s1 {}\n",
+            pki.dir().display(),
+            backend.addr
+        )
+    };
+    let (gw, gaddr) = GatewayProc::start_on_port(cfg, &[]);
+    let port = gaddr.port();
+    let (ok, body, version) = curl(&pki, port, "www.example", &["--http2", "-H", "x-probe: 1"]);
+    assert!(
+        ok && version == "2" && body.starts_with("be"),
+        "{ok} {version} {body}"
+    );
+    let seen = backend.seen();
+    let head = &seen.last().expect("the backend saw the request").head;
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("host: www.example:{port}")),
+        "{head}"
+    );
+    assert!(head.starts_with("GET / HTTP/1.1"), "{head}");
+
+    // Renewed: same name, new key and serial.
+    let before = presented(port, Some("www.example"));
+    let old_serial = serial(port);
+    pki.server("www.pem", &["www.example"]);
+    gw.reload();
+    assert_eq!(presented(port, Some("www.example")), before);
+    assert_ne!(
+        serial(port),
+        old_serial,
+        "the reload did not read the renewed certificate"
+    );
+    // Broken: the reload is refused with the reason, the running generation keeps serving.
+    std::fs::write(pki.path("www.pem"), "not a certificate").expect("break the certificate");
+    gw.signal(gateway_support::Signal::USR2);
+    assert!(
+        wait_until(START_TIMEOUT, || gw
+            .log()
+            .contains("no certificate found in PEM file")),
+        "no refused reload:\n{}",
+        gw.log()
+    );
+    let (ok, body, _) = curl(&pki, port, "www.example", &["--http1.1"]);
+    assert!(ok && body.starts_with("be"), "{body}");
+}
+
+/// The serial number of the certificate presented for `www.example`.
+fn serial(port: u16) -> String {
+    let (_, out, _) = run(Command::new("sh").arg("-c").arg(format!(
+        "openssl s_client -connect 127.0.0.1:{port} -servername www.example </dev/null 2>/dev/null | openssl x509 -noout -serial"
+    )));
+    out
 }
 
 #[test]
