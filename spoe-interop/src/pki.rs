@@ -92,6 +92,14 @@ impl TestPki {
         self.issue(file, p, false)
     }
 
+    /// As [`server`](Self::server), valid in 2020 only (expired).
+    pub fn expired_server(&mut self, file: &str, sans: &[&str]) -> PathBuf {
+        let mut p = params(sans.first().copied().unwrap_or("server"), sans);
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2020, 12, 31);
+        self.issue(file, p, false)
+    }
+
     /// A client certificate `CN=cn`, signed by the CA, in `file`.
     pub fn client(&mut self, file: &str, cn: &str) -> PathBuf {
         let mut p = params(cn, &[]);

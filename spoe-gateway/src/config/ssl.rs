@@ -229,10 +229,14 @@ pub(super) fn bind_options(words: &[Word], bases: Bases<'_>, diag: &mut Diag) ->
                     },
                 }
             }
-            other => diag.error_msg(
-                word.span().clone(),
-                format!("'bind' : option '{other}' is not supported by the gateway"),
-            ),
+            other => {
+                // Its arguments are unknown: the rest of the line cannot be read.
+                diag.error_msg(
+                    word.span().clone(),
+                    format!("'bind' : option '{other}' is not supported by the gateway"),
+                );
+                break;
+            }
         }
         i += 1;
     }
