@@ -200,6 +200,34 @@ pub struct Timeouts {
     pub queue: Option<Duration>,
 }
 
+/// How long a client may take when nothing else is configured (HAProxy
+/// would wait forever and warn; the gateway bounds it).
+pub const DEFAULT_CLIENT_WAIT: Duration = Duration::from_secs(30);
+
+impl Timeouts {
+    /// How long a connection waits for its first request head, from its
+    /// accept: `timeout http-request`, else `timeout client`.
+    pub fn request_head(&self) -> Duration {
+        self.http_request
+            .or(self.client)
+            .unwrap_or(DEFAULT_CLIENT_WAIT)
+    }
+
+    /// How long a connection waits for its next request: `timeout
+    /// http-keep-alive`, else as for the first.
+    pub fn keep_alive(&self) -> Duration {
+        self.http_keep_alive.unwrap_or_else(|| self.request_head())
+    }
+
+    /// How long a TLS handshake may take: `timeout client`, else `timeout
+    /// http-request` (HAProxy bounds an embryonic session by the first).
+    pub fn handshake(&self) -> Duration {
+        self.client
+            .or(self.http_request)
+            .unwrap_or(DEFAULT_CLIENT_WAIT)
+    }
+}
+
 /// A `filter spoe [engine NAME] config FILE` line, with its file parsed.
 #[derive(Debug, Clone)]
 pub struct SpoeFilterDecl {

@@ -8,8 +8,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use std::time::Duration;
-
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
@@ -62,10 +60,7 @@ impl Gateway {
                     listener,
                     httplog,
                 };
-                let limit = timeouts
-                    .client
-                    .or(timeouts.http_request)
-                    .unwrap_or(Duration::from_secs(30));
+                let limit = timeouts.handshake();
                 let handshake = self.tls_handshake(sock, tls, limit, &peer);
                 let stop_early = stop.clone();
                 let done = tokio::select! {

@@ -32,13 +32,8 @@ impl Gateway {
         let exchange = service.exchange.clone();
         let session = service.session.clone();
         let client = session.client;
-        let header_timeout = timeouts
-            .http_request
-            .or(timeouts.client)
-            .unwrap_or(Duration::from_secs(30));
-        // HAProxy waits `timeout http-keep-alive` for the next request, or
-        // `timeout http-request` when it is not set.
-        let keep_alive_timeout = timeouts.http_keep_alive.unwrap_or(header_timeout);
+        let header_timeout = timeouts.request_head();
+        let keep_alive_timeout = timeouts.keep_alive();
         let mut io = ClientIo::new(sock, exchange.clone());
         let mut first = true;
         loop {

@@ -74,13 +74,9 @@ impl Gateway {
             .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
         let conn = builder.serve_connection(TokioIo::new(sock), service);
         tokio::pin!(conn);
-        let header_timeout = timeouts
-            .http_request
-            .or(timeouts.client)
-            .unwrap_or(Duration::from_secs(30));
-        let keep_alive = timeouts.http_keep_alive.unwrap_or(header_timeout);
+        let keep_alive = timeouts.keep_alive();
         let mut idle_since = started;
-        let mut limit = header_timeout;
+        let mut limit = timeouts.request_head();
         let mut closing: Option<Instant> = None;
         loop {
             let idle = exchange.phase() != Phase::Busy;
