@@ -43,7 +43,7 @@ wait_port "$agent_port"
 config() { # PORT
     cat <<EOF2
 global
-    maxconn 20000
+    maxconn 8000
 defaults
     mode http
     timeout connect 1s
@@ -82,7 +82,7 @@ run_one() { # NAME COMMAND...
         done
         wait "${pids[@]: -2}" || true
         t1=$(cpu_ticks "$pid")
-        rate=$(cat "$work/$name.$mode".? | awk '/connections in [0-9.]+ real seconds/ { n += $1; s = $(NF-2) } END { printf "%.0f", n / s }')
+        rate=$(cat "$work/$name.$mode".? | awk '/connections in [0-9.]+ real seconds/ { n += $1; s = $4 } END { printf "%.0f", n / s }')
         printf '%s\t%s\t%s\t%s\n' "$name" "$mode" "$rate" \
             "$(awk -v d=$((t1 - t0)) -v n="$rate" -v s="$secs" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / (n * s) }')" >>"$results"
     done
