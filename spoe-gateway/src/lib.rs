@@ -26,7 +26,7 @@ mod conn;
 pub mod generation;
 pub mod httplog;
 pub mod metrics;
-pub mod model;
+mod model;
 mod proxy;
 pub mod quickstart;
 pub mod server;
