@@ -28,12 +28,12 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "maxconn",
         handler: maxconn,
-        uses: Use::Runs(&[("Global.maxconn", "server.rs")]),
+        uses: Use::Runs(&[("Global.maxconn", "server/mod.rs")]),
     },
     Keyword {
         name: "hard-stop-after",
         handler: hard_stop_after,
-        uses: Use::Runs(&[("Global.hard_stop_after", "server.rs")]),
+        uses: Use::Runs(&[("Global.hard_stop_after", "server/stop.rs")]),
     },
     Keyword {
         name: "nbthread",
