@@ -364,6 +364,11 @@ fn spoe_http_modules_import_without_cycles() {
 }
 
 #[test]
+fn gateway_modules_import_without_cycles() {
+    assert_acyclic("spoe-gateway");
+}
+
+#[test]
 fn spop_modules_import_without_cycles() {
     assert_acyclic("spop");
 }
