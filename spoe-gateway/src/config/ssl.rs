@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use spoe::config::Span;
-use spoe::config::host::Word;
+use spoe::config::reader::Word;
 
 use super::diag::Diag;
 use crate::model::{BindConf, H2Tunes};

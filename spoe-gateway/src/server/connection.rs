@@ -80,7 +80,10 @@ impl Gateway {
         let session = Arc::new(Session {
             client,
             local,
-            vars: Arc::default(),
+            conn: match tls {
+                Some(t) => spoe_http::ConnectionFacts::tcp(client, local).with_tls(t),
+                None => spoe_http::ConnectionFacts::tcp(client, local),
+            },
             // Room for the usual one generation, allocated now rather than
             // among the first request's buffers (see `Progress::new`).
             session_event_done: Mutex::new(Vec::with_capacity(1)),
@@ -90,7 +93,6 @@ impl Gateway {
             // logged from its accept.
             first_bytes: Mutex::new(Some((started, accepted))),
             body: crate::body::Progress::new(),
-            tls,
         });
         let exchange = Exchange::new();
         let _live = self.register(started, exchange.clone());

@@ -15,7 +15,9 @@ use tokio_rustls::server::TlsStream;
 use super::Gateway;
 use crate::httplog::{ConnError, Framed};
 use crate::model::Syslog;
-use crate::tls::{TlsBind, TlsFacts};
+use spoe_http::TlsFacts;
+
+use crate::tls::{TlsBind, facts};
 
 /// Who is shaking hands, for the log line and the metrics.
 #[derive(Debug)]
@@ -71,7 +73,7 @@ impl Gateway {
         };
         let (message, result) = match tokio::time::timeout(limit, handshake).await {
             Ok(Ok(stream)) => {
-                let facts = TlsFacts::of(stream.get_ref().1);
+                let facts = facts::of(stream.get_ref().1);
                 let result = if facts.resumed { "resumed" } else { "full" };
                 self.metrics.handshake(peer.frontend, result);
                 return Some((stream, facts));

@@ -1,76 +1,51 @@
-//! What a TLS handshake established, kept with the connection for the
-//! `ssl_fc_*` and `ssl_c_*` fetches (rules, log-format, SPOE arguments).
+//! What a TLS handshake established, read from rustls into `spoe-http`'s
+//! [`TlsFacts`] (the `ssl_fc_*` and `ssl_c_*` fetches read them there), with
+//! OpenSSL's names and forms, as HAProxy gives them.
 
+use bytes::Bytes;
 use rustls::ServerConnection;
 use rustls_pki_types::CertificateDer;
+use spoe_http::{ClientCert, TlsFacts};
 
 use super::names;
 
-/// A client connection's TLS facts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFacts {
-    /// `ssl_fc_sni`: the server name of the client hello.
-    pub sni: Option<String>,
-    /// `ssl_fc_protocol`: `TLSv1.3`, `TLSv1.2`.
-    pub protocol: &'static str,
-    /// `ssl_fc_cipher`: OpenSSL's name of the suite.
-    pub cipher: &'static str,
-    /// `ssl_fc_alpn`: the protocol ALPN chose.
-    pub alpn: Option<Vec<u8>>,
-    /// `ssl_fc_is_resumed`.
-    pub resumed: bool,
-    /// The client's certificate (`ssl_c_*`), when it sent one.
-    pub client_cert: Option<ClientCert>,
+/// The facts of a finished handshake. A client certificate that does not
+/// verify aborts the handshake (as in HAProxy), so `ssl_c_verify` is 0.
+pub fn of(conn: &ServerConnection) -> TlsFacts {
+    let mut facts = TlsFacts::default();
+    facts.sni = conn.server_name().map(str::to_owned);
+    facts.protocol = conn
+        .protocol_version()
+        .map(|v| names::protocol_name(v).to_owned());
+    facts.cipher = conn
+        .negotiated_cipher_suite()
+        .map(|s| names::cipher_name(s.suite()).to_owned());
+    facts.alpn = conn.alpn_protocol().map(Bytes::copy_from_slice);
+    facts.resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    facts.client_cert = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(client_cert);
+    facts
 }
 
-/// The client certificate of a connection: it verified (a certificate that
-/// does not aborts the handshake, as in HAProxy), so `ssl_c_verify` is 0.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientCert {
-    /// `ssl_c_s_dn`'s entries: (short name, value), in order.
-    pub subject: Vec<(String, String)>,
-    /// `ssl_c_i_dn`'s entries.
-    pub issuer: Vec<(String, String)>,
-    /// `ssl_c_serial`: the serial number's bytes.
-    pub serial: Vec<u8>,
-    /// `ssl_c_der`: the certificate.
-    pub der: Vec<u8>,
-}
-
-impl TlsFacts {
-    /// Reads the facts of a finished handshake.
-    pub fn of(conn: &ServerConnection) -> Self {
-        Self {
-            sni: conn.server_name().map(str::to_owned),
-            protocol: conn
-                .protocol_version()
-                .map_or("unknown", names::protocol_name),
-            cipher: conn
-                .negotiated_cipher_suite()
-                .map_or("unknown", |s| names::cipher_name(s.suite())),
-            alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
-            resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
-            client_cert: conn
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(ClientCert::of),
-        }
-    }
-}
-
-impl ClientCert {
-    /// Reads a certificate's fields (`None` when it does not parse, which a
-    /// verified certificate always does).
-    pub fn of(der: &CertificateDer<'_>) -> Option<Self> {
-        use x509_parser::prelude::*;
-        let (_, cert) = X509Certificate::from_der(der).ok()?;
-        Some(Self {
-            subject: dn_entries(cert.subject()),
-            issuer: dn_entries(cert.issuer()),
-            serial: cert.raw_serial().to_vec(),
-            der: der.to_vec(),
-        })
-    }
+/// A client certificate's fields (`None` when it does not parse, which a
+/// verified certificate always does).
+fn client_cert(der: &CertificateDer<'_>) -> Option<ClientCert> {
+    use x509_parser::prelude::*;
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let mut c = ClientCert::default();
+    c.subject = dn_entries(cert.subject());
+    c.issuer = dn_entries(cert.issuer());
+    c.subject_dn = spoe_http::dn_oneline(&c.subject);
+    c.issuer_dn = spoe_http::dn_oneline(&c.issuer);
+    c.serial = Bytes::copy_from_slice(cert.raw_serial());
+    c.sha1 = Bytes::copy_from_slice(
+        ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der).as_ref(),
+    );
+    c.der = Bytes::copy_from_slice(der);
+    c.version = cert.version().0 + 1;
+    Some(c)
 }
 
 /// A distinguished name's entries with OpenSSL's short names.
@@ -109,85 +84,4 @@ fn short_name(oid: &str) -> Option<&'static str> {
         "0.9.2342.19200300.100.1.1" => "UID",
         _ => return None,
     })
-}
-
-/// HAProxy's one-line form of a DN (`ssl_c_s_dn` without arguments):
-/// `/C=FR/O=Example/CN=client`.
-pub fn dn_oneline(entries: &[(String, String)]) -> String {
-    let mut out = String::new();
-    for (k, v) in entries {
-        out.push('/');
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
-    }
-    out
-}
-
-/// The LDAP form of a DN (`ssl_c_s_dn(,0,rfc2253)`): last entry first,
-/// comma-separated, special characters escaped.
-pub fn dn_rfc2253(entries: &[(String, String)]) -> String {
-    let mut out = String::new();
-    for (i, (k, v)) in entries.iter().rev().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(k);
-        out.push('=');
-        for (j, c) in v.chars().enumerate() {
-            let leading = j == 0 && (c == '#' || c == ' ');
-            let trailing = j + 1 == v.chars().count() && c == ' ';
-            if leading || trailing || matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=') {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// `ssl_c_s_dn(ENTRY[,OCC])`: the value of the OCC-th entry named ENTRY
-/// (1 is the first, -1 the last; 0 or absent: the first, as HAProxy's).
-pub fn dn_entry<'a>(entries: &'a [(String, String)], entry: &str, occ: i64) -> Option<&'a str> {
-    let values: Vec<&str> = entries
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case(entry))
-        .map(|(_, v)| v.as_str())
-        .collect();
-    let n = i64::try_from(values.len()).ok()?;
-    let i = match occ {
-        0 => 0,
-        o if o > 0 => o - 1,
-        o => n + o,
-    };
-    usize::try_from(i).ok().and_then(|i| values.get(i).copied())
-}
-
-/// `ssl_c_sha1`: the SHA-1 fingerprint of a DER certificate.
-pub fn sha1(der: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der)
-        .as_ref()
-        .to_vec()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dn_as_haproxy_writes_it() {
-        let dn = vec![
-            ("C".to_owned(), "FR".to_owned()),
-            ("OU".to_owned(), "a".to_owned()),
-            ("OU".to_owned(), "b".to_owned()),
-            ("CN".to_owned(), "client".to_owned()),
-        ];
-        assert_eq!(dn_oneline(&dn), "/C=FR/OU=a/OU=b/CN=client");
-        assert_eq!(dn_entry(&dn, "CN", 0), Some("client"));
-        assert_eq!(dn_entry(&dn, "OU", 0), Some("a"));
-        assert_eq!(dn_rfc2253(&dn), "CN=client,OU=b,OU=a,C=FR");
-        assert_eq!(dn_entry(&dn, "ou", 1), Some("a"));
-        assert_eq!(dn_entry(&dn, "OU", -1), Some("b"));
-        assert_eq!(dn_entry(&dn, "OU", 3), None);
-    }
 }

@@ -1,11 +1,12 @@
 //! TLS on `bind` lines, with rustls: HAProxy's keywords as settings
 //! ([`settings`]), OpenSSL's names ([`names`]), PEM files as HAProxy reads
 //! them ([`certs`]), the certificate chosen by SNI and the configuration of
-//! a listener ([`bind`]), and what a handshake established ([`facts`]).
+//! a listener ([`bind`]), and what a handshake established ([`facts`], into
+//! `spoe-http`'s `TlsFacts`, which the `ssl_*` fetches read).
 //!
 //! ```text
 //!  haproxy.cfg words ──> TlsOptions / BindTlsSpec ──(files read: load)──> TlsBind
-//!  client hello ──> TlsBind::select (SNI, key types) ──> rustls ServerConfig ──> TlsFacts
+//!  client hello ──> TlsBind::select (SNI, key types) ──> rustls ServerConfig ──> facts::of
 //! ```
 //!
 //! Does not do: TLS 1.0/1.1, OpenSSL cipher-string keywords, OCSP stapling,
@@ -18,5 +19,4 @@ pub mod names;
 pub mod settings;
 
 pub use bind::{TlsBind, TlsConfigError};
-pub use facts::TlsFacts;
 pub use settings::{BindTlsSpec, CrtSpec, SniFilter, TlsOptions, Verify};

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use spoe_gateway::model::GatewayConfig;
+use crate::model::GatewayConfig;
 use spoe_interop::pki::TestPki;
 
 /// Errors and warnings as printed, the PKI directory written `$PKI`.
