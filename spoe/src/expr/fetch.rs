@@ -841,6 +841,6 @@ mod tests {
             let needs_args = fetch_def(name).is_some_and(|d| d.min > 0);
             assert!(needs_args || build_fetch(name, &[]).is_ok(), "{name}");
         }
-        assert!(fetch_def("ssl_c_s_dn").is_none());
+        assert!(fetch_def("ssl_c_notafter").is_none());
     }
 }
