@@ -67,7 +67,7 @@ frontend web
             "parsing [haproxy.cfg:4:19] : 'bind' : missing port specification in '127.0.0.1'",
             "parsing [haproxy.cfg:5:16] : 'bind' : invalid port '0' in '[::1]:0'",
             "parsing [haproxy.cfg:6:10] : 'bind' : 'unix@' addresses are not supported by the gateway (TCP over IPv4 or IPv6 only)",
-            "parsing [haproxy.cfg:7:16] : 'bind' : option 'ssl' is not supported by the gateway",
+            "parsing [haproxy.cfg:7:24] : 'bind' : unable to load SSL certificate from '/etc/cert.pem': No such file or directory (os error 2)",
         ],
         warnings: &[],
     },
