@@ -12,10 +12,12 @@ mod addr;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cmd;
+mod demo;
 mod json;
 mod logs;
 mod metrics_http;
 mod pacing;
+mod quickstart;
 mod sd_notify;
 mod signals;
 mod typed_arg;

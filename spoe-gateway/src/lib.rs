@@ -28,7 +28,6 @@ pub mod httplog;
 pub mod metrics;
 pub mod model;
 mod proxy;
-pub mod quickstart;
 pub mod server;
 mod txn;
 pub mod workers;

@@ -87,7 +87,7 @@ pub use hello::{
     MIN_FRAME_SIZE, SUPPORTED_VERSIONS, Version, check_agent_frame_size, choose_version,
     negotiate_max_frame_size,
 };
-pub use kv::{Kv, find};
+pub use kv::{Kv, KvText, find};
 pub use message::{Message, encode_arg, encode_message_head};
 pub use reassembly::{Reassembler, Reassembly, ReassemblyError};
 pub use status::Status;

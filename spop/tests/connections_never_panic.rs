@@ -317,7 +317,7 @@ fn run_engine(version: Haproxy, steps: &[EngineStep]) {
                     }
                     assert!(waiting.is_empty(), "values never handed back: {waiting:?}");
                 }
-                EngineEvent::Closed => closed = true,
+                EngineEvent::Closed { .. } => closed = true,
                 _ => {}
             }
         }

@@ -438,7 +438,9 @@ fn notifies_are_handed_out_with_their_ids_and_answered_with_tickets() {
     assert_eq!((*stream_id, *frame_id), (1 << 40, 300));
     assert_eq!(a.conn.in_flight(), 2);
     let set = Action::set_var(VarScope::Transaction, "v", 8i64);
-    a.conn.send_ack(*second, std::slice::from_ref(&set), a.t0).unwrap();
+    a.conn
+        .send_ack(*second, std::slice::from_ref(&set), a.t0)
+        .unwrap();
     a.conn.send_ack(*ticket, &[], a.t0).unwrap();
     assert_eq!(
         a.sent(),

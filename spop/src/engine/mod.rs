@@ -44,11 +44,12 @@ use bytes::BytesMut;
 use in_flight::{Cancelled, InFlight};
 
 use crate::action::Action;
+use crate::error::DecodeError;
 use crate::frame::{Body, Flags, Frame, FrameDecoder, FrameEncoder, FrameHeader, FrameType};
 use crate::hello::{
     AgentHello, Capabilities, Disconnect, HAPROXY_DEFAULT_FRAME_SIZE, HaproxyHello,
 };
-use crate::kv::Kv;
+use crate::kv::{Kv, KvText};
 use crate::status::Status;
 
 /// Which HAProxy an engine connection behaves like.
@@ -139,8 +140,8 @@ impl EngineConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EngineEnd {
-    /// The handshake failed with `status` (the agent's AGENT-DISCONNECT, an
-    /// answer HAProxy refuses, the hello timeout, or the socket's end).
+    /// This side refused the handshake with `status`: an AGENT-HELLO
+    /// HAProxy does not accept, another frame, or the hello timeout.
     Handshake {
         /// The status it failed with.
         status: Status,
@@ -155,7 +156,7 @@ pub enum EngineEnd {
     Drained,
     /// This side sent HAPROXY-DISCONNECT with this status on request.
     Disconnected(Status),
-    /// The agent said goodbye.
+    /// The agent said goodbye (or refused the handshake).
     AgentDisconnect(Disconnect),
     /// The agent broke the protocol: HAPROXY-DISCONNECT with `status`.
     Refused {
@@ -248,8 +249,14 @@ pub enum EngineEvent<T> {
     },
     /// A frame the agent sent after the connection began to close, ignored.
     Ignored(FrameHeader),
+    /// Bytes that are not a valid frame, sent after the connection began to
+    /// close: the wait for AGENT-DISCONNECT ends.
+    Invalid(DecodeError),
     /// Over: write what is left to transmit, then close the socket.
-    Closed,
+    Closed {
+        /// The agent's AGENT-DISCONNECT answering this side's, when it came.
+        reply: Option<Disconnect>,
+    },
 }
 
 /// Why a NOTIFY was not sent. The value comes back.
@@ -429,7 +436,11 @@ impl<T> EngineConnection<T> {
                             self.fail_handshake(e.status(), reason, true);
                         }
                         State::Ready => self.refuse(e.status(), reason, now),
-                        State::Closing { .. } | State::Closed => self.finish(),
+                        State::Closing { .. } => {
+                            self.events.push_back(EngineEvent::Invalid(e));
+                            self.finish();
+                        }
+                        State::Closed => {}
                     }
                     return;
                 }
@@ -437,13 +448,14 @@ impl<T> EngineConnection<T> {
             match self.state {
                 State::Handshake { .. } => self.on_hello(frame, now),
                 State::Ready => self.on_frame(frame, now),
-                State::Closing { .. } => {
-                    if frame.header.frame_type == FrameType::AGENT_DISCONNECT {
-                        self.finish();
-                    } else {
-                        self.events.push_back(EngineEvent::Ignored(frame.header));
+                State::Closing { .. } => match frame.body {
+                    Body::AgentDisconnect(kv) => {
+                        let d = Disconnect::from_kv(&kv)
+                            .unwrap_or_else(|_| Disconnect::new(Status::UNKNOWN));
+                        self.finish_with(Some(d));
                     }
-                }
+                    _ => self.events.push_back(EngineEvent::Ignored(frame.header)),
+                },
                 State::Closed => return,
             }
         }
@@ -454,13 +466,16 @@ impl<T> EngineConnection<T> {
         let agent = match frame.body {
             Body::AgentHello(kv) => match AgentHello::from_kv(&kv, offered) {
                 Ok(a) => a,
-                Err(e) => return self.fail_handshake(e.status(), e.to_string(), true),
+                Err(e) => {
+                    let reason = format!("AGENT-HELLO {}: {e}", KvText(&kv));
+                    return self.fail_handshake(e.status(), reason, true);
+                }
             },
             Body::AgentDisconnect(kv) => {
                 let d =
                     Disconnect::from_kv(&kv).unwrap_or_else(|_| Disconnect::new(Status::UNKNOWN));
-                let reason = format!("agent refused the hello: {}", d.message);
-                return self.fail_handshake(d.status, reason, false);
+                self.end(EngineEnd::AgentDisconnect(d));
+                return self.finish();
             }
             _ => {
                 let reason = format!("expected AGENT-HELLO, got {:?}", frame.header.frame_type);
@@ -491,7 +506,7 @@ impl<T> EngineConnection<T> {
             Body::Ack(actions) => self.on_ack(h, actions, now),
             Body::Fragment(_) if h.frame_type == FrameType::ACK => self.refuse(
                 Status::FRAGMENTATION_NOT_SUPPORTED,
-                "fragmented ACK from the agent".into(),
+                "an ACK without the FIN flag: fragmented ACKs are not supported".into(),
                 now,
             ),
             Body::AgentDisconnect(kv) => {
@@ -737,7 +752,10 @@ impl<T> EngineConnection<T> {
 
     fn gone(&mut self, reason: String, now: Instant) {
         match self.state {
-            State::Handshake { .. } => self.fail_handshake(Status::IO, reason, false),
+            State::Handshake { .. } => {
+                self.end(EngineEnd::Broken(reason));
+                self.finish();
+            }
             State::Ready => self.close(EngineEnd::Broken(reason), None, now),
             State::Closing { .. } => self.finish(),
             State::Closed => {}
@@ -792,9 +810,13 @@ impl<T> EngineConnection<T> {
     }
 
     fn finish(&mut self) {
+        self.finish_with(None);
+    }
+
+    fn finish_with(&mut self, reply: Option<Disconnect>) {
         if !matches!(self.state, State::Closed) {
             self.state = State::Closed;
-            self.events.push_back(EngineEvent::Closed);
+            self.events.push_back(EngineEvent::Closed { reply });
         }
     }
 }

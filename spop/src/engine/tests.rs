@@ -193,11 +193,6 @@ fn f9_bad_agent_hellos_map_to_their_status() {
             true,
         ),
         (Frame::ack(1, 1, vec![]), Status::INVALID_FRAME, true),
-        (
-            Frame::agent_disconnect(&Disconnect::new(Status::BAD_VERSION)),
-            Status::BAD_VERSION,
-            false,
-        ),
     ] {
         let mut e = Engine::new();
         e.sent();
@@ -241,7 +236,21 @@ fn the_socket_ending_during_the_handshake_is_an_io_failure() {
     let mut e = Engine::new();
     e.sent();
     e.conn.handle_eof(e.t0);
-    assert!(matches!(e.closing().0, EngineEnd::Handshake { status, .. } if status == Status::IO));
+    assert_eq!(
+        e.closing().0,
+        EngineEnd::Broken("agent closed the connection".into())
+    );
+    assert_eq!(e.disconnect_sent(), None);
+
+    // A refusal is the agent's goodbye: nothing is sent back.
+    let mut e = Engine::new();
+    e.sent();
+    e.feed(&[Frame::agent_disconnect(&Disconnect::new(
+        Status::BAD_VERSION,
+    ))]);
+    let (end, ..) = e.closing();
+    assert_eq!(end.status(), Some(Status::BAD_VERSION));
+    assert!(matches!(end, EngineEnd::AgentDisconnect(_)));
     assert_eq!(e.disconnect_sent(), None);
 }
 
@@ -266,7 +275,7 @@ fn a_health_check_passes_on_a_valid_agent_hello_and_ends() {
             ..
         }
     ));
-    assert_eq!(events[2], EngineEvent::Closed);
+    assert_eq!(events[2], EngineEvent::Closed { reply: None });
     assert_eq!(e.disconnect_sent(), None, "a check just closes");
 }
 
@@ -594,7 +603,12 @@ fn idle_connections_say_goodbye_and_wait_for_the_answer() {
     ]);
     let events = e.events();
     assert!(matches!(events[0], EngineEvent::Ignored(h) if h.frame_type == FrameType::ACK));
-    assert_eq!(events[1], EngineEvent::Closed);
+    assert_eq!(
+        events[1],
+        EngineEvent::Closed {
+            reply: Some(Disconnect::new(Status::NORMAL))
+        }
+    );
 }
 
 #[test]
@@ -607,7 +621,7 @@ fn the_wait_for_the_agents_goodbye_is_bounded() {
         EngineEnd::Disconnected(Status::NORMAL)
     ));
     e.conn.handle_timeout(e.at(1000));
-    assert_eq!(e.events(), vec![EngineEvent::Closed]);
+    assert_eq!(e.events(), vec![EngineEvent::Closed { reply: None }]);
 }
 
 #[test]
@@ -656,7 +670,7 @@ fn abort_hands_everything_back_without_goodbye() {
     assert!(
         matches!(&events[0], EngineEvent::Closing { end: EngineEnd::Aborted, in_flight, .. } if in_flight == &vec!["a"])
     );
-    assert_eq!(events[1], EngineEvent::Closed);
+    assert_eq!(events[1], EngineEvent::Closed { reply: None });
     assert_eq!(EngineEnd::Aborted.status(), None);
     assert!(e.sent().is_empty());
     e.conn.abort();
