@@ -44,28 +44,8 @@ fi
 spoe_bin=$root/target/release/spoe
 
 write_configs() {
-    local fe_port=$1 agent_port=$2
     write_bench_spoe_conf "$work/spoe.conf"
-    cat >"$work/haproxy.cfg" <<EOF
-global
-    nbthread 2
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 30s
-    timeout server 30s
-frontend fe
-    bind 127.0.0.1:$fe_port
-    filter spoe engine bench config $work/spoe.conf
-    # A SPOE error or a missing echo turns into a 500, which wrk counts as non-2xx.
-    http-request return status 500 content-type text/plain string "spoe error" if { var(txn.bench.err) -m found }
-    http-request return status 500 content-type text/plain string "no echo" unless { var(txn.bench.hdr) -m str wrk }
-    http-request return status 200 content-type text/plain string "ok"
-backend agents
-    mode tcp
-    server a 127.0.0.1:$agent_port
-EOF
+    write_bench_haproxy_cfg "$work/haproxy.cfg" "$1" "$2" "$work/spoe.conf" c50-spoe
     "$haproxy_bin" -c -q -f "$work/haproxy.cfg"
 }
 
