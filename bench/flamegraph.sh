@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # A flame graph of the gateway's (or the agent's) hot path, under the load of bench/gateway.sh.
 #
-#   gateway   `spoe gateway -f haproxy.cfg` as it runs by default (no RUST_LOG), on the c50-spoe
+#   gateway   `spoe gateway -f haproxy.cfg` as it runs by default (RUST_LOG as the caller sets it:
+#             unset by default; RUST_LOG=warn leaves out the request lines on stderr), on the c50-spoe
 #             file of bench/gateway.sh (SPOE on every request, answered by `spoe agent --example
 #             echo`), or on another of its scenarios (SCENARIO=c50-spoe-log: the access log on);
 #             wrk -t2 -c50. Writes bench/flamegraph-gateway-SCENARIO.svg.
 #   agent     `spoe agent --example echo` behind HAProxy 2.6 on the same file (what
 #             bench/agent-haproxy.sh measures). Writes bench/flamegraph-agent.svg.
+#   haproxy   HAProxy 2.6 itself on the gateway's file, for its kernel and user shares (Debian's
+#             binary has no debug information: its own frames are named by address or symbol
+#             only). Writes the SVG to the work directory unless OUT is set.
 #
 # The binary is the release build with line tables (`cargo build --profile profiling -p
 # spoe-cli`: the release profile, fat LTO included, plus `debug = "line-tables-only"`), so that
@@ -17,7 +21,7 @@
 # tokio, the allocator...) and keeps the folded stacks next to the SVG's name in the work
 # directory with KEEP_WORK=1.
 #
-# Usage: bench/flamegraph.sh [gateway|agent]        (default gateway)
+# Usage: bench/flamegraph.sh [gateway|agent|haproxy]        (default gateway)
 # Environment: SCENARIO (c50-spoe), FREQ (999), SECONDS_PROFILED (5), WRK_THREADS (2),
 # WRK_CONNS (50), SKIP_BUILD=1, KEEP_WORK=1, OUT (the SVG's path).
 #
@@ -36,10 +40,12 @@ wrk_conns=${WRK_CONNS:-50}
 case $target in
     gateway) out=${OUT:-$root/bench/flamegraph-gateway-$scenario.svg} ;;
     agent) out=${OUT:-$root/bench/flamegraph-agent.svg} ;;
-    *) echo "usage: bench/flamegraph.sh [gateway|agent]" >&2; exit 2 ;;
+    haproxy) out=${OUT:-} ;;
+    *) echo "usage: bench/flamegraph.sh [gateway|agent|haproxy]" >&2; exit 2 ;;
 esac
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-flamegraph.XXXXXX")
+if [ -z "$out" ]; then out=$work/flamegraph-haproxy-$scenario.svg; fi
 . "$root/bench/lib.sh"
 
 # ---- prerequisites ----
@@ -65,12 +71,9 @@ write_bench_haproxy_cfg "$work/haproxy.cfg" "$port" "$agent_port" "$work/spoe.co
 "$haproxy_bin" -c -q -f "$work/haproxy.cfg"
 "$spoe_bin" check -f "$work/haproxy.cfg" >/dev/null
 
-"$spoe_bin" agent --listen "127.0.0.1:$agent_port" --example echo >"$work/agent.log" 2>&1 &
-agent_pid=$!
-pids+=("$agent_pid")
-wait_port "$agent_port"
+start_echo_agent "$spoe_bin" "$agent_port" "$work/agent.log"
 if [ "$target" = gateway ]; then
-    env -u RUST_LOG "$spoe_bin" gateway -f "$work/haproxy.cfg" >"$work/proxy.stdout" 2>"$work/proxy.stderr" &
+    "$spoe_bin" gateway -f "$work/haproxy.cfg" >"$work/proxy.stdout" 2>"$work/proxy.stderr" &
 else
     "$haproxy_bin" -db -f "$work/haproxy.cfg" >"$work/proxy.stdout" 2>"$work/proxy.stderr" &
 fi
@@ -79,6 +82,7 @@ pids+=("$proxy_pid")
 wait_port "$port"
 profiled=$proxy_pid
 if [ "$target" = agent ]; then profiled=$agent_pid; fi
+if [ "$target" = haproxy ]; then profiled=$proxy_pid; fi
 
 # ---- load and profile ----
 url="http://127.0.0.1:$port/bench"
@@ -104,30 +108,41 @@ echo "flamegraph.sh: $target ($scenario) under wrk -t$wrk_threads -c$wrk_conns: 
 perf script -i "$work/perf.data" 2>/dev/null >"$work/perf.script"
 inferno-collapse-perf --all <"$work/perf.script" >"$work/folded.txt"
 title="spoe $target ($scenario, wrk -t$wrk_threads -c$wrk_conns, $rps req/s): perf -F $freq, $seconds s"
-inferno-flamegraph --title "$title" --width 1600 <"$work/folded.txt" >"$out"
+inferno-flamegraph --title "$title" --width 1600 --minwidth 0.3 <"$work/folded.txt" >"$out"
 echo "flamegraph.sh: wrote ${out#"$root"/}" >&2
 
-# Self time by component: the leaf frame of each folded stack, by the crate its name starts with.
+# Self time by component: the leaf frame of each folded stack, by the crate its name starts with
+# (frames inlined by LTO may be named without their path: then the first crate path in the name).
 awk '
+    function crate_of(name,   m) {
+        sub(/^[<&]*(mut |dyn )*/, "", name)
+        if (match(name, /^[A-Za-z_][A-Za-z0-9_]*::/)) return substr(name, 1, RLENGTH - 2)
+        if (match(name, /[a-z_][a-z0-9_]*::/)) return substr(name, RSTART, RLENGTH - 2)
+        return ""
+    }
     {
         n = $NF; $NF = ""
         k = split($0, f, ";"); leaf = f[k]; sub(/ +$/, "", leaf)
-        name = leaf; sub(/^[<&]*(mut |dyn )*/, "", name)
-        crate = name; sub(/::.*/, "", crate)
-        if (leaf ~ /_\[k\]$/) c = "kernel"
+        # Dropping a value counts for the crate of its type.
+        name = leaf; sub(/^core::ptr::drop_in_place<[(&]*/, "", name)
+        crate = crate_of(name)
+        if (leaf ~ /vdso|clock_gettime/) c = "clock reads (vDSO)"
+        else if (leaf ~ /_\[k\]$/) c = "kernel"
+        else if (leaf ~ /^(_rjem_|je_|imalloc|ifree|isfree|free_|malloc_|cache_bin|te_|edata|arena_|tcache|extent|pac_|sz_|emap|rtree|large_|isalloc|sdalloc|tsd_|hpa_|sec_|eset|bin_|witness|nstime|decay|background_thread|malloc|free$|calloc|realloc)/) c = "allocator (jemalloc)"
+        else if (leaf ~ /as core::fmt::|^core::fmt|^alloc::fmt|Formatter|pad_integral|core::fmt::rt::/) c = "core::fmt"
+        else if (crate ~ /^(tracing|tracing_core|tracing_subscriber|tracing_appender|crossbeam_channel|crossbeam_utils|nu_ansi_term|sharded_slab)$/) c = "tracing (log lines)"
         else if (crate ~ /^(spoe_gateway|spoe_cli)$/) c = "the gateway (spoe_gateway)"
         else if (crate == "spoe") c = "the engine (spoe)"
         else if (crate == "spoa") c = "the agent runtime (spoa)"
         else if (crate == "spop") c = "the codec (spop)"
         else if (crate ~ /^(hyper|hyper_util|http|httparse|http_body|http_body_util|want|try_lock)$/) c = "hyper and http"
         else if (crate ~ /^(tokio|tokio_util|mio|futures_util|futures_core)$/) c = "tokio and mio"
-        else if (crate ~ /^tracing/) c = "tracing"
-        else if (name ~ /^core::fmt|^alloc::fmt/) c = "core::fmt"
-        else if (crate ~ /jemalloc/ || leaf ~ /^(_rjem_|je_|malloc|free$|calloc|realloc)/) c = "allocator"
         else if (leaf ~ /mem(cpy|move|set|chr|cmp)/) c = "mem* (libc)"
         else if (leaf ~ /clock_gettime|vdso/) c = "clock reads (vDSO)"
         else if (crate == "bytes") c = "bytes"
-        else if (crate ~ /^(hashbrown|foldhash)$/ || name ~ /^(core|std)::hash/) c = "hashing"
+        else if (crate ~ /^(hashbrown|foldhash)$/ || leaf ~ /(core|std)::hash|[Ss]ip[Hh]asher|BuildHasher/) c = "hashing"
+        else if (crate ~ /^(prometheus_client)$/) c = "metrics (prometheus_client)"
+        else if (leaf ~ /utf8_validation|from_utf8/) c = "UTF-8 checks"
         else if (crate ~ /^(core|alloc|std)$/) c = "core, alloc, std (other)"
         else c = "other: " leaf
         total += n; by[c] += n
@@ -139,3 +154,27 @@ awk '
 echo
 echo "Self time by component ($target, $scenario):"
 cat "$work/components.txt"
+
+# Kernel time by entry: the system call (or interrupt) through which each kernel sample came.
+awk '
+    {
+        n = $NF; $NF = ""; sub(/ +$/, "")
+        k = split($0, f, ";"); total += n
+        if (f[k] !~ /_\[k\]$/ || f[k] ~ /vdso/) next
+        e = ""
+        for (i = 1; i < k && e == ""; i++) if (f[i] == "do_syscall_64_[k]") e = f[i + 1]
+        for (i = 1; i <= k && e == ""; i++) if (f[i] ~ /_\[k\]$/) e = "no system call: " f[i]
+        sub(/_\[k\]$/, "", e); sub(/^__(x64|do)_sys_/, "", e); sub(/^do_/, "", e)
+        by[e] += n
+    }
+    END { for (e in by) if (by[e] / total >= 0.005) printf "%6.2f%%  %s\n", 100 * by[e] / total, e }
+' "$work/folded.txt" | sort -rn >"$work/kernel.txt"
+echo
+echo "Kernel time by system call (share of all samples; each >= 0.5%):"
+cat "$work/kernel.txt"
+
+# Time by thread (the first frame of each folded stack is the thread's name).
+echo
+echo "By thread:"
+awk '{ n = $NF; split($0, f, ";"); by[f[1]] += n; total += n }
+    END { for (t in by) printf "%6.2f%%  %s\n", 100 * by[t] / total, t }' "$work/folded.txt" | sort -rn

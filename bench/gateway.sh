@@ -24,6 +24,10 @@
 #   gateway-alloc  the `bench-alloc` build (`cargo build --release -p spoe-cli --features
 #                  bench-alloc`, kept as target/release/spoe-bench-alloc): jemalloc wrapped in a
 #                  counter; gives the allocations per request. Its CPU is not the default build's.
+#   variant        the quiet gateway again, as `$VARIANT_BIN` (default: the same binary) with the
+#                  variables of VARIANT_ENV in its environment (`_RJEM_MALLOC_CONF=dirty_decay_ms:0`,
+#                  say): a change measured against gateway-quiet and HAProxy in the same run. Only
+#                  when listed in PROXIES.
 #   floor          with FLOOR=1: bench/floor (a standalone crate), the least work any proxy can do
 #                  per request here (read the request, NOTIFY and read the ACK, write the
 #                  response; no parsing, rules or variables). c50-spoe and c50-nospoe only.
@@ -34,7 +38,8 @@
 # Environment: DURATION (10s), C1_DURATION (5s), WRK_THREADS (2), WRK_CONNS (50), PROXIES (above),
 # SCENARIOS ("c50-spoe c50-spoe-log c50-nospoe c1"), KEEP_WORK=1 to keep the temporary directory
 # (configs, logs, wrk output), SKIP_BUILD=1 to use the existing binaries, FLOOR=1 (see above),
-# SKIP_C1=1 to leave out c1, SPOE_BIN / SPOE_ALLOC_BIN to measure other builds.
+# SKIP_C1=1 to leave out c1, SPOE_BIN / SPOE_ALLOC_BIN to measure other builds, VARIANT_BIN and
+# VARIANT_ENV (see above).
 #
 # Everything listens on 127.0.0.1 on ports the kernel picks. The processes this script starts are
 # stopped on exit (trap), and only those.
@@ -62,6 +67,8 @@ if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
 haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
 spoe_bin=${SPOE_BIN:-$root/target/release/spoe}
 alloc_bin=${SPOE_ALLOC_BIN:-$root/target/release/spoe-bench-alloc}
+variant_bin=${VARIANT_BIN:-$spoe_bin}
+read -r -a variant_env <<<"${VARIANT_ENV:-}"
 floor_bin=$root/bench/floor/target/release/floor
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     if [[ " $proxies " == *" gateway-alloc "* ]]; then
@@ -87,10 +94,7 @@ write_config() {
 }
 
 # ---- the agent, shared by every run ----
-"$spoe_bin" agent --listen "127.0.0.1:$agent_port" --example echo >"$work/agent.log" 2>&1 &
-agent_pid=$!
-pids+=("$agent_pid")
-wait_port "$agent_port"
+start_echo_agent "$spoe_bin" "$agent_port" "$work/agent.log"
 
 # start_proxy KIND CONFIG OUT PORT SCENARIO: starts a proxy on CONFIG (the floor on PORT), its
 # stdout in OUT.stdout and its stderr in OUT.stderr; sets proxy_pid.
@@ -103,6 +107,7 @@ start_proxy() {
         haproxy) exec "$haproxy_bin" -db -f "$cfg" ;;
         gateway) exec env -u RUST_LOG "$spoe_bin" gateway -f "$cfg" ;;
         gateway-quiet) exec env RUST_LOG=warn "$spoe_bin" gateway -f "$cfg" ;;
+        variant) exec env RUST_LOG=warn "${variant_env[@]}" "$variant_bin" gateway -f "$cfg" ;;
         gateway-alloc)
             exec env -u RUST_LOG SPOE_ALLOC_COUNTS="$out.allocs" "$alloc_bin" gateway -f "$cfg" ;;
         *) echo "unknown proxy $kind" >&2; exit 1 ;;
@@ -163,12 +168,7 @@ measure() {
     done
 
     local requests rps avg p50 p99 errors
-    requests=$(awk '/ requests in / { print $1 }' "$wout")
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$wout")
-    avg=$(to_ms "$(awk '$1 == "Latency" && NF > 2 { print $2; exit }' "$wout")")
-    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$wout")")
-    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$wout")")
-    errors=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$wout")
+    read -r requests rps avg p50 p99 errors < <(wrk_figures "$wout")
     if [[ $scenario == *nospoe ]]; then a1=$a0; fi
     awk -v sc="$scenario" -v kind="$kind" -v run="$run" -v req="$requests" -v rps="$rps" \
         -v avg="$avg" -v p50="$p50" -v p99="$p99" -v err="$errors" -v dp=$((p1 - p0)) \
@@ -191,6 +191,7 @@ for run in $(seq 1 "$runs"); do
             # file asks for; at one connection only the two proxies are compared.
             case $scenario/$kind in
                 c50-spoe-log/floor | c50-spoe-log/gateway-quiet | c50-nospoe/gateway-quiet) continue ;;
+                c50-spoe-log/variant | c50-nospoe/variant | c1/variant) continue ;;
                 c1/floor | c1/gateway-quiet | c1/gateway-alloc) continue ;;
             esac
             if [ "$scenario" = c1 ]; then
@@ -262,7 +263,7 @@ awk -F'\t' '
         }
         printf "\nOver HAProxy in the same run (CPU per request: lower is better; req/s: higher):\n\n"
         ns = split("c50-spoe c50-spoe-log c50-nospoe c1 c1-nospoe", scs, " ")
-        np = split("gateway gateway-quiet floor", pxs, " ")
+        np = split("gateway gateway-quiet variant floor", pxs, " ")
         for (s = 1; s <= ns; s++) for (p = 1; p <= np; p++) {
             cpu = per_run(scs[s], pxs[p], "cpu")
             if (cpu == "") continue

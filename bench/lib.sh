@@ -147,3 +147,26 @@ to_ms() {
         printf "%.3f", n
     }'
 }
+
+# wrk_figures FILE: "requests req/s avg_ms p50_ms p99_ms errors" of a `wrk --latency` output (errors:
+# non-2xx responses plus socket errors).
+wrk_figures() {
+    local out=$1
+    echo "$(awk '/ requests in / { print $1 }' "$out")" \
+        "$(awk '/^Requests\/sec:/ { print $2 }' "$out")" \
+        "$(to_ms "$(awk '$1 == "Latency" && NF > 2 { print $2; exit }' "$out")")" \
+        "$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")" \
+        "$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")" \
+        "$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")"
+}
+
+# start_echo_agent BIN PORT LOG [ARGS...]: starts `BIN agent --example echo` on 127.0.0.1:PORT and
+# waits until it listens; sets agent_pid.
+start_echo_agent() {
+    local bin=$1 port=$2 log=$3
+    shift 3
+    "$bin" agent --listen "127.0.0.1:$port" --example echo "$@" >"$log" 2>&1 &
+    agent_pid=$!
+    pids+=("$agent_pid")
+    wait_port "$port"
+}
