@@ -127,7 +127,7 @@ allocations() {
             awk '{ print $1 }' "$1.allocs"
             return 0
         fi
-        sleep 0.05 # a poll interval: the file appears within 10 ms of the process's start
+        sleep 0.05 # a poll interval: the file appears within 50 ms of the process's start
     done
     echo "${0##*/}: no allocation counts in $1.allocs (is $alloc_bin the bench-alloc build?)" >&2
     return 1
@@ -156,7 +156,7 @@ measure() {
     a1=$(cpu_ticks "$agent_pid")
     p1=$(cpu_ticks "$proxy_pid")
     if [ "$kind" = gateway-alloc ]; then
-        sleep 0.05 # two periods of the counter's writer: the count of the load's end
+        sleep 0.1 # two periods of the counter's writer: the count of the load's end
         m1=$(allocations "$out")
     fi
     stop_pid "$proxy_pid"
