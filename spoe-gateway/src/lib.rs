@@ -22,11 +22,10 @@
 mod access;
 mod body;
 pub mod config;
-mod conn;
 pub mod generation;
 pub mod httplog;
 pub mod metrics;
-pub mod model;
+mod model;
 mod proxy;
 pub mod server;
 mod txn;
