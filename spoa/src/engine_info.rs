@@ -4,7 +4,7 @@
 use spop::{AgentHello, Capabilities, HaproxyHello, Version};
 
 /// The engine at the other end of a connection, as the handshake left it.
-/// Shared by every [`Request`] of the connection.
+/// Shared by every [`crate::Request`] of the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EngineInfo {

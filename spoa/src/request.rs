@@ -77,7 +77,7 @@ impl Request {
     /// The argument `name` of the first message, as `T`: in a handler served
     /// through a [`crate::Router`] the request holds exactly the routed
     /// message. The error names the argument, the type expected and the type
-    /// received; `?` turns it into a [`HandlerError`].
+    /// received; `?` turns it into a [`crate::HandlerError`].
     ///
     /// ```
     /// use std::net::IpAddr;
