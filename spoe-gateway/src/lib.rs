@@ -25,6 +25,7 @@ pub mod config;
 mod conn;
 pub mod generation;
 pub mod httplog;
+pub mod log;
 pub mod metrics;
 pub mod model;
 mod proxy;

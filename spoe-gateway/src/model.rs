@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use spoe::config::{Span, SpoeConfig};
+use spoe::config::{LogServer, Span, SpoeConfig};
 use spoe::expr::{AclSet, Condition, SampleExpr, VarRef};
 
 /// A whole configuration (one generation).
@@ -41,20 +41,10 @@ impl GatewayConfig {
     }
 }
 
-/// Where logs go (`log stdout` / `log stderr` in `global`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogTarget {
-    /// `log stdout ...`.
-    Stdout,
-    /// `log stderr ...` (also the default when no `log` line exists).
-    #[default]
-    Stderr,
-}
-
 /// HAProxy's default `tune.bufsize`.
 pub const DEFAULT_BUFSIZE: usize = 16384;
-/// How `log stdout|stderr [format F] FACILITY [LEVEL]` frames the access
-/// lines of `option httplog` (HAProxy's `format` names; `raw` is the bare line).
+/// How `log ADDRESS [format F] FACILITY [LEVEL]` frames the lines it is sent (HAProxy's
+/// `format` names; `raw` is the bare line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyslogFormat {
     /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`.
@@ -93,7 +83,7 @@ impl SyslogFormat {
     }
 }
 
-/// The framing of the `log stdout|stderr` line in use.
+/// The framing of a `log` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Syslog {
     /// `format F`.
@@ -124,13 +114,11 @@ pub struct Global {
     pub hard_stop_after: Option<Duration>,
     /// `nbthread`: worker threads of the runtime.
     pub nbthread: Option<usize>,
-    /// `log stdout|stderr`.
-    pub log: LogTarget,
+    /// `log` lines, in order: where `log global` sends lines.
+    pub logs: Vec<LogServer>,
     /// `tune.bufsize` (16384 by default): the most of a request body that
     /// `option http-buffer-request` waits for and keeps.
     pub bufsize: usize,
-    /// The `log stdout|stderr` line's format, facility and level.
-    pub syslog: Syslog,
 }
 
 impl Default for Global {
@@ -139,9 +127,8 @@ impl Default for Global {
             maxconn: None,
             hard_stop_after: None,
             nbthread: None,
-            log: LogTarget::default(),
+            logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
-            syslog: Syslog::default(),
         }
     }
 }
@@ -320,9 +307,13 @@ pub struct Frontend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the frontend's SPOE events and rules.
     pub http_buffer_request: bool,
-    /// `option httplog`: HAProxy's access line, framed as the `log` line
-    /// says. Without it the gateway writes its short `spoe::access` line.
+    /// `option httplog`: HAProxy's access line when a request ends. Without it, HAProxy's
+    /// `Connect from` line when a request starts.
     pub httplog: bool,
+    /// `log` lines in effect (`defaults`' first, `log global` replaced by the global
+    /// section's lines, `no log` clearing those before it): where its lines go. Empty: it
+    /// logs nothing.
+    pub logs: Vec<LogServer>,
 }
 
 /// `mode` of a proxy.

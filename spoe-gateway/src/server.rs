@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use crate::access::{ConnCounts, Counted};
 use crate::conn::{ClientIo, Exchange, Phase, Tracked};
 use crate::generation::Generation;
+use crate::log::LogSinks;
 use crate::metrics::GatewayMetrics;
 use crate::model::GatewayConfig;
 use crate::proxy::{self, Session};
@@ -137,6 +138,8 @@ pub struct Gateway {
     /// Set when a stop outlasts its bound: requests cut then are logged `K`.
     killing: Arc<std::sync::atomic::AtomicBool>,
     frontend_conns: Mutex<HashMap<String, Arc<std::sync::atomic::AtomicUsize>>>,
+    /// Where log lines go.
+    sinks: LogSinks,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -158,8 +161,25 @@ impl Gateway {
         loader: Loader,
         listeners: Vec<std::net::TcpListener>,
     ) -> Result<Arc<Self>, ReloadError> {
+        Self::start_with_sinks(loader, listeners, LogSinks::process()).await
+    }
+
+    /// As [`Gateway::start_with_listeners`], with log lines going to `sinks` instead of the
+    /// process's stdout and stderr.
+    pub async fn start_with_sinks(
+        loader: Loader,
+        listeners: Vec<std::net::TcpListener>,
+        sinks: LogSinks,
+    ) -> Result<Arc<Self>, ReloadError> {
         let loaded = loader()?;
-        Self::start_inner(loaded, loader, Arc::new(Workers::current()), listeners).await
+        Self::start_inner(
+            loaded,
+            loader,
+            Arc::new(Workers::current()),
+            listeners,
+            sinks,
+        )
+        .await
     }
 
     /// Starts generation 1 from a configuration the caller already loaded
@@ -171,7 +191,7 @@ impl Gateway {
         loader: Loader,
         workers: Arc<Workers>,
     ) -> Result<Arc<Self>, ReloadError> {
-        Self::start_inner(loaded, loader, workers, Vec::new()).await
+        Self::start_inner(loaded, loader, workers, Vec::new(), LogSinks::process()).await
     }
 
     async fn start_inner(
@@ -179,6 +199,7 @@ impl Gateway {
         loader: Loader,
         workers: Arc<Workers>,
         prebound: Vec<std::net::TcpListener>,
+        sinks: LogSinks,
     ) -> Result<Arc<Self>, ReloadError> {
         ensure_listener(&loaded.config)?;
         let maxconn = loaded
@@ -186,12 +207,13 @@ impl Gateway {
             .global
             .maxconn
             .map(|n| Arc::new(Semaphore::new(n.max(1))));
-        let metrics = Arc::new(GatewayMetrics::new());
+        let metrics = Arc::new(GatewayMetrics::with_log_sinks(&sinks));
         let generation = Arc::new(Generation::start(
             1,
             Arc::new(loaded.config),
             &loaded.var_names,
             &workers,
+            &sinks,
         ));
         metrics.generations.inc();
         let gw = Arc::new(Self {
@@ -213,6 +235,7 @@ impl Gateway {
             conns: Arc::default(),
             killing: Arc::default(),
             frontend_conns: Mutex::default(),
+            sinks,
         });
         gw.bind_listeners(&generation.config).await?;
         info!(generation = 1, "gateway started");
@@ -635,14 +658,14 @@ impl Gateway {
         bytes: u64,
     ) {
         let generation = self.current();
-        let frontend = generation.frontend_for(session.local).map(|f| &f.model);
+        let frontend = generation.frontend_for(session.local);
         proxy::log_refused(
             &self.metrics,
             session,
-            frontend.map_or("-", |f| f.name.as_str()),
+            frontend.map_or("-", |f| f.model.name.as_str()),
             frontend
-                .is_some_and(|f| f.httplog)
-                .then_some(generation.config.global.syslog),
+                .filter(|f| f.model.httplog && !f.log.is_off())
+                .map(|f| f.log.clone()),
             status,
             termination,
             bytes,
@@ -697,6 +720,7 @@ impl Gateway {
             config,
             &loaded.var_names,
             &self.workers,
+            &self.sinks,
         ));
         let old = std::mem::replace(
             &mut *self

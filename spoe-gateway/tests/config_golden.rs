@@ -121,7 +121,6 @@ global
             "parsing [haproxy.cfg:14:18] : 'default-path' expects either 'current', 'config', 'parent' or 'origin', got 'nowhere'",
         ],
         warnings: &[
-            "parsing [haproxy.cfg:7:5] : 'log stderr' is accepted and ignored: the gateway uses the first 'log stdout' or 'log stderr' line only",
             "parsing [haproxy.cfg:8:9] : 'log 127.0.0.1:514' is accepted and ignored: the gateway logs to stdout or stderr only",
             "parsing [haproxy.cfg:15:5] : 'daemon' is accepted and ignored: the gateway runs in the foreground; let the service manager detach it",
             "parsing [haproxy.cfg:16:5] : 'user' is accepted and ignored: the gateway does not change its user; start it as the right one",
@@ -791,13 +790,15 @@ fn unreadable_file() {
 }
 
 #[test]
-fn option_httplog_and_the_log_lines_framing_reach_the_model() {
-    use spoe_gateway::model::{Syslog, SyslogFormat};
+fn option_httplog_and_the_log_lines_reach_the_model() {
+    use spoe::config::LogAddress;
     let text = "\
 global
     log stdout format rfc5424 local3 notice
+    log stderr len 200 local0 info err
 defaults
     mode http
+    log global
     option httplog
     timeout client 1s
     timeout server 1s
@@ -807,24 +808,50 @@ frontend web
     default_backend be
 listen other
     bind :81
+    no log
+    log stdout format raw local7
     server s 127.0.0.1:82
+frontend quiet
+    bind :83
+    no log
+    default_backend be
 backend be
     server s 127.0.0.1:81
 ";
     let (config, _) = GatewayConfig::parse_str(text, "gw.cfg", Path::new("."), None).unwrap();
     assert!(config.frontends.iter().all(|f| f.httplog));
+    let global = &config.global.logs;
+    assert_eq!(global.len(), 2);
+    assert_eq!(global[0].address, LogAddress::Fd(1));
+    assert_eq!(global[0].format.as_deref(), Some("rfc5424"));
+    assert_eq!((global[0].facility, global[0].level), (19, 5));
+    assert_eq!(global[1].address, LogAddress::Fd(2));
     assert_eq!(
-        config.global.syslog,
-        Syslog {
-            format: SyslogFormat::Rfc5424,
-            facility: 19,
-            max_level: 5,
-        }
+        (global[1].max_len, global[1].level, global[1].min_level),
+        (200, 6, 3)
     );
-    let plain = text
-        .replace("    option httplog\n", "")
-        .replace(" format rfc5424 local3 notice", " local0");
+    let logs = |name: &str| {
+        let f = config.frontends.iter().find(|f| f.name == name).unwrap();
+        f.logs.clone()
+    };
+    // `log global` in `defaults`: the global lines, inherited.
+    assert_eq!(&logs("web"), global);
+    // `no log` forgets what came before it, not what comes after.
+    let other = logs("other");
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].format.as_deref(), Some("raw"));
+    assert_eq!(other[0].facility, 23);
+    assert!(logs("quiet").is_empty());
+    // Without `log global` a proxy logs nothing, whatever `global` says.
+    let plain = text.replace("    log global\n", "");
     let (config, _) = GatewayConfig::parse_str(&plain, "gw.cfg", Path::new("."), None).unwrap();
-    assert!(config.frontends.iter().all(|f| !f.httplog));
-    assert_eq!(config.global.syslog, Syslog::default());
+    assert!(
+        config
+            .frontends
+            .iter()
+            .find(|f| f.name == "web")
+            .unwrap()
+            .logs
+            .is_empty()
+    );
 }

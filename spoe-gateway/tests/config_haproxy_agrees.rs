@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use spoe_gateway::config::var_names;
 use spoe_gateway::model::{
-    Balance, GatewayConfig, HttpAction, LogFormatPart, LogTarget, Mode, RedirectKind, ReturnBody,
+    Balance, GatewayConfig, HttpAction, LogFormatPart, Mode, RedirectKind, ReturnBody,
 };
 
 fn data_dir() -> PathBuf {
@@ -465,7 +465,7 @@ backend app
         Some(std::time::Duration::from_secs(30))
     );
     assert_eq!(c.global.nbthread, Some(4));
-    assert_eq!(c.global.log, LogTarget::Stdout);
+    assert_eq!(c.global.logs[0].address, spoe::config::LogAddress::Fd(1));
 }
 
 #[test]

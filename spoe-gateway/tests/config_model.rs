@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use spoe_gateway::config::var_names;
-use spoe_gateway::model::{GatewayConfig, HttpAction, LogTarget, Mode};
+use spoe_gateway::model::{GatewayConfig, HttpAction, Mode};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
@@ -33,7 +33,12 @@ fn bundled_quickstart_parses() {
     ]);
     let (c, warnings) = GatewayConfig::parse_str(&text, "haproxy.cfg", &dir, Some(env)).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
-    assert_eq!(c.global.log, LogTarget::Stderr);
+    assert_eq!(c.global.logs[0].address, spoe::config::LogAddress::Fd(2));
+    assert!(
+        c.frontends
+            .iter()
+            .all(|f| f.httplog && f.logs == c.global.logs)
+    );
     let web = &c.frontends[0];
     assert_eq!(web.binds[0].to_string(), "127.0.0.1:8080");
     assert_eq!(web.filters[0].config.engine_id(), "iprep");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use spoe_gateway::model::{GatewayConfig, LogTarget};
+use spoe_gateway::model::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader, ReloadError};
 use spoe_gateway::{Gateway, Workers, quickstart};
 use tokio::signal::unix::{SignalKind, signal};
@@ -52,7 +52,7 @@ fn file_loader(path: PathBuf) -> Loader {
         load(|| {
             let (config, warnings) = GatewayConfig::from_file(&path).map_err(|e| e.to_string())?;
             for w in warnings {
-                eprintln!("{w}");
+                crate::logs::stderr_line(&w.to_string());
             }
             Ok(config)
         })
@@ -70,7 +70,7 @@ fn string_loader(
             let (config, warnings) = GatewayConfig::parse_str(text, name, &dir, Some(env.clone()))
                 .map_err(|e| e.to_string())?;
             for w in warnings {
-                eprintln!("{w}");
+                crate::logs::stderr_line(&w.to_string());
             }
             Ok(config)
         })
@@ -177,7 +177,6 @@ async fn serve(loaded: Option<Loaded>, loader: Loader, workers: Arc<Workers>) ->
         Some(l) => l,
         None => loader().map_err(|e| anyhow::anyhow!("{e}"))?,
     };
-    route_request_logs(&loaded.config);
     let started = Gateway::start_loaded(loaded, loader, workers).await;
     let gateway = started.map_err(|e| anyhow::anyhow!("{e}"))?;
     for addr in gateway.listening() {
@@ -217,23 +216,8 @@ async fn serve(loaded: Option<Loaded>, loader: Loader, workers: Arc<Workers>) ->
 async fn reload(gateway: &Arc<Gateway>) {
     sd_notify::notify("RELOADING=1");
     match gateway.reload().await {
-        Ok(id) => {
-            route_request_logs(&gateway.current().config);
-            tracing::info!(generation = id, "reloaded");
-        }
+        Ok(id) => tracing::info!(generation = id, "reloaded"),
         Err(e) => tracing::error!("reload failed, still running the previous configuration:\n{e}"),
     }
     sd_notify::notify("READY=1");
-}
-
-/// Request lines go where the configuration's `global` `log` says.
-fn route_request_logs(config: &GatewayConfig) {
-    crate::logs::request_logs_to_stdout(config.global.log == LogTarget::Stdout);
-    crate::logs::frame_spoe_lines(
-        config
-            .frontends
-            .iter()
-            .any(|f| f.httplog)
-            .then_some(config.global.syslog),
-    );
 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use spoe::config::host::{Word, is_name_char};
 use spoe::config::{
-    ConfigErrorKind, ConfigWarningKind, FACILITIES, FORMATS, LEVELS, ParseOptions, Span, Spanned,
-    SpoeConfig,
+    ConfigErrorKind, ConfigWarningKind, FACILITIES, FORMATS, LEVELS, LogAddress, LogServer,
+    ParseOptions, Span, Spanned, SpoeConfig, check_sample,
 };
 use spoe::duration::{TimerError, parse_timer};
 use spoe::expr::{AclContext, AclSet, Condition};
@@ -31,8 +31,7 @@ use super::keywords::{
 use super::logformat::Phase;
 use super::parse::{Kind, Line, Modifier, Section};
 use crate::model::{
-    Balance, DEFAULT_BUFSIZE, Global, LogTarget, Mode, Rule, Server, SpoeFilterDecl, Syslog,
-    SyslogFormat, Timeouts, UseBackend,
+    Balance, DEFAULT_BUFSIZE, Global, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
 };
 
 /// Where a `timeout` line stores its value.
@@ -107,6 +106,8 @@ pub(super) struct Proxy {
     pub(super) filters: Vec<SpoeFilterDecl>,
     /// `option httplog`.
     pub(super) httplog: bool,
+    /// `log` lines in effect.
+    pub(super) logs: Vec<LogServer>,
     pub(super) group_refs: Vec<GroupRef>,
 }
 
@@ -134,6 +135,7 @@ impl Proxy {
             default_backend: None,
             filters: Vec::new(),
             httplog: false,
+            logs: Vec::new(),
             group_refs: Vec::new(),
         }
     }
@@ -149,6 +151,7 @@ impl Proxy {
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings;
         p.httplog = d.httplog;
+        p.logs.clone_from(&d.logs);
         if kind != Kind::Backend {
             p.default_backend = d.default_backend.clone();
         }
@@ -200,7 +203,6 @@ pub(super) fn lower(
         base_dir: base_dir.to_owned(),
         env,
         global: Global::default(),
-        log_line: None,
         defaults: Proxy::new(Kind::Defaults, String::new(), Span::file(file.clone())),
         named_defaults: Vec::new(),
         proxies: Vec::new(),
@@ -228,8 +230,6 @@ struct Lowerer<'a, 'e> {
     base_dir: PathBuf,
     env: Option<&'e BTreeMap<String, String>>,
     global: Global,
-    /// The `log stdout|stderr` line in use.
-    log_line: Option<Span>,
     /// The last `defaults` section.
     defaults: Proxy,
     named_defaults: Vec<Proxy>,
@@ -482,115 +482,133 @@ impl Lowerer<'_, '_> {
         }
     }
 
-    /// `log stdout|stderr [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]]`; other
-    /// targets are accepted and ignored.
+    /// `log ...` in `global`: one more place lines sent to `log global` go.
     fn global_log(&mut self, line: &Line) {
+        if line.arg_str(1) == Some("global") {
+            return self.diag.error_msg(
+                line.words[1].span().clone(),
+                "'log global' makes no sense in the 'global' section",
+            );
+        }
+        if let Some(server) = self.log_server(line) {
+            self.global.logs.push(server);
+        }
+    }
+
+    /// `log ADDRESS [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]]` (`parse_logsrv()`
+    /// in `src/log.c`): the line as a log server, or `None` after reporting what is wrong with
+    /// it. An address other than stdout or stderr is reported as ignored (and `None`).
+    fn log_server(&mut self, line: &Line) -> Option<LogServer> {
         let Some(target) = line.arg(1) else {
-            return self.missing(
+            self.missing(
                 line,
                 "log",
                 "a target ('stdout' or 'stderr') and a facility",
             );
+            return None;
         };
-        let log = match target.as_str() {
-            "stdout" | "fd@1" => LogTarget::Stdout,
-            "stderr" | "fd@2" => LogTarget::Stderr,
-            "global" => {
-                self.diag.error_msg(
-                    target.span().clone(),
-                    "'log global' makes no sense in the 'global' section",
-                );
-                return;
-            }
-            other => {
-                self.diag.ignored(
-                    target.span().clone(),
-                    format!("log {other}"),
-                    "the gateway logs to stdout or stderr only",
-                );
-                return;
+        let address = match LogAddress::parse(target.as_str()) {
+            Ok(a) => a,
+            Err(e) => {
+                self.diag
+                    .error(target.span().clone(), ConfigErrorKind::Log(e));
+                return None;
             }
         };
         let mut i = 2;
-        let mut format = SyslogFormat::default();
+        let mut server = LogServer {
+            address,
+            max_len: 1024,
+            format: None,
+            sample: None,
+            facility: 16,
+            level: 7,
+            min_level: 0,
+            span: line.span().clone(),
+        };
         loop {
             match line.arg_str(i) {
                 Some("len") => {
                     let Some(w) = line.arg(i + 1) else {
-                        return self.missing(line, "log len", "a length");
+                        self.missing(line, "log len", "a length");
+                        return None;
                     };
-                    if self.ranged(w, "log len", 80, 65535).is_none() {
-                        return;
-                    }
+                    server.max_len = u16::try_from(self.ranged(w, "log len", 80, 65535)?).ok()?;
                     i += 2;
                 }
                 Some("format") => {
                     let Some(w) = line.arg(i + 1) else {
-                        return self.missing(line, "log format", "a format name");
+                        self.missing(line, "log format", "a format name");
+                        return None;
                     };
                     if !FORMATS.contains(&w.as_str()) {
                         self.diag.error(
                             w.span().clone(),
                             ConfigErrorKind::Log(format!("unknown log format '{}'", w.as_str())),
                         );
-                        return;
+                        return None;
                     }
-                    format = SyslogFormat::from_name(w.as_str()).unwrap_or_default();
+                    server.format = Some(w.as_str().to_owned());
                     i += 2;
                 }
                 Some("sample") => {
-                    if line.arg(i + 1).is_none() {
-                        return self.missing(line, "log sample", "<ranges>:<sample_size>");
+                    let Some(w) = line.arg(i + 1) else {
+                        self.missing(line, "log sample", "<ranges>:<sample_size>");
+                        return None;
+                    };
+                    if let Err(e) = check_sample(w.as_str()) {
+                        self.diag.error(w.span().clone(), ConfigErrorKind::Log(e));
+                        return None;
                     }
+                    server.sample = Some(w.as_str().to_owned());
                     i += 2;
                 }
                 _ => break,
             }
         }
         let Some(facility) = line.arg(i) else {
-            return self.missing(line, "log", "a facility");
+            self.missing(line, "log", "a facility");
+            return None;
         };
-        if !FACILITIES.contains(&facility.as_str()) {
+        let code = |names: &[&str], w: &str| names.iter().position(|n| *n == w);
+        let Some(f) = code(&FACILITIES, facility.as_str()) else {
             self.diag.error(
                 facility.span().clone(),
                 ConfigErrorKind::Log(format!("unknown log facility '{}'", facility.as_str())),
             );
-            return;
-        }
-        for level in line.words.iter().skip(i + 1).take(2) {
-            if !LEVELS.contains(&level.as_str()) {
+            return None;
+        };
+        server.facility = f as u8;
+        for (k, level) in line.words.iter().skip(i + 1).take(2).enumerate() {
+            let Some(l) = code(&LEVELS, level.as_str()) else {
                 self.diag.error(
                     level.span().clone(),
                     ConfigErrorKind::Log(format!(
-                        "unknown optional log level '{}'",
+                        "unknown optional {}log level '{}'",
+                        if k == 0 { "" } else { "minimum " },
                         level.as_str()
                     )),
                 );
-                return;
+                return None;
+            };
+            if k == 0 {
+                server.level = l as u8;
+            } else {
+                server.min_level = l as u8;
             }
         }
         if self.too_many(line, i + 2, "log") {
-            return;
+            return None;
         }
-        if self.log_line.is_some() {
+        if !matches!(server.address, LogAddress::Fd(1 | 2)) {
             self.diag.ignored(
-                line.span().clone(),
+                target.span().clone(),
                 format!("log {}", target.as_str()),
-                "the gateway uses the first 'log stdout' or 'log stderr' line only",
+                "the gateway logs to stdout or stderr only",
             );
-            return;
+            return None;
         }
-        self.log_line = Some(line.span().clone());
-        self.global.log = log;
-        let code = |names: &[&str], w: &str| names.iter().position(|n| *n == w);
-        self.global.syslog = Syslog {
-            format,
-            facility: code(&FACILITIES, facility.as_str()).map_or(16, |c| c as u8),
-            max_level: line
-                .arg_str(i + 1)
-                .and_then(|l| code(&LEVELS, l))
-                .map_or(7, |c| c as u8),
-        };
+        Some(server)
     }
 
     /// `default-path current|config|parent|origin PATH`: where relative paths start from the
@@ -792,7 +810,7 @@ impl Lowerer<'_, '_> {
         let kw = line.keyword();
         match kw {
             "option" => self.option(p, line),
-            "log" => self.proxy_log(line),
+            "log" => self.proxy_log(p, line),
             "mode" => self.mode(p, line),
             "bind" => self.bind(p, line),
             "timeout" => self.timeout(p, line),
@@ -1391,27 +1409,31 @@ impl Lowerer<'_, '_> {
         p.httplog = true;
     }
 
-    fn proxy_log(&mut self, line: &Line) {
-        if line.modifier != Modifier::None {
-            return self.diag.ignored(
-                line.span().clone(),
-                "no log",
-                "the gateway logs every request to the global log target",
-            );
-        }
-        let Some(word) = line.arg(1) else {
-            return self.missing(line, "log", "'global' or a log target");
-        };
-        if word.as_str() == "global" {
-            // The gateway's access log goes where `global` says: what `log global` means.
-            self.too_many(line, 1, "log global");
+    /// `log global`, `log ADDRESS ...` and `no log` in a proxy: where its lines go.
+    fn proxy_log(&mut self, p: &mut Proxy, line: &Line) {
+        if line.modifier == Modifier::No {
+            if self.too_many(line, 0, "no log") {
+                return;
+            }
+            p.logs.clear();
             return;
         }
-        self.diag.ignored(
-            line.span().clone(),
-            format!("log {}", word.as_str()),
-            "the gateway logs every request to the global log target",
-        );
+        if line.modifier != Modifier::None {
+            return self.diag.error_msg(
+                line.span().clone(),
+                "negation/default currently supported only for options and log",
+            );
+        }
+        if line.arg_str(1) == Some("global") {
+            if self.too_many(line, 1, "log global") {
+                return;
+            }
+            p.logs.extend(self.global.logs.iter().cloned());
+            return;
+        }
+        if let Some(server) = self.log_server(line) {
+            p.logs.push(server);
+        }
     }
 
     fn acl(&mut self, p: &mut Proxy, line: &Line) {
@@ -1600,6 +1622,17 @@ impl Lowerer<'_, '_> {
         match SpoeConfig::parse_str_with(&text, &path, engine_name.as_deref(), &options) {
             Ok((spoe, warnings)) => {
                 self.diag.merge(line.span(), Vec::new(), warnings);
+                for target in &spoe.agent.log {
+                    if let spoe::config::LogTarget::Server(s) = target
+                        && !matches!(s.address, LogAddress::Fd(1 | 2))
+                    {
+                        self.diag.ignored(
+                            s.span.clone(),
+                            format!("log {}", s.address),
+                            "the gateway logs to stdout or stderr only",
+                        );
+                    }
+                }
                 p.filters.push(SpoeFilterDecl {
                     engine: engine_name,
                     file: path,
