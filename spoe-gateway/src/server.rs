@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use spoe::config::ConfigErrors;
+
 use crate::access::{ConnCounts, Counted};
 use crate::conn::{ClientIo, Exchange, Phase, Tracked};
 use crate::generation::Generation;
@@ -37,17 +39,38 @@ pub struct Loaded {
     pub var_names: Vec<String>,
 }
 
-/// Loading a configuration failed; the text lists every error
-/// (`parsing [file:line:col] : ...`, one per line).
+/// Why a configuration could not be started or reloaded into (the running
+/// generation, if any, stays).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct ReloadError(pub String);
+#[non_exhaustive]
+pub enum ReloadError {
+    /// The configuration has errors: each with its `file:line:col` (shown one
+    /// per line, `parsing [file:line:col] : ...`), and the warnings found along.
+    #[error("{0}")]
+    Config(ConfigErrors),
+    /// The configuration is valid but no frontend has a `bind` line: it would
+    /// serve nothing.
+    #[error("{NO_LISTENER}: no frontend has a 'bind' line")]
+    NoListener,
+    /// A `bind` address the running gateway does not listen on yet could not
+    /// be bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// The loader failed before any configuration was read (say, a thread
+    /// could not be started); the text says why.
+    #[error("{0}")]
+    Load(String),
+}
 
-impl ReloadError {
-    /// The error of a configuration that is valid but has no `bind` line in
-    /// any frontend: starting or reloading into it would serve nothing.
-    pub fn no_listener() -> Self {
-        Self(format!("{NO_LISTENER}: no frontend has a 'bind' line"))
+impl From<ConfigErrors> for ReloadError {
+    fn from(errors: ConfigErrors) -> Self {
+        Self::Config(errors)
     }
 }
 
@@ -60,7 +83,7 @@ fn ensure_listener(config: &GatewayConfig) -> Result<(), ReloadError> {
     if config.has_listener() {
         Ok(())
     } else {
-        Err(ReloadError::no_listener())
+        Err(ReloadError::NoListener)
     }
 }
 
@@ -295,7 +318,10 @@ impl Gateway {
                 Some(l) => l,
                 None => bind(addr),
             }
-            .map_err(|e| ReloadError(format!("cannot bind {addr}: {e}")))?;
+            .map_err(|e| ReloadError::Bind {
+                addr,
+                source: Arc::new(e),
+            })?;
             bound.push((addr, l));
         }
         let mut have = self
@@ -692,7 +718,19 @@ impl Gateway {
     /// logs it, once.
     pub async fn reload(self: &Arc<Self>) -> Result<u64, ReloadError> {
         let _one_at_a_time = self.reload_lock.lock().await;
-        let loaded = match (self.loader)().and_then(|l| ensure_listener(&l.config).map(|()| l)) {
+        // Reading and checking the files (a pattern file of a million lines, regexes, every
+        // spoe.conf) runs on a blocking thread: the runtime that accepts connections and the
+        // workers that serve them never wait for it.
+        let loader = self.loader.clone();
+        let loading = tokio::task::spawn_blocking(move || {
+            loader().and_then(|l| ensure_listener(&l.config).map(|()| l))
+        });
+        let loaded = loading.await.unwrap_or_else(|e| {
+            Err(ReloadError::Load(format!(
+                "the thread loading the configuration failed: {e}"
+            )))
+        });
+        let loaded = match loaded {
             Ok(l) => l,
             Err(e) => {
                 self.metrics.reload_failures.inc();
@@ -748,6 +786,7 @@ impl Gateway {
             .await;
             info!(generation = old.id, "generation retired");
             metrics.generations.dec();
+            release_off_the_workers(old).await;
         });
         Ok(id)
     }
@@ -807,6 +846,24 @@ impl Gateway {
             let _ = tokio::time::timeout(FORCED_CLOSE_GRACE, self.connections.wait()).await;
         }
         info!("gateway stopped");
+    }
+}
+
+/// Frees a retired generation (its pattern indexes may hold a million entries) on a blocking
+/// thread, not on whichever worker would release the last reference: requests still
+/// finishing on it release theirs within moments of it going idle, so its last reference is
+/// awaited here (at most a second, then left to whoever holds it).
+async fn release_off_the_workers(mut generation: Arc<Generation>) {
+    for _ in 0..100 {
+        match Arc::try_unwrap(generation) {
+            Ok(last) => {
+                let _ = tokio::task::spawn_blocking(move || drop(last)).await;
+                return;
+            }
+            Err(shared) => generation = shared,
+        }
+        // The poll of a bounded wait for the last request's own release.
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

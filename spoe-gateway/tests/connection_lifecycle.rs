@@ -88,7 +88,7 @@ async fn gateway_logging(cfg: String) -> (Arc<Gateway>, SocketAddr, Arc<MemorySi
     let loader: Loader = Arc::new(move || {
         let (config, _) =
             GatewayConfig::parse_str(&text, "haproxy.cfg", std::path::Path::new("."), None)
-                .map_err(|e| spoe_gateway::ReloadError(e.to_string()))?;
+                .map_err(spoe_gateway::ReloadError::Config)?;
         let var_names = spoe_gateway::config::var_names(&config);
         Ok(Loaded { config, var_names })
     });

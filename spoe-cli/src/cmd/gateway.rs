@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use spoe::config::ConfigErrors;
 use spoe_gateway::model::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader, ReloadError};
 use spoe_gateway::{Gateway, Workers, quickstart};
@@ -41,8 +42,8 @@ pub(crate) struct GatewayArgs {
 
 /// Loads a configuration and the variable names it uses, reporting every
 /// warning on stderr.
-fn load(parse: impl Fn() -> Result<GatewayConfig, String>) -> Result<Loaded, ReloadError> {
-    let config = parse().map_err(ReloadError)?;
+fn load(parse: impl Fn() -> Result<GatewayConfig, ConfigErrors>) -> Result<Loaded, ReloadError> {
+    let config = parse()?;
     let var_names = spoe_gateway::config::var_names(&config);
     Ok(Loaded { config, var_names })
 }
@@ -50,7 +51,7 @@ fn load(parse: impl Fn() -> Result<GatewayConfig, String>) -> Result<Loaded, Rel
 fn file_loader(path: PathBuf) -> Loader {
     Arc::new(move || {
         load(|| {
-            let (config, warnings) = GatewayConfig::from_file(&path).map_err(|e| e.to_string())?;
+            let (config, warnings) = GatewayConfig::from_file(&path)?;
             for w in warnings {
                 crate::logs::stderr_line(&w.to_string());
             }
@@ -67,8 +68,7 @@ fn string_loader(
 ) -> Loader {
     Arc::new(move || {
         load(|| {
-            let (config, warnings) = GatewayConfig::parse_str(text, name, &dir, Some(env.clone()))
-                .map_err(|e| e.to_string())?;
+            let (config, warnings) = GatewayConfig::parse_str(text, name, &dir, Some(env.clone()))?;
             for w in warnings {
                 crate::logs::stderr_line(&w.to_string());
             }
