@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_util::client::legacy::Client;
@@ -18,7 +18,6 @@ use tokio::sync::Notify;
 use crate::body::RequestBody;
 use crate::log::{LogRoute, LogSinks};
 use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
-use crate::txn::Vars;
 use crate::workers::{PerWorker, Workers};
 
 /// `timeout connect` when none is configured.
@@ -121,7 +120,7 @@ pub struct Generation {
     pub config: Arc<GatewayConfig>,
     pub(crate) frontends: Vec<FrontendRt>,
     pub(crate) backends: HashMap<String, BackendRt>,
-    pub(crate) proc_vars: Arc<Mutex<Vars>>,
+    pub(crate) proc_vars: spoe_http::SharedVars,
     in_flight: AtomicU64,
     idle: Notify,
     /// The servers' health checks: dropping the generation aborts them.
@@ -296,7 +295,7 @@ impl Generation {
             config,
             frontends,
             backends,
-            proc_vars: Arc::new(Mutex::new(Vars::new())),
+            proc_vars: spoe_http::SharedVars::default(),
             in_flight: AtomicU64::new(0),
             idle: Notify::new(),
             _checks: checks,

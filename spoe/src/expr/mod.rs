@@ -41,7 +41,7 @@ pub(crate) use args::{ArgType, ArgValue, parse_arg_list};
 pub use cond::{Condition, Polarity, Term};
 pub use converter::{Converter, Operand};
 pub use error::{ArgError, ExprError, ExprErrorKind, ExprWarningKind};
-pub use fetch::{DataSource, Fetch, FetchKind, VarRef, VarScope, is_var_char};
+pub use fetch::{DataSource, Fetch, FetchKind, VarRef, VarScope, fetch_names, is_var_char};
 pub use pattern::{MatchMethod, Pattern};
 pub use pattern_list::{INDEX_FROM, PatternList};
 pub use sample::{Sample, SampleType};
