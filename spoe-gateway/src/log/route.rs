@@ -11,8 +11,8 @@ use std::time::SystemTime;
 
 use spoe::config::{LogAddress, LogServer};
 
-use super::LogSinks;
 use super::sink::LogSink;
+use super::sinks::LogSinks;
 use crate::httplog::Framed;
 use crate::model::{Syslog, SyslogFormat};
 
@@ -149,8 +149,8 @@ mod tests {
 
     use spoe::config::Span;
 
+    use super::super::sink::MemorySink;
     use super::*;
-    use crate::log::MemorySink;
 
     fn server(address: LogAddress, tail: impl FnOnce(&mut LogServer)) -> LogServer {
         let mut s = LogServer {
