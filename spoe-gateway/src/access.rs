@@ -37,25 +37,6 @@ pub(crate) struct ConnCounts {
     pub(crate) killing: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// A connection counted in [`ConnCounts`] until it drops.
-#[derive(Debug)]
-pub(crate) struct Counted(Arc<ConnCounts>);
-
-impl Counted {
-    pub(crate) fn new(counts: Arc<ConnCounts>) -> Self {
-        counts.process.fetch_add(1, Ordering::Relaxed);
-        counts.frontend.fetch_add(1, Ordering::Relaxed);
-        Self(counts)
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.process.fetch_sub(1, Ordering::Relaxed);
-        self.0.frontend.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// The request an access line names, formatted only when a line is written.
 #[derive(Debug, Clone)]
 pub(crate) enum RequestLine {

@@ -24,6 +24,7 @@ mod body;
 pub mod config;
 pub mod generation;
 pub mod httplog;
+pub mod limits;
 pub mod log;
 pub mod metrics;
 pub mod model;

@@ -1,19 +1,20 @@
 //! The gateway's Prometheus metrics, served by `use-service prometheus-exporter`.
 
 use std::fmt;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use spoe::Done;
 
+use crate::limits::{ConnLimits, Limit};
 use crate::log::{LogSinks, SinkCounts};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -102,6 +103,57 @@ impl Default for GatewayMetrics {
     }
 }
 
+/// The `maxconn` levels' limits and counts, read at each scrape, under HAProxy's exporter
+/// names.
+#[derive(Debug)]
+struct ConnCounters(Arc<ConnLimits>);
+
+impl Collector for ConnCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let process = self.0.process();
+        for (name, help, value) in [
+            (
+                "haproxy_process_max_connections",
+                "Maximum number of concurrent connections.",
+                process.max(),
+            ),
+            (
+                "haproxy_process_current_connections",
+                "Number of active sessions.",
+                process.current(),
+            ),
+        ] {
+            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let frontends = self.0.frontends();
+        for (name, help, get) in [
+            (
+                "haproxy_frontend_current_sessions",
+                "Number of current sessions.",
+                Limit::current as fn(&Limit) -> usize,
+            ),
+            (
+                "haproxy_frontend_max_sessions",
+                "Maximum observed number of active sessions.",
+                Limit::peak,
+            ),
+            (
+                "haproxy_frontend_limit_sessions",
+                "Configured session limit.",
+                Limit::max,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (proxy, limit) in &frontends {
+                let gauge = ConstGauge::new(i64::try_from(get(limit)).unwrap_or(i64::MAX));
+                gauge.encode(family.encode_family(&[("proxy", proxy.as_str())])?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The log sinks' counters, read at each scrape.
 #[derive(Debug)]
 struct LogCounters(LogSinks);
@@ -146,6 +198,12 @@ impl GatewayMetrics {
 
     /// Fresh metrics; the log lines counted are those of `sinks`.
     pub fn with_log_sinks(sinks: &LogSinks) -> Self {
+        Self::of(sinks, Arc::default())
+    }
+
+    /// The metrics of a gateway whose log lines go to `sinks` and whose connections `limits`
+    /// counts.
+    pub(crate) fn of(sinks: &LogSinks, limits: Arc<ConnLimits>) -> Self {
         let mut registry = Registry::with_prefix("spoe");
         let requests = Family::<RequestLabels, Counter>::default();
         let spoe = Family::<SpoeLabels, Counter>::default();
@@ -199,6 +257,7 @@ impl GatewayMetrics {
         );
         let mut haproxy = Registry::default();
         haproxy.register_collector(Box::new(LogCounters(sinks.clone())));
+        haproxy.register_collector(Box::new(ConnCounters(limits)));
         Self {
             registry,
             haproxy,

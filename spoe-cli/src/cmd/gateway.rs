@@ -78,6 +78,9 @@ fn string_loader(
 }
 
 pub(crate) fn run(args: GatewayArgs) -> Result<()> {
+    // As HAProxy: the open files limit goes up to what the system allows, and the automatic
+    // `maxconn` (when `global` sets none) follows from it.
+    spoe_gateway::limits::raise_open_files_limit();
     // The configuration decides the number of threads: load it before the
     // runtime exists, and start from that load.
     let first = match &args.config {

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::exchange::{Exchange, Tracked};
-use crate::access::{ConnCounts, Counted};
+use crate::access::ConnCounts;
+use crate::limits::Slots;
 use crate::proxy::{self, Session};
 
 impl Gateway {
@@ -20,20 +21,21 @@ impl Gateway {
         sock: tokio::net::TcpStream,
         client: SocketAddr,
         local: SocketAddr,
+        slots: Slots,
         stop: CancellationToken,
     ) {
         let started = tokio::time::Instant::now();
         let generation = self.current();
         let frontend = generation.frontend_for(local).map(|f| &f.model);
         let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
-        let frontend_conns = self.frontend_conns(frontend.map_or("-", |f| f.name.as_str()));
         drop(generation);
+        // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
         let conns = Arc::new(ConnCounts {
-            process: self.conns.clone(),
-            frontend: frontend_conns,
+            process: slots.0.process.counter().clone(),
+            frontend: slots.0.frontend.counter().clone(),
             killing: self.killing.clone(),
         });
-        let _counted = Counted::new(conns.clone());
+        let _slots = slots;
         let session = Arc::new(Session {
             client,
             local,

@@ -7,7 +7,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
@@ -15,6 +14,7 @@ use tracing::info;
 use spoe::config::ConfigErrors;
 
 use crate::generation::Generation;
+use crate::limits::ConnLimits;
 use crate::log::LogSinks;
 use crate::metrics::GatewayMetrics;
 use crate::model::GatewayConfig;
@@ -129,18 +129,16 @@ pub struct Gateway {
     /// Cancelled when a stop's bound ran out: connections close at once.
     killed: CancellationToken,
     retiring: TaskTracker,
-    maxconn: Option<Arc<Semaphore>>,
+    /// `maxconn`: the process's, each frontend's, each listener's.
+    limits: Arc<ConnLimits>,
     reload_lock: tokio::sync::Mutex<()>,
     workers: Arc<Workers>,
     /// Listening sockets handed over by the caller, used for the `bind`
     /// address they are bound to instead of binding it (a test binds port 0
     /// and writes the port it got into the configuration).
     prebound: Mutex<Vec<std::net::TcpListener>>,
-    /// Client connections open (`%ac`), and per frontend name (`%fc`).
-    conns: Arc<std::sync::atomic::AtomicUsize>,
     /// Set when a stop outlasts its bound: requests cut then are logged `K`.
     killing: Arc<std::sync::atomic::AtomicBool>,
-    frontend_conns: Mutex<HashMap<String, Arc<std::sync::atomic::AtomicUsize>>>,
     /// Where log lines go.
     sinks: LogSinks,
 }
@@ -205,12 +203,9 @@ impl Gateway {
         sinks: LogSinks,
     ) -> Result<Arc<Self>, ReloadError> {
         ensure_listener(&loaded.config)?;
-        let maxconn = loaded
-            .config
-            .global
-            .maxconn
-            .map(|n| Arc::new(Semaphore::new(n.max(1))));
-        let metrics = Arc::new(GatewayMetrics::with_log_sinks(&sinks));
+        let limits = Arc::new(ConnLimits::default());
+        limits.configure(&loaded.config, workers.len());
+        let metrics = Arc::new(GatewayMetrics::of(&sinks, limits.clone()));
         let generation = Arc::new(Generation::start(
             1,
             Arc::new(loaded.config),
@@ -231,13 +226,11 @@ impl Gateway {
             next_conn: AtomicU64::new(0),
             killed: CancellationToken::new(),
             retiring: TaskTracker::new(),
-            maxconn,
+            limits,
             reload_lock: tokio::sync::Mutex::new(()),
             workers,
             prebound: Mutex::new(prebound),
-            conns: Arc::default(),
             killing: Arc::default(),
-            frontend_conns: Mutex::default(),
             sinks,
         });
         gw.bind_listeners(&generation.config).await?;
@@ -296,17 +289,5 @@ impl Gateway {
             termination,
             bytes,
         );
-    }
-
-    /// The count of connections open on the frontend called `name` (`%fc`).
-    fn frontend_conns(&self, name: &str) -> Arc<std::sync::atomic::AtomicUsize> {
-        let mut all = self
-            .frontend_conns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = all.get(name) {
-            return n.clone();
-        }
-        all.entry(name.to_owned()).or_default().clone()
     }
 }

@@ -54,6 +54,7 @@ impl Gateway {
             self.metrics.reload_failures.inc();
             return Err(e);
         }
+        self.limits.configure(&config, self.workers.len());
         let generation = Arc::new(Generation::start(
             id,
             config,
