@@ -18,6 +18,18 @@ use super::exchange::{ClientIo, Phase};
 use super::{Gateway, REQUEST_HEAD_LIMIT};
 use crate::model::Timeouts;
 
+/// How long a client may take to send a request head when no timeout says
+/// (HAProxy would wait forever, and warns about the missing `timeout client`).
+const DEFAULT_CLIENT_WAIT: Duration = Duration::from_secs(30);
+
+/// The shorter of two optional timeouts.
+fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl Gateway {
     /// Serves HTTP/1.1 requests on `sock` until the connection closes,
     /// holding only the socket between requests.
@@ -32,13 +44,18 @@ impl Gateway {
         let exchange = service.exchange.clone();
         let session = service.session.clone();
         let client = session.client;
-        let header_timeout = timeouts
-            .http_request
-            .or(timeouts.client)
-            .unwrap_or(Duration::from_secs(30));
-        // HAProxy waits `timeout http-keep-alive` for the next request, or
-        // `timeout http-request` when it is not set.
-        let keep_alive_timeout = timeouts.http_keep_alive.unwrap_or(header_timeout);
+        // As HAProxy's (`h1_refresh_timeout()`, `h1_set_idle_expiration()`):
+        // a request head within `timeout http-request`, the next request of a
+        // kept-alive connection within `timeout http-keep-alive` (else
+        // `http-request`), each capped by `timeout client`, which alone
+        // applies when they are not set.
+        let header_timeout =
+            earliest(timeouts.http_request, timeouts.client).unwrap_or(DEFAULT_CLIENT_WAIT);
+        let keep_alive_timeout = earliest(
+            timeouts.http_keep_alive.or(timeouts.http_request),
+            timeouts.client,
+        )
+        .unwrap_or(DEFAULT_CLIENT_WAIT);
         let mut io = ClientIo::new(sock, exchange.clone());
         let mut first = true;
         loop {
