@@ -6,9 +6,10 @@
 #
 # Scenarios, each run RUNS times (interleaved, proxies in turn), with the median per column:
 #   c50      wrk -t2 -c50 -d$DURATION --latency: req/s, latency, proxy CPU per request, agent CPU
-#            per message. The gateway runs twice: with RUST_LOG=warn (no per-request log lines,
-#            like HAProxy's config here, which has no `log`), and with the default RUST_LOG=info
-#            (an access line and an SPOE line per request on stderr, written to a file).
+#            per message. Each proxy runs twice: without any `log` line (nothing is logged), and
+#            logging (`-log`: `log stdout format raw local0` in `global`, `log global` and
+#            `option httplog` in `defaults`, `log global` in the spoe-agent: an access line and an
+#            SPOE line per request, stdout written to a file).
 #            The same load without SPOE (the same file minus the `filter spoe` line and the rules
 #            reading its variables) separates the HTTP path from the SPOE path.
 #   c1       wrk -t1 -c1 -d$C1_DURATION --latency, with the filter and without it: what SPOE adds
@@ -55,12 +56,20 @@ fi
 # ---- configuration ----
 agent_port=$(free_port)
 write_bench_spoe_conf "$work/spoe.conf"
+# The same agent with its SPOE line: `log global`.
+sed 's/^    use-backend agents$/    use-backend agents\n    log global/' "$work/spoe.conf" >"$work/spoe-log.conf"
 
-# write_config FILE PORT spoe|nospoe
+# write_config FILE PORT spoe|nospoe [log]
 write_config() {
-    local file=$1 port=$2 with=$3 filter="" checks=""
+    local file=$1 port=$2 with=$3 logged=${4:-} filter="" checks="" glog="" dlog="" conf=spoe.conf
+    if [ "$logged" = log ]; then
+        glog="    log stdout format raw local0"
+        dlog="    log global
+    option httplog"
+        conf=spoe-log.conf
+    fi
     if [ "$with" = spoe ]; then
-        filter="    filter spoe engine bench config $work/spoe.conf"
+        filter="    filter spoe engine bench config $work/$conf"
         # A SPOE error or a missing echo turns into a 500, which wrk counts as non-2xx.
         checks='    http-request return status 500 content-type text/plain string "spoe error" if { var(txn.bench.err) -m found }
     http-request return status 500 content-type text/plain string "no echo" unless { var(txn.bench.hdr) -m str wrk }'
@@ -69,8 +78,10 @@ write_config() {
 global
     nbthread 2
     maxconn 4096
+$glog
 defaults
     mode http
+$dlog
     timeout connect 1s
     timeout client 30s
     timeout server 30s
@@ -99,9 +110,8 @@ start_proxy() {
     local kind=$1 cfg=$2 log=$3 port=$4 with=$5
     case $kind in
         floor) "$floor_bin" "127.0.0.1:$port" "127.0.0.1:$agent_port" 2 "$with" >"$log" 2>&1 & ;;
-        haproxy) "$haproxy_bin" -db -f "$cfg" >"$log" 2>&1 & ;;
-        gateway) RUST_LOG=warn "$spoe_bin" gateway -f "$cfg" >"$log" 2>&1 & ;;
-        gateway-log) RUST_LOG=info "$spoe_bin" gateway -f "$cfg" >"$log" 2>&1 & ;;
+        haproxy | haproxy-log) "$haproxy_bin" -db -f "$cfg" >"$log" 2>&1 & ;;
+        gateway | gateway-log) "$spoe_bin" gateway -f "$cfg" >"$log" 2>&1 & ;;
         *) echo "unknown proxy $kind" >&2; return 1 ;;
     esac
     proxy_pid=$!
@@ -114,7 +124,7 @@ measure() {
     local port cfg out a0 a1 p0 p1
     port=$(free_port)
     cfg="$work/haproxy-$scenario-$with-$kind-$run.cfg"
-    write_config "$cfg" "$port" "$with"
+    write_config "$cfg" "$port" "$with" "${kind#*-}"
     start_proxy "$kind" "$cfg" "$work/$kind-$scenario-$with-$run.log" "$port" "$with"
     wait_port "$port"
     local url="http://127.0.0.1:$port/bench"
@@ -127,7 +137,7 @@ measure() {
     a1=$(cpu_ticks "$agent_pid")
     p1=$(cpu_ticks "$proxy_pid")
     stop_pid "$proxy_pid"
-    # The RUST_LOG=info run writes two lines per request: keep only its tail.
+    # A logging run writes two lines per request: keep only its tail.
     local log="$work/$kind-$scenario-$with-$run.log"
     if [ "$(stat -c %s "$log")" -gt 1048576 ]; then
         tail -n 100 "$log" >"$log.tail" && mv "$log.tail" "$log"
@@ -156,7 +166,7 @@ echo "gateway.sh: $runs run(s); c50: wrk -t$wrk_threads -c$wrk_conns -d$duration
 floor_kind=""
 if [ "${FLOOR:-0}" = 1 ]; then floor_kind=floor; fi
 for run in $(seq 1 "$runs"); do
-    for kind in haproxy gateway gateway-log $floor_kind; do
+    for kind in haproxy gateway haproxy-log gateway-log $floor_kind; do
         measure c50 "$kind" "$run" spoe "$wrk_threads" "$wrk_conns" "$duration"
     done
     for kind in haproxy gateway $floor_kind; do
@@ -223,10 +233,14 @@ awk -F'\t' '
             med[sc[key], px[key], "rps"] = median(key, 5)
             med[sc[key], px[key], "avg"] = median(key, 6)
             med[sc[key], px[key], "p50"] = median(key, 7)
+            med[sc[key], px[key], "cpu"] = median(key, 9)
         }
-        printf "\nc50 req/s, gateway / HAProxy: %.2f (RUST_LOG=warn), %.2f (RUST_LOG=info)\n",
+        printf "\nc50 req/s, gateway / HAProxy: %.2f (no log line), %.2f (logging)\n",
             med["c50-spoe", "gateway", "rps"] / med["c50-spoe", "haproxy", "rps"],
-            med["c50-spoe", "gateway-log", "rps"] / med["c50-spoe", "haproxy", "rps"]
+            med["c50-spoe", "gateway-log", "rps"] / med["c50-spoe", "haproxy-log", "rps"]
+        printf "c50 CPU per logged request (2 lines) over an unlogged one (us): HAProxy %.2f, gateway %.2f\n",
+            med["c50-spoe", "haproxy-log", "cpu"] - med["c50-spoe", "haproxy", "cpu"],
+            med["c50-spoe", "gateway-log", "cpu"] - med["c50-spoe", "gateway", "cpu"]
         printf "c50 without SPOE, req/s gateway / HAProxy: %.2f\n",
             med["c50-nospoe", "gateway", "rps"] / med["c50-nospoe", "haproxy", "rps"]
         printf "c50 with SPOE, req/s gateway / HAProxy run by run: %s\n",

@@ -307,27 +307,27 @@ mod tests {
             frontend: frontend.clone(),
             process: process.clone(),
         };
+        let other = || Levels {
+            frontend: Limit::with_max(0),
+            ..levels()
+        };
         let a = acquire(levels()).await;
-        let _b = acquire(levels()).await;
+        let b = acquire(levels()).await;
         // The frontend is full: the third waits, holding nothing.
         let third = tokio::spawn(acquire(levels()));
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(!third.is_finished());
         assert_eq!((process.current(), frontend.current()), (2, 2));
         // Another frontend still has the process's last place.
-        let c = take(&Levels {
-            frontend: Limit::with_max(0),
-            ..levels()
-        })
-        .expect("room");
-        assert_eq!(process.current(), 3);
-        assert!(take(&levels()).is_none(), "full: nothing is taken");
+        let c = take(&other()).expect("room");
+        assert!(take(&other()).is_none(), "the process is full");
         assert_eq!((process.current(), frontend.current()), (3, 2));
         // A place at the frontend is not enough while the process is full.
         drop(a);
+        let d = take(&other()).expect("the place a left");
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(!third.is_finished());
-        assert_eq!((process.current(), frontend.current()), (2, 1));
+        assert_eq!((process.current(), frontend.current()), (3, 1));
         drop(c);
         let _third = tokio::time::timeout(Duration::from_secs(1), third)
             .await
@@ -335,6 +335,8 @@ mod tests {
             .unwrap();
         assert_eq!((process.current(), frontend.current()), (3, 2));
         assert_eq!((process.peak(), frontend.peak()), (3, 2));
+        drop((b, d));
+        assert_eq!((process.current(), frontend.current()), (1, 1));
     }
 
     #[tokio::test(start_paused = true)]
@@ -350,7 +352,7 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(!second.is_finished());
         frontend.set_max(2);
-        tokio::time::timeout(Duration::from_secs(1), second)
+        let _second = tokio::time::timeout(Duration::from_secs(1), second)
             .await
             .expect("the raised limit has room")
             .unwrap();

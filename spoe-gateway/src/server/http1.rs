@@ -30,33 +30,67 @@ fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     }
 }
 
+/// How long a client connection waits for its client, from the frontend's
+/// `timeout` lines, as HAProxy's (`h1_refresh_timeout()`,
+/// `h1_set_idle_expiration()`): a request head within `timeout
+/// http-request`, the next request of a kept-alive connection within
+/// `timeout http-keep-alive` (else `http-request`), each capped by `timeout
+/// client`, which alone applies when they are not set.
+///
+/// Kept in the connection's task for its whole life, hence milliseconds in
+/// `u32`s (HAProxy's own unit and range for timeouts) rather than `Duration`s.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ClientWaits {
+    /// When the first request's head must be complete (from the accept).
+    first_head: Instant,
+    /// A later request's head, from its first bytes (ms).
+    head: u32,
+    /// The next request of a kept-alive connection (ms).
+    keep_alive: u32,
+    /// `timeout client` (ms, 0 when unset): the most the 408 page may take to send.
+    client: u32,
+}
+
+impl ClientWaits {
+    /// The waits of a connection accepted at `accepted` on a frontend with `timeouts`.
+    pub(super) fn of(timeouts: Timeouts, accepted: Instant) -> Self {
+        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        let head = earliest(timeouts.http_request, timeouts.client).unwrap_or(DEFAULT_CLIENT_WAIT);
+        Self {
+            first_head: accepted + head,
+            head: ms(head),
+            keep_alive: ms(earliest(
+                timeouts.http_keep_alive.or(timeouts.http_request),
+                timeouts.client,
+            )
+            .unwrap_or(DEFAULT_CLIENT_WAIT)),
+            client: timeouts.client.map_or(0, ms),
+        }
+    }
+
+    fn keep_alive(&self) -> Duration {
+        Duration::from_millis(u64::from(self.keep_alive))
+    }
+
+    fn head(&self) -> Duration {
+        Duration::from_millis(u64::from(self.head))
+    }
+
+    fn client(&self) -> Option<Duration> {
+        (self.client > 0).then(|| Duration::from_millis(u64::from(self.client)))
+    }
+}
+
 impl Gateway {
-    /// Serves HTTP/1.1 requests on `sock` until the connection closes,
+    /// Serves HTTP/1.1 requests on `io` until the connection closes,
     /// holding only the socket between requests.
     pub(super) async fn serve_http1(
         self: &Arc<Self>,
-        sock: TcpStream,
+        mut io: ClientIo,
         service: ConnService,
-        timeouts: Timeouts,
-        started: Instant,
+        waits: ClientWaits,
         stop: CancellationToken,
     ) {
-        let exchange = service.exchange.clone();
-        let session = service.session.clone();
-        let client = session.client;
-        // As HAProxy's (`h1_refresh_timeout()`, `h1_set_idle_expiration()`):
-        // a request head within `timeout http-request`, the next request of a
-        // kept-alive connection within `timeout http-keep-alive` (else
-        // `http-request`), each capped by `timeout client`, which alone
-        // applies when they are not set.
-        let header_timeout =
-            earliest(timeouts.http_request, timeouts.client).unwrap_or(DEFAULT_CLIENT_WAIT);
-        let keep_alive_timeout = earliest(
-            timeouts.http_keep_alive.or(timeouts.http_request),
-            timeouts.client,
-        )
-        .unwrap_or(DEFAULT_CLIENT_WAIT);
-        let mut io = ClientIo::new(sock, exchange.clone());
         let mut first = true;
         loop {
             // Until the client sends something the connection holds no HTTP
@@ -65,34 +99,34 @@ impl Gateway {
             // connection cost; HAProxy's cost ~1). The first head's timeout
             // is the same as hyper's: it runs from the accept.
             if io.unread.is_empty() {
-                let wait = if first {
-                    header_timeout
+                let until = if first {
+                    waits.first_head
                 } else {
-                    keep_alive_timeout
+                    Instant::now() + waits.keep_alive()
                 };
                 let readable = tokio::select! {
-                    r = tokio::time::timeout(wait, io.sock.inner().readable()) => r,
+                    r = tokio::time::timeout_at(until, io.sock.inner().readable()) => r,
                     () = stop.cancelled() => return,
                 };
                 match readable {
                     Ok(Ok(())) => {
-                        exchange.head_started();
+                        service.exchange.head_started();
                         // The request's `%tr` and the start of its `%TR`.
-                        *session
+                        *service
+                            .session
                             .first_bytes
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner) =
                             Some((Instant::now(), std::time::SystemTime::now()));
                     }
                     Ok(Err(e)) => {
-                        tracing::debug!(%client, error = %e, "client connection failed before its request");
+                        tracing::debug!(client = %service.session.client, error = %e, "client connection failed before its request");
                         return;
                     }
                     Err(_) if first => {
                         // HAProxy answers a connection that sent nothing with its 408 too.
-                        let sent =
-                            send_request_timeout(io.sock.into_inner(), timeouts.client).await;
-                        self.log_refused(&session, Some(408), "cR", sent);
+                        let sent = send_request_timeout(io.sock.into_inner(), waits.client()).await;
+                        self.log_refused(&service.session, Some(408), "cR", sent);
                         return;
                     }
                     // An idle keep-alive connection closes without a word, as in HAProxy.
@@ -100,16 +134,21 @@ impl Gateway {
                 }
             }
             let head_timeout = if first {
-                header_timeout.saturating_sub(started.elapsed())
+                waits.first_head.saturating_duration_since(Instant::now())
             } else {
-                header_timeout
+                waits.head()
             };
             first = false;
             // Boxed, so that the task of an idle connection keeps no room
             // for hyper's connection and the futures that drive it.
-            let served =
-                Box::pin(self.serve_requests(io, service.clone(), timeouts, head_timeout, &stop))
-                    .await;
+            let served = Box::pin(self.serve_requests(
+                io,
+                service.clone(),
+                waits.client(),
+                head_timeout,
+                &stop,
+            ))
+            .await;
             match served {
                 Some(back) => io = back,
                 None => return,
@@ -124,7 +163,7 @@ impl Gateway {
         &self,
         io: ClientIo,
         service: ConnService,
-        timeouts: Timeouts,
+        client_timeout: Option<Duration>,
         head_timeout: Duration,
         stop: &CancellationToken,
     ) -> Option<ClientIo> {
@@ -176,7 +215,7 @@ impl Gateway {
                 // `timeout http-request`: this hyper connection started with
                 // the request's first bytes, so a head had begun: HAProxy's
                 // 408 page.
-                let sent = send_request_timeout(sock, timeouts.client).await;
+                let sent = send_request_timeout(sock, client_timeout).await;
                 self.log_refused(&session, Some(408), "cR", sent);
             } else {
                 tracing::debug!(%client, error = %e, "client connection ended with an error");

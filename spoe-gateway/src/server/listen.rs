@@ -11,8 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::{Gateway, ListenerHandle, ReloadError};
-use crate::limits::{self, Levels};
+use crate::limits::{self, Levels, Slots};
 use crate::model::GatewayConfig;
+use crate::workers::LoadGuard;
 
 impl Gateway {
     pub(super) async fn bind_listeners(
@@ -142,17 +143,41 @@ impl Gateway {
             let handle = worker.handle().clone();
             let gw = self.clone();
             let stop = self.stopping.clone();
-            self.connections.spawn_on(
-                async move {
-                    let _worker = worker;
-                    match tokio::net::TcpStream::from_std(sock) {
-                        Ok(sock) => gw.serve_connection(sock, client, local, slots, stop).await,
-                        Err(e) => warn!(error = %e, %client, "cannot register the connection"),
-                    }
+            // One pointer in the task for all of it: the connection's task is what an idle
+            // connection costs.
+            let accepted = Box::new(Accepted {
+                sock,
+                client,
+                local,
+                held: Held {
+                    _slots: slots,
+                    _worker: worker,
                 },
-                &handle,
-            );
+            });
+            self.connections
+                .spawn_on(gw.serve_connection(accepted, stop), &handle);
         }
+    }
+}
+
+/// A connection just accepted, on its way to its worker.
+pub(super) struct Accepted {
+    pub(super) sock: std::net::TcpStream,
+    pub(super) client: SocketAddr,
+    pub(super) local: SocketAddr,
+    pub(super) held: Held,
+}
+
+/// What a connection holds until it ends: its places under `maxconn`, its count on its worker.
+pub(super) struct Held {
+    _slots: Slots,
+    _worker: LoadGuard,
+}
+
+impl Held {
+    /// Its places under `maxconn` (the counters of `%ac` and `%fc`).
+    pub(super) fn slots(&self) -> &Slots {
+        &self._slots
     }
 }
 
