@@ -27,7 +27,7 @@ pub mod httplog;
 pub mod limits;
 pub mod log;
 pub mod metrics;
-pub mod model;
+mod model;
 mod proxy;
 pub mod quickstart;
 pub mod server;

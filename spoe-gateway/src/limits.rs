@@ -283,6 +283,10 @@ pub fn raise_open_files_limit() -> u64 {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "each spawned acquire's JoinHandle is awaited by its test"
+)]
 mod tests {
     use std::time::Duration;
 

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use spoe_gateway::Gateway;
+use spoe_gateway::config::GatewayConfig;
 use spoe_gateway::log::{LogSinks, MemorySink};
-use spoe_gateway::model::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -89,7 +89,7 @@ async fn gateway_logging(cfg: String) -> (Arc<Gateway>, SocketAddr, Arc<MemorySi
         let (config, _) =
             GatewayConfig::parse_str(&text, "haproxy.cfg", std::path::Path::new("."), None)
                 .map_err(spoe_gateway::ReloadError::Config)?;
-        let var_names = spoe_gateway::config::var_names(&config);
+        let var_names = config.var_names();
         Ok(Loaded { config, var_names })
     });
     let stdout = Arc::new(MemorySink::new("stdout", 1000));

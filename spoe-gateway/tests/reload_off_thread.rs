@@ -76,14 +76,14 @@ async fn requests_are_served_while_a_reload_loads() {
                 let _ = released.lock().unwrap().recv_timeout(WAIT);
             }
             let answer = if call == 0 { "first" } else { "second" };
-            let (config, _) = spoe_gateway::model::GatewayConfig::parse_str(
+            let (config, _) = spoe_gateway::config::GatewayConfig::parse_str(
                 &config(addr.port(), answer),
                 "haproxy.cfg",
                 std::path::Path::new("."),
                 None,
             )
             .map_err(ReloadError::Config)?;
-            let var_names = spoe_gateway::config::var_names(&config);
+            let var_names = config.var_names();
             Ok(Loaded { config, var_names })
         }
     });
@@ -127,13 +127,13 @@ async fn a_refused_reload_says_each_error_with_its_place() {
     let loader: Loader = Arc::new({
         let text = text.clone();
         move || {
-            let (config, _) = spoe_gateway::model::GatewayConfig::parse_str(
+            let (config, _) = spoe_gateway::config::GatewayConfig::parse_str(
                 &text.lock().unwrap(),
                 "haproxy.cfg",
                 std::path::Path::new("."),
                 None,
             )?;
-            let var_names = spoe_gateway::config::var_names(&config);
+            let var_names = config.var_names();
             Ok(Loaded { config, var_names })
         }
     });

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use spoe::config::ConfigErrors;
-use spoe_gateway::model::GatewayConfig;
+use spoe_gateway::config::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader, ReloadError};
 use spoe_gateway::{Gateway, Workers, quickstart};
 use tokio::signal::unix::{SignalKind, signal};
@@ -44,7 +44,7 @@ pub(crate) struct GatewayArgs {
 /// warning on stderr.
 fn load(parse: impl Fn() -> Result<GatewayConfig, ConfigErrors>) -> Result<Loaded, ReloadError> {
     let config = parse()?;
-    let var_names = spoe_gateway::config::var_names(&config);
+    let var_names = config.var_names();
     Ok(Loaded { config, var_names })
 }
 
@@ -96,7 +96,7 @@ pub(crate) fn run(args: GatewayArgs) -> Result<()> {
     // runs the listeners, signals and reloads.
     let threads = first
         .as_ref()
-        .and_then(|(l, _)| l.config.global.nbthread)
+        .and_then(|(l, _)| l.config.nbthread())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let workers = Arc::new(Workers::spawn(threads).context("starting the worker threads")?);
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use spoe_gateway::config::var_names;
-use spoe_gateway::model::{GatewayConfig, HttpAction, Mode};
+use crate::model::{GatewayConfig, HttpAction, Mode};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
@@ -45,7 +44,7 @@ fn bundled_quickstart_parses() {
     assert_eq!(web.http_request.len(), 3);
     assert_eq!(c.backend("agents").unwrap().mode, Mode::Tcp);
     assert_eq!(c.backend("demo").unwrap().mode, Mode::Http);
-    assert_eq!(var_names(&c), ["sess.iprep.ip_score", "txn.iprep.error"]);
+    assert_eq!(c.var_names(), ["sess.iprep.ip_score", "txn.iprep.error"]);
 }
 
 #[test]
@@ -76,8 +75,8 @@ backend agents
     let (c, _) = GatewayConfig::from_file(&cfg).unwrap();
     assert_eq!(c.files, [cfg, dir.path().join("conf").join("agents.conf")]);
     assert_eq!(
-        c.frontends[0].filters[0].file,
-        dir.path().join("conf/agents.conf")
+        &*c.frontends[0].filters[0].config.file,
+        dir.path().join("conf/agents.conf").as_path()
     );
 }
 
@@ -118,9 +117,9 @@ backend agents
         .collect();
     assert_eq!(binds, ["127.0.0.1:8080", "0.0.0.0:81"]);
     match &c.frontends[0].http_request[0].action {
-        HttpAction::SetHeader { value, .. } => assert!(
-            matches!(&value.0[..], [spoe_gateway::model::LogFormatPart::Text(t)] if t == "hello")
-        ),
+        HttpAction::SetHeader { value, .. } => {
+            assert!(matches!(&value.0[..], [crate::model::LogFormatPart::Text(t)] if t == "hello"))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -231,7 +230,7 @@ backend agents
 ",
     );
     assert_eq!(
-        var_names(&c),
+        c.var_names(),
         [
             "proc.n",
             "req.l",
@@ -253,7 +252,7 @@ backend agents
 
 #[test]
 fn server_pool_settings_defaults_and_inheritance() {
-    use spoe_gateway::model::{DEFAULT_POOL_MAX_CONN, DEFAULT_POOL_PURGE_DELAY};
+    use crate::model::{DEFAULT_POOL_MAX_CONN, DEFAULT_POOL_PURGE_DELAY};
     use std::time::Duration;
     let c = parse(
         "\
@@ -327,4 +326,73 @@ backend off
     .unwrap_err()
     .to_string();
     assert!(err.contains("tune.bufsize") && err.contains("10"), "{err}");
+}
+
+#[test]
+fn option_httplog_and_the_log_lines_reach_the_model() {
+    use spoe::config::LogAddress;
+
+    use crate::model::GatewayConfig;
+    let text = "\
+global
+    log stdout format rfc5424 local3 notice
+    log stderr len 200 local0 info err
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 1s
+    timeout server 1s
+    timeout connect 1s
+frontend web
+    bind :80
+    default_backend be
+listen other
+    bind :81
+    no log
+    log stdout format raw local7
+    server s 127.0.0.1:82
+frontend quiet
+    bind :83
+    no log
+    default_backend be
+backend be
+    server s 127.0.0.1:81
+";
+    let (config, _) = GatewayConfig::parse_str(text, "gw.cfg", Path::new("."), None).unwrap();
+    assert!(config.frontends.iter().all(|f| f.httplog));
+    let global = &config.global.logs;
+    assert_eq!(global.len(), 2);
+    assert_eq!(global[0].address, LogAddress::Fd(1));
+    assert_eq!(global[0].format.as_deref(), Some("rfc5424"));
+    assert_eq!((global[0].facility, global[0].level), (19, 5));
+    assert_eq!(global[1].address, LogAddress::Fd(2));
+    assert_eq!(
+        (global[1].max_len, global[1].level, global[1].min_level),
+        (200, 6, 3)
+    );
+    let logs = |name: &str| {
+        let f = config.frontends.iter().find(|f| f.name == name).unwrap();
+        f.logs.clone()
+    };
+    // `log global` in `defaults`: the global lines, inherited.
+    assert_eq!(&logs("web"), global);
+    // `no log` forgets what came before it, not what comes after.
+    let other = logs("other");
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].format.as_deref(), Some("raw"));
+    assert_eq!(other[0].facility, 23);
+    assert!(logs("quiet").is_empty());
+    // Without `log global` a proxy logs nothing, whatever `global` says.
+    let plain = text.replace("    log global\n", "");
+    let (config, _) = GatewayConfig::parse_str(&plain, "gw.cfg", Path::new("."), None).unwrap();
+    assert!(
+        config
+            .frontends
+            .iter()
+            .find(|f| f.name == "web")
+            .unwrap()
+            .logs
+            .is_empty()
+    );
 }
