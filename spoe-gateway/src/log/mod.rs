@@ -8,7 +8,7 @@
 //! ```
 //!
 //! - A proxy writes its access lines, and an SPOE agent its SPOE lines, only to the `log` lines
-//!   it has ([`LogRoute`]); without one, nothing is formatted or written, as with HAProxy.
+//!   it has (its `LogRoute`); without one, nothing is formatted or written, as with HAProxy.
 //! - A [`LogSink`] never blocks: a full queue drops the line and counts it. Dropped lines show in
 //!   the metric `haproxy_process_dropped_logs_total` (HAProxy's name) and in one line on stderr
 //!   every [`DROP_REPORT_EVERY`] at most.

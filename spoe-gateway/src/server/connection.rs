@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::exchange::{ClientIo, Exchange, Tracked};
-use super::http1::ClientWaits;
 use super::listen::Accepted;
+use super::waits::ClientWaits;
 use crate::access::ConnCounts;
 use crate::proxy::{self, Session};
 

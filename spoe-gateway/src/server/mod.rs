@@ -28,6 +28,7 @@ mod http1;
 mod listen;
 mod reload;
 mod stop;
+mod waits;
 
 /// A configuration, loaded and validated, with the variable names it uses.
 #[derive(Debug, Clone)]
