@@ -24,6 +24,8 @@ mod body;
 pub mod config;
 pub mod generation;
 pub mod httplog;
+pub mod limits;
+pub mod log;
 pub mod metrics;
 mod model;
 mod proxy;
