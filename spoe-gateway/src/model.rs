@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use spoe::config::{Span, SpoeConfig};
+use spoe::config::{LogServer, Span, SpoeConfig};
 use spoe::expr::{AclSet, Condition, SampleExpr, VarRef};
 
 /// A whole configuration (one generation).
@@ -45,20 +45,11 @@ impl GatewayConfig {
     }
 }
 
-/// Where logs go (`log stdout` / `log stderr` in `global`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogTarget {
-    /// `log stdout ...`.
-    Stdout,
-    /// `log stderr ...` (also the default when no `log` line exists).
-    #[default]
-    Stderr,
-}
-
 /// HAProxy's default `tune.bufsize`.
 pub(crate) const DEFAULT_BUFSIZE: usize = 16384;
-/// How `log stdout|stderr [format F] FACILITY [LEVEL]` frames the access
-/// lines of `option httplog` (HAProxy's `format` names; `raw` is the bare line).
+
+/// How `log ADDRESS [format F] FACILITY [LEVEL]` frames the lines it is sent (HAProxy's
+/// `format` names; `raw` is the bare line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyslogFormat {
     /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`.
@@ -97,7 +88,7 @@ impl SyslogFormat {
     }
 }
 
-/// The framing of the `log stdout|stderr` line in use.
+/// The framing of a `log` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Syslog {
     /// `format F`.
@@ -128,13 +119,11 @@ pub(crate) struct Global {
     pub(crate) hard_stop_after: Option<Duration>,
     /// `nbthread`: worker threads of the runtime.
     pub(crate) nbthread: Option<usize>,
-    /// `log stdout|stderr`.
-    pub(crate) log: LogTarget,
+    /// `log` lines, in order: where `log global` sends lines.
+    pub(crate) logs: Vec<LogServer>,
     /// `tune.bufsize` (16384 by default): the most of a request body that
     /// `option http-buffer-request` waits for and keeps.
     pub(crate) bufsize: usize,
-    /// The `log stdout|stderr` line's format, facility and level.
-    pub(crate) syslog: Syslog,
     /// `tune.h2.*`.
     pub(crate) h2: H2Tunes,
 }
@@ -179,9 +168,8 @@ impl Default for Global {
             maxconn: None,
             hard_stop_after: None,
             nbthread: None,
-            log: LogTarget::default(),
+            logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
-            syslog: Syslog::default(),
             h2: H2Tunes::default(),
         }
     }
@@ -202,34 +190,6 @@ pub(crate) struct Timeouts {
     pub(crate) http_keep_alive: Option<Duration>,
     /// `timeout queue`: waiting for a server slot.
     pub(crate) queue: Option<Duration>,
-}
-
-/// How long a client may take when nothing else is configured (HAProxy
-/// would wait forever and warn; the gateway bounds it).
-pub(crate) const DEFAULT_CLIENT_WAIT: Duration = Duration::from_secs(30);
-
-impl Timeouts {
-    /// How long a connection waits for its first request head, from its
-    /// accept: `timeout http-request`, else `timeout client`.
-    pub(crate) fn request_head(&self) -> Duration {
-        self.http_request
-            .or(self.client)
-            .unwrap_or(DEFAULT_CLIENT_WAIT)
-    }
-
-    /// How long a connection waits for its next request: `timeout
-    /// http-keep-alive`, else as for the first.
-    pub(crate) fn keep_alive(&self) -> Duration {
-        self.http_keep_alive.unwrap_or_else(|| self.request_head())
-    }
-
-    /// How long a TLS handshake may take: `timeout client`, else `timeout
-    /// http-request` (HAProxy bounds an embryonic session by the first).
-    pub(crate) fn handshake(&self) -> Duration {
-        self.client
-            .or(self.http_request)
-            .unwrap_or(DEFAULT_CLIENT_WAIT)
-    }
 }
 
 /// A `filter spoe [engine NAME] config FILE` line, with its file parsed.
@@ -371,14 +331,7 @@ pub(crate) struct Frontend {
     pub(crate) bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
     /// Timeouts (with `defaults` applied).
     pub(crate) timeouts: Timeouts,
-    /// `maxconn`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "a frontend's maxconn is not enforced yet (issue 19 §2); spoe check says so"
-        )
-    )]
+    /// `maxconn` (`None`: the global one applies).
     pub(crate) maxconn: Option<usize>,
     /// `acl` lines (and anonymous ACLs of its conditions).
     pub(crate) acls: AclSet,
@@ -395,9 +348,13 @@ pub(crate) struct Frontend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the frontend's SPOE events and rules.
     pub(crate) http_buffer_request: bool,
-    /// `option httplog`: HAProxy's access line, framed as the `log` line
-    /// says. Without it the gateway writes its short `spoe::access` line.
+    /// `option httplog`: HAProxy's access line when a request ends. Without it, HAProxy's
+    /// `Connect from` line when a request starts.
     pub(crate) httplog: bool,
+    /// `log` lines in effect (`defaults`' first, `log global` replaced by the global
+    /// section's lines, `no log` clearing those before it): where its lines go. Empty: it
+    /// logs nothing.
+    pub(crate) logs: Vec<LogServer>,
 }
 
 impl Frontend {

@@ -4,51 +4,64 @@
 //! `proto h2`), and the service that hands each request to the proxy.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
-use super::exchange::{Exchange, Tracked};
+use super::exchange::{ClientIo, Exchange, Tracked};
+use super::listen::Accepted;
 use super::stream::ClientStream;
 use super::tls::Peer;
-use crate::access::{ConnCounts, Counted};
+use super::waits::ClientWaits;
+use crate::access::ConnCounts;
 use crate::proxy::{self, Session};
 
 impl Gateway {
+    /// Serves one accepted connection on the calling worker until it closes.
     pub(super) async fn serve_connection(
         self: Arc<Self>,
-        sock: tokio::net::TcpStream,
-        client: SocketAddr,
-        local: SocketAddr,
+        accepted: Box<Accepted>,
         stop: CancellationToken,
     ) {
         let started = tokio::time::Instant::now();
+        let Accepted {
+            sock,
+            client,
+            local,
+            held,
+        } = *accepted;
+        let sock = match tokio::net::TcpStream::from_std(sock) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, %client, "cannot register the connection");
+                return;
+            }
+        };
         let accepted = std::time::SystemTime::now();
         let generation = self.current();
-        let frontend = generation.frontend_for(local).map(|f| &f.model);
+        let frontend_rt = generation.frontend_for(local);
+        let frontend = frontend_rt.map(|f| &f.model);
         let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
+        let waits = ClientWaits::of(timeouts, started);
         let bind = frontend.and_then(|f| f.bind_conf(local)).cloned();
         let frontend_name = frontend.map_or("-", |f| f.name.as_str()).to_owned();
-        let frontend_conns = self.frontend_conns(&frontend_name);
         let listener = frontend.map_or(0, |f| {
             f.binds
                 .iter()
                 .position(|b| *b == local || (b.port() == local.port() && b.ip().is_unspecified()))
                 .map_or(0, |i| i + 1)
         });
-        let httplog = frontend
-            .is_some_and(|f| f.httplog)
-            .then_some(generation.config.global.syslog);
+        // HAProxy logs a failed handshake wherever the frontend logs.
+        let log = frontend_rt.map(|f| f.log.clone()).filter(|l| !l.is_off());
         drop(generation);
+        // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
         let conns = Arc::new(ConnCounts {
-            process: self.conns.clone(),
-            frontend: frontend_conns,
+            process: held.slots().0.process.counter().clone(),
+            frontend: held.slots().0.frontend.counter().clone(),
             killing: self.killing.clone(),
         });
-        let _counted = Counted::new(conns.clone());
         let h2_forced = bind.as_ref().is_some_and(|b| b.h2);
         let (stream, tls) = match bind.as_ref().and_then(|b| b.tls.as_ref()) {
             None => (ClientStream::Plain(sock), None),
@@ -58,9 +71,9 @@ impl Gateway {
                     accepted,
                     frontend: &frontend_name,
                     listener,
-                    httplog,
+                    log,
                 };
-                let limit = timeouts.handshake();
+                let limit = waits.handshake();
                 let handshake = self.tls_handshake(sock, tls, limit, &peer);
                 let stop_early = stop.clone();
                 let done = tokio::select! {
@@ -95,19 +108,19 @@ impl Gateway {
             body: crate::body::Progress::new(),
         });
         let exchange = Exchange::new();
-        let _live = self.register(started, exchange.clone());
+        let live = self.register(started, exchange.clone());
         let service = ConnService {
             gw: self.clone(),
-            session: session.clone(),
+            session,
             exchange: exchange.clone(),
         };
         if h2 {
-            self.serve_http2(stream, service, timeouts, started, stop)
-                .await;
+            self.serve_http2(stream, service, waits, stop).await;
         } else {
-            self.serve_http1(stream, service, timeouts, started, stop)
-                .await;
+            let io = ClientIo::new(stream, exchange);
+            self.serve_http1(io, service, waits, stop).await;
         }
+        drop((held, live));
     }
 }
 

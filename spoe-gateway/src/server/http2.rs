@@ -1,10 +1,9 @@
 //! HTTP/2 to clients (ALPN `h2`, or `proto h2` on the `bind` line): hyper's
 //! server over the h2 crate, with HAProxy's `tune.h2.*` limits. Each stream
 //! is one request through the same service as HTTP/1.1 (rules, SPOE events,
-//! access line). Timeouts mean what they mean in HAProxy: `timeout
-//! http-request` (else `client`) for the first request, `timeout
-//! http-keep-alive` for an idle connection between streams; both end the
-//! connection with a GOAWAY. A stop sends GOAWAY and lets the open streams
+//! access line). Timeouts mean what they mean for HTTP/1.1 ([`ClientWaits`]):
+//! the first request's head, then the keep-alive wait for an idle connection
+//! between streams; both end the connection with a GOAWAY. A stop sends GOAWAY and lets the open streams
 //! finish.
 
 use std::future::Future;
@@ -20,8 +19,9 @@ use tokio_util::task::TaskTracker;
 use super::connection::ConnService;
 use super::exchange::Phase;
 use super::stream::ClientStream;
+use super::waits::ClientWaits;
 use super::{Gateway, REQUEST_HEAD_LIMIT};
-use crate::model::{H2Tunes, Timeouts};
+use crate::model::H2Tunes;
 
 /// Streams (hyper spawns one task per stream) run on the connection's
 /// worker, tracked with the gateway's connections so that a stop waits
@@ -55,8 +55,7 @@ impl Gateway {
         self: &Arc<Self>,
         sock: ClientStream,
         service: ConnService,
-        timeouts: Timeouts,
-        started: Instant,
+        waits: ClientWaits,
         stop: CancellationToken,
     ) {
         let exchange = service.exchange.clone();
@@ -74,9 +73,10 @@ impl Gateway {
             .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
         let conn = builder.serve_connection(TokioIo::new(sock), service);
         tokio::pin!(conn);
-        let keep_alive = timeouts.keep_alive();
-        let mut idle_since = started;
-        let mut limit = timeouts.request_head();
+        let keep_alive = waits.keep_alive();
+        // The first request is awaited until `first_head`, counted from the accept.
+        let mut idle_since = Instant::now();
+        let mut limit = waits.first_head.saturating_duration_since(idle_since);
         let mut closing: Option<Instant> = None;
         loop {
             let idle = exchange.phase() != Phase::Busy;

@@ -13,8 +13,8 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use super::Gateway;
-use crate::httplog::{ConnError, Framed};
-use crate::model::Syslog;
+use crate::httplog::ConnError;
+use crate::log::LogRoute;
 use spoe_http::TlsFacts;
 
 use crate::tls::{TlsBind, facts};
@@ -27,8 +27,8 @@ pub(super) struct Peer<'a> {
     pub(super) frontend: &'a str,
     /// The listener's number in its frontend (1 for the first address).
     pub(super) listener: usize,
-    /// `option httplog`: the line goes out framed, with the access lines.
-    pub(super) httplog: Option<Syslog>,
+    /// Where the frontend logs (`None`: it does not, and neither does this).
+    pub(super) log: Option<LogRoute>,
 }
 
 /// How a handshake failed, in HAProxy's words (`conn_err_code_str()`), and
@@ -92,13 +92,9 @@ impl Gateway {
             listener: peer.listener,
             message,
         };
-        match &peer.httplog {
-            Some(syslog) => {
-                if let Some(framed) = Framed::new(syslog, 6, &line, SystemTime::now()) {
-                    tracing::info!(target: "spoe::httplog", "{framed}");
-                }
-            }
-            None => tracing::info!(target: "spoe::access", "{line}"),
+        if let Some(log) = &peer.log {
+            // HAProxy's level for a connection error: info (err with `option log-separate-errors`).
+            log.send(6, &line);
         }
         None
     }
