@@ -25,6 +25,7 @@
 
 mod acl;
 mod args;
+mod call;
 mod cond;
 mod converter;
 mod encoding;
@@ -37,6 +38,7 @@ mod sample_expr;
 
 pub use acl::{Acl, AclContext, AclExpr, AclSet, ExprWarning, PatternList, predefined_acl_names};
 pub(crate) use args::{ArgType, ArgValue, parse_arg_list};
+pub use call::{CallArg, ConverterCall, FetchCall, supported_converters, supported_fetches};
 pub use cond::{Condition, Polarity, Term};
 pub use converter::{Converter, Operand};
 pub use error::{ArgError, ExprError, ExprErrorKind, ExprWarningKind};
