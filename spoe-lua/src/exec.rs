@@ -328,16 +328,28 @@ mod tests {
     fn an_endless_loop_stops_at_the_timeout_even_under_pcall() {
         let lua = Lua::new();
         let f = func(&lua, "while true do end");
-        assert_eq!(run_sync(&lua, &f, (), limits(50)).unwrap_err(), ExecError::Timeout);
-        let f = func(&lua, "while true do pcall(function() for i=1,1e9 do end end) end");
-        assert_eq!(run_sync(&lua, &f, (), limits(50)).unwrap_err(), ExecError::Timeout);
+        assert_eq!(
+            run_sync(&lua, &f, (), limits(50)).unwrap_err(),
+            ExecError::Timeout
+        );
+        let f = func(
+            &lua,
+            "while true do pcall(function() for i=1,1e9 do end end) end",
+        );
+        assert_eq!(
+            run_sync(&lua, &f, (), limits(50)).unwrap_err(),
+            ExecError::Timeout
+        );
     }
 
     #[test]
     fn a_script_yield_is_refused_in_sync_contexts() {
         let lua = Lua::new();
         let f = func(&lua, "coroutine.yield(1)");
-        assert_eq!(run_sync(&lua, &f, (), limits(1000)).unwrap_err(), ExecError::Yield);
+        assert_eq!(
+            run_sync(&lua, &f, (), limits(1000)).unwrap_err(),
+            ExecError::Yield
+        );
     }
 
     #[tokio::test]
@@ -365,7 +377,10 @@ mod tests {
         let lua = Lua::new();
         lua.set_memory_limit(2 * 1024 * 1024).unwrap();
         let f = func(&lua, "local t = {} for i = 1, 1e8 do t[i] = i end");
-        assert_eq!(run_sync(&lua, &f, (), limits(5000)).unwrap_err(), ExecError::NoMem);
+        assert_eq!(
+            run_sync(&lua, &f, (), limits(5000)).unwrap_err(),
+            ExecError::NoMem
+        );
     }
 
     #[test]

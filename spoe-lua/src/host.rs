@@ -8,13 +8,17 @@ use spoe::expr::{Fetch, Sample};
 
 /// A transaction as Lua reads it: fetches (`txn.f`), variables (`txn:get_var`), the request
 /// and response heads (`txn.http:req_get_headers()`).
-pub trait TxnView: Fetch + Send {
+pub trait TxnView: Fetch + Send + Sync {
     /// The variable `name` (`txn.foo`, `sess.bar`...), if set.
     fn var(&self, name: &str) -> Option<Sample>;
     /// The request's method, target and headers.
     fn request(&self) -> RequestHead<'_>;
     /// The response's status and headers, once there is a response.
     fn response(&self) -> Option<ResponseHead<'_>>;
+    /// What `txn:set_priv()` stored, if the host keeps it.
+    fn private(&self) -> Option<&Private> {
+        None
+    }
 }
 
 /// A transaction as a Lua action changes it.
@@ -32,6 +36,11 @@ pub trait TxnHost: TxnView {
     /// `txn:set_loglevel(level)`: the level of this transaction's log line (0 to 7).
     fn set_log_level(&mut self, level: u8) {
         let _ = level;
+    }
+    /// Where `txn:set_priv()` stores its data; `None` when the host keeps none (the call then
+    /// fails, naming itself).
+    fn private_slot(&mut self) -> Option<&mut Option<Private>> {
+        None
     }
 }
 
@@ -157,3 +166,8 @@ impl ActionOutcome {
         reply: None,
     };
 }
+
+/// Data a script stored with `txn:set_priv()`, kept by the host for the transaction's later
+/// Lua calls (in the state that stored it).
+#[derive(Debug)]
+pub struct Private(pub(crate) mlua::RegistryKey);

@@ -92,7 +92,10 @@ mod tests {
     #[test]
     fn samples_as_haproxy_gives_them_to_lua() {
         let lua = Lua::new();
-        assert_eq!(to_lua(&lua, Some(Sample::Bool(true))).unwrap(), Value::Integer(1));
+        assert_eq!(
+            to_lua(&lua, Some(Sample::Bool(true))).unwrap(),
+            Value::Integer(1)
+        );
         assert_eq!(to_lua(&lua, None).unwrap(), Value::Nil);
         let v = to_lua(&lua, Some(Sample::Ipv4("10.0.0.1".parse().unwrap()))).unwrap();
         assert_eq!(v.as_string().unwrap().to_str().unwrap(), "10.0.0.1");

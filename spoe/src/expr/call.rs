@@ -68,7 +68,11 @@ impl ConverterCall {
     /// The converter `name` with `args`, checked like [`FetchCall::new`].
     pub fn new(name: &str, args: &[CallArg]) -> Result<Self, String> {
         let Some(def) = converter_def(name) else {
-            return Err(unknown("converter", name, HAPROXY_CONVERTERS.contains(&name)));
+            return Err(unknown(
+                "converter",
+                name,
+                HAPROXY_CONVERTERS.contains(&name),
+            ));
         };
         let values = typed_args("converter", name, def.args, def.min, args)?;
         let converter =
@@ -209,13 +213,20 @@ mod tests {
             Ok(Some(Sample::str("h2")))
         );
         assert_eq!(
-            f("req.hdr", &[CallArg::Str("host".into()), CallArg::Str("2".into())]),
+            f(
+                "req.hdr",
+                &[CallArg::Str("host".into()), CallArg::Str("2".into())]
+            ),
             Ok(Some(Sample::str("h2")))
         );
         assert_eq!(f("str", &[CallArg::Int(7)]), Ok(Some(Sample::str("7"))));
         assert_eq!(f("path", &[]), Ok(None));
         assert_eq!(
-            f("req.hdr", &[CallArg::Str("a".into()), CallArg::Str("x".into())]).unwrap_err(),
+            f(
+                "req.hdr",
+                &[CallArg::Str("a".into()), CallArg::Str("x".into())]
+            )
+            .unwrap_err(),
             "fetch 'req.hdr': argument 2 is not of type 'sint'"
         );
         assert_eq!(

@@ -311,7 +311,7 @@ pub(crate) fn build_converter(name: &str, args: &[ArgValue]) -> Result<Converter
             let regex = compile_regex(str_arg(0), icase)?;
             Converter::Regsub {
                 regex,
-                replacement: convert_replacement(str_arg(1)),
+                replacement: haproxy_replacement(str_arg(1)),
                 global,
             }
         }
@@ -333,7 +333,7 @@ pub(crate) fn compile_regex(pattern: &str, icase: bool) -> Result<Regex, String>
 }
 
 /// HAProxy's `\1`..`\9` back-references to the regex crate's `${1}`; `$` is escaped.
-fn convert_replacement(text: &str) -> String {
+pub fn haproxy_replacement(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {

@@ -40,7 +40,7 @@ pub use acl::{Acl, AclContext, AclExpr, AclSet, ExprWarning, PatternList, predef
 pub(crate) use args::{ArgType, ArgValue, parse_arg_list};
 pub use call::{CallArg, ConverterCall, FetchCall, supported_converters, supported_fetches};
 pub use cond::{Condition, Polarity, Term};
-pub use converter::{Converter, Operand};
+pub use converter::{Converter, Operand, haproxy_replacement};
 pub use error::{ArgError, ExprError, ExprErrorKind, ExprWarningKind};
 pub use fetch::{DataSource, Fetch, FetchKind, VarRef, VarScope, is_var_char};
 pub use pattern::{MatchMethod, Pattern};
