@@ -35,6 +35,7 @@ mod haproxy_names;
 mod pattern;
 mod sample;
 mod sample_expr;
+mod script;
 
 pub use acl::{Acl, AclContext, AclExpr, AclSet, ExprWarning, PatternList, predefined_acl_names};
 pub(crate) use args::{ArgType, ArgValue, parse_arg_list};
@@ -46,3 +47,4 @@ pub use fetch::{DataSource, Fetch, FetchKind, VarRef, VarScope, is_var_char};
 pub use pattern::{MatchMethod, Pattern};
 pub use sample::{Sample, SampleType};
 pub use sample_expr::{ConverterStep, SampleExpr};
+pub use script::{ScriptNames, with_script_names};
