@@ -24,6 +24,7 @@ mod body;
 pub mod config;
 pub mod generation;
 pub mod httplog;
+mod lua;
 pub mod metrics;
 pub mod model;
 mod proxy;

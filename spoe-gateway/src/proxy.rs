@@ -25,8 +25,12 @@ use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
 use crate::txn::{ResponseView, Txn, Vars, sample_text};
 
-/// The body of every response the gateway sends.
-pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
+/// The body of every response the gateway sends. Its error ends the connection mid-response:
+/// a server's body that broke, or a Lua service that failed after its head.
+pub(crate) type Body = BoxBody<Bytes, BoxError>;
+
+/// An error of a response body.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Per-connection state shared by its requests.
 #[derive(Debug)]
@@ -165,6 +169,36 @@ enum Flow {
     /// Answered by `use-service prometheus-exporter` (HAProxy logs the
     /// applet as the server, `<PROMEX>`).
     Service(Response<Body>),
+    /// `use-service lua.NAME`: the service answers, with the request's body.
+    LuaService(String),
+    /// `txn:done()` without a reply: the connection closes with no answer.
+    Close,
+}
+
+/// What a Lua action's verdict means to the rules, as HAProxy 2.6 acts on it (`Side`
+/// decides: a request is refused, a response replaced).
+fn lua_verdict(outcome: spoe_lua::ActionOutcome, side: Side) -> Option<Flow> {
+    use spoe_lua::Verdict as V;
+    let answer = |status: u16, termination| Some(Flow::Respond(error_page(status), termination));
+    match (outcome.verdict, side) {
+        (V::Continue | V::Yield, _) => None,
+        // No more rules of this ruleset; the transaction goes on.
+        (V::Stop | V::Done, _) => Some(Flow::Continue),
+        (V::Error, Side::Request) => answer(500, "IR"),
+        (V::Error, Side::Response) => answer(500, "IH"),
+        (V::Invalid, Side::Request) => Some(Flow::Respond(closing(error_page(400)), "PR")),
+        (V::Invalid, Side::Response) => answer(502, "PH"),
+        (V::Deny, Side::Request) => answer(403, "PR"),
+        // HAProxy 2.6 answers a response's deny with its 200 page.
+        (V::Deny, Side::Response) => answer(200, "PH"),
+        // HAProxy 2.6: a request aborted without an answer gets a 503; a response goes on.
+        (V::Abort, Side::Request) => answer(503, "LR"),
+        (V::Abort, Side::Response) => None,
+        (V::Terminate, _) => Some(match outcome.reply {
+            Some(reply) => Flow::Respond(crate::lua::reply_response(reply), "LR"),
+            None => Flow::Close,
+        }),
+    }
 }
 
 struct Ctx<'a> {
@@ -289,6 +323,16 @@ impl Ctx<'_> {
                     }
                     return Flow::Respond(r, "LR");
                 }
+                HttpAction::Lua { name, args } => {
+                    let Some(worker) = txn.lua.clone() else {
+                        continue;
+                    };
+                    let outcome = crate::lua::action(&worker, name, args, txn).await;
+                    if let Some(flow) = lua_verdict(outcome, Side::Request) {
+                        return flow;
+                    }
+                }
+                HttpAction::LuaService { name } => return Flow::LuaService(name.clone()),
                 HttpAction::PrometheusExporter => {
                     self.metrics.agent_connections.set(
                         i64::try_from(self.generation.agent_connections()).unwrap_or(i64::MAX),
@@ -308,21 +352,35 @@ impl Ctx<'_> {
         Flow::Continue
     }
 
-    /// `http-response` rules (header and variable actions only), applied
-    /// to the response held in `txn`.
+    /// `http-response` rules (header and variable actions, Lua actions), applied
+    /// to the response held in `txn`. A Lua action may replace the response: `Respond` or
+    /// `Close`; `Continue` otherwise.
     async fn response_rules(
         &mut self,
         rules: &[Rule],
         acls: &AclSet,
         filters: &[FilterRt],
         txn: &mut Txn,
-    ) {
+    ) -> Flow {
         for rule in rules {
-            if cond_holds(rule, txn, acls) {
-                self.common_action(&rule.action, filters, txn, Side::Response)
-                    .await;
+            if !cond_holds(rule, txn, acls) {
+                continue;
             }
+            if let HttpAction::Lua { name, args } = &rule.action {
+                let Some(worker) = txn.lua.clone() else {
+                    continue;
+                };
+                let outcome = crate::lua::action(&worker, name, args, txn).await;
+                match lua_verdict(outcome, Side::Response) {
+                    None => continue,
+                    Some(Flow::Continue) => return Flow::Continue,
+                    Some(flow) => return flow,
+                }
+            }
+            self.common_action(&rule.action, filters, txn, Side::Response)
+                .await;
         }
+        Flow::Continue
     }
 
     /// The actions `http-request` and `http-response` rules share; other
@@ -552,6 +610,8 @@ pub(crate) async fn handle(
         vars: Vars::new(),
         sess: session.vars.clone(),
         proc: generation.proc_vars.clone(),
+        lua: generation.lua_worker(),
+        lua_private: None,
     };
     let mut ctx = Ctx {
         generation: &generation,
@@ -589,6 +649,18 @@ pub(crate) async fn handle(
     let flow = ctx
         .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut txn)
         .await;
+    if let Flow::LuaService(name) = flow {
+        return lua_service(
+            &name,
+            &mut txn,
+            body,
+            timeouts,
+            progress,
+            pending.take(),
+            &metrics,
+        )
+        .await;
+    }
     if !matches!(flow, Flow::Continue) {
         return finish_rule(flow, pending.take(), &metrics);
     }
@@ -628,6 +700,18 @@ pub(crate) async fn handle(
             &mut txn,
         )
         .await;
+    if let Flow::LuaService(name) = flow {
+        return lua_service(
+            &name,
+            &mut txn,
+            body,
+            timeouts,
+            progress,
+            pending.take(),
+            &metrics,
+        )
+        .await;
+    }
     if !matches!(flow, Flow::Continue) {
         return finish_rule(flow, pending.take(), &metrics);
     }
@@ -706,6 +790,7 @@ pub(crate) async fn handle(
     let (mut rparts, rbody) = resp.into_parts();
     txn.response = Some(ResponseView {
         status: rparts.status.as_u16(),
+        reason: None,
         version: rparts.version,
         headers: std::mem::take(&mut rparts.headers),
     });
@@ -714,22 +799,39 @@ pub(crate) async fn handle(
         .await;
     ctx.run_event(&fe.filters, Event::OnHttpResponse, &mut txn)
         .await;
-    ctx.response_rules(
-        &be.model.http_response,
-        &be.model.acls,
-        &be.filters,
-        &mut txn,
-    )
-    .await;
-    ctx.response_rules(&fe.model.http_response, fe_acls, &fe.filters, &mut txn)
+    let mut flow = ctx
+        .response_rules(
+            &be.model.http_response,
+            &be.model.acls,
+            &be.filters,
+            &mut txn,
+        )
         .await;
+    if matches!(flow, Flow::Continue) {
+        flow = ctx
+            .response_rules(&fe.model.http_response, fe_acls, &fe.filters, &mut txn)
+            .await;
+    }
+    if !matches!(flow, Flow::Continue) {
+        return finish_rule(flow, access, &metrics);
+    }
     if let Some(view) = txn.response.as_mut() {
         rparts.headers = std::mem::take(&mut view.headers);
+        if let Ok(status) = StatusCode::from_u16(view.status) {
+            rparts.status = status;
+        }
+        if let Some(reason) = view
+            .reason
+            .as_deref()
+            .and_then(|r| hyper::ext::ReasonPhrase::try_from(r.as_bytes()).ok())
+        {
+            rparts.extensions.insert(reason);
+        }
     }
     for h in HOP_BY_HOP {
         rparts.headers.remove(*h);
     }
-    let r = Response::from_parts(rparts, rbody.boxed());
+    let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
     finish(r, access, &metrics)
 }
 
@@ -864,11 +966,61 @@ fn finish_rule(
             (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
             (r, "LR")
         }
+        Flow::Close => {
+            access.termination = "LR";
+            return finish(close_silently(), access, metrics);
+        }
         // Not a rule's answer: the request goes on (not reached).
-        Flow::Continue => (error_page(500), "PR"),
+        Flow::Continue | Flow::LuaService(_) => (error_page(500), "PR"),
     };
     access.termination = termination;
     finish(r, access, metrics)
+}
+
+/// Marks a response that must not be sent: the connection closes with no answer
+/// (`txn:done()` without a reply). The connection's service sees the mark.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CloseSilently;
+
+fn close_silently() -> Response<Body> {
+    let mut r = closing(Response::new(full(Bytes::new())));
+    r.extensions_mut().insert(CloseSilently);
+    r
+}
+
+/// `use-service lua.NAME`: the service answers (HAProxy logs it as the server `<lua.NAME>`);
+/// a service that fails before its head gets HAProxy's 500.
+async fn lua_service(
+    name: &str,
+    txn: &mut Txn,
+    body: PendingBody,
+    timeouts: crate::model::Timeouts,
+    progress: Arc<Progress>,
+    mut access: Access,
+    metrics: &Arc<GatewayMetrics>,
+) -> Response<Logged<Body>> {
+    access.server = format!("<lua.{name}>");
+    let zero = Timer::ms(Duration::ZERO);
+    (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
+    let Some(worker) = txn.lua.clone() else {
+        access.termination = "IR";
+        return finish(error_page(500), access, metrics);
+    };
+    let request_body = body.into_body(timeouts.client, progress);
+    let stream = http_body_util::BodyStream::new(request_body);
+    let chunks = futures_util::StreamExt::filter_map(stream, |frame| async move {
+        frame.ok().and_then(|f| f.into_data().ok())
+    });
+    match crate::lua::service_response(&worker, name, txn, Box::pin(chunks)).await {
+        Ok(r) => {
+            access.termination = "--";
+            finish(r, access, metrics)
+        }
+        Err(()) => {
+            access.termination = "IR";
+            finish(error_page(500), access, metrics)
+        }
+    }
 }
 
 /// Hands `r` to the client; its access line is written when its body ends.

@@ -19,6 +19,8 @@ pub(crate) type Vars = HashMap<String, Sample>;
 #[derive(Debug, Clone)]
 pub(crate) struct ResponseView {
     pub(crate) status: u16,
+    /// A reason phrase a Lua script set (`res_set_status(code, reason)`).
+    pub(crate) reason: Option<String>,
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
 }
@@ -44,6 +46,10 @@ pub(crate) struct Txn {
     pub(crate) sess: Arc<Mutex<Vars>>,
     /// `proc.` variables, shared by the whole generation.
     pub(crate) proc: Arc<Mutex<Vars>>,
+    /// The worker's Lua, when the configuration loads any.
+    pub(crate) lua: Option<Arc<spoe_lua::LuaWorker>>,
+    /// What `txn:set_priv()` stored.
+    pub(crate) lua_private: Option<spoe_lua::Private>,
 }
 
 /// An agent's typed value as a sample (integers become HAProxy's signed
@@ -352,9 +358,14 @@ impl Fetch for Txn {
                 Sample::str(format!("{generation:x}-{sid:x}"))
             }
             FetchKind::Var { var, .. } => self.var_ref(var)?,
+            FetchKind::Lua { name, args } => self.lua.as_ref()?.fetch(name, args, self)?,
             FetchKind::Const(s) => s.clone(),
             _ => return None,
         })
+    }
+
+    fn lua_convert(&self, name: &str, args: &[String], input: Sample) -> Option<Sample> {
+        self.lua.as_ref()?.convert(name, args, input)
     }
 
     fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::{HeaderMap, Method, Uri};
 use mlua::{Lua, Table, UserData, UserDataMethods, Value, Variadic};
 use spoe::expr::{ConverterCall, FetchCall, Sample};
 
@@ -418,7 +418,7 @@ impl UserData for TxnAccess<'_> {
                     };
                     let Some(code) = u16::try_from(status)
                         .ok()
-                        .and_then(|s| StatusCode::from_u16(s).ok())
+                        .filter(|s| (100..=999).contains(s))
                     else {
                         return Err(err(format!("invalid status code {status}")));
                     };

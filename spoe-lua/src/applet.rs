@@ -321,39 +321,39 @@ impl<H: TxnHost + 'static> ServiceCall<H> {
     /// The next piece of the body; `None` at its end; an error when the script failed after
     /// the head was sent (the proxy then cuts the response, as HAProxy does).
     pub async fn chunk(&mut self) -> Option<Result<Bytes, ServiceError>> {
-        std::future::poll_fn(|cx| {
-            {
-                let mut io = io(&self.io);
-                if let Some(c) = io.out.pop_front() {
-                    io.out_len -= c.len();
+        std::future::poll_fn(|cx| self.poll_chunk(cx)).await
+    }
+
+    /// [`chunk`](Self::chunk), as a poll (for a response body type).
+    pub fn poll_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, ServiceError>>> {
+        if let Some(c) = self.pop() {
+            return Poll::Ready(Some(Ok(c)));
+        }
+        match self.poll_run(cx) {
+            Poll::Pending => match self.pop() {
+                Some(c) => Poll::Ready(Some(Ok(c))),
+                None => Poll::Pending,
+            },
+            Poll::Ready(()) => {
+                if let Some(c) = self.pop() {
                     return Poll::Ready(Some(Ok(c)));
                 }
-            }
-            match self.poll_run(cx) {
-                Poll::Pending => {
-                    let mut io = io(&self.io);
-                    match io.out.pop_front() {
-                        Some(c) => {
-                            io.out_len -= c.len();
-                            Poll::Ready(Some(Ok(c)))
-                        }
-                        None => Poll::Pending,
-                    }
-                }
-                Poll::Ready(()) => {
-                    let mut io = io(&self.io);
-                    if let Some(c) = io.out.pop_front() {
-                        io.out_len -= c.len();
-                        return Poll::Ready(Some(Ok(c)));
-                    }
-                    match self.result.take() {
-                        Some(Err(e)) => Poll::Ready(Some(Err(self.error(&e)))),
-                        _ => Poll::Ready(None),
-                    }
+                match self.result.take() {
+                    Some(Err(e)) => Poll::Ready(Some(Err(self.error(&e)))),
+                    _ => Poll::Ready(None),
                 }
             }
-        })
-        .await
+        }
+    }
+
+    fn pop(&self) -> Option<Bytes> {
+        let mut io = io(&self.io);
+        let c = io.out.pop_front()?;
+        io.out_len -= c.len();
+        Some(c)
     }
 
     /// The transaction, once the service ended (its variables, for the log line).

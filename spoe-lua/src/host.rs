@@ -3,7 +3,7 @@
 //! tests implement them on a plain struct.
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, Method, Uri, Version};
 use spoe::expr::{Fetch, Sample};
 
 /// A transaction as Lua reads it: fetches (`txn.f`), variables (`txn:get_var`), the request
@@ -61,7 +61,7 @@ pub struct RequestHead<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseHead<'a> {
     /// The status.
-    pub status: StatusCode,
+    pub status: u16,
     /// The headers.
     pub headers: &'a HeaderMap,
 }
@@ -80,8 +80,8 @@ pub struct RequestMut<'a> {
 /// A response head to rewrite.
 #[derive(Debug)]
 pub struct ResponseMut<'a> {
-    /// The status.
-    pub status: &'a mut StatusCode,
+    /// The status (100 to 999, as HAProxy accepts).
+    pub status: &'a mut u16,
     /// The reason phrase `res_set_status(code, reason)` gave, when it is not the standard one.
     pub reason: &'a mut Option<String>,
     /// The headers.
@@ -103,10 +103,13 @@ pub enum Verdict {
     Done,
     /// `act.DENY` (5): 403 on a request, 502 on a response.
     Deny,
-    /// `act.ABORT` (6): end the transaction; a reply was sent (`txn:done()`) or none is.
+    /// `act.ABORT` (6): HAProxy 2.6 answers 503 on a request and lets a response through.
     Abort,
     /// `act.INVALID` (7): 400 on a request, 502 on a response.
     Invalid,
+    /// `txn:done([reply])`: the transaction ends here, with the reply, or with the connection
+    /// closed and no answer when there is none.
+    Terminate,
 }
 
 impl Verdict {
@@ -154,8 +157,8 @@ impl Default for Reply {
 pub struct ActionOutcome {
     /// What to do next.
     pub verdict: Verdict,
-    /// With [`Verdict::Abort`] from `txn:done(reply)`: the answer to send. `None` with an abort
-    /// means the client gets no answer (HAProxy closes the connection).
+    /// With [`Verdict::Terminate`]: the answer to send; `None`: the client gets no answer
+    /// (HAProxy closes the connection).
     pub reply: Option<Reply>,
 }
 

@@ -442,7 +442,7 @@ impl LuaWorker {
                 reply: None,
             },
             Ok(Finished::Done(Done::Txn(reply))) => ActionOutcome {
-                verdict: Verdict::Abort,
+                verdict: Verdict::Terminate,
                 reply,
             },
             Ok(Finished::Done(Done::Core(v))) => ActionOutcome {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, Method, Uri, Version};
 use spoe::expr::{Fetch, FetchKind, Sample};
 use spoe_lua::{
     ActionOutcome, LuaLoad, LuaRuntime, LuaSettings, LuaWorker, Private, Proxies, Reply,
@@ -18,7 +18,7 @@ struct Txn {
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    response: Option<(StatusCode, Option<String>, HeaderMap)>,
+    response: Option<(u16, Option<String>, HeaderMap)>,
     vars: HashMap<String, Sample>,
     private: Option<Private>,
 }
@@ -224,7 +224,7 @@ async fn verdicts_replies_and_failures() {
         Verdict::Deny
     );
     let (_, outcome) = act(&w, "ban", Txn::get("/p")).await;
-    assert_eq!(outcome.verdict, Verdict::Abort);
+    assert_eq!(outcome.verdict, Verdict::Terminate);
     assert_eq!(
         outcome.reply,
         Some(Reply {

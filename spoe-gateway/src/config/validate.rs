@@ -108,6 +108,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         frontends,
         backends,
         files,
+        lua: None,
     }
 }
 

@@ -64,7 +64,10 @@ pub fn var_names(config: &GatewayConfig) -> Vec<String> {
             HttpAction::Deny { .. }
             | HttpAction::DelHeader { .. }
             | HttpAction::SendSpoeGroup { .. }
-            | HttpAction::PrometheusExporter => {}
+            | HttpAction::PrometheusExporter
+            // The variables Lua names come from its files (`LuaRuntime::var_names`).
+            | HttpAction::Lua { .. }
+            | HttpAction::LuaService { .. } => {}
         }
     }
     names.into_iter().collect()

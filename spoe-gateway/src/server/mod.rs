@@ -166,12 +166,10 @@ impl Gateway {
             .maxconn
             .map(|n| Arc::new(Semaphore::new(n.max(1))));
         let metrics = Arc::new(GatewayMetrics::new());
-        let generation = Arc::new(Generation::start(
-            1,
-            Arc::new(loaded.config),
-            &loaded.var_names,
-            &workers,
-        ));
+        let generation = Arc::new(
+            Generation::start(1, Arc::new(loaded.config), &loaded.var_names, &workers)
+                .map_err(|e| ReloadError(e.to_string()))?,
+        );
         metrics.generations.inc();
         let gw = Arc::new(Self {
             loader,
@@ -294,12 +292,13 @@ impl Gateway {
             self.metrics.reload_failures.inc();
             return Err(e);
         }
-        let generation = Arc::new(Generation::start(
-            id,
-            config,
-            &loaded.var_names,
-            &self.workers,
-        ));
+        let generation = match Generation::start(id, config, &loaded.var_names, &self.workers) {
+            Ok(g) => Arc::new(g),
+            Err(e) => {
+                self.metrics.reload_failures.inc();
+                return Err(ReloadError(e.to_string()));
+            }
+        };
         let old = std::mem::replace(
             &mut *self
                 .current

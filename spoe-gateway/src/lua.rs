@@ -1,0 +1,228 @@
+//! The gateway's side of HAProxy's Lua API (`spoe-lua`): the transaction lent to scripts,
+//! and what actions and services answer turned into responses.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Frame;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Response, StatusCode};
+use spoe::expr::Sample;
+use spoe_lua::{
+    ActionOutcome, LuaWorker, Private, Reply, RequestHead, RequestMut, ResponseHead, ResponseMut,
+    TxnHost, TxnView,
+};
+
+use crate::proxy::{Body, BoxError};
+use crate::txn::{Txn, Vars};
+
+impl TxnView for Txn {
+    fn var(&self, name: &str) -> Option<Sample> {
+        Self::var(self, name)
+    }
+
+    fn request(&self) -> RequestHead<'_> {
+        RequestHead {
+            method: &self.method,
+            uri: &self.uri,
+            version: self.version,
+            headers: &self.headers,
+        }
+    }
+
+    fn response(&self) -> Option<ResponseHead<'_>> {
+        self.response.as_ref().map(|r| ResponseHead {
+            status: r.status,
+            headers: &r.headers,
+        })
+    }
+
+    fn private(&self) -> Option<&Private> {
+        self.lua_private.as_ref()
+    }
+}
+
+impl TxnHost for Txn {
+    fn set_var(&mut self, name: &str, value: Sample, if_exists: bool) -> bool {
+        if spoe::expr::VarRef::parse(name).is_err() {
+            return false;
+        }
+        // The gateway keeps every variable a rule or an agent sets, whether or not the
+        // configuration names it: `ifexist` changes nothing here.
+        let _ = if_exists;
+        Self::set_var(self, name, Some(value));
+        true
+    }
+
+    fn unset_var(&mut self, name: &str) -> bool {
+        if spoe::expr::VarRef::parse(name).is_err() {
+            return false;
+        }
+        Self::set_var(self, name, None);
+        true
+    }
+
+    fn request_mut(&mut self) -> RequestMut<'_> {
+        RequestMut {
+            method: &mut self.method,
+            uri: &mut self.uri,
+            headers: &mut self.headers,
+        }
+    }
+
+    fn response_mut(&mut self) -> Option<ResponseMut<'_>> {
+        self.response.as_mut().map(|r| ResponseMut {
+            status: &mut r.status,
+            reason: &mut r.reason,
+            headers: &mut r.headers,
+        })
+    }
+
+    fn private_slot(&mut self) -> Option<&mut Option<Private>> {
+        Some(&mut self.lua_private)
+    }
+}
+
+impl Txn {
+    /// An empty transaction standing in for this one while a Lua call holds it (it shares
+    /// the session's and process's variables; nothing reads it).
+    fn stand_in(&self) -> Self {
+        Self {
+            client: self.client,
+            local: self.local,
+            method: hyper::Method::GET,
+            uri: hyper::Uri::default(),
+            version: self.version,
+            headers: hyper::HeaderMap::new(),
+            body: Bytes::new(),
+            response: None,
+            unique_id: self.unique_id,
+            vars: Vars::new(),
+            sess: self.sess.clone(),
+            proc: self.proc.clone(),
+            lua: None,
+            lua_private: None,
+        }
+    }
+}
+
+/// Runs the Lua action `name` on `txn` (lent to the script for the time of the call).
+pub(crate) async fn action(
+    worker: &LuaWorker,
+    name: &str,
+    args: &[String],
+    txn: &mut Txn,
+) -> ActionOutcome {
+    let stand_in = txn.stand_in();
+    let lent = std::mem::replace(txn, stand_in);
+    let (back, outcome) = worker.action(name, args, lent).await;
+    *txn = back;
+    outcome
+}
+
+fn full(b: Bytes) -> Body {
+    http_body_util::Full::new(b)
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn status_with_reason(r: &mut Response<Body>, status: u16, reason: Option<&str>) {
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(reason) = reason.and_then(|r| hyper::ext::ReasonPhrase::try_from(r.as_bytes()).ok())
+    {
+        r.extensions_mut().insert(reason);
+    }
+}
+
+fn append_header(r: &mut Response<Body>, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
+        r.headers_mut().append(n, v);
+    }
+}
+
+/// The response `txn:done(reply)` asked for (its length is the body's, as HAProxy computes
+/// it).
+pub(crate) fn reply_response(reply: Reply) -> Response<Body> {
+    let mut r = Response::new(full(reply.body));
+    status_with_reason(&mut r, reply.status, reply.reason.as_deref());
+    for (name, value) in &reply.headers {
+        if !name.eq_ignore_ascii_case("transfer-encoding") {
+            append_header(&mut r, name, value);
+        }
+    }
+    r
+}
+
+/// A service's response: its head, then a body streamed from the script as the client reads
+/// it. Err: the service failed before its head (HAProxy answers 500).
+pub(crate) async fn service_response(
+    worker: &Arc<LuaWorker>,
+    name: &str,
+    txn: &mut Txn,
+    body: spoe_lua::BodyStream,
+) -> Result<Response<Body>, ()> {
+    let stand_in = txn.stand_in();
+    let lent = std::mem::replace(txn, stand_in);
+    let mut call = match worker.service(name, lent, body) {
+        Ok(call) => call,
+        Err(e) => {
+            worker.report_service_error(&e);
+            return Err(());
+        }
+    };
+    let head = match call.head().await {
+        Ok(head) => head,
+        Err(e) => {
+            worker.report_service_error(&e);
+            return Err(());
+        }
+    };
+    let body = ServiceBody {
+        call: std::sync::Mutex::new(call),
+        worker: worker.clone(),
+    }
+    .boxed();
+    let mut r = Response::new(body);
+    status_with_reason(&mut r, head.status, head.reason.as_deref());
+    for (name, value) in &head.headers {
+        append_header(&mut r, name, value);
+    }
+    Ok(r)
+}
+
+/// A Lua service's response body: polling it runs the script until it sends more.
+struct ServiceBody {
+    /// A mutex only to be `Sync` as response bodies must; polling has `&mut`.
+    call: std::sync::Mutex<spoe_lua::ServiceCall<Txn>>,
+    worker: Arc<LuaWorker>,
+}
+
+impl hyper::body::Body for ServiceBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let call = this
+            .call
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        call.poll_chunk(cx).map(|chunk| {
+            chunk.map(|c| match c {
+                Ok(bytes) => Ok(Frame::data(bytes)),
+                // HAProxy cuts the response: the client sees it end early.
+                Err(e) => {
+                    this.worker.report_service_error(&e);
+                    Err(BoxError::from(e))
+                }
+            })
+        })
+    }
+}
