@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_util::client::legacy::Client;
@@ -16,7 +16,6 @@ use tokio::sync::Notify;
 
 use crate::body::RequestBody;
 use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
-use crate::txn::Vars;
 use crate::workers::{PerWorker, Workers};
 
 /// `timeout connect` when none is configured.
@@ -115,7 +114,7 @@ pub struct Generation {
     pub config: Arc<GatewayConfig>,
     pub(crate) frontends: Vec<FrontendRt>,
     pub(crate) backends: HashMap<String, BackendRt>,
-    pub(crate) proc_vars: Arc<Mutex<Vars>>,
+    pub(crate) proc_vars: spoe_http::SharedVars,
     /// Each worker's view of the configuration's Lua.
     lua: Option<PerWorker<Arc<spoe_lua::LuaWorker>>>,
     /// The Lua tasks (`core.register_task`), on their workers: dropping the generation
@@ -327,7 +326,7 @@ impl Generation {
             config,
             frontends,
             backends,
-            proc_vars: Arc::new(Mutex::new(Vars::new())),
+            proc_vars: spoe_http::SharedVars::default(),
             lua,
             _lua_tasks: lua_tasks,
             in_flight: AtomicU64::new(0),

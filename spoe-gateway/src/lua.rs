@@ -7,35 +7,25 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Frame;
 use hyper::header::{HeaderName, HeaderValue};
+use hyper::http::{request, response};
 use hyper::{Response, StatusCode};
 use spoe::expr::Sample;
-use spoe_lua::{
-    ActionOutcome, LuaWorker, Private, Reply, RequestHead, RequestMut, ResponseHead, ResponseMut,
-    TxnHost, TxnView,
-};
+use spoe_lua::{ActionOutcome, LuaWorker, Private, ReasonPhrase, Reply, TxnHost, TxnView};
 
 use crate::proxy::{Body, BoxError};
-use crate::txn::{Txn, Vars};
+use crate::txn::Txn;
 
 impl TxnView for Txn {
     fn var(&self, name: &str) -> Option<Sample> {
-        Self::var(self, name)
+        self.vars.sample(name)
     }
 
-    fn request(&self) -> RequestHead<'_> {
-        RequestHead {
-            method: &self.method,
-            uri: &self.uri,
-            version: self.version,
-            headers: &self.headers,
-        }
+    fn request(&self) -> &request::Parts {
+        &self.request
     }
 
-    fn response(&self) -> Option<ResponseHead<'_>> {
-        self.response.as_ref().map(|r| ResponseHead {
-            status: r.status,
-            headers: &r.headers,
-        })
+    fn response(&self) -> Option<&response::Parts> {
+        self.response.as_ref()
     }
 
     fn private(&self) -> Option<&Private> {
@@ -48,10 +38,10 @@ impl TxnHost for Txn {
         if spoe::expr::VarRef::parse(name).is_err() {
             return false;
         }
-        // The gateway keeps every variable a rule or an agent sets, whether or not the
-        // configuration names it: `ifexist` changes nothing here.
+        // The gateway keeps every variable a rule, an agent or a script sets, whether or not
+        // the configuration names it: `ifexist` restricts nothing here.
         let _ = if_exists;
-        Self::set_var(self, name, Some(value));
+        self.vars.set(name, Some(value));
         true
     }
 
@@ -59,24 +49,16 @@ impl TxnHost for Txn {
         if spoe::expr::VarRef::parse(name).is_err() {
             return false;
         }
-        Self::set_var(self, name, None);
+        self.vars.set(name, None);
         true
     }
 
-    fn request_mut(&mut self) -> RequestMut<'_> {
-        RequestMut {
-            method: &mut self.method,
-            uri: &mut self.uri,
-            headers: &mut self.headers,
-        }
+    fn request_mut(&mut self) -> &mut request::Parts {
+        &mut self.request
     }
 
-    fn response_mut(&mut self) -> Option<ResponseMut<'_>> {
-        self.response.as_mut().map(|r| ResponseMut {
-            status: &mut r.status,
-            reason: &mut r.reason,
-            headers: &mut r.headers,
-        })
+    fn response_mut(&mut self) -> Option<&mut response::Parts> {
+        self.response.as_mut()
     }
 
     fn private_slot(&mut self) -> Option<&mut Option<Private>> {
@@ -85,25 +67,29 @@ impl TxnHost for Txn {
 }
 
 impl Txn {
-    /// An empty transaction standing in for this one while a Lua call holds it (it shares
-    /// the session's and process's variables; nothing reads it).
+    /// An empty transaction standing in for this one while a Lua call holds it (nothing
+    /// reads it).
     fn stand_in(&self) -> Self {
+        let (request, ()) = hyper::Request::new(()).into_parts();
         Self {
-            client: self.client,
-            local: self.local,
-            method: hyper::Method::GET,
-            uri: hyper::Uri::default(),
-            version: self.version,
-            headers: hyper::HeaderMap::new(),
+            request,
             body: Bytes::new(),
             response: None,
+            conn: self.conn.clone(),
             unique_id: self.unique_id,
-            vars: Vars::new(),
-            sess: self.sess.clone(),
-            proc: self.proc.clone(),
+            vars: spoe_http::Vars::new(None, None),
             lua: None,
             lua_private: None,
         }
+    }
+}
+
+/// The reason phrase a script set, as hyper sends it.
+pub(crate) fn reason_phrase(parts: &mut response::Parts) {
+    if let Some(ReasonPhrase(r)) = parts.extensions.remove::<ReasonPhrase>()
+        && let Ok(reason) = hyper::ext::ReasonPhrase::try_from(r.into_bytes())
+    {
+        parts.extensions.insert(reason);
     }
 }
 

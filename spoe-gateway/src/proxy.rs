@@ -23,7 +23,7 @@ use crate::generation::{BackendRt, FilterRt, Generation};
 use crate::httplog::Timer;
 use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
-use crate::txn::{ResponseView, Txn, Vars, sample_text};
+use crate::txn::{Txn, UniqueId, sample_text};
 
 /// The body of every response the gateway sends. Its error ends the connection mid-response:
 /// a server's body that broke, or a Lua service that failed after its head.
@@ -37,7 +37,8 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) struct Session {
     pub(crate) client: SocketAddr,
     pub(crate) local: SocketAddr,
-    pub(crate) vars: Arc<Mutex<Vars>>,
+    /// What the fetches read of the connection, and its `sess.` variables.
+    pub(crate) conn: spoe_http::ConnectionFacts,
     /// Generation ids whose `on-client-session` event already ran.
     pub(crate) session_event_done: Mutex<Vec<u64>>,
     pub(crate) requests: std::sync::atomic::AtomicU64,
@@ -237,7 +238,7 @@ impl Ctx<'_> {
             };
             let mut done = filter.process(prepared, self.stream(f)).await;
             self.metrics.spoe(&filter.config().agent.id, &done);
-            txn.apply(std::mem::take(&mut done.updates));
+            txn.vars.apply(std::mem::take(&mut done.updates));
         }
     }
 
@@ -250,7 +251,7 @@ impl Ctx<'_> {
         if let Some(prepared) = filter.prepare_group(group, &*txn, &stream) {
             let mut done = filter.process(prepared, self.stream(f)).await;
             self.metrics.spoe(&filter.config().agent.id, &done);
-            txn.apply(std::mem::take(&mut done.updates));
+            txn.vars.apply(std::mem::take(&mut done.updates));
         }
     }
 
@@ -314,7 +315,9 @@ impl Ctx<'_> {
                     let t = render(target, txn);
                     let location = match kind {
                         RedirectKind::Location => t,
-                        RedirectKind::Prefix => format!("{}{}", t.trim_end_matches('/'), txn.uri),
+                        RedirectKind::Prefix => {
+                            format!("{}{}", t.trim_end_matches('/'), txn.request.uri)
+                        }
                     };
                     let mut r = Response::new(full(Bytes::new()));
                     *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::FOUND);
@@ -407,7 +410,7 @@ impl Ctx<'_> {
             }
             HttpAction::SetVar { var, expr } => {
                 let v = expr.eval(&*txn);
-                crate::txn::with_full_name(var, |name| txn.set_var(name, v));
+                txn.vars.set_ref(var, v);
             }
             HttpAction::SendSpoeGroup { engine, group } => {
                 self.send_group(filters, engine, group, txn).await
@@ -427,7 +430,7 @@ enum Side {
 impl Side {
     fn headers(self, txn: &mut Txn) -> Option<&mut hyper::HeaderMap> {
         match self {
-            Self::Request => Some(&mut txn.headers),
+            Self::Request => Some(&mut txn.request.headers),
             Self::Response => txn.response.as_mut().map(|r| &mut r.headers),
         }
     }
@@ -598,18 +601,18 @@ pub(crate) async fn handle(
     let sid = metrics.next_unique_id();
     session.requests.fetch_add(1, Ordering::Relaxed);
     let mut txn = Txn {
-        client: session.client,
-        local: session.local,
-        method: parts.method,
-        uri: parts.uri,
-        version: parts.version,
-        headers: parts.headers,
+        request: parts,
         body: Bytes::new(),
         response: None,
-        unique_id: (generation.id, sid),
-        vars: Vars::new(),
-        sess: session.vars.clone(),
-        proc: generation.proc_vars.clone(),
+        conn: session.conn.clone(),
+        unique_id: UniqueId {
+            generation: generation.id,
+            sid,
+        },
+        vars: spoe_http::Vars::new(
+            Some(session.conn.session_vars().clone()),
+            Some(generation.proc_vars.clone()),
+        ),
         lua: generation.lua_worker(),
         lua_private: None,
     };
@@ -787,13 +790,8 @@ pub(crate) async fn handle(
     };
     access.t_connect = Timer::ms(Duration::ZERO);
     access.t_response = Timer::ms(sent_at.elapsed());
-    let (mut rparts, rbody) = resp.into_parts();
-    txn.response = Some(ResponseView {
-        status: rparts.status.as_u16(),
-        reason: None,
-        version: rparts.version,
-        headers: std::mem::take(&mut rparts.headers),
-    });
+    let (rparts, rbody) = resp.into_parts();
+    txn.response = Some(rparts);
     // on-http-response, then http-response rules: backend's first, then frontend's.
     ctx.run_event(&be.filters, Event::OnHttpResponse, &mut txn)
         .await;
@@ -815,19 +813,11 @@ pub(crate) async fn handle(
     if !matches!(flow, Flow::Continue) {
         return finish_rule(flow, access, &metrics);
     }
-    if let Some(view) = txn.response.as_mut() {
-        rparts.headers = std::mem::take(&mut view.headers);
-        if let Ok(status) = StatusCode::from_u16(view.status) {
-            rparts.status = status;
-        }
-        if let Some(reason) = view
-            .reason
-            .as_deref()
-            .and_then(|r| hyper::ext::ReasonPhrase::try_from(r.as_bytes()).ok())
-        {
-            rparts.extensions.insert(reason);
-        }
-    }
+    // The rules rewrote the head in place; nothing takes it away.
+    let Some(mut rparts) = txn.response.take() else {
+        return finish(error_page(502), access, &metrics);
+    };
+    crate::lua::reason_phrase(&mut rparts);
     for h in HOP_BY_HOP {
         rparts.headers.remove(*h);
     }
@@ -849,6 +839,7 @@ async fn forward(
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
+        .request
         .uri
         .path_and_query()
         .cloned()
@@ -859,9 +850,9 @@ async fn forward(
     target.path_and_query = Some(path);
     let uri = hyper::Uri::from_parts(target).map_err(|_| (400u16, "PR"))?;
     let mut req = Request::new(body);
-    *req.method_mut() = txn.method.clone();
+    *req.method_mut() = txn.request.method.clone();
     *req.uri_mut() = uri;
-    let mut headers = txn.headers.clone();
+    let mut headers = txn.request.headers.clone();
     for h in HOP_BY_HOP {
         headers.remove(*h);
     }

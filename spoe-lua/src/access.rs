@@ -362,10 +362,10 @@ impl UserData for TxnAccess<'_> {
         methods.add_method("headers", |lua, this, which: String| {
             this.read(|v| match which.as_str() {
                 "res" => match v.response() {
-                    Some(r) => headers_table(lua, r.headers),
+                    Some(r) => headers_table(lua, &r.headers),
                     None => lua.create_table(),
                 },
-                _ => headers_table(lua, v.request().headers),
+                _ => headers_table(lua, &v.request().headers),
             })
         });
         methods.add_method(
@@ -373,9 +373,9 @@ impl UserData for TxnAccess<'_> {
             |_, this, (which, op, args): (String, String, Variadic<Value>)| {
                 this.write("header", |h| {
                     let headers = if which == "res" {
-                        h.response_mut().map(|r| r.headers)
+                        h.response_mut().map(|r| &mut r.headers)
                     } else {
-                        Some(h.request_mut().headers)
+                        Some(&mut h.request_mut().headers)
                     };
                     match headers {
                         Some(headers) => edit_headers(headers, &op, &args).map(|()| true),
@@ -393,15 +393,15 @@ impl UserData for TxnAccess<'_> {
                     if what == "method" {
                         return Ok(match Method::from_bytes(new.as_bytes()) {
                             Ok(m) => {
-                                *req.method = m;
+                                req.method = m;
                                 true
                             }
                             Err(_) => false,
                         });
                     }
-                    Ok(match rewrite_uri(req.uri, &what, &new) {
+                    Ok(match rewrite_uri(&req.uri, &what, &new) {
                         Some(uri) => {
-                            *req.uri = uri;
+                            req.uri = uri;
                             true
                         }
                         None => false,
@@ -418,12 +418,19 @@ impl UserData for TxnAccess<'_> {
                     };
                     let Some(code) = u16::try_from(status)
                         .ok()
-                        .filter(|s| (100..=999).contains(s))
+                        .and_then(|s| http::StatusCode::from_u16(s).ok())
                     else {
                         return Err(err(format!("invalid status code {status}")));
                     };
-                    *res.status = code;
-                    *res.reason = reason;
+                    res.status = code;
+                    match reason {
+                        Some(r) => {
+                            res.extensions.insert(crate::host::ReasonPhrase(r));
+                        }
+                        None => {
+                            res.extensions.remove::<crate::host::ReasonPhrase>();
+                        }
+                    }
                     Ok(true)
                 })
             },
@@ -438,8 +445,11 @@ impl UserData for TxnAccess<'_> {
                 .filter(|l| *l <= 7)
                 .ok_or_else(|| err("Invalid loglevel."))?;
             this.write("set_loglevel", |h| {
-                h.set_log_level(level);
-                Ok(())
+                if h.set_log_level(level) {
+                    Ok(())
+                } else {
+                    Err(err("txn:set_loglevel() is not supported by this host"))
+                }
             })
         });
         methods.add_method(

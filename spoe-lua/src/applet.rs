@@ -382,6 +382,6 @@ fn applet_fields(lua: &Lua, host: &dyn TxnHost) -> mlua::Result<mlua::Table> {
         .and_then(|v| v.to_str().ok()?.trim().parse::<i64>().ok())
         .unwrap_or(0);
     t.set("length", length)?;
-    t.set("headers", headers_table(lua, req.headers)?)?;
+    t.set("headers", headers_table(lua, &req.headers)?)?;
     Ok(t)
 }

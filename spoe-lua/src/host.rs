@@ -3,7 +3,7 @@
 //! tests implement them on a plain struct.
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Uri, Version};
+use http::{request, response};
 use spoe::expr::{Fetch, Sample};
 
 /// A transaction as Lua reads it: fetches (`txn.f`), variables (`txn:get_var`), the request
@@ -11,10 +11,10 @@ use spoe::expr::{Fetch, Sample};
 pub trait TxnView: Fetch + Send + Sync {
     /// The variable `name` (`txn.foo`, `sess.bar`...), if set.
     fn var(&self, name: &str) -> Option<Sample>;
-    /// The request's method, target and headers.
-    fn request(&self) -> RequestHead<'_>;
-    /// The response's status and headers, once there is a response.
-    fn response(&self) -> Option<ResponseHead<'_>>;
+    /// The request head.
+    fn request(&self) -> &request::Parts;
+    /// The response head, once there is a response.
+    fn response(&self) -> Option<&response::Parts>;
     /// What `txn:set_priv()` stored, if the host keeps it.
     fn private(&self) -> Option<&Private> {
         None
@@ -29,64 +29,28 @@ pub trait TxnHost: TxnView {
     fn set_var(&mut self, name: &str, value: Sample, if_exists: bool) -> bool;
     /// Unsets variable `name`; false for an invalid name.
     fn unset_var(&mut self, name: &str) -> bool;
-    /// The request, to rewrite.
-    fn request_mut(&mut self) -> RequestMut<'_>;
-    /// The response, to rewrite (`None` before there is one).
-    fn response_mut(&mut self) -> Option<ResponseMut<'_>>;
-    /// `txn:set_loglevel(level)`: the level of this transaction's log line (0 to 7).
-    fn set_log_level(&mut self, level: u8) {
-        let _ = level;
-    }
+    /// The request head, to rewrite.
+    fn request_mut(&mut self) -> &mut request::Parts;
+    /// The response head, to rewrite (`None` before there is one). A reason phrase
+    /// `res_set_status(code, reason)` gives is left in its extensions as a [`ReasonPhrase`].
+    fn response_mut(&mut self) -> Option<&mut response::Parts>;
     /// Where `txn:set_priv()` stores its data; `None` when the host keeps none (the call then
     /// fails, naming itself).
     fn private_slot(&mut self) -> Option<&mut Option<Private>> {
         None
     }
+    /// `txn:set_loglevel(level)`: the level (0 to 7) of this transaction's log line. False
+    /// when the host cannot (the call then fails, naming itself).
+    fn set_log_level(&mut self, level: u8) -> bool {
+        let _ = level;
+        false
+    }
 }
 
-/// A request head, borrowed.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestHead<'a> {
-    /// The method.
-    pub method: &'a Method,
-    /// The target.
-    pub uri: &'a Uri,
-    /// The version.
-    pub version: Version,
-    /// The headers.
-    pub headers: &'a HeaderMap,
-}
-
-/// A response head, borrowed.
-#[derive(Debug, Clone, Copy)]
-pub struct ResponseHead<'a> {
-    /// The status.
-    pub status: u16,
-    /// The headers.
-    pub headers: &'a HeaderMap,
-}
-
-/// A request head to rewrite.
-#[derive(Debug)]
-pub struct RequestMut<'a> {
-    /// The method.
-    pub method: &'a mut Method,
-    /// The target.
-    pub uri: &'a mut Uri,
-    /// The headers.
-    pub headers: &'a mut HeaderMap,
-}
-
-/// A response head to rewrite.
-#[derive(Debug)]
-pub struct ResponseMut<'a> {
-    /// The status (100 to 999, as HAProxy accepts).
-    pub status: &'a mut u16,
-    /// The reason phrase `res_set_status(code, reason)` gave, when it is not the standard one.
-    pub reason: &'a mut Option<String>,
-    /// The headers.
-    pub headers: &'a mut HeaderMap,
-}
+/// The reason phrase a script gave a response (`res_set_status(code, reason)`), in the
+/// response head's extensions; the proxy sends it instead of the standard one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReasonPhrase(pub String);
 
 /// What a Lua action returned (`act.*`, HAProxy's `ACT_RET_*`), and what its caller does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

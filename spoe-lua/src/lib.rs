@@ -48,10 +48,7 @@ mod value;
 
 pub use applet::{BodyStream, ServiceCall, ServiceError, ServiceHead};
 pub use error::LoadError;
-pub use host::{
-    ActionOutcome, Private, Reply, RequestHead, RequestMut, ResponseHead, ResponseMut, TxnHost,
-    TxnView, Verdict,
-};
+pub use host::{ActionOutcome, Private, ReasonPhrase, Reply, TxnHost, TxnView, Verdict};
 pub use registry::{ActionInfo, ActionKinds, Registered, ServiceMode};
 pub use runtime::{LuaRuntime, LuaTask, LuaWorker, Proxies};
 pub use settings::{LuaLoad, LuaSettings, PrependPath};

@@ -6,35 +6,37 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Uri, Version};
+use http::{Method, request, response};
 use spoe::expr::{Fetch, FetchKind, Sample};
 use spoe_lua::{
-    ActionOutcome, LuaLoad, LuaRuntime, LuaSettings, LuaWorker, Private, Proxies, Reply,
-    RequestHead, RequestMut, ResponseHead, ResponseMut, TxnHost, TxnView, Verdict,
+    ActionOutcome, LuaLoad, LuaRuntime, LuaSettings, LuaWorker, Private, Proxies, Reply, TxnHost,
+    TxnView, Verdict,
 };
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Txn {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    response: Option<(u16, Option<String>, HeaderMap)>,
+    request: request::Parts,
+    response: Option<response::Parts>,
     vars: HashMap<String, Sample>,
     private: Option<Private>,
 }
 
 impl Txn {
     fn get(path: &str) -> Self {
-        let mut t = Self {
-            uri: path.parse().unwrap(),
-            ..Self::default()
-        };
-        t.headers.insert("host", "example.com".parse().unwrap());
-        t
+        let (mut request, ()) = http::Request::get(path).body(()).unwrap().into_parts();
+        request
+            .headers
+            .insert("host", "example.com".parse().unwrap());
+        Self {
+            request,
+            response: None,
+            vars: HashMap::new(),
+            private: None,
+        }
     }
 
     fn header(mut self, name: &'static str, value: &str) -> Self {
-        self.headers.append(name, value.parse().unwrap());
+        self.request.headers.append(name, value.parse().unwrap());
         self
     }
 }
@@ -42,10 +44,11 @@ impl Txn {
 impl Fetch for Txn {
     fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
         match kind {
-            FetchKind::Path => Some(Sample::str(self.uri.path())),
-            FetchKind::Method => Some(Sample::str(self.method.as_str())),
+            FetchKind::Path => Some(Sample::str(self.request.uri.path())),
+            FetchKind::Method => Some(Sample::str(self.request.method.as_str())),
             FetchKind::Src => Some(Sample::Ipv4("192.0.2.7".parse().unwrap())),
             FetchKind::ReqHdr { name: Some(n), .. } => self
+                .request
                 .headers
                 .get_all(n.as_str())
                 .iter()
@@ -61,21 +64,11 @@ impl TxnView for Txn {
     fn var(&self, name: &str) -> Option<Sample> {
         self.vars.get(name).cloned()
     }
-    fn request(&self) -> RequestHead<'_> {
-        RequestHead {
-            method: &self.method,
-            uri: &self.uri,
-            version: Version::HTTP_11,
-            headers: &self.headers,
-        }
+    fn request(&self) -> &request::Parts {
+        &self.request
     }
-    fn response(&self) -> Option<ResponseHead<'_>> {
-        self.response
-            .as_ref()
-            .map(|(status, _, headers)| ResponseHead {
-                status: *status,
-                headers,
-            })
+    fn response(&self) -> Option<&response::Parts> {
+        self.response.as_ref()
     }
     fn private(&self) -> Option<&Private> {
         self.private.as_ref()
@@ -94,21 +87,11 @@ impl TxnHost for Txn {
         self.vars.remove(name);
         true
     }
-    fn request_mut(&mut self) -> RequestMut<'_> {
-        RequestMut {
-            method: &mut self.method,
-            uri: &mut self.uri,
-            headers: &mut self.headers,
-        }
+    fn request_mut(&mut self) -> &mut request::Parts {
+        &mut self.request
     }
-    fn response_mut(&mut self) -> Option<ResponseMut<'_>> {
-        self.response
-            .as_mut()
-            .map(|(status, reason, headers)| ResponseMut {
-                status,
-                reason,
-                headers,
-            })
+    fn response_mut(&mut self) -> Option<&mut response::Parts> {
+        self.response.as_mut()
     }
     fn private_slot(&mut self) -> Option<&mut Option<Private>> {
         Some(&mut self.private)
@@ -190,11 +173,11 @@ async fn an_action_reads_and_changes_the_transaction() {
     assert_eq!(var("txn.src"), Some(Sample::str("192.0.2.7")));
     assert_eq!(var("txn.missing"), Some(Sample::str("nil")));
     assert_eq!(var("txn.via_var"), Some(Sample::Int(42)));
-    assert_eq!(txn.headers["x-set"], "1");
-    assert_eq!(txn.headers.get_all("x-multi").iter().count(), 3);
-    assert!(txn.headers.get("x-del").is_none());
-    assert_eq!(txn.uri, "/new?a=1");
-    assert_eq!(txn.method, Method::POST);
+    assert_eq!(txn.request.headers["x-set"], "1");
+    assert_eq!(txn.request.headers.get_all("x-multi").iter().count(), 3);
+    assert!(txn.request.headers.get("x-del").is_none());
+    assert_eq!(txn.request.uri, "/new?a=1");
+    assert_eq!(txn.request.method, Method::POST);
     let (txn, _) = act(&w, "priv", txn).await;
     assert_eq!(txn.vars.get("txn.priv"), Some(&Sample::str("yes")));
 }

@@ -43,7 +43,7 @@ pub use call::{CallArg, ConverterCall, FetchCall, supported_converters, supporte
 pub use cond::{Condition, Polarity, Term};
 pub use converter::{Converter, Operand, haproxy_replacement};
 pub use error::{ArgError, ExprError, ExprErrorKind, ExprWarningKind};
-pub use fetch::{DataSource, Fetch, FetchKind, VarRef, VarScope, is_var_char};
+pub use fetch::{DataSource, Fetch, FetchKind, VarRef, VarScope, fetch_names, is_var_char};
 pub use pattern::{MatchMethod, Pattern};
 pub use sample::{Sample, SampleType};
 pub use sample_expr::{ConverterStep, SampleExpr};
