@@ -113,7 +113,7 @@ fn full(b: Bytes) -> Body {
         .boxed()
 }
 
-fn status_with_reason(r: &mut Response<Body>, status: u16, reason: Option<&str>) {
+fn status_with_reason<B>(r: &mut Response<B>, status: u16, reason: Option<&str>) {
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if let Some(reason) = reason.and_then(|r| hyper::ext::ReasonPhrase::try_from(r.as_bytes()).ok())
     {
@@ -121,7 +121,7 @@ fn status_with_reason(r: &mut Response<Body>, status: u16, reason: Option<&str>)
     }
 }
 
-fn append_header(r: &mut Response<Body>, name: &str, value: &str) {
+fn append_header<B>(r: &mut Response<B>, name: &str, value: &str) {
     if let (Ok(n), Ok(v)) = (
         HeaderName::from_bytes(name.as_bytes()),
         HeaderValue::from_str(value),
@@ -143,14 +143,14 @@ pub(crate) fn reply_response(reply: Reply) -> Response<Body> {
     r
 }
 
-/// A service's response: its head, then a body streamed from the script as the client reads
-/// it. Err: the service failed before its head (HAProxy answers 500).
-pub(crate) async fn service_response(
+/// Starts the service `name` with `txn` lent to it, and runs it until its response head.
+/// Err: the service failed before its head (HAProxy answers 500).
+pub(crate) async fn start_service(
     worker: &Arc<LuaWorker>,
     name: &str,
     txn: &mut Txn,
     body: spoe_lua::BodyStream,
-) -> Result<Response<Body>, ()> {
+) -> Result<(spoe_lua::ServiceCall<Txn>, response::Parts), ()> {
     let stand_in = txn.stand_in();
     let lent = std::mem::replace(txn, stand_in);
     let mut call = match worker.service(name, lent, body) {
@@ -167,17 +167,27 @@ pub(crate) async fn service_response(
             return Err(());
         }
     };
+    let mut r = Response::new(());
+    status_with_reason(&mut r, head.status, head.reason.as_deref());
+    for (name, value) in &head.headers {
+        append_header(&mut r, name, value);
+    }
+    Ok((call, r.into_parts().0))
+}
+
+/// The response of a started service: `head`, and a body streamed from the script as the
+/// client reads it.
+pub(crate) fn service_response(
+    worker: &Arc<LuaWorker>,
+    call: spoe_lua::ServiceCall<Txn>,
+    head: response::Parts,
+) -> Response<Body> {
     let body = ServiceBody {
         call: std::sync::Mutex::new(call),
         worker: worker.clone(),
     }
     .boxed();
-    let mut r = Response::new(body);
-    status_with_reason(&mut r, head.status, head.reason.as_deref());
-    for (name, value) in &head.headers {
-        append_header(&mut r, name, value);
-    }
-    Ok(r)
+    Response::from_parts(head, body)
 }
 
 /// A Lua service's response body: polling it runs the script until it sends more.

@@ -386,6 +386,61 @@ impl Ctx<'_> {
         Flow::Continue
     }
 
+    /// `use-service lua.NAME`: the service answers (HAProxy logs it as the server
+    /// `<lua.NAME>`), its head through `response_rules` (each a rule list with its ACLs and
+    /// filters, in order) as HAProxy passes an applet's response through them; a service that
+    /// fails before its head gets HAProxy's 500.
+    async fn lua_service(
+        &mut self,
+        name: &str,
+        mut txn: Txn,
+        body: RequestBody,
+        response_rules: &[(&Vec<Rule>, &AclSet, &[FilterRt])],
+        mut access: Access,
+        metrics: &Arc<GatewayMetrics>,
+    ) -> Response<Logged<Body>> {
+        access.server = format!("<lua.{name}>");
+        let zero = Timer::ms(Duration::ZERO);
+        (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
+        let Some(worker) = txn.lua.clone() else {
+            access.termination = "IR";
+            return finish(error_page(500), access, metrics);
+        };
+        let chunks = futures_util::StreamExt::filter_map(
+            http_body_util::BodyStream::new(body),
+            |frame| async move { frame.ok().and_then(|f| f.into_data().ok()) },
+        );
+        let Ok((mut call, head)) =
+            crate::lua::start_service(&worker, name, &mut txn, Box::pin(chunks)).await
+        else {
+            access.termination = "IR";
+            return finish(error_page(500), access, metrics);
+        };
+        // The script is not running while the rules look at the head.
+        let Some(mut lent) = call.take_host() else {
+            access.termination = "IR";
+            return finish(error_page(500), access, metrics);
+        };
+        lent.response = Some(head);
+        for (rules, acls, filters) in response_rules {
+            let flow = self.response_rules(rules, acls, filters, &mut lent).await;
+            if !matches!(flow, Flow::Continue) {
+                return finish_rule(flow, access, metrics);
+            }
+        }
+        let Some(mut head) = lent.response.take() else {
+            return finish(error_page(502), access, metrics);
+        };
+        crate::lua::reason_phrase(&mut head);
+        call.put_host(lent);
+        access.termination = "--";
+        finish(
+            crate::lua::service_response(&worker, call, head),
+            access,
+            metrics,
+        )
+    }
+
     /// The actions `http-request` and `http-response` rules share; other
     /// actions are not valid on a response (the parser refuses them there).
     async fn common_action(
@@ -653,16 +708,11 @@ pub(crate) async fn handle(
         .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut txn)
         .await;
     if let Flow::LuaService(name) = flow {
-        return lua_service(
-            &name,
-            &mut txn,
-            body,
-            timeouts,
-            progress,
-            pending.take(),
-            &metrics,
-        )
-        .await;
+        let request_body = body.into_body(timeouts.client, progress);
+        let rules = [(&fe.model.http_response, fe_acls, &fe.filters[..])];
+        return ctx
+            .lua_service(&name, txn, request_body, &rules, pending.take(), &metrics)
+            .await;
     }
     if !matches!(flow, Flow::Continue) {
         return finish_rule(flow, pending.take(), &metrics);
@@ -704,16 +754,14 @@ pub(crate) async fn handle(
         )
         .await;
     if let Flow::LuaService(name) = flow {
-        return lua_service(
-            &name,
-            &mut txn,
-            body,
-            timeouts,
-            progress,
-            pending.take(),
-            &metrics,
-        )
-        .await;
+        let request_body = body.into_body(timeouts.client, progress);
+        let rules = [
+            (&be.model.http_response, &be.model.acls, &be.filters[..]),
+            (&fe.model.http_response, fe_acls, &fe.filters[..]),
+        ];
+        return ctx
+            .lua_service(&name, txn, request_body, &rules, pending.take(), &metrics)
+            .await;
     }
     if !matches!(flow, Flow::Continue) {
         return finish_rule(flow, pending.take(), &metrics);
@@ -977,41 +1025,6 @@ fn close_silently() -> Response<Body> {
     let mut r = closing(Response::new(full(Bytes::new())));
     r.extensions_mut().insert(CloseSilently);
     r
-}
-
-/// `use-service lua.NAME`: the service answers (HAProxy logs it as the server `<lua.NAME>`);
-/// a service that fails before its head gets HAProxy's 500.
-async fn lua_service(
-    name: &str,
-    txn: &mut Txn,
-    body: PendingBody,
-    timeouts: crate::model::Timeouts,
-    progress: Arc<Progress>,
-    mut access: Access,
-    metrics: &Arc<GatewayMetrics>,
-) -> Response<Logged<Body>> {
-    access.server = format!("<lua.{name}>");
-    let zero = Timer::ms(Duration::ZERO);
-    (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
-    let Some(worker) = txn.lua.clone() else {
-        access.termination = "IR";
-        return finish(error_page(500), access, metrics);
-    };
-    let request_body = body.into_body(timeouts.client, progress);
-    let stream = http_body_util::BodyStream::new(request_body);
-    let chunks = futures_util::StreamExt::filter_map(stream, |frame| async move {
-        frame.ok().and_then(|f| f.into_data().ok())
-    });
-    match crate::lua::service_response(&worker, name, txn, Box::pin(chunks)).await {
-        Ok(r) => {
-            access.termination = "--";
-            finish(r, access, metrics)
-        }
-        Err(()) => {
-            access.termination = "IR";
-            finish(error_page(500), access, metrics)
-        }
-    }
 }
 
 /// Hands `r` to the client; its access line is written when its body ends.

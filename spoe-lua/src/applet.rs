@@ -356,6 +356,18 @@ impl<H: TxnHost + 'static> ServiceCall<H> {
         Some(c)
     }
 
+    /// Takes the transaction back while the script is not running (between two polls), to
+    /// run the response rules on the head as HAProxy does; [`put_host`](Self::put_host) lends
+    /// it again. A script that touches it meanwhile fails, naming it.
+    pub fn take_host(&mut self) -> Option<H> {
+        crate::access::lock(&self.host).take()
+    }
+
+    /// Lends the transaction to the script again.
+    pub fn put_host(&mut self, host: H) {
+        *crate::access::lock(&self.host) = Some(host);
+    }
+
     /// The transaction, once the service ended (its variables, for the log line).
     pub fn into_host(self) -> Option<H> {
         drop(self.fut);

@@ -135,6 +135,31 @@ impl LuaRuntime {
         &self.inner.registered
     }
 
+    /// The variable names the files spell out (`"txn.cs.remediation"`): names the
+    /// configuration uses, so that agents may set them without `force-set-var`. Names a script
+    /// builds at run time are not seen.
+    pub fn var_names(&self) -> Vec<String> {
+        let re = regex::Regex::new(r#"["']((?:proc|sess|txn|req|res)\.[A-Za-z0-9_.]+)["']"#);
+        let Ok(re) = re else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = self
+            .inner
+            .settings
+            .loads
+            .iter()
+            .filter_map(|l| std::fs::read_to_string(&l.path).ok())
+            .flat_map(|text| {
+                re.captures_iter(&text)
+                    .map(|c| c[1].to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// HAProxy's warnings of loading (a name registered twice).
     pub fn warnings(&self) -> &[String] {
         &self.inner.warnings

@@ -183,6 +183,8 @@ pub(super) struct Lowered {
     pub(super) global: Global,
     pub(super) proxies: Vec<Proxy>,
     pub(super) files: Vec<PathBuf>,
+    /// The Lua files, loaded.
+    pub(super) lua: Option<spoe_lua::LuaRuntime>,
 }
 
 /// Lowers `sections` (read from `file`); relative paths start at `base_dir`.
@@ -205,17 +207,33 @@ pub(super) fn lower(
         named_defaults: Vec::new(),
         proxies: Vec::new(),
         files: vec![file.to_path_buf()],
+        lua: super::lua::LuaGlobal::default(),
     };
     for section in sections {
         match section.kind {
             Kind::Global => lw.global_section(section),
-            _ => lw.proxy_section(section),
+            _ => {
+                // As HAProxy, which runs a Lua file while it reads its `lua-load`: what the
+                // files registered is known to every proxy.
+                let threads = lw.global.nbthread.unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+                });
+                let names = lw
+                    .lua
+                    .load(threads, lw.global.bufsize, lw.diag)
+                    .map(|rt| super::lua::script_names(rt.registered()))
+                    .unwrap_or_default();
+                spoe::expr::with_script_names(&names, || lw.proxy_section(section));
+            }
         }
     }
+    let threads = lw.global.nbthread.unwrap_or(1);
+    lw.lua.load(threads, lw.global.bufsize, lw.diag);
     Lowered {
         global: lw.global,
         proxies: lw.proxies,
         files: lw.files,
+        lua: lw.lua.take(),
     }
 }
 
@@ -235,6 +253,7 @@ struct Lowerer<'a, 'e> {
     named_defaults: Vec<Proxy>,
     proxies: Vec<Proxy>,
     files: Vec<PathBuf>,
+    lua: super::lua::LuaGlobal,
 }
 
 // ===== shared argument readers =====
@@ -405,6 +424,9 @@ impl Lowerer<'_, '_> {
                 line.span().clone(),
                 "'no log' is not supported in the 'global' section",
             );
+            return;
+        }
+        if self.lua.line(line, &self.base_dir, self.diag) {
             return;
         }
         match kw {
@@ -1480,6 +1502,7 @@ impl Lowerer<'_, '_> {
             acls: &mut p.acls,
             acl_cx: &cx,
             site: RuleSite { side, phase },
+            lua: self.lua.registered(),
         };
         let Some(parsed) = parse_rule(line, &mut scope, self.diag) else {
             return;

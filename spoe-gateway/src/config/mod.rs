@@ -143,6 +143,7 @@ mod diag;
 mod keywords;
 mod logformat;
 mod lower;
+mod lua;
 mod parse;
 mod validate;
 mod vars;

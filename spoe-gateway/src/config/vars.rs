@@ -43,6 +43,9 @@ pub fn var_names(config: &GatewayConfig) -> Vec<String> {
     for set in acls {
         acl_vars(set, &mut names);
     }
+    if let Some(lua) = &config.lua {
+        names.extend(lua.var_names());
+    }
     for rule in rules {
         match &rule.action {
             HttpAction::SetVar { var, expr } => {
