@@ -27,6 +27,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("jwt.lua", include_str!("lua/jwt.lua")),
     ("redirect.lua", include_str!("lua/redirect.lua")),
     ("json_service.lua", include_str!("lua/json_service.lua")),
+    ("failures.lua", include_str!("lua/failures.lua")),
 ];
 
 /// The agent echoes what the request carries as the `txn.cs.*` verdict (the way a bouncer's
@@ -53,7 +54,8 @@ fn haproxy_cfg(port: u16, agent: SocketAddr, backend: SocketAddr) -> String {
     lua-load jwt.lua
     lua-load redirect.lua
     lua-load json_service.lua
-    tune.lua.session-timeout 2s
+    lua-load failures.lua
+    tune.lua.session-timeout 300ms
 defaults
     mode http
     timeout connect 1s
@@ -73,8 +75,15 @@ frontend fe
     http-request set-header x-user %[var(txn.jwt.sub)] if {{ path_beg /private }}
     http-request use-service lua.status_json if {{ path_beg /status }}
     http-request use-service lua.echo_body if {{ path_beg /echo }}
+    http-request lua.boom if {{ path /fail/boom }}
+    http-request lua.spin if {{ path /fail/spin }}
+    http-request set-header x-broken "%[lua.broken]" if {{ path /fail/fetch }}
+    http-request use-service lua.broken_service if {{ path /fail/service }}
+    http-request lua.deny_it if {{ path /fail/deny }}
+    http-request set-var(txn.path) path
+    http-response lua.res_rewrite if {{ var(txn.path) -m str /res/rewrite }}
     http-response lua.cors_response
-    http-response set-header x-vars "captcha=%[var(txn.cs.captcha_passed)] valid=%[var(txn.jwt.valid)] sub=%[var(txn.jwt.sub)] scope=%[var(txn.jwt.scope)] hits=%[var(txn.hits)]"
+    http-response set-header x-vars "captcha=%[var(txn.cs.captcha_passed)] valid=%[var(txn.jwt.valid)] sub=%[var(txn.jwt.sub)] scope=%[var(txn.jwt.scope)] hits=%[var(txn.hits)] boom=%[var(txn.before_boom)] spin=%[var(txn.before_spin)]"
     http-response set-header x-jwt-reason %[var(txn.jwt.reason)] if {{ var(txn.jwt.reason) -m found }}
     default_backend main
 backend main
@@ -233,6 +242,34 @@ fn corpus() -> Vec<Case> {
                 &[],
             )
         },
+        case(
+            "an action that fails: logged, the rules go on",
+            "/fail/boom",
+            &[],
+        ),
+        case(
+            "an action that loops: stopped at tune.lua.session-timeout, the rules go on",
+            "/fail/spin",
+            &[],
+        ),
+        case("a fetch that fails gives no value", "/fail/fetch", &[]),
+        Case {
+            compare_body: false,
+            ..case(
+                "a service that fails before its head: 500",
+                "/fail/service",
+                &[],
+            )
+        },
+        Case {
+            compare_body: false,
+            ..case("act.DENY: 403", "/fail/deny", &[])
+        },
+        case(
+            "a response action rewrites the status and headers",
+            "/res/rewrite",
+            &[],
+        ),
     ]
 }
 
@@ -280,9 +317,11 @@ fn haproxys_lua_scripts_answer_the_same_on_the_gateway() {
         GatewayProc::start_on_port(|port| haproxy_cfg(port, agent.addr, main.addr), &files);
 
     let mut diffs = Vec::new();
+    let mut seen = BTreeMap::new();
     for c in corpus() {
         let hap = comparable(&send(local(hap_port), &c), c.compare_body);
         let gw = comparable(&send(gw_addr, &c), c.compare_body);
+        seen.insert(c.name, gw.clone());
         if hap != gw {
             diffs.push(format!(
                 "case {:?} ({} {}):\n  haproxy: {hap:?}\n  gateway: {gw:?}",
@@ -298,6 +337,109 @@ fn haproxys_lua_scripts_answer_the_same_on_the_gateway() {
         gateway.log(),
         haproxy.log()
     );
+    // The corpus exercises the scripts (two proxies that did nothing would agree too).
+    let vars = |name: &str| {
+        seen[name]
+            .1
+            .get("x-vars")
+            .cloned()
+            .unwrap_or_default()
+            .join("")
+    };
+    assert_eq!(seen["ban page rendered from the agent's variables"].0, 403);
+    assert!(
+        seen["ban page rendered from the agent's variables"]
+            .2
+            .contains("crowdsec&lt;cs&gt;")
+    );
+    assert_eq!(seen["JWT: a valid token"].1["echo-x-user"], ["alice"]);
+    assert_eq!(seen["JWT: a forged signature"].0, 401);
+    assert!(vars("an action that fails: logged, the rules go on").contains("boom=1"));
+    assert!(
+        vars("an action that loops: stopped at tune.lua.session-timeout, the rules go on")
+            .contains("spin=1")
+    );
+    assert_eq!(seen["a service that fails before its head: 500"].0, 500);
+    assert_eq!(
+        seen["a response action rewrites the status and headers"].0,
+        299
+    );
+    assert!(
+        gateway
+            .log()
+            .contains("Lua function 'spin': execution timeout"),
+        "{}",
+        gateway.log()
+    );
     assert_eq!(main.count() % 2, 0, "both proxies reach the backend alike");
     assert!(main.count() > 0);
+}
+
+/// `spoe check -f haproxy.cfg` in a directory holding `files`: (valid, output).
+fn spoe_check(config: &str, files: &[(&str, &str)]) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for (name, contents) in files {
+        std::fs::write(dir.path().join(name), contents).expect("write file");
+    }
+    std::fs::write(dir.path().join("haproxy.cfg"), config).expect("write haproxy.cfg");
+    let out = std::process::Command::new(gateway_support::SPOE)
+        .args(["check", "-f", "haproxy.cfg"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run spoe check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The corpus check: every Lua file of the corpus loads on both, alone, with `lua-load` and
+/// with `lua-load-per-thread`; and a file that does not compile, or fails while it loads, is
+/// refused by both.
+#[test]
+fn every_lua_file_loads_on_both_and_broken_ones_on_neither() {
+    let config = |directive: &str, file: &str| {
+        format!(
+            "global\n    {directive} {file}\ndefaults\n    mode http\n    timeout connect 1s\n    \
+             timeout client 1s\n    timeout server 1s\nfrontend fe\n    bind 127.0.0.1:8080\n    \
+             default_backend be\nbackend be\n    server s 127.0.0.1:8081\n"
+        )
+    };
+    for directive in ["lua-load", "lua-load-per-thread"] {
+        for (name, _) in SCRIPTS {
+            let cfg = config(directive, name);
+            let (hap_ok, hap_out) = spoe_interop::haproxy_check_with_files(&cfg, SCRIPTS);
+            let (gw_ok, gw_out) = spoe_check(&cfg, SCRIPTS);
+            assert!(hap_ok, "haproxy refuses {directive} {name}:\n{hap_out}");
+            assert!(gw_ok, "spoe check refuses {directive} {name}:\n{gw_out}");
+        }
+    }
+    let broken: &[(&str, &str)] = &[
+        (
+            "syntax.lua",
+            "core.register_action('x', { 'http-req' }, function(txn)\n",
+        ),
+        ("runtime.lua", "local t = nil\nprint(t.field)\n"),
+        (
+            "badkind.lua",
+            "core.register_action('x', { 'smtp' }, function() end)\n",
+        ),
+    ];
+    for (name, _) in broken {
+        let cfg = config("lua-load", name);
+        let (hap_ok, hap_out) = spoe_interop::haproxy_check_with_files(&cfg, broken);
+        let (gw_ok, gw_out) = spoe_check(&cfg, broken);
+        assert!(!hap_ok, "haproxy accepts {name}:\n{hap_out}");
+        assert!(!gw_ok, "spoe check accepts {name}:\n{gw_out}");
+    }
+    // An action the files do not register is refused where it is used.
+    let cfg = config("lua-load", "cors.lua").replace(
+        "    default_backend be\n",
+        "    http-request lua.nope\n    default_backend be\n",
+    );
+    assert!(!spoe_interop::haproxy_check_with_files(&cfg, SCRIPTS).0);
+    let (ok, out) = spoe_check(&cfg, SCRIPTS);
+    assert!(!ok && out.contains("lua.nope"), "{out}");
 }

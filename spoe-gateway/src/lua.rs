@@ -144,27 +144,28 @@ pub(crate) fn reply_response(reply: Reply) -> Response<Body> {
 }
 
 /// Starts the service `name` with `txn` lent to it, and runs it until its response head.
-/// Err: the service failed before its head (HAProxy answers 500).
+/// `Err` holds the call when the service failed before its head (HAProxy answers 500; the
+/// transaction is still the call's); `None` when it could not start at all.
 pub(crate) async fn start_service(
     worker: &Arc<LuaWorker>,
     name: &str,
     txn: &mut Txn,
     body: spoe_lua::BodyStream,
-) -> Result<(spoe_lua::ServiceCall<Txn>, response::Parts), ()> {
+) -> Result<(spoe_lua::ServiceCall<Txn>, response::Parts), Option<spoe_lua::ServiceCall<Txn>>> {
     let stand_in = txn.stand_in();
     let lent = std::mem::replace(txn, stand_in);
     let mut call = match worker.service(name, lent, body) {
         Ok(call) => call,
         Err(e) => {
             worker.report_service_error(&e);
-            return Err(());
+            return Err(None);
         }
     };
     let head = match call.head().await {
         Ok(head) => head,
         Err(e) => {
             worker.report_service_error(&e);
-            return Err(());
+            return Err(Some(call));
         }
     };
     let mut r = Response::new(());

@@ -410,12 +410,20 @@ impl Ctx<'_> {
             http_body_util::BodyStream::new(body),
             |frame| async move { frame.ok().and_then(|f| f.into_data().ok()) },
         );
-        let Ok((mut call, head)) =
-            crate::lua::start_service(&worker, name, &mut txn, Box::pin(chunks)).await
-        else {
-            access.termination = "IR";
-            return finish(error_page(500), access, metrics);
-        };
+        // A service that failed before its head answers HAProxy's 500, through the same
+        // response rules.
+        let (mut call, head, failed) =
+            match crate::lua::start_service(&worker, name, &mut txn, Box::pin(chunks)).await {
+                Ok((call, head)) => (call, head, None),
+                Err(Some(call)) => {
+                    let (head, body) = error_page(500).into_parts();
+                    (call, head, Some(body))
+                }
+                Err(None) => {
+                    access.termination = "IR";
+                    return finish(error_page(500), access, metrics);
+                }
+            };
         // The script is not running while the rules look at the head.
         let Some(mut lent) = call.take_host() else {
             access.termination = "IR";
@@ -432,6 +440,10 @@ impl Ctx<'_> {
             return finish(error_page(502), access, metrics);
         };
         crate::lua::reason_phrase(&mut head);
+        if let Some(body) = failed {
+            access.termination = "IR";
+            return finish(Response::from_parts(head, body), access, metrics);
+        }
         call.put_host(lent);
         access.termination = "--";
         finish(
