@@ -451,17 +451,14 @@ impl LuaWorker {
                 return ActionOutcome::CONTINUE;
             }
         };
-        let mut call_args = vec![txn];
-        for a in args {
-            match lua.create_string(a) {
-                Ok(s) => call_args.push(Value::String(s)),
-                Err(e) => {
-                    self.report("Lua function", name, &exec::classify(e, false), lua);
-                    return ActionOutcome::CONTINUE;
-                }
+        let call_args = match with_args(lua, txn, args) {
+            Ok(a) => a,
+            Err(e) => {
+                self.report("Lua function", name, &exec::classify(e, false), lua);
+                return ActionOutcome::CONTINUE;
             }
-        }
-        match exec::run_async(lua, func, MultiValue::from_vec(call_args), limits).await {
+        };
+        match exec::run_async(lua, func, call_args, limits).await {
             Ok(Finished::Returned(values)) => ActionOutcome {
                 verdict: values.iter().last().map_or(Verdict::Continue, verdict_of),
                 reply: None,
@@ -494,18 +491,8 @@ impl LuaWorker {
                 target: Target::View(txn),
                 terminates: false,
             })?;
-            let classes = classes(lua)?;
-            let t: Value = classes.txn.call(access)?;
-            let mut call_args = vec![t];
-            for a in args {
-                call_args.push(Value::String(lua.create_string(a)?));
-            }
-            Ok(exec::run_sync(
-                lua,
-                &func,
-                MultiValue::from_vec(call_args),
-                limits,
-            ))
+            let t: Value = classes(lua)?.txn.call(access)?;
+            Ok(exec::run_sync(lua, &func, with_args(lua, t, args)?, limits))
         });
         self.sample_result("Lua sample-fetch", name, lua, result)
     }
@@ -516,18 +503,9 @@ impl LuaWorker {
         let (lua, func) = self.find(|f| f.converters.get(name).cloned())?;
         let limits = state::data(lua).ok()?.limits.session;
         let input = input.cast(SampleType::Str)?;
-        let result = (|| {
-            let mut call_args = vec![crate::value::to_lua(lua, Some(input))?];
-            for a in args {
-                call_args.push(Value::String(lua.create_string(a)?));
-            }
-            Ok(exec::run_sync(
-                lua,
-                &func,
-                MultiValue::from_vec(call_args),
-                limits,
-            ))
-        })();
+        let result = crate::value::to_lua(lua, Some(input))
+            .and_then(|first| with_args(lua, first, args))
+            .map(|call_args| exec::run_sync(lua, &func, call_args, limits));
         self.sample_result("Lua converter", name, lua, result)
     }
 
@@ -581,6 +559,16 @@ impl LuaWorker {
     pub fn report_service_error(&self, e: &ServiceError) {
         self.errors.report(&e.to_string());
     }
+}
+
+/// `first`, then the rule's string arguments: what a registered function is called with.
+fn with_args(lua: &Lua, first: Value, args: &[String]) -> mlua::Result<MultiValue> {
+    let mut values = Vec::with_capacity(args.len() + 1);
+    values.push(first);
+    for a in args {
+        values.push(Value::String(lua.create_string(a)?));
+    }
+    Ok(MultiValue::from_vec(values))
 }
 
 fn classes(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, Classes>> {

@@ -10,7 +10,7 @@ use super::args::{ArgType, ArgValue};
 use super::encoding;
 use super::fetch::{Fetch, FetchKind, VarRef};
 use super::sample::{Sample, SampleType, read_int64};
-use super::script::{SCRIPT_ARGS, script_converter};
+use super::script::{SCRIPT_ARGS, script_args, script_converter};
 
 /// The operand of an arithmetic converter: a constant or a variable read when evaluated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -333,10 +333,7 @@ pub(crate) fn build_converter(name: &str, args: &[ArgValue]) -> Result<Converter
         other => match script_converter(other) {
             Some(name) => Converter::Lua {
                 name: name.to_owned(),
-                args: args
-                    .iter()
-                    .filter_map(|a| a.as_str().map(str::to_owned))
-                    .collect(),
+                args: script_args(args),
             },
             None => return Err(format!("internal error: no builder for '{other}'")),
         },

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::args::{ArgType, ArgValue};
 use super::sample::{Sample, SampleType};
-use super::script::{SCRIPT_ARGS, script_fetch};
+use super::script::{SCRIPT_ARGS, script_args, script_fetch};
 
 /// The host side of expression evaluation: returns the data of the stream being processed.
 ///
@@ -609,10 +609,7 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         other => match script_fetch(other) {
             Some(name) => FetchKind::Lua {
                 name: name.to_owned(),
-                args: args
-                    .iter()
-                    .filter_map(|a| a.as_str().map(str::to_owned))
-                    .collect(),
+                args: script_args(args),
             },
             None => return Err(format!("internal error: no builder for '{other}'")),
         },

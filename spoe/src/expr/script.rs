@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 
-use super::args::ArgType;
+use super::args::{ArgType, ArgValue};
 
 /// The `lua.NAME` keywords registered (names without the `lua.` prefix).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,6 +42,13 @@ pub fn with_script_names<R>(names: &ScriptNames, parse: impl FnOnce() -> R) -> R
 
 /// HAProxy's `ARG12(0, STR, ...)` of Lua keywords.
 pub(crate) const SCRIPT_ARGS: &[ArgType] = &[ArgType::Str; 12];
+
+/// The string arguments of a `lua.NAME(...)` keyword.
+pub(crate) fn script_args(args: &[ArgValue]) -> Vec<String> {
+    args.iter()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect()
+}
 
 /// The registered name of `lua.NAME` when `keyword` is a registered fetch.
 pub(crate) fn script_fetch(keyword: &str) -> Option<&str> {
