@@ -215,6 +215,9 @@ pub(super) fn service(
         Some(ServiceMode::Tcp) => Err(format!(
             "service '{keyword}' is a TCP service: the gateway has no TCP frontends"
         )),
-        None => Err(format!("unknown service '{keyword}'")),
+        None => Err(format!(
+            "'http-request use-service' : unknown service '{keyword}' (no Lua service of that \
+             name registered)"
+        )),
     }
 }
