@@ -12,7 +12,7 @@ use hyper::{Response, StatusCode};
 use spoe::expr::Sample;
 use spoe_lua::{ActionOutcome, LuaWorker, Private, ReasonPhrase, Reply, TxnHost, TxnView};
 
-use crate::proxy::{Body, BoxError};
+use crate::body::{Body, BoxError};
 use crate::txn::Txn;
 
 impl TxnView for Txn {

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderName, HeaderValue};
@@ -25,12 +24,7 @@ use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
 use crate::txn::{Txn, UniqueId, sample_text};
 
-/// The body of every response the gateway sends. Its error ends the connection mid-response:
-/// a server's body that broke, or a Lua service that failed after its head.
-pub(crate) type Body = BoxBody<Bytes, BoxError>;
-
-/// An error of a response body.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) use crate::body::{Body, BoxError};
 
 /// Per-connection state shared by its requests.
 #[derive(Debug)]
