@@ -42,7 +42,7 @@ spoe-agent cs-agent
     timeout processing 2s
     use-backend agents
 spoe-message check
-    args remediation=req.hdr(x-remediation) origin=req.hdr(x-origin) token=req.hdr(x-cs-token) score=req.hdr(x-score)
+    args remediation=req.hdr(x-remediation) origin=req.hdr(x-origin) token=req.hdr(x-cs-token) score=req.hdr(x-score) norm=path,lua.normalize_path
     event on-frontend-http-request if { req.hdr(x-remediation) -m found }
 ";
 
@@ -83,7 +83,7 @@ frontend fe
     http-request set-var(txn.path) path
     http-response lua.res_rewrite if {{ var(txn.path) -m str /res/rewrite }}
     http-response lua.cors_response
-    http-response set-header x-vars "captcha=%[var(txn.cs.captcha_passed)] valid=%[var(txn.jwt.valid)] sub=%[var(txn.jwt.sub)] scope=%[var(txn.jwt.scope)] hits=%[var(txn.hits)] boom=%[var(txn.before_boom)] spin=%[var(txn.before_spin)]"
+    http-response set-header x-vars "captcha=%[var(txn.cs.captcha_passed)] valid=%[var(txn.jwt.valid)] sub=%[var(txn.jwt.sub)] scope=%[var(txn.jwt.scope)] hits=%[var(txn.hits)] boom=%[var(txn.before_boom)] spin=%[var(txn.before_spin)] norm=%[var(txn.cs.norm)]"
     http-response set-header x-jwt-reason %[var(txn.jwt.reason)] if {{ var(txn.jwt.reason) -m found }}
     default_backend main
 backend main
@@ -360,6 +360,10 @@ fn haproxys_lua_scripts_answer_the_same_on_the_gateway() {
             .contains("spin=1")
     );
     assert_eq!(seen["a service that fails before its head: 500"].0, 500);
+    // A Lua converter in an SPOE message's argument.
+    assert!(
+        vars("a JSON service reads the request and the agent's variables").contains("norm=/status")
+    );
     assert_eq!(
         seen["a response action rewrites the status and headers"].0,
         299
