@@ -26,7 +26,7 @@ pub mod generation;
 pub mod httplog;
 mod lua;
 pub mod metrics;
-pub mod model;
+mod model;
 mod proxy;
 pub mod quickstart;
 pub mod server;

@@ -5,12 +5,11 @@
 use std::path::Path;
 
 use spoe::config::Span;
-use spoe::config::host::Word;
+use spoe::config::reader::{Line, Word};
 use spoe_lua::{LuaLoad, LuaRuntime, LuaSettings, PrependPath, Registered, ServiceMode};
 
 use super::diag::Diag;
 use super::logformat::Phase;
-use super::parse::Line;
 use crate::model::HttpAction;
 
 /// The Lua part of `global`, while it is read.
