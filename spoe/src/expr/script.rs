@@ -81,7 +81,7 @@ mod tests {
 
     use super::*;
     use crate::config::Span;
-    use crate::config::lexer::Word;
+    use crate::config::reader::Word;
     use crate::expr::{Fetch, FetchKind, Sample, SampleExpr};
 
     struct Host;
