@@ -162,6 +162,9 @@ impl Lowerer<'_, '_> {
             );
             return;
         }
+        if self.lua.line(line, &self.base_dir, self.diag) {
+            return;
+        }
         if let Some(keyword) = find(KEYWORDS, kw) {
             return (keyword.handler)(self, line);
         }

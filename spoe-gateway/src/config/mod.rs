@@ -171,6 +171,7 @@ mod keywords;
 mod log;
 mod logformat;
 mod lower;
+mod lua;
 mod proxy;
 mod ssl;
 #[cfg(test)]
@@ -264,7 +265,7 @@ impl GatewayConfig {
                     section.span().clone(),
                     format!("'{keyword}' sections are not supported by the gateway"),
                 ),
-                _ => lw.proxy_section(section),
+                _ => lw.proxy_section_with_lua(section),
             }
         }
         let lowered = lw.finish();
