@@ -15,10 +15,6 @@ pub(super) struct Keyword<H> {
     /// What reads the line.
     pub(super) handler: H,
     /// What the gateway does with it.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read by the keyword audit test")
-    )]
     pub(super) uses: Use,
 }
 

@@ -9,6 +9,19 @@ use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, arity};
 use crate::config::lower::{Lowerer, Proxy, ServerSettings};
 use crate::model::{Balance, Server};
 
+/// The server settings the gateway runs (the branches of `server_settings()` below).
+pub(in crate::config) const RUN_SERVER_SETTINGS: &[&str] = &[
+    "check",
+    "no-check",
+    "inter",
+    "rise",
+    "fall",
+    "weight",
+    "maxconn",
+    "pool-max-conn",
+    "pool-purge-delay",
+];
+
 impl Lowerer<'_, '_> {
     /// `server NAME ADDR:PORT [settings]` and `default-server [settings]`.
     pub(super) fn server(&mut self, p: &mut Proxy, line: &Line) {
