@@ -28,7 +28,6 @@ mod lua;
 pub mod metrics;
 mod model;
 mod proxy;
-pub mod quickstart;
 pub mod server;
 mod txn;
 pub mod workers;
