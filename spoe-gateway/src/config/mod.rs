@@ -173,7 +173,7 @@ mod logformat;
 mod lower;
 mod lua;
 mod proxy;
-mod table;
+pub mod table;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -189,7 +189,6 @@ use spoe::config::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning, Di
 pub use crate::model::{GatewayConfig, Syslog, SyslogFormat};
 use grammar::{HaproxyCfg, Kind};
 use lower::Lowerer;
-pub use table::keyword_table;
 
 /// The HAProxy build features the gateway has an equivalent of: what `.if feature(NAME)`
 /// finds, in `haproxy.cfg` and in the `spoe.conf` files it loads.
