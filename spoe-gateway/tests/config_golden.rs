@@ -207,6 +207,7 @@ backend app
             "parsing [haproxy.cfg:7:35] : 'weight' expects a positive integer argument in the range [0, 256], got '300'",
             "parsing [haproxy.cfg:8:33] : 'rise' expects a positive integer argument in the range [1, 2147483647], got '0'",
             "parsing [haproxy.cfg:9:28] : 'server s3' : 'ssl' is not supported by the gateway",
+            "parsing [haproxy.cfg:9:32] : 'server s3' : 'verify' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
             "parsing [haproxy.cfg:12:24] : 'server s6' : missing port specification in '127.0.0.1' (the gateway needs an explicit port)",

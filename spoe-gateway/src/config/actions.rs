@@ -17,8 +17,30 @@ const ERROR_PAGE_STATUSES: &[u16] = &[
     200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504,
 ];
 
+/// The `http-request` actions the gateway runs (`set-var` stands for `set-var(<var-name>)`).
+pub(super) const REQUEST_ACTIONS: &[&str] = &[
+    "deny",
+    "return",
+    "set-header",
+    "add-header",
+    "del-header",
+    "set-var",
+    "send-spoe-group",
+    "redirect",
+    "use-service",
+];
+
+/// The `http-response` actions the gateway runs.
+pub(super) const RESPONSE_ACTIONS: &[&str] = &[
+    "set-header",
+    "add-header",
+    "del-header",
+    "set-var",
+    "send-spoe-group",
+];
+
 /// The actions of HAProxy 2.6's `http-request` and `http-response` the gateway does not run.
-const OTHER_ACTIONS: &[&str] = &[
+pub(super) const OTHER_ACTIONS: &[&str] = &[
     "add-acl",
     "allow",
     "auth",
@@ -274,15 +296,23 @@ pub(super) fn warn_cond_conflicts(
     }
 }
 
-fn supported(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Request => {
-            "'deny', 'return', 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', \
-             'send-spoe-group', 'redirect' or 'use-service'"
-        }
-        Phase::Response => {
-            "'set-header', 'add-header', 'del-header', 'set-var(<var-name>)' or 'send-spoe-group'"
-        }
+/// `'deny', 'return' ... or 'use-service'`: the actions of `phase` the gateway runs.
+fn supported(phase: Phase) -> String {
+    let names = match phase {
+        Phase::Request => REQUEST_ACTIONS,
+        Phase::Response => RESPONSE_ACTIONS,
+    };
+    let quoted: Vec<String> = names
+        .iter()
+        .map(|a| match *a {
+            "set-var" => "'set-var(<var-name>)'".to_owned(),
+            a => format!("'{a}'"),
+        })
+        .collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 

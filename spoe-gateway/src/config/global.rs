@@ -180,6 +180,7 @@ impl Lowerer<'_, '_> {
             let all = KEYWORDS
                 .iter()
                 .map(|k| k.name)
+                .chain(super::lua::KEYWORDS.iter().copied())
                 .chain(IGNORED_GLOBAL.iter().map(|(k, _)| *k))
                 .chain(HAPROXY_GLOBAL.iter().copied());
             self.diag.error_msg(

@@ -12,6 +12,18 @@ use super::diag::Diag;
 use super::logformat::Phase;
 use crate::model::HttpAction;
 
+/// The `global` directives [`LuaGlobal::line`] reads (for the README's keyword table).
+pub(super) const KEYWORDS: &[&str] = &[
+    "lua-load",
+    "lua-load-per-thread",
+    "lua-prepend-path",
+    "tune.lua.forced-yield",
+    "tune.lua.maxmem",
+    "tune.lua.service-timeout",
+    "tune.lua.session-timeout",
+    "tune.lua.task-timeout",
+];
+
 /// The Lua part of `global`, while it is read.
 #[derive(Debug, Default)]
 pub(super) struct LuaGlobal {

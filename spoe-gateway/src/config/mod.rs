@@ -174,6 +174,7 @@ mod lower;
 mod lua;
 mod proxy;
 mod ssl;
+pub mod table;
 #[cfg(test)]
 mod tests;
 mod validate;

@@ -13,10 +13,37 @@ use spoe::config::Span;
 use spoe::config::reader::Word;
 
 use super::diag::Diag;
+use super::keywords::{HAPROXY_BIND_KEYWORDS, arity};
 use crate::model::{BindConf, H2Tunes};
 use crate::tls::bind::LoadWarnings;
 use crate::tls::names::{SuiteList, TlsVersion, parse_curves, parse_suites};
 use crate::tls::{BindTlsSpec, CrtSpec, SniFilter, TlsBind, TlsOptions, Verify};
+
+/// The `bind` options the gateway runs (the README's keyword table lists them).
+pub(super) const RUN_BIND_OPTIONS: &[&str] = &[
+    "alpn",
+    "ca-file",
+    "ciphers",
+    "ciphersuites",
+    "crt",
+    "crt-list",
+    "curves",
+    "force-tlsv12",
+    "force-tlsv13",
+    "no-sslv3",
+    "no-tls-tickets",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "prefer-client-ciphers",
+    "proto",
+    "ssl",
+    "ssl-max-ver",
+    "ssl-min-ver",
+    "strict-sni",
+    "verify",
+];
 
 /// The `global` TLS settings read so far.
 #[derive(Debug, Clone, Default)]
@@ -230,12 +257,21 @@ pub(super) fn bind_options(words: &[Word], bases: Bases<'_>, diag: &mut Diag) ->
                 }
             }
             other => {
-                // Its arguments are unknown: the rest of the line cannot be read.
+                // HAProxy's other options are refused by name, their arguments skipped so
+                // that every one on the line is reported; after an unknown word, nothing
+                // can be told apart.
+                let Some(n) = arity(HAPROXY_BIND_KEYWORDS, other) else {
+                    diag.error_msg(
+                        word.span().clone(),
+                        format!("'bind' : unknown keyword '{other}'"),
+                    );
+                    break;
+                };
                 diag.error_msg(
                     word.span().clone(),
                     format!("'bind' : option '{other}' is not supported by the gateway"),
                 );
-                break;
+                i += n;
             }
         }
         i += 1;

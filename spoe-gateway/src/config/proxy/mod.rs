@@ -12,10 +12,10 @@ mod bind;
 mod defaults;
 mod filter;
 mod limits;
-mod option;
+pub(super) mod option;
 mod routing;
 mod rules;
-mod server;
+pub(super) mod server;
 mod timeout;
 
 use spoe::config::reader::{Line, Section, Word};
