@@ -67,6 +67,8 @@ fn config(dir: &Path, port: u16) -> String {
     ca-base {dir}
 defaults
     mode http
+    log stderr format raw local0
+    option httplog
     timeout connect 1s
     timeout client 5s
     timeout server 5s

@@ -436,6 +436,10 @@ pub(crate) struct Server {
     /// `pool-purge-delay` (5 s by default): an idle connection to this
     /// server is closed after this long unused; zero keeps them.
     pub(crate) pool_purge_delay: Duration,
+    /// `ssl ...`: TLS towards the server, its files loaded.
+    pub(crate) tls: Option<Arc<crate::tls::UpstreamTls>>,
+    /// `proto h2`: HTTP/2 whatever ALPN says (on clear text: prior knowledge).
+    pub(crate) proto_h2: bool,
 }
 
 /// `pool-max-conn` when none is configured. HAProxy's default is unlimited

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::access::{Access, ConnCounts, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
-use crate::generation::{BackendRt, FilterRt, Generation};
+use crate::generation::{BackendRt, FilterRt, Generation, ServerRt};
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
@@ -856,8 +856,7 @@ pub(crate) async fn handle(
         &txn,
         body.into_body(timeouts.client, progress.clone()),
         &progress,
-        be,
-        server.addr,
+        server,
         be.model.timeouts.server,
     )
     .await;
@@ -928,10 +927,10 @@ async fn forward(
     txn: &Txn,
     body: RequestBody,
     progress: &Progress,
-    be: &BackendRt,
-    addr: SocketAddr,
+    server: &ServerRt,
     server_timeout: Option<Duration>,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
+    let addr = server.addr;
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
         .request
@@ -940,7 +939,11 @@ async fn forward(
         .cloned()
         .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
     let mut target = hyper::http::uri::Parts::default();
-    target.scheme = Some(hyper::http::uri::Scheme::HTTP);
+    target.scheme = Some(if server.tls {
+        hyper::http::uri::Scheme::HTTPS
+    } else {
+        hyper::http::uri::Scheme::HTTP
+    });
     target.authority = hyper::http::uri::Authority::try_from(addr.to_string()).ok();
     target.path_and_query = Some(path);
     let uri = hyper::Uri::from_parts(target).map_err(|_| (400u16, "PR"))?;
@@ -948,11 +951,22 @@ async fn forward(
     *req.method_mut() = txn.request.method.clone();
     *req.uri_mut() = uri;
     let mut headers = txn.request.headers.clone();
+    // `te: trailers` is the one TE that goes on (gRPC servers require it),
+    // as HAProxy keeps it.
+    let trailers = headers.get_all(hyper::header::TE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+    });
     for h in HOP_BY_HOP {
         headers.remove(*h);
     }
+    if trailers {
+        headers.insert(hyper::header::TE, HeaderValue::from_static("trailers"));
+    }
     *req.headers_mut() = headers;
-    let call = be.client(addr).request(req);
+    let call = server.client().request(req);
     let result = match server_timeout {
         Some(d) => {
             tokio::pin!(call);

@@ -86,6 +86,26 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Read,
     },
     Keyword {
+        name: "ssl-default-server-ciphers",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-server-ciphersuites",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-server-options",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-server-verify",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
         name: "tune.h2.header-table-size",
         handler: tune_h2,
         uses: Use::Runs(&[("H2Tunes.header_table_size", "server/http2.rs")]),
@@ -112,7 +132,8 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     },
 ];
 
-/// `crt-base`, `ca-base`, `ssl-default-bind-*` (see `config/ssl.rs`).
+/// `crt-base`, `ca-base`, `ssl-default-bind-*`, `ssl-default-server-*`, `ssl-server-verify`
+/// (see `config/ssl.rs`).
 fn ssl_global(lw: &mut Lowerer<'_, '_>, line: &Line) {
     let args = line.words.get(1..).unwrap_or_default();
     super::ssl::global_line(

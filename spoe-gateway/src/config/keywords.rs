@@ -84,14 +84,14 @@ pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
         "stats",
         "the gateway has no stats socket; use its Prometheus metrics",
     ),
-    ("ssl-default-server-ciphers", "the gateway does not use TLS"),
     (
-        "ssl-default-server-ciphersuites",
-        "the gateway does not use TLS",
+        "ssl-dh-param-file",
+        "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
     ),
-    ("ssl-default-server-options", "the gateway does not use TLS"),
-    ("ssl-dh-param-file", "the gateway does not use TLS"),
-    ("tune.ssl.default-dh-param", "the gateway does not use TLS"),
+    (
+        "tune.ssl.default-dh-param",
+        "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
+    ),
     (
         "log-send-hostname",
         "the gateway writes its logs to stdout or stderr",
@@ -278,7 +278,6 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "ssl-engine",
     "ssl-load-extra-files",
     "ssl-mode-async",
-    "ssl-server-verify",
     "strict-limits",
     "thread-group",
     "thread-groups",

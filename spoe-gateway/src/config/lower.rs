@@ -25,7 +25,7 @@ use crate::model::{
 // ===== proxies being built =====
 
 /// The settings of `server` lines (and of `default-server`, which presets them).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct ServerSettings {
     pub(super) check: bool,
     pub(super) inter: Duration,
@@ -35,6 +35,12 @@ pub(super) struct ServerSettings {
     pub(super) maxconn: Option<usize>,
     pub(super) pool_max_conn: Option<usize>,
     pub(super) pool_purge_delay: Duration,
+    /// `ssl`, `verify`, `ca-file`, `sni`, `crt`, `alpn`...
+    pub(super) tls: crate::tls::ServerTlsSpec,
+    /// Where `ssl` was set (for the errors of loading its files).
+    pub(super) ssl_at: Option<Span>,
+    /// `proto h2`.
+    pub(super) proto_h2: bool,
 }
 
 impl Default for ServerSettings {
@@ -48,6 +54,9 @@ impl Default for ServerSettings {
             maxconn: None,
             pool_max_conn: Some(crate::model::DEFAULT_POOL_MAX_CONN),
             pool_purge_delay: crate::model::DEFAULT_POOL_PURGE_DELAY,
+            tls: crate::tls::ServerTlsSpec::default(),
+            ssl_at: None,
+            proto_h2: false,
         }
     }
 }
@@ -127,7 +136,7 @@ impl Proxy {
         p.balance = d.balance;
         p.spop_check = d.spop_check;
         p.http_buffer_request = d.http_buffer_request;
-        p.server_settings = d.server_settings;
+        p.server_settings = d.server_settings.clone();
         p.httplog = d.httplog;
         p.logs.clone_from(&d.logs);
         if kind != Kind::Backend {

@@ -17,7 +17,7 @@ use super::keywords::{HAPROXY_BIND_KEYWORDS, arity};
 use crate::model::{BindConf, H2Tunes};
 use crate::tls::bind::LoadWarnings;
 use crate::tls::names::{SuiteList, TlsVersion, parse_curves, parse_suites};
-use crate::tls::{BindTlsSpec, CrtSpec, SniFilter, TlsBind, TlsOptions, Verify};
+use crate::tls::{BindTlsSpec, CrtSpec, ServerTlsSpec, SniFilter, TlsBind, TlsOptions, Verify};
 
 /// The `bind` options the gateway runs (the README's keyword table lists them).
 pub(super) const RUN_BIND_OPTIONS: &[&str] = &[
@@ -45,6 +45,31 @@ pub(super) const RUN_BIND_OPTIONS: &[&str] = &[
     "verify",
 ];
 
+/// The TLS settings of `server` lines the gateway runs (read by [`server_option`]).
+pub(super) const SERVER_TLS_SETTINGS: &[&str] = &[
+    "alpn",
+    "ca-file",
+    "ciphers",
+    "ciphersuites",
+    "crt",
+    "force-tlsv12",
+    "force-tlsv13",
+    "no-ssl",
+    "no-sslv3",
+    "no-tls-tickets",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "proto",
+    "sni",
+    "ssl",
+    "ssl-max-ver",
+    "ssl-min-ver",
+    "verify",
+    "verifyhost",
+];
+
 /// The `global` TLS settings read so far.
 #[derive(Debug, Clone, Default)]
 pub(super) struct SslGlobal {
@@ -54,6 +79,9 @@ pub(super) struct SslGlobal {
     pub(super) ca_base: Option<PathBuf>,
     /// `ssl-default-bind-ciphers`, `-ciphersuites`, `-curves`, `-options`.
     pub(super) bind_defaults: TlsOptions,
+    /// `ssl-default-server-ciphers`, `-ciphersuites`, `-options`, and
+    /// `ssl-server-verify` (as its `verify`).
+    pub(super) server_defaults: TlsOptions,
 }
 
 /// Where relative paths start, for one `bind` line.
@@ -346,6 +374,80 @@ fn cert_error_path(e: &crate::tls::certs::CertError) -> Option<&Path> {
     }
 }
 
+/// Reads the TLS setting of a `server` (or `default-server`) line at
+/// `words[*i]`, one of [`SERVER_TLS_SETTINGS`], and moves `*i` past it and
+/// its argument. Files are read when the server line is complete.
+pub(super) fn server_option(
+    words: &[Word],
+    i: &mut usize,
+    (tls, proto_h2): (&mut ServerTlsSpec, &mut bool),
+    bases: Bases<'_>,
+    diag: &mut Diag,
+    label: &str,
+) {
+    let word = &words[*i];
+    let kw = word.as_str();
+    let context = format!("'{label}'");
+    match kw {
+        "ssl" => tls.ssl = true,
+        "no-ssl" => tls.ssl = false,
+        "crt" | "sni" | "verifyhost" | "proto" => {
+            let Some(arg) = words.get(*i + 1) else {
+                diag.error_msg(
+                    word.span().clone(),
+                    format!("{context} : '{kw}' : missing argument"),
+                );
+                *i += 1;
+                return;
+            };
+            *i += 1;
+            let text = arg.as_str();
+            match kw {
+                "crt" => {
+                    tls.crt = Some(bases.resolve(bases.global.crt_base.as_ref(), text));
+                }
+                "sni" => match text
+                    .strip_prefix("str(")
+                    .and_then(|t| t.strip_suffix(')'))
+                {
+                    Some(name) if !name.is_empty() => tls.sni = Some(name.to_owned()),
+                    _ => diag.error_msg(
+                        arg.span().clone(),
+                        format!(
+                            "{context} : 'sni' : only a constant name, 'str(NAME)', is supported by the gateway, got '{text}'"
+                        ),
+                    ),
+                },
+                "verifyhost" => tls.verifyhost = Some(text.to_owned()),
+                _ => match text {
+                    "h2" => *proto_h2 = true,
+                    "h1" => *proto_h2 = false,
+                    other => diag.error_msg(
+                        arg.span().clone(),
+                        format!(
+                            "{context} : 'proto' : unknown protocol '{other}' (the gateway speaks 'h1' and 'h2' to servers)"
+                        ),
+                    ),
+                },
+            }
+        }
+        "verify" if words.get(*i + 1).is_some_and(|w| w.as_str() == "optional") => {
+            let arg = &words[*i + 1];
+            diag.error_msg(
+                arg.span().clone(),
+                format!("{context} : 'verify' : expects 'none' or 'required', got 'optional'"),
+            );
+            *i += 1;
+        }
+        _ => {
+            if tls_setting(words, i, &mut tls.options, bases, diag, &context) {
+                return;
+            }
+        }
+    }
+    *i += 1;
+}
+
 /// Reads a `crt-list` file: `CRT [\[SETTINGS...\]] [[!]SNI ...]` per line,
 /// `#` comments and empty lines skipped.
 fn crt_list(word: &Word, bases: Bases<'_>, diag: &mut Diag, out: &mut Vec<CrtSpec>) {
@@ -490,71 +592,88 @@ pub(super) fn global_line(
         }
         "ssl-default-bind-ciphers"
         | "ssl-default-bind-ciphersuites"
-        | "ssl-default-bind-curves" => {
+        | "ssl-default-bind-curves"
+        | "ssl-default-server-ciphers"
+        | "ssl-default-server-ciphersuites" => {
             if let Some(w) = one(diag) {
-                let setting = match kw {
-                    "ssl-default-bind-ciphers" => "ciphers",
-                    "ssl-default-bind-ciphersuites" => "ciphersuites",
-                    _ => "curves",
-                };
+                let setting = kw.rsplit('-').next().unwrap_or(kw);
                 let words = [Word::synthetic(setting, span.clone()), w.clone()];
                 let global = SslGlobal::default();
                 let bases = Bases {
                     dir: bases_dir,
                     global: &global,
                 };
-                let mut opts = ssl.bind_defaults.clone();
+                let target = if kw.starts_with("ssl-default-bind-") {
+                    &mut ssl.bind_defaults
+                } else {
+                    &mut ssl.server_defaults
+                };
+                let mut opts = target.clone();
                 tls_setting(&words, &mut 0, &mut opts, bases, diag, &format!("'{kw}'"));
-                ssl.bind_defaults = opts;
+                *target = opts;
             }
         }
-        "ssl-default-bind-options" => {
+        "ssl-server-verify" => {
+            if let Some(w) = one(diag) {
+                match w.as_str() {
+                    "none" => ssl.server_defaults.verify = Some(Verify::None),
+                    "required" => ssl.server_defaults.verify = Some(Verify::Required),
+                    other => diag.error_msg(
+                        w.span().clone(),
+                        format!("'{kw}' : expects 'none' or 'required', got '{other}'"),
+                    ),
+                }
+            }
+        }
+        "ssl-default-bind-options" | "ssl-default-server-options" => {
             let global = SslGlobal::default();
             let bases = Bases {
                 dir: bases_dir,
                 global: &global,
             };
-            let mut opts = ssl.bind_defaults.clone();
+            let server = kw == "ssl-default-server-options";
+            let context = format!("'{kw}'");
+            let mut opts = if server {
+                ssl.server_defaults.clone()
+            } else {
+                ssl.bind_defaults.clone()
+            };
             let mut i = 0;
             while let Some(w) = args.get(i) {
-                let allowed = matches!(
-                    w.as_str(),
-                    "ssl-min-ver"
-                        | "ssl-max-ver"
-                        | "no-tls-tickets"
-                        | "prefer-client-ciphers"
-                        | "no-sslv3"
-                        | "no-tlsv10"
-                        | "no-tlsv11"
-                        | "no-tlsv12"
-                        | "no-tlsv13"
-                        | "force-sslv3"
-                        | "force-tlsv10"
-                        | "force-tlsv11"
-                        | "force-tlsv12"
-                        | "force-tlsv13"
-                );
-                if !allowed
-                    || !tls_setting(
-                        args,
-                        &mut i,
-                        &mut opts,
-                        bases,
-                        diag,
-                        "'ssl-default-bind-options'",
-                    )
-                {
+                let allowed = (!server || w.as_str() != "prefer-client-ciphers")
+                    && matches!(
+                        w.as_str(),
+                        "ssl-min-ver"
+                            | "ssl-max-ver"
+                            | "no-tls-tickets"
+                            | "prefer-client-ciphers"
+                            | "no-sslv3"
+                            | "no-tlsv10"
+                            | "no-tlsv11"
+                            | "no-tlsv12"
+                            | "no-tlsv13"
+                            | "force-sslv3"
+                            | "force-tlsv10"
+                            | "force-tlsv11"
+                            | "force-tlsv12"
+                            | "force-tlsv13"
+                    );
+                if !allowed || !tls_setting(args, &mut i, &mut opts, bases, diag, &context) {
                     diag.error_msg(
                         w.span().clone(),
                         format!(
-                            "'ssl-default-bind-options' : option '{}' is not supported by the gateway",
+                            "{context} : option '{}' is not supported by the gateway",
                             w.as_str()
                         ),
                     );
                     i += 1;
                 }
             }
-            ssl.bind_defaults = opts;
+            if server {
+                ssl.server_defaults = opts;
+            } else {
+                ssl.bind_defaults = opts;
+            }
         }
         _ => return false,
     }

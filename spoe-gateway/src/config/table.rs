@@ -13,7 +13,7 @@ use super::keywords::{
 };
 use super::proxy::option::RUN_OPTIONS;
 use super::proxy::server::RUN_SERVER_SETTINGS;
-use super::ssl::RUN_BIND_OPTIONS;
+use super::ssl::{RUN_BIND_OPTIONS, SERVER_TLS_SETTINGS};
 use super::{global, lua, proxy};
 
 /// How the gateway runs a keyword HAProxy 2.6 runs differently: `(where, keyword, what
@@ -28,6 +28,17 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     ("proxy", "balance", "`roundrobin` and `leastconn` only"),
     ("bind", "proto", "`h2` and `h1` only"),
+    ("server", "proto", "`h2` and `h1` only"),
+    (
+        "server",
+        "sni",
+        "a constant name, `str(NAME)`, only; not an expression read per request",
+    ),
+    (
+        "server",
+        "ssl",
+        "HTTP backends only: not towards the SPOE agents (SPOP over TLS)",
+    ),
     (
         "bind",
         "ciphers",
@@ -133,7 +144,7 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     for (k, _) in HAPROXY_BIND_KEYWORDS {
         add("bind", k, Status::Refused);
     }
-    for k in RUN_SERVER_SETTINGS {
+    for k in RUN_SERVER_SETTINGS.iter().chain(SERVER_TLS_SETTINGS) {
         add("server", k, runs("server", k));
     }
     for (k, _) in HAPROXY_SERVER_KEYWORDS {

@@ -36,6 +36,12 @@ pub enum TlsConfigError {
     /// `verify optional|required` without `ca-file`.
     #[error("verify is enabled but no CA file specified ('ca-file')")]
     VerifyWithoutCa,
+    /// `server ... ssl` verifying (the default) without `ca-file`:
+    /// HAProxy's message.
+    #[error(
+        "verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line"
+    )]
+    ServerVerifyWithoutCa,
     /// The versions left by `ssl-min-ver`, `ssl-max-ver` and `no-tlsv1x`.
     #[error("no TLS version left to serve (the gateway speaks TLSv1.2 and TLSv1.3)")]
     NoVersion,
@@ -205,35 +211,8 @@ fn server_config(
     ticketer: &Arc<dyn ProducesTickets>,
     cache: &Arc<ServerSessionMemoryCache>,
 ) -> Result<ServerConfig, TlsConfigError> {
-    // ring, not aws-lc-rs: see bench/README.md, "TLS" (the post-quantum group
-    // it lacks is not offered by HAProxy 2.6 with OpenSSL 3.0 either).
-    #[allow(deprecated)]
-    let mut provider = rustls::crypto::ring::default_provider();
-    if options.ciphers.is_some() || options.ciphersuites.is_some() {
-        let default13: Vec<_> = provider
-            .cipher_suites
-            .iter()
-            .copied()
-            .filter(|s| s.tls13().is_some())
-            .collect();
-        let default12: Vec<_> = provider
-            .cipher_suites
-            .iter()
-            .copied()
-            .filter(|s| s.tls13().is_none())
-            .collect();
-        let mut suites = options.ciphersuites.clone().unwrap_or(default13);
-        suites.extend(options.ciphers.clone().unwrap_or(default12));
-        provider.cipher_suites = suites;
-    }
-    if let Some(curves) = &options.curves {
-        provider.kx_groups.clone_from(curves);
-    }
-    let provider = Arc::new(provider);
-    let versions: Vec<_> = options.versions().into_iter().map(|v| v.rustls()).collect();
-    if versions.is_empty() {
-        return Err(TlsConfigError::NoVersion);
-    }
+    let provider = options.provider();
+    let versions = options.rustls_versions().ok_or(TlsConfigError::NoVersion)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| TlsConfigError::Rustls(e.to_string()))?;

@@ -1,4 +1,4 @@
-//! TLS on `bind` lines, with rustls: HAProxy's keywords as settings
+//! TLS on `bind` lines and towards servers ([`upstream`]), with rustls: HAProxy's keywords as settings
 //! ([`settings`]), OpenSSL's names ([`names`]), PEM files as HAProxy reads
 //! them ([`certs`]), the certificate chosen by SNI and the configuration of
 //! a listener ([`bind`]), and what a handshake established ([`facts`], into
@@ -17,6 +17,8 @@ pub mod certs;
 pub mod facts;
 pub mod names;
 pub mod settings;
+pub mod upstream;
 
 pub use bind::{TlsBind, TlsConfigError};
 pub use settings::{BindTlsSpec, CrtSpec, SniFilter, TlsOptions, Verify};
+pub use upstream::{ServerTlsSpec, UpstreamTls};

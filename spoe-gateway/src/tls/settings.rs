@@ -4,9 +4,10 @@
 //! `crt-list` line's `[...]` for its certificate).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rustls::SupportedCipherSuite;
-use rustls::crypto::SupportedKxGroup;
+use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 
 use super::names::TlsVersion;
 
@@ -85,6 +86,35 @@ impl TlsOptions {
             no_tls_tickets: self.no_tls_tickets || below.no_tls_tickets,
             prefer_client_ciphers: self.prefer_client_ciphers || below.prefer_client_ciphers,
         }
+    }
+
+    /// The crypto provider with these settings' suites and groups. ring, not
+    /// aws-lc-rs: see bench/README.md, "TLS" (the post-quantum group it lacks
+    /// is not offered by HAProxy 2.6 with OpenSSL 3.0 either).
+    pub(crate) fn provider(&self) -> Arc<CryptoProvider> {
+        #[allow(deprecated)]
+        let mut provider = rustls::crypto::ring::default_provider();
+        if self.ciphers.is_some() || self.ciphersuites.is_some() {
+            let (default13, default12): (Vec<_>, Vec<_>) = provider
+                .cipher_suites
+                .iter()
+                .copied()
+                .partition(|s| s.tls13().is_some());
+            let mut suites = self.ciphersuites.clone().unwrap_or(default13);
+            suites.extend(self.ciphers.clone().unwrap_or(default12));
+            provider.cipher_suites = suites;
+        }
+        if let Some(curves) = &self.curves {
+            provider.kx_groups.clone_from(curves);
+        }
+        Arc::new(provider)
+    }
+
+    /// The versions these settings allow, as rustls names them; `None` when
+    /// none is left.
+    pub(crate) fn rustls_versions(&self) -> Option<Vec<&'static rustls::SupportedProtocolVersion>> {
+        let versions: Vec<_> = self.versions().into_iter().map(|v| v.rustls()).collect();
+        (!versions.is_empty()).then_some(versions)
     }
 
     /// The versions these settings allow, oldest first.

@@ -213,3 +213,105 @@ fn the_certificate_for_each_sni() {
     assert!(bind.certificate_for(None).is_none());
     assert!(bind.certificate_for(Some("www.example")).is_some());
 }
+
+/// `server ... ssl ...`: the verdicts of `haproxy -c` on the same text and files, with the
+/// gateway's messages at `file:line:col`.
+#[test]
+fn server_tls_settings_as_spoe_check_reports_them_and_haproxy_agrees() {
+    let mut pki = pki();
+    pki.client("client.pem", "gateway one");
+    let dir = pki.dir();
+    let cases: &[(&str, &[&str], bool)] = &[
+        ("ssl verify none", &[], true),
+        (
+            "ssl verify required ca-file ca.pem sni str(www.example) crt client.pem alpn h2,http/1.1",
+            &[],
+            true,
+        ),
+        ("ssl verify none proto h2 ssl-min-ver TLSv1.3", &[], true),
+        ("proto h2", &[], true),
+        (
+            "ssl",
+            &[
+                "parsing [haproxy.cfg:10:29] : 'server s' : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line",
+            ],
+            false,
+        ),
+        (
+            "ssl verify required ca-file missing.pem",
+            &[
+                "parsing [haproxy.cfg:10:29] : 'server s' : unable to load SSL certificate from '$PKI/missing.pem': No such file or directory (os error 2)",
+            ],
+            false,
+        ),
+        (
+            "ssl verify none crt missing.pem",
+            &[
+                "parsing [haproxy.cfg:10:29] : 'server s' : unable to load SSL certificate from '$PKI/missing.pem': No such file or directory (os error 2)",
+            ],
+            false,
+        ),
+        (
+            "ssl verify optional",
+            &[
+                "parsing [haproxy.cfg:10:40] : 'server s' : 'verify' : expects 'none' or 'required', got 'optional'",
+            ],
+            false,
+        ),
+        (
+            "ssl verify none sni req.hdr(host)",
+            &[
+                "parsing [haproxy.cfg:10:49] : 'server s' : 'sni' : only a constant name, 'str(NAME)', is supported by the gateway, got 'req.hdr(host)'",
+            ],
+            true,
+        ),
+        (
+            "ssl verify none proto h3",
+            &[
+                "parsing [haproxy.cfg:10:51] : 'server s' : 'proto' : unknown protocol 'h3' (the gateway speaks 'h1' and 'h2' to servers)",
+            ],
+            false,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (settings, want, haproxy_accepts) in cases {
+        let text = format!(
+            "global\n    ca-base {0}\n    crt-base {0}\n\
+             defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\
+             backend be\n    server s 127.0.0.1:8443 {settings}\n\
+             frontend fe\n    bind 127.0.0.1:8080\n    default_backend be\n",
+            dir.display()
+        );
+        let (errors, _) = diagnostics(&text, dir);
+        if errors != *want {
+            failures.push(format!("{settings}:\n  errors {errors:#?}"));
+        }
+        let (accepted, output) = spoe_interop::haproxy_check(&text);
+        if accepted != *haproxy_accepts {
+            failures.push(format!("{settings}: haproxy -c says {accepted}:\n{output}"));
+        }
+    }
+    // `ssl-server-verify none` and `ssl-default-server-*` are the server lines' defaults.
+    let text = "global\n    ssl-server-verify none\n    ssl-default-server-options ssl-min-ver TLSv1.3 no-tls-tickets\n    \
+                ssl-default-server-ciphersuites TLS_AES_128_GCM_SHA256\n\
+                defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\
+                backend be\n    server s 127.0.0.1:8443 ssl\n\
+                frontend fe\n    bind 127.0.0.1:8080\n    default_backend be\n";
+    let (errors, _) = diagnostics(text, dir);
+    if !errors.is_empty() || !spoe_interop::haproxy_check(text).0 {
+        failures.push(format!("ssl-server-verify none:\n  errors {errors:#?}"));
+    }
+    // Towards the SPOE agents, TLS is refused by name (SPOP over TLS is not implemented).
+    let text = "defaults\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\
+                backend agents\n    mode tcp\n    server a 127.0.0.1:12345 ssl verify none\n\
+                frontend fe\n    mode http\n    bind 127.0.0.1:8080\n    http-request return status 200\n";
+    let (errors, _) = diagnostics(text, dir);
+    if errors
+        != [
+            "parsing [haproxy.cfg:7:12] : 'server a' : 'ssl' and 'proto' are not supported by the gateway on a 'mode tcp' backend (the SPOE agents are reached over clear-text SPOP)",
+        ]
+    {
+        failures.push(format!("agents:\n  errors {errors:#?}"));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
