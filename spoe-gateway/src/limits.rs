@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
-use crate::model::GatewayConfig;
+use crate::model::{Frontend, GatewayConfig};
 
 /// One level's limit and count.
 #[derive(Debug, Default)]
@@ -236,14 +236,25 @@ fn global_maxconn(config: &GatewayConfig, threads: usize) -> usize {
 }
 
 /// The listen backlog of the socket bound to `addr` (HAProxy's `listener_backlog()` without a
-/// `backlog` keyword): its frontend's `maxconn` (the global one when unset). The kernel caps
-/// it at `net.core.somaxconn`.
+/// `backlog` keyword): its `bind ... maxconn`, else its frontend's `maxconn` (the global one
+/// when unset). The kernel caps it at `net.core.somaxconn`.
 pub(crate) fn backlog(config: &GatewayConfig, addr: SocketAddr, threads: usize) -> u32 {
     let frontend = config.frontends.iter().find(|f| f.binds.contains(&addr));
-    let max = frontend
-        .and_then(|f| f.maxconn)
+    let own = frontend.map_or(0, |f| listener_max(f, addr));
+    let max = Some(own)
+        .filter(|n| *n > 0)
+        .or_else(|| frontend.and_then(|f| f.maxconn))
         .unwrap_or_else(|| global_maxconn(config, threads));
     u32::try_from(max).unwrap_or(u32::MAX)
+}
+
+/// The limit of `frontend`'s listener bound to `addr` (`bind ... maxconn`; 0: none).
+pub(crate) fn listener_max(frontend: &Frontend, addr: SocketAddr) -> usize {
+    frontend
+        .bind_maxconn
+        .iter()
+        .find(|(a, _)| *a == addr)
+        .map_or(0, |(_, n)| *n)
 }
 
 /// HAProxy 2.6's `maxconn` when `global` sets none (`compute_ideal_maxconn()`), for `listeners`
