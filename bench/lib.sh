@@ -69,6 +69,19 @@ spoe-message bench
 EOF
 }
 
+# Sets haproxy_bin (installing HAProxy from Debian when missing) and spoe_bin: SPOE_BIN when set,
+# else target/release/spoe, built first unless SKIP_BUILD=1.
+find_haproxy_and_spoe() {
+    if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
+    haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+    if [ -n "${SPOE_BIN:-}" ]; then
+        spoe_bin=$SPOE_BIN
+    else
+        if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --release --quiet -p spoe-cli; fi
+        spoe_bin=$root/target/release/spoe
+    fi
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

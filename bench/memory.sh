@@ -81,14 +81,7 @@ if [ "$(ulimit -n)" -lt $((conns + 200)) ]; then
 fi
 
 # ---- prerequisites ----
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
-haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
-if [ -n "${SPOE_BIN:-}" ]; then
-    spoe_bin=$SPOE_BIN
-else
-    if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --release --quiet -p spoe-cli; fi
-    spoe_bin=$root/target/release/spoe
-fi
+find_haproxy_and_spoe
 
 # ---- the agent, shared by every run ----
 agent_port=$(free_port)
