@@ -29,7 +29,6 @@ pub mod log;
 pub mod metrics;
 mod model;
 mod proxy;
-pub mod quickstart;
 pub mod server;
 mod txn;
 pub mod workers;
