@@ -27,9 +27,8 @@ use crate::metrics::GatewayMetrics;
 /// `hard-stop-after`): a request cut then ends as `K` (killed), not as the
 /// client's doing.
 ///
-/// One per connection, shared by its requests' access lines; it also holds
-/// the bytes the connection read, and how many it had read when its last
-/// answer ended (more since: a new request has begun).
+/// One per frontend, shared by its connections' access lines (the counters are
+/// `maxconn`'s, see `crate::limits`).
 #[derive(Debug, Default)]
 pub(crate) struct ConnCounts {
     pub(crate) process: Arc<AtomicUsize>,

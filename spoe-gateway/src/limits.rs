@@ -13,11 +13,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::Notify;
 
+use crate::access::ConnCounts;
 use crate::model::{Frontend, GatewayConfig};
 
 /// One level's limit and count.
@@ -31,6 +32,8 @@ pub(crate) struct Limit {
     peak: AtomicUsize,
     /// Woken when a connection ends, or the limit is raised.
     room: Notify,
+    /// What the access lines of this frontend's connections count, made once and shared.
+    counts: OnceLock<Arc<ConnCounts>>,
 }
 
 impl Limit {
@@ -50,9 +53,22 @@ impl Limit {
         self.current.load(Ordering::Relaxed)
     }
 
-    /// The counter of open connections.
-    pub(crate) fn counter(&self) -> &Arc<AtomicUsize> {
-        &self.current
+    /// The counts the access lines of this frontend's connections read (`%ac`, `%fc`, and
+    /// whether connections are being cut), shared by all of them.
+    pub(crate) fn conn_counts(
+        &self,
+        process: &Limit,
+        killing: &Arc<AtomicBool>,
+    ) -> Arc<ConnCounts> {
+        self.counts
+            .get_or_init(|| {
+                Arc::new(ConnCounts {
+                    process: process.current.clone(),
+                    frontend: self.current.clone(),
+                    killing: killing.clone(),
+                })
+            })
+            .clone()
     }
 
     /// The most connections open at once since the start.
