@@ -57,7 +57,7 @@ impl Limit {
     /// whether connections are being cut), shared by all of them.
     pub(crate) fn conn_counts(
         &self,
-        process: &Limit,
+        process: &Self,
         killing: &Arc<AtomicBool>,
     ) -> Arc<ConnCounts> {
         self.counts

@@ -171,7 +171,9 @@ mod keywords;
 mod log;
 mod logformat;
 mod lower;
+mod lua;
 mod proxy;
+pub mod table;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -263,7 +265,7 @@ impl GatewayConfig {
                     section.span().clone(),
                     format!("'{keyword}' sections are not supported by the gateway"),
                 ),
-                _ => lw.proxy_section(section),
+                _ => lw.proxy_section_with_lua(section),
             }
         }
         let lowered = lw.finish();

@@ -38,6 +38,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         global,
         proxies,
         files,
+        lua,
     } = lowered;
     for p in proxies.iter().filter(|p| is_frontend(p)) {
         check_routes(p, &proxies, diag);
@@ -108,6 +109,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         frontends,
         backends,
         files,
+        lua,
     }
 }
 

@@ -2,11 +2,17 @@
 //! with environment variables expanded as HAProxy's `str2sa_range()` does, and the options after
 //! them (`maxconn`, enforced by `crate::limits`; any other is refused by name).
 
-use spoe::config::reader::Line;
+use std::net::SocketAddr;
+
+use spoe::config::reader::{Line, Word};
 
 use crate::config::addr::{AddrUse, parse_addresses};
 use crate::config::grammar::Kind;
+use crate::config::keywords::{HAPROXY_BIND_KEYWORDS, arity};
 use crate::config::lower::{Lowerer, Proxy};
+
+/// The `bind` options the gateway runs (the others HAProxy 2.6 has are refused by name).
+pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &["maxconn"];
 
 impl Lowerer<'_, '_> {
     pub(super) fn bind(&mut self, p: &mut Proxy, line: &Line) {
@@ -35,49 +41,66 @@ impl Lowerer<'_, '_> {
                     .error_msg(word.span_at(at), format!("'bind' : {msg}"));
             }
         };
-        let mut i = 2;
-        while let Some(option) = line.arg(i) {
-            match option.as_str() {
-                // `bind_parse_maxconn()`: each listener of the line, 0 for none of its own.
-                "maxconn" => {
-                    let Some(value) = line.arg(i + 1) else {
-                        return self.diag.error_msg(
-                            option.span().clone(),
-                            format!(
-                                "'bind {}' in section '{}' : 'maxconn' : missing value",
-                                word.as_str(),
-                                p.kind.keyword()
-                            ),
-                        );
-                    };
-                    let n = atol(value.as_str());
-                    if n < 0 {
-                        return self.diag.error_msg(
-                            value.span().clone(),
-                            format!(
-                                "'bind {}' in section '{}' : 'maxconn' : invalid value {n}, \
-                                 must be >= 0",
-                                word.as_str(),
-                                p.kind.keyword()
-                            ),
-                        );
-                    }
-                    let n = usize::try_from(n).unwrap_or(usize::MAX);
-                    p.bind_maxconn.retain(|(a, _)| !addrs.contains(a));
-                    if n > 0 {
-                        p.bind_maxconn.extend(addrs.iter().map(|a| (*a, n)));
-                    }
-                    i += 2;
-                }
-                other => {
-                    return self.diag.error_msg(
-                        option.span().clone(),
-                        format!("'bind' : option '{other}' is not supported by the gateway"),
-                    );
-                }
+        p.binds.extend(addrs.iter().copied());
+        self.bind_options(p, &addrs, word.as_str(), &line.words[2..]);
+    }
+
+    /// The options after the addresses: `maxconn` runs; each other one HAProxy 2.6 has is
+    /// refused by name, its arguments skipped, so that every one on the line is reported; after
+    /// an unknown word, nothing can be told apart.
+    fn bind_options(&mut self, p: &mut Proxy, addrs: &[SocketAddr], addr: &str, words: &[Word]) {
+        let mut i = 0;
+        while let Some(option) = words.get(i) {
+            let key = option.as_str();
+            let Some(n) = arity(HAPROXY_BIND_KEYWORDS, key) else {
+                return self.diag.error_msg(
+                    option.span().clone(),
+                    format!("'bind' : unknown keyword '{key}'"),
+                );
+            };
+            if key == "maxconn" {
+                self.bind_maxconn(p, addrs, addr, option, words.get(i + 1));
+            } else {
+                self.diag.error_msg(
+                    option.span().clone(),
+                    format!("'bind' : option '{key}' is not supported by the gateway"),
+                );
             }
+            i += 1 + n;
         }
-        p.binds.extend(addrs);
+    }
+
+    /// `bind_parse_maxconn()`: a limit for each listener of the line, 0 for none of its own.
+    fn bind_maxconn(
+        &mut self,
+        p: &mut Proxy,
+        addrs: &[SocketAddr],
+        addr: &str,
+        option: &Word,
+        value: Option<&Word>,
+    ) {
+        let section = p.kind.keyword();
+        let Some(value) = value else {
+            return self.diag.error_msg(
+                option.span().clone(),
+                format!("'bind {addr}' in section '{section}' : 'maxconn' : missing value"),
+            );
+        };
+        let n = atol(value.as_str());
+        if n < 0 {
+            return self.diag.error_msg(
+                value.span().clone(),
+                format!(
+                    "'bind {addr}' in section '{section}' : 'maxconn' : invalid value {n}, \
+                     must be >= 0"
+                ),
+            );
+        }
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        p.bind_maxconn.retain(|(a, _)| !addrs.contains(a));
+        if n > 0 {
+            p.bind_maxconn.extend(addrs.iter().map(|a| (*a, n)));
+        }
     }
 }
 

@@ -8,14 +8,14 @@
 //! (`default_backend`, `use_backend`), [`filter`], [`limits`] (`maxconn`), `log` in
 //! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
-mod bind;
+pub(super) mod bind;
 mod defaults;
 mod filter;
 mod limits;
-mod option;
+pub(super) mod option;
 mod routing;
 mod rules;
-mod server;
+pub(super) mod server;
 mod timeout;
 
 use spoe::config::reader::{Line, Section, Word};

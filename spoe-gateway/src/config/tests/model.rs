@@ -100,11 +100,11 @@ backend agents
         ("PORTS".to_owned(), ":81 extra".to_owned()),
     ]);
     let result = GatewayConfig::parse_str(text, "haproxy.cfg", &data_dir(), Some(env));
-    // `${PORTS[*]}` expands to two words: `extra` is an unsupported bind option.
+    // `${PORTS[*]}` expands to two words: `extra` is read as a bind option, which HAProxy has not.
     let errors = result.unwrap_err();
     assert_eq!(
         errors.to_string(),
-        "parsing [haproxy.cfg:7:11] : 'bind' : option 'extra' is not supported by the gateway"
+        "parsing [haproxy.cfg:7:11] : 'bind' : unknown keyword 'extra'"
     );
     let env = BTreeMap::from([
         ("ADDR".to_owned(), "127.0.0.1:8080".to_owned()),
