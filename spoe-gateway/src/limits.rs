@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::Notify;
 
-use crate::access::ConnCounts;
 use crate::model::{Frontend, GatewayConfig};
 
 /// One level's limit and count.
@@ -55,11 +54,7 @@ impl Limit {
 
     /// The counts the access lines of this frontend's connections read (`%ac`, `%fc`, and
     /// whether connections are being cut), shared by all of them.
-    pub(crate) fn conn_counts(
-        &self,
-        process: &Self,
-        killing: &Arc<AtomicBool>,
-    ) -> Arc<ConnCounts> {
+    pub(crate) fn conn_counts(&self, process: &Self, killing: &Arc<AtomicBool>) -> Arc<ConnCounts> {
         self.counts
             .get_or_init(|| {
                 Arc::new(ConnCounts {
@@ -307,6 +302,20 @@ pub fn raise_open_files_limit() -> u64 {
         }
     }
     limit.current.unwrap_or(u64::MAX)
+}
+
+/// Connections open now: the process's (`%ac`) and the frontend's (`%fc`);
+/// and whether the gateway is closing them by force (a stop past
+/// `hard-stop-after`): a request cut then ends as `K` (killed), not as the
+/// client's doing.
+///
+/// One per frontend, shared by its connections' access lines (the counters are
+/// `maxconn`'s).
+#[derive(Debug, Default)]
+pub(crate) struct ConnCounts {
+    pub(crate) process: Arc<AtomicUsize>,
+    pub(crate) frontend: Arc<AtomicUsize>,
+    pub(crate) killing: Arc<AtomicBool>,
 }
 
 #[cfg(test)]
