@@ -103,6 +103,8 @@ fn server_pools(
 pub(crate) struct FrontendRt {
     pub(crate) model: Frontend,
     pub(crate) filters: Vec<FilterRt>,
+    /// The name `fe_name` gives, shared by the connections (no copy per connection).
+    pub(crate) name: Arc<str>,
 }
 
 /// One loaded configuration.
@@ -223,6 +225,7 @@ impl Generation {
             .frontends
             .iter()
             .map(|f| FrontendRt {
+                name: Arc::from(f.name.as_str()),
                 model: f.clone(),
                 filters: start_filters(&config, &f.filters, var_names, workers),
             })

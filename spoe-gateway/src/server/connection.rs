@@ -24,7 +24,12 @@ impl Gateway {
     ) {
         let started = tokio::time::Instant::now();
         let generation = self.current();
-        let frontend = generation.frontend_for(local).map(|f| &f.model);
+        let frontend_rt = generation.frontend_for(local);
+        let mut facts = spoe_http::ConnectionFacts::tcp(client, local);
+        if let Some(f) = frontend_rt {
+            facts = facts.with_frontend(f.name.clone());
+        }
+        let frontend = frontend_rt.map(|f| &f.model);
         let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
         let frontend_conns = self.frontend_conns(frontend.map_or("-", |f| f.name.as_str()));
         drop(generation);
@@ -37,7 +42,7 @@ impl Gateway {
         let session = Arc::new(Session {
             client,
             local,
-            conn: spoe_http::ConnectionFacts::tcp(client, local),
+            conn: facts,
             // Room for the usual one generation, allocated now rather than
             // among the first request's buffers (see `Progress::new`).
             session_event_done: Mutex::new(Vec::with_capacity(1)),

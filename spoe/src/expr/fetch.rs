@@ -158,6 +158,29 @@ pub enum FetchKind {
     Query,
     /// `url`: the request target as received.
     Url,
+    /// `pathq`: the path and the query string, as received (no scheme nor authority).
+    PathQ,
+    /// `url_ip`: the IPv4 address of an absolute request target (`http://192.0.2.1/`); no
+    /// value for a name, an IPv6 address or an origin-form target (HAProxy's `url2sa()`).
+    UrlIp,
+    /// `url_port`: the port of an absolute request target with an IPv4 address (80 or 443
+    /// by the scheme when none is written).
+    UrlPort,
+    /// `base32`: a 32-bit hash of `Host` and the path (HAProxy's hash and full avalanche).
+    Base32,
+    /// `base32+src`: `base32` (4 bytes, network order) followed by the client's address.
+    Base32Src,
+    /// `url32`: a 32-bit hash of `Host` and the path with its query string.
+    Url32,
+    /// `url32+src`: `url32` (4 bytes, network order) followed by the client's address.
+    Url32Src,
+    /// `req.hdr_names([delim])`: the request header names, `,` or `delim` between them.
+    ReqHdrNames {
+        /// The first character separates names (`,` when `None`).
+        delim: Option<String>,
+    },
+    /// `fe_name`: the name of the frontend that accepted the connection.
+    FeName,
     /// `base`: `Host` header and path.
     Base,
     /// `req.ver`, `req_ver`: `1.1`, `2.0`.
@@ -408,6 +431,15 @@ const FETCHES: &[(&str, FetchDef)] = &[
     ("query", def(NONE, 0, T::Str, D::RequestHeaders)),
     ("url", def(NONE, 0, T::Str, D::RequestHeaders)),
     ("base", def(NONE, 0, T::Str, D::RequestHeaders)),
+    ("pathq", def(NONE, 0, T::Str, D::RequestHeaders)),
+    ("url_ip", def(NONE, 0, T::Ipv4, D::RequestHeaders)),
+    ("url_port", def(NONE, 0, T::Int, D::RequestHeaders)),
+    ("base32", def(NONE, 0, T::Int, D::RequestHeaders)),
+    ("base32+src", def(NONE, 0, T::Bin, D::RequestHeaders)),
+    ("url32", def(NONE, 0, T::Int, D::RequestHeaders)),
+    ("url32+src", def(NONE, 0, T::Bin, D::RequestHeaders)),
+    ("req.hdr_names", def(STR1, 0, T::Str, D::RequestHeaders)),
+    ("fe_name", def(NONE, 0, T::Str, D::Connection)),
     ("req.ver", def(NONE, 0, T::Str, D::RequestHeaders)),
     ("req_ver", def(NONE, 0, T::Str, D::RequestHeaders)),
     ("req.hdrs", def(NONE, 0, T::Bin, D::RequestHeaders)),
@@ -493,6 +525,15 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         "query" => FetchKind::Query,
         "url" => FetchKind::Url,
         "base" => FetchKind::Base,
+        "pathq" => FetchKind::PathQ,
+        "url_ip" => FetchKind::UrlIp,
+        "url_port" => FetchKind::UrlPort,
+        "base32" => FetchKind::Base32,
+        "base32+src" => FetchKind::Base32Src,
+        "url32" => FetchKind::Url32,
+        "url32+src" => FetchKind::Url32Src,
+        "req.hdr_names" => FetchKind::ReqHdrNames { delim: str_arg(0) },
+        "fe_name" => FetchKind::FeName,
         "req.ver" | "req_ver" => FetchKind::ReqVer,
         "req.hdrs" => FetchKind::ReqHdrs,
         "req.hdrs_bin" => FetchKind::ReqHdrsBin,
@@ -702,6 +743,15 @@ mod tests {
             "query",
             "url",
             "base",
+            "pathq",
+            "url_ip",
+            "url_port",
+            "base32",
+            "base32+src",
+            "url32",
+            "url32+src",
+            "req.hdr_names",
+            "fe_name",
             "req.ver",
             "req_ver",
             "req.hdrs",
