@@ -15,10 +15,12 @@ mod alloc_count;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cmd;
+mod demo;
 mod json;
 mod logs;
 mod metrics_http;
 mod pacing;
+mod quickstart;
 mod sd_notify;
 mod signals;
 mod typed_arg;
@@ -69,7 +71,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("spoe: {e:#}");
+            // Through the sink: a stderr nobody reads must not keep the process from exiting.
+            logs::stderr_line(&format!("spoe: {e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -11,10 +11,12 @@ use std::time::Duration;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use spoe::{AgentAddr, AgentBackend, SpoeFilter};
+use spoe::config::{LogServer, LogTarget};
+use spoe::{Addr, AgentBackend, SpoeFilter};
 use tokio::sync::Notify;
 
 use crate::body::RequestBody;
+use crate::log::{LogRoute, LogSinks};
 use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
 use crate::workers::{PerWorker, Workers};
 
@@ -27,6 +29,8 @@ pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(5);
 pub(crate) struct FilterRt {
     pub(crate) engine: Option<String>,
     per_worker: PerWorker<SpoeFilter>,
+    /// Where its SPOE lines go: the agent's `log` lines.
+    pub(crate) log: LogRoute,
 }
 
 impl FilterRt {
@@ -105,6 +109,8 @@ pub(crate) struct FrontendRt {
     pub(crate) filters: Vec<FilterRt>,
     /// The name `fe_name` gives, shared by the connections (no copy per connection).
     pub(crate) name: Arc<str>,
+    /// Where its access lines go: its `log` lines.
+    pub(crate) log: LogRoute,
 }
 
 /// One loaded configuration.
@@ -151,7 +157,7 @@ async fn check_server(server: Arc<ServerRt>, model: crate::model::Server) {
 fn agent_backend(config: &GatewayConfig, decl: &SpoeFilterDecl) -> AgentBackend {
     let backend = config.backend(&decl.config.agent.use_backend.value);
     let servers = backend
-        .map(|b| b.servers.iter().map(|s| AgentAddr::Tcp(s.addr)).collect())
+        .map(|b| b.servers.iter().map(|s| Addr::Tcp(s.addr)).collect())
         .unwrap_or_default();
     AgentBackend {
         servers,
@@ -186,6 +192,7 @@ fn start_filters(
     decls: &[SpoeFilterDecl],
     var_names: &[String],
     workers: &Workers,
+    sinks: &LogSinks,
 ) -> Vec<FilterRt> {
     let n = workers.len().max(1);
     let share = |v: u32| v.div_ceil(u32::try_from(n).unwrap_or(u32::MAX)).max(1);
@@ -201,24 +208,40 @@ fn start_filters(
                 let engine = spoe::Engine::start(settings.clone());
                 let mut filter = SpoeFilter::with_engine((*decl.config).clone(), engine);
                 filter.register_var_names(var_names.iter().cloned());
+                filter.leave_log_to_host();
                 filter
             });
             FilterRt {
                 engine: decl.engine.clone(),
                 per_worker,
+                log: LogRoute::new(&agent_logs(config, decl), sinks),
             }
         })
         .collect()
 }
 
+/// An agent's `log` lines, `log global` replaced by the global section's.
+fn agent_logs(config: &GatewayConfig, decl: &SpoeFilterDecl) -> Vec<LogServer> {
+    let mut logs = Vec::new();
+    for target in &decl.config.agent.log {
+        match target {
+            LogTarget::Global(_) => logs.extend(config.global.logs.iter().cloned()),
+            LogTarget::Server(s) => logs.push(s.clone()),
+        }
+    }
+    logs
+}
+
 impl Generation {
     /// Starts everything `config` describes: SPOE engines on every worker,
     /// health checks on the caller's runtime (which must be a tokio runtime).
+    /// Log lines go to `sinks`.
     pub fn start(
         id: u64,
         config: Arc<GatewayConfig>,
         var_names: &[String],
         workers: &Workers,
+        sinks: &LogSinks,
     ) -> Self {
         let mut checks = tokio::task::JoinSet::new();
         let frontends = config
@@ -227,7 +250,8 @@ impl Generation {
             .map(|f| FrontendRt {
                 name: Arc::from(f.name.as_str()),
                 model: f.clone(),
-                filters: start_filters(&config, &f.filters, var_names, workers),
+                filters: start_filters(&config, &f.filters, var_names, workers, sinks),
+                log: LogRoute::new(&f.logs, sinks),
             })
             .collect();
         let backends = config
@@ -242,7 +266,7 @@ impl Generation {
                 ));
                 let rt = BackendRt {
                     model: b.clone(),
-                    filters: start_filters(&config, &b.filters, var_names, workers),
+                    filters: start_filters(&config, &b.filters, var_names, workers, sinks),
                     servers: b
                         .servers
                         .iter()
@@ -340,14 +364,14 @@ impl Generation {
     /// its handshake, all engines together.
     pub fn agent_protocol_errors(&self) -> u64 {
         self.filters()
-            .map(|f| f.engine().stats().protocol_errors.load(Ordering::Relaxed))
+            .map(|f| f.engine().stats().protocol_errors())
             .sum()
     }
 
     /// Agent connections open, all engines together.
     pub fn agent_connections(&self) -> u64 {
         self.filters()
-            .map(|f| f.engine().stats().connections.load(Ordering::Relaxed))
+            .map(|f| f.engine().stats().connections())
             .sum()
     }
 }

@@ -20,7 +20,8 @@ use tokio::time::Instant;
 use crate::access::{Access, ConnCounts, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
 use crate::generation::{BackendRt, FilterRt, Generation};
-use crate::httplog::Timer;
+use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
+use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
 use crate::txn::{Txn, UniqueId, sample_text};
@@ -204,6 +205,7 @@ impl Ctx<'_> {
             };
             let mut done = filter.process(prepared, self.stream(f)).await;
             self.metrics.spoe(&filter.config().agent.id, &done);
+            log_spoe(f, &done);
             txn.vars.apply(std::mem::take(&mut done.updates));
         }
     }
@@ -217,6 +219,7 @@ impl Ctx<'_> {
         if let Some(prepared) = filter.prepare_group(group, &*txn, &stream) {
             let mut done = filter.process(prepared, self.stream(f)).await;
             self.metrics.spoe(&filter.config().agent.id, &done);
+            log_spoe(f, &done);
             txn.vars.apply(std::mem::take(&mut done.updates));
         }
     }
@@ -359,6 +362,20 @@ impl Ctx<'_> {
             }
             _ => {}
         }
+    }
+}
+
+/// HAProxy's SPOE line, to the agent's `log` lines: `notice` for a success (unless `option
+/// dontlog-normal`), `warning` for a failure.
+fn log_spoe(f: &FilterRt, done: &spoe::Done<'_>) {
+    if f.log.is_off() {
+        return;
+    }
+    let line = done.log();
+    if line.is_error() {
+        f.log.send(SPOE_ERROR_LEVEL, line);
+    } else if !f.filter().config().agent.dontlog_normal {
+        f.log.send(SPOE_LEVEL, line);
     }
 }
 
@@ -507,7 +524,22 @@ pub(crate) async fn handle(
         RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
         session.conns.clone(),
     );
-    access.httplog = fe.model.httplog.then_some(generation.config.global.syslog);
+    if fe.model.httplog {
+        access.httplog = (!fe.log.is_off()).then(|| fe.log.clone());
+    } else if !fe.log.is_off() {
+        // HAProxy's line for a stream of a frontend without a log format.
+        fe.log.send(
+            ACCESS_LEVEL,
+            &format_args!(
+                "Connect from {}:{} to {}:{} ({}/HTTP)",
+                session.client.ip(),
+                session.client.port(),
+                session.local.ip(),
+                session.local.port(),
+                fe.model.name
+            ),
+        );
+    }
     access.bodiless = parts.method == hyper::Method::HEAD;
     let first_bytes = session
         .first_bytes
@@ -812,7 +844,7 @@ pub(crate) fn log_refused(
     metrics: &GatewayMetrics,
     session: &Session,
     frontend: &str,
-    httplog: Option<crate::model::Syslog>,
+    httplog: Option<LogRoute>,
     status: Option<u16>,
     termination: &'static str,
     bytes: u64,

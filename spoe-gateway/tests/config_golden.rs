@@ -122,7 +122,6 @@ global
             "parsing [haproxy.cfg:14:18] : 'default-path' expects either 'current', 'config', 'parent' or 'origin', got 'nowhere'",
         ],
         warnings: &[
-            "parsing [haproxy.cfg:7:5] : 'log stderr' is accepted and ignored: the gateway uses the first 'log stdout' or 'log stderr' line only",
             "parsing [haproxy.cfg:8:9] : 'log 127.0.0.1:514' is accepted and ignored: the gateway logs to stdout or stderr only",
             "parsing [haproxy.cfg:15:5] : 'daemon' is accepted and ignored: the gateway runs in the foreground; let the service manager detach it",
             "parsing [haproxy.cfg:16:5] : 'user' is accepted and ignored: the gateway does not change its user; start it as the right one",
@@ -789,42 +788,4 @@ fn unreadable_file() {
             .replace(data_dir().to_str().unwrap(), "$DATA"),
         "parsing [$DATA/no-such-haproxy.cfg] : cannot read '$DATA/no-such-haproxy.cfg': No such file or directory (os error 2)"
     );
-}
-
-#[test]
-fn option_httplog_and_the_log_lines_framing_reach_the_configuration() {
-    use spoe_gateway::config::{LogTarget, Syslog, SyslogFormat};
-    let text = "\
-global
-    log stdout format rfc5424 local3 notice
-defaults
-    mode http
-    option httplog
-    timeout client 1s
-    timeout server 1s
-    timeout connect 1s
-frontend web
-    bind :80
-    default_backend be
-listen other
-    bind :81
-    server s 127.0.0.1:82
-backend be
-    server s 127.0.0.1:81
-";
-    let (config, _) = GatewayConfig::parse_str(text, "gw.cfg", Path::new("."), None).unwrap();
-    assert_eq!(config.log_target(), LogTarget::Stdout);
-    assert_eq!(
-        config.httplog_syslog(),
-        Some(Syslog {
-            format: SyslogFormat::Rfc5424,
-            facility: 19,
-            max_level: 5,
-        })
-    );
-    let plain = text
-        .replace("    option httplog\n", "")
-        .replace(" format rfc5424 local3 notice", " local0");
-    let (config, _) = GatewayConfig::parse_str(&plain, "gw.cfg", Path::new("."), None).unwrap();
-    assert_eq!(config.httplog_syslog(), None);
 }

@@ -28,7 +28,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "maxconn",
         handler: maxconn,
-        uses: Use::Runs(&[("Global.maxconn", "server/mod.rs")]),
+        uses: Use::Runs(&[("Global.maxconn", "limits.rs")]),
     },
     Keyword {
         name: "hard-stop-after",
@@ -48,10 +48,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "log",
         handler: |lw, line| lw.global_log(line),
-        uses: Use::Runs(&[
-            ("Global.log", "config/mod.rs"),
-            ("Global.syslog", "proxy.rs"),
-        ]),
+        uses: Use::Runs(&[("Global.logs", "generation.rs")]),
     },
     Keyword {
         name: "default-path",

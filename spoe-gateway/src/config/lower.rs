@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spoe::config::reader::{Line, Word, is_name_char};
-use spoe::config::{ConfigErrorKind, ConfigWarningKind, Span, Spanned};
+use spoe::config::{ConfigErrorKind, ConfigWarningKind, LogServer, Span, Spanned};
 use spoe::duration::{TimerError, parse_timer};
 use spoe::expr::AclSet;
 
@@ -79,6 +79,8 @@ pub(super) struct Proxy {
     pub(super) filters: Vec<SpoeFilterDecl>,
     /// `option httplog`.
     pub(super) httplog: bool,
+    /// `log` lines in effect.
+    pub(super) logs: Vec<LogServer>,
     pub(super) group_refs: Vec<GroupRef>,
 }
 
@@ -106,6 +108,7 @@ impl Proxy {
             default_backend: None,
             filters: Vec::new(),
             httplog: false,
+            logs: Vec::new(),
             group_refs: Vec::new(),
         }
     }
@@ -121,6 +124,7 @@ impl Proxy {
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings;
         p.httplog = d.httplog;
+        p.logs.clone_from(&d.logs);
         if kind != Kind::Backend {
             p.default_backend = d.default_backend.clone();
         }
@@ -167,8 +171,6 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) base_dir: PathBuf,
     pub(super) env: Option<&'e BTreeMap<String, String>>,
     pub(super) global: Global,
-    /// The `log stdout|stderr` line in use.
-    pub(super) log_line: Option<Span>,
     /// The last `defaults` section.
     pub(super) defaults: Proxy,
     pub(super) named_defaults: Vec<Proxy>,
@@ -192,7 +194,6 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             base_dir: base_dir.to_owned(),
             env,
             global: Global::default(),
-            log_line: None,
             defaults: Proxy::new(Kind::Defaults, String::new(), Span::file(file.clone())),
             named_defaults: Vec::new(),
             proxies: Vec::new(),

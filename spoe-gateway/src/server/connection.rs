@@ -3,26 +3,39 @@
 //! to the proxy.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
-use super::exchange::{Exchange, Tracked};
-use crate::access::{ConnCounts, Counted};
+use super::exchange::{ClientIo, Exchange, Tracked};
+use super::listen::Accepted;
+use super::waits::ClientWaits;
+use crate::access::ConnCounts;
 use crate::proxy::{self, Session};
 
 impl Gateway {
+    /// Serves one accepted connection on the calling worker until it closes.
     pub(super) async fn serve_connection(
         self: Arc<Self>,
-        sock: tokio::net::TcpStream,
-        client: SocketAddr,
-        local: SocketAddr,
+        accepted: Box<Accepted>,
         stop: CancellationToken,
     ) {
         let started = tokio::time::Instant::now();
+        let Accepted {
+            sock,
+            client,
+            local,
+            held,
+        } = *accepted;
+        let sock = match tokio::net::TcpStream::from_std(sock) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, %client, "cannot register the connection");
+                return;
+            }
+        };
         let generation = self.current();
         let frontend_rt = generation.frontend_for(local);
         let mut facts = spoe_http::ConnectionFacts::tcp(client, local);
@@ -30,15 +43,14 @@ impl Gateway {
             facts = facts.with_frontend(f.name.clone());
         }
         let frontend = frontend_rt.map(|f| &f.model);
-        let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
-        let frontend_conns = self.frontend_conns(frontend.map_or("-", |f| f.name.as_str()));
+        let waits = ClientWaits::of(frontend.map(|f| f.timeouts).unwrap_or_default(), started);
         drop(generation);
+        // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
         let conns = Arc::new(ConnCounts {
-            process: self.conns.clone(),
-            frontend: frontend_conns,
+            process: held.slots().0.process.counter().clone(),
+            frontend: held.slots().0.frontend.counter().clone(),
             killing: self.killing.clone(),
         });
-        let _counted = Counted::new(conns.clone());
         let session = Arc::new(Session {
             client,
             local,
@@ -54,14 +66,15 @@ impl Gateway {
             body: crate::body::Progress::new(),
         });
         let exchange = Exchange::new();
-        let _live = self.register(started, exchange.clone());
+        let live = self.register(started, exchange.clone());
+        let io = ClientIo::new(sock, exchange.clone());
         let service = ConnService {
             gw: self.clone(),
-            session: session.clone(),
-            exchange: exchange.clone(),
+            session,
+            exchange,
         };
-        self.serve_http1(sock, service, timeouts, started, stop)
-            .await;
+        self.serve_http1(io, service, waits, stop).await;
+        drop((held, live));
     }
 }
 

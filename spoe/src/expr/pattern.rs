@@ -427,7 +427,7 @@ fn in_v6(a: &Ipv6Addr, net: &Ipv6Addr, prefix: u32) -> bool {
 }
 
 /// The IPv4 address inside `::ffff:a.b.c.d`, `::a.b.c.d` or a 6to4 `2002:AABB:CCDD::` address.
-fn v6_embedded_v4(a: &Ipv6Addr) -> Option<u32> {
+pub(crate) fn v6_embedded_v4(a: &Ipv6Addr) -> Option<u32> {
     let o = a.octets();
     let word = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
     if o[..8] == [0; 8] && (word(8) == 0 || word(8) == 0x0000_ffff) {
