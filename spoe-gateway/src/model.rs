@@ -315,6 +315,10 @@ pub(crate) struct Frontend {
     /// section's lines, `no log` clearing those before it): where its lines go. Empty: it
     /// logs nothing.
     pub(crate) logs: Vec<LogServer>,
+    /// `unique-id-format`: the request's unique ID (`unique-id`), built when first read.
+    pub(crate) unique_id_format: Option<Arc<LogFormat>>,
+    /// `unique-id-header`: sent to the server with the ID (with a format only, as HAProxy).
+    pub(crate) unique_id_header: Option<hyper::header::HeaderName>,
 }
 
 /// `mode` of a proxy.

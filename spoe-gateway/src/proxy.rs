@@ -23,8 +23,8 @@ use crate::generation::{BackendRt, FilterRt, Generation};
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
-use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
-use crate::txn::{Txn, UniqueId, sample_text};
+use crate::model::{HttpAction, RedirectKind, ReturnBody, Rule};
+use crate::txn::{Txn, UniqueId, render};
 
 /// The body of every response the gateway sends.
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
@@ -137,22 +137,6 @@ fn error_page(status: u16) -> Response<Body> {
             "<html><body><h1>{status} {reason}</h1>\nThe request was refused.\n</body></html>\n"
         ),
     )
-}
-
-/// Evaluates a log-format string.
-pub(crate) fn render(fmt: &LogFormat, txn: &Txn) -> String {
-    let mut out = String::new();
-    for part in &fmt.0 {
-        match part {
-            LogFormatPart::Text(t) => out.push_str(t),
-            LogFormatPart::Sample(e) => {
-                if let Some(s) = e.eval(txn) {
-                    out.push_str(&sample_text(&s));
-                }
-            }
-        }
-    }
-    out
 }
 
 fn cond_holds(rule: &Rule, txn: &Txn, acls: &AclSet) -> bool {
@@ -583,6 +567,8 @@ pub(crate) async fn handle(
             generation: generation.id,
             sid,
         },
+        unique_id_format: fe.model.unique_id_format.clone(),
+        unique_id_text: std::sync::OnceLock::new(),
         vars: spoe_http::Vars::new(
             Some(session.conn.session_vars().clone()),
             Some(generation.proc_vars.clone()),
@@ -665,6 +651,14 @@ pub(crate) async fn handle(
         .await;
     if !matches!(flow, Flow::Continue) {
         return finish_rule(flow, pending.take(), &metrics);
+    }
+    // The unique ID is built now if nothing read it yet, and sent to the server when a header
+    // is named (HAProxy's `http_process_request()`, after every request rule).
+    if let Some(id) = txn.formatted_unique_id()
+        && let Some(name) = &fe.model.unique_id_header
+        && let Ok(value) = HeaderValue::from_str(id)
+    {
+        txn.request.headers.append(name.clone(), value);
     }
     let Some(si) = pick_server(be) else {
         let mut access = pending.take();

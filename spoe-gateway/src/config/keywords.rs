@@ -153,14 +153,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
     ("description", "informational only"),
     ("id", "proxy IDs are informational only"),
     ("enabled", "proxies are enabled by default"),
-    (
-        "unique-id-format",
-        "the 'unique-id' fetch returns the gateway's own request ID",
-    ),
-    (
-        "unique-id-header",
-        "the gateway does not send the unique ID to servers",
-    ),
     ("fullconn", "the gateway has no dynamic server maxconn"),
     ("backlog", "the gateway uses the system's listen backlog"),
 ];

@@ -17,7 +17,9 @@ use spoe::expr::AclSet;
 use super::actions::GroupRef;
 use super::diag::Diag;
 use super::grammar::Kind;
-use crate::model::{Balance, Global, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend};
+use crate::model::{
+    Balance, Global, LogFormat, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
+};
 
 // ===== proxies being built =====
 
@@ -82,6 +84,9 @@ pub(super) struct Proxy {
     /// `log` lines in effect.
     pub(super) logs: Vec<LogServer>,
     pub(super) group_refs: Vec<GroupRef>,
+    /// `unique-id-format`, `unique-id-header`.
+    pub(super) unique_id_format: Option<Arc<LogFormat>>,
+    pub(super) unique_id_header: Option<hyper::header::HeaderName>,
 }
 
 impl Proxy {
@@ -110,6 +115,8 @@ impl Proxy {
             httplog: false,
             logs: Vec::new(),
             group_refs: Vec::new(),
+            unique_id_format: None,
+            unique_id_header: None,
         }
     }
 
@@ -125,6 +132,8 @@ impl Proxy {
         p.server_settings = d.server_settings;
         p.httplog = d.httplog;
         p.logs.clone_from(&d.logs);
+        p.unique_id_format.clone_from(&d.unique_id_format);
+        p.unique_id_header.clone_from(&d.unique_id_header);
         if kind != Kind::Backend {
             p.default_backend = d.default_backend.clone();
         }

@@ -33,6 +33,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     ("proxy", "filter", "`spoe` only"),
     ("proxy", "log", "`global` and `stdout`/`stderr`"),
+    (
+        "proxy",
+        "unique-id-format",
+        "`%[...]` expressions only, not the `%ci`-style log variables (an error names them)",
+    ),
     ("http-request", "redirect", "no `scheme`"),
     ("http-request", "use-service", "`prometheus-exporter` only"),
     (

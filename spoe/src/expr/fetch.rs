@@ -181,6 +181,9 @@ pub enum FetchKind {
     },
     /// `fe_name`: the name of the frontend that accepted the connection.
     FeName,
+    /// `uuid([4])`: a random version 4 UUID, new at each evaluation, computed by `spoe`
+    /// itself (never asked to the host).
+    Uuid,
     /// `base`: `Host` header and path.
     Base,
     /// `req.ver`, `req_ver`: `1.1`, `2.0`.
@@ -440,6 +443,7 @@ const FETCHES: &[(&str, FetchDef)] = &[
     ("url32+src", def(NONE, 0, T::Bin, D::RequestHeaders)),
     ("req.hdr_names", def(STR1, 0, T::Str, D::RequestHeaders)),
     ("fe_name", def(NONE, 0, T::Str, D::Connection)),
+    ("uuid", def(&[ArgType::Int], 0, T::Str, D::Internal)),
     ("req.ver", def(NONE, 0, T::Str, D::RequestHeaders)),
     ("req_ver", def(NONE, 0, T::Str, D::RequestHeaders)),
     ("req.hdrs", def(NONE, 0, T::Bin, D::RequestHeaders)),
@@ -534,6 +538,10 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         "url32+src" => FetchKind::Url32Src,
         "req.hdr_names" => FetchKind::ReqHdrNames { delim: str_arg(0) },
         "fe_name" => FetchKind::FeName,
+        "uuid" => match int_arg(0) {
+            None | Some(4) => FetchKind::Uuid,
+            Some(v) => return Err(format!("Unsupported UUID version: '{v}'")),
+        },
         "req.ver" | "req_ver" => FetchKind::ReqVer,
         "req.hdrs" => FetchKind::ReqHdrs,
         "req.hdrs_bin" => FetchKind::ReqHdrsBin,
@@ -622,6 +630,21 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         other => return Err(format!("internal error: no builder for '{other}'")),
     };
     Ok(kind)
+}
+
+/// A version 4 UUID as HAProxy 2.6's `ha_generate_uuid()` writes it: two random 64-bit
+/// numbers cut into four 32-bit words, the version and variant bits set, lower-case hex.
+pub(crate) fn uuid_v4() -> String {
+    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
+    let rnd = [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32];
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        rnd[0],
+        rnd[1] & 0xFFFF,
+        ((rnd[1] >> 16) & 0xFFF) | 0x4000,
+        (rnd[2] & 0x3FFF) | 0x8000,
+        (u64::from(rnd[2] >> 14) | (u64::from(rnd[3]) << 18)) & 0xFFFF_FFFF_FFFF
+    )
 }
 
 /// HAProxy's `MAX_HDR_HISTORY`: how far back a negative occurrence may reach.
@@ -719,6 +742,15 @@ mod tests {
             "expects valid method."
         );
         assert_eq!(
+            build_fetch("uuid", &[ArgValue::Int(1)]).unwrap_err(),
+            "Unsupported UUID version: '1'"
+        );
+        let u = uuid_v4();
+        assert_eq!(u.len(), 36, "{u}");
+        assert_eq!(&u[14..15], "4", "{u}");
+        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"), "{u}");
+        assert_ne!(uuid_v4(), u);
+        assert_eq!(
             build_fetch("req.hdr", &[ArgValue::Str("x".into()), ArgValue::Int(-11)]).unwrap_err(),
             "header occurrence must be >= -10"
         );
@@ -752,6 +784,7 @@ mod tests {
             "url32+src",
             "req.hdr_names",
             "fe_name",
+            "uuid",
             "req.ver",
             "req_ver",
             "req.hdrs",

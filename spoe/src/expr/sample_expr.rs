@@ -274,6 +274,7 @@ impl SampleExpr {
 fn fetch_one<H: Fetch + ?Sized>(fetch: &FetchKind, host: &H) -> Option<Sample> {
     match fetch {
         FetchKind::Const(s) => Some(s.clone()),
+        FetchKind::Uuid => Some(Sample::str(super::fetch::uuid_v4())),
         FetchKind::Env { name } => {
             std::env::var_os(name).map(|v| Sample::Str(bytes::Bytes::from(v.into_encoded_bytes())))
         }

@@ -17,6 +17,7 @@ mod routing;
 mod rules;
 pub(super) mod server;
 mod timeout;
+mod unique_id;
 
 use spoe::config::reader::{Line, Section, Word};
 
@@ -104,6 +105,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "filter",
         handler: |lw, p, line| lw.filter(p, line),
         uses: Use::Runs(&[("Frontend.filters", "generation.rs")]),
+    },
+    Keyword {
+        name: "unique-id-format",
+        handler: |lw, p, line| lw.unique_id_format(p, line),
+        uses: Use::Runs(&[("Frontend.unique_id_format", "proxy.rs")]),
+    },
+    Keyword {
+        name: "unique-id-header",
+        handler: |lw, p, line| lw.unique_id_header(p, line),
+        uses: Use::Runs(&[("Frontend.unique_id_header", "proxy.rs")]),
     },
     Keyword {
         name: "clitimeout",
