@@ -5,6 +5,7 @@
 //! [`GatewayConfig`] of [`crate::config`], with the few settings the `spoe`
 //! command needs before it starts serving.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -124,6 +125,9 @@ pub(crate) struct Global {
     /// `tune.bufsize` (16384 by default): the most of a request body that
     /// `option http-buffer-request` waits for and keeps.
     pub(crate) bufsize: usize,
+    /// The environment `setenv`, `presetenv`, `unsetenv` and `resetenv` left, which `env()`
+    /// reads; `None` when no such line changed the process's.
+    pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
 }
 
 impl Default for Global {
@@ -134,6 +138,7 @@ impl Default for Global {
             nbthread: None,
             logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
+            environment: None,
         }
     }
 }

@@ -568,6 +568,7 @@ pub(crate) async fn handle(
             sid,
         },
         unique_id_format: fe.model.unique_id_format.clone(),
+        environment: generation.config.global.environment.clone(),
         unique_id_text: std::sync::OnceLock::new(),
         vars: spoe_http::Vars::new(
             Some(session.conn.session_vars().clone()),

@@ -4,6 +4,7 @@
 //! shared with `SpoeLayer`); what only a proxy has (backend, server, queue) is in the access
 //! record.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -30,6 +31,8 @@ pub(crate) struct Txn {
     pub(crate) unique_id_text: OnceLock<String>,
     /// Its variables, with its session's and generation's stores.
     pub(crate) vars: Vars,
+    /// The environment `env()` reads when the configuration changed it (`setenv`...).
+    pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
 }
 
 /// `unique-id`: the generation and the stream id, formatted when read.
@@ -85,6 +88,10 @@ impl Fetch for Building<'_> {
             _ => self.0.exchange().fetch(kind),
         }
     }
+
+    fn env(&self, name: &str) -> Option<Sample> {
+        self.0.env(name)
+    }
 }
 
 impl Fetch for Txn {
@@ -103,6 +110,13 @@ impl Fetch for Txn {
                 self.fetch(kind).into_iter().collect()
             }
             _ => self.exchange().fetch_all(kind),
+        }
+    }
+
+    fn env(&self, name: &str) -> Option<Sample> {
+        match &self.environment {
+            Some(env) => env.get(name).map(|v| Sample::str(v.clone())),
+            None => self.exchange().env(name),
         }
     }
 }

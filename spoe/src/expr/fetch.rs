@@ -13,7 +13,9 @@ use super::sample::{Sample, SampleType};
 
 /// The host side of expression evaluation: returns the data of the stream being processed.
 ///
-/// Constants (`str()`, `int()`...) and `env()` never reach the host; everything else, `var()`
+/// Constants (`str()`, `int()`...) and `uuid()` never reach the host; `env()` asks
+/// [`env`](Self::env), which reads this process's environment unless the host says otherwise;
+/// everything else, `var()`
 /// included, does. Return `None` when the data does not exist (no such header, variable unset,
 /// no response yet): the expression then yields nothing, which is sent as NULL.
 pub trait Fetch {
@@ -26,6 +28,12 @@ pub trait Fetch {
     /// `fhdr()` does not). The default returns [`fetch`](Self::fetch)'s value alone.
     fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {
         self.fetch(kind).into_iter().collect()
+    }
+
+    /// The environment variable `name` for `env()`: this process's by default; a host whose
+    /// configuration sets variables (`setenv`) answers with those.
+    fn env(&self, name: &str) -> Option<Sample> {
+        std::env::var_os(name).map(|v| Sample::Str(Bytes::from(v.into_encoded_bytes())))
     }
 }
 
