@@ -123,6 +123,11 @@ pub struct Generation {
     pub(crate) frontends: Vec<FrontendRt>,
     pub(crate) backends: HashMap<String, BackendRt>,
     pub(crate) proc_vars: spoe_http::SharedVars,
+    /// Each worker's view of the configuration's Lua.
+    lua: Option<PerWorker<Arc<spoe_lua::LuaWorker>>>,
+    /// The Lua tasks (`core.register_task`), on their workers: dropping the generation
+    /// aborts them.
+    _lua_tasks: tokio::task::JoinSet<()>,
     in_flight: AtomicU64,
     idle: Notify,
     /// The servers' health checks: dropping the generation aborts them.
@@ -232,6 +237,49 @@ fn agent_logs(config: &GatewayConfig, decl: &SpoeFilterDecl) -> Vec<LogServer> {
     logs
 }
 
+/// Starts the configuration's Lua on every worker (per-thread states, init functions) and
+/// its tasks, each on its worker.
+fn start_lua(
+    runtime: &spoe_lua::LuaRuntime,
+    config: &GatewayConfig,
+    workers: &Workers,
+) -> Result<
+    (
+        PerWorker<Arc<spoe_lua::LuaWorker>>,
+        tokio::task::JoinSet<()>,
+    ),
+    spoe_lua::LoadError,
+> {
+    let proxies = spoe_lua::Proxies {
+        frontends: config.frontends.iter().map(|f| f.name.clone()).collect(),
+        backends: config
+            .backends
+            .iter()
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    b.servers.iter().map(|s| s.name.clone()).collect(),
+                )
+            })
+            .collect(),
+    };
+    let mut started = runtime.start(workers.len(), &proxies)?.into_iter();
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_worker = workers.per_worker(|| {
+        let worker = Arc::new(
+            started
+                .next()
+                .unwrap_or_else(|| unreachable!("one LuaWorker per worker")),
+        );
+        // On this worker's runtime (entered by per_worker).
+        for task in worker.take_tasks() {
+            tasks.spawn(task);
+        }
+        worker
+    });
+    Ok((per_worker, tasks))
+}
+
 impl Generation {
     /// Starts everything `config` describes: SPOE engines on every worker,
     /// health checks on the caller's runtime (which must be a tokio runtime).
@@ -242,7 +290,14 @@ impl Generation {
         var_names: &[String],
         workers: &Workers,
         sinks: &LogSinks,
-    ) -> Self {
+    ) -> Result<Self, spoe_lua::LoadError> {
+        let (lua, lua_tasks) = match &config.lua {
+            Some(runtime) => {
+                let (lua, tasks) = start_lua(runtime, &config, workers)?;
+                (Some(lua), tasks)
+            }
+            None => (None, tokio::task::JoinSet::new()),
+        };
         let mut checks = tokio::task::JoinSet::new();
         let frontends = config
             .frontends
@@ -293,16 +348,23 @@ impl Generation {
                 (b.name.clone(), rt)
             })
             .collect();
-        Self {
+        Ok(Self {
             id,
             config,
             frontends,
             backends,
             proc_vars: spoe_http::SharedVars::default(),
+            lua,
+            _lua_tasks: lua_tasks,
             in_flight: AtomicU64::new(0),
             idle: Notify::new(),
             _checks: checks,
-        }
+        })
+    }
+
+    /// The calling worker's Lua, when the configuration loads any.
+    pub(crate) fn lua_worker(&self) -> Option<Arc<spoe_lua::LuaWorker>> {
+        self.lua.as_ref().map(|l| l.current().clone())
     }
 
     /// The frontend that listens on `local`.

@@ -26,6 +26,7 @@ pub mod generation;
 pub mod httplog;
 pub mod limits;
 pub mod log;
+mod lua;
 pub mod metrics;
 mod model;
 mod proxy;

@@ -25,6 +25,9 @@ pub struct GatewayConfig {
     pub(crate) backends: Vec<Backend>,
     /// Every file read to build this configuration (haproxy.cfg first).
     pub(crate) files: Vec<PathBuf>,
+    /// The Lua files (`lua-load`, `lua-load-per-thread`), loaded: their bodies ran while
+    /// `global` was parsed, as in HAProxy.
+    pub(crate) lua: Option<spoe_lua::LuaRuntime>,
 }
 
 impl GatewayConfig {
@@ -274,6 +277,19 @@ pub(crate) enum HttpAction {
     },
     /// `use-service prometheus-exporter`.
     PrometheusExporter,
+    /// `http-request lua.NAME [args...]` / `http-response lua.NAME [args...]`: an action a
+    /// Lua file registered.
+    Lua {
+        /// The registered name.
+        name: String,
+        /// The rule's arguments (as many as the action was registered with).
+        args: Vec<String>,
+    },
+    /// `http-request use-service lua.NAME`: an HTTP service a Lua file registered.
+    LuaService {
+        /// The registered name.
+        name: String,
+    },
 }
 
 /// One rule: an action and its optional condition.

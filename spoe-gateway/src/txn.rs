@@ -33,6 +33,10 @@ pub(crate) struct Txn {
     pub(crate) vars: Vars,
     /// The environment `env()` reads when the configuration changed it (`setenv`...).
     pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
+    /// The worker's Lua, when the configuration loads any.
+    pub(crate) lua: Option<Arc<spoe_lua::LuaWorker>>,
+    /// What `txn:set_priv()` stored.
+    pub(crate) lua_private: Option<spoe_lua::Private>,
 }
 
 /// `unique-id`: the generation and the stream id, formatted when read.
@@ -85,8 +89,12 @@ impl Fetch for Building<'_> {
     fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
         match kind {
             FetchKind::UniqueId => None,
-            _ => self.0.exchange().fetch(kind),
+            _ => self.0.fetch(kind),
         }
+    }
+
+    fn lua_convert(&self, name: &str, args: &[String], input: Sample) -> Option<Sample> {
+        self.0.lua_convert(name, args, input)
     }
 
     fn env(&self, name: &str) -> Option<Sample> {
@@ -100,8 +108,13 @@ impl Fetch for Txn {
             FetchKind::UniqueId if self.unique_id_format.is_some() => {
                 self.formatted_unique_id().map(Sample::str)
             }
-            _ => self.exchange().fetch(kind),
+            FetchKind::Lua { name, args } => self.lua.as_ref()?.fetch(name, args, self),
+            kind => self.exchange().fetch(kind),
         }
+    }
+
+    fn lua_convert(&self, name: &str, args: &[String], input: Sample) -> Option<Sample> {
+        self.lua.as_ref()?.convert(name, args, input)
     }
 
     fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {

@@ -112,7 +112,7 @@ global
         errors: &[
             "parsing [haproxy.cfg:1:1] : unknown keyword 'maxconn' out of section",
             "parsing [haproxy.cfg:3:14] : 'nbthread' expects a positive integer argument in the range [1, 64], got '100'",
-            "parsing [haproxy.cfg:4:5] : 'lua-load' is not supported in the 'global' section by the gateway",
+            "parsing [haproxy.cfg:4:5] : error in Lua file '$DATA/x.lua': No such file or directory (os error 2)",
             "parsing [haproxy.cfg:5:5] : unknown keyword 'frobnicate' in 'global' section",
             "parsing [haproxy.cfg:9:23] : log : unknown log format 'nope'",
             "parsing [haproxy.cfg:10:16] : log : unknown log facility 'badfacility'",
@@ -292,7 +292,7 @@ frontend web
             "parsing [haproxy.cfg:9:18] : 'http-request return' : No body expected for 204 responses",
             "parsing [haproxy.cfg:10:44] : 'http-request redirect' : 'code': unsupported HTTP code '304' (must be one of 301, 302, 303, 307 or 308)",
             "parsing [haproxy.cfg:11:27] : 'http-request redirect' : 'scheme' is not supported by the gateway",
-            "parsing [haproxy.cfg:12:30] : 'http-request use-service' : service 'lua.foo' is not supported by the gateway (only 'prometheus-exporter')",
+            "parsing [haproxy.cfg:12:30] : 'http-request use-service' : unknown service 'lua.foo' (no Lua service of that name registered)",
             "parsing [haproxy.cfg:13:18] : 'http-request set-header' : expects exactly 2 arguments",
             "parsing [haproxy.cfg:14:34] : 'http-request del-header' : '-m sub' is not supported by the gateway (only '-m str')",
             "parsing [haproxy.cfg:15:40] : 'http-request set-header' expects either 'if' or 'unless' followed by a condition but found 'foo'",

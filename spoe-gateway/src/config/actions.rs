@@ -125,6 +125,8 @@ pub(super) struct RuleScope<'a, 'b> {
     pub(super) acls: &'a mut AclSet,
     pub(super) acl_cx: &'a AclContext<'b>,
     pub(super) site: RuleSite<'a>,
+    /// What the Lua files registered (`lua.NAME` actions and services).
+    pub(super) lua: Option<&'a spoe_lua::Registered>,
 }
 
 /// Parses an `http-request` / `http-response` line (errors and warnings go to `diag`).
@@ -168,12 +170,30 @@ pub(super) fn parse_rule(
         (_, a) if a.starts_with("set-var") => p.set_var(),
         (_, "send-spoe-group") => p.send_spoe_group(),
         (Phase::Request, "redirect") => p.redirect(),
+        (Phase::Request, "use-service")
+            if args.first().is_some_and(|w| w.as_str().starts_with("lua.")) =>
+        {
+            match super::lua::service(scope.lua, args[0].as_str()) {
+                Ok(action) => Some((action, 1, None)),
+                Err(msg) => {
+                    p.diag.error_msg(args[0].span().clone(), msg);
+                    None
+                }
+            }
+        }
         (Phase::Request, "use-service") => p.use_service(),
+        (_, a) if a.starts_with("lua.") => match super::lua::action(scope.lua, phase, a, args) {
+            Ok((action, used)) => Some((action, used, None)),
+            Err(msg) => {
+                p.diag.error_msg(action_word.span().clone(), msg);
+                None
+            }
+        },
         (_, "deny" | "return" | "redirect" | "use-service") => {
             p.unsupported();
             None
         }
-        (_, a) if OTHER_ACTIONS.contains(&a) || a.starts_with("lua.") => {
+        (_, a) if OTHER_ACTIONS.contains(&a) => {
             p.unsupported();
             None
         }
@@ -192,6 +212,7 @@ pub(super) fn parse_rule(
             | HttpAction::Return { .. }
             | HttpAction::Redirect { .. }
             | HttpAction::PrometheusExporter
+            | HttpAction::LuaService { .. }
     );
     let rest = &args[used..];
     let cond = match rest.first().map(Word::as_str) {

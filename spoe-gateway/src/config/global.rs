@@ -108,6 +108,9 @@ impl Lowerer<'_, '_> {
             );
             return;
         }
+        if self.lua.line(line, &self.base_dir, self.diag) {
+            return;
+        }
         if let Some(keyword) = find(KEYWORDS, kw) {
             return (keyword.handler)(self, line);
         }
@@ -123,6 +126,7 @@ impl Lowerer<'_, '_> {
             let all = KEYWORDS
                 .iter()
                 .map(|k| k.name)
+                .chain(super::lua::KEYWORDS.iter().copied())
                 .chain(IGNORED_GLOBAL.iter().map(|(k, _)| *k))
                 .chain(HAPROXY_GLOBAL.iter().copied());
             self.diag.error_msg(

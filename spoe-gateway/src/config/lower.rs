@@ -168,6 +168,8 @@ pub(super) struct Lowered {
     pub(super) global: Global,
     pub(super) proxies: Vec<Proxy>,
     pub(super) files: Vec<PathBuf>,
+    /// The Lua files, loaded.
+    pub(super) lua: Option<spoe_lua::LuaRuntime>,
 }
 
 /// The state of one read: what was found so far, and where diagnostics go.
@@ -185,6 +187,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) named_defaults: Vec<Proxy>,
     pub(super) proxies: Vec<Proxy>,
     pub(super) files: Vec<PathBuf>,
+    /// `global`'s Lua directives, and the files once loaded.
+    pub(super) lua: super::lua::LuaGlobal,
 }
 
 impl<'a, 'e> Lowerer<'a, 'e> {
@@ -207,16 +211,35 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             named_defaults: Vec::new(),
             proxies: Vec::new(),
             files: vec![file.to_path_buf()],
+            lua: super::lua::LuaGlobal::default(),
         }
     }
 
     /// What the read produced.
-    pub(super) fn finish(self) -> Lowered {
+    pub(super) fn finish(mut self) -> Lowered {
+        let threads = self.global.nbthread.unwrap_or(1);
+        self.lua.load(threads, self.global.bufsize, self.diag);
         Lowered {
             global: self.global,
             proxies: self.proxies,
             files: self.files,
+            lua: self.lua.take(),
         }
+    }
+
+    /// Reads a proxy section with what the Lua files registered known to its expressions.
+    /// As HAProxy, which runs a Lua file while it reads its `lua-load`, the files run once,
+    /// before the first proxy.
+    pub(super) fn proxy_section_with_lua(&mut self, section: &spoe::config::reader::Section<Kind>) {
+        let threads = self.global.nbthread.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        });
+        let names = self
+            .lua
+            .load(threads, self.global.bufsize, self.diag)
+            .map(|rt| super::lua::script_names(rt.registered()))
+            .unwrap_or_default();
+        spoe::expr::with_script_names(&names, || self.proxy_section(section));
     }
 
     /// An environment variable, from the read's environment.

@@ -172,8 +172,9 @@ mod keywords;
 mod log;
 mod logformat;
 mod lower;
+mod lua;
 mod proxy;
-mod table;
+pub mod table;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -189,7 +190,6 @@ use spoe::config::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning, Di
 pub use crate::model::{GatewayConfig, Syslog, SyslogFormat};
 use grammar::{HaproxyCfg, Kind};
 use lower::Lowerer;
-pub use table::keyword_table;
 
 /// The HAProxy build features the gateway has an equivalent of: what `.if feature(NAME)`
 /// finds, in `haproxy.cfg` and in the `spoe.conf` files it loads.
@@ -267,7 +267,7 @@ impl GatewayConfig {
                     section.span().clone(),
                     format!("'{keyword}' sections are not supported by the gateway"),
                 ),
-                _ => lw.proxy_section(section),
+                _ => lw.proxy_section_with_lua(section),
             }
         }
         let lowered = lw.finish();

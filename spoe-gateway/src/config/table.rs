@@ -1,6 +1,6 @@
 //! The README's table of every `haproxy.cfg` keyword, generated from the keyword tables (the
 //! ones the reader itself uses), so that a keyword appears there, with its status, as soon as it
-//! is read: run, run with a difference from HAProxy 2.6 (said in [`DIFFERENCES`]), accepted
+//! is read: run, run with a difference from HAProxy 2.6 (said in this module's `DIFFERENCES`), accepted
 //! with no effect (a warning says why), or refused by name.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use super::keywords::{
 };
 use super::proxy::option::RUN_OPTIONS;
 use super::proxy::server::RUN_SERVER_SETTINGS;
-use super::{global, proxy};
+use super::{global, lua, proxy};
 
 /// How the gateway runs a keyword HAProxy 2.6 runs differently: `(where, keyword, what
 /// differs)`, `where` as in the table's first column.
@@ -96,6 +96,9 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     for k in global::KEYWORDS {
         add("global", k.name, of_use("global", k.name, k.uses));
     }
+    for k in lua::KEYWORDS {
+        add("global", k, Status::Runs);
+    }
     for (k, why) in IGNORED_GLOBAL {
         add("global", k, Status::Ignored(why));
     }
@@ -137,6 +140,9 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     for k in RESPONSE_ACTIONS {
         add("http-response", k, runs("http-response", k));
     }
+    // Actions and services the Lua files register (`core.register_action`, `register_service`).
+    add("http-request", "lua.NAME", Status::Runs);
+    add("http-response", "lua.NAME", Status::Runs);
     for k in OTHER_ACTIONS.iter().chain(REQUEST_ACTIONS) {
         add("http-request", k, Status::Refused);
         add("http-response", k, Status::Refused);

@@ -38,6 +38,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         global,
         proxies,
         files,
+        lua,
     } = lowered;
     for p in proxies.iter().filter(|p| is_frontend(p)) {
         check_routes(p, &proxies, diag);
@@ -109,6 +110,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         frontends,
         backends,
         files,
+        lua,
     }
 }
 

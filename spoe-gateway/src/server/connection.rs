@@ -2,7 +2,6 @@
 //! its place in the stop's registry, and the service that hands each request
 //! to the proxy.
 
-use std::convert::Infallible;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -78,6 +77,18 @@ impl Gateway {
     }
 }
 
+/// The request was answered by closing the connection (a Lua `txn:done()` without reply).
+#[derive(Debug)]
+pub(super) struct ClosedWithoutAnswer;
+
+impl std::fmt::Display for ClosedWithoutAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request was answered by closing the connection")
+    }
+}
+
+impl std::error::Error for ClosedWithoutAnswer {}
+
 /// One client connection's service: each request goes to [`proxy::handle`]
 /// on the current generation; the connection's [`Exchange`] learns what
 /// decides whether the connection is handed back between requests.
@@ -90,11 +101,13 @@ pub(super) struct ConnService {
 
 impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnService {
     type Response = hyper::Response<Tracked<crate::access::Logged<proxy::Body>>>;
-    type Error = Infallible;
+    /// A response that must not be sent ([`proxy::CloseSilently`]): hyper closes the
+    /// connection without answering.
+    type Error = ClosedWithoutAnswer;
     // Boxed: hyper hands the connection back between requests only when the
     // service's future is Unpin.
     type Future =
-        std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+        std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, ClosedWithoutAnswer>> + Send>>;
 
     fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
         let (gw, session, ex) = (self.gw.clone(), self.session.clone(), self.exchange.clone());
@@ -102,6 +115,9 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnServ
         Box::pin(async move {
             let generation = gw.current();
             let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
+            if resp.extensions().get::<proxy::CloseSilently>().is_some() {
+                return Err(ClosedWithoutAnswer);
+            }
             ex.response(&resp);
             Ok(resp.map(|b| Tracked::new(b, ex)))
         })

@@ -67,6 +67,9 @@ pub enum ReloadError {
     /// could not be started); the text says why.
     #[error("{0}")]
     Load(String),
+    /// The configuration's Lua files could not be loaded or their init functions failed.
+    #[error("{0}")]
+    Lua(#[from] spoe_lua::LoadError),
 }
 
 impl From<ConfigErrors> for ReloadError {
@@ -213,7 +216,7 @@ impl Gateway {
             &loaded.var_names,
             &workers,
             &sinks,
-        ));
+        )?);
         metrics.generations.inc();
         let gw = Arc::new(Self {
             loader,

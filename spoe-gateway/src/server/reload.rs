@@ -54,14 +54,16 @@ impl Gateway {
             self.metrics.reload_failures.inc();
             return Err(e);
         }
-        self.limits.configure(&config, self.workers.len());
-        let generation = Arc::new(Generation::start(
-            id,
-            config,
-            &loaded.var_names,
-            &self.workers,
-            &self.sinks,
-        ));
+        let limits_config = config.clone();
+        let generation =
+            match Generation::start(id, config, &loaded.var_names, &self.workers, &self.sinks) {
+                Ok(g) => Arc::new(g),
+                Err(e) => {
+                    self.metrics.reload_failures.inc();
+                    return Err(e.into());
+                }
+            };
+        self.limits.configure(&limits_config, self.workers.len());
         let old = std::mem::replace(
             &mut *self
                 .current

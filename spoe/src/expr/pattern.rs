@@ -167,6 +167,14 @@ impl Pattern {
             _ => Ok(Self::Bytes(Bytes::from(text.to_owned()))),
         }
     }
+
+    /// Whether `sample` matches this pattern with `method`, after HAProxy's cast of the sample
+    /// to the method's type (what a map lookup does with its key).
+    pub fn matches_sample(&self, method: MatchMethod, ignore_case: bool, sample: Sample) -> bool {
+        sample
+            .cast(method.expect_type())
+            .is_some_and(|s| matches(method, ignore_case, &s, self))
+    }
 }
 
 /// `pat_parse_int()`: `N`, `N:M`, `N-M`, `:M`, `N:`.
