@@ -340,6 +340,8 @@ pub(crate) struct Frontend {
     pub(crate) unique_id_format: Option<Arc<LogFormat>>,
     /// `unique-id-header`: sent to the server with the ID (with a format only, as HAProxy).
     pub(crate) unique_id_header: Option<hyper::header::HeaderName>,
+    /// `monitor-uri`: the path (starting with `/`) or target the frontend answers itself.
+    pub(crate) monitor_uri: Option<Arc<str>>,
 }
 
 /// `mode` of a proxy.

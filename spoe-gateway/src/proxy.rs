@@ -123,18 +123,31 @@ fn text_response(status: u16, text: &str) -> Response<Body> {
     r
 }
 
-/// HAProxy's error page for `status`.
+/// HAProxy's page for `status` (`crate::pages`), with its reason phrase; a status HAProxy has
+/// no page for gets one in the same layout.
 fn error_page(status: u16) -> Response<Body> {
-    let reason = StatusCode::from_u16(status)
+    let canonical = StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Error");
-    text_response(
-        status,
-        &format!(
-            "<html><body><h1>{status} {reason}</h1>\nThe request was refused.\n</body></html>\n"
-        ),
-    )
+    let (reason, text) =
+        crate::pages::haproxy_page(status).unwrap_or((canonical, "The request was refused."));
+    let mut r = text_response(status, &crate::pages::page_html(status, reason, text));
+    if reason != canonical
+        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes())
+    {
+        r.extensions_mut().insert(phrase);
+    }
+    r
+}
+
+/// Whether a request is `monitor-uri`'s: its path with the query (HAProxy's
+/// `http_parse_path()`) when the URI starts with `/`, so that a target in absolute form
+/// (HTTP/2's, as HAProxy sees it) matches too; else its whole target.
+fn monitor_matches(monitor_uri: &str, target: &hyper::Uri) -> bool {
+    (monitor_uri.starts_with('/')
+        && target.path_and_query().map(|p| p.as_str()) == Some(monitor_uri))
+        || *target == *monitor_uri
 }
 
 fn cond_holds(rule: &Rule, txn: &Txn, acls: &AclSet) -> bool {
@@ -718,6 +731,14 @@ pub(crate) async fn handle(
     if first {
         ctx.run_event(&fe.filters, Event::OnClientSession, &mut txn)
             .await;
+    }
+    // `monitor-uri`: answered before the request's rules and agents, and not logged (HAProxy's
+    // SF_MONITOR); the session's event above has run, as in HAProxy.
+    if let Some(uri) = &fe.model.monitor_uri
+        && monitor_matches(uri, &txn.request.uri)
+    {
+        drop(pending.take());
+        return error_page(200).map(|b| Logged::unlogged(b, metrics.clone()));
     }
     // As HAProxy: the session's event at the stream's start, then the body
     // (http-buffer-request), then the frontend's HTTP event and rules.

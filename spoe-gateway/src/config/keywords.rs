@@ -311,7 +311,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "max-keep-alive-queue",
     "max-session-srv-conns",
     "monitor",
-    "monitor-uri",
     "persist",
     "rate-limit",
     "redirect",

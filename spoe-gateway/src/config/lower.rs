@@ -87,6 +87,8 @@ pub(super) struct Proxy {
     /// `unique-id-format`, `unique-id-header`.
     pub(super) unique_id_format: Option<Arc<LogFormat>>,
     pub(super) unique_id_header: Option<hyper::header::HeaderName>,
+    /// `monitor-uri`.
+    pub(super) monitor_uri: Option<Arc<str>>,
 }
 
 impl Proxy {
@@ -117,6 +119,7 @@ impl Proxy {
             group_refs: Vec::new(),
             unique_id_format: None,
             unique_id_header: None,
+            monitor_uri: None,
         }
     }
 
@@ -135,6 +138,7 @@ impl Proxy {
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
         if kind != Kind::Backend {
+            p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();
         }
         p

@@ -102,6 +102,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 logs: p.logs,
                 unique_id_format: p.unique_id_format,
                 unique_id_header: p.unique_id_header,
+                monitor_uri: p.monitor_uri,
             });
         }
     }

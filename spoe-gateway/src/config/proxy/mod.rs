@@ -12,6 +12,7 @@ mod bind;
 mod defaults;
 mod filter;
 mod limits;
+mod monitor;
 pub(super) mod option;
 mod routing;
 mod rules;
@@ -115,6 +116,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "unique-id-header",
         handler: |lw, p, line| lw.unique_id_header(p, line),
         uses: Use::Runs(&[("Frontend.unique_id_header", "proxy.rs")]),
+    },
+    Keyword {
+        name: "monitor-uri",
+        handler: |lw, p, line| lw.monitor_uri(p, line),
+        uses: Use::Runs(&[("Frontend.monitor_uri", "proxy.rs")]),
     },
     Keyword {
         name: "clitimeout",
