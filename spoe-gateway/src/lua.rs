@@ -77,7 +77,10 @@ impl Txn {
             response: None,
             conn: self.conn.clone(),
             unique_id: self.unique_id,
+            unique_id_format: None,
+            unique_id_text: std::sync::OnceLock::new(),
             vars: spoe_http::Vars::new(None, None),
+            environment: None,
             lua: None,
             lua_private: None,
         }
