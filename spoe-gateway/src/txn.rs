@@ -4,12 +4,18 @@
 //! shared with `SpoeLayer`); what only a proxy has (backend, server, queue) is in the access
 //! record.
 
+use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::http::{request, response};
 use spoe::expr::{Fetch, FetchKind, Sample};
 use spoe_http::{ConnectionFacts, Exchange, Vars};
+
+use crate::access::LineLevel;
+use crate::httplog::LUA_ERROR_LEVEL;
+use crate::log::LogRoute;
 
 /// A transaction being processed.
 #[derive(Debug)]
@@ -23,10 +29,42 @@ pub(crate) struct Txn {
     pub(crate) unique_id: UniqueId,
     /// Its variables, with its session's and generation's stores.
     pub(crate) vars: Vars,
-    /// The worker's Lua, when the configuration loads any.
-    pub(crate) lua: Option<std::sync::Arc<spoe_lua::LuaWorker>>,
+    /// Its Lua side, when the configuration loads Lua.
+    pub(crate) lua: Option<LuaTxn>,
+}
+
+/// A transaction's Lua side, when the configuration loads Lua.
+#[derive(Debug)]
+pub(crate) struct LuaTxn {
+    /// The worker's Lua.
+    pub(crate) worker: Arc<spoe_lua::LuaWorker>,
     /// What `txn:set_priv()` stored.
-    pub(crate) lua_private: Option<spoe_lua::Private>,
+    pub(crate) private: Option<spoe_lua::Private>,
+    /// Where Lua's error lines go: the frontend's `log` lines. (HAProxy writes them to the
+    /// proxy running the rule; the gateway's backends have no `log` lines of their own.)
+    pub(crate) log: LogRoute,
+    /// The `proc.` variables the configuration names, which exist from the start.
+    pub(crate) declared: Arc<BTreeSet<String>>,
+    /// The level of the access line, shared with it.
+    pub(crate) level: LineLevel,
+}
+
+impl LuaTxn {
+    /// The same Lua side, without the private data (for a stand-in transaction).
+    pub(crate) fn share(&self) -> Self {
+        Self {
+            worker: self.worker.clone(),
+            private: None,
+            log: self.log.clone(),
+            declared: self.declared.clone(),
+            level: self.level.clone(),
+        }
+    }
+
+    /// Writes a Lua error line where HAProxy writes it.
+    pub(crate) fn log_error(&self, line: &str) {
+        self.log.send(LUA_ERROR_LEVEL, &line);
+    }
 }
 
 /// `unique-id`: the generation and the stream id, formatted when read.
@@ -60,13 +98,13 @@ impl Txn {
 impl Fetch for Txn {
     fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
         match kind {
-            FetchKind::Lua { name, args } => self.lua.as_ref()?.fetch(name, args, self),
+            FetchKind::Lua { name, args } => self.lua.as_ref()?.worker.fetch(name, args, self),
             kind => self.exchange().fetch(kind),
         }
     }
 
     fn lua_convert(&self, name: &str, args: &[String], input: Sample) -> Option<Sample> {
-        self.lua.as_ref()?.convert(name, args, input)
+        self.lua.as_ref()?.worker.convert(name, args, input, self)
     }
 
     fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {
