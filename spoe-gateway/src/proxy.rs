@@ -16,7 +16,7 @@ use spoe::config::Event;
 use spoe::expr::AclSet;
 use tokio::time::Instant;
 
-use crate::access::{Access, Logged, Pending, RequestLine, head_size};
+use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
 use crate::generation::{BackendRt, FilterRt, Generation};
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
@@ -24,7 +24,7 @@ use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, RedirectKind, ReturnBody, Rule};
-use crate::txn::{Txn, UniqueId, render};
+use crate::txn::{LuaTxn, Txn, UniqueId, render};
 
 pub(crate) use crate::body::{Body, BoxError};
 
@@ -338,7 +338,7 @@ impl Ctx<'_> {
                     return Flow::Respond(r, "LR");
                 }
                 HttpAction::Lua { name, args } => {
-                    let Some(worker) = txn.lua.clone() else {
+                    let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
                         continue;
                     };
                     let outcome = crate::lua::action(&worker, name, args, txn).await;
@@ -381,7 +381,7 @@ impl Ctx<'_> {
                 continue;
             }
             if let HttpAction::Lua { name, args } = &rule.action {
-                let Some(worker) = txn.lua.clone() else {
+                let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
                     continue;
                 };
                 let outcome = crate::lua::action(&worker, name, args, txn).await;
@@ -413,7 +413,7 @@ impl Ctx<'_> {
         access.server = format!("<lua.{name}>");
         let zero = Timer::ms(Duration::ZERO);
         (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
-        let Some(worker) = txn.lua.clone() else {
+        let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
             access.termination = "IR";
             return finish(error_page(500), access, metrics);
         };
@@ -458,7 +458,7 @@ impl Ctx<'_> {
         call.put_host(lent);
         access.termination = "--";
         finish(
-            crate::lua::service_response(&worker, call, head),
+            crate::lua::service_response(&worker, call, head, &txn),
             access,
             metrics,
         )
@@ -707,6 +707,17 @@ pub(crate) async fn handle(
     // The stream id of SPOE log lines: unique across the process, as HAProxy's.
     let sid = metrics.next_unique_id();
     session.requests.fetch_add(1, Ordering::Relaxed);
+    let lua = generation.lua_worker().map(|worker| {
+        let level = LineLevel::shared();
+        pending.get().level = level.clone();
+        LuaTxn {
+            worker,
+            private: None,
+            log: fe.log.clone(),
+            declared: generation.declared_proc_vars.clone(),
+            level,
+        }
+    });
     let mut txn = Txn {
         request: parts,
         body: Bytes::new(),
@@ -723,8 +734,7 @@ pub(crate) async fn handle(
             Some(session.conn.session_vars().clone()),
             Some(generation.proc_vars.clone()),
         ),
-        lua: generation.lua_worker(),
-        lua_private: None,
+        lua,
     };
     let mut ctx = Ctx {
         generation: &generation,
