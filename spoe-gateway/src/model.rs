@@ -5,6 +5,7 @@
 //! [`GatewayConfig`] of [`crate::config`], with the few settings the `spoe`
 //! command needs before it starts serving.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -129,6 +130,9 @@ pub(crate) struct Global {
     pub(crate) bufsize: usize,
     /// `tune.h2.*`.
     pub(crate) h2: H2Tunes,
+    /// The environment `setenv`, `presetenv`, `unsetenv` and `resetenv` left, which `env()`
+    /// reads; `None` when no such line changed the process's.
+    pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
 }
 
 /// HAProxy's `tune.h2.*` settings, applied to every HTTP/2 client connection.
@@ -174,6 +178,7 @@ impl Default for Global {
             logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
             h2: H2Tunes::default(),
+            environment: None,
         }
     }
 }
@@ -345,6 +350,8 @@ pub(crate) struct Frontend {
     /// What each `bind` address's line says beyond the address (TLS, HTTP/2);
     /// an address without an entry serves clear-text HTTP/1.1.
     pub(crate) bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
+    /// `bind ... maxconn N` (N > 0): each such address's own limit.
+    pub(crate) bind_maxconn: Vec<(SocketAddr, usize)>,
     /// Timeouts (with `defaults` applied).
     pub(crate) timeouts: Timeouts,
     /// `maxconn` (`None`: the global one applies).
@@ -371,6 +378,12 @@ pub(crate) struct Frontend {
     /// section's lines, `no log` clearing those before it): where its lines go. Empty: it
     /// logs nothing.
     pub(crate) logs: Vec<LogServer>,
+    /// `unique-id-format`: the request's unique ID (`unique-id`), built when first read.
+    pub(crate) unique_id_format: Option<Arc<LogFormat>>,
+    /// `unique-id-header`: sent to the server with the ID (with a format only, as HAProxy).
+    pub(crate) unique_id_header: Option<hyper::header::HeaderName>,
+    /// `monitor-uri`: the path (starting with `/`) or target the frontend answers itself.
+    pub(crate) monitor_uri: Option<Arc<str>>,
 }
 
 impl Frontend {

@@ -19,7 +19,7 @@ use super::diag::Diag;
 use super::grammar::Kind;
 use super::ssl::SslGlobal;
 use crate::model::{
-    Balance, BindConf, Global, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
+    Balance, BindConf, Global, LogFormat, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
 };
 
 // ===== proxies being built =====
@@ -72,6 +72,8 @@ pub(super) struct Proxy {
     pub(super) mode: Option<Mode>,
     pub(super) binds: Vec<SocketAddr>,
     pub(super) bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
+    /// `bind ... maxconn N`, per address.
+    pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
     pub(super) maxconn: Option<usize>,
@@ -95,6 +97,11 @@ pub(super) struct Proxy {
     /// `log` lines in effect.
     pub(super) logs: Vec<LogServer>,
     pub(super) group_refs: Vec<GroupRef>,
+    /// `unique-id-format`, `unique-id-header`.
+    pub(super) unique_id_format: Option<Arc<LogFormat>>,
+    pub(super) unique_id_header: Option<hyper::header::HeaderName>,
+    /// `monitor-uri`.
+    pub(super) monitor_uri: Option<Arc<str>>,
 }
 
 impl Proxy {
@@ -106,6 +113,7 @@ impl Proxy {
             mode: None,
             binds: Vec::new(),
             bind_confs: Vec::new(),
+            bind_maxconn: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
             maxconn: None,
@@ -124,6 +132,9 @@ impl Proxy {
             httplog: false,
             logs: Vec::new(),
             group_refs: Vec::new(),
+            unique_id_format: None,
+            unique_id_header: None,
+            monitor_uri: None,
         }
     }
 
@@ -139,7 +150,10 @@ impl Proxy {
         p.server_settings = d.server_settings.clone();
         p.httplog = d.httplog;
         p.logs.clone_from(&d.logs);
+        p.unique_id_format.clone_from(&d.unique_id_format);
+        p.unique_id_header.clone_from(&d.unique_id_header);
         if kind != Kind::Backend {
+            p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();
         }
         p

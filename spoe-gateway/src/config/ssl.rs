@@ -19,32 +19,6 @@ use crate::tls::bind::LoadWarnings;
 use crate::tls::names::{SuiteList, TlsVersion, parse_curves, parse_suites};
 use crate::tls::{BindTlsSpec, CrtSpec, ServerTlsSpec, SniFilter, TlsBind, TlsOptions, Verify};
 
-/// The `bind` options the gateway runs (the README's keyword table lists them).
-pub(super) const RUN_BIND_OPTIONS: &[&str] = &[
-    "alpn",
-    "ca-file",
-    "ciphers",
-    "ciphersuites",
-    "crt",
-    "crt-list",
-    "curves",
-    "force-tlsv12",
-    "force-tlsv13",
-    "no-sslv3",
-    "no-tls-tickets",
-    "no-tlsv10",
-    "no-tlsv11",
-    "no-tlsv12",
-    "no-tlsv13",
-    "prefer-client-ciphers",
-    "proto",
-    "ssl",
-    "ssl-max-ver",
-    "ssl-min-ver",
-    "strict-sni",
-    "verify",
-];
-
 /// The TLS settings of `server` lines the gateway runs (read by [`server_option`]).
 pub(super) const SERVER_TLS_SETTINGS: &[&str] = &[
     "alpn",
@@ -236,8 +210,14 @@ fn tls_setting(
 }
 
 /// Reads the options of a `bind` line (`words` from the first option on)
-/// and loads its certificates.
-pub(super) fn bind_options(words: &[Word], bases: Bases<'_>, diag: &mut Diag) -> BindConf {
+/// and loads its certificates; `maxconn` is left to the caller, at the
+/// indexes returned.
+pub(super) fn bind_options(
+    words: &[Word],
+    bases: Bases<'_>,
+    diag: &mut Diag,
+) -> (BindConf, Vec<usize>) {
+    let mut maxconn_at = Vec::new();
     let mut spec = BindTlsSpec::default();
     let mut ssl: Option<&Word> = None;
     let mut h2 = false;
@@ -254,6 +234,10 @@ pub(super) fn bind_options(words: &[Word], bases: Bases<'_>, diag: &mut Diag) ->
         match kw {
             "ssl" => ssl = Some(word),
             "strict-sni" => spec.strict_sni = true,
+            "maxconn" => {
+                maxconn_at.push(i);
+                i += 1;
+            }
             "crt" | "crt-list" | "proto" => {
                 let Some(arg) = arg else {
                     diag.error_msg(
@@ -316,7 +300,7 @@ pub(super) fn bind_options(words: &[Word], bases: Bases<'_>, diag: &mut Diag) ->
         }
         Some(ssl_word) => load(&spec, ssl_word.span(), bases, diag),
     };
-    BindConf { tls, h2 }
+    (BindConf { tls, h2 }, maxconn_at)
 }
 
 /// Reads every certificate of a TLS bind line; errors and warnings point at

@@ -91,6 +91,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 name: p.name,
                 binds: p.binds,
                 bind_confs: p.bind_confs,
+                bind_maxconn: p.bind_maxconn,
                 timeouts: p.timeouts,
                 maxconn: p.maxconn,
                 acls: p.acls,
@@ -102,6 +103,9 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 http_buffer_request: p.http_buffer_request,
                 httplog: p.httplog,
                 logs: p.logs,
+                unique_id_format: p.unique_id_format,
+                unique_id_header: p.unique_id_header,
+                monitor_uri: p.monitor_uri,
             });
         }
     }

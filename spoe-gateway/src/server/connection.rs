@@ -14,7 +14,6 @@ use super::listen::Accepted;
 use super::stream::ClientStream;
 use super::tls::Peer;
 use super::waits::ClientWaits;
-use crate::access::ConnCounts;
 use crate::proxy::{self, Session};
 
 impl Gateway {
@@ -41,6 +40,10 @@ impl Gateway {
         let accepted = std::time::SystemTime::now();
         let generation = self.current();
         let frontend_rt = generation.frontend_for(local);
+        let mut facts = spoe_http::ConnectionFacts::tcp(client, local);
+        if let Some(f) = frontend_rt {
+            facts = facts.with_frontend(f.name.clone());
+        }
         let frontend = frontend_rt.map(|f| &f.model);
         let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
         let waits = ClientWaits::of(timeouts, started);
@@ -56,11 +59,8 @@ impl Gateway {
         let log = frontend_rt.map(|f| f.log.clone()).filter(|l| !l.is_off());
         drop(generation);
         // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
-        let conns = Arc::new(ConnCounts {
-            process: held.slots().0.process.counter().clone(),
-            frontend: held.slots().0.frontend.counter().clone(),
-            killing: self.killing.clone(),
-        });
+        let levels = &held.slots().0;
+        let conns = levels.frontend.conn_counts(&levels.process, &self.killing);
         let h2_forced = bind.as_ref().is_some_and(|b| b.h2);
         let (stream, tls) = match bind.as_ref().and_then(|b| b.tls.as_ref()) {
             None => (ClientStream::Plain(sock), None),
@@ -89,16 +89,12 @@ impl Gateway {
             || tls
                 .as_ref()
                 .is_some_and(|t| t.alpn.as_deref() == Some(b"h2".as_slice()));
+        if let Some(t) = tls {
+            facts = facts.with_tls(t);
+        }
         let session = Arc::new(Session {
-            client,
-            local,
-            conn: match tls {
-                Some(t) => spoe_http::ConnectionFacts::tcp(client, local).with_tls(t),
-                None => spoe_http::ConnectionFacts::tcp(client, local),
-            },
-            // Room for the usual one generation, allocated now rather than
-            // among the first request's buffers (see `Progress::new`).
-            session_event_done: Mutex::new(Vec::with_capacity(1)),
+            conn: facts,
+            session_event_done: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             conns,
             // Until the first bytes come: a connection that sends nothing is

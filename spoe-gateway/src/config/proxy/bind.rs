@@ -1,15 +1,45 @@
 //! `bind` lines (`bind_parse_*()` in `src/listener.c`, `src/cfgparse-listen.c`): addresses,
 //! with environment variables expanded as HAProxy's `str2sa_range()` does, and the options after
-//! them (TLS and `proto h2`, read by `config/ssl.rs`; any other is refused by name).
+//! them (`maxconn`, enforced by `crate::limits`; TLS and `proto h2`, read by `config/ssl.rs`;
+//! any other is refused by name).
+
+use std::net::SocketAddr;
 
 use std::sync::Arc;
 
-use spoe::config::reader::Line;
+use spoe::config::reader::{Line, Word};
 
 use crate::config::addr::{AddrUse, parse_addresses};
 use crate::config::grammar::Kind;
 use crate::config::lower::{Lowerer, Proxy};
 use crate::config::ssl;
+
+/// The `bind` options the gateway runs (the others HAProxy 2.6 has are refused by name).
+pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &[
+    "alpn",
+    "ca-file",
+    "ciphers",
+    "ciphersuites",
+    "crt",
+    "crt-list",
+    "curves",
+    "force-tlsv12",
+    "force-tlsv13",
+    "maxconn",
+    "no-sslv3",
+    "no-tls-tickets",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "prefer-client-ciphers",
+    "proto",
+    "ssl",
+    "ssl-max-ver",
+    "ssl-min-ver",
+    "strict-sni",
+    "verify",
+];
 
 impl Lowerer<'_, '_> {
     pub(super) fn bind(&mut self, p: &mut Proxy, line: &Line) {
@@ -42,12 +72,67 @@ impl Lowerer<'_, '_> {
             dir: &self.base_dir,
             global: &self.ssl,
         };
-        let conf = ssl::bind_options(line.words.get(2..).unwrap_or_default(), bases, self.diag);
+        let options = line.words.get(2..).unwrap_or_default();
+        let (conf, maxconn_at) = ssl::bind_options(options, bases, self.diag);
         if conf.tls.is_some() || conf.h2 {
             let conf = Arc::new(conf);
             p.bind_confs
                 .extend(addrs.iter().map(|a| (*a, conf.clone())));
         }
-        p.binds.extend(addrs);
+        p.binds.extend(addrs.iter().copied());
+        for i in maxconn_at {
+            self.bind_maxconn(p, &addrs, word.as_str(), &options[i], options.get(i + 1));
+        }
     }
+
+    /// `bind_parse_maxconn()`: a limit for each listener of the line, 0 for none of its own.
+    fn bind_maxconn(
+        &mut self,
+        p: &mut Proxy,
+        addrs: &[SocketAddr],
+        addr: &str,
+        option: &Word,
+        value: Option<&Word>,
+    ) {
+        let section = p.kind.keyword();
+        let Some(value) = value else {
+            return self.diag.error_msg(
+                option.span().clone(),
+                format!("'bind {addr}' in section '{section}' : 'maxconn' : missing value"),
+            );
+        };
+        let n = atol(value.as_str());
+        if n < 0 {
+            return self.diag.error_msg(
+                value.span().clone(),
+                format!(
+                    "'bind {addr}' in section '{section}' : 'maxconn' : invalid value {n}, \
+                     must be >= 0"
+                ),
+            );
+        }
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        p.bind_maxconn.retain(|(a, _)| !addrs.contains(a));
+        if n > 0 {
+            p.bind_maxconn.extend(addrs.iter().map(|a| (*a, n)));
+        }
+    }
+}
+
+/// C's `atol()`, as HAProxy reads `bind ... maxconn`: leading blanks, a sign, digits (0 when
+/// there are none: `maxconn x` is `maxconn 0`).
+fn atol(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let n = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |n, d| {
+            n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+        });
+    if neg { -n } else { n }
 }

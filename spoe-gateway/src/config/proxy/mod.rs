@@ -8,15 +8,17 @@
 //! (`default_backend`, `use_backend`), [`filter`], [`limits`] (`maxconn`), `log` in
 //! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
-mod bind;
+pub(super) mod bind;
 mod defaults;
 mod filter;
 mod limits;
+mod monitor;
 pub(super) mod option;
 mod routing;
 mod rules;
 pub(super) mod server;
 mod timeout;
+mod unique_id;
 
 use spoe::config::reader::{Line, Section, Word};
 
@@ -53,6 +55,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
             ("Frontend.bind_confs", "model.rs"),
             ("BindConf.tls", "server/connection.rs"),
             ("BindConf.h2", "server/connection.rs"),
+            ("Frontend.bind_maxconn", "limits.rs"),
         ]),
     },
     Keyword {
@@ -109,6 +112,21 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "filter",
         handler: |lw, p, line| lw.filter(p, line),
         uses: Use::Runs(&[("Frontend.filters", "generation.rs")]),
+    },
+    Keyword {
+        name: "unique-id-format",
+        handler: |lw, p, line| lw.unique_id_format(p, line),
+        uses: Use::Runs(&[("Frontend.unique_id_format", "proxy.rs")]),
+    },
+    Keyword {
+        name: "unique-id-header",
+        handler: |lw, p, line| lw.unique_id_header(p, line),
+        uses: Use::Runs(&[("Frontend.unique_id_header", "proxy.rs")]),
+    },
+    Keyword {
+        name: "monitor-uri",
+        handler: |lw, p, line| lw.monitor_uri(p, line),
+        uses: Use::Runs(&[("Frontend.monitor_uri", "proxy.rs")]),
     },
     Keyword {
         name: "clitimeout",
