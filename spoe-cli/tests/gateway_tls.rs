@@ -347,3 +347,45 @@ fn h2load_nghttp_and_chromium_through_the_gateway() {
         gw.log()
     );
 }
+
+/// `http-request redirect scheme https unless { ssl_fc }`: clear-text requests are sent to
+/// `https://HOST/PATH?QUERY` as HAProxy sends them; TLS ones are served.
+#[test]
+fn redirect_scheme_https_unless_ssl_fc_as_haproxy() {
+    let pki = pki();
+    let cfg = |port: u16| {
+        format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    bind 127.0.0.1:{} ssl crt {}/www.pem\n\
+             \x20   http-request redirect scheme https code 301 unless {{ ssl_fc }}\n\
+             \x20   http-request return status 200 content-type text/plain string served\n",
+            port + 1,
+            pki.dir().display()
+        )
+    };
+    let (_haproxy, hport) = Haproxy::start_on_port(cfg, &[]);
+    let (_gw, gaddr) = GatewayProc::start_on_port(cfg, &[]);
+    let redirect = |port: u16| {
+        let (ok, out, err) = run(Command::new("curl").args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "-H",
+            "host: www.example:8080",
+            &format!("http://127.0.0.1:{port}/a/b?c=d"),
+        ]));
+        assert!(ok, "{err}");
+        out
+    };
+    let theirs = redirect(hport);
+    assert_eq!(theirs, "301 https://www.example:8080/a/b?c=d");
+    assert_eq!(redirect(gaddr.port()), theirs);
+    for port in [hport, gaddr.port()] {
+        let (ok, body, _) = curl(&pki, port + 1, "www.example", &["--http1.1"]);
+        assert!(ok && body == "served", "{body}");
+    }
+}

@@ -249,6 +249,8 @@ pub(crate) enum RedirectKind {
     Location,
     /// `prefix`: prepended to the request's path.
     Prefix,
+    /// `scheme`: the scheme of a URL made of the `Host` and the path.
+    Scheme,
 }
 
 /// What an `http-request` / `http-response` rule does.

@@ -329,6 +329,21 @@ impl Ctx<'_> {
                         RedirectKind::Prefix => {
                             format!("{}{}", t.trim_end_matches('/'), txn.request.uri)
                         }
+                        // HAProxy's: SCHEME "://" the first Host, then the path and query.
+                        RedirectKind::Scheme => {
+                            let host = txn
+                                .request
+                                .headers
+                                .get(hyper::header::HOST)
+                                .and_then(|h| h.to_str().ok())
+                                .unwrap_or("");
+                            let path = txn
+                                .request
+                                .uri
+                                .path_and_query()
+                                .map_or("/", hyper::http::uri::PathAndQuery::as_str);
+                            format!("{t}://{host}{path}")
+                        }
                     };
                     let mut r = Response::new(full(Bytes::new()));
                     *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::FOUND);

@@ -104,7 +104,7 @@ frontend f
         errors: &[
             "parsing [haproxy.cfg:5:26] : 'bind 127.0.0.1:18600' in section 'frontend' : 'maxconn' : missing value",
             "parsing [haproxy.cfg:6:34] : 'bind 127.0.0.1:18601' in section 'frontend' : 'maxconn' : invalid value -1, must be >= 0",
-            "parsing [haproxy.cfg:7:36] : 'bind' : option 'ssl' is not supported by the gateway",
+            "parsing [haproxy.cfg:7:36] : 'bind' : no certificate configured ('ssl' needs 'crt' or 'crt-list')",
         ],
         warnings: &[],
     },
@@ -294,7 +294,7 @@ frontend web
     http-request return string \"x\"
     http-request return status 204 content-type text/plain string x
     http-request redirect location /x code 304
-    http-request redirect scheme https
+    http-request redirect scheme https drop-query
     http-request use-service lua.foo
     http-request set-header X-Only
     http-request del-header X -m sub
@@ -310,7 +310,7 @@ frontend web
             "parsing [haproxy.cfg:8:18] : 'http-request return' : a content type must be defined when non-empty payload is configured",
             "parsing [haproxy.cfg:9:18] : 'http-request return' : No body expected for 204 responses",
             "parsing [haproxy.cfg:10:44] : 'http-request redirect' : 'code': unsupported HTTP code '304' (must be one of 301, 302, 303, 307 or 308)",
-            "parsing [haproxy.cfg:11:27] : 'http-request redirect' : 'scheme' is not supported by the gateway",
+            "parsing [haproxy.cfg:11:40] : 'http-request redirect' : 'drop-query' is not supported by the gateway",
             "parsing [haproxy.cfg:12:30] : 'http-request use-service' : unknown service 'lua.foo' (no Lua service of that name registered)",
             "parsing [haproxy.cfg:13:18] : 'http-request set-header' : expects exactly 2 arguments",
             "parsing [haproxy.cfg:14:34] : 'http-request del-header' : '-m sub' is not supported by the gateway (only '-m str')",

@@ -65,7 +65,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "unique-id-format",
         "`%[...]` expressions only, not the `%ci`-style log variables (an error names them)",
     ),
-    ("http-request", "redirect", "no `scheme`"),
+    (
+        "http-request",
+        "redirect",
+        "no `drop-query`, `append-slash`, `set-cookie`, `clear-cookie`",
+    ),
     ("http-request", "use-service", "`prometheus-exporter` only"),
     (
         "http-request",
