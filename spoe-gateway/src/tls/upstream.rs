@@ -268,7 +268,7 @@ impl ResolvesClientCert for ClientCert {
 
 /// The TLS configuration of a clear-text server's connector, which never
 /// uses it (its requests are `http`): the connector's type is the same for
-/// every server.
+/// every server. It trusts no CA, should it ever be used.
 pub fn unused_config() -> ClientConfig {
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -277,48 +277,8 @@ pub fn unused_config() -> ClientConfig {
         .map_or_else(
             |_| unreachable!("ring's defaults are valid"),
             |b| {
-                b.dangerous()
-                    .with_custom_certificate_verifier(Arc::new(RefuseAll))
+                b.with_root_certificates(RootCertStore::empty())
                     .with_no_client_auth()
             },
         )
-}
-
-/// Refuses every certificate (see [`unused_config`]).
-#[derive(Debug)]
-struct RefuseAll;
-
-impl ServerCertVerifier for RefuseAll {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
-        Err(Error::General("clear-text server".into()))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        Err(Error::General("clear-text server".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        Err(Error::General("clear-text server".into()))
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        Vec::new()
-    }
 }
