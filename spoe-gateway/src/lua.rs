@@ -80,13 +80,11 @@ impl TxnHost for Txn {
     }
 
     fn set_log_level(&mut self, level: Option<u8>) -> bool {
-        match &self.lua {
-            Some(lua) => {
-                lua.level.set(level);
-                true
-            }
-            None => false,
+        match level {
+            Some(l) => self.log_level.set(l),
+            None => self.log_level.reset(),
         }
+        true
     }
 }
 
@@ -103,6 +101,7 @@ impl Txn {
             unique_id: self.unique_id,
             vars: spoe_http::Vars::new(None, None),
             lua: self.lua.as_ref().map(LuaTxn::share),
+            log_level: self.log_level.clone(),
         }
     }
 }
