@@ -37,10 +37,15 @@
 mod conn;
 mod exchange;
 mod fetch;
+pub mod layer;
 mod tls;
 mod vars;
 
 pub use conn::ConnectionFacts;
 pub use exchange::Exchange;
+pub use layer::{
+    BodyPolicy, FailureMode, LayerError, SpoeBody, SpoeGroups, SpoeLayer, SpoeLayerBuilder,
+    SpoeResponseBody, SpoeVars, Verdict,
+};
 pub use tls::{ClientCert, TlsFacts};
 pub use vars::{FromSample, SharedVars, VarMap, Vars, sample_of, with_full_name};

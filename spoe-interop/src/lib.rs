@@ -45,6 +45,9 @@ use std::time::{Duration, Instant};
 use rustix::process::Pid;
 pub use rustix::process::Signal;
 
+pub mod processes;
+pub use processes::{Redis, Reporting, SilentAgent, reference_python, workspace_binary};
+
 /// How long [`Haproxy::start`] and [`Haproxy::reload`] wait for "Loading success." in the log.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
