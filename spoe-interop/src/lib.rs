@@ -46,6 +46,7 @@ use rustix::process::Pid;
 pub use rustix::process::Signal;
 
 pub mod processes;
+pub mod readme;
 pub use processes::{Redis, Reporting, SilentAgent, reference_python, workspace_binary};
 
 /// How long [`Haproxy::start`] and [`Haproxy::reload`] wait for "Loading success." in the log.
