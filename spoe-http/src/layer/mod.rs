@@ -19,10 +19,12 @@
 mod body;
 mod decide;
 mod error;
+mod flow;
 mod generation;
 mod metrics;
 mod service;
 mod settings;
+mod shared;
 mod txn;
 
 #[cfg(feature = "axum")]
@@ -49,25 +51,12 @@ pub use txn::{SpoeGroups, SpoeVars, UnknownGroup};
 use generation::Generation;
 use metrics::LayerMetrics;
 use settings::{ConfigSource, Settings};
+use shared::Shared;
 
 use crate::vars::SharedVars;
 
 /// The `timeout connect` of agents given by [`SpoeLayerBuilder::agent`].
 pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(1);
-
-/// What every service of a layer shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) current: ArcSwap<Generation>,
-    pub(crate) settings: Settings,
-    /// `proc.` variables.
-    pub(crate) proc_vars: SharedVars,
-    pub(crate) metrics: LayerMetrics,
-    pub(crate) next_sid: AtomicU64,
-    /// Where `spoe.conf` comes from, locked for the length of a reload.
-    source: Mutex<ConfigSource>,
-    next_generation: AtomicU64,
-}
 
 /// A tower layer that runs an unchanged `spoe.conf` around a service. Cloning it shares its
 /// engine, variables, metrics and reloads.
@@ -172,6 +161,39 @@ impl SpoeLayer {
                 Err(e)
             }
         }
+    }
+
+    /// The request side for a host that is not a tower service (Pingora's `request_filter`,
+    /// a proxy of your own): `on-client-session` once per connection (the head's
+    /// [`ConnectionFacts`](crate::ConnectionFacts) extension says which), the request events
+    /// with `body` as what was buffered of the body, the failure mode and the request hook.
+    /// `Ok`: the request goes on, with its variables (pass them to
+    /// [`response`](Self::response) after the handler); `Err`: the layer's answer.
+    ///
+    /// # Errors
+    ///
+    /// The answer the failure mode or the request hook chose.
+    pub async fn request(
+        &self,
+        head: &http::request::Parts,
+        body: Bytes,
+    ) -> Result<SpoeVars, http::Response<Bytes>> {
+        let mut txn = flow::begin(&self.shared, head).await;
+        txn.body = body;
+        match flow::request(txn, head).await {
+            Ok(txn) => Ok(SpoeVars(Arc::new(txn))),
+            Err((_, answer)) => Err(answer),
+        }
+    }
+
+    /// The response side for such a host: `on-http-response` on `response` and the response
+    /// hook. `Some`: the layer's answer in place of the response.
+    pub async fn response(
+        &self,
+        vars: &SpoeVars,
+        response: &http::response::Parts,
+    ) -> Option<http::Response<Bytes>> {
+        flow::response(&vars.0, response).await
     }
 
     /// The number of the generation new requests use (0 for the first).

@@ -11,6 +11,8 @@ use spoe::expr::Sample;
 use spoe::{ProcessStatus, StreamState};
 
 use super::generation::Generation;
+use super::metrics::Outcome;
+use super::shared::Shared;
 use crate::conn::ConnectionFacts;
 use crate::exchange::Exchange;
 use crate::vars::{FromSample, Vars};
@@ -21,11 +23,14 @@ pub(crate) struct TxnMut {
     pub(crate) vars: Vars,
     pub(crate) stream: StreamState,
     pub(crate) failure: Option<ProcessStatus>,
+    /// What the layer did; counted when the state is dropped.
+    pub(crate) outcome: Outcome,
 }
 
 /// One request's SPOE state.
 #[derive(Debug)]
 pub(crate) struct TxnState {
+    pub(crate) shared: Arc<Shared>,
     pub(crate) generation: Arc<Generation>,
     /// A copy of the request head, when something runs after the handler took the request.
     pub(crate) head: Option<request::Parts>,
@@ -33,6 +38,18 @@ pub(crate) struct TxnState {
     pub(crate) conn: Option<ConnectionFacts>,
     pub(crate) unique_id: Option<String>,
     pub(crate) state: Mutex<TxnMut>,
+}
+
+impl Drop for TxnState {
+    /// Counts the request once, whoever held its state last (the layer, a handler).
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let outcome = match st.outcome {
+            Outcome::Passed if st.failure.is_some() => Outcome::FailedOpen,
+            other => other,
+        };
+        self.shared.metrics.outcome(outcome);
+    }
 }
 
 /// An event or a group.
