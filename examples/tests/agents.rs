@@ -18,15 +18,17 @@
 )]
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use spoe_interop::{
-    Redis, RefusedPort, Reporting, Signal, SilentAgent, http_get, metric_sum, reference_python,
-    workspace_binary,
+use spoe_interop::{Redis, RefusedPort, Reporting, Signal, SilentAgent, http_get};
+use support::{
+    BOT, BOT_CONF, HUMAN, RATE_CONF, echo_conf, haproxyspoa_bot, rate_limit_agent, spoe_agent,
+    wait_in_flight,
 };
+
+mod support;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -167,96 +169,6 @@ async fn grpc_check(addr: SocketAddr, ua: &str) -> u16 {
     }
 }
 
-/// `spoe agent --example echo` (with `--metrics`, and `extra` options): its address and
-/// its metrics' address.
-fn spoe_agent(extra: &[&str]) -> (Reporting, SocketAddr) {
-    let spoe = workspace_binary("spoe", false, "cargo build -p spoe-cli");
-    let agent = Reporting::start(
-        Command::new(spoe)
-            .args(["agent", "--listen", "127.0.0.1:0", "--example", "echo"])
-            .args(["--metrics", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null()),
-        |l| {
-            l.strip_prefix("spoe agent: listening on ")
-                .map(str::to_owned)
-        },
-    );
-    let metrics = agent
-        .wait_line(Duration::from_secs(10), |l| {
-            l.contains("metrics on http://")
-        })
-        .and_then(|l| {
-            let a = l.split("http://").nth(1)?.trim_end_matches("/metrics");
-            a.parse().ok()
-        })
-        .expect("spoe agent prints its metrics address");
-    (agent, metrics)
-}
-
-/// For `spoe agent --example echo`: `check-ua` sends `bot=true` for a bot's User-Agent only
-/// (the echo answers `txn.bot.bot`), `hello` sends `gen`, and `bot=true` for everyone when
-/// `deny_all`.
-fn echo_conf(processing: &str, generation: &str, deny_all: bool) -> String {
-    let all = if deny_all { " bot=bool(1)" } else { "" };
-    format!(
-        "\
-[bot]
-spoe-agent bot-agent
-    messages check-ua hello
-    option var-prefix bot
-    option set-on-error error
-    register-var-names gen
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing {processing}
-    use-backend agents
-spoe-message check-ua
-    args bot=bool(1)
-    event on-frontend-http-request if {{ req.hdr(user-agent) -m sub -i bot }}
-spoe-message hello
-    args gen=str({generation}){all}
-    event on-frontend-http-request
-"
-    )
-}
-
-/// The bot-blocker's `spoe.conf` (spoa's `bot_blocker` example documents it).
-const BOT_CONF: &str = "\
-[bot]
-spoe-agent bot-agent
-    messages check-ua
-    option var-prefix bot
-    option set-on-error error
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing 2s
-    use-backend agents
-spoe-message check-ua
-    args ua=req.hdr(user-agent)
-    event on-frontend-http-request
-";
-
-/// The rate limiter's (spoa's `rate_limit` example documents it).
-const RATE_CONF: &str = "\
-[rl]
-spoe-agent rl-agent
-    messages rate-limit
-    option var-prefix rl
-    option set-on-error error
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing 2s
-    use-backend agents
-spoe-message rate-limit
-    args ip=src
-    event on-frontend-http-request
-";
-
-const BOT: &str = "Googlebot/2.1";
-const HUMAN: &str = "curl/8.0";
-
 /// The verdict of `spoe agent`'s echo, and a reload with requests in flight: they finish on
 /// the old `spoe.conf`, new requests use the new one, none fails.
 fn echo_agent_and_reload(kind: Kind) {
@@ -281,20 +193,7 @@ fn echo_agent_and_reload(kind: Kind) {
         let calls: Vec<_> = (0..in_flight)
             .map(|_| s.spawn(|| server.call(HUMAN)))
             .collect();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let text = http_get(metrics, "/metrics", &[])
-                .map(|r| String::from_utf8_lossy(&r.2).into_owned());
-            if text.is_ok_and(|t| metric_sum(&t, "spoa_in_flight", "") >= f64::from(in_flight)) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the requests never reached the agent"
-            );
-            // Poll interval of a bounded wait on the agent's in-flight gauge.
-            thread::sleep(Duration::from_millis(5));
-        }
+        wait_in_flight(metrics, in_flight);
         server.reload(&echo_conf("2s", "two", true), 1);
         calls
             .into_iter()
@@ -328,15 +227,7 @@ fn echo_agent_and_reload(kind: Kind) {
 
 /// The PyPI agent haproxyspoa, as the bot-blocker.
 fn haproxyspoa_agent(kind: Kind) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/haproxyspoa_bot.py");
-    let agent = Reporting::start(
-        // It prints a traceback each time a connection closes: not the test's concern.
-        Command::new(reference_python())
-            .arg(script)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null()),
-        |l| l.strip_prefix("listening on ").map(str::to_owned),
-    );
+    let agent = haproxyspoa_bot();
     let server = Server::start(
         kind,
         &agent.found,
@@ -361,18 +252,7 @@ fn haproxyspoa_agent(kind: Kind) {
 /// The Redis-backed rate limiter: two requests, then 429 (the limit lives in Redis).
 fn redis_rate_limit_agent(kind: Kind) {
     let redis = Redis::start();
-    let rate_limit = workspace_binary("rate_limit", true, "cargo build -p spoa --examples");
-    let agent = Reporting::start(
-        Command::new(rate_limit)
-            .args(["127.0.0.1:0", &redis.url(), "2", "0.001"])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit()),
-        |l| {
-            l.strip_prefix("rate_limit: listening on ")
-                .map(str::to_owned)
-        },
-    );
+    let agent = rate_limit_agent(&redis);
     let server = Server::start(
         kind,
         &agent.found,

@@ -35,7 +35,8 @@ pub fn reference_python() -> String {
 
 /// A binary of this workspace built in the same profile as the running test:
 /// `target/<profile>/<name>` (a `[[bin]]`), or `target/<profile>/examples/<name>` with
-/// `example`.
+/// `example`; looked for next to the running test, then in the workspace's `target/` (for the
+/// tests of a crate outside the workspace, such as `examples/pingora`).
 ///
 /// # Panics
 ///
@@ -47,17 +48,28 @@ pub fn workspace_binary(name: &str, example: bool, build_hint: &str) -> PathBuf 
         .parent()
         .and_then(Path::parent)
         .expect("test binary in target/<profile>/deps");
-    let path = if example {
-        profile.join("examples").join(name)
-    } else {
-        profile.join(name)
+    let in_dir = |dir: &Path| {
+        if example {
+            dir.join("examples").join(name)
+        } else {
+            dir.join(name)
+        }
     };
+    let here = in_dir(profile);
+    if here.exists() {
+        return here;
+    }
+    let workspace = crate::readme::workspace_root()
+        .join("target")
+        .join(profile.file_name().unwrap_or_default());
+    let there = in_dir(&workspace);
     assert!(
-        path.exists(),
-        "{} is not built: run `{build_hint}` (`cargo test --workspace` builds it)",
-        path.display()
+        there.exists(),
+        "{} is not built (nor {}): run `{build_hint}` (`cargo test --workspace` builds it)",
+        here.display(),
+        there.display()
     );
-    path
+    there
 }
 
 /// A process that printed the address it bound on its stdout, whose later lines a test can

@@ -50,10 +50,15 @@ fn copy_head(p: &request::Parts) -> request::Parts {
 }
 
 /// Starts a request on the current generation and runs `on-client-session` if it is the
-/// connection's first (each request's, without the connection's facts).
-pub(crate) async fn begin(shared: &Arc<Shared>, parts: &request::Parts) -> TxnState {
+/// connection's first (each request's, without the connection's facts). The connection is
+/// `conn`, else the head's extensions'.
+pub(crate) async fn begin(
+    shared: &Arc<Shared>,
+    parts: &request::Parts,
+    conn: Option<&ConnectionFacts>,
+) -> TxnState {
     let generation = shared.current.load_full();
-    let conn = connection(&parts.extensions);
+    let conn = conn.cloned().or_else(|| connection(&parts.extensions));
     let vars = Vars::new(
         conn.as_ref().map(|c| c.session_vars().clone()),
         Some(shared.proc_vars.clone()),

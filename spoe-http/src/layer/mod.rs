@@ -164,8 +164,8 @@ impl SpoeLayer {
     }
 
     /// The request side for a host that is not a tower service (Pingora's `request_filter`,
-    /// a proxy of your own): `on-client-session` once per connection (the head's
-    /// [`ConnectionFacts`](crate::ConnectionFacts) extension says which), the request events
+    /// a proxy of your own): `on-client-session` once per connection (`conn`, else the head's
+    /// [`ConnectionFacts`](crate::ConnectionFacts) extension, says which), the request events
     /// with `body` as what was buffered of the body, the failure mode and the request hook.
     /// `Ok`: the request goes on, with its variables (pass them to
     /// [`response`](Self::response) after the handler); `Err`: the layer's answer.
@@ -176,9 +176,10 @@ impl SpoeLayer {
     pub async fn request(
         &self,
         head: &http::request::Parts,
+        conn: Option<&crate::ConnectionFacts>,
         body: Bytes,
     ) -> Result<SpoeVars, http::Response<Bytes>> {
-        let mut txn = flow::begin(&self.shared, head).await;
+        let mut txn = flow::begin(&self.shared, head, conn).await;
         txn.body = body;
         match flow::request(txn, head).await {
             Ok(txn) => Ok(SpoeVars(Arc::new(txn))),

@@ -62,7 +62,7 @@ where
     RB: Body<Data = Bytes>,
 {
     let (mut parts, body) = req.into_parts();
-    let mut txn = flow::begin(&shared, &parts).await;
+    let mut txn = flow::begin(&shared, &parts, None).await;
     let body = match shared.settings.body.unwrap_or(BodyPolicy::NotSent) {
         BodyPolicy::NotSent => SpoeBody::untouched(body),
         BodyPolicy::Buffer { max, larger, wait } => {
