@@ -259,6 +259,64 @@ async fn serve_layer(layer: SpoeLayer, app: Router) -> SocketAddr {
     addr
 }
 
+/// HAProxy 2.6 with `spoe_conf` as `ENGINE.conf` for engine `engine`, as its project documents
+/// it (`option http-buffer-request`, a `unique-id-format`, `rules`), the agents' backend
+/// `backend` at `agent`, and an app backend answering [`APP_RESPONSE`]. Returns it and its port.
+async fn haproxy(
+    engine: &'static str,
+    spoe_conf: &'static str,
+    backend: &'static str,
+    rules: &'static str,
+    agent: SocketAddr,
+) -> (Haproxy, u16) {
+    let app = app_backend();
+    tokio::task::spawn_blocking(move || {
+        let file = format!("{engine}.conf");
+        Haproxy::start_on_port(
+            |port| {
+                format!(
+                    "\
+global
+    log stderr format short local0 warning
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:{port}
+    option http-buffer-request
+    unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid
+    filter spoe engine {engine} config {file}
+{rules}    default_backend app
+backend app
+    server app {app}
+backend {backend}
+    mode tcp
+    server a {agent}
+"
+                )
+            },
+            &[(file.as_str(), spoe_conf)],
+        )
+    })
+    .await
+    .expect("start HAProxy")
+}
+
+/// The same `spoe.conf` in a layer (bodies buffered as HAProxy's buffer holds them, a unique
+/// id of its own), with the agent at `agent`.
+fn layer(spoe_conf: &str, engine: &str, agent: SocketAddr) -> SpoeLayer {
+    SpoeLayer::builder()
+        .config_str(spoe_conf, format!("{engine}.conf"), Some(engine))
+        .agent(spoe::AgentAddr::Tcp(agent))
+        .fail_closed(http::StatusCode::SERVICE_UNAVAILABLE)
+        .body(BodyPolicy::partial(16 * 1024))
+        .unique_id(|_| Some("layer-request".to_owned()))
+        .build()
+        .unwrap_or_else(|e| panic!("the layer takes {engine}'s spoe.conf unchanged: {e}"))
+}
+
 const CORAZA_CONF: &str = "\
 # Coraza WAF (coraza-spoa's README, HAProxy 2.x): requests and responses are both inspected.
 [coraza]
@@ -284,47 +342,8 @@ spoe-message coraza-res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coraza_spoe_conf_sends_what_haproxy_sends() {
     let (h_agent, l_agent) = (RecordingAgent::start().await, RecordingAgent::start().await);
-    let app = app_backend();
-    let agent = h_agent.addr;
-    let (_haproxy, port) = tokio::task::spawn_blocking(move || {
-        Haproxy::start_on_port(
-            |port| {
-                format!(
-                    "\
-global
-    log stderr format short local0 warning
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 10s
-    timeout server 10s
-frontend fe
-    bind 127.0.0.1:{port}
-    option http-buffer-request
-    unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid
-    filter spoe engine coraza config coraza.conf
-    default_backend app
-backend app
-    server app {app}
-backend coraza-spoa
-    mode tcp
-    server a {agent}
-"
-                )
-            },
-            &[("coraza.conf", CORAZA_CONF)],
-        )
-    })
-    .await
-    .expect("start HAProxy");
-    let layer = SpoeLayer::builder()
-        .config_str(CORAZA_CONF, "coraza.conf", Some("coraza"))
-        .agent(spoe::AgentAddr::Tcp(l_agent.addr))
-        .fail_closed(http::StatusCode::SERVICE_UNAVAILABLE)
-        .body(BodyPolicy::partial(16 * 1024))
-        .unique_id(|_| Some("layer-request".to_owned()))
-        .build()
-        .expect("the layer takes Coraza's spoe.conf unchanged");
+    let (_haproxy, port) = haproxy("coraza", CORAZA_CONF, "coraza-spoa", "", h_agent.addr).await;
+    let layer = layer(CORAZA_CONF, "coraza", l_agent.addr);
     let app = Router::new().fallback(|| async { app_response() });
     let layer_addr = serve_layer(layer, app).await;
     compare(port, &h_agent, layer_addr, &l_agent).await;
@@ -366,49 +385,19 @@ spoe-group crowdsec-http-no-body
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crowdsec_spoe_conf_sends_what_haproxy_sends() {
     let (h_agent, l_agent) = (RecordingAgent::start().await, RecordingAgent::start().await);
-    let app = app_backend();
-    let agent = h_agent.addr;
-    let (_haproxy, port) = tokio::task::spawn_blocking(move || {
-        Haproxy::start_on_port(
-            |port| {
-                format!(
-                    "\
-global
-    log stderr format short local0 warning
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 10s
-    timeout server 10s
-frontend fe
-    bind 127.0.0.1:{port}
-    option http-buffer-request
-    unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid
-    filter spoe engine crowdsec config crowdsec.conf
-    http-request send-spoe-group crowdsec crowdsec-http-body if {{ path_beg /body }}
-    http-request send-spoe-group crowdsec crowdsec-http-no-body unless {{ path_beg /body }}
-    default_backend app
-backend app
-    server app {app}
-backend crowdsec-spoa
-    mode tcp
-    server a {agent}
-"
-                )
-            },
-            &[("crowdsec.conf", CROWDSEC_CONF)],
-        )
-    })
-    .await
-    .expect("start HAProxy");
-    let layer = SpoeLayer::builder()
-        .config_str(CROWDSEC_CONF, "crowdsec.conf", Some("crowdsec"))
-        .agent(spoe::AgentAddr::Tcp(l_agent.addr))
-        .fail_closed(http::StatusCode::SERVICE_UNAVAILABLE)
-        .body(BodyPolicy::partial(16 * 1024))
-        .unique_id(|_| Some("layer-request".to_owned()))
-        .build()
-        .expect("the layer takes CrowdSec's spoe.conf unchanged");
+    let rules = "\
+    http-request send-spoe-group crowdsec crowdsec-http-body if { path_beg /body }
+    http-request send-spoe-group crowdsec crowdsec-http-no-body unless { path_beg /body }
+";
+    let (_haproxy, port) = haproxy(
+        "crowdsec",
+        CROWDSEC_CONF,
+        "crowdsec-spoa",
+        rules,
+        h_agent.addr,
+    )
+    .await;
+    let layer = layer(CROWDSEC_CONF, "crowdsec", l_agent.addr);
     // The handler sends the group haproxy.cfg's send-spoe-group would.
     let app = Router::new().fallback(|groups: SpoeGroups, req: Request| async move {
         let group = if req.uri().path().starts_with("/body") {

@@ -108,7 +108,6 @@ spoe-message rate-limit
 pub(crate) const BOT: &str = "Googlebot/2.1";
 pub(crate) const HUMAN: &str = "curl/8.0";
 
-
 /// The PyPI agent haproxyspoa as the bot-blocker (`tests/haproxyspoa_bot.py`).
 pub(crate) fn haproxyspoa_bot() -> Reporting {
     // This module serves examples/ and examples/pingora/ (which includes it by path).
@@ -137,7 +136,10 @@ pub(crate) fn rate_limit_agent(redis: &Redis) -> Reporting {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stderr(Stdio::inherit()),
-        |l| l.strip_prefix("rate_limit: listening on ").map(str::to_owned),
+        |l| {
+            l.strip_prefix("rate_limit: listening on ")
+                .map(str::to_owned)
+        },
     )
 }
 
@@ -145,12 +147,15 @@ pub(crate) fn rate_limit_agent(redis: &Redis) -> Reporting {
 pub(crate) fn wait_in_flight(metrics: SocketAddr, n: u32) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let text = http_get(metrics, "/metrics", &[])
-            .map(|r| String::from_utf8_lossy(&r.2).into_owned());
+        let text =
+            http_get(metrics, "/metrics", &[]).map(|r| String::from_utf8_lossy(&r.2).into_owned());
         if text.is_ok_and(|t| metric_sum(&t, "spoa_in_flight", "") >= f64::from(n)) {
             return;
         }
-        assert!(Instant::now() < deadline, "the requests never reached the agent");
+        assert!(
+            Instant::now() < deadline,
+            "the requests never reached the agent"
+        );
         // Poll interval of a bounded wait on the agent's in-flight gauge.
         thread::sleep(Duration::from_millis(5));
     }

@@ -193,28 +193,29 @@ impl AgentMetrics {
     /// Counts one processed event or group.
     pub(crate) fn event(&self, done: &Done<'_>) {
         let status = done.outcome.status.0;
-        let found = self
-            .by_status
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .find(|(s, _)| *s == status)
-            .map(|(_, c)| c.clone());
-        let counter = found.unwrap_or_else(|| {
-            let c = self
-                .events
-                .get_or_create(&SpoeLabels {
-                    agent: self.agent.clone(),
-                    status: status.to_string(),
-                })
-                .clone();
-            self.by_status
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push((status, c.clone()));
-            c
-        });
-        counter.inc();
         self.time.observe(done.outcome.timings.total.as_secs_f64());
+        {
+            let known = self
+                .by_status
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((_, c)) = known.iter().find(|(s, _)| *s == status) {
+                c.inc();
+                return;
+            }
+        }
+        let c = self
+            .events
+            .get_or_create(&SpoeLabels {
+                agent: self.agent.clone(),
+                status: status.to_string(),
+            })
+            .clone();
+        c.inc();
+        // Two threads may both miss: both entries are the same family member.
+        self.by_status
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((status, c));
     }
 }
