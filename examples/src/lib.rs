@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
-use spoe::AgentAddr;
+use spoe::Addr;
 use spoe::expr::Sample;
 use spoe_http::{BodyPolicy, LayerError, SpoeLayer, SpoeLayerBuilder, SpoeVars, Vars};
 
@@ -37,7 +37,7 @@ pub struct Args {
     /// Where to listen.
     pub listen: SocketAddr,
     /// The agent.
-    pub agent: AgentAddr,
+    pub agent: Addr,
     /// `spoe.conf`.
     pub spoe_conf: PathBuf,
     /// Its `[scope]`.
@@ -66,7 +66,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String
     let listen = listen
         .parse()
         .map_err(|e| format!("LISTEN {listen:?}: {e}"))?;
-    let agent = next("AGENT")?.parse()?;
+    let agent = next("AGENT")?.parse().map_err(|e| format!("AGENT: {e}"))?;
     let spoe_conf = PathBuf::from(next("SPOE_CONF")?);
     let mut parsed = Args {
         listen,

@@ -309,7 +309,7 @@ backend {backend}
 fn layer(spoe_conf: &str, engine: &str, agent: SocketAddr) -> SpoeLayer {
     SpoeLayer::builder()
         .config_str(spoe_conf, format!("{engine}.conf"), Some(engine))
-        .agent(spoe::AgentAddr::Tcp(agent))
+        .agent(spoe::Addr::Tcp(agent))
         .fail_closed(http::StatusCode::SERVICE_UNAVAILABLE)
         .body(BodyPolicy::partial(16 * 1024))
         .unique_id(|_| Some("layer-request".to_owned()))

@@ -57,6 +57,6 @@ pub use layer::{
     BodyPolicy, FailureMode, LayerError, SpoeBody, SpoeGroups, SpoeLayer, SpoeLayerBuilder,
     SpoeResponseBody, SpoeVars, Verdict,
 };
-pub use spoe::{AgentAddr, AgentBackend, ProcessStatus};
+pub use spoe::{Addr, AgentBackend, ProcessStatus};
 pub use tls::{ClientCert, TlsFacts};
 pub use vars::{FromSample, SharedVars, VarMap, Vars, sample_of, with_full_name};

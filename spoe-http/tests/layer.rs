@@ -17,7 +17,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use spoa::{Config, Server};
 use spoe::connector::{BoxIo, ConnectFuture};
-use spoe::{AgentAddr, Connector};
+use spoe::{Addr, Connector};
 use spoe_http::{
     BodyPolicy, ConnectionFacts, LayerError, SpoeBody, SpoeGroups, SpoeLayer, SpoeVars,
 };
@@ -29,7 +29,7 @@ use tower::{Layer, Service, ServiceExt};
 /// through an in-memory pipe; `silent` holds the pipe and never answers; `refuse` fails.
 #[derive(Clone)]
 enum Agent {
-    Echo(Arc<Server<spoa::demo::Echo>>),
+    Echo(Arc<Server<spoa::testing::Echo>>),
     Silent(Arc<std::sync::Mutex<Vec<tokio::io::DuplexStream>>>),
     Refuse,
 }
@@ -37,13 +37,13 @@ enum Agent {
 impl Agent {
     fn echo() -> Arc<dyn Connector> {
         Arc::new(Self::Echo(Arc::new(
-            Server::new(spoa::demo::Echo, Config::default()).expect("agent"),
+            Server::new(spoa::testing::Echo, Config::default()).expect("agent"),
         )))
     }
 }
 
 impl Connector for Agent {
-    fn connect(&self, _: &AgentAddr) -> ConnectFuture {
+    fn connect(&self, _: &Addr) -> ConnectFuture {
         let agent = self.clone();
         Box::pin(async move {
             let (ours, theirs) = tokio::io::duplex(64 * 1024);

@@ -38,7 +38,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::StatusCode;
-use spoe::{AgentAddr, AgentBackend, Connector};
+use spoe::{Addr, AgentBackend, Connector};
 use tower_layer::Layer;
 
 pub use body::{BodyPolicy, Larger, SpoeBody, SpoeResponseBody};
@@ -221,10 +221,8 @@ impl SpoeLayer {
         let generation = self.shared.current.load();
         let stats = generation.filter.engine().stats();
         let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        m.agent_connections
-            .set(gauge(stats.connections.load(Ordering::Relaxed)));
-        m.agent_protocol_errors
-            .set(gauge(stats.protocol_errors.load(Ordering::Relaxed)));
+        m.agent_connections.set(gauge(stats.connections()));
+        m.agent_protocol_errors.set(gauge(stats.protocol_errors()));
         m.encode_text()
     }
 }
@@ -286,7 +284,7 @@ impl SpoeLayerBuilder {
     /// Adds an agent server (TCP `HOST:PORT` or `unix@PATH`), with a `timeout connect` of
     /// [`DEFAULT_TIMEOUT_CONNECT`] and at most 16 connections to it.
     #[must_use]
-    pub fn agent(mut self, addr: AgentAddr) -> Self {
+    pub fn agent(mut self, addr: Addr) -> Self {
         let backend = self.backend.get_or_insert_with(|| AgentBackend {
             servers: Vec::new(),
             timeout_connect: DEFAULT_TIMEOUT_CONNECT,
