@@ -22,7 +22,8 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use spoe_interop::{Redis, RefusedPort, Reporting, Signal, SilentAgent, http_get};
+use spoe_interop::processes::{Redis, Reporting, SilentAgent};
+use spoe_interop::{RefusedPort, Signal, http_get};
 use support::{
     BOT, BOT_CONF, HUMAN, RATE_CONF, echo_conf, haproxyspoa_bot, rate_limit_agent, spoe_agent,
     wait_in_flight,

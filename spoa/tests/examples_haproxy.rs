@@ -26,7 +26,8 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use spoe_interop::{ChildGuard, Haproxy, HttpResponse, Redis, Signal, http_get_unix};
+use spoe_interop::processes::Redis;
+use spoe_interop::{ChildGuard, Haproxy, HttpResponse, Signal, http_get_unix};
 
 /// How long a process may take to start (print its address, open its socket).
 const START: Duration = Duration::from_secs(20);

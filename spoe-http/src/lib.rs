@@ -36,7 +36,8 @@
 //! See [`layer`]: the flow of a request, its body policies, failure modes, decision hooks,
 //! reloads and metrics. With the `axum` feature, [`SpoeVars`] and [`SpoeGroups`] are
 //! extractors and `ConnectionFacts` is axum's connect info
-//! (`into_make_service_with_connect_info::<ConnectionFacts>()`).
+//! (`into_make_service_with_connect_info::<ConnectionFacts>()`). With the `tls` feature,
+//! `AgentTls` reaches agents behind TLS (HAProxy's `server ... ssl verify required ca-file`).
 //!
 //! Does not do: speak HTTP or hold connections (the host does: the gateway, a server with
 //! `SpoeLayer`); parse `spoe.conf` (`spoe` does); hold response bodies (`res.body` is empty at
@@ -44,6 +45,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tls")]
+mod agent_tls;
 mod conn;
 mod exchange;
 mod fetch;
@@ -51,6 +54,8 @@ pub mod layer;
 mod tls;
 mod vars;
 
+#[cfg(feature = "tls")]
+pub use agent_tls::{AgentTls, AgentTlsError};
 pub use conn::ConnectionFacts;
 pub use exchange::Exchange;
 pub use layer::{

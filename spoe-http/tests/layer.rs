@@ -26,10 +26,12 @@ use tokio_util::sync::CancellationToken;
 use tower::{Layer, Service, ServiceExt};
 
 /// Connects to `spoa`'s echo agent (every argument comes back as `txn.<prefix>.<name>`)
-/// through an in-memory pipe; `silent` holds the pipe and never answers; `refuse` fails.
+/// through an in-memory pipe; `gated` answers each NOTIFY once the test opens its gate;
+/// `silent` holds the pipe and never answers; `refuse` fails.
 #[derive(Clone)]
 enum Agent {
     Echo(Arc<Server<spoa::testing::Echo>>),
+    Gated(Arc<Server<Gate>>),
     Silent(Arc<std::sync::Mutex<Vec<tokio::io::DuplexStream>>>),
     Refuse,
 }
@@ -55,6 +57,13 @@ impl Connector for Agent {
                             .await
                     }));
                 }
+                Self::Gated(server) => {
+                    drop(tokio::spawn(async move {
+                        server
+                            .serve_connection(theirs, None, CancellationToken::new())
+                            .await
+                    }));
+                }
                 Self::Silent(held) => held.lock().expect("held").push(theirs),
                 Self::Refuse => {
                     return Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
@@ -62,6 +71,39 @@ impl Connector for Agent {
             }
             Ok(Box::new(ours) as BoxIo)
         })
+    }
+}
+
+/// An agent handler that says when a NOTIFY arrived and answers `txn.<prefix>.answered`
+/// once a permit is released.
+#[derive(Clone)]
+struct Gate {
+    entered: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Semaphore>,
+}
+
+impl spoa::Handler for Gate {
+    async fn handle(&self, _: spoa::Request) -> Result<spoa::Actions, spoa::HandlerError> {
+        self.entered.notify_one();
+        self.release.acquire().await.expect("gate").forget();
+        let mut actions = spoa::Actions::new();
+        actions.set_var(spoa::VarScope::Transaction, "answered", true);
+        Ok(actions)
+    }
+}
+
+impl Gate {
+    fn new() -> Self {
+        Self {
+            entered: Arc::new(tokio::sync::Notify::new()),
+            release: Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
+
+    fn connector(&self) -> Arc<dyn Connector> {
+        Arc::new(Agent::Gated(Arc::new(
+            Server::new(self.clone(), Config::default()).expect("agent"),
+        )))
     }
 }
 
@@ -480,6 +522,77 @@ async fn a_reload_leaves_requests_in_flight_on_their_generation() {
             .metrics_text()
             .contains("spoe_reload_failures_total 1")
     );
+}
+
+#[tokio::test]
+async fn drain_resolves_once_the_messages_in_flight_are_answered() {
+    let gate = Gate::new();
+    let layer = builder(&conf(UA, "30s"), gate.connector())
+        .fail_open()
+        .var_names(["txn.t.answered"])
+        .build()
+        .expect("layer");
+    let app = App::default();
+    let in_flight = tokio::spawn(layer.layer(app.service()).oneshot(get("curl/8")));
+    gate.entered.notified().await;
+
+    // A graceful stop: the server stopped taking requests, the layer drains.
+    let mut drain = std::pin::pin!(layer.drain());
+    for _ in 0..20 {
+        assert!(
+            futures_util::poll!(&mut drain).is_pending(),
+            "drain waits while a message waits for its answer"
+        );
+        tokio::task::yield_now().await;
+    }
+    gate.release.add_permits(1);
+    let answered = in_flight.await.expect("task").expect("response");
+    assert_eq!(answered.status(), StatusCode::OK);
+    assert_eq!(
+        answered.headers().get("x-failure"),
+        None,
+        "the message in flight was answered, not cut by the drain"
+    );
+    tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .expect("drain resolves after the last answer");
+}
+
+#[tokio::test]
+async fn an_agent_on_a_unix_socket() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let addr: Addr = format!("unix@{}", dir.path().join("agent.sock").display())
+        .parse()
+        .expect("a Unix address");
+    let listener = spoa::Listener::bind(&addr).await.expect("bind");
+    let stop = CancellationToken::new();
+    let serving = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            Server::new(spoa::testing::Echo, Config::default())
+                .expect("agent")
+                .serve(listener, stop)
+                .await
+        }
+    });
+    let layer = SpoeLayer::builder()
+        .config_str(&conf(UA, "5s"), "spoe.conf", Some("t"))
+        .agent(addr)
+        .fail_open()
+        .build()
+        .expect("layer");
+    let (status, headers, _) =
+        call(&mut layer.layer(App::default().service()), get("curl/8")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers.get("x-failure"), None);
+    assert_eq!(
+        headers.get("x-ua").map(|v| v.as_bytes()),
+        Some(&b"curl/8"[..]),
+        "the echo came back over the Unix socket"
+    );
+    layer.drain().await;
+    stop.cancel();
+    serving.await.expect("task").expect("served");
 }
 
 #[tokio::test]

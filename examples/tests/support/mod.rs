@@ -16,7 +16,8 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use spoe_interop::{Redis, Reporting, http_get, metric_sum, reference_python, workspace_binary};
+use spoe_interop::processes::{Redis, Reporting, reference_python, workspace_binary};
+use spoe_interop::{http_get, metric_sum};
 
 /// `spoe agent --example echo` (with `--metrics`, and `extra` options): its address and
 /// its metrics' address.
