@@ -26,6 +26,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use spoe_interop::processes::Redis;
 use spoe_interop::{ChildGuard, Haproxy, HttpResponse, Signal, http_get_unix};
 
 /// How long a process may take to start (print its address, open its socket).
@@ -174,73 +175,6 @@ impl Example {
         );
         assert!(log.contains("SIGTERM: draining"), "stderr:\n{log}");
     }
-}
-
-/// A `redis-server` on a Unix socket in a temporary directory (`--port 0`:
-/// no TCP at all), killed on drop.
-struct Redis {
-    child: ChildGuard,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Redis {
-    fn start() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("spoa-redis-")
-            .tempdir()
-            .expect("temporary directory");
-        let socket = dir.path().join("redis.sock");
-        let log = std::fs::File::create(dir.path().join("redis.log")).expect("redis log");
-        let mut child = ChildGuard::spawn(
-            Command::new("redis-server")
-                .args(["--port", "0", "--save", "", "--appendonly", "no"])
-                .arg("--unixsocket")
-                .arg(&socket)
-                .args(["--unixsocketperm", "700"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("dup"))
-                .stderr(log),
-        )
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot spawn redis-server ({e}): install it with `apt-get install -y redis-server` (test.sh does)"
-            )
-        });
-        let ready = wait_until(START, || {
-            ping(&socket) || child.try_wait().ok().flatten().is_some()
-        });
-        assert!(
-            ready && ping(&socket),
-            "redis-server not answering PING on {} within {START:?}:\n{}",
-            socket.display(),
-            std::fs::read_to_string(dir.path().join("redis.log")).unwrap_or_default()
-        );
-        Self {
-            child,
-            socket,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis+unix://{}", self.socket.display())
-    }
-
-    fn kill(&mut self) {
-        self.child.kill();
-    }
-}
-
-fn ping(socket: &Path) -> bool {
-    let Ok(mut s) = UnixStream::connect(socket) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut buf = [0u8; 7];
-    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
 
 // ===== HAProxy =====

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use spoe::expr::{AclSet, Converter, FetchKind, Operand, SampleExpr};
+use spoe::expr::AclSet;
 
 use crate::model::{GatewayConfig, HttpAction, LogFormat, LogFormatPart, ReturnBody, Rule};
 
@@ -37,26 +37,16 @@ pub(super) fn referenced(config: &GatewayConfig) -> BTreeSet<String> {
         filters.extend(&b.filters);
     }
     for filter in filters {
-        let agent = &filter.config.agent;
-        let messages = agent
-            .messages
-            .iter()
-            .chain(agent.groups.iter().flat_map(|g| g.messages.iter()));
-        for m in messages {
-            for arg in &m.args {
-                expr_vars(&arg.expr, &mut names);
-            }
-            acl_vars(&m.acls, &mut names);
-        }
+        names.extend(filter.config.agent.var_names());
     }
     for set in acls {
-        acl_vars(set, &mut names);
+        set.var_names(&mut names);
     }
     for rule in rules {
         match &rule.action {
             HttpAction::SetVar { var, expr } => {
                 names.insert(var.to_string());
-                expr_vars(expr, &mut names);
+                expr.var_names(&mut names);
             }
             HttpAction::SetHeader { value, .. } | HttpAction::AddHeader { value, .. } => {
                 format_vars(value, &mut names);
@@ -83,44 +73,10 @@ pub(super) fn referenced(config: &GatewayConfig) -> BTreeSet<String> {
     names
 }
 
-fn acl_vars(acls: &AclSet, names: &mut BTreeSet<String>) {
-    for acl in acls.iter() {
-        for e in &acl.exprs {
-            expr_vars(&e.criterion, names);
-        }
-    }
-}
-
 fn format_vars(format: &LogFormat, names: &mut BTreeSet<String>) {
     for part in &format.0 {
         if let LogFormatPart::Sample(e) = part {
-            expr_vars(e, names);
-        }
-    }
-}
-
-fn expr_vars(expr: &SampleExpr, names: &mut BTreeSet<String>) {
-    if let FetchKind::Var { var, .. } = expr.fetch() {
-        names.insert(var.to_string());
-    }
-    for step in expr.converters() {
-        match &step.converter {
-            Converter::Add(op)
-            | Converter::Sub(op)
-            | Converter::Mul(op)
-            | Converter::Div(op)
-            | Converter::Mod(op)
-            | Converter::And(op)
-            | Converter::Or(op)
-            | Converter::Xor(op) => {
-                if let Operand::Var(var) = op {
-                    names.insert(var.to_string());
-                }
-            }
-            Converter::Concat { var: Some(var), .. } => {
-                names.insert(var.to_string());
-            }
-            _ => {}
+            e.var_names(names);
         }
     }
 }

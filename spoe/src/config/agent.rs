@@ -165,6 +165,24 @@ impl AgentConfig {
         self.messages.iter().filter(move |m| m.event == Some(event))
     }
 
+    /// The full names of the variables the messages (those sent on events and those of
+    /// groups) read in their arguments and ACLs, sorted: what HAProxy registers from this
+    /// `spoe.conf` (see [`SampleExpr::var_names`](crate::expr::SampleExpr::var_names)).
+    pub fn var_names(&self) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        let messages = self
+            .messages
+            .iter()
+            .chain(self.groups.iter().flat_map(|g| g.messages.iter()));
+        for m in messages {
+            for arg in &m.args {
+                arg.expr.var_names(&mut names);
+            }
+            m.acls.var_names(&mut names);
+        }
+        names
+    }
+
     /// The group named `name`.
     pub fn group(&self, name: &str) -> Option<&GroupConfig> {
         self.groups.iter().find(|g| g.name == name)

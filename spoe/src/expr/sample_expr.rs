@@ -231,6 +231,36 @@ impl SampleExpr {
         &self.converters
     }
 
+    /// Adds the full names of the variables the expression reads (`var(NAME)`, and variables
+    /// converters take as operands: `add(txn.x)`, `concat(,txn.x,)`) to `names`. HAProxy
+    /// registers them when it reads the configuration, so that agents may set them without
+    /// `option force-set-var`.
+    pub fn var_names(&self, names: &mut std::collections::BTreeSet<String>) {
+        if let FetchKind::Var { var, .. } = &self.fetch {
+            names.insert(var.to_string());
+        }
+        for step in &self.converters {
+            match &step.converter {
+                Converter::Add(op)
+                | Converter::Sub(op)
+                | Converter::Mul(op)
+                | Converter::Div(op)
+                | Converter::Mod(op)
+                | Converter::And(op)
+                | Converter::Or(op)
+                | Converter::Xor(op) => {
+                    if let super::Operand::Var(var) = op {
+                        names.insert(var.to_string());
+                    }
+                }
+                Converter::Concat { var: Some(var), .. } => {
+                    names.insert(var.to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// What the fetch reads (decides at which events it has a value).
     pub fn source(&self) -> DataSource {
         self.source
