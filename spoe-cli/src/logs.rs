@@ -1,11 +1,12 @@
 //! Where log lines go: stderr, except the gateway's request lines (access
 //! and SPOE) when `haproxy.cfg` says `log stdout` in `global`.
 //!
-//! The access lines of `option httplog` (`spoe::httplog`) are written as the
-//! gateway framed them (HAProxy's line, in the `log` line's `format`), with
-//! nothing of tracing's own format around them; so are the SPOE lines
-//! (`spoe::log`) when a frontend has `option httplog`, as HAProxy writes both
-//! to its log target. Every other line keeps tracing's format.
+//! The access lines of `option httplog` (`spoe_gateway::httplog::TARGET`)
+//! are written as the gateway framed them (HAProxy's line, in the `log`
+//! line's `format`), with nothing of tracing's own format around them; so are
+//! the SPOE lines (`spoe::log::TARGET`) when a frontend has `option httplog`,
+//! as HAProxy writes both to its log target. Every other line keeps tracing's
+//! format. Where they go is a [`Routing`] the gateway command sets.
 //!
 //! Lines are written by a thread per stream, so that a request never waits
 //! for a terminal or a pipe. Lossless: when a queue is full, logging waits
@@ -14,10 +15,11 @@
 //! line waits once the queue is empty.
 
 use std::io::{BufWriter, IsTerminal as _, Write};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use spoe_gateway::config::{Syslog, SyslogFormat};
-use spoe_gateway::httplog::frame;
+use spoe_gateway::httplog::{ACCESS_TARGET, TARGET as HTTPLOG_TARGET, frame};
 
 use tracing::Metadata;
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
@@ -27,21 +29,11 @@ use tracing_subscriber::fmt::{FmtContext, MakeWriter};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::registry::LookupSpan;
 
-/// The target of the gateway's HAProxy-format access lines, written as they are.
-const HTTPLOG_TARGET: &str = "spoe::httplog";
+/// The target of the SPOE lines.
+const SPOE_TARGET: &str = spoe::log::TARGET;
 
 /// The targets of the gateway's per-request lines.
-const REQUEST_TARGETS: [&str; 3] = ["spoe::access", SPOE_TARGET, HTTPLOG_TARGET];
-
-static REQUEST_LOGS_TO_STDOUT: AtomicBool = AtomicBool::new(false);
-
-/// The target of the SPOE lines.
-const SPOE_TARGET: &str = "spoe::log";
-
-/// How SPOE lines are framed, when they are (`option httplog`): 0 when not,
-/// else a flag bit, the format's index in [`SYSLOG_FORMATS`], the facility
-/// and the level, a byte each (read on every SPOE line: no lock).
-static SPOE_FRAMING: AtomicU32 = AtomicU32::new(0);
+const REQUEST_TARGETS: [&str; 3] = [ACCESS_TARGET, SPOE_TARGET, HTTPLOG_TARGET];
 
 const SYSLOG_FORMATS: [SyslogFormat; 8] = [
     SyslogFormat::Local,
@@ -54,37 +46,60 @@ const SYSLOG_FORMATS: [SyslogFormat; 8] = [
     SyslogFormat::Raw,
 ];
 
-/// Frames the SPOE lines as the access lines (`Some`), or leaves them in
-/// tracing's format.
-pub(crate) fn frame_spoe_lines(syslog: Option<Syslog>) {
-    let packed = syslog.map_or(0, |s| {
-        let format = SYSLOG_FORMATS
-            .iter()
-            .position(|f| *f == s.format)
-            .unwrap_or(1) as u32;
-        1 << 24 | format << 16 | u32::from(s.facility) << 8 | u32::from(s.max_level)
-    });
-    SPOE_FRAMING.store(packed, Ordering::Relaxed);
+/// Where the gateway's request lines go, as its configuration says: set by
+/// the gateway command at each (re)load, read by the subscriber on every
+/// line (atomics: no lock on the request path). Owned by the subscriber
+/// [`init`] installs and handed to the command, not a global.
+#[derive(Debug, Default)]
+pub(crate) struct Routing {
+    to_stdout: AtomicBool,
+    /// How SPOE lines are framed, when they are (`option httplog`): 0 when
+    /// not, else a flag bit, the format's index in [`SYSLOG_FORMATS`], the
+    /// facility and the level, a byte each.
+    spoe_framing: AtomicU32,
 }
 
-fn spoe_framing() -> Option<Syslog> {
-    let packed = SPOE_FRAMING.load(Ordering::Relaxed);
-    (packed != 0).then(|| Syslog {
-        format: SYSLOG_FORMATS[(packed >> 16 & 0xff) as usize % SYSLOG_FORMATS.len()],
-        facility: (packed >> 8 & 0xff) as u8,
-        max_level: (packed & 0xff) as u8,
-    })
-}
+impl Routing {
+    /// Frames the SPOE lines as the access lines (`Some`), or leaves them in
+    /// tracing's format.
+    pub(crate) fn frame_spoe_lines(&self, syslog: Option<Syslog>) {
+        let packed = syslog.map_or(0, |s| {
+            let format = SYSLOG_FORMATS
+                .iter()
+                .position(|f| *f == s.format)
+                .unwrap_or(1) as u32;
+            1 << 24 | format << 16 | u32::from(s.facility) << 8 | u32::from(s.max_level)
+        });
+        self.spoe_framing.store(packed, Ordering::Relaxed);
+    }
 
-/// Sends the gateway's request lines to stdout (`log stdout`) or stderr.
-pub(crate) fn request_logs_to_stdout(yes: bool) {
-    REQUEST_LOGS_TO_STDOUT.store(yes, Ordering::Relaxed);
+    fn spoe_framing(&self) -> Option<Syslog> {
+        let packed = self.spoe_framing.load(Ordering::Relaxed);
+        (packed != 0).then(|| Syslog {
+            format: SYSLOG_FORMATS[(packed >> 16 & 0xff) as usize % SYSLOG_FORMATS.len()],
+            facility: (packed >> 8 & 0xff) as u8,
+            max_level: (packed & 0xff) as u8,
+        })
+    }
+
+    /// Sends the gateway's request lines to stdout (`log stdout`) or stderr.
+    pub(crate) fn request_logs_to_stdout(&self, yes: bool) {
+        self.to_stdout.store(yes, Ordering::Relaxed);
+    }
+
+    /// A line written as it is: an access line of `option httplog`, or an
+    /// SPOE line while those are framed.
+    fn is_httplog_line(&self, meta: &Metadata<'_>) -> bool {
+        meta.target() == HTTPLOG_TARGET
+            || (meta.target() == SPOE_TARGET && self.spoe_framing().is_some())
+    }
 }
 
 #[derive(Clone)]
 struct Writers {
     stderr: NonBlocking,
     stdout: NonBlocking,
+    routing: Arc<Routing>,
 }
 
 impl<'a> MakeWriter<'a> for Writers {
@@ -95,7 +110,7 @@ impl<'a> MakeWriter<'a> for Writers {
     }
 
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> NonBlocking {
-        if REQUEST_LOGS_TO_STDOUT.load(Ordering::Relaxed) && is_request_line(meta) {
+        if self.routing.to_stdout.load(Ordering::Relaxed) && is_request_line(meta) {
             self.stdout.clone()
         } else {
             self.stderr.clone()
@@ -119,12 +134,6 @@ fn is_request_line(meta: &Metadata<'_>) -> bool {
     REQUEST_TARGETS.contains(&meta.target())
 }
 
-/// A line written as it is: an access line of `option httplog`, or an SPOE
-/// line while those are framed.
-fn is_httplog_line(meta: &Metadata<'_>) -> bool {
-    meta.target() == HTTPLOG_TARGET || (meta.target() == SPOE_TARGET && spoe_framing().is_some())
-}
-
 /// The syslog level of a tracing level.
 fn syslog_level(level: tracing::Level) -> u8 {
     match level {
@@ -136,7 +145,7 @@ fn syslog_level(level: tracing::Level) -> u8 {
 }
 
 /// Writes an event's message and a newline, nothing else.
-struct MessageOnly;
+struct MessageOnly(Arc<Routing>);
 
 impl<S, N> FormatEvent<S, N> for MessageOnly
 where
@@ -159,7 +168,7 @@ where
         }
         let meta = event.metadata();
         if meta.target() == SPOE_TARGET
-            && let Some(syslog) = spoe_framing()
+            && let Some(syslog) = self.0.spoe_framing()
         {
             // Framed here, as the gateway frames its access lines.
             let mut text = String::new();
@@ -192,23 +201,30 @@ where
 /// Their text needs none: numbers, names from the configuration, and the
 /// request's method and URI, which hyper and `http` only accept as visible
 /// ASCII. Every other line (agents' and peers' words among them) stays escaped.
-pub(crate) fn init() -> [WorkerGuard; 2] {
+pub(crate) fn init() -> (Arc<Routing>, [WorkerGuard; 2]) {
+    let routing = Arc::new(Routing::default());
     let (stderr, stderr_guard) = writer(std::io::stderr());
     let (stdout, stdout_guard) = writer(std::io::stdout());
     let ansi = std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
-    let writers = Writers { stderr, stdout };
+    let writers = Writers {
+        stderr,
+        stdout,
+        routing: routing.clone(),
+    };
+    let r = routing.clone();
     let requests = tracing_subscriber::fmt::layer()
         .with_writer(writers.clone())
         .with_ansi(ansi)
         .with_ansi_sanitization(false)
-        .with_filter(filter_fn(|meta| {
-            is_request_line(meta) && !is_httplog_line(meta)
+        .with_filter(filter_fn(move |meta| {
+            is_request_line(meta) && !r.is_httplog_line(meta)
         }));
+    let r = routing.clone();
     let httplog = tracing_subscriber::fmt::layer()
         .with_writer(writers.clone())
         .with_ansi(false)
-        .event_format(MessageOnly)
-        .with_filter(filter_fn(is_httplog_line));
+        .event_format(MessageOnly(routing.clone()))
+        .with_filter(filter_fn(move |meta| r.is_httplog_line(meta)));
     let others = tracing_subscriber::fmt::layer()
         .with_writer(writers)
         .with_ansi(ansi)
@@ -222,7 +238,7 @@ pub(crate) fn init() -> [WorkerGuard; 2] {
         .with(httplog)
         .with(others)
         .init();
-    [stderr_guard, stdout_guard]
+    (routing, [stderr_guard, stdout_guard])
 }
 
 #[cfg(test)]
@@ -231,16 +247,17 @@ mod tests {
 
     #[test]
     fn the_spoe_framing_survives_its_packing() {
+        let routing = Routing::default();
         for format in SYSLOG_FORMATS {
             let s = Syslog {
                 format,
                 facility: 23,
                 max_level: 4,
             };
-            frame_spoe_lines(Some(s));
-            assert_eq!(spoe_framing(), Some(s));
+            routing.frame_spoe_lines(Some(s));
+            assert_eq!(routing.spoe_framing(), Some(s));
         }
-        frame_spoe_lines(None);
-        assert_eq!(spoe_framing(), None);
+        routing.frame_spoe_lines(None);
+        assert_eq!(routing.spoe_framing(), None);
     }
 }

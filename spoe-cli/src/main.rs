@@ -55,12 +55,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     #[cfg(feature = "bench-alloc")]
     alloc_count::start();
-    let _flush_on_exit = logs::init();
+    let (log_routing, _flush_on_exit) = logs::init();
     let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Notify(args) => cmd::notify::run(args),
         Command::Bench(args) => cmd::bench::run(args),
-        Command::Gateway(args) => cmd::gateway::run(args),
+        Command::Gateway(args) => cmd::gateway::run(args, log_routing),
         Command::Check(args) => return cmd::check::run(args),
         Command::Decode(args) => cmd::decode::run(args),
         Command::Conformance(args) => match cmd::conformance::run(args) {

@@ -164,7 +164,7 @@ impl Access {
         let Some(syslog) = &self.httplog else {
             let status = self.status.map_or(-1, i32::from);
             tracing::info!(
-                target: "spoe::access",
+                target: crate::httplog::ACCESS_TARGET,
                 "{}:{} {} {}/{} {} {status} {} \"{}\"",
                 self.client.ip(),
                 self.client.port(),
@@ -202,7 +202,7 @@ impl Access {
             request: &self.request,
         };
         if let Some(framed) = Framed::new(syslog, ACCESS_LEVEL, &line, SystemTime::now()) {
-            tracing::info!(target: "spoe::httplog", "{framed}");
+            tracing::info!(target: crate::httplog::TARGET, "{framed}");
         }
     }
 }

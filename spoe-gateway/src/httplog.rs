@@ -16,6 +16,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::model::{Syslog, SyslogFormat};
 
+/// The `tracing` target of the access lines of `option httplog`, framed as
+/// the `log` line says: a subscriber writes them as they are.
+pub const TARGET: &str = "spoe::httplog";
+
+/// The `tracing` target of the gateway's short access line (a frontend
+/// without `option httplog`).
+pub const ACCESS_TARGET: &str = "spoe::access";
+
 /// The syslog level of access lines (`info`).
 pub(crate) const ACCESS_LEVEL: u8 = 6;
 

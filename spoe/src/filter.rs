@@ -269,9 +269,9 @@ impl SpoeFilter {
         };
         // tracing formats the line only when it is enabled.
         if log.is_error() {
-            tracing::warn!(target: "spoe::log", "{log}");
+            tracing::warn!(target: crate::log::TARGET, "{log}");
         } else if !agent.dontlog_normal {
-            tracing::info!(target: "spoe::log", "{log}");
+            tracing::info!(target: crate::log::TARGET, "{log}");
         }
         Done {
             outcome,

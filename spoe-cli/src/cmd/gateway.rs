@@ -15,6 +15,7 @@ use spoe_gateway::{Gateway, Workers};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
+use crate::logs::Routing;
 use crate::{demo, quickstart, sd_notify};
 
 #[derive(Debug, Args)]
@@ -77,7 +78,7 @@ fn string_loader(
     })
 }
 
-pub(crate) fn run(args: GatewayArgs) -> Result<()> {
+pub(crate) fn run(args: GatewayArgs, routing: Arc<Routing>) -> Result<()> {
     // The configuration decides the number of threads: load it before the
     // runtime exists, and start from that load.
     let first = match &args.config {
@@ -104,8 +105,8 @@ pub(crate) fn run(args: GatewayArgs) -> Result<()> {
         let workers = workers.clone();
         async move {
             match first {
-                Some((loaded, loader)) => serve(Some(loaded), loader, workers).await,
-                None => quickstart(args.listen, workers).await,
+                Some((loaded, loader)) => serve(Some(loaded), loader, workers, &routing).await,
+                None => quickstart(args.listen, workers, &routing).await,
             }
         }
     });
@@ -114,7 +115,7 @@ pub(crate) fn run(args: GatewayArgs) -> Result<()> {
     result
 }
 
-async fn quickstart(listen: SocketAddr, workers: Arc<Workers>) -> Result<()> {
+async fn quickstart(listen: SocketAddr, workers: Arc<Workers>, routing: &Routing) -> Result<()> {
     let stop = CancellationToken::new();
     // The embedded agent: the ip-reputation example.
     let agent_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -163,7 +164,7 @@ async fn quickstart(listen: SocketAddr, workers: Arc<Workers>) -> Result<()> {
     println!(
         "  the agent scores your address into sess.iprep.ip_score; the gateway adds it as X-IP-Score"
     );
-    let result = serve(None, loader, workers).await;
+    let result = serve(None, loader, workers, routing).await;
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), agent_task).await;
     let _ = demo_task.await;
@@ -172,12 +173,17 @@ async fn quickstart(listen: SocketAddr, workers: Arc<Workers>) -> Result<()> {
 
 /// Runs the gateway until a stop signal; `loaded` is the first
 /// configuration when the caller already has it.
-async fn serve(loaded: Option<Loaded>, loader: Loader, workers: Arc<Workers>) -> Result<()> {
+async fn serve(
+    loaded: Option<Loaded>,
+    loader: Loader,
+    workers: Arc<Workers>,
+    routing: &Routing,
+) -> Result<()> {
     let loaded = match loaded {
         Some(l) => l,
         None => loader().map_err(|e| anyhow::anyhow!("{e}"))?,
     };
-    route_request_logs(&loaded.config);
+    route_request_logs(&loaded.config, routing);
     let started = Gateway::start_loaded(loaded, loader, workers).await;
     let gateway = started.map_err(|e| anyhow::anyhow!("{e}"))?;
     for addr in gateway.listening() {
@@ -190,8 +196,8 @@ async fn serve(loaded: Option<Loaded>, loader: Loader, workers: Arc<Workers>) ->
     let mut int = signal(SignalKind::interrupt())?;
     loop {
         tokio::select! {
-            _ = usr2.recv() => reload(&gateway).await,
-            _ = hup.recv() => reload(&gateway).await,
+            _ = usr2.recv() => reload(&gateway, routing).await,
+            _ = hup.recv() => reload(&gateway, routing).await,
             _ = term.recv() => {
                 tracing::info!("SIGTERM: stopping gracefully");
                 sd_notify::notify("STOPPING=1");
@@ -214,11 +220,11 @@ async fn serve(loaded: Option<Loaded>, loader: Loader, workers: Arc<Workers>) ->
     }
 }
 
-async fn reload(gateway: &Arc<Gateway>) {
+async fn reload(gateway: &Arc<Gateway>, routing: &Routing) {
     sd_notify::notify("RELOADING=1");
     match gateway.reload().await {
         Ok(id) => {
-            route_request_logs(&gateway.current().config);
+            route_request_logs(&gateway.current().config, routing);
             tracing::info!(generation = id, "reloaded");
         }
         Err(e) => tracing::error!("reload failed, still running the previous configuration:\n{e}"),
@@ -227,7 +233,7 @@ async fn reload(gateway: &Arc<Gateway>) {
 }
 
 /// Request lines go where the configuration's `global` `log` says.
-fn route_request_logs(config: &GatewayConfig) {
-    crate::logs::request_logs_to_stdout(config.log_target() == LogTarget::Stdout);
-    crate::logs::frame_spoe_lines(config.httplog_syslog());
+fn route_request_logs(config: &GatewayConfig, routing: &Routing) {
+    routing.request_logs_to_stdout(config.log_target() == LogTarget::Stdout);
+    routing.frame_spoe_lines(config.httplog_syslog());
 }
