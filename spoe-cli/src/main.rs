@@ -55,12 +55,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     #[cfg(feature = "bench-alloc")]
     alloc_count::start();
-    let (log_routing, _flush_on_exit) = logs::init();
+    let _flush_on_exit = logs::init();
     let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Notify(args) => cmd::notify::run(args),
         Command::Bench(args) => cmd::bench::run(args),
-        Command::Gateway(args) => cmd::gateway::run(args, log_routing),
+        Command::Gateway(args) => cmd::gateway::run(args),
         Command::Check(args) => return cmd::check::run(args),
         Command::Decode(args) => cmd::decode::run(args),
         Command::Conformance(args) => match cmd::conformance::run(args) {
@@ -71,7 +71,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("spoe: {e:#}");
+            // Through the sink: a stderr nobody reads must not keep the process from exiting.
+            logs::stderr_line(&format!("spoe: {e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -16,16 +16,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::model::{Syslog, SyslogFormat};
 
-/// The `tracing` target of the access lines of `option httplog`, framed as
-/// the `log` line says: a subscriber writes them as they are.
-pub const TARGET: &str = "spoe::httplog";
-
-/// The `tracing` target of the gateway's short access line (a frontend
-/// without `option httplog`).
-pub const ACCESS_TARGET: &str = "spoe::access";
-
 /// The syslog level of access lines (`info`).
 pub(crate) const ACCESS_LEVEL: u8 = 6;
+
+/// The syslog level of SPOE lines of a success (`notice`).
+pub(crate) const SPOE_LEVEL: u8 = 5;
+
+/// The syslog level of SPOE lines of a failure (`warning`).
+pub(crate) const SPOE_ERROR_LEVEL: u8 = 4;
 
 /// A timer of the line: milliseconds, or `-1` when that step never happened
 /// (HAProxy's convention).

@@ -6,11 +6,6 @@ use std::time::Duration;
 
 use crate::engine::outcome::{ProcessStatus, Timings};
 
-/// The `tracing` target of the SPOE log line: what a subscriber routes or
-/// frames these lines by (the `spoe` command sends them where `haproxy.cfg`'s
-/// `log` line says).
-pub const TARGET: &str = "spoe::log";
-
 /// What was processed: an event's messages or a group's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Processed<'a> {

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use spoe_gateway::config::{GatewayConfig, LogTarget};
+use spoe::config::ConfigErrors;
+use spoe_gateway::config::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader, ReloadError};
 use spoe_gateway::{Gateway, Workers};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use crate::logs::Routing;
 use crate::{demo, quickstart, sd_notify};
 
 #[derive(Debug, Args)]
@@ -42,8 +42,8 @@ pub(crate) struct GatewayArgs {
 
 /// Loads a configuration and the variable names it uses, reporting every
 /// warning on stderr.
-fn load(parse: impl Fn() -> Result<GatewayConfig, String>) -> Result<Loaded, ReloadError> {
-    let config = parse().map_err(ReloadError)?;
+fn load(parse: impl Fn() -> Result<GatewayConfig, ConfigErrors>) -> Result<Loaded, ReloadError> {
+    let config = parse()?;
     let var_names = config.var_names();
     Ok(Loaded { config, var_names })
 }
@@ -51,9 +51,9 @@ fn load(parse: impl Fn() -> Result<GatewayConfig, String>) -> Result<Loaded, Rel
 fn file_loader(path: PathBuf) -> Loader {
     Arc::new(move || {
         load(|| {
-            let (config, warnings) = GatewayConfig::from_file(&path).map_err(|e| e.to_string())?;
+            let (config, warnings) = GatewayConfig::from_file(&path)?;
             for w in warnings {
-                eprintln!("{w}");
+                crate::logs::stderr_line(&w.to_string());
             }
             Ok(config)
         })
@@ -68,17 +68,19 @@ fn string_loader(
 ) -> Loader {
     Arc::new(move || {
         load(|| {
-            let (config, warnings) = GatewayConfig::parse_str(text, name, &dir, Some(env.clone()))
-                .map_err(|e| e.to_string())?;
+            let (config, warnings) = GatewayConfig::parse_str(text, name, &dir, Some(env.clone()))?;
             for w in warnings {
-                eprintln!("{w}");
+                crate::logs::stderr_line(&w.to_string());
             }
             Ok(config)
         })
     })
 }
 
-pub(crate) fn run(args: GatewayArgs, routing: Arc<Routing>) -> Result<()> {
+pub(crate) fn run(args: GatewayArgs) -> Result<()> {
+    // As HAProxy: the open files limit goes up to what the system allows, and the automatic
+    // `maxconn` (when `global` sets none) follows from it.
+    spoe_gateway::limits::raise_open_files_limit();
     // The configuration decides the number of threads: load it before the
     // runtime exists, and start from that load.
     let first = match &args.config {
@@ -105,8 +107,8 @@ pub(crate) fn run(args: GatewayArgs, routing: Arc<Routing>) -> Result<()> {
         let workers = workers.clone();
         async move {
             match first {
-                Some((loaded, loader)) => serve(Some(loaded), loader, workers, &routing).await,
-                None => quickstart(args.listen, workers, &routing).await,
+                Some((loaded, loader)) => serve(Some(loaded), loader, workers).await,
+                None => quickstart(args.listen, workers).await,
             }
         }
     });
@@ -115,7 +117,7 @@ pub(crate) fn run(args: GatewayArgs, routing: Arc<Routing>) -> Result<()> {
     result
 }
 
-async fn quickstart(listen: SocketAddr, workers: Arc<Workers>, routing: &Routing) -> Result<()> {
+async fn quickstart(listen: SocketAddr, workers: Arc<Workers>) -> Result<()> {
     let stop = CancellationToken::new();
     // The embedded agent: the ip-reputation example.
     let agent_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -164,7 +166,7 @@ async fn quickstart(listen: SocketAddr, workers: Arc<Workers>, routing: &Routing
     println!(
         "  the agent scores your address into sess.iprep.ip_score; the gateway adds it as X-IP-Score"
     );
-    let result = serve(None, loader, workers, routing).await;
+    let result = serve(None, loader, workers).await;
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), agent_task).await;
     let _ = demo_task.await;
@@ -173,17 +175,11 @@ async fn quickstart(listen: SocketAddr, workers: Arc<Workers>, routing: &Routing
 
 /// Runs the gateway until a stop signal; `loaded` is the first
 /// configuration when the caller already has it.
-async fn serve(
-    loaded: Option<Loaded>,
-    loader: Loader,
-    workers: Arc<Workers>,
-    routing: &Routing,
-) -> Result<()> {
+async fn serve(loaded: Option<Loaded>, loader: Loader, workers: Arc<Workers>) -> Result<()> {
     let loaded = match loaded {
         Some(l) => l,
         None => loader().map_err(|e| anyhow::anyhow!("{e}"))?,
     };
-    route_request_logs(&loaded.config, routing);
     let started = Gateway::start_loaded(loaded, loader, workers).await;
     let gateway = started.map_err(|e| anyhow::anyhow!("{e}"))?;
     for addr in gateway.listening() {
@@ -196,8 +192,8 @@ async fn serve(
     let mut int = signal(SignalKind::interrupt())?;
     loop {
         tokio::select! {
-            _ = usr2.recv() => reload(&gateway, routing).await,
-            _ = hup.recv() => reload(&gateway, routing).await,
+            _ = usr2.recv() => reload(&gateway).await,
+            _ = hup.recv() => reload(&gateway).await,
             _ = term.recv() => {
                 tracing::info!("SIGTERM: stopping gracefully");
                 sd_notify::notify("STOPPING=1");
@@ -220,20 +216,11 @@ async fn serve(
     }
 }
 
-async fn reload(gateway: &Arc<Gateway>, routing: &Routing) {
+async fn reload(gateway: &Arc<Gateway>) {
     sd_notify::notify("RELOADING=1");
     match gateway.reload().await {
-        Ok(id) => {
-            route_request_logs(&gateway.current().config, routing);
-            tracing::info!(generation = id, "reloaded");
-        }
+        Ok(id) => tracing::info!(generation = id, "reloaded"),
         Err(e) => tracing::error!("reload failed, still running the previous configuration:\n{e}"),
     }
     sd_notify::notify("READY=1");
-}
-
-/// Request lines go where the configuration's `global` `log` says.
-fn route_request_logs(config: &GatewayConfig, routing: &Routing) {
-    routing.request_logs_to_stdout(config.log_target() == LogTarget::Stdout);
-    routing.frame_spoe_lines(config.httplog_syslog());
 }
