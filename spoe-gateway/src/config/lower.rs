@@ -59,6 +59,8 @@ pub(super) struct Proxy {
     /// `None`: HAProxy's default, `tcp`.
     pub(super) mode: Option<Mode>,
     pub(super) binds: Vec<SocketAddr>,
+    /// `bind ... maxconn N`, per address.
+    pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
     pub(super) maxconn: Option<usize>,
@@ -92,6 +94,7 @@ impl Proxy {
             span,
             mode: None,
             binds: Vec::new(),
+            bind_maxconn: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
             maxconn: None,

@@ -89,6 +89,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             frontends.push(Frontend {
                 name: p.name,
                 binds: p.binds,
+                bind_maxconn: p.bind_maxconn,
                 timeouts: p.timeouts,
                 maxconn: p.maxconn,
                 acls: p.acls,

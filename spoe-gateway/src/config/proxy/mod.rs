@@ -8,7 +8,7 @@
 //! (`default_backend`, `use_backend`), [`filter`], [`limits`] (`maxconn`), `log` in
 //! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
-mod bind;
+pub(super) mod bind;
 mod defaults;
 mod filter;
 mod limits;
@@ -48,7 +48,10 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "bind",
         handler: |lw, p, line| lw.bind(p, line),
-        uses: Use::Runs(&[("Frontend.binds", "model.rs")]),
+        uses: Use::Runs(&[
+            ("Frontend.binds", "model.rs"),
+            ("Frontend.bind_maxconn", "limits.rs"),
+        ]),
     },
     Keyword {
         name: "timeout",
