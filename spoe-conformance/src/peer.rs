@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use spop::engine::{EngineConfig, EngineEnd, EngineEvent};
 use spop::{
-    AgentHello, Body, Disconnect, Flags, Frame, FrameHeader, FrameType, HaproxyHello, Kv, KvText,
-    Message, Status,
+    AgentHello, Body, Disconnect, Frame, FrameType, HaproxyHello, Kv, KvText, Message, Status,
 };
 use spop_io::Addr;
 use spop_io::{EnginePeer, HandshakeFailed, ReadError};
@@ -397,7 +396,8 @@ impl Peer {
     /// Sends a HAPROXY-HELLO made of `kv`, as it is, and returns the agent's
     /// first answer (read as it is: the case judges it).
     pub async fn hello_kv(&mut self, kv: Vec<Kv>) -> Result<Event, PeerError> {
-        self.send(&hello_frame(kv), "HAPROXY-HELLO").await?;
+        self.send(&Frame::haproxy_hello_kv(kv), "HAPROXY-HELLO")
+            .await?;
         Ok(self.next().await)
     }
 
@@ -472,19 +472,6 @@ impl Peer {
                 end => return (frames, end),
             }
         }
-    }
-}
-
-/// A HAPROXY-HELLO frame with exactly `kv`.
-pub(crate) fn hello_frame(kv: Vec<Kv>) -> Frame {
-    Frame {
-        header: FrameHeader {
-            frame_type: FrameType::HAPROXY_HELLO,
-            flags: Flags::FIN,
-            stream_id: 0,
-            frame_id: 0,
-        },
-        body: Body::HaproxyHello(kv),
     }
 }
 

@@ -41,26 +41,32 @@ impl Default for HealthCheck {
     }
 }
 
-/// One check: true when the server answers a health-check hello properly
-/// (an AGENT-HELLO HAProxy accepts), by `deadline`.
+/// One check: `Ok` when the server answers a health-check hello properly
+/// (an AGENT-HELLO HAProxy accepts) by `deadline`; else why not (the OS
+/// error of the connection, the agent's refusal, the answer HAProxy refuses).
 pub(crate) async fn probe(
     connector: &dyn Connector,
     addr: &Addr,
     max_frame_size: u32,
     deadline: Instant,
-) -> bool {
+) -> Result<(), String> {
     let attempt = async {
-        let io = connector.connect(addr).await.ok()?;
+        let io = connector
+            .connect(addr)
+            .await
+            .map_err(|e| format!("connecting: {e}"))?;
         let mut hello = Haproxy::V3_1.hello(None);
         hello.max_frame_size = max_frame_size;
         hello.capabilities = Capabilities::default();
         hello.healthcheck = true;
         let mut peer = EnginePeer::new(io);
-        let passed = peer.handshake(EngineConfig::new(hello)).await.is_ok();
+        let answer = peer.handshake(EngineConfig::new(hello)).await;
         let _ = peer.shutdown_write().await;
-        passed.then_some(())
+        answer.map(|_| ()).map_err(|e| e.to_string())
     };
-    matches!(timeout_at(deadline, attempt).await, Ok(Some(())))
+    timeout_at(deadline, attempt)
+        .await
+        .unwrap_or_else(|_| Err("no AGENT-HELLO within the check's timeout".into()))
 }
 
 /// Checks server `server` until `stop`, reporting each change of state.
@@ -82,13 +88,14 @@ pub(crate) async fn run(
             () = sleep_until(next) => {}
         }
         next = Instant::now() + check.inter;
-        let ok = probe(
+        let checked = probe(
             connector.as_ref(),
             &addr,
             max_frame_size,
             Instant::now() + check.timeout,
         )
         .await;
+        let ok = checked.is_ok();
         if ok == up {
             streak = 0;
             continue;
@@ -98,7 +105,12 @@ pub(crate) async fn run(
         if streak >= needed.max(1) {
             up = ok;
             streak = 0;
-            tracing::warn!(server = %addr, up, "agent server health changed");
+            match &checked {
+                Ok(()) => tracing::warn!(server = %addr, up, "agent server health changed"),
+                Err(error) => {
+                    tracing::warn!(server = %addr, up, %error, "agent server health changed");
+                }
+            }
             if events.send(ConnEvent::Health { server, up }).is_err() {
                 return;
             }
