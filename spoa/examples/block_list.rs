@@ -9,10 +9,14 @@
 //!
 //! spoe.conf on the HAProxy side:
 //!
+//! <!-- config: example-block-list spoe.conf -->
 //! ```text
+//! [block]
 //! spoe-agent block-agent
 //!     messages check-request
 //!     option var-prefix block
+//!     timeout hello 2s
+//!     timeout idle 30s
 //!     timeout processing 200ms
 //!     use-backend agents
 //! spoe-message check-request
@@ -20,7 +24,8 @@
 //!     event on-frontend-http-request
 //! ```
 //!
-//! and in haproxy.cfg: `http-request deny if { var(txn.block.blocked) -m bool }`.
+//! and in haproxy.cfg's frontend: `filter spoe engine block config spoe.conf`,
+//! `http-request deny if { var(txn.block.blocked) -m bool }`.
 //! Handler errors and overruns are logged through `tracing` (RUST_LOG
 //! filters them; default `info`).
 

@@ -41,12 +41,17 @@
 //!
 //! with, on HAProxy's side, `spoe.conf`:
 //!
+//! <!-- config: spoa-guide spoe.conf -->
 //! ```text
+//! [bot]
 //! spoe-agent bot-agent
 //!     messages check-ua
 //!     option var-prefix bot
+//!     timeout hello 2s
+//!     timeout idle 30s
 //!     timeout processing 200ms
 //!     use-backend agents
+//!
 //! spoe-message check-ua
 //!     args ua=req.hdr(user-agent)
 //!     event on-frontend-http-request
@@ -54,7 +59,8 @@
 //!
 //! and in `haproxy.cfg`: `filter spoe engine bot config spoe.conf` in the
 //! frontend, `http-request deny if { var(txn.bot.bot) -m bool }`, and a
-//! `backend agents` (`mode tcp`) with one `server` per agent process.
+//! `backend agents` (`mode tcp`) with one `server` per agent process (the
+//! repository's README has the whole file).
 //!
 //! # Handlers
 //!

@@ -1,7 +1,8 @@
 //! An agent crate that depends only on `spoa` and `tokio` builds and its
-//! tests pass: the README's "Write an agent" code (its `main.rs` block and
-//! its tests block), compiled as a crate of its own whose `Cargo.toml` lists
-//! those two dependencies and nothing else.
+//! tests pass: the README's "Write an agent" crate (its `Cargo.toml` block,
+//! its `main.rs` block and its tests block), compiled as a crate of its own
+//! outside this workspace, with the manifest's `spoa` path pointed at this
+//! checkout.
 //!
 //! The crate lives in `target/one-dependency-agent/` with a target directory
 //! of its own (a nested cargo must not wait on the outer one's lock), built
@@ -23,17 +24,18 @@ use spoe_interop::ChildGuard;
 /// A cold build on a busy 2-core machine takes minutes; a warm one seconds.
 const BUILD_LIMIT: Duration = Duration::from_secs(20 * 60);
 
-/// The Rust block that follows the `<!-- write-an-agent:TAG ...-->` marker in
-/// the README.
-fn readme_block(readme: &str, tag: &str) -> String {
+/// The `lang` block that follows the `<!-- write-an-agent:TAG ...-->` marker
+/// in the README.
+fn readme_block(readme: &str, tag: &str, lang: &str) -> String {
     let marker = format!("<!-- write-an-agent:{tag}");
     let after = readme
         .split_once(&marker)
         .unwrap_or_else(|| panic!("README.md has no {marker:?} marker"))
         .1;
+    let fence = format!("```{lang}\n");
     let code = after
-        .split_once("```rust\n")
-        .unwrap_or_else(|| panic!("no ```rust block after {marker:?}"))
+        .split_once(&fence)
+        .unwrap_or_else(|| panic!("no {fence:?} block after {marker:?}"))
         .1;
     code.split_once("```")
         .unwrap_or_else(|| panic!("unterminated block after {marker:?}"))
@@ -56,8 +58,9 @@ fn the_readme_agent_builds_and_tests_with_only_spoa_and_tokio() {
         .parent()
         .expect("workspace root");
     let readme = std::fs::read_to_string(workspace.join("README.md")).expect("README.md");
-    let main_rs = readme_block(&readme, "main.rs");
-    let tests_rs = readme_block(&readme, "tests");
+    let cargo_toml = readme_block(&readme, "Cargo.toml", "toml");
+    let main_rs = readme_block(&readme, "main.rs", "rust");
+    let tests_rs = readme_block(&readme, "tests", "rust");
     assert!(
         !main_rs.contains("spop") && !main_rs.contains("tokio_util"),
         "the agent names only spoa and tokio:\n{main_rs}"
@@ -65,23 +68,7 @@ fn the_readme_agent_builds_and_tests_with_only_spoa_and_tokio() {
 
     let krate = target_dir().join("one-dependency-agent");
     std::fs::create_dir_all(krate.join("src")).expect("create crate directory");
-    let manifest = format!(
-        "\
-[package]
-name = \"one-dependency-agent\"
-version = \"0.0.0\"
-edition = \"2024\"
-publish = false
-
-# Its own workspace: not a member of the one it sits in.
-[workspace]
-
-[dependencies]
-spoa = {{ path = {spoa:?} }}
-tokio = {{ version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }}
-",
-        spoa = workspace.join("spoa").display().to_string()
-    );
+    let manifest = readme_manifest(&cargo_toml, &workspace.join("spoa"));
     write_if_changed(&krate.join("Cargo.toml"), &manifest);
     write_if_changed(
         &krate.join("src/main.rs"),
@@ -114,6 +101,43 @@ tokio = {{ version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }}
         "the README's agent, depending only on spoa and tokio, failed to build or test ({status}):\n{output}"
     );
     assert!(output.contains("1 passed"), "its test ran:\n{output}");
+}
+
+/// The README's manifest, with its `spoa` path pointed at `spoa` and a
+/// `[workspace]` of its own (the crate sits under this workspace's target
+/// directory, which it is not a member of). Its dependencies must be
+/// exactly `spoa` and `tokio`.
+fn readme_manifest(readme_toml: &str, spoa: &Path) -> String {
+    let mut deps = Vec::new();
+    let mut in_deps = false;
+    let mut out = String::new();
+    for line in readme_toml.lines() {
+        if line.starts_with('[') {
+            in_deps = line.trim() == "[dependencies]";
+        } else if in_deps && let Some((name, _)) = line.split_once('=') {
+            deps.push(name.trim().to_owned());
+        }
+        if in_deps && line.starts_with("spoa ") {
+            let (before, after) = line
+                .split_once("path = \"")
+                .unwrap_or_else(|| panic!("the README's spoa dependency is a path: {line}"));
+            let rest = after.split_once('"').expect("a quoted path").1;
+            out.push_str(&format!(
+                "{before}path = {:?}{rest}\n",
+                spoa.display().to_string()
+            ));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert_eq!(
+        deps,
+        ["spoa", "tokio"],
+        "the README's agent depends on spoa and tokio only:\n{readme_toml}"
+    );
+    out.push_str("\n# Its own workspace: not a member of the one it sits in.\n[workspace]\n");
+    out
 }
 
 /// Leaves an unchanged file alone, so that cargo's fingerprints stay warm.
