@@ -12,6 +12,7 @@ mod addr;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cmd;
+mod error_var;
 mod json;
 mod logs;
 mod metrics_http;

@@ -17,12 +17,14 @@ use crate::{HaproxyVersion, cases};
 #[non_exhaustive]
 pub enum ProbeError {
     /// The connection could not be opened.
-    #[error("connecting to {target}: {source}")]
+    // The OS error is said in the message and is not the error's `source`:
+    // a chain printer (anyhow's `{:#}`) would say it twice.
+    #[error("connecting to {target}: {error}")]
     Connect {
         /// The agent.
         target: String,
         /// The OS error (connection refused, no such file...).
-        source: io::Error,
+        error: io::Error,
     },
     /// The peer answered with bytes that are no SPOP frame.
     #[error(
@@ -116,16 +118,16 @@ pub async fn probe(target: &Target, wait: Duration) -> Result<AgentHello, ProbeE
     };
     let mut io = match tokio::time::timeout(wait, connect).await {
         Ok(Ok(io)) => io,
-        Ok(Err(source)) => {
+        Ok(Err(error)) => {
             return Err(ProbeError::Connect {
                 target: name,
-                source,
+                error,
             });
         }
         Err(_) => {
             return Err(ProbeError::Connect {
                 target: name,
-                source: io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
+                error: io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
             });
         }
     };

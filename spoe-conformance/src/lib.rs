@@ -156,10 +156,16 @@ pub struct Settings {
     pub ack_budget: Duration,
     /// The message name sent in NOTIFY frames.
     pub message: String,
+    /// The variable with which the agent says that it could not deliver a
+    /// verdict (`spoa`'s error variable, `txn` `error` by default): ACKs that
+    /// set it are counted in [`Report::verdicts`]. The protocol is right,
+    /// but the handler failed.
+    pub error_var: Option<(spop::VarScope, String)>,
 }
 
 impl Settings {
-    /// Defaults: 3 s per case, 500 ms ACK budget, message `conformance`.
+    /// Defaults: 3 s per case, 500 ms ACK budget, message `conformance`,
+    /// error variable `txn.error`.
     pub fn new(target: Target, haproxy: HaproxyVersion) -> Self {
         Self {
             target,
@@ -167,6 +173,7 @@ impl Settings {
             case_timeout: Duration::from_secs(3),
             ack_budget: Duration::from_millis(500),
             message: "conformance".to_owned(),
+            error_var: Some((spop::VarScope::Transaction, "error".to_owned())),
         }
     }
 }
@@ -324,6 +331,68 @@ pub struct Report {
     pub haproxy: HaproxyVersion,
     /// One result per case run, in order.
     pub cases: Vec<CaseResult>,
+    /// The ACKs the agent sent, and those that set the error variable.
+    pub verdicts: Verdicts,
+}
+
+/// What the agent's ACKs said about its handler: every ACK counted, and
+/// those that set [`Settings::error_var`], by the value set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Verdicts {
+    /// The variable looked for, `scope.name` (empty when none).
+    pub error_var: String,
+    /// ACKs received, every case together.
+    pub acks: u64,
+    /// ACKs that set the error variable, by its value as text (`10` for
+    /// `spoa`'s handler error).
+    pub with_error_var: std::collections::BTreeMap<String, u64>,
+}
+
+impl Verdicts {
+    /// ACKs that set the error variable.
+    pub fn failed(&self) -> u64 {
+        self.with_error_var.values().sum()
+    }
+
+    /// Counts `frame` if it is an ACK.
+    fn record(&mut self, frame: &spop::Frame, var: Option<&(spop::VarScope, String)>) {
+        let spop::Body::Ack(actions) = &frame.body else {
+            return;
+        };
+        self.acks += 1;
+        let Some((scope, name)) = var else {
+            return;
+        };
+        let set = actions.iter().rev().find_map(|a| match a {
+            spop::Action::SetVar {
+                scope: s,
+                name: n,
+                value,
+            } if s == scope && n.as_ref() == name.as_bytes() => Some(value),
+            _ => None,
+        });
+        if let Some(value) = set {
+            let text = value
+                .as_i64()
+                .map_or_else(|| format!("{value:?}"), |v| v.to_string());
+            *self.with_error_var.entry(text).or_default() += 1;
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The ACK tally of the run in progress: every `Peer` of a case records
+    /// the ACKs it reads into it.
+    static TALLY: std::sync::Arc<std::sync::Mutex<(Verdicts, Option<(spop::VarScope, String)>)>>;
+}
+
+/// Counts `frame` in the tally of the run in progress, if any.
+pub(crate) fn tally(frame: &spop::Frame) {
+    let _ = TALLY.try_with(|t| {
+        let mut t = t.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (verdicts, var) = &mut *t;
+        verdicts.record(frame, var.as_ref());
+    });
 }
 
 impl Report {
@@ -340,13 +409,31 @@ impl Report {
 
 /// Runs every case (or one group's), one after the other.
 pub async fn run(settings: &Settings, only: Option<Group>) -> Report {
+    let verdicts = Verdicts {
+        error_var: settings
+            .error_var
+            .as_ref()
+            .map(|(scope, name)| format!("{}.{name}", scope.haproxy_prefix()))
+            .unwrap_or_default(),
+        ..Verdicts::default()
+    };
+    let tally = std::sync::Arc::new(std::sync::Mutex::new((
+        verdicts,
+        settings.error_var.clone(),
+    )));
     let mut results = Vec::new();
     for case in cases().iter().filter(|c| only.is_none_or(|g| c.group == g)) {
-        results.push(run_case(case, settings).await);
+        results.push(TALLY.scope(tally.clone(), run_case(case, settings)).await);
     }
+    let verdicts = tally
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .0
+        .clone();
     Report {
         agent: settings.target.to_string(),
         haproxy: settings.haproxy,
         cases: results,
+        verdicts,
     }
 }

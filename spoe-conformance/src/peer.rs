@@ -56,20 +56,22 @@ const READ_LIMIT: u32 = 1 << 20;
 #[non_exhaustive]
 pub enum PeerError {
     /// The connection could not be opened.
-    #[error("connecting to {target}: {source}")]
+    // OS errors are said in the messages and are not the errors' `source`:
+    // a chain printer would say them twice.
+    #[error("connecting to {target}: {error}")]
     Connect {
         /// The agent.
         target: String,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// Writing failed (the agent reset or closed the connection).
-    #[error("writing {what}: {source}")]
+    #[error("writing {what}: {error}")]
     Write {
         /// What was being written.
         what: &'static str,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// The agent's answer was not the one the case needs.
     #[error("expected {expected}, got {got}")]
@@ -197,9 +199,9 @@ impl fmt::Debug for Peer {
 impl Peer {
     /// Opens a connection (TCP with `TCP_NODELAY`, as HAProxy does).
     pub async fn connect(target: &Target) -> Result<Self, PeerError> {
-        let connect_err = |source| PeerError::Connect {
+        let connect_err = |error| PeerError::Connect {
             target: target.to_string(),
-            source,
+            error,
         };
         let (io, tcp): (Pin<Box<dyn Io>>, _) = match target {
             Target::Tcp(a) => {
@@ -233,9 +235,9 @@ impl Peer {
         let Target::Tcp(a) = target else {
             return Ok(None);
         };
-        let connect_err = |source| PeerError::Connect {
+        let connect_err = |error| PeerError::Connect {
             target: target.to_string(),
-            source,
+            error,
         };
         let s = tokio::net::TcpStream::connect(a)
             .await
@@ -258,7 +260,7 @@ impl Peer {
         self.io
             .write_all(bytes)
             .await
-            .map_err(|source| PeerError::Write { what, source })
+            .map_err(|error| PeerError::Write { what, error })
     }
 
     /// Writes one frame (no max-frame-size check: cases send oversized frames
@@ -299,6 +301,7 @@ impl Peer {
     }
 
     fn check(&mut self, frame: &Frame) {
+        crate::tally(frame);
         let len = frame.frame_len();
         if let Some(max) = self.negotiated
             && len > max as usize
