@@ -47,7 +47,7 @@ pub(crate) fn agent(s: &str) -> Result<AgentAddr, String> {
     }
 }
 
-/// `--listen` of `spoe agent`: `HOST:PORT` or `unix:PATH` (`unix@PATH` too).
+/// `--listen` of `spoe agent`: `HOST:PORT` or `unix@PATH` (`unix:PATH` too).
 pub(crate) fn listen(s: &str) -> Result<ListenAddr, String> {
     match unix_path(s) {
         Some("") => Err(format!(

@@ -183,8 +183,8 @@ where
     }
 }
 
-/// Installs the subscriber (level from `RUST_LOG`, default `info`). Lines
-/// still queued are written when the returned guards drop.
+/// Installs the subscriber (level from `RUST_LOG`, else `default_level`).
+/// Lines still queued are written when the returned guards drop.
 ///
 /// Two formatters, same format: the request lines skip tracing-subscriber's
 /// escaping of terminal control characters, which goes through the line one
@@ -192,7 +192,7 @@ where
 /// Their text needs none: numbers, names from the configuration, and the
 /// request's method and URI, which hyper and `http` only accept as visible
 /// ASCII. Every other line (agents' and peers' words among them) stays escaped.
-pub(crate) fn init() -> [WorkerGuard; 2] {
+pub(crate) fn init(default_level: &str) -> [WorkerGuard; 2] {
     let (stderr, stderr_guard) = writer(std::io::stderr());
     let (stdout, stdout_guard) = writer(std::io::stdout());
     let ansi = std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
@@ -216,7 +216,7 @@ pub(crate) fn init() -> [WorkerGuard; 2] {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with(requests)
         .with(httplog)

@@ -49,7 +49,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _flush_on_exit = logs::init();
+    // `notify` says everything on stdout (the JSON) and in its exit line:
+    // the engine's own warnings about the same failure would only repeat it.
+    let default_level = match cli.command {
+        Command::Notify(_) => "error",
+        _ => "info",
+    };
+    let _flush_on_exit = logs::init(default_level);
     let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Notify(args) => cmd::notify::run(args),

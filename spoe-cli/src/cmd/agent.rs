@@ -44,7 +44,7 @@ pub(crate) enum FragmentationArg {
 #[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
     /// Address to listen on: HOST:PORT (a host name is resolved; port 0
-    /// picks a free port, printed on stdout) or unix:PATH.
+    /// picks a free port, printed on stdout) or unix@PATH (unix:PATH too).
     #[arg(long, value_parser = crate::addr::listen)]
     listen: ListenAddr,
     /// The handler to serve.
