@@ -22,7 +22,6 @@
 mod access;
 mod body;
 pub mod config;
-mod conn;
 pub mod generation;
 pub mod httplog;
 pub mod metrics;

@@ -359,6 +359,11 @@ fn spoe_modules_import_without_cycles() {
 }
 
 #[test]
+fn gateway_modules_import_without_cycles() {
+    assert_acyclic("spoe-gateway");
+}
+
+#[test]
 fn spop_modules_import_without_cycles() {
     assert_acyclic("spop");
 }
