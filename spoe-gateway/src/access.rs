@@ -19,8 +19,8 @@ use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::Instant;
 
 use crate::httplog::{ACCESS_LEVEL, Framed, HttpLog, Timer};
-use crate::metrics::GatewayMetrics;
 use crate::model::Syslog;
+use crate::stats::{Counters, End, Tally};
 
 /// Connections open now: the process's (`%ac`) and the frontend's (`%fc`);
 /// and whether the gateway is closing them by force (a stop past
@@ -33,7 +33,8 @@ use crate::model::Syslog;
 #[derive(Debug, Default)]
 pub(crate) struct ConnCounts {
     pub(crate) process: Arc<AtomicUsize>,
-    pub(crate) frontend: Arc<AtomicUsize>,
+    /// The frontend's statistics: its `scur` is `%fc`.
+    pub(crate) frontend: Arc<Counters>,
     pub(crate) killing: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -42,9 +43,14 @@ pub(crate) struct ConnCounts {
 pub(crate) struct Counted(Arc<ConnCounts>);
 
 impl Counted {
+    /// A connection accepted: also the frontend's connection and session
+    /// (HAProxy's `conn_tot` and `stot`, one each in HTTP/1).
     pub(crate) fn new(counts: Arc<ConnCounts>) -> Self {
         counts.process.fetch_add(1, Ordering::Relaxed);
-        counts.frontend.fetch_add(1, Ordering::Relaxed);
+        let fe = &counts.frontend;
+        fe.cum_conn.inc();
+        fe.conn_rate.add();
+        fe.session_starts();
         Self(counts)
     }
 }
@@ -52,7 +58,7 @@ impl Counted {
 impl Drop for Counted {
     fn drop(&mut self) {
         self.0.process.fetch_sub(1, Ordering::Relaxed);
-        self.0.frontend.fetch_sub(1, Ordering::Relaxed);
+        self.0.frontend.session_ends();
     }
 }
 
@@ -75,7 +81,7 @@ impl std::fmt::Display for RequestLine {
 }
 
 /// Everything an access line says but the bytes and the end.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Access {
     pub(crate) client: SocketAddr,
     pub(crate) received: SystemTime,
@@ -107,6 +113,8 @@ pub(crate) struct Access {
     /// The response has no body to send (`HEAD`, 204, 304): hyper drops it
     /// unread, which is not the client leaving.
     pub(crate) bodiless: bool,
+    /// The request's statistics, ended when the line is written.
+    pub(crate) tally: Option<Tally>,
 }
 
 impl Access {
@@ -152,15 +160,21 @@ impl Access {
             httplog: None,
             head_bytes: 0,
             bodiless: false,
+            tally: None,
         }
     }
 
-    /// Writes the line: `body_bytes` of body were sent.
-    pub(crate) fn write(&self, body_bytes: u64, metrics: &GatewayMetrics) {
-        if let Some(status) = self.status {
-            metrics.request(&self.frontend, status);
-        }
+    /// Writes the line (`body_bytes` of body were sent), and ends the
+    /// request's statistics with what it says.
+    pub(crate) fn write(mut self, body_bytes: u64) {
         let active = self.started.elapsed();
+        if let Some(tally) = self.tally.as_mut() {
+            tally.end(End {
+                status: self.status,
+                termination: self.termination,
+                total: active,
+            });
+        }
         let Some(syslog) = &self.httplog else {
             let status = self.status.map_or(-1, i32::from);
             tracing::info!(
@@ -193,7 +207,7 @@ impl Access {
             termination: self.termination,
             counters: [
                 self.conns.process.load(Ordering::Relaxed),
-                self.conns.frontend.load(Ordering::Relaxed),
+                self.conns.frontend.sessions.cur() as usize,
                 self.backend_conns,
                 self.server_conns,
                 0,
@@ -213,7 +227,6 @@ impl Access {
 pub(crate) struct Logged<B: HttpBody> {
     inner: B,
     access: Option<Access>,
-    metrics: Arc<GatewayMetrics>,
     sent: u64,
     failed: bool,
     ended: bool,
@@ -226,11 +239,10 @@ impl<B: HttpBody> std::fmt::Debug for Logged<B> {
 }
 
 impl<B: HttpBody> Logged<B> {
-    pub(crate) fn new(inner: B, access: Access, metrics: Arc<GatewayMetrics>) -> Self {
+    pub(crate) fn new(inner: B, access: Access) -> Self {
         Self {
             inner,
             access: Some(access),
-            metrics,
             sent: 0,
             failed: false,
             ended: false,
@@ -238,11 +250,10 @@ impl<B: HttpBody> Logged<B> {
     }
 
     /// A body without an access line.
-    pub(crate) fn unlogged(inner: B, metrics: Arc<GatewayMetrics>) -> Self {
+    pub(crate) fn unlogged(inner: B) -> Self {
         Self {
             inner,
             access: None,
-            metrics,
             sent: 0,
             failed: false,
             ended: false,
@@ -291,7 +302,7 @@ impl<B: HttpBody> Drop for Logged<B> {
         } else if !(self.ended || access.bodiless || self.inner.is_end_stream()) {
             access.termination = access.ended_as("CD");
         }
-        access.write(self.sent, &self.metrics);
+        access.write(self.sent);
     }
 }
 
@@ -302,23 +313,27 @@ impl<B: HttpBody> Drop for Logged<B> {
 #[derive(Debug)]
 pub(crate) struct Pending {
     access: Option<Access>,
-    metrics: Arc<GatewayMetrics>,
     /// The termination state if the client leaves now: `CR` (request,
     /// agents, rules), `CQ` (queued for a server), `CH` (the server's answer).
     pub(crate) phase: &'static str,
 }
 
 impl Pending {
-    pub(crate) fn new(access: Access, metrics: Arc<GatewayMetrics>) -> Self {
+    pub(crate) fn new(access: Access) -> Self {
         Self {
             access: Some(access),
-            metrics,
             phase: "CR",
         }
     }
 
     pub(crate) fn get(&mut self) -> &mut Access {
         self.access.get_or_insert_with(unreachable_access)
+    }
+
+    /// The request's statistics.
+    pub(crate) fn tally(&mut self) -> &mut Tally {
+        let fe = self.get().conns.frontend.clone();
+        self.get().tally.get_or_insert_with(|| Tally::new(fe))
     }
 
     /// The line, to be written by whoever ends the request.
@@ -342,7 +357,7 @@ impl Drop for Pending {
         if let Some(mut access) = self.access.take() {
             access.status = None;
             access.termination = access.ended_as(self.phase);
-            access.write(0, &self.metrics);
+            access.write(0);
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod model;
 mod proxy;
 pub mod quickstart;
 pub mod server;
+pub mod stats;
 mod txn;
 pub mod workers;
 

@@ -24,13 +24,15 @@ impl Gateway {
     ) {
         let started = tokio::time::Instant::now();
         let generation = self.current();
-        let frontend = generation.frontend_for(local).map(|f| &f.model);
-        let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
-        let frontend_conns = self.frontend_conns(frontend.map_or("-", |f| f.name.as_str()));
+        let frontend = generation.frontend_for(local);
+        let timeouts = frontend.map(|f| f.model.timeouts).unwrap_or_default();
+        // The frontend's statistics (a listener left from an earlier
+        // generation serves nobody's: counted apart, and nowhere shown).
+        let frontend_counters = frontend.map(|f| f.counters.clone()).unwrap_or_default();
         drop(generation);
         let conns = Arc::new(ConnCounts {
             process: self.conns.clone(),
-            frontend: frontend_conns,
+            frontend: frontend_counters,
             killing: self.killing.clone(),
         });
         let _counted = Counted::new(conns.clone());

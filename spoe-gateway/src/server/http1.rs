@@ -39,7 +39,7 @@ impl Gateway {
         // HAProxy waits `timeout http-keep-alive` for the next request, or
         // `timeout http-request` when it is not set.
         let keep_alive_timeout = timeouts.http_keep_alive.unwrap_or(header_timeout);
-        let mut io = ClientIo::new(sock, exchange.clone());
+        let mut io = ClientIo::new(sock, exchange.clone(), session.conns.frontend.clone());
         let mut first = true;
         loop {
             // Until the client sends something the connection holds no HTTP
@@ -54,7 +54,7 @@ impl Gateway {
                     keep_alive_timeout
                 };
                 let readable = tokio::select! {
-                    r = tokio::time::timeout(wait, io.sock.inner().readable()) => r,
+                    r = tokio::time::timeout(wait, io.sock.inner().get_ref().readable()) => r,
                     () = stop.cancelled() => return,
                 };
                 match readable {
@@ -196,7 +196,10 @@ content-length: 92\r\ncache-control: no-cache\r\nconnection: close\r\ncontent-ty
 /// Sends the 408 page and closes; returns the bytes the client was sent
 /// (bounded by `timeout client`, 5 s without it: a client that does not
 /// read gets no more of the gateway's time).
-async fn send_request_timeout(mut sock: TcpStream, limit: Option<Duration>) -> u64 {
+async fn send_request_timeout(
+    mut sock: impl tokio::io::AsyncWrite + Unpin,
+    limit: Option<Duration>,
+) -> u64 {
     let write = async {
         sock.write_all(REQUEST_TIMEOUT_PAGE).await?;
         sock.shutdown().await

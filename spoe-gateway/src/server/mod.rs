@@ -115,7 +115,6 @@ pub struct Gateway {
     conns: Arc<std::sync::atomic::AtomicUsize>,
     /// Set when a stop outlasts its bound: requests cut then are logged `K`.
     killing: Arc<std::sync::atomic::AtomicBool>,
-    frontend_conns: Mutex<HashMap<String, Arc<std::sync::atomic::AtomicUsize>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -171,6 +170,7 @@ impl Gateway {
             Arc::new(loaded.config),
             &loaded.var_names,
             &workers,
+            &metrics.stats,
         ));
         metrics.generations.inc();
         let gw = Arc::new(Self {
@@ -191,7 +191,6 @@ impl Gateway {
             prebound: Mutex::new(prebound),
             conns: Arc::default(),
             killing: Arc::default(),
-            frontend_conns: Mutex::default(),
         });
         gw.bind_listeners(&generation.config).await?;
         info!(generation = 1, "gateway started");
@@ -239,7 +238,6 @@ impl Gateway {
         let generation = self.current();
         let frontend = generation.frontend_for(session.local).map(|f| &f.model);
         proxy::log_refused(
-            &self.metrics,
             session,
             frontend.map_or("-", |f| f.name.as_str()),
             frontend
@@ -249,18 +247,6 @@ impl Gateway {
             termination,
             bytes,
         );
-    }
-
-    /// The count of connections open on the frontend called `name` (`%fc`).
-    fn frontend_conns(&self, name: &str) -> Arc<std::sync::atomic::AtomicUsize> {
-        let mut all = self
-            .frontend_conns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = all.get(name) {
-            return n.clone();
-        }
-        all.entry(name.to_owned()).or_default().clone()
     }
 
     /// Validates and loads the configuration again. On success new requests
@@ -299,6 +285,7 @@ impl Gateway {
             config,
             &loaded.var_names,
             &self.workers,
+            &self.metrics.stats,
         ));
         let old = std::mem::replace(
             &mut *self
@@ -316,6 +303,7 @@ impl Gateway {
             .hard_stop_after
             .unwrap_or(DEFAULT_HARD_STOP_AFTER);
         let metrics = self.metrics.clone();
+        metrics.retiring(old.clone());
         self.retiring.spawn(async move {
             // Idle agent connections close now, busy ones after their last ACK.
             old.drain();
@@ -325,6 +313,7 @@ impl Gateway {
             })
             .await;
             info!(generation = old.id, "generation retired");
+            metrics.retired(&old);
             metrics.generations.dec();
         });
         Ok(id)
