@@ -70,6 +70,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let server = Server::new(router(), config)?;
     let listener = Listener::bind(&addr).await?;
     println!("bot_blocker: listening on {}", listener.local_addr()?);
+    // Prometheus metrics (METRICS_ADDR, 127.0.0.1:9100 by default), until the agent stops.
+    let metrics = server
+        .serve_metrics(
+            std::env::var("METRICS_ADDR")
+                .as_deref()
+                .unwrap_or("127.0.0.1:9100"),
+        )
+        .await?;
+    println!(
+        "bot_blocker: metrics on http://{}/metrics",
+        metrics.local_addr()
+    );
     server.serve_until_signal(listener).await?;
     Ok(())
 }

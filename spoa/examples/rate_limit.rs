@@ -186,6 +186,18 @@ async fn main() -> Result<(), HandlerError> {
     )?;
     let listener = Listener::bind(&addr).await?;
     println!("rate_limit: listening on {}", listener.local_addr()?);
+    // Prometheus metrics (METRICS_ADDR, 127.0.0.1:9100 by default), until the agent stops.
+    let metrics = server
+        .serve_metrics(
+            std::env::var("METRICS_ADDR")
+                .as_deref()
+                .unwrap_or("127.0.0.1:9100"),
+        )
+        .await?;
+    println!(
+        "rate_limit: metrics on http://{}/metrics",
+        metrics.local_addr()
+    );
     tracing::info!(%url, capacity, refill_per_sec, "token buckets in Redis");
     server.serve_until_signal(listener).await?;
     Ok(())

@@ -34,6 +34,8 @@
 //!     config.handler_timeout = Duration::from_millis(150); // below spoe.conf's `timeout processing`
 //!     let server = Server::new(Router::new().route("check-ua", check_ua), config)?;
 //!     let listener = Listener::bind(&"127.0.0.1:12345".parse::<ListenAddr>()?).await?;
+//!     // Prometheus metrics at http://127.0.0.1:9100/metrics while `_metrics` lives.
+//!     let _metrics = server.serve_metrics("127.0.0.1:9100").await?;
 //!     server.serve_until_signal(listener).await?; // SIGTERM / SIGINT: drain, then exit 0
 //!     Ok(())
 //! }
@@ -186,7 +188,10 @@
 //!
 //! [`Server::serve_until_signal`] serves until SIGTERM or SIGINT and drains
 //! (what `spoe agent` does); [`Server::serve`] takes a
-//! [`CancellationToken`] for any other way to stop. The examples in
+//! [`CancellationToken`] for any other way to stop.
+//! [`Server::serve_metrics`] serves the agent's Prometheus metrics
+//! (`spoa_messages_total` by outcome, `spoa_undelivered_verdicts_total` by
+//! cause, handler latency, connections...) at `http://ADDR/metrics`. The examples in
 //! `spoa/examples/` are complete agents, each tested behind HAProxy 2.6:
 //! `block_list`, `bot_blocker` (router and typed arguments) and `rate_limit`
 //! (a token bucket per client address in Redis, shared by several agent
@@ -206,6 +211,7 @@ mod handler;
 mod listener;
 mod log_limit;
 mod metrics;
+mod metrics_http;
 mod router;
 mod server;
 mod signal;
@@ -218,6 +224,7 @@ pub use handler::{Actions, Handler, HandlerError, Request};
 pub use listener::{ListenAddr, Listener, UnixPathGuard};
 pub use log_limit::LogLimiter;
 pub use metrics::{Direction, Metrics, Outcome};
+pub use metrics_http::MetricsEndpoint;
 pub use server::Server;
 pub use tokio_util::sync::CancellationToken;
 

@@ -15,7 +15,6 @@ mod cmd;
 mod error_var;
 mod json;
 mod logs;
-mod metrics_http;
 mod pacing;
 mod sd_notify;
 mod signals;
