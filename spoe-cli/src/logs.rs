@@ -16,8 +16,8 @@
 use std::io::{BufWriter, IsTerminal as _, Write};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use spoe_gateway::config::{Syslog, SyslogFormat};
 use spoe_gateway::httplog::frame;
-use spoe_gateway::model::{Syslog, SyslogFormat};
 
 use tracing::Metadata;
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};

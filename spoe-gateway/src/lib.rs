@@ -25,7 +25,7 @@ pub mod config;
 pub mod generation;
 pub mod httplog;
 pub mod metrics;
-pub mod model;
+mod model;
 mod proxy;
 pub mod quickstart;
 pub mod server;

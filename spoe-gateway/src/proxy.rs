@@ -24,7 +24,7 @@ use crate::httplog::Timer;
 use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
-use crate::txn::{ResponseView, Txn, Vars, sample_text};
+use crate::txn::{Txn, UniqueId, sample_text};
 
 /// The body of every response the gateway sends.
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
@@ -34,7 +34,8 @@ pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 pub(crate) struct Session {
     pub(crate) client: SocketAddr,
     pub(crate) local: SocketAddr,
-    pub(crate) vars: Arc<Mutex<Vars>>,
+    /// What the fetches read of the connection, and its `sess.` variables.
+    pub(crate) conn: spoe_http::ConnectionFacts,
     /// Generation ids whose `on-client-session` event already ran.
     pub(crate) session_event_done: Mutex<Vec<u64>>,
     pub(crate) requests: std::sync::atomic::AtomicU64,
@@ -207,7 +208,7 @@ impl Ctx<'_> {
             };
             let mut done = filter.process(prepared, self.stream(f)).await;
             self.metrics.spoe(&filter.config().agent.id, &done);
-            txn.apply(std::mem::take(&mut done.updates));
+            txn.vars.apply(std::mem::take(&mut done.updates));
         }
     }
 
@@ -220,7 +221,7 @@ impl Ctx<'_> {
         if let Some(prepared) = filter.prepare_group(group, &*txn, &stream) {
             let mut done = filter.process(prepared, self.stream(f)).await;
             self.metrics.spoe(&filter.config().agent.id, &done);
-            txn.apply(std::mem::take(&mut done.updates));
+            txn.vars.apply(std::mem::take(&mut done.updates));
         }
     }
 
@@ -308,7 +309,9 @@ impl Ctx<'_> {
                     let t = render(target, txn);
                     let location = match kind {
                         RedirectKind::Location => t,
-                        RedirectKind::Prefix => format!("{}{}", t.trim_end_matches('/'), txn.uri),
+                        RedirectKind::Prefix => {
+                            format!("{}{}", t.trim_end_matches('/'), txn.request.uri)
+                        }
                     };
                     let mut r = Response::new(full(Bytes::new()));
                     *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::FOUND);
@@ -375,7 +378,7 @@ impl Ctx<'_> {
             }
             HttpAction::SetVar { var, expr } => {
                 let v = expr.eval(&*txn);
-                crate::txn::with_full_name(var, |name| txn.set_var(name, v));
+                txn.vars.set_ref(var, v);
             }
             HttpAction::SendSpoeGroup { engine, group } => {
                 self.send_group(filters, engine, group, txn).await
@@ -395,7 +398,7 @@ enum Side {
 impl Side {
     fn headers(self, txn: &mut Txn) -> Option<&mut hyper::HeaderMap> {
         match self {
-            Self::Request => Some(&mut txn.headers),
+            Self::Request => Some(&mut txn.request.headers),
             Self::Response => txn.response.as_mut().map(|r| &mut r.headers),
         }
     }
@@ -571,18 +574,18 @@ pub(crate) async fn handle(
     let sid = metrics.next_unique_id();
     session.requests.fetch_add(1, Ordering::Relaxed);
     let mut txn = Txn {
-        client: session.client,
-        local: session.local,
-        method: parts.method,
-        uri: parts.uri,
-        version: parts.version,
-        headers: parts.headers,
+        request: parts,
         body: Bytes::new(),
         response: None,
-        unique_id: (generation.id, sid),
-        vars: Vars::new(),
-        sess: session.vars.clone(),
-        proc: generation.proc_vars.clone(),
+        conn: session.conn.clone(),
+        unique_id: UniqueId {
+            generation: generation.id,
+            sid,
+        },
+        vars: spoe_http::Vars::new(
+            Some(session.conn.session_vars().clone()),
+            Some(generation.proc_vars.clone()),
+        ),
     };
     let mut ctx = Ctx {
         generation: &generation,
@@ -759,12 +762,8 @@ pub(crate) async fn handle(
     if let Some(t) = access.tally.as_mut() {
         t.answered(queue_time, response_time);
     }
-    let (mut rparts, rbody) = resp.into_parts();
-    txn.response = Some(ResponseView {
-        status: rparts.status.as_u16(),
-        version: rparts.version,
-        headers: std::mem::take(&mut rparts.headers),
-    });
+    let (rparts, rbody) = resp.into_parts();
+    txn.response = Some(rparts);
     // on-http-response, then http-response rules: backend's first, then frontend's.
     ctx.run_event(&be.filters, Event::OnHttpResponse, &mut txn)
         .await;
@@ -779,9 +778,10 @@ pub(crate) async fn handle(
     .await;
     ctx.response_rules(&fe.model.http_response, fe_acls, &fe.filters, &mut txn)
         .await;
-    if let Some(view) = txn.response.as_mut() {
-        rparts.headers = std::mem::take(&mut view.headers);
-    }
+    // The rules rewrote the head in place; nothing takes it away.
+    let Some(mut rparts) = txn.response.take() else {
+        return finish(error_page(502), access);
+    };
     for h in HOP_BY_HOP {
         rparts.headers.remove(*h);
     }
@@ -803,6 +803,7 @@ async fn forward(
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
+        .request
         .uri
         .path_and_query()
         .cloned()
@@ -813,9 +814,9 @@ async fn forward(
     target.path_and_query = Some(path);
     let uri = hyper::Uri::from_parts(target).map_err(|_| (400u16, "PR"))?;
     let mut req = Request::new(body);
-    *req.method_mut() = txn.method.clone();
+    *req.method_mut() = txn.request.method.clone();
     *req.uri_mut() = uri;
-    let mut headers = txn.headers.clone();
+    let mut headers = txn.request.headers.clone();
     for h in HOP_BY_HOP {
         headers.remove(*h);
     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use spoe_gateway::Gateway;
-use spoe_gateway::model::GatewayConfig;
+use spoe_gateway::config::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -133,7 +133,7 @@ fn loader(cfg: Arc<Mutex<String>>) -> Loader {
         let (config, _) =
             GatewayConfig::parse_str(&text, "haproxy.cfg", std::path::Path::new("."), None)
                 .map_err(|e| spoe_gateway::ReloadError(e.to_string()))?;
-        let var_names = spoe_gateway::config::var_names(&config);
+        let var_names = config.var_names();
         Ok(Loaded { config, var_names })
     })
 }

@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use spoe_gateway::Gateway;
-use spoe_gateway::model::GatewayConfig;
+use spoe_gateway::config::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -152,7 +152,7 @@ async fn gateway(
     let loader: Loader = Arc::new(move || {
         let (config, _) = GatewayConfig::parse_str(&text, "haproxy.cfg", &base, None)
             .map_err(|e| spoe_gateway::ReloadError(e.to_string()))?;
-        let var_names = spoe_gateway::config::var_names(&config);
+        let var_names = config.var_names();
         Ok(Loaded { config, var_names })
     });
     let gw = Gateway::start_with_listeners(loader, vec![listener])

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use spoe_gateway::model::GatewayConfig;
+use spoe_gateway::config::GatewayConfig;
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
@@ -484,10 +484,9 @@ frontend web
     default option dontlognull
 ",
         errors: &[
-            "parsing [haproxy.cfg:1:1] : conditional blocks ('.if') are not supported in haproxy.cfg by the gateway",
             "parsing [haproxy.cfg:9:15] : negation is not supported for option 'spop-check'",
             "parsing [haproxy.cfg:10:15] : negation is not supported for option 'httplog'",
-            "parsing [haproxy.cfg:11:5] : negation/default currently supported only for options and log",
+            "parsing [haproxy.cfg:11:5] : negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping",
         ],
         warnings: &[
             "parsing [haproxy.cfg:5:1] : 'hello'",
@@ -791,8 +790,8 @@ fn unreadable_file() {
 }
 
 #[test]
-fn option_httplog_and_the_log_lines_framing_reach_the_model() {
-    use spoe_gateway::model::{Syslog, SyslogFormat};
+fn option_httplog_and_the_log_lines_framing_reach_the_configuration() {
+    use spoe_gateway::config::{LogTarget, Syslog, SyslogFormat};
     let text = "\
 global
     log stdout format rfc5424 local3 notice
@@ -812,19 +811,18 @@ backend be
     server s 127.0.0.1:81
 ";
     let (config, _) = GatewayConfig::parse_str(text, "gw.cfg", Path::new("."), None).unwrap();
-    assert!(config.frontends.iter().all(|f| f.httplog));
+    assert_eq!(config.log_target(), LogTarget::Stdout);
     assert_eq!(
-        config.global.syslog,
-        Syslog {
+        config.httplog_syslog(),
+        Some(Syslog {
             format: SyslogFormat::Rfc5424,
             facility: 19,
             max_level: 5,
-        }
+        })
     );
     let plain = text
         .replace("    option httplog\n", "")
         .replace(" format rfc5424 local3 notice", " local0");
     let (config, _) = GatewayConfig::parse_str(&plain, "gw.cfg", Path::new("."), None).unwrap();
-    assert!(config.frontends.iter().all(|f| !f.httplog));
-    assert_eq!(config.global.syslog, Syslog::default());
+    assert_eq!(config.httplog_syslog(), None);
 }

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use spoe_gateway::config::var_names;
-use spoe_gateway::model::GatewayConfig;
+use spoe_gateway::config::GatewayConfig;
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
@@ -17,7 +16,7 @@ fn parse(text: &str) {
     let env = BTreeMap::from([("X".to_owned(), "a b".to_owned())]);
     match GatewayConfig::parse_str(text, "p.cfg", &data_dir(), Some(env)) {
         Ok((config, warnings)) => {
-            let _ = var_names(&config);
+            let _ = config.var_names();
             for w in warnings {
                 let _ = w.to_string();
             }

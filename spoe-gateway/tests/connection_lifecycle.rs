@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use spoe_gateway::Gateway;
-use spoe_gateway::model::GatewayConfig;
+use spoe_gateway::config::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -82,7 +82,7 @@ async fn gateway(cfg: String) -> (Arc<Gateway>, SocketAddr) {
         let (config, _) =
             GatewayConfig::parse_str(&text, "haproxy.cfg", std::path::Path::new("."), None)
                 .map_err(|e| spoe_gateway::ReloadError(e.to_string()))?;
-        let var_names = spoe_gateway::config::var_names(&config);
+        let var_names = config.var_names();
         Ok(Loaded { config, var_names })
     });
     let gw = Gateway::start_with_listeners(loader, vec![listener])

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spoe_gateway::Gateway;
-use spoe_gateway::model::GatewayConfig;
+use spoe_gateway::config::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader};
 use spoe_interop::{Haproxy, RefusedPort, http_get, http_get_unix};
 
@@ -269,7 +269,7 @@ async fn start_gateway(up: SocketAddr, down: SocketAddr, agent: SocketAddr) -> I
     let loader: Loader = Arc::new(move || {
         let (config, _) = GatewayConfig::parse_str(&text, "haproxy.cfg", &base, None)
             .map_err(|e| spoe_gateway::ReloadError(e.to_string()))?;
-        let var_names = spoe_gateway::config::var_names(&config);
+        let var_names = config.var_names();
         Ok(Loaded { config, var_names })
     });
     let gw = Gateway::start_with_listeners(loader, vec![stats, web])

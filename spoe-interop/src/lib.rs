@@ -596,6 +596,18 @@ pub fn haproxy_check_with_files(config: &str, files: &[(&str, &str)]) -> (bool, 
     run_check(&haproxy, dir.path(), CONFIG_FILE)
 }
 
+/// As [`haproxy_check`], with exactly the environment `env` (nothing inherited): for tests of
+/// environment variables in configurations.
+///
+/// # Panics
+///
+/// As [`haproxy_check`].
+pub fn haproxy_check_with_env(config: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let haproxy = haproxy_path();
+    let dir = prepare_dir(config, &[]);
+    run_check_in(&haproxy, dir.path(), CONFIG_FILE, Some(env))
+}
+
 fn prepare_dir(config: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("spoe-interop-")
@@ -616,19 +628,32 @@ fn prepare_dir(config: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
 
 /// `haproxy -c -f <config_file>` in `dir`, bounded by [`CHECK_TIMEOUT`].
 fn run_check(haproxy: &Path, dir: &Path, config_file: &str) -> (bool, String) {
+    run_check_in(haproxy, dir, config_file, None)
+}
+
+/// [`run_check`] with exactly the environment `env`, when given.
+fn run_check_in(
+    haproxy: &Path,
+    dir: &Path,
+    config_file: &str,
+    env: Option<&[(&str, &str)]>,
+) -> (bool, String) {
     // Output goes to a file, not a pipe, so a chatty check cannot block on a full pipe.
     let out_path = dir.join(CHECK_LOG_FILE);
     let out = File::create(&out_path).expect("create check log");
     let err = out.try_clone().expect("dup check log");
-    let mut child = ChildGuard::spawn(
-        Command::new(haproxy)
-            .args(["-c", "-f", config_file])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err),
-    )
-    .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", haproxy.display()));
+    let mut command = Command::new(haproxy);
+    command
+        .args(["-c", "-f", config_file])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    if let Some(env) = env {
+        command.env_clear().envs(env.iter().copied());
+    }
+    let mut child = ChildGuard::spawn(&mut command)
+        .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", haproxy.display()));
     let status = child
         .wait_timeout(CHECK_TIMEOUT)
         .expect("wait for haproxy -c");

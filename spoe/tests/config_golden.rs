@@ -34,6 +34,7 @@ fn options() -> ParseOptions {
     ParseOptions {
         env: Some([("NAME".to_owned(), "x".to_owned())].into_iter().collect()),
         base_dir: Some(std::env::temp_dir()),
+        ..ParseOptions::default()
     }
 }
 
@@ -200,7 +201,7 @@ fn error_cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "negated keyword that cannot be",
             config("    no use-backend agents\n", ""),
-            "parsing [spoe.conf:7:5] : negation/default currently supported only for options and log",
+            "parsing [spoe.conf:7:5] : negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping",
         ),
         (
             "unknown option",

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use spoe::config::host::Word;
+use spoe::config::reader::Word;
 use spoe::config::{ParseOptions, Span, SpoeConfig};
 use spoe::expr::{Fetch, FetchKind, Sample, SampleExpr};
 
@@ -14,6 +14,7 @@ fn options() -> ParseOptions {
     ParseOptions {
         env: Some([("X".to_owned(), "a b".to_owned())].into_iter().collect()),
         base_dir: Some(Path::new("/nonexistent-spoe-test-dir").to_owned()),
+        ..ParseOptions::default()
     }
 }
 

@@ -82,6 +82,7 @@ fn parse(
     let options = spoe::config::ParseOptions {
         env: Some(Default::default()),
         base_dir: path.parent().map(Path::to_owned),
+        ..spoe::config::ParseOptions::default()
     };
     SpoeConfig::parse_str_with(&text, name, engine, &options).map(|(c, _)| c)
 }

@@ -359,6 +359,11 @@ fn spoe_modules_import_without_cycles() {
 }
 
 #[test]
+fn spoe_http_modules_import_without_cycles() {
+    assert_acyclic("spoe-http");
+}
+
+#[test]
 fn gateway_modules_import_without_cycles() {
     assert_acyclic("spoe-gateway");
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use spoe::config::{ConfigError, ConfigWarning};
-use spoe_gateway::model::GatewayConfig;
+use spoe_gateway::config::GatewayConfig;
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
@@ -56,13 +56,14 @@ fn print_diagnostics(errors: &[ConfigError], warnings: &[ConfigWarning]) {
     for w in warnings {
         eprintln!("{}", warning(w));
     }
+    let warning_count = warnings.iter().filter(|w| !w.is_notice()).count();
     if !errors.is_empty() {
         eprintln!(
             "[ALERT]    config : Fatal errors found in configuration: {} error{}, {} warning{}.",
             errors.len(),
             if errors.len() == 1 { "" } else { "s" },
-            warnings.len(),
-            if warnings.len() == 1 { "" } else { "s" },
+            warning_count,
+            if warning_count == 1 { "" } else { "s" },
         );
     }
 }
@@ -71,8 +72,13 @@ fn alert(e: &ConfigError) -> String {
     format!("[ALERT]    config : {e}")
 }
 
+/// `.notice` and `.diag` lines are notices, as in HAProxy; everything else a warning.
 fn warning(w: &ConfigWarning) -> String {
-    format!("[WARNING]  config : {w}")
+    if w.is_notice() {
+        format!("[NOTICE]   config : {w}")
+    } else {
+        format!("[WARNING]  config : {w}")
+    }
 }
 
 /// The error for a `spoe.conf` given where a `haproxy.cfg` is expected (its

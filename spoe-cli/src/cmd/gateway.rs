@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use spoe_gateway::model::{GatewayConfig, LogTarget};
+use spoe_gateway::config::{GatewayConfig, LogTarget};
 use spoe_gateway::server::{Loaded, Loader, ReloadError};
 use spoe_gateway::{Gateway, Workers, quickstart};
 use tokio::signal::unix::{SignalKind, signal};
@@ -47,7 +47,7 @@ pub(crate) struct GatewayArgs {
 /// warning on stderr.
 fn load(parse: impl Fn() -> Result<GatewayConfig, String>) -> Result<Loaded, ReloadError> {
     let config = parse().map_err(ReloadError)?;
-    let var_names = spoe_gateway::config::var_names(&config);
+    let var_names = config.var_names();
     Ok(Loaded { config, var_names })
 }
 
@@ -104,7 +104,7 @@ pub(crate) fn run(args: GatewayArgs) -> Result<()> {
     // runs the listeners, signals and reloads.
     let threads = first
         .as_ref()
-        .and_then(|(l, _)| l.config.global.nbthread)
+        .and_then(|(l, _)| l.config.nbthread())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let workers = Arc::new(Workers::spawn(threads).context("starting the worker threads")?);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -239,14 +239,8 @@ async fn reload(gateway: &Arc<Gateway>) {
 
 /// Request lines go where the configuration's `global` `log` says.
 fn route_request_logs(config: &GatewayConfig) {
-    crate::logs::request_logs_to_stdout(config.global.log == LogTarget::Stdout);
-    crate::logs::frame_spoe_lines(
-        config
-            .frontends
-            .iter()
-            .any(|f| f.httplog)
-            .then_some(config.global.syslog),
-    );
+    crate::logs::request_logs_to_stdout(config.log_target() == LogTarget::Stdout);
+    crate::logs::frame_spoe_lines(config.httplog_syslog());
 }
 
 /// The quickstart's two files, as `--quickstart` writes and reads them (a

@@ -2,14 +2,14 @@
 //! (`parse_http_req_cond()` in `src/http_rules.c`, the action parsers of `src/http_act.c`,
 //! `src/http_htx.c`, `src/vars.c` and `src/flt_spoe.c`).
 
-use spoe::config::host::Word;
+use spoe::config::reader::Word;
 use spoe::config::{ConfigWarningKind, Span, Spanned};
 use spoe::expr::{AclContext, AclSet, Condition, SampleExpr, VarRef};
 
 use super::diag::Diag;
 use super::logformat::{Phase, parse_log_format};
-use super::parse::Line;
 use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
+use spoe::config::reader::Line;
 
 /// Statuses HAProxy has a built-in error page for (`http_err_codes[]` in `src/http.c`): the
 /// only ones `deny_status` accepts.

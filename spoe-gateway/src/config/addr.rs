@@ -4,12 +4,16 @@
 //! prefixes, comma-separated lists and port ranges for `bind`. A host name is resolved once,
 //! when the configuration is read (as HAProxy does at startup); the first address wins.
 //!
+//! Environment variables are expanded first, outside quotes too, as `str2sa_range()` does
+//! with `env_expand()`: `bind :${PORT}`, `server s1 ${BACKEND}:80`.
+//!
 //! Stricter than HAProxy: a port must be plain digits (HAProxy's `atoi()` reads `80x` as 80),
 //! and a server needs an explicit port (HAProxy would reuse the client's destination port).
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 
-use spoe::config::host::Word;
+use spoe::config::reader::{Word, env_expand};
 
 /// The most addresses one `bind` line may expand to (every port of one address).
 const MAX_ADDRESSES: usize = 65536;
@@ -33,9 +37,30 @@ enum Family {
     V6,
 }
 
-/// Parses every address of `word`.
-pub(super) fn parse_addresses(word: &Word, usage: AddrUse) -> Result<Vec<SocketAddr>, AddrError> {
-    let text = word.as_str();
+/// Parses every address of `word`, after its environment variables (read from `env`). An
+/// error in an expanded address points at the word's start.
+pub(super) fn parse_addresses(
+    word: &Word,
+    usage: AddrUse,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<SocketAddr>, AddrError> {
+    let expanded = env_expand(word.as_str(), env);
+    if expanded.is_empty() {
+        return Err((
+            0,
+            format!(
+                "'{}' resolves to an empty address (environment variable missing?)",
+                word.as_str()
+            ),
+        ));
+    }
+    match expanded {
+        Cow::Borrowed(text) => parse_text(text, usage),
+        Cow::Owned(text) => parse_text(&text, usage).map_err(|(_, msg)| (0, msg)),
+    }
+}
+
+fn parse_text(text: &str, usage: AddrUse) -> Result<Vec<SocketAddr>, AddrError> {
     let mut out = Vec::new();
     let mut offset = 0;
     let elements: Vec<&str> = match usage {
@@ -244,7 +269,27 @@ mod tests {
 
     fn parse(text: &str, usage: AddrUse) -> Result<Vec<String>, AddrError> {
         let word = Word::synthetic(text, Span::new(Arc::from(Path::new("t")), 1, 1));
-        parse_addresses(&word, usage).map(|v| v.iter().map(ToString::to_string).collect())
+        let env = |name: &str| match name {
+            "PORT" => Some("8080".to_owned()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        parse_addresses(&word, usage, &env).map(|v| v.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn environment_outside_quotes() {
+        let bind = |t| parse(t, AddrUse::Bind);
+        assert_eq!(bind(":${PORT}").unwrap(), ["0.0.0.0:8080"]);
+        assert_eq!(bind("127.0.0.1:$PORT").unwrap(), ["127.0.0.1:8080"]);
+        assert_eq!(
+            bind(":${NOPE}").unwrap_err(),
+            (0, "missing port specification in ':'".to_owned())
+        );
+        assert_eq!(
+            bind("${EMPTY}").unwrap_err().1,
+            "'${EMPTY}' resolves to an empty address (environment variable missing?)"
+        );
     }
 
     #[test]

@@ -2,6 +2,55 @@
 //! HAProxy 2.6 has but the gateway does not run (so that an error says "not supported" rather
 //! than "unknown"). The HAProxy lists come from `src/cfgparse-global.c`,
 //! `src/cfgparse-listen.c`, `src/proxy.c` and `src/server.c` of HAProxy 2.6.
+//!
+//! The keywords the gateway runs are the tables of [`Keyword`]s next to their handlers
+//! (`global::KEYWORDS`, `proxy::KEYWORDS`): each says which model fields it fills and where
+//! they are read at run time, so that a keyword parsed and then read by nothing cannot hide.
+
+/// A keyword the gateway runs, with its handler `H`.
+#[derive(Debug)]
+pub(super) struct Keyword<H> {
+    /// The keyword.
+    pub(super) name: &'static str,
+    /// What reads the line.
+    pub(super) handler: H,
+    /// What the gateway does with it.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by the keyword audit test")
+    )]
+    pub(super) uses: Use,
+}
+
+/// What the gateway does with a keyword it runs.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "read by the keyword audit test")
+)]
+pub(super) enum Use {
+    /// Fills model fields, each read at run time: `("Frontend.maxconn", "server.rs")` says
+    /// that field `maxconn` of `Frontend` is read in `src/server.rs`.
+    Runs(&'static [(&'static str, &'static str)]),
+    /// Acts while the configuration is read, or is refused: nothing for the run time to read
+    /// (`default-path`, `nbproc`...).
+    Read,
+    /// Accepted and not acted on: the handler warns with this reason.
+    Ignored(&'static str),
+}
+
+/// The keyword of `table` called `name`.
+pub(super) fn find<'t, H>(table: &'t [Keyword<H>], name: &str) -> Option<&'t Keyword<H>> {
+    table.iter().find(|k| k.name == name)
+}
+
+/// `; did you mean 'X' maybe ?` among every name given, as HAProxy 2.6 suggests; empty
+/// without a close one.
+pub(super) fn suggestion<'a>(kw: &str, all: impl Iterator<Item = &'a str>) -> String {
+    spoe::config::did_you_mean(kw, all)
+        .map(|s| format!("; did you mean '{s}' maybe ?"))
+        .unwrap_or_default()
+}
 
 /// `global` keywords accepted with a warning.
 pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
@@ -396,58 +445,72 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[&str] = &[
     "ws",
 ];
 
-/// `global` keywords the gateway runs (the arms of `global_line`).
-const GATEWAY_GLOBAL: &[&str] = &[
-    "maxconn",
-    "hard-stop-after",
-    "nbthread",
-    "log",
-    "default-path",
-    "nbproc",
-];
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
 
-/// Proxy keywords the gateway runs (the arms of `proxy_line`).
-const GATEWAY_PROXY: &[&str] = &[
-    "option",
-    "log",
-    "mode",
-    "bind",
-    "timeout",
-    "maxconn",
-    "default_backend",
-    "use_backend",
-    "server",
-    "default-server",
-    "balance",
-    "acl",
-    "http-request",
-    "http-response",
-    "filter",
-];
+    use super::{Keyword, Use};
 
-/// `; did you mean 'X' maybe ?` for an unknown `global` keyword, as HAProxy 2.6
-/// suggests; empty without a close keyword.
-pub(super) fn global_suggestion(kw: &str) -> String {
-    let all = GATEWAY_GLOBAL
-        .iter()
-        .copied()
-        .chain(IGNORED_GLOBAL.iter().map(|(k, _)| *k))
-        .chain(HAPROXY_GLOBAL.iter().copied());
-    suggestion(kw, all)
-}
+    fn source(file: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(file);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
 
-/// `; did you mean 'X' maybe ?` for an unknown proxy keyword.
-pub(super) fn proxy_suggestion(kw: &str) -> String {
-    let all = GATEWAY_PROXY
-        .iter()
-        .copied()
-        .chain(IGNORED_PROXY.iter().map(|(k, _)| *k))
-        .chain(HAPROXY_PROXY.iter().copied());
-    suggestion(kw, all)
-}
+    /// Each `Runs` row names a field of the model and a file that reads it: the model is the
+    /// gateway's own, so the compiler's dead-code lint reports a field that nothing reads, and
+    /// this test keeps the table true to the model.
+    fn audit<H>(table: &[Keyword<H>]) {
+        let model = source("model.rs");
+        for keyword in table {
+            let Use::Runs(reads) = keyword.uses else {
+                continue;
+            };
+            for (field, file) in reads {
+                let (ty, name) = field.split_once('.').expect("Type.field");
+                let start = model
+                    .find(&format!("pub(crate) struct {ty} {{"))
+                    .or_else(|| model.find(&format!("pub struct {ty} {{")))
+                    .unwrap_or_else(|| panic!("'{}': no model type {ty}", keyword.name));
+                let body = &model[start..start + model[start..].find("\n}").unwrap_or(0)];
+                assert!(
+                    body.contains(&format!(" {name}: ")),
+                    "'{}': {ty} has no field {name}",
+                    keyword.name
+                );
+                assert!(
+                    source(file).contains(&format!(".{name}")),
+                    "'{}': {file} does not read {field}",
+                    keyword.name
+                );
+            }
+        }
+    }
 
-fn suggestion<'a>(kw: &str, all: impl Iterator<Item = &'a str>) -> String {
-    spoe::config::did_you_mean(kw, all)
-        .map(|s| format!("; did you mean '{s}' maybe ?"))
-        .unwrap_or_default()
+    #[test]
+    fn every_keyword_run_is_read() {
+        audit(crate::config::global::KEYWORDS);
+        audit(crate::config::proxy::KEYWORDS);
+    }
+
+    /// An `Ignored` row is a keyword `spoe check` warns about, with the row's reason.
+    #[test]
+    fn every_keyword_ignored_says_so() {
+        for keyword in crate::config::proxy::KEYWORDS {
+            let Use::Ignored(reason) = keyword.uses else {
+                continue;
+            };
+            let text = format!(
+                "frontend f\n    mode http\n    bind :80\n    {} 1\n",
+                keyword.name
+            );
+            let (_, warnings) =
+                crate::config::GatewayConfig::parse_str(&text, "t.cfg", Path::new("."), None)
+                    .unwrap_or_else(|e| panic!("'{}': {e}", keyword.name));
+            assert!(
+                warnings.iter().any(|w| w.to_string().contains(reason)),
+                "'{}' is ignored without saying so: {warnings:?}",
+                keyword.name
+            );
+        }
+    }
 }

@@ -14,11 +14,7 @@
 //! A sample whose data does not exist where the string is evaluated (`%[res.hdr(x)]` in an
 //! `http-request` rule, `%[req.hdr(x)]` in an `http-response` rule) is an error, as in HAProxy.
 
-use std::path::Path;
-use std::sync::Arc;
-
-use spoe::config::Diagnostics;
-use spoe::config::host::{LexContext, LexedLine, Word, lex_line};
+use spoe::config::reader::Word;
 use spoe::expr::{DataSource, SampleExpr};
 
 use super::diag::Diag;
@@ -106,7 +102,7 @@ pub(super) fn parse_log_format(
                     );
                     return None;
                 };
-                let inner = sub_word(word, start, end);
+                let inner = word.slice(start..end);
                 match SampleExpr::parse(&inner) {
                     Ok(expr) if !phase.provides(expr.source()) => diag.error_msg(
                         word.span_at(start),
@@ -220,41 +216,11 @@ fn expr_end(text: &str, start: usize) -> Option<usize> {
     None
 }
 
-/// The part `start..end` of `word` as a word of its own, keeping the column of each character
-/// when they were written contiguously (the usual case), so that errors deep inside an
-/// expression point at the right column. Otherwise every byte maps to the start.
-pub(super) fn sub_word(word: &Word, start: usize, end: usize) -> Word {
-    let text = &word.as_str()[start..end];
-    let first = word.span_at(start);
-    let contiguous = text
-        .char_indices()
-        .zip(0u32..)
-        .all(|((offset, _), k)| word.span_at(start + offset).col == first.col.saturating_add(k));
-    // Columns beyond a few thousand would make the padding costly: keep the start column.
-    if contiguous && (2..4096).contains(&first.col) && !text.contains(['\'', '\r', '\n', '\0']) {
-        // Re-lex the text single-quoted (no escape, no variable) at the same columns.
-        let pad = usize::try_from(first.col - 2).unwrap_or(0);
-        let raw = format!("{}'{text}'", " ".repeat(pad));
-        let file: Arc<Path> = first.file.clone();
-        let cx = LexContext {
-            file: &file,
-            env: &|_| None,
-            section: None,
-        };
-        let mut scratch = Diagnostics::default();
-        if let LexedLine::Words(mut words) = lex_line(&raw, first.line, &cx, &mut scratch)
-            && words.len() == 1
-            && words[0].as_str() == text
-            && let Some(w) = words.pop()
-        {
-            return w;
-        }
-    }
-    Word::synthetic(text, first)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
     use spoe::config::Span;
 
     use super::*;
@@ -263,15 +229,7 @@ mod tests {
     fn word(text: &str) -> Word {
         let file: Arc<Path> = Arc::from(Path::new("t.cfg"));
         let raw = format!("    set-header X '{text}'");
-        let cx = LexContext {
-            file: &file,
-            env: &|_| None,
-            section: None,
-        };
-        match lex_line(&raw, 7, &cx, &mut Diagnostics::default()) {
-            LexedLine::Words(w) => w[2].clone(),
-            other => panic!("{other:?}"),
-        }
+        spoe::config::reader::split_line(&raw, &file, 7, &|_| None).unwrap()[2].clone()
     }
 
     /// The parts as text: `"lit"` for text, `[expr]` for samples.
@@ -421,13 +379,12 @@ mod tests {
     #[test]
     fn sub_words_keep_columns() {
         let w = word("xx%[src]");
-        let sub = sub_word(&w, 4, 7);
+        let sub = w.slice(4..7);
         assert_eq!(sub.as_str(), "src");
         assert_eq!(sub.span_at(0).col, 23);
         assert_eq!(sub.span_at(2).col, 25);
-        // Not contiguous (an escape): every byte maps to the start.
         let file: Arc<Path> = Arc::from(Path::new("t.cfg"));
         let synthetic = Word::synthetic("a\\b", Span::new(file, 1, 5));
-        assert_eq!(sub_word(&synthetic, 1, 3).span_at(1).col, 5);
+        assert_eq!(synthetic.slice(1..3).span_at(1).col, 5);
     }
 }

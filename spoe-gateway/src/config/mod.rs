@@ -1,18 +1,23 @@
 //! `haproxy.cfg`: the subset of HAProxy's configuration the gateway runs, read with HAProxy's
-//! syntax and lowered to the typed [`GatewayConfig`].
+//! syntax and lowered to the gateway's own typed model, behind the opaque [`GatewayConfig`].
 //!
 //! ```text
-//!   text ── lexer (spoe::config::host: quotes, escapes, "${ENV}") ── sections ── lower ── checks ──> GatewayConfig
-//!             │                                             global, defaults,  │ proxies  │ backends exist,
-//!             │                                             frontend, backend, │ filters: │ modes agree,
-//!             │                                             listen             │ spoe.conf│ spoe groups exist
-//!             └────────────── every error and warning, `parsing [file:line:col] : ...` ───────────────┘
+//!   text ── spoe::config::reader (quotes, escapes, "${ENV}", .if, sections) ── lower ── checks ──> GatewayConfig
+//!             │                                      global, defaults,      │ proxies  │ backends exist,
+//!             │                                      frontend, backend,     │ filters: │ modes agree,
+//!             │                                      listen                 │ spoe.conf│ spoe groups exist
+//!             └────────────── every error and warning, `parsing [file:line:col] : ...` ───────────┘
 //! ```
+//!
+//! The reader is the one `spoe.conf` uses too ([`spoe::config::reader`]): quoting, escapes,
+//! environment variables, `.if`/`.elif`/`.else`/`.endif` with HAProxy 2.6's predicates
+//! (`feature()` knows [`FEATURES`]), `.diag`/`.notice`/`.warning`/`.alert`, comments. Addresses
+//! (`bind`, `server`) also expand `$VAR` and `${VAR}` outside quotes, as HAProxy's
+//! `str2sa_range()` does: `bind :${PORT}`.
 //!
 //! ```
 //! use std::path::Path;
-//! use spoe_gateway::config::var_names;
-//! use spoe_gateway::model::GatewayConfig;
+//! use spoe_gateway::config::GatewayConfig;
 //!
 //! let text = "\
 //! defaults
@@ -29,8 +34,8 @@
 //! ";
 //! let (config, warnings) = GatewayConfig::parse_str(text, "haproxy.cfg", Path::new("."), None).unwrap();
 //! assert!(warnings.is_empty());
-//! assert_eq!(config.frontends[0].binds[0].to_string(), "0.0.0.0:8080");
-//! assert_eq!(var_names(&config), ["txn.path"]);
+//! assert_eq!(config.listeners().next().unwrap().to_string(), "0.0.0.0:8080");
+//! assert_eq!(config.var_names(), ["txn.path"]);
 //!
 //! let bad = "frontend web\n    mode http\n    bind :99999\n    timeout client 5x\n";
 //! let errors = GatewayConfig::parse_str(bad, "h.cfg", Path::new("."), None).unwrap_err();
@@ -128,7 +133,7 @@
 //! - `timeout X 0` means no timeout (`None`), as HAProxy's `TICK_ETERNITY`.
 //! - Stricter than HAProxy's `atol()`: numbers and ports must be plain digits; a server needs
 //!   an explicit port; `deny_status` must be one of HAProxy's built-in error statuses.
-//! - `.if` blocks and `setenv` are not supported (errors).
+//! - `setenv` and its friends are not supported (errors): the environment is the process's.
 //!
 //! # Log-format strings
 //!
@@ -137,25 +142,52 @@
 //! whose data does not exist where the rule runs (`%[res.hdr(x)]` in `http-request`) is an
 //! error, as in HAProxy.
 
+//! # Where a new keyword goes
+//!
+//! - A `global` keyword: a row of `global::KEYWORDS` and its handler in `global.rs` (`log`
+//!   lines: `log.rs`).
+//! - A proxy keyword (`defaults`, `frontend`, `backend`, `listen`): a row of
+//!   `proxy::KEYWORDS` and its handler in the file of its family under `proxy/`: `bind.rs`
+//!   (and the options after a `bind` address), `server.rs` (`server`, `default-server` and
+//!   their settings, `balance`), `timeout.rs`, `option.rs`, `rules.rs` (`acl`,
+//!   `http-request`, `http-response`; an action is in `actions.rs`), `routing.rs`
+//!   (`default_backend`, `use_backend`), `filter.rs`, `limits.rs` (`maxconn`). What a proxy
+//!   inherits from `defaults` is `Proxy::from_defaults` in `lower.rs`; checks across
+//!   sections are in `validate.rs`.
+//! - A keyword HAProxy has that the gateway accepts and ignores, or refuses by name: the
+//!   tables of `keywords.rs`. The tables are the single source of the "did you mean" hints.
+//! - Each row says what the gateway does with the keyword (`keywords::Use`): the model
+//!   fields it fills and the file that reads each at run time.
+
 mod actions;
 mod addr;
 mod diag;
+mod global;
+mod grammar;
 mod keywords;
+mod log;
 mod logformat;
 mod lower;
-mod parse;
+mod proxy;
+#[cfg(test)]
+mod tests;
 mod validate;
 mod vars;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use spoe::config::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning, Span};
+use spoe::config::reader::{Input, read};
+use spoe::config::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning, Diagnostics, Span};
 
-pub use vars::var_names;
+pub use crate::model::{GatewayConfig, LogTarget, Syslog, SyslogFormat};
+use grammar::{HaproxyCfg, Kind};
+use lower::Lowerer;
 
-use crate::model::GatewayConfig;
+/// The HAProxy build features the gateway has an equivalent of: what `.if feature(NAME)`
+/// finds, in `haproxy.cfg` and in the `spoe.conf` files it loads.
+pub const FEATURES: &[&str] = &["GETADDRINFO", "PROMEX", "THREAD"];
 
 impl GatewayConfig {
     /// Reads and checks the `haproxy.cfg` at `path`, and every `spoe.conf` its filters name.
@@ -201,8 +233,37 @@ impl GatewayConfig {
             None => std::env::var(name).ok(),
         };
         let mut diag = diag::Diag::new(file.clone());
-        let sections = parse::parse_document(text, &file, &lookup, &mut diag);
-        let lowered = lower::lower(&sections, &file, base_dir, env, &mut diag);
+        let input = Input {
+            text,
+            file: &file,
+            env: &lookup,
+            features: FEATURES,
+        };
+        let mut read_diags = Diagnostics::default();
+        let grammar = HaproxyCfg {
+            proxy_keyword: proxy::is_keyword,
+        };
+        let doc = read(&input, &grammar, &mut read_diags);
+        diag.absorb(read_diags);
+        for scope in doc.scopes {
+            diag.ignored(
+                scope.span,
+                format!("[{}]", scope.value),
+                "scopes only select sections of SPOE files",
+            );
+        }
+        let mut lw = Lowerer::new(&file, base_dir, env, &mut diag);
+        for section in &doc.sections {
+            match section.kind {
+                Kind::Global => lw.global_section(section),
+                Kind::Unsupported(keyword) => lw.diag.error_msg(
+                    section.span().clone(),
+                    format!("'{keyword}' sections are not supported by the gateway"),
+                ),
+                _ => lw.proxy_section(section),
+            }
+        }
+        let lowered = lw.finish();
         let config = validate::finish(lowered, &mut diag);
         let has_errors = diag.has_errors();
         let report = diag.finish();
@@ -210,5 +271,39 @@ impl GatewayConfig {
             return Err(report);
         }
         Ok((config, report.warnings))
+    }
+
+    /// `nbthread`: how many worker threads serve connections (`None`: one per CPU).
+    pub fn nbthread(&self) -> Option<usize> {
+        self.global.nbthread
+    }
+
+    /// Where the access and SPOE lines go (`global` `log stdout|stderr`).
+    pub fn log_target(&self) -> LogTarget {
+        self.global.log
+    }
+
+    /// The syslog framing of the access and SPOE lines, when a frontend has `option httplog`
+    /// (`None`: the gateway's own short lines).
+    pub fn httplog_syslog(&self) -> Option<Syslog> {
+        self.frontends
+            .iter()
+            .any(|f| f.httplog)
+            .then_some(self.global.syslog)
+    }
+
+    /// The full names (`txn.crowdsec.remediation`) of the variables the configuration
+    /// references, which HAProxy registers while it reads the configuration: an SPOE agent may
+    /// set them without `option force-set-var`. `var(NAME)` in sample expressions, ACLs,
+    /// conditions and log-format strings of `haproxy.cfg` and of every `spoe.conf` it loads,
+    /// variables named in converters (`add(txn.x)`, `concat(,txn.x,)`), and `set-var(NAME)`
+    /// targets. Sorted, without duplicates.
+    pub fn var_names(&self) -> Vec<String> {
+        vars::var_names(self)
+    }
+
+    /// Every file read to build this configuration, `haproxy.cfg` first.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
     }
 }

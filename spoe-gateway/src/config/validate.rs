@@ -6,9 +6,9 @@ use spoe::config::Span;
 use spoe::expr::AclSet;
 
 use super::diag::Diag;
+use super::grammar::Kind;
 use super::logformat::Phase;
 use super::lower::{Lowered, Proxy};
-use super::parse::Kind;
 use crate::model::{Backend, Frontend, GatewayConfig, Mode};
 
 /// Whether a `listen` section has a frontend half: it listens, or it is in `mode http` (a
@@ -55,7 +55,6 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         if backend_half {
             let mut backend = Backend {
                 name: p.name.clone(),
-                span: p.span.clone(),
                 mode: p.mode.unwrap_or(Mode::Tcp),
                 timeouts: p.timeouts,
                 balance: p.balance,
@@ -88,7 +87,6 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 .or_else(|| (p.kind == Kind::Listen).then(|| p.name.clone()));
             frontends.push(Frontend {
                 name: p.name,
-                span: p.span,
                 binds: p.binds,
                 timeouts: p.timeouts,
                 maxconn: p.maxconn,

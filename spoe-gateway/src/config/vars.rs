@@ -12,7 +12,7 @@ use crate::model::{GatewayConfig, HttpAction, LogFormat, LogFormatPart, ReturnBo
 /// `var(NAME)` in sample expressions, ACLs, conditions and log-format strings of `haproxy.cfg`
 /// and of every `spoe.conf` it loads, variables named in converters (`add(txn.x)`,
 /// `concat(,txn.x,)`), and `set-var(NAME)` targets. Sorted, without duplicates.
-pub fn var_names(config: &GatewayConfig) -> Vec<String> {
+pub(super) fn var_names(config: &GatewayConfig) -> Vec<String> {
     let mut names = BTreeSet::new();
     let mut acls: Vec<&AclSet> = Vec::new();
     let mut rules: Vec<&Rule> = Vec::new();

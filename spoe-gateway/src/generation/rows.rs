@@ -110,7 +110,10 @@ fn frontend_row(f: &FrontendRt, iid: u64, global_maxconn: Option<usize>) -> Row 
     let c = &f.counters;
     let mut row = Row::new(ObjType::Frontend, &f.model.name, "FRONTEND", true);
     common(&mut row, c);
-    if let Some(max) = f.model.maxconn.or(global_maxconn) {
+    // The limit the gateway enforces on the frontend: the process's (HAProxy's
+    // default for a frontend's maxconn). Its own `maxconn` is not enforced
+    // yet, so it is not shown as one.
+    if let Some(max) = global_maxconn {
         row.num(Field::Slim, max as u64);
     }
     row.num(Field::Dreq, c.denied_req.get());

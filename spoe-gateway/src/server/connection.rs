@@ -39,7 +39,7 @@ impl Gateway {
         let session = Arc::new(Session {
             client,
             local,
-            vars: Arc::default(),
+            conn: spoe_http::ConnectionFacts::tcp(client, local),
             // Room for the usual one generation, allocated now rather than
             // among the first request's buffers (see `Progress::new`).
             session_event_done: Mutex::new(Vec::with_capacity(1)),

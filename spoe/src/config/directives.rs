@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use super::agent::{MaxFrameSize, VarName};
 use super::error::{ConfigErrorKind, ConfigWarningKind, Diagnostics, SectionKind};
-use super::lexer::{Word, is_name_char};
 use super::log::{LogDirective, LogTarget, parse_log};
 use super::message::{Event, MessageArg};
-use super::parse::{Directive, Modifier};
+use super::reader::{Line as Directive, Modifier, Word, is_name_char};
 use super::span::{Span, Spanned};
 use crate::duration::{TimerError, parse_timer};
 use crate::expr::{AclContext, AclSet, Condition, ExprError, SampleExpr, is_var_char};

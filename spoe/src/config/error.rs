@@ -78,6 +78,14 @@ pub struct ConfigWarning {
     pub kind: ConfigWarningKind,
 }
 
+impl ConfigWarning {
+    /// Whether this is a notice (`.notice`, `.diag`) rather than a warning: shown, but not
+    /// counted as a warning (`spoe check --strict` lets it pass).
+    pub fn is_notice(&self) -> bool {
+        matches!(self.kind, ConfigWarningKind::Notice(_))
+    }
+}
+
 /// Which section a directive belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SectionKind {
@@ -185,17 +193,19 @@ pub enum ConfigErrorKind {
     /// A keyword before any section.
     #[error(
         "unknown keyword '{keyword}' out of section{}",
-        super::suggest::suffix(keyword, SectionKind::KEYWORDS.iter().copied())
+        did_you_mean.map(|s| format!("; did you mean '{s}' maybe ?")).unwrap_or_default()
     )]
     OutOfSection {
         /// The keyword.
         keyword: String,
+        /// The section keyword it is a near miss of.
+        did_you_mean: Option<&'static str>,
     },
     /// `.if`, `.elif`, `.else`, `.endif` misuse or an unsupported condition.
     #[error("{0}")]
     ConditionalBlock(String),
     /// A problem a host found in its own configuration (such as the
-    /// gateway's `haproxy.cfg`), printed verbatim. See [`super::host`].
+    /// gateway's `haproxy.cfg`), printed verbatim. See [`super::reader`].
     #[error("{0}")]
     Host(String),
     /// `.alert "message"`.
@@ -206,8 +216,10 @@ pub enum ConfigErrorKind {
     UnknownDotDirective(String),
 
     // ----- sections and directives -----
-    /// `no` before a keyword that does not take it.
-    #[error("negation/default currently supported only for options and log")]
+    /// `no` or `default` before a keyword that does not take it.
+    #[error(
+        "negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping"
+    )]
     ModifierNotSupported,
     /// A line of the selected scope whose section started in another scope.
     #[error("'{keyword}' belongs to no {section} section of the selected scope")]
@@ -599,11 +611,16 @@ pub enum ConfigWarningKind {
     /// An escape produced bytes that are not UTF-8; they were replaced.
     #[error("a word is not valid UTF-8 after escapes; invalid bytes were replaced by U+FFFD")]
     InvalidUtf8,
-    /// `.warning`, `.notice` or `.diag` messages.
+    /// `.warning "message"`.
     #[error("'{0}'")]
     Message(String),
+    /// `.notice "message"` or `.diag "message"`: information, not a warning (HAProxy prints
+    /// the first as a NOTICE and the second only in diagnostic mode). See
+    /// [`ConfigWarning::is_notice`].
+    #[error("'{0}'")]
+    Notice(String),
     /// A host's own warning (such as the gateway's about its
-    /// `haproxy.cfg`), printed verbatim. See [`super::host`].
+    /// `haproxy.cfg`), printed verbatim. See [`super::reader`].
     #[error("{0}")]
     Host(String),
 }

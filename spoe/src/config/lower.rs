@@ -10,9 +10,10 @@ use super::directives::{
     AgentBuilder, GroupBuilder, MessageBuilder, agent_directive, group_directive, message_directive,
 };
 use super::error::{ConfigErrorKind, ConfigWarningKind, Diagnostics, SectionKind};
-use super::lexer::is_name_char;
 use super::message::{GroupConfig, MessageConfig};
-use super::parse::{Document, Section};
+use super::parse::Document;
+use super::reader::Section;
+use super::reader::is_name_char;
 use super::span::Span;
 use crate::expr::{AclContext, AclSet};
 
@@ -37,7 +38,7 @@ pub(crate) fn lower(
         match section.kind {
             SectionKind::Agent => {
                 let mut builder = AgentBuilder::new(name, section.span().clone());
-                for d in &section.directives {
+                for d in &section.lines {
                     agent_directive(&mut builder, d, diags);
                 }
                 if let Some(first) = &agent {
@@ -54,7 +55,7 @@ pub(crate) fn lower(
             SectionKind::Message => {
                 if let Some(first) = messages.iter().find(|m| m.name == name) {
                     diags.error(
-                        section.header[1].span().clone(),
+                        section.header.words[1].span().clone(),
                         ConfigErrorKind::DuplicateSection {
                             section: SectionKind::Message,
                             name: name.clone(),
@@ -71,7 +72,7 @@ pub(crate) fn lower(
                     cond: None,
                     acls: AclSet::new(),
                 };
-                for d in &section.directives {
+                for d in &section.lines {
                     message_directive(&mut builder, d, &cx, diags);
                 }
                 messages.push(builder);
@@ -79,7 +80,7 @@ pub(crate) fn lower(
             SectionKind::Group => {
                 if let Some(first) = groups.iter().find(|g| g.name == name) {
                     diags.error(
-                        section.header[1].span().clone(),
+                        section.header.words[1].span().clone(),
                         ConfigErrorKind::DuplicateSection {
                             section: SectionKind::Group,
                             name: name.clone(),
@@ -93,7 +94,7 @@ pub(crate) fn lower(
                     span: section.span().clone(),
                     messages: Vec::new(),
                 };
-                for d in &section.directives {
+                for d in &section.lines {
                     group_directive(&mut builder, d, diags);
                 }
                 groups.push(builder);
@@ -387,8 +388,8 @@ fn finish(
 }
 
 /// The section line: a name, nothing after it, only `[A-Za-z0-9.:_-]`.
-fn header(section: &Section, diags: &mut Diagnostics) -> Option<String> {
-    let keyword = &section.header[0];
+fn header(section: &Section<SectionKind>, diags: &mut Diagnostics) -> Option<String> {
+    let keyword = &section.header.words[0];
     let Some(name) = section.name() else {
         diags.error(
             keyword.span().clone(),
@@ -398,7 +399,7 @@ fn header(section: &Section, diags: &mut Diagnostics) -> Option<String> {
         );
         return None;
     };
-    if let Some(extra) = section.header.get(2) {
+    if let Some(extra) = section.header.arg(2) {
         diags.error(
             extra.span().clone(),
             ConfigErrorKind::TooManyArgs {

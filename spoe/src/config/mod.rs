@@ -1,8 +1,8 @@
 //! `spoe.conf`, HAProxy's SPOE configuration file, with HAProxy's syntax unchanged.
 //!
 //! ```text
-//!   text ── lexer (quotes, escapes, "${ENV}") ── parse ([scope], sections, .if) ── lower ──> SpoeConfig
-//!              │ Word { text, span, column of each byte }        │ every directive checked,    │ AgentConfig
+//!   text ── reader (quotes, escapes, "${ENV}", .if, sections) ── parse ([scope]) ── lower ──> SpoeConfig
+//!              │ Word { text, span, column of each byte }             │ every directive checked, │ AgentConfig
 //!              └──────────── errors and warnings, all of them, with file:line:col ───────────┘ messages, groups
 //! ```
 //!
@@ -52,14 +52,12 @@
 mod agent;
 mod directives;
 mod error;
-pub mod host;
 mod keywords;
-pub(crate) mod lexer;
 mod log;
 mod lower;
 mod message;
 mod parse;
-mod preproc;
+pub mod reader;
 mod span;
 mod suggest;
 
@@ -85,6 +83,8 @@ pub struct ParseOptions {
     /// The directory relative `-f` pattern files are read from; `None` is the current
     /// directory ([`SpoeConfig::from_file`] uses the file's directory).
     pub base_dir: Option<PathBuf>,
+    /// The features `.if feature(NAME)` finds: the host's (the gateway passes its own).
+    pub features: &'static [&'static str],
 }
 
 /// A parsed `spoe.conf` scope: one engine, its agent, and the messages and groups the agent
@@ -138,7 +138,13 @@ impl SpoeConfig {
         };
         let base_dir = options.base_dir.clone().unwrap_or_default();
         let mut diags = Diagnostics::default();
-        let doc = parse::parse_document(text, &file, engine, &env, &mut diags);
+        let input = reader::Input {
+            text,
+            file: &file,
+            env: &env,
+            features: options.features,
+        };
+        let doc = parse::parse_document(&input, engine, &mut diags);
         let agent = lower::lower(&doc, &file, engine, &base_dir, &mut diags);
         sort(&mut diags);
         match agent {
@@ -179,8 +185,8 @@ impl SpoeConfig {
         })?;
         let text = String::from_utf8_lossy(&text);
         let options = ParseOptions {
-            env: None,
             base_dir: path.parent().map(Path::to_owned),
+            ..ParseOptions::default()
         };
         Self::parse_str_with(&text, path, engine, &options)
     }

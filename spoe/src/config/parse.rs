@@ -1,6 +1,6 @@
-//! Lines to sections: scopes, section keywords, `no`/`default` modifiers and the
-//! preprocessor, as HAProxy's `readcfgfile()` (`src/cfgparse.c`) drives the SPOE section
-//! parsers of `src/flt_spoe.c`.
+//! The sections of `spoe.conf` on top of the shared reader ([`super::reader`]): the scope
+//! `filter spoe engine NAME` selects, and lines that belong to no section of it, as HAProxy's
+//! `readcfgfile()` (`src/cfgparse.c`) drives the SPOE section parsers of `src/flt_spoe.c`.
 //!
 //! HAProxy reads every line of the file, whatever the scope, but the SPOE section parsers
 //! ignore lines outside the selected scope: with `engine NAME`, only the lines after `[NAME]`
@@ -13,214 +13,74 @@ use std::sync::Arc;
 
 use super::error::{ConfigErrorKind, ConfigWarningKind, Diagnostics, SectionKind};
 use super::keywords::{AGENT_KEYWORDS, MESSAGE_KEYWORDS};
-use super::lexer::{LexContext, LexedLine, Word, lex_line, split_lines};
-use super::preproc::Preprocessor;
-use super::span::Span;
+use super::reader::lexer::{LexContext, LexedLine, lex_line, split_lines};
+use super::reader::{Grammar, Input, Line, Section, read};
 
-/// `no` or `default` before a keyword.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Modifier {
-    None,
-    No,
-    Default,
-}
+/// The sections of `spoe.conf`.
+#[derive(Debug, Clone, Copy)]
+struct SpoeGrammar;
 
-/// One statement inside a section.
-#[derive(Debug, Clone)]
-pub(crate) struct Directive {
-    pub(crate) modifier: Modifier,
-    /// Keyword first; never empty; no empty word.
-    pub(crate) words: Vec<Word>,
-}
+impl Grammar for SpoeGrammar {
+    type Kind = SectionKind;
 
-impl Directive {
-    pub(crate) fn keyword(&self) -> &str {
-        self.words[0].as_str()
+    fn section(&self, keyword: &str) -> Option<SectionKind> {
+        SectionKind::from_keyword(keyword)
     }
 
-    pub(crate) fn span(&self) -> &Span {
-        self.words[0].span()
+    fn section_keywords(&self) -> &[&'static str] {
+        SectionKind::KEYWORDS
     }
 
-    /// The argument at `i` (the keyword is 0).
-    pub(crate) fn arg(&self, i: usize) -> Option<&Word> {
-        self.words.get(i)
-    }
-}
-
-/// A section of the selected scope.
-#[derive(Debug, Clone)]
-pub(crate) struct Section {
-    pub(crate) kind: SectionKind,
-    /// The section line: keyword, name, and any extra word.
-    pub(crate) header: Vec<Word>,
-    pub(crate) directives: Vec<Directive>,
-}
-
-impl Section {
-    pub(crate) fn span(&self) -> &Span {
-        self.header[0].span()
-    }
-
-    pub(crate) fn name(&self) -> Option<&Word> {
-        self.header.get(1)
+    fn misplaced(&self, kind: SectionKind, line: &Line) -> Option<ConfigErrorKind> {
+        misspelt_section(kind, line.keyword()).then(|| ConfigErrorKind::UnknownKeyword {
+            keyword: line.keyword().to_owned(),
+            section: kind,
+        })
     }
 }
 
 /// The sections of the selected scope, in file order.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Document {
-    pub(crate) sections: Vec<Section>,
+    pub(crate) sections: Vec<Section<SectionKind>>,
 }
 
 /// Reads `text` and keeps the sections of scope `engine`.
 pub(crate) fn parse_document(
-    text: &str,
-    file: &Arc<Path>,
+    input: &Input<'_>,
     engine: Option<&str>,
-    env: &dyn Fn(&str) -> Option<String>,
     diags: &mut Diagnostics,
 ) -> Document {
+    let read = read(input, &SpoeGrammar, diags);
+    let in_scope = |scope: &Option<Arc<str>>| scope.as_deref() == engine;
     let mut doc = Document::default();
-    let mut scope: Option<String> = None;
-    let mut preproc = Preprocessor::default();
-    // The section kind HAProxy's current section parser belongs to, whatever the scope.
-    let mut current: Option<SectionKind> = None;
-    let mut section_name: Option<String> = None;
-    // The last in-scope section of each kind (HAProxy's curagent, curmsg, curgrp).
+    // The last in-scope section of each kind (HAProxy's curagent, curmsg, curgrp): a line of
+    // the selected scope goes there, whatever section it is written under.
     let mut last: [Option<usize>; 3] = [None; 3];
     let slot = |k: SectionKind| match k {
         SectionKind::Agent => 0,
         SectionKind::Message => 1,
         SectionKind::Group => 2,
     };
-    let mut last_line = 0;
-    // After a line that cannot belong where it is (a keyword out of any
-    // section, or a misspelt section keyword), the lines that follow belong
-    // with it: they are skipped up to the next section, instead of each
-    // repeating the first error.
-    let mut skipping = false;
-
-    for (number, raw, has_lf) in split_lines(text) {
-        last_line = number;
-        if !has_lf {
-            let col = u32::try_from(raw.chars().count())
-                .unwrap_or(u32::MAX)
-                .saturating_add(1);
-            diags.error(
-                Span::new(file.clone(), number, col),
-                ConfigErrorKind::MissingFinalNewline,
-            );
-        }
-        let cx = LexContext {
-            file,
-            env,
-            section: section_name.as_deref(),
+    for section in read.sections {
+        let kind = section.kind;
+        let lines = if in_scope(&section.header.scope) {
+            doc.sections.push(Section {
+                kind,
+                header: section.header,
+                lines: Vec::new(),
+            });
+            last[slot(kind)] = Some(doc.sections.len() - 1);
+            section.lines
+        } else {
+            section.lines
         };
-        let mut words = match lex_line(raw, number, &cx, diags) {
-            LexedLine::Blank => continue,
-            LexedLine::Scope(name) => {
-                if let Some(name) = name {
-                    scope = Some(name.value);
-                }
-                skipping = false;
-                continue;
-            }
-            LexedLine::Words(words) => words,
-        };
-        if words[0].as_str().starts_with('.') {
-            preproc.handle(&words, env, diags);
-            continue;
-        }
-        if preproc.masked() {
-            continue;
-        }
-        if let Some(pos) = words.iter().position(Word::is_empty) {
-            if let Some(ignored) = words[pos..].iter().find(|w| !w.is_empty()) {
-                diags.warn(
-                    ignored.span().clone(),
-                    ConfigWarningKind::AfterEmptyWord {
-                        first_ignored: ignored.as_str().to_owned(),
-                    },
-                );
-            }
-            words.truncate(pos);
-        }
-        let in_scope = match (&scope, engine) {
-            (None, None) => true,
-            (Some(s), Some(e)) => s == e,
-            _ => false,
-        };
-        let modifier = match words[0].as_str() {
-            "no" => Modifier::No,
-            "default" => Modifier::Default,
-            _ => Modifier::None,
-        };
-        if modifier != Modifier::None {
-            let span = words[0].span().clone();
-            words.remove(0);
-            if !words
-                .first()
-                .is_some_and(|w| w.as_str() == "option" || w.as_str() == "log")
-            {
-                diags.error(span, ConfigErrorKind::ModifierNotSupported);
-                continue;
+        for line in lines.into_iter().filter(|l| in_scope(&l.scope)) {
+            match last[slot(kind)] {
+                Some(i) => doc.sections[i].lines.push(line),
+                None => orphan(kind, &line, diags),
             }
         }
-        if let Some(kind) = SectionKind::from_keyword(words[0].as_str()) {
-            skipping = false;
-            current = Some(kind);
-            section_name = Some(
-                words
-                    .get(1)
-                    .map_or_else(|| words[0].as_str().to_owned(), |w| w.as_str().to_owned()),
-            );
-            if in_scope {
-                doc.sections.push(Section {
-                    kind,
-                    header: words,
-                    directives: Vec::new(),
-                });
-                last[slot(kind)] = Some(doc.sections.len() - 1);
-            }
-            continue;
-        }
-        if skipping {
-            continue;
-        }
-        let Some(kind) = current else {
-            diags.error(
-                words[0].span().clone(),
-                ConfigErrorKind::OutOfSection {
-                    keyword: words[0].as_str().to_owned(),
-                },
-            );
-            skipping = true;
-            continue;
-        };
-        if misspelt_section(kind, words[0].as_str()) {
-            diags.error(
-                words[0].span().clone(),
-                ConfigErrorKind::UnknownKeyword {
-                    keyword: words[0].as_str().to_owned(),
-                    section: kind,
-                },
-            );
-            skipping = true;
-            continue;
-        }
-        if !in_scope {
-            continue;
-        }
-        match last[slot(kind)] {
-            Some(i) => doc.sections[i]
-                .directives
-                .push(Directive { modifier, words }),
-            None => orphan(kind, &words, diags),
-        }
-    }
-    if last_line > 0 {
-        preproc.finish(diags);
     }
     doc
 }
@@ -249,9 +109,9 @@ pub(crate) fn is_misplaced_line(e: &ConfigErrorKind) -> bool {
 /// A line of the selected scope whose section began in another scope. HAProxy hands it to the
 /// parser of that kind of section while no such section is current: a known keyword makes it
 /// dereference a null pointer (it crashes), an unknown one gets the usual treatment.
-fn orphan(kind: SectionKind, words: &[Word], diags: &mut Diagnostics) {
-    let keyword = words[0].as_str();
-    let span = words[0].span().clone();
+fn orphan(kind: SectionKind, line: &Line, diags: &mut Diagnostics) {
+    let keyword = line.keyword();
+    let span = line.span().clone();
     let known = match kind {
         SectionKind::Agent => AGENT_KEYWORDS.contains(&keyword),
         SectionKind::Message => MESSAGE_KEYWORDS.contains(&keyword),
@@ -309,12 +169,19 @@ pub(crate) fn scope_names(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::reader::{Modifier, Word};
     use super::*;
 
     fn doc(text: &str, engine: Option<&str>) -> (Document, Diagnostics) {
         let file: Arc<Path> = Arc::from(Path::new("t.conf"));
         let mut diags = Diagnostics::default();
-        let d = parse_document(text, &file, engine, &|_| None, &mut diags);
+        let input = Input {
+            text,
+            file: &file,
+            env: &|_| None,
+            features: &[],
+        };
+        let d = parse_document(&input, engine, &mut diags);
         (d, diags)
     }
 
@@ -326,7 +193,7 @@ mod tests {
                     "{} {} ({})",
                     s.kind,
                     s.name().map_or("", Word::as_str),
-                    s.directives.len()
+                    s.lines.len()
                 )
             })
             .collect()
@@ -370,7 +237,7 @@ spoe-agent a2
             errors,
             [
                 "parsing [t.conf:2:1] : unknown keyword 'foo' out of section",
-                "parsing [t.conf:4:3] : negation/default currently supported only for options and log",
+                "parsing [t.conf:4:3] : negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping",
             ]
         );
         let (d, diags) = doc(
@@ -378,9 +245,9 @@ spoe-agent a2
             None,
         );
         assert!(diags.errors.is_empty());
-        assert_eq!(d.sections[0].directives[0].modifier, Modifier::No);
-        assert_eq!(d.sections[0].directives[1].modifier, Modifier::Default);
-        assert_eq!(d.sections[0].directives[1].keyword(), "option");
+        assert_eq!(d.sections[0].lines[0].modifier, Modifier::No);
+        assert_eq!(d.sections[0].lines[1].modifier, Modifier::Default);
+        assert_eq!(d.sections[0].lines[1].keyword(), "option");
         // A line whose section is in another scope.
         let (_, diags) = doc("spoe-agent a\n[e]\n  use-backend b\n  bogus\n", Some("e"));
         let errors: Vec<String> = diags.errors.iter().map(ToString::to_string).collect();
@@ -400,7 +267,7 @@ spoe-agent a2
             diags.errors[0].to_string(),
             "parsing [t.conf:2:18] : missing LF on last line, file might have been truncated"
         );
-        assert_eq!(d.sections[0].directives[0].words.len(), 2);
+        assert_eq!(d.sections[0].lines[0].words.len(), 2);
         assert_eq!(
             diags.warnings[0].to_string(),
             "parsing [t.conf:2:17] : 'n' and the words after it are ignored: they follow an \

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::config::Span;
-use crate::config::lexer::{Word, is_name_char};
+use crate::config::reader::lexer::{Word, is_name_char};
 
 use super::error::{ExprError, ExprErrorKind, ExprWarningKind};
 use super::fetch::Fetch;
@@ -589,7 +589,7 @@ mod tests {
 
     use super::*;
     use crate::config::Diagnostics;
-    use crate::config::lexer::{LexContext, LexedLine, lex_line};
+    use crate::config::reader::lexer::{LexContext, LexedLine, lex_line};
     use crate::expr::{Condition, FetchKind};
 
     fn words(line: &str) -> Vec<Word> {

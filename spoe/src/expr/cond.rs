@@ -2,7 +2,7 @@
 //! (`build_acl_cond()`, `parse_acl_cond()` and `acl_exec_cond()` in `src/acl.c`).
 
 use crate::config::Span;
-use crate::config::lexer::Word;
+use crate::config::reader::lexer::Word;
 
 use super::acl::{AclContext, AclSet, ExprWarning};
 use super::error::{ExprError, ExprErrorKind};

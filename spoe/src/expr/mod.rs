@@ -40,7 +40,7 @@ pub(crate) use args::{ArgType, ArgValue, parse_arg_list};
 pub use cond::{Condition, Polarity, Term};
 pub use converter::{Converter, Operand};
 pub use error::{ArgError, ExprError, ExprErrorKind, ExprWarningKind};
-pub use fetch::{DataSource, Fetch, FetchKind, VarRef, VarScope, is_var_char};
+pub use fetch::{DataSource, Fetch, FetchKind, VarRef, VarScope, fetch_names, is_var_char};
 pub use pattern::{MatchMethod, Pattern};
 pub use sample::{Sample, SampleType};
 pub use sample_expr::{ConverterStep, SampleExpr};

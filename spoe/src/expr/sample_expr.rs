@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::config::Span;
-use crate::config::lexer::Word;
+use crate::config::reader::lexer::Word;
 
 use super::args::{ArgFailure, parse_arg_list};
 use super::converter::{Converter, build_converter, converter_def};
@@ -306,14 +306,14 @@ mod tests {
     /// Columns follow the text, one per byte, starting at 1.
     fn word_with_cols(text: &str) -> Word {
         let file: Arc<Path> = Arc::from(Path::new("t.conf"));
-        let cx = crate::config::lexer::LexContext {
+        let cx = crate::config::reader::lexer::LexContext {
             file: &file,
             env: &|_| None,
             section: None,
         };
         let mut diags = crate::config::Diagnostics::default();
-        match crate::config::lexer::lex_line(text, 1, &cx, &mut diags) {
-            crate::config::lexer::LexedLine::Words(mut w) => w.remove(0),
+        match crate::config::reader::lexer::lex_line(text, 1, &cx, &mut diags) {
+            crate::config::reader::lexer::LexedLine::Words(mut w) => w.remove(0),
             other => panic!("{other:?}"),
         }
     }

@@ -2,15 +2,29 @@
 //! `.warning`, `.notice`, `.diag`, `.alert` messages (`readcfgfile()` in `src/cfgparse.c`,
 //! `src/cfgcond.c`).
 //!
-//! Conditions support numbers (non-zero is true), `defined(VAR)`, `streq(a,b)`, `strneq(a,b)`,
-//! `!`, `&&`, `||` and parentheses. The predicates about HAProxy's own build (`feature`,
-//! `version_atleast`, `version_before`, `openssl_version_*`, `ssllib_name_startswith`) are
-//! reported as unsupported rather than guessed.
+//! Conditions support numbers (non-zero is true), `!`, `&&`, `||`, parentheses and HAProxy
+//! 2.6's predicates:
+//!
+//! - `defined(VAR)`: the environment variable is set (even empty);
+//! - `feature(NAME)`: `NAME` is one of the host's features ([`super::Input::features`]; the
+//!   gateway's are the HAProxy build features it has an equivalent of);
+//! - `streq(A,B)`, `strneq(A,B)`;
+//! - `version_atleast(V)`, `version_before(V)`: compared with [`HAPROXY_VERSION`], the version
+//!   whose behaviour this reader follows, as HAProxy's `compare_current_version()` compares
+//!   (`2.6` is `2.6.0`; `-devN` < `-rcN` = `-preN` < release; an unparsable version counts as
+//!   newer for `version_before` and older for `version_atleast`, as in HAProxy);
+//! - `openssl_version_atleast(V)`, `openssl_version_before(V)`: an error, as in an HAProxy
+//!   built without OpenSSL (this reader has none);
+//! - `ssllib_name_startswith(S)`: false (no OpenSSL), as in such an HAProxy.
 
-use super::error::{ConfigErrorKind, ConfigWarningKind, Diagnostics};
 use super::lexer::Word;
-use super::span::Span;
+use crate::config::error::{ConfigErrorKind, ConfigWarningKind, Diagnostics};
+use crate::config::span::Span;
 use crate::expr::{ArgType, ArgValue, parse_arg_list};
+
+/// The HAProxy version `.if version_atleast()` and `version_before()` compare with: the one
+/// whose behaviour the readers and the differential tests follow.
+pub const HAPROXY_VERSION: &str = "2.6.12";
 
 /// HAProxy's `MAXNESTEDCONDS`.
 const MAX_NESTED: usize = 128;
@@ -49,8 +63,10 @@ impl Preprocessor {
         &mut self,
         words: &[Word],
         env: &dyn Fn(&str) -> Option<String>,
+        features: &[&str],
         diags: &mut Diagnostics,
     ) {
+        let host = Host { env, features };
         let keyword = words[0].as_str();
         let span = words[0].span().clone();
         let block_error = |diags: &mut Diagnostics, msg: String| {
@@ -65,7 +81,7 @@ impl Preprocessor {
                 let state = if self.masked() {
                     State::Skip
                 } else {
-                    match eval(words, env) {
+                    match eval(words, &host) {
                         Ok(true) => State::Take,
                         Ok(false) => State::Drop,
                         Err(msg) => {
@@ -87,7 +103,7 @@ impl Preprocessor {
                         return;
                     }
                     State::Take | State::Skip => State::Skip,
-                    State::Drop => match eval(words, env) {
+                    State::Drop => match eval(words, &host) {
                         Ok(true) => State::Take,
                         Ok(false) => State::Drop,
                         Err(msg) => {
@@ -144,10 +160,10 @@ impl Preprocessor {
                     .get(1)
                     .map(|w| w.as_str().to_owned())
                     .unwrap_or_default();
-                if keyword == ".alert" {
-                    diags.error(span, ConfigErrorKind::Alert(message));
-                } else {
-                    diags.warn(span, ConfigWarningKind::Message(message));
+                match keyword {
+                    ".alert" => diags.error(span, ConfigErrorKind::Alert(message)),
+                    ".warning" => diags.warn(span, ConfigWarningKind::Message(message)),
+                    _ => diags.warn(span, ConfigWarningKind::Notice(message)),
                 }
             }
             other => diags.error(span, ConfigErrorKind::UnknownDotDirective(other.to_owned())),
@@ -165,8 +181,14 @@ impl Preprocessor {
     }
 }
 
+/// What conditions ask of the host.
+struct Host<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    features: &'a [&'a str],
+}
+
 /// Evaluates the condition made of the words after `.if`/`.elif`, re-joined with spaces.
-fn eval(words: &[Word], env: &dyn Fn(&str) -> Option<String>) -> Result<bool, String> {
+fn eval(words: &[Word], host: &Host<'_>) -> Result<bool, String> {
     let text = words[1..]
         .iter()
         .map(Word::as_str)
@@ -175,7 +197,7 @@ fn eval(words: &[Word], env: &dyn Fn(&str) -> Option<String>) -> Result<bool, St
     let mut p = CondParser {
         text: &text,
         pos: 0,
-        env,
+        host,
         depth: 0,
     };
     let value = p.or()?;
@@ -191,7 +213,7 @@ fn eval(words: &[Word], env: &dyn Fn(&str) -> Option<String>) -> Result<bool, St
 struct CondParser<'a> {
     text: &'a str,
     pos: usize,
-    env: &'a dyn Fn(&str) -> Option<String>,
+    host: &'a Host<'a>,
     depth: usize,
 }
 
@@ -282,11 +304,6 @@ impl CondParser<'_> {
             "streq" | "strneq" => 2,
             _ => return Err(format!("unparsable conditional expression '{rest}'")),
         };
-        if arity == 1 && name != "defined" {
-            return Err(format!(
-                "predicate '{name}' is not supported in conditional expressions by this engine"
-            ));
-        }
         let spec: &[ArgType] = if arity == 1 {
             &[ArgType::Str]
         } else {
@@ -309,11 +326,111 @@ impl CondParser<'_> {
             })
             .collect();
         self.pos = parsed.end;
+        let version = |v: &str| compare_version(v);
         Ok(match name {
-            "defined" => (self.env)(&args[0]).is_some(),
+            "defined" => (self.host.env)(&args[0]).is_some(),
+            "feature" => self.host.features.contains(&args[0].as_str()),
             "streq" => args[0] == args[1],
-            _ => args[0] != args[1],
+            "strneq" => args[0] != args[1],
+            "version_atleast" => version(&args[0]) <= 0,
+            "version_before" => version(&args[0]) > 0,
+            "ssllib_name_startswith" => false,
+            _ => {
+                return Err(format!(
+                    "predicate '{name}' cannot be evaluated: this build has no OpenSSL"
+                ));
+            }
         })
+    }
+}
+
+/// HAProxy's `split_version()`: `a.b.c.d-{dev|rc|pre}N-commit` as seven numbers; `None`
+/// when it does not parse.
+fn split_version(version: &str) -> Option<[u64; 7]> {
+    let mut v = [0, 0, 0, 0, 3, 0, 0];
+    if version.is_empty() {
+        return None;
+    }
+    // strtol(p, &end, 10) from `at`: the value and the index of the first byte not read.
+    let number = |at: usize| -> (u64, usize) {
+        let b = version.as_bytes();
+        let mut i = at;
+        while b.get(i).is_some_and(|c| matches!(c, b' ' | b'\t')) {
+            i += 1;
+        }
+        let sign = usize::from(matches!(b.get(i), Some(b'+' | b'-')));
+        let digits = b[(i + sign).min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if digits == 0 {
+            return (0, at);
+        }
+        let end = i + sign + digits;
+        let n: i64 = version[i..end].parse().unwrap_or(i64::MAX);
+        // Stored in an unsigned int, as HAProxy does.
+        (n as u64 & u64::from(u32::MAX), end)
+    };
+    let b = version.as_bytes();
+    let mut p = 0;
+    let mut tag = false;
+    for slot in 0..4 {
+        let (n, end) = number(p);
+        v[slot] = n;
+        match b.get(end) {
+            None => return Some(v),
+            Some(b'-') => {
+                p = end + 1;
+                tag = true;
+                break;
+            }
+            Some(b'.') if slot < 3 => p = end + 1,
+            _ => return None,
+        }
+    }
+    if !tag {
+        return None;
+    }
+    // The tag, then the commit number.
+    let rest = &version[p..];
+    let tagged = [("dev", 1), ("rc", 2), ("pre", 2)]
+        .into_iter()
+        .find(|(t, _)| rest.starts_with(t) && !rest.starts_with(|c: char| c.is_ascii_digit()));
+    if let Some((t, value)) = tagged {
+        v[4] = value;
+        let (n, end) = number(p + t.len());
+        v[5] = n;
+        match b.get(end) {
+            None => return Some(v),
+            Some(b'-') => p = end + 1,
+            _ => return None,
+        }
+    }
+    let commit = match version[p..].rfind('-') {
+        Some(dash) => {
+            let s = &version[p + dash + 1..];
+            if s.is_empty() {
+                return None;
+            }
+            s
+        }
+        None => &version[p..],
+    };
+    v[6] = commit.parse::<u64>().unwrap_or(0);
+    Some(v)
+}
+
+/// HAProxy's `compare_current_version()`: -1 when `version` is older than
+/// [`HAPROXY_VERSION`], 0 when equal, 1 when newer, -3 when it does not parse.
+fn compare_version(version: &str) -> i32 {
+    let Some(other) = split_version(version) else {
+        return -3;
+    };
+    let current = split_version(HAPROXY_VERSION).unwrap_or_default();
+    match other.cmp(&current) {
+        std::cmp::Ordering::Less => -1,
+        std::cmp::Ordering::Equal => 0,
+        std::cmp::Ordering::Greater => 1,
     }
 }
 
@@ -359,26 +476,31 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
+    use super::super::lexer::{LexContext, LexedLine, lex_line};
     use super::*;
 
     fn words(line: &str) -> Vec<Word> {
         let file: Arc<Path> = Arc::from(Path::new("t.conf"));
         let env = |n: &str| (n == "SET").then(|| "yes".to_owned());
-        let cx = super::super::lexer::LexContext {
+        let cx = LexContext {
             file: &file,
             env: &env,
             section: None,
         };
         let mut diags = Diagnostics::default();
-        match super::super::lexer::lex_line(line, 1, &cx, &mut diags) {
-            super::super::lexer::LexedLine::Words(w) => w,
+        match lex_line(line, 1, &cx, &mut diags) {
+            LexedLine::Words(w) => w,
             other => panic!("{other:?}"),
         }
     }
 
     fn cond(text: &str) -> Result<bool, String> {
         let env = |n: &str| (n == "SET").then(|| "yes".to_owned());
-        eval(&words(&format!(".if {text}")), &env)
+        let host = Host {
+            env: &env,
+            features: &["THREAD", "PROMEX"],
+        };
+        eval(&words(&format!(".if {text}")), &host)
     }
 
     #[test]
@@ -393,10 +515,25 @@ mod tests {
         assert_eq!(cond("streq(a,b) || strneq(a,b)"), Ok(true));
         assert_eq!(cond(r#"streq("${SET}",yes)"#), Ok(true));
         assert_eq!(cond("(0 || 1) && !(1 && 0)"), Ok(true));
+        assert_eq!(cond("feature(THREAD) && !feature(OPENSSL)"), Ok(true));
+        assert_eq!(cond("feature(+THREAD) || feature(thread)"), Ok(false));
+        assert_eq!(cond("version_atleast(2.6)"), Ok(true));
+        assert_eq!(cond("version_atleast(2.6.12)"), Ok(true));
+        assert_eq!(cond("version_atleast(2.6.13)"), Ok(false));
+        assert_eq!(cond("version_before(2.7-dev1)"), Ok(true));
+        assert_eq!(cond("version_before(2.6.12-1)"), Ok(true));
+        assert_eq!(
+            cond("version_atleast(2.6-rc1) && version_before(3)"),
+            Ok(true)
+        );
+        // HAProxy's quirk: an unparsable version is "older" for atleast, not "newer".
+        assert_eq!(cond("version_atleast(x.y)"), Ok(true));
+        assert_eq!(cond("version_before(x.y)"), Ok(false));
+        assert_eq!(cond("ssllib_name_startswith(OpenSSL)"), Ok(false));
         assert!(
-            cond("version_atleast(2.6)")
+            cond("openssl_version_atleast(1.1.1)")
                 .unwrap_err()
-                .contains("not supported")
+                .contains("no OpenSSL")
         );
         assert!(cond("bogus").unwrap_err().starts_with("unparsable"));
         assert!(
@@ -412,23 +549,23 @@ mod tests {
         let env = |_: &str| None;
         let mut pp = Preprocessor::default();
         let mut diags = Diagnostics::default();
-        pp.handle(&words(".if 0"), &env, &mut diags);
+        pp.handle(&words(".if 0"), &env, &[], &mut diags);
         assert!(pp.masked());
-        pp.handle(&words(".if 1"), &env, &mut diags);
+        pp.handle(&words(".if 1"), &env, &[], &mut diags);
         assert!(pp.masked());
-        pp.handle(&words(".else"), &env, &mut diags);
+        pp.handle(&words(".else"), &env, &[], &mut diags);
         assert!(pp.masked());
-        pp.handle(&words(".endif"), &env, &mut diags);
-        pp.handle(&words(".elif 1"), &env, &mut diags);
+        pp.handle(&words(".endif"), &env, &[], &mut diags);
+        pp.handle(&words(".elif 1"), &env, &[], &mut diags);
         assert!(!pp.masked());
-        pp.handle(&words(".else"), &env, &mut diags);
+        pp.handle(&words(".else"), &env, &[], &mut diags);
         assert!(pp.masked());
-        pp.handle(&words(".endif"), &env, &mut diags);
+        pp.handle(&words(".endif"), &env, &[], &mut diags);
         assert!(!pp.masked());
         assert!(diags.errors.is_empty());
-        pp.handle(&words(".endif"), &env, &mut diags);
-        pp.handle(&words(".warning hello"), &env, &mut diags);
-        pp.handle(&words(".bogus"), &env, &mut diags);
+        pp.handle(&words(".endif"), &env, &[], &mut diags);
+        pp.handle(&words(".warning hello"), &env, &[], &mut diags);
+        pp.handle(&words(".bogus"), &env, &[], &mut diags);
         let errors: Vec<String> = diags.errors.iter().map(ToString::to_string).collect();
         assert_eq!(
             errors,
@@ -441,7 +578,7 @@ mod tests {
             diags.warnings[0].to_string(),
             "parsing [t.conf:1:1] : 'hello'"
         );
-        pp.handle(&words(".if 1"), &env, &mut diags);
+        pp.handle(&words(".if 1"), &env, &[], &mut diags);
         pp.finish(&mut diags);
         assert!(
             diags.errors[2]

@@ -6,8 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use spoe_gateway::config::var_names;
-use spoe_gateway::model::{
+use crate::model::{
     Balance, GatewayConfig, HttpAction, LogFormatPart, LogTarget, Mode, RedirectKind, ReturnBody,
 };
 
@@ -300,7 +299,7 @@ backend app
         other => panic!("{other:?}"),
     }
     assert!(matches!(&rules[12].action, HttpAction::DelHeader { name } if name == "X-Other"));
-    assert_eq!(var_names(&c), ["req.len", "txn.host"]);
+    assert_eq!(c.var_names(), ["req.len", "txn.host"]);
 }
 
 #[test]
@@ -322,7 +321,7 @@ backend app
     ));
     assert_eq!(c.frontends[0].http_response.len(), 5);
     assert_eq!(c.backends[0].http_response.len(), 1);
-    assert_eq!(var_names(&c), ["txn.ctype"]);
+    assert_eq!(c.var_names(), ["txn.ctype"]);
 }
 
 #[test]
@@ -356,7 +355,10 @@ backend waf-agents
     assert_eq!(f.filters[0].engine.as_deref(), Some("ip"));
     assert_eq!(f.filters[0].config.agent.id, "ip-agent");
     assert_eq!(f.filters[1].config.agent.use_backend.value, "waf-agents");
-    assert_eq!(f.filters[0].file, data_dir().join("agents.conf"));
+    assert_eq!(
+        &*f.filters[0].config.file,
+        data_dir().join("agents.conf").as_path()
+    );
     assert_eq!(c.backend("app").unwrap().filters.len(), 1);
     let agents = c.backend("agents").unwrap();
     assert_eq!(agents.mode, Mode::Tcp);
@@ -365,7 +367,7 @@ backend waf-agents
         c.files,
         [PathBuf::from("haproxy.cfg"), data_dir().join("agents.conf")]
     );
-    assert_eq!(var_names(&c), ["sess.ip.score", "txn.waf.block"]);
+    assert_eq!(c.var_names(), ["sess.ip.score", "txn.waf.block"]);
 }
 
 #[test]
@@ -504,7 +506,7 @@ backend app
             "plain-text"
         ]
     );
-    assert_eq!(var_names(&c), ["txn.extra", "txn.missing"]);
+    assert_eq!(c.var_names(), ["txn.extra", "txn.missing"]);
 }
 
 #[test]

@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use spoe_gateway::config::var_names;
-use spoe_gateway::model::{GatewayConfig, HttpAction, LogTarget, Mode};
+use crate::model::{GatewayConfig, HttpAction, LogTarget, Mode};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
@@ -40,7 +39,7 @@ fn bundled_quickstart_parses() {
     assert_eq!(web.http_request.len(), 3);
     assert_eq!(c.backend("agents").unwrap().mode, Mode::Tcp);
     assert_eq!(c.backend("demo").unwrap().mode, Mode::Http);
-    assert_eq!(var_names(&c), ["sess.iprep.ip_score", "txn.iprep.error"]);
+    assert_eq!(c.var_names(), ["sess.iprep.ip_score", "txn.iprep.error"]);
 }
 
 #[test]
@@ -71,8 +70,8 @@ backend agents
     let (c, _) = GatewayConfig::from_file(&cfg).unwrap();
     assert_eq!(c.files, [cfg, dir.path().join("conf").join("agents.conf")]);
     assert_eq!(
-        c.frontends[0].filters[0].file,
-        dir.path().join("conf/agents.conf")
+        &*c.frontends[0].filters[0].config.file,
+        dir.path().join("conf/agents.conf").as_path()
     );
 }
 
@@ -113,9 +112,9 @@ backend agents
         .collect();
     assert_eq!(binds, ["127.0.0.1:8080", "0.0.0.0:81"]);
     match &c.frontends[0].http_request[0].action {
-        HttpAction::SetHeader { value, .. } => assert!(
-            matches!(&value.0[..], [spoe_gateway::model::LogFormatPart::Text(t)] if t == "hello")
-        ),
+        HttpAction::SetHeader { value, .. } => {
+            assert!(matches!(&value.0[..], [crate::model::LogFormatPart::Text(t)] if t == "hello"))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -226,7 +225,7 @@ backend agents
 ",
     );
     assert_eq!(
-        var_names(&c),
+        c.var_names(),
         [
             "proc.n",
             "req.l",
@@ -248,7 +247,7 @@ backend agents
 
 #[test]
 fn server_pool_settings_defaults_and_inheritance() {
-    use spoe_gateway::model::{DEFAULT_POOL_MAX_CONN, DEFAULT_POOL_PURGE_DELAY};
+    use crate::model::{DEFAULT_POOL_MAX_CONN, DEFAULT_POOL_PURGE_DELAY};
     use std::time::Duration;
     let c = parse(
         "\

@@ -1,9 +1,8 @@
-//! HAProxy's line tokenizer (`parse_line()` in `src/tools.c`), shared by `spoe.conf` and the
-//! gateway's `haproxy.cfg`.
+//! HAProxy's line tokenizer (`parse_line()` in `src/tools.c`).
 //!
-//! One physical line is one statement: HAProxy has no line continuation. Words are separated by
-//! unquoted blanks (space, tab, VT, FF). The rules, as HAProxy 2.6 applies them to configuration
-//! files:
+//! One physical line is one statement: HAProxy 2.6 has no line continuation. Words are separated
+//! by unquoted blanks (space, tab, VT, FF). The rules, as HAProxy 2.6 applies them to
+//! configuration files:
 //!
 //! - `#` outside quotes starts a comment; `\#` is a literal `#`.
 //! - `'...'` keeps everything literally (no escape, no variable).
@@ -23,8 +22,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::error::{ConfigErrorKind, ConfigWarningKind, Diagnostics};
-use super::span::{Span, Spanned};
+use crate::config::error::{ConfigErrorKind, ConfigWarningKind, Diagnostics};
+use crate::config::span::{Span, Spanned};
 
 /// HAProxy's `MAX_LINE_ARGS`: a line with more words is rejected.
 pub const MAX_LINE_ARGS: usize = 64;
@@ -83,11 +82,68 @@ impl Word {
     pub fn spanned(&self) -> Spanned<String> {
         Spanned::new(self.text.clone(), self.span.clone())
     }
+
+    /// The bytes `range` of the word's text as a word of its own, each byte keeping the column
+    /// it was written at (so that an error deep inside points at the right column). Empty when
+    /// `range` does not fall on character boundaries of the text.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        let span = self.span_at(range.start);
+        match (self.text.get(range.clone()), self.cols.get(range)) {
+            (Some(text), Some(cols)) => Self {
+                text: text.to_owned(),
+                span,
+                cols: cols.to_vec(),
+            },
+            _ => Self {
+                text: String::new(),
+                span,
+                cols: Vec::new(),
+            },
+        }
+    }
+}
+
+/// Splits one line into words as the reader does (quotes, escapes, `"${VAR}"` read from
+/// `env`), without the preprocessor or sections: for hosts and tests that read a single line of
+/// HAProxy's syntax. A blank line is no word; the first error found is returned.
+///
+/// ```
+/// use std::path::Path;
+/// use std::sync::Arc;
+/// use spoe::config::reader::split_line;
+///
+/// let file: Arc<Path> = Arc::from(Path::new("h.cfg"));
+/// let words = split_line(r#"  set-header X "a b"  # note"#, &file, 7, &|_| None).unwrap();
+/// let texts: Vec<&str> = words.iter().map(|w| w.as_str()).collect();
+/// assert_eq!(texts, ["set-header", "X", "a b", ""]);
+/// assert_eq!(words[2].span().to_string(), "h.cfg:7:18");
+/// ```
+///
+/// # Errors
+///
+/// The first tokenizing error (an unmatched quote, a bad escape...).
+pub fn split_line(
+    raw: &str,
+    file: &Arc<Path>,
+    line: u32,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Word>, Box<crate::config::ConfigError>> {
+    let cx = LexContext {
+        file,
+        env,
+        section: None,
+    };
+    let mut diags = Diagnostics::default();
+    match lex_line(raw, line, &cx, &mut diags) {
+        _ if !diags.errors.is_empty() => Err(Box::new(diags.errors.swap_remove(0))),
+        LexedLine::Words(words) => Ok(words),
+        LexedLine::Blank | LexedLine::Scope(_) => Ok(Vec::new()),
+    }
 }
 
 /// What one line holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LexedLine {
+pub(crate) enum LexedLine {
     /// Nothing but blanks and comments.
     Blank,
     /// A `[name]` scope line; `None` when it was invalid (the error is in the diagnostics).
@@ -98,13 +154,13 @@ pub enum LexedLine {
 }
 
 /// What the tokenizer needs besides the line itself.
-pub struct LexContext<'a> {
+pub(crate) struct LexContext<'a> {
     /// The file being read (for spans and `$.FILE`).
-    pub file: &'a Arc<Path>,
+    pub(crate) file: &'a Arc<Path>,
     /// Looks up an environment variable.
-    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub(crate) env: &'a dyn Fn(&str) -> Option<String>,
     /// The current section's name, for `$.SECTION`.
-    pub section: Option<&'a str>,
+    pub(crate) section: Option<&'a str>,
 }
 
 impl std::fmt::Debug for LexContext<'_> {
@@ -118,7 +174,7 @@ impl std::fmt::Debug for LexContext<'_> {
 
 /// Splits `text` into lines as HAProxy's `fgets()` loop sees them: `(line number, content
 /// without the LF, whether an LF ended it)`.
-pub fn split_lines(text: &str) -> impl Iterator<Item = (u32, &str, bool)> {
+pub(crate) fn split_lines(text: &str) -> impl Iterator<Item = (u32, &str, bool)> {
     let mut rest = Some(text);
     let mut number: u32 = 0;
     std::iter::from_fn(move || {
@@ -148,7 +204,12 @@ fn is_blank(b: u8) -> bool {
 
 /// Tokenizes one line (without its LF). Errors and warnings go to `diags`; a line with a
 /// tokenizing error is returned as [`LexedLine::Blank`], as HAProxy skips it.
-pub fn lex_line(raw: &str, line: u32, cx: &LexContext<'_>, diags: &mut Diagnostics) -> LexedLine {
+pub(crate) fn lex_line(
+    raw: &str,
+    line: u32,
+    cx: &LexContext<'_>,
+    diags: &mut Diagnostics,
+) -> LexedLine {
     let bytes = raw.as_bytes();
     // 1-based character column of each byte offset (and one past the end).
     let mut col_of = Vec::with_capacity(bytes.len() + 1);

@@ -1,0 +1,220 @@
+//! The `global` section (`cfg_parse_global()` in `src/cfgparse-global.c`). A new `global`
+//! keyword is a row of [`KEYWORDS`] and a handler here (`log` lines are in [`super::log`]).
+
+use std::path::Path;
+
+use spoe::config::ConfigErrorKind;
+use spoe::config::reader::{Line, Modifier, Section};
+
+use super::grammar::Kind;
+use super::keywords::{HAPROXY_GLOBAL, IGNORED_GLOBAL, Keyword, Use, find, suggestion};
+use super::lower::Lowerer;
+use crate::model::DEFAULT_BUFSIZE;
+
+/// Reads a `global` line.
+type Handler = fn(&mut Lowerer<'_, '_>, &Line);
+
+/// Bounds of `tune.bufsize` (HAProxy refuses a buffer smaller than its reserve,
+/// `tune.maxrewrite`, 1024 by default; the gateway keeps a buffered body in memory, so a bound
+/// well above HAProxy's default, 256 MiB, is refused too).
+const MIN_BUFSIZE: u64 = 1024;
+const MAX_BUFSIZE: u64 = 256 << 20;
+
+/// HAProxy's `MAX_THREADS` on 64-bit builds.
+const MAX_THREADS: u64 = 64;
+
+/// The `global` keywords the gateway runs.
+pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
+    Keyword {
+        name: "maxconn",
+        handler: maxconn,
+        uses: Use::Runs(&[("Global.maxconn", "server/mod.rs")]),
+    },
+    Keyword {
+        name: "hard-stop-after",
+        handler: hard_stop_after,
+        uses: Use::Runs(&[("Global.hard_stop_after", "server/stop.rs")]),
+    },
+    Keyword {
+        name: "nbthread",
+        handler: nbthread,
+        uses: Use::Runs(&[("Global.nbthread", "config/mod.rs")]),
+    },
+    Keyword {
+        name: "tune.bufsize",
+        handler: bufsize,
+        uses: Use::Runs(&[("Global.bufsize", "proxy.rs")]),
+    },
+    Keyword {
+        name: "log",
+        handler: |lw, line| lw.global_log(line),
+        uses: Use::Runs(&[
+            ("Global.log", "config/mod.rs"),
+            ("Global.syslog", "proxy.rs"),
+        ]),
+    },
+    Keyword {
+        name: "default-path",
+        handler: default_path,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "nbproc",
+        handler: nbproc,
+        uses: Use::Read,
+    },
+];
+
+impl Lowerer<'_, '_> {
+    pub(super) fn global_section(&mut self, section: &Section<Kind>) {
+        if let Some(extra) = section.header.arg(1) {
+            self.diag.error(
+                extra.span().clone(),
+                ConfigErrorKind::TooManyArgs {
+                    directive: "global".to_owned(),
+                    arg: extra.as_str().to_owned(),
+                },
+            );
+        }
+        for line in &section.lines {
+            self.global_line(line);
+        }
+    }
+
+    fn global_line(&mut self, line: &Line) {
+        let kw = line.keyword();
+        if line.modifier != Modifier::None && kw == "log" {
+            self.diag.error_msg(
+                line.span().clone(),
+                "'no log' is not supported in the 'global' section",
+            );
+            return;
+        }
+        if let Some(keyword) = find(KEYWORDS, kw) {
+            return (keyword.handler)(self, line);
+        }
+        if let Some((_, reason)) = IGNORED_GLOBAL.iter().find(|(k, _)| *k == kw) {
+            self.diag.ignored(line.span().clone(), kw, reason);
+        } else if HAPROXY_GLOBAL.contains(&kw) || kw.starts_with("tune.") || kw.starts_with("ssl-")
+        {
+            self.diag.error_msg(
+                line.span().clone(),
+                format!("'{kw}' is not supported in the 'global' section by the gateway"),
+            );
+        } else {
+            let all = KEYWORDS
+                .iter()
+                .map(|k| k.name)
+                .chain(IGNORED_GLOBAL.iter().map(|(k, _)| *k))
+                .chain(HAPROXY_GLOBAL.iter().copied());
+            self.diag.error_msg(
+                line.span().clone(),
+                format!(
+                    "unknown keyword '{kw}' in 'global' section{}",
+                    suggestion(kw, all)
+                ),
+            );
+        }
+    }
+
+    /// The one argument of `directive`, or `None` after reporting it missing or followed by
+    /// another.
+    fn single<'l>(
+        &mut self,
+        line: &'l Line,
+        directive: &str,
+        expected: &'static str,
+    ) -> Option<&'l spoe::config::reader::Word> {
+        let Some(word) = line.arg(1) else {
+            self.missing(line, directive, expected);
+            return None;
+        };
+        (!self.too_many(line, 1, directive)).then_some(word)
+    }
+}
+
+fn maxconn(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let Some(word) = lw.single(line, "maxconn", "an integer argument") else {
+        return;
+    };
+    if let Some(n) = lw.ranged(word, "maxconn", 1, i32::MAX as u64) {
+        lw.global.maxconn = usize::try_from(n).ok();
+    }
+}
+
+fn hard_stop_after(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let Some(word) = lw.single(line, "hard-stop-after", "a duration") else {
+        return;
+    };
+    if let Some(d) = lw.duration(word, "hard-stop-after") {
+        lw.global.hard_stop_after = (!d.is_zero()).then_some(d);
+    }
+}
+
+fn nbthread(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let Some(word) = lw.single(line, "nbthread", "a thread count") else {
+        return;
+    };
+    if let Some(n) = lw.ranged(word, "nbthread", 1, MAX_THREADS) {
+        lw.global.nbthread = usize::try_from(n).ok();
+    }
+}
+
+fn bufsize(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let Some(word) = lw.single(line, "tune.bufsize", "a size in bytes") else {
+        return;
+    };
+    if let Some(n) = lw.ranged(word, "tune.bufsize", MIN_BUFSIZE, MAX_BUFSIZE) {
+        lw.global.bufsize = usize::try_from(n).unwrap_or(DEFAULT_BUFSIZE);
+    }
+}
+
+fn nbproc(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    lw.diag.error_msg(
+        line.span().clone(),
+        "'nbproc' is not supported anymore since HAProxy 2.5; threads are enabled by default",
+    );
+}
+
+/// `default-path current|config|parent|origin PATH`: where relative paths start from the
+/// next line on.
+fn default_path(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let Some(policy) = line.arg(1) else {
+        return lw.missing(
+            line,
+            "default-path",
+            "'current', 'config', 'parent' or 'origin <path>'",
+        );
+    };
+    let config_dir = || {
+        lw.start_dir
+            .join(lw.file.parent().unwrap_or_else(|| Path::new("")))
+    };
+    let dir = match policy.as_str() {
+        "current" => lw.start_dir.clone(),
+        "config" => config_dir(),
+        "parent" => config_dir().join(".."),
+        "origin" => {
+            let Some(path) = line.arg(2) else {
+                return lw.missing(line, "default-path origin", "a path");
+            };
+            if lw.too_many(line, 2, "default-path origin") {
+                return;
+            }
+            lw.start_dir.join(path.as_str())
+        }
+        other => {
+            lw.diag.error_msg(
+                policy.span().clone(),
+                format!(
+                    "'default-path' expects either 'current', 'config', 'parent' or 'origin', got '{other}'"
+                ),
+            );
+            return;
+        }
+    };
+    if policy.as_str() != "origin" && lw.too_many(line, 1, "default-path") {
+        return;
+    }
+    lw.base_dir = dir;
+}

@@ -1,0 +1,318 @@
+//! `defaults`, `frontend`, `backend` and `listen` sections (`cfg_parse_listen()` in
+//! `src/cfgparse-listen.c`): the section line, the dispatch of each line to its family, and the
+//! checks that need the whole section.
+//!
+//! A new proxy keyword is a row of [`KEYWORDS`] and a handler in the file of its family:
+//! [`bind`], [`server`] (and `default-server`, `balance`), [`timeout`], [`option`], [`rules`]
+//! (`acl`, `http-request`, `http-response`; the actions are in `config::actions`), [`routing`]
+//! (`default_backend`, `use_backend`), [`filter`], [`limits`] (`maxconn`), `log` in
+//! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
+
+mod bind;
+mod defaults;
+mod filter;
+mod limits;
+mod option;
+mod routing;
+mod rules;
+mod server;
+mod timeout;
+
+use spoe::config::reader::{Line, Section, Word};
+
+use super::grammar::Kind;
+use super::keywords::{HAPROXY_PROXY, IGNORED_PROXY, Keyword, Use, find, suggestion};
+use super::lower::{Lowerer, Proxy};
+use crate::model::Mode;
+
+/// Reads a line of a proxy section.
+type Handler = fn(&mut Lowerer<'_, '_>, &mut Proxy, &Line);
+
+/// The proxy keywords the gateway runs.
+pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
+    Keyword {
+        name: "option",
+        handler: |lw, p, line| lw.option(p, line),
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "log",
+        handler: |lw, _, line| lw.proxy_log(line),
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "mode",
+        handler: |lw, p, line| lw.mode(p, line),
+        uses: Use::Runs(&[("Backend.mode", "generation.rs")]),
+    },
+    Keyword {
+        name: "bind",
+        handler: |lw, p, line| lw.bind(p, line),
+        uses: Use::Runs(&[("Frontend.binds", "model.rs")]),
+    },
+    Keyword {
+        name: "timeout",
+        handler: |lw, p, line| lw.timeout(p, line),
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "maxconn",
+        handler: |lw, p, line| lw.proxy_maxconn(p, line),
+        uses: Use::Ignored(limits::MAXCONN_IGNORED),
+    },
+    Keyword {
+        name: "default_backend",
+        handler: |lw, p, line| lw.default_backend(p, line),
+        uses: Use::Runs(&[("Frontend.default_backend", "proxy.rs")]),
+    },
+    Keyword {
+        name: "use_backend",
+        handler: |lw, p, line| lw.use_backend(p, line),
+        uses: Use::Runs(&[("Frontend.use_backends", "proxy.rs")]),
+    },
+    Keyword {
+        name: "server",
+        handler: |lw, p, line| lw.server(p, line),
+        uses: Use::Runs(&[("Backend.servers", "generation.rs")]),
+    },
+    Keyword {
+        name: "default-server",
+        handler: |lw, p, line| lw.server(p, line),
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "balance",
+        handler: |lw, p, line| lw.balance(p, line),
+        uses: Use::Runs(&[("Backend.balance", "proxy.rs")]),
+    },
+    Keyword {
+        name: "acl",
+        handler: |lw, p, line| lw.acl(p, line),
+        uses: Use::Runs(&[("Frontend.acls", "proxy.rs")]),
+    },
+    Keyword {
+        name: "http-request",
+        handler: |lw, p, line| lw.http_rule(p, line),
+        uses: Use::Runs(&[("Frontend.http_request", "proxy.rs")]),
+    },
+    Keyword {
+        name: "http-response",
+        handler: |lw, p, line| lw.http_rule(p, line),
+        uses: Use::Runs(&[("Frontend.http_response", "proxy.rs")]),
+    },
+    Keyword {
+        name: "filter",
+        handler: |lw, p, line| lw.filter(p, line),
+        uses: Use::Runs(&[("Frontend.filters", "generation.rs")]),
+    },
+    Keyword {
+        name: "clitimeout",
+        handler: |lw, p, line| lw.removed_timeout(p, line),
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "contimeout",
+        handler: |lw, p, line| lw.removed_timeout(p, line),
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "srvtimeout",
+        handler: |lw, p, line| lw.removed_timeout(p, line),
+        uses: Use::Read,
+    },
+];
+
+/// Whether `word` is a keyword of proxy sections, run, ignored or refused by the gateway.
+pub(super) fn is_keyword(word: &str) -> bool {
+    find(KEYWORDS, word).is_some()
+        || IGNORED_PROXY.iter().any(|(k, _)| *k == word)
+        || HAPROXY_PROXY.contains(&word)
+}
+
+impl Lowerer<'_, '_> {
+    pub(in crate::config) fn proxy_section(&mut self, section: &Section<Kind>) {
+        let kind = section.kind;
+        let keyword = kind.keyword();
+        let header = &section.header;
+        let span = section.span().clone();
+        // `defaults [NAME] [from OTHER]`, `frontend NAME [from OTHER]`...
+        let (name_word, from) = match (kind, header.arg_str(1)) {
+            (Kind::Defaults, Some("from")) if header.words.len() == 3 => (None, header.arg(2)),
+            (_, _) => {
+                let name = header.arg(1);
+                match header.arg(2) {
+                    None => (name, None),
+                    Some(w) if w.as_str() == "from" && header.words.len() == 4 => {
+                        (name, header.arg(3))
+                    }
+                    Some(w) => {
+                        let hint = if kind == Kind::Backend || kind == Kind::Defaults {
+                            ""
+                        } else {
+                            " (listening addresses go on 'bind' lines)"
+                        };
+                        self.diag.error_msg(
+                            w.span().clone(),
+                            format!("'{keyword}' : unexpected argument '{}'{hint}", w.as_str()),
+                        );
+                        return;
+                    }
+                }
+            }
+        };
+        if kind != Kind::Defaults && name_word.is_none() {
+            self.diag
+                .error_msg(span, format!("'{keyword}' expects an <id> argument"));
+            return;
+        }
+        let name = name_word.map_or_else(String::new, |w| w.as_str().to_owned());
+        if let Some(w) = name_word {
+            self.check_name(w, keyword);
+            if kind != Kind::Defaults {
+                self.check_duplicate(kind, w);
+            }
+        }
+        let Some(base) = self.defaults_for(kind, &name, from) else {
+            return;
+        };
+        let mut proxy = Proxy::from_defaults(kind, name, span, &base);
+        for line in &section.lines {
+            self.proxy_line(&mut proxy, line);
+        }
+        if kind == Kind::Defaults {
+            self.keep_defaults(proxy);
+        } else {
+            self.finish_proxy(&mut proxy);
+            self.proxies.push(proxy);
+        }
+    }
+
+    /// HAProxy's rule: two proxies with a frontend side, or two with a backend side, cannot
+    /// share a name (a frontend and a backend can).
+    fn check_duplicate(&mut self, kind: Kind, name: &Word) {
+        let fe = matches!(kind, Kind::Frontend | Kind::Listen);
+        let be = matches!(kind, Kind::Backend | Kind::Listen);
+        let clash = self.proxies.iter().find(|p| {
+            p.name == name.as_str() && ((fe && p.has_frontend()) || (be && p.has_backend()))
+        });
+        if let Some(first) = clash {
+            let msg = format!(
+                "{} '{}' has the same name as {} '{}' declared at {}",
+                kind.keyword(),
+                name.as_str(),
+                first.kind.keyword(),
+                first.name,
+                first.span
+            );
+            self.diag.error_msg(name.span().clone(), msg);
+        }
+    }
+
+    /// Checks that need the whole section.
+    fn finish_proxy(&mut self, p: &mut Proxy) {
+        if p.kind == Kind::Backend {
+            return;
+        }
+        if !p.has_bind {
+            if p.kind == Kind::Listen && p.mode != Some(Mode::Http) {
+                // A `listen` without `bind` in tcp mode only serves as a backend.
+                return;
+            }
+            self.diag.warn_msg(
+                p.span.clone(),
+                format!(
+                    "{} '{}' has no 'bind' directive. Please declare it as a backend if this was intended",
+                    p.kind.keyword(),
+                    p.name
+                ),
+            );
+        }
+        if p.mode != Some(Mode::Http) {
+            let why = if p.mode.is_none() {
+                "no 'mode' line, and HAProxy's default mode is tcp"
+            } else {
+                "tcp frontends are not supported by the gateway"
+            };
+            self.diag.error_msg(
+                p.span.clone(),
+                format!(
+                    "{} '{}' must be in 'mode http' ({why})",
+                    p.kind.keyword(),
+                    p.name
+                ),
+            );
+        }
+    }
+
+    fn proxy_line(&mut self, p: &mut Proxy, line: &Line) {
+        let kw = line.keyword();
+        if let Some(keyword) = find(KEYWORDS, kw) {
+            return (keyword.handler)(self, p, line);
+        }
+        if let Some((_, reason)) = IGNORED_PROXY.iter().find(|(k, _)| *k == kw) {
+            self.diag.ignored(line.span().clone(), kw, reason);
+        } else if HAPROXY_PROXY.contains(&kw) {
+            self.diag.error_msg(
+                line.span().clone(),
+                format!(
+                    "'{kw}' is not supported in a '{}' section by the gateway",
+                    p.kind.keyword()
+                ),
+            );
+        } else {
+            let all = KEYWORDS
+                .iter()
+                .map(|k| k.name)
+                .chain(IGNORED_PROXY.iter().map(|(k, _)| *k))
+                .chain(HAPROXY_PROXY.iter().copied());
+            self.diag.error_msg(
+                line.span().clone(),
+                format!(
+                    "unknown keyword '{kw}' in '{}' section{}",
+                    p.kind.keyword(),
+                    suggestion(kw, all)
+                ),
+            );
+        }
+    }
+
+    /// `clitimeout`, `contimeout`, `srvtimeout`: removed from HAProxy.
+    fn removed_timeout(&mut self, _: &mut Proxy, line: &Line) {
+        let kw = line.keyword();
+        let replacement = match kw {
+            "clitimeout" => "client",
+            "contimeout" => "connect",
+            _ => "server",
+        };
+        self.diag.error_msg(
+            line.span().clone(),
+            format!(
+                "the '{kw}' directive is not supported anymore since HAProxy 2.1. Use 'timeout {replacement}'"
+            ),
+        );
+    }
+
+    fn mode(&mut self, p: &mut Proxy, line: &Line) {
+        let Some(word) = line.arg(1) else {
+            return self.missing(line, "mode", "'http' or 'tcp'");
+        };
+        if self.too_many(line, 1, "mode") {
+            return;
+        }
+        p.mode = match word.as_str() {
+            "http" => Some(Mode::Http),
+            "tcp" => Some(Mode::Tcp),
+            "health" => {
+                return self.diag.error_msg(
+                    word.span().clone(),
+                    "'mode health' doesn't exist anymore. Please use 'http-request return status 200' instead",
+                );
+            }
+            other => {
+                return self
+                    .diag
+                    .error_msg(word.span().clone(), format!("unknown proxy mode '{other}'"));
+            }
+        };
+    }
+}

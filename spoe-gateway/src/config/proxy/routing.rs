@@ -1,0 +1,90 @@
+//! `default_backend` and `use_backend NAME [if|unless COND]` (`cfg_parse_listen()`); the
+//! target backends are checked once every section is read (`config::validate`).
+
+use spoe::config::ConfigWarningKind;
+use spoe::config::reader::Line;
+use spoe::expr::{AclContext, Condition};
+
+use crate::config::actions::warn_cond_conflicts;
+use crate::config::grammar::Kind;
+use crate::config::logformat::Phase;
+use crate::config::lower::{Lowerer, Proxy};
+use crate::model::UseBackend;
+
+impl Lowerer<'_, '_> {
+    pub(super) fn default_backend(&mut self, p: &mut Proxy, line: &Line) {
+        let Some(word) = line.arg(1) else {
+            return self.missing(line, "default_backend", "a backend name");
+        };
+        if self.too_many(line, 1, "default_backend") {
+            return;
+        }
+        if !p.has_frontend() {
+            return self.not_capable(p, line.span(), "default_backend");
+        }
+        p.default_backend = Some(word.spanned());
+    }
+
+    pub(super) fn use_backend(&mut self, p: &mut Proxy, line: &Line) {
+        if p.kind == Kind::Defaults {
+            return self.diag.error_msg(
+                line.span().clone(),
+                "'use_backend' not allowed in 'defaults' section",
+            );
+        }
+        let Some(word) = line.arg(1) else {
+            return self.missing(line, "use_backend", "a backend name");
+        };
+        if !p.has_frontend() {
+            return self.not_capable(p, line.span(), "use_backend");
+        }
+        if word.as_str().contains('%') {
+            return self.diag.error_msg(
+                word.span().clone(),
+                "dynamic backend names (log-format in 'use_backend') are not supported by the gateway",
+            );
+        }
+        let cond = match line.arg_str(2) {
+            None => None,
+            Some("if" | "unless") => {
+                let dir = self.acl_context_dir();
+                let cx = AclContext { base_dir: &dir };
+                match Condition::parse(&line.words[2..], &mut p.acls, &cx) {
+                    Ok((cond, warnings)) => {
+                        for w in warnings {
+                            self.diag.warn(w.span, ConfigWarningKind::Expr(w.kind));
+                        }
+                        warn_cond_conflicts(
+                            &cond,
+                            &p.acls,
+                            Phase::Request,
+                            "frontend use-backend rule",
+                            self.diag,
+                        );
+                        Some(cond)
+                    }
+                    Err(e) => {
+                        return self
+                            .diag
+                            .expr("error detected while parsing switching rule", e);
+                    }
+                }
+            }
+            Some(other) => {
+                return self.diag.error_msg(
+                    line.words[2].span().clone(),
+                    format!(
+                        "unexpected keyword '{other}' after switching rule, only 'if' and 'unless' are allowed"
+                    ),
+                );
+            }
+        };
+        p.use_backends.push((
+            UseBackend {
+                backend: word.as_str().to_owned(),
+                cond,
+            },
+            word.span().clone(),
+        ));
+    }
+}

@@ -1,0 +1,102 @@
+//! `acl`, `http-request` and `http-response` lines of a proxy; the actions themselves are
+//! `config::actions`.
+
+use spoe::config::reader::Line;
+use spoe::config::{ConfigErrorKind, ConfigWarningKind};
+use spoe::expr::AclContext;
+
+use crate::config::actions::{RuleScope, RuleSite, parse_rule};
+use crate::config::grammar::Kind;
+use crate::config::logformat::Phase;
+use crate::config::lower::{Lowerer, Proxy};
+
+impl Lowerer<'_, '_> {
+    pub(super) fn acl(&mut self, p: &mut Proxy, line: &Line) {
+        if !self.rules_allowed(p, line) {
+            return;
+        }
+        let Some(name) = line.arg(1) else {
+            return self.missing(line, "acl", "an ACL name followed by a criterion");
+        };
+        if !self.check_name(name, "acl") {
+            return;
+        }
+        if name.as_str().eq_ignore_ascii_case("or") {
+            return self.diag.error(
+                name.span().clone(),
+                ConfigErrorKind::AclNamedOr {
+                    name: name.as_str().to_owned(),
+                },
+            );
+        }
+        let dir = self.acl_context_dir();
+        let cx = AclContext { base_dir: &dir };
+        match p.acls.parse_acl(&line.words[1..], &cx) {
+            Ok((_, warnings)) => {
+                for w in warnings {
+                    self.diag.warn(w.span, ConfigWarningKind::Expr(w.kind));
+                }
+            }
+            Err(e) => self.diag.expr(
+                format!("error detected while parsing ACL '{}'", name.as_str()),
+                e,
+            ),
+        }
+    }
+
+    /// `acl`, `http-request` and `http-response` are refused in `defaults` sections.
+    pub(super) fn rules_allowed(&mut self, p: &Proxy, line: &Line) -> bool {
+        if p.kind != Kind::Defaults {
+            return true;
+        }
+        let kw = line.keyword();
+        let msg = if p.is_anonymous_defaults() {
+            format!("'{kw}' not allowed in anonymous 'defaults' section")
+        } else {
+            format!("'{kw}' in a 'defaults' section is not supported by the gateway")
+        };
+        self.diag.error_msg(line.span().clone(), msg);
+        false
+    }
+
+    pub(super) fn http_rule(&mut self, p: &mut Proxy, line: &Line) {
+        if !self.rules_allowed(p, line) {
+            return;
+        }
+        let phase = if line.keyword() == "http-request" {
+            Phase::Request
+        } else {
+            Phase::Response
+        };
+        let slot = usize::from(phase == Phase::Response);
+        let after_final = p.final_rule[slot];
+        let dir = self.acl_context_dir();
+        let cx = AclContext { base_dir: &dir };
+        let side = p.side();
+        let mut scope = RuleScope {
+            acls: &mut p.acls,
+            acl_cx: &cx,
+            site: RuleSite { side, phase },
+        };
+        let Some(parsed) = parse_rule(line, &mut scope, self.diag) else {
+            return;
+        };
+        if after_final {
+            self.diag.ignored(
+                line.span().clone(),
+                format!("{} {}", line.keyword(), line.arg_str(1).unwrap_or_default()),
+                "a previous rule is final and has no condition attached, further entries are NOOP",
+            );
+        }
+        if parsed.is_final && parsed.rule.cond.is_none() {
+            p.final_rule[slot] = true;
+        }
+        if let Some(group) = parsed.group {
+            p.group_refs.push(group);
+        }
+        match phase {
+            Phase::Request => p.http_request.push(parsed.rule),
+            Phase::Response => p.http_response.push(parsed.rule),
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! `server NAME ADDR [settings]`, `default-server [settings]` (`parse_server()` in
+//! `src/server.c`) and `balance`.
+
+use spoe::config::reader::{Line, Word};
+
+use crate::config::addr::{AddrUse, parse_addresses};
+use crate::config::grammar::Kind;
+use crate::config::keywords::HAPROXY_SERVER_KEYWORDS;
+use crate::config::lower::{Lowerer, Proxy, ServerSettings};
+use crate::model::{Balance, Server};
+
+impl Lowerer<'_, '_> {
+    /// `server NAME ADDR:PORT [settings]` and `default-server [settings]`.
+    pub(super) fn server(&mut self, p: &mut Proxy, line: &Line) {
+        let kw = line.keyword();
+        let is_default = kw == "default-server";
+        if p.kind == Kind::Defaults && !is_default {
+            return self.diag.error_msg(
+                line.span().clone(),
+                "'server' not allowed in 'defaults' section",
+            );
+        }
+        if !p.has_backend() {
+            return self.diag.error_msg(
+                line.span().clone(),
+                format!(
+                    "'{kw}' not allowed because {} '{}' has no backend capability",
+                    p.kind.keyword(),
+                    p.name
+                ),
+            );
+        }
+        if is_default {
+            let mut settings = p.server_settings;
+            if self.server_settings(&line.words[1..], kw, &mut settings) {
+                p.server_settings = settings;
+            }
+            return;
+        }
+        let (Some(name), Some(addr)) = (line.arg(1), line.arg(2)) else {
+            return self.diag.error_msg(
+                line.span().clone(),
+                "'server' expects <name> and <addr>[:<port>] as arguments",
+            );
+        };
+        if !self.check_name(name, "server") {
+            return;
+        }
+        if let Some((_, first)) = p.servers.iter().find(|(s, _)| s.name == name.as_str()) {
+            let msg = format!(
+                "{} '{}' : another server named '{}' was already defined at {first}, please use distinct names",
+                p.kind.keyword(),
+                p.name,
+                name.as_str()
+            );
+            return self.diag.error_msg(name.span().clone(), msg);
+        }
+        let label = format!("server {}", name.as_str());
+        let addrs = match parse_addresses(addr, AddrUse::Server, &|name| self.env_var(name)) {
+            Ok(a) => a,
+            Err((at, msg)) => {
+                return self
+                    .diag
+                    .error_msg(addr.span_at(at), format!("'{label}' : {msg}"));
+            }
+        };
+        let mut settings = p.server_settings;
+        if !self.server_settings(&line.words[3..], &label, &mut settings) {
+            return;
+        }
+        let Some(&addr) = addrs.first() else {
+            return;
+        };
+        p.servers.push((
+            Server {
+                name: name.as_str().to_owned(),
+                addr,
+                check: settings.check,
+                inter: settings.inter,
+                rise: settings.rise,
+                fall: settings.fall,
+                weight: settings.weight,
+                maxconn: settings.maxconn,
+                pool_max_conn: settings.pool_max_conn,
+                pool_purge_delay: settings.pool_purge_delay,
+            },
+            name.span().clone(),
+        ));
+    }
+
+    /// The settings after a server's address; `false` after an error.
+    pub(super) fn server_settings(
+        &mut self,
+        words: &[Word],
+        label: &str,
+        s: &mut ServerSettings,
+    ) -> bool {
+        let mut i = 0;
+        while let Some(word) = words.get(i) {
+            let key = word.as_str();
+            match key {
+                "check" => s.check = true,
+                "no-check" => s.check = false,
+                "inter" | "rise" | "fall" | "weight" | "maxconn" | "pool-max-conn"
+                | "pool-purge-delay" => {
+                    let Some(value) = words.get(i + 1) else {
+                        self.diag.error_msg(
+                            word.span().clone(),
+                            format!("'{label}' : '{key}' expects <value> as argument"),
+                        );
+                        return false;
+                    };
+                    let ok = match key {
+                        "inter" => match self.duration(value, "inter") {
+                            Some(d) if !d.is_zero() => {
+                                s.inter = d;
+                                true
+                            }
+                            Some(_) => {
+                                self.diag.error_msg(
+                                    value.span().clone(),
+                                    format!("'{label}' : '{key}' has to be > 0"),
+                                );
+                                false
+                            }
+                            None => false,
+                        },
+                        "rise" | "fall" => match self.ranged(value, key, 1, i32::MAX as u64) {
+                            Some(n) => {
+                                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                                if key == "rise" {
+                                    s.rise = n;
+                                } else {
+                                    s.fall = n;
+                                }
+                                true
+                            }
+                            None => false,
+                        },
+                        "weight" => match self.ranged(value, "weight", 0, 256) {
+                            Some(n) => {
+                                s.weight = u32::try_from(n).unwrap_or(256);
+                                true
+                            }
+                            None => false,
+                        },
+                        // -1: unlimited, as in HAProxy (which reads the
+                        // number with atol; a non-number is an error here).
+                        "pool-max-conn" if value.as_str() == "-1" => {
+                            s.pool_max_conn = None;
+                            true
+                        }
+                        "pool-max-conn"
+                            if value.as_str().starts_with('-')
+                                && value.as_str()[1..].bytes().all(|b| b.is_ascii_digit()) =>
+                        {
+                            self.diag.error_msg(
+                                value.span().clone(),
+                                format!(
+                                    "'{label}' : 'pool-max-conn' must be >= -1, got '{}'",
+                                    value.as_str()
+                                ),
+                            );
+                            false
+                        }
+                        "pool-max-conn" => match self.ranged(value, key, 0, i32::MAX as u64) {
+                            Some(n) => {
+                                s.pool_max_conn = usize::try_from(n).ok();
+                                true
+                            }
+                            None => false,
+                        },
+                        "pool-purge-delay" => match self.duration(value, key) {
+                            Some(d) => {
+                                s.pool_purge_delay = d;
+                                true
+                            }
+                            None => false,
+                        },
+                        _ => match self.ranged(value, "maxconn", 0, i32::MAX as u64) {
+                            Some(n) => {
+                                s.maxconn = usize::try_from(n).ok().filter(|n| *n > 0);
+                                true
+                            }
+                            None => false,
+                        },
+                    };
+                    if !ok {
+                        return false;
+                    }
+                    i += 1;
+                }
+                key => {
+                    let msg = if HAPROXY_SERVER_KEYWORDS.contains(&key) {
+                        format!("'{label}' : '{key}' is not supported by the gateway")
+                    } else {
+                        format!("'{label}' : unknown keyword '{key}'")
+                    };
+                    self.diag.error_msg(word.span().clone(), msg);
+                    return false;
+                }
+            }
+            i += 1;
+        }
+        true
+    }
+
+    pub(super) fn balance(&mut self, p: &mut Proxy, line: &Line) {
+        let Some(word) = line.arg(1) else {
+            return self.missing(line, "balance", "'roundrobin' or 'leastconn'");
+        };
+        let balance = match word.as_str() {
+            "roundrobin" => Balance::RoundRobin,
+            "leastconn" => Balance::LeastConn,
+            other
+                if [
+                    "static-rr",
+                    "first",
+                    "source",
+                    "uri",
+                    "url_param",
+                    "random",
+                    "hash",
+                ]
+                .contains(&other)
+                    || other.starts_with("hdr(")
+                    || other.starts_with("rdp-cookie")
+                    || other.starts_with("random(") =>
+            {
+                return self.diag.error_msg(
+                    word.span().clone(),
+                    format!(
+                        "'balance {other}' is not supported by the gateway (only 'roundrobin' and 'leastconn')"
+                    ),
+                );
+            }
+            _ => {
+                return self.diag.error_msg(
+                    word.span().clone(),
+                    "'balance' only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', \
+                     'url_param', 'hash', 'hdr(name)', 'random' and 'rdp-cookie(name)' options",
+                );
+            }
+        };
+        if self.too_many(line, 1, "balance") {
+            return;
+        }
+        if !p.has_backend() {
+            return self.not_capable(p, line.span(), "balance");
+        }
+        p.balance = balance;
+    }
+}

@@ -1,0 +1,62 @@
+//! What a host knows about the client connection a request came on: addresses, TLS, and the
+//! session's variables (HAProxy's `sess.` scope lives as long as the connection).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use crate::tls::TlsFacts;
+use crate::vars::VarMap;
+
+/// The client connection of a request: what `src`, `dst`, `ssl_fc*` and `ssl_c_*` read.
+///
+/// A host builds one per accepted connection and hands it to every request of that
+/// connection, either directly ([`Exchange::conn`](crate::Exchange::conn)) or as a request
+/// extension (an `http::Extensions` entry of this type), which is how a tower layer finds
+/// it. Cloning is cheap (two reference counts): the session's variables are shared by the
+/// clones, as HAProxy shares them between the streams of one connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionFacts {
+    /// The client's address (`src`, `src_port`); `None` on a Unix socket, where HAProxy's
+    /// `src` has no value either.
+    pub client: Option<SocketAddr>,
+    /// The address the client connected to (`dst`, `dst_port`); `None` on a Unix socket.
+    pub local: Option<SocketAddr>,
+    /// The TLS session, when the connection has one (`ssl_fc` is whether it does).
+    pub tls: Option<Arc<TlsFacts>>,
+    /// `sess.` variables, shared by the requests of the connection.
+    session: Arc<Mutex<VarMap>>,
+}
+
+impl ConnectionFacts {
+    /// A TCP connection from `client` to `local`, without TLS.
+    pub fn tcp(client: SocketAddr, local: SocketAddr) -> Self {
+        Self {
+            client: Some(client),
+            local: Some(local),
+            tls: None,
+            session: Arc::default(),
+        }
+    }
+
+    /// A connection whose addresses are unknown (a Unix socket, an in-process test).
+    pub fn unknown() -> Self {
+        Self {
+            client: None,
+            local: None,
+            tls: None,
+            session: Arc::default(),
+        }
+    }
+
+    /// The same connection over TLS.
+    #[must_use]
+    pub fn with_tls(mut self, tls: impl Into<Arc<TlsFacts>>) -> Self {
+        self.tls = Some(tls.into());
+        self
+    }
+
+    /// The store of the connection's `sess.` variables (shared by its clones).
+    pub fn session_vars(&self) -> &Arc<Mutex<VarMap>> {
+        &self.session
+    }
+}

@@ -1,0 +1,44 @@
+//! Connection fetches: `src`, `src_port`, `dst`, `dst_port` (`fc_*` are the same here: the
+//! host sees the client connection only).
+
+use std::net::SocketAddr;
+
+use spoe::expr::Sample;
+
+use crate::exchange::Exchange;
+
+/// An address as a sample: IPv4, or IPv6 unless it is an IPv4-mapped one (a dual-stack socket
+/// accepting an IPv4 client), which is the client's IPv4 address.
+fn ip(addr: SocketAddr) -> Sample {
+    match addr {
+        SocketAddr::V4(a) => Sample::Ipv4(*a.ip()),
+        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(v4) => Sample::Ipv4(v4),
+            None => Sample::Ipv6(*a.ip()),
+        },
+    }
+}
+
+fn port(addr: SocketAddr) -> Sample {
+    Sample::Int(i64::from(addr.port()))
+}
+
+/// `src`: the client's address.
+pub(super) fn src(x: &Exchange<'_>) -> Option<Sample> {
+    x.connection()?.client.map(ip)
+}
+
+/// `src_port`.
+pub(super) fn src_port(x: &Exchange<'_>) -> Option<Sample> {
+    x.connection()?.client.map(port)
+}
+
+/// `dst`: the address the client connected to.
+pub(super) fn dst(x: &Exchange<'_>) -> Option<Sample> {
+    x.connection()?.local.map(ip)
+}
+
+/// `dst_port`.
+pub(super) fn dst_port(x: &Exchange<'_>) -> Option<Sample> {
+    x.connection()?.local.map(port)
+}

@@ -1,0 +1,125 @@
+//! The fetches, by family: this file maps each [`FetchKind`] to the function that answers it,
+//! and each family module holds the functions.
+//!
+//! | module | fetches |
+//! |---|---|
+//! | [`conn`] | `src`, `src_port`, `dst`, `dst_port` (and their `fc_` names) |
+//! | [`tls`] | `ssl_fc`, `ssl_fc_sni` |
+//! | [`request`] | `method`, `path`, `query`, `url`, `base`, `req.ver`, `url_param`, `req.proto_http` |
+//! | [`body`] | `req.body`, `req.body_len`, `req.body_size`, `req.len`, `res.len`, `res.body` |
+//! | [`headers`] | `req.hdr`, `req.fhdr`, `hdr`, `req.hdr_cnt`, `req.hdr_val`, `req.hdrs`, `req.hdrs_bin`, `req.cook`, and their `res.` twins |
+//! | [`response`] | `status`, `res.ver` |
+//! | [`internal`] | `unique-id`, `var`, constants |
+//!
+//! A fetch with no value (no such header, no response yet, no TLS) returns `None`: the
+//! expression then yields nothing, sent as NULL.
+
+use spoe::expr::{Fetch, FetchKind, Sample};
+
+use crate::exchange::Exchange;
+
+mod body;
+mod conn;
+mod headers;
+mod internal;
+mod request;
+mod response;
+mod tls;
+
+use headers::Split;
+
+impl Fetch for Exchange<'_> {
+    fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
+        one(self, kind)
+    }
+
+    fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {
+        all(self, kind)
+    }
+}
+
+/// The value of `kind` (the last occurrence for header fetches without one: HAProxy's rule
+/// outside ACLs).
+fn one(x: &Exchange<'_>, kind: &FetchKind) -> Option<Sample> {
+    use FetchKind as K;
+    let req = &x.request.headers;
+    match kind {
+        K::Src => conn::src(x),
+        K::SrcPort => conn::src_port(x),
+        K::Dst => conn::dst(x),
+        K::DstPort => conn::dst_port(x),
+
+        K::SslFc => tls::ssl_fc(x),
+        K::SslFcSni => tls::ssl_fc_sni(x),
+
+        K::Method => request::method(x),
+        K::Path => request::path(x),
+        K::Query => request::query(x),
+        K::Url => request::url(x),
+        K::Base => request::base(x),
+        K::ReqVer => request::req_ver(x),
+        K::UrlParam { name, delim } => request::url_param(x, name.as_deref(), delim.as_deref()),
+        K::ReqProtoHttp => request::req_proto_http(x),
+
+        K::ReqBody => body::req_body(x),
+        K::ReqBodyLen | K::ReqLen => body::req_body_len(x),
+        K::ReqBodySize => body::req_body_size(x),
+        K::ResLen => body::res_len(x),
+        K::ResBody => body::res_body(x),
+
+        K::ReqHdrs => headers::text(req),
+        K::ReqHdrsBin => headers::binary(req),
+        K::ReqHdr { name, occ } => headers::value(req, name, *occ, Split::Commas),
+        K::ReqFhdr { name, occ } => headers::value(req, name, *occ, Split::Never),
+        K::Hdr { name, occ } => headers::value(channel(x), name, *occ, Split::Commas),
+        K::ReqHdrCnt { name } => headers::count(req, name),
+        K::ReqHdrVal { name, occ } => headers::int(req, name, *occ),
+        K::ReqCook { name } => headers::cookie(req, name.as_deref()),
+
+        K::Status => response::status(x),
+        K::ResVer => response::res_ver(x),
+        K::ResHdrs => headers::text(&x.response?.headers),
+        K::ResHdrsBin => headers::binary(&x.response?.headers),
+        K::ResHdr { name, occ } => headers::value(&x.response?.headers, name, *occ, Split::Commas),
+        K::ResFhdr { name, occ } => headers::value(&x.response?.headers, name, *occ, Split::Never),
+        K::ResHdrCnt { name } => headers::count(&x.response?.headers, name),
+        K::ResHdrVal { name, occ } => headers::int(&x.response?.headers, name, *occ),
+
+        K::UniqueId => internal::unique_id(x),
+        K::Var { var, .. } => internal::var(x, var),
+        K::Const(s) => Some(s.clone()),
+        // `env()` is evaluated by `spoe` itself; a fetch `spoe` learnt after this crate has no
+        // value here, and the tests of this crate name it.
+        _ => None,
+    }
+}
+
+/// Every value of `kind`, as an ACL iterates over them: each header value (or cookie) in
+/// order for the multi-valued fetches, else the one value.
+fn all(x: &Exchange<'_>, kind: &FetchKind) -> Vec<Sample> {
+    use FetchKind as K;
+    let req = &x.request.headers;
+    let res = x.response.map(|r| &r.headers);
+    match kind {
+        K::ReqHdr { name, occ: None } => headers::values_all(req, name, Split::Commas),
+        K::ReqFhdr { name, occ: None } => headers::values_all(req, name, Split::Never),
+        K::Hdr { name, occ: None } => headers::values_all(channel(x), name, Split::Commas),
+        K::ReqHdrVal { name, occ: None } => headers::ints_all(req, name),
+        K::ReqCook { name } => headers::cookies_all(req, name.as_deref()),
+        K::ResHdr { name, occ: None } => {
+            res.map_or_else(Vec::new, |h| headers::values_all(h, name, Split::Commas))
+        }
+        K::ResFhdr { name, occ: None } => {
+            res.map_or_else(Vec::new, |h| headers::values_all(h, name, Split::Never))
+        }
+        K::ResHdrVal { name, occ: None } => {
+            res.map_or_else(Vec::new, |h| headers::ints_all(h, name))
+        }
+        _ => one(x, kind).into_iter().collect(),
+    }
+}
+
+/// The headers of the channel being analysed (`hdr()`): the response's at a response event.
+fn channel<'a>(x: &Exchange<'a>) -> &'a http::HeaderMap {
+    x.response.map_or(&x.request.headers, |r| &r.headers)
+}

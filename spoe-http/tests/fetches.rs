@@ -1,0 +1,233 @@
+//! Every fetch `spoe` parses is answered by an [`Exchange`], with HAProxy 2.6's value for a
+//! known request and response. A fetch added to `spoe` and not here fails
+//! `every_fetch_spoe_parses_has_a_value` with its name.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use spoe::config::Span;
+use spoe::config::host::Word;
+use spoe::expr::{Fetch, Sample, SampleExpr, fetch_names};
+use spoe_http::{ConnectionFacts, Exchange, TlsFacts, Vars};
+
+fn expr(text: &str) -> SampleExpr {
+    let span = Span::new(Arc::from(Path::new("test")), 1, 1);
+    SampleExpr::parse(&Word::synthetic(text, span)).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// A request, its buffered body and its response, from a TLS client.
+struct Fixture {
+    request: http::request::Parts,
+    response: http::response::Parts,
+    body: Bytes,
+    conn: ConnectionFacts,
+    vars: Vars,
+}
+
+fn fixture() -> Fixture {
+    let (request, ()) = http::Request::post("/api/items?id=7&tag=a;tag=b")
+        .version(http::Version::HTTP_11)
+        .header("host", "example.test")
+        .header("user-agent", "Googlebot/2.1")
+        .header("x-multi", "a, b")
+        .header("x-multi", "c")
+        .header("x-num", "42")
+        .header("cookie", "sid=abc; theme=dark")
+        .header("content-length", "10")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let (response, ()) = http::Response::builder()
+        .status(201)
+        .header("x-backend", "b1")
+        .header("content-length", "5")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let mut tls = TlsFacts::default();
+    tls.sni = Some("example.test".into());
+    let conn = ConnectionFacts::tcp(
+        "192.0.2.7:50000".parse().unwrap(),
+        "[::ffff:10.0.0.1]:443".parse().unwrap(),
+    )
+    .with_tls(tls);
+    let mut vars = Vars::default();
+    vars.set("txn.t.x", Some(Sample::Int(3)));
+    Fixture {
+        request,
+        response,
+        body: Bytes::from_static(b"hello"),
+        conn,
+        vars,
+    }
+}
+
+const ID: &str = "req-1";
+
+impl Fixture {
+    fn at_request(&self) -> Exchange<'_> {
+        Exchange::new(&self.request)
+            .body(&self.body)
+            .conn(&self.conn)
+            .vars(&self.vars)
+            .unique_id(&ID)
+    }
+
+    fn at_response(&self) -> Exchange<'_> {
+        self.at_request().response(&self.response)
+    }
+}
+
+/// Arguments for the fetches that need some.
+fn call(name: &str) -> String {
+    match name {
+        "var" => "var(txn.t.x)".into(),
+        "str" => "str(a)".into(),
+        "int" => "int(1)".into(),
+        "bool" => "bool(1)".into(),
+        "ipv4" => "ipv4(1.2.3.4)".into(),
+        "ipv6" => "ipv6(::1)".into(),
+        "bin" => "bin(00)".into(),
+        "meth" => "meth(GET)".into(),
+        "env" => "env(SPOE_HTTP_TEST_UNSET_VARIABLE)".into(),
+        other => other.into(),
+    }
+}
+
+#[test]
+fn every_fetch_spoe_parses_has_a_value() {
+    let f = fixture();
+    let x = f.at_response();
+    let mut missing = Vec::new();
+    for name in fetch_names() {
+        // `env()` is read by `spoe` itself, from this process's environment.
+        if name == "env" {
+            continue;
+        }
+        if expr(&call(name)).eval(&x).is_none() {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "spoe parses these fetches and spoe-http does not answer them (add them in \
+         spoe-http/src/fetch/): {missing:?}"
+    );
+}
+
+#[test]
+fn values_at_the_request() {
+    let f = fixture();
+    let x = f.at_request();
+    let s = |text: &str| expr(text).eval(&x);
+    let str = |v: &str| Some(Sample::str(v));
+    assert_eq!(s("method"), str("POST"));
+    assert_eq!(s("path"), str("/api/items"));
+    assert_eq!(s("query"), str("id=7&tag=a;tag=b"));
+    assert_eq!(s("url"), str("/api/items?id=7&tag=a;tag=b"));
+    assert_eq!(s("base"), str("example.test/api/items"));
+    assert_eq!(s("req.ver"), str("1.1"));
+    assert_eq!(s("req.hdr(x-multi)"), str("c"));
+    assert_eq!(s("req.hdr(x-multi,1)"), str("a"));
+    assert_eq!(s("req.fhdr(x-multi,1)"), str("a, b"));
+    assert_eq!(s("hdr(user-agent)"), str("Googlebot/2.1"));
+    assert_eq!(s("req.hdr_cnt(x-multi)"), Some(Sample::Int(3)));
+    assert_eq!(s("req.hdr_val(x-num)"), Some(Sample::Int(42)));
+    assert_eq!(s("req.cook(theme)"), str("dark"));
+    assert_eq!(s("req.cook"), str("abc"));
+    assert_eq!(s("url_param(tag)"), str("a"));
+    assert_eq!(s("urlp(id)"), str("7"));
+    assert_eq!(
+        s("req.body"),
+        Some(Sample::Bin(Bytes::from_static(b"hello")))
+    );
+    assert_eq!(s("req.body_len"), Some(Sample::Int(5)));
+    // Content-Length announces 10: the agent sees a partial body.
+    assert_eq!(s("req.body_size"), Some(Sample::Int(10)));
+    assert_eq!(s("src"), Some(Sample::Ipv4([192, 0, 2, 7].into())));
+    assert_eq!(s("src_port"), Some(Sample::Int(50000)));
+    assert_eq!(s("dst"), Some(Sample::Ipv4([10, 0, 0, 1].into())));
+    assert_eq!(s("dst_port"), Some(Sample::Int(443)));
+    assert_eq!(s("ssl_fc"), Some(Sample::Bool(true)));
+    assert_eq!(s("ssl_fc_sni"), str("example.test"));
+    assert_eq!(s("unique-id"), str("req-1"));
+    assert_eq!(s("var(txn.t.x)"), Some(Sample::Int(3)));
+    assert_eq!(s("var(txn.t.unset)"), None);
+    // No response yet.
+    for name in [
+        "status",
+        "res.ver",
+        "res.hdr(x-backend)",
+        "res.hdrs",
+        "res.len",
+        "res.body",
+    ] {
+        assert_eq!(s(name), None, "{name}");
+    }
+    let mut headers = b"host: example.test\r\nuser-agent: Googlebot/2.1\r\n".to_vec();
+    headers.extend_from_slice(b"x-multi: a, b\r\nx-multi: c\r\nx-num: 42\r\n");
+    headers.extend_from_slice(b"cookie: sid=abc; theme=dark\r\ncontent-length: 10\r\n\r\n");
+    assert_eq!(s("req.hdrs"), Some(Sample::Str(Bytes::from(headers))));
+}
+
+#[test]
+fn values_at_the_response() {
+    let f = fixture();
+    let x = f.at_response();
+    let s = |text: &str| expr(text).eval(&x);
+    assert_eq!(s("status"), Some(Sample::Int(201)));
+    assert_eq!(s("res.ver"), Some(Sample::str("1.1")));
+    assert_eq!(s("res.hdr(x-backend)"), Some(Sample::str("b1")));
+    assert_eq!(s("shdr(x-backend)"), Some(Sample::str("b1")));
+    assert_eq!(s("res.hdr_val(content-length)"), Some(Sample::Int(5)));
+    // `hdr()` reads the channel being analysed: the response now.
+    assert_eq!(s("hdr(x-backend)"), Some(Sample::str("b1")));
+    assert_eq!(s("hdr(user-agent)"), None);
+    assert_eq!(
+        s("res.hdrs_bin"),
+        Some(Sample::Bin(Bytes::from_static(
+            b"\x09x-backend\x02b1\x0econtent-length\x015\x00\x00"
+        )))
+    );
+}
+
+#[test]
+fn acls_iterate_over_every_value() {
+    let f = fixture();
+    let x = f.at_response();
+    let all = |text: &str| expr(text).fetch().clone();
+    let strs = |v: &[&str]| v.iter().map(|s| Sample::str(*s)).collect::<Vec<_>>();
+    assert_eq!(
+        x.fetch_all(&all("req.hdr(x-multi)")),
+        strs(&["a", "b", "c"])
+    );
+    assert_eq!(x.fetch_all(&all("req.fhdr(x-multi)")), strs(&["a, b", "c"]));
+    assert_eq!(x.fetch_all(&all("req.cook")), strs(&["abc", "dark"]));
+    assert_eq!(x.fetch_all(&all("res.hdr(x-backend)")), strs(&["b1"]));
+    assert_eq!(
+        x.fetch_all(&all("req.hdr_val(x-num)")),
+        vec![Sample::Int(42)]
+    );
+}
+
+#[test]
+fn the_connection_comes_from_the_extensions_or_is_absent() {
+    let f = fixture();
+    let (mut parts, ()) = http::Request::get("/").body(()).unwrap().into_parts();
+    assert_eq!(expr("src").eval(&Exchange::new(&parts)), None);
+    assert_eq!(
+        expr("ssl_fc").eval(&Exchange::new(&parts)),
+        Some(Sample::Bool(false))
+    );
+    parts.extensions.insert(f.conn);
+    assert_eq!(
+        expr("src").eval(&Exchange::new(&parts)),
+        Some(Sample::Ipv4([192, 0, 2, 7].into()))
+    );
+    // On a Unix socket, HAProxy's src has no value either.
+    let unix = ConnectionFacts::unknown();
+    assert_eq!(expr("src").eval(&Exchange::new(&parts).conn(&unix)), None);
+    // Without a unique id (HAProxy without unique-id-format), no value.
+    assert_eq!(expr("unique-id").eval(&Exchange::new(&parts)), None);
+}
