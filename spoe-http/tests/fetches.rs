@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use spoe::config::Span;
-use spoe::config::host::Word;
+use spoe::config::reader::Word;
 use spoe::expr::{Fetch, Sample, SampleExpr, fetch_names};
 use spoe_http::{ConnectionFacts, Exchange, TlsFacts, Vars};
 

@@ -116,7 +116,7 @@ impl Word {
 /// let words = split_line(r#"  set-header X "a b"  # note"#, &file, 7, &|_| None).unwrap();
 /// let texts: Vec<&str> = words.iter().map(|w| w.as_str()).collect();
 /// assert_eq!(texts, ["set-header", "X", "a b", ""]);
-/// assert_eq!(words[2].span().to_string(), "h.cfg:7:18");
+/// assert_eq!(words[2].span().to_string(), "h.cfg:7:16");
 /// ```
 ///
 /// # Errors
