@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use tokio::net::{TcpListener, TcpSocket, UnixListener, UnixSocket};
 
-/// An address to listen on: `HOST:PORT`, or `unix:PATH` (also `unix@PATH`,
-/// HAProxy's spelling).
+/// An address to listen on: `HOST:PORT`, or `unix@PATH` (HAProxy's spelling,
+/// and how it is displayed; `unix:PATH` is accepted too).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenAddr {
     /// A TCP address.
@@ -31,7 +31,7 @@ impl std::str::FromStr for ListenAddr {
         }
         s.parse().map(Self::Tcp).map_err(|_| {
             format!(
-                "listen address {s:?}: expected HOST:PORT (such as 127.0.0.1:12345) or unix:PATH"
+                "listen address {s:?}: expected HOST:PORT (such as 127.0.0.1:12345) or unix@PATH"
             )
         })
     }
@@ -41,7 +41,7 @@ impl fmt::Display for ListenAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Tcp(a) => write!(f, "{a}"),
-            Self::Unix(p) => write!(f, "unix:{}", p.display()),
+            Self::Unix(p) => write!(f, "unix@{}", p.display()),
         }
     }
 }

@@ -13,6 +13,15 @@ fn resolve(s: &str, what: &str) -> Result<SocketAddr, String> {
     if let Ok(a) = s.parse() {
         return Ok(a);
     }
+    if let Some((host, port)) = s.rsplit_once(':')
+        && !host.is_empty()
+        && port.parse::<u16>().is_err()
+        && port.parse::<u64>().is_ok()
+    {
+        return Err(format!(
+            "{what} {s:?}: port {port} out of range: a port is 1 to 65535 (0: any free port, to listen)"
+        ));
+    }
     if s.rsplit_once(':')
         .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
     {
@@ -105,6 +114,11 @@ mod tests {
         assert!(e.contains("expected HOST:PORT"), "{e}");
         let e = agent("localhost:notaport").unwrap_err();
         assert!(e.contains("expected HOST:PORT"), "{e}");
+        for addr in ["127.0.0.1:99999", "localhost:65536", "[::1]:70000"] {
+            let e = agent(addr).unwrap_err();
+            assert!(e.contains("out of range"), "{addr}: {e}");
+            assert!(!e.contains("expected HOST:PORT"), "{addr}: {e}");
+        }
         assert!(agent("unix@").is_err());
     }
 }

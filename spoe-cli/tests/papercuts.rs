@@ -39,7 +39,7 @@ fn notify_prints_its_json_alone_and_no_engine_warning() {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 1, "stdout is the JSON alone: {:?}", out.stdout);
     let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
-    assert_eq!(v["status"], 257, "{v}");
+    assert_eq!(v["status"], 1, "{v}");
     // The failure is said once, in the exit line, not by the engine's log too.
     assert!(!out.stderr.contains("WARN"), "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
@@ -112,4 +112,16 @@ fn the_docs_spell_unix_sockets_one_way() {
             "{doc} spells a socket unix:PATH; the docs use HAProxy's unix@PATH"
         );
     }
+}
+
+#[test]
+fn a_port_out_of_range_is_said_so() {
+    let out = spoe(&["notify", "--agent", "127.0.0.1:99999", "check"], LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("port 99999 out of range"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("expected HOST:PORT"), "{}", out.stderr);
 }

@@ -26,7 +26,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::engine::connector::{AgentAddr, BoxIo, Connector};
-use crate::engine::job::{ConnEvent, ConnId, ConnMsg, Job, JobResult, ProtocolError};
+use crate::engine::job::{
+    ConnEvent, ConnId, ConnMsg, HandshakeFailure, Job, JobResult, ProtocolError,
+};
 use crate::engine::outcome::ProcessStatus;
 use crate::engine::ready::{FreeSlots, Ready};
 use crate::engine::settings::{EngineSettings, EngineStats};
@@ -116,14 +118,17 @@ pub(crate) async fn run(
     let started = Instant::now();
     let established = tokio::select! {
         r = establish(&addr, &settings, connector.as_ref()) => r,
-        () = stop.cancelled() => Err(ProcessStatus::INTERRUPTED),
+        () = stop.cancelled() => Err(HandshakeFailure {
+            status: ProcessStatus::INTERRUPTED,
+            why: "the engine stopped".into(),
+        }),
     };
     let (frames, wr, max_frame_size, slots) = match established {
         Ok(c) => c,
-        Err(status) => {
+        Err(failure) => {
             let _ = events.send(ConnEvent::Closed {
                 id,
-                handshake_failure: Some(status),
+                handshake_failure: Some(failure),
                 protocol_error: None,
                 retry: Vec::new(),
             });
@@ -170,19 +175,28 @@ pub(crate) async fn run(
 }
 
 /// Connects and runs the handshake. On failure, the status the waiting
-/// messages would get.
+/// messages would get and the cause (the dispatcher logs it).
 async fn establish(
     addr: &AgentAddr,
     settings: &EngineSettings,
     connector: &dyn Connector,
-) -> Result<(Frames, WriteHalf<BoxIo>, u32, usize), ProcessStatus> {
+) -> Result<(Frames, WriteHalf<BoxIo>, u32, usize), HandshakeFailure> {
+    let fail = |status: Status, why: String| HandshakeFailure {
+        status: ProcessStatus::connection(status),
+        why,
+    };
     let io = match timeout(settings.timeout_connect, connector.connect(addr)).await {
         Ok(Ok(io)) => io,
-        Ok(Err(e)) => {
-            debug!(server = %addr, error = %e, "connect failed");
-            return Err(ProcessStatus::connection(Status::IO));
+        Ok(Err(e)) => return Err(fail(Status::IO, format!("connecting: {e}"))),
+        Err(_) => {
+            return Err(fail(
+                Status::TIMEOUT,
+                format!(
+                    "connecting: no connection within timeout connect ({:?})",
+                    settings.timeout_connect
+                ),
+            ));
         }
-        Err(_) => return Err(ProcessStatus::connection(Status::TIMEOUT)),
     };
     let (rd, mut wr) = tokio::io::split(io);
     let mut frames = FramedRead::new(rd, SpopCodec(FrameDecoder::new(settings.max_frame_size)));
@@ -198,16 +212,10 @@ async fn establish(
         engine_id: Some(settings.engine_id.clone()),
     };
     let hello_deadline = Instant::now() + settings.timeout_hello;
-    if write_frame(&mut wr, &Frame::haproxy_hello(&hello), hello_deadline)
-        .await
-        .is_err()
-    {
-        return Err(ProcessStatus::connection(Status::IO));
+    if let Err(e) = write_frame(&mut wr, &Frame::haproxy_hello(&hello), hello_deadline).await {
+        return Err(fail(Status::IO, format!("sending HAPROXY-HELLO: {e}")));
     }
-    let refuse = |status: Status, why: String| {
-        warn!(agent = %settings.agent_id, server = %addr, %status, %why, "agent handshake failed");
-        ProcessStatus::connection(status)
-    };
+    let refuse = fail;
     let answer = match tokio::time::timeout_at(hello_deadline, frames.next()).await {
         Err(_) => {
             let _ = send_disconnect(
@@ -229,8 +237,15 @@ async fn establish(
         }
         Ok(Some(Err(CodecError::Io(e)))) => return Err(refuse(Status::IO, e.to_string())),
         Ok(Some(Err(CodecError::Decode(e)))) => {
+            // The peer's first bytes say what it is when it is no agent.
+            let why = match spop::sniff(frames.read_buffer()) {
+                Some(kind) => {
+                    format!("the peer does not speak SPOP (its first bytes look like {kind}): {e}")
+                }
+                None => e.to_string(),
+            };
             let _ = send_disconnect(&mut wr, e.status(), hello_deadline).await;
-            return Err(refuse(e.status(), e.to_string()));
+            return Err(refuse(e.status(), why));
         }
         Ok(Some(Ok(frame))) => frame,
     };

@@ -41,15 +41,19 @@ impl Default for HealthCheck {
     }
 }
 
-/// One check: true when the server answers a health-check hello properly.
+/// One check: `Ok` when the server answers a health-check hello properly,
+/// else what went wrong.
 pub(crate) async fn probe(
     connector: &dyn Connector,
     addr: &AgentAddr,
     max_frame_size: u32,
     deadline: Instant,
-) -> bool {
+) -> Result<(), String> {
     let attempt = async {
-        let mut io = connector.connect(addr).await.ok()?;
+        let mut io = connector
+            .connect(addr)
+            .await
+            .map_err(|e| format!("Layer4 connection problem: {e}"))?;
         let hello = HaproxyHello {
             supported_versions: "2.0".into(),
             max_frame_size,
@@ -59,34 +63,63 @@ pub(crate) async fn probe(
         };
         let mut out = BytesMut::new();
         Frame::haproxy_hello(&hello).encode(&mut out);
-        io.write_all(&out).await.ok()?;
+        io.write_all(&out)
+            .await
+            .map_err(|e| format!("sending HAPROXY-HELLO: {e}"))?;
         let mut buf = BytesMut::with_capacity(512);
         let mut decoder = FrameDecoder::new(max_frame_size);
         let frame = loop {
-            if let Some(f) = decoder.decode(&mut buf).ok()? {
-                break f;
+            match decoder.decode(&mut buf) {
+                Ok(Some(f)) => break f,
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(match spop::sniff(&buf) {
+                        Some(kind) => format!(
+                            "the peer does not speak SPOP (its first bytes look like {kind})"
+                        ),
+                        None => format!("invalid answer: {e}"),
+                    });
+                }
             }
-            if io.read_buf(&mut buf).await.ok()? == 0 {
-                return None;
+            match io.read_buf(&mut buf).await {
+                Ok(0) => return Err("closed without an AGENT-HELLO".to_owned()),
+                Ok(_) => {}
+                Err(e) => return Err(format!("reading the AGENT-HELLO: {e}")),
             }
         };
         let _ = io.shutdown().await;
         match frame.body {
-            Body::AgentHello(kv) => AgentHello::from_kv(&kv, max_frame_size).ok().map(|_| ()),
-            _ => None,
+            Body::AgentHello(kv) => AgentHello::from_kv(&kv, max_frame_size)
+                .map(|_| ())
+                .map_err(|e| format!("an AGENT-HELLO HAProxy refuses: {e}")),
+            _ => Err(format!(
+                "expected AGENT-HELLO, got {:?}",
+                frame.header.frame_type
+            )),
         }
     };
-    matches!(timeout_at(deadline, attempt).await, Ok(Some(())))
+    match timeout_at(deadline, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err("no AGENT-HELLO within the check's timeout".to_owned()),
+    }
 }
 
-/// Checks server `server` until `stop`, reporting each change of state.
+/// Checks server `server` until `stop`, reporting each change of state to
+/// the dispatcher, and logging it once for every engine of the agent
+/// (`reach`) with what the check saw.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one task's inputs, each used once"
+)]
 pub(crate) async fn run(
+    agent: String,
     server: usize,
     addr: AgentAddr,
     check: HealthCheck,
     max_frame_size: u32,
     connector: Arc<dyn Connector>,
     events: mpsc::UnboundedSender<ConnEvent>,
+    reach: Arc<crate::engine::reach::Reachability>,
     stop: CancellationToken,
 ) {
     let mut up = true;
@@ -98,13 +131,14 @@ pub(crate) async fn run(
             () = sleep_until(next) => {}
         }
         next = Instant::now() + check.inter;
-        let ok = probe(
+        let result = probe(
             connector.as_ref(),
             &addr,
             max_frame_size,
             Instant::now() + check.timeout,
         )
         .await;
+        let ok = result.is_ok();
         if ok == up {
             streak = 0;
             continue;
@@ -114,7 +148,18 @@ pub(crate) async fn run(
         if streak >= needed.max(1) {
             up = ok;
             streak = 0;
-            tracing::warn!(server = %addr, up, "agent server health changed");
+            if reach.checked(server, up) {
+                match &result {
+                    Ok(()) => tracing::warn!(
+                        agent, server = %addr, up,
+                        "agent server {addr} is UP, reason: spop-check passed"
+                    ),
+                    Err(why) => tracing::warn!(
+                        agent, server = %addr, up,
+                        "agent server {addr} is DOWN, reason: {why}"
+                    ),
+                }
+            }
             if events.send(ConnEvent::Health { server, up }).is_err() {
                 return;
             }

@@ -80,10 +80,18 @@ pub(crate) enum ConnEvent {
     /// broke the protocol; `retry` holds messages to send elsewhere.
     Closed {
         id: ConnId,
-        handshake_failure: Option<ProcessStatus>,
+        handshake_failure: Option<HandshakeFailure>,
         protocol_error: Option<ProtocolError>,
         retry: Vec<Job>,
     },
+}
+
+/// Why a connection never became ready: the status its messages would get,
+/// and the cause in words (the OS error, or what the peer turned out to be).
+#[derive(Debug, Clone)]
+pub(crate) struct HandshakeFailure {
+    pub(crate) status: ProcessStatus,
+    pub(crate) why: String,
 }
 
 /// A ready connection closed because of what the agent sent (the dispatcher

@@ -4,8 +4,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::engine::connector::AgentAddr;
 use crate::engine::health::HealthCheck;
+use crate::engine::reach::Reachability;
 
 // The SPOE timeouts when `spoe.conf` sets none. HAProxy 2.6 has no default
 // for any of the three: `flt_spoe.c` starts `timeout hello`, `idle` and
@@ -82,6 +85,10 @@ pub struct EngineSettings {
     /// hand-off would wake a connection task on another thread
     /// (`spoe bench` at 16x16 ran 35-50% slower that way).
     pub direct_handoff: Option<bool>,
+    /// Whether each server answers, shared by every engine started from a
+    /// copy of these settings (the gateway's workers): a server's change
+    /// is logged once, with its cause.
+    pub reachability: Arc<Reachability>,
 }
 
 impl EngineSettings {
@@ -113,6 +120,7 @@ impl EngineSettings {
             max_connection_rate: None,
             max_error_rate: None,
             health_check: None,
+            reachability: Arc::default(),
         }
     }
 }
