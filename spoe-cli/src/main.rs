@@ -5,17 +5,22 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod addr;
+#[cfg(feature = "bench-alloc")]
+mod alloc_count;
 
-/// The allocator (see the `jemalloc` feature in Cargo.toml).
-#[cfg(feature = "jemalloc")]
+/// The allocator (see the `jemalloc` feature in Cargo.toml; `bench-alloc`
+/// wraps it in a counter, in `alloc_count`).
+#[cfg(all(feature = "jemalloc", not(feature = "bench-alloc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cmd;
+mod demo;
 mod error_var;
 mod json;
 mod logs;
 mod pacing;
+mod quickstart;
 mod sd_notify;
 mod signals;
 mod typed_arg;
@@ -54,6 +59,8 @@ fn main() -> ExitCode {
         Command::Notify(_) => "error",
         _ => "info",
     };
+    #[cfg(feature = "bench-alloc")]
+    alloc_count::start();
     let _flush_on_exit = logs::init(default_level);
     let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),

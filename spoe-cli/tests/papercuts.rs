@@ -87,8 +87,9 @@ fn the_quickstart_prints_its_configuration() {
     );
     assert!(out.status.success(), "{out:?}");
     assert!(
-        out.stdout.contains(spoe_gateway::quickstart::HAPROXY_CFG)
-            && out.stdout.contains(spoe_gateway::quickstart::SPOE_CONF),
+        out.stdout
+            .contains(include_str!("../quickstart/haproxy.cfg"))
+            && out.stdout.contains(include_str!("../quickstart/spoe.conf")),
         "{}",
         out.stdout
     );

@@ -329,22 +329,20 @@ struct AgentSums {
 
 impl AgentSums {
     fn add_counters(&mut self, s: &EngineStats) {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        self.opened += get(&s.connections_opened);
-        self.connect_failures += get(&s.connect_failures);
-        self.protocol_errors += get(&s.protocol_errors);
-        self.retries += get(&s.retries);
-        self.late_acks += get(&s.late_acks);
-        self.skipped += get(&s.skipped);
+        self.opened += s.connections_opened();
+        self.connect_failures += s.connect_failures();
+        self.protocol_errors += s.protocol_errors();
+        self.retries += s.retries();
+        self.late_acks += s.late_acks();
+        self.skipped += s.skipped();
     }
 
     fn add_gauges(&mut self, s: &EngineStats) {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        self.connections += get(&s.connections);
-        self.idle += get(&s.idle);
-        let waiting = get(&s.waiting);
+        self.connections += s.connections();
+        self.idle += s.idle();
+        let waiting = s.waiting();
         self.waiting += waiting;
-        self.queued += get(&s.pending).saturating_sub(waiting);
+        self.queued += s.pending().saturating_sub(waiting);
     }
 }
 

@@ -295,12 +295,37 @@ fn scrape_unix(sock: &Path) -> Scrape {
     parse(&String::from_utf8(body).unwrap())
 }
 
+/// The agent's handler: an empty verdict.
+async fn answer(_req: spoa::Request) -> Result<spoa::Actions, spoa::HandlerError> {
+    Ok(spoa::Actions::new())
+}
+
+/// An HTTP/1.1 server answering 200 `ok` to everything, until the test ends.
+async fn serve_backend(listener: tokio::net::TcpListener) {
+    while let Ok((sock, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(|_req| async {
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from_static(b"ok"),
+                )))
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
+                .await;
+        });
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exporter_has_haproxys_families_with_haproxys_values() {
     // The agent both proxies use, the server that answers, the one that refuses.
     let agent_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let agent = agent_listener.local_addr().unwrap();
-    let agent_server = spoa::Server::new(spoa::demo::Echo, spoa::Config::default()).unwrap();
+    let agent_server = spoa::Server::new(
+        spoa::Router::new().route("echo", answer),
+        spoa::Config::default(),
+    )
+    .unwrap();
     let stop = spoa::CancellationToken::new();
     let agent_task = tokio::spawn({
         let stop = stop.clone();
@@ -312,10 +337,7 @@ async fn the_exporter_has_haproxys_families_with_haproxys_values() {
     });
     let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up = backend.local_addr().unwrap();
-    tokio::spawn(spoe_gateway::quickstart::serve_demo_backend(
-        backend,
-        stop.clone(),
-    ));
+    tokio::spawn(serve_backend(backend));
     let refused = RefusedPort::new();
     let down = refused.addr();
 

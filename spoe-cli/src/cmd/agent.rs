@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use spoa::demo::{Delayed, Echo, IpReputation};
+use spoa::testing::Echo;
 use spoa::{
-    Actions, Config, ErrorVar, Fragmentation, Handler, HandlerError, ListenAddr, Listener, Request,
+    Actions, Addr, Config, ErrorVar, Fragmentation, Handler, HandlerError, Listener, Request,
     Server,
 };
 use spop::VarScope;
 use tokio_util::sync::CancellationToken;
 
+use crate::demo::{Delayed, IpReputation};
 use crate::signals;
 
 /// The example handlers.
@@ -45,7 +46,7 @@ pub(crate) struct AgentArgs {
     /// Address to listen on: HOST:PORT (a host name is resolved; port 0
     /// picks a free port, printed on stdout) or unix@PATH (unix:PATH too).
     #[arg(long, value_parser = crate::addr::listen)]
-    listen: ListenAddr,
+    listen: Addr,
     /// The handler to serve.
     #[arg(long, value_enum)]
     example: Example,
@@ -96,6 +97,10 @@ pub(crate) struct AgentArgs {
     /// sees an empty, successful verdict (fail-open).
     #[arg(long)]
     fail_open: bool,
+    /// Threads serving connections (default: one per CPU). With 1, one
+    /// thread serves every connection and no message wakes another thread.
+    #[arg(long)]
+    threads: Option<std::num::NonZeroUsize>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -103,10 +108,18 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub(crate) fn run(args: AgentArgs) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
+    let runtime = match args.threads.map(usize::from) {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()
+    .context("starting the tokio runtime")?;
     runtime.block_on(async move {
         let delay = args.delay.unwrap_or_default();
         match args.example {

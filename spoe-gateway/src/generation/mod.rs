@@ -11,7 +11,7 @@ use std::time::Duration;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use spoe::{AgentAddr, AgentBackend, SpoeFilter};
+use spoe::{Addr, AgentBackend, SpoeFilter};
 use tokio::sync::Notify;
 
 use crate::body::RequestBody;
@@ -140,7 +140,7 @@ pub struct Generation {
 fn agent_backend(config: &GatewayConfig, decl: &SpoeFilterDecl) -> AgentBackend {
     let backend = config.backend(&decl.config.agent.use_backend.value);
     let servers = backend
-        .map(|b| b.servers.iter().map(|s| AgentAddr::Tcp(s.addr)).collect())
+        .map(|b| b.servers.iter().map(|s| Addr::Tcp(s.addr)).collect())
         .unwrap_or_default();
     AgentBackend {
         servers,

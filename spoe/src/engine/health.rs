@@ -5,15 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use spop::{AgentHello, Body, Capabilities, Frame, FrameDecoder, HaproxyHello};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use spop::Capabilities;
+use spop::engine::{EngineConfig, Haproxy};
+use spop_io::{Addr, EnginePeer, HandshakeFailed};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::connector::{AgentAddr, Connector};
+use crate::engine::agent_conn::handshake_failure;
+use crate::engine::connector::Connector;
 use crate::engine::job::ConnEvent;
+use crate::engine::reach::Reachability;
 
 /// How often and how strictly servers are checked (the `server` line's
 /// `check inter D rise N fall N`).
@@ -41,67 +43,34 @@ impl Default for HealthCheck {
     }
 }
 
-/// One check: `Ok` when the server answers a health-check hello properly,
-/// else what went wrong.
+/// One check: `Ok` when the server answers a health-check hello properly
+/// (an AGENT-HELLO HAProxy accepts) by `deadline`, else what it did.
 pub(crate) async fn probe(
     connector: &dyn Connector,
-    addr: &AgentAddr,
+    addr: &Addr,
     max_frame_size: u32,
     deadline: Instant,
 ) -> Result<(), String> {
     let attempt = async {
-        let mut io = connector
+        let io = connector
             .connect(addr)
             .await
             .map_err(|e| format!("Layer4 connection problem: {e}"))?;
-        let hello = HaproxyHello {
-            supported_versions: "2.0".into(),
-            max_frame_size,
-            capabilities: Capabilities::default(),
-            healthcheck: true,
-            engine_id: None,
-        };
-        let mut out = BytesMut::new();
-        Frame::haproxy_hello(&hello).encode(&mut out);
-        io.write_all(&out)
-            .await
-            .map_err(|e| format!("sending HAPROXY-HELLO: {e}"))?;
-        let mut buf = BytesMut::with_capacity(512);
-        let mut decoder = FrameDecoder::new(max_frame_size);
-        let frame = loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(f)) => break f,
-                Ok(None) => {}
-                Err(e) => {
-                    return Err(match spop::sniff(&buf) {
-                        Some(kind) => format!(
-                            "the peer does not speak SPOP (its first bytes look like {kind})"
-                        ),
-                        None => format!("invalid answer: {e}"),
-                    });
-                }
-            }
-            match io.read_buf(&mut buf).await {
-                Ok(0) => return Err("closed without an AGENT-HELLO".to_owned()),
-                Ok(_) => {}
-                Err(e) => return Err(format!("reading the AGENT-HELLO: {e}")),
-            }
-        };
-        let _ = io.shutdown().await;
-        match frame.body {
-            Body::AgentHello(kv) => AgentHello::from_kv(&kv, max_frame_size)
-                .map(|_| ())
-                .map_err(|e| format!("an AGENT-HELLO HAProxy refuses: {e}")),
-            _ => Err(format!(
-                "expected AGENT-HELLO, got {:?}",
-                frame.header.frame_type
-            )),
-        }
+        let mut hello = Haproxy::V3_1.hello(None);
+        hello.max_frame_size = max_frame_size;
+        hello.capabilities = Capabilities::default();
+        hello.healthcheck = true;
+        let mut peer = EnginePeer::new(io);
+        let passed = peer.handshake(EngineConfig::new(hello)).await;
+        let _ = peer.shutdown_write().await;
+        passed.map(|_| ()).map_err(|e| match e {
+            HandshakeFailed::Ended(end) => handshake_failure(&end, &[]),
+            other => other.to_string(),
+        })
     };
-    match timeout_at(deadline, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err("no AGENT-HELLO within the check's timeout".to_owned()),
-    }
+    timeout_at(deadline, attempt)
+        .await
+        .unwrap_or_else(|_| Err("no AGENT-HELLO within the check's timeout".to_owned()))
 }
 
 /// Checks server `server` until `stop`, reporting each change of state to
@@ -114,12 +83,12 @@ pub(crate) async fn probe(
 pub(crate) async fn run(
     agent: String,
     server: usize,
-    addr: AgentAddr,
+    addr: Addr,
     check: HealthCheck,
     max_frame_size: u32,
     connector: Arc<dyn Connector>,
     events: mpsc::UnboundedSender<ConnEvent>,
-    reach: Arc<crate::engine::reach::Reachability>,
+    reach: Arc<Reachability>,
     stop: CancellationToken,
 ) {
     let mut up = true;

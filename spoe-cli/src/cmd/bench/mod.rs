@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use spoe::{AgentAddr, Engine, EngineSettings, Outcome};
+use spoe::{Addr, Engine, EngineSettings, Outcome};
 use spop::Message;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -30,7 +30,7 @@ use crate::typed_arg::TypedArg;
 pub(crate) struct BenchArgs {
     /// The agent: HOST:PORT (a host name is resolved) or unix@PATH.
     #[arg(long, value_parser = crate::addr::agent)]
-    agent: AgentAddr,
+    agent: Addr,
     /// Connections to open.
     #[arg(long, short = 'c', default_value_t = 1)]
     connections: usize,
@@ -263,12 +263,12 @@ async fn bench(args: BenchArgs) -> Result<()> {
         eprintln!();
     }
     let stats = engine.stats();
-    let attempts = stats.connections_opened.load(Ordering::Relaxed);
-    let established = stats.handshakes.load(Ordering::Relaxed);
+    let attempts = stats.connections_opened();
+    let established = stats.handshakes();
     let handshake_ms = if established == 0 {
         0.0
     } else {
-        stats.handshake_micros.load(Ordering::Relaxed) as f64 / established as f64 / 1000.0
+        stats.handshake_time().as_secs_f64() * 1000.0 / established as f64
     };
     engine.drain();
     let _ = tokio::time::timeout(Duration::from_secs(2), engine.drained()).await;
