@@ -120,7 +120,7 @@ fn a_port_out_of_range_is_said_so() {
     let out = spoe(&["notify", "--agent", "127.0.0.1:99999", "check"], LIMIT);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
-        out.stderr.contains("port 99999 out of range"),
+        out.stderr.contains("port out of range: 99999"),
         "{}",
         out.stderr
     );

@@ -290,8 +290,17 @@ impl Peer {
         let _ = self.peer.shutdown_write().await;
     }
 
-    /// The next thing the agent does.
+    /// The next thing the agent does (an ACK is counted in the run's
+    /// verdicts).
     pub async fn next(&mut self) -> Event {
+        let event = self.next_event().await;
+        if let Event::Frame(frame) = &event {
+            crate::verdicts::record(frame);
+        }
+        event
+    }
+
+    async fn next_event(&mut self) -> Event {
         loop {
             if self.peer.connection().is_none() {
                 return self.next_raw().await;
@@ -324,7 +333,6 @@ impl Peer {
 
     /// Before the handshake: frames HAProxy would refuse, noted.
     fn check(&mut self, frame: &Frame) {
-        crate::verdicts::record(frame);
         if !frame.header.flags.fin() {
             self.violations
                 .push(format!("{} without the FIN flag", describe(frame)));

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::engine::connector::{BoxIo, Connector};
 use crate::engine::job::{
-    ConnEvent, ConnId, ConnMsg, HandshakeFailure, Job, JobResult, ProtocolError,
+    ConnEvent, ConnId, ConnMsg, HandshakeFailure, Job, JobResult, ProtocolError, handshake_failure,
 };
 use crate::engine::outcome::ProcessStatus;
 use crate::engine::ready::{FreeSlots, Ready};
@@ -457,26 +457,5 @@ impl Task {
             protocol_error,
             retry,
         });
-    }
-}
-
-/// Why a handshake ended, in words: what the agent said or did, and what
-/// its first bytes look like when they are not SPOP (an HTTP server on the
-/// agent's address, say).
-pub(crate) fn handshake_failure(end: &EngineEnd, first_bytes: &[u8]) -> String {
-    let why = match end {
-        EngineEnd::Handshake { reason, .. } | EngineEnd::Refused { reason, .. } => reason.clone(),
-        EngineEnd::AgentDisconnect(d) => format!(
-            "the agent refused the hello: AGENT-DISCONNECT {} ({:?})",
-            d.status, d.message
-        ),
-        EngineEnd::Broken(reason) => format!("connection closed during the handshake: {reason}"),
-        other => format!("{other:?}"),
-    };
-    match spop::sniff(first_bytes) {
-        Some(kind) => {
-            format!("the peer does not speak SPOP (its first bytes look like {kind}): {why}")
-        }
-        None => why,
     }
 }

@@ -12,9 +12,8 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::agent_conn::handshake_failure;
 use crate::engine::connector::Connector;
-use crate::engine::job::ConnEvent;
+use crate::engine::job::{ConnEvent, handshake_failure};
 use crate::engine::reach::Reachability;
 
 /// How often and how strictly servers are checked (the `server` line's

@@ -5,6 +5,7 @@
 //! imports none of them.
 
 use spop::Action;
+use spop::engine::EngineEnd;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -103,4 +104,27 @@ pub(crate) struct ProtocolError {
     pub(crate) why: String,
     /// The connection died within `backoff_max` of its handshake.
     pub(crate) soon: bool,
+}
+
+/// Why a handshake ended, in words: what the agent said or did, and what
+/// its first bytes look like when they are not SPOP (an HTTP server on the
+/// agent's address, say).
+pub(crate) fn handshake_failure(end: &EngineEnd, first_bytes: &[u8]) -> String {
+    let why = match end {
+        EngineEnd::Handshake { reason, .. } | EngineEnd::Refused { reason, .. } => reason.clone(),
+        EngineEnd::AgentDisconnect(d) => format!(
+            "the agent refused the hello: AGENT-DISCONNECT {} ({:?})",
+            d.status, d.message
+        ),
+        EngineEnd::Broken(reason) => {
+            format!("connection closed during the handshake: {reason}")
+        }
+        other => format!("{other:?}"),
+    };
+    match spop::sniff(first_bytes) {
+        Some(kind) => {
+            format!("the peer does not speak SPOP (its first bytes look like {kind}): {why}")
+        }
+        None => why,
+    }
 }
