@@ -15,14 +15,11 @@
 mod gateway_support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use gateway_support::{GatewayProc, RefusedPort, local, wait_until};
+use gateway_support::{GatewayProc, RefusedPort, ThreadServer, local, wait_until};
 use spoe_interop::Haproxy;
 use spop::{AgentHello, Capabilities, Disconnect, Frame, FrameDecoder, Status};
 
@@ -41,49 +38,6 @@ enum Fails {
     DisconnectOnNotify,
     /// Handshakes, then never answers.
     Silent,
-}
-
-/// A fake agent on `std::net`, one thread per connection.
-struct FakeAgent {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl FakeAgent {
-    fn start(fails: Fails) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = stop.clone();
-            thread::spawn(move || {
-                for sock in listener.incoming() {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    if let Ok(sock) = sock {
-                        thread::spawn(move || serve(sock, fails));
-                    }
-                }
-            })
-        };
-        Self {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for FakeAgent {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// The next whole frame from `sock`; `None` when it closes.
@@ -226,7 +180,7 @@ fn a_failing_agent_gets_haproxys_code() {
         Fails::DisconnectOnNotify,
         Fails::Silent,
     ] {
-        let agent = FakeAgent::start(fails);
+        let agent = ThreadServer::start(move |sock| serve(sock, fails));
         let logged = match fails {
             Fails::Http => "does not speak SPOP",
             _ => "",

@@ -43,7 +43,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "mode",
         handler: |lw, p, line| lw.mode(p, line),
-        uses: Use::Runs(&[("Backend.mode", "generation.rs")]),
+        uses: Use::Runs(&[("Backend.mode", "generation/mod.rs")]),
     },
     Keyword {
         name: "bind",
@@ -73,7 +73,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "server",
         handler: |lw, p, line| lw.server(p, line),
-        uses: Use::Runs(&[("Backend.servers", "generation.rs")]),
+        uses: Use::Runs(&[("Backend.servers", "generation/mod.rs")]),
     },
     Keyword {
         name: "default-server",
@@ -103,7 +103,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "filter",
         handler: |lw, p, line| lw.filter(p, line),
-        uses: Use::Runs(&[("Frontend.filters", "generation.rs")]),
+        uses: Use::Runs(&[("Frontend.filters", "generation/mod.rs")]),
     },
     Keyword {
         name: "clitimeout",
