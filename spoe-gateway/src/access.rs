@@ -3,9 +3,9 @@
 //! termination state of how it ended (answered, refused, timed out, aborted
 //! by the client, cut by the server).
 //!
-//! With `option httplog` the line is HAProxy's ([`crate::httplog`]), framed
-//! as the `log` line says, on the `spoe::httplog` target; without it, the
-//! gateway's short line on `spoe::access`.
+//! The line is HAProxy's httplog line ([`crate::httplog`]), written as the
+//! frontend's `log` lines say, when the frontend has `option httplog` and a
+//! `log` line (HAProxy writes nothing otherwise).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -18,8 +18,8 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::Instant;
 
-use crate::httplog::{ACCESS_LEVEL, Framed, HttpLog, Timer};
-use crate::model::Syslog;
+use crate::httplog::{ACCESS_LEVEL, HttpLog, Timer};
+use crate::log::LogRoute;
 use crate::stats::{Counters, End, Tally};
 
 /// Connections open now: the process's (`%ac`) and the frontend's (`%fc`);
@@ -33,32 +33,31 @@ use crate::stats::{Counters, End, Tally};
 #[derive(Debug, Default)]
 pub(crate) struct ConnCounts {
     pub(crate) process: Arc<AtomicUsize>,
-    /// The frontend's statistics: its `scur` is `%fc`.
-    pub(crate) frontend: Arc<Counters>,
+    pub(crate) frontend: Arc<AtomicUsize>,
+    /// The frontend's statistics.
+    pub(crate) stats: Arc<Counters>,
     pub(crate) killing: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// A connection counted in [`ConnCounts`] until it drops.
+/// A connection counted in its frontend's statistics until it drops (the
+/// `maxconn` slots count it in `%ac` and `%fc`).
 #[derive(Debug)]
-pub(crate) struct Counted(Arc<ConnCounts>);
+pub(crate) struct Counted(Arc<Counters>);
 
 impl Counted {
     /// A connection accepted: also the frontend's connection and session
     /// (HAProxy's `conn_tot` and `stot`, one each in HTTP/1).
-    pub(crate) fn new(counts: Arc<ConnCounts>) -> Self {
-        counts.process.fetch_add(1, Ordering::Relaxed);
-        let fe = &counts.frontend;
+    pub(crate) fn new(fe: Arc<Counters>) -> Self {
         fe.cum_conn.inc();
         fe.conn_rate.add();
         fe.session_starts();
-        Self(counts)
+        Self(fe)
     }
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.process.fetch_sub(1, Ordering::Relaxed);
-        self.0.frontend.session_ends();
+        self.0.session_ends();
     }
 }
 
@@ -106,8 +105,8 @@ pub(crate) struct Access {
     pub(crate) server_queue: usize,
     /// What `%r` says.
     pub(crate) request: RequestLine,
-    /// `Some` with `option httplog`: the framing of the `log` line.
-    pub(crate) httplog: Option<Syslog>,
+    /// `Some` with `option httplog` and a `log` line: where the line goes.
+    pub(crate) httplog: Option<LogRoute>,
     /// Bytes of the response head sent.
     pub(crate) head_bytes: u64,
     /// The response has no body to send (`HEAD`, 204, 304): hyper drops it
@@ -175,20 +174,7 @@ impl Access {
                 total: active,
             });
         }
-        let Some(syslog) = &self.httplog else {
-            let status = self.status.map_or(-1, i32::from);
-            tracing::info!(
-                target: "spoe::access",
-                "{}:{} {} {}/{} {} {status} {} \"{}\"",
-                self.client.ip(),
-                self.client.port(),
-                self.frontend,
-                self.backend,
-                self.server,
-                active.as_millis(),
-                self.termination,
-                self.request,
-            );
+        let Some(route) = &self.httplog else {
             return;
         };
         let line = HttpLog {
@@ -207,7 +193,7 @@ impl Access {
             termination: self.termination,
             counters: [
                 self.conns.process.load(Ordering::Relaxed),
-                self.conns.frontend.sessions.cur() as usize,
+                self.conns.frontend.load(Ordering::Relaxed),
                 self.backend_conns,
                 self.server_conns,
                 0,
@@ -215,9 +201,7 @@ impl Access {
             queues: [self.server_queue, 0],
             request: &self.request,
         };
-        if let Some(framed) = Framed::new(syslog, ACCESS_LEVEL, &line, SystemTime::now()) {
-            tracing::info!(target: "spoe::httplog", "{framed}");
-        }
+        route.send(ACCESS_LEVEL, &line);
     }
 }
 
@@ -332,7 +316,7 @@ impl Pending {
 
     /// The request's statistics.
     pub(crate) fn tally(&mut self) -> &mut Tally {
-        let fe = self.get().conns.frontend.clone();
+        let fe = self.get().conns.stats.clone();
         self.get().tally.get_or_insert_with(|| Tally::new(fe))
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spoe::config::reader::{Line, Word, is_name_char};
-use spoe::config::{ConfigErrorKind, ConfigWarningKind, Span, Spanned};
+use spoe::config::{ConfigErrorKind, ConfigWarningKind, LogServer, Span, Spanned};
 use spoe::duration::{TimerError, parse_timer};
 use spoe::expr::AclSet;
 
@@ -79,6 +79,8 @@ pub(super) struct Proxy {
     pub(super) filters: Vec<SpoeFilterDecl>,
     /// `option httplog`.
     pub(super) httplog: bool,
+    /// `log` lines in effect.
+    pub(super) logs: Vec<LogServer>,
     pub(super) group_refs: Vec<GroupRef>,
 }
 
@@ -106,6 +108,7 @@ impl Proxy {
             default_backend: None,
             filters: Vec::new(),
             httplog: false,
+            logs: Vec::new(),
             group_refs: Vec::new(),
         }
     }
@@ -121,6 +124,7 @@ impl Proxy {
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings;
         p.httplog = d.httplog;
+        p.logs.clone_from(&d.logs);
         if kind != Kind::Backend {
             p.default_backend = d.default_backend.clone();
         }
@@ -155,6 +159,8 @@ pub(super) struct Lowered {
     pub(super) global: Global,
     pub(super) proxies: Vec<Proxy>,
     pub(super) files: Vec<PathBuf>,
+    /// The Lua files, loaded.
+    pub(super) lua: Option<spoe_lua::LuaRuntime>,
 }
 
 /// The state of one read: what was found so far, and where diagnostics go.
@@ -167,13 +173,13 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) base_dir: PathBuf,
     pub(super) env: Option<&'e BTreeMap<String, String>>,
     pub(super) global: Global,
-    /// The `log stdout|stderr` line in use.
-    pub(super) log_line: Option<Span>,
     /// The last `defaults` section.
     pub(super) defaults: Proxy,
     pub(super) named_defaults: Vec<Proxy>,
     pub(super) proxies: Vec<Proxy>,
     pub(super) files: Vec<PathBuf>,
+    /// `global`'s Lua directives, and the files once loaded.
+    pub(super) lua: super::lua::LuaGlobal,
 }
 
 impl<'a, 'e> Lowerer<'a, 'e> {
@@ -192,21 +198,39 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             base_dir: base_dir.to_owned(),
             env,
             global: Global::default(),
-            log_line: None,
             defaults: Proxy::new(Kind::Defaults, String::new(), Span::file(file.clone())),
             named_defaults: Vec::new(),
             proxies: Vec::new(),
             files: vec![file.to_path_buf()],
+            lua: super::lua::LuaGlobal::default(),
         }
     }
 
     /// What the read produced.
-    pub(super) fn finish(self) -> Lowered {
+    pub(super) fn finish(mut self) -> Lowered {
+        let threads = self.global.nbthread.unwrap_or(1);
+        self.lua.load(threads, self.global.bufsize, self.diag);
         Lowered {
             global: self.global,
             proxies: self.proxies,
             files: self.files,
+            lua: self.lua.take(),
         }
+    }
+
+    /// Reads a proxy section with what the Lua files registered known to its expressions.
+    /// As HAProxy, which runs a Lua file while it reads its `lua-load`, the files run once,
+    /// before the first proxy.
+    pub(super) fn proxy_section_with_lua(&mut self, section: &spoe::config::reader::Section<Kind>) {
+        let threads = self.global.nbthread.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        });
+        let names = self
+            .lua
+            .load(threads, self.global.bufsize, self.diag)
+            .map(|rt| super::lua::script_names(rt.registered()))
+            .unwrap_or_default();
+        spoe::expr::with_script_names(&names, || self.proxy_section(section));
     }
 
     /// An environment variable, from the read's environment.

@@ -38,6 +38,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         global,
         proxies,
         files,
+        lua,
     } = lowered;
     for p in proxies.iter().filter(|p| is_frontend(p)) {
         check_routes(p, &proxies, diag);
@@ -98,6 +99,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 filters: p.filters,
                 http_buffer_request: p.http_buffer_request,
                 httplog: p.httplog,
+                logs: p.logs,
             });
         }
     }
@@ -106,6 +108,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         frontends,
         backends,
         files,
+        lua,
     }
 }
 

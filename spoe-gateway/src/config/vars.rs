@@ -43,6 +43,9 @@ pub(super) fn var_names(config: &GatewayConfig) -> Vec<String> {
     for set in acls {
         acl_vars(set, &mut names);
     }
+    if let Some(lua) = &config.lua {
+        names.extend(lua.var_names());
+    }
     for rule in rules {
         match &rule.action {
             HttpAction::SetVar { var, expr } => {
@@ -64,7 +67,10 @@ pub(super) fn var_names(config: &GatewayConfig) -> Vec<String> {
             HttpAction::Deny { .. }
             | HttpAction::DelHeader { .. }
             | HttpAction::SendSpoeGroup { .. }
-            | HttpAction::PrometheusExporter => {}
+            | HttpAction::PrometheusExporter
+            // The variables Lua names come from its files (`LuaRuntime::var_names`).
+            | HttpAction::Lua { .. }
+            | HttpAction::LuaService { .. } => {}
         }
     }
     names.into_iter().collect()

@@ -6,6 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{BackendRt, FrontendRt, Generation, ServerRt};
+use crate::limits::{ConnLimits, Limit};
 use crate::model::Balance;
 use crate::stats::{CheckStatus, Counters, Field, ObjType, Row, ServerState, Value};
 
@@ -83,14 +84,14 @@ fn none_of(row: &mut Row, fields: &[Field]) {
 impl Generation {
     /// One line per frontend, HTTP backend and server, in configuration
     /// order (each backend followed by its servers), with what was counted
-    /// up to now.
-    pub fn stats_rows(&self) -> Vec<Row> {
-        let global_maxconn = self.config.global.maxconn;
+    /// up to now; a frontend's sessions and limit are those `limits` counts
+    /// and enforces (`maxconn`).
+    pub(crate) fn stats_rows(&self, limits: &ConnLimits) -> Vec<Row> {
         let mut rows = Vec::new();
         let mut iid = 0u64;
         for f in &self.frontends {
             iid += 1;
-            rows.push(frontend_row(f, iid, global_maxconn));
+            rows.push(frontend_row(f, iid, &limits.frontend(&f.model.name)));
         }
         for b in &self.config.backends {
             iid += 1;
@@ -106,16 +107,14 @@ impl Generation {
     }
 }
 
-fn frontend_row(f: &FrontendRt, iid: u64, global_maxconn: Option<usize>) -> Row {
+fn frontend_row(f: &FrontendRt, iid: u64, limit: &Limit) -> Row {
     let c = &f.counters;
     let mut row = Row::new(ObjType::Frontend, &f.model.name, "FRONTEND", true);
     common(&mut row, c);
-    // The limit the gateway enforces on the frontend: the process's (HAProxy's
-    // default for a frontend's maxconn). Its own `maxconn` is not enforced
-    // yet, so it is not shown as one.
-    if let Some(max) = global_maxconn {
-        row.num(Field::Slim, max as u64);
-    }
+    // The connections `maxconn` counts, as HAProxy's `feconn` is both.
+    row.num(Field::Scur, limit.current() as u64);
+    row.num(Field::Smax, limit.peak() as u64);
+    row.num(Field::Slim, limit.max() as u64);
     row.num(Field::Dreq, c.denied_req.get());
     row.num(Field::Ereq, c.failed_req.get());
     row.set(Field::Status, Value::Str("OPEN".to_owned()));

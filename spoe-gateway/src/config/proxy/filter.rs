@@ -110,6 +110,17 @@ impl Lowerer<'_, '_> {
         match SpoeConfig::parse_str_with(&text, &path, engine_name.as_deref(), &options) {
             Ok((spoe, warnings)) => {
                 self.diag.merge(line.span(), Vec::new(), warnings);
+                for target in &spoe.agent.log {
+                    if let spoe::config::LogTarget::Server(s) = target
+                        && !matches!(s.address, spoe::config::LogAddress::Fd(1 | 2))
+                    {
+                        self.diag.ignored(
+                            s.span.clone(),
+                            format!("log {}", s.address),
+                            crate::config::log::ONLY_STDOUT_STDERR,
+                        );
+                    }
+                }
                 p.filters.push(SpoeFilterDecl {
                     engine: engine_name,
                     config: Arc::new(spoe),

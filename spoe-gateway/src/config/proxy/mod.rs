@@ -12,10 +12,10 @@ mod bind;
 mod defaults;
 mod filter;
 mod limits;
-mod option;
+pub(super) mod option;
 mod routing;
 mod rules;
-mod server;
+pub(super) mod server;
 mod timeout;
 
 use spoe::config::reader::{Line, Section, Word};
@@ -37,8 +37,8 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     },
     Keyword {
         name: "log",
-        handler: |lw, _, line| lw.proxy_log(line),
-        uses: Use::Read,
+        handler: |lw, p, line| lw.proxy_log(p, line),
+        uses: Use::Runs(&[("Frontend.logs", "generation/mod.rs")]),
     },
     Keyword {
         name: "mode",
@@ -58,7 +58,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "maxconn",
         handler: |lw, p, line| lw.proxy_maxconn(p, line),
-        uses: Use::Ignored(limits::MAXCONN_IGNORED),
+        uses: Use::Runs(&[("Frontend.maxconn", "limits.rs")]),
     },
     Keyword {
         name: "default_backend",

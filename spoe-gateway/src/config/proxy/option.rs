@@ -7,6 +7,10 @@ use spoe::config::reader::{Line, Modifier};
 use crate::config::keywords::{HAPROXY_OPTIONS, IGNORED_OPTIONS};
 use crate::config::lower::{Lowerer, Proxy};
 
+/// The options the gateway runs (each a branch of `option()` below).
+pub(in crate::config) const RUN_OPTIONS: &[&str] =
+    &["spop-check", "http-buffer-request", "httplog"];
+
 impl Lowerer<'_, '_> {
     pub(super) fn option(&mut self, p: &mut Proxy, line: &Line) {
         let Some(word) = line.arg(1) else {

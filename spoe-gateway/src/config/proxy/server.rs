@@ -5,9 +5,22 @@ use spoe::config::reader::{Line, Word};
 
 use crate::config::addr::{AddrUse, parse_addresses};
 use crate::config::grammar::Kind;
-use crate::config::keywords::HAPROXY_SERVER_KEYWORDS;
+use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, arity};
 use crate::config::lower::{Lowerer, Proxy, ServerSettings};
 use crate::model::{Balance, Server};
+
+/// The server settings the gateway runs (the branches of `server_settings()` below).
+pub(in crate::config) const RUN_SERVER_SETTINGS: &[&str] = &[
+    "check",
+    "no-check",
+    "inter",
+    "rise",
+    "fall",
+    "weight",
+    "maxconn",
+    "pool-max-conn",
+    "pool-purge-delay",
+];
 
 impl Lowerer<'_, '_> {
     /// `server NAME ADDR:PORT [settings]` and `default-server [settings]`.
@@ -96,6 +109,7 @@ impl Lowerer<'_, '_> {
         s: &mut ServerSettings,
     ) -> bool {
         let mut i = 0;
+        let mut ok = true;
         while let Some(word) = words.get(i) {
             let key = word.as_str();
             match key {
@@ -110,7 +124,7 @@ impl Lowerer<'_, '_> {
                         );
                         return false;
                     };
-                    let ok = match key {
+                    let valid = match key {
                         "inter" => match self.duration(value, "inter") {
                             Some(d) if !d.is_zero() => {
                                 s.inter = d;
@@ -185,24 +199,34 @@ impl Lowerer<'_, '_> {
                             None => false,
                         },
                     };
-                    if !ok {
+                    if !valid {
                         return false;
                     }
                     i += 1;
                 }
                 key => {
-                    let msg = if HAPROXY_SERVER_KEYWORDS.contains(&key) {
-                        format!("'{label}' : '{key}' is not supported by the gateway")
+                    // Every unsupported setting of the line is reported, not the first only:
+                    // a known one's arguments are skipped; after an unknown word, nothing
+                    // can be told apart.
+                    if let Some(n) = arity(HAPROXY_SERVER_KEYWORDS, key) {
+                        self.diag.error_msg(
+                            word.span().clone(),
+                            format!("'{label}' : '{key}' is not supported by the gateway"),
+                        );
+                        ok = false;
+                        i += n;
                     } else {
-                        format!("'{label}' : unknown keyword '{key}'")
-                    };
-                    self.diag.error_msg(word.span().clone(), msg);
-                    return false;
+                        self.diag.error_msg(
+                            word.span().clone(),
+                            format!("'{label}' : unknown keyword '{key}'"),
+                        );
+                        return false;
+                    }
                 }
             }
             i += 1;
         }
-        true
+        ok
     }
 
     pub(super) fn balance(&mut self, p: &mut Proxy, line: &Line) {

@@ -5,15 +5,17 @@
 //! (`spoe_events_total`, `spoe_messages_total`, processing and queue time
 //! histograms per agent and event, `spoe_agent_*` for the agents'
 //! connections), and the gateway's own (`spoe_reloads_total`,
-//! `spoe_config_generations`). One OpenMetrics text.
+//! `spoe_config_generations`, the log sinks' `spoe_log_lines_*`), and the
+//! process's under HAProxy's names (`haproxy_process_*`). One OpenMetrics
+//! text.
 //!
 //! A metric of the whole process belongs in [`GatewayMetrics::new`]'s
-//! registry, under the `spoe_` prefix.
+//! registry, under the `spoe_` prefix, or in [`process`]'s under HAProxy's
+//! name when its exporter has one.
 
-use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -21,10 +23,16 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use spoe::{Done, EngineStats, Processed};
+use spoe::{Done, Processed};
 
 use crate::generation::Generation;
+use crate::limits::ConnLimits;
+use crate::log::LogSinks;
 use crate::stats::StatsRegistry;
+use agents::AgentTotals;
+
+mod agents;
+mod process;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
@@ -52,6 +60,10 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// Counters of the whole process (all generations).
 pub struct GatewayMetrics {
     registry: Registry,
+    /// HAProxy's exporter names (`haproxy_process_*`...), without the `spoe_` prefix.
+    haproxy: Registry,
+    /// The `maxconn` levels (the frontends' rows read theirs).
+    limits: Arc<ConnLimits>,
     events: Family<EventLabels, Counter>,
     messages: Family<MessageLabels, Counter>,
     processing: Family<TimeLabels, Histogram>,
@@ -128,8 +140,20 @@ fn time_buckets() -> Histogram {
 }
 
 impl GatewayMetrics {
-    /// Fresh metrics.
+    /// Fresh metrics; the log lines counted are those of the process's stdout
+    /// and stderr.
     pub fn new() -> Self {
+        Self::with_log_sinks(&LogSinks::process())
+    }
+
+    /// Fresh metrics; the log lines counted are those of `sinks`.
+    pub fn with_log_sinks(sinks: &LogSinks) -> Self {
+        Self::of(sinks, Arc::default())
+    }
+
+    /// The metrics of a gateway whose log lines go to `sinks` and whose
+    /// connections `limits` counts.
+    pub(crate) fn of(sinks: &LogSinks, limits: Arc<ConnLimits>) -> Self {
         let mut registry = Registry::with_prefix("spoe");
         let events = Family::<EventLabels, Counter>::default();
         let messages = Family::<MessageLabels, Counter>::default();
@@ -177,6 +201,8 @@ impl GatewayMetrics {
         );
         Self {
             registry,
+            haproxy: process::registry(sinks, limits.clone()),
+            limits,
             events,
             messages,
             processing,
@@ -266,199 +292,23 @@ impl GatewayMetrics {
     /// An old generation starts draining: its agents' counters stay in the
     /// `spoe_agent_*` totals until [`GatewayMetrics::retired`].
     pub(crate) fn retiring(&self, generation: Arc<Generation>) {
-        self.agents
-            .retiring
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(generation);
+        self.agents.retiring(generation);
     }
 
     /// An old generation is gone: its agents' counters are kept in the totals.
     pub(crate) fn retired(&self, generation: &Generation) {
-        let mut retiring = self
-            .agents
-            .retiring
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        retiring.retain(|g| g.id != generation.id);
-        let mut base = self
-            .agents
-            .retired
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for (agent, stats) in generation.spoe_engines() {
-            base.entry(agent.to_owned())
-                .or_default()
-                .add_counters(stats);
-        }
+        self.agents.retired(generation);
     }
 
     /// The exposition text, with `generation`'s statistics.
     pub fn encode_text(&self, generation: &Generation) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        crate::stats::promex::render(&generation.stats_rows(), &mut out);
+        crate::stats::promex::render(&generation.stats_rows(&self.limits), &mut out);
         self.agents.render(generation, &mut out);
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &self.haproxy))
+            .and_then(|()| encode_eof(&mut out));
         out
-    }
-}
-
-/// What the agents' connections did, summed over the workers' engines of
-/// every generation: retired ones' counters are kept, so that the totals
-/// only grow.
-#[derive(Default)]
-struct AgentTotals {
-    retiring: Mutex<Vec<Arc<Generation>>>,
-    retired: Mutex<BTreeMap<String, AgentSums>>,
-}
-
-/// The `spoe_agent_*` values of one agent.
-#[derive(Debug, Clone, Copy, Default)]
-struct AgentSums {
-    connections: u64,
-    idle: u64,
-    queued: u64,
-    waiting: u64,
-    opened: u64,
-    connect_failures: u64,
-    protocol_errors: u64,
-    retries: u64,
-    late_acks: u64,
-    skipped: u64,
-}
-
-impl AgentSums {
-    fn add_counters(&mut self, s: &EngineStats) {
-        self.opened += s.connections_opened();
-        self.connect_failures += s.connect_failures();
-        self.protocol_errors += s.protocol_errors();
-        self.retries += s.retries();
-        self.late_acks += s.late_acks();
-        self.skipped += s.skipped();
-    }
-
-    fn add_gauges(&mut self, s: &EngineStats) {
-        self.connections += s.connections();
-        self.idle += s.idle();
-        let waiting = s.waiting();
-        self.waiting += waiting;
-        self.queued += s.pending().saturating_sub(waiting);
-    }
-}
-
-/// The agents' families: (name, type, help, value).
-type AgentFamily = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&AgentSums) -> u64,
-);
-
-const AGENT_FAMILIES: [AgentFamily; 10] = [
-    (
-        "spoe_agent_connections",
-        "gauge",
-        "Agent connections open (connecting or ready)",
-        |s| s.connections,
-    ),
-    (
-        "spoe_agent_idle_connections",
-        "gauge",
-        "Agent connections open with no message in flight",
-        |s| s.idle,
-    ),
-    (
-        "spoe_agent_queued",
-        "gauge",
-        "Events waiting for an agent connection or being sent",
-        |s| s.queued,
-    ),
-    (
-        "spoe_agent_waiting",
-        "gauge",
-        "NOTIFY frames sent and waiting for their ACK",
-        |s| s.waiting,
-    ),
-    (
-        "spoe_agent_connections_opened",
-        "counter",
-        "Agent connections attempted (each connect, first or again after one closed)",
-        |s| s.opened,
-    ),
-    (
-        "spoe_agent_connect_failures",
-        "counter",
-        "Agent connects or handshakes that failed",
-        |s| s.connect_failures,
-    ),
-    (
-        "spoe_agent_protocol_errors",
-        "counter",
-        "Agent connections closed because the agent broke the protocol after its handshake",
-        |s| s.protocol_errors,
-    ),
-    (
-        "spoe_agent_retries",
-        "counter",
-        "Messages sent again on another connection after theirs failed",
-        |s| s.retries,
-    ),
-    (
-        "spoe_agent_late_acks",
-        "counter",
-        "ACKs that came after their message's deadline (dropped)",
-        |s| s.late_acks,
-    ),
-    (
-        "spoe_agent_skipped",
-        "counter",
-        "Events not sent because the agent's maxerrrate was reached",
-        |s| s.skipped,
-    ),
-];
-
-impl AgentTotals {
-    fn render(&self, current: &Generation, out: &mut String) {
-        let mut sums: BTreeMap<String, AgentSums> = self
-            .retired
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let retiring = self
-            .retiring
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        for generation in retiring
-            .iter()
-            .map(|g| &**g)
-            .chain(std::iter::once(current))
-        {
-            for (agent, stats) in generation.spoe_engines() {
-                let s = sums.entry(agent.to_owned()).or_default();
-                s.add_counters(stats);
-                s.add_gauges(stats);
-            }
-        }
-        if sums.is_empty() {
-            return;
-        }
-        for (name, kind, help, value) in AGENT_FAMILIES {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            let sample = if kind == "counter" {
-                format!("{name}_total")
-            } else {
-                name.to_owned()
-            };
-            for (agent, s) in &sums {
-                let _ = writeln!(
-                    out,
-                    "{sample}{{agent=\"{}\"}} {}",
-                    agent.replace('"', "\\\""),
-                    value(s)
-                );
-            }
-        }
     }
 }
