@@ -10,7 +10,7 @@
 //! text.
 //!
 //! A metric of the whole process belongs in [`GatewayMetrics::new`]'s
-//! registry, under the `spoe_` prefix, or in [`process`]'s under HAProxy's
+//! registry, under the `spoe_` prefix, or in `process`'s under HAProxy's
 //! name when its exporter has one.
 
 use std::fmt;
