@@ -156,6 +156,16 @@ mod tests {
     }
 
     impl Lines {
+        /// The lines logged on this thread until the guard drops.
+        fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+            let lines = Self::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(lines.clone())
+                .with_ansi(false)
+                .finish();
+            (lines.clone(), tracing::subscriber::set_default(subscriber))
+        }
+
         fn text(&self) -> String {
             String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
         }
@@ -182,12 +192,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_count_is_logged_when_the_interval_ends_without_another_event() {
-        let lines = Lines::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(lines.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (lines, _guard) = Lines::capture();
         let l = LogLimiter::named(Duration::from_secs(5), "verdict not delivered");
         assert_eq!(l.admit(), Some(0));
         for _ in 0..61_003 {
@@ -212,12 +217,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn dropping_the_limiter_says_what_is_still_counted() {
-        let lines = Lines::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(lines.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (lines, _guard) = Lines::capture();
         let l = LogLimiter::named(Duration::from_secs(5), "refused");
         assert_eq!(l.admit(), Some(0));
         assert_eq!(l.admit(), None);

@@ -74,6 +74,16 @@ fn downs(row: &mut Row, c: &Counters) {
     row.num(Field::Downtime, c.downtime());
 }
 
+/// Compression and cache: the gateway has neither.
+const NO_COMPRESSION_NOR_CACHE: &[Field] = &[
+    Field::CompIn,
+    Field::CompOut,
+    Field::CompByp,
+    Field::CompRsp,
+    Field::CacheLookups,
+    Field::CacheHits,
+];
+
 /// The fields nothing in the gateway does, zero as in HAProxy without them.
 fn none_of(row: &mut Row, fields: &[Field]) {
     for f in fields {
@@ -127,19 +137,8 @@ fn frontend_row(f: &FrontendRt, iid: u64, limit: &Limit) -> Row {
     row.num(Field::ConnRateMax, c.conn_rate.max());
     row.num(Field::ConnTot, c.cum_conn.get());
     row.num(Field::Intercepted, c.intercepted.get());
-    none_of(
-        &mut row,
-        &[
-            Field::CompIn,
-            Field::CompOut,
-            Field::CompByp,
-            Field::CompRsp,
-            Field::Dcon,
-            Field::Dses,
-            Field::CacheLookups,
-            Field::CacheHits,
-        ],
-    );
+    none_of(&mut row, NO_COMPRESSION_NOR_CACHE);
+    none_of(&mut row, &[Field::Dcon, Field::Dses]);
     row
 }
 
@@ -195,17 +194,7 @@ fn backend_row(b: &BackendRt, iid: u64) -> Row {
             .to_owned(),
         ),
     );
-    none_of(
-        &mut row,
-        &[
-            Field::CompIn,
-            Field::CompOut,
-            Field::CompByp,
-            Field::CompRsp,
-            Field::CacheLookups,
-            Field::CacheHits,
-        ],
-    );
+    none_of(&mut row, NO_COMPRESSION_NOR_CACHE);
     row
 }
 
