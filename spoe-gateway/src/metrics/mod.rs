@@ -76,6 +76,8 @@ pub struct GatewayMetrics {
     pub reload_failures: Counter,
     /// The statistics of frontends, backends and servers, by name.
     pub stats: StatsRegistry,
+    /// Lua failures of every configuration so far.
+    pub lua_errors: Arc<spoe_lua::ErrorCounts>,
     agents: AgentTotals,
     unique: AtomicU64,
     resolved_events: Resolved<Counter>,
@@ -199,9 +201,10 @@ impl GatewayMetrics {
             "Reloads refused (invalid configuration)",
             reload_failures.clone(),
         );
+        let lua_errors = Arc::new(spoe_lua::ErrorCounts::default());
         Self {
             registry,
-            haproxy: process::registry(sinks, limits.clone()),
+            haproxy: process::registry(sinks, limits.clone(), lua_errors.clone()),
             limits,
             events,
             messages,
@@ -211,6 +214,7 @@ impl GatewayMetrics {
             reloads,
             reload_failures,
             stats: StatsRegistry::default(),
+            lua_errors,
             agents: AgentTotals::default(),
             unique: AtomicU64::new(0),
             resolved_events: Resolved::new(),

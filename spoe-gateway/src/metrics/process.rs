@@ -1,5 +1,6 @@
 //! The process's families under HAProxy's exporter names
-//! (`haproxy_process_*`), and the log sinks' counters, read at each scrape.
+//! (`haproxy_process_*`), the log sinks' and Lua's counters, read at each
+//! scrape.
 
 use std::fmt;
 use std::sync::Arc;
@@ -76,11 +77,40 @@ impl Collector for LogCounters {
     }
 }
 
-/// A registry of the process's families and the log sinks' counters, without
-/// a prefix (HAProxy's names are whole).
-pub(super) fn registry(sinks: &LogSinks, limits: Arc<ConnLimits>) -> Registry {
+/// Lua's failures by kind and reason, read at each scrape.
+#[derive(Debug)]
+struct LuaErrorCounters(Arc<spoe_lua::ErrorCounts>);
+
+impl Collector for LuaErrorCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let mut family = encoder.encode_descriptor(
+            "spoe_lua_errors",
+            "Lua failures (each also logged, rate-limited), by what failed (action, sample-fetch, converter, service, task) and why (runtime, timeout, memory, other)",
+            None,
+            MetricType::Counter,
+        )?;
+        for kind in spoe_lua::ErrorKind::ALL {
+            for reason in spoe_lua::ErrorReason::ALL {
+                let counter = ConstCounter::new(self.0.get(kind, reason));
+                counter.encode(
+                    family.encode_family(&[("kind", kind.name()), ("reason", reason.name())])?,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A registry of the process's families and the log sinks' and Lua's
+/// counters, read at each scrape, without a prefix (the names are whole).
+pub(super) fn registry(
+    sinks: &LogSinks,
+    limits: Arc<ConnLimits>,
+    lua_errors: Arc<spoe_lua::ErrorCounts>,
+) -> Registry {
     let mut haproxy = Registry::default();
     haproxy.register_collector(Box::new(LogCounters(sinks.clone())));
     haproxy.register_collector(Box::new(ConnCounters(limits)));
+    haproxy.register_collector(Box::new(LuaErrorCounters(lua_errors)));
     haproxy
 }

@@ -11,7 +11,7 @@ use super::Gateway;
 use super::exchange::{ClientIo, Exchange, Tracked};
 use super::listen::Accepted;
 use super::waits::ClientWaits;
-use crate::access::{ConnCounts, Counted};
+use crate::access::Counted;
 use crate::proxy::{self, Session};
 
 impl Gateway {
@@ -36,32 +36,27 @@ impl Gateway {
             }
         };
         let generation = self.current();
-        let frontend = generation.frontend_for(local);
-        let waits = ClientWaits::of(
-            frontend.map(|f| f.model.timeouts).unwrap_or_default(),
-            started,
-        );
+        let frontend_rt = generation.frontend_for(local);
+        let mut facts = spoe_http::ConnectionFacts::tcp(client, local);
+        if let Some(f) = frontend_rt {
+            facts = facts.with_frontend(f.name.clone());
+        }
+        let frontend = frontend_rt.map(|f| &f.model);
+        let waits = ClientWaits::of(frontend.map(|f| f.timeouts).unwrap_or_default(), started);
         // The frontend's statistics (a listener left from an earlier
         // generation serves nobody's: counted apart, and nowhere shown).
-        let stats = frontend.map(|f| f.counters.clone()).unwrap_or_default();
+        let stats = frontend_rt.map(|f| f.counters.clone()).unwrap_or_default();
         drop(generation);
-        // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
-        let conns = Arc::new(ConnCounts {
-            process: held.slots().0.process.counter().clone(),
-            frontend: held.slots().0.frontend.counter().clone(),
-            stats: stats.clone(),
-            killing: self.killing.clone(),
-        });
         let counted = Counted::new(stats.clone());
+        // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
+        let levels = &held.slots().0;
+        let conns = levels.frontend.conn_counts(&levels.process, &self.killing);
         let session = Arc::new(Session {
-            client,
-            local,
-            conn: spoe_http::ConnectionFacts::tcp(client, local),
-            // Room for the usual one generation, allocated now rather than
-            // among the first request's buffers (see `Progress::new`).
-            session_event_done: Mutex::new(Vec::with_capacity(1)),
+            conn: facts,
+            session_event_done: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             conns,
+            stats: stats.clone(),
             // Until the first bytes come: a connection that sends nothing is
             // logged from its accept.
             first_bytes: Mutex::new(Some((started, std::time::SystemTime::now()))),

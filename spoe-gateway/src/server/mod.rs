@@ -217,6 +217,7 @@ impl Gateway {
             &workers,
             &metrics.stats,
             &sinks,
+            &metrics.lua_errors,
         )?);
         metrics.generations.inc();
         let gw = Arc::new(Self {
@@ -282,7 +283,7 @@ impl Gateway {
         bytes: u64,
     ) {
         let generation = self.current();
-        let frontend = generation.frontend_for(session.local);
+        let frontend = generation.frontend_for(session.local());
         proxy::log_refused(
             session,
             frontend.map_or("-", |f| f.model.name.as_str()),

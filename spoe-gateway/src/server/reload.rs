@@ -62,6 +62,7 @@ impl Gateway {
             &self.workers,
             &self.metrics.stats,
             &self.sinks,
+            &self.metrics.lua_errors,
         ) {
             Ok(g) => Arc::new(g),
             Err(e) => {
