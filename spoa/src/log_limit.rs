@@ -163,7 +163,7 @@ mod tests {
                 .with_writer(lines.clone())
                 .with_ansi(false)
                 .finish();
-            (lines.clone(), tracing::subscriber::set_default(subscriber))
+            (lines, tracing::subscriber::set_default(subscriber))
         }
 
         fn text(&self) -> String {
