@@ -74,6 +74,7 @@ pub(super) fn referenced(config: &GatewayConfig) -> BTreeSet<String> {
             | HttpAction::DelHeader { .. }
             | HttpAction::SendSpoeGroup { .. }
             | HttpAction::PrometheusExporter
+            | HttpAction::SetLogLevel { .. }
             // The variables Lua names come from its files (`LuaRuntime::var_names`).
             | HttpAction::Lua { .. }
             | HttpAction::LuaService { .. } => {}
