@@ -29,6 +29,13 @@ if ! command -v cmake >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y cmake
 fi
 
+# The systemd units in contrib/ are checked with systemd-analyze (verify, security).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    echo "test.sh: installing systemd (systemd-analyze) from Debian" >&2
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y systemd
+fi
+
 # The `spoe` binary's allocator (tikv-jemalloc-sys) builds jemalloc from its C sources.
 if ! command -v make >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
     echo "test.sh: installing make and a C compiler from Debian" >&2

@@ -15,13 +15,12 @@ mod gateway_support;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use gateway_support::{AgentProc, Backend, Conn, GatewayProc, RefusedPort, Resp, local, request};
+use gateway_support::{
+    AgentProc, Backend, Conn, GatewayProc, RefusedPort, Resp, ThreadServer, local, request,
+};
 use spoe_interop::Haproxy;
 
 /// The echoed message carries every kind of typed data HAProxy 2.6 sends; the group message is
@@ -146,48 +145,13 @@ backend agents
 }
 
 /// A server that reads a request and then closes the connection, after sending `answer`.
-struct BrokenServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl BrokenServer {
-    fn start(answer: &'static [u8]) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = stop.clone();
-            thread::spawn(move || {
-                for sock in listener.incoming() {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let Ok(mut sock) = sock else { continue };
-                    let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
-                    let mut buf = [0u8; 16384];
-                    let _ = sock.read(&mut buf);
-                    let _ = sock.write_all(answer);
-                }
-            })
-        };
-        Self {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for BrokenServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+fn broken_server(answer: &'static [u8]) -> ThreadServer {
+    ThreadServer::start(move |mut sock: TcpStream| {
+        let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut buf = [0u8; 16384];
+        let _ = sock.read(&mut buf);
+        let _ = sock.write_all(answer);
+    })
 }
 
 /// One request of the corpus.
@@ -393,8 +357,8 @@ fn the_gateway_answers_the_corpus_as_haproxy_does() {
     let agent = AgentProc::echo(&[]);
     let main = Backend::start("main");
     let alt = Backend::start("alt");
-    let closer = BrokenServer::start(b"");
-    let garbage = BrokenServer::start(b"NOT HTTP AT ALL\r\n\r\n");
+    let closer = broken_server(b"");
+    let garbage = broken_server(b"NOT HTTP AT ALL\r\n\r\n");
     let servers = Servers {
         agent: agent.addr,
         main: main.addr,

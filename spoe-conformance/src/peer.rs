@@ -29,20 +29,22 @@ const ENGINE_PATIENCE: Duration = Duration::from_secs(3600);
 #[non_exhaustive]
 pub enum PeerError {
     /// The connection could not be opened.
-    #[error("connecting to {target}: {source}")]
+    // OS errors are said in the messages and are not the errors' `source`:
+    // a chain printer would say them twice.
+    #[error("connecting to {target}: {error}")]
     Connect {
         /// The agent.
         target: String,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// Writing failed (the agent reset or closed the connection).
-    #[error("writing {what}: {source}")]
+    #[error("writing {what}: {error}")]
     Write {
         /// What was being written.
         what: &'static str,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// The agent's answer was not the one the case needs.
     #[error("expected {expected}, got {got}")]
@@ -148,13 +150,10 @@ pub struct Peer {
 impl Peer {
     /// Opens a connection (TCP with `TCP_NODELAY`, as HAProxy does).
     pub async fn connect(target: &Addr) -> Result<Self, PeerError> {
-        let io = target
-            .connect()
-            .await
-            .map_err(|source| PeerError::Connect {
-                target: target.to_string(),
-                source,
-            })?;
+        let io = target.connect().await.map_err(|error| PeerError::Connect {
+            target: target.to_string(),
+            error,
+        })?;
         Ok(Self::over(Box::new(io)))
     }
 
@@ -165,9 +164,9 @@ impl Peer {
         let Addr::Tcp(a) = target else {
             return Ok(None);
         };
-        let connect_err = |source| PeerError::Connect {
+        let connect_err = |error| PeerError::Connect {
             target: target.to_string(),
-            source,
+            error,
         };
         let s = tokio::net::TcpStream::connect(a)
             .await
@@ -205,7 +204,7 @@ impl Peer {
         self.peer
             .send_raw(bytes)
             .await
-            .map_err(|source| PeerError::Write { what, source })
+            .map_err(|error| PeerError::Write { what, error })
     }
 
     /// Writes one frame as it is (no max-frame-size check: cases send
@@ -216,7 +215,7 @@ impl Peer {
         self.peer
             .send_frame(frame, deadline)
             .await
-            .map_err(|source| PeerError::Write { what, source })
+            .map_err(|error| PeerError::Write { what, error })
     }
 
     /// After the handshake: the ACK of a NOTIFY the case writes itself with
@@ -268,7 +267,7 @@ impl Peer {
         self.peer
             .flush()
             .await
-            .map_err(|source| PeerError::Write { what, source })
+            .map_err(|error| PeerError::Write { what, error })
     }
 
     /// Sends HAPROXY-DISCONNECT status 0 (after what is queued) and waits for
@@ -290,8 +289,17 @@ impl Peer {
         let _ = self.peer.shutdown_write().await;
     }
 
-    /// The next thing the agent does.
+    /// The next thing the agent does (an ACK is counted in the run's
+    /// verdicts).
     pub async fn next(&mut self) -> Event {
+        let event = self.next_event().await;
+        if let Event::Frame(frame) = &event {
+            crate::verdicts::record(frame);
+        }
+        event
+    }
+
+    async fn next_event(&mut self) -> Event {
         loop {
             if self.peer.connection().is_none() {
                 return self.next_raw().await;
@@ -422,9 +430,9 @@ impl Peer {
                 self.negotiated = Some(answer.max_frame_size);
                 Ok(answer)
             }
-            Err(HandshakeFailed::Io(source)) => Err(PeerError::Write {
+            Err(HandshakeFailed::Io(error)) => Err(PeerError::Write {
                 what: "HAPROXY-HELLO",
-                source,
+                error,
             }),
             Err(HandshakeFailed::Ended(end)) => Err(PeerError::Unexpected {
                 expected: "an AGENT-HELLO HAProxy accepts",

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::httplog::{ACCESS_LEVEL, HttpLog, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
-use crate::metrics::GatewayMetrics;
+use crate::stats::{Counters, End, Tally};
 
 /// The level of a request's access line as the request's rules set it (`set-log-level`,
 /// `txn:set_loglevel()`), shared by the transaction and its line, which may be written by
@@ -72,6 +72,28 @@ impl LineLevel {
     }
 }
 
+/// A connection counted in its frontend's statistics until it drops (the
+/// `maxconn` slots count it in `%ac` and `%fc`).
+#[derive(Debug)]
+pub(crate) struct Counted(Arc<Counters>);
+
+impl Counted {
+    /// A connection accepted: also the frontend's connection and session
+    /// (HAProxy's `conn_tot` and `stot`, one each in HTTP/1).
+    pub(crate) fn new(fe: Arc<Counters>) -> Self {
+        fe.cum_conn.inc();
+        fe.conn_rate.add();
+        fe.session_starts();
+        Self(fe)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.session_ends();
+    }
+}
+
 /// The request an access line names, formatted only when a line is written.
 #[derive(Debug, Clone)]
 pub(crate) enum RequestLine {
@@ -91,7 +113,7 @@ impl std::fmt::Display for RequestLine {
 }
 
 /// Everything an access line says but the bytes and the end.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Access {
     pub(crate) client: SocketAddr,
     pub(crate) received: SystemTime,
@@ -123,6 +145,8 @@ pub(crate) struct Access {
     /// The response has no body to send (`HEAD`, 204, 304): hyper drops it
     /// unread, which is not the client leaving.
     pub(crate) bodiless: bool,
+    /// The request's statistics, ended when the line is written.
+    pub(crate) tally: Option<Tally>,
     /// The line's level.
     pub(crate) level: LineLevel,
 }
@@ -170,14 +194,21 @@ impl Access {
             httplog: None,
             head_bytes: 0,
             bodiless: false,
+            tally: None,
             level: LineLevel::default(),
         }
     }
 
-    /// Writes the line: `body_bytes` of body were sent.
-    pub(crate) fn write(&self, body_bytes: u64, metrics: &GatewayMetrics) {
-        if let Some(status) = self.status {
-            metrics.request(&self.frontend, status);
+    /// Writes the line (`body_bytes` of body were sent), and ends the
+    /// request's statistics with what it says.
+    pub(crate) fn write(mut self, body_bytes: u64) {
+        let active = self.started.elapsed();
+        if let Some(tally) = self.tally.as_mut() {
+            tally.end(End {
+                status: self.status,
+                termination: self.termination,
+                total: active,
+            });
         }
         let Some(route) = &self.httplog else {
             return;
@@ -185,7 +216,6 @@ impl Access {
         let Some(level) = self.level.get() else {
             return;
         };
-        let active = self.started.elapsed();
         let line = HttpLog {
             client: self.client,
             received: self.received,
@@ -220,7 +250,6 @@ impl Access {
 pub(crate) struct Logged<B: HttpBody> {
     inner: B,
     access: Option<Access>,
-    metrics: Arc<GatewayMetrics>,
     sent: u64,
     failed: bool,
     ended: bool,
@@ -233,11 +262,10 @@ impl<B: HttpBody> std::fmt::Debug for Logged<B> {
 }
 
 impl<B: HttpBody> Logged<B> {
-    pub(crate) fn new(inner: B, access: Access, metrics: Arc<GatewayMetrics>) -> Self {
+    pub(crate) fn new(inner: B, access: Access) -> Self {
         Self {
             inner,
             access: Some(access),
-            metrics,
             sent: 0,
             failed: false,
             ended: false,
@@ -245,11 +273,10 @@ impl<B: HttpBody> Logged<B> {
     }
 
     /// A body without an access line.
-    pub(crate) fn unlogged(inner: B, metrics: Arc<GatewayMetrics>) -> Self {
+    pub(crate) fn unlogged(inner: B) -> Self {
         Self {
             inner,
             access: None,
-            metrics,
             sent: 0,
             failed: false,
             ended: false,
@@ -298,7 +325,7 @@ impl<B: HttpBody> Drop for Logged<B> {
         } else if !(self.ended || access.bodiless || self.inner.is_end_stream()) {
             access.termination = access.ended_as("CD");
         }
-        access.write(self.sent, &self.metrics);
+        access.write(self.sent);
     }
 }
 
@@ -309,23 +336,29 @@ impl<B: HttpBody> Drop for Logged<B> {
 #[derive(Debug)]
 pub(crate) struct Pending {
     access: Option<Access>,
-    metrics: Arc<GatewayMetrics>,
     /// The termination state if the client leaves now: `CR` (request,
     /// agents, rules), `CQ` (queued for a server), `CH` (the server's answer).
     pub(crate) phase: &'static str,
 }
 
 impl Pending {
-    pub(crate) fn new(access: Access, metrics: Arc<GatewayMetrics>) -> Self {
+    pub(crate) fn new(access: Access) -> Self {
         Self {
             access: Some(access),
-            metrics,
             phase: "CR",
         }
     }
 
     pub(crate) fn get(&mut self) -> &mut Access {
         self.access.get_or_insert_with(unreachable_access)
+    }
+
+    /// The request's statistics (begun where the request is read; counted
+    /// nowhere if a request got here without them).
+    pub(crate) fn tally(&mut self) -> &mut Tally {
+        self.get()
+            .tally
+            .get_or_insert_with(|| Tally::new(Arc::default()))
     }
 
     /// The line, to be written by whoever ends the request.
@@ -349,7 +382,7 @@ impl Drop for Pending {
         if let Some(mut access) = self.access.take() {
             access.status = None;
             access.termination = access.ended_as(self.phase);
-            access.write(0, &self.metrics);
+            access.write(0);
         }
     }
 }

@@ -184,6 +184,54 @@ pub(crate) fn wait_listening(
     }
 }
 
+// ===== servers on threads =====
+
+/// A server on `std::net` on a port the kernel picks: every connection accepted is handed to
+/// `serve` on a thread of its own, until the server is dropped.
+pub(crate) struct ThreadServer {
+    pub(crate) addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl ThreadServer {
+    pub(crate) fn start(serve: impl Fn(TcpStream) + Clone + Send + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a test server");
+        let addr = listener.local_addr().expect("its address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                for sock in listener.incoming() {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if let Ok(sock) = sock {
+                        let serve = serve.clone();
+                        thread::spawn(move || serve(sock));
+                    }
+                }
+            })
+        };
+        Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ThreadServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 // ===== the agent process =====
 
 /// A `spoe agent --example ...` child process with `--metrics`, stdout and stderr in temporary

@@ -49,7 +49,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "log",
         handler: |lw, line| lw.global_log(line),
-        uses: Use::Runs(&[("Global.logs", "generation.rs")]),
+        uses: Use::Runs(&[("Global.logs", "generation/mod.rs")]),
     },
     Keyword {
         name: "default-path",

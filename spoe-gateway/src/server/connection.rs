@@ -11,6 +11,7 @@ use super::Gateway;
 use super::exchange::{ClientIo, Exchange, Tracked};
 use super::listen::Accepted;
 use super::waits::ClientWaits;
+use crate::access::Counted;
 use crate::proxy::{self, Session};
 
 impl Gateway {
@@ -42,7 +43,11 @@ impl Gateway {
         }
         let frontend = frontend_rt.map(|f| &f.model);
         let waits = ClientWaits::of(frontend.map(|f| f.timeouts).unwrap_or_default(), started);
+        // The frontend's statistics (a listener left from an earlier
+        // generation serves nobody's: counted apart, and nowhere shown).
+        let stats = frontend_rt.map(|f| f.counters.clone()).unwrap_or_default();
         drop(generation);
+        let counted = Counted::new(stats.clone());
         // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
         let levels = &held.slots().0;
         let conns = levels.frontend.conn_counts(&levels.process, &self.killing);
@@ -51,6 +56,7 @@ impl Gateway {
             session_event_done: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             conns,
+            stats: stats.clone(),
             // Until the first bytes come: a connection that sends nothing is
             // logged from its accept.
             first_bytes: Mutex::new(Some((started, std::time::SystemTime::now()))),
@@ -58,14 +64,14 @@ impl Gateway {
         });
         let exchange = Exchange::new();
         let live = self.register(started, exchange.clone());
-        let io = ClientIo::new(sock, exchange.clone());
+        let io = ClientIo::new(sock, exchange.clone(), stats);
         let service = ConnService {
             gw: self.clone(),
             session,
             exchange,
         };
         self.serve_http1(io, service, waits, stop).await;
-        drop((held, live));
+        drop((held, live, counted));
     }
 }
 

@@ -17,19 +17,22 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use crate::stats::{Counters, Wire};
+
 /// The client's socket, with the bytes hyper had read past the previous
 /// request (a pipelined request), which are read first.
 #[derive(Debug)]
 pub(crate) struct ClientIo {
-    pub(crate) sock: TokioIo<TcpStream>,
+    /// The socket, its bytes counted into the frontend's statistics.
+    pub(crate) sock: TokioIo<Wire<TcpStream>>,
     pub(crate) unread: Bytes,
     exchange: Arc<Exchange>,
 }
 
 impl ClientIo {
-    pub(crate) fn new(sock: TcpStream, exchange: Arc<Exchange>) -> Self {
+    pub(crate) fn new(sock: TcpStream, exchange: Arc<Exchange>, frontend: Arc<Counters>) -> Self {
         Self {
-            sock: TokioIo::new(sock),
+            sock: TokioIo::new(Wire::client(sock, frontend)),
             unread: Bytes::new(),
             exchange,
         }

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use tokio::io::AsyncWriteExt as _;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +41,7 @@ impl Gateway {
                     Instant::now() + waits.keep_alive()
                 };
                 let readable = tokio::select! {
-                    r = tokio::time::timeout_at(until, io.sock.inner().readable()) => r,
+                    r = tokio::time::timeout_at(until, io.sock.inner().get_ref().readable()) => r,
                     () = stop.cancelled() => return,
                 };
                 match readable {
@@ -189,7 +188,10 @@ content-length: 92\r\ncache-control: no-cache\r\nconnection: close\r\ncontent-ty
 /// Sends the 408 page and closes; returns the bytes the client was sent
 /// (bounded by `timeout client`, 5 s without it: a client that does not
 /// read gets no more of the gateway's time).
-async fn send_request_timeout(mut sock: TcpStream, limit: Option<Duration>) -> u64 {
+async fn send_request_timeout(
+    mut sock: impl tokio::io::AsyncWrite + Unpin,
+    limit: Option<Duration>,
+) -> u64 {
     let write = async {
         sock.write_all(REQUEST_TIMEOUT_PAGE).await?;
         sock.shutdown().await

@@ -215,6 +215,7 @@ impl Gateway {
             Arc::new(loaded.config),
             &loaded.var_names,
             &workers,
+            &metrics.stats,
             &sinks,
             &metrics.lua_errors,
         )?);
@@ -284,7 +285,6 @@ impl Gateway {
         let generation = self.current();
         let frontend = generation.frontend_for(session.local());
         proxy::log_refused(
-            &self.metrics,
             session,
             frontend.map_or("-", |f| f.model.name.as_str()),
             frontend

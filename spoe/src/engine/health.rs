@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use spop::Capabilities;
 use spop::engine::{EngineConfig, Haproxy};
-use spop_io::{Addr, EnginePeer};
+use spop_io::{Addr, EnginePeer, HandshakeFailed};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::connector::Connector;
-use crate::engine::job::ConnEvent;
+use crate::engine::job::{ConnEvent, handshake_failure};
+use crate::engine::reach::Reachability;
 
 /// How often and how strictly servers are checked (the `server` line's
 /// `check inter D rise N fall N`).
@@ -42,8 +43,7 @@ impl Default for HealthCheck {
 }
 
 /// One check: `Ok` when the server answers a health-check hello properly
-/// (an AGENT-HELLO HAProxy accepts) by `deadline`; else why not (the OS
-/// error of the connection, the agent's refusal, the answer HAProxy refuses).
+/// (an AGENT-HELLO HAProxy accepts) by `deadline`, else what it did.
 pub(crate) async fn probe(
     connector: &dyn Connector,
     addr: &Addr,
@@ -54,29 +54,40 @@ pub(crate) async fn probe(
         let io = connector
             .connect(addr)
             .await
-            .map_err(|e| format!("connecting: {e}"))?;
+            .map_err(|e| format!("Layer4 connection problem: {e}"))?;
         let mut hello = Haproxy::V3_1.hello(None);
         hello.max_frame_size = max_frame_size;
         hello.capabilities = Capabilities::default();
         hello.healthcheck = true;
         let mut peer = EnginePeer::new(io);
-        let answer = peer.handshake(EngineConfig::new(hello)).await;
+        let passed = peer.handshake(EngineConfig::new(hello)).await;
         let _ = peer.shutdown_write().await;
-        answer.map(|_| ()).map_err(|e| e.to_string())
+        passed.map(|_| ()).map_err(|e| match e {
+            HandshakeFailed::Ended(end) => handshake_failure(&end, &[]),
+            other => other.to_string(),
+        })
     };
     timeout_at(deadline, attempt)
         .await
-        .unwrap_or_else(|_| Err("no AGENT-HELLO within the check's timeout".into()))
+        .unwrap_or_else(|_| Err("no AGENT-HELLO within the check's timeout".to_owned()))
 }
 
-/// Checks server `server` until `stop`, reporting each change of state.
+/// Checks server `server` until `stop`, reporting each change of state to
+/// the dispatcher, and logging it once for every engine of the agent
+/// (`reach`) with what the check saw.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one task's inputs, each used once"
+)]
 pub(crate) async fn run(
+    agent: String,
     server: usize,
     addr: Addr,
     check: HealthCheck,
     max_frame_size: u32,
     connector: Arc<dyn Connector>,
     events: mpsc::UnboundedSender<ConnEvent>,
+    reach: Arc<Reachability>,
     stop: CancellationToken,
 ) {
     let mut up = true;
@@ -88,14 +99,14 @@ pub(crate) async fn run(
             () = sleep_until(next) => {}
         }
         next = Instant::now() + check.inter;
-        let checked = probe(
+        let result = probe(
             connector.as_ref(),
             &addr,
             max_frame_size,
             Instant::now() + check.timeout,
         )
         .await;
-        let ok = checked.is_ok();
+        let ok = result.is_ok();
         if ok == up {
             streak = 0;
             continue;
@@ -105,10 +116,16 @@ pub(crate) async fn run(
         if streak >= needed.max(1) {
             up = ok;
             streak = 0;
-            match &checked {
-                Ok(()) => tracing::warn!(server = %addr, up, "agent server health changed"),
-                Err(error) => {
-                    tracing::warn!(server = %addr, up, %error, "agent server health changed");
+            if reach.checked(server, up) {
+                match &result {
+                    Ok(()) => tracing::warn!(
+                        agent, server = %addr, up,
+                        "agent server {addr} is UP, reason: spop-check passed"
+                    ),
+                    Err(why) => tracing::warn!(
+                        agent, server = %addr, up,
+                        "agent server {addr} is DOWN, reason: {why}"
+                    ),
                 }
             }
             if events.send(ConnEvent::Health { server, up }).is_err() {

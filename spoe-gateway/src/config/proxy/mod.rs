@@ -40,12 +40,12 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "log",
         handler: |lw, p, line| lw.proxy_log(p, line),
-        uses: Use::Runs(&[("Frontend.logs", "generation.rs")]),
+        uses: Use::Runs(&[("Frontend.logs", "generation/mod.rs")]),
     },
     Keyword {
         name: "mode",
         handler: |lw, p, line| lw.mode(p, line),
-        uses: Use::Runs(&[("Backend.mode", "generation.rs")]),
+        uses: Use::Runs(&[("Backend.mode", "generation/mod.rs")]),
     },
     Keyword {
         name: "bind",
@@ -78,7 +78,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "server",
         handler: |lw, p, line| lw.server(p, line),
-        uses: Use::Runs(&[("Backend.servers", "generation.rs")]),
+        uses: Use::Runs(&[("Backend.servers", "generation/mod.rs")]),
     },
     Keyword {
         name: "default-server",
@@ -108,7 +108,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "filter",
         handler: |lw, p, line| lw.filter(p, line),
-        uses: Use::Runs(&[("Frontend.filters", "generation.rs")]),
+        uses: Use::Runs(&[("Frontend.filters", "generation/mod.rs")]),
     },
     Keyword {
         name: "unique-id-format",

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper_util::client::legacy::Client;
@@ -18,7 +18,13 @@ use tokio::sync::Notify;
 use crate::body::RequestBody;
 use crate::log::{LogRoute, LogSinks};
 use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
+use crate::stats::{Counters, StatsRegistry};
 use crate::workers::{PerWorker, Workers};
+use upstream::CountingConnector;
+
+mod health;
+mod rows;
+mod upstream;
 
 /// `timeout connect` when none is configured.
 pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(5);
@@ -52,9 +58,15 @@ pub(crate) struct ServerRt {
     /// One connection pool per worker (a pooled connection is used on the
     /// thread that opened it), bounded by `pool-max-conn` (split among the
     /// workers) and purged after `pool-purge-delay`.
-    clients: PerWorker<Client<HttpConnector, RequestBody>>,
+    clients: PerWorker<Client<CountingConnector, RequestBody>>,
     /// Requests waiting for a slot.
     pub(crate) queued: AtomicUsize,
+    /// HAProxy's health counter of its checks (`check_health`).
+    pub(crate) health: AtomicU32,
+    /// Its statistics (kept across reloads by name).
+    pub(crate) counters: Arc<Counters>,
+    /// Its `server` line.
+    pub(crate) model: crate::model::Server,
 }
 
 /// An HTTP backend at run time.
@@ -64,12 +76,14 @@ pub(crate) struct BackendRt {
     pub(crate) filters: Vec<FilterRt>,
     pub(crate) servers: Vec<Arc<ServerRt>>,
     pub(crate) next: AtomicUsize,
+    /// Its statistics (kept across reloads by name).
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl BackendRt {
     /// The calling worker's connection pool to the server at `addr` (the
     /// first such server's).
-    pub(crate) fn client(&self, addr: SocketAddr) -> &Client<HttpConnector, RequestBody> {
+    pub(crate) fn client(&self, addr: SocketAddr) -> &Client<CountingConnector, RequestBody> {
         let server = self.servers.iter().find(|s| s.addr == addr);
         let server = server.or_else(|| self.servers.first());
         server
@@ -85,10 +99,10 @@ impl BackendRt {
 /// idle for a whole one; HAProxy closes half of them every delay; zero keeps
 /// them).
 fn server_pools(
-    connector: &HttpConnector,
+    connector: &CountingConnector,
     server: &crate::model::Server,
     workers: &Workers,
-) -> PerWorker<Client<HttpConnector, RequestBody>> {
+) -> PerWorker<Client<CountingConnector, RequestBody>> {
     let max_idle = server
         .pool_max_conn
         .map_or(usize::MAX, |n| n.div_ceil(workers.len().max(1)));
@@ -107,6 +121,8 @@ fn server_pools(
 pub(crate) struct FrontendRt {
     pub(crate) model: Frontend,
     pub(crate) filters: Vec<FilterRt>,
+    /// Its statistics (kept across reloads by name).
+    pub(crate) counters: Arc<Counters>,
     /// The name `fe_name` gives, shared by the connections (no copy per connection).
     pub(crate) name: Arc<str>,
     /// Where its access lines go: its `log` lines.
@@ -136,31 +152,6 @@ pub struct Generation {
     idle: Notify,
     /// The servers' health checks: dropping the generation aborts them.
     _checks: tokio::task::JoinSet<()>,
-}
-
-/// `server ... check [inter D] [rise N] [fall N]` on an HTTP backend: a TCP
-/// connect every `inter`; `fall` failures take the server down, `rise`
-/// successes bring it back.
-async fn check_server(server: Arc<ServerRt>, model: crate::model::Server) {
-    let mut streak = 0u32;
-    loop {
-        tokio::time::sleep(model.inter).await;
-        let ok = matches!(
-            tokio::time::timeout(model.inter, tokio::net::TcpStream::connect(server.addr)).await,
-            Ok(Ok(_))
-        );
-        let up = server.up.load(Ordering::Relaxed);
-        if ok == up {
-            streak = 0;
-            continue;
-        }
-        streak += 1;
-        if streak >= if up { model.fall } else { model.rise }.max(1) {
-            streak = 0;
-            server.up.store(ok, Ordering::Relaxed);
-            tracing::warn!(server = %model.name, addr = %server.addr, up = ok, "server health changed");
-        }
-    }
 }
 
 fn agent_backend(config: &GatewayConfig, decl: &SpoeFilterDecl) -> AgentBackend {
@@ -299,12 +290,14 @@ fn start_lua(
 impl Generation {
     /// Starts everything `config` describes: SPOE engines on every worker,
     /// health checks on the caller's runtime (which must be a tokio runtime).
-    /// Log lines go to `sinks`.
+    /// Frontends, backends and servers count into `stats`, where those of
+    /// the same name in earlier generations counted. Log lines go to `sinks`.
     pub fn start(
         id: u64,
         config: Arc<GatewayConfig>,
         var_names: &[String],
         workers: &Workers,
+        stats: &StatsRegistry,
         sinks: &LogSinks,
         lua_errors: &Arc<spoe_lua::ErrorCounts>,
     ) -> Result<Self, spoe_lua::LoadError> {
@@ -323,6 +316,7 @@ impl Generation {
                 name: Arc::from(f.name.as_str()),
                 model: f.clone(),
                 filters: start_filters(&config, &f.filters, var_names, workers, sinks),
+                counters: stats.frontend(&f.name),
                 log: LogRoute::new(&f.logs, sinks),
             })
             .collect();
@@ -336,38 +330,54 @@ impl Generation {
                 connector.set_connect_timeout(Some(
                     b.timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT),
                 ));
+                let counters = stats.backend(&b.name);
+                let servers: Vec<Arc<ServerRt>> = b
+                    .servers
+                    .iter()
+                    .map(|s| {
+                        let server_counters = stats.server(&b.name, &s.name);
+                        let connector = CountingConnector::new(
+                            connector.clone(),
+                            server_counters.clone(),
+                            counters.clone(),
+                        );
+                        Arc::new(ServerRt {
+                            name: s.name.clone(),
+                            addr: s.addr,
+                            active: AtomicUsize::new(0),
+                            up: AtomicBool::new(true),
+                            slots: s
+                                .maxconn
+                                .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
+                            clients: server_pools(&connector, s, workers),
+                            queued: AtomicUsize::new(0),
+                            health: AtomicU32::new(0),
+                            counters: server_counters,
+                            model: s.clone(),
+                        })
+                    })
+                    .collect();
+                for server in servers.iter().filter(|s| s.model.check) {
+                    checks.spawn(health::check_server(
+                        b.name.clone(),
+                        server.clone(),
+                        servers.clone(),
+                        counters.clone(),
+                    ));
+                }
                 let rt = BackendRt {
                     model: b.clone(),
                     filters: start_filters(&config, &b.filters, var_names, workers, sinks),
-                    servers: b
-                        .servers
-                        .iter()
-                        .map(|s| {
-                            let rt = Arc::new(ServerRt {
-                                name: s.name.clone(),
-                                addr: s.addr,
-                                active: AtomicUsize::new(0),
-                                up: AtomicBool::new(true),
-                                slots: s
-                                    .maxconn
-                                    .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
-                                clients: server_pools(&connector, s, workers),
-                                queued: AtomicUsize::new(0),
-                            });
-                            if s.check {
-                                checks.spawn(check_server(rt.clone(), s.clone()));
-                            }
-                            rt
-                        })
-                        .collect(),
+                    servers,
                     next: AtomicUsize::new(0),
+                    counters,
                 };
                 (b.name.clone(), rt)
             })
             .collect();
         let declared_proc_vars = Arc::new(config.declared_proc_vars());
         let sets_log_level = config.lua.is_some() || config.sets_log_level();
-        Ok(Self {
+        let generation = Self {
             id,
             config,
             frontends,
@@ -380,7 +390,29 @@ impl Generation {
             in_flight: AtomicU64::new(0),
             idle: Notify::new(),
             _checks: checks,
-        })
+        };
+        generation.forget_other_stats(stats);
+        Ok(generation)
+    }
+
+    /// Forgets the statistics of objects this generation does not have.
+    fn forget_other_stats(&self, stats: &StatsRegistry) {
+        let frontends: Vec<&str> = self
+            .frontends
+            .iter()
+            .map(|f| f.model.name.as_str())
+            .collect();
+        let backends: Vec<&str> = self.backends.keys().map(String::as_str).collect();
+        let servers: Vec<(&str, &str)> = self
+            .backends
+            .iter()
+            .flat_map(|(b, rt)| {
+                rt.servers
+                    .iter()
+                    .map(move |s| (b.as_str(), s.name.as_str()))
+            })
+            .collect();
+        stats.retain(&frontends, &backends, &servers);
     }
 
     /// The calling worker's Lua, when the configuration loads any.
@@ -443,19 +475,11 @@ impl Generation {
         }
     }
 
-    /// Agent connections closed because the agent broke the protocol after
-    /// its handshake, all engines together.
-    pub fn agent_protocol_errors(&self) -> u64 {
+    /// Each SPOE engine (one per filter and worker): its agent's id and its
+    /// counters.
+    pub(crate) fn spoe_engines(&self) -> impl Iterator<Item = (&str, &spoe::EngineStats)> {
         self.filters()
-            .map(|f| f.engine().stats().protocol_errors())
-            .sum()
-    }
-
-    /// Agent connections open, all engines together.
-    pub fn agent_connections(&self) -> u64 {
-        self.filters()
-            .map(|f| f.engine().stats().connections())
-            .sum()
+            .map(|f| (f.config().agent.id.as_str(), f.engine().stats()))
     }
 }
 
