@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI8, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -22,6 +22,55 @@ use crate::httplog::{ACCESS_LEVEL, HttpLog, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
+
+/// The level of a request's access line as the request's rules set it (`set-log-level`,
+/// `txn:set_loglevel()`), shared by the transaction and its line, which may be written by
+/// whoever ends the request. Only requests of configurations that can change it hold one;
+/// the others write at [`ACCESS_LEVEL`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LineLevel(Option<Arc<AtomicI8>>);
+
+/// No level set: the line's default.
+const DEFAULT_LEVEL: i8 = -1;
+/// `silent`: no line.
+const SILENT: i8 = -2;
+
+impl LineLevel {
+    /// A level the rules may set.
+    pub(crate) fn shared() -> Self {
+        Self(Some(Arc::new(AtomicI8::new(DEFAULT_LEVEL))))
+    }
+
+    fn store(&self, v: i8) {
+        if let Some(cell) = &self.0 {
+            cell.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets the level (0 emerg to 7 debug).
+    pub(crate) fn set(&self, level: u8) {
+        self.store(i8::try_from(level.min(7)).unwrap_or(DEFAULT_LEVEL));
+    }
+
+    /// Back to the line's default level.
+    pub(crate) fn reset(&self) {
+        self.store(DEFAULT_LEVEL);
+    }
+
+    /// No line for this request.
+    pub(crate) fn silence(&self) {
+        self.store(SILENT);
+    }
+
+    /// The level to write the line at; `None`: no line.
+    fn get(&self) -> Option<u8> {
+        match self.0.as_ref().map(|cell| cell.load(Ordering::Relaxed)) {
+            Some(SILENT) => None,
+            Some(v) => Some(u8::try_from(v).unwrap_or(ACCESS_LEVEL)),
+            None => Some(ACCESS_LEVEL),
+        }
+    }
+}
 
 /// The request an access line names, formatted only when a line is written.
 #[derive(Debug, Clone)]
@@ -74,6 +123,8 @@ pub(crate) struct Access {
     /// The response has no body to send (`HEAD`, 204, 304): hyper drops it
     /// unread, which is not the client leaving.
     pub(crate) bodiless: bool,
+    /// The line's level.
+    pub(crate) level: LineLevel,
 }
 
 impl Access {
@@ -119,6 +170,7 @@ impl Access {
             httplog: None,
             head_bytes: 0,
             bodiless: false,
+            level: LineLevel::default(),
         }
     }
 
@@ -128,6 +180,9 @@ impl Access {
             metrics.request(&self.frontend, status);
         }
         let Some(route) = &self.httplog else {
+            return;
+        };
+        let Some(level) = self.level.get() else {
             return;
         };
         let active = self.started.elapsed();
@@ -155,7 +210,7 @@ impl Access {
             queues: [self.server_queue, 0],
             request: &self.request,
         };
-        route.send(ACCESS_LEVEL, &line);
+        route.send(level, &line);
     }
 }
 

@@ -16,15 +16,15 @@ use spoe::config::Event;
 use spoe::expr::AclSet;
 use tokio::time::Instant;
 
-use crate::access::{Access, Logged, Pending, RequestLine, head_size};
+use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
 use crate::generation::{BackendRt, FilterRt, Generation};
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
-use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
-use crate::txn::{Txn, UniqueId, sample_text};
+use crate::model::{HttpAction, RedirectKind, ReturnBody, Rule};
+use crate::txn::{LuaTxn, Txn, UniqueId, render};
 
 pub(crate) use crate::body::{Body, BoxError};
 
@@ -140,34 +140,31 @@ fn text_response(status: u16, text: &str) -> Response<Body> {
     r
 }
 
-/// HAProxy's error page for `status`.
+/// HAProxy's page for `status` (`crate::pages`), with its reason phrase; a status HAProxy has
+/// no page for gets one in the same layout.
 fn error_page(status: u16) -> Response<Body> {
-    let reason = StatusCode::from_u16(status)
+    let canonical = StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Error");
-    text_response(
-        status,
-        &format!(
-            "<html><body><h1>{status} {reason}</h1>\nThe request was refused.\n</body></html>\n"
-        ),
-    )
+    let (reason, text) =
+        crate::pages::haproxy_page(status).unwrap_or((canonical, "The request was refused."));
+    let mut r = text_response(status, &crate::pages::page_html(status, reason, text));
+    if reason != canonical
+        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes())
+    {
+        r.extensions_mut().insert(phrase);
+    }
+    r
 }
 
-/// Evaluates a log-format string.
-pub(crate) fn render(fmt: &LogFormat, txn: &Txn) -> String {
-    let mut out = String::new();
-    for part in &fmt.0 {
-        match part {
-            LogFormatPart::Text(t) => out.push_str(t),
-            LogFormatPart::Sample(e) => {
-                if let Some(s) = e.eval(txn) {
-                    out.push_str(&sample_text(&s));
-                }
-            }
-        }
-    }
-    out
+/// Whether a request is `monitor-uri`'s: its path with the query (HAProxy's
+/// `http_parse_path()`) when the URI starts with `/`, so that a target in absolute form
+/// (HTTP/2's, as HAProxy sees it) matches too; else its whole target.
+fn monitor_matches(monitor_uri: &str, target: &hyper::Uri) -> bool {
+    (monitor_uri.starts_with('/')
+        && target.path_and_query().map(|p| p.as_str()) == Some(monitor_uri))
+        || *target == *monitor_uri
 }
 
 fn cond_holds(rule: &Rule, txn: &Txn, acls: &AclSet) -> bool {
@@ -321,6 +318,7 @@ impl Ctx<'_> {
                 | HttpAction::AddHeader { .. }
                 | HttpAction::DelHeader { .. }
                 | HttpAction::SetVar { .. }
+                | HttpAction::SetLogLevel { .. }
                 | HttpAction::SendSpoeGroup { .. } => {
                     self.common_action(&rule.action, filters, txn, Side::Request)
                         .await;
@@ -341,7 +339,7 @@ impl Ctx<'_> {
                     return Flow::Respond(r, "LR");
                 }
                 HttpAction::Lua { name, args } => {
-                    let Some(worker) = txn.lua.clone() else {
+                    let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
                         continue;
                     };
                     let outcome = crate::lua::action(&worker, name, args, txn).await;
@@ -384,7 +382,7 @@ impl Ctx<'_> {
                 continue;
             }
             if let HttpAction::Lua { name, args } = &rule.action {
-                let Some(worker) = txn.lua.clone() else {
+                let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
                     continue;
                 };
                 let outcome = crate::lua::action(&worker, name, args, txn).await;
@@ -416,7 +414,7 @@ impl Ctx<'_> {
         access.server = format!("<lua.{name}>");
         let zero = Timer::ms(Duration::ZERO);
         (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
-        let Some(worker) = txn.lua.clone() else {
+        let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
             access.termination = "IR";
             return finish(error_page(500), access, metrics);
         };
@@ -461,7 +459,7 @@ impl Ctx<'_> {
         call.put_host(lent);
         access.termination = "--";
         finish(
-            crate::lua::service_response(&worker, call, head),
+            crate::lua::service_response(&worker, call, head, &txn),
             access,
             metrics,
         )
@@ -496,6 +494,10 @@ impl Ctx<'_> {
             HttpAction::SendSpoeGroup { engine, group } => {
                 self.send_group(filters, engine, group, txn).await
             }
+            HttpAction::SetLogLevel { level } => match level {
+                Some(l) => txn.log_level.set(*l),
+                None => txn.log_level.silence(),
+            },
             _ => {}
         }
     }
@@ -710,6 +712,18 @@ pub(crate) async fn handle(
     // The stream id of SPOE log lines: unique across the process, as HAProxy's.
     let sid = metrics.next_unique_id();
     session.requests.fetch_add(1, Ordering::Relaxed);
+    let log_level = if generation.sets_log_level {
+        LineLevel::shared()
+    } else {
+        LineLevel::default()
+    };
+    pending.get().level = log_level.clone();
+    let lua = generation.lua_worker().map(|worker| LuaTxn {
+        worker,
+        private: None,
+        log: fe.log.clone(),
+        declared: generation.declared_proc_vars.clone(),
+    });
     let mut txn = Txn {
         request: parts,
         body: Bytes::new(),
@@ -719,12 +733,15 @@ pub(crate) async fn handle(
             generation: generation.id,
             sid,
         },
+        unique_id_format: fe.model.unique_id_format.clone(),
+        environment: generation.config.global.environment.clone(),
+        unique_id_text: std::sync::OnceLock::new(),
         vars: spoe_http::Vars::new(
             Some(session.conn.session_vars().clone()),
             Some(generation.proc_vars.clone()),
         ),
-        lua: generation.lua_worker(),
-        lua_private: None,
+        lua,
+        log_level,
     };
     let mut ctx = Ctx {
         generation: &generation,
@@ -743,6 +760,14 @@ pub(crate) async fn handle(
     if first {
         ctx.run_event(&fe.filters, Event::OnClientSession, &mut txn)
             .await;
+    }
+    // `monitor-uri`: answered before the request's rules and agents, and not logged (HAProxy's
+    // SF_MONITOR); the session's event above has run, as in HAProxy.
+    if let Some(uri) = &fe.model.monitor_uri
+        && monitor_matches(uri, &txn.request.uri)
+    {
+        drop(pending.take());
+        return error_page(200).map(|b| Logged::unlogged(b, metrics.clone()));
     }
     // As HAProxy: the session's event at the stream's start, then the body
     // (http-buffer-request), then the frontend's HTTP event and rules.
@@ -815,6 +840,14 @@ pub(crate) async fn handle(
     }
     if !matches!(flow, Flow::Continue) {
         return finish_rule(flow, pending.take(), &metrics);
+    }
+    // The unique ID is built now if nothing read it yet, and sent to the server when a header
+    // is named (HAProxy's `http_process_request()`, after every request rule).
+    if let Some(id) = txn.formatted_unique_id()
+        && let Some(name) = &fe.model.unique_id_header
+        && let Ok(value) = HeaderValue::from_str(id)
+    {
+        txn.request.headers.append(name.clone(), value);
     }
     let Some(si) = pick_server(be) else {
         let mut access = pending.take();

@@ -42,6 +42,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "log",
         "`global`, `stdout`/`stderr`; another target warns and gets nothing",
     ),
+    (
+        "proxy",
+        "unique-id-format",
+        "`%[...]` expressions only, not the `%ci`-style log variables (an error names them)",
+    ),
     ("http-request", "redirect", "no `scheme`"),
     ("http-request", "use-service", "`prometheus-exporter` only"),
     (

@@ -101,6 +101,9 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 http_buffer_request: p.http_buffer_request,
                 httplog: p.httplog,
                 logs: p.logs,
+                unique_id_format: p.unique_id_format,
+                unique_id_header: p.unique_id_header,
+                monitor_uri: p.monitor_uri,
             });
         }
     }

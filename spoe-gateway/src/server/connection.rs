@@ -35,14 +35,19 @@ impl Gateway {
             }
         };
         let generation = self.current();
-        let frontend = generation.frontend_for(local).map(|f| &f.model);
+        let frontend_rt = generation.frontend_for(local);
+        let mut facts = spoe_http::ConnectionFacts::tcp(client, local);
+        if let Some(f) = frontend_rt {
+            facts = facts.with_frontend(f.name.clone());
+        }
+        let frontend = frontend_rt.map(|f| &f.model);
         let waits = ClientWaits::of(frontend.map(|f| f.timeouts).unwrap_or_default(), started);
         drop(generation);
         // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
         let levels = &held.slots().0;
         let conns = levels.frontend.conn_counts(&levels.process, &self.killing);
         let session = Arc::new(Session {
-            conn: spoe_http::ConnectionFacts::tcp(client, local),
+            conn: facts,
             session_event_done: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             conns,

@@ -216,6 +216,7 @@ impl Gateway {
             &loaded.var_names,
             &workers,
             &sinks,
+            &metrics.lua_errors,
         )?);
         metrics.generations.inc();
         let gw = Arc::new(Self {
