@@ -134,6 +134,8 @@ pub(crate) fn rate_limit_agent(redis: &Redis) -> Reporting {
     Reporting::start(
         Command::new(rate_limit)
             .args(["127.0.0.1:0", &redis.url(), "2", "0.001"])
+            // Its metrics listener too on a port of the system's choosing: tests run at once.
+            .env("METRICS_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stderr(Stdio::inherit()),
