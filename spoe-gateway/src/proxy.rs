@@ -579,8 +579,11 @@ pub(crate) async fn handle(
         ctx.run_event(&fe.filters, Event::OnClientSession, &mut txn)
             .await;
     }
-    // As HAProxy: the session's event at the stream's start, then the body
+    // As HAProxy: the session's event at the stream's start, the request's
+    // content inspection (on-frontend-tcp-request), then the body
     // (http-buffer-request), then the frontend's HTTP event and rules.
+    ctx.run_event(&fe.filters, Event::OnFrontendTcpRequest, &mut txn)
+        .await;
     if fe.model.http_buffer_request
         && let Err(status) = body.buffer(&mut txn, bufsize, timeouts, &progress).await
     {
@@ -614,6 +617,12 @@ pub(crate) async fn handle(
         return finish(error_page(503), access, &metrics);
     };
     pending.get().backend.clone_from(&be.model.name);
+    // A filter sees the backend's events whichever side declared it: the
+    // frontend's filters first, as HAProxy calls them in that order.
+    for filters in [&fe.filters, &be.filters] {
+        ctx.run_event(filters, Event::OnBackendTcpRequest, &mut txn)
+            .await;
+    }
     if be.model.http_buffer_request
         && let Err(status) = body
             .buffer(&mut txn, bufsize, be.model.timeouts, &progress)
@@ -621,8 +630,10 @@ pub(crate) async fn handle(
     {
         return body_refused(status, pending.take(), &metrics);
     }
-    ctx.run_event(&be.filters, Event::OnBackendHttpRequest, &mut txn)
-        .await;
+    for filters in [&fe.filters, &be.filters] {
+        ctx.run_event(filters, Event::OnBackendHttpRequest, &mut txn)
+            .await;
+    }
     let flow = ctx
         .request_rules(
             &be.model.http_request,
@@ -708,11 +719,13 @@ pub(crate) async fn handle(
     access.t_response = Timer::ms(sent_at.elapsed());
     let (rparts, rbody) = resp.into_parts();
     txn.response = Some(rparts);
-    // on-http-response, then http-response rules: backend's first, then frontend's.
-    ctx.run_event(&be.filters, Event::OnHttpResponse, &mut txn)
-        .await;
-    ctx.run_event(&fe.filters, Event::OnHttpResponse, &mut txn)
-        .await;
+    // on-tcp-response and on-http-response, then http-response rules:
+    // backend's first, then frontend's.
+    for event in [Event::OnTcpResponse, Event::OnHttpResponse] {
+        for filters in [&be.filters, &fe.filters] {
+            ctx.run_event(filters, event, &mut txn).await;
+        }
+    }
     ctx.response_rules(
         &be.model.http_response,
         &be.model.acls,

@@ -4,7 +4,7 @@
 use spoe::config::reader::{Line, Modifier};
 use spoe::config::{ConfigErrorKind, FACILITIES, FORMATS, LEVELS};
 
-use super::lower::Lowerer;
+use super::lower::{Lowerer, Proxy};
 use crate::model::{LogTarget, Syslog, SyslogFormat};
 
 impl Lowerer<'_, '_> {
@@ -18,6 +18,11 @@ impl Lowerer<'_, '_> {
                 "a target ('stdout' or 'stderr') and a facility",
             );
         };
+        // Any target counts for proxies' `log global` (HAProxy's warning about log formats
+        // without a log address).
+        if target.as_str() != "global" {
+            self.global_has_log = true;
+        }
         let log = match target.as_str() {
             "stdout" | "fd@1" => LogTarget::Stdout,
             "stderr" | "fd@2" => LogTarget::Stderr,
@@ -121,8 +126,9 @@ impl Lowerer<'_, '_> {
 
     /// A proxy's `log` line: `log global` is what the gateway does; other targets are
     /// accepted and ignored.
-    pub(super) fn proxy_log(&mut self, line: &Line) {
+    pub(super) fn proxy_log(&mut self, p: &mut Proxy, line: &Line) {
         if line.modifier != Modifier::None {
+            p.has_log = false;
             return self.diag.ignored(
                 line.span().clone(),
                 "no log",
@@ -135,8 +141,10 @@ impl Lowerer<'_, '_> {
         if word.as_str() == "global" {
             // The gateway's access log goes where `global` says: what `log global` means.
             self.too_many(line, 1, "log global");
+            p.has_log |= self.global_has_log;
             return;
         }
+        p.has_log = true;
         self.diag.ignored(
             line.span().clone(),
             format!("log {}", word.as_str()),

@@ -58,9 +58,16 @@ pub(super) struct Proxy {
     pub(super) span: Span,
     /// `None`: HAProxy's default, `tcp`.
     pub(super) mode: Option<Mode>,
+    /// A `mode` line (here or in its `defaults`) was wrong or misspelt (reported): what
+    /// follows from the mode is not reported again.
+    pub(super) mode_unsure: bool,
     pub(super) binds: Vec<SocketAddr>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
+    /// `timeout tunnel` is set (accepted, not run).
+    pub(super) timeout_tunnel: bool,
+    /// A `timeout` line (here or in its `defaults`) was wrong (reported).
+    pub(super) timeouts_unsure: bool,
     pub(super) maxconn: Option<usize>,
     pub(super) balance: Balance,
     pub(super) spop_check: bool,
@@ -77,8 +84,14 @@ pub(super) struct Proxy {
     pub(super) use_backends: Vec<(UseBackend, Span)>,
     pub(super) default_backend: Option<Spanned<String>>,
     pub(super) filters: Vec<SpoeFilterDecl>,
+    /// A `filter` line failed (reported): what names its engine is not reported again.
+    pub(super) filter_failed: bool,
     /// `option httplog`.
     pub(super) httplog: bool,
+    /// A `log-format` line (accepted, not run).
+    pub(super) log_format: bool,
+    /// The proxy has a log address (`log global` with `global` ones, or its own).
+    pub(super) has_log: bool,
     pub(super) group_refs: Vec<GroupRef>,
 }
 
@@ -89,9 +102,12 @@ impl Proxy {
             name,
             span,
             mode: None,
+            mode_unsure: false,
             binds: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
+            timeout_tunnel: false,
+            timeouts_unsure: false,
             maxconn: None,
             balance: Balance::default(),
             spop_check: false,
@@ -105,7 +121,10 @@ impl Proxy {
             use_backends: Vec::new(),
             default_backend: None,
             filters: Vec::new(),
+            filter_failed: false,
             httplog: false,
+            log_format: false,
+            has_log: false,
             group_refs: Vec::new(),
         }
     }
@@ -114,13 +133,18 @@ impl Proxy {
     pub(super) fn from_defaults(kind: Kind, name: String, span: Span, d: &Self) -> Self {
         let mut p = Self::new(kind, name, span);
         p.mode = d.mode;
+        p.mode_unsure = d.mode_unsure;
         p.timeouts = d.timeouts;
+        p.timeout_tunnel = d.timeout_tunnel;
+        p.timeouts_unsure = d.timeouts_unsure;
         p.maxconn = d.maxconn;
         p.balance = d.balance;
         p.spop_check = d.spop_check;
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings;
         p.httplog = d.httplog;
+        p.log_format = d.log_format;
+        p.has_log = d.has_log;
         if kind != Kind::Backend {
             p.default_backend = d.default_backend.clone();
         }
@@ -155,6 +179,8 @@ pub(super) struct Lowered {
     pub(super) global: Global,
     pub(super) proxies: Vec<Proxy>,
     pub(super) files: Vec<PathBuf>,
+    /// The names the misplaced lines would have declared (`backnd app`: `app`).
+    pub(super) misplaced: Vec<String>,
 }
 
 /// The state of one read: what was found so far, and where diagnostics go.
@@ -169,11 +195,15 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) global: Global,
     /// The `log stdout|stderr` line in use.
     pub(super) log_line: Option<Span>,
+    /// `global` has a `log` line (any target).
+    pub(super) global_has_log: bool,
     /// The last `defaults` section.
     pub(super) defaults: Proxy,
     pub(super) named_defaults: Vec<Proxy>,
     pub(super) proxies: Vec<Proxy>,
     pub(super) files: Vec<PathBuf>,
+    /// The names the misplaced lines would have declared (see [`Lowered::misplaced`]).
+    pub(super) misplaced: Vec<String>,
 }
 
 impl<'a, 'e> Lowerer<'a, 'e> {
@@ -193,10 +223,12 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             env,
             global: Global::default(),
             log_line: None,
+            global_has_log: false,
             defaults: Proxy::new(Kind::Defaults, String::new(), Span::file(file.clone())),
             named_defaults: Vec::new(),
             proxies: Vec::new(),
             files: vec![file.to_path_buf()],
+            misplaced: Vec::new(),
         }
     }
 
@@ -206,6 +238,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             global: self.global,
             proxies: self.proxies,
             files: self.files,
+            misplaced: self.misplaced,
         }
     }
 

@@ -169,6 +169,7 @@ mod log;
 mod logformat;
 mod lower;
 mod proxy;
+mod reach;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -253,6 +254,11 @@ impl GatewayConfig {
             );
         }
         let mut lw = Lowerer::new(&file, base_dir, env, &mut diag);
+        lw.misplaced = doc
+            .misplaced
+            .iter()
+            .filter_map(|l| l.arg_str(1).map(str::to_owned))
+            .collect();
         for section in &doc.sections {
             match section.kind {
                 Kind::Global => lw.global_section(section),
@@ -265,6 +271,9 @@ impl GatewayConfig {
         }
         let lowered = lw.finish();
         let config = validate::finish(lowered, &mut diag);
+        if !diag.has_errors() {
+            reach::check(&config, &mut diag);
+        }
         let has_errors = diag.has_errors();
         let report = diag.finish();
         if has_errors {

@@ -33,3 +33,15 @@ pub(crate) const AGENT_OPTIONS: &[&str] = &[
     "force-set-var",
     "continue-on-error",
 ];
+
+/// The `event` names of a `spoe-message` section (for "did you mean"), in `Event::ALL`'s order.
+pub(crate) const EVENTS: &[&str] = &[
+    "on-client-session",
+    "on-server-session",
+    "on-frontend-tcp-request",
+    "on-backend-tcp-request",
+    "on-tcp-response",
+    "on-frontend-http-request",
+    "on-backend-http-request",
+    "on-http-response",
+];

@@ -21,6 +21,9 @@ impl Lowerer<'_, '_> {
                 .error_msg(line.span().clone(), format!("{SUPPORTS} (got '')"));
         };
         let name = name_word.as_str();
+        // If this line is wrong, a missing timeout is its error's consequence.
+        let unsure = p.timeouts_unsure;
+        p.timeouts_unsure = true;
         // (slot, needs frontend, needs backend); `None` slot: accepted and ignored.
         let (slot, fe, be): (Option<TimeoutSlot>, bool, bool) = match name {
             "client" => (Some(|t| &mut t.client), true, false),
@@ -59,9 +62,14 @@ impl Lowerer<'_, '_> {
         let Some(d) = self.duration(value, &directive) else {
             return;
         };
+        p.timeouts_unsure = unsure;
         let capable = (fe && p.has_frontend()) || (be && p.has_backend());
         if !capable {
             return self.not_capable(p, line.span(), &directive);
+        }
+        if name == "tunnel" {
+            // Not run, but HAProxy's "missing timeouts" check counts it for tcp backends.
+            p.timeout_tunnel = !d.is_zero();
         }
         match slot {
             Some(slot) => *slot(&mut p.timeouts) = (!d.is_zero()).then_some(d),
