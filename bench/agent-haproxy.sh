@@ -8,7 +8,8 @@
 #
 # Usage: bench/agent-haproxy.sh [RUNS]        (default 3; the table adds the median of the runs)
 # Environment: DURATION (wrk -d, default 10s), WRK_THREADS (2), WRK_CONNS (50), AGENTS ("spoe
-# haproxyspoa"), KEEP_WORK=1 to keep the temporary directory (configs, logs, wrk output).
+# haproxyspoa"; also "spoe-t1": `spoe agent --threads 1`, one thread for every connection),
+# KEEP_WORK=1 to keep the temporary directory (configs, logs, wrk output), SKIP_BUILD=1.
 #
 # Everything listens on 127.0.0.1 on ports the kernel picks. The processes this script starts are
 # stopped on exit (trap), and only those.
@@ -38,34 +39,14 @@ if [[ " $agents " == *" haproxyspoa "* ]]; then
         "$venv/bin/pip" install --quiet --disable-pip-version-check haproxyspoa
     fi
 fi
-if [[ " $agents " == *" spoe "* ]]; then
+if [[ " $agents " == *" spoe"* ]] && [ "${SKIP_BUILD:-0}" != 1 ]; then
     cargo build --release --quiet -p spoe-cli
 fi
 spoe_bin=$root/target/release/spoe
 
 write_configs() {
-    local fe_port=$1 agent_port=$2
     write_bench_spoe_conf "$work/spoe.conf"
-    cat >"$work/haproxy.cfg" <<EOF
-global
-    nbthread 2
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 30s
-    timeout server 30s
-frontend fe
-    bind 127.0.0.1:$fe_port
-    filter spoe engine bench config $work/spoe.conf
-    # A SPOE error or a missing echo turns into a 500, which wrk counts as non-2xx.
-    http-request return status 500 content-type text/plain string "spoe error" if { var(txn.bench.err) -m found }
-    http-request return status 500 content-type text/plain string "no echo" unless { var(txn.bench.hdr) -m str wrk }
-    http-request return status 200 content-type text/plain string "ok"
-backend agents
-    mode tcp
-    server a 127.0.0.1:$agent_port
-EOF
+    write_bench_haproxy_cfg "$work/haproxy.cfg" "$1" "$2" "$work/spoe.conf" c50-spoe
     "$haproxy_bin" -c -q -f "$work/haproxy.cfg"
 }
 
@@ -74,16 +55,18 @@ one_run() {
     local kind=$1 run=$2 agent_port fe_port agent_pid hap_pid a0 a1 h0 h1 out
     agent_port=$(free_port)
     fe_port=$(free_port)
+    local log="$work/agent-$kind-$run.log"
     case $kind in
-        spoe) "$spoe_bin" agent --listen "127.0.0.1:$agent_port" --example echo \
-                  >"$work/agent-$kind-$run.log" 2>&1 & ;;
-        haproxyspoa) "$venv/bin/python" "$root/bench/haproxyspoa_echo.py" "$agent_port" \
-                  >"$work/agent-$kind-$run.log" 2>&1 & ;;
+        spoe) start_echo_agent "$spoe_bin" "$agent_port" "$log" ;;
+        spoe-t1) start_echo_agent "$spoe_bin" "$agent_port" "$log" --threads 1 ;;
+        haproxyspoa)
+            "$venv/bin/python" "$root/bench/haproxyspoa_echo.py" "$agent_port" >"$log" 2>&1 &
+            agent_pid=$!
+            pids+=("$agent_pid")
+            wait_port "$agent_port"
+            ;;
         *) echo "unknown agent $kind" >&2; return 1 ;;
     esac
-    agent_pid=$!
-    pids+=("$agent_pid")
-    wait_port "$agent_port"
 
     write_configs "$fe_port" "$agent_port"
     "$haproxy_bin" -db -f "$work/haproxy.cfg" >"$work/haproxy-$kind-$run.log" 2>&1 &
@@ -104,12 +87,7 @@ one_run() {
     stop_pid "$agent_pid"
 
     local requests rps avg p50 p99 errors
-    requests=$(awk '/ requests in / { print $1 }' "$out")
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-    avg=$(to_ms "$(awk '$1 == "Latency" && NF > 2 { print $2; exit }' "$out")")
-    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-    errors=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")
+    read -r requests rps avg p50 p99 errors < <(wrk_figures "$out")
     awk -v kind="$kind" -v run="$run" -v req="$requests" -v rps="$rps" -v avg="$avg" \
         -v p50="$p50" -v p99="$p99" -v err="$errors" -v da=$((a1 - a0)) -v dh=$((h1 - h0)) \
         -v tck="$clk_tck" 'BEGIN {

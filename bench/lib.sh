@@ -69,6 +69,51 @@ spoe-message bench
 EOF
 }
 
+# write_bench_haproxy_cfg FILE PORT AGENT_PORT SPOE_CONF SCENARIO: the haproxy.cfg of the
+# HAProxy-driven benchmarks (gateway.sh, agent-haproxy.sh, flamegraph.sh), one file for both
+# proxies: `nbthread 2`, a frontend on 127.0.0.1:PORT that answers itself with a 200 (no backend
+# is measured), the agent in backend `agents`. SCENARIO: c50-spoe or c1 (SPOE on every request
+# through SPOE_CONF; a set error variable or a missing echo gives a 500, which wrk counts as
+# non-2xx), c50-spoe-log (the same with the access log on: `log stdout format raw local0`,
+# `log global`, `option httplog`), or c50-nospoe / c1-nospoe (no filter: the HTTP path alone).
+write_bench_haproxy_cfg() {
+    local file=$1 port=$2 agent_port=$3 spoe_conf=$4 scenario=$5 filter="" checks="" global_log="" defaults_log=""
+    case $scenario in
+        *-nospoe) ;;
+        *)
+            filter="    filter spoe engine bench config $spoe_conf"
+            # A SPOE error or a missing echo turns into a 500, which wrk counts as non-2xx.
+            checks='    http-request return status 500 content-type text/plain string "spoe error" if { var(txn.bench.err) -m found }
+    http-request return status 500 content-type text/plain string "no echo" unless { var(txn.bench.hdr) -m str wrk }'
+            ;;
+    esac
+    if [ "$scenario" = c50-spoe-log ]; then
+        global_log="    log stdout format raw local0"
+        defaults_log="    log global
+    option httplog"
+    fi
+    cat >"$file" <<EOF
+global
+    nbthread 2
+    maxconn 4096
+$global_log
+defaults
+    mode http
+$defaults_log
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind 127.0.0.1:$port
+$filter
+$checks
+    http-request return status 200 content-type text/plain string "ok"
+backend agents
+    mode tcp
+    server a 127.0.0.1:$agent_port
+EOF
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -101,4 +146,27 @@ to_ms() {
         if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
         printf "%.3f", n
     }'
+}
+
+# wrk_figures FILE: "requests req/s avg_ms p50_ms p99_ms errors" of a `wrk --latency` output (errors:
+# non-2xx responses plus socket errors).
+wrk_figures() {
+    local out=$1
+    echo "$(awk '/ requests in / { print $1 }' "$out")" \
+        "$(awk '/^Requests\/sec:/ { print $2 }' "$out")" \
+        "$(to_ms "$(awk '$1 == "Latency" && NF > 2 { print $2; exit }' "$out")")" \
+        "$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")" \
+        "$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")" \
+        "$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")"
+}
+
+# start_echo_agent BIN PORT LOG [ARGS...]: starts `BIN agent --example echo` on 127.0.0.1:PORT and
+# waits until it listens; sets agent_pid.
+start_echo_agent() {
+    local bin=$1 port=$2 log=$3
+    shift 3
+    "$bin" agent --listen "127.0.0.1:$port" --example echo "$@" >"$log" 2>&1 &
+    agent_pid=$!
+    pids+=("$agent_pid")
+    wait_port "$port"
 }

@@ -5,9 +5,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod addr;
+#[cfg(feature = "bench-alloc")]
+mod alloc_count;
 
-/// The allocator (see the `jemalloc` feature in Cargo.toml).
-#[cfg(feature = "jemalloc")]
+/// The allocator (see the `jemalloc` feature in Cargo.toml; `bench-alloc`
+/// wraps it in a counter, in `alloc_count`).
+#[cfg(all(feature = "jemalloc", not(feature = "bench-alloc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -48,6 +51,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(feature = "bench-alloc")]
+    alloc_count::start();
     let _flush_on_exit = logs::init();
     let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),

@@ -71,6 +71,34 @@ fn notify_prints_the_ack_as_decode_shapes_it() {
 }
 
 #[test]
+fn the_agent_answers_alike_on_one_thread_and_on_several() {
+    for threads in ["1", "2"] {
+        let (_agent, addr) = agent(&["--threads", threads]);
+        let (out, json) = notify(&["--agent", &addr, "check", "s=str:hello", "n=int:7"]);
+        assert!(out.status.success(), "--threads {threads}: {out:?}");
+        let actions = serde_json::to_string(&json["actions"]).unwrap();
+        assert_eq!(
+            actions,
+            r#"[{"action":"SET-VAR","scope":"TRANSACTION","name":"s","type":"STRING","value":"hello"},{"action":"SET-VAR","scope":"TRANSACTION","name":"n","type":"INT64","value":7}]"#,
+            "--threads {threads}"
+        );
+    }
+    let out = Command::new(SPOE)
+        .args([
+            "agent",
+            "--listen",
+            "127.0.0.1:0",
+            "--example",
+            "echo",
+            "--threads",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "--threads 0 is refused");
+}
+
+#[test]
 fn a_slow_agent_is_a_processing_timeout() {
     let (_agent, addr) = agent(&["--delay", "2s"]);
     let (out, json) = notify(&["--agent", &addr, "--timeout", "200ms", "check", "a=int:1"]);

@@ -97,6 +97,10 @@ pub(crate) struct AgentArgs {
     /// sees an empty, successful verdict (fail-open).
     #[arg(long)]
     fail_open: bool,
+    /// Threads serving connections (default: one per CPU). With 1, one
+    /// thread serves every connection and no message wakes another thread.
+    #[arg(long)]
+    threads: Option<std::num::NonZeroUsize>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -104,10 +108,18 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub(crate) fn run(args: AgentArgs) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
+    let runtime = match args.threads.map(usize::from) {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()
+    .context("starting the tokio runtime")?;
     runtime.block_on(async move {
         let delay = args.delay.unwrap_or_default();
         match args.example {
