@@ -154,10 +154,16 @@
 //!   (`default_backend`, `use_backend`), `filter.rs`, `limits.rs` (`maxconn`). What a proxy
 //!   inherits from `defaults` is `Proxy::from_defaults` in `lower.rs`; checks across
 //!   sections are in `validate.rs`.
+//! - A timeout, an option or a `server` setting: a row of `proxy::timeout::TIMEOUTS`,
+//!   `proxy::option::OPTIONS` or `proxy::server::SERVER_SETTINGS`.
 //! - A keyword HAProxy has that the gateway accepts and ignores, or refuses by name: the
 //!   tables of `keywords.rs`. The tables are the single source of the "did you mean" hints.
-//! - Each row says what the gateway does with the keyword (`keywords::Use`): the model
-//!   fields it fills and the file that reads each at run time.
+//! - Each row says what the gateway does with the keyword (`keywords::Use`): the model fields
+//!   it fills and the file that reads each at run time, or the reason it is ignored (the
+//!   warning's). The keyword audit (`tests/keywords.rs`) checks every row against the model
+//!   and the sources, and parses each; the model being private, the compiler's dead-code lint
+//!   reports a field nothing reads. `spoe.conf`'s keywords have the same audit
+//!   (`spoe::config`'s `keywords::CONSUMED`).
 
 mod actions;
 mod addr;

@@ -18,6 +18,13 @@ mod rules;
 mod server;
 mod timeout;
 
+#[cfg(test)]
+pub(super) use option::OPTIONS;
+#[cfg(test)]
+pub(super) use server::SERVER_SETTINGS;
+#[cfg(test)]
+pub(super) use timeout::TIMEOUTS;
+
 use spoe::config::reader::{Line, Section, Word};
 
 use super::grammar::Kind;

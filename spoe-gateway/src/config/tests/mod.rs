@@ -2,4 +2,5 @@
 //! and of the gateway's verdicts beside HAProxy 2.6's on the same files.
 
 mod haproxy_agrees;
+mod keywords;
 mod model;
