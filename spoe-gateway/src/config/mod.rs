@@ -23,6 +23,8 @@
 //! defaults
 //!     mode http
 //!     timeout client 30s
+//!     timeout connect 5s
+//!     timeout server 30s
 //! frontend web
 //!     bind :8080
 //!     http-request set-var(txn.path) path
@@ -43,6 +45,15 @@
 //!     errors.to_string(),
 //!     "parsing [h.cfg:3:11] : 'bind' : invalid port '99999' in ':99999'\n\
 //!      parsing [h.cfg:4:20] : 'timeout client' expects a duration such as 500ms, got '5x'"
+//! );
+//! // Warnings come with the configuration, or with the errors.
+//! let no_timeouts = "frontend web\n    mode http\n    bind :80\n";
+//! let (_, warnings) = GatewayConfig::parse_str(no_timeouts, "h.cfg", Path::new("."), None).unwrap();
+//! assert_eq!(
+//!     warnings[0].to_string(),
+//!     "parsing [h.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, \
+//!      you will certainly encounter various problems with such a configuration; set 'client', \
+//!      'connect' and 'server' to a non-zero value"
 //! );
 //! ```
 //!
