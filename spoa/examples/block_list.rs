@@ -27,7 +27,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use spoa::{Actions, Config, HandlerError, ListenAddr, Listener, Request, Server, VarScope};
+use spoa::{Actions, Addr, Config, HandlerError, Listener, Request, Server, VarScope};
 
 /// Decides for one NOTIFY. Arguments are looked up by name and typed.
 async fn check(req: Request) -> Result<Actions, HandlerError> {
@@ -66,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let addr: ListenAddr = std::env::args()
+    let addr: Addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:12345".into())
         .parse()?;

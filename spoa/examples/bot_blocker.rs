@@ -26,9 +26,7 @@
 
 use std::time::Duration;
 
-use spoa::{
-    Actions, Config, HandlerError, ListenAddr, Listener, Request, Router, Server, VarScope,
-};
+use spoa::{Actions, Addr, Config, HandlerError, Listener, Request, Router, Server, VarScope};
 
 /// `check-ua`: is the User-Agent a bot's? A request without the header
 /// (NULL) is not.
@@ -55,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let addr: ListenAddr = std::env::args()
+    let addr: Addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:12345".into())
         .parse()?;

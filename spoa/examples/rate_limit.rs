@@ -39,9 +39,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use spoa::{
-    Actions, Config, Handler, HandlerError, ListenAddr, Listener, Request, Server, VarScope,
-};
+use spoa::{Actions, Addr, Config, Handler, HandlerError, Listener, Request, Server, VarScope};
 
 /// One take from a client's bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +157,7 @@ async fn main() -> Result<(), HandlerError> {
         .with_writer(std::io::stderr)
         .init();
     let mut args = std::env::args().skip(1);
-    let addr: ListenAddr = args
+    let addr: Addr = args
         .next()
         .unwrap_or_else(|| "127.0.0.1:12345".into())
         .parse()?;

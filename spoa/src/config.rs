@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use spop::agent::{AgentConfig, Fragmentation};
 use spop::{Action, MIN_FRAME_SIZE};
 
 use crate::error_var::{ErrorVar, MAX_ERROR_VAR_NAME};
@@ -72,33 +73,6 @@ pub struct Config {
     pub idle_timeout: Duration,
 }
 
-/// When the agent announces the `fragmentation` capability ("I can receive
-/// fragmented frames") in its AGENT-HELLO.
-///
-/// HAProxy 2.4 to 3.0 fragment a NOTIFY larger than their own
-/// `max-frame-size` (spoe.conf) by default (`option send-frag-payload`),
-/// whether or not the agent announced `fragmentation`, and if it did not,
-/// they close the connection with HAPROXY-DISCONNECT 10 and open a new one at
-/// once, in a loop, until the stream's `timeout processing` (measured with
-/// 2.6: 4175 connections in 2 s, then error 1). They never announce
-/// `fragmentation` themselves, but they announce `async` (unless `no option
-/// async`), which 3.1+ removed. HAProxy 3.1+ never sends fragments and
-/// announces `pipelining` only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Fragmentation {
-    /// To an engine that announced `fragmentation` or `async`: HAProxy 2.4
-    /// to 3.0 (not 3.1+). With 2.4 to 3.0 and `no option async`, use
-    /// [`Fragmentation::Always`].
-    #[default]
-    Auto,
-    /// To every engine.
-    Always,
-    /// Never: HAProxy 2.4 to 3.0 then fail (and reconnect, see above) on
-    /// every NOTIFY larger than their `max-frame-size`.
-    Never,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -143,6 +117,20 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// What the protocol's state machine needs of these settings.
+    pub(crate) fn agent_config(&self) -> AgentConfig {
+        let mut c = AgentConfig::default();
+        c.max_frame_size = self.max_frame_size;
+        c.max_in_flight = self.max_in_flight;
+        c.reassembly_limit = self.reassembly_limit;
+        c.fragmentation = self.fragmentation;
+        c.hello_timeout = self.hello_timeout;
+        c.idle_timeout = self.idle_timeout;
+        // Handlers are bounded by their budget; the margin covers the writes.
+        c.disconnect_grace = self.handler_timeout.saturating_add(self.write_timeout);
+        c
+    }
+
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.max_frame_size < MIN_FRAME_SIZE {
             return Err(ConfigError::FrameSizeTooSmall(self.max_frame_size));

@@ -18,7 +18,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //!
-//! use spoa::{Actions, Config, HandlerError, ListenAddr, Listener, Request, Router, Server, VarScope};
+//! use spoa::{Actions, Addr, Config, HandlerError, Listener, Request, Router, Server, VarScope};
 //!
 //! async fn check_ua(req: Request) -> Result<Actions, HandlerError> {
 //!     // `ua=req.hdr(user-agent)` in spoe.conf; NULL when the header is absent.
@@ -33,7 +33,7 @@
 //!     let mut config = Config::default();
 //!     config.handler_timeout = Duration::from_millis(150); // below spoe.conf's `timeout processing`
 //!     let server = Server::new(Router::new().route("check-ua", check_ua), config)?;
-//!     let listener = Listener::bind(&"127.0.0.1:12345".parse::<ListenAddr>()?).await?;
+//!     let listener = Listener::bind(&"127.0.0.1:12345".parse::<Addr>()?).await?;
 //!     server.serve_until_signal(listener).await?; // SIGTERM / SIGINT: drain, then exit 0
 //!     Ok(())
 //! }
@@ -191,32 +191,35 @@
 
 #![warn(missing_docs)]
 
+mod admission;
 mod config;
 mod connection;
-mod context;
-pub mod demo;
+mod engine_info;
 mod error_var;
 mod handler;
 mod listener;
 mod log_limit;
 mod metrics;
+mod request;
 mod router;
 mod server;
+mod shared;
 mod signal;
 pub mod testing;
 
-pub use config::{Config, ConfigError, Fragmentation};
-pub use connection::ConnectionEnd;
+pub use config::{Config, ConfigError};
+pub use engine_info::EngineInfo;
 pub use error_var::{ErrorCause, ErrorVar, MAX_ERROR_VAR_NAME};
-pub use handler::{Actions, Handler, HandlerError, Request};
-pub use listener::{ListenAddr, Listener, UnixPathGuard};
+pub use handler::{Actions, Handler, HandlerError};
+pub use listener::{Listener, UnixPathGuard};
 pub use log_limit::LogLimiter;
 pub use metrics::{Direction, Metrics, Outcome};
-pub use server::Server;
-pub use tokio_util::sync::CancellationToken;
-
-pub use context::{EngineInfo, RequestBuilder};
+pub use request::{Request, RequestBuilder};
 pub use router::Router;
+pub use server::Server;
+pub use spop::agent::{ConnectionEnd, Fragmentation};
+pub use spop_io::Addr;
+pub use tokio_util::sync::CancellationToken;
 
 // What a handler uses from the codec, so that an agent depends on `spoa`
 // (and tokio) only, with one version to keep in step.

@@ -1,50 +1,10 @@
 //! Where an agent listens: TCP or a Unix socket.
 
-use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use spop_io::Addr;
 use tokio::net::{TcpListener, TcpSocket, UnixListener, UnixSocket};
-
-/// An address to listen on: `HOST:PORT`, or `unix:PATH` (also `unix@PATH`,
-/// HAProxy's spelling).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListenAddr {
-    /// A TCP address.
-    Tcp(SocketAddr),
-    /// A Unix socket path.
-    Unix(PathBuf),
-}
-
-impl std::str::FromStr for ListenAddr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(path) = s.strip_prefix("unix:").or_else(|| s.strip_prefix("unix@")) {
-            if path.is_empty() {
-                return Err(format!(
-                    "listen address {s:?}: the unix socket path is empty"
-                ));
-            }
-            return Ok(Self::Unix(PathBuf::from(path)));
-        }
-        s.parse().map(Self::Tcp).map_err(|_| {
-            format!(
-                "listen address {s:?}: expected HOST:PORT (such as 127.0.0.1:12345) or unix:PATH"
-            )
-        })
-    }
-}
-
-impl fmt::Display for ListenAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Tcp(a) => write!(f, "{a}"),
-            Self::Unix(p) => write!(f, "unix:{}", p.display()),
-        }
-    }
-}
 
 /// A bound listener.
 #[derive(Debug)]
@@ -76,7 +36,7 @@ impl Listener {
 
     /// Binds `addr` with [`Listener::DEFAULT_BACKLOG`]. A stale Unix socket
     /// file at the path is replaced.
-    pub async fn bind(addr: &ListenAddr) -> io::Result<Self> {
+    pub async fn bind(addr: &Addr) -> io::Result<Self> {
         Self::bind_with_backlog(addr, Self::DEFAULT_BACKLOG).await
     }
 
@@ -84,9 +44,9 @@ impl Listener {
     /// [`Listener::DEFAULT_BACKLOG`]). A stale Unix socket file at the path
     /// is replaced. TCP sockets get `SO_REUSEADDR`, as with
     /// [`TcpListener::bind`].
-    pub async fn bind_with_backlog(addr: &ListenAddr, backlog: u32) -> io::Result<Self> {
+    pub async fn bind_with_backlog(addr: &Addr, backlog: u32) -> io::Result<Self> {
         match addr {
-            ListenAddr::Tcp(a) => {
+            Addr::Tcp(a) => {
                 let socket = if a.is_ipv4() {
                     TcpSocket::new_v4()?
                 } else {
@@ -96,7 +56,7 @@ impl Listener {
                 socket.bind(*a)?;
                 Ok(Self::Tcp(socket.listen(backlog)?))
             }
-            ListenAddr::Unix(p) => {
+            Addr::Unix(p) => {
                 if std::fs::symlink_metadata(p).is_ok_and(|m| {
                     use std::os::unix::fs::FileTypeExt;
                     m.file_type().is_socket()
@@ -114,10 +74,10 @@ impl Listener {
     }
 
     /// The bound address (with the port the system chose for `:0`).
-    pub fn local_addr(&self) -> io::Result<ListenAddr> {
+    pub fn local_addr(&self) -> io::Result<Addr> {
         match self {
-            Self::Tcp(l) => l.local_addr().map(ListenAddr::Tcp),
-            Self::Unix(_, guard) => Ok(ListenAddr::Unix(guard.0.clone())),
+            Self::Tcp(l) => l.local_addr().map(Addr::Tcp),
+            Self::Unix(_, guard) => Ok(Addr::Unix(guard.0.clone())),
         }
     }
 }

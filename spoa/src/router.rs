@@ -13,7 +13,8 @@ use bytes::Bytes;
 use futures_util::future::try_join_all;
 use tracing::debug;
 
-use crate::handler::{Actions, Handler, HandlerError, Request};
+use crate::handler::{Actions, Handler, HandlerError};
+use crate::request::Request;
 
 type BoxFuture<'a> = Pin<Box<dyn Future<Output = Result<Actions, HandlerError>> + Send + 'a>>;
 

@@ -13,32 +13,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::admission::{Admission, CountGuard};
 use crate::config::{Config, ConfigError};
-use crate::connection::{self, Admission, ConnectionEnd, CountGuard};
-use crate::error_var::ErrorCause;
+use crate::connection;
 use crate::handler::Handler;
 use crate::listener::Listener;
-use crate::log_limit::LogLimiter;
 use crate::metrics::Metrics;
-
-/// How often a repeated warning (an undelivered verdict of one cause, a
-/// refused connection) may be logged; the lines left out are counted in the
-/// next one.
-pub(crate) const LOG_INTERVAL: Duration = Duration::from_secs(5);
+use crate::shared::Shared;
+use spop::agent::ConnectionEnd;
 
 /// Connections waiting for a slot (or being refused) at once beyond
 /// `max_connections`; past it a new connection is closed at once, so that a
 /// flood costs at most this many small tasks.
 const MAX_WAITING: usize = 64;
-
-pub(crate) struct Shared<H> {
-    pub(crate) handler: H,
-    pub(crate) config: Config,
-    pub(crate) metrics: Arc<Metrics>,
-    /// One limiter per [`ErrorCause`].
-    pub(crate) undelivered_log: [LogLimiter; ErrorCause::ALL.len()],
-    pub(crate) over_limit_log: LogLimiter,
-}
 
 /// An agent: a handler, its settings and its metrics. Cheap to clone.
 pub struct Server<H> {
@@ -75,13 +62,7 @@ impl<H: Handler> Server<H> {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
-            shared: Arc::new(Shared {
-                handler,
-                config,
-                metrics,
-                undelivered_log: ErrorCause::ALL.map(|_| LogLimiter::new(LOG_INTERVAL)),
-                over_limit_log: LogLimiter::new(LOG_INTERVAL),
-            }),
+            shared: Arc::new(Shared::new(handler, config, metrics)),
         })
     }
 

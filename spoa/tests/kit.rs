@@ -6,10 +6,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use spoa::testing::{Engine, call, haproxy_hello};
+use spoa::spop::engine::{EngineEnd, EngineEvent};
+use spoa::testing::{Echo, Engine, Haproxy, RunningAgent, call, haproxy_hello};
 use spoa::{
-    Action, Actions, Body, Config, ConnectionEnd, EngineInfo, ErrorCause, HandlerError, Message,
-    Request, Router, Server, TypedData, VarScope,
+    Action, Actions, Config, ConnectionEnd, EngineInfo, ErrorCause, HandlerError, Message, Request,
+    Router, Server, TypedData, VarScope,
 };
 use tokio::sync::Notify;
 
@@ -232,17 +233,62 @@ async fn a_graceful_stop_answers_in_flight_notifies_then_disconnects() {
     engine.send_notify(vec![Message::new("m")]).await.unwrap();
     started.notified().await;
     release.notify_one();
-    let (frames, end) = engine.shutdown().await.unwrap();
-    let kinds: Vec<_> = frames
+    let (events, end) = engine.shutdown().await.unwrap();
+    let kinds: Vec<_> = events
         .iter()
-        .map(|f| match &f.body {
-            Body::Ack(a) => format!("ACK {a:?}"),
-            Body::AgentDisconnect(_) => "AGENT-DISCONNECT".to_owned(),
+        .map(|e| match e {
+            EngineEvent::Ack { actions, .. } => format!("ACK {actions:?}"),
+            EngineEvent::Closing {
+                end: EngineEnd::AgentDisconnect(d),
+                ..
+            } => format!("AGENT-DISCONNECT {}", d.status.0),
             other => format!("{other:?}"),
         })
         .collect();
-    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
     assert!(kinds[0].starts_with("ACK"), "{kinds:?}");
-    assert_eq!(kinds[1], "AGENT-DISCONNECT");
+    assert_eq!(kinds[1], "AGENT-DISCONNECT 0");
+    assert!(matches!(events[2], EngineEvent::Closed { .. }), "{kinds:?}");
     assert_eq!(end, ConnectionEnd::Shutdown);
+}
+
+#[tokio::test]
+async fn the_kit_plays_haproxy_31_and_2x_ids() {
+    let server = Server::new(Echo, Config::default()).unwrap();
+    let mut engine = Engine::connect_as(&server, Haproxy::V3_1).await.unwrap();
+    assert_eq!(
+        engine.agent_hello().capabilities.to_string(),
+        "pipelining",
+        "no fragmentation announced to 3.1+"
+    );
+    engine
+        .send_notify_with_ids(77, 2, vec![Message::new("m").arg("a", 1i64)])
+        .await
+        .unwrap();
+    let (stream_id, frame_id, actions) = engine.recv_ack().await.unwrap();
+    assert_eq!((stream_id, frame_id), (77, 2));
+    assert_eq!(actions.into_vec(), vec![set("a", 1i64)]);
+
+    let engine = Engine::connect_as(&server, Haproxy::V2_6).await.unwrap();
+    assert_eq!(
+        engine.agent_hello().capabilities.to_string(),
+        "pipelining,fragmentation"
+    );
+}
+
+#[tokio::test]
+async fn a_running_agent_serves_on_a_port_the_test_gets_back() {
+    let server = Server::new(Echo, Config::default()).unwrap();
+    let agent = RunningAgent::start(&server).await.unwrap();
+    let addr = agent.tcp_addr().expect("a loopback port");
+    assert!(addr.ip().is_loopback() && addr.port() != 0);
+    let mut engine = Engine::dial(agent.addr()).await.unwrap();
+    engine.handshake(haproxy_hello()).await.unwrap();
+    let actions = engine
+        .notify(vec![Message::new("m").arg("x", 2i64)])
+        .await
+        .unwrap();
+    assert_eq!(actions.into_vec(), vec![set("x", 2i64)]);
+    engine.goodbye().await.unwrap();
+    agent.stop().await.unwrap();
 }

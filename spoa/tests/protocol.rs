@@ -11,17 +11,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use spoa::{Actions, Config, ConnectionEnd, HandlerError, Request, Server};
+use bytes::Bytes;
+use spoa::testing::{Echo, Engine, RunningAgent};
+use spoa::{Actions, Addr, Config, ConnectionEnd, HandlerError, Request, Server};
 use spop::{
-    Action, Body, Capabilities, Disconnect, Flags, Frame, FrameDecoder, FrameHeader, FrameType,
-    HaproxyHello, Kv, Message, Status, TypedData, VarScope,
+    Action, Body, Capabilities, Disconnect, Flags, Frame, FrameHeader, FrameType, HaproxyHello, Kv,
+    Message, Status, TypedData, VarScope,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::{Barrier, Notify, Semaphore};
-use tokio::task::JoinHandle;
 use tokio::time::timeout;
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -35,154 +33,51 @@ fn hello(mfs: u32) -> HaproxyHello {
     }
 }
 
-/// A scripted engine on one end of an in-memory connection.
-struct Engine {
-    io: DuplexStream,
-    buf: BytesMut,
-    decoder: FrameDecoder,
-    agent: JoinHandle<ConnectionEnd>,
-    stop: CancellationToken,
+fn echo_server(config: Config) -> Server<Echo> {
+    Server::new(Echo, config).unwrap()
 }
 
-impl Engine {
-    fn start<H: spoa::Handler>(server: Server<H>) -> Self {
-        let (a, b) = tokio::io::duplex(1 << 20);
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        let agent = tokio::spawn(async move { server.serve_connection(b, None, token).await });
-        Self {
-            io: a,
-            buf: BytesMut::new(),
-            decoder: FrameDecoder::new(u32::MAX),
-            agent,
-            stop,
-        }
-    }
-
-    async fn send(&mut self, frame: &Frame) {
-        let mut b = BytesMut::new();
-        frame.encode(&mut b);
-        self.send_raw(&b).await;
-    }
-
-    async fn send_raw(&mut self, bytes: &[u8]) {
-        self.io.write_all(bytes).await.expect("write to agent");
-    }
-
-    /// The next frame, or `None` at end of stream.
-    async fn recv(&mut self) -> Option<Frame> {
-        loop {
-            if let Some(f) = self
-                .decoder
-                .decode(&mut self.buf)
-                .expect("agent sent an invalid frame")
-            {
-                return Some(f);
-            }
-            let n = timeout(WAIT, self.io.read_buf(&mut self.buf))
-                .await
-                .expect("agent silent")
-                .unwrap_or(0);
-            if n == 0 {
-                assert!(self.buf.is_empty(), "agent closed inside a frame");
-                return None;
-            }
-        }
-    }
-
-    async fn handshake(&mut self) -> Frame {
-        self.send(&Frame::haproxy_hello(&hello(16380))).await;
-        let f = self.recv().await.expect("AGENT-HELLO");
-        assert_eq!(f.header.frame_type, FrameType::AGENT_HELLO, "{f:?}");
-        f
-    }
-
-    async fn expect_disconnect(&mut self, status: Status) {
-        let f = self.recv().await.expect("AGENT-DISCONNECT");
-        let Body::AgentDisconnect(kv) = &f.body else {
-            panic!("expected AGENT-DISCONNECT {status}, got {f:?}")
-        };
-        let d = Disconnect::from_kv(kv).unwrap();
-        assert_eq!(d.status, status, "{d:?}");
-        assert_eq!(d.message, status.reason().unwrap());
-        assert_eq!(
-            self.recv().await,
-            None,
-            "connection closed after AGENT-DISCONNECT"
-        );
-    }
-
-    async fn end(self) -> ConnectionEnd {
-        timeout(WAIT, self.agent)
-            .await
-            .expect("connection task ends")
-            .unwrap()
-    }
-}
-
-fn echo_server(config: Config) -> Server<spoa::demo::Echo> {
-    Server::new(spoa::demo::Echo, config).unwrap()
+/// An engine connected to `server` over an in-memory pipe, after HAProxy
+/// 2.6's handshake offering `mfs`.
+async fn connected<H: spoa::Handler>(server: &Server<H>, mfs: u32) -> Engine {
+    Engine::connect_with(server, hello(mfs)).await.unwrap()
 }
 
 fn notify(stream_id: u64, frame_id: u64, value: impl Into<TypedData>) -> Frame {
     Frame::notify(stream_id, frame_id, vec![Message::new("m").arg("v", value)])
 }
 
-fn ack_of(f: &Frame) -> (u64, u64, Vec<Action>) {
-    let Body::Ack(actions) = &f.body else {
-        panic!("expected ACK, got {f:?}")
-    };
-    (f.header.stream_id, f.header.frame_id, actions.clone())
+async fn ack(e: &mut Engine) -> (u64, u64, Vec<Action>) {
+    let (s, f, actions) = e.recv_ack().await.unwrap();
+    (s, f, actions.into_vec())
 }
 
 #[tokio::test]
 async fn handshake_answers_version_size_and_capabilities() {
     let mut cfg = Config::default();
     cfg.max_frame_size = 4096;
-    let mut e = Engine::start(echo_server(cfg));
-    let f = e.handshake().await;
-    let Body::AgentHello(kv) = &f.body else {
-        unreachable!()
-    };
+    let e = connected(&echo_server(cfg), 16380).await;
+    let answer = e.agent_hello();
+    assert_eq!(answer.version, spop::Version::V2_0);
+    assert_eq!(answer.max_frame_size, 4096);
     assert_eq!(
-        spop::find(kv, "version").and_then(TypedData::as_str),
-        Some("2.0")
-    );
-    assert_eq!(
-        spop::find(kv, "max-frame-size"),
-        Some(&TypedData::Uint32(4096))
-    );
-    assert_eq!(
-        spop::find(kv, "capabilities").and_then(TypedData::as_str),
-        Some("pipelining,fragmentation"),
+        answer.capabilities.to_string(),
+        "pipelining,fragmentation",
         "pipelining announced; async never; fragmentation to an engine that announced async (HAProxy <= 3.0)"
     );
     // The engine's smaller offer wins.
-    let mut e2 = Engine::start(echo_server(Config::default()));
-    e2.send(&Frame::haproxy_hello(&hello(1024))).await;
-    let f = e2.recv().await.unwrap();
-    let Body::AgentHello(kv) = &f.body else {
-        unreachable!()
-    };
-    assert_eq!(
-        spop::find(kv, "max-frame-size"),
-        Some(&TypedData::Uint32(1024))
-    );
-    drop(e);
+    let e2 = connected(&echo_server(Config::default()), 1024).await;
+    assert_eq!(e2.agent_hello().max_frame_size, 1024);
 }
 
 #[tokio::test]
 async fn health_check_is_answered_then_closed() {
-    let mut e = Engine::start(echo_server(Config::default()));
+    let mut e = Engine::open(&echo_server(Config::default()));
     let mut h = hello(16380);
     h.healthcheck = true;
-    e.send(&Frame::haproxy_hello(&h)).await;
-    assert_eq!(
-        e.recv().await.unwrap().header.frame_type,
-        FrameType::AGENT_HELLO
-    );
-    assert_eq!(e.recv().await, None);
-    assert_eq!(e.end().await, ConnectionEnd::HealthCheck);
+    e.handshake(h).await.unwrap();
+    e.expect_closed().await.unwrap();
+    assert_eq!(e.end().await.unwrap(), ConnectionEnd::HealthCheck);
 }
 
 #[tokio::test]
@@ -217,7 +112,7 @@ async fn bad_hellos_get_the_matching_status() {
         ),
     ];
     for (kv, status) in cases {
-        let mut e = Engine::start(echo_server(Config::default()));
+        let mut e = Engine::open(&echo_server(Config::default()));
         e.send(&Frame {
             header: FrameHeader {
                 frame_type: FrameType::HAPROXY_HELLO,
@@ -227,17 +122,20 @@ async fn bad_hellos_get_the_matching_status() {
             },
             body: Body::HaproxyHello(kv),
         })
-        .await;
-        e.expect_disconnect(status).await;
-        assert!(matches!(e.end().await, ConnectionEnd::Refused { status: s, .. } if s == status));
+        .await
+        .unwrap();
+        e.expect_disconnect(status).await.unwrap();
+        assert!(
+            matches!(e.end().await.unwrap(), ConnectionEnd::Refused { status: s, .. } if s == status)
+        );
     }
 }
 
 #[tokio::test]
 async fn a_notify_before_the_hello_is_invalid() {
-    let mut e = Engine::start(echo_server(Config::default()));
-    e.send(&notify(1, 1, 5i64)).await;
-    e.expect_disconnect(Status::INVALID_FRAME).await;
+    let mut e = Engine::open(&echo_server(Config::default()));
+    e.send(&notify(1, 1, 5i64)).await.unwrap();
+    e.expect_disconnect(Status::INVALID_FRAME).await.unwrap();
 }
 
 #[tokio::test]
@@ -247,17 +145,16 @@ async fn length_prefixes_are_checked_before_anything_is_buffered() {
         (vec![0x00, 0x00, 0x3f, 0xfd], Status::FRAME_TOO_BIG),
         (vec![0, 0, 0, 0], Status::INVALID_FRAME),
     ] {
-        let mut e = Engine::start(echo_server(Config::default()));
-        e.send_raw(&bytes).await;
-        e.expect_disconnect(status).await;
+        let mut e = Engine::open(&echo_server(Config::default()));
+        e.send_raw(&bytes).await.unwrap();
+        e.expect_disconnect(status).await.unwrap();
     }
     // After the handshake the negotiated (smaller) size is the bound.
-    let mut e = Engine::start(echo_server(Config::default()));
-    e.send(&Frame::haproxy_hello(&hello(512))).await;
-    e.recv().await.unwrap();
+    let mut e = connected(&echo_server(Config::default()), 512).await;
     e.send(&notify(1, 1, TypedData::binary(vec![0u8; 600])))
-        .await;
-    e.expect_disconnect(Status::FRAME_TOO_BIG).await;
+        .await
+        .unwrap();
+    e.expect_disconnect(Status::FRAME_TOO_BIG).await.unwrap();
 }
 
 #[tokio::test]
@@ -282,21 +179,20 @@ async fn garbage_and_invalid_frames_after_the_handshake() {
         (vec![0, 0, 0, 7, 1, 0, 0, 0, 1, 0, 0], Status::INVALID_FRAME),
     ];
     for (bytes, status) in cases {
-        let mut e = Engine::start(echo_server(Config::default()));
-        e.handshake().await;
-        e.send_raw(&bytes).await;
-        e.expect_disconnect(status).await;
+        let mut e = connected(&echo_server(Config::default()), 16380).await;
+        e.send_raw(&bytes).await.unwrap();
+        e.expect_disconnect(status).await.unwrap();
     }
 }
 
 #[tokio::test]
 async fn unknown_frame_types_are_skipped() {
-    let mut e = Engine::start(echo_server(Config::default()));
-    e.handshake().await;
+    let mut e = connected(&echo_server(Config::default()), 16380).await;
     e.send_raw(&[0, 0, 0, 9, 42, 0, 0, 0, 1, 0, 0, 0xde, 0xad])
-        .await;
-    e.send(&notify(3, 4, 7i64)).await;
-    let (sid, fid, actions) = ack_of(&e.recv().await.unwrap());
+        .await
+        .unwrap();
+    e.send(&notify(3, 4, 7i64)).await.unwrap();
+    let (sid, fid, actions) = ack(&mut e).await;
     assert_eq!((sid, fid), (3, 4));
     assert_eq!(
         actions,
@@ -313,17 +209,16 @@ async fn pipelined_notifies_run_concurrently_and_ack_as_they_finish() {
         let b = barrier.clone();
         async move {
             b.wait().await;
-            Ok::<_, HandlerError>(spoa::demo::Echo::actions(&req))
+            Ok::<_, HandlerError>(Echo::actions(&req))
         }
     };
-    let mut e = Engine::start(Server::new(handler, Config::default()).unwrap());
-    e.handshake().await;
+    let mut e = connected(&Server::new(handler, Config::default()).unwrap(), 16380).await;
     for i in 0..10u64 {
-        e.send(&notify(i, i + 100, i as i64)).await;
+        e.send(&notify(i, i + 100, i as i64)).await.unwrap();
     }
     let mut seen = Vec::new();
     for _ in 0..10 {
-        let (sid, fid, actions) = ack_of(&e.recv().await.unwrap());
+        let (sid, fid, actions) = ack(&mut e).await;
         assert_eq!(fid, sid + 100);
         assert_eq!(
             actions,
@@ -353,10 +248,9 @@ async fn reading_stops_at_the_in_flight_bound() {
     let mut cfg = Config::default();
     cfg.max_in_flight = 2;
     cfg.handler_timeout = Duration::from_secs(30);
-    let mut e = Engine::start(Server::new(handler, cfg).unwrap());
-    e.handshake().await;
+    let mut e = connected(&Server::new(handler, cfg).unwrap(), 16380).await;
     for i in 0..5u64 {
-        e.send(&notify(i, 1, 0i64)).await;
+        e.send(&notify(i, 1, 0i64)).await.unwrap();
     }
     // Paused clock: returns once every task waits (see the test's attribute).
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -366,13 +260,13 @@ async fn reading_stops_at_the_in_flight_bound() {
         "only two handlers may start"
     );
     release.add_permits(1);
-    ack_of(&e.recv().await.unwrap());
+    ack(&mut e).await;
     // Paused clock: returns once every task waits (see the test's attribute).
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(started.load(Ordering::SeqCst), 3, "one ACK frees one slot");
     release.add_permits(4);
     for _ in 0..4 {
-        ack_of(&e.recv().await.unwrap());
+        ack(&mut e).await;
     }
     assert_eq!(started.load(Ordering::SeqCst), 5);
 }
@@ -395,19 +289,18 @@ async fn failing_panicking_and_slow_handlers_still_get_an_ack() {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 Ok(Actions::new())
             }
-            _ => Ok(spoa::demo::Echo::actions(&req)),
+            _ => Ok(Echo::actions(&req)),
         }
     };
     let server = Server::new(handler, fallback_config()).unwrap();
     let metrics = server.metrics().clone();
-    let mut e = Engine::start(server);
-    e.handshake().await;
+    let mut e = connected(&server, 16380).await;
     for v in 1..=4i64 {
-        e.send(&notify(v as u64, 1, v)).await;
+        e.send(&notify(v as u64, 1, v)).await.unwrap();
     }
     let mut got = std::collections::BTreeMap::new();
     for _ in 0..4 {
-        let (sid, _, actions) = ack_of(&e.recv().await.unwrap());
+        let (sid, _, actions) = ack(&mut e).await;
         got.insert(sid, actions);
     }
     // The fallback actions, then the error variable with the cause's code.
@@ -425,8 +318,8 @@ async fn failing_panicking_and_slow_handlers_still_get_an_ack() {
         vec![Action::set_var(VarScope::Transaction, "v", 4i64)]
     );
     // The connection survived all three.
-    e.send(&notify(9, 9, 9i64)).await;
-    assert_eq!(ack_of(&e.recv().await.unwrap()).0, 9);
+    e.send(&notify(9, 9, 9i64)).await.unwrap();
+    assert_eq!(ack(&mut e).await.0, 9);
     let text = metrics.encode_text();
     for outcome in ["ok", "error", "panic", "timeout"] {
         assert!(
@@ -447,11 +340,9 @@ async fn an_answer_too_big_for_a_frame_falls_back() {
         );
         Ok::<_, HandlerError>(a)
     };
-    let mut e = Engine::start(Server::new(handler, fallback_config()).unwrap());
-    e.send(&Frame::haproxy_hello(&hello(1024))).await;
-    e.recv().await.unwrap();
-    e.send(&notify(1, 1, 0i64)).await;
-    let (_, _, actions) = ack_of(&e.recv().await.unwrap());
+    let mut e = connected(&Server::new(handler, fallback_config()).unwrap(), 1024).await;
+    e.send(&notify(1, 1, 0i64)).await.unwrap();
+    let (_, _, actions) = ack(&mut e).await;
     assert_eq!(
         actions,
         vec![
@@ -469,7 +360,7 @@ fn gated_echo() -> (Arc<Semaphore>, impl spoa::Handler) {
         let rel = rel.clone();
         async move {
             rel.acquire().await.unwrap().forget();
-            Ok::<_, HandlerError>(spoa::demo::Echo::actions(&req))
+            Ok::<_, HandlerError>(Echo::actions(&req))
         }
     };
     (release, handler)
@@ -481,24 +372,21 @@ fn gated_echo() -> (Arc<Semaphore>, impl spoa::Handler) {
 #[tokio::test(start_paused = true)]
 async fn haproxy_disconnect_finishes_in_flight_acks_first() {
     let (release, handler) = gated_echo();
-    let mut e = Engine::start(Server::new(handler, Config::default()).unwrap());
-    e.handshake().await;
-    e.send(&notify(1, 1, 1i64)).await;
-    e.send(&notify(2, 1, 2i64)).await;
+    let mut e = connected(&Server::new(handler, Config::default()).unwrap(), 16380).await;
+    e.send(&notify(1, 1, 1i64)).await.unwrap();
+    e.send(&notify(2, 1, 2i64)).await.unwrap();
     e.send(&Frame::haproxy_disconnect(&Disconnect::new(Status::NORMAL)))
-        .await;
+        .await
+        .unwrap();
     // Paused clock: returns once every task waits (see the test's attribute).
     tokio::time::sleep(Duration::from_millis(50)).await;
     release.add_permits(10);
-    let mut acks = vec![
-        ack_of(&e.recv().await.unwrap()).0,
-        ack_of(&e.recv().await.unwrap()).0,
-    ];
+    let mut acks = vec![ack(&mut e).await.0, ack(&mut e).await.0];
     acks.sort_unstable();
     assert_eq!(acks, vec![1, 2]);
-    e.expect_disconnect(Status::NORMAL).await;
+    e.expect_disconnect(Status::NORMAL).await.unwrap();
     assert!(
-        matches!(e.end().await, ConnectionEnd::EngineDisconnect(d) if d.status == Status::NORMAL)
+        matches!(e.end().await.unwrap(), ConnectionEnd::EngineDisconnect(d) if d.status == Status::NORMAL)
     );
 }
 
@@ -507,24 +395,22 @@ async fn haproxy_disconnect_finishes_in_flight_acks_first() {
 #[tokio::test(start_paused = true)]
 async fn shutdown_drains_then_says_goodbye() {
     let (release, handler) = gated_echo();
-    let mut e = Engine::start(Server::new(handler, Config::default()).unwrap());
-    e.handshake().await;
-    e.send(&notify(1, 1, 1i64)).await;
+    let mut e = connected(&Server::new(handler, Config::default()).unwrap(), 16380).await;
+    e.send(&notify(1, 1, 1i64)).await.unwrap();
     // Paused clock: returns once every task waits (see the test's attribute).
     tokio::time::sleep(Duration::from_millis(50)).await;
-    e.stop.cancel();
+    e.stop_agent();
     // Paused clock: returns once every task waits (see the test's attribute).
     tokio::time::sleep(Duration::from_millis(50)).await;
     release.add_permits(10);
-    assert_eq!(ack_of(&e.recv().await.unwrap()).0, 1);
-    e.expect_disconnect(Status::NORMAL).await;
-    assert_eq!(e.end().await, ConnectionEnd::Shutdown);
+    assert_eq!(ack(&mut e).await.0, 1);
+    e.expect_disconnect(Status::NORMAL).await.unwrap();
+    assert_eq!(e.end().await.unwrap(), ConnectionEnd::Shutdown);
 }
 
 #[tokio::test]
 async fn fragmented_notify_is_reassembled() {
-    let mut e = Engine::start(echo_server(Config::default()));
-    e.handshake().await;
+    let mut e = connected(&echo_server(Config::default()), 16380).await;
     let msg = Message::new("m").arg("path", "/".repeat(3000));
     let mut payload = Vec::new();
     msg.encode(&mut payload);
@@ -538,12 +424,15 @@ async fn fragmented_notify_is_reassembled() {
         body: Body::Fragment(Bytes::copy_from_slice(part)),
     };
     e.send(&frag(FrameType::NOTIFY, false, &payload[..1000]))
-        .await;
+        .await
+        .unwrap();
     e.send(&frag(FrameType::UNSET, false, &payload[1000..2000]))
-        .await;
+        .await
+        .unwrap();
     e.send(&frag(FrameType::UNSET, true, &payload[2000..]))
-        .await;
-    let (sid, fid, actions) = ack_of(&e.recv().await.unwrap());
+        .await
+        .unwrap();
+    let (sid, fid, actions) = ack(&mut e).await;
     assert_eq!((sid, fid), (5, 6));
     assert_eq!(
         actions,
@@ -556,39 +445,38 @@ async fn fragmented_notify_is_reassembled() {
 
     // Interlaced fragments are refused with 11, oversized payloads with 3.
     e.send(&frag(FrameType::NOTIFY, false, &payload[..10]))
-        .await;
-    e.send(&notify(7, 7, 1i64)).await;
-    e.expect_disconnect(Status::INTERLACED_FRAMES).await;
+        .await
+        .unwrap();
+    e.send(&notify(7, 7, 1i64)).await.unwrap();
+    e.expect_disconnect(Status::INTERLACED_FRAMES)
+        .await
+        .unwrap();
 
     let mut cfg = Config::default();
     cfg.reassembly_limit = 2048;
-    let mut e = Engine::start(echo_server(cfg));
-    e.handshake().await;
+    let mut e = connected(&echo_server(cfg), 16380).await;
     e.send(&frag(FrameType::NOTIFY, false, &payload[..1500]))
-        .await;
+        .await
+        .unwrap();
     e.send(&frag(FrameType::UNSET, false, &payload[1500..]))
-        .await;
-    e.expect_disconnect(Status::FRAME_TOO_BIG).await;
+        .await
+        .unwrap();
+    e.expect_disconnect(Status::FRAME_TOO_BIG).await.unwrap();
 }
 
 #[tokio::test]
 async fn close_after_the_last_ack_is_a_normal_close() {
-    let mut e = Engine::start(echo_server(Config::default()));
-    e.handshake().await;
-    e.send(&notify(1, 1, 1i64)).await;
-    ack_of(&e.recv().await.unwrap());
-    let agent = e.agent;
-    drop(e.io);
-    assert_eq!(
-        timeout(WAIT, agent).await.unwrap().unwrap(),
-        ConnectionEnd::Closed
-    );
+    let mut e = connected(&echo_server(Config::default()), 16380).await;
+    e.send(&notify(1, 1, 1i64)).await.unwrap();
+    ack(&mut e).await;
+    e.close().await.unwrap();
+    assert_eq!(e.end().await.unwrap(), ConnectionEnd::Closed);
 }
 
 #[tokio::test(start_paused = true)]
 async fn silent_engine_times_out_the_hello() {
-    let mut e = Engine::start(echo_server(Config::default()));
-    e.expect_disconnect(Status::TIMEOUT).await;
+    let mut e = Engine::open(&echo_server(Config::default()));
+    e.expect_disconnect(Status::TIMEOUT).await.unwrap();
 }
 
 #[tokio::test]
@@ -605,58 +493,32 @@ async fn a_closed_connection_cancels_its_handlers() {
     };
     let mut cfg = Config::default();
     cfg.handler_timeout = Duration::from_secs(3600);
-    let mut e = Engine::start(Server::new(handler, cfg).unwrap());
-    e.handshake().await;
-    e.send(&notify(1, 1, 1i64)).await;
+    let mut e = connected(&Server::new(handler, cfg).unwrap(), 16380).await;
+    e.send(&notify(1, 1, 1i64)).await.unwrap();
     timeout(WAIT, started.notified()).await.unwrap();
-    let agent = e.agent;
-    drop(e.io);
+    e.close().await.unwrap();
     assert_eq!(
-        timeout(WAIT, agent).await.unwrap().unwrap(),
+        e.end().await.unwrap(),
         ConnectionEnd::ClosedInFlight { in_flight: 1 }
     );
 }
 
 #[tokio::test]
 async fn serves_tcp_and_unix_listeners_and_stops_on_the_token() {
-    let dir = std::env::temp_dir().join(format!("spoa-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("agent.sock");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.sock");
     for addr in [
-        "127.0.0.1:0".parse::<spoa::ListenAddr>().unwrap(),
-        spoa::ListenAddr::Unix(path.clone()),
+        "127.0.0.1:0".parse::<Addr>().unwrap(),
+        Addr::Unix(path.clone()),
     ] {
-        let listener = spoa::Listener::bind(&addr).await.unwrap();
-        let bound = listener.local_addr().unwrap();
-        let server = echo_server(Config::default());
-        let stop = CancellationToken::new();
-        let serving = tokio::spawn({
-            let stop = stop.clone();
-            async move { server.serve(listener, stop).await }
-        });
-        let mut io: Box<dyn spop_io::Io> = match &bound {
-            spoa::ListenAddr::Tcp(a) => Box::new(tokio::net::TcpStream::connect(a).await.unwrap()),
-            spoa::ListenAddr::Unix(p) => {
-                Box::new(tokio::net::UnixStream::connect(p).await.unwrap())
-            }
-        };
-        let mut b = BytesMut::new();
-        Frame::haproxy_hello(&hello(16380)).encode(&mut b);
-        notify(1, 2, 3i64).encode(&mut b);
-        io.write_all(&b).await.unwrap();
-        let mut buf = BytesMut::new();
-        let mut dec = FrameDecoder::new(u32::MAX);
-        let mut frames = Vec::new();
-        while frames.len() < 2 {
-            if let Some(f) = dec.decode(&mut buf).unwrap() {
-                frames.push(f);
-                continue;
-            }
-            assert!(timeout(WAIT, io.read_buf(&mut buf)).await.unwrap().unwrap() > 0);
-        }
-        assert_eq!(frames[0].header.frame_type, FrameType::AGENT_HELLO);
+        let agent = RunningAgent::start_on(&echo_server(Config::default()), &addr)
+            .await
+            .unwrap();
+        let mut e = Engine::dial(agent.addr()).await.unwrap();
+        e.handshake(hello(16380)).await.unwrap();
+        e.send(&notify(1, 2, 3i64)).await.unwrap();
         assert_eq!(
-            ack_of(&frames[1]),
+            ack(&mut e).await,
             (
                 1,
                 2,
@@ -664,27 +526,11 @@ async fn serves_tcp_and_unix_listeners_and_stops_on_the_token() {
             )
         );
         // Stopping: AGENT-DISCONNECT 0 to the open connection, then serve returns.
-        stop.cancel();
-        let f = loop {
-            if let Some(f) = dec.decode(&mut buf).unwrap() {
-                break f;
-            }
-            assert!(timeout(WAIT, io.read_buf(&mut buf)).await.unwrap().unwrap() > 0);
-        };
-        assert_eq!(f.header.frame_type, FrameType::AGENT_DISCONNECT, "{addr}");
-        timeout(WAIT, serving).await.unwrap().unwrap().unwrap();
+        agent.stop().await.unwrap();
+        e.expect_disconnect(Status::NORMAL).await.unwrap();
     }
     assert!(
         !path.exists(),
         "the socket file is removed when the listener goes"
     );
-    let _ = std::fs::remove_dir(&dir);
-}
-
-mod spop_io {
-    pub(crate) trait Io:
-        tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send
-    {
-    }
-    impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 }

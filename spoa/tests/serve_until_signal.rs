@@ -10,14 +10,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use rustix::process::{Signal, getpid, kill_process};
-use spoa::spop::FrameDecoder;
-use spoa::testing::haproxy_hello;
-use spoa::{
-    Action, Actions, Body, Config, Frame, ListenAddr, Listener, Message, Request, Server, VarScope,
-};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use spoa::spop::engine::{EngineEnd, EngineEvent};
+use spoa::testing::{Engine, haproxy_hello};
+use spoa::{Action, Actions, Addr, Config, Listener, Message, Request, Server, VarScope};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -25,48 +21,11 @@ use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// A raw engine over TCP.
-struct Tcp {
-    io: TcpStream,
-    buf: BytesMut,
-    decoder: FrameDecoder,
-}
-
-impl Tcp {
-    async fn connect(addr: SocketAddr) -> Self {
-        let mut this = Self {
-            io: TcpStream::connect(addr)
-                .await
-                .expect("connect to the agent"),
-            buf: BytesMut::new(),
-            decoder: FrameDecoder::new(u32::MAX),
-        };
-        this.send(&Frame::haproxy_hello(&haproxy_hello())).await;
-        let hello = this.recv().await.expect("AGENT-HELLO");
-        assert!(matches!(hello.body, Body::AgentHello(_)), "{hello:?}");
-        this
-    }
-
-    async fn send(&mut self, frame: &Frame) {
-        let mut b = BytesMut::new();
-        frame.encode(&mut b);
-        self.io.write_all(&b).await.expect("write");
-    }
-
-    async fn recv(&mut self) -> Option<Frame> {
-        timeout(WAIT, async {
-            loop {
-                if let Some(f) = self.decoder.decode(&mut self.buf).expect("valid frame") {
-                    return Some(f);
-                }
-                if self.io.read_buf(&mut self.buf).await.expect("read") == 0 {
-                    return None;
-                }
-            }
-        })
-        .await
-        .expect("the agent answers in time")
-    }
+/// An engine over TCP, after HAProxy 2.6's handshake.
+async fn connect(addr: SocketAddr) -> Engine {
+    let mut e = Engine::dial(&Addr::Tcp(addr)).await.unwrap();
+    e.handshake(haproxy_hello()).await.unwrap();
+    e
 }
 
 /// Waits until `addr` refuses connections: the listener is closed, the drain
@@ -103,20 +62,18 @@ async fn sigterm_drains_in_flight_work_and_a_second_signal_stops_waiting() {
         Config::default(),
     )
     .unwrap();
-    let listener = Listener::bind(&"127.0.0.1:0".parse::<ListenAddr>().unwrap())
+    let listener = Listener::bind(&"127.0.0.1:0".parse::<Addr>().unwrap())
         .await
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    let ListenAddr::Tcp(addr) = addr else {
+    let Addr::Tcp(addr) = addr else {
         panic!("TCP listener, got {addr}")
     };
     let mut tasks = JoinSet::new();
     let agent = server.clone();
     tasks.spawn(async move { agent.serve_until_signal(listener).await });
-    let mut engine = Tcp::connect(addr).await;
-    engine
-        .send(&Frame::notify(1, 1, vec![Message::new("m")]))
-        .await;
+    let mut engine = connect(addr).await;
+    engine.send_notify(vec![Message::new("m")]).await.unwrap();
     timeout(WAIT, started.notified())
         .await
         .expect("handler started");
@@ -125,16 +82,22 @@ async fn sigterm_drains_in_flight_work_and_a_second_signal_stops_waiting() {
     // The drain has begun (no more accepts) and waits for the handler:
     // release it only now.
     release.notify_one();
-    let ack = engine.recv().await.expect("the in-flight ACK");
-    let Body::Ack(actions) = ack.body else {
-        panic!("expected the ACK, got {ack:?}")
-    };
+    let (_, _, actions) = engine.recv_ack().await.expect("the in-flight ACK");
     assert_eq!(
-        Actions::from(actions).var(VarScope::Transaction, "done"),
+        actions.var(VarScope::Transaction, "done"),
         Some(&spoa::TypedData::Bool(true))
     );
-    let bye = engine.recv().await.expect("AGENT-DISCONNECT");
-    assert!(matches!(bye.body, Body::AgentDisconnect(_)), "{bye:?}");
+    let bye = engine.next_event().await.expect("AGENT-DISCONNECT");
+    assert!(
+        matches!(
+            bye,
+            Some(EngineEvent::Closing {
+                end: EngineEnd::AgentDisconnect(_),
+                ..
+            })
+        ),
+        "{bye:?}"
+    );
     let served = timeout(WAIT, tasks.join_next())
         .await
         .expect("serve_until_signal returns after the drain")
@@ -160,18 +123,16 @@ async fn sigterm_drains_in_flight_work_and_a_second_signal_stops_waiting() {
         config,
     )
     .unwrap();
-    let listener = Listener::bind(&"127.0.0.1:0".parse::<ListenAddr>().unwrap())
+    let listener = Listener::bind(&"127.0.0.1:0".parse::<Addr>().unwrap())
         .await
         .unwrap();
-    let ListenAddr::Tcp(addr) = listener.local_addr().unwrap() else {
+    let Addr::Tcp(addr) = listener.local_addr().unwrap() else {
         panic!("TCP listener")
     };
     let agent = server.clone();
     tasks.spawn(async move { agent.serve_until_signal(listener).await });
-    let mut engine = Tcp::connect(addr).await;
-    engine
-        .send(&Frame::notify(1, 1, vec![Message::new("m")]))
-        .await;
+    let mut engine = connect(addr).await;
+    engine.send_notify(vec![Message::new("m")]).await.unwrap();
     timeout(WAIT, stuck_started.notified())
         .await
         .expect("handler started");

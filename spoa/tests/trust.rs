@@ -14,17 +14,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use spoa::testing::{Echo, Engine, RunningAgent};
 use spoa::{
-    Actions, Config, ConnectionEnd, ErrorCause, ErrorVar, Fragmentation, HandlerError, ListenAddr,
-    Listener, Request, Server,
+    Actions, Config, ConnectionEnd, ErrorCause, ErrorVar, Fragmentation, HandlerError, Request,
+    Server,
 };
 use spop::{
-    Action, Body, Capabilities, Disconnect, Frame, FrameDecoder, FrameType, HaproxyHello, Message,
-    Status, TypedData, VarScope,
+    Action, Body, Capabilities, Disconnect, Frame, FrameType, HaproxyHello, Message, Status,
+    TypedData, VarScope,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
@@ -45,86 +43,16 @@ fn hello() -> HaproxyHello {
     hello_with("pipelining,async", 16380)
 }
 
-/// A scripted engine over any byte stream.
-struct Peer<IO> {
-    io: IO,
-    buf: BytesMut,
-    decoder: FrameDecoder,
+/// An engine on one end of an in-memory connection served by `server`,
+/// after HAProxy 2.6's handshake.
+async fn start<H: spoa::Handler>(server: &Server<H>) -> Engine {
+    Engine::connect_with(server, hello()).await.unwrap()
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> Peer<IO> {
-    fn new(io: IO) -> Self {
-        Self {
-            io,
-            buf: BytesMut::new(),
-            decoder: FrameDecoder::new(u32::MAX),
-        }
-    }
-
-    async fn send(&mut self, frame: &Frame) {
-        let mut b = BytesMut::new();
-        frame.encode(&mut b);
-        self.io.write_all(&b).await.expect("write to agent");
-    }
-
-    /// The next frame, or `None` at end of stream.
-    async fn recv(&mut self) -> Option<Frame> {
-        loop {
-            if let Some(f) = self.decoder.decode(&mut self.buf).expect("valid frame") {
-                return Some(f);
-            }
-            let n = timeout(WAIT, self.io.read_buf(&mut self.buf))
-                .await
-                .expect("agent silent")
-                .unwrap_or(0);
-            if n == 0 {
-                assert!(self.buf.is_empty(), "agent closed inside a frame");
-                return None;
-            }
-        }
-    }
-
-    /// HELLO, and the capabilities of the AGENT-HELLO.
-    async fn handshake_with(&mut self, hello: &HaproxyHello) -> String {
-        self.send(&Frame::haproxy_hello(hello)).await;
-        let f = self.recv().await.expect("AGENT-HELLO");
-        let Body::AgentHello(kv) = &f.body else {
-            panic!("expected AGENT-HELLO, got {f:?}")
-        };
-        spop::find(kv, "capabilities")
-            .and_then(TypedData::as_str)
-            .unwrap_or("")
-            .to_owned()
-    }
-
-    async fn handshake(&mut self) {
-        self.handshake_with(&hello()).await;
-    }
-
-    async fn expect_disconnect(&mut self, status: Status) {
-        let f = self.recv().await.expect("AGENT-DISCONNECT");
-        let Body::AgentDisconnect(kv) = &f.body else {
-            panic!("expected AGENT-DISCONNECT {status}, got {f:?}")
-        };
-        assert_eq!(Disconnect::from_kv(kv).unwrap().status, status);
-        assert_eq!(self.recv().await, None, "closed after AGENT-DISCONNECT");
-    }
-}
-
-/// An engine on one end of an in-memory connection served by `server`.
-fn start<H: spoa::Handler>(
-    server: &Server<H>,
-) -> (
-    Peer<tokio::io::DuplexStream>,
-    JoinHandle<ConnectionEnd>,
-    CancellationToken,
-) {
-    let (a, b) = tokio::io::duplex(1 << 20);
-    let stop = CancellationToken::new();
-    let server = server.clone();
-    let token = stop.clone();
-    let task = tokio::spawn(async move { server.serve_connection(b, None, token).await });
-    (Peer::new(a), task, stop)
+/// The next ACK's stream-id and actions.
+async fn ack(e: &mut Engine) -> (u64, Vec<Action>) {
+    let (s, _, actions) = e.recv_ack().await.unwrap();
+    (s, actions.into_vec())
 }
 
 fn notify(stream_id: u64, value: impl Into<TypedData>) -> Frame {
@@ -152,7 +80,7 @@ async fn misbehaving(req: Request) -> Result<Actions, HandlerError> {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok(Actions::new())
         }
-        _ => Ok(spoa::demo::Echo::actions(&req)),
+        _ => Ok(Echo::actions(&req)),
     }
 }
 
@@ -173,14 +101,13 @@ async fn undelivered_verdicts_carry_the_error_variable_by_default() {
     let mut cfg = Config::default();
     cfg.handler_timeout = Duration::from_millis(200);
     let server = Server::new(misbehaving, cfg).unwrap();
-    let (mut e, _task, _stop) = start(&server);
-    e.handshake().await;
+    let mut e = start(&server).await;
     for v in 1..=4i64 {
-        e.send(&notify(v as u64, v)).await;
+        e.send(&notify(v as u64, v)).await.unwrap();
     }
     let mut got = std::collections::BTreeMap::new();
     for _ in 0..4 {
-        let (sid, actions) = ack_of(&e.recv().await.unwrap());
+        let (sid, actions) = ack(&mut e).await;
         got.insert(sid, actions);
     }
     assert_eq!(got[&1], vec![error_var(10)], "handler error");
@@ -249,13 +176,14 @@ async fn an_ack_too_big_for_the_frame_is_error_13() {
     ] {
         let mut cfg = Config::default();
         cfg.fallback_actions = fallback;
-        let server = Server::new(spoa::demo::Echo, cfg).unwrap();
-        let (mut e, _task, _stop) = start(&server);
-        e.handshake_with(&hello_with("pipelining,async", 256)).await;
-        e.send(&request).await;
-        let f = e.recv().await.unwrap();
-        assert_eq!((f.header.stream_id, f.header.frame_id), (7, 3));
-        assert_eq!(ack_of(&f).1, vec![error_var(13)]);
+        let server = Server::new(Echo, cfg).unwrap();
+        let mut e = Engine::connect_with(&server, hello_with("pipelining,async", 256))
+            .await
+            .unwrap();
+        e.send(&request).await.unwrap();
+        let (s, f, actions) = e.recv_ack().await.unwrap();
+        assert_eq!((s, f), (7, 3));
+        assert_eq!(actions.into_vec(), vec![error_var(13)]);
         assert!(
             server
                 .metrics()
@@ -274,19 +202,17 @@ async fn fail_open_and_a_custom_error_variable() {
     cfg.error_var = None;
     cfg.fallback_actions = vec![fallback.clone()];
     let server = Server::new(misbehaving, cfg).unwrap();
-    let (mut e, _task, _stop) = start(&server);
-    e.handshake().await;
-    e.send(&notify(1, 1i64)).await;
-    assert_eq!(ack_of(&e.recv().await.unwrap()).1, vec![fallback]);
+    let mut e = start(&server).await;
+    e.send(&notify(1, 1i64)).await.unwrap();
+    assert_eq!(ack(&mut e).await.1, vec![fallback]);
 
     let mut cfg = Config::default();
     cfg.error_var = Some(ErrorVar::new(VarScope::Session, "agent_failed"));
     let server = Server::new(misbehaving, cfg).unwrap();
-    let (mut e, _task, _stop) = start(&server);
-    e.handshake().await;
-    e.send(&notify(1, 1i64)).await;
+    let mut e = start(&server).await;
+    e.send(&notify(1, 1i64)).await.unwrap();
     assert_eq!(
-        ack_of(&e.recv().await.unwrap()).1,
+        ack(&mut e).await.1,
         vec![Action::set_var(
             VarScope::Session,
             "agent_failed",
@@ -339,16 +265,16 @@ async fn undelivered_verdicts_are_logged_rate_limited_with_their_ids() {
     let logs = Captured::default();
     let _guard = tracing::subscriber::set_default(logs.subscriber());
     let server = Server::new(misbehaving, Config::default()).unwrap();
-    let (mut e, _task, _stop) = start(&server);
-    e.handshake().await;
+    let mut e = start(&server).await;
     for sid in 10..15 {
         e.send(&Frame::notify(
             sid,
             77,
             vec![Message::new("m").arg("v", 1i64)],
         ))
-        .await;
-        assert_eq!(ack_of(&e.recv().await.unwrap()).1, vec![error_var(10)]);
+        .await
+        .unwrap();
+        assert_eq!(ack(&mut e).await.1, vec![error_var(10)]);
     }
     let lines: Vec<String> = logs
         .text()
@@ -374,8 +300,9 @@ async fn undelivered_verdicts_are_logged_rate_limited_with_their_ids() {
         1,
         vec![Message::new("m").arg("v", 1i64)],
     ))
-    .await;
-    e.recv().await.unwrap();
+    .await
+    .unwrap();
+    ack(&mut e).await;
     let text = logs.text();
     let last = text
         .lines()
@@ -389,30 +316,9 @@ async fn undelivered_verdicts_are_logged_rate_limited_with_their_ids() {
 
 // ===== limits =====
 
-/// Binds 127.0.0.1:0 and serves `server` until the returned token is cancelled.
-async fn serve_tcp<H: spoa::Handler>(
-    server: &Server<H>,
-) -> (
-    std::net::SocketAddr,
-    CancellationToken,
-    JoinHandle<std::io::Result<()>>,
-) {
-    let listener = Listener::bind(&"127.0.0.1:0".parse::<ListenAddr>().unwrap())
-        .await
-        .unwrap();
-    let ListenAddr::Tcp(addr) = listener.local_addr().unwrap() else {
-        unreachable!()
-    };
-    let stop = CancellationToken::new();
-    let task = tokio::spawn({
-        let (server, stop) = (server.clone(), stop.clone());
-        async move { server.serve(listener, stop).await }
-    });
-    (addr, stop, task)
-}
-
-async fn connect(addr: std::net::SocketAddr) -> Peer<tokio::net::TcpStream> {
-    Peer::new(tokio::net::TcpStream::connect(addr).await.unwrap())
+/// An engine connected over TCP to `agent`, nothing sent yet.
+async fn connect(agent: &RunningAgent) -> Engine {
+    Engine::dial(agent.addr()).await.unwrap()
 }
 
 /// Beyond `max_connections`, a connection waits after its HELLO for a slot
@@ -425,26 +331,26 @@ async fn connections_beyond_the_limit_wait_for_a_slot_then_get_disconnect_13() {
     let mut cfg = Config::default();
     cfg.max_connections = 2;
     cfg.over_limit_wait = Duration::from_millis(100);
-    let server = Server::new(spoa::demo::Echo, cfg).unwrap();
-    let (addr, stop, task) = serve_tcp(&server).await;
-    let mut a = connect(addr).await;
-    a.handshake().await;
-    let mut b = connect(addr).await;
-    b.handshake().await;
-    let mut c = connect(addr).await;
-    c.send(&Frame::haproxy_hello(&hello())).await;
-    c.expect_disconnect(Status::RESOURCE).await;
-    let mut check = connect(addr).await;
+    let server = Server::new(Echo, cfg).unwrap();
+    let agent = RunningAgent::start(&server).await.unwrap();
+    let mut a = connect(&agent).await;
+    a.handshake(hello()).await.unwrap();
+    let mut b = connect(&agent).await;
+    b.handshake(hello()).await.unwrap();
+    let mut c = connect(&agent).await;
+    c.send(&Frame::haproxy_hello(&hello())).await.unwrap();
+    c.expect_disconnect(Status::RESOURCE).await.unwrap();
+    let mut check = connect(&agent).await;
     let mut h = hello();
     h.healthcheck = true;
-    check.send(&Frame::haproxy_hello(&h)).await;
+    check.send(&Frame::haproxy_hello(&h)).await.unwrap();
     assert_eq!(
-        check.recv().await.unwrap().header.frame_type,
+        check.recv().await.unwrap().unwrap().header.frame_type,
         FrameType::AGENT_HELLO
     );
     // The served connections still work.
-    a.send(&notify(1, 1i64)).await;
-    assert_eq!(ack_of(&a.recv().await.unwrap()).0, 1);
+    a.send(&notify(1, 1i64)).await.unwrap();
+    assert_eq!(ack(&mut a).await.0, 1);
     let text = server.metrics().encode_text();
     assert_eq!(
         metric(&text, "spoa_connections_over_limit_total"),
@@ -459,33 +365,34 @@ async fn connections_beyond_the_limit_wait_for_a_slot_then_get_disconnect_13() {
         1.0,
         "{text}"
     );
-    stop.cancel();
-    timeout(WAIT, task).await.unwrap().unwrap().unwrap();
+    drop((a, b));
+    agent.stop().await.unwrap();
 
     // One leaves while the third waits: the third is served.
     let mut cfg = Config::default();
     cfg.max_connections = 2;
     cfg.over_limit_wait = WAIT;
-    let server = Server::new(spoa::demo::Echo, cfg).unwrap();
-    let (addr, stop, task) = serve_tcp(&server).await;
-    let mut a = connect(addr).await;
-    a.handshake().await;
-    let mut b = connect(addr).await;
-    b.handshake().await;
-    let mut c = connect(addr).await;
-    c.send(&Frame::haproxy_hello(&hello())).await;
+    let server = Server::new(Echo, cfg).unwrap();
+    let agent = RunningAgent::start(&server).await.unwrap();
+    let mut a = connect(&agent).await;
+    a.handshake(hello()).await.unwrap();
+    let mut b = connect(&agent).await;
+    b.handshake(hello()).await.unwrap();
+    let mut c = connect(&agent).await;
+    c.send(&Frame::haproxy_hello(&hello())).await.unwrap();
     a.send(&Frame::haproxy_disconnect(&Disconnect::new(Status::NORMAL)))
-        .await;
-    a.expect_disconnect(Status::NORMAL).await;
+        .await
+        .unwrap();
+    a.expect_disconnect(Status::NORMAL).await.unwrap();
     assert_eq!(
-        c.recv().await.unwrap().header.frame_type,
+        c.recv().await.unwrap().unwrap().header.frame_type,
         FrameType::AGENT_HELLO,
         "served once a slot is free"
     );
-    c.send(&notify(3, 3i64)).await;
-    assert_eq!(ack_of(&c.recv().await.unwrap()).0, 3);
-    stop.cancel();
-    timeout(WAIT, task).await.unwrap().unwrap().unwrap();
+    c.send(&notify(3, 3i64)).await.unwrap();
+    assert_eq!(ack_of(&c.recv().await.unwrap().unwrap()).0, 3);
+    drop((b, c));
+    agent.stop().await.unwrap();
 }
 
 /// After the handshake, a connection with no frame and no handler running
@@ -504,28 +411,24 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
     cfg.idle_timeout = Duration::from_secs(5);
     cfg.handler_timeout = Duration::from_secs(60);
     let server = Server::new(slow, cfg).unwrap();
-    let (mut e, task, _stop) = start(&server);
-    e.handshake().await;
+    let mut e = start(&server).await;
     let t0 = Instant::now();
     // Time passing is what is tested: less than idle_timeout (paused clock).
     tokio::time::sleep(Duration::from_secs(4)).await;
-    e.send(&notify(1, 2i64)).await;
-    ack_of(&e.recv().await.unwrap());
+    e.send(&notify(1, 2i64)).await.unwrap();
+    ack(&mut e).await;
     // A handler running longer than the idle timeout.
-    e.send(&notify(2, 1i64)).await;
-    ack_of(&e.recv().await.unwrap());
+    e.send(&notify(2, 1i64)).await.unwrap();
+    ack(&mut e).await;
     assert!(t0.elapsed() >= Duration::from_secs(12));
     let acked = Instant::now();
-    e.expect_disconnect(Status::TIMEOUT).await;
+    e.expect_disconnect(Status::TIMEOUT).await.unwrap();
     assert!(
         acked.elapsed() >= Duration::from_secs(5),
         "{:?}",
         acked.elapsed()
     );
-    assert_eq!(
-        timeout(WAIT, task).await.unwrap().unwrap(),
-        ConnectionEnd::IdleTimeout
-    );
+    assert_eq!(e.end().await.unwrap(), ConnectionEnd::IdleTimeout);
     assert!(
         server
             .metrics()
@@ -553,10 +456,10 @@ fn accept_queue(port: u16) -> usize {
 /// connections made while nobody accepts all complete.
 #[tokio::test]
 async fn the_listen_backlog_holds_300_pending_connections() {
-    let listener = Listener::bind(&"127.0.0.1:0".parse::<ListenAddr>().unwrap())
+    let listener = spoa::Listener::bind(&"127.0.0.1:0".parse::<spoa::Addr>().unwrap())
         .await
         .unwrap();
-    let ListenAddr::Tcp(addr) = listener.local_addr().unwrap() else {
+    let spoa::Addr::Tcp(addr) = listener.local_addr().unwrap() else {
         unreachable!()
     };
     const N: usize = 300;
@@ -606,19 +509,20 @@ fn the_drain_line_counts_connections_before_cancelling_them() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let server = Server::new(spoa::demo::Echo, Config::default()).unwrap();
-        let (addr, stop, task) = serve_tcp(&server).await;
+        let server = Server::new(Echo, Config::default()).unwrap();
+        let agent = RunningAgent::start(&server).await.unwrap();
         let mut peers = Vec::new();
         for _ in 0..20 {
-            let mut p = connect(addr).await;
-            p.handshake().await;
+            let mut p = connect(&agent).await;
+            p.handshake(hello()).await.unwrap();
             peers.push(p);
         }
-        stop.cancel();
+        // Each connection drains on its own: the stop returns without the
+        // engines reading.
+        agent.stop().await.unwrap();
         for p in &mut peers {
-            p.expect_disconnect(Status::NORMAL).await;
+            p.expect_disconnect(Status::NORMAL).await.unwrap();
         }
-        timeout(WAIT, task).await.unwrap().unwrap().unwrap();
     });
     let text = logs.text();
     let line = text
@@ -663,9 +567,11 @@ async fn fragmentation_is_not_announced_to_31_engines() {
     ] {
         let mut cfg = Config::default();
         cfg.fragmentation = policy;
-        let server = Server::new(spoa::demo::Echo, cfg).unwrap();
-        let (mut e, _task, _stop) = start(&server);
-        let caps = e.handshake_with(&hello_with(offered, 16380)).await;
+        let server = Server::new(Echo, cfg).unwrap();
+        let e = Engine::connect_with(&server, hello_with(offered, 16380))
+            .await
+            .unwrap();
+        let caps = e.agent_hello().capabilities.to_string();
         assert_eq!(caps, answered, "{policy:?}, engine offers {offered:?}");
     }
 }
@@ -678,8 +584,9 @@ async fn a_reset_after_the_last_ack_is_a_normal_end() {
     let _guard = tracing::subscriber::set_default(logs.subscriber());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = Server::new(spoa::demo::Echo, Config::default()).unwrap();
-    let mut e = connect(addr).await;
+    let server = Server::new(Echo, Config::default()).unwrap();
+    // SO_LINGER 0: dropping the engine sends RST.
+    let mut e = Engine::dial_resettable(addr).await.unwrap();
     let (sock, peer) = listener.accept().await.unwrap();
     let task = tokio::spawn({
         let server = server.clone();
@@ -689,11 +596,9 @@ async fn a_reset_after_the_last_ack_is_a_normal_end() {
                 .await
         }
     });
-    e.handshake_with(&hello_with("pipelining", 16380)).await;
-    e.send(&notify(1, 1i64)).await;
-    ack_of(&e.recv().await.unwrap());
-    // SO_LINGER 0: close sends RST.
-    e.io.set_zero_linger().unwrap();
+    e.handshake(hello_with("pipelining", 16380)).await.unwrap();
+    e.send(&notify(1, 1i64)).await.unwrap();
+    ack(&mut e).await;
     drop(e);
     assert_eq!(
         timeout(WAIT, task).await.unwrap().unwrap(),
@@ -729,15 +634,14 @@ async fn a_blocking_handler_stalls_its_connection_and_spawn_blocking_does_not() 
         if req.messages[0].get("v").and_then(TypedData::as_i64) == Some(1) {
             std::thread::sleep(Duration::from_millis(500));
         }
-        Ok::<_, HandlerError>(spoa::demo::Echo::actions(&req))
+        Ok::<_, HandlerError>(Echo::actions(&req))
     };
     let server = Server::new(blocking, cfg.clone()).unwrap();
-    let (mut e, _task, _stop) = start(&server);
-    e.handshake().await;
-    e.send(&notify(1, 1i64)).await;
-    e.send(&notify(2, 2i64)).await;
-    let first = ack_of(&e.recv().await.unwrap());
-    let second = ack_of(&e.recv().await.unwrap());
+    let mut e = start(&server).await;
+    e.send(&notify(1, 1i64)).await.unwrap();
+    e.send(&notify(2, 2i64)).await.unwrap();
+    let first = ack(&mut e).await;
+    let second = ack(&mut e).await;
     assert_eq!(
         (first.0, second.0),
         (1, 2),
@@ -760,17 +664,16 @@ async fn a_blocking_handler_stalls_its_connection_and_spawn_blocking_does_not() 
                 })
                 .await?;
             }
-            Ok::<_, HandlerError>(spoa::demo::Echo::actions(&req))
+            Ok::<_, HandlerError>(Echo::actions(&req))
         }
     };
     let server = Server::new(offloaded, cfg).unwrap();
-    let (mut e, _task, _stop) = start(&server);
-    e.handshake().await;
-    e.send(&notify(1, 1i64)).await;
-    e.send(&notify(2, 2i64)).await;
-    let first = ack_of(&e.recv().await.unwrap());
+    let mut e = start(&server).await;
+    e.send(&notify(1, 1i64)).await.unwrap();
+    e.send(&notify(2, 2i64)).await.unwrap();
+    let first = ack(&mut e).await;
     assert_eq!(first.0, 2, "answered while the other handler blocks");
-    let second = ack_of(&e.recv().await.unwrap());
+    let second = ack(&mut e).await;
     assert_eq!(second, (1, vec![error_var(12)]), "the budget fired");
     tx.send(()).unwrap();
 }

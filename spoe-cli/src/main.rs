@@ -15,10 +15,12 @@ mod alloc_count;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cmd;
+mod demo;
 mod json;
 mod logs;
 mod metrics_http;
 mod pacing;
+mod quickstart;
 mod sd_notify;
 mod signals;
 mod typed_arg;

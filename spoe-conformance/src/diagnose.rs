@@ -5,12 +5,12 @@
 use std::io;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use spop::engine::Haproxy;
 use spop::{AgentHello, Body, Disconnect, Frame};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use spop_io::{Addr, FrameWriter};
+use tokio::io::AsyncWrite;
 
-use crate::peer::Target;
-use crate::{HaproxyVersion, cases};
+use crate::cases;
 
 /// Why a handshake with an agent failed.
 #[derive(Debug, thiserror::Error)]
@@ -102,19 +102,9 @@ pub fn sniff(first: &[u8]) -> Option<&'static str> {
 
 /// Connects, sends HAProxy 2.6's HELLO and reads the answer, within `wait`.
 /// Closes with HAPROXY-DISCONNECT after a successful handshake.
-pub async fn probe(target: &Target, wait: Duration) -> Result<AgentHello, ProbeError> {
+pub async fn probe(target: &Addr, wait: Duration) -> Result<AgentHello, ProbeError> {
     let name = target.to_string();
-    let connect = async {
-        match target {
-            Target::Tcp(a) => tokio::net::TcpStream::connect(a)
-                .await
-                .map(|s| Box::new(s) as Box<dyn Stream>),
-            Target::Unix(p) => tokio::net::UnixStream::connect(p)
-                .await
-                .map(|s| Box::new(s) as Box<dyn Stream>),
-        }
-    };
-    let mut io = match tokio::time::timeout(wait, connect).await {
+    let io = match tokio::time::timeout(wait, target.connect()).await {
         Ok(Ok(io)) => io,
         Ok(Err(source)) => {
             return Err(ProbeError::Connect {
@@ -129,17 +119,14 @@ pub async fn probe(target: &Target, wait: Duration) -> Result<AgentHello, ProbeE
             });
         }
     };
-    let hello = cases::hello(HaproxyVersion::V2_6);
-    let mut out = BytesMut::new();
-    Frame::haproxy_hello(&hello).encode(&mut out);
-    if let Err(e) = io.write_all(&out).await {
+    let hello = cases::hello(Haproxy::V2_6);
+    let (mut rd, mut wr) = spop_io::split(io, hello.max_frame_size);
+    if let Err(e) = wr.send(&Frame::haproxy_hello(&hello)).await {
         return Err(ProbeError::Closed {
             target: name,
             detail: format!(": {e}"),
         });
     }
-    let mut buf = BytesMut::with_capacity(4096);
-    let mut decoder = spop::FrameDecoder::new(hello.max_frame_size);
     let deadline = tokio::time::Instant::now() + wait;
     // A line-based server (HTTP, SMTP...) waits for an end of line that a
     // HELLO may not contain: after half the wait in silence, send one, so
@@ -147,7 +134,8 @@ pub async fn probe(target: &Target, wait: Duration) -> Result<AgentHello, ProbeE
     // is failing anyway.
     let mut nudge = Some(tokio::time::Instant::now() + wait / 2);
     loop {
-        if let Some(kind) = sniff(&buf) {
+        let buf = rd.buffer_mut();
+        if let Some(kind) = sniff(buf) {
             return Err(ProbeError::NotSpop {
                 target: name,
                 looks_like: kind,
@@ -155,8 +143,8 @@ pub async fn probe(target: &Target, wait: Duration) -> Result<AgentHello, ProbeE
                     .into_owned(),
             });
         }
-        match decoder.decode(&mut buf) {
-            Ok(Some(frame)) => return answer(name, frame, hello.max_frame_size, &mut io).await,
+        match rd.buffered() {
+            Ok(Some(frame)) => return answer(name, frame, hello.max_frame_size, &mut wr).await,
             Ok(None) => {}
             Err(e) => {
                 return Err(ProbeError::BadAnswer {
@@ -166,10 +154,11 @@ pub async fn probe(target: &Target, wait: Duration) -> Result<AgentHello, ProbeE
             }
         }
         let until = nudge.unwrap_or(deadline);
-        let read = match tokio::time::timeout_at(until, io.read_buf(&mut buf)).await {
+        let read = match tokio::time::timeout_at(until, rd.fill()).await {
             Ok(r) => Ok(r),
             Err(_) if nudge.take().is_some() => {
-                let _ = io.write_all(b"\r\n\r\n").await;
+                wr.queue_raw(b"\r\n\r\n");
+                let _ = wr.flush().await;
                 continue;
             }
             Err(e) => Err(e),
@@ -198,21 +187,20 @@ pub async fn probe(target: &Target, wait: Duration) -> Result<AgentHello, ProbeE
     }
 }
 
-trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Stream for T {}
-
-async fn answer(
+async fn answer<W: AsyncWrite + Unpin>(
     target: String,
     frame: Frame,
     offered: u32,
-    io: &mut Box<dyn Stream>,
+    wr: &mut FrameWriter<W>,
 ) -> Result<AgentHello, ProbeError> {
     match &frame.body {
         Body::AgentHello(kv) => match AgentHello::from_kv(kv, offered) {
             Ok(a) => {
-                let mut out = BytesMut::new();
-                Frame::haproxy_disconnect(&Disconnect::new(spop::Status::NORMAL)).encode(&mut out);
-                let _ = io.write_all(&out).await;
+                let _ = wr
+                    .send(&Frame::haproxy_disconnect(&Disconnect::new(
+                        spop::Status::NORMAL,
+                    )))
+                    .await;
                 Ok(a)
             }
             Err(e) => Err(ProbeError::BadAnswer {

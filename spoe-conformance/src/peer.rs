@@ -1,55 +1,29 @@
-//! The engine's end of one connection: raw bytes out, decoded frames in, and a
-//! record of what the agent sent that HAProxy would not accept.
+//! The engine's end of one connection to the agent under test: HAProxy's
+//! engine is `spop`'s own state machine (driven by `spop_io::EnginePeer`),
+//! and what the agent does is described for the report.
+//!
+//! Before a handshake, frames go out and come back as they are (to send
+//! what HAProxy never does and see how the agent refuses it); from the
+//! handshake on, the state machine judges the agent as HAProxy would, and
+//! what it refuses is an [`Event::Refused`] with HAProxy's status.
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::pin::Pin;
-use std::str::FromStr;
+use std::time::Duration;
 
-use bytes::BytesMut;
+use spop::engine::{EngineConfig, EngineEnd, EngineEvent};
 use spop::{
-    AgentHello, Body, Disconnect, Flags, Frame, FrameDecoder, FrameHeader, FrameType, HaproxyHello,
-    Kv, Message,
+    AgentHello, Body, Disconnect, Flags, Frame, FrameHeader, FrameType, HaproxyHello, Kv, KvText,
+    Message, Status,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use spop_io::Addr;
+use spop_io::{EnginePeer, HandshakeFailed, ReadError};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
 
-/// Where the agent listens.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Target {
-    /// TCP.
-    Tcp(SocketAddr),
-    /// A Unix socket path.
-    Unix(PathBuf),
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Tcp(a) => write!(f, "{a}"),
-            Self::Unix(p) => write!(f, "unix@{}", p.display()),
-        }
-    }
-}
-
-impl FromStr for Target {
-    type Err = String;
-
-    /// `IP:PORT`, `unix@PATH` or `unix:PATH` (host names are resolved by the caller).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(p) = s.strip_prefix("unix@").or_else(|| s.strip_prefix("unix:")) {
-            return Ok(Self::Unix(PathBuf::from(p)));
-        }
-        s.parse()
-            .map(Self::Tcp)
-            .map_err(|_| format!("agent address {s:?}: expected IP:PORT or unix@PATH"))
-    }
-}
-
-/// Frames larger than this are not buffered even to report them: the length
-/// alone is reported.
-const READ_LIMIT: u32 = 1 << 20;
+/// How long the state machine itself waits (for an AGENT-HELLO, an ACK, an
+/// AGENT-DISCONNECT): longer than any case, whose own deadline decides.
+const ENGINE_PATIENCE: Duration = Duration::from_secs(3600);
 
 /// Why a step with the agent could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -84,15 +58,25 @@ pub enum PeerError {
 /// What came from the agent.
 #[derive(Debug)]
 pub enum Event {
-    /// A whole frame.
+    /// A whole frame: before the handshake as it came; after it, as HAProxy's
+    /// engine accepted it (an ACK, AGENT-DISCONNECT, a skipped type).
     Frame(Frame),
+    /// Something HAProxy's engine refuses (a frame above the negotiated
+    /// max-frame-size, without FIN, with unknown ids, or invalid): it closes
+    /// the connection with `status`.
+    Refused {
+        /// The status of HAProxy's HAPROXY-DISCONNECT.
+        status: Status,
+        /// What the agent sent.
+        reason: String,
+    },
     /// The agent closed its side (EOF). `pending` bytes of an unfinished frame were left.
     Closed {
         /// Bytes of an incomplete frame received before the close.
         pending: usize,
     },
     /// Reading failed (a reset).
-    Reset(io::Error),
+    Reset(String),
     /// Bytes that are not a valid frame.
     Garbage(String),
 }
@@ -101,6 +85,9 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Frame(frame) => f.write_str(&describe(frame)),
+            Self::Refused { status, reason } => {
+                write!(f, "{reason} (HAProxy disconnects with status {})", status.0)
+            }
             Self::Closed { pending: 0 } => f.write_str("the connection closed"),
             Self::Closed { pending } => {
                 write!(
@@ -132,19 +119,7 @@ pub(crate) fn describe(frame: &Frame) -> String {
             h.frame_id,
             actions.len()
         ),
-        Body::AgentHello(kv) => {
-            let keys: Vec<String> = kv
-                .iter()
-                .map(|k| {
-                    format!(
-                        "{}={}",
-                        String::from_utf8_lossy(&k.name),
-                        value_text(&k.value)
-                    )
-                })
-                .collect();
-            format!("{kind} {}", keys.join(" "))
-        }
+        Body::AgentHello(kv) => format!("{kind} {}", KvText(kv)),
         _ => format!(
             "{kind} stream-id {} frame-id {} flags {:#x}",
             h.stream_id, h.frame_id, h.flags.0
@@ -152,85 +127,43 @@ pub(crate) fn describe(frame: &Frame) -> String {
     }
 }
 
-/// A typed value as a person reads it: strings quoted, numbers bare.
-fn value_text(v: &spop::TypedData) -> String {
-    use spop::TypedData as T;
-    match v {
-        T::Null => "NULL".to_owned(),
-        T::Bool(b) => b.to_string(),
-        T::Int32(i) => i.to_string(),
-        T::Uint32(i) => i.to_string(),
-        T::Int64(i) => i.to_string(),
-        T::Uint64(i) => i.to_string(),
-        T::Ipv4(a) => a.to_string(),
-        T::Ipv6(a) => a.to_string(),
-        T::Str(b) => format!("{:?}", String::from_utf8_lossy(b)),
-        T::Bin(b) => format!("{} bytes", b.len()),
-    }
-}
-
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// The engine's end of one connection to the agent.
-pub struct Peer {
-    io: Pin<Box<dyn Io>>,
-    tcp: Option<SocketAddr>,
-    buf: BytesMut,
-    decoder: FrameDecoder,
-    /// The max-frame-size the handshake settled, once it did.
-    pub negotiated: Option<u32>,
-    /// What the agent sent that HAProxy would refuse (oversized frames, frames
-    /// without FIN), in order.
-    pub violations: Vec<String>,
+impl fmt::Debug for dyn Io {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Io")
+    }
 }
 
-impl fmt::Debug for Peer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Peer")
-            .field("tcp", &self.tcp)
-            .field("negotiated", &self.negotiated)
-            .finish_non_exhaustive()
-    }
+/// The engine's end of one connection to the agent.
+#[derive(Debug)]
+pub struct Peer {
+    peer: EnginePeer<Box<dyn Io>>,
+    /// The max-frame-size the handshake settled, once it did.
+    pub negotiated: Option<u32>,
+    /// What the agent sent that HAProxy would refuse, in order.
+    pub violations: Vec<String>,
 }
 
 impl Peer {
     /// Opens a connection (TCP with `TCP_NODELAY`, as HAProxy does).
-    pub async fn connect(target: &Target) -> Result<Self, PeerError> {
-        let connect_err = |source| PeerError::Connect {
-            target: target.to_string(),
-            source,
-        };
-        let (io, tcp): (Pin<Box<dyn Io>>, _) = match target {
-            Target::Tcp(a) => {
-                let s = tokio::net::TcpStream::connect(a)
-                    .await
-                    .map_err(connect_err)?;
-                s.set_nodelay(true).map_err(connect_err)?;
-                (Box::pin(s), Some(*a))
-            }
-            Target::Unix(p) => {
-                let s = tokio::net::UnixStream::connect(p)
-                    .await
-                    .map_err(connect_err)?;
-                (Box::pin(s), None)
-            }
-        };
-        Ok(Self {
-            io,
-            tcp,
-            buf: BytesMut::with_capacity(16 * 1024),
-            decoder: FrameDecoder::new(READ_LIMIT),
-            negotiated: None,
-            violations: Vec::new(),
-        })
+    pub async fn connect(target: &Addr) -> Result<Self, PeerError> {
+        let io = target
+            .connect()
+            .await
+            .map_err(|source| PeerError::Connect {
+                target: target.to_string(),
+                source,
+            })?;
+        Ok(Self::over(Box::new(io)))
     }
 
     /// Opens a TCP connection that ends with a reset (SO_LINGER 0) when
     /// dropped, as HAProxy 3.1+ closes after the last ACK. `None` on a Unix
     /// socket, which cannot be reset.
-    pub async fn connect_resettable(target: &Target) -> Result<Option<Self>, PeerError> {
-        let Target::Tcp(a) = target else {
+    pub async fn connect_resettable(target: &Addr) -> Result<Option<Self>, PeerError> {
+        let Addr::Tcp(a) = target else {
             return Ok(None);
         };
         let connect_err = |source| PeerError::Connect {
@@ -243,75 +176,211 @@ impl Peer {
         s.set_nodelay(true).map_err(connect_err)?;
         // SO_LINGER 0: closing sends RST instead of FIN.
         s.set_zero_linger().map_err(connect_err)?;
-        Ok(Some(Self {
-            io: Box::pin(s),
-            tcp: Some(*a),
-            buf: BytesMut::new(),
-            decoder: FrameDecoder::new(READ_LIMIT),
-            negotiated: None,
-            violations: Vec::new(),
-        }))
+        Ok(Some(Self::over(Box::new(s))))
     }
 
-    /// Writes bytes as they are, in one write.
+    fn over(io: Box<dyn Io>) -> Self {
+        Self {
+            peer: EnginePeer::new(io),
+            negotiated: None,
+            violations: Vec::new(),
+        }
+    }
+
+    /// Writes bytes as they are, in one write. After the handshake, the ACK
+    /// of each NOTIFY among them (whole, or the first of its fragments) is
+    /// awaited as HAProxy's own, so that an agent answering it is seen
+    /// answering, not breaking the protocol.
     pub async fn send_raw(&mut self, bytes: &[u8], what: &'static str) -> Result<(), PeerError> {
-        self.io
-            .write_all(bytes)
+        let mut at = 0;
+        while let Some(Ok(Some(f))) = bytes
+            .get(at..)
+            .map(|b| spop::view::split_frame(b, u32::MAX))
+        {
+            let h = f.header;
+            if h.frame_type == FrameType::NOTIFY && !h.flags.abort() {
+                self.expect_ack(h.stream_id, h.frame_id);
+            }
+            at += f.len;
+        }
+        self.peer
+            .send_raw(bytes)
             .await
             .map_err(|source| PeerError::Write { what, source })
     }
 
-    /// Writes one frame (no max-frame-size check: cases send oversized frames
-    /// on purpose).
+    /// Writes one frame as it is (no max-frame-size check: cases send
+    /// oversized frames on purpose). After the handshake, the ACK of a
+    /// NOTIFY sent this way is awaited as HAProxy's own.
     pub async fn send(&mut self, frame: &Frame, what: &'static str) -> Result<(), PeerError> {
-        let mut out = BytesMut::new();
-        frame.encode(&mut out);
-        self.send_raw(&out, what).await
+        let deadline = Instant::now() + ENGINE_PATIENCE;
+        self.peer
+            .send_frame(frame, deadline)
+            .await
+            .map_err(|source| PeerError::Write { what, source })
+    }
+
+    /// After the handshake: the ACK of a NOTIFY the case writes itself with
+    /// [`Peer::send_raw`] is awaited as HAProxy's own.
+    pub fn expect_ack(&mut self, stream_id: u64, frame_id: u64) {
+        let now = Instant::now();
+        if let Some(conn) = self.peer.connection_mut() {
+            let _ = conn.expect_ack(
+                stream_id,
+                frame_id,
+                (now + ENGINE_PATIENCE).into_std(),
+                (),
+                now.into_std(),
+            );
+        }
+    }
+
+    /// Queues one NOTIFY with these ids (HAProxy 2.x's: the stream's, and a
+    /// frame-id per event), written with the next [`Peer::flush`].
+    pub fn queue_notify(
+        &mut self,
+        stream_id: u64,
+        frame_id: u64,
+        messages: &[Message],
+    ) -> Result<(), PeerError> {
+        let mut payload = bytes::BytesMut::new();
+        messages.iter().for_each(|m| m.encode(&mut payload));
+        let now = Instant::now();
+        let conn = self.peer.connection_mut().ok_or(PeerError::Unexpected {
+            expected: "a handshake before a NOTIFY",
+            got: "none".into(),
+        })?;
+        conn.send_notify_with_ids(
+            stream_id,
+            frame_id,
+            &payload,
+            (now + ENGINE_PATIENCE).into_std(),
+            (),
+            now.into_std(),
+        )
+        .map_err(|e| PeerError::Unexpected {
+            expected: "a NOTIFY HAProxy would send",
+            got: e.to_string(),
+        })
+    }
+
+    /// Writes what is queued.
+    pub async fn flush(&mut self, what: &'static str) -> Result<(), PeerError> {
+        self.peer
+            .flush()
+            .await
+            .map_err(|source| PeerError::Write { what, source })
+    }
+
+    /// Sends HAPROXY-DISCONNECT status 0 (after what is queued) and waits for
+    /// the agent's answer as HAProxy does; [`Peer::next`] tells what came.
+    pub async fn disconnect(&mut self) -> Result<(), PeerError> {
+        let now = Instant::now().into_std();
+        match self.peer.connection_mut() {
+            Some(conn) => conn.disconnect(Status::NORMAL, now),
+            None => {
+                let bye = Frame::haproxy_disconnect(&Disconnect::new(Status::NORMAL));
+                return self.send(&bye, "HAPROXY-DISCONNECT").await;
+            }
+        }
+        self.flush("HAPROXY-DISCONNECT").await
     }
 
     /// Closes the write side (the agent reads EOF).
     pub async fn shutdown_write(&mut self) {
-        let _ = self.io.shutdown().await;
+        let _ = self.peer.shutdown_write().await;
     }
 
-    /// The next thing the agent does. Frames are checked against the
-    /// negotiated max-frame-size and for FIN; breaches go to `violations`.
+    /// The next thing the agent does.
     pub async fn next(&mut self) -> Event {
         loop {
-            match self.decoder.decode(&mut self.buf) {
-                Ok(Some(frame)) => {
-                    self.check(&frame);
-                    return Event::Frame(frame);
-                }
-                Ok(None) => {}
-                Err(e) => return Event::Garbage(e.to_string()),
+            if self.peer.connection().is_none() {
+                return self.next_raw().await;
             }
-            match self.io.read_buf(&mut self.buf).await {
-                Ok(0) => {
-                    return Event::Closed {
-                        pending: self.buf.len(),
-                    };
-                }
-                Ok(_) => {}
-                Err(e) => return Event::Reset(e),
+            // Once the state machine is over (and its events told), what
+            // the agent still sends is read as it is.
+            let event = match self.peer.next_event().await {
+                Ok(Some(e)) => e,
+                Ok(None) => return self.next_raw().await,
+                Err(e) => return Event::Reset(e.to_string()),
+            };
+            if let Some(seen) = self.seen(event) {
+                return seen;
             }
         }
     }
 
-    fn check(&mut self, frame: &Frame) {
-        let len = frame.frame_len();
-        if let Some(max) = self.negotiated
-            && len > max as usize
-        {
-            self.violations.push(format!(
-                "{} of {len} bytes above the negotiated max-frame-size {max}",
-                describe(frame)
-            ));
+    async fn next_raw(&mut self) -> Event {
+        match self.peer.recv_frame().await {
+            Ok(Some(frame)) => {
+                self.check(&frame);
+                Event::Frame(frame)
+            }
+            Ok(None) => Event::Closed { pending: 0 },
+            Err(ReadError::Truncated { buffered }) => Event::Closed { pending: buffered },
+            Err(ReadError::Decode(e)) => Event::Garbage(e.to_string()),
+            Err(e) => Event::Reset(e.to_string()),
         }
+    }
+
+    /// Before the handshake: frames HAProxy would refuse, noted.
+    fn check(&mut self, frame: &Frame) {
         if !frame.header.flags.fin() {
             self.violations
                 .push(format!("{} without the FIN flag", describe(frame)));
         }
+    }
+
+    /// What the state machine saw, as the case reads it; `None` for what
+    /// only concerns the engine.
+    fn seen(&mut self, event: EngineEvent<()>) -> Option<Event> {
+        Some(match event {
+            EngineEvent::Ack {
+                stream_id,
+                frame_id,
+                actions,
+                ..
+            }
+            | EngineEvent::ForeignAck {
+                stream_id,
+                frame_id,
+                actions,
+            } => Event::Frame(Frame::ack(stream_id, frame_id, actions)),
+            EngineEvent::Skipped(header) | EngineEvent::Ignored(header) => Event::Frame(Frame {
+                header,
+                body: if header.frame_type == FrameType::ACK {
+                    Body::Ack(Vec::new())
+                } else {
+                    Body::Unknown(bytes::Bytes::new())
+                },
+            }),
+            EngineEvent::Invalid(e) => {
+                self.violations.push(e.to_string());
+                Event::Refused {
+                    status: e.status(),
+                    reason: e.to_string(),
+                }
+            }
+            EngineEvent::Closed { reply: Some(d) } => Event::Frame(Frame::agent_disconnect(&d)),
+            EngineEvent::Closing { end, .. } => match end {
+                EngineEnd::AgentDisconnect(d) => Event::Frame(Frame::agent_disconnect(&d)),
+                EngineEnd::Refused { status, reason } | EngineEnd::Handshake { status, reason } => {
+                    self.violations.push(reason.clone());
+                    Event::Refused { status, reason }
+                }
+                EngineEnd::Broken(reason) if reason == "agent closed the connection" => {
+                    Event::Closed {
+                        pending: self.peer.buffered(),
+                    }
+                }
+                EngineEnd::Broken(reason) => Event::Reset(reason),
+                _ => return None,
+            },
+            EngineEvent::Ready(_)
+            | EngineEvent::Expired { .. }
+            | EngineEvent::LateAck { .. }
+            | EngineEvent::Closed { reply: None } => return None,
+        })
     }
 
     /// The next event, which must be a frame.
@@ -325,39 +394,58 @@ impl Peer {
         }
     }
 
-    /// Sends a HAPROXY-HELLO made of `kv` and returns the agent's first frame.
+    /// Sends a HAPROXY-HELLO made of `kv`, as it is, and returns the agent's
+    /// first answer (read as it is: the case judges it).
     pub async fn hello_kv(&mut self, kv: Vec<Kv>) -> Result<Event, PeerError> {
         self.send(&hello_frame(kv), "HAPROXY-HELLO").await?;
         Ok(self.next().await)
     }
 
-    /// A whole handshake with `hello`: the agent's AGENT-HELLO read with
-    /// HAProxy's rules. The negotiated max-frame-size is kept.
+    /// A handshake with `hello` through HAProxy's state machine: the
+    /// agent's AGENT-HELLO, judged with HAProxy's rules. The negotiated
+    /// max-frame-size is kept.
     pub async fn handshake(&mut self, hello: &HaproxyHello) -> Result<AgentHello, PeerError> {
-        let event = self.hello_kv(hello.to_kv()).await?;
-        let Event::Frame(frame) = event else {
-            return Err(PeerError::Unexpected {
-                expected: "AGENT-HELLO",
-                got: event.to_string(),
-            });
-        };
-        let Body::AgentHello(kv) = &frame.body else {
-            return Err(PeerError::Unexpected {
-                expected: "AGENT-HELLO",
-                got: describe(&frame),
-            });
-        };
-        let answer =
-            AgentHello::from_kv(kv, hello.max_frame_size).map_err(|e| PeerError::Unexpected {
+        self.handshake_kv(hello, hello.to_kv()).await
+    }
+
+    /// [`Peer::handshake`] with a HELLO made of `kv`, the answer judged
+    /// against `hello`'s offer.
+    pub async fn handshake_kv(
+        &mut self,
+        hello: &HaproxyHello,
+        kv: Vec<Kv>,
+    ) -> Result<AgentHello, PeerError> {
+        let mut config = EngineConfig::new(hello.clone());
+        config.timeout_hello = ENGINE_PATIENCE;
+        match self.peer.handshake_kv(config, kv).await {
+            Ok(answer) => {
+                self.negotiated = Some(answer.max_frame_size);
+                Ok(answer)
+            }
+            Err(HandshakeFailed::Io(source)) => Err(PeerError::Write {
+                what: "HAPROXY-HELLO",
+                source,
+            }),
+            Err(HandshakeFailed::Ended(end)) => Err(PeerError::Unexpected {
                 expected: "an AGENT-HELLO HAProxy accepts",
-                got: format!(
-                    "{} ({e}; HAProxy disconnects with status {})",
-                    describe(&frame),
-                    e.status().0
-                ),
-            })?;
-        self.negotiated = Some(answer.max_frame_size);
-        Ok(answer)
+                got: match self.seen(EngineEvent::Closing {
+                    end,
+                    in_flight: Vec::new(),
+                    reused: false,
+                }) {
+                    Some(Event::Refused { status, reason }) => format!(
+                        "{reason} (HAProxy, having offered {}, disconnects with status {})",
+                        hello.max_frame_size, status.0
+                    ),
+                    Some(other) => other.to_string(),
+                    None => "the end of the connection".to_owned(),
+                },
+            }),
+            Err(e) => Err(PeerError::Unexpected {
+                expected: "an AGENT-HELLO HAProxy accepts",
+                got: e.to_string(),
+            }),
+        }
     }
 
     /// Sends one NOTIFY and waits for its ACK (same ids), returning the ACK.
@@ -367,8 +455,8 @@ impl Peer {
         frame_id: u64,
         messages: Vec<Message>,
     ) -> Result<Frame, PeerError> {
-        self.send(&Frame::notify(stream_id, frame_id, messages), "NOTIFY")
-            .await?;
+        self.queue_notify(stream_id, frame_id, &messages)?;
+        self.flush("NOTIFY").await?;
         let frame = self.frame("an ACK").await?;
         check_ack(&frame, stream_id, frame_id)?;
         Ok(frame)
@@ -416,12 +504,6 @@ pub(crate) fn check_ack(frame: &Frame, stream_id: u64, frame_id: u64) -> Result<
                 "ACK stream-id {} frame-id {} for NOTIFY stream-id {stream_id} frame-id {frame_id}",
                 h.stream_id, h.frame_id
             ),
-        });
-    }
-    if let Body::Fragment(_) = frame.body {
-        return Err(PeerError::Unexpected {
-            expected: "a whole ACK (FIN set)",
-            got: describe(frame),
         });
     }
     Ok(())

@@ -9,16 +9,15 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
-use spoe_conformance::{HaproxyVersion, Outcome, Settings, Target, cases, run, run_case};
-use spop::{Body, Flags, Frame, FrameDecoder, FrameHeader, FrameType, Kv, TypedData};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use spoe_conformance::{Addr, Haproxy, Outcome, Settings, cases, run, run_case};
+use spop::{Body, Flags, Frame, FrameHeader, FrameType, Kv, TypedData};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
-async fn listen() -> (TcpListener, Target) {
+async fn listen() -> (TcpListener, Addr) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
-    (l, Target::Tcp(addr))
+    (l, Addr::Tcp(addr))
 }
 
 fn case(id: &str) -> &'static spoe_conformance::Case {
@@ -27,23 +26,14 @@ fn case(id: &str) -> &'static spoe_conformance::Case {
 
 /// An agent written the naive way: it always answers max-frame-size 16380,
 /// writes its ACKs without FIN, and ignores HAPROXY-DISCONNECT.
-async fn sloppy_connection(mut s: TcpStream) {
-    let mut buf = BytesMut::new();
-    let mut decoder = FrameDecoder::new(1 << 20);
+async fn sloppy_connection(s: TcpStream) {
+    let (mut rd, mut wr) = spop_io::split(s, 1 << 20);
     loop {
-        let frame = loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(f)) => break f,
-                Ok(None) => {}
-                Err(_) => return,
-            }
-            if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
-                return;
-            }
+        let Ok(Some(frame)) = rd.next().await else {
+            return;
         };
-        let mut out = BytesMut::new();
         match frame.body {
-            Body::HaproxyHello(_) => Frame {
+            Body::HaproxyHello(_) => wr.queue(&Frame {
                 header: FrameHeader {
                     frame_type: FrameType::AGENT_HELLO,
                     flags: Flags::FIN,
@@ -55,19 +45,17 @@ async fn sloppy_connection(mut s: TcpStream) {
                     Kv::new("max-frame-size", 16380u32),
                     Kv::new("capabilities", TypedData::string("")),
                 ]),
-            }
-            .encode(&mut out),
-            Body::Notify(_) => Frame {
+            }),
+            Body::Notify(_) => wr.queue(&Frame {
                 header: FrameHeader {
                     flags: Flags(0),
                     ..Frame::ack(frame.header.stream_id, frame.header.frame_id, vec![]).header
                 },
                 body: Body::Fragment(bytes::Bytes::new()),
-            }
-            .encode(&mut out),
+            }),
             _ => continue,
         }
-        if s.write_all(&out).await.is_err() {
+        if wr.flush().await.is_err() {
             return;
         }
     }
@@ -83,7 +71,7 @@ async fn a_sloppy_agent_fails_the_cases_it_breaks() {
             conns.spawn(sloppy_connection(s));
         }
     });
-    let mut settings = Settings::new(target, HaproxyVersion::V3x);
+    let mut settings = Settings::new(target, Haproxy::V3_1);
     settings.case_timeout = Duration::from_secs(2);
     let outcome = |r: spoe_conformance::CaseResult| (r.outcome, r.seen);
 
@@ -121,7 +109,7 @@ async fn a_stuck_agent_fails_each_case_at_its_deadline_and_the_run_goes_on() {
             });
         }
     });
-    let mut settings = Settings::new(target, HaproxyVersion::V2_6);
+    let mut settings = Settings::new(target, Haproxy::V2_6);
     settings.case_timeout = Duration::from_millis(200);
     let report = run(&settings, Some(spoe_conformance::Group::Handshake)).await;
     let handshake = cases()

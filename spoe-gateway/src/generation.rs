@@ -11,7 +11,7 @@ use std::time::Duration;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use spoe::{AgentAddr, AgentBackend, SpoeFilter};
+use spoe::{Addr, AgentBackend, SpoeFilter};
 use tokio::sync::Notify;
 
 use crate::body::RequestBody;
@@ -149,7 +149,7 @@ async fn check_server(server: Arc<ServerRt>, model: crate::model::Server) {
 fn agent_backend(config: &GatewayConfig, decl: &SpoeFilterDecl) -> AgentBackend {
     let backend = config.backend(&decl.config.agent.use_backend.value);
     let servers = backend
-        .map(|b| b.servers.iter().map(|s| AgentAddr::Tcp(s.addr)).collect())
+        .map(|b| b.servers.iter().map(|s| Addr::Tcp(s.addr)).collect())
         .unwrap_or_default();
     AgentBackend {
         servers,
@@ -337,14 +337,14 @@ impl Generation {
     /// its handshake, all engines together.
     pub fn agent_protocol_errors(&self) -> u64 {
         self.filters()
-            .map(|f| f.engine().stats().protocol_errors.load(Ordering::Relaxed))
+            .map(|f| f.engine().stats().protocol_errors())
             .sum()
     }
 
     /// Agent connections open, all engines together.
     pub fn agent_connections(&self) -> u64 {
         self.filters()
-            .map(|f| f.engine().stats().connections.load(Ordering::Relaxed))
+            .map(|f| f.engine().stats().connections())
             .sum()
     }
 }

@@ -27,7 +27,6 @@ pub mod httplog;
 pub mod metrics;
 mod model;
 mod proxy;
-pub mod quickstart;
 pub mod server;
 mod txn;
 pub mod workers;

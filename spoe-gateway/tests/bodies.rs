@@ -373,18 +373,9 @@ async fn read_request_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> String {
 // ===== option http-buffer-request =====
 
 /// Starts the echo agent (every argument comes back as `txn.echo.NAME`) on port 0.
-async fn echo_agent() -> SocketAddr {
-    let listener = spoa::Listener::bind(&spoa::ListenAddr::Tcp("127.0.0.1:0".parse().unwrap()))
-        .await
-        .unwrap();
-    let spoa::ListenAddr::Tcp(addr) = listener.local_addr().unwrap() else {
-        unreachable!("a TCP listener has a TCP address");
-    };
-    let server = spoa::Server::new(spoa::demo::Echo, spoa::Config::default()).unwrap();
-    tokio::spawn(async move {
-        let _ = server.serve(listener, spoa::CancellationToken::new()).await;
-    });
-    addr
+async fn echo_agent() -> spoa::testing::RunningAgent {
+    let server = spoa::Server::new(spoa::testing::Echo, spoa::Config::default()).unwrap();
+    spoa::testing::RunningAgent::start(&server).await.unwrap()
 }
 
 /// The frontend copies what the agent and the rules saw of the body into request headers,
@@ -429,7 +420,8 @@ async fn post(addr: SocketAddr, body: &[u8]) -> Resp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_buffer_request_gives_the_body_to_agents_and_rules() {
     let (backend, _) = upload_backend().await;
-    let agent = echo_agent().await;
+    let running = echo_agent().await;
+    let agent = running.tcp_addr().unwrap();
     let conf = echo_conf();
     let files = [("spoe.conf", conf.as_str())];
     let (_gw, addr, _dir) = gateway(
@@ -470,7 +462,8 @@ async fn http_buffer_request_gives_the_body_to_agents_and_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_buffer_request_keeps_at_most_tune_bufsize_and_does_not_wait_for_more() {
     let (backend, seen) = upload_backend().await;
-    let agent = echo_agent().await;
+    let running = echo_agent().await;
+    let agent = running.tcp_addr().unwrap();
     let conf = echo_conf();
     let (_gw, addr, _dir) = gateway(
         &buffering_config(

@@ -11,7 +11,6 @@ use tokio::time::Instant;
 
 use crate::config::MessageConfig;
 use crate::config::{Event, SpoeConfig};
-use crate::engine::connector::AgentAddr;
 use crate::engine::handle::Engine;
 use crate::engine::job::Payload;
 use crate::engine::outcome::Outcome;
@@ -21,6 +20,7 @@ use crate::engine::settings::{
 use crate::expr::Fetch;
 use crate::log::{LogLine, Processed};
 use crate::vars::{ResultPolicy, VarUpdate};
+use spop_io::Addr;
 
 /// Evaluates and encodes the messages whose conditions hold, straight into
 /// the NOTIFY's payload. `None` when none does.
@@ -45,7 +45,7 @@ fn encode<'m>(
 #[derive(Debug, Clone)]
 pub struct AgentBackend {
     /// The servers' addresses.
-    pub servers: Vec<AgentAddr>,
+    pub servers: Vec<Addr>,
     /// The backend's `timeout connect`.
     pub timeout_connect: Duration,
     /// The servers' `maxconn` (connections per server).

@@ -29,7 +29,7 @@
 //!
 //! use spoe::config::{Event, SpoeConfig};
 //! use spoe::expr::{Fetch, FetchKind, Sample};
-//! use spoe::{AgentAddr, AgentBackend, SpoeFilter, StreamState, VarUpdate};
+//! use spoe::{Addr, AgentBackend, SpoeFilter, StreamState, VarUpdate};
 //! use spop::TypedData;
 //!
 //! /// The host's view of one HTTP request: what `args` and `if` conditions read.
@@ -73,7 +73,7 @@
 //! // 2. The agents' servers: the host's backend `agents` (here a socket
 //! // nobody listens on, so that the example shows a failure's variable).
 //! let backend = AgentBackend {
-//!     servers: vec![AgentAddr::Unix("/nonexistent/spoe-agent.sock".into())],
+//!     servers: vec![Addr::Unix("/nonexistent/spoe-agent.sock".into())],
 //!     timeout_connect: Duration::from_secs(1),
 //!     max_connections_per_server: 16,
 //!     health_check: None,
@@ -135,7 +135,7 @@ pub mod log;
 pub mod vars;
 
 pub use engine::connector;
-pub use engine::connector::{AgentAddr, Connector, NetConnector};
+pub use engine::connector::{Connector, NetConnector};
 pub use engine::handle::Engine;
 pub use engine::health::HealthCheck;
 pub use engine::outcome::{Outcome, ProcessStatus, Timings};
@@ -145,4 +145,5 @@ pub use engine::settings::{
 };
 pub use filter::{AgentBackend, Done, Prepared, SpoeFilter, StreamState};
 pub use log::{LogCounters, LogLine, Processed};
+pub use spop_io::Addr;
 pub use vars::{ResultPolicy, VarUpdate, var_name};

@@ -17,11 +17,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use spoa::{Actions, Config, HandlerError, ListenAddr, Listener, Request, Server};
-use spoe::{AgentAddr, Engine, EngineSettings, ProcessStatus};
+use spoa::testing::RunningAgent;
+use spoa::{Actions, Config, HandlerError, Request, Server};
+use spoe::{Addr, Engine, EngineSettings, ProcessStatus};
 use spop::{Action, Message, TypedData, VarScope};
 use tokio::time::timeout;
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -99,27 +99,18 @@ fn an_agent_behind_a_31_like_engine() {
                 in_flight.leave(peer);
                 match req.messages[0].get("id").and_then(TypedData::as_i64) {
                     Some(0) => Err::<Actions, HandlerError>("no verdict for 0".into()),
-                    _ => Ok(spoa::demo::Echo::actions(&req)),
+                    _ => Ok(spoa::testing::Echo::actions(&req)),
                 }
             }
         }
     };
     rt.block_on(async {
         let server = Server::new(handler, Config::default()).unwrap();
-        let listener = Listener::bind(&"127.0.0.1:0".parse::<ListenAddr>().unwrap())
-            .await
-            .unwrap();
-        let ListenAddr::Tcp(addr) = listener.local_addr().unwrap() else {
-            unreachable!()
-        };
-        let stop = CancellationToken::new();
-        let serving = tokio::spawn({
-            let (server, stop) = (server.clone(), stop.clone());
-            async move { server.serve(listener, stop).await }
-        });
+        let agent = RunningAgent::start(&server).await.unwrap();
+        let addr = agent.tcp_addr().unwrap();
 
         let mut settings =
-            EngineSettings::new("a31", vec![AgentAddr::Tcp(addr)], Duration::from_secs(5));
+            EngineSettings::new("a31", vec![Addr::Tcp(addr)], Duration::from_secs(5));
         settings.timeout_idle = Duration::from_millis(300);
         let engine = Arc::new(Engine::start(settings));
         let tasks: Vec<_> = (0..100i64)
@@ -148,10 +139,7 @@ fn an_agent_behind_a_31_like_engine() {
         );
 
         // The engine closes its idle connections: normal ends, each counted.
-        let opened = engine
-            .stats()
-            .connections_opened
-            .load(std::sync::atomic::Ordering::SeqCst) as f64;
+        let opened = engine.stats().connections_opened() as f64;
         let ends = || {
             spoe_interop::metric_sum(
                 &server.metrics().encode_text(),
@@ -184,8 +172,7 @@ fn an_agent_behind_a_31_like_engine() {
             })
             .sum();
         assert_eq!(normal, opened, "{text}");
-        stop.cancel();
-        timeout(WAIT, serving).await.unwrap().unwrap().unwrap();
+        agent.stop().await.unwrap();
     });
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let warnings: Vec<&str> = logs

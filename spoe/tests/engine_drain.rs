@@ -21,11 +21,5 @@ async fn a_drain_is_not_lost_when_the_queue_is_full() {
     tokio::time::timeout(Duration::from_secs(60), engine.drained())
         .await
         .expect("the drain asked for while the queue was full never happened");
-    assert_eq!(
-        engine
-            .stats()
-            .connections
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_eq!(engine.stats().connections(), 0);
 }

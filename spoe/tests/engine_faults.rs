@@ -53,7 +53,7 @@ async fn f1_slow_agent_fails_exactly_at_the_deadline_and_the_late_ack_is_dropped
     // The late ACK arrives at 2 s: dropped, counted, and the connection stays.
     // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_secs(2)).await;
-    assert_eq!(e.stats().late_acks.load(Ordering::SeqCst), 1);
+    assert_eq!(e.stats().late_acks(), 1);
     let out = e.process(&msg(2)).await;
     assert_eq!(out.status, ProcessStatus::OK);
     assert_eq!(out.actions, echoed(2), "no misattribution of the late ACK");
@@ -132,7 +132,7 @@ async fn f3_a_failure_on_a_reused_connection_is_retried_elsewhere() {
     let out = e.process(&msg(2)).await;
     assert_eq!(out.status, ProcessStatus::OK);
     assert_eq!(out.actions, echoed(2));
-    assert_eq!(e.stats().retries.load(Ordering::SeqCst), 1);
+    assert_eq!(e.stats().retries(), 1);
     assert_eq!(agents.seen.connections.load(Ordering::SeqCst), 2);
 }
 
@@ -423,7 +423,7 @@ async fn idle_connections_are_closed_with_haproxy_disconnect() {
     // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_secs(31)).await;
     assert_eq!(statuses(&agents.seen), vec![Status::NORMAL]);
-    assert_eq!(e.stats().connections.load(Ordering::SeqCst), 0);
+    assert_eq!(e.stats().connections(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -456,7 +456,7 @@ async fn drain_closes_idle_connections_at_once_and_busy_ones_after_their_ack() {
     tokio::time::timeout(PROCESSING, e.drained())
         .await
         .expect("drained again");
-    assert_eq!(e.stats().connections.load(Ordering::SeqCst), 0);
+    assert_eq!(e.stats().connections(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -560,7 +560,7 @@ async fn maxerrrate_skips_processing_once_reached() {
         before,
         "nothing sent"
     );
-    assert_eq!(e.stats().skipped.load(Ordering::SeqCst), 1);
+    assert_eq!(e.stats().skipped(), 1);
     // Paused clock: virtual time, advanced once every task waits; not a barrier.
     sleep(Duration::from_secs(3)).await;
     assert_eq!(
@@ -680,11 +680,7 @@ async fn f20_an_agent_that_breaks_after_hello_is_backed_off_and_requests_fail_fa
             "{what}: {connections} connections in 10 s"
         );
         assert!(failed >= 900, "{what}: only {failed} requests failed");
-        assert_eq!(
-            e.stats().protocol_errors.load(Ordering::SeqCst),
-            connections as u64,
-            "{what}"
-        );
+        assert_eq!(e.stats().protocol_errors(), connections as u64, "{what}");
         // Requests are paced on the paused clock: what is tested is how many connections they open.
         sleep(Duration::from_millis(10)).await;
         assert!(
@@ -728,7 +724,7 @@ async fn f20_healthy_traffic_resets_the_protocol_error_backoff() {
     let failed = requests_every_10ms(&e, Duration::from_secs(10)).await;
     assert_eq!(failed, 0, "no request fails once the agent is healthy");
     assert_eq!(agents.seen.connections.load(Ordering::SeqCst), 5);
-    assert_eq!(e.stats().protocol_errors.load(Ordering::SeqCst), 4);
+    assert_eq!(e.stats().protocol_errors(), 4);
 }
 
 /// Log lines written while `body` runs (on this thread, as in a current-thread test runtime).

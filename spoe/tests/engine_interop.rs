@@ -14,63 +14,41 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use spoa::{Config, Listener, Server};
-use spoe::{AgentAddr, Engine, EngineSettings, ProcessStatus};
+use spoa::testing::{Echo, RunningAgent};
+use spoa::{Config, Server};
+use spoe::{Addr, Engine, EngineSettings, ProcessStatus};
 use spoe_interop::{ChildGuard, RefusedPort};
 use spop::{
-    Action, AgentHello, Body, Capabilities, Frame, FrameDecoder, HaproxyHello, Message, TypedData,
-    VarScope,
+    Action, AgentHello, Body, Capabilities, Frame, HaproxyHello, Message, TypedData, VarScope,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 fn settings(addr: SocketAddr, processing: Duration) -> EngineSettings {
-    EngineSettings::new("interop", vec![AgentAddr::Tcp(addr)], processing)
+    EngineSettings::new("interop", vec![Addr::Tcp(addr)], processing)
 }
 
 /// Our agent runtime serving the echo example on a loopback port.
-struct EchoAgent {
-    addr: SocketAddr,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+async fn echo_agent() -> (RunningAgent, SocketAddr) {
+    let server = Server::new(Echo, Config::default()).unwrap();
+    let agent = RunningAgent::start(&server).await.unwrap();
+    let addr = agent.tcp_addr().unwrap();
+    (agent, addr)
 }
 
-impl EchoAgent {
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = Server::new(spoa::demo::Echo, Config::default()).unwrap();
-        let stop = CancellationToken::new();
-        let task = tokio::spawn({
-            let stop = stop.clone();
-            async move { server.serve(Listener::Tcp(listener), stop).await }
-        });
-        Self { addr, stop, task }
-    }
-
-    /// Drains `engine` (every agent connection closes), then stops the
-    /// agent, which must exit cleanly.
-    async fn stop_after_drain(self, engine: &Engine) {
-        engine.drain();
-        tokio::time::timeout(Duration::from_secs(5), engine.drained())
-            .await
-            .unwrap();
-        self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-    }
+/// Drains `engine` (every agent connection closes), then stops the agent,
+/// which must exit cleanly.
+async fn stop_after_drain(agent: RunningAgent, engine: &Engine) {
+    engine.drain();
+    tokio::time::timeout(Duration::from_secs(5), engine.drained())
+        .await
+        .unwrap();
+    agent.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_against_our_agent_under_concurrency() {
-    let agent = EchoAgent::start().await;
-    let addr = agent.addr;
+    let (agent, addr) = echo_agent().await;
     let engine = Arc::new(Engine::start(settings(addr, Duration::from_secs(5))));
     let tasks: Vec<_> = (0..500i64)
         .map(|i| {
@@ -104,12 +82,9 @@ async fn engine_against_our_agent_under_concurrency() {
         );
     }
     // Pipelining: far fewer connections than messages.
-    let opened = engine
-        .stats()
-        .connections_opened
-        .load(std::sync::atomic::Ordering::SeqCst);
+    let opened = engine.stats().connections_opened();
     assert!(opened <= 30, "{opened} connections for 500 messages");
-    agent.stop_after_drain(&engine).await;
+    stop_after_drain(agent, &engine).await;
 }
 
 /// Few slots, many callers on two threads: messages go straight to free
@@ -117,8 +92,7 @@ async fn engine_against_our_agent_under_concurrency() {
 /// queue (a lost wake-up would leave a message to time out).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn few_slots_many_callers_every_message_is_served() {
-    let agent = EchoAgent::start().await;
-    let addr = agent.addr;
+    let (agent, addr) = echo_agent().await;
     let mut s = settings(addr, Duration::from_secs(10));
     s.max_connections_per_server = 2;
     s.max_waiting_frames = 2;
@@ -148,12 +122,9 @@ async fn few_slots_many_callers_every_message_is_served() {
     })
     .await
     .expect("3200 messages within 60 s");
-    let opened = engine
-        .stats()
-        .connections_opened
-        .load(std::sync::atomic::Ordering::SeqCst);
+    let opened = engine.stats().connections_opened();
     assert_eq!(opened, 2, "the pool stays within maxconn");
-    agent.stop_after_drain(&engine).await;
+    stop_after_drain(agent, &engine).await;
 }
 
 /// A raw agent: completes the handshake, then on the first NOTIFY closes
@@ -162,33 +133,25 @@ async fn closing_agent(rst: bool) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        let (mut sock, _) = listener.accept().await.unwrap();
-        let mut buf = BytesMut::new();
-        let mut dec = FrameDecoder::new(16380);
-        let mut next = async |sock: &mut tokio::net::TcpStream, buf: &mut BytesMut| loop {
-            if let Some(f) = dec.decode(buf).unwrap() {
-                return f;
-            }
-            assert!(sock.read_buf(buf).await.unwrap() > 0);
-        };
-        let hello = next(&mut sock, &mut buf).await;
+        let (sock, _) = listener.accept().await.unwrap();
+        sock.set_nodelay(true).unwrap();
+        if rst {
+            // A zero linger makes the close a reset, which is the point here.
+            sock.set_zero_linger().unwrap();
+        }
+        let (mut rd, mut wr) = spop_io::split(sock, 16380);
+        let hello = rd.next().await.unwrap().unwrap();
         let Body::HaproxyHello(kv) = hello.body else {
             panic!()
         };
         let h = HaproxyHello::from_kv(&kv).unwrap();
-        let mut out = BytesMut::new();
-        Frame::agent_hello(
+        wr.send(&Frame::agent_hello(
             &AgentHello::answer(&h, 16380, Capabilities::parse("pipelining")).unwrap(),
-        )
-        .encode(&mut out);
-        sock.write_all(&out).await.unwrap();
-        let _notify = next(&mut sock, &mut buf).await;
-        if rst {
-            // A zero linger makes the close a reset, which is the point here.
-            #[allow(deprecated)]
-            sock.set_linger(Some(Duration::ZERO)).unwrap();
-        }
-        drop(sock);
+        ))
+        .await
+        .unwrap();
+        let _notify = rd.next().await.unwrap().unwrap();
+        drop((rd, wr));
     });
     addr
 }

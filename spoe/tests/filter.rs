@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use spoa::{Config, Listener, Server};
+use spoa::testing::RunningAgent;
+use spoa::{Config, Server};
 use spoe::config::{Event, SpoeConfig};
 use spoe::expr::{Fetch, FetchKind, Sample};
-use spoe::{AgentAddr, AgentBackend, ProcessStatus, SpoeFilter, StreamState, VarUpdate};
+use spoe::{Addr, AgentBackend, ProcessStatus, SpoeFilter, StreamState, VarUpdate};
 use spop::TypedData;
-use tokio_util::sync::CancellationToken;
 
 const SPOE_CONF: &str = "\
 [demo]
@@ -74,7 +74,7 @@ fn filter(addr: SocketAddr) -> SpoeFilter {
     SpoeFilter::start(
         config,
         &AgentBackend {
-            servers: vec![AgentAddr::Tcp(addr)],
+            servers: vec![Addr::Tcp(addr)],
             timeout_connect: Duration::from_secs(1),
             max_connections_per_server: 4,
             health_check: None,
@@ -91,15 +91,9 @@ fn set(updates: &[VarUpdate], name: &str) -> Option<TypedData> {
 
 #[tokio::test]
 async fn event_messages_are_evaluated_sent_and_turned_into_variables() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let server = Server::new(spoa::demo::Echo, Config::default()).unwrap();
-    let agent = tokio::spawn({
-        let stop = stop.clone();
-        async move { server.serve(Listener::Tcp(listener), stop).await }
-    });
-    let f = filter(addr);
+    let server = Server::new(spoa::testing::Echo, Config::default()).unwrap();
+    let agent = RunningAgent::start(&server).await.unwrap();
+    let f = filter(agent.tcp_addr().unwrap());
 
     // The condition holds: the message goes out with its evaluated args.
     let h = host("/api/items", "AbC");
@@ -152,13 +146,11 @@ async fn event_messages_are_evaluated_sent_and_turned_into_variables() {
     );
 
     // The agent goes away: the error variable says 257, as HAProxy's does.
-    stop.cancel();
     // The event: the agent runtime has stopped (its listener is closed, its connections gone).
-    tokio::time::timeout(Duration::from_secs(5), agent)
+    agent
+        .stop()
         .await
-        .expect("the agent did not stop within 5 s")
-        .unwrap()
-        .unwrap();
+        .expect("the agent stops within the kit's bound");
     let prepared = f
         .prepare_event(Event::OnFrontendHttpRequest, &h, &stream)
         .unwrap();

@@ -283,10 +283,7 @@ impl Frame {
     /// Writes the frame with a placeholder length, then patches it in: one
     /// pass over the body instead of two. Returns the frame length.
     fn encode_patched(&self, dst: &mut BytesMut) -> usize {
-        let start = dst.len();
-        dst.put_u32(0);
-        self.header.encode(dst);
-        match &self.body {
+        encode_with(&self.header, dst, |dst| match &self.body {
             Body::HaproxyHello(kv)
             | Body::HaproxyDisconnect(kv)
             | Body::AgentHello(kv)
@@ -296,16 +293,7 @@ impl Frame {
             Body::Notify(m) => m.iter().for_each(|m| m.encode(dst)),
             Body::Ack(a) => a.iter().for_each(|a| a.encode(dst)),
             Body::Fragment(b) | Body::Unknown(b) => dst.put_slice(b),
-        }
-        let len = dst
-            .len()
-            .saturating_sub(start)
-            .saturating_sub(LENGTH_PREFIX);
-        let be = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
-        if let Some(prefix) = dst.get_mut(start..start.saturating_add(LENGTH_PREFIX)) {
-            prefix.copy_from_slice(&be);
-        }
-        len
+        })
     }
 
     /// Decodes one frame from its bytes after the length prefix (`frame`
@@ -353,6 +341,28 @@ impl Frame {
     }
 }
 
+/// Writes `header` and the payload `body` writes, behind a length prefix
+/// patched in afterwards. Returns the frame length (prefix excluded).
+fn encode_with(
+    header: &FrameHeader,
+    dst: &mut BytesMut,
+    body: impl FnOnce(&mut BytesMut),
+) -> usize {
+    let start = dst.len();
+    dst.put_u32(0);
+    header.encode(dst);
+    body(dst);
+    let len = dst
+        .len()
+        .saturating_sub(start)
+        .saturating_sub(LENGTH_PREFIX);
+    let be = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
+    if let Some(prefix) = dst.get_mut(start..start.saturating_add(LENGTH_PREFIX)) {
+        prefix.copy_from_slice(&be);
+    }
+    len
+}
+
 fn sum_len<T>(items: &[T], len: impl Fn(&T) -> usize) -> usize {
     items.iter().fold(0usize, |n, i| n.saturating_add(len(i)))
 }
@@ -387,6 +397,53 @@ impl FrameEncoder {
         }
         let start = dst.len();
         let len = frame.encode_patched(dst);
+        self.keep_within(start, len, dst)
+    }
+
+    /// Appends an ACK of `actions` to `dst` whole, or nothing on error:
+    /// [`FrameEncoder::encode`] of [`Frame::ack`] without owning the actions.
+    pub fn encode_ack(
+        &self,
+        stream_id: u64,
+        frame_id: u64,
+        actions: &[Action],
+        dst: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        let header = FrameHeader {
+            frame_type: FrameType::ACK,
+            flags: Flags::FIN,
+            stream_id,
+            frame_id,
+        };
+        let start = dst.len();
+        let len = encode_with(&header, dst, |dst| {
+            actions.iter().for_each(|a| a.encode(dst))
+        });
+        self.keep_within(start, len, dst)
+    }
+
+    /// Appends a frame made of `header` and a payload encoded beforehand to
+    /// `dst` whole, or nothing when it exceeds max-frame-size.
+    pub fn encode_with_payload(
+        &self,
+        header: &FrameHeader,
+        payload: &[u8],
+        dst: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        let len = header.encoded_len().saturating_add(payload.len());
+        if len > self.max_frame_size as usize {
+            return Err(EncodeError::FrameTooBig {
+                len,
+                max: self.max_frame_size,
+            });
+        }
+        header.encode_with_payload(payload, dst);
+        Ok(())
+    }
+
+    /// Takes back a frame of `len` bytes written at `start` when it exceeds
+    /// max-frame-size.
+    fn keep_within(&self, start: usize, len: usize, dst: &mut BytesMut) -> Result<(), EncodeError> {
         if len > self.max_frame_size as usize {
             dst.truncate(start);
             return Err(EncodeError::FrameTooBig {

@@ -1,6 +1,8 @@
 //! KV-LIST: `[ <NAME: varint length + bytes> <VALUE: typed data> ]...`, used
 //! by HELLO and DISCONNECT payloads and by message arguments.
 
+use std::fmt;
+
 use bytes::{BufMut, Bytes};
 
 use crate::cursor::Reader;
@@ -58,9 +60,56 @@ pub(crate) fn decode_list(r: &mut Reader) -> Result<Vec<Kv>, DecodeError> {
     Ok(out)
 }
 
+/// A KV list as a person reads it, for logs and reports: `name=value`
+/// separated by spaces, strings quoted, binaries as their length.
+#[derive(Debug, Clone, Copy)]
+pub struct KvText<'a>(pub &'a [Kv]);
+
+impl fmt::Display for KvText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        for kv in self.0 {
+            write!(f, "{sep}{}=", String::from_utf8_lossy(&kv.name))?;
+            match &kv.value {
+                TypedData::Null => f.write_str("NULL")?,
+                TypedData::Bool(b) => write!(f, "{b}")?,
+                TypedData::Int32(i) => write!(f, "{i}")?,
+                TypedData::Uint32(i) => write!(f, "{i}")?,
+                TypedData::Int64(i) => write!(f, "{i}")?,
+                TypedData::Uint64(i) => write!(f, "{i}")?,
+                TypedData::Ipv4(a) => write!(f, "{a}")?,
+                TypedData::Ipv6(a) => write!(f, "{a}")?,
+                TypedData::Str(b) => write!(f, "{:?}", String::from_utf8_lossy(b))?,
+                TypedData::Bin(b) => write!(f, "{} bytes", b.len())?,
+            }
+            sep = " ";
+        }
+        Ok(())
+    }
+}
+
 /// The first value named `name` in a KV list.
 pub fn find<'a>(list: &'a [Kv], name: &str) -> Option<&'a TypedData> {
     list.iter()
         .find(|kv| kv.name == name.as_bytes())
         .map(|kv| &kv.value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_reads_as_text() {
+        let list = [
+            Kv::new("version", "2.0"),
+            Kv::new("max-frame-size", 16380u32),
+            Kv::new("b", TypedData::binary(vec![1, 2])),
+            Kv::new("n", TypedData::Null),
+        ];
+        assert_eq!(
+            KvText(&list).to_string(),
+            "version=\"2.0\" max-frame-size=16380 b=2 bytes n=NULL"
+        );
+    }
 }

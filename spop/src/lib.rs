@@ -15,6 +15,13 @@
 //!   HaproxyHello::from_kv / AgentHello::answer / Reassembler::push  (pure rules)
 //! ```
 //!
+//! Above the codec, the two ends of a connection as state machines without
+//! I/O, in the shape of quinn-proto's `Connection` (bytes in, events and
+//! bytes out, time passed in): [`agent::AgentConnection`] (handshake,
+//! pipelined NOTIFY frames handed out and answered, drain, limits) and
+//! [`engine::EngineConnection`] (HELLO, NOTIFY with ids and deadlines, ACK
+//! matching, health checks, DISCONNECT, HAProxy 2.x and 3.x behaviours).
+//!
 //! Everything is pure: the runtimes (`spoa`, `spoe`) move bytes and own time.
 //! Decoding never panics, whatever the input; strings and binaries are
 //! slices of the frame's buffer, not copies.
@@ -35,9 +42,10 @@
 //! Frame::ack(1, 1, vec![Action::set_var(VarScope::Session, "score", 10)]).encode(&mut out);
 //! ```
 //!
-//! What this crate does not do: I/O, timers, connection state, or deciding
-//! what to do with a message. It does not send fragmented frames; it only
-//! reassembles fragments from older engines ([`Reassembler`]).
+//! What this crate does not do: I/O (see the `spop-io` crate for the async
+//! reader, writer and addresses), timers (it says when it wants to be woken),
+//! or deciding what to do with a message. It does not send fragmented frames;
+//! it only reassembles fragments from older engines ([`Reassembler`]).
 
 #![warn(missing_docs)]
 #![cfg_attr(
@@ -52,9 +60,11 @@
 )]
 
 mod action;
+pub mod agent;
 pub mod convert;
 mod cursor;
 mod data;
+pub mod engine;
 mod error;
 mod frame;
 mod hello;
@@ -77,7 +87,7 @@ pub use hello::{
     MIN_FRAME_SIZE, SUPPORTED_VERSIONS, Version, check_agent_frame_size, choose_version,
     negotiate_max_frame_size,
 };
-pub use kv::{Kv, find};
+pub use kv::{Kv, KvText, find};
 pub use message::{Message, encode_arg, encode_message_head};
 pub use reassembly::{Reassembler, Reassembly, ReassemblyError};
 pub use status::Status;

@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use spoa::demo::{Delayed, Echo, IpReputation};
+use spoa::testing::Echo;
 use spoa::{
-    Actions, Config, ErrorVar, Fragmentation, Handler, HandlerError, ListenAddr, Listener, Request,
+    Actions, Addr, Config, ErrorVar, Fragmentation, Handler, HandlerError, Listener, Request,
     Server,
 };
 use spop::VarScope;
 use tokio_util::sync::CancellationToken;
 
+use crate::demo::{Delayed, IpReputation};
 use crate::{metrics_http, signals};
 
 /// The example handlers.
@@ -46,7 +47,7 @@ pub(crate) struct AgentArgs {
     /// Address to listen on: HOST:PORT (a host name is resolved; port 0
     /// picks a free port, printed on stdout) or unix:PATH.
     #[arg(long, value_parser = crate::addr::listen)]
-    listen: ListenAddr,
+    listen: Addr,
     /// The handler to serve.
     #[arg(long, value_enum)]
     example: Example,

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use hdrhistogram::Histogram;
 use serde_json::json;
-use spoe::{AgentAddr, Engine, EngineSettings, ProcessStatus};
+use spoe::{Addr, Engine, EngineSettings, ProcessStatus};
 use spop::Message;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -23,7 +23,7 @@ use crate::typed_arg::TypedArg;
 pub(crate) struct BenchArgs {
     /// The agent: HOST:PORT (a host name is resolved) or unix@PATH.
     #[arg(long, value_parser = crate::addr::agent)]
-    agent: AgentAddr,
+    agent: Addr,
     /// Connections to open.
     #[arg(long, short = 'c', default_value_t = 1)]
     connections: usize,
@@ -317,12 +317,12 @@ async fn bench(args: BenchArgs) -> Result<()> {
         eprintln!();
     }
     let stats = engine.stats();
-    let opened = stats.connections_opened.load(Ordering::Relaxed);
-    let handshakes = stats.handshakes.load(Ordering::Relaxed);
+    let opened = stats.connections_opened();
+    let handshakes = stats.handshakes();
     let handshake_ms = if handshakes == 0 {
         0.0
     } else {
-        stats.handshake_micros.load(Ordering::Relaxed) as f64 / handshakes as f64 / 1000.0
+        stats.handshake_time().as_secs_f64() * 1000.0 / handshakes as f64
     };
     engine.drain();
     let _ = tokio::time::timeout(Duration::from_secs(2), engine.drained()).await;

@@ -7,15 +7,15 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
-use spoe::AgentAddr;
+use spoe::Addr;
 use spoe_conformance::diagnose::{ProbeError, probe};
-use spoe_conformance::{Group, HaproxyVersion, Outcome, Report, Settings, cases};
+use spoe_conformance::{Group, Haproxy, Outcome, Report, Settings, cases};
 
 #[derive(Debug, Args)]
 pub(crate) struct ConformanceArgs {
     /// The agent: HOST:PORT (a host name is resolved) or unix@PATH.
     #[arg(long, value_parser = crate::addr::agent, required_unless_present = "list")]
-    agent: Option<AgentAddr>,
+    agent: Option<Addr>,
     /// Print the report as one JSON object (with --list: the cases).
     #[arg(long)]
     json: bool,
@@ -26,7 +26,7 @@ pub(crate) struct ConformanceArgs {
     /// The HAProxy to play: 2.6 (2.6 to 3.0: async offered, fragments when
     /// announced) or 3.x (3.1+: FIN on every frame, resets after the last ACK).
     #[arg(long, default_value = "2.6")]
-    haproxy: HaproxyVersion,
+    haproxy: Haproxy,
     /// Each case's deadline: a stuck agent fails the case, never the run.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     timeout: Duration,
@@ -56,7 +56,7 @@ pub(crate) fn run(args: ConformanceArgs) -> Result<ExitCode> {
         .agent
         .as_ref()
         .context("--agent is required (or --list)")?;
-    let mut settings = Settings::new(crate::addr::target(agent), args.haproxy);
+    let mut settings = Settings::new(agent.clone(), args.haproxy);
     settings.case_timeout = args.timeout;
     settings.ack_budget = args.budget;
     settings.message = args.message.clone();
@@ -128,7 +128,7 @@ fn list(args: &ConformanceArgs) {
 fn print_json(report: &Report) {
     let out = json!({
         "agent": report.agent,
-        "haproxy": report.haproxy,
+        "haproxy": report.haproxy.to_string(),
         "passed": report.passed(),
         "summary": {
             "pass": report.count(Outcome::Pass),

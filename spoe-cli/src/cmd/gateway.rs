@@ -11,11 +11,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 use spoe_gateway::config::{GatewayConfig, LogTarget};
 use spoe_gateway::server::{Loaded, Loader, ReloadError};
-use spoe_gateway::{Gateway, Workers, quickstart};
+use spoe_gateway::{Gateway, Workers};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use crate::sd_notify;
+use crate::{demo, quickstart, sd_notify};
 
 #[derive(Debug, Args)]
 pub(crate) struct GatewayArgs {
@@ -121,7 +121,7 @@ async fn quickstart(listen: SocketAddr, workers: Arc<Workers>) -> Result<()> {
         .await
         .context("binding the embedded agent")?;
     let agent_addr = agent_listener.local_addr()?;
-    let agent = spoa::Server::new(spoa::demo::IpReputation, spoa::Config::default())?;
+    let agent = spoa::Server::new(demo::IpReputation, spoa::Config::default())?;
     #[expect(
         clippy::disallowed_methods,
         reason = "the JoinHandle is kept, and awaited or aborted before the command returns"

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
-use spoe::{AgentAddr, Engine, EngineSettings};
+use spoe::{Addr, Engine, EngineSettings};
 use spop::Message;
 
 use crate::json;
@@ -15,7 +15,7 @@ use crate::typed_arg::TypedArg;
 pub(crate) struct NotifyArgs {
     /// The agent: HOST:PORT (a host name is resolved) or unix@PATH.
     #[arg(long, value_parser = crate::addr::agent)]
-    agent: AgentAddr,
+    agent: Addr,
     /// The message's budget, as `timeout processing` (HAProxy units). It
     /// also bounds the connection and the hello.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
@@ -61,8 +61,8 @@ pub(crate) fn run(args: NotifyArgs) -> Result<()> {
 /// error of a refused connection or a missing socket, a peer that speaks
 /// another protocol, a refused HELLO. `None` when the handshake works (the
 /// failure was then about the message, such as a timeout).
-pub(crate) async fn cause(agent: &AgentAddr, wait: Duration) -> Option<String> {
-    spoe_conformance::diagnose::probe(&crate::addr::target(agent), wait)
+pub(crate) async fn cause(agent: &Addr, wait: Duration) -> Option<String> {
+    spoe_conformance::diagnose::probe(agent, wait)
         .await
         .err()
         .map(|e| e.to_string())

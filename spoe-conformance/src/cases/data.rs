@@ -3,39 +3,32 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bytes::Bytes;
-use spop::{Body, Message, TypedData};
+use spop::{Message, TypedData};
 
-use super::{connected, message, with_violations};
-use crate::peer::PeerError;
-use crate::{Case, Group, Settings, Verdict};
+use super::message;
+use crate::case::{Case, CaseFuture, Group};
+use crate::script::script;
+use crate::settings::Settings;
 
 /// One NOTIFY with `messages` on a fresh connection; an ACK with its ids passes.
-async fn round_trip(
+fn round_trip(
     s: &Settings,
     stream_id: u64,
     frame_id: u64,
     messages: Vec<Message>,
-) -> Result<Verdict, PeerError> {
-    let (mut peer, _) = connected(s).await?;
-    let ack = peer.notify(stream_id, frame_id, messages).await?;
-    let n = match &ack.body {
-        Body::Ack(a) => a.len(),
-        _ => 0,
-    };
-    Ok(with_violations(
-        &peer,
-        Verdict::pass(format!(
-            "ACK stream-id {stream_id} frame-id {frame_id} with {n} action(s)"
-        )),
-    ))
+) -> CaseFuture<'_> {
+    script(s)
+        .hello()
+        .notify(stream_id, frame_id, messages)
+        .expect_ack()
 }
 
-async fn args(s: &Settings, args: Vec<(&'static str, TypedData)>) -> Result<Verdict, PeerError> {
+fn args<'s>(s: &'s Settings, args: Vec<(&'static str, TypedData)>) -> CaseFuture<'s> {
     let mut m = message(s);
     for (name, value) in args {
         m = m.arg(name, value);
     }
-    round_trip(s, 1, 1, vec![m]).await
+    round_trip(s, 1, 1, vec![m])
 }
 
 pub(crate) const NULL: Case = Case {
@@ -44,7 +37,7 @@ pub(crate) const NULL: Case = Case {
     checks: "a NULL argument (a missing sample) is acknowledged",
     section: "3.1",
     required: true,
-    run: |s| Box::pin(args(s, vec![("null", TypedData::Null)])),
+    run: |s| args(s, vec![("null", TypedData::Null)]),
 };
 
 pub(crate) const BOOL: Case = Case {
@@ -54,10 +47,10 @@ pub(crate) const BOOL: Case = Case {
     section: "3.1",
     required: true,
     run: |s| {
-        Box::pin(args(
+        args(
             s,
             vec![("t", TypedData::Bool(true)), ("f", TypedData::Bool(false))],
-        ))
+        )
     },
 };
 
@@ -68,7 +61,7 @@ pub(crate) const INT64: Case = Case {
     section: "3.1",
     required: true,
     run: |s| {
-        Box::pin(args(
+        args(
             s,
             vec![
                 ("zero", TypedData::Int64(0)),
@@ -78,7 +71,7 @@ pub(crate) const INT64: Case = Case {
                 ("min", TypedData::Int64(i64::MIN)),
                 ("max", TypedData::Int64(i64::MAX)),
             ],
-        ))
+        )
     },
 };
 
@@ -89,13 +82,13 @@ pub(crate) const IPV4: Case = Case {
     section: "3.1",
     required: true,
     run: |s| {
-        Box::pin(args(
+        args(
             s,
             vec![
                 ("src", TypedData::Ipv4(Ipv4Addr::new(192, 0, 2, 10))),
                 ("zero", TypedData::Ipv4(Ipv4Addr::UNSPECIFIED)),
             ],
-        ))
+        )
     },
 };
 
@@ -106,7 +99,7 @@ pub(crate) const IPV6: Case = Case {
     section: "3.1",
     required: true,
     run: |s| {
-        Box::pin(args(
+        args(
             s,
             vec![
                 (
@@ -118,7 +111,7 @@ pub(crate) const IPV6: Case = Case {
                     TypedData::Ipv6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped()),
                 ),
             ],
-        ))
+        )
     },
 };
 
@@ -129,14 +122,14 @@ pub(crate) const STRING: Case = Case {
     section: "3.1",
     required: true,
     run: |s| {
-        Box::pin(args(
+        args(
             s,
             vec![
                 ("method", TypedData::string("GET")),
                 ("path", TypedData::string("/a/b?c=d&e=%20")),
                 ("long", TypedData::string("x".repeat(2000))),
             ],
-        ))
+        )
     },
 };
 
@@ -147,7 +140,7 @@ pub(crate) const BINARY: Case = Case {
     section: "3.1",
     required: true,
     run: |s| {
-        Box::pin(args(
+        args(
             s,
             vec![
                 (
@@ -159,7 +152,7 @@ pub(crate) const BINARY: Case = Case {
                     TypedData::Bin((0u8..=255).collect::<Vec<u8>>().into()),
                 ),
             ],
-        ))
+        )
     },
 };
 
@@ -170,13 +163,13 @@ pub(crate) const EMPTY_VALUES: Case = Case {
     section: "3.1",
     required: true,
     run: |s| {
-        Box::pin(args(
+        args(
             s,
             vec![
                 ("s", TypedData::Str(Bytes::new())),
                 ("b", TypedData::Bin(Bytes::new())),
             ],
-        ))
+        )
     },
 };
 
@@ -187,10 +180,10 @@ pub(crate) const NON_UTF8_STRING: Case = Case {
     section: "3.1",
     required: false,
     run: |s| {
-        Box::pin(args(
+        args(
             s,
             vec![("hdr", TypedData::Str(Bytes::from_static(b"caf\xe9")))],
-        ))
+        )
     },
 };
 
@@ -201,13 +194,11 @@ pub(crate) const MANY_ARGS: Case = Case {
     section: "3.2",
     required: true,
     run: |s| {
-        Box::pin(async move {
-            let mut m = message(s);
-            for i in 0..255i64 {
-                m = m.arg(format!("a{i}"), i);
-            }
-            round_trip(s, 1, 1, vec![m]).await
-        })
+        let mut m = message(s);
+        for i in 0..255i64 {
+            m = m.arg(format!("a{i}"), i);
+        }
+        round_trip(s, 1, 1, vec![m])
     },
 };
 
@@ -218,12 +209,10 @@ pub(crate) const UNNAMED_ARGS: Case = Case {
     section: "2.3, 3.2",
     required: true,
     run: |s| {
-        Box::pin(async move {
-            let m = message(s)
-                .arg("", Ipv4Addr::new(192, 0, 2, 1))
-                .arg("", TypedData::string("GET"));
-            round_trip(s, 1, 1, vec![m]).await
-        })
+        let m = message(s)
+            .arg("", Ipv4Addr::new(192, 0, 2, 1))
+            .arg("", TypedData::string("GET"));
+        round_trip(s, 1, 1, vec![m])
     },
 };
 
@@ -234,12 +223,12 @@ pub(crate) const UNKNOWN_MESSAGE: Case = Case {
     section: "3.2.6, 3.4",
     required: true,
     run: |s| {
-        Box::pin(round_trip(
+        round_trip(
             s,
             1,
             1,
             vec![Message::new("conformance-unknown-message").arg("a", 1i64)],
-        ))
+        )
     },
 };
 
@@ -250,14 +239,12 @@ pub(crate) const SEVERAL_MESSAGES: Case = Case {
     section: "3.3",
     required: true,
     run: |s| {
-        Box::pin(async move {
-            let msgs = vec![
-                message(s).arg("a", 1i64),
-                Message::new("conformance-second").arg("b", TypedData::string("x")),
-                Message::new("conformance-third"),
-            ];
-            round_trip(s, 1, 1, msgs).await
-        })
+        let msgs = vec![
+            message(s).arg("a", 1i64),
+            Message::new("conformance-second").arg("b", TypedData::string("x")),
+            Message::new("conformance-third"),
+        ];
+        round_trip(s, 1, 1, msgs)
     },
 };
 
@@ -267,12 +254,5 @@ pub(crate) const LARGE_IDS: Case = Case {
     checks: "stream-id 2^40+7 and frame-id 300 (multi-byte varints) come back unchanged in the ACK",
     section: "3.2, 3.2.7",
     required: true,
-    run: |s| {
-        Box::pin(round_trip(
-            s,
-            (1 << 40) + 7,
-            300,
-            vec![message(s).arg("a", 1i64)],
-        ))
-    },
+    run: |s| round_trip(s, (1 << 40) + 7, 300, vec![message(s).arg("a", 1i64)]),
 };

@@ -1,10 +1,12 @@
 //! The HELLO exchange.
 
-use spop::{AgentHello, Body, Capabilities, HaproxyHello, Kv, Status, TypedData};
+use spop::{Capabilities, HaproxyHello, Kv, Status, TypedData};
 
-use super::{close_wait, connected, hello, judge_refusal, raw_frame, until_closed};
-use crate::peer::{Event, Peer, PeerError, describe};
-use crate::{Case, Group, Settings, Verdict};
+use super::{close_wait, connected, hello, raw_frame, until_closed};
+use crate::case::{Case, Group, Verdict};
+use crate::peer::{Peer, PeerError, describe};
+use crate::script::{script, summary};
+use crate::settings::Settings;
 
 pub(crate) const HELLO: Case = Case {
     id: "handshake-hello",
@@ -12,25 +14,8 @@ pub(crate) const HELLO: Case = Case {
     checks: "the selected HAProxy's HELLO gets an AGENT-HELLO HAProxy accepts (version 2.0, max-frame-size in 256..=offer, ids 0, FIN)",
     section: "3.2.4, 3.2.5",
     required: true,
-    run: |s| Box::pin(hello_case(s)),
+    run: |s| script(s).hello().expect_answer(),
 };
-
-async fn hello_case(s: &Settings) -> Result<Verdict, PeerError> {
-    let (peer, answer) = connected(s).await?;
-    Ok(super::with_violations(
-        &peer,
-        Verdict::pass(summary(&answer)),
-    ))
-}
-
-fn summary(a: &AgentHello) -> String {
-    format!(
-        "AGENT-HELLO version {}, max-frame-size {}, capabilities {:?}",
-        a.version,
-        a.max_frame_size,
-        a.capabilities.to_string()
-    )
-}
 
 pub(crate) const UNKNOWN_KEY: Case = Case {
     id: "handshake-unknown-key",
@@ -38,44 +23,21 @@ pub(crate) const UNKNOWN_KEY: Case = Case {
     checks: "a HELLO with a key the agent does not know (HAProxy added engine-id in 1.9; more may come) is answered",
     section: "3.2.4",
     required: true,
-    run: |s| Box::pin(unknown_key(s)),
+    run: |s| {
+        let mut kv = hello(s.haproxy).to_kv();
+        kv.push(Kv::new("conformance-future-key", TypedData::string("x")));
+        script(s)
+            .offer(kv, spop::HAPROXY_DEFAULT_FRAME_SIZE)
+            .expect_answer()
+    },
 };
 
-async fn unknown_key(s: &Settings) -> Result<Verdict, PeerError> {
-    let mut kv = hello(s.haproxy).to_kv();
-    kv.push(Kv::new("conformance-future-key", TypedData::string("x")));
-    offer(s, kv, spop::HAPROXY_DEFAULT_FRAME_SIZE).await
-}
-
-/// Sends `kv` as the HELLO and requires an AGENT-HELLO HAProxy accepts.
-async fn offer(s: &Settings, kv: Vec<Kv>, offered: u32) -> Result<Verdict, PeerError> {
-    let mut peer = Peer::connect(&s.target).await?;
-    let event = peer.hello_kv(kv).await?;
-    Ok(judge_answer(&event, offered))
-}
-
-fn judge_answer(event: &Event, offered: u32) -> Verdict {
-    let Event::Frame(frame) = event else {
-        return Verdict::fail(format!("expected AGENT-HELLO, got {event}"));
-    };
-    let Body::AgentHello(kv) = &frame.body else {
-        return Verdict::fail(format!("expected AGENT-HELLO, got {}", describe(frame)));
-    };
-    match AgentHello::from_kv(kv, offered) {
-        Ok(a) => Verdict::pass(summary(&a)),
-        Err(e) => Verdict::fail(format!(
-            "{}: {e} (HAProxy, having offered {offered}, disconnects with status {})",
-            describe(frame),
-            e.status().0
-        )),
-    }
-}
-
-fn offering(s: &Settings, max_frame_size: u32) -> HaproxyHello {
+fn offering(s: &Settings, max_frame_size: u32) -> Vec<Kv> {
     HaproxyHello {
         max_frame_size,
         ..hello(s.haproxy)
     }
+    .to_kv()
 }
 
 pub(crate) const FRAME_SIZE_BELOW: Case = Case {
@@ -84,7 +46,7 @@ pub(crate) const FRAME_SIZE_BELOW: Case = Case {
     checks: "max-frame-size 1024 offered (tune.bufsize 1028): the agent answers at most 1024",
     section: "3.2.4, 3.2.5",
     required: true,
-    run: |s| Box::pin(async move { offer(s, offering(s, 1024).to_kv(), 1024).await }),
+    run: |s| script(s).offer(offering(s, 1024), 1024).expect_answer(),
 };
 
 pub(crate) const FRAME_SIZE_MINIMUM: Case = Case {
@@ -93,7 +55,7 @@ pub(crate) const FRAME_SIZE_MINIMUM: Case = Case {
     checks: "max-frame-size 256 offered (the protocol's minimum): the agent answers 256",
     section: "3.2",
     required: false,
-    run: |s| Box::pin(async move { offer(s, offering(s, 256).to_kv(), 256).await }),
+    run: |s| script(s).offer(offering(s, 256), 256).expect_answer(),
 };
 
 pub(crate) const FRAME_SIZE_ABOVE: Case = Case {
@@ -102,7 +64,7 @@ pub(crate) const FRAME_SIZE_ABOVE: Case = Case {
     checks: "max-frame-size 65532 offered (tune.bufsize 65536): the agent answers its own limit or less, never more than offered",
     section: "3.2.4, 3.2.5",
     required: true,
-    run: |s| Box::pin(async move { offer(s, offering(s, 65532).to_kv(), 65532).await }),
+    run: |s| script(s).offer(offering(s, 65532), 65532).expect_answer(),
 };
 
 pub(crate) const FRAME_SIZE_TOO_SMALL: Case = Case {
@@ -112,21 +74,11 @@ pub(crate) const FRAME_SIZE_TOO_SMALL: Case = Case {
     section: "3.2, 3.5",
     required: false,
     run: |s| {
-        Box::pin(refused_hello(
-            s,
-            offering(s, 255).to_kv(),
-            Status::BAD_FRAME_SIZE,
-        ))
+        script(s)
+            .bad_hello(offering(s, 255))
+            .expect_refusal(Status::BAD_FRAME_SIZE)
     },
 };
-
-/// A HELLO the agent must refuse with `expected`.
-async fn refused_hello(s: &Settings, kv: Vec<Kv>, expected: Status) -> Result<Verdict, PeerError> {
-    let mut peer = Peer::connect(&s.target).await?;
-    peer.send(&crate::peer::hello_frame(kv), "HAPROXY-HELLO")
-        .await?;
-    Ok(judge_refusal(&mut peer, s, expected).await)
-}
 
 pub(crate) const VERSIONS_LIST: Case = Case {
     id: "handshake-versions-list",
@@ -135,13 +87,11 @@ pub(crate) const VERSIONS_LIST: Case = Case {
     section: "3.2.4",
     required: false,
     run: |s| {
-        Box::pin(async move {
-            let h = HaproxyHello {
-                supported_versions: "1.0, 2.0".to_owned(),
-                ..hello(s.haproxy)
-            };
-            offer(s, h.to_kv(), h.max_frame_size).await
-        })
+        let h = HaproxyHello {
+            supported_versions: "1.0, 2.0".to_owned(),
+            ..hello(s.haproxy)
+        };
+        script(s).offer(h.to_kv(), h.max_frame_size).expect_answer()
     },
 };
 
@@ -166,20 +116,10 @@ pub(crate) const CAPABILITIES_EMPTY: Case = Case {
     section: "3.2.1, 3.2.4",
     required: true,
     run: |s| {
-        Box::pin(async move {
-            let mut peer = Peer::connect(&s.target).await?;
-            let event = peer.hello_kv(with_capabilities(s, "")).await?;
-            let verdict = judge_answer(&event, spop::HAPROXY_DEFAULT_FRAME_SIZE);
-            if verdict.outcome != crate::Outcome::Pass {
-                return Ok(verdict);
-            }
-            peer.notify(1, 1, vec![super::message(s).arg("n", 1i64)])
-                .await?;
-            Ok(Verdict::pass(format!(
-                "{}; then a NOTIFY got its ACK",
-                verdict.seen
-            )))
-        })
+        script(s)
+            .offer(with_capabilities(s, ""), spop::HAPROXY_DEFAULT_FRAME_SIZE)
+            .notify(1, 1, vec![super::message(s).arg("n", 1i64)])
+            .expect_ack()
     },
 };
 
@@ -190,15 +130,17 @@ pub(crate) const CAPABILITIES_UNKNOWN: Case = Case {
     section: "3.2.1",
     required: true,
     run: |s| {
-        Box::pin(async move {
-            let caps = Capabilities {
-                pipelining: true,
-                async_: true,
-                fragmentation: false,
-            };
-            let kv = with_capabilities(s, &format!("{caps},conformance-x"));
-            offer(s, kv, spop::HAPROXY_DEFAULT_FRAME_SIZE).await
-        })
+        let caps = Capabilities {
+            pipelining: true,
+            async_: true,
+            fragmentation: false,
+        };
+        script(s)
+            .offer(
+                with_capabilities(s, &format!("{caps},conformance-x")),
+                spop::HAPROXY_DEFAULT_FRAME_SIZE,
+            )
+            .expect_answer()
     },
 };
 
@@ -208,31 +150,36 @@ pub(crate) const CAPABILITIES_SPACES: Case = Case {
     checks: "capabilities \" pipelining , async \" (spaces must be ignored) are answered",
     section: "3.2.4",
     required: false,
-    run: |s| {
-        Box::pin(async move {
-            // Only an agent that announces pipelining to the plain offer can
-            // be seen misreading the spaced one.
-            let (_, plain) = connected(s).await?;
-            let mut peer = Peer::connect(&s.target).await?;
-            let event = peer
-                .hello_kv(with_capabilities(s, " pipelining , async "))
-                .await?;
-            let verdict = judge_answer(&event, spop::HAPROXY_DEFAULT_FRAME_SIZE);
-            if let Event::Frame(f) = &event
-                && let Body::AgentHello(kv) = &f.body
-                && let Ok(a) = AgentHello::from_kv(kv, spop::HAPROXY_DEFAULT_FRAME_SIZE)
-                && plain.capabilities.pipelining
-                && !a.capabilities.pipelining
-            {
-                return Ok(Verdict::warn(format!(
-                    "{}: pipelining not announced when offered with spaces",
-                    verdict.seen
-                )));
-            }
-            Ok(verdict)
-        })
-    },
+    run: |s| Box::pin(capabilities_spaces(s)),
 };
+
+async fn capabilities_spaces(s: &Settings) -> Result<Verdict, PeerError> {
+    // Only an agent that announces pipelining to the plain offer can be seen
+    // misreading the spaced one.
+    let (_, plain) = connected(s).await?;
+    let mut peer = Peer::connect(&s.target).await?;
+    let spaced = match peer
+        .handshake_kv(
+            &hello(s.haproxy),
+            with_capabilities(s, " pipelining , async "),
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(PeerError::Unexpected { got, .. }) => return Ok(Verdict::fail(got)),
+        Err(e) => return Err(e),
+    };
+    Ok(
+        if plain.capabilities.pipelining && !spaced.capabilities.pipelining {
+            Verdict::warn(format!(
+                "{}: pipelining not announced when offered with spaces",
+                summary(&spaced)
+            ))
+        } else {
+            Verdict::pass(summary(&spaced))
+        },
+    )
+}
 
 fn without(s: &Settings, key: &str) -> Vec<Kv> {
     hello(s.haproxy)
@@ -249,11 +196,9 @@ pub(crate) const MISSING_VERSION: Case = Case {
     section: "3.2.4, 3.5",
     required: false,
     run: |s| {
-        Box::pin(refused_hello(
-            s,
-            without(s, "supported-versions"),
-            Status::NO_VERSION,
-        ))
+        script(s)
+            .bad_hello(without(s, "supported-versions"))
+            .expect_refusal(Status::NO_VERSION)
     },
 };
 
@@ -264,11 +209,9 @@ pub(crate) const MISSING_FRAME_SIZE: Case = Case {
     section: "3.2.4, 3.5",
     required: false,
     run: |s| {
-        Box::pin(refused_hello(
-            s,
-            without(s, "max-frame-size"),
-            Status::NO_FRAME_SIZE,
-        ))
+        script(s)
+            .bad_hello(without(s, "max-frame-size"))
+            .expect_refusal(Status::NO_FRAME_SIZE)
     },
 };
 
@@ -279,13 +222,13 @@ pub(crate) const UNSUPPORTED_VERSION: Case = Case {
     section: "3.2.5, 3.5",
     required: false,
     run: |s| {
-        Box::pin(async move {
-            let h = HaproxyHello {
-                supported_versions: "1.0".to_owned(),
-                ..hello(s.haproxy)
-            };
-            refused_hello(s, h.to_kv(), Status::BAD_VERSION).await
-        })
+        let h = HaproxyHello {
+            supported_versions: "1.0".to_owned(),
+            ..hello(s.haproxy)
+        };
+        script(s)
+            .bad_hello(h.to_kv())
+            .expect_refusal(Status::BAD_VERSION)
     },
 };
 
@@ -306,18 +249,18 @@ async fn healthcheck(s: &Settings) -> Result<Verdict, PeerError> {
         ..hello(s.haproxy)
     };
     let mut peer = Peer::connect(&s.target).await?;
-    let event = peer.hello_kv(h.to_kv()).await?;
-    let verdict = judge_answer(&event, h.max_frame_size);
-    if verdict.outcome != crate::Outcome::Pass {
-        return Ok(verdict);
-    }
+    let answer = match peer.handshake(&h).await {
+        Ok(a) => a,
+        Err(PeerError::Unexpected { got, .. }) => return Ok(Verdict::fail(got)),
+        Err(e) => return Err(e),
+    };
     let (frames, end) = until_closed(&mut peer, close_wait(s)).await;
     let after = match (frames.first(), end) {
         (Some(f), _) => format!("then {}", describe(f)),
         (None, Some(e)) => format!("then {e}"),
         (None, None) => "the connection stayed open (HAProxy closes it)".to_owned(),
     };
-    Ok(Verdict::pass(format!("{}; {after}", verdict.seen)))
+    Ok(Verdict::pass(format!("{}; {after}", summary(&answer))))
 }
 
 pub(crate) const NOTIFY_FIRST: Case = Case {
@@ -327,12 +270,10 @@ pub(crate) const NOTIFY_FIRST: Case = Case {
     section: "3.2.3",
     required: false,
     run: |s| {
-        Box::pin(async move {
-            let mut peer = Peer::connect(&s.target).await?;
-            let payload = super::notify_payload(&[super::message(s).arg("n", 1i64)]);
-            let frame = raw_frame(spop::FrameType::NOTIFY, spop::Flags::FIN, 1, 1, &payload);
-            peer.send_raw(&frame, "NOTIFY").await?;
-            Ok(judge_refusal(&mut peer, s, Status::INVALID_FRAME).await)
-        })
+        let payload = super::notify_payload(&[super::message(s).arg("n", 1i64)]);
+        let frame = raw_frame(spop::FrameType::NOTIFY, spop::Flags::FIN, 1, 1, &payload);
+        script(s)
+            .raw(frame, "NOTIFY")
+            .expect_refusal(Status::INVALID_FRAME)
     },
 };

@@ -7,8 +7,10 @@ use super::{
     close_wait, connected, judge_refusal, message, notify_of_len, notify_payload, oversized_frame,
     raw_frame, then_alive, until_closed,
 };
+use crate::case::{Case, Group, Verdict};
 use crate::peer::{Event, PeerError, describe};
-use crate::{Case, Group, Settings, Verdict};
+use crate::script::script;
+use crate::settings::Settings;
 
 pub(crate) const ACK_WITHIN_FRAME_SIZE: Case = Case {
     id: "limits-ack-within-frame-size",
@@ -45,18 +47,10 @@ async fn ack_within(s: &Settings) -> Result<Verdict, PeerError> {
     let sent = frame.frame_len();
     peer.send(&frame, "NOTIFY").await?;
     let verdict = match peer.next().await {
-        Event::Frame(f) if f.header.frame_type == FrameType::ACK => {
-            let len = f.frame_len();
-            if len > max {
-                Verdict::fail(format!(
-                    "an ACK of {len} bytes for a NOTIFY of {sent}, above the negotiated max-frame-size {max}: HAProxy closes the connection (status 3)"
-                ))
-            } else {
-                Verdict::pass(format!(
-                    "an ACK of {len} bytes for a NOTIFY of {sent} (max-frame-size {max})"
-                ))
-            }
-        }
+        Event::Frame(f) if f.header.frame_type == FrameType::ACK => Verdict::pass(format!(
+            "an ACK of {} bytes for a NOTIFY of {sent} (max-frame-size {max})",
+            f.frame_len()
+        )),
         Event::Frame(f) => match &f.body {
             Body::AgentDisconnect(_) => Verdict::pass(format!(
                 "{} for a NOTIFY of {sent} whose answer would not fit {max}",
@@ -64,6 +58,10 @@ async fn ack_within(s: &Settings) -> Result<Verdict, PeerError> {
             )),
             _ => Verdict::fail(format!("expected an ACK, got {}", describe(&f))),
         },
+        Event::Refused { status, reason } => Verdict::fail(format!(
+            "for a NOTIFY of {sent}: {reason}: HAProxy closes the connection (status {})",
+            status.0
+        )),
         other => Verdict::fail(format!("expected an ACK, got {other}")),
     };
     // The size is judged above; drop the generic violation to keep one message.
@@ -95,15 +93,11 @@ pub(crate) const LENGTH_ABOVE_64K: Case = Case {
     section: "3.2, 3.5",
     required: true,
     run: |s| {
-        Box::pin(async move {
-            let (mut peer, _) = connected(s).await?;
-            // The agent may close before reading it all: a failed write is its refusal.
-            let _ = peer
-                .send_raw(&oversized_frame(70_000), "a 70000-byte frame")
-                .await;
-            let v = judge_refusal(&mut peer, s, Status::FRAME_TOO_BIG).await;
-            Ok(then_alive(s, v).await)
-        })
+        script(s)
+            .hello()
+            .raw_may_fail(oversized_frame(70_000), "a 70000-byte frame")
+            .then_alive()
+            .expect_refusal(Status::FRAME_TOO_BIG)
     },
 };
 
@@ -114,20 +108,19 @@ pub(crate) const TRUNCATED_PAYLOAD: Case = Case {
     section: "3.2, 3.5",
     required: true,
     run: |s| {
-        Box::pin(async move {
-            let (mut peer, _) = connected(s).await?;
-            let mut payload = bytes::BytesMut::new();
-            spop::encode_message_head(s.message.as_bytes(), 1, &mut payload);
-            payload.put_u8(1);
-            payload.put_slice(b"a");
-            payload.put_u8(0x08); // STRING
-            payload.put_u8(50); // 50 bytes announced...
-            payload.put_slice(b"only ten.."); // ...10 present
-            let frame = raw_frame(FrameType::NOTIFY, Flags::FIN, 1, 1, &payload);
-            peer.send_raw(&frame, "a truncated NOTIFY").await?;
-            let v = judge_refusal(&mut peer, s, Status::INVALID_FRAME).await;
-            Ok(then_alive(s, v).await)
-        })
+        let mut payload = bytes::BytesMut::new();
+        spop::encode_message_head(s.message.as_bytes(), 1, &mut payload);
+        payload.put_u8(1);
+        payload.put_slice(b"a");
+        payload.put_u8(0x08); // STRING
+        payload.put_u8(50); // 50 bytes announced...
+        payload.put_slice(b"only ten.."); // ...10 present
+        let frame = raw_frame(FrameType::NOTIFY, Flags::FIN, 1, 1, &payload);
+        script(s)
+            .hello()
+            .raw(frame, "a truncated NOTIFY")
+            .then_alive()
+            .expect_refusal(Status::INVALID_FRAME)
     },
 };
 
@@ -207,12 +200,11 @@ pub(crate) const ZERO_LENGTH: Case = Case {
     section: "3.2",
     required: false,
     run: |s| {
-        Box::pin(async move {
-            let (mut peer, _) = connected(s).await?;
-            peer.send_raw(&[0, 0, 0, 0], "a zero length").await?;
-            let v = judge_refusal(&mut peer, s, Status::INVALID_FRAME).await;
-            Ok(then_alive(s, v).await)
-        })
+        script(s)
+            .hello()
+            .raw(bytes::BytesMut::from(&[0u8, 0, 0, 0][..]), "a zero length")
+            .then_alive()
+            .expect_refusal(Status::INVALID_FRAME)
     },
 };
 
@@ -223,18 +215,17 @@ pub(crate) const RESERVED_DATA_TYPE: Case = Case {
     section: "3.1",
     required: false,
     run: |s| {
-        Box::pin(async move {
-            let (mut peer, _) = connected(s).await?;
-            let mut payload = bytes::BytesMut::new();
-            spop::encode_message_head(s.message.as_bytes(), 1, &mut payload);
-            payload.put_u8(1);
-            payload.put_slice(b"a");
-            payload.put_u8(0x0a);
-            payload.put_slice(&[0, 0, 0, 0]);
-            let frame = raw_frame(FrameType::NOTIFY, Flags::FIN, 1, 1, &payload);
-            peer.send_raw(&frame, "a NOTIFY with data type 10").await?;
-            let v = judge_refusal(&mut peer, s, Status::INVALID_FRAME).await;
-            Ok(then_alive(s, v).await)
-        })
+        let mut payload = bytes::BytesMut::new();
+        spop::encode_message_head(s.message.as_bytes(), 1, &mut payload);
+        payload.put_u8(1);
+        payload.put_slice(b"a");
+        payload.put_u8(0x0a);
+        payload.put_slice(&[0, 0, 0, 0]);
+        let frame = raw_frame(FrameType::NOTIFY, Flags::FIN, 1, 1, &payload);
+        script(s)
+            .hello()
+            .raw(frame, "a NOTIFY with data type 10")
+            .then_alive()
+            .expect_refusal(Status::INVALID_FRAME)
     },
 };

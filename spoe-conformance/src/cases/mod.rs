@@ -1,17 +1,20 @@
 //! The cases, one module per group, and what they share: HAProxy's HELLOs, a
 //! connected peer, the way a refusal is judged, and the liveness probe that
-//! tells a crash from a refusal.
+//! tells a crash from a refusal. Most cases are a [`crate::script`]: connect,
+//! hello, send, expect.
 
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
+use spop::engine::Haproxy;
 use spop::{
-    AgentHello, Body, Capabilities, Disconnect, Flags, Frame, FrameHeader, FrameType, HaproxyHello,
-    Message, Status,
+    AgentHello, Body, Disconnect, Flags, Frame, FrameHeader, FrameType, HaproxyHello, Message,
+    Status,
 };
 
+use crate::case::{Case, Verdict};
 use crate::peer::{Event, Peer, PeerError, describe};
-use crate::{Case, HaproxyVersion, Settings, Verdict};
+use crate::settings::Settings;
 
 mod data;
 mod handshake;
@@ -81,18 +84,8 @@ pub(crate) static ALL: &[Case] = &[
 const ENGINE_ID: &str = "8b5c3a1e-6f0d-4b2a-9c7e-1d2f3a4b5c6d";
 
 /// The HELLO the selected HAProxy sends, byte for byte in content.
-pub(crate) fn hello(version: HaproxyVersion) -> HaproxyHello {
-    HaproxyHello {
-        supported_versions: "2.0".to_owned(),
-        max_frame_size: spop::HAPROXY_DEFAULT_FRAME_SIZE,
-        capabilities: Capabilities {
-            pipelining: true,
-            async_: version == HaproxyVersion::V2_6,
-            fragmentation: false,
-        },
-        healthcheck: false,
-        engine_id: Some(ENGINE_ID.to_owned()),
-    }
+pub(crate) fn hello(version: Haproxy) -> HaproxyHello {
+    version.hello(Some(ENGINE_ID.to_owned()))
 }
 
 /// A connection that finished the selected HAProxy's handshake.
@@ -110,7 +103,7 @@ pub(crate) fn message(settings: &Settings) -> Message {
 /// Fails the verdict when the agent sent frames HAProxy refuses along the way.
 pub(crate) fn with_violations(peer: &Peer, verdict: Verdict) -> Verdict {
     match peer.violations.first() {
-        Some(v) if verdict.outcome != crate::Outcome::Fail => {
+        Some(v) if verdict.outcome != crate::case::Outcome::Fail => {
             Verdict::fail(format!("{}; but the agent sent {v}", verdict.seen))
         }
         _ => verdict,

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use bytes::BytesMut;
-use spop::{Frame, FrameType};
+use spop::FrameType;
 
 use super::{connected, message, with_violations};
+use crate::case::{Case, Group, Verdict};
 use crate::peer::{Peer, PeerError, describe};
-use crate::{Case, Group, Settings, Verdict};
+use crate::settings::Settings;
 
 pub(crate) const ANNOUNCED: Case = Case {
     id: "pipelining-announced",
@@ -41,11 +41,10 @@ pub(crate) async fn burst(
     first: u64,
     n: u64,
 ) -> Result<bool, PeerError> {
-    let mut out = BytesMut::new();
     for id in first..first + n {
-        Frame::notify(id, 1, vec![message(s).arg("i", id as i64)]).encode(&mut out);
+        peer.queue_notify(id, 1, &[message(s).arg("i", id as i64)])?;
     }
-    peer.send_raw(&out, "pipelined NOTIFY frames").await?;
+    peer.flush("pipelined NOTIFY frames").await?;
     let mut waiting: BTreeSet<u64> = (first..first + n).collect();
     let mut in_order = true;
     let mut expected_next = first;

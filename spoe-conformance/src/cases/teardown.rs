@@ -1,11 +1,11 @@
 //! Ending a connection: DISCONNECT exchanges, resets, half-closes.
 
-use bytes::BytesMut;
-use spop::{Body, Disconnect, Frame, FrameType, Status};
+use spop::{Body, Disconnect, Frame, FrameType};
 
 use super::{close_wait, connected, message, then_alive, until_closed, with_violations};
+use crate::case::{Case, Group, Verdict};
 use crate::peer::{Event, Peer, describe};
-use crate::{Case, Group, Settings, Verdict};
+use crate::settings::Settings;
 
 /// Judges the answer to a HAPROXY-DISCONNECT: AGENT-DISCONNECT then a close.
 fn judge_goodbye(frames: &[Frame], end: Option<Event>, s: &Settings) -> Verdict {
@@ -50,11 +50,7 @@ pub(crate) const DISCONNECT: Case = Case {
     run: |s| {
         Box::pin(async move {
             let (mut peer, _) = connected(s).await?;
-            peer.send(
-                &Frame::haproxy_disconnect(&Disconnect::new(Status::NORMAL)),
-                "HAPROXY-DISCONNECT",
-            )
-            .await?;
+            peer.disconnect().await?;
             let (frames, end) = until_closed(&mut peer, close_wait(s)).await;
             Ok(with_violations(&peer, judge_goodbye(&frames, end, s)))
         })
@@ -70,10 +66,9 @@ pub(crate) const DISCONNECT_IN_FLIGHT: Case = Case {
     run: |s| {
         Box::pin(async move {
             let (mut peer, _) = connected(s).await?;
-            let mut out = BytesMut::new();
-            Frame::notify(1, 1, vec![message(s).arg("a", 1i64)]).encode(&mut out);
-            Frame::haproxy_disconnect(&Disconnect::new(Status::NORMAL)).encode(&mut out);
-            peer.send_raw(&out, "NOTIFY and HAPROXY-DISCONNECT").await?;
+            // One write: the NOTIFY, then HAPROXY-DISCONNECT.
+            peer.queue_notify(1, 1, &[message(s).arg("a", 1i64)])?;
+            peer.disconnect().await?;
             let (frames, end) = until_closed(&mut peer, close_wait(s)).await;
             Ok(with_violations(&peer, judge_goodbye(&frames, end, s)))
         })

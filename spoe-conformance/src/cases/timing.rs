@@ -3,8 +3,9 @@
 use tokio::time::Instant;
 
 use super::{connected, hello, message};
+use crate::case::{Case, Group, Verdict};
 use crate::peer::Peer;
-use crate::{Case, Group, Settings, Verdict};
+use crate::settings::Settings;
 
 pub(crate) const HELLO_BUDGET: Case = Case {
     id: "timing-hello-budget",

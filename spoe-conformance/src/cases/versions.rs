@@ -1,11 +1,13 @@
 //! What differs between HAProxy <= 3.0 and 3.1+.
 
-use bytes::BytesMut;
-use spop::{Disconnect, Flags, Frame, FrameType, Status, TypedData};
+use bytes::{Bytes, BytesMut};
+use spop::engine::Haproxy;
+use spop::{Body, Flags, Frame, FrameHeader, FrameType, TypedData};
 
 use super::{close_wait, connected, hello, message, notify_payload, raw_frame, until_closed};
+use crate::case::{Case, Group, Verdict};
 use crate::peer::{Peer, PeerError, check_ack};
-use crate::{Case, Group, HaproxyVersion, Settings, Verdict};
+use crate::settings::Settings;
 
 pub(crate) const OTHER_HELLO: Case = Case {
     id: "versions-other-hello",
@@ -16,8 +18,8 @@ pub(crate) const OTHER_HELLO: Case = Case {
     run: |s| {
         Box::pin(async move {
             let other = match s.haproxy {
-                HaproxyVersion::V2_6 => HaproxyVersion::V3x,
-                HaproxyVersion::V3x => HaproxyVersion::V2_6,
+                Haproxy::V2_6 => Haproxy::V3_1,
+                Haproxy::V3_1 => Haproxy::V2_6,
             };
             let mut peer = Peer::connect(&s.target).await?;
             let h = hello(other);
@@ -42,11 +44,7 @@ pub(crate) const FIN_ON_EVERY_FRAME: Case = Case {
         Box::pin(async move {
             let (mut peer, _) = connected(s).await?;
             peer.notify(1, 1, vec![message(s).arg("a", 1i64)]).await?;
-            peer.send(
-                &Frame::haproxy_disconnect(&Disconnect::new(Status::NORMAL)),
-                "HAPROXY-DISCONNECT",
-            )
-            .await?;
+            peer.disconnect().await?;
             let (frames, _) = until_closed(&mut peer, close_wait(s)).await;
             let fin: Vec<&String> = peer
                 .violations
@@ -63,7 +61,7 @@ pub(crate) const FIN_ON_EVERY_FRAME: Case = Case {
 
 /// Skips unless HAProxy <= 3.0 is played and the agent announced fragmentation.
 async fn fragmenting(s: &Settings) -> Result<Result<Peer, Verdict>, PeerError> {
-    if s.haproxy == HaproxyVersion::V3x {
+    if s.haproxy == Haproxy::V3_1 {
         return Ok(Err(Verdict::skip("HAProxy 3.1+ never sends fragments")));
     }
     let (peer, answer) = connected(s).await?;
@@ -75,12 +73,22 @@ async fn fragmenting(s: &Settings) -> Result<Result<Peer, Verdict>, PeerError> {
     Ok(Ok(peer))
 }
 
-fn split_notify(s: &Settings, stream_id: u64) -> (BytesMut, BytesMut) {
+fn split_notify(s: &Settings, stream_id: u64) -> (Frame, Frame) {
     let payload = notify_payload(&[message(s).arg("big", TypedData::string("f".repeat(600)))]);
     let (a, b) = payload.split_at(payload.len() / 2);
-    let first = raw_frame(FrameType::NOTIFY, Flags(0), stream_id, 1, a);
-    let second = raw_frame(FrameType::UNSET, Flags::FIN, stream_id, 1, b);
-    (first, second)
+    let fragment = |frame_type, flags, part: &[u8]| Frame {
+        header: FrameHeader {
+            frame_type,
+            flags,
+            stream_id,
+            frame_id: 1,
+        },
+        body: Body::Fragment(Bytes::copy_from_slice(part)),
+    };
+    (
+        fragment(FrameType::NOTIFY, Flags(0), a),
+        fragment(FrameType::UNSET, Flags::FIN, b),
+    )
 }
 
 pub(crate) const FRAGMENTED_NOTIFY: Case = Case {
@@ -96,8 +104,8 @@ pub(crate) const FRAGMENTED_NOTIFY: Case = Case {
                 Err(skip) => return Ok(skip),
             };
             let (first, second) = split_notify(s, 9);
-            peer.send_raw(&first, "NOTIFY fragment 1").await?;
-            peer.send_raw(&second, "UNSET fragment 2").await?;
+            peer.send(&first, "NOTIFY fragment 1").await?;
+            peer.send(&second, "UNSET fragment 2").await?;
             let f = peer.frame("an ACK").await?;
             check_ack(&f, 9, 1)?;
             Ok(Verdict::pass("one ACK for the two fragments"))
@@ -118,7 +126,8 @@ pub(crate) const ABORTED_FRAGMENTS: Case = Case {
                 Err(skip) => return Ok(skip),
             };
             let (first, _) = split_notify(s, 9);
-            let mut out = first;
+            let mut out = BytesMut::new();
+            first.encode(&mut out);
             out.extend_from_slice(&raw_frame(
                 FrameType::UNSET,
                 Flags(Flags::FIN.0 | Flags::ABORT.0),
@@ -149,7 +158,7 @@ pub(crate) const ASYNC: Case = Case {
     required: false,
     run: |s| {
         Box::pin(async move {
-            if s.haproxy == HaproxyVersion::V3x {
+            if s.haproxy == Haproxy::V3_1 {
                 return Ok(Verdict::skip("HAProxy 3.1+ removed async"));
             }
             let (mut a, answer) = connected(s).await?;

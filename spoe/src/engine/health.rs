@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use spop::{AgentHello, Body, Capabilities, Frame, FrameDecoder, HaproxyHello};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use spop::Capabilities;
+use spop::engine::{EngineConfig, Haproxy};
+use spop_io::{Addr, EnginePeer};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::connector::{AgentAddr, Connector};
+use crate::engine::connector::Connector;
 use crate::engine::job::ConnEvent;
 
 /// How often and how strictly servers are checked (the `server` line's
@@ -41,40 +41,24 @@ impl Default for HealthCheck {
     }
 }
 
-/// One check: true when the server answers a health-check hello properly.
+/// One check: true when the server answers a health-check hello properly
+/// (an AGENT-HELLO HAProxy accepts), by `deadline`.
 pub(crate) async fn probe(
     connector: &dyn Connector,
-    addr: &AgentAddr,
+    addr: &Addr,
     max_frame_size: u32,
     deadline: Instant,
 ) -> bool {
     let attempt = async {
-        let mut io = connector.connect(addr).await.ok()?;
-        let hello = HaproxyHello {
-            supported_versions: "2.0".into(),
-            max_frame_size,
-            capabilities: Capabilities::default(),
-            healthcheck: true,
-            engine_id: None,
-        };
-        let mut out = BytesMut::new();
-        Frame::haproxy_hello(&hello).encode(&mut out);
-        io.write_all(&out).await.ok()?;
-        let mut buf = BytesMut::with_capacity(512);
-        let mut decoder = FrameDecoder::new(max_frame_size);
-        let frame = loop {
-            if let Some(f) = decoder.decode(&mut buf).ok()? {
-                break f;
-            }
-            if io.read_buf(&mut buf).await.ok()? == 0 {
-                return None;
-            }
-        };
-        let _ = io.shutdown().await;
-        match frame.body {
-            Body::AgentHello(kv) => AgentHello::from_kv(&kv, max_frame_size).ok().map(|_| ()),
-            _ => None,
-        }
+        let io = connector.connect(addr).await.ok()?;
+        let mut hello = Haproxy::V3_1.hello(None);
+        hello.max_frame_size = max_frame_size;
+        hello.capabilities = Capabilities::default();
+        hello.healthcheck = true;
+        let mut peer = EnginePeer::new(io);
+        let passed = peer.handshake(EngineConfig::new(hello)).await.is_ok();
+        let _ = peer.shutdown_write().await;
+        passed.then_some(())
     };
     matches!(timeout_at(deadline, attempt).await, Ok(Some(())))
 }
@@ -82,7 +66,7 @@ pub(crate) async fn probe(
 /// Checks server `server` until `stop`, reporting each change of state.
 pub(crate) async fn run(
     server: usize,
-    addr: AgentAddr,
+    addr: Addr,
     check: HealthCheck,
     max_frame_size: u32,
     connector: Arc<dyn Connector>,

@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::engine::connector::AgentAddr;
 use crate::engine::health::HealthCheck;
+use spop_io::Addr;
 
 // The SPOE timeouts when `spoe.conf` sets none. HAProxy 2.6 has no default
 // for any of the three: `flt_spoe.c` starts `timeout hello`, `idle` and
@@ -31,7 +31,7 @@ pub struct EngineSettings {
     /// `spoe-agent NAME`, for logs.
     pub agent_id: String,
     /// The servers of the agents' backend.
-    pub servers: Vec<AgentAddr>,
+    pub servers: Vec<Addr>,
     /// `timeout processing`: every message's budget, fixed when it is queued.
     pub timeout_processing: Duration,
     /// `timeout hello`: bound on a connection's handshake.
@@ -90,7 +90,7 @@ impl EngineSettings {
     /// defaults elsewhere (`max-frame-size`, `max-waiting-frames`).
     pub fn new(
         agent_id: impl Into<String>,
-        servers: Vec<AgentAddr>,
+        servers: Vec<Addr>,
         timeout_processing: Duration,
     ) -> Self {
         Self {
@@ -139,51 +139,111 @@ fn new_engine_id() -> String {
     )
 }
 
-/// Live counters of an engine.
+/// Live counters of an engine, read through its methods (the engine's
+/// parts count; nothing else writes them).
 #[derive(Debug, Default)]
 pub struct EngineStats {
-    /// Open agent connections (connecting or ready).
-    pub connections: AtomicU64,
-    /// Connections opened since start.
-    pub connections_opened: AtomicU64,
-    /// ACKs that arrived after their message's deadline, dropped.
-    pub late_acks: AtomicU64,
-    /// Failed connect or handshake attempts.
-    pub connect_failures: AtomicU64,
-    /// Connections closed because the agent broke the protocol after its
-    /// handshake (invalid frame, unknown ids, oversized frame, ...).
-    pub protocol_errors: AtomicU64,
-    /// Messages retried on another connection.
-    pub retries: AtomicU64,
-    /// Events processed.
-    pub processed: AtomicU64,
-    /// Events that failed.
-    pub errors: AtomicU64,
-    /// Calls to [`Engine::process`](crate::Engine::process) in progress.
-    pub pending: AtomicU64,
-    /// Messages written and waiting for their ACK.
-    pub waiting: AtomicU64,
-    /// Ready connections with nothing in flight.
-    pub idle: AtomicU64,
-    /// Handshakes completed.
-    pub handshakes: AtomicU64,
-    /// Total time of completed connects and handshakes, in microseconds.
-    pub handshake_micros: AtomicU64,
-    /// Events skipped because `maxerrrate` was reached.
-    pub skipped: AtomicU64,
+    pub(crate) connections: AtomicU64,
+    pub(crate) connections_opened: AtomicU64,
+    pub(crate) late_acks: AtomicU64,
+    pub(crate) connect_failures: AtomicU64,
+    pub(crate) protocol_errors: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) processed: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) pending: AtomicU64,
+    pub(crate) waiting: AtomicU64,
+    pub(crate) idle: AtomicU64,
+    pub(crate) handshakes: AtomicU64,
+    pub(crate) handshake_micros: AtomicU64,
+    pub(crate) skipped: AtomicU64,
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
 }
 
 impl EngineStats {
+    /// Open agent connections (connecting or ready).
+    pub fn connections(&self) -> u64 {
+        get(&self.connections)
+    }
+
+    /// Connections opened since start.
+    pub fn connections_opened(&self) -> u64 {
+        get(&self.connections_opened)
+    }
+
+    /// ACKs that arrived after their message's deadline, dropped.
+    pub fn late_acks(&self) -> u64 {
+        get(&self.late_acks)
+    }
+
+    /// Failed connect or handshake attempts.
+    pub fn connect_failures(&self) -> u64 {
+        get(&self.connect_failures)
+    }
+
+    /// Connections closed because the agent broke the protocol after its
+    /// handshake (invalid frame, unknown ids, oversized frame, ...).
+    pub fn protocol_errors(&self) -> u64 {
+        get(&self.protocol_errors)
+    }
+
+    /// Messages retried on another connection.
+    pub fn retries(&self) -> u64 {
+        get(&self.retries)
+    }
+
+    /// Events processed.
+    pub fn processed(&self) -> u64 {
+        get(&self.processed)
+    }
+
+    /// Events that failed.
+    pub fn errors(&self) -> u64 {
+        get(&self.errors)
+    }
+
+    /// Calls to [`Engine::process`](crate::Engine::process) in progress.
+    pub fn pending(&self) -> u64 {
+        get(&self.pending)
+    }
+
+    /// Messages written and waiting for their ACK.
+    pub fn waiting(&self) -> u64 {
+        get(&self.waiting)
+    }
+
+    /// Ready connections with nothing in flight.
+    pub fn idle(&self) -> u64 {
+        get(&self.idle)
+    }
+
+    /// Handshakes completed.
+    pub fn handshakes(&self) -> u64 {
+        get(&self.handshakes)
+    }
+
+    /// Total time of completed connects and handshakes.
+    pub fn handshake_time(&self) -> Duration {
+        Duration::from_micros(get(&self.handshake_micros))
+    }
+
+    /// Events skipped because `maxerrrate` was reached.
+    pub fn skipped(&self) -> u64 {
+        get(&self.skipped)
+    }
+
     /// The counters of the SPOE log line.
     pub fn log_counters(&self) -> crate::log::LogCounters {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         crate::log::LogCounters {
-            idles: get(&self.idle),
-            applets: get(&self.connections),
-            sending: get(&self.pending).saturating_sub(get(&self.waiting)),
-            waiting: get(&self.waiting),
-            errors: get(&self.errors),
-            processed: get(&self.processed),
+            idles: self.idle(),
+            applets: self.connections(),
+            sending: self.pending().saturating_sub(self.waiting()),
+            waiting: self.waiting(),
+            errors: self.errors(),
+            processed: self.processed(),
         }
     }
 }

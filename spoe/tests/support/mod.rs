@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use spoe::connector::{BoxIo, ConnectFuture};
-use spoe::{AgentAddr, Connector, EngineSettings};
+use spoe::{Addr, Connector, EngineSettings};
 use spop::{
-    Action, AgentHello, Body, Capabilities, Disconnect, Flags, Frame, FrameDecoder, FrameHeader,
-    FrameType, HaproxyHello, Kv, Status, TypedData, VarScope,
+    Action, AgentHello, Body, Capabilities, Disconnect, Flags, Frame, FrameHeader, FrameType,
+    HaproxyHello, Kv, Status, TypedData, VarScope,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, WriteHalf};
+use spop_io::FrameWriter;
+use tokio::io::{DuplexStream, WriteHalf};
 use tokio::sync::Mutex as AsyncMutex;
 
 /// How the fake agent answers a HELLO.
@@ -106,7 +107,7 @@ impl FakeAgents {
 }
 
 impl Connector for FakeAgents {
-    fn connect(&self, _addr: &AgentAddr) -> ConnectFuture {
+    fn connect(&self, _addr: &Addr) -> ConnectFuture {
         let index = self.seen.connections.fetch_add(1, Ordering::SeqCst);
         self.seen
             .connect_times
@@ -152,24 +153,14 @@ fn echo_actions(f: &Frame) -> Vec<Action> {
 }
 
 async fn play(io: DuplexStream, script: Script, seen: Arc<Seen>) {
-    let (mut rd, wr) = tokio::io::split(io);
+    let (mut rd, wr) = spop_io::split(io, u32::MAX);
     let wr = Arc::new(AsyncMutex::new(wr));
-    let mut buf = BytesMut::new();
-    let mut dec = FrameDecoder::new(u32::MAX);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let mut n = 0usize;
     let mut hello_done = false;
     loop {
-        let frame = loop {
-            match dec.decode(&mut buf) {
-                Ok(Some(f)) => break f,
-                Ok(None) => {}
-                Err(_) => return,
-            }
-            match rd.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
+        let Ok(Some(frame)) = rd.next().await else {
+            return;
         };
         match &frame.body {
             Body::HaproxyHello(kv) if !hello_done => {
@@ -278,8 +269,10 @@ async fn play(io: DuplexStream, script: Script, seen: Arc<Seen>) {
     }
 }
 
-async fn write(wr: &Arc<AsyncMutex<WriteHalf<DuplexStream>>>, b: Bytes) {
-    let _ = wr.lock().await.write_all(&b).await;
+async fn write(wr: &Arc<AsyncMutex<FrameWriter<WriteHalf<DuplexStream>>>>, b: Bytes) {
+    let mut wr = wr.lock().await;
+    wr.queue_raw(&b);
+    let _ = wr.flush().await;
 }
 
 pub fn msg(v: i64) -> Vec<spop::Message> {

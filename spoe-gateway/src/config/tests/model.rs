@@ -19,7 +19,8 @@ fn parse(text: &str) -> GatewayConfig {
 
 #[test]
 fn bundled_quickstart_parses() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("quickstart");
+    // The quickstart is the `spoe` command's (`spoe gateway --quickstart`).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spoe-cli/quickstart");
     let text = std::fs::read_to_string(dir.join("haproxy.cfg")).unwrap();
     let env = BTreeMap::from([
         ("SPOE_LISTEN".to_owned(), "127.0.0.1:8080".to_owned()),

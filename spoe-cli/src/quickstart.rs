@@ -1,6 +1,7 @@
-//! The bundled quickstart: a configuration, a demo backend, and (in the
-//! `spoe` command) an embedded agent, so that the gateway runs with nothing
-//! else installed.
+//! The bundled quickstart of `spoe gateway --quickstart`: a configuration, a
+//! demo backend and (in `cmd::gateway`) an embedded agent, so that the
+//! gateway runs with nothing else installed. A product demo: it lives in the
+//! binary, not in the gateway's library.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,14 +18,14 @@ use tokio_util::task::TaskTracker;
 
 /// The quickstart's `haproxy.cfg` (uses `SPOE_LISTEN`, `SPOE_QUICKSTART_DIR`,
 /// `SPOE_DEMO_ADDR` and `SPOE_AGENT_ADDR`).
-pub const HAPROXY_CFG: &str = include_str!("../quickstart/haproxy.cfg");
+pub(crate) const HAPROXY_CFG: &str = include_str!("../quickstart/haproxy.cfg");
 /// The quickstart's `spoe.conf`.
-pub const SPOE_CONF: &str = include_str!("../quickstart/spoe.conf");
+pub(crate) const SPOE_CONF: &str = include_str!("../quickstart/spoe.conf");
 
 /// Serves the demo backend on `listener` until `stop`: every request gets
 /// 200 and a text body listing its method, path and headers, so that the
 /// headers the gateway set are visible.
-pub async fn serve_demo_backend(listener: TcpListener, stop: CancellationToken) {
+pub(crate) async fn serve_demo_backend(listener: TcpListener, stop: CancellationToken) {
     let tracker = TaskTracker::new();
     loop {
         let (sock, _) = tokio::select! {
@@ -57,7 +58,7 @@ async fn demo(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes
 }
 
 /// Binds the demo backend on a free loopback port.
-pub async fn bind_demo_backend() -> std::io::Result<(TcpListener, SocketAddr)> {
+pub(crate) async fn bind_demo_backend() -> std::io::Result<(TcpListener, SocketAddr)> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
     let addr = l.local_addr()?;
     Ok((l, addr))

@@ -1,52 +1,22 @@
-//! Example handlers, served by `spoe agent --example NAME` and usable as
-//! models.
+//! The example handlers of `spoe agent --example NAME` and of the gateway's
+//! quickstart (product demos, kept out of the `spoa` library; `echo` is
+//! `spoa::testing::Echo`).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use spop::{TypedData, VarScope};
-
-use crate::handler::{Actions, Handler, HandlerError, Request};
-
-/// `echo`: for every argument of every message, SET-VAR in scope
-/// TRANSACTION with the argument's name and the same typed value. An unnamed
-/// argument is called `arg<N>`, N its zero-based position in its message.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Echo;
-
-impl Echo {
-    /// The actions for `request`.
-    pub fn actions(request: &Request) -> Actions {
-        let mut actions = Actions::new();
-        for message in &request.messages {
-            for (i, arg) in message.args.iter().enumerate() {
-                if arg.name.is_empty() {
-                    actions.set_var(VarScope::Transaction, format!("arg{i}"), arg.value.clone());
-                } else {
-                    actions.set_var(VarScope::Transaction, arg.name.clone(), arg.value.clone());
-                }
-            }
-        }
-        actions
-    }
-}
-
-impl Handler for Echo {
-    async fn handle(&self, request: Request) -> Result<Actions, HandlerError> {
-        Ok(Self::actions(&request))
-    }
-}
+use spoa::{Actions, Handler, HandlerError, Request, TypedData, VarScope};
 
 /// `ip-reputation`: message `check-client-ip` with argument `ip` (IPV4 or
 /// IPV6) gets SET-VAR SESSION `ip_score` INT32 = [`ip_score`] of the address.
 /// Other messages, and a missing or non-IP `ip`, get no action.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct IpReputation;
+pub(crate) struct IpReputation;
 
 /// The demo reputation score of an address, in 0..=100: the 32-bit FNV-1a
 /// hash of its network-order bytes (4 for IPv4, 16 for IPv6), modulo 101.
 /// Deterministic, and meaningless beyond demonstrations.
-pub fn ip_score(ip: IpAddr) -> i32 {
+pub(crate) fn ip_score(ip: IpAddr) -> i32 {
     let bytes: Vec<u8> = match ip {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),
@@ -77,14 +47,14 @@ impl Handler for IpReputation {
 /// engine's `timeout processing`. The delay runs inside the handler's
 /// budget: give the runtime a `handler_timeout` above it.
 #[derive(Debug, Clone)]
-pub struct Delayed<H> {
+pub(crate) struct Delayed<H> {
     inner: H,
     delay: Duration,
 }
 
 impl<H> Delayed<H> {
     /// `inner`, answering `delay` late.
-    pub fn new(inner: H, delay: Duration) -> Self {
+    pub(crate) fn new(inner: H, delay: Duration) -> Self {
         Self { inner, delay }
     }
 }

@@ -1,0 +1,36 @@
+//! What the connections of one [`crate::Server`] share: the handler, the
+//! settings, the metrics and the log limiters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::error_var::ErrorCause;
+use crate::log_limit::LogLimiter;
+use crate::metrics::Metrics;
+
+/// How often a repeated warning (an undelivered verdict of one cause, a
+/// refused connection) may be logged; the lines left out are counted in the
+/// next one.
+pub(crate) const LOG_INTERVAL: Duration = Duration::from_secs(5);
+
+pub(crate) struct Shared<H> {
+    pub(crate) handler: H,
+    pub(crate) config: Config,
+    pub(crate) metrics: Arc<Metrics>,
+    /// One limiter per [`ErrorCause`].
+    pub(crate) undelivered_log: [LogLimiter; ErrorCause::ALL.len()],
+    pub(crate) over_limit_log: LogLimiter,
+}
+
+impl<H> Shared<H> {
+    pub(crate) fn new(handler: H, config: Config, metrics: Arc<Metrics>) -> Self {
+        Self {
+            handler,
+            config,
+            metrics,
+            undelivered_log: ErrorCause::ALL.map(|_| LogLimiter::new(LOG_INTERVAL)),
+            over_limit_log: LogLimiter::new(LOG_INTERVAL),
+        }
+    }
+}
