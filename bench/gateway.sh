@@ -85,10 +85,14 @@ fi
 # ---- configuration ----
 agent_port=$(free_port)
 write_bench_spoe_conf "$work/spoe.conf"
+# The logged scenario's agent writes its SPOE line too (`log global`), on both proxies.
+sed 's/^    use-backend agents$/    use-backend agents\n    log global/' "$work/spoe.conf" >"$work/spoe-log.conf"
 
 # write_config FILE PORT SCENARIO: the scenario's haproxy.cfg, checked by both proxies.
 write_config() {
-    write_bench_haproxy_cfg "$1" "$2" "$agent_port" "$work/spoe.conf" "$3"
+    local conf=spoe.conf
+    if [ "$3" = c50-spoe-log ]; then conf=spoe-log.conf; fi
+    write_bench_haproxy_cfg "$1" "$2" "$agent_port" "$work/$conf" "$3"
     "$haproxy_bin" -c -q -f "$1"
     "$spoe_bin" check -f "$1" >/dev/null
 }

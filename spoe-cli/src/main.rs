@@ -71,7 +71,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("spoe: {e:#}");
+            // Through the sink: a stderr nobody reads must not keep the process from exiting.
+            logs::stderr_line(&format!("spoe: {e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -32,7 +32,9 @@ fn spoe_conf(processing: &str) -> String {
 /// value as headers; everything else goes to `backend` with `x-err` added.
 fn haproxy_cfg(port: u16, agent: SocketAddr, backend: SocketAddr, extra_defaults: &str) -> String {
     format!(
-        r#"defaults
+        r#"global
+    log stdout format raw local0
+defaults
     mode http
     timeout connect 1s
     timeout client 30s
@@ -438,11 +440,12 @@ fn malformed_requests_get_400_and_close_without_notify_or_backend_request() {
     );
 }
 
-/// Access-log lines (`spoe::access`) the gateway has written so far.
+/// Access-log lines (`option httplog`, `log stdout`) the gateway has written so far.
 fn access_lines(gw: &GatewayProc) -> Vec<String> {
-    gw.log()
+    std::fs::read_to_string(gw.dir.path().join("gateway.out"))
+        .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("spoe::access"))
+        .filter(|l| l.contains(" HTTP/1.1\"") || l.contains("<BADREQ>"))
         .map(str::to_owned)
         .collect()
 }
@@ -453,7 +456,8 @@ fn access_lines(gw: &GatewayProc) -> Vec<String> {
 #[test]
 fn malformed_requests_get_an_access_log_line() {
     let agent = AgentProc::echo(&[]);
-    let (_backend, gw, addr) = start_gateway(agent.addr, "2s", "");
+    let (_backend, gw, addr) =
+        start_gateway(agent.addr, "2s", "    log global\n    option httplog\n");
     let cases: [(&str, &[u8]); 3] = [
         (
             "bad request line",

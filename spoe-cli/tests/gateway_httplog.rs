@@ -425,8 +425,9 @@ fn a_request_cut_at_hard_stop_after_is_logged_killed() {
     drop(c);
 }
 
-/// With `option httplog`, the SPOE lines go to the log target framed as the access lines (HAProxy
-/// writes both there): every line of stdout is a syslog line, none in tracing's format.
+/// The SPOE lines of an agent with `log global` go to the same target as the access lines, framed
+/// the same way, at HAProxy's levels (`notice` for a success, access lines at `info`): every line
+/// of stdout is a syslog line, none in tracing's format.
 #[test]
 fn spoe_lines_are_framed_as_the_access_lines() {
     let agent = gateway_support::AgentProc::echo(&[]);
@@ -470,16 +471,19 @@ backend agents
     );
     let text = out();
     let pid = gateway.child.id();
-    let framed = |l: &str, what: &str| {
-        l.starts_with("<134>1 ")
+    let framed = |l: &str, pri: &str, what: &str| {
+        l.starts_with(&format!("<{pri}>1 "))
             && l.contains(&format!(" - haproxy {pid} - - {what}"))
             && !l.contains("INFO")
     };
     let spoe = text
         .lines()
-        .filter(|l| framed(l, "SPOE: [echo-agent] "))
+        .filter(|l| framed(l, "133", "SPOE: [echo-agent] "))
         .count();
-    let access = text.lines().filter(|l| framed(l, "127.0.0.1:")).count();
+    let access = text
+        .lines()
+        .filter(|l| framed(l, "134", "127.0.0.1:"))
+        .count();
     assert!(
         spoe == 2 && access == 2 && text.lines().count() == 4,
         "{spoe} SPOE and {access} access lines framed as rfc5424:\n{text}"

@@ -3,9 +3,9 @@
 //! termination state of how it ended (answered, refused, timed out, aborted
 //! by the client, cut by the server).
 //!
-//! With `option httplog` the line is HAProxy's ([`crate::httplog`]), framed
-//! as the `log` line says, on the `spoe::httplog` target; without it, the
-//! gateway's short line on `spoe::access`.
+//! The line is HAProxy's httplog line ([`crate::httplog`]), written as the
+//! frontend's `log` lines say, when the frontend has `option httplog` and a
+//! `log` line (HAProxy writes nothing otherwise).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -18,9 +18,9 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::Instant;
 
-use crate::httplog::{ACCESS_LEVEL, Framed, HttpLog, Timer};
+use crate::httplog::{ACCESS_LEVEL, HttpLog, Timer};
+use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
-use crate::model::Syslog;
 
 /// Connections open now: the process's (`%ac`) and the frontend's (`%fc`);
 /// and whether the gateway is closing them by force (a stop past
@@ -35,25 +35,6 @@ pub(crate) struct ConnCounts {
     pub(crate) process: Arc<AtomicUsize>,
     pub(crate) frontend: Arc<AtomicUsize>,
     pub(crate) killing: Arc<std::sync::atomic::AtomicBool>,
-}
-
-/// A connection counted in [`ConnCounts`] until it drops.
-#[derive(Debug)]
-pub(crate) struct Counted(Arc<ConnCounts>);
-
-impl Counted {
-    pub(crate) fn new(counts: Arc<ConnCounts>) -> Self {
-        counts.process.fetch_add(1, Ordering::Relaxed);
-        counts.frontend.fetch_add(1, Ordering::Relaxed);
-        Self(counts)
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.process.fetch_sub(1, Ordering::Relaxed);
-        self.0.frontend.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// The request an access line names, formatted only when a line is written.
@@ -100,8 +81,8 @@ pub(crate) struct Access {
     pub(crate) server_queue: usize,
     /// What `%r` says.
     pub(crate) request: RequestLine,
-    /// `Some` with `option httplog`: the framing of the `log` line.
-    pub(crate) httplog: Option<Syslog>,
+    /// `Some` with `option httplog` and a `log` line: where the line goes.
+    pub(crate) httplog: Option<LogRoute>,
     /// Bytes of the response head sent.
     pub(crate) head_bytes: u64,
     /// The response has no body to send (`HEAD`, 204, 304): hyper drops it
@@ -160,23 +141,10 @@ impl Access {
         if let Some(status) = self.status {
             metrics.request(&self.frontend, status);
         }
-        let active = self.started.elapsed();
-        let Some(syslog) = &self.httplog else {
-            let status = self.status.map_or(-1, i32::from);
-            tracing::info!(
-                target: "spoe::access",
-                "{}:{} {} {}/{} {} {status} {} \"{}\"",
-                self.client.ip(),
-                self.client.port(),
-                self.frontend,
-                self.backend,
-                self.server,
-                active.as_millis(),
-                self.termination,
-                self.request,
-            );
+        let Some(route) = &self.httplog else {
             return;
         };
+        let active = self.started.elapsed();
         let line = HttpLog {
             client: self.client,
             received: self.received,
@@ -201,9 +169,7 @@ impl Access {
             queues: [self.server_queue, 0],
             request: &self.request,
         };
-        if let Some(framed) = Framed::new(syslog, ACCESS_LEVEL, &line, SystemTime::now()) {
-            tracing::info!(target: "spoe::httplog", "{framed}");
-        }
+        route.send(ACCESS_LEVEL, &line);
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use hyper::HeaderMap;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 /// Why a request body did not reach its end.
@@ -195,7 +195,7 @@ impl RequestBody {
     }
 }
 
-impl Body for RequestBody {
+impl HttpBody for RequestBody {
     type Data = Bytes;
     type Error = BodyError;
 
@@ -265,3 +265,10 @@ impl Body for RequestBody {
         }
     }
 }
+
+/// The body of every response the gateway sends. Its error ends the connection mid-response:
+/// a server's body that broke, or a Lua service that failed after its head.
+pub(crate) type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+
+/// An error of a response body.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;

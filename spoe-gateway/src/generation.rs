@@ -11,10 +11,12 @@ use std::time::Duration;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use spoe::config::{LogServer, LogTarget};
 use spoe::{Addr, AgentBackend, SpoeFilter};
 use tokio::sync::Notify;
 
 use crate::body::RequestBody;
+use crate::log::{LogRoute, LogSinks};
 use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
 use crate::workers::{PerWorker, Workers};
 
@@ -27,6 +29,8 @@ pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(5);
 pub(crate) struct FilterRt {
     pub(crate) engine: Option<String>,
     per_worker: PerWorker<SpoeFilter>,
+    /// Where its SPOE lines go: the agent's `log` lines.
+    pub(crate) log: LogRoute,
 }
 
 impl FilterRt {
@@ -103,6 +107,8 @@ fn server_pools(
 pub(crate) struct FrontendRt {
     pub(crate) model: Frontend,
     pub(crate) filters: Vec<FilterRt>,
+    /// Where its access lines go: its `log` lines.
+    pub(crate) log: LogRoute,
 }
 
 /// One loaded configuration.
@@ -115,6 +121,11 @@ pub struct Generation {
     pub(crate) frontends: Vec<FrontendRt>,
     pub(crate) backends: HashMap<String, BackendRt>,
     pub(crate) proc_vars: spoe_http::SharedVars,
+    /// Each worker's view of the configuration's Lua.
+    lua: Option<PerWorker<Arc<spoe_lua::LuaWorker>>>,
+    /// The Lua tasks (`core.register_task`), on their workers: dropping the generation
+    /// aborts them.
+    _lua_tasks: tokio::task::JoinSet<()>,
     in_flight: AtomicU64,
     idle: Notify,
     /// The servers' health checks: dropping the generation aborts them.
@@ -184,6 +195,7 @@ fn start_filters(
     decls: &[SpoeFilterDecl],
     var_names: &[String],
     workers: &Workers,
+    sinks: &LogSinks,
 ) -> Vec<FilterRt> {
     let n = workers.len().max(1);
     let share = |v: u32| v.div_ceil(u32::try_from(n).unwrap_or(u32::MAX)).max(1);
@@ -199,32 +211,99 @@ fn start_filters(
                 let engine = spoe::Engine::start(settings.clone());
                 let mut filter = SpoeFilter::with_engine((*decl.config).clone(), engine);
                 filter.register_var_names(var_names.iter().cloned());
+                filter.leave_log_to_host();
                 filter
             });
             FilterRt {
                 engine: decl.engine.clone(),
                 per_worker,
+                log: LogRoute::new(&agent_logs(config, decl), sinks),
             }
         })
         .collect()
 }
 
+/// An agent's `log` lines, `log global` replaced by the global section's.
+fn agent_logs(config: &GatewayConfig, decl: &SpoeFilterDecl) -> Vec<LogServer> {
+    let mut logs = Vec::new();
+    for target in &decl.config.agent.log {
+        match target {
+            LogTarget::Global(_) => logs.extend(config.global.logs.iter().cloned()),
+            LogTarget::Server(s) => logs.push(s.clone()),
+        }
+    }
+    logs
+}
+
+/// Starts the configuration's Lua on every worker (per-thread states, init functions) and
+/// its tasks, each on its worker.
+fn start_lua(
+    runtime: &spoe_lua::LuaRuntime,
+    config: &GatewayConfig,
+    workers: &Workers,
+) -> Result<
+    (
+        PerWorker<Arc<spoe_lua::LuaWorker>>,
+        tokio::task::JoinSet<()>,
+    ),
+    spoe_lua::LoadError,
+> {
+    let proxies = spoe_lua::Proxies {
+        frontends: config.frontends.iter().map(|f| f.name.clone()).collect(),
+        backends: config
+            .backends
+            .iter()
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    b.servers.iter().map(|s| s.name.clone()).collect(),
+                )
+            })
+            .collect(),
+    };
+    let mut started = runtime.start(workers.len(), &proxies)?.into_iter();
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_worker = workers.per_worker(|| {
+        let worker = Arc::new(
+            started
+                .next()
+                .unwrap_or_else(|| unreachable!("one LuaWorker per worker")),
+        );
+        // On this worker's runtime (entered by per_worker).
+        for task in worker.take_tasks() {
+            tasks.spawn(task);
+        }
+        worker
+    });
+    Ok((per_worker, tasks))
+}
+
 impl Generation {
     /// Starts everything `config` describes: SPOE engines on every worker,
     /// health checks on the caller's runtime (which must be a tokio runtime).
+    /// Log lines go to `sinks`.
     pub fn start(
         id: u64,
         config: Arc<GatewayConfig>,
         var_names: &[String],
         workers: &Workers,
-    ) -> Self {
+        sinks: &LogSinks,
+    ) -> Result<Self, spoe_lua::LoadError> {
+        let (lua, lua_tasks) = match &config.lua {
+            Some(runtime) => {
+                let (lua, tasks) = start_lua(runtime, &config, workers)?;
+                (Some(lua), tasks)
+            }
+            None => (None, tokio::task::JoinSet::new()),
+        };
         let mut checks = tokio::task::JoinSet::new();
         let frontends = config
             .frontends
             .iter()
             .map(|f| FrontendRt {
                 model: f.clone(),
-                filters: start_filters(&config, &f.filters, var_names, workers),
+                filters: start_filters(&config, &f.filters, var_names, workers, sinks),
+                log: LogRoute::new(&f.logs, sinks),
             })
             .collect();
         let backends = config
@@ -239,7 +318,7 @@ impl Generation {
                 ));
                 let rt = BackendRt {
                     model: b.clone(),
-                    filters: start_filters(&config, &b.filters, var_names, workers),
+                    filters: start_filters(&config, &b.filters, var_names, workers, sinks),
                     servers: b
                         .servers
                         .iter()
@@ -266,16 +345,23 @@ impl Generation {
                 (b.name.clone(), rt)
             })
             .collect();
-        Self {
+        Ok(Self {
             id,
             config,
             frontends,
             backends,
             proc_vars: spoe_http::SharedVars::default(),
+            lua,
+            _lua_tasks: lua_tasks,
             in_flight: AtomicU64::new(0),
             idle: Notify::new(),
             _checks: checks,
-        }
+        })
+    }
+
+    /// The calling worker's Lua, when the configuration loads any.
+    pub(crate) fn lua_worker(&self) -> Option<Arc<spoe_lua::LuaWorker>> {
+        self.lua.as_ref().map(|l| l.current().clone())
     }
 
     /// The frontend that listens on `local`.

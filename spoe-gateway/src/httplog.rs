@@ -19,6 +19,12 @@ use crate::model::{Syslog, SyslogFormat};
 /// The syslog level of access lines (`info`).
 pub(crate) const ACCESS_LEVEL: u8 = 6;
 
+/// The syslog level of SPOE lines of a success (`notice`).
+pub(crate) const SPOE_LEVEL: u8 = 5;
+
+/// The syslog level of SPOE lines of a failure (`warning`).
+pub(crate) const SPOE_ERROR_LEVEL: u8 = 4;
+
 /// A timer of the line: milliseconds, or `-1` when that step never happened
 /// (HAProxy's convention).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

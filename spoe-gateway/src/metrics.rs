@@ -1,16 +1,21 @@
 //! The gateway's Prometheus metrics, served by `use-service prometheus-exporter`.
 
 use std::fmt;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use spoe::Done;
+
+use crate::limits::{ConnLimits, Limit};
+use crate::log::{LogSinks, SinkCounts};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -32,6 +37,8 @@ struct AgentLabels {
 /// Counters of the whole process (all generations).
 pub struct GatewayMetrics {
     registry: Registry,
+    /// HAProxy's exporter names (`haproxy_process_*`...), without the `spoe_` prefix.
+    haproxy: Registry,
     requests: Family<RequestLabels, Counter>,
     spoe: Family<SpoeLabels, Counter>,
     spoe_time: Family<AgentLabels, Histogram>,
@@ -96,9 +103,107 @@ impl Default for GatewayMetrics {
     }
 }
 
+/// The `maxconn` levels' limits and counts, read at each scrape, under HAProxy's exporter
+/// names.
+#[derive(Debug)]
+struct ConnCounters(Arc<ConnLimits>);
+
+impl Collector for ConnCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let process = self.0.process();
+        for (name, help, value) in [
+            (
+                "haproxy_process_max_connections",
+                "Maximum number of concurrent connections.",
+                process.max(),
+            ),
+            (
+                "haproxy_process_current_connections",
+                "Number of active sessions.",
+                process.current(),
+            ),
+        ] {
+            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let frontends = self.0.frontends();
+        for (name, help, get) in [
+            (
+                "haproxy_frontend_current_sessions",
+                "Number of current sessions.",
+                Limit::current as fn(&Limit) -> usize,
+            ),
+            (
+                "haproxy_frontend_max_sessions",
+                "Maximum observed number of active sessions.",
+                Limit::peak,
+            ),
+            (
+                "haproxy_frontend_limit_sessions",
+                "Configured session limit.",
+                Limit::max,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (proxy, limit) in &frontends {
+                let gauge = ConstGauge::new(i64::try_from(get(limit)).unwrap_or(i64::MAX));
+                gauge.encode(family.encode_family(&[("proxy", proxy.as_str())])?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The log sinks' counters, read at each scrape.
+#[derive(Debug)]
+struct LogCounters(LogSinks);
+
+impl Collector for LogCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let dropped = ConstCounter::new(self.0.dropped());
+        dropped.encode(encoder.encode_descriptor(
+            "haproxy_process_dropped_logs",
+            "Total number of dropped logs",
+            None,
+            dropped.metric_type(),
+        )?)?;
+        for (name, help, get) in [
+            (
+                "spoe_log_lines_written",
+                "Log lines written, by sink",
+                (|c: SinkCounts| c.written) as fn(SinkCounts) -> u64,
+            ),
+            (
+                "spoe_log_lines_dropped",
+                "Log lines dropped because the sink's reader did not keep up (its queue was full) or failed, by sink",
+                |c: SinkCounts| c.dropped,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for sink in self.0.all() {
+                let counter = ConstCounter::new(get(sink.counts()));
+                counter.encode(family.encode_family(&[("sink", sink.name())])?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl GatewayMetrics {
-    /// Fresh metrics under the `spoe_` prefix.
+    /// Fresh metrics under the `spoe_` prefix, with HAProxy's names where it has them; the log
+    /// lines counted are those of the process's stdout and stderr.
     pub fn new() -> Self {
+        Self::with_log_sinks(&LogSinks::process())
+    }
+
+    /// Fresh metrics; the log lines counted are those of `sinks`.
+    pub fn with_log_sinks(sinks: &LogSinks) -> Self {
+        Self::of(sinks, Arc::default())
+    }
+
+    /// The metrics of a gateway whose log lines go to `sinks` and whose connections `limits`
+    /// counts.
+    pub(crate) fn of(sinks: &LogSinks, limits: Arc<ConnLimits>) -> Self {
         let mut registry = Registry::with_prefix("spoe");
         let requests = Family::<RequestLabels, Counter>::default();
         let spoe = Family::<SpoeLabels, Counter>::default();
@@ -150,8 +255,12 @@ impl GatewayMetrics {
             "Agent connections closed for a protocol error after their handshake, in the current generation",
             agent_protocol_errors.clone(),
         );
+        let mut haproxy = Registry::default();
+        haproxy.register_collector(Box::new(LogCounters(sinks.clone())));
+        haproxy.register_collector(Box::new(ConnCounters(limits)));
         Self {
             registry,
+            haproxy,
             requests,
             spoe,
             spoe_time,
@@ -222,8 +331,11 @@ impl GatewayMetrics {
 
     /// The exposition text.
     pub fn encode_text(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &self.haproxy))
+            .and_then(|()| encode_eof(&mut out));
         out
     }
 }

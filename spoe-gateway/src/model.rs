@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use spoe::config::{Span, SpoeConfig};
+use spoe::config::{LogServer, Span, SpoeConfig};
 use spoe::expr::{AclSet, Condition, SampleExpr, VarRef};
 
 /// A whole configuration (one generation).
@@ -24,6 +24,9 @@ pub struct GatewayConfig {
     pub(crate) backends: Vec<Backend>,
     /// Every file read to build this configuration (haproxy.cfg first).
     pub(crate) files: Vec<PathBuf>,
+    /// The Lua files (`lua-load`, `lua-load-per-thread`), loaded: their bodies ran while
+    /// `global` was parsed, as in HAProxy.
+    pub(crate) lua: Option<spoe_lua::LuaRuntime>,
 }
 
 impl GatewayConfig {
@@ -45,20 +48,11 @@ impl GatewayConfig {
     }
 }
 
-/// Where logs go (`log stdout` / `log stderr` in `global`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogTarget {
-    /// `log stdout ...`.
-    Stdout,
-    /// `log stderr ...` (also the default when no `log` line exists).
-    #[default]
-    Stderr,
-}
-
 /// HAProxy's default `tune.bufsize`.
 pub(crate) const DEFAULT_BUFSIZE: usize = 16384;
-/// How `log stdout|stderr [format F] FACILITY [LEVEL]` frames the access
-/// lines of `option httplog` (HAProxy's `format` names; `raw` is the bare line).
+
+/// How `log ADDRESS [format F] FACILITY [LEVEL]` frames the lines it is sent (HAProxy's
+/// `format` names; `raw` is the bare line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyslogFormat {
     /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`.
@@ -97,7 +91,7 @@ impl SyslogFormat {
     }
 }
 
-/// The framing of the `log stdout|stderr` line in use.
+/// The framing of a `log` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Syslog {
     /// `format F`.
@@ -128,13 +122,11 @@ pub(crate) struct Global {
     pub(crate) hard_stop_after: Option<Duration>,
     /// `nbthread`: worker threads of the runtime.
     pub(crate) nbthread: Option<usize>,
-    /// `log stdout|stderr`.
-    pub(crate) log: LogTarget,
+    /// `log` lines, in order: where `log global` sends lines.
+    pub(crate) logs: Vec<LogServer>,
     /// `tune.bufsize` (16384 by default): the most of a request body that
     /// `option http-buffer-request` waits for and keeps.
     pub(crate) bufsize: usize,
-    /// The `log stdout|stderr` line's format, facility and level.
-    pub(crate) syslog: Syslog,
 }
 
 impl Default for Global {
@@ -143,9 +135,8 @@ impl Default for Global {
             maxconn: None,
             hard_stop_after: None,
             nbthread: None,
-            log: LogTarget::default(),
+            logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
-            syslog: Syslog::default(),
         }
     }
 }
@@ -281,6 +272,19 @@ pub(crate) enum HttpAction {
     },
     /// `use-service prometheus-exporter`.
     PrometheusExporter,
+    /// `http-request lua.NAME [args...]` / `http-response lua.NAME [args...]`: an action a
+    /// Lua file registered.
+    Lua {
+        /// The registered name.
+        name: String,
+        /// The rule's arguments (as many as the action was registered with).
+        args: Vec<String>,
+    },
+    /// `http-request use-service lua.NAME`: an HTTP service a Lua file registered.
+    LuaService {
+        /// The registered name.
+        name: String,
+    },
 }
 
 /// One rule: an action and its optional condition.
@@ -303,14 +307,7 @@ pub(crate) struct Frontend {
     pub(crate) binds: Vec<SocketAddr>,
     /// Timeouts (with `defaults` applied).
     pub(crate) timeouts: Timeouts,
-    /// `maxconn`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "a frontend's maxconn is not enforced yet (issue 19 §2); spoe check says so"
-        )
-    )]
+    /// `maxconn` (`None`: the global one applies).
     pub(crate) maxconn: Option<usize>,
     /// `acl` lines (and anonymous ACLs of its conditions).
     pub(crate) acls: AclSet,
@@ -327,9 +324,13 @@ pub(crate) struct Frontend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the frontend's SPOE events and rules.
     pub(crate) http_buffer_request: bool,
-    /// `option httplog`: HAProxy's access line, framed as the `log` line
-    /// says. Without it the gateway writes its short `spoe::access` line.
+    /// `option httplog`: HAProxy's access line when a request ends. Without it, HAProxy's
+    /// `Connect from` line when a request starts.
     pub(crate) httplog: bool,
+    /// `log` lines in effect (`defaults`' first, `log global` replaced by the global
+    /// section's lines, `no log` clearing those before it): where its lines go. Empty: it
+    /// logs nothing.
+    pub(crate) logs: Vec<LogServer>,
 }
 
 /// `mode` of a proxy.

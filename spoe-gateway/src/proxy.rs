@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderName, HeaderValue};
@@ -20,13 +19,13 @@ use tokio::time::Instant;
 use crate::access::{Access, ConnCounts, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
 use crate::generation::{BackendRt, FilterRt, Generation};
-use crate::httplog::Timer;
+use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
+use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
 use crate::txn::{Txn, UniqueId, sample_text};
 
-/// The body of every response the gateway sends.
-pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
+pub(crate) use crate::body::{Body, BoxError};
 
 /// Per-connection state shared by its requests.
 #[derive(Debug)]
@@ -166,6 +165,36 @@ enum Flow {
     /// Answered by `use-service prometheus-exporter` (HAProxy logs the
     /// applet as the server, `<PROMEX>`).
     Service(Response<Body>),
+    /// `use-service lua.NAME`: the service answers, with the request's body.
+    LuaService(String),
+    /// `txn:done()` without a reply: the connection closes with no answer.
+    Close,
+}
+
+/// What a Lua action's verdict means to the rules, as HAProxy 2.6 acts on it (`Side`
+/// decides: a request is refused, a response replaced).
+fn lua_verdict(outcome: spoe_lua::ActionOutcome, side: Side) -> Option<Flow> {
+    use spoe_lua::Verdict as V;
+    let answer = |status: u16, termination| Some(Flow::Respond(error_page(status), termination));
+    match (outcome.verdict, side) {
+        (V::Continue | V::Yield, _) => None,
+        // No more rules of this ruleset; the transaction goes on.
+        (V::Stop | V::Done, _) => Some(Flow::Continue),
+        (V::Error, Side::Request) => answer(500, "IR"),
+        (V::Error, Side::Response) => answer(500, "IH"),
+        (V::Invalid, Side::Request) => Some(Flow::Respond(closing(error_page(400)), "PR")),
+        (V::Invalid, Side::Response) => answer(502, "PH"),
+        (V::Deny, Side::Request) => answer(403, "PR"),
+        // HAProxy 2.6 answers a response's deny with its 200 page.
+        (V::Deny, Side::Response) => answer(200, "PH"),
+        // HAProxy 2.6: a request aborted without an answer gets a 503; a response goes on.
+        (V::Abort, Side::Request) => answer(503, "LR"),
+        (V::Abort, Side::Response) => None,
+        (V::Terminate, _) => Some(match outcome.reply {
+            Some(reply) => Flow::Respond(crate::lua::reply_response(reply), "LR"),
+            None => Flow::Close,
+        }),
+    }
 }
 
 struct Ctx<'a> {
@@ -204,6 +233,7 @@ impl Ctx<'_> {
             };
             let mut done = filter.process(prepared, self.stream(f)).await;
             self.metrics.spoe(&filter.config().agent.id, &done);
+            log_spoe(f, &done);
             txn.vars.apply(std::mem::take(&mut done.updates));
         }
     }
@@ -217,6 +247,7 @@ impl Ctx<'_> {
         if let Some(prepared) = filter.prepare_group(group, &*txn, &stream) {
             let mut done = filter.process(prepared, self.stream(f)).await;
             self.metrics.spoe(&filter.config().agent.id, &done);
+            log_spoe(f, &done);
             txn.vars.apply(std::mem::take(&mut done.updates));
         }
     }
@@ -292,6 +323,16 @@ impl Ctx<'_> {
                     }
                     return Flow::Respond(r, "LR");
                 }
+                HttpAction::Lua { name, args } => {
+                    let Some(worker) = txn.lua.clone() else {
+                        continue;
+                    };
+                    let outcome = crate::lua::action(&worker, name, args, txn).await;
+                    if let Some(flow) = lua_verdict(outcome, Side::Request) {
+                        return flow;
+                    }
+                }
+                HttpAction::LuaService { name } => return Flow::LuaService(name.clone()),
                 HttpAction::PrometheusExporter => {
                     self.metrics.agent_connections.set(
                         i64::try_from(self.generation.agent_connections()).unwrap_or(i64::MAX),
@@ -311,21 +352,102 @@ impl Ctx<'_> {
         Flow::Continue
     }
 
-    /// `http-response` rules (header and variable actions only), applied
-    /// to the response held in `txn`.
+    /// `http-response` rules (header and variable actions, Lua actions), applied
+    /// to the response held in `txn`. A Lua action may replace the response: `Respond` or
+    /// `Close`; `Continue` otherwise.
     async fn response_rules(
         &mut self,
         rules: &[Rule],
         acls: &AclSet,
         filters: &[FilterRt],
         txn: &mut Txn,
-    ) {
+    ) -> Flow {
         for rule in rules {
-            if cond_holds(rule, txn, acls) {
-                self.common_action(&rule.action, filters, txn, Side::Response)
-                    .await;
+            if !cond_holds(rule, txn, acls) {
+                continue;
+            }
+            if let HttpAction::Lua { name, args } = &rule.action {
+                let Some(worker) = txn.lua.clone() else {
+                    continue;
+                };
+                let outcome = crate::lua::action(&worker, name, args, txn).await;
+                match lua_verdict(outcome, Side::Response) {
+                    None => continue,
+                    Some(Flow::Continue) => return Flow::Continue,
+                    Some(flow) => return flow,
+                }
+            }
+            self.common_action(&rule.action, filters, txn, Side::Response)
+                .await;
+        }
+        Flow::Continue
+    }
+
+    /// `use-service lua.NAME`: the service answers (HAProxy logs it as the server
+    /// `<lua.NAME>`), its head through `response_rules` (each a rule list with its ACLs and
+    /// filters, in order) as HAProxy passes an applet's response through them; a service that
+    /// fails before its head gets HAProxy's 500.
+    async fn lua_service(
+        &mut self,
+        name: &str,
+        mut txn: Txn,
+        body: RequestBody,
+        response_rules: &[(&Vec<Rule>, &AclSet, &[FilterRt])],
+        mut access: Access,
+        metrics: &Arc<GatewayMetrics>,
+    ) -> Response<Logged<Body>> {
+        access.server = format!("<lua.{name}>");
+        let zero = Timer::ms(Duration::ZERO);
+        (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
+        let Some(worker) = txn.lua.clone() else {
+            access.termination = "IR";
+            return finish(error_page(500), access, metrics);
+        };
+        let chunks = futures_util::StreamExt::filter_map(
+            http_body_util::BodyStream::new(body),
+            |frame| async move { frame.ok().and_then(|f| f.into_data().ok()) },
+        );
+        // A service that failed before its head answers HAProxy's 500, through the same
+        // response rules.
+        let (mut call, head, failed) =
+            match crate::lua::start_service(&worker, name, &mut txn, Box::pin(chunks)).await {
+                Ok((call, head)) => (call, head, None),
+                Err(Some(call)) => {
+                    let (head, body) = error_page(500).into_parts();
+                    (call, head, Some(body))
+                }
+                Err(None) => {
+                    access.termination = "IR";
+                    return finish(error_page(500), access, metrics);
+                }
+            };
+        // The script is not running while the rules look at the head.
+        let Some(mut lent) = call.take_host() else {
+            access.termination = "IR";
+            return finish(error_page(500), access, metrics);
+        };
+        lent.response = Some(head);
+        for (rules, acls, filters) in response_rules {
+            let flow = self.response_rules(rules, acls, filters, &mut lent).await;
+            if !matches!(flow, Flow::Continue) {
+                return finish_rule(flow, access, metrics);
             }
         }
+        let Some(mut head) = lent.response.take() else {
+            return finish(error_page(502), access, metrics);
+        };
+        crate::lua::reason_phrase(&mut head);
+        if let Some(body) = failed {
+            access.termination = "IR";
+            return finish(Response::from_parts(head, body), access, metrics);
+        }
+        call.put_host(lent);
+        access.termination = "--";
+        finish(
+            crate::lua::service_response(&worker, call, head),
+            access,
+            metrics,
+        )
     }
 
     /// The actions `http-request` and `http-response` rules share; other
@@ -359,6 +481,20 @@ impl Ctx<'_> {
             }
             _ => {}
         }
+    }
+}
+
+/// HAProxy's SPOE line, to the agent's `log` lines: `notice` for a success (unless `option
+/// dontlog-normal`), `warning` for a failure.
+fn log_spoe(f: &FilterRt, done: &spoe::Done<'_>) {
+    if f.log.is_off() {
+        return;
+    }
+    let line = done.log();
+    if line.is_error() {
+        f.log.send(SPOE_ERROR_LEVEL, line);
+    } else if !f.filter().config().agent.dontlog_normal {
+        f.log.send(SPOE_LEVEL, line);
     }
 }
 
@@ -507,7 +643,22 @@ pub(crate) async fn handle(
         RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
         session.conns.clone(),
     );
-    access.httplog = fe.model.httplog.then_some(generation.config.global.syslog);
+    if fe.model.httplog {
+        access.httplog = (!fe.log.is_off()).then(|| fe.log.clone());
+    } else if !fe.log.is_off() {
+        // HAProxy's line for a stream of a frontend without a log format.
+        fe.log.send(
+            ACCESS_LEVEL,
+            &format_args!(
+                "Connect from {}:{} to {}:{} ({}/HTTP)",
+                session.client.ip(),
+                session.client.port(),
+                session.local.ip(),
+                session.local.port(),
+                fe.model.name
+            ),
+        );
+    }
     access.bodiless = parts.method == hyper::Method::HEAD;
     let first_bytes = session
         .first_bytes
@@ -555,6 +706,8 @@ pub(crate) async fn handle(
             Some(session.conn.session_vars().clone()),
             Some(generation.proc_vars.clone()),
         ),
+        lua: generation.lua_worker(),
+        lua_private: None,
     };
     let mut ctx = Ctx {
         generation: &generation,
@@ -595,6 +748,13 @@ pub(crate) async fn handle(
     let flow = ctx
         .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut txn)
         .await;
+    if let Flow::LuaService(name) = flow {
+        let request_body = body.into_body(timeouts.client, progress);
+        let rules = [(&fe.model.http_response, fe_acls, &fe.filters[..])];
+        return ctx
+            .lua_service(&name, txn, request_body, &rules, pending.take(), &metrics)
+            .await;
+    }
     if !matches!(flow, Flow::Continue) {
         return finish_rule(flow, pending.take(), &metrics);
     }
@@ -642,6 +802,16 @@ pub(crate) async fn handle(
             &mut txn,
         )
         .await;
+    if let Flow::LuaService(name) = flow {
+        let request_body = body.into_body(timeouts.client, progress);
+        let rules = [
+            (&be.model.http_response, &be.model.acls, &be.filters[..]),
+            (&fe.model.http_response, fe_acls, &fe.filters[..]),
+        ];
+        return ctx
+            .lua_service(&name, txn, request_body, &rules, pending.take(), &metrics)
+            .await;
+    }
     if !matches!(flow, Flow::Continue) {
         return finish_rule(flow, pending.take(), &metrics);
     }
@@ -726,23 +896,31 @@ pub(crate) async fn handle(
             ctx.run_event(filters, event, &mut txn).await;
         }
     }
-    ctx.response_rules(
-        &be.model.http_response,
-        &be.model.acls,
-        &be.filters,
-        &mut txn,
-    )
-    .await;
-    ctx.response_rules(&fe.model.http_response, fe_acls, &fe.filters, &mut txn)
+    let mut flow = ctx
+        .response_rules(
+            &be.model.http_response,
+            &be.model.acls,
+            &be.filters,
+            &mut txn,
+        )
         .await;
+    if matches!(flow, Flow::Continue) {
+        flow = ctx
+            .response_rules(&fe.model.http_response, fe_acls, &fe.filters, &mut txn)
+            .await;
+    }
+    if !matches!(flow, Flow::Continue) {
+        return finish_rule(flow, access, &metrics);
+    }
     // The rules rewrote the head in place; nothing takes it away.
     let Some(mut rparts) = txn.response.take() else {
         return finish(error_page(502), access, &metrics);
     };
+    crate::lua::reason_phrase(&mut rparts);
     for h in HOP_BY_HOP {
         rparts.headers.remove(*h);
     }
-    let r = Response::from_parts(rparts, rbody.boxed());
+    let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
     finish(r, access, &metrics)
 }
 
@@ -825,7 +1003,7 @@ pub(crate) fn log_refused(
     metrics: &GatewayMetrics,
     session: &Session,
     frontend: &str,
-    httplog: Option<crate::model::Syslog>,
+    httplog: Option<LogRoute>,
     status: Option<u16>,
     termination: &'static str,
     bytes: u64,
@@ -878,11 +1056,26 @@ fn finish_rule(
             (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
             (r, "LR")
         }
+        Flow::Close => {
+            access.termination = "LR";
+            return finish(close_silently(), access, metrics);
+        }
         // Not a rule's answer: the request goes on (not reached).
-        Flow::Continue => (error_page(500), "PR"),
+        Flow::Continue | Flow::LuaService(_) => (error_page(500), "PR"),
     };
     access.termination = termination;
     finish(r, access, metrics)
+}
+
+/// Marks a response that must not be sent: the connection closes with no answer
+/// (`txn:done()` without a reply). The connection's service sees the mark.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CloseSilently;
+
+fn close_silently() -> Response<Body> {
+    let mut r = closing(Response::new(full(Bytes::new())));
+    r.extensions_mut().insert(CloseSilently);
+    r
 }
 
 /// Hands `r` to the client; its access line is written when its body ends.

@@ -23,6 +23,10 @@ pub(crate) struct Txn {
     pub(crate) unique_id: UniqueId,
     /// Its variables, with its session's and generation's stores.
     pub(crate) vars: Vars,
+    /// The worker's Lua, when the configuration loads any.
+    pub(crate) lua: Option<std::sync::Arc<spoe_lua::LuaWorker>>,
+    /// What `txn:set_priv()` stored.
+    pub(crate) lua_private: Option<spoe_lua::Private>,
 }
 
 /// `unique-id`: the generation and the stream id, formatted when read.
@@ -55,7 +59,14 @@ impl Txn {
 
 impl Fetch for Txn {
     fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
-        self.exchange().fetch(kind)
+        match kind {
+            FetchKind::Lua { name, args } => self.lua.as_ref()?.fetch(name, args, self),
+            kind => self.exchange().fetch(kind),
+        }
+    }
+
+    fn lua_convert(&self, name: &str, args: &[String], input: Sample) -> Option<Sample> {
+        self.lua.as_ref()?.convert(name, args, input)
     }
 
     fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {

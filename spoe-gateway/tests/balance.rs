@@ -132,7 +132,7 @@ fn loader(cfg: Arc<Mutex<String>>) -> Loader {
         let text = cfg.lock().unwrap().clone();
         let (config, _) =
             GatewayConfig::parse_str(&text, "haproxy.cfg", std::path::Path::new("."), None)
-                .map_err(|e| spoe_gateway::ReloadError(e.to_string()))?;
+                .map_err(spoe_gateway::ReloadError::Config)?;
         let var_names = config.var_names();
         Ok(Loaded { config, var_names })
     })

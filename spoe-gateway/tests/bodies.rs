@@ -151,7 +151,7 @@ async fn gateway(
     let base = dir.path().to_owned();
     let loader: Loader = Arc::new(move || {
         let (config, _) = GatewayConfig::parse_str(&text, "haproxy.cfg", &base, None)
-            .map_err(|e| spoe_gateway::ReloadError(e.to_string()))?;
+            .map_err(spoe_gateway::ReloadError::Config)?;
         let var_names = config.var_names();
         Ok(Loaded { config, var_names })
     });

@@ -68,6 +68,7 @@ frontend web
             "parsing [haproxy.cfg:5:16] : 'bind' : invalid port '0' in '[::1]:0'",
             "parsing [haproxy.cfg:6:10] : 'bind' : 'unix@' addresses are not supported by the gateway (TCP over IPv4 or IPv6 only)",
             "parsing [haproxy.cfg:7:16] : 'bind' : option 'ssl' is not supported by the gateway",
+            "parsing [haproxy.cfg:7:20] : 'bind' : option 'crt' is not supported by the gateway",
         ],
         warnings: &[
             "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
@@ -115,7 +116,7 @@ global
         errors: &[
             "parsing [haproxy.cfg:1:1] : unknown keyword 'maxconn' out of section",
             "parsing [haproxy.cfg:3:14] : 'nbthread' expects a positive integer argument in the range [1, 64], got '100'",
-            "parsing [haproxy.cfg:4:5] : 'lua-load' is not supported in the 'global' section by the gateway",
+            "parsing [haproxy.cfg:4:5] : error in Lua file '$DATA/x.lua': No such file or directory (os error 2)",
             "parsing [haproxy.cfg:5:5] : unknown keyword 'frobnicate' in 'global' section",
             "parsing [haproxy.cfg:9:23] : log : unknown log format 'nope'",
             "parsing [haproxy.cfg:10:16] : log : unknown log facility 'badfacility'",
@@ -125,7 +126,6 @@ global
             "parsing [haproxy.cfg:14:18] : 'default-path' expects either 'current', 'config', 'parent' or 'origin', got 'nowhere'",
         ],
         warnings: &[
-            "parsing [haproxy.cfg:7:5] : 'log stderr' is accepted and ignored: the gateway uses the first 'log stdout' or 'log stderr' line only",
             "parsing [haproxy.cfg:8:9] : 'log 127.0.0.1:514' is accepted and ignored: the gateway logs to stdout or stderr only",
             "parsing [haproxy.cfg:15:5] : 'daemon' is accepted and ignored: the gateway runs in the foreground; let the service manager detach it",
             "parsing [haproxy.cfg:16:5] : 'user' is accepted and ignored: the gateway does not change its user; start it as the right one",
@@ -220,6 +220,7 @@ backend app
             "parsing [haproxy.cfg:7:35] : 'weight' expects a positive integer argument in the range [0, 256], got '300'",
             "parsing [haproxy.cfg:8:33] : 'rise' expects a positive integer argument in the range [1, 2147483647], got '0'",
             "parsing [haproxy.cfg:9:28] : 'server s3' : 'ssl' is not supported by the gateway",
+            "parsing [haproxy.cfg:9:32] : 'server s3' : 'verify' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
             "parsing [haproxy.cfg:12:24] : 'server s6' : missing port specification in '127.0.0.1' (the gateway needs an explicit port)",
@@ -309,7 +310,7 @@ frontend web
             "parsing [haproxy.cfg:9:18] : 'http-request return' : No body expected for 204 responses",
             "parsing [haproxy.cfg:10:44] : 'http-request redirect' : 'code': unsupported HTTP code '304' (must be one of 301, 302, 303, 307 or 308)",
             "parsing [haproxy.cfg:11:27] : 'http-request redirect' : 'scheme' is not supported by the gateway",
-            "parsing [haproxy.cfg:12:30] : 'http-request use-service' : service 'lua.foo' is not supported by the gateway (only 'prometheus-exporter')",
+            "parsing [haproxy.cfg:12:30] : 'http-request use-service' : unknown service 'lua.foo' (no Lua service of that name registered)",
             "parsing [haproxy.cfg:13:18] : 'http-request set-header' : expects exactly 2 arguments",
             "parsing [haproxy.cfg:14:34] : 'http-request del-header' : '-m sub' is not supported by the gateway (only '-m str')",
             "parsing [haproxy.cfg:15:40] : 'http-request set-header' expects either 'if' or 'unless' followed by a condition but found 'foo'",
@@ -828,42 +829,4 @@ fn unreadable_file() {
             .replace(data_dir().to_str().unwrap(), "$DATA"),
         "parsing [$DATA/no-such-haproxy.cfg] : cannot read '$DATA/no-such-haproxy.cfg': No such file or directory (os error 2)"
     );
-}
-
-#[test]
-fn option_httplog_and_the_log_lines_framing_reach_the_configuration() {
-    use spoe_gateway::config::{LogTarget, Syslog, SyslogFormat};
-    let text = "\
-global
-    log stdout format rfc5424 local3 notice
-defaults
-    mode http
-    option httplog
-    timeout client 1s
-    timeout server 1s
-    timeout connect 1s
-frontend web
-    bind :80
-    default_backend be
-listen other
-    bind :81
-    server s 127.0.0.1:82
-backend be
-    server s 127.0.0.1:81
-";
-    let (config, _) = GatewayConfig::parse_str(text, "gw.cfg", Path::new("."), None).unwrap();
-    assert_eq!(config.log_target(), LogTarget::Stdout);
-    assert_eq!(
-        config.httplog_syslog(),
-        Some(Syslog {
-            format: SyslogFormat::Rfc5424,
-            facility: 19,
-            max_level: 5,
-        })
-    );
-    let plain = text
-        .replace("    option httplog\n", "")
-        .replace(" format rfc5424 local3 notice", " local0");
-    let (config, _) = GatewayConfig::parse_str(&plain, "gw.cfg", Path::new("."), None).unwrap();
-    assert_eq!(config.httplog_syslog(), None);
 }

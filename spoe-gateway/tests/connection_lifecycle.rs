@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use spoe_gateway::Gateway;
 use spoe_gateway::config::GatewayConfig;
+use spoe_gateway::log::{LogSinks, MemorySink};
 use spoe_gateway::server::{Loaded, Loader};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -75,20 +76,31 @@ async fn backend(delay: Duration) -> (SocketAddr, Arc<BackendSeen>) {
 /// Starts a gateway on `cfg` with `PORT` replaced by the port of a listener the test binds
 /// itself (port 0) and hands over.
 async fn gateway(cfg: String) -> (Arc<Gateway>, SocketAddr) {
+    let (gw, addr, _) = gateway_logging(cfg).await;
+    (gw, addr)
+}
+
+/// [`gateway`], its `log stdout` lines kept in memory.
+async fn gateway_logging(cfg: String) -> (Arc<Gateway>, SocketAddr, Arc<MemorySink>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let text = cfg.replace("PORT", &addr.port().to_string());
     let loader: Loader = Arc::new(move || {
         let (config, _) =
             GatewayConfig::parse_str(&text, "haproxy.cfg", std::path::Path::new("."), None)
-                .map_err(|e| spoe_gateway::ReloadError(e.to_string()))?;
+                .map_err(spoe_gateway::ReloadError::Config)?;
         let var_names = config.var_names();
         Ok(Loaded { config, var_names })
     });
-    let gw = Gateway::start_with_listeners(loader, vec![listener])
+    let stdout = Arc::new(MemorySink::new("stdout", 1000));
+    let sinks = LogSinks {
+        stdout: stdout.clone(),
+        stderr: Arc::new(MemorySink::new("stderr", 1000)),
+    };
+    let gw = Gateway::start_with_sinks(loader, vec![listener], sinks)
         .await
         .unwrap();
-    (gw, addr)
+    (gw, addr, stdout)
 }
 
 fn config(frontend_timeouts: &str, server: &str) -> String {
@@ -325,7 +337,8 @@ impl Captured {
 
 fn stop_config(global: &str, backend: SocketAddr) -> String {
     format!(
-        "global\n{global}defaults\n    mode http\n    timeout client 30s\n    timeout server 60s\n    \
+        "global\n{global}    log stdout format raw local0\ndefaults\n    mode http\n    log global\n    \
+         option httplog\n    timeout client 30s\n    timeout server 60s\n    \
          timeout connect 1s\nfrontend fe\n    bind 127.0.0.1:PORT\n    \
          http-request return status 200 if {{ path /fast }}\n    default_backend be\n\
          backend be\n    server s1 {backend}\n"
@@ -341,7 +354,7 @@ async fn hard_stop_after_logs_each_connection_it_cuts_and_a_summary() {
     let captured = Captured::default();
     let _log = captured.install();
     let (b, seen) = backend(Duration::from_secs(60)).await;
-    let (gw, addr) = gateway(stop_config("    hard-stop-after 500ms\n", b)).await;
+    let (gw, addr, access) = gateway_logging(stop_config("    hard-stop-after 500ms\n", b)).await;
     let mut idle = TcpStream::connect(addr).await.unwrap();
     idle.write_all(b"GET /fast HTTP/1.1\r\nhost: x\r\n\r\n")
         .await
@@ -362,12 +375,14 @@ async fn hard_stop_after_logs_each_connection_it_cuts_and_a_summary() {
     let took = start.elapsed();
     assert!(took >= Duration::from_millis(490), "stopped after {took:?}");
     let log = captured.text();
-    let cut: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("spoe::access") && l.contains(" KH "))
-        .collect();
-    assert_eq!(cut.len(), 1, "one access line for the cut request:\n{log}");
-    assert!(cut[0].contains("\"GET /slow HTTP/1.1\""), "{log}");
+    let lines = access.lines();
+    let cut: Vec<&String> = lines.iter().filter(|l| l.contains(" KH-- ")).collect();
+    assert_eq!(
+        cut.len(),
+        1,
+        "one access line for the cut request:\n{lines:#?}"
+    );
+    assert!(cut[0].contains("\"GET /slow HTTP/1.1\""), "{lines:#?}");
     let summary: Vec<&str> = log.lines().filter(|l| l.contains("by force")).collect();
     assert_eq!(summary.len(), 1, "{log}");
     assert!(

@@ -93,11 +93,16 @@ pub struct Done<'f> {
     log: LogLine<'f>,
 }
 
-impl Done<'_> {
-    /// The SPOE log line (already emitted through `tracing` unless
-    /// `option dontlog-normal` hides a success).
+impl<'f> Done<'f> {
+    /// The SPOE log line, as text.
     pub fn log_line(&self) -> String {
         self.log.to_string()
+    }
+
+    /// The SPOE log line, for a host that writes it itself (see
+    /// [`SpoeFilter::leave_log_to_host`]): formatted only where it is written.
+    pub fn log(&self) -> &LogLine<'f> {
+        &self.log
     }
 }
 
@@ -108,6 +113,8 @@ pub struct SpoeFilter {
     engine: Engine,
     policy: ResultPolicy,
     known: HashSet<String>,
+    /// [`SpoeFilter::process`] emits the SPOE line through `tracing`.
+    trace_log: bool,
 }
 
 impl SpoeFilter {
@@ -162,12 +169,21 @@ impl SpoeFilter {
                 }
             }
         }
+        // As HAProxy, the line is written only for an agent with a `log` line.
+        let trace_log = !config.agent.log.is_empty();
         Self {
             config,
             engine,
             policy,
             known,
+            trace_log,
         }
+    }
+
+    /// The host writes the SPOE lines itself, where the agent's `log` lines say (from
+    /// [`Done::log`]): [`SpoeFilter::process`] no longer emits them through `tracing`.
+    pub fn leave_log_to_host(&mut self) {
+        self.trace_log = false;
     }
 
     /// Declares variable names the host's configuration uses (`var(...)`,
@@ -269,9 +285,9 @@ impl SpoeFilter {
             counters: self.engine.stats().log_counters(),
         };
         // tracing formats the line only when it is enabled.
-        if log.is_error() {
+        if self.trace_log && log.is_error() {
             tracing::warn!(target: "spoe::log", "{log}");
-        } else if !agent.dontlog_normal {
+        } else if self.trace_log && !agent.dontlog_normal {
             tracing::info!(target: "spoe::log", "{log}");
         }
         Done {

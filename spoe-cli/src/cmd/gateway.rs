@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use spoe_gateway::config::{GatewayConfig, LogTarget};
+use spoe::config::ConfigErrors;
+use spoe_gateway::config::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader, ReloadError};
 use spoe_gateway::{Gateway, Workers};
 use tokio::signal::unix::{SignalKind, signal};
@@ -41,8 +42,8 @@ pub(crate) struct GatewayArgs {
 
 /// Loads a configuration and the variable names it uses, reporting every
 /// warning on stderr.
-fn load(parse: impl Fn() -> Result<GatewayConfig, String>) -> Result<Loaded, ReloadError> {
-    let config = parse().map_err(ReloadError)?;
+fn load(parse: impl Fn() -> Result<GatewayConfig, ConfigErrors>) -> Result<Loaded, ReloadError> {
+    let config = parse()?;
     let var_names = config.var_names();
     Ok(Loaded { config, var_names })
 }
@@ -50,9 +51,9 @@ fn load(parse: impl Fn() -> Result<GatewayConfig, String>) -> Result<Loaded, Rel
 fn file_loader(path: PathBuf) -> Loader {
     Arc::new(move || {
         load(|| {
-            let (config, warnings) = GatewayConfig::from_file(&path).map_err(|e| e.to_string())?;
+            let (config, warnings) = GatewayConfig::from_file(&path)?;
             for w in warnings {
-                eprintln!("{w}");
+                crate::logs::stderr_line(&w.to_string());
             }
             Ok(config)
         })
@@ -67,10 +68,9 @@ fn string_loader(
 ) -> Loader {
     Arc::new(move || {
         load(|| {
-            let (config, warnings) = GatewayConfig::parse_str(text, name, &dir, Some(env.clone()))
-                .map_err(|e| e.to_string())?;
+            let (config, warnings) = GatewayConfig::parse_str(text, name, &dir, Some(env.clone()))?;
             for w in warnings {
-                eprintln!("{w}");
+                crate::logs::stderr_line(&w.to_string());
             }
             Ok(config)
         })
@@ -78,6 +78,9 @@ fn string_loader(
 }
 
 pub(crate) fn run(args: GatewayArgs) -> Result<()> {
+    // As HAProxy: the open files limit goes up to what the system allows, and the automatic
+    // `maxconn` (when `global` sets none) follows from it.
+    spoe_gateway::limits::raise_open_files_limit();
     // The configuration decides the number of threads: load it before the
     // runtime exists, and start from that load.
     let first = match &args.config {
@@ -177,7 +180,6 @@ async fn serve(loaded: Option<Loaded>, loader: Loader, workers: Arc<Workers>) ->
         Some(l) => l,
         None => loader().map_err(|e| anyhow::anyhow!("{e}"))?,
     };
-    route_request_logs(&loaded.config);
     let started = Gateway::start_loaded(loaded, loader, workers).await;
     let gateway = started.map_err(|e| anyhow::anyhow!("{e}"))?;
     for addr in gateway.listening() {
@@ -217,17 +219,8 @@ async fn serve(loaded: Option<Loaded>, loader: Loader, workers: Arc<Workers>) ->
 async fn reload(gateway: &Arc<Gateway>) {
     sd_notify::notify("RELOADING=1");
     match gateway.reload().await {
-        Ok(id) => {
-            route_request_logs(&gateway.current().config);
-            tracing::info!(generation = id, "reloaded");
-        }
+        Ok(id) => tracing::info!(generation = id, "reloaded"),
         Err(e) => tracing::error!("reload failed, still running the previous configuration:\n{e}"),
     }
     sd_notify::notify("READY=1");
-}
-
-/// Request lines go where the configuration's `global` `log` says.
-fn route_request_logs(config: &GatewayConfig) {
-    crate::logs::request_logs_to_stdout(config.log_target() == LogTarget::Stdout);
-    crate::logs::frame_spoe_lines(config.httplog_syslog());
 }

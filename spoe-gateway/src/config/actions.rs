@@ -17,8 +17,30 @@ const ERROR_PAGE_STATUSES: &[u16] = &[
     200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504,
 ];
 
+/// The `http-request` actions the gateway runs (`set-var` stands for `set-var(<var-name>)`).
+pub(super) const REQUEST_ACTIONS: &[&str] = &[
+    "deny",
+    "return",
+    "set-header",
+    "add-header",
+    "del-header",
+    "set-var",
+    "send-spoe-group",
+    "redirect",
+    "use-service",
+];
+
+/// The `http-response` actions the gateway runs.
+pub(super) const RESPONSE_ACTIONS: &[&str] = &[
+    "set-header",
+    "add-header",
+    "del-header",
+    "set-var",
+    "send-spoe-group",
+];
+
 /// The actions of HAProxy 2.6's `http-request` and `http-response` the gateway does not run.
-const OTHER_ACTIONS: &[&str] = &[
+pub(super) const OTHER_ACTIONS: &[&str] = &[
     "add-acl",
     "allow",
     "auth",
@@ -103,6 +125,8 @@ pub(super) struct RuleScope<'a, 'b> {
     pub(super) acls: &'a mut AclSet,
     pub(super) acl_cx: &'a AclContext<'b>,
     pub(super) site: RuleSite<'a>,
+    /// What the Lua files registered (`lua.NAME` actions and services).
+    pub(super) lua: Option<&'a spoe_lua::Registered>,
 }
 
 /// Parses an `http-request` / `http-response` line (errors and warnings go to `diag`).
@@ -146,12 +170,30 @@ pub(super) fn parse_rule(
         (_, a) if a.starts_with("set-var") => p.set_var(),
         (_, "send-spoe-group") => p.send_spoe_group(),
         (Phase::Request, "redirect") => p.redirect(),
+        (Phase::Request, "use-service")
+            if args.first().is_some_and(|w| w.as_str().starts_with("lua.")) =>
+        {
+            match super::lua::service(scope.lua, args[0].as_str()) {
+                Ok(action) => Some((action, 1, None)),
+                Err(msg) => {
+                    p.diag.error_msg(args[0].span().clone(), msg);
+                    None
+                }
+            }
+        }
         (Phase::Request, "use-service") => p.use_service(),
+        (_, a) if a.starts_with("lua.") => match super::lua::action(scope.lua, phase, a, args) {
+            Ok((action, used)) => Some((action, used, None)),
+            Err(msg) => {
+                p.diag.error_msg(action_word.span().clone(), msg);
+                None
+            }
+        },
         (_, "deny" | "return" | "redirect" | "use-service") => {
             p.unsupported();
             None
         }
-        (_, a) if OTHER_ACTIONS.contains(&a) || a.starts_with("lua.") => {
+        (_, a) if OTHER_ACTIONS.contains(&a) => {
             p.unsupported();
             None
         }
@@ -170,6 +212,7 @@ pub(super) fn parse_rule(
             | HttpAction::Return { .. }
             | HttpAction::Redirect { .. }
             | HttpAction::PrometheusExporter
+            | HttpAction::LuaService { .. }
     );
     let rest = &args[used..];
     let cond = match rest.first().map(Word::as_str) {
@@ -253,15 +296,23 @@ pub(super) fn warn_cond_conflicts(
     }
 }
 
-fn supported(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Request => {
-            "'deny', 'return', 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', \
-             'send-spoe-group', 'redirect' or 'use-service'"
-        }
-        Phase::Response => {
-            "'set-header', 'add-header', 'del-header', 'set-var(<var-name>)' or 'send-spoe-group'"
-        }
+/// `'deny', 'return' ... or 'use-service'`: the actions of `phase` the gateway runs.
+fn supported(phase: Phase) -> String {
+    let names = match phase {
+        Phase::Request => REQUEST_ACTIONS,
+        Phase::Response => RESPONSE_ACTIONS,
+    };
+    let quoted: Vec<String> = names
+        .iter()
+        .map(|a| match *a {
+            "set-var" => "'set-var(<var-name>)'".to_owned(),
+            a => format!("'{a}'"),
+        })
+        .collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 

@@ -28,7 +28,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "maxconn",
         handler: maxconn,
-        uses: Use::Runs(&[("Global.maxconn", "server/mod.rs")]),
+        uses: Use::Runs(&[("Global.maxconn", "limits.rs")]),
     },
     Keyword {
         name: "hard-stop-after",
@@ -48,10 +48,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "log",
         handler: |lw, line| lw.global_log(line),
-        uses: Use::Runs(&[
-            ("Global.log", "config/mod.rs"),
-            ("Global.syslog", "proxy.rs"),
-        ]),
+        uses: Use::Runs(&[("Global.logs", "generation.rs")]),
     },
     Keyword {
         name: "default-path",
@@ -90,6 +87,9 @@ impl Lowerer<'_, '_> {
             );
             return;
         }
+        if self.lua.line(line, &self.base_dir, self.diag) {
+            return;
+        }
         if let Some(keyword) = find(KEYWORDS, kw) {
             return (keyword.handler)(self, line);
         }
@@ -105,6 +105,7 @@ impl Lowerer<'_, '_> {
             let all = KEYWORDS
                 .iter()
                 .map(|k| k.name)
+                .chain(super::lua::KEYWORDS.iter().copied())
                 .chain(IGNORED_GLOBAL.iter().map(|(k, _)| *k))
                 .chain(HAPROXY_GLOBAL.iter().copied());
             self.diag.error_msg(

@@ -1,154 +1,176 @@
-//! `log` lines: the `global` target the access and SPOE lines go to, and the proxies' `log`
-//! lines (`parse_logsrv()` in `src/log.c`).
+//! `log` lines (`parse_logsrv()` in `src/log.c`): the `global` section's, which `log global`
+//! stands for, and each proxy's (`log global`, its own targets, `no log`). A proxy writes its
+//! lines only to the `log` lines it has, as HAProxy does; the SPOE agents' own `log` lines are
+//! read with their `spoe.conf`.
 
 use spoe::config::reader::{Line, Modifier};
-use spoe::config::{ConfigErrorKind, FACILITIES, FORMATS, LEVELS};
+use spoe::config::{
+    ConfigErrorKind, FACILITIES, FORMATS, LEVELS, LogAddress, LogServer, check_sample,
+};
 
 use super::lower::{Lowerer, Proxy};
-use crate::model::{LogTarget, Syslog, SyslogFormat};
+
+/// Why a `log` target other than stdout or stderr does nothing.
+pub(super) const ONLY_STDOUT_STDERR: &str = "the gateway logs to stdout or stderr only";
 
 impl Lowerer<'_, '_> {
-    /// `log stdout|stderr [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]]`; other
-    /// targets are accepted and ignored.
+    /// `log ...` in `global`: one more place lines sent to `log global` go.
     pub(super) fn global_log(&mut self, line: &Line) {
+        if line.arg_str(1) == Some("global") {
+            return self.diag.error_msg(
+                line.words[1].span().clone(),
+                "'log global' makes no sense in the 'global' section",
+            );
+        }
+        // Any `log` line gives proxies' `log global` an address, for HAProxy's warning about
+        // log formats without one (even one the gateway ignores).
+        self.global_log_lines = true;
+        if let Some(server) = self.log_server(line) {
+            self.global.logs.push(server);
+        }
+    }
+
+    /// `log global`, `log ADDRESS ...` and `no log` in a proxy: where its lines go.
+    pub(super) fn proxy_log(&mut self, p: &mut Proxy, line: &Line) {
+        if line.modifier == Modifier::No {
+            if !self.too_many(line, 0, "no log") {
+                p.logs.clear();
+                p.log_lines = false;
+            }
+            return;
+        }
+        if line.modifier != Modifier::None {
+            return self.diag.error_msg(
+                line.span().clone(),
+                "negation/default currently supported only for options and log",
+            );
+        }
+        if line.arg_str(1) == Some("global") {
+            if !self.too_many(line, 1, "log global") {
+                p.logs.extend(self.global.logs.iter().cloned());
+                p.log_lines |= self.global_log_lines;
+            }
+            return;
+        }
+        p.log_lines = true;
+        if let Some(server) = self.log_server(line) {
+            p.logs.push(server);
+        }
+    }
+
+    /// `log ADDRESS [len N] [format F] [sample R:S] FACILITY [LEVEL [MINLEVEL]]`: the line as a
+    /// log server, or `None` after reporting what is wrong with it. An address other than
+    /// stdout or stderr is reported as ignored (and `None`).
+    fn log_server(&mut self, line: &Line) -> Option<LogServer> {
         let Some(target) = line.arg(1) else {
-            return self.missing(
+            self.missing(
                 line,
                 "log",
                 "a target ('stdout' or 'stderr') and a facility",
             );
+            return None;
         };
-        // Any target counts for proxies' `log global` (HAProxy's warning about log formats
-        // without a log address).
-        if target.as_str() != "global" {
-            self.global_has_log = true;
-        }
-        let log = match target.as_str() {
-            "stdout" | "fd@1" => LogTarget::Stdout,
-            "stderr" | "fd@2" => LogTarget::Stderr,
-            "global" => {
-                self.diag.error_msg(
-                    target.span().clone(),
-                    "'log global' makes no sense in the 'global' section",
-                );
-                return;
+        let address = match LogAddress::parse(target.as_str()) {
+            Ok(a) => a,
+            Err(e) => {
+                self.diag
+                    .error(target.span().clone(), ConfigErrorKind::Log(e));
+                return None;
             }
-            other => {
-                self.diag.ignored(
-                    target.span().clone(),
-                    format!("log {other}"),
-                    "the gateway logs to stdout or stderr only",
-                );
-                return;
-            }
+        };
+        let mut server = LogServer {
+            address,
+            max_len: 1024,
+            format: None,
+            sample: None,
+            facility: 16,
+            level: 7,
+            min_level: 0,
+            span: line.span().clone(),
         };
         let mut i = 2;
-        let mut format = SyslogFormat::default();
         loop {
             match line.arg_str(i) {
                 Some("len") => {
                     let Some(w) = line.arg(i + 1) else {
-                        return self.missing(line, "log len", "a length");
+                        self.missing(line, "log len", "a length");
+                        return None;
                     };
-                    if self.ranged(w, "log len", 80, 65535).is_none() {
-                        return;
-                    }
+                    server.max_len = u16::try_from(self.ranged(w, "log len", 80, 65535)?).ok()?;
                     i += 2;
                 }
                 Some("format") => {
                     let Some(w) = line.arg(i + 1) else {
-                        return self.missing(line, "log format", "a format name");
+                        self.missing(line, "log format", "a format name");
+                        return None;
                     };
                     if !FORMATS.contains(&w.as_str()) {
                         self.diag.error(
                             w.span().clone(),
                             ConfigErrorKind::Log(format!("unknown log format '{}'", w.as_str())),
                         );
-                        return;
+                        return None;
                     }
-                    format = SyslogFormat::from_name(w.as_str()).unwrap_or_default();
+                    server.format = Some(w.as_str().to_owned());
                     i += 2;
                 }
                 Some("sample") => {
-                    if line.arg(i + 1).is_none() {
-                        return self.missing(line, "log sample", "<ranges>:<sample_size>");
+                    let Some(w) = line.arg(i + 1) else {
+                        self.missing(line, "log sample", "<ranges>:<sample_size>");
+                        return None;
+                    };
+                    if let Err(e) = check_sample(w.as_str()) {
+                        self.diag.error(w.span().clone(), ConfigErrorKind::Log(e));
+                        return None;
                     }
+                    server.sample = Some(w.as_str().to_owned());
                     i += 2;
                 }
                 _ => break,
             }
         }
         let Some(facility) = line.arg(i) else {
-            return self.missing(line, "log", "a facility");
+            self.missing(line, "log", "a facility");
+            return None;
         };
-        if !FACILITIES.contains(&facility.as_str()) {
+        let code = |names: &[&str], w: &str| names.iter().position(|n| *n == w);
+        let Some(f) = code(&FACILITIES, facility.as_str()) else {
             self.diag.error(
                 facility.span().clone(),
                 ConfigErrorKind::Log(format!("unknown log facility '{}'", facility.as_str())),
             );
-            return;
-        }
-        for level in line.words.iter().skip(i + 1).take(2) {
-            if !LEVELS.contains(&level.as_str()) {
+            return None;
+        };
+        server.facility = f as u8;
+        for (k, level) in line.words.iter().skip(i + 1).take(2).enumerate() {
+            let Some(l) = code(&LEVELS, level.as_str()) else {
                 self.diag.error(
                     level.span().clone(),
                     ConfigErrorKind::Log(format!(
-                        "unknown optional log level '{}'",
+                        "unknown optional {}log level '{}'",
+                        if k == 0 { "" } else { "minimum " },
                         level.as_str()
                     )),
                 );
-                return;
+                return None;
+            };
+            if k == 0 {
+                server.level = l as u8;
+            } else {
+                server.min_level = l as u8;
             }
         }
         if self.too_many(line, i + 2, "log") {
-            return;
+            return None;
         }
-        if self.log_line.is_some() {
+        if !matches!(server.address, LogAddress::Fd(1 | 2)) {
             self.diag.ignored(
-                line.span().clone(),
+                target.span().clone(),
                 format!("log {}", target.as_str()),
-                "the gateway uses the first 'log stdout' or 'log stderr' line only",
+                ONLY_STDOUT_STDERR,
             );
-            return;
+            return None;
         }
-        self.log_line = Some(line.span().clone());
-        self.global.log = log;
-        let code = |names: &[&str], w: &str| names.iter().position(|n| *n == w);
-        self.global.syslog = Syslog {
-            format,
-            facility: code(&FACILITIES, facility.as_str()).map_or(16, |c| c as u8),
-            max_level: line
-                .arg_str(i + 1)
-                .and_then(|l| code(&LEVELS, l))
-                .map_or(7, |c| c as u8),
-        };
-    }
-
-    /// A proxy's `log` line: `log global` is what the gateway does; other targets are
-    /// accepted and ignored.
-    pub(super) fn proxy_log(&mut self, p: &mut Proxy, line: &Line) {
-        if line.modifier != Modifier::None {
-            p.has_log = false;
-            return self.diag.ignored(
-                line.span().clone(),
-                "no log",
-                "the gateway logs every request to the global log target",
-            );
-        }
-        let Some(word) = line.arg(1) else {
-            return self.missing(line, "log", "'global' or a log target");
-        };
-        if word.as_str() == "global" {
-            // The gateway's access log goes where `global` says: what `log global` means.
-            self.too_many(line, 1, "log global");
-            p.has_log |= self.global_has_log;
-            return;
-        }
-        p.has_log = true;
-        self.diag.ignored(
-            line.span().clone(),
-            format!("log {}", word.as_str()),
-            "the gateway logs every request to the global log target",
-        );
+        Some(server)
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spoe::config::reader::{Line, Word, is_name_char};
-use spoe::config::{ConfigErrorKind, ConfigWarningKind, Span, Spanned};
+use spoe::config::{ConfigErrorKind, ConfigWarningKind, LogServer, Span, Spanned};
 use spoe::duration::{TimerError, parse_timer};
 use spoe::expr::AclSet;
 
@@ -90,8 +90,11 @@ pub(super) struct Proxy {
     pub(super) httplog: bool,
     /// A `log-format` line (accepted, not run).
     pub(super) log_format: bool,
-    /// The proxy has a log address (`log global` with `global` ones, or its own).
-    pub(super) has_log: bool,
+    /// The proxy has `log` lines with an address (its own, or `global`'s through `log
+    /// global`), run or ignored: HAProxy's "log format ignored" warning counts them all.
+    pub(super) log_lines: bool,
+    /// `log` lines in effect.
+    pub(super) logs: Vec<LogServer>,
     pub(super) group_refs: Vec<GroupRef>,
 }
 
@@ -124,7 +127,8 @@ impl Proxy {
             filter_failed: false,
             httplog: false,
             log_format: false,
-            has_log: false,
+            log_lines: false,
+            logs: Vec::new(),
             group_refs: Vec::new(),
         }
     }
@@ -144,7 +148,8 @@ impl Proxy {
         p.server_settings = d.server_settings;
         p.httplog = d.httplog;
         p.log_format = d.log_format;
-        p.has_log = d.has_log;
+        p.log_lines = d.log_lines;
+        p.logs.clone_from(&d.logs);
         if kind != Kind::Backend {
             p.default_backend = d.default_backend.clone();
         }
@@ -181,6 +186,8 @@ pub(super) struct Lowered {
     pub(super) files: Vec<PathBuf>,
     /// The names the misplaced lines would have declared (`backnd app`: `app`).
     pub(super) misplaced: Vec<String>,
+    /// The Lua files, loaded.
+    pub(super) lua: Option<spoe_lua::LuaRuntime>,
 }
 
 /// The state of one read: what was found so far, and where diagnostics go.
@@ -193,10 +200,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) base_dir: PathBuf,
     pub(super) env: Option<&'e BTreeMap<String, String>>,
     pub(super) global: Global,
-    /// The `log stdout|stderr` line in use.
-    pub(super) log_line: Option<Span>,
-    /// `global` has a `log` line (any target).
-    pub(super) global_has_log: bool,
+    /// `global` has a `log` line (any address).
+    pub(super) global_log_lines: bool,
     /// The last `defaults` section.
     pub(super) defaults: Proxy,
     pub(super) named_defaults: Vec<Proxy>,
@@ -204,6 +209,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) files: Vec<PathBuf>,
     /// The names the misplaced lines would have declared (see [`Lowered::misplaced`]).
     pub(super) misplaced: Vec<String>,
+    /// `global`'s Lua directives, and the files once loaded.
+    pub(super) lua: super::lua::LuaGlobal,
 }
 
 impl<'a, 'e> Lowerer<'a, 'e> {
@@ -222,24 +229,42 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             base_dir: base_dir.to_owned(),
             env,
             global: Global::default(),
-            log_line: None,
-            global_has_log: false,
+            global_log_lines: false,
             defaults: Proxy::new(Kind::Defaults, String::new(), Span::file(file.clone())),
             named_defaults: Vec::new(),
             proxies: Vec::new(),
             files: vec![file.to_path_buf()],
             misplaced: Vec::new(),
+            lua: super::lua::LuaGlobal::default(),
         }
     }
 
     /// What the read produced.
-    pub(super) fn finish(self) -> Lowered {
+    pub(super) fn finish(mut self) -> Lowered {
+        let threads = self.global.nbthread.unwrap_or(1);
+        self.lua.load(threads, self.global.bufsize, self.diag);
         Lowered {
             global: self.global,
             proxies: self.proxies,
             files: self.files,
             misplaced: self.misplaced,
+            lua: self.lua.take(),
         }
+    }
+
+    /// Reads a proxy section with what the Lua files registered known to its expressions.
+    /// As HAProxy, which runs a Lua file while it reads its `lua-load`, the files run once,
+    /// before the first proxy.
+    pub(super) fn proxy_section_with_lua(&mut self, section: &spoe::config::reader::Section<Kind>) {
+        let threads = self.global.nbthread.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        });
+        let names = self
+            .lua
+            .load(threads, self.global.bufsize, self.diag)
+            .map(|rt| super::lua::script_names(rt.registered()))
+            .unwrap_or_default();
+        spoe::expr::with_script_names(&names, || self.proxy_section(section));
     }
 
     /// An environment variable, from the read's environment.

@@ -72,7 +72,8 @@
 //!   servers unless `default_backend` says otherwise; a `listen` in `mode tcp` without `bind`
 //!   is only a backend): `mode http|tcp`, `bind ADDR:PORT[,...]` (`:PORT` and `*:PORT` are every
 //!   IPv4 address, `[::1]:PORT`, `:::PORT`, port ranges, host names resolved once),
-//!   `timeout client|server|connect|http-request|http-keep-alive|queue`, `maxconn`,
+//!   `timeout client|server|connect|http-request|http-keep-alive|queue`, `maxconn` (enforced
+//!   as HAProxy's: see [`crate::limits`]), `log global`, `log stdout|stderr ...`, `no log`,
 //!   `default_backend`, `use_backend NAME [if|unless COND]`, `server NAME ADDR:PORT [check]
 //!   [no-check] [inter D] [rise N] [fall N] [weight N] [maxconn N] [pool-max-conn N]
 //!   [pool-purge-delay D]` (`pool-max-conn` defaults to 64, not HAProxy's unlimited; -1 is
@@ -89,12 +90,15 @@
 //!   `del-header`, `set-var`, `send-spoe-group`; each with an optional `if|unless COND`.
 //!   Conditions and ACLs are [`spoe::expr`]'s; log-format strings are described in
 //!   [`logformat`](self#log-format-strings).
-//! - `option httplog` (frontends, `defaults`): HAProxy's httplog access line, framed as the
-//!   first `log stdout|stderr [format F] FACILITY [LEVEL]` line of `global` says (`raw`,
-//!   `rfc3164` (the default), `rfc5424`, `local`, `priority`, `short`, `timed`, `iso`), and
-//!   dropped when `LEVEL` is below `info`. Without it each request gets the gateway's short
-//!   `spoe::access` line in tracing's format. `option httplog clf` is an error; in a backend
-//!   the option is ignored with a warning, as by HAProxy.
+//! - Logs, as HAProxy writes them: a frontend writes to its own `log` lines only (`log
+//!   global` stands for every `log stdout|stderr ...` line of `global`; `defaults` hands its
+//!   lines down; `no log` forgets those before it), each framed as its line says (`format`
+//!   `raw`, `rfc3164` (the default), `rfc5424`, `local`, `priority`, `short`, `timed`, `iso`;
+//!   `len`, `sample`, the level and minimum level). With `option httplog` a request's line is
+//!   HAProxy's httplog line when it ends; without it, HAProxy's `Connect from` line when it
+//!   starts. Without any `log` line nothing is written. An SPOE agent writes its SPOE lines to
+//!   its own `log` lines in `spoe.conf`. `option httplog clf` is an error; in a backend the
+//!   option is ignored with a warning, as by HAProxy.
 //!
 //! Anything else is an error naming the file, line and column, never silently dropped: an
 //! unknown keyword says so, a keyword HAProxy has but the gateway does not run says "not
@@ -110,12 +114,11 @@
 //!   `ssl-dh-param-file`, `tune.ssl.default-dh-param`, `log-send-hostname`, `log-tag`,
 //!   `ulimit-n`, `quiet`, `description`, `node`, `expose-experimental-directives`,
 //!   `spread-checks`, `busy-polling`, `mworker-max-reloads`; `log` lines to other targets than
-//!   `stdout`/`stderr`, and any `log stdout|stderr` line after the first one.
+//!   `stdout`/`stderr` (here and in proxies and SPOE agents).
 //! - proxies: `log-format`, `log-format-sd`, `log-tag`, `error-log-format`, `capture`,
 //!   `retries`, `errorfile`, `errorfiles`, `http-reuse`, `description`, `id`, `enabled`,
 //!   `unique-id-format` (the `unique-id` fetch returns the gateway's own request ID),
-//!   `unique-id-header`, `fullconn`, `backlog`, `log ADDR ...`, `no log` (`log global` is
-//!   accepted silently: the access log follows `global`), `timeout check|tunnel|tarpit|
+//!   `unique-id-header`, `fullconn`, `backlog`, `timeout check|tunnel|tarpit|
 //!   client-fin|server-fin`.
 //! - options: `tcplog`, `dontlognull`, `dontlog-normal`, `log-separate-errors`,
 //!   `log-health-checks`, `forwardfor`, `http-keep-alive`, `http-server-close`, `httpclose`,
@@ -185,8 +188,10 @@ mod keywords;
 mod log;
 mod logformat;
 mod lower;
+mod lua;
 mod proxy;
 mod reach;
+mod table;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -199,13 +204,11 @@ use std::sync::Arc;
 use spoe::config::reader::{Input, read};
 use spoe::config::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning, Diagnostics, Span};
 
-pub use crate::model::{GatewayConfig, LogTarget, Syslog, SyslogFormat};
+pub use crate::model::{GatewayConfig, Syslog, SyslogFormat};
+pub use grammar::FEATURES;
 use grammar::{HaproxyCfg, Kind};
 use lower::Lowerer;
-
-/// The HAProxy build features the gateway has an equivalent of: what `.if feature(NAME)`
-/// finds, in `haproxy.cfg` and in the `spoe.conf` files it loads.
-pub const FEATURES: &[&str] = &["GETADDRINFO", "PROMEX", "THREAD"];
+pub use table::keyword_table;
 
 impl GatewayConfig {
     /// Reads and checks the `haproxy.cfg` at `path`, and every `spoe.conf` its filters name.
@@ -283,7 +286,7 @@ impl GatewayConfig {
                     section.span().clone(),
                     format!("'{keyword}' sections are not supported by the gateway"),
                 ),
-                _ => lw.proxy_section(section),
+                _ => lw.proxy_section_with_lua(section),
             }
         }
         let lowered = lw.finish();
@@ -302,20 +305,6 @@ impl GatewayConfig {
     /// `nbthread`: how many worker threads serve connections (`None`: one per CPU).
     pub fn nbthread(&self) -> Option<usize> {
         self.global.nbthread
-    }
-
-    /// Where the access and SPOE lines go (`global` `log stdout|stderr`).
-    pub fn log_target(&self) -> LogTarget {
-        self.global.log
-    }
-
-    /// The syslog framing of the access and SPOE lines, when a frontend has `option httplog`
-    /// (`None`: the gateway's own short lines).
-    pub fn httplog_syslog(&self) -> Option<Syslog> {
-        self.frontends
-            .iter()
-            .any(|f| f.httplog)
-            .then_some(self.global.syslog)
     }
 
     /// The full names (`txn.crowdsec.remediation`) of the variables the configuration

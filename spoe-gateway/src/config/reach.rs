@@ -271,7 +271,8 @@ fn variables(
     engines: &BTreeMap<(Arc<Path>, Option<String>), Engine>,
     diag: &mut Diag,
 ) {
-    let mut set = BTreeSet::new();
+    // What the Lua files name, they may set.
+    let mut set: BTreeSet<String> = super::vars::lua_vars(config).into_iter().collect();
     let mut reads: Vec<(String, Span)> = Vec::new();
     visit(config, &mut |name, span, access| match access {
         Access::Set => {

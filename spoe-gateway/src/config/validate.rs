@@ -39,6 +39,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         proxies,
         files,
         misplaced,
+        lua,
     } = lowered;
     for p in proxies.iter().filter(|p| is_frontend(p)) {
         check_routes(p, &proxies, &misplaced, diag);
@@ -99,6 +100,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 filters: p.filters,
                 http_buffer_request: p.http_buffer_request,
                 httplog: p.httplog,
+                logs: p.logs,
             });
         }
     }
@@ -107,6 +109,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         frontends,
         backends,
         files,
+        lua,
     }
 }
 

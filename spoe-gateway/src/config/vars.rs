@@ -27,10 +27,20 @@ pub(super) fn var_names(config: &GatewayConfig) -> Vec<String> {
     visit(config, &mut |name, _, _| {
         names.insert(name);
     });
+    names.extend(lua_vars(config));
     names.into_iter().collect()
 }
 
-/// Calls `f` with each variable mentioned in `config`: its full name, the span of the
+/// The variables the Lua files name (they may read or set any of them).
+pub(super) fn lua_vars(config: &GatewayConfig) -> Vec<String> {
+    config
+        .lua
+        .as_ref()
+        .map(|lua| lua.var_names().into_iter().collect())
+        .unwrap_or_default()
+}
+
+/// Calls `f` with each variable `haproxy.cfg` and its `spoe.conf` files mention: its full name, the span of the
 /// expression or rule that mentions it, and whether it is read or set.
 pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Access)) {
     let mut acls: Vec<&AclSet> = Vec::new();
@@ -83,7 +93,10 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
             HttpAction::Deny { .. }
             | HttpAction::DelHeader { .. }
             | HttpAction::SendSpoeGroup { .. }
-            | HttpAction::PrometheusExporter => {}
+            | HttpAction::PrometheusExporter
+            // The variables Lua names come from its files (`LuaRuntime::var_names`).
+            | HttpAction::Lua { .. }
+            | HttpAction::LuaService { .. } => {}
         }
     }
 }

@@ -2,38 +2,49 @@
 //! its place in the stop's registry, and the service that hands each request
 //! to the proxy.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
-use super::exchange::{Exchange, Tracked};
-use crate::access::{ConnCounts, Counted};
+use super::exchange::{ClientIo, Exchange, Tracked};
+use super::listen::Accepted;
+use super::waits::ClientWaits;
+use crate::access::ConnCounts;
 use crate::proxy::{self, Session};
 
 impl Gateway {
+    /// Serves one accepted connection on the calling worker until it closes.
     pub(super) async fn serve_connection(
         self: Arc<Self>,
-        sock: tokio::net::TcpStream,
-        client: SocketAddr,
-        local: SocketAddr,
+        accepted: Box<Accepted>,
         stop: CancellationToken,
     ) {
         let started = tokio::time::Instant::now();
+        let Accepted {
+            sock,
+            client,
+            local,
+            held,
+        } = *accepted;
+        let sock = match tokio::net::TcpStream::from_std(sock) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, %client, "cannot register the connection");
+                return;
+            }
+        };
         let generation = self.current();
         let frontend = generation.frontend_for(local).map(|f| &f.model);
-        let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
-        let frontend_conns = self.frontend_conns(frontend.map_or("-", |f| f.name.as_str()));
+        let waits = ClientWaits::of(frontend.map(|f| f.timeouts).unwrap_or_default(), started);
         drop(generation);
+        // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
         let conns = Arc::new(ConnCounts {
-            process: self.conns.clone(),
-            frontend: frontend_conns,
+            process: held.slots().0.process.counter().clone(),
+            frontend: held.slots().0.frontend.counter().clone(),
             killing: self.killing.clone(),
         });
-        let _counted = Counted::new(conns.clone());
         let session = Arc::new(Session {
             client,
             local,
@@ -49,16 +60,29 @@ impl Gateway {
             body: crate::body::Progress::new(),
         });
         let exchange = Exchange::new();
-        let _live = self.register(started, exchange.clone());
+        let live = self.register(started, exchange.clone());
+        let io = ClientIo::new(sock, exchange.clone());
         let service = ConnService {
             gw: self.clone(),
-            session: session.clone(),
-            exchange: exchange.clone(),
+            session,
+            exchange,
         };
-        self.serve_http1(sock, service, timeouts, started, stop)
-            .await;
+        self.serve_http1(io, service, waits, stop).await;
+        drop((held, live));
     }
 }
+
+/// The request was answered by closing the connection (a Lua `txn:done()` without reply).
+#[derive(Debug)]
+pub(super) struct ClosedWithoutAnswer;
+
+impl std::fmt::Display for ClosedWithoutAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request was answered by closing the connection")
+    }
+}
+
+impl std::error::Error for ClosedWithoutAnswer {}
 
 /// One client connection's service: each request goes to [`proxy::handle`]
 /// on the current generation; the connection's [`Exchange`] learns what
@@ -72,11 +96,13 @@ pub(super) struct ConnService {
 
 impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnService {
     type Response = hyper::Response<Tracked<crate::access::Logged<proxy::Body>>>;
-    type Error = Infallible;
+    /// A response that must not be sent ([`proxy::CloseSilently`]): hyper closes the
+    /// connection without answering.
+    type Error = ClosedWithoutAnswer;
     // Boxed: hyper hands the connection back between requests only when the
     // service's future is Unpin.
     type Future =
-        std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+        std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, ClosedWithoutAnswer>> + Send>>;
 
     fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
         let (gw, session, ex) = (self.gw.clone(), self.session.clone(), self.exchange.clone());
@@ -84,6 +110,9 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnServ
         Box::pin(async move {
             let generation = gw.current();
             let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
+            if resp.extensions().get::<proxy::CloseSilently>().is_some() {
+                return Err(ClosedWithoutAnswer);
+            }
             ex.response(&resp);
             Ok(resp.map(|b| Tracked::new(b, ex)))
         })

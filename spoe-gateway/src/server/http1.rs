@@ -15,31 +15,19 @@ use tokio_util::sync::CancellationToken;
 
 use super::connection::ConnService;
 use super::exchange::{ClientIo, Phase};
+use super::waits::ClientWaits;
 use super::{Gateway, REQUEST_HEAD_LIMIT};
-use crate::model::Timeouts;
 
 impl Gateway {
-    /// Serves HTTP/1.1 requests on `sock` until the connection closes,
+    /// Serves HTTP/1.1 requests on `io` until the connection closes,
     /// holding only the socket between requests.
     pub(super) async fn serve_http1(
         self: &Arc<Self>,
-        sock: TcpStream,
+        mut io: ClientIo,
         service: ConnService,
-        timeouts: Timeouts,
-        started: Instant,
+        waits: ClientWaits,
         stop: CancellationToken,
     ) {
-        let exchange = service.exchange.clone();
-        let session = service.session.clone();
-        let client = session.client;
-        let header_timeout = timeouts
-            .http_request
-            .or(timeouts.client)
-            .unwrap_or(Duration::from_secs(30));
-        // HAProxy waits `timeout http-keep-alive` for the next request, or
-        // `timeout http-request` when it is not set.
-        let keep_alive_timeout = timeouts.http_keep_alive.unwrap_or(header_timeout);
-        let mut io = ClientIo::new(sock, exchange.clone());
         let mut first = true;
         loop {
             // Until the client sends something the connection holds no HTTP
@@ -48,34 +36,34 @@ impl Gateway {
             // connection cost; HAProxy's cost ~1). The first head's timeout
             // is the same as hyper's: it runs from the accept.
             if io.unread.is_empty() {
-                let wait = if first {
-                    header_timeout
+                let until = if first {
+                    waits.first_head
                 } else {
-                    keep_alive_timeout
+                    Instant::now() + waits.keep_alive()
                 };
                 let readable = tokio::select! {
-                    r = tokio::time::timeout(wait, io.sock.inner().readable()) => r,
+                    r = tokio::time::timeout_at(until, io.sock.inner().readable()) => r,
                     () = stop.cancelled() => return,
                 };
                 match readable {
                     Ok(Ok(())) => {
-                        exchange.head_started();
+                        service.exchange.head_started();
                         // The request's `%tr` and the start of its `%TR`.
-                        *session
+                        *service
+                            .session
                             .first_bytes
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner) =
                             Some((Instant::now(), std::time::SystemTime::now()));
                     }
                     Ok(Err(e)) => {
-                        tracing::debug!(%client, error = %e, "client connection failed before its request");
+                        tracing::debug!(client = %service.session.client, error = %e, "client connection failed before its request");
                         return;
                     }
                     Err(_) if first => {
                         // HAProxy answers a connection that sent nothing with its 408 too.
-                        let sent =
-                            send_request_timeout(io.sock.into_inner(), timeouts.client).await;
-                        self.log_refused(&session, Some(408), "cR", sent);
+                        let sent = send_request_timeout(io.sock.into_inner(), waits.client()).await;
+                        self.log_refused(&service.session, Some(408), "cR", sent);
                         return;
                     }
                     // An idle keep-alive connection closes without a word, as in HAProxy.
@@ -83,16 +71,21 @@ impl Gateway {
                 }
             }
             let head_timeout = if first {
-                header_timeout.saturating_sub(started.elapsed())
+                waits.first_head.saturating_duration_since(Instant::now())
             } else {
-                header_timeout
+                waits.head()
             };
             first = false;
             // Boxed, so that the task of an idle connection keeps no room
             // for hyper's connection and the futures that drive it.
-            let served =
-                Box::pin(self.serve_requests(io, service.clone(), timeouts, head_timeout, &stop))
-                    .await;
+            let served = Box::pin(self.serve_requests(
+                io,
+                service.clone(),
+                waits.client(),
+                head_timeout,
+                &stop,
+            ))
+            .await;
             match served {
                 Some(back) => io = back,
                 None => return,
@@ -107,7 +100,7 @@ impl Gateway {
         &self,
         io: ClientIo,
         service: ConnService,
-        timeouts: Timeouts,
+        client_timeout: Option<Duration>,
         head_timeout: Duration,
         stop: &CancellationToken,
     ) -> Option<ClientIo> {
@@ -159,7 +152,7 @@ impl Gateway {
                 // `timeout http-request`: this hyper connection started with
                 // the request's first bytes, so a head had begun: HAProxy's
                 // 408 page.
-                let sent = send_request_timeout(sock, timeouts.client).await;
+                let sent = send_request_timeout(sock, client_timeout).await;
                 self.log_refused(&session, Some(408), "cR", sent);
             } else {
                 tracing::debug!(%client, error = %e, "client connection ended with an error");

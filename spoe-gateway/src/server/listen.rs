@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -10,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::{Gateway, ListenerHandle, ReloadError};
+use crate::limits::{self, Levels, Slots};
 use crate::model::GatewayConfig;
+use crate::workers::LoadGuard;
 
 impl Gateway {
     pub(super) async fn bind_listeners(
@@ -39,9 +42,12 @@ impl Gateway {
         for addr in new {
             let l = match self.take_prebound(addr) {
                 Some(l) => l,
-                None => bind(addr),
+                None => bind(addr, limits::backlog(config, addr, self.workers.len())),
             }
-            .map_err(|e| ReloadError(format!("cannot bind {addr}: {e}")))?;
+            .map_err(|e| ReloadError::Bind {
+                addr,
+                source: Arc::new(e),
+            })?;
             bound.push((addr, l));
         }
         let mut have = self
@@ -53,7 +59,7 @@ impl Gateway {
             let gw = self.clone();
             let token = stop.clone();
             self.connections
-                .spawn(async move { gw.accept_loop(listener, token).await });
+                .spawn(async move { gw.accept_loop(listener, addr, token).await });
             have.insert(addr, ListenerHandle { stop });
         }
         // Listeners the new configuration no longer has.
@@ -82,25 +88,46 @@ impl Gateway {
         )
     }
 
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
+    /// Accepts connections on `listener` (bound to `addr`) while every `maxconn` level has
+    /// room; beyond, connections wait in the listen backlog (see [`crate::limits`]).
+    async fn accept_loop(
+        self: Arc<Self>,
+        listener: TcpListener,
+        addr: SocketAddr,
+        stop: CancellationToken,
+    ) {
         loop {
-            let permit = match &self.maxconn {
-                Some(s) => tokio::select! {
-                    p = s.clone().acquire_owned() => p.ok(),
-                    () = stop.cancelled() => return,
-                },
-                None => None,
-            };
-            let (sock, client) = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(c) => c,
-                    Err(e) => {
-                        warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
+            let levels = self.levels(addr);
+            tokio::select! {
+                () = limits::room(&levels) => {}
+                () = stop.cancelled() => return,
+            }
+            // A place is taken only while a connection is accepted: waiting for the next
+            // client holds none.
+            let accepted = std::future::poll_fn(|cx| {
+                let Some(slots) = limits::take(&levels) else {
+                    return Poll::Ready(None);
+                };
+                match listener.poll_accept(cx) {
+                    Poll::Ready(r) => Poll::Ready(Some((r, slots))),
+                    Poll::Pending => Poll::Pending,
+                }
+            });
+            let (accepted, slots) = tokio::select! {
+                a = accepted => match a {
+                    Some(a) => a,
+                    // A level filled up meanwhile: wait for room again.
+                    None => continue,
                 },
                 () = stop.cancelled() => return,
+            };
+            let (sock, client) = match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
             };
             let _ = sock.set_nodelay(true);
             let local = sock.local_addr().unwrap_or(client);
@@ -116,27 +143,66 @@ impl Gateway {
             let handle = worker.handle().clone();
             let gw = self.clone();
             let stop = self.stopping.clone();
-            self.connections.spawn_on(
-                async move {
-                    let _permit = permit;
-                    let _worker = worker;
-                    match tokio::net::TcpStream::from_std(sock) {
-                        Ok(sock) => gw.serve_connection(sock, client, local, stop).await,
-                        Err(e) => warn!(error = %e, %client, "cannot register the connection"),
-                    }
+            // One pointer in the task for all of it: the connection's task is what an idle
+            // connection costs.
+            let accepted = Box::new(Accepted {
+                sock,
+                client,
+                local,
+                held: Held {
+                    _slots: slots,
+                    _worker: worker,
                 },
-                &handle,
-            );
+            });
+            self.connections
+                .spawn_on(gw.serve_connection(accepted, stop), &handle);
         }
     }
 }
 
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// A connection just accepted, on its way to its worker.
+pub(super) struct Accepted {
+    pub(super) sock: std::net::TcpStream,
+    pub(super) client: SocketAddr,
+    pub(super) local: SocketAddr,
+    pub(super) held: Held,
+}
+
+/// What a connection holds until it ends: its places under `maxconn`, its count on its worker.
+pub(super) struct Held {
+    _slots: Slots,
+    _worker: LoadGuard,
+}
+
+impl Held {
+    /// Its places under `maxconn` (the counters of `%ac` and `%fc`).
+    pub(super) fn slots(&self) -> &Slots {
+        &self._slots
+    }
+}
+
+impl Gateway {
+    /// The `maxconn` levels of a connection on the listener bound to `addr`, as the current
+    /// generation says.
+    fn levels(&self, addr: SocketAddr) -> Levels {
+        let generation = self.current();
+        let frontend = generation.frontend_for(addr).map(|f| &f.model);
+        Levels {
+            listener: self.limits.listener(addr, 0),
+            frontend: self
+                .limits
+                .frontend(frontend.map_or("-", |f| f.name.as_str())),
+            process: self.limits.process().clone(),
+        }
+    }
+}
+
+fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
     };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
-    socket.listen(1024)
+    socket.listen(backlog)
 }

@@ -3,16 +3,19 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::info;
+
+use spoe::config::ConfigErrors;
 
 use crate::generation::Generation;
+use crate::limits::ConnLimits;
+use crate::log::LogSinks;
 use crate::metrics::GatewayMetrics;
 use crate::model::GatewayConfig;
 use crate::proxy::{self, Session};
@@ -23,7 +26,9 @@ mod connection;
 mod exchange;
 mod http1;
 mod listen;
+mod reload;
 mod stop;
+mod waits;
 
 /// A configuration, loaded and validated, with the variable names it uses.
 #[derive(Debug, Clone)]
@@ -35,17 +40,41 @@ pub struct Loaded {
     pub var_names: Vec<String>,
 }
 
-/// Loading a configuration failed; the text lists every error
-/// (`parsing [file:line:col] : ...`, one per line).
+/// Why a configuration could not be started or reloaded into (the running
+/// generation, if any, stays).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct ReloadError(pub String);
+#[non_exhaustive]
+pub enum ReloadError {
+    /// The configuration has errors: each with its `file:line:col` (shown one
+    /// per line, `parsing [file:line:col] : ...`), and the warnings found along.
+    #[error("{0}")]
+    Config(ConfigErrors),
+    /// The configuration is valid but no frontend has a `bind` line: it would
+    /// serve nothing.
+    #[error("{NO_LISTENER}: no frontend has a 'bind' line")]
+    NoListener,
+    /// A `bind` address the running gateway does not listen on yet could not
+    /// be bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// The loader failed before any configuration was read (say, a thread
+    /// could not be started); the text says why.
+    #[error("{0}")]
+    Load(String),
+    /// The configuration's Lua files could not be loaded or their init functions failed.
+    #[error("{0}")]
+    Lua(#[from] spoe_lua::LoadError),
+}
 
-impl ReloadError {
-    /// The error of a configuration that is valid but has no `bind` line in
-    /// any frontend: starting or reloading into it would serve nothing.
-    pub fn no_listener() -> Self {
-        Self(format!("{NO_LISTENER}: no frontend has a 'bind' line"))
+impl From<ConfigErrors> for ReloadError {
+    fn from(errors: ConfigErrors) -> Self {
+        Self::Config(errors)
     }
 }
 
@@ -58,7 +87,7 @@ fn ensure_listener(config: &GatewayConfig) -> Result<(), ReloadError> {
     if config.has_listener() {
         Ok(())
     } else {
-        Err(ReloadError::no_listener())
+        Err(ReloadError::NoListener)
     }
 }
 
@@ -104,18 +133,18 @@ pub struct Gateway {
     /// Cancelled when a stop's bound ran out: connections close at once.
     killed: CancellationToken,
     retiring: TaskTracker,
-    maxconn: Option<Arc<Semaphore>>,
+    /// `maxconn`: the process's, each frontend's, each listener's.
+    limits: Arc<ConnLimits>,
     reload_lock: tokio::sync::Mutex<()>,
     workers: Arc<Workers>,
     /// Listening sockets handed over by the caller, used for the `bind`
     /// address they are bound to instead of binding it (a test binds port 0
     /// and writes the port it got into the configuration).
     prebound: Mutex<Vec<std::net::TcpListener>>,
-    /// Client connections open (`%ac`), and per frontend name (`%fc`).
-    conns: Arc<std::sync::atomic::AtomicUsize>,
     /// Set when a stop outlasts its bound: requests cut then are logged `K`.
     killing: Arc<std::sync::atomic::AtomicBool>,
-    frontend_conns: Mutex<HashMap<String, Arc<std::sync::atomic::AtomicUsize>>>,
+    /// Where log lines go.
+    sinks: LogSinks,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -137,8 +166,25 @@ impl Gateway {
         loader: Loader,
         listeners: Vec<std::net::TcpListener>,
     ) -> Result<Arc<Self>, ReloadError> {
+        Self::start_with_sinks(loader, listeners, LogSinks::process()).await
+    }
+
+    /// As [`Gateway::start_with_listeners`], with log lines going to `sinks` instead of the
+    /// process's stdout and stderr.
+    pub async fn start_with_sinks(
+        loader: Loader,
+        listeners: Vec<std::net::TcpListener>,
+        sinks: LogSinks,
+    ) -> Result<Arc<Self>, ReloadError> {
         let loaded = loader()?;
-        Self::start_inner(loaded, loader, Arc::new(Workers::current()), listeners).await
+        Self::start_inner(
+            loaded,
+            loader,
+            Arc::new(Workers::current()),
+            listeners,
+            sinks,
+        )
+        .await
     }
 
     /// Starts generation 1 from a configuration the caller already loaded
@@ -150,7 +196,7 @@ impl Gateway {
         loader: Loader,
         workers: Arc<Workers>,
     ) -> Result<Arc<Self>, ReloadError> {
-        Self::start_inner(loaded, loader, workers, Vec::new()).await
+        Self::start_inner(loaded, loader, workers, Vec::new(), LogSinks::process()).await
     }
 
     async fn start_inner(
@@ -158,20 +204,19 @@ impl Gateway {
         loader: Loader,
         workers: Arc<Workers>,
         prebound: Vec<std::net::TcpListener>,
+        sinks: LogSinks,
     ) -> Result<Arc<Self>, ReloadError> {
         ensure_listener(&loaded.config)?;
-        let maxconn = loaded
-            .config
-            .global
-            .maxconn
-            .map(|n| Arc::new(Semaphore::new(n.max(1))));
-        let metrics = Arc::new(GatewayMetrics::new());
+        let limits = Arc::new(ConnLimits::default());
+        limits.configure(&loaded.config, workers.len());
+        let metrics = Arc::new(GatewayMetrics::of(&sinks, limits.clone()));
         let generation = Arc::new(Generation::start(
             1,
             Arc::new(loaded.config),
             &loaded.var_names,
             &workers,
-        ));
+            &sinks,
+        )?);
         metrics.generations.inc();
         let gw = Arc::new(Self {
             loader,
@@ -185,13 +230,12 @@ impl Gateway {
             next_conn: AtomicU64::new(0),
             killed: CancellationToken::new(),
             retiring: TaskTracker::new(),
-            maxconn,
+            limits,
             reload_lock: tokio::sync::Mutex::new(()),
             workers,
             prebound: Mutex::new(prebound),
-            conns: Arc::default(),
             killing: Arc::default(),
-            frontend_conns: Mutex::default(),
+            sinks,
         });
         gw.bind_listeners(&generation.config).await?;
         info!(generation = 1, "gateway started");
@@ -237,96 +281,17 @@ impl Gateway {
         bytes: u64,
     ) {
         let generation = self.current();
-        let frontend = generation.frontend_for(session.local).map(|f| &f.model);
+        let frontend = generation.frontend_for(session.local);
         proxy::log_refused(
             &self.metrics,
             session,
-            frontend.map_or("-", |f| f.name.as_str()),
+            frontend.map_or("-", |f| f.model.name.as_str()),
             frontend
-                .is_some_and(|f| f.httplog)
-                .then_some(generation.config.global.syslog),
+                .filter(|f| f.model.httplog && !f.log.is_off())
+                .map(|f| f.log.clone()),
             status,
             termination,
             bytes,
         );
-    }
-
-    /// The count of connections open on the frontend called `name` (`%fc`).
-    fn frontend_conns(&self, name: &str) -> Arc<std::sync::atomic::AtomicUsize> {
-        let mut all = self
-            .frontend_conns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = all.get(name) {
-            return n.clone();
-        }
-        all.entry(name.to_owned()).or_default().clone()
-    }
-
-    /// Validates and loads the configuration again. On success new requests
-    /// use the new generation at once; the old one finishes its requests,
-    /// drains its engines and is dropped (bounded by `hard-stop-after`). On
-    /// failure the running generation stays and the error lists every problem
-    /// (a configuration without any listener is refused too); the caller
-    /// logs it, once.
-    pub async fn reload(self: &Arc<Self>) -> Result<u64, ReloadError> {
-        let _one_at_a_time = self.reload_lock.lock().await;
-        let loaded = match (self.loader)().and_then(|l| ensure_listener(&l.config).map(|()| l)) {
-            Ok(l) => l,
-            Err(e) => {
-                self.metrics.reload_failures.inc();
-                return Err(e);
-            }
-        };
-        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        if let Some(n) = loaded.config.global.nbthread
-            && n != self.workers.len()
-        {
-            // As with HAProxy, the thread count is fixed at start.
-            warn!(
-                nbthread = n,
-                workers = self.workers.len(),
-                "nbthread changed: it takes effect at the next start, not on reload"
-            );
-        }
-        let config = Arc::new(loaded.config);
-        if let Err(e) = self.bind_listeners(&config).await {
-            self.metrics.reload_failures.inc();
-            return Err(e);
-        }
-        let generation = Arc::new(Generation::start(
-            id,
-            config,
-            &loaded.var_names,
-            &self.workers,
-        ));
-        let old = std::mem::replace(
-            &mut *self
-                .current
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            generation,
-        );
-        self.metrics.reloads.inc();
-        self.metrics.generations.inc();
-        info!(generation = id, previous = old.id, "configuration reloaded");
-        let bound = old
-            .config
-            .global
-            .hard_stop_after
-            .unwrap_or(DEFAULT_HARD_STOP_AFTER);
-        let metrics = self.metrics.clone();
-        self.retiring.spawn(async move {
-            // Idle agent connections close now, busy ones after their last ACK.
-            old.drain();
-            let _ = tokio::time::timeout(bound, async {
-                old.idle().await;
-                old.drained().await;
-            })
-            .await;
-            info!(generation = old.id, "generation retired");
-            metrics.generations.dec();
-        });
-        Ok(id)
     }
 }

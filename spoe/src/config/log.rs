@@ -174,8 +174,9 @@ fn atoi(s: &str) -> i64 {
     if neg { -n } else { n }
 }
 
-/// `sample <ranges>:<size>`: comma-separated `N` or `N-M` ranges (1-based), then the size.
-fn check_sample(value: &str) -> Result<(), String> {
+/// `sample <ranges>:<size>`: comma-separated `N` or `N-M` ranges (1-based), then the size; the
+/// error is HAProxy's wording.
+pub fn check_sample(value: &str) -> Result<(), String> {
     let Some((ranges, size)) = value.rsplit_once(':') else {
         return Err("Missing sample size".to_owned());
     };
@@ -242,6 +243,14 @@ fn parse_address(text: &str) -> Result<LogAddress, String> {
         return Err(bad());
     }
     Ok(LogAddress::Net(text.to_owned()))
+}
+
+impl LogAddress {
+    /// A `log` line's address (`stdout`, `fd@N`, `ring@NAME`, `/dev/log`, `unix@PATH`,
+    /// `[udp@]HOST:PORT`...); the error is HAProxy's wording.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        parse_address(text)
+    }
 }
 
 impl fmt::Display for LogAddress {

@@ -70,7 +70,7 @@ pub use error::{
     ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning, ConfigWarningKind, Diagnostics,
     SectionKind,
 };
-pub use log::{FACILITIES, FORMATS, LEVELS, LogAddress, LogServer, LogTarget};
+pub use log::{FACILITIES, FORMATS, LEVELS, LogAddress, LogServer, LogTarget, check_sample};
 pub use message::{Event, GroupConfig, MessageArg, MessageConfig, UnknownEvent};
 pub use span::{Span, Spanned};
 pub use suggest::did_you_mean;

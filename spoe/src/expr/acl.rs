@@ -9,7 +9,8 @@ use crate::config::reader::lexer::{Word, is_name_char};
 
 use super::error::{ExprError, ExprErrorKind, ExprWarningKind};
 use super::fetch::Fetch;
-use super::pattern::{MatchMethod, Pattern, matches, strl2llrc};
+use super::pattern::{MatchMethod, Pattern, strl2llrc};
+use super::pattern_list::PatternList;
 use super::sample::{Sample, SampleType};
 use super::sample_expr::{SampleExpr, is_idchar};
 
@@ -27,15 +28,6 @@ pub struct ExprWarning {
 pub struct AclContext<'a> {
     /// Directory that relative `-f` pattern files are read from.
     pub base_dir: &'a Path,
-}
-
-/// A list of patterns parsed with the same flags.
-#[derive(Debug, Clone)]
-pub struct PatternList {
-    /// `-i` was given.
-    pub ignore_case: bool,
-    /// The patterns.
-    pub patterns: Vec<Pattern>,
 }
 
 /// One `acl` line (or one predefined or anonymous ACL): a criterion, a match method and
@@ -69,11 +61,11 @@ impl AclExpr {
                     let Some(value) = value.cast(method.expect_type()) else {
                         continue;
                     };
-                    if self.patterns.iter().any(|list| {
-                        list.patterns
-                            .iter()
-                            .any(|p| matches(method, list.ignore_case, &value, p))
-                    }) {
+                    if self
+                        .patterns
+                        .iter()
+                        .any(|list| list.matches(method, &value))
+                    {
                         return true;
                     }
                 }
@@ -418,10 +410,7 @@ impl AclSet {
                     let map = words[1..i].iter().any(|w| w.as_str() == "-M");
                     let patterns =
                         load_pattern_file(file, cx.base_dir, m, (ignore_case, no_dns), map)?;
-                    lists.push(PatternList {
-                        ignore_case,
-                        patterns,
-                    });
+                    lists.push(PatternList::new(m, ignore_case, patterns));
                     loaded = true;
                     i += 1;
                 }
@@ -513,10 +502,7 @@ impl AclSet {
                 Pattern::parse_with(method, &pattern_text, ignore_case, no_dns).map_err(bad)?,
             );
         }
-        lists.push(PatternList {
-            ignore_case,
-            patterns: inline,
-        });
+        lists.push(PatternList::new(method, ignore_case, inline));
         Ok(AclExpr {
             keyword: text.to_owned(),
             criterion,

@@ -10,6 +10,7 @@ use super::args::{ArgType, ArgValue};
 use super::encoding;
 use super::fetch::{Fetch, FetchKind, VarRef};
 use super::sample::{Sample, SampleType, read_int64};
+use super::script::{SCRIPT_ARGS, script_args, script_converter};
 
 /// The operand of an arithmetic converter: a constant or a variable read when evaluated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +135,14 @@ pub enum Converter {
         /// Replace every match, not only the first.
         global: bool,
     },
+    /// `lua.NAME(args...)`: a converter a Lua file registered; the host runs it
+    /// ([`Fetch::lua_convert`]).
+    Lua {
+        /// The registered name (without `lua.`).
+        name: String,
+        /// The string arguments.
+        args: Vec<String>,
+    },
     /// `url_dec([in_form])`.
     UrlDec {
         /// Decode `+` as a space from the start.
@@ -186,7 +195,10 @@ pub(crate) fn converter_def(name: &str) -> Option<ConverterDef> {
         "concat" => def(&[A::Str, A::Str, A::Str], 1, T::Str, T::Str),
         "regsub" => def(&[A::Str, A::Str, A::Str], 2, T::Str, T::Str),
         "url_dec" => def(&[A::Int], 0, T::Str, T::Str),
-        _ => return None,
+        other => {
+            script_converter(other)?;
+            def(SCRIPT_ARGS, 0, T::Str, T::Str)
+        }
     };
     Some(d)
 }
@@ -311,14 +323,20 @@ pub(crate) fn build_converter(name: &str, args: &[ArgValue]) -> Result<Converter
             let regex = compile_regex(str_arg(0), icase)?;
             Converter::Regsub {
                 regex,
-                replacement: convert_replacement(str_arg(1)),
+                replacement: haproxy_replacement(str_arg(1)),
                 global,
             }
         }
         "url_dec" => Converter::UrlDec {
             in_form: int_arg(0).is_some_and(|v| v != 0),
         },
-        other => return Err(format!("internal error: no builder for '{other}'")),
+        other => match script_converter(other) {
+            Some(name) => Converter::Lua {
+                name: name.to_owned(),
+                args: script_args(args),
+            },
+            None => return Err(format!("internal error: no builder for '{other}'")),
+        },
     };
     Ok(conv)
 }
@@ -333,7 +351,7 @@ pub(crate) fn compile_regex(pattern: &str, icase: bool) -> Result<Regex, String>
 }
 
 /// HAProxy's `\1`..`\9` back-references to the regex crate's `${1}`; `$` is escaped.
-fn convert_replacement(text: &str) -> String {
+pub fn haproxy_replacement(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -531,6 +549,7 @@ impl Converter {
             Self::UrlDec { in_form } => {
                 encoding::url_decode(input.as_bytes()?, *in_form).map(|b| Sample::Str(b.into()))
             }
+            Self::Lua { name, args } => host.lua_convert(name, args, input),
         }
     }
 }

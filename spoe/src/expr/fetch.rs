@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::args::{ArgType, ArgValue};
 use super::sample::{Sample, SampleType};
+use super::script::{SCRIPT_ARGS, script_args, script_fetch};
 
 /// The host side of expression evaluation: returns the data of the stream being processed.
 ///
@@ -20,6 +21,13 @@ pub trait Fetch {
     /// The single value of a fetch, as a sample expression reads it. For the header fetches
     /// with no occurrence given, that is the **last** occurrence (HAProxy's rule outside ACLs).
     fn fetch(&self, kind: &FetchKind) -> Option<Sample>;
+
+    /// The Lua converter `lua.NAME(args)` on `input` ([`Converter::Lua`](super::Converter::Lua)):
+    /// hosts that load Lua files run it; `None` (the default) fails the expression.
+    fn lua_convert(&self, name: &str, args: &[String], input: Sample) -> Option<Sample> {
+        let _ = (name, args, input);
+        None
+    }
 
     /// Every value of a fetch, as an ACL iterates over them: for `req.hdr(name)` with no
     /// occurrence, each occurrence in order (HAProxy also splits `hdr()` values on commas;
@@ -276,6 +284,13 @@ pub enum FetchKind {
         /// The variable's name.
         name: String,
     },
+    /// `lua.NAME(args...)`: a fetch a Lua file registered; the host runs it.
+    Lua {
+        /// The registered name (without `lua.`).
+        name: String,
+        /// The string arguments.
+        args: Vec<String>,
+    },
     /// `str()`, `int()`, `bool()`, `ipv4()`, `ipv6()`, `bin()`, `meth()`, `always_true`,
     /// `always_false`, and `wait_end` (true: SPOE evaluates final samples): a constant, never
     /// asked to the host.
@@ -459,7 +474,20 @@ const FETCHES: &[(&str, FetchDef)] = &[
 
 /// The signature of a fetch this implementation evaluates.
 pub(crate) fn fetch_def(name: &str) -> Option<FetchDef> {
-    FETCHES.iter().find(|(n, _)| *n == name).map(|(_, d)| *d)
+    FETCHES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, d)| *d)
+        // HAProxy declares Lua fetches with `SMP_USE_HTTP_ANY`.
+        .or_else(|| {
+            script_fetch(name)?;
+            Some(def(
+                SCRIPT_ARGS,
+                0,
+                SampleType::Str,
+                DataSource::ChannelHeaders,
+            ))
+        })
 }
 
 /// The name of every fetch the sample language accepts (aliases included), in the order of its
@@ -578,7 +606,13 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         }
         "always_true" | "wait_end" => FetchKind::Const(Sample::Bool(true)),
         "always_false" => FetchKind::Const(Sample::Bool(false)),
-        other => return Err(format!("internal error: no builder for '{other}'")),
+        other => match script_fetch(other) {
+            Some(name) => FetchKind::Lua {
+                name: name.to_owned(),
+                args: script_args(args),
+            },
+            None => return Err(format!("internal error: no builder for '{other}'")),
+        },
     };
     Ok(kind)
 }

@@ -25,6 +25,7 @@
 
 mod acl;
 mod args;
+mod call;
 mod cond;
 mod converter;
 mod encoding;
@@ -32,15 +33,20 @@ mod error;
 mod fetch;
 mod haproxy_names;
 mod pattern;
+mod pattern_list;
 mod sample;
 mod sample_expr;
+mod script;
 
-pub use acl::{Acl, AclContext, AclExpr, AclSet, ExprWarning, PatternList, predefined_acl_names};
+pub use acl::{Acl, AclContext, AclExpr, AclSet, ExprWarning, predefined_acl_names};
 pub(crate) use args::{ArgType, ArgValue, parse_arg_list};
+pub use call::{CallArg, ConverterCall, FetchCall, supported_converters, supported_fetches};
 pub use cond::{Condition, Polarity, Term};
-pub use converter::{Converter, Operand};
+pub use converter::{Converter, Operand, haproxy_replacement};
 pub use error::{ArgError, ExprError, ExprErrorKind, ExprWarningKind};
 pub use fetch::{DataSource, Fetch, FetchKind, VarRef, VarScope, fetch_names, is_var_char};
 pub use pattern::{MatchMethod, Pattern};
+pub use pattern_list::{INDEX_FROM, PatternList};
 pub use sample::{Sample, SampleType};
 pub use sample_expr::{ConverterStep, SampleExpr};
+pub use script::{ScriptNames, with_script_names};

@@ -167,6 +167,14 @@ impl Pattern {
             _ => Ok(Self::Bytes(Bytes::from(text.to_owned()))),
         }
     }
+
+    /// Whether `sample` matches this pattern with `method`, after HAProxy's cast of the sample
+    /// to the method's type (what a map lookup does with its key).
+    pub fn matches_sample(&self, method: MatchMethod, ignore_case: bool, sample: Sample) -> bool {
+        sample
+            .cast(method.expect_type())
+            .is_some_and(|s| matches(method, ignore_case, &s, self))
+    }
 }
 
 /// `pat_parse_int()`: `N`, `N:M`, `N-M`, `:M`, `N:`.
@@ -427,7 +435,7 @@ fn in_v6(a: &Ipv6Addr, net: &Ipv6Addr, prefix: u32) -> bool {
 }
 
 /// The IPv4 address inside `::ffff:a.b.c.d`, `::a.b.c.d` or a 6to4 `2002:AABB:CCDD::` address.
-fn v6_embedded_v4(a: &Ipv6Addr) -> Option<u32> {
+pub(crate) fn v6_embedded_v4(a: &Ipv6Addr) -> Option<u32> {
     let o = a.octets();
     let word = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
     if o[..8] == [0; 8] && (word(8) == 0 || word(8) == 0x0000_ffff) {

@@ -2,10 +2,11 @@
 //! with environment variables expanded as HAProxy's `str2sa_range()` does, and the options after
 //! them (none run yet: each is refused by name).
 
-use spoe::config::reader::Line;
+use spoe::config::reader::{Line, Word};
 
 use crate::config::addr::{AddrUse, parse_addresses};
 use crate::config::grammar::Kind;
+use crate::config::keywords::{HAPROXY_BIND_KEYWORDS, arity};
 use crate::config::lower::{Lowerer, Proxy};
 
 impl Lowerer<'_, '_> {
@@ -35,14 +36,27 @@ impl Lowerer<'_, '_> {
                     .error_msg(word.span_at(at), format!("'bind' : {msg}"));
             }
         }
-        if let Some(option) = line.arg(2) {
+        self.bind_options(&line.words[2..]);
+    }
+
+    /// The options after the addresses: each one HAProxy 2.6 has is refused by name, its
+    /// arguments skipped, so that every one on the line is reported; after an unknown word,
+    /// nothing can be told apart.
+    fn bind_options(&mut self, words: &[Word]) {
+        let mut i = 0;
+        while let Some(option) = words.get(i) {
+            let key = option.as_str();
+            let Some(n) = arity(HAPROXY_BIND_KEYWORDS, key) else {
+                return self.diag.error_msg(
+                    option.span().clone(),
+                    format!("'bind' : unknown keyword '{key}'"),
+                );
+            };
             self.diag.error_msg(
                 option.span().clone(),
-                format!(
-                    "'bind' : option '{}' is not supported by the gateway",
-                    option.as_str()
-                ),
+                format!("'bind' : option '{key}' is not supported by the gateway"),
             );
+            i += 1 + n;
         }
     }
 }

@@ -113,7 +113,7 @@ impl Lowerer<'_, '_> {
         let options = ParseOptions {
             env: self.env.cloned(),
             base_dir: Some(self.base_dir.clone()),
-            features: crate::config::FEATURES,
+            features: crate::config::grammar::FEATURES,
         };
         match SpoeConfig::parse_str_with(&text, &path, engine_name.as_deref(), &options) {
             Ok((mut spoe, warnings)) => {
@@ -121,6 +121,17 @@ impl Lowerer<'_, '_> {
                     spoe.agent.on_both_sides();
                 }
                 self.diag.merge(line.span(), Vec::new(), warnings);
+                for target in &spoe.agent.log {
+                    if let spoe::config::LogTarget::Server(s) = target
+                        && !matches!(s.address, spoe::config::LogAddress::Fd(1 | 2))
+                    {
+                        self.diag.ignored(
+                            s.span.clone(),
+                            format!("log {}", s.address),
+                            crate::config::log::ONLY_STDOUT_STDERR,
+                        );
+                    }
+                }
                 p.filters.push(SpoeFilterDecl {
                     engine: engine_name,
                     config: Arc::new(spoe),

@@ -1,12 +1,8 @@
-//! A proxy's `maxconn`.
+//! A proxy's `maxconn` (enforced by `crate::limits`).
 
 use spoe::config::reader::Line;
 
 use crate::config::lower::{Lowerer, Proxy};
-
-/// Why a frontend's `maxconn` has no effect yet (the `global` one has).
-pub(super) const MAXCONN_IGNORED: &str = "a frontend's maxconn is not enforced by the gateway yet; \
-     the global 'maxconn' is";
 
 impl Lowerer<'_, '_> {
     pub(super) fn proxy_maxconn(&mut self, p: &mut Proxy, line: &Line) {
@@ -27,7 +23,5 @@ impl Lowerer<'_, '_> {
             );
         }
         p.maxconn = usize::try_from(n).ok().filter(|n| *n > 0);
-        self.diag
-            .ignored(line.span().clone(), "maxconn", MAXCONN_IGNORED);
     }
 }

@@ -18,11 +18,8 @@ mod rules;
 mod server;
 mod timeout;
 
-#[cfg(test)]
 pub(super) use option::OPTIONS;
-#[cfg(test)]
 pub(super) use server::SERVER_SETTINGS;
-#[cfg(test)]
 pub(super) use timeout::TIMEOUTS;
 
 use spoe::config::reader::{Line, Section, Word};
@@ -45,7 +42,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "log",
         handler: |lw, p, line| lw.proxy_log(p, line),
-        uses: Use::Read,
+        uses: Use::Runs(&[("Frontend.logs", "generation.rs")]),
     },
     Keyword {
         name: "mode",
@@ -65,7 +62,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "maxconn",
         handler: |lw, p, line| lw.proxy_maxconn(p, line),
-        uses: Use::Ignored(limits::MAXCONN_IGNORED),
+        uses: Use::Runs(&[("Frontend.maxconn", "limits.rs")]),
     },
     Keyword {
         name: "default_backend",
@@ -221,7 +218,7 @@ impl Lowerer<'_, '_> {
         if p.kind == Kind::Backend {
             return;
         }
-        if (p.httplog || p.log_format) && !p.has_log {
+        if (p.httplog || p.log_format) && !p.log_lines {
             // HAProxy's words; the gateway's access line follows the same rule.
             self.diag.warn_msg(
                 p.span.clone(),

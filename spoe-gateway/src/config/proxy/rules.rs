@@ -77,6 +77,7 @@ impl Lowerer<'_, '_> {
             acls: &mut p.acls,
             acl_cx: &cx,
             site: RuleSite { side, phase },
+            lua: self.lua.registered(),
         };
         let Some(parsed) = parse_rule(line, &mut scope, self.diag) else {
             return;

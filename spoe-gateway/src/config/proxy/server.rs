@@ -5,7 +5,7 @@ use spoe::config::reader::{Line, Word};
 
 use crate::config::addr::{AddrUse, parse_addresses};
 use crate::config::grammar::Kind;
-use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, Keyword, Use, find};
+use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, Keyword, Use, arity, find};
 use crate::config::lower::{Lowerer, Proxy, ServerSettings};
 use crate::model::{Balance, Server};
 
@@ -147,15 +147,26 @@ impl Lowerer<'_, '_> {
         s: &mut ServerSettings,
     ) -> bool {
         let mut i = 0;
+        let mut ok = true;
         while let Some(word) = words.get(i) {
             let key = word.as_str();
             if find(SERVER_SETTINGS, key).is_none() {
-                let msg = if HAPROXY_SERVER_KEYWORDS.contains(&key) {
-                    format!("'{label}' : '{key}' is not supported by the gateway")
-                } else {
-                    format!("'{label}' : unknown keyword '{key}'")
-                };
-                self.diag.error_msg(word.span().clone(), msg);
+                // Every unsupported setting of the line is reported, not the first only: a
+                // known one's arguments are skipped; after an unknown word, nothing can be
+                // told apart.
+                if let Some(n) = arity(HAPROXY_SERVER_KEYWORDS, key) {
+                    self.diag.error_msg(
+                        word.span().clone(),
+                        format!("'{label}' : '{key}' is not supported by the gateway"),
+                    );
+                    ok = false;
+                    i += n + 1;
+                    continue;
+                }
+                self.diag.error_msg(
+                    word.span().clone(),
+                    format!("'{label}' : unknown keyword '{key}'"),
+                );
                 return false;
             }
             match key {
@@ -170,7 +181,7 @@ impl Lowerer<'_, '_> {
                         );
                         return false;
                     };
-                    let ok = match key {
+                    let valid = match key {
                         "inter" => match self.duration(value, "inter") {
                             Some(d) if !d.is_zero() => {
                                 s.inter = d;
@@ -245,7 +256,7 @@ impl Lowerer<'_, '_> {
                             None => false,
                         },
                     };
-                    if !ok {
+                    if !valid {
                         return false;
                     }
                     i += 1;
@@ -262,7 +273,7 @@ impl Lowerer<'_, '_> {
             }
             i += 1;
         }
-        true
+        ok
     }
 
     pub(super) fn balance(&mut self, p: &mut Proxy, line: &Line) {

@@ -57,12 +57,12 @@ pub(in crate::config) const TIMEOUTS: &[Keyword<Timeout>] = &[
     Keyword {
         name: "http-request",
         handler: timeout(Some(|t| &mut t.http_request), true, true),
-        uses: Use::Runs(&[("Timeouts.http_request", "server/http1.rs")]),
+        uses: Use::Runs(&[("Timeouts.http_request", "server/waits.rs")]),
     },
     Keyword {
         name: "http-keep-alive",
         handler: timeout(Some(|t| &mut t.http_keep_alive), true, true),
-        uses: Use::Runs(&[("Timeouts.http_keep_alive", "server/http1.rs")]),
+        uses: Use::Runs(&[("Timeouts.http_keep_alive", "server/waits.rs")]),
     },
     Keyword {
         name: "check",

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use spoe::config::ConfigWarning;
 
 use crate::model::{
-    Balance, GatewayConfig, HttpAction, LogFormatPart, LogTarget, Mode, RedirectKind, ReturnBody,
+    Balance, GatewayConfig, HttpAction, LogFormatPart, Mode, RedirectKind, ReturnBody,
 };
 
 fn data_dir() -> PathBuf {
@@ -487,7 +487,7 @@ backend app
         Some(std::time::Duration::from_secs(30))
     );
     assert_eq!(c.global.nbthread, Some(4));
-    assert_eq!(c.global.log, LogTarget::Stdout);
+    assert_eq!(c.global.logs[0].address, spoe::config::LogAddress::Fd(1));
 }
 
 #[test]

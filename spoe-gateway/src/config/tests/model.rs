@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::model::{GatewayConfig, HttpAction, LogTarget, Mode};
+use crate::model::{GatewayConfig, HttpAction, Mode};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
@@ -33,7 +33,12 @@ fn bundled_quickstart_parses() {
     ]);
     let (c, warnings) = GatewayConfig::parse_str(&text, "haproxy.cfg", &dir, Some(env)).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
-    assert_eq!(c.global.log, LogTarget::Stderr);
+    assert_eq!(c.global.logs[0].address, spoe::config::LogAddress::Fd(2));
+    assert!(
+        c.frontends
+            .iter()
+            .all(|f| f.httplog && f.logs == c.global.logs)
+    );
     let web = &c.frontends[0];
     assert_eq!(web.binds[0].to_string(), "127.0.0.1:8080");
     assert_eq!(web.filters[0].config.engine_id(), "iprep");
@@ -95,11 +100,11 @@ backend agents
         ("PORTS".to_owned(), ":81 extra".to_owned()),
     ]);
     let result = GatewayConfig::parse_str(text, "haproxy.cfg", &data_dir(), Some(env));
-    // `${PORTS[*]}` expands to two words: `extra` is an unsupported bind option.
+    // `${PORTS[*]}` expands to two words: `extra` is read as a bind option, which HAProxy has not.
     let errors = result.unwrap_err();
     assert_eq!(
         errors.to_string(),
-        "parsing [haproxy.cfg:7:11] : 'bind' : option 'extra' is not supported by the gateway"
+        "parsing [haproxy.cfg:7:11] : 'bind' : unknown keyword 'extra'"
     );
     let env = BTreeMap::from([
         ("ADDR".to_owned(), "127.0.0.1:8080".to_owned()),
@@ -322,4 +327,73 @@ backend off
     .unwrap_err()
     .to_string();
     assert!(err.contains("tune.bufsize") && err.contains("10"), "{err}");
+}
+
+#[test]
+fn option_httplog_and_the_log_lines_reach_the_model() {
+    use spoe::config::LogAddress;
+
+    use crate::model::GatewayConfig;
+    let text = "\
+global
+    log stdout format rfc5424 local3 notice
+    log stderr len 200 local0 info err
+defaults
+    mode http
+    log global
+    option httplog
+    timeout client 1s
+    timeout server 1s
+    timeout connect 1s
+frontend web
+    bind :80
+    default_backend be
+listen other
+    bind :81
+    no log
+    log stdout format raw local7
+    server s 127.0.0.1:82
+frontend quiet
+    bind :83
+    no log
+    default_backend be
+backend be
+    server s 127.0.0.1:81
+";
+    let (config, _) = GatewayConfig::parse_str(text, "gw.cfg", Path::new("."), None).unwrap();
+    assert!(config.frontends.iter().all(|f| f.httplog));
+    let global = &config.global.logs;
+    assert_eq!(global.len(), 2);
+    assert_eq!(global[0].address, LogAddress::Fd(1));
+    assert_eq!(global[0].format.as_deref(), Some("rfc5424"));
+    assert_eq!((global[0].facility, global[0].level), (19, 5));
+    assert_eq!(global[1].address, LogAddress::Fd(2));
+    assert_eq!(
+        (global[1].max_len, global[1].level, global[1].min_level),
+        (200, 6, 3)
+    );
+    let logs = |name: &str| {
+        let f = config.frontends.iter().find(|f| f.name == name).unwrap();
+        f.logs.clone()
+    };
+    // `log global` in `defaults`: the global lines, inherited.
+    assert_eq!(&logs("web"), global);
+    // `no log` forgets what came before it, not what comes after.
+    let other = logs("other");
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].format.as_deref(), Some("raw"));
+    assert_eq!(other[0].facility, 23);
+    assert!(logs("quiet").is_empty());
+    // Without `log global` a proxy logs nothing, whatever `global` says.
+    let plain = text.replace("    log global\n", "");
+    let (config, _) = GatewayConfig::parse_str(&plain, "gw.cfg", Path::new("."), None).unwrap();
+    assert!(
+        config
+            .frontends
+            .iter()
+            .find(|f| f.name == "web")
+            .unwrap()
+            .logs
+            .is_empty()
+    );
 }

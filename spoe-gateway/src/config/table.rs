@@ -1,0 +1,255 @@
+//! The README's table of every `haproxy.cfg` keyword, generated from the keyword tables (the
+//! ones the reader itself uses), so that a keyword appears there, with its status, as soon as it
+//! is read: run, run with a difference from HAProxy 2.6 (said in [`DIFFERENCES`]), accepted
+//! with no effect (a warning says why), or refused by name.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::actions::{OTHER_ACTIONS, REQUEST_ACTIONS, RESPONSE_ACTIONS};
+use super::keywords::{
+    HAPROXY_BIND_KEYWORDS, HAPROXY_GLOBAL, HAPROXY_OPTIONS, HAPROXY_PROXY, HAPROXY_SERVER_KEYWORDS,
+    IGNORED_GLOBAL, IGNORED_OPTIONS, IGNORED_PROXY, Use,
+};
+use super::{global, lua, proxy};
+
+/// How the gateway runs a keyword HAProxy 2.6 runs differently: `(where, keyword, what
+/// differs)`, `where` as in the table's first column.
+pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
+    ("global", "log", "`stdout`/`stderr`, or syslog over UDP"),
+    ("global", "nbproc", "1 only (HAProxy 2.6 refuses more)"),
+    (
+        "proxy",
+        "mode",
+        "`http`; `tcp` only for the SPOE agents' backends",
+    ),
+    ("proxy", "balance", "`roundrobin` and `leastconn` only"),
+    (
+        "proxy",
+        "timeout",
+        "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue` run; the others warn",
+    ),
+    ("proxy", "filter", "`spoe` only"),
+    ("proxy", "log", "`global` and `stdout`/`stderr`"),
+    ("http-request", "redirect", "no `scheme`"),
+    ("http-request", "use-service", "`prometheus-exporter` only"),
+    (
+        "http-request",
+        "set-var",
+        "`set-var(<var-name>)`; not `set-var-fmt`, `unset-var`",
+    ),
+    (
+        "http-response",
+        "set-var",
+        "`set-var(<var-name>)`; not `set-var-fmt`, `unset-var`",
+    ),
+];
+
+/// A keyword's status in the table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Status {
+    Runs,
+    Differs(&'static str),
+    Ignored(&'static str),
+    Refused,
+}
+
+impl Status {
+    fn cells(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Runs => ("supported", ""),
+            Self::Differs(d) => ("supported, with a difference", d),
+            Self::Ignored(why) => ("accepted with a warning, no effect", why),
+            Self::Refused => ("refused (an error naming it)", ""),
+        }
+    }
+}
+
+fn runs(place: &str, name: &str) -> Status {
+    DIFFERENCES
+        .iter()
+        .find(|(w, k, _)| *w == place && *k == name)
+        .map_or(Status::Runs, |(_, _, d)| Status::Differs(d))
+}
+
+fn of_use(place: &str, name: &str, uses: Use) -> Status {
+    match uses {
+        Use::Ignored(why) => Status::Ignored(why),
+        Use::Runs(_) | Use::Read => runs(place, name),
+    }
+}
+
+/// Every keyword by `(where, keyword)`; the first status given for a keyword wins (the
+/// tables the reader consults first come first).
+fn rows() -> BTreeMap<(&'static str, String), Status> {
+    let mut rows = BTreeMap::new();
+    let mut add = |place: &'static str, name: &str, status: Status| {
+        rows.entry((place, name.to_owned())).or_insert(status);
+    };
+    for k in global::KEYWORDS {
+        add("global", k.name, of_use("global", k.name, k.uses));
+    }
+    for k in lua::KEYWORDS {
+        add("global", k, Status::Runs);
+    }
+    for (k, why) in IGNORED_GLOBAL {
+        add("global", k, Status::Ignored(why));
+    }
+    for k in HAPROXY_GLOBAL {
+        add("global", k, Status::Refused);
+    }
+    add("global", "tune.* (others)", Status::Refused);
+    add("global", "ssl-* (others)", Status::Refused);
+    for k in proxy::KEYWORDS {
+        add("proxy", k.name, of_use("proxy", k.name, k.uses));
+    }
+    for (k, why) in IGNORED_PROXY {
+        add("proxy", k, Status::Ignored(why));
+    }
+    for k in HAPROXY_PROXY {
+        add("proxy", k, Status::Refused);
+    }
+    for k in proxy::OPTIONS {
+        add("option", k.name, of_use("option", k.name, k.uses));
+    }
+    for (k, _, why) in IGNORED_OPTIONS {
+        add("option", k, Status::Ignored(why));
+    }
+    for k in HAPROXY_OPTIONS {
+        add("option", k, Status::Refused);
+    }
+    for k in proxy::TIMEOUTS {
+        add("timeout", k.name, of_use("timeout", k.name, k.uses));
+    }
+    for (k, _) in HAPROXY_BIND_KEYWORDS {
+        add("bind", k, Status::Refused);
+    }
+    for k in proxy::SERVER_SETTINGS {
+        add("server", k.name, of_use("server", k.name, k.uses));
+    }
+    for (k, _) in HAPROXY_SERVER_KEYWORDS {
+        add("server", k, Status::Refused);
+    }
+    for k in REQUEST_ACTIONS {
+        add("http-request", k, runs("http-request", k));
+    }
+    for k in RESPONSE_ACTIONS {
+        add("http-response", k, runs("http-response", k));
+    }
+    // Actions and services the Lua files register (`core.register_action`, `register_service`).
+    add("http-request", "lua.NAME", Status::Runs);
+    add("http-response", "lua.NAME", Status::Runs);
+    for k in OTHER_ACTIONS.iter().chain(REQUEST_ACTIONS) {
+        add("http-request", k, Status::Refused);
+        add("http-response", k, Status::Refused);
+    }
+    rows
+}
+
+/// Where each group of rows is read, for the table's first column.
+fn place_label(place: &str) -> &'static str {
+    match place {
+        "global" => "`global`",
+        "proxy" => "`defaults`/`frontend`/`backend`/`listen`",
+        "option" => "`option ...`",
+        "timeout" => "`timeout ...`",
+        "bind" => "`bind ADDR ...` option",
+        "server" => "`server NAME ADDR ...` setting",
+        "http-request" => "`http-request` action",
+        _ => "`http-response` action",
+    }
+}
+
+/// The table, as it stands in the README between its markers.
+#[must_use]
+pub fn keyword_table() -> String {
+    let rows = rows();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut out =
+        String::from("| where | keyword | status | difference, or why it has no effect |\n");
+    out.push_str("| --- | --- | --- | --- |\n");
+    let order = [
+        "global",
+        "proxy",
+        "option",
+        "timeout",
+        "bind",
+        "server",
+        "http-request",
+        "http-response",
+    ];
+    for place in order {
+        let mut group: Vec<_> = rows.iter().filter(|((p, _), _)| *p == place).collect();
+        group.sort_by(|((_, a), sa), ((_, b), sb)| sa.cells().0.cmp(sb.cells().0).then(a.cmp(b)));
+        for ((_, name), status) in group {
+            let (state, note) = status.cells();
+            *counts.entry(state).or_default() += 1;
+            let _ = writeln!(
+                out,
+                "| {} | `{name}` | {state} | {note} |",
+                place_label(place)
+            );
+        }
+    }
+    let total: usize = counts.values().sum();
+    let _ = write!(out, "\n{total} keywords:");
+    for (i, (state, n)) in counts.iter().enumerate() {
+        let _ = write!(out, "{} {n} {state}", if i == 0 { "" } else { "," });
+    }
+    out.push_str(".\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::{DIFFERENCES, rows};
+    use crate::config::proxy::{OPTIONS, SERVER_SETTINGS};
+    use crate::model::GatewayConfig;
+
+    /// `body` in a `listen` section (frontend and backend at once), with no warning.
+    fn accepted(body: &str) -> bool {
+        let text = format!(
+            "global\n    log stdout local0\ndefaults\n    mode http\n    log global\n    \
+             timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
+             listen l\n    bind :8080\n{body}"
+        );
+        GatewayConfig::parse_str(&text, "t.cfg", Path::new("."), Some(BTreeMap::new()))
+            .is_ok_and(|(_, warnings)| warnings.is_empty())
+    }
+
+    /// The lists of what runs, kept beside the code that reads it, are true to it.
+    #[test]
+    fn what_the_table_says_runs_is_read() {
+        for option in OPTIONS.iter().map(|o| o.name) {
+            assert!(
+                accepted(&format!("    option {option}\n")),
+                "option {option}"
+            );
+        }
+        for setting in SERVER_SETTINGS.iter().map(|s| s.name) {
+            let arg = match setting {
+                "check" | "no-check" => "",
+                "inter" | "pool-purge-delay" => " 2s",
+                _ => " 2",
+            };
+            assert!(
+                accepted(&format!("    server s 127.0.0.1:80 {setting}{arg}\n")),
+                "server ... {setting}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_difference_is_of_a_keyword_in_the_table() {
+        let rows = rows();
+        for (place, keyword, _) in DIFFERENCES {
+            assert!(
+                rows.contains_key(&(*place, (*keyword).to_owned())),
+                "{place} {keyword}"
+            );
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The gateway's side of HAProxy's Lua API (`spoe-lua`): the transaction lent to scripts,
+//! and what actions and services answer turned into responses.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Frame;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::http::{request, response};
+use hyper::{Response, StatusCode};
+use spoe::expr::Sample;
+use spoe_lua::{ActionOutcome, LuaWorker, Private, ReasonPhrase, Reply, TxnHost, TxnView};
+
+use crate::body::{Body, BoxError};
+use crate::txn::Txn;
+
+impl TxnView for Txn {
+    fn var(&self, name: &str) -> Option<Sample> {
+        self.vars.sample(name)
+    }
+
+    fn request(&self) -> &request::Parts {
+        &self.request
+    }
+
+    fn response(&self) -> Option<&response::Parts> {
+        self.response.as_ref()
+    }
+
+    fn private(&self) -> Option<&Private> {
+        self.lua_private.as_ref()
+    }
+}
+
+impl TxnHost for Txn {
+    fn set_var(&mut self, name: &str, value: Sample, if_exists: bool) -> bool {
+        if spoe::expr::VarRef::parse(name).is_err() {
+            return false;
+        }
+        // The gateway keeps every variable a rule, an agent or a script sets, whether or not
+        // the configuration names it: `ifexist` restricts nothing here.
+        let _ = if_exists;
+        self.vars.set(name, Some(value));
+        true
+    }
+
+    fn unset_var(&mut self, name: &str) -> bool {
+        if spoe::expr::VarRef::parse(name).is_err() {
+            return false;
+        }
+        self.vars.set(name, None);
+        true
+    }
+
+    fn request_mut(&mut self) -> &mut request::Parts {
+        &mut self.request
+    }
+
+    fn response_mut(&mut self) -> Option<&mut response::Parts> {
+        self.response.as_mut()
+    }
+
+    fn private_slot(&mut self) -> Option<&mut Option<Private>> {
+        Some(&mut self.lua_private)
+    }
+}
+
+impl Txn {
+    /// An empty transaction standing in for this one while a Lua call holds it (nothing
+    /// reads it).
+    fn stand_in(&self) -> Self {
+        let (request, ()) = hyper::Request::new(()).into_parts();
+        Self {
+            request,
+            body: Bytes::new(),
+            response: None,
+            conn: self.conn.clone(),
+            unique_id: self.unique_id,
+            vars: spoe_http::Vars::new(None, None),
+            lua: None,
+            lua_private: None,
+        }
+    }
+}
+
+/// The reason phrase a script set, as hyper sends it.
+pub(crate) fn reason_phrase(parts: &mut response::Parts) {
+    if let Some(ReasonPhrase(r)) = parts.extensions.remove::<ReasonPhrase>()
+        && let Ok(reason) = hyper::ext::ReasonPhrase::try_from(r.into_bytes())
+    {
+        parts.extensions.insert(reason);
+    }
+}
+
+/// Runs the Lua action `name` on `txn` (lent to the script for the time of the call).
+pub(crate) async fn action(
+    worker: &LuaWorker,
+    name: &str,
+    args: &[String],
+    txn: &mut Txn,
+) -> ActionOutcome {
+    let stand_in = txn.stand_in();
+    let lent = std::mem::replace(txn, stand_in);
+    let (back, outcome) = worker.action(name, args, lent).await;
+    *txn = back;
+    outcome
+}
+
+fn full(b: Bytes) -> Body {
+    http_body_util::Full::new(b)
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn status_with_reason<B>(r: &mut Response<B>, status: u16, reason: Option<&str>) {
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(reason) = reason.and_then(|r| hyper::ext::ReasonPhrase::try_from(r.as_bytes()).ok())
+    {
+        r.extensions_mut().insert(reason);
+    }
+}
+
+fn append_header<B>(r: &mut Response<B>, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
+        r.headers_mut().append(n, v);
+    }
+}
+
+/// The response `txn:done(reply)` asked for (its length is the body's, as HAProxy computes
+/// it).
+pub(crate) fn reply_response(reply: Reply) -> Response<Body> {
+    let mut r = Response::new(full(reply.body));
+    status_with_reason(&mut r, reply.status, reply.reason.as_deref());
+    for (name, value) in &reply.headers {
+        if !name.eq_ignore_ascii_case("transfer-encoding") {
+            append_header(&mut r, name, value);
+        }
+    }
+    r
+}
+
+/// Starts the service `name` with `txn` lent to it, and runs it until its response head.
+/// `Err` holds the call when the service failed before its head (HAProxy answers 500; the
+/// transaction is still the call's); `None` when it could not start at all.
+pub(crate) async fn start_service(
+    worker: &Arc<LuaWorker>,
+    name: &str,
+    txn: &mut Txn,
+    body: spoe_lua::BodyStream,
+) -> Result<(spoe_lua::ServiceCall<Txn>, response::Parts), Option<spoe_lua::ServiceCall<Txn>>> {
+    let stand_in = txn.stand_in();
+    let lent = std::mem::replace(txn, stand_in);
+    let mut call = match worker.service(name, lent, body) {
+        Ok(call) => call,
+        Err(e) => {
+            worker.report_service_error(&e);
+            return Err(None);
+        }
+    };
+    let head = match call.head().await {
+        Ok(head) => head,
+        Err(e) => {
+            worker.report_service_error(&e);
+            return Err(Some(call));
+        }
+    };
+    let mut r = Response::new(());
+    status_with_reason(&mut r, head.status, head.reason.as_deref());
+    for (name, value) in &head.headers {
+        append_header(&mut r, name, value);
+    }
+    Ok((call, r.into_parts().0))
+}
+
+/// The response of a started service: `head`, and a body streamed from the script as the
+/// client reads it.
+pub(crate) fn service_response(
+    worker: &Arc<LuaWorker>,
+    call: spoe_lua::ServiceCall<Txn>,
+    head: response::Parts,
+) -> Response<Body> {
+    let body = ServiceBody {
+        call: std::sync::Mutex::new(call),
+        worker: worker.clone(),
+    }
+    .boxed();
+    Response::from_parts(head, body)
+}
+
+/// A Lua service's response body: polling it runs the script until it sends more.
+struct ServiceBody {
+    /// A mutex only to be `Sync` as response bodies must; polling has `&mut`.
+    call: std::sync::Mutex<spoe_lua::ServiceCall<Txn>>,
+    worker: Arc<LuaWorker>,
+}
+
+impl hyper::body::Body for ServiceBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        let call = this
+            .call
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        call.poll_chunk(cx).map(|chunk| {
+            chunk.map(|c| match c {
+                Ok(bytes) => Ok(Frame::data(bytes)),
+                // HAProxy cuts the response: the client sees it end early.
+                Err(e) => {
+                    this.worker.report_service_error(&e);
+                    Err(BoxError::from(e))
+                }
+            })
+        })
+    }
+}

@@ -1,0 +1,401 @@
+//! Running Lua with bounded cost, as `hlua_ctx_resume()` does: every call runs in its own
+//! coroutine with a count hook that fires every `tune.lua.forced-yield` instructions. Where the
+//! coroutine may yield (actions, services, tasks) the hook yields, and the worker's event loop
+//! serves other requests before resuming it; everywhere the hook checks the Lua time spent
+//! against the context's timeout (`tune.lua.session-timeout`...), which counts only the time
+//! Lua runs, not its sleeps.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use mlua::thread::ThreadStatus;
+use mlua::{Function, HookTriggers, IntoLuaMulti, Lua, MultiValue, VmState};
+use spoe::expr::Sample;
+use tokio::time::Instant;
+
+use crate::host::Reply;
+
+/// The budget of one call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Instructions between two hook calls (`tune.lua.forced-yield`).
+    pub(crate) forced_yield: u32,
+    /// Lua run time allowed (`tune.lua.session-timeout`...); `None`: unlimited.
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// Why a call did not return normally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExecError {
+    /// A Lua error: the message (`file.lua:3: boom`).
+    Runtime(String),
+    /// The call ran longer than its timeout.
+    Timeout,
+    /// The state's memory limit (`tune.lua.maxmem`) was reached.
+    NoMem,
+    /// The function yielded (`core.msleep`, `core.yield`...) where it cannot.
+    Yield,
+}
+
+impl ExecError {
+    /// The end of HAProxy's log line for this failure, after `Lua function 'NAME': `.
+    pub(crate) fn describe(&self, state_id: usize) -> String {
+        match self {
+            Self::Runtime(msg) => format!("[state-id {state_id}] runtime error: {msg}"),
+            Self::Timeout => "execution timeout".to_owned(),
+            Self::NoMem => "out of memory error".to_owned(),
+            Self::Yield => {
+                "yield functions like core.tcp() or core.sleep() are not allowed".to_owned()
+            }
+        }
+    }
+}
+
+/// How a call ended without an error.
+#[derive(Debug)]
+pub(crate) enum Finished {
+    /// The function returned these values.
+    Returned(MultiValue),
+    /// `core.done(value)` or `txn:done(reply)` ended it early.
+    Done(Done),
+}
+
+/// `core.done()` / `txn:done()`: raised as an error so that it unwinds the whole call (HAProxy
+/// does the same with `lua_error()` and its `HLUA_EXIT` flag).
+#[derive(Debug, Clone)]
+pub(crate) enum Done {
+    /// `core.done(value)`: the value, as a sample.
+    Core(Option<Sample>),
+    /// `txn:done([reply])`: the reply to send, if any.
+    Txn(Option<Reply>),
+}
+
+impl std::fmt::Display for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("execution stopped by done()")
+    }
+}
+
+impl std::error::Error for Done {}
+
+/// Lua run time of one call: the time inside resumes, not between them.
+#[derive(Debug)]
+struct Clock {
+    timeout: Option<Duration>,
+    /// Nanoseconds spent in finished resumes.
+    spent: AtomicU64,
+    /// When the current resume started, as nanoseconds since `origin`.
+    resumed_at: AtomicU64,
+    origin: Instant,
+    timed_out: AtomicBool,
+    /// The hook asked for the current yield.
+    hook_yield: AtomicBool,
+}
+
+impl Clock {
+    fn new(timeout: Option<Duration>) -> Arc<Self> {
+        Arc::new(Self {
+            timeout,
+            spent: AtomicU64::new(0),
+            resumed_at: AtomicU64::new(0),
+            origin: Instant::now(),
+            timed_out: AtomicBool::new(false),
+            hook_yield: AtomicBool::new(false),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn resume(&self) {
+        self.hook_yield.store(false, Ordering::Relaxed);
+        self.resumed_at.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn pause(&self) {
+        let ran = self
+            .now()
+            .saturating_sub(self.resumed_at.load(Ordering::Relaxed));
+        self.spent.fetch_add(ran, Ordering::Relaxed);
+    }
+
+    /// Whether the run time, the current resume included, is over the timeout.
+    fn over(&self, in_resume: bool) -> bool {
+        let Some(limit) = self.timeout else {
+            return false;
+        };
+        let mut spent = self.spent.load(Ordering::Relaxed);
+        if in_resume {
+            spent += self
+                .now()
+                .saturating_sub(self.resumed_at.load(Ordering::Relaxed));
+        }
+        let over = u128::from(spent) >= limit.as_nanos();
+        if over {
+            self.timed_out.store(true, Ordering::Relaxed);
+        }
+        over
+    }
+}
+
+/// A coroutine for `func` with the hook of `limits`.
+fn prepare(lua: &Lua, func: &Function, limits: Limits) -> mlua::Result<(mlua::Thread, Arc<Clock>)> {
+    let thread = lua.create_thread(func.clone())?;
+    let clock = Clock::new(limits.timeout);
+    let hook_clock = clock.clone();
+    thread.set_hook(
+        HookTriggers::new().every_nth_instruction(limits.forced_yield.max(1)),
+        move |_, _| {
+            // Past the timeout, yield first (the runner then stops the call: a pcall in the
+            // script cannot catch that); a hook that fires again in the same resume could not
+            // yield (inside a C call or a metamethod), so it raises the error there.
+            if hook_clock.over(true) && hook_clock.hook_yield.swap(true, Ordering::Relaxed) {
+                return Err(mlua::Error::RuntimeError("execution timeout".to_owned()));
+            }
+            // mlua ignores the yield where the coroutine cannot yield.
+            hook_clock.hook_yield.store(true, Ordering::Relaxed);
+            Ok(VmState::Yield)
+        },
+    )?;
+    Ok((thread, clock))
+}
+
+/// Runs `func` to its end without yielding to the caller (fetches, converters, the body and
+/// init contexts). Forced yields resume at once after the timeout check; a yield the script
+/// asks for is an error, as in HAProxy.
+pub(crate) fn run_sync(
+    lua: &Lua,
+    func: &Function,
+    args: impl IntoLuaMulti,
+    limits: Limits,
+) -> Result<Finished, ExecError> {
+    let (thread, clock) = prepare(lua, func, limits).map_err(|e| classify(e, false))?;
+    clock.resume();
+    let mut result = thread.resume::<MultiValue>(args);
+    loop {
+        clock.pause();
+        let values = match result {
+            Ok(v) => v,
+            Err(e) => return classify_done(e, clock.timed_out.load(Ordering::Relaxed)),
+        };
+        if thread.status() != ThreadStatus::Resumable {
+            return Ok(Finished::Returned(values));
+        }
+        if !clock.hook_yield.load(Ordering::Relaxed) {
+            return Err(ExecError::Yield);
+        }
+        if clock.over(false) {
+            return Err(ExecError::Timeout);
+        }
+        clock.resume();
+        result = thread.resume::<MultiValue>(());
+    }
+}
+
+/// Runs `func` as a future: its yields (forced ones, `core.msleep`, `core.yield`) give the
+/// worker back to its other tasks. Dropping the future abandons the call.
+pub(crate) async fn run_async(
+    lua: &Lua,
+    func: &Function,
+    args: impl IntoLuaMulti,
+    limits: Limits,
+) -> Result<Finished, ExecError> {
+    let (thread, clock) = prepare(lua, func, limits).map_err(|e| classify(e, false))?;
+    let fut = thread
+        .into_async::<MultiValue>(args)
+        .map_err(|e| classify(e, false))?;
+    Timed {
+        fut: Box::pin(fut),
+        clock,
+    }
+    .await
+}
+
+struct Timed<F> {
+    fut: Pin<Box<F>>,
+    clock: Arc<Clock>,
+}
+
+impl<F: Future<Output = mlua::Result<MultiValue>>> Future for Timed<F> {
+    type Output = Result<Finished, ExecError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.clock.resume();
+        let polled = self.fut.as_mut().poll(cx);
+        self.clock.pause();
+        match polled {
+            Poll::Ready(Ok(values)) => Poll::Ready(Ok(Finished::Returned(values))),
+            Poll::Ready(Err(e)) => Poll::Ready(classify_done(
+                e,
+                self.clock.timed_out.load(Ordering::Relaxed),
+            )),
+            // HAProxy checks the run time at every yield too: a script that catches the hook's
+            // error with pcall still stops.
+            Poll::Pending if self.clock.over(false) => Poll::Ready(Err(ExecError::Timeout)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+fn classify_done(e: mlua::Error, timed_out: bool) -> Result<Finished, ExecError> {
+    match find_done(&e) {
+        Some(done) => Ok(Finished::Done(done)),
+        None => Err(classify(e, timed_out)),
+    }
+}
+
+/// The `done()` an error carries, through the callback errors wrapping it.
+fn find_done(e: &mlua::Error) -> Option<Done> {
+    match e {
+        mlua::Error::ExternalError(inner) => inner.downcast_ref::<Done>().cloned(),
+        mlua::Error::CallbackError { cause, .. } => find_done(cause),
+        mlua::Error::WithContext { cause, .. } => find_done(cause),
+        _ => None,
+    }
+}
+
+pub(crate) fn classify(e: mlua::Error, timed_out: bool) -> ExecError {
+    if timed_out {
+        return ExecError::Timeout;
+    }
+    match e {
+        mlua::Error::MemoryError(_) => ExecError::NoMem,
+        e => ExecError::Runtime(message(&e)),
+    }
+}
+
+/// The message of an error, without mlua's prefixes and tracebacks.
+pub(crate) fn message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(m) => m
+            .split_once("\nstack traceback:")
+            .map_or(m.as_str(), |(head, _)| head)
+            .to_owned(),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::MemoryError(m) => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => message(cause),
+        mlua::Error::WithContext { cause, .. } => message(cause),
+        mlua::Error::ExternalError(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(timeout_ms: u64) -> Limits {
+        Limits {
+            forced_yield: 1000,
+            timeout: Some(Duration::from_millis(timeout_ms)),
+        }
+    }
+
+    fn func(lua: &Lua, code: &str) -> Function {
+        lua.load(code).into_function().unwrap()
+    }
+
+    #[test]
+    fn a_sync_call_returns_and_errors_name_the_line() {
+        let lua = Lua::new();
+        let f = func(&lua, "return 1 + 2");
+        match run_sync(&lua, &f, (), limits(1000)).unwrap() {
+            Finished::Returned(v) => assert_eq!(v.into_vec(), vec![mlua::Value::Integer(3)]),
+            other => panic!("{other:?}"),
+        }
+        let f = lua
+            .load("local x = nil\nreturn x.y")
+            .set_name("@boom.lua")
+            .into_function()
+            .unwrap();
+        let e = run_sync(&lua, &f, (), limits(1000)).unwrap_err();
+        assert_eq!(
+            e,
+            ExecError::Runtime("boom.lua:2: attempt to index a nil value (local 'x')".into())
+        );
+        assert_eq!(
+            e.describe(0),
+            "[state-id 0] runtime error: boom.lua:2: attempt to index a nil value (local 'x')"
+        );
+    }
+
+    #[test]
+    fn an_endless_loop_stops_at_the_timeout_even_under_pcall() {
+        let lua = Lua::new();
+        let f = func(&lua, "while true do end");
+        assert_eq!(
+            run_sync(&lua, &f, (), limits(50)).unwrap_err(),
+            ExecError::Timeout
+        );
+        let f = func(
+            &lua,
+            "while true do pcall(function() for i=1,1e9 do end end) end",
+        );
+        assert_eq!(
+            run_sync(&lua, &f, (), limits(50)).unwrap_err(),
+            ExecError::Timeout
+        );
+    }
+
+    #[test]
+    fn a_script_yield_is_refused_in_sync_contexts() {
+        let lua = Lua::new();
+        let f = func(&lua, "coroutine.yield(1)");
+        assert_eq!(
+            run_sync(&lua, &f, (), limits(1000)).unwrap_err(),
+            ExecError::Yield
+        );
+    }
+
+    #[tokio::test]
+    async fn an_async_endless_loop_yields_to_other_tasks_then_times_out() {
+        let lua = Lua::new();
+        let f = func(&lua, "while true do end");
+        let ticks = Arc::new(AtomicU64::new(0));
+        let counter = ticks.clone();
+        let ticker = async move {
+            loop {
+                counter.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        };
+        let result = tokio::select! {
+            r = run_async(&lua, &f, (), limits(100)) => r,
+            () = ticker => unreachable!(),
+        };
+        assert_eq!(result.unwrap_err(), ExecError::Timeout);
+        assert!(ticks.load(Ordering::Relaxed) > 10, "the loop never yielded");
+    }
+
+    #[test]
+    fn memory_errors_are_classified() {
+        let lua = Lua::new();
+        lua.set_memory_limit(2 * 1024 * 1024).unwrap();
+        let f = func(&lua, "local t = {} for i = 1, 1e8 do t[i] = i end");
+        assert_eq!(
+            run_sync(&lua, &f, (), limits(5000)).unwrap_err(),
+            ExecError::NoMem
+        );
+    }
+
+    #[test]
+    fn done_unwinds_the_call() {
+        let lua = Lua::new();
+        let done = lua
+            .create_function(|_, v: i64| -> mlua::Result<()> {
+                Err(mlua::Error::external(Done::Core(Some(Sample::Int(v)))))
+            })
+            .unwrap();
+        lua.globals().set("done", done).unwrap();
+        let f = func(&lua, "local function f() done(7) end f() return 1");
+        match run_sync(&lua, &f, (), limits(1000)).unwrap() {
+            Finished::Done(Done::Core(Some(Sample::Int(7)))) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}

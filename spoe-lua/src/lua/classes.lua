@@ -1,0 +1,141 @@
+-- HAProxy's Lua classes, as tables around one userdata ([0]) that holds the transaction, the
+-- way hlua.c builds them: TXN (with f, sf, c, sc, http), HTTP, Fetches, Converters, Reply,
+-- Concat, AppletHTTP. Loaded once per state; returns the constructors the Rust side uses.
+local fetch_names, converter_names = ...
+
+local function method_table(names, call)
+  local methods = {}
+  for _, name in ipairs(names) do
+    methods[(name:gsub("[.%-+]", "_"))] = function(obj, ...)
+      return call(obj, name, ...)
+    end
+  end
+  return methods
+end
+
+local fetches_mt = {
+  __index = method_table(fetch_names, function(obj, name, ...)
+    return obj[0]:fetch(name, obj[1], ...)
+  end),
+  __name = "Fetches",
+}
+local converters_mt = {
+  __index = method_table(converter_names, function(obj, name, input, ...)
+    return obj[0]:convert(name, obj[1], input, ...)
+  end),
+  __name = "Converters",
+}
+
+local HTTP = {}
+function HTTP.req_get_headers(h) return h[0]:headers("req") end
+function HTTP.res_get_headers(h) return h[0]:headers("res") end
+function HTTP.req_add_header(h, n, v) return h[0]:header("req", "add", n, v) end
+function HTTP.res_add_header(h, n, v) return h[0]:header("res", "add", n, v) end
+function HTTP.req_set_header(h, n, v) return h[0]:header("req", "set", n, v) end
+function HTTP.res_set_header(h, n, v) return h[0]:header("res", "set", n, v) end
+function HTTP.req_del_header(h, n) return h[0]:header("req", "del", n) end
+function HTTP.res_del_header(h, n) return h[0]:header("res", "del", n) end
+function HTTP.req_rep_header(h, n, re, rep) return h[0]:header("req", "rep", n, re, rep) end
+function HTTP.res_rep_header(h, n, re, rep) return h[0]:header("res", "rep", n, re, rep) end
+function HTTP.req_set_method(h, m) return h[0]:set_request("method", m) end
+function HTTP.req_set_path(h, p) return h[0]:set_request("path", p) end
+function HTTP.req_set_query(h, q) return h[0]:set_request("query", q) end
+function HTTP.req_set_uri(h, u) return h[0]:set_request("uri", u) end
+function HTTP.res_set_status(h, s, r) return h[0]:set_status(s, r) end
+local http_mt = { __index = HTTP, __name = "HTTP" }
+
+local Reply = {}
+function Reply.set_status(r, status, reason)
+  r.status = math.tointeger(status) or error("'set_status' expects an integer status", 2)
+  r.reason = reason
+end
+function Reply.add_header(r, name, value)
+  local values = r.headers[name]
+  if values == nil then
+    values = {}
+    r.headers[name] = values
+  end
+  values[#values + 1] = value
+end
+function Reply.del_header(r, name) r.headers[name] = nil end
+function Reply.set_body(r, body) r.body = body end
+local reply_mt = { __index = Reply, __name = "Reply" }
+
+local function new_reply(init)
+  local r = setmetatable({ status = 200, headers = {}, body = "" }, reply_mt)
+  if type(init) == "table" then
+    for k, v in pairs(init) do r[k] = v end
+  end
+  return r
+end
+
+-- Methods TXN and AppletHTTP share: variables and private data.
+local function shared_methods(class)
+  function class.get_var(t, name) return t[0]:get_var(name) end
+  function class.set_var(t, name, value, ifexist) return t[0]:set_var(name, value, ifexist) end
+  function class.unset_var(t, name) return t[0]:unset_var(name) end
+  function class.get_priv(t) return t[0]:get_priv() end
+  function class.set_priv(t, data) return t[0]:set_priv(data) end
+  return class
+end
+
+-- Fields created when first read: most actions never touch them.
+local function lazy(class, with_http)
+  return function(t, k)
+    local m = class[k]
+    if m ~= nil then return m end
+    local v
+    if k == "f" then v = setmetatable({ [0] = rawget(t, 0), [1] = false }, fetches_mt)
+    elseif k == "sf" then v = setmetatable({ [0] = rawget(t, 0), [1] = true }, fetches_mt)
+    elseif k == "c" then v = setmetatable({ [0] = rawget(t, 0), [1] = false }, converters_mt)
+    elseif k == "sc" then v = setmetatable({ [0] = rawget(t, 0), [1] = true }, converters_mt)
+    elseif k == "http" and with_http then v = setmetatable({ [0] = rawget(t, 0) }, http_mt)
+    else return nil end
+    rawset(t, k, v)
+    return v
+  end
+end
+
+local TXN = shared_methods({})
+function TXN.log(t, level, msg) t[0]:log(level, msg) end
+function TXN.deflog(t, msg) t[0]:log(core.info, msg) end
+function TXN.Debug(t, msg) t[0]:log(core.debug, msg) end
+function TXN.Info(t, msg) t[0]:log(core.info, msg) end
+function TXN.Warning(t, msg) t[0]:log(core.warning, msg) end
+function TXN.Alert(t, msg) t[0]:log(core.alert, msg) end
+function TXN.reply(t, init) return new_reply(init) end
+function TXN.done(t, reply) return t[0]:done(reply) end
+function TXN.set_loglevel(t, level) return t[0]:set_loglevel(level) end
+for _, name in ipairs({ "set_tos", "set_mark", "set_priority_class", "set_priority_offset" }) do
+  TXN[name] = function() error("txn:" .. name .. "() is not supported by the gateway", 2) end
+end
+local txn_mt = { __index = lazy(TXN, true), __name = "TXN" }
+
+local Applet = shared_methods({})
+function Applet.set_status(a, code, reason) return a[0]:set_status(code, reason) end
+function Applet.add_header(a, name, value) return a[0]:add_header(name, value) end
+function Applet.start_response(a) return a[0]:start_response() end
+function Applet.getline(a) return a[0]:getline() end
+function Applet.receive(a, size) return a[0]:receive(size) end
+function Applet.send(a, msg) return a[0]:send(msg) end
+local applet_mt = { __index = lazy(Applet, false), __name = "AppletHTTP" }
+
+local Concat = {}
+function Concat.add(c, s)
+  if type(s) ~= "string" and type(s) ~= "number" then
+    error("bad argument #1 to 'add' (string expected, got " .. type(s) .. ")", 2)
+  end
+  c.n = c.n + 1
+  c[c.n] = s
+end
+function Concat.dump(c) return table.concat(c, "", 1, c.n) end
+local concat_mt = { __index = Concat, __name = "Concat" }
+core.concat = function() return setmetatable({ n = 0 }, concat_mt) end
+
+return {
+  txn = function(access) return setmetatable({ [0] = access }, txn_mt) end,
+  applet = function(access, fields)
+    fields[0] = access
+    return setmetatable(fields, applet_mt)
+  end,
+}

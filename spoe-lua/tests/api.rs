@@ -1,0 +1,499 @@
+//! The Lua API against a test transaction: what scripts read and change, what actions decide,
+//! services, fetches and converters, and the bounds on what a script may cost.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, request, response};
+use spoe::expr::{Fetch, FetchKind, Sample};
+use spoe_lua::{
+    ActionOutcome, LuaLoad, LuaRuntime, LuaSettings, LuaWorker, Private, Proxies, Reply, TxnHost,
+    TxnView, Verdict,
+};
+
+#[derive(Debug)]
+struct Txn {
+    request: request::Parts,
+    response: Option<response::Parts>,
+    vars: HashMap<String, Sample>,
+    private: Option<Private>,
+}
+
+impl Txn {
+    fn get(path: &str) -> Self {
+        let (mut request, ()) = http::Request::get(path).body(()).unwrap().into_parts();
+        request
+            .headers
+            .insert("host", "example.com".parse().unwrap());
+        Self {
+            request,
+            response: None,
+            vars: HashMap::new(),
+            private: None,
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.request.headers.append(name, value.parse().unwrap());
+        self
+    }
+}
+
+impl Fetch for Txn {
+    fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
+        match kind {
+            FetchKind::Path => Some(Sample::str(self.request.uri.path())),
+            FetchKind::Method => Some(Sample::str(self.request.method.as_str())),
+            FetchKind::Src => Some(Sample::Ipv4("192.0.2.7".parse().unwrap())),
+            FetchKind::ReqHdr { name: Some(n), .. } => self
+                .request
+                .headers
+                .get_all(n.as_str())
+                .iter()
+                .next_back()
+                .map(|v| Sample::Str(Bytes::copy_from_slice(v.as_bytes()))),
+            FetchKind::Var { var, .. } => self.vars.get(&var.to_string()).cloned(),
+            _ => None,
+        }
+    }
+}
+
+impl TxnView for Txn {
+    fn var(&self, name: &str) -> Option<Sample> {
+        self.vars.get(name).cloned()
+    }
+    fn request(&self) -> &request::Parts {
+        &self.request
+    }
+    fn response(&self) -> Option<&response::Parts> {
+        self.response.as_ref()
+    }
+    fn private(&self) -> Option<&Private> {
+        self.private.as_ref()
+    }
+}
+
+impl TxnHost for Txn {
+    fn set_var(&mut self, name: &str, value: Sample, if_exists: bool) -> bool {
+        if if_exists && !self.vars.contains_key(name) {
+            return false;
+        }
+        self.vars.insert(name.to_owned(), value);
+        true
+    }
+    fn unset_var(&mut self, name: &str) -> bool {
+        self.vars.remove(name);
+        true
+    }
+    fn request_mut(&mut self) -> &mut request::Parts {
+        &mut self.request
+    }
+    fn response_mut(&mut self) -> Option<&mut response::Parts> {
+        self.response.as_mut()
+    }
+    fn private_slot(&mut self) -> Option<&mut Option<Private>> {
+        Some(&mut self.private)
+    }
+}
+
+struct Loaded {
+    _dir: tempfile::TempDir,
+    runtime: LuaRuntime,
+}
+
+fn load_with(script: &str, tune: impl FnOnce(&mut LuaSettings)) -> Result<Loaded, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("script.lua");
+    std::fs::write(&path, script).unwrap();
+    let mut settings = LuaSettings {
+        loads: vec![LuaLoad {
+            path,
+            per_thread: false,
+        }],
+        ..LuaSettings::default()
+    };
+    tune(&mut settings);
+    let runtime = LuaRuntime::load(settings).map_err(|e| e.to_string())?;
+    Ok(Loaded { _dir: dir, runtime })
+}
+
+fn worker(script: &str) -> LuaWorker {
+    let loaded = load_with(script, |_| {}).unwrap();
+    loaded
+        .runtime
+        .start(1, &Proxies::default())
+        .unwrap()
+        .remove(0)
+}
+
+async fn act(w: &LuaWorker, name: &str, txn: Txn) -> (Txn, ActionOutcome) {
+    w.action(name, &[], txn).await
+}
+
+#[tokio::test]
+async fn an_action_reads_and_changes_the_transaction() {
+    let w = worker(
+        r#"
+        core.register_action("edit", { "http-req" }, function(txn)
+            local hdrs = txn.http:req_get_headers()
+            txn:set_var("txn.host", hdrs["host"][0])
+            txn:set_var("txn.n", #hdrs["x-multi"] + 1)
+            txn:set_var("req.path", txn.f:path())
+            txn:set_var("txn.lower", txn.c:lower("ABC"))
+            txn:set_var("txn.src", txn.sf:src())
+            txn:set_var("txn.missing", tostring(txn.f:req_hdr("nope")))
+            txn:set_var("txn.via_var", txn:get_var("txn.score") + 1)
+            txn.http:req_set_header("x-set", "1")
+            txn.http:req_add_header("x-multi", "c")
+            txn.http:req_del_header("x-del")
+            txn.http:req_set_path("/new")
+            txn.http:req_set_query("a=1")
+            txn.http:req_set_method("POST")
+            txn:set_priv({ kept = "yes" })
+        end)
+        core.register_action("priv", { "http-req" }, function(txn)
+            txn:set_var("txn.priv", txn:get_priv().kept)
+        end)
+        "#,
+    );
+    let mut txn = Txn::get("/old?x=1")
+        .header("x-multi", "a")
+        .header("x-multi", "b")
+        .header("x-del", "gone");
+    txn.vars.insert("txn.score".into(), Sample::Int(41));
+    let (txn, outcome) = act(&w, "edit", txn).await;
+    assert_eq!(outcome, ActionOutcome::CONTINUE);
+    let var = |n: &str| txn.vars.get(n).cloned();
+    assert_eq!(var("txn.host"), Some(Sample::str("example.com")));
+    assert_eq!(var("txn.n"), Some(Sample::Int(2)));
+    assert_eq!(var("req.path"), Some(Sample::str("/old")));
+    assert_eq!(var("txn.lower"), Some(Sample::str("abc")));
+    assert_eq!(var("txn.src"), Some(Sample::str("192.0.2.7")));
+    assert_eq!(var("txn.missing"), Some(Sample::str("nil")));
+    assert_eq!(var("txn.via_var"), Some(Sample::Int(42)));
+    assert_eq!(txn.request.headers["x-set"], "1");
+    assert_eq!(txn.request.headers.get_all("x-multi").iter().count(), 3);
+    assert!(txn.request.headers.get("x-del").is_none());
+    assert_eq!(txn.request.uri, "/new?a=1");
+    assert_eq!(txn.request.method, Method::POST);
+    let (txn, _) = act(&w, "priv", txn).await;
+    assert_eq!(txn.vars.get("txn.priv"), Some(&Sample::str("yes")));
+}
+
+#[tokio::test]
+async fn verdicts_replies_and_failures() {
+    let w = worker(
+        r#"
+        core.register_action("deny", { "http-req" }, function(txn) return act.DENY end)
+        core.register_action("ban", { "http-req" }, function(txn)
+            local reply = txn:reply({ status = 403, body = "banned " .. txn.f:path() })
+            reply:add_header("content-type", "text/plain")
+            reply:add_header("content-length", "999")
+            txn:done(reply)
+            error("not reached")
+        end)
+        core.register_action("boom", { "http-req" }, function(txn)
+            txn:set_var("txn.before", 1)
+            local t = nil
+            return t.field
+        end)
+        core.register_action("spin", { "http-req" }, function(txn) while true do end end)
+        "#,
+    );
+    assert_eq!(
+        act(&w, "deny", Txn::get("/")).await.1.verdict,
+        Verdict::Deny
+    );
+    let (_, outcome) = act(&w, "ban", Txn::get("/p")).await;
+    assert_eq!(outcome.verdict, Verdict::Terminate);
+    assert_eq!(
+        outcome.reply,
+        Some(Reply {
+            status: 403,
+            reason: None,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: Bytes::from_static(b"banned /p"),
+        })
+    );
+    let (txn, outcome) = act(&w, "boom", Txn::get("/")).await;
+    assert_eq!(outcome, ActionOutcome::CONTINUE);
+    assert_eq!(txn.vars.get("txn.before"), Some(&Sample::Int(1)));
+}
+
+#[tokio::test]
+async fn an_endless_action_yields_to_other_requests_and_stops_at_the_session_timeout() {
+    let loaded = load_with(
+        r#"core.register_action("spin", { "http-req" }, function(txn) while true do end end)"#,
+        |s| {
+            s.session_timeout = Duration::from_millis(200);
+            s.forced_yield = 1000;
+        },
+    )
+    .unwrap();
+    let w = loaded
+        .runtime
+        .start(1, &Proxies::default())
+        .unwrap()
+        .remove(0);
+    let other = async {
+        // Another request on the same worker: it must run while the script loops.
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        "served"
+    };
+    let (outcome, served) = tokio::join!(act(&w, "spin", Txn::get("/")), other);
+    assert_eq!(served, "served");
+    assert_eq!(outcome.1, ActionOutcome::CONTINUE);
+    assert_eq!(loaded.runtime.errors(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn msleep_yields_without_blocking() {
+    let w = worker(
+        r#"core.register_action("nap", { "http-req" }, function(txn)
+            core.msleep(5000)
+            txn:set_var("txn.woke", 1)
+        end)"#,
+    );
+    let started = tokio::time::Instant::now();
+    let (txn, _) = act(&w, "nap", Txn::get("/")).await;
+    assert_eq!(txn.vars.get("txn.woke"), Some(&Sample::Int(1)));
+    assert!(started.elapsed() >= Duration::from_secs(5));
+}
+
+#[test]
+fn memory_is_capped() {
+    let loaded = load_with(
+        r#"core.register_fetches("hog", function(txn)
+            local t = {}
+            for i = 1, 1e8 do t[i] = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" .. i end
+            return "never"
+        end)"#,
+        |s| s.maxmem = Some(8 << 20),
+    )
+    .unwrap();
+    let w = loaded
+        .runtime
+        .start(1, &Proxies::default())
+        .unwrap()
+        .remove(0);
+    assert_eq!(w.fetch("hog", &[], &Txn::get("/")), None);
+    assert_eq!(loaded.runtime.errors(), 1);
+}
+
+#[test]
+fn fetches_and_converters() {
+    let w = worker(
+        r#"
+        core.register_fetches("greet", function(txn, who) return "hello " .. who .. " on " .. txn.f:path() end)
+        core.register_fetches("nothing", function(txn) return nil end)
+        core.register_fetches("empty", function(txn) end)
+        core.register_fetches("number", function(txn) return 7 end)
+        core.register_converters("rev", function(s, sep) return s:reverse() .. (sep or "") end)
+        core.register_fetches("writer", function(txn) txn:set_var("txn.x", 1) return "no" end)
+        "#,
+    );
+    let txn = Txn::get("/p");
+    assert_eq!(
+        w.fetch("greet", &["you".into()], &txn),
+        Some(Sample::str("hello you on /p"))
+    );
+    assert_eq!(w.fetch("nothing", &[], &txn), Some(Sample::Bool(false)));
+    assert_eq!(w.fetch("empty", &[], &txn), None);
+    assert_eq!(w.fetch("number", &[], &txn), Some(Sample::Int(7)));
+    assert_eq!(
+        w.convert("rev", &["!".into()], Sample::str("abc")),
+        Some(Sample::str("cba!"))
+    );
+    assert_eq!(
+        w.convert("rev", &[], Sample::Int(12)),
+        Some(Sample::str("21"))
+    );
+    // A fetch may not change the transaction in the gateway: it fails, loudly.
+    assert_eq!(w.fetch("writer", &[], &txn), None);
+}
+
+#[tokio::test]
+async fn an_http_service_streams_its_response() {
+    let w = worker(
+        r#"
+        core.register_service("json", "http", function(applet)
+            local body = applet:receive()
+            local resp = '{"method":"' .. applet.method .. '","path":"' .. applet.path ..
+                '","qs":"' .. applet.qs .. '","host":"' .. applet.headers["host"][0] ..
+                '","body":"' .. body .. '"}'
+            applet:set_status(201)
+            applet:add_header("content-type", "application/json")
+            applet:set_var("txn.served", 1)
+            applet:start_response()
+            applet:send(resp:sub(1, 10))
+            applet:send(resp:sub(11))
+        end)
+        core.register_service("broken", "http", function(applet) error("no") end)
+        core.register_service("silent", "http", function(applet) end)
+        "#,
+    );
+    let body: spoe_lua::BodyStream = Box::pin(futures_util::stream::iter(vec![
+        Bytes::from_static(b"ab"),
+        Bytes::from_static(b"cd"),
+    ]));
+    let mut call = w.service("json", Txn::get("/api?x=1"), body).unwrap();
+    let head = call.head().await.unwrap();
+    assert_eq!(head.status, 201);
+    assert_eq!(
+        head.headers,
+        vec![("content-type".to_owned(), "application/json".to_owned())]
+    );
+    let mut got = Vec::new();
+    while let Some(chunk) = call.chunk().await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        r#"{"method":"GET","path":"/api","qs":"x=1","host":"example.com","body":"abcd"}"#
+    );
+    let txn = call.into_host().unwrap();
+    assert_eq!(txn.vars.get("txn.served"), Some(&Sample::Int(1)));
+    let empty = || -> spoe_lua::BodyStream { Box::pin(futures_util::stream::empty()) };
+    let e = w
+        .service("broken", Txn::get("/"), empty())
+        .unwrap()
+        .head()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("runtime error"), "{e}");
+    assert!(
+        w.service("silent", Txn::get("/"), empty())
+            .unwrap()
+            .head()
+            .await
+            .is_err()
+    );
+}
+
+#[test]
+fn haproxy_environment() {
+    let w = worker(
+        r#"
+        core.register_fetches("env", function(txn)
+            return table.concat({
+                _VERSION, type(bit32), tostring(bit32.band(0xff, 0x0f)), tostring(bit32.bnot(0)),
+                tostring(math.pow(2, 10)), tostring(7 // 2), tostring(core.thread),
+                type(unpack), table.concat(core.tokenize("a,b,,c", ",", true), "|"),
+                tostring(core.backends.be.servers.s1.name), tostring(act.DENY),
+            }, " ")
+        end)
+        "#,
+    );
+    assert_eq!(
+        w.fetch("env", &[], &Txn::get("/")),
+        None,
+        "a backend the configuration does not have: the fetch fails"
+    );
+    let loaded = load_with(
+        r#"core.register_fetches("env", function(txn)
+            return table.concat({
+                _VERSION, type(bit32), tostring(bit32.band(0xff, 0x0f)), tostring(bit32.bnot(0)),
+                tostring(math.pow(2, 10)), tostring(7 // 2), tostring(core.thread),
+                type(unpack), table.concat(core.tokenize("a,b,,c", ",", true), "|"),
+                tostring(core.backends.be.servers.s1.name), tostring(act.DENY),
+            }, " ")
+        end)"#,
+        |_| {},
+    )
+    .unwrap();
+    let proxies = Proxies {
+        frontends: vec!["fe".into()],
+        backends: vec![("be".into(), vec!["s1".into()])],
+    };
+    let w = loaded.runtime.start(1, &proxies).unwrap().remove(0);
+    assert_eq!(
+        w.fetch("env", &[], &Txn::get("/")),
+        Some(Sample::str(
+            "Lua 5.3 table 15 4294967295 1024.0 3 0 nil a|b|c s1 5"
+        ))
+    );
+}
+
+#[test]
+fn load_errors_are_haproxys() {
+    let e = load_with("this is not lua", |_| {}).err().unwrap();
+    assert!(e.starts_with("error in Lua file '"), "{e}");
+    let e = load_with("error('at load')", |_| {}).err().unwrap();
+    assert!(e.starts_with("Lua runtime error: "), "{e}");
+    assert!(e.ends_with("script.lua:1: at load"), "{e}");
+    let e = load_with(
+        "core.register_action('x', {'tcp-foo'}, function() end)",
+        |_| {},
+    )
+    .err()
+    .unwrap();
+    assert!(e.contains("'tcp-foo' is unknown"), "{e}");
+    let missing = LuaRuntime::load(LuaSettings {
+        loads: vec![LuaLoad {
+            path: PathBuf::from("/nonexistent/x.lua"),
+            per_thread: false,
+        }],
+        ..LuaSettings::default()
+    });
+    assert!(missing.is_err());
+}
+
+#[test]
+fn per_thread_states_are_separate_and_shared_state_is_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared.lua");
+    let per = dir.path().join("per.lua");
+    std::fs::write(
+        &shared,
+        r#"local n = 0
+        core.register_fetches("shared_count", function() n = n + 1 return n end)"#,
+    )
+    .unwrap();
+    std::fs::write(
+        &per,
+        r#"local n = 0
+        core.register_fetches("own_count", function() n = n + 1 return core.thread * 100 + n end)"#,
+    )
+    .unwrap();
+    let runtime = LuaRuntime::load(LuaSettings {
+        loads: vec![
+            LuaLoad {
+                path: shared,
+                per_thread: false,
+            },
+            LuaLoad {
+                path: per,
+                per_thread: true,
+            },
+        ],
+        threads: 2,
+        ..LuaSettings::default()
+    })
+    .unwrap();
+    let workers = runtime.start(2, &Proxies::default()).unwrap();
+    let txn = Txn::get("/");
+    assert_eq!(
+        workers[0].fetch("shared_count", &[], &txn),
+        Some(Sample::Int(1))
+    );
+    assert_eq!(
+        workers[1].fetch("shared_count", &[], &txn),
+        Some(Sample::Int(2))
+    );
+    assert_eq!(
+        workers[0].fetch("own_count", &[], &txn),
+        Some(Sample::Int(101))
+    );
+    assert_eq!(
+        workers[1].fetch("own_count", &[], &txn),
+        Some(Sample::Int(201))
+    );
+    assert_eq!(
+        workers[1].fetch("own_count", &[], &txn),
+        Some(Sample::Int(202))
+    );
+}
