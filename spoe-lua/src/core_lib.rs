@@ -8,7 +8,7 @@ use mlua::{Function, Lua, Table, Value, Variadic};
 
 use crate::exec::Done;
 use crate::registry::{ActionInfo, ActionKinds, ServiceMode};
-use crate::state::data;
+use crate::state_data::data;
 use crate::value;
 
 /// Writes a log line at HAProxy level `level` (0 emerg .. 7 debug) on the `spoe::lua` target.

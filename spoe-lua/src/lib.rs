@@ -44,6 +44,7 @@ mod registry;
 mod runtime;
 mod settings;
 mod state;
+mod state_data;
 mod value;
 
 pub use applet::{BodyStream, ServiceCall, ServiceError, ServiceHead};

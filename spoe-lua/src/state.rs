@@ -9,47 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use mlua::{Function, Lua, Table};
 
 use crate::error::LoadError;
-use crate::exec::{self, Limits};
+use crate::exec;
 use crate::registry::Functions;
 use crate::settings::LuaSettings;
+pub(crate) use crate::state_data::{CallLimits, StateData, data};
 
 const COMPAT: &str = include_str!("lua/compat.lua");
 const CLASSES: &str = include_str!("lua/classes.lua");
-
-/// What the Rust side keeps in each state (mlua's app data).
-#[derive(Debug)]
-pub(crate) struct StateData {
-    /// HAProxy's state-id: 0 for the shared state, the thread number for per-thread ones.
-    pub(crate) id: usize,
-    /// Files are being loaded: `core.register_*` are allowed.
-    pub(crate) loading: AtomicBool,
-    pub(crate) functions: Mutex<Functions>,
-    pub(crate) limits: CallLimits,
-    /// `nbthread`, for `core.get_info()`.
-    pub(crate) threads: usize,
-}
-
-/// The limits of each kind of call.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CallLimits {
-    pub(crate) session: Limits,
-    pub(crate) service: Limits,
-    pub(crate) task: Limits,
-}
-
-impl CallLimits {
-    fn new(s: &LuaSettings) -> Self {
-        let limits = |timeout| Limits {
-            forced_yield: s.forced_yield,
-            timeout,
-        };
-        Self {
-            session: limits(Some(s.session_timeout)),
-            service: limits(Some(s.service_timeout)),
-            task: limits(s.task_timeout),
-        }
-    }
-}
 
 /// The constructors `classes.lua` returns.
 #[derive(Debug)]
@@ -111,12 +77,6 @@ fn prepend_paths(lua: &Lua, settings: &LuaSettings) -> mlua::Result<()> {
         package.set(key, format!("{};{current}", p.path))?;
     }
     Ok(())
-}
-
-/// The state's data.
-pub(crate) fn data(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, StateData>> {
-    lua.app_data_ref::<StateData>()
-        .ok_or_else(|| mlua::Error::RuntimeError("not a spoe-lua state".to_owned()))
 }
 
 /// Loads and runs `path` in `lua` (HAProxy's `hlua_load_state()`).

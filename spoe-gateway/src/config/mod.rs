@@ -191,7 +191,7 @@ mod lower;
 mod lua;
 mod proxy;
 mod reach;
-mod table;
+pub mod table;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -208,7 +208,6 @@ pub use crate::model::{GatewayConfig, Syslog, SyslogFormat};
 pub use grammar::FEATURES;
 use grammar::{HaproxyCfg, Kind};
 use lower::Lowerer;
-pub use table::keyword_table;
 
 impl GatewayConfig {
     /// Reads and checks the `haproxy.cfg` at `path`, and every `spoe.conf` its filters name.
