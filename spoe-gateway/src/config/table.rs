@@ -1,6 +1,6 @@
 //! The README's table of every `haproxy.cfg` keyword, generated from the keyword tables (the
 //! ones the reader itself uses), so that a keyword appears there, with its status, as soon as it
-//! is read: run, run with a difference from HAProxy 2.6 (said in [`DIFFERENCES`]), accepted
+//! is read: run, run with a difference from HAProxy 2.6 (said in this module's `DIFFERENCES`), accepted
 //! with no effect (a warning says why), or refused by name.
 
 use std::collections::BTreeMap;
