@@ -32,10 +32,6 @@ pub(super) enum Use {
     /// (`default-path`, `nbproc`...).
     Read,
     /// Accepted and not acted on: the handler warns with this reason.
-    #[allow(
-        dead_code,
-        reason = "no keyword of the tables is accepted and ignored today; the audit test checks one that is"
-    )]
     Ignored(&'static str),
 }
 

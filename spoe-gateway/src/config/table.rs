@@ -202,45 +202,7 @@ pub fn keyword_table() -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::path::Path;
-
     use super::{DIFFERENCES, rows};
-    use crate::config::proxy::{OPTIONS, SERVER_SETTINGS};
-    use crate::model::GatewayConfig;
-
-    /// `body` in a `listen` section (frontend and backend at once), with no warning.
-    fn accepted(body: &str) -> bool {
-        let text = format!(
-            "global\n    log stdout local0\ndefaults\n    mode http\n    log global\n    \
-             timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n\
-             listen l\n    bind :8080\n{body}"
-        );
-        GatewayConfig::parse_str(&text, "t.cfg", Path::new("."), Some(BTreeMap::new()))
-            .is_ok_and(|(_, warnings)| warnings.is_empty())
-    }
-
-    /// The lists of what runs, kept beside the code that reads it, are true to it.
-    #[test]
-    fn what_the_table_says_runs_is_read() {
-        for option in OPTIONS.iter().map(|o| o.name) {
-            assert!(
-                accepted(&format!("    option {option}\n")),
-                "option {option}"
-            );
-        }
-        for setting in SERVER_SETTINGS.iter().map(|s| s.name) {
-            let arg = match setting {
-                "check" | "no-check" => "",
-                "inter" | "pool-purge-delay" => " 2s",
-                _ => " 2",
-            };
-            assert!(
-                accepted(&format!("    server s 127.0.0.1:80 {setting}{arg}\n")),
-                "server ... {setting}"
-            );
-        }
-    }
 
     #[test]
     fn every_difference_is_of_a_keyword_in_the_table() {
