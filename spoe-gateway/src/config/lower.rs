@@ -17,7 +17,9 @@ use spoe::expr::AclSet;
 use super::actions::GroupRef;
 use super::diag::Diag;
 use super::grammar::Kind;
-use crate::model::{Balance, Global, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend};
+use crate::model::{
+    Balance, Global, LogFormat, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
+};
 
 // ===== proxies being built =====
 
@@ -62,6 +64,8 @@ pub(super) struct Proxy {
     /// follows from the mode is not reported again.
     pub(super) mode_unsure: bool,
     pub(super) binds: Vec<SocketAddr>,
+    /// `bind ... maxconn N`, per address.
+    pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
     /// `timeout tunnel` is set (accepted, not run).
@@ -96,6 +100,11 @@ pub(super) struct Proxy {
     /// `log` lines in effect.
     pub(super) logs: Vec<LogServer>,
     pub(super) group_refs: Vec<GroupRef>,
+    /// `unique-id-format`, `unique-id-header`.
+    pub(super) unique_id_format: Option<Arc<LogFormat>>,
+    pub(super) unique_id_header: Option<hyper::header::HeaderName>,
+    /// `monitor-uri`.
+    pub(super) monitor_uri: Option<Arc<str>>,
 }
 
 impl Proxy {
@@ -107,6 +116,7 @@ impl Proxy {
             mode: None,
             mode_unsure: false,
             binds: Vec::new(),
+            bind_maxconn: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
             timeout_tunnel: false,
@@ -130,6 +140,9 @@ impl Proxy {
             log_lines: false,
             logs: Vec::new(),
             group_refs: Vec::new(),
+            unique_id_format: None,
+            unique_id_header: None,
+            monitor_uri: None,
         }
     }
 
@@ -150,7 +163,10 @@ impl Proxy {
         p.log_format = d.log_format;
         p.log_lines = d.log_lines;
         p.logs.clone_from(&d.logs);
+        p.unique_id_format.clone_from(&d.unique_id_format);
+        p.unique_id_header.clone_from(&d.unique_id_header);
         if kind != Kind::Backend {
+            p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();
         }
         p

@@ -147,7 +147,9 @@
 //! - `timeout X 0` means no timeout (`None`), as HAProxy's `TICK_ETERNITY`.
 //! - Stricter than HAProxy's `atol()`: numbers and ports must be plain digits; a server needs
 //!   an explicit port; `deny_status` must be one of HAProxy's built-in error statuses.
-//! - `setenv` and its friends are not supported (errors): the environment is the process's.
+//! - `setenv`, `presetenv`, `unsetenv` and `resetenv` change the environment the lines after
+//!   them, the `spoe.conf` files and `env()` read, as in HAProxy, without writing the process's
+//!   own (`environ.rs`).
 //!
 //! # Log-format strings
 //!
@@ -182,6 +184,7 @@
 mod actions;
 mod addr;
 mod diag;
+mod environ;
 mod global;
 mod grammar;
 mod keywords;
@@ -247,11 +250,8 @@ impl GatewayConfig {
         env: Option<BTreeMap<String, String>>,
     ) -> Result<(Self, Vec<ConfigWarning>), ConfigErrors> {
         let file: Arc<Path> = Arc::from(file_name.as_ref());
-        let env = env.as_ref();
-        let lookup = |name: &str| match env {
-            Some(map) => map.get(name).cloned(),
-            None => std::env::var(name).ok(),
-        };
+        let environ = environ::Environ::new(env.as_ref());
+        let lookup = |name: &str| environ.get(name);
         let mut diag = diag::Diag::new(file.clone());
         let input = Input {
             text,
@@ -262,6 +262,7 @@ impl GatewayConfig {
         let mut read_diags = Diagnostics::default();
         let grammar = HaproxyCfg {
             proxy_keyword: proxy::is_keyword,
+            environ: &environ,
         };
         let doc = read(&input, &grammar, &mut read_diags);
         diag.absorb(read_diags);
@@ -272,7 +273,10 @@ impl GatewayConfig {
                 "scopes only select sections of SPOE files",
             );
         }
-        let mut lw = Lowerer::new(&file, base_dir, env, &mut diag);
+        // The rest of the read (addresses, `spoe.conf` files) sees what `setenv`... left.
+        let effective = environ.effective();
+        let changed = effective.as_ref() != env.as_ref();
+        let mut lw = Lowerer::new(&file, base_dir, effective.as_ref(), &mut diag);
         lw.misplaced = doc
             .misplaced
             .iter()
@@ -289,7 +293,10 @@ impl GatewayConfig {
             }
         }
         let lowered = lw.finish();
-        let config = validate::finish(lowered, &mut diag);
+        let mut config = validate::finish(lowered, &mut diag);
+        if changed {
+            config.global.environment = effective.map(Arc::new);
+        }
         if !diag.has_errors() {
             reach::check(&config, &mut diag);
         }
@@ -314,6 +321,17 @@ impl GatewayConfig {
     /// targets. Sorted, without duplicates.
     pub fn var_names(&self) -> Vec<String> {
         vars::var_names(self)
+    }
+
+    /// The `proc.` variables the configuration itself names (as [`var_names`](Self::var_names),
+    /// without the names spelled in Lua files): HAProxy creates them while it reads the
+    /// configuration, so they exist before any request (`txn:set_var(name, v, true)` sets
+    /// them).
+    pub fn declared_proc_vars(&self) -> std::collections::BTreeSet<String> {
+        vars::referenced(self)
+            .into_iter()
+            .filter(|n| n.starts_with("proc."))
+            .collect()
     }
 
     /// Every file read to build this configuration, `haproxy.cfg` first.

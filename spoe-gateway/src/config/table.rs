@@ -11,12 +11,17 @@ use super::keywords::{
     HAPROXY_BIND_KEYWORDS, HAPROXY_GLOBAL, HAPROXY_OPTIONS, HAPROXY_PROXY, HAPROXY_SERVER_KEYWORDS,
     IGNORED_GLOBAL, IGNORED_OPTIONS, IGNORED_PROXY, Use,
 };
+use super::proxy::bind::RUN_BIND_OPTIONS;
 use super::{global, lua, proxy};
 
 /// How the gateway runs a keyword HAProxy 2.6 runs differently: `(where, keyword, what
 /// differs)`, `where` as in the table's first column.
 pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
-    ("global", "log", "`stdout`/`stderr`, or syslog over UDP"),
+    (
+        "global",
+        "log",
+        "`stdout`/`stderr`; another target warns and gets nothing",
+    ),
     ("global", "nbproc", "1 only (HAProxy 2.6 refuses more)"),
     (
         "proxy",
@@ -30,7 +35,16 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue` run; the others warn",
     ),
     ("proxy", "filter", "`spoe` only"),
-    ("proxy", "log", "`global` and `stdout`/`stderr`"),
+    (
+        "proxy",
+        "log",
+        "`global`, `stdout`/`stderr`; another target warns and gets nothing",
+    ),
+    (
+        "proxy",
+        "unique-id-format",
+        "`%[...]` expressions only, not the `%ci`-style log variables (an error names them)",
+    ),
     ("http-request", "redirect", "no `scheme`"),
     ("http-request", "use-service", "`prometheus-exporter` only"),
     (
@@ -120,6 +134,9 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     }
     for k in proxy::TIMEOUTS {
         add("timeout", k.name, of_use("timeout", k.name, k.uses));
+    }
+    for k in RUN_BIND_OPTIONS {
+        add("bind", k, runs("bind", k));
     }
     for (k, _) in HAPROXY_BIND_KEYWORDS {
         add("bind", k, Status::Refused);

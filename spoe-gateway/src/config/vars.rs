@@ -23,12 +23,18 @@ pub(super) enum Access {
 /// and of every `spoe.conf` it loads, variables named in converters (`add(txn.x)`,
 /// `concat(,txn.x,)`), and `set-var(NAME)` targets. Sorted, without duplicates.
 pub(super) fn var_names(config: &GatewayConfig) -> Vec<String> {
+    let mut names = referenced(config);
+    names.extend(lua_vars(config));
+    names.into_iter().collect()
+}
+
+/// The names `haproxy.cfg` and its `spoe.conf` files reference (not the Lua files).
+pub(super) fn referenced(config: &GatewayConfig) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     visit(config, &mut |name, _, _| {
         names.insert(name);
     });
-    names.extend(lua_vars(config));
-    names.into_iter().collect()
+    names
 }
 
 /// The variables the Lua files name (they may read or set any of them).
@@ -40,8 +46,8 @@ pub(super) fn lua_vars(config: &GatewayConfig) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Calls `f` with each variable `haproxy.cfg` and its `spoe.conf` files mention: its full name, the span of the
-/// expression or rule that mentions it, and whether it is read or set.
+/// Calls `f` with each variable `haproxy.cfg` and its `spoe.conf` files mention: its full
+/// name, the span of the expression or rule that mentions it, and whether it is read or set.
 pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Access)) {
     let mut acls: Vec<&AclSet> = Vec::new();
     let mut rules: Vec<&Rule> = Vec::new();

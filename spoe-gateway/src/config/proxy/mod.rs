@@ -8,15 +8,17 @@
 //! (`default_backend`, `use_backend`), [`filter`], [`limits`] (`maxconn`), `log` in
 //! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
-mod bind;
+pub(super) mod bind;
 mod defaults;
 mod filter;
 mod limits;
+mod monitor;
 mod option;
 mod routing;
 mod rules;
 mod server;
 mod timeout;
+mod unique_id;
 
 pub(super) use option::OPTIONS;
 pub(super) use server::SERVER_SETTINGS;
@@ -52,7 +54,10 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "bind",
         handler: |lw, p, line| lw.bind(p, line),
-        uses: Use::Runs(&[("Frontend.binds", "model.rs")]),
+        uses: Use::Runs(&[
+            ("Frontend.binds", "model.rs"),
+            ("Frontend.bind_maxconn", "limits.rs"),
+        ]),
     },
     Keyword {
         name: "timeout",
@@ -108,6 +113,21 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "filter",
         handler: |lw, p, line| lw.filter(p, line),
         uses: Use::Runs(&[("Frontend.filters", "generation.rs")]),
+    },
+    Keyword {
+        name: "unique-id-format",
+        handler: |lw, p, line| lw.unique_id_format(p, line),
+        uses: Use::Runs(&[("Frontend.unique_id_format", "proxy.rs")]),
+    },
+    Keyword {
+        name: "unique-id-header",
+        handler: |lw, p, line| lw.unique_id_header(p, line),
+        uses: Use::Runs(&[("Frontend.unique_id_header", "proxy.rs")]),
+    },
+    Keyword {
+        name: "monitor-uri",
+        handler: |lw, p, line| lw.monitor_uri(p, line),
+        uses: Use::Runs(&[("Frontend.monitor_uri", "proxy.rs")]),
     },
     Keyword {
         name: "clitimeout",
