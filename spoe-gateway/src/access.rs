@@ -23,15 +23,17 @@ use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
 
-/// The level of a request's access line as the request's rules set it (`txn:set_loglevel()`),
-/// shared by the transaction and its line, which may be written by whoever ends the request.
-/// Only requests of configurations that can change it hold one; the others write at
-/// [`ACCESS_LEVEL`].
+/// The level of a request's access line as the request's rules set it (`set-log-level`,
+/// `txn:set_loglevel()`), shared by the transaction and its line, which may be written by
+/// whoever ends the request. Only requests of configurations that can change it hold one;
+/// the others write at [`ACCESS_LEVEL`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LineLevel(Option<Arc<AtomicI8>>);
 
 /// No level set: the line's default.
 const DEFAULT_LEVEL: i8 = -1;
+/// `silent`: no line.
+const SILENT: i8 = -2;
 
 impl LineLevel {
     /// A level the rules may set.
@@ -39,22 +41,34 @@ impl LineLevel {
         Self(Some(Arc::new(AtomicI8::new(DEFAULT_LEVEL))))
     }
 
-    /// Sets the level (0 emerg to 7 debug), or back to the default with `None`.
-    pub(crate) fn set(&self, level: Option<u8>) {
+    fn store(&self, v: i8) {
         if let Some(cell) = &self.0 {
-            let v = level
-                .and_then(|l| i8::try_from(l).ok())
-                .unwrap_or(DEFAULT_LEVEL);
             cell.store(v, Ordering::Relaxed);
         }
     }
 
-    /// The level to write the line at.
-    fn get(&self) -> u8 {
-        self.0
-            .as_ref()
-            .and_then(|cell| u8::try_from(cell.load(Ordering::Relaxed)).ok())
-            .unwrap_or(ACCESS_LEVEL)
+    /// Sets the level (0 emerg to 7 debug).
+    pub(crate) fn set(&self, level: u8) {
+        self.store(i8::try_from(level.min(7)).unwrap_or(DEFAULT_LEVEL));
+    }
+
+    /// Back to the line's default level.
+    pub(crate) fn reset(&self) {
+        self.store(DEFAULT_LEVEL);
+    }
+
+    /// No line for this request.
+    pub(crate) fn silence(&self) {
+        self.store(SILENT);
+    }
+
+    /// The level to write the line at; `None`: no line.
+    fn get(&self) -> Option<u8> {
+        match self.0.as_ref().map(|cell| cell.load(Ordering::Relaxed)) {
+            Some(SILENT) => None,
+            Some(v) => Some(u8::try_from(v).unwrap_or(ACCESS_LEVEL)),
+            None => Some(ACCESS_LEVEL),
+        }
     }
 }
 
@@ -168,6 +182,9 @@ impl Access {
         let Some(route) = &self.httplog else {
             return;
         };
+        let Some(level) = self.level.get() else {
+            return;
+        };
         let active = self.started.elapsed();
         let line = HttpLog {
             client: self.client,
@@ -193,7 +210,7 @@ impl Access {
             queues: [self.server_queue, 0],
             request: &self.request,
         };
-        route.send(self.level.get(), &line);
+        route.send(level, &line);
     }
 }
 

@@ -125,6 +125,8 @@ pub struct Generation {
     pub(crate) proc_vars: spoe_http::SharedVars,
     /// The `proc.` variables the configuration names (they exist before any request).
     pub(crate) declared_proc_vars: Arc<std::collections::BTreeSet<String>>,
+    /// A rule may change the level of access lines (`set-log-level`, Lua).
+    pub(crate) sets_log_level: bool,
     /// Each worker's view of the configuration's Lua.
     lua: Option<PerWorker<Arc<spoe_lua::LuaWorker>>>,
     /// The Lua tasks (`core.register_task`), on their workers: dropping the generation
@@ -364,6 +366,7 @@ impl Generation {
             })
             .collect();
         let declared_proc_vars = Arc::new(config.declared_proc_vars());
+        let sets_log_level = config.lua.is_some() || config.sets_log_level();
         Ok(Self {
             id,
             config,
@@ -371,6 +374,7 @@ impl Generation {
             backends,
             proc_vars: spoe_http::SharedVars::default(),
             declared_proc_vars,
+            sets_log_level,
             lua,
             _lua_tasks: lua_tasks,
             in_flight: AtomicU64::new(0),

@@ -80,13 +80,11 @@ impl TxnHost for Txn {
     }
 
     fn set_log_level(&mut self, level: Option<u8>) -> bool {
-        match &self.lua {
-            Some(lua) => {
-                lua.level.set(level);
-                true
-            }
-            None => false,
+        match level {
+            Some(l) => self.log_level.set(l),
+            None => self.log_level.reset(),
         }
+        true
     }
 }
 
@@ -106,6 +104,7 @@ impl Txn {
             vars: spoe_http::Vars::new(None, None),
             environment: self.environment.clone(),
             lua: self.lua.as_ref().map(LuaTxn::share),
+            log_level: self.log_level.clone(),
         }
     }
 }

@@ -277,6 +277,11 @@ pub(crate) enum HttpAction {
     },
     /// `use-service prometheus-exporter`.
     PrometheusExporter,
+    /// `set-log-level LEVEL|silent`: the level of the request's access line (`None`: no line).
+    SetLogLevel {
+        /// The syslog level (0 emerg to 7 debug), or `None` for `silent`.
+        level: Option<u8>,
+    },
     /// `http-request lua.NAME [args...]` / `http-response lua.NAME [args...]`: an action a
     /// Lua file registered.
     Lua {

@@ -318,6 +318,7 @@ impl Ctx<'_> {
                 | HttpAction::AddHeader { .. }
                 | HttpAction::DelHeader { .. }
                 | HttpAction::SetVar { .. }
+                | HttpAction::SetLogLevel { .. }
                 | HttpAction::SendSpoeGroup { .. } => {
                     self.common_action(&rule.action, filters, txn, Side::Request)
                         .await;
@@ -493,6 +494,10 @@ impl Ctx<'_> {
             HttpAction::SendSpoeGroup { engine, group } => {
                 self.send_group(filters, engine, group, txn).await
             }
+            HttpAction::SetLogLevel { level } => match level {
+                Some(l) => txn.log_level.set(*l),
+                None => txn.log_level.silence(),
+            },
             _ => {}
         }
     }
@@ -707,16 +712,17 @@ pub(crate) async fn handle(
     // The stream id of SPOE log lines: unique across the process, as HAProxy's.
     let sid = metrics.next_unique_id();
     session.requests.fetch_add(1, Ordering::Relaxed);
-    let lua = generation.lua_worker().map(|worker| {
-        let level = LineLevel::shared();
-        pending.get().level = level.clone();
-        LuaTxn {
-            worker,
-            private: None,
-            log: fe.log.clone(),
-            declared: generation.declared_proc_vars.clone(),
-            level,
-        }
+    let log_level = if generation.sets_log_level {
+        LineLevel::shared()
+    } else {
+        LineLevel::default()
+    };
+    pending.get().level = log_level.clone();
+    let lua = generation.lua_worker().map(|worker| LuaTxn {
+        worker,
+        private: None,
+        log: fe.log.clone(),
+        declared: generation.declared_proc_vars.clone(),
     });
     let mut txn = Txn {
         request: parts,
@@ -735,6 +741,7 @@ pub(crate) async fn handle(
             Some(generation.proc_vars.clone()),
         ),
         lua,
+        log_level,
     };
     let mut ctx = Ctx {
         generation: &generation,

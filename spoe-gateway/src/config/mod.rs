@@ -334,6 +334,22 @@ impl GatewayConfig {
             .collect()
     }
 
+    /// Whether a rule sets the level of access lines (`set-log-level`).
+    pub fn sets_log_level(&self) -> bool {
+        let rules = self
+            .frontends
+            .iter()
+            .flat_map(|f| f.http_request.iter().chain(&f.http_response))
+            .chain(
+                self.backends
+                    .iter()
+                    .flat_map(|b| b.http_request.iter().chain(&b.http_response)),
+            );
+        rules
+            .into_iter()
+            .any(|r| matches!(r.action, crate::model::HttpAction::SetLogLevel { .. }))
+    }
+
     /// Every file read to build this configuration, `haproxy.cfg` first.
     pub fn files(&self) -> &[PathBuf] {
         &self.files

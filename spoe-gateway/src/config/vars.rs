@@ -100,6 +100,7 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
             | HttpAction::DelHeader { .. }
             | HttpAction::SendSpoeGroup { .. }
             | HttpAction::PrometheusExporter
+            | HttpAction::SetLogLevel { .. }
             // The variables Lua names come from its files (`LuaRuntime::var_names`).
             | HttpAction::Lua { .. }
             | HttpAction::LuaService { .. } => {}

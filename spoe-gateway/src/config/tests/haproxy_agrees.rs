@@ -591,3 +591,41 @@ fn invalid_configurations_are_rejected_by_both() {
         );
     }
 }
+
+#[test]
+fn set_log_level_takes_a_level_name_or_silent() {
+    let c = both_accept(&with_defaults(
+        "\
+frontend web
+    bind :8080
+    http-request set-log-level silent if { path /health }
+    http-request set-log-level debug
+    http-response set-log-level err if { status ge 500 }
+    default_backend app
+backend app
+    server s1 127.0.0.1:9000
+",
+    ));
+    use crate::model::HttpAction::SetLogLevel;
+    let levels: Vec<_> = c.frontends[0]
+        .http_request
+        .iter()
+        .chain(&c.frontends[0].http_response)
+        .filter_map(|r| match r.action {
+            SetLogLevel { level } => Some(level),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(levels, [None, Some(7), Some(3)]);
+    assert!(c.sets_log_level());
+    for bad in ["loud", ""] {
+        let e = both_reject(&with_defaults(&format!(
+            "frontend web\n    bind :8080\n    http-request set-log-level {bad}\n    \
+             default_backend app\nbackend app\n    server s1 127.0.0.1:9000\n"
+        )));
+        assert!(
+            e.contains("expects exactly 1 argument (log level name or 'silent')"),
+            "{e}"
+        );
+    }
+}
