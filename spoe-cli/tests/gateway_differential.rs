@@ -24,12 +24,13 @@ use gateway_support::{
 use spoe_interop::Haproxy;
 
 /// The echoed message carries every kind of typed data HAProxy 2.6 sends; the group message is
-/// only sent by `send-spoe-group`. No `force-set-var`: only names the configuration references
+/// only sent by `send-spoe-group`; the frontend's filter also sends on the TCP events and on
+/// the backend's request event, as HAProxy's does. No `force-set-var`: only names the configuration references
 /// are set, in both.
 const SPOE_CONF: &str = "\
 [e]
 spoe-agent echo-agent
-    messages echo resp
+    messages echo resp fe-tcp be-req tcp-res
     groups grp
     option var-prefix echo
     option set-on-error err
@@ -49,6 +50,18 @@ spoe-message resp
 
 spoe-message gm
     args g=str(group-ran) gp=path
+
+spoe-message fe-tcp
+    args fetcp=str(fe-tcp) fetcpsrc=src
+    event on-frontend-tcp-request
+
+spoe-message be-req
+    args bereq=str(be-req) bepath=path
+    event on-backend-http-request
+
+spoe-message tcp-res
+    args tcpres=str(tcp-res)
+    event on-tcp-response
 
 spoe-group grp
     messages gm
@@ -122,6 +135,7 @@ frontend fe
     http-response del-header x-drop
     http-response set-header x-from-be "%[res.hdr(x-backend)]"
     http-response set-header x-resp-st "%[var(txn.echo.st)]-%[var(txn.echo.srv)]"
+    http-response set-header x-events "%[var(txn.echo.fetcp)] %[var(txn.echo.fetcpsrc)] %[var(txn.echo.bereq)] %[var(txn.echo.bepath)] %[var(txn.echo.tcpres)]"
     http-response set-var(txn.rs) status
     http-response add-header x-rs "%[var(txn.rs)]" if {{ var(txn.rs) -m int eq 200 }}
     use_backend closer if {{ path_beg /broken/close }}
@@ -459,4 +473,10 @@ fn the_corpus_exercises_the_agent_through_the_gateway() {
     assert_eq!(r.header("echo-x-mark"), Some("marked"), "{r:?}");
     assert_eq!(r.header("x-resp-n"), Some("-42"), "{r:?}");
     assert_eq!(r.header("x-drop"), None, "{r:?}");
+    // The TCP events and the backend's request event reach the frontend's filter.
+    assert_eq!(
+        r.header("x-events"),
+        Some("fe-tcp 127.0.0.1 be-req /api/x tcp-res"),
+        "{r:?}"
+    );
 }

@@ -794,8 +794,14 @@ pub(crate) async fn handle(
         ctx.run_event(&fe.filters, Event::OnClientSession, &mut txn)
             .await;
     }
-    // `monitor-uri`: answered before the request's rules and agents, and not logged (HAProxy's
-    // SF_MONITOR); the session's event above has run, as in HAProxy.
+    // As HAProxy: the session's event at the stream's start, then the request's content
+    // inspection (on-frontend-tcp-request, analyser AN_REQ_INSPECT_FE, which runs before
+    // AN_REQ_WAIT_HTTP where `monitor-uri` is answered), then the body (http-buffer-request),
+    // then the frontend's HTTP event and rules.
+    ctx.run_event(&fe.filters, Event::OnFrontendTcpRequest, &mut txn)
+        .await;
+    // `monitor-uri`: answered before the request's HTTP rules and agents, and not logged
+    // (HAProxy's SF_MONITOR).
     if let Some(uri) = &fe.model.monitor_uri
         && monitor_matches(uri, &txn.request.uri)
     {
@@ -803,8 +809,6 @@ pub(crate) async fn handle(
         drop(pending.take());
         return error_page(200).map(Logged::unlogged);
     }
-    // As HAProxy: the session's event at the stream's start, then the body
-    // (http-buffer-request), then the frontend's HTTP event and rules.
     if fe.model.http_buffer_request
         && let Err(status) = body.buffer(&mut txn, bufsize, timeouts, &progress).await
     {
@@ -847,6 +851,12 @@ pub(crate) async fn handle(
     pending.get().backend.clone_from(&be.model.name);
     pending.tally().backend(be.counters.clone());
     ctx.counters.push(be.counters.clone());
+    // A filter sees the backend's events whichever side declared it: the
+    // frontend's filters first, as HAProxy calls them in that order.
+    for filters in [&fe.filters, &be.filters] {
+        ctx.run_event(filters, Event::OnBackendTcpRequest, &mut txn)
+            .await;
+    }
     if be.model.http_buffer_request
         && let Err(status) = body
             .buffer(&mut txn, bufsize, be.model.timeouts, &progress)
@@ -854,8 +864,10 @@ pub(crate) async fn handle(
     {
         return body_refused(status, pending.take());
     }
-    ctx.run_event(&be.filters, Event::OnBackendHttpRequest, &mut txn)
-        .await;
+    for filters in [&fe.filters, &be.filters] {
+        ctx.run_event(filters, Event::OnBackendHttpRequest, &mut txn)
+            .await;
+    }
     let flow = ctx
         .request_rules(
             &be.model.http_request,
@@ -981,11 +993,13 @@ pub(crate) async fn handle(
     }
     let (rparts, rbody) = resp.into_parts();
     txn.response = Some(rparts);
-    // on-http-response, then http-response rules: backend's first, then frontend's.
-    ctx.run_event(&be.filters, Event::OnHttpResponse, &mut txn)
-        .await;
-    ctx.run_event(&fe.filters, Event::OnHttpResponse, &mut txn)
-        .await;
+    // on-tcp-response and on-http-response, then http-response rules:
+    // backend's first, then frontend's.
+    for event in [Event::OnTcpResponse, Event::OnHttpResponse] {
+        for filters in [&be.filters, &fe.filters] {
+            ctx.run_event(filters, event, &mut txn).await;
+        }
+    }
     let mut flow = ctx
         .response_rules(
             &be.model.http_response,

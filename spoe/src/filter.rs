@@ -262,7 +262,8 @@ impl SpoeFilter {
         host: &(impl Fetch + ?Sized),
         stream: &StreamState,
     ) -> Option<Prepared> {
-        if stream.disabled {
+        // Most events send nothing: no clock read, no buffer, for them.
+        if stream.disabled || self.config.agent.messages_for(event).next().is_none() {
             return None;
         }
         let started = Instant::now();

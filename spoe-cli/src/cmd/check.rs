@@ -12,14 +12,18 @@ pub(crate) struct CheckArgs {
     /// The haproxy.cfg to check (its `filter spoe` files are checked too).
     #[arg(short = 'f', long = "config")]
     config: PathBuf,
+    /// Warnings fail the check too (exit 1), as HAProxy's `zero-warning`: for CI pipelines.
+    /// Notices (`.notice`, `.diag`) do not.
+    #[arg(long)]
+    strict: bool,
 }
 
 /// `haproxy -c`'s exit code for a valid configuration that cannot start.
 const EXIT_NO_LISTENER: u8 = 2;
 
 /// Prints every warning and error; the exit code is `haproxy -c`'s: 0 valid,
-/// 1 errors, 2 valid but will not start (no listener: the gateway would
-/// refuse to start or reload into it).
+/// 1 errors (or warnings, with `--strict`), 2 valid but will not start (no
+/// listener: the gateway would refuse to start or reload into it).
 pub(crate) fn run(args: CheckArgs) -> ExitCode {
     if let Some(mistake) = spoe_conf_instead(&args.config) {
         eprintln!("[ALERT]    config : {mistake}");
@@ -28,6 +32,12 @@ pub(crate) fn run(args: CheckArgs) -> ExitCode {
     match GatewayConfig::from_file(&args.config) {
         Ok((config, warnings)) => {
             print_diagnostics(&[], &warnings);
+            if args.strict && warnings.iter().any(|w| !w.is_notice()) {
+                eprintln!(
+                    "[ALERT]    config : Some warnings were found and --strict is set. Please check them."
+                );
+                return ExitCode::FAILURE;
+            }
             if config.has_listener() {
                 println!("Configuration file is valid");
                 ExitCode::SUCCESS

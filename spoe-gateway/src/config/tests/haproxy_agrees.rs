@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use spoe::config::ConfigWarning;
+
 use crate::model::{
     Balance, GatewayConfig, HttpAction, LogFormatPart, Mode, RedirectKind, ReturnBody,
 };
@@ -29,12 +31,15 @@ fn haproxy(config: &str) -> (bool, String) {
 }
 
 fn ours(config: &str) -> Result<GatewayConfig, String> {
-    GatewayConfig::parse_str(config, "haproxy.cfg", &data_dir(), None)
-        .map(|(c, _)| c)
-        .map_err(|e| e.to_string())
+    ours_with_warnings(config).map(|(c, _)| c)
 }
 
-/// Both accept `config`; returns ours.
+fn ours_with_warnings(config: &str) -> Result<(GatewayConfig, Vec<ConfigWarning>), String> {
+    GatewayConfig::parse_str(config, "haproxy.cfg", &data_dir(), None).map_err(|e| e.to_string())
+}
+
+/// Both accept `config`, and every warning HAProxy gives, we give at the same line; returns
+/// ours.
 #[track_caller]
 fn both_accept(config: &str) -> GatewayConfig {
     let (accepted, output) = haproxy(config);
@@ -42,10 +47,25 @@ fn both_accept(config: &str) -> GatewayConfig {
         accepted,
         "haproxy rejected:\n{output}\n--- config ---\n{config}"
     );
-    match ours(config) {
+    let (c, warnings) = match ours_with_warnings(config) {
         Ok(c) => c,
         Err(e) => panic!("the gateway rejected:\n{e}\n--- config ---\n{config}"),
+    };
+    for w in spoe_interop::haproxy_warnings(&output) {
+        let found = w.place(config, "haproxy.cfg").is_some_and(|(file, line)| {
+            warnings
+                .iter()
+                .any(|o| o.span.file.ends_with(&file) && o.span.line == line)
+        });
+        let ours: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        assert!(
+            found,
+            "haproxy warns \"{}\", we do not:\n{}\n--- config ---\n{config}",
+            w.text,
+            ours.join("\n")
+        );
     }
+    c
 }
 
 /// Both reject `config`; returns our first error.

@@ -4,4 +4,5 @@
 mod environment;
 mod every_option;
 mod haproxy_agrees;
+mod keywords;
 mod model;
