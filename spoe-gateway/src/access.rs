@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI8, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -19,23 +19,9 @@ use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::Instant;
 
 use crate::httplog::{ACCESS_LEVEL, HttpLog, Timer};
+use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
-
-/// Connections open now: the process's (`%ac`) and the frontend's (`%fc`);
-/// and whether the gateway is closing them by force (a stop past
-/// `hard-stop-after`): a request cut then ends as `K` (killed), not as the
-/// client's doing.
-///
-/// One per connection, shared by its requests' access lines; it also holds
-/// the bytes the connection read, and how many it had read when its last
-/// answer ended (more since: a new request has begun).
-#[derive(Debug, Default)]
-pub(crate) struct ConnCounts {
-    pub(crate) process: Arc<AtomicUsize>,
-    pub(crate) frontend: Arc<AtomicUsize>,
-    pub(crate) killing: Arc<std::sync::atomic::AtomicBool>,
-}
 
 /// The level of a request's access line as the request's rules set it (`set-log-level`,
 /// `txn:set_loglevel()`), shared by the transaction and its line, which may be written by

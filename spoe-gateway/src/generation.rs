@@ -107,6 +107,8 @@ fn server_pools(
 pub(crate) struct FrontendRt {
     pub(crate) model: Frontend,
     pub(crate) filters: Vec<FilterRt>,
+    /// The name `fe_name` gives, shared by the connections (no copy per connection).
+    pub(crate) name: Arc<str>,
     /// Where its access lines go: its `log` lines.
     pub(crate) log: LogRoute,
 }
@@ -318,6 +320,7 @@ impl Generation {
             .frontends
             .iter()
             .map(|f| FrontendRt {
+                name: Arc::from(f.name.as_str()),
                 model: f.clone(),
                 filters: start_filters(&config, &f.filters, var_names, workers, sinks),
                 log: LogRoute::new(&f.logs, sinks),

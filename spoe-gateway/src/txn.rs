@@ -4,9 +4,9 @@
 //! shared with `SpoeLayer`); what only a proxy has (backend, server, queue) is in the access
 //! record.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use hyper::http::{request, response};
@@ -16,6 +16,7 @@ use spoe_http::{ConnectionFacts, Exchange, Vars};
 use crate::access::LineLevel;
 use crate::httplog::LUA_ERROR_LEVEL;
 use crate::log::LogRoute;
+use crate::model::{LogFormat, LogFormatPart};
 
 /// A transaction being processed.
 #[derive(Debug)]
@@ -27,8 +28,14 @@ pub(crate) struct Txn {
     pub(crate) response: Option<response::Parts>,
     pub(crate) conn: ConnectionFacts,
     pub(crate) unique_id: UniqueId,
+    /// The frontend's `unique-id-format`: with one, `unique-id` is what it builds, once.
+    pub(crate) unique_id_format: Option<Arc<LogFormat>>,
+    /// The ID the format built, when something read it.
+    pub(crate) unique_id_text: OnceLock<String>,
     /// Its variables, with its session's and generation's stores.
     pub(crate) vars: Vars,
+    /// The environment `env()` reads when the configuration changed it (`setenv`...).
+    pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
     /// Its Lua side, when the configuration loads Lua.
     pub(crate) lua: Option<LuaTxn>,
     /// The level of its access line, shared with the line.
@@ -94,9 +101,47 @@ impl Txn {
     }
 }
 
+impl Txn {
+    /// The ID `unique-id-format` builds, built on the first call (HAProxy's
+    /// `stream_generate_unique_id()`): later reads, the SPOE messages and the header sent to the
+    /// server all see the same one. `None` without a format.
+    pub(crate) fn formatted_unique_id(&self) -> Option<&str> {
+        let format = self.unique_id_format.as_deref()?;
+        if let Some(id) = self.unique_id_text.get() {
+            return Some(id);
+        }
+        // While it is built, `unique-id` (in its own format) has no value, as in HAProxy.
+        let id = render(format, &Building(self));
+        Some(self.unique_id_text.get_or_init(|| id))
+    }
+}
+
+/// A transaction whose unique ID is being built.
+struct Building<'t>(&'t Txn);
+
+impl Fetch for Building<'_> {
+    fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
+        match kind {
+            FetchKind::UniqueId => None,
+            _ => self.0.fetch(kind),
+        }
+    }
+
+    fn lua_convert(&self, name: &str, args: &[String], input: Sample) -> Option<Sample> {
+        self.0.lua_convert(name, args, input)
+    }
+
+    fn env(&self, name: &str) -> Option<Sample> {
+        self.0.env(name)
+    }
+}
+
 impl Fetch for Txn {
     fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
         match kind {
+            FetchKind::UniqueId if self.unique_id_format.is_some() => {
+                self.formatted_unique_id().map(Sample::str)
+            }
             FetchKind::Lua { name, args } => self.lua.as_ref()?.worker.fetch(name, args, self),
             kind => self.exchange().fetch(kind),
         }
@@ -107,8 +152,36 @@ impl Fetch for Txn {
     }
 
     fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {
-        self.exchange().fetch_all(kind)
+        match kind {
+            FetchKind::UniqueId if self.unique_id_format.is_some() => {
+                self.fetch(kind).into_iter().collect()
+            }
+            _ => self.exchange().fetch_all(kind),
+        }
     }
+
+    fn env(&self, name: &str) -> Option<Sample> {
+        match &self.environment {
+            Some(env) => env.get(name).map(|v| Sample::str(v.clone())),
+            None => self.exchange().env(name),
+        }
+    }
+}
+
+/// Evaluates a log-format string (an expression without a value adds nothing).
+pub(crate) fn render<H: Fetch + ?Sized>(fmt: &LogFormat, host: &H) -> String {
+    let mut out = String::new();
+    for part in &fmt.0 {
+        match part {
+            LogFormatPart::Text(t) => out.push_str(t),
+            LogFormatPart::Sample(e) => {
+                if let Some(s) = e.eval(host) {
+                    out.push_str(&sample_text(&s));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A sample as text, the way log-format strings print it.

@@ -23,6 +23,8 @@ pub struct ConnectionFacts {
     pub local: Option<SocketAddr>,
     /// The TLS session, when the connection has one (`ssl_fc` is whether it does).
     pub tls: Option<Arc<TlsFacts>>,
+    /// The name of the frontend (or `listen` section) that accepted it (`fe_name`).
+    pub frontend: Option<Arc<str>>,
     /// `sess.` variables, shared by the requests of the connection.
     session: Arc<Mutex<VarMap>>,
 }
@@ -34,6 +36,7 @@ impl ConnectionFacts {
             client: Some(client),
             local: Some(local),
             tls: None,
+            frontend: None,
             session: Arc::default(),
         }
     }
@@ -44,6 +47,7 @@ impl ConnectionFacts {
             client: None,
             local: None,
             tls: None,
+            frontend: None,
             session: Arc::default(),
         }
     }
@@ -52,6 +56,13 @@ impl ConnectionFacts {
     #[must_use]
     pub fn with_tls(mut self, tls: impl Into<Arc<TlsFacts>>) -> Self {
         self.tls = Some(tls.into());
+        self
+    }
+
+    /// The same connection, accepted by frontend `name`.
+    #[must_use]
+    pub fn with_frontend(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.frontend = Some(name.into());
         self
     }
 

@@ -282,7 +282,7 @@ impl Gateway {
         bytes: u64,
     ) {
         let generation = self.current();
-        let frontend = generation.frontend_for(session.local);
+        let frontend = generation.frontend_for(session.local());
         proxy::log_refused(
             &self.metrics,
             session,
