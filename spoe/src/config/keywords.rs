@@ -54,7 +54,7 @@ pub(crate) const EVENTS: &[&str] = &[
 pub(crate) const CONSUMED: &[(&str, &[(&str, &str)])] = &[
     (
         "use-backend",
-        &[("AgentConfig.use_backend", "spoe-gateway/src/generation.rs")],
+        &[("AgentConfig.use_backend", "spoe-gateway/src/generation/mod.rs")],
     ),
     (
         "messages",
@@ -93,7 +93,7 @@ pub(crate) const CONSUMED: &[(&str, &[(&str, &str)])] = &[
         "register-var-names",
         &[(
             "AgentConfig.register_var_names",
-            "spoe-gateway/src/generation.rs",
+            "spoe-gateway/src/generation/mod.rs",
         )],
     ),
     ("log", &[("AgentConfig.log", "spoe/src/filter.rs")]),

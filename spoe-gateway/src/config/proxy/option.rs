@@ -17,7 +17,7 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
     Keyword {
         name: "spop-check",
         handler: |lw, p, line, directive| lw.option_spop_check(p, line, directive),
-        uses: Use::Runs(&[("Backend.spop_check", "generation.rs")]),
+        uses: Use::Runs(&[("Backend.spop_check", "generation/mod.rs")]),
     },
     Keyword {
         name: "http-buffer-request",

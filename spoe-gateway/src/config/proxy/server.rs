@@ -16,27 +16,27 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
     Keyword {
         name: "check",
         handler: (),
-        uses: Use::Runs(&[("Server.check", "generation.rs")]),
+        uses: Use::Runs(&[("Server.check", "generation/mod.rs")]),
     },
     Keyword {
         name: "no-check",
         handler: (),
-        uses: Use::Runs(&[("Server.check", "generation.rs")]),
+        uses: Use::Runs(&[("Server.check", "generation/mod.rs")]),
     },
     Keyword {
         name: "inter",
         handler: (),
-        uses: Use::Runs(&[("Server.inter", "generation.rs")]),
+        uses: Use::Runs(&[("Server.inter", "generation/mod.rs")]),
     },
     Keyword {
         name: "rise",
         handler: (),
-        uses: Use::Runs(&[("Server.rise", "generation.rs")]),
+        uses: Use::Runs(&[("Server.rise", "generation/mod.rs")]),
     },
     Keyword {
         name: "fall",
         handler: (),
-        uses: Use::Runs(&[("Server.fall", "generation.rs")]),
+        uses: Use::Runs(&[("Server.fall", "generation/mod.rs")]),
     },
     Keyword {
         name: "weight",
@@ -46,17 +46,17 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
     Keyword {
         name: "maxconn",
         handler: (),
-        uses: Use::Runs(&[("Server.maxconn", "generation.rs")]),
+        uses: Use::Runs(&[("Server.maxconn", "generation/mod.rs")]),
     },
     Keyword {
         name: "pool-max-conn",
         handler: (),
-        uses: Use::Runs(&[("Server.pool_max_conn", "generation.rs")]),
+        uses: Use::Runs(&[("Server.pool_max_conn", "generation/mod.rs")]),
     },
     Keyword {
         name: "pool-purge-delay",
         handler: (),
-        uses: Use::Runs(&[("Server.pool_purge_delay", "generation.rs")]),
+        uses: Use::Runs(&[("Server.pool_purge_delay", "generation/mod.rs")]),
     },
 ];
 
