@@ -131,6 +131,9 @@ pub(crate) struct Global {
     /// The environment `setenv`, `presetenv`, `unsetenv` and `resetenv` left, which `env()`
     /// reads; `None` when no such line changed the process's.
     pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
+    /// `pidfile`: where the gateway writes its pid once it listens (at start; a reload keeps
+    /// the file the gateway started with, as HAProxy's master does).
+    pub(crate) pidfile: Option<PathBuf>,
 }
 
 impl Default for Global {
@@ -142,6 +145,7 @@ impl Default for Global {
             logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
             environment: None,
+            pidfile: None,
         }
     }
 }

@@ -21,6 +21,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ("global", "log", "`stdout`/`stderr`, or syslog over UDP"),
     ("global", "nbproc", "1 only (HAProxy 2.6 refuses more)"),
     (
+        "global",
+        "pidfile",
+        "written once listening, as HAProxy's master does; a reload keeps the file it started with",
+    ),
+    (
         "proxy",
         "mode",
         "`http`; `tcp` only for the SPOE agents' backends",
