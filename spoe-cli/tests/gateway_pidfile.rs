@@ -13,11 +13,10 @@
 mod gateway_support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use gateway_support::{GatewayProc, SPOE};
-use spoe_interop::{ChildGuard, Haproxy, PortTaken, claim_port, haproxy_path};
+use gateway_support::{GatewayProc, SPOE, run_to_exit};
+use spoe_interop::{Haproxy, PortTaken, claim_port, haproxy_path};
 
 fn haproxy_cfg(port: u16, pidfile: &Path) -> String {
     format!(
@@ -45,24 +44,6 @@ fn each_writes_its_pid_once_listening() {
     );
 }
 
-/// Runs `cmd` until it exits (bounded), returning its exit code and output.
-fn exit_of(cmd: &mut Command) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let file = std::fs::File::create(&out).unwrap();
-    let mut child = ChildGuard::spawn(
-        cmd.stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file),
-    )
-    .unwrap();
-    let status = child
-        .wait_timeout(Duration::from_secs(20))
-        .unwrap()
-        .expect("exits at start");
-    (status.code(), std::fs::read_to_string(out).unwrap())
-}
-
 #[test]
 fn a_pidfile_that_cannot_be_created_stops_both() {
     let dir = tempfile::tempdir().unwrap();
@@ -71,14 +52,14 @@ fn a_pidfile_that_cannot_be_created_stops_both() {
     // Both bind first, then fail on the pidfile; a port found taken is tried again.
     let ((hap, hap_out, gw, gw_out), _) = claim_port(|port| {
         std::fs::write(&cfg, haproxy_cfg(port, &missing)).unwrap();
-        let (hap, hap_out) = exit_of(
+        let (hap, hap_out) = run_to_exit(
             Command::new(haproxy_path())
                 .arg("-W")
                 .arg("-db")
                 .arg("-f")
                 .arg(&cfg),
         );
-        let (gw, gw_out) = exit_of(Command::new(SPOE).arg("gateway").arg("-f").arg(&cfg));
+        let (gw, gw_out) = run_to_exit(Command::new(SPOE).arg("gateway").arg("-f").arg(&cfg));
         if hap_out.contains("Address already in use") || gw_out.contains("cannot bind") {
             return Err(PortTaken);
         }

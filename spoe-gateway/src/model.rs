@@ -314,6 +314,9 @@ pub(crate) struct Frontend {
     pub(crate) name: String,
     /// `bind ADDR:PORT` lines.
     pub(crate) binds: Vec<SocketAddr>,
+    /// `bind ... v6only` (`true`) or `v4v6` (`false`) for IPv6 addresses; the others keep the
+    /// system's default (`net.ipv6.bindv6only`), as in HAProxy.
+    pub(crate) ipv6_only: Vec<(SocketAddr, bool)>,
     /// Timeouts (with `defaults` applied).
     pub(crate) timeouts: Timeouts,
     /// `maxconn` (`None`: the global one applies).

@@ -61,6 +61,8 @@ pub(super) struct Proxy {
     /// `None`: HAProxy's default, `tcp`.
     pub(super) mode: Option<Mode>,
     pub(super) binds: Vec<SocketAddr>,
+    /// `bind ... v6only|v4v6`: the IPv6 addresses whose sockets take IPv6 only, or not.
+    pub(super) ipv6_only: Vec<(SocketAddr, bool)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
     pub(super) maxconn: Option<usize>,
@@ -99,6 +101,7 @@ impl Proxy {
             span,
             mode: None,
             binds: Vec::new(),
+            ipv6_only: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
             maxconn: None,

@@ -11,6 +11,7 @@ use super::keywords::{
     HAPROXY_BIND_KEYWORDS, HAPROXY_GLOBAL, HAPROXY_OPTIONS, HAPROXY_PROXY, HAPROXY_SERVER_KEYWORDS,
     IGNORED_GLOBAL, IGNORED_OPTIONS, IGNORED_PROXY, Use,
 };
+use super::proxy::bind::RUN_BIND_OPTIONS;
 use super::proxy::option::RUN_OPTIONS;
 use super::proxy::server::RUN_SERVER_SETTINGS;
 use super::{global, lua, proxy};
@@ -37,6 +38,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue` run; the others warn",
     ),
     ("proxy", "filter", "`spoe` only"),
+    (
+        "bind",
+        "name",
+        "names the listener in HAProxy's stats and CLI, which the gateway does not have per listener",
+    ),
     ("proxy", "log", "`global` and `stdout`/`stderr`"),
     (
         "proxy",
@@ -130,6 +136,9 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     for k in HAPROXY_OPTIONS {
         add("option", k, Status::Refused);
     }
+    for k in RUN_BIND_OPTIONS {
+        add("bind", k, runs("bind", k));
+    }
     for (k, _) in HAPROXY_BIND_KEYWORDS {
         add("bind", k, Status::Refused);
     }
@@ -212,7 +221,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
 
-    use super::{DIFFERENCES, RUN_OPTIONS, RUN_SERVER_SETTINGS, rows};
+    use super::{DIFFERENCES, RUN_BIND_OPTIONS, RUN_OPTIONS, RUN_SERVER_SETTINGS, rows};
     use crate::model::GatewayConfig;
 
     /// `body` in a `listen` section (frontend and backend at once), with no warning.
@@ -229,6 +238,13 @@ mod tests {
             assert!(
                 accepted(&format!("    option {option}\n")),
                 "option {option}"
+            );
+        }
+        for option in RUN_BIND_OPTIONS {
+            let arg = if *option == "name" { " web" } else { "" };
+            assert!(
+                accepted(&format!("    bind [::1]:8081 {option}{arg}\n")),
+                "bind ... {option}"
             );
         }
         for setting in RUN_SERVER_SETTINGS {

@@ -89,6 +89,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             frontends.push(Frontend {
                 name: p.name,
                 binds: p.binds,
+                ipv6_only: p.ipv6_only,
                 timeouts: p.timeouts,
                 maxconn: p.maxconn,
                 acls: p.acls,

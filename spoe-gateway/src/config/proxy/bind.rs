@@ -1,6 +1,7 @@
 //! `bind` lines (`bind_parse_*()` in `src/listener.c`, `src/cfgparse-listen.c`): addresses,
 //! with environment variables expanded as HAProxy's `str2sa_range()` does, and the options after
-//! them (none run yet: each is refused by name).
+//! them: `name` (which names the listener in HAProxy's stats and CLI only), `v6only` and
+//! `v4v6` run; every other one is refused by name.
 
 use spoe::config::reader::{Line, Word};
 
@@ -8,6 +9,9 @@ use crate::config::addr::{AddrUse, parse_addresses};
 use crate::config::grammar::Kind;
 use crate::config::keywords::{HAPROXY_BIND_KEYWORDS, arity};
 use crate::config::lower::{Lowerer, Proxy};
+
+/// The `bind` options the gateway reads (the README's keyword table lists them as run).
+pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &["name", "v6only", "v4v6"];
 
 impl Lowerer<'_, '_> {
     pub(super) fn bind(&mut self, p: &mut Proxy, line: &Line) {
@@ -28,35 +32,52 @@ impl Lowerer<'_, '_> {
         }
         // Even a bad address counts: no "no bind" warning on top of its error.
         p.has_bind = true;
-        match parse_addresses(word, AddrUse::Bind, &|name| self.env_var(name)) {
-            Ok(addrs) => p.binds.extend(addrs),
+        let addrs = match parse_addresses(word, AddrUse::Bind, &|name| self.env_var(name)) {
+            Ok(addrs) => addrs,
             Err((at, msg)) => {
                 return self
                     .diag
                     .error_msg(word.span_at(at), format!("'bind' : {msg}"));
             }
+        };
+        if let Some(only) = self.bind_options(&line.words[2..]) {
+            // As HAProxy: the option concerns the line's IPv6 sockets only.
+            p.ipv6_only
+                .extend(addrs.iter().filter(|a| a.is_ipv6()).map(|a| (*a, only)));
         }
-        self.bind_options(&line.words[2..]);
+        p.binds.extend(addrs);
     }
 
-    /// The options after the addresses: each one HAProxy 2.6 has is refused by name, its
-    /// arguments skipped, so that every one on the line is reported; after an unknown word,
-    /// nothing can be told apart.
-    fn bind_options(&mut self, words: &[Word]) {
+    /// The options after the addresses: `name`, `v6only` and `v4v6` are read (the last of
+    /// the two IPv6 ones is returned: whether the line's IPv6 sockets take IPv6 only); each
+    /// other one HAProxy 2.6 has is refused by name, its arguments skipped, so that every one
+    /// on the line is reported; after an unknown word, nothing can be told apart.
+    fn bind_options(&mut self, words: &[Word]) -> Option<bool> {
+        let mut ipv6_only = None;
         let mut i = 0;
         while let Some(option) = words.get(i) {
             let key = option.as_str();
             let Some(n) = arity(HAPROXY_BIND_KEYWORDS, key) else {
-                return self.diag.error_msg(
+                self.diag.error_msg(
                     option.span().clone(),
                     format!("'bind' : unknown keyword '{key}'"),
                 );
+                return ipv6_only;
             };
-            self.diag.error_msg(
-                option.span().clone(),
-                format!("'bind' : option '{key}' is not supported by the gateway"),
-            );
+            match key {
+                "name" if words.get(i + 1).is_none() => self
+                    .diag
+                    .error_msg(option.span().clone(), "'bind' : 'name' : missing name"),
+                "name" => {}
+                "v6only" => ipv6_only = Some(true),
+                "v4v6" => ipv6_only = Some(false),
+                _ => self.diag.error_msg(
+                    option.span().clone(),
+                    format!("'bind' : option '{key}' is not supported by the gateway"),
+                ),
+            }
             i += 1 + n;
         }
+        ipv6_only
     }
 }

@@ -8,7 +8,7 @@
 //! (`default_backend`, `use_backend`), [`filter`], [`limits`] (`maxconn`), `log` in
 //! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
-mod bind;
+pub(super) mod bind;
 mod defaults;
 mod filter;
 mod limits;
