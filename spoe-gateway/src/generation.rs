@@ -123,6 +123,8 @@ pub struct Generation {
     pub(crate) frontends: Vec<FrontendRt>,
     pub(crate) backends: HashMap<String, BackendRt>,
     pub(crate) proc_vars: spoe_http::SharedVars,
+    /// The `proc.` variables the configuration names (they exist before any request).
+    pub(crate) declared_proc_vars: Arc<std::collections::BTreeSet<String>>,
     /// Each worker's view of the configuration's Lua.
     lua: Option<PerWorker<Arc<spoe_lua::LuaWorker>>>,
     /// The Lua tasks (`core.register_task`), on their workers: dropping the generation
@@ -238,11 +240,14 @@ fn agent_logs(config: &GatewayConfig, decl: &SpoeFilterDecl) -> Vec<LogServer> {
 }
 
 /// Starts the configuration's Lua on every worker (per-thread states, init functions) and
-/// its tasks, each on its worker.
+/// its tasks, each on its worker. Failures are counted in `errors`; those outside a
+/// transaction (tasks) are logged to the global `log` lines, as HAProxy does.
 fn start_lua(
     runtime: &spoe_lua::LuaRuntime,
     config: &GatewayConfig,
     workers: &Workers,
+    errors: &Arc<spoe_lua::ErrorCounts>,
+    sinks: &LogSinks,
 ) -> Result<
     (
         PerWorker<Arc<spoe_lua::LuaWorker>>,
@@ -263,7 +268,16 @@ fn start_lua(
             })
             .collect(),
     };
-    let mut started = runtime.start(workers.len(), &proxies)?.into_iter();
+    let global = LogRoute::new(&config.global.logs, sinks);
+    let reporting = spoe_lua::Reporting {
+        counts: errors.clone(),
+        global_log: Some(Arc::new(move |line: &str| {
+            global.send(crate::httplog::LUA_ERROR_LEVEL, &line);
+        })),
+    };
+    let mut started = runtime
+        .start(workers.len(), &proxies, reporting)?
+        .into_iter();
     let mut tasks = tokio::task::JoinSet::new();
     let per_worker = workers.per_worker(|| {
         let worker = Arc::new(
@@ -290,10 +304,11 @@ impl Generation {
         var_names: &[String],
         workers: &Workers,
         sinks: &LogSinks,
+        lua_errors: &Arc<spoe_lua::ErrorCounts>,
     ) -> Result<Self, spoe_lua::LoadError> {
         let (lua, lua_tasks) = match &config.lua {
             Some(runtime) => {
-                let (lua, tasks) = start_lua(runtime, &config, workers)?;
+                let (lua, tasks) = start_lua(runtime, &config, workers, lua_errors, sinks)?;
                 (Some(lua), tasks)
             }
             None => (None, tokio::task::JoinSet::new()),
@@ -348,12 +363,14 @@ impl Generation {
                 (b.name.clone(), rt)
             })
             .collect();
+        let declared_proc_vars = Arc::new(config.declared_proc_vars());
         Ok(Self {
             id,
             config,
             frontends,
             backends,
             proc_vars: spoe_http::SharedVars::default(),
+            declared_proc_vars,
             lua,
             _lua_tasks: lua_tasks,
             in_flight: AtomicU64::new(0),

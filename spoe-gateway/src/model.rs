@@ -317,6 +317,8 @@ pub(crate) struct Frontend {
     /// `bind ... v6only` (`true`) or `v4v6` (`false`) for IPv6 addresses; the others keep the
     /// system's default (`net.ipv6.bindv6only`), as in HAProxy.
     pub(crate) ipv6_only: Vec<(SocketAddr, bool)>,
+    /// `bind ... maxconn N` (N > 0): each such address's own limit.
+    pub(crate) bind_maxconn: Vec<(SocketAddr, usize)>,
     /// Timeouts (with `defaults` applied).
     pub(crate) timeouts: Timeouts,
     /// `maxconn` (`None`: the global one applies).

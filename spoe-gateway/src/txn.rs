@@ -4,7 +4,7 @@
 //! shared with `SpoeLayer`); what only a proxy has (backend, server, queue) is in the access
 //! record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -13,6 +13,9 @@ use hyper::http::{request, response};
 use spoe::expr::{Fetch, FetchKind, Sample};
 use spoe_http::{ConnectionFacts, Exchange, Vars};
 
+use crate::access::LineLevel;
+use crate::httplog::LUA_ERROR_LEVEL;
+use crate::log::LogRoute;
 use crate::model::{LogFormat, LogFormatPart};
 
 /// A transaction being processed.
@@ -33,10 +36,42 @@ pub(crate) struct Txn {
     pub(crate) vars: Vars,
     /// The environment `env()` reads when the configuration changed it (`setenv`...).
     pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
-    /// The worker's Lua, when the configuration loads any.
-    pub(crate) lua: Option<Arc<spoe_lua::LuaWorker>>,
+    /// Its Lua side, when the configuration loads Lua.
+    pub(crate) lua: Option<LuaTxn>,
+}
+
+/// A transaction's Lua side, when the configuration loads Lua.
+#[derive(Debug)]
+pub(crate) struct LuaTxn {
+    /// The worker's Lua.
+    pub(crate) worker: Arc<spoe_lua::LuaWorker>,
     /// What `txn:set_priv()` stored.
-    pub(crate) lua_private: Option<spoe_lua::Private>,
+    pub(crate) private: Option<spoe_lua::Private>,
+    /// Where Lua's error lines go: the frontend's `log` lines. (HAProxy writes them to the
+    /// proxy running the rule; the gateway's backends have no `log` lines of their own.)
+    pub(crate) log: LogRoute,
+    /// The `proc.` variables the configuration names, which exist from the start.
+    pub(crate) declared: Arc<BTreeSet<String>>,
+    /// The level of the access line, shared with it.
+    pub(crate) level: LineLevel,
+}
+
+impl LuaTxn {
+    /// The same Lua side, without the private data (for a stand-in transaction).
+    pub(crate) fn share(&self) -> Self {
+        Self {
+            worker: self.worker.clone(),
+            private: None,
+            log: self.log.clone(),
+            declared: self.declared.clone(),
+            level: self.level.clone(),
+        }
+    }
+
+    /// Writes a Lua error line where HAProxy writes it.
+    pub(crate) fn log_error(&self, line: &str) {
+        self.log.send(LUA_ERROR_LEVEL, &line);
+    }
 }
 
 /// `unique-id`: the generation and the stream id, formatted when read.
@@ -108,13 +143,13 @@ impl Fetch for Txn {
             FetchKind::UniqueId if self.unique_id_format.is_some() => {
                 self.formatted_unique_id().map(Sample::str)
             }
-            FetchKind::Lua { name, args } => self.lua.as_ref()?.fetch(name, args, self),
+            FetchKind::Lua { name, args } => self.lua.as_ref()?.worker.fetch(name, args, self),
             kind => self.exchange().fetch(kind),
         }
     }
 
     fn lua_convert(&self, name: &str, args: &[String], input: Sample) -> Option<Sample> {
-        self.lua.as_ref()?.convert(name, args, input)
+        self.lua.as_ref()?.worker.convert(name, args, input, self)
     }
 
     fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {

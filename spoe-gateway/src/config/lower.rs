@@ -63,6 +63,8 @@ pub(super) struct Proxy {
     pub(super) binds: Vec<SocketAddr>,
     /// `bind ... v6only|v4v6`: the IPv6 addresses whose sockets take IPv6 only, or not.
     pub(super) ipv6_only: Vec<(SocketAddr, bool)>,
+    /// `bind ... maxconn N`, per address.
+    pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
     pub(super) maxconn: Option<usize>,
@@ -102,6 +104,7 @@ impl Proxy {
             mode: None,
             binds: Vec::new(),
             ipv6_only: Vec::new(),
+            bind_maxconn: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
             maxconn: None,

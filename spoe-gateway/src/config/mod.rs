@@ -297,6 +297,17 @@ impl GatewayConfig {
         vars::var_names(self)
     }
 
+    /// The `proc.` variables the configuration itself names (as [`var_names`](Self::var_names),
+    /// without the names spelled in Lua files): HAProxy creates them while it reads the
+    /// configuration, so they exist before any request (`txn:set_var(name, v, true)` sets
+    /// them).
+    pub fn declared_proc_vars(&self) -> std::collections::BTreeSet<String> {
+        vars::referenced(self)
+            .into_iter()
+            .filter(|n| n.starts_with("proc."))
+            .collect()
+    }
+
     /// Every file read to build this configuration, `haproxy.cfg` first.
     pub fn files(&self) -> &[PathBuf] {
         &self.files

@@ -19,7 +19,11 @@ use super::{global, lua, proxy};
 /// How the gateway runs a keyword HAProxy 2.6 runs differently: `(where, keyword, what
 /// differs)`, `where` as in the table's first column.
 pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
-    ("global", "log", "`stdout`/`stderr`, or syslog over UDP"),
+    (
+        "global",
+        "log",
+        "`stdout`/`stderr`; another target warns and gets nothing",
+    ),
     ("global", "nbproc", "1 only (HAProxy 2.6 refuses more)"),
     (
         "global",
@@ -43,7 +47,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "name",
         "names the listener in HAProxy's stats and CLI, which the gateway does not have per listener",
     ),
-    ("proxy", "log", "`global` and `stdout`/`stderr`"),
+    (
+        "proxy",
+        "log",
+        "`global`, `stdout`/`stderr`; another target warns and gets nothing",
+    ),
     (
         "proxy",
         "unique-id-format",
@@ -241,7 +249,11 @@ mod tests {
             );
         }
         for option in RUN_BIND_OPTIONS {
-            let arg = if *option == "name" { " web" } else { "" };
+            let arg = match *option {
+                "maxconn" => " 2",
+                "name" => " web",
+                _ => "",
+            };
             assert!(
                 accepted(&format!("    bind [::1]:8081 {option}{arg}\n")),
                 "bind ... {option}"

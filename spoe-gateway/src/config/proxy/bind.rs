@@ -1,7 +1,9 @@
 //! `bind` lines (`bind_parse_*()` in `src/listener.c`, `src/cfgparse-listen.c`): addresses,
 //! with environment variables expanded as HAProxy's `str2sa_range()` does, and the options after
-//! them: `name` (which names the listener in HAProxy's stats and CLI only), `v6only` and
-//! `v4v6` run; every other one is refused by name.
+//! them: `maxconn` (enforced by `crate::limits`), `v6only` and `v4v6` run; `name` is read (it
+//! names the listener in HAProxy's stats and CLI only); any other is refused by name.
+
+use std::net::SocketAddr;
 
 use spoe::config::reader::{Line, Word};
 
@@ -10,8 +12,8 @@ use crate::config::grammar::Kind;
 use crate::config::keywords::{HAPROXY_BIND_KEYWORDS, arity};
 use crate::config::lower::{Lowerer, Proxy};
 
-/// The `bind` options the gateway reads (the README's keyword table lists them as run).
-pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &["name", "v6only", "v4v6"];
+/// The `bind` options the gateway runs (the others HAProxy 2.6 has are refused by name).
+pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &["maxconn", "name", "v6only", "v4v6"];
 
 impl Lowerer<'_, '_> {
     pub(super) fn bind(&mut self, p: &mut Proxy, line: &Line) {
@@ -40,7 +42,7 @@ impl Lowerer<'_, '_> {
                     .error_msg(word.span_at(at), format!("'bind' : {msg}"));
             }
         };
-        if let Some(only) = self.bind_options(&line.words[2..]) {
+        if let Some(only) = self.bind_options(p, &addrs, word.as_str(), &line.words[2..]) {
             // As HAProxy: the option concerns the line's IPv6 sockets only.
             p.ipv6_only
                 .extend(addrs.iter().filter(|a| a.is_ipv6()).map(|a| (*a, only)));
@@ -48,11 +50,17 @@ impl Lowerer<'_, '_> {
         p.binds.extend(addrs);
     }
 
-    /// The options after the addresses: `name`, `v6only` and `v4v6` are read (the last of
-    /// the two IPv6 ones is returned: whether the line's IPv6 sockets take IPv6 only); each
-    /// other one HAProxy 2.6 has is refused by name, its arguments skipped, so that every one
-    /// on the line is reported; after an unknown word, nothing can be told apart.
-    fn bind_options(&mut self, words: &[Word]) -> Option<bool> {
+    /// The options after the addresses: `maxconn` runs; `name`, `v6only` and `v4v6` are read
+    /// (the last of the two IPv6 ones is returned: whether the line's IPv6 sockets take IPv6
+    /// only); each other one HAProxy 2.6 has is refused by name, its arguments skipped, so that
+    /// every one on the line is reported; after an unknown word, nothing can be told apart.
+    fn bind_options(
+        &mut self,
+        p: &mut Proxy,
+        addrs: &[SocketAddr],
+        addr: &str,
+        words: &[Word],
+    ) -> Option<bool> {
         let mut ipv6_only = None;
         let mut i = 0;
         while let Some(option) = words.get(i) {
@@ -65,6 +73,7 @@ impl Lowerer<'_, '_> {
                 return ipv6_only;
             };
             match key {
+                "maxconn" => self.bind_maxconn(p, addrs, addr, option, words.get(i + 1)),
                 "name" if words.get(i + 1).is_none() => self
                     .diag
                     .error_msg(option.span().clone(), "'bind' : 'name' : missing name"),
@@ -80,4 +89,55 @@ impl Lowerer<'_, '_> {
         }
         ipv6_only
     }
+
+    /// `bind_parse_maxconn()`: a limit for each listener of the line, 0 for none of its own.
+    fn bind_maxconn(
+        &mut self,
+        p: &mut Proxy,
+        addrs: &[SocketAddr],
+        addr: &str,
+        option: &Word,
+        value: Option<&Word>,
+    ) {
+        let section = p.kind.keyword();
+        let Some(value) = value else {
+            return self.diag.error_msg(
+                option.span().clone(),
+                format!("'bind {addr}' in section '{section}' : 'maxconn' : missing value"),
+            );
+        };
+        let n = atol(value.as_str());
+        if n < 0 {
+            return self.diag.error_msg(
+                value.span().clone(),
+                format!(
+                    "'bind {addr}' in section '{section}' : 'maxconn' : invalid value {n}, \
+                     must be >= 0"
+                ),
+            );
+        }
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        p.bind_maxconn.retain(|(a, _)| !addrs.contains(a));
+        if n > 0 {
+            p.bind_maxconn.extend(addrs.iter().map(|a| (*a, n)));
+        }
+    }
+}
+
+/// C's `atol()`, as HAProxy reads `bind ... maxconn`: leading blanks, a sign, digits (0 when
+/// there are none: `maxconn x` is `maxconn 0`).
+fn atol(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let n = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |n, d| {
+            n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+        });
+    if neg { -n } else { n }
 }

@@ -50,7 +50,10 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "bind",
         handler: |lw, p, line| lw.bind(p, line),
-        uses: Use::Runs(&[("Frontend.binds", "model.rs")]),
+        uses: Use::Runs(&[
+            ("Frontend.binds", "model.rs"),
+            ("Frontend.bind_maxconn", "limits.rs"),
+        ]),
     },
     Keyword {
         name: "timeout",
