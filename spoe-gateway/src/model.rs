@@ -131,6 +131,9 @@ pub(crate) struct Global {
     /// The environment `setenv`, `presetenv`, `unsetenv` and `resetenv` left, which `env()`
     /// reads; `None` when no such line changed the process's.
     pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
+    /// `pidfile`: where the gateway writes its pid once it listens (at start; a reload keeps
+    /// the file the gateway started with, as HAProxy's master does).
+    pub(crate) pidfile: Option<PathBuf>,
 }
 
 impl Default for Global {
@@ -142,6 +145,7 @@ impl Default for Global {
             logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
             environment: None,
+            pidfile: None,
         }
     }
 }
@@ -315,6 +319,9 @@ pub(crate) struct Frontend {
     pub(crate) name: String,
     /// `bind ADDR:PORT` lines.
     pub(crate) binds: Vec<SocketAddr>,
+    /// `bind ... v6only` (`true`) or `v4v6` (`false`) for IPv6 addresses; the others keep the
+    /// system's default (`net.ipv6.bindv6only`), as in HAProxy.
+    pub(crate) ipv6_only: Vec<(SocketAddr, bool)>,
     /// `bind ... maxconn N` (N > 0): each such address's own limit.
     pub(crate) bind_maxconn: Vec<(SocketAddr, usize)>,
     /// Timeouts (with `defaults` applied).

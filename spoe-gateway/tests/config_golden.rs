@@ -696,7 +696,6 @@ frontend web
         errors: &[],
         warnings: &[
             "parsing [haproxy.cfg:2:5] : 'daemon' is accepted and ignored: the gateway runs in the foreground; let the service manager detach it",
-            "parsing [haproxy.cfg:3:5] : 'pidfile' is accepted and ignored: the gateway writes no pid file",
             "parsing [haproxy.cfg:4:5] : 'stats' is accepted and ignored: the gateway has no stats socket; use its Prometheus metrics",
             "parsing [haproxy.cfg:5:5] : 'chroot' is accepted and ignored: the gateway does not chroot",
             "parsing [haproxy.cfg:6:5] : 'group' is accepted and ignored: the gateway does not change its group; start it as the right one",

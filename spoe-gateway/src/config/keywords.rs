@@ -75,7 +75,6 @@ pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
         "the gateway does not change its group; start it as the right one",
     ),
     ("chroot", "the gateway does not chroot"),
-    ("pidfile", "the gateway writes no pid file"),
     (
         "stats",
         "the gateway has no stats socket; use its Prometheus metrics",

@@ -64,6 +64,8 @@ pub(super) struct Proxy {
     /// follows from the mode is not reported again.
     pub(super) mode_unsure: bool,
     pub(super) binds: Vec<SocketAddr>,
+    /// `bind ... v6only|v4v6`: the IPv6 addresses whose sockets take IPv6 only, or not.
+    pub(super) ipv6_only: Vec<(SocketAddr, bool)>,
     /// `bind ... maxconn N`, per address.
     pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
     pub(super) has_bind: bool,
@@ -116,6 +118,7 @@ impl Proxy {
             mode: None,
             mode_unsure: false,
             binds: Vec::new(),
+            ipv6_only: Vec::new(),
             bind_maxconn: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),

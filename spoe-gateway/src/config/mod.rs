@@ -109,7 +109,7 @@
 //! Directives that HAProxy accepts, that are common in real configurations, and whose absence
 //! does not change how the gateway answers a request:
 //!
-//! - `global`: `daemon`, `master-worker`, `user`, `group`, `uid`, `gid`, `chroot`, `pidfile`,
+//! - `global`: `daemon`, `master-worker`, `user`, `group`, `uid`, `gid`, `chroot`,
 //!   `stats`, `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
 //!   `ssl-dh-param-file`, `tune.ssl.default-dh-param`, `log-send-hostname`, `log-tag`,
 //!   `ulimit-n`, `quiet`, `description`, `node`, `expose-experimental-directives`,
@@ -117,8 +117,7 @@
 //!   `stdout`/`stderr` (here and in proxies and SPOE agents).
 //! - proxies: `log-format`, `log-format-sd`, `log-tag`, `error-log-format`, `capture`,
 //!   `retries`, `errorfile`, `errorfiles`, `http-reuse`, `description`, `id`, `enabled`,
-//!   `unique-id-format` (the `unique-id` fetch returns the gateway's own request ID),
-//!   `unique-id-header`, `fullconn`, `backlog`, `timeout check|tunnel|tarpit|
+//!   `fullconn`, `backlog`, `timeout check|tunnel|tarpit|
 //!   client-fin|server-fin`.
 //! - options: `tcplog`, `dontlognull`, `dontlog-normal`, `log-separate-errors`,
 //!   `log-health-checks`, `forwardfor`, `http-keep-alive`, `http-server-close`, `httpclose`,

@@ -24,6 +24,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     ("global", "nbproc", "1 only (HAProxy 2.6 refuses more)"),
     (
+        "global",
+        "pidfile",
+        "written once listening, as HAProxy's master does; a reload keeps the file it started with",
+    ),
+    (
         "proxy",
         "mode",
         "`http`; `tcp` only for the SPOE agents' backends",
@@ -35,6 +40,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue` run; the others warn",
     ),
     ("proxy", "filter", "`spoe` only"),
+    (
+        "bind",
+        "name",
+        "names the listener in HAProxy's stats and CLI, which the gateway does not have per listener",
+    ),
     (
         "proxy",
         "log",

@@ -90,6 +90,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             frontends.push(Frontend {
                 name: p.name,
                 binds: p.binds,
+                ipv6_only: p.ipv6_only,
                 bind_maxconn: p.bind_maxconn,
                 timeouts: p.timeouts,
                 maxconn: p.maxconn,

@@ -1,6 +1,7 @@
 //! `bind` lines (`bind_parse_*()` in `src/listener.c`, `src/cfgparse-listen.c`): addresses,
 //! with environment variables expanded as HAProxy's `str2sa_range()` does, and the options after
-//! them (`maxconn`, enforced by `crate::limits`; any other is refused by name).
+//! them: `maxconn` (enforced by `crate::limits`), `v6only` and `v4v6` run; `name` is read (it
+//! names the listener in HAProxy's stats and CLI only); any other is refused by name.
 
 use std::net::SocketAddr;
 
@@ -12,7 +13,7 @@ use crate::config::keywords::{HAPROXY_BIND_KEYWORDS, arity};
 use crate::config::lower::{Lowerer, Proxy};
 
 /// The `bind` options the gateway runs (the others HAProxy 2.6 has are refused by name).
-pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &["maxconn"];
+pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &["maxconn", "name", "v6only", "v4v6"];
 
 impl Lowerer<'_, '_> {
     pub(super) fn bind(&mut self, p: &mut Proxy, line: &Line) {
@@ -41,33 +42,52 @@ impl Lowerer<'_, '_> {
                     .error_msg(word.span_at(at), format!("'bind' : {msg}"));
             }
         };
-        p.binds.extend(addrs.iter().copied());
-        self.bind_options(p, &addrs, word.as_str(), &line.words[2..]);
+        if let Some(only) = self.bind_options(p, &addrs, word.as_str(), &line.words[2..]) {
+            // As HAProxy: the option concerns the line's IPv6 sockets only.
+            p.ipv6_only
+                .extend(addrs.iter().filter(|a| a.is_ipv6()).map(|a| (*a, only)));
+        }
+        p.binds.extend(addrs);
     }
 
-    /// The options after the addresses: `maxconn` runs; each other one HAProxy 2.6 has is
-    /// refused by name, its arguments skipped, so that every one on the line is reported; after
-    /// an unknown word, nothing can be told apart.
-    fn bind_options(&mut self, p: &mut Proxy, addrs: &[SocketAddr], addr: &str, words: &[Word]) {
+    /// The options after the addresses: `maxconn` runs; `name`, `v6only` and `v4v6` are read
+    /// (the last of the two IPv6 ones is returned: whether the line's IPv6 sockets take IPv6
+    /// only); each other one HAProxy 2.6 has is refused by name, its arguments skipped, so that
+    /// every one on the line is reported; after an unknown word, nothing can be told apart.
+    fn bind_options(
+        &mut self,
+        p: &mut Proxy,
+        addrs: &[SocketAddr],
+        addr: &str,
+        words: &[Word],
+    ) -> Option<bool> {
+        let mut ipv6_only = None;
         let mut i = 0;
         while let Some(option) = words.get(i) {
             let key = option.as_str();
             let Some(n) = arity(HAPROXY_BIND_KEYWORDS, key) else {
-                return self.diag.error_msg(
+                self.diag.error_msg(
                     option.span().clone(),
                     format!("'bind' : unknown keyword '{key}'"),
                 );
+                return ipv6_only;
             };
-            if key == "maxconn" {
-                self.bind_maxconn(p, addrs, addr, option, words.get(i + 1));
-            } else {
-                self.diag.error_msg(
+            match key {
+                "maxconn" => self.bind_maxconn(p, addrs, addr, option, words.get(i + 1)),
+                "name" if words.get(i + 1).is_none() => self
+                    .diag
+                    .error_msg(option.span().clone(), "'bind' : 'name' : missing name"),
+                "name" => {}
+                "v6only" => ipv6_only = Some(true),
+                "v4v6" => ipv6_only = Some(false),
+                _ => self.diag.error_msg(
                     option.span().clone(),
                     format!("'bind' : option '{key}' is not supported by the gateway"),
-                );
+                ),
             }
             i += 1 + n;
         }
+        ipv6_only
     }
 
     /// `bind_parse_maxconn()`: a limit for each listener of the line, 0 for none of its own.

@@ -136,7 +136,12 @@ fn every_keyword_runs_or_says_it_is_ignored() {
         &mut failures,
     );
     for option in crate::config::proxy::bind::RUN_BIND_OPTIONS {
-        let text = probe("", &format!("    bind :81 {option} 2\n"));
+        let arg = match *option {
+            "maxconn" => " 2",
+            "name" => " web",
+            _ => "",
+        };
+        let text = probe("", &format!("    bind [::1]:81 {option}{arg}\n"));
         accepted(option, &text, None, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
