@@ -54,7 +54,10 @@ pub(crate) const EVENTS: &[&str] = &[
 pub(crate) const CONSUMED: &[(&str, &[(&str, &str)])] = &[
     (
         "use-backend",
-        &[("AgentConfig.use_backend", "spoe-gateway/src/generation/mod.rs")],
+        &[(
+            "AgentConfig.use_backend",
+            "spoe-gateway/src/generation/mod.rs",
+        )],
     ),
     (
         "messages",
