@@ -69,6 +69,19 @@ spoe-message bench
 EOF
 }
 
+# Sets haproxy_bin (installing HAProxy from Debian when missing) and spoe_bin: SPOE_BIN when set,
+# else target/release/spoe, built first unless SKIP_BUILD=1.
+find_haproxy_and_spoe() {
+    if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
+    haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+    if [ -n "${SPOE_BIN:-}" ]; then
+        spoe_bin=$SPOE_BIN
+    else
+        if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --release --quiet -p spoe-cli; fi
+        spoe_bin=$root/target/release/spoe
+    fi
+}
+
 # write_bench_haproxy_cfg FILE PORT AGENT_PORT SPOE_CONF SCENARIO: the haproxy.cfg of the
 # HAProxy-driven benchmarks (gateway.sh, agent-haproxy.sh, flamegraph.sh), one file for both
 # proxies: `nbthread 2`, a frontend on 127.0.0.1:PORT that answers itself with a 200 (no backend

@@ -195,4 +195,5 @@ def main():
     print(" ".join(str(v) for v in out))
 
 
-main()
+if __name__ == "__main__":
+    main()

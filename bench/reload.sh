@@ -33,14 +33,7 @@ proxies=${PROXIES:-gateway haproxy}
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-reload.XXXXXX")
 . "$root/bench/lib.sh"
 
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
-haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
-if [ -n "${SPOE_BIN:-}" ]; then
-    spoe_bin=$SPOE_BIN
-else
-    if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --release --quiet -p spoe-cli; fi
-    spoe_bin=$root/target/release/spoe
-fi
+find_haproxy_and_spoe
 
 # A quarter /24 networks, the rest single addresses, none of them 127.0.0.1 (the clients).
 python3 - "$lines" >"$work/blocked.lst" <<'PY'

@@ -18,28 +18,13 @@ import sys
 import threading
 import time
 
+from memory_client import read_response
+
 
 def get(s):
     """One GET on socket s; the status (0: the connection closed or broke)."""
     s.sendall(b"GET / HTTP/1.1\r\nhost: bench\r\n\r\n")
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(65536)
-        if not chunk:
-            return 0
-        buf += chunk
-    head, body = buf.split(b"\r\n\r\n", 1)
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        chunk = s.recv(65536)
-        if not chunk:
-            return 0
-        body += chunk
-    return int(head.split(b" ")[1])
+    return read_response(s)
 
 
 def run(port, pid, log, marker, reloads, every, threads, new_every):

@@ -136,6 +136,34 @@ fn the_global_maxconn_counts_every_frontend_as_haproxy_does() {
 }
 
 #[test]
+fn a_binds_maxconn_limits_its_listener_as_haproxy_does() {
+    // The frontend's limit (3) is above the listener's (2): the listener's holds.
+    let config = |port: u16| {
+        cfg(
+            port,
+            "",
+            "    maxconn 3
+",
+        )
+        .replace(
+            &format!("bind 127.0.0.1:{port}\n"),
+            &format!("bind 127.0.0.1:{port} maxconn 2\n"),
+        )
+    };
+    let run = |addr: SocketAddr, who: &str| {
+        let clients = Clients::open(addr, 4);
+        let mut served = clients.exactly(2, &format!("{who}, 2 places on the listener"));
+        drop(served.remove(0));
+        clients.exactly(1, &format!("{who}, after one closed"));
+    };
+    let (haproxy, port) = Haproxy::start_on_port(config, &[]);
+    run(local(port), "haproxy");
+    drop(haproxy);
+    let (_gateway, addr) = GatewayProc::start_on_port(config, &[]);
+    run(addr, "gateway");
+}
+
+#[test]
 fn a_reload_that_raises_maxconn_lets_a_waiting_connection_in() {
     let (gateway, addr) = GatewayProc::start_on_port(|port| cfg(port, "", "    maxconn 2\n"), &[]);
     let clients = Clients::open(addr, 4);

@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI8, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -19,22 +19,43 @@ use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::Instant;
 
 use crate::httplog::{ACCESS_LEVEL, HttpLog, Timer};
+use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
 
-/// Connections open now: the process's (`%ac`) and the frontend's (`%fc`);
-/// and whether the gateway is closing them by force (a stop past
-/// `hard-stop-after`): a request cut then ends as `K` (killed), not as the
-/// client's doing.
-///
-/// One per connection, shared by its requests' access lines; it also holds
-/// the bytes the connection read, and how many it had read when its last
-/// answer ended (more since: a new request has begun).
-#[derive(Debug, Default)]
-pub(crate) struct ConnCounts {
-    pub(crate) process: Arc<AtomicUsize>,
-    pub(crate) frontend: Arc<AtomicUsize>,
-    pub(crate) killing: Arc<std::sync::atomic::AtomicBool>,
+/// The level of a request's access line as the request's rules set it (`txn:set_loglevel()`),
+/// shared by the transaction and its line, which may be written by whoever ends the request.
+/// Only requests of configurations that can change it hold one; the others write at
+/// [`ACCESS_LEVEL`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LineLevel(Option<Arc<AtomicI8>>);
+
+/// No level set: the line's default.
+const DEFAULT_LEVEL: i8 = -1;
+
+impl LineLevel {
+    /// A level the rules may set.
+    pub(crate) fn shared() -> Self {
+        Self(Some(Arc::new(AtomicI8::new(DEFAULT_LEVEL))))
+    }
+
+    /// Sets the level (0 emerg to 7 debug), or back to the default with `None`.
+    pub(crate) fn set(&self, level: Option<u8>) {
+        if let Some(cell) = &self.0 {
+            let v = level
+                .and_then(|l| i8::try_from(l).ok())
+                .unwrap_or(DEFAULT_LEVEL);
+            cell.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// The level to write the line at.
+    fn get(&self) -> u8 {
+        self.0
+            .as_ref()
+            .and_then(|cell| u8::try_from(cell.load(Ordering::Relaxed)).ok())
+            .unwrap_or(ACCESS_LEVEL)
+    }
 }
 
 /// The request an access line names, formatted only when a line is written.
@@ -88,6 +109,8 @@ pub(crate) struct Access {
     /// The response has no body to send (`HEAD`, 204, 304): hyper drops it
     /// unread, which is not the client leaving.
     pub(crate) bodiless: bool,
+    /// The line's level.
+    pub(crate) level: LineLevel,
 }
 
 impl Access {
@@ -133,6 +156,7 @@ impl Access {
             httplog: None,
             head_bytes: 0,
             bodiless: false,
+            level: LineLevel::default(),
         }
     }
 
@@ -169,7 +193,7 @@ impl Access {
             queues: [self.server_queue, 0],
             request: &self.request,
         };
-        route.send(ACCESS_LEVEL, &line);
+        route.send(self.level.get(), &line);
     }
 }
 

@@ -107,6 +107,8 @@ fn server_pools(
 pub(crate) struct FrontendRt {
     pub(crate) model: Frontend,
     pub(crate) filters: Vec<FilterRt>,
+    /// The name `fe_name` gives, shared by the connections (no copy per connection).
+    pub(crate) name: Arc<str>,
     /// Where its access lines go: its `log` lines.
     pub(crate) log: LogRoute,
 }
@@ -121,6 +123,8 @@ pub struct Generation {
     pub(crate) frontends: Vec<FrontendRt>,
     pub(crate) backends: HashMap<String, BackendRt>,
     pub(crate) proc_vars: spoe_http::SharedVars,
+    /// The `proc.` variables the configuration names (they exist before any request).
+    pub(crate) declared_proc_vars: Arc<std::collections::BTreeSet<String>>,
     /// Each worker's view of the configuration's Lua.
     lua: Option<PerWorker<Arc<spoe_lua::LuaWorker>>>,
     /// The Lua tasks (`core.register_task`), on their workers: dropping the generation
@@ -236,11 +240,14 @@ fn agent_logs(config: &GatewayConfig, decl: &SpoeFilterDecl) -> Vec<LogServer> {
 }
 
 /// Starts the configuration's Lua on every worker (per-thread states, init functions) and
-/// its tasks, each on its worker.
+/// its tasks, each on its worker. Failures are counted in `errors`; those outside a
+/// transaction (tasks) are logged to the global `log` lines, as HAProxy does.
 fn start_lua(
     runtime: &spoe_lua::LuaRuntime,
     config: &GatewayConfig,
     workers: &Workers,
+    errors: &Arc<spoe_lua::ErrorCounts>,
+    sinks: &LogSinks,
 ) -> Result<
     (
         PerWorker<Arc<spoe_lua::LuaWorker>>,
@@ -261,7 +268,16 @@ fn start_lua(
             })
             .collect(),
     };
-    let mut started = runtime.start(workers.len(), &proxies)?.into_iter();
+    let global = LogRoute::new(&config.global.logs, sinks);
+    let reporting = spoe_lua::Reporting {
+        counts: errors.clone(),
+        global_log: Some(Arc::new(move |line: &str| {
+            global.send(crate::httplog::LUA_ERROR_LEVEL, &line);
+        })),
+    };
+    let mut started = runtime
+        .start(workers.len(), &proxies, reporting)?
+        .into_iter();
     let mut tasks = tokio::task::JoinSet::new();
     let per_worker = workers.per_worker(|| {
         let worker = Arc::new(
@@ -288,10 +304,11 @@ impl Generation {
         var_names: &[String],
         workers: &Workers,
         sinks: &LogSinks,
+        lua_errors: &Arc<spoe_lua::ErrorCounts>,
     ) -> Result<Self, spoe_lua::LoadError> {
         let (lua, lua_tasks) = match &config.lua {
             Some(runtime) => {
-                let (lua, tasks) = start_lua(runtime, &config, workers)?;
+                let (lua, tasks) = start_lua(runtime, &config, workers, lua_errors, sinks)?;
                 (Some(lua), tasks)
             }
             None => (None, tokio::task::JoinSet::new()),
@@ -301,6 +318,7 @@ impl Generation {
             .frontends
             .iter()
             .map(|f| FrontendRt {
+                name: Arc::from(f.name.as_str()),
                 model: f.clone(),
                 filters: start_filters(&config, &f.filters, var_names, workers, sinks),
                 log: LogRoute::new(&f.logs, sinks),
@@ -345,12 +363,14 @@ impl Generation {
                 (b.name.clone(), rt)
             })
             .collect();
+        let declared_proc_vars = Arc::new(config.declared_proc_vars());
         Ok(Self {
             id,
             config,
             frontends,
             backends,
             proc_vars: spoe_http::SharedVars::default(),
+            declared_proc_vars,
             lua,
             _lua_tasks: lua_tasks,
             in_flight: AtomicU64::new(0),

@@ -25,6 +25,9 @@ pub(crate) const SPOE_LEVEL: u8 = 5;
 /// The syslog level of SPOE lines of a failure (`warning`).
 pub(crate) const SPOE_ERROR_LEVEL: u8 = 4;
 
+/// The syslog level of Lua's error lines (`err`, HAProxy's `SEND_ERR()`).
+pub(crate) const LUA_ERROR_LEVEL: u8 = 3;
+
 /// A timer of the line: milliseconds, or `-1` when that step never happened
 /// (HAProxy's convention).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -29,6 +29,7 @@ pub mod log;
 mod lua;
 pub mod metrics;
 mod model;
+mod pages;
 mod proxy;
 pub mod server;
 mod txn;

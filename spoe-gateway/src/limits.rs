@@ -13,12 +13,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::Notify;
 
-use crate::model::GatewayConfig;
+use crate::model::{Frontend, GatewayConfig};
 
 /// One level's limit and count.
 #[derive(Debug, Default)]
@@ -31,6 +31,8 @@ pub(crate) struct Limit {
     peak: AtomicUsize,
     /// Woken when a connection ends, or the limit is raised.
     room: Notify,
+    /// What the access lines of this frontend's connections count, made once and shared.
+    counts: OnceLock<Arc<ConnCounts>>,
 }
 
 impl Limit {
@@ -50,9 +52,18 @@ impl Limit {
         self.current.load(Ordering::Relaxed)
     }
 
-    /// The counter of open connections.
-    pub(crate) fn counter(&self) -> &Arc<AtomicUsize> {
-        &self.current
+    /// The counts the access lines of this frontend's connections read (`%ac`, `%fc`, and
+    /// whether connections are being cut), shared by all of them.
+    pub(crate) fn conn_counts(&self, process: &Self, killing: &Arc<AtomicBool>) -> Arc<ConnCounts> {
+        self.counts
+            .get_or_init(|| {
+                Arc::new(ConnCounts {
+                    process: process.current.clone(),
+                    frontend: self.current.clone(),
+                    killing: killing.clone(),
+                })
+            })
+            .clone()
     }
 
     /// The most connections open at once since the start.
@@ -236,14 +247,25 @@ fn global_maxconn(config: &GatewayConfig, threads: usize) -> usize {
 }
 
 /// The listen backlog of the socket bound to `addr` (HAProxy's `listener_backlog()` without a
-/// `backlog` keyword): its frontend's `maxconn` (the global one when unset). The kernel caps
-/// it at `net.core.somaxconn`.
+/// `backlog` keyword): its `bind ... maxconn`, else its frontend's `maxconn` (the global one
+/// when unset). The kernel caps it at `net.core.somaxconn`.
 pub(crate) fn backlog(config: &GatewayConfig, addr: SocketAddr, threads: usize) -> u32 {
     let frontend = config.frontends.iter().find(|f| f.binds.contains(&addr));
-    let max = frontend
-        .and_then(|f| f.maxconn)
+    let own = frontend.map_or(0, |f| listener_max(f, addr));
+    let max = Some(own)
+        .filter(|n| *n > 0)
+        .or_else(|| frontend.and_then(|f| f.maxconn))
         .unwrap_or_else(|| global_maxconn(config, threads));
     u32::try_from(max).unwrap_or(u32::MAX)
+}
+
+/// The limit of `frontend`'s listener bound to `addr` (`bind ... maxconn`; 0: none).
+pub(crate) fn listener_max(frontend: &Frontend, addr: SocketAddr) -> usize {
+    frontend
+        .bind_maxconn
+        .iter()
+        .find(|(a, _)| *a == addr)
+        .map_or(0, |(_, n)| *n)
 }
 
 /// HAProxy 2.6's `maxconn` when `global` sets none (`compute_ideal_maxconn()`), for `listeners`
@@ -280,6 +302,20 @@ pub fn raise_open_files_limit() -> u64 {
         }
     }
     limit.current.unwrap_or(u64::MAX)
+}
+
+/// Connections open now: the process's (`%ac`) and the frontend's (`%fc`);
+/// and whether the gateway is closing them by force (a stop past
+/// `hard-stop-after`): a request cut then ends as `K` (killed), not as the
+/// client's doing.
+///
+/// One per frontend, shared by its connections' access lines (the counters are
+/// `maxconn`'s).
+#[derive(Debug, Default)]
+pub(crate) struct ConnCounts {
+    pub(crate) process: Arc<AtomicUsize>,
+    pub(crate) frontend: Arc<AtomicUsize>,
+    pub(crate) killing: Arc<AtomicBool>,
 }
 
 #[cfg(test)]

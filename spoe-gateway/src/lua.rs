@@ -13,7 +13,9 @@ use spoe::expr::Sample;
 use spoe_lua::{ActionOutcome, LuaWorker, Private, ReasonPhrase, Reply, TxnHost, TxnView};
 
 use crate::body::{Body, BoxError};
-use crate::txn::Txn;
+use crate::httplog::LUA_ERROR_LEVEL;
+use crate::log::LogRoute;
+use crate::txn::{LuaTxn, Txn};
 
 impl TxnView for Txn {
     fn var(&self, name: &str) -> Option<Sample> {
@@ -29,7 +31,13 @@ impl TxnView for Txn {
     }
 
     fn private(&self) -> Option<&Private> {
-        self.lua_private.as_ref()
+        self.lua.as_ref()?.private.as_ref()
+    }
+
+    fn log_error(&self, line: &str) {
+        if let Some(lua) = &self.lua {
+            lua.log_error(line);
+        }
     }
 }
 
@@ -38,9 +46,15 @@ impl TxnHost for Txn {
         if spoe::expr::VarRef::parse(name).is_err() {
             return false;
         }
-        // The gateway keeps every variable a rule, an agent or a script sets, whether or not
-        // the configuration names it: `ifexist` restricts nothing here.
-        let _ = if_exists;
+        // HAProxy 2.6's `vars_set_by_name_ifexist()`: only a `proc.` variable must exist, and
+        // one does when the configuration names it or while it holds a value.
+        if if_exists
+            && name.starts_with("proc.")
+            && self.vars.sample(name).is_none()
+            && !self.lua.as_ref().is_some_and(|l| l.declared.contains(name))
+        {
+            return false;
+        }
         self.vars.set(name, Some(value));
         true
     }
@@ -62,7 +76,17 @@ impl TxnHost for Txn {
     }
 
     fn private_slot(&mut self) -> Option<&mut Option<Private>> {
-        Some(&mut self.lua_private)
+        self.lua.as_mut().map(|l| &mut l.private)
+    }
+
+    fn set_log_level(&mut self, level: Option<u8>) -> bool {
+        match &self.lua {
+            Some(lua) => {
+                lua.level.set(level);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -77,9 +101,11 @@ impl Txn {
             response: None,
             conn: self.conn.clone(),
             unique_id: self.unique_id,
+            unique_id_format: None,
+            unique_id_text: std::sync::OnceLock::new(),
             vars: spoe_http::Vars::new(None, None),
-            lua: None,
-            lua_private: None,
+            environment: self.environment.clone(),
+            lua: self.lua.as_ref().map(LuaTxn::share),
         }
     }
 }
@@ -154,17 +180,18 @@ pub(crate) async fn start_service(
 ) -> Result<(spoe_lua::ServiceCall<Txn>, response::Parts), Option<spoe_lua::ServiceCall<Txn>>> {
     let stand_in = txn.stand_in();
     let lent = std::mem::replace(txn, stand_in);
+    let log = |line: &str| txn.log_error(line);
     let mut call = match worker.service(name, lent, body) {
         Ok(call) => call,
         Err(e) => {
-            worker.report_service_error(&e);
+            worker.report_service_error(&e, &log);
             return Err(None);
         }
     };
     let head = match call.head().await {
         Ok(head) => head,
         Err(e) => {
-            worker.report_service_error(&e);
+            worker.report_service_error(&e, &log);
             return Err(Some(call));
         }
     };
@@ -177,15 +204,17 @@ pub(crate) async fn start_service(
 }
 
 /// The response of a started service: `head`, and a body streamed from the script as the
-/// client reads it.
+/// client reads it; `txn` stands in for the transaction the service holds (its log).
 pub(crate) fn service_response(
     worker: &Arc<LuaWorker>,
     call: spoe_lua::ServiceCall<Txn>,
     head: response::Parts,
+    txn: &Txn,
 ) -> Response<Body> {
     let body = ServiceBody {
         call: std::sync::Mutex::new(call),
         worker: worker.clone(),
+        log: txn.lua.as_ref().map(|l| l.log.clone()).unwrap_or_default(),
     }
     .boxed();
     Response::from_parts(head, body)
@@ -196,6 +225,8 @@ struct ServiceBody {
     /// A mutex only to be `Sync` as response bodies must; polling has `&mut`.
     call: std::sync::Mutex<spoe_lua::ServiceCall<Txn>>,
     worker: Arc<LuaWorker>,
+    /// Where its error lines go.
+    log: LogRoute,
 }
 
 impl hyper::body::Body for ServiceBody {
@@ -216,7 +247,10 @@ impl hyper::body::Body for ServiceBody {
                 Ok(bytes) => Ok(Frame::data(bytes)),
                 // HAProxy cuts the response: the client sees it end early.
                 Err(e) => {
-                    this.worker.report_service_error(&e);
+                    let log = &this.log;
+                    this.worker.report_service_error(&e, &|line: &str| {
+                        log.send(LUA_ERROR_LEVEL, &line);
+                    });
                     Err(BoxError::from(e))
                 }
             })

@@ -53,6 +53,8 @@ pub struct GatewayMetrics {
     /// Agent connections the current generation closed because the agent
     /// broke the protocol after its handshake.
     pub agent_protocol_errors: Gauge,
+    /// Lua failures of every configuration so far.
+    pub lua_errors: Arc<spoe_lua::ErrorCounts>,
     unique: AtomicU64,
     resolved_requests: Resolved<Counter>,
     resolved_spoe: Resolved<Counter>,
@@ -189,6 +191,30 @@ impl Collector for LogCounters {
     }
 }
 
+/// Lua's failures by kind and reason, read at each scrape.
+#[derive(Debug)]
+struct LuaErrorCounters(Arc<spoe_lua::ErrorCounts>);
+
+impl Collector for LuaErrorCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let mut family = encoder.encode_descriptor(
+            "spoe_lua_errors",
+            "Lua failures (each also logged, rate-limited), by what failed (action, sample-fetch, converter, service, task) and why (runtime, timeout, memory, other)",
+            None,
+            MetricType::Counter,
+        )?;
+        for kind in spoe_lua::ErrorKind::ALL {
+            for reason in spoe_lua::ErrorReason::ALL {
+                let counter = ConstCounter::new(self.0.get(kind, reason));
+                counter.encode(
+                    family.encode_family(&[("kind", kind.name()), ("reason", reason.name())])?,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl GatewayMetrics {
     /// Fresh metrics under the `spoe_` prefix, with HAProxy's names where it has them; the log
     /// lines counted are those of the process's stdout and stderr.
@@ -258,6 +284,8 @@ impl GatewayMetrics {
         let mut haproxy = Registry::default();
         haproxy.register_collector(Box::new(LogCounters(sinks.clone())));
         haproxy.register_collector(Box::new(ConnCounters(limits)));
+        let lua_errors = Arc::new(spoe_lua::ErrorCounts::default());
+        haproxy.register_collector(Box::new(LuaErrorCounters(lua_errors.clone())));
         Self {
             registry,
             haproxy,
@@ -269,6 +297,7 @@ impl GatewayMetrics {
             reload_failures,
             agent_connections,
             agent_protocol_errors,
+            lua_errors,
             unique: AtomicU64::new(0),
             resolved_requests: Resolved::new(),
             resolved_spoe: Resolved::new(),

@@ -5,6 +5,7 @@
 //! [`GatewayConfig`] of [`crate::config`], with the few settings the `spoe`
 //! command needs before it starts serving.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -127,6 +128,9 @@ pub(crate) struct Global {
     /// `tune.bufsize` (16384 by default): the most of a request body that
     /// `option http-buffer-request` waits for and keeps.
     pub(crate) bufsize: usize,
+    /// The environment `setenv`, `presetenv`, `unsetenv` and `resetenv` left, which `env()`
+    /// reads; `None` when no such line changed the process's.
+    pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
 }
 
 impl Default for Global {
@@ -137,6 +141,7 @@ impl Default for Global {
             nbthread: None,
             logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
+            environment: None,
         }
     }
 }
@@ -305,6 +310,8 @@ pub(crate) struct Frontend {
     pub(crate) name: String,
     /// `bind ADDR:PORT` lines.
     pub(crate) binds: Vec<SocketAddr>,
+    /// `bind ... maxconn N` (N > 0): each such address's own limit.
+    pub(crate) bind_maxconn: Vec<(SocketAddr, usize)>,
     /// Timeouts (with `defaults` applied).
     pub(crate) timeouts: Timeouts,
     /// `maxconn` (`None`: the global one applies).
@@ -331,6 +338,12 @@ pub(crate) struct Frontend {
     /// section's lines, `no log` clearing those before it): where its lines go. Empty: it
     /// logs nothing.
     pub(crate) logs: Vec<LogServer>,
+    /// `unique-id-format`: the request's unique ID (`unique-id`), built when first read.
+    pub(crate) unique_id_format: Option<Arc<LogFormat>>,
+    /// `unique-id-header`: sent to the server with the ID (with a format only, as HAProxy).
+    pub(crate) unique_id_header: Option<hyper::header::HeaderName>,
+    /// `monitor-uri`: the path (starting with `/`) or target the frontend answers itself.
+    pub(crate) monitor_uri: Option<Arc<str>>,
 }
 
 /// `mode` of a proxy.

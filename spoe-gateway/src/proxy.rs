@@ -16,26 +16,33 @@ use spoe::config::Event;
 use spoe::expr::AclSet;
 use tokio::time::Instant;
 
-use crate::access::{Access, ConnCounts, Logged, Pending, RequestLine, head_size};
+use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
 use crate::generation::{BackendRt, FilterRt, Generation};
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
+use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
-use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
-use crate::txn::{Txn, UniqueId, sample_text};
+use crate::model::{HttpAction, RedirectKind, ReturnBody, Rule};
+use crate::txn::{LuaTxn, Txn, UniqueId, render};
 
 pub(crate) use crate::body::{Body, BoxError};
+
+/// What a session reports of an address it does not know (none today: every
+/// client connection is TCP).
+const UNKNOWN_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    0,
+));
 
 /// Per-connection state shared by its requests.
 #[derive(Debug)]
 pub(crate) struct Session {
-    pub(crate) client: SocketAddr,
-    pub(crate) local: SocketAddr,
-    /// What the fetches read of the connection, and its `sess.` variables.
+    /// What the fetches read of the connection (its addresses among it), and its `sess.`
+    /// variables.
     pub(crate) conn: spoe_http::ConnectionFacts,
-    /// Generation ids whose `on-client-session` event already ran.
-    pub(crate) session_event_done: Mutex<Vec<u64>>,
+    /// The latest generation whose `on-client-session` event ran (0: none).
+    pub(crate) session_event_done: std::sync::atomic::AtomicU64,
     pub(crate) requests: std::sync::atomic::AtomicU64,
     /// `%ac` and `%fc` of its access lines.
     pub(crate) conns: Arc<ConnCounts>,
@@ -48,6 +55,16 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// The client's address.
+    pub(crate) fn client(&self) -> SocketAddr {
+        self.conn.client.unwrap_or(UNKNOWN_ADDR)
+    }
+
+    /// The address the client connected to.
+    pub(crate) fn local(&self) -> SocketAddr {
+        self.conn.local.unwrap_or(UNKNOWN_ADDR)
+    }
+
     /// Whether the latest request's body was read to its end (true before any request).
     pub(crate) fn body_complete(&self) -> bool {
         self.body.complete()
@@ -123,34 +140,31 @@ fn text_response(status: u16, text: &str) -> Response<Body> {
     r
 }
 
-/// HAProxy's error page for `status`.
+/// HAProxy's page for `status` (`crate::pages`), with its reason phrase; a status HAProxy has
+/// no page for gets one in the same layout.
 fn error_page(status: u16) -> Response<Body> {
-    let reason = StatusCode::from_u16(status)
+    let canonical = StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Error");
-    text_response(
-        status,
-        &format!(
-            "<html><body><h1>{status} {reason}</h1>\nThe request was refused.\n</body></html>\n"
-        ),
-    )
+    let (reason, text) =
+        crate::pages::haproxy_page(status).unwrap_or((canonical, "The request was refused."));
+    let mut r = text_response(status, &crate::pages::page_html(status, reason, text));
+    if reason != canonical
+        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes())
+    {
+        r.extensions_mut().insert(phrase);
+    }
+    r
 }
 
-/// Evaluates a log-format string.
-pub(crate) fn render(fmt: &LogFormat, txn: &Txn) -> String {
-    let mut out = String::new();
-    for part in &fmt.0 {
-        match part {
-            LogFormatPart::Text(t) => out.push_str(t),
-            LogFormatPart::Sample(e) => {
-                if let Some(s) = e.eval(txn) {
-                    out.push_str(&sample_text(&s));
-                }
-            }
-        }
-    }
-    out
+/// Whether a request is `monitor-uri`'s: its path with the query (HAProxy's
+/// `http_parse_path()`) when the URI starts with `/`, so that a target in absolute form
+/// (HTTP/2's, as HAProxy sees it) matches too; else its whole target.
+fn monitor_matches(monitor_uri: &str, target: &hyper::Uri) -> bool {
+    (monitor_uri.starts_with('/')
+        && target.path_and_query().map(|p| p.as_str()) == Some(monitor_uri))
+        || *target == *monitor_uri
 }
 
 fn cond_holds(rule: &Rule, txn: &Txn, acls: &AclSet) -> bool {
@@ -324,7 +338,7 @@ impl Ctx<'_> {
                     return Flow::Respond(r, "LR");
                 }
                 HttpAction::Lua { name, args } => {
-                    let Some(worker) = txn.lua.clone() else {
+                    let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
                         continue;
                     };
                     let outcome = crate::lua::action(&worker, name, args, txn).await;
@@ -367,7 +381,7 @@ impl Ctx<'_> {
                 continue;
             }
             if let HttpAction::Lua { name, args } = &rule.action {
-                let Some(worker) = txn.lua.clone() else {
+                let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
                     continue;
                 };
                 let outcome = crate::lua::action(&worker, name, args, txn).await;
@@ -399,7 +413,7 @@ impl Ctx<'_> {
         access.server = format!("<lua.{name}>");
         let zero = Timer::ms(Duration::ZERO);
         (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
-        let Some(worker) = txn.lua.clone() else {
+        let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
             access.termination = "IR";
             return finish(error_page(500), access, metrics);
         };
@@ -444,7 +458,7 @@ impl Ctx<'_> {
         call.put_host(lent);
         access.termination = "--";
         finish(
-            crate::lua::service_response(&worker, call, head),
+            crate::lua::service_response(&worker, call, head, &txn),
             access,
             metrics,
         )
@@ -632,13 +646,13 @@ pub(crate) async fn handle(
     metrics: Arc<GatewayMetrics>,
 ) -> Response<Logged<Body>> {
     let _guard = generation.enter();
-    let Some(fe) = generation.frontend_for(session.local) else {
+    let Some(fe) = generation.frontend_for(session.local()) else {
         // The listener belongs to no frontend of this generation (not reached).
         return error_page(503).map(|b| Logged::unlogged(b, metrics.clone()));
     };
     let (mut parts, incoming) = req.into_parts();
     let mut access = Access::new(
-        session.client,
+        session.client(),
         &fe.model.name,
         RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
         session.conns.clone(),
@@ -651,10 +665,10 @@ pub(crate) async fn handle(
             ACCESS_LEVEL,
             &format_args!(
                 "Connect from {}:{} to {}:{} ({}/HTTP)",
-                session.client.ip(),
-                session.client.port(),
-                session.local.ip(),
-                session.local.port(),
+                session.client().ip(),
+                session.client().port(),
+                session.local().ip(),
+                session.local().port(),
                 fe.model.name
             ),
         );
@@ -693,6 +707,17 @@ pub(crate) async fn handle(
     // The stream id of SPOE log lines: unique across the process, as HAProxy's.
     let sid = metrics.next_unique_id();
     session.requests.fetch_add(1, Ordering::Relaxed);
+    let lua = generation.lua_worker().map(|worker| {
+        let level = LineLevel::shared();
+        pending.get().level = level.clone();
+        LuaTxn {
+            worker,
+            private: None,
+            log: fe.log.clone(),
+            declared: generation.declared_proc_vars.clone(),
+            level,
+        }
+    });
     let mut txn = Txn {
         request: parts,
         body: Bytes::new(),
@@ -702,12 +727,14 @@ pub(crate) async fn handle(
             generation: generation.id,
             sid,
         },
+        unique_id_format: fe.model.unique_id_format.clone(),
+        environment: generation.config.global.environment.clone(),
+        unique_id_text: std::sync::OnceLock::new(),
         vars: spoe_http::Vars::new(
             Some(session.conn.session_vars().clone()),
             Some(generation.proc_vars.clone()),
         ),
-        lua: generation.lua_worker(),
-        lua_private: None,
+        lua,
     };
     let mut ctx = Ctx {
         generation: &generation,
@@ -717,20 +744,23 @@ pub(crate) async fn handle(
     };
 
     // on-client-session: once per connection and generation.
-    let first = {
-        let mut done = session
-            .session_event_done
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let first = !done.contains(&generation.id);
-        if first {
-            done.push(generation.id);
-        }
-        first
-    };
+    // A connection's requests take the current generation in turn, so
+    // generation ids only grow along a connection: the last one is enough.
+    let first = session
+        .session_event_done
+        .fetch_max(generation.id, Ordering::Relaxed)
+        < generation.id;
     if first {
         ctx.run_event(&fe.filters, Event::OnClientSession, &mut txn)
             .await;
+    }
+    // `monitor-uri`: answered before the request's rules and agents, and not logged (HAProxy's
+    // SF_MONITOR); the session's event above has run, as in HAProxy.
+    if let Some(uri) = &fe.model.monitor_uri
+        && monitor_matches(uri, &txn.request.uri)
+    {
+        drop(pending.take());
+        return error_page(200).map(|b| Logged::unlogged(b, metrics.clone()));
     }
     // As HAProxy: the session's event at the stream's start, then the body
     // (http-buffer-request), then the frontend's HTTP event and rules.
@@ -803,6 +833,14 @@ pub(crate) async fn handle(
     }
     if !matches!(flow, Flow::Continue) {
         return finish_rule(flow, pending.take(), &metrics);
+    }
+    // The unique ID is built now if nothing read it yet, and sent to the server when a header
+    // is named (HAProxy's `http_process_request()`, after every request rule).
+    if let Some(id) = txn.formatted_unique_id()
+        && let Some(name) = &fe.model.unique_id_header
+        && let Ok(value) = HeaderValue::from_str(id)
+    {
+        txn.request.headers.append(name.clone(), value);
     }
     let Some(si) = pick_server(be) else {
         let mut access = pending.take();
@@ -996,7 +1034,7 @@ pub(crate) fn log_refused(
     bytes: u64,
 ) {
     let mut access = Access::new(
-        session.client,
+        session.client(),
         frontend,
         RequestLine::Bad,
         session.conns.clone(),

@@ -4,12 +4,19 @@
 //! shared with `SpoeLayer`); what only a proxy has (backend, server, queue) is in the access
 //! record.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use hyper::http::{request, response};
 use spoe::expr::{Fetch, FetchKind, Sample};
 use spoe_http::{ConnectionFacts, Exchange, Vars};
+
+use crate::access::LineLevel;
+use crate::httplog::LUA_ERROR_LEVEL;
+use crate::log::LogRoute;
+use crate::model::{LogFormat, LogFormatPart};
 
 /// A transaction being processed.
 #[derive(Debug)]
@@ -21,12 +28,50 @@ pub(crate) struct Txn {
     pub(crate) response: Option<response::Parts>,
     pub(crate) conn: ConnectionFacts,
     pub(crate) unique_id: UniqueId,
+    /// The frontend's `unique-id-format`: with one, `unique-id` is what it builds, once.
+    pub(crate) unique_id_format: Option<Arc<LogFormat>>,
+    /// The ID the format built, when something read it.
+    pub(crate) unique_id_text: OnceLock<String>,
     /// Its variables, with its session's and generation's stores.
     pub(crate) vars: Vars,
-    /// The worker's Lua, when the configuration loads any.
-    pub(crate) lua: Option<std::sync::Arc<spoe_lua::LuaWorker>>,
+    /// The environment `env()` reads when the configuration changed it (`setenv`...).
+    pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
+    /// Its Lua side, when the configuration loads Lua.
+    pub(crate) lua: Option<LuaTxn>,
+}
+
+/// A transaction's Lua side, when the configuration loads Lua.
+#[derive(Debug)]
+pub(crate) struct LuaTxn {
+    /// The worker's Lua.
+    pub(crate) worker: Arc<spoe_lua::LuaWorker>,
     /// What `txn:set_priv()` stored.
-    pub(crate) lua_private: Option<spoe_lua::Private>,
+    pub(crate) private: Option<spoe_lua::Private>,
+    /// Where Lua's error lines go: the frontend's `log` lines. (HAProxy writes them to the
+    /// proxy running the rule; the gateway's backends have no `log` lines of their own.)
+    pub(crate) log: LogRoute,
+    /// The `proc.` variables the configuration names, which exist from the start.
+    pub(crate) declared: Arc<BTreeSet<String>>,
+    /// The level of the access line, shared with it.
+    pub(crate) level: LineLevel,
+}
+
+impl LuaTxn {
+    /// The same Lua side, without the private data (for a stand-in transaction).
+    pub(crate) fn share(&self) -> Self {
+        Self {
+            worker: self.worker.clone(),
+            private: None,
+            log: self.log.clone(),
+            declared: self.declared.clone(),
+            level: self.level.clone(),
+        }
+    }
+
+    /// Writes a Lua error line where HAProxy writes it.
+    pub(crate) fn log_error(&self, line: &str) {
+        self.log.send(LUA_ERROR_LEVEL, &line);
+    }
 }
 
 /// `unique-id`: the generation and the stream id, formatted when read.
@@ -57,21 +102,87 @@ impl Txn {
     }
 }
 
+impl Txn {
+    /// The ID `unique-id-format` builds, built on the first call (HAProxy's
+    /// `stream_generate_unique_id()`): later reads, the SPOE messages and the header sent to the
+    /// server all see the same one. `None` without a format.
+    pub(crate) fn formatted_unique_id(&self) -> Option<&str> {
+        let format = self.unique_id_format.as_deref()?;
+        if let Some(id) = self.unique_id_text.get() {
+            return Some(id);
+        }
+        // While it is built, `unique-id` (in its own format) has no value, as in HAProxy.
+        let id = render(format, &Building(self));
+        Some(self.unique_id_text.get_or_init(|| id))
+    }
+}
+
+/// A transaction whose unique ID is being built.
+struct Building<'t>(&'t Txn);
+
+impl Fetch for Building<'_> {
+    fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
+        match kind {
+            FetchKind::UniqueId => None,
+            _ => self.0.fetch(kind),
+        }
+    }
+
+    fn lua_convert(&self, name: &str, args: &[String], input: Sample) -> Option<Sample> {
+        self.0.lua_convert(name, args, input)
+    }
+
+    fn env(&self, name: &str) -> Option<Sample> {
+        self.0.env(name)
+    }
+}
+
 impl Fetch for Txn {
     fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
         match kind {
-            FetchKind::Lua { name, args } => self.lua.as_ref()?.fetch(name, args, self),
+            FetchKind::UniqueId if self.unique_id_format.is_some() => {
+                self.formatted_unique_id().map(Sample::str)
+            }
+            FetchKind::Lua { name, args } => self.lua.as_ref()?.worker.fetch(name, args, self),
             kind => self.exchange().fetch(kind),
         }
     }
 
     fn lua_convert(&self, name: &str, args: &[String], input: Sample) -> Option<Sample> {
-        self.lua.as_ref()?.convert(name, args, input)
+        self.lua.as_ref()?.worker.convert(name, args, input, self)
     }
 
     fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {
-        self.exchange().fetch_all(kind)
+        match kind {
+            FetchKind::UniqueId if self.unique_id_format.is_some() => {
+                self.fetch(kind).into_iter().collect()
+            }
+            _ => self.exchange().fetch_all(kind),
+        }
     }
+
+    fn env(&self, name: &str) -> Option<Sample> {
+        match &self.environment {
+            Some(env) => env.get(name).map(|v| Sample::str(v.clone())),
+            None => self.exchange().env(name),
+        }
+    }
+}
+
+/// Evaluates a log-format string (an expression without a value adds nothing).
+pub(crate) fn render<H: Fetch + ?Sized>(fmt: &LogFormat, host: &H) -> String {
+    let mut out = String::new();
+    for part in &fmt.0 {
+        match part {
+            LogFormatPart::Text(t) => out.push_str(t),
+            LogFormatPart::Sample(e) => {
+                if let Some(s) = e.eval(host) {
+                    out.push_str(&sample_text(&s));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A sample as text, the way log-format strings print it.

@@ -90,6 +90,26 @@ frontend web
         warnings: &[],
     },
     Case {
+        name: "bind maxconn, as HAProxy reads it",
+        text: "\
+defaults
+    mode http
+    timeout client 1s
+frontend f
+    bind 127.0.0.1:18600 maxconn
+    bind 127.0.0.1:18601 maxconn -1
+    bind 127.0.0.1:18602 maxconn 5 ssl
+    bind 127.0.0.1:18603 maxconn x
+    http-request return status 200
+",
+        errors: &[
+            "parsing [haproxy.cfg:5:26] : 'bind 127.0.0.1:18600' in section 'frontend' : 'maxconn' : missing value",
+            "parsing [haproxy.cfg:6:34] : 'bind 127.0.0.1:18601' in section 'frontend' : 'maxconn' : invalid value -1, must be >= 0",
+            "parsing [haproxy.cfg:7:36] : 'bind' : option 'ssl' is not supported by the gateway",
+        ],
+        warnings: &[],
+    },
+    Case {
         name: "global section",
         text: "\
 maxconn 10

@@ -13,7 +13,7 @@ use crate::vars::SharedVars;
 /// A host builds one per accepted connection and hands it to every request of that
 /// connection, either directly ([`Exchange::conn`](crate::Exchange::conn)) or as a request
 /// extension (an `http::Extensions` entry of this type), which is how a tower layer finds
-/// it. Cloning is cheap (two reference counts): the session's variables are shared by the
+/// it. Cloning is cheap (reference counts): the session's variables are shared by the
 /// clones, as HAProxy shares them between the streams of one connection.
 #[derive(Debug, Clone)]
 pub struct ConnectionFacts {
@@ -24,6 +24,8 @@ pub struct ConnectionFacts {
     pub local: Option<SocketAddr>,
     /// The TLS session, when the connection has one (`ssl_fc` is whether it does).
     pub tls: Option<Arc<TlsFacts>>,
+    /// The name of the frontend (or `listen` section) that accepted it (`fe_name`).
+    pub frontend: Option<Arc<str>>,
     /// What the requests of the connection share.
     session: Arc<Session>,
 }
@@ -42,6 +44,7 @@ impl ConnectionFacts {
             client: Some(client),
             local: Some(local),
             tls: None,
+            frontend: None,
             session: Arc::default(),
         }
     }
@@ -52,6 +55,7 @@ impl ConnectionFacts {
             client: None,
             local: None,
             tls: None,
+            frontend: None,
             session: Arc::default(),
         }
     }
@@ -60,6 +64,13 @@ impl ConnectionFacts {
     #[must_use]
     pub fn with_tls(mut self, tls: impl Into<Arc<TlsFacts>>) -> Self {
         self.tls = Some(tls.into());
+        self
+    }
+
+    /// The same connection, accepted by frontend `name`.
+    #[must_use]
+    pub fn with_frontend(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.frontend = Some(name.into());
         self
     }
 

@@ -51,7 +51,8 @@ fn fixture() -> Fixture {
         "192.0.2.7:50000".parse().unwrap(),
         "[::ffff:10.0.0.1]:443".parse().unwrap(),
     )
-    .with_tls(tls);
+    .with_tls(tls)
+    .with_frontend("fe-web");
     let mut vars = Vars::default();
     vars.set("txn.t.x", Some(Sample::Int(3)));
     Fixture {
@@ -101,8 +102,9 @@ fn every_fetch_spoe_parses_has_a_value() {
     let x = f.at_response();
     let mut missing = Vec::new();
     for name in fetch_names() {
-        // `env()` is read by `spoe` itself, from this process's environment.
-        if name == "env" {
+        // `env()` is read by `spoe` itself, from this process's environment; `url_ip` and
+        // `url_port` have a value for an absolute target only (`absolute_targets`).
+        if ["env", "url_ip", "url_port"].contains(&name) {
             continue;
         }
         if expr(&call(name)).eval(&x).is_none() {
@@ -127,6 +129,18 @@ fn values_at_the_request() {
     assert_eq!(s("query"), str("id=7&tag=a;tag=b"));
     assert_eq!(s("url"), str("/api/items?id=7&tag=a;tag=b"));
     assert_eq!(s("base"), str("example.test/api/items"));
+    assert_eq!(s("pathq"), str("/api/items?id=7&tag=a;tag=b"));
+    assert_eq!(s("url_ip"), None);
+    assert_eq!(s("url_port"), None);
+    assert_eq!(s("fe_name"), str("fe-web"));
+    assert_eq!(
+        s("req.hdr_names"),
+        str("host,user-agent,x-multi,x-multi,x-num,cookie,content-length")
+    );
+    assert_eq!(
+        s("req.hdr_names(:)"),
+        str("host:user-agent:x-multi:x-multi:x-num:cookie:content-length")
+    );
     assert_eq!(s("req.ver"), str("1.1"));
     assert_eq!(s("req.hdr(x-multi)"), str("c"));
     assert_eq!(s("req.hdr(x-multi,1)"), str("a"));
@@ -230,4 +244,35 @@ fn the_connection_comes_from_the_extensions_or_is_absent() {
     assert_eq!(expr("src").eval(&Exchange::new(&parts).conn(&unix)), None);
     // Without a unique id (HAProxy without unique-id-format), no value.
     assert_eq!(expr("unique-id").eval(&Exchange::new(&parts)), None);
+}
+
+/// `url_ip`, `url_port`, `pathq` of an absolute target (a proxy request), and the hashes:
+/// the values HAProxy 2.6 gives for the same request (`gateway_fetches` in `spoe-cli`'s tests
+/// checks them against a running HAProxy).
+#[test]
+fn absolute_targets_and_hashes() {
+    let (request, ()) = http::Request::get("http://192.0.2.9:8081/a/b?c=d")
+        .header("host", "example.test")
+        .body(())
+        .unwrap()
+        .into_parts();
+    let conn = ConnectionFacts::tcp(
+        "192.0.2.7:50000".parse().unwrap(),
+        "127.0.0.1:8080".parse().unwrap(),
+    );
+    let x = Exchange::new(&request).conn(&conn);
+    let s = |text: &str| expr(text).eval(&x);
+    assert_eq!(s("url_ip"), Some(Sample::Ipv4([192, 0, 2, 9].into())));
+    assert_eq!(s("url_port"), Some(Sample::Int(8081)));
+    assert_eq!(s("pathq"), Some(Sample::str("/a/b?c=d")));
+    let Some(Sample::Int(base32)) = s("base32") else {
+        panic!("base32")
+    };
+    let Some(Sample::Bin(with_src)) = s("base32+src") else {
+        panic!("base32+src")
+    };
+    let hash = u32::try_from(base32).unwrap().to_be_bytes();
+    assert_eq!(&with_src[..4], &hash);
+    assert_eq!(&with_src[4..], &[192, 0, 2, 7]);
+    assert_ne!(s("url32"), s("base32"), "url32 hashes the query too");
 }

@@ -439,13 +439,15 @@ impl UserData for TxnAccess<'_> {
             core_lib::log(level, &msg.to_string_lossy());
             Ok(())
         });
+        // HAProxy 2.6 stores the level as given where its log code reads it as `level + 1`:
+        // `set_loglevel(n)` writes the access line at level n - 1, and 0 leaves it as it was
+        // (shown by gateway_lua_ops.rs against HAProxy 2.6.12; HAProxy 3.0 fixed it).
         methods.add_method("set_loglevel", |_, this, level: i64| {
-            let level = u8::try_from(level)
-                .ok()
-                .filter(|l| *l <= 7)
-                .ok_or_else(|| err("Invalid loglevel."))?;
+            let level = u8::try_from(level).ok().filter(|l| *l <= 7).ok_or_else(|| {
+                err("bad argument #1 to 'set_loglevel' (Bad log level. It must be between 0 and 7)")
+            })?;
             this.write("set_loglevel", |h| {
-                if h.set_log_level(level) {
+                if h.set_log_level(level.checked_sub(1)) {
                     Ok(())
                 } else {
                     Err(err("txn:set_loglevel() is not supported by this host"))

@@ -16,6 +16,7 @@ use mlua::{Lua, UserData, UserDataMethods, UserDataRef, Value};
 use crate::access::{HostCell, Target, TxnAccess, add_shared_methods, headers_table};
 use crate::exec::{ExecError, Finished};
 use crate::host::TxnHost;
+use crate::report::ErrorReason;
 use crate::value;
 
 /// A request body as a service reads it.
@@ -40,6 +41,8 @@ pub struct ServiceError {
     pub name: String,
     /// What went wrong, in HAProxy's words.
     pub reason: String,
+    /// What went wrong, as counted.
+    pub cause: ErrorReason,
 }
 
 #[derive(Default)]
@@ -268,6 +271,7 @@ impl<H: TxnHost + 'static> ServiceCall<H> {
         ServiceError {
             name: self.name.clone(),
             reason,
+            cause: ErrorReason::of(e),
         }
     }
 
@@ -303,6 +307,7 @@ impl<H: TxnHost + 'static> ServiceCall<H> {
                 _ => ServiceError {
                     name: self.name.clone(),
                     reason: "the service ended without starting a response".to_owned(),
+                    cause: ErrorReason::Other,
                 },
             });
         }

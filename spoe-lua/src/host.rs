@@ -19,13 +19,20 @@ pub trait TxnView: Fetch + Send + Sync {
     fn private(&self) -> Option<&Private> {
         None
     }
+    /// Writes `line` (a Lua error, HAProxy's words, at level err) to the log of the proxy
+    /// running this transaction (HAProxy's `SEND_ERR(px, ...)`); lines are already
+    /// rate-limited. Nothing by default.
+    fn log_error(&self, line: &str) {
+        let _ = line;
+    }
 }
 
 /// A transaction as a Lua action changes it.
 pub trait TxnHost: TxnView {
-    /// Sets variable `name`; with `if_exists`, only a variable the configuration names
-    /// (HAProxy's `vars_set_by_name_ifexist()`). Returns whether it was set (false for an
-    /// invalid name).
+    /// Sets variable `name`. With `if_exists` (`txn:set_var(name, value, true)`), HAProxy's
+    /// `vars_set_by_name_ifexist()`: a `proc.` variable is set only if it exists (the
+    /// configuration names it, or it was set before and not unset since); other scopes are
+    /// set as without it. Returns whether it was set (false for an invalid name).
     fn set_var(&mut self, name: &str, value: Sample, if_exists: bool) -> bool;
     /// Unsets variable `name`; false for an invalid name.
     fn unset_var(&mut self, name: &str) -> bool;
@@ -39,9 +46,10 @@ pub trait TxnHost: TxnView {
     fn private_slot(&mut self) -> Option<&mut Option<Private>> {
         None
     }
-    /// `txn:set_loglevel(level)`: the level (0 to 7) of this transaction's log line. False
-    /// when the host cannot (the call then fails, naming itself).
-    fn set_log_level(&mut self, level: u8) -> bool {
+    /// `txn:set_loglevel()`: the syslog level (0 emerg to 7 debug) of this transaction's
+    /// access line, or `None` for its default level. False when the host cannot (the call
+    /// then fails, naming itself).
+    fn set_log_level(&mut self, level: Option<u8>) -> bool {
         let _ = level;
         false
     }

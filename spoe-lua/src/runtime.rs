@@ -1,7 +1,6 @@
 //! The loaded Lua of one configuration: the shared state (`lua-load`), the per-thread states
 //! (`lua-load-per-thread`), what they registered, and the calls the proxy makes into them.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,6 +16,7 @@ use crate::error::LoadError;
 use crate::exec::{self, Done, ExecError, Finished, Limits};
 use crate::host::{ActionOutcome, TxnHost, TxnView, Verdict};
 use crate::registry::{Functions, Registered, ServiceMode};
+use crate::report::{ErrorKind, ErrorLog, ErrorReason, Reporting};
 use crate::settings::LuaSettings;
 use crate::state::{self, Classes};
 
@@ -48,7 +48,6 @@ struct Inner {
     thread1: Option<Lua>,
     registered: Registered,
     warnings: Vec<String>,
-    errors: Arc<ErrorLog>,
 }
 
 /// Each state's share of `tune.lua.maxmem`.
@@ -125,7 +124,6 @@ impl LuaRuntime {
                 thread1,
                 registered,
                 warnings,
-                errors: Arc::new(ErrorLog::default()),
             }),
         })
     }
@@ -170,17 +168,19 @@ impl LuaRuntime {
         &self.inner.settings
     }
 
-    /// Lua failures so far (each also logged, rate-limited).
-    pub fn errors(&self) -> u64 {
-        self.inner.errors.total()
-    }
-
     /// Starts the configuration's Lua for `workers` worker threads: the other threads'
     /// per-thread states (loaded in thread order, each registering the same names as thread
     /// 1's), the proxies' tables, then the init functions (HAProxy's post-init). Returns one
-    /// [`LuaWorker`] per worker; each holds the tasks to run on it.
-    pub fn start(&self, workers: usize, proxies: &Proxies) -> Result<Vec<LuaWorker>, LoadError> {
+    /// [`LuaWorker`] per worker; each holds the tasks to run on it. Failures from then on are
+    /// counted and logged through `reporting`.
+    pub fn start(
+        &self,
+        workers: usize,
+        proxies: &Proxies,
+        reporting: Reporting,
+    ) -> Result<Vec<LuaWorker>, LoadError> {
         let inner = &self.inner;
+        let errors = Arc::new(ErrorLog::new(reporting));
         let mut own: Vec<Option<Lua>> = vec![inner.thread1.clone()];
         for thread in 2..=workers.max(1) {
             own.push(match &inner.thread1 {
@@ -223,14 +223,14 @@ impl LuaRuntime {
                     .chain(own.as_ref());
                 for lua in lua_states {
                     for f in with_functions(lua, |f| f.tasks.clone()).unwrap_or_default() {
-                        tasks.push(task(lua.clone(), f, inner.errors.clone()));
+                        tasks.push(task(lua.clone(), f, errors.clone()));
                     }
                 }
                 LuaWorker {
                     shared: inner.shared.clone(),
                     own,
                     bufsize: inner.settings.bufsize,
-                    errors: inner.errors.clone(),
+                    errors: errors.clone(),
                     tasks: Mutex::new(tasks),
                 }
             })
@@ -298,53 +298,10 @@ fn task(lua: Lua, func: Function, errors: Arc<ErrorLog>) -> LuaTask {
             Err(_) => return,
         };
         if let Err(e) = exec::run_async(&lua, &func, (), limits).await {
-            errors.report(&format!("Lua task: {}", e.describe(state_id(&lua))));
+            let line = format!("Lua task: {}", e.describe(state_id(&lua)));
+            errors.report(ErrorKind::Task, ErrorReason::of(&e), &line, None);
         }
     })
-}
-
-/// Lua failures: every one counted, at most one line per message kind per second, with the
-/// count of lines left out (a script failing on every request must not flood the log).
-#[derive(Debug, Default)]
-struct ErrorLog {
-    inner: Mutex<ErrorLogInner>,
-}
-
-#[derive(Debug, Default)]
-struct ErrorLogInner {
-    total: u64,
-    last: HashMap<String, (Instant, u64)>,
-}
-
-impl ErrorLog {
-    fn report(&self, line: &str) {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.total += 1;
-        let key: String = line.chars().take(80).collect();
-        let now = Instant::now();
-        let entry = inner
-            .last
-            .entry(key)
-            .or_insert((now - Duration::from_secs(2), 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(1) {
-            let skipped = std::mem::take(&mut entry.1);
-            entry.0 = now;
-            if skipped > 0 {
-                tracing::error!(target: "spoe::lua", skipped, "{line}");
-            } else {
-                tracing::error!(target: "spoe::lua", "{line}");
-            }
-        } else {
-            entry.1 += 1;
-        }
-    }
-
-    fn total(&self) -> u64 {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .total
-    }
 }
 
 /// A worker's view of the configuration's Lua: the shared state and its own per-thread one.
@@ -382,9 +339,39 @@ impl LuaWorker {
             .find_map(|lua| with_functions(lua, &pick).flatten().map(|t| (lua, t)))
     }
 
-    fn report(&self, what: &str, name: &str, e: &ExecError, lua: &Lua) {
-        self.errors
-            .report(&format!("{what} '{name}': {}", e.describe(state_id(lua))));
+    fn report(
+        &self,
+        kind: ErrorKind,
+        name: &str,
+        e: &ExecError,
+        lua: &Lua,
+        txn: Option<&dyn TxnView>,
+    ) {
+        let what = match kind {
+            ErrorKind::Action => "Lua function",
+            ErrorKind::Fetch => "Lua sample-fetch",
+            ErrorKind::Converter => "Lua converter",
+            ErrorKind::Service => "Lua applet http",
+            ErrorKind::Task => "Lua task",
+        };
+        let line = format!("{what} '{name}': {}", e.describe(state_id(lua)));
+        self.errors.report(kind, ErrorReason::of(e), &line, txn);
+    }
+
+    /// [`report`](Self::report) for an action, whose transaction is lent in `cell`.
+    fn report_action(&self, name: &str, e: &ExecError, lua: &Lua, cell: &HostCell) {
+        let mut e = Some(e);
+        cell.with(&mut |host| {
+            if let Some(e) = e.take() {
+                self.report(
+                    ErrorKind::Action,
+                    name,
+                    e,
+                    lua,
+                    host.map(|h| &*h as &dyn TxnView),
+                );
+            }
+        });
     }
 
     /// Runs the action `lua.NAME` with the rule's arguments on the transaction `host`, and
@@ -399,8 +386,13 @@ impl LuaWorker {
     ) -> (H, ActionOutcome) {
         let Some((lua, func)) = self.find(|f| f.actions.get(name).map(|(_, func)| func.clone()))
         else {
-            self.errors
-                .report(&format!("Lua action '{name}': no such action"));
+            let line = format!("Lua action '{name}': no such action");
+            self.errors.report(
+                ErrorKind::Action,
+                ErrorReason::Other,
+                &line,
+                Some(&host as &dyn TxnView),
+            );
             return (host, ActionOutcome::CONTINUE);
         };
         let cell = Arc::new(Mutex::new(Some(host)));
@@ -441,20 +433,20 @@ impl LuaWorker {
         let txn = match make_txn(
             lua,
             TxnAccess {
-                target: Target::Host(cell),
+                target: Target::Host(cell.clone()),
                 terminates: true,
             },
         ) {
             Ok(t) => t,
             Err(e) => {
-                self.report("Lua function", name, &exec::classify(e, false), lua);
+                self.report_action(name, &exec::classify(e, false), lua, &cell);
                 return ActionOutcome::CONTINUE;
             }
         };
         let call_args = match with_args(lua, txn, args) {
             Ok(a) => a,
             Err(e) => {
-                self.report("Lua function", name, &exec::classify(e, false), lua);
+                self.report_action(name, &exec::classify(e, false), lua, &cell);
                 return ActionOutcome::CONTINUE;
             }
         };
@@ -475,7 +467,7 @@ impl LuaWorker {
                 reply: None,
             },
             Err(e) => {
-                self.report("Lua function", name, &e, lua);
+                self.report_action(name, &e, lua, &cell);
                 ActionOutcome::CONTINUE
             }
         }
@@ -494,27 +486,35 @@ impl LuaWorker {
             let t: Value = classes(lua)?.txn.call(access)?;
             Ok(exec::run_sync(lua, &func, with_args(lua, t, args)?, limits))
         });
-        self.sample_result("Lua sample-fetch", name, lua, result)
+        self.sample_result(ErrorKind::Fetch, name, lua, result, txn)
     }
 
     /// The Lua converter `lua.NAME(args)` on `input` (given to Lua as a string, the
-    /// converters' input type); `None` when it fails (logged) or returns nothing.
-    pub fn convert(&self, name: &str, args: &[String], input: Sample) -> Option<Sample> {
+    /// converters' input type) in transaction `txn` (where a failure is logged); `None` when
+    /// it fails or returns nothing.
+    pub fn convert(
+        &self,
+        name: &str,
+        args: &[String],
+        input: Sample,
+        txn: &dyn TxnView,
+    ) -> Option<Sample> {
         let (lua, func) = self.find(|f| f.converters.get(name).cloned())?;
         let limits = state::data(lua).ok()?.limits.session;
         let input = input.cast(SampleType::Str)?;
         let result = crate::value::to_lua(lua, Some(input))
             .and_then(|first| with_args(lua, first, args))
             .map(|call_args| exec::run_sync(lua, &func, call_args, limits));
-        self.sample_result("Lua converter", name, lua, result)
+        self.sample_result(ErrorKind::Converter, name, lua, result, txn)
     }
 
     fn sample_result(
         &self,
-        what: &str,
+        kind: ErrorKind,
         name: &str,
         lua: &Lua,
         result: mlua::Result<Result<Finished, ExecError>>,
+        txn: &dyn TxnView,
     ) -> Option<Sample> {
         match result.map_err(|e| exec::classify(e, false)).and_then(|r| r) {
             // An empty stack fails the fetch; `nil` is a boolean false, as hlua_lua2smp() has it.
@@ -522,7 +522,7 @@ impl LuaWorker {
             Ok(Finished::Done(Done::Core(v))) => Some(v.unwrap_or(Sample::Bool(false))),
             Ok(Finished::Done(Done::Txn(_))) => None,
             Err(e) => {
-                self.report(what, name, &e, lua);
+                self.report(kind, name, &e, lua, Some(txn));
                 None
             }
         }
@@ -538,6 +538,7 @@ impl LuaWorker {
         let fail = |reason: String| ServiceError {
             name: name.to_owned(),
             reason,
+            cause: ErrorReason::Other,
         };
         let Some((lua, func)) = self.find(|f| {
             f.services
@@ -555,9 +556,11 @@ impl LuaWorker {
             .map_err(|e| fail(exec::message(&e)))
     }
 
-    /// Reports a service failure the proxy saw (counted and logged like the others).
-    pub fn report_service_error(&self, e: &ServiceError) {
-        self.errors.report(&e.to_string());
+    /// Reports a service failure the proxy saw (counted and logged like the others); `log`
+    /// writes a line to the log of the proxy running the service.
+    pub fn report_service_error(&self, e: &ServiceError, log: &dyn Fn(&str)) {
+        self.errors
+            .report_to(ErrorKind::Service, e.cause, &e.to_string(), Some(log));
     }
 }
 

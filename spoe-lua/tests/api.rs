@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::{Method, request, response};
 use spoe::expr::{Fetch, FetchKind, Sample};
 use spoe_lua::{
-    ActionOutcome, LuaLoad, LuaRuntime, LuaSettings, LuaWorker, Private, Proxies, Reply, TxnHost,
-    TxnView, Verdict,
+    ActionOutcome, ErrorKind, ErrorReason, LuaLoad, LuaRuntime, LuaSettings, LuaWorker, Private,
+    Proxies, Reply, Reporting, TxnHost, TxnView, Verdict,
 };
 
 #[derive(Debug)]
@@ -123,7 +123,7 @@ fn worker(script: &str) -> LuaWorker {
     let loaded = load_with(script, |_| {}).unwrap();
     loaded
         .runtime
-        .start(1, &Proxies::default())
+        .start(1, &Proxies::default(), Reporting::default())
         .unwrap()
         .remove(0)
 }
@@ -232,9 +232,10 @@ async fn an_endless_action_yields_to_other_requests_and_stops_at_the_session_tim
         },
     )
     .unwrap();
+    let reporting = Reporting::default();
     let w = loaded
         .runtime
-        .start(1, &Proxies::default())
+        .start(1, &Proxies::default(), reporting.clone())
         .unwrap()
         .remove(0);
     let other = async {
@@ -247,7 +248,13 @@ async fn an_endless_action_yields_to_other_requests_and_stops_at_the_session_tim
     let (outcome, served) = tokio::join!(act(&w, "spin", Txn::get("/")), other);
     assert_eq!(served, "served");
     assert_eq!(outcome.1, ActionOutcome::CONTINUE);
-    assert_eq!(loaded.runtime.errors(), 1);
+    assert_eq!(
+        reporting
+            .counts
+            .get(ErrorKind::Action, ErrorReason::Timeout),
+        1
+    );
+    assert_eq!(reporting.counts.total(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -275,13 +282,17 @@ fn memory_is_capped() {
         |s| s.maxmem = Some(8 << 20),
     )
     .unwrap();
+    let reporting = Reporting::default();
     let w = loaded
         .runtime
-        .start(1, &Proxies::default())
+        .start(1, &Proxies::default(), reporting.clone())
         .unwrap()
         .remove(0);
     assert_eq!(w.fetch("hog", &[], &Txn::get("/")), None);
-    assert_eq!(loaded.runtime.errors(), 1);
+    assert_eq!(
+        reporting.counts.get(ErrorKind::Fetch, ErrorReason::Memory),
+        1
+    );
 }
 
 #[test]
@@ -305,11 +316,11 @@ fn fetches_and_converters() {
     assert_eq!(w.fetch("empty", &[], &txn), None);
     assert_eq!(w.fetch("number", &[], &txn), Some(Sample::Int(7)));
     assert_eq!(
-        w.convert("rev", &["!".into()], Sample::str("abc")),
+        w.convert("rev", &["!".into()], Sample::str("abc"), &txn),
         Some(Sample::str("cba!"))
     );
     assert_eq!(
-        w.convert("rev", &[], Sample::Int(12)),
+        w.convert("rev", &[], Sample::Int(12), &txn),
         Some(Sample::str("21"))
     );
     // A fetch may not change the transaction in the gateway: it fails, loudly.
@@ -409,7 +420,11 @@ fn haproxy_environment() {
         frontends: vec!["fe".into()],
         backends: vec![("be".into(), vec!["s1".into()])],
     };
-    let w = loaded.runtime.start(1, &proxies).unwrap().remove(0);
+    let w = loaded
+        .runtime
+        .start(1, &proxies, Reporting::default())
+        .unwrap()
+        .remove(0);
     assert_eq!(
         w.fetch("env", &[], &Txn::get("/")),
         Some(Sample::str(
@@ -474,7 +489,9 @@ fn per_thread_states_are_separate_and_shared_state_is_one() {
         ..LuaSettings::default()
     })
     .unwrap();
-    let workers = runtime.start(2, &Proxies::default()).unwrap();
+    let workers = runtime
+        .start(2, &Proxies::default(), Reporting::default())
+        .unwrap();
     let txn = Txn::get("/");
     assert_eq!(
         workers[0].fetch("shared_count", &[], &txn),

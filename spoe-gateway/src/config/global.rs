@@ -6,6 +6,7 @@ use std::path::Path;
 use spoe::config::ConfigErrorKind;
 use spoe::config::reader::{Line, Modifier, Section};
 
+use super::environ;
 use super::grammar::Kind;
 use super::keywords::{HAPROXY_GLOBAL, IGNORED_GLOBAL, Keyword, Use, find, suggestion};
 use super::lower::Lowerer;
@@ -59,6 +60,26 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "nbproc",
         handler: nbproc,
         uses: Use::Read,
+    },
+    Keyword {
+        name: "setenv",
+        handler: environment_line,
+        uses: Use::Runs(&[("Global.environment", "proxy.rs")]),
+    },
+    Keyword {
+        name: "presetenv",
+        handler: environment_line,
+        uses: Use::Runs(&[("Global.environment", "proxy.rs")]),
+    },
+    Keyword {
+        name: "unsetenv",
+        handler: environment_line,
+        uses: Use::Runs(&[("Global.environment", "proxy.rs")]),
+    },
+    Keyword {
+        name: "resetenv",
+        handler: environment_line,
+        uses: Use::Runs(&[("Global.environment", "proxy.rs")]),
     },
 ];
 
@@ -131,6 +152,52 @@ impl Lowerer<'_, '_> {
             return None;
         };
         (!self.too_many(line, 1, directive)).then_some(word)
+    }
+}
+
+/// `setenv`, `presetenv`, `unsetenv`, `resetenv`: what they change was applied while the file
+/// was read (`super::environ`); here, HAProxy's errors for the lines it refuses.
+fn environment_line(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let kw = line.keyword();
+    let failed = |lw: &mut Lowerer<'_, '_>, name: &spoe::config::reader::Word| {
+        lw.diag.error_msg(
+            name.span().clone(),
+            format!(
+                "'{kw}' failed on variable '{}' : Invalid argument.",
+                name.as_str()
+            ),
+        );
+    };
+    match kw {
+        "setenv" | "presetenv" => {
+            if lw.too_many(line, 3, kw) {
+                return;
+            }
+            let (Some(name), Some(_)) = (line.arg(1), line.arg(2)) else {
+                return lw.diag.error_msg(
+                    line.span().clone(),
+                    format!("'{kw}' expects a name and a value."),
+                );
+            };
+            if !environ::valid_name(name.as_str()) {
+                failed(lw, name);
+            }
+        }
+        "unsetenv" => {
+            if line.arg(1).is_none() {
+                return lw.diag.error_msg(
+                    line.span().clone(),
+                    format!("'{kw}' expects at least one variable name."),
+                );
+            }
+            if let Some(bad) = line.words[1..]
+                .iter()
+                .find(|w| !environ::valid_name(w.as_str()))
+            {
+                failed(lw, bad);
+            }
+        }
+        _ => {}
     }
 }
 

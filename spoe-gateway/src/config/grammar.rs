@@ -5,6 +5,8 @@
 use spoe::config::ConfigErrorKind;
 use spoe::config::reader::{Grammar, Line};
 
+use super::environ::Environ;
+
 /// The sections of `haproxy.cfg`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -65,12 +67,14 @@ impl Kind {
 
 /// The grammar of `haproxy.cfg`.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct HaproxyCfg {
+pub(super) struct HaproxyCfg<'a> {
     /// Whether a word is a keyword of proxy sections (the proxies' keyword table answers).
     pub(super) proxy_keyword: fn(&str) -> bool,
+    /// The environment the `global` section's `setenv`... lines change as they are read.
+    pub(super) environ: &'a Environ<'a>,
 }
 
-impl Grammar for HaproxyCfg {
+impl Grammar for HaproxyCfg<'_> {
     type Kind = Kind;
 
     fn section(&self, keyword: &str) -> Option<Kind> {
@@ -104,5 +108,11 @@ impl Grammar for HaproxyCfg {
             "unknown keyword '{keyword}' in '{}' section; did you mean '{hint}' maybe ? (the lines up to the next section are skipped)",
             kind.keyword()
         )))
+    }
+
+    fn line_read(&self, kind: Kind, line: &Line) {
+        if kind == Kind::Global {
+            self.environ.apply(line);
+        }
     }
 }

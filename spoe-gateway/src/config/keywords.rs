@@ -153,14 +153,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
     ("description", "informational only"),
     ("id", "proxy IDs are informational only"),
     ("enabled", "proxies are enabled by default"),
-    (
-        "unique-id-format",
-        "the 'unique-id' fetch returns the gateway's own request ID",
-    ),
-    (
-        "unique-id-header",
-        "the gateway does not send the unique ID to servers",
-    ),
     ("fullconn", "the gateway has no dynamic server maxconn"),
     ("backlog", "the gateway uses the system's listen backlog"),
 ];
@@ -273,16 +265,13 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "nosplice",
     "numa-cpu-mapping",
     "pp2-never-send-local",
-    "presetenv",
     "profiling.memory",
     "profiling.tasks",
-    "resetenv",
     "server-state-base",
     "server-state-file",
     "set-dumpable",
     "set-var",
     "set-var-fmt",
-    "setenv",
     "ssl-engine",
     "ssl-load-extra-files",
     "ssl-mode-async",
@@ -291,7 +280,6 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "thread-group",
     "thread-groups",
     "unix-bind",
-    "unsetenv",
     "zero-warning",
 ];
 
@@ -323,7 +311,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "max-keep-alive-queue",
     "max-session-srv-conns",
     "monitor",
-    "monitor-uri",
     "persist",
     "rate-limit",
     "redirect",

@@ -17,7 +17,9 @@ use spoe::expr::AclSet;
 use super::actions::GroupRef;
 use super::diag::Diag;
 use super::grammar::Kind;
-use crate::model::{Balance, Global, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend};
+use crate::model::{
+    Balance, Global, LogFormat, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
+};
 
 // ===== proxies being built =====
 
@@ -59,6 +61,8 @@ pub(super) struct Proxy {
     /// `None`: HAProxy's default, `tcp`.
     pub(super) mode: Option<Mode>,
     pub(super) binds: Vec<SocketAddr>,
+    /// `bind ... maxconn N`, per address.
+    pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
     pub(super) maxconn: Option<usize>,
@@ -82,6 +86,11 @@ pub(super) struct Proxy {
     /// `log` lines in effect.
     pub(super) logs: Vec<LogServer>,
     pub(super) group_refs: Vec<GroupRef>,
+    /// `unique-id-format`, `unique-id-header`.
+    pub(super) unique_id_format: Option<Arc<LogFormat>>,
+    pub(super) unique_id_header: Option<hyper::header::HeaderName>,
+    /// `monitor-uri`.
+    pub(super) monitor_uri: Option<Arc<str>>,
 }
 
 impl Proxy {
@@ -92,6 +101,7 @@ impl Proxy {
             span,
             mode: None,
             binds: Vec::new(),
+            bind_maxconn: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
             maxconn: None,
@@ -110,6 +120,9 @@ impl Proxy {
             httplog: false,
             logs: Vec::new(),
             group_refs: Vec::new(),
+            unique_id_format: None,
+            unique_id_header: None,
+            monitor_uri: None,
         }
     }
 
@@ -125,7 +138,10 @@ impl Proxy {
         p.server_settings = d.server_settings;
         p.httplog = d.httplog;
         p.logs.clone_from(&d.logs);
+        p.unique_id_format.clone_from(&d.unique_id_format);
+        p.unique_id_header.clone_from(&d.unique_id_header);
         if kind != Kind::Backend {
+            p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();
         }
         p

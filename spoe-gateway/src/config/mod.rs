@@ -165,6 +165,7 @@
 mod actions;
 mod addr;
 mod diag;
+mod environ;
 mod global;
 mod grammar;
 mod keywords;
@@ -232,11 +233,8 @@ impl GatewayConfig {
         env: Option<BTreeMap<String, String>>,
     ) -> Result<(Self, Vec<ConfigWarning>), ConfigErrors> {
         let file: Arc<Path> = Arc::from(file_name.as_ref());
-        let env = env.as_ref();
-        let lookup = |name: &str| match env {
-            Some(map) => map.get(name).cloned(),
-            None => std::env::var(name).ok(),
-        };
+        let environ = environ::Environ::new(env.as_ref());
+        let lookup = |name: &str| environ.get(name);
         let mut diag = diag::Diag::new(file.clone());
         let input = Input {
             text,
@@ -247,6 +245,7 @@ impl GatewayConfig {
         let mut read_diags = Diagnostics::default();
         let grammar = HaproxyCfg {
             proxy_keyword: proxy::is_keyword,
+            environ: &environ,
         };
         let doc = read(&input, &grammar, &mut read_diags);
         diag.absorb(read_diags);
@@ -257,7 +256,10 @@ impl GatewayConfig {
                 "scopes only select sections of SPOE files",
             );
         }
-        let mut lw = Lowerer::new(&file, base_dir, env, &mut diag);
+        // The rest of the read (addresses, `spoe.conf` files) sees what `setenv`... left.
+        let effective = environ.effective();
+        let changed = effective.as_ref() != env.as_ref();
+        let mut lw = Lowerer::new(&file, base_dir, effective.as_ref(), &mut diag);
         for section in &doc.sections {
             match section.kind {
                 Kind::Global => lw.global_section(section),
@@ -269,7 +271,10 @@ impl GatewayConfig {
             }
         }
         let lowered = lw.finish();
-        let config = validate::finish(lowered, &mut diag);
+        let mut config = validate::finish(lowered, &mut diag);
+        if changed {
+            config.global.environment = effective.map(Arc::new);
+        }
         let has_errors = diag.has_errors();
         let report = diag.finish();
         if has_errors {
@@ -291,6 +296,17 @@ impl GatewayConfig {
     /// targets. Sorted, without duplicates.
     pub fn var_names(&self) -> Vec<String> {
         vars::var_names(self)
+    }
+
+    /// The `proc.` variables the configuration itself names (as [`var_names`](Self::var_names),
+    /// without the names spelled in Lua files): HAProxy creates them while it reads the
+    /// configuration, so they exist before any request (`txn:set_var(name, v, true)` sets
+    /// them).
+    pub fn declared_proc_vars(&self) -> std::collections::BTreeSet<String> {
+        vars::referenced(self)
+            .into_iter()
+            .filter(|n| n.starts_with("proc."))
+            .collect()
     }
 
     /// Every file read to build this configuration, `haproxy.cfg` first.

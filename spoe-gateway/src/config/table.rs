@@ -1,6 +1,6 @@
 //! The README's table of every `haproxy.cfg` keyword, generated from the keyword tables (the
 //! ones the reader itself uses), so that a keyword appears there, with its status, as soon as it
-//! is read: run, run with a difference from HAProxy 2.6 (said in [`DIFFERENCES`]), accepted
+//! is read: run, run with a difference from HAProxy 2.6 (said in this module's `DIFFERENCES`), accepted
 //! with no effect (a warning says why), or refused by name.
 
 use std::collections::BTreeMap;
@@ -11,6 +11,7 @@ use super::keywords::{
     HAPROXY_BIND_KEYWORDS, HAPROXY_GLOBAL, HAPROXY_OPTIONS, HAPROXY_PROXY, HAPROXY_SERVER_KEYWORDS,
     IGNORED_GLOBAL, IGNORED_OPTIONS, IGNORED_PROXY, Use,
 };
+use super::proxy::bind::RUN_BIND_OPTIONS;
 use super::proxy::option::RUN_OPTIONS;
 use super::proxy::server::RUN_SERVER_SETTINGS;
 use super::{global, lua, proxy};
@@ -18,7 +19,11 @@ use super::{global, lua, proxy};
 /// How the gateway runs a keyword HAProxy 2.6 runs differently: `(where, keyword, what
 /// differs)`, `where` as in the table's first column.
 pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
-    ("global", "log", "`stdout`/`stderr`, or syslog over UDP"),
+    (
+        "global",
+        "log",
+        "`stdout`/`stderr`; another target warns and gets nothing",
+    ),
     ("global", "nbproc", "1 only (HAProxy 2.6 refuses more)"),
     (
         "proxy",
@@ -32,7 +37,16 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue` run; the others warn",
     ),
     ("proxy", "filter", "`spoe` only"),
-    ("proxy", "log", "`global` and `stdout`/`stderr`"),
+    (
+        "proxy",
+        "log",
+        "`global`, `stdout`/`stderr`; another target warns and gets nothing",
+    ),
+    (
+        "proxy",
+        "unique-id-format",
+        "`%[...]` expressions only, not the `%ci`-style log variables (an error names them)",
+    ),
     ("http-request", "redirect", "no `scheme`"),
     ("http-request", "use-service", "`prometheus-exporter` only"),
     (
@@ -120,6 +134,9 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     for k in HAPROXY_OPTIONS {
         add("option", k, Status::Refused);
     }
+    for k in RUN_BIND_OPTIONS {
+        add("bind", k, runs("bind", k));
+    }
     for (k, _) in HAPROXY_BIND_KEYWORDS {
         add("bind", k, Status::Refused);
     }
@@ -202,7 +219,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
 
-    use super::{DIFFERENCES, RUN_OPTIONS, RUN_SERVER_SETTINGS, rows};
+    use super::{DIFFERENCES, RUN_BIND_OPTIONS, RUN_OPTIONS, RUN_SERVER_SETTINGS, rows};
     use crate::model::GatewayConfig;
 
     /// `body` in a `listen` section (frontend and backend at once), with no warning.
@@ -230,6 +247,12 @@ mod tests {
             assert!(
                 accepted(&format!("    server s 127.0.0.1:80 {setting}{arg}\n")),
                 "server ... {setting}"
+            );
+        }
+        for option in RUN_BIND_OPTIONS {
+            assert!(
+                accepted(&format!("    bind :8081 {option} 2\n")),
+                "bind ... {option}"
             );
         }
     }

@@ -89,6 +89,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             frontends.push(Frontend {
                 name: p.name,
                 binds: p.binds,
+                bind_maxconn: p.bind_maxconn,
                 timeouts: p.timeouts,
                 maxconn: p.maxconn,
                 acls: p.acls,
@@ -100,6 +101,9 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 http_buffer_request: p.http_buffer_request,
                 httplog: p.httplog,
                 logs: p.logs,
+                unique_id_format: p.unique_id_format,
+                unique_id_header: p.unique_id_header,
+                monitor_uri: p.monitor_uri,
             });
         }
     }

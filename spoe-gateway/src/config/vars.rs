@@ -13,6 +13,15 @@ use crate::model::{GatewayConfig, HttpAction, LogFormat, LogFormatPart, ReturnBo
 /// and of every `spoe.conf` it loads, variables named in converters (`add(txn.x)`,
 /// `concat(,txn.x,)`), and `set-var(NAME)` targets. Sorted, without duplicates.
 pub(super) fn var_names(config: &GatewayConfig) -> Vec<String> {
+    let mut names = referenced(config);
+    if let Some(lua) = &config.lua {
+        names.extend(lua.var_names());
+    }
+    names.into_iter().collect()
+}
+
+/// The names `haproxy.cfg` and its `spoe.conf` files reference (not the Lua files).
+pub(super) fn referenced(config: &GatewayConfig) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let mut acls: Vec<&AclSet> = Vec::new();
     let mut rules: Vec<&Rule> = Vec::new();
@@ -32,9 +41,6 @@ pub(super) fn var_names(config: &GatewayConfig) -> Vec<String> {
     }
     for set in acls {
         set.var_names(&mut names);
-    }
-    if let Some(lua) = &config.lua {
-        names.extend(lua.var_names());
     }
     for rule in rules {
         match &rule.action {
@@ -63,7 +69,7 @@ pub(super) fn var_names(config: &GatewayConfig) -> Vec<String> {
             | HttpAction::LuaService { .. } => {}
         }
     }
-    names.into_iter().collect()
+    names
 }
 
 fn format_vars(format: &LogFormat, names: &mut BTreeSet<String>) {

@@ -11,7 +11,6 @@ use super::Gateway;
 use super::exchange::{ClientIo, Exchange, Tracked};
 use super::listen::Accepted;
 use super::waits::ClientWaits;
-use crate::access::ConnCounts;
 use crate::proxy::{self, Session};
 
 impl Gateway {
@@ -36,22 +35,20 @@ impl Gateway {
             }
         };
         let generation = self.current();
-        let frontend = generation.frontend_for(local).map(|f| &f.model);
+        let frontend_rt = generation.frontend_for(local);
+        let mut facts = spoe_http::ConnectionFacts::tcp(client, local);
+        if let Some(f) = frontend_rt {
+            facts = facts.with_frontend(f.name.clone());
+        }
+        let frontend = frontend_rt.map(|f| &f.model);
         let waits = ClientWaits::of(frontend.map(|f| f.timeouts).unwrap_or_default(), started);
         drop(generation);
         // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
-        let conns = Arc::new(ConnCounts {
-            process: held.slots().0.process.counter().clone(),
-            frontend: held.slots().0.frontend.counter().clone(),
-            killing: self.killing.clone(),
-        });
+        let levels = &held.slots().0;
+        let conns = levels.frontend.conn_counts(&levels.process, &self.killing);
         let session = Arc::new(Session {
-            client,
-            local,
-            conn: spoe_http::ConnectionFacts::tcp(client, local),
-            // Room for the usual one generation, allocated now rather than
-            // among the first request's buffers (see `Progress::new`).
-            session_event_done: Mutex::new(Vec::with_capacity(1)),
+            conn: facts,
+            session_event_done: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             conns,
             // Until the first bytes come: a connection that sends nothing is

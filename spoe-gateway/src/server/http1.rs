@@ -57,7 +57,7 @@ impl Gateway {
                             Some((Instant::now(), std::time::SystemTime::now()));
                     }
                     Ok(Err(e)) => {
-                        tracing::debug!(client = %service.session.client, error = %e, "client connection failed before its request");
+                        tracing::debug!(client = %service.session.client(), error = %e, "client connection failed before its request");
                         return;
                     }
                     Err(_) if first => {
@@ -106,7 +106,7 @@ impl Gateway {
     ) -> Option<ClientIo> {
         let exchange = service.exchange.clone();
         let session = service.session.clone();
-        let client = session.client;
+        let client = session.client();
         exchange.reset();
         let mut conn = http1::Builder::new()
             .timer(TokioTimer::new())

@@ -188,7 +188,9 @@ impl Gateway {
         let generation = self.current();
         let frontend = generation.frontend_for(addr).map(|f| &f.model);
         Levels {
-            listener: self.limits.listener(addr, 0),
+            listener: self
+                .limits
+                .listener(addr, frontend.map_or(0, |f| limits::listener_max(f, addr))),
             frontend: self
                 .limits
                 .frontend(frontend.map_or("-", |f| f.name.as_str())),

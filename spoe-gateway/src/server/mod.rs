@@ -216,6 +216,7 @@ impl Gateway {
             &loaded.var_names,
             &workers,
             &sinks,
+            &metrics.lua_errors,
         )?);
         metrics.generations.inc();
         let gw = Arc::new(Self {
@@ -281,7 +282,7 @@ impl Gateway {
         bytes: u64,
     ) {
         let generation = self.current();
-        let frontend = generation.frontend_for(session.local);
+        let frontend = generation.frontend_for(session.local());
         proxy::log_refused(
             &self.metrics,
             session,

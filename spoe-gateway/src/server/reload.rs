@@ -55,14 +55,20 @@ impl Gateway {
             return Err(e);
         }
         let limits_config = config.clone();
-        let generation =
-            match Generation::start(id, config, &loaded.var_names, &self.workers, &self.sinks) {
-                Ok(g) => Arc::new(g),
-                Err(e) => {
-                    self.metrics.reload_failures.inc();
-                    return Err(e.into());
-                }
-            };
+        let generation = match Generation::start(
+            id,
+            config,
+            &loaded.var_names,
+            &self.workers,
+            &self.sinks,
+            &self.metrics.lua_errors,
+        ) {
+            Ok(g) => Arc::new(g),
+            Err(e) => {
+                self.metrics.reload_failures.inc();
+                return Err(e.into());
+            }
+        };
         self.limits.configure(&limits_config, self.workers.len());
         let old = std::mem::replace(
             &mut *self

@@ -1,5 +1,5 @@
 //! Connection fetches: `src`, `src_port`, `dst`, `dst_port` (`fc_*` are the same here: the
-//! host sees the client connection only).
+//! host sees the client connection only), and `fe_name`.
 
 use std::net::SocketAddr;
 
@@ -41,4 +41,9 @@ pub(super) fn dst(x: &Exchange<'_>) -> Option<Sample> {
 /// `dst_port`.
 pub(super) fn dst_port(x: &Exchange<'_>) -> Option<Sample> {
     x.connection()?.local.map(port)
+}
+
+/// `fe_name`: the frontend that accepted the connection.
+pub(super) fn fe_name(x: &Exchange<'_>) -> Option<Sample> {
+    x.connection()?.frontend.as_deref().map(Sample::str)
 }

@@ -128,6 +128,20 @@ pub(super) fn value(
     pick(values(headers, name.as_deref(), split), occ).map(str_sample)
 }
 
+/// `req.hdr_names([delim])`: every header name, in order, separated by `delim`'s first byte
+/// (`,` by default). Names are lower case, as in HAProxy's HTX.
+pub(super) fn names(headers: &HeaderMap, delim: Option<&str>) -> Option<Sample> {
+    let delim = delim.and_then(|d| d.bytes().next()).unwrap_or(b',');
+    let mut out = BytesMut::new();
+    for (name, _) in headers {
+        if !out.is_empty() {
+            out.put_u8(delim);
+        }
+        out.put_slice(name.as_str().as_bytes());
+    }
+    Some(Sample::Str(out.freeze()))
+}
+
 /// Every value, copied (what ACLs iterate over).
 pub(super) fn values_all(headers: &HeaderMap, name: &Option<String>, split: Split) -> Vec<Sample> {
     values(headers, name.as_deref(), split)

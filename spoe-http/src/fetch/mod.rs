@@ -3,11 +3,12 @@
 //!
 //! | module | fetches |
 //! |---|---|
-//! | [`conn`] | `src`, `src_port`, `dst`, `dst_port` (and their `fc_` names) |
+//! | [`conn`] | `src`, `src_port`, `dst`, `dst_port` (and their `fc_` names), `fe_name` |
 //! | [`tls`] | `ssl_fc`, `ssl_fc_sni` |
-//! | [`request`] | `method`, `path`, `query`, `url`, `base`, `req.ver`, `url_param`, `req.proto_http` |
+//! | [`request`] | `method`, `path`, `pathq`, `query`, `url`, `url_ip`, `url_port`, `base`, `req.ver`, `url_param`, `req.proto_http` |
+//! | [`hash`] | `base32`, `base32+src`, `url32`, `url32+src` |
 //! | [`body`] | `req.body`, `req.body_len`, `req.body_size`, `req.len`, `res.len`, `res.body` |
-//! | [`headers`] | `req.hdr`, `req.fhdr`, `hdr`, `req.hdr_cnt`, `req.hdr_val`, `req.hdrs`, `req.hdrs_bin`, `req.cook`, and their `res.` twins |
+//! | [`headers`] | `req.hdr`, `req.fhdr`, `hdr`, `req.hdr_cnt`, `req.hdr_val`, `req.hdrs`, `req.hdrs_bin`, `req.hdr_names`, `req.cook`, and their `res.` twins |
 //! | [`response`] | `status`, `res.ver` |
 //! | [`internal`] | `unique-id`, `var`, constants |
 //!
@@ -20,6 +21,7 @@ use crate::exchange::Exchange;
 
 mod body;
 mod conn;
+mod hash;
 mod headers;
 mod internal;
 mod request;
@@ -48,6 +50,7 @@ fn one(x: &Exchange<'_>, kind: &FetchKind) -> Option<Sample> {
         K::SrcPort => conn::src_port(x),
         K::Dst => conn::dst(x),
         K::DstPort => conn::dst_port(x),
+        K::FeName => conn::fe_name(x),
 
         K::SslFc => tls::ssl_fc(x),
         K::SslFcSni => tls::ssl_fc_sni(x),
@@ -57,6 +60,13 @@ fn one(x: &Exchange<'_>, kind: &FetchKind) -> Option<Sample> {
         K::Query => request::query(x),
         K::Url => request::url(x),
         K::Base => request::base(x),
+        K::PathQ => request::pathq(x),
+        K::UrlIp => request::url_ip(x),
+        K::UrlPort => request::url_port(x),
+        K::Base32 => hash::base32(x),
+        K::Base32Src => hash::base32_src(x),
+        K::Url32 => hash::url32(x),
+        K::Url32Src => hash::url32_src(x),
         K::ReqVer => request::req_ver(x),
         K::UrlParam { name, delim } => request::url_param(x, name.as_deref(), delim.as_deref()),
         K::ReqProtoHttp => request::req_proto_http(x),
@@ -69,6 +79,7 @@ fn one(x: &Exchange<'_>, kind: &FetchKind) -> Option<Sample> {
 
         K::ReqHdrs => headers::text(req),
         K::ReqHdrsBin => headers::binary(req),
+        K::ReqHdrNames { delim } => headers::names(req, delim.as_deref()),
         K::ReqHdr { name, occ } => headers::value(req, name, *occ, Split::Commas),
         K::ReqFhdr { name, occ } => headers::value(req, name, *occ, Split::Never),
         K::Hdr { name, occ } => headers::value(channel(x), name, *occ, Split::Commas),

@@ -1,5 +1,7 @@
-//! Request-line and URI fetches: `method`, `path`, `query`, `url`, `base`, `req.ver`,
-//! `url_param`, `req.proto_http`.
+//! Request-line and URI fetches: `method`, `path`, `pathq`, `query`, `url`, `url_ip`,
+//! `url_port`, `base`, `req.ver`, `url_param`, `req.proto_http`.
+
+use std::net::Ipv4Addr;
 
 use bytes::Bytes;
 use http::{Method, Uri, Version};
@@ -22,6 +24,92 @@ pub(super) fn method(x: &Exchange<'_>) -> Option<Sample> {
 /// `path`: from the first slash to the `?`.
 pub(super) fn path(x: &Exchange<'_>) -> Option<Sample> {
     Some(Sample::str(x.request.uri.path()))
+}
+
+/// `pathq`: the path and the query string, without scheme nor authority.
+pub(super) fn pathq(x: &Exchange<'_>) -> Option<Sample> {
+    x.request
+        .uri
+        .path_and_query()
+        .map(|pq| Sample::str(pq.as_str()))
+}
+
+/// The address and port of an absolute request target, as HAProxy 2.6's `url2sa()` reads
+/// them at run time: the first `://` must follow `http` or `https` (in any case); an IPv4
+/// address in dotted form follows (a name is not resolved: no value), then an optional
+/// `:port` (digits, read up to the first other character, 16 bits kept), else 80 or 443.
+/// An IPv6 address gives `None` for the address, as `url_ip` and `url_port` then have no
+/// value either.
+fn url2sa(target: &[u8]) -> Option<(Ipv4Addr, u16)> {
+    let sep = target.windows(3).position(|w| w == b"://")?;
+    let default_port = match target[..sep].to_ascii_lowercase().as_slice() {
+        b"http" => 80,
+        b"https" => 443,
+        _ => return None,
+    };
+    let rest = &target[sep + 3..];
+    let (addr, used) = url2ipv4(rest)?;
+    let after = &rest[used..];
+    let port = match after.strip_prefix(b":") {
+        Some(digits) => {
+            let n = digits
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .fold(0u32, |n, &c| {
+                    n.wrapping_mul(10).wrapping_add(u32::from(c - b'0'))
+                });
+            // `htons()` of the parsed number keeps its 16 low bits.
+            #[expect(clippy::cast_possible_truncation)]
+            let port = n as u16;
+            port
+        }
+        None => default_port,
+    };
+    Some((addr, port))
+}
+
+/// HAProxy's `url2ipv4()`: four dotted decimal octets at the start of `s`, and how many bytes
+/// they took (digits and dots, up to the first other byte).
+fn url2ipv4(s: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    let mut tmp = [0u8; 4];
+    let (mut tp, mut octets, mut saw_digit, mut used) = (0usize, 0usize, false, 0usize);
+    for &c in s {
+        if !c.is_ascii_digit() && c != b'.' {
+            break;
+        }
+        used += 1;
+        if c.is_ascii_digit() {
+            let v = u32::from(tmp[tp]) * 10 + u32::from(c - b'0');
+            tmp[tp] = u8::try_from(v).ok()?;
+            if !saw_digit {
+                octets += 1;
+                if octets > 4 {
+                    return None;
+                }
+                saw_digit = true;
+            }
+        } else if saw_digit {
+            // A dot after a digit: the next octet (there is room: at most three dots).
+            if octets == 4 {
+                return None;
+            }
+            tp += 1;
+            saw_digit = false;
+        } else {
+            return None;
+        }
+    }
+    (octets == 4).then_some((Ipv4Addr::from(tmp), used))
+}
+
+/// `url_ip`: the IPv4 address of an absolute request target.
+pub(super) fn url_ip(x: &Exchange<'_>) -> Option<Sample> {
+    with_target(&x.request.uri, |t| url2sa(t.as_bytes())).map(|(a, _)| Sample::Ipv4(a))
+}
+
+/// `url_port`: its port.
+pub(super) fn url_port(x: &Exchange<'_>) -> Option<Sample> {
+    with_target(&x.request.uri, |t| url2sa(t.as_bytes())).map(|(_, p)| Sample::Int(i64::from(p)))
 }
 
 /// `query`: after the `?`, without it; no value without one.
@@ -136,6 +224,26 @@ fn find_param<'t>(params: &'t [u8], name: &[u8], delim: u8) -> Option<&'t [u8]> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absolute_targets_as_url2sa_reads_them() {
+        let a = |t: &str| url2sa(t.as_bytes());
+        let ip = Ipv4Addr::new(192, 0, 2, 1);
+        assert_eq!(a("http://192.0.2.1/x"), Some((ip, 80)));
+        assert_eq!(a("HTTPS://192.0.2.1"), Some((ip, 443)));
+        assert_eq!(a("http://192.0.2.1:8081/x?y"), Some((ip, 8081)));
+        assert_eq!(a("http://192.0.2.1:70000/"), Some((ip, 4464)));
+        assert_eq!(a("http://192.0.2.1:/"), Some((ip, 0)));
+        assert_eq!(a("http://192.0.2.1x/"), Some((ip, 80)));
+        assert_eq!(a("http://example.test/"), None);
+        assert_eq!(a("http://[2001:db8::1]/"), None);
+        assert_eq!(a("ftp://192.0.2.1/"), None);
+        assert_eq!(a("/path?u=http://192.0.2.1/"), None);
+        assert_eq!(a("http://1.2.3.4.5/"), None);
+        assert_eq!(a("http://1.2.3/"), None);
+        assert_eq!(a("http://256.1.1.1/"), None);
+        assert_eq!(a("http://1..2.3/"), None);
+    }
 
     #[test]
     fn parameters_as_haproxy_finds_them() {

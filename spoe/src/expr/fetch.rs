@@ -14,7 +14,9 @@ use super::script::{SCRIPT_ARGS, script_args, script_fetch};
 
 /// The host side of expression evaluation: returns the data of the stream being processed.
 ///
-/// Constants (`str()`, `int()`...) and `env()` never reach the host; everything else, `var()`
+/// Constants (`str()`, `int()`...) and `uuid()` never reach the host; `env()` asks
+/// [`env`](Self::env), which reads this process's environment unless the host says otherwise;
+/// everything else, `var()`
 /// included, does. Return `None` when the data does not exist (no such header, variable unset,
 /// no response yet): the expression then yields nothing, which is sent as NULL.
 pub trait Fetch {
@@ -34,6 +36,12 @@ pub trait Fetch {
     /// `fhdr()` does not). The default returns [`fetch`](Self::fetch)'s value alone.
     fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {
         self.fetch(kind).into_iter().collect()
+    }
+
+    /// The environment variable `name` for `env()`: this process's by default; a host whose
+    /// configuration sets variables (`setenv`) answers with those.
+    fn env(&self, name: &str) -> Option<Sample> {
+        std::env::var_os(name).map(|v| Sample::Str(Bytes::from(v.into_encoded_bytes())))
     }
 }
 
@@ -166,6 +174,32 @@ pub enum FetchKind {
     Query,
     /// `url`: the request target as received.
     Url,
+    /// `pathq`: the path and the query string, as received (no scheme nor authority).
+    PathQ,
+    /// `url_ip`: the IPv4 address of an absolute request target (`http://192.0.2.1/`); no
+    /// value for a name, an IPv6 address or an origin-form target (HAProxy's `url2sa()`).
+    UrlIp,
+    /// `url_port`: the port of an absolute request target with an IPv4 address (80 or 443
+    /// by the scheme when none is written).
+    UrlPort,
+    /// `base32`: a 32-bit hash of `Host` and the path (HAProxy's hash and full avalanche).
+    Base32,
+    /// `base32+src`: `base32` (4 bytes, network order) followed by the client's address.
+    Base32Src,
+    /// `url32`: a 32-bit hash of `Host` and the path with its query string.
+    Url32,
+    /// `url32+src`: `url32` (4 bytes, network order) followed by the client's address.
+    Url32Src,
+    /// `req.hdr_names([delim])`: the request header names, `,` or `delim` between them.
+    ReqHdrNames {
+        /// The first character separates names (`,` when `None`).
+        delim: Option<String>,
+    },
+    /// `fe_name`: the name of the frontend that accepted the connection.
+    FeName,
+    /// `uuid([4])`: a random version 4 UUID, new at each evaluation, computed by `spoe`
+    /// itself (never asked to the host).
+    Uuid,
     /// `base`: `Host` header and path.
     Base,
     /// `req.ver`, `req_ver`: `1.1`, `2.0`.
@@ -423,6 +457,16 @@ const FETCHES: &[(&str, FetchDef)] = &[
     ("query", def(NONE, 0, T::Str, D::RequestHeaders)),
     ("url", def(NONE, 0, T::Str, D::RequestHeaders)),
     ("base", def(NONE, 0, T::Str, D::RequestHeaders)),
+    ("pathq", def(NONE, 0, T::Str, D::RequestHeaders)),
+    ("url_ip", def(NONE, 0, T::Ipv4, D::RequestHeaders)),
+    ("url_port", def(NONE, 0, T::Int, D::RequestHeaders)),
+    ("base32", def(NONE, 0, T::Int, D::RequestHeaders)),
+    ("base32+src", def(NONE, 0, T::Bin, D::RequestHeaders)),
+    ("url32", def(NONE, 0, T::Int, D::RequestHeaders)),
+    ("url32+src", def(NONE, 0, T::Bin, D::RequestHeaders)),
+    ("req.hdr_names", def(STR1, 0, T::Str, D::RequestHeaders)),
+    ("fe_name", def(NONE, 0, T::Str, D::Connection)),
+    ("uuid", def(&[ArgType::Int], 0, T::Str, D::Internal)),
     ("req.ver", def(NONE, 0, T::Str, D::RequestHeaders)),
     ("req_ver", def(NONE, 0, T::Str, D::RequestHeaders)),
     ("req.hdrs", def(NONE, 0, T::Bin, D::RequestHeaders)),
@@ -521,6 +565,19 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         "query" => FetchKind::Query,
         "url" => FetchKind::Url,
         "base" => FetchKind::Base,
+        "pathq" => FetchKind::PathQ,
+        "url_ip" => FetchKind::UrlIp,
+        "url_port" => FetchKind::UrlPort,
+        "base32" => FetchKind::Base32,
+        "base32+src" => FetchKind::Base32Src,
+        "url32" => FetchKind::Url32,
+        "url32+src" => FetchKind::Url32Src,
+        "req.hdr_names" => FetchKind::ReqHdrNames { delim: str_arg(0) },
+        "fe_name" => FetchKind::FeName,
+        "uuid" => match int_arg(0) {
+            None | Some(4) => FetchKind::Uuid,
+            Some(v) => return Err(format!("Unsupported UUID version: '{v}'")),
+        },
         "req.ver" | "req_ver" => FetchKind::ReqVer,
         "req.hdrs" => FetchKind::ReqHdrs,
         "req.hdrs_bin" => FetchKind::ReqHdrsBin,
@@ -615,6 +672,21 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         },
     };
     Ok(kind)
+}
+
+/// A version 4 UUID as HAProxy 2.6's `ha_generate_uuid()` writes it: two random 64-bit
+/// numbers cut into four 32-bit words, the version and variant bits set, lower-case hex.
+pub(crate) fn uuid_v4() -> String {
+    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
+    let rnd = [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32];
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        rnd[0],
+        rnd[1] & 0xFFFF,
+        ((rnd[1] >> 16) & 0xFFF) | 0x4000,
+        (rnd[2] & 0x3FFF) | 0x8000,
+        (u64::from(rnd[2] >> 14) | (u64::from(rnd[3]) << 18)) & 0xFFFF_FFFF_FFFF
+    )
 }
 
 /// HAProxy's `MAX_HDR_HISTORY`: how far back a negative occurrence may reach.
@@ -712,6 +784,15 @@ mod tests {
             "expects valid method."
         );
         assert_eq!(
+            build_fetch("uuid", &[ArgValue::Int(1)]).unwrap_err(),
+            "Unsupported UUID version: '1'"
+        );
+        let u = uuid_v4();
+        assert_eq!(u.len(), 36, "{u}");
+        assert_eq!(&u[14..15], "4", "{u}");
+        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"), "{u}");
+        assert_ne!(uuid_v4(), u);
+        assert_eq!(
             build_fetch("req.hdr", &[ArgValue::Str("x".into()), ArgValue::Int(-11)]).unwrap_err(),
             "header occurrence must be >= -10"
         );
@@ -736,6 +817,16 @@ mod tests {
             "query",
             "url",
             "base",
+            "pathq",
+            "url_ip",
+            "url_port",
+            "base32",
+            "base32+src",
+            "url32",
+            "url32+src",
+            "req.hdr_names",
+            "fe_name",
+            "uuid",
             "req.ver",
             "req_ver",
             "req.hdrs",

@@ -304,9 +304,8 @@ impl SampleExpr {
 fn fetch_one<H: Fetch + ?Sized>(fetch: &FetchKind, host: &H) -> Option<Sample> {
     match fetch {
         FetchKind::Const(s) => Some(s.clone()),
-        FetchKind::Env { name } => {
-            std::env::var_os(name).map(|v| Sample::Str(bytes::Bytes::from(v.into_encoded_bytes())))
-        }
+        FetchKind::Uuid => Some(Sample::str(super::fetch::uuid_v4())),
+        FetchKind::Env { name } => host.env(name),
         FetchKind::Var { default, .. } => host
             .fetch(fetch)
             .or_else(|| default.as_ref().map(|d| Sample::str(d.clone()))),

@@ -8,15 +8,17 @@
 //! (`default_backend`, `use_backend`), [`filter`], [`limits`] (`maxconn`), `log` in
 //! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
-mod bind;
+pub(super) mod bind;
 mod defaults;
 mod filter;
 mod limits;
+mod monitor;
 pub(super) mod option;
 mod routing;
 mod rules;
 pub(super) mod server;
 mod timeout;
+mod unique_id;
 
 use spoe::config::reader::{Line, Section, Word};
 
@@ -48,7 +50,10 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "bind",
         handler: |lw, p, line| lw.bind(p, line),
-        uses: Use::Runs(&[("Frontend.binds", "model.rs")]),
+        uses: Use::Runs(&[
+            ("Frontend.binds", "model.rs"),
+            ("Frontend.bind_maxconn", "limits.rs"),
+        ]),
     },
     Keyword {
         name: "timeout",
@@ -104,6 +109,21 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "filter",
         handler: |lw, p, line| lw.filter(p, line),
         uses: Use::Runs(&[("Frontend.filters", "generation.rs")]),
+    },
+    Keyword {
+        name: "unique-id-format",
+        handler: |lw, p, line| lw.unique_id_format(p, line),
+        uses: Use::Runs(&[("Frontend.unique_id_format", "proxy.rs")]),
+    },
+    Keyword {
+        name: "unique-id-header",
+        handler: |lw, p, line| lw.unique_id_header(p, line),
+        uses: Use::Runs(&[("Frontend.unique_id_header", "proxy.rs")]),
+    },
+    Keyword {
+        name: "monitor-uri",
+        handler: |lw, p, line| lw.monitor_uri(p, line),
+        uses: Use::Runs(&[("Frontend.monitor_uri", "proxy.rs")]),
     },
     Keyword {
         name: "clitimeout",

@@ -452,7 +452,7 @@ defaults
     timeout server 30s
 frontend web
     bind :8080
-    unique-id-format %{+X}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid
+    unique-id-format %[src]:%[src_port]_%[uuid()]
     unique-id-header X-Unique-ID
     capture request header Host len 64
     default_backend app

@@ -127,6 +127,13 @@ pub trait Grammar {
         let _ = (kind, line);
         None
     }
+
+    /// Called with each line of a `kind` section as it is read, before the next line is: for
+    /// the directives that act while the file is read, as HAProxy runs each line when it
+    /// reads it (`setenv` changes what the `"${VAR}"` of the lines after it expand to).
+    fn line_read(&self, kind: Self::Kind, line: &Line) {
+        let _ = (kind, line);
+    }
 }
 
 /// What a read takes besides the grammar.
@@ -268,6 +275,7 @@ pub fn read<G: Grammar>(
             skipping = true;
             continue;
         }
+        grammar.line_read(section.kind, &line);
         section.lines.push(line);
     }
     if last_line > 0 {
