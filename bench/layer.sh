@@ -43,10 +43,7 @@ server_bin=$root/target/release/bench_server
 
 agent_port=$(free_port)
 write_bench_spoe_conf "$work/spoe.conf"
-"$spoe_bin" agent --listen "127.0.0.1:$agent_port" --example echo >"$work/agent.log" 2>&1 &
-agent_pid=$!
-pids+=("$agent_pid")
-wait_port "$agent_port"
+start_echo_agent "$spoe_bin" "$agent_port" "$work/agent.log"
 
 # The bare server HAProxy forwards to, for every run.
 backend_port=$(free_port)

@@ -13,7 +13,7 @@ use crate::vars::SharedVars;
 /// A host builds one per accepted connection and hands it to every request of that
 /// connection, either directly ([`Exchange::conn`](crate::Exchange::conn)) or as a request
 /// extension (an `http::Extensions` entry of this type), which is how a tower layer finds
-/// it. Cloning is cheap (two reference counts): the session's variables are shared by the
+/// it. Cloning is cheap (reference counts): the session's variables are shared by the
 /// clones, as HAProxy shares them between the streams of one connection.
 #[derive(Debug, Clone)]
 pub struct ConnectionFacts {
