@@ -134,6 +134,11 @@ mod tests {
 
     use super::*;
 
+    /// The tests of this module one at a time: tracing's callsite interest and level hint are
+    /// process-wide, so a test's thread-local subscriber set or dropped while another test logs
+    /// can leave that test's event unseen (it failed so under the whole suite's load).
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     /// Log lines written, as text.
     #[derive(Clone, Default)]
     struct Lines(Arc<Mutex<Vec<u8>>>);
@@ -173,6 +178,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_line_per_interval_with_the_count_left_out() {
+        let _serial = SERIAL.lock().await;
         let l = LogLimiter::new(Duration::from_secs(10));
         assert_eq!(l.admit(), Some(0));
         assert_eq!(l.admit(), None);
@@ -192,6 +198,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_count_is_logged_when_the_interval_ends_without_another_event() {
+        let _serial = SERIAL.lock().await;
         let (lines, _guard) = Lines::capture();
         let l = LogLimiter::named(Duration::from_secs(5), "verdict not delivered");
         assert_eq!(l.admit(), Some(0));
@@ -217,6 +224,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn dropping_the_limiter_says_what_is_still_counted() {
+        let _serial = SERIAL.lock().await;
         let (lines, _guard) = Lines::capture();
         let l = LogLimiter::named(Duration::from_secs(5), "refused");
         assert_eq!(l.admit(), Some(0));
@@ -227,6 +235,7 @@ mod tests {
 
     #[test]
     fn without_a_runtime_the_next_line_reports_the_count() {
+        let _serial = SERIAL.blocking_lock();
         let l = LogLimiter::new(Duration::ZERO);
         assert_eq!(l.admit(), Some(0));
         let l = LogLimiter::new(Duration::from_secs(3600));
