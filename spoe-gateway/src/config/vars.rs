@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use spoe::config::Span;
-use spoe::expr::{AclSet, Converter, FetchKind, Operand, SampleExpr};
+use spoe::expr::{AclSet, SampleExpr};
 
 use crate::model::{GatewayConfig, HttpAction, LogFormat, LogFormatPart, ReturnBody, Rule};
 
@@ -125,27 +125,5 @@ fn format_vars(format: &LogFormat, f: &mut dyn FnMut(String, &Span, Access)) {
 }
 
 fn expr_vars(expr: &SampleExpr, f: &mut dyn FnMut(String, &Span, Access)) {
-    if let FetchKind::Var { var, .. } = expr.fetch() {
-        f(var.to_string(), expr.span(), Access::Read);
-    }
-    for step in expr.converters() {
-        match &step.converter {
-            Converter::Add(op)
-            | Converter::Sub(op)
-            | Converter::Mul(op)
-            | Converter::Div(op)
-            | Converter::Mod(op)
-            | Converter::And(op)
-            | Converter::Or(op)
-            | Converter::Xor(op) => {
-                if let Operand::Var(var) = op {
-                    f(var.to_string(), expr.span(), Access::Read);
-                }
-            }
-            Converter::Concat { var: Some(var), .. } => {
-                f(var.to_string(), expr.span(), Access::Read);
-            }
-            _ => {}
-        }
-    }
+    expr.for_each_var(|var| f(var.to_string(), expr.span(), Access::Read));
 }
