@@ -142,15 +142,7 @@ echo "Medians (per column, over the runs):"
 echo
 echo "| load | setup | runs | requests | req/s | latency avg (ms) | p50 (ms) | p99 (ms) | server CPU/req (us) | HAProxy CPU/req (us) | agent CPU/msg (us) | errors |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-awk -F'\t' '
-    function median(key, col,   n, i, j, t, v) {
-        n = 0
-        for (i = 1; i <= rows[key]; i++) v[++n] = cell[key, i, col]
-        for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
-            t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
-        }
-        return v[int((n + 1) / 2)]
-    }
+awk -F'\t' "$AWK_MEDIAN"'
     {
         key = $1 SUBSEP $2
         if (!(key in rows)) { order[++nkeys] = key; ld[key] = $1; st[key] = $2 }
