@@ -34,6 +34,20 @@ if [ ${#need[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y $(printf '%s\n' "${need[@]}" | sort -u)
 fi
 
+# The Pingora example (examples/pingora, a crate of its own) builds zlib-ng with cmake.
+if ! command -v cmake >/dev/null 2>&1; then
+    echo "test.sh: installing cmake from Debian" >&2
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y cmake
+fi
+
+# The systemd units in contrib/ are checked with systemd-analyze (verify, security).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    echo "test.sh: installing systemd (systemd-analyze) from Debian" >&2
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y systemd
+fi
+
 # The `spoe` binary's allocator (tikv-jemalloc-sys) builds jemalloc from its C sources.
 if ! command -v make >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
     echo "test.sh: installing make and a C compiler from Debian" >&2
@@ -57,3 +71,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
 cargo check --manifest-path fuzz/Cargo.toml --locked
 cargo test --workspace --locked
+# Pingora's build is heavy: its example is a crate of its own, built and tested here, after the
+# workspace's tests built the agents it runs against.
+cargo test --manifest-path examples/pingora/Cargo.toml --locked

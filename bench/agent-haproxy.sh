@@ -10,6 +10,9 @@
 # Environment: DURATION (wrk -d, default 10s), WRK_THREADS (2), WRK_CONNS (50), AGENTS ("spoe
 # haproxyspoa"; also "spoe-t1": `spoe agent --threads 1`, one thread for every connection),
 # KEEP_WORK=1 to keep the temporary directory (configs, logs, wrk output), SKIP_BUILD=1.
+# A change is measured against the tree before it in one run, the runs interleaved: build the
+# earlier tree's `spoe` (e.g. in a `git worktree`), then
+# `AGENTS="base spoe" BASE_SPOE=/path/to/earlier/spoe bench/agent-haproxy.sh 5`.
 #
 # Everything listens on 127.0.0.1 on ports the kernel picks. The processes this script starts are
 # stopped on exit (trap), and only those.
@@ -59,6 +62,8 @@ one_run() {
     case $kind in
         spoe) start_echo_agent "$spoe_bin" "$agent_port" "$log" ;;
         spoe-t1) start_echo_agent "$spoe_bin" "$agent_port" "$log" --threads 1 ;;
+        base) start_echo_agent "${BASE_SPOE:?AGENTS has base: set BASE_SPOE to the spoe binary to compare with}" \
+                  "$agent_port" "$log" ;;
         haproxyspoa)
             "$venv/bin/python" "$root/bench/haproxyspoa_echo.py" "$agent_port" >"$log" 2>&1 &
             agent_pid=$!

@@ -183,3 +183,17 @@ start_echo_agent() {
     pids+=("$agent_pid")
     wait_port "$port"
 }
+
+# An awk function for the summary tables: the median of column `col` over the rows kept for
+# `key` (`rows[key]` of them, in `cell[key, row, col]`). Prepend it to a program:
+# awk -F'\t' "$AWK_MEDIAN"'{ ... }'
+AWK_MEDIAN='
+    function median(key, col,   n, i, j, t, v) {
+        n = 0
+        for (i = 1; i <= rows[key]; i++) v[++n] = cell[key, i, col]
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
+            t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+        }
+        return v[int((n + 1) / 2)]
+    }
+'

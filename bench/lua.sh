@@ -110,15 +110,7 @@ echo "Machine: $(nproc) CPUs; $("$haproxy_bin" -v | awk 'NR == 1 { print $1, $2,
 echo
 echo "| scenario | proxy | runs | req/s | p50 (ms) | proxy CPU/req (us) | errors |"
 echo "|---|---|---|---|---|---|---|"
-awk -F'\t' '
-    function median(key, col,   n, i, j, t, v) {
-        n = 0
-        for (i = 1; i <= rows[key]; i++) v[++n] = cell[key, i, col]
-        for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
-            t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
-        }
-        return v[int((n + 1) / 2)]
-    }
+awk -F'\t' "$AWK_MEDIAN"'
     {
         key = $1 SUBSEP $2
         if (!(key in rows)) { order[++nkeys] = key; sc[key] = $1; px[key] = $2 }

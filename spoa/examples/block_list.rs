@@ -9,10 +9,14 @@
 //!
 //! spoe.conf on the HAProxy side:
 //!
+//! <!-- config: example-block-list spoe.conf -->
 //! ```text
+//! [block]
 //! spoe-agent block-agent
 //!     messages check-request
 //!     option var-prefix block
+//!     timeout hello 2s
+//!     timeout idle 30s
 //!     timeout processing 200ms
 //!     use-backend agents
 //! spoe-message check-request
@@ -20,7 +24,8 @@
 //!     event on-frontend-http-request
 //! ```
 //!
-//! and in haproxy.cfg: `http-request deny if { var(txn.block.blocked) -m bool }`.
+//! and in haproxy.cfg's frontend: `filter spoe engine block config spoe.conf`,
+//! `http-request deny if { var(txn.block.blocked) -m bool }`.
 //! Handler errors and overruns are logged through `tracing` (RUST_LOG
 //! filters them; default `info`).
 
@@ -73,6 +78,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let server = Server::new(check, config())?;
     let listener = Listener::bind(&addr).await?;
     println!("block_list: listening on {}", listener.local_addr()?);
+    // Prometheus metrics (METRICS_ADDR, 127.0.0.1:9100 by default), until the agent stops.
+    let metrics = server
+        .serve_metrics(
+            std::env::var("METRICS_ADDR")
+                .as_deref()
+                .unwrap_or("127.0.0.1:9100"),
+        )
+        .await?;
+    println!(
+        "block_list: metrics on http://{}/metrics",
+        metrics.local_addr()
+    );
     // SIGTERM or SIGINT: stop accepting, finish in-flight NOTIFY frames,
     // AGENT-DISCONNECT, exit 0.
     server.serve_until_signal(listener).await?;

@@ -8,11 +8,15 @@
 //!
 //! spoe.conf on the HAProxy side:
 //!
+//! <!-- config: example-bot-blocker spoe.conf -->
 //! ```text
+//! [bot]
 //! spoe-agent bot-agent
 //!     messages check-ua
 //!     option var-prefix bot
 //!     option set-on-error error
+//!     timeout hello 2s
+//!     timeout idle 30s
 //!     timeout processing 200ms
 //!     use-backend agents
 //! spoe-message check-ua
@@ -20,7 +24,8 @@
 //!     event on-frontend-http-request
 //! ```
 //!
-//! and in haproxy.cfg: `http-request deny if { var(txn.bot.bot) -m bool }`.
+//! and in haproxy.cfg's frontend: `filter spoe engine bot config spoe.conf`,
+//! `http-request deny if { var(txn.bot.bot) -m bool }`.
 //! Handler errors and overruns are logged through `tracing` (RUST_LOG
 //! filters them; default `info`).
 
@@ -63,6 +68,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let server = Server::new(router(), config)?;
     let listener = Listener::bind(&addr).await?;
     println!("bot_blocker: listening on {}", listener.local_addr()?);
+    // Prometheus metrics (METRICS_ADDR, 127.0.0.1:9100 by default), until the agent stops.
+    let metrics = server
+        .serve_metrics(
+            std::env::var("METRICS_ADDR")
+                .as_deref()
+                .unwrap_or("127.0.0.1:9100"),
+        )
+        .await?;
+    println!(
+        "bot_blocker: metrics on http://{}/metrics",
+        metrics.local_addr()
+    );
     server.serve_until_signal(listener).await?;
     Ok(())
 }

@@ -18,10 +18,14 @@
 //! handler returns an error: never a silent allow. The runtime logs it and
 //! answers through its error path; HAProxy must fail closed:
 //!
+//! <!-- config: example-rate-limit spoe.conf -->
 //! ```text
+//! [rl]
 //! spoe-agent rl-agent
 //!     messages rate-limit
 //!     option var-prefix rl
+//!     timeout hello 2s
+//!     timeout idle 30s
 //!     timeout processing 500ms
 //!     use-backend agents
 //! spoe-message rate-limit
@@ -29,7 +33,8 @@
 //!     event on-frontend-http-request
 //! ```
 //!
-//! and in haproxy.cfg: `http-request deny deny_status 429 unless { var(txn.rl.allowed) -m bool }`
+//! and in haproxy.cfg's frontend: `filter spoe engine rl config spoe.conf`,
+//! `http-request deny deny_status 429 unless { var(txn.rl.allowed) -m bool }`
 //! (no answer, an error or a timeout leave `allowed` unset: denied). The
 //! runtime's error path also sets `txn.rl.error` when a handler fails
 //! (see `spoa::Config`): deny on it, or log it, to tell "over the limit"
@@ -179,6 +184,18 @@ async fn main() -> Result<(), HandlerError> {
     )?;
     let listener = Listener::bind(&addr).await?;
     println!("rate_limit: listening on {}", listener.local_addr()?);
+    // Prometheus metrics (METRICS_ADDR, 127.0.0.1:9100 by default), until the agent stops.
+    let metrics = server
+        .serve_metrics(
+            std::env::var("METRICS_ADDR")
+                .as_deref()
+                .unwrap_or("127.0.0.1:9100"),
+        )
+        .await?;
+    println!(
+        "rate_limit: metrics on http://{}/metrics",
+        metrics.local_addr()
+    );
     tracing::info!(%url, capacity, refill_per_sec, "token buckets in Redis");
     server.serve_until_signal(listener).await?;
     Ok(())

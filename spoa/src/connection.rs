@@ -124,14 +124,16 @@ where
         let shared = self.shared.clone();
         let cfg = &shared.config;
         let mut stopping = false;
+        // One clock read per wake-up: the handlers' start and budget, the
+        // ACKs' latency, the idle timer and the write bound all use it.
+        let mut now = Instant::now();
         loop {
             // What the state machine decided, and the answers ready now (a
             // handler that did not have to wait): they share the next write.
             loop {
-                if let Some(end) = self.handle_events(shutdown).await {
+                if let Some(end) = self.handle_events(shutdown, now).await {
                     return self.finish(end).await;
                 }
-                let now = Instant::now();
                 let mut answered = false;
                 while let Some(Some(answer)) = self.handlers.next().now_or_never() {
                     self.queue_ack(answer, now);
@@ -145,7 +147,7 @@ where
                     .handle_input(self.reader.buffer_mut(), now.into_std());
             }
             if self.conn.poll_transmit(self.writer.buffer_mut()) {
-                let deadline = Instant::now() + cfg.write_timeout;
+                let deadline = now + cfg.write_timeout;
                 if let Err(e) = self.writer.flush_until(deadline).await {
                     self.conn.handle_write_error(&e);
                     continue;
@@ -157,29 +159,30 @@ where
                 biased;
                 () = shutdown.cancelled(), if !stopping => {
                     stopping = true;
-                    let now = Instant::now().into_std();
-                    self.conn.shutdown(self.reader.buffer_mut(), now, cfg.drain_grace);
+                    now = Instant::now();
+                    self.conn.shutdown(self.reader.buffer_mut(), now.into_std(), cfg.drain_grace);
                 }
                 () = self.timer.as_mut(), if self.armed.is_some() => {
                     self.armed = None;
-                    self.conn.handle_timeout(Instant::now().into_std());
+                    now = Instant::now();
+                    self.conn.handle_timeout(now.into_std());
                 }
                 Some(answer) = self.handlers.next(), if !self.handlers.is_empty() => {
-                    let now = Instant::now();
+                    now = Instant::now();
                     self.queue_ack(answer, now);
                     self.conn.handle_input(self.reader.buffer_mut(), now.into_std());
                 }
-                read = self.reader.fill(), if can_read => match read {
-                    Ok(0) => self.conn.handle_eof(),
-                    Ok(_) => {
-                        let now = Instant::now().into_std();
-                        self.conn.handle_input(self.reader.buffer_mut(), now);
+                read = self.reader.fill(), if can_read => {
+                    now = Instant::now();
+                    match read {
+                        Ok(0) => self.conn.handle_eof(),
+                        Ok(_) => self.conn.handle_input(self.reader.buffer_mut(), now.into_std()),
+                        Err(e) => {
+                            self.read_error = Some(e.to_string());
+                            self.conn.handle_read_error(&e);
+                        }
                     }
-                    Err(e) => {
-                        self.read_error = Some(e.to_string());
-                        self.conn.handle_read_error(&e);
-                    }
-                },
+                }
             }
         }
     }
@@ -197,7 +200,11 @@ where
     }
 
     /// Acts on the state machine's events; the end, once it came.
-    async fn handle_events(&mut self, shutdown: &CancellationToken) -> Option<ConnectionEnd> {
+    async fn handle_events(
+        &mut self,
+        shutdown: &CancellationToken,
+        now: Instant,
+    ) -> Option<ConnectionEnd> {
         while let Some(event) = self.conn.poll_event() {
             match event {
                 AgentEvent::Hello { healthcheck } => self.admit(healthcheck, shutdown).await,
@@ -206,7 +213,7 @@ where
                     stream_id,
                     frame_id,
                     messages,
-                } => self.start_handler(ticket, stream_id, frame_id, messages),
+                } => self.start_handler(ticket, stream_id, frame_id, messages, now),
                 AgentEvent::Aborted {
                     stream_id,
                     frame_id,
@@ -285,9 +292,9 @@ where
         stream_id: u64,
         frame_id: u64,
         messages: Vec<Message>,
+        started: Instant,
     ) {
         let shared = self.shared.clone();
-        let started = Instant::now();
         let request = Request::from_parts(
             stream_id,
             frame_id,
@@ -377,7 +384,10 @@ where
                 u.cause.into()
             }
         };
-        metrics.message(outcome, started.elapsed().as_secs_f64());
+        metrics.message(
+            outcome,
+            now.saturating_duration_since(started).as_secs_f64(),
+        );
     }
 
     /// Sends the ACK of an undelivered verdict: the fallback actions and

@@ -34,6 +34,8 @@
 //!     config.handler_timeout = Duration::from_millis(150); // below spoe.conf's `timeout processing`
 //!     let server = Server::new(Router::new().route("check-ua", check_ua), config)?;
 //!     let listener = Listener::bind(&"127.0.0.1:12345".parse::<Addr>()?).await?;
+//!     // Prometheus metrics at http://127.0.0.1:9100/metrics while `_metrics` lives.
+//!     let _metrics = server.serve_metrics("127.0.0.1:9100").await?;
 //!     server.serve_until_signal(listener).await?; // SIGTERM / SIGINT: drain, then exit 0
 //!     Ok(())
 //! }
@@ -41,12 +43,17 @@
 //!
 //! with, on HAProxy's side, `spoe.conf`:
 //!
+//! <!-- config: spoa-guide spoe.conf -->
 //! ```text
+//! [bot]
 //! spoe-agent bot-agent
 //!     messages check-ua
 //!     option var-prefix bot
+//!     timeout hello 2s
+//!     timeout idle 30s
 //!     timeout processing 200ms
 //!     use-backend agents
+//!
 //! spoe-message check-ua
 //!     args ua=req.hdr(user-agent)
 //!     event on-frontend-http-request
@@ -54,7 +61,8 @@
 //!
 //! and in `haproxy.cfg`: `filter spoe engine bot config spoe.conf` in the
 //! frontend, `http-request deny if { var(txn.bot.bot) -m bool }`, and a
-//! `backend agents` (`mode tcp`) with one `server` per agent process.
+//! `backend agents` (`mode tcp`) with one `server` per agent process (the
+//! repository's README has the whole file).
 //!
 //! # Handlers
 //!
@@ -180,7 +188,10 @@
 //!
 //! [`Server::serve_until_signal`] serves until SIGTERM or SIGINT and drains
 //! (what `spoe agent` does); [`Server::serve`] takes a
-//! [`CancellationToken`] for any other way to stop. The examples in
+//! [`CancellationToken`] for any other way to stop.
+//! [`Server::serve_metrics`] serves the agent's Prometheus metrics
+//! (`spoa_messages_total` by outcome, `spoa_undelivered_verdicts_total` by
+//! cause, handler latency, connections...) at `http://ADDR/metrics`. The examples in
 //! `spoa/examples/` are complete agents, each tested behind HAProxy 2.6:
 //! `block_list`, `bot_blocker` (router and typed arguments) and `rate_limit`
 //! (a token bucket per client address in Redis, shared by several agent
@@ -200,6 +211,7 @@ mod handler;
 mod listener;
 mod log_limit;
 mod metrics;
+mod metrics_http;
 mod request;
 mod router;
 mod server;
@@ -214,6 +226,7 @@ pub use handler::{Actions, Handler, HandlerError};
 pub use listener::{Listener, UnixPathGuard};
 pub use log_limit::LogLimiter;
 pub use metrics::{Direction, Metrics, Outcome};
+pub use metrics_http::MetricsEndpoint;
 pub use request::{Request, RequestBuilder};
 pub use router::Router;
 pub use server::Server;

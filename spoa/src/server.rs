@@ -19,6 +19,7 @@ use crate::connection;
 use crate::handler::Handler;
 use crate::listener::Listener;
 use crate::metrics::Metrics;
+use crate::metrics_http::MetricsEndpoint;
 use crate::shared::Shared;
 use spop::agent::ConnectionEnd;
 
@@ -69,6 +70,29 @@ impl<H: Handler> Server<H> {
     /// The agent's metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
+    }
+
+    /// Serves the agent's Prometheus metrics at `http://ADDR/metrics`
+    /// (OpenMetrics text) until the returned endpoint is dropped or shut
+    /// down; port 0 picks a free port ([`MetricsEndpoint::local_addr`]).
+    /// Must be called inside a tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn f(server: spoa::Server<spoa::Router>) -> std::io::Result<()> {
+    /// let metrics = server.serve_metrics("127.0.0.1:9100").await?;
+    /// println!("metrics on http://{}/metrics", metrics.local_addr());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `addr` cannot be bound.
+    pub async fn serve_metrics(
+        &self,
+        addr: impl tokio::net::ToSocketAddrs,
+    ) -> io::Result<MetricsEndpoint> {
+        MetricsEndpoint::start(addr, self.shared.metrics.clone()).await
     }
 
     /// The agent's settings.

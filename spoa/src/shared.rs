@@ -10,8 +10,8 @@ use crate::log_limit::LogLimiter;
 use crate::metrics::Metrics;
 
 /// How often a repeated warning (an undelivered verdict of one cause, a
-/// refused connection) may be logged; the lines left out are counted in the
-/// next one.
+/// refused connection) may be logged; the lines left out are counted, and
+/// the count logged when the interval ends.
 pub(crate) const LOG_INTERVAL: Duration = Duration::from_secs(5);
 
 pub(crate) struct Shared<H> {
@@ -29,8 +29,20 @@ impl<H> Shared<H> {
             handler,
             config,
             metrics,
-            undelivered_log: ErrorCause::ALL.map(|_| LogLimiter::new(LOG_INTERVAL)),
-            over_limit_log: LogLimiter::new(LOG_INTERVAL),
+            undelivered_log: ErrorCause::ALL.map(|cause| {
+                LogLimiter::named(
+                    LOG_INTERVAL,
+                    format!(
+                        "verdicts not delivered ({}, code {}), answered with the error variable or the fallback actions",
+                        cause.label(),
+                        cause.code()
+                    ),
+                )
+            }),
+            over_limit_log: LogLimiter::named(
+                LOG_INTERVAL,
+                "engine connection refused or closed: too many connections open",
+            ),
         }
     }
 }

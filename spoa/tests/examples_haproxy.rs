@@ -26,6 +26,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use spoe_interop::processes::Redis;
 use spoe_interop::{ChildGuard, Haproxy, HttpResponse, Signal, http_get_unix};
 
 /// How long a process may take to start (print its address, open its socket).
@@ -82,14 +83,19 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// The first line of the file at `path`, polled until `START`; `None` if the
-/// child exits first.
-fn first_line(child: &mut ChildGuard, path: &Path) -> Option<String> {
+/// The first `n` lines of the file at `path`, polled until `START`; `None`
+/// if the child exits first.
+fn first_lines(child: &mut ChildGuard, path: &Path, n: usize) -> Option<Vec<String>> {
     let deadline = Instant::now() + START;
     loop {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        if let Some((line, _)) = text.split_once('\n') {
-            return Some(line.to_owned());
+        let lines: Vec<String> = text
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .map(|l| l.trim_end().to_owned())
+            .collect();
+        if lines.len() >= n {
+            return Some(lines);
         }
         if Instant::now() >= deadline || child.try_wait().ok().flatten().is_some() {
             return None;
@@ -114,16 +120,19 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// A running example agent: its address and its log (stderr).
+/// A running example agent: its address, its metrics' address and its log
+/// (stderr).
 struct Example {
     child: ChildGuard,
     addr: SocketAddr,
+    metrics: SocketAddr,
     stderr: tempfile::NamedTempFile,
 }
 
 impl Example {
-    /// Starts `name ARGS...` (first argument `127.0.0.1:0`) and waits for
-    /// its "NAME: listening on ADDR" line.
+    /// Starts `name ARGS...` (first argument `127.0.0.1:0`, metrics on a
+    /// free port) and waits for its "NAME: listening on ADDR" and "NAME:
+    /// metrics on http://ADDR/metrics" lines.
     fn start(name: &str, args: &[&str], rust_log: &str) -> Self {
         let path = example_path(name);
         let stdout = tempfile::NamedTempFile::new().expect("temporary file");
@@ -133,32 +142,52 @@ impl Example {
                 .arg("127.0.0.1:0")
                 .args(args)
                 .env("RUST_LOG", rust_log)
+                .env("METRICS_ADDR", "127.0.0.1:0")
                 .stdin(Stdio::null())
                 .stdout(stdout.reopen().expect("reopen"))
                 .stderr(stderr.reopen().expect("reopen")),
         )
         .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", path.display()));
         let log = || std::fs::read_to_string(stderr.path()).unwrap_or_default();
-        let line = first_line(&mut child, stdout.path()).unwrap_or_else(|| {
+        let lines = first_lines(&mut child, stdout.path(), 2).unwrap_or_else(|| {
             panic!(
-                "{name} printed no address within {START:?} (exit: {:?}); stderr:\n{}",
+                "{name} printed no addresses within {START:?} (exit: {:?}); stderr:\n{}",
                 child.try_wait().ok().flatten(),
                 log()
             )
         });
-        let addr = line
+        let addr = lines[0]
             .strip_prefix(&format!("{name}: listening on "))
             .and_then(|a| a.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}; stderr:\n{}", log()));
+            .unwrap_or_else(|| panic!("unexpected first line {:?}; stderr:\n{}", lines[0], log()));
+        let metrics = lines[1]
+            .strip_prefix(&format!("{name}: metrics on http://"))
+            .and_then(|a| a.trim().strip_suffix("/metrics")?.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected second line {:?}; stderr:\n{}", lines[1], log()));
         Self {
             child,
             addr,
+            metrics,
             stderr,
         }
     }
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+    }
+
+    /// The sum of a metric's samples, scraped from its metrics endpoint.
+    fn metric(&self, name: &str, labels: &str) -> f64 {
+        let (status, headers, body) =
+            spoe_interop::http_get(self.metrics, "/metrics", &[]).expect("GET /metrics");
+        assert_eq!(status, 200);
+        assert!(
+            headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.contains("openmetrics")),
+            "{headers:?}"
+        );
+        spoe_interop::metric_sum(&String::from_utf8_lossy(&body), name, labels)
     }
 
     /// SIGTERM, then the exit status must be 0 (drained), within `STOP`.
@@ -174,73 +203,6 @@ impl Example {
         );
         assert!(log.contains("SIGTERM: draining"), "stderr:\n{log}");
     }
-}
-
-/// A `redis-server` on a Unix socket in a temporary directory (`--port 0`:
-/// no TCP at all), killed on drop.
-struct Redis {
-    child: ChildGuard,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Redis {
-    fn start() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("spoa-redis-")
-            .tempdir()
-            .expect("temporary directory");
-        let socket = dir.path().join("redis.sock");
-        let log = std::fs::File::create(dir.path().join("redis.log")).expect("redis log");
-        let mut child = ChildGuard::spawn(
-            Command::new("redis-server")
-                .args(["--port", "0", "--save", "", "--appendonly", "no"])
-                .arg("--unixsocket")
-                .arg(&socket)
-                .args(["--unixsocketperm", "700"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("dup"))
-                .stderr(log),
-        )
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot spawn redis-server ({e}): install it with `apt-get install -y redis-server` (test.sh does)"
-            )
-        });
-        let ready = wait_until(START, || {
-            ping(&socket) || child.try_wait().ok().flatten().is_some()
-        });
-        assert!(
-            ready && ping(&socket),
-            "redis-server not answering PING on {} within {START:?}:\n{}",
-            socket.display(),
-            std::fs::read_to_string(dir.path().join("redis.log")).unwrap_or_default()
-        );
-        Self {
-            child,
-            socket,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis+unix://{}", self.socket.display())
-    }
-
-    fn kill(&mut self) {
-        self.child.kill();
-    }
-}
-
-fn ping(socket: &Path) -> bool {
-    let Ok(mut s) = UnixStream::connect(socket) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut buf = [0u8; 7];
-    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
 
 // ===== HAProxy =====
@@ -358,6 +320,8 @@ fn bot_blocker_denies_bots_behind_haproxy_and_drains_on_sigterm() {
             );
         }
     }
+    // Its metrics, served by `Server::serve_metrics`, counted the four verdicts.
+    assert_eq!(agent.metric("spoa_messages_total", "outcome=\"ok\""), 4.0);
     agent.assert_stops_cleanly_on_sigterm();
 }
 

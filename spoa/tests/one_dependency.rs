@@ -1,39 +1,44 @@
 //! An agent crate that depends only on `spoa` and `tokio` builds and its
-//! tests pass: the README's "Write an agent" code (its `main.rs` block and
-//! its tests block), compiled as a crate of its own whose `Cargo.toml` lists
-//! those two dependencies and nothing else.
-//!
-//! The crate lives in `target/one-dependency-agent/` with a target directory
-//! of its own (a nested cargo must not wait on the outer one's lock), built
-//! `--offline` against a copy of the workspace's `Cargo.lock`, so it uses
-//! the same versions and needs no network. The first run compiles tokio and
-//! spoa's dependencies once; later runs are incremental.
+//! tests pass: the README's "Write an agent" crate (its `Cargo.toml` block's
+//! dependencies, its `main.rs` block and its tests block), compiled as a
+//! crate of its own (see `spoe_interop::readme`), with the manifest's `spoa`
+//! path pointed at this checkout.
 
-#![allow(
-    clippy::disallowed_types,
-    reason = "waits on a real cargo process on the wall clock"
-)]
+use spoe_interop::readme::{cargo_test_crate, crate_path, readme_block, workspace_root};
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+#[test]
+fn the_readme_agent_builds_and_tests_with_only_spoa_and_tokio() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
+    let main_rs = readme_block(&readme, "write-an-agent", "main.rs");
+    let tests_rs = readme_block(&readme, "write-an-agent", "tests");
+    assert!(
+        !main_rs.contains("spop") && !main_rs.contains("tokio_util"),
+        "the agent names only spoa and tokio:\n{main_rs}"
+    );
+    let dependencies = readme_dependencies(&toml_block(&readme));
+    let (passed, output) = cargo_test_crate(
+        "one-dependency-agent",
+        &dependencies,
+        "",
+        &format!("{main_rs}\n{tests_rs}"),
+    );
+    assert!(
+        passed,
+        "the README's agent, depending only on spoa and tokio, failed to build or test:\n{output}"
+    );
+    assert!(output.contains("1 passed"), "its test ran:\n{output}");
+}
 
-use spoe_interop::ChildGuard;
-
-/// A cold build on a busy 2-core machine takes minutes; a warm one seconds.
-const BUILD_LIMIT: Duration = Duration::from_secs(20 * 60);
-
-/// The Rust block that follows the `<!-- write-an-agent:TAG ...-->` marker in
-/// the README.
-fn readme_block(readme: &str, tag: &str) -> String {
-    let marker = format!("<!-- write-an-agent:{tag}");
+/// The ```toml block after the README's `write-an-agent:Cargo.toml` marker.
+fn toml_block(readme: &str) -> String {
+    let marker = "<!-- write-an-agent:Cargo.toml";
     let after = readme
-        .split_once(&marker)
+        .split_once(marker)
         .unwrap_or_else(|| panic!("README.md has no {marker:?} marker"))
         .1;
     let code = after
-        .split_once("```rust\n")
-        .unwrap_or_else(|| panic!("no ```rust block after {marker:?}"))
+        .split_once("```toml\n")
+        .unwrap_or_else(|| panic!("no ```toml block after {marker:?}"))
         .1;
     code.split_once("```")
         .unwrap_or_else(|| panic!("unterminated block after {marker:?}"))
@@ -41,84 +46,39 @@ fn readme_block(readme: &str, tag: &str) -> String {
         .to_owned()
 }
 
-fn target_dir() -> PathBuf {
-    // target/<profile>/deps/<this test>
-    let exe = std::env::current_exe().expect("path of the test binary");
-    exe.ancestors()
-        .nth(3)
-        .expect("test binary in target/<profile>/deps")
-        .to_path_buf()
-}
-
-#[test]
-fn the_readme_agent_builds_and_tests_with_only_spoa_and_tokio() {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
-    let readme = std::fs::read_to_string(workspace.join("README.md")).expect("README.md");
-    let main_rs = readme_block(&readme, "main.rs");
-    let tests_rs = readme_block(&readme, "tests");
-    assert!(
-        !main_rs.contains("spop") && !main_rs.contains("tokio_util"),
-        "the agent names only spoa and tokio:\n{main_rs}"
-    );
-
-    let krate = target_dir().join("one-dependency-agent");
-    std::fs::create_dir_all(krate.join("src")).expect("create crate directory");
-    let manifest = format!(
-        "\
-[package]
-name = \"one-dependency-agent\"
-version = \"0.0.0\"
-edition = \"2024\"
-publish = false
-
-# Its own workspace: not a member of the one it sits in.
-[workspace]
-
-[dependencies]
-spoa = {{ path = {spoa:?} }}
-tokio = {{ version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }}
-",
-        spoa = workspace.join("spoa").display().to_string()
-    );
-    write_if_changed(&krate.join("Cargo.toml"), &manifest);
-    write_if_changed(
-        &krate.join("src/main.rs"),
-        &format!("{main_rs}\n{tests_rs}"),
-    );
-    if !krate.join("Cargo.lock").exists() {
-        std::fs::copy(workspace.join("Cargo.lock"), krate.join("Cargo.lock"))
-            .expect("copy Cargo.lock");
+/// The `[dependencies]` lines of the README's manifest, with the `spoa`
+/// path pointed at this checkout. They must be exactly `spoa` and `tokio`.
+fn readme_dependencies(readme_toml: &str) -> String {
+    let mut names = Vec::new();
+    let mut in_deps = false;
+    let mut out = String::new();
+    for line in readme_toml.lines() {
+        if line.starts_with('[') {
+            in_deps = line.trim() == "[dependencies]";
+            continue;
+        }
+        if !in_deps {
+            continue;
+        }
+        let Some((name, _)) = line.split_once('=') else {
+            continue;
+        };
+        names.push(name.trim().to_owned());
+        if name.trim() == "spoa" {
+            let (before, after) = line
+                .split_once("path = \"")
+                .unwrap_or_else(|| panic!("the README's spoa dependency is a path: {line}"));
+            let rest = after.split_once('"').expect("a quoted path").1;
+            out.push_str(&format!("{before}path = {}{rest}\n", crate_path("spoa")));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
     }
-
-    let log_path = krate.join("cargo-test.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut cargo = ChildGuard::spawn(
-        Command::new(env!("CARGO"))
-            .args(["test", "--offline", "--quiet"])
-            .current_dir(&krate)
-            .env("CARGO_TARGET_DIR", krate.join("target"))
-            .env_remove("RUSTFLAGS")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup"))
-            .stderr(log),
-    )
-    .expect("spawn cargo");
-    let status = cargo.wait_timeout(BUILD_LIMIT).expect("wait for cargo");
-    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let status = status
-        .unwrap_or_else(|| panic!("cargo test still running after {BUILD_LIMIT:?}:\n{output}"));
-    assert!(
-        status.success(),
-        "the README's agent, depending only on spoa and tokio, failed to build or test ({status}):\n{output}"
+    assert_eq!(
+        names,
+        ["spoa", "tokio"],
+        "the README's agent depends on spoa and tokio only:\n{readme_toml}"
     );
-    assert!(output.contains("1 passed"), "its test ran:\n{output}");
-}
-
-/// Leaves an unchanged file alone, so that cargo's fingerprints stay warm.
-fn write_if_changed(path: &Path, contents: &str) {
-    if std::fs::read_to_string(path).ok().as_deref() != Some(contents) {
-        std::fs::write(path, contents).expect("write file");
-    }
+    out
 }

@@ -56,8 +56,8 @@ pub(crate) fn stderr_line(line: &str) {
     LogSinks::process().stderr.send(line.as_bytes());
 }
 
-/// Installs the subscriber (level from `RUST_LOG`, default `info`).
-pub(crate) fn init() -> FlushOnExit {
+/// Installs the subscriber (level from `RUST_LOG`, else `default_level`).
+pub(crate) fn init(default_level: &str) -> FlushOnExit {
     let sinks = LogSinks::process();
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(ToSink(sinks.clone()))
@@ -65,7 +65,7 @@ pub(crate) fn init() -> FlushOnExit {
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with(layer)
         .init();

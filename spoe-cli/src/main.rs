@@ -16,9 +16,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cmd;
 mod demo;
+mod error_var;
 mod json;
 mod logs;
-mod metrics_http;
 mod pacing;
 mod quickstart;
 mod sd_notify;
@@ -53,9 +53,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `notify` says everything on stdout (the JSON) and in its exit line:
+    // the engine's own warnings about the same failure would only repeat it.
+    let default_level = match cli.command {
+        Command::Notify(_) => "error",
+        _ => "info",
+    };
     #[cfg(feature = "bench-alloc")]
     alloc_count::start();
-    let _flush_on_exit = logs::init();
+    let _flush_on_exit = logs::init(default_level);
     let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Notify(args) => cmd::notify::run(args),

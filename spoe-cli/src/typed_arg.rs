@@ -19,7 +19,15 @@ impl FromStr for TypedArg {
         let (name, rest) = s.split_once('=').ok_or_else(|| {
             format!("argument {s:?}: expected NAME=TYPE:VALUE, such as ip=ipv4:10.0.0.1")
         })?;
-        let (ty, value) = rest.split_once(':').unwrap_or((rest, ""));
+        let Some((ty, value)) = rest
+            .split_once(':')
+            .or((rest == "null").then_some((rest, "")))
+        else {
+            return Err(format!(
+                "argument {s:?}: expected NAME=TYPE:VALUE, such as {name}=str:{rest} (TYPE is \
+                 one of {TYPES}; null takes no value: {name}=null)"
+            ));
+        };
         let bad = |what: &str| format!("argument {s:?}: {value:?} is not a valid {what}");
         let data = match ty {
             "null" if value.is_empty() => TypedData::Null,
@@ -39,7 +47,8 @@ impl FromStr for TypedArg {
             )),
             other => {
                 return Err(format!(
-                    "argument {s:?}: unknown type {other:?}; types are {TYPES}"
+                    "argument {s:?}: unknown type {other:?}; expected NAME=TYPE:VALUE with TYPE \
+                     one of {TYPES}, such as {name}=str:{rest}"
                 ));
             }
         };
@@ -75,6 +84,16 @@ mod tests {
         assert_eq!(parse("t=null"), Ok(TypedData::Null));
         assert_eq!(parse("s=str:a:b=c"), Ok(TypedData::string("a:b=c")));
         assert_eq!(parse("=str:"), Ok(TypedData::string("")));
+        let e = parse("ua=Googlebot").unwrap_err();
+        assert!(
+            e.contains("expected NAME=TYPE:VALUE, such as ua=str:Googlebot"),
+            "{e}"
+        );
+        let e = parse("ua=text:Googlebot").unwrap_err();
+        assert!(
+            e.contains("unknown type \"text\"") && e.contains("such as ua=str:text:Googlebot"),
+            "{e}"
+        );
         for bad in [
             "x",
             "x=float:1",

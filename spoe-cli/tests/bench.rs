@@ -9,10 +9,20 @@ use spoe_interop::ChildGuard;
 const SPOE: &str = env!("CARGO_BIN_EXE_spoe");
 
 fn agent(extra: &[&str]) -> (ChildGuard, String) {
+    agent_with(&["--example", "echo"], extra)
+}
+
+/// `spoe agent --example NAME`.
+fn agent_example(name: &str) -> (ChildGuard, String) {
+    agent_with(&["--example", name], &[])
+}
+
+fn agent_with(example: &[&str], extra: &[&str]) -> (ChildGuard, String) {
     // Port 0: the agent prints the address it got as its first line.
     let mut child = ChildGuard::spawn(
         Command::new(SPOE)
-            .args(["agent", "--listen", "127.0.0.1:0", "--example", "echo"])
+            .args(["agent", "--listen", "127.0.0.1:0"])
+            .args(example)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null()),
@@ -121,5 +131,77 @@ fn the_text_summary() {
         ["errors", "none"],
         "{text}"
     );
-    assert!(line("connections").contains("1 opened"), "{text}");
+    assert_eq!(
+        line("connections")
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>(),
+        ["connections", "1", "established,"],
+        "{text}"
+    );
+}
+
+/// `spoe bench` on an agent whose handler fails every message (issue 24 §3):
+/// each ACK carries the error variable, and each is a failure, by code.
+#[test]
+fn acks_with_the_error_variable_are_failures_by_code() {
+    let (_agent, addr) = agent_example("fail");
+    let out = Command::new(SPOE)
+        .args(["bench", "--agent", &addr, "-n", "40", "--json", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["messages"], 0, "{v}");
+    assert_eq!(v["failed"], 40, "{v}");
+    assert_eq!(v["agent_errors"], serde_json::json!({"10": 40}), "{v}");
+    assert_eq!(v["errors"], serde_json::json!({}), "{v}");
+    assert_eq!(v["error_var"], "txn.error", "{v}");
+    // Reachable: no connection problem to diagnose.
+    assert!(v.get("cause").is_none(), "{v}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "above --max-failures 1 %: 40 x error variable txn.error = 10 (handler_error)"
+        ),
+        "{stderr}"
+    );
+
+    // Past the threshold it is reported, exit 0; the text names the code.
+    let out = Command::new(SPOE)
+        .args([
+            "bench",
+            "--agent",
+            &addr,
+            "-n",
+            "10",
+            "--max-failures",
+            "100",
+            "check",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("errors       10 x error variable txn.error = 10 (handler_error)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("failed       10 of 10 messages (100.00 %)"),
+        "{text}"
+    );
+
+    // Another variable: these ACKs are successes.
+    let v = bench(&[
+        "--agent",
+        &addr,
+        "-n",
+        "10",
+        "--error-var",
+        "txn.other",
+        "--json",
+        "check",
+    ]);
+    assert_eq!(v["messages"], 10, "{v}");
 }

@@ -25,8 +25,13 @@ fn check_text(contents: &str) -> Output {
 }
 
 fn check(path: &Path) -> Output {
+    check_with(path, &[])
+}
+
+fn check_with(path: &Path, flags: &[&str]) -> Output {
     Command::new(SPOE)
         .arg("check")
+        .args(flags)
         .arg("-f")
         .arg(path)
         .output()
@@ -57,6 +62,56 @@ fn a_valid_configuration_exits_0() {
 fn a_configuration_with_errors_exits_1() {
     let out = check_text(&format!("{}    no-such-keyword here\n", serving()));
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+}
+
+/// `--strict` turns warnings into exit 1, for CI pipelines; notices (`.notice`) are not
+/// warnings.
+#[test]
+fn strict_makes_warnings_fatal_not_notices() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("haproxy.cfg");
+    let cases = [
+        (
+            "a warning",
+            format!("{}    option dontlognull\n", serving()),
+            0,
+            1,
+        ),
+        (
+            "a notice",
+            format!(".notice \"hello\"\n{}", serving()),
+            0,
+            0,
+        ),
+        ("nothing", serving(), 0, 0),
+    ];
+    for (what, contents, plain, strict) in cases {
+        std::fs::write(&path, contents).expect("write haproxy.cfg");
+        let out = check(&path);
+        assert_eq!(out.status.code(), Some(plain), "{what}: {}", describe(&out));
+        let out = check_with(&path, &["--strict"]);
+        assert_eq!(
+            out.status.code(),
+            Some(strict),
+            "{what}: {}",
+            describe(&out)
+        );
+        if strict == 1 {
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("--strict"),
+                "{what}: {}",
+                describe(&out)
+            );
+        }
+    }
+    // A notice is marked as HAProxy marks it.
+    std::fs::write(&path, format!(".notice \"hello\"\n{}", serving())).unwrap();
+    let out = check(&path);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[NOTICE]   config : parsing"),
+        "{}",
+        describe(&out)
+    );
 }
 
 /// Empty, backends only, a frontend without `bind`: valid, but nothing would listen.

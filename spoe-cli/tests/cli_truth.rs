@@ -48,7 +48,8 @@ fn a_refused_connection_names_the_os_error() {
     let out = spoe(&["notify", "--agent", "127.0.0.1:1", "check"], LIMIT);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let v = json(&out.stdout);
-    assert_eq!(v["status"], 257);
+    // HAProxy 2.6's status for an agent it cannot reach (docs/errors.md).
+    assert_eq!(v["status"], 1);
     assert_eq!(
         v["cause"],
         "connecting to 127.0.0.1:1: Connection refused (os error 111)"
@@ -114,7 +115,7 @@ fn bench_against_a_dead_agent_fails_counts_apart_and_backs_off() {
     // No latency for messages that never got an answer.
     assert_eq!(v["latency_us"], Value::Null, "{v}");
     let failed = v["failed"].as_u64().unwrap();
-    assert_eq!(v["errors"]["257"].as_u64(), Some(failed), "{v}");
+    assert_eq!(v["errors"]["1"].as_u64(), Some(failed), "{v}");
     // The engine's back-off (100 ms, doubling) allows a handful of attempts
     // in a second, not hundreds of thousands.
     assert!((1..=10).contains(&failed), "{v}");
@@ -150,6 +151,53 @@ fn bench_against_a_dead_agent_fails_counts_apart_and_backs_off() {
         out.stdout
     );
     assert!(out.stdout.contains("failed       "), "{}", out.stdout);
+    // Attempts are not connections (issue 24 §6).
+    assert!(
+        out.stdout.contains("connections  0 established of "),
+        "{}",
+        out.stdout
+    );
+}
+
+/// `-d` is the run's length, whatever waits (issue 24 §6): against a peer
+/// that never answers a HELLO, messages with a 30 s budget are cut at the
+/// end of a 1 s run, reported as unfinished, and the run fails with the
+/// diagnosis.
+#[test]
+fn bench_ends_at_its_duration_against_an_http_server() {
+    let (_server, addr) = http_server();
+    let out = spoe(
+        &[
+            "bench",
+            "--agent",
+            &addr,
+            "-d",
+            "1s",
+            "--timeout",
+            "30s",
+            "--json",
+            "check",
+        ],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v = json(&out.stdout);
+    assert_eq!(v["messages"], 0, "{v}");
+    assert!(v["unfinished"].as_u64().unwrap() >= 1, "{v}");
+    // The run's own clock: the 1 s asked, not a message's 30 s budget.
+    assert!(v["duration_s"].as_f64().unwrap() < 10.0, "{v}");
+    assert!(
+        v["cause"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not speak SPOP"),
+        "{v}"
+    );
+    assert!(
+        out.stderr.contains("no message was answered"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -183,6 +183,7 @@ fn only_one_group_runs_that_group() {
         .filter(|l| l.starts_with("PASS"))
         .collect();
     assert_eq!(lines.len(), 4, "{}", out.stdout);
+    assert!(!out.stdout.contains("WARN  the handler"), "{}", out.stdout);
     assert!(
         lines.iter().all(|l| l.contains("teardown-")),
         "{}",
@@ -206,6 +207,68 @@ fn nothing_listening_is_one_line_with_the_os_error() {
     assert!(
         out.stderr
             .contains("connecting to 127.0.0.1:1: Connection refused"),
+        "{}",
+        out.stderr
+    );
+    // Once (issue 24 §6), not once per link of the error chain.
+    assert_eq!(
+        out.stderr.matches("Connection refused").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+}
+
+/// An agent whose handler fails every message passes the protocol's cases,
+/// and the report says that its verdicts were not delivered (issue 24 §3).
+#[test]
+fn a_failing_handler_is_warned_about() {
+    let (_agent, addr) = cli_support::spawn_reporting(
+        std::process::Command::new(cli_support::SPOE)
+            .args(["agent", "--listen", "127.0.0.1:0", "--example", "fail"])
+            .stderr(std::process::Stdio::null()),
+        |l| {
+            l.strip_prefix("spoe agent: listening on ")
+                .map(str::to_owned)
+        },
+    );
+    let out = spoe(
+        &[
+            "conformance",
+            "--agent",
+            &addr,
+            "--only",
+            "data",
+            "--message",
+            "check-ua",
+        ],
+        RUN_LIMIT,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let warn = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("WARN  the handler answered"))
+        .unwrap_or_else(|| panic!("no warning about the handler:\n{}", out.stdout));
+    assert!(
+        warn.contains("with the error variable txn.error: ")
+            && warn.contains(" x 10 (handler_error)"),
+        "{warn}"
+    );
+    let out = spoe(
+        &["conformance", "--agent", &addr, "--only", "data", "--json"],
+        RUN_LIMIT,
+    );
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let acks = v["verdicts"]["acks"].as_u64().unwrap();
+    assert!(acks > 0, "{v}");
+    assert_eq!(
+        v["verdicts"]["with_error_var"]["10"].as_u64(),
+        Some(acks),
+        "{v}"
+    );
+    assert!(
+        out.stderr.contains("warning: the handler answered"),
         "{}",
         out.stderr
     );

@@ -15,22 +15,22 @@ mod gateway_support;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use gateway_support::{AgentProc, Backend, Conn, GatewayProc, RefusedPort, Resp, local, request};
+use gateway_support::{
+    AgentProc, Backend, Conn, GatewayProc, RefusedPort, Resp, ThreadServer, local, request,
+};
 use spoe_interop::Haproxy;
 
 /// The echoed message carries every kind of typed data HAProxy 2.6 sends; the group message is
-/// only sent by `send-spoe-group`. No `force-set-var`: only names the configuration references
+/// only sent by `send-spoe-group`; the frontend's filter also sends on the TCP events and on
+/// the backend's request event, as HAProxy's does. No `force-set-var`: only names the configuration references
 /// are set, in both.
 const SPOE_CONF: &str = "\
 [e]
 spoe-agent echo-agent
-    messages echo resp
+    messages echo resp fe-tcp be-req tcp-res
     groups grp
     option var-prefix echo
     option set-on-error err
@@ -50,6 +50,18 @@ spoe-message resp
 
 spoe-message gm
     args g=str(group-ran) gp=path
+
+spoe-message fe-tcp
+    args fetcp=str(fe-tcp) fetcpsrc=src
+    event on-frontend-tcp-request
+
+spoe-message be-req
+    args bereq=str(be-req) bepath=path
+    event on-backend-http-request
+
+spoe-message tcp-res
+    args tcpres=str(tcp-res)
+    event on-tcp-response
 
 spoe-group grp
     messages gm
@@ -123,6 +135,7 @@ frontend fe
     http-response del-header x-drop
     http-response set-header x-from-be "%[res.hdr(x-backend)]"
     http-response set-header x-resp-st "%[var(txn.echo.st)]-%[var(txn.echo.srv)]"
+    http-response set-header x-events "%[var(txn.echo.fetcp)] %[var(txn.echo.fetcpsrc)] %[var(txn.echo.bereq)] %[var(txn.echo.bepath)] %[var(txn.echo.tcpres)]"
     http-response set-var(txn.rs) status
     http-response add-header x-rs "%[var(txn.rs)]" if {{ var(txn.rs) -m int eq 200 }}
     use_backend closer if {{ path_beg /broken/close }}
@@ -146,48 +159,13 @@ backend agents
 }
 
 /// A server that reads a request and then closes the connection, after sending `answer`.
-struct BrokenServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl BrokenServer {
-    fn start(answer: &'static [u8]) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = stop.clone();
-            thread::spawn(move || {
-                for sock in listener.incoming() {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let Ok(mut sock) = sock else { continue };
-                    let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
-                    let mut buf = [0u8; 16384];
-                    let _ = sock.read(&mut buf);
-                    let _ = sock.write_all(answer);
-                }
-            })
-        };
-        Self {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for BrokenServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+fn broken_server(answer: &'static [u8]) -> ThreadServer {
+    ThreadServer::start(move |mut sock: TcpStream| {
+        let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut buf = [0u8; 16384];
+        let _ = sock.read(&mut buf);
+        let _ = sock.write_all(answer);
+    })
 }
 
 /// One request of the corpus.
@@ -393,8 +371,8 @@ fn the_gateway_answers_the_corpus_as_haproxy_does() {
     let agent = AgentProc::echo(&[]);
     let main = Backend::start("main");
     let alt = Backend::start("alt");
-    let closer = BrokenServer::start(b"");
-    let garbage = BrokenServer::start(b"NOT HTTP AT ALL\r\n\r\n");
+    let closer = broken_server(b"");
+    let garbage = broken_server(b"NOT HTTP AT ALL\r\n\r\n");
     let servers = Servers {
         agent: agent.addr,
         main: main.addr,
@@ -495,4 +473,10 @@ fn the_corpus_exercises_the_agent_through_the_gateway() {
     assert_eq!(r.header("echo-x-mark"), Some("marked"), "{r:?}");
     assert_eq!(r.header("x-resp-n"), Some("-42"), "{r:?}");
     assert_eq!(r.header("x-drop"), None, "{r:?}");
+    // The TCP events and the backend's request event reach the frontend's filter.
+    assert_eq!(
+        r.header("x-events"),
+        Some("fe-tcp 127.0.0.1 be-req /api/x tcp-res"),
+        "{r:?}"
+    );
 }

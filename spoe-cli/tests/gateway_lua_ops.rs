@@ -69,6 +69,8 @@ defaults
     timeout server 5s
 frontend fe
     bind 127.0.0.1:{port}
+    http-request set-log-level silent if {{ path /silent }} || {{ path /silent-then-lua }}
+    http-request set-log-level err if {{ path /err }}
     http-request lua.level
     http-request lua.ifexist if {{ path /ifexist }}
     http-request lua.boom if {{ path /boom }}
@@ -104,7 +106,8 @@ fn send(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Resp {
 
 /// `txn:set_loglevel(n)` writes the access line where HAProxy 2.6 writes it (HAProxy 2.6
 /// stores n where its log code reads n + 1: level n - 1, and 0 leaves the default); a level
-/// out of 0..7 is an error that leaves the line as it was. `set_var(..., true)` sets what
+/// out of 0..7 is an error that leaves the line as it was; `set-log-level silent` writes no
+/// line. `set_var(..., true)` sets what
 /// HAProxy sets. A failing action's line goes to the frontend's log at `err`, and the
 /// gateway counts it in `spoe_lua_errors_total`.
 #[test]
@@ -118,6 +121,11 @@ fn log_levels_ifexist_and_errors_match_haproxy() {
             let resp = send(addr, &format!("/level{l}"), &[("x-level", l)]);
             assert_eq!(resp.status, 200, "GET /level{l} to {addr}");
         }
+    }
+    for addr in [local(hap_port), gw_addr] {
+        send(addr, "/silent", &[]);
+        send(addr, "/err", &[]);
+        send(addr, "/silent-then-lua", &[("x-level", "7")]);
     }
     let hap_ifexist = send(local(hap_port), "/ifexist", &[]);
     let gw_ifexist = send(gw_addr, "/ifexist", &[]);
@@ -146,6 +154,20 @@ fn log_levels_ifexist_and_errors_match_haproxy() {
             "the level of {path}'s line; haproxy:\n{hap_log}\ngateway:\n{gw_log}"
         );
     }
+    // `set-log-level`: `silent` writes no line; a later Lua level brings it back.
+    for path in ["/silent", "/err", "/silent-then-lua"] {
+        assert_eq!(
+            access_level(&gw_log, path),
+            access_level(&hap_log, path),
+            "the level of {path}'s line; haproxy:\n{hap_log}\ngateway:\n{gw_log}"
+        );
+    }
+    assert_eq!(access_level(&gw_log, "/silent"), None);
+    assert_eq!(access_level(&gw_log, "/err").as_deref(), Some("3"));
+    assert_eq!(
+        access_level(&gw_log, "/silent-then-lua").as_deref(),
+        Some("6")
+    );
     // HAProxy 2.6's off-by-one, which the gateway reproduces.
     assert_eq!(access_level(&gw_log, "/level4").as_deref(), Some("3"));
     assert_eq!(access_level(&gw_log, "/level0").as_deref(), Some("6"));

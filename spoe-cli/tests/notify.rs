@@ -110,13 +110,14 @@ fn a_slow_agent_is_a_processing_timeout() {
 }
 
 #[test]
-fn nothing_listening_is_257() {
+/// Nothing listening: HAProxy 2.6's status for an agent it cannot reach, 1 (docs/errors.md).
+fn nothing_listening_is_1() {
     let closed = RefusedPort::new();
     let addr = closed.addr().to_string();
     let (out, json) = notify(&["--agent", &addr, "check"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(json["status"], 257);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("status 257"));
+    assert_eq!(json["status"], 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("status 1 (processing timeout)"));
 }
 
 #[test]

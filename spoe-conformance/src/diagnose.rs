@@ -17,12 +17,14 @@ use crate::cases;
 #[non_exhaustive]
 pub enum ProbeError {
     /// The connection could not be opened.
-    #[error("connecting to {target}: {source}")]
+    // The OS error is said in the message and is not the error's `source`:
+    // a chain printer (anyhow's `{:#}`) would say it twice.
+    #[error("connecting to {target}: {error}")]
     Connect {
         /// The agent.
         target: String,
         /// The OS error (connection refused, no such file...).
-        source: io::Error,
+        error: io::Error,
     },
     /// The peer answered with bytes that are no SPOP frame.
     #[error(
@@ -74,31 +76,7 @@ pub enum ProbeError {
     },
 }
 
-/// What a peer's first bytes look like, when they cannot start an SPOP frame
-/// (a length prefix above 16 MiB, or the bytes of a known text protocol).
-pub fn sniff(first: &[u8]) -> Option<&'static str> {
-    // Judged on the 4 bytes that would be a frame's length prefix.
-    let head = first.get(..4)?;
-    let starts = |p: &[u8]| head.eq_ignore_ascii_case(p);
-    if starts(b"HTTP") || starts(b"<!DO") || starts(b"<htm") {
-        return Some("HTTP");
-    }
-    if matches!(head, [0x15 | 0x16, 0x03, ..]) {
-        return Some("TLS");
-    }
-    if starts(b"SSH-") {
-        return Some("SSH");
-    }
-    if starts(b"-ERR") || head.starts_with(b"+OK") {
-        return Some("Redis (RESP)");
-    }
-    // A first byte other than 0 announces a frame above 16 MiB: not SPOP.
-    match head {
-        [0, ..] => None,
-        _ if head.iter().all(|c| c.is_ascii_graphic() || *c == b' ') => Some("text"),
-        _ => Some("binary data that is not SPOP"),
-    }
-}
+pub use spop::sniff;
 
 /// Connects, sends HAProxy 2.6's HELLO and reads the answer, within `wait`.
 /// Closes with HAPROXY-DISCONNECT after a successful handshake.
@@ -106,16 +84,16 @@ pub async fn probe(target: &Addr, wait: Duration) -> Result<AgentHello, ProbeErr
     let name = target.to_string();
     let io = match tokio::time::timeout(wait, target.connect()).await {
         Ok(Ok(io)) => io,
-        Ok(Err(source)) => {
+        Ok(Err(error)) => {
             return Err(ProbeError::Connect {
                 target: name,
-                source,
+                error,
             });
         }
         Err(_) => {
             return Err(ProbeError::Connect {
                 target: name,
-                source: io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
+                error: io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
             });
         }
     };
@@ -220,23 +198,5 @@ async fn answer<W: AsyncWrite + Unpin>(
             target,
             what: crate::peer::describe(&frame),
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_and_tls_and_text_are_named() {
-        assert_eq!(sniff(b"HTTP/1.1 400 Bad Request\r\n"), Some("HTTP"));
-        assert_eq!(sniff(b"<!DOCTYPE HTML>"), Some("HTTP"));
-        assert_eq!(sniff(b"\x15\x03\x01\x00\x02"), Some("TLS"));
-        assert_eq!(sniff(b"SSH-2.0-OpenSSH"), Some("SSH"));
-        assert_eq!(sniff(b"hello"), Some("text"));
-        // A real frame's length prefix starts with a zero byte.
-        assert_eq!(sniff(b"\x00\x00\x00\x30\x65"), None);
-        assert_eq!(sniff(b""), None);
-        assert_eq!(sniff(b"HT"), None);
     }
 }

@@ -33,6 +33,7 @@ mod peer;
 mod report;
 mod script;
 mod settings;
+mod verdicts;
 
 pub use case::{Case, Group, Outcome, Verdict};
 pub use peer::{Event, Peer, PeerError};
@@ -42,3 +43,4 @@ pub use settings::Settings;
 pub use spop::engine::Haproxy;
 /// Where the agent under test listens.
 pub use spop_io::Addr;
+pub use verdicts::Verdicts;

@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use spop::engine::{EngineConfig, EngineEnd, EngineEvent};
 use spop::{
-    AgentHello, Body, Disconnect, Flags, Frame, FrameHeader, FrameType, HaproxyHello, Kv, KvText,
-    Message, Status,
+    AgentHello, Body, Disconnect, Frame, FrameType, HaproxyHello, Kv, KvText, Message, Status,
 };
 use spop_io::Addr;
 use spop_io::{EnginePeer, HandshakeFailed, ReadError};
@@ -30,20 +29,22 @@ const ENGINE_PATIENCE: Duration = Duration::from_secs(3600);
 #[non_exhaustive]
 pub enum PeerError {
     /// The connection could not be opened.
-    #[error("connecting to {target}: {source}")]
+    // OS errors are said in the messages and are not the errors' `source`:
+    // a chain printer would say them twice.
+    #[error("connecting to {target}: {error}")]
     Connect {
         /// The agent.
         target: String,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// Writing failed (the agent reset or closed the connection).
-    #[error("writing {what}: {source}")]
+    #[error("writing {what}: {error}")]
     Write {
         /// What was being written.
         what: &'static str,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// The agent's answer was not the one the case needs.
     #[error("expected {expected}, got {got}")]
@@ -149,13 +150,10 @@ pub struct Peer {
 impl Peer {
     /// Opens a connection (TCP with `TCP_NODELAY`, as HAProxy does).
     pub async fn connect(target: &Addr) -> Result<Self, PeerError> {
-        let io = target
-            .connect()
-            .await
-            .map_err(|source| PeerError::Connect {
-                target: target.to_string(),
-                source,
-            })?;
+        let io = target.connect().await.map_err(|error| PeerError::Connect {
+            target: target.to_string(),
+            error,
+        })?;
         Ok(Self::over(Box::new(io)))
     }
 
@@ -166,9 +164,9 @@ impl Peer {
         let Addr::Tcp(a) = target else {
             return Ok(None);
         };
-        let connect_err = |source| PeerError::Connect {
+        let connect_err = |error| PeerError::Connect {
             target: target.to_string(),
-            source,
+            error,
         };
         let s = tokio::net::TcpStream::connect(a)
             .await
@@ -206,7 +204,7 @@ impl Peer {
         self.peer
             .send_raw(bytes)
             .await
-            .map_err(|source| PeerError::Write { what, source })
+            .map_err(|error| PeerError::Write { what, error })
     }
 
     /// Writes one frame as it is (no max-frame-size check: cases send
@@ -217,7 +215,7 @@ impl Peer {
         self.peer
             .send_frame(frame, deadline)
             .await
-            .map_err(|source| PeerError::Write { what, source })
+            .map_err(|error| PeerError::Write { what, error })
     }
 
     /// After the handshake: the ACK of a NOTIFY the case writes itself with
@@ -269,7 +267,7 @@ impl Peer {
         self.peer
             .flush()
             .await
-            .map_err(|source| PeerError::Write { what, source })
+            .map_err(|error| PeerError::Write { what, error })
     }
 
     /// Sends HAPROXY-DISCONNECT status 0 (after what is queued) and waits for
@@ -291,8 +289,17 @@ impl Peer {
         let _ = self.peer.shutdown_write().await;
     }
 
-    /// The next thing the agent does.
+    /// The next thing the agent does (an ACK is counted in the run's
+    /// verdicts).
     pub async fn next(&mut self) -> Event {
+        let event = self.next_event().await;
+        if let Event::Frame(frame) = &event {
+            crate::verdicts::record(frame);
+        }
+        event
+    }
+
+    async fn next_event(&mut self) -> Event {
         loop {
             if self.peer.connection().is_none() {
                 return self.next_raw().await;
@@ -397,7 +404,8 @@ impl Peer {
     /// Sends a HAPROXY-HELLO made of `kv`, as it is, and returns the agent's
     /// first answer (read as it is: the case judges it).
     pub async fn hello_kv(&mut self, kv: Vec<Kv>) -> Result<Event, PeerError> {
-        self.send(&hello_frame(kv), "HAPROXY-HELLO").await?;
+        self.send(&Frame::haproxy_hello_kv(kv), "HAPROXY-HELLO")
+            .await?;
         Ok(self.next().await)
     }
 
@@ -422,9 +430,9 @@ impl Peer {
                 self.negotiated = Some(answer.max_frame_size);
                 Ok(answer)
             }
-            Err(HandshakeFailed::Io(source)) => Err(PeerError::Write {
+            Err(HandshakeFailed::Io(error)) => Err(PeerError::Write {
                 what: "HAPROXY-HELLO",
-                source,
+                error,
             }),
             Err(HandshakeFailed::Ended(end)) => Err(PeerError::Unexpected {
                 expected: "an AGENT-HELLO HAProxy accepts",
@@ -472,19 +480,6 @@ impl Peer {
                 end => return (frames, end),
             }
         }
-    }
-}
-
-/// A HAPROXY-HELLO frame with exactly `kv`.
-pub(crate) fn hello_frame(kv: Vec<Kv>) -> Frame {
-    Frame {
-        header: FrameHeader {
-            frame_type: FrameType::HAPROXY_HELLO,
-            flags: Flags::FIN,
-            stream_id: 0,
-            frame_id: 0,
-        },
-        body: Body::HaproxyHello(kv),
     }
 }
 

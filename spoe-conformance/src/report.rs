@@ -5,6 +5,7 @@ use spop::engine::Haproxy;
 
 use crate::case::{Case, Group, Outcome, Verdict};
 use crate::settings::Settings;
+use crate::verdicts::{self, Verdicts};
 
 /// Serializes a value as its text (`2.6`, `3.x`).
 fn as_text<S: serde::Serializer>(v: &Haproxy, s: S) -> Result<S::Ok, S::Error> {
@@ -74,6 +75,8 @@ pub struct Report {
     pub haproxy: Haproxy,
     /// One result per case run, in order.
     pub cases: Vec<CaseResult>,
+    /// The ACKs the agent sent, and those that set the error variable.
+    pub verdicts: Verdicts,
 }
 
 impl Report {
@@ -90,13 +93,15 @@ impl Report {
 
 /// Runs every case (or one group's), one after the other.
 pub async fn run(settings: &Settings, only: Option<Group>) -> Report {
+    let tally = verdicts::start(settings.error_var.clone());
     let mut results = Vec::new();
     for case in cases().iter().filter(|c| only.is_none_or(|g| c.group == g)) {
-        results.push(run_case(case, settings).await);
+        results.push(verdicts::within(&tally, run_case(case, settings)).await);
     }
     Report {
         agent: settings.target.to_string(),
         haproxy: settings.haproxy,
         cases: results,
+        verdicts: verdicts::finish(&tally),
     }
 }

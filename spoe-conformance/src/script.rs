@@ -8,11 +8,11 @@
 //! ```
 
 use bytes::BytesMut;
-use spop::{Body, HaproxyHello, Kv, Message, Status};
+use spop::{Body, Frame, HaproxyHello, Kv, Message, Status};
 
 use crate::case::{CaseFuture, Verdict};
 use crate::cases::{hello, judge_refusal, then_alive, with_violations};
-use crate::peer::{Peer, PeerError, hello_frame};
+use crate::peer::{Peer, PeerError};
 use crate::settings::Settings;
 
 enum Hello {
@@ -121,7 +121,8 @@ impl<'s> Script<'s> {
                 answered = Some(summary(&a));
             }
             Hello::Raw(kv) => {
-                peer.send(&hello_frame(kv), "HAPROXY-HELLO").await?;
+                peer.send(&Frame::haproxy_hello_kv(kv), "HAPROXY-HELLO")
+                    .await?;
             }
         }
         let mut notified = Vec::new();

@@ -19,10 +19,16 @@ pub struct Settings {
     pub ack_budget: Duration,
     /// The message name sent in NOTIFY frames.
     pub message: String,
+    /// The variable with which the agent says that it could not deliver a
+    /// verdict (`spoa`'s error variable, `txn` `error` by default): ACKs that
+    /// set it are counted in [`crate::Report::verdicts`]. The protocol is
+    /// right, but the handler failed.
+    pub error_var: Option<(spop::VarScope, String)>,
 }
 
 impl Settings {
-    /// Defaults: 3 s per case, 500 ms ACK budget, message `conformance`.
+    /// Defaults: 3 s per case, 500 ms ACK budget, message `conformance`,
+    /// error variable `txn.error`.
     pub fn new(target: Addr, haproxy: Haproxy) -> Self {
         Self {
             target,
@@ -30,6 +36,7 @@ impl Settings {
             case_timeout: Duration::from_secs(3),
             ack_budget: Duration::from_millis(500),
             message: "conformance".to_owned(),
+            error_var: Some((spop::VarScope::Transaction, "error".to_owned())),
         }
     }
 }

@@ -21,17 +21,19 @@ use tokio::time::Instant;
 use crate::httplog::{ACCESS_LEVEL, HttpLog, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
-use crate::metrics::GatewayMetrics;
+use crate::stats::{Counters, End, Tally};
 
-/// The level of a request's access line as the request's rules set it (`txn:set_loglevel()`),
-/// shared by the transaction and its line, which may be written by whoever ends the request.
-/// Only requests of configurations that can change it hold one; the others write at
-/// [`ACCESS_LEVEL`].
+/// The level of a request's access line as the request's rules set it (`set-log-level`,
+/// `txn:set_loglevel()`), shared by the transaction and its line, which may be written by
+/// whoever ends the request. Only requests of configurations that can change it hold one;
+/// the others write at [`ACCESS_LEVEL`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LineLevel(Option<Arc<AtomicI8>>);
 
 /// No level set: the line's default.
 const DEFAULT_LEVEL: i8 = -1;
+/// `silent`: no line.
+const SILENT: i8 = -2;
 
 impl LineLevel {
     /// A level the rules may set.
@@ -39,22 +41,56 @@ impl LineLevel {
         Self(Some(Arc::new(AtomicI8::new(DEFAULT_LEVEL))))
     }
 
-    /// Sets the level (0 emerg to 7 debug), or back to the default with `None`.
-    pub(crate) fn set(&self, level: Option<u8>) {
+    fn store(&self, v: i8) {
         if let Some(cell) = &self.0 {
-            let v = level
-                .and_then(|l| i8::try_from(l).ok())
-                .unwrap_or(DEFAULT_LEVEL);
             cell.store(v, Ordering::Relaxed);
         }
     }
 
-    /// The level to write the line at.
-    fn get(&self) -> u8 {
-        self.0
-            .as_ref()
-            .and_then(|cell| u8::try_from(cell.load(Ordering::Relaxed)).ok())
-            .unwrap_or(ACCESS_LEVEL)
+    /// Sets the level (0 emerg to 7 debug).
+    pub(crate) fn set(&self, level: u8) {
+        self.store(i8::try_from(level.min(7)).unwrap_or(DEFAULT_LEVEL));
+    }
+
+    /// Back to the line's default level.
+    pub(crate) fn reset(&self) {
+        self.store(DEFAULT_LEVEL);
+    }
+
+    /// No line for this request.
+    pub(crate) fn silence(&self) {
+        self.store(SILENT);
+    }
+
+    /// The level to write the line at; `None`: no line.
+    fn get(&self) -> Option<u8> {
+        match self.0.as_ref().map(|cell| cell.load(Ordering::Relaxed)) {
+            Some(SILENT) => None,
+            Some(v) => Some(u8::try_from(v).unwrap_or(ACCESS_LEVEL)),
+            None => Some(ACCESS_LEVEL),
+        }
+    }
+}
+
+/// A connection counted in its frontend's statistics until it drops (the
+/// `maxconn` slots count it in `%ac` and `%fc`).
+#[derive(Debug)]
+pub(crate) struct Counted(Arc<Counters>);
+
+impl Counted {
+    /// A connection accepted: also the frontend's connection and session
+    /// (HAProxy's `conn_tot` and `stot`, one each in HTTP/1).
+    pub(crate) fn new(fe: Arc<Counters>) -> Self {
+        fe.cum_conn.inc();
+        fe.conn_rate.add();
+        fe.session_starts();
+        Self(fe)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.session_ends();
     }
 }
 
@@ -77,7 +113,7 @@ impl std::fmt::Display for RequestLine {
 }
 
 /// Everything an access line says but the bytes and the end.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Access {
     pub(crate) client: SocketAddr,
     pub(crate) received: SystemTime,
@@ -109,6 +145,8 @@ pub(crate) struct Access {
     /// The response has no body to send (`HEAD`, 204, 304): hyper drops it
     /// unread, which is not the client leaving.
     pub(crate) bodiless: bool,
+    /// The request's statistics, ended when the line is written.
+    pub(crate) tally: Option<Tally>,
     /// The line's level.
     pub(crate) level: LineLevel,
 }
@@ -156,19 +194,28 @@ impl Access {
             httplog: None,
             head_bytes: 0,
             bodiless: false,
+            tally: None,
             level: LineLevel::default(),
         }
     }
 
-    /// Writes the line: `body_bytes` of body were sent.
-    pub(crate) fn write(&self, body_bytes: u64, metrics: &GatewayMetrics) {
-        if let Some(status) = self.status {
-            metrics.request(&self.frontend, status);
+    /// Writes the line (`body_bytes` of body were sent), and ends the
+    /// request's statistics with what it says.
+    pub(crate) fn write(mut self, body_bytes: u64) {
+        let active = self.started.elapsed();
+        if let Some(tally) = self.tally.as_mut() {
+            tally.end(End {
+                status: self.status,
+                termination: self.termination,
+                total: active,
+            });
         }
         let Some(route) = &self.httplog else {
             return;
         };
-        let active = self.started.elapsed();
+        let Some(level) = self.level.get() else {
+            return;
+        };
         let line = HttpLog {
             client: self.client,
             received: self.received,
@@ -193,7 +240,7 @@ impl Access {
             queues: [self.server_queue, 0],
             request: &self.request,
         };
-        route.send(self.level.get(), &line);
+        route.send(level, &line);
     }
 }
 
@@ -203,7 +250,6 @@ impl Access {
 pub(crate) struct Logged<B: HttpBody> {
     inner: B,
     access: Option<Access>,
-    metrics: Arc<GatewayMetrics>,
     sent: u64,
     failed: bool,
     ended: bool,
@@ -216,11 +262,10 @@ impl<B: HttpBody> std::fmt::Debug for Logged<B> {
 }
 
 impl<B: HttpBody> Logged<B> {
-    pub(crate) fn new(inner: B, access: Access, metrics: Arc<GatewayMetrics>) -> Self {
+    pub(crate) fn new(inner: B, access: Access) -> Self {
         Self {
             inner,
             access: Some(access),
-            metrics,
             sent: 0,
             failed: false,
             ended: false,
@@ -228,11 +273,10 @@ impl<B: HttpBody> Logged<B> {
     }
 
     /// A body without an access line.
-    pub(crate) fn unlogged(inner: B, metrics: Arc<GatewayMetrics>) -> Self {
+    pub(crate) fn unlogged(inner: B) -> Self {
         Self {
             inner,
             access: None,
-            metrics,
             sent: 0,
             failed: false,
             ended: false,
@@ -281,7 +325,7 @@ impl<B: HttpBody> Drop for Logged<B> {
         } else if !(self.ended || access.bodiless || self.inner.is_end_stream()) {
             access.termination = access.ended_as("CD");
         }
-        access.write(self.sent, &self.metrics);
+        access.write(self.sent);
     }
 }
 
@@ -292,23 +336,29 @@ impl<B: HttpBody> Drop for Logged<B> {
 #[derive(Debug)]
 pub(crate) struct Pending {
     access: Option<Access>,
-    metrics: Arc<GatewayMetrics>,
     /// The termination state if the client leaves now: `CR` (request,
     /// agents, rules), `CQ` (queued for a server), `CH` (the server's answer).
     pub(crate) phase: &'static str,
 }
 
 impl Pending {
-    pub(crate) fn new(access: Access, metrics: Arc<GatewayMetrics>) -> Self {
+    pub(crate) fn new(access: Access) -> Self {
         Self {
             access: Some(access),
-            metrics,
             phase: "CR",
         }
     }
 
     pub(crate) fn get(&mut self) -> &mut Access {
         self.access.get_or_insert_with(unreachable_access)
+    }
+
+    /// The request's statistics (begun where the request is read; counted
+    /// nowhere if a request got here without them).
+    pub(crate) fn tally(&mut self) -> &mut Tally {
+        self.get()
+            .tally
+            .get_or_insert_with(|| Tally::new(Arc::default()))
     }
 
     /// The line, to be written by whoever ends the request.
@@ -332,7 +382,7 @@ impl Drop for Pending {
         if let Some(mut access) = self.access.take() {
             access.status = None;
             access.termination = access.ended_as(self.phase);
-            access.write(0, &self.metrics);
+            access.write(0);
         }
     }
 }

@@ -32,6 +32,7 @@ mod model;
 mod pages;
 mod proxy;
 pub mod server;
+pub mod stats;
 pub mod tls;
 mod txn;
 pub mod workers;

@@ -223,19 +223,6 @@ impl ConnLimits {
         l.set_max(max);
         l
     }
-
-    /// Each frontend's name and limit, in name order.
-    pub(crate) fn frontends(&self) -> Vec<(String, Arc<Limit>)> {
-        let mut all: Vec<_> = self
-            .frontends
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(n, l)| (n.clone(), l.clone()))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
-    }
 }
 
 /// The process's `maxconn`: `global`'s, or the automatic one.

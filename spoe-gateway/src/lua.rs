@@ -80,20 +80,18 @@ impl TxnHost for Txn {
     }
 
     fn set_log_level(&mut self, level: Option<u8>) -> bool {
-        match &self.lua {
-            Some(lua) => {
-                lua.level.set(level);
-                true
-            }
-            None => false,
+        match level {
+            Some(l) => self.log_level.set(l),
+            None => self.log_level.reset(),
         }
+        true
     }
 }
 
 impl Txn {
     /// An empty transaction standing in for this one while a Lua call holds it (nothing
-    /// reads it).
-    fn stand_in(&self) -> Self {
+    /// reads it but, for a service, where its error lines go: `keep_log`).
+    fn stand_in(&self, keep_log: bool) -> Self {
         let (request, ()) = hyper::Request::new(()).into_parts();
         Self {
             request,
@@ -105,7 +103,8 @@ impl Txn {
             unique_id_text: std::sync::OnceLock::new(),
             vars: spoe_http::Vars::new(None, None),
             environment: self.environment.clone(),
-            lua: self.lua.as_ref().map(LuaTxn::share),
+            lua: self.lua.as_ref().filter(|_| keep_log).map(LuaTxn::share),
+            log_level: crate::access::LineLevel::default(),
         }
     }
 }
@@ -126,7 +125,7 @@ pub(crate) async fn action(
     args: &[String],
     txn: &mut Txn,
 ) -> ActionOutcome {
-    let stand_in = txn.stand_in();
+    let stand_in = txn.stand_in(false);
     let lent = std::mem::replace(txn, stand_in);
     let (back, outcome) = worker.action(name, args, lent).await;
     *txn = back;
@@ -178,7 +177,7 @@ pub(crate) async fn start_service(
     txn: &mut Txn,
     body: spoe_lua::BodyStream,
 ) -> Result<(spoe_lua::ServiceCall<Txn>, response::Parts), Option<spoe_lua::ServiceCall<Txn>>> {
-    let stand_in = txn.stand_in();
+    let stand_in = txn.stand_in(true);
     let lent = std::mem::replace(txn, stand_in);
     let log = |line: &str| txn.log_error(line);
     let mut call = match worker.service(name, lent, body) {

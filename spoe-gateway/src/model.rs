@@ -133,6 +133,9 @@ pub(crate) struct Global {
     /// The environment `setenv`, `presetenv`, `unsetenv` and `resetenv` left, which `env()`
     /// reads; `None` when no such line changed the process's.
     pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
+    /// `pidfile`: where the gateway writes its pid once it listens (at start; a reload keeps
+    /// the file the gateway started with, as HAProxy's master does).
+    pub(crate) pidfile: Option<PathBuf>,
 }
 
 /// HAProxy's `tune.h2.*` settings, applied to every HTTP/2 client connection.
@@ -179,6 +182,7 @@ impl Default for Global {
             bufsize: DEFAULT_BUFSIZE,
             h2: H2Tunes::default(),
             environment: None,
+            pidfile: None,
         }
     }
 }
@@ -316,6 +320,11 @@ pub(crate) enum HttpAction {
     },
     /// `use-service prometheus-exporter`.
     PrometheusExporter,
+    /// `set-log-level LEVEL|silent`: the level of the request's access line (`None`: no line).
+    SetLogLevel {
+        /// The syslog level (0 emerg to 7 debug), or `None` for `silent`.
+        level: Option<u8>,
+    },
     /// `http-request lua.NAME [args...]` / `http-response lua.NAME [args...]`: an action a
     /// Lua file registered.
     Lua {
@@ -352,6 +361,9 @@ pub(crate) struct Frontend {
     /// What each `bind` address's line says beyond the address (TLS, HTTP/2);
     /// an address without an entry serves clear-text HTTP/1.1.
     pub(crate) bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
+    /// `bind ... v6only` (`true`) or `v4v6` (`false`) for IPv6 addresses; the others keep the
+    /// system's default (`net.ipv6.bindv6only`), as in HAProxy.
+    pub(crate) ipv6_only: Vec<(SocketAddr, bool)>,
     /// `bind ... maxconn N` (N > 0): each such address's own limit.
     pub(crate) bind_maxconn: Vec<(SocketAddr, usize)>,
     /// Timeouts (with `defaults` applied).

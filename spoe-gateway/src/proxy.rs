@@ -24,6 +24,7 @@ use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, RedirectKind, ReturnBody, Rule};
+use crate::stats::{Counters, Tally};
 use crate::txn::{LuaTxn, Txn, UniqueId, render};
 
 pub(crate) use crate::body::{Body, BoxError};
@@ -46,6 +47,8 @@ pub(crate) struct Session {
     pub(crate) requests: std::sync::atomic::AtomicU64,
     /// `%ac` and `%fc` of its access lines.
     pub(crate) conns: Arc<ConnCounts>,
+    /// Its frontend's statistics.
+    pub(crate) stats: Arc<Counters>,
     /// When the first request's first bytes arrived (its `%tr`, and the
     /// start of its `%TR`); taken by that request.
     pub(crate) first_bytes: Mutex<Option<(Instant, std::time::SystemTime)>>,
@@ -217,6 +220,9 @@ struct Ctx<'a> {
     sid: u64,
     /// One SPOE state per filter of this transaction, keyed by the filter's address.
     streams: Vec<(usize, StreamState)>,
+    /// The frontend's, backend's and server's statistics, as they are
+    /// assigned: a header rewrite that fails counts in each (`wrew`).
+    counters: Vec<Arc<Counters>>,
 }
 
 impl Ctx<'_> {
@@ -266,6 +272,23 @@ impl Ctx<'_> {
         }
     }
 
+    /// An `http-request deny` answered: HAProxy's denied requests, of the
+    /// frontend and of the backend once one is assigned.
+    fn denied(&self) {
+        for c in self.counters.iter().take(2) {
+            c.denied_req.inc();
+        }
+    }
+
+    /// A frontend rule answered (`return`, `redirect`, a service), counted
+    /// before the answer is made, as HAProxy counts it (a backend's rules
+    /// are not counted: HAProxy counts only what the frontend intercepts).
+    fn intercepted(&self) {
+        if let [fe] = self.counters.as_slice() {
+            fe.intercepted.inc();
+        }
+    }
+
     /// `http-request` rules.
     async fn request_rules(
         &mut self,
@@ -277,6 +300,14 @@ impl Ctx<'_> {
         for rule in rules {
             if !cond_holds(rule, txn, acls) {
                 continue;
+            }
+            match &rule.action {
+                HttpAction::Deny { .. } => self.denied(),
+                HttpAction::Return { .. }
+                | HttpAction::Redirect { .. }
+                | HttpAction::PrometheusExporter
+                | HttpAction::LuaService { .. } => self.intercepted(),
+                _ => {}
             }
             match &rule.action {
                 HttpAction::Deny { status } => return Flow::Respond(error_page(*status), "PR"),
@@ -318,6 +349,7 @@ impl Ctx<'_> {
                 | HttpAction::AddHeader { .. }
                 | HttpAction::DelHeader { .. }
                 | HttpAction::SetVar { .. }
+                | HttpAction::SetLogLevel { .. }
                 | HttpAction::SendSpoeGroup { .. } => {
                     self.common_action(&rule.action, filters, txn, Side::Request)
                         .await;
@@ -363,16 +395,10 @@ impl Ctx<'_> {
                 }
                 HttpAction::LuaService { name } => return Flow::LuaService(name.clone()),
                 HttpAction::PrometheusExporter => {
-                    self.metrics.agent_connections.set(
-                        i64::try_from(self.generation.agent_connections()).unwrap_or(i64::MAX),
-                    );
-                    self.metrics.agent_protocol_errors.set(
-                        i64::try_from(self.generation.agent_protocol_errors()).unwrap_or(i64::MAX),
-                    );
-                    let mut r = Response::new(full(self.metrics.encode_text()));
+                    let mut r = Response::new(full(self.metrics.encode_text(self.generation)));
                     r.headers_mut().insert(
                         "content-type",
-                        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
                     );
                     return Flow::Service(r);
                 }
@@ -423,14 +449,13 @@ impl Ctx<'_> {
         body: RequestBody,
         response_rules: &[(&Vec<Rule>, &AclSet, &[FilterRt])],
         mut access: Access,
-        metrics: &Arc<GatewayMetrics>,
     ) -> Response<Logged<Body>> {
         access.server = format!("<lua.{name}>");
         let zero = Timer::ms(Duration::ZERO);
         (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
         let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
             access.termination = "IR";
-            return finish(error_page(500), access, metrics);
+            return finish(error_page(500), access);
         };
         let chunks = futures_util::StreamExt::filter_map(
             http_body_util::BodyStream::new(body),
@@ -447,35 +472,34 @@ impl Ctx<'_> {
                 }
                 Err(None) => {
                     access.termination = "IR";
-                    return finish(error_page(500), access, metrics);
+                    return finish(error_page(500), access);
                 }
             };
         // The script is not running while the rules look at the head.
         let Some(mut lent) = call.take_host() else {
             access.termination = "IR";
-            return finish(error_page(500), access, metrics);
+            return finish(error_page(500), access);
         };
         lent.response = Some(head);
         for (rules, acls, filters) in response_rules {
             let flow = self.response_rules(rules, acls, filters, &mut lent).await;
             if !matches!(flow, Flow::Continue) {
-                return finish_rule(flow, access, metrics);
+                return finish_rule(flow, access);
             }
         }
         let Some(mut head) = lent.response.take() else {
-            return finish(error_page(502), access, metrics);
+            return finish(error_page(502), access);
         };
         crate::lua::reason_phrase(&mut head);
         if let Some(body) = failed {
             access.termination = "IR";
-            return finish(Response::from_parts(head, body), access, metrics);
+            return finish(Response::from_parts(head, body), access);
         }
         call.put_host(lent);
         access.termination = "--";
         finish(
             crate::lua::service_response(&worker, call, head, &txn),
             access,
-            metrics,
         )
     }
 
@@ -492,8 +516,12 @@ impl Ctx<'_> {
             HttpAction::SetHeader { name, value } | HttpAction::AddHeader { name, value } => {
                 let v = render(value, txn);
                 let replace = matches!(action, HttpAction::SetHeader { .. });
-                if let Some(h) = side.headers(txn) {
-                    set_header(h, name, &v, replace);
+                if let Some(h) = side.headers(txn)
+                    && !set_header(h, name, &v, replace)
+                {
+                    for c in &self.counters {
+                        c.failed_rewrites.inc();
+                    }
                 }
             }
             HttpAction::DelHeader { name } => {
@@ -508,6 +536,10 @@ impl Ctx<'_> {
             HttpAction::SendSpoeGroup { engine, group } => {
                 self.send_group(filters, engine, group, txn).await
             }
+            HttpAction::SetLogLevel { level } => match level {
+                Some(l) => txn.log_level.set(*l),
+                None => txn.log_level.silence(),
+            },
             _ => {}
         }
     }
@@ -543,18 +575,21 @@ impl Side {
     }
 }
 
-fn set_header(headers: &mut hyper::HeaderMap, name: &str, value: &str, replace: bool) {
+/// Sets or adds a header; false when its name or value is not valid (a
+/// failed rewrite, HAProxy's `wrew`).
+fn set_header(headers: &mut hyper::HeaderMap, name: &str, value: &str, replace: bool) -> bool {
     let (Ok(n), Ok(v)) = (
         HeaderName::from_bytes(name.as_bytes()),
         HeaderValue::from_str(value),
     ) else {
-        return;
+        return false;
     };
     if replace {
         headers.insert(n, v);
     } else {
         headers.append(n, v);
     }
+    true
 }
 
 /// Picks an up server with a non-zero weight: weighted round robin, or the
@@ -672,7 +707,7 @@ pub(crate) async fn handle(
     let _guard = generation.enter();
     let Some(fe) = generation.frontend_for(session.local()) else {
         // The listener belongs to no frontend of this generation (not reached).
-        return error_page(503).map(|b| Logged::unlogged(b, metrics.clone()));
+        return error_page(503).map(Logged::unlogged);
     };
     let (mut parts, incoming) = req.into_parts();
     let mut access = Access::new(
@@ -698,6 +733,7 @@ pub(crate) async fn handle(
         );
     }
     access.bodiless = parts.method == hyper::Method::HEAD;
+    let tally = access.tally.insert(Tally::new(fe.counters.clone()));
     let first_bytes = session
         .first_bytes
         .lock()
@@ -712,14 +748,15 @@ pub(crate) async fn handle(
         access.termination = "PR";
         let status = match refusal {
             Refusal::Invalid => {
-                // As HAProxy logs what its parser refused.
+                // As HAProxy logs and counts what its parser refused.
+                tally.invalid();
                 access.request = RequestLine::Bad;
                 access.t_request = Timer::NEVER;
                 400
             }
             Refusal::Tunnel => 501,
         };
-        return finish(closing(error_page(status)), access, &metrics);
+        return finish(closing(error_page(status)), access);
     }
     let timeouts = fe.model.timeouts;
     session.body.start(incoming.is_end_stream());
@@ -727,20 +764,21 @@ pub(crate) async fn handle(
     let mut body = PendingBody::Unread(incoming);
     let bufsize = generation.config.global.bufsize;
     // From here, a client that goes away is logged with the phase it left in.
-    let mut pending = Pending::new(access, metrics.clone());
+    let mut pending = Pending::new(access);
     // The stream id of SPOE log lines: unique across the process, as HAProxy's.
     let sid = metrics.next_unique_id();
     session.requests.fetch_add(1, Ordering::Relaxed);
-    let lua = generation.lua_worker().map(|worker| {
-        let level = LineLevel::shared();
-        pending.get().level = level.clone();
-        LuaTxn {
-            worker,
-            private: None,
-            log: fe.log.clone(),
-            declared: generation.declared_proc_vars.clone(),
-            level,
-        }
+    let log_level = if generation.sets_log_level {
+        LineLevel::shared()
+    } else {
+        LineLevel::default()
+    };
+    pending.get().level = log_level.clone();
+    let lua = generation.lua_worker().map(|worker| LuaTxn {
+        worker,
+        private: None,
+        log: fe.log.clone(),
+        declared: generation.declared_proc_vars.clone(),
     });
     let mut txn = Txn {
         request: parts,
@@ -759,12 +797,14 @@ pub(crate) async fn handle(
             Some(generation.proc_vars.clone()),
         ),
         lua,
+        log_level,
     };
     let mut ctx = Ctx {
         generation: &generation,
         metrics: &metrics,
         sid,
         streams: Vec::new(),
+        counters: vec![fe.counters.clone()],
     };
 
     // on-client-session: once per connection and generation.
@@ -778,20 +818,25 @@ pub(crate) async fn handle(
         ctx.run_event(&fe.filters, Event::OnClientSession, &mut txn)
             .await;
     }
-    // `monitor-uri`: answered before the request's rules and agents, and not logged (HAProxy's
-    // SF_MONITOR); the session's event above has run, as in HAProxy.
+    // As HAProxy: the session's event at the stream's start, then the request's content
+    // inspection (on-frontend-tcp-request, analyser AN_REQ_INSPECT_FE, which runs before
+    // AN_REQ_WAIT_HTTP where `monitor-uri` is answered), then the body (http-buffer-request),
+    // then the frontend's HTTP event and rules.
+    ctx.run_event(&fe.filters, Event::OnFrontendTcpRequest, &mut txn)
+        .await;
+    // `monitor-uri`: answered before the request's HTTP rules and agents, and not logged
+    // (HAProxy's SF_MONITOR).
     if let Some(uri) = &fe.model.monitor_uri
         && monitor_matches(uri, &txn.request.uri)
     {
+        fe.counters.intercepted.inc();
         drop(pending.take());
-        return error_page(200).map(|b| Logged::unlogged(b, metrics.clone()));
+        return error_page(200).map(Logged::unlogged);
     }
-    // As HAProxy: the session's event at the stream's start, then the body
-    // (http-buffer-request), then the frontend's HTTP event and rules.
     if fe.model.http_buffer_request
         && let Err(status) = body.buffer(&mut txn, bufsize, timeouts, &progress).await
     {
-        return body_refused(status, pending.take(), &metrics);
+        return body_refused(status, pending.take());
     }
     ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut txn)
         .await;
@@ -803,11 +848,11 @@ pub(crate) async fn handle(
         let request_body = body.into_body(timeouts.client, progress);
         let rules = [(&fe.model.http_response, fe_acls, &fe.filters[..])];
         return ctx
-            .lua_service(&name, txn, request_body, &rules, pending.take(), &metrics)
+            .lua_service(&name, txn, request_body, &rules, pending.take())
             .await;
     }
     if !matches!(flow, Flow::Continue) {
-        return finish_rule(flow, pending.take(), &metrics);
+        return finish_rule(flow, pending.take());
     }
     let backend_name = fe
         .model
@@ -825,18 +870,28 @@ pub(crate) async fn handle(
             access.backend = name;
         }
         access.termination = "SC";
-        return finish(error_page(503), access, &metrics);
+        return finish(error_page(503), access);
     };
     pending.get().backend.clone_from(&be.model.name);
+    pending.tally().backend(be.counters.clone());
+    ctx.counters.push(be.counters.clone());
+    // A filter sees the backend's events whichever side declared it: the
+    // frontend's filters first, as HAProxy calls them in that order.
+    for filters in [&fe.filters, &be.filters] {
+        ctx.run_event(filters, Event::OnBackendTcpRequest, &mut txn)
+            .await;
+    }
     if be.model.http_buffer_request
         && let Err(status) = body
             .buffer(&mut txn, bufsize, be.model.timeouts, &progress)
             .await
     {
-        return body_refused(status, pending.take(), &metrics);
+        return body_refused(status, pending.take());
     }
-    ctx.run_event(&be.filters, Event::OnBackendHttpRequest, &mut txn)
-        .await;
+    for filters in [&fe.filters, &be.filters] {
+        ctx.run_event(filters, Event::OnBackendHttpRequest, &mut txn)
+            .await;
+    }
     let flow = ctx
         .request_rules(
             &be.model.http_request,
@@ -852,11 +907,11 @@ pub(crate) async fn handle(
             (&fe.model.http_response, fe_acls, &fe.filters[..]),
         ];
         return ctx
-            .lua_service(&name, txn, request_body, &rules, pending.take(), &metrics)
+            .lua_service(&name, txn, request_body, &rules, pending.take())
             .await;
     }
     if !matches!(flow, Flow::Continue) {
-        return finish_rule(flow, pending.take(), &metrics);
+        return finish_rule(flow, pending.take());
     }
     // The unique ID is built now if nothing read it yet, and sent to the server when a header
     // is named (HAProxy's `http_process_request()`, after every request rule).
@@ -869,10 +924,15 @@ pub(crate) async fn handle(
     let Some(si) = pick_server(be) else {
         let mut access = pending.take();
         access.termination = "SC";
-        return finish(error_page(503), access, &metrics);
+        if let Some(t) = &access.tally {
+            t.connection_failed();
+        }
+        return finish(error_page(503), access);
     };
     let server = &be.servers[si];
     pending.get().server.clone_from(&server.name);
+    pending.tally().server(server.counters.clone());
+    ctx.counters.push(server.counters.clone());
     // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
     // (HAProxy's default for it is `timeout connect`), then get a 503.
     let queued_at = Instant::now();
@@ -887,7 +947,9 @@ pub(crate) async fn handle(
             pending.phase = "CQ";
             // `%sq`: requests ahead of this one in the server's queue.
             pending.get().server_queue = server.queued.fetch_add(1, Ordering::Relaxed);
+            server.counters.queue.inc();
             let got = tokio::time::timeout(wait, slots.clone().acquire_owned()).await;
+            server.counters.queue.dec();
             server.queued.fetch_sub(1, Ordering::Relaxed);
             match got {
                 Ok(Ok(permit)) => Some(permit),
@@ -895,13 +957,17 @@ pub(crate) async fn handle(
                     let mut access = pending.take();
                     access.t_queue = Timer::ms(queued_at.elapsed());
                     access.termination = "sQ";
-                    return finish(error_page(503), access, &metrics);
+                    if let Some(t) = &access.tally {
+                        t.connection_failed();
+                    }
+                    return finish(error_page(503), access);
                 }
             }
         }
         None => None,
     };
-    pending.get().t_queue = Timer::ms(queued_at.elapsed());
+    let queue_time = queued_at.elapsed();
+    pending.get().t_queue = Timer::ms(queue_time);
     pending.phase = "CH";
     server.active.fetch_add(1, Ordering::Relaxed);
     let sent_at = Instant::now();
@@ -932,18 +998,31 @@ pub(crate) async fn handle(
                 Timer::ms(Duration::ZERO)
             };
             access.termination = termination;
-            return finish(error_page(status), access, &metrics);
+            if let Some(t) = &access.tally {
+                match termination {
+                    "SC" => t.connection_failed(),
+                    "PH" | "SH" | "sH" => t.response_failed(),
+                    _ => {}
+                }
+            }
+            return finish(error_page(status), access);
         }
     };
     access.t_connect = Timer::ms(Duration::ZERO);
-    access.t_response = Timer::ms(sent_at.elapsed());
+    let response_time = sent_at.elapsed();
+    access.t_response = Timer::ms(response_time);
+    if let Some(t) = access.tally.as_mut() {
+        t.answered(queue_time, response_time);
+    }
     let (rparts, rbody) = resp.into_parts();
     txn.response = Some(rparts);
-    // on-http-response, then http-response rules: backend's first, then frontend's.
-    ctx.run_event(&be.filters, Event::OnHttpResponse, &mut txn)
-        .await;
-    ctx.run_event(&fe.filters, Event::OnHttpResponse, &mut txn)
-        .await;
+    // on-tcp-response and on-http-response, then http-response rules:
+    // backend's first, then frontend's.
+    for event in [Event::OnTcpResponse, Event::OnHttpResponse] {
+        for filters in [&be.filters, &fe.filters] {
+            ctx.run_event(filters, event, &mut txn).await;
+        }
+    }
     let mut flow = ctx
         .response_rules(
             &be.model.http_response,
@@ -958,18 +1037,18 @@ pub(crate) async fn handle(
             .await;
     }
     if !matches!(flow, Flow::Continue) {
-        return finish_rule(flow, access, &metrics);
+        return finish_rule(flow, access);
     }
     // The rules rewrote the head in place; nothing takes it away.
     let Some(mut rparts) = txn.response.take() else {
-        return finish(error_page(502), access, &metrics);
+        return finish(error_page(502), access);
     };
     crate::lua::reason_phrase(&mut rparts);
     for h in HOP_BY_HOP {
         rparts.headers.remove(*h);
     }
     let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
-    finish(r, access, &metrics)
+    finish(r, access)
 }
 
 /// Sends the request to `addr` and waits for the response head. The body
@@ -992,7 +1071,7 @@ async fn forward(
         .cloned()
         .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
     let mut target = hyper::http::uri::Parts::default();
-    target.scheme = Some(if server.tls {
+    target.scheme = Some(if server.model.tls.is_some() {
         hyper::http::uri::Scheme::HTTPS
     } else {
         hyper::http::uri::Scheme::HTTP
@@ -1063,7 +1142,6 @@ async fn forward(
 /// The access line of a connection refused before it sent a whole request
 /// head (HAProxy's `<BADREQ>`, with its `-1` timers): `bytes` were sent.
 pub(crate) fn log_refused(
-    metrics: &GatewayMetrics,
     session: &Session,
     frontend: &str,
     httplog: Option<LogRoute>,
@@ -1090,27 +1168,29 @@ pub(crate) fn log_refused(
     access.httplog = httplog;
     access.status = status;
     access.termination = termination;
-    access.write(bytes, metrics);
+    // A request HAProxy's parser refused, or did not get in time: counted as
+    // a request, and an invalid one, when an answer was sent.
+    if status.is_some() {
+        let tally = Tally::new(session.stats.clone());
+        tally.invalid();
+        access.tally = Some(tally);
+    }
+    access.write(bytes);
 }
 
 /// Answers a request whose body `option http-buffer-request` could not
 /// wait for, and closes: 408 when the client was too slow (`cR`), 400 when
 /// its body broke (`CR`).
-fn body_refused(
-    status: u16,
-    mut access: Access,
-    metrics: &Arc<GatewayMetrics>,
-) -> Response<Logged<Body>> {
+fn body_refused(status: u16, mut access: Access) -> Response<Logged<Body>> {
     access.termination = if status == 408 { "cR" } else { "CR" };
-    finish(closing(error_page(status)), access, metrics)
+    if let Some(t) = &access.tally {
+        t.invalid();
+    }
+    finish(closing(error_page(status)), access)
 }
 
 /// Hands a rule's answer to the client.
-fn finish_rule(
-    flow: Flow,
-    mut access: Access,
-    metrics: &Arc<GatewayMetrics>,
-) -> Response<Logged<Body>> {
+fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
     let (r, termination) = match flow {
         Flow::Respond(r, termination) => (r, termination),
         Flow::Service(r) => {
@@ -1121,13 +1201,13 @@ fn finish_rule(
         }
         Flow::Close => {
             access.termination = "LR";
-            return finish(close_silently(), access, metrics);
+            return finish(close_silently(), access);
         }
         // Not a rule's answer: the request goes on (not reached).
         Flow::Continue | Flow::LuaService(_) => (error_page(500), "PR"),
     };
     access.termination = termination;
-    finish(r, access, metrics)
+    finish(r, access)
 }
 
 /// Marks a response that must not be sent: the connection closes with no answer
@@ -1142,11 +1222,7 @@ fn close_silently() -> Response<Body> {
 }
 
 /// Hands `r` to the client; its access line is written when its body ends.
-fn finish(
-    r: Response<Body>,
-    mut access: Access,
-    metrics: &Arc<GatewayMetrics>,
-) -> Response<Logged<Body>> {
+fn finish(r: Response<Body>, mut access: Access) -> Response<Logged<Body>> {
     access.status = Some(r.status().as_u16());
     access.bodiless |= matches!(r.status().as_u16(), 100..=199 | 204 | 304);
     let (parts, body) = r.into_parts();
@@ -1157,7 +1233,7 @@ fn finish(
         // hyper adds "content-length: N\r\n".
         access.head_bytes += 18 + n.to_string().len() as u64;
     }
-    Response::from_parts(parts, Logged::new(body, access, metrics.clone()))
+    Response::from_parts(parts, Logged::new(body, access))
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ pub(crate) struct Txn {
     pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
     /// Its Lua side, when the configuration loads Lua.
     pub(crate) lua: Option<LuaTxn>,
+    /// The level of its access line, shared with the line.
+    pub(crate) log_level: LineLevel,
 }
 
 /// A transaction's Lua side, when the configuration loads Lua.
@@ -52,8 +54,6 @@ pub(crate) struct LuaTxn {
     pub(crate) log: LogRoute,
     /// The `proc.` variables the configuration names, which exist from the start.
     pub(crate) declared: Arc<BTreeSet<String>>,
-    /// The level of the access line, shared with it.
-    pub(crate) level: LineLevel,
 }
 
 impl LuaTxn {
@@ -64,7 +64,6 @@ impl LuaTxn {
             private: None,
             log: self.log.clone(),
             declared: self.declared.clone(),
-            level: self.level.clone(),
         }
     }
 

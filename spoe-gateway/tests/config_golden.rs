@@ -69,7 +69,9 @@ frontend web
             "parsing [haproxy.cfg:6:10] : 'bind' : 'unix@' addresses are not supported by the gateway (TCP over IPv4 or IPv6 only)",
             "parsing [haproxy.cfg:7:24] : 'bind' : unable to load SSL certificate from '/etc/cert.pem': No such file or directory (os error 2)",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "unknown and unsupported keywords",
@@ -86,7 +88,9 @@ frontend web
             "parsing [haproxy.cfg:5:5] : 'stick-table' is not supported in a 'frontend' section by the gateway",
             "parsing [haproxy.cfg:6:5] : 'compression' is not supported in a 'frontend' section by the gateway",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "bind maxconn, as HAProxy reads it",
@@ -163,7 +167,10 @@ listen app
         errors: &[
             "parsing [haproxy.cfg:8:8] : listen 'app' has the same name as backend 'app' declared at haproxy.cfg:6:1",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+            "parsing [haproxy.cfg:8:1] : missing timeouts for proxy 'app'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "routes to missing or tcp backends",
@@ -183,7 +190,9 @@ backend agents
             "parsing [haproxy.cfg:5:17] : http frontend 'web' (haproxy.cfg:1:1) tries to use incompatible tcp backend 'agents' (haproxy.cfg:8:1) in a 'use_backend' rule (see 'mode')",
             "parsing [haproxy.cfg:6:21] : http frontend 'web' (haproxy.cfg:1:1) tries to use incompatible tcp backend 'app' (haproxy.cfg:7:1) as its default backend (see 'mode')",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "frontends need mode http",
@@ -201,6 +210,9 @@ frontend nobind
             "parsing [haproxy.cfg:3:1] : frontend 'tcp' must be in 'mode http' (tcp frontends are not supported by the gateway)",
         ],
         warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'plain'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+            "parsing [haproxy.cfg:3:1] : missing timeouts for frontend 'tcp'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+            "parsing [haproxy.cfg:6:1] : missing timeouts for frontend 'nobind'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
             "parsing [haproxy.cfg:6:1] : frontend 'nobind' has no 'bind' directive. Please declare it as a backend if this was intended",
         ],
     },
@@ -233,7 +245,10 @@ backend app
             "parsing [haproxy.cfg:12:24] : 'server s6' : missing port specification in '127.0.0.1' (the gateway needs an explicit port)",
             "parsing [haproxy.cfg:14:12] : backend 'app' : another server named 's7' was already defined at haproxy.cfg:13:12, please use distinct names",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+            "parsing [haproxy.cfg:5:1] : missing timeouts for backend 'app'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "server pool settings",
@@ -254,7 +269,9 @@ backend app
             "parsing [haproxy.cfg:6:45] : 'pool-purge-delay' expects a duration such as 500ms, got '5x'",
             "parsing [haproxy.cfg:7:28] : 'server s4' : 'pool-max-conn' expects <value> as argument",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for backend 'app'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "acls and conditions",
@@ -278,6 +295,7 @@ frontend web
             "parsing [haproxy.cfg:9:26] : error detected while parsing an 'http-request deny' condition : missing closing '}' in condition",
         ],
         warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
             "parsing [haproxy.cfg:10:15] : acl 'path_beg' : no pattern to match against were provided, so this ACL will never match. If this is what you intended, please add '--' to get rid of this warning. If you intended to match only for existence, please use '-m found'. If you wanted to force an int to match as a bool, please use '-m bool'",
         ],
     },
@@ -303,8 +321,8 @@ frontend web
     http-response return status 200
 ",
         errors: &[
-            "parsing [haproxy.cfg:4:18] : 'http-request' expects 'deny', 'return', 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group', 'redirect' or 'use-service', but got 'frobnicate'",
-            "parsing [haproxy.cfg:5:18] : 'http-request tarpit' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group', 'redirect' or 'use-service')",
+            "parsing [haproxy.cfg:4:18] : 'http-request' expects 'deny', 'return', 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect' or 'use-service', but got 'frobnicate'",
+            "parsing [haproxy.cfg:5:18] : 'http-request tarpit' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect' or 'use-service')",
             "parsing [haproxy.cfg:6:35] : 'http-request deny' : status code '418' not handled by default with 'default-errorfiles' argument",
             "parsing [haproxy.cfg:7:23] : 'http-request deny' : custom replies ('status') are not supported by the gateway; use 'http-request return'",
             "parsing [haproxy.cfg:8:18] : 'http-request return' : a content type must be defined when non-empty payload is configured",
@@ -315,10 +333,12 @@ frontend web
             "parsing [haproxy.cfg:13:18] : 'http-request set-header' : expects exactly 2 arguments",
             "parsing [haproxy.cfg:14:34] : 'http-request del-header' : '-m sub' is not supported by the gateway (only '-m str')",
             "parsing [haproxy.cfg:15:40] : 'http-request set-header' expects either 'if' or 'unless' followed by a condition but found 'foo'",
-            "parsing [haproxy.cfg:16:19] : 'http-response deny' is not supported by the gateway (supported: 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)' or 'send-spoe-group')",
-            "parsing [haproxy.cfg:17:19] : 'http-response return' is not supported by the gateway (supported: 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)' or 'send-spoe-group')",
+            "parsing [haproxy.cfg:16:19] : 'http-response deny' is not supported by the gateway (supported: 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group' or 'set-log-level')",
+            "parsing [haproxy.cfg:17:19] : 'http-response return' is not supported by the gateway (supported: 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group' or 'set-log-level')",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "set-var",
@@ -343,9 +363,11 @@ frontend web
             "parsing [haproxy.cfg:8:18] : 'http-request set-var(txn.z)' : expects a sample expression",
             "parsing [haproxy.cfg:9:33] : 'http-request set-var(txn.w)' : unknown fetch method 'nope'",
             "parsing [haproxy.cfg:10:34] : 'http-response set-var(txn.v)' : fetch method 'req.hdr' extracts information from 'HTTP request headers', none of which is available here",
-            "parsing [haproxy.cfg:11:18] : 'http-request set-var-fmt(txn.f)' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group', 'redirect' or 'use-service')",
+            "parsing [haproxy.cfg:11:18] : 'http-request set-var-fmt(txn.f)' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect' or 'use-service')",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "log-format strings",
@@ -373,6 +395,7 @@ frontend web
             "parsing [haproxy.cfg:10:37] : 'http-request set-header' : truncated line after '%'",
         ],
         warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
             "parsing [haproxy.cfg:11:35] : a percent sign followed by a punctuation character is dropped (HAProxy drops it too); write '%%' for a literal one",
         ],
     },
@@ -398,7 +421,9 @@ backend agents
             "parsing [haproxy.cfg:8:19] : Invalid SPOE message 'req-msg' used by SPOE group 'req-group' at $DATA/agents.conf:18:1: some args extract information from 'HTTP request headers', none of which is available here ('backend http-response header rule')",
             "parsing [haproxy.cfg:9:18] : 'http-request send-spoe-group' : expects 2 arguments: <engine-id> <group-id>",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "filter lines and spoe.conf errors",
@@ -417,13 +442,13 @@ backend agents
         errors: &[
             "parsing [haproxy.cfg:4:34] : 'filter spoe' : could not open configuration file $DATA/missing.conf : No such file or directory (os error 2)",
             "parsing [$DATA/broken.conf:3:24] : 'timeout processing' expects a duration such as 500ms, got '5x'",
-            "parsing [haproxy.cfg:5:24] : 'filter spoe' : error(s) found in configuration file $DATA/broken.conf",
             "parsing [haproxy.cfg:6:12] : filter 'compression' is not supported by the gateway (only 'spoe')",
             "parsing [haproxy.cfg:7:5] : 'spoe' : missing config file",
             "parsing [haproxy.cfg:8:17] : 'spoe' : 'config' option without value",
         ],
         warnings: &[
-            "parsing [$DATA/broken.conf:1:1] : missing timeouts for SPOE agent 'broken': 'hello', 'idle', 'processing'. While not properly invalid, you will certainly encounter various problems with such a configuration; set them to a non-zero value",
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+            "parsing [$DATA/broken.conf:1:1] : missing timeouts for SPOE agent 'broken': 'hello', 'idle'. While not properly invalid, you will certainly encounter various problems with such a configuration; set them to a non-zero value",
         ],
     },
     Case {
@@ -440,7 +465,9 @@ backend app
         errors: &[
             "parsing [$DATA/http-backend.conf:6:17] : backend 'app' used by SPOE agent 'misrouted' does not support HTTP mode",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "duplicate engine, missing agents backend",
@@ -458,7 +485,9 @@ backend agents
             "parsing [haproxy.cfg:5:5] : frontend 'web' : duplicated name for SPOE engine 'ip'",
             "parsing [$DATA/agents.conf:37:17] : unknown backend 'waf-agents' used by SPOE agent 'waf-agent'",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "lexer errors and empty words",
@@ -476,6 +505,7 @@ frontend web
             "parsing [haproxy.cfg:6:18] : 'http-request set-header' : expects exactly 2 arguments",
         ],
         warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
             "parsing [haproxy.cfg:6:46] : 'if' and the words after it are ignored: they follow an empty word, where HAProxy stops reading arguments",
         ],
     },
@@ -485,7 +515,9 @@ frontend web
         errors: &[
             "parsing [haproxy.cfg:3:13] : missing LF on last line, file might have been truncated",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "preprocessor and modifiers",
@@ -510,6 +542,7 @@ frontend web
         ],
         warnings: &[
             "parsing [haproxy.cfg:5:1] : 'hello'",
+            "parsing [haproxy.cfg:6:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
             "parsing [haproxy.cfg:12:13] : 'default option dontlognull' is accepted and ignored: the gateway logs every request",
         ],
     },
@@ -592,7 +625,10 @@ listen spoa
         errors: &[
             "parsing [haproxy.cfg:4:17] : listen 'app' : loop detected for use_backend: 'app'",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for proxy 'app'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+            "parsing [haproxy.cfg:6:1] : missing timeouts for proxy 'spoa'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
     },
     Case {
         name: "directives without the needed capability",
@@ -616,6 +652,7 @@ backend tcpbe
 ",
         errors: &[],
         warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
             "parsing [haproxy.cfg:4:5] : 'balance' is accepted and ignored: a frontend has no backend capability",
             "parsing [haproxy.cfg:5:5] : 'option spop-check' is accepted and ignored: a frontend has no backend capability",
             "parsing [haproxy.cfg:6:5] : 'timeout server' is accepted and ignored: a frontend has no backend capability",
@@ -658,7 +695,6 @@ frontend web
         errors: &[],
         warnings: &[
             "parsing [haproxy.cfg:2:5] : 'daemon' is accepted and ignored: the gateway runs in the foreground; let the service manager detach it",
-            "parsing [haproxy.cfg:3:5] : 'pidfile' is accepted and ignored: the gateway writes no pid file",
             "parsing [haproxy.cfg:4:5] : 'stats' is accepted and ignored: the gateway has no stats socket; use its Prometheus metrics",
             "parsing [haproxy.cfg:5:5] : 'chroot' is accepted and ignored: the gateway does not chroot",
             "parsing [haproxy.cfg:6:5] : 'group' is accepted and ignored: the gateway does not change its group; start it as the right one",
@@ -670,6 +706,7 @@ frontend web
             "parsing [haproxy.cfg:16:5] : 'retries' is accepted and ignored: the gateway does not retry connections to servers",
             "parsing [haproxy.cfg:17:5] : 'errorfile' is accepted and ignored: the gateway sends its own error pages",
             "parsing [haproxy.cfg:18:5] : 'log-format' is accepted and ignored: the gateway writes its own access log format",
+            "parsing [haproxy.cfg:20:1] : log format ignored for frontend 'web' since it has no log address",
             "parsing [haproxy.cfg:22:49] : 'content-type text/plain' is accepted and ignored: the http reply has no payload (HAProxy ignores it too)",
             "parsing [haproxy.cfg:23:5] : 'http-request deny' is accepted and ignored: a previous rule is final and has no condition attached, further entries are NOOP",
             "parsing [haproxy.cfg:24:5] : 'http-request deny' is accepted and ignored: a previous rule is final and has no condition attached, further entries are NOOP",
@@ -690,6 +727,7 @@ backend app
 ",
         errors: &[],
         warnings: &[
+            "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
             "parsing [haproxy.cfg:5:33] : acl 'ok' will never match because it only involves keywords that are incompatible with 'frontend http-request header rule'",
             "parsing [haproxy.cfg:6:34] : anonymous acl will never match because it uses keyword 'req.hdr' which is incompatible with 'frontend http-response header rule'",
             "parsing [haproxy.cfg:7:21] : anonymous acl will never match because it uses keyword 'res.hdr' which is incompatible with 'frontend use-backend rule'",
@@ -740,6 +778,7 @@ frontend web
         ],
         warnings: &[
             "parsing [haproxy.cfg:3:1] : '[scope]' is accepted and ignored: scopes only select sections of SPOE files",
+            "parsing [haproxy.cfg:6:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
         ],
     },
     Case {
@@ -763,6 +802,7 @@ backend be
             "parsing [haproxy.cfg:9:5] : 'option httplog clf' is not supported by the gateway (it writes HAProxy's httplog format)",
         ],
         warnings: &[
+            "parsing [haproxy.cfg:7:1] : log format ignored for frontend 'web' since it has no log address",
             "parsing [haproxy.cfg:12:5] : 'option httplog' is accepted and ignored: it is ignored in backends (the frontend's log format is used)",
         ],
     },

@@ -2,17 +2,18 @@
 //! session's variables (HAProxy's `sess.` scope lives as long as the connection).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::tls::TlsFacts;
-use crate::vars::VarMap;
+use crate::vars::SharedVars;
 
 /// The client connection of a request: what `src`, `dst`, `ssl_fc*` and `ssl_c_*` read.
 ///
 /// A host builds one per accepted connection and hands it to every request of that
 /// connection, either directly ([`Exchange::conn`](crate::Exchange::conn)) or as a request
 /// extension (an `http::Extensions` entry of this type), which is how a tower layer finds
-/// it. Cloning is cheap (two reference counts): the session's variables are shared by the
+/// it. Cloning is cheap (reference counts): the session's variables are shared by the
 /// clones, as HAProxy shares them between the streams of one connection.
 #[derive(Debug, Clone)]
 pub struct ConnectionFacts {
@@ -25,8 +26,15 @@ pub struct ConnectionFacts {
     pub tls: Option<Arc<TlsFacts>>,
     /// The name of the frontend (or `listen` section) that accepted it (`fe_name`).
     pub frontend: Option<Arc<str>>,
-    /// `sess.` variables, shared by the requests of the connection.
-    session: Arc<Mutex<VarMap>>,
+    /// What the requests of the connection share.
+    session: Arc<Session>,
+}
+
+/// The client session: its `sess.` variables, and whether its `on-client-session` event ran.
+#[derive(Debug, Default)]
+struct Session {
+    vars: SharedVars,
+    started: AtomicBool,
 }
 
 impl ConnectionFacts {
@@ -67,7 +75,13 @@ impl ConnectionFacts {
     }
 
     /// The store of the connection's `sess.` variables (shared by its clones).
-    pub fn session_vars(&self) -> &Arc<Mutex<VarMap>> {
-        &self.session
+    pub fn session_vars(&self) -> &SharedVars {
+        &self.session.vars
+    }
+
+    /// Marks the client session as started: `true` the first time only (when a host runs
+    /// `on-client-session`).
+    pub fn start_session(&self) -> bool {
+        !self.session.started.swap(true, Ordering::Relaxed)
     }
 }

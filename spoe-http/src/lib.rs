@@ -1,6 +1,8 @@
-//! HAProxy's HTTP sample fetches over the [`http`] crate's types: the one implementation of
-//! [`spoe::expr::Fetch`] that every Rust HTTP host of the SPOE engine shares (the gateway
-//! evaluates its SPOE arguments, ACLs and log-format strings through it).
+//! SPOE for Rust HTTP servers: HAProxy's HTTP sample fetches over the [`http`] crate's types
+//! (the one implementation of [`spoe::expr::Fetch`] that every Rust HTTP host of the SPOE
+//! engine shares: the gateway evaluates its SPOE arguments, ACLs and log-format strings
+//! through it), and [`SpoeLayer`], which runs an unchanged `spoe.conf` in front of any tower
+//! service (axum, hyper, tonic) or, through [`SpoeLayer::request`], any other host (Pingora).
 //!
 //! ```text
 //!   http::request::Parts ───────┐
@@ -29,18 +31,37 @@
 //! 3. `tests/fetches.rs`: its value on the test exchange. That test fails for any fetch
 //!    `spoe` parses and this crate does not answer, so step 2 cannot be forgotten.
 //!
-//! Does not do: speak HTTP, buffer bodies or hold connections (the host does: the gateway, or
-//! a server with `SpoeLayer`); parse `spoe.conf` (`spoe` does).
+//! # The layer
+//!
+//! See [`layer`]: the flow of a request, its body policies, failure modes, decision hooks,
+//! reloads and metrics. With the `axum` feature, [`SpoeVars`] and [`SpoeGroups`] are
+//! extractors and `ConnectionFacts` is axum's connect info
+//! (`into_make_service_with_connect_info::<ConnectionFacts>()`). With the `tls` feature,
+//! `AgentTls` reaches agents behind TLS (HAProxy's `server ... ssl verify required ca-file`).
+//!
+//! Does not do: speak HTTP or hold connections (the host does: the gateway, a server with
+//! `SpoeLayer`); parse `spoe.conf` (`spoe` does); hold response bodies (`res.body` is empty at
+//! `on-http-response`, what HAProxy sends when none of the body reached its buffer yet).
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tls")]
+mod agent_tls;
 mod conn;
 mod exchange;
 mod fetch;
+pub mod layer;
 mod tls;
 mod vars;
 
+#[cfg(feature = "tls")]
+pub use agent_tls::{AgentTls, AgentTlsError};
 pub use conn::ConnectionFacts;
 pub use exchange::Exchange;
+pub use layer::{
+    BodyPolicy, FailureMode, LayerError, SpoeBody, SpoeGroups, SpoeLayer, SpoeLayerBuilder,
+    SpoeResponseBody, SpoeVars, Verdict,
+};
+pub use spoe::{Addr, AgentBackend, ProcessStatus};
 pub use tls::{ClientCert, TlsFacts, dn_oneline};
 pub use vars::{FromSample, SharedVars, VarMap, Vars, sample_of, with_full_name};

@@ -178,7 +178,11 @@ fn values_at_the_request() {
     assert_eq!(s("req.body_size"), Some(Sample::Int(10)));
     assert_eq!(s("src"), Some(Sample::Ipv4([192, 0, 2, 7].into())));
     assert_eq!(s("src_port"), Some(Sample::Int(50000)));
-    assert_eq!(s("dst"), Some(Sample::Ipv4([10, 0, 0, 1].into())));
+    // An IPv4-mapped address stays IPv6, as HAProxy 2.6 gives it (gateway_bind).
+    assert_eq!(
+        s("dst"),
+        Some(Sample::Ipv6([0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0001].into()))
+    );
     assert_eq!(s("dst_port"), Some(Sample::Int(443)));
     assert_eq!(s("ssl_fc"), Some(Sample::Bool(true)));
     assert_eq!(s("ssl_fc_sni"), str("example.test"));

@@ -48,6 +48,9 @@ use rustix::process::Pid;
 pub mod pki;
 pub use rustix::process::Signal;
 
+pub mod processes;
+pub mod readme;
+
 /// How long [`Haproxy::start`] and [`Haproxy::reload`] wait for "Loading success." in the log.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -597,6 +600,87 @@ pub fn haproxy_check_with_files(config: &str, files: &[(&str, &str)]) -> (bool, 
     let haproxy = haproxy_path();
     let dir = prepare_dir(config, files);
     run_check(&haproxy, dir.path(), CONFIG_FILE)
+}
+
+/// One warning of `haproxy -c`'s output, and what it points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaproxyWarning {
+    /// The message, continuation lines joined (without the `[WARNING] (pid) : config :`
+    /// prefix).
+    pub text: String,
+    /// `file:line` when the warning names one (`parsing [file:line]`, `... at file:line`).
+    pub at: Option<(String, u32)>,
+    /// The proxy the warning names otherwise (`missing timeouts for frontend 'web'`).
+    pub proxy: Option<String>,
+}
+
+impl HaproxyWarning {
+    /// Where the warning points: its `file:line`, or the line of the `frontend`, `backend`
+    /// or `listen` section it names in `config` (the text of `config_name`).
+    pub fn place(&self, config: &str, config_name: &str) -> Option<(String, u32)> {
+        if let Some(at) = &self.at {
+            return Some(at.clone());
+        }
+        let proxy = self.proxy.as_deref()?;
+        let line = config.lines().position(|l| {
+            let mut words = l.split_whitespace();
+            matches!(words.next(), Some("frontend" | "backend" | "listen"))
+                && words.next() == Some(proxy)
+        })?;
+        Some((config_name.to_owned(), u32::try_from(line + 1).ok()?))
+    }
+}
+
+/// The warnings of `haproxy -c`'s `output`, in order.
+pub fn haproxy_warnings(output: &str) -> Vec<HaproxyWarning> {
+    let mut warnings: Vec<HaproxyWarning> = Vec::new();
+    for line in output.lines() {
+        if let Some(rest) = line.split_once("[WARNING]").map(|(_, r)| r) {
+            let text = rest.split_once(" : ").map_or(rest, |(_, t)| t);
+            let text = text
+                .strip_prefix("config : ")
+                .unwrap_or(text)
+                .trim()
+                .to_owned();
+            warnings.push(HaproxyWarning {
+                text,
+                at: None,
+                proxy: None,
+            });
+        } else if let (Some(w), Some(more)) =
+            (warnings.last_mut(), line.trim_start().strip_prefix('|'))
+        {
+            w.text.push(' ');
+            w.text.push_str(more.trim());
+        }
+    }
+    for w in &mut warnings {
+        w.at = location(&w.text);
+        w.proxy = ["frontend '", "backend '", "proxy '", "Proxy '"]
+            .iter()
+            .find_map(|kind| {
+                let start = w.text.find(kind)? + kind.len();
+                let len = w.text[start..].find('\'')?;
+                Some(w.text[start..start + len].to_owned())
+            });
+    }
+    warnings
+}
+
+/// `parsing [file:line]` or a trailing `at file:line`.
+fn location(text: &str) -> Option<(String, u32)> {
+    let spot = if let Some(i) = text.find("parsing [") {
+        let rest = &text[i + "parsing [".len()..];
+        &rest[..rest.find(']')?]
+    } else {
+        let i = text.rfind(" at ")?;
+        text[i + 4..]
+            .split_whitespace()
+            .next()?
+            .trim_end_matches('.')
+    };
+    let (file, line) = spot.rsplit_once(':')?;
+    Some((file.to_owned(), line.parse().ok()?))
 }
 
 /// As [`haproxy_check`], with exactly the environment `env` (nothing inherited): for tests of

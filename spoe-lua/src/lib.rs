@@ -27,6 +27,12 @@
 //! only. `core.msleep`/`core.sleep`/`core.yield` are tokio sleeps and yields. `tune.lua.maxmem`
 //! caps each state's memory (mlua's limit).
 //!
+//! **Failures are visible.** Every failure of a call is counted by kind and reason in the
+//! host's [`ErrorCounts`] ([`LuaRuntime::start`] takes them, with [`Reporting`]) and written in
+//! HAProxy's words (`Lua function 'NAME': execution timeout.`) to stderr and to the log of the
+//! transaction's proxy ([`TxnView::log_error`]), or the global log for tasks: at most one line
+//! per message per second, with the count of those left out.
+//!
 //! Does not do: `core.tcp`, `core.httpclient`, filters, CLI commands, TCP services and actions,
 //! `Channel`, `Regex`, `StickTable`, the `debug` library, map and ACL updates at run time,
 //! `act:wake_time`; each of these fails naming itself rather than doing nothing.

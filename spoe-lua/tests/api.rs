@@ -19,6 +19,10 @@ struct Txn {
     response: Option<response::Parts>,
     vars: HashMap<String, Sample>,
     private: Option<Private>,
+    /// What `set_log_level` was last given.
+    log_level: Option<Option<u8>>,
+    /// The error lines written to this transaction's proxy log.
+    errors: std::sync::Mutex<Vec<String>>,
 }
 
 impl Txn {
@@ -32,6 +36,8 @@ impl Txn {
             response: None,
             vars: HashMap::new(),
             private: None,
+            log_level: None,
+            errors: std::sync::Mutex::default(),
         }
     }
 
@@ -73,6 +79,9 @@ impl TxnView for Txn {
     fn private(&self) -> Option<&Private> {
         self.private.as_ref()
     }
+    fn log_error(&self, line: &str) {
+        self.errors.lock().unwrap().push(line.to_owned());
+    }
 }
 
 impl TxnHost for Txn {
@@ -95,6 +104,10 @@ impl TxnHost for Txn {
     }
     fn private_slot(&mut self) -> Option<&mut Option<Private>> {
         Some(&mut self.private)
+    }
+    fn set_log_level(&mut self, level: Option<u8>) -> bool {
+        self.log_level = Some(level);
+        true
     }
 }
 
@@ -512,5 +525,33 @@ fn per_thread_states_are_separate_and_shared_state_is_one() {
     assert_eq!(
         workers[1].fetch("own_count", &[], &txn),
         Some(Sample::Int(202))
+    );
+}
+
+#[tokio::test]
+async fn set_loglevel_follows_haproxy_2_6_and_errors_reach_the_transactions_log() {
+    let w = worker(
+        r#"core.register_action("lvl", { "http-req" }, function(txn)
+            txn:set_loglevel(tonumber(txn.sf:req_hdr("x-level")))
+        end)"#,
+    );
+    let level = |l: &str| {
+        let w = &w;
+        let l = l.to_owned();
+        async move { act(w, "lvl", Txn::get("/").header("x-level", &l)).await.0 }
+    };
+    // HAProxy 2.6 stores the level where its log code reads level + 1.
+    assert_eq!(level("4").await.log_level, Some(Some(3)));
+    assert_eq!(level("7").await.log_level, Some(Some(6)));
+    assert_eq!(level("0").await.log_level, Some(None));
+    let refused = level("8").await;
+    assert_eq!(refused.log_level, None);
+    let lines = refused.errors.lock().unwrap().clone();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("Lua function 'lvl': [state-id 0] runtime error: ")
+            && lines[0].contains("bad argument #1 to 'set_loglevel' (Bad log level.")
+            && lines[0].ends_with('.'),
+        "{lines:?}"
     );
 }

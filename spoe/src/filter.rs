@@ -23,22 +23,41 @@ use crate::vars::{ResultPolicy, VarUpdate};
 use spop_io::Addr;
 
 /// Evaluates and encodes the messages whose conditions hold, straight into
-/// the NOTIFY's payload. `None` when none does.
+/// the NOTIFY's payload, with which of them were sent (see [`Sent`]).
+/// `None` when none is.
 fn encode<'m>(
     messages: impl Iterator<Item = &'m MessageConfig>,
     host: &(impl Fetch + ?Sized),
-) -> Option<Payload> {
+) -> Option<(Payload, Sent)> {
     // Room for the usual message (a few addresses, a path, a header) in one allocation; a
     // bigger one grows by doubling.
     let mut payload = bytes::BytesMut::with_capacity(256);
-    let mut any = false;
-    for m in messages.filter(|m| m.should_send(host)) {
-        any = true;
+    let mut sent = Sent(0);
+    for (i, m) in messages.enumerate() {
+        if !m.should_send(host) {
+            continue;
+        }
+        sent.0 |= 1u64
+            .checked_shl(u32::try_from(i).unwrap_or(u32::MAX))
+            .unwrap_or(1 << 63);
         if !m.encode_into(host, &mut payload) {
-            return Some(Payload::TooBig);
+            return Some((Payload::TooBig, sent));
         }
     }
-    any.then(|| Payload::Encoded(payload.freeze()))
+    (sent.0 != 0).then(|| (Payload::Encoded(payload.freeze()), sent))
+}
+
+/// Which messages of an event or group were sent: bit N for the Nth (the
+/// 64th bit stands for it and every later one, which no configuration in
+/// the field comes near).
+#[derive(Debug, Clone, Copy)]
+struct Sent(u64);
+
+impl Sent {
+    fn has(self, i: usize) -> bool {
+        let bit = u32::try_from(i).unwrap_or(u32::MAX).min(63);
+        self.0 & (1 << bit) != 0
+    }
 }
 
 /// Where the agents are, from `haproxy.cfg`'s backend named by `use-backend`.
@@ -72,10 +91,11 @@ pub struct StreamState {
 pub struct Prepared {
     what: PreparedKind,
     payload: Payload,
+    sent: Sent,
     encoding: Duration,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 enum PreparedKind {
     Event(Event),
     /// The group's index in the configuration.
@@ -91,12 +111,43 @@ pub struct Done<'f> {
     pub updates: Vec<VarUpdate>,
     /// The SPOE log line, formatted only when someone reads it.
     log: LogLine<'f>,
+    agent: &'f crate::config::AgentConfig,
+    kind: PreparedKind,
+    sent: Sent,
 }
 
 impl<'f> Done<'f> {
     /// The SPOE log line, as text.
     pub fn log_line(&self) -> String {
         self.log.to_string()
+    }
+
+    /// The event or group processed.
+    pub fn processed(&self) -> Processed<'f> {
+        self.log.what
+    }
+
+    /// The names of the messages sent (those whose condition held), in
+    /// order.
+    pub fn messages(&self) -> impl Iterator<Item = &'f str> + use<'f> {
+        let agent = self.agent;
+        let sent = self.sent;
+        let (event, group) = match self.kind {
+            PreparedKind::Event(e) => (Some(e), None),
+            PreparedKind::Group(i) => (None, agent.groups.get(i)),
+        };
+        let of_event = event
+            .into_iter()
+            .flat_map(move |e| agent.messages_for(e))
+            .enumerate();
+        let of_group = group
+            .into_iter()
+            .flat_map(|g| g.messages.iter())
+            .enumerate();
+        of_event
+            .chain(of_group)
+            .filter(move |(i, _)| sent.has(*i))
+            .map(|(_, m)| m.name.as_str())
     }
 
     /// The SPOE log line, for a host that writes it itself (see
@@ -211,17 +262,19 @@ impl SpoeFilter {
         host: &(impl Fetch + ?Sized),
         stream: &StreamState,
     ) -> Option<Prepared> {
-        if stream.disabled {
+        // Most events send nothing: no clock read, no buffer, for them.
+        if stream.disabled || self.config.agent.messages_for(event).next().is_none() {
             return None;
         }
         let started = Instant::now();
-        let payload = encode(
+        let (payload, sent) = encode(
             self.config.agent.messages_for(event).map(AsRef::as_ref),
             host,
         )?;
         Some(Prepared {
             what: PreparedKind::Event(event),
             payload,
+            sent,
             encoding: started.elapsed(),
         })
     }
@@ -245,10 +298,11 @@ impl SpoeFilter {
             .iter()
             .enumerate()
             .find(|(_, g)| g.name == group)?;
-        let payload = encode(g.messages.iter().map(AsRef::as_ref), host)?;
+        let (payload, sent) = encode(g.messages.iter().map(AsRef::as_ref), host)?;
         Some(Prepared {
             what: PreparedKind::Group(index),
             payload,
+            sent,
             encoding: started.elapsed(),
         })
     }
@@ -293,6 +347,9 @@ impl SpoeFilter {
             outcome,
             updates,
             log,
+            agent,
+            kind: prepared.what,
+            sent: prepared.sent,
         }
     }
 

@@ -100,8 +100,9 @@
 //!         }
 //!     }
 //! }
-//! // No agent answered: `txn.iprep.error` holds the status (256 + the SPOP
-//! // status code, 1 for an I/O error, as HAProxy counts a connection failure).
+//! // No agent answered: `txn.iprep.error` holds the status (1 when no agent
+//! // could be reached, as HAProxy records it; 256 + the SPOP status code
+//! // when a connection failed with the message on it).
 //! assert!(vars.contains_key("txn.iprep.error"), "{vars:?}");
 //!
 //! // 5. On reload: start the new generation's filter, then drain the old
@@ -139,6 +140,7 @@ pub use engine::connector::{Connector, NetConnector};
 pub use engine::handle::Engine;
 pub use engine::health::HealthCheck;
 pub use engine::outcome::{Outcome, ProcessStatus, Timings};
+pub use engine::reach::Reachability;
 pub use engine::settings::{
     DEFAULT_TIMEOUT_HELLO, DEFAULT_TIMEOUT_IDLE, DEFAULT_TIMEOUT_PROCESSING, EngineSettings,
     EngineStats,

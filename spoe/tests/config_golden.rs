@@ -364,7 +364,7 @@ fn warning_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         (
             "message without event",
             config("    messages n\n", "spoe-message n\n    args src\n"),
-            vec!["parsing [spoe.conf:7:14] : ignore SPOE message 'n' without event"],
+            vec!["parsing [spoe.conf:11:1] : ignore SPOE message 'n' without event"],
         ),
         (
             "unused message",
@@ -373,9 +373,9 @@ fn warning_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         ),
         (
             "unknown keyword in spoe-message",
-            config("", "    argz src\n"),
+            config("", "    bogus src\n"),
             vec![
-                "parsing [spoe.conf:10:5] : unknown keyword 'argz' in spoe-message section is ignored (HAProxy ignores it too)",
+                "parsing [spoe.conf:10:5] : unknown keyword 'bogus' in spoe-message section is ignored (HAProxy ignores it too)",
             ],
         ),
         (
@@ -412,6 +412,49 @@ fn warning_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["parsing [spoe.conf:1:1] : 'check x'"],
         ),
     ]
+}
+
+/// What HAProxy 2.6 accepts and the gateway refuses, on purpose: each loses traffic silently
+/// in HAProxy.
+fn departures() -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        (
+            "misspelt event: the message would never be sent",
+            config("", "    evnet on-client-session\n"),
+            "parsing [spoe.conf:10:5] : unknown keyword 'evnet' in spoe-message section; did you mean 'event' maybe ?",
+        ),
+        (
+            "misspelt args",
+            config("", "    argz src\n"),
+            "parsing [spoe.conf:10:5] : unknown keyword 'argz' in spoe-message section; did you mean 'args' maybe ?",
+        ),
+        (
+            "misspelt section keyword in a message: its lines would go to the message above",
+            config("", "spoe-mesage n\n    args src\n"),
+            "parsing [spoe.conf:10:1] : unknown keyword 'spoe-mesage' in spoe-message section; did you mean 'spoe-message' maybe ?",
+        ),
+    ]
+}
+
+#[test]
+fn departures_are_errors_haproxy_does_not_give() {
+    let mut failures = Vec::new();
+    for (name, text, expected) in departures() {
+        let got = errors(&text);
+        if got != [expected] {
+            failures.push(format!(
+                "{name}:\n  expected {expected:?}\n       got {got:?}"
+            ));
+        }
+        let (ok, output) =
+            spoe_interop::haproxy_check_with_files(HAPROXY_CFG, &[("spoe.conf", &text)]);
+        if !ok {
+            failures.push(format!(
+                "haproxy rejects '{name}' too: not a departure\n{output}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]

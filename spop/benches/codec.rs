@@ -29,11 +29,21 @@
 //!   reused across iterations (no allocation, no reference count), and the
 //!   ACK's actions (built once, as a handler would) are encoded under the
 //!   NOTIFY's ids. Nothing else is excluded.
+//! - `agent_connection_steady_state` is `agent_loop_steady_state` through the
+//!   agent's state machine (`spop::agent::AgentConnection`, what `spoa` runs
+//!   on): the NOTIFY's bytes appended to the read buffer, `handle_input`, the
+//!   `Notify` event, `send_ack` with the handler's actions (built once), and
+//!   `poll_transmit` into the write buffer. The difference between the two is
+//!   what the state machine costs per message (tickets, events, timers).
 
 use std::hint::black_box;
 
+use std::time::Instant;
+
 use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use spop::agent::{AgentConfig, AgentConnection, AgentEvent};
+use spop::engine::Haproxy;
 use spop::{Body, Frame, FrameDecoder, FrameEncoder};
 
 // Shared with bench/codec-peers, which times another codec on the same frames.
@@ -148,7 +158,46 @@ fn codec(c: &mut Criterion) {
         });
     });
 
+    g.bench_function("agent_connection_steady_state", |b| {
+        let now = Instant::now();
+        let mut conn = agent_after_handshake(now);
+        let Body::Ack(actions) = ack(0, 0).body else {
+            unreachable!("the fixture's ACK");
+        };
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        let mut out = BytesMut::with_capacity(1024);
+        b.iter(|| {
+            buf.extend_from_slice(black_box(&wire));
+            conn.handle_input(&mut buf, now);
+            let Some(AgentEvent::Notify {
+                ticket, messages, ..
+            }) = conn.poll_event()
+            else {
+                unreachable!("one NOTIFY in, one event out");
+            };
+            conn.send_ack(ticket, &actions, now).expect("fits");
+            out.clear();
+            conn.poll_transmit(&mut out);
+            black_box((&out, messages));
+        });
+    });
+
     g.finish();
+}
+
+/// An agent's connection past HAProxy 2.6's handshake, its answer written.
+fn agent_after_handshake(now: Instant) -> AgentConnection {
+    let mut config = AgentConfig::default();
+    config.max_frame_size = MAX_FRAME_SIZE;
+    let mut conn = AgentConnection::new(config, now);
+    let mut buf = BytesMut::new();
+    Frame::haproxy_hello(&Haproxy::V2_6.hello(None)).encode(&mut buf);
+    conn.handle_input(&mut buf, now);
+    assert!(matches!(conn.poll_event(), Some(AgentEvent::Hello { .. })));
+    conn.accept(now);
+    let mut out = BytesMut::new();
+    assert!(conn.poll_transmit(&mut out), "the AGENT-HELLO");
+    conn
 }
 
 criterion_group!(benches, codec);

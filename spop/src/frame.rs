@@ -194,9 +194,15 @@ pub struct Frame {
 impl Frame {
     /// A HAPROXY-HELLO frame.
     pub fn haproxy_hello(hello: &HaproxyHello) -> Self {
+        Self::haproxy_hello_kv(hello.to_kv())
+    }
+
+    /// A HAPROXY-HELLO frame of exactly these keys (for kits sending what
+    /// HAProxy never does: missing keys, odd values).
+    pub fn haproxy_hello_kv(kv: Vec<Kv>) -> Self {
         Self {
             header: FrameHeader::control(FrameType::HAPROXY_HELLO),
-            body: Body::HaproxyHello(hello.to_kv()),
+            body: Body::HaproxyHello(kv),
         }
     }
 
@@ -339,6 +345,22 @@ impl Frame {
         };
         Ok(Self { header, body })
     }
+}
+
+/// Moves the bytes queued in `queued` to the end of `dst` (a state
+/// machine's `poll_transmit`); false when there are none. When `dst` is
+/// empty the two buffers trade places, capacities included: no copy.
+pub(crate) fn transmit(queued: &mut BytesMut, dst: &mut BytesMut) -> bool {
+    if queued.is_empty() {
+        return false;
+    }
+    if dst.is_empty() {
+        std::mem::swap(dst, queued);
+    } else {
+        dst.extend_from_slice(queued);
+        queued.clear();
+    }
+    true
 }
 
 /// Writes `header` and the payload `body` writes, behind a length prefix

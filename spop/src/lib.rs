@@ -71,6 +71,7 @@ mod hello;
 mod kv;
 mod message;
 mod reassembly;
+mod sniff;
 mod status;
 pub mod varint;
 pub mod view;
@@ -90,4 +91,5 @@ pub use hello::{
 pub use kv::{Kv, KvText, find};
 pub use message::{Message, encode_arg, encode_message_head};
 pub use reassembly::{Reassembler, Reassembly, ReassemblyError};
+pub use sniff::sniff;
 pub use status::Status;

@@ -1,7 +1,6 @@
 //! `spoe agent`: serve an example handler to HAProxy.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -15,7 +14,7 @@ use spop::VarScope;
 use tokio_util::sync::CancellationToken;
 
 use crate::demo::{Delayed, IpReputation};
-use crate::{metrics_http, signals};
+use crate::signals;
 
 /// The example handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -45,7 +44,7 @@ pub(crate) enum FragmentationArg {
 #[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
     /// Address to listen on: HOST:PORT (a host name is resolved; port 0
-    /// picks a free port, printed on stdout) or unix:PATH.
+    /// picks a free port, printed on stdout) or unix@PATH (unix:PATH too).
     #[arg(long, value_parser = crate::addr::listen)]
     listen: Addr,
     /// The handler to serve.
@@ -165,42 +164,28 @@ async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
     let shutdown = CancellationToken::new();
     let signals = signals::spawn(shutdown.clone()).context("installing signal handlers")?;
 
-    let mut metrics_line = None;
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the JoinHandle is kept, and awaited or aborted before the command returns"
-    )]
-    let metrics_task = match args.metrics {
-        Some(addr) => {
-            let l = tokio::net::TcpListener::bind(addr)
+    let metrics = match args.metrics {
+        Some(addr) => Some(
+            server
+                .serve_metrics(addr)
                 .await
-                .with_context(|| format!("listening for metrics on {addr}"))?;
-            let local = l.local_addr()?;
-            let metrics = server.metrics().clone();
-            tracing::info!(%local, "serving metrics at /metrics");
-            metrics_line = Some(format!("spoe agent: metrics on http://{local}/metrics"));
-            let token = shutdown.clone();
-            Some(tokio::spawn(metrics_http::serve(
-                l,
-                Arc::new(move || metrics.encode_text()),
-                token,
-            )))
-        }
+                .with_context(|| format!("listening for metrics on {addr}"))?,
+        ),
         None => None,
     };
-
     tracing::info!(listen = %bound, example = ?args.example, "agent listening");
     println!("spoe agent: listening on {bound}");
-    if let Some(line) = metrics_line {
-        println!("{line}");
+    if let Some(m) = &metrics {
+        tracing::info!(local = %m.local_addr(), "serving metrics at /metrics");
+        println!("spoe agent: metrics on http://{}/metrics", m.local_addr());
     }
     server
         .serve(listener, shutdown.clone())
         .await
         .context("serving")?;
     shutdown.cancel();
-    if let Some(t) = metrics_task {
-        let _ = t.await;
+    if let Some(m) = metrics {
+        m.shutdown().await;
     }
     signals.abort();
     tracing::info!("agent stopped");

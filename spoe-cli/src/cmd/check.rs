@@ -1,6 +1,6 @@
 //! `spoe check -f haproxy.cfg`: validate a configuration as `haproxy -c` does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -12,18 +12,32 @@ pub(crate) struct CheckArgs {
     /// The haproxy.cfg to check (its `filter spoe` files are checked too).
     #[arg(short = 'f', long = "config")]
     config: PathBuf,
+    /// Warnings fail the check too (exit 1), as HAProxy's `zero-warning`: for CI pipelines.
+    /// Notices (`.notice`, `.diag`) do not.
+    #[arg(long)]
+    strict: bool,
 }
 
 /// `haproxy -c`'s exit code for a valid configuration that cannot start.
 const EXIT_NO_LISTENER: u8 = 2;
 
 /// Prints every warning and error; the exit code is `haproxy -c`'s: 0 valid,
-/// 1 errors, 2 valid but will not start (no listener: the gateway would
-/// refuse to start or reload into it).
+/// 1 errors (or warnings, with `--strict`), 2 valid but will not start (no
+/// listener: the gateway would refuse to start or reload into it).
 pub(crate) fn run(args: CheckArgs) -> ExitCode {
+    if let Some(mistake) = spoe_conf_instead(&args.config) {
+        eprintln!("[ALERT]    config : {mistake}");
+        return ExitCode::FAILURE;
+    }
     match GatewayConfig::from_file(&args.config) {
         Ok((config, warnings)) => {
             print_diagnostics(&[], &warnings);
+            if args.strict && warnings.iter().any(|w| !w.is_notice()) {
+                eprintln!(
+                    "[ALERT]    config : Some warnings were found and --strict is set. Please check them."
+                );
+                return ExitCode::FAILURE;
+            }
             if config.has_listener() {
                 println!("Configuration file is valid");
                 ExitCode::SUCCESS
@@ -75,4 +89,37 @@ fn warning(w: &ConfigWarning) -> String {
     } else {
         format!("[WARNING]  config : {w}")
     }
+}
+
+/// The error for a `spoe.conf` given where a `haproxy.cfg` is expected (its
+/// `spoe-agent` and `spoe-message` sections would each be an "out of
+/// section" error): which file to pass instead. `None` for any other file.
+pub(crate) fn spoe_conf_instead(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let first_word = |l: &str| l.split_whitespace().next().map(str::to_owned);
+    let words: Vec<(usize, String)> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| first_word(l).map(|w| (i + 1, w)))
+        .collect();
+    let haproxy_sections = ["global", "defaults", "frontend", "backend", "listen"];
+    if words
+        .iter()
+        .any(|(_, w)| haproxy_sections.contains(&w.as_str()))
+    {
+        return None;
+    }
+    let (line, keyword) = words
+        .iter()
+        .find(|(_, w)| matches!(w.as_str(), "spoe-agent" | "spoe-message" | "spoe-group"))?;
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    Some(format!(
+        "parsing [{}:{line}:1] : '{keyword}' : this is an SPOE configuration (a spoe.conf), not \
+         a haproxy.cfg: pass the haproxy.cfg whose 'filter spoe [engine NAME] config {name}' reads \
+         it (spoe check -f haproxy.cfg checks both files)",
+        path.display()
+    ))
 }

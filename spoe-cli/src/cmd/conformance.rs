@@ -11,6 +11,8 @@ use spoe::Addr;
 use spoe_conformance::diagnose::{ProbeError, probe};
 use spoe_conformance::{Group, Haproxy, Outcome, Report, Settings, cases};
 
+use crate::error_var::{ErrorVarName, describe_code};
+
 #[derive(Debug, Args)]
 pub(crate) struct ConformanceArgs {
     /// The agent: HOST:PORT (a host name is resolved) or unix@PATH.
@@ -33,9 +35,15 @@ pub(crate) struct ConformanceArgs {
     /// The time an ACK or AGENT-HELLO may take (HAProxy's `timeout processing`).
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]
     budget: Duration,
-    /// The message name the NOTIFY frames carry.
+    /// The message name the NOTIFY frames carry (give your agent's, to
+    /// exercise its handler).
     #[arg(long, default_value = "conformance")]
     message: String,
+    /// The variable the agent sets in an ACK when its handler could not
+    /// decide (`spoa`'s error variable): ACKs that set it are reported in a
+    /// warning. NAME or SCOPE.NAME.
+    #[arg(long, default_value = "txn.error", value_name = "VAR")]
+    error_var: ErrorVarName,
     /// Print the table of every case (id, group, required, SPOE.txt section,
     /// what it checks) and exit.
     #[arg(long)]
@@ -60,6 +68,7 @@ pub(crate) fn run(args: ConformanceArgs) -> Result<ExitCode> {
     settings.case_timeout = args.timeout;
     settings.ack_budget = args.budget;
     settings.message = args.message.clone();
+    settings.error_var = Some(args.error_var.pair());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -78,6 +87,9 @@ pub(crate) fn run(args: ConformanceArgs) -> Result<ExitCode> {
     })?;
     if args.json {
         print_json(&report);
+        if let Some(w) = handler_warning(&report) {
+            eprintln!("spoe conformance: warning: {w}");
+        }
     } else {
         print_text(&report);
     }
@@ -137,6 +149,7 @@ fn print_json(report: &Report) {
             "skip": report.count(Outcome::Skip),
         },
         "cases": report.cases,
+        "verdicts": report.verdicts,
     });
     println!("{out}");
 }
@@ -169,4 +182,30 @@ fn print_text(report: &Report) {
             "required cases failed"
         }
     );
+    if let Some(w) = handler_warning(report) {
+        println!("WARN  {w}");
+    }
+}
+
+/// The protocol may pass while the handler fails: ACKs that set the error
+/// variable are verdicts the agent could not deliver.
+fn handler_warning(report: &Report) -> Option<String> {
+    let v = &report.verdicts;
+    let failed = v.failed();
+    if failed == 0 {
+        return None;
+    }
+    let codes: Vec<String> = v
+        .with_error_var
+        .iter()
+        .map(|(code, n)| format!("{n} x {}", describe_code(code)))
+        .collect();
+    Some(format!(
+        "the handler answered {failed} of {} ACKs with the error variable {}: {}. Its verdicts \
+         were not delivered: the cases judge the protocol, not the handler; check the handler \
+         with `spoe notify` and the arguments HAProxy sends",
+        v.acks,
+        v.error_var,
+        codes.join(", ")
+    ))
 }

@@ -38,6 +38,10 @@ pub(crate) struct GatewayArgs {
         conflicts_with = "config"
     )]
     listen: SocketAddr,
+    /// Print the quickstart's haproxy.cfg and spoe.conf (what it runs, with
+    /// the variables it sets at start) and exit.
+    #[arg(long, requires = "quickstart")]
+    print_config: bool,
 }
 
 /// Loads a configuration and the variable names it uses, reporting every
@@ -78,6 +82,10 @@ fn string_loader(
 }
 
 pub(crate) fn run(args: GatewayArgs) -> Result<()> {
+    if args.print_config {
+        print_quickstart(args.listen);
+        return Ok(());
+    }
     // As HAProxy: the open files limit goes up to what the system allows, and the automatic
     // `maxconn` (when `global` sets none) follows from it.
     spoe_gateway::limits::raise_open_files_limit();
@@ -85,6 +93,9 @@ pub(crate) fn run(args: GatewayArgs) -> Result<()> {
     // runtime exists, and start from that load.
     let first = match &args.config {
         Some(path) => {
+            if let Some(mistake) = crate::cmd::check::spoe_conf_instead(path) {
+                anyhow::bail!("{mistake}");
+            }
             let loader = file_loader(path.clone());
             let loaded = loader().map_err(|e| anyhow::anyhow!("{e}"))?;
             Some((loaded, loader))
@@ -223,4 +234,18 @@ async fn reload(gateway: &Arc<Gateway>) {
         Err(e) => tracing::error!("reload failed, still running the previous configuration:\n{e}"),
     }
     sd_notify::notify("READY=1");
+}
+
+/// The quickstart's two files, as `--quickstart` writes and reads them (a
+/// closed pipe, `| head`, ends the output quietly).
+fn print_quickstart(listen: SocketAddr) {
+    let text = format!(
+        "# haproxy.cfg of `spoe gateway --quickstart`, run with SPOE_LISTEN={listen};\n\
+         # SPOE_QUICKSTART_DIR is a temporary directory holding the spoe.conf below, and\n\
+         # SPOE_DEMO_ADDR and SPOE_AGENT_ADDR the loopback addresses the demo backend and\n\
+         # the embedded agent get at start.\n{}\n# spoe.conf (in SPOE_QUICKSTART_DIR)\n{}",
+        quickstart::HAPROXY_CFG,
+        quickstart::SPOE_CONF
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
 }

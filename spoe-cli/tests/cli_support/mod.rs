@@ -69,7 +69,7 @@ pub(crate) fn spoe_agent(listen: &str) -> (ChildGuard, String) {
             .stderr(Stdio::null()),
         |l| {
             l.strip_prefix("spoe agent: listening on ")
-                .map(|a| a.replacen("unix:", "unix@", 1))
+                .map(str::to_owned)
         },
     )
 }

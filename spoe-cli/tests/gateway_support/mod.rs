@@ -83,7 +83,17 @@ impl GatewayProc {
         config: impl Fn(u16) -> String,
         files: &[(&str, &str)],
     ) -> (Self, SocketAddr) {
-        let (gw, port) = claim_port(|port| Self::try_start(&config(port), files, local(port)));
+        Self::start_listening_on(config, files, local)
+    }
+
+    /// As [`start_on_port`](Self::start_on_port), for a configuration whose first `bind` is
+    /// `address(port)` rather than `127.0.0.1:port`.
+    pub(crate) fn start_listening_on(
+        config: impl Fn(u16) -> String,
+        files: &[(&str, &str)],
+        address: impl Fn(u16) -> SocketAddr,
+    ) -> (Self, SocketAddr) {
+        let (gw, port) = claim_port(|port| Self::try_start(&config(port), files, address(port)));
         (gw, local(port))
     }
 
@@ -181,6 +191,54 @@ pub(crate) fn wait_listening(
         );
         // Polling a file: nothing to wait on but time.
         thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ===== servers on threads =====
+
+/// A server on `std::net` on a port the kernel picks: every connection accepted is handed to
+/// `serve` on a thread of its own, until the server is dropped.
+pub(crate) struct ThreadServer {
+    pub(crate) addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl ThreadServer {
+    pub(crate) fn start(serve: impl Fn(TcpStream) + Clone + Send + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a test server");
+        let addr = listener.local_addr().expect("its address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                for sock in listener.incoming() {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if let Ok(sock) = sock {
+                        let serve = serve.clone();
+                        thread::spawn(move || serve(sock));
+                    }
+                }
+            })
+        };
+        Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ThreadServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -620,4 +678,23 @@ pub(crate) fn request(
 /// `GET path` on a new connection.
 pub(crate) fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> io::Result<Resp> {
     request(addr, "GET", path, headers, b"")
+}
+
+/// Runs `cmd` (a process expected to stop at start) until it exits, at most 20 s, and returns
+/// its exit code and its output (stdout and stderr together).
+pub(crate) fn run_to_exit(cmd: &mut Command) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let file = std::fs::File::create(&out).unwrap();
+    let mut child = ChildGuard::spawn(
+        cmd.stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file),
+    )
+    .unwrap();
+    let status = child
+        .wait_timeout(Duration::from_secs(20))
+        .unwrap()
+        .expect("exits at start");
+    (status.code(), std::fs::read_to_string(out).unwrap())
 }

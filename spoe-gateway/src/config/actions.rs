@@ -26,6 +26,7 @@ pub(super) const REQUEST_ACTIONS: &[&str] = &[
     "del-header",
     "set-var",
     "send-spoe-group",
+    "set-log-level",
     "redirect",
     "use-service",
 ];
@@ -37,6 +38,7 @@ pub(super) const RESPONSE_ACTIONS: &[&str] = &[
     "del-header",
     "set-var",
     "send-spoe-group",
+    "set-log-level",
 ];
 
 /// The actions of HAProxy 2.6's `http-request` and `http-response` the gateway does not run.
@@ -66,7 +68,6 @@ pub(super) const OTHER_ACTIONS: &[&str] = &[
     "sc-set-gpt0",
     "set-dst",
     "set-dst-port",
-    "set-log-level",
     "set-map",
     "set-mark",
     "set-method",
@@ -169,6 +170,7 @@ pub(super) fn parse_rule(
         }
         (_, a) if a.starts_with("set-var") => p.set_var(),
         (_, "send-spoe-group") => p.send_spoe_group(),
+        (_, "set-log-level") => p.set_log_level(),
         (Phase::Request, "redirect") => p.redirect(),
         (Phase::Request, "use-service")
             if args.first().is_some_and(|w| w.as_str().starts_with("lua.")) =>
@@ -611,6 +613,28 @@ impl<'a> ActionParser<'a, '_> {
                 None
             }
         }
+    }
+
+    /// `set-log-level LEVEL|silent` (`stream_parse_set_log_level()`).
+    fn set_log_level(&mut self) -> Parsed {
+        let level = match self.args.first().map(Word::as_str) {
+            Some("silent") => None,
+            Some(name) => match spoe::config::LEVELS.iter().position(|l| *l == name) {
+                Some(i) => u8::try_from(i).ok(),
+                None => return self.bad_log_level(),
+            },
+            None => return self.bad_log_level(),
+        };
+        Some((HttpAction::SetLogLevel { level }, 1, None))
+    }
+
+    fn bad_log_level(&mut self) -> Parsed {
+        let span = self.args.first().unwrap_or(self.at).span().clone();
+        self.fail(
+            &span,
+            "expects exactly 1 argument (log level name or 'silent')",
+        );
+        None
     }
 
     /// `set-var(NAME) EXPR`.

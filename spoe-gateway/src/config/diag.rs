@@ -13,8 +13,10 @@ use spoe::config::{
 };
 use spoe::expr::ExprError;
 
-/// Sort key: whole-file diagnostics last, then line, column, order of discovery.
-type Key = (bool, u32, u32, u64);
+/// Sort key: whole-file diagnostics last, then line and column in `haproxy.cfg` (of the line
+/// that read the other file, for another file's), then line and column in that other file,
+/// then order of discovery.
+type Key = (bool, u32, u32, u32, u32, u64);
 
 /// The diagnostics of a read, with a sort key each.
 #[derive(Debug)]
@@ -38,11 +40,12 @@ impl Diag {
     /// The key of `span`; a span in another file (a `spoe.conf`) sorts at `anchor`.
     fn key(&mut self, span: &Span, anchor: Option<&Span>) -> Key {
         self.seq += 1;
-        let at = match anchor {
-            Some(a) if *span.file != *self.main => a,
-            _ => span,
-        };
-        (at.line == 0, at.line, at.col, self.seq)
+        match anchor {
+            Some(a) if *span.file != *self.main => {
+                (a.line == 0, a.line, a.col, span.line, span.col, self.seq)
+            }
+            _ => (span.line == 0, span.line, span.col, 0, 0, self.seq),
+        }
     }
 
     pub(super) fn error(&mut self, span: Span, kind: ConfigErrorKind) {
@@ -68,6 +71,13 @@ impl Diag {
 
     pub(super) fn warn(&mut self, span: Span, kind: ConfigWarningKind) {
         let key = self.key(&span, None);
+        self.warnings.push((key, ConfigWarning { span, kind }));
+    }
+
+    /// A warning that may be in another file (a `spoe.conf`), sorted at `anchor` (the line
+    /// that read it) then.
+    pub(super) fn warn_in(&mut self, anchor: &Span, span: Span, kind: ConfigWarningKind) {
+        let key = self.key(&span, Some(anchor));
         self.warnings.push((key, ConfigWarning { span, kind }));
     }
 

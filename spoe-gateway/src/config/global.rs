@@ -49,7 +49,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "log",
         handler: |lw, line| lw.global_log(line),
-        uses: Use::Runs(&[("Global.logs", "generation.rs")]),
+        uses: Use::Runs(&[("Global.logs", "generation/mod.rs")]),
     },
     Keyword {
         name: "default-path",
@@ -130,6 +130,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "nbproc",
         handler: nbproc,
         uses: Use::Read,
+    },
+    Keyword {
+        name: "pidfile",
+        handler: pidfile,
+        uses: Use::Runs(&[("Global.pidfile", "server/mod.rs")]),
     },
     Keyword {
         name: "setenv",
@@ -294,6 +299,29 @@ fn environment_line(lw: &mut Lowerer<'_, '_>, line: &Line) {
             }
         }
         _ => {}
+    }
+}
+
+/// `pidfile PATH`: HAProxy's master writes its pid there once it listens (the gateway is
+/// its own master); a second line is HAProxy's non-fatal alert, the first one kept.
+fn pidfile(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    if lw.too_many(line, 1, "pidfile") {
+        return;
+    }
+    if lw.global.pidfile.is_some() {
+        return lw.diag.warn_msg(
+            line.span().clone(),
+            "'pidfile' already specified. Continuing.",
+        );
+    }
+    match line.arg(1) {
+        Some(path) if !path.as_str().is_empty() => {
+            lw.global.pidfile = Some(path.as_str().into());
+        }
+        _ => lw.diag.error_msg(
+            line.span().clone(),
+            "'pidfile' expects a file name as an argument.",
+        ),
     }
 }
 

@@ -7,6 +7,10 @@ use spoe::config::reader::{Grammar, Line};
 
 use super::environ::Environ;
 
+/// The HAProxy build features the gateway has an equivalent of: what `.if feature(NAME)`
+/// finds, in `haproxy.cfg` and in the `spoe.conf` files it loads.
+pub const FEATURES: &[&str] = &["GETADDRINFO", "PROMEX", "THREAD"];
+
 /// The sections of `haproxy.cfg`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {

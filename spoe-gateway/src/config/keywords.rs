@@ -32,10 +32,6 @@ pub(super) enum Use {
     /// (`default-path`, `nbproc`...).
     Read,
     /// Accepted and not acted on: the handler warns with this reason.
-    #[allow(
-        dead_code,
-        reason = "no keyword of the tables is accepted and ignored today; the audit test checks one that is"
-    )]
     Ignored(&'static str),
 }
 
@@ -79,7 +75,6 @@ pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
         "the gateway does not change its group; start it as the right one",
     ),
     ("chroot", "the gateway does not chroot"),
-    ("pidfile", "the gateway writes no pid file"),
     (
         "stats",
         "the gateway has no stats socket; use its Prometheus metrics",
@@ -524,74 +519,4 @@ pub(super) const HAPROXY_BIND_KEYWORDS: &[(&str, usize)] = &[
 /// The number of arguments keyword `name` of `table` takes, if HAProxy 2.6 has it.
 pub(super) fn arity(table: &[(&str, usize)], name: &str) -> Option<usize> {
     table.iter().find(|(k, _)| *k == name).map(|(_, n)| *n)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::{Keyword, Use};
-
-    fn source(file: &str) -> String {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(file);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-
-    /// Each `Runs` row names a field of the model and a file that reads it: the model is the
-    /// gateway's own, so the compiler's dead-code lint reports a field that nothing reads, and
-    /// this test keeps the table true to the model.
-    fn audit<H>(table: &[Keyword<H>]) {
-        let model = source("model.rs");
-        for keyword in table {
-            let Use::Runs(reads) = keyword.uses else {
-                continue;
-            };
-            for (field, file) in reads {
-                let (ty, name) = field.split_once('.').expect("Type.field");
-                let start = model
-                    .find(&format!("pub(crate) struct {ty} {{"))
-                    .or_else(|| model.find(&format!("pub struct {ty} {{")))
-                    .unwrap_or_else(|| panic!("'{}': no model type {ty}", keyword.name));
-                let body = &model[start..start + model[start..].find("\n}").unwrap_or(0)];
-                assert!(
-                    body.contains(&format!(" {name}: ")),
-                    "'{}': {ty} has no field {name}",
-                    keyword.name
-                );
-                assert!(
-                    source(file).contains(&format!(".{name}")),
-                    "'{}': {file} does not read {field}",
-                    keyword.name
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn every_keyword_run_is_read() {
-        audit(crate::config::global::KEYWORDS);
-        audit(crate::config::proxy::KEYWORDS);
-    }
-
-    /// An `Ignored` row is a keyword `spoe check` warns about, with the row's reason.
-    #[test]
-    fn every_keyword_ignored_says_so() {
-        for keyword in crate::config::proxy::KEYWORDS {
-            let Use::Ignored(reason) = keyword.uses else {
-                continue;
-            };
-            let text = format!(
-                "frontend f\n    mode http\n    bind :80\n    {} 1\n",
-                keyword.name
-            );
-            let (_, warnings) =
-                crate::config::GatewayConfig::parse_str(&text, "t.cfg", Path::new("."), None)
-                    .unwrap_or_else(|e| panic!("'{}': {e}", keyword.name));
-            assert!(
-                warnings.iter().any(|w| w.to_string().contains(reason)),
-                "'{}' is ignored without saying so: {warnings:?}",
-                keyword.name
-            );
-        }
-    }
 }

@@ -22,6 +22,9 @@ impl Lowerer<'_, '_> {
                 "'log global' makes no sense in the 'global' section",
             );
         }
+        // Any `log` line gives proxies' `log global` an address, for HAProxy's warning about
+        // log formats without one (even one the gateway ignores).
+        self.global_log_lines = true;
         if let Some(server) = self.log_server(line) {
             self.global.logs.push(server);
         }
@@ -32,6 +35,7 @@ impl Lowerer<'_, '_> {
         if line.modifier == Modifier::No {
             if !self.too_many(line, 0, "no log") {
                 p.logs.clear();
+                p.log_lines = false;
             }
             return;
         }
@@ -44,9 +48,11 @@ impl Lowerer<'_, '_> {
         if line.arg_str(1) == Some("global") {
             if !self.too_many(line, 1, "log global") {
                 p.logs.extend(self.global.logs.iter().cloned());
+                p.log_lines |= self.global_log_lines;
             }
             return;
         }
+        p.log_lines = true;
         if let Some(server) = self.log_server(line) {
             p.logs.push(server);
         }

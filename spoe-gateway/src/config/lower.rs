@@ -70,12 +70,21 @@ pub(super) struct Proxy {
     pub(super) span: Span,
     /// `None`: HAProxy's default, `tcp`.
     pub(super) mode: Option<Mode>,
+    /// A `mode` line (here or in its `defaults`) was wrong or misspelt (reported): what
+    /// follows from the mode is not reported again.
+    pub(super) mode_unsure: bool,
     pub(super) binds: Vec<SocketAddr>,
     pub(super) bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
+    /// `bind ... v6only|v4v6`: the IPv6 addresses whose sockets take IPv6 only, or not.
+    pub(super) ipv6_only: Vec<(SocketAddr, bool)>,
     /// `bind ... maxconn N`, per address.
     pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
+    /// `timeout tunnel` is set (accepted, not run).
+    pub(super) timeout_tunnel: bool,
+    /// A `timeout` line (here or in its `defaults`) was wrong (reported).
+    pub(super) timeouts_unsure: bool,
     pub(super) maxconn: Option<usize>,
     pub(super) balance: Balance,
     pub(super) spop_check: bool,
@@ -92,8 +101,15 @@ pub(super) struct Proxy {
     pub(super) use_backends: Vec<(UseBackend, Span)>,
     pub(super) default_backend: Option<Spanned<String>>,
     pub(super) filters: Vec<SpoeFilterDecl>,
+    /// A `filter` line failed (reported): what names its engine is not reported again.
+    pub(super) filter_failed: bool,
     /// `option httplog`.
     pub(super) httplog: bool,
+    /// A `log-format` line (accepted, not run).
+    pub(super) log_format: bool,
+    /// The proxy has `log` lines with an address (its own, or `global`'s through `log
+    /// global`), run or ignored: HAProxy's "log format ignored" warning counts them all.
+    pub(super) log_lines: bool,
     /// `log` lines in effect.
     pub(super) logs: Vec<LogServer>,
     pub(super) group_refs: Vec<GroupRef>,
@@ -111,11 +127,15 @@ impl Proxy {
             name,
             span,
             mode: None,
+            mode_unsure: false,
             binds: Vec::new(),
             bind_confs: Vec::new(),
+            ipv6_only: Vec::new(),
             bind_maxconn: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
+            timeout_tunnel: false,
+            timeouts_unsure: false,
             maxconn: None,
             balance: Balance::default(),
             spop_check: false,
@@ -129,7 +149,10 @@ impl Proxy {
             use_backends: Vec::new(),
             default_backend: None,
             filters: Vec::new(),
+            filter_failed: false,
             httplog: false,
+            log_format: false,
+            log_lines: false,
             logs: Vec::new(),
             group_refs: Vec::new(),
             unique_id_format: None,
@@ -142,13 +165,18 @@ impl Proxy {
     pub(super) fn from_defaults(kind: Kind, name: String, span: Span, d: &Self) -> Self {
         let mut p = Self::new(kind, name, span);
         p.mode = d.mode;
+        p.mode_unsure = d.mode_unsure;
         p.timeouts = d.timeouts;
+        p.timeout_tunnel = d.timeout_tunnel;
+        p.timeouts_unsure = d.timeouts_unsure;
         p.maxconn = d.maxconn;
         p.balance = d.balance;
         p.spop_check = d.spop_check;
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings.clone();
         p.httplog = d.httplog;
+        p.log_format = d.log_format;
+        p.log_lines = d.log_lines;
         p.logs.clone_from(&d.logs);
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
@@ -187,6 +215,8 @@ pub(super) struct Lowered {
     pub(super) global: Global,
     pub(super) proxies: Vec<Proxy>,
     pub(super) files: Vec<PathBuf>,
+    /// The names the misplaced lines would have declared (`backnd app`: `app`).
+    pub(super) misplaced: Vec<String>,
     /// The Lua files, loaded.
     pub(super) lua: Option<spoe_lua::LuaRuntime>,
 }
@@ -201,6 +231,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) base_dir: PathBuf,
     pub(super) env: Option<&'e BTreeMap<String, String>>,
     pub(super) global: Global,
+    /// `global` has a `log` line (any address).
+    pub(super) global_log_lines: bool,
     /// The last `defaults` section.
     pub(super) defaults: Proxy,
     pub(super) named_defaults: Vec<Proxy>,
@@ -208,6 +240,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) files: Vec<PathBuf>,
     /// `crt-base`, `ca-base`, `ssl-default-bind-*`.
     pub(super) ssl: SslGlobal,
+    /// The names the misplaced lines would have declared (see [`Lowered::misplaced`]).
+    pub(super) misplaced: Vec<String>,
     /// `global`'s Lua directives, and the files once loaded.
     pub(super) lua: super::lua::LuaGlobal,
 }
@@ -228,11 +262,13 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             base_dir: base_dir.to_owned(),
             env,
             global: Global::default(),
+            global_log_lines: false,
             defaults: Proxy::new(Kind::Defaults, String::new(), Span::file(file.clone())),
             named_defaults: Vec::new(),
             proxies: Vec::new(),
             files: vec![file.to_path_buf()],
             ssl: SslGlobal::default(),
+            misplaced: Vec::new(),
             lua: super::lua::LuaGlobal::default(),
         }
     }
@@ -245,6 +281,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             global: self.global,
             proxies: self.proxies,
             files: self.files,
+            misplaced: self.misplaced,
             lua: self.lua.take(),
         }
     }

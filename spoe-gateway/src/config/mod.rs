@@ -23,6 +23,8 @@
 //! defaults
 //!     mode http
 //!     timeout client 30s
+//!     timeout connect 5s
+//!     timeout server 30s
 //! frontend web
 //!     bind :8080
 //!     http-request set-var(txn.path) path
@@ -43,6 +45,15 @@
 //!     errors.to_string(),
 //!     "parsing [h.cfg:3:11] : 'bind' : invalid port '99999' in ':99999'\n\
 //!      parsing [h.cfg:4:20] : 'timeout client' expects a duration such as 500ms, got '5x'"
+//! );
+//! // Warnings come with the configuration, or with the errors.
+//! let no_timeouts = "frontend web\n    mode http\n    bind :80\n";
+//! let (_, warnings) = GatewayConfig::parse_str(no_timeouts, "h.cfg", Path::new("."), None).unwrap();
+//! assert_eq!(
+//!     warnings[0].to_string(),
+//!     "parsing [h.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, \
+//!      you will certainly encounter various problems with such a configuration; set 'client', \
+//!      'connect' and 'server' to a non-zero value"
 //! );
 //! ```
 //!
@@ -98,7 +109,7 @@
 //! Directives that HAProxy accepts, that are common in real configurations, and whose absence
 //! does not change how the gateway answers a request:
 //!
-//! - `global`: `daemon`, `master-worker`, `user`, `group`, `uid`, `gid`, `chroot`, `pidfile`,
+//! - `global`: `daemon`, `master-worker`, `user`, `group`, `uid`, `gid`, `chroot`,
 //!   `stats`, `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
 //!   `ssl-dh-param-file`, `tune.ssl.default-dh-param`, `log-send-hostname`, `log-tag`,
 //!   `ulimit-n`, `quiet`, `description`, `node`, `expose-experimental-directives`,
@@ -106,8 +117,7 @@
 //!   `stdout`/`stderr` (here and in proxies and SPOE agents).
 //! - proxies: `log-format`, `log-format-sd`, `log-tag`, `error-log-format`, `capture`,
 //!   `retries`, `errorfile`, `errorfiles`, `http-reuse`, `description`, `id`, `enabled`,
-//!   `unique-id-format` (the `unique-id` fetch returns the gateway's own request ID),
-//!   `unique-id-header`, `fullconn`, `backlog`, `timeout check|tunnel|tarpit|
+//!   `fullconn`, `backlog`, `timeout check|tunnel|tarpit|
 //!   client-fin|server-fin`.
 //! - options: `tcplog`, `dontlognull`, `dontlog-normal`, `log-separate-errors`,
 //!   `log-health-checks`, `forwardfor`, `http-keep-alive`, `http-server-close`, `httpclose`,
@@ -136,7 +146,9 @@
 //! - `timeout X 0` means no timeout (`None`), as HAProxy's `TICK_ETERNITY`.
 //! - Stricter than HAProxy's `atol()`: numbers and ports must be plain digits; a server needs
 //!   an explicit port; `deny_status` must be one of HAProxy's built-in error statuses.
-//! - `setenv` and its friends are not supported (errors): the environment is the process's.
+//! - `setenv`, `presetenv`, `unsetenv` and `resetenv` change the environment the lines after
+//!   them, the `spoe.conf` files and `env()` read, as in HAProxy, without writing the process's
+//!   own (`environ.rs`).
 //!
 //! # Log-format strings
 //!
@@ -157,10 +169,16 @@
 //!   (`default_backend`, `use_backend`), `filter.rs`, `limits.rs` (`maxconn`). What a proxy
 //!   inherits from `defaults` is `Proxy::from_defaults` in `lower.rs`; checks across
 //!   sections are in `validate.rs`.
+//! - A timeout, an option or a `server` setting: a row of `proxy::timeout::TIMEOUTS`,
+//!   `proxy::option::OPTIONS` or `proxy::server::SERVER_SETTINGS`.
 //! - A keyword HAProxy has that the gateway accepts and ignores, or refuses by name: the
 //!   tables of `keywords.rs`. The tables are the single source of the "did you mean" hints.
-//! - Each row says what the gateway does with the keyword (`keywords::Use`): the model
-//!   fields it fills and the file that reads each at run time.
+//! - Each row says what the gateway does with the keyword (`keywords::Use`): the model fields
+//!   it fills and the file that reads each at run time, or the reason it is ignored (the
+//!   warning's). The keyword audit (`tests/keywords.rs`) checks every row against the model
+//!   and the sources, and parses each; the model being private, the compiler's dead-code lint
+//!   reports a field nothing reads. `spoe.conf`'s keywords have the same audit
+//!   (`spoe::config`'s `keywords::CONSUMED`).
 
 mod actions;
 mod addr;
@@ -174,6 +192,7 @@ mod logformat;
 mod lower;
 mod lua;
 mod proxy;
+mod reach;
 mod ssl;
 pub mod table;
 #[cfg(test)]
@@ -189,12 +208,9 @@ use spoe::config::reader::{Input, read};
 use spoe::config::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning, Diagnostics, Span};
 
 pub use crate::model::{GatewayConfig, Syslog, SyslogFormat};
+pub use grammar::FEATURES;
 use grammar::{HaproxyCfg, Kind};
 use lower::Lowerer;
-
-/// The HAProxy build features the gateway has an equivalent of: what `.if feature(NAME)`
-/// finds, in `haproxy.cfg` and in the `spoe.conf` files it loads.
-pub const FEATURES: &[&str] = &["GETADDRINFO", "PROMEX", "THREAD"];
 
 impl GatewayConfig {
     /// Reads and checks the `haproxy.cfg` at `path`, and every `spoe.conf` its filters name.
@@ -261,6 +277,11 @@ impl GatewayConfig {
         let effective = environ.effective();
         let changed = effective.as_ref() != env.as_ref();
         let mut lw = Lowerer::new(&file, base_dir, effective.as_ref(), &mut diag);
+        lw.misplaced = doc
+            .misplaced
+            .iter()
+            .filter_map(|l| l.arg_str(1).map(str::to_owned))
+            .collect();
         for section in &doc.sections {
             match section.kind {
                 Kind::Global => lw.global_section(section),
@@ -275,6 +296,9 @@ impl GatewayConfig {
         let mut config = validate::finish(lowered, &mut diag);
         if changed {
             config.global.environment = effective.map(Arc::new);
+        }
+        if !diag.has_errors() {
+            reach::check(&config, &mut diag);
         }
         let has_errors = diag.has_errors();
         let report = diag.finish();
@@ -308,6 +332,22 @@ impl GatewayConfig {
             .into_iter()
             .filter(|n| n.starts_with("proc."))
             .collect()
+    }
+
+    /// Whether a rule sets the level of access lines (`set-log-level`).
+    pub fn sets_log_level(&self) -> bool {
+        let rules = self
+            .frontends
+            .iter()
+            .flat_map(|f| f.http_request.iter().chain(&f.http_response))
+            .chain(
+                self.backends
+                    .iter()
+                    .flat_map(|b| b.http_request.iter().chain(&b.http_response)),
+            );
+        rules
+            .into_iter()
+            .any(|r| matches!(r.action, crate::model::HttpAction::SetLogLevel { .. }))
     }
 
     /// Every file read to build this configuration, `haproxy.cfg` first.

@@ -210,14 +210,14 @@ fn tls_setting(
 }
 
 /// Reads the options of a `bind` line (`words` from the first option on)
-/// and loads its certificates; `maxconn` is left to the caller, at the
-/// indexes returned.
+/// and loads its certificates; `maxconn`, `name`, `v6only` and `v4v6` are
+/// left to the caller, at the indexes returned.
 pub(super) fn bind_options(
     words: &[Word],
     bases: Bases<'_>,
     diag: &mut Diag,
 ) -> (BindConf, Vec<usize>) {
-    let mut maxconn_at = Vec::new();
+    let mut left_at = Vec::new();
     let mut spec = BindTlsSpec::default();
     let mut ssl: Option<&Word> = None;
     let mut h2 = false;
@@ -234,10 +234,11 @@ pub(super) fn bind_options(
         match kw {
             "ssl" => ssl = Some(word),
             "strict-sni" => spec.strict_sni = true,
-            "maxconn" => {
-                maxconn_at.push(i);
+            "maxconn" | "name" => {
+                left_at.push(i);
                 i += 1;
             }
+            "v6only" | "v4v6" => left_at.push(i),
             "crt" | "crt-list" | "proto" => {
                 let Some(arg) = arg else {
                     diag.error_msg(
@@ -300,7 +301,7 @@ pub(super) fn bind_options(
         }
         Some(ssl_word) => load(&spec, ssl_word.span(), bases, diag),
     };
-    (BindConf { tls, h2 }, maxconn_at)
+    (BindConf { tls, h2 }, left_at)
 }
 
 /// Reads every certificate of a TLS bind line; errors and warnings point at

@@ -12,8 +12,6 @@ use super::keywords::{
     IGNORED_GLOBAL, IGNORED_OPTIONS, IGNORED_PROXY, Use,
 };
 use super::proxy::bind::RUN_BIND_OPTIONS;
-use super::proxy::option::RUN_OPTIONS;
-use super::proxy::server::RUN_SERVER_SETTINGS;
 use super::ssl::SERVER_TLS_SETTINGS;
 use super::{global, lua, proxy};
 
@@ -26,6 +24,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "`stdout`/`stderr`; another target warns and gets nothing",
     ),
     ("global", "nbproc", "1 only (HAProxy 2.6 refuses more)"),
+    (
+        "global",
+        "pidfile",
+        "written once listening, as HAProxy's master does; a reload keeps the file it started with",
+    ),
     (
         "proxy",
         "mode",
@@ -55,6 +58,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue` run; the others warn",
     ),
     ("proxy", "filter", "`spoe` only"),
+    (
+        "bind",
+        "name",
+        "names the listener in HAProxy's stats and CLI, which the gateway does not have per listener",
+    ),
     (
         "proxy",
         "log",
@@ -147,8 +155,8 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     for k in HAPROXY_PROXY {
         add("proxy", k, Status::Refused);
     }
-    for k in RUN_OPTIONS {
-        add("option", k, runs("option", k));
+    for k in proxy::OPTIONS {
+        add("option", k.name, of_use("option", k.name, k.uses));
     }
     for (k, _, why) in IGNORED_OPTIONS {
         add("option", k, Status::Ignored(why));
@@ -156,13 +164,20 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     for k in HAPROXY_OPTIONS {
         add("option", k, Status::Refused);
     }
+    for k in proxy::TIMEOUTS {
+        add("timeout", k.name, of_use("timeout", k.name, k.uses));
+    }
     for k in RUN_BIND_OPTIONS {
         add("bind", k, runs("bind", k));
     }
     for (k, _) in HAPROXY_BIND_KEYWORDS {
         add("bind", k, Status::Refused);
     }
-    for k in RUN_SERVER_SETTINGS.iter().chain(SERVER_TLS_SETTINGS) {
+    for k in proxy::SERVER_SETTINGS {
+        add("server", k.name, of_use("server", k.name, k.uses));
+    }
+    // The TLS settings need certificate files: config/tests/tls.rs reads each of them.
+    for k in SERVER_TLS_SETTINGS {
         add("server", k, runs("server", k));
     }
     for (k, _) in HAPROXY_SERVER_KEYWORDS {
@@ -190,6 +205,7 @@ fn place_label(place: &str) -> &'static str {
         "global" => "`global`",
         "proxy" => "`defaults`/`frontend`/`backend`/`listen`",
         "option" => "`option ...`",
+        "timeout" => "`timeout ...`",
         "bind" => "`bind ADDR ...` option",
         "server" => "`server NAME ADDR ...` setting",
         "http-request" => "`http-request` action",
@@ -209,6 +225,7 @@ pub fn keyword_table() -> String {
         "global",
         "proxy",
         "option",
+        "timeout",
         "bind",
         "server",
         "http-request",
@@ -238,47 +255,7 @@ pub fn keyword_table() -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::path::Path;
-
-    use super::{DIFFERENCES, RUN_BIND_OPTIONS, RUN_OPTIONS, RUN_SERVER_SETTINGS, rows};
-    use crate::model::GatewayConfig;
-
-    /// `body` in a `listen` section (frontend and backend at once), with no warning.
-    fn accepted(body: &str) -> bool {
-        let text = format!("defaults\n    mode http\nlisten l\n    bind :8080\n{body}");
-        GatewayConfig::parse_str(&text, "t.cfg", Path::new("."), Some(BTreeMap::new()))
-            .is_ok_and(|(_, warnings)| warnings.is_empty())
-    }
-
-    /// The lists of what runs, kept beside the code that reads it, are true to it.
-    #[test]
-    fn what_the_table_says_runs_is_read() {
-        for option in RUN_OPTIONS {
-            assert!(
-                accepted(&format!("    option {option}\n")),
-                "option {option}"
-            );
-        }
-        for setting in RUN_SERVER_SETTINGS {
-            let arg = match *setting {
-                "check" | "no-check" => "",
-                "inter" | "pool-purge-delay" => " 2s",
-                _ => " 2",
-            };
-            assert!(
-                accepted(&format!("    server s 127.0.0.1:80 {setting}{arg}\n")),
-                "server ... {setting}"
-            );
-        }
-        // The TLS options need certificate files: config/tests/tls.rs reads each of them.
-        for option in RUN_BIND_OPTIONS.iter().filter(|o| **o == "maxconn") {
-            assert!(
-                accepted(&format!("    bind :8081 {option} 2\n")),
-                "bind ... {option}"
-            );
-        }
-    }
+    use super::{DIFFERENCES, rows};
 
     #[test]
     fn every_difference_is_of_a_keyword_in_the_table() {

@@ -38,13 +38,14 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         global,
         proxies,
         files,
+        misplaced,
         lua,
     } = lowered;
     for p in proxies.iter().filter(|p| is_frontend(p)) {
-        check_routes(p, &proxies, diag);
+        check_routes(p, &proxies, &misplaced, diag);
     }
     for p in &proxies {
-        check_filters(p, &proxies, diag);
+        check_filters(p, &proxies, &misplaced, diag);
         check_groups(p, diag);
     }
 
@@ -91,6 +92,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 name: p.name,
                 binds: p.binds,
                 bind_confs: p.bind_confs,
+                ipv6_only: p.ipv6_only,
                 bind_maxconn: p.bind_maxconn,
                 timeouts: p.timeouts,
                 maxconn: p.maxconn,
@@ -151,8 +153,10 @@ fn warn_http_in_tcp(p: &Proxy, diag: &mut Diag) {
     }
 }
 
-/// `default_backend` and `use_backend` name an HTTP backend other than the proxy itself.
-fn check_routes(p: &Proxy, proxies: &[Proxy], diag: &mut Diag) {
+/// `default_backend` and `use_backend` name an HTTP backend other than the proxy itself. A
+/// backend a misplaced line would have declared (`misplaced`), or a mode that was itself
+/// wrong, is not a second error.
+fn check_routes(p: &Proxy, proxies: &[Proxy], misplaced: &[String], diag: &mut Diag) {
     let mut targets: Vec<(&str, &Span, &str)> = p
         .use_backends
         .iter()
@@ -166,6 +170,9 @@ fn check_routes(p: &Proxy, proxies: &[Proxy], diag: &mut Diag) {
             .iter()
             .find(|t| t.name == name && matches!(t.kind, Kind::Backend | Kind::Listen));
         let Some(target) = target else {
+            if misplaced.iter().any(|m| m == name) {
+                continue;
+            }
             diag.error_msg(
                 span.clone(),
                 format!(
@@ -187,7 +194,7 @@ fn check_routes(p: &Proxy, proxies: &[Proxy], diag: &mut Diag) {
             );
             continue;
         }
-        if target.mode != Some(Mode::Http) {
+        if target.mode != Some(Mode::Http) && !target.mode_unsure && !p.mode_unsure {
             let role = if what == "use_backend" {
                 "in a 'use_backend' rule"
             } else {
@@ -212,7 +219,7 @@ fn check_routes(p: &Proxy, proxies: &[Proxy], diag: &mut Diag) {
 
 /// Each filter's agents backend exists and is in `mode tcp`; engine names are unique in a
 /// proxy.
-fn check_filters(p: &Proxy, proxies: &[Proxy], diag: &mut Diag) {
+fn check_filters(p: &Proxy, proxies: &[Proxy], misplaced: &[String], diag: &mut Diag) {
     for (i, filter) in p.filters.iter().enumerate() {
         if p.kind == Kind::Backend && p.mode != Some(Mode::Http) {
             diag.error_msg(
@@ -234,11 +241,14 @@ fn check_filters(p: &Proxy, proxies: &[Proxy], diag: &mut Diag) {
                 ),
             );
         }
-        let backend_is_tcp = |name: &str| {
-            proxies
-                .iter()
-                .find(|b| b.name == name && matches!(b.kind, Kind::Backend | Kind::Listen))
-                .map(|b| b.mode != Some(Mode::Http))
+        // A backend that a misplaced line would have declared, or whose mode line was wrong,
+        // counts as right: its error was reported.
+        let backend_is_tcp = |name: &str| match proxies
+            .iter()
+            .find(|b| b.name == name && matches!(b.kind, Kind::Backend | Kind::Listen))
+        {
+            Some(b) => Some(b.mode != Some(Mode::Http) || b.mode_unsure),
+            None => misplaced.iter().any(|m| m == name).then_some(true),
         };
         if let Err(errors) = filter.config.check_backend(backend_is_tcp) {
             diag.merge(&filter.span, errors.errors, errors.warnings);
@@ -253,6 +263,9 @@ fn check_groups(p: &Proxy, diag: &mut Diag) {
         let engine = r.engine.value.as_str();
         let group = r.group.value.as_str();
         let Some(filter) = p.filters.iter().find(|f| f.config.engine_id() == engine) else {
+            if p.filter_failed {
+                continue;
+            }
             diag.error_msg(
                 r.engine.span.clone(),
                 format!(

@@ -1,12 +1,22 @@
-//! The variable names a configuration mentions, which HAProxy registers while it reads the
-//! configuration (`vars_hash_name()` in `src/vars.c`): an SPOE agent may set them without
-//! `option force-set-var`.
+//! The variables a configuration mentions, where, and whether it reads or sets them. HAProxy
+//! registers every name it reads while it reads the configuration (`vars_hash_name()` in
+//! `src/vars.c`): an SPOE agent may set them without `option force-set-var`.
 
 use std::collections::BTreeSet;
 
-use spoe::expr::{AclSet, Converter, FetchKind, Operand, SampleExpr};
+use spoe::config::Span;
+use spoe::expr::{AclSet, SampleExpr};
 
 use crate::model::{GatewayConfig, HttpAction, LogFormat, LogFormatPart, ReturnBody, Rule};
+
+/// What a mention of a variable does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    /// `var(NAME)` in an expression, or a converter's variable operand.
+    Read,
+    /// `set-var(NAME)`.
+    Set,
+}
 
 /// The full names (`txn.crowdsec.remediation`) of the variables the configuration references:
 /// `var(NAME)` in sample expressions, ACLs, conditions and log-format strings of `haproxy.cfg`
@@ -14,22 +24,38 @@ use crate::model::{GatewayConfig, HttpAction, LogFormat, LogFormatPart, ReturnBo
 /// `concat(,txn.x,)`), and `set-var(NAME)` targets. Sorted, without duplicates.
 pub(super) fn var_names(config: &GatewayConfig) -> Vec<String> {
     let mut names = referenced(config);
-    if let Some(lua) = &config.lua {
-        names.extend(lua.var_names());
-    }
+    names.extend(lua_vars(config));
     names.into_iter().collect()
 }
 
 /// The names `haproxy.cfg` and its `spoe.conf` files reference (not the Lua files).
 pub(super) fn referenced(config: &GatewayConfig) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
+    visit(config, &mut |name, _, _| {
+        names.insert(name);
+    });
+    names
+}
+
+/// The variables the Lua files name (they may read or set any of them).
+pub(super) fn lua_vars(config: &GatewayConfig) -> Vec<String> {
+    config
+        .lua
+        .as_ref()
+        .map(|lua| lua.var_names().into_iter().collect())
+        .unwrap_or_default()
+}
+
+/// Calls `f` with each variable `haproxy.cfg` and its `spoe.conf` files mention: its full
+/// name, the span of the expression or rule that mentions it, and whether it is read or set.
+pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Access)) {
     let mut acls: Vec<&AclSet> = Vec::new();
     let mut rules: Vec<&Rule> = Vec::new();
     let mut filters = Vec::new();
-    for f in &config.frontends {
-        acls.push(&f.acls);
-        rules.extend(f.http_request.iter().chain(&f.http_response));
-        filters.extend(&f.filters);
+    for fe in &config.frontends {
+        acls.push(&fe.acls);
+        rules.extend(fe.http_request.iter().chain(&fe.http_response));
+        filters.extend(&fe.filters);
     }
     for b in &config.backends {
         acls.push(&b.acls);
@@ -44,82 +70,60 @@ pub(super) fn referenced(config: &GatewayConfig) -> BTreeSet<String> {
             .chain(agent.groups.iter().flat_map(|g| g.messages.iter()));
         for m in messages {
             for arg in &m.args {
-                expr_vars(&arg.expr, &mut names);
+                expr_vars(&arg.expr, f);
             }
-            acl_vars(&m.acls, &mut names);
+            acl_vars(&m.acls, f);
         }
     }
     for set in acls {
-        acl_vars(set, &mut names);
+        acl_vars(set, f);
     }
     for rule in rules {
         match &rule.action {
             HttpAction::SetVar { var, expr } => {
-                names.insert(var.to_string());
-                expr_vars(expr, &mut names);
+                f(var.to_string(), &rule.span, Access::Set);
+                expr_vars(expr, f);
             }
             HttpAction::SetHeader { value, .. } | HttpAction::AddHeader { value, .. } => {
-                format_vars(value, &mut names);
+                format_vars(value, f);
             }
-            HttpAction::Redirect { target, .. } => format_vars(target, &mut names),
+            HttpAction::Redirect { target, .. } => format_vars(target, f),
             HttpAction::Return { headers, body, .. } => {
                 for (_, value) in headers {
-                    format_vars(value, &mut names);
+                    format_vars(value, f);
                 }
-                if let Some(ReturnBody::LogFormat(f)) = body {
-                    format_vars(f, &mut names);
+                if let Some(ReturnBody::LogFormat(lf)) = body {
+                    format_vars(lf, f);
                 }
             }
             HttpAction::Deny { .. }
             | HttpAction::DelHeader { .. }
             | HttpAction::SendSpoeGroup { .. }
             | HttpAction::PrometheusExporter
+            | HttpAction::SetLogLevel { .. }
             // The variables Lua names come from its files (`LuaRuntime::var_names`).
             | HttpAction::Lua { .. }
             | HttpAction::LuaService { .. } => {}
         }
     }
-    names
 }
 
-fn acl_vars(acls: &AclSet, names: &mut BTreeSet<String>) {
+fn acl_vars(acls: &AclSet, f: &mut dyn FnMut(String, &Span, Access)) {
     for acl in acls.iter() {
         for e in &acl.exprs {
-            expr_vars(&e.criterion, names);
+            expr_vars(&e.criterion, f);
         }
     }
 }
 
-fn format_vars(format: &LogFormat, names: &mut BTreeSet<String>) {
+fn format_vars(format: &LogFormat, f: &mut dyn FnMut(String, &Span, Access)) {
     for part in &format.0 {
         if let LogFormatPart::Sample(e) = part {
-            expr_vars(e, names);
+            expr_vars(e, f);
         }
     }
 }
 
-fn expr_vars(expr: &SampleExpr, names: &mut BTreeSet<String>) {
-    if let FetchKind::Var { var, .. } = expr.fetch() {
-        names.insert(var.to_string());
-    }
-    for step in expr.converters() {
-        match &step.converter {
-            Converter::Add(op)
-            | Converter::Sub(op)
-            | Converter::Mul(op)
-            | Converter::Div(op)
-            | Converter::Mod(op)
-            | Converter::And(op)
-            | Converter::Or(op)
-            | Converter::Xor(op) => {
-                if let Operand::Var(var) = op {
-                    names.insert(var.to_string());
-                }
-            }
-            Converter::Concat { var: Some(var), .. } => {
-                names.insert(var.to_string());
-            }
-            _ => {}
-        }
-    }
+fn expr_vars(expr: &SampleExpr, f: &mut dyn FnMut(String, &Span, Access)) {
+    expr.for_each_var(|var| f(var.to_string(), expr.span(), Access::Read));
 }

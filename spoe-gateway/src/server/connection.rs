@@ -14,6 +14,7 @@ use super::listen::Accepted;
 use super::stream::ClientStream;
 use super::tls::Peer;
 use super::waits::ClientWaits;
+use crate::access::Counted;
 use crate::proxy::{self, Session};
 
 impl Gateway {
@@ -57,7 +58,11 @@ impl Gateway {
         });
         // HAProxy logs a failed handshake wherever the frontend logs.
         let log = frontend_rt.map(|f| f.log.clone()).filter(|l| !l.is_off());
+        // The frontend's statistics (a listener left from an earlier
+        // generation serves nobody's: counted apart, and nowhere shown).
+        let stats = frontend_rt.map(|f| f.counters.clone()).unwrap_or_default();
         drop(generation);
+        let counted = Counted::new(stats.clone());
         // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
         let levels = &held.slots().0;
         let conns = levels.frontend.conn_counts(&levels.process, &self.killing);
@@ -97,6 +102,7 @@ impl Gateway {
             session_event_done: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             conns,
+            stats: stats.clone(),
             // Until the first bytes come: a connection that sends nothing is
             // logged from its accept.
             first_bytes: Mutex::new(Some((started, accepted))),
@@ -110,12 +116,13 @@ impl Gateway {
             exchange: exchange.clone(),
         };
         if h2 {
+            let stream = crate::stats::Wire::client(stream, stats);
             self.serve_http2(stream, service, waits, stop).await;
         } else {
-            let io = ClientIo::new(stream, exchange);
+            let io = ClientIo::new(stream, exchange, stats);
             self.serve_http1(io, service, waits, stop).await;
         }
-        drop((held, live));
+        drop((held, live, counted));
     }
 }
 

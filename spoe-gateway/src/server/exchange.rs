@@ -17,20 +17,26 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::Notify;
 
 use super::stream::ClientStream;
+use crate::stats::{Counters, Wire};
 
 /// The client's socket, with the bytes hyper had read past the previous
 /// request (a pipelined request), which are read first.
 #[derive(Debug)]
 pub(crate) struct ClientIo {
-    pub(crate) sock: TokioIo<ClientStream>,
+    /// The socket, its bytes counted into the frontend's statistics.
+    pub(crate) sock: TokioIo<Wire<ClientStream>>,
     pub(crate) unread: Bytes,
     exchange: Arc<Exchange>,
 }
 
 impl ClientIo {
-    pub(crate) fn new(sock: ClientStream, exchange: Arc<Exchange>) -> Self {
+    pub(crate) fn new(
+        sock: ClientStream,
+        exchange: Arc<Exchange>,
+        frontend: Arc<Counters>,
+    ) -> Self {
         Self {
-            sock: TokioIo::new(sock),
+            sock: TokioIo::new(Wire::client(sock, frontend)),
             unread: Bytes::new(),
             exchange,
         }

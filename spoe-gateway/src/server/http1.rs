@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::connection::ConnService;
 use super::exchange::{ClientIo, Phase};
-use super::stream::ClientStream;
 use super::waits::ClientWaits;
 use super::{Gateway, REQUEST_HEAD_LIMIT};
 
@@ -37,7 +36,7 @@ impl Gateway {
             // is the same as hyper's: it runs from the accept.
             // A request sent with the TLS handshake's last flight is already
             // decrypted: the socket will not say so.
-            let buffered = first && io.sock.inner_mut().has_buffered();
+            let buffered = first && io.sock.inner_mut().get_mut().has_buffered();
             if io.unread.is_empty() {
                 let until = if first {
                     waits.first_head
@@ -48,7 +47,7 @@ impl Gateway {
                     Ok(Ok(()))
                 } else {
                     tokio::select! {
-                        r = tokio::time::timeout_at(until, io.sock.inner().tcp().readable()) => r,
+                        r = tokio::time::timeout_at(until, io.sock.inner().get_ref().tcp().readable()) => r,
                         () = stop.cancelled() => return,
                     }
                 };
@@ -196,7 +195,10 @@ content-length: 92\r\ncache-control: no-cache\r\nconnection: close\r\ncontent-ty
 /// Sends the 408 page and closes; returns the bytes the client was sent
 /// (bounded by `timeout client`, 5 s without it: a client that does not
 /// read gets no more of the gateway's time).
-async fn send_request_timeout(mut sock: ClientStream, limit: Option<Duration>) -> u64 {
+async fn send_request_timeout(
+    mut sock: impl tokio::io::AsyncWrite + Unpin,
+    limit: Option<Duration>,
+) -> u64 {
     let write = async {
         sock.write_all(REQUEST_TIMEOUT_PAGE).await?;
         sock.shutdown().await

@@ -22,6 +22,7 @@ use super::stream::ClientStream;
 use super::waits::ClientWaits;
 use super::{Gateway, REQUEST_HEAD_LIMIT};
 use crate::model::H2Tunes;
+use crate::stats::Wire;
 
 /// Streams (hyper spawns one task per stream) run on the connection's
 /// worker, tracked with the gateway's connections so that a stop waits
@@ -53,7 +54,7 @@ impl Gateway {
     /// Serves HTTP/2 on `sock` until the client or a timeout ends it.
     pub(super) async fn serve_http2(
         self: &Arc<Self>,
-        sock: ClientStream,
+        sock: Wire<ClientStream>,
         service: ConnService,
         waits: ClientWaits,
         stop: CancellationToken,

@@ -42,7 +42,11 @@ impl Gateway {
         for addr in new {
             let l = match self.take_prebound(addr) {
                 Some(l) => l,
-                None => bind(addr, limits::backlog(config, addr, self.workers.len())),
+                None => bind(
+                    addr,
+                    limits::backlog(config, addr, self.workers.len()),
+                    ipv6_only(config, addr),
+                ),
             }
             .map_err(|e| ReloadError::Bind {
                 addr,
@@ -199,11 +203,24 @@ impl Gateway {
     }
 }
 
-fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+/// `bind ... v6only|v4v6` for `addr`, if a line said.
+fn ipv6_only(config: &GatewayConfig, addr: SocketAddr) -> Option<bool> {
+    config
+        .frontends
+        .iter()
+        .flat_map(|f| &f.ipv6_only)
+        .find(|(a, _)| *a == addr)
+        .map(|(_, only)| *only)
+}
+
+fn bind(addr: SocketAddr, backlog: u32, ipv6_only: Option<bool>) -> std::io::Result<TcpListener> {
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
     };
+    if let Some(only) = ipv6_only {
+        rustix::net::sockopt::set_ipv6_v6only(&socket, only)?;
+    }
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(backlog)

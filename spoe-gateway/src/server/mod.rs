@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -70,6 +71,15 @@ pub enum ReloadError {
     /// could not be started); the text says why.
     #[error("{0}")]
     Load(String),
+    /// The `pidfile` could not be written (HAProxy exits: "Cannot create pidfile").
+    #[error("cannot create pidfile {path}: {source}")]
+    PidFile {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
     /// The configuration's Lua files could not be loaded or their init functions failed.
     #[error("{0}")]
     Lua(#[from] spoe_lua::LoadError),
@@ -84,6 +94,15 @@ impl From<ConfigErrors> for ReloadError {
 /// HAProxy's words (`haproxy -c`, exit code 2) for a configuration without
 /// a listener.
 pub const NO_LISTENER: &str = "Configuration file has no error but will not start (no listener)";
+
+/// `pidfile`: replaced (HAProxy unlinks it first), then this process's id and a newline.
+fn write_pidfile(path: &Path) -> Result<(), ReloadError> {
+    let _ = std::fs::remove_file(path);
+    std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| ReloadError::PidFile {
+        path: path.to_owned(),
+        source: Arc::new(e),
+    })
+}
 
 /// Refuses a configuration that would listen nowhere.
 fn ensure_listener(config: &GatewayConfig) -> Result<(), ReloadError> {
@@ -218,6 +237,7 @@ impl Gateway {
             Arc::new(loaded.config),
             &loaded.var_names,
             &workers,
+            &metrics.stats,
             &sinks,
             &metrics.lua_errors,
         )?);
@@ -242,6 +262,9 @@ impl Gateway {
             sinks,
         });
         gw.bind_listeners(&generation.config).await?;
+        if let Some(path) = &generation.config.global.pidfile {
+            write_pidfile(path)?;
+        }
         info!(generation = 1, "gateway started");
         Ok(gw)
     }
@@ -287,7 +310,6 @@ impl Gateway {
         let generation = self.current();
         let frontend = generation.frontend_for(session.local());
         proxy::log_refused(
-            &self.metrics,
             session,
             frontend.map_or("-", |f| f.model.name.as_str()),
             frontend

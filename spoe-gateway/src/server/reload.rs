@@ -60,6 +60,7 @@ impl Gateway {
             config,
             &loaded.var_names,
             &self.workers,
+            &self.metrics.stats,
             &self.sinks,
             &self.metrics.lua_errors,
         ) {
@@ -86,6 +87,8 @@ impl Gateway {
             .hard_stop_after
             .unwrap_or(DEFAULT_HARD_STOP_AFTER);
         let metrics = self.metrics.clone();
+        // Its agents' counters stay in the `spoe_agent_*` totals.
+        metrics.retiring(old.clone());
         self.retiring.spawn(async move {
             // Idle agent connections close now, busy ones after their last ACK.
             old.drain();
@@ -95,6 +98,7 @@ impl Gateway {
             })
             .await;
             info!(generation = old.id, "generation retired");
+            metrics.retired(&old);
             metrics.generations.dec();
             release_off_the_workers(old).await;
         });

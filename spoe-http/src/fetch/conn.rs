@@ -7,15 +7,13 @@ use spoe::expr::Sample;
 
 use crate::exchange::Exchange;
 
-/// An address as a sample: IPv4, or IPv6 unless it is an IPv4-mapped one (a dual-stack socket
-/// accepting an IPv4 client), which is the client's IPv4 address.
+/// An address as a sample, of its socket's family: an IPv4 client of a dual-stack socket is
+/// `::ffff:a.b.c.d`, an IPv6 sample, as in HAProxy 2.6 (`smp_fetch_src()`); IP patterns and
+/// `ipmask` still match it as IPv4.
 fn ip(addr: SocketAddr) -> Sample {
     match addr {
         SocketAddr::V4(a) => Sample::Ipv4(*a.ip()),
-        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
-            Some(v4) => Sample::Ipv4(v4),
-            None => Sample::Ipv6(*a.ip()),
-        },
+        SocketAddr::V6(a) => Sample::Ipv6(*a.ip()),
     }
 }
 

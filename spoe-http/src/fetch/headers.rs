@@ -2,8 +2,10 @@
 //! occurrences, counts, integer values, the header block as text and in SPOE's binary form,
 //! and cookies.
 
+use std::borrow::Cow;
+
 use bytes::{BufMut, Bytes, BytesMut};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use spoe::expr::Sample;
 
 /// Whether values are split on commas (`hdr()`) or taken whole (`fhdr()`).
@@ -13,37 +15,107 @@ pub(super) enum Split {
     Never,
 }
 
+/// A header value as HAProxy's HTX holds it after its HTTP/1 parser: a `Connection` header
+/// without its `close` and `keep-alive` tokens (left out when nothing else remains, the
+/// others joined by `,`), as `h1_parse_connection_header()` cleans it; every other value as
+/// received. Borrowed unless a `Connection` value had to be rewritten.
+fn cleaned<'h>(name: &HeaderName, value: &'h HeaderValue) -> Option<Cow<'h, [u8]>> {
+    let v = value.as_bytes();
+    if name != http::header::CONNECTION {
+        return Some(Cow::Borrowed(v));
+    }
+    let dropped =
+        |t: &[u8]| t.eq_ignore_ascii_case(b"close") || t.eq_ignore_ascii_case(b"keep-alive");
+    let tokens = v.split(|&c| c == b',').map(<[u8]>::trim_ascii);
+    if !tokens.clone().any(dropped) {
+        return Some(Cow::Borrowed(v));
+    }
+    let kept: Vec<&[u8]> = tokens.filter(|t| !t.is_empty() && !dropped(t)).collect();
+    (!kept.is_empty()).then(|| Cow::Owned(kept.join(&b","[..])))
+}
+
+/// The headers named `name` (every header when `None`), in order, cleaned.
+fn entries<'h, 'n>(
+    headers: &'h HeaderMap,
+    name: Option<&'n str>,
+) -> impl Iterator<Item = (&'h HeaderName, Cow<'h, [u8]>)> + use<'h, 'n> {
+    headers
+        .iter()
+        .filter(move |(k, _)| name.is_none_or(|n| k.as_str().eq_ignore_ascii_case(n)))
+        .filter_map(|(k, v)| cleaned(k, v).map(|v| (k, v)))
+}
+
+fn is_comma(c: &u8) -> bool {
+    *c == b','
+}
+
+fn never(_: &u8) -> bool {
+    false
+}
+
+/// The pieces of one value: split on commas or whole, trimmed.
+enum Pieces<'h> {
+    Borrowed(std::slice::Split<'h, u8, fn(&u8) -> bool>),
+    Owned(std::vec::IntoIter<Vec<u8>>),
+}
+
+impl<'h> Iterator for Pieces<'h> {
+    type Item = Cow<'h, [u8]>;
+
+    fn next(&mut self) -> Option<Cow<'h, [u8]>> {
+        match self {
+            Self::Borrowed(s) => s.next().map(|p| Cow::Borrowed(p.trim_ascii())),
+            Self::Owned(v) => v.next().map(Cow::Owned),
+        }
+    }
+}
+
+fn pieces(value: Cow<'_, [u8]>, split: Split) -> Pieces<'_> {
+    let sep: fn(&u8) -> bool = if split == Split::Commas {
+        is_comma
+    } else {
+        never
+    };
+    match value {
+        Cow::Borrowed(v) => Pieces::Borrowed(v.split(sep)),
+        Cow::Owned(v) => Pieces::Owned(
+            v.split(sep)
+                .map(|p| p.trim_ascii().to_vec())
+                .collect::<Vec<_>>()
+                .into_iter(),
+        ),
+    }
+}
+
 /// The values of header `name` (of every header when `None`) in order, split on commas when
 /// asked, trimmed. Borrowed: a fetch copies only the value it keeps.
-fn values<'h>(
+fn values<'h, 'n>(
     headers: &'h HeaderMap,
-    name: &Option<String>,
+    name: Option<&'n str>,
     split: Split,
-) -> impl Iterator<Item = &'h [u8]> + use<'h> {
-    let named = name.as_deref().map(|n| headers.get_all(n).iter());
-    let every = name.is_none().then(|| headers.iter().map(|(_, v)| v));
-    let split = split == Split::Commas;
-    named
-        .into_iter()
-        .flatten()
-        .chain(every.into_iter().flatten())
-        .flat_map(move |v| v.as_bytes().split(move |&c| split && c == b','))
-        .map(<[u8]>::trim_ascii)
+) -> impl Iterator<Item = Cow<'h, [u8]>> + use<'h, 'n> {
+    entries(headers, name).flat_map(move |(_, v)| pieces(v, split))
 }
 
 /// HAProxy's occurrence: 1 the first, -1 (or none) the last, -2 the one before.
-fn pick<'h>(mut values: impl Iterator<Item = &'h [u8]>, occ: Option<i64>) -> Option<&'h [u8]> {
+fn pick<T>(mut values: impl Iterator<Item = T>, occ: Option<i64>) -> Option<T> {
     match occ {
         None | Some(-1) => values.last(),
         Some(o) if o > 0 => values.nth(usize::try_from(o - 1).ok()?),
         Some(o) => {
-            let all: Vec<&[u8]> = values.collect();
+            let mut all: Vec<T> = values.collect();
             let back = usize::try_from(o.checked_neg()?).ok()?;
-            all.len()
-                .checked_sub(back)
-                .and_then(|i| all.get(i).copied())
+            let i = all.len().checked_sub(back)?;
+            (i < all.len()).then(|| all.swap_remove(i))
         }
     }
+}
+
+fn str_sample(v: Cow<'_, [u8]>) -> Sample {
+    Sample::Str(match v {
+        Cow::Borrowed(b) => Bytes::copy_from_slice(b),
+        Cow::Owned(b) => Bytes::from(b),
+    })
 }
 
 /// `req.hdr(name[,occ])`, `req.fhdr()`, `hdr()`: one value, as a string.
@@ -53,7 +125,7 @@ pub(super) fn value(
     occ: Option<i64>,
     split: Split,
 ) -> Option<Sample> {
-    pick(values(headers, name, split), occ).map(|v| Sample::Str(Bytes::copy_from_slice(v)))
+    pick(values(headers, name.as_deref(), split), occ).map(str_sample)
 }
 
 /// `req.hdr_names([delim])`: every header name, in order, separated by `delim`'s first byte
@@ -72,27 +144,28 @@ pub(super) fn names(headers: &HeaderMap, delim: Option<&str>) -> Option<Sample> 
 
 /// Every value, copied (what ACLs iterate over).
 pub(super) fn values_all(headers: &HeaderMap, name: &Option<String>, split: Split) -> Vec<Sample> {
-    values(headers, name, split)
-        .map(|v| Sample::Str(Bytes::copy_from_slice(v)))
+    values(headers, name.as_deref(), split)
+        .map(str_sample)
         .collect()
 }
 
 /// `req.hdr_cnt([name])`: how many values (comma-separated ones counted apart).
 pub(super) fn count(headers: &HeaderMap, name: &Option<String>) -> Option<Sample> {
     Some(Sample::Int(
-        values(headers, name, Split::Commas).count() as i64
+        values(headers, name.as_deref(), Split::Commas).count() as i64,
     ))
 }
 
 /// `req.hdr_val(name[,occ])`: one value as HAProxy's `strl2ic()` reads it.
 pub(super) fn int(headers: &HeaderMap, name: &Option<String>, occ: Option<i64>) -> Option<Sample> {
-    pick(values(headers, name, Split::Commas), occ).map(|v| Sample::Int(i64::from(strl2ic(v))))
+    pick(values(headers, name.as_deref(), Split::Commas), occ)
+        .map(|v| Sample::Int(i64::from(strl2ic(&v))))
 }
 
 /// Every value as an integer (ACLs).
 pub(super) fn ints_all(headers: &HeaderMap, name: &Option<String>) -> Vec<Sample> {
-    values(headers, name, Split::Commas)
-        .map(|v| Sample::Int(i64::from(strl2ic(v))))
+    values(headers, name.as_deref(), Split::Commas)
+        .map(|v| Sample::Int(i64::from(strl2ic(&v))))
         .collect()
 }
 
@@ -124,10 +197,10 @@ fn strl2ic(s: &[u8]) -> i32 {
 /// `req.hdrs`: the header block as HTTP/1 text, the empty line included (a string sample).
 pub(super) fn text(headers: &HeaderMap) -> Option<Sample> {
     let mut b = BytesMut::new();
-    for (k, v) in headers {
+    for (k, v) in entries(headers, None) {
         b.put_slice(k.as_str().as_bytes());
         b.put_slice(b": ");
-        b.put_slice(v.as_bytes());
+        b.put_slice(&v);
         b.put_slice(b"\r\n");
     }
     b.put_slice(b"\r\n");
@@ -138,11 +211,11 @@ pub(super) fn text(headers: &HeaderMap) -> Option<Sample> {
 /// strings, each string a varint length and its bytes.
 pub(super) fn binary(headers: &HeaderMap) -> Option<Sample> {
     let mut b = BytesMut::new();
-    for (k, v) in headers {
+    for (k, v) in entries(headers, None) {
         spop::varint::encode(k.as_str().len() as u64, &mut b);
         b.put_slice(k.as_str().as_bytes());
-        spop::varint::encode(v.as_bytes().len() as u64, &mut b);
-        b.put_slice(v.as_bytes());
+        spop::varint::encode(v.len() as u64, &mut b);
+        b.put_slice(&v);
     }
     b.put_slice(&[0, 0]);
     Some(Sample::Bin(b.freeze()))
@@ -290,7 +363,7 @@ mod tests {
         h.append("x-b", HeaderValue::from_static("3"));
         h.append("x-a", HeaderValue::from_static("4,"));
         let got = |name: Option<&str>, split| {
-            values(&h, &name.map(str::to_owned), split)
+            values(&h, name, split)
                 .map(|v| String::from_utf8(v.to_vec()).unwrap())
                 .collect::<Vec<_>>()
         };
@@ -315,6 +388,30 @@ mod tests {
             text(&h),
             Some(Sample::Str(Bytes::from_static(b"x: yz\r\n\r\n")))
         );
+    }
+
+    #[test]
+    fn connection_tokens_are_gone_as_after_haproxys_parser() {
+        let mut h = HeaderMap::new();
+        h.append("connection", HeaderValue::from_static("close"));
+        h.append("x", HeaderValue::from_static("1"));
+        assert_eq!(
+            text(&h),
+            Some(Sample::Str(Bytes::from_static(b"x: 1\r\n\r\n")))
+        );
+        assert_eq!(
+            value(&h, &Some("connection".into()), None, Split::Never),
+            None
+        );
+        h.insert(
+            "connection",
+            HeaderValue::from_static("Keep-Alive, Upgrade , close, x-token"),
+        );
+        assert_eq!(
+            value(&h, &Some("connection".into()), None, Split::Never),
+            Some(Sample::str("Upgrade,x-token"))
+        );
+        assert_eq!(count(&h, &Some("connection".into())), Some(Sample::Int(2)));
     }
 
     #[test]

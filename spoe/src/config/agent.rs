@@ -122,6 +122,8 @@ pub struct AgentConfig {
     /// `timeout processing`: each message's budget. `None` when not set or set to 0 (HAProxy
     /// then has no limit, and warns).
     pub timeout_processing: Option<Duration>,
+    /// Where `timeout processing` was written, if it was.
+    pub timeout_processing_at: Option<Span>,
     /// `option var-prefix`: the prefix of the variables the agent sets; the agent's name by
     /// default.
     pub var_prefix: VarName,
@@ -165,9 +167,42 @@ impl AgentConfig {
         self.messages.iter().filter(move |m| m.event == Some(event))
     }
 
+    /// The full names of the variables the messages (those sent on events and those of
+    /// groups) read in their arguments and ACLs, sorted: what HAProxy registers from this
+    /// `spoe.conf` (see [`SampleExpr::var_names`](crate::expr::SampleExpr::var_names)).
+    pub fn var_names(&self) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        let messages = self
+            .messages
+            .iter()
+            .chain(self.groups.iter().flat_map(|g| g.messages.iter()));
+        for m in messages {
+            for arg in &m.args {
+                arg.expr.var_names(&mut names);
+            }
+            m.acls.var_names(&mut names);
+        }
+        names
+    }
+
     /// The group named `name`.
     pub fn group(&self, name: &str) -> Option<&GroupConfig> {
         self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// HAProxy's rule for a filter on a proxy with both sides (a `listen`): the messages of
+    /// `on-backend-tcp-request` and `on-backend-http-request` are sent at the frontend's
+    /// events (`on-frontend-tcp-request`, `on-frontend-http-request`), as `spoe_check()` in
+    /// HAProxy 2.6's `src/flt_spoe.c` rewrites them.
+    pub fn on_both_sides(&mut self) {
+        for message in &mut self.messages {
+            let event = match message.event {
+                Some(Event::OnBackendTcpRequest) => Event::OnFrontendTcpRequest,
+                Some(Event::OnBackendHttpRequest) => Event::OnFrontendHttpRequest,
+                _ => continue,
+            };
+            Arc::make_mut(message).event = Some(event);
+        }
     }
 
     /// The full name of a variable the engine sets: `<scope>.<var-prefix>.<name>`, for

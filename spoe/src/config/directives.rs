@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::agent::{MaxFrameSize, VarName};
 use super::error::{ConfigErrorKind, ConfigWarningKind, Diagnostics, SectionKind};
+use super::keywords::MESSAGE_KEYWORDS;
 use super::log::{LogDirective, LogTarget, parse_log};
 use super::message::{Event, MessageArg};
 use super::reader::{Line as Directive, Modifier, Word, is_name_char};
@@ -29,6 +30,8 @@ pub(super) struct AgentBuilder {
     pub(super) timeout_hello: Option<Option<Duration>>,
     pub(super) timeout_idle: Option<Option<Duration>>,
     pub(super) timeout_processing: Option<Option<Duration>>,
+    /// Where `timeout processing` was written.
+    pub(super) timeout_processing_at: Option<Span>,
     pub(super) var_prefix: Option<VarName>,
     pub(super) set_on_error: Option<VarName>,
     pub(super) set_process_time: Option<VarName>,
@@ -56,6 +59,8 @@ pub(super) struct MessageBuilder {
     pub(super) event: Option<(Event, Span)>,
     pub(super) cond: Option<Condition>,
     pub(super) acls: AclSet,
+    /// A keyword of the section was misspelt (reported): what its absence causes is not.
+    pub(super) misspelt: bool,
 }
 
 /// A `spoe-group` section being read.
@@ -132,6 +137,7 @@ impl AgentBuilder {
             timeout_hello: None,
             timeout_idle: None,
             timeout_processing: None,
+            timeout_processing_at: None,
             var_prefix: None,
             set_on_error: None,
             set_process_time: None,
@@ -282,6 +288,9 @@ fn timeout(agent: &mut AgentBuilder, d: &Directive, diags: &mut Diagnostics) {
     };
     if too_many(d, 2, "timeout", diags) {
         return;
+    }
+    if which.as_str() == "processing" {
+        agent.timeout_processing_at = Some(d.span().clone());
     }
     let slot = match which.as_str() {
         "hello" => &mut agent.timeout_hello,
@@ -515,6 +524,7 @@ pub(super) fn message_directive(
                         got: name.as_str().to_owned(),
                     },
                 );
+                msg.misspelt = true;
                 return;
             };
             match d.arg(2).map(Word::as_str) {
@@ -556,13 +566,33 @@ pub(super) fn message_directive(
             }
             msg.event = Some((event, d.span().clone()));
         }
-        other => diags.warn(
-            d.span().clone(),
-            ConfigWarningKind::UnknownMessageKeyword {
-                keyword: other.to_owned(),
-            },
-        ),
+        other => msg.misspelt |= unknown_message_keyword(other, d.span(), diags),
     }
+}
+
+/// A keyword `spoe-message` does not know. HAProxy 2.6 ignores it silently; a near miss of
+/// `args`, `acl` or `event` (`evnet`) is an error here, since the message it was meant for
+/// would be sent without it (or, without its `event`, never); anything else is a warning.
+/// Whether it was an error.
+pub(super) fn unknown_message_keyword(keyword: &str, span: &Span, diags: &mut Diagnostics) -> bool {
+    let misspelt = super::did_you_mean(keyword, MESSAGE_KEYWORDS.iter().copied()).is_some();
+    if misspelt {
+        diags.error(
+            span.clone(),
+            ConfigErrorKind::UnknownKeyword {
+                keyword: keyword.to_owned(),
+                section: SectionKind::Message,
+            },
+        );
+    } else {
+        diags.warn(
+            span.clone(),
+            ConfigWarningKind::UnknownMessageKeyword {
+                keyword: keyword.to_owned(),
+            },
+        );
+    }
+    misspelt
 }
 
 pub(super) fn group_directive(group: &mut GroupBuilder, d: &Directive, diags: &mut Diagnostics) {

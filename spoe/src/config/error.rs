@@ -377,7 +377,10 @@ pub enum ConfigErrorKind {
     #[error("log : {0}")]
     Log(String),
     /// `event` with an unknown name.
-    #[error("unknown event '{got}'")]
+    #[error(
+        "unknown event '{got}'{}",
+        super::suggest::suffix(got, super::keywords::EVENTS.iter().copied())
+    )]
     UnknownEvent {
         /// What was given.
         got: String,
@@ -623,6 +626,95 @@ pub enum ConfigWarningKind {
     /// `haproxy.cfg`), printed verbatim. See [`super::reader`].
     #[error("{0}")]
     Host(String),
+
+    // ----- traffic that never reaches an agent (issue 19 §5) -----
+    /// A `spoe-group` the agent uses that no `send-spoe-group` rule sends.
+    #[error(
+        "SPOE group '{group}' is never sent: no 'send-spoe-group {engine} {group}' rule names it, so its messages never reach SPOE agent '{agent}'"
+    )]
+    GroupNeverSent {
+        /// The group.
+        group: String,
+        /// The engine a rule would name.
+        engine: String,
+        /// The agent.
+        agent: String,
+    },
+    /// A message nothing can send.
+    #[error("SPOE message '{message}' is never sent: {why}")]
+    MessageNeverSent {
+        /// The message.
+        message: String,
+        /// Why.
+        why: String,
+    },
+    /// An agent to which nothing is ever sent.
+    #[error("SPOE agent '{agent}' receives nothing: {why}")]
+    AgentReceivesNothing {
+        /// The agent.
+        agent: String,
+        /// Why.
+        why: String,
+    },
+    /// `timeout processing` longer than a timeout of the stream the filter runs on.
+    #[error(
+        "'timeout processing' ({}) of SPOE agent '{agent}' is longer than '{timeout}' ({}) of {proxy}: a request can wait on the agent longer than the stream's own timeouts allow; keep the agent's budget below them",
+        duration(*processing),
+        duration(*limit)
+    )]
+    ProcessingBeyondStream {
+        /// The agent.
+        agent: String,
+        /// Its `timeout processing`.
+        processing: std::time::Duration,
+        /// `timeout client` or `timeout server`.
+        timeout: &'static str,
+        /// Its value.
+        limit: std::time::Duration,
+        /// `frontend 'web'`.
+        proxy: String,
+    },
+    /// `timeout processing` long enough that a slow agent holds requests for seconds.
+    #[error(
+        "'timeout processing' ({}) of SPOE agent '{agent}': when the agent is slow or gone, a request waits that long on each of the {events} event(s) that send to it, up to {} in all",
+        duration(*processing),
+        duration(processing.saturating_mul(u32::try_from(*events).unwrap_or(u32::MAX)))
+    )]
+    LongProcessing {
+        /// The agent.
+        agent: String,
+        /// Its `timeout processing`.
+        processing: std::time::Duration,
+        /// How many events (and `send-spoe-group` rules) send to it per request, at most.
+        events: usize,
+    },
+    /// A variable read under a prefix no agent has and no rule sets, close to an agent's
+    /// prefix: a typo in the rule or in `option var-prefix`.
+    #[error(
+        "variable '{var}' is read here but nothing sets it: no 'set-var' names it and no SPOE agent uses the prefix '{prefix}'; did you mean '{agent_prefix}', the 'option var-prefix' of SPOE agent '{agent}' ?"
+    )]
+    UnsetVariable {
+        /// The variable as read.
+        var: String,
+        /// Its prefix.
+        prefix: String,
+        /// The close agent prefix.
+        agent_prefix: String,
+        /// The agent.
+        agent: String,
+    },
+}
+
+/// `500ms`, `2s`, `1m30s` as HAProxy's configuration writes durations.
+fn duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 || !ms.is_multiple_of(1000) {
+        format!("{ms}ms")
+    } else if !ms.is_multiple_of(60_000) || ms < 60_000 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{}m", ms / 60_000)
+    }
 }
 
 fn quoted_list(items: &[&str]) -> String {

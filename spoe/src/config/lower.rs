@@ -71,6 +71,7 @@ pub(crate) fn lower(
                     event: None,
                     cond: None,
                     acls: AclSet::new(),
+                    misspelt: false,
                 };
                 for d in &section.lines {
                     message_directive(&mut builder, d, &cx, diags);
@@ -131,20 +132,15 @@ fn finish(
     // would have defined are missing as a consequence, not reported again.
     let misplaced = misplaced_in(diags, &agent.span.file);
     let use_backend = agent.use_backend.clone();
-    // A misspelt `use-backend` was reported: the missing backend is its
-    // consequence, not a second error.
-    let misspelt_use_backend = diags.errors.iter().any(|e| {
-        *e.span.file == *agent.span.file
-            && matches!(
-                &e.kind,
-                ConfigErrorKind::UnknownKeyword {
-                    keyword,
-                    section: SectionKind::Agent,
-                } if super::did_you_mean(keyword, super::keywords::AGENT_KEYWORDS.iter().copied())
-                    == Some("use-backend")
-            )
-    });
-    if use_backend.is_none() && !misspelt_use_backend {
+    // What the misspelt keywords of the agent were meant to be: what follows from their
+    // absence (no backend, no prefix, missing timeouts, no message) is not reported again.
+    let meant = misspelt_in_agent(diags, &agent.span.file);
+    let meant_any = |k: &str| {
+        meant
+            .iter()
+            .any(|m| m == k || m.starts_with(&format!("{k} ")))
+    };
+    if use_backend.is_none() && !meant_any("use-backend") {
         diags.error(
             agent.span.clone(),
             ConfigErrorKind::NoBackend {
@@ -158,7 +154,12 @@ fn finish(
         ("processing", agent.timeout_processing),
     ]
     .into_iter()
-    .filter(|(_, t)| !matches!(t, Some(Some(_))))
+    .filter(|(n, t)| {
+        !matches!(t, Some(Some(_)))
+            && !meant
+                .iter()
+                .any(|m| m == "timeout" || *m == format!("timeout {n}"))
+    })
     .map(|(n, _)| n)
     .collect();
     if !missing.is_empty() {
@@ -174,6 +175,7 @@ fn finish(
         Some(p) => Some(p.clone()),
         None => match agent.id.parse::<VarName>() {
             Ok(p) => Some(p),
+            Err(_) if meant_any("option") => None,
             Err(_) => {
                 diags.error(
                     agent.span.clone(),
@@ -186,6 +188,11 @@ fn finish(
         },
     };
 
+    let misspelt_messages: Vec<String> = messages
+        .iter()
+        .filter(|m| m.misspelt)
+        .map(|m| m.name.clone())
+        .collect();
     let messages: Vec<Arc<MessageConfig>> = messages
         .into_iter()
         .map(|m| {
@@ -205,12 +212,16 @@ fn finish(
     let mut used_groups: Vec<GroupConfig> = Vec::new();
     let mut used_message_names: Vec<&str> = Vec::new();
     if agent.messages.is_empty() && agent.groups.is_empty() {
-        diags.warn(
-            agent.span.clone(),
-            ConfigWarningKind::NoMessages {
-                agent: agent.id.clone(),
-            },
-        );
+        if meant_any("messages") || meant_any("groups") {
+            // The misspelt line was the list.
+        } else {
+            diags.warn(
+                agent.span.clone(),
+                ConfigWarningKind::NoMessages {
+                    agent: agent.id.clone(),
+                },
+            );
+        }
     } else {
         for reference in &agent.messages {
             let Some(message) = find_message(reference.as_str()) else {
@@ -227,12 +238,16 @@ fn finish(
             };
             used_message_names.push(reference.as_str());
             let Some(event) = message.event else {
-                diags.warn(
-                    reference.span().clone(),
-                    ConfigWarningKind::MessageWithoutEvent {
-                        message: message.name.clone(),
-                    },
-                );
+                // At the message, as HAProxy reports it; not when its `event` line was
+                // misspelt (that error says it).
+                if !misspelt_messages.contains(&message.name) {
+                    diags.warn(
+                        message.span.clone(),
+                        ConfigWarningKind::MessageWithoutEvent {
+                            message: message.name.clone(),
+                        },
+                    );
+                }
                 continue;
             };
             let mut available = true;
@@ -315,6 +330,17 @@ fn finish(
         }
     }
 
+    let listed = !agent.messages.is_empty() || !agent.groups.is_empty();
+    if listed && bound.is_empty() && used_groups.is_empty() && diags.errors.len() == errors_before {
+        diags.warn(
+            agent.span.clone(),
+            ConfigWarningKind::AgentReceivesNothing {
+                agent: agent.id.clone(),
+                why: "none of its messages has an 'event', and it uses no group".to_owned(),
+            },
+        );
+    }
+
     let mut register_var_names = Vec::new();
     for name in &agent.register_var_names {
         match name.as_str().parse::<VarName>() {
@@ -332,7 +358,10 @@ fn finish(
         }
     }
 
-    for message in &messages {
+    // A misspelt `messages` or `groups` line, or a misplaced line (a section that was not
+    // read), is why messages or groups look unused.
+    let lists_misspelt = meant_any("messages") || meant_any("groups") || misplaced;
+    for message in messages.iter().filter(|_| !lists_misspelt) {
         if !used_message_names.contains(&message.name.as_str()) {
             diags.warn(
                 message.span.clone(),
@@ -344,7 +373,7 @@ fn finish(
             );
         }
     }
-    for group in &groups {
+    for group in groups.iter().filter(|_| !lists_misspelt) {
         if !agent.groups.iter().any(|g| g.as_str() == group.name) {
             diags.warn(
                 group.span.clone(),
@@ -368,6 +397,7 @@ fn finish(
         timeout_hello: agent.timeout_hello.flatten(),
         timeout_idle: agent.timeout_idle.flatten(),
         timeout_processing: agent.timeout_processing.flatten(),
+        timeout_processing_at: agent.timeout_processing_at,
         var_prefix: var_prefix?,
         set_on_error: agent.set_on_error,
         set_process_time: agent.set_process_time,
@@ -434,4 +464,34 @@ fn misplaced_in(diags: &Diagnostics, file: &Path) -> bool {
         .errors
         .iter()
         .any(|e| *e.span.file == *file && super::parse::is_misplaced_line(&e.kind))
+}
+
+/// What each misspelt (or wrongly written) keyword of the agent section of `file` was meant to
+/// be: `use-backend`, `option var-prefix`, `timeout processing`, or `timeout` when the
+/// timeout's name is unknown.
+fn misspelt_in_agent(diags: &Diagnostics, file: &Path) -> Vec<String> {
+    use super::keywords::{AGENT_KEYWORDS, AGENT_OPTIONS};
+    diags
+        .errors
+        .iter()
+        .filter(|e| *e.span.file == *file)
+        .filter_map(|e| match &e.kind {
+            ConfigErrorKind::UnknownKeyword {
+                keyword,
+                section: SectionKind::Agent,
+            } => super::did_you_mean(keyword, AGENT_KEYWORDS.iter().copied()).map(str::to_owned),
+            ConfigErrorKind::UnknownOption { name } => {
+                super::did_you_mean(name, AGENT_OPTIONS.iter().copied())
+                    .map(|o| format!("option {o}"))
+            }
+            ConfigErrorKind::UnknownTimeout { got } => Some(
+                super::did_you_mean(got, ["hello", "idle", "processing"])
+                    .map_or_else(|| "timeout".to_owned(), |t| format!("timeout {t}")),
+            ),
+            // A timeout whose value is wrong was set, wrongly: not missing.
+            ConfigErrorKind::BadDuration { directive, .. }
+            | ConfigErrorKind::TimerOverflow { directive, .. } => Some(directive.clone()),
+            _ => None,
+        })
+        .collect()
 }

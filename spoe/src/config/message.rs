@@ -185,6 +185,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_hint_table_names_every_event() {
+        let names: Vec<&str> = Event::ALL.iter().map(|e| e.name()).collect();
+        assert_eq!(names, super::super::keywords::EVENTS);
+    }
+
+    #[test]
     fn event_names_round_trip() {
         for e in Event::ALL {
             assert_eq!(e.to_string().parse::<Event>(), Ok(e));

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::error::{ConfigErrorKind, ConfigWarningKind, Diagnostics, SectionKind};
+use super::error::{ConfigErrorKind, Diagnostics, SectionKind};
 use super::keywords::{AGENT_KEYWORDS, MESSAGE_KEYWORDS};
 use super::reader::lexer::{LexContext, LexedLine, lex_line, split_lines};
 use super::reader::{Grammar, Input, Line, Section, read};
@@ -86,11 +86,10 @@ pub(crate) fn parse_document(
 }
 
 /// A word that is no keyword of a `kind` section but a near miss of a section
-/// keyword (`spoe-mesage`). Only in sections where an unknown keyword is an
-/// error: in `spoe-message`, HAProxy ignores it with a warning, and so must we.
+/// keyword (`spoe-mesage`): the lines after it belong to the section it was meant
+/// to open, not to the one above it.
 fn misspelt_section(kind: SectionKind, word: &str) -> bool {
-    kind != SectionKind::Message
-        && !kind.directives().contains(&word)
+    !kind.directives().contains(&word)
         && super::did_you_mean(word, SectionKind::KEYWORDS.iter().copied()).is_some()
 }
 
@@ -126,12 +125,7 @@ fn orphan(kind: SectionKind, line: &Line, diags: &mut Diagnostics) {
             },
         );
     } else if kind == SectionKind::Message {
-        diags.warn(
-            span,
-            ConfigWarningKind::UnknownMessageKeyword {
-                keyword: keyword.to_owned(),
-            },
-        );
+        super::directives::unknown_message_keyword(keyword, &span, diags);
     } else {
         diags.error(
             span,

@@ -21,7 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::engine::connector::{BoxIo, Connector};
-use crate::engine::job::{ConnEvent, ConnId, ConnMsg, Job, JobResult, ProtocolError};
+use crate::engine::job::{
+    ConnEvent, ConnId, ConnMsg, HandshakeFailure, Job, JobResult, ProtocolError, handshake_failure,
+};
 use crate::engine::outcome::ProcessStatus;
 use crate::engine::ready::{FreeSlots, Ready};
 use crate::engine::settings::{EngineSettings, EngineStats};
@@ -59,23 +61,30 @@ pub(crate) async fn run(
     stop: CancellationToken,
 ) {
     let started = Instant::now();
+    let fail = |status: ProcessStatus, why: String| HandshakeFailure { status, why };
     let connected = tokio::select! {
         r = timeout(settings.timeout_connect, connector.connect(&addr)) => match r {
             Ok(Ok(io)) => Ok(io),
-            Ok(Err(e)) => {
-                debug!(server = %addr, error = %e, "connect failed");
-                Err(ProcessStatus::connection(Status::IO))
-            }
-            Err(_) => Err(ProcessStatus::connection(Status::TIMEOUT)),
+            Ok(Err(e)) => Err(fail(
+                ProcessStatus::connection(Status::IO),
+                format!("connecting: {e}"),
+            )),
+            Err(_) => Err(fail(
+                ProcessStatus::connection(Status::TIMEOUT),
+                format!(
+                    "connecting: no connection within timeout connect ({:?})",
+                    settings.timeout_connect
+                ),
+            )),
         },
-        () = stop.cancelled() => Err(ProcessStatus::INTERRUPTED),
+        () = stop.cancelled() => Err(fail(ProcessStatus::INTERRUPTED, "the engine stopped".into())),
     };
     let io = match connected {
         Ok(io) => io,
-        Err(status) => {
+        Err(failure) => {
             let _ = channels.events.send(ConnEvent::Closed {
                 id,
-                handshake_failure: Some(status),
+                handshake_failure: Some(failure),
                 protocol_error: None,
                 retry: Vec::new(),
             });
@@ -374,20 +383,14 @@ impl Task {
             .status()
             .map_or(ProcessStatus::INTERRUPTED, ProcessStatus::connection);
         let Some(ready_at) = self.ready_at else {
-            if let EngineEnd::Handshake { status: s, reason }
-            | EngineEnd::Refused { status: s, reason } = &end
-            {
-                warn!(agent = %self.settings.agent_id, server = %self.addr, status = %s, why = %reason, "agent handshake failed");
-            } else if let EngineEnd::AgentDisconnect(d) = &end {
-                let why = format!("agent refused the hello: {}", d.message);
-                warn!(agent = %self.settings.agent_id, server = %self.addr, status = %d.status, %why, "agent handshake failed");
-            } else if let EngineEnd::Broken(reason) = &end {
-                warn!(agent = %self.settings.agent_id, server = %self.addr, status = %Status::IO, why = %reason, "agent handshake failed");
-            }
+            // The dispatcher logs it, once per change of the server's state,
+            // with this cause; the peer's first bytes say what it is when it
+            // is no agent.
+            let why = handshake_failure(&end, self.reader.buffer_mut());
             self.channels.jobs.close();
             let _ = self.channels.events.send(ConnEvent::Closed {
                 id: self.id,
-                handshake_failure: Some(status),
+                handshake_failure: Some(HandshakeFailure { status, why }),
                 protocol_error: None,
                 retry: Vec::new(),
             });

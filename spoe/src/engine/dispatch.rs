@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::engine::agent_conn;
 use crate::engine::connector::Connector;
@@ -54,7 +54,12 @@ struct Server {
     /// agent handshakes fine every time).
     broken: u32,
     retry_at: Option<Instant>,
-    last_failure: Option<ProcessStatus>,
+    /// While it backs off, the status its queued messages fail with at once:
+    /// HAProxy 2.6's for the same cause. A connect or handshake that failed
+    /// is 1 (HAProxy reconnects until `timeout processing` and records a
+    /// timeout); a connection that broke the protocol after its handshake
+    /// is 256 + its status (HAProxy reconnects, sends, and fails again so).
+    fail_fast: Option<ProcessStatus>,
     protocol_warns: LogLimiter,
 }
 
@@ -66,7 +71,7 @@ impl Default for Server {
             failures: 0,
             broken: 0,
             retry_at: None,
-            last_failure: None,
+            fail_fast: None,
             protocol_warns: LogLimiter::new(PROTOCOL_WARN_INTERVAL),
         }
     }
@@ -156,12 +161,14 @@ impl Dispatcher {
         if let Some(check) = self.settings.health_check {
             for (i, addr) in self.settings.servers.iter().enumerate() {
                 self.tracker.spawn(crate::engine::health::run(
+                    self.settings.agent_id.clone(),
                     i,
                     addr.clone(),
                     check,
                     self.settings.max_frame_size,
                     self.connector.clone(),
                     self.events_tx.clone(),
+                    self.settings.reachability.clone(),
                     self.stop.child_token(),
                 ));
             }
@@ -291,7 +298,8 @@ impl Dispatcher {
             }
         }
         // Nothing can serve the queue now: fail fast rather than let every
-        // message wait out its deadline.
+        // message wait out its deadline, with the status HAProxy 2.6 records
+        // for the same cause (see `Server::fail_fast`).
         let any_usable = self
             .conns
             .values()
@@ -303,19 +311,21 @@ impl Dispatcher {
         }
     }
 
-    /// When every server is backing off after a failure, the last failure.
+    /// When every server is down or backing off after a failure, the status
+    /// queued messages fail with: no server at all, or one down
+    /// (`option spop-check`), is HAProxy's timeout (1), as a failed connect.
     fn blocking_failure(&self, now: Instant) -> Option<ProcessStatus> {
         if self.servers.is_empty() {
-            return Some(ProcessStatus::connection(spop::Status::IO));
+            return Some(ProcessStatus::TIMEOUT);
         }
         let mut last = None;
         for s in &self.servers {
             if s.down {
-                last = last.or(Some(ProcessStatus::connection(spop::Status::IO)));
+                last = last.or(Some(ProcessStatus::TIMEOUT));
                 continue;
             }
             match s.retry_at {
-                Some(at) if at > now => last = s.last_failure.or(last),
+                Some(at) if at > now => last = s.fail_fast.or(last),
                 _ if s.connections < self.settings.max_connections_per_server => return None,
                 _ => {}
             }
@@ -410,7 +420,15 @@ impl Dispatcher {
                     let s = &mut self.servers[c.server];
                     s.failures = 0;
                     s.retry_at = None;
-                    s.last_failure = None;
+                    s.fail_fast = None;
+                    if self.settings.reachability.connected(c.server, true) {
+                        info!(
+                            agent = %self.settings.agent_id,
+                            server = %self.settings.servers[c.server],
+                            "agent server {} answers again",
+                            self.settings.servers[c.server]
+                        );
+                    }
                 }
             }
             ConnEvent::Health { server, up } => {
@@ -442,23 +460,37 @@ impl Dispatcher {
                 self.stats.connections.fetch_sub(1, Ordering::Relaxed);
                 let s = &mut self.servers[c.server];
                 s.connections = s.connections.saturating_sub(1);
-                if let Some(status) = handshake_failure {
+                if let Some(failure) = handshake_failure {
                     self.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
                     s.failures = s.failures.saturating_add(1);
-                    s.last_failure = Some(status);
+                    s.fail_fast = Some(ProcessStatus::TIMEOUT);
                     let delay = backoff(
                         self.settings.backoff_min,
                         self.settings.backoff_max,
                         s.failures,
                     );
                     s.retry_at = Some(Instant::now() + delay);
-                    warn!(
-                        agent = %self.settings.agent_id,
-                        server = %self.settings.servers[c.server],
-                        %status,
-                        retry_in = ?delay,
-                        "agent connection failed"
-                    );
+                    let server = &self.settings.servers[c.server];
+                    // Once per change, whichever engine of the agent sees it
+                    // first; each attempt at debug level.
+                    if self.settings.reachability.connected(c.server, false) {
+                        warn!(
+                            agent = %self.settings.agent_id,
+                            %server,
+                            status = %failure.status,
+                            "agent server {server} unreachable: {}; its messages fail at once \
+                             with status 1, as HAProxy records them, until it answers",
+                            failure.why
+                        );
+                    } else {
+                        debug!(
+                            agent = %self.settings.agent_id,
+                            %server,
+                            why = %failure.why,
+                            retry_in = ?delay,
+                            "agent connection failed"
+                        );
+                    }
                 }
                 if let Some(e) = protocol_error {
                     self.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
@@ -466,7 +498,7 @@ impl Dispatcher {
                     // would otherwise be reconnected at once, again and again.
                     let retry_in = if e.soon {
                         s.broken = s.broken.saturating_add(1);
-                        s.last_failure = Some(ProcessStatus::connection(e.status));
+                        s.fail_fast = Some(ProcessStatus::connection(e.status));
                         let delay = backoff(
                             self.settings.backoff_min,
                             self.settings.backoff_max,

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use spop::Capabilities;
 use spop::engine::{EngineConfig, Haproxy};
-use spop_io::{Addr, EnginePeer};
+use spop_io::{Addr, EnginePeer, HandshakeFailed};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::connector::Connector;
-use crate::engine::job::ConnEvent;
+use crate::engine::job::{ConnEvent, handshake_failure};
+use crate::engine::reach::Reachability;
 
 /// How often and how strictly servers are checked (the `server` line's
 /// `check inter D rise N fall N`).
@@ -41,36 +42,52 @@ impl Default for HealthCheck {
     }
 }
 
-/// One check: true when the server answers a health-check hello properly
-/// (an AGENT-HELLO HAProxy accepts), by `deadline`.
+/// One check: `Ok` when the server answers a health-check hello properly
+/// (an AGENT-HELLO HAProxy accepts) by `deadline`, else what it did.
 pub(crate) async fn probe(
     connector: &dyn Connector,
     addr: &Addr,
     max_frame_size: u32,
     deadline: Instant,
-) -> bool {
+) -> Result<(), String> {
     let attempt = async {
-        let io = connector.connect(addr).await.ok()?;
+        let io = connector
+            .connect(addr)
+            .await
+            .map_err(|e| format!("Layer4 connection problem: {e}"))?;
         let mut hello = Haproxy::V3_1.hello(None);
         hello.max_frame_size = max_frame_size;
         hello.capabilities = Capabilities::default();
         hello.healthcheck = true;
         let mut peer = EnginePeer::new(io);
-        let passed = peer.handshake(EngineConfig::new(hello)).await.is_ok();
+        let passed = peer.handshake(EngineConfig::new(hello)).await;
         let _ = peer.shutdown_write().await;
-        passed.then_some(())
+        passed.map(|_| ()).map_err(|e| match e {
+            HandshakeFailed::Ended(end) => handshake_failure(&end, &[]),
+            other => other.to_string(),
+        })
     };
-    matches!(timeout_at(deadline, attempt).await, Ok(Some(())))
+    timeout_at(deadline, attempt)
+        .await
+        .unwrap_or_else(|_| Err("no AGENT-HELLO within the check's timeout".to_owned()))
 }
 
-/// Checks server `server` until `stop`, reporting each change of state.
+/// Checks server `server` until `stop`, reporting each change of state to
+/// the dispatcher, and logging it once for every engine of the agent
+/// (`reach`) with what the check saw.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one task's inputs, each used once"
+)]
 pub(crate) async fn run(
+    agent: String,
     server: usize,
     addr: Addr,
     check: HealthCheck,
     max_frame_size: u32,
     connector: Arc<dyn Connector>,
     events: mpsc::UnboundedSender<ConnEvent>,
+    reach: Arc<Reachability>,
     stop: CancellationToken,
 ) {
     let mut up = true;
@@ -82,13 +99,14 @@ pub(crate) async fn run(
             () = sleep_until(next) => {}
         }
         next = Instant::now() + check.inter;
-        let ok = probe(
+        let result = probe(
             connector.as_ref(),
             &addr,
             max_frame_size,
             Instant::now() + check.timeout,
         )
         .await;
+        let ok = result.is_ok();
         if ok == up {
             streak = 0;
             continue;
@@ -98,7 +116,18 @@ pub(crate) async fn run(
         if streak >= needed.max(1) {
             up = ok;
             streak = 0;
-            tracing::warn!(server = %addr, up, "agent server health changed");
+            if reach.checked(server, up) {
+                match &result {
+                    Ok(()) => tracing::warn!(
+                        agent, server = %addr, up,
+                        "agent server {addr} is UP, reason: spop-check passed"
+                    ),
+                    Err(why) => tracing::warn!(
+                        agent, server = %addr, up,
+                        "agent server {addr} is DOWN, reason: {why}"
+                    ),
+                }
+            }
             if events.send(ConnEvent::Health { server, up }).is_err() {
                 return;
             }

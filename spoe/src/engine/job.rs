@@ -5,6 +5,7 @@
 //! imports none of them.
 
 use spop::Action;
+use spop::engine::EngineEnd;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -80,10 +81,18 @@ pub(crate) enum ConnEvent {
     /// broke the protocol; `retry` holds messages to send elsewhere.
     Closed {
         id: ConnId,
-        handshake_failure: Option<ProcessStatus>,
+        handshake_failure: Option<HandshakeFailure>,
         protocol_error: Option<ProtocolError>,
         retry: Vec<Job>,
     },
+}
+
+/// Why a connection never became ready: the status its messages would get,
+/// and the cause in words (the OS error, or what the peer turned out to be).
+#[derive(Debug, Clone)]
+pub(crate) struct HandshakeFailure {
+    pub(crate) status: ProcessStatus,
+    pub(crate) why: String,
 }
 
 /// A ready connection closed because of what the agent sent (the dispatcher
@@ -95,4 +104,27 @@ pub(crate) struct ProtocolError {
     pub(crate) why: String,
     /// The connection died within `backoff_max` of its handshake.
     pub(crate) soon: bool,
+}
+
+/// Why a handshake ended, in words: what the agent said or did, and what
+/// its first bytes look like when they are not SPOP (an HTTP server on the
+/// agent's address, say).
+pub(crate) fn handshake_failure(end: &EngineEnd, first_bytes: &[u8]) -> String {
+    let why = match end {
+        EngineEnd::Handshake { reason, .. } | EngineEnd::Refused { reason, .. } => reason.clone(),
+        EngineEnd::AgentDisconnect(d) => format!(
+            "the agent refused the hello: AGENT-DISCONNECT {} ({:?})",
+            d.status, d.message
+        ),
+        EngineEnd::Broken(reason) => {
+            format!("connection closed during the handshake: {reason}")
+        }
+        other => format!("{other:?}"),
+    };
+    match spop::sniff(first_bytes) {
+        Some(kind) => {
+            format!("the peer does not speak SPOP (its first bytes look like {kind}): {why}")
+        }
+        None => why,
+    }
 }

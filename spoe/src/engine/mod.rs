@@ -4,9 +4,10 @@
 //! to ([`ready`]), health checks ([`health`]) and how sockets are opened
 //! ([`connector`]).
 //!
-//! Two leaves hold what they all share, importing none of them:
-//! [`settings`] (configuration and counters) and [`job`] (the messages
-//! between the parts). One message's life, in order: [`handle`] encodes it
+//! Leaves hold what they all share, importing none of them: [`settings`]
+//! (configuration and counters), [`job`] (the messages between the parts)
+//! and [`reach`] (the servers' states, shared by the engines of one agent
+//! so that each change is logged once). One message's life, in order: [`handle`] encodes it
 //! into a [`job::Job`] with its deadline and either hands it to a ready
 //! connection with a free slot ([`ready::Ready::try_hand`]) or sends it to
 //! the dispatcher's bounded queue; [`dispatch`] queues it,
@@ -25,5 +26,6 @@ pub(crate) mod health;
 pub(crate) mod job;
 pub(crate) mod outcome;
 pub(crate) mod rate;
+pub(crate) mod reach;
 pub(crate) mod ready;
 pub(crate) mod settings;

@@ -1,10 +1,12 @@
 //! What an engine is configured with and what it counts: read by every
 //! part of the runtime, importing none of them.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::engine::health::HealthCheck;
+use crate::engine::reach::Reachability;
 use spop_io::Addr;
 
 // The SPOE timeouts when `spoe.conf` sets none. HAProxy 2.6 has no default
@@ -82,6 +84,10 @@ pub struct EngineSettings {
     /// hand-off would wake a connection task on another thread
     /// (`spoe bench` at 16x16 ran 35-50% slower that way).
     pub direct_handoff: Option<bool>,
+    /// Whether each server answers, shared by every engine started from a
+    /// copy of these settings (the gateway's workers): a server's change
+    /// is logged once, with its cause.
+    pub reachability: Arc<Reachability>,
 }
 
 impl EngineSettings {
@@ -113,6 +119,7 @@ impl EngineSettings {
             max_connection_rate: None,
             max_error_rate: None,
             health_check: None,
+            reachability: Arc::default(),
         }
     }
 }

@@ -192,6 +192,16 @@ impl AclSet {
         self.acls.iter()
     }
 
+    /// Adds the full names of the variables the ACLs' criteria read to `names` (see
+    /// [`SampleExpr::var_names`]).
+    pub fn var_names(&self, names: &mut std::collections::BTreeSet<String>) {
+        for acl in &self.acls {
+            for e in &acl.exprs {
+                e.criterion.var_names(names);
+            }
+        }
+    }
+
     /// How many ACLs the set holds.
     pub fn len(&self) -> usize {
         self.acls.len()

@@ -9,7 +9,7 @@ use crate::config::reader::lexer::Word;
 use super::args::{ArgFailure, parse_arg_list};
 use super::converter::{Converter, build_converter, converter_def};
 use super::error::{ExprError, ExprErrorKind};
-use super::fetch::{DataSource, Fetch, FetchKind, build_fetch, fetch_def};
+use super::fetch::{DataSource, Fetch, FetchKind, VarRef, build_fetch, fetch_def};
 use super::haproxy_names::{HAPROXY_CONVERTERS, HAPROXY_FETCHES};
 use super::sample::{Sample, SampleType};
 
@@ -229,6 +229,41 @@ impl SampleExpr {
     /// The converters, in order.
     pub fn converters(&self) -> &[ConverterStep] {
         &self.converters
+    }
+
+    /// Adds the full names of the variables the expression reads (see
+    /// [`SampleExpr::for_each_var`]) to `names`. HAProxy registers them when it reads the
+    /// configuration, so that agents may set them without `option force-set-var`.
+    pub fn var_names(&self, names: &mut std::collections::BTreeSet<String>) {
+        self.for_each_var(|var| {
+            names.insert(var.to_string());
+        });
+    }
+
+    /// Calls `f` with each variable the expression reads: `var(NAME)`, and the variables
+    /// converters take as operands (`add(txn.x)`, `concat(,txn.x,)`).
+    pub fn for_each_var(&self, mut f: impl FnMut(&VarRef)) {
+        if let FetchKind::Var { var, .. } = &self.fetch {
+            f(var);
+        }
+        for step in &self.converters {
+            match &step.converter {
+                Converter::Add(op)
+                | Converter::Sub(op)
+                | Converter::Mul(op)
+                | Converter::Div(op)
+                | Converter::Mod(op)
+                | Converter::And(op)
+                | Converter::Or(op)
+                | Converter::Xor(op) => {
+                    if let super::Operand::Var(var) = op {
+                        f(var);
+                    }
+                }
+                Converter::Concat { var: Some(var), .. } => f(var),
+                _ => {}
+            }
+        }
     }
 
     /// What the fetch reads (decides at which events it has a value).

@@ -242,17 +242,7 @@ impl AgentConnection {
     /// Moves the bytes to send to the end of `dst`; false when there are
     /// none. Frames are whole: write all of `dst` or close.
     pub fn poll_transmit(&mut self, dst: &mut BytesMut) -> bool {
-        if self.transmit.is_empty() {
-            return false;
-        }
-        if dst.is_empty() {
-            // No copy: the two buffers trade places, capacities included.
-            std::mem::swap(dst, &mut self.transmit);
-        } else {
-            dst.extend_from_slice(&self.transmit);
-            self.transmit.clear();
-        }
-        true
+        crate::frame::transmit(&mut self.transmit, dst)
     }
 
     /// When [`AgentConnection::handle_timeout`] is next due, if ever.

@@ -329,16 +329,7 @@ impl<T> EngineConnection<T> {
     /// against `config.hello`'s max-frame-size.
     pub fn with_hello_kv(config: EngineConfig, kv: Vec<Kv>, now: Instant) -> Self {
         let mut transmit = BytesMut::new();
-        Frame {
-            header: FrameHeader {
-                frame_type: FrameType::HAPROXY_HELLO,
-                flags: Flags::FIN,
-                stream_id: 0,
-                frame_id: 0,
-            },
-            body: Body::HaproxyHello(kv),
-        }
-        .encode(&mut transmit);
+        Frame::haproxy_hello_kv(kv).encode(&mut transmit);
         let max = config.hello.max_frame_size;
         Self {
             state: State::Handshake {
@@ -394,16 +385,7 @@ impl<T> EngineConnection<T> {
     /// Moves the bytes to send to the end of `dst`; false when there are
     /// none. Frames are whole: write all of `dst` or close.
     pub fn poll_transmit(&mut self, dst: &mut BytesMut) -> bool {
-        if self.transmit.is_empty() {
-            return false;
-        }
-        if dst.is_empty() {
-            std::mem::swap(dst, &mut self.transmit);
-        } else {
-            dst.extend_from_slice(&self.transmit);
-            self.transmit.clear();
-        }
-        true
+        crate::frame::transmit(&mut self.transmit, dst)
     }
 
     /// When [`EngineConnection::handle_timeout`] is next due, if ever.

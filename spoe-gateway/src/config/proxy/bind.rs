@@ -1,10 +1,10 @@
 //! `bind` lines (`bind_parse_*()` in `src/listener.c`, `src/cfgparse-listen.c`): addresses,
 //! with environment variables expanded as HAProxy's `str2sa_range()` does, and the options after
-//! them (`maxconn`, enforced by `crate::limits`; TLS and `proto h2`, read by `config/ssl.rs`;
-//! any other is refused by name).
+//! them: TLS and `proto h2` (read by `config/ssl.rs`), `maxconn` (enforced by
+//! `crate::limits`), `v6only` and `v4v6` run; `name` is read (it names the listener in
+//! HAProxy's stats and CLI only); any other is refused by name.
 
 use std::net::SocketAddr;
-
 use std::sync::Arc;
 
 use spoe::config::reader::{Line, Word};
@@ -26,6 +26,7 @@ pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &[
     "force-tlsv12",
     "force-tlsv13",
     "maxconn",
+    "name",
     "no-sslv3",
     "no-tls-tickets",
     "no-tlsv10",
@@ -38,6 +39,8 @@ pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &[
     "ssl-max-ver",
     "ssl-min-ver",
     "strict-sni",
+    "v4v6",
+    "v6only",
     "verify",
 ];
 
@@ -73,16 +76,45 @@ impl Lowerer<'_, '_> {
             global: &self.ssl,
         };
         let options = line.words.get(2..).unwrap_or_default();
-        let (conf, maxconn_at) = ssl::bind_options(options, bases, self.diag);
+        let (conf, left_at) = ssl::bind_options(options, bases, self.diag);
         if conf.tls.is_some() || conf.h2 {
             let conf = Arc::new(conf);
             p.bind_confs
                 .extend(addrs.iter().map(|a| (*a, conf.clone())));
         }
-        p.binds.extend(addrs.iter().copied());
-        for i in maxconn_at {
-            self.bind_maxconn(p, &addrs, word.as_str(), &options[i], options.get(i + 1));
+        if let Some(only) = self.bind_options(p, &addrs, word.as_str(), options, &left_at) {
+            // As HAProxy: the option concerns the line's IPv6 sockets only.
+            p.ipv6_only
+                .extend(addrs.iter().filter(|a| a.is_ipv6()).map(|a| (*a, only)));
         }
+        p.binds.extend(addrs);
+    }
+
+    /// The options `ssl::bind_options` leaves, at the indexes `at` of `words`: `maxconn`
+    /// runs; `name`, `v6only` and `v4v6` are read (the last of the two IPv6 ones is returned:
+    /// whether the line's IPv6 sockets take IPv6 only).
+    fn bind_options(
+        &mut self,
+        p: &mut Proxy,
+        addrs: &[SocketAddr],
+        addr: &str,
+        words: &[Word],
+        at: &[usize],
+    ) -> Option<bool> {
+        let mut ipv6_only = None;
+        for &i in at {
+            let option = &words[i];
+            match option.as_str() {
+                "maxconn" => self.bind_maxconn(p, addrs, addr, option, words.get(i + 1)),
+                "name" if words.get(i + 1).is_none() => self
+                    .diag
+                    .error_msg(option.span().clone(), "'bind' : 'name' : missing name"),
+                "v6only" => ipv6_only = Some(true),
+                "v4v6" => ipv6_only = Some(false),
+                _ => {}
+            }
+        }
+        ipv6_only
     }
 
     /// `bind_parse_maxconn()`: a limit for each listener of the line, 0 for none of its own.

@@ -15,6 +15,14 @@ impl Lowerer<'_, '_> {
     /// `filter spoe [engine NAME] config FILE`: the file is read and parsed here, as HAProxy
     /// does while it reads the `filter` line.
     pub(super) fn filter(&mut self, p: &mut Proxy, line: &Line) {
+        let loaded = p.filters.len();
+        self.filter_line(p, line);
+        // What names this filter's engine (`send-spoe-group`) then finds nothing: not a second
+        // error.
+        p.filter_failed |= p.filters.len() == loaded;
+    }
+
+    fn filter_line(&mut self, p: &mut Proxy, line: &Line) {
         if p.kind == Kind::Defaults {
             return self.diag.error_msg(
                 line.span().clone(),
@@ -105,10 +113,13 @@ impl Lowerer<'_, '_> {
         let options = ParseOptions {
             env: self.env.cloned(),
             base_dir: Some(self.base_dir.clone()),
-            features: crate::config::FEATURES,
+            features: crate::config::grammar::FEATURES,
         };
         match SpoeConfig::parse_str_with(&text, &path, engine_name.as_deref(), &options) {
-            Ok((spoe, warnings)) => {
+            Ok((mut spoe, warnings)) => {
+                if p.kind == Kind::Listen {
+                    spoe.agent.on_both_sides();
+                }
                 self.diag.merge(line.span(), Vec::new(), warnings);
                 for target in &spoe.agent.log {
                     if let spoe::config::LogTarget::Server(s) = target
@@ -128,13 +139,8 @@ impl Lowerer<'_, '_> {
                 });
             }
             Err(errors) => {
-                self.diag.error_msg(
-                    config.span().clone(),
-                    format!(
-                        "'filter spoe' : error(s) found in configuration file {}",
-                        path.display()
-                    ),
-                );
+                // HAProxy adds "'filter' : Error(s) found in configuration file"; the file's
+                // own errors say where, and one typo stays one error.
                 self.diag.merge(line.span(), errors.errors, errors.warnings);
             }
         }

@@ -13,12 +13,16 @@ mod defaults;
 mod filter;
 mod limits;
 mod monitor;
-pub(super) mod option;
+mod option;
 mod routing;
 mod rules;
-pub(super) mod server;
+mod server;
 mod timeout;
 mod unique_id;
+
+pub(super) use option::OPTIONS;
+pub(super) use server::SERVER_SETTINGS;
+pub(super) use timeout::TIMEOUTS;
 
 use spoe::config::reader::{Line, Section, Word};
 
@@ -40,12 +44,12 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "log",
         handler: |lw, p, line| lw.proxy_log(p, line),
-        uses: Use::Runs(&[("Frontend.logs", "generation.rs")]),
+        uses: Use::Runs(&[("Frontend.logs", "generation/mod.rs")]),
     },
     Keyword {
         name: "mode",
         handler: |lw, p, line| lw.mode(p, line),
-        uses: Use::Runs(&[("Backend.mode", "generation.rs")]),
+        uses: Use::Runs(&[("Backend.mode", "generation/mod.rs")]),
     },
     Keyword {
         name: "bind",
@@ -81,7 +85,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "server",
         handler: |lw, p, line| lw.server(p, line),
-        uses: Use::Runs(&[("Backend.servers", "generation.rs")]),
+        uses: Use::Runs(&[("Backend.servers", "generation/mod.rs")]),
     },
     Keyword {
         name: "default-server",
@@ -111,7 +115,7 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "filter",
         handler: |lw, p, line| lw.filter(p, line),
-        uses: Use::Runs(&[("Frontend.filters", "generation.rs")]),
+        uses: Use::Runs(&[("Frontend.filters", "generation/mod.rs")]),
     },
     Keyword {
         name: "unique-id-format",
@@ -233,8 +237,24 @@ impl Lowerer<'_, '_> {
 
     /// Checks that need the whole section.
     fn finish_proxy(&mut self, p: &mut Proxy) {
+        self.missing_timeouts(p);
         if p.kind == Kind::Backend {
             return;
+        }
+        if (p.httplog || p.log_format) && !p.log_lines {
+            // HAProxy's words; the gateway's access line follows the same rule.
+            self.diag.warn_msg(
+                p.span.clone(),
+                format!(
+                    "log format ignored for {} '{}' since it has no log address",
+                    if p.kind == Kind::Listen {
+                        "proxy"
+                    } else {
+                        "frontend"
+                    },
+                    p.name
+                ),
+            );
         }
         if !p.has_bind {
             if p.kind == Kind::Listen && p.mode != Some(Mode::Http) {
@@ -250,7 +270,7 @@ impl Lowerer<'_, '_> {
                 ),
             );
         }
-        if p.mode != Some(Mode::Http) {
+        if p.mode != Some(Mode::Http) && !p.mode_unsure {
             let why = if p.mode.is_none() {
                 "no 'mode' line, and HAProxy's default mode is tcp"
             } else {
@@ -267,12 +287,41 @@ impl Lowerer<'_, '_> {
         }
     }
 
+    /// HAProxy 2.6's warning (`check_config_validity()`): a frontend side without `timeout
+    /// client`, a backend side with servers without `timeout connect` or `timeout server` (or,
+    /// in tcp mode, `timeout tunnel`).
+    fn missing_timeouts(&mut self, p: &Proxy) {
+        let t = &p.timeouts;
+        let fe = matches!(p.kind, Kind::Frontend | Kind::Listen);
+        let be = matches!(p.kind, Kind::Backend | Kind::Listen);
+        let http = p.mode == Some(Mode::Http);
+        let missing = (fe && t.client.is_none())
+            || (be
+                && !p.servers.is_empty()
+                && (t.connect.is_none() || (t.server.is_none() && (http || !p.timeout_tunnel))));
+        if !missing || p.timeouts_unsure {
+            return;
+        }
+        let kind = match p.kind {
+            Kind::Listen => "proxy",
+            other => other.keyword(),
+        };
+        self.diag.warn_msg(
+            p.span.clone(),
+            format!(
+                "missing timeouts for {kind} '{}'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+                p.name
+            ),
+        );
+    }
+
     fn proxy_line(&mut self, p: &mut Proxy, line: &Line) {
         let kw = line.keyword();
         if let Some(keyword) = find(KEYWORDS, kw) {
             return (keyword.handler)(self, p, line);
         }
         if let Some((_, reason)) = IGNORED_PROXY.iter().find(|(k, _)| *k == kw) {
+            p.log_format |= kw == "log-format" || kw == "log-format-sd";
             self.diag.ignored(line.span().clone(), kw, reason);
         } else if HAPROXY_PROXY.contains(&kw) {
             self.diag.error_msg(
@@ -288,6 +337,8 @@ impl Lowerer<'_, '_> {
                 .map(|k| k.name)
                 .chain(IGNORED_PROXY.iter().map(|(k, _)| *k))
                 .chain(HAPROXY_PROXY.iter().copied());
+            // A misspelt `mode` leaves the proxy in the default mode: not a second error.
+            p.mode_unsure |= spoe::config::did_you_mean(kw, ["mode"]).is_some();
             self.diag.error_msg(
                 line.span().clone(),
                 format!(
@@ -322,6 +373,8 @@ impl Lowerer<'_, '_> {
         if self.too_many(line, 1, "mode") {
             return;
         }
+        // Until the line is right, what follows from the mode is not reported.
+        p.mode_unsure = true;
         p.mode = match word.as_str() {
             "http" => Some(Mode::Http),
             "tcp" => Some(Mode::Tcp),
@@ -337,5 +390,6 @@ impl Lowerer<'_, '_> {
                     .error_msg(word.span().clone(), format!("unknown proxy mode '{other}'"));
             }
         };
+        p.mode_unsure = false;
     }
 }

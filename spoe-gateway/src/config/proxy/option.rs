@@ -1,15 +1,38 @@
 //! `[no|default] option NAME` (`cfg_parse_listen()`, the `proxy_options[]` and
-//! `proxy_http_options[]` tables of `src/proxy.c`).
+//! `proxy_http_options[]` tables of `src/proxy.c`). A new option the gateway runs is a row of
+//! [`OPTIONS`]; one it accepts and ignores, a row of `keywords::IGNORED_OPTIONS`.
 
 use spoe::config::ConfigErrorKind;
 use spoe::config::reader::{Line, Modifier};
 
-use crate::config::keywords::{HAPROXY_OPTIONS, IGNORED_OPTIONS};
+use crate::config::keywords::{HAPROXY_OPTIONS, IGNORED_OPTIONS, Keyword, Use, find};
 use crate::config::lower::{Lowerer, Proxy};
 
-/// The options the gateway runs (each a branch of `option()` below).
-pub(in crate::config) const RUN_OPTIONS: &[&str] =
-    &["spop-check", "http-buffer-request", "httplog"];
+/// Reads an `option` line the gateway runs; the last argument is the directive as written
+/// (`no option http-buffer-request`).
+pub(in crate::config) type Handler = fn(&mut Lowerer<'_, '_>, &mut Proxy, &Line, &str);
+
+/// The options the gateway runs.
+pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
+    Keyword {
+        name: "spop-check",
+        handler: |lw, p, line, directive| lw.option_spop_check(p, line, directive),
+        uses: Use::Runs(&[("Backend.spop_check", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "http-buffer-request",
+        handler: |lw, p, line, _| lw.option_http_buffer_request(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.http_buffer_request", "proxy.rs"),
+            ("Backend.http_buffer_request", "proxy.rs"),
+        ]),
+    },
+    Keyword {
+        name: "httplog",
+        handler: |lw, p, line, _| lw.option_httplog(p, line),
+        uses: Use::Runs(&[("Frontend.httplog", "proxy.rs")]),
+    },
+];
 
 impl Lowerer<'_, '_> {
     pub(super) fn option(&mut self, p: &mut Proxy, line: &Line) {
@@ -25,33 +48,8 @@ impl Lowerer<'_, '_> {
             Modifier::Default => "default ",
         };
         let directive = format!("{prefix}option {name}");
-        if name == "spop-check" {
-            if line.modifier != Modifier::None {
-                return self.diag.error(
-                    word.span().clone(),
-                    ConfigErrorKind::NegationNotSupported {
-                        name: name.to_owned(),
-                    },
-                );
-            }
-            if self.too_many(line, 1, "option spop-check") {
-                return;
-            }
-            if !p.has_backend() {
-                return self.not_capable(p, line.span(), &directive);
-            }
-            p.spop_check = true;
-            return;
-        }
-        if name == "http-buffer-request" {
-            if self.too_many(line, 1, "option http-buffer-request") {
-                return;
-            }
-            p.http_buffer_request = line.modifier == Modifier::None;
-            return;
-        }
-        if name == "httplog" {
-            return self.option_httplog(p, line);
+        if let Some(option) = find(OPTIONS, name) {
+            return (option.handler)(self, p, line, &directive);
         }
         if let Some((_, negatable, reason)) = IGNORED_OPTIONS.iter().find(|(o, _, _)| *o == name) {
             if line.modifier != Modifier::None && !negatable {
@@ -72,9 +70,37 @@ impl Lowerer<'_, '_> {
         self.diag.error_msg(word.span().clone(), msg);
     }
 
+    /// `option spop-check`: the agents' health checks (a backend capability, no `no`).
+    fn option_spop_check(&mut self, p: &mut Proxy, line: &Line, directive: &str) {
+        if line.modifier != Modifier::None {
+            return self.diag.error(
+                line.words[1].span().clone(),
+                ConfigErrorKind::NegationNotSupported {
+                    name: "spop-check".to_owned(),
+                },
+            );
+        }
+        if self.too_many(line, 1, "option spop-check") {
+            return;
+        }
+        if !p.has_backend() {
+            return self.not_capable(p, line.span(), directive);
+        }
+        p.spop_check = true;
+    }
+
+    /// `[no] option http-buffer-request`: wait for the body (`no` turns off what `defaults`
+    /// turned on).
+    fn option_http_buffer_request(&mut self, p: &mut Proxy, line: &Line) {
+        if self.too_many(line, 1, "option http-buffer-request") {
+            return;
+        }
+        p.http_buffer_request = line.modifier == Modifier::None;
+    }
+
     /// `option httplog [clf]`: HAProxy's access line (a frontend capability;
     /// HAProxy ignores it in a backend with a warning, and refuses `no`).
-    pub(super) fn option_httplog(&mut self, p: &mut Proxy, line: &Line) {
+    fn option_httplog(&mut self, p: &mut Proxy, line: &Line) {
         let directive = "option httplog";
         if line.modifier != Modifier::None {
             let word = line

@@ -5,22 +5,60 @@ use spoe::config::reader::{Line, Word};
 
 use crate::config::addr::{AddrUse, parse_addresses};
 use crate::config::grammar::Kind;
-use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, arity};
+use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, Keyword, Use, arity, find};
 use crate::config::lower::{Lowerer, Proxy, ServerSettings};
 use crate::config::ssl;
 use crate::model::{Balance, Server};
 
-/// The server settings the gateway runs (the branches of `server_settings()` below).
-pub(in crate::config) const RUN_SERVER_SETTINGS: &[&str] = &[
-    "check",
-    "no-check",
-    "inter",
-    "rise",
-    "fall",
-    "weight",
-    "maxconn",
-    "pool-max-conn",
-    "pool-purge-delay",
+/// The settings of `server` and `default-server` lines the gateway runs (`check` and
+/// `no-check` are flags, the others take a value). A new one is a row here and an arm in
+/// `server_settings`.
+pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
+    Keyword {
+        name: "check",
+        handler: (),
+        uses: Use::Runs(&[("Server.check", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "no-check",
+        handler: (),
+        uses: Use::Runs(&[("Server.check", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "inter",
+        handler: (),
+        uses: Use::Runs(&[("Server.inter", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "rise",
+        handler: (),
+        uses: Use::Runs(&[("Server.rise", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "fall",
+        handler: (),
+        uses: Use::Runs(&[("Server.fall", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "weight",
+        handler: (),
+        uses: Use::Runs(&[("Server.weight", "proxy.rs")]),
+    },
+    Keyword {
+        name: "maxconn",
+        handler: (),
+        uses: Use::Runs(&[("Server.maxconn", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "pool-max-conn",
+        handler: (),
+        uses: Use::Runs(&[("Server.pool_max_conn", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "pool-purge-delay",
+        handler: (),
+        uses: Use::Runs(&[("Server.pool_purge_delay", "generation/mod.rs")]),
+    },
 ];
 
 impl Lowerer<'_, '_> {
@@ -130,6 +168,25 @@ impl Lowerer<'_, '_> {
         let mut ok = true;
         while let Some(word) = words.get(i) {
             let key = word.as_str();
+            if find(SERVER_SETTINGS, key).is_none() && !ssl::SERVER_TLS_SETTINGS.contains(&key) {
+                // Every unsupported setting of the line is reported, not the first only: a
+                // known one's arguments are skipped; after an unknown word, nothing can be
+                // told apart.
+                if let Some(n) = arity(HAPROXY_SERVER_KEYWORDS, key) {
+                    self.diag.error_msg(
+                        word.span().clone(),
+                        format!("'{label}' : '{key}' is not supported by the gateway"),
+                    );
+                    ok = false;
+                    i += n + 1;
+                    continue;
+                }
+                self.diag.error_msg(
+                    word.span().clone(),
+                    format!("'{label}' : unknown keyword '{key}'"),
+                );
+                return false;
+            }
             match key {
                 "check" => s.check = true,
                 "no-check" => s.check = false,
@@ -246,23 +303,13 @@ impl Lowerer<'_, '_> {
                     continue;
                 }
                 key => {
-                    // Every unsupported setting of the line is reported, not the first only:
-                    // a known one's arguments are skipped; after an unknown word, nothing
-                    // can be told apart.
-                    if let Some(n) = arity(HAPROXY_SERVER_KEYWORDS, key) {
-                        self.diag.error_msg(
-                            word.span().clone(),
-                            format!("'{label}' : '{key}' is not supported by the gateway"),
-                        );
-                        ok = false;
-                        i += n;
-                    } else {
-                        self.diag.error_msg(
-                            word.span().clone(),
-                            format!("'{label}' : unknown keyword '{key}'"),
-                        );
-                        return false;
-                    }
+                    // A row of SERVER_SETTINGS without its arm above (the audit test parses
+                    // every row).
+                    self.diag.error_msg(
+                        word.span().clone(),
+                        format!("'{label}' : '{key}' has no reader in the gateway"),
+                    );
+                    return false;
                 }
             }
             i += 1;

@@ -1,14 +1,95 @@
-//! `timeout NAME VALUE` (`proxy_parse_timeout()` in `src/proxy.c`).
+//! `timeout NAME VALUE` (`proxy_parse_timeout()` in `src/proxy.c`). A new timeout is a row of
+//! [`TIMEOUTS`].
 
 use std::time::Duration;
 
 use spoe::config::reader::Line;
 
+use crate::config::keywords::{Keyword, Use, find};
 use crate::config::lower::{Lowerer, Proxy};
 use crate::model::Timeouts;
 
 /// Where a `timeout` line stores its value.
 type TimeoutSlot = fn(&mut Timeouts) -> &mut Option<Duration>;
+
+/// A timeout: where it goes (`None`: accepted and ignored, with the row's reason), and the side
+/// of a proxy it belongs to (HAProxy warns and ignores it on a proxy without that side).
+#[derive(Debug)]
+pub(in crate::config) struct Timeout {
+    slot: Option<TimeoutSlot>,
+    frontend: bool,
+    backend: bool,
+}
+
+const fn timeout(slot: Option<TimeoutSlot>, frontend: bool, backend: bool) -> Timeout {
+    Timeout {
+        slot,
+        frontend,
+        backend,
+    }
+}
+
+/// Why the timeouts the gateway has no equivalent of are ignored.
+const NOT_RUN: &str = "not implemented by the gateway";
+
+/// The timeouts of HAProxy 2.6.
+pub(in crate::config) const TIMEOUTS: &[Keyword<Timeout>] = &[
+    Keyword {
+        name: "client",
+        handler: timeout(Some(|t| &mut t.client), true, false),
+        uses: Use::Runs(&[("Timeouts.client", "server/http1.rs")]),
+    },
+    Keyword {
+        name: "server",
+        handler: timeout(Some(|t| &mut t.server), false, true),
+        uses: Use::Runs(&[("Timeouts.server", "proxy.rs")]),
+    },
+    Keyword {
+        name: "connect",
+        handler: timeout(Some(|t| &mut t.connect), false, true),
+        uses: Use::Runs(&[("Timeouts.connect", "proxy.rs")]),
+    },
+    Keyword {
+        name: "queue",
+        handler: timeout(Some(|t| &mut t.queue), false, true),
+        uses: Use::Runs(&[("Timeouts.queue", "proxy.rs")]),
+    },
+    Keyword {
+        name: "http-request",
+        handler: timeout(Some(|t| &mut t.http_request), true, true),
+        uses: Use::Runs(&[("Timeouts.http_request", "server/waits.rs")]),
+    },
+    Keyword {
+        name: "http-keep-alive",
+        handler: timeout(Some(|t| &mut t.http_keep_alive), true, true),
+        uses: Use::Runs(&[("Timeouts.http_keep_alive", "server/waits.rs")]),
+    },
+    Keyword {
+        name: "check",
+        handler: timeout(None, false, true),
+        uses: Use::Ignored(NOT_RUN),
+    },
+    Keyword {
+        name: "tunnel",
+        handler: timeout(None, false, true),
+        uses: Use::Ignored(NOT_RUN),
+    },
+    Keyword {
+        name: "server-fin",
+        handler: timeout(None, false, true),
+        uses: Use::Ignored(NOT_RUN),
+    },
+    Keyword {
+        name: "client-fin",
+        handler: timeout(None, true, false),
+        uses: Use::Ignored(NOT_RUN),
+    },
+    Keyword {
+        name: "tarpit",
+        handler: timeout(None, true, true),
+        uses: Use::Ignored(NOT_RUN),
+    },
+];
 
 impl Lowerer<'_, '_> {
     pub(super) fn timeout(&mut self, p: &mut Proxy, line: &Line) {
@@ -21,24 +102,20 @@ impl Lowerer<'_, '_> {
                 .error_msg(line.span().clone(), format!("{SUPPORTS} (got '')"));
         };
         let name = name_word.as_str();
-        // (slot, needs frontend, needs backend); `None` slot: accepted and ignored.
-        let (slot, fe, be): (Option<TimeoutSlot>, bool, bool) = match name {
-            "client" => (Some(|t| &mut t.client), true, false),
-            "server" => (Some(|t| &mut t.server), false, true),
-            "connect" => (Some(|t| &mut t.connect), false, true),
-            "queue" => (Some(|t| &mut t.queue), false, true),
-            "http-request" => (Some(|t| &mut t.http_request), true, true),
-            "http-keep-alive" => (Some(|t| &mut t.http_keep_alive), true, true),
-            "check" | "tunnel" | "server-fin" => (None, false, true),
-            "client-fin" => (None, true, false),
-            "tarpit" => (None, true, true),
-            other => {
-                return self.diag.error_msg(
-                    name_word.span().clone(),
-                    format!("{SUPPORTS} (got '{other}')"),
-                );
-            }
+        // If this line is wrong, a missing timeout is its error's consequence.
+        let unsure = p.timeouts_unsure;
+        p.timeouts_unsure = true;
+        let Some(row) = find(TIMEOUTS, name) else {
+            return self.diag.error_msg(
+                name_word.span().clone(),
+                format!("{SUPPORTS} (got '{name}')"),
+            );
         };
+        let Timeout {
+            slot,
+            frontend: fe,
+            backend: be,
+        } = row.handler;
         let directive = format!("timeout {name}");
         let Some(value) = line.arg(2) else {
             return self.diag.error_msg(
@@ -59,17 +136,24 @@ impl Lowerer<'_, '_> {
         let Some(d) = self.duration(value, &directive) else {
             return;
         };
+        p.timeouts_unsure = unsure;
         let capable = (fe && p.has_frontend()) || (be && p.has_backend());
         if !capable {
             return self.not_capable(p, line.span(), &directive);
         }
+        if name == "tunnel" {
+            // Not run, but HAProxy's "missing timeouts" check counts it for tcp backends.
+            p.timeout_tunnel = !d.is_zero();
+        }
         match slot {
             Some(slot) => *slot(&mut p.timeouts) = (!d.is_zero()).then_some(d),
-            None => self.diag.ignored(
-                line.span().clone(),
-                directive,
-                "not implemented by the gateway",
-            ),
+            None => {
+                let reason = match row.uses {
+                    Use::Ignored(reason) => reason,
+                    Use::Runs(_) | Use::Read => NOT_RUN,
+                };
+                self.diag.ignored(line.span().clone(), directive, reason);
+            }
         }
     }
 }

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use spoe::config::ConfigWarning;
+
 use crate::model::{
     Balance, GatewayConfig, HttpAction, LogFormatPart, Mode, RedirectKind, ReturnBody,
 };
@@ -29,12 +31,15 @@ fn haproxy(config: &str) -> (bool, String) {
 }
 
 fn ours(config: &str) -> Result<GatewayConfig, String> {
-    GatewayConfig::parse_str(config, "haproxy.cfg", &data_dir(), None)
-        .map(|(c, _)| c)
-        .map_err(|e| e.to_string())
+    ours_with_warnings(config).map(|(c, _)| c)
 }
 
-/// Both accept `config`; returns ours.
+fn ours_with_warnings(config: &str) -> Result<(GatewayConfig, Vec<ConfigWarning>), String> {
+    GatewayConfig::parse_str(config, "haproxy.cfg", &data_dir(), None).map_err(|e| e.to_string())
+}
+
+/// Both accept `config`, and every warning HAProxy gives, we give at the same line; returns
+/// ours.
 #[track_caller]
 fn both_accept(config: &str) -> GatewayConfig {
     let (accepted, output) = haproxy(config);
@@ -42,10 +47,25 @@ fn both_accept(config: &str) -> GatewayConfig {
         accepted,
         "haproxy rejected:\n{output}\n--- config ---\n{config}"
     );
-    match ours(config) {
+    let (c, warnings) = match ours_with_warnings(config) {
         Ok(c) => c,
         Err(e) => panic!("the gateway rejected:\n{e}\n--- config ---\n{config}"),
+    };
+    for w in spoe_interop::haproxy_warnings(&output) {
+        let found = w.place(config, "haproxy.cfg").is_some_and(|(file, line)| {
+            warnings
+                .iter()
+                .any(|o| o.span.file.ends_with(&file) && o.span.line == line)
+        });
+        let ours: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        assert!(
+            found,
+            "haproxy warns \"{}\", we do not:\n{}\n--- config ---\n{config}",
+            w.text,
+            ours.join("\n")
+        );
     }
+    c
 }
 
 /// Both reject `config`; returns our first error.
@@ -568,6 +588,44 @@ fn invalid_configurations_are_rejected_by_both() {
             first.replace(dir.to_str().unwrap(), "$DATA"),
             *expected,
             "{body}"
+        );
+    }
+}
+
+#[test]
+fn set_log_level_takes_a_level_name_or_silent() {
+    let c = both_accept(&with_defaults(
+        "\
+frontend web
+    bind :8080
+    http-request set-log-level silent if { path /health }
+    http-request set-log-level debug
+    http-response set-log-level err if { status ge 500 }
+    default_backend app
+backend app
+    server s1 127.0.0.1:9000
+",
+    ));
+    use crate::model::HttpAction::SetLogLevel;
+    let levels: Vec<_> = c.frontends[0]
+        .http_request
+        .iter()
+        .chain(&c.frontends[0].http_response)
+        .filter_map(|r| match r.action {
+            SetLogLevel { level } => Some(level),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(levels, [None, Some(7), Some(3)]);
+    assert!(c.sets_log_level());
+    for bad in ["loud", ""] {
+        let e = both_reject(&with_defaults(&format!(
+            "frontend web\n    bind :8080\n    http-request set-log-level {bad}\n    \
+             default_backend app\nbackend app\n    server s1 127.0.0.1:9000\n"
+        )));
+        assert!(
+            e.contains("expects exactly 1 argument (log level name or 'silent')"),
+            "{e}"
         );
     }
 }

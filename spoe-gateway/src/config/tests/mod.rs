@@ -4,5 +4,6 @@
 mod environment;
 mod every_option;
 mod haproxy_agrees;
+mod keywords;
 mod model;
 mod tls;

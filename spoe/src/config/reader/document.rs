@@ -97,6 +97,10 @@ pub struct Document<K> {
     pub sections: Vec<Section<K>>,
     /// Every valid `[scope]` line, in file order.
     pub scopes: Vec<Spanned<String>>,
+    /// The lines refused because they belong to no section (out of any section, or a
+    /// misspelt section keyword; reported), each the first of the lines skipped with it: what
+    /// they would have declared (`backnd app`) is missing as a consequence, not a second error.
+    pub misplaced: Vec<Line>,
 }
 
 impl<K> Default for Document<K> {
@@ -104,6 +108,7 @@ impl<K> Default for Document<K> {
         Self {
             sections: Vec::new(),
             scopes: Vec::new(),
+            misplaced: Vec::new(),
         }
     }
 }
@@ -268,11 +273,13 @@ pub fn read<G: Grammar>(
                 },
             );
             skipping = true;
+            doc.misplaced.push(line);
             continue;
         };
         if let Some(error) = grammar.misplaced(section.kind, &line) {
             diags.error(line.span().clone(), error);
             skipping = true;
+            doc.misplaced.push(line);
             continue;
         }
         grammar.line_read(section.kind, &line);
@@ -369,6 +376,8 @@ mod tests {
         let (doc, messages) =
             read_str("x 1\n  y\nalpha a\n  bta b\n  in-b\nbeta b\n  no timeout 1\n  kept\n");
         assert_eq!(shape(&doc), ["0 a: ", "1 b: Nonekept"]);
+        let misplaced: Vec<&str> = doc.misplaced.iter().map(Line::keyword).collect();
+        assert_eq!(misplaced, ["x", "bta"]);
         assert_eq!(
             messages,
             [

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper_rustls::{
@@ -21,7 +21,13 @@ use tokio::sync::Notify;
 use crate::body::RequestBody;
 use crate::log::{LogRoute, LogSinks};
 use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
+use crate::stats::{Counters, StatsRegistry};
 use crate::workers::{PerWorker, Workers};
+use upstream::CountingConnector;
+
+mod health;
+mod rows;
+mod upstream;
 
 /// `timeout connect` when none is configured.
 pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(5);
@@ -56,10 +62,14 @@ pub(crate) struct ServerRt {
     /// thread that opened it), bounded by `pool-max-conn` (split among the
     /// workers) and purged after `pool-purge-delay`.
     clients: PerWorker<ServerClient>,
-    /// `ssl`: requests go as `https`.
-    pub(crate) tls: bool,
     /// Requests waiting for a slot.
     pub(crate) queued: AtomicUsize,
+    /// HAProxy's health counter of its checks (`check_health`).
+    pub(crate) health: AtomicU32,
+    /// Its statistics (kept across reloads by name).
+    pub(crate) counters: Arc<Counters>,
+    /// Its `server` line.
+    pub(crate) model: crate::model::Server,
 }
 
 /// An HTTP backend at run time.
@@ -69,6 +79,8 @@ pub(crate) struct BackendRt {
     pub(crate) filters: Vec<FilterRt>,
     pub(crate) servers: Vec<Arc<ServerRt>>,
     pub(crate) next: AtomicUsize,
+    /// Its statistics (kept across reloads by name).
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl ServerRt {
@@ -85,7 +97,7 @@ impl ServerRt {
 /// idle for a whole one; HAProxy closes half of them every delay; zero keeps
 /// them).
 fn server_pools(
-    connector: &HttpConnector,
+    connector: &CountingConnector,
     server: &crate::model::Server,
     workers: &Workers,
 ) -> PerWorker<ServerClient> {
@@ -106,14 +118,14 @@ fn server_pools(
 
 /// A connection pool to one server: clear text or TLS (`https`), HTTP/1.1
 /// or HTTP/2 (`proto h2`, or `h2` chosen by ALPN).
-pub(crate) type ServerClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+pub(crate) type ServerClient = Client<HttpsConnector<CountingConnector>, RequestBody>;
 
 /// Connects to `server` as its line says: TLS with its configuration, SNI
 /// and ALPN (HTTP/2 when ALPN chooses `h2`), or clear text.
 fn server_connector(
-    http: &HttpConnector,
+    http: &CountingConnector,
     server: &crate::model::Server,
-) -> HttpsConnector<HttpConnector> {
+) -> HttpsConnector<CountingConnector> {
     let Some(tls) = &server.tls else {
         return HttpsConnector::new(
             http.clone(),
@@ -135,6 +147,8 @@ fn server_connector(
 pub(crate) struct FrontendRt {
     pub(crate) model: Frontend,
     pub(crate) filters: Vec<FilterRt>,
+    /// Its statistics (kept across reloads by name).
+    pub(crate) counters: Arc<Counters>,
     /// The name `fe_name` gives, shared by the connections (no copy per connection).
     pub(crate) name: Arc<str>,
     /// Where its access lines go: its `log` lines.
@@ -153,6 +167,8 @@ pub struct Generation {
     pub(crate) proc_vars: spoe_http::SharedVars,
     /// The `proc.` variables the configuration names (they exist before any request).
     pub(crate) declared_proc_vars: Arc<std::collections::BTreeSet<String>>,
+    /// A rule may change the level of access lines (`set-log-level`, Lua).
+    pub(crate) sets_log_level: bool,
     /// Each worker's view of the configuration's Lua.
     lua: Option<PerWorker<Arc<spoe_lua::LuaWorker>>>,
     /// The Lua tasks (`core.register_task`), on their workers: dropping the generation
@@ -162,31 +178,6 @@ pub struct Generation {
     idle: Notify,
     /// The servers' health checks: dropping the generation aborts them.
     _checks: tokio::task::JoinSet<()>,
-}
-
-/// `server ... check [inter D] [rise N] [fall N]` on an HTTP backend: a TCP
-/// connect every `inter`; `fall` failures take the server down, `rise`
-/// successes bring it back.
-async fn check_server(server: Arc<ServerRt>, model: crate::model::Server) {
-    let mut streak = 0u32;
-    loop {
-        tokio::time::sleep(model.inter).await;
-        let ok = matches!(
-            tokio::time::timeout(model.inter, tokio::net::TcpStream::connect(server.addr)).await,
-            Ok(Ok(_))
-        );
-        let up = server.up.load(Ordering::Relaxed);
-        if ok == up {
-            streak = 0;
-            continue;
-        }
-        streak += 1;
-        if streak >= if up { model.fall } else { model.rise }.max(1) {
-            streak = 0;
-            server.up.store(ok, Ordering::Relaxed);
-            tracing::warn!(server = %model.name, addr = %server.addr, up = ok, "server health changed");
-        }
-    }
 }
 
 fn agent_backend(config: &GatewayConfig, decl: &SpoeFilterDecl) -> AgentBackend {
@@ -325,12 +316,14 @@ fn start_lua(
 impl Generation {
     /// Starts everything `config` describes: SPOE engines on every worker,
     /// health checks on the caller's runtime (which must be a tokio runtime).
-    /// Log lines go to `sinks`.
+    /// Frontends, backends and servers count into `stats`, where those of
+    /// the same name in earlier generations counted. Log lines go to `sinks`.
     pub fn start(
         id: u64,
         config: Arc<GatewayConfig>,
         var_names: &[String],
         workers: &Workers,
+        stats: &StatsRegistry,
         sinks: &LogSinks,
         lua_errors: &Arc<spoe_lua::ErrorCounts>,
     ) -> Result<Self, spoe_lua::LoadError> {
@@ -349,6 +342,7 @@ impl Generation {
                 name: Arc::from(f.name.as_str()),
                 model: f.clone(),
                 filters: start_filters(&config, &f.filters, var_names, workers, sinks),
+                counters: stats.frontend(&f.name),
                 log: LogRoute::new(&f.logs, sinks),
             })
             .collect();
@@ -364,50 +358,89 @@ impl Generation {
                 connector.set_connect_timeout(Some(
                     b.timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT),
                 ));
+                let counters = stats.backend(&b.name);
+                let servers: Vec<Arc<ServerRt>> = b
+                    .servers
+                    .iter()
+                    .map(|s| {
+                        let server_counters = stats.server(&b.name, &s.name);
+                        let connector = CountingConnector::new(
+                            connector.clone(),
+                            server_counters.clone(),
+                            counters.clone(),
+                        );
+                        Arc::new(ServerRt {
+                            name: s.name.clone(),
+                            addr: s.addr,
+                            active: AtomicUsize::new(0),
+                            up: AtomicBool::new(true),
+                            slots: s
+                                .maxconn
+                                .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
+                            clients: server_pools(&connector, s, workers),
+                            queued: AtomicUsize::new(0),
+                            health: AtomicU32::new(0),
+                            counters: server_counters,
+                            model: s.clone(),
+                        })
+                    })
+                    .collect();
+                for server in servers.iter().filter(|s| s.model.check) {
+                    checks.spawn(health::check_server(
+                        b.name.clone(),
+                        server.clone(),
+                        servers.clone(),
+                        counters.clone(),
+                    ));
+                }
                 let rt = BackendRt {
                     model: b.clone(),
                     filters: start_filters(&config, &b.filters, var_names, workers, sinks),
-                    servers: b
-                        .servers
-                        .iter()
-                        .map(|s| {
-                            let rt = Arc::new(ServerRt {
-                                name: s.name.clone(),
-                                addr: s.addr,
-                                active: AtomicUsize::new(0),
-                                up: AtomicBool::new(true),
-                                slots: s
-                                    .maxconn
-                                    .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
-                                clients: server_pools(&connector, s, workers),
-                                tls: s.tls.is_some(),
-                                queued: AtomicUsize::new(0),
-                            });
-                            if s.check {
-                                checks.spawn(check_server(rt.clone(), s.clone()));
-                            }
-                            rt
-                        })
-                        .collect(),
+                    servers,
                     next: AtomicUsize::new(0),
+                    counters,
                 };
                 (b.name.clone(), rt)
             })
             .collect();
         let declared_proc_vars = Arc::new(config.declared_proc_vars());
-        Ok(Self {
+        let sets_log_level = config.lua.is_some() || config.sets_log_level();
+        let generation = Self {
             id,
             config,
             frontends,
             backends,
             proc_vars: spoe_http::SharedVars::default(),
             declared_proc_vars,
+            sets_log_level,
             lua,
             _lua_tasks: lua_tasks,
             in_flight: AtomicU64::new(0),
             idle: Notify::new(),
             _checks: checks,
-        })
+        };
+        generation.forget_other_stats(stats);
+        Ok(generation)
+    }
+
+    /// Forgets the statistics of objects this generation does not have.
+    fn forget_other_stats(&self, stats: &StatsRegistry) {
+        let frontends: Vec<&str> = self
+            .frontends
+            .iter()
+            .map(|f| f.model.name.as_str())
+            .collect();
+        let backends: Vec<&str> = self.backends.keys().map(String::as_str).collect();
+        let servers: Vec<(&str, &str)> = self
+            .backends
+            .iter()
+            .flat_map(|(b, rt)| {
+                rt.servers
+                    .iter()
+                    .map(move |s| (b.as_str(), s.name.as_str()))
+            })
+            .collect();
+        stats.retain(&frontends, &backends, &servers);
     }
 
     /// The calling worker's Lua, when the configuration loads any.
@@ -470,19 +503,11 @@ impl Generation {
         }
     }
 
-    /// Agent connections closed because the agent broke the protocol after
-    /// its handshake, all engines together.
-    pub fn agent_protocol_errors(&self) -> u64 {
+    /// Each SPOE engine (one per filter and worker): its agent's id and its
+    /// counters.
+    pub(crate) fn spoe_engines(&self) -> impl Iterator<Item = (&str, &spoe::EngineStats)> {
         self.filters()
-            .map(|f| f.engine().stats().protocol_errors())
-            .sum()
-    }
-
-    /// Agent connections open, all engines together.
-    pub fn agent_connections(&self) -> u64 {
-        self.filters()
-            .map(|f| f.engine().stats().connections())
-            .sum()
+            .map(|f| (f.config().agent.id.as_str(), f.engine().stats()))
     }
 }
 

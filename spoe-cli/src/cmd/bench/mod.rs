@@ -1,7 +1,14 @@
 //! `spoe bench`: drive an agent over SPOP with the engine's own connection
 //! code, and report throughput and latency percentiles.
+//!
+//! A message fails when the engine gets no ACK (timeout, connection
+//! failed...) and when the ACK sets the agent's error variable (its handler
+//! could not decide); both count against `--max-failures`. The run ends at
+//! `-d` whatever is in flight: messages still waiting then are reported as
+//! unfinished, not counted.
 
-use std::collections::BTreeMap;
+mod report;
+
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,13 +16,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hdrhistogram::Histogram;
-use serde_json::json;
-use spoe::{Addr, Engine, EngineSettings, ProcessStatus};
+use spoe::{Addr, Engine, EngineSettings, Outcome};
 use spop::Message;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use self::report::{Failure, Run, Sample, Totals};
+use crate::error_var::ErrorVarName;
 use crate::pacing::{Pacer, Schedule};
 use crate::typed_arg::TypedArg;
 
@@ -48,6 +55,11 @@ pub(crate) struct BenchArgs {
     /// Each message's budget (`timeout processing`).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
+    /// The variable the agent sets in an ACK when its handler could not
+    /// decide (`spoa`: 10 handler error, 11 panic, 12 overrun, 13 ACK too
+    /// big): such ACKs are failures, counted by value. NAME or SCOPE.NAME.
+    #[arg(long, default_value = "txn.error", value_name = "VAR")]
+    error_var: ErrorVarName,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -59,98 +71,6 @@ pub(crate) struct BenchArgs {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     spoe::duration::parse_duration(s).map_err(|e| e.to_string())
-}
-
-/// What one message did.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    status: ProcessStatus,
-    /// From the intended send time (closed loop: from the send) to the end.
-    latency_us: u64,
-    /// Rate mode: how late the sender started the message after its intended
-    /// time (the bench's own delay, not the agent's).
-    lateness_us: Option<u64>,
-}
-
-struct Totals {
-    /// Answered messages only: a failure has no latency to report.
-    histogram: Histogram<u64>,
-    /// The sender's lateness, rate mode.
-    lateness: Histogram<u64>,
-    /// Rate mode: the answer time from the actual send (latency minus lateness).
-    service: Histogram<u64>,
-    ok: u64,
-    failed: u64,
-    errors: BTreeMap<u32, u64>,
-}
-
-impl Totals {
-    fn new() -> Result<Self> {
-        let h = || Histogram::new_with_bounds(1, 3_600_000_000, 3).context("creating a histogram");
-        Ok(Self {
-            histogram: h()?,
-            lateness: h()?,
-            service: h()?,
-            ok: 0,
-            failed: 0,
-            errors: BTreeMap::new(),
-        })
-    }
-
-    fn record(&mut self, s: Sample) {
-        if let Some(late) = s.lateness_us {
-            let _ = self.lateness.record(late.max(1));
-        }
-        if s.status.is_ok() {
-            self.ok += 1;
-            let _ = self.histogram.record(s.latency_us.max(1));
-            if let Some(late) = s.lateness_us {
-                let _ = self
-                    .service
-                    .record(s.latency_us.saturating_sub(late).max(1));
-            }
-        } else {
-            self.failed += 1;
-            *self.errors.entry(s.status.0).or_default() += 1;
-        }
-    }
-
-    fn failed_pct(&self) -> f64 {
-        let total = self.ok + self.failed;
-        if total == 0 {
-            0.0
-        } else {
-            self.failed as f64 * 100.0 / total as f64
-        }
-    }
-}
-
-/// Percentiles of `h`, or JSON null when it is empty.
-fn percentiles(h: &Histogram<u64>) -> serde_json::Value {
-    if h.is_empty() {
-        return serde_json::Value::Null;
-    }
-    json!({
-        "p50": h.value_at_quantile(0.5),
-        "p90": h.value_at_quantile(0.9),
-        "p99": h.value_at_quantile(0.99),
-        "p999": h.value_at_quantile(0.999),
-        "max": h.max(),
-    })
-}
-
-fn percentiles_text(h: &Histogram<u64>) -> String {
-    if h.is_empty() {
-        return "none (no message was answered)".to_owned();
-    }
-    format!(
-        "p50 {}us  p90 {}us  p99 {}us  p99.9 {}us  max {}us",
-        h.value_at_quantile(0.5),
-        h.value_at_quantile(0.9),
-        h.value_at_quantile(0.99),
-        h.value_at_quantile(0.999),
-        h.max()
-    )
 }
 
 /// The engine's reconnection back-off, for a closed-loop worker whose
@@ -221,31 +141,45 @@ async fn bench(args: BenchArgs) -> Result<()> {
     };
 
     let (backoff_min, backoff_max) = (engine_backoff.0, engine_backoff.1);
+    let judge = Arc::new(args.error_var.clone());
+    // Messages cut when the run ended, before their answer.
+    let unfinished = Arc::new(AtomicU64::new(0));
     let mut workers = tokio::task::JoinSet::new();
     let mut pacer = None;
     match args.rate {
         None => {
             for _ in 0..slots {
-                let (engine, messages, tx, take) =
-                    (engine.clone(), messages.clone(), tx.clone(), take.clone());
+                let (engine, messages, tx, take, judge, unfinished) = (
+                    engine.clone(),
+                    messages.clone(),
+                    tx.clone(),
+                    take.clone(),
+                    judge.clone(),
+                    unfinished.clone(),
+                );
                 workers.spawn(async move {
                     let mut failures = 0u32;
                     while take() {
                         let t0 = Instant::now();
-                        let out = engine.process(&messages).await;
+                        let Some(out) = until(stop_at, engine.process(&messages)).await else {
+                            unfinished.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        };
+                        let failure = failure(&out, &judge);
                         let _ = tx.send(Sample {
-                            status: out.status,
+                            failure,
                             latency_us: micros(t0.elapsed()),
                             lateness_us: None,
                         });
-                        // A failing agent is not hammered: wait as the
-                        // engine waits before reconnecting.
-                        if out.status.is_ok() {
-                            failures = 0;
-                        } else {
+                        // A failing connection is not hammered: wait as the
+                        // engine waits before reconnecting. (An agent that
+                        // answers with its error variable is reachable.)
+                        if matches!(failure, Some(Failure::Engine(_))) {
                             failures = failures.saturating_add(1);
                             let wake = Instant::now() + backoff(backoff_min, backoff_max, failures);
                             tokio::time::sleep_until(stop_at.map_or(wake, |at| wake.min(at))).await;
+                        } else {
+                            failures = 0;
                         }
                     }
                 });
@@ -262,23 +196,34 @@ async fn bench(args: BenchArgs) -> Result<()> {
                 Pacer::start(schedule, due_tx, take.clone())
                     .context("starting the pacer thread")?,
             );
-            let (engine, messages, tx) = (engine.clone(), messages.clone(), tx.clone());
+            let (engine, messages, tx, judge, unfinished) = (
+                engine.clone(),
+                messages.clone(),
+                tx.clone(),
+                judge.clone(),
+                unfinished.clone(),
+            );
             workers.spawn(async move {
                 let mut in_flight = tokio::task::JoinSet::new();
                 while let Some(intended) = due_rx.recv().await {
-                    let (engine, messages, tx) = (engine.clone(), messages.clone(), tx.clone());
+                    let (engine, messages, tx, judge) =
+                        (engine.clone(), messages.clone(), tx.clone(), judge.clone());
                     in_flight.spawn(async move {
                         let lateness = micros(intended.elapsed());
                         let out = engine.process(&messages).await;
                         let _ = tx.send(Sample {
-                            status: out.status,
+                            failure: failure(&out, &judge),
                             latency_us: micros(intended.elapsed()),
                             lateness_us: Some(lateness),
                         });
                     });
                     while in_flight.try_join_next().is_some() {}
                 }
-                while in_flight.join_next().await.is_some() {}
+                let all = async { while in_flight.join_next().await.is_some() {} };
+                if until(stop_at, all).await.is_none() {
+                    unfinished.fetch_add(in_flight.len() as u64, Ordering::Relaxed);
+                    in_flight.abort_all();
+                }
             });
         }
     }
@@ -312,117 +257,94 @@ async fn bench(args: BenchArgs) -> Result<()> {
     if let Some(p) = pacer {
         p.join();
     }
+    totals.unfinished = unfinished.load(Ordering::Relaxed);
     let elapsed = started.elapsed();
     if progress {
         eprintln!();
     }
     let stats = engine.stats();
-    let opened = stats.connections_opened();
-    let handshakes = stats.handshakes();
-    let handshake_ms = if handshakes == 0 {
+    let attempts = stats.connections_opened();
+    let established = stats.handshakes();
+    let handshake_ms = if established == 0 {
         0.0
     } else {
-        stats.handshake_time().as_secs_f64() * 1000.0 / handshakes as f64
+        stats.handshake_time().as_secs_f64() * 1000.0 / established as f64
     };
     engine.drain();
     let _ = tokio::time::timeout(Duration::from_secs(2), engine.drained()).await;
 
-    // Failures say why once, with the real cause (the OS error, a peer that
-    // does not speak SPOP) instead of only the engine's status code.
-    let cause = if totals.failed > 0 {
-        crate::cmd::notify::cause(&args.agent, args.timeout).await
+    // Failures without an ACK, or a run where nothing was answered, say why
+    // once, with the real cause (the OS error, a peer that does not speak
+    // SPOP) instead of only the engine's status code; within a short wait,
+    // so that the diagnosis does not outlast the run much.
+    let nothing_answered = totals.ok + totals.failed == 0 && totals.unfinished > 0;
+    let cause = if totals.engine_failures() || nothing_answered {
+        crate::cmd::notify::cause(&args.agent, args.timeout.min(DIAGNOSIS_WAIT)).await
     } else {
         None
     };
 
-    let h = &totals.histogram;
-    let secs = elapsed.as_secs_f64();
-    let rate = totals.ok as f64 / secs;
     let failed_pct = totals.failed_pct();
-    if args.json {
-        let errors: serde_json::Map<String, serde_json::Value> = totals
-            .errors
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
-        let mut out = json!({
-            "messages": totals.ok,
-            "msgs_per_sec": (rate * 10.0).round() / 10.0,
-            "latency_us": percentiles(h),
-            "failed": totals.failed,
-            "failed_pct": (failed_pct * 100.0).round() / 100.0,
-            "errors": errors,
-            "connections": opened,
-            "handshake_ms": (handshake_ms * 1000.0).round() / 1000.0,
-            "duration_s": (secs * 1000.0).round() / 1000.0,
-            "mode": if args.rate.is_some() { "rate" } else { "closed-loop" },
-        });
-        if args.rate.is_some() {
-            out["service_us"] = percentiles(&totals.service);
-            out["sender_lateness_us"] = percentiles(&totals.lateness);
-        }
-        if let Some(c) = &cause {
-            out["cause"] = json!(c);
-        }
-        println!("{out}");
-    } else {
-        let mode = match args.rate {
+    let run = Run {
+        agent: args.agent.to_string(),
+        message: &args.message,
+        args: args.args.len(),
+        mode: match args.rate {
             Some(r) => format!("constant rate {r}/s"),
             None => format!(
                 "{} connection(s) x {} in flight",
                 args.connections, args.pipeline
             ),
-        };
-        println!(
-            "spoe bench: {} message {:?} ({} args), {mode}, {secs:.2}s",
-            args.agent,
-            args.message,
-            args.args.len()
+        },
+        rate_mode: args.rate.is_some(),
+        secs: elapsed.as_secs_f64(),
+        established,
+        attempts,
+        handshake_ms,
+        cause,
+        error_var: &args.error_var,
+    };
+    if args.json {
+        report::print_json(&totals, &run);
+    } else {
+        report::print_text(&totals, &run);
+    }
+    let cause = run.cause.map(|c| format!(": {c}")).unwrap_or_default();
+    if nothing_answered {
+        bail!(
+            "no message was answered within the run ({} still waiting at its end){cause}",
+            totals.unfinished
         );
-        println!("  messages     {:>12}   {rate:.1}/s answered", totals.ok);
-        if args.rate.is_some() {
-            println!(
-                "  latency      {} (from the intended send time)",
-                percentiles_text(h)
-            );
-            println!(
-                "  service      {} (from the actual send)",
-                percentiles_text(&totals.service)
-            );
-            println!("  sender late  {}", percentiles_text(&totals.lateness));
-        } else {
-            println!("  latency      {}", percentiles_text(h));
-        }
-        if totals.errors.is_empty() {
-            println!("  errors       none");
-        } else {
-            let list: Vec<String> = totals
-                .errors
-                .iter()
-                .map(|(s, n)| format!("{n} x {}", ProcessStatus(*s)))
-                .collect();
-            println!("  errors       {}", list.join(", "));
-            println!(
-                "  failed       {} of {} messages ({failed_pct:.2} %)",
-                totals.failed,
-                totals.ok + totals.failed
-            );
-        }
-        if let Some(c) = &cause {
-            println!("  cause        {c}");
-        }
-        println!("  connections  {opened} opened, handshake {handshake_ms:.3} ms average");
     }
     if totals.failed > 0 && failed_pct > args.max_failures {
         bail!(
-            "{} of {} messages failed ({failed_pct:.2} %), above --max-failures {} %{}",
+            "{} of {} messages failed ({failed_pct:.2} %), above --max-failures {} %: {}{cause}",
             totals.failed,
             totals.ok + totals.failed,
             args.max_failures,
-            cause.map(|c| format!(": {c}")).unwrap_or_default()
+            totals.failures_text(&args.error_var),
         );
     }
     Ok(())
+}
+
+/// The longest wait of the diagnosis that follows failed messages.
+const DIAGNOSIS_WAIT: Duration = Duration::from_secs(2);
+
+/// `fut`'s output, or `None` when `stop_at` comes first.
+async fn until<T>(stop_at: Option<Instant>, fut: impl Future<Output = T>) -> Option<T> {
+    match stop_at {
+        Some(at) => tokio::time::timeout_at(at, fut).await.ok(),
+        None => Some(fut.await),
+    }
+}
+
+/// Whether a message failed: no ACK, or an ACK with the error variable.
+fn failure(out: &Outcome, judge: &ErrorVarName) -> Option<Failure> {
+    if !out.status.is_ok() {
+        return Some(Failure::Engine(out.status));
+    }
+    judge.code_in(&out.actions).map(Failure::Agent)
 }
 
 fn micros(d: Duration) -> u64 {

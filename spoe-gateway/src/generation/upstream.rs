@@ -1,0 +1,66 @@
+//! Connections to a backend's server, counted as HAProxy counts them: each
+//! attempt (`connect`), the connections open (in use or idle in the pool),
+//! and the bytes each way ([`Wire`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use hyper::Uri;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::stats::{Counters, Wire};
+
+/// hyper's connector, counting into the server's and the backend's counters.
+#[derive(Debug, Clone)]
+pub(crate) struct CountingConnector {
+    inner: HttpConnector,
+    server: Arc<Counters>,
+    backend: Arc<Counters>,
+}
+
+impl CountingConnector {
+    pub(crate) fn new(inner: HttpConnector, server: Arc<Counters>, backend: Arc<Counters>) -> Self {
+        Self {
+            inner,
+            server,
+            backend,
+        }
+    }
+}
+
+/// A connection to a server.
+pub(crate) type ServerIo = TokioIo<Wire<TcpStream>>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Connecting = Pin<Box<dyn Future<Output = Result<ServerIo, BoxError>> + Send>>;
+
+impl tower_service::Service<Uri> for CountingConnector {
+    type Response = ServerIo;
+    type Error = BoxError;
+    type Future = Connecting;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        self.server.connect.inc();
+        self.backend.connect.inc();
+        let connecting = self.inner.call(uri);
+        let (server, backend) = (self.server.clone(), self.backend.clone());
+        Box::pin(async move {
+            let stream = connecting.await?.into_inner();
+            Ok(TokioIo::new(Wire::server(stream, server, backend)))
+        })
+    }
+}
+
+impl Connection for Wire<TcpStream> {
+    fn connected(&self) -> Connected {
+        self.get_ref().connected()
+    }
+}

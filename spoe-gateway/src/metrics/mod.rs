@@ -1,0 +1,343 @@
+//! The gateway's Prometheus metrics, served by `use-service
+//! prometheus-exporter`: HAProxy 2.6's `haproxy_frontend_*`,
+//! `haproxy_backend_*` and `haproxy_server_*` families (written from the
+//! statistics, [`crate::stats`]), the SPOE families no exporter has
+//! (`spoe_events_total`, `spoe_messages_total`, processing and queue time
+//! histograms per agent and event, `spoe_agent_*` for the agents'
+//! connections), and the gateway's own (`spoe_reloads_total`,
+//! `spoe_config_generations`, the log sinks' `spoe_log_lines_*`), and the
+//! process's under HAProxy's names (`haproxy_process_*`). One OpenMetrics
+//! text.
+//!
+//! A metric of the whole process belongs in [`GatewayMetrics::new`]'s
+//! registry, under the `spoe_` prefix, or in `process`'s under HAProxy's
+//! name when its exporter has one.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use spoe::{Done, Processed};
+
+use crate::generation::Generation;
+use crate::limits::ConnLimits;
+use crate::log::LogSinks;
+use crate::stats::StatsRegistry;
+use agents::AgentTotals;
+
+mod agents;
+mod process;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    agent: String,
+    event: String,
+    status: u32,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabels {
+    agent: String,
+    message: String,
+    status: u32,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimeLabels {
+    agent: String,
+    event: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandshakeLabels {
+    frontend: String,
+    result: &'static str,
+}
+
+/// The content type of [`GatewayMetrics::encode_text`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Counters of the whole process (all generations).
+pub struct GatewayMetrics {
+    registry: Registry,
+    /// HAProxy's exporter names (`haproxy_process_*`...), without the `spoe_` prefix.
+    haproxy: Registry,
+    /// The `maxconn` levels (the frontends' rows read theirs).
+    limits: Arc<ConnLimits>,
+    events: Family<EventLabels, Counter>,
+    messages: Family<MessageLabels, Counter>,
+    processing: Family<TimeLabels, Histogram>,
+    queue: Family<TimeLabels, Histogram>,
+    handshakes: Family<HandshakeLabels, Counter>,
+    /// Live configuration generations.
+    pub generations: Gauge,
+    /// Successful reloads.
+    pub reloads: Counter,
+    /// Reloads refused because the new configuration was invalid.
+    pub reload_failures: Counter,
+    /// The statistics of frontends, backends and servers, by name.
+    pub stats: StatsRegistry,
+    /// Lua failures of every configuration so far.
+    pub lua_errors: Arc<spoe_lua::ErrorCounts>,
+    agents: AgentTotals,
+    unique: AtomicU64,
+    resolved_events: Resolved<Counter>,
+    resolved_messages: Resolved<Counter>,
+    resolved_times: Resolved<(Histogram, Histogram)>,
+}
+
+/// Metrics already looked up in their family, by label values: the
+/// per-request path takes a read lock and scans a short list, instead of
+/// building label strings and hashing them each time. The list only grows
+/// with distinct label values, which a configuration bounds.
+struct Resolved<M>(RwLock<Vec<(String, String, u32, M)>>);
+
+impl<M> Resolved<M> {
+    fn new() -> Self {
+        Self(RwLock::new(Vec::new()))
+    }
+
+    fn with(
+        &self,
+        a: &str,
+        b: &str,
+        code: u32,
+        create: impl FnOnce() -> M,
+        apply: impl FnOnce(&M),
+    ) {
+        {
+            let list = self.0.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, _, _, m)) = list
+                .iter()
+                .find(|(x, y, c, _)| *c == code && x == a && y == b)
+            {
+                apply(m);
+                return;
+            }
+        }
+        let m = create();
+        apply(&m);
+        // Two threads may both miss: both entries are the same family member.
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((a.to_owned(), b.to_owned(), code, m));
+    }
+}
+
+impl fmt::Debug for GatewayMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayMetrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for GatewayMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// 100 us to about 6.5 s, doubling.
+fn time_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 17))
+}
+
+impl GatewayMetrics {
+    /// Fresh metrics; the log lines counted are those of the process's stdout
+    /// and stderr.
+    pub fn new() -> Self {
+        Self::with_log_sinks(&LogSinks::process())
+    }
+
+    /// Fresh metrics; the log lines counted are those of `sinks`.
+    pub fn with_log_sinks(sinks: &LogSinks) -> Self {
+        Self::of(sinks, Arc::default())
+    }
+
+    /// The metrics of a gateway whose log lines go to `sinks` and whose
+    /// connections `limits` counts.
+    pub(crate) fn of(sinks: &LogSinks, limits: Arc<ConnLimits>) -> Self {
+        let mut registry = Registry::with_prefix("spoe");
+        let events = Family::<EventLabels, Counter>::default();
+        let messages = Family::<MessageLabels, Counter>::default();
+        let processing = Family::<TimeLabels, Histogram>::new_with_constructor(time_buckets);
+        let queue = Family::<TimeLabels, Histogram>::new_with_constructor(time_buckets);
+        let handshakes = Family::<HandshakeLabels, Counter>::default();
+        let generations = Gauge::default();
+        let reloads = Counter::default();
+        let reload_failures = Counter::default();
+        registry.register(
+            "events",
+            "SPOE events and groups processed, by agent, event (or group) and status \
+             (0: success; otherwise the value of the set-on-error variable)",
+            events.clone(),
+        );
+        registry.register(
+            "messages",
+            "SPOE messages sent, by agent, message and the status of the NOTIFY that carried them",
+            messages.clone(),
+        );
+        registry.register(
+            "processing_seconds",
+            "Time SPOE processing added to a request, per agent and event (HAProxy's qT + wT)",
+            processing.clone(),
+        );
+        registry.register(
+            "queue_seconds",
+            "Time an event's NOTIFY waited for an agent connection, per agent and event \
+             (HAProxy's qT; events that never left the queue are not observed)",
+            queue.clone(),
+        );
+        registry.register(
+            "tls_handshakes",
+            "TLS handshakes with clients by frontend and result (full, resumed, or the failure: \
+             handshake, timeout, closed, certificate)",
+            handshakes.clone(),
+        );
+        registry.register(
+            "config_generations",
+            "Configuration generations alive",
+            generations.clone(),
+        );
+        registry.register(
+            "reloads",
+            "Successful configuration reloads",
+            reloads.clone(),
+        );
+        registry.register(
+            "reload_failures",
+            "Reloads refused (invalid configuration)",
+            reload_failures.clone(),
+        );
+        let lua_errors = Arc::new(spoe_lua::ErrorCounts::default());
+        Self {
+            registry,
+            haproxy: process::registry(sinks, limits.clone(), lua_errors.clone()),
+            limits,
+            events,
+            messages,
+            processing,
+            queue,
+            handshakes,
+            generations,
+            reloads,
+            reload_failures,
+            stats: StatsRegistry::default(),
+            lua_errors,
+            agents: AgentTotals::default(),
+            unique: AtomicU64::new(0),
+            resolved_events: Resolved::new(),
+            resolved_messages: Resolved::new(),
+            resolved_times: Resolved::new(),
+        }
+    }
+
+    /// Counts one processed event or group of `agent`.
+    pub(crate) fn spoe(&self, agent: &str, done: &Done<'_>) {
+        let status = done.outcome.status.0;
+        let event = match done.processed() {
+            Processed::Event(e) | Processed::Group(e) => e,
+        };
+        self.resolved_events.with(
+            agent,
+            event,
+            status,
+            || {
+                self.events
+                    .get_or_create(&EventLabels {
+                        agent: agent.to_owned(),
+                        event: event.to_owned(),
+                        status,
+                    })
+                    .clone()
+            },
+            |c| {
+                c.inc();
+            },
+        );
+        for message in done.messages() {
+            self.resolved_messages.with(
+                agent,
+                message,
+                status,
+                || {
+                    self.messages
+                        .get_or_create(&MessageLabels {
+                            agent: agent.to_owned(),
+                            message: message.to_owned(),
+                            status,
+                        })
+                        .clone()
+                },
+                |c| {
+                    c.inc();
+                },
+            );
+        }
+        let timings = done.outcome.timings;
+        self.resolved_times.with(
+            agent,
+            event,
+            0,
+            || {
+                let labels = TimeLabels {
+                    agent: agent.to_owned(),
+                    event: event.to_owned(),
+                };
+                (
+                    self.processing.get_or_create(&labels).clone(),
+                    self.queue.get_or_create(&labels).clone(),
+                )
+            },
+            |(processing, queue)| {
+                processing.observe(timings.total.as_secs_f64());
+                if let Some(q) = timings.queue {
+                    queue.observe(q.as_secs_f64());
+                }
+            },
+        );
+    }
+
+    /// Counts a TLS handshake of `frontend` that ended as `result`.
+    pub(crate) fn handshake(&self, frontend: &str, result: &'static str) {
+        self.handshakes
+            .get_or_create(&HandshakeLabels {
+                frontend: frontend.to_owned(),
+                result,
+            })
+            .inc();
+    }
+
+    pub(crate) fn next_unique_id(&self) -> u64 {
+        self.unique.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// An old generation starts draining: its agents' counters stay in the
+    /// `spoe_agent_*` totals until [`GatewayMetrics::retired`].
+    pub(crate) fn retiring(&self, generation: Arc<Generation>) {
+        self.agents.retiring(generation);
+    }
+
+    /// An old generation is gone: its agents' counters are kept in the totals.
+    pub(crate) fn retired(&self, generation: &Generation) {
+        self.agents.retired(generation);
+    }
+
+    /// The exposition text, with `generation`'s statistics.
+    pub fn encode_text(&self, generation: &Generation) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
+        let mut out = String::new();
+        crate::stats::promex::render(&generation.stats_rows(&self.limits), &mut out);
+        self.agents.render(generation, &mut out);
+        let _ = encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &self.haproxy))
+            .and_then(|()| encode_eof(&mut out));
+        out
+    }
+}

@@ -1,0 +1,158 @@
+//! One line of statistics per frontend, backend and server: HAProxy's
+//! `stats_fill_fe_stats` / `_be_` / `_sv_` output, a value per [`Field`]
+//! (empty where HAProxy leaves it empty). Every view (the Prometheus
+//! exporter, a CSV, `show stat`) reads these.
+
+use super::counters::CheckStatus;
+use super::fields::Field;
+
+/// What a line describes (HAProxy's `type` field: 0, 1, 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjType {
+    /// A frontend (`svname` `FRONTEND`).
+    Frontend,
+    /// A backend (`svname` `BACKEND`).
+    Backend,
+    /// A server of a backend.
+    Server,
+}
+
+impl ObjType {
+    /// HAProxy's number for it (`type` column).
+    pub const fn code(self) -> u64 {
+        match self {
+            Self::Frontend => 0,
+            Self::Backend => 1,
+            Self::Server => 2,
+        }
+    }
+}
+
+/// One field's value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    /// No value (an empty CSV cell; `NaN` in Prometheus).
+    #[default]
+    Empty,
+    /// An unsigned number.
+    U64(u64),
+    /// A signed number (`lastsess` is -1 when never).
+    S64(i64),
+    /// Text (`status`, `mode`, `check_status`...).
+    Str(String),
+}
+
+impl Value {
+    /// The value as a number, if it is one.
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            Self::U64(v) => Some(*v as f64),
+            Self::S64(v) => Some(*v as f64),
+            Self::Empty | Self::Str(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    /// As a CSV cell.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Empty => Ok(()),
+            Self::U64(v) => write!(f, "{v}"),
+            Self::S64(v) => write!(f, "{v}"),
+            Self::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A server's state as the Prometheus exporter labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServerState {
+    /// Down (failed its checks).
+    Down,
+    /// Up (or without checks).
+    #[default]
+    Up,
+}
+
+/// One line: a frontend, a backend or a server.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// What it describes.
+    pub obj: ObjType,
+    /// Whether the proxy is in `mode http` (HTTP fields are left out of
+    /// other proxies' Prometheus families, as HAProxy does).
+    pub http: bool,
+    /// A server's state, or a backend's (up when it has a usable server or
+    /// no server at all).
+    pub state: ServerState,
+    /// A server's last check, when it has `check`.
+    pub check: Option<CheckStatus>,
+    values: Vec<Value>,
+}
+
+impl Row {
+    /// An empty line for `obj` of `proxy` (`svname` as HAProxy writes it:
+    /// `FRONTEND`, `BACKEND` or the server's name).
+    pub fn new(obj: ObjType, proxy: &str, svname: &str, http: bool) -> Self {
+        let mut row = Self {
+            obj,
+            http,
+            state: ServerState::Up,
+            check: None,
+            values: vec![Value::Empty; Field::ALL.len()],
+        };
+        row.set(Field::Pxname, Value::Str(proxy.to_owned()));
+        row.set(Field::Svname, Value::Str(svname.to_owned()));
+        row.set(Field::Type, Value::U64(obj.code()));
+        row.set(
+            Field::Mode,
+            Value::Str(if http { "http" } else { "tcp" }.to_owned()),
+        );
+        row
+    }
+
+    /// Sets a field.
+    pub fn set(&mut self, field: Field, value: Value) {
+        self.values[field as usize] = value;
+    }
+
+    /// Sets a field to a number.
+    pub fn num(&mut self, field: Field, value: u64) {
+        self.set(field, Value::U64(value));
+    }
+
+    /// A field's value.
+    pub fn get(&self, field: Field) -> &Value {
+        &self.values[field as usize]
+    }
+
+    /// The proxy's name.
+    pub fn proxy(&self) -> &str {
+        match self.get(Field::Pxname) {
+            Value::Str(s) => s,
+            _ => "",
+        }
+    }
+
+    /// `FRONTEND`, `BACKEND`, or the server's name.
+    pub fn svname(&self) -> &str {
+        match self.get(Field::Svname) {
+            Value::Str(s) => s,
+            _ => "",
+        }
+    }
+
+    /// The line as HAProxy's CSV writes it (without the trailing extra
+    /// modules' columns).
+    pub fn csv(&self) -> String {
+        let cells: Vec<String> = self.values.iter().map(ToString::to_string).collect();
+        cells.join(",")
+    }
+}
+
+/// HAProxy's CSV header line for the fields (`# pxname,svname,...`).
+pub fn csv_header() -> String {
+    let names: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
+    format!("# {}", names.join(","))
+}
