@@ -19,7 +19,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use gateway_support::{GatewayProc, local};
+use gateway_support::{GatewayProc, closed_by_peer, local, rss_kib};
 use spoe_interop::Haproxy;
 
 fn config(port: u16) -> String {
@@ -155,15 +155,6 @@ fn attack(addr: SocketAddr, attack: &[u8], window: Duration) -> Seen {
 /// A well-behaved client gets its answer.
 fn served(addr: SocketAddr) -> bool {
     attack(addr, &get(1), Duration::from_secs(2)).responses == 1
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 struct Case {
@@ -378,23 +369,6 @@ fn stalled(addr: SocketAddr, bytes: &[u8], n: usize) -> Vec<TcpStream> {
             sock
         })
         .collect()
-}
-
-/// Whether the peer closed `sock` (EOF or reset), reading whatever it sent meanwhile.
-fn closed_by_peer(sock: &mut TcpStream) -> bool {
-    sock.set_read_timeout(Some(Duration::from_millis(20)))
-        .expect("read timeout");
-    let mut chunk = [0u8; 16384];
-    loop {
-        match sock.read(&mut chunk) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return false;
-            }
-            Err(_) => return true,
-        }
-    }
 }
 
 /// Clients that stall: a zero window on 50 streams, and 50 streams whose declared bodies never
