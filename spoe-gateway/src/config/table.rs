@@ -76,11 +76,6 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "a constant name, `str(NAME)`, only; not an expression read per request",
     ),
     (
-        "server",
-        "ssl",
-        "HTTP backends only: not towards the SPOE agents (SPOP over TLS)",
-    ),
-    (
         "bind",
         "ciphers",
         "the suites rustls implements (ECDHE with AES-GCM or ChaCha20-Poly1305); others warn",

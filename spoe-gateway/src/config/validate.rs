@@ -72,7 +72,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.
                 if backend.mode == Mode::Tcp {
                     warn_http_in_tcp(&p, diag);
-                    refuse_tls_to_agents(&p, diag);
+                    refuse_h2_to_agents(&p, diag);
                 } else {
                     backend.acls = p.acls.clone();
                     backend.http_request = p.http_request.clone();
@@ -120,17 +120,16 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     }
 }
 
-/// The agents' servers are reached by the SPOE engine, which speaks SPOP
-/// in clear text only: `ssl` there is an error naming it, not a silent
-/// clear-text connection.
-fn refuse_tls_to_agents(p: &Proxy, diag: &mut Diag) {
+/// The agents' servers speak SPOP (in clear text or over TLS): `proto h2` there is an error,
+/// as in HAProxy 2.6.
+fn refuse_h2_to_agents(p: &Proxy, diag: &mut Diag) {
     for (server, span) in &p.servers {
-        if server.tls.is_some() || server.proto_h2 {
+        if server.proto_h2 {
             diag.error_msg(
                 span.clone(),
                 format!(
-                    "'server {}' : 'ssl' and 'proto' are not supported by the gateway on a 'mode tcp' backend (the SPOE agents are reached over clear-text SPOP)",
-                    server.name
+                    "backend '{}' : MUX protocol 'h2' is not usable for server '{}'",
+                    p.name, server.name
                 ),
             );
         }

@@ -25,6 +25,7 @@ use crate::stats::{Counters, StatsRegistry};
 use crate::workers::{PerWorker, Workers};
 use upstream::CountingConnector;
 
+mod agent_tls;
 mod health;
 mod rows;
 mod upstream;
@@ -226,12 +227,14 @@ fn start_filters(
         .iter()
         .map(|decl| {
             let mut settings = SpoeFilter::settings(&decl.config, &agent_backend(config, decl));
+            let connector =
+                agent_tls::connector(config.backend(&decl.config.agent.use_backend.value));
             settings.max_connections_per_server = settings.max_connections_per_server.div_ceil(n);
             settings.max_connection_rate = settings.max_connection_rate.map(share);
             settings.max_error_rate = settings.max_error_rate.map(share);
             // Each engine's tasks run on its worker.
             let per_worker = workers.per_worker(|| {
-                let engine = spoe::Engine::start(settings.clone());
+                let engine = spoe::Engine::with_connector(settings.clone(), connector.clone());
                 let mut filter = SpoeFilter::with_engine((*decl.config).clone(), engine);
                 filter.register_var_names(var_names.iter().cloned());
                 filter.leave_log_to_host();
