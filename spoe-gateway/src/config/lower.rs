@@ -34,6 +34,7 @@ pub(super) struct ServerSettings {
     pub(super) maxconn: Option<usize>,
     pub(super) pool_max_conn: Option<usize>,
     pub(super) pool_purge_delay: Duration,
+    pub(super) probe: crate::model::ServerProbe,
 }
 
 impl Default for ServerSettings {
@@ -47,6 +48,7 @@ impl Default for ServerSettings {
             maxconn: None,
             pool_max_conn: Some(crate::model::DEFAULT_POOL_MAX_CONN),
             pool_purge_delay: crate::model::DEFAULT_POOL_PURGE_DELAY,
+            probe: crate::model::ServerProbe::default(),
         }
     }
 }
@@ -77,6 +79,10 @@ pub(super) struct Proxy {
     pub(super) maxconn: Option<usize>,
     pub(super) balance: Balance,
     pub(super) spop_check: bool,
+    /// `option httpchk`, `http-check`, `option tcp-check`, `tcp-check`.
+    pub(super) checks: super::check_rules::CheckBuilder,
+    /// `option allbackups`.
+    pub(super) all_backups: bool,
     /// `option http-buffer-request` (`no option` turns off what `defaults` turned on).
     pub(super) http_buffer_request: bool,
     pub(super) server_settings: ServerSettings,
@@ -127,6 +133,8 @@ impl Proxy {
             maxconn: None,
             balance: Balance::default(),
             spop_check: false,
+            checks: super::check_rules::CheckBuilder::default(),
+            all_backups: false,
             http_buffer_request: false,
             server_settings: ServerSettings::default(),
             servers: Vec::new(),
@@ -160,6 +168,8 @@ impl Proxy {
         p.maxconn = d.maxconn;
         p.balance = d.balance;
         p.spop_check = d.spop_check;
+        p.checks = d.checks.clone();
+        p.all_backups = d.all_backups;
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings;
         p.httplog = d.httplog;
