@@ -62,6 +62,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 balance: p.balance,
                 servers: p.servers.iter().map(|(s, _)| s.clone()).collect(),
                 spop_check: p.spop_check,
+                checks: p.checks.build(),
+                all_backups: p.all_backups,
                 http_buffer_request: p.http_buffer_request,
                 acls: AclSet::new(),
                 http_request: Vec::new(),
