@@ -23,6 +23,7 @@ mod access;
 mod body;
 pub mod config;
 pub mod generation;
+mod hop;
 pub mod httplog;
 pub mod limits;
 pub mod log;
@@ -33,6 +34,7 @@ mod pages;
 mod proxy;
 pub mod server;
 pub mod stats;
+mod tunnel;
 mod txn;
 pub mod workers;
 

@@ -61,6 +61,7 @@ impl Gateway {
             // logged from its accept.
             first_bytes: Mutex::new(Some((started, std::time::SystemTime::now()))),
             body: crate::body::Progress::new(),
+            tunnel: Mutex::new(None),
         });
         let exchange = Exchange::new();
         let live = self.register(started, exchange.clone());
