@@ -19,7 +19,8 @@ use super::diag::Diag;
 use super::grammar::Kind;
 use super::ssl::SslGlobal;
 use crate::model::{
-    Balance, BindConf, Global, LogFormat, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
+    Balance, BindConf, ForwardFor, Global, HttpMode, LogFormat, Mode, Rule, Server, SpoeFilterDecl,
+    Timeouts, UseBackend,
 };
 
 // ===== proxies being built =====
@@ -83,8 +84,6 @@ pub(super) struct Proxy {
     pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
-    /// `timeout tunnel` is set (accepted, not run).
-    pub(super) timeout_tunnel: bool,
     /// A `timeout` line (here or in its `defaults`) was wrong (reported).
     pub(super) timeouts_unsure: bool,
     pub(super) maxconn: Option<usize>,
@@ -124,6 +123,10 @@ pub(super) struct Proxy {
     pub(super) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`.
     pub(super) monitor_uri: Option<Arc<str>>,
+    /// `option forwardfor`.
+    pub(super) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(super) http_mode: HttpMode,
 }
 
 impl Proxy {
@@ -140,7 +143,6 @@ impl Proxy {
             bind_maxconn: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
-            timeout_tunnel: false,
             timeouts_unsure: false,
             maxconn: None,
             balance: Balance::default(),
@@ -166,6 +168,8 @@ impl Proxy {
             unique_id_format: None,
             unique_id_header: None,
             monitor_uri: None,
+            forwardfor: None,
+            http_mode: HttpMode::KeepAlive,
         }
     }
 
@@ -175,7 +179,6 @@ impl Proxy {
         p.mode = d.mode;
         p.mode_unsure = d.mode_unsure;
         p.timeouts = d.timeouts;
-        p.timeout_tunnel = d.timeout_tunnel;
         p.timeouts_unsure = d.timeouts_unsure;
         p.maxconn = d.maxconn;
         p.balance = d.balance;
@@ -190,6 +193,8 @@ impl Proxy {
         p.logs.clone_from(&d.logs);
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
+        p.forwardfor.clone_from(&d.forwardfor);
+        p.http_mode = d.http_mode;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();
