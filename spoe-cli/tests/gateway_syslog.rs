@@ -264,3 +264,17 @@ fn dontlognull_leaves_out_connections_that_sent_nothing() {
     assert_eq!(hap_udp.len(), TRAFFIC.len() - 1, "{hap_udp:#?}");
     assert_same("dontlognull", &hap_udp, &gw_udp);
 }
+
+#[test]
+fn dontlog_normal_and_log_separate_errors_write_errors_only_at_err() {
+    let options = "    option dontlog-normal\n    option log-separate-errors\n";
+    // The two connections that end in a client's error (`CR`); the 200s and the 404 (`LR`) are
+    // normal.
+    let [[hap_udp, _], [gw_udp, _]] = run(options, 2);
+    assert_eq!(hap_udp.len(), 2, "{hap_udp:#?}");
+    assert!(
+        hap_udp.iter().all(|l| l.starts_with("<131>")),
+        "{hap_udp:#?}"
+    );
+    assert_same("dontlog-normal, log-separate-errors", &hap_udp, &gw_udp);
+}
