@@ -30,9 +30,11 @@ mod lua;
 pub mod metrics;
 mod model;
 mod pages;
+pub mod process;
 mod proxy;
 pub mod server;
 pub mod stats;
+pub mod tls;
 mod txn;
 pub mod workers;
 
