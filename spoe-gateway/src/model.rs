@@ -467,6 +467,9 @@ pub(crate) struct Server {
     pub(crate) tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `proto h2`: HTTP/2 whatever ALPN says (on clear text: prior knowledge).
     pub(crate) proto_h2: bool,
+    /// The TLS of its health checks: the server's own with `ssl` (as HAProxy checks an `ssl`
+    /// server), or the line's settings with `check-ssl`; `None`: a TCP connect.
+    pub(crate) check_tls: Option<Arc<crate::tls::UpstreamTls>>,
 }
 
 /// `pool-max-conn` when none is configured. HAProxy's default is unlimited

@@ -1,11 +1,13 @@
 //! `server ... check [inter D] [rise N] [fall N]` on an HTTP backend: a TCP
-//! connect every `inter`, judged as HAProxy judges its checks (its health
+//! connect every `inter` (and a TLS handshake, with the server's `ssl` settings
+//! or with `check-ssl`), judged as HAProxy judges its checks (its health
 //! counter), with its statistics and its log line for each change of state.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
 use tokio::time::Instant;
 
 use super::ServerRt;
@@ -67,13 +69,29 @@ impl Health {
     }
 }
 
-/// One TCP connect to the server, within `inter`.
+/// One TCP connect to the server, then its TLS handshake if its checks are in TLS, within
+/// `inter`.
 async fn probe(server: &ServerRt, within: Duration) -> CheckReport {
     let started = Instant::now();
-    let result = tokio::time::timeout(within, tokio::net::TcpStream::connect(server.addr)).await;
-    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let deadline = started + within;
+    let result =
+        tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(server.addr)).await;
     let (status, desc) = match result {
-        Ok(Ok(_)) => (CheckStatus::L4Ok, String::new()),
+        Ok(Ok(sock)) => match &server.model.check_tls {
+            None => (CheckStatus::L4Ok, String::new()),
+            Some(tls) => {
+                let name = tls
+                    .sni
+                    .clone()
+                    .unwrap_or_else(|| ServerName::IpAddress(server.addr.ip().into()));
+                let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                match tokio::time::timeout_at(deadline, connector.connect(name, sock)).await {
+                    Ok(Ok(_)) => (CheckStatus::L6Ok, String::new()),
+                    Ok(Err(e)) => (CheckStatus::L6Rsp, e.to_string()),
+                    Err(_) => (CheckStatus::L6Timeout, String::new()),
+                }
+            }
+        },
         Ok(Err(e)) => {
             // The OS error without its "(os error N)" suffix, as HAProxy's info says it.
             let text = e.to_string();
@@ -85,6 +103,7 @@ async fn probe(server: &ServerRt, within: Duration) -> CheckReport {
         }
         Err(_) => (CheckStatus::L4Timeout, String::new()),
     };
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     CheckReport {
         status,
         duration_ms,
@@ -106,7 +125,7 @@ pub(crate) async fn check_server(
     loop {
         tokio::time::sleep(model.inter).await;
         let report = probe(&server, model.inter).await;
-        let ok = report.status == CheckStatus::L4Ok;
+        let ok = matches!(report.status, CheckStatus::L4Ok | CheckStatus::L6Ok);
         if !ok && health.failure_counts() {
             server.counters.chk_fail.inc();
         }

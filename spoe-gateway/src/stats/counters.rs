@@ -208,6 +208,12 @@ pub enum CheckStatus {
     L4Con,
     /// `SOCKERR`: no socket could be made.
     SockErr,
+    /// `L6OK`: the TLS handshake succeeded (`ssl` or `check-ssl`).
+    L6Ok,
+    /// `L6TOUT`: the TLS handshake did not complete within `inter`.
+    L6Timeout,
+    /// `L6RSP`: the TLS handshake failed (the error says why).
+    L6Rsp,
 }
 
 impl CheckStatus {
@@ -220,6 +226,9 @@ impl CheckStatus {
             Self::L4Timeout => "L4TOUT",
             Self::L4Con => "L4CON",
             Self::SockErr => "SOCKERR",
+            Self::L6Ok => "L6OK",
+            Self::L6Timeout => "L6TOUT",
+            Self::L6Rsp => "L6RSP",
         }
     }
 
@@ -231,6 +240,9 @@ impl CheckStatus {
             Self::L4Timeout => "Layer4 timeout",
             Self::L4Con => "Layer4 connection problem",
             Self::SockErr => "Socket error",
+            Self::L6Ok => "Layer6 check passed",
+            Self::L6Timeout => "Layer6 timeout",
+            Self::L6Rsp => "Layer6 invalid response",
         }
     }
 }

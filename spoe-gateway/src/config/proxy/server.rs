@@ -55,6 +55,16 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.pool_max_conn", "generation/mod.rs")]),
     },
     Keyword {
+        name: "check-ssl",
+        handler: (),
+        uses: Use::Runs(&[("Server.check_tls", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "no-check-ssl",
+        handler: (),
+        uses: Use::Runs(&[("Server.check_tls", "generation/health.rs")]),
+    },
+    Keyword {
         name: "pool-purge-delay",
         handler: (),
         uses: Use::Runs(&[("Server.pool_purge_delay", "generation/mod.rs")]),
@@ -120,7 +130,7 @@ impl Lowerer<'_, '_> {
         if !self.server_settings(&line.words[3..], &label, &mut settings) {
             return;
         }
-        let tls = match settings.tls.ssl {
+        let tls = match settings.tls.ssl || settings.check_ssl {
             false => None,
             true => {
                 let at = settings
@@ -150,7 +160,8 @@ impl Lowerer<'_, '_> {
                 maxconn: settings.maxconn,
                 pool_max_conn: settings.pool_max_conn,
                 pool_purge_delay: settings.pool_purge_delay,
-                tls,
+                tls: tls.clone().filter(|_| settings.tls.ssl),
+                check_tls: tls,
                 proto_h2: settings.proto_h2,
             },
             name.span().clone(),
@@ -190,6 +201,8 @@ impl Lowerer<'_, '_> {
             match key {
                 "check" => s.check = true,
                 "no-check" => s.check = false,
+                "check-ssl" => s.check_ssl = true,
+                "no-check-ssl" => s.check_ssl = false,
                 "inter" | "rise" | "fall" | "weight" | "maxconn" | "pool-max-conn"
                 | "pool-purge-delay" => {
                     let Some(value) = words.get(i + 1) else {

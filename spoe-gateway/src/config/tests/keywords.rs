@@ -127,7 +127,8 @@ fn every_keyword_runs_or_says_it_is_ignored() {
         true,
         |name| {
             let value = match name {
-                "check" | "no-check" => "",
+                "check" | "no-check" | "no-check-ssl" => "",
+                "check-ssl" => " verify none",
                 "inter" | "pool-purge-delay" => " 2s",
                 _ => " 2",
             };
