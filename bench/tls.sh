@@ -11,8 +11,9 @@
 #               share of handshakes that did resume (s_time's `r` marks) is printed beside.
 #   h2          HTTP/2 over TLS with SPOE on every request: `h2load -c 10 -m 10 -D $DURATION`
 #   h1          HTTP/1.1 over TLS with SPOE: `wrk -t2 -c50 -d$DURATION https://...`
-#   idle        KiB of RSS per idle TLS connection (HTTP/1.1, after one request) and per idle
-#               HTTP/2 connection (after one request): bench/tls_idle.py, $IDLE connections
+#   idle        KiB of RSS per idle TLS connection (HTTP/1.1, after one request), per idle
+#               HTTP/2 connection (after one request) and per connection stalled in its TLS
+#               handshake (a partial ClientHello): bench/tls_idle.py, $IDLE connections
 # For each: the rate, and the proxy's CPU per operation (utime + stime from /proc).
 #
 # Usage: bench/tls.sh   (DURATION=10s, IDLE=1000, SKIP_BUILD=1 to use target/release/spoe as is)
@@ -109,7 +110,7 @@ run_one() { # NAME COMMAND...
     total=$(awk '/requests in/ { print $1 }' <<<"$out")
     printf '%s\th1\t%s\t%s\n' "$name" "$rate" \
         "$(awk -v d=$((t1 - t0)) -v n="$total" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')" >>"$results"
-    for proto in h1 h2; do
+    for proto in h1 h2 stalled; do
         read -r _ _ per < <(python3 bench/tls_idle.py "$port" "$pid" "$idle" "$proto")
         printf '%s\tidle-%s\t%s\t-\n' "$name" "$proto" "$per" >>"$results"
     done
