@@ -30,6 +30,7 @@ mod lua;
 pub mod metrics;
 mod model;
 mod pages;
+pub mod process;
 mod proxy;
 pub mod server;
 pub mod stats;

@@ -136,6 +136,26 @@ pub(crate) struct Global {
     /// `pidfile`: where the gateway writes its pid once it listens (at start; a reload keeps
     /// the file the gateway started with, as HAProxy's master does).
     pub(crate) pidfile: Option<PathBuf>,
+    /// `daemon`, `user`/`uid`, `group`/`gid`, `chroot`: what the process becomes at start.
+    pub(crate) process: Process,
+}
+
+/// What `global` makes of the process at start (`src/haproxy.c`'s `main()` and
+/// `set_identity()` in HAProxy 2.6): in the background, and once listening, in a new root
+/// directory and with a new group and user. Fixed at start: a reload that changes it is
+/// refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Process {
+    /// `daemon`: the command returns once the gateway listens, which goes on in the background
+    /// (unless started with `-db`/`--foreground`).
+    pub(crate) daemon: bool,
+    /// `user`/`uid`: the user the gateway becomes once listening (0: unchanged, as HAProxy).
+    pub(crate) uid: u32,
+    /// `group`/`gid`: the group the gateway becomes once listening, with no supplementary
+    /// group (0: unchanged, as HAProxy).
+    pub(crate) gid: u32,
+    /// `chroot`: the root directory the gateway enters once listening.
+    pub(crate) chroot: Option<PathBuf>,
 }
 
 /// HAProxy's `tune.h2.*` settings, applied to every HTTP/2 client connection.
@@ -183,6 +203,7 @@ impl Default for Global {
             h2: H2Tunes::default(),
             environment: None,
             pidfile: None,
+            process: Process::default(),
         }
     }
 }

@@ -146,8 +146,6 @@ global
         ],
         warnings: &[
             "parsing [haproxy.cfg:8:9] : 'log 127.0.0.1:514' is accepted and ignored: the gateway logs to stdout or stderr only",
-            "parsing [haproxy.cfg:15:5] : 'daemon' is accepted and ignored: the gateway runs in the foreground; let the service manager detach it",
-            "parsing [haproxy.cfg:16:5] : 'user' is accepted and ignored: the gateway does not change its user; start it as the right one",
         ],
     },
     Case {
@@ -694,10 +692,7 @@ frontend web
 ",
         errors: &[],
         warnings: &[
-            "parsing [haproxy.cfg:2:5] : 'daemon' is accepted and ignored: the gateway runs in the foreground; let the service manager detach it",
             "parsing [haproxy.cfg:4:5] : 'stats' is accepted and ignored: the gateway has no stats socket; use its Prometheus metrics",
-            "parsing [haproxy.cfg:5:5] : 'chroot' is accepted and ignored: the gateway does not chroot",
-            "parsing [haproxy.cfg:6:5] : 'group' is accepted and ignored: the gateway does not change its group; start it as the right one",
             "parsing [haproxy.cfg:11:5] : 'option dontlognull' is accepted and ignored: the gateway logs every request",
             "parsing [haproxy.cfg:12:5] : 'option forwardfor' is accepted and ignored: the gateway does not add an X-Forwarded-For header",
             "parsing [haproxy.cfg:13:5] : 'option http-keep-alive' is accepted and ignored: the gateway manages connection persistence by itself",

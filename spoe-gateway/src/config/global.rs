@@ -10,6 +10,7 @@ use super::environ;
 use super::grammar::Kind;
 use super::keywords::{HAPROXY_GLOBAL, IGNORED_GLOBAL, Keyword, Use, find, suggestion};
 use super::lower::Lowerer;
+use super::process;
 use crate::model::DEFAULT_BUFSIZE;
 
 /// Reads a `global` line.
@@ -155,6 +156,41 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "resetenv",
         handler: environment_line,
         uses: Use::Runs(&[("Global.environment", "proxy.rs")]),
+    },
+    Keyword {
+        name: "daemon",
+        handler: process::daemon,
+        uses: Use::Runs(&[("Process.daemon", "config/mod.rs")]),
+    },
+    Keyword {
+        name: "master-worker",
+        handler: master_worker,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "user",
+        handler: process::user,
+        uses: Use::Runs(&[("Process.uid", "process.rs")]),
+    },
+    Keyword {
+        name: "uid",
+        handler: process::user,
+        uses: Use::Runs(&[("Process.uid", "process.rs")]),
+    },
+    Keyword {
+        name: "group",
+        handler: process::group,
+        uses: Use::Runs(&[("Process.gid", "process.rs")]),
+    },
+    Keyword {
+        name: "gid",
+        handler: process::group,
+        uses: Use::Runs(&[("Process.gid", "process.rs")]),
+    },
+    Keyword {
+        name: "chroot",
+        handler: process::chroot,
+        uses: Use::Runs(&[("Process.chroot", "process.rs")]),
     },
 ];
 
@@ -322,6 +358,23 @@ fn pidfile(lw: &mut Lowerer<'_, '_>, line: &Line) {
             line.span().clone(),
             "'pidfile' expects a file name as an argument.",
         ),
+    }
+}
+
+/// `master-worker [no-exit-on-failure]`: the gateway is its own master, one process that
+/// reloads in place on `SIGUSR2`/`SIGHUP` and whose pid `pidfile` holds, as HAProxy's master:
+/// nothing to change.
+fn master_worker(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    if lw.too_many(line, 1, "master-worker") {
+        return;
+    }
+    if let Some(arg) = line.arg(1)
+        && arg.as_str() != "no-exit-on-failure"
+    {
+        lw.diag.error_msg(
+            arg.span().clone(),
+            "'master-worker' only supports 'no-exit-on-failure' option.",
+        );
     }
 }
 

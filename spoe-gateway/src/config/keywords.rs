@@ -51,31 +51,6 @@ pub(super) fn suggestion<'a>(kw: &str, all: impl Iterator<Item = &'a str>) -> St
 /// `global` keywords accepted with a warning.
 pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
     (
-        "daemon",
-        "the gateway runs in the foreground; let the service manager detach it",
-    ),
-    (
-        "master-worker",
-        "the gateway is a single process that reloads in place",
-    ),
-    (
-        "user",
-        "the gateway does not change its user; start it as the right one",
-    ),
-    (
-        "group",
-        "the gateway does not change its group; start it as the right one",
-    ),
-    (
-        "uid",
-        "the gateway does not change its user; start it as the right one",
-    ),
-    (
-        "gid",
-        "the gateway does not change its group; start it as the right one",
-    ),
-    ("chroot", "the gateway does not chroot"),
-    (
         "stats",
         "the gateway has no stats socket; use its Prometheus metrics",
     ),

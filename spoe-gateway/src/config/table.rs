@@ -30,6 +30,39 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "written once listening, as HAProxy's master does; a reload keeps the file it started with",
     ),
     (
+        "global",
+        "daemon",
+        "the command starts the gateway again in the background and returns once it listens; \
+         its stdout and stderr stay the command's (HAProxy closes them); `-db`/`--foreground` \
+         keeps it in the foreground, as the systemd unit runs it",
+    ),
+    (
+        "global",
+        "master-worker",
+        "no effect, none needed: the gateway is its own master (one process; `SIGUSR2`/`SIGHUP` \
+         reload it in place, `pidfile` holds its pid)",
+    ),
+    (
+        "global",
+        "chroot",
+        "entered once listening, as HAProxy; a reload then reads its files inside it, and one \
+         that changes `chroot` is refused (restart)",
+    ),
+    (
+        "global",
+        "user",
+        "set once listening, as HAProxy; a reload then reads files and binds as that user, and \
+         one that changes the user is refused (restart)",
+    ),
+    ("global", "uid", "as `user`"),
+    (
+        "global",
+        "group",
+        "set once listening (no supplementary group), as HAProxy; a reload that changes it is \
+         refused (restart)",
+    ),
+    ("global", "gid", "as `group`"),
+    (
         "proxy",
         "mode",
         "`http`; `tcp` only for the SPOE agents' backends",
