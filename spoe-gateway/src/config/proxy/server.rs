@@ -40,6 +40,36 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.fall", "generation/mod.rs")]),
     },
     Keyword {
+        name: "fastinter",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.fastinter", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "downinter",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.downinter", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "port",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.port", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "addr",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.addr", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "backup",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.backup", "proxy.rs")]),
+    },
+    Keyword {
+        name: "no-backup",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.backup", "proxy.rs")]),
+    },
+    Keyword {
         name: "weight",
         handler: (),
         uses: Use::Runs(&[("Server.weight", "proxy.rs")]),
@@ -161,8 +191,14 @@ impl Lowerer<'_, '_> {
                 pool_max_conn: settings.pool_max_conn,
                 pool_purge_delay: settings.pool_purge_delay,
                 tls: tls.clone().filter(|_| settings.tls.ssl),
-                check_tls: tls,
+                // As HAProxy: an `ssl` server is checked in TLS unless its checks go to
+                // another `port` or `addr`; `check-ssl` makes them TLS in every case.
+                check_tls: tls.filter(|_| {
+                    settings.check_ssl
+                        || (settings.probe.port.is_none() && settings.probe.addr.is_none())
+                }),
                 proto_h2: settings.proto_h2,
+                probe: settings.probe,
             },
             name.span().clone(),
         ));
@@ -203,8 +239,10 @@ impl Lowerer<'_, '_> {
                 "no-check" => s.check = false,
                 "check-ssl" => s.check_ssl = true,
                 "no-check-ssl" => s.check_ssl = false,
+                "backup" => s.probe.backup = true,
+                "no-backup" => s.probe.backup = false,
                 "inter" | "rise" | "fall" | "weight" | "maxconn" | "pool-max-conn"
-                | "pool-purge-delay" => {
+                | "pool-purge-delay" | "fastinter" | "downinter" | "port" | "addr" => {
                     let Some(value) = words.get(i + 1) else {
                         self.diag.error_msg(
                             word.span().clone(),
@@ -213,9 +251,13 @@ impl Lowerer<'_, '_> {
                         return false;
                     };
                     let valid = match key {
-                        "inter" => match self.duration(value, "inter") {
+                        "inter" | "fastinter" | "downinter" => match self.duration(value, key) {
                             Some(d) if !d.is_zero() => {
-                                s.inter = d;
+                                match key {
+                                    "inter" => s.inter = d,
+                                    "fastinter" => s.probe.fastinter = Some(d),
+                                    _ => s.probe.downinter = Some(d),
+                                }
                                 true
                             }
                             Some(_) => {
@@ -271,6 +313,29 @@ impl Lowerer<'_, '_> {
                                 true
                             }
                             None => false,
+                        },
+                        "port" => match self.ranged(value, key, 1, 65535) {
+                            Some(n) => {
+                                s.probe.port = u16::try_from(n).ok();
+                                true
+                            }
+                            None => false,
+                        },
+                        "addr" => match value.as_str().parse::<std::net::IpAddr>() {
+                            Ok(ip) => {
+                                s.probe.addr = Some(ip);
+                                true
+                            }
+                            Err(_) => {
+                                self.diag.error_msg(
+                                    value.span().clone(),
+                                    format!(
+                                        "'{label}' : 'addr' expects an IPv4 or IPv6 address, got '{}' (the gateway does not resolve names here)",
+                                        value.as_str()
+                                    ),
+                                );
+                                false
+                            }
                         },
                         "pool-purge-delay" => match self.duration(value, key) {
                             Some(d) => {

@@ -127,9 +127,10 @@ fn every_keyword_runs_or_says_it_is_ignored() {
         true,
         |name| {
             let value = match name {
-                "check" | "no-check" | "no-check-ssl" => "",
+                "check" | "no-check" | "backup" | "no-backup" | "no-check-ssl" => "",
                 "check-ssl" => " verify none",
-                "inter" | "pool-purge-delay" => " 2s",
+                "inter" | "fastinter" | "downinter" | "pool-purge-delay" => " 2s",
+                "addr" => " 127.0.0.2",
                 _ => " 2",
             };
             format!("    server s2 127.0.0.1:2 {name}{value}\n")
