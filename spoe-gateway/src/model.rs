@@ -56,10 +56,12 @@ pub(crate) const DEFAULT_BUFSIZE: usize = 16384;
 /// `format` names; `raw` is the bare line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyslogFormat {
-    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`.
-    Local,
-    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: line` (HAProxy's default).
+    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`: HAProxy's when no `format` is given (its
+    /// unspecified format is `local` without `log-send-hostname`; checked against HAProxy 2.6
+    /// over UDP and on stdout).
     #[default]
+    Local,
+    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: line` (`localhost` without `log-send-hostname`).
     Rfc3164,
     /// `<PRI>1 ISO-TIME - TAG PID - - line`.
     Rfc5424,
@@ -449,6 +451,8 @@ pub(crate) struct Frontend {
     /// `option httplog`: HAProxy's access line when a request ends. Without it, HAProxy's
     /// `Connect from` line when a request starts.
     pub(crate) httplog: bool,
+    /// Which access lines are written, at which level.
+    pub(crate) log_options: LogOptions,
     /// `log` lines in effect (`defaults`' first, `log global` replaced by the global
     /// section's lines, `no log` clearing those before it): where its lines go. Empty: it
     /// logs nothing.
@@ -480,6 +484,19 @@ impl Frontend {
             })
             .map(|(_, c)| c)
     }
+}
+
+/// A frontend's options on its access lines (HAProxy's `PR_O_NULLNOLOG`, `PR_O2_NOLOGNORM`,
+/// `PR_O2_LOGERRORS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LogOptions {
+    /// `option dontlognull`: no line for a connection that sent nothing.
+    pub(crate) dont_log_null: bool,
+    /// `option dontlog-normal`: lines only for errors (a termination state other than `--`
+    /// or `L*`, or a status of 500 or more).
+    pub(crate) dont_log_normal: bool,
+    /// `option log-separate-errors`: errors at level `err` rather than `info`.
+    pub(crate) separate_errors: bool,
 }
 
 /// `mode` of a proxy.

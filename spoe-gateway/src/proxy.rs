@@ -24,7 +24,7 @@ use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
-use crate::model::{HttpAction, RedirectKind, ReturnBody, Rule};
+use crate::model::{HttpAction, LogOptions, RedirectKind, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
 use crate::txn::{LuaTxn, Txn, UniqueId, render};
 
@@ -726,6 +726,7 @@ pub(crate) async fn handle(
         RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
         session.conns.clone(),
     );
+    access.log_options = fe.model.log_options;
     if fe.model.httplog {
         access.httplog = (!fe.log.is_off()).then(|| fe.log.clone());
     } else if !fe.log.is_off() {
@@ -1182,6 +1183,7 @@ pub(crate) fn log_refused(
     session: &Session,
     frontend: &str,
     httplog: Option<LogRoute>,
+    log_options: LogOptions,
     status: Option<u16>,
     termination: &'static str,
     bytes: u64,
@@ -1203,6 +1205,7 @@ pub(crate) fn log_refused(
     }
     access.t_request = Timer::NEVER;
     access.httplog = httplog;
+    access.log_options = log_options;
     access.status = status;
     access.termination = termination;
     // A request HAProxy's parser refused, or did not get in time: counted as

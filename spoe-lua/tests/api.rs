@@ -235,6 +235,73 @@ async fn verdicts_replies_and_failures() {
     assert_eq!(txn.vars.get("txn.before"), Some(&Sample::Int(1)));
 }
 
+/// Actions reuse their coroutines and `TXN` userdata from one call to the next: an object a
+/// script keeps reaches nothing in later calls (neither their transaction nor its own), and a
+/// call that failed, timed out or was abandoned leaves nothing behind for the next ones.
+#[tokio::test]
+async fn kept_objects_reach_no_later_transaction_and_failures_leave_nothing_behind() {
+    let w = worker(
+        r#"
+        local kept
+        core.register_action("keep", { "http-req" }, function(txn) kept = txn end)
+        core.register_action("use_kept", { "http-req" }, function(txn)
+            local tries = {
+                function() return kept:get_var("txn.secret") end,
+                function() return kept.sf:req_hdr("x-secret") end,
+                function() return kept.http:req_get_headers() end,
+                function() kept:set_var("txn.secret", "overwritten") end,
+                function() kept:done() end,
+            }
+            for i, try in ipairs(tries) do
+                local ok, err = pcall(try)
+                txn:set_var("txn.try" .. i, ok and "reached" or tostring(err))
+            end
+            txn:set_var("txn.own", txn.sf:req_hdr("x-secret"))
+        end)
+        core.register_action("boom", { "http-req" }, function(txn) error("boom") end)
+        core.register_action("nap", { "http-req" }, function(txn)
+            core.msleep(1000)
+            txn:set_var("txn.woke", 1)
+        end)
+        core.register_action("count", { "http-req" }, function(txn)
+            txn:set_var("txn.count", (txn:get_var("txn.count") or 0) + 1)
+        end)
+        "#,
+    );
+    let (_, outcome) = act(&w, "keep", Txn::get("/first")).await;
+    assert_eq!(outcome, ActionOutcome::CONTINUE);
+    let mut txn = Txn::get("/second").header("x-secret", "s3cret");
+    txn.vars.insert("txn.secret".into(), Sample::str("s3cret"));
+    let (txn, _) = act(&w, "use_kept", txn).await;
+    for i in 1..=5 {
+        let got = txn.vars.get(&format!("txn.try{i}")).cloned();
+        let Some(Sample::Str(text)) = got else {
+            panic!("try {i}: {got:?}");
+        };
+        let text = String::from_utf8_lossy(&text).into_owned();
+        assert!(
+            text.ends_with("the transaction of this object has ended"),
+            "try {i}: {text}"
+        );
+    }
+    assert_eq!(txn.vars.get("txn.secret"), Some(&Sample::str("s3cret")));
+    assert_eq!(txn.vars.get("txn.own"), Some(&Sample::str("s3cret")));
+
+    // A failed call, then an abandoned one (suspended in core.msleep), then calls that work.
+    assert_eq!(
+        act(&w, "boom", Txn::get("/")).await.1,
+        ActionOutcome::CONTINUE
+    );
+    let abandoned = tokio::time::timeout(Duration::from_millis(20), act(&w, "nap", Txn::get("/")));
+    assert!(abandoned.await.is_err(), "the nap should still be running");
+    let mut txn = Txn::get("/");
+    for _ in 0..3 {
+        txn = act(&w, "count", txn).await.0;
+    }
+    assert_eq!(txn.vars.get("txn.count"), Some(&Sample::Int(3)));
+    assert!(!txn.vars.contains_key("txn.woke"));
+}
+
 #[tokio::test]
 async fn an_endless_action_yields_to_other_requests_and_stops_at_the_session_timeout() {
     let loaded = load_with(

@@ -109,6 +109,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 filters: p.filters,
                 http_buffer_request: p.http_buffer_request,
                 httplog: p.httplog,
+                log_options: p.log_options,
                 logs: p.logs,
                 unique_id_format: p.unique_id_format,
                 unique_id_header: p.unique_id_header,
