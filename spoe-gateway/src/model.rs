@@ -549,6 +549,9 @@ pub(crate) struct Server {
     pub(crate) tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `proto h2`: HTTP/2 whatever ALPN says (on clear text: prior knowledge).
     pub(crate) proto_h2: bool,
+    /// The TLS of its health checks: the server's own with `ssl` (as HAProxy checks an `ssl`
+    /// server), or the line's settings with `check-ssl`; `None`: in clear text.
+    pub(crate) check_tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `port`, `addr`, `fastinter`, `downinter`, `backup`: how it is checked and used.
     pub(crate) probe: ServerProbe,
 }

@@ -42,6 +42,8 @@ pub(super) struct ServerSettings {
     pub(super) ssl_at: Option<Span>,
     /// `proto h2`.
     pub(super) proto_h2: bool,
+    /// `check-ssl` (`no-check-ssl` clears it): health checks over TLS even without `ssl`.
+    pub(super) check_ssl: bool,
     pub(super) probe: crate::model::ServerProbe,
 }
 
@@ -59,6 +61,7 @@ impl Default for ServerSettings {
             tls: crate::tls::ServerTlsSpec::default(),
             ssl_at: None,
             proto_h2: false,
+            check_ssl: false,
             probe: crate::model::ServerProbe::default(),
         }
     }
