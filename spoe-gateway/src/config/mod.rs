@@ -112,8 +112,7 @@
 //! Directives that HAProxy accepts, that are common in real configurations, and whose absence
 //! does not change how the gateway answers a request:
 //!
-//! - `global`: `daemon`, `master-worker`, `user`, `group`, `uid`, `gid`, `chroot`,
-//!   `stats`, `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
+//! - `global`: `stats`, `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
 //!   `ssl-dh-param-file`, `tune.ssl.default-dh-param`, `log-send-hostname`, `log-tag`,
 //!   `ulimit-n`, `quiet`, `description`, `node`, `expose-experimental-directives`,
 //!   `spread-checks`, `busy-polling`, `mworker-max-reloads`; `log` lines to other targets than
@@ -192,8 +191,10 @@ mod log;
 mod logformat;
 mod lower;
 mod lua;
+mod process;
 mod proxy;
 mod reach;
+mod ssl;
 pub mod table;
 #[cfg(test)]
 mod tests;
@@ -306,6 +307,11 @@ impl GatewayConfig {
             return Err(report);
         }
         Ok((config, report.warnings))
+    }
+
+    /// `daemon`: whether `spoe gateway` goes to the background once listening.
+    pub fn daemon(&self) -> bool {
+        self.global.process.daemon
     }
 
     /// `nbthread`: how many worker threads serve connections (`None`: one per CPU).

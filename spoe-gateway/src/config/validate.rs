@@ -75,6 +75,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.
                 if backend.mode == Mode::Tcp {
                     warn_http_in_tcp(&p, diag);
+                    refuse_tls_to_agents(&p, diag);
                 } else {
                     backend.acls = p.acls.clone();
                     backend.http_request = p.http_request.clone();
@@ -93,6 +94,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             frontends.push(Frontend {
                 name: p.name,
                 binds: p.binds,
+                bind_confs: p.bind_confs,
                 ipv6_only: p.ipv6_only,
                 bind_maxconn: p.bind_maxconn,
                 timeouts: p.timeouts,
@@ -139,6 +141,23 @@ fn warn_forwardfor_in_tcp(p: &mut Proxy, diag: &mut Diag) {
             p.name
         ),
     );
+}
+
+/// The agents' servers are reached by the SPOE engine, which speaks SPOP
+/// in clear text only: `ssl` there is an error naming it, not a silent
+/// clear-text connection.
+fn refuse_tls_to_agents(p: &Proxy, diag: &mut Diag) {
+    for (server, span) in &p.servers {
+        if server.tls.is_some() || server.proto_h2 {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "'server {}' : 'ssl' and 'proto' are not supported by the gateway on a 'mode tcp' backend (the SPOE agents are reached over clear-text SPOP)",
+                    server.name
+                ),
+            );
+        }
+    }
 }
 
 /// HAProxy ignores HTTP rules in a tcp backend, with a warning.

@@ -14,9 +14,9 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use super::stream::ClientStream;
 use crate::stats::{Counters, Wire};
 
 /// The client's socket, with the bytes hyper had read past the previous
@@ -24,13 +24,17 @@ use crate::stats::{Counters, Wire};
 #[derive(Debug)]
 pub(crate) struct ClientIo {
     /// The socket, its bytes counted into the frontend's statistics.
-    pub(crate) sock: TokioIo<Wire<TcpStream>>,
+    pub(crate) sock: TokioIo<Wire<ClientStream>>,
     pub(crate) unread: Bytes,
     exchange: Arc<Exchange>,
 }
 
 impl ClientIo {
-    pub(crate) fn new(sock: TcpStream, exchange: Arc<Exchange>, frontend: Arc<Counters>) -> Self {
+    pub(crate) fn new(
+        sock: ClientStream,
+        exchange: Arc<Exchange>,
+        frontend: Arc<Counters>,
+    ) -> Self {
         Self {
             sock: TokioIo::new(Wire::client(sock, frontend)),
             unread: Bytes::new(),
@@ -119,6 +123,9 @@ pub(crate) struct Exchange {
     http10: AtomicBool,
     /// Bytes of a request head arrived and the head is not complete yet.
     head_begun: AtomicBool,
+    /// A request began or a response ended (an HTTP/2 connection's idle
+    /// timer waits on it).
+    changed: Notify,
 }
 
 /// Where a connection is, for a stop that waits for it or cuts it.
@@ -149,6 +156,7 @@ impl Exchange {
             && h.contains_key(hyper::header::CONTENT_LENGTH))
             || h.contains_key(hyper::header::UPGRADE);
         self.heads.fetch_add(1, Ordering::Relaxed);
+        self.changed.notify_one();
         self.head_begun.store(false, Ordering::Relaxed);
         self.http10.store(http10, Ordering::Relaxed);
         if close {
@@ -210,6 +218,12 @@ impl Exchange {
             && self.done.load(Ordering::Relaxed) == heads
     }
 
+    /// Resolves after a request began or a response ended since the last
+    /// call (at once if one did: the notice is kept until awaited).
+    pub(crate) async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
     /// Resolves once the current hyper connection has sent its response
     /// and has nothing to read.
     pub(crate) async fn idle(&self) {
@@ -251,6 +265,7 @@ impl<B> Tracked<B> {
 impl<B> Drop for Tracked<B> {
     fn drop(&mut self) {
         self.exchange.done.fetch_add(1, Ordering::Relaxed);
+        self.exchange.changed.notify_one();
     }
 }
 
