@@ -1102,7 +1102,7 @@ async fn forward(
     server_timeout: Option<Duration>,
     server_conn: &hop::ServerConnection,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
-    let addr = server.addr;
+    let addr = hop::server_target(&server.model, txn.conn.local);
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
         .request

@@ -148,6 +148,15 @@ fn warn_forwardfor_in_tcp(p: &mut Proxy, diag: &mut Diag) {
 /// clear-text connection.
 fn refuse_tls_to_agents(p: &Proxy, diag: &mut Diag) {
     for (server, span) in &p.servers {
+        if server.port_offset.is_some() {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "'server {}' : a server without a port (the client's destination port) is not supported by the gateway on a 'mode tcp' backend (the SPOE agents need their port)",
+                    server.name
+                ),
+            );
+        }
         if server.tls.is_some() || server.proto_h2 {
             diag.error_msg(
                 span.clone(),

@@ -3,7 +3,7 @@
 
 use spoe::config::reader::{Line, Word};
 
-use crate::config::addr::{AddrUse, parse_addresses};
+use crate::config::addr::parse_server_address;
 use crate::config::grammar::Kind;
 use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, Keyword, Use, arity, find};
 use crate::config::lower::{Lowerer, Proxy, ServerSettings};
@@ -108,7 +108,7 @@ impl Lowerer<'_, '_> {
             return self.diag.error_msg(name.span().clone(), msg);
         }
         let label = format!("server {}", name.as_str());
-        let addrs = match parse_addresses(addr, AddrUse::Server, &|name| self.env_var(name)) {
+        let (addr, port_offset) = match parse_server_address(addr, &|name| self.env_var(name)) {
             Ok(a) => a,
             Err((at, msg)) => {
                 return self
@@ -135,13 +135,23 @@ impl Lowerer<'_, '_> {
                 }
             }
         };
-        let Some(&addr) = addrs.first() else {
-            return;
-        };
+        if port_offset.is_some() && settings.check {
+            // HAProxy's `init_srv_check()`: checks need a port of their own.
+            return self.diag.error_msg(
+                line.span().clone(),
+                format!(
+                    "{} '{}': server '{}' has neither service port nor check port",
+                    p.kind.keyword(),
+                    p.name,
+                    name.as_str()
+                ),
+            );
+        }
         p.servers.push((
             Server {
                 name: name.as_str().to_owned(),
                 addr,
+                port_offset,
                 check: settings.check,
                 inter: settings.inter,
                 rise: settings.rise,
