@@ -23,8 +23,19 @@ pub(crate) const HOP_BY_HOP: &[&str] = &[
 
 /// Removes the hop-by-hop headers.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // `te: trailers` is the one TE that goes on (gRPC servers require it),
+    // as HAProxy keeps it.
+    let trailers = headers.get_all(hyper::header::TE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+    });
     for h in HOP_BY_HOP {
         headers.remove(*h);
+    }
+    if trailers {
+        headers.insert(hyper::header::TE, HeaderValue::from_static("trailers"));
     }
 }
 

@@ -596,13 +596,26 @@ fn set_header(headers: &mut hyper::HeaderMap, name: &str, value: &str, replace: 
     true
 }
 
-/// Picks an up server with a non-zero weight: weighted round robin, or the
-/// fewest active requests per unit of weight (`leastconn`).
+/// Picks a server taking requests (up, not drained, with a weight): among the active
+/// ones, or when none is, the first backup (every backup with `option allbackups`);
+/// weighted round robin, or the fewest active requests per unit of weight (`leastconn`).
 fn pick_server(backend: &BackendRt) -> Option<usize> {
     let weight = |i: usize| backend.model.servers.get(i).map_or(1, |s| s.weight);
-    let candidates: Vec<usize> = (0..backend.servers.len())
-        .filter(|&i| backend.servers[i].up.load(Ordering::Relaxed) && weight(i) > 0)
+    let usable = |i: &usize| crate::generation::health::takes_requests(&backend.servers[*i]);
+    let backup = |i: usize| backend.servers[i].model.probe.backup;
+    let mut candidates: Vec<usize> = (0..backend.servers.len())
+        .filter(|&i| !backup(i))
+        .filter(usable)
         .collect();
+    if candidates.is_empty() {
+        candidates = (0..backend.servers.len())
+            .filter(|&i| backup(i))
+            .filter(usable)
+            .collect();
+        if !backend.model.all_backups {
+            candidates.truncate(1);
+        }
+    }
     match backend.model.balance {
         crate::model::Balance::RoundRobin => {
             let total: u64 = candidates.iter().map(|&i| u64::from(weight(i))).sum();
@@ -1123,18 +1136,7 @@ async fn forward(
     *req.method_mut() = txn.request.method.clone();
     *req.uri_mut() = uri;
     let mut headers = txn.request.headers.clone();
-    // `te: trailers` is the one TE that goes on (gRPC servers require it),
-    // as HAProxy keeps it.
-    let trailers = headers.get_all(hyper::header::TE).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        })
-    });
     hop::strip_hop_by_hop(&mut headers);
-    if trailers {
-        headers.insert(hyper::header::TE, HeaderValue::from_static("trailers"));
-    }
     server_conn.apply(&mut headers);
     *req.headers_mut() = headers;
     let call = server.client().request(req);

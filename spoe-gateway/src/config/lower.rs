@@ -42,6 +42,7 @@ pub(super) struct ServerSettings {
     pub(super) ssl_at: Option<Span>,
     /// `proto h2`.
     pub(super) proto_h2: bool,
+    pub(super) probe: crate::model::ServerProbe,
 }
 
 impl Default for ServerSettings {
@@ -58,6 +59,7 @@ impl Default for ServerSettings {
             tls: crate::tls::ServerTlsSpec::default(),
             ssl_at: None,
             proto_h2: false,
+            probe: crate::model::ServerProbe::default(),
         }
     }
 }
@@ -87,6 +89,10 @@ pub(super) struct Proxy {
     pub(super) maxconn: Option<usize>,
     pub(super) balance: Balance,
     pub(super) spop_check: bool,
+    /// `option httpchk`, `http-check`, `option tcp-check`, `tcp-check`.
+    pub(super) checks: super::check_rules::CheckBuilder,
+    /// `option allbackups`.
+    pub(super) all_backups: bool,
     /// `option http-buffer-request` (`no option` turns off what `defaults` turned on).
     pub(super) http_buffer_request: bool,
     pub(super) server_settings: ServerSettings,
@@ -141,6 +147,8 @@ impl Proxy {
             maxconn: None,
             balance: Balance::default(),
             spop_check: false,
+            checks: super::check_rules::CheckBuilder::default(),
+            all_backups: false,
             http_buffer_request: false,
             server_settings: ServerSettings::default(),
             servers: Vec::new(),
@@ -175,6 +183,8 @@ impl Proxy {
         p.maxconn = d.maxconn;
         p.balance = d.balance;
         p.spop_check = d.spop_check;
+        p.checks = d.checks.clone();
+        p.all_backups = d.all_backups;
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings.clone();
         p.httplog = d.httplog;

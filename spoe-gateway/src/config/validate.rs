@@ -47,6 +47,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     for p in &proxies {
         check_filters(p, &proxies, &misplaced, diag);
         check_groups(p, diag);
+        check_ports(p, diag);
     }
 
     let mut frontends = Vec::new();
@@ -63,6 +64,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 balance: p.balance,
                 servers: p.servers.iter().map(|(s, _)| s.clone()).collect(),
                 spop_check: p.spop_check,
+                checks: p.checks.build(),
+                all_backups: p.all_backups,
                 http_buffer_request: p.http_buffer_request,
                 forwardfor: p.forwardfor.clone(),
                 http_mode: p.http_mode,
@@ -75,7 +78,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.
                 if backend.mode == Mode::Tcp {
                     warn_http_in_tcp(&p, diag);
-                    refuse_tls_to_agents(&p, diag);
+                    refuse_h2_to_agents(&p, diag);
                 } else {
                     backend.acls = p.acls.clone();
                     backend.http_request = p.http_request.clone();
@@ -125,6 +128,54 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     }
 }
 
+/// The agents' servers speak SPOP (in clear text or over TLS) on their own port: `proto h2`
+/// there is an error, as in HAProxy 2.6, and so is a server without a port.
+fn refuse_h2_to_agents(p: &Proxy, diag: &mut Diag) {
+    for (server, span) in &p.servers {
+        if server.port_offset.is_some() {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "'server {}' : a server without a port (the client's destination port) is not supported by the gateway on a 'mode tcp' backend (the SPOE agents need their port)",
+                    server.name
+                ),
+            );
+        }
+        if server.proto_h2 {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "backend '{}' : MUX protocol 'h2' is not usable for server '{}'",
+                    p.name, server.name
+                ),
+            );
+        }
+    }
+}
+
+/// HAProxy's `init_srv_check()`: a server without a port of its own (its port is the
+/// client's) checks the port `port` or `tcp-check connect port` names, or cannot be checked.
+fn check_ports(p: &Proxy, diag: &mut Diag) {
+    let has_check_port = p.checks.port.is_some();
+    for (server, span) in &p.servers {
+        if server.check
+            && server.port_offset.is_some()
+            && server.probe.port.is_none()
+            && !has_check_port
+        {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "{} '{}': server '{}' has neither service port nor check port",
+                    p.kind.keyword(),
+                    p.name,
+                    server.name
+                ),
+            );
+        }
+    }
+}
+
 /// HAProxy ignores `option forwardfor` in a tcp proxy, with a warning (`check_config_validity()`).
 fn warn_forwardfor_in_tcp(p: &mut Proxy, diag: &mut Diag) {
     if p.mode == Some(Mode::Http) || p.mode_unsure || p.forwardfor.take().is_none() {
@@ -141,32 +192,6 @@ fn warn_forwardfor_in_tcp(p: &mut Proxy, diag: &mut Diag) {
             p.name
         ),
     );
-}
-
-/// The agents' servers are reached by the SPOE engine, which speaks SPOP
-/// in clear text only: `ssl` there is an error naming it, not a silent
-/// clear-text connection.
-fn refuse_tls_to_agents(p: &Proxy, diag: &mut Diag) {
-    for (server, span) in &p.servers {
-        if server.port_offset.is_some() {
-            diag.error_msg(
-                span.clone(),
-                format!(
-                    "'server {}' : a server without a port (the client's destination port) is not supported by the gateway on a 'mode tcp' backend (the SPOE agents need their port)",
-                    server.name
-                ),
-            );
-        }
-        if server.tls.is_some() || server.proto_h2 {
-            diag.error_msg(
-                span.clone(),
-                format!(
-                    "'server {}' : 'ssl' and 'proto' are not supported by the gateway on a 'mode tcp' backend (the SPOE agents are reached over clear-text SPOP)",
-                    server.name
-                ),
-            );
-        }
-    }
 }
 
 /// HAProxy ignores HTTP rules in a tcp backend, with a warning.

@@ -9,6 +9,7 @@
 //! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
 pub(super) mod bind;
+pub(super) mod check;
 mod conn;
 mod defaults;
 mod filter;
@@ -97,6 +98,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "balance",
         handler: |lw, p, line| lw.balance(p, line),
         uses: Use::Runs(&[("Backend.balance", "proxy.rs")]),
+    },
+    Keyword {
+        name: "http-check",
+        handler: |lw, p, line| lw.http_check(p, line),
+        uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "tcp-check",
+        handler: |lw, p, line| lw.tcp_check(p, line),
+        uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
     },
     Keyword {
         name: "acl",
