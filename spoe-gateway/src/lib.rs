@@ -22,6 +22,7 @@
 mod access;
 mod body;
 pub mod config;
+mod errorfile;
 pub mod generation;
 pub mod httplog;
 pub mod limits;

@@ -377,6 +377,8 @@ pub(crate) struct Frontend {
     pub(crate) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`: the path (starting with `/`) or target the frontend answers itself.
     pub(crate) monitor_uri: Option<Arc<str>>,
+    /// `errorfile` lines (with `defaults`'): the frontend's pages, by status.
+    pub(crate) errorfiles: crate::errorfile::ErrorFiles,
 }
 
 /// `mode` of a proxy.
@@ -462,4 +464,7 @@ pub(crate) struct Backend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the backend's SPOE events and rules.
     pub(crate) http_buffer_request: bool,
+    /// `errorfile` lines (with `defaults`'): the backend's pages, by status, ahead of the
+    /// frontend's.
+    pub(crate) errorfiles: crate::errorfile::ErrorFiles,
 }

@@ -107,6 +107,8 @@ pub(super) struct Proxy {
     pub(super) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`.
     pub(super) monitor_uri: Option<Arc<str>>,
+    /// `errorfile` lines, by status (a later line for a status replaces an earlier one).
+    pub(super) errorfiles: BTreeMap<u16, Arc<crate::errorfile::ErrorFile>>,
 }
 
 impl Proxy {
@@ -146,6 +148,7 @@ impl Proxy {
             unique_id_format: None,
             unique_id_header: None,
             monitor_uri: None,
+            errorfiles: BTreeMap::new(),
         }
     }
 
@@ -168,6 +171,7 @@ impl Proxy {
         p.logs.clone_from(&d.logs);
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
+        p.errorfiles.clone_from(&d.errorfiles);
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();

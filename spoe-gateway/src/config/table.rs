@@ -63,6 +63,12 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ("global", "gid", "as `group`"),
     (
         "proxy",
+        "errorfile",
+        "for the pages of a request the gateway read (rules, no server, server errors); the \
+         400, 408 and 431 of a request it could not read are HAProxy's own pages",
+    ),
+    (
+        "proxy",
         "mode",
         "`http`; `tcp` only for the SPOE agents' backends",
     ),

@@ -67,6 +67,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 http_request: Vec::new(),
                 http_response: Vec::new(),
                 filters: Vec::new(),
+                errorfiles: std::sync::Arc::new(p.errorfiles.clone()),
             };
             if !frontend_half {
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.
@@ -106,6 +107,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 unique_id_format: p.unique_id_format,
                 unique_id_header: p.unique_id_header,
                 monitor_uri: p.monitor_uri,
+                errorfiles: std::sync::Arc::new(p.errorfiles),
             });
         }
     }
