@@ -202,8 +202,11 @@ pub(crate) struct SpoeFilterDecl {
 /// `use_backend NAME [if|unless COND]`.
 #[derive(Debug, Clone)]
 pub(crate) struct UseBackend {
-    /// The backend's name.
+    /// The backend's name (the format's text when [`format`](Self::format) is set).
     pub(crate) backend: String,
+    /// A log-format name (`use_backend %[...]`), built for each request: a name that is no
+    /// HTTP backend's sends the request to `default_backend`, as HAProxy does.
+    pub(crate) format: Option<Arc<LogFormat>>,
     /// The condition.
     pub(crate) cond: Option<Condition>,
 }

@@ -868,7 +868,17 @@ async fn handle_in_frontend(
         .use_backends
         .iter()
         .find(|u| u.cond.as_ref().is_none_or(|c| c.eval(&txn, fe_acls)))
-        .map(|u| u.backend.clone())
+        .and_then(|u| match &u.format {
+            None => Some(u.backend.clone()),
+            // A built name that is no HTTP backend's: the default backend, as HAProxy's
+            // `process_switching_rules()`.
+            Some(format) => Some(render(format, &txn)).filter(|name| {
+                ctx.generation
+                    .backends
+                    .get(name.as_str())
+                    .is_some_and(|b| b.model.mode == crate::model::Mode::Http)
+            }),
+        })
         .or_else(|| fe.model.default_backend.clone());
     let Some(be) = backend_name
         .as_deref()

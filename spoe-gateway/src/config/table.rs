@@ -69,6 +69,12 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     (
         "proxy",
+        "use_backend",
+        "a dynamic name (`%[...]`) that names a `mode tcp` backend sends the request to \
+         `default_backend`, like a name no backend has",
+    ),
+    (
+        "proxy",
         "mode",
         "`http`; `tcp` only for the SPOE agents' backends",
     ),

@@ -143,6 +143,7 @@ fn check_routes(p: &Proxy, proxies: &[Proxy], misplaced: &[String], diag: &mut D
     let mut targets: Vec<(&str, &Span, &str)> = p
         .use_backends
         .iter()
+        .filter(|(u, _)| u.format.is_none())
         .map(|(u, span)| (u.backend.as_str(), span, "use_backend"))
         .collect();
     if let Some(d) = &p.default_backend {
