@@ -35,6 +35,7 @@ pub mod process;
 mod proxy;
 pub mod server;
 pub mod stats;
+pub mod tls;
 mod txn;
 pub mod workers;
 

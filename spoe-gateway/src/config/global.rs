@@ -58,6 +58,76 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Read,
     },
     Keyword {
+        name: "crt-base",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ca-base",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-bind-ciphers",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-bind-ciphersuites",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-bind-curves",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-bind-options",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-server-ciphers",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-server-ciphersuites",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-server-options",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-server-verify",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "tune.h2.header-table-size",
+        handler: tune_h2,
+        uses: Use::Runs(&[("H2Tunes.header_table_size", "server/http2.rs")]),
+    },
+    Keyword {
+        name: "tune.h2.initial-window-size",
+        handler: tune_h2,
+        uses: Use::Runs(&[("H2Tunes.initial_window_size", "server/http2.rs")]),
+    },
+    Keyword {
+        name: "tune.h2.max-concurrent-streams",
+        handler: tune_h2,
+        uses: Use::Runs(&[("H2Tunes.max_concurrent_streams", "server/http2.rs")]),
+    },
+    Keyword {
+        name: "tune.h2.max-frame-size",
+        handler: tune_h2,
+        uses: Use::Runs(&[("H2Tunes.max_frame_size", "server/http2.rs")]),
+    },
+    Keyword {
         name: "nbproc",
         handler: nbproc,
         uses: Use::Read,
@@ -123,6 +193,32 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Process.chroot", "process.rs")]),
     },
 ];
+
+/// `crt-base`, `ca-base`, `ssl-default-bind-*`, `ssl-default-server-*`, `ssl-server-verify`
+/// (see `config/ssl.rs`).
+fn ssl_global(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let args = line.words.get(1..).unwrap_or_default();
+    super::ssl::global_line(
+        line.keyword(),
+        args,
+        line.span(),
+        &lw.base_dir,
+        &mut lw.ssl,
+        lw.diag,
+    );
+}
+
+/// `tune.h2.*`.
+fn tune_h2(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let args = line.words.get(1..).unwrap_or_default();
+    super::ssl::tune_h2(
+        line.keyword(),
+        args,
+        line.span(),
+        &mut lw.global.h2,
+        lw.diag,
+    );
+}
 
 impl Lowerer<'_, '_> {
     pub(super) fn global_section(&mut self, section: &Section<Kind>) {

@@ -72,13 +72,16 @@
 //!   servers unless `default_backend` says otherwise; a `listen` in `mode tcp` without `bind`
 //!   is only a backend): `mode http|tcp`, `bind ADDR:PORT[,...]` (`:PORT` and `*:PORT` are every
 //!   IPv4 address, `[::1]:PORT`, `:::PORT`, port ranges, host names resolved once),
-//!   `timeout client|server|connect|http-request|http-keep-alive|queue`, `maxconn` (enforced
+//!   `timeout client|server|connect|http-request|http-keep-alive|queue|check`, `maxconn` (enforced
 //!   as HAProxy's: see [`crate::limits`]), `log global`, `log stdout|stderr ...`, `no log`,
 //!   `default_backend`, `use_backend NAME [if|unless COND]`, `server NAME ADDR:PORT [check]
 //!   [no-check] [inter D] [rise N] [fall N] [weight N] [maxconn N] [pool-max-conn N]
-//!   [pool-purge-delay D]` (`pool-max-conn` defaults to 64, not HAProxy's unlimited; -1 is
-//!   unlimited), `default-server` with the
-//!   same settings, `balance roundrobin|leastconn`, `option spop-check`, `[no] option
+//!   [pool-purge-delay D] [fastinter D] [downinter D] [port N] [addr IP] [backup]` (`pool-max-conn`
+//!   defaults to 64, not HAProxy's unlimited; -1 is unlimited), `default-server` with the
+//!   same settings, `balance roundrobin|leastconn`, `[no] option allbackups`, active checks
+//!   (`option httpchk [[METH] URI [VER]]`, `http-check send|expect|connect|disable-on-404`,
+//!   `option tcp-check` with `tcp-check connect [port N]`, `timeout check`: see
+//!   `generation/health.rs`), `option spop-check`, `[no] option
 //!   http-buffer-request` (wait for the body, at most `tune.bufsize` bytes within `timeout
 //!   http-request`, before the proxy's SPOE events and rules; what does not fit is not waited
 //!   for and streams on after what was buffered; without it bodies stream and `req.body` is
@@ -181,6 +184,7 @@
 
 mod actions;
 mod addr;
+mod check_rules;
 mod diag;
 mod environ;
 mod global;
@@ -193,6 +197,7 @@ mod lua;
 mod process;
 mod proxy;
 mod reach;
+mod ssl;
 pub mod table;
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ use super::keywords::{
     IGNORED_GLOBAL, IGNORED_OPTIONS, IGNORED_PROXY, Use,
 };
 use super::proxy::bind::RUN_BIND_OPTIONS;
+use super::ssl::SERVER_TLS_SETTINGS;
 use super::{global, lua, proxy};
 
 /// How the gateway runs a keyword HAProxy 2.6 runs differently: `(where, keyword, what
@@ -79,12 +80,34 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "`http`; `tcp` only for the SPOE agents' backends",
     ),
     ("proxy", "balance", "`roundrobin` and `leastconn` only"),
+    ("bind", "proto", "`h2` and `h1` only"),
+    ("server", "proto", "`h2` and `h1` only"),
+    (
+        "server",
+        "sni",
+        "a constant name, `str(NAME)`, only; not an expression read per request",
+    ),
+    (
+        "bind",
+        "ciphers",
+        "the suites rustls implements (ECDHE with AES-GCM or ChaCha20-Poly1305); others warn",
+    ),
     (
         "proxy",
         "timeout",
-        "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue` run; the others warn",
+        "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue`, `check` run; the others warn",
     ),
     ("proxy", "filter", "`spoe` only"),
+    (
+        "proxy",
+        "http-check",
+        "`send` with `meth`, `uri`, `ver`, `hdr`, `body`; `expect [!]` with `status`, `rstatus`, `string`, `rstring`; `connect [port N]`; `disable-on-404`. `send-state`, `set-var`, `comment`, the `-lf` forms and `expect hdr`, `fhdr`, `min-recv` are errors naming them; regexes are Rust's, not PCRE",
+    ),
+    (
+        "proxy",
+        "tcp-check",
+        "`connect [port N]` only (a TCP connect); `send`/`expect` are errors naming them",
+    ),
     (
         "bind",
         "name",
@@ -100,7 +123,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "unique-id-format",
         "`%[...]` expressions only, not the `%ci`-style log variables (an error names them)",
     ),
-    ("http-request", "redirect", "no `scheme`"),
+    (
+        "http-request",
+        "redirect",
+        "no `drop-query`, `append-slash`, `set-cookie`, `clear-cookie`",
+    ),
     ("http-request", "use-service", "`prometheus-exporter` only"),
     (
         "http-request",
@@ -198,6 +225,10 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     }
     for k in proxy::SERVER_SETTINGS {
         add("server", k.name, of_use("server", k.name, k.uses));
+    }
+    // The TLS settings need certificate files: config/tests/tls.rs reads each of them.
+    for k in SERVER_TLS_SETTINGS {
+        add("server", k, runs("server", k));
     }
     for (k, _) in HAPROXY_SERVER_KEYWORDS {
         add("server", k, Status::Refused);

@@ -62,6 +62,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 balance: p.balance,
                 servers: p.servers.iter().map(|(s, _)| s.clone()).collect(),
                 spop_check: p.spop_check,
+                checks: p.checks.build(),
+                all_backups: p.all_backups,
                 http_buffer_request: p.http_buffer_request,
                 acls: AclSet::new(),
                 http_request: Vec::new(),
@@ -73,6 +75,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.
                 if backend.mode == Mode::Tcp {
                     warn_http_in_tcp(&p, diag);
+                    refuse_h2_to_agents(&p, diag);
                 } else {
                     backend.acls = p.acls.clone();
                     backend.http_request = p.http_request.clone();
@@ -91,6 +94,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             frontends.push(Frontend {
                 name: p.name,
                 binds: p.binds,
+                bind_confs: p.bind_confs,
                 ipv6_only: p.ipv6_only,
                 bind_maxconn: p.bind_maxconn,
                 timeouts: p.timeouts,
@@ -117,6 +121,22 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         backends,
         files,
         lua,
+    }
+}
+
+/// The agents' servers speak SPOP (in clear text or over TLS): `proto h2` there is an error,
+/// as in HAProxy 2.6.
+fn refuse_h2_to_agents(p: &Proxy, diag: &mut Diag) {
+    for (server, span) in &p.servers {
+        if server.proto_h2 {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "backend '{}' : MUX protocol 'h2' is not usable for server '{}'",
+                    p.name, server.name
+                ),
+            );
+        }
     }
 }
 

@@ -26,9 +26,12 @@ use exchange::Exchange;
 mod connection;
 mod exchange;
 mod http1;
+mod http2;
 mod listen;
 mod reload;
 mod stop;
+mod stream;
+mod tls;
 mod waits;
 
 /// A configuration, loaded and validated, with the variable names it uses.

@@ -28,6 +28,21 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
         ]),
     },
     Keyword {
+        name: "httpchk",
+        handler: |lw, p, line, directive| lw.option_httpchk(p, line, directive),
+        uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "tcp-check",
+        handler: |lw, p, line, directive| lw.option_tcp_check(p, line, directive),
+        uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "allbackups",
+        handler: |lw, p, line, directive| lw.option_allbackups(p, line, directive),
+        uses: Use::Runs(&[("Backend.all_backups", "proxy.rs")]),
+    },
+    Keyword {
         name: "httplog",
         handler: |lw, p, line, _| lw.option_httplog(p, line),
         uses: Use::Runs(&[("Frontend.httplog", "proxy.rs")]),

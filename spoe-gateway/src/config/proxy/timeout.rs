@@ -66,8 +66,8 @@ pub(in crate::config) const TIMEOUTS: &[Keyword<Timeout>] = &[
     },
     Keyword {
         name: "check",
-        handler: timeout(None, false, true),
-        uses: Use::Ignored(NOT_RUN),
+        handler: timeout(Some(|t| &mut t.check), false, true),
+        uses: Use::Runs(&[("Timeouts.check", "generation/health.rs")]),
     },
     Keyword {
         name: "tunnel",
