@@ -24,6 +24,7 @@ mod body;
 pub mod config;
 mod errorfile;
 pub mod generation;
+mod hop;
 pub mod httplog;
 pub mod limits;
 pub mod log;
@@ -36,6 +37,7 @@ mod proxy;
 pub mod server;
 pub mod stats;
 pub mod tls;
+mod tunnel;
 mod txn;
 pub mod workers;
 

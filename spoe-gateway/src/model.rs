@@ -225,6 +225,44 @@ pub(crate) struct Timeouts {
     pub(crate) queue: Option<Duration>,
     /// `timeout check`: once a health check is connected, how long its answer may take.
     pub(crate) check: Option<Duration>,
+    /// `timeout tunnel`: inactivity of a tunnel (after a `101 Switching Protocols`), both
+    /// sides; without it `timeout client` and `timeout server` go on applying to their side.
+    pub(crate) tunnel: Option<Duration>,
+}
+
+/// `option forwardfor [except NET] [header NAME] [if-none]` of one proxy (HAProxy keeps the
+/// header name and the network per proxy: a request reads both its frontend's and backend's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ForwardFor {
+    /// `header NAME` (`X-Forwarded-For` by default).
+    pub(crate) header: hyper::header::HeaderName,
+    /// `except NET`: clients in it get no header.
+    pub(crate) except: Option<Net>,
+    /// Without `if-none`: added even when the request has the header already.
+    pub(crate) always: bool,
+}
+
+/// An IPv4 or IPv6 network (`str2net()`, `str62net()`), its address already masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Net {
+    /// IPv4 address and mask.
+    V4(std::net::Ipv4Addr, std::net::Ipv4Addr),
+    /// IPv6 address and prefix length.
+    V6(std::net::Ipv6Addr, u8),
+}
+
+/// The HTTP connection mode of a proxy (`PR_O_HTTP_MODE`: `option http-keep-alive`,
+/// `http-server-close`, `httpclose`; the last one read wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum HttpMode {
+    /// Both sides kept alive (HAProxy's default).
+    #[default]
+    KeepAlive,
+    /// `option http-server-close`: a server connection serves one request.
+    ServerClose,
+    /// `option httpclose`: server connections serve one request; a frontend's client
+    /// connections close after each response too.
+    Close,
 }
 
 /// A `filter spoe [engine NAME] config FILE` line, with its file parsed.
@@ -426,6 +464,10 @@ pub(crate) struct Frontend {
     pub(crate) monitor_uri: Option<Arc<str>>,
     /// `errorfile` lines (with `defaults`'): the frontend's pages, by status.
     pub(crate) errorfiles: crate::errorfile::ErrorFiles,
+    /// `option forwardfor`.
+    pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(crate) http_mode: HttpMode,
 }
 
 impl Frontend {
@@ -604,4 +646,8 @@ pub(crate) struct Backend {
     /// `errorfile` lines (with `defaults`'): the backend's pages, by status, ahead of the
     /// frontend's.
     pub(crate) errorfiles: crate::errorfile::ErrorFiles,
+    /// `option forwardfor`.
+    pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(crate) http_mode: HttpMode,
 }

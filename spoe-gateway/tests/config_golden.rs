@@ -572,7 +572,6 @@ backend app
             "parsing [haproxy.cfg:10:5] : 'timeout server' is accepted and ignored: a frontend has no backend capability",
             "parsing [haproxy.cfg:11:5] : 'timeout check' is accepted and ignored: a frontend has no backend capability",
             "parsing [haproxy.cfg:13:5] : 'timeout client' is accepted and ignored: a backend has no frontend capability",
-            "parsing [haproxy.cfg:14:5] : 'timeout tunnel' is accepted and ignored: not implemented by the gateway",
         ],
     },
     Case {
@@ -693,9 +692,6 @@ frontend web
         warnings: &[
             "parsing [haproxy.cfg:4:5] : 'stats' is accepted and ignored: the gateway has no stats socket; use its Prometheus metrics",
             "parsing [haproxy.cfg:11:5] : 'option dontlognull' is accepted and ignored: the gateway logs every request",
-            "parsing [haproxy.cfg:12:5] : 'option forwardfor' is accepted and ignored: the gateway does not add an X-Forwarded-For header",
-            "parsing [haproxy.cfg:13:5] : 'option http-keep-alive' is accepted and ignored: the gateway manages connection persistence by itself",
-            "parsing [haproxy.cfg:14:5] : 'option http-server-close' is accepted and ignored: the gateway manages connection persistence by itself",
             "parsing [haproxy.cfg:15:5] : 'option redispatch' is accepted and ignored: the gateway does not retry connections to servers",
             "parsing [haproxy.cfg:16:5] : 'retries' is accepted and ignored: the gateway does not retry connections to servers",
             "parsing [haproxy.cfg:18:5] : 'log-format' is accepted and ignored: the gateway writes its own access log format",

@@ -138,26 +138,6 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
         "the gateway does not log health checks",
     ),
     (
-        "forwardfor",
-        false,
-        "the gateway does not add an X-Forwarded-For header",
-    ),
-    (
-        "http-keep-alive",
-        true,
-        "the gateway manages connection persistence by itself",
-    ),
-    (
-        "http-server-close",
-        true,
-        "the gateway manages connection persistence by itself",
-    ),
-    (
-        "httpclose",
-        true,
-        "the gateway manages connection persistence by itself",
-    ),
-    (
         "redispatch",
         true,
         "the gateway does not retry connections to servers",

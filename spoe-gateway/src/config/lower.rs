@@ -19,7 +19,8 @@ use super::diag::Diag;
 use super::grammar::Kind;
 use super::ssl::SslGlobal;
 use crate::model::{
-    Balance, BindConf, Global, LogFormat, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
+    Balance, BindConf, ForwardFor, Global, HttpMode, LogFormat, Mode, Rule, Server, SpoeFilterDecl,
+    Timeouts, UseBackend,
 };
 
 // ===== proxies being built =====
@@ -83,8 +84,6 @@ pub(super) struct Proxy {
     pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
-    /// `timeout tunnel` is set (accepted, not run).
-    pub(super) timeout_tunnel: bool,
     /// A `timeout` line (here or in its `defaults`) was wrong (reported).
     pub(super) timeouts_unsure: bool,
     pub(super) maxconn: Option<usize>,
@@ -126,6 +125,10 @@ pub(super) struct Proxy {
     pub(super) monitor_uri: Option<Arc<str>>,
     /// `errorfile` lines, by status (a later line for a status replaces an earlier one).
     pub(super) errorfiles: BTreeMap<u16, Arc<crate::errorfile::ErrorFile>>,
+    /// `option forwardfor`.
+    pub(super) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(super) http_mode: HttpMode,
 }
 
 impl Proxy {
@@ -142,7 +145,6 @@ impl Proxy {
             bind_maxconn: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
-            timeout_tunnel: false,
             timeouts_unsure: false,
             maxconn: None,
             balance: Balance::default(),
@@ -169,6 +171,8 @@ impl Proxy {
             unique_id_header: None,
             monitor_uri: None,
             errorfiles: BTreeMap::new(),
+            forwardfor: None,
+            http_mode: HttpMode::KeepAlive,
         }
     }
 
@@ -178,7 +182,6 @@ impl Proxy {
         p.mode = d.mode;
         p.mode_unsure = d.mode_unsure;
         p.timeouts = d.timeouts;
-        p.timeout_tunnel = d.timeout_tunnel;
         p.timeouts_unsure = d.timeouts_unsure;
         p.maxconn = d.maxconn;
         p.balance = d.balance;
@@ -194,6 +197,8 @@ impl Proxy {
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
         p.errorfiles.clone_from(&d.errorfiles);
+        p.forwardfor.clone_from(&d.forwardfor);
+        p.http_mode = d.http_mode;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();
