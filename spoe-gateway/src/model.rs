@@ -281,8 +281,11 @@ pub(crate) struct SpoeFilterDecl {
 /// `use_backend NAME [if|unless COND]`.
 #[derive(Debug, Clone)]
 pub(crate) struct UseBackend {
-    /// The backend's name.
+    /// The backend's name (the format's text when [`format`](Self::format) is set).
     pub(crate) backend: String,
+    /// A log-format name (`use_backend %[...]`), built for each request: a name that is no
+    /// HTTP backend's sends the request to `default_backend`, as HAProxy does.
+    pub(crate) format: Option<Arc<LogFormat>>,
     /// The condition.
     pub(crate) cond: Option<Condition>,
 }
@@ -463,6 +466,8 @@ pub(crate) struct Frontend {
     pub(crate) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`: the path (starting with `/`) or target the frontend answers itself.
     pub(crate) monitor_uri: Option<Arc<str>>,
+    /// `errorfile` lines (with `defaults`'): the frontend's pages, by status.
+    pub(crate) errorfiles: crate::errorfile::ErrorFiles,
     /// `option forwardfor`.
     pub(crate) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
@@ -661,6 +666,9 @@ pub(crate) struct Backend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the backend's SPOE events and rules.
     pub(crate) http_buffer_request: bool,
+    /// `errorfile` lines (with `defaults`'): the backend's pages, by status, ahead of the
+    /// frontend's.
+    pub(crate) errorfiles: crate::errorfile::ErrorFiles,
     /// `option forwardfor`.
     pub(crate) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.

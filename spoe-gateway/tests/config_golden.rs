@@ -676,7 +676,7 @@ defaults
     option http-server-close
     option redispatch
     retries 3
-    errorfile 503 /etc/haproxy/errors/503.http
+    errorfile 503 503.http
     log-format \"%ci %ST\"
     timeout client 1s
 frontend web
@@ -690,7 +690,6 @@ frontend web
             "parsing [haproxy.cfg:4:5] : 'stats' is accepted and ignored: the gateway has no stats socket; use its Prometheus metrics",
             "parsing [haproxy.cfg:15:5] : 'option redispatch' is accepted and ignored: the gateway does not retry connections to servers",
             "parsing [haproxy.cfg:16:5] : 'retries' is accepted and ignored: the gateway does not retry connections to servers",
-            "parsing [haproxy.cfg:17:5] : 'errorfile' is accepted and ignored: the gateway sends its own error pages",
             "parsing [haproxy.cfg:18:5] : 'log-format' is accepted and ignored: the gateway writes its own access log format",
             "parsing [haproxy.cfg:20:1] : log format ignored for frontend 'web' since it has no log address",
             "parsing [haproxy.cfg:22:49] : 'content-type text/plain' is accepted and ignored: the http reply has no payload (HAProxy ignores it too)",

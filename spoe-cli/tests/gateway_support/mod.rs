@@ -606,6 +606,20 @@ impl Resp {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         header_value(&self.headers, name)
     }
+
+    /// What a differential test compares: the status, the first value of each of `headers`,
+    /// the body as text.
+    pub(crate) fn seen(&self, headers: &[&str]) -> (u16, Vec<Option<String>>, String) {
+        let values = headers
+            .iter()
+            .map(|n| self.header(n).map(str::to_owned))
+            .collect();
+        (
+            self.status,
+            values,
+            String::from_utf8_lossy(&self.body).into_owned(),
+        )
+    }
 }
 
 /// One HTTP/1.1 connection.

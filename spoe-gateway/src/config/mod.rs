@@ -123,7 +123,7 @@
 //!   `spread-checks`, `busy-polling`, `mworker-max-reloads`; `log` lines to other targets than
 //!   `stdout`/`stderr` (here and in proxies and SPOE agents).
 //! - proxies: `log-format`, `log-format-sd`, `log-tag`, `error-log-format`, `capture`,
-//!   `retries`, `errorfile`, `errorfiles`, `http-reuse`, `description`, `id`, `enabled`,
+//!   `retries`, `http-reuse`, `description`, `id`, `enabled`,
 //!   `fullconn`, `backlog`, `timeout check|tarpit|client-fin|server-fin`.
 //! - options: `tcplog`, `dontlognull`, `dontlog-normal`, `log-separate-errors`,
 //!   `log-health-checks`, `redispatch`,

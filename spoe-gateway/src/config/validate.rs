@@ -73,6 +73,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 http_request: Vec::new(),
                 http_response: Vec::new(),
                 filters: Vec::new(),
+                errorfiles: std::sync::Arc::new(p.errorfiles.clone()),
             };
             if !frontend_half {
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.
@@ -115,6 +116,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 unique_id_format: p.unique_id_format,
                 unique_id_header: p.unique_id_header,
                 monitor_uri: p.monitor_uri,
+                errorfiles: std::sync::Arc::new(p.errorfiles),
                 forwardfor: p.forwardfor,
                 http_mode: p.http_mode,
             });
@@ -218,6 +220,7 @@ fn check_routes(p: &Proxy, proxies: &[Proxy], misplaced: &[String], diag: &mut D
     let mut targets: Vec<(&str, &Span, &str)> = p
         .use_backends
         .iter()
+        .filter(|(u, _)| u.format.is_none())
         .map(|(u, span)| (u.backend.as_str(), span, "use_backend"))
         .collect();
     if let Some(d) = &p.default_backend {
