@@ -526,6 +526,9 @@ pub(crate) struct Server {
     pub(crate) name: String,
     /// `ADDR:PORT`.
     pub(crate) addr: SocketAddr,
+    /// A mapped port (the address had none, or `+N`/`-N`): the client's destination port
+    /// plus this offset (HAProxy's `SRV_F_MAPPORTS`); `addr`'s port is then 0.
+    pub(crate) port_offset: Option<i32>,
     /// `check`.
     pub(crate) check: bool,
     /// `inter` (2 s by default).

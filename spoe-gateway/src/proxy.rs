@@ -1094,7 +1094,11 @@ pub(crate) async fn handle(
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
         }
-        _ => hop::close_client_side(&mut rparts.headers, &fe.model),
+        // HTTP/2 has no connection header: its streams end, not its connection.
+        _ if txn.request.version < hyper::Version::HTTP_2 => {
+            hop::close_client_side(&mut rparts.headers, &fe.model);
+        }
+        _ => {}
     }
     let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
     finish(r, access)
@@ -1112,7 +1116,7 @@ async fn forward(
     server_timeout: Option<Duration>,
     server_conn: &hop::ServerConnection,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
-    let addr = server.addr;
+    let addr = hop::server_target(&server.model, txn.conn.local);
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
         .request

@@ -226,7 +226,7 @@ backend app
     server s3 127.0.0.1:82 backup cookie c
     server s4 127.0.0.1:83 frob
     server s5 127.0.0.1:84 inter
-    server s6 127.0.0.1
+    server s6 127.0.0.1 check
     server s7 127.0.0.1:86 check
     server s7 127.0.0.1:87
 ",
@@ -237,7 +237,7 @@ backend app
             "parsing [haproxy.cfg:9:35] : 'server s3' : 'cookie' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
-            "parsing [haproxy.cfg:12:24] : 'server s6' : missing port specification in '127.0.0.1' (the gateway needs an explicit port)",
+            "parsing [haproxy.cfg:12:12] : backend 'app': server 's6' has neither service port nor check port",
             "parsing [haproxy.cfg:14:12] : backend 'app' : another server named 's7' was already defined at haproxy.cfg:13:12, please use distinct names",
         ],
         warnings: &[

@@ -9,9 +9,10 @@ local fetch_names, converter_names = ...
 -- and reaches nothing (HAProxy's objects would point to a freed stream).
 local current = setmetatable({}, { __mode = "k" })
 
--- The userdata of `obj` (a TXN or AppletHTTP object), if it is its call's.
+-- The userdata of `obj` (a TXN or AppletHTTP object), if it is its call's. (`obj[0]` is set in
+-- the object itself: reading it calls no metamethod.)
 local function ud(obj)
-  local u = rawget(obj, 0)
+  local u = obj[0]
   if current[u] ~= obj then error("the transaction of this object has ended", 3) end
   return u
 end

@@ -3,7 +3,7 @@
 
 use spoe::config::reader::{Line, Word};
 
-use crate::config::addr::{AddrUse, parse_addresses};
+use crate::config::addr::parse_server_address;
 use crate::config::grammar::Kind;
 use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, Keyword, Use, arity, find};
 use crate::config::lower::{Lowerer, Proxy, ServerSettings};
@@ -148,7 +148,7 @@ impl Lowerer<'_, '_> {
             return self.diag.error_msg(name.span().clone(), msg);
         }
         let label = format!("server {}", name.as_str());
-        let addrs = match parse_addresses(addr, AddrUse::Server, &|name| self.env_var(name)) {
+        let (addr, port_offset) = match parse_server_address(addr, &|name| self.env_var(name)) {
             Ok(a) => a,
             Err((at, msg)) => {
                 return self
@@ -175,13 +175,11 @@ impl Lowerer<'_, '_> {
                 }
             }
         };
-        let Some(&addr) = addrs.first() else {
-            return;
-        };
         p.servers.push((
             Server {
                 name: name.as_str().to_owned(),
                 addr,
+                port_offset,
                 check: settings.check,
                 inter: settings.inter,
                 rise: settings.rise,
