@@ -31,6 +31,7 @@ pub mod metrics;
 mod model;
 mod pages;
 mod proxy;
+mod rewrite;
 pub mod server;
 pub mod stats;
 mod txn;

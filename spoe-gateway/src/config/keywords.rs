@@ -297,7 +297,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "force-persist",
     "hash-balance-factor",
     "hash-type",
-    "http-after-response",
     "http-check",
     "http-error",
     "http-send-name-header",

@@ -84,8 +84,9 @@ pub(super) struct Proxy {
     pub(super) acls: AclSet,
     pub(super) http_request: Vec<Rule>,
     pub(super) http_response: Vec<Rule>,
-    /// An unconditional final rule was seen (request, response).
-    pub(super) final_rule: [bool; 2],
+    pub(super) http_after_response: Vec<Rule>,
+    /// An unconditional final rule was seen (request, response, after-response).
+    pub(super) final_rule: [bool; 3],
     /// Each rule with the span of the backend name.
     pub(super) use_backends: Vec<(UseBackend, Span)>,
     pub(super) default_backend: Option<Spanned<String>>,
@@ -133,7 +134,8 @@ impl Proxy {
             acls: AclSet::new(),
             http_request: Vec::new(),
             http_response: Vec::new(),
-            final_rule: [false; 2],
+            http_after_response: Vec::new(),
+            final_rule: [false; 3],
             use_backends: Vec::new(),
             default_backend: None,
             filters: Vec::new(),

@@ -66,6 +66,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 acls: AclSet::new(),
                 http_request: Vec::new(),
                 http_response: Vec::new(),
+                http_after_response: Vec::new(),
                 filters: Vec::new(),
             };
             if !frontend_half {
@@ -76,6 +77,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                     backend.acls = p.acls.clone();
                     backend.http_request = p.http_request.clone();
                     backend.http_response = p.http_response.clone();
+                    backend.http_after_response = p.http_after_response.clone();
                 }
                 backend.filters = p.filters.clone();
             }
@@ -97,6 +99,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 acls: p.acls,
                 http_request: p.http_request,
                 http_response: p.http_response,
+                http_after_response: p.http_after_response,
                 use_backends: p.use_backends.into_iter().map(|(u, _)| u).collect(),
                 default_backend,
                 filters: p.filters,
@@ -123,6 +126,7 @@ fn warn_http_in_tcp(p: &Proxy, diag: &mut Diag) {
     for (rules, kw) in [
         (&p.http_request, "http-request"),
         (&p.http_response, "http-response"),
+        (&p.http_after_response, "http-after-response"),
     ] {
         if let Some(first) = rules.first() {
             diag.ignored(

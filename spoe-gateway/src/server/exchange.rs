@@ -119,6 +119,8 @@ pub(crate) struct Exchange {
     http10: AtomicBool,
     /// Bytes of a request head arrived and the head is not complete yet.
     head_begun: AtomicBool,
+    /// A rule dropped the connection (`silent-drop`): it is reset when closed.
+    drop: AtomicBool,
 }
 
 /// Where a connection is, for a stop that waits for it or cuts it.
@@ -165,6 +167,17 @@ impl Exchange {
         if has_token(h, "close") || close_delimited {
             self.close.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// A rule dropped the connection (`silent-drop`): its socket is closed with a reset
+    /// (lingering off), HAProxy's fallback when it cannot make the socket vanish.
+    pub(crate) fn silent_drop(&self) {
+        self.drop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a rule dropped the connection.
+    pub(crate) fn dropped(&self) -> bool {
+        self.drop.load(Ordering::Relaxed)
     }
 
     /// The first bytes of a request head arrived.
