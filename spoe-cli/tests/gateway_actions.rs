@@ -5,8 +5,8 @@
 //! `hdr`, `content-type` + `string`; 502 by default on a response), `silent-drop` on both
 //! sides, `redirect scheme|prefix|location` with `code`, `drop-query`, `append-slash`,
 //! `allow`, `set-path|query|uri|method`, `replace-path`, `replace-header`, `replace-value`,
-//! `set-status`, `http-response return` and `http-after-response` on the server's and the
-//! proxy's own answers. Fails (never skips) without `haproxy`.
+//! `set-status`, `http-response return`, the proxy keyword `redirect` (after the rules, its
+//! target literal) and `http-after-response` on the server's and the proxy's own answers. Fails (never skips) without `haproxy`.
 
 #![allow(
     clippy::disallowed_methods,
@@ -63,6 +63,8 @@ frontend fe
     http-response replace-header x-backend (.*) be-\1
     http-response replace-value echo-x-list ^(.*)$ [\1]
     http-response del-header x-drop
+    redirect scheme https code 301 if {{ path_beg /kw-scheme }}
+    redirect location /lit-%[path] if {{ path_beg /allowed/kw }}
     http-after-response set-header x-after "%[var(txn.p)]"
     http-after-response add-header x-after-add 1 if {{ var(txn.p) -m beg /rdeny }}
     http-after-response replace-header location ^/(.*) /after-\1
@@ -160,6 +162,8 @@ const REQUESTS: &[(&str, &str)] = &[
     ("GET", "/prefix/a?b=1"),
     ("GET", "/loc/x"),
     ("GET", "/allowed/x"),
+    ("GET", "/allowed/kw"),
+    ("GET", "/kw-scheme/a?b"),
     ("GET", "/api/v1/users?id=2"),
     ("GET", "/api"),
     ("GET", "/sp/x?k=v"),
@@ -247,6 +251,18 @@ fn actions_answer_and_rewrite_as_haproxy() {
     assert_eq!(by("/drop").server_saw, None);
     assert_eq!(status("/scheme/a?b=1"), Some(301));
     assert_eq!(status("/rdeny-plain"), Some(502));
+    assert_eq!(status("/kw-scheme/a?b"), Some(301));
+    let location = |t: &str| {
+        let a = by(t).answer.as_ref().unwrap();
+        a.1.iter()
+            .find(|(k, _)| k == "location")
+            .map(|(_, v)| v.clone())
+    };
+    // The proxy keyword's target is literal, and runs after an `allow`.
+    assert_eq!(
+        location("/allowed/kw").as_deref(),
+        Some("/after-lit-%[path]")
+    );
     assert_eq!(by("/rdrop").answer, None);
     assert!(by("/rdrop").server_saw.is_some());
     assert_eq!(status("/status"), Some(201));

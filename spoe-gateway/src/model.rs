@@ -415,6 +415,8 @@ pub(crate) struct Frontend {
     pub(crate) http_response: Vec<Rule>,
     /// `http-after-response` rules, in order.
     pub(crate) http_after_response: Vec<Rule>,
+    /// `redirect` lines, run after the `http-request` rules.
+    pub(crate) redirects: Vec<Rule>,
     /// `use_backend` rules, in order.
     pub(crate) use_backends: Vec<UseBackend>,
     /// `default_backend`.
@@ -519,6 +521,8 @@ pub(crate) struct Backend {
     pub(crate) http_response: Vec<Rule>,
     /// `http-after-response` rules.
     pub(crate) http_after_response: Vec<Rule>,
+    /// `redirect` lines, run after the `http-request` rules.
+    pub(crate) redirects: Vec<Rule>,
     /// `filter spoe` lines.
     pub(crate) filters: Vec<SpoeFilterDecl>,
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)

@@ -976,9 +976,15 @@ pub(crate) async fn handle(
     ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut txn)
         .await;
     let fe_acls = &fe.model.acls;
-    let flow = ctx
+    let mut flow = ctx
         .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut txn)
         .await;
+    // `redirect` lines, after the rules (even after an `allow`), as HAProxy runs them.
+    if matches!(flow, Flow::Continue) {
+        flow = ctx
+            .request_rules(&fe.model.redirects, fe_acls, &fe.filters, &mut txn)
+            .await;
+    }
     if let Flow::LuaService(name) = flow {
         let request_body = body.into_body(timeouts.client, progress);
         let rules = [(&fe.model.http_response, fe_acls, &fe.filters[..])];
@@ -1030,7 +1036,7 @@ pub(crate) async fn handle(
         ctx.run_event(filters, Event::OnBackendHttpRequest, &mut txn)
             .await;
     }
-    let flow = ctx
+    let mut flow = ctx
         .request_rules(
             &be.model.http_request,
             &be.model.acls,
@@ -1038,6 +1044,11 @@ pub(crate) async fn handle(
             &mut txn,
         )
         .await;
+    if matches!(flow, Flow::Continue) {
+        flow = ctx
+            .request_rules(&be.model.redirects, &be.model.acls, &be.filters, &mut txn)
+            .await;
+    }
     if let Flow::LuaService(name) = flow {
         let request_body = body.into_body(timeouts.client, progress);
         let rules = [

@@ -164,7 +164,9 @@ pub(super) fn parse_rule(
 ) -> Option<ParsedRule> {
     let kw = line.keyword();
     let phase = scope.site.phase;
-    let Some(action_word) = line.arg(1) else {
+    // The proxy keyword `redirect` is its own action, its arguments right after it.
+    let first = usize::from(kw != "redirect");
+    let Some(action_word) = line.words.get(first) else {
         diag.error_msg(
             line.span().clone(),
             format!(
@@ -174,8 +176,12 @@ pub(super) fn parse_rule(
         );
         return None;
     };
-    let action = action_word.as_str();
-    let args = &line.words[2..];
+    let action = if first == 0 {
+        "redirect"
+    } else {
+        action_word.as_str()
+    };
+    let args = &line.words[first + 1..];
     let mut p = ActionParser {
         kw,
         action,
@@ -386,10 +392,13 @@ pub(super) fn is_cond(word: Option<&Word>) -> bool {
 impl<'a> ActionParser<'a, '_> {
     /// `'http-request ACTION' : msg` at `span`.
     pub(super) fn fail(&mut self, span: &Span, msg: impl std::fmt::Display) {
-        self.diag.error_msg(
-            span.clone(),
-            format!("'{} {}' : {msg}", self.kw, self.action),
-        );
+        let what = if self.kw == self.action {
+            self.kw.to_owned()
+        } else {
+            format!("{} {}", self.kw, self.action)
+        };
+        self.diag
+            .error_msg(span.clone(), format!("'{what}' : {msg}"));
     }
 
     pub(super) fn unsupported(&mut self) {

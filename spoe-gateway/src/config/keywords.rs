@@ -307,7 +307,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "monitor",
     "persist",
     "rate-limit",
-    "redirect",
     "retry-on",
     "server-state-file-name",
     "server-template",

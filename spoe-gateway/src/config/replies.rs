@@ -7,7 +7,7 @@ use spoe::config::reader::Word;
 
 use super::actions::{ActionParser, Parsed, is_cond};
 use super::logformat::Phase;
-use crate::model::{HttpAction, LogFormat, RedirectKind, Reply, ReturnBody};
+use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, Reply, ReturnBody};
 
 /// Statuses HAProxy has a built-in error page for (`http_err_codes[]` in `src/http.c`): the
 /// only ones `deny_status` accepts without a custom reply.
@@ -205,7 +205,7 @@ impl ActionParser<'_, '_> {
     }
 
     /// `redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]`
-    /// (`http_parse_redirect_rule()`).
+    /// (`http_parse_redirect_rule()`), an action or the proxy keyword.
     pub(super) fn redirect(&mut self) -> Parsed {
         let mut kind: Option<(RedirectKind, &Word)> = None;
         let mut code = 302;
@@ -277,6 +277,9 @@ impl ActionParser<'_, '_> {
         // self-redirection).
         let target = if kind == RedirectKind::Prefix && target_word.as_str() == "/" {
             LogFormat(Vec::new())
+        } else if self.kw == "redirect" {
+            // The proxy keyword's target is taken as it is written (no log-format).
+            LogFormat(vec![LogFormatPart::Text(target_word.as_str().to_owned())])
         } else {
             self.log_format(target_word)?
         };

@@ -67,6 +67,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 http_request: Vec::new(),
                 http_response: Vec::new(),
                 http_after_response: Vec::new(),
+                redirects: Vec::new(),
                 filters: Vec::new(),
             };
             if !frontend_half {
@@ -78,6 +79,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                     backend.http_request = p.http_request.clone();
                     backend.http_response = p.http_response.clone();
                     backend.http_after_response = p.http_after_response.clone();
+                    backend.redirects = p.redirects.clone();
                 }
                 backend.filters = p.filters.clone();
             }
@@ -100,6 +102,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 http_request: p.http_request,
                 http_response: p.http_response,
                 http_after_response: p.http_after_response,
+                redirects: p.redirects,
                 use_backends: p.use_backends.into_iter().map(|(u, _)| u).collect(),
                 default_backend,
                 filters: p.filters,
@@ -127,6 +130,7 @@ fn warn_http_in_tcp(p: &Proxy, diag: &mut Diag) {
         (&p.http_request, "http-request"),
         (&p.http_response, "http-response"),
         (&p.http_after_response, "http-after-response"),
+        (&p.redirects, "redirect"),
     ] {
         if let Some(first) = rules.first() {
             diag.ignored(

@@ -66,6 +66,8 @@ impl Lowerer<'_, '_> {
         let (phase, slot) = match line.keyword() {
             "http-request" => (Phase::Request, 0),
             "http-response" => (Phase::Response, 1),
+            // The proxy keyword: a request rule run after the `http-request` rules.
+            "redirect" => (Phase::Request, 3),
             // Read as a response rule, with its own list of actions (`parse_rule`).
             _ => (Phase::Response, 2),
         };
@@ -98,6 +100,7 @@ impl Lowerer<'_, '_> {
         match slot {
             0 => p.http_request.push(parsed.rule),
             1 => p.http_response.push(parsed.rule),
+            3 => p.redirects.push(parsed.rule),
             _ => p.http_after_response.push(parsed.rule),
         }
     }
