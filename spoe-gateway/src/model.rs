@@ -129,12 +129,68 @@ pub(crate) struct Global {
     /// `tune.bufsize` (16384 by default): the most of a request body that
     /// `option http-buffer-request` waits for and keeps.
     pub(crate) bufsize: usize,
+    /// `tune.h2.*`.
+    pub(crate) h2: H2Tunes,
     /// The environment `setenv`, `presetenv`, `unsetenv` and `resetenv` left, which `env()`
     /// reads; `None` when no such line changed the process's.
     pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
     /// `pidfile`: where the gateway writes its pid once it listens (at start; a reload keeps
     /// the file the gateway started with, as HAProxy's master does).
     pub(crate) pidfile: Option<PathBuf>,
+    /// `daemon`, `user`/`uid`, `group`/`gid`, `chroot`: what the process becomes at start.
+    pub(crate) process: Process,
+}
+
+/// What `global` makes of the process at start (`src/haproxy.c`'s `main()` and
+/// `set_identity()` in HAProxy 2.6): in the background, and once listening, in a new root
+/// directory and with a new group and user. Fixed at start: a reload that changes it is
+/// refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Process {
+    /// `daemon`: the command returns once the gateway listens, which goes on in the background
+    /// (unless started with `-db`/`--foreground`).
+    pub(crate) daemon: bool,
+    /// `user`/`uid`: the user the gateway becomes once listening (0: unchanged, as HAProxy).
+    pub(crate) uid: u32,
+    /// `group`/`gid`: the group the gateway becomes once listening, with no supplementary
+    /// group (0: unchanged, as HAProxy).
+    pub(crate) gid: u32,
+    /// `chroot`: the root directory the gateway enters once listening.
+    pub(crate) chroot: Option<PathBuf>,
+}
+
+/// HAProxy's `tune.h2.*` settings, applied to every HTTP/2 client connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct H2Tunes {
+    /// `tune.h2.header-table-size` (4096): the HPACK table the gateway keeps.
+    pub(crate) header_table_size: u32,
+    /// `tune.h2.initial-window-size` (65535): each stream's receive window.
+    pub(crate) initial_window_size: u32,
+    /// `tune.h2.max-concurrent-streams` (100).
+    pub(crate) max_concurrent_streams: u32,
+    /// `tune.h2.max-frame-size` (16384).
+    pub(crate) max_frame_size: u32,
+}
+
+impl Default for H2Tunes {
+    fn default() -> Self {
+        Self {
+            header_table_size: 4096,
+            initial_window_size: 65535,
+            max_concurrent_streams: 100,
+            max_frame_size: 16384,
+        }
+    }
+}
+
+/// What a `bind` line says beyond its addresses.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BindConf {
+    /// `ssl crt ...`: TLS, with its certificates loaded.
+    pub(crate) tls: Option<Arc<crate::tls::TlsBind>>,
+    /// `proto h2`: HTTP/2 whatever ALPN says (on a clear-text bind: prior
+    /// knowledge).
+    pub(crate) h2: bool,
 }
 
 impl Default for Global {
@@ -145,8 +201,10 @@ impl Default for Global {
             nbthread: None,
             logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
+            h2: H2Tunes::default(),
             environment: None,
             pidfile: None,
+            process: Process::default(),
         }
     }
 }
@@ -166,6 +224,46 @@ pub(crate) struct Timeouts {
     pub(crate) http_keep_alive: Option<Duration>,
     /// `timeout queue`: waiting for a server slot.
     pub(crate) queue: Option<Duration>,
+    /// `timeout check`: once a health check is connected, how long its answer may take.
+    pub(crate) check: Option<Duration>,
+    /// `timeout tunnel`: inactivity of a tunnel (after a `101 Switching Protocols`), both
+    /// sides; without it `timeout client` and `timeout server` go on applying to their side.
+    pub(crate) tunnel: Option<Duration>,
+}
+
+/// `option forwardfor [except NET] [header NAME] [if-none]` of one proxy (HAProxy keeps the
+/// header name and the network per proxy: a request reads both its frontend's and backend's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ForwardFor {
+    /// `header NAME` (`X-Forwarded-For` by default).
+    pub(crate) header: hyper::header::HeaderName,
+    /// `except NET`: clients in it get no header.
+    pub(crate) except: Option<Net>,
+    /// Without `if-none`: added even when the request has the header already.
+    pub(crate) always: bool,
+}
+
+/// An IPv4 or IPv6 network (`str2net()`, `str62net()`), its address already masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Net {
+    /// IPv4 address and mask.
+    V4(std::net::Ipv4Addr, std::net::Ipv4Addr),
+    /// IPv6 address and prefix length.
+    V6(std::net::Ipv6Addr, u8),
+}
+
+/// The HTTP connection mode of a proxy (`PR_O_HTTP_MODE`: `option http-keep-alive`,
+/// `http-server-close`, `httpclose`; the last one read wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum HttpMode {
+    /// Both sides kept alive (HAProxy's default).
+    #[default]
+    KeepAlive,
+    /// `option http-server-close`: a server connection serves one request.
+    ServerClose,
+    /// `option httpclose`: server connections serve one request; a frontend's client
+    /// connections close after each response too.
+    Close,
 }
 
 /// A `filter spoe [engine NAME] config FILE` line, with its file parsed.
@@ -398,6 +496,9 @@ pub(crate) struct Frontend {
     pub(crate) name: String,
     /// `bind ADDR:PORT` lines.
     pub(crate) binds: Vec<SocketAddr>,
+    /// What each `bind` address's line says beyond the address (TLS, HTTP/2);
+    /// an address without an entry serves clear-text HTTP/1.1.
+    pub(crate) bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
     /// `bind ... v6only` (`true`) or `v4v6` (`false`) for IPv6 addresses; the others keep the
     /// system's default (`net.ipv6.bindv6only`), as in HAProxy.
     pub(crate) ipv6_only: Vec<(SocketAddr, bool)>,
@@ -439,6 +540,27 @@ pub(crate) struct Frontend {
     pub(crate) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`: the path (starting with `/`) or target the frontend answers itself.
     pub(crate) monitor_uri: Option<Arc<str>>,
+    /// `option forwardfor`.
+    pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(crate) http_mode: HttpMode,
+}
+
+impl Frontend {
+    /// The `bind` settings of the address a connection arrived on (`local`),
+    /// matched as [`Frontend::binds`] are (a wildcard address serves every
+    /// local address of its port).
+    pub(crate) fn bind_conf(&self, local: SocketAddr) -> Option<&Arc<BindConf>> {
+        self.bind_confs
+            .iter()
+            .find(|(b, _)| *b == local)
+            .or_else(|| {
+                self.bind_confs
+                    .iter()
+                    .find(|(b, _)| b.port() == local.port() && b.ip().is_unspecified())
+            })
+            .map(|(_, c)| c)
+    }
 }
 
 /// `mode` of a proxy.
@@ -487,6 +609,74 @@ pub(crate) struct Server {
     /// `pool-purge-delay` (5 s by default): an idle connection to this
     /// server is closed after this long unused; zero keeps them.
     pub(crate) pool_purge_delay: Duration,
+    /// `ssl ...`: TLS towards the server, its files loaded.
+    pub(crate) tls: Option<Arc<crate::tls::UpstreamTls>>,
+    /// `proto h2`: HTTP/2 whatever ALPN says (on clear text: prior knowledge).
+    pub(crate) proto_h2: bool,
+    /// `port`, `addr`, `fastinter`, `downinter`, `backup`: how it is checked and used.
+    pub(crate) probe: ServerProbe,
+}
+
+/// What a `server` line says about its health checks and its role beyond `check inter rise
+/// fall`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ServerProbe {
+    /// `port`: the port checked instead of the server's.
+    pub(crate) port: Option<u16>,
+    /// `addr`: the address checked instead of the server's.
+    pub(crate) addr: Option<std::net::IpAddr>,
+    /// `fastinter`: the interval while the health is neither full nor zero.
+    pub(crate) fastinter: Option<Duration>,
+    /// `downinter`: the interval while the server is fully down.
+    pub(crate) downinter: Option<Duration>,
+    /// `backup`: used only when no active server is up.
+    pub(crate) backup: bool,
+}
+
+/// A backend's health checks: what `option httpchk`, `http-check`, `option tcp-check` and
+/// `tcp-check connect` say (a TCP connect when none is given).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CheckSpec {
+    /// `option httpchk` (with `http-check send|expect`): the request and what the answer
+    /// must be. `None`: a TCP connect is the check.
+    pub(crate) http: Option<Arc<HttpCheck>>,
+    /// `http-check connect port N` / `tcp-check connect port N`: the port checked instead of
+    /// the server's (a server's own `port` wins, as in HAProxy).
+    pub(crate) port: Option<u16>,
+    /// `http-check disable-on-404`: a 404 from an up server drains it (`NOLB`) instead of
+    /// failing.
+    pub(crate) disable_on_404: bool,
+}
+
+/// An HTTP health check.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpCheck {
+    /// The request as written on the wire (HAProxy's serialization of it).
+    pub(crate) request: bytes::Bytes,
+    /// `http-check expect` rules, all of which must pass (none: a 2xx or 3xx status).
+    pub(crate) expects: Vec<Expect>,
+}
+
+/// One `http-check expect [!] KIND PATTERN`.
+#[derive(Debug, Clone)]
+pub(crate) struct Expect {
+    /// `!`: the rule passes when the pattern does not match.
+    pub(crate) inverse: bool,
+    /// What is matched.
+    pub(crate) kind: ExpectKind,
+}
+
+/// What `http-check expect` matches.
+#[derive(Debug, Clone)]
+pub(crate) enum ExpectKind {
+    /// `status CODE[-CODE][,...]`.
+    Status(Vec<(u16, u16)>),
+    /// `rstatus REGEX` on the status code's three digits.
+    RStatus(Regex),
+    /// `string TEXT` in the body.
+    String(String),
+    /// `rstring REGEX` on the body.
+    RString(Regex),
 }
 
 /// `pool-max-conn` when none is configured. HAProxy's default is unlimited
@@ -513,6 +703,11 @@ pub(crate) struct Backend {
     pub(crate) servers: Vec<Server>,
     /// `option spop-check`.
     pub(crate) spop_check: bool,
+    /// `option httpchk`, `http-check`, `option tcp-check`, `tcp-check connect`.
+    pub(crate) checks: CheckSpec,
+    /// `option allbackups`: every backup server takes requests when no active one is up
+    /// (without it, the first backup only).
+    pub(crate) all_backups: bool,
     /// `acl` lines.
     pub(crate) acls: AclSet,
     /// `http-request` rules.
@@ -528,4 +723,8 @@ pub(crate) struct Backend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the backend's SPOE events and rules.
     pub(crate) http_buffer_request: bool,
+    /// `option forwardfor`.
+    pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(crate) http_mode: HttpMode,
 }

@@ -51,50 +51,17 @@ pub(super) fn suggestion<'a>(kw: &str, all: impl Iterator<Item = &'a str>) -> St
 /// `global` keywords accepted with a warning.
 pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
     (
-        "daemon",
-        "the gateway runs in the foreground; let the service manager detach it",
-    ),
-    (
-        "master-worker",
-        "the gateway is a single process that reloads in place",
-    ),
-    (
-        "user",
-        "the gateway does not change its user; start it as the right one",
-    ),
-    (
-        "group",
-        "the gateway does not change its group; start it as the right one",
-    ),
-    (
-        "uid",
-        "the gateway does not change its user; start it as the right one",
-    ),
-    (
-        "gid",
-        "the gateway does not change its group; start it as the right one",
-    ),
-    ("chroot", "the gateway does not chroot"),
-    (
         "stats",
         "the gateway has no stats socket; use its Prometheus metrics",
     ),
-    ("ca-base", "the gateway does not use TLS"),
-    ("crt-base", "the gateway does not use TLS"),
-    ("ssl-default-bind-ciphers", "the gateway does not use TLS"),
     (
-        "ssl-default-bind-ciphersuites",
-        "the gateway does not use TLS",
+        "ssl-dh-param-file",
+        "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
     ),
-    ("ssl-default-bind-options", "the gateway does not use TLS"),
-    ("ssl-default-server-ciphers", "the gateway does not use TLS"),
     (
-        "ssl-default-server-ciphersuites",
-        "the gateway does not use TLS",
+        "tune.ssl.default-dh-param",
+        "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
     ),
-    ("ssl-default-server-options", "the gateway does not use TLS"),
-    ("ssl-dh-param-file", "the gateway does not use TLS"),
-    ("tune.ssl.default-dh-param", "the gateway does not use TLS"),
     (
         "log-send-hostname",
         "the gateway writes its logs to stdout or stderr",
@@ -171,26 +138,6 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
         "log-health-checks",
         true,
         "the gateway does not log health checks",
-    ),
-    (
-        "forwardfor",
-        false,
-        "the gateway does not add an X-Forwarded-For header",
-    ),
-    (
-        "http-keep-alive",
-        true,
-        "the gateway manages connection persistence by itself",
-    ),
-    (
-        "http-server-close",
-        true,
-        "the gateway manages connection persistence by itself",
-    ),
-    (
-        "httpclose",
-        true,
-        "the gateway manages connection persistence by itself",
     ),
     (
         "redispatch",
@@ -270,7 +217,6 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "ssl-engine",
     "ssl-load-extra-files",
     "ssl-mode-async",
-    "ssl-server-verify",
     "strict-limits",
     "thread-group",
     "thread-groups",
@@ -297,7 +243,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "force-persist",
     "hash-balance-factor",
     "hash-type",
-    "http-check",
     "http-error",
     "http-send-name-header",
     "ignore-persist",
@@ -317,7 +262,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "stats",
     "stick",
     "stick-table",
-    "tcp-check",
     "tcp-request",
     "tcp-response",
     "transparent",
@@ -329,7 +273,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
 pub(super) const HAPROXY_OPTIONS: &[&str] = &[
     "accept-invalid-http-request",
     "accept-invalid-http-response",
-    "allbackups",
     "checkcache",
     "disable-h2-upgrade",
     "external-check",
@@ -338,7 +281,6 @@ pub(super) const HAPROXY_OPTIONS: &[&str] = &[
     "http-pretend-keepalive",
     "http-restrict-req-hdr-names",
     "http-use-proxy-header",
-    "httpchk",
     "idle-close-on-response",
     "ldap-check",
     "mysql-check",
@@ -349,7 +291,6 @@ pub(super) const HAPROXY_OPTIONS: &[&str] = &[
     "redis-check",
     "smtpchk",
     "ssl-hello-chk",
-    "tcp-check",
     "transparent",
 ];
 
@@ -358,7 +299,6 @@ pub(super) const HAPROXY_OPTIONS: &[&str] = &[
 /// `src/backend.c`...), so that every one on a line is reported, not the first only. `source`
 /// takes an address then optional `usesrc X` / `interface X`, read here as keywords.
 pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
-    ("addr", 1),
     ("agent-addr", 1),
     ("agent-check", 0),
     ("agent-inter", 1),
@@ -366,7 +306,6 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("agent-send", 1),
     ("allow-0rtt", 0),
     ("alpn", 1),
-    ("backup", 0),
     ("ca-file", 1),
     ("check-alpn", 1),
     ("check-proto", 1),
@@ -380,10 +319,8 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("crl-file", 1),
     ("crt", 1),
     ("disabled", 0),
-    ("downinter", 1),
     ("enabled", 0),
     ("error-limit", 1),
-    ("fastinter", 1),
     ("force-sslv3", 0),
     ("force-tlsv10", 0),
     ("force-tlsv11", 0),
@@ -397,7 +334,6 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("minconn", 1),
     ("namespace", 1),
     ("no-agent-check", 0),
-    ("no-backup", 0),
     ("no-check-send-proxy", 0),
     ("no-check-ssl", 0),
     ("no-send-proxy", 0),
@@ -420,7 +356,6 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("on-marked-down", 1),
     ("on-marked-up", 1),
     ("pool-low-conn", 1),
-    ("port", 1),
     ("proto", 1),
     ("proxy-v2-options", 1),
     ("redir", 1),

@@ -34,15 +34,22 @@ impl Gateway {
             // and an idle client would keep it (8 KiB of the ~13 each idle
             // connection cost; HAProxy's cost ~1). The first head's timeout
             // is the same as hyper's: it runs from the accept.
+            // A request sent with the TLS handshake's last flight is already
+            // decrypted: the socket will not say so.
+            let buffered = first && io.sock.inner_mut().get_mut().has_buffered();
             if io.unread.is_empty() {
                 let until = if first {
                     waits.first_head
                 } else {
                     Instant::now() + waits.keep_alive()
                 };
-                let readable = tokio::select! {
-                    r = tokio::time::timeout_at(until, io.sock.inner().get_ref().readable()) => r,
-                    () = stop.cancelled() => return,
+                let readable = if buffered {
+                    Ok(Ok(()))
+                } else {
+                    tokio::select! {
+                        r = tokio::time::timeout_at(until, io.sock.inner().get_ref().tcp().readable()) => r,
+                        () = stop.cancelled() => return,
+                    }
                 };
                 match readable {
                     Ok(Ok(())) => {
@@ -142,8 +149,10 @@ impl Gateway {
             let mut sock = conn.into_parts().io.sock.into_inner();
             if exchange.dropped() {
                 // `silent-drop`: lingering off, the close resets the connection.
-                let linger =
-                    rustix::net::sockopt::set_socket_linger(sock.get_ref(), Some(Duration::ZERO));
+                let linger = rustix::net::sockopt::set_socket_linger(
+                    sock.get_ref().tcp(),
+                    Some(Duration::ZERO),
+                );
                 if let Err(e) = linger {
                     tracing::debug!(%client, error = %e, "silent-drop: cannot turn lingering off");
                 }
@@ -167,6 +176,24 @@ impl Gateway {
         }
         let parts = conn.into_parts();
         let mut io = parts.io;
+        let tunnel = session
+            .tunnel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(tunnel) = tunnel {
+            // hyper wrote the 101: what the client sent past its request goes first.
+            let mut unread = io.unread.to_vec();
+            unread.extend_from_slice(&parts.read_buf);
+            // A soft stop lets tunnels run (as HAProxy's, until `hard-stop-after`).
+            tokio::select! {
+                moved = tunnel.run(io.sock.into_inner(), Bytes::from(unread)) => {
+                    tracing::debug!(%client, ?moved, "tunnel closed");
+                }
+                () = self.killed.cancelled() => {}
+            }
+            return None;
+        }
         // The next request may start from a message boundary only when
         // this one's body was read to its end.
         let again = handing_back && !stopping && exchange.reusable() && session.body_complete();

@@ -9,6 +9,8 @@
 //! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
 pub(super) mod bind;
+pub(super) mod check;
+mod conn;
 mod defaults;
 mod filter;
 mod limits;
@@ -56,6 +58,9 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         handler: |lw, p, line| lw.bind(p, line),
         uses: Use::Runs(&[
             ("Frontend.binds", "model.rs"),
+            ("Frontend.bind_confs", "model.rs"),
+            ("BindConf.tls", "server/connection.rs"),
+            ("BindConf.h2", "server/connection.rs"),
             ("Frontend.bind_maxconn", "limits.rs"),
         ]),
     },
@@ -93,6 +98,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "balance",
         handler: |lw, p, line| lw.balance(p, line),
         uses: Use::Runs(&[("Backend.balance", "proxy.rs")]),
+    },
+    Keyword {
+        name: "http-check",
+        handler: |lw, p, line| lw.http_check(p, line),
+        uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "tcp-check",
+        handler: |lw, p, line| lw.tcp_check(p, line),
+        uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
     },
     Keyword {
         name: "acl",
@@ -305,7 +320,7 @@ impl Lowerer<'_, '_> {
         let missing = (fe && t.client.is_none())
             || (be
                 && !p.servers.is_empty()
-                && (t.connect.is_none() || (t.server.is_none() && (http || !p.timeout_tunnel))));
+                && (t.connect.is_none() || (t.server.is_none() && (http || t.tunnel.is_none()))));
         if !missing || p.timeouts_unsure {
             return;
         }
