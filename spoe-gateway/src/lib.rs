@@ -34,6 +34,7 @@ mod model;
 mod pages;
 pub mod process;
 mod proxy;
+mod rewrite;
 pub mod server;
 pub mod stats;
 pub mod tls;

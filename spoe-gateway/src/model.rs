@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use regex::Regex;
 use spoe::config::{LogServer, Span, SpoeConfig};
 use spoe::expr::{AclSet, Condition, SampleExpr, VarRef};
 
@@ -319,17 +320,88 @@ pub(crate) enum RedirectKind {
     Location,
     /// `prefix`: prepended to the request's path.
     Prefix,
-    /// `scheme`: the scheme of a URL made of the `Host` and the path.
+    /// `scheme`: the request's URL with this scheme (`https://HOST/PATH`).
     Scheme,
+}
+
+/// A custom reply's parts (`http_parse_http_reply()`): `deny` with `hdr`, `content-type`,
+/// `string` or `lf-string` (`return` holds the same parts itself).
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    /// `content-type`.
+    pub(crate) content_type: Option<String>,
+    /// `hdr NAME FMT`, in order.
+    pub(crate) headers: Vec<(String, LogFormat)>,
+    /// The body (none: an empty one).
+    pub(crate) body: Option<ReturnBody>,
+}
+
+/// The part of the request line a `set-*` / `replace-*` action rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinePart {
+    /// `set-method`.
+    Method,
+    /// `set-path`, `replace-path`: the path, the query kept.
+    Path,
+    /// `set-pathq`, `replace-pathq`: the path with its query.
+    PathQuery,
+    /// `set-query`: the query (without `?`).
+    Query,
+    /// `set-uri`, `replace-uri`: the whole target.
+    Uri,
 }
 
 /// What an `http-request` / `http-response` rule does.
 #[derive(Debug, Clone)]
 pub(crate) enum HttpAction {
-    /// `deny [deny_status N]` (403 by default).
+    /// `deny [deny_status N]` (403 by default on a request, 502 on a response), with HAProxy's
+    /// error page for the status, or a custom reply (`hdr`, `content-type`, `string`...).
     Deny {
         /// The status.
         status: u16,
+        /// The custom reply (none: HAProxy's error page).
+        reply: Option<Box<Reply>>,
+    },
+    /// `silent-drop`: the connection is closed at once with no answer (a reset).
+    SilentDrop,
+    /// `allow`: the rest of this rule list is skipped.
+    Allow,
+    /// `set-status N [reason R]` on a response.
+    SetStatus {
+        /// The status.
+        status: u16,
+        /// The reason phrase (none: the status's usual one).
+        reason: Option<String>,
+    },
+    /// `replace-header NAME REGEX FMT` (each whole value) and `replace-value NAME REGEX FMT`
+    /// (each comma-separated value): a matching value becomes FMT with `\N` replaced by
+    /// the regex's groups.
+    ReplaceHeader {
+        /// Header name.
+        name: String,
+        /// What a value must match (anywhere in it).
+        regex: Regex,
+        /// The new value.
+        replace: LogFormat,
+        /// `replace-value`: each comma-separated value apart.
+        values: bool,
+    },
+    /// `set-method|set-path|set-pathq|set-query|set-uri FMT`.
+    SetLine {
+        /// What is rewritten.
+        part: LinePart,
+        /// Its new value.
+        value: LogFormat,
+    },
+    /// `replace-path|replace-pathq|replace-uri REGEX FMT`: the part becomes FMT (groups
+    /// expanded) when it matches.
+    ReplaceLine {
+        /// What is rewritten.
+        part: LinePart,
+        /// What it must match.
+        regex: Regex,
+        /// Its new value.
+        replace: LogFormat,
     },
     /// `return [status N] [content-type T] [hdr NAME FMT]... [string S | lf-string FMT]`.
     Return {
@@ -375,14 +447,19 @@ pub(crate) enum HttpAction {
         /// The group.
         group: String,
     },
-    /// `redirect location|prefix TARGET [code N]` (302 by default).
+    /// `redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]` (302 by
+    /// default).
     Redirect {
-        /// Location or prefix.
+        /// Location, prefix or scheme.
         kind: RedirectKind,
         /// The target.
         target: LogFormat,
         /// The status.
         code: u16,
+        /// `drop-query` (prefix and scheme): the query is left out.
+        drop_query: bool,
+        /// `append-slash` (with `drop-query`): a `/` is added to a path without one.
+        append_slash: bool,
     },
     /// `use-service prometheus-exporter`.
     PrometheusExporter,
@@ -442,6 +519,10 @@ pub(crate) struct Frontend {
     pub(crate) http_request: Vec<Rule>,
     /// `http-response` rules, in order.
     pub(crate) http_response: Vec<Rule>,
+    /// `http-after-response` rules, in order.
+    pub(crate) http_after_response: Vec<Rule>,
+    /// `redirect` lines, run after the `http-request` rules.
+    pub(crate) redirects: Vec<Rule>,
     /// `use_backend` rules, in order.
     pub(crate) use_backends: Vec<UseBackend>,
     /// `default_backend`.
@@ -619,11 +700,11 @@ pub(crate) enum ExpectKind {
     /// `status CODE[-CODE][,...]`.
     Status(Vec<(u16, u16)>),
     /// `rstatus REGEX` on the status code's three digits.
-    RStatus(regex::Regex),
+    RStatus(Regex),
     /// `string TEXT` in the body.
     String(String),
     /// `rstring REGEX` on the body.
-    RString(regex::Regex),
+    RString(Regex),
 }
 
 /// `pool-max-conn` when none is configured. HAProxy's default is unlimited
@@ -661,6 +742,10 @@ pub(crate) struct Backend {
     pub(crate) http_request: Vec<Rule>,
     /// `http-response` rules.
     pub(crate) http_response: Vec<Rule>,
+    /// `http-after-response` rules.
+    pub(crate) http_after_response: Vec<Rule>,
+    /// `redirect` lines, run after the `http-request` rules.
+    pub(crate) redirects: Vec<Rule>,
     /// `filter spoe` lines.
     pub(crate) filters: Vec<SpoeFilterDecl>,
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)

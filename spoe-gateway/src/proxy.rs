@@ -24,7 +24,7 @@ use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
-use crate::model::{HttpAction, LogOptions, RedirectKind, ReturnBody, Rule};
+use crate::model::{HttpAction, LogOptions, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
 use crate::txn::{LuaTxn, Txn, UniqueId, render};
 
@@ -189,6 +189,72 @@ fn monitor_matches(monitor_uri: &str, target: &hyper::Uri) -> bool {
         || *target == *monitor_uri
 }
 
+/// An http reply (`return`, or `deny` with a custom reply): the status, `content-type`,
+/// the `hdr` lines (one whose value is empty is left out, as HAProxy does), the body.
+fn http_reply(
+    status: u16,
+    content_type: Option<&str>,
+    headers: &[(String, crate::model::LogFormat)],
+    body: &Option<ReturnBody>,
+    txn: &Txn,
+) -> Response<Body> {
+    let body_text = match body {
+        Some(ReturnBody::String(s)) => s.clone(),
+        Some(ReturnBody::LogFormat(f)) => render(f, txn),
+        None => String::new(),
+    };
+    let mut r = Response::new(full(body_text));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(c).ok()) {
+        r.headers_mut().insert("content-type", ct);
+    }
+    for (name, fmt) in headers {
+        let value = render(fmt, txn);
+        if value.is_empty() {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            r.headers_mut().append(n, v);
+        }
+    }
+    r
+}
+
+/// `deny`'s answer: HAProxy's error page for the status, or the custom reply.
+fn deny_reply(status: u16, reply: Option<&crate::model::Reply>, txn: &Txn) -> Response<Body> {
+    match reply {
+        None => error_page(status),
+        Some(r) => http_reply(status, r.content_type.as_deref(), &r.headers, &r.body, txn),
+    }
+}
+
+/// A `redirect`'s answer (`http_apply_redirect_rule()`): the status, an empty body, the
+/// location.
+fn redirect(action: &HttpAction, txn: &Txn) -> Response<Body> {
+    let HttpAction::Redirect {
+        kind,
+        target,
+        code,
+        drop_query,
+        append_slash,
+    } = action
+    else {
+        return error_page(500);
+    };
+    let target = render(target, txn);
+    let location =
+        crate::rewrite::redirect_location(*kind, &target, &txn.request, *drop_query, *append_slash);
+    let mut r = Response::new(full(Bytes::new()));
+    *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::FOUND);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert("location", v);
+    }
+    r
+}
+
 fn cond_holds(rule: &Rule, txn: &Txn, acls: &AclSet) -> bool {
     rule.cond.as_ref().is_none_or(|c| c.eval(txn, acls))
 }
@@ -205,6 +271,9 @@ enum Flow {
     LuaService(String),
     /// `txn:done()` without a reply: the connection closes with no answer.
     Close,
+    /// `silent-drop`: the connection is reset with no answer, with the termination state
+    /// of the access line and the status it logs (the server's, once it answered).
+    Drop(&'static str, Option<u16>),
 }
 
 /// What a Lua action's verdict means to the rules, as HAProxy 2.6 acts on it (`Side`
@@ -242,6 +311,8 @@ struct Ctx<'a> {
     /// The frontend's, backend's and server's statistics, as they are
     /// assigned: a header rewrite that fails counts in each (`wrew`).
     counters: Vec<Arc<Counters>>,
+    /// The `http-after-response` rules of the frontend, then of the backend once assigned.
+    after: Vec<(&'a [Rule], &'a AclSet)>,
 }
 
 impl Ctx<'_> {
@@ -299,6 +370,59 @@ impl Ctx<'_> {
         }
     }
 
+    /// `http-after-response` rules on the response held in `txn` (the backend's first, then
+    /// the frontend's; `allow` ends a list), as HAProxy runs them on every response, the
+    /// server's and its own.
+    async fn after_response(&mut self, txn: &mut Txn) {
+        if self.after.iter().all(|(rules, _)| rules.is_empty()) {
+            return;
+        }
+        let lists = self.after.clone();
+        for (rules, acls) in lists.into_iter().rev() {
+            for rule in rules {
+                if !cond_holds(rule, txn, acls) {
+                    continue;
+                }
+                if matches!(rule.action, HttpAction::Allow) {
+                    break;
+                }
+                self.common_action(&rule.action, &[], txn, Side::Response)
+                    .await;
+            }
+        }
+    }
+
+    /// A response the gateway made, through the `http-after-response` rules.
+    async fn answer(&mut self, r: Response<Body>, txn: &mut Txn) -> Response<Body> {
+        if self.after.iter().all(|(rules, _)| rules.is_empty()) {
+            return r;
+        }
+        let (parts, body) = r.into_parts();
+        let held = txn.response.replace(parts);
+        self.after_response(txn).await;
+        let parts = std::mem::replace(&mut txn.response, held);
+        match parts {
+            Some(p) => Response::from_parts(p, body),
+            None => error_page(500),
+        }
+    }
+
+    /// A rule list's answer, through the `http-after-response` rules.
+    async fn answer_flow(&mut self, flow: Flow, txn: &mut Txn) -> Flow {
+        match flow {
+            Flow::Respond(r, t) => Flow::Respond(self.answer(r, txn).await, t),
+            Flow::Service(r) => Flow::Service(self.answer(r, txn).await),
+            other => other,
+        }
+    }
+
+    /// A rewrite failed: HAProxy's `wrew`, of each object assigned.
+    fn failed_rewrite(&self) {
+        for c in &self.counters {
+            c.failed_rewrites.inc();
+        }
+    }
+
     /// A frontend rule answered (`return`, `redirect`, a service), counted
     /// before the answer is made, as HAProxy counts it (a backend's rules
     /// are not counted: HAProxy counts only what the frontend intercepts).
@@ -321,7 +445,7 @@ impl Ctx<'_> {
                 continue;
             }
             match &rule.action {
-                HttpAction::Deny { .. } => self.denied(),
+                HttpAction::Deny { .. } | HttpAction::SilentDrop => self.denied(),
                 HttpAction::Return { .. }
                 | HttpAction::Redirect { .. }
                 | HttpAction::PrometheusExporter
@@ -329,79 +453,36 @@ impl Ctx<'_> {
                 _ => {}
             }
             match &rule.action {
-                HttpAction::Deny { status } => return Flow::Respond(error_page(*status), "PR"),
+                HttpAction::Deny { status, reply } => {
+                    return Flow::Respond(deny_reply(*status, reply.as_deref(), txn), "PR");
+                }
                 HttpAction::Return {
                     status,
                     content_type,
                     headers,
                     body,
                 } => {
-                    let body_text = match body {
-                        Some(ReturnBody::String(s)) => s.clone(),
-                        Some(ReturnBody::LogFormat(f)) => render(f, txn),
-                        None => String::new(),
-                    };
-                    let mut r = Response::new(full(body_text));
-                    *r.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
-                    if let Some(ct) = content_type
-                        .as_deref()
-                        .and_then(|c| HeaderValue::from_str(c).ok())
-                    {
-                        r.headers_mut().insert("content-type", ct);
-                    }
-                    for (name, fmt) in headers {
-                        let value = render(fmt, txn);
-                        // HAProxy leaves out a header whose value is empty.
-                        if value.is_empty() {
-                            continue;
-                        }
-                        if let (Ok(n), Ok(v)) = (
-                            HeaderName::from_bytes(name.as_bytes()),
-                            HeaderValue::from_str(&value),
-                        ) {
-                            r.headers_mut().append(n, v);
-                        }
-                    }
+                    let r = http_reply(*status, content_type.as_deref(), headers, body, txn);
                     return Flow::Respond(r, "LR");
                 }
+                HttpAction::SilentDrop => return Flow::Drop("PR", None),
+                // The rest of this list is skipped; the request goes on.
+                HttpAction::Allow => return Flow::Continue,
                 HttpAction::SetHeader { .. }
                 | HttpAction::AddHeader { .. }
                 | HttpAction::DelHeader { .. }
+                | HttpAction::ReplaceHeader { .. }
+                | HttpAction::SetLine { .. }
+                | HttpAction::ReplaceLine { .. }
+                | HttpAction::SetStatus { .. }
                 | HttpAction::SetVar { .. }
                 | HttpAction::SetLogLevel { .. }
                 | HttpAction::SendSpoeGroup { .. } => {
                     self.common_action(&rule.action, filters, txn, Side::Request)
                         .await;
                 }
-                HttpAction::Redirect { kind, target, code } => {
-                    let t = render(target, txn);
-                    let location = match kind {
-                        RedirectKind::Location => t,
-                        RedirectKind::Prefix => {
-                            format!("{}{}", t.trim_end_matches('/'), txn.request.uri)
-                        }
-                        // HAProxy's: SCHEME "://" the first Host, then the path and query.
-                        RedirectKind::Scheme => {
-                            let host = txn
-                                .request
-                                .headers
-                                .get(hyper::header::HOST)
-                                .and_then(|h| h.to_str().ok())
-                                .unwrap_or("");
-                            let path = txn
-                                .request
-                                .uri
-                                .path_and_query()
-                                .map_or("/", hyper::http::uri::PathAndQuery::as_str);
-                            format!("{t}://{host}{path}")
-                        }
-                    };
-                    let mut r = Response::new(full(Bytes::new()));
-                    *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::FOUND);
-                    if let Ok(v) = HeaderValue::from_str(&location) {
-                        r.headers_mut().insert("location", v);
-                    }
-                    return Flow::Respond(r, "LR");
+                HttpAction::Redirect { .. } => {
+                    return Flow::Respond(redirect(&rule.action, txn), "LR");
                 }
                 HttpAction::Lua { name, args } => {
                     let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
@@ -440,19 +521,49 @@ impl Ctx<'_> {
             if !cond_holds(rule, txn, acls) {
                 continue;
             }
-            if let HttpAction::Lua { name, args } = &rule.action {
-                let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
-                    continue;
-                };
-                let outcome = crate::lua::action(&worker, name, args, txn).await;
-                match lua_verdict(outcome, Side::Response) {
-                    None => continue,
-                    Some(Flow::Continue) => return Flow::Continue,
-                    Some(flow) => return flow,
+            match &rule.action {
+                HttpAction::Lua { name, args } => {
+                    let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
+                        continue;
+                    };
+                    let outcome = crate::lua::action(&worker, name, args, txn).await;
+                    match lua_verdict(outcome, Side::Response) {
+                        None => continue,
+                        Some(Flow::Continue) => return Flow::Continue,
+                        Some(flow) => return flow,
+                    }
+                }
+                HttpAction::Deny { status, reply } => {
+                    // HAProxy's `dresp`, of the frontend, the backend and the server.
+                    for c in &self.counters {
+                        c.denied_resp.inc();
+                    }
+                    return Flow::Respond(deny_reply(*status, reply.as_deref(), txn), "PH");
+                }
+                HttpAction::Return {
+                    status,
+                    content_type,
+                    headers,
+                    body,
+                } => {
+                    let r = http_reply(*status, content_type.as_deref(), headers, body, txn);
+                    return Flow::Respond(r, "LH");
+                }
+                HttpAction::Redirect { .. } => {
+                    return Flow::Respond(redirect(&rule.action, txn), "LH");
+                }
+                HttpAction::SilentDrop => {
+                    // As HAProxy's `tcp_exec_action_silent_drop()`: a denied request.
+                    self.denied();
+                    let status = txn.response.as_ref().map(|r| r.status.as_u16());
+                    return Flow::Drop("PR", status);
+                }
+                HttpAction::Allow => return Flow::Continue,
+                _ => {
+                    self.common_action(&rule.action, filters, txn, Side::Response)
+                        .await;
                 }
             }
-            self.common_action(&rule.action, filters, txn, Side::Response)
-                .await;
         }
         Flow::Continue
     }
@@ -538,14 +649,46 @@ impl Ctx<'_> {
                 if let Some(h) = side.headers(txn)
                     && !set_header(h, name, &v, replace)
                 {
-                    for c in &self.counters {
-                        c.failed_rewrites.inc();
-                    }
+                    self.failed_rewrite();
                 }
             }
             HttpAction::DelHeader { name } => {
                 if let Some(h) = side.headers(txn) {
                     h.remove(name.as_str());
+                }
+            }
+            HttpAction::ReplaceHeader {
+                name,
+                regex,
+                replace,
+                values,
+            } => {
+                let with = render(replace, txn);
+                if let Some(h) = side.headers(txn)
+                    && !crate::rewrite::replace_header(h, name, regex, &with, *values)
+                {
+                    self.failed_rewrite();
+                }
+            }
+            HttpAction::SetLine { part, value } => {
+                let v = render(value, txn);
+                if !crate::rewrite::set_line(&mut txn.request, *part, &v) {
+                    self.failed_rewrite();
+                }
+            }
+            HttpAction::ReplaceLine {
+                part,
+                regex,
+                replace,
+            } => {
+                let with = render(replace, txn);
+                if !crate::rewrite::replace_line(&mut txn.request, *part, regex, &with) {
+                    self.failed_rewrite();
+                }
+            }
+            HttpAction::SetStatus { status, reason } => {
+                if let Some(r) = txn.response.as_mut() {
+                    crate::rewrite::set_status(r, *status, reason.as_deref());
                 }
             }
             HttpAction::SetVar { var, expr } => {
@@ -849,6 +992,7 @@ async fn handle_in_frontend(
         sid,
         streams: Vec::new(),
         counters: vec![fe.counters.clone()],
+        after: vec![(&fe.model.http_after_response, &fe.model.acls)],
     };
 
     // on-client-session: once per connection and generation.
@@ -885,9 +1029,15 @@ async fn handle_in_frontend(
     ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut txn)
         .await;
     let fe_acls = &fe.model.acls;
-    let flow = ctx
+    let mut flow = ctx
         .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut txn)
         .await;
+    // `redirect` lines, after the rules (even after an `allow`), as HAProxy runs them.
+    if matches!(flow, Flow::Continue) {
+        flow = ctx
+            .request_rules(&fe.model.redirects, fe_acls, &fe.filters, &mut txn)
+            .await;
+    }
     if let Flow::LuaService(name) = flow {
         let request_body = body.into_body(timeouts.client, progress);
         let rules = [(&fe.model.http_response, fe_acls, &fe.filters[..])];
@@ -896,6 +1046,7 @@ async fn handle_in_frontend(
             .await;
     }
     if !matches!(flow, Flow::Continue) {
+        let flow = ctx.answer_flow(flow, &mut txn).await;
         return finish_rule(flow, pending.take());
     }
     let backend_name = fe
@@ -924,12 +1075,14 @@ async fn handle_in_frontend(
             access.backend = name;
         }
         access.termination = "SC";
-        return finish(error_page(503), access);
+        return finish(ctx.answer(error_page(503), &mut txn).await, access);
     };
     pending.get().backend.clone_from(&be.model.name);
     crate::errorfile::enter_backend(&be.model.errorfiles);
     pending.tally().backend(be.counters.clone());
     ctx.counters.push(be.counters.clone());
+    ctx.after
+        .push((&be.model.http_after_response, &be.model.acls));
     // A filter sees the backend's events whichever side declared it: the
     // frontend's filters first, as HAProxy calls them in that order.
     for filters in [&fe.filters, &be.filters] {
@@ -947,7 +1100,7 @@ async fn handle_in_frontend(
         ctx.run_event(filters, Event::OnBackendHttpRequest, &mut txn)
             .await;
     }
-    let flow = ctx
+    let mut flow = ctx
         .request_rules(
             &be.model.http_request,
             &be.model.acls,
@@ -955,6 +1108,11 @@ async fn handle_in_frontend(
             &mut txn,
         )
         .await;
+    if matches!(flow, Flow::Continue) {
+        flow = ctx
+            .request_rules(&be.model.redirects, &be.model.acls, &be.filters, &mut txn)
+            .await;
+    }
     if let Flow::LuaService(name) = flow {
         let request_body = body.into_body(timeouts.client, progress);
         let rules = [
@@ -966,6 +1124,7 @@ async fn handle_in_frontend(
             .await;
     }
     if !matches!(flow, Flow::Continue) {
+        let flow = ctx.answer_flow(flow, &mut txn).await;
         return finish_rule(flow, pending.take());
     }
     // The unique ID is built now if nothing read it yet, and sent to the server when a header
@@ -988,7 +1147,7 @@ async fn handle_in_frontend(
         if let Some(t) = &access.tally {
             t.connection_failed();
         }
-        return finish(error_page(503), access);
+        return finish(ctx.answer(error_page(503), &mut txn).await, access);
     };
     let server = &be.servers[si];
     pending.get().server.clone_from(&server.name);
@@ -1021,7 +1180,7 @@ async fn handle_in_frontend(
                     if let Some(t) = &access.tally {
                         t.connection_failed();
                     }
-                    return finish(error_page(503), access);
+                    return finish(ctx.answer(error_page(503), &mut txn).await, access);
                 }
             }
         }
@@ -1068,7 +1227,7 @@ async fn handle_in_frontend(
                     _ => {}
                 }
             }
-            return finish(error_page(status), access);
+            return finish(ctx.answer(error_page(status), &mut txn).await, access);
         }
     };
     access.t_connect = Timer::ms(Duration::ZERO);
@@ -1121,8 +1280,10 @@ async fn handle_in_frontend(
             .await;
     }
     if !matches!(flow, Flow::Continue) {
+        let flow = ctx.answer_flow(flow, &mut txn).await;
         return finish_rule(flow, access);
     }
+    ctx.after_response(&mut txn).await;
     // The rules rewrote the head in place; nothing takes it away.
     let Some(mut rparts) = txn.response.take() else {
         return finish(error_page(502), access);
@@ -1289,7 +1450,11 @@ fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
         }
         Flow::Close => {
             access.termination = "LR";
-            return finish(close_silently(), access);
+            return finish(close_silently(None), access);
+        }
+        Flow::Drop(termination, status) => {
+            access.termination = termination;
+            return finish(close_silently(Some(status)), access);
         }
         // Not a rule's answer: the request goes on (not reached).
         Flow::Continue | Flow::LuaService(_) => (error_page(500), "PR"),
@@ -1299,19 +1464,31 @@ fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
 }
 
 /// Marks a response that must not be sent: the connection closes with no answer
-/// (`txn:done()` without a reply). The connection's service sees the mark.
+/// (`txn:done()` without a reply), or is reset (`silent-drop`). The connection's service
+/// sees the mark.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct CloseSilently;
+pub(crate) struct CloseSilently {
+    /// `silent-drop`: a reset rather than a close, with the status the access line logs
+    /// (none: HAProxy's -1).
+    pub(crate) reset: Option<Option<u16>>,
+}
 
-fn close_silently() -> Response<Body> {
+fn close_silently(reset: Option<Option<u16>>) -> Response<Body> {
     let mut r = closing(Response::new(full(Bytes::new())));
-    r.extensions_mut().insert(CloseSilently);
+    r.extensions_mut().insert(CloseSilently { reset });
     r
 }
 
 /// Hands `r` to the client; its access line is written when its body ends.
 fn finish(r: Response<Body>, mut access: Access) -> Response<Logged<Body>> {
-    access.status = Some(r.status().as_u16());
+    // A connection reset by `silent-drop` answered nothing: HAProxy logs the server's
+    // status, or -1.
+    access.status = match r.extensions().get::<CloseSilently>() {
+        Some(CloseSilently {
+            reset: Some(status),
+        }) => *status,
+        _ => Some(r.status().as_u16()),
+    };
     access.bodiless |= matches!(r.status().as_u16(), 100..=199 | 204 | 304);
     let (parts, body) = r.into_parts();
     access.head_bytes = head_size(parts.status, &parts.headers);

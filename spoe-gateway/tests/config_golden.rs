@@ -316,23 +316,21 @@ frontend web
     http-response return status 200
 ",
         errors: &[
-            "parsing [haproxy.cfg:4:18] : 'http-request' expects 'deny', 'return', 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect' or 'use-service', but got 'frobnicate'",
-            "parsing [haproxy.cfg:5:18] : 'http-request tarpit' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect' or 'use-service')",
+            "parsing [haproxy.cfg:4:18] : 'http-request' expects 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq' or 'replace-uri', but got 'frobnicate'",
+            "parsing [haproxy.cfg:5:18] : 'http-request tarpit' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq' or 'replace-uri')",
             "parsing [haproxy.cfg:6:35] : 'http-request deny' : status code '418' not handled by default with 'default-errorfiles' argument",
-            "parsing [haproxy.cfg:7:23] : 'http-request deny' : custom replies ('status') are not supported by the gateway; use 'http-request return'",
             "parsing [haproxy.cfg:8:18] : 'http-request return' : a content type must be defined when non-empty payload is configured",
             "parsing [haproxy.cfg:9:18] : 'http-request return' : No body expected for 204 responses",
             "parsing [haproxy.cfg:10:44] : 'http-request redirect' : 'code': unsupported HTTP code '304' (must be one of 301, 302, 303, 307 or 308)",
-            "parsing [haproxy.cfg:11:40] : 'http-request redirect' : 'drop-query' is not supported by the gateway",
             "parsing [haproxy.cfg:12:30] : 'http-request use-service' : unknown service 'lua.foo' (no Lua service of that name registered)",
             "parsing [haproxy.cfg:13:18] : 'http-request set-header' : expects exactly 2 arguments",
             "parsing [haproxy.cfg:14:34] : 'http-request del-header' : '-m sub' is not supported by the gateway (only '-m str')",
             "parsing [haproxy.cfg:15:40] : 'http-request set-header' expects either 'if' or 'unless' followed by a condition but found 'foo'",
-            "parsing [haproxy.cfg:16:19] : 'http-response deny' is not supported by the gateway (supported: 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group' or 'set-log-level')",
-            "parsing [haproxy.cfg:17:19] : 'http-response return' is not supported by the gateway (supported: 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group' or 'set-log-level')",
         ],
         warnings: &[
             "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+            "parsing [haproxy.cfg:11:5] : 'http-request redirect' is accepted and ignored: a previous rule is final and has no condition attached, further entries are NOOP",
+            "parsing [haproxy.cfg:17:5] : 'http-response return' is accepted and ignored: a previous rule is final and has no condition attached, further entries are NOOP",
         ],
     },
     Case {
@@ -358,7 +356,7 @@ frontend web
             "parsing [haproxy.cfg:8:18] : 'http-request set-var(txn.z)' : expects a sample expression",
             "parsing [haproxy.cfg:9:33] : 'http-request set-var(txn.w)' : unknown fetch method 'nope'",
             "parsing [haproxy.cfg:10:34] : 'http-response set-var(txn.v)' : fetch method 'req.hdr' extracts information from 'HTTP request headers', none of which is available here",
-            "parsing [haproxy.cfg:11:18] : 'http-request set-var-fmt(txn.f)' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect' or 'use-service')",
+            "parsing [haproxy.cfg:11:18] : 'http-request set-var-fmt(txn.f)' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq' or 'replace-uri')",
         ],
         warnings: &[
             "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",

@@ -8,14 +8,8 @@ use spoe::expr::{AclContext, AclSet, Condition, SampleExpr, VarRef};
 
 use super::diag::Diag;
 use super::logformat::{Phase, parse_log_format};
-use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, ReturnBody, Rule};
+use crate::model::{HttpAction, LinePart, LogFormat, Rule};
 use spoe::config::reader::Line;
-
-/// Statuses HAProxy has a built-in error page for (`http_err_codes[]` in `src/http.c`): the
-/// only ones `deny_status` accepts.
-const ERROR_PAGE_STATUSES: &[u16] = &[
-    200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504,
-];
 
 /// The `http-request` actions the gateway runs (`set-var` stands for `set-var(<var-name>)`).
 pub(super) const REQUEST_ACTIONS: &[&str] = &[
@@ -24,27 +18,62 @@ pub(super) const REQUEST_ACTIONS: &[&str] = &[
     "set-header",
     "add-header",
     "del-header",
+    "replace-header",
+    "replace-value",
     "set-var",
     "send-spoe-group",
     "set-log-level",
     "redirect",
     "use-service",
+    "silent-drop",
+    "allow",
+    "set-method",
+    "set-path",
+    "set-pathq",
+    "set-query",
+    "set-uri",
+    "replace-path",
+    "replace-pathq",
+    "replace-uri",
 ];
 
 /// The `http-response` actions the gateway runs.
 pub(super) const RESPONSE_ACTIONS: &[&str] = &[
+    "deny",
+    "return",
     "set-header",
     "add-header",
     "del-header",
+    "replace-header",
+    "replace-value",
+    "set-status",
     "set-var",
     "send-spoe-group",
     "set-log-level",
+    "redirect",
+    "silent-drop",
+    "allow",
 ];
+
+/// The `http-after-response` actions the gateway runs.
+pub(super) const AFTER_ACTIONS: &[&str] = &[
+    "set-header",
+    "add-header",
+    "del-header",
+    "replace-header",
+    "replace-value",
+    "set-status",
+    "set-var",
+    "allow",
+];
+
+/// The actions of HAProxy 2.6's `http-after-response` the gateway does not run (with
+/// `set-var-fmt(...)` and `unset-var(...)`).
+pub(super) const AFTER_OTHER_ACTIONS: &[&str] = &["capture", "strict-mode"];
 
 /// The actions of HAProxy 2.6's `http-request` and `http-response` the gateway does not run.
 pub(super) const OTHER_ACTIONS: &[&str] = &[
     "add-acl",
-    "allow",
     "auth",
     "cache-store",
     "cache-use",
@@ -56,11 +85,6 @@ pub(super) const OTHER_ACTIONS: &[&str] = &[
     "early-hint",
     "normalize-uri",
     "reject",
-    "replace-header",
-    "replace-path",
-    "replace-pathq",
-    "replace-uri",
-    "replace-value",
     "sc-inc-gpc",
     "sc-inc-gpc0",
     "sc-inc-gpc1",
@@ -70,20 +94,13 @@ pub(super) const OTHER_ACTIONS: &[&str] = &[
     "set-dst-port",
     "set-map",
     "set-mark",
-    "set-method",
     "set-nice",
-    "set-path",
-    "set-pathq",
     "set-priority-class",
     "set-priority-offset",
-    "set-query",
     "set-src",
     "set-src-port",
-    "set-status",
     "set-timeout",
     "set-tos",
-    "set-uri",
-    "silent-drop",
     "strict-mode",
     "tarpit",
     "track-sc0",
@@ -92,6 +109,15 @@ pub(super) const OTHER_ACTIONS: &[&str] = &[
     "wait-for-body",
     "wait-for-handshake",
 ];
+
+/// The actions the gateway runs for the rule keyword `kw`.
+fn actions_of(kw: &str) -> &'static [&'static str] {
+    match kw {
+        "http-request" => REQUEST_ACTIONS,
+        "http-response" => RESPONSE_ACTIONS,
+        _ => AFTER_ACTIONS,
+    }
+}
 
 /// A `send-spoe-group ENGINE GROUP` to check once every filter is known.
 #[derive(Debug, Clone)]
@@ -138,18 +164,24 @@ pub(super) fn parse_rule(
 ) -> Option<ParsedRule> {
     let kw = line.keyword();
     let phase = scope.site.phase;
-    let Some(action_word) = line.arg(1) else {
+    // The proxy keyword `redirect` is its own action, its arguments right after it.
+    let first = usize::from(kw != "redirect");
+    let Some(action_word) = line.words.get(first) else {
         diag.error_msg(
             line.span().clone(),
             format!(
                 "'{kw}' expects {}, but got '' (missing argument)",
-                supported(phase)
+                supported(kw)
             ),
         );
         return None;
     };
-    let action = action_word.as_str();
-    let args = &line.words[2..];
+    let action = if first == 0 {
+        "redirect"
+    } else {
+        action_word.as_str()
+    };
+    let args = &line.words[first + 1..];
     let mut p = ActionParser {
         kw,
         action,
@@ -158,12 +190,40 @@ pub(super) fn parse_rule(
         phase,
         diag,
     };
+    let after = kw == "http-after-response";
     let parsed = match (phase, action) {
-        (Phase::Request, "deny") => p.deny(),
-        (Phase::Request, "return") => p.return_(),
+        (_, a) if after && !AFTER_ACTIONS.contains(&a) && !a.starts_with("set-var(") => {
+            if AFTER_OTHER_ACTIONS.contains(&a)
+                || a.starts_with("set-var-fmt")
+                || a.starts_with("unset-var")
+            {
+                p.unsupported();
+            } else {
+                p.diag.error_msg(
+                    action_word.span().clone(),
+                    format!("'{kw}' expects {}, but got '{a}'", supported(kw)),
+                );
+            }
+            None
+        }
+        (_, "deny") => p.deny(),
+        (_, "return") => p.return_(),
         (_, "set-header") => p.set_header(false),
         (_, "add-header") => p.set_header(true),
         (_, "del-header") => p.del_header(),
+        (_, "replace-header") => p.replace_header(false),
+        (_, "replace-value") => p.replace_header(true),
+        (_, "silent-drop") => Some((HttpAction::SilentDrop, 0, None)),
+        (_, "allow") => Some((HttpAction::Allow, 0, None)),
+        (Phase::Response, "set-status") => p.set_status(),
+        (Phase::Request, "set-method") => p.set_line(LinePart::Method),
+        (Phase::Request, "set-path") => p.set_line(LinePart::Path),
+        (Phase::Request, "set-pathq") => p.set_line(LinePart::PathQuery),
+        (Phase::Request, "set-query") => p.set_line(LinePart::Query),
+        (Phase::Request, "set-uri") => p.set_line(LinePart::Uri),
+        (Phase::Request, "replace-path") => p.replace_line(LinePart::Path),
+        (Phase::Request, "replace-pathq") => p.replace_line(LinePart::PathQuery),
+        (Phase::Request, "replace-uri") => p.replace_line(LinePart::Uri),
         (_, a) if a.starts_with("set-var-fmt") || a.starts_with("unset-var") => {
             p.unsupported();
             None
@@ -171,7 +231,7 @@ pub(super) fn parse_rule(
         (_, a) if a.starts_with("set-var") => p.set_var(),
         (_, "send-spoe-group") => p.send_spoe_group(),
         (_, "set-log-level") => p.set_log_level(),
-        (Phase::Request, "redirect") => p.redirect(),
+        (_, "redirect") => p.redirect(),
         (Phase::Request, "use-service")
             if args.first().is_some_and(|w| w.as_str().starts_with("lua.")) =>
         {
@@ -191,18 +251,14 @@ pub(super) fn parse_rule(
                 None
             }
         },
-        (_, "deny" | "return" | "redirect" | "use-service") => {
-            p.unsupported();
-            None
-        }
-        (_, a) if OTHER_ACTIONS.contains(&a) => {
+        (_, a) if OTHER_ACTIONS.contains(&a) || REQUEST_ACTIONS.contains(&a) => {
             p.unsupported();
             None
         }
         (_, a) => {
             p.diag.error_msg(
                 action_word.span().clone(),
-                format!("'{kw}' expects {}, but got '{a}'", supported(phase)),
+                format!("'{kw}' expects {}, but got '{a}'", supported(kw)),
             );
             None
         }
@@ -213,6 +269,8 @@ pub(super) fn parse_rule(
         HttpAction::Deny { .. }
             | HttpAction::Return { .. }
             | HttpAction::Redirect { .. }
+            | HttpAction::SilentDrop
+            | HttpAction::Allow
             | HttpAction::PrometheusExporter
             | HttpAction::LuaService { .. }
     );
@@ -298,13 +356,9 @@ pub(super) fn warn_cond_conflicts(
     }
 }
 
-/// `'deny', 'return' ... or 'use-service'`: the actions of `phase` the gateway runs.
-fn supported(phase: Phase) -> String {
-    let names = match phase {
-        Phase::Request => REQUEST_ACTIONS,
-        Phase::Response => RESPONSE_ACTIONS,
-    };
-    let quoted: Vec<String> = names
+/// `'deny', 'return' ... or 'allow'`: the actions of the rule keyword `kw` the gateway runs.
+fn supported(kw: &str) -> String {
+    let quoted: Vec<String> = actions_of(kw)
         .iter()
         .map(|a| match *a {
             "set-var" => "'set-var(<var-name>)'".to_owned(),
@@ -319,45 +373,48 @@ fn supported(phase: Phase) -> String {
 }
 
 /// An action, the number of argument words it used, and its `send-spoe-group` reference.
-type Parsed = Option<(HttpAction, usize, Option<GroupRef>)>;
+pub(super) type Parsed = Option<(HttpAction, usize, Option<GroupRef>)>;
 
-struct ActionParser<'a, 'd> {
-    kw: &'a str,
-    action: &'a str,
-    at: &'a Word,
+pub(super) struct ActionParser<'a, 'd> {
+    pub(super) kw: &'a str,
+    pub(super) action: &'a str,
+    pub(super) at: &'a Word,
     /// The words after the action.
-    args: &'a [Word],
-    phase: Phase,
-    diag: &'d mut Diag,
+    pub(super) args: &'a [Word],
+    pub(super) phase: Phase,
+    pub(super) diag: &'d mut Diag,
 }
 
-fn is_cond(word: Option<&Word>) -> bool {
+pub(super) fn is_cond(word: Option<&Word>) -> bool {
     word.is_none_or(|w| w.as_str() == "if" || w.as_str() == "unless")
 }
 
 impl<'a> ActionParser<'a, '_> {
     /// `'http-request ACTION' : msg` at `span`.
-    fn fail(&mut self, span: &Span, msg: impl std::fmt::Display) {
-        self.diag.error_msg(
-            span.clone(),
-            format!("'{} {}' : {msg}", self.kw, self.action),
-        );
+    pub(super) fn fail(&mut self, span: &Span, msg: impl std::fmt::Display) {
+        let what = if self.kw == self.action {
+            self.kw.to_owned()
+        } else {
+            format!("{} {}", self.kw, self.action)
+        };
+        self.diag
+            .error_msg(span.clone(), format!("'{what}' : {msg}"));
     }
 
-    fn unsupported(&mut self) {
+    pub(super) fn unsupported(&mut self) {
         self.diag.error_msg(
             self.at.span().clone(),
             format!(
                 "'{} {}' is not supported by the gateway (supported: {})",
                 self.kw,
                 self.action,
-                supported(self.phase)
+                supported(self.kw)
             ),
         );
     }
 
     /// The argument at `i`, or an error naming what `after` expects.
-    fn value(&mut self, i: usize, after: &str, expects: &str) -> Option<&'a Word> {
+    pub(super) fn value(&mut self, i: usize, after: &str, expects: &str) -> Option<&'a Word> {
         match self.args.get(i) {
             Some(w) => Some(w),
             None => {
@@ -373,7 +430,7 @@ impl<'a> ActionParser<'a, '_> {
         }
     }
 
-    fn status(&mut self, word: &Word, min: u16, max: u16) -> Option<u16> {
+    pub(super) fn status(&mut self, word: &Word, min: u16, max: u16) -> Option<u16> {
         let text = word.as_str();
         match text.parse::<u16>() {
             Ok(s) if (min..=max).contains(&s) && text.bytes().all(|b| b.is_ascii_digit()) => {
@@ -386,185 +443,9 @@ impl<'a> ActionParser<'a, '_> {
         }
     }
 
-    fn log_format(&mut self, word: &Word) -> Option<LogFormat> {
+    pub(super) fn log_format(&mut self, word: &Word) -> Option<LogFormat> {
         let what = format!("{} {}", self.kw, self.action);
         parse_log_format(word, self.phase, &what, self.diag)
-    }
-
-    /// `deny [deny_status N]`.
-    fn deny(&mut self) -> Parsed {
-        let first = self.args.first();
-        if is_cond(first) {
-            return Some((HttpAction::Deny { status: 403 }, 0, None));
-        }
-        let first = first?;
-        match first.as_str() {
-            "deny_status" => {
-                let word = self.value(1, "deny_status", "<status_code>")?;
-                if !is_cond(self.args.get(2)) {
-                    let extra = &self.args[2];
-                    self.fail(
-                        extra.span(),
-                        format!(
-                            "custom replies ('{}') are not supported by the gateway; use 'http-request return'",
-                            extra.as_str()
-                        ),
-                    );
-                    return None;
-                }
-                let status = self.status(word, 200, 599)?;
-                if !ERROR_PAGE_STATUSES.contains(&status) {
-                    self.fail(
-                        word.span(),
-                        format!(
-                            "status code '{status}' not handled by default with 'default-errorfiles' argument"
-                        ),
-                    );
-                    return None;
-                }
-                Some((HttpAction::Deny { status }, 2, None))
-            }
-            "status" | "content-type" | "hdr" | "string" | "lf-string" | "file" | "lf-file"
-            | "errorfile" | "errorfiles" | "default-errorfiles" => {
-                self.fail(
-                    first.span(),
-                    format!(
-                        "custom replies ('{}') are not supported by the gateway; use 'http-request return'",
-                        first.as_str()
-                    ),
-                );
-                None
-            }
-            // Anything else is reported as an unexpected word before a condition.
-            _ => Some((HttpAction::Deny { status: 403 }, 0, None)),
-        }
-    }
-
-    /// `return [status N] [content-type T] [hdr NAME FMT]... [string S | lf-string FMT]`.
-    fn return_(&mut self) -> Parsed {
-        let mut status = 200;
-        let mut content_type: Option<(String, Span)> = None;
-        let mut headers = Vec::new();
-        let mut body: Option<(ReturnBody, &'static str, bool)> = None;
-        let mut i = 0;
-        let mut ok = true;
-        while let Some(word) = self.args.get(i) {
-            match word.as_str() {
-                "status" => {
-                    let value = self.value(i + 1, "status", "<status_code>")?;
-                    status = self.status(value, 200, 599)?;
-                    i += 2;
-                }
-                "content-type" => {
-                    let value = self.value(i + 1, "content-type", "<ctype>")?;
-                    content_type = Some((value.as_str().to_owned(), value.span().clone()));
-                    i += 2;
-                }
-                "hdr" => {
-                    let (Some(name), Some(value)) = (self.args.get(i + 1), self.args.get(i + 2))
-                    else {
-                        self.fail(word.span(), "'hdr' expects <name> and <value> as arguments");
-                        return None;
-                    };
-                    let lower = name.as_str().to_ascii_lowercase();
-                    if ["content-length", "transfer-encoding", "content-type"]
-                        .contains(&lower.as_str())
-                    {
-                        self.diag.ignored(
-                            name.span().clone(),
-                            format!("hdr {}", name.as_str()),
-                            "the http reply always sets this header itself (HAProxy ignores it too)",
-                        );
-                    } else {
-                        match self.log_format(value) {
-                            Some(f) => headers.push((name.as_str().to_owned(), f)),
-                            None => ok = false,
-                        }
-                    }
-                    i += 3;
-                }
-                kind @ ("string" | "lf-string") => {
-                    let kind: &'static str = if kind == "string" {
-                        "string"
-                    } else {
-                        "lf-string"
-                    };
-                    if let Some((_, previous, _)) = &body {
-                        let msg =
-                            format!("unexpected '{kind}' argument, '{previous}' already defined");
-                        self.fail(word.span(), msg);
-                        return None;
-                    }
-                    let expects = if kind == "string" { "<str>" } else { "<fmt>" };
-                    let value = self.value(i + 1, kind, expects)?;
-                    let parsed = if kind == "string" {
-                        Some(ReturnBody::String(value.as_str().to_owned()))
-                    } else {
-                        self.log_format(value).map(ReturnBody::LogFormat)
-                    };
-                    match parsed {
-                        Some(b) => body = Some((b, kind, value.as_str().is_empty())),
-                        None => ok = false,
-                    }
-                    i += 2;
-                }
-                other
-                @ ("file" | "lf-file" | "errorfile" | "errorfiles" | "default-errorfiles") => {
-                    self.fail(
-                        word.span(),
-                        format!(
-                            "'{other}' is not supported by the gateway; use 'string' or 'lf-string'"
-                        ),
-                    );
-                    return None;
-                }
-                _ => break,
-            }
-        }
-        if !ok {
-            return None;
-        }
-        let at = self.at.span().clone();
-        match &body {
-            Some((_, kind, empty)) => {
-                if status == 204 || status == 304 {
-                    self.fail(&at, format!("No body expected for {status} responses"));
-                    return None;
-                }
-                if content_type.is_none() {
-                    let msg = if *kind == "lf-string" {
-                        "a content type must be defined with a log-format payload"
-                    } else if !empty {
-                        "a content type must be defined when non-empty payload is configured"
-                    } else {
-                        ""
-                    };
-                    if !msg.is_empty() {
-                        self.fail(&at, msg);
-                        return None;
-                    }
-                }
-            }
-            None => {
-                if let Some((ctype, span)) = content_type.take() {
-                    self.diag.ignored(
-                        span,
-                        format!("content-type {ctype}"),
-                        "the http reply has no payload (HAProxy ignores it too)",
-                    );
-                }
-            }
-        }
-        Some((
-            HttpAction::Return {
-                status,
-                content_type: content_type.map(|(c, _)| c),
-                headers,
-                body: body.map(|(b, _, _)| b),
-            },
-            i,
-            None,
-        ))
     }
 
     /// `set-header NAME FMT` / `add-header NAME FMT`.
@@ -724,74 +605,6 @@ impl<'a> ActionParser<'a, '_> {
             2,
             Some(group_ref),
         ))
-    }
-
-    /// `redirect location|prefix|scheme TARGET [code N]` (`http_parse_redirect_rule()`).
-    fn redirect(&mut self) -> Parsed {
-        let mut kind: Option<(RedirectKind, &Word)> = None;
-        let mut code = 302;
-        let mut i = 0;
-        while let Some(word) = self.args.get(i) {
-            match word.as_str() {
-                "if" | "unless" => break,
-                t @ ("location" | "prefix" | "scheme") => {
-                    let value = self.value(i + 1, t, "<target>")?;
-                    let k = match t {
-                        "location" => RedirectKind::Location,
-                        "prefix" => RedirectKind::Prefix,
-                        _ => RedirectKind::Scheme,
-                    };
-                    kind = Some((k, value));
-                    i += 2;
-                }
-                "code" => {
-                    let value = self.value(i + 1, "code", "<code>")?;
-                    match value.as_str().parse::<u16>() {
-                        Ok(c @ (301..=303 | 307 | 308))
-                            if value.as_str().bytes().all(|b| b.is_ascii_digit()) =>
-                        {
-                            code = c;
-                        }
-                        _ => {
-                            let msg = format!(
-                                "'code': unsupported HTTP code '{}' (must be one of 301, 302, 303, 307 or 308)",
-                                value.as_str()
-                            );
-                            self.fail(value.span(), msg);
-                            return None;
-                        }
-                    }
-                    i += 2;
-                }
-                o @ ("drop-query" | "append-slash" | "set-cookie" | "clear-cookie"
-                | "ignore-empty") => {
-                    let msg = format!("'{o}' is not supported by the gateway");
-                    self.fail(word.span(), msg);
-                    return None;
-                }
-                other => {
-                    let msg = format!(
-                        "expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash' (was '{other}')"
-                    );
-                    self.fail(word.span(), msg);
-                    return None;
-                }
-            }
-        }
-        let Some((kind, target_word)) = kind else {
-            let at = self.at.span().clone();
-            self.fail(
-                &at,
-                "redirection type expected ('prefix', 'location', or 'scheme')",
-            );
-            return None;
-        };
-        let target = if kind == RedirectKind::Prefix && target_word.as_str() == "/" {
-            LogFormat(vec![LogFormatPart::Text("/".to_owned())])
-        } else {
-            self.log_format(target_word)?
-        };
-        Some((HttpAction::Redirect { kind, target, code }, i, None))
     }
 
     /// `use-service prometheus-exporter`.

@@ -103,8 +103,11 @@ pub(super) struct Proxy {
     pub(super) acls: AclSet,
     pub(super) http_request: Vec<Rule>,
     pub(super) http_response: Vec<Rule>,
-    /// An unconditional final rule was seen (request, response).
-    pub(super) final_rule: [bool; 2],
+    pub(super) http_after_response: Vec<Rule>,
+    /// `redirect` lines, run after the `http-request` rules.
+    pub(super) redirects: Vec<Rule>,
+    /// An unconditional final rule was seen (request, response, after-response, redirect).
+    pub(super) final_rule: [bool; 4],
     /// Each rule with the span of the backend name.
     pub(super) use_backends: Vec<(UseBackend, Span)>,
     pub(super) default_backend: Option<Spanned<String>>,
@@ -162,7 +165,9 @@ impl Proxy {
             acls: AclSet::new(),
             http_request: Vec::new(),
             http_response: Vec::new(),
-            final_rule: [false; 2],
+            http_after_response: Vec::new(),
+            redirects: Vec::new(),
+            final_rule: [false; 4],
             use_backends: Vec::new(),
             default_backend: None,
             filters: Vec::new(),

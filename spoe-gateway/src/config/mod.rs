@@ -91,11 +91,19 @@
 //!   http-request`, before the proxy's SPOE events and rules; what does not fit is not waited
 //!   for and streams on after what was buffered; without it bodies stream and `req.body` is
 //!   empty), `acl`, `filter spoe [engine NAME] config FILE`.
-//! - `http-request deny [deny_status N]`, `return [status N] [content-type T] [hdr NAME FMT]...
-//!   [string S | lf-string FMT]`, `set-header`, `add-header`, `del-header NAME [-m str]`,
-//!   `set-var(NAME) EXPR`, `send-spoe-group ENGINE GROUP`, `redirect location|prefix TARGET
-//!   [code N]`, `use-service prometheus-exporter`; `http-response set-header`, `add-header`,
-//!   `del-header`, `set-var`, `send-spoe-group`; each with an optional `if|unless COND`.
+//! - `http-request deny [deny_status N]` (HAProxy's error page), `deny [deny_status|status
+//!   N] [content-type T] [hdr NAME FMT]... [string S | lf-string FMT]` (a custom reply), `return
+//!   [status N] [content-type T] [hdr NAME FMT]... [string S | lf-string FMT]`, `set-header`,
+//!   `add-header`, `del-header NAME [-m str]`, `replace-header|replace-value NAME REGEX FMT`,
+//!   `set-var(NAME) EXPR`, `send-spoe-group ENGINE GROUP`, `redirect location|prefix|scheme
+//!   TARGET [code N] [drop-query] [append-slash]`, `silent-drop`, `allow`,
+//!   `set-method|set-path|set-pathq|set-query|set-uri FMT`, `replace-path|replace-pathq|
+//!   replace-uri REGEX FMT`, `use-service prometheus-exporter`; `http-response deny` (502 by
+//!   default), `return`, `redirect`, `silent-drop`, `allow`, `set-status N [reason R]`,
+//!   `set-header`, `add-header`, `del-header`, `replace-header`, `replace-value`, `set-var`,
+//!   `send-spoe-group`; `http-after-response set-header|add-header|del-header|replace-header|
+//!   replace-value|set-status|set-var|allow` (on every response, the server's and the
+//!   gateway's own); each with an optional `if|unless COND`.
 //!   Conditions and ACLs are [`spoe::expr`]'s; log-format strings are described in
 //!   [`logformat`](self#log-format-strings).
 //! - Logs, as HAProxy writes them: a frontend writes to its own `log` lines only (`log
@@ -200,6 +208,8 @@ mod lua;
 mod process;
 mod proxy;
 mod reach;
+mod replies;
+mod rewrites;
 mod ssl;
 pub mod table;
 #[cfg(test)]

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::actions::{OTHER_ACTIONS, REQUEST_ACTIONS, RESPONSE_ACTIONS};
+use super::actions::{
+    AFTER_ACTIONS, AFTER_OTHER_ACTIONS, OTHER_ACTIONS, REQUEST_ACTIONS, RESPONSE_ACTIONS,
+};
 use super::keywords::{
     HAPROXY_BIND_KEYWORDS, HAPROXY_GLOBAL, HAPROXY_OPTIONS, HAPROXY_PROXY, HAPROXY_SERVER_KEYWORDS,
     IGNORED_GLOBAL, IGNORED_OPTIONS, IGNORED_PROXY, Use,
@@ -126,7 +128,22 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "http-request",
         "redirect",
-        "no `drop-query`, `append-slash`, `set-cookie`, `clear-cookie`",
+        "no `set-cookie`, `clear-cookie`",
+    ),
+    (
+        "http-response",
+        "redirect",
+        "no `set-cookie`, `clear-cookie`",
+    ),
+    (
+        "http-request",
+        "silent-drop",
+        "the connection is reset (over TLS with HTTP/2: closed); HAProxy with CAP_NET_ADMIN makes it vanish without a reset (TCP_REPAIR)",
+    ),
+    (
+        "http-response",
+        "silent-drop",
+        "the connection is reset (over TLS with HTTP/2: closed); HAProxy with CAP_NET_ADMIN makes it vanish without a reset (TCP_REPAIR)",
     ),
     ("http-request", "use-service", "`prometheus-exporter` only"),
     (
@@ -239,12 +256,18 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     for k in RESPONSE_ACTIONS {
         add("http-response", k, runs("http-response", k));
     }
+    for k in AFTER_ACTIONS {
+        add("http-after-response", k, runs("http-after-response", k));
+    }
     // Actions and services the Lua files register (`core.register_action`, `register_service`).
     add("http-request", "lua.NAME", Status::Runs);
     add("http-response", "lua.NAME", Status::Runs);
     for k in OTHER_ACTIONS.iter().chain(REQUEST_ACTIONS) {
         add("http-request", k, Status::Refused);
         add("http-response", k, Status::Refused);
+    }
+    for k in AFTER_OTHER_ACTIONS {
+        add("http-after-response", k, Status::Refused);
     }
     rows
 }
@@ -259,7 +282,8 @@ fn place_label(place: &str) -> &'static str {
         "bind" => "`bind ADDR ...` option",
         "server" => "`server NAME ADDR ...` setting",
         "http-request" => "`http-request` action",
-        _ => "`http-response` action",
+        "http-response" => "`http-response` action",
+        _ => "`http-after-response` action",
     }
 }
 
@@ -280,6 +304,7 @@ pub fn keyword_table() -> String {
         "server",
         "http-request",
         "http-response",
+        "http-after-response",
     ];
     for place in order {
         let mut group: Vec<_> = rows.iter().filter(|((p, _), _)| *p == place).collect();

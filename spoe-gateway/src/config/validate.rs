@@ -72,6 +72,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 acls: AclSet::new(),
                 http_request: Vec::new(),
                 http_response: Vec::new(),
+                http_after_response: Vec::new(),
+                redirects: Vec::new(),
                 filters: Vec::new(),
                 errorfiles: std::sync::Arc::new(p.errorfiles.clone()),
             };
@@ -84,6 +86,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                     backend.acls = p.acls.clone();
                     backend.http_request = p.http_request.clone();
                     backend.http_response = p.http_response.clone();
+                    backend.http_after_response = p.http_after_response.clone();
+                    backend.redirects = p.redirects.clone();
                 }
                 backend.filters = p.filters.clone();
             }
@@ -106,6 +110,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 acls: p.acls,
                 http_request: p.http_request,
                 http_response: p.http_response,
+                http_after_response: p.http_after_response,
+                redirects: p.redirects,
                 use_backends: p.use_backends.into_iter().map(|(u, _)| u).collect(),
                 default_backend,
                 filters: p.filters,
@@ -202,6 +208,8 @@ fn warn_http_in_tcp(p: &Proxy, diag: &mut Diag) {
     for (rules, kw) in [
         (&p.http_request, "http-request"),
         (&p.http_response, "http-response"),
+        (&p.http_after_response, "http-after-response"),
+        (&p.redirects, "redirect"),
     ] {
         if let Some(first) = rules.first() {
             diag.ignored(

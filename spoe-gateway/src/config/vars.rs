@@ -54,12 +54,22 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
     let mut filters = Vec::new();
     for fe in &config.frontends {
         acls.push(&fe.acls);
-        rules.extend(fe.http_request.iter().chain(&fe.http_response));
+        rules.extend(
+            fe.http_request
+                .iter()
+                .chain(&fe.http_response)
+                .chain(&fe.http_after_response),
+        );
         filters.extend(&fe.filters);
     }
     for b in &config.backends {
         acls.push(&b.acls);
-        rules.extend(b.http_request.iter().chain(&b.http_response));
+        rules.extend(
+            b.http_request
+                .iter()
+                .chain(&b.http_response)
+                .chain(&b.http_after_response),
+        );
         filters.extend(&b.filters);
     }
     for filter in filters {
@@ -88,6 +98,20 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
                 format_vars(value, f);
             }
             HttpAction::Redirect { target, .. } => format_vars(target, f),
+            HttpAction::SetLine { value, .. } => format_vars(value, f),
+            HttpAction::ReplaceHeader { replace, .. } | HttpAction::ReplaceLine { replace, .. } => {
+                format_vars(replace, f);
+            }
+            HttpAction::Deny {
+                reply: Some(reply), ..
+            } => {
+                for (_, value) in &reply.headers {
+                    format_vars(value, f);
+                }
+                if let Some(ReturnBody::LogFormat(lf)) = &reply.body {
+                    format_vars(lf, f);
+                }
+            }
             HttpAction::Return { headers, body, .. } => {
                 for (_, value) in headers {
                     format_vars(value, f);
@@ -96,7 +120,10 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
                     format_vars(lf, f);
                 }
             }
-            HttpAction::Deny { .. }
+            HttpAction::Deny { reply: None, .. }
+            | HttpAction::SilentDrop
+            | HttpAction::Allow
+            | HttpAction::SetStatus { .. }
             | HttpAction::DelHeader { .. }
             | HttpAction::SendSpoeGroup { .. }
             | HttpAction::PrometheusExporter

@@ -18,7 +18,7 @@ fn common(row: &mut Row, c: &Counters) {
     row.num(Field::Stot, c.cum_sess.get());
     row.num(Field::Bin, c.bytes_in.get());
     row.num(Field::Bout, c.bytes_out.get());
-    row.num(Field::Dresp, 0);
+    row.num(Field::Dresp, c.denied_resp.get());
     row.num(Field::Pid, 1);
     row.num(Field::Rate, c.sess_rate.rate());
     row.num(Field::RateMax, c.sess_rate.max());

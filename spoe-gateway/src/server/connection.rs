@@ -165,7 +165,10 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnServ
         Box::pin(async move {
             let generation = gw.current();
             let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
-            if resp.extensions().get::<proxy::CloseSilently>().is_some() {
+            if let Some(close) = resp.extensions().get::<proxy::CloseSilently>() {
+                if close.reset.is_some() {
+                    ex.silent_drop();
+                }
                 return Err(ClosedWithoutAnswer);
             }
             ex.response(&resp);

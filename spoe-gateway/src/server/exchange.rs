@@ -125,6 +125,8 @@ pub(crate) struct Exchange {
     http10: AtomicBool,
     /// Bytes of a request head arrived and the head is not complete yet.
     head_begun: AtomicBool,
+    /// A rule dropped the connection (`silent-drop`): it is reset when closed.
+    drop: AtomicBool,
     /// A request began, a response was given or one ended (an HTTP/2
     /// connection's timers wait on it).
     changed: Notify,
@@ -177,6 +179,19 @@ impl Exchange {
         if has_token(h, "close") || close_delimited {
             self.close.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// A rule dropped the connection (`silent-drop`): an HTTP/1 socket is closed with a reset
+    /// (lingering off), HAProxy's fallback when it cannot make the socket vanish; an HTTP/2
+    /// connection is closed at once, all its streams with it.
+    pub(crate) fn silent_drop(&self) {
+        self.drop.store(true, Ordering::Relaxed);
+        self.changed.notify_one();
+    }
+
+    /// Whether a rule dropped the connection.
+    pub(crate) fn dropped(&self) -> bool {
+        self.drop.load(Ordering::Relaxed)
     }
 
     /// The first bytes of a request head arrived.

@@ -156,7 +156,16 @@ impl Gateway {
         };
         if let Err(e) = done {
             let mut sock = conn.into_parts().io.sock.into_inner();
-            if e.is_parse_too_large() {
+            if exchange.dropped() {
+                // `silent-drop`: lingering off, the close resets the connection.
+                let linger = rustix::net::sockopt::set_socket_linger(
+                    sock.get_ref().tcp(),
+                    Some(Duration::ZERO),
+                );
+                if let Err(e) = linger {
+                    tracing::debug!(%client, error = %e, "silent-drop: cannot turn lingering off");
+                }
+            } else if e.is_parse_too_large() {
                 // hyper answered the head itself: log it as HAProxy logs <BADREQ>.
                 let _ = sock.shutdown().await;
                 self.log_refused(&session, Some(431), "PR", 0);

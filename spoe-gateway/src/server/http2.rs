@@ -106,6 +106,10 @@ impl Gateway {
                     return;
                 }
                 () = exchange.changed() => {
+                    if exchange.dropped() {
+                        tracing::debug!(%client, "HTTP/2 connection dropped by silent-drop");
+                        return;
+                    }
                     if exchange.phase() != Phase::Busy {
                         idle_since = Instant::now();
                         limit = keep_alive;

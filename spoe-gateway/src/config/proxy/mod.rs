@@ -126,6 +126,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Frontend.http_response", "proxy.rs")]),
     },
     Keyword {
+        name: "redirect",
+        handler: |lw, p, line| lw.http_rule(p, line),
+        uses: Use::Runs(&[("Frontend.redirects", "proxy.rs")]),
+    },
+    Keyword {
+        name: "http-after-response",
+        handler: |lw, p, line| lw.http_rule(p, line),
+        uses: Use::Runs(&[("Frontend.http_after_response", "proxy.rs")]),
+    },
+    Keyword {
         name: "filter",
         handler: |lw, p, line| lw.filter(p, line),
         uses: Use::Runs(&[("Frontend.filters", "generation/mod.rs")]),

@@ -1,4 +1,4 @@
-//! `acl`, `http-request` and `http-response` lines of a proxy; the actions themselves are
+//! `acl`, `http-request`, `http-response` and `http-after-response` lines of a proxy; the actions themselves are
 //! `config::actions`.
 
 use spoe::config::reader::Line;
@@ -63,12 +63,14 @@ impl Lowerer<'_, '_> {
         if !self.rules_allowed(p, line) {
             return;
         }
-        let phase = if line.keyword() == "http-request" {
-            Phase::Request
-        } else {
-            Phase::Response
+        let (phase, slot) = match line.keyword() {
+            "http-request" => (Phase::Request, 0),
+            "http-response" => (Phase::Response, 1),
+            // The proxy keyword: a request rule run after the `http-request` rules.
+            "redirect" => (Phase::Request, 3),
+            // Read as a response rule, with its own list of actions (`parse_rule`).
+            _ => (Phase::Response, 2),
         };
-        let slot = usize::from(phase == Phase::Response);
         let after_final = p.final_rule[slot];
         let dir = self.acl_context_dir();
         let cx = AclContext { base_dir: &dir };
@@ -95,9 +97,11 @@ impl Lowerer<'_, '_> {
         if let Some(group) = parsed.group {
             p.group_refs.push(group);
         }
-        match phase {
-            Phase::Request => p.http_request.push(parsed.rule),
-            Phase::Response => p.http_response.push(parsed.rule),
+        match slot {
+            0 => p.http_request.push(parsed.rule),
+            1 => p.http_response.push(parsed.rule),
+            3 => p.redirects.push(parsed.rule),
+            _ => p.http_after_response.push(parsed.rule),
         }
     }
 }

@@ -239,7 +239,10 @@ backend static
     assert!(f.acls.find("METH_GET").is_some());
     assert!(matches!(
         f.http_request[1].action,
-        HttpAction::Deny { status: 405 }
+        HttpAction::Deny {
+            status: 405,
+            reply: None
+        }
     ));
 }
 
@@ -296,7 +299,9 @@ backend app
         }
     ));
     match &rules[4].action {
-        HttpAction::Redirect { kind, target, code } => {
+        HttpAction::Redirect {
+            kind, target, code, ..
+        } => {
             assert_eq!((*kind, *code), (RedirectKind::Location, 301));
             assert_eq!(text_of(&target.0), "https://example.com%[path]");
         }
@@ -310,7 +315,13 @@ backend app
             ..
         }
     ));
-    assert!(matches!(rules[8].action, HttpAction::Deny { status: 403 }));
+    assert!(matches!(
+        rules[8].action,
+        HttpAction::Deny {
+            status: 403,
+            reply: None
+        }
+    ));
     match &rules[10].action {
         HttpAction::AddHeader { name, value } => {
             assert_eq!(name, "X-Trace");

@@ -1,0 +1,295 @@
+//! The actions that answer instead of the server: `deny`, `return` (HAProxy's http replies,
+//! `http_parse_http_reply()` in `src/http_htx.c`) and `redirect` (`http_parse_redirect_rule()`
+//! in `src/http_rules.c`).
+
+use spoe::config::Span;
+use spoe::config::reader::Word;
+
+use super::actions::{ActionParser, Parsed, is_cond};
+use super::logformat::Phase;
+use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, Reply, ReturnBody};
+
+/// Statuses HAProxy has a built-in error page for (`http_err_codes[]` in `src/http.c`): the
+/// only ones `deny_status` accepts without a custom reply.
+const ERROR_PAGE_STATUSES: &[u16] = &[
+    200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504,
+];
+
+/// A reply's status, its parts, and the number of words it used.
+type ParsedReply = Option<(u16, Reply, usize)>;
+
+impl ActionParser<'_, '_> {
+    /// `deny [deny_status N]` with HAProxy's error page, or `deny [deny_status|status N]
+    /// [content-type T] [hdr NAME FMT]... [string S | lf-string FMT]`, a custom reply (403 by
+    /// default on a request, 502 on a response, as `parse_http_deny()`).
+    pub(super) fn deny(&mut self) -> Parsed {
+        let default_status = match self.phase {
+            Phase::Request => 403,
+            Phase::Response => 502,
+        };
+        let first = self.args.first();
+        if is_cond(first) {
+            let action = HttpAction::Deny {
+                status: default_status,
+                reply: None,
+            };
+            return Some((action, 0, None));
+        }
+        if first.map(Word::as_str) == Some("deny_status") && is_cond(self.args.get(2)) {
+            let word = self.value(1, "deny_status", "<status_code>")?;
+            let status = self.status(word, 200, 599)?;
+            if !ERROR_PAGE_STATUSES.contains(&status) {
+                self.fail(
+                    word.span(),
+                    format!(
+                        "status code '{status}' not handled by default with 'default-errorfiles' argument"
+                    ),
+                );
+                return None;
+            }
+            return Some((
+                HttpAction::Deny {
+                    status,
+                    reply: None,
+                },
+                2,
+                None,
+            ));
+        }
+        let (status, reply, used) = self.http_reply(default_status, true)?;
+        let action = HttpAction::Deny {
+            status,
+            reply: Some(Box::new(reply)),
+        };
+        Some((action, used, None))
+    }
+
+    /// `return [status N] [content-type T] [hdr NAME FMT]... [string S | lf-string FMT]`.
+    pub(super) fn return_(&mut self) -> Parsed {
+        let (status, reply, used) = self.http_reply(200, false)?;
+        let action = HttpAction::Return {
+            status,
+            content_type: reply.content_type,
+            headers: reply.headers,
+            body: reply.body,
+        };
+        Some((action, used, None))
+    }
+
+    /// An http reply's arguments from the first word (`deny_status` there too for `deny`).
+    fn http_reply(&mut self, default_status: u16, deny: bool) -> ParsedReply {
+        let mut status = default_status;
+        let mut content_type: Option<(String, Span)> = None;
+        let mut headers = Vec::new();
+        let mut body: Option<(ReturnBody, &'static str, bool)> = None;
+        let mut i = 0;
+        let mut ok = true;
+        while let Some(word) = self.args.get(i) {
+            match word.as_str() {
+                "status" => {
+                    let value = self.value(i + 1, "status", "<status_code>")?;
+                    status = self.status(value, 200, 599)?;
+                    i += 2;
+                }
+                "deny_status" if deny && i == 0 => {
+                    let value = self.value(i + 1, "deny_status", "<status_code>")?;
+                    status = self.status(value, 200, 599)?;
+                    i += 2;
+                }
+                "content-type" => {
+                    let value = self.value(i + 1, "content-type", "<ctype>")?;
+                    content_type = Some((value.as_str().to_owned(), value.span().clone()));
+                    i += 2;
+                }
+                "hdr" => {
+                    let (Some(name), Some(value)) = (self.args.get(i + 1), self.args.get(i + 2))
+                    else {
+                        self.fail(word.span(), "'hdr' expects <name> and <value> as arguments");
+                        return None;
+                    };
+                    let lower = name.as_str().to_ascii_lowercase();
+                    if ["content-length", "transfer-encoding", "content-type"]
+                        .contains(&lower.as_str())
+                    {
+                        self.diag.ignored(
+                            name.span().clone(),
+                            format!("hdr {}", name.as_str()),
+                            "the http reply always sets this header itself (HAProxy ignores it too)",
+                        );
+                    } else {
+                        match self.log_format(value) {
+                            Some(f) => headers.push((name.as_str().to_owned(), f)),
+                            None => ok = false,
+                        }
+                    }
+                    i += 3;
+                }
+                kind @ ("string" | "lf-string") => {
+                    let kind: &'static str = if kind == "string" {
+                        "string"
+                    } else {
+                        "lf-string"
+                    };
+                    if let Some((_, previous, _)) = &body {
+                        let msg =
+                            format!("unexpected '{kind}' argument, '{previous}' already defined");
+                        self.fail(word.span(), msg);
+                        return None;
+                    }
+                    let expects = if kind == "string" { "<str>" } else { "<fmt>" };
+                    let value = self.value(i + 1, kind, expects)?;
+                    let parsed = if kind == "string" {
+                        Some(ReturnBody::String(value.as_str().to_owned()))
+                    } else {
+                        self.log_format(value).map(ReturnBody::LogFormat)
+                    };
+                    match parsed {
+                        Some(b) => body = Some((b, kind, value.as_str().is_empty())),
+                        None => ok = false,
+                    }
+                    i += 2;
+                }
+                other
+                @ ("file" | "lf-file" | "errorfile" | "errorfiles" | "default-errorfiles") => {
+                    self.fail(
+                        word.span(),
+                        format!(
+                            "'{other}' is not supported by the gateway; use 'string' or 'lf-string'"
+                        ),
+                    );
+                    return None;
+                }
+                _ => break,
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let at = self.at.span().clone();
+        match &body {
+            Some((_, kind, empty)) => {
+                if status == 204 || status == 304 {
+                    self.fail(&at, format!("No body expected for {status} responses"));
+                    return None;
+                }
+                if content_type.is_none() {
+                    let msg = if *kind == "lf-string" {
+                        "a content type must be defined with a log-format payload"
+                    } else if !empty {
+                        "a content type must be defined when non-empty payload is configured"
+                    } else {
+                        ""
+                    };
+                    if !msg.is_empty() {
+                        self.fail(&at, msg);
+                        return None;
+                    }
+                }
+            }
+            None => {
+                if let Some((ctype, span)) = content_type.take() {
+                    self.diag.ignored(
+                        span,
+                        format!("content-type {ctype}"),
+                        "the http reply has no payload (HAProxy ignores it too)",
+                    );
+                }
+            }
+        }
+        let reply = Reply {
+            content_type: content_type.map(|(c, _)| c),
+            headers,
+            body: body.map(|(b, _, _)| b),
+        };
+        Some((status, reply, i))
+    }
+
+    /// `redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]`
+    /// (`http_parse_redirect_rule()`), an action or the proxy keyword.
+    pub(super) fn redirect(&mut self) -> Parsed {
+        let mut kind: Option<(RedirectKind, &Word)> = None;
+        let mut code = 302;
+        let (mut drop_query, mut append_slash) = (false, false);
+        let mut i = 0;
+        while let Some(word) = self.args.get(i) {
+            match word.as_str() {
+                "if" | "unless" => break,
+                t @ ("location" | "prefix" | "scheme") => {
+                    let value = self.value(i + 1, t, "<target>")?;
+                    let k = match t {
+                        "location" => RedirectKind::Location,
+                        "prefix" => RedirectKind::Prefix,
+                        _ => RedirectKind::Scheme,
+                    };
+                    kind = Some((k, value));
+                    i += 2;
+                }
+                "code" => {
+                    let value = self.value(i + 1, "code", "<code>")?;
+                    match value.as_str().parse::<u16>() {
+                        Ok(c @ (301..=303 | 307 | 308))
+                            if value.as_str().bytes().all(|b| b.is_ascii_digit()) =>
+                        {
+                            code = c;
+                        }
+                        _ => {
+                            let msg = format!(
+                                "'code': unsupported HTTP code '{}' (must be one of 301, 302, 303, 307 or 308)",
+                                value.as_str()
+                            );
+                            self.fail(value.span(), msg);
+                            return None;
+                        }
+                    }
+                    i += 2;
+                }
+                "drop-query" => {
+                    drop_query = true;
+                    i += 1;
+                }
+                "append-slash" => {
+                    append_slash = true;
+                    i += 1;
+                }
+                o @ ("set-cookie" | "clear-cookie" | "ignore-empty") => {
+                    let msg = format!("'{o}' is not supported by the gateway");
+                    self.fail(word.span(), msg);
+                    return None;
+                }
+                other => {
+                    let msg = format!(
+                        "expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash' (was '{other}')"
+                    );
+                    self.fail(word.span(), msg);
+                    return None;
+                }
+            }
+        }
+        let Some((kind, target_word)) = kind else {
+            let at = self.at.span().clone();
+            self.fail(
+                &at,
+                "redirection type expected ('prefix', 'location', or 'scheme')",
+            );
+            return None;
+        };
+        // A prefix of "/" adds nothing: the request's own path is the location (HAProxy's
+        // self-redirection).
+        let target = if kind == RedirectKind::Prefix && target_word.as_str() == "/" {
+            LogFormat(Vec::new())
+        } else if self.kw == "redirect" {
+            // The proxy keyword's target is taken as it is written (no log-format).
+            LogFormat(vec![LogFormatPart::Text(target_word.as_str().to_owned())])
+        } else {
+            self.log_format(target_word)?
+        };
+        let action = HttpAction::Redirect {
+            kind,
+            target,
+            code,
+            drop_query,
+            append_slash,
+        };
+        Some((action, i, None))
+    }
+}
