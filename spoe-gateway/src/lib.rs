@@ -23,6 +23,7 @@ mod access;
 mod body;
 pub mod config;
 pub mod generation;
+mod hop;
 pub mod httplog;
 pub mod limits;
 pub mod log;
@@ -35,6 +36,7 @@ mod proxy;
 pub mod server;
 pub mod stats;
 pub mod tls;
+mod tunnel;
 mod txn;
 pub mod workers;
 

@@ -56,10 +56,12 @@ pub(crate) const DEFAULT_BUFSIZE: usize = 16384;
 /// `format` names; `raw` is the bare line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyslogFormat {
-    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`.
-    Local,
-    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: line` (HAProxy's default).
+    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`: HAProxy's when no `format` is given (its
+    /// unspecified format is `local` without `log-send-hostname`; checked against HAProxy 2.6
+    /// over UDP and on stdout).
     #[default]
+    Local,
+    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: line` (`localhost` without `log-send-hostname`).
     Rfc3164,
     /// `<PRI>1 ISO-TIME - TAG PID - - line`.
     Rfc5424,
@@ -225,6 +227,44 @@ pub(crate) struct Timeouts {
     pub(crate) queue: Option<Duration>,
     /// `timeout check`: once a health check is connected, how long its answer may take.
     pub(crate) check: Option<Duration>,
+    /// `timeout tunnel`: inactivity of a tunnel (after a `101 Switching Protocols`), both
+    /// sides; without it `timeout client` and `timeout server` go on applying to their side.
+    pub(crate) tunnel: Option<Duration>,
+}
+
+/// `option forwardfor [except NET] [header NAME] [if-none]` of one proxy (HAProxy keeps the
+/// header name and the network per proxy: a request reads both its frontend's and backend's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ForwardFor {
+    /// `header NAME` (`X-Forwarded-For` by default).
+    pub(crate) header: hyper::header::HeaderName,
+    /// `except NET`: clients in it get no header.
+    pub(crate) except: Option<Net>,
+    /// Without `if-none`: added even when the request has the header already.
+    pub(crate) always: bool,
+}
+
+/// An IPv4 or IPv6 network (`str2net()`, `str62net()`), its address already masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Net {
+    /// IPv4 address and mask.
+    V4(std::net::Ipv4Addr, std::net::Ipv4Addr),
+    /// IPv6 address and prefix length.
+    V6(std::net::Ipv6Addr, u8),
+}
+
+/// The HTTP connection mode of a proxy (`PR_O_HTTP_MODE`: `option http-keep-alive`,
+/// `http-server-close`, `httpclose`; the last one read wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum HttpMode {
+    /// Both sides kept alive (HAProxy's default).
+    #[default]
+    KeepAlive,
+    /// `option http-server-close`: a server connection serves one request.
+    ServerClose,
+    /// `option httpclose`: server connections serve one request; a frontend's client
+    /// connections close after each response too.
+    Close,
 }
 
 /// A `filter spoe [engine NAME] config FILE` line, with its file parsed.
@@ -411,6 +451,8 @@ pub(crate) struct Frontend {
     /// `option httplog`: HAProxy's access line when a request ends. Without it, HAProxy's
     /// `Connect from` line when a request starts.
     pub(crate) httplog: bool,
+    /// Which access lines are written, at which level.
+    pub(crate) log_options: LogOptions,
     /// `log` lines in effect (`defaults`' first, `log global` replaced by the global
     /// section's lines, `no log` clearing those before it): where its lines go. Empty: it
     /// logs nothing.
@@ -421,6 +463,10 @@ pub(crate) struct Frontend {
     pub(crate) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`: the path (starting with `/`) or target the frontend answers itself.
     pub(crate) monitor_uri: Option<Arc<str>>,
+    /// `option forwardfor`.
+    pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(crate) http_mode: HttpMode,
 }
 
 impl Frontend {
@@ -438,6 +484,19 @@ impl Frontend {
             })
             .map(|(_, c)| c)
     }
+}
+
+/// A frontend's options on its access lines (HAProxy's `PR_O_NULLNOLOG`, `PR_O2_NOLOGNORM`,
+/// `PR_O2_LOGERRORS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LogOptions {
+    /// `option dontlognull`: no line for a connection that sent nothing.
+    pub(crate) dont_log_null: bool,
+    /// `option dontlog-normal`: lines only for errors (a termination state other than `--`
+    /// or `L*`, or a status of 500 or more).
+    pub(crate) dont_log_normal: bool,
+    /// `option log-separate-errors`: errors at level `err` rather than `info`.
+    pub(crate) separate_errors: bool,
 }
 
 /// `mode` of a proxy.
@@ -467,6 +526,9 @@ pub(crate) struct Server {
     pub(crate) name: String,
     /// `ADDR:PORT`.
     pub(crate) addr: SocketAddr,
+    /// A mapped port (the address had none, or `+N`/`-N`): the client's destination port
+    /// plus this offset (HAProxy's `SRV_F_MAPPORTS`); `addr`'s port is then 0.
+    pub(crate) port_offset: Option<i32>,
     /// `check`.
     pub(crate) check: bool,
     /// `inter` (2 s by default).
@@ -490,6 +552,9 @@ pub(crate) struct Server {
     pub(crate) tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `proto h2`: HTTP/2 whatever ALPN says (on clear text: prior knowledge).
     pub(crate) proto_h2: bool,
+    /// The TLS of its health checks: the server's own with `ssl` (as HAProxy checks an `ssl`
+    /// server), or the line's settings with `check-ssl`; `None`: in clear text.
+    pub(crate) check_tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `port`, `addr`, `fastinter`, `downinter`, `backup`: how it is checked and used.
     pub(crate) probe: ServerProbe,
 }
@@ -596,4 +661,8 @@ pub(crate) struct Backend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the backend's SPOE events and rules.
     pub(crate) http_buffer_request: bool,
+    /// `option forwardfor`.
+    pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(crate) http_mode: HttpMode,
 }

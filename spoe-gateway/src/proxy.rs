@@ -19,11 +19,12 @@ use tokio::time::Instant;
 use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
 use crate::generation::{BackendRt, FilterRt, Generation, ServerRt};
+use crate::hop;
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
-use crate::model::{HttpAction, RedirectKind, ReturnBody, Rule};
+use crate::model::{HttpAction, LogOptions, RedirectKind, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
 use crate::txn::{LuaTxn, Txn, UniqueId, render};
 
@@ -55,6 +56,9 @@ pub(crate) struct Session {
     /// The latest request's body: whether it was read to its end decides
     /// whether the connection can be read again from a message boundary.
     pub(crate) body: Arc<Progress>,
+    /// A `101 Switching Protocols` was answered: the tunnel the connection becomes once
+    /// hyper wrote it.
+    pub(crate) tunnel: Mutex<Option<crate::tunnel::Tunnel>>,
 }
 
 impl Session {
@@ -634,16 +638,6 @@ fn pick_server(backend: &BackendRt) -> Option<usize> {
     }
 }
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// Why a request is refused before anything else looks at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
@@ -683,6 +677,9 @@ fn check_request(parts: &mut hyper::http::request::Parts) -> Result<(), Refusal>
     }
     if duplicated && let Some(v) = first.clone() {
         parts.headers.insert(&host, v);
+    }
+    if !hop::websocket_keyed(&parts.headers, false) {
+        return Err(Refusal::Invalid);
     }
     if let (Some(authority), Some(h)) = (parts.uri.authority(), first.as_ref()) {
         let default_port = if parts.uri.scheme_str() == Some("https") {
@@ -729,6 +726,7 @@ pub(crate) async fn handle(
         RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
         session.conns.clone(),
     );
+    access.log_options = fe.model.log_options;
     if fe.model.httplog {
         access.httplog = (!fe.log.is_off()).then(|| fe.log.clone());
     } else if !fe.log.is_off() {
@@ -934,6 +932,12 @@ pub(crate) async fn handle(
     {
         txn.request.headers.append(name.clone(), value);
     }
+    hop::add_forwarded_for(
+        &mut txn.request.headers,
+        &fe.model,
+        &be.model,
+        session.client().ip(),
+    );
     let Some(si) = pick_server(be) else {
         let mut access = pending.take();
         access.termination = "SC";
@@ -984,12 +988,14 @@ pub(crate) async fn handle(
     pending.phase = "CH";
     server.active.fetch_add(1, Ordering::Relaxed);
     let sent_at = Instant::now();
+    let server_conn = hop::ServerConnection::of(&txn.request.headers, &fe.model, &be.model);
     let upstream = forward(
         &txn,
         body.into_body(timeouts.client, progress.clone()),
         &progress,
         server,
         be.model.timeouts.server,
+        &server_conn,
     )
     .await;
     server.active.fetch_sub(1, Ordering::Relaxed);
@@ -1027,6 +1033,27 @@ pub(crate) async fn handle(
     if let Some(t) = access.tally.as_mut() {
         t.answered(queue_time, response_time);
     }
+    if !hop::websocket_keyed(resp.headers(), true) {
+        // As HAProxy's parser: an invalid response (PH).
+        access.termination = "PH";
+        if let Some(t) = &access.tally {
+            t.response_failed();
+        }
+        return finish(error_page(502), access);
+    }
+    let mut resp = resp;
+    // The server switched protocols as the client asked: the connection becomes a tunnel
+    // once the 101 is out (HAProxy's tunnel mode).
+    let tunnel = (matches!(server_conn, hop::ServerConnection::Upgrade(_))
+        && resp.status() == StatusCode::SWITCHING_PROTOCOLS)
+        .then(|| {
+            crate::tunnel::Tunnel::new(
+                hyper::upgrade::on(&mut resp),
+                be.model.timeouts.tunnel,
+                timeouts.client,
+                be.model.timeouts.server,
+            )
+        });
     let (rparts, rbody) = resp.into_parts();
     txn.response = Some(rparts);
     // on-tcp-response and on-http-response, then http-response rules:
@@ -1057,8 +1084,21 @@ pub(crate) async fn handle(
         return finish(error_page(502), access);
     };
     crate::lua::reason_phrase(&mut rparts);
-    for h in HOP_BY_HOP {
-        rparts.headers.remove(*h);
+    let switching = hop::upgrade(&rparts.headers);
+    hop::strip_hop_by_hop(&mut rparts.headers);
+    match (tunnel, switching) {
+        (Some(tunnel), Some(protocol)) => {
+            hop::mark_upgrade(&mut rparts.headers, protocol);
+            *session
+                .tunnel
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
+        }
+        // HTTP/2 has no connection header: its streams end, not its connection.
+        _ if txn.request.version < hyper::Version::HTTP_2 => {
+            hop::close_client_side(&mut rparts.headers, &fe.model);
+        }
+        _ => {}
     }
     let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
     finish(r, access)
@@ -1074,8 +1114,9 @@ async fn forward(
     progress: &Progress,
     server: &ServerRt,
     server_timeout: Option<Duration>,
+    server_conn: &hop::ServerConnection,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
-    let addr = server.addr;
+    let addr = hop::server_target(&server.model, txn.conn.local);
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
         .request
@@ -1096,20 +1137,8 @@ async fn forward(
     *req.method_mut() = txn.request.method.clone();
     *req.uri_mut() = uri;
     let mut headers = txn.request.headers.clone();
-    // `te: trailers` is the one TE that goes on (gRPC servers require it),
-    // as HAProxy keeps it.
-    let trailers = headers.get_all(hyper::header::TE).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        })
-    });
-    for h in HOP_BY_HOP {
-        headers.remove(*h);
-    }
-    if trailers {
-        headers.insert(hyper::header::TE, HeaderValue::from_static("trailers"));
-    }
+    hop::strip_hop_by_hop(&mut headers);
+    server_conn.apply(&mut headers);
     *req.headers_mut() = headers;
     let call = server.client().request(req);
     let result = match server_timeout {
@@ -1158,6 +1187,7 @@ pub(crate) fn log_refused(
     session: &Session,
     frontend: &str,
     httplog: Option<LogRoute>,
+    log_options: LogOptions,
     status: Option<u16>,
     termination: &'static str,
     bytes: u64,
@@ -1179,6 +1209,7 @@ pub(crate) fn log_refused(
     }
     access.t_request = Timer::NEVER;
     access.httplog = httplog;
+    access.log_options = log_options;
     access.status = status;
     access.termination = termination;
     // A request HAProxy's parser refused, or did not get in time: counted as

@@ -144,9 +144,7 @@ global
             "parsing [haproxy.cfg:13:5] : 'nbproc' is not supported anymore since HAProxy 2.5; threads are enabled by default",
             "parsing [haproxy.cfg:14:18] : 'default-path' expects either 'current', 'config', 'parent' or 'origin', got 'nowhere'",
         ],
-        warnings: &[
-            "parsing [haproxy.cfg:8:9] : 'log 127.0.0.1:514' is accepted and ignored: the gateway logs to stdout or stderr only",
-        ],
+        warnings: &[],
     },
     Case {
         name: "duplicate proxy names",
@@ -228,7 +226,7 @@ backend app
     server s3 127.0.0.1:82 backup cookie c
     server s4 127.0.0.1:83 frob
     server s5 127.0.0.1:84 inter
-    server s6 127.0.0.1
+    server s6 127.0.0.1 check
     server s7 127.0.0.1:86 check
     server s7 127.0.0.1:87
 ",
@@ -236,11 +234,10 @@ backend app
             "parsing [haproxy.cfg:4:5] : 'server' not allowed because frontend 'web' has no backend capability",
             "parsing [haproxy.cfg:7:35] : 'weight' expects a positive integer argument in the range [0, 256], got '300'",
             "parsing [haproxy.cfg:8:33] : 'rise' expects a positive integer argument in the range [1, 2147483647], got '0'",
-            "parsing [haproxy.cfg:9:28] : 'server s3' : 'backup' is not supported by the gateway",
             "parsing [haproxy.cfg:9:35] : 'server s3' : 'cookie' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
-            "parsing [haproxy.cfg:12:24] : 'server s6' : missing port specification in '127.0.0.1' (the gateway needs an explicit port)",
+            "parsing [haproxy.cfg:12:12] : backend 'app': server 's6' has neither service port nor check port",
             "parsing [haproxy.cfg:14:12] : backend 'app' : another server named 's7' was already defined at haproxy.cfg:13:12, please use distinct names",
         ],
         warnings: &[
@@ -541,7 +538,6 @@ frontend web
         warnings: &[
             "parsing [haproxy.cfg:5:1] : 'hello'",
             "parsing [haproxy.cfg:6:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
-            "parsing [haproxy.cfg:12:13] : 'default option dontlognull' is accepted and ignored: the gateway logs every request",
         ],
     },
     Case {
@@ -573,7 +569,6 @@ backend app
             "parsing [haproxy.cfg:10:5] : 'timeout server' is accepted and ignored: a frontend has no backend capability",
             "parsing [haproxy.cfg:11:5] : 'timeout check' is accepted and ignored: a frontend has no backend capability",
             "parsing [haproxy.cfg:13:5] : 'timeout client' is accepted and ignored: a backend has no frontend capability",
-            "parsing [haproxy.cfg:14:5] : 'timeout tunnel' is accepted and ignored: not implemented by the gateway",
         ],
     },
     Case {
@@ -693,10 +688,6 @@ frontend web
         errors: &[],
         warnings: &[
             "parsing [haproxy.cfg:4:5] : 'stats' is accepted and ignored: the gateway has no stats socket; use its Prometheus metrics",
-            "parsing [haproxy.cfg:11:5] : 'option dontlognull' is accepted and ignored: the gateway logs every request",
-            "parsing [haproxy.cfg:12:5] : 'option forwardfor' is accepted and ignored: the gateway does not add an X-Forwarded-For header",
-            "parsing [haproxy.cfg:13:5] : 'option http-keep-alive' is accepted and ignored: the gateway manages connection persistence by itself",
-            "parsing [haproxy.cfg:14:5] : 'option http-server-close' is accepted and ignored: the gateway manages connection persistence by itself",
             "parsing [haproxy.cfg:15:5] : 'option redispatch' is accepted and ignored: the gateway does not retry connections to servers",
             "parsing [haproxy.cfg:16:5] : 'retries' is accepted and ignored: the gateway does not retry connections to servers",
             "parsing [haproxy.cfg:17:5] : 'errorfile' is accepted and ignored: the gateway sends its own error pages",

@@ -127,37 +127,10 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
         false,
         "the gateway writes its own access log format",
     ),
-    ("dontlognull", true, "the gateway logs every request"),
-    ("dontlog-normal", true, "the gateway logs every request"),
-    (
-        "log-separate-errors",
-        true,
-        "the gateway logs every request alike",
-    ),
     (
         "log-health-checks",
         true,
         "the gateway does not log health checks",
-    ),
-    (
-        "forwardfor",
-        false,
-        "the gateway does not add an X-Forwarded-For header",
-    ),
-    (
-        "http-keep-alive",
-        true,
-        "the gateway manages connection persistence by itself",
-    ),
-    (
-        "http-server-close",
-        true,
-        "the gateway manages connection persistence by itself",
-    ),
-    (
-        "httpclose",
-        true,
-        "the gateway manages connection persistence by itself",
     ),
     (
         "redispatch",

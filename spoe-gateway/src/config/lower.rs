@@ -19,7 +19,8 @@ use super::diag::Diag;
 use super::grammar::Kind;
 use super::ssl::SslGlobal;
 use crate::model::{
-    Balance, BindConf, Global, LogFormat, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
+    Balance, BindConf, ForwardFor, Global, HttpMode, LogFormat, LogOptions, Mode, Rule, Server,
+    SpoeFilterDecl, Timeouts, UseBackend,
 };
 
 // ===== proxies being built =====
@@ -41,6 +42,8 @@ pub(super) struct ServerSettings {
     pub(super) ssl_at: Option<Span>,
     /// `proto h2`.
     pub(super) proto_h2: bool,
+    /// `check-ssl` (`no-check-ssl` clears it): health checks over TLS even without `ssl`.
+    pub(super) check_ssl: bool,
     pub(super) probe: crate::model::ServerProbe,
 }
 
@@ -58,6 +61,7 @@ impl Default for ServerSettings {
             tls: crate::tls::ServerTlsSpec::default(),
             ssl_at: None,
             proto_h2: false,
+            check_ssl: false,
             probe: crate::model::ServerProbe::default(),
         }
     }
@@ -83,8 +87,6 @@ pub(super) struct Proxy {
     pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
-    /// `timeout tunnel` is set (accepted, not run).
-    pub(super) timeout_tunnel: bool,
     /// A `timeout` line (here or in its `defaults`) was wrong (reported).
     pub(super) timeouts_unsure: bool,
     pub(super) maxconn: Option<usize>,
@@ -111,6 +113,8 @@ pub(super) struct Proxy {
     pub(super) filter_failed: bool,
     /// `option httplog`.
     pub(super) httplog: bool,
+    /// `option dontlognull`, `dontlog-normal`, `log-separate-errors`.
+    pub(super) log_options: LogOptions,
     /// A `log-format` line (accepted, not run).
     pub(super) log_format: bool,
     /// The proxy has `log` lines with an address (its own, or `global`'s through `log
@@ -124,6 +128,10 @@ pub(super) struct Proxy {
     pub(super) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`.
     pub(super) monitor_uri: Option<Arc<str>>,
+    /// `option forwardfor`.
+    pub(super) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(super) http_mode: HttpMode,
 }
 
 impl Proxy {
@@ -140,7 +148,6 @@ impl Proxy {
             bind_maxconn: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
-            timeout_tunnel: false,
             timeouts_unsure: false,
             maxconn: None,
             balance: Balance::default(),
@@ -159,6 +166,7 @@ impl Proxy {
             filters: Vec::new(),
             filter_failed: false,
             httplog: false,
+            log_options: LogOptions::default(),
             log_format: false,
             log_lines: false,
             logs: Vec::new(),
@@ -166,6 +174,8 @@ impl Proxy {
             unique_id_format: None,
             unique_id_header: None,
             monitor_uri: None,
+            forwardfor: None,
+            http_mode: HttpMode::KeepAlive,
         }
     }
 
@@ -175,7 +185,6 @@ impl Proxy {
         p.mode = d.mode;
         p.mode_unsure = d.mode_unsure;
         p.timeouts = d.timeouts;
-        p.timeout_tunnel = d.timeout_tunnel;
         p.timeouts_unsure = d.timeouts_unsure;
         p.maxconn = d.maxconn;
         p.balance = d.balance;
@@ -185,11 +194,14 @@ impl Proxy {
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings.clone();
         p.httplog = d.httplog;
+        p.log_options = d.log_options;
         p.log_format = d.log_format;
         p.log_lines = d.log_lines;
         p.logs.clone_from(&d.logs);
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
+        p.forwardfor.clone_from(&d.forwardfor);
+        p.http_mode = d.http_mode;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();

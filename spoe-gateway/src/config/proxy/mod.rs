@@ -10,6 +10,7 @@
 
 pub(super) mod bind;
 pub(super) mod check;
+mod conn;
 mod defaults;
 mod filter;
 mod limits;
@@ -309,7 +310,7 @@ impl Lowerer<'_, '_> {
         let missing = (fe && t.client.is_none())
             || (be
                 && !p.servers.is_empty()
-                && (t.connect.is_none() || (t.server.is_none() && (http || !p.timeout_tunnel))));
+                && (t.connect.is_none() || (t.server.is_none() && (http || t.tunnel.is_none()))));
         if !missing || p.timeouts_unsure {
             return;
         }
