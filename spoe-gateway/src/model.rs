@@ -56,10 +56,12 @@ pub(crate) const DEFAULT_BUFSIZE: usize = 16384;
 /// `format` names; `raw` is the bare line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyslogFormat {
-    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`.
-    Local,
-    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: line` (HAProxy's default).
+    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`: HAProxy's when no `format` is given (its
+    /// unspecified format is `local` without `log-send-hostname`; checked against HAProxy 2.6
+    /// over UDP and on stdout).
     #[default]
+    Local,
+    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: line` (`localhost` without `log-send-hostname`).
     Rfc3164,
     /// `<PRI>1 ISO-TIME - TAG PID - - line`.
     Rfc5424,
@@ -452,6 +454,8 @@ pub(crate) struct Frontend {
     /// `option httplog`: HAProxy's access line when a request ends. Without it, HAProxy's
     /// `Connect from` line when a request starts.
     pub(crate) httplog: bool,
+    /// Which access lines are written, at which level.
+    pub(crate) log_options: LogOptions,
     /// `log` lines in effect (`defaults`' first, `log global` replaced by the global
     /// section's lines, `no log` clearing those before it): where its lines go. Empty: it
     /// logs nothing.
@@ -487,6 +491,19 @@ impl Frontend {
     }
 }
 
+/// A frontend's options on its access lines (HAProxy's `PR_O_NULLNOLOG`, `PR_O2_NOLOGNORM`,
+/// `PR_O2_LOGERRORS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LogOptions {
+    /// `option dontlognull`: no line for a connection that sent nothing.
+    pub(crate) dont_log_null: bool,
+    /// `option dontlog-normal`: lines only for errors (a termination state other than `--`
+    /// or `L*`, or a status of 500 or more).
+    pub(crate) dont_log_normal: bool,
+    /// `option log-separate-errors`: errors at level `err` rather than `info`.
+    pub(crate) separate_errors: bool,
+}
+
 /// `mode` of a proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Mode {
@@ -514,6 +531,9 @@ pub(crate) struct Server {
     pub(crate) name: String,
     /// `ADDR:PORT`.
     pub(crate) addr: SocketAddr,
+    /// A mapped port (the address had none, or `+N`/`-N`): the client's destination port
+    /// plus this offset (HAProxy's `SRV_F_MAPPORTS`); `addr`'s port is then 0.
+    pub(crate) port_offset: Option<i32>,
     /// `check`.
     pub(crate) check: bool,
     /// `inter` (2 s by default).
@@ -537,6 +557,9 @@ pub(crate) struct Server {
     pub(crate) tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `proto h2`: HTTP/2 whatever ALPN says (on clear text: prior knowledge).
     pub(crate) proto_h2: bool,
+    /// The TLS of its health checks: the server's own with `ssl` (as HAProxy checks an `ssl`
+    /// server), or the line's settings with `check-ssl`; `None`: in clear text.
+    pub(crate) check_tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `port`, `addr`, `fastinter`, `downinter`, `backup`: how it is checked and used.
     pub(crate) probe: ServerProbe,
 }

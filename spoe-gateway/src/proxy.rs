@@ -24,7 +24,7 @@ use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
-use crate::model::{HttpAction, RedirectKind, ReturnBody, Rule};
+use crate::model::{HttpAction, LogOptions, RedirectKind, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
 use crate::txn::{LuaTxn, Txn, UniqueId, render};
 
@@ -759,6 +759,7 @@ async fn handle_in_frontend(
         RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
         session.conns.clone(),
     );
+    access.log_options = fe.model.log_options;
     if fe.model.httplog {
         access.httplog = (!fe.log.is_off()).then(|| fe.log.clone());
     } else if !fe.log.is_off() {
@@ -1137,7 +1138,11 @@ async fn handle_in_frontend(
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
         }
-        _ => hop::close_client_side(&mut rparts.headers, &fe.model),
+        // HTTP/2 has no connection header: its streams end, not its connection.
+        _ if txn.request.version < hyper::Version::HTTP_2 => {
+            hop::close_client_side(&mut rparts.headers, &fe.model);
+        }
+        _ => {}
     }
     let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
     finish(r, access)
@@ -1155,7 +1160,7 @@ async fn forward(
     server_timeout: Option<Duration>,
     server_conn: &hop::ServerConnection,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
-    let addr = server.addr;
+    let addr = hop::server_target(&server.model, txn.conn.local);
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
         .request
@@ -1226,6 +1231,7 @@ pub(crate) fn log_refused(
     session: &Session,
     frontend: &str,
     httplog: Option<LogRoute>,
+    log_options: LogOptions,
     status: Option<u16>,
     termination: &'static str,
     bytes: u64,
@@ -1247,6 +1253,7 @@ pub(crate) fn log_refused(
     }
     access.t_request = Timer::NEVER;
     access.httplog = httplog;
+    access.log_options = log_options;
     access.status = status;
     access.termination = termination;
     // A request HAProxy's parser refused, or did not get in time: counted as

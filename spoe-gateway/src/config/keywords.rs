@@ -125,13 +125,6 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
         false,
         "the gateway writes its own access log format",
     ),
-    ("dontlognull", true, "the gateway logs every request"),
-    ("dontlog-normal", true, "the gateway logs every request"),
-    (
-        "log-separate-errors",
-        true,
-        "the gateway logs every request alike",
-    ),
     (
         "log-health-checks",
         true,

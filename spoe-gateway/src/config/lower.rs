@@ -19,8 +19,8 @@ use super::diag::Diag;
 use super::grammar::Kind;
 use super::ssl::SslGlobal;
 use crate::model::{
-    Balance, BindConf, ForwardFor, Global, HttpMode, LogFormat, Mode, Rule, Server, SpoeFilterDecl,
-    Timeouts, UseBackend,
+    Balance, BindConf, ForwardFor, Global, HttpMode, LogFormat, LogOptions, Mode, Rule, Server,
+    SpoeFilterDecl, Timeouts, UseBackend,
 };
 
 // ===== proxies being built =====
@@ -42,6 +42,8 @@ pub(super) struct ServerSettings {
     pub(super) ssl_at: Option<Span>,
     /// `proto h2`.
     pub(super) proto_h2: bool,
+    /// `check-ssl` (`no-check-ssl` clears it): health checks over TLS even without `ssl`.
+    pub(super) check_ssl: bool,
     pub(super) probe: crate::model::ServerProbe,
 }
 
@@ -59,6 +61,7 @@ impl Default for ServerSettings {
             tls: crate::tls::ServerTlsSpec::default(),
             ssl_at: None,
             proto_h2: false,
+            check_ssl: false,
             probe: crate::model::ServerProbe::default(),
         }
     }
@@ -110,6 +113,8 @@ pub(super) struct Proxy {
     pub(super) filter_failed: bool,
     /// `option httplog`.
     pub(super) httplog: bool,
+    /// `option dontlognull`, `dontlog-normal`, `log-separate-errors`.
+    pub(super) log_options: LogOptions,
     /// A `log-format` line (accepted, not run).
     pub(super) log_format: bool,
     /// The proxy has `log` lines with an address (its own, or `global`'s through `log
@@ -163,6 +168,7 @@ impl Proxy {
             filters: Vec::new(),
             filter_failed: false,
             httplog: false,
+            log_options: LogOptions::default(),
             log_format: false,
             log_lines: false,
             logs: Vec::new(),
@@ -191,6 +197,7 @@ impl Proxy {
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings.clone();
         p.httplog = d.httplog;
+        p.log_options = d.log_options;
         p.log_format = d.log_format;
         p.log_lines = d.log_lines;
         p.logs.clone_from(&d.logs);

@@ -47,6 +47,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     for p in &proxies {
         check_filters(p, &proxies, &misplaced, diag);
         check_groups(p, diag);
+        check_ports(p, diag);
     }
 
     let mut frontends = Vec::new();
@@ -110,6 +111,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 filters: p.filters,
                 http_buffer_request: p.http_buffer_request,
                 httplog: p.httplog,
+                log_options: p.log_options,
                 logs: p.logs,
                 unique_id_format: p.unique_id_format,
                 unique_id_header: p.unique_id_header,
@@ -129,16 +131,48 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     }
 }
 
-/// The agents' servers speak SPOP (in clear text or over TLS): `proto h2` there is an error,
-/// as in HAProxy 2.6.
+/// The agents' servers speak SPOP (in clear text or over TLS) on their own port: `proto h2`
+/// there is an error, as in HAProxy 2.6, and so is a server without a port.
 fn refuse_h2_to_agents(p: &Proxy, diag: &mut Diag) {
     for (server, span) in &p.servers {
+        if server.port_offset.is_some() {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "'server {}' : a server without a port (the client's destination port) is not supported by the gateway on a 'mode tcp' backend (the SPOE agents need their port)",
+                    server.name
+                ),
+            );
+        }
         if server.proto_h2 {
             diag.error_msg(
                 span.clone(),
                 format!(
                     "backend '{}' : MUX protocol 'h2' is not usable for server '{}'",
                     p.name, server.name
+                ),
+            );
+        }
+    }
+}
+
+/// HAProxy's `init_srv_check()`: a server without a port of its own (its port is the
+/// client's) checks the port `port` or `tcp-check connect port` names, or cannot be checked.
+fn check_ports(p: &Proxy, diag: &mut Diag) {
+    let has_check_port = p.checks.port.is_some();
+    for (server, span) in &p.servers {
+        if server.check
+            && server.port_offset.is_some()
+            && server.probe.port.is_none()
+            && !has_check_port
+        {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "{} '{}': server '{}' has neither service port nor check port",
+                    p.kind.keyword(),
+                    p.name,
+                    server.name
                 ),
             );
         }
