@@ -223,36 +223,50 @@ fn http_reply(
     r
 }
 
-/// `deny`'s answer: HAProxy's error page for the status, or the custom reply.
-fn deny_reply(status: u16, reply: Option<&crate::model::Reply>, txn: &Txn) -> Response<Body> {
-    match reply {
-        None => error_page(status),
-        Some(r) => http_reply(status, r.content_type.as_deref(), &r.headers, &r.body, txn),
+/// The answer of a rule that answers (`deny`: HAProxy's error page for its status, or its
+/// custom reply; `return`; `redirect`, as `http_apply_redirect_rule()` makes it: the status,
+/// an empty body, the location).
+fn reply_of(action: &HttpAction, txn: &Txn) -> Response<Body> {
+    match action {
+        HttpAction::Deny {
+            status,
+            reply: None,
+        } => error_page(*status),
+        HttpAction::Deny {
+            status,
+            reply: Some(r),
+        } => http_reply(*status, r.content_type.as_deref(), &r.headers, &r.body, txn),
+        HttpAction::Return {
+            status,
+            content_type,
+            headers,
+            body,
+        } => http_reply(*status, content_type.as_deref(), headers, body, txn),
+        HttpAction::Redirect {
+            kind,
+            target,
+            code,
+            drop_query,
+            append_slash,
+        } => {
+            let target = render(target, txn);
+            let location = crate::rewrite::redirect_location(
+                *kind,
+                &target,
+                &txn.request,
+                *drop_query,
+                *append_slash,
+            );
+            let mut r = Response::new(full(Bytes::new()));
+            *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::FOUND);
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert("location", v);
+            }
+            r
+        }
+        // Not an answering action (not reached).
+        _ => error_page(500),
     }
-}
-
-/// A `redirect`'s answer (`http_apply_redirect_rule()`): the status, an empty body, the
-/// location.
-fn redirect(action: &HttpAction, txn: &Txn) -> Response<Body> {
-    let HttpAction::Redirect {
-        kind,
-        target,
-        code,
-        drop_query,
-        append_slash,
-    } = action
-    else {
-        return error_page(500);
-    };
-    let target = render(target, txn);
-    let location =
-        crate::rewrite::redirect_location(*kind, &target, &txn.request, *drop_query, *append_slash);
-    let mut r = Response::new(full(Bytes::new()));
-    *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::FOUND);
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        r.headers_mut().insert("location", v);
-    }
-    r
 }
 
 fn cond_holds(rule: &Rule, txn: &Txn, acls: &AclSet) -> bool {
@@ -453,17 +467,9 @@ impl Ctx<'_> {
                 _ => {}
             }
             match &rule.action {
-                HttpAction::Deny { status, reply } => {
-                    return Flow::Respond(deny_reply(*status, reply.as_deref(), txn), "PR");
-                }
-                HttpAction::Return {
-                    status,
-                    content_type,
-                    headers,
-                    body,
-                } => {
-                    let r = http_reply(*status, content_type.as_deref(), headers, body, txn);
-                    return Flow::Respond(r, "LR");
+                HttpAction::Deny { .. } => return Flow::Respond(reply_of(&rule.action, txn), "PR"),
+                HttpAction::Return { .. } | HttpAction::Redirect { .. } => {
+                    return Flow::Respond(reply_of(&rule.action, txn), "LR");
                 }
                 HttpAction::SilentDrop => return Flow::Drop("PR", None),
                 // The rest of this list is skipped; the request goes on.
@@ -481,9 +487,7 @@ impl Ctx<'_> {
                     self.common_action(&rule.action, filters, txn, Side::Request)
                         .await;
                 }
-                HttpAction::Redirect { .. } => {
-                    return Flow::Respond(redirect(&rule.action, txn), "LR");
-                }
+
                 HttpAction::Lua { name, args } => {
                     let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
                         continue;
@@ -533,24 +537,15 @@ impl Ctx<'_> {
                         Some(flow) => return flow,
                     }
                 }
-                HttpAction::Deny { status, reply } => {
+                HttpAction::Deny { .. } => {
                     // HAProxy's `dresp`, of the frontend, the backend and the server.
                     for c in &self.counters {
                         c.denied_resp.inc();
                     }
-                    return Flow::Respond(deny_reply(*status, reply.as_deref(), txn), "PH");
+                    return Flow::Respond(reply_of(&rule.action, txn), "PH");
                 }
-                HttpAction::Return {
-                    status,
-                    content_type,
-                    headers,
-                    body,
-                } => {
-                    let r = http_reply(*status, content_type.as_deref(), headers, body, txn);
-                    return Flow::Respond(r, "LH");
-                }
-                HttpAction::Redirect { .. } => {
-                    return Flow::Respond(redirect(&rule.action, txn), "LH");
+                HttpAction::Return { .. } | HttpAction::Redirect { .. } => {
+                    return Flow::Respond(reply_of(&rule.action, txn), "LH");
                 }
                 HttpAction::SilentDrop => {
                     // As HAProxy's `tcp_exec_action_silent_drop()`: a denied request.
