@@ -136,6 +136,8 @@ pub(crate) struct Access {
     pub(crate) server_conns: usize,
     /// `%sq`: requests ahead in the server's queue.
     pub(crate) server_queue: usize,
+    /// `%rc`: connection attempts retried (`retries`).
+    pub(crate) retries: usize,
     /// What `%r` says.
     pub(crate) request: RequestLine,
     /// `Some` with `option httplog` and a `log` line: where the line goes.
@@ -189,6 +191,7 @@ impl Access {
             conns,
             backend_conns: 0,
             server_conns: 0,
+            retries: 0,
             server_queue: 0,
             request,
             httplog: None,
@@ -235,7 +238,7 @@ impl Access {
                 self.conns.frontend.load(Ordering::Relaxed),
                 self.backend_conns,
                 self.server_conns,
-                0,
+                self.retries,
             ],
             queues: [self.server_queue, 0],
             request: &self.request,

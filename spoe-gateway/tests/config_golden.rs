@@ -703,8 +703,6 @@ frontend web
             "parsing [haproxy.cfg:12:5] : 'option forwardfor' is accepted and ignored: the gateway does not add an X-Forwarded-For header",
             "parsing [haproxy.cfg:13:5] : 'option http-keep-alive' is accepted and ignored: the gateway manages connection persistence by itself",
             "parsing [haproxy.cfg:14:5] : 'option http-server-close' is accepted and ignored: the gateway manages connection persistence by itself",
-            "parsing [haproxy.cfg:15:5] : 'option redispatch' is accepted and ignored: the gateway does not retry connections to servers",
-            "parsing [haproxy.cfg:16:5] : 'retries' is accepted and ignored: the gateway does not retry connections to servers",
             "parsing [haproxy.cfg:17:5] : 'errorfile' is accepted and ignored: the gateway sends its own error pages",
             "parsing [haproxy.cfg:18:5] : 'log-format' is accepted and ignored: the gateway writes its own access log format",
             "parsing [haproxy.cfg:20:1] : log format ignored for frontend 'web' since it has no log address",

@@ -135,10 +135,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
         "the gateway writes its own access log format",
     ),
     ("capture", "captures only feed HAProxy's access logs"),
-    (
-        "retries",
-        "the gateway does not retry connections to servers",
-    ),
     ("errorfile", "the gateway sends its own error pages"),
     ("errorfiles", "the gateway sends its own error pages"),
     (
@@ -191,11 +187,6 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
         "httpclose",
         true,
         "the gateway manages connection persistence by itself",
-    ),
-    (
-        "redispatch",
-        true,
-        "the gateway does not retry connections to servers",
     ),
     ("abortonclose", true, "not implemented by the gateway"),
     ("tcpka", true, "the gateway does not set TCP keep-alive"),
