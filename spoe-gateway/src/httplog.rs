@@ -19,6 +19,9 @@ use crate::model::{Syslog, SyslogFormat};
 /// The syslog level of access lines (`info`).
 pub(crate) const ACCESS_LEVEL: u8 = 6;
 
+/// The syslog level of access lines of errors with `option log-separate-errors` (`err`).
+pub(crate) const ERROR_LEVEL: u8 = 3;
+
 /// The syslog level of SPOE lines of a success (`notice`).
 pub(crate) const SPOE_LEVEL: u8 = 5;
 
@@ -132,6 +135,33 @@ impl fmt::Write for Escaped<'_, '_> {
             self.0.write_str(part)?;
         }
         Ok(())
+    }
+}
+
+/// HAProxy's line for a connection that failed before its first request
+/// (a TLS handshake): `CLIENT:PORT [ACCEPT-DATE] FRONTEND/LISTENER: MESSAGE`,
+/// the listener being its number in the frontend.
+#[derive(Debug)]
+pub(crate) struct ConnError<'a> {
+    pub(crate) client: SocketAddr,
+    pub(crate) accepted: SystemTime,
+    pub(crate) frontend: &'a str,
+    pub(crate) listener: usize,
+    pub(crate) message: &'a str,
+}
+
+impl fmt::Display for ConnError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{} [{}] {}/{}: {}",
+            self.client.ip(),
+            self.client.port(),
+            AcceptDate(self.accepted),
+            self.frontend,
+            self.listener,
+            self.message
+        )
     }
 }
 

@@ -56,10 +56,12 @@ pub(crate) const DEFAULT_BUFSIZE: usize = 16384;
 /// `format` names; `raw` is the bare line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyslogFormat {
-    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`.
-    Local,
-    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: line` (HAProxy's default).
+    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`: HAProxy's when no `format` is given (its
+    /// unspecified format is `local` without `log-send-hostname`; checked against HAProxy 2.6
+    /// over UDP and on stdout).
     #[default]
+    Local,
+    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: line` (`localhost` without `log-send-hostname`).
     Rfc3164,
     /// `<PRI>1 ISO-TIME - TAG PID - - line`.
     Rfc5424,
@@ -128,12 +130,68 @@ pub(crate) struct Global {
     /// `tune.bufsize` (16384 by default): the most of a request body that
     /// `option http-buffer-request` waits for and keeps.
     pub(crate) bufsize: usize,
+    /// `tune.h2.*`.
+    pub(crate) h2: H2Tunes,
     /// The environment `setenv`, `presetenv`, `unsetenv` and `resetenv` left, which `env()`
     /// reads; `None` when no such line changed the process's.
     pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
     /// `pidfile`: where the gateway writes its pid once it listens (at start; a reload keeps
     /// the file the gateway started with, as HAProxy's master does).
     pub(crate) pidfile: Option<PathBuf>,
+    /// `daemon`, `user`/`uid`, `group`/`gid`, `chroot`: what the process becomes at start.
+    pub(crate) process: Process,
+}
+
+/// What `global` makes of the process at start (`src/haproxy.c`'s `main()` and
+/// `set_identity()` in HAProxy 2.6): in the background, and once listening, in a new root
+/// directory and with a new group and user. Fixed at start: a reload that changes it is
+/// refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Process {
+    /// `daemon`: the command returns once the gateway listens, which goes on in the background
+    /// (unless started with `-db`/`--foreground`).
+    pub(crate) daemon: bool,
+    /// `user`/`uid`: the user the gateway becomes once listening (0: unchanged, as HAProxy).
+    pub(crate) uid: u32,
+    /// `group`/`gid`: the group the gateway becomes once listening, with no supplementary
+    /// group (0: unchanged, as HAProxy).
+    pub(crate) gid: u32,
+    /// `chroot`: the root directory the gateway enters once listening.
+    pub(crate) chroot: Option<PathBuf>,
+}
+
+/// HAProxy's `tune.h2.*` settings, applied to every HTTP/2 client connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct H2Tunes {
+    /// `tune.h2.header-table-size` (4096): the HPACK table the gateway keeps.
+    pub(crate) header_table_size: u32,
+    /// `tune.h2.initial-window-size` (65535): each stream's receive window.
+    pub(crate) initial_window_size: u32,
+    /// `tune.h2.max-concurrent-streams` (100).
+    pub(crate) max_concurrent_streams: u32,
+    /// `tune.h2.max-frame-size` (16384).
+    pub(crate) max_frame_size: u32,
+}
+
+impl Default for H2Tunes {
+    fn default() -> Self {
+        Self {
+            header_table_size: 4096,
+            initial_window_size: 65535,
+            max_concurrent_streams: 100,
+            max_frame_size: 16384,
+        }
+    }
+}
+
+/// What a `bind` line says beyond its addresses.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BindConf {
+    /// `ssl crt ...`: TLS, with its certificates loaded.
+    pub(crate) tls: Option<Arc<crate::tls::TlsBind>>,
+    /// `proto h2`: HTTP/2 whatever ALPN says (on a clear-text bind: prior
+    /// knowledge).
+    pub(crate) h2: bool,
 }
 
 impl Default for Global {
@@ -144,8 +202,10 @@ impl Default for Global {
             nbthread: None,
             logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
+            h2: H2Tunes::default(),
             environment: None,
             pidfile: None,
+            process: Process::default(),
         }
     }
 }
@@ -167,6 +227,44 @@ pub(crate) struct Timeouts {
     pub(crate) queue: Option<Duration>,
     /// `timeout check`: once a health check is connected, how long its answer may take.
     pub(crate) check: Option<Duration>,
+    /// `timeout tunnel`: inactivity of a tunnel (after a `101 Switching Protocols`), both
+    /// sides; without it `timeout client` and `timeout server` go on applying to their side.
+    pub(crate) tunnel: Option<Duration>,
+}
+
+/// `option forwardfor [except NET] [header NAME] [if-none]` of one proxy (HAProxy keeps the
+/// header name and the network per proxy: a request reads both its frontend's and backend's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ForwardFor {
+    /// `header NAME` (`X-Forwarded-For` by default).
+    pub(crate) header: hyper::header::HeaderName,
+    /// `except NET`: clients in it get no header.
+    pub(crate) except: Option<Net>,
+    /// Without `if-none`: added even when the request has the header already.
+    pub(crate) always: bool,
+}
+
+/// An IPv4 or IPv6 network (`str2net()`, `str62net()`), its address already masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Net {
+    /// IPv4 address and mask.
+    V4(std::net::Ipv4Addr, std::net::Ipv4Addr),
+    /// IPv6 address and prefix length.
+    V6(std::net::Ipv6Addr, u8),
+}
+
+/// The HTTP connection mode of a proxy (`PR_O_HTTP_MODE`: `option http-keep-alive`,
+/// `http-server-close`, `httpclose`; the last one read wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum HttpMode {
+    /// Both sides kept alive (HAProxy's default).
+    #[default]
+    KeepAlive,
+    /// `option http-server-close`: a server connection serves one request.
+    ServerClose,
+    /// `option httpclose`: server connections serve one request; a frontend's client
+    /// connections close after each response too.
+    Close,
 }
 
 /// A `filter spoe [engine NAME] config FILE` line, with its file parsed.
@@ -218,6 +316,8 @@ pub(crate) enum RedirectKind {
     Location,
     /// `prefix`: prepended to the request's path.
     Prefix,
+    /// `scheme`: the scheme of a URL made of the `Host` and the path.
+    Scheme,
 }
 
 /// What an `http-request` / `http-response` rule does.
@@ -321,6 +421,9 @@ pub(crate) struct Frontend {
     pub(crate) name: String,
     /// `bind ADDR:PORT` lines.
     pub(crate) binds: Vec<SocketAddr>,
+    /// What each `bind` address's line says beyond the address (TLS, HTTP/2);
+    /// an address without an entry serves clear-text HTTP/1.1.
+    pub(crate) bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
     /// `bind ... v6only` (`true`) or `v4v6` (`false`) for IPv6 addresses; the others keep the
     /// system's default (`net.ipv6.bindv6only`), as in HAProxy.
     pub(crate) ipv6_only: Vec<(SocketAddr, bool)>,
@@ -348,6 +451,8 @@ pub(crate) struct Frontend {
     /// `option httplog`: HAProxy's access line when a request ends. Without it, HAProxy's
     /// `Connect from` line when a request starts.
     pub(crate) httplog: bool,
+    /// Which access lines are written, at which level.
+    pub(crate) log_options: LogOptions,
     /// `log` lines in effect (`defaults`' first, `log global` replaced by the global
     /// section's lines, `no log` clearing those before it): where its lines go. Empty: it
     /// logs nothing.
@@ -358,6 +463,40 @@ pub(crate) struct Frontend {
     pub(crate) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`: the path (starting with `/`) or target the frontend answers itself.
     pub(crate) monitor_uri: Option<Arc<str>>,
+    /// `option forwardfor`.
+    pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(crate) http_mode: HttpMode,
+}
+
+impl Frontend {
+    /// The `bind` settings of the address a connection arrived on (`local`),
+    /// matched as [`Frontend::binds`] are (a wildcard address serves every
+    /// local address of its port).
+    pub(crate) fn bind_conf(&self, local: SocketAddr) -> Option<&Arc<BindConf>> {
+        self.bind_confs
+            .iter()
+            .find(|(b, _)| *b == local)
+            .or_else(|| {
+                self.bind_confs
+                    .iter()
+                    .find(|(b, _)| b.port() == local.port() && b.ip().is_unspecified())
+            })
+            .map(|(_, c)| c)
+    }
+}
+
+/// A frontend's options on its access lines (HAProxy's `PR_O_NULLNOLOG`, `PR_O2_NOLOGNORM`,
+/// `PR_O2_LOGERRORS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LogOptions {
+    /// `option dontlognull`: no line for a connection that sent nothing.
+    pub(crate) dont_log_null: bool,
+    /// `option dontlog-normal`: lines only for errors (a termination state other than `--`
+    /// or `L*`, or a status of 500 or more).
+    pub(crate) dont_log_normal: bool,
+    /// `option log-separate-errors`: errors at level `err` rather than `info`.
+    pub(crate) separate_errors: bool,
 }
 
 /// `mode` of a proxy.
@@ -434,6 +573,10 @@ pub(crate) struct Server {
     /// `pool-purge-delay` (5 s by default): an idle connection to this
     /// server is closed after this long unused; zero keeps them.
     pub(crate) pool_purge_delay: Duration,
+    /// `ssl ...`: TLS towards the server, its files loaded.
+    pub(crate) tls: Option<Arc<crate::tls::UpstreamTls>>,
+    /// `proto h2`: HTTP/2 whatever ALPN says (on clear text: prior knowledge).
+    pub(crate) proto_h2: bool,
     /// `port`, `addr`, `fastinter`, `downinter`, `backup`: how it is checked and used.
     pub(crate) probe: ServerProbe,
 }
@@ -562,4 +705,8 @@ pub(crate) struct Backend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the backend's SPOE events and rules.
     pub(crate) http_buffer_request: bool,
+    /// `option forwardfor`.
+    pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(crate) http_mode: HttpMode,
 }

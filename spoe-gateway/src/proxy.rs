@@ -18,12 +18,13 @@ use tokio::time::Instant;
 
 use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
-use crate::generation::{BackendRt, FilterRt, Generation};
+use crate::generation::{FilterRt, Generation, ServerRt};
+use crate::hop;
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
-use crate::model::{HttpAction, RedirectKind, ReturnBody, Rule};
+use crate::model::{HttpAction, LogOptions, RedirectKind, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
 use crate::txn::{LuaTxn, Txn, UniqueId, render};
 
@@ -55,6 +56,9 @@ pub(crate) struct Session {
     /// The latest request's body: whether it was read to its end decides
     /// whether the connection can be read again from a message boundary.
     pub(crate) body: Arc<Progress>,
+    /// A `101 Switching Protocols` was answered: the tunnel the connection becomes once
+    /// hyper wrote it.
+    pub(crate) tunnel: Mutex<Option<crate::tunnel::Tunnel>>,
 }
 
 impl Session {
@@ -361,6 +365,21 @@ impl Ctx<'_> {
                         RedirectKind::Prefix => {
                             format!("{}{}", t.trim_end_matches('/'), txn.request.uri)
                         }
+                        // HAProxy's: SCHEME "://" the first Host, then the path and query.
+                        RedirectKind::Scheme => {
+                            let host = txn
+                                .request
+                                .headers
+                                .get(hyper::header::HOST)
+                                .and_then(|h| h.to_str().ok())
+                                .unwrap_or("");
+                            let path = txn
+                                .request
+                                .uri
+                                .path_and_query()
+                                .map_or("/", hyper::http::uri::PathAndQuery::as_str);
+                            format!("{t}://{host}{path}")
+                        }
                     };
                     let mut r = Response::new(full(Bytes::new()));
                     *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::FOUND);
@@ -577,16 +596,6 @@ fn set_header(headers: &mut hyper::HeaderMap, name: &str, value: &str, replace: 
     true
 }
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// Why a request is refused before anything else looks at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
@@ -605,6 +614,15 @@ fn check_request(parts: &mut hyper::http::request::Parts) -> Result<(), Refusal>
     if parts.method == hyper::Method::CONNECT {
         return Err(Refusal::Tunnel);
     }
+    // HTTP/2 carries the host in `:authority`: HAProxy makes it the `Host`
+    // header (rules, agents and HTTP/1 servers see it there).
+    if parts.version == hyper::Version::HTTP_2
+        && !parts.headers.contains_key(hyper::header::HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(v) = HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(hyper::header::HOST, v);
+    }
     let host = hyper::header::HOST;
     let mut hosts = parts.headers.get_all(&host).iter();
     let first = hosts.next().cloned();
@@ -617,6 +635,9 @@ fn check_request(parts: &mut hyper::http::request::Parts) -> Result<(), Refusal>
     }
     if duplicated && let Some(v) = first.clone() {
         parts.headers.insert(&host, v);
+    }
+    if !hop::websocket_keyed(&parts.headers, false) {
+        return Err(Refusal::Invalid);
     }
     if let (Some(authority), Some(h)) = (parts.uri.authority(), first.as_ref()) {
         let default_port = if parts.uri.scheme_str() == Some("https") {
@@ -663,6 +684,7 @@ pub(crate) async fn handle(
         RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
         session.conns.clone(),
     );
+    access.log_options = fe.model.log_options;
     if fe.model.httplog {
         access.httplog = (!fe.log.is_off()).then(|| fe.log.clone());
     } else if !fe.log.is_off() {
@@ -868,6 +890,12 @@ pub(crate) async fn handle(
     {
         txn.request.headers.append(name.clone(), value);
     }
+    hop::add_forwarded_for(
+        &mut txn.request.headers,
+        &fe.model,
+        &be.model,
+        session.client().ip(),
+    );
     let Some(mut si) = crate::balance::pick_server(be, &txn) else {
         let mut access = pending.take();
         access.termination = "SC";
@@ -881,6 +909,7 @@ pub(crate) async fn handle(
     pending.tally().server(first.counters.clone());
     ctx.counters.push(first.counters.clone());
     let mut request_body = body.into_body(timeouts.client, progress.clone());
+    let server_conn = hop::ServerConnection::of(&txn.request.headers, &fe.model, &be.model);
     let mut conn_retries = 0u32;
     // A connect that fails is retried (`retries`), on the same server or on another one
     // (`option redispatch`), as HAProxy's `back_handle_st_cer()` does; the body, unread by
@@ -930,9 +959,9 @@ pub(crate) async fn handle(
             &txn,
             attempt,
             &progress,
-            be,
-            server.addr,
+            server,
             be.model.timeouts.server,
+            &server_conn,
         )
         .await;
         server.active.fetch_sub(1, Ordering::Relaxed);
@@ -1014,6 +1043,27 @@ pub(crate) async fn handle(
     if let Some(t) = access.tally.as_mut() {
         t.answered(queue_time, response_time);
     }
+    if !hop::websocket_keyed(resp.headers(), true) {
+        // As HAProxy's parser: an invalid response (PH).
+        access.termination = "PH";
+        if let Some(t) = &access.tally {
+            t.response_failed();
+        }
+        return finish(error_page(502), access);
+    }
+    let mut resp = resp;
+    // The server switched protocols as the client asked: the connection becomes a tunnel
+    // once the 101 is out (HAProxy's tunnel mode).
+    let tunnel = (matches!(server_conn, hop::ServerConnection::Upgrade(_))
+        && resp.status() == StatusCode::SWITCHING_PROTOCOLS)
+        .then(|| {
+            crate::tunnel::Tunnel::new(
+                hyper::upgrade::on(&mut resp),
+                be.model.timeouts.tunnel,
+                timeouts.client,
+                be.model.timeouts.server,
+            )
+        });
     let (rparts, rbody) = resp.into_parts();
     txn.response = Some(rparts);
     // on-tcp-response and on-http-response, then http-response rules:
@@ -1044,8 +1094,17 @@ pub(crate) async fn handle(
         return finish(error_page(502), access);
     };
     crate::lua::reason_phrase(&mut rparts);
-    for h in HOP_BY_HOP {
-        rparts.headers.remove(*h);
+    let switching = hop::upgrade(&rparts.headers);
+    hop::strip_hop_by_hop(&mut rparts.headers);
+    match (tunnel, switching) {
+        (Some(tunnel), Some(protocol)) => {
+            hop::mark_upgrade(&mut rparts.headers, protocol);
+            *session
+                .tunnel
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
+        }
+        _ => hop::close_client_side(&mut rparts.headers, &fe.model),
     }
     let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
     finish(r, access)
@@ -1059,10 +1118,11 @@ async fn forward(
     txn: &Txn,
     body: RequestBody,
     progress: &Progress,
-    be: &BackendRt,
-    addr: SocketAddr,
+    server: &ServerRt,
     server_timeout: Option<Duration>,
+    server_conn: &hop::ServerConnection,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
+    let addr = server.addr;
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
         .request
@@ -1071,7 +1131,11 @@ async fn forward(
         .cloned()
         .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
     let mut target = hyper::http::uri::Parts::default();
-    target.scheme = Some(hyper::http::uri::Scheme::HTTP);
+    target.scheme = Some(if server.model.tls.is_some() {
+        hyper::http::uri::Scheme::HTTPS
+    } else {
+        hyper::http::uri::Scheme::HTTP
+    });
     target.authority = hyper::http::uri::Authority::try_from(addr.to_string()).ok();
     target.path_and_query = Some(path);
     let uri = hyper::Uri::from_parts(target).map_err(|_| (400u16, "PR"))?;
@@ -1079,11 +1143,10 @@ async fn forward(
     *req.method_mut() = txn.request.method.clone();
     *req.uri_mut() = uri;
     let mut headers = txn.request.headers.clone();
-    for h in HOP_BY_HOP {
-        headers.remove(*h);
-    }
+    hop::strip_hop_by_hop(&mut headers);
+    server_conn.apply(&mut headers);
     *req.headers_mut() = headers;
-    let call = be.client(addr).request(req);
+    let call = server.client().request(req);
     let result = match server_timeout {
         Some(d) => {
             tokio::pin!(call);
@@ -1134,6 +1197,7 @@ pub(crate) fn log_refused(
     session: &Session,
     frontend: &str,
     httplog: Option<LogRoute>,
+    log_options: LogOptions,
     status: Option<u16>,
     termination: &'static str,
     bytes: u64,
@@ -1155,6 +1219,7 @@ pub(crate) fn log_refused(
     }
     access.t_request = Timer::NEVER;
     access.httplog = httplog;
+    access.log_options = log_options;
     access.status = status;
     access.termination = termination;
     // A request HAProxy's parser refused, or did not get in time: counted as

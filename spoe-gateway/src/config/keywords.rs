@@ -51,50 +51,17 @@ pub(super) fn suggestion<'a>(kw: &str, all: impl Iterator<Item = &'a str>) -> St
 /// `global` keywords accepted with a warning.
 pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
     (
-        "daemon",
-        "the gateway runs in the foreground; let the service manager detach it",
-    ),
-    (
-        "master-worker",
-        "the gateway is a single process that reloads in place",
-    ),
-    (
-        "user",
-        "the gateway does not change its user; start it as the right one",
-    ),
-    (
-        "group",
-        "the gateway does not change its group; start it as the right one",
-    ),
-    (
-        "uid",
-        "the gateway does not change its user; start it as the right one",
-    ),
-    (
-        "gid",
-        "the gateway does not change its group; start it as the right one",
-    ),
-    ("chroot", "the gateway does not chroot"),
-    (
         "stats",
         "the gateway has no stats socket; use its Prometheus metrics",
     ),
-    ("ca-base", "the gateway does not use TLS"),
-    ("crt-base", "the gateway does not use TLS"),
-    ("ssl-default-bind-ciphers", "the gateway does not use TLS"),
     (
-        "ssl-default-bind-ciphersuites",
-        "the gateway does not use TLS",
+        "ssl-dh-param-file",
+        "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
     ),
-    ("ssl-default-bind-options", "the gateway does not use TLS"),
-    ("ssl-default-server-ciphers", "the gateway does not use TLS"),
     (
-        "ssl-default-server-ciphersuites",
-        "the gateway does not use TLS",
+        "tune.ssl.default-dh-param",
+        "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
     ),
-    ("ssl-default-server-options", "the gateway does not use TLS"),
-    ("ssl-dh-param-file", "the gateway does not use TLS"),
-    ("tune.ssl.default-dh-param", "the gateway does not use TLS"),
     (
         "log-send-hostname",
         "the gateway writes its logs to stdout or stderr",
@@ -156,37 +123,10 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
         false,
         "the gateway writes its own access log format",
     ),
-    ("dontlognull", true, "the gateway logs every request"),
-    ("dontlog-normal", true, "the gateway logs every request"),
-    (
-        "log-separate-errors",
-        true,
-        "the gateway logs every request alike",
-    ),
     (
         "log-health-checks",
         true,
         "the gateway does not log health checks",
-    ),
-    (
-        "forwardfor",
-        false,
-        "the gateway does not add an X-Forwarded-For header",
-    ),
-    (
-        "http-keep-alive",
-        true,
-        "the gateway manages connection persistence by itself",
-    ),
-    (
-        "http-server-close",
-        true,
-        "the gateway manages connection persistence by itself",
-    ),
-    (
-        "httpclose",
-        true,
-        "the gateway manages connection persistence by itself",
     ),
     ("abortonclose", true, "not implemented by the gateway"),
     ("tcpka", true, "the gateway does not set TCP keep-alive"),
@@ -261,7 +201,6 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "ssl-engine",
     "ssl-load-extra-files",
     "ssl-mode-async",
-    "ssl-server-verify",
     "strict-limits",
     "thread-group",
     "thread-groups",

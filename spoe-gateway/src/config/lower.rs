@@ -17,14 +17,16 @@ use spoe::expr::AclSet;
 use super::actions::GroupRef;
 use super::diag::Diag;
 use super::grammar::Kind;
+use super::ssl::SslGlobal;
 use crate::model::{
-    Balance, Global, LogFormat, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
+    Balance, BindConf, ForwardFor, Global, HttpMode, LogFormat, LogOptions, Mode, Rule, Server,
+    SpoeFilterDecl, Timeouts, UseBackend,
 };
 
 // ===== proxies being built =====
 
 /// The settings of `server` lines (and of `default-server`, which presets them).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct ServerSettings {
     pub(super) check: bool,
     pub(super) inter: Duration,
@@ -34,6 +36,12 @@ pub(super) struct ServerSettings {
     pub(super) maxconn: Option<usize>,
     pub(super) pool_max_conn: Option<usize>,
     pub(super) pool_purge_delay: Duration,
+    /// `ssl`, `verify`, `ca-file`, `sni`, `crt`, `alpn`...
+    pub(super) tls: crate::tls::ServerTlsSpec,
+    /// Where `ssl` was set (for the errors of loading its files).
+    pub(super) ssl_at: Option<Span>,
+    /// `proto h2`.
+    pub(super) proto_h2: bool,
     pub(super) probe: crate::model::ServerProbe,
 }
 
@@ -48,6 +56,9 @@ impl Default for ServerSettings {
             maxconn: None,
             pool_max_conn: Some(crate::model::DEFAULT_POOL_MAX_CONN),
             pool_purge_delay: crate::model::DEFAULT_POOL_PURGE_DELAY,
+            tls: crate::tls::ServerTlsSpec::default(),
+            ssl_at: None,
+            proto_h2: false,
             probe: crate::model::ServerProbe::default(),
         }
     }
@@ -66,14 +77,13 @@ pub(super) struct Proxy {
     /// follows from the mode is not reported again.
     pub(super) mode_unsure: bool,
     pub(super) binds: Vec<SocketAddr>,
+    pub(super) bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
     /// `bind ... v6only|v4v6`: the IPv6 addresses whose sockets take IPv6 only, or not.
     pub(super) ipv6_only: Vec<(SocketAddr, bool)>,
     /// `bind ... maxconn N`, per address.
     pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
-    /// `timeout tunnel` is set (accepted, not run).
-    pub(super) timeout_tunnel: bool,
     /// A `timeout` line (here or in its `defaults`) was wrong (reported).
     pub(super) timeouts_unsure: bool,
     pub(super) maxconn: Option<usize>,
@@ -102,6 +112,8 @@ pub(super) struct Proxy {
     pub(super) filter_failed: bool,
     /// `option httplog`.
     pub(super) httplog: bool,
+    /// `option dontlognull`, `dontlog-normal`, `log-separate-errors`.
+    pub(super) log_options: LogOptions,
     /// A `log-format` line (accepted, not run).
     pub(super) log_format: bool,
     /// The proxy has `log` lines with an address (its own, or `global`'s through `log
@@ -115,6 +127,10 @@ pub(super) struct Proxy {
     pub(super) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`.
     pub(super) monitor_uri: Option<Arc<str>>,
+    /// `option forwardfor`.
+    pub(super) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(super) http_mode: HttpMode,
 }
 
 impl Proxy {
@@ -126,11 +142,11 @@ impl Proxy {
             mode: None,
             mode_unsure: false,
             binds: Vec::new(),
+            bind_confs: Vec::new(),
             ipv6_only: Vec::new(),
             bind_maxconn: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
-            timeout_tunnel: false,
             timeouts_unsure: false,
             maxconn: None,
             balance: Balance::default(),
@@ -150,6 +166,7 @@ impl Proxy {
             filters: Vec::new(),
             filter_failed: false,
             httplog: false,
+            log_options: LogOptions::default(),
             log_format: false,
             log_lines: false,
             logs: Vec::new(),
@@ -157,6 +174,8 @@ impl Proxy {
             unique_id_format: None,
             unique_id_header: None,
             monitor_uri: None,
+            forwardfor: None,
+            http_mode: HttpMode::KeepAlive,
         }
     }
 
@@ -166,7 +185,6 @@ impl Proxy {
         p.mode = d.mode;
         p.mode_unsure = d.mode_unsure;
         p.timeouts = d.timeouts;
-        p.timeout_tunnel = d.timeout_tunnel;
         p.timeouts_unsure = d.timeouts_unsure;
         p.maxconn = d.maxconn;
         p.balance = d.balance.clone();
@@ -175,13 +193,16 @@ impl Proxy {
         p.all_backups = d.all_backups;
         p.retry = d.retry;
         p.http_buffer_request = d.http_buffer_request;
-        p.server_settings = d.server_settings;
+        p.server_settings = d.server_settings.clone();
         p.httplog = d.httplog;
+        p.log_options = d.log_options;
         p.log_format = d.log_format;
         p.log_lines = d.log_lines;
         p.logs.clone_from(&d.logs);
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
+        p.forwardfor.clone_from(&d.forwardfor);
+        p.http_mode = d.http_mode;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();
@@ -240,6 +261,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) named_defaults: Vec<Proxy>,
     pub(super) proxies: Vec<Proxy>,
     pub(super) files: Vec<PathBuf>,
+    /// `crt-base`, `ca-base`, `ssl-default-bind-*`.
+    pub(super) ssl: SslGlobal,
     /// The names the misplaced lines would have declared (see [`Lowered::misplaced`]).
     pub(super) misplaced: Vec<String>,
     /// `global`'s Lua directives, and the files once loaded.
@@ -267,6 +290,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             named_defaults: Vec::new(),
             proxies: Vec::new(),
             files: vec![file.to_path_buf()],
+            ssl: SslGlobal::default(),
             misplaced: Vec::new(),
             lua: super::lua::LuaGlobal::default(),
         }

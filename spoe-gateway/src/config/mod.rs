@@ -72,7 +72,10 @@
 //!   servers unless `default_backend` says otherwise; a `listen` in `mode tcp` without `bind`
 //!   is only a backend): `mode http|tcp`, `bind ADDR:PORT[,...]` (`:PORT` and `*:PORT` are every
 //!   IPv4 address, `[::1]:PORT`, `:::PORT`, port ranges, host names resolved once),
-//!   `timeout client|server|connect|http-request|http-keep-alive|queue|check`, `maxconn` (enforced
+//!   `timeout client|server|connect|http-request|http-keep-alive|queue|check|tunnel` (`tunnel`: the
+//!   idle bound of a WebSocket or other `101` tunnel, see `crate::tunnel`), `option
+//!   forwardfor [except NET] [header NAME] [if-none]`, `[no] option
+//!   http-keep-alive|http-server-close|httpclose` (as HAProxy 2.6: see `crate::hop`), `maxconn` (enforced
 //!   as HAProxy's: see [`crate::limits`]), `log global`, `log stdout|stderr ...`, `no log`,
 //!   `default_backend`, `use_backend NAME [if|unless COND]`, `server NAME ADDR:PORT [check]
 //!   [no-check] [inter D] [rise N] [fall N] [weight N] [maxconn N] [pool-max-conn N]
@@ -112,19 +115,16 @@
 //! Directives that HAProxy accepts, that are common in real configurations, and whose absence
 //! does not change how the gateway answers a request:
 //!
-//! - `global`: `daemon`, `master-worker`, `user`, `group`, `uid`, `gid`, `chroot`,
-//!   `stats`, `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
+//! - `global`: `stats`, `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
 //!   `ssl-dh-param-file`, `tune.ssl.default-dh-param`, `log-send-hostname`, `log-tag`,
 //!   `ulimit-n`, `quiet`, `description`, `node`, `expose-experimental-directives`,
 //!   `spread-checks`, `busy-polling`, `mworker-max-reloads`; `log` lines to other targets than
 //!   `stdout`/`stderr` (here and in proxies and SPOE agents).
 //! - proxies: `log-format`, `log-format-sd`, `log-tag`, `error-log-format`, `capture`,
 //!   `retries`, `errorfile`, `errorfiles`, `http-reuse`, `description`, `id`, `enabled`,
-//!   `fullconn`, `backlog`, `timeout check|tunnel|tarpit|
-//!   client-fin|server-fin`.
+//!   `fullconn`, `backlog`, `timeout check|tarpit|client-fin|server-fin`.
 //! - options: `tcplog`, `dontlognull`, `dontlog-normal`, `log-separate-errors`,
-//!   `log-health-checks`, `forwardfor`, `http-keep-alive`, `http-server-close`, `httpclose`,
-//!   `redispatch`,
+//!   `log-health-checks`, `redispatch`,
 //!   `abortonclose`, `tcpka`, `clitcpka`, `srvtcpka`, `splice-*`, `contstats`, `socket-stats`,
 //!   `http-ignore-probes`, `http-no-delay`, `tcp-smart-accept`, `tcp-smart-connect`,
 //!   `nolinger`, `logasap`, `independent-streams`.
@@ -195,8 +195,10 @@ mod log;
 mod logformat;
 mod lower;
 mod lua;
+mod process;
 mod proxy;
 mod reach;
+mod ssl;
 pub mod table;
 #[cfg(test)]
 mod tests;
@@ -309,6 +311,11 @@ impl GatewayConfig {
             return Err(report);
         }
         Ok((config, report.warnings))
+    }
+
+    /// `daemon`: whether `spoe gateway` goes to the background once listening.
+    pub fn daemon(&self) -> bool {
+        self.global.process.daemon
     }
 
     /// `nbthread`: how many worker threads serve connections (`None`: one per CPU).

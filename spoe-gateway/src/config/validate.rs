@@ -51,7 +51,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
 
     let mut frontends = Vec::new();
     let mut backends = Vec::new();
-    for p in proxies {
+    for mut p in proxies {
+        warn_forwardfor_in_tcp(&mut p, diag);
         let frontend_half = is_frontend(&p);
         let backend_half = matches!(p.kind, Kind::Backend | Kind::Listen);
         if backend_half {
@@ -66,6 +67,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 all_backups: p.all_backups,
                 retry: p.retry,
                 http_buffer_request: p.http_buffer_request,
+                forwardfor: p.forwardfor.clone(),
+                http_mode: p.http_mode,
                 acls: AclSet::new(),
                 http_request: Vec::new(),
                 http_response: Vec::new(),
@@ -75,6 +78,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.
                 if backend.mode == Mode::Tcp {
                     warn_http_in_tcp(&p, diag);
+                    refuse_h2_to_agents(&p, diag);
                 } else {
                     backend.acls = p.acls.clone();
                     backend.http_request = p.http_request.clone();
@@ -93,6 +97,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             frontends.push(Frontend {
                 name: p.name,
                 binds: p.binds,
+                bind_confs: p.bind_confs,
                 ipv6_only: p.ipv6_only,
                 bind_maxconn: p.bind_maxconn,
                 timeouts: p.timeouts,
@@ -105,10 +110,13 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 filters: p.filters,
                 http_buffer_request: p.http_buffer_request,
                 httplog: p.httplog,
+                log_options: p.log_options,
                 logs: p.logs,
                 unique_id_format: p.unique_id_format,
                 unique_id_header: p.unique_id_header,
                 monitor_uri: p.monitor_uri,
+                forwardfor: p.forwardfor,
+                http_mode: p.http_mode,
             });
         }
     }
@@ -119,6 +127,40 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         files,
         lua,
     }
+}
+
+/// The agents' servers speak SPOP (in clear text or over TLS): `proto h2` there is an error,
+/// as in HAProxy 2.6.
+fn refuse_h2_to_agents(p: &Proxy, diag: &mut Diag) {
+    for (server, span) in &p.servers {
+        if server.proto_h2 {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "backend '{}' : MUX protocol 'h2' is not usable for server '{}'",
+                    p.name, server.name
+                ),
+            );
+        }
+    }
+}
+
+/// HAProxy ignores `option forwardfor` in a tcp proxy, with a warning (`check_config_validity()`).
+fn warn_forwardfor_in_tcp(p: &mut Proxy, diag: &mut Diag) {
+    if p.mode == Some(Mode::Http) || p.mode_unsure || p.forwardfor.take().is_none() {
+        return;
+    }
+    let kind = match p.kind {
+        Kind::Listen => "proxy",
+        other => other.keyword(),
+    };
+    diag.warn_msg(
+        p.span.clone(),
+        format!(
+            "'option forwardfor' ignored for {kind} '{}' as it requires HTTP mode",
+            p.name
+        ),
+    );
 }
 
 /// HAProxy ignores HTTP rules in a tcp backend, with a warning.

@@ -26,9 +26,12 @@ use exchange::Exchange;
 mod connection;
 mod exchange;
 mod http1;
+mod http2;
 mod listen;
 mod reload;
 mod stop;
+mod stream;
+mod tls;
 mod waits;
 
 /// A configuration, loaded and validated, with the variable names it uses.
@@ -77,6 +80,12 @@ pub enum ReloadError {
         #[source]
         source: Arc<std::io::Error>,
     },
+    /// The process could not enter its `chroot` or become its `user`/`group`.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    /// A reload changes what only a restart can (`chroot`, `user`, `group`).
+    #[error("{0}")]
+    Restart(String),
     /// The configuration's Lua files could not be loaded or their init functions failed.
     #[error("{0}")]
     Lua(#[from] spoe_lua::LoadError),
@@ -262,6 +271,8 @@ impl Gateway {
         if let Some(path) = &generation.config.global.pidfile {
             write_pidfile(path)?;
         }
+        // Once listening (and the pidfile written), as HAProxy: the listeners stay open.
+        crate::process::enter(&generation.config.global.process)?;
         info!(generation = 1, "gateway started");
         Ok(gw)
     }
@@ -304,17 +315,43 @@ impl Gateway {
         termination: &'static str,
         bytes: u64,
     ) {
+        self.log_bad_request(session, Input::Some, status, termination, bytes);
+    }
+
+    /// [`log_refused`](Self::log_refused) of a connection that may have sent nothing, which
+    /// `option dontlognull` leaves out (HAProxy's `PR_O_NULLNOLOG` in `mux_h1.c`).
+    fn log_bad_request(
+        &self,
+        session: &Session,
+        input: Input,
+        status: Option<u16>,
+        termination: &'static str,
+        bytes: u64,
+    ) {
         let generation = self.current();
         let frontend = generation.frontend_for(session.local());
+        if input == Input::Nothing && frontend.is_some_and(|f| f.model.log_options.dont_log_null) {
+            return;
+        }
         proxy::log_refused(
             session,
             frontend.map_or("-", |f| f.model.name.as_str()),
             frontend
                 .filter(|f| f.model.httplog && !f.log.is_off())
                 .map(|f| f.log.clone()),
+            frontend.map(|f| f.model.log_options).unwrap_or_default(),
             status,
             termination,
             bytes,
         );
     }
+}
+
+/// What a connection sent before it was refused or closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Not a byte.
+    Nothing,
+    /// Something.
+    Some,
 }

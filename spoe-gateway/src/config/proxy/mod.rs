@@ -10,6 +10,7 @@
 
 pub(super) mod bind;
 pub(super) mod check;
+mod conn;
 mod defaults;
 mod filter;
 mod limits;
@@ -57,6 +58,9 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         handler: |lw, p, line| lw.bind(p, line),
         uses: Use::Runs(&[
             ("Frontend.binds", "model.rs"),
+            ("Frontend.bind_confs", "model.rs"),
+            ("BindConf.tls", "server/connection.rs"),
+            ("BindConf.h2", "server/connection.rs"),
             ("Frontend.bind_maxconn", "limits.rs"),
         ]),
     },
@@ -311,7 +315,7 @@ impl Lowerer<'_, '_> {
         let missing = (fe && t.client.is_none())
             || (be
                 && !p.servers.is_empty()
-                && (t.connect.is_none() || (t.server.is_none() && (http || !p.timeout_tunnel))));
+                && (t.connect.is_none() || (t.server.is_none() && (http || t.tunnel.is_none()))));
         if !missing || p.timeouts_unsure {
             return;
         }
