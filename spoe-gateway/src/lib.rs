@@ -23,6 +23,7 @@ mod access;
 mod balance;
 mod body;
 pub mod config;
+mod errorfile;
 pub mod generation;
 mod hop;
 pub mod httplog;

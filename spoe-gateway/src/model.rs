@@ -281,8 +281,11 @@ pub(crate) struct SpoeFilterDecl {
 /// `use_backend NAME [if|unless COND]`.
 #[derive(Debug, Clone)]
 pub(crate) struct UseBackend {
-    /// The backend's name.
+    /// The backend's name (the format's text when [`format`](Self::format) is set).
     pub(crate) backend: String,
+    /// A log-format name (`use_backend %[...]`), built for each request: a name that is no
+    /// HTTP backend's sends the request to `default_backend`, as HAProxy does.
+    pub(crate) format: Option<Arc<LogFormat>>,
     /// The condition.
     pub(crate) cond: Option<Condition>,
 }
@@ -463,6 +466,8 @@ pub(crate) struct Frontend {
     pub(crate) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`: the path (starting with `/`) or target the frontend answers itself.
     pub(crate) monitor_uri: Option<Arc<str>>,
+    /// `errorfile` lines (with `defaults`'): the frontend's pages, by status.
+    pub(crate) errorfiles: crate::errorfile::ErrorFiles,
     /// `option forwardfor`.
     pub(crate) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
@@ -554,6 +559,9 @@ pub(crate) struct Server {
     pub(crate) name: String,
     /// `ADDR:PORT`.
     pub(crate) addr: SocketAddr,
+    /// A mapped port (the address had none, or `+N`/`-N`): the client's destination port
+    /// plus this offset (HAProxy's `SRV_F_MAPPORTS`); `addr`'s port is then 0.
+    pub(crate) port_offset: Option<i32>,
     /// `check`.
     pub(crate) check: bool,
     /// `inter` (2 s by default).
@@ -577,6 +585,9 @@ pub(crate) struct Server {
     pub(crate) tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `proto h2`: HTTP/2 whatever ALPN says (on clear text: prior knowledge).
     pub(crate) proto_h2: bool,
+    /// The TLS of its health checks: the server's own with `ssl` (as HAProxy checks an `ssl`
+    /// server), or the line's settings with `check-ssl`; `None`: in clear text.
+    pub(crate) check_tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `port`, `addr`, `fastinter`, `downinter`, `backup`: how it is checked and used.
     pub(crate) probe: ServerProbe,
 }
@@ -705,6 +716,9 @@ pub(crate) struct Backend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the backend's SPOE events and rules.
     pub(crate) http_buffer_request: bool,
+    /// `errorfile` lines (with `defaults`'): the backend's pages, by status, ahead of the
+    /// frontend's.
+    pub(crate) errorfiles: crate::errorfile::ErrorFiles,
     /// `option forwardfor`.
     pub(crate) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.

@@ -150,6 +150,9 @@ fn text_response(status: u16, text: &str) -> Response<Body> {
 /// HAProxy's page for `status` (`crate::pages`), with its reason phrase; a status HAProxy has
 /// no page for gets one in the same layout.
 fn error_page(status: u16) -> Response<Body> {
+    if let Some(file) = crate::errorfile::lookup(status) {
+        return errorfile_response(&file);
+    }
     let canonical = StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
@@ -160,6 +163,18 @@ fn error_page(status: u16) -> Response<Body> {
     if reason != canonical
         && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes())
     {
+        r.extensions_mut().insert(phrase);
+    }
+    r
+}
+
+/// The response of an `errorfile`, as the file has it.
+fn errorfile_response(file: &crate::errorfile::ErrorFile) -> Response<Body> {
+    let mut r = Response::new(full(file.body()));
+    *r.status_mut() =
+        StatusCode::from_u16(file.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *r.headers_mut() = file.headers().clone();
+    if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(file.reason()) {
         r.extensions_mut().insert(phrase);
     }
     r
@@ -672,9 +687,27 @@ pub(crate) async fn handle(
     generation: Arc<Generation>,
     metrics: Arc<GatewayMetrics>,
 ) -> Response<Logged<Body>> {
-    let _guard = generation.enter();
     let Some(fe) = generation.frontend_for(session.local()) else {
         // The listener belongs to no frontend of this generation (not reached).
+        return error_page(503).map(Logged::unlogged);
+    };
+    let errorfiles = fe.model.errorfiles.clone();
+    crate::errorfile::scope(
+        &errorfiles,
+        handle_in_frontend(req, session, &generation, metrics),
+    )
+    .await
+}
+
+/// [`handle`], with the frontend's `errorfile` pages in effect.
+async fn handle_in_frontend(
+    req: Request<Incoming>,
+    session: Arc<Session>,
+    generation: &Arc<Generation>,
+    metrics: Arc<GatewayMetrics>,
+) -> Response<Logged<Body>> {
+    let _guard = generation.enter();
+    let Some(fe) = generation.frontend_for(session.local()) else {
         return error_page(503).map(Logged::unlogged);
     };
     let (mut parts, incoming) = req.into_parts();
@@ -769,7 +802,7 @@ pub(crate) async fn handle(
         log_level,
     };
     let mut ctx = Ctx {
-        generation: &generation,
+        generation,
         metrics: &metrics,
         sid,
         streams: Vec::new(),
@@ -828,7 +861,17 @@ pub(crate) async fn handle(
         .use_backends
         .iter()
         .find(|u| u.cond.as_ref().is_none_or(|c| c.eval(&txn, fe_acls)))
-        .map(|u| u.backend.clone())
+        .and_then(|u| match &u.format {
+            None => Some(u.backend.clone()),
+            // A built name that is no HTTP backend's: the default backend, as HAProxy's
+            // `process_switching_rules()`.
+            Some(format) => Some(render(format, &txn)).filter(|name| {
+                ctx.generation
+                    .backends
+                    .get(name.as_str())
+                    .is_some_and(|b| b.model.mode == crate::model::Mode::Http)
+            }),
+        })
         .or_else(|| fe.model.default_backend.clone());
     let Some(be) = backend_name
         .as_deref()
@@ -842,6 +885,7 @@ pub(crate) async fn handle(
         return finish(error_page(503), access);
     };
     pending.get().backend.clone_from(&be.model.name);
+    crate::errorfile::enter_backend(&be.model.errorfiles);
     pending.tally().backend(be.counters.clone());
     ctx.counters.push(be.counters.clone());
     // A filter sees the backend's events whichever side declared it: the
@@ -1104,7 +1148,11 @@ pub(crate) async fn handle(
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
         }
-        _ => hop::close_client_side(&mut rparts.headers, &fe.model),
+        // HTTP/2 has no connection header: its streams end, not its connection.
+        _ if txn.request.version < hyper::Version::HTTP_2 => {
+            hop::close_client_side(&mut rparts.headers, &fe.model);
+        }
+        _ => {}
     }
     let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
     finish(r, access)
@@ -1122,7 +1170,7 @@ async fn forward(
     server_timeout: Option<Duration>,
     server_conn: &hop::ServerConnection,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
-    let addr = server.addr;
+    let addr = hop::server_target(&server.model, txn.conn.local);
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
         .request

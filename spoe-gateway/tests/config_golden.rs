@@ -226,7 +226,7 @@ backend app
     server s3 127.0.0.1:82 backup cookie c
     server s4 127.0.0.1:83 frob
     server s5 127.0.0.1:84 inter
-    server s6 127.0.0.1
+    server s6 127.0.0.1 check
     server s7 127.0.0.1:86 check
     server s7 127.0.0.1:87
 ",
@@ -237,7 +237,7 @@ backend app
             "parsing [haproxy.cfg:9:35] : 'server s3' : 'cookie' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
-            "parsing [haproxy.cfg:12:24] : 'server s6' : missing port specification in '127.0.0.1' (the gateway needs an explicit port)",
+            "parsing [haproxy.cfg:12:12] : backend 'app': server 's6' has neither service port nor check port",
             "parsing [haproxy.cfg:14:12] : backend 'app' : another server named 's7' was already defined at haproxy.cfg:13:12, please use distinct names",
         ],
         warnings: &[
@@ -676,7 +676,7 @@ defaults
     option http-server-close
     option redispatch
     retries 3
-    errorfile 503 /etc/haproxy/errors/503.http
+    errorfile 503 503.http
     log-format \"%ci %ST\"
     timeout client 1s
 frontend web
@@ -688,7 +688,6 @@ frontend web
         errors: &[],
         warnings: &[
             "parsing [haproxy.cfg:4:5] : 'stats' is accepted and ignored: the gateway has no stats socket; use its Prometheus metrics",
-            "parsing [haproxy.cfg:17:5] : 'errorfile' is accepted and ignored: the gateway sends its own error pages",
             "parsing [haproxy.cfg:18:5] : 'log-format' is accepted and ignored: the gateway writes its own access log format",
             "parsing [haproxy.cfg:20:1] : log format ignored for frontend 'web' since it has no log address",
             "parsing [haproxy.cfg:22:49] : 'content-type text/plain' is accepted and ignored: the http reply has no payload (HAProxy ignores it too)",

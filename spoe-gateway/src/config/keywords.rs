@@ -102,8 +102,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
         "the gateway writes its own access log format",
     ),
     ("capture", "captures only feed HAProxy's access logs"),
-    ("errorfile", "the gateway sends its own error pages"),
-    ("errorfiles", "the gateway sends its own error pages"),
     (
         "http-reuse",
         "the gateway pools server connections by itself",
@@ -221,6 +219,7 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "dispatch",
     "dynamic-cookie-key",
     "email-alert",
+    "errorfiles",
     "errorloc",
     "errorloc302",
     "errorloc303",

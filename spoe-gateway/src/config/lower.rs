@@ -42,6 +42,8 @@ pub(super) struct ServerSettings {
     pub(super) ssl_at: Option<Span>,
     /// `proto h2`.
     pub(super) proto_h2: bool,
+    /// `check-ssl` (`no-check-ssl` clears it): health checks over TLS even without `ssl`.
+    pub(super) check_ssl: bool,
     pub(super) probe: crate::model::ServerProbe,
 }
 
@@ -59,6 +61,7 @@ impl Default for ServerSettings {
             tls: crate::tls::ServerTlsSpec::default(),
             ssl_at: None,
             proto_h2: false,
+            check_ssl: false,
             probe: crate::model::ServerProbe::default(),
         }
     }
@@ -127,6 +130,8 @@ pub(super) struct Proxy {
     pub(super) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`.
     pub(super) monitor_uri: Option<Arc<str>>,
+    /// `errorfile` lines, by status (a later line for a status replaces an earlier one).
+    pub(super) errorfiles: BTreeMap<u16, Arc<crate::errorfile::ErrorFile>>,
     /// `option forwardfor`.
     pub(super) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
@@ -174,6 +179,7 @@ impl Proxy {
             unique_id_format: None,
             unique_id_header: None,
             monitor_uri: None,
+            errorfiles: BTreeMap::new(),
             forwardfor: None,
             http_mode: HttpMode::KeepAlive,
         }
@@ -201,6 +207,7 @@ impl Proxy {
         p.logs.clone_from(&d.logs);
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
+        p.errorfiles.clone_from(&d.errorfiles);
         p.forwardfor.clone_from(&d.forwardfor);
         p.http_mode = d.http_mode;
         if kind != Kind::Backend {
