@@ -1,4 +1,5 @@
-//! Differential test of active health checks: the same `haproxy.cfg` (`option httpchk`,
+//! Differential tests of what a backend does with its servers: active health checks, backups,
+//! `retries`/`option redispatch`, `balance`. The health checks: the same `haproxy.cfg` (`option httpchk`,
 //! `http-check send|expect|disable-on-404`, `timeout check`, `server ... check inter rise
 //! fall backup`, `option allbackups`) run by HAProxy 2.6 and by `spoe gateway`, each with
 //! its own servers whose health answer the test switches for both at once. Both must send
@@ -150,9 +151,7 @@ fn changes(log: &str) -> Vec<String> {
 
 /// The `x-srv` of a `GET /` through `addr`, or the status when no server answered.
 fn served_by(addr: SocketAddr) -> String {
-    let resp = get(addr, "/", &[]).unwrap_or_else(|e| panic!("GET / via {addr}: {e}"));
-    resp.header("x-srv")
-        .map_or_else(|| resp.status.to_string(), str::to_owned)
+    served_by_path(addr, "/")
 }
 
 #[test]
@@ -293,4 +292,187 @@ fn http_checks_backups_and_their_log_lines_are_haproxys() {
     };
     assert_eq!(alerts(&gw.log()), alerts(&hx.log()));
     assert_eq!(alerts(&gw.log()), 1);
+}
+
+fn retry_config(port: u16, dead: SocketAddr, live: SocketAddr) -> String {
+    format!(
+        "defaults
+    mode http
+    timeout connect 100ms
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
+    use_backend spread if {{ path_beg /spread }}
+    default_backend same
+backend same
+    retries 2
+    server dead {dead}
+backend spread
+    retries 3
+    option redispatch
+    server dead {dead}
+    server live {live}
+"
+    )
+}
+
+/// `retries` and `option redispatch` as HAProxy 2.6: a refused connect is retried on the same
+/// server `retries` times (each counted in `wretr`, the last failure in `econ`) before a 503;
+/// with `option redispatch` in a round robin of several servers, the retry goes to another
+/// server at once (counted in `wredis`), and the client gets its answer.
+#[test]
+fn failed_connects_are_retried_and_redispatched_as_haproxy_does() {
+    let dead = gateway_support::RefusedPort::new();
+    let live = Server::start("live", Arc::new(AtomicU16::new(200)));
+    let (_hx, hx_port) =
+        Haproxy::start_on_port(|port| retry_config(port, dead.addr(), live.addr()), &[]);
+    let (_gw, gw_addr) =
+        GatewayProc::start_on_port(|port| retry_config(port, dead.addr(), live.addr()), &[]);
+    let hx_addr: SocketAddr = ([127, 0, 0, 1], hx_port).into();
+    for addr in [hx_addr, gw_addr] {
+        assert_eq!(served_by(addr), "503", "via {addr}");
+        for _ in 0..4 {
+            assert_eq!(served_by_path(addr, "/spread"), "live", "via {addr}");
+        }
+    }
+    let metrics = |addr: SocketAddr| {
+        let resp = get(addr, "/metrics", &[]).unwrap_or_else(|e| panic!("metrics via {addr}: {e}"));
+        String::from_utf8_lossy(&resp.body).into_owned()
+    };
+    let (hx_m, gw_m) = (metrics(hx_addr), metrics(gw_addr));
+    for (name, labels, want) in [
+        (
+            "haproxy_backend_retry_warnings_total",
+            "proxy=\"same\"",
+            2.0,
+        ),
+        (
+            "haproxy_server_retry_warnings_total",
+            "proxy=\"same\",server=\"dead\"",
+            2.0,
+        ),
+        (
+            "haproxy_backend_connection_errors_total",
+            "proxy=\"same\"",
+            1.0,
+        ),
+        (
+            "haproxy_backend_retry_warnings_total",
+            "proxy=\"spread\"",
+            0.0,
+        ),
+        (
+            "haproxy_backend_connection_errors_total",
+            "proxy=\"spread\"",
+            0.0,
+        ),
+    ] {
+        let (h, g) = (
+            spoe_interop::metric_sum(&hx_m, name, labels),
+            spoe_interop::metric_sum(&gw_m, name, labels),
+        );
+        assert_eq!(g, h, "{name}{{{labels}}}: the gateway's, HAProxy's");
+        assert_eq!(h, want, "{name}{{{labels}}}");
+    }
+    // How many requests first went to the dead server depends on where each round robin
+    // stood: at least one did, and none failed.
+    for m in [&hx_m, &gw_m] {
+        let n = spoe_interop::metric_sum(
+            m,
+            "haproxy_backend_redispatch_warnings_total",
+            "proxy=\"spread\"",
+        );
+        assert!((1.0..=4.0).contains(&n), "redispatches: {n}");
+    }
+}
+
+/// The `x-srv` of a `GET path` through `addr`, or the status when no server answered.
+fn served_by_path(addr: SocketAddr, path: &str) -> String {
+    let resp = get(addr, path, &[]).unwrap_or_else(|e| panic!("GET {path} via {addr}: {e}"));
+    resp.header("x-srv")
+        .map_or_else(|| resp.status.to_string(), str::to_owned)
+}
+
+fn balance_config(port: u16, servers: &[SocketAddr]) -> String {
+    let mut cfg = format!(
+        "defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    use_backend by_uri if {{ path_beg /uri }}
+    use_backend by_hdr if {{ path_beg /hdr }}
+    use_backend by_random if {{ path_beg /random }}
+    default_backend by_source
+"
+    );
+    for (name, algo) in [
+        ("by_source", "source"),
+        ("by_uri", "uri"),
+        ("by_hdr", "hdr(x-user)"),
+        ("by_random", "random"),
+    ] {
+        cfg.push_str(&format!("backend {name}\n    balance {algo}\n"));
+        for (i, addr) in servers.iter().enumerate() {
+            // Weights 1, 2, 3: the hash map interleaves them as HAProxy's does.
+            cfg.push_str(&format!("    server s{i} {addr} weight {}\n", i + 1));
+        }
+    }
+    cfg
+}
+
+/// `balance source|uri|hdr(NAME)` pick, for each key, the server HAProxy 2.6 picks (its
+/// map-based hash over weighted servers); `balance random` spreads requests over every
+/// server.
+#[test]
+fn hash_balancing_picks_haproxys_server_for_each_key() {
+    let status = Arc::new(AtomicU16::new(200));
+    let names = ["s0", "s1", "s2"];
+    let start = || -> Vec<Server> {
+        names
+            .iter()
+            .map(|n| Server::start(n, status.clone()))
+            .collect()
+    };
+    let (hx_servers, gw_servers) = (start(), start());
+    let addrs = |s: &[Server]| -> Vec<SocketAddr> { s.iter().map(Server::addr).collect() };
+    let (_hx, hx_port) =
+        Haproxy::start_on_port(|port| balance_config(port, &addrs(&hx_servers)), &[]);
+    let (_gw, gw_addr) =
+        GatewayProc::start_on_port(|port| balance_config(port, &addrs(&gw_servers)), &[]);
+    let hx_addr: SocketAddr = ([127, 0, 0, 1], hx_port).into();
+    let pick = |addr: SocketAddr, path: &str, headers: &[(&str, &str)]| {
+        let resp =
+            get(addr, path, headers).unwrap_or_else(|e| panic!("GET {path} via {addr}: {e}"));
+        resp.header("x-srv").unwrap_or("none").to_owned()
+    };
+    let mut keys: Vec<(String, Vec<(&str, String)>)> = vec![("/".to_owned(), vec![])];
+    for i in 0..12 {
+        keys.push((format!("/uri/item-{i}?q={i}"), vec![]));
+        keys.push((
+            "/hdr".to_owned(),
+            vec![("x-user", format!("user-{i}, other"))],
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (path, headers) in &keys {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let h = pick(hx_addr, path, &headers);
+        let g = pick(gw_addr, path, &headers);
+        assert_eq!(
+            g, h,
+            "GET {path} {headers:?}: the gateway's server, HAProxy's"
+        );
+        // The same key again: the same server.
+        assert_eq!(pick(gw_addr, path, &headers), g);
+        seen.insert(g);
+    }
+    assert_eq!(seen.len(), 3, "the keys reached only {seen:?}");
+    let random: std::collections::BTreeSet<String> =
+        (0..60).map(|_| pick(gw_addr, "/random", &[])).collect();
+    assert_eq!(random.len(), 3, "balance random reached only {random:?}");
 }

@@ -144,6 +144,8 @@ pub(crate) struct Access {
     pub(crate) server_conns: usize,
     /// `%sq`: requests ahead in the server's queue.
     pub(crate) server_queue: usize,
+    /// `%rc`: connection attempts retried (`retries`).
+    pub(crate) retries: usize,
     /// What `%r` says.
     pub(crate) request: RequestLine,
     /// `Some` with `option httplog` and a `log` line: where the line goes.
@@ -199,6 +201,7 @@ impl Access {
             conns,
             backend_conns: 0,
             server_conns: 0,
+            retries: 0,
             server_queue: 0,
             request,
             httplog: None,
@@ -259,7 +262,7 @@ impl Access {
                 self.conns.frontend.load(Ordering::Relaxed),
                 self.backend_conns,
                 self.server_conns,
-                0,
+                self.retries,
             ],
             queues: [self.server_queue, 0],
             request: &self.request,

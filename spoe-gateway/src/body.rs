@@ -109,9 +109,49 @@ pub(crate) struct RequestBody {
     idle: Option<Duration>,
     sleep: Option<Pin<Box<Sleep>>>,
     progress: Arc<Progress>,
+    /// Where the body goes back when dropped before its first byte was read (see
+    /// [`reclaimable`](Self::reclaimable)).
+    reclaim: Option<Reclaim>,
+    /// A frame was read from it.
+    polled: bool,
+}
+
+/// Holds a body that went back: the request's connection failed before it was read, so
+/// the request can be sent again (`retries`).
+pub(crate) type Reclaim = Arc<std::sync::Mutex<Option<RequestBody>>>;
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        if self.polled {
+            return;
+        }
+        let Some(slot) = self.reclaim.take() else {
+            return;
+        };
+        let back = Self {
+            head: self.head.take(),
+            trailers: self.trailers.take(),
+            rest: self.rest.take(),
+            idle: self.idle,
+            sleep: None,
+            progress: self.progress.clone(),
+            reclaim: None,
+            polled: false,
+        };
+        *slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(back);
+    }
 }
 
 impl RequestBody {
+    /// The body, and where it goes back if it is dropped unread (a failed connect).
+    pub(crate) fn reclaimable(mut self) -> (Self, Reclaim) {
+        let slot = Reclaim::default();
+        self.reclaim = Some(slot.clone());
+        (self, slot)
+    }
+
     /// A body that streams `incoming` from its first byte.
     pub(crate) fn streaming(
         incoming: Incoming,
@@ -129,6 +169,8 @@ impl RequestBody {
             idle,
             sleep: None,
             progress,
+            reclaim: None,
+            polled: false,
         }
     }
 
@@ -141,6 +183,8 @@ impl RequestBody {
             idle: None,
             sleep: None,
             progress,
+            reclaim: None,
+            polled: false,
         }
     }
 
@@ -204,6 +248,7 @@ impl HttpBody for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
+        this.polled = true;
         if let Some(head) = this.head.take() {
             this.moved();
             return Poll::Ready(Some(Ok(Frame::data(head))));

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod access;
+mod balance;
 mod body;
 pub mod config;
 mod errorfile;

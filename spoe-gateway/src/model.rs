@@ -596,13 +596,41 @@ pub(crate) enum Mode {
 }
 
 /// `balance`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) enum Balance {
     /// `roundrobin` (the default).
     #[default]
     RoundRobin,
     /// `leastconn`.
     LeastConn,
+    /// `source`: a hash of the client's address.
+    Source,
+    /// `uri [whole]`: a hash of the path (with the query: `whole`).
+    Uri {
+        /// `whole`.
+        whole: bool,
+    },
+    /// `hdr(NAME)`: a hash of the header's first value (round robin without it).
+    Hdr(String),
+    /// `random[(DRAWS)]`: the least loaded of DRAWS weighted random servers (2 by default).
+    Random {
+        /// DRAWS.
+        draws: u32,
+    },
+}
+
+impl Balance {
+    /// HAProxy's name of the algorithm (the `algo` statistic).
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::RoundRobin => "roundrobin",
+            Self::LeastConn => "leastconn",
+            Self::Source => "source",
+            Self::Uri { .. } => "uri",
+            Self::Hdr(_) => "hdr",
+            Self::Random { .. } => "random",
+        }
+    }
 }
 
 /// A `server` line.
@@ -659,6 +687,26 @@ pub(crate) struct ServerProbe {
     pub(crate) downinter: Option<Duration>,
     /// `backup`: used only when no active server is up.
     pub(crate) backup: bool,
+}
+
+/// What a backend does when a connection to a server fails (`retries`, `option
+/// redispatch [interval]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Retry {
+    /// `retries N`: connection attempts after the first (HAProxy's default: 3).
+    pub(crate) retries: u32,
+    /// `option redispatch [interval]`: a retry may go to another server; every Nth retry
+    /// when positive, the Nth before the last one when negative (-1, the default: the last).
+    pub(crate) redispatch: Option<i32>,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            retries: 3,
+            redispatch: None,
+        }
+    }
 }
 
 /// A backend's health checks: what `option httpchk`, `http-check`, `option tcp-check` and
@@ -736,6 +784,8 @@ pub(crate) struct Backend {
     /// `option allbackups`: every backup server takes requests when no active one is up
     /// (without it, the first backup only).
     pub(crate) all_backups: bool,
+    /// `retries`, `option redispatch`.
+    pub(crate) retry: Retry,
     /// `acl` lines.
     pub(crate) acls: AclSet,
     /// `http-request` rules.

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
-use crate::generation::{BackendRt, FilterRt, Generation, ServerRt};
+use crate::generation::{FilterRt, Generation, ServerRt};
 use crate::hop;
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
@@ -749,48 +749,6 @@ fn set_header(headers: &mut hyper::HeaderMap, name: &str, value: &str, replace: 
     true
 }
 
-/// Picks a server taking requests (up, not drained, with a weight): among the active
-/// ones, or when none is, the first backup (every backup with `option allbackups`);
-/// weighted round robin, or the fewest active requests per unit of weight (`leastconn`).
-fn pick_server(backend: &BackendRt) -> Option<usize> {
-    let weight = |i: usize| backend.model.servers.get(i).map_or(1, |s| s.weight);
-    let usable = |i: &usize| crate::generation::health::takes_requests(&backend.servers[*i]);
-    let backup = |i: usize| backend.servers[i].model.probe.backup;
-    let mut candidates: Vec<usize> = (0..backend.servers.len())
-        .filter(|&i| !backup(i))
-        .filter(usable)
-        .collect();
-    if candidates.is_empty() {
-        candidates = (0..backend.servers.len())
-            .filter(|&i| backup(i))
-            .filter(usable)
-            .collect();
-        if !backend.model.all_backups {
-            candidates.truncate(1);
-        }
-    }
-    match backend.model.balance {
-        crate::model::Balance::RoundRobin => {
-            let total: u64 = candidates.iter().map(|&i| u64::from(weight(i))).sum();
-            if total == 0 {
-                return None;
-            }
-            let mut at = backend.next.fetch_add(1, Ordering::Relaxed) as u64 % total;
-            for &i in &candidates {
-                let w = u64::from(weight(i));
-                if at < w {
-                    return Some(i);
-                }
-                at -= w;
-            }
-            None
-        }
-        crate::model::Balance::LeastConn => candidates.iter().copied().min_by_key(|&i| {
-            (backend.servers[i].active.load(Ordering::Relaxed) as u64 * 256) / u64::from(weight(i))
-        }),
-    }
-}
-
 /// Why a request is refused before anything else looks at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
@@ -1136,7 +1094,7 @@ async fn handle_in_frontend(
         &be.model,
         session.client().ip(),
     );
-    let Some(si) = pick_server(be) else {
+    let Some(mut si) = crate::balance::pick_server(be, &txn) else {
         let mut access = pending.take();
         access.termination = "SC";
         if let Some(t) = &access.tally {
@@ -1144,59 +1102,111 @@ async fn handle_in_frontend(
         }
         return finish(ctx.answer(error_page(503), &mut txn).await, access);
     };
-    let server = &be.servers[si];
-    pending.get().server.clone_from(&server.name);
-    pending.tally().server(server.counters.clone());
-    ctx.counters.push(server.counters.clone());
-    // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
-    // (HAProxy's default for it is `timeout connect`), then get a 503.
-    let queued_at = Instant::now();
-    let _slot = match &server.slots {
-        Some(slots) => {
-            let wait = be
-                .model
-                .timeouts
-                .queue
-                .or(be.model.timeouts.connect)
-                .unwrap_or(crate::generation::DEFAULT_TIMEOUT_CONNECT);
-            pending.phase = "CQ";
-            // `%sq`: requests ahead of this one in the server's queue.
-            pending.get().server_queue = server.queued.fetch_add(1, Ordering::Relaxed);
-            server.counters.queue.inc();
-            let got = tokio::time::timeout(wait, slots.clone().acquire_owned()).await;
-            server.counters.queue.dec();
-            server.queued.fetch_sub(1, Ordering::Relaxed);
-            match got {
-                Ok(Ok(permit)) => Some(permit),
-                _ => {
-                    let mut access = pending.take();
-                    access.t_queue = Timer::ms(queued_at.elapsed());
-                    access.termination = "sQ";
-                    if let Some(t) = &access.tally {
-                        t.connection_failed();
+    let first = &be.servers[si];
+    pending.get().server.clone_from(&first.name);
+    pending.tally().server(first.counters.clone());
+    ctx.counters.push(first.counters.clone());
+    let mut request_body = body.into_body(timeouts.client, progress.clone());
+    let server_conn = hop::ServerConnection::of(&txn.request.headers, &fe.model, &be.model);
+    let mut conn_retries = 0u32;
+    // A connect that fails is retried (`retries`), on the same server or on another one
+    // (`option redispatch`), as HAProxy's `back_handle_st_cer()` does; the body, unread by
+    // then, goes again.
+    let (upstream, queue_time, sent_at, _slot) = loop {
+        let server = &be.servers[si];
+        // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
+        // (HAProxy's default for it is `timeout connect`), then get a 503.
+        let queued_at = Instant::now();
+        let slot = match &server.slots {
+            Some(slots) => {
+                let wait = be
+                    .model
+                    .timeouts
+                    .queue
+                    .or(be.model.timeouts.connect)
+                    .unwrap_or(crate::generation::DEFAULT_TIMEOUT_CONNECT);
+                pending.phase = "CQ";
+                // `%sq`: requests ahead of this one in the server's queue.
+                pending.get().server_queue = server.queued.fetch_add(1, Ordering::Relaxed);
+                server.counters.queue.inc();
+                let got = tokio::time::timeout(wait, slots.clone().acquire_owned()).await;
+                server.counters.queue.dec();
+                server.queued.fetch_sub(1, Ordering::Relaxed);
+                match got {
+                    Ok(Ok(permit)) => Some(permit),
+                    _ => {
+                        let mut access = pending.take();
+                        access.t_queue = Timer::ms(queued_at.elapsed());
+                        access.termination = "sQ";
+                        if let Some(t) = &access.tally {
+                            t.connection_failed();
+                        }
+                        return finish(ctx.answer(error_page(503), &mut txn).await, access);
                     }
-                    return finish(ctx.answer(error_page(503), &mut txn).await, access);
                 }
             }
+            None => None,
+        };
+        let queue_time = queued_at.elapsed();
+        pending.get().t_queue = Timer::ms(queue_time);
+        pending.phase = "CH";
+        server.active.fetch_add(1, Ordering::Relaxed);
+        let sent_at = Instant::now();
+        let (attempt, reclaim) = request_body.reclaimable();
+        let upstream = forward(
+            &txn,
+            attempt,
+            &progress,
+            server,
+            be.model.timeouts.server,
+            &server_conn,
+        )
+        .await;
+        server.active.fetch_sub(1, Ordering::Relaxed);
+        let back = reclaim
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let refused = matches!(upstream, Err((_, "SC")));
+        let connect_failed = refused || matches!(upstream, Err((_, "sC")));
+        match back {
+            Some(body) if connect_failed && conn_retries < be.model.retry.retries => {
+                request_body = body;
+                conn_retries += 1;
+                pending.get().retries = conn_retries as usize;
+                drop(slot);
+                let next = crate::balance::retry_server(be, si, conn_retries, &txn);
+                let old = &be.servers[si];
+                if next == si {
+                    old.counters.retries.inc();
+                    be.counters.retries.inc();
+                } else {
+                    old.counters.redispatches.inc();
+                    be.counters.redispatches.inc();
+                    let new = &be.servers[next];
+                    pending.get().server.clone_from(&new.name);
+                    pending.tally().redispatch(new.counters.clone());
+                    ctx.counters.truncate(2);
+                    ctx.counters.push(new.counters.clone());
+                }
+                // HAProxy's turn-around: a refused connect waits min(1 s, `timeout
+                // connect`) before the next one, unless it goes to another server of a
+                // round robin with several up.
+                let spread = next != si && crate::balance::spreads(be);
+                if refused && !spread {
+                    let connect = be
+                        .model
+                        .timeouts
+                        .connect
+                        .unwrap_or(crate::generation::DEFAULT_TIMEOUT_CONNECT);
+                    tokio::time::sleep(connect.min(Duration::from_secs(1))).await;
+                }
+                si = next;
+            }
+            _ => break (upstream, queue_time, sent_at, slot),
         }
-        None => None,
     };
-    let queue_time = queued_at.elapsed();
-    pending.get().t_queue = Timer::ms(queue_time);
-    pending.phase = "CH";
-    server.active.fetch_add(1, Ordering::Relaxed);
-    let sent_at = Instant::now();
-    let server_conn = hop::ServerConnection::of(&txn.request.headers, &fe.model, &be.model);
-    let upstream = forward(
-        &txn,
-        body.into_body(timeouts.client, progress.clone()),
-        &progress,
-        server,
-        be.model.timeouts.server,
-        &server_conn,
-    )
-    .await;
-    server.active.fetch_sub(1, Ordering::Relaxed);
+    let server = &be.servers[si];
     let mut access = pending.take();
     access.server_conns = server.active.load(Ordering::Relaxed);
     access.backend_conns = be
@@ -1209,7 +1219,7 @@ async fn handle_in_frontend(
         Err((status, termination)) => {
             // The connect time is not measured apart from the response's:
             // 0 once connected, -1 when the connection failed.
-            access.t_connect = if termination == "SC" {
+            access.t_connect = if matches!(termination, "SC" | "sC") {
                 Timer::NEVER
             } else {
                 Timer::ms(Duration::ZERO)
@@ -1217,7 +1227,7 @@ async fn handle_in_frontend(
             access.termination = termination;
             if let Some(t) = &access.tally {
                 match termination {
-                    "SC" => t.connection_failed(),
+                    "SC" | "sC" => t.connection_failed(),
                     "PH" | "SH" | "sH" => t.response_failed(),
                     _ => {}
                 }
@@ -1369,7 +1379,11 @@ async fn forward(
         // refused by the proxy (PH), a connection closed or broken before
         // the response's head 502 (SH).
         if e.is_connect() {
-            (503u16, "SC")
+            // A connect that timed out (`timeout connect`) is HAProxy's `sC`.
+            let timed_out = std::iter::successors(std::error::Error::source(&e), |s| s.source())
+                .filter_map(|s| s.downcast_ref::<std::io::Error>())
+                .any(|io| io.kind() == std::io::ErrorKind::TimedOut);
+            (503u16, if timed_out { "sC" } else { "SC" })
         } else if std::error::Error::source(&e)
             .and_then(|s| s.downcast_ref::<hyper::Error>())
             .is_some_and(hyper::Error::is_parse)

@@ -103,10 +103,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
     ),
     ("capture", "captures only feed HAProxy's access logs"),
     (
-        "retries",
-        "the gateway does not retry connections to servers",
-    ),
-    (
         "http-reuse",
         "the gateway pools server connections by itself",
     ),
@@ -129,11 +125,6 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
         "log-health-checks",
         true,
         "the gateway does not log health checks",
-    ),
-    (
-        "redispatch",
-        true,
-        "the gateway does not retry connections to servers",
     ),
     ("abortonclose", true, "not implemented by the gateway"),
     ("tcpka", true, "the gateway does not set TCP keep-alive"),

@@ -96,6 +96,8 @@ pub(super) struct Proxy {
     pub(super) checks: super::check_rules::CheckBuilder,
     /// `option allbackups`.
     pub(super) all_backups: bool,
+    /// `retries`, `option redispatch`.
+    pub(super) retry: crate::model::Retry,
     /// `option http-buffer-request` (`no option` turns off what `defaults` turned on).
     pub(super) http_buffer_request: bool,
     pub(super) server_settings: ServerSettings,
@@ -159,6 +161,7 @@ impl Proxy {
             spop_check: false,
             checks: super::check_rules::CheckBuilder::default(),
             all_backups: false,
+            retry: crate::model::Retry::default(),
             http_buffer_request: false,
             server_settings: ServerSettings::default(),
             servers: Vec::new(),
@@ -195,10 +198,11 @@ impl Proxy {
         p.timeouts = d.timeouts;
         p.timeouts_unsure = d.timeouts_unsure;
         p.maxconn = d.maxconn;
-        p.balance = d.balance;
+        p.balance = d.balance.clone();
         p.spop_check = d.spop_check;
         p.checks = d.checks.clone();
         p.all_backups = d.all_backups;
+        p.retry = d.retry;
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings.clone();
         p.httplog = d.httplog;

@@ -81,7 +81,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "mode",
         "`http`; `tcp` only for the SPOE agents' backends",
     ),
-    ("proxy", "balance", "`roundrobin` and `leastconn` only"),
+    (
+        "proxy",
+        "balance",
+        "`roundrobin`, `leastconn`, `source`, `uri [whole]`, `hdr(NAME)` (HAProxy's map-based hash: the same key picks the same server), `random[(N)]` (its own random draws); `static-rr`, `first`, `url_param`, `hash`, `rdp-cookie` and `hash-type` are errors naming them",
+    ),
     ("bind", "proto", "`h2` and `h1` only"),
     ("server", "proto", "`h2` and `h1` only"),
     (

@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use super::health::takes_requests as usable;
 use super::{BackendRt, FrontendRt, Generation, ServerRt};
 use crate::limits::{ConnLimits, Limit};
-use crate::model::Balance;
 use crate::stats::{CheckStatus, Counters, Field, ObjType, Row, ServerState, Value};
 
 /// The fields every object type fills the same way from its counters.
@@ -41,8 +40,8 @@ fn common(row: &mut Row, c: &Counters) {
 fn upstream(row: &mut Row, c: &Counters) {
     row.num(Field::Econ, c.failed_conns.get());
     row.num(Field::Eresp, c.failed_resp.get());
-    row.num(Field::Wretr, 0);
-    row.num(Field::Wredis, 0);
+    row.num(Field::Wretr, c.retries.get());
+    row.num(Field::Wredis, c.redispatches.get());
     row.num(Field::Lbtot, c.cum_lbconn.get());
     row.num(Field::CliAbrt, c.cli_aborts.get());
     row.num(Field::SrvAbrt, c.srv_aborts.get());
@@ -181,16 +180,7 @@ fn backend_row(b: &BackendRt, iid: u64) -> Row {
     row.num(Field::Bck, backups);
     row.num(Field::Iid, iid);
     row.num(Field::Sid, 0);
-    row.set(
-        Field::Algo,
-        Value::Str(
-            match b.model.balance {
-                Balance::RoundRobin => "roundrobin",
-                Balance::LeastConn => "leastconn",
-            }
-            .to_owned(),
-        ),
-    );
+    row.set(Field::Algo, Value::Str(b.model.balance.name().to_owned()));
     none_of(&mut row, NO_COMPRESSION_NOR_CACHE);
     row
 }

@@ -339,6 +339,10 @@ pub struct Counters {
     pub(crate) t_time: TimeStats,
     pub(crate) chk_fail: Count,
     pub(crate) chk_down: Count,
+    /// Connection attempts retried on the same server (`wretr`).
+    pub(crate) retries: Count,
+    /// Requests sent to another server after a failed connection (`wredis`).
+    pub(crate) redispatches: Count,
     /// Connections open to a server (idle in a pool, or in use).
     pub(crate) conns_open: GaugeMax,
     clock: Clock,
@@ -380,6 +384,8 @@ impl Default for Counters {
             t_time: TimeStats::default(),
             chk_fail: Count::default(),
             chk_down: Count::default(),
+            retries: Count::default(),
+            redispatches: Count::default(),
             conns_open: GaugeMax::default(),
             clock: Clock::default(),
             transitions: Mutex::new(Transitions {

@@ -63,6 +63,15 @@ impl Tally {
         self.srv = Some(srv);
     }
 
+    /// A connection to the server failed and the request goes to `srv` instead
+    /// (`option redispatch`): its session moves there.
+    pub(crate) fn redispatch(&mut self, srv: Arc<Counters>) {
+        if let Some(old) = self.srv.take() {
+            old.session_ends();
+        }
+        self.server(srv);
+    }
+
     /// Each object the request is on: the frontend, the backend, the server.
     fn all(&self) -> impl Iterator<Item = &Counters> {
         std::iter::once(&*self.fe)

@@ -1,5 +1,6 @@
 //! Active health checks of a backend: `option httpchk`, `http-check send|expect|connect|
-//! disable-on-404`, `option tcp-check` with `tcp-check connect`, and `option allbackups`
+//! disable-on-404`, `option tcp-check` with `tcp-check connect`; what the backend does when
+//! servers fail: `option allbackups`, `retries`, `option redispatch`
 //! (`proxy_parse_httpchk_opt()`, `proxy_parse_http_check_req()`, `parse_tcpcheck_send_http()`,
 //! `parse_tcpcheck_expect()` and `parse_tcpcheck_connect()` in HAProxy 2.6's
 //! `src/tcpcheck.c`). What the section says is gathered in a
@@ -90,6 +91,52 @@ impl Lowerer<'_, '_> {
             return self.not_capable(p, line.span(), directive);
         }
         p.all_backups = line.modifier == Modifier::None;
+    }
+
+    /// `[no] option redispatch [interval]` (`no`: none; 0 is refused as in HAProxy).
+    pub(super) fn option_redispatch(&mut self, p: &mut Proxy, line: &Line, directive: &str) {
+        if self.too_many(line, 2, directive) {
+            return;
+        }
+        if !p.has_backend() {
+            return self.not_capable(p, line.span(), directive);
+        }
+        if line.modifier == Modifier::No {
+            p.retry.redispatch = None;
+            return;
+        }
+        let interval = match line.arg(2) {
+            None => -1,
+            Some(word) => match word.as_str().parse::<i32>() {
+                Ok(n) if n != 0 => n,
+                _ => {
+                    return self.diag.error_msg(
+                        word.span().clone(),
+                        format!(
+                            "'{directive}' : the interval must be a non-zero integer, got '{}'",
+                            word.as_str()
+                        ),
+                    );
+                }
+            },
+        };
+        p.retry.redispatch = Some(interval);
+    }
+
+    /// `retries N`: connection attempts after a failed one.
+    pub(super) fn retries(&mut self, p: &mut Proxy, line: &Line) {
+        let Some(word) = line.arg(1) else {
+            return self.missing(line, "retries", "an integer");
+        };
+        if self.too_many(line, 1, "retries") {
+            return;
+        }
+        if !p.has_backend() {
+            return self.not_capable(p, line.span(), "retries");
+        }
+        if let Some(n) = self.ranged(word, "retries", 0, i32::MAX as u64) {
+            p.retry.retries = u32::try_from(n).unwrap_or(u32::MAX);
+        }
     }
 
     fn negation(&mut self, line: &Line, name: &str) {

@@ -98,7 +98,12 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "balance",
         handler: |lw, p, line| lw.balance(p, line),
-        uses: Use::Runs(&[("Backend.balance", "proxy.rs")]),
+        uses: Use::Runs(&[("Backend.balance", "balance.rs")]),
+    },
+    Keyword {
+        name: "retries",
+        handler: |lw, p, line| lw.retries(p, line),
+        uses: Use::Runs(&[("Backend.retry", "proxy.rs")]),
     },
     Keyword {
         name: "http-check",

@@ -40,9 +40,14 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
     },
     Keyword {
+        name: "redispatch",
+        handler: |lw, p, line, directive| lw.option_redispatch(p, line, directive),
+        uses: Use::Runs(&[("Backend.retry", "proxy.rs")]),
+    },
+    Keyword {
         name: "allbackups",
         handler: |lw, p, line, directive| lw.option_allbackups(p, line, directive),
-        uses: Use::Runs(&[("Backend.all_backups", "proxy.rs")]),
+        uses: Use::Runs(&[("Backend.all_backups", "balance.rs")]),
     },
     Keyword {
         name: "dontlognull",

@@ -62,17 +62,17 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
     Keyword {
         name: "backup",
         handler: (),
-        uses: Use::Runs(&[("ServerProbe.backup", "proxy.rs")]),
+        uses: Use::Runs(&[("ServerProbe.backup", "balance.rs")]),
     },
     Keyword {
         name: "no-backup",
         handler: (),
-        uses: Use::Runs(&[("ServerProbe.backup", "proxy.rs")]),
+        uses: Use::Runs(&[("ServerProbe.backup", "balance.rs")]),
     },
     Keyword {
         name: "weight",
         handler: (),
-        uses: Use::Runs(&[("Server.weight", "proxy.rs")]),
+        uses: Use::Runs(&[("Server.weight", "balance.rs")]),
     },
     Keyword {
         name: "maxconn",
@@ -393,33 +393,66 @@ impl Lowerer<'_, '_> {
         ok
     }
 
+    /// `balance ALGO [ARGS]`.
     pub(super) fn balance(&mut self, p: &mut Proxy, line: &Line) {
+        const SUPPORTED: &str = "only 'roundrobin', 'leastconn', 'source', 'uri [whole]', 'hdr(name)' and 'random[(draws)]'";
         let Some(word) = line.arg(1) else {
-            return self.missing(line, "balance", "'roundrobin' or 'leastconn'");
+            return self.missing(line, "balance", "an algorithm such as 'roundrobin'");
         };
-        let balance = match word.as_str() {
+        let algo = word.as_str();
+        let mut max_args = 1;
+        let balance = match algo {
             "roundrobin" => Balance::RoundRobin,
             "leastconn" => Balance::LeastConn,
+            "source" => Balance::Source,
+            "uri" => {
+                let whole = line.arg_str(2) == Some("whole");
+                if let Some(extra) = line.arg(2 + usize::from(whole)) {
+                    return self.diag.error_msg(
+                        extra.span().clone(),
+                        format!(
+                            "'balance uri' : '{}' is not supported by the gateway (only 'whole')",
+                            extra.as_str()
+                        ),
+                    );
+                }
+                max_args += usize::from(whole);
+                Balance::Uri { whole }
+            }
+            "random" => Balance::Random { draws: 2 },
+            other if other.starts_with("random(") && other.ends_with(')') => {
+                match other["random(".len()..other.len() - 1].parse::<u32>() {
+                    Ok(draws) if draws > 0 => Balance::Random { draws },
+                    _ => {
+                        return self.diag.error_msg(
+                            word.span().clone(),
+                            format!(
+                                "'balance random' expects a positive number of draws, got '{other}'"
+                            ),
+                        );
+                    }
+                }
+            }
+            other if other.starts_with("hdr(") && other.ends_with(')') && other.len() > 5 => {
+                if let Some(extra) = line.arg(2) {
+                    return self.diag.error_msg(
+                        extra.span().clone(),
+                        format!(
+                            "'balance hdr' : '{}' is not supported by the gateway",
+                            extra.as_str()
+                        ),
+                    );
+                }
+                Balance::Hdr(other["hdr(".len()..other.len() - 1].to_ascii_lowercase())
+            }
             other
-                if [
-                    "static-rr",
-                    "first",
-                    "source",
-                    "uri",
-                    "url_param",
-                    "random",
-                    "hash",
-                ]
-                .contains(&other)
+                if ["static-rr", "first", "url_param", "hash"].contains(&other)
                     || other.starts_with("hdr(")
-                    || other.starts_with("rdp-cookie")
-                    || other.starts_with("random(") =>
+                    || other.starts_with("rdp-cookie") =>
             {
                 return self.diag.error_msg(
                     word.span().clone(),
-                    format!(
-                        "'balance {other}' is not supported by the gateway (only 'roundrobin' and 'leastconn')"
-                    ),
+                    format!("'balance {other}' is not supported by the gateway ({SUPPORTED})"),
                 );
             }
             _ => {
@@ -430,7 +463,7 @@ impl Lowerer<'_, '_> {
                 );
             }
         };
-        if self.too_many(line, 1, "balance") {
+        if self.too_many(line, max_args, "balance") {
             return;
         }
         if !p.has_backend() {

@@ -436,12 +436,15 @@ backend api from base
     );
     let secs = |s| Some(std::time::Duration::from_secs(s));
     let app = c.backend("app").unwrap();
-    assert_eq!((app.mode, app.balance), (Mode::Http, Balance::LeastConn));
+    assert_eq!(
+        (app.mode, app.balance.clone()),
+        (Mode::Http, Balance::LeastConn)
+    );
     assert_eq!(app.timeouts.server, secs(10));
     // The second defaults section starts afresh: tcp, round robin, its own timeouts.
     let agents = c.backend("agents").unwrap();
     assert_eq!(
-        (agents.mode, agents.balance),
+        (agents.mode, agents.balance.clone()),
         (Mode::Tcp, Balance::RoundRobin)
     );
     assert_eq!(

@@ -1,0 +1,226 @@
+//! Which server of a backend takes a request (`balance`, `backup`, `option allbackups`), and
+//! which one takes its retry after a failed connect (`option redispatch`), as HAProxy 2.6
+//! chooses (`src/backend.c`, `src/lb_map.c`).
+//!
+//! The hash algorithms (`source`, `uri`, `hdr(NAME)`) are HAProxy's `map-based` default
+//! (`hash-type map-based sdbm`, no avalanche): the same key picks the same server as
+//! HAProxy's for the same servers up. `random` draws as HAProxy's does (the least loaded of
+//! N weighted draws) from its own random numbers.
+
+use std::sync::atomic::Ordering;
+
+use crate::generation::BackendRt;
+use crate::generation::health::takes_requests;
+use crate::model::Balance;
+use crate::txn::Txn;
+
+/// The servers that take requests now: the active ones up, or when none is, the first backup
+/// up (every backup up with `option allbackups`), in configuration order.
+fn candidates(backend: &BackendRt) -> Vec<usize> {
+    let backup = |i: &usize| backend.servers[*i].model.probe.backup;
+    let usable = |i: &usize| takes_requests(&backend.servers[*i]);
+    let all = 0..backend.servers.len();
+    let active: Vec<usize> = all.clone().filter(|i| !backup(i)).filter(usable).collect();
+    if !active.is_empty() {
+        return active;
+    }
+    let mut backups: Vec<usize> = all.filter(backup).filter(usable).collect();
+    if !backend.model.all_backups {
+        backups.truncate(1);
+    }
+    backups
+}
+
+/// Picks a server for `txn` (`None`: no server takes requests, or a weightless map).
+pub(crate) fn pick_server(backend: &BackendRt, txn: &Txn) -> Option<usize> {
+    let candidates = candidates(backend);
+    let weight = |i: usize| backend.servers[i].model.weight;
+    match &backend.model.balance {
+        Balance::RoundRobin => round_robin(backend, &candidates),
+        Balance::LeastConn => candidates.iter().copied().min_by_key(|&i| {
+            (backend.servers[i].active.load(Ordering::Relaxed) as u64 * 256) / u64::from(weight(i))
+        }),
+        Balance::Source => {
+            let client = txn.conn.client.map(|a| a.ip());
+            let key = match client {
+                Some(std::net::IpAddr::V4(ip)) => u32::from(ip),
+                Some(std::net::IpAddr::V6(ip)) => ip
+                    .octets()
+                    .chunks(4)
+                    .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+                    .fold(0, |h, w| h ^ w),
+                None => 0,
+            };
+            by_hash(backend, &candidates, key)
+        }
+        Balance::Uri { whole } => {
+            let uri = txn.request.uri.path_and_query().map_or("/", |p| p.as_str());
+            let key = if *whole {
+                uri
+            } else {
+                uri.split('?').next().unwrap_or(uri)
+            };
+            by_hash(backend, &candidates, sdbm(key.as_bytes()))
+        }
+        Balance::Hdr(name) => {
+            // The first value of the header (up to a comma, trimmed); none: round robin.
+            let value = txn
+                .request
+                .headers
+                .get(name.as_str())
+                .map(|v| v.as_bytes())
+                .map(|v| v.split(|b| *b == b',').next().unwrap_or(v).trim_ascii())
+                .filter(|v| !v.is_empty());
+            match value {
+                Some(v) => by_hash(backend, &candidates, sdbm(v)),
+                None => round_robin(backend, &candidates),
+            }
+        }
+        Balance::Random { draws } => {
+            let total: u64 = candidates.iter().map(|&i| u64::from(weight(i))).sum();
+            if total == 0 {
+                return None;
+            }
+            let load = |i: usize| backend.servers[i].active.load(Ordering::Relaxed);
+            (0..*draws)
+                .filter_map(|_| {
+                    let mut at = rand_below(total);
+                    candidates.iter().copied().find(|&i| {
+                        let w = u64::from(weight(i));
+                        let hit = at < w;
+                        at = at.saturating_sub(w);
+                        hit
+                    })
+                })
+                .min_by_key(|&i| load(i))
+        }
+    }
+}
+
+/// Weighted round robin over `candidates`.
+fn round_robin(backend: &BackendRt, candidates: &[usize]) -> Option<usize> {
+    let weight = |i: usize| u64::from(backend.servers[i].model.weight);
+    let total: u64 = candidates.iter().map(|&i| weight(i)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut at = backend.next.fetch_add(1, Ordering::Relaxed) as u64 % total;
+    for &i in candidates {
+        if at < weight(i) {
+            return Some(i);
+        }
+        at -= weight(i);
+    }
+    None
+}
+
+/// HAProxy's `hash_sdbm()`.
+fn sdbm(key: &[u8]) -> u32 {
+    key.iter().fold(0u32, |h, &c| {
+        u32::from(c)
+            .wrapping_add(h << 6)
+            .wrapping_add(h << 16)
+            .wrapping_sub(h)
+    })
+}
+
+/// A random number below `n` (> 0), from the thread's fast generator.
+fn rand_below(n: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // std's RandomState seeds each hasher from a per-thread random key: good enough to
+    // spread requests, with no dependency.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    h.finish() % n
+}
+
+/// HAProxy's map of a hash-balanced backend (`recalc_server_map()`): each candidate as many
+/// times as its weight divided by the weights' greatest common divisor, spread by their
+/// scores, first declared first; the key's server is at `key % length`.
+fn by_hash(backend: &BackendRt, candidates: &[usize], key: u32) -> Option<usize> {
+    let weights: Vec<u64> = candidates
+        .iter()
+        .map(|&i| u64::from(backend.servers[i].model.weight))
+        .collect();
+    let gcd = weights
+        .iter()
+        .copied()
+        .filter(|w| *w > 0)
+        .fold(0, |a, b| if a == 0 { b } else { gcd(a, b) });
+    if gcd == 0 {
+        return None;
+    }
+    let eweights: Vec<i64> = weights
+        .iter()
+        .map(|w| i64::try_from(w / gcd).unwrap_or(i64::MAX))
+        .collect();
+    let total: i64 = eweights.iter().sum();
+    if candidates.len() == 1 {
+        return candidates.first().copied();
+    }
+    let target = i64::from(key) % total;
+    let mut scores = vec![0i64; candidates.len()];
+    for slot in 0..=target {
+        let mut best: Option<(usize, i64)> = None;
+        for (k, score) in scores.iter_mut().enumerate() {
+            if eweights[k] == 0 {
+                continue;
+            }
+            *score += eweights[k];
+            let v = (*score + total) / total;
+            if best.is_none_or(|(_, max)| v > max) {
+                best = Some((k, v));
+            }
+        }
+        let (k, _) = best?;
+        scores[k] -= total;
+        if slot == target {
+            return Some(candidates[k]);
+        }
+    }
+    None
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Whether a failed connect's retry goes to another server at once: a round robin with
+/// several active servers up (HAProxy's `BE_LB_KIND_RR` with `srv_act > 1`).
+pub(crate) fn spreads(backend: &BackendRt) -> bool {
+    backend.model.balance == Balance::RoundRobin
+        && backend
+            .servers
+            .iter()
+            .filter(|s| !s.model.probe.backup && takes_requests(s))
+            .count()
+            > 1
+}
+
+/// The server of retry number `conn_retries` after a failed connect to server `si`:
+/// another one (`option redispatch`) when the server is down, when the retry is due by the
+/// option's interval (the last one by default), or when the balancing [`spreads`]; the same
+/// one otherwise (HAProxy's `stream_choose_redispatch()`).
+pub(crate) fn retry_server(backend: &BackendRt, si: usize, conn_retries: u32, txn: &Txn) -> usize {
+    let retry = backend.model.retry;
+    let Some(interval) = retry.redispatch else {
+        return si;
+    };
+    let n = i64::from(conn_retries);
+    let due = if interval > 0 {
+        n % i64::from(interval) == 0
+    } else {
+        let every = i64::from(retry.retries) + 1 + i64::from(interval);
+        every > 0 && n % every == 0
+    };
+    let down = !takes_requests(&backend.servers[si]);
+    if !(down || due || spreads(backend)) {
+        return si;
+    }
+    // As HAProxy's balancing, avoid the server that failed when another one is up.
+    match pick_server(backend, txn) {
+        Some(next) if next == si => pick_server(backend, txn).unwrap_or(si),
+        Some(next) => next,
+        None => si,
+    }
+}
