@@ -31,8 +31,10 @@ pub mod metrics;
 mod model;
 mod pages;
 mod proxy;
+mod runtime_api;
 pub mod server;
 pub mod stats;
+mod stats_page;
 mod txn;
 pub mod workers;
 

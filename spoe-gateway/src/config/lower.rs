@@ -107,6 +107,10 @@ pub(super) struct Proxy {
     pub(super) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`.
     pub(super) monitor_uri: Option<Arc<str>>,
+    /// `stats ...`: the statistics page (its `defaults`' until its own first `stats` line).
+    pub(super) stats: Option<crate::model::StatsPage>,
+    /// A `stats` line of its own was read.
+    pub(super) stats_own: bool,
 }
 
 impl Proxy {
@@ -146,6 +150,8 @@ impl Proxy {
             unique_id_format: None,
             unique_id_header: None,
             monitor_uri: None,
+            stats: None,
+            stats_own: false,
         }
     }
 
@@ -168,6 +174,7 @@ impl Proxy {
         p.logs.clone_from(&d.logs);
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
+        p.stats.clone_from(&d.stats);
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();

@@ -132,9 +132,7 @@ pub(crate) async fn check_server(
 
 /// Whether a backend has a server to send requests to.
 fn usable(servers: &[Arc<ServerRt>]) -> bool {
-    servers
-        .iter()
-        .any(|s| s.up.load(Ordering::Relaxed) && s.model.weight > 0)
+    servers.iter().any(|s| s.usable())
 }
 
 /// HAProxy's line for a server going UP or DOWN, with what the check saw.

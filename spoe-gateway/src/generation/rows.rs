@@ -5,7 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{BackendRt, FrontendRt, Generation, ServerRt};
+use super::{Admin, BackendRt, FrontendRt, Generation, ServerRt};
 use crate::limits::{ConnLimits, Limit};
 use crate::model::Balance;
 use crate::stats::{CheckStatus, Counters, Field, ObjType, Row, ServerState, Value};
@@ -93,7 +93,7 @@ fn none_of(row: &mut Row, fields: &[Field]) {
 
 impl Generation {
     /// One line per frontend, HTTP backend and server, in configuration
-    /// order (each backend followed by its servers), with what was counted
+    /// order (each backend after its servers, as HAProxy lists them), with what was counted
     /// up to now; a frontend's sessions and limit are those `limits` counts
     /// and enforces (`maxconn`).
     pub(crate) fn stats_rows(&self, limits: &ConnLimits) -> Vec<Row> {
@@ -108,10 +108,10 @@ impl Generation {
             let Some(rt) = self.backends.get(&b.name) else {
                 continue;
             };
-            rows.push(backend_row(rt, iid));
             for (sid, s) in rt.servers.iter().enumerate() {
                 rows.push(server_row(rt, s, iid, sid as u64 + 1));
             }
+            rows.push(backend_row(rt, iid));
         }
         rows
     }
@@ -142,11 +142,6 @@ fn frontend_row(f: &FrontendRt, iid: u64, limit: &Limit) -> Row {
     row
 }
 
-/// Whether a server takes requests now.
-fn usable(s: &ServerRt) -> bool {
-    s.up.load(Ordering::Relaxed) && s.model.weight > 0
-}
-
 fn backend_row(b: &BackendRt, iid: u64) -> Row {
     let c = &b.counters;
     let mut row = Row::new(ObjType::Backend, &b.model.name, "BACKEND", true);
@@ -157,9 +152,9 @@ fn backend_row(b: &BackendRt, iid: u64) -> Row {
         .servers
         .iter()
         .map(|s| &**s)
-        .filter(|s| usable(s))
+        .filter(|s| s.usable())
         .collect();
-    let weight: u64 = up.iter().map(|s| u64::from(s.model.weight)).sum();
+    let weight: u64 = up.iter().map(|s| u64::from(s.admin.weight())).sum();
     row.state = if up.is_empty() && !b.servers.is_empty() {
         ServerState::Down
     } else {
@@ -215,14 +210,19 @@ fn server_row(b: &BackendRt, s: &ServerRt, iid: u64, sid: u64) -> Row {
     if let Some(max) = m.maxconn {
         row.num(Field::Slim, max as u64);
     }
-    let status = match (m.check, up) {
-        (false, _) => "no check",
-        (true, true) => "UP",
-        (true, false) => "DOWN",
+    let status = match (s.admin.state(), m.check, up) {
+        (Admin::Maint, _, _) => "MAINT",
+        (Admin::Drain, _, true) => "DRAIN",
+        (_, false, _) => "no check",
+        (_, true, true) => "UP",
+        (_, true, false) => "DOWN",
     };
+    if s.admin.state() == Admin::Maint {
+        row.state = ServerState::Down;
+    }
     row.set(Field::Status, Value::Str(status.to_owned()));
-    row.num(Field::Weight, u64::from(m.weight));
-    row.num(Field::Uweight, u64::from(m.weight));
+    row.num(Field::Weight, u64::from(s.admin.weight()));
+    row.num(Field::Uweight, u64::from(s.admin.weight()));
     row.num(Field::Act, 1);
     row.num(Field::Bck, 0);
     row.num(Field::Iid, iid);
