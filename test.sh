@@ -30,6 +30,18 @@ if ! command -v redis-server >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
 fi
 
+# TLS and HTTP/2 tests drive real clients (gateway_tls): curl, openssl s_client, h2load and
+# nghttp, headless Chromium. They fail, never skip, without them.
+need=()
+for tool in curl:curl openssl:openssl h2load:nghttp2-client nghttp:nghttp2-client chromium:chromium; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo "test.sh: installing ${need[*]} from Debian" >&2
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y $(printf '%s\n' "${need[@]}" | sort -u)
+fi
+
 # The Pingora example (examples/pingora, a crate of its own) builds zlib-ng with cmake.
 if ! command -v cmake >/dev/null 2>&1; then
     echo "test.sh: installing cmake from Debian" >&2
@@ -51,12 +63,13 @@ if ! command -v make >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y make gcc
 fi
 
-# Third-party references, in a venv of their own: agents (haproxyspoa) and a reader of
-# HAProxy's access lines (haproxy-log-analysis, for gateway_httplog).
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import haproxyspoa, haproxy.line' 2>/dev/null; then
+# Third-party references, in a venv of their own: agents (haproxyspoa), a reader of
+# HAProxy's access lines (haproxy-log-analysis, for gateway_httplog), and Google's gRPC
+# client and server (grpcio, for gateway_tls_servers).
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import haproxyspoa, haproxy.line, grpc' 2>/dev/null; then
     echo "test.sh: installing PyPI references into .venv" >&2
     python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check haproxyspoa haproxy-log-analysis==6.0
+    .venv/bin/pip install --quiet --disable-pip-version-check haproxyspoa haproxy-log-analysis==6.0 grpcio
 fi
 # (spoe-forge, the other SPOP agent on PyPI, needs Python >= 3.12; see docs/conformance.md.)
 export SPOE_TEST_PYTHON="$PWD/.venv/bin/python"

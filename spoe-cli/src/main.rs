@@ -15,6 +15,7 @@ mod alloc_count;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cmd;
+mod daemon;
 mod demo;
 mod error_var;
 mod json;
@@ -52,7 +53,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // HAProxy's `-db` (stay in the foreground), which clap cannot spell as a short option.
+    let cli = Cli::parse_from(
+        std::env::args_os().map(|a| if a == "-db" { "--foreground".into() } else { a }),
+    );
     // `notify` says everything on stdout (the JSON) and in its exit line:
     // the engine's own warnings about the same failure would only repeat it.
     let default_level = match cli.command {

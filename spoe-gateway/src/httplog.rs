@@ -135,6 +135,33 @@ impl fmt::Write for Escaped<'_, '_> {
     }
 }
 
+/// HAProxy's line for a connection that failed before its first request
+/// (a TLS handshake): `CLIENT:PORT [ACCEPT-DATE] FRONTEND/LISTENER: MESSAGE`,
+/// the listener being its number in the frontend.
+#[derive(Debug)]
+pub(crate) struct ConnError<'a> {
+    pub(crate) client: SocketAddr,
+    pub(crate) accepted: SystemTime,
+    pub(crate) frontend: &'a str,
+    pub(crate) listener: usize,
+    pub(crate) message: &'a str,
+}
+
+impl fmt::Display for ConnError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{} [{}] {}/{}: {}",
+            self.client.ip(),
+            self.client.port(),
+            AcceptDate(self.accepted),
+            self.frontend,
+            self.listener,
+            self.message
+        )
+    }
+}
+
 /// `dd/Mmm/yyyy:hh:mm:ss.mmm` (UTC).
 struct AcceptDate(SystemTime);
 

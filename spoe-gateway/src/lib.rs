@@ -30,11 +30,13 @@ mod lua;
 pub mod metrics;
 mod model;
 mod pages;
+pub mod process;
 mod proxy;
 mod runtime_api;
 pub mod server;
 pub mod stats;
 mod stats_page;
+pub mod tls;
 mod txn;
 pub mod workers;
 

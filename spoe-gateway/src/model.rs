@@ -128,6 +128,8 @@ pub(crate) struct Global {
     /// `tune.bufsize` (16384 by default): the most of a request body that
     /// `option http-buffer-request` waits for and keeps.
     pub(crate) bufsize: usize,
+    /// `tune.h2.*`.
+    pub(crate) h2: H2Tunes,
     /// The environment `setenv`, `presetenv`, `unsetenv` and `resetenv` left, which `env()`
     /// reads; `None` when no such line changed the process's.
     pub(crate) environment: Option<Arc<BTreeMap<String, String>>>,
@@ -141,6 +143,60 @@ pub(crate) struct Global {
     pub(crate) stats_timeout: Duration,
     /// `stats maxconn` (10 by default): runtime API connections open at once, per socket.
     pub(crate) stats_maxconn: usize,
+    /// `daemon`, `user`/`uid`, `group`/`gid`, `chroot`: what the process becomes at start.
+    pub(crate) process: Process,
+}
+
+/// What `global` makes of the process at start (`src/haproxy.c`'s `main()` and
+/// `set_identity()` in HAProxy 2.6): in the background, and once listening, in a new root
+/// directory and with a new group and user. Fixed at start: a reload that changes it is
+/// refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Process {
+    /// `daemon`: the command returns once the gateway listens, which goes on in the background
+    /// (unless started with `-db`/`--foreground`).
+    pub(crate) daemon: bool,
+    /// `user`/`uid`: the user the gateway becomes once listening (0: unchanged, as HAProxy).
+    pub(crate) uid: u32,
+    /// `group`/`gid`: the group the gateway becomes once listening, with no supplementary
+    /// group (0: unchanged, as HAProxy).
+    pub(crate) gid: u32,
+    /// `chroot`: the root directory the gateway enters once listening.
+    pub(crate) chroot: Option<PathBuf>,
+}
+
+/// HAProxy's `tune.h2.*` settings, applied to every HTTP/2 client connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct H2Tunes {
+    /// `tune.h2.header-table-size` (4096): the HPACK table the gateway keeps.
+    pub(crate) header_table_size: u32,
+    /// `tune.h2.initial-window-size` (65535): each stream's receive window.
+    pub(crate) initial_window_size: u32,
+    /// `tune.h2.max-concurrent-streams` (100).
+    pub(crate) max_concurrent_streams: u32,
+    /// `tune.h2.max-frame-size` (16384).
+    pub(crate) max_frame_size: u32,
+}
+
+impl Default for H2Tunes {
+    fn default() -> Self {
+        Self {
+            header_table_size: 4096,
+            initial_window_size: 65535,
+            max_concurrent_streams: 100,
+            max_frame_size: 16384,
+        }
+    }
+}
+
+/// What a `bind` line says beyond its addresses.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BindConf {
+    /// `ssl crt ...`: TLS, with its certificates loaded.
+    pub(crate) tls: Option<Arc<crate::tls::TlsBind>>,
+    /// `proto h2`: HTTP/2 whatever ALPN says (on a clear-text bind: prior
+    /// knowledge).
+    pub(crate) h2: bool,
 }
 
 impl Default for Global {
@@ -151,11 +207,13 @@ impl Default for Global {
             nbthread: None,
             logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
+            h2: H2Tunes::default(),
             environment: None,
             pidfile: None,
             stats_sockets: Vec::new(),
             stats_timeout: DEFAULT_STATS_TIMEOUT,
             stats_maxconn: DEFAULT_STATS_MAXCONN,
+            process: Process::default(),
         }
     }
 }
@@ -314,6 +372,8 @@ pub(crate) enum RedirectKind {
     Location,
     /// `prefix`: prepended to the request's path.
     Prefix,
+    /// `scheme`: the scheme of a URL made of the `Host` and the path.
+    Scheme,
 }
 
 /// What an `http-request` / `http-response` rule does.
@@ -417,6 +477,9 @@ pub(crate) struct Frontend {
     pub(crate) name: String,
     /// `bind ADDR:PORT` lines.
     pub(crate) binds: Vec<SocketAddr>,
+    /// What each `bind` address's line says beyond the address (TLS, HTTP/2);
+    /// an address without an entry serves clear-text HTTP/1.1.
+    pub(crate) bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
     /// `bind ... v6only` (`true`) or `v4v6` (`false`) for IPv6 addresses; the others keep the
     /// system's default (`net.ipv6.bindv6only`), as in HAProxy.
     pub(crate) ipv6_only: Vec<(SocketAddr, bool)>,
@@ -456,6 +519,23 @@ pub(crate) struct Frontend {
     pub(crate) monitor_uri: Option<Arc<str>>,
     /// `stats enable|uri|...`: the statistics page, after its `http-request` rules.
     pub(crate) stats: Option<Arc<StatsPage>>,
+}
+
+impl Frontend {
+    /// The `bind` settings of the address a connection arrived on (`local`),
+    /// matched as [`Frontend::binds`] are (a wildcard address serves every
+    /// local address of its port).
+    pub(crate) fn bind_conf(&self, local: SocketAddr) -> Option<&Arc<BindConf>> {
+        self.bind_confs
+            .iter()
+            .find(|(b, _)| *b == local)
+            .or_else(|| {
+                self.bind_confs
+                    .iter()
+                    .find(|(b, _)| b.port() == local.port() && b.ip().is_unspecified())
+            })
+            .map(|(_, c)| c)
+    }
 }
 
 /// `mode` of a proxy.
@@ -504,6 +584,10 @@ pub(crate) struct Server {
     /// `pool-purge-delay` (5 s by default): an idle connection to this
     /// server is closed after this long unused; zero keeps them.
     pub(crate) pool_purge_delay: Duration,
+    /// `ssl ...`: TLS towards the server, its files loaded.
+    pub(crate) tls: Option<Arc<crate::tls::UpstreamTls>>,
+    /// `proto h2`: HTTP/2 whatever ALPN says (on clear text: prior knowledge).
+    pub(crate) proto_h2: bool,
 }
 
 /// `pool-max-conn` when none is configured. HAProxy's default is unlimited

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
-use crate::generation::{BackendRt, FilterRt, Generation};
+use crate::generation::{BackendRt, FilterRt, Generation, ServerRt};
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
@@ -395,6 +395,21 @@ impl Ctx<'_> {
                         RedirectKind::Prefix => {
                             format!("{}{}", t.trim_end_matches('/'), txn.request.uri)
                         }
+                        // HAProxy's: SCHEME "://" the first Host, then the path and query.
+                        RedirectKind::Scheme => {
+                            let host = txn
+                                .request
+                                .headers
+                                .get(hyper::header::HOST)
+                                .and_then(|h| h.to_str().ok())
+                                .unwrap_or("");
+                            let path = txn
+                                .request
+                                .uri
+                                .path_and_query()
+                                .map_or("/", hyper::http::uri::PathAndQuery::as_str);
+                            format!("{t}://{host}{path}")
+                        }
                     };
                     let mut r = Response::new(full(Bytes::new()));
                     *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::FOUND);
@@ -667,6 +682,15 @@ enum Refusal {
 fn check_request(parts: &mut hyper::http::request::Parts) -> Result<(), Refusal> {
     if parts.method == hyper::Method::CONNECT {
         return Err(Refusal::Tunnel);
+    }
+    // HTTP/2 carries the host in `:authority`: HAProxy makes it the `Host`
+    // header (rules, agents and HTTP/1 servers see it there).
+    if parts.version == hyper::Version::HTTP_2
+        && !parts.headers.contains_key(hyper::header::HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(v) = HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(hyper::header::HOST, v);
     }
     let host = hyper::header::HOST;
     let mut hosts = parts.headers.get_all(&host).iter();
@@ -1006,8 +1030,7 @@ pub(crate) async fn handle(
         &txn,
         body.into_body(timeouts.client, progress.clone()),
         &progress,
-        be,
-        server.addr,
+        server,
         be.model.timeouts.server,
     )
     .await;
@@ -1091,10 +1114,10 @@ async fn forward(
     txn: &Txn,
     body: RequestBody,
     progress: &Progress,
-    be: &BackendRt,
-    addr: SocketAddr,
+    server: &ServerRt,
     server_timeout: Option<Duration>,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
+    let addr = server.addr;
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
         .request
@@ -1103,7 +1126,11 @@ async fn forward(
         .cloned()
         .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
     let mut target = hyper::http::uri::Parts::default();
-    target.scheme = Some(hyper::http::uri::Scheme::HTTP);
+    target.scheme = Some(if server.model.tls.is_some() {
+        hyper::http::uri::Scheme::HTTPS
+    } else {
+        hyper::http::uri::Scheme::HTTP
+    });
     target.authority = hyper::http::uri::Authority::try_from(addr.to_string()).ok();
     target.path_and_query = Some(path);
     let uri = hyper::Uri::from_parts(target).map_err(|_| (400u16, "PR"))?;
@@ -1111,11 +1138,22 @@ async fn forward(
     *req.method_mut() = txn.request.method.clone();
     *req.uri_mut() = uri;
     let mut headers = txn.request.headers.clone();
+    // `te: trailers` is the one TE that goes on (gRPC servers require it),
+    // as HAProxy keeps it.
+    let trailers = headers.get_all(hyper::header::TE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+    });
     for h in HOP_BY_HOP {
         headers.remove(*h);
     }
+    if trailers {
+        headers.insert(hyper::header::TE, HeaderValue::from_static("trailers"));
+    }
     *req.headers_mut() = headers;
-    let call = be.client(addr).request(req);
+    let call = server.client().request(req);
     let result = match server_timeout {
         Some(d) => {
             tokio::pin!(call);

@@ -67,8 +67,7 @@ frontend web
             "parsing [haproxy.cfg:4:19] : 'bind' : missing port specification in '127.0.0.1'",
             "parsing [haproxy.cfg:5:16] : 'bind' : invalid port '0' in '[::1]:0'",
             "parsing [haproxy.cfg:6:10] : 'bind' : 'unix@' addresses are not supported by the gateway (TCP over IPv4 or IPv6 only)",
-            "parsing [haproxy.cfg:7:16] : 'bind' : option 'ssl' is not supported by the gateway",
-            "parsing [haproxy.cfg:7:20] : 'bind' : option 'crt' is not supported by the gateway",
+            "parsing [haproxy.cfg:7:24] : 'bind' : unable to load SSL certificate from '/etc/cert.pem': No such file or directory (os error 2)",
         ],
         warnings: &[
             "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
@@ -109,7 +108,7 @@ frontend f
         errors: &[
             "parsing [haproxy.cfg:5:26] : 'bind 127.0.0.1:18600' in section 'frontend' : 'maxconn' : missing value",
             "parsing [haproxy.cfg:6:34] : 'bind 127.0.0.1:18601' in section 'frontend' : 'maxconn' : invalid value -1, must be >= 0",
-            "parsing [haproxy.cfg:7:36] : 'bind' : option 'ssl' is not supported by the gateway",
+            "parsing [haproxy.cfg:7:36] : 'bind' : no certificate configured ('ssl' needs 'crt' or 'crt-list')",
         ],
         warnings: &[],
     },
@@ -147,8 +146,6 @@ global
         ],
         warnings: &[
             "parsing [haproxy.cfg:8:9] : 'log 127.0.0.1:514' is accepted and ignored: the gateway logs to stdout or stderr only",
-            "parsing [haproxy.cfg:15:5] : 'daemon' is accepted and ignored: the gateway runs in the foreground; let the service manager detach it",
-            "parsing [haproxy.cfg:16:5] : 'user' is accepted and ignored: the gateway does not change its user; start it as the right one",
         ],
     },
     Case {
@@ -228,7 +225,7 @@ backend app
     mode http
     server s1 127.0.0.1:80 weight 300
     server s2 127.0.0.1:81 rise 0
-    server s3 127.0.0.1:82 ssl verify none
+    server s3 127.0.0.1:82 backup cookie c
     server s4 127.0.0.1:83 frob
     server s5 127.0.0.1:84 inter
     server s6 127.0.0.1
@@ -239,8 +236,8 @@ backend app
             "parsing [haproxy.cfg:4:5] : 'server' not allowed because frontend 'web' has no backend capability",
             "parsing [haproxy.cfg:7:35] : 'weight' expects a positive integer argument in the range [0, 256], got '300'",
             "parsing [haproxy.cfg:8:33] : 'rise' expects a positive integer argument in the range [1, 2147483647], got '0'",
-            "parsing [haproxy.cfg:9:28] : 'server s3' : 'ssl' is not supported by the gateway",
-            "parsing [haproxy.cfg:9:32] : 'server s3' : 'verify' is not supported by the gateway",
+            "parsing [haproxy.cfg:9:28] : 'server s3' : 'backup' is not supported by the gateway",
+            "parsing [haproxy.cfg:9:35] : 'server s3' : 'cookie' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
             "parsing [haproxy.cfg:12:24] : 'server s6' : missing port specification in '127.0.0.1' (the gateway needs an explicit port)",
@@ -313,7 +310,7 @@ frontend web
     http-request return string \"x\"
     http-request return status 204 content-type text/plain string x
     http-request redirect location /x code 304
-    http-request redirect scheme https
+    http-request redirect scheme https drop-query
     http-request use-service lua.foo
     http-request set-header X-Only
     http-request del-header X -m sub
@@ -329,7 +326,7 @@ frontend web
             "parsing [haproxy.cfg:8:18] : 'http-request return' : a content type must be defined when non-empty payload is configured",
             "parsing [haproxy.cfg:9:18] : 'http-request return' : No body expected for 204 responses",
             "parsing [haproxy.cfg:10:44] : 'http-request redirect' : 'code': unsupported HTTP code '304' (must be one of 301, 302, 303, 307 or 308)",
-            "parsing [haproxy.cfg:11:27] : 'http-request redirect' : 'scheme' is not supported by the gateway",
+            "parsing [haproxy.cfg:11:40] : 'http-request redirect' : 'drop-query' is not supported by the gateway",
             "parsing [haproxy.cfg:12:30] : 'http-request use-service' : unknown service 'lua.foo' (no Lua service of that name registered)",
             "parsing [haproxy.cfg:13:18] : 'http-request set-header' : expects exactly 2 arguments",
             "parsing [haproxy.cfg:14:34] : 'http-request del-header' : '-m sub' is not supported by the gateway (only '-m str')",
@@ -732,9 +729,6 @@ frontend web
 ",
         errors: &[],
         warnings: &[
-            "parsing [haproxy.cfg:2:5] : 'daemon' is accepted and ignored: the gateway runs in the foreground; let the service manager detach it",
-            "parsing [haproxy.cfg:5:5] : 'chroot' is accepted and ignored: the gateway does not chroot",
-            "parsing [haproxy.cfg:6:5] : 'group' is accepted and ignored: the gateway does not change its group; start it as the right one",
             "parsing [haproxy.cfg:11:5] : 'option dontlognull' is accepted and ignored: the gateway logs every request",
             "parsing [haproxy.cfg:12:5] : 'option forwardfor' is accepted and ignored: the gateway does not add an X-Forwarded-For header",
             "parsing [haproxy.cfg:13:5] : 'option http-keep-alive' is accepted and ignored: the gateway manages connection persistence by itself",

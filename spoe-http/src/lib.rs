@@ -63,5 +63,5 @@ pub use layer::{
     SpoeResponseBody, SpoeVars, Verdict,
 };
 pub use spoe::{Addr, AgentBackend, ProcessStatus};
-pub use tls::{ClientCert, TlsFacts};
+pub use tls::{ClientCert, TlsFacts, dn_oneline};
 pub use vars::{FromSample, SharedVars, VarMap, Vars, sample_of, with_full_name};

@@ -34,6 +34,19 @@ pub struct TlsFacts {
     pub verify: i64,
 }
 
+/// HAProxy's one-line form of a DN (`ssl_c_s_dn` without arguments):
+/// `/C=FR/O=Example/CN=client`.
+pub fn dn_oneline(entries: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (k, v) in entries {
+        out.push('/');
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
 /// A client certificate: what `ssl_c_*` fetches read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -42,6 +55,11 @@ pub struct ClientCert {
     pub subject_dn: String,
     /// `ssl_c_i_dn`: the issuer's DN, in the same form.
     pub issuer_dn: String,
+    /// The subject's entries in order, with OpenSSL's short names (`("CN", "client")`):
+    /// `ssl_c_s_dn(CN)`, `ssl_c_s_dn(OU,2)`, `ssl_c_s_dn(,0,rfc2253)`.
+    pub subject: Vec<(String, String)>,
+    /// The issuer's entries, likewise.
+    pub issuer: Vec<(String, String)>,
     /// `ssl_c_serial`: the serial number's bytes (a binary sample).
     pub serial: Bytes,
     /// `ssl_c_sha1`: the SHA-1 of the certificate's DER (a binary sample).

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use spoe::config::Span;
 use spoe::config::reader::Word;
 use spoe::expr::{Fetch, Sample, SampleExpr, fetch_names};
-use spoe_http::{ConnectionFacts, Exchange, TlsFacts, Vars};
+use spoe_http::{ClientCert, ConnectionFacts, Exchange, TlsFacts, Vars};
 
 fn expr(text: &str) -> SampleExpr {
     let span = Span::new(Arc::from(Path::new("test")), 1, 1);
@@ -47,6 +47,23 @@ fn fixture() -> Fixture {
         .into_parts();
     let mut tls = TlsFacts::default();
     tls.sni = Some("example.test".into());
+    tls.protocol = Some("TLSv1.3".into());
+    tls.cipher = Some("TLS_AES_128_GCM_SHA256".into());
+    tls.alpn = Some(Bytes::from_static(b"h2"));
+    let mut cert = ClientCert::default();
+    cert.subject = vec![
+        ("C".into(), "FR".into()),
+        ("OU".into(), "a".into()),
+        ("OU".into(), "b".into()),
+        ("CN".into(), "client".into()),
+    ];
+    cert.issuer = vec![("CN".into(), "CA".into())];
+    cert.subject_dn = spoe_http::dn_oneline(&cert.subject);
+    cert.issuer_dn = spoe_http::dn_oneline(&cert.issuer);
+    cert.serial = Bytes::from_static(&[0x01, 0x02]);
+    cert.sha1 = Bytes::from_static(&[0xaa; 20]);
+    cert.der = Bytes::from_static(b"0");
+    tls.client_cert = Some(cert);
     let conn = ConnectionFacts::tcp(
         "192.0.2.7:50000".parse().unwrap(),
         "[::ffff:10.0.0.1]:443".parse().unwrap(),
@@ -169,6 +186,18 @@ fn values_at_the_request() {
     assert_eq!(s("dst_port"), Some(Sample::Int(443)));
     assert_eq!(s("ssl_fc"), Some(Sample::Bool(true)));
     assert_eq!(s("ssl_fc_sni"), str("example.test"));
+    assert_eq!(s("ssl_fc_has_sni"), Some(Sample::Bool(true)));
+    assert_eq!(s("ssl_fc_protocol"), str("TLSv1.3"));
+    assert_eq!(s("ssl_fc_cipher"), str("TLS_AES_128_GCM_SHA256"));
+    assert_eq!(s("ssl_fc_alpn"), str("h2"));
+    assert_eq!(s("ssl_c_used"), Some(Sample::Bool(true)));
+    assert_eq!(s("ssl_c_verify"), Some(Sample::Int(0)));
+    assert_eq!(s("ssl_c_s_dn"), str("/C=FR/OU=a/OU=b/CN=client"));
+    assert_eq!(s("ssl_c_s_dn(CN)"), str("client"));
+    assert_eq!(s("ssl_c_s_dn(OU,2)"), str("b"));
+    assert_eq!(s("ssl_c_s_dn(,0,rfc2253)"), str("CN=client,OU=b,OU=a,C=FR"));
+    assert_eq!(s("ssl_c_i_dn(CN)"), str("CA"));
+    assert_eq!(s("ssl_c_serial,hex"), str("0102"));
     assert_eq!(s("unique-id"), str("req-1"));
     assert_eq!(s("var(txn.t.x)"), Some(Sample::Int(3)));
     assert_eq!(s("var(txn.t.unset)"), None);

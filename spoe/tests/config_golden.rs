@@ -125,8 +125,8 @@ fn error_cases() -> Vec<(&'static str, String, &'static str)> {
         ),
         (
             "unsupported fetch",
-            config("", "    args dn=ssl_c_s_dn\n"),
-            "parsing [spoe.conf:10:13] : 'args' : fetch method 'ssl_c_s_dn' is not supported by this engine (HAProxy has it)",
+            config("", "    args na=ssl_c_notafter\n"),
+            "parsing [spoe.conf:10:13] : 'args' : fetch method 'ssl_c_notafter' is not supported by this engine (HAProxy has it)",
         ),
         (
             "bad converter",

@@ -16,7 +16,7 @@ use spoe_gateway::{Gateway, Workers};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use crate::{demo, quickstart, sd_notify};
+use crate::{daemon, demo, quickstart, sd_notify};
 
 #[derive(Debug, Args)]
 pub(crate) struct GatewayArgs {
@@ -42,6 +42,13 @@ pub(crate) struct GatewayArgs {
     /// the variables it sets at start) and exit.
     #[arg(long, requires = "quickstart")]
     print_config: bool,
+    /// Stay in the foreground even if the configuration says `daemon` (HAProxy's
+    /// `-db`, which is accepted too). Service managers run it so.
+    #[arg(long)]
+    foreground: bool,
+    /// Set by the command on the process it starts in the background for `daemon`.
+    #[arg(long = "daemon-child", hide = true)]
+    daemon_child: bool,
 }
 
 /// Loads a configuration and the variable names it uses, reporting every
@@ -53,14 +60,17 @@ fn load(parse: impl Fn() -> Result<GatewayConfig, ConfigErrors>) -> Result<Loade
 }
 
 fn file_loader(path: PathBuf) -> Loader {
-    Arc::new(move || {
-        load(|| {
-            let (config, warnings) = GatewayConfig::from_file(&path)?;
-            for w in warnings {
-                crate::logs::stderr_line(&w.to_string());
-            }
-            Ok(config)
-        })
+    Arc::new(move || load_file(&path, true))
+}
+
+/// Loads `path`, printing its warnings if `warn`.
+fn load_file(path: &std::path::Path, warn: bool) -> Result<Loaded, ReloadError> {
+    load(|| {
+        let (config, warnings) = GatewayConfig::from_file(path)?;
+        for w in warnings.iter().filter(|_| warn) {
+            crate::logs::stderr_line(&w.to_string());
+        }
+        Ok(config)
     })
 }
 
@@ -86,6 +96,8 @@ pub(crate) fn run(args: GatewayArgs) -> Result<()> {
         print_quickstart(args.listen);
         return Ok(());
     }
+    // Before a `chroot` puts its path out of reach.
+    sd_notify::connect();
     // As HAProxy: the open files limit goes up to what the system allows, and the automatic
     // `maxconn` (when `global` sets none) follows from it.
     spoe_gateway::limits::raise_open_files_limit();
@@ -96,9 +108,16 @@ pub(crate) fn run(args: GatewayArgs) -> Result<()> {
             if let Some(mistake) = crate::cmd::check::spoe_conf_instead(path) {
                 anyhow::bail!("{mistake}");
             }
-            let loader = file_loader(path.clone());
-            let loaded = loader().map_err(|e| anyhow::anyhow!("{e}"))?;
-            Some((loaded, loader))
+            // The daemon's configuration warnings were printed by the command that started it.
+            let loaded = load_file(path, !args.daemon_child).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if loaded.config.daemon() && !args.foreground {
+                // Before any thread exists (see `daemon`).
+                if !args.daemon_child {
+                    return daemon::launch();
+                }
+                daemon::detach()?;
+            }
+            Some((loaded, file_loader(path.clone())))
         }
         None => None,
     };

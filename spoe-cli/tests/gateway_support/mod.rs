@@ -63,6 +63,38 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
+/// A process's resident memory (`VmRSS`), in KiB; 0 once it is gone.
+pub(crate) fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether the peer closed `sock` (EOF or reset), reading whatever it sent meanwhile.
+pub(crate) fn closed_by_peer(sock: &mut TcpStream) -> bool {
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .expect("read timeout");
+    let mut chunk = [0u8; 16384];
+    loop {
+        match sock.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
 // ===== the gateway process =====
 
 /// `spoe gateway -f haproxy.cfg`, run from a temporary directory holding the configuration files

@@ -726,7 +726,7 @@ impl<'a> ActionParser<'a, '_> {
         ))
     }
 
-    /// `redirect location|prefix TARGET [code N]` (`http_parse_redirect_rule()`).
+    /// `redirect location|prefix|scheme TARGET [code N]` (`http_parse_redirect_rule()`).
     fn redirect(&mut self) -> Parsed {
         let mut kind: Option<(RedirectKind, &Word)> = None;
         let mut code = 302;
@@ -734,12 +734,12 @@ impl<'a> ActionParser<'a, '_> {
         while let Some(word) = self.args.get(i) {
             match word.as_str() {
                 "if" | "unless" => break,
-                t @ ("location" | "prefix") => {
+                t @ ("location" | "prefix" | "scheme") => {
                     let value = self.value(i + 1, t, "<target>")?;
-                    let k = if t == "location" {
-                        RedirectKind::Location
-                    } else {
-                        RedirectKind::Prefix
+                    let k = match t {
+                        "location" => RedirectKind::Location,
+                        "prefix" => RedirectKind::Prefix,
+                        _ => RedirectKind::Scheme,
                     };
                     kind = Some((k, value));
                     i += 2;
@@ -763,7 +763,7 @@ impl<'a> ActionParser<'a, '_> {
                     }
                     i += 2;
                 }
-                o @ ("scheme" | "drop-query" | "append-slash" | "set-cookie" | "clear-cookie"
+                o @ ("drop-query" | "append-slash" | "set-cookie" | "clear-cookie"
                 | "ignore-empty") => {
                     let msg = format!("'{o}' is not supported by the gateway");
                     self.fail(word.span(), msg);

@@ -10,6 +10,7 @@ use super::environ;
 use super::grammar::Kind;
 use super::keywords::{HAPROXY_GLOBAL, IGNORED_GLOBAL, Keyword, Use, find, suggestion};
 use super::lower::Lowerer;
+use super::process;
 use crate::model::DEFAULT_BUFSIZE;
 
 /// Reads a `global` line.
@@ -57,6 +58,76 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Read,
     },
     Keyword {
+        name: "crt-base",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ca-base",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-bind-ciphers",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-bind-ciphersuites",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-bind-curves",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-bind-options",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-server-ciphers",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-server-ciphersuites",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-default-server-options",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "ssl-server-verify",
+        handler: ssl_global,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "tune.h2.header-table-size",
+        handler: tune_h2,
+        uses: Use::Runs(&[("H2Tunes.header_table_size", "server/http2.rs")]),
+    },
+    Keyword {
+        name: "tune.h2.initial-window-size",
+        handler: tune_h2,
+        uses: Use::Runs(&[("H2Tunes.initial_window_size", "server/http2.rs")]),
+    },
+    Keyword {
+        name: "tune.h2.max-concurrent-streams",
+        handler: tune_h2,
+        uses: Use::Runs(&[("H2Tunes.max_concurrent_streams", "server/http2.rs")]),
+    },
+    Keyword {
+        name: "tune.h2.max-frame-size",
+        handler: tune_h2,
+        uses: Use::Runs(&[("H2Tunes.max_frame_size", "server/http2.rs")]),
+    },
+    Keyword {
         name: "nbproc",
         handler: nbproc,
         uses: Use::Read,
@@ -99,7 +170,68 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         handler: environment_line,
         uses: Use::Runs(&[("Global.environment", "proxy.rs")]),
     },
+    Keyword {
+        name: "daemon",
+        handler: process::daemon,
+        uses: Use::Runs(&[("Process.daemon", "config/mod.rs")]),
+    },
+    Keyword {
+        name: "master-worker",
+        handler: master_worker,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "user",
+        handler: process::user,
+        uses: Use::Runs(&[("Process.uid", "process.rs")]),
+    },
+    Keyword {
+        name: "uid",
+        handler: process::user,
+        uses: Use::Runs(&[("Process.uid", "process.rs")]),
+    },
+    Keyword {
+        name: "group",
+        handler: process::group,
+        uses: Use::Runs(&[("Process.gid", "process.rs")]),
+    },
+    Keyword {
+        name: "gid",
+        handler: process::group,
+        uses: Use::Runs(&[("Process.gid", "process.rs")]),
+    },
+    Keyword {
+        name: "chroot",
+        handler: process::chroot,
+        uses: Use::Runs(&[("Process.chroot", "process.rs")]),
+    },
 ];
+
+/// `crt-base`, `ca-base`, `ssl-default-bind-*`, `ssl-default-server-*`, `ssl-server-verify`
+/// (see `config/ssl.rs`).
+fn ssl_global(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let args = line.words.get(1..).unwrap_or_default();
+    super::ssl::global_line(
+        line.keyword(),
+        args,
+        line.span(),
+        &lw.base_dir,
+        &mut lw.ssl,
+        lw.diag,
+    );
+}
+
+/// `tune.h2.*`.
+fn tune_h2(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let args = line.words.get(1..).unwrap_or_default();
+    super::ssl::tune_h2(
+        line.keyword(),
+        args,
+        line.span(),
+        &mut lw.global.h2,
+        lw.diag,
+    );
+}
 
 impl Lowerer<'_, '_> {
     pub(super) fn global_section(&mut self, section: &Section<Kind>) {
@@ -239,6 +371,23 @@ fn pidfile(lw: &mut Lowerer<'_, '_>, line: &Line) {
             line.span().clone(),
             "'pidfile' expects a file name as an argument.",
         ),
+    }
+}
+
+/// `master-worker [no-exit-on-failure]`: the gateway is its own master, one process that
+/// reloads in place on `SIGUSR2`/`SIGHUP` and whose pid `pidfile` holds, as HAProxy's master:
+/// nothing to change.
+fn master_worker(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    if lw.too_many(line, 1, "master-worker") {
+        return;
+    }
+    if let Some(arg) = line.arg(1)
+        && arg.as_str() != "no-exit-on-failure"
+    {
+        lw.diag.error_msg(
+            arg.span().clone(),
+            "'master-worker' only supports 'no-exit-on-failure' option.",
+        );
     }
 }
 

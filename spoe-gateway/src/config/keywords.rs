@@ -51,46 +51,13 @@ pub(super) fn suggestion<'a>(kw: &str, all: impl Iterator<Item = &'a str>) -> St
 /// `global` keywords accepted with a warning.
 pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
     (
-        "daemon",
-        "the gateway runs in the foreground; let the service manager detach it",
+        "ssl-dh-param-file",
+        "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
     ),
     (
-        "master-worker",
-        "the gateway is a single process that reloads in place",
+        "tune.ssl.default-dh-param",
+        "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
     ),
-    (
-        "user",
-        "the gateway does not change its user; start it as the right one",
-    ),
-    (
-        "group",
-        "the gateway does not change its group; start it as the right one",
-    ),
-    (
-        "uid",
-        "the gateway does not change its user; start it as the right one",
-    ),
-    (
-        "gid",
-        "the gateway does not change its group; start it as the right one",
-    ),
-    ("chroot", "the gateway does not chroot"),
-    ("ca-base", "the gateway does not use TLS"),
-    ("crt-base", "the gateway does not use TLS"),
-    ("ssl-default-bind-ciphers", "the gateway does not use TLS"),
-    (
-        "ssl-default-bind-ciphersuites",
-        "the gateway does not use TLS",
-    ),
-    ("ssl-default-bind-options", "the gateway does not use TLS"),
-    ("ssl-default-server-ciphers", "the gateway does not use TLS"),
-    (
-        "ssl-default-server-ciphersuites",
-        "the gateway does not use TLS",
-    ),
-    ("ssl-default-server-options", "the gateway does not use TLS"),
-    ("ssl-dh-param-file", "the gateway does not use TLS"),
-    ("tune.ssl.default-dh-param", "the gateway does not use TLS"),
     (
         "log-send-hostname",
         "the gateway writes its logs to stdout or stderr",
@@ -274,7 +241,6 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "ssl-engine",
     "ssl-load-extra-files",
     "ssl-mode-async",
-    "ssl-server-verify",
     "strict-limits",
     "thread-group",
     "thread-groups",

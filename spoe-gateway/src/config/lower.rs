@@ -17,14 +17,15 @@ use spoe::expr::AclSet;
 use super::actions::GroupRef;
 use super::diag::Diag;
 use super::grammar::Kind;
+use super::ssl::SslGlobal;
 use crate::model::{
-    Balance, Global, LogFormat, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
+    Balance, BindConf, Global, LogFormat, Mode, Rule, Server, SpoeFilterDecl, Timeouts, UseBackend,
 };
 
 // ===== proxies being built =====
 
 /// The settings of `server` lines (and of `default-server`, which presets them).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct ServerSettings {
     pub(super) check: bool,
     pub(super) inter: Duration,
@@ -34,6 +35,12 @@ pub(super) struct ServerSettings {
     pub(super) maxconn: Option<usize>,
     pub(super) pool_max_conn: Option<usize>,
     pub(super) pool_purge_delay: Duration,
+    /// `ssl`, `verify`, `ca-file`, `sni`, `crt`, `alpn`...
+    pub(super) tls: crate::tls::ServerTlsSpec,
+    /// Where `ssl` was set (for the errors of loading its files).
+    pub(super) ssl_at: Option<Span>,
+    /// `proto h2`.
+    pub(super) proto_h2: bool,
 }
 
 impl Default for ServerSettings {
@@ -47,6 +54,9 @@ impl Default for ServerSettings {
             maxconn: None,
             pool_max_conn: Some(crate::model::DEFAULT_POOL_MAX_CONN),
             pool_purge_delay: crate::model::DEFAULT_POOL_PURGE_DELAY,
+            tls: crate::tls::ServerTlsSpec::default(),
+            ssl_at: None,
+            proto_h2: false,
         }
     }
 }
@@ -64,6 +74,7 @@ pub(super) struct Proxy {
     /// follows from the mode is not reported again.
     pub(super) mode_unsure: bool,
     pub(super) binds: Vec<SocketAddr>,
+    pub(super) bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
     /// `bind ... v6only|v4v6`: the IPv6 addresses whose sockets take IPv6 only, or not.
     pub(super) ipv6_only: Vec<(SocketAddr, bool)>,
     /// `bind ... maxconn N`, per address.
@@ -122,6 +133,7 @@ impl Proxy {
             mode: None,
             mode_unsure: false,
             binds: Vec::new(),
+            bind_confs: Vec::new(),
             ipv6_only: Vec::new(),
             bind_maxconn: Vec::new(),
             has_bind: false,
@@ -167,7 +179,7 @@ impl Proxy {
         p.balance = d.balance;
         p.spop_check = d.spop_check;
         p.http_buffer_request = d.http_buffer_request;
-        p.server_settings = d.server_settings;
+        p.server_settings = d.server_settings.clone();
         p.httplog = d.httplog;
         p.log_format = d.log_format;
         p.log_lines = d.log_lines;
@@ -233,6 +245,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) named_defaults: Vec<Proxy>,
     pub(super) proxies: Vec<Proxy>,
     pub(super) files: Vec<PathBuf>,
+    /// `crt-base`, `ca-base`, `ssl-default-bind-*`.
+    pub(super) ssl: SslGlobal,
     /// The names the misplaced lines would have declared (see [`Lowered::misplaced`]).
     pub(super) misplaced: Vec<String>,
     /// `global`'s Lua directives, and the files once loaded.
@@ -260,6 +274,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             named_defaults: Vec::new(),
             proxies: Vec::new(),
             files: vec![file.to_path_buf()],
+            ssl: SslGlobal::default(),
             misplaced: Vec::new(),
             lua: super::lua::LuaGlobal::default(),
         }

@@ -113,8 +113,7 @@
 //! Directives that HAProxy accepts, that are common in real configurations, and whose absence
 //! does not change how the gateway answers a request:
 //!
-//! - `global`: `daemon`, `master-worker`, `user`, `group`, `uid`, `gid`, `chroot`,
-//!   `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
+//! - `global`: `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
 //!   `ssl-dh-param-file`, `tune.ssl.default-dh-param`, `log-send-hostname`, `log-tag`,
 //!   `ulimit-n`, `quiet`, `description`, `node`, `expose-experimental-directives`,
 //!   `spread-checks`, `busy-polling`, `mworker-max-reloads`; `log` lines to other targets than
@@ -195,8 +194,10 @@ mod log;
 mod logformat;
 mod lower;
 mod lua;
+mod process;
 mod proxy;
 mod reach;
+mod ssl;
 mod stats_socket;
 pub mod table;
 #[cfg(test)]
@@ -310,6 +311,11 @@ impl GatewayConfig {
             return Err(report);
         }
         Ok((config, report.warnings))
+    }
+
+    /// `daemon`: whether `spoe gateway` goes to the background once listening.
+    pub fn daemon(&self) -> bool {
+        self.global.process.daemon
     }
 
     /// `nbthread`: how many worker threads serve connections (`None`: one per CPU).

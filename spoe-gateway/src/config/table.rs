@@ -12,6 +12,7 @@ use super::keywords::{
     IGNORED_GLOBAL, IGNORED_OPTIONS, IGNORED_PROXY, Use,
 };
 use super::proxy::bind::RUN_BIND_OPTIONS;
+use super::ssl::SERVER_TLS_SETTINGS;
 use super::{global, lua, proxy};
 
 /// How the gateway runs a keyword HAProxy 2.6 runs differently: `(where, keyword, what
@@ -29,11 +30,56 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "written once listening, as HAProxy's master does; a reload keeps the file it started with",
     ),
     (
+        "global",
+        "daemon",
+        "the command starts the gateway again in the background and returns once it listens; \
+         its stdout and stderr stay the command's (HAProxy closes them); `-db`/`--foreground` \
+         keeps it in the foreground, as the systemd unit runs it",
+    ),
+    (
+        "global",
+        "master-worker",
+        "no effect, none needed: the gateway is its own master (one process; `SIGUSR2`/`SIGHUP` \
+         reload it in place, `pidfile` holds its pid)",
+    ),
+    (
+        "global",
+        "chroot",
+        "entered once listening, as HAProxy; a reload then reads its files inside it, and one \
+         that changes `chroot` is refused (restart)",
+    ),
+    (
+        "global",
+        "user",
+        "set once listening, as HAProxy; a reload then reads files and binds as that user, and \
+         one that changes the user is refused (restart)",
+    ),
+    ("global", "uid", "as `user`"),
+    (
+        "global",
+        "group",
+        "set once listening (no supplementary group), as HAProxy; a reload that changes it is \
+         refused (restart)",
+    ),
+    ("global", "gid", "as `group`"),
+    (
         "proxy",
         "mode",
         "`http`; `tcp` only for the SPOE agents' backends",
     ),
     ("proxy", "balance", "`roundrobin` and `leastconn` only"),
+    ("bind", "proto", "`h2` and `h1` only"),
+    ("server", "proto", "`h2` and `h1` only"),
+    (
+        "server",
+        "sni",
+        "a constant name, `str(NAME)`, only; not an expression read per request",
+    ),
+    (
+        "bind",
+        "ciphers",
+        "the suites rustls implements (ECDHE with AES-GCM or ChaCha20-Poly1305); others warn",
+    ),
     (
         "proxy",
         "timeout",
@@ -65,7 +111,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "unique-id-format",
         "`%[...]` expressions only, not the `%ci`-style log variables (an error names them)",
     ),
-    ("http-request", "redirect", "no `scheme`"),
+    (
+        "http-request",
+        "redirect",
+        "no `drop-query`, `append-slash`, `set-cookie`, `clear-cookie`",
+    ),
     ("http-request", "use-service", "`prometheus-exporter` only"),
     (
         "http-request",
@@ -163,6 +213,10 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     }
     for k in proxy::SERVER_SETTINGS {
         add("server", k.name, of_use("server", k.name, k.uses));
+    }
+    // The TLS settings need certificate files: config/tests/tls.rs reads each of them.
+    for k in SERVER_TLS_SETTINGS {
+        add("server", k, runs("server", k));
     }
     for (k, _) in HAPROXY_SERVER_KEYWORDS {
         add("server", k, Status::Refused);

@@ -76,6 +76,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.
                 if backend.mode == Mode::Tcp {
                     warn_http_in_tcp(&p, diag);
+                    refuse_h2_to_agents(&p, diag);
                 } else {
                     backend.acls = p.acls.clone();
                     backend.http_request = p.http_request.clone();
@@ -94,6 +95,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             frontends.push(Frontend {
                 name: p.name,
                 binds: p.binds,
+                bind_confs: p.bind_confs,
                 ipv6_only: p.ipv6_only,
                 bind_maxconn: p.bind_maxconn,
                 timeouts: p.timeouts,
@@ -120,6 +122,22 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         backends,
         files,
         lua,
+    }
+}
+
+/// The agents' servers speak SPOP (in clear text or over TLS): `proto h2` there is an error,
+/// as in HAProxy 2.6.
+fn refuse_h2_to_agents(p: &Proxy, diag: &mut Diag) {
+    for (server, span) in &p.servers {
+        if server.proto_h2 {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "backend '{}' : MUX protocol 'h2' is not usable for server '{}'",
+                    p.name, server.name
+                ),
+            );
+        }
     }
 }
 

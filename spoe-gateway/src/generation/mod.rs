@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use hyper_rustls::{
+    DefaultServerNameResolver, FixedServerNameResolver, HttpsConnector, ResolveServerName,
+};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -25,6 +28,7 @@ use admin::ServerAdmin;
 use upstream::CountingConnector;
 
 mod admin;
+mod agent_tls;
 mod health;
 mod rows;
 mod upstream;
@@ -61,7 +65,7 @@ pub(crate) struct ServerRt {
     /// One connection pool per worker (a pooled connection is used on the
     /// thread that opened it), bounded by `pool-max-conn` (split among the
     /// workers) and purged after `pool-purge-delay`.
-    clients: PerWorker<Client<CountingConnector, RequestBody>>,
+    clients: PerWorker<ServerClient>,
     /// Requests waiting for a slot.
     pub(crate) queued: AtomicUsize,
     /// HAProxy's health counter of its checks (`check_health`).
@@ -85,15 +89,10 @@ pub(crate) struct BackendRt {
     pub(crate) counters: Arc<Counters>,
 }
 
-impl BackendRt {
-    /// The calling worker's connection pool to the server at `addr` (the
-    /// first such server's).
-    pub(crate) fn client(&self, addr: SocketAddr) -> &Client<CountingConnector, RequestBody> {
-        let server = self.servers.iter().find(|s| s.addr == addr);
-        let server = server.or_else(|| self.servers.first());
-        server
-            .map(|s| s.clients.current())
-            .unwrap_or_else(|| unreachable!("a request is forwarded only to one of its servers"))
+impl ServerRt {
+    /// The calling worker's connection pool to the server.
+    pub(crate) fn client(&self) -> &ServerClient {
+        self.clients.current()
     }
 }
 
@@ -107,7 +106,8 @@ fn server_pools(
     connector: &CountingConnector,
     server: &crate::model::Server,
     workers: &Workers,
-) -> PerWorker<Client<CountingConnector, RequestBody>> {
+) -> PerWorker<ServerClient> {
+    let connector = server_connector(connector, server);
     let max_idle = server
         .pool_max_conn
         .map_or(usize::MAX, |n| n.div_ceil(workers.len().max(1)));
@@ -117,8 +117,35 @@ fn server_pools(
             .pool_timer(TokioTimer::new())
             .pool_max_idle_per_host(max_idle)
             .pool_idle_timeout(purge)
+            .http2_only(server.proto_h2)
             .build(connector.clone())
     })
+}
+
+/// A connection pool to one server: clear text or TLS (`https`), HTTP/1.1
+/// or HTTP/2 (`proto h2`, or `h2` chosen by ALPN).
+pub(crate) type ServerClient = Client<HttpsConnector<CountingConnector>, RequestBody>;
+
+/// Connects to `server` as its line says: TLS with its configuration, SNI
+/// and ALPN (HTTP/2 when ALPN chooses `h2`), or clear text.
+fn server_connector(
+    http: &CountingConnector,
+    server: &crate::model::Server,
+) -> HttpsConnector<CountingConnector> {
+    let Some(tls) = &server.tls else {
+        return HttpsConnector::new(
+            http.clone(),
+            crate::tls::upstream::unused_config(),
+            false,
+            Arc::new(DefaultServerNameResolver::default()),
+        );
+    };
+    let names: Arc<dyn ResolveServerName + Send + Sync> = match &tls.sni {
+        Some(name) => Arc::new(FixedServerNameResolver::new(name.clone())),
+        // The server's address: rustls sends no SNI for an IP address.
+        None => Arc::new(DefaultServerNameResolver::default()),
+    };
+    HttpsConnector::new(http.clone(), tls.config.clone(), true, names)
 }
 
 /// A frontend at run time.
@@ -205,12 +232,14 @@ fn start_filters(
         .iter()
         .map(|decl| {
             let mut settings = SpoeFilter::settings(&decl.config, &agent_backend(config, decl));
+            let connector =
+                agent_tls::connector(config.backend(&decl.config.agent.use_backend.value));
             settings.max_connections_per_server = settings.max_connections_per_server.div_ceil(n);
             settings.max_connection_rate = settings.max_connection_rate.map(share);
             settings.max_error_rate = settings.max_error_rate.map(share);
             // Each engine's tasks run on its worker.
             let per_worker = workers.per_worker(|| {
-                let engine = spoe::Engine::start(settings.clone());
+                let engine = spoe::Engine::with_connector(settings.clone(), connector.clone());
                 let mut filter = SpoeFilter::with_engine((*decl.config).clone(), engine);
                 filter.register_var_names(var_names.iter().cloned());
                 filter.leave_log_to_host();
@@ -332,6 +361,8 @@ impl Generation {
             .map(|b| {
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
+                // `https` URIs go through the TLS layer above it.
+                connector.enforce_http(false);
                 connector.set_connect_timeout(Some(
                     b.timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT),
                 ));

@@ -55,6 +55,12 @@ struct TimeLabels {
     event: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandshakeLabels {
+    frontend: String,
+    result: &'static str,
+}
+
 /// The content type of [`GatewayMetrics::encode_text`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -69,6 +75,7 @@ pub struct GatewayMetrics {
     messages: Family<MessageLabels, Counter>,
     processing: Family<TimeLabels, Histogram>,
     queue: Family<TimeLabels, Histogram>,
+    handshakes: Family<HandshakeLabels, Counter>,
     /// Live configuration generations.
     pub generations: Gauge,
     /// Successful reloads.
@@ -167,6 +174,7 @@ impl GatewayMetrics {
         let messages = Family::<MessageLabels, Counter>::default();
         let processing = Family::<TimeLabels, Histogram>::new_with_constructor(time_buckets);
         let queue = Family::<TimeLabels, Histogram>::new_with_constructor(time_buckets);
+        let handshakes = Family::<HandshakeLabels, Counter>::default();
         let generations = Gauge::default();
         let reloads = Counter::default();
         let reload_failures = Counter::default();
@@ -193,6 +201,12 @@ impl GatewayMetrics {
             queue.clone(),
         );
         registry.register(
+            "tls_handshakes",
+            "TLS handshakes with clients by frontend and result (full, resumed, or the failure: \
+             handshake, timeout, closed, certificate)",
+            handshakes.clone(),
+        );
+        registry.register(
             "config_generations",
             "Configuration generations alive",
             generations.clone(),
@@ -216,6 +230,7 @@ impl GatewayMetrics {
             messages,
             processing,
             queue,
+            handshakes,
             generations,
             reloads,
             reload_failures,
@@ -299,6 +314,16 @@ impl GatewayMetrics {
                 }
             },
         );
+    }
+
+    /// Counts a TLS handshake of `frontend` that ended as `result`.
+    pub(crate) fn handshake(&self, frontend: &str, result: &'static str) {
+        self.handshakes
+            .get_or_create(&HandshakeLabels {
+                frontend: frontend.to_owned(),
+                result,
+            })
+            .inc();
     }
 
     pub(crate) fn next_unique_id(&self) -> u64 {

@@ -1,6 +1,7 @@
-//! One client connection from its accept: the session its requests share,
-//! its place in the stop's registry, and the service that hands each request
-//! to the proxy.
+//! One client connection from its accept: TLS when its `bind` line says
+//! `ssl`, the session its requests share (with what the handshake
+//! established), its place in the stop's registry, HTTP/2 or HTTP/1.1 (ALPN,
+//! `proto h2`), and the service that hands each request to the proxy.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::Gateway;
 use super::exchange::{ClientIo, Exchange, Tracked};
 use super::listen::Accepted;
+use super::stream::ClientStream;
+use super::tls::Peer;
 use super::waits::ClientWaits;
 use crate::access::Counted;
 use crate::proxy::{self, Session};
@@ -35,6 +38,7 @@ impl Gateway {
                 return;
             }
         };
+        let accepted = std::time::SystemTime::now();
         let generation = self.current();
         let frontend_rt = generation.frontend_for(local);
         let mut facts = spoe_http::ConnectionFacts::tcp(client, local);
@@ -42,7 +46,18 @@ impl Gateway {
             facts = facts.with_frontend(f.name.clone());
         }
         let frontend = frontend_rt.map(|f| &f.model);
-        let waits = ClientWaits::of(frontend.map(|f| f.timeouts).unwrap_or_default(), started);
+        let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
+        let waits = ClientWaits::of(timeouts, started);
+        let bind = frontend.and_then(|f| f.bind_conf(local)).cloned();
+        let frontend_name = frontend.map_or("-", |f| f.name.as_str()).to_owned();
+        let listener = frontend.map_or(0, |f| {
+            f.binds
+                .iter()
+                .position(|b| *b == local || (b.port() == local.port() && b.ip().is_unspecified()))
+                .map_or(0, |i| i + 1)
+        });
+        // HAProxy logs a failed handshake wherever the frontend logs.
+        let log = frontend_rt.map(|f| f.log.clone()).filter(|l| !l.is_off());
         // The frontend's statistics (a listener left from an earlier
         // generation serves nobody's: counted apart, and nowhere shown).
         let stats = frontend_rt.map(|f| f.counters.clone()).unwrap_or_default();
@@ -51,6 +66,37 @@ impl Gateway {
         // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
         let levels = &held.slots().0;
         let conns = levels.frontend.conn_counts(&levels.process, &self.killing);
+        let h2_forced = bind.as_ref().is_some_and(|b| b.h2);
+        let (stream, tls) = match bind.as_ref().and_then(|b| b.tls.as_ref()) {
+            None => (ClientStream::Plain(sock), None),
+            Some(tls) => {
+                let peer = Peer {
+                    client,
+                    accepted,
+                    frontend: &frontend_name,
+                    listener,
+                    log,
+                };
+                let limit = waits.handshake();
+                let handshake = self.tls_handshake(sock, tls, limit, &peer);
+                let stop_early = stop.clone();
+                let done = tokio::select! {
+                    r = handshake => r,
+                    () = stop_early.cancelled() => None,
+                };
+                let Some((stream, facts)) = done else {
+                    return;
+                };
+                (ClientStream::Tls(Box::new(stream)), Some(Arc::new(facts)))
+            }
+        };
+        let h2 = h2_forced
+            || tls
+                .as_ref()
+                .is_some_and(|t| t.alpn.as_deref() == Some(b"h2".as_slice()));
+        if let Some(t) = tls {
+            facts = facts.with_tls(t);
+        }
         let session = Arc::new(Session {
             conn: facts,
             session_event_done: AtomicU64::new(0),
@@ -59,18 +105,23 @@ impl Gateway {
             stats: stats.clone(),
             // Until the first bytes come: a connection that sends nothing is
             // logged from its accept.
-            first_bytes: Mutex::new(Some((started, std::time::SystemTime::now()))),
+            first_bytes: Mutex::new(Some((started, accepted))),
             body: crate::body::Progress::new(),
         });
         let exchange = Exchange::new();
         let live = self.register(started, exchange.clone());
-        let io = ClientIo::new(sock, exchange.clone(), stats);
         let service = ConnService {
             gw: self.clone(),
             session,
-            exchange,
+            exchange: exchange.clone(),
         };
-        self.serve_http1(io, service, waits, stop).await;
+        if h2 {
+            let stream = crate::stats::Wire::client(stream, stats);
+            self.serve_http2(stream, service, waits, stop).await;
+        } else {
+            let io = ClientIo::new(stream, exchange, stats);
+            self.serve_http1(io, service, waits, stop).await;
+        }
         drop((held, live, counted));
     }
 }

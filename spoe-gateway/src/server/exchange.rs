@@ -14,9 +14,9 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use super::stream::ClientStream;
 use crate::stats::{Counters, Wire};
 
 /// The client's socket, with the bytes hyper had read past the previous
@@ -24,13 +24,17 @@ use crate::stats::{Counters, Wire};
 #[derive(Debug)]
 pub(crate) struct ClientIo {
     /// The socket, its bytes counted into the frontend's statistics.
-    pub(crate) sock: TokioIo<Wire<TcpStream>>,
+    pub(crate) sock: TokioIo<Wire<ClientStream>>,
     pub(crate) unread: Bytes,
     exchange: Arc<Exchange>,
 }
 
 impl ClientIo {
-    pub(crate) fn new(sock: TcpStream, exchange: Arc<Exchange>, frontend: Arc<Counters>) -> Self {
+    pub(crate) fn new(
+        sock: ClientStream,
+        exchange: Arc<Exchange>,
+        frontend: Arc<Counters>,
+    ) -> Self {
         Self {
             sock: TokioIo::new(Wire::client(sock, frontend)),
             unread: Bytes::new(),
@@ -113,12 +117,17 @@ pub(crate) struct Exchange {
     done: AtomicUsize,
     /// Requests the current hyper connection passed to the service.
     heads: AtomicUsize,
+    /// Responses the service gave the current hyper connection.
+    answered: AtomicUsize,
     /// The connection ends after this exchange.
     close: AtomicBool,
     /// The request was HTTP/1.0.
     http10: AtomicBool,
     /// Bytes of a request head arrived and the head is not complete yet.
     head_begun: AtomicBool,
+    /// A request began, a response was given or one ended (an HTTP/2
+    /// connection's timers wait on it).
+    changed: Notify,
 }
 
 /// Where a connection is, for a stop that waits for it or cuts it.
@@ -149,6 +158,7 @@ impl Exchange {
             && h.contains_key(hyper::header::CONTENT_LENGTH))
             || h.contains_key(hyper::header::UPGRADE);
         self.heads.fetch_add(1, Ordering::Relaxed);
+        self.changed.notify_one();
         self.head_begun.store(false, Ordering::Relaxed);
         self.http10.store(http10, Ordering::Relaxed);
         if close {
@@ -158,6 +168,8 @@ impl Exchange {
 
     /// Notes what the response says about the connection.
     pub(crate) fn response<B: Body>(&self, resp: &hyper::Response<B>) {
+        self.answered.fetch_add(1, Ordering::Relaxed);
+        self.changed.notify_one();
         let h = resp.headers();
         let close_delimited = self.http10.load(Ordering::Relaxed)
             && !h.contains_key(hyper::header::CONTENT_LENGTH)
@@ -184,9 +196,15 @@ impl Exchange {
         }
     }
 
+    /// Whether a response is given and not yet sent whole: the client is expected to read.
+    pub(crate) fn sending(&self) -> bool {
+        self.answered.load(Ordering::Relaxed) > self.done.load(Ordering::Relaxed)
+    }
+
     /// Starts a new hyper connection.
     pub(crate) fn reset(&self) {
         self.heads.store(0, Ordering::Relaxed);
+        self.answered.store(0, Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
         self.is_idle.store(false, Ordering::Relaxed);
         self.close.store(false, Ordering::Relaxed);
@@ -208,6 +226,12 @@ impl Exchange {
         !self.close.load(Ordering::Relaxed)
             && heads > 0
             && self.done.load(Ordering::Relaxed) == heads
+    }
+
+    /// Resolves after a request began or a response ended since the last
+    /// call (at once if one did: the notice is kept until awaited).
+    pub(crate) async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// Resolves once the current hyper connection has sent its response
@@ -251,6 +275,7 @@ impl<B> Tracked<B> {
 impl<B> Drop for Tracked<B> {
     fn drop(&mut self) {
         self.exchange.done.fetch_add(1, Ordering::Relaxed);
+        self.exchange.changed.notify_one();
     }
 }
 

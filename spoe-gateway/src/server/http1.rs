@@ -34,15 +34,22 @@ impl Gateway {
             // and an idle client would keep it (8 KiB of the ~13 each idle
             // connection cost; HAProxy's cost ~1). The first head's timeout
             // is the same as hyper's: it runs from the accept.
+            // A request sent with the TLS handshake's last flight is already
+            // decrypted: the socket will not say so.
+            let buffered = first && io.sock.inner_mut().get_mut().has_buffered();
             if io.unread.is_empty() {
                 let until = if first {
                     waits.first_head
                 } else {
                     Instant::now() + waits.keep_alive()
                 };
-                let readable = tokio::select! {
-                    r = tokio::time::timeout_at(until, io.sock.inner().get_ref().readable()) => r,
-                    () = stop.cancelled() => return,
+                let readable = if buffered {
+                    Ok(Ok(()))
+                } else {
+                    tokio::select! {
+                        r = tokio::time::timeout_at(until, io.sock.inner().get_ref().tcp().readable()) => r,
+                        () = stop.cancelled() => return,
+                    }
                 };
                 match readable {
                     Ok(Ok(())) => {

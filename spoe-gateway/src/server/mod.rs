@@ -27,9 +27,12 @@ mod cli;
 mod connection;
 mod exchange;
 mod http1;
+mod http2;
 mod listen;
 mod reload;
 mod stop;
+mod stream;
+mod tls;
 mod waits;
 
 /// A configuration, loaded and validated, with the variable names it uses.
@@ -87,6 +90,12 @@ pub enum ReloadError {
         #[source]
         source: Arc<std::io::Error>,
     },
+    /// The process could not enter its `chroot` or become its `user`/`group`.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    /// A reload changes what only a restart can (`chroot`, `user`, `group`).
+    #[error("{0}")]
+    Restart(String),
     /// The configuration's Lua files could not be loaded or their init functions failed.
     #[error("{0}")]
     Lua(#[from] spoe_lua::LoadError),
@@ -279,6 +288,8 @@ impl Gateway {
         if let Some(path) = &generation.config.global.pidfile {
             write_pidfile(path)?;
         }
+        // Once listening (and the pidfile written), as HAProxy: the listeners stay open.
+        crate::process::enter(&generation.config.global.process)?;
         info!(generation = 1, "gateway started");
         Ok(gw)
     }

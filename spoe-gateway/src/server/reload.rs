@@ -38,6 +38,13 @@ impl Gateway {
                 return Err(e);
             }
         };
+        if let Some(why) = crate::process::changed_on_reload(
+            &self.current().config.global.process,
+            &loaded.config.global.process,
+        ) {
+            self.metrics.reload_failures.inc();
+            return Err(ReloadError::Restart(why));
+        }
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         if let Some(n) = loaded.config.global.nbthread
             && n != self.workers.len()

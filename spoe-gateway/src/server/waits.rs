@@ -64,6 +64,12 @@ impl ClientWaits {
         Duration::from_millis(u64::from(self.head))
     }
 
+    /// How long a TLS handshake may take: `timeout client`, else `timeout
+    /// http-request` (HAProxy bounds an embryonic session by the first).
+    pub(super) fn handshake(&self) -> Duration {
+        self.client().unwrap_or_else(|| self.head())
+    }
+
     pub(super) fn client(&self) -> Option<Duration> {
         (self.client > 0).then(|| Duration::from_millis(u64::from(self.client)))
     }

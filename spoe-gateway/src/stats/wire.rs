@@ -54,6 +54,11 @@ impl<S> Wire<S> {
         &self.stream
     }
 
+    /// The stream, to change.
+    pub(crate) fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
     fn count(&self, n: usize, received: bool) {
         let inbound = received == (self.side == Side::Client);
         for c in self.counters.iter().flatten() {

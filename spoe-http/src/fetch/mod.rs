@@ -4,7 +4,7 @@
 //! | module | fetches |
 //! |---|---|
 //! | [`conn`] | `src`, `src_port`, `dst`, `dst_port` (and their `fc_` names), `fe_name` |
-//! | [`tls`] | `ssl_fc`, `ssl_fc_sni` |
+//! | [`tls`] | `ssl_fc`, `ssl_fc_sni`, `ssl_fc_has_sni`, `ssl_fc_protocol`, `ssl_fc_cipher`, `ssl_fc_alpn`, `ssl_fc_is_resumed`, `ssl_fc_has_crt`, `ssl_c_used`, `ssl_c_verify` (`ssl_c_err`, `ssl_c_ca_err`), `ssl_c_s_dn`, `ssl_c_i_dn`, `ssl_c_serial`, `ssl_c_sha1`, `ssl_c_der` |
 //! | [`request`] | `method`, `path`, `pathq`, `query`, `url`, `url_ip`, `url_port`, `base`, `req.ver`, `url_param`, `req.proto_http` |
 //! | [`hash`] | `base32`, `base32+src`, `url32`, `url32+src` |
 //! | [`body`] | `req.body`, `req.body_len`, `req.body_size`, `req.len`, `res.len`, `res.body` |
@@ -54,6 +54,27 @@ fn one(x: &Exchange<'_>, kind: &FetchKind) -> Option<Sample> {
 
         K::SslFc => tls::ssl_fc(x),
         K::SslFcSni => tls::ssl_fc_sni(x),
+        K::SslFcHasSni => tls::ssl_fc_has_sni(x),
+        K::SslFcProtocol => tls::ssl_fc_protocol(x),
+        K::SslFcCipher => tls::ssl_fc_cipher(x),
+        K::SslFcAlpn => tls::ssl_fc_alpn(x),
+        K::SslFcIsResumed => tls::ssl_fc_is_resumed(x),
+        K::SslFcHasCrt => tls::ssl_fc_has_crt(x),
+        K::SslCUsed => tls::ssl_c_used(x),
+        K::SslCVerify => tls::ssl_c_verify(x),
+        K::SslCSDn {
+            entry,
+            occ,
+            rfc2253,
+        } => tls::ssl_c_dn(x, tls::Dn::Subject, entry.as_deref(), *occ, *rfc2253),
+        K::SslCIDn {
+            entry,
+            occ,
+            rfc2253,
+        } => tls::ssl_c_dn(x, tls::Dn::Issuer, entry.as_deref(), *occ, *rfc2253),
+        K::SslCSerial => tls::ssl_c_serial(x),
+        K::SslCSha1 => tls::ssl_c_sha1(x),
+        K::SslCDer => tls::ssl_c_der(x),
 
         K::Method => request::method(x),
         K::Path => request::path(x),

@@ -234,7 +234,11 @@ mod tests {
             "fetch 'int' needs at least 1 arguments, got 0"
         );
         assert_eq!(f("nope", &[]).unwrap_err(), "unknown fetch 'nope'");
-        assert!(f("ssl_c_used", &[]).unwrap_err().contains("HAProxy has it"));
+        assert!(
+            f("ssl_c_notafter", &[])
+                .unwrap_err()
+                .contains("HAProxy has it")
+        );
     }
 
     #[test]

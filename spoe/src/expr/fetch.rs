@@ -166,6 +166,47 @@ pub enum FetchKind {
     SslFc,
     /// `ssl_fc_sni`: the server name the client sent in its TLS hello.
     SslFcSni,
+    /// `ssl_fc_has_sni`: whether the client hello named a server.
+    SslFcHasSni,
+    /// `ssl_fc_protocol`: `TLSv1.3`, `TLSv1.2`.
+    SslFcProtocol,
+    /// `ssl_fc_cipher`: the suite's OpenSSL name.
+    SslFcCipher,
+    /// `ssl_fc_alpn`: the protocol ALPN chose.
+    SslFcAlpn,
+    /// `ssl_fc_is_resumed`: the TLS session was resumed.
+    SslFcIsResumed,
+    /// `ssl_fc_has_crt`: the client sent a certificate on this connection.
+    SslFcHasCrt,
+    /// `ssl_c_used`: the TLS session has a client certificate.
+    SslCUsed,
+    /// `ssl_c_verify`, `ssl_c_err`, `ssl_c_ca_err`: the client certificate's
+    /// verification error (0: none).
+    SslCVerify,
+    /// `ssl_c_s_dn([entry[,occ[,format]]])`: the client certificate's subject.
+    SslCSDn {
+        /// The entry (`CN`), or the whole DN.
+        entry: Option<String>,
+        /// Which occurrence: 1 the first (the default), -1 the last.
+        occ: Option<i64>,
+        /// `rfc2253`: the LDAP form.
+        rfc2253: bool,
+    },
+    /// `ssl_c_i_dn([entry[,occ[,format]]])`: its issuer.
+    SslCIDn {
+        /// The entry (`CN`), or the whole DN.
+        entry: Option<String>,
+        /// Which occurrence: 1 the first (the default), -1 the last.
+        occ: Option<i64>,
+        /// `rfc2253`: the LDAP form.
+        rfc2253: bool,
+    },
+    /// `ssl_c_serial`: its serial number (binary).
+    SslCSerial,
+    /// `ssl_c_sha1`: its SHA-1 fingerprint (binary).
+    SslCSha1,
+    /// `ssl_c_der`: the certificate, DER (binary).
+    SslCDer,
     /// `method`: a string sample (`GET`).
     Method,
     /// `path`.
@@ -432,6 +473,7 @@ const NONE: &[ArgType] = &[];
 const HDR: &[ArgType] = &[ArgType::Str, ArgType::Int];
 const STR1: &[ArgType] = &[ArgType::Str];
 const STR2: &[ArgType] = &[ArgType::Str, ArgType::Str];
+const DN: &[ArgType] = &[ArgType::Str, ArgType::Int, ArgType::Str];
 
 use DataSource as D;
 use SampleType as T;
@@ -451,6 +493,21 @@ const FETCHES: &[(&str, FetchDef)] = &[
     ("fc_dst_port", def(NONE, 0, T::Int, D::Connection)),
     ("ssl_fc", def(NONE, 0, T::Bool, D::Session)),
     ("ssl_fc_sni", def(NONE, 0, T::Str, D::Session)),
+    ("ssl_fc_protocol", def(NONE, 0, T::Str, D::Session)),
+    ("ssl_fc_cipher", def(NONE, 0, T::Str, D::Session)),
+    ("ssl_fc_alpn", def(NONE, 0, T::Str, D::Session)),
+    ("ssl_fc_has_sni", def(NONE, 0, T::Bool, D::Session)),
+    ("ssl_fc_is_resumed", def(NONE, 0, T::Bool, D::Session)),
+    ("ssl_fc_has_crt", def(NONE, 0, T::Bool, D::Session)),
+    ("ssl_c_used", def(NONE, 0, T::Bool, D::Session)),
+    ("ssl_c_verify", def(NONE, 0, T::Int, D::Session)),
+    ("ssl_c_err", def(NONE, 0, T::Int, D::Session)),
+    ("ssl_c_ca_err", def(NONE, 0, T::Int, D::Session)),
+    ("ssl_c_s_dn", def(DN, 0, T::Str, D::Session)),
+    ("ssl_c_i_dn", def(DN, 0, T::Str, D::Session)),
+    ("ssl_c_serial", def(NONE, 0, T::Bin, D::Session)),
+    ("ssl_c_sha1", def(NONE, 0, T::Bin, D::Session)),
+    ("ssl_c_der", def(NONE, 0, T::Bin, D::Session)),
     ("method", def(NONE, 0, T::Meth, D::Request)),
     ("req.proto_http", def(NONE, 0, T::Bool, D::Request)),
     ("path", def(NONE, 0, T::Str, D::RequestHeaders)),
@@ -559,6 +616,43 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         "dst_port" | "fc_dst_port" => FetchKind::DstPort,
         "ssl_fc" => FetchKind::SslFc,
         "ssl_fc_sni" => FetchKind::SslFcSni,
+        "ssl_fc_has_sni" => FetchKind::SslFcHasSni,
+        "ssl_fc_protocol" => FetchKind::SslFcProtocol,
+        "ssl_fc_cipher" => FetchKind::SslFcCipher,
+        "ssl_fc_alpn" => FetchKind::SslFcAlpn,
+        "ssl_fc_is_resumed" => FetchKind::SslFcIsResumed,
+        "ssl_fc_has_crt" => FetchKind::SslFcHasCrt,
+        "ssl_c_used" => FetchKind::SslCUsed,
+        "ssl_c_verify" | "ssl_c_err" | "ssl_c_ca_err" => FetchKind::SslCVerify,
+        "ssl_c_s_dn" | "ssl_c_i_dn" => {
+            let entry = str_arg(0).filter(|e| !e.is_empty());
+            let occ = int_arg(1).filter(|o| *o != 0);
+            let rfc2253 = match str_arg(2).as_deref() {
+                None | Some("") => false,
+                Some("rfc2253") => true,
+                Some(other) => {
+                    return Err(format!(
+                        "only rfc2253 or a blank value are currently supported as the format argument, got '{other}'"
+                    ));
+                }
+            };
+            if name == "ssl_c_s_dn" {
+                FetchKind::SslCSDn {
+                    entry,
+                    occ,
+                    rfc2253,
+                }
+            } else {
+                FetchKind::SslCIDn {
+                    entry,
+                    occ,
+                    rfc2253,
+                }
+            }
+        }
+        "ssl_c_serial" => FetchKind::SslCSerial,
+        "ssl_c_sha1" => FetchKind::SslCSha1,
+        "ssl_c_der" => FetchKind::SslCDer,
         "method" => FetchKind::Method,
         "req.proto_http" => FetchKind::ReqProtoHttp,
         "path" => FetchKind::Path,
@@ -872,6 +966,6 @@ mod tests {
             let needs_args = fetch_def(name).is_some_and(|d| d.min > 0);
             assert!(needs_args || build_fetch(name, &[]).is_ok(), "{name}");
         }
-        assert!(fetch_def("ssl_c_s_dn").is_none());
+        assert!(fetch_def("ssl_c_notafter").is_none());
     }
 }

@@ -472,8 +472,8 @@ mod tests {
         assert_eq!(error("bar"), "1: unknown fetch method 'bar'");
         assert_eq!(error("(x)"), "1: missing fetch method");
         assert_eq!(
-            error("ssl_c_used"),
-            "1: fetch method 'ssl_c_used' is not supported by this engine (HAProxy has it)"
+            error("ssl_c_notafter"),
+            "1: fetch method 'ssl_c_notafter' is not supported by this engine (HAProxy has it)"
         );
         assert_eq!(error("src,foo"), "5: unknown converter 'foo'");
         assert_eq!(

@@ -1,19 +1,48 @@
 //! `bind` lines (`bind_parse_*()` in `src/listener.c`, `src/cfgparse-listen.c`): addresses,
 //! with environment variables expanded as HAProxy's `str2sa_range()` does, and the options after
-//! them: `maxconn` (enforced by `crate::limits`), `v6only` and `v4v6` run; `name` is read (it
-//! names the listener in HAProxy's stats and CLI only); any other is refused by name.
+//! them: TLS and `proto h2` (read by `config/ssl.rs`), `maxconn` (enforced by
+//! `crate::limits`), `v6only` and `v4v6` run; `name` is read (it names the listener in
+//! HAProxy's stats and CLI only); any other is refused by name.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use spoe::config::reader::{Line, Word};
 
 use crate::config::addr::{AddrUse, parse_addresses};
 use crate::config::grammar::Kind;
-use crate::config::keywords::{HAPROXY_BIND_KEYWORDS, arity};
 use crate::config::lower::{Lowerer, Proxy};
+use crate::config::ssl;
 
 /// The `bind` options the gateway runs (the others HAProxy 2.6 has are refused by name).
-pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &["maxconn", "name", "v6only", "v4v6"];
+pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &[
+    "alpn",
+    "ca-file",
+    "ciphers",
+    "ciphersuites",
+    "crt",
+    "crt-list",
+    "curves",
+    "force-tlsv12",
+    "force-tlsv13",
+    "maxconn",
+    "name",
+    "no-sslv3",
+    "no-tls-tickets",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "prefer-client-ciphers",
+    "proto",
+    "ssl",
+    "ssl-max-ver",
+    "ssl-min-ver",
+    "strict-sni",
+    "v4v6",
+    "v6only",
+    "verify",
+];
 
 impl Lowerer<'_, '_> {
     pub(super) fn bind(&mut self, p: &mut Proxy, line: &Line) {
@@ -42,7 +71,18 @@ impl Lowerer<'_, '_> {
                     .error_msg(word.span_at(at), format!("'bind' : {msg}"));
             }
         };
-        if let Some(only) = self.bind_options(p, &addrs, word.as_str(), &line.words[2..]) {
+        let bases = ssl::Bases {
+            dir: &self.base_dir,
+            global: &self.ssl,
+        };
+        let options = line.words.get(2..).unwrap_or_default();
+        let (conf, left_at) = ssl::bind_options(options, bases, self.diag);
+        if conf.tls.is_some() || conf.h2 {
+            let conf = Arc::new(conf);
+            p.bind_confs
+                .extend(addrs.iter().map(|a| (*a, conf.clone())));
+        }
+        if let Some(only) = self.bind_options(p, &addrs, word.as_str(), options, &left_at) {
             // As HAProxy: the option concerns the line's IPv6 sockets only.
             p.ipv6_only
                 .extend(addrs.iter().filter(|a| a.is_ipv6()).map(|a| (*a, only)));
@@ -50,42 +90,29 @@ impl Lowerer<'_, '_> {
         p.binds.extend(addrs);
     }
 
-    /// The options after the addresses: `maxconn` runs; `name`, `v6only` and `v4v6` are read
-    /// (the last of the two IPv6 ones is returned: whether the line's IPv6 sockets take IPv6
-    /// only); each other one HAProxy 2.6 has is refused by name, its arguments skipped, so that
-    /// every one on the line is reported; after an unknown word, nothing can be told apart.
+    /// The options `ssl::bind_options` leaves, at the indexes `at` of `words`: `maxconn`
+    /// runs; `name`, `v6only` and `v4v6` are read (the last of the two IPv6 ones is returned:
+    /// whether the line's IPv6 sockets take IPv6 only).
     fn bind_options(
         &mut self,
         p: &mut Proxy,
         addrs: &[SocketAddr],
         addr: &str,
         words: &[Word],
+        at: &[usize],
     ) -> Option<bool> {
         let mut ipv6_only = None;
-        let mut i = 0;
-        while let Some(option) = words.get(i) {
-            let key = option.as_str();
-            let Some(n) = arity(HAPROXY_BIND_KEYWORDS, key) else {
-                self.diag.error_msg(
-                    option.span().clone(),
-                    format!("'bind' : unknown keyword '{key}'"),
-                );
-                return ipv6_only;
-            };
-            match key {
+        for &i in at {
+            let option = &words[i];
+            match option.as_str() {
                 "maxconn" => self.bind_maxconn(p, addrs, addr, option, words.get(i + 1)),
                 "name" if words.get(i + 1).is_none() => self
                     .diag
                     .error_msg(option.span().clone(), "'bind' : 'name' : missing name"),
-                "name" => {}
                 "v6only" => ipv6_only = Some(true),
                 "v4v6" => ipv6_only = Some(false),
-                _ => self.diag.error_msg(
-                    option.span().clone(),
-                    format!("'bind' : option '{key}' is not supported by the gateway"),
-                ),
+                _ => {}
             }
-            i += 1 + n;
         }
         ipv6_only
     }

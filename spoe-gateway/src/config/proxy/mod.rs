@@ -57,6 +57,9 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         handler: |lw, p, line| lw.bind(p, line),
         uses: Use::Runs(&[
             ("Frontend.binds", "model.rs"),
+            ("Frontend.bind_confs", "model.rs"),
+            ("BindConf.tls", "server/connection.rs"),
+            ("BindConf.h2", "server/connection.rs"),
             ("Frontend.bind_maxconn", "limits.rs"),
         ]),
     },

@@ -7,6 +7,7 @@ use crate::config::addr::{AddrUse, parse_addresses};
 use crate::config::grammar::Kind;
 use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, Keyword, Use, arity, find};
 use crate::config::lower::{Lowerer, Proxy, ServerSettings};
+use crate::config::ssl;
 use crate::model::{Balance, Server};
 
 /// The settings of `server` and `default-server` lines the gateway runs (`check` and
@@ -82,7 +83,7 @@ impl Lowerer<'_, '_> {
             );
         }
         if is_default {
-            let mut settings = p.server_settings;
+            let mut settings = p.server_settings.clone();
             if self.server_settings(&line.words[1..], kw, &mut settings) {
                 p.server_settings = settings;
             }
@@ -115,10 +116,25 @@ impl Lowerer<'_, '_> {
                     .error_msg(addr.span_at(at), format!("'{label}' : {msg}"));
             }
         };
-        let mut settings = p.server_settings;
+        let mut settings = p.server_settings.clone();
         if !self.server_settings(&line.words[3..], &label, &mut settings) {
             return;
         }
+        let tls = match settings.tls.ssl {
+            false => None,
+            true => {
+                let at = settings
+                    .ssl_at
+                    .clone()
+                    .unwrap_or_else(|| line.span().clone());
+                let mut spec = settings.tls.clone();
+                spec.options = spec.options.over(&self.ssl.server_defaults);
+                match crate::tls::UpstreamTls::load(&spec) {
+                    Ok(tls) => Some(std::sync::Arc::new(tls)),
+                    Err(e) => return self.diag.error_msg(at, format!("'{label}' : {e}")),
+                }
+            }
+        };
         let Some(&addr) = addrs.first() else {
             return;
         };
@@ -134,6 +150,8 @@ impl Lowerer<'_, '_> {
                 maxconn: settings.maxconn,
                 pool_max_conn: settings.pool_max_conn,
                 pool_purge_delay: settings.pool_purge_delay,
+                tls,
+                proto_h2: settings.proto_h2,
             },
             name.span().clone(),
         ));
@@ -150,7 +168,7 @@ impl Lowerer<'_, '_> {
         let mut ok = true;
         while let Some(word) = words.get(i) {
             let key = word.as_str();
-            if find(SERVER_SETTINGS, key).is_none() {
+            if find(SERVER_SETTINGS, key).is_none() && !ssl::SERVER_TLS_SETTINGS.contains(&key) {
                 // Every unsupported setting of the line is reported, not the first only: a
                 // known one's arguments are skipped; after an unknown word, nothing can be
                 // told apart.
@@ -260,6 +278,29 @@ impl Lowerer<'_, '_> {
                         return false;
                     }
                     i += 1;
+                }
+                key if ssl::SERVER_TLS_SETTINGS.contains(&key) => {
+                    let bases = ssl::Bases {
+                        dir: &self.base_dir,
+                        global: &self.ssl,
+                    };
+                    let before = self.diag.error_count();
+                    let at = i;
+                    ssl::server_option(
+                        words,
+                        &mut i,
+                        (&mut s.tls, &mut s.proto_h2),
+                        bases,
+                        self.diag,
+                        label,
+                    );
+                    if key == "ssl" {
+                        s.ssl_at = Some(words[at].span().clone());
+                    }
+                    if self.diag.error_count() != before {
+                        ok = false;
+                    }
+                    continue;
                 }
                 key => {
                     // A row of SERVER_SETTINGS without its arm above (the audit test parses

@@ -629,3 +629,59 @@ backend app
         );
     }
 }
+
+#[test]
+fn process_keywords_as_haproxy_reads_them() {
+    let c = both_accept(&format!(
+        "\
+global
+    daemon
+    master-worker no-exit-on-failure
+    user nobody
+    group nogroup
+    uid 1
+    gid abc
+    chroot /var/empty
+    chroot /other
+{}frontend web
+    bind :8080
+    http-request return status 200
+",
+        DEFAULTS
+    ));
+    let p = &c.global.process;
+    // The first `user`/`chroot` stays; `gid abc` is only HAProxy's warning.
+    assert!(p.daemon);
+    assert_eq!((p.uid, p.gid), (65534, 65534));
+    assert_eq!(p.chroot.as_deref(), Some(Path::new("/var/empty")));
+    let numeric = both_accept(&format!(
+        "global\n    uid 33\n    gid 34\n{}frontend web\n    bind :8080\n",
+        DEFAULTS
+    ));
+    assert_eq!(
+        (numeric.global.process.uid, numeric.global.process.gid),
+        (33, 34)
+    );
+    for (line, ours) in [
+        (
+            "user no-such-user-here",
+            "cannot find user id for 'no-such-user-here' (0:Success)",
+        ),
+        (
+            "group no-such-group-here",
+            "cannot find group id for 'no-such-group-here' (0:Success)",
+        ),
+        ("chroot", "'chroot' expects a directory as an argument."),
+        ("uid", "'uid' expects an integer argument."),
+        ("daemon now", "'daemon'"),
+        (
+            "master-worker exit",
+            "'master-worker' only supports 'no-exit-on-failure' option.",
+        ),
+    ] {
+        let error = both_reject(&format!(
+            "global\n    {line}\n{DEFAULTS}frontend web\n    bind :8080\n"
+        ));
+        assert!(error.contains(ours), "{line}: {error}");
+    }
+}

@@ -135,13 +135,39 @@ fn every_keyword_runs_or_says_it_is_ignored() {
         },
         &mut failures,
     );
+    // The TLS options, on a TLS bind with the files they name.
+    let mut pki = spoe_interop::pki::TestPki::new();
+    let pem = pki
+        .server("www.pem", &["www.example"])
+        .display()
+        .to_string();
+    let ca = pki.ca().display().to_string();
+    let list = pki.path("list.txt");
+    std::fs::write(&list, format!("{pem} www.example\n")).expect("crt-list");
+    let list = list.display().to_string();
     for option in crate::config::proxy::bind::RUN_BIND_OPTIONS {
         let arg = match *option {
-            "maxconn" => " 2",
-            "name" => " web",
-            _ => "",
+            "maxconn" => " 2".to_owned(),
+            "name" => " web".to_owned(),
+            "alpn" => " h2,http/1.1".to_owned(),
+            "ca-file" => format!(" {ca} verify optional"),
+            "ciphers" => " ECDHE-ECDSA-AES128-GCM-SHA256".to_owned(),
+            "ciphersuites" => " TLS_AES_128_GCM_SHA256".to_owned(),
+            "crt" => format!(" {pem}"),
+            "crt-list" => format!(" {list}"),
+            "curves" => " X25519".to_owned(),
+            "proto" => " h2".to_owned(),
+            "ssl-max-ver" => " TLSv1.3".to_owned(),
+            "ssl-min-ver" => " TLSv1.2".to_owned(),
+            "verify" => " none".to_owned(),
+            _ => String::new(),
         };
-        let text = probe("", &format!("    bind [::1]:81 {option}{arg}\n"));
+        let tls = match *option {
+            "maxconn" | "name" | "v6only" | "v4v6" | "proto" => String::new(),
+            "crt" | "crt-list" => " ssl".to_owned(),
+            _ => format!(" ssl crt {pem}"),
+        };
+        let text = probe("", &format!("    bind [::1]:81{tls} {option}{arg}\n"));
         accepted(option, &text, None, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -6,3 +6,4 @@ mod every_option;
 mod haproxy_agrees;
 mod keywords;
 mod model;
+mod tls;

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# TLS and HTTP/2 to clients, gateway vs HAProxy 2.6: the same haproxy.cfg (`bind ... ssl crt
+# bench.pem alpn h2,http/1.1`, ECDSA P-256 certificate generated here; SPOE on every request,
+# answered by `target/release/spoe agent --example echo`; the frontend answers itself with
+# `http-request return`) run by HAProxy and by `target/release/spoe gateway`, in turn.
+#
+#   full        full TLS handshakes per second: `openssl s_time -new` (no resumption), 2 clients
+#   resumed     resumed handshakes per second: `openssl s_time -reuse` (session tickets), 2 clients
+#   h2          HTTP/2 over TLS with SPOE on every request: `h2load -c 10 -m 10 -D $DURATION`
+#   h1          HTTP/1.1 over TLS with SPOE: `wrk -t2 -c50 -d$DURATION https://...`
+#   idle        KiB of RSS per idle TLS connection (HTTP/1.1, after one request) and per idle
+#               HTTP/2 connection (after one request): bench/tls_idle.py, $IDLE connections
+# For each: the rate, and the proxy's CPU per operation (utime + stime from /proc).
+#
+# Usage: bench/tls.sh   (DURATION=10s, IDLE=1000, SKIP_BUILD=1 to use target/release/spoe as is)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+duration=${DURATION:-10s}
+secs=${duration%s}
+idle=${IDLE:-1000}
+work=$(mktemp -d -t spoe-bench-tls.XXXXXX)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+command -v h2load >/dev/null || apt_install nghttp2-client
+command -v wrk >/dev/null || apt_install wrk
+haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
+[ -x "$haproxy" ] || apt_install haproxy
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --locked -p spoe-cli
+spoe=$root/target/release/spoe
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=bench.example -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+cat "$work/cert.pem" "$work/key.pem" >"$work/bench.pem"
+write_bench_spoe_conf "$work/spoe.conf"
+
+agent_port=$(free_port)
+"$spoe" agent --listen "127.0.0.1:$agent_port" --example echo >"$work/agent.log" 2>&1 &
+pids+=($!)
+wait_port "$agent_port"
+
+config() { # PORT
+    cat <<EOF2
+global
+    maxconn 8000
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind 127.0.0.1:$1 ssl crt $work/bench.pem alpn h2,http/1.1
+    filter spoe engine bench config $work/spoe.conf
+    http-request return status 200 content-type text/plain string ok
+backend agents
+    mode tcp
+    server a1 127.0.0.1:$agent_port
+EOF2
+}
+
+results=$work/results.tsv
+run_one() { # NAME COMMAND...
+    local name=$1; shift
+    port=$(free_port)
+    config "$port" >"$work/$name.cfg"
+    if [ "$name" = haproxy ]; then
+        "$haproxy" -db -f "$work/$name.cfg" >"$work/$name.log" 2>&1 &
+    else
+        RUST_LOG=warn "$spoe" gateway -f "$work/$name.cfg" >"$work/$name.log" 2>&1 &
+    fi
+    local pid=$!
+    pids+=("$pid")
+    wait_port "$port"
+    local t0 t1 out rate
+    # full and resumed handshakes (2 clients each)
+    for mode in new reuse; do
+        t0=$(cpu_ticks "$pid")
+        for c in 1 2; do
+            openssl s_time -connect "127.0.0.1:$port" -"$mode" -time "$secs" >"$work/$name.$mode.$c" 2>&1 &
+            pids+=($!)
+        done
+        wait "${pids[@]: -2}" || true
+        t1=$(cpu_ticks "$pid")
+        rate=$(cat "$work/$name.$mode".? | awk '/connections in [0-9.]+ real seconds/ { n += $1; s = $4 } END { printf "%.0f", n / s }')
+        printf '%s\t%s\t%s\t%s\n' "$name" "$mode" "$rate" \
+            "$(awk -v d=$((t1 - t0)) -v n="$rate" -v s="$secs" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / (n * s) }')" >>"$results"
+    done
+    t0=$(cpu_ticks "$pid")
+    out=$(h2load -c 10 -m 10 -D "$secs" "https://127.0.0.1:$port/" 2>&1)
+    t1=$(cpu_ticks "$pid")
+    rate=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' <<<"$out")
+    ok=$(awk '/^requests:/ { print $8 }' <<<"$out")
+    printf '%s\th2\t%s\t%s\n' "$name" "$rate" \
+        "$(awk -v d=$((t1 - t0)) -v n="$ok" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')" >>"$results"
+    t0=$(cpu_ticks "$pid")
+    out=$(run_wrk -t2 -c50 -d"$duration" "https://127.0.0.1:$port/" 2>&1)
+    t1=$(cpu_ticks "$pid")
+    rate=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
+    total=$(awk '/requests in/ { print $1 }' <<<"$out")
+    printf '%s\th1\t%s\t%s\n' "$name" "$rate" \
+        "$(awk -v d=$((t1 - t0)) -v n="$total" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')" >>"$results"
+    for proto in h1 h2; do
+        read -r _ _ per < <(python3 bench/tls_idle.py "$port" "$pid" "$idle" "$proto")
+        printf '%s\tidle-%s\t%s\t-\n' "$name" "$proto" "$per" >>"$results"
+    done
+    stop_pid "$pid"
+}
+ulimit -n 65536 2>/dev/null || true
+run_one haproxy
+run_one gateway
+echo "proxy	scenario	rate (per s; idle: KiB per connection)	proxy CPU us per op"
+cat "$results"

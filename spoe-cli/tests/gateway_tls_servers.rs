@@ -1,0 +1,289 @@
+//! TLS and HTTP/2 towards servers (`server ... ssl ...`, `proto h2`), against HAProxy 2.6.
+//!
+//! The origin is an HAProxy whose TLS listeners answer with what the TLS connection carried
+//! (`ssl_fc_sni`, `ssl_fc_alpn`, the client certificate's CN, the HTTP version). The same
+//! front configuration, one backend per `server` line variant, runs on HAProxy and on
+//! `spoe gateway`: for each variant both must succeed or fail alike (verification against
+//! `ca-file`, with the name checked against `sni` or `verifyhost`, or not at all) and, when
+//! they succeed, the origin must have seen the same SNI, ALPN, client certificate and HTTP
+//! version. Then a gRPC call (Google's grpcio, client and server) goes through the gateway
+//! end to end over HTTP/2, its trailers (status, trailing metadata) kept.
+//!
+//! Fails (never skips) when `haproxy` or the Python package `grpcio` is missing (test.sh
+//! installs them).
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests drive real processes on the wall clock"
+)]
+
+mod gateway_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+
+use gateway_support::{GatewayProc, START_TIMEOUT, get, local};
+use spoe_interop::pki::TestPki;
+use spoe_interop::{ChildGuard, Haproxy};
+
+/// What the origin answers: what the TLS connection (or the clear-text one) carried.
+const SEEN: &str = "sni=%[ssl_fc_sni] alpn=%[ssl_fc_alpn] cn=%[ssl_c_s_dn(CN)] ver=%[req.ver]";
+
+/// The origin: a TLS listener with a certificate for `origin.example` that asks for an
+/// optional client certificate, and a clear-text HTTP/2 (prior knowledge) listener.
+fn origin_config(pki: &TestPki, tls_port: u16, h2c_port: u16) -> String {
+    let dir = pki.dir().display();
+    format!(
+        r#"defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend origin
+    bind 127.0.0.1:{tls_port} ssl crt {dir}/origin.pem ca-file {dir}/ca.pem verify optional alpn h2,http/1.1
+    http-request return status 200 content-type text/plain lf-string "{SEEN}"
+frontend origin_h2c
+    bind 127.0.0.1:{h2c_port} proto h2
+    http-request return status 200 content-type text/plain lf-string "h2c ver=%[req.ver]"
+"#
+    )
+}
+
+/// The `server` line variants, each a backend `bN` reached at path `/N`: (what it shows,
+/// settings, whether it must succeed).
+fn variants(pki: &TestPki, other_ca: &TestPki) -> Vec<(&'static str, String, bool)> {
+    let dir = pki.dir().display();
+    let ca = format!("ca-file {dir}/ca.pem");
+    let other = format!("ca-file {}", other_ca.ca().display());
+    vec![
+        (
+            "verify none: no SNI, no ALPN",
+            "ssl verify none".into(),
+            true,
+        ),
+        (
+            "verify required, no sni nor verifyhost: the chain only",
+            format!("ssl verify required {ca}"),
+            true,
+        ),
+        (
+            "sni str(NAME): sent, and checked",
+            format!("ssl verify required {ca} sni str(origin.example)"),
+            true,
+        ),
+        (
+            "sni naming another host: the name check fails",
+            format!("ssl verify required {ca} sni str(other.example)"),
+            false,
+        ),
+        (
+            "verifyhost naming the certificate's host",
+            format!("ssl verify required {ca} verifyhost origin.example"),
+            true,
+        ),
+        (
+            "verifyhost naming another host",
+            format!("ssl verify required {ca} verifyhost other.example"),
+            false,
+        ),
+        (
+            "a CA that did not sign the server's certificate",
+            format!("ssl verify required {other}"),
+            false,
+        ),
+        (
+            "crt: a client certificate (mutual TLS)",
+            format!("ssl verify none crt {dir}/client.pem"),
+            true,
+        ),
+        (
+            "alpn h2,http/1.1: HTTP/2 chosen",
+            "ssl verify none alpn h2,http/1.1".into(),
+            true,
+        ),
+        (
+            "alpn http/1.1 offered alone",
+            "ssl verify none alpn http/1.1".into(),
+            true,
+        ),
+        (
+            "proto h2 on TLS, no ALPN",
+            "ssl verify none proto h2".into(),
+            true,
+        ),
+        (
+            "TLSv1.2 only",
+            "ssl verify none ssl-max-ver TLSv1.2".into(),
+            true,
+        ),
+    ]
+}
+
+fn front_config(
+    port: u16,
+    tls_port: u16,
+    h2c_port: u16,
+    variants: &[(&str, String, bool)],
+) -> String {
+    let mut cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n"
+    );
+    for n in 0..variants.len() {
+        cfg.push_str(&format!("    use_backend b{n} if {{ path /{n} }}\n"));
+    }
+    cfg.push_str("    default_backend h2c\n");
+    for (n, (_, settings, _)) in variants.iter().enumerate() {
+        cfg.push_str(&format!(
+            "backend b{n}\n    server s 127.0.0.1:{tls_port} {settings}\n"
+        ));
+    }
+    cfg.push_str(&format!(
+        "backend h2c\n    server s 127.0.0.1:{h2c_port} proto h2\n"
+    ));
+    cfg
+}
+
+/// `GET path` through the proxy at `port`: (status, body).
+fn through(port: u16, path: &str) -> (u16, String) {
+    let r = get(local(port), path, &[]).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    (r.status, String::from_utf8_lossy(&r.body).into_owned())
+}
+
+#[test]
+fn tls_and_h2_to_servers_as_haproxy() {
+    let mut pki = TestPki::new();
+    pki.server("origin.pem", &["origin.example"]);
+    pki.client("client.pem", "gateway one");
+    let other_ca = TestPki::new();
+    let (origin, tls_port) =
+        Haproxy::start_on_port(|port| origin_config(&pki, port, port + 1), &[]);
+    let h2c_port = tls_port + 1;
+    let variants = variants(&pki, &other_ca);
+    let (_haproxy, hport) = Haproxy::start_on_port(
+        |port| front_config(port, tls_port, h2c_port, &variants),
+        &[],
+    );
+    let (gw, gaddr) = GatewayProc::start_on_port(
+        |port| front_config(port, tls_port, h2c_port, &variants),
+        &[],
+    );
+    for (n, (what, _, succeeds)) in variants.iter().enumerate() {
+        let path = format!("/{n}");
+        let theirs = through(hport, &path);
+        let ours = through(gaddr.port(), &path);
+        assert_eq!(
+            theirs.0 == 200,
+            *succeeds,
+            "{what}: HAProxy itself {theirs:?}"
+        );
+        assert_eq!(
+            ours.0 == 200,
+            *succeeds,
+            "{what}: HAProxy {theirs:?}, gateway {ours:?}\n{}",
+            gw.log()
+        );
+        if *succeeds {
+            assert_eq!(ours, theirs, "{what}: what the origin saw");
+        } else {
+            assert_eq!(ours.0, theirs.0, "{what}: the status");
+        }
+    }
+    // The values themselves, not only their agreement.
+    let expect = [
+        (0, "sni= alpn= cn= ver=1.1"),
+        (2, "sni=origin.example alpn= cn= ver=1.1"),
+        (7, "sni= alpn= cn=gateway one ver=1.1"),
+        (8, "sni= alpn=h2 cn= ver=2.0"),
+        (10, "sni= alpn= cn= ver=2.0"),
+    ];
+    for (n, body) in expect {
+        assert_eq!(
+            through(gaddr.port(), &format!("/{n}")),
+            (200, body.to_owned()),
+            "{}",
+            variants[n].0
+        );
+    }
+    assert_eq!(
+        through(gaddr.port(), "/h2c"),
+        (200, "h2c ver=2.0".to_owned())
+    );
+    drop(origin);
+}
+
+/// A gRPC call through the gateway: the client speaks HTTP/2 (prior knowledge) to a
+/// `bind ... proto h2` listener, the gateway to the gRPC server with `server ... proto h2`.
+#[test]
+fn grpc_through_the_gateway() {
+    let python = python();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/grpc/echo.py");
+    let mut server = ChildGuard::spawn(
+        Command::new(&python)
+            .args([script, "server"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    )
+    .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    let stdout = server.take_stdout().expect("the server's stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(port) = line.strip_prefix("port ") {
+                let _ = tx.send(port.parse::<u16>().ok());
+            }
+        }
+    });
+    let grpc_port = rx
+        .recv_timeout(START_TIMEOUT)
+        .ok()
+        .flatten()
+        .expect("the gRPC server reports its port (is grpcio installed? test.sh installs it)");
+    let (gw, gaddr) = GatewayProc::start_on_port(
+        |port| {
+            format!(
+                "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+                 frontend fe\n    bind 127.0.0.1:{port} proto h2\n    default_backend grpc\n\
+                 backend grpc\n    server s 127.0.0.1:{grpc_port} proto h2\n"
+            )
+        },
+        &[],
+    );
+    let out = Command::new(&python)
+        .args([script, "client", &gaddr.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        gw.log()
+    );
+    assert!(
+        text.contains("say reply=echo:hello code=OK x-trailer=kept"),
+        "{text}\n{}",
+        gw.log()
+    );
+    assert!(
+        text.contains("fail code=NOT_FOUND details=no such thing: thing"),
+        "{text}\n{}",
+        gw.log()
+    );
+}
+
+/// The Python with `grpcio` (test.sh's venv).
+fn python() -> String {
+    if let Ok(p) = std::env::var("SPOE_TEST_PYTHON") {
+        return p;
+    }
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
+    assert!(
+        std::path::Path::new(venv).exists(),
+        "grpcio is not installed: run ./test.sh (it creates .venv with `pip install grpcio`)"
+    );
+    venv.to_owned()
+}
