@@ -6,63 +6,10 @@
 //! again once it is ready.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
+use super::admin_state::Admin;
 use super::{BackendRt, ServerRt};
-
-/// A server's administrative state (`set server ... state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Admin {
-    /// Takes traffic when up (`ready`).
-    Ready,
-    /// Takes no new traffic from load balancing (`drain`).
-    Drain,
-    /// Takes no traffic (`maint`, `disable server`).
-    Maint,
-}
-
-impl Admin {
-    /// HAProxy's `srv_admin_state` bits in `show servers state`: `SRV_ADMF_FMAINT` (1),
-    /// `SRV_ADMF_FDRAIN` (8).
-    pub(crate) const fn bits(self) -> u8 {
-        match self {
-            Self::Ready => 0,
-            Self::Drain => 8,
-            Self::Maint => 1,
-        }
-    }
-}
-
-/// The run-time part of a server's state.
-#[derive(Debug)]
-pub(crate) struct ServerAdmin {
-    state: AtomicU8,
-    /// The user weight (`uweight`): the configured one until changed.
-    weight: AtomicU32,
-}
-
-impl ServerAdmin {
-    pub(crate) fn new(weight: u32) -> Self {
-        Self {
-            state: AtomicU8::new(Admin::Ready.bits()),
-            weight: AtomicU32::new(weight),
-        }
-    }
-
-    /// The state now.
-    pub(crate) fn state(&self) -> Admin {
-        match self.state.load(Ordering::Relaxed) {
-            1 => Admin::Maint,
-            8 => Admin::Drain,
-            _ => Admin::Ready,
-        }
-    }
-
-    /// The weight now.
-    pub(crate) fn weight(&self) -> u32 {
-        self.weight.load(Ordering::Relaxed)
-    }
-}
 
 impl ServerRt {
     /// Whether load balancing may pick it now: up, ready, with a weight.
@@ -89,7 +36,7 @@ impl BackendRt {
     pub(crate) fn set_admin(&self, server: &ServerRt, state: Admin) {
         let was = self.usable();
         let before = server.admin.state();
-        server.admin.state.store(state.bits(), Ordering::Relaxed);
+        server.admin.set_state(state);
         if (before == Admin::Maint) != (state == Admin::Maint) {
             server.counters.state_changed(state != Admin::Maint);
         }
@@ -123,10 +70,7 @@ impl BackendRt {
             _ => return Err("Trailing garbage in weight string"),
         };
         let was = self.usable();
-        server
-            .admin
-            .weight
-            .store(u32::try_from(w).unwrap_or(0), Ordering::Relaxed);
+        server.admin.set_weight(u32::try_from(w).unwrap_or(0));
         self.backend_changed(was);
         Ok(())
     }

@@ -23,11 +23,12 @@ use crate::log::{LogRoute, LogSinks};
 use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
 use crate::stats::{Counters, StatsRegistry};
 use crate::workers::{PerWorker, Workers};
-pub(crate) use admin::Admin;
-use admin::ServerAdmin;
+pub(crate) use admin_state::Admin;
+use admin_state::ServerAdmin;
 use upstream::CountingConnector;
 
 mod admin;
+mod admin_state;
 mod agent_tls;
 mod health;
 mod rows;
