@@ -24,9 +24,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spoe_gateway::Gateway;
-use spoe_gateway::config::GatewayConfig;
-use spoe_gateway::server::{Loaded, Loader};
 use spoe_interop::{Haproxy, http_get, http_get_unix};
+
+mod support;
+use support::serve_backend;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -309,22 +310,6 @@ fn drive(side: &Side) -> Answers {
     a
 }
 
-/// An HTTP/1.1 server answering 200 `ok` to everything, until the test ends.
-async fn serve_backend(listener: tokio::net::TcpListener) {
-    while let Ok((sock, _)) = listener.accept().await {
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(|_req| async {
-                Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
-                    bytes::Bytes::from_static(b"ok"),
-                )))
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
-                .await;
-        });
-    }
-}
-
 async fn start_gateway(dir: &Path, up: SocketAddr) -> (Arc<Gateway>, Side) {
     let web = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let stats = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -336,16 +321,7 @@ async fn start_gateway(dir: &Path, up: SocketAddr) -> (Arc<Gateway>, Side) {
         &cli.display().to_string(),
         up,
     );
-    let base = dir.to_owned();
-    let loader: Loader = Arc::new(move || {
-        let (config, _) = GatewayConfig::parse_str(&text, "haproxy.cfg", &base, None)
-            .map_err(spoe_gateway::ReloadError::Config)?;
-        let var_names = config.var_names();
-        Ok(Loaded { config, var_names })
-    });
-    let gw = Gateway::start_with_listeners(loader, vec![web, stats])
-        .await
-        .unwrap();
+    let gw = support::start_gateway(text, dir.to_owned(), vec![web, stats]).await;
     let side = Side {
         web: Place::Tcp(web_addr),
         stats: Place::Tcp(stats_addr),

@@ -15,13 +15,12 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use spoe_gateway::Gateway;
-use spoe_gateway::config::GatewayConfig;
-use spoe_gateway::server::{Loaded, Loader};
 use spoe_interop::{ChildGuard, RefusedPort, http_get};
+
+mod support;
+use support::serve_backend;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -74,25 +73,6 @@ listen stats
     )
 }
 
-async fn answer(_req: spoa::Request) -> Result<spoa::Actions, spoa::HandlerError> {
-    Ok(spoa::Actions::new())
-}
-
-async fn serve_backend(listener: tokio::net::TcpListener) {
-    while let Ok((sock, _)) = listener.accept().await {
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(|_req| async {
-                Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
-                    bytes::Bytes::from_static(b"ok"),
-                )))
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
-                .await;
-        });
-    }
-}
-
 /// Runs headless Chromium on `url` with `args`; its stdout.
 fn chromium(profile: &Path, url: &str, args: &[&str]) -> String {
     let mut child = ChildGuard::spawn(
@@ -142,22 +122,7 @@ fn server_line<'d>(dom: &'d str, name: &str) -> &'d str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_shows_the_page_as_haproxys() {
-    let agent_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let agent = agent_listener.local_addr().unwrap();
-    let agent_server = spoa::Server::new(
-        spoa::Router::new().route("echo", answer),
-        spoa::Config::default(),
-    )
-    .unwrap();
-    let stop = spoa::CancellationToken::new();
-    let agent_task = tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            agent_server
-                .serve(spoa::Listener::Tcp(agent_listener), stop)
-                .await
-        }
-    });
+    let (agent, stop, agent_task) = support::start_agent().await;
     let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up = backend.local_addr().unwrap();
     let server = tokio::spawn(serve_backend(backend));
@@ -169,16 +134,7 @@ async fn chromium_shows_the_page_as_haproxys() {
     let stats = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let (web_addr, stats_addr) = (web.local_addr().unwrap(), stats.local_addr().unwrap());
     let text = config(web_addr, stats_addr, up, refused.addr(), agent);
-    let base: PathBuf = dir.path().to_owned();
-    let loader: Loader = Arc::new(move || {
-        let (config, _) = GatewayConfig::parse_str(&text, "haproxy.cfg", &base, None)
-            .map_err(spoe_gateway::ReloadError::Config)?;
-        let var_names = config.var_names();
-        Ok(Loaded { config, var_names })
-    });
-    let gw = Gateway::start_with_listeners(loader, vec![web, stats])
-        .await
-        .unwrap();
+    let gw = support::start_gateway(text, dir.path().to_owned(), vec![web, stats]).await;
 
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stats_page");
     std::fs::create_dir_all(&out).unwrap();
