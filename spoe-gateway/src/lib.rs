@@ -23,6 +23,7 @@ mod access;
 mod body;
 pub mod config;
 pub mod generation;
+mod hop;
 pub mod httplog;
 pub mod limits;
 pub mod log;
@@ -37,6 +38,7 @@ pub mod server;
 pub mod stats;
 mod stats_page;
 pub mod tls;
+mod tunnel;
 mod txn;
 pub mod workers;
 

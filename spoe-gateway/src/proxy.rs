@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
 use crate::generation::{BackendRt, FilterRt, Generation, ServerRt};
+use crate::hop;
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
@@ -55,6 +56,9 @@ pub(crate) struct Session {
     /// The latest request's body: whether it was read to its end decides
     /// whether the connection can be read again from a message boundary.
     pub(crate) body: Arc<Progress>,
+    /// A `101 Switching Protocols` was answered: the tunnel the connection becomes once
+    /// hyper wrote it.
+    pub(crate) tunnel: Mutex<Option<crate::tunnel::Tunnel>>,
 }
 
 impl Session {
@@ -626,13 +630,26 @@ fn set_header(headers: &mut hyper::HeaderMap, name: &str, value: &str, replace: 
     true
 }
 
-/// Picks an up server with a non-zero weight: weighted round robin, or the
-/// fewest active requests per unit of weight (`leastconn`).
+/// Picks a server taking requests (up, not drained, with a weight): among the active
+/// ones, or when none is, the first backup (every backup with `option allbackups`);
+/// weighted round robin, or the fewest active requests per unit of weight (`leastconn`).
 fn pick_server(backend: &BackendRt) -> Option<usize> {
     let weight = |i: usize| backend.servers[i].admin.weight();
-    let candidates: Vec<usize> = (0..backend.servers.len())
-        .filter(|&i| backend.servers[i].usable())
+    let usable = |i: &usize| crate::generation::health::takes_requests(&backend.servers[*i]);
+    let backup = |i: usize| backend.servers[i].model.probe.backup;
+    let mut candidates: Vec<usize> = (0..backend.servers.len())
+        .filter(|&i| !backup(i))
+        .filter(usable)
         .collect();
+    if candidates.is_empty() {
+        candidates = (0..backend.servers.len())
+            .filter(|&i| backup(i))
+            .filter(usable)
+            .collect();
+        if !backend.model.all_backups {
+            candidates.truncate(1);
+        }
+    }
     match backend.model.balance {
         crate::model::Balance::RoundRobin => {
             let total: u64 = candidates.iter().map(|&i| u64::from(weight(i))).sum();
@@ -654,16 +671,6 @@ fn pick_server(backend: &BackendRt) -> Option<usize> {
         }),
     }
 }
-
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// Why a request is refused before anything else looks at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -704,6 +711,9 @@ fn check_request(parts: &mut hyper::http::request::Parts) -> Result<(), Refusal>
     }
     if duplicated && let Some(v) = first.clone() {
         parts.headers.insert(&host, v);
+    }
+    if !hop::websocket_keyed(&parts.headers, false) {
+        return Err(Refusal::Invalid);
     }
     if let (Some(authority), Some(h)) = (parts.uri.authority(), first.as_ref()) {
         let default_port = if parts.uri.scheme_str() == Some("https") {
@@ -976,6 +986,12 @@ pub(crate) async fn handle(
     {
         txn.request.headers.append(name.clone(), value);
     }
+    hop::add_forwarded_for(
+        &mut txn.request.headers,
+        &fe.model,
+        &be.model,
+        session.client().ip(),
+    );
     let Some(si) = pick_server(be) else {
         let mut access = pending.take();
         access.termination = "SC";
@@ -1026,12 +1042,14 @@ pub(crate) async fn handle(
     pending.phase = "CH";
     server.active.fetch_add(1, Ordering::Relaxed);
     let sent_at = Instant::now();
+    let server_conn = hop::ServerConnection::of(&txn.request.headers, &fe.model, &be.model);
     let upstream = forward(
         &txn,
         body.into_body(timeouts.client, progress.clone()),
         &progress,
         server,
         be.model.timeouts.server,
+        &server_conn,
     )
     .await;
     server.active.fetch_sub(1, Ordering::Relaxed);
@@ -1069,6 +1087,27 @@ pub(crate) async fn handle(
     if let Some(t) = access.tally.as_mut() {
         t.answered(queue_time, response_time);
     }
+    if !hop::websocket_keyed(resp.headers(), true) {
+        // As HAProxy's parser: an invalid response (PH).
+        access.termination = "PH";
+        if let Some(t) = &access.tally {
+            t.response_failed();
+        }
+        return finish(error_page(502), access);
+    }
+    let mut resp = resp;
+    // The server switched protocols as the client asked: the connection becomes a tunnel
+    // once the 101 is out (HAProxy's tunnel mode).
+    let tunnel = (matches!(server_conn, hop::ServerConnection::Upgrade(_))
+        && resp.status() == StatusCode::SWITCHING_PROTOCOLS)
+        .then(|| {
+            crate::tunnel::Tunnel::new(
+                hyper::upgrade::on(&mut resp),
+                be.model.timeouts.tunnel,
+                timeouts.client,
+                be.model.timeouts.server,
+            )
+        });
     let (rparts, rbody) = resp.into_parts();
     txn.response = Some(rparts);
     // on-tcp-response and on-http-response, then http-response rules:
@@ -1099,8 +1138,17 @@ pub(crate) async fn handle(
         return finish(error_page(502), access);
     };
     crate::lua::reason_phrase(&mut rparts);
-    for h in HOP_BY_HOP {
-        rparts.headers.remove(*h);
+    let switching = hop::upgrade(&rparts.headers);
+    hop::strip_hop_by_hop(&mut rparts.headers);
+    match (tunnel, switching) {
+        (Some(tunnel), Some(protocol)) => {
+            hop::mark_upgrade(&mut rparts.headers, protocol);
+            *session
+                .tunnel
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
+        }
+        _ => hop::close_client_side(&mut rparts.headers, &fe.model),
     }
     let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
     finish(r, access)
@@ -1116,6 +1164,7 @@ async fn forward(
     progress: &Progress,
     server: &ServerRt,
     server_timeout: Option<Duration>,
+    server_conn: &hop::ServerConnection,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
     let addr = server.addr;
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
@@ -1138,20 +1187,8 @@ async fn forward(
     *req.method_mut() = txn.request.method.clone();
     *req.uri_mut() = uri;
     let mut headers = txn.request.headers.clone();
-    // `te: trailers` is the one TE that goes on (gRPC servers require it),
-    // as HAProxy keeps it.
-    let trailers = headers.get_all(hyper::header::TE).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        })
-    });
-    for h in HOP_BY_HOP {
-        headers.remove(*h);
-    }
-    if trailers {
-        headers.insert(hyper::header::TE, HeaderValue::from_static("trailers"));
-    }
+    hop::strip_hop_by_hop(&mut headers);
+    server_conn.apply(&mut headers);
     *req.headers_mut() = headers;
     let call = server.client().request(req);
     let result = match server_timeout {

@@ -236,7 +236,6 @@ backend app
             "parsing [haproxy.cfg:4:5] : 'server' not allowed because frontend 'web' has no backend capability",
             "parsing [haproxy.cfg:7:35] : 'weight' expects a positive integer argument in the range [0, 256], got '300'",
             "parsing [haproxy.cfg:8:33] : 'rise' expects a positive integer argument in the range [1, 2147483647], got '0'",
-            "parsing [haproxy.cfg:9:28] : 'server s3' : 'backup' is not supported by the gateway",
             "parsing [haproxy.cfg:9:35] : 'server s3' : 'cookie' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
@@ -573,7 +572,6 @@ backend app
             "parsing [haproxy.cfg:10:5] : 'timeout server' is accepted and ignored: a frontend has no backend capability",
             "parsing [haproxy.cfg:11:5] : 'timeout check' is accepted and ignored: a frontend has no backend capability",
             "parsing [haproxy.cfg:13:5] : 'timeout client' is accepted and ignored: a backend has no frontend capability",
-            "parsing [haproxy.cfg:14:5] : 'timeout tunnel' is accepted and ignored: not implemented by the gateway",
         ],
     },
     Case {
@@ -730,9 +728,6 @@ frontend web
         errors: &[],
         warnings: &[
             "parsing [haproxy.cfg:11:5] : 'option dontlognull' is accepted and ignored: the gateway logs every request",
-            "parsing [haproxy.cfg:12:5] : 'option forwardfor' is accepted and ignored: the gateway does not add an X-Forwarded-For header",
-            "parsing [haproxy.cfg:13:5] : 'option http-keep-alive' is accepted and ignored: the gateway manages connection persistence by itself",
-            "parsing [haproxy.cfg:14:5] : 'option http-server-close' is accepted and ignored: the gateway manages connection persistence by itself",
             "parsing [haproxy.cfg:15:5] : 'option redispatch' is accepted and ignored: the gateway does not retry connections to servers",
             "parsing [haproxy.cfg:16:5] : 'retries' is accepted and ignored: the gateway does not retry connections to servers",
             "parsing [haproxy.cfg:17:5] : 'errorfile' is accepted and ignored: the gateway sends its own error pages",

@@ -371,6 +371,7 @@ pub(crate) struct Backend {
     pub(crate) name: String,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
     count: Arc<AtomicUsize>,
+    conns: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     accept: Option<thread::JoinHandle<()>>,
 }
@@ -381,16 +382,23 @@ impl Backend {
         let addr = listener.local_addr().expect("backend address");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let count = Arc::new(AtomicUsize::new(0));
+        let conns = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let accept = {
-            let (name, seen, count, stop) =
-                (name.to_owned(), seen.clone(), count.clone(), stop.clone());
+            let (name, seen, count, stop, conns) = (
+                name.to_owned(),
+                seen.clone(),
+                count.clone(),
+                stop.clone(),
+                conns.clone(),
+            );
             thread::spawn(move || {
                 for sock in listener.incoming() {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
                     let Ok(sock) = sock else { continue };
+                    conns.fetch_add(1, Ordering::SeqCst);
                     let (name, seen, count) = (name.clone(), seen.clone(), count.clone());
                     thread::spawn(move || serve_backend_conn(sock, &name, &seen, &count));
                 }
@@ -401,6 +409,7 @@ impl Backend {
             name: name.to_owned(),
             seen,
             count,
+            conns,
             stop,
             accept: Some(accept),
         }
@@ -409,6 +418,11 @@ impl Backend {
     /// Requests answered so far.
     pub(crate) fn count(&self) -> usize {
         self.count.load(Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far.
+    pub(crate) fn connections(&self) -> usize {
+        self.conns.load(Ordering::SeqCst)
     }
 
     /// Every request seen so far.
@@ -670,6 +684,14 @@ impl Conn {
             headers,
             body,
         })
+    }
+
+    /// Reads exactly `n` bytes (after a response: what a tunnel carries).
+    pub(crate) fn read_bytes(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        if !fill(&mut self.stream, &mut self.buf, n)? {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF"));
+        }
+        Ok(self.buf.drain(..n).collect())
     }
 
     /// Whether the peer closed the connection (EOF or reset) within `within`, with nothing more

@@ -83,7 +83,7 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "proxy",
         "timeout",
-        "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue` run; the others warn",
+        "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue`, `check` run; the others warn",
     ),
     ("proxy", "filter", "`spoe` only"),
     (
@@ -95,6 +95,16 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "proxy",
         "stats",
         "`enable`, `uri`, `realm`, `auth`, `refresh`, `admin`, `hide-version`, `show-legends`, `show-node`, `show-desc`, `scope`; `http-request` and `show-modules` are refused; the page's CSV is `show stat`'s; JSON exports are not served; the servers' admin actions are ready, drain and maint",
+    ),
+    (
+        "proxy",
+        "http-check",
+        "`send` with `meth`, `uri`, `ver`, `hdr`, `body`; `expect [!]` with `status`, `rstatus`, `string`, `rstring`; `connect [port N]`; `disable-on-404`. `send-state`, `set-var`, `comment`, the `-lf` forms and `expect hdr`, `fhdr`, `min-recv` are errors naming them; regexes are Rust's, not PCRE",
+    ),
+    (
+        "proxy",
+        "tcp-check",
+        "`connect [port N]` only (a TCP connect); `send`/`expect` are errors naming them",
     ),
     (
         "bind",

@@ -53,7 +53,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
 
     let mut frontends = Vec::new();
     let mut backends = Vec::new();
-    for p in proxies {
+    for mut p in proxies {
+        warn_forwardfor_in_tcp(&mut p, diag);
         let frontend_half = is_frontend(&p);
         let backend_half = matches!(p.kind, Kind::Backend | Kind::Listen);
         if backend_half {
@@ -64,7 +65,11 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 balance: p.balance,
                 servers: p.servers.iter().map(|(s, _)| s.clone()).collect(),
                 spop_check: p.spop_check,
+                checks: p.checks.build(),
+                all_backups: p.all_backups,
                 http_buffer_request: p.http_buffer_request,
+                forwardfor: p.forwardfor.clone(),
+                http_mode: p.http_mode,
                 acls: AclSet::new(),
                 http_request: Vec::new(),
                 http_response: Vec::new(),
@@ -113,6 +118,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 unique_id_header: p.unique_id_header,
                 monitor_uri: p.monitor_uri,
                 stats: p.stats.map(Arc::new),
+                forwardfor: p.forwardfor,
+                http_mode: p.http_mode,
             });
         }
     }
@@ -139,6 +146,24 @@ fn refuse_h2_to_agents(p: &Proxy, diag: &mut Diag) {
             );
         }
     }
+}
+
+/// HAProxy ignores `option forwardfor` in a tcp proxy, with a warning (`check_config_validity()`).
+fn warn_forwardfor_in_tcp(p: &mut Proxy, diag: &mut Diag) {
+    if p.mode == Some(Mode::Http) || p.mode_unsure || p.forwardfor.take().is_none() {
+        return;
+    }
+    let kind = match p.kind {
+        Kind::Listen => "proxy",
+        other => other.keyword(),
+    };
+    diag.warn_msg(
+        p.span.clone(),
+        format!(
+            "'option forwardfor' ignored for {kind} '{}' as it requires HTTP mode",
+            p.name
+        ),
+    );
 }
 
 /// HAProxy ignores HTTP rules in a tcp backend, with a warning.

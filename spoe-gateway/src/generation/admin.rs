@@ -14,9 +14,7 @@ use super::{BackendRt, ServerRt};
 impl ServerRt {
     /// Whether load balancing may pick it now: up, ready, with a weight.
     pub(crate) fn usable(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
-            && self.admin.state() == Admin::Ready
-            && self.admin.weight() > 0
+        super::health::takes_requests(self)
     }
 }
 

@@ -30,7 +30,8 @@ use upstream::CountingConnector;
 mod admin;
 mod admin_state;
 mod agent_tls;
-mod health;
+pub(crate) mod health;
+mod probe;
 mod rows;
 mod upstream;
 
@@ -61,6 +62,9 @@ pub(crate) struct ServerRt {
     pub(crate) addr: SocketAddr,
     pub(crate) active: AtomicUsize,
     pub(crate) up: AtomicBool,
+    /// Up but drained by its check (`http-check disable-on-404` got a 404: HAProxy's
+    /// `NOLB`): no new requests.
+    pub(crate) stopping: AtomicBool,
     /// `maxconn`: requests beyond it wait for a slot.
     pub(crate) slots: Option<Arc<tokio::sync::Semaphore>>,
     /// One connection pool per worker (a pooled connection is used on the
@@ -383,6 +387,7 @@ impl Generation {
                             addr: s.addr,
                             active: AtomicUsize::new(0),
                             up: AtomicBool::new(true),
+                            stopping: AtomicBool::new(false),
                             slots: s
                                 .maxconn
                                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
@@ -396,9 +401,14 @@ impl Generation {
                         })
                     })
                     .collect();
+                let plan = Arc::new(health::Plan {
+                    backend: b.name.clone(),
+                    checks: b.checks.clone(),
+                    timeouts: b.timeouts,
+                });
                 for server in servers.iter().filter(|s| s.model.check) {
                     checks.spawn(health::check_server(
-                        b.name.clone(),
+                        plan.clone(),
                         server.clone(),
                         servers.clone(),
                         counters.clone(),

@@ -154,6 +154,7 @@ fn backend_row(b: &BackendRt, iid: u64) -> Row {
         .map(|s| &**s)
         .filter(|s| s.usable())
         .collect();
+    let backups = up.iter().filter(|s| s.model.probe.backup).count() as u64;
     let weight: u64 = up.iter().map(|s| u64::from(s.admin.weight())).sum();
     row.state = if up.is_empty() && !b.servers.is_empty() {
         ServerState::Down
@@ -175,8 +176,8 @@ fn backend_row(b: &BackendRt, iid: u64) -> Row {
     );
     row.num(Field::Weight, weight);
     row.num(Field::Uweight, weight);
-    row.num(Field::Act, up.len() as u64);
-    row.num(Field::Bck, 0);
+    row.num(Field::Act, up.len() as u64 - backups);
+    row.num(Field::Bck, backups);
     row.num(Field::Iid, iid);
     row.num(Field::Sid, 0);
     row.set(
@@ -214,6 +215,7 @@ fn server_row(b: &BackendRt, s: &ServerRt, iid: u64, sid: u64) -> Row {
         (Admin::Maint, _, _) => "MAINT",
         (Admin::Drain, _, true) => "DRAIN",
         (_, false, _) => "no check",
+        (_, true, true) if s.stopping.load(Ordering::Relaxed) => "NOLB",
         (_, true, true) => "UP",
         (_, true, false) => "DOWN",
     };
@@ -223,8 +225,8 @@ fn server_row(b: &BackendRt, s: &ServerRt, iid: u64, sid: u64) -> Row {
     row.set(Field::Status, Value::Str(status.to_owned()));
     row.num(Field::Weight, u64::from(s.admin.weight()));
     row.num(Field::Uweight, u64::from(s.admin.weight()));
-    row.num(Field::Act, 1);
-    row.num(Field::Bck, 0);
+    row.num(Field::Act, u64::from(!m.probe.backup));
+    row.num(Field::Bck, u64::from(m.probe.backup));
     row.num(Field::Iid, iid);
     row.num(Field::Sid, sid);
     row.set(Field::Addr, Value::Str(s.addr.to_string()));
@@ -245,6 +247,9 @@ fn server_row(b: &BackendRt, s: &ServerRt, iid: u64, sid: u64) -> Row {
                 Value::Str(check.status.name().to_owned()),
             );
             row.num(Field::CheckDuration, check.duration_ms);
+            if let Some(code) = check.code {
+                row.num(Field::CheckCode, u64::from(code));
+            }
             row.set(
                 Field::CheckDesc,
                 Value::Str(check.status.reason().to_owned()),

@@ -9,6 +9,8 @@
 //! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
 pub(super) mod bind;
+pub(super) mod check;
+mod conn;
 mod defaults;
 mod filter;
 mod limits;
@@ -97,6 +99,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "balance",
         handler: |lw, p, line| lw.balance(p, line),
         uses: Use::Runs(&[("Backend.balance", "proxy.rs")]),
+    },
+    Keyword {
+        name: "http-check",
+        handler: |lw, p, line| lw.http_check(p, line),
+        uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "tcp-check",
+        handler: |lw, p, line| lw.tcp_check(p, line),
+        uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
     },
     Keyword {
         name: "acl",
@@ -316,7 +328,7 @@ impl Lowerer<'_, '_> {
         let missing = (fe && t.client.is_none())
             || (be
                 && !p.servers.is_empty()
-                && (t.connect.is_none() || (t.server.is_none() && (http || !p.timeout_tunnel))));
+                && (t.connect.is_none() || (t.server.is_none() && (http || t.tunnel.is_none()))));
         if !missing || p.timeouts_unsure {
             return;
         }

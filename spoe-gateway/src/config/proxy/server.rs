@@ -40,6 +40,36 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.fall", "generation/mod.rs")]),
     },
     Keyword {
+        name: "fastinter",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.fastinter", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "downinter",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.downinter", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "port",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.port", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "addr",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.addr", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "backup",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.backup", "proxy.rs")]),
+    },
+    Keyword {
+        name: "no-backup",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.backup", "proxy.rs")]),
+    },
+    Keyword {
         name: "weight",
         handler: (),
         uses: Use::Runs(&[("Server.weight", "proxy.rs")]),
@@ -152,6 +182,7 @@ impl Lowerer<'_, '_> {
                 pool_purge_delay: settings.pool_purge_delay,
                 tls,
                 proto_h2: settings.proto_h2,
+                probe: settings.probe,
             },
             name.span().clone(),
         ));
@@ -190,8 +221,10 @@ impl Lowerer<'_, '_> {
             match key {
                 "check" => s.check = true,
                 "no-check" => s.check = false,
+                "backup" => s.probe.backup = true,
+                "no-backup" => s.probe.backup = false,
                 "inter" | "rise" | "fall" | "weight" | "maxconn" | "pool-max-conn"
-                | "pool-purge-delay" => {
+                | "pool-purge-delay" | "fastinter" | "downinter" | "port" | "addr" => {
                     let Some(value) = words.get(i + 1) else {
                         self.diag.error_msg(
                             word.span().clone(),
@@ -200,9 +233,13 @@ impl Lowerer<'_, '_> {
                         return false;
                     };
                     let valid = match key {
-                        "inter" => match self.duration(value, "inter") {
+                        "inter" | "fastinter" | "downinter" => match self.duration(value, key) {
                             Some(d) if !d.is_zero() => {
-                                s.inter = d;
+                                match key {
+                                    "inter" => s.inter = d,
+                                    "fastinter" => s.probe.fastinter = Some(d),
+                                    _ => s.probe.downinter = Some(d),
+                                }
                                 true
                             }
                             Some(_) => {
@@ -258,6 +295,29 @@ impl Lowerer<'_, '_> {
                                 true
                             }
                             None => false,
+                        },
+                        "port" => match self.ranged(value, key, 1, 65535) {
+                            Some(n) => {
+                                s.probe.port = u16::try_from(n).ok();
+                                true
+                            }
+                            None => false,
+                        },
+                        "addr" => match value.as_str().parse::<std::net::IpAddr>() {
+                            Ok(ip) => {
+                                s.probe.addr = Some(ip);
+                                true
+                            }
+                            Err(_) => {
+                                self.diag.error_msg(
+                                    value.span().clone(),
+                                    format!(
+                                        "'{label}' : 'addr' expects an IPv4 or IPv6 address, got '{}' (the gateway does not resolve names here)",
+                                        value.as_str()
+                                    ),
+                                );
+                                false
+                            }
                         },
                         "pool-purge-delay" => match self.duration(value, key) {
                             Some(d) => {

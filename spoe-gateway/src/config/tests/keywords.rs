@@ -127,8 +127,9 @@ fn every_keyword_runs_or_says_it_is_ignored() {
         true,
         |name| {
             let value = match name {
-                "check" | "no-check" => "",
-                "inter" | "pool-purge-delay" => " 2s",
+                "check" | "no-check" | "backup" | "no-backup" => "",
+                "inter" | "fastinter" | "downinter" | "pool-purge-delay" => " 2s",
+                "addr" => " 127.0.0.2",
                 _ => " 2",
             };
             format!("    server s2 127.0.0.1:2 {name}{value}\n")
