@@ -14,6 +14,14 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy
 fi
 
+# The stats page is checked in a real browser (headless Chromium loads it, a screenshot is
+# kept, its DOM is read); the test fails, never skips, without it.
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "test.sh: installing chromium from Debian" >&2
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+fi
+
 # The rate_limit example's interop test runs a real redis-server (on a Unix
 # socket in a temporary directory); it fails, never skips, without it.
 if ! command -v redis-server >/dev/null 2>&1; then

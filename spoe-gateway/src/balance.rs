@@ -34,7 +34,7 @@ fn candidates(backend: &BackendRt) -> Vec<usize> {
 /// Picks a server for `txn` (`None`: no server takes requests, or a weightless map).
 pub(crate) fn pick_server(backend: &BackendRt, txn: &Txn) -> Option<usize> {
     let candidates = candidates(backend);
-    let weight = |i: usize| backend.servers[i].model.weight;
+    let weight = |i: usize| backend.servers[i].admin.weight();
     match &backend.model.balance {
         Balance::RoundRobin => round_robin(backend, &candidates),
         Balance::LeastConn => candidates.iter().copied().min_by_key(|&i| {
@@ -99,7 +99,7 @@ pub(crate) fn pick_server(backend: &BackendRt, txn: &Txn) -> Option<usize> {
 
 /// Weighted round robin over `candidates`.
 fn round_robin(backend: &BackendRt, candidates: &[usize]) -> Option<usize> {
-    let weight = |i: usize| u64::from(backend.servers[i].model.weight);
+    let weight = |i: usize| u64::from(backend.servers[i].admin.weight());
     let total: u64 = candidates.iter().map(|&i| weight(i)).sum();
     if total == 0 {
         return None;
@@ -140,7 +140,7 @@ fn rand_below(n: u64) -> u64 {
 fn by_hash(backend: &BackendRt, candidates: &[usize], key: u32) -> Option<usize> {
     let weights: Vec<u64> = candidates
         .iter()
-        .map(|&i| u64::from(backend.servers[i].model.weight))
+        .map(|&i| u64::from(backend.servers[i].admin.weight()))
         .collect();
     let gcd = weights
         .iter()

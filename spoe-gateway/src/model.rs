@@ -139,6 +139,13 @@ pub(crate) struct Global {
     /// `pidfile`: where the gateway writes its pid once it listens (at start; a reload keeps
     /// the file the gateway started with, as HAProxy's master does).
     pub(crate) pidfile: Option<PathBuf>,
+    /// `stats socket` lines: where the runtime API listens.
+    pub(crate) stats_sockets: Vec<StatsSocket>,
+    /// `stats timeout` (10 s by default): an idle runtime API connection in prompt mode is
+    /// closed after this long.
+    pub(crate) stats_timeout: Duration,
+    /// `stats maxconn` (10 by default): runtime API connections open at once, per socket.
+    pub(crate) stats_maxconn: usize,
     /// `daemon`, `user`/`uid`, `group`/`gid`, `chroot`: what the process becomes at start.
     pub(crate) process: Process,
 }
@@ -206,10 +213,101 @@ impl Default for Global {
             h2: H2Tunes::default(),
             environment: None,
             pidfile: None,
+            stats_sockets: Vec::new(),
+            stats_timeout: DEFAULT_STATS_TIMEOUT,
+            stats_maxconn: DEFAULT_STATS_MAXCONN,
             process: Process::default(),
         }
     }
 }
+
+/// `stats timeout` when none is configured (HAProxy's).
+pub(crate) const DEFAULT_STATS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `stats maxconn` when none is configured (HAProxy's).
+pub(crate) const DEFAULT_STATS_MAXCONN: usize = 10;
+
+/// What a runtime API connection may do (`level`): HAProxy's access levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum CliLevel {
+    /// `user`: read-only, without sensitive data.
+    User,
+    /// `operator` (the default): read-only, and a few harmless commands.
+    Operator,
+    /// `admin`: everything, servers' state and weight included.
+    Admin,
+}
+
+/// Where a `stats socket` listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StatsAddr {
+    /// A Unix socket path.
+    Unix(PathBuf),
+    /// `ipv4@ADDR:PORT`, `ipv6@...` or `ADDR:PORT`.
+    Tcp(SocketAddr),
+}
+
+/// A `stats socket` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StatsSocket {
+    /// The address.
+    pub(crate) addr: StatsAddr,
+    /// `mode`: the Unix socket file's permissions.
+    pub(crate) mode: Option<u32>,
+    /// `uid`/`user`, `gid`/`group`: the Unix socket file's owner.
+    pub(crate) owner: (Option<u32>, Option<u32>),
+    /// `level` (`operator` by default).
+    pub(crate) level: CliLevel,
+}
+
+/// `stats ...` lines of a proxy (HAProxy's `uri_auth`): the statistics page it serves.
+#[derive(Debug, Clone)]
+pub(crate) struct StatsPage {
+    /// `stats uri` (`/haproxy?stats` by default): the prefix of the page's requests.
+    pub(crate) uri: Arc<str>,
+    /// `stats realm` (`HAProxy Statistics` by default), asked for with `stats auth`.
+    pub(crate) realm: Option<String>,
+    /// `stats auth USER:PASSWORD` lines: without any, the page is open.
+    pub(crate) users: Vec<(String, String)>,
+    /// `stats refresh`: the page's `Refresh` header.
+    pub(crate) refresh: Option<Duration>,
+    /// `stats admin if|unless COND`: who may set servers' state from the page.
+    pub(crate) admin: Vec<Condition>,
+    /// `stats hide-version`.
+    pub(crate) hide_version: bool,
+    /// `stats show-legends`.
+    pub(crate) show_legends: bool,
+    /// `stats show-node [NAME]`: `Some("")` shows the host name.
+    pub(crate) show_node: Option<String>,
+    /// `stats show-desc [TEXT]`.
+    pub(crate) show_desc: Option<String>,
+    /// `stats scope NAME` lines: the proxies shown (all without any; `.` is this one).
+    pub(crate) scope: Vec<String>,
+}
+
+impl Default for StatsPage {
+    /// HAProxy's defaults (`stats_check_init_uri_auth()`): `stats enable` alone.
+    fn default() -> Self {
+        Self {
+            uri: Arc::from(DEFAULT_STATS_URI),
+            realm: None,
+            users: Vec::new(),
+            refresh: None,
+            admin: Vec::new(),
+            hide_version: false,
+            show_legends: false,
+            show_node: None,
+            show_desc: None,
+            scope: Vec::new(),
+        }
+    }
+}
+
+/// `stats uri` when none is configured (HAProxy's).
+pub(crate) const DEFAULT_STATS_URI: &str = "/haproxy?stats";
+
+/// `stats realm` when none is configured (HAProxy's).
+pub(crate) const DEFAULT_STATS_REALM: &str = "HAProxy Statistics";
 
 /// The `timeout` values of a proxy (after `defaults` were applied).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -549,6 +647,8 @@ pub(crate) struct Frontend {
     pub(crate) monitor_uri: Option<Arc<str>>,
     /// `errorfile` lines (with `defaults`'): the frontend's pages, by status.
     pub(crate) errorfiles: crate::errorfile::ErrorFiles,
+    /// `stats enable|uri|...`: the statistics page, after its `http-request` rules.
+    pub(crate) stats: Option<Arc<StatsPage>>,
     /// `option forwardfor`.
     pub(crate) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
@@ -804,6 +904,8 @@ pub(crate) struct Backend {
     /// `errorfile` lines (with `defaults`'): the backend's pages, by status, ahead of the
     /// frontend's.
     pub(crate) errorfiles: crate::errorfile::ErrorFiles,
+    /// `stats enable|uri|...`: the statistics page, after its `http-request` rules.
+    pub(crate) stats: Option<Arc<StatsPage>>,
     /// `option forwardfor`.
     pub(crate) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.

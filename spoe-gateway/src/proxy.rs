@@ -278,9 +278,9 @@ enum Flow {
     Continue,
     /// Answered by a rule, with the termination state of the access line.
     Respond(Response<Body>, &'static str),
-    /// Answered by `use-service prometheus-exporter` (HAProxy logs the
-    /// applet as the server, `<PROMEX>`).
-    Service(Response<Body>),
+    /// Answered by an applet: `use-service prometheus-exporter` or the stats page (HAProxy
+    /// logs the applet as the server, `<PROMEX>`, `<STATS>`).
+    Service(Response<Body>, &'static str),
     /// `use-service lua.NAME`: the service answers, with the request's body.
     LuaService(String),
     /// `txn:done()` without a reply: the connection closes with no answer.
@@ -346,6 +346,40 @@ impl Ctx<'_> {
             }
         };
         &mut self.streams[i].1
+    }
+
+    /// The stats page's answer (`crate::stats_page`): 401 without the credentials `stats
+    /// auth` asks for, a 303 with the result after a `POST` (whose form is read up to
+    /// `bufsize` bytes), else the page.
+    async fn stats_page(
+        &self,
+        page: &crate::model::StatsPage,
+        own: &str,
+        admin: bool,
+        txn: &Txn,
+        body: RequestBody,
+        bufsize: usize,
+    ) -> Flow {
+        use crate::stats_page as sp;
+        let boxed = |r: Response<String>| r.map(full);
+        if let Some(r) = sp::unauthorized(page, &txn.request.headers) {
+            return Flow::Respond(boxed(r), "PR");
+        }
+        let req = sp::request(page, &txn.request.uri);
+        if txn.request.method == hyper::Method::POST {
+            let limited = http_body_util::Limited::new(body, bufsize);
+            let code = match BodyExt::collect(limited).await {
+                Ok(form) => sp::post(self.generation, admin, &form.to_bytes()),
+                Err(_) => "EXCD",
+            };
+            return Flow::Service(boxed(sp::redirect(page, &req, code)), "<STATS>");
+        }
+        let snapshot = self.metrics.snapshot(self.generation);
+        let mut r = boxed(sp::page(page, own, &req, admin, &snapshot));
+        if txn.request.method == hyper::Method::HEAD {
+            *r.body_mut() = full(Bytes::new());
+        }
+        Flow::Service(r, "<STATS>")
     }
 
     async fn run_event(&mut self, filters: &[FilterRt], event: Event, txn: &mut Txn) {
@@ -425,7 +459,7 @@ impl Ctx<'_> {
     async fn answer_flow(&mut self, flow: Flow, txn: &mut Txn) -> Flow {
         match flow {
             Flow::Respond(r, t) => Flow::Respond(self.answer(r, txn).await, t),
-            Flow::Service(r) => Flow::Service(self.answer(r, txn).await),
+            Flow::Service(r, applet) => Flow::Service(self.answer(r, txn).await, applet),
             other => other,
         }
     }
@@ -504,7 +538,7 @@ impl Ctx<'_> {
                         "content-type",
                         HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
                     );
-                    return Flow::Service(r);
+                    return Flow::Service(r, "<PROMEX>");
                 }
             }
         }
@@ -1002,6 +1036,17 @@ async fn handle_in_frontend(
         let flow = ctx.answer_flow(flow, &mut txn).await;
         return finish_rule(flow, pending.take());
     }
+    if let Some(page) = &fe.model.stats
+        && crate::stats_page::matches(page, &txn.request.method, &txn.request.uri)
+    {
+        fe.counters.intercepted.inc();
+        let admin = page.admin.iter().any(|c| c.eval(&txn, fe_acls));
+        let request_body = body.into_body(timeouts.client, progress);
+        let r = ctx
+            .stats_page(page, &fe.model.name, admin, &txn, request_body, bufsize)
+            .await;
+        return finish_rule(r, pending.take());
+    }
     let backend_name = fe
         .model
         .use_backends
@@ -1079,6 +1124,16 @@ async fn handle_in_frontend(
     if !matches!(flow, Flow::Continue) {
         let flow = ctx.answer_flow(flow, &mut txn).await;
         return finish_rule(flow, pending.take());
+    }
+    if let Some(page) = &be.model.stats
+        && crate::stats_page::matches(page, &txn.request.method, &txn.request.uri)
+    {
+        let admin = page.admin.iter().any(|c| c.eval(&txn, &be.model.acls));
+        let request_body = body.into_body(timeouts.client, progress);
+        let r = ctx
+            .stats_page(page, &be.model.name, admin, &txn, request_body, bufsize)
+            .await;
+        return finish_rule(r, pending.take());
     }
     // The unique ID is built now if nothing read it yet, and sent to the server when a header
     // is named (HAProxy's `http_process_request()`, after every request rule).
@@ -1451,8 +1506,8 @@ fn body_refused(status: u16, mut access: Access) -> Response<Logged<Body>> {
 fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
     let (r, termination) = match flow {
         Flow::Respond(r, termination) => (r, termination),
-        Flow::Service(r) => {
-            access.server = "<PROMEX>".to_owned();
+        Flow::Service(r, applet) => {
+            access.server = applet.to_owned();
             let zero = Timer::ms(Duration::ZERO);
             (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
             (r, "LR")

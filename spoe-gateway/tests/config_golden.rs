@@ -656,6 +656,43 @@ backend tcpbe
         ],
     },
     Case {
+        name: "stats lines HAProxy refuses, and those the gateway does not run",
+        text: "\
+global
+    stats socket /run/x.sock mode 600 level root
+    stats socket ipv4@127.0.0.1:9999 accept-proxy x
+    stats socket
+    stats timeout 0
+    stats bogus
+defaults
+    mode http
+    timeout client 1s
+    stats admin if TRUE
+frontend web
+    bind :80
+    stats bogus
+    stats admin TRUE
+    stats auth nopassword
+    stats http-request deny
+    stats refresh 5x
+",
+        errors: &[
+            "parsing [haproxy.cfg:2:45] : 'level' only supports 'user', 'operator', and 'admin'",
+            "parsing [haproxy.cfg:3:38] : 'stats socket ... accept-proxy' is not supported by the gateway",
+            "parsing [haproxy.cfg:3:51] : 'stats socket ... x' is not supported by the gateway",
+            "parsing [haproxy.cfg:4:5] : 'stats socket' in global section expects an address or a path to a UNIX socket",
+            "parsing [haproxy.cfg:5:19] : 'stats timeout' expects a positive value",
+            "parsing [haproxy.cfg:6:5] : 'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got 'bogus')",
+            "parsing [haproxy.cfg:10:5] : 'stats admin' not allowed in 'defaults' section.",
+            "parsing [haproxy.cfg:13:11] : unknown stats parameter 'bogus', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'.",
+            "parsing [haproxy.cfg:14:5] : 'stats admin' requires either 'if' or 'unless' followed by a condition.",
+            "parsing [haproxy.cfg:15:5] : 'auth' needs a user:password account.",
+            "parsing [haproxy.cfg:16:11] : 'stats http-request' is not supported by the gateway",
+            "parsing [haproxy.cfg:17:19] : 'stats refresh' expects a duration such as 500ms, got '5x'",
+        ],
+        warnings: &[],
+    },
+    Case {
         name: "accepted and ignored directives",
         text: "\
 global
@@ -685,7 +722,6 @@ frontend web
 ",
         errors: &[],
         warnings: &[
-            "parsing [haproxy.cfg:4:5] : 'stats' is accepted and ignored: the gateway has no stats socket; use its Prometheus metrics",
             "parsing [haproxy.cfg:18:5] : 'log-format' is accepted and ignored: the gateway writes its own access log format",
             "parsing [haproxy.cfg:20:1] : log format ignored for frontend 'web' since it has no log address",
             "parsing [haproxy.cfg:22:49] : 'content-type text/plain' is accepted and ignored: the http reply has no payload (HAProxy ignores it too)",

@@ -28,6 +28,9 @@ use spoe_gateway::config::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader};
 use spoe_interop::{Haproxy, RefusedPort, http_get, http_get_unix};
 
+mod support;
+use support::{answer, serve_backend};
+
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Families whose values may differ, and why. The rest must be equal.
@@ -293,27 +296,6 @@ fn scrape_unix(sock: &Path) -> Scrape {
     let (status, _, body) = http_get_unix(sock, "/metrics", &[]).expect("scrape HAProxy");
     assert_eq!(status, 200);
     parse(&String::from_utf8(body).unwrap())
-}
-
-/// The agent's handler: an empty verdict.
-async fn answer(_req: spoa::Request) -> Result<spoa::Actions, spoa::HandlerError> {
-    Ok(spoa::Actions::new())
-}
-
-/// An HTTP/1.1 server answering 200 `ok` to everything, until the test ends.
-async fn serve_backend(listener: tokio::net::TcpListener) {
-    while let Ok((sock, _)) = listener.accept().await {
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(|_req| async {
-                Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
-                    bytes::Bytes::from_static(b"ok"),
-                )))
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
-                .await;
-        });
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -138,6 +138,19 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Global.pidfile", "server/mod.rs")]),
     },
     Keyword {
+        name: "stats",
+        handler: |lw, line| lw.global_stats(line),
+        uses: Use::Runs(&[
+            ("Global.stats_sockets", "server/cli.rs"),
+            ("Global.stats_timeout", "runtime_api/socket.rs"),
+            ("Global.stats_maxconn", "runtime_api/socket.rs"),
+            ("StatsSocket.addr", "runtime_api/socket.rs"),
+            ("StatsSocket.mode", "runtime_api/socket.rs"),
+            ("StatsSocket.owner", "runtime_api/socket.rs"),
+            ("StatsSocket.level", "runtime_api/socket.rs"),
+        ]),
+    },
+    Keyword {
         name: "setenv",
         handler: environment_line,
         uses: Use::Runs(&[("Global.environment", "proxy.rs")]),

@@ -51,10 +51,6 @@ pub(super) fn suggestion<'a>(kw: &str, all: impl Iterator<Item = &'a str>) -> St
 /// `global` keywords accepted with a warning.
 pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
     (
-        "stats",
-        "the gateway has no stats socket; use its Prometheus metrics",
-    ),
-    (
         "ssl-dh-param-file",
         "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
     ),
@@ -133,8 +129,16 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
     ("splice-auto", true, "the gateway does not splice"),
     ("splice-request", true, "the gateway does not splice"),
     ("splice-response", true, "the gateway does not splice"),
-    ("contstats", true, "the gateway has no stats page"),
-    ("socket-stats", true, "the gateway has no stats page"),
+    (
+        "contstats",
+        true,
+        "the gateway counts a request's bytes on the wire as they pass",
+    ),
+    (
+        "socket-stats",
+        true,
+        "the gateway keeps no statistics per listening socket",
+    ),
     ("http-ignore-probes", true, "not implemented by the gateway"),
     ("http-no-delay", true, "not implemented by the gateway"),
     ("tcp-smart-accept", true, "not implemented by the gateway"),
@@ -242,7 +246,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "srvtcpka-cnt",
     "srvtcpka-idle",
     "srvtcpka-intvl",
-    "stats",
     "stick",
     "stick-table",
     "tcp-request",

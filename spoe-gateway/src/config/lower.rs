@@ -135,6 +135,10 @@ pub(super) struct Proxy {
     pub(super) monitor_uri: Option<Arc<str>>,
     /// `errorfile` lines, by status (a later line for a status replaces an earlier one).
     pub(super) errorfiles: BTreeMap<u16, Arc<crate::errorfile::ErrorFile>>,
+    /// `stats ...`: the statistics page (its `defaults`' until its own first `stats` line).
+    pub(super) stats: Option<crate::model::StatsPage>,
+    /// A `stats` line of its own was read.
+    pub(super) stats_own: bool,
     /// `option forwardfor`.
     pub(super) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
@@ -185,6 +189,8 @@ impl Proxy {
             unique_id_header: None,
             monitor_uri: None,
             errorfiles: BTreeMap::new(),
+            stats: None,
+            stats_own: false,
             forwardfor: None,
             http_mode: HttpMode::KeepAlive,
         }
@@ -213,6 +219,7 @@ impl Proxy {
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
         p.errorfiles.clone_from(&d.errorfiles);
+        p.stats.clone_from(&d.stats);
         p.forwardfor.clone_from(&d.forwardfor);
         p.http_mode = d.http_mode;
         if kind != Kind::Backend {

@@ -120,12 +120,16 @@
 //! unknown keyword says so, a keyword HAProxy has but the gateway does not run says "not
 //! supported by the gateway". All errors are collected, with the warnings.
 //!
+//! - The statistics page, `stats enable|uri|realm|auth|refresh|admin|hide-version|
+//!   show-legends|show-node|show-desc|scope` in proxies (`crate::stats_page`), and `global`'s
+//!   `stats socket|timeout|maxconn`, the runtime API (`crate::runtime_api`).
+//!
 //! # Accepted and ignored, with a warning
 //!
 //! Directives that HAProxy accepts, that are common in real configurations, and whose absence
 //! does not change how the gateway answers a request:
 //!
-//! - `global`: `stats`, `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
+//! - `global`: `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
 //!   `ssl-dh-param-file`, `tune.ssl.default-dh-param`, `log-send-hostname`, `log-tag`,
 //!   `ulimit-n`, `quiet`, `description`, `node`, `expose-experimental-directives`,
 //!   `spread-checks`, `busy-polling`, `mworker-max-reloads`; `log` lines to other targets than
@@ -211,6 +215,7 @@ mod reach;
 mod replies;
 mod rewrites;
 mod ssl;
+mod stats_socket;
 pub mod table;
 #[cfg(test)]
 mod tests;

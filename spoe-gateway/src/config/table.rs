@@ -105,6 +105,16 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     ("proxy", "filter", "`spoe` only"),
     (
+        "global",
+        "stats",
+        "`socket` (a Unix path or a TCP address; `mode`, `level`, `user`, `group`, `uid`, `gid`; `expose-fd listeners` has nothing to pass: the gateway reloads in place), `timeout`, `maxconn`; the runtime API has the commands tools use (`help`, `prompt`, `show info|stat|servers state|table|version`, `set server ... state|weight`, `disable|enable server`, `get|set weight`); others are HAProxy's \"Unknown command\"",
+    ),
+    (
+        "proxy",
+        "stats",
+        "`enable`, `uri`, `realm`, `auth`, `refresh`, `admin`, `hide-version`, `show-legends`, `show-node`, `show-desc`, `scope`; `http-request` and `show-modules` are refused; the page's CSV is `show stat`'s; JSON exports are not served; the servers' admin actions are ready, drain and maint",
+    ),
+    (
         "proxy",
         "http-check",
         "`send` with `meth`, `uri`, `ver`, `hdr`, `body`; `expect [!]` with `status`, `rstatus`, `string`, `rstring`; `connect [port N]`; `disable-on-404`. `send-state`, `set-var`, `comment`, the `-lf` forms and `expect hdr`, `fhdr`, `min-recv` are errors naming them; regexes are Rust's, not PCRE",

@@ -2,6 +2,8 @@
 //! `src/cfgparse.c`, `spoe_check()` and `check_send_spoe_group()` in `src/flt_spoe.c`), and
 //! the split of each proxy into the model's frontends and backends.
 
+use std::sync::Arc;
+
 use spoe::config::Span;
 use spoe::expr::AclSet;
 
@@ -76,9 +78,11 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 http_after_response: Vec::new(),
                 redirects: Vec::new(),
                 filters: Vec::new(),
-                errorfiles: std::sync::Arc::new(p.errorfiles.clone()),
+                errorfiles: Arc::new(p.errorfiles.clone()),
+                stats: None,
             };
             if !frontend_half {
+                backend.stats = p.stats.clone().map(Arc::new);
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.
                 if backend.mode == Mode::Tcp {
                     warn_http_in_tcp(&p, diag);
@@ -123,7 +127,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 unique_id_format: p.unique_id_format,
                 unique_id_header: p.unique_id_header,
                 monitor_uri: p.monitor_uri,
-                errorfiles: std::sync::Arc::new(p.errorfiles),
+                errorfiles: Arc::new(p.errorfiles),
+                stats: p.stats.map(Arc::new),
                 forwardfor: p.forwardfor,
                 http_mode: p.http_mode,
             });

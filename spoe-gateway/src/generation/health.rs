@@ -176,9 +176,13 @@ pub(crate) async fn check_server(
     }
 }
 
-/// Whether a server takes new requests now: up, not drained by its check, with a weight.
+/// Whether a server takes new requests now: up, not drained by its check, ready (not put in
+/// maintenance or drained by the runtime API or the stats page), with a weight.
 pub(crate) fn takes_requests(s: &ServerRt) -> bool {
-    s.up.load(Ordering::Relaxed) && !s.stopping.load(Ordering::Relaxed) && s.model.weight > 0
+    s.up.load(Ordering::Relaxed)
+        && !s.stopping.load(Ordering::Relaxed)
+        && s.admin.state() == super::Admin::Ready
+        && s.admin.weight() > 0
 }
 
 /// Whether a backend has a server to send requests to.

@@ -23,8 +23,12 @@ use crate::log::{LogRoute, LogSinks};
 use crate::model::{Backend, Frontend, GatewayConfig, SpoeFilterDecl};
 use crate::stats::{Counters, StatsRegistry};
 use crate::workers::{PerWorker, Workers};
+pub(crate) use admin_state::Admin;
+use admin_state::ServerAdmin;
 use upstream::CountingConnector;
 
+mod admin;
+mod admin_state;
 mod agent_tls;
 pub(crate) mod health;
 mod probe;
@@ -75,6 +79,8 @@ pub(crate) struct ServerRt {
     pub(crate) counters: Arc<Counters>,
     /// Its `server` line.
     pub(crate) model: crate::model::Server,
+    /// Its state and weight as set at run time.
+    pub(crate) admin: ServerAdmin,
 }
 
 /// An HTTP backend at run time.
@@ -387,8 +393,10 @@ impl Generation {
                                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
                             clients: server_pools(&connector, s, workers),
                             queued: AtomicUsize::new(0),
-                            health: AtomicU32::new(0),
+                            // HAProxy's: up, and down at the first failure.
+                            health: AtomicU32::new(s.rise),
                             counters: server_counters,
+                            admin: ServerAdmin::new(s.weight),
                             model: s.clone(),
                         })
                     })

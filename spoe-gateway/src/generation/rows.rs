@@ -5,8 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::health::takes_requests as usable;
-use super::{BackendRt, FrontendRt, Generation, ServerRt};
+use super::{Admin, BackendRt, FrontendRt, Generation, ServerRt};
 use crate::limits::{ConnLimits, Limit};
 use crate::stats::{CheckStatus, Counters, Field, ObjType, Row, ServerState, Value};
 
@@ -93,7 +92,7 @@ fn none_of(row: &mut Row, fields: &[Field]) {
 
 impl Generation {
     /// One line per frontend, HTTP backend and server, in configuration
-    /// order (each backend followed by its servers), with what was counted
+    /// order (each backend after its servers, as HAProxy lists them), with what was counted
     /// up to now; a frontend's sessions and limit are those `limits` counts
     /// and enforces (`maxconn`).
     pub(crate) fn stats_rows(&self, limits: &ConnLimits) -> Vec<Row> {
@@ -108,10 +107,10 @@ impl Generation {
             let Some(rt) = self.backends.get(&b.name) else {
                 continue;
             };
-            rows.push(backend_row(rt, iid));
             for (sid, s) in rt.servers.iter().enumerate() {
                 rows.push(server_row(rt, s, iid, sid as u64 + 1));
             }
+            rows.push(backend_row(rt, iid));
         }
         rows
     }
@@ -152,10 +151,10 @@ fn backend_row(b: &BackendRt, iid: u64) -> Row {
         .servers
         .iter()
         .map(|s| &**s)
-        .filter(|s| usable(s))
+        .filter(|s| s.usable())
         .collect();
     let backups = up.iter().filter(|s| s.model.probe.backup).count() as u64;
-    let weight: u64 = up.iter().map(|s| u64::from(s.model.weight)).sum();
+    let weight: u64 = up.iter().map(|s| u64::from(s.admin.weight())).sum();
     row.state = if up.is_empty() && !b.servers.is_empty() {
         ServerState::Down
     } else {
@@ -202,15 +201,20 @@ fn server_row(b: &BackendRt, s: &ServerRt, iid: u64, sid: u64) -> Row {
     if let Some(max) = m.maxconn {
         row.num(Field::Slim, max as u64);
     }
-    let status = match (m.check, up) {
-        (false, _) => "no check",
-        (true, true) if s.stopping.load(Ordering::Relaxed) => "NOLB",
-        (true, true) => "UP",
-        (true, false) => "DOWN",
+    let status = match (s.admin.state(), m.check, up) {
+        (Admin::Maint, _, _) => "MAINT",
+        (Admin::Drain, _, true) => "DRAIN",
+        (_, false, _) => "no check",
+        (_, true, true) if s.stopping.load(Ordering::Relaxed) => "NOLB",
+        (_, true, true) => "UP",
+        (_, true, false) => "DOWN",
     };
+    if s.admin.state() == Admin::Maint {
+        row.state = ServerState::Down;
+    }
     row.set(Field::Status, Value::Str(status.to_owned()));
-    row.num(Field::Weight, u64::from(m.weight));
-    row.num(Field::Uweight, u64::from(m.weight));
+    row.num(Field::Weight, u64::from(s.admin.weight()));
+    row.num(Field::Uweight, u64::from(s.admin.weight()));
     row.num(Field::Act, u64::from(!m.probe.backup));
     row.num(Field::Bck, u64::from(m.probe.backup));
     row.num(Field::Iid, iid);

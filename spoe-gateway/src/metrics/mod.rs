@@ -33,6 +33,7 @@ use agents::AgentTotals;
 
 mod agents;
 mod process;
+pub(crate) mod snapshot;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
@@ -89,7 +90,12 @@ pub struct GatewayMetrics {
     unique: AtomicU64,
     resolved_events: Resolved<Counter>,
     resolved_messages: Resolved<Counter>,
-    resolved_times: Resolved<(Histogram, Histogram)>,
+    resolved_times: Resolved<(Histogram, Histogram, Arc<AtomicU64>)>,
+    /// The worker threads (`show info`'s `Nbthread`).
+    pub(crate) threads: std::sync::atomic::AtomicUsize,
+    /// When the process started (`show info`'s uptime).
+    started: (tokio::time::Instant, std::time::SystemTime),
+    sinks: LogSinks,
 }
 
 /// Metrics already looked up in their family, by label values: the
@@ -235,6 +241,9 @@ impl GatewayMetrics {
             resolved_events: Resolved::new(),
             resolved_messages: Resolved::new(),
             resolved_times: Resolved::new(),
+            threads: std::sync::atomic::AtomicUsize::new(1),
+            started: snapshot::started_now(),
+            sinks: sinks.clone(),
         }
     }
 
@@ -293,10 +302,13 @@ impl GatewayMetrics {
                 (
                     self.processing.get_or_create(&labels).clone(),
                     self.queue.get_or_create(&labels).clone(),
+                    Arc::default(),
                 )
             },
-            |(processing, queue)| {
+            |(processing, queue, micros)| {
                 processing.observe(timings.total.as_secs_f64());
+                let us = u64::try_from(timings.total.as_micros()).unwrap_or(u64::MAX);
+                micros.fetch_add(us, Ordering::Relaxed);
                 if let Some(q) = timings.queue {
                     queue.observe(q.as_secs_f64());
                 }
@@ -327,6 +339,11 @@ impl GatewayMetrics {
     /// An old generation is gone: its agents' counters are kept in the totals.
     pub(crate) fn retired(&self, generation: &Generation) {
         self.agents.retired(generation);
+    }
+
+    /// Log lines dropped so far (every sink).
+    pub(crate) fn dropped_logs(&self) -> u64 {
+        self.sinks.dropped()
     }
 
     /// The exposition text, with `generation`'s statistics.

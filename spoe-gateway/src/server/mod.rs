@@ -23,6 +23,7 @@ use crate::proxy::{self, Session};
 use crate::workers::Workers;
 use exchange::Exchange;
 
+mod cli;
 mod connection;
 mod exchange;
 mod http1;
@@ -76,6 +77,15 @@ pub enum ReloadError {
     PidFile {
         /// The file.
         path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A `stats socket` could not be bound.
+    #[error("cannot bind stats socket {addr}: {source}")]
+    StatsSocket {
+        /// The path or address.
+        addr: String,
         /// The operating system's error.
         #[source]
         source: Arc<std::io::Error>,
@@ -173,6 +183,8 @@ pub struct Gateway {
     killing: Arc<std::sync::atomic::AtomicBool>,
     /// Where log lines go.
     sinks: LogSinks,
+    /// The `stats socket` listeners.
+    cli: cli::Serving,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -238,6 +250,9 @@ impl Gateway {
         let limits = Arc::new(ConnLimits::default());
         limits.configure(&loaded.config, workers.len());
         let metrics = Arc::new(GatewayMetrics::of(&sinks, limits.clone()));
+        metrics
+            .threads
+            .store(workers.len(), std::sync::atomic::Ordering::Relaxed);
         let generation = Arc::new(Generation::start(
             1,
             Arc::new(loaded.config),
@@ -266,8 +281,10 @@ impl Gateway {
             prebound: Mutex::new(prebound),
             killing: Arc::default(),
             sinks,
+            cli: cli::Serving::default(),
         });
         gw.bind_listeners(&generation.config).await?;
+        gw.bind_stats_sockets(&generation.config)?;
         if let Some(path) = &generation.config.global.pidfile {
             write_pidfile(path)?;
         }

@@ -61,6 +61,10 @@ impl Gateway {
             self.metrics.reload_failures.inc();
             return Err(e);
         }
+        if let Err(e) = self.bind_stats_sockets(&config) {
+            self.metrics.reload_failures.inc();
+            return Err(e);
+        }
         let limits_config = config.clone();
         let generation = match Generation::start(
             id,

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub(crate) use counters::CheckReport;
 pub use counters::{CheckStatus, Counters};
 pub use fields::Field;
-pub use rows::{ObjType, Row, ServerState, Value, csv_header};
+pub use rows::{EXTRA_COLUMNS, ObjType, Row, ServerState, Value, csv_document, csv_header};
 pub(crate) use tally::{End, Tally};
 pub(crate) use wire::Wire;
 

@@ -143,16 +143,76 @@ impl Row {
         }
     }
 
-    /// The line as HAProxy's CSV writes it (without the trailing extra
-    /// modules' columns).
+    /// The line as HAProxy's CSV writes it: the fields, then the extra modules' columns
+    /// ([`EXTRA_COLUMNS`]: empty, the gateway does not count by protocol), each cell
+    /// followed by a comma.
     pub fn csv(&self) -> String {
-        let cells: Vec<String> = self.values.iter().map(ToString::to_string).collect();
-        cells.join(",")
+        let mut line = String::new();
+        for v in &self.values {
+            line.push_str(&v.to_string());
+            line.push(',');
+        }
+        line.push_str("-,");
+        for _ in EXTRA_COLUMNS {
+            line.push(',');
+        }
+        line
     }
 }
 
-/// HAProxy's CSV header line for the fields (`# pxname,svname,...`).
+/// The columns HAProxy 2.6's extra statistics modules (SSL, HTTP/2, HTTP/1) add after the
+/// fields and a `-` column. The gateway has no such per-protocol counters: its cells are
+/// empty (no value), never a made-up zero.
+pub const EXTRA_COLUMNS: &[&str] = &[
+    "ssl_sess",
+    "ssl_reused_sess",
+    "ssl_failed_handshake",
+    "h2_headers_rcvd",
+    "h2_data_rcvd",
+    "h2_settings_rcvd",
+    "h2_rst_stream_rcvd",
+    "h2_goaway_rcvd",
+    "h2_detected_conn_protocol_errors",
+    "h2_detected_strm_protocol_errors",
+    "h2_rst_stream_resp",
+    "h2_goaway_resp",
+    "h2_open_connections",
+    "h2_backend_open_streams",
+    "h2_total_connections",
+    "h2_backend_total_streams",
+    "h1_open_connections",
+    "h1_open_streams",
+    "h1_total_connections",
+    "h1_total_streams",
+    "h1_bytes_in",
+    "h1_bytes_out",
+    "h1_spliced_bytes_in",
+    "h1_spliced_bytes_out",
+];
+
+/// HAProxy 2.6's CSV header line (`# pxname,svname,...,-,ssl_sess,...,`), as `show stat`
+/// and the stats page's `;csv` print it.
 pub fn csv_header() -> String {
-    let names: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
-    format!("# {}", names.join(","))
+    let mut line = String::from("# ");
+    for name in Field::ALL
+        .iter()
+        .map(|f| f.name())
+        .chain(["-"])
+        .chain(EXTRA_COLUMNS.iter().copied())
+    {
+        line.push_str(name);
+        line.push(',');
+    }
+    line
+}
+
+/// The CSV document of `rows`: the header and a line per row, each ending in a newline.
+pub fn csv_document(rows: &[Row]) -> String {
+    let mut out = csv_header();
+    out.push('\n');
+    for row in rows {
+        out.push_str(&row.csv());
+        out.push('\n');
+    }
+    out
 }

@@ -20,6 +20,7 @@ mod option;
 mod routing;
 mod rules;
 mod server;
+mod stats;
 mod timeout;
 mod unique_id;
 
@@ -167,6 +168,23 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "monitor-uri",
         handler: |lw, p, line| lw.monitor_uri(p, line),
         uses: Use::Runs(&[("Frontend.monitor_uri", "proxy.rs")]),
+    },
+    Keyword {
+        name: "stats",
+        handler: |lw, p, line| lw.stats(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.stats", "proxy.rs"),
+            ("StatsPage.uri", "stats_page/mod.rs"),
+            ("StatsPage.realm", "stats_page/mod.rs"),
+            ("StatsPage.users", "stats_page/mod.rs"),
+            ("StatsPage.refresh", "stats_page/mod.rs"),
+            ("StatsPage.admin", "proxy.rs"),
+            ("StatsPage.hide_version", "stats_page/html.rs"),
+            ("StatsPage.show_legends", "stats_page/html.rs"),
+            ("StatsPage.show_node", "stats_page/html.rs"),
+            ("StatsPage.show_desc", "stats_page/html.rs"),
+            ("StatsPage.scope", "stats_page/mod.rs"),
+        ]),
     },
     Keyword {
         name: "clitimeout",
