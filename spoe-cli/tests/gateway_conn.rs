@@ -535,3 +535,43 @@ fn websocket_handshakes_without_their_key_are_refused_as_haproxy() {
     assert_eq!(invalid[0], 502);
     assert_same(&sides, &[("101 without accept".to_owned(), invalid)]);
 }
+
+/// A backend on `127.0.0.2` at the port a proxy is tried on, kept for the port it ends on.
+fn backend_at_proxy_port(slot: &std::cell::RefCell<Option<Backend>>, port: u16) -> String {
+    let addr = SocketAddr::from(([127, 0, 0, 2], port));
+    *slot.borrow_mut() = Backend::bind("mapped", addr).ok();
+    format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n    use_backend off if {{ path /off }}\n\
+         default_backend be\nbackend be\n    server s 127.0.0.2\nbackend off\n    server s ipv4@127.0.0.2:+0\n"
+    )
+}
+
+#[test]
+fn a_server_without_port_gets_the_clients_destination_port_as_haproxy() {
+    let hap_slot = std::cell::RefCell::new(None);
+    let (haproxy, hap_port) = Haproxy::start_on_port(|p| backend_at_proxy_port(&hap_slot, p), &[]);
+    let gw_slot = std::cell::RefCell::new(None);
+    let (gateway, gw_addr) =
+        GatewayProc::start_on_port(|p| backend_at_proxy_port(&gw_slot, p), &[]);
+    let mut outcomes = Vec::new();
+    for (addr, slot) in [(local(hap_port), &hap_slot), (gw_addr, &gw_slot)] {
+        let backend = slot
+            .borrow_mut()
+            .take()
+            .expect("a backend on the proxy's port");
+        let r = gateway_support::get(addr, "/mapped", &[]).unwrap();
+        let off = gateway_support::get(addr, "/off", &[]).unwrap();
+        outcomes.push((
+            [r.status, off.status],
+            r.header("x-backend").map(str::to_owned),
+            backend.count(),
+        ));
+    }
+    assert_eq!(
+        outcomes[0],
+        ([200, 200], Some("mapped".to_owned()), 2),
+        "{}",
+        haproxy.log()
+    );
+    assert_eq!(outcomes[0], outcomes[1], "{}", gateway.log());
+}

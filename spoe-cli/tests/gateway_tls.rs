@@ -470,3 +470,36 @@ fn stalled_handshakes_are_cut_at_timeout_client_as_in_haproxy() {
     );
     println!("{report}");
 }
+
+/// `crl-file` on a `bind` verifying client certificates: a certificate the CA's CRL revokes is
+/// refused, another is served, by HAProxy 2.6 and the gateway alike.
+#[test]
+fn crl_file_refuses_revoked_client_certificates_as_haproxy() {
+    let mut pki = TestPki::new();
+    pki.server("site.pem", &["www.example"]);
+    pki.client("good.pem", "good client");
+    let (_, revoked) = pki.revocable_client("revoked.pem", "revoked client");
+    pki.crl("crl.pem", &[revoked]);
+    let dir = pki.dir().display().to_string();
+    let cfg = |port: u16| {
+        format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port} ssl crt {dir}/site.pem ca-file {dir}/ca.pem crl-file {dir}/crl.pem verify required\n    \
+             http-request return status 200 content-type text/plain lf-string \"cn=%[ssl_c_s_dn(CN)]\"\n"
+        )
+    };
+    let (_haproxy, hport) = Haproxy::start_on_port(cfg, &[]);
+    let (gw, gaddr) = GatewayProc::start_on_port(cfg, &[]);
+    for (who, port) in [("HAProxy", hport), ("the gateway", gaddr.port())] {
+        let good = pki.path("good.pem").display().to_string();
+        let (ok, body, _) = curl(&pki, port, "www.example", &["--cert", &good]);
+        assert!(
+            ok && body.contains("cn=good client"),
+            "{who}: {body}\n{}",
+            gw.log()
+        );
+        let revoked = pki.path("revoked.pem").display().to_string();
+        let (ok, body, _) = curl(&pki, port, "www.example", &["--cert", &revoked]);
+        assert!(!ok, "{who} served a revoked certificate: {body}");
+    }
+}

@@ -18,9 +18,10 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::Instant;
 
-use crate::httplog::{ACCESS_LEVEL, HttpLog, Timer};
+use crate::httplog::{ACCESS_LEVEL, ERROR_LEVEL, HttpLog, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
+use crate::model::LogOptions;
 use crate::stats::{Counters, End, Tally};
 
 /// The level of a request's access line as the request's rules set it (`set-log-level`,
@@ -60,6 +61,13 @@ impl LineLevel {
     /// No line for this request.
     pub(crate) fn silence(&self) {
         self.store(SILENT);
+    }
+
+    /// Whether the rules set a level.
+    fn is_set(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|cell| cell.load(Ordering::Relaxed) != DEFAULT_LEVEL)
     }
 
     /// The level to write the line at; `None`: no line.
@@ -149,6 +157,8 @@ pub(crate) struct Access {
     pub(crate) tally: Option<Tally>,
     /// The line's level.
     pub(crate) level: LineLevel,
+    /// The frontend's `dontlog-normal`, `log-separate-errors`.
+    pub(crate) log_options: LogOptions,
 }
 
 impl Access {
@@ -196,6 +206,7 @@ impl Access {
             bodiless: false,
             tally: None,
             level: LineLevel::default(),
+            log_options: LogOptions::default(),
         }
     }
 
@@ -213,8 +224,21 @@ impl Access {
         let Some(route) = &self.httplog else {
             return;
         };
+        // HAProxy's `strm_log()`: an error is a termination state other than `--` and `L*`, or
+        // a status of 500 or more.
+        let error = !matches!(self.termination.as_bytes().first(), Some(b'-' | b'L'))
+            || self.status.is_some_and(|s| s >= 500);
+        if !error && self.log_options.dont_log_normal {
+            return;
+        }
         let Some(level) = self.level.get() else {
             return;
+        };
+        let level = match level {
+            ACCESS_LEVEL if error && self.log_options.separate_errors && !self.level.is_set() => {
+                ERROR_LEVEL
+            }
+            l => l,
         };
         let line = HttpLog {
             client: self.client,

@@ -3,12 +3,12 @@
 //! connection mode of each side (`h1_set_srv_conn_mode()`, `h1_set_cli_conn_mode()` in
 //! `src/mux_h1.c`). Pure functions over the model and the headers.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use hyper::HeaderMap;
 use hyper::header::{CONNECTION, HeaderValue, UPGRADE};
 
-use crate::model::{Backend, Frontend, HttpMode, Net};
+use crate::model::{Backend, Frontend, HttpMode, Net, Server};
 
 /// The headers of one hop, never forwarded.
 pub(crate) const HOP_BY_HOP: &[&str] = &[
@@ -80,6 +80,25 @@ pub(crate) fn websocket_keyed(headers: &HeaderMap, response: bool) -> bool {
 pub(crate) fn mark_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
     headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(UPGRADE, protocol);
+}
+
+/// Where a request to `server` goes (`alloc_dst_address()` in `src/backend.c`): an
+/// unspecified server address (`0.0.0.0`, `::`) takes the address the client connected to,
+/// and a mapped port the port it connected to plus the offset (modulo 65536, as HAProxy's
+/// 16-bit port).
+pub(crate) fn server_target(server: &Server, dst: Option<SocketAddr>) -> SocketAddr {
+    let mut addr = server.addr;
+    let Some(dst) = dst else {
+        return addr;
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(dst.ip());
+    }
+    if let Some(offset) = server.port_offset {
+        let port = (i32::from(dst.port()) + offset).rem_euclid(65536);
+        addr.set_port(u16::try_from(port).unwrap_or_default());
+    }
+    addr
 }
 
 /// Whether `ip` is in `net` (`ipcmp2net()`: an address of the other family never is).

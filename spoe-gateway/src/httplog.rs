@@ -19,6 +19,9 @@ use crate::model::{Syslog, SyslogFormat};
 /// The syslog level of access lines (`info`).
 pub(crate) const ACCESS_LEVEL: u8 = 6;
 
+/// The syslog level of access lines of errors with `option log-separate-errors` (`err`).
+pub(crate) const ERROR_LEVEL: u8 = 3;
+
 /// The syslog level of SPOE lines of a success (`notice`).
 pub(crate) const SPOE_LEVEL: u8 = 5;
 

@@ -22,6 +22,7 @@
 mod access;
 mod body;
 pub mod config;
+mod errorfile;
 pub mod generation;
 mod hop;
 pub mod httplog;

@@ -57,10 +57,12 @@ pub(crate) const DEFAULT_BUFSIZE: usize = 16384;
 /// `format` names; `raw` is the bare line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyslogFormat {
-    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`.
-    Local,
-    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: line` (HAProxy's default).
+    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: line`: HAProxy's when no `format` is given (its
+    /// unspecified format is `local` without `log-send-hostname`; checked against HAProxy 2.6
+    /// over UDP and on stdout).
     #[default]
+    Local,
+    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: line` (`localhost` without `log-send-hostname`).
     Rfc3164,
     /// `<PRI>1 ISO-TIME - TAG PID - - line`.
     Rfc5424,
@@ -280,8 +282,11 @@ pub(crate) struct SpoeFilterDecl {
 /// `use_backend NAME [if|unless COND]`.
 #[derive(Debug, Clone)]
 pub(crate) struct UseBackend {
-    /// The backend's name.
+    /// The backend's name (the format's text when [`format`](Self::format) is set).
     pub(crate) backend: String,
+    /// A log-format name (`use_backend %[...]`), built for each request: a name that is no
+    /// HTTP backend's sends the request to `default_backend`, as HAProxy does.
+    pub(crate) format: Option<Arc<LogFormat>>,
     /// The condition.
     pub(crate) cond: Option<Condition>,
 }
@@ -530,6 +535,8 @@ pub(crate) struct Frontend {
     /// `option httplog`: HAProxy's access line when a request ends. Without it, HAProxy's
     /// `Connect from` line when a request starts.
     pub(crate) httplog: bool,
+    /// Which access lines are written, at which level.
+    pub(crate) log_options: LogOptions,
     /// `log` lines in effect (`defaults`' first, `log global` replaced by the global
     /// section's lines, `no log` clearing those before it): where its lines go. Empty: it
     /// logs nothing.
@@ -540,6 +547,8 @@ pub(crate) struct Frontend {
     pub(crate) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`: the path (starting with `/`) or target the frontend answers itself.
     pub(crate) monitor_uri: Option<Arc<str>>,
+    /// `errorfile` lines (with `defaults`'): the frontend's pages, by status.
+    pub(crate) errorfiles: crate::errorfile::ErrorFiles,
     /// `option forwardfor`.
     pub(crate) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
@@ -561,6 +570,19 @@ impl Frontend {
             })
             .map(|(_, c)| c)
     }
+}
+
+/// A frontend's options on its access lines (HAProxy's `PR_O_NULLNOLOG`, `PR_O2_NOLOGNORM`,
+/// `PR_O2_LOGERRORS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LogOptions {
+    /// `option dontlognull`: no line for a connection that sent nothing.
+    pub(crate) dont_log_null: bool,
+    /// `option dontlog-normal`: lines only for errors (a termination state other than `--`
+    /// or `L*`, or a status of 500 or more).
+    pub(crate) dont_log_normal: bool,
+    /// `option log-separate-errors`: errors at level `err` rather than `info`.
+    pub(crate) separate_errors: bool,
 }
 
 /// `mode` of a proxy.
@@ -590,6 +612,9 @@ pub(crate) struct Server {
     pub(crate) name: String,
     /// `ADDR:PORT`.
     pub(crate) addr: SocketAddr,
+    /// A mapped port (the address had none, or `+N`/`-N`): the client's destination port
+    /// plus this offset (HAProxy's `SRV_F_MAPPORTS`); `addr`'s port is then 0.
+    pub(crate) port_offset: Option<i32>,
     /// `check`.
     pub(crate) check: bool,
     /// `inter` (2 s by default).
@@ -613,6 +638,9 @@ pub(crate) struct Server {
     pub(crate) tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `proto h2`: HTTP/2 whatever ALPN says (on clear text: prior knowledge).
     pub(crate) proto_h2: bool,
+    /// The TLS of its health checks: the server's own with `ssl` (as HAProxy checks an `ssl`
+    /// server), or the line's settings with `check-ssl`; `None`: in clear text.
+    pub(crate) check_tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `port`, `addr`, `fastinter`, `downinter`, `backup`: how it is checked and used.
     pub(crate) probe: ServerProbe,
 }
@@ -723,6 +751,9 @@ pub(crate) struct Backend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the backend's SPOE events and rules.
     pub(crate) http_buffer_request: bool,
+    /// `errorfile` lines (with `defaults`'): the backend's pages, by status, ahead of the
+    /// frontend's.
+    pub(crate) errorfiles: crate::errorfile::ErrorFiles,
     /// `option forwardfor`.
     pub(crate) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.

@@ -24,7 +24,7 @@ use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::metrics::GatewayMetrics;
-use crate::model::{HttpAction, ReturnBody, Rule};
+use crate::model::{HttpAction, LogOptions, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
 use crate::txn::{LuaTxn, Txn, UniqueId, render};
 
@@ -150,6 +150,9 @@ fn text_response(status: u16, text: &str) -> Response<Body> {
 /// HAProxy's page for `status` (`crate::pages`), with its reason phrase; a status HAProxy has
 /// no page for gets one in the same layout.
 fn error_page(status: u16) -> Response<Body> {
+    if let Some(file) = crate::errorfile::lookup(status) {
+        return errorfile_response(&file);
+    }
     let canonical = StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
@@ -160,6 +163,18 @@ fn error_page(status: u16) -> Response<Body> {
     if reason != canonical
         && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes())
     {
+        r.extensions_mut().insert(phrase);
+    }
+    r
+}
+
+/// The response of an `errorfile`, as the file has it.
+fn errorfile_response(file: &crate::errorfile::ErrorFile) -> Response<Body> {
+    let mut r = Response::new(full(file.body()));
+    *r.status_mut() =
+        StatusCode::from_u16(file.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *r.headers_mut() = file.headers().clone();
+    if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(file.reason()) {
         r.extensions_mut().insert(phrase);
     }
     r
@@ -852,9 +867,27 @@ pub(crate) async fn handle(
     generation: Arc<Generation>,
     metrics: Arc<GatewayMetrics>,
 ) -> Response<Logged<Body>> {
-    let _guard = generation.enter();
     let Some(fe) = generation.frontend_for(session.local()) else {
         // The listener belongs to no frontend of this generation (not reached).
+        return error_page(503).map(Logged::unlogged);
+    };
+    let errorfiles = fe.model.errorfiles.clone();
+    crate::errorfile::scope(
+        &errorfiles,
+        handle_in_frontend(req, session, &generation, metrics),
+    )
+    .await
+}
+
+/// [`handle`], with the frontend's `errorfile` pages in effect.
+async fn handle_in_frontend(
+    req: Request<Incoming>,
+    session: Arc<Session>,
+    generation: &Arc<Generation>,
+    metrics: Arc<GatewayMetrics>,
+) -> Response<Logged<Body>> {
+    let _guard = generation.enter();
+    let Some(fe) = generation.frontend_for(session.local()) else {
         return error_page(503).map(Logged::unlogged);
     };
     let (mut parts, incoming) = req.into_parts();
@@ -864,6 +897,7 @@ pub(crate) async fn handle(
         RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
         session.conns.clone(),
     );
+    access.log_options = fe.model.log_options;
     if fe.model.httplog {
         access.httplog = (!fe.log.is_off()).then(|| fe.log.clone());
     } else if !fe.log.is_off() {
@@ -948,7 +982,7 @@ pub(crate) async fn handle(
         log_level,
     };
     let mut ctx = Ctx {
-        generation: &generation,
+        generation,
         metrics: &metrics,
         sid,
         streams: Vec::new(),
@@ -1015,7 +1049,17 @@ pub(crate) async fn handle(
         .use_backends
         .iter()
         .find(|u| u.cond.as_ref().is_none_or(|c| c.eval(&txn, fe_acls)))
-        .map(|u| u.backend.clone())
+        .and_then(|u| match &u.format {
+            None => Some(u.backend.clone()),
+            // A built name that is no HTTP backend's: the default backend, as HAProxy's
+            // `process_switching_rules()`.
+            Some(format) => Some(render(format, &txn)).filter(|name| {
+                ctx.generation
+                    .backends
+                    .get(name.as_str())
+                    .is_some_and(|b| b.model.mode == crate::model::Mode::Http)
+            }),
+        })
         .or_else(|| fe.model.default_backend.clone());
     let Some(be) = backend_name
         .as_deref()
@@ -1029,6 +1073,7 @@ pub(crate) async fn handle(
         return finish(ctx.answer(error_page(503), &mut txn).await, access);
     };
     pending.get().backend.clone_from(&be.model.name);
+    crate::errorfile::enter_backend(&be.model.errorfiles);
     pending.tally().backend(be.counters.clone());
     ctx.counters.push(be.counters.clone());
     ctx.after
@@ -1249,7 +1294,11 @@ pub(crate) async fn handle(
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
         }
-        _ => hop::close_client_side(&mut rparts.headers, &fe.model),
+        // HTTP/2 has no connection header: its streams end, not its connection.
+        _ if txn.request.version < hyper::Version::HTTP_2 => {
+            hop::close_client_side(&mut rparts.headers, &fe.model);
+        }
+        _ => {}
     }
     let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
     finish(r, access)
@@ -1267,7 +1316,7 @@ async fn forward(
     server_timeout: Option<Duration>,
     server_conn: &hop::ServerConnection,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
-    let addr = server.addr;
+    let addr = hop::server_target(&server.model, txn.conn.local);
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
         .request
@@ -1338,6 +1387,7 @@ pub(crate) fn log_refused(
     session: &Session,
     frontend: &str,
     httplog: Option<LogRoute>,
+    log_options: LogOptions,
     status: Option<u16>,
     termination: &'static str,
     bytes: u64,
@@ -1359,6 +1409,7 @@ pub(crate) fn log_refused(
     }
     access.t_request = Timer::NEVER;
     access.httplog = httplog;
+    access.log_options = log_options;
     access.status = status;
     access.termination = termination;
     // A request HAProxy's parser refused, or did not get in time: counted as

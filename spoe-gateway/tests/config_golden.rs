@@ -144,9 +144,7 @@ global
             "parsing [haproxy.cfg:13:5] : 'nbproc' is not supported anymore since HAProxy 2.5; threads are enabled by default",
             "parsing [haproxy.cfg:14:18] : 'default-path' expects either 'current', 'config', 'parent' or 'origin', got 'nowhere'",
         ],
-        warnings: &[
-            "parsing [haproxy.cfg:8:9] : 'log 127.0.0.1:514' is accepted and ignored: the gateway logs to stdout or stderr only",
-        ],
+        warnings: &[],
     },
     Case {
         name: "duplicate proxy names",
@@ -228,7 +226,7 @@ backend app
     server s3 127.0.0.1:82 backup cookie c
     server s4 127.0.0.1:83 frob
     server s5 127.0.0.1:84 inter
-    server s6 127.0.0.1
+    server s6 127.0.0.1 check
     server s7 127.0.0.1:86 check
     server s7 127.0.0.1:87
 ",
@@ -239,7 +237,7 @@ backend app
             "parsing [haproxy.cfg:9:35] : 'server s3' : 'cookie' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
-            "parsing [haproxy.cfg:12:24] : 'server s6' : missing port specification in '127.0.0.1' (the gateway needs an explicit port)",
+            "parsing [haproxy.cfg:12:12] : backend 'app': server 's6' has neither service port nor check port",
             "parsing [haproxy.cfg:14:12] : backend 'app' : another server named 's7' was already defined at haproxy.cfg:13:12, please use distinct names",
         ],
         warnings: &[
@@ -538,7 +536,6 @@ frontend web
         warnings: &[
             "parsing [haproxy.cfg:5:1] : 'hello'",
             "parsing [haproxy.cfg:6:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
-            "parsing [haproxy.cfg:12:13] : 'default option dontlognull' is accepted and ignored: the gateway logs every request",
         ],
     },
     Case {
@@ -677,7 +674,7 @@ defaults
     option http-server-close
     option redispatch
     retries 3
-    errorfile 503 /etc/haproxy/errors/503.http
+    errorfile 503 503.http
     log-format \"%ci %ST\"
     timeout client 1s
 frontend web
@@ -689,10 +686,8 @@ frontend web
         errors: &[],
         warnings: &[
             "parsing [haproxy.cfg:4:5] : 'stats' is accepted and ignored: the gateway has no stats socket; use its Prometheus metrics",
-            "parsing [haproxy.cfg:11:5] : 'option dontlognull' is accepted and ignored: the gateway logs every request",
             "parsing [haproxy.cfg:15:5] : 'option redispatch' is accepted and ignored: the gateway does not retry connections to servers",
             "parsing [haproxy.cfg:16:5] : 'retries' is accepted and ignored: the gateway does not retry connections to servers",
-            "parsing [haproxy.cfg:17:5] : 'errorfile' is accepted and ignored: the gateway sends its own error pages",
             "parsing [haproxy.cfg:18:5] : 'log-format' is accepted and ignored: the gateway writes its own access log format",
             "parsing [haproxy.cfg:20:1] : log format ignored for frontend 'web' since it has no log address",
             "parsing [haproxy.cfg:22:49] : 'content-type text/plain' is accepted and ignored: the http reply has no payload (HAProxy ignores it too)",

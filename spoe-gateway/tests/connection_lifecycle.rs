@@ -93,10 +93,7 @@ async fn gateway_logging(cfg: String) -> (Arc<Gateway>, SocketAddr, Arc<MemorySi
         Ok(Loaded { config, var_names })
     });
     let stdout = Arc::new(MemorySink::new("stdout", 1000));
-    let sinks = LogSinks {
-        stdout: stdout.clone(),
-        stderr: Arc::new(MemorySink::new("stderr", 1000)),
-    };
+    let sinks = LogSinks::new(stdout.clone(), Arc::new(MemorySink::new("stderr", 1000)));
     let gw = Gateway::start_with_sinks(loader, vec![listener], sinks)
         .await
         .unwrap();

@@ -378,7 +378,12 @@ pub(crate) struct Backend {
 
 impl Backend {
     pub(crate) fn start(name: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+        Self::bind(name, "127.0.0.1:0".parse().unwrap()).expect("bind backend")
+    }
+
+    /// As [`start`](Self::start), listening on `addr`.
+    pub(crate) fn bind(name: &str, addr: SocketAddr) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr().expect("backend address");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let count = Arc::new(AtomicUsize::new(0));
@@ -404,7 +409,7 @@ impl Backend {
                 }
             })
         };
-        Self {
+        Ok(Self {
             addr,
             name: name.to_owned(),
             seen,
@@ -412,7 +417,7 @@ impl Backend {
             conns,
             stop,
             accept: Some(accept),
-        }
+        })
     }
 
     /// Requests answered so far.
@@ -600,6 +605,20 @@ impl Resp {
     /// The first value of header `name` (lower case).
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         header_value(&self.headers, name)
+    }
+
+    /// What a differential test compares: the status, the first value of each of `headers`,
+    /// the body as text.
+    pub(crate) fn seen(&self, headers: &[&str]) -> (u16, Vec<Option<String>>, String) {
+        let values = headers
+            .iter()
+            .map(|n| self.header(n).map(str::to_owned))
+            .collect();
+        (
+            self.status,
+            values,
+            String::from_utf8_lossy(&self.body).into_owned(),
+        )
     }
 }
 

@@ -106,8 +106,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
         "retries",
         "the gateway does not retry connections to servers",
     ),
-    ("errorfile", "the gateway sends its own error pages"),
-    ("errorfiles", "the gateway sends its own error pages"),
     (
         "http-reuse",
         "the gateway pools server connections by itself",
@@ -126,13 +124,6 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
         "tcplog",
         false,
         "the gateway writes its own access log format",
-    ),
-    ("dontlognull", true, "the gateway logs every request"),
-    ("dontlog-normal", true, "the gateway logs every request"),
-    (
-        "log-separate-errors",
-        true,
-        "the gateway logs every request alike",
     ),
     (
         "log-health-checks",
@@ -237,6 +228,7 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "dispatch",
     "dynamic-cookie-key",
     "email-alert",
+    "errorfiles",
     "errorloc",
     "errorloc302",
     "errorloc303",

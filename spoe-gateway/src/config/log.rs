@@ -2,6 +2,11 @@
 //! stands for, and each proxy's (`log global`, its own targets, `no log`). A proxy writes its
 //! lines only to the `log` lines it has, as HAProxy does; the SPOE agents' own `log` lines are
 //! read with their `spoe.conf`.
+//!
+//! Targets: stdout and stderr (`fd@1`, `fd@2`), syslog over UDP (`HOST[:PORT]`, `udp@...`) and
+//! Unix datagram sockets (`/dev/log`, `unix@PATH`). A host name is resolved here, as HAProxy
+//! resolves it while parsing. Rings, `tcp@` and other file descriptors are refused, naming the
+//! target.
 
 use spoe::config::reader::{Line, Modifier};
 use spoe::config::{
@@ -9,9 +14,22 @@ use spoe::config::{
 };
 
 use super::lower::{Lowerer, Proxy};
+use crate::log::Destination;
 
-/// Why a `log` target other than stdout or stderr does nothing.
-pub(super) const ONLY_STDOUT_STDERR: &str = "the gateway logs to stdout or stderr only";
+/// Why `address` cannot be written to by the gateway, if it cannot: an unresolvable host, a
+/// ring, a stream (`tcp@`) target, a file descriptor other than 1 and 2.
+pub(super) fn unsupported_target(address: &LogAddress) -> Option<String> {
+    match address {
+        LogAddress::Fd(1 | 2) => None,
+        LogAddress::Fd(n) => Some(format!(
+            "'log fd@{n}' : file descriptors other than stdout (fd@1) and stderr (fd@2) are not supported by the gateway"
+        )),
+        LogAddress::Ring(r) => Some(format!(
+            "'log ring@{r}' : rings are not supported by the gateway; log to stdout, stderr, a UDP address or a Unix socket"
+        )),
+        other => Destination::of(other).err(),
+    }
+}
 
 impl Lowerer<'_, '_> {
     /// `log ...` in `global`: one more place lines sent to `log global` go.
@@ -66,7 +84,7 @@ impl Lowerer<'_, '_> {
             self.missing(
                 line,
                 "log",
-                "a target ('stdout' or 'stderr') and a facility",
+                "a target (stdout, stderr, an address or a Unix socket) and a facility",
             );
             return None;
         };
@@ -163,12 +181,8 @@ impl Lowerer<'_, '_> {
         if self.too_many(line, i + 2, "log") {
             return None;
         }
-        if !matches!(server.address, LogAddress::Fd(1 | 2)) {
-            self.diag.ignored(
-                target.span().clone(),
-                format!("log {}", target.as_str()),
-                ONLY_STDOUT_STDERR,
-            );
+        if let Some(why) = unsupported_target(&server.address) {
+            self.diag.error_msg(target.span().clone(), why);
             return None;
         }
         Some(server)

@@ -19,8 +19,8 @@ use super::diag::Diag;
 use super::grammar::Kind;
 use super::ssl::SslGlobal;
 use crate::model::{
-    Balance, BindConf, ForwardFor, Global, HttpMode, LogFormat, Mode, Rule, Server, SpoeFilterDecl,
-    Timeouts, UseBackend,
+    Balance, BindConf, ForwardFor, Global, HttpMode, LogFormat, LogOptions, Mode, Rule, Server,
+    SpoeFilterDecl, Timeouts, UseBackend,
 };
 
 // ===== proxies being built =====
@@ -42,6 +42,8 @@ pub(super) struct ServerSettings {
     pub(super) ssl_at: Option<Span>,
     /// `proto h2`.
     pub(super) proto_h2: bool,
+    /// `check-ssl` (`no-check-ssl` clears it): health checks over TLS even without `ssl`.
+    pub(super) check_ssl: bool,
     pub(super) probe: crate::model::ServerProbe,
 }
 
@@ -59,6 +61,7 @@ impl Default for ServerSettings {
             tls: crate::tls::ServerTlsSpec::default(),
             ssl_at: None,
             proto_h2: false,
+            check_ssl: false,
             probe: crate::model::ServerProbe::default(),
         }
     }
@@ -113,6 +116,8 @@ pub(super) struct Proxy {
     pub(super) filter_failed: bool,
     /// `option httplog`.
     pub(super) httplog: bool,
+    /// `option dontlognull`, `dontlog-normal`, `log-separate-errors`.
+    pub(super) log_options: LogOptions,
     /// A `log-format` line (accepted, not run).
     pub(super) log_format: bool,
     /// The proxy has `log` lines with an address (its own, or `global`'s through `log
@@ -126,6 +131,8 @@ pub(super) struct Proxy {
     pub(super) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`.
     pub(super) monitor_uri: Option<Arc<str>>,
+    /// `errorfile` lines, by status (a later line for a status replaces an earlier one).
+    pub(super) errorfiles: BTreeMap<u16, Arc<crate::errorfile::ErrorFile>>,
     /// `option forwardfor`.
     pub(super) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
@@ -166,6 +173,7 @@ impl Proxy {
             filters: Vec::new(),
             filter_failed: false,
             httplog: false,
+            log_options: LogOptions::default(),
             log_format: false,
             log_lines: false,
             logs: Vec::new(),
@@ -173,6 +181,7 @@ impl Proxy {
             unique_id_format: None,
             unique_id_header: None,
             monitor_uri: None,
+            errorfiles: BTreeMap::new(),
             forwardfor: None,
             http_mode: HttpMode::KeepAlive,
         }
@@ -193,11 +202,13 @@ impl Proxy {
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings.clone();
         p.httplog = d.httplog;
+        p.log_options = d.log_options;
         p.log_format = d.log_format;
         p.log_lines = d.log_lines;
         p.logs.clone_from(&d.logs);
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
+        p.errorfiles.clone_from(&d.errorfiles);
         p.forwardfor.clone_from(&d.forwardfor);
         p.http_mode = d.http_mode;
         if kind != Kind::Backend {

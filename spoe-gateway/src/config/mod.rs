@@ -77,9 +77,11 @@
 //!   forwardfor [except NET] [header NAME] [if-none]`, `[no] option
 //!   http-keep-alive|http-server-close|httpclose` (as HAProxy 2.6: see `crate::hop`), `maxconn` (enforced
 //!   as HAProxy's: see [`crate::limits`]), `log global`, `log stdout|stderr ...`, `no log`,
-//!   `default_backend`, `use_backend NAME [if|unless COND]`, `server NAME ADDR:PORT [check]
+//!   `default_backend`, `use_backend NAME [if|unless COND]`, `server NAME ADDR[:PORT] [check]
 //!   [no-check] [inter D] [rise N] [fall N] [weight N] [maxconn N] [pool-max-conn N]
-//!   [pool-purge-delay D] [fastinter D] [downinter D] [port N] [addr IP] [backup]` (`pool-max-conn`
+//!   [pool-purge-delay D] [fastinter D] [downinter D] [port N] [addr IP] [backup]` (without a
+//!   port, or with `+N`/`-N`, the client's destination port plus N; `0.0.0.0` the address the
+//!   client connected to: see `crate::hop`; `pool-max-conn`
 //!   defaults to 64, not HAProxy's unlimited; -1 is unlimited), `default-server` with the
 //!   same settings, `balance roundrobin|leastconn`, `[no] option allbackups`, active checks
 //!   (`option httpchk [[METH] URI [VER]]`, `http-check send|expect|connect|disable-on-404`,
@@ -129,7 +131,7 @@
 //!   `spread-checks`, `busy-polling`, `mworker-max-reloads`; `log` lines to other targets than
 //!   `stdout`/`stderr` (here and in proxies and SPOE agents).
 //! - proxies: `log-format`, `log-format-sd`, `log-tag`, `error-log-format`, `capture`,
-//!   `retries`, `errorfile`, `errorfiles`, `http-reuse`, `description`, `id`, `enabled`,
+//!   `retries`, `http-reuse`, `description`, `id`, `enabled`,
 //!   `fullconn`, `backlog`, `timeout check|tarpit|client-fin|server-fin`.
 //! - options: `tcplog`, `dontlognull`, `dontlog-normal`, `log-separate-errors`,
 //!   `log-health-checks`, `redispatch`,

@@ -66,6 +66,18 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ("global", "gid", "as `group`"),
     (
         "proxy",
+        "errorfile",
+        "for the pages of a request the gateway read (rules, no server, server errors); the \
+         400, 408 and 431 of a request it could not read are HAProxy's own pages",
+    ),
+    (
+        "proxy",
+        "use_backend",
+        "a dynamic name (`%[...]`) that names a `mode tcp` backend sends the request to \
+         `default_backend`, like a name no backend has",
+    ),
+    (
+        "proxy",
         "mode",
         "`http`; `tcp` only for the SPOE agents' backends",
     ),

@@ -47,6 +47,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     for p in &proxies {
         check_filters(p, &proxies, &misplaced, diag);
         check_groups(p, diag);
+        check_ports(p, diag);
     }
 
     let mut frontends = Vec::new();
@@ -74,6 +75,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 http_after_response: Vec::new(),
                 redirects: Vec::new(),
                 filters: Vec::new(),
+                errorfiles: std::sync::Arc::new(p.errorfiles.clone()),
             };
             if !frontend_half {
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.
@@ -115,10 +117,12 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 filters: p.filters,
                 http_buffer_request: p.http_buffer_request,
                 httplog: p.httplog,
+                log_options: p.log_options,
                 logs: p.logs,
                 unique_id_format: p.unique_id_format,
                 unique_id_header: p.unique_id_header,
                 monitor_uri: p.monitor_uri,
+                errorfiles: std::sync::Arc::new(p.errorfiles),
                 forwardfor: p.forwardfor,
                 http_mode: p.http_mode,
             });
@@ -133,16 +137,48 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     }
 }
 
-/// The agents' servers speak SPOP (in clear text or over TLS): `proto h2` there is an error,
-/// as in HAProxy 2.6.
+/// The agents' servers speak SPOP (in clear text or over TLS) on their own port: `proto h2`
+/// there is an error, as in HAProxy 2.6, and so is a server without a port.
 fn refuse_h2_to_agents(p: &Proxy, diag: &mut Diag) {
     for (server, span) in &p.servers {
+        if server.port_offset.is_some() {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "'server {}' : a server without a port (the client's destination port) is not supported by the gateway on a 'mode tcp' backend (the SPOE agents need their port)",
+                    server.name
+                ),
+            );
+        }
         if server.proto_h2 {
             diag.error_msg(
                 span.clone(),
                 format!(
                     "backend '{}' : MUX protocol 'h2' is not usable for server '{}'",
                     p.name, server.name
+                ),
+            );
+        }
+    }
+}
+
+/// HAProxy's `init_srv_check()`: a server without a port of its own (its port is the
+/// client's) checks the port `port` or `tcp-check connect port` names, or cannot be checked.
+fn check_ports(p: &Proxy, diag: &mut Diag) {
+    let has_check_port = p.checks.port.is_some();
+    for (server, span) in &p.servers {
+        if server.check
+            && server.port_offset.is_some()
+            && server.probe.port.is_none()
+            && !has_check_port
+        {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "{} '{}': server '{}' has neither service port nor check port",
+                    p.kind.keyword(),
+                    p.name,
+                    server.name
                 ),
             );
         }
@@ -192,6 +228,7 @@ fn check_routes(p: &Proxy, proxies: &[Proxy], misplaced: &[String], diag: &mut D
     let mut targets: Vec<(&str, &Span, &str)> = p
         .use_backends
         .iter()
+        .filter(|(u, _)| u.format.is_none())
         .map(|(u, span)| (u.backend.as_str(), span, "use_backend"))
         .collect();
     if let Some(d) = &p.default_backend {

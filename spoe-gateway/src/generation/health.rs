@@ -1,7 +1,8 @@
 //! `server ... check [inter D] [fastinter D] [downinter D] [rise N] [fall N]` on an HTTP
-//! backend: a check ([`probe`]: a TCP connect, or `option httpchk`'s exchange) every
-//! interval, judged as HAProxy judges its checks (its health counter), with its statistics
-//! and its log line for each change of state.
+//! backend: a check ([`probe`]: a TCP connect, its TLS handshake for an `ssl` or `check-ssl`
+//! server, or `option httpchk`'s exchange) every interval, judged as HAProxy judges its
+//! checks (its health counter), with its statistics and its log line for each change of
+//! state.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -135,6 +136,7 @@ pub(crate) async fn check_server(
         let up = server.up.load(Ordering::Relaxed);
         let report = probe::run(
             target,
+            model.check_tls.as_deref(),
             plan.checks.http.as_deref(),
             plan.checks.disable_on_404,
             up,

@@ -1,16 +1,19 @@
 //! One health check of a server, as HAProxy 2.6 runs it (`src/tcpcheck.c`): a TCP connect,
-//! then for `option httpchk` the request written and the answer judged by the `http-check
+//! the TLS handshake when the server's checks are in TLS (`ssl`, `check-ssl`), then for
+//! `option httpchk` the request written and the answer judged by the `http-check
 //! expect` rules. The judging is pure ([`judge`]); [`run`] only moves bytes and owns the
 //! timeouts.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::model::{Expect, ExpectKind, HttpCheck};
 use crate::stats::{CheckReport, CheckStatus};
+use crate::tls::UpstreamTls;
 
 /// How much of an answer a check reads (HAProxy's check buffer is `tune.bufsize`).
 const MAX_ANSWER: usize = 16384;
@@ -25,17 +28,23 @@ pub(crate) struct Limits {
     pub(crate) answer: Option<Duration>,
 }
 
-/// Checks `target`: a connect, and the HTTP exchange of `http` when given. `up` says
-/// whether the server is up now (a 404 drains only an up server).
+/// A connection a check talks on: TCP, or TLS over it.
+trait CheckIo: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> CheckIo for T {}
+
+/// Checks `target`: a connect, the TLS handshake with `tls` when given, and the HTTP exchange
+/// of `http` when given. `up` says whether the server is up now (a 404 drains only an up
+/// server).
 pub(crate) async fn run(
     target: SocketAddr,
+    tls: Option<&UpstreamTls>,
     http: Option<&HttpCheck>,
     disable_on_404: bool,
     up: bool,
     limits: Limits,
 ) -> CheckReport {
     let started = Instant::now();
-    let (status, desc, code) = exchange(target, http, disable_on_404, up, limits).await;
+    let (status, desc, code) = exchange(target, tls, http, disable_on_404, up, limits).await;
     CheckReport {
         status,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -48,6 +57,7 @@ type Outcome = (CheckStatus, String, Option<u16>);
 
 async fn exchange(
     target: SocketAddr,
+    tls: Option<&UpstreamTls>,
     http: Option<&HttpCheck>,
     disable_on_404: bool,
     up: bool,
@@ -55,13 +65,34 @@ async fn exchange(
 ) -> Outcome {
     let started = Instant::now();
     let connected = tokio::time::timeout(limits.connect, tokio::net::TcpStream::connect(target));
-    let mut stream = match connected.await {
+    let tcp = match connected.await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return (CheckStatus::L4Con, os_error(&e), None),
         Err(_) => return (CheckStatus::L4Timeout, String::new(), None),
     };
+    let mut stream: Box<dyn CheckIo> = match tls {
+        None => Box::new(tcp),
+        Some(tls) => {
+            let name = tls
+                .sni
+                .clone()
+                .unwrap_or_else(|| ServerName::IpAddress(target.ip().into()));
+            let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+            let left = limits.connect.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, connector.connect(name, tcp)).await {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => return (CheckStatus::L6Rsp, e.to_string(), None),
+                Err(_) => return (CheckStatus::L6Timeout, String::new(), None),
+            }
+        }
+    };
     let Some(http) = http else {
-        return (CheckStatus::L4Ok, String::new(), None);
+        let passed = if tls.is_some() {
+            CheckStatus::L6Ok
+        } else {
+            CheckStatus::L4Ok
+        };
+        return (passed, String::new(), None);
     };
     let needs_body = http
         .expects

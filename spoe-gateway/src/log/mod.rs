@@ -14,12 +14,17 @@
 //!   every [`DROP_REPORT_EVERY`] at most.
 //! - The process's stdout and stderr are sinks ([`LogSinks::process`]); the `spoe` command sends
 //!   all its tracing output through the stderr one, so no message of the gateway can block it
-//!   either. Syslog over UDP or a Unix socket would be more [`LogSink`]s.
+//!   either.
+//! - Syslog over UDP or a Unix socket is a [`DatagramSink`] per address: one non-blocking
+//!   `sendmsg()` per line from the thread writing it, as HAProxy sends; a full socket buffer
+//!   drops the line and counts it.
 
+mod datagram;
 mod route;
 mod sink;
 mod sinks;
 
+pub use datagram::{DatagramSink, Destination, SYSLOG_PORT};
 pub(crate) use route::LogRoute;
 pub use sink::{DEFAULT_QUEUE_BYTES, LogSink, MemorySink, SinkCounts, StreamSink};
 pub use sinks::{DROP_REPORT_EVERY, LogSinks};

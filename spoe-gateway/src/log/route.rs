@@ -11,6 +11,7 @@ use std::time::SystemTime;
 
 use spoe::config::{LogAddress, LogServer};
 
+use super::datagram::Destination;
 use super::sink::LogSink;
 use super::sinks::LogSinks;
 use crate::httplog::Framed;
@@ -27,7 +28,7 @@ pub(crate) struct LogRoute {
 struct Target {
     sink: Arc<dyn LogSink>,
     syslog: Syslog,
-    /// `len`: the longest line written, line feed included.
+    /// `len` as the sink counts it: the longest line written without its line feed.
     max_len: usize,
     /// `minlevel`: more severe lines are written at this level.
     min_level: u8,
@@ -74,7 +75,8 @@ thread_local! {
 impl LogRoute {
     /// The route of `servers` (the `log` lines in effect, `log global` already replaced by the
     /// global section's lines), each to its sink in `sinks`. Addresses the gateway cannot write
-    /// to yet are left out (the configuration reader warned about them).
+    /// to (a ring, `tcp@`, an unresolvable host) are left out: the configuration reader
+    /// refused them.
     pub(crate) fn new(servers: &[LogServer], sinks: &LogSinks) -> Self {
         let targets = servers
             .iter()
@@ -82,8 +84,11 @@ impl LogRoute {
                 let sink = match s.address {
                     LogAddress::Fd(1) => sinks.stdout.clone(),
                     LogAddress::Fd(2) => sinks.stderr.clone(),
-                    _ => return None,
+                    _ => sinks.datagram(&Destination::of(&s.address).ok()??),
                 };
+                // HAProxy cuts a line at `len` bytes: its line feed included on a stream, added
+                // after the cut in a datagram.
+                let max_len = usize::from(s.max_len) - usize::from(sink.counts_line_feed());
                 Some(Target {
                     sink,
                     syslog: Syslog {
@@ -95,7 +100,7 @@ impl LogRoute {
                         facility: s.facility,
                         max_level: s.level,
                     },
-                    max_len: usize::from(s.max_len),
+                    max_len,
                     min_level: s.min_level,
                     sample: s.sample.as_deref().and_then(Sample::parse),
                 })
@@ -135,8 +140,7 @@ impl LogRoute {
                 if write!(buf, "{framed}").is_err() {
                     continue;
                 }
-                // HAProxy cuts a line at `len` bytes, its line feed included.
-                buf.truncate(t.max_len.saturating_sub(1));
+                buf.truncate(t.max_len);
                 t.sink.send(buf);
             }
         });
@@ -170,19 +174,16 @@ mod tests {
     fn sinks() -> (LogSinks, Arc<MemorySink>, Arc<MemorySink>) {
         let out = Arc::new(MemorySink::new("stdout", 100));
         let err = Arc::new(MemorySink::new("stderr", 100));
-        (
-            LogSinks {
-                stdout: out.clone(),
-                stderr: err.clone(),
-            },
-            out,
-            err,
-        )
+        (LogSinks::new(out.clone(), err.clone()), out, err)
     }
 
     #[test]
     fn each_target_gets_the_line_in_its_framing_and_length() {
         let (s, out, err) = sinks();
+        let syslog = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        syslog
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
         let route = LogRoute::new(
             &[
                 server(LogAddress::Fd(1), |_| {}),
@@ -190,7 +191,14 @@ mod tests {
                     s.format = Some("short".to_owned());
                     s.max_len = 80;
                 }),
-                server(LogAddress::Net("127.0.0.1:514".to_owned()), |_| {}),
+                server(
+                    LogAddress::Net(syslog.local_addr().unwrap().to_string()),
+                    |s| {
+                        s.format = Some("priority".to_owned());
+                        s.max_len = 80;
+                    },
+                ),
+                server(LogAddress::Ring("buf".to_owned()), |_| {}),
             ],
             &s,
         );
@@ -200,6 +208,13 @@ mod tests {
         assert_eq!(out.lines(), std::slice::from_ref(&long));
         // `<6>` and the line, cut at 79 bytes (80 with its line feed).
         assert_eq!(err.lines(), [format!("<6>{}", &long[..76])]);
+        // A datagram: cut at 80 bytes, its line feed added after the cut (HAProxy's).
+        let mut got = [0u8; 200];
+        let n = syslog.recv(&mut got).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got[..n]),
+            format!("<134>{}\n", &long[..75])
+        );
     }
 
     #[test]

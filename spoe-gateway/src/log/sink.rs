@@ -13,8 +13,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
-/// Somewhere log lines go: a stream (stdout, stderr) today; syslog over UDP or a Unix socket
-/// implements the same trait.
+/// Somewhere log lines go: a stream (stdout, stderr), or syslog over UDP or a Unix socket
+/// ([`DatagramSink`](super::DatagramSink)).
 pub trait LogSink: Send + Sync + fmt::Debug {
     /// Queues one line (without its line feed). Never waits: a line that does not fit in the
     /// sink's bound is dropped and counted, and `false` is returned.
@@ -29,6 +29,12 @@ pub trait LogSink: Send + Sync + fmt::Debug {
     /// Waits at most `within` for every line queued so far to be written; whether they were.
     /// Used when the process exits: a reader that never reads again costs that bound, no more.
     fn flush(&self, within: Duration) -> bool;
+
+    /// Whether a line's `len` counts its line feed: it does on a stream (HAProxy's
+    /// `fd_write_frag_line()`), not in a datagram, where HAProxy adds it after the cut.
+    fn counts_line_feed(&self) -> bool {
+        true
+    }
 }
 
 /// A sink's counters.

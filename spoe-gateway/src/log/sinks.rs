@@ -1,23 +1,56 @@
 //! The sinks `log` lines name, and the report of what they dropped.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use super::datagram::{DatagramSink, Destination};
 use super::sink::{DEFAULT_QUEUE_BYTES, LogSink, MemorySink, StreamSink};
 
 /// How often, at most, a line on stderr says how many log lines were dropped.
 pub const DROP_REPORT_EVERY: Duration = Duration::from_secs(5);
 
-/// The sinks `log` targets name: `stdout` (`fd@1`) and `stderr` (`fd@2`).
+/// The sinks `log` targets name: `stdout` (`fd@1`), `stderr` (`fd@2`), and one
+/// [`DatagramSink`] per syslog address, opened by the first configuration naming it and kept
+/// for the process's life (its counters survive reloads).
 #[derive(Debug, Clone)]
 pub struct LogSinks {
     /// `log stdout`.
     pub stdout: Arc<dyn LogSink>,
     /// `log stderr`.
     pub stderr: Arc<dyn LogSink>,
+    /// `log HOST:PORT`, `log /dev/log`...: by destination.
+    datagrams: Arc<Mutex<HashMap<Destination, Arc<dyn LogSink>>>>,
 }
 
 impl LogSinks {
+    /// `stdout` and `stderr` as given, and no syslog address opened yet.
+    pub fn new(stdout: Arc<dyn LogSink>, stderr: Arc<dyn LogSink>) -> Self {
+        Self {
+            stdout,
+            stderr,
+            datagrams: Arc::default(),
+        }
+    }
+
+    /// The sink sending to `to`, opened on first use. A socket that cannot be opened (no file
+    /// descriptor left) gives a sink that drops every line and counts it, reported once.
+    pub fn datagram(&self, to: &Destination) -> Arc<dyn LogSink> {
+        let mut open = self
+            .datagrams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        open.entry(to.clone())
+            .or_insert_with(|| match DatagramSink::open(to) {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    tracing::warn!(sink = %to, error = %e, "cannot open a socket to send log lines to {to}: {e}; its lines are dropped and counted");
+                    Arc::new(MemorySink::new(&to.to_string(), 0))
+                }
+            })
+            .clone()
+    }
+
     /// The process's standard output and error, each behind a [`StreamSink`] of
     /// [`DEFAULT_QUEUE_BYTES`], made on the first call; the first call also starts the thread
     /// that reports dropped lines. Falls back to sinks that drop everything (and count it) if a
@@ -32,19 +65,27 @@ impl LogSinks {
                         |s| Arc::new(s) as Arc<dyn LogSink>,
                     )
                 };
-                let sinks = Self {
-                    stdout: stream("stdout", Box::new(std::io::stdout())),
-                    stderr: stream("stderr", Box::new(std::io::stderr())),
-                };
+                let sinks = Self::new(
+                    stream("stdout", Box::new(std::io::stdout())),
+                    stream("stderr", Box::new(std::io::stderr())),
+                );
                 report_drops(sinks.clone(), DROP_REPORT_EVERY);
                 sinks
             })
             .clone()
     }
 
-    /// Every sink.
-    pub fn all(&self) -> [&Arc<dyn LogSink>; 2] {
-        [&self.stdout, &self.stderr]
+    /// Every sink: stdout, stderr, then the syslog addresses opened so far.
+    pub fn all(&self) -> Vec<Arc<dyn LogSink>> {
+        let mut all = vec![self.stdout.clone(), self.stderr.clone()];
+        all.extend(
+            self.datagrams
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+                .cloned(),
+        );
+        all
     }
 
     /// Lines dropped so far, all sinks together.
@@ -66,22 +107,23 @@ fn report_drops(sinks: LogSinks, every: Duration) {
     let spawned = std::thread::Builder::new()
         .name("spoe-log-drops".to_owned())
         .spawn(move || {
-            let mut seen = [0u64; 2];
+            let mut seen: HashMap<String, u64> = HashMap::new();
             loop {
                 std::thread::sleep(every);
-                for (sink, seen) in sinks.all().into_iter().zip(&mut seen) {
+                for sink in sinks.all() {
+                    let reported = seen.entry(sink.name().to_owned()).or_default();
                     let dropped = sink.counts().dropped;
-                    if dropped > *seen {
+                    if dropped > *reported {
                         tracing::warn!(
                             sink = sink.name(),
-                            dropped = dropped - *seen,
+                            dropped = dropped - *reported,
                             total = dropped,
                             "{} log line(s) dropped on {} in the last {:?}: its reader does not keep up ({dropped} since start)",
-                            dropped - *seen,
+                            dropped - *reported,
                             sink.name(),
                             every,
                         );
-                        *seen = dropped;
+                        *reported = dropped;
                     }
                 }
             }

@@ -216,6 +216,11 @@ impl Exchange {
         self.answered.load(Ordering::Relaxed) > self.done.load(Ordering::Relaxed)
     }
 
+    /// Whether the current hyper connection passed a request to the service.
+    pub(crate) fn served_any(&self) -> bool {
+        self.heads.load(Ordering::Relaxed) > 0
+    }
+
     /// Starts a new hyper connection.
     pub(crate) fn reset(&self) {
         self.heads.store(0, Ordering::Relaxed);

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::connection::ConnService;
 use super::exchange::{ClientIo, Phase};
 use super::waits::ClientWaits;
-use super::{Gateway, REQUEST_HEAD_LIMIT};
+use super::{Gateway, Input, REQUEST_HEAD_LIMIT};
 
 impl Gateway {
     /// Serves HTTP/1.1 requests on `io` until the connection closes,
@@ -69,7 +69,13 @@ impl Gateway {
                     Err(_) if first => {
                         // HAProxy answers a connection that sent nothing with its 408 too.
                         let sent = send_request_timeout(io.sock.into_inner(), waits.client()).await;
-                        self.log_refused(&service.session, Some(408), "cR", sent);
+                        self.log_bad_request(
+                            &service.session,
+                            Input::Nothing,
+                            Some(408),
+                            "cR",
+                            sent,
+                        );
                         return;
                     }
                     // An idle keep-alive connection closes without a word, as in HAProxy.
@@ -81,7 +87,7 @@ impl Gateway {
             } else {
                 waits.head()
             };
-            first = false;
+            let opening = std::mem::replace(&mut first, false);
             // Boxed, so that the task of an idle connection keeps no room
             // for hyper's connection and the futures that drive it.
             let served = Box::pin(self.serve_requests(
@@ -90,6 +96,7 @@ impl Gateway {
                 waits.client(),
                 head_timeout,
                 &stop,
+                opening,
             ))
             .await;
             match served {
@@ -101,7 +108,8 @@ impl Gateway {
 
     /// Serves requests on `io` with one hyper connection until it has
     /// answered and waits for the next request; then hands the socket back
-    /// (`None`: the connection is closed, or must be).
+    /// (`None`: the connection is closed, or must be). `opening`: the
+    /// connection's first request, whose absence HAProxy logs.
     async fn serve_requests(
         &self,
         io: ClientIo,
@@ -109,6 +117,7 @@ impl Gateway {
         client_timeout: Option<Duration>,
         head_timeout: Duration,
         stop: &CancellationToken,
+        opening: bool,
     ) -> Option<ClientIo> {
         let exchange = service.exchange.clone();
         let session = service.session.clone();
@@ -169,9 +178,19 @@ impl Gateway {
                 // 408 page.
                 let sent = send_request_timeout(sock, client_timeout).await;
                 self.log_refused(&session, Some(408), "cR", sent);
+            } else if e.is_incomplete_message() && exchange.phase() == Phase::Head {
+                // The client closed in the middle of a head: HAProxy's 400 <BADREQ>, `CR`,
+                // nothing sent.
+                self.log_refused(&session, Some(400), "CR", 0);
             } else {
                 tracing::debug!(%client, error = %e, "client connection ended with an error");
             }
+            return None;
+        }
+        if opening && !stopping && !exchange.served_any() {
+            // A connection closed before its first byte: HAProxy logs a 400 <BADREQ>, `CR`,
+            // unless `option dontlognull`.
+            self.log_bad_request(&session, Input::Nothing, Some(400), "CR", 0);
             return None;
         }
         let parts = conn.into_parts();

@@ -315,17 +315,43 @@ impl Gateway {
         termination: &'static str,
         bytes: u64,
     ) {
+        self.log_bad_request(session, Input::Some, status, termination, bytes);
+    }
+
+    /// [`log_refused`](Self::log_refused) of a connection that may have sent nothing, which
+    /// `option dontlognull` leaves out (HAProxy's `PR_O_NULLNOLOG` in `mux_h1.c`).
+    fn log_bad_request(
+        &self,
+        session: &Session,
+        input: Input,
+        status: Option<u16>,
+        termination: &'static str,
+        bytes: u64,
+    ) {
         let generation = self.current();
         let frontend = generation.frontend_for(session.local());
+        if input == Input::Nothing && frontend.is_some_and(|f| f.model.log_options.dont_log_null) {
+            return;
+        }
         proxy::log_refused(
             session,
             frontend.map_or("-", |f| f.model.name.as_str()),
             frontend
                 .filter(|f| f.model.httplog && !f.log.is_off())
                 .map(|f| f.log.clone()),
+            frontend.map(|f| f.model.log_options).unwrap_or_default(),
             status,
             termination,
             bytes,
         );
     }
+}
+
+/// What a connection sent before it was refused or closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Not a byte.
+    Nothing,
+    /// Something.
+    Some,
 }

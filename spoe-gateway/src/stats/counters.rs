@@ -208,6 +208,12 @@ pub enum CheckStatus {
     L4Con,
     /// `SOCKERR`: no socket could be made.
     SockErr,
+    /// `L6OK`: the TLS handshake succeeded (`ssl` or `check-ssl`).
+    L6Ok,
+    /// `L6TOUT`: the TLS handshake did not complete within `inter`.
+    L6Timeout,
+    /// `L6RSP`: the TLS handshake failed (the error says why).
+    L6Rsp,
     /// `L7OK`: the HTTP answer passed every `http-check expect`.
     L7Ok,
     /// `L7OKC`: a 404 with `http-check disable-on-404` (the server drains).
@@ -230,6 +236,9 @@ impl CheckStatus {
             Self::L4Timeout => "L4TOUT",
             Self::L4Con => "L4CON",
             Self::SockErr => "SOCKERR",
+            Self::L6Ok => "L6OK",
+            Self::L6Timeout => "L6TOUT",
+            Self::L6Rsp => "L6RSP",
             Self::L7Ok => "L7OK",
             Self::L7OkC => "L7OKC",
             Self::L7Sts => "L7STS",
@@ -246,6 +255,9 @@ impl CheckStatus {
             Self::L4Timeout => "Layer4 timeout",
             Self::L4Con => "Layer4 connection problem",
             Self::SockErr => "Socket error",
+            Self::L6Ok => "Layer6 check passed",
+            Self::L6Timeout => "Layer6 timeout",
+            Self::L6Rsp => "Layer6 invalid response",
             Self::L7Ok => "Layer7 check passed",
             Self::L7OkC => "Layer7 check conditionally passed",
             Self::L7Sts => "Layer7 wrong status",
@@ -256,7 +268,7 @@ impl CheckStatus {
 
     /// Whether the check passed (fully or conditionally).
     pub const fn passed(self) -> bool {
-        matches!(self, Self::L4Ok | Self::L7Ok | Self::L7OkC)
+        matches!(self, Self::L4Ok | Self::L6Ok | Self::L7Ok | Self::L7OkC)
     }
 }
 

@@ -123,13 +123,9 @@ impl Lowerer<'_, '_> {
                 self.diag.merge(line.span(), Vec::new(), warnings);
                 for target in &spoe.agent.log {
                     if let spoe::config::LogTarget::Server(s) = target
-                        && !matches!(s.address, spoe::config::LogAddress::Fd(1 | 2))
+                        && let Some(why) = crate::config::log::unsupported_target(&s.address)
                     {
-                        self.diag.ignored(
-                            s.span.clone(),
-                            format!("log {}", s.address),
-                            crate::config::log::ONLY_STDOUT_STDERR,
-                        );
+                        self.diag.error_msg(s.span.clone(), why);
                     }
                 }
                 p.filters.push(SpoeFilterDecl {

@@ -12,6 +12,7 @@ pub(super) mod bind;
 pub(super) mod check;
 mod conn;
 mod defaults;
+mod errorfile;
 mod filter;
 mod limits;
 mod monitor;
@@ -148,6 +149,14 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "unique-id-header",
         handler: |lw, p, line| lw.unique_id_header(p, line),
         uses: Use::Runs(&[("Frontend.unique_id_header", "proxy.rs")]),
+    },
+    Keyword {
+        name: "errorfile",
+        handler: |lw, p, line| lw.errorfile(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.errorfiles", "proxy.rs"),
+            ("Backend.errorfiles", "proxy.rs"),
+        ]),
     },
     Keyword {
         name: "monitor-uri",

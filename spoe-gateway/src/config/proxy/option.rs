@@ -8,6 +8,7 @@ use spoe::config::reader::{Line, Modifier};
 use crate::config::keywords::{HAPROXY_OPTIONS, IGNORED_OPTIONS, Keyword, Use, find};
 use crate::config::lower::{Lowerer, Proxy};
 use crate::model::HttpMode;
+use crate::model::LogOptions;
 
 /// Reads an `option` line the gateway runs; the last argument is the directive as written
 /// (`no option http-buffer-request`).
@@ -42,6 +43,27 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
         name: "allbackups",
         handler: |lw, p, line, directive| lw.option_allbackups(p, line, directive),
         uses: Use::Runs(&[("Backend.all_backups", "proxy.rs")]),
+    },
+    Keyword {
+        name: "dontlognull",
+        handler: |lw, p, line, directive| {
+            lw.option_log_flag(p, line, directive, |o| &mut o.dont_log_null)
+        },
+        uses: Use::Runs(&[("Frontend.log_options", "server/mod.rs")]),
+    },
+    Keyword {
+        name: "dontlog-normal",
+        handler: |lw, p, line, directive| {
+            lw.option_log_flag(p, line, directive, |o| &mut o.dont_log_normal)
+        },
+        uses: Use::Runs(&[("Frontend.log_options", "proxy.rs")]),
+    },
+    Keyword {
+        name: "log-separate-errors",
+        handler: |lw, p, line, directive| {
+            lw.option_log_flag(p, line, directive, |o| &mut o.separate_errors)
+        },
+        uses: Use::Runs(&[("Frontend.log_options", "proxy.rs")]),
     },
     Keyword {
         name: "httplog",
@@ -144,6 +166,25 @@ impl Lowerer<'_, '_> {
             return;
         }
         p.http_buffer_request = line.modifier == Modifier::None;
+    }
+
+    /// `[no] option dontlognull|dontlog-normal|log-separate-errors`: which lines a frontend
+    /// writes, and at which level (HAProxy's `PR_CAP_FE` options: ignored with a warning in a
+    /// backend).
+    fn option_log_flag(
+        &mut self,
+        p: &mut Proxy,
+        line: &Line,
+        directive: &str,
+        flag: fn(&mut LogOptions) -> &mut bool,
+    ) {
+        if self.too_many(line, 1, directive) {
+            return;
+        }
+        if !p.has_frontend() {
+            return self.not_capable(p, line.span(), directive);
+        }
+        *flag(&mut p.log_options) = line.modifier == Modifier::None;
     }
 
     /// `option httplog [clf]`: HAProxy's access line (a frontend capability;

@@ -3,7 +3,7 @@
 
 use spoe::config::reader::{Line, Word};
 
-use crate::config::addr::{AddrUse, parse_addresses};
+use crate::config::addr::parse_server_address;
 use crate::config::grammar::Kind;
 use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, Keyword, Use, arity, find};
 use crate::config::lower::{Lowerer, Proxy, ServerSettings};
@@ -85,6 +85,16 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.pool_max_conn", "generation/mod.rs")]),
     },
     Keyword {
+        name: "check-ssl",
+        handler: (),
+        uses: Use::Runs(&[("Server.check_tls", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "no-check-ssl",
+        handler: (),
+        uses: Use::Runs(&[("Server.check_tls", "generation/health.rs")]),
+    },
+    Keyword {
         name: "pool-purge-delay",
         handler: (),
         uses: Use::Runs(&[("Server.pool_purge_delay", "generation/mod.rs")]),
@@ -138,7 +148,7 @@ impl Lowerer<'_, '_> {
             return self.diag.error_msg(name.span().clone(), msg);
         }
         let label = format!("server {}", name.as_str());
-        let addrs = match parse_addresses(addr, AddrUse::Server, &|name| self.env_var(name)) {
+        let (addr, port_offset) = match parse_server_address(addr, &|name| self.env_var(name)) {
             Ok(a) => a,
             Err((at, msg)) => {
                 return self
@@ -150,7 +160,7 @@ impl Lowerer<'_, '_> {
         if !self.server_settings(&line.words[3..], &label, &mut settings) {
             return;
         }
-        let tls = match settings.tls.ssl {
+        let tls = match settings.tls.ssl || settings.check_ssl {
             false => None,
             true => {
                 let at = settings
@@ -165,13 +175,11 @@ impl Lowerer<'_, '_> {
                 }
             }
         };
-        let Some(&addr) = addrs.first() else {
-            return;
-        };
         p.servers.push((
             Server {
                 name: name.as_str().to_owned(),
                 addr,
+                port_offset,
                 check: settings.check,
                 inter: settings.inter,
                 rise: settings.rise,
@@ -180,7 +188,13 @@ impl Lowerer<'_, '_> {
                 maxconn: settings.maxconn,
                 pool_max_conn: settings.pool_max_conn,
                 pool_purge_delay: settings.pool_purge_delay,
-                tls,
+                tls: tls.clone().filter(|_| settings.tls.ssl),
+                // As HAProxy: an `ssl` server is checked in TLS unless its checks go to
+                // another `port` or `addr`; `check-ssl` makes them TLS in every case.
+                check_tls: tls.filter(|_| {
+                    settings.check_ssl
+                        || (settings.probe.port.is_none() && settings.probe.addr.is_none())
+                }),
                 proto_h2: settings.proto_h2,
                 probe: settings.probe,
             },
@@ -221,6 +235,8 @@ impl Lowerer<'_, '_> {
             match key {
                 "check" => s.check = true,
                 "no-check" => s.check = false,
+                "check-ssl" => s.check_ssl = true,
+                "no-check-ssl" => s.check_ssl = false,
                 "backup" => s.probe.backup = true,
                 "no-backup" => s.probe.backup = false,
                 "inter" | "rise" | "fall" | "weight" | "maxconn" | "pool-max-conn"
