@@ -26,6 +26,7 @@ pub mod generation;
 pub mod httplog;
 pub mod limits;
 pub mod log;
+mod logline;
 mod lua;
 pub mod metrics;
 mod model;

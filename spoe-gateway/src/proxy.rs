@@ -22,10 +22,11 @@ use crate::generation::{BackendRt, FilterRt, Generation, ServerRt};
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
+use crate::logline::LineFormat;
 use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, LogOptions, RedirectKind, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
-use crate::txn::{LuaTxn, Txn, UniqueId, render};
+use crate::txn::{LuaTxn, Txn, UniqueId, render, sample_text};
 
 pub(crate) use crate::body::{Body, BoxError};
 
@@ -445,7 +446,7 @@ impl Ctx<'_> {
     async fn lua_service(
         &mut self,
         name: &str,
-        mut txn: Txn,
+        txn: &mut Txn,
         body: RequestBody,
         response_rules: &[(&Vec<Rule>, &AclSet, &[FilterRt])],
         mut access: Access,
@@ -464,7 +465,7 @@ impl Ctx<'_> {
         // A service that failed before its head answers HAProxy's 500, through the same
         // response rules.
         let (mut call, head, failed) =
-            match crate::lua::start_service(&worker, name, &mut txn, Box::pin(chunks)).await {
+            match crate::lua::start_service(&worker, name, txn, Box::pin(chunks)).await {
                 Ok((call, head)) => (call, head, None),
                 Err(Some(call)) => {
                     let (head, body) = error_page(500).into_parts();
@@ -498,7 +499,7 @@ impl Ctx<'_> {
         call.put_host(lent);
         access.termination = "--";
         finish(
-            crate::lua::service_response(&worker, call, head, &txn),
+            crate::lua::service_response(&worker, call, head, txn),
             access,
         )
     }
@@ -704,6 +705,30 @@ pub(crate) async fn handle(
     generation: Arc<Generation>,
     metrics: Arc<GatewayMetrics>,
 ) -> Response<Logged<Body>> {
+    let mut txn = None;
+    let mut response = handle_txn(req, session, generation, metrics, &mut txn).await;
+    // What the access line reads of the transaction, as it is when the response starts.
+    if let Some(txn) = &txn {
+        response.body_mut().note_txn(|format, access| {
+            access.unique_id = txn.formatted_unique_id().map(str::to_owned);
+            access.samples = format
+                .samples()
+                .iter()
+                .map(|e| e.eval(txn).map(|s| sample_text(&s)))
+                .collect();
+        });
+    }
+    response
+}
+
+/// [`handle`], the transaction left in `slot` once it exists.
+async fn handle_txn(
+    req: Request<Incoming>,
+    session: Arc<Session>,
+    generation: Arc<Generation>,
+    metrics: Arc<GatewayMetrics>,
+    slot: &mut Option<Txn>,
+) -> Response<Logged<Body>> {
     let _guard = generation.enter();
     let Some(fe) = generation.frontend_for(session.local()) else {
         // The listener belongs to no frontend of this generation (not reached).
@@ -717,8 +742,11 @@ pub(crate) async fn handle(
         session.conns.clone(),
     );
     access.log_options = fe.model.log_options;
-    if fe.model.httplog {
+    access.local = session.local();
+    access.tls = session.conn.tls.is_some();
+    if let Some(format) = &fe.model.access_format {
         access.httplog = (!fe.log.is_off()).then(|| fe.log.clone());
+        access.format = Some(format.clone());
     } else if !fe.log.is_off() {
         // HAProxy's line for a stream of a frontend without a log format.
         fe.log.send(
@@ -768,6 +796,7 @@ pub(crate) async fn handle(
     let mut pending = Pending::new(access);
     // The stream id of SPOE log lines: unique across the process, as HAProxy's.
     let sid = metrics.next_unique_id();
+    pending.get().request_counter = sid;
     session.requests.fetch_add(1, Ordering::Relaxed);
     let log_level = if generation.sets_log_level {
         LineLevel::shared()
@@ -781,7 +810,7 @@ pub(crate) async fn handle(
         log: fe.log.clone(),
         declared: generation.declared_proc_vars.clone(),
     });
-    let mut txn = Txn {
+    let txn = slot.insert(Txn {
         request: parts,
         body: Bytes::new(),
         response: None,
@@ -799,7 +828,7 @@ pub(crate) async fn handle(
         ),
         lua,
         log_level,
-    };
+    });
     let mut ctx = Ctx {
         generation: &generation,
         metrics: &metrics,
@@ -816,14 +845,14 @@ pub(crate) async fn handle(
         .fetch_max(generation.id, Ordering::Relaxed)
         < generation.id;
     if first {
-        ctx.run_event(&fe.filters, Event::OnClientSession, &mut txn)
+        ctx.run_event(&fe.filters, Event::OnClientSession, &mut *txn)
             .await;
     }
     // As HAProxy: the session's event at the stream's start, then the request's content
     // inspection (on-frontend-tcp-request, analyser AN_REQ_INSPECT_FE, which runs before
     // AN_REQ_WAIT_HTTP where `monitor-uri` is answered), then the body (http-buffer-request),
     // then the frontend's HTTP event and rules.
-    ctx.run_event(&fe.filters, Event::OnFrontendTcpRequest, &mut txn)
+    ctx.run_event(&fe.filters, Event::OnFrontendTcpRequest, &mut *txn)
         .await;
     // `monitor-uri`: answered before the request's HTTP rules and agents, and not logged
     // (HAProxy's SF_MONITOR).
@@ -835,15 +864,15 @@ pub(crate) async fn handle(
         return error_page(200).map(Logged::unlogged);
     }
     if fe.model.http_buffer_request
-        && let Err(status) = body.buffer(&mut txn, bufsize, timeouts, &progress).await
+        && let Err(status) = body.buffer(&mut *txn, bufsize, timeouts, &progress).await
     {
         return body_refused(status, pending.take());
     }
-    ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut txn)
+    ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut *txn)
         .await;
     let fe_acls = &fe.model.acls;
     let flow = ctx
-        .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut txn)
+        .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut *txn)
         .await;
     if let Flow::LuaService(name) = flow {
         let request_body = body.into_body(timeouts.client, progress);
@@ -859,7 +888,7 @@ pub(crate) async fn handle(
         .model
         .use_backends
         .iter()
-        .find(|u| u.cond.as_ref().is_none_or(|c| c.eval(&txn, fe_acls)))
+        .find(|u| u.cond.as_ref().is_none_or(|c| c.eval(&*txn, fe_acls)))
         .map(|u| u.backend.clone())
         .or_else(|| fe.model.default_backend.clone());
     let Some(be) = backend_name
@@ -879,18 +908,18 @@ pub(crate) async fn handle(
     // A filter sees the backend's events whichever side declared it: the
     // frontend's filters first, as HAProxy calls them in that order.
     for filters in [&fe.filters, &be.filters] {
-        ctx.run_event(filters, Event::OnBackendTcpRequest, &mut txn)
+        ctx.run_event(filters, Event::OnBackendTcpRequest, &mut *txn)
             .await;
     }
     if be.model.http_buffer_request
         && let Err(status) = body
-            .buffer(&mut txn, bufsize, be.model.timeouts, &progress)
+            .buffer(&mut *txn, bufsize, be.model.timeouts, &progress)
             .await
     {
         return body_refused(status, pending.take());
     }
     for filters in [&fe.filters, &be.filters] {
-        ctx.run_event(filters, Event::OnBackendHttpRequest, &mut txn)
+        ctx.run_event(filters, Event::OnBackendHttpRequest, &mut *txn)
             .await;
     }
     let flow = ctx
@@ -898,7 +927,7 @@ pub(crate) async fn handle(
             &be.model.http_request,
             &be.model.acls,
             &be.filters,
-            &mut txn,
+            &mut *txn,
         )
         .await;
     if let Flow::LuaService(name) = flow {
@@ -932,6 +961,7 @@ pub(crate) async fn handle(
     };
     let server = &be.servers[si];
     pending.get().server.clone_from(&server.name);
+    pending.get().server_addr = Some(server.addr);
     pending.tally().server(server.counters.clone());
     ctx.counters.push(server.counters.clone());
     // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
@@ -973,7 +1003,7 @@ pub(crate) async fn handle(
     server.active.fetch_add(1, Ordering::Relaxed);
     let sent_at = Instant::now();
     let upstream = forward(
-        &txn,
+        txn,
         body.into_body(timeouts.client, progress.clone()),
         &progress,
         server,
@@ -1021,7 +1051,7 @@ pub(crate) async fn handle(
     // backend's first, then frontend's.
     for event in [Event::OnTcpResponse, Event::OnHttpResponse] {
         for filters in [&be.filters, &fe.filters] {
-            ctx.run_event(filters, event, &mut txn).await;
+            ctx.run_event(filters, event, &mut *txn).await;
         }
     }
     let mut flow = ctx
@@ -1029,12 +1059,12 @@ pub(crate) async fn handle(
             &be.model.http_response,
             &be.model.acls,
             &be.filters,
-            &mut txn,
+            &mut *txn,
         )
         .await;
     if matches!(flow, Flow::Continue) {
         flow = ctx
-            .response_rules(&fe.model.http_response, fe_acls, &fe.filters, &mut txn)
+            .response_rules(&fe.model.http_response, fe_acls, &fe.filters, &mut *txn)
             .await;
     }
     if !matches!(flow, Flow::Continue) {
@@ -1145,7 +1175,7 @@ async fn forward(
 pub(crate) fn log_refused(
     session: &Session,
     frontend: &str,
-    httplog: Option<LogRoute>,
+    httplog: Option<(LogRoute, Arc<LineFormat>)>,
     log_options: LogOptions,
     status: Option<u16>,
     termination: &'static str,
@@ -1167,7 +1197,12 @@ pub(crate) fn log_refused(
         access.received = wall;
     }
     access.t_request = Timer::NEVER;
-    access.httplog = httplog;
+    access.local = session.local();
+    access.tls = session.conn.tls.is_some();
+    if let Some((route, format)) = httplog {
+        access.httplog = Some(route);
+        access.format = Some(format);
+    }
     access.log_options = log_options;
     access.status = status;
     access.termination = termination;
