@@ -5,11 +5,15 @@
 # `http-request return`) run by HAProxy and by `target/release/spoe gateway`, in turn.
 #
 #   full        full TLS handshakes per second: `openssl s_time -new` (no resumption), 2 clients
-#   resumed     resumed handshakes per second: `openssl s_time -reuse` (session tickets), 2 clients
+#   resumed     resumed handshakes per second: `openssl s_time -reuse -tls1_2` (session tickets),
+#               2 clients; TLS 1.2 because s_time reuses its session before a TLS 1.3 ticket
+#               arrives (with TLS 1.3 neither proxy resumes: every handshake is a full one). The
+#               share of handshakes that did resume (s_time's `r` marks) is printed beside.
 #   h2          HTTP/2 over TLS with SPOE on every request: `h2load -c 10 -m 10 -D $DURATION`
 #   h1          HTTP/1.1 over TLS with SPOE: `wrk -t2 -c50 -d$DURATION https://...`
-#   idle        KiB of RSS per idle TLS connection (HTTP/1.1, after one request) and per idle
-#               HTTP/2 connection (after one request): bench/tls_idle.py, $IDLE connections
+#   idle        KiB of RSS per idle TLS connection (HTTP/1.1, after one request), per idle
+#               HTTP/2 connection (after one request) and per connection stalled in its TLS
+#               handshake (a partial ClientHello): bench/tls_idle.py, $IDLE connections
 # For each: the rate, and the proxy's CPU per operation (utime + stime from /proc).
 #
 # Usage: bench/tls.sh   (DURATION=10s, IDLE=1000, SKIP_BUILD=1 to use target/release/spoe as is)
@@ -77,7 +81,9 @@ run_one() { # NAME COMMAND...
     for mode in new reuse; do
         t0=$(cpu_ticks "$pid")
         for c in 1 2; do
-            openssl s_time -connect "127.0.0.1:$port" -"$mode" -time "$secs" >"$work/$name.$mode.$c" 2>&1 &
+            if [ "$mode" = reuse ]; then version=-tls1_2; else version=; fi
+            # shellcheck disable=SC2086 # $version is one option or none
+            openssl s_time -connect "127.0.0.1:$port" -"$mode" $version -time "$secs" >"$work/$name.$mode.$c" 2>&1 &
             pids+=($!)
         done
         wait "${pids[@]: -2}" || true
@@ -85,6 +91,10 @@ run_one() { # NAME COMMAND...
         rate=$(cat "$work/$name.$mode".? | awk '/connections in [0-9.]+ real seconds/ { n += $1; s = $4 } END { printf "%.0f", n / s }')
         printf '%s\t%s\t%s\t%s\n' "$name" "$mode" "$rate" \
             "$(awk -v d=$((t1 - t0)) -v n="$rate" -v s="$secs" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / (n * s) }')" >>"$results"
+        if [ "$mode" = reuse ]; then
+            printf '%s\tresumed-share\t%s\t-\n' "$name" \
+                "$(grep -hE '^[r*]+$' "$work/$name.reuse".? | tr -d '\n' | awk '{ n = length($0); r = gsub("r", ""); printf "%.2f", n ? r / n : 0 }')" >>"$results"
+        fi
     done
     t0=$(cpu_ticks "$pid")
     out=$(h2load -c 10 -m 10 -D "$secs" "https://127.0.0.1:$port/" 2>&1)
@@ -100,7 +110,7 @@ run_one() { # NAME COMMAND...
     total=$(awk '/requests in/ { print $1 }' <<<"$out")
     printf '%s\th1\t%s\t%s\n' "$name" "$rate" \
         "$(awk -v d=$((t1 - t0)) -v n="$total" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')" >>"$results"
-    for proto in h1 h2; do
+    for proto in h1 h2 stalled; do
         read -r _ _ per < <(python3 bench/tls_idle.py "$port" "$pid" "$idle" "$proto")
         printf '%s\tidle-%s\t%s\t-\n' "$name" "$proto" "$per" >>"$results"
     done

@@ -1,9 +1,13 @@
-"""Memory per idle TLS (HTTP/1.1) and per idle HTTP/2 connection, after one request each.
+"""Memory per idle TLS (HTTP/1.1) and per idle HTTP/2 connection, after one request each, and
+per connection stalled in its TLS handshake.
 
-  tls_idle.py PORT PID CONNS h1|h2
+  tls_idle.py PORT PID CONNS h1|h2|stalled
       opens CONNS TLS connections to 127.0.0.1:PORT, sends one request on each (HTTP/1.1, or
       HTTP/2 with prior ALPN h2: preface, SETTINGS, one HEADERS frame), reads the answer, keeps
       them all open and idle, and prints: RSS before (KiB), RSS after (KiB), KiB per connection.
+      `stalled`: each connection sends the first bytes of a ClientHello (a record header
+      announcing 512 bytes, then 4 of them) and no more; the proxy's timeout client must be
+      longer than the run.
 """
 import socket
 import ssl
@@ -28,6 +32,11 @@ def main():
     before = rss_kib(pid)
     held = []
     for _ in range(conns):
+        if proto == "stalled":
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc]))
+            held.append(s)
+            continue
         s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="bench.example")
         if proto == "h2":
             # GET / (indexed :method GET, :scheme https, :path /, literal :authority "a").

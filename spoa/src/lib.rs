@@ -218,6 +218,8 @@ mod server;
 mod shared;
 mod signal;
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use config::{Config, ConfigError};
 pub use engine_info::EngineInfo;

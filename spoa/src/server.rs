@@ -28,6 +28,14 @@ use spop::agent::ConnectionEnd;
 /// flood costs at most this many small tasks.
 const MAX_WAITING: usize = 64;
 
+/// The TLS a listener serves with, if any.
+#[cfg(feature = "tls")]
+type Tls = crate::tls::ServerTls;
+/// Without the `tls` feature, there is none.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+enum Tls {}
+
 /// An agent: a handler, its settings and its metrics. Cheap to clone.
 pub struct Server<H> {
     shared: Arc<Shared<H>>,
@@ -109,6 +117,31 @@ impl<H: Handler> Server<H> {
     /// the ones beyond are refused with AGENT-DISCONNECT 13 after their
     /// HELLO.
     pub async fn serve(&self, listener: Listener, shutdown: CancellationToken) -> io::Result<()> {
+        self.serve_on(listener, None, shutdown).await
+    }
+
+    /// As [`Server::serve`], over TLS (feature `tls`): each connection's handshake, within
+    /// [`Config::hello_timeout`], comes after it took one of the
+    /// [`Config::max_connections`] slots. A failed handshake (the engine's certificate does
+    /// not verify, or none is given when `tls` asks for one) closes the connection, is
+    /// counted in `spoa_connection_ends_total{end="tls_handshake"}` and logged
+    /// (rate-limited) with the reason.
+    #[cfg(feature = "tls")]
+    pub async fn serve_tls(
+        &self,
+        listener: Listener,
+        tls: crate::tls::ServerTls,
+        shutdown: CancellationToken,
+    ) -> io::Result<()> {
+        self.serve_on(listener, Some(tls), shutdown).await
+    }
+
+    async fn serve_on(
+        &self,
+        listener: Listener,
+        tls: Option<Tls>,
+        shutdown: CancellationToken,
+    ) -> io::Result<()> {
         let tracker = TaskTracker::new();
         // The connections' own token, cancelled after the drain line has
         // counted them (a child of `shutdown` would be cancelled with it, and
@@ -127,7 +160,7 @@ impl<H: Handler> Server<H> {
                     r = l.accept() => match r {
                         Ok((sock, peer)) => {
                             let _ = sock.set_nodelay(true);
-                            self.spawn_connection(&tracker, &counts, sock, Some(peer), &connections);
+                            self.spawn_connection(&tracker, &counts, sock, Some(peer), tls.as_ref(), &connections);
                         }
                         Err(e) => accept_failed(e).await,
                     },
@@ -137,7 +170,7 @@ impl<H: Handler> Server<H> {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     r = l.accept() => match r {
-                        Ok((sock, _)) => self.spawn_connection(&tracker, &counts, sock, None, &connections),
+                        Ok((sock, _)) => self.spawn_connection(&tracker, &counts, sock, None, tls.as_ref(), &connections),
                         Err(e) => accept_failed(e).await,
                     },
                 }
@@ -196,15 +229,59 @@ impl<H: Handler> Server<H> {
         end
     }
 
+    /// The TLS handshake, then [`Server::serve_admitted`].
+    #[cfg(feature = "tls")]
+    async fn serve_tls_admitted<IO>(
+        &self,
+        tls: Tls,
+        io: IO,
+        peer: Option<SocketAddr>,
+        shutdown: CancellationToken,
+        admission: Admission,
+    ) where
+        IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let limit = self.shared.config.hello_timeout;
+        let accepted = tokio::select! {
+            r = tls.accept(io, limit) => r,
+            () = shutdown.cancelled() => return,
+        };
+        match accepted {
+            Ok(stream) => {
+                self.serve_admitted(stream, peer, shutdown, admission).await;
+            }
+            Err(e) => {
+                self.shared.metrics.connection_ended("tls_handshake");
+                if let Some(suppressed) = self.shared.tls_log.admit() {
+                    let peer = peer.map_or_else(|| "unix socket".to_owned(), |p| p.to_string());
+                    warn!(%peer, error = %e, suppressed, "engine connection refused: TLS handshake failed");
+                }
+            }
+        }
+    }
+
+    #[cfg(not(feature = "tls"))]
+    async fn serve_tls_admitted<IO>(
+        &self,
+        tls: Tls,
+        _: IO,
+        _: Option<SocketAddr>,
+        _: CancellationToken,
+        _: Admission,
+    ) {
+        match tls {}
+    }
+
     fn spawn_connection<IO>(
         &self,
         tracker: &TaskTracker,
         counts: &Counts,
         io: IO,
         peer: Option<SocketAddr>,
+        tls: Option<&Tls>,
         shutdown: &CancellationToken,
     ) where
-        IO: AsyncRead + AsyncWrite + Send + 'static,
+        IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let cfg = &self.shared.config;
         let admission = match counts.slots.clone().try_acquire_owned() {
@@ -231,8 +308,17 @@ impl<H: Handler> Server<H> {
         };
         let this = self.clone();
         let token = shutdown.child_token();
+        let tls = tls.cloned();
         tracker.spawn(async move {
-            this.serve_admitted(io, peer, token, admission).await;
+            match tls {
+                None => {
+                    this.serve_admitted(io, peer, token, admission).await;
+                }
+                Some(tls) => {
+                    this.serve_tls_admitted(tls, io, peer, token, admission)
+                        .await
+                }
+            }
         });
     }
 }

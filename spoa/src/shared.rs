@@ -21,6 +21,9 @@ pub(crate) struct Shared<H> {
     /// One limiter per [`ErrorCause`].
     pub(crate) undelivered_log: [LogLimiter; ErrorCause::ALL.len()],
     pub(crate) over_limit_log: LogLimiter,
+    /// Failed TLS handshakes (`Server::serve_tls`).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) tls_log: LogLimiter,
 }
 
 impl<H> Shared<H> {
@@ -42,6 +45,10 @@ impl<H> Shared<H> {
             over_limit_log: LogLimiter::named(
                 LOG_INTERVAL,
                 "engine connection refused or closed: too many connections open",
+            ),
+            tls_log: LogLimiter::named(
+                LOG_INTERVAL,
+                "engine connection refused: TLS handshake failed",
             ),
         }
     }

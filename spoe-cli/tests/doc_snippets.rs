@@ -17,6 +17,10 @@
 //!   `frontend Y`, ...) names a section of BASE; the block's other lines are appended to it, and
 //!   the result is checked.
 //!
+//! A `haproxy.cfg` naming PEM files by relative name (`crt site.pem`, `ca-file clients-ca.pem`)
+//! is checked beside certificates generated for it: a CA for a name containing `ca`, a
+//! certificate with its key for any other.
+//!
 //! A fenced block that looks like a configuration (a section keyword at the start of a line)
 //! without a marker fails the test: no snippet escapes the check.
 
@@ -286,9 +290,37 @@ fn host_for(spoe_conf: &str) -> String {
     )
 }
 
+/// The PEM files `haproxy_cfg` names by relative name, generated: `(name, contents)`.
+fn certificates(haproxy_cfg: &str) -> Vec<(String, String)> {
+    let mut names: Vec<&str> = haproxy_cfg
+        .split_whitespace()
+        .filter(|w| w.ends_with(".pem") && !w.contains('/'))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let mut pki = spoe_interop::pki::TestPki::new();
+    let read = |path: PathBuf| std::fs::read_to_string(path).expect("generated PEM");
+    names
+        .into_iter()
+        .map(|name| {
+            let pem = if name.contains("ca") {
+                read(pki.ca())
+            } else {
+                read(pki.server(name, &["localhost"]))
+            };
+            (name.to_owned(), pem)
+        })
+        .collect()
+}
+
 /// Checks one pair of files with both tools; the problems found, if any.
 fn check_pair(what: &str, haproxy_cfg: &str, spoe_conf: Option<&str>) -> Vec<String> {
-    let files: Vec<(&str, &str)> = spoe_conf.map(|c| ("spoe.conf", c)).into_iter().collect();
+    let certs = certificates(haproxy_cfg);
+    let mut files: Vec<(&str, &str)> = spoe_conf.map(|c| ("spoe.conf", c)).into_iter().collect();
+    files.extend(certs.iter().map(|(n, c)| (n.as_str(), c.as_str())));
     let mut problems = Vec::new();
     let (ok, output) = spoe_interop::haproxy_check_with_files(haproxy_cfg, &files);
     if !ok || output.contains("[WARNING]") || output.contains("[ALERT]") {
@@ -297,8 +329,8 @@ fn check_pair(what: &str, haproxy_cfg: &str, spoe_conf: Option<&str>) -> Vec<Str
 
     let dir = tempfile::tempdir().expect("temporary directory");
     std::fs::write(dir.path().join("haproxy.cfg"), haproxy_cfg).expect("write haproxy.cfg");
-    if let Some(c) = spoe_conf {
-        std::fs::write(dir.path().join("spoe.conf"), c).expect("write spoe.conf");
+    for (name, contents) in &files {
+        std::fs::write(dir.path().join(name), contents).expect("write a snippet's file");
     }
     let log = dir.path().join("check.log");
     let out = std::fs::File::create(&log).expect("log file");

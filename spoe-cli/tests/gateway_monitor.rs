@@ -43,15 +43,7 @@ backend app
 
 /// What the client sees: status, the headers HAProxy's page has, the body.
 fn seen(r: &Resp) -> (u16, Vec<Option<String>>, String) {
-    let headers = ["content-length", "cache-control", "content-type", "x-rules"]
-        .iter()
-        .map(|n| r.header(n).map(str::to_owned))
-        .collect();
-    (
-        r.status,
-        headers,
-        String::from_utf8_lossy(&r.body).into_owned(),
-    )
+    r.seen(&["content-length", "cache-control", "content-type", "x-rules"])
 }
 
 /// Sends `targets` in order on one kept-alive connection (each with `x-deny`: the rules would

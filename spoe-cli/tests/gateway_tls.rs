@@ -20,11 +20,13 @@
 
 mod gateway_support;
 
+use std::io::Write as _;
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use gateway_support::{Backend, GatewayProc, START_TIMEOUT, wait_until};
+use gateway_support::{Backend, GatewayProc, START_TIMEOUT, closed_by_peer, rss_kib, wait_until};
 use spoe_interop::Haproxy;
 use spoe_interop::pki::TestPki;
 
@@ -387,5 +389,117 @@ fn redirect_scheme_https_unless_ssl_fc_as_haproxy() {
     for port in [hport, gaddr.port()] {
         let (ok, body, _) = curl(&pki, port + 1, "www.example", &["--http1.1"]);
         assert!(ok && body == "served", "{body}");
+    }
+}
+
+/// Connections that stall in the TLS handshake, 100 that send nothing and 100 that send the
+/// first bytes of a ClientHello and no more: each is cut at `timeout client` (2 s here), as
+/// HAProxy 2.6 cuts it, logged as HAProxy logs it, costs bounded memory, and other clients
+/// are served meanwhile.
+#[test]
+fn stalled_handshakes_are_cut_at_timeout_client_as_in_haproxy() {
+    let pki = pki();
+    let cfg = |port: u16| config(pki.dir(), port).replace("timeout client 5s", "timeout client 2s");
+    let (haproxy, hport) = Haproxy::start_on_port(cfg, &[]);
+    let (gw, gaddr) = GatewayProc::start_on_port(cfg, &[]);
+    // A TLS record header announcing a 512-byte ClientHello, and its first 4 bytes.
+    const PARTIAL_HELLO: &[u8] = &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc];
+    let mut report = String::new();
+    let mut growth = Vec::new();
+    for (name, port, pid) in [
+        (
+            "HAProxy",
+            hport,
+            haproxy
+                .worker_pids()
+                .first()
+                .copied()
+                .unwrap_or(haproxy.pid()),
+        ),
+        ("gateway", gaddr.port(), gw.child.id()),
+    ] {
+        let before = rss_kib(pid);
+        let started = Instant::now();
+        let mut held: Vec<TcpStream> = (0..200)
+            .map(|i| {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                if i % 2 == 1 {
+                    s.write_all(PARTIAL_HELLO)
+                        .expect("send a partial ClientHello");
+                }
+                s
+            })
+            .collect();
+        let (ok, body, _) = curl(&pki, port, "www.example", &[]);
+        assert!(
+            ok && body.contains("fc=1"),
+            "{name}: a fresh client meanwhile: {body}"
+        );
+        let grown = rss_kib(pid).saturating_sub(before);
+        let limit = Duration::from_secs(8);
+        while !held.is_empty() && started.elapsed() < limit {
+            held.retain_mut(|s| !closed_by_peer(s));
+        }
+        let took = started.elapsed();
+        report.push_str(&format!(
+            "{name}: 200 stalled handshakes: RSS +{grown} KiB, all closed after {took:?}, {} open\n",
+            held.len()
+        ));
+        assert!(
+            held.is_empty(),
+            "{name}: not closed within {limit:?}\n{report}"
+        );
+        assert!(
+            took >= Duration::from_millis(1500),
+            "{name}: closed before timeout client\n{report}"
+        );
+        growth.push(grown);
+    }
+    // At most HAProxy's growth, or 64 KiB per stalled handshake (room for the buffers of a
+    // handshake that has begun), whichever is larger.
+    assert!(
+        growth[1] <= growth[0].max(200 * 64),
+        "the gateway's memory\n{report}"
+    );
+    assert!(
+        wait_until(START_TIMEOUT, || gw
+            .log()
+            .contains("fe/1: Timeout during SSL handshake")),
+        "the gateway logs the cut handshakes as HAProxy does:\n{}",
+        gw.log()
+    );
+    println!("{report}");
+}
+
+/// `crl-file` on a `bind` verifying client certificates: a certificate the CA's CRL revokes is
+/// refused, another is served, by HAProxy 2.6 and the gateway alike.
+#[test]
+fn crl_file_refuses_revoked_client_certificates_as_haproxy() {
+    let mut pki = TestPki::new();
+    pki.server("site.pem", &["www.example"]);
+    pki.client("good.pem", "good client");
+    let (_, revoked) = pki.revocable_client("revoked.pem", "revoked client");
+    pki.crl("crl.pem", &[revoked]);
+    let dir = pki.dir().display().to_string();
+    let cfg = |port: u16| {
+        format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port} ssl crt {dir}/site.pem ca-file {dir}/ca.pem crl-file {dir}/crl.pem verify required\n    \
+             http-request return status 200 content-type text/plain lf-string \"cn=%[ssl_c_s_dn(CN)]\"\n"
+        )
+    };
+    let (_haproxy, hport) = Haproxy::start_on_port(cfg, &[]);
+    let (gw, gaddr) = GatewayProc::start_on_port(cfg, &[]);
+    for (who, port) in [("HAProxy", hport), ("the gateway", gaddr.port())] {
+        let good = pki.path("good.pem").display().to_string();
+        let (ok, body, _) = curl(&pki, port, "www.example", &["--cert", &good]);
+        assert!(
+            ok && body.contains("cn=good client"),
+            "{who}: {body}\n{}",
+            gw.log()
+        );
+        let revoked = pki.path("revoked.pem").display().to_string();
+        let (ok, body, _) = curl(&pki, port, "www.example", &["--cert", &revoked]);
+        assert!(!ok, "{who} served a revoked certificate: {body}");
     }
 }

@@ -287,3 +287,76 @@ fn python() -> String {
     );
     venv.to_owned()
 }
+
+/// The state of `haproxy_server_check_status` that is 1 for backend `backend`'s server.
+fn check_state(exposition: &str, backend: &str) -> Option<String> {
+    exposition.lines().find_map(|l| {
+        let rest = l.strip_prefix("haproxy_server_check_status{")?;
+        let (labels, value) = rest.split_once("} ")?;
+        if !labels.contains(&format!("proxy=\"{backend}\"")) || value.trim() != "1" {
+            return None;
+        }
+        let state = labels.split_once("state=\"")?.1;
+        Some(state.split_once('"')?.0.to_owned())
+    })
+}
+
+/// Health checks of `ssl` servers are TLS handshakes (`L6OK`, or `L6RSP` when the certificate
+/// does not verify), `check-ssl` makes them TLS for a clear-text server too, and a plain check
+/// stays a TCP connect (`L4OK`): the same states as HAProxy 2.6's on its exporter.
+#[test]
+fn health_checks_over_tls_as_haproxy() {
+    let mut pki = TestPki::new();
+    pki.server("origin.pem", &["origin.example"]);
+    let other_ca = TestPki::new();
+    let (origin, tls_port) =
+        Haproxy::start_on_port(|port| origin_config(&pki, port, port + 1), &[]);
+    let ca = pki.ca().display().to_string();
+    let other = other_ca.ca().display().to_string();
+    let backends = [
+        (
+            format!("ssl verify required ca-file {ca} check inter 100ms"),
+            "L6OK",
+        ),
+        (
+            format!("ssl verify required ca-file {other} check inter 100ms"),
+            "L6RSP",
+        ),
+        ("check-ssl verify none check inter 100ms".to_owned(), "L6OK"),
+        ("check inter 100ms".to_owned(), "L4OK"),
+    ];
+    let config = |port: u16| {
+        let mut cfg = format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    http-request use-service prometheus-exporter\n"
+        );
+        for (n, (settings, _)) in backends.iter().enumerate() {
+            cfg.push_str(&format!(
+                "backend c{n}\n    server s 127.0.0.1:{tls_port} {settings}\n"
+            ));
+        }
+        cfg
+    };
+    let (_haproxy, hport) = Haproxy::start_on_port(config, &[]);
+    let (gw, gaddr) = GatewayProc::start_on_port(config, &[]);
+    let scrape = |addr| {
+        let r = get(addr, "/metrics", &[]).unwrap_or_else(|e| panic!("GET /metrics: {e}"));
+        String::from_utf8_lossy(&r.body).into_owned()
+    };
+    for (n, (settings, want)) in backends.iter().enumerate() {
+        let backend = format!("c{n}");
+        for (who, addr) in [("HAProxy", local(hport)), ("the gateway", gaddr)] {
+            let mut last = None;
+            let reached = gateway_support::wait_until(START_TIMEOUT, || {
+                last = check_state(&scrape(addr), &backend);
+                last.as_deref() == Some(*want)
+            });
+            assert!(
+                reached,
+                "{who}, server {settings}: check status {last:?}, expected {want}\n{}",
+                gw.log()
+            );
+        }
+    }
+    drop(origin);
+}

@@ -22,11 +22,14 @@
 mod access;
 mod body;
 pub mod config;
+mod errorfile;
 pub mod generation;
+mod hop;
 pub mod httplog;
 pub mod limits;
 pub mod log;
 mod logline;
+mod logtime;
 mod lua;
 pub mod metrics;
 mod model;
@@ -36,6 +39,7 @@ mod proxy;
 pub mod server;
 pub mod stats;
 pub mod tls;
+mod tunnel;
 mod txn;
 pub mod workers;
 

@@ -226,6 +226,46 @@ pub(crate) struct Timeouts {
     pub(crate) http_keep_alive: Option<Duration>,
     /// `timeout queue`: waiting for a server slot.
     pub(crate) queue: Option<Duration>,
+    /// `timeout check`: once a health check is connected, how long its answer may take.
+    pub(crate) check: Option<Duration>,
+    /// `timeout tunnel`: inactivity of a tunnel (after a `101 Switching Protocols`), both
+    /// sides; without it `timeout client` and `timeout server` go on applying to their side.
+    pub(crate) tunnel: Option<Duration>,
+}
+
+/// `option forwardfor [except NET] [header NAME] [if-none]` of one proxy (HAProxy keeps the
+/// header name and the network per proxy: a request reads both its frontend's and backend's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ForwardFor {
+    /// `header NAME` (`X-Forwarded-For` by default).
+    pub(crate) header: hyper::header::HeaderName,
+    /// `except NET`: clients in it get no header.
+    pub(crate) except: Option<Net>,
+    /// Without `if-none`: added even when the request has the header already.
+    pub(crate) always: bool,
+}
+
+/// An IPv4 or IPv6 network (`str2net()`, `str62net()`), its address already masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Net {
+    /// IPv4 address and mask.
+    V4(std::net::Ipv4Addr, std::net::Ipv4Addr),
+    /// IPv6 address and prefix length.
+    V6(std::net::Ipv6Addr, u8),
+}
+
+/// The HTTP connection mode of a proxy (`PR_O_HTTP_MODE`: `option http-keep-alive`,
+/// `http-server-close`, `httpclose`; the last one read wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum HttpMode {
+    /// Both sides kept alive (HAProxy's default).
+    #[default]
+    KeepAlive,
+    /// `option http-server-close`: a server connection serves one request.
+    ServerClose,
+    /// `option httpclose`: server connections serve one request; a frontend's client
+    /// connections close after each response too.
+    Close,
 }
 
 /// A `filter spoe [engine NAME] config FILE` line, with its file parsed.
@@ -242,8 +282,11 @@ pub(crate) struct SpoeFilterDecl {
 /// `use_backend NAME [if|unless COND]`.
 #[derive(Debug, Clone)]
 pub(crate) struct UseBackend {
-    /// The backend's name.
+    /// The backend's name (the format's text when [`format`](Self::format) is set).
     pub(crate) backend: String,
+    /// A log-format name (`use_backend %[...]`), built for each request: a name that is no
+    /// HTTP backend's sends the request to `default_backend`, as HAProxy does.
+    pub(crate) format: Option<Arc<LogFormat>>,
     /// The condition.
     pub(crate) cond: Option<Condition>,
 }
@@ -424,6 +467,12 @@ pub(crate) struct Frontend {
     pub(crate) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`: the path (starting with `/`) or target the frontend answers itself.
     pub(crate) monitor_uri: Option<Arc<str>>,
+    /// `errorfile` lines (with `defaults`'): the frontend's pages, by status.
+    pub(crate) errorfiles: crate::errorfile::ErrorFiles,
+    /// `option forwardfor`.
+    pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(crate) http_mode: HttpMode,
 }
 
 impl Frontend {
@@ -483,6 +532,9 @@ pub(crate) struct Server {
     pub(crate) name: String,
     /// `ADDR:PORT`.
     pub(crate) addr: SocketAddr,
+    /// A mapped port (the address had none, or `+N`/`-N`): the client's destination port
+    /// plus this offset (HAProxy's `SRV_F_MAPPORTS`); `addr`'s port is then 0.
+    pub(crate) port_offset: Option<i32>,
     /// `check`.
     pub(crate) check: bool,
     /// `inter` (2 s by default).
@@ -506,6 +558,73 @@ pub(crate) struct Server {
     pub(crate) tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `proto h2`: HTTP/2 whatever ALPN says (on clear text: prior knowledge).
     pub(crate) proto_h2: bool,
+    /// The TLS of its health checks: the server's own with `ssl` (as HAProxy checks an `ssl`
+    /// server), or the line's settings with `check-ssl`; `None`: in clear text.
+    pub(crate) check_tls: Option<Arc<crate::tls::UpstreamTls>>,
+    /// `port`, `addr`, `fastinter`, `downinter`, `backup`: how it is checked and used.
+    pub(crate) probe: ServerProbe,
+}
+
+/// What a `server` line says about its health checks and its role beyond `check inter rise
+/// fall`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ServerProbe {
+    /// `port`: the port checked instead of the server's.
+    pub(crate) port: Option<u16>,
+    /// `addr`: the address checked instead of the server's.
+    pub(crate) addr: Option<std::net::IpAddr>,
+    /// `fastinter`: the interval while the health is neither full nor zero.
+    pub(crate) fastinter: Option<Duration>,
+    /// `downinter`: the interval while the server is fully down.
+    pub(crate) downinter: Option<Duration>,
+    /// `backup`: used only when no active server is up.
+    pub(crate) backup: bool,
+}
+
+/// A backend's health checks: what `option httpchk`, `http-check`, `option tcp-check` and
+/// `tcp-check connect` say (a TCP connect when none is given).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CheckSpec {
+    /// `option httpchk` (with `http-check send|expect`): the request and what the answer
+    /// must be. `None`: a TCP connect is the check.
+    pub(crate) http: Option<Arc<HttpCheck>>,
+    /// `http-check connect port N` / `tcp-check connect port N`: the port checked instead of
+    /// the server's (a server's own `port` wins, as in HAProxy).
+    pub(crate) port: Option<u16>,
+    /// `http-check disable-on-404`: a 404 from an up server drains it (`NOLB`) instead of
+    /// failing.
+    pub(crate) disable_on_404: bool,
+}
+
+/// An HTTP health check.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpCheck {
+    /// The request as written on the wire (HAProxy's serialization of it).
+    pub(crate) request: bytes::Bytes,
+    /// `http-check expect` rules, all of which must pass (none: a 2xx or 3xx status).
+    pub(crate) expects: Vec<Expect>,
+}
+
+/// One `http-check expect [!] KIND PATTERN`.
+#[derive(Debug, Clone)]
+pub(crate) struct Expect {
+    /// `!`: the rule passes when the pattern does not match.
+    pub(crate) inverse: bool,
+    /// What is matched.
+    pub(crate) kind: ExpectKind,
+}
+
+/// What `http-check expect` matches.
+#[derive(Debug, Clone)]
+pub(crate) enum ExpectKind {
+    /// `status CODE[-CODE][,...]`.
+    Status(Vec<(u16, u16)>),
+    /// `rstatus REGEX` on the status code's three digits.
+    RStatus(regex::Regex),
+    /// `string TEXT` in the body.
+    String(String),
+    /// `rstring REGEX` on the body.
+    RString(regex::Regex),
 }
 
 /// `pool-max-conn` when none is configured. HAProxy's default is unlimited
@@ -532,6 +651,11 @@ pub(crate) struct Backend {
     pub(crate) servers: Vec<Server>,
     /// `option spop-check`.
     pub(crate) spop_check: bool,
+    /// `option httpchk`, `http-check`, `option tcp-check`, `tcp-check connect`.
+    pub(crate) checks: CheckSpec,
+    /// `option allbackups`: every backup server takes requests when no active one is up
+    /// (without it, the first backup only).
+    pub(crate) all_backups: bool,
     /// `acl` lines.
     pub(crate) acls: AclSet,
     /// `http-request` rules.
@@ -543,4 +667,11 @@ pub(crate) struct Backend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the backend's SPOE events and rules.
     pub(crate) http_buffer_request: bool,
+    /// `errorfile` lines (with `defaults`'): the backend's pages, by status, ahead of the
+    /// frontend's.
+    pub(crate) errorfiles: crate::errorfile::ErrorFiles,
+    /// `option forwardfor`.
+    pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(crate) http_mode: HttpMode,
 }

@@ -4,7 +4,7 @@
 //! thread of the process (the worker threads are running already).
 //!
 //! It happens once, at start: a reload reads its files and binds new addresses as the user,
-//! and in the root directory, the gateway became (see [`changed_on_reload`]).
+//! and in the root directory, the gateway became (see `changed_on_reload`).
 
 use std::path::PathBuf;
 use std::sync::Arc;

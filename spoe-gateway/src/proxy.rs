@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
 use crate::generation::{BackendRt, FilterRt, Generation, ServerRt};
+use crate::hop;
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
@@ -56,6 +57,9 @@ pub(crate) struct Session {
     /// The latest request's body: whether it was read to its end decides
     /// whether the connection can be read again from a message boundary.
     pub(crate) body: Arc<Progress>,
+    /// A `101 Switching Protocols` was answered: the tunnel the connection becomes once
+    /// hyper wrote it.
+    pub(crate) tunnel: Mutex<Option<crate::tunnel::Tunnel>>,
 }
 
 impl Session {
@@ -147,6 +151,9 @@ fn text_response(status: u16, text: &str) -> Response<Body> {
 /// HAProxy's page for `status` (`crate::pages`), with its reason phrase; a status HAProxy has
 /// no page for gets one in the same layout.
 fn error_page(status: u16) -> Response<Body> {
+    if let Some(file) = crate::errorfile::lookup(status) {
+        return errorfile_response(&file);
+    }
     let canonical = StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
@@ -157,6 +164,18 @@ fn error_page(status: u16) -> Response<Body> {
     if reason != canonical
         && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes())
     {
+        r.extensions_mut().insert(phrase);
+    }
+    r
+}
+
+/// The response of an `errorfile`, as the file has it.
+fn errorfile_response(file: &crate::errorfile::ErrorFile) -> Response<Body> {
+    let mut r = Response::new(full(file.body()));
+    *r.status_mut() =
+        StatusCode::from_u16(file.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *r.headers_mut() = file.headers().clone();
+    if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(file.reason()) {
         r.extensions_mut().insert(phrase);
     }
     r
@@ -593,13 +612,26 @@ fn set_header(headers: &mut hyper::HeaderMap, name: &str, value: &str, replace: 
     true
 }
 
-/// Picks an up server with a non-zero weight: weighted round robin, or the
-/// fewest active requests per unit of weight (`leastconn`).
+/// Picks a server taking requests (up, not drained, with a weight): among the active
+/// ones, or when none is, the first backup (every backup with `option allbackups`);
+/// weighted round robin, or the fewest active requests per unit of weight (`leastconn`).
 fn pick_server(backend: &BackendRt) -> Option<usize> {
     let weight = |i: usize| backend.model.servers.get(i).map_or(1, |s| s.weight);
-    let candidates: Vec<usize> = (0..backend.servers.len())
-        .filter(|&i| backend.servers[i].up.load(Ordering::Relaxed) && weight(i) > 0)
+    let usable = |i: &usize| crate::generation::health::takes_requests(&backend.servers[*i]);
+    let backup = |i: usize| backend.servers[i].model.probe.backup;
+    let mut candidates: Vec<usize> = (0..backend.servers.len())
+        .filter(|&i| !backup(i))
+        .filter(usable)
         .collect();
+    if candidates.is_empty() {
+        candidates = (0..backend.servers.len())
+            .filter(|&i| backup(i))
+            .filter(usable)
+            .collect();
+        if !backend.model.all_backups {
+            candidates.truncate(1);
+        }
+    }
     match backend.model.balance {
         crate::model::Balance::RoundRobin => {
             let total: u64 = candidates.iter().map(|&i| u64::from(weight(i))).sum();
@@ -621,16 +653,6 @@ fn pick_server(backend: &BackendRt) -> Option<usize> {
         }),
     }
 }
-
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// Why a request is refused before anything else looks at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -672,6 +694,9 @@ fn check_request(parts: &mut hyper::http::request::Parts) -> Result<(), Refusal>
     if duplicated && let Some(v) = first.clone() {
         parts.headers.insert(&host, v);
     }
+    if !hop::websocket_keyed(&parts.headers, false) {
+        return Err(Refusal::Invalid);
+    }
     if let (Some(authority), Some(h)) = (parts.uri.authority(), first.as_ref()) {
         let default_port = if parts.uri.scheme_str() == Some("https") {
             443
@@ -705,6 +730,25 @@ pub(crate) async fn handle(
     generation: Arc<Generation>,
     metrics: Arc<GatewayMetrics>,
 ) -> Response<Logged<Body>> {
+    let Some(fe) = generation.frontend_for(session.local()) else {
+        // The listener belongs to no frontend of this generation (not reached).
+        return error_page(503).map(Logged::unlogged);
+    };
+    let errorfiles = fe.model.errorfiles.clone();
+    crate::errorfile::scope(
+        &errorfiles,
+        handle_in_frontend(req, session, &generation, metrics),
+    )
+    .await
+}
+
+/// [`handle`], with the frontend's `errorfile` pages in effect.
+async fn handle_in_frontend(
+    req: Request<Incoming>,
+    session: Arc<Session>,
+    generation: &Arc<Generation>,
+    metrics: Arc<GatewayMetrics>,
+) -> Response<Logged<Body>> {
     let mut txn = None;
     let mut response = handle_txn(req, session, generation, metrics, &mut txn).await;
     // What the access line reads of the transaction, as it is when the response starts.
@@ -721,17 +765,16 @@ pub(crate) async fn handle(
     response
 }
 
-/// [`handle`], the transaction left in `slot` once it exists.
+/// [`handle_in_frontend`], the transaction left in `slot` once it exists.
 async fn handle_txn(
     req: Request<Incoming>,
     session: Arc<Session>,
-    generation: Arc<Generation>,
+    generation: &Arc<Generation>,
     metrics: Arc<GatewayMetrics>,
     slot: &mut Option<Txn>,
 ) -> Response<Logged<Body>> {
     let _guard = generation.enter();
     let Some(fe) = generation.frontend_for(session.local()) else {
-        // The listener belongs to no frontend of this generation (not reached).
         return error_page(503).map(Logged::unlogged);
     };
     let (mut parts, incoming) = req.into_parts();
@@ -830,7 +873,7 @@ async fn handle_txn(
         log_level,
     });
     let mut ctx = Ctx {
-        generation: &generation,
+        generation,
         metrics: &metrics,
         sid,
         streams: Vec::new(),
@@ -889,7 +932,17 @@ async fn handle_txn(
         .use_backends
         .iter()
         .find(|u| u.cond.as_ref().is_none_or(|c| c.eval(&*txn, fe_acls)))
-        .map(|u| u.backend.clone())
+        .and_then(|u| match &u.format {
+            None => Some(u.backend.clone()),
+            // A built name that is no HTTP backend's: the default backend, as HAProxy's
+            // `process_switching_rules()`.
+            Some(format) => Some(render(format, &*txn)).filter(|name| {
+                ctx.generation
+                    .backends
+                    .get(name.as_str())
+                    .is_some_and(|b| b.model.mode == crate::model::Mode::Http)
+            }),
+        })
         .or_else(|| fe.model.default_backend.clone());
     let Some(be) = backend_name
         .as_deref()
@@ -903,6 +956,7 @@ async fn handle_txn(
         return finish(error_page(503), access);
     };
     pending.get().backend.clone_from(&be.model.name);
+    crate::errorfile::enter_backend(&be.model.errorfiles);
     pending.tally().backend(be.counters.clone());
     ctx.counters.push(be.counters.clone());
     // A filter sees the backend's events whichever side declared it: the
@@ -951,6 +1005,12 @@ async fn handle_txn(
     {
         txn.request.headers.append(name.clone(), value);
     }
+    hop::add_forwarded_for(
+        &mut txn.request.headers,
+        &fe.model,
+        &be.model,
+        session.client().ip(),
+    );
     let Some(si) = pick_server(be) else {
         let mut access = pending.take();
         access.termination = "SC";
@@ -1002,12 +1062,14 @@ async fn handle_txn(
     pending.phase = "CH";
     server.active.fetch_add(1, Ordering::Relaxed);
     let sent_at = Instant::now();
+    let server_conn = hop::ServerConnection::of(&txn.request.headers, &fe.model, &be.model);
     let upstream = forward(
         txn,
         body.into_body(timeouts.client, progress.clone()),
         &progress,
         server,
         be.model.timeouts.server,
+        &server_conn,
     )
     .await;
     server.active.fetch_sub(1, Ordering::Relaxed);
@@ -1045,6 +1107,27 @@ async fn handle_txn(
     if let Some(t) = access.tally.as_mut() {
         t.answered(queue_time, response_time);
     }
+    if !hop::websocket_keyed(resp.headers(), true) {
+        // As HAProxy's parser: an invalid response (PH).
+        access.termination = "PH";
+        if let Some(t) = &access.tally {
+            t.response_failed();
+        }
+        return finish(error_page(502), access);
+    }
+    let mut resp = resp;
+    // The server switched protocols as the client asked: the connection becomes a tunnel
+    // once the 101 is out (HAProxy's tunnel mode).
+    let tunnel = (matches!(server_conn, hop::ServerConnection::Upgrade(_))
+        && resp.status() == StatusCode::SWITCHING_PROTOCOLS)
+        .then(|| {
+            crate::tunnel::Tunnel::new(
+                hyper::upgrade::on(&mut resp),
+                be.model.timeouts.tunnel,
+                timeouts.client,
+                be.model.timeouts.server,
+            )
+        });
     let (rparts, rbody) = resp.into_parts();
     txn.response = Some(rparts);
     // on-tcp-response and on-http-response, then http-response rules:
@@ -1075,8 +1158,21 @@ async fn handle_txn(
         return finish(error_page(502), access);
     };
     crate::lua::reason_phrase(&mut rparts);
-    for h in HOP_BY_HOP {
-        rparts.headers.remove(*h);
+    let switching = hop::upgrade(&rparts.headers);
+    hop::strip_hop_by_hop(&mut rparts.headers);
+    match (tunnel, switching) {
+        (Some(tunnel), Some(protocol)) => {
+            hop::mark_upgrade(&mut rparts.headers, protocol);
+            *session
+                .tunnel
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
+        }
+        // HTTP/2 has no connection header: its streams end, not its connection.
+        _ if txn.request.version < hyper::Version::HTTP_2 => {
+            hop::close_client_side(&mut rparts.headers, &fe.model);
+        }
+        _ => {}
     }
     let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
     finish(r, access)
@@ -1092,8 +1188,9 @@ async fn forward(
     progress: &Progress,
     server: &ServerRt,
     server_timeout: Option<Duration>,
+    server_conn: &hop::ServerConnection,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
-    let addr = server.addr;
+    let addr = hop::server_target(&server.model, txn.conn.local);
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
         .request
@@ -1114,20 +1211,8 @@ async fn forward(
     *req.method_mut() = txn.request.method.clone();
     *req.uri_mut() = uri;
     let mut headers = txn.request.headers.clone();
-    // `te: trailers` is the one TE that goes on (gRPC servers require it),
-    // as HAProxy keeps it.
-    let trailers = headers.get_all(hyper::header::TE).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        })
-    });
-    for h in HOP_BY_HOP {
-        headers.remove(*h);
-    }
-    if trailers {
-        headers.insert(hyper::header::TE, HeaderValue::from_static("trailers"));
-    }
+    hop::strip_hop_by_hop(&mut headers);
+    server_conn.apply(&mut headers);
     *req.headers_mut() = headers;
     let call = server.client().request(req);
     let result = match server_timeout {

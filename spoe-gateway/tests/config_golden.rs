@@ -226,7 +226,7 @@ backend app
     server s3 127.0.0.1:82 backup cookie c
     server s4 127.0.0.1:83 frob
     server s5 127.0.0.1:84 inter
-    server s6 127.0.0.1
+    server s6 127.0.0.1 check
     server s7 127.0.0.1:86 check
     server s7 127.0.0.1:87
 ",
@@ -234,11 +234,10 @@ backend app
             "parsing [haproxy.cfg:4:5] : 'server' not allowed because frontend 'web' has no backend capability",
             "parsing [haproxy.cfg:7:35] : 'weight' expects a positive integer argument in the range [0, 256], got '300'",
             "parsing [haproxy.cfg:8:33] : 'rise' expects a positive integer argument in the range [1, 2147483647], got '0'",
-            "parsing [haproxy.cfg:9:28] : 'server s3' : 'backup' is not supported by the gateway",
             "parsing [haproxy.cfg:9:35] : 'server s3' : 'cookie' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
-            "parsing [haproxy.cfg:12:24] : 'server s6' : missing port specification in '127.0.0.1' (the gateway needs an explicit port)",
+            "parsing [haproxy.cfg:12:12] : backend 'app': server 's6' has neither service port nor check port",
             "parsing [haproxy.cfg:14:12] : backend 'app' : another server named 's7' was already defined at haproxy.cfg:13:12, please use distinct names",
         ],
         warnings: &[
@@ -570,7 +569,6 @@ backend app
             "parsing [haproxy.cfg:10:5] : 'timeout server' is accepted and ignored: a frontend has no backend capability",
             "parsing [haproxy.cfg:11:5] : 'timeout check' is accepted and ignored: a frontend has no backend capability",
             "parsing [haproxy.cfg:13:5] : 'timeout client' is accepted and ignored: a backend has no frontend capability",
-            "parsing [haproxy.cfg:14:5] : 'timeout tunnel' is accepted and ignored: not implemented by the gateway",
         ],
     },
     Case {
@@ -678,7 +676,7 @@ defaults
     option http-server-close
     option redispatch
     retries 3
-    errorfile 503 /etc/haproxy/errors/503.http
+    errorfile 503 503.http
     log-format \"%ci %ST\"
     timeout client 1s
 frontend web
@@ -690,12 +688,8 @@ frontend web
         errors: &[],
         warnings: &[
             "parsing [haproxy.cfg:4:5] : 'stats' is accepted and ignored: the gateway has no stats socket; use its Prometheus metrics",
-            "parsing [haproxy.cfg:12:5] : 'option forwardfor' is accepted and ignored: the gateway does not add an X-Forwarded-For header",
-            "parsing [haproxy.cfg:13:5] : 'option http-keep-alive' is accepted and ignored: the gateway manages connection persistence by itself",
-            "parsing [haproxy.cfg:14:5] : 'option http-server-close' is accepted and ignored: the gateway manages connection persistence by itself",
             "parsing [haproxy.cfg:15:5] : 'option redispatch' is accepted and ignored: the gateway does not retry connections to servers",
             "parsing [haproxy.cfg:16:5] : 'retries' is accepted and ignored: the gateway does not retry connections to servers",
-            "parsing [haproxy.cfg:17:5] : 'errorfile' is accepted and ignored: the gateway sends its own error pages",
             "parsing [haproxy.cfg:18:5] : 'log-format' overrides previous 'option httplog' in 'defaults' section.",
             "parsing [haproxy.cfg:20:1] : log format ignored for frontend 'web' since it has no log address",
             "parsing [haproxy.cfg:22:49] : 'content-type text/plain' is accepted and ignored: the http reply has no payload (HAProxy ignores it too)",

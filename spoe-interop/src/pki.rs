@@ -66,6 +66,11 @@ impl TestPki {
         self.dir.path().join(name)
     }
 
+    /// The serial number the next certificate issued gets.
+    fn next_serial(&self) -> u64 {
+        self.serial + 1
+    }
+
     fn issue(&mut self, file: &str, mut p: CertificateParams, self_signed: bool) -> PathBuf {
         self.serial += 1;
         p.serial_number = Some(rcgen::SerialNumber::from(
@@ -105,6 +110,37 @@ impl TestPki {
         let mut p = params(cn, &[]);
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.issue(file, p, false)
+    }
+
+    /// As [`client`](Self::client), and its serial number (to revoke it).
+    pub fn revocable_client(&mut self, file: &str, cn: &str) -> (PathBuf, u64) {
+        let serial = self.next_serial();
+        (self.client(file, cn), serial)
+    }
+
+    /// A CRL of the CA in `file` (PEM) revoking the certificates of serial numbers `revoked`,
+    /// valid from 2020 to 2100.
+    pub fn crl(&self, file: &str, revoked: &[u64]) -> PathBuf {
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2020, 1, 1),
+            next_update: rcgen::date_time_ymd(2100, 1, 1),
+            crl_number: rcgen::SerialNumber::from(1u64.to_be_bytes().to_vec()),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|n| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from(n.to_be_bytes().to_vec()),
+                    revocation_time: rcgen::date_time_ymd(2020, 1, 1),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let crl = params.signed_by(&self.ca).expect("CRL");
+        let path = self.path(file);
+        std::fs::write(&path, crl.pem().expect("CRL PEM")).expect("write CRL");
+        path
     }
 
     /// A self-signed client certificate `CN=cn` (no CA vouches for it).

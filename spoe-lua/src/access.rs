@@ -312,23 +312,24 @@ pub(crate) fn set_priv(lua: &Lua, access: &TxnAccess<'_>, data: Value) -> mlua::
 /// Adds the methods `TXN` and `AppletHTTP` share (variables, fetches, converters, private
 /// data) to a userdata type; `$access` gives its [`TxnAccess`]. A macro, not a generic
 /// function: mlua wants `'static` closures, and a generic one would name the borrowed type.
+/// The arguments of `convert(name, as_string, input, args...)`.
+pub(crate) type ConvertCall = (mlua::LuaString, bool, Value, Variadic<Value>);
+
 macro_rules! add_shared_methods {
     ($methods:expr, $access:expr) => {{
         use mlua::{Value, Variadic};
-        use $crate::access::{get_priv, set_priv};
+        use $crate::access::{ConvertCall, get_priv, set_priv};
         use $crate::value;
         $methods.add_method(
             "fetch",
-            |lua, this, (name, as_str, args): (String, bool, Variadic<Value>)| {
-                $access(this).fetch(lua, &name, as_str, &args)
+            |lua, this, (name, as_str, args): (mlua::LuaString, bool, Variadic<Value>)| {
+                $access(this).fetch(lua, &name.to_str()?, as_str, &args)
             },
         );
-        $methods.add_method(
-            "convert",
-            |lua, this, (name, as_str, input, args): (String, bool, Value, Variadic<Value>)| {
-                $access(this).convert(lua, &name, as_str, &input, &args)
-            },
-        );
+        $methods.add_method("convert", |lua, this, call: ConvertCall| {
+            let (name, as_str, input, args) = call;
+            $access(this).convert(lua, &name.to_str()?, as_str, &input, &args)
+        });
         $methods.add_method("get_var", |lua, this, name: mlua::LuaString| {
             let name = name.to_string_lossy();
             let sample = $access(this).read(|v| Ok(v.var(&name)))?;

@@ -251,8 +251,9 @@ impl<H: TxnHost + 'static> ServiceCall<H> {
             .app_data_ref::<crate::state::Classes>()
             .ok_or_else(|| err("no classes"))?;
         let applet: Value = classes.applet.call((access, fields))?;
+        let pool = crate::state::coroutines(lua)?;
         let (lua, func) = (lua.clone(), func.clone());
-        let fut = async move { crate::exec::run_async(&lua, &func, applet, limits).await };
+        let fut = async move { crate::exec::run_async(&lua, &pool, &func, applet, limits).await };
         Ok(Self {
             name: name.to_owned(),
             state_id,

@@ -1,5 +1,6 @@
-//! Running Lua with bounded cost, as `hlua_ctx_resume()` does: every call runs in its own
-//! coroutine with a count hook that fires every `tune.lua.forced-yield` instructions. Where the
+//! Running Lua with bounded cost, as `hlua_ctx_resume()` does: every call runs in a coroutine
+//! with a count hook that fires every `tune.lua.forced-yield` instructions (coroutines are
+//! kept per state and reused once their call returned, hook included). Where the
 //! coroutine may yield (actions, services, tasks) the hook yields, and the worker's event loop
 //! serves other requests before resuming it; everywhere the hook checks the Lua time spent
 //! against the context's timeout (`tune.lua.session-timeout`...), which counts only the time
@@ -7,13 +8,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use mlua::thread::ThreadStatus;
-use mlua::{Function, HookTriggers, IntoLuaMulti, Lua, MultiValue, VmState};
+use mlua::thread::{AsyncThread, ThreadStatus};
+use mlua::{Function, HookTriggers, IntoLuaMulti, Lua, MultiValue, Thread, VmState};
 use spoe::expr::Sample;
 use tokio::time::Instant;
 
@@ -82,10 +83,12 @@ impl std::fmt::Display for Done {
 
 impl std::error::Error for Done {}
 
-/// Lua run time of one call: the time inside resumes, not between them.
+/// Lua run time of one call: the time inside resumes, not between them. One per pooled
+/// coroutine (its hook holds it), started again for each call.
 #[derive(Debug)]
 struct Clock {
-    timeout: Option<Duration>,
+    /// The call's timeout in nanoseconds; `u64::MAX`: none.
+    timeout: AtomicU64,
     /// Nanoseconds spent in finished resumes.
     spent: AtomicU64,
     /// When the current resume started, as nanoseconds since `origin`.
@@ -97,15 +100,26 @@ struct Clock {
 }
 
 impl Clock {
-    fn new(timeout: Option<Duration>) -> Arc<Self> {
+    fn new() -> Arc<Self> {
         Arc::new(Self {
-            timeout,
+            timeout: AtomicU64::new(u64::MAX),
             spent: AtomicU64::new(0),
             resumed_at: AtomicU64::new(0),
             origin: Instant::now(),
             timed_out: AtomicBool::new(false),
             hook_yield: AtomicBool::new(false),
         })
+    }
+
+    /// Starts a call with `timeout`.
+    fn start(&self, timeout: Option<Duration>) {
+        let nanos = timeout.map_or(u64::MAX, |t| {
+            u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
+        });
+        self.timeout.store(nanos, Ordering::Relaxed);
+        self.spent.store(0, Ordering::Relaxed);
+        self.timed_out.store(false, Ordering::Relaxed);
+        self.hook_yield.store(false, Ordering::Relaxed);
     }
 
     fn now(&self) -> u64 {
@@ -126,16 +140,17 @@ impl Clock {
 
     /// Whether the run time, the current resume included, is over the timeout.
     fn over(&self, in_resume: bool) -> bool {
-        let Some(limit) = self.timeout else {
+        let limit = self.timeout.load(Ordering::Relaxed);
+        if limit == u64::MAX {
             return false;
-        };
+        }
         let mut spent = self.spent.load(Ordering::Relaxed);
         if in_resume {
             spent += self
                 .now()
                 .saturating_sub(self.resumed_at.load(Ordering::Relaxed));
         }
-        let over = u128::from(spent) >= limit.as_nanos();
+        let over = spent >= limit;
         if over {
             self.timed_out.store(true, Ordering::Relaxed);
         }
@@ -143,26 +158,126 @@ impl Clock {
     }
 }
 
-/// A coroutine for `func` with the hook of `limits`.
-fn prepare(lua: &Lua, func: &Function, limits: Limits) -> mlua::Result<(mlua::Thread, Arc<Clock>)> {
-    let thread = lua.create_thread(func.clone())?;
-    let clock = Clock::new(limits.timeout);
-    let hook_clock = clock.clone();
-    thread.set_hook(
-        HookTriggers::new().every_nth_instruction(limits.forced_yield.max(1)),
-        move |_, _| {
-            // Past the timeout, yield first (the runner then stops the call: a pcall in the
-            // script cannot catch that); a hook that fires again in the same resume could not
-            // yield (inside a C call or a metamethod), so it raises the error there.
-            if hook_clock.over(true) && hook_clock.hook_yield.swap(true, Ordering::Relaxed) {
-                return Err(mlua::Error::RuntimeError("execution timeout".to_owned()));
+/// A coroutine and the count hook set on it once (HAProxy sets its hook at each resume; with
+/// mlua a hook costs a userdata and a registry entry, so a coroutine keeps its own for all
+/// the calls it runs).
+#[derive(Debug)]
+pub(crate) struct Coroutine {
+    thread: Thread,
+    clock: Arc<Clock>,
+    forced_yield: u32,
+}
+
+impl Coroutine {
+    fn new(lua: &Lua, func: &Function, forced_yield: u32) -> mlua::Result<Self> {
+        let thread = lua.create_thread(func.clone())?;
+        let clock = Clock::new();
+        let hook_clock = clock.clone();
+        thread.set_hook(
+            HookTriggers::new().every_nth_instruction(forced_yield.max(1)),
+            move |_, _| {
+                // Past the timeout, yield first (the runner then stops the call: a pcall in
+                // the script cannot catch that); a hook that fires again in the same resume
+                // could not yield (inside a C call or a metamethod), so it raises the error
+                // there.
+                if hook_clock.over(true) && hook_clock.hook_yield.swap(true, Ordering::Relaxed) {
+                    return Err(mlua::Error::RuntimeError("execution timeout".to_owned()));
+                }
+                // mlua ignores the yield where the coroutine cannot yield.
+                hook_clock.hook_yield.store(true, Ordering::Relaxed);
+                Ok(VmState::Yield)
+            },
+        )?;
+        Ok(Self {
+            thread,
+            clock,
+            forced_yield,
+        })
+    }
+
+    /// Whether the call it ran returned: only then can it run another one (Lua 5.3 cannot
+    /// reset a coroutine that failed or is suspended).
+    fn finished(&self) -> bool {
+        self.thread.status() == ThreadStatus::Finished
+    }
+
+    /// Runs `func(args)` as a future: its yields (forced ones, `core.msleep`, `core.yield`)
+    /// give the worker back to its other tasks. Dropping the future abandons the call (and
+    /// the coroutine cannot be reused).
+    pub(crate) fn run<'a>(
+        &'a self,
+        args: impl IntoLuaMulti,
+    ) -> Result<impl Future<Output = Result<Finished, ExecError>> + Send + 'a, ExecError> {
+        let fut = self
+            .thread
+            .clone()
+            .into_async::<MultiValue>(args)
+            .map_err(|e| classify(e, false))?;
+        Ok(Timed {
+            fut,
+            clock: &self.clock,
+        })
+    }
+}
+
+/// Idle coroutines of one state, with their hooks: a call takes one and gives it back when
+/// it returned. At most [`Coroutines::IDLE`] wait; more are dropped (the GC frees them).
+#[derive(Debug)]
+pub(crate) struct Coroutines {
+    forced_yield: u32,
+    idle: Mutex<Vec<Coroutine>>,
+}
+
+impl Coroutines {
+    /// The idle coroutines kept, at most: the calls a worker usually has suspended at once.
+    const IDLE: usize = 64;
+
+    pub(crate) fn new(forced_yield: u32) -> Self {
+        Self {
+            forced_yield,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Coroutine>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A coroutine ready to call `func` within `limits`: an idle one when there is one.
+    pub(crate) fn take(
+        &self,
+        lua: &Lua,
+        func: &Function,
+        limits: Limits,
+    ) -> Result<Coroutine, ExecError> {
+        let reused = match limits.forced_yield == self.forced_yield {
+            true => self.idle().pop(),
+            false => None,
+        };
+        let co = match reused {
+            Some(co) => {
+                co.thread
+                    .reset(func.clone())
+                    .map_err(|e| classify(e, false))?;
+                co
             }
-            // mlua ignores the yield where the coroutine cannot yield.
-            hook_clock.hook_yield.store(true, Ordering::Relaxed);
-            Ok(VmState::Yield)
-        },
-    )?;
-    Ok((thread, clock))
+            None => {
+                Coroutine::new(lua, func, limits.forced_yield).map_err(|e| classify(e, false))?
+            }
+        };
+        co.clock.start(limits.timeout);
+        Ok(co)
+    }
+
+    /// Keeps `co` for another call if the last one returned and there is room.
+    pub(crate) fn give_back(&self, co: Coroutine) {
+        if co.forced_yield == self.forced_yield && co.finished() {
+            let mut idle = self.idle();
+            if idle.len() < Self::IDLE {
+                idle.push(co);
+            }
+        }
+    }
 }
 
 /// Runs `func` to its end without yielding to the caller (fetches, converters, the body and
@@ -170,11 +285,19 @@ fn prepare(lua: &Lua, func: &Function, limits: Limits) -> mlua::Result<(mlua::Th
 /// asks for is an error, as in HAProxy.
 pub(crate) fn run_sync(
     lua: &Lua,
+    pool: &Coroutines,
     func: &Function,
     args: impl IntoLuaMulti,
     limits: Limits,
 ) -> Result<Finished, ExecError> {
-    let (thread, clock) = prepare(lua, func, limits).map_err(|e| classify(e, false))?;
+    let co = pool.take(lua, func, limits)?;
+    let result = run_sync_on(&co, args);
+    pool.give_back(co);
+    result
+}
+
+fn run_sync_on(co: &Coroutine, args: impl IntoLuaMulti) -> Result<Finished, ExecError> {
+    let (thread, clock) = (&co.thread, &co.clock);
     clock.resume();
     let mut result = thread.resume::<MultiValue>(args);
     loop {
@@ -197,36 +320,33 @@ pub(crate) fn run_sync(
     }
 }
 
-/// Runs `func` as a future: its yields (forced ones, `core.msleep`, `core.yield`) give the
-/// worker back to its other tasks. Dropping the future abandons the call.
+/// Runs `func` as a future on one of `pool`'s coroutines: its yields (forced ones,
+/// `core.msleep`, `core.yield`) give the worker back to its other tasks. Dropping the future
+/// abandons the call.
 pub(crate) async fn run_async(
     lua: &Lua,
+    pool: &Coroutines,
     func: &Function,
     args: impl IntoLuaMulti,
     limits: Limits,
 ) -> Result<Finished, ExecError> {
-    let (thread, clock) = prepare(lua, func, limits).map_err(|e| classify(e, false))?;
-    let fut = thread
-        .into_async::<MultiValue>(args)
-        .map_err(|e| classify(e, false))?;
-    Timed {
-        fut: Box::pin(fut),
-        clock,
-    }
-    .await
+    let co = pool.take(lua, func, limits)?;
+    let result = co.run(args)?.await;
+    pool.give_back(co);
+    result
 }
 
-struct Timed<F> {
-    fut: Pin<Box<F>>,
-    clock: Arc<Clock>,
+struct Timed<'a> {
+    fut: AsyncThread<MultiValue>,
+    clock: &'a Clock,
 }
 
-impl<F: Future<Output = mlua::Result<MultiValue>>> Future for Timed<F> {
+impl Future for Timed<'_> {
     type Output = Result<Finished, ExecError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.clock.resume();
-        let polled = self.fut.as_mut().poll(cx);
+        let polled = Pin::new(&mut self.fut).poll(cx);
         self.clock.pause();
         match polled {
             Poll::Ready(Ok(values)) => Poll::Ready(Ok(Finished::Returned(values))),
@@ -296,6 +416,10 @@ mod tests {
         }
     }
 
+    fn pool() -> Coroutines {
+        Coroutines::new(1000)
+    }
+
     fn func(lua: &Lua, code: &str) -> Function {
         lua.load(code).into_function().unwrap()
     }
@@ -304,7 +428,7 @@ mod tests {
     fn a_sync_call_returns_and_errors_name_the_line() {
         let lua = Lua::new();
         let f = func(&lua, "return 1 + 2");
-        match run_sync(&lua, &f, (), limits(1000)).unwrap() {
+        match run_sync(&lua, &pool(), &f, (), limits(1000)).unwrap() {
             Finished::Returned(v) => assert_eq!(v.into_vec(), vec![mlua::Value::Integer(3)]),
             other => panic!("{other:?}"),
         }
@@ -313,7 +437,7 @@ mod tests {
             .set_name("@boom.lua")
             .into_function()
             .unwrap();
-        let e = run_sync(&lua, &f, (), limits(1000)).unwrap_err();
+        let e = run_sync(&lua, &pool(), &f, (), limits(1000)).unwrap_err();
         assert_eq!(
             e,
             ExecError::Runtime("boom.lua:2: attempt to index a nil value (local 'x')".into())
@@ -329,7 +453,7 @@ mod tests {
         let lua = Lua::new();
         let f = func(&lua, "while true do end");
         assert_eq!(
-            run_sync(&lua, &f, (), limits(50)).unwrap_err(),
+            run_sync(&lua, &pool(), &f, (), limits(50)).unwrap_err(),
             ExecError::Timeout
         );
         let f = func(
@@ -337,7 +461,7 @@ mod tests {
             "while true do pcall(function() for i=1,1e9 do end end) end",
         );
         assert_eq!(
-            run_sync(&lua, &f, (), limits(50)).unwrap_err(),
+            run_sync(&lua, &pool(), &f, (), limits(50)).unwrap_err(),
             ExecError::Timeout
         );
     }
@@ -347,7 +471,7 @@ mod tests {
         let lua = Lua::new();
         let f = func(&lua, "coroutine.yield(1)");
         assert_eq!(
-            run_sync(&lua, &f, (), limits(1000)).unwrap_err(),
+            run_sync(&lua, &pool(), &f, (), limits(1000)).unwrap_err(),
             ExecError::Yield
         );
     }
@@ -364,12 +488,58 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         };
+        let pool = pool();
         let result = tokio::select! {
-            r = run_async(&lua, &f, (), limits(100)) => r,
+            r = run_async(&lua, &pool, &f, (), limits(100)) => r,
             () = ticker => unreachable!(),
         };
         assert_eq!(result.unwrap_err(), ExecError::Timeout);
         assert!(ticks.load(Ordering::Relaxed) > 10, "the loop never yielded");
+    }
+
+    #[test]
+    fn returned_calls_give_their_coroutine_back_and_the_next_call_starts_afresh() {
+        let lua = Lua::new();
+        let pool = pool();
+        let quick = func(&lua, "return 1");
+        let co = pool.take(&lua, &quick, limits(1000)).unwrap();
+        let first = co.thread.to_pointer();
+        // Spent time of a call does not carry over to the next one.
+        co.clock.spent.store(u64::MAX / 2, Ordering::Relaxed);
+        run_sync_on(&co, ()).unwrap();
+        pool.give_back(co);
+        let co = pool.take(&lua, &quick, limits(1000)).unwrap();
+        assert_eq!(
+            co.thread.to_pointer(),
+            first,
+            "the idle coroutine is reused"
+        );
+        assert_eq!(co.clock.spent.load(Ordering::Relaxed), 0);
+        assert!(!co.clock.over(false));
+        run_sync_on(&co, ()).unwrap();
+        pool.give_back(co);
+        assert_eq!(pool.idle().len(), 1);
+        // A call that failed or timed out keeps its coroutine out of the pool.
+        let boom = func(&lua, "error('boom')");
+        assert!(matches!(
+            run_sync(&lua, &pool, &boom, (), limits(1000)),
+            Err(ExecError::Runtime(_))
+        ));
+        let spin = func(&lua, "while true do end");
+        assert_eq!(
+            run_sync(&lua, &pool, &spin, (), limits(20)).unwrap_err(),
+            ExecError::Timeout
+        );
+        assert_eq!(
+            pool.idle().len(),
+            0,
+            "the failed calls' coroutines are dropped"
+        );
+        assert!(matches!(
+            run_sync(&lua, &pool, &quick, (), limits(1000)),
+            Ok(Finished::Returned(_))
+        ));
+        assert_eq!(pool.idle().len(), 1);
     }
 
     #[test]
@@ -378,7 +548,7 @@ mod tests {
         lua.set_memory_limit(2 * 1024 * 1024).unwrap();
         let f = func(&lua, "local t = {} for i = 1, 1e8 do t[i] = i end");
         assert_eq!(
-            run_sync(&lua, &f, (), limits(5000)).unwrap_err(),
+            run_sync(&lua, &pool(), &f, (), limits(5000)).unwrap_err(),
             ExecError::NoMem
         );
     }
@@ -393,7 +563,7 @@ mod tests {
             .unwrap();
         lua.globals().set("done", done).unwrap();
         let f = func(&lua, "local function f() done(7) end f() return 1");
-        match run_sync(&lua, &f, (), limits(1000)).unwrap() {
+        match run_sync(&lua, &pool(), &f, (), limits(1000)).unwrap() {
             Finished::Done(Done::Core(Some(Sample::Int(7)))) => {}
             other => panic!("{other:?}"),
         }

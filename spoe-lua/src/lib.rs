@@ -24,7 +24,9 @@
 //! `tune.lua.forced-yield` instructions: in actions, services and tasks the hook yields to the
 //! worker's event loop (other requests go on), and everywhere it enforces the call's timeout
 //! (`tune.lua.session-timeout`, `service-timeout`, `task-timeout`), counted in Lua run time
-//! only. `core.msleep`/`core.sleep`/`core.yield` are tokio sleeps and yields. `tune.lua.maxmem`
+//! only. Coroutines are kept per state, hook included, and reused once their call returned;
+//! an action's `TXN` userdata is kept too, lent each transaction in turn, while every call gets
+//! its own `TXN` object. `core.msleep`/`core.sleep`/`core.yield` are tokio sleeps and yields. `tune.lua.maxmem`
 //! caps each state's memory (mlua's limit).
 //!
 //! **Failures are visible.** Every failure of a call is counted by kind and reason in the
@@ -45,6 +47,7 @@ mod core_lib;
 mod error;
 mod exec;
 pub mod host;
+mod lend;
 mod map;
 mod registry;
 mod report;
@@ -53,11 +56,13 @@ mod settings;
 mod state;
 mod state_data;
 mod value;
+mod worker;
 
 pub use applet::{BodyStream, ServiceCall, ServiceError, ServiceHead};
 pub use error::LoadError;
 pub use host::{ActionOutcome, Private, ReasonPhrase, Reply, TxnHost, TxnView, Verdict};
 pub use registry::{ActionInfo, ActionKinds, Registered, ServiceMode};
 pub use report::{ErrorCounts, ErrorKind, ErrorReason, GlobalLog, Reporting};
-pub use runtime::{LuaRuntime, LuaTask, LuaWorker, Proxies};
+pub use runtime::{LuaRuntime, Proxies};
 pub use settings::{LuaLoad, LuaSettings, PrependPath};
+pub use worker::{LuaTask, LuaWorker};

@@ -12,7 +12,7 @@ use crate::error::LoadError;
 use crate::exec;
 use crate::registry::Functions;
 use crate::settings::LuaSettings;
-pub(crate) use crate::state_data::{CallLimits, StateData, data};
+pub(crate) use crate::state_data::{CallLimits, StateData, coroutines, data};
 
 const COMPAT: &str = include_str!("lua/compat.lua");
 const CLASSES: &str = include_str!("lua/classes.lua");
@@ -21,6 +21,8 @@ const CLASSES: &str = include_str!("lua/classes.lua");
 #[derive(Debug)]
 pub(crate) struct Classes {
     pub(crate) txn: Function,
+    /// An action's call: `action(userdata, f, args...)` calls `f(TXN, args...)`.
+    pub(crate) action: Function,
     pub(crate) applet: Function,
 }
 
@@ -43,6 +45,7 @@ pub(crate) fn new_state(
         functions: Mutex::new(Functions::default()),
         limits: CallLimits::new(settings),
         threads: settings.threads,
+        coroutines: std::sync::Arc::new(exec::Coroutines::new(settings.forced_yield)),
     });
     lua.load(COMPAT)
         .set_name("=compat")
@@ -60,6 +63,7 @@ pub(crate) fn new_state(
         .map_err(state_err)?;
     lua.set_app_data(Classes {
         txn: classes.get("txn").map_err(state_err)?,
+        action: classes.get("action").map_err(state_err)?,
         applet: classes.get("applet").map_err(state_err)?,
     });
     // Set last: building the environment above takes memory the scripts must not pay for.
@@ -67,6 +71,21 @@ pub(crate) fn new_state(
         lua.set_memory_limit(limit).map_err(state_err)?;
     }
     Ok(lua)
+}
+
+/// `f` on what the files of `lua` registered; `None` when it is not a state of this crate.
+pub(crate) fn with_functions<R>(lua: &Lua, f: impl FnOnce(&Functions) -> R) -> Option<R> {
+    let data = data(lua).ok()?;
+    let guard = data
+        .functions
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Some(f(&guard))
+}
+
+/// HAProxy's state-id of `lua`.
+pub(crate) fn state_id(lua: &Lua) -> usize {
+    data(lua).map_or(0, |d| d.id)
 }
 
 fn prepend_paths(lua: &Lua, settings: &LuaSettings) -> mlua::Result<()> {
@@ -94,7 +113,8 @@ pub(crate) fn load_file(lua: &Lua, path: &Path) -> Result<(), LoadError> {
             message: exec::message(&e),
         })?;
     let limits = data(lua).map_err(state_err)?.limits.session;
-    exec::run_sync(lua, &func, (), limits).map_err(|e| LoadError::Runtime {
+    let pool = coroutines(lua).map_err(state_err)?;
+    exec::run_sync(lua, &pool, &func, (), limits).map_err(|e| LoadError::Runtime {
         path: path.to_owned(),
         message: match e {
             exec::ExecError::Runtime(m) => m,

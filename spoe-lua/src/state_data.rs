@@ -1,12 +1,12 @@
 //! What the Rust side keeps in each Lua state (mlua's app data): its id, whether files are
 //! loading, what they registered, the limits of its calls.
 
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use mlua::Lua;
 
-use crate::exec::Limits;
+use crate::exec::{Coroutines, Limits};
 use crate::registry::Functions;
 use crate::settings::LuaSettings;
 
@@ -21,6 +21,8 @@ pub(crate) struct StateData {
     pub(crate) limits: CallLimits,
     /// `nbthread`, for `core.get_info()`.
     pub(crate) threads: usize,
+    /// Its idle coroutines, for the next calls.
+    pub(crate) coroutines: Arc<Coroutines>,
 }
 
 /// The limits of each kind of call.
@@ -43,6 +45,11 @@ impl CallLimits {
             task: limits(s.task_timeout),
         }
     }
+}
+
+/// The pool of the state's coroutines.
+pub(crate) fn coroutines(lua: &Lua) -> mlua::Result<Arc<Coroutines>> {
+    Ok(data(lua)?.coroutines.clone())
 }
 
 /// The state's data.

@@ -1,149 +1,20 @@
 //! The Lua API against a test transaction: what scripts read and change, what actions decide,
 //! services, fetches and converters, and the bounds on what a script may cost.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, request, response};
-use spoe::expr::{Fetch, FetchKind, Sample};
+use http::Method;
+use spoe::expr::Sample;
 use spoe_lua::{
-    ActionOutcome, ErrorKind, ErrorReason, LuaLoad, LuaRuntime, LuaSettings, LuaWorker, Private,
-    Proxies, Reply, Reporting, TxnHost, TxnView, Verdict,
+    ActionOutcome, ErrorKind, ErrorReason, LuaLoad, LuaRuntime, LuaSettings, Proxies, Reply,
+    Reporting, Verdict,
 };
 
-#[derive(Debug)]
-struct Txn {
-    request: request::Parts,
-    response: Option<response::Parts>,
-    vars: HashMap<String, Sample>,
-    private: Option<Private>,
-    /// What `set_log_level` was last given.
-    log_level: Option<Option<u8>>,
-    /// The error lines written to this transaction's proxy log.
-    errors: std::sync::Mutex<Vec<String>>,
-}
+mod support;
 
-impl Txn {
-    fn get(path: &str) -> Self {
-        let (mut request, ()) = http::Request::get(path).body(()).unwrap().into_parts();
-        request
-            .headers
-            .insert("host", "example.com".parse().unwrap());
-        Self {
-            request,
-            response: None,
-            vars: HashMap::new(),
-            private: None,
-            log_level: None,
-            errors: std::sync::Mutex::default(),
-        }
-    }
-
-    fn header(mut self, name: &'static str, value: &str) -> Self {
-        self.request.headers.append(name, value.parse().unwrap());
-        self
-    }
-}
-
-impl Fetch for Txn {
-    fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
-        match kind {
-            FetchKind::Path => Some(Sample::str(self.request.uri.path())),
-            FetchKind::Method => Some(Sample::str(self.request.method.as_str())),
-            FetchKind::Src => Some(Sample::Ipv4("192.0.2.7".parse().unwrap())),
-            FetchKind::ReqHdr { name: Some(n), .. } => self
-                .request
-                .headers
-                .get_all(n.as_str())
-                .iter()
-                .next_back()
-                .map(|v| Sample::Str(Bytes::copy_from_slice(v.as_bytes()))),
-            FetchKind::Var { var, .. } => self.vars.get(&var.to_string()).cloned(),
-            _ => None,
-        }
-    }
-}
-
-impl TxnView for Txn {
-    fn var(&self, name: &str) -> Option<Sample> {
-        self.vars.get(name).cloned()
-    }
-    fn request(&self) -> &request::Parts {
-        &self.request
-    }
-    fn response(&self) -> Option<&response::Parts> {
-        self.response.as_ref()
-    }
-    fn private(&self) -> Option<&Private> {
-        self.private.as_ref()
-    }
-    fn log_error(&self, line: &str) {
-        self.errors.lock().unwrap().push(line.to_owned());
-    }
-}
-
-impl TxnHost for Txn {
-    fn set_var(&mut self, name: &str, value: Sample, if_exists: bool) -> bool {
-        if if_exists && !self.vars.contains_key(name) {
-            return false;
-        }
-        self.vars.insert(name.to_owned(), value);
-        true
-    }
-    fn unset_var(&mut self, name: &str) -> bool {
-        self.vars.remove(name);
-        true
-    }
-    fn request_mut(&mut self) -> &mut request::Parts {
-        &mut self.request
-    }
-    fn response_mut(&mut self) -> Option<&mut response::Parts> {
-        self.response.as_mut()
-    }
-    fn private_slot(&mut self) -> Option<&mut Option<Private>> {
-        Some(&mut self.private)
-    }
-    fn set_log_level(&mut self, level: Option<u8>) -> bool {
-        self.log_level = Some(level);
-        true
-    }
-}
-
-struct Loaded {
-    _dir: tempfile::TempDir,
-    runtime: LuaRuntime,
-}
-
-fn load_with(script: &str, tune: impl FnOnce(&mut LuaSettings)) -> Result<Loaded, String> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("script.lua");
-    std::fs::write(&path, script).unwrap();
-    let mut settings = LuaSettings {
-        loads: vec![LuaLoad {
-            path,
-            per_thread: false,
-        }],
-        ..LuaSettings::default()
-    };
-    tune(&mut settings);
-    let runtime = LuaRuntime::load(settings).map_err(|e| e.to_string())?;
-    Ok(Loaded { _dir: dir, runtime })
-}
-
-fn worker(script: &str) -> LuaWorker {
-    let loaded = load_with(script, |_| {}).unwrap();
-    loaded
-        .runtime
-        .start(1, &Proxies::default(), Reporting::default())
-        .unwrap()
-        .remove(0)
-}
-
-async fn act(w: &LuaWorker, name: &str, txn: Txn) -> (Txn, ActionOutcome) {
-    w.action(name, &[], txn).await
-}
+use support::{Txn, act, load_with, worker};
 
 #[tokio::test]
 async fn an_action_reads_and_changes_the_transaction() {
@@ -233,6 +104,73 @@ async fn verdicts_replies_and_failures() {
     let (txn, outcome) = act(&w, "boom", Txn::get("/")).await;
     assert_eq!(outcome, ActionOutcome::CONTINUE);
     assert_eq!(txn.vars.get("txn.before"), Some(&Sample::Int(1)));
+}
+
+/// Actions reuse their coroutines and `TXN` userdata from one call to the next: an object a
+/// script keeps reaches nothing in later calls (neither their transaction nor its own), and a
+/// call that failed, timed out or was abandoned leaves nothing behind for the next ones.
+#[tokio::test]
+async fn kept_objects_reach_no_later_transaction_and_failures_leave_nothing_behind() {
+    let w = worker(
+        r#"
+        local kept
+        core.register_action("keep", { "http-req" }, function(txn) kept = txn end)
+        core.register_action("use_kept", { "http-req" }, function(txn)
+            local tries = {
+                function() return kept:get_var("txn.secret") end,
+                function() return kept.sf:req_hdr("x-secret") end,
+                function() return kept.http:req_get_headers() end,
+                function() kept:set_var("txn.secret", "overwritten") end,
+                function() kept:done() end,
+            }
+            for i, try in ipairs(tries) do
+                local ok, err = pcall(try)
+                txn:set_var("txn.try" .. i, ok and "reached" or tostring(err))
+            end
+            txn:set_var("txn.own", txn.sf:req_hdr("x-secret"))
+        end)
+        core.register_action("boom", { "http-req" }, function(txn) error("boom") end)
+        core.register_action("nap", { "http-req" }, function(txn)
+            core.msleep(1000)
+            txn:set_var("txn.woke", 1)
+        end)
+        core.register_action("count", { "http-req" }, function(txn)
+            txn:set_var("txn.count", (txn:get_var("txn.count") or 0) + 1)
+        end)
+        "#,
+    );
+    let (_, outcome) = act(&w, "keep", Txn::get("/first")).await;
+    assert_eq!(outcome, ActionOutcome::CONTINUE);
+    let mut txn = Txn::get("/second").header("x-secret", "s3cret");
+    txn.vars.insert("txn.secret".into(), Sample::str("s3cret"));
+    let (txn, _) = act(&w, "use_kept", txn).await;
+    for i in 1..=5 {
+        let got = txn.vars.get(&format!("txn.try{i}")).cloned();
+        let Some(Sample::Str(text)) = got else {
+            panic!("try {i}: {got:?}");
+        };
+        let text = String::from_utf8_lossy(&text).into_owned();
+        assert!(
+            text.ends_with("the transaction of this object has ended"),
+            "try {i}: {text}"
+        );
+    }
+    assert_eq!(txn.vars.get("txn.secret"), Some(&Sample::str("s3cret")));
+    assert_eq!(txn.vars.get("txn.own"), Some(&Sample::str("s3cret")));
+
+    // A failed call, then an abandoned one (suspended in core.msleep), then calls that work.
+    assert_eq!(
+        act(&w, "boom", Txn::get("/")).await.1,
+        ActionOutcome::CONTINUE
+    );
+    let abandoned = tokio::time::timeout(Duration::from_millis(20), act(&w, "nap", Txn::get("/")));
+    assert!(abandoned.await.is_err(), "the nap should still be running");
+    let mut txn = Txn::get("/");
+    for _ in 0..3 {
+        txn = act(&w, "count", txn).await.0;
+    }
+    assert_eq!(txn.vars.get("txn.count"), Some(&Sample::Int(3)));
+    assert!(!txn.vars.contains_key("txn.woke"));
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! `spoe agent`: serve an example handler to HAProxy.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -101,6 +102,18 @@ pub(crate) struct AgentArgs {
     /// thread serves every connection and no message wakes another thread.
     #[arg(long)]
     threads: Option<std::num::NonZeroUsize>,
+    /// Serve SPOP over TLS with this certificate chain (PEM; its key too, unless --tls-key):
+    /// what HAProxy's `server ... ssl verify required ca-file CA` on the agents' backend
+    /// reaches.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM); default: --tls-cert's file.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require each engine to present a client certificate signed by this CA (PEM; mutual
+    /// TLS, HAProxy's `crt FILE` on the server line).
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -157,6 +170,17 @@ async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
         .handler_timeout
         .unwrap_or_else(|| Duration::from_secs(1).saturating_add(args.delay.unwrap_or_default()));
     let server = Server::new(handler, config).context("agent settings")?;
+    let tls = match &args.tls_cert {
+        Some(cert) => Some(
+            spoa::tls::ServerTls::from_pem_files(
+                cert,
+                args.tls_key.as_ref().unwrap_or(cert),
+                args.tls_client_ca.as_deref(),
+            )
+            .context("TLS settings")?,
+        ),
+        None => None,
+    };
     let listener = Listener::bind_with_backlog(&args.listen, args.backlog)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -173,16 +197,22 @@ async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
         ),
         None => None,
     };
-    tracing::info!(listen = %bound, example = ?args.example, "agent listening");
+    tracing::info!(listen = %bound, example = ?args.example, tls = tls.is_some(), "agent listening");
     println!("spoe agent: listening on {bound}");
+    match (&tls, &args.tls_client_ca) {
+        (None, _) => {}
+        (Some(_), None) => println!("spoe agent: serving TLS"),
+        (Some(_), Some(_)) => println!("spoe agent: serving TLS, client certificates required"),
+    }
     if let Some(m) = &metrics {
         tracing::info!(local = %m.local_addr(), "serving metrics at /metrics");
         println!("spoe agent: metrics on http://{}/metrics", m.local_addr());
     }
-    server
-        .serve(listener, shutdown.clone())
-        .await
-        .context("serving")?;
+    match tls {
+        Some(tls) => server.serve_tls(listener, tls, shutdown.clone()).await,
+        None => server.serve(listener, shutdown.clone()).await,
+    }
+    .context("serving")?;
     shutdown.cancel();
     if let Some(m) = metrics {
         m.shutdown().await;

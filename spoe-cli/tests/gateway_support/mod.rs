@@ -63,6 +63,38 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
+/// A process's resident memory (`VmRSS`), in KiB; 0 once it is gone.
+pub(crate) fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether the peer closed `sock` (EOF or reset), reading whatever it sent meanwhile.
+pub(crate) fn closed_by_peer(sock: &mut TcpStream) -> bool {
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .expect("read timeout");
+    let mut chunk = [0u8; 16384];
+    loop {
+        match sock.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
 // ===== the gateway process =====
 
 /// `spoe gateway -f haproxy.cfg`, run from a temporary directory holding the configuration files
@@ -339,44 +371,63 @@ pub(crate) struct Backend {
     pub(crate) name: String,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
     count: Arc<AtomicUsize>,
+    conns: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     accept: Option<thread::JoinHandle<()>>,
 }
 
 impl Backend {
     pub(crate) fn start(name: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+        Self::bind(name, "127.0.0.1:0".parse().unwrap()).expect("bind backend")
+    }
+
+    /// As [`start`](Self::start), listening on `addr`.
+    pub(crate) fn bind(name: &str, addr: SocketAddr) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr().expect("backend address");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let count = Arc::new(AtomicUsize::new(0));
+        let conns = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let accept = {
-            let (name, seen, count, stop) =
-                (name.to_owned(), seen.clone(), count.clone(), stop.clone());
+            let (name, seen, count, stop, conns) = (
+                name.to_owned(),
+                seen.clone(),
+                count.clone(),
+                stop.clone(),
+                conns.clone(),
+            );
             thread::spawn(move || {
                 for sock in listener.incoming() {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
                     let Ok(sock) = sock else { continue };
+                    conns.fetch_add(1, Ordering::SeqCst);
                     let (name, seen, count) = (name.clone(), seen.clone(), count.clone());
                     thread::spawn(move || serve_backend_conn(sock, &name, &seen, &count));
                 }
             })
         };
-        Self {
+        Ok(Self {
             addr,
             name: name.to_owned(),
             seen,
             count,
+            conns,
             stop,
             accept: Some(accept),
-        }
+        })
     }
 
     /// Requests answered so far.
     pub(crate) fn count(&self) -> usize {
         self.count.load(Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far.
+    pub(crate) fn connections(&self) -> usize {
+        self.conns.load(Ordering::SeqCst)
     }
 
     /// Every request seen so far.
@@ -555,6 +606,20 @@ impl Resp {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         header_value(&self.headers, name)
     }
+
+    /// What a differential test compares: the status, the first value of each of `headers`,
+    /// the body as text.
+    pub(crate) fn seen(&self, headers: &[&str]) -> (u16, Vec<Option<String>>, String) {
+        let values = headers
+            .iter()
+            .map(|n| self.header(n).map(str::to_owned))
+            .collect();
+        (
+            self.status,
+            values,
+            String::from_utf8_lossy(&self.body).into_owned(),
+        )
+    }
 }
 
 /// One HTTP/1.1 connection.
@@ -638,6 +703,14 @@ impl Conn {
             headers,
             body,
         })
+    }
+
+    /// Reads exactly `n` bytes (after a response: what a tunnel carries).
+    pub(crate) fn read_bytes(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        if !fill(&mut self.stream, &mut self.buf, n)? {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF"));
+        }
+        Ok(self.buf.drain(..n).collect())
     }
 
     /// Whether the peer closed the connection (EOF or reset) within `within`, with nothing more

@@ -7,8 +7,10 @@
 //! Environment variables are expanded first, outside quotes too, as `str2sa_range()` does
 //! with `env_expand()`: `bind :${PORT}`, `server s1 ${BACKEND}:80`.
 //!
-//! Stricter than HAProxy: a port must be plain digits (HAProxy's `atoi()` reads `80x` as 80),
-//! and a server needs an explicit port (HAProxy would reuse the client's destination port).
+//! A server's port may be left out, or be an offset (`+1000`, `-10`): the client's
+//! destination port is used, plus the offset (HAProxy's `SRV_F_MAPPORTS`).
+//!
+//! Stricter than HAProxy: a port must be plain digits (HAProxy's `atoi()` reads `80x` as 80).
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
@@ -44,6 +46,35 @@ pub(super) fn parse_addresses(
     usage: AddrUse,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<SocketAddr>, AddrError> {
+    let expanded = expand(word, env)?;
+    let parsed = match expanded {
+        Cow::Borrowed(text) => parse_text(text, usage),
+        Cow::Owned(text) => parse_text(&text, usage).map_err(|(_, msg)| (0, msg)),
+    };
+    parsed.map(|(addrs, _)| addrs)
+}
+
+/// A `server` address: the address, and for a mapped port (none, or `+N`/`-N`) the offset
+/// added to the client's destination port (the address's port is then 0).
+pub(super) fn parse_server_address(
+    word: &Word,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(SocketAddr, Option<i32>), AddrError> {
+    let expanded = expand(word, env)?;
+    let parsed = match expanded {
+        Cow::Borrowed(text) => parse_text(text, AddrUse::Server),
+        Cow::Owned(text) => parse_text(&text, AddrUse::Server).map_err(|(_, msg)| (0, msg)),
+    };
+    let (addrs, offset) = parsed?;
+    let addr = addrs.first().copied().ok_or((0, String::new()))?;
+    Ok((addr, offset))
+}
+
+/// `word` with its environment variables expanded; an empty result is an error.
+fn expand<'a>(
+    word: &'a Word,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Cow<'a, str>, AddrError> {
     let expanded = env_expand(word.as_str(), env);
     if expanded.is_empty() {
         return Err((
@@ -54,32 +85,31 @@ pub(super) fn parse_addresses(
             ),
         ));
     }
-    match expanded {
-        Cow::Borrowed(text) => parse_text(text, usage),
-        Cow::Owned(text) => parse_text(&text, usage).map_err(|(_, msg)| (0, msg)),
-    }
+    Ok(expanded)
 }
 
-fn parse_text(text: &str, usage: AddrUse) -> Result<Vec<SocketAddr>, AddrError> {
+fn parse_text(text: &str, usage: AddrUse) -> Result<(Vec<SocketAddr>, Option<i32>), AddrError> {
     let mut out = Vec::new();
+    let mut mapped = None;
     let mut offset = 0;
     let elements: Vec<&str> = match usage {
         AddrUse::Bind => text.split(',').collect(),
         AddrUse::Server => vec![text],
     };
     for element in elements {
-        parse_one(element, offset, usage, &mut out)?;
+        mapped = parse_one(element, offset, usage, &mut out)?;
         offset += element.len() + 1;
     }
-    Ok(out)
+    Ok((out, mapped))
 }
 
+/// Parses one address into `out`; for a server's mapped port, returns its offset.
 fn parse_one(
     element: &str,
     offset: usize,
     usage: AddrUse,
     out: &mut Vec<SocketAddr>,
-) -> Result<(), AddrError> {
+) -> Result<Option<i32>, AddrError> {
     let (family, rest, rest_at) = match element.find('@') {
         Some(at) => {
             let prefix = &element[..at];
@@ -122,17 +152,20 @@ fn parse_one(
         Some(i) if bytes[i] == b':' => (&rest[..i], &rest[i + 1..], rest_at + i + 1),
         _ => (rest, "", rest_at + rest.len()),
     };
-    if port_text.is_empty() {
-        let hint = match usage {
-            AddrUse::Bind => "",
-            AddrUse::Server => " (the gateway needs an explicit port)",
-        };
+    let mapped = match usage {
+        AddrUse::Server => mapped_port(port_text, port_at, element)?,
+        AddrUse::Bind => None,
+    };
+    let (low, high) = if mapped.is_some() {
+        (0, 0)
+    } else if port_text.is_empty() {
         return Err((
             port_at,
-            format!("missing port specification in '{element}'{hint}"),
+            format!("missing port specification in '{element}'"),
         ));
-    }
-    let (low, high) = parse_ports(port_text, port_at, element, usage)?;
+    } else {
+        parse_ports(port_text, port_at, element, usage)?
+    };
     let ip = parse_host(host, family, element, rest_at)?;
     let ip = match ip {
         Some(ip) => ip,
@@ -152,7 +185,23 @@ fn parse_one(
     for port in low..=high {
         out.push(SocketAddr::new(ip, port));
     }
-    Ok(())
+    Ok(mapped)
+}
+
+/// A server's mapped port: none (offset 0), or `+N`/`-N` (N up to 65535).
+fn mapped_port(text: &str, at: usize, element: &str) -> Result<Option<i32>, AddrError> {
+    let (sign, digits) = match text.as_bytes().first() {
+        None => return Ok(Some(0)),
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        Some(_) => return Ok(None),
+    };
+    digits
+        .parse::<u16>()
+        .ok()
+        .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))
+        .map(|n| Some(sign * i32::from(n)))
+        .ok_or_else(|| (at, format!("invalid port offset '{text}' in '{element}'")))
 }
 
 /// `PORT` or `LOW-HIGH`, each in 1..=65535.
@@ -166,7 +215,7 @@ fn parse_ports(
     if first == b'+' || first == b'-' {
         return Err((
             at,
-            format!("port offsets are not supported by the gateway in '{element}'"),
+            format!("port offsets are not permitted here in '{element}'"),
         ));
     }
     if !first.is_ascii_digit() {
@@ -321,14 +370,7 @@ mod tests {
             err(":0", AddrUse::Bind),
             (1, "invalid port '0' in ':0'".to_owned())
         );
-        assert_eq!(
-            err("1.2.3.4", AddrUse::Server),
-            (
-                7,
-                "missing port specification in '1.2.3.4' (the gateway needs an explicit port)"
-                    .to_owned()
-            )
-        );
+        assert_eq!(parse("1.2.3.4", AddrUse::Server).unwrap(), ["1.2.3.4:0"]);
         assert_eq!(
             err("1.2.3.4:80-81", AddrUse::Server).1,
             "port range not permitted here in '1.2.3.4:80-81'"

@@ -105,8 +105,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
         "retries",
         "the gateway does not retry connections to servers",
     ),
-    ("errorfile", "the gateway sends its own error pages"),
-    ("errorfiles", "the gateway sends its own error pages"),
     (
         "http-reuse",
         "the gateway pools server connections by itself",
@@ -125,26 +123,6 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
         "log-health-checks",
         true,
         "the gateway does not log health checks",
-    ),
-    (
-        "forwardfor",
-        false,
-        "the gateway does not add an X-Forwarded-For header",
-    ),
-    (
-        "http-keep-alive",
-        true,
-        "the gateway manages connection persistence by itself",
-    ),
-    (
-        "http-server-close",
-        true,
-        "the gateway manages connection persistence by itself",
-    ),
-    (
-        "httpclose",
-        true,
-        "the gateway manages connection persistence by itself",
     ),
     (
         "redispatch",
@@ -244,6 +222,7 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "dispatch",
     "dynamic-cookie-key",
     "email-alert",
+    "errorfiles",
     "errorloc",
     "errorloc302",
     "errorloc303",
@@ -251,7 +230,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "hash-balance-factor",
     "hash-type",
     "http-after-response",
-    "http-check",
     "http-error",
     "http-send-name-header",
     "ignore-persist",
@@ -272,7 +250,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "stats",
     "stick",
     "stick-table",
-    "tcp-check",
     "tcp-request",
     "tcp-response",
     "transparent",
@@ -284,7 +261,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
 pub(super) const HAPROXY_OPTIONS: &[&str] = &[
     "accept-invalid-http-request",
     "accept-invalid-http-response",
-    "allbackups",
     "checkcache",
     "disable-h2-upgrade",
     "external-check",
@@ -293,7 +269,6 @@ pub(super) const HAPROXY_OPTIONS: &[&str] = &[
     "http-pretend-keepalive",
     "http-restrict-req-hdr-names",
     "http-use-proxy-header",
-    "httpchk",
     "idle-close-on-response",
     "ldap-check",
     "mysql-check",
@@ -304,7 +279,6 @@ pub(super) const HAPROXY_OPTIONS: &[&str] = &[
     "redis-check",
     "smtpchk",
     "ssl-hello-chk",
-    "tcp-check",
     "transparent",
 ];
 
@@ -313,7 +287,6 @@ pub(super) const HAPROXY_OPTIONS: &[&str] = &[
 /// `src/backend.c`...), so that every one on a line is reported, not the first only. `source`
 /// takes an address then optional `usesrc X` / `interface X`, read here as keywords.
 pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
-    ("addr", 1),
     ("agent-addr", 1),
     ("agent-check", 0),
     ("agent-inter", 1),
@@ -321,7 +294,6 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("agent-send", 1),
     ("allow-0rtt", 0),
     ("alpn", 1),
-    ("backup", 0),
     ("ca-file", 1),
     ("check-alpn", 1),
     ("check-proto", 1),
@@ -335,10 +307,8 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("crl-file", 1),
     ("crt", 1),
     ("disabled", 0),
-    ("downinter", 1),
     ("enabled", 0),
     ("error-limit", 1),
-    ("fastinter", 1),
     ("force-sslv3", 0),
     ("force-tlsv10", 0),
     ("force-tlsv11", 0),
@@ -352,7 +322,6 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("minconn", 1),
     ("namespace", 1),
     ("no-agent-check", 0),
-    ("no-backup", 0),
     ("no-check-send-proxy", 0),
     ("no-check-ssl", 0),
     ("no-send-proxy", 0),
@@ -375,7 +344,6 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("on-marked-down", 1),
     ("on-marked-up", 1),
     ("pool-low-conn", 1),
-    ("port", 1),
     ("proto", 1),
     ("proxy-v2-options", 1),
     ("redir", 1),

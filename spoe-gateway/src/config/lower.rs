@@ -20,8 +20,8 @@ use super::grammar::Kind;
 use super::ssl::SslGlobal;
 use crate::logline::LineFormat;
 use crate::model::{
-    Balance, BindConf, Global, LogFormat, LogOptions, Mode, Rule, Server, SpoeFilterDecl, Timeouts,
-    UseBackend,
+    Balance, BindConf, ForwardFor, Global, HttpMode, LogFormat, LogOptions, Mode, Rule, Server,
+    SpoeFilterDecl, Timeouts, UseBackend,
 };
 
 // ===== proxies being built =====
@@ -43,6 +43,9 @@ pub(super) struct ServerSettings {
     pub(super) ssl_at: Option<Span>,
     /// `proto h2`.
     pub(super) proto_h2: bool,
+    /// `check-ssl` (`no-check-ssl` clears it): health checks over TLS even without `ssl`.
+    pub(super) check_ssl: bool,
+    pub(super) probe: crate::model::ServerProbe,
 }
 
 impl Default for ServerSettings {
@@ -59,6 +62,8 @@ impl Default for ServerSettings {
             tls: crate::tls::ServerTlsSpec::default(),
             ssl_at: None,
             proto_h2: false,
+            check_ssl: false,
+            probe: crate::model::ServerProbe::default(),
         }
     }
 }
@@ -83,13 +88,15 @@ pub(super) struct Proxy {
     pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
-    /// `timeout tunnel` is set (accepted, not run).
-    pub(super) timeout_tunnel: bool,
     /// A `timeout` line (here or in its `defaults`) was wrong (reported).
     pub(super) timeouts_unsure: bool,
     pub(super) maxconn: Option<usize>,
     pub(super) balance: Balance,
     pub(super) spop_check: bool,
+    /// `option httpchk`, `http-check`, `option tcp-check`, `tcp-check`.
+    pub(super) checks: super::check_rules::CheckBuilder,
+    /// `option allbackups`.
+    pub(super) all_backups: bool,
     /// `option http-buffer-request` (`no option` turns off what `defaults` turned on).
     pub(super) http_buffer_request: bool,
     pub(super) server_settings: ServerSettings,
@@ -125,6 +132,12 @@ pub(super) struct Proxy {
     pub(super) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`.
     pub(super) monitor_uri: Option<Arc<str>>,
+    /// `errorfile` lines, by status (a later line for a status replaces an earlier one).
+    pub(super) errorfiles: BTreeMap<u16, Arc<crate::errorfile::ErrorFile>>,
+    /// `option forwardfor`.
+    pub(super) forwardfor: Option<ForwardFor>,
+    /// `option http-keep-alive|http-server-close|httpclose`.
+    pub(super) http_mode: HttpMode,
 }
 
 impl Proxy {
@@ -141,11 +154,12 @@ impl Proxy {
             bind_maxconn: Vec::new(),
             has_bind: false,
             timeouts: Timeouts::default(),
-            timeout_tunnel: false,
             timeouts_unsure: false,
             maxconn: None,
             balance: Balance::default(),
             spop_check: false,
+            checks: super::check_rules::CheckBuilder::default(),
+            all_backups: false,
             http_buffer_request: false,
             server_settings: ServerSettings::default(),
             servers: Vec::new(),
@@ -167,6 +181,9 @@ impl Proxy {
             unique_id_format: None,
             unique_id_header: None,
             monitor_uri: None,
+            errorfiles: BTreeMap::new(),
+            forwardfor: None,
+            http_mode: HttpMode::KeepAlive,
         }
     }
 
@@ -176,11 +193,12 @@ impl Proxy {
         p.mode = d.mode;
         p.mode_unsure = d.mode_unsure;
         p.timeouts = d.timeouts;
-        p.timeout_tunnel = d.timeout_tunnel;
         p.timeouts_unsure = d.timeouts_unsure;
         p.maxconn = d.maxconn;
         p.balance = d.balance;
         p.spop_check = d.spop_check;
+        p.checks = d.checks.clone();
+        p.all_backups = d.all_backups;
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings.clone();
         p.access_format.clone_from(&d.access_format);
@@ -191,6 +209,9 @@ impl Proxy {
         p.logs.clone_from(&d.logs);
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
+        p.errorfiles.clone_from(&d.errorfiles);
+        p.forwardfor.clone_from(&d.forwardfor);
+        p.http_mode = d.http_mode;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();

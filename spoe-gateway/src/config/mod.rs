@@ -72,13 +72,21 @@
 //!   servers unless `default_backend` says otherwise; a `listen` in `mode tcp` without `bind`
 //!   is only a backend): `mode http|tcp`, `bind ADDR:PORT[,...]` (`:PORT` and `*:PORT` are every
 //!   IPv4 address, `[::1]:PORT`, `:::PORT`, port ranges, host names resolved once),
-//!   `timeout client|server|connect|http-request|http-keep-alive|queue`, `maxconn` (enforced
+//!   `timeout client|server|connect|http-request|http-keep-alive|queue|check|tunnel` (`tunnel`: the
+//!   idle bound of a WebSocket or other `101` tunnel, see `crate::tunnel`), `option
+//!   forwardfor [except NET] [header NAME] [if-none]`, `[no] option
+//!   http-keep-alive|http-server-close|httpclose` (as HAProxy 2.6: see `crate::hop`), `maxconn` (enforced
 //!   as HAProxy's: see [`crate::limits`]), `log global`, `log stdout|stderr ...`, `no log`,
-//!   `default_backend`, `use_backend NAME [if|unless COND]`, `server NAME ADDR:PORT [check]
+//!   `default_backend`, `use_backend NAME [if|unless COND]`, `server NAME ADDR[:PORT] [check]
 //!   [no-check] [inter D] [rise N] [fall N] [weight N] [maxconn N] [pool-max-conn N]
-//!   [pool-purge-delay D]` (`pool-max-conn` defaults to 64, not HAProxy's unlimited; -1 is
-//!   unlimited), `default-server` with the
-//!   same settings, `balance roundrobin|leastconn`, `option spop-check`, `[no] option
+//!   [pool-purge-delay D] [fastinter D] [downinter D] [port N] [addr IP] [backup]` (without a
+//!   port, or with `+N`/`-N`, the client's destination port plus N; `0.0.0.0` the address the
+//!   client connected to: see `crate::hop`; `pool-max-conn`
+//!   defaults to 64, not HAProxy's unlimited; -1 is unlimited), `default-server` with the
+//!   same settings, `balance roundrobin|leastconn`, `[no] option allbackups`, active checks
+//!   (`option httpchk [[METH] URI [VER]]`, `http-check send|expect|connect|disable-on-404`,
+//!   `option tcp-check` with `tcp-check connect [port N]`, `timeout check`: see
+//!   `generation/health.rs`), `option spop-check`, `[no] option
 //!   http-buffer-request` (wait for the body, at most `tune.bufsize` bytes within `timeout
 //!   http-request`, before the proxy's SPOE events and rules; what does not fit is not waited
 //!   for and streams on after what was buffered; without it bodies stream and `req.body` is
@@ -117,11 +125,9 @@
 //!   `ulimit-n`, `quiet`, `description`, `node`, `expose-experimental-directives`,
 //!   `spread-checks`, `busy-polling`, `mworker-max-reloads`.
 //! - proxies: `log-format-sd`, `log-tag`, `error-log-format`, `capture`,
-//!   `retries`, `errorfile`, `errorfiles`, `http-reuse`, `description`, `id`, `enabled`,
-//!   `fullconn`, `backlog`, `timeout check|tunnel|tarpit|
-//!   client-fin|server-fin`.
-//! - options: `log-health-checks`, `forwardfor`, `http-keep-alive`, `http-server-close`, `httpclose`,
-//!   `redispatch`,
+//!   `retries`, `http-reuse`, `description`, `id`, `enabled`,
+//!   `fullconn`, `backlog`, `timeout check|tarpit|client-fin|server-fin`.
+//! - options: `log-health-checks`, `redispatch`,
 //!   `abortonclose`, `tcpka`, `clitcpka`, `srvtcpka`, `splice-*`, `contstats`, `socket-stats`,
 //!   `http-ignore-probes`, `http-no-delay`, `tcp-smart-accept`, `tcp-smart-connect`,
 //!   `nolinger`, `logasap`, `independent-streams`.
@@ -182,6 +188,7 @@
 
 mod actions;
 mod addr;
+mod check_rules;
 mod diag;
 mod environ;
 mod global;

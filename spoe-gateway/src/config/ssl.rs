@@ -23,6 +23,7 @@ use crate::tls::{BindTlsSpec, CrtSpec, ServerTlsSpec, SniFilter, TlsBind, TlsOpt
 pub(super) const SERVER_TLS_SETTINGS: &[&str] = &[
     "alpn",
     "ca-file",
+    "crl-file",
     "ciphers",
     "ciphersuites",
     "crt",
@@ -104,6 +105,7 @@ fn tls_setting(
             | "ciphersuites"
             | "curves"
             | "ca-file"
+            | "crl-file"
             | "verify"
     );
     if takes_arg {
@@ -169,6 +171,9 @@ fn tls_setting(
             },
             "ca-file" => {
                 opts.ca_file = Some(bases.resolve(bases.global.ca_base.as_ref(), text));
+            }
+            "crl-file" => {
+                opts.crl_file = Some(bases.resolve(bases.global.ca_base.as_ref(), text));
             }
             _ => match Verify::parse(text) {
                 Some(v) => opts.verify = Some(v),
@@ -354,8 +359,8 @@ fn cert_error_path(e: &crate::tls::certs::CertError) -> Option<&Path> {
         | E::BadKey { path, .. }
         | E::KeyMismatch { path }
         | E::BadCertificate { path, .. } => Some(path),
-        // A CA file is named by `ca-file`, not by a certificate entry.
-        E::NoCa { .. } => None,
+        // A CA or CRL file is named by `ca-file` or `crl-file`, not by a certificate entry.
+        E::NoCa { .. } | E::NoCrl { .. } => None,
     }
 }
 

@@ -64,6 +64,18 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ("global", "gid", "as `group`"),
     (
         "proxy",
+        "errorfile",
+        "for the pages of a request the gateway read (rules, no server, server errors); the \
+         400, 408 and 431 of a request it could not read are HAProxy's own pages",
+    ),
+    (
+        "proxy",
+        "use_backend",
+        "a dynamic name (`%[...]`) that names a `mode tcp` backend sends the request to \
+         `default_backend`, like a name no backend has",
+    ),
+    (
+        "proxy",
         "mode",
         "`http`; `tcp` only for the SPOE agents' backends",
     ),
@@ -76,11 +88,6 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "a constant name, `str(NAME)`, only; not an expression read per request",
     ),
     (
-        "server",
-        "ssl",
-        "HTTP backends only: not towards the SPOE agents (SPOP over TLS)",
-    ),
-    (
         "bind",
         "ciphers",
         "the suites rustls implements (ECDHE with AES-GCM or ChaCha20-Poly1305); others warn",
@@ -88,9 +95,19 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "proxy",
         "timeout",
-        "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue` run; the others warn",
+        "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue`, `check` run; the others warn",
     ),
     ("proxy", "filter", "`spoe` only"),
+    (
+        "proxy",
+        "http-check",
+        "`send` with `meth`, `uri`, `ver`, `hdr`, `body`; `expect [!]` with `status`, `rstatus`, `string`, `rstring`; `connect [port N]`; `disable-on-404`. `send-state`, `set-var`, `comment`, the `-lf` forms and `expect hdr`, `fhdr`, `min-recv` are errors naming them; regexes are Rust's, not PCRE",
+    ),
+    (
+        "proxy",
+        "tcp-check",
+        "`connect [port N]` only (a TCP connect); `send`/`expect` are errors naming them",
+    ),
     (
         "bind",
         "name",

@@ -47,11 +47,13 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     for p in &proxies {
         check_filters(p, &proxies, &misplaced, diag);
         check_groups(p, diag);
+        check_ports(p, diag);
     }
 
     let mut frontends = Vec::new();
     let mut backends = Vec::new();
-    for p in proxies {
+    for mut p in proxies {
+        warn_forwardfor_in_tcp(&mut p, diag);
         let frontend_half = is_frontend(&p);
         let backend_half = matches!(p.kind, Kind::Backend | Kind::Listen);
         if backend_half {
@@ -62,17 +64,22 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 balance: p.balance,
                 servers: p.servers.iter().map(|(s, _)| s.clone()).collect(),
                 spop_check: p.spop_check,
+                checks: p.checks.build(),
+                all_backups: p.all_backups,
                 http_buffer_request: p.http_buffer_request,
+                forwardfor: p.forwardfor.clone(),
+                http_mode: p.http_mode,
                 acls: AclSet::new(),
                 http_request: Vec::new(),
                 http_response: Vec::new(),
                 filters: Vec::new(),
+                errorfiles: std::sync::Arc::new(p.errorfiles.clone()),
             };
             if !frontend_half {
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.
                 if backend.mode == Mode::Tcp {
                     warn_http_in_tcp(&p, diag);
-                    refuse_tls_to_agents(&p, diag);
+                    refuse_h2_to_agents(&p, diag);
                 } else {
                     backend.acls = p.acls.clone();
                     backend.http_request = p.http_request.clone();
@@ -109,6 +116,9 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 unique_id_format: p.unique_id_format,
                 unique_id_header: p.unique_id_header,
                 monitor_uri: p.monitor_uri,
+                errorfiles: std::sync::Arc::new(p.errorfiles),
+                forwardfor: p.forwardfor,
+                http_mode: p.http_mode,
             });
         }
     }
@@ -121,21 +131,70 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     }
 }
 
-/// The agents' servers are reached by the SPOE engine, which speaks SPOP
-/// in clear text only: `ssl` there is an error naming it, not a silent
-/// clear-text connection.
-fn refuse_tls_to_agents(p: &Proxy, diag: &mut Diag) {
+/// The agents' servers speak SPOP (in clear text or over TLS) on their own port: `proto h2`
+/// there is an error, as in HAProxy 2.6, and so is a server without a port.
+fn refuse_h2_to_agents(p: &Proxy, diag: &mut Diag) {
     for (server, span) in &p.servers {
-        if server.tls.is_some() || server.proto_h2 {
+        if server.port_offset.is_some() {
             diag.error_msg(
                 span.clone(),
                 format!(
-                    "'server {}' : 'ssl' and 'proto' are not supported by the gateway on a 'mode tcp' backend (the SPOE agents are reached over clear-text SPOP)",
+                    "'server {}' : a server without a port (the client's destination port) is not supported by the gateway on a 'mode tcp' backend (the SPOE agents need their port)",
+                    server.name
+                ),
+            );
+        }
+        if server.proto_h2 {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "backend '{}' : MUX protocol 'h2' is not usable for server '{}'",
+                    p.name, server.name
+                ),
+            );
+        }
+    }
+}
+
+/// HAProxy's `init_srv_check()`: a server without a port of its own (its port is the
+/// client's) checks the port `port` or `tcp-check connect port` names, or cannot be checked.
+fn check_ports(p: &Proxy, diag: &mut Diag) {
+    let has_check_port = p.checks.port.is_some();
+    for (server, span) in &p.servers {
+        if server.check
+            && server.port_offset.is_some()
+            && server.probe.port.is_none()
+            && !has_check_port
+        {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "{} '{}': server '{}' has neither service port nor check port",
+                    p.kind.keyword(),
+                    p.name,
                     server.name
                 ),
             );
         }
     }
+}
+
+/// HAProxy ignores `option forwardfor` in a tcp proxy, with a warning (`check_config_validity()`).
+fn warn_forwardfor_in_tcp(p: &mut Proxy, diag: &mut Diag) {
+    if p.mode == Some(Mode::Http) || p.mode_unsure || p.forwardfor.take().is_none() {
+        return;
+    }
+    let kind = match p.kind {
+        Kind::Listen => "proxy",
+        other => other.keyword(),
+    };
+    diag.warn_msg(
+        p.span.clone(),
+        format!(
+            "'option forwardfor' ignored for {kind} '{}' as it requires HTTP mode",
+            p.name
+        ),
+    );
 }
 
 /// HAProxy ignores HTTP rules in a tcp backend, with a warning.
@@ -161,6 +220,7 @@ fn check_routes(p: &Proxy, proxies: &[Proxy], misplaced: &[String], diag: &mut D
     let mut targets: Vec<(&str, &Span, &str)> = p
         .use_backends
         .iter()
+        .filter(|(u, _)| u.format.is_none())
         .map(|(u, span)| (u.backend.as_str(), span, "use_backend"))
         .collect();
     if let Some(d) = &p.default_backend {

@@ -1,14 +1,15 @@
-//! `server ... check [inter D] [rise N] [fall N]` on an HTTP backend: a TCP
-//! connect every `inter`, judged as HAProxy judges its checks (its health
-//! counter), with its statistics and its log line for each change of state.
+//! `server ... check [inter D] [fastinter D] [downinter D] [rise N] [fall N]` on an HTTP
+//! backend: a check ([`probe`]: a TCP connect, its TLS handshake for an `ssl` or `check-ssl`
+//! server, or `option httpchk`'s exchange) every interval, judged as HAProxy judges its
+//! checks (its health counter), with its statistics and its log line for each change of
+//! state.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use tokio::time::Instant;
-
-use super::ServerRt;
+use super::{ServerRt, probe};
+use crate::model::{CheckSpec, Timeouts};
 use crate::stats::{CheckReport, CheckStatus, Counters};
 
 /// HAProxy's health counter: from 0 to `rise + fall - 1`; the server is UP
@@ -61,41 +62,54 @@ impl Health {
         self.up() != was
     }
 
+    /// At full health (`rise + fall - 1`): checked every `inter`.
+    pub(crate) fn full(self) -> bool {
+        self.level == self.rise + self.fall - 1
+    }
+
     /// HAProxy's `check_health` field.
     pub(crate) fn level(self) -> u32 {
         self.level
     }
 }
 
-/// One TCP connect to the server, within `inter`.
-async fn probe(server: &ServerRt, within: Duration) -> CheckReport {
-    let started = Instant::now();
-    let result = tokio::time::timeout(within, tokio::net::TcpStream::connect(server.addr)).await;
-    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let (status, desc) = match result {
-        Ok(Ok(_)) => (CheckStatus::L4Ok, String::new()),
-        Ok(Err(e)) => {
-            // The OS error without its "(os error N)" suffix, as HAProxy's info says it.
-            let text = e.to_string();
-            let text = text
-                .split_once(" (os error")
-                .map_or(text.as_str(), |(t, _)| t)
-                .to_owned();
-            (CheckStatus::L4Con, text)
-        }
-        Err(_) => (CheckStatus::L4Timeout, String::new()),
-    };
-    CheckReport {
-        status,
-        duration_ms,
-        desc,
+/// What a backend's checks need from its configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) backend: String,
+    pub(crate) checks: CheckSpec,
+    pub(crate) timeouts: Timeouts,
+}
+
+/// The address checked: the server's, with its `addr` and `port` (or the check rules'
+/// `connect port`, which wins as in HAProxy's `tcpcheck_eval_connect()`).
+fn target(server: &ServerRt, checks: &CheckSpec) -> SocketAddr {
+    let probe = &server.model.probe;
+    let ip = probe.addr.unwrap_or_else(|| server.addr.ip());
+    let port = checks
+        .port
+        .or(probe.port)
+        .unwrap_or_else(|| server.addr.port());
+    SocketAddr::new(ip, port)
+}
+
+/// HAProxy's `srv_getinter()`: `inter` at full health, `downinter` when fully down,
+/// `fastinter` in between (each falling back to `inter`).
+fn interval(server: &ServerRt, health: Health) -> std::time::Duration {
+    let m = &server.model;
+    if health.full() {
+        m.inter
+    } else if health.level() == 0 {
+        m.probe.downinter.unwrap_or(m.inter)
+    } else {
+        m.probe.fastinter.unwrap_or(m.inter)
     }
 }
 
-/// Checks `server` of backend `backend` (whose servers are `siblings`)
-/// every `inter`, for as long as its generation lives.
+/// Checks `server` of a backend (whose servers are `siblings`) every interval, for as
+/// long as its generation lives.
 pub(crate) async fn check_server(
-    backend: String,
+    plan: Arc<Plan>,
     server: Arc<ServerRt>,
     siblings: Vec<Arc<ServerRt>>,
     backend_counters: Arc<Counters>,
@@ -103,70 +117,134 @@ pub(crate) async fn check_server(
     let model = &server.model;
     let mut health = Health::new(model.rise, model.fall);
     server.health.store(health.level(), Ordering::Relaxed);
+    let target = target(&server, &plan.checks);
+    // With `timeout check`, the connect has min(`timeout connect`, `inter`) and the answer
+    // `timeout check`; without, the whole check has `inter`.
+    let limits = |inter| match plan.timeouts.check {
+        Some(check) => probe::Limits {
+            connect: plan.timeouts.connect.map_or(inter, |c| c.min(inter)),
+            answer: Some(check),
+        },
+        None => probe::Limits {
+            connect: inter,
+            answer: None,
+        },
+    };
     loop {
-        tokio::time::sleep(model.inter).await;
-        let report = probe(&server, model.inter).await;
-        let ok = report.status == CheckStatus::L4Ok;
+        let inter = interval(&server, health);
+        tokio::time::sleep(inter).await;
+        let up = server.up.load(Ordering::Relaxed);
+        let report = probe::run(
+            target,
+            model.check_tls.as_deref(),
+            plan.checks.http.as_deref(),
+            plan.checks.disable_on_404,
+            up,
+            limits(inter),
+        )
+        .await;
+        let ok = report.status.passed();
         if !ok && health.failure_counts() {
             server.counters.chk_fail.inc();
         }
         server.counters.checked(report.clone());
         let changed = health.record(ok);
         server.health.store(health.level(), Ordering::Relaxed);
-        if !changed {
+        let backend_was_up = usable(&siblings);
+        // A 404 with `disable-on-404` drains an up server; a pass brings it back.
+        let stopping = report.status == CheckStatus::L7OkC;
+        let was_stopping = server
+            .stopping
+            .swap(stopping && health.up(), Ordering::Relaxed);
+        let drain_changed = health.up() && !changed && stopping != was_stopping;
+        if !changed && !drain_changed {
             continue;
         }
-        let backend_was_up = usable(&siblings);
-        server.up.store(ok, Ordering::Relaxed);
-        server.counters.state_changed(ok);
-        log_change(&backend, &server, &report, &siblings);
+        if changed {
+            server.up.store(ok, Ordering::Relaxed);
+            server.counters.state_changed(ok);
+        }
+        log_change(&plan.backend, &server, &report, &siblings);
         let backend_up = usable(&siblings);
         if backend_up != backend_was_up {
             backend_counters.state_changed(backend_up);
             if !backend_up {
+                let backend = &plan.backend;
                 tracing::error!(backend = %backend, "backend '{backend}' has no server available!");
             }
         }
     }
 }
 
-/// Whether a backend has a server to send requests to.
-fn usable(servers: &[Arc<ServerRt>]) -> bool {
-    servers
-        .iter()
-        .any(|s| s.up.load(Ordering::Relaxed) && s.model.weight > 0)
+/// Whether a server takes new requests now: up, not drained by its check, with a weight.
+pub(crate) fn takes_requests(s: &ServerRt) -> bool {
+    s.up.load(Ordering::Relaxed) && !s.stopping.load(Ordering::Relaxed) && s.model.weight > 0
 }
 
-/// HAProxy's line for a server going UP or DOWN, with what the check saw.
+/// Whether a backend has a server to send requests to.
+fn usable(servers: &[Arc<ServerRt>]) -> bool {
+    servers.iter().any(|s| takes_requests(s))
+}
+
+/// HAProxy's `srv_append_status()` figures: the active and backup servers taking requests.
+fn online(siblings: &[Arc<ServerRt>]) -> (usize, usize) {
+    let backup = |s: &&Arc<ServerRt>| s.model.probe.backup;
+    let on = siblings.iter().filter(|s| takes_requests(s));
+    let (bck, act): (Vec<_>, Vec<_>) = on.partition(backup);
+    (act.len(), bck.len())
+}
+
+/// HAProxy's line for a server going UP, DOWN or stopping (draining), with what the check
+/// saw.
 fn log_change(backend: &str, server: &ServerRt, report: &CheckReport, siblings: &[Arc<ServerRt>]) {
-    let active = siblings
-        .iter()
-        .filter(|s| s.up.load(Ordering::Relaxed))
-        .count();
+    let (act, bck) = online(siblings);
+    let code = match (report.status, report.code) {
+        (CheckStatus::L7Ok | CheckStatus::L7OkC | CheckStatus::L7Sts, Some(c)) => {
+            format!(", code: {c}")
+        }
+        _ => String::new(),
+    };
     let info = if report.desc.is_empty() {
         String::new()
     } else {
         format!(", info: \"{}\"", report.desc)
     };
+    let role = if server.model.probe.backup {
+        "Backup "
+    } else {
+        ""
+    };
     let name = &server.name;
     let reason = report.status.reason();
     let ms = report.duration_ms;
+    let on_backup = if bck > 0 && act == 0 {
+        " Running on backup."
+    } else {
+        ""
+    };
     let sessions = server.active.load(Ordering::Relaxed);
     let queued = server.queued.load(Ordering::Relaxed);
-    if server.up.load(Ordering::Relaxed) {
-        tracing::warn!(
-            backend, server = %name, addr = %server.addr, up = true,
-            "Server {backend}/{name} is UP, reason: {reason}{info}, check duration: {ms}ms. \
-             {active} active and 0 backup servers online. 0 sessions requeued, {queued} total in queue."
-        );
-    } else {
+    let status = format!("{reason}{code}{info}, check duration: {ms}ms");
+    if !server.up.load(Ordering::Relaxed) {
         tracing::warn!(
             backend, server = %name, addr = %server.addr, up = false,
-            "Server {backend}/{name} is DOWN, reason: {reason}{info}, check duration: {ms}ms. \
-             {active} active and 0 backup servers left. {sessions} sessions active, 0 requeued, \
-             {queued} remaining in queue."
+            "{role}Server {backend}/{name} is DOWN, reason: {status}. \
+             {act} active and {bck} backup servers left.{on_backup} {sessions} sessions active, \
+             0 requeued, {queued} remaining in queue."
         );
+        return;
     }
+    let state = if server.stopping.load(Ordering::Relaxed) {
+        "stopping"
+    } else {
+        "UP"
+    };
+    tracing::warn!(
+        backend, server = %name, addr = %server.addr, up = true,
+        "{role}Server {backend}/{name} is {state}, reason: {status}. \
+         {act} active and {bck} backup servers online.{on_backup} 0 sessions requeued, \
+         {queued} total in queue."
+    );
 }
 
 #[cfg(test)]

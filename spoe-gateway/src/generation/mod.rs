@@ -25,7 +25,9 @@ use crate::stats::{Counters, StatsRegistry};
 use crate::workers::{PerWorker, Workers};
 use upstream::CountingConnector;
 
-mod health;
+mod agent_tls;
+pub(crate) mod health;
+mod probe;
 mod rows;
 mod upstream;
 
@@ -56,6 +58,9 @@ pub(crate) struct ServerRt {
     pub(crate) addr: SocketAddr,
     pub(crate) active: AtomicUsize,
     pub(crate) up: AtomicBool,
+    /// Up but drained by its check (`http-check disable-on-404` got a 404: HAProxy's
+    /// `NOLB`): no new requests.
+    pub(crate) stopping: AtomicBool,
     /// `maxconn`: requests beyond it wait for a slot.
     pub(crate) slots: Option<Arc<tokio::sync::Semaphore>>,
     /// One connection pool per worker (a pooled connection is used on the
@@ -226,12 +231,14 @@ fn start_filters(
         .iter()
         .map(|decl| {
             let mut settings = SpoeFilter::settings(&decl.config, &agent_backend(config, decl));
+            let connector =
+                agent_tls::connector(config.backend(&decl.config.agent.use_backend.value));
             settings.max_connections_per_server = settings.max_connections_per_server.div_ceil(n);
             settings.max_connection_rate = settings.max_connection_rate.map(share);
             settings.max_error_rate = settings.max_error_rate.map(share);
             // Each engine's tasks run on its worker.
             let per_worker = workers.per_worker(|| {
-                let engine = spoe::Engine::start(settings.clone());
+                let engine = spoe::Engine::with_connector(settings.clone(), connector.clone());
                 let mut filter = SpoeFilter::with_engine((*decl.config).clone(), engine);
                 filter.register_var_names(var_names.iter().cloned());
                 filter.leave_log_to_host();
@@ -374,6 +381,7 @@ impl Generation {
                             addr: s.addr,
                             active: AtomicUsize::new(0),
                             up: AtomicBool::new(true),
+                            stopping: AtomicBool::new(false),
                             slots: s
                                 .maxconn
                                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
@@ -385,9 +393,14 @@ impl Generation {
                         })
                     })
                     .collect();
+                let plan = Arc::new(health::Plan {
+                    backend: b.name.clone(),
+                    checks: b.checks.clone(),
+                    timeouts: b.timeouts,
+                });
                 for server in servers.iter().filter(|s| s.model.check) {
                     checks.spawn(health::check_server(
-                        b.name.clone(),
+                        plan.clone(),
                         server.clone(),
                         servers.clone(),
                         counters.clone(),

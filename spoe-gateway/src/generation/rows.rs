@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::health::takes_requests as usable;
 use super::{BackendRt, FrontendRt, Generation, ServerRt};
 use crate::limits::{ConnLimits, Limit};
 use crate::model::Balance;
@@ -142,11 +143,6 @@ fn frontend_row(f: &FrontendRt, iid: u64, limit: &Limit) -> Row {
     row
 }
 
-/// Whether a server takes requests now.
-fn usable(s: &ServerRt) -> bool {
-    s.up.load(Ordering::Relaxed) && s.model.weight > 0
-}
-
 fn backend_row(b: &BackendRt, iid: u64) -> Row {
     let c = &b.counters;
     let mut row = Row::new(ObjType::Backend, &b.model.name, "BACKEND", true);
@@ -159,6 +155,7 @@ fn backend_row(b: &BackendRt, iid: u64) -> Row {
         .map(|s| &**s)
         .filter(|s| usable(s))
         .collect();
+    let backups = up.iter().filter(|s| s.model.probe.backup).count() as u64;
     let weight: u64 = up.iter().map(|s| u64::from(s.model.weight)).sum();
     row.state = if up.is_empty() && !b.servers.is_empty() {
         ServerState::Down
@@ -180,8 +177,8 @@ fn backend_row(b: &BackendRt, iid: u64) -> Row {
     );
     row.num(Field::Weight, weight);
     row.num(Field::Uweight, weight);
-    row.num(Field::Act, up.len() as u64);
-    row.num(Field::Bck, 0);
+    row.num(Field::Act, up.len() as u64 - backups);
+    row.num(Field::Bck, backups);
     row.num(Field::Iid, iid);
     row.num(Field::Sid, 0);
     row.set(
@@ -217,14 +214,15 @@ fn server_row(b: &BackendRt, s: &ServerRt, iid: u64, sid: u64) -> Row {
     }
     let status = match (m.check, up) {
         (false, _) => "no check",
+        (true, true) if s.stopping.load(Ordering::Relaxed) => "NOLB",
         (true, true) => "UP",
         (true, false) => "DOWN",
     };
     row.set(Field::Status, Value::Str(status.to_owned()));
     row.num(Field::Weight, u64::from(m.weight));
     row.num(Field::Uweight, u64::from(m.weight));
-    row.num(Field::Act, 1);
-    row.num(Field::Bck, 0);
+    row.num(Field::Act, u64::from(!m.probe.backup));
+    row.num(Field::Bck, u64::from(m.probe.backup));
     row.num(Field::Iid, iid);
     row.num(Field::Sid, sid);
     row.set(Field::Addr, Value::Str(s.addr.to_string()));
@@ -245,6 +243,9 @@ fn server_row(b: &BackendRt, s: &ServerRt, iid: u64, sid: u64) -> Row {
                 Value::Str(check.status.name().to_owned()),
             );
             row.num(Field::CheckDuration, check.duration_ms);
+            if let Some(code) = check.code {
+                row.num(Field::CheckCode, u64::from(code));
+            }
             row.set(
                 Field::CheckDesc,
                 Value::Str(check.status.reason().to_owned()),

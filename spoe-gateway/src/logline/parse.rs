@@ -6,7 +6,7 @@
 use spoe::config::reader::Word;
 use spoe::expr::{DataSource, SampleExpr};
 
-use super::{LineFormat, Node, Opts, Var};
+use super::nodes::{Node, Opts, Var};
 
 /// `%` names of HAProxy 2.6's table (`logformat_keywords[]`) and what each is here.
 const VARS: &[(&str, Option<Var>)] = &[
@@ -118,7 +118,7 @@ fn expr_end(text: &str, start: usize) -> Option<usize> {
 }
 
 /// Parses `word`; the error is what HAProxy says after `failed to parse log-format : `.
-pub(crate) fn parse(word: &Word) -> Result<LineFormat, String> {
+pub(crate) fn parse(word: &Word) -> Result<(Vec<Node>, Vec<SampleExpr>), String> {
     let text = word.as_str();
     let bytes = text.as_bytes();
     let mut nodes = Vec::new();
@@ -248,5 +248,5 @@ pub(crate) fn parse(word: &Word) -> Result<LineFormat, String> {
         }
     }
     flush(&mut literal, &mut nodes);
-    Ok(LineFormat::new(nodes, samples))
+    Ok((nodes, samples))
 }

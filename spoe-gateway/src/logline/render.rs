@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{LineFormat, Node, Opts, Var};
-use crate::httplog::{AcceptDate, Civil, MONTHS, Timer};
+use super::format::LineFormat;
+use super::nodes::{Node, Opts, Var};
+use crate::logtime::{AcceptDate, Civil, MONTHS, Timer};
 
 /// The facts of one access line.
 #[derive(Clone)]

@@ -4,8 +4,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use spoe::config::Span;
 
+use spoe::config::reader::Word;
+
 use super::*;
-use crate::httplog::Timer;
+use crate::logtime::Timer;
 
 fn span() -> Span {
     Span::file(Arc::from(Path::new("t.cfg")))

@@ -107,6 +107,7 @@ impl Gateway {
             // logged from its accept.
             first_bytes: Mutex::new(Some((started, accepted))),
             body: crate::body::Progress::new(),
+            tunnel: Mutex::new(None),
         });
         let exchange = Exchange::new();
         let live = self.register(started, exchange.clone());

@@ -117,14 +117,16 @@ pub(crate) struct Exchange {
     done: AtomicUsize,
     /// Requests the current hyper connection passed to the service.
     heads: AtomicUsize,
+    /// Responses the service gave the current hyper connection.
+    answered: AtomicUsize,
     /// The connection ends after this exchange.
     close: AtomicBool,
     /// The request was HTTP/1.0.
     http10: AtomicBool,
     /// Bytes of a request head arrived and the head is not complete yet.
     head_begun: AtomicBool,
-    /// A request began or a response ended (an HTTP/2 connection's idle
-    /// timer waits on it).
+    /// A request began, a response was given or one ended (an HTTP/2
+    /// connection's timers wait on it).
     changed: Notify,
 }
 
@@ -166,6 +168,8 @@ impl Exchange {
 
     /// Notes what the response says about the connection.
     pub(crate) fn response<B: Body>(&self, resp: &hyper::Response<B>) {
+        self.answered.fetch_add(1, Ordering::Relaxed);
+        self.changed.notify_one();
         let h = resp.headers();
         let close_delimited = self.http10.load(Ordering::Relaxed)
             && !h.contains_key(hyper::header::CONTENT_LENGTH)
@@ -192,6 +196,11 @@ impl Exchange {
         }
     }
 
+    /// Whether a response is given and not yet sent whole: the client is expected to read.
+    pub(crate) fn sending(&self) -> bool {
+        self.answered.load(Ordering::Relaxed) > self.done.load(Ordering::Relaxed)
+    }
+
     /// Whether the current hyper connection passed a request to the service.
     pub(crate) fn served_any(&self) -> bool {
         self.heads.load(Ordering::Relaxed) > 0
@@ -200,6 +209,7 @@ impl Exchange {
     /// Starts a new hyper connection.
     pub(crate) fn reset(&self) {
         self.heads.store(0, Ordering::Relaxed);
+        self.answered.store(0, Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
         self.is_idle.store(false, Ordering::Relaxed);
         self.close.store(false, Ordering::Relaxed);

@@ -186,6 +186,24 @@ impl Gateway {
         }
         let parts = conn.into_parts();
         let mut io = parts.io;
+        let tunnel = session
+            .tunnel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(tunnel) = tunnel {
+            // hyper wrote the 101: what the client sent past its request goes first.
+            let mut unread = io.unread.to_vec();
+            unread.extend_from_slice(&parts.read_buf);
+            // A soft stop lets tunnels run (as HAProxy's, until `hard-stop-after`).
+            tokio::select! {
+                moved = tunnel.run(io.sock.into_inner(), Bytes::from(unread)) => {
+                    tracing::debug!(%client, ?moved, "tunnel closed");
+                }
+                () = self.killed.cancelled() => {}
+            }
+            return None;
+        }
         // The next request may start from a message boundary only when
         // this one's body was read to its end.
         let again = handing_back && !stopping && exchange.reusable() && session.body_complete();

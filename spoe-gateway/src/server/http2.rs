@@ -3,15 +3,22 @@
 //! is one request through the same service as HTTP/1.1 (rules, SPOE events,
 //! access line). Timeouts mean what they mean for HTTP/1.1 ([`ClientWaits`]):
 //! the first request's head, then the keep-alive wait for an idle connection
-//! between streams; both end the connection with a GOAWAY. A stop sends GOAWAY and lets the open streams
-//! finish.
+//! between streams; both end the connection with a GOAWAY. `timeout client`
+//! ends a connection whose responses wait on a client that reads nothing (a
+//! zero window, a full socket): no byte moved either way for that long, as
+//! HAProxy's streams time out on their client side. A stop sends GOAWAY and
+//! lets the open streams finish.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -72,6 +79,12 @@ impl Gateway {
             // bounds an HTTP/1 head (HPACK bombs stop there).
             .max_header_list_size(u32::try_from(REQUEST_HEAD_LIMIT).unwrap_or(u32::MAX))
             .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
+        let client = service.session.client();
+        let moved = Arc::new(Moved::new());
+        let sock = Stamped {
+            inner: sock,
+            moved: moved.clone(),
+        };
         let conn = builder.serve_connection(TokioIo::new(sock), service);
         tokio::pin!(conn);
         let keep_alive = waits.keep_alive();
@@ -79,8 +92,12 @@ impl Gateway {
         let mut idle_since = Instant::now();
         let mut limit = waits.first_head.saturating_duration_since(idle_since);
         let mut closing: Option<Instant> = None;
+        // Closing a stalled connection: its streams will not finish.
+        let mut cut = false;
+        let client_timeout = waits.client();
         loop {
             let idle = exchange.phase() != Phase::Busy;
+            let stalled_at = client_timeout.map(|t| moved.last() + t);
             tokio::select! {
                 r = conn.as_mut() => {
                     if let Err(e) = r {
@@ -98,14 +115,108 @@ impl Gateway {
                     closing = Some(Instant::now());
                     conn.as_mut().graceful_shutdown();
                 }
+                () = tokio::time::sleep_until(stalled_at.unwrap_or(idle_since)),
+                    if stalled_at.is_some() && closing.is_none() && exchange.sending() => {
+                    if stalled_at.is_some_and(|at| at <= Instant::now()) {
+                        tracing::debug!(%client, "HTTP/2 client reads nothing of its responses: closed at timeout client");
+                        closing = Some(Instant::now());
+                        cut = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
                 () = stop.cancelled(), if closing.is_none() => {
                     closing = Some(Instant::now());
                     conn.as_mut().graceful_shutdown();
                 }
                 () = tokio::time::sleep_until(closing.unwrap_or(idle_since) + CLOSE_GRACE),
-                    if idle && closing.is_some() => return,
+                    if (idle || cut) && closing.is_some() => return,
                 () = self.killed.cancelled() => return,
             }
         }
+    }
+}
+
+/// When bytes last moved on a connection, either way.
+#[derive(Debug)]
+struct Moved {
+    base: Instant,
+    /// Milliseconds since `base`.
+    ms: AtomicU64,
+}
+
+impl Moved {
+    fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.base + Duration::from_millis(self.ms.load(Ordering::Relaxed))
+    }
+}
+
+/// A stream that stamps [`Moved`] whenever bytes go through it.
+struct Stamped<S> {
+    inner: S,
+    moved: Arc<Moved>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Stamped<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.moved.touch();
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Stamped<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.moved.touch();
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.moved.touch();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

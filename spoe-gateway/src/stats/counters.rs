@@ -208,6 +208,22 @@ pub enum CheckStatus {
     L4Con,
     /// `SOCKERR`: no socket could be made.
     SockErr,
+    /// `L6OK`: the TLS handshake succeeded (`ssl` or `check-ssl`).
+    L6Ok,
+    /// `L6TOUT`: the TLS handshake did not complete within `inter`.
+    L6Timeout,
+    /// `L6RSP`: the TLS handshake failed (the error says why).
+    L6Rsp,
+    /// `L7OK`: the HTTP answer passed every `http-check expect`.
+    L7Ok,
+    /// `L7OKC`: a 404 with `http-check disable-on-404` (the server drains).
+    L7OkC,
+    /// `L7STS`: the HTTP status was not the expected one.
+    L7Sts,
+    /// `L7RSP`: no valid HTTP answer, or its body did not match.
+    L7Rsp,
+    /// `L7TOUT`: connected, but no answer in time.
+    L7Timeout,
 }
 
 impl CheckStatus {
@@ -220,6 +236,14 @@ impl CheckStatus {
             Self::L4Timeout => "L4TOUT",
             Self::L4Con => "L4CON",
             Self::SockErr => "SOCKERR",
+            Self::L6Ok => "L6OK",
+            Self::L6Timeout => "L6TOUT",
+            Self::L6Rsp => "L6RSP",
+            Self::L7Ok => "L7OK",
+            Self::L7OkC => "L7OKC",
+            Self::L7Sts => "L7STS",
+            Self::L7Rsp => "L7RSP",
+            Self::L7Timeout => "L7TOUT",
         }
     }
 
@@ -231,7 +255,20 @@ impl CheckStatus {
             Self::L4Timeout => "Layer4 timeout",
             Self::L4Con => "Layer4 connection problem",
             Self::SockErr => "Socket error",
+            Self::L6Ok => "Layer6 check passed",
+            Self::L6Timeout => "Layer6 timeout",
+            Self::L6Rsp => "Layer6 invalid response",
+            Self::L7Ok => "Layer7 check passed",
+            Self::L7OkC => "Layer7 check conditionally passed",
+            Self::L7Sts => "Layer7 wrong status",
+            Self::L7Rsp => "Layer7 invalid response",
+            Self::L7Timeout => "Layer7 timeout",
         }
+    }
+
+    /// Whether the check passed (fully or conditionally).
+    pub const fn passed(self) -> bool {
+        matches!(self, Self::L4Ok | Self::L6Ok | Self::L7Ok | Self::L7OkC)
     }
 }
 
@@ -252,8 +289,11 @@ struct Transitions {
 pub(crate) struct CheckReport {
     pub(crate) status: CheckStatus,
     pub(crate) duration_ms: u64,
-    /// What the check saw (the OS error of a failed connect).
+    /// What the check saw (the OS error of a failed connect, the reason phrase of a wrong
+    /// status).
     pub(crate) desc: String,
+    /// The HTTP status of an HTTP check's answer (`check_code`).
+    pub(crate) code: Option<u16>,
 }
 
 /// Every counter of one frontend, backend or server, kept by name across

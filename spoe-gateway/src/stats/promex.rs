@@ -529,8 +529,8 @@ fn samples(family: &Family, row: &Row, rows: &[Row]) -> Vec<Sample> {
             None => Vec::new(),
         },
         Field::CheckCode => match row.check {
-            // Layer 4 checks have no code: HAProxy writes 0.
-            Some(_) => one(Num::Int(0.0)),
+            // The HTTP status of a layer 7 check; layer 4 checks have none: HAProxy writes 0.
+            Some(_) => one(Num::Int(row.get(Field::CheckCode).number().unwrap_or(0.0))),
             None => Vec::new(),
         },
         Field::CheckDuration => match row.check {

@@ -226,6 +226,10 @@ fn server_config(
             .ok_or(TlsConfigError::VerifyWithoutCa)?;
         let roots = certs::load_ca(ca)?;
         let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+        let verifier = match &options.crl_file {
+            Some(path) => verifier.with_crls(certs::load_crls(path)?),
+            None => verifier,
+        };
         let verifier = if verify == Verify::Optional {
             verifier.allow_unauthenticated()
         } else {

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use rustls::RootCertStore;
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
 /// A certificate file that cannot be used; the text names the file and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,6 +56,14 @@ pub enum CertError {
         /// The file.
         path: PathBuf,
         /// Why.
+        error: String,
+    },
+    /// A CRL file without any CRL (or with something else than PEM CRLs).
+    #[error("unable to load any CRL from '{path}'{error}")]
+    NoCrl {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong, if anything did.
         error: String,
     },
     /// A CA file without any CA.
@@ -202,8 +210,32 @@ fn names_and_expiry(
     Ok((names, not_after))
 }
 
+/// The PEM CRLs of `crl-file` (HAProxy's: every `X509 CRL` block of the file).
+///
+/// # Errors
+/// The file cannot be read or holds no CRL.
+pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, CertError> {
+    let bytes = read(path)?;
+    let crls = CertificateRevocationListDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CertError::NoCrl {
+            path: path.to_owned(),
+            error: format!(": {e}"),
+        })?;
+    if crls.is_empty() {
+        return Err(CertError::NoCrl {
+            path: path.to_owned(),
+            error: String::new(),
+        });
+    }
+    Ok(crls)
+}
+
 /// Loads the CAs of a `ca-file` (a PEM file, or a directory of `.pem`,
 /// `.crt` and `.cer` files).
+///
+/// # Errors
+/// Nothing readable, or no CA in it.
 pub fn load_ca(path: &Path) -> Result<RootCertStore, CertError> {
     let files = if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)

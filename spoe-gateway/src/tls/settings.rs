@@ -57,6 +57,8 @@ pub struct TlsOptions {
     /// `ca-file` (resolved against `ca-base`): the CAs client certificates
     /// are verified with.
     pub ca_file: Option<PathBuf>,
+    /// `crl-file` (resolved against `ca-base`): certificates it revokes are refused.
+    pub crl_file: Option<PathBuf>,
     /// `verify`.
     pub verify: Option<Verify>,
     /// `no-tls-tickets`: no stateless session tickets.
@@ -82,6 +84,7 @@ impl TlsOptions {
                 .or_else(|| below.ciphersuites.clone()),
             curves: self.curves.clone().or_else(|| below.curves.clone()),
             ca_file: self.ca_file.clone().or_else(|| below.ca_file.clone()),
+            crl_file: self.crl_file.clone().or_else(|| below.crl_file.clone()),
             verify: self.verify.or(below.verify),
             no_tls_tickets: self.no_tls_tickets || below.no_tls_tickets,
             prefer_client_ciphers: self.prefer_client_ciphers || below.prefer_client_ciphers,

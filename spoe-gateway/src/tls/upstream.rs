@@ -75,8 +75,13 @@ impl UpstreamTls {
                     .as_ref()
                     .ok_or(TlsConfigError::ServerVerifyWithoutCa)?;
                 let roots = Arc::new(certs::load_ca(ca)?);
+                let crls = match &options.crl_file {
+                    Some(path) => certs::load_crls(path)?,
+                    None => Vec::new(),
+                };
                 let inner =
                     WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+                        .with_crls(crls)
                         .build()
                         .map_err(|e| TlsConfigError::Rustls(e.to_string()))?;
                 let host = match (&spec.sni, &spec.verifyhost) {

@@ -3,6 +3,20 @@
 -- Concat, AppletHTTP. Loaded once per state; returns the constructors the Rust side uses.
 local fetch_names, converter_names = ...
 
+-- The object of each userdata's current call. An action's userdata serves call after call
+-- (the Rust side lends it each transaction in turn), while each call gets a TXN object of its
+-- own: an object a script kept from an earlier call is no longer its userdata's current one,
+-- and reaches nothing (HAProxy's objects would point to a freed stream).
+local current = setmetatable({}, { __mode = "k" })
+
+-- The userdata of `obj` (a TXN or AppletHTTP object), if it is its call's. (`obj[0]` is set in
+-- the object itself: reading it calls no metamethod.)
+local function ud(obj)
+  local u = obj[0]
+  if current[u] ~= obj then error("the transaction of this object has ended", 3) end
+  return u
+end
+
 local function method_table(names, call)
   local methods = {}
   for _, name in ipairs(names) do
@@ -13,35 +27,36 @@ local function method_table(names, call)
   return methods
 end
 
+-- Fetches, Converters and HTTP objects hold their TXN object ([0]).
 local fetches_mt = {
   __index = method_table(fetch_names, function(obj, name, ...)
-    return obj[0]:fetch(name, obj[1], ...)
+    return ud(obj[0]):fetch(name, obj[1], ...)
   end),
   __name = "Fetches",
 }
 local converters_mt = {
   __index = method_table(converter_names, function(obj, name, input, ...)
-    return obj[0]:convert(name, obj[1], input, ...)
+    return ud(obj[0]):convert(name, obj[1], input, ...)
   end),
   __name = "Converters",
 }
 
 local HTTP = {}
-function HTTP.req_get_headers(h) return h[0]:headers("req") end
-function HTTP.res_get_headers(h) return h[0]:headers("res") end
-function HTTP.req_add_header(h, n, v) return h[0]:header("req", "add", n, v) end
-function HTTP.res_add_header(h, n, v) return h[0]:header("res", "add", n, v) end
-function HTTP.req_set_header(h, n, v) return h[0]:header("req", "set", n, v) end
-function HTTP.res_set_header(h, n, v) return h[0]:header("res", "set", n, v) end
-function HTTP.req_del_header(h, n) return h[0]:header("req", "del", n) end
-function HTTP.res_del_header(h, n) return h[0]:header("res", "del", n) end
-function HTTP.req_rep_header(h, n, re, rep) return h[0]:header("req", "rep", n, re, rep) end
-function HTTP.res_rep_header(h, n, re, rep) return h[0]:header("res", "rep", n, re, rep) end
-function HTTP.req_set_method(h, m) return h[0]:set_request("method", m) end
-function HTTP.req_set_path(h, p) return h[0]:set_request("path", p) end
-function HTTP.req_set_query(h, q) return h[0]:set_request("query", q) end
-function HTTP.req_set_uri(h, u) return h[0]:set_request("uri", u) end
-function HTTP.res_set_status(h, s, r) return h[0]:set_status(s, r) end
+function HTTP.req_get_headers(h) return ud(h[0]):headers("req") end
+function HTTP.res_get_headers(h) return ud(h[0]):headers("res") end
+function HTTP.req_add_header(h, n, v) return ud(h[0]):header("req", "add", n, v) end
+function HTTP.res_add_header(h, n, v) return ud(h[0]):header("res", "add", n, v) end
+function HTTP.req_set_header(h, n, v) return ud(h[0]):header("req", "set", n, v) end
+function HTTP.res_set_header(h, n, v) return ud(h[0]):header("res", "set", n, v) end
+function HTTP.req_del_header(h, n) return ud(h[0]):header("req", "del", n) end
+function HTTP.res_del_header(h, n) return ud(h[0]):header("res", "del", n) end
+function HTTP.req_rep_header(h, n, re, rep) return ud(h[0]):header("req", "rep", n, re, rep) end
+function HTTP.res_rep_header(h, n, re, rep) return ud(h[0]):header("res", "rep", n, re, rep) end
+function HTTP.req_set_method(h, m) return ud(h[0]):set_request("method", m) end
+function HTTP.req_set_path(h, p) return ud(h[0]):set_request("path", p) end
+function HTTP.req_set_query(h, q) return ud(h[0]):set_request("query", q) end
+function HTTP.req_set_uri(h, u) return ud(h[0]):set_request("uri", u) end
+function HTTP.res_set_status(h, s, r) return ud(h[0]):set_status(s, r) end
 local http_mt = { __index = HTTP, __name = "HTTP" }
 
 local Reply = {}
@@ -71,11 +86,11 @@ end
 
 -- Methods TXN and AppletHTTP share: variables and private data.
 local function shared_methods(class)
-  function class.get_var(t, name) return t[0]:get_var(name) end
-  function class.set_var(t, name, value, ifexist) return t[0]:set_var(name, value, ifexist) end
-  function class.unset_var(t, name) return t[0]:unset_var(name) end
-  function class.get_priv(t) return t[0]:get_priv() end
-  function class.set_priv(t, data) return t[0]:set_priv(data) end
+  function class.get_var(t, name) return ud(t):get_var(name) end
+  function class.set_var(t, name, value, ifexist) return ud(t):set_var(name, value, ifexist) end
+  function class.unset_var(t, name) return ud(t):unset_var(name) end
+  function class.get_priv(t) return ud(t):get_priv() end
+  function class.set_priv(t, data) return ud(t):set_priv(data) end
   return class
 end
 
@@ -85,11 +100,11 @@ local function lazy(class, with_http)
     local m = class[k]
     if m ~= nil then return m end
     local v
-    if k == "f" then v = setmetatable({ [0] = rawget(t, 0), [1] = false }, fetches_mt)
-    elseif k == "sf" then v = setmetatable({ [0] = rawget(t, 0), [1] = true }, fetches_mt)
-    elseif k == "c" then v = setmetatable({ [0] = rawget(t, 0), [1] = false }, converters_mt)
-    elseif k == "sc" then v = setmetatable({ [0] = rawget(t, 0), [1] = true }, converters_mt)
-    elseif k == "http" and with_http then v = setmetatable({ [0] = rawget(t, 0) }, http_mt)
+    if k == "f" then v = setmetatable({ [0] = t, [1] = false }, fetches_mt)
+    elseif k == "sf" then v = setmetatable({ [0] = t, [1] = true }, fetches_mt)
+    elseif k == "c" then v = setmetatable({ [0] = t, [1] = false }, converters_mt)
+    elseif k == "sc" then v = setmetatable({ [0] = t, [1] = true }, converters_mt)
+    elseif k == "http" and with_http then v = setmetatable({ [0] = t }, http_mt)
     else return nil end
     rawset(t, k, v)
     return v
@@ -104,8 +119,8 @@ function TXN.Info(t, msg) t[0]:log(core.info, msg) end
 function TXN.Warning(t, msg) t[0]:log(core.warning, msg) end
 function TXN.Alert(t, msg) t[0]:log(core.alert, msg) end
 function TXN.reply(t, init) return new_reply(init) end
-function TXN.done(t, reply) return t[0]:done(reply) end
-function TXN.set_loglevel(t, level) return t[0]:set_loglevel(level) end
+function TXN.done(t, reply) return ud(t):done(reply) end
+function TXN.set_loglevel(t, level) return ud(t):set_loglevel(level) end
 for _, name in ipairs({ "set_tos", "set_mark", "set_priority_class", "set_priority_offset" }) do
   TXN[name] = function() error("txn:" .. name .. "() is not supported by the gateway", 2) end
 end
@@ -132,10 +147,20 @@ function Concat.dump(c) return table.concat(c, "", 1, c.n) end
 local concat_mt = { __index = Concat, __name = "Concat" }
 core.concat = function() return setmetatable({ n = 0 }, concat_mt) end
 
+local function new_txn(access)
+  local t = setmetatable({ [0] = access }, txn_mt)
+  current[access] = t
+  return t
+end
+
 return {
-  txn = function(access) return setmetatable({ [0] = access }, txn_mt) end,
+  txn = new_txn,
+  -- An action's call: `f(txn, ...)` with a new TXN object around the action's userdata.
+  action = function(access, f, ...) return f(new_txn(access), ...) end,
   applet = function(access, fields)
     fields[0] = access
-    return setmetatable(fields, applet_mt)
+    setmetatable(fields, applet_mt)
+    current[access] = fields
+    return fields
   end,
 }

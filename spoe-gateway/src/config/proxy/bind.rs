@@ -18,6 +18,7 @@ use crate::config::ssl;
 pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &[
     "alpn",
     "ca-file",
+    "crl-file",
     "ciphers",
     "ciphersuites",
     "crt",

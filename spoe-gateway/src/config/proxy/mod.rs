@@ -9,7 +9,10 @@
 //! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
 pub(super) mod bind;
+pub(super) mod check;
+mod conn;
 mod defaults;
+mod errorfile;
 mod filter;
 mod limits;
 mod log_format;
@@ -99,6 +102,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Backend.balance", "proxy.rs")]),
     },
     Keyword {
+        name: "http-check",
+        handler: |lw, p, line| lw.http_check(p, line),
+        uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "tcp-check",
+        handler: |lw, p, line| lw.tcp_check(p, line),
+        uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
+    },
+    Keyword {
         name: "acl",
         handler: |lw, p, line| lw.acl(p, line),
         uses: Use::Runs(&[("Frontend.acls", "proxy.rs")]),
@@ -132,6 +145,14 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "unique-id-header",
         handler: |lw, p, line| lw.unique_id_header(p, line),
         uses: Use::Runs(&[("Frontend.unique_id_header", "proxy.rs")]),
+    },
+    Keyword {
+        name: "errorfile",
+        handler: |lw, p, line| lw.errorfile(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.errorfiles", "proxy.rs"),
+            ("Backend.errorfiles", "proxy.rs"),
+        ]),
     },
     Keyword {
         name: "monitor-uri",
@@ -304,7 +325,7 @@ impl Lowerer<'_, '_> {
         let missing = (fe && t.client.is_none())
             || (be
                 && !p.servers.is_empty()
-                && (t.connect.is_none() || (t.server.is_none() && (http || !p.timeout_tunnel))));
+                && (t.connect.is_none() || (t.server.is_none() && (http || t.tunnel.is_none()))));
         if !missing || p.timeouts_unsure {
             return;
         }

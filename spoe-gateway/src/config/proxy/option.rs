@@ -7,6 +7,7 @@ use spoe::config::reader::{Line, Modifier};
 
 use crate::config::keywords::{HAPROXY_OPTIONS, IGNORED_OPTIONS, Keyword, Use, find};
 use crate::config::lower::{Lowerer, Proxy};
+use crate::model::HttpMode;
 use crate::model::LogOptions;
 
 /// Reads an `option` line the gateway runs; the last argument is the directive as written
@@ -27,6 +28,21 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
             ("Frontend.http_buffer_request", "proxy.rs"),
             ("Backend.http_buffer_request", "proxy.rs"),
         ]),
+    },
+    Keyword {
+        name: "httpchk",
+        handler: |lw, p, line, directive| lw.option_httpchk(p, line, directive),
+        uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "tcp-check",
+        handler: |lw, p, line, directive| lw.option_tcp_check(p, line, directive),
+        uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "allbackups",
+        handler: |lw, p, line, directive| lw.option_allbackups(p, line, directive),
+        uses: Use::Runs(&[("Backend.all_backups", "proxy.rs")]),
     },
     Keyword {
         name: "dontlognull",
@@ -58,6 +74,38 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
         name: "tcplog",
         handler: |lw, p, line, _| lw.option_log_preset(p, line, "tcplog"),
         uses: Use::Runs(&[("Frontend.access_format", "proxy.rs")]),
+    },
+    Keyword {
+        name: "forwardfor",
+        handler: |lw, p, line, _| lw.option_forwardfor(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.forwardfor", "hop.rs"),
+            ("Backend.forwardfor", "hop.rs"),
+        ]),
+    },
+    Keyword {
+        name: "http-keep-alive",
+        handler: |lw, p, line, _| lw.option_http_mode(p, line, HttpMode::KeepAlive),
+        uses: Use::Runs(&[
+            ("Frontend.http_mode", "hop.rs"),
+            ("Backend.http_mode", "hop.rs"),
+        ]),
+    },
+    Keyword {
+        name: "http-server-close",
+        handler: |lw, p, line, _| lw.option_http_mode(p, line, HttpMode::ServerClose),
+        uses: Use::Runs(&[
+            ("Frontend.http_mode", "hop.rs"),
+            ("Backend.http_mode", "hop.rs"),
+        ]),
+    },
+    Keyword {
+        name: "httpclose",
+        handler: |lw, p, line, _| lw.option_http_mode(p, line, HttpMode::Close),
+        uses: Use::Runs(&[
+            ("Frontend.http_mode", "hop.rs"),
+            ("Backend.http_mode", "hop.rs"),
+        ]),
     },
 ];
 

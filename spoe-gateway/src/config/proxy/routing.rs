@@ -1,5 +1,8 @@
 //! `default_backend` and `use_backend NAME [if|unless COND]` (`cfg_parse_listen()`); the
-//! target backends are checked once every section is read (`config::validate`).
+//! target backends are checked once every section is read (`config::validate`), but for a
+//! dynamic name (`use_backend %[var(txn.be)]`), which names a backend only at run time.
+
+use std::sync::Arc;
 
 use spoe::config::ConfigWarningKind;
 use spoe::config::reader::Line;
@@ -7,7 +10,7 @@ use spoe::expr::{AclContext, Condition};
 
 use crate::config::actions::warn_cond_conflicts;
 use crate::config::grammar::Kind;
-use crate::config::logformat::Phase;
+use crate::config::logformat::{Phase, parse_log_format};
 use crate::config::lower::{Lowerer, Proxy};
 use crate::model::UseBackend;
 
@@ -38,12 +41,15 @@ impl Lowerer<'_, '_> {
         if !p.has_frontend() {
             return self.not_capable(p, line.span(), "use_backend");
         }
-        if word.as_str().contains('%') {
-            return self.diag.error_msg(
-                word.span().clone(),
-                "dynamic backend names (log-format in 'use_backend') are not supported by the gateway",
-            );
-        }
+        // HAProxy's test for a dynamic name: a `%` in it makes it a log-format string.
+        let format = if word.as_str().contains('%') {
+            match parse_log_format(word, Phase::Request, "use_backend", self.diag) {
+                Some(f) => Some(Arc::new(f)),
+                None => return,
+            }
+        } else {
+            None
+        };
         let cond = match line.arg_str(2) {
             None => None,
             Some("if" | "unless") => {
@@ -82,6 +88,7 @@ impl Lowerer<'_, '_> {
         p.use_backends.push((
             UseBackend {
                 backend: word.as_str().to_owned(),
+                format,
                 cond,
             },
             word.span().clone(),

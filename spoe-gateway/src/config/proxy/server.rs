@@ -3,7 +3,7 @@
 
 use spoe::config::reader::{Line, Word};
 
-use crate::config::addr::{AddrUse, parse_addresses};
+use crate::config::addr::parse_server_address;
 use crate::config::grammar::Kind;
 use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, Keyword, Use, arity, find};
 use crate::config::lower::{Lowerer, Proxy, ServerSettings};
@@ -40,6 +40,36 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.fall", "generation/mod.rs")]),
     },
     Keyword {
+        name: "fastinter",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.fastinter", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "downinter",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.downinter", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "port",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.port", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "addr",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.addr", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "backup",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.backup", "proxy.rs")]),
+    },
+    Keyword {
+        name: "no-backup",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.backup", "proxy.rs")]),
+    },
+    Keyword {
         name: "weight",
         handler: (),
         uses: Use::Runs(&[("Server.weight", "proxy.rs")]),
@@ -53,6 +83,16 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         name: "pool-max-conn",
         handler: (),
         uses: Use::Runs(&[("Server.pool_max_conn", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "check-ssl",
+        handler: (),
+        uses: Use::Runs(&[("Server.check_tls", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "no-check-ssl",
+        handler: (),
+        uses: Use::Runs(&[("Server.check_tls", "generation/health.rs")]),
     },
     Keyword {
         name: "pool-purge-delay",
@@ -108,7 +148,7 @@ impl Lowerer<'_, '_> {
             return self.diag.error_msg(name.span().clone(), msg);
         }
         let label = format!("server {}", name.as_str());
-        let addrs = match parse_addresses(addr, AddrUse::Server, &|name| self.env_var(name)) {
+        let (addr, port_offset) = match parse_server_address(addr, &|name| self.env_var(name)) {
             Ok(a) => a,
             Err((at, msg)) => {
                 return self
@@ -120,7 +160,7 @@ impl Lowerer<'_, '_> {
         if !self.server_settings(&line.words[3..], &label, &mut settings) {
             return;
         }
-        let tls = match settings.tls.ssl {
+        let tls = match settings.tls.ssl || settings.check_ssl {
             false => None,
             true => {
                 let at = settings
@@ -135,13 +175,11 @@ impl Lowerer<'_, '_> {
                 }
             }
         };
-        let Some(&addr) = addrs.first() else {
-            return;
-        };
         p.servers.push((
             Server {
                 name: name.as_str().to_owned(),
                 addr,
+                port_offset,
                 check: settings.check,
                 inter: settings.inter,
                 rise: settings.rise,
@@ -150,8 +188,15 @@ impl Lowerer<'_, '_> {
                 maxconn: settings.maxconn,
                 pool_max_conn: settings.pool_max_conn,
                 pool_purge_delay: settings.pool_purge_delay,
-                tls,
+                tls: tls.clone().filter(|_| settings.tls.ssl),
+                // As HAProxy: an `ssl` server is checked in TLS unless its checks go to
+                // another `port` or `addr`; `check-ssl` makes them TLS in every case.
+                check_tls: tls.filter(|_| {
+                    settings.check_ssl
+                        || (settings.probe.port.is_none() && settings.probe.addr.is_none())
+                }),
                 proto_h2: settings.proto_h2,
+                probe: settings.probe,
             },
             name.span().clone(),
         ));
@@ -190,8 +235,12 @@ impl Lowerer<'_, '_> {
             match key {
                 "check" => s.check = true,
                 "no-check" => s.check = false,
+                "check-ssl" => s.check_ssl = true,
+                "no-check-ssl" => s.check_ssl = false,
+                "backup" => s.probe.backup = true,
+                "no-backup" => s.probe.backup = false,
                 "inter" | "rise" | "fall" | "weight" | "maxconn" | "pool-max-conn"
-                | "pool-purge-delay" => {
+                | "pool-purge-delay" | "fastinter" | "downinter" | "port" | "addr" => {
                     let Some(value) = words.get(i + 1) else {
                         self.diag.error_msg(
                             word.span().clone(),
@@ -200,9 +249,13 @@ impl Lowerer<'_, '_> {
                         return false;
                     };
                     let valid = match key {
-                        "inter" => match self.duration(value, "inter") {
+                        "inter" | "fastinter" | "downinter" => match self.duration(value, key) {
                             Some(d) if !d.is_zero() => {
-                                s.inter = d;
+                                match key {
+                                    "inter" => s.inter = d,
+                                    "fastinter" => s.probe.fastinter = Some(d),
+                                    _ => s.probe.downinter = Some(d),
+                                }
                                 true
                             }
                             Some(_) => {
@@ -258,6 +311,29 @@ impl Lowerer<'_, '_> {
                                 true
                             }
                             None => false,
+                        },
+                        "port" => match self.ranged(value, key, 1, 65535) {
+                            Some(n) => {
+                                s.probe.port = u16::try_from(n).ok();
+                                true
+                            }
+                            None => false,
+                        },
+                        "addr" => match value.as_str().parse::<std::net::IpAddr>() {
+                            Ok(ip) => {
+                                s.probe.addr = Some(ip);
+                                true
+                            }
+                            Err(_) => {
+                                self.diag.error_msg(
+                                    value.span().clone(),
+                                    format!(
+                                        "'{label}' : 'addr' expects an IPv4 or IPv6 address, got '{}' (the gateway does not resolve names here)",
+                                        value.as_str()
+                                    ),
+                                );
+                                false
+                            }
                         },
                         "pool-purge-delay" => match self.duration(value, key) {
                             Some(d) => {

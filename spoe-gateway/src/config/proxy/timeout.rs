@@ -66,13 +66,13 @@ pub(in crate::config) const TIMEOUTS: &[Keyword<Timeout>] = &[
     },
     Keyword {
         name: "check",
-        handler: timeout(None, false, true),
-        uses: Use::Ignored(NOT_RUN),
+        handler: timeout(Some(|t| &mut t.check), false, true),
+        uses: Use::Runs(&[("Timeouts.check", "generation/health.rs")]),
     },
     Keyword {
         name: "tunnel",
-        handler: timeout(None, false, true),
-        uses: Use::Ignored(NOT_RUN),
+        handler: timeout(Some(|t| &mut t.tunnel), false, true),
+        uses: Use::Runs(&[("Timeouts.tunnel", "proxy.rs")]),
     },
     Keyword {
         name: "server-fin",
@@ -140,10 +140,6 @@ impl Lowerer<'_, '_> {
         let capable = (fe && p.has_frontend()) || (be && p.has_backend());
         if !capable {
             return self.not_capable(p, line.span(), &directive);
-        }
-        if name == "tunnel" {
-            // Not run, but HAProxy's "missing timeouts" check counts it for tcp backends.
-            p.timeout_tunnel = !d.is_zero();
         }
         match slot {
             Some(slot) => *slot(&mut p.timeouts) = (!d.is_zero()).then_some(d),

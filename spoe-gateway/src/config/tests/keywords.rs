@@ -127,8 +127,10 @@ fn every_keyword_runs_or_says_it_is_ignored() {
         true,
         |name| {
             let value = match name {
-                "check" | "no-check" => "",
-                "inter" | "pool-purge-delay" => " 2s",
+                "check" | "no-check" | "backup" | "no-backup" | "no-check-ssl" => "",
+                "check-ssl" => " verify none",
+                "inter" | "fastinter" | "downinter" | "pool-purge-delay" => " 2s",
+                "addr" => " 127.0.0.2",
                 _ => " 2",
             };
             format!("    server s2 127.0.0.1:2 {name}{value}\n")
@@ -145,6 +147,7 @@ fn every_keyword_runs_or_says_it_is_ignored() {
     let list = pki.path("list.txt");
     std::fs::write(&list, format!("{pem} www.example\n")).expect("crt-list");
     let list = list.display().to_string();
+    let crl = pki.crl("crl.pem", &[]).display().to_string();
     for option in crate::config::proxy::bind::RUN_BIND_OPTIONS {
         let arg = match *option {
             "maxconn" => " 2".to_owned(),
@@ -155,6 +158,7 @@ fn every_keyword_runs_or_says_it_is_ignored() {
             "ciphersuites" => " TLS_AES_128_GCM_SHA256".to_owned(),
             "crt" => format!(" {pem}"),
             "crt-list" => format!(" {list}"),
+            "crl-file" => format!(" {crl}"),
             "curves" => " X25519".to_owned(),
             "proto" => " h2".to_owned(),
             "ssl-max-ver" => " TLSv1.3".to_owned(),

@@ -301,17 +301,31 @@ fn server_tls_settings_as_spoe_check_reports_them_and_haproxy_agrees() {
     if !errors.is_empty() || !spoe_interop::haproxy_check(text).0 {
         failures.push(format!("ssl-server-verify none:\n  errors {errors:#?}"));
     }
-    // Towards the SPOE agents, TLS is refused by name (SPOP over TLS is not implemented).
-    let text = "defaults\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\
-                backend agents\n    mode tcp\n    server a 127.0.0.1:12345 ssl verify none\n\
-                frontend fe\n    mode http\n    bind 127.0.0.1:8080\n    http-request return status 200\n";
-    let (errors, _) = diagnostics(text, dir);
+    // Towards the SPOE agents: TLS as towards any server; HTTP/2 refused, as by HAProxy.
+    let agents = |settings: &str| {
+        format!(
+            "defaults\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\
+             backend agents\n    mode tcp\n    server a 127.0.0.1:12345 {settings}\n\
+             frontend fe\n    mode http\n    bind 127.0.0.1:8080\n    http-request return status 200\n"
+        )
+    };
+    let text = agents(&format!(
+        "ssl verify required ca-file {}/ca.pem sni str(agent.example)",
+        dir.display()
+    ));
+    let (errors, _) = diagnostics(&text, dir);
+    if !errors.is_empty() || !spoe_interop::haproxy_check(&text).0 {
+        failures.push(format!("agents over TLS:\n  errors {errors:#?}"));
+    }
+    let text = agents("proto h2");
+    let (errors, _) = diagnostics(&text, dir);
     if errors
         != [
-            "parsing [haproxy.cfg:7:12] : 'server a' : 'ssl' and 'proto' are not supported by the gateway on a 'mode tcp' backend (the SPOE agents are reached over clear-text SPOP)",
+            "parsing [haproxy.cfg:7:12] : backend 'agents' : MUX protocol 'h2' is not usable for server 'a'",
         ]
+        || spoe_interop::haproxy_check(&text).0
     {
-        failures.push(format!("agents:\n  errors {errors:#?}"));
+        failures.push(format!("agents over h2:\n  errors {errors:#?}"));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -1,0 +1,59 @@
+//! `errorfile CODE FILE` (`proxy_parse_errorfile()` in HAProxy 2.6's `src/http_htx.c`): the
+//! file is read and checked now, with HAProxy's messages; `crate::errorfile` sends it.
+//! Inherited from `defaults`; a later line for a status replaces an earlier one.
+
+use std::sync::Arc;
+
+use spoe::config::reader::Line;
+
+use crate::config::lower::{Lowerer, Proxy};
+use crate::errorfile::{ErrorFile, STATUSES};
+
+impl Lowerer<'_, '_> {
+    pub(super) fn errorfile(&mut self, p: &mut Proxy, line: &Line) {
+        let (Some(code), Some(file)) = (line.arg(1), line.arg(2)) else {
+            return self.diag.error_msg(
+                line.span().clone(),
+                "errorfile : expects <status_code> and <file> as arguments.",
+            );
+        };
+        // `atol()`: the leading digits, 0 without any.
+        let digits: String = code
+            .as_str()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let status = digits.parse::<u16>().unwrap_or(0);
+        if !STATUSES.contains(&status) {
+            return self.diag.error_msg(
+                code.span().clone(),
+                format!("errorfile : status code '{status}' not handled."),
+            );
+        }
+        let name = file.as_str();
+        let Ok(mut raw) = std::fs::read(self.base_dir.join(name)) else {
+            return self.diag.error_msg(
+                file.span().clone(),
+                format!("errorfile : error opening file '{name}'."),
+            );
+        };
+        let limit = self.global.bufsize;
+        if raw.len() > limit {
+            self.diag.warn_msg(
+                file.span().clone(),
+                format!(
+                    "custom error message file '{name}' larger than {limit} bytes. Truncating."
+                ),
+            );
+            raw.truncate(limit);
+        }
+        match ErrorFile::parse(&raw) {
+            Ok(page) => {
+                p.errorfiles.insert(status, Arc::new(page));
+            }
+            Err(e) => self
+                .diag
+                .error_msg(file.span().clone(), format!("errorfile : '{name}': {e}")),
+        }
+    }
+}
