@@ -100,6 +100,7 @@ defaults
     timeout server 5s
 frontend fe
     bind 127.0.0.1:{port}
+    http-request set-var(txn.v) str(spoa-ok)
     http-request return status 404 content-type text/plain string "nothing here" if {{ path /missing }}
     default_backend app
 backend app
@@ -146,7 +147,7 @@ fn play(addr: SocketAddr, traffic: Traffic) {
 }
 
 /// A syslog line with what differs from run to run masked.
-fn normalize(line: &str) -> String {
+fn normalize(line: &str, [bytes, counters]: [usize; 2]) -> String {
     let line = line.trim_end_matches('\n');
     // `<PRI>Mmm dd hh:mm:ss haproxy[PID]: ` (local, the default) or
     // `<PRI>1 ISO-DATE - haproxy PID - - ` (rfc5424).
@@ -184,19 +185,27 @@ fn normalize(line: &str) -> String {
                 .join("/"),
             // Bytes sent: the gateway's response heads are its own (a `date`, its error
             // pages); the line's count of them is checked by the httplog tests.
-            6 => "B".to_owned(),
+            i if i == bytes => "B".to_owned(),
             // %ac/%fc/%bc/%sc/%rc: the connections still open when the line is written
             // depend on when each proxy saw the previous client close.
-            10 => f.split('/').map(|_| "N").collect::<Vec<_>>().join("/"),
+            i if i == counters => f.split('/').map(|_| "N").collect::<Vec<_>>().join("/"),
             _ => f.to_owned(),
         })
         .collect();
     header + &fields.join(" ")
 }
 
+/// Where `%B` and `%ac/%fc/%bc/%sc/%rc` are in the lines of `option httplog`.
+const HTTPLOG_FIELDS: [usize; 2] = [6, 10];
+
 /// Plays [`TRAFFIC`] through HAProxy and the gateway on the same configuration (with `options`
 /// in `defaults`) and returns each one's normalized lines: UDP, then Unix.
 fn run(options: &str, expected_udp: usize) -> [[Vec<String>; 2]; 2] {
+    run_format(options, expected_udp, HTTPLOG_FIELDS)
+}
+
+/// [`run`] with lines whose `%B` and counters are the words at `fields`.
+fn run_format(options: &str, expected_udp: usize, fields: [usize; 2]) -> [[Vec<String>; 2]; 2] {
     let dir = tempfile::tempdir().unwrap();
     let app = Backend::start("app");
     let hap_log = Syslog::start(dir.path(), "h");
@@ -219,7 +228,11 @@ fn run(options: &str, expected_udp: usize) -> [[Vec<String>; 2]; 2] {
     // Sorted: HAProxy writes the line of a connection closed without a byte when it next
     // looks at it, sometimes after the next request's line.
     let lines = |r: &Received| {
-        let mut lines = r.lines().iter().map(|l| normalize(l)).collect::<Vec<_>>();
+        let mut lines = r
+            .lines()
+            .iter()
+            .map(|l| normalize(l, fields))
+            .collect::<Vec<_>>();
         lines.sort();
         lines
     };
@@ -277,4 +290,30 @@ fn dontlog_normal_and_log_separate_errors_write_errors_only_at_err() {
         "{hap_udp:#?}"
     );
     assert_same("dontlog-normal, log-separate-errors", &hap_udp, &gw_udp);
+}
+
+#[test]
+fn log_format_with_haproxys_variables_and_samples_is_haproxys() {
+    // The ID reads a variable: HAProxy builds the ID of a request that never reached a backend
+    // (`http-request return`) only when it writes the line, without the request's headers;
+    // the gateway with them (see `logline`).
+    let options = r#"    unique-id-format %[var(txn.v)]-id
+    log-format "%ci:%cp [%tr] %ft %b/%s %Th/%Ti/%TR/%Tq/%Tw/%Tc/%Tr/%Tt %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r %ID spoa-error:\ %[var(txn.v)]  %{+Q}[status] %HM %HP %HPO %HQ %HV %{+Q,+E}HU %{+Q}o %b %{-Q}s %f %ts x%%y"
+"#;
+    let [[hap_udp, _], [gw_udp, _]] = run(options, TRAFFIC.len());
+    // `status` has no value any more when HAProxy writes the line: `""`.
+    assert!(
+        hap_udp
+            .iter()
+            .any(|l| l.contains("spoa-ok-id spoa-error: spoa-ok \"\" GET /page /page  HTTP/1.1")),
+        "{hap_udp:#?}"
+    );
+    assert_same("log-format", &hap_udp, &gw_udp);
+}
+
+#[test]
+fn option_tcplog_is_haproxys() {
+    // %B is the 6th word of tcplog's line, the counters the 8th.
+    let [[hap_udp, _], [gw_udp, _]] = run_format("    option tcplog\n", TRAFFIC.len(), [5, 7]);
+    assert_same("option tcplog", &hap_udp, &gw_udp);
 }

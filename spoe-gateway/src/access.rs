@@ -18,9 +18,10 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::Instant;
 
-use crate::httplog::{ACCESS_LEVEL, ERROR_LEVEL, HttpLog, Timer};
+use crate::httplog::{ACCESS_LEVEL, ERROR_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
+use crate::logline::{Facts, Line, LineFormat};
 use crate::model::LogOptions;
 use crate::stats::{Counters, End, Tally};
 
@@ -148,8 +149,21 @@ pub(crate) struct Access {
     pub(crate) retries: usize,
     /// What `%r` says.
     pub(crate) request: RequestLine,
-    /// `Some` with `option httplog` and a `log` line: where the line goes.
+    /// `Some` with an access-line format and a `log` line: where the line goes.
     pub(crate) httplog: Option<LogRoute>,
+    /// The frontend's access-line format (with `httplog`).
+    pub(crate) format: Option<Arc<LineFormat>>,
+    /// The address the client connected to (`%fi:%fp`) and whether it is TLS (`%ft`).
+    pub(crate) local: SocketAddr,
+    pub(crate) tls: bool,
+    /// The server's address (`%si:%sp`), once one was chosen.
+    pub(crate) server_addr: Option<SocketAddr>,
+    /// `%rt`: the request's number in the process.
+    pub(crate) request_counter: u64,
+    /// `%ID`: the request's unique ID, when the frontend has a format for it.
+    pub(crate) unique_id: Option<String>,
+    /// The values of the format's `%[EXPR]`, taken from the transaction.
+    pub(crate) samples: Vec<Option<String>>,
     /// Bytes of the response head sent.
     pub(crate) head_bytes: u64,
     /// The response has no body to send (`HEAD`, 204, 304): hyper drops it
@@ -205,6 +219,13 @@ impl Access {
             server_queue: 0,
             request,
             httplog: None,
+            format: None,
+            local: SocketAddr::from(([0, 0, 0, 0], 0)),
+            tls: false,
+            server_addr: None,
+            request_counter: 0,
+            unique_id: None,
+            samples: Vec::new(),
             head_bytes: 0,
             bodiless: false,
             tally: None,
@@ -243,29 +264,53 @@ impl Access {
             }
             l => l,
         };
-        let line = HttpLog {
-            client: self.client,
-            received: self.received,
-            frontend: &self.frontend,
-            backend: &self.backend,
-            server: &self.server,
-            t_request: self.t_request,
-            t_queue: self.t_queue,
-            t_connect: self.t_connect,
-            t_response: self.t_response,
-            t_active: active,
-            status: self.status,
-            bytes: self.head_bytes + body_bytes,
-            termination: self.termination,
-            counters: [
-                self.conns.process.load(Ordering::Relaxed),
-                self.conns.frontend.load(Ordering::Relaxed),
-                self.backend_conns,
-                self.server_conns,
-                self.retries,
-            ],
-            queues: [self.server_queue, 0],
-            request: &self.request,
+        let Some(format) = &self.format else {
+            return;
+        };
+        let (uri, version);
+        let request = match &self.request {
+            RequestLine::Bad => None,
+            RequestLine::Line(method, u, v) => {
+                uri = u.to_string();
+                version = format!("{v:?}");
+                Some((method.as_str(), uri.as_str(), version.as_str()))
+            }
+        };
+        let line = Line {
+            format,
+            facts: Facts {
+                client: self.client,
+                local: self.local,
+                server_addr: self.server_addr,
+                received: self.received,
+                frontend: &self.frontend,
+                tls: self.tls,
+                backend: &self.backend,
+                server: &self.server,
+                t_request: self.t_request,
+                t_queue: self.t_queue,
+                t_connect: self.t_connect,
+                t_response: self.t_response,
+                t_active: active,
+                status: self.status,
+                bytes: self.head_bytes + body_bytes,
+                termination: self.termination,
+                counters: [
+                    self.conns.process.load(Ordering::Relaxed),
+                    self.conns.frontend.load(Ordering::Relaxed),
+                    self.backend_conns,
+                    self.server_conns,
+                    self.retries,
+                ],
+                queues: [self.server_queue, 0],
+                request,
+                request_counter: self.request_counter,
+                log_count: format.next_count(),
+                unique_id: self.unique_id.as_deref(),
+                request_captures: &[],
+                response_captures: &[],
+                samples: &self.samples,
+            },
         };
         route.send(level, &line);
     }
@@ -296,6 +341,17 @@ impl<B: HttpBody> Logged<B> {
             sent: 0,
             failed: false,
             ended: false,
+        }
+    }
+
+    /// Fills what the access line reads of the transaction (`note` gets the line's format),
+    /// when the line has a format.
+    pub(crate) fn note_txn(&mut self, note: impl FnOnce(&LineFormat, &mut Access)) {
+        if let Some(access) = self.access.as_mut()
+            && access.httplog.is_some()
+            && let Some(format) = access.format.clone()
+        {
+            note(&format, access);
         }
     }
 

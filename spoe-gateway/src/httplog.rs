@@ -1,19 +1,13 @@
-//! HAProxy's access line (`option httplog`, doc/configuration.txt 8.2.3) and
-//! the framings of `log stdout|stderr format F` (8 formats, as HAProxy 2.6
-//! writes them).
-//!
-//! ```text
-//! %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r
-//! ```
-//!
-//! Captures (`%CC %CS` and `%hr %hs`) are not supported by the gateway: the
-//! cookies are `-` and the header captures are left out, as HAProxy does
-//! when nothing is captured.
+//! The framings of `log TARGET format F` (8 formats, as HAProxy 2.6 writes them), the levels
+//! of the gateway's lines, and the dates of access lines (`crate::logline` writes the lines
+//! themselves).
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
+pub(crate) use crate::logtime::Timer;
+use crate::logtime::{AcceptDate, Civil, MONTHS};
 use crate::model::{Syslog, SyslogFormat};
 
 /// The syslog level of access lines (`info`).
@@ -30,113 +24,6 @@ pub(crate) const SPOE_ERROR_LEVEL: u8 = 4;
 
 /// The syslog level of Lua's error lines (`err`, HAProxy's `SEND_ERR()`).
 pub(crate) const LUA_ERROR_LEVEL: u8 = 3;
-
-/// A timer of the line: milliseconds, or `-1` when that step never happened
-/// (HAProxy's convention).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Timer(pub(crate) Option<Duration>);
-
-impl Timer {
-    pub(crate) const NEVER: Self = Self(None);
-
-    pub(crate) fn ms(d: Duration) -> Self {
-        Self(Some(d))
-    }
-}
-
-impl fmt::Display for Timer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(d) => write!(f, "{}", d.as_millis()),
-            None => f.write_str("-1"),
-        }
-    }
-}
-
-/// The facts of one access line.
-#[derive(Clone)]
-pub(crate) struct HttpLog<'a> {
-    pub(crate) client: SocketAddr,
-    /// `%tr`: when the request started (its first byte, or the head).
-    pub(crate) received: SystemTime,
-    pub(crate) frontend: &'a str,
-    pub(crate) backend: &'a str,
-    pub(crate) server: &'a str,
-    /// `%TR`: receiving the request head.
-    pub(crate) t_request: Timer,
-    /// `%Tw`: waiting in a queue for a server slot.
-    pub(crate) t_queue: Timer,
-    /// `%Tc`: connecting to the server.
-    pub(crate) t_connect: Timer,
-    /// `%Tr`: the server's response head.
-    pub(crate) t_response: Timer,
-    /// `%Ta`: the whole request, from `%tr` to the last byte.
-    pub(crate) t_active: Duration,
-    /// `%ST`: the status sent, `-1` when none was.
-    pub(crate) status: Option<u16>,
-    /// `%B`: bytes sent to the client.
-    pub(crate) bytes: u64,
-    /// `%ts`: the two-letter termination state (`--`, `PR`, `cR`, `CD`...).
-    pub(crate) termination: &'a str,
-    /// `%ac/%fc/%bc/%sc/%rc`.
-    pub(crate) counters: [usize; 5],
-    /// `%sq/%bq`.
-    pub(crate) queues: [usize; 2],
-    /// `%r` unquoted: `METHOD URI VERSION`, or `<BADREQ>`.
-    pub(crate) request: &'a dyn fmt::Display,
-}
-
-impl fmt::Display for HttpLog<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [ac, fc, bc, sc, rc] = self.counters;
-        write!(
-            f,
-            "{}:{} [{}] {} {}/{} {}/{}/{}/{}/{} ",
-            self.client.ip(),
-            self.client.port(),
-            AcceptDate(self.received),
-            self.frontend,
-            self.backend,
-            self.server,
-            self.t_request,
-            self.t_queue,
-            self.t_connect,
-            self.t_response,
-            self.t_active.as_millis(),
-        )?;
-        match self.status {
-            Some(s) => write!(f, "{s}")?,
-            None => f.write_str("-1")?,
-        }
-        // %CC %CS, then %tsc: the termination state and two cookie
-        // characters (no persistence cookie: `--`).
-        write!(
-            f,
-            " {} - - {:-<2}-- {ac}/{fc}/{bc}/{sc}/{rc} {}/{} \"",
-            self.bytes, self.termination, self.queues[0], self.queues[1],
-        )?;
-        // %{+Q}r: a quote in the request line is escaped as HAProxy does.
-        write!(Escaped(f), "{}", self.request)?;
-        f.write_str("\"")
-    }
-}
-
-/// Writes through to a formatter, a `"` as `\"`.
-struct Escaped<'a, 'b>(&'a mut fmt::Formatter<'b>);
-
-impl fmt::Write for Escaped<'_, '_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut parts = s.split('"');
-        if let Some(first) = parts.next() {
-            self.0.write_str(first)?;
-        }
-        for part in parts {
-            self.0.write_str("\\\"")?;
-            self.0.write_str(part)?;
-        }
-        Ok(())
-    }
-}
 
 /// HAProxy's line for a connection that failed before its first request
 /// (a TLS handshake): `CLIENT:PORT [ACCEPT-DATE] FRONTEND/LISTENER: MESSAGE`,
@@ -162,71 +49,6 @@ impl fmt::Display for ConnError<'_> {
             self.listener,
             self.message
         )
-    }
-}
-
-/// `dd/Mmm/yyyy:hh:mm:ss.mmm` (UTC).
-struct AcceptDate(SystemTime);
-
-impl fmt::Display for AcceptDate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = Civil::of(self.0);
-        write!(
-            f,
-            "{:02}/{}/{:04}:{:02}:{:02}:{:02}.{:03}",
-            c.day,
-            MONTHS[usize::from(c.month - 1)],
-            c.year,
-            c.hour,
-            c.minute,
-            c.second,
-            c.micros / 1000
-        )
-    }
-}
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// A UTC calendar time. The gateway writes UTC, whatever `TZ` says: what
-/// HAProxy writes on a host whose time zone is UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Civil {
-    year: i64,
-    month: u8,
-    day: u8,
-    hour: u8,
-    minute: u8,
-    second: u8,
-    micros: u32,
-}
-
-impl Civil {
-    fn of(t: SystemTime) -> Self {
-        let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let secs = since.as_secs();
-        let days = (secs / 86_400) as i64;
-        let rem = secs % 86_400;
-        // Howard Hinnant's days-to-civil.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        Self {
-            year,
-            month,
-            day,
-            hour: (rem / 3600) as u8,
-            minute: (rem / 60 % 60) as u8,
-            second: (rem % 60) as u8,
-            micros: since.subsec_micros(),
-        }
     }
 }
 
@@ -326,6 +148,8 @@ impl fmt::Display for Framed<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
     use super::*;
 
     fn at(secs: u64, micros: u64) -> SystemTime {
@@ -334,48 +158,6 @@ mod tests {
 
     // 2026-12-04T14:45:59.092 UTC.
     const T: u64 = 1_796_395_559;
-
-    fn sample() -> HttpLog<'static> {
-        HttpLog {
-            client: "127.0.0.1:47772".parse().unwrap(),
-            received: at(T, 92_000),
-            frontend: "fe",
-            backend: "fe",
-            server: "<NOSRV>",
-            t_request: Timer::ms(Duration::ZERO),
-            t_queue: Timer::NEVER,
-            t_connect: Timer::NEVER,
-            t_response: Timer::NEVER,
-            t_active: Duration::ZERO,
-            status: Some(200),
-            bytes: 73,
-            termination: "LR",
-            counters: [1, 1, 0, 0, 0],
-            queues: [0, 0],
-            request: &"GET /x HTTP/1.1",
-        }
-    }
-
-    #[test]
-    fn the_line_is_haproxys_field_for_field() {
-        // The line HAProxy 2.6.12 wrote for an `http-request return`.
-        assert_eq!(
-            sample().to_string(),
-            "127.0.0.1:47772 [04/Dec/2026:14:45:59.092] fe fe/<NOSRV> 0/-1/-1/-1/0 200 73 - - \
-             LR-- 1/1/0/0/0 0/0 \"GET /x HTTP/1.1\""
-        );
-        let bad = HttpLog {
-            status: None,
-            termination: "CD",
-            request: &"GET /\"q HTTP/1.1",
-            ..sample()
-        };
-        assert!(
-            bad.to_string()
-                .contains(" -1 73 - - CD-- 1/1/0/0/0 0/0 \"GET /\\\"q HTTP/1.1\""),
-            "{bad}"
-        );
-    }
 
     #[test]
     fn dates_are_civil_utc() {

@@ -29,6 +29,8 @@ mod hop;
 pub mod httplog;
 pub mod limits;
 pub mod log;
+mod logline;
+mod logtime;
 mod lua;
 pub mod metrics;
 mod model;

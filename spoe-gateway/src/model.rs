@@ -5,6 +5,7 @@
 //! [`GatewayConfig`] of [`crate::config`], with the few settings the `spoe`
 //! command needs before it starts serving.
 
+use crate::logline::LineFormat;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -630,9 +631,9 @@ pub(crate) struct Frontend {
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)
     /// before the frontend's SPOE events and rules.
     pub(crate) http_buffer_request: bool,
-    /// `option httplog`: HAProxy's access line when a request ends. Without it, HAProxy's
-    /// `Connect from` line when a request starts.
-    pub(crate) httplog: bool,
+    /// `option httplog|tcplog`, `log-format`: the access line written when a request ends.
+    /// Without one, HAProxy's `Connect from` line when a request starts.
+    pub(crate) access_format: Option<Arc<LineFormat>>,
     /// Which access lines are written, at which level.
     pub(crate) log_options: LogOptions,
     /// `log` lines in effect (`defaults`' first, `log global` replaced by the global

@@ -23,10 +23,11 @@ use crate::hop;
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
+use crate::logline::LineFormat;
 use crate::metrics::GatewayMetrics;
 use crate::model::{HttpAction, LogOptions, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
-use crate::txn::{LuaTxn, Txn, UniqueId, render};
+use crate::txn::{LuaTxn, Txn, UniqueId, render, sample_text};
 
 pub(crate) use crate::body::{Body, BoxError};
 
@@ -604,7 +605,7 @@ impl Ctx<'_> {
     async fn lua_service(
         &mut self,
         name: &str,
-        mut txn: Txn,
+        txn: &mut Txn,
         body: RequestBody,
         response_rules: &[(&Vec<Rule>, &AclSet, &[FilterRt])],
         mut access: Access,
@@ -623,7 +624,7 @@ impl Ctx<'_> {
         // A service that failed before its head answers HAProxy's 500, through the same
         // response rules.
         let (mut call, head, failed) =
-            match crate::lua::start_service(&worker, name, &mut txn, Box::pin(chunks)).await {
+            match crate::lua::start_service(&worker, name, txn, Box::pin(chunks)).await {
                 Ok((call, head)) => (call, head, None),
                 Err(Some(call)) => {
                     let (head, body) = error_page(500).into_parts();
@@ -657,7 +658,7 @@ impl Ctx<'_> {
         call.put_host(lent);
         access.termination = "--";
         finish(
-            crate::lua::service_response(&worker, call, head, &txn),
+            crate::lua::service_response(&worker, call, head, txn),
             access,
         )
     }
@@ -878,6 +879,30 @@ async fn handle_in_frontend(
     generation: &Arc<Generation>,
     metrics: Arc<GatewayMetrics>,
 ) -> Response<Logged<Body>> {
+    let mut txn = None;
+    let mut response = handle_txn(req, session, generation, metrics, &mut txn).await;
+    // What the access line reads of the transaction, as it is when the response starts.
+    if let Some(txn) = &txn {
+        response.body_mut().note_txn(|format, access| {
+            access.unique_id = txn.formatted_unique_id().map(str::to_owned);
+            access.samples = format
+                .samples()
+                .iter()
+                .map(|e| e.eval(txn).map(|s| sample_text(&s)))
+                .collect();
+        });
+    }
+    response
+}
+
+/// [`handle_in_frontend`], the transaction left in `slot` once it exists.
+async fn handle_txn(
+    req: Request<Incoming>,
+    session: Arc<Session>,
+    generation: &Arc<Generation>,
+    metrics: Arc<GatewayMetrics>,
+    slot: &mut Option<Txn>,
+) -> Response<Logged<Body>> {
     let _guard = generation.enter();
     let Some(fe) = generation.frontend_for(session.local()) else {
         return error_page(503).map(Logged::unlogged);
@@ -890,8 +915,11 @@ async fn handle_in_frontend(
         session.conns.clone(),
     );
     access.log_options = fe.model.log_options;
-    if fe.model.httplog {
+    access.local = session.local();
+    access.tls = session.conn.tls.is_some();
+    if let Some(format) = &fe.model.access_format {
         access.httplog = (!fe.log.is_off()).then(|| fe.log.clone());
+        access.format = Some(format.clone());
     } else if !fe.log.is_off() {
         // HAProxy's line for a stream of a frontend without a log format.
         fe.log.send(
@@ -941,6 +969,7 @@ async fn handle_in_frontend(
     let mut pending = Pending::new(access);
     // The stream id of SPOE log lines: unique across the process, as HAProxy's.
     let sid = metrics.next_unique_id();
+    pending.get().request_counter = sid;
     session.requests.fetch_add(1, Ordering::Relaxed);
     let log_level = if generation.sets_log_level {
         LineLevel::shared()
@@ -954,7 +983,7 @@ async fn handle_in_frontend(
         log: fe.log.clone(),
         declared: generation.declared_proc_vars.clone(),
     });
-    let mut txn = Txn {
+    let txn = slot.insert(Txn {
         request: parts,
         body: Bytes::new(),
         response: None,
@@ -972,7 +1001,7 @@ async fn handle_in_frontend(
         ),
         lua,
         log_level,
-    };
+    });
     let mut ctx = Ctx {
         generation,
         metrics: &metrics,
@@ -990,14 +1019,14 @@ async fn handle_in_frontend(
         .fetch_max(generation.id, Ordering::Relaxed)
         < generation.id;
     if first {
-        ctx.run_event(&fe.filters, Event::OnClientSession, &mut txn)
+        ctx.run_event(&fe.filters, Event::OnClientSession, &mut *txn)
             .await;
     }
     // As HAProxy: the session's event at the stream's start, then the request's content
     // inspection (on-frontend-tcp-request, analyser AN_REQ_INSPECT_FE, which runs before
     // AN_REQ_WAIT_HTTP where `monitor-uri` is answered), then the body (http-buffer-request),
     // then the frontend's HTTP event and rules.
-    ctx.run_event(&fe.filters, Event::OnFrontendTcpRequest, &mut txn)
+    ctx.run_event(&fe.filters, Event::OnFrontendTcpRequest, &mut *txn)
         .await;
     // `monitor-uri`: answered before the request's HTTP rules and agents, and not logged
     // (HAProxy's SF_MONITOR).
@@ -1009,20 +1038,20 @@ async fn handle_in_frontend(
         return error_page(200).map(Logged::unlogged);
     }
     if fe.model.http_buffer_request
-        && let Err(status) = body.buffer(&mut txn, bufsize, timeouts, &progress).await
+        && let Err(status) = body.buffer(&mut *txn, bufsize, timeouts, &progress).await
     {
         return body_refused(status, pending.take());
     }
-    ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut txn)
+    ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut *txn)
         .await;
     let fe_acls = &fe.model.acls;
     let mut flow = ctx
-        .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut txn)
+        .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut *txn)
         .await;
     // `redirect` lines, after the rules (even after an `allow`), as HAProxy runs them.
     if matches!(flow, Flow::Continue) {
         flow = ctx
-            .request_rules(&fe.model.redirects, fe_acls, &fe.filters, &mut txn)
+            .request_rules(&fe.model.redirects, fe_acls, &fe.filters, &mut *txn)
             .await;
     }
     if let Flow::LuaService(name) = flow {
@@ -1033,17 +1062,17 @@ async fn handle_in_frontend(
             .await;
     }
     if !matches!(flow, Flow::Continue) {
-        let flow = ctx.answer_flow(flow, &mut txn).await;
+        let flow = ctx.answer_flow(flow, &mut *txn).await;
         return finish_rule(flow, pending.take());
     }
     if let Some(page) = &fe.model.stats
         && crate::stats_page::matches(page, &txn.request.method, &txn.request.uri)
     {
         fe.counters.intercepted.inc();
-        let admin = page.admin.iter().any(|c| c.eval(&txn, fe_acls));
+        let admin = page.admin.iter().any(|c| c.eval(&*txn, fe_acls));
         let request_body = body.into_body(timeouts.client, progress);
         let r = ctx
-            .stats_page(page, &fe.model.name, admin, &txn, request_body, bufsize)
+            .stats_page(page, &fe.model.name, admin, txn, request_body, bufsize)
             .await;
         return finish_rule(r, pending.take());
     }
@@ -1051,12 +1080,12 @@ async fn handle_in_frontend(
         .model
         .use_backends
         .iter()
-        .find(|u| u.cond.as_ref().is_none_or(|c| c.eval(&txn, fe_acls)))
+        .find(|u| u.cond.as_ref().is_none_or(|c| c.eval(&*txn, fe_acls)))
         .and_then(|u| match &u.format {
             None => Some(u.backend.clone()),
             // A built name that is no HTTP backend's: the default backend, as HAProxy's
             // `process_switching_rules()`.
-            Some(format) => Some(render(format, &txn)).filter(|name| {
+            Some(format) => Some(render(format, &*txn)).filter(|name| {
                 ctx.generation
                     .backends
                     .get(name.as_str())
@@ -1073,7 +1102,7 @@ async fn handle_in_frontend(
             access.backend = name;
         }
         access.termination = "SC";
-        return finish(ctx.answer(error_page(503), &mut txn).await, access);
+        return finish(ctx.answer(error_page(503), &mut *txn).await, access);
     };
     pending.get().backend.clone_from(&be.model.name);
     crate::errorfile::enter_backend(&be.model.errorfiles);
@@ -1084,18 +1113,18 @@ async fn handle_in_frontend(
     // A filter sees the backend's events whichever side declared it: the
     // frontend's filters first, as HAProxy calls them in that order.
     for filters in [&fe.filters, &be.filters] {
-        ctx.run_event(filters, Event::OnBackendTcpRequest, &mut txn)
+        ctx.run_event(filters, Event::OnBackendTcpRequest, &mut *txn)
             .await;
     }
     if be.model.http_buffer_request
         && let Err(status) = body
-            .buffer(&mut txn, bufsize, be.model.timeouts, &progress)
+            .buffer(&mut *txn, bufsize, be.model.timeouts, &progress)
             .await
     {
         return body_refused(status, pending.take());
     }
     for filters in [&fe.filters, &be.filters] {
-        ctx.run_event(filters, Event::OnBackendHttpRequest, &mut txn)
+        ctx.run_event(filters, Event::OnBackendHttpRequest, &mut *txn)
             .await;
     }
     let mut flow = ctx
@@ -1103,12 +1132,12 @@ async fn handle_in_frontend(
             &be.model.http_request,
             &be.model.acls,
             &be.filters,
-            &mut txn,
+            &mut *txn,
         )
         .await;
     if matches!(flow, Flow::Continue) {
         flow = ctx
-            .request_rules(&be.model.redirects, &be.model.acls, &be.filters, &mut txn)
+            .request_rules(&be.model.redirects, &be.model.acls, &be.filters, &mut *txn)
             .await;
     }
     if let Flow::LuaService(name) = flow {
@@ -1122,16 +1151,16 @@ async fn handle_in_frontend(
             .await;
     }
     if !matches!(flow, Flow::Continue) {
-        let flow = ctx.answer_flow(flow, &mut txn).await;
+        let flow = ctx.answer_flow(flow, &mut *txn).await;
         return finish_rule(flow, pending.take());
     }
     if let Some(page) = &be.model.stats
         && crate::stats_page::matches(page, &txn.request.method, &txn.request.uri)
     {
-        let admin = page.admin.iter().any(|c| c.eval(&txn, &be.model.acls));
+        let admin = page.admin.iter().any(|c| c.eval(&*txn, &be.model.acls));
         let request_body = body.into_body(timeouts.client, progress);
         let r = ctx
-            .stats_page(page, &be.model.name, admin, &txn, request_body, bufsize)
+            .stats_page(page, &be.model.name, admin, txn, request_body, bufsize)
             .await;
         return finish_rule(r, pending.take());
     }
@@ -1149,13 +1178,13 @@ async fn handle_in_frontend(
         &be.model,
         session.client().ip(),
     );
-    let Some(mut si) = crate::balance::pick_server(be, &txn) else {
+    let Some(mut si) = crate::balance::pick_server(be, txn) else {
         let mut access = pending.take();
         access.termination = "SC";
         if let Some(t) = &access.tally {
             t.connection_failed();
         }
-        return finish(ctx.answer(error_page(503), &mut txn).await, access);
+        return finish(ctx.answer(error_page(503), &mut *txn).await, access);
     };
     let first = &be.servers[si];
     pending.get().server.clone_from(&first.name);
@@ -1169,6 +1198,7 @@ async fn handle_in_frontend(
     // then, goes again.
     let (upstream, queue_time, sent_at, _slot) = loop {
         let server = &be.servers[si];
+        pending.get().server_addr = Some(server.addr);
         // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
         // (HAProxy's default for it is `timeout connect`), then get a 503.
         let queued_at = Instant::now();
@@ -1196,7 +1226,7 @@ async fn handle_in_frontend(
                         if let Some(t) = &access.tally {
                             t.connection_failed();
                         }
-                        return finish(ctx.answer(error_page(503), &mut txn).await, access);
+                        return finish(ctx.answer(error_page(503), &mut *txn).await, access);
                     }
                 }
             }
@@ -1209,7 +1239,7 @@ async fn handle_in_frontend(
         let sent_at = Instant::now();
         let (attempt, reclaim) = request_body.reclaimable();
         let upstream = forward(
-            &txn,
+            txn,
             attempt,
             &progress,
             server,
@@ -1230,7 +1260,7 @@ async fn handle_in_frontend(
                 conn_retries += 1;
                 pending.get().retries = conn_retries as usize;
                 drop(slot);
-                let next = crate::balance::retry_server(be, si, conn_retries, &txn);
+                let next = crate::balance::retry_server(be, si, conn_retries, txn);
                 let old = &be.servers[si];
                 if next == si {
                     old.counters.retries.inc();
@@ -1287,7 +1317,7 @@ async fn handle_in_frontend(
                     _ => {}
                 }
             }
-            return finish(ctx.answer(error_page(status), &mut txn).await, access);
+            return finish(ctx.answer(error_page(status), &mut *txn).await, access);
         }
     };
     access.t_connect = Timer::ms(Duration::ZERO);
@@ -1323,7 +1353,7 @@ async fn handle_in_frontend(
     // backend's first, then frontend's.
     for event in [Event::OnTcpResponse, Event::OnHttpResponse] {
         for filters in [&be.filters, &fe.filters] {
-            ctx.run_event(filters, event, &mut txn).await;
+            ctx.run_event(filters, event, &mut *txn).await;
         }
     }
     let mut flow = ctx
@@ -1331,19 +1361,19 @@ async fn handle_in_frontend(
             &be.model.http_response,
             &be.model.acls,
             &be.filters,
-            &mut txn,
+            &mut *txn,
         )
         .await;
     if matches!(flow, Flow::Continue) {
         flow = ctx
-            .response_rules(&fe.model.http_response, fe_acls, &fe.filters, &mut txn)
+            .response_rules(&fe.model.http_response, fe_acls, &fe.filters, &mut *txn)
             .await;
     }
     if !matches!(flow, Flow::Continue) {
-        let flow = ctx.answer_flow(flow, &mut txn).await;
+        let flow = ctx.answer_flow(flow, &mut *txn).await;
         return finish_rule(flow, access);
     }
-    ctx.after_response(&mut txn).await;
+    ctx.after_response(&mut *txn).await;
     // The rules rewrote the head in place; nothing takes it away.
     let Some(mut rparts) = txn.response.take() else {
         return finish(error_page(502), access);
@@ -1455,7 +1485,7 @@ async fn forward(
 pub(crate) fn log_refused(
     session: &Session,
     frontend: &str,
-    httplog: Option<LogRoute>,
+    httplog: Option<(LogRoute, Arc<LineFormat>)>,
     log_options: LogOptions,
     status: Option<u16>,
     termination: &'static str,
@@ -1477,7 +1507,12 @@ pub(crate) fn log_refused(
         access.received = wall;
     }
     access.t_request = Timer::NEVER;
-    access.httplog = httplog;
+    access.local = session.local();
+    access.tls = session.conn.tls.is_some();
+    if let Some((route, format)) = httplog {
+        access.httplog = Some(route);
+        access.format = Some(format);
+    }
     access.log_options = log_options;
     access.status = status;
     access.termination = termination;

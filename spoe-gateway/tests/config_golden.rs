@@ -722,7 +722,7 @@ frontend web
 ",
         errors: &[],
         warnings: &[
-            "parsing [haproxy.cfg:18:5] : 'log-format' is accepted and ignored: the gateway writes its own access log format",
+            "parsing [haproxy.cfg:18:5] : 'log-format' overrides previous 'option httplog' in 'defaults' section.",
             "parsing [haproxy.cfg:20:1] : log format ignored for frontend 'web' since it has no log address",
             "parsing [haproxy.cfg:22:49] : 'content-type text/plain' is accepted and ignored: the http reply has no payload (HAProxy ignores it too)",
             "parsing [haproxy.cfg:23:5] : 'http-request deny' is accepted and ignored: a previous rule is final and has no condition attached, further entries are NOOP",
@@ -815,9 +815,7 @@ backend be
     option httplog
     server s 127.0.0.1:81
 ",
-        errors: &[
-            "parsing [haproxy.cfg:9:5] : 'option httplog clf' is not supported by the gateway (it writes HAProxy's httplog format)",
-        ],
+        errors: &[],
         warnings: &[
             "parsing [haproxy.cfg:7:1] : log format ignored for frontend 'web' since it has no log address",
             "parsing [haproxy.cfg:12:5] : 'option httplog' is accepted and ignored: it is ignored in backends (the frontend's log format is used)",

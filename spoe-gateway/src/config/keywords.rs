@@ -87,7 +87,6 @@ pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
 
 /// Proxy keywords accepted with a warning (in `defaults`, `frontend`, `backend`, `listen`).
 pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
-    ("log-format", "the gateway writes its own access log format"),
     (
         "log-format-sd",
         "the gateway writes its own access log format",
@@ -112,11 +111,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
 /// Options accepted with a warning: name, whether `no option` / `default option` is allowed
 /// (HAProxy's rule), why it is ignored.
 pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
-    (
-        "tcplog",
-        false,
-        "the gateway writes its own access log format",
-    ),
     (
         "log-health-checks",
         true,

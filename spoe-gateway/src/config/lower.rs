@@ -18,6 +18,7 @@ use super::actions::GroupRef;
 use super::diag::Diag;
 use super::grammar::Kind;
 use super::ssl::SslGlobal;
+use crate::logline::LineFormat;
 use crate::model::{
     Balance, BindConf, ForwardFor, Global, HttpMode, LogFormat, LogOptions, Mode, Rule, Server,
     SpoeFilterDecl, Timeouts, UseBackend,
@@ -116,11 +117,14 @@ pub(super) struct Proxy {
     pub(super) filters: Vec<SpoeFilterDecl>,
     /// A `filter` line failed (reported): what names its engine is not reported again.
     pub(super) filter_failed: bool,
-    /// `option httplog`.
-    pub(super) httplog: bool,
+    /// `option httplog|tcplog`, `log-format`: the access line's format.
+    pub(super) access_format: Option<Arc<LineFormat>>,
+    /// The directive that set it (`option httplog`, `log-format`...), for HAProxy's warning
+    /// when another one overrides it in `defaults`.
+    pub(super) access_format_from: &'static str,
     /// `option dontlognull`, `dontlog-normal`, `log-separate-errors`.
     pub(super) log_options: LogOptions,
-    /// A `log-format` line (accepted, not run).
+    /// A `log-format-sd` line (accepted, not run).
     pub(super) log_format: bool,
     /// The proxy has `log` lines with an address (its own, or `global`'s through `log
     /// global`), run or ignored: HAProxy's "log format ignored" warning counts them all.
@@ -179,7 +183,8 @@ impl Proxy {
             default_backend: None,
             filters: Vec::new(),
             filter_failed: false,
-            httplog: false,
+            access_format: None,
+            access_format_from: "",
             log_options: LogOptions::default(),
             log_format: false,
             log_lines: false,
@@ -211,7 +216,8 @@ impl Proxy {
         p.retry = d.retry;
         p.http_buffer_request = d.http_buffer_request;
         p.server_settings = d.server_settings.clone();
-        p.httplog = d.httplog;
+        p.access_format.clone_from(&d.access_format);
+        p.access_format_from = d.access_format_from;
         p.log_options = d.log_options;
         p.log_format = d.log_format;
         p.log_lines = d.log_lines;

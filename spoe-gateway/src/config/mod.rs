@@ -107,14 +107,17 @@
 //!   Conditions and ACLs are [`spoe::expr`]'s; log-format strings are described in
 //!   [`logformat`](self#log-format-strings).
 //! - Logs, as HAProxy writes them: a frontend writes to its own `log` lines only (`log
-//!   global` stands for every `log stdout|stderr ...` line of `global`; `defaults` hands its
-//!   lines down; `no log` forgets those before it), each framed as its line says (`format`
-//!   `raw`, `rfc3164` (the default), `rfc5424`, `local`, `priority`, `short`, `timed`, `iso`;
-//!   `len`, `sample`, the level and minimum level). With `option httplog` a request's line is
-//!   HAProxy's httplog line when it ends; without it, HAProxy's `Connect from` line when it
-//!   starts. Without any `log` line nothing is written. An SPOE agent writes its SPOE lines to
-//!   its own `log` lines in `spoe.conf`. `option httplog clf` is an error; in a backend the
-//!   option is ignored with a warning, as by HAProxy.
+//!   global` stands for every `log ...` line of `global`; `defaults` hands its lines down; `no
+//!   log` forgets those before it), to stdout, stderr, syslog over UDP (`HOST[:PORT]`,
+//!   `udp@`) or a Unix datagram socket (`/dev/log`, `unix@PATH`), each framed as its line
+//!   says (`format` `local` (the default), `rfc3164`, `rfc5424`, `raw`, `priority`, `short`,
+//!   `timed`, `iso`; `len`, `sample`, the level and minimum level). With `option httplog
+//!   [clf]`, `option tcplog` or `log-format FMT` (`crate::logline`) a request's line is written
+//!   when it ends; without one, HAProxy's `Connect from` line when it starts. `option
+//!   dontlognull`, `dontlog-normal`, `log-separate-errors` choose lines and levels as HAProxy's.
+//!   Without any `log` line nothing is written. An SPOE agent writes its SPOE lines to its own
+//!   `log` lines in `spoe.conf`. In a backend the formats are ignored with a warning, as by
+//!   HAProxy.
 //!
 //! Anything else is an error naming the file, line and column, never silently dropped: an
 //! unknown keyword says so, a keyword HAProxy has but the gateway does not run says "not
@@ -132,13 +135,11 @@
 //! - `global`: `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
 //!   `ssl-dh-param-file`, `tune.ssl.default-dh-param`, `log-send-hostname`, `log-tag`,
 //!   `ulimit-n`, `quiet`, `description`, `node`, `expose-experimental-directives`,
-//!   `spread-checks`, `busy-polling`, `mworker-max-reloads`; `log` lines to other targets than
-//!   `stdout`/`stderr` (here and in proxies and SPOE agents).
-//! - proxies: `log-format`, `log-format-sd`, `log-tag`, `error-log-format`, `capture`,
+//!   `spread-checks`, `busy-polling`, `mworker-max-reloads`.
+//! - proxies: `log-format-sd`, `log-tag`, `error-log-format`, `capture`,
 //!   `retries`, `http-reuse`, `description`, `id`, `enabled`,
 //!   `fullconn`, `backlog`, `timeout check|tarpit|client-fin|server-fin`.
-//! - options: `tcplog`, `dontlognull`, `dontlog-normal`, `log-separate-errors`,
-//!   `log-health-checks`, `redispatch`,
+//! - options: `log-health-checks`, `redispatch`,
 //!   `abortonclose`, `tcpka`, `clitcpka`, `srvtcpka`, `splice-*`, `contstats`, `socket-stats`,
 //!   `http-ignore-probes`, `http-no-delay`, `tcp-smart-accept`, `tcp-smart-connect`,
 //!   `nolinger`, `logasap`, `independent-streams`.

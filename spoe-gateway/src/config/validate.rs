@@ -121,7 +121,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 default_backend,
                 filters: p.filters,
                 http_buffer_request: p.http_buffer_request,
-                httplog: p.httplog,
+                access_format: p.access_format,
                 log_options: p.log_options,
                 logs: p.logs,
                 unique_id_format: p.unique_id_format,

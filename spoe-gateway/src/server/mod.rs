@@ -354,8 +354,8 @@ impl Gateway {
             session,
             frontend.map_or("-", |f| f.model.name.as_str()),
             frontend
-                .filter(|f| f.model.httplog && !f.log.is_off())
-                .map(|f| f.log.clone()),
+                .filter(|f| !f.log.is_off())
+                .and_then(|f| Some((f.log.clone(), f.model.access_format.clone()?))),
             frontend.map(|f| f.model.log_options).unwrap_or_default(),
             status,
             termination,

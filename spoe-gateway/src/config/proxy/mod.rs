@@ -15,6 +15,7 @@ mod defaults;
 mod errorfile;
 mod filter;
 mod limits;
+mod log_format;
 mod monitor;
 mod option;
 mod routing;
@@ -145,6 +146,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "filter",
         handler: |lw, p, line| lw.filter(p, line),
         uses: Use::Runs(&[("Frontend.filters", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "log-format",
+        handler: |lw, p, line| lw.log_format(p, line),
+        uses: Use::Runs(&[("Frontend.access_format", "proxy.rs")]),
     },
     Keyword {
         name: "unique-id-format",
@@ -295,7 +301,7 @@ impl Lowerer<'_, '_> {
         if p.kind == Kind::Backend {
             return;
         }
-        if (p.httplog || p.log_format) && !p.log_lines {
+        if (p.access_format.is_some() || p.log_format) && !p.log_lines {
             // HAProxy's words; the gateway's access line follows the same rule.
             self.diag.warn_msg(
                 p.span.clone(),
@@ -375,7 +381,7 @@ impl Lowerer<'_, '_> {
             return (keyword.handler)(self, p, line);
         }
         if let Some((_, reason)) = IGNORED_PROXY.iter().find(|(k, _)| *k == kw) {
-            p.log_format |= kw == "log-format" || kw == "log-format-sd";
+            p.log_format |= kw == "log-format-sd";
             self.diag.ignored(line.span().clone(), kw, reason);
         } else if HAPROXY_PROXY.contains(&kw) {
             self.diag.error_msg(

@@ -72,8 +72,13 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
     },
     Keyword {
         name: "httplog",
-        handler: |lw, p, line, _| lw.option_httplog(p, line),
-        uses: Use::Runs(&[("Frontend.httplog", "proxy.rs")]),
+        handler: |lw, p, line, _| lw.option_log_preset(p, line, "httplog"),
+        uses: Use::Runs(&[("Frontend.access_format", "proxy.rs")]),
+    },
+    Keyword {
+        name: "tcplog",
+        handler: |lw, p, line, _| lw.option_log_preset(p, line, "tcplog"),
+        uses: Use::Runs(&[("Frontend.access_format", "proxy.rs")]),
     },
     Keyword {
         name: "forwardfor",
@@ -190,39 +195,5 @@ impl Lowerer<'_, '_> {
             return self.not_capable(p, line.span(), directive);
         }
         *flag(&mut p.log_options) = line.modifier == Modifier::None;
-    }
-
-    /// `option httplog [clf]`: HAProxy's access line (a frontend capability;
-    /// HAProxy ignores it in a backend with a warning, and refuses `no`).
-    fn option_httplog(&mut self, p: &mut Proxy, line: &Line) {
-        let directive = "option httplog";
-        if line.modifier != Modifier::None {
-            let word = line
-                .arg(1)
-                .map_or_else(|| line.span().clone(), |w| w.span().clone());
-            return self.diag.error(
-                word,
-                ConfigErrorKind::NegationNotSupported {
-                    name: "httplog".to_owned(),
-                },
-            );
-        }
-        if line.arg_str(2) == Some("clf") {
-            return self.diag.error_msg(
-                line.span().clone(),
-                "'option httplog clf' is not supported by the gateway (it writes HAProxy's httplog format)",
-            );
-        }
-        if self.too_many(line, 1, directive) {
-            return;
-        }
-        if !p.has_frontend() {
-            return self.diag.ignored(
-                line.span().clone(),
-                directive,
-                "it is ignored in backends (the frontend's log format is used)",
-            );
-        }
-        p.httplog = true;
     }
 }

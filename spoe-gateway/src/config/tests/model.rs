@@ -37,7 +37,7 @@ fn bundled_quickstart_parses() {
     assert!(
         c.frontends
             .iter()
-            .all(|f| f.httplog && f.logs == c.global.logs)
+            .all(|f| f.access_format.is_some() && f.logs == c.global.logs)
     );
     let web = &c.frontends[0];
     assert_eq!(web.binds[0].to_string(), "127.0.0.1:8080");
@@ -361,7 +361,7 @@ backend be
     server s 127.0.0.1:81
 ";
     let (config, _) = GatewayConfig::parse_str(text, "gw.cfg", Path::new("."), None).unwrap();
-    assert!(config.frontends.iter().all(|f| f.httplog));
+    assert!(config.frontends.iter().all(|f| f.access_format.is_some()));
     let global = &config.global.logs;
     assert_eq!(global.len(), 2);
     assert_eq!(global[0].address, LogAddress::Fd(1));
