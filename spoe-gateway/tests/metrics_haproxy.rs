@@ -92,21 +92,6 @@ const MAY_DIFFER: &[(&str, &str)] = &[
 /// the gateway has no fullconn: NaN.
 const BACKEND_LIMIT: &str = "haproxy_backend_limit_sessions";
 
-const SPOE_CONF: &str = "\
-[e]
-spoe-agent echo-agent
-    messages echo
-    option var-prefix echo
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing 2s
-    use-backend agents
-
-spoe-message echo
-    args path=path
-    event on-frontend-http-request
-";
-
 /// The proxies, with the stats frontend's and the web frontend's `bind` lines given.
 fn config(
     stats_bind: &str,
@@ -257,7 +242,7 @@ struct InProcessGateway {
 
 async fn start_gateway(up: SocketAddr, down: SocketAddr, agent: SocketAddr) -> InProcessGateway {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("spoe.conf"), SPOE_CONF).unwrap();
+    std::fs::write(dir.path().join("spoe.conf"), support::ECHO_SPOE_CONF).unwrap();
     let stats = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let web = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let (stats_addr, web_addr) = (stats.local_addr().unwrap(), web.local_addr().unwrap());
@@ -335,7 +320,7 @@ async fn the_exporter_has_haproxys_families_with_haproxys_values() {
                     agent,
                 )
             },
-            &[("spoe.conf", SPOE_CONF)],
+            &[("spoe.conf", support::ECHO_SPOE_CONF)],
         )
     })
     .await

@@ -24,21 +24,6 @@ use support::serve_backend;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-const SPOE_CONF: &str = "\
-[e]
-spoe-agent echo-agent
-    messages echo
-    option var-prefix echo
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing 2s
-    use-backend agents
-
-spoe-message echo
-    args path=path
-    event on-frontend-http-request
-";
-
 fn config(
     web: SocketAddr,
     stats: SocketAddr,
@@ -129,7 +114,7 @@ async fn chromium_shows_the_page_as_haproxys() {
     let refused = RefusedPort::new();
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("spoe.conf"), SPOE_CONF).unwrap();
+    std::fs::write(dir.path().join("spoe.conf"), support::ECHO_SPOE_CONF).unwrap();
     let web = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let stats = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let (web_addr, stats_addr) = (web.local_addr().unwrap(), stats.local_addr().unwrap());

@@ -14,6 +14,23 @@ use spoe_gateway::Gateway;
 use spoe_gateway::config::GatewayConfig;
 use spoe_gateway::server::{Loaded, Loader};
 
+/// The spoe.conf of the tests' `echo-agent`: one message with the path, on every request,
+/// its agents in backend `agents`.
+pub(crate) const ECHO_SPOE_CONF: &str = "\
+[e]
+spoe-agent echo-agent
+    messages echo
+    option var-prefix echo
+    timeout hello 2s
+    timeout idle 30s
+    timeout processing 2s
+    use-backend agents
+
+spoe-message echo
+    args path=path
+    event on-frontend-http-request
+";
+
 /// An HTTP/1.1 server answering 200 `ok` to everything, until the test ends.
 pub(crate) async fn serve_backend(listener: tokio::net::TcpListener) {
     while let Ok((sock, _)) = listener.accept().await {
