@@ -272,8 +272,8 @@ impl Access {
             RequestLine::Bad => None,
             RequestLine::Line(method, u, v) => {
                 uri = u.to_string();
-                version = format!("{v:?}");
-                Some((method.as_str(), uri.as_str(), version.as_str()))
+                version = version_text(*v);
+                Some((method.as_str(), uri.as_str(), &*version))
             }
         };
         let line = Line {
@@ -483,6 +483,17 @@ pub(crate) fn head_size(status: hyper::StatusCode, headers: &hyper::HeaderMap) -
         n += name.as_str().len() + 2 + value.len() + 2;
     }
     n as u64
+}
+
+/// A request's version as the access line writes it (`HTTP/1.1`): the common ones without
+/// formatting (a logged line allocates nothing for them), any other as `http` prints it.
+fn version_text(v: hyper::Version) -> std::borrow::Cow<'static, str> {
+    match v {
+        hyper::Version::HTTP_10 => "HTTP/1.0".into(),
+        hyper::Version::HTTP_11 => "HTTP/1.1".into(),
+        hyper::Version::HTTP_2 => "HTTP/2.0".into(),
+        other => format!("{other:?}").into(),
+    }
 }
 
 #[cfg(test)]
