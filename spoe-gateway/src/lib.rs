@@ -43,6 +43,7 @@ pub mod server;
 pub mod stats;
 mod stats_page;
 pub mod tls;
+mod tcp;
 mod tunnel;
 mod txn;
 pub mod workers;
