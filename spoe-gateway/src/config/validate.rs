@@ -104,7 +104,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 .as_ref()
                 .map(|b| b.value.clone())
                 .or_else(|| (p.kind == Kind::Listen).then(|| p.name.clone()));
-            if p.mode != Some(Mode::Http) {
+            if p.mode != Some(Mode::Http) && !p.mode_unsure {
                 warn_http_in_tcp(&p, diag);
                 refuse_in_tcp_frontend(&p, diag);
             }
@@ -228,11 +228,7 @@ fn warn_http_in_tcp(p: &Proxy, diag: &mut Diag) {
         (&p.redirects, "redirect"),
     ] {
         if let Some(first) = rules.first() {
-            diag.ignored(
-                first.span.clone(),
-                kw,
-                why,
-            );
+            diag.ignored(first.span.clone(), kw, why);
         }
     }
 }
@@ -248,9 +244,6 @@ fn proxy_type(p: &Proxy) -> &'static str {
 /// What a `mode tcp` frontend cannot run in the gateway yet: an error naming it, never
 /// accepted and ignored (SPOE filters on tcp events).
 fn refuse_in_tcp_frontend(p: &Proxy, diag: &mut Diag) {
-    if p.mode_unsure {
-        return;
-    }
     for filter in &p.filters {
         diag.error_msg(
             filter.span.clone(),

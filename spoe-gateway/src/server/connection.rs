@@ -104,7 +104,10 @@ impl Gateway {
         let stream = match tcp_generation {
             Some(generation) => {
                 let conns = conns.clone();
-                match self.serve_tcp(generation, stream, &facts, conns, (started, accepted)).await {
+                match self
+                    .serve_tcp(generation, stream, &facts, conns, (started, accepted))
+                    .await
+                {
                     // Its backend is in `mode http`: the connection is HTTP from now on.
                     Some(stream) => stream,
                     None => return drop((held, counted)),

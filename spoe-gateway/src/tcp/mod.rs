@@ -216,20 +216,26 @@ impl Session<'_> {
         be.counters.cum_lbconn.inc();
         let _server_session = Ends(&server.counters);
         server.active.fetch_add(1, Ordering::Relaxed);
+        let mut upstream = Wire::server(stream, server.counters.clone(), be.counters.clone());
+        let bounds = Bounds::of(&self.frontend.model.timeouts, &be.model.timeouts);
+        let (ended, moved) = pump::pump(&mut client, &mut upstream, bounds, &self.cut).await;
+        server.active.fetch_sub(1, Ordering::Relaxed);
+        // `%bc/%sc` as HAProxy writes them: after this connection left its server.
         access.server_conns = server.active.load(Ordering::Relaxed);
         access.backend_conns = be
             .servers
             .iter()
             .map(|s| s.active.load(Ordering::Relaxed))
             .sum();
-        let mut upstream = Wire::server(stream, server.counters.clone(), be.counters.clone());
-        let bounds = Bounds::of(&self.frontend.model.timeouts, &be.model.timeouts);
-        let (ended, moved) = pump::pump(&mut client, &mut upstream, bounds, &self.cut).await;
-        server.active.fetch_sub(1, Ordering::Relaxed);
-        let aborted: &[&crate::stats::Counters] = &[&self.frontend.counters, &be.counters, &server.counters];
+        let aborted: &[&crate::stats::Counters] =
+            &[&self.frontend.counters, &be.counters, &server.counters];
         match ended {
-            Ended::ClientAbort | Ended::ClientTimeout => aborted.iter().for_each(|c| c.cli_aborts.inc()),
-            Ended::ServerAbort | Ended::ServerTimeout => aborted.iter().for_each(|c| c.srv_aborts.inc()),
+            Ended::ClientAbort | Ended::ClientTimeout => {
+                aborted.iter().for_each(|c| c.cli_aborts.inc())
+            }
+            Ended::ServerAbort | Ended::ServerTimeout => {
+                aborted.iter().for_each(|c| c.srv_aborts.inc())
+            }
             Ended::Closed | Ended::Killed => {}
         }
         be.counters.t_time.add(access.started.elapsed());
@@ -261,7 +267,11 @@ async fn connect<'b>(
     key: Key<'_>,
     local: Option<SocketAddr>,
     access: &mut Access,
-) -> Option<(&'b ServerRt, TcpStream, Option<tokio::sync::OwnedSemaphorePermit>)> {
+) -> Option<(
+    &'b ServerRt,
+    TcpStream,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+)> {
     let timeouts = &be.model.timeouts;
     let connect_bound = timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT);
     let Some(mut si) = balance::pick(be, key) else {

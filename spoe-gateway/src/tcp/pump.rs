@@ -247,8 +247,12 @@ where
             let a = up.poll(cx, Pin::new(&mut *client), Pin::new(&mut *server));
             let b = down.poll(cx, Pin::new(&mut *server), Pin::new(&mut *client));
             match (a, b) {
-                (Err(Fault::Read), _) | (_, Err(Fault::Write)) => Poll::Ready(Err(Ended::ClientAbort)),
-                (Err(Fault::Write), _) | (_, Err(Fault::Read)) => Poll::Ready(Err(Ended::ServerAbort)),
+                (Err(Fault::Read), _) | (_, Err(Fault::Write)) => {
+                    Poll::Ready(Err(Ended::ClientAbort))
+                }
+                (Err(Fault::Write), _) | (_, Err(Fault::Read)) => {
+                    Poll::Ready(Err(Ended::ServerAbort))
+                }
                 (Ok(a), Ok(b)) => {
                     if a.read > 0 || a.wrote || a.shut || b.read > 0 || b.wrote || b.shut {
                         Poll::Ready(Ok((a, b)))
@@ -301,6 +305,10 @@ where
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "each spawned pump's JoinHandle is awaited by its test"
+)]
 mod tests {
     use std::time::Duration;
 
@@ -331,7 +339,13 @@ mod tests {
         let (mut gw_server, mut server) = tokio::io::duplex(64);
         let killed = CancellationToken::new();
         let run = tokio::spawn(async move {
-            pump(&mut gw_client, &mut gw_server, bounds(10, 10, None, None), &killed).await
+            pump(
+                &mut gw_client,
+                &mut gw_server,
+                bounds(10, 10, None, None),
+                &killed,
+            )
+            .await
         });
         client.write_all(b"ping").await.unwrap();
         let mut buf = [0u8; 4];
@@ -356,12 +370,23 @@ mod tests {
         let (mut gw_server, _server) = tokio::io::duplex(64);
         let killed = CancellationToken::new();
         let start = tokio::time::Instant::now();
-        let (ended, _) = pump(&mut gw_client, &mut gw_server, bounds(3, 5, None, None), &killed).await;
+        let (ended, _) = pump(
+            &mut gw_client,
+            &mut gw_server,
+            bounds(3, 5, None, None),
+            &killed,
+        )
+        .await;
         assert_eq!(ended, Ended::ClientTimeout);
         assert_eq!(start.elapsed(), Duration::from_secs(3));
         let start = tokio::time::Instant::now();
-        let (ended, _) =
-            pump(&mut gw_client, &mut gw_server, bounds(3, 5, Some(60), None), &killed).await;
+        let (ended, _) = pump(
+            &mut gw_client,
+            &mut gw_server,
+            bounds(3, 5, Some(60), None),
+            &killed,
+        )
+        .await;
         assert_eq!(ended, Ended::ClientTimeout);
         assert_eq!(start.elapsed(), Duration::from_secs(60));
     }
@@ -372,7 +397,13 @@ mod tests {
         let (mut gw_server, mut server) = tokio::io::duplex(64);
         let killed = CancellationToken::new();
         let run = tokio::spawn(async move {
-            pump(&mut gw_client, &mut gw_server, bounds(3, 3, None, Some(1)), &killed).await
+            pump(
+                &mut gw_client,
+                &mut gw_server,
+                bounds(3, 3, None, Some(1)),
+                &killed,
+            )
+            .await
         });
         // The server streams for longer than `timeout client`: writing to the client renews
         // the client side.
@@ -397,7 +428,13 @@ mod tests {
         let (mut gw_server, _server) = tokio::io::duplex(64);
         let killed = CancellationToken::new();
         killed.cancel();
-        let (ended, _) = pump(&mut gw_client, &mut gw_server, bounds(3, 3, None, None), &killed).await;
+        let (ended, _) = pump(
+            &mut gw_client,
+            &mut gw_server,
+            bounds(3, 3, None, None),
+            &killed,
+        )
+        .await;
         assert_eq!(ended.termination(), "KD");
     }
 }
