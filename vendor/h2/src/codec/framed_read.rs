@@ -14,7 +14,8 @@ use std::io;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio_util::codec::Decoder as _;
 use tokio_util::codec::FramedRead as InnerFramedRead;
 use tokio_util::codec::{LengthDelimitedCodec, LengthDelimitedCodecError};
 
@@ -28,7 +29,20 @@ pub struct FramedRead<T> {
     inner: InnerFramedRead<T, LengthDelimitedCodec>,
 
     decoder: FrameDecoder,
+
+    /// Bytes were read into the read buffer by `poll_frame_bytes` (after the
+    /// buffer was released while idle) and may hold whole frames that
+    /// `inner` has not framed yet (PATCH.md).
+    buffered: bool,
 }
+
+/// The capacity the read buffer is allocated with again after it was
+/// released (tokio-util's initial capacity).
+const READ_BUFFER_CAPACITY: usize = 8 * 1024;
+
+/// How much a released read buffer's first read takes, on the stack: the
+/// buffer is allocated only when bytes came.
+const IDLE_READ_SIZE: usize = 4 * 1024;
 
 #[derive(Debug)]
 struct FrameDecoder {
@@ -67,7 +81,25 @@ enum Continuable {
 impl<T> FramedRead<T> {
     pub fn new(inner: InnerFramedRead<T, LengthDelimitedCodec>) -> FramedRead<T> {
         let decoder = FrameDecoder::new(inner.decoder().max_frame_length());
-        FramedRead { inner, decoder }
+        FramedRead {
+            inner,
+            decoder,
+            buffered: false,
+        }
+    }
+
+    /// Gives back the read buffer when it holds no byte, and the HPACK
+    /// decoder's scratch buffer: called while the connection has no stream
+    /// (PATCH.md). The next read allocates the read buffer again once bytes
+    /// come.
+    pub fn release_idle_buffers(&mut self) {
+        if !self.buffered
+            && self.inner.read_buffer().is_empty()
+            && self.inner.read_buffer().capacity() > 0
+        {
+            *self.inner.read_buffer_mut() = BytesMut::new();
+            self.decoder.hpack.release_buffer();
+        }
     }
 
     pub fn get_ref(&self) -> &T {
@@ -439,7 +471,7 @@ where
         let _e = span.enter();
         loop {
             tracing::trace!("poll");
-            let bytes = match ready!(Pin::new(&mut self.inner).poll_next(cx)) {
+            let bytes = match ready!(self.poll_frame_bytes(cx)) {
                 Some(Ok(bytes)) => bytes,
                 Some(Err(e)) => return Poll::Ready(Some(Err(map_err(e)))),
                 None => return Poll::Ready(None),
@@ -451,6 +483,45 @@ where
                 return Poll::Ready(Some(Ok(frame)));
             }
         }
+    }
+}
+
+impl<T> FramedRead<T>
+where
+    T: AsyncRead + Unpin,
+{
+    /// The next frame's bytes: from `inner`, except while the read buffer is
+    /// released (PATCH.md). Then the first read goes to the stack, and the
+    /// buffer is allocated only if bytes came; the frames among them are
+    /// split off here, because `inner` would read again before framing what
+    /// it did not read itself.
+    fn poll_frame_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<BytesMut>>> {
+        if self.buffered {
+            let mut buffer = std::mem::take(self.inner.read_buffer_mut());
+            let decoded = self.inner.decoder_mut().decode(&mut buffer);
+            *self.inner.read_buffer_mut() = buffer;
+            match decoded {
+                Ok(Some(bytes)) => return Poll::Ready(Some(Ok(bytes))),
+                Ok(None) => self.buffered = false,
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+        if self.inner.read_buffer().capacity() == 0 {
+            let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); IDLE_READ_SIZE];
+            let mut read = ReadBuf::uninit(&mut stack);
+            if let Err(e) = ready!(Pin::new(self.inner.get_mut()).poll_read(cx, &mut read)) {
+                return Poll::Ready(Some(Err(e)));
+            }
+            if !read.filled().is_empty() {
+                let buffer = self.inner.read_buffer_mut();
+                buffer.reserve(READ_BUFFER_CAPACITY);
+                buffer.extend_from_slice(read.filled());
+                self.buffered = true;
+                return self.poll_frame_bytes(cx);
+            }
+            // End of stream: `inner` reads it again and ends as usual.
+        }
+        Pin::new(&mut self.inner).poll_next(cx)
     }
 }
 

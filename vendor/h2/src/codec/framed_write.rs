@@ -60,7 +60,9 @@ enum Next<B> {
     Continuation(frame::Continuation),
 }
 
-/// Initialize the connection with this amount of write buffer.
+/// Allocate the write buffer with this capacity when a frame is buffered
+/// and it has none (it is allocated on demand and released while the
+/// connection is idle: PATCH.md).
 ///
 /// The minimum MAX_FRAME_SIZE is 16kb, so always be able to send a HEADERS
 /// frame that big.
@@ -93,7 +95,7 @@ where
             final_flush_done: false,
             encoder: Encoder {
                 hpack: hpack::Encoder::default(),
-                buf: Cursor::new(BytesMut::with_capacity(DEFAULT_BUFFER_CAPACITY)),
+                buf: Cursor::new(BytesMut::new()),
                 next: None,
                 last_data_frame: None,
                 max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
@@ -223,6 +225,10 @@ where
     fn buffer(&mut self, item: Frame<B>) -> Result<(), UserError> {
         // Ensure that we have enough capacity to accept the write.
         assert!(self.has_capacity());
+        if self.buf.get_ref().capacity() == 0 {
+            // Released while idle (PATCH.md): allocated again for this frame.
+            self.buf.get_mut().reserve(DEFAULT_BUFFER_CAPACITY);
+        }
         let span = tracing::trace_span!("FramedWrite::buffer", frame = ?item);
         let _e = span.enter();
 
@@ -307,9 +313,11 @@ where
     }
 
     fn has_capacity(&self) -> bool {
+        // No buffer at all (released while idle) is room: `buffer` allocates it.
         self.next.is_none()
-            && (self.buf.get_ref().capacity() - self.buf.get_ref().len()
-                >= self.min_buffer_capacity)
+            && (self.buf.get_ref().capacity() == 0
+                || self.buf.get_ref().capacity() - self.buf.get_ref().len()
+                    >= self.min_buffer_capacity)
     }
 
     fn is_empty(&self) -> bool {
@@ -341,6 +349,17 @@ impl<T, B> FramedWrite<T, B> {
     /// Set the peer's header table size.
     pub fn set_header_table_size(&mut self, val: usize) {
         self.encoder.hpack.update_max_size(val);
+    }
+
+    /// Gives back the write buffer when it holds nothing to send; the next
+    /// frame buffered allocates it again (PATCH.md).
+    pub fn release_idle_buffer(&mut self) {
+        if self.encoder.next.is_none()
+            && !self.encoder.buf.has_remaining()
+            && self.encoder.buf.get_ref().capacity() > 0
+        {
+            self.encoder.buf = Cursor::new(BytesMut::new());
+        }
     }
 
     /// Retrieve the last data frame that has been sent

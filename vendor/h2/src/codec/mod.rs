@@ -116,6 +116,14 @@ impl<T, B> Codec<T, B> {
         self.inner.get_mut().get_mut()
     }
 
+    /// Gives back the read and write buffers while they hold nothing: called
+    /// when the connection has no stream open (PATCH.md). Each is allocated
+    /// again when it is next needed.
+    pub(crate) fn release_idle_buffers(&mut self) {
+        self.inner.release_idle_buffers();
+        self.framed_write().release_idle_buffer();
+    }
+
     /// Takes the data payload value that was fully written to the socket
     pub(crate) fn take_last_data_frame(&mut self) -> Option<Data<B>> {
         self.framed_write().take_last_data_frame()

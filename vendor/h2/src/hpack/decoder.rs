@@ -149,6 +149,10 @@ struct StringMarker {
     string: Option<Bytes>,
 }
 
+/// What the Huffman scratch buffer is allocated with when it has no room
+/// left (the size upstream allocates it with up front).
+const SCRATCH_CAPACITY: usize = 4096;
+
 // ===== impl Decoder =====
 
 impl Decoder {
@@ -158,8 +162,16 @@ impl Decoder {
             max_size_update: None,
             last_max_update: size,
             table: Table::new(size),
-            buffer: BytesMut::with_capacity(4096),
+            // Allocated on first use (PATCH.md).
+            buffer: BytesMut::new(),
         }
+    }
+
+    /// Gives back the scratch buffer of Huffman-decoded strings (the strings
+    /// decoded into it own their part of it): called while the connection
+    /// is idle (PATCH.md).
+    pub fn release_buffer(&mut self) {
+        self.buffer = BytesMut::new();
     }
 
     /// Queues a potential size update
@@ -214,8 +226,9 @@ impl Decoder {
                     can_resize = false;
                     let entry = self.decode_literal(src, true)?;
 
-                    // Insert the header into the table
-                    self.table.insert(entry.clone());
+                    // Insert the header into the table: a copy, so that the
+                    // entry does not keep the frame's read buffer (PATCH.md).
+                    self.table.insert(entry.detached());
                     consume(src);
 
                     if f(entry).is_break() {
@@ -333,6 +346,9 @@ impl Decoder {
 
         let offset = (buf.position() - old_pos) as usize;
         if huff {
+            if self.buffer.capacity() == 0 {
+                self.buffer.reserve(SCRATCH_CAPACITY);
+            }
             let ret = {
                 let raw = &buf.chunk()[..len];
                 huffman::decode(raw, &mut self.buffer).map(|buf| StringMarker {

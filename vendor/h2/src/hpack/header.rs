@@ -178,6 +178,32 @@ impl Header {
         }
     }
 
+    /// A copy that shares no memory with the frame it was decoded from
+    /// (PATCH.md: a dynamic table entry lives as long as the connection and
+    /// must not keep a read buffer allocated).
+    pub fn detached(&self) -> Header {
+        match *self {
+            Header::Field {
+                ref name,
+                ref value,
+            } => {
+                let mut copy = HeaderValue::from_bytes(value.as_bytes())
+                    .unwrap_or_else(|_| value.clone());
+                copy.set_sensitive(value.is_sensitive());
+                Header::Field {
+                    name: name.clone(),
+                    value: copy,
+                }
+            }
+            Header::Authority(ref v) => Header::Authority(BytesStr::from(v.as_str())),
+            Header::Method(ref v) => Header::Method(v.clone()),
+            Header::Scheme(ref v) => Header::Scheme(BytesStr::from(v.as_str())),
+            Header::Path(ref v) => Header::Path(BytesStr::from(v.as_str())),
+            Header::Protocol(ref v) => Header::Protocol(Protocol::from(v.as_str())),
+            Header::Status(v) => Header::Status(v),
+        }
+    }
+
     pub fn is_sensitive(&self) -> bool {
         match *self {
             Header::Field { ref value, .. } => value.is_sensitive(),

@@ -356,6 +356,8 @@ where
                                 continue;
                             }
 
+                            self.release_if_idle();
+
                             return Poll::Pending;
                         }
                     };
@@ -382,6 +384,15 @@ where
                     return Poll::Ready(self.take_error(reason, initiator));
                 }
             }
+        }
+    }
+
+    /// Everything is flushed and the peer has sent nothing more: with no
+    /// stream open, the buffers are given back until the peer sends again,
+    /// as HAProxy gives back an idle connection's buffers (PATCH.md).
+    fn release_if_idle(&mut self) {
+        if self.inner.streams.release_if_idle() {
+            self.codec.release_idle_buffers();
         }
     }
 

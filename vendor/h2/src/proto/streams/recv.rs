@@ -90,6 +90,12 @@ pub(super) enum DataFrameAccounting {
 }
 
 impl Recv {
+    /// Gives back the room of the buffer of received frames when it holds
+    /// none (PATCH.md).
+    pub(super) fn release_if_empty(&mut self) {
+        self.buffer.release_if_empty();
+    }
+
     pub fn new(peer: peer::Dyn, config: &Config) -> Self {
         let next_stream_id = if peer.is_server() { 1 } else { 2 };
 

@@ -86,6 +86,15 @@ impl Store {
         }
     }
 
+    /// Gives back the room of the streams' slab and index when no stream is
+    /// stored (PATCH.md).
+    pub(super) fn release_if_empty(&mut self) {
+        if self.slab.is_empty() && self.ids.is_empty() && self.slab.capacity() > 0 {
+            self.slab = slab::Slab::new();
+            self.ids = IndexMap::new();
+        }
+    }
+
     pub fn find_mut(&mut self, id: &StreamId) -> Option<Ptr<'_>> {
         let index = {
             let key = self.ids.get(id)?;

@@ -1157,6 +1157,21 @@ where
         me.counts.has_streams() || me.refs > 1
     }
 
+    /// With no stream open, gives back the room of the stream store and the
+    /// frame buffers that hold nothing, and says so (the connection then
+    /// gives back its codec's buffers: PATCH.md).
+    pub(crate) fn release_if_idle(&mut self) -> bool {
+        let mut me = self.inner.lock().unwrap();
+        if me.counts.has_streams() {
+            return false;
+        }
+        me.store.release_if_empty();
+        me.actions.recv.release_if_empty();
+        drop(me);
+        self.send_buffer.inner.lock().unwrap().release_if_empty();
+        true
+    }
+
     #[cfg(feature = "unstable")]
     pub fn num_wired_streams(&self) -> usize {
         let me = self.inner.lock().unwrap();
