@@ -147,6 +147,11 @@ impl BufferProgress {
     }
 }
 
+/// The largest read into an empty [`DeframerVecBuffer`], and what it grows by
+/// for a read.
+#[cfg(feature = "std")]
+const READ_SIZE: usize = 4096;
+
 #[derive(Default, Debug)]
 pub(crate) struct DeframerVecBuffer {
     /// Buffer of data read from the socket, in the process of being parsed into messages.
@@ -197,6 +202,9 @@ impl DeframerVecBuffer {
 impl DeframerVecBuffer {
     /// Read some bytes from `rd`, and add them to the buffer.
     pub(crate) fn read(&mut self, rd: &mut dyn io::Read, in_handshake: bool) -> io::Result<usize> {
+        if self.used == 0 {
+            return self.read_unbuffered(rd, in_handshake);
+        }
         if let Err(err) = self.prepare_read(in_handshake) {
             return Err(io::Error::new(io::ErrorKind::InvalidData, err));
         }
@@ -210,14 +218,38 @@ impl DeframerVecBuffer {
         Ok(new_bytes)
     }
 
+    /// [`Self::read`] with nothing buffered (PATCH.md): the read goes to the
+    /// stack, and `buf` is allocated only if bytes came. A read that finds
+    /// nothing to read (`WouldBlock`) releases `buf`: a connection waiting
+    /// for its peer holds no buffer.
+    fn read_unbuffered(&mut self, rd: &mut dyn io::Read, in_handshake: bool) -> io::Result<usize> {
+        let mut first = [0u8; READ_SIZE];
+        let new_bytes = match rd.read(&mut first) {
+            Ok(n) => n,
+            Err(err) => {
+                if err.kind() == io::ErrorKind::WouldBlock {
+                    self.buf = Vec::new();
+                }
+                return Err(err);
+            }
+        };
+        if new_bytes == 0 {
+            return Ok(0);
+        }
+        if let Err(err) = self.prepare_read(in_handshake) {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, err));
+        }
+        self.buf[..new_bytes].copy_from_slice(&first[..new_bytes]);
+        self.used = new_bytes;
+        Ok(new_bytes)
+    }
+
     /// Resize the internal `buf` if necessary for reading more bytes.
     fn prepare_read(&mut self, is_joining_hs: bool) -> Result<(), &'static str> {
         /// TLS allows for handshake messages of up to 16MB.  We
         /// restrict that to 64KB to limit potential for denial-of-
         /// service.
         const MAX_HANDSHAKE_SIZE: u32 = 0xffff;
-
-        const READ_SIZE: usize = 4096;
 
         // We allow a maximum of 64k of buffered data for handshake messages only. Enforce this
         // by varying the maximum allowed buffer size here based on whether a prefix of a
