@@ -77,6 +77,23 @@ impl Session {
     pub(crate) fn body_complete(&self) -> bool {
         self.body.complete()
     }
+
+    /// The first bytes of a request head arrived now (its `%tr`, the start of its `%TR`).
+    pub(crate) fn note_first_bytes(&self) {
+        *self
+            .first_bytes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((Instant::now(), std::time::SystemTime::now()));
+    }
+
+    /// When the head in progress began to arrive, if it did.
+    pub(crate) fn first_bytes_at(&self) -> Option<Instant> {
+        self.first_bytes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map(|(at, _)| at)
+    }
 }
 
 /// A request body not yet on its way: still unread, or buffered for

@@ -113,14 +113,14 @@ impl Gateway {
         let live = self.register(started, exchange.clone());
         let service = ConnService {
             gw: self.clone(),
-            session,
+            session: session.clone(),
             exchange: exchange.clone(),
         };
         if h2 {
             let stream = crate::stats::Wire::client(stream, stats);
             self.serve_http2(stream, service, waits, stop).await;
         } else {
-            let io = ClientIo::new(stream, exchange, stats);
+            let io = ClientIo::new(stream, exchange, stats, session);
             self.serve_http1(io, service, waits, stop).await;
         }
         drop((held, live, counted));

@@ -1,9 +1,9 @@
 //! What a client connection holds between its requests: the socket and the
 //! bytes read past the last request, nothing of HTTP. hyper keeps a read and a
 //! write buffer (8 KiB each) for as long as its connection object lives, so
-//! the gateway serves each request with its own hyper connection and keeps
-//! only the socket while the client is idle (HAProxy keeps no buffer on an
-//! idle connection either).
+//! the gateway hands the socket back from hyper once the client has been idle
+//! for a moment and keeps only the socket while the client stays idle (HAProxy
+//! keeps no buffer on an idle connection either); see `http1.rs` for when.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::Notify;
 
 use super::stream::ClientStream;
+use crate::proxy::Session;
 use crate::stats::{Counters, Wire};
 
 /// The client's socket, with the bytes hyper had read past the previous
@@ -27,6 +28,8 @@ pub(crate) struct ClientIo {
     pub(crate) sock: TokioIo<Wire<ClientStream>>,
     pub(crate) unread: Bytes,
     exchange: Arc<Exchange>,
+    /// Where the first bytes of a request are noted (`%tr`).
+    session: Arc<Session>,
 }
 
 impl ClientIo {
@@ -34,11 +37,20 @@ impl ClientIo {
         sock: ClientStream,
         exchange: Arc<Exchange>,
         frontend: Arc<Counters>,
+        session: Arc<Session>,
     ) -> Self {
         Self {
             sock: TokioIo::new(Wire::client(sock, frontend)),
             unread: Bytes::new(),
             exchange,
+            session,
+        }
+    }
+
+    /// Bytes came between two requests (not the rest of a body): a head has begun.
+    fn read_some(&self) {
+        if self.session.body_complete() && self.exchange.bytes_between_requests() {
+            self.session.note_first_bytes();
         }
     }
 }
@@ -53,11 +65,12 @@ impl Read for ClientIo {
             let n = self.unread.len().min(buf.remaining());
             let head = self.unread.split_to(n);
             buf.put_slice(&head);
+            self.read_some();
             return Poll::Ready(Ok(()));
         }
         let r = Pin::new(&mut self.sock).poll_read(cx, buf);
-        if r.is_pending() {
-            self.exchange.nothing_to_read();
+        if let Poll::Ready(Ok(())) = r {
+            self.read_some();
         }
         r
     }
@@ -95,12 +108,11 @@ impl Write for ClientIo {
 
 /// What the connection's loop learns from its requests and responses.
 ///
-/// The moment to take the socket back from hyper: its response is complete
-/// (hyper dropped the body) and hyper found nothing more to read (its read
-/// buffer is empty, as it reads the socket only then, and the socket had
-/// nothing). Asked to stop then, hyper ends without writing anything more,
-/// and the next request (if any arrived since) stays in the socket or in the
-/// bytes hyper hands back. Asked earlier, hyper would already be serving a
+/// The client is idle when its responses are complete (hyper dropped their
+/// bodies) and no byte came since. Asked to stop then, hyper ends without
+/// writing anything more, and the next request (if any arrived since, or
+/// read with the last one: pipelined) stays in the socket or in the bytes
+/// hyper hands back. Asked earlier, hyper would already be serving a
 /// pipelined request and would tell that client to close.
 ///
 /// It is handed back only where hyper would have kept it alive (its rules,
@@ -109,10 +121,6 @@ impl Write for ClientIo {
 /// `Connection: close`, a body delimited by the close).
 #[derive(Debug, Default)]
 pub(crate) struct Exchange {
-    /// The current hyper connection's last response is complete and hyper
-    /// has nothing to read.
-    idle: Notify,
-    is_idle: AtomicBool,
     /// Responses of the current hyper connection whose body hyper dropped.
     done: AtomicUsize,
     /// Requests the current hyper connection passed to the service.
@@ -226,17 +234,27 @@ impl Exchange {
         self.heads.store(0, Ordering::Relaxed);
         self.answered.store(0, Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
-        self.is_idle.store(false, Ordering::Relaxed);
         self.close.store(false, Ordering::Relaxed);
     }
 
-    /// hyper read the socket and it had nothing.
-    fn nothing_to_read(&self) {
+    /// hyper read bytes: when no request is in progress and no head had
+    /// begun, they begin one (true: the first bytes of a head).
+    fn bytes_between_requests(&self) -> bool {
         let heads = self.heads.load(Ordering::Relaxed);
-        if heads > 0 && self.done.load(Ordering::Relaxed) == heads {
-            self.is_idle.store(true, Ordering::Relaxed);
-            self.idle.notify_waiters();
+        if self.done.load(Ordering::Relaxed) != heads || self.head_begun.load(Ordering::Relaxed) {
+            return false;
         }
+        self.head_begun.store(true, Ordering::Relaxed);
+        true
+    }
+
+    /// Whether the current hyper connection answered a request, hyper is done
+    /// with every response, and the client sent nothing since.
+    pub(crate) fn is_idle(&self) -> bool {
+        let heads = self.heads.load(Ordering::Relaxed);
+        heads > 0
+            && self.done.load(Ordering::Relaxed) == heads
+            && !self.head_begun.load(Ordering::Relaxed)
     }
 
     /// Whether the hyper connection that ended completed every exchange it
@@ -252,20 +270,6 @@ impl Exchange {
     /// call (at once if one did: the notice is kept until awaited).
     pub(crate) async fn changed(&self) {
         self.changed.notified().await;
-    }
-
-    /// Resolves once the current hyper connection has sent its response
-    /// and has nothing to read.
-    pub(crate) async fn idle(&self) {
-        loop {
-            let notified = self.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_idle.load(Ordering::Relaxed) {
-                return;
-            }
-            notified.await;
-        }
     }
 }
 
