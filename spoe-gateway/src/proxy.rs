@@ -78,21 +78,16 @@ impl Session {
         self.body.complete()
     }
 
-    /// The first bytes of a request head arrived now (its `%tr`, the start of its `%TR`).
-    pub(crate) fn note_first_bytes(&self) {
-        *self
+    /// When the head in progress began to arrive (its `%tr`, the start of its
+    /// `%TR`): as noted, else now, which is noted.
+    pub(crate) fn first_bytes(&self) -> Instant {
+        let mut first = self
             .first_bytes
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((Instant::now(), std::time::SystemTime::now()));
-    }
-
-    /// When the head in progress began to arrive, if it did.
-    pub(crate) fn first_bytes_at(&self) -> Option<Instant> {
-        self.first_bytes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .map(|(at, _)| at)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        first
+            .get_or_insert_with(|| (Instant::now(), std::time::SystemTime::now()))
+            .0
     }
 }
 

@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::Notify;
 
 use super::stream::ClientStream;
-use crate::proxy::Session;
+use crate::body::Progress;
 use crate::stats::{Counters, Wire};
 
 /// The client's socket, with the bytes hyper had read past the previous
@@ -28,8 +28,6 @@ pub(crate) struct ClientIo {
     pub(crate) sock: TokioIo<Wire<ClientStream>>,
     pub(crate) unread: Bytes,
     exchange: Arc<Exchange>,
-    /// Where the first bytes of a request are noted (`%tr`).
-    session: Arc<Session>,
 }
 
 impl ClientIo {
@@ -37,20 +35,11 @@ impl ClientIo {
         sock: ClientStream,
         exchange: Arc<Exchange>,
         frontend: Arc<Counters>,
-        session: Arc<Session>,
     ) -> Self {
         Self {
             sock: TokioIo::new(Wire::client(sock, frontend)),
             unread: Bytes::new(),
             exchange,
-            session,
-        }
-    }
-
-    /// Bytes came between two requests (not the rest of a body): a head has begun.
-    fn read_some(&self) {
-        if self.session.body_complete() && self.exchange.bytes_between_requests() {
-            self.session.note_first_bytes();
         }
     }
 }
@@ -65,12 +54,12 @@ impl Read for ClientIo {
             let n = self.unread.len().min(buf.remaining());
             let head = self.unread.split_to(n);
             buf.put_slice(&head);
-            self.read_some();
+            self.exchange.bytes_read();
             return Poll::Ready(Ok(()));
         }
         let r = Pin::new(&mut self.sock).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = r {
-            self.read_some();
+            self.exchange.bytes_read();
         }
         r
     }
@@ -119,8 +108,10 @@ impl Write for ClientIo {
 /// `proto/h1/role.rs`: the request's version and `Connection`,
 /// Content-Length with Transfer-Encoding, an upgrade; the response's
 /// `Connection: close`, a body delimited by the close).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Exchange {
+    /// The latest request's body: bytes read before its end are not a head.
+    body: Arc<Progress>,
     /// Responses of the current hyper connection whose body hyper dropped.
     done: AtomicUsize,
     /// Requests the current hyper connection passed to the service.
@@ -152,8 +143,19 @@ pub(crate) enum Phase {
 }
 
 impl Exchange {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    /// The exchanges of a connection whose requests' bodies progress in `body`.
+    pub(crate) fn new(body: Arc<Progress>) -> Arc<Self> {
+        Arc::new(Self {
+            body,
+            done: AtomicUsize::new(0),
+            heads: AtomicUsize::new(0),
+            answered: AtomicUsize::new(0),
+            close: AtomicBool::new(false),
+            http10: AtomicBool::new(false),
+            head_begun: AtomicBool::new(false),
+            drop: AtomicBool::new(false),
+            changed: Notify::new(),
+        })
     }
 
     /// Notes what the request says about the connection.
@@ -237,15 +239,16 @@ impl Exchange {
         self.close.store(false, Ordering::Relaxed);
     }
 
-    /// hyper read bytes: when no request is in progress and no head had
-    /// begun, they begin one (true: the first bytes of a head).
-    fn bytes_between_requests(&self) -> bool {
+    /// hyper read bytes: when no request is in progress, the last body was
+    /// read to its end and no head had begun, they begin one.
+    fn bytes_read(&self) {
         let heads = self.heads.load(Ordering::Relaxed);
-        if self.done.load(Ordering::Relaxed) != heads || self.head_begun.load(Ordering::Relaxed) {
-            return false;
+        if self.done.load(Ordering::Relaxed) == heads
+            && !self.head_begun.load(Ordering::Relaxed)
+            && self.body.complete()
+        {
+            self.head_begun.store(true, Ordering::Relaxed);
         }
-        self.head_begun.store(true, Ordering::Relaxed);
-        true
     }
 
     /// Whether the current hyper connection answered a request, hyper is done
@@ -344,7 +347,7 @@ mod tests {
         headers: &[(&str, &str)],
         len: Option<usize>,
     ) -> Arc<Exchange> {
-        let ex = Exchange::new();
+        let ex = Exchange::new(Progress::new());
         ex.reset();
         ex.request(req);
         let mut resp = hyper::Response::new(Full::new(Bytes::from(vec![b'x'; len.unwrap_or(1)])));
@@ -381,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_connection_goes_idle_head_busy_idle() {
-        let ex = Exchange::new();
+        let ex = Exchange::new(Progress::new());
         assert_eq!(ex.phase(), Phase::Idle, "nothing read yet");
         ex.head_started();
         assert_eq!(ex.phase(), Phase::Head);
@@ -457,7 +460,7 @@ mod tests {
             );
         }
         // A request whose response hyper has not finished with.
-        let ex = Exchange::new();
+        let ex = Exchange::new(Progress::new());
         ex.reset();
         ex.request(&request(HTTP_11, &[]));
         assert!(!ex.reusable(), "response still in progress");

@@ -78,8 +78,6 @@ impl Gateway {
         stop: CancellationToken,
     ) {
         let mut first = true;
-        // When the keep-alive wait of a handed-back connection ends.
-        let mut keep_alive_until = waits.first_head;
         loop {
             // Until the client sends something the connection holds no HTTP
             // state: hyper allocates its read buffer when it starts reading,
@@ -90,10 +88,12 @@ impl Gateway {
             // decrypted: the socket will not say so.
             let buffered = first && io.sock.inner_mut().get_mut().has_buffered();
             if io.unread.is_empty() {
+                // The keep-alive wait began when the socket was handed back,
+                // `KEPT_WARM` ago.
                 let until = if first {
                     waits.first_head
                 } else {
-                    keep_alive_until
+                    Instant::now() + waits.keep_alive().saturating_sub(KEPT_WARM)
                 };
                 let readable = if buffered {
                     Ok(Ok(()))
@@ -106,7 +106,7 @@ impl Gateway {
                 match readable {
                     Ok(Ok(())) => {
                         service.exchange.head_started();
-                        service.session.note_first_bytes();
+                        service.session.first_bytes();
                     }
                     Ok(Err(e)) => {
                         tracing::debug!(client = %service.session.client(), error = %e, "client connection failed before its request");
@@ -134,19 +134,15 @@ impl Gateway {
             let served =
                 Box::pin(self.serve_requests(io, service.clone(), waits, &stop, opening)).await;
             match served {
-                Some((back, until)) => {
-                    io = back;
-                    keep_alive_until = until;
-                }
+                Some(back) => io = back,
                 None => return,
             }
         }
     }
 
     /// Serves requests on `io` with one hyper connection until the client
-    /// has been idle for [`KEPT_WARM`]; then hands the socket back with the
-    /// end of its keep-alive wait (`None`: the connection is closed, or must
-    /// be). `opening`: the connection's first request, whose absence HAProxy
+    /// has been idle for [`KEPT_WARM`]; then hands the socket back (`None`:
+    /// the connection is closed, or must be). `opening`: the connection's first request, whose absence HAProxy
     /// logs and whose head's wait runs from the accept.
     async fn serve_requests(
         &self,
@@ -155,7 +151,7 @@ impl Gateway {
         waits: ClientWaits,
         stop: &CancellationToken,
         opening: bool,
-    ) -> Option<(ClientIo, Instant)> {
+    ) -> Option<ClientIo> {
         let exchange = service.exchange.clone();
         let session = service.session.clone();
         let client = session.client();
@@ -176,7 +172,7 @@ impl Gateway {
         let mut registered = false;
         // Set once the client has been idle for `KEPT_WARM`: hyper is asked
         // to stop and the socket comes back with the keep-alive wait's end.
-        let mut handing_back = None;
+        let mut handing_back = false;
         let mut stopping = false;
         let done = loop {
             let woke = std::future::poll_fn(|cx| {
@@ -197,7 +193,7 @@ impl Gateway {
                 } else if !stopping && stop.is_cancelled() {
                     return Poll::Ready(Woke::Stop);
                 }
-                if handing_back.is_some() || stopping {
+                if handing_back || stopping {
                     // hyper ends: nothing more to time.
                     return Poll::Pending;
                 }
@@ -214,7 +210,7 @@ impl Gateway {
                         let deadline = if opening && !exchange.served_any() {
                             waits.first_head
                         } else {
-                            session.first_bytes_at().unwrap_or_else(Instant::now) + waits.head()
+                            session.first_bytes() + waits.head()
                         };
                         timer.as_mut().reset(deadline);
                         wait = Wait::Head;
@@ -252,7 +248,7 @@ impl Gateway {
                     // The keep-alive wait ran out before `KEPT_WARM`: an idle
                     // connection closes without a word, as in HAProxy.
                     Wait::Next { until } if until <= Instant::now() => return None,
-                    Wait::Next { until } => handing_back = Some(until),
+                    Wait::Next { .. } => handing_back = true,
                 },
             }
             std::pin::Pin::new(&mut conn).graceful_shutdown();
@@ -312,12 +308,11 @@ impl Gateway {
         }
         // The next request may start from a message boundary only when
         // this one's body was read to its end.
-        let again =
-            handing_back.filter(|_| !stopping && exchange.reusable() && session.body_complete());
-        let Some(until) = again else {
+        let again = handing_back && !stopping && exchange.reusable() && session.body_complete();
+        if !again {
             let _ = io.sock.inner_mut().shutdown().await;
             return None;
-        };
+        }
         // hyper's read buffer comes back as `Bytes` even when empty:
         // keeping it would keep hyper's 8 KiB allocation. Bytes read past
         // the request (pipelined) are copied, and are few.
@@ -326,7 +321,7 @@ impl Gateway {
         } else {
             Bytes::copy_from_slice(&parts.read_buf)
         };
-        Some((io, until))
+        Some(io)
     }
 }
 
