@@ -115,10 +115,9 @@ impl Gateway {
         let stream = match tcp_generation {
             Some(generation) => {
                 let conns = conns.clone();
-                match self
-                    .serve_tcp(generation, stream, &facts, conns, (started, accepted))
-                    .await
-                {
+                // Boxed: an HTTP connection's task keeps no room for a tcp stream's states.
+                let tcp = self.serve_tcp(generation, stream, &facts, conns, (started, accepted));
+                match Box::pin(tcp).await {
                     // Its backend is in `mode http`: the connection is HTTP from now on.
                     Some(stream) => stream,
                     None => return drop((held, counted)),
