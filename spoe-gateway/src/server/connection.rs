@@ -73,6 +73,17 @@ impl Gateway {
         let tcp_generation = frontend
             .is_some_and(|f| f.mode == crate::model::Mode::Tcp)
             .then(|| generation.clone());
+        // `tcp-request connection` rules: a rejected connection is closed at once, without a
+        // log line, counted in the frontend's connections and its `dcon` (HAProxy's
+        // `tcp_exec_l4_rules()`), not as a session.
+        if let Some(f) = frontend
+            && !crate::tcp::inspect::connection_accepted(&f.tcp_rules, &f.acls, &facts)
+        {
+            stats.cum_conn.inc();
+            stats.conn_rate.add();
+            stats.denied_conn.inc();
+            return;
+        }
         drop(generation);
         let counted = Counted::new(stats.clone());
         // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
