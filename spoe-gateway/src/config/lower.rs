@@ -147,6 +147,8 @@ pub(super) struct Proxy {
     pub(super) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(super) http_mode: HttpMode,
+    /// `stick-table`.
+    pub(super) stick_table: Option<crate::sticktable::decl::StickTableDecl>,
 }
 
 impl Proxy {
@@ -198,6 +200,7 @@ impl Proxy {
             stats_own: false,
             forwardfor: None,
             http_mode: HttpMode::KeepAlive,
+            stick_table: None,
         }
     }
 
@@ -292,6 +295,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) misplaced: Vec<String>,
     /// `global`'s Lua directives, and the files once loaded.
     pub(super) lua: super::lua::LuaGlobal,
+    /// The names of the `peers` sections read so far.
+    pub(super) peers: Vec<String>,
 }
 
 impl<'a, 'e> Lowerer<'a, 'e> {
@@ -318,6 +323,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             ssl: SslGlobal::default(),
             misplaced: Vec::new(),
             lua: super::lua::LuaGlobal::default(),
+            peers: Vec::new(),
         }
     }
 

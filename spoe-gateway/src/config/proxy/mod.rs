@@ -22,6 +22,7 @@ mod routing;
 mod rules;
 mod server;
 mod stats;
+mod sticktable;
 mod timeout;
 mod unique_id;
 
@@ -191,6 +192,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
             ("StatsPage.show_desc", "stats_page/html.rs"),
             ("StatsPage.scope", "stats_page/mod.rs"),
         ]),
+    },
+    Keyword {
+        name: "stick-table",
+        handler: |lw, p, line| lw.stick_table(p, line),
+        uses: Use::Runs(&[("GatewayConfig.tables", "generation/mod.rs")]),
     },
     Keyword {
         name: "clitimeout",
