@@ -191,6 +191,9 @@ pub struct Generation {
     _checks: tokio::task::JoinSet<()>,
     /// The stick tables (shared by every worker).
     pub(crate) tables: Arc<crate::sticktable::tables::Tables>,
+    /// Cancelled when the generation's `hard-stop-after` runs out after a reload: its `mode
+    /// tcp` connections still open are cut then.
+    pub(crate) cut: tokio_util::sync::CancellationToken,
 }
 
 fn agent_backend(config: &GatewayConfig, decl: &SpoeFilterDecl) -> AgentBackend {
@@ -361,10 +364,13 @@ impl Generation {
                 log: LogRoute::new(&f.logs, sinks),
             })
             .collect();
+        // HTTP backends, and the tcp backends a tcp frontend routes to (not the SPOE agents'
+        // backends: their engines connect and check them).
+        let tcp_routed = config.tcp_routed_backends();
         let backends = config
             .backends
             .iter()
-            .filter(|b| b.mode == crate::model::Mode::Http)
+            .filter(|b| b.mode == crate::model::Mode::Http || tcp_routed.contains(b.name.as_str()))
             .map(|b| {
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
@@ -447,6 +453,7 @@ impl Generation {
             idle: Notify::new(),
             _checks: checks,
             tables,
+            cut: tokio_util::sync::CancellationToken::new(),
         };
         generation.forget_other_stats(stats);
         Ok(generation)
