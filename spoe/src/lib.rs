@@ -148,4 +148,4 @@ pub use engine::settings::{
 pub use filter::{AgentBackend, Done, Prepared, SpoeFilter, StreamState};
 pub use log::{LogCounters, LogLine, Processed};
 pub use spop_io::Addr;
-pub use vars::{ResultPolicy, VarUpdate, var_name};
+pub use vars::{ResultPolicy, VarNames, VarUpdate, var_name};
