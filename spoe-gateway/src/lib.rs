@@ -42,6 +42,7 @@ mod runtime_api;
 pub mod server;
 pub mod stats;
 mod stats_page;
+mod tcp;
 pub mod tls;
 mod tunnel;
 mod txn;

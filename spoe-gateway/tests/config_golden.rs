@@ -191,25 +191,24 @@ backend agents
         ],
     },
     Case {
-        name: "frontends need mode http",
+        name: "frontends in mode tcp, by default or said",
         text: "\
 frontend plain
     bind :80
 frontend tcp
     mode tcp
     bind :81
+    http-request deny
 frontend nobind
     mode http
 ",
-        errors: &[
-            "parsing [haproxy.cfg:1:1] : frontend 'plain' must be in 'mode http' (no 'mode' line, and HAProxy's default mode is tcp)",
-            "parsing [haproxy.cfg:3:1] : frontend 'tcp' must be in 'mode http' (tcp frontends are not supported by the gateway)",
-        ],
+        errors: &[],
         warnings: &[
             "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'plain'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
             "parsing [haproxy.cfg:3:1] : missing timeouts for frontend 'tcp'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
-            "parsing [haproxy.cfg:6:1] : missing timeouts for frontend 'nobind'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
-            "parsing [haproxy.cfg:6:1] : frontend 'nobind' has no 'bind' directive. Please declare it as a backend if this was intended",
+            "parsing [haproxy.cfg:6:5] : 'http-request' is accepted and ignored: the frontend is in 'mode tcp' and these rules require HTTP mode (HAProxy ignores them too)",
+            "parsing [haproxy.cfg:7:1] : missing timeouts for frontend 'nobind'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+            "parsing [haproxy.cfg:7:1] : frontend 'nobind' has no 'bind' directive. Please declare it as a backend if this was intended",
         ],
     },
     Case {

@@ -79,7 +79,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "proxy",
         "mode",
-        "`http`; `tcp` only for the SPOE agents' backends",
+        "`http` and `tcp` (the default): a tcp frontend copies bytes to its tcp backend's server \
+         (the gateway's tcp proxy), or serves HTTP when the backend it routes to is `mode http`, as HAProxy \
+         upgrades it; no `tcp-request` rules, content inspection or `filter spoe` on a tcp \
+         frontend yet (errors naming them); a tcp backend no tcp frontend routes to is an SPOE \
+         agents' backend",
     ),
     (
         "proxy",

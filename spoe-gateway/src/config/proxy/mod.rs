@@ -330,21 +330,6 @@ impl Lowerer<'_, '_> {
                 ),
             );
         }
-        if p.mode != Some(Mode::Http) && !p.mode_unsure {
-            let why = if p.mode.is_none() {
-                "no 'mode' line, and HAProxy's default mode is tcp"
-            } else {
-                "tcp frontends are not supported by the gateway"
-            };
-            self.diag.error_msg(
-                p.span.clone(),
-                format!(
-                    "{} '{}' must be in 'mode http' ({why})",
-                    p.kind.keyword(),
-                    p.name
-                ),
-            );
-        }
     }
 
     /// HAProxy 2.6's warning (`check_config_validity()`): a frontend side without `timeout
