@@ -220,6 +220,7 @@ mod signal;
 pub mod testing;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod workers;
 
 pub use config::{Config, ConfigError};
 pub use engine_info::EngineInfo;
@@ -235,6 +236,7 @@ pub use server::Server;
 pub use spop::agent::{ConnectionEnd, Fragmentation};
 pub use spop_io::Addr;
 pub use tokio_util::sync::CancellationToken;
+pub use workers::Workers;
 
 // What a handler uses from the codec, so that an agent depends on `spoa`
 // (and tokio) only, with one version to keep in step.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -21,6 +22,7 @@ use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::metrics_http::MetricsEndpoint;
 use crate::shared::Shared;
+use crate::workers::Workers;
 use spop::agent::ConnectionEnd;
 
 /// Connections waiting for a slot (or being refused) at once beyond
@@ -39,12 +41,15 @@ enum Tls {}
 /// An agent: a handler, its settings and its metrics. Cheap to clone.
 pub struct Server<H> {
     shared: Arc<Shared<H>>,
+    /// Where connections run: spread over these, or on the caller's runtime.
+    workers: Option<Arc<Workers>>,
 }
 
 impl<H> Clone for Server<H> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
+            workers: self.workers.clone(),
         }
     }
 }
@@ -72,7 +77,18 @@ impl<H: Handler> Server<H> {
         config.validate()?;
         Ok(Self {
             shared: Arc::new(Shared::new(handler, config, metrics)),
+            workers: None,
         })
+    }
+
+    /// Serves the connections [`Server::serve`] accepts on `workers`, in
+    /// turn, each on one thread for its whole life (see [`Workers`]),
+    /// instead of on the caller's runtime. TCP and Unix sockets move to
+    /// their worker's runtime; accepting stays on the caller's.
+    #[must_use]
+    pub fn with_workers(mut self, workers: Arc<Workers>) -> Self {
+        self.workers = Some(workers);
+        self
     }
 
     /// The agent's metrics.
@@ -160,7 +176,14 @@ impl<H: Handler> Server<H> {
                     r = l.accept() => match r {
                         Ok((sock, peer)) => {
                             let _ = sock.set_nodelay(true);
-                            self.spawn_connection(&tracker, &counts, sock, Some(peer), tls.as_ref(), &connections);
+                            match self.workers.as_deref() {
+                                // Registered again with the worker's reactor, inside it.
+                                Some(w) => match sock.into_std() {
+                                    Ok(std) => self.spawn_connection(&tracker, &counts, move || tokio::net::TcpStream::from_std(std), Some(peer), tls.as_ref(), &connections, Some(w.next())),
+                                    Err(e) => accept_failed(e).await,
+                                },
+                                None => self.spawn_connection(&tracker, &counts, move || Ok(sock), Some(peer), tls.as_ref(), &connections, None),
+                            }
                         }
                         Err(e) => accept_failed(e).await,
                     },
@@ -170,7 +193,13 @@ impl<H: Handler> Server<H> {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     r = l.accept() => match r {
-                        Ok((sock, _)) => self.spawn_connection(&tracker, &counts, sock, None, tls.as_ref(), &connections),
+                        Ok((sock, _)) => match self.workers.as_deref() {
+                            Some(w) => match sock.into_std() {
+                                Ok(std) => self.spawn_connection(&tracker, &counts, move || tokio::net::UnixStream::from_std(std), None, tls.as_ref(), &connections, Some(w.next())),
+                                Err(e) => accept_failed(e).await,
+                            },
+                            None => self.spawn_connection(&tracker, &counts, move || Ok(sock), None, tls.as_ref(), &connections, None),
+                        },
                         Err(e) => accept_failed(e).await,
                     },
                 }
@@ -272,14 +301,21 @@ impl<H: Handler> Server<H> {
         match tls {}
     }
 
+    /// Serves the connection `io` makes (on `on`, where its socket is
+    /// registered, or on the caller's runtime).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one accept loop's state, passed down once per connection"
+    )]
     fn spawn_connection<IO>(
         &self,
         tracker: &TaskTracker,
         counts: &Counts,
-        io: IO,
+        io: impl FnOnce() -> io::Result<IO> + Send + 'static,
         peer: Option<SocketAddr>,
         tls: Option<&Tls>,
         shutdown: &CancellationToken,
+        on: Option<&Handle>,
     ) where
         IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
@@ -309,7 +345,14 @@ impl<H: Handler> Server<H> {
         let this = self.clone();
         let token = shutdown.child_token();
         let tls = tls.cloned();
-        tracker.spawn(async move {
+        let task = async move {
+            let io = match io() {
+                Ok(io) => io,
+                Err(e) => {
+                    warn!(error = %e, "engine connection lost while moving to its worker");
+                    return;
+                }
+            };
             match tls {
                 None => {
                     this.serve_admitted(io, peer, token, admission).await;
@@ -319,7 +362,11 @@ impl<H: Handler> Server<H> {
                         .await
                 }
             }
-        });
+        };
+        match on {
+            Some(handle) => tracker.spawn_on(task, handle),
+            None => tracker.spawn(task),
+        };
     }
 }
 

@@ -347,7 +347,7 @@ impl Engine {
                     frame_id,
                     actions,
                     ..
-                }) => return Ok((stream_id, frame_id, actions.into())),
+                }) => return Ok((stream_id, frame_id, actions.to_vec().into())),
                 Some(EngineEvent::Skipped(_)) => {}
                 Some(other) => return Err(protocol(format!("expected an ACK, got {other:?}"))),
                 None => return Err(protocol("the connection is over".into())),

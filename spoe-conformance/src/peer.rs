@@ -352,7 +352,7 @@ impl Peer {
                 stream_id,
                 frame_id,
                 actions,
-            } => Event::Frame(Frame::ack(stream_id, frame_id, actions)),
+            } => Event::Frame(Frame::ack(stream_id, frame_id, actions.to_vec())),
             EngineEvent::Skipped(header) | EngineEvent::Ignored(header) => Event::Frame(Frame {
                 header,
                 body: if header.frame_type == FrameType::ACK {

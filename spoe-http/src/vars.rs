@@ -14,8 +14,9 @@ use spoe::VarUpdate;
 use spoe::expr::{Sample, SampleType, VarRef, VarScope};
 use spop::TypedData;
 
-/// Variables by full name (`txn.demo.score`).
-pub type VarMap = HashMap<String, Sample>;
+/// Variables by full name (`txn.demo.score`). A name an agent sets is shared with the
+/// engine's table of names ([`spoe::VarNames`]): setting it copies no string.
+pub type VarMap = HashMap<Arc<str>, Sample>;
 
 /// A shared store of variables (`sess.` or `proc.`).
 pub type SharedVars = Arc<Mutex<VarMap>>;
@@ -119,7 +120,7 @@ impl Vars {
     /// as HAProxy refuses it when it parses the configuration.
     pub fn set(&mut self, name: &str, value: Option<Sample>) {
         match value {
-            Some(v) => self.insert(name.to_owned(), v),
+            Some(v) => self.insert(Arc::from(name), v),
             None => self.remove(name),
         }
     }
@@ -130,7 +131,7 @@ impl Vars {
     }
 
     /// Sets variable `name`, which becomes the key (no copy of the name).
-    fn insert(&mut self, name: String, value: Sample) {
+    fn insert(&mut self, name: Arc<str>, value: Sample) {
         let Some(scope) = scope_of(&name) else {
             return;
         };

@@ -4,7 +4,6 @@
 //! them, turns the outcome into variable updates, and logs HAProxy's SPOE
 //! line.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -19,7 +18,7 @@ use crate::engine::settings::{
 };
 use crate::expr::Fetch;
 use crate::log::{LogLine, Processed};
-use crate::vars::{ResultPolicy, VarUpdate};
+use crate::vars::{ResultPolicy, VarNames, VarUpdate};
 use spop_io::Addr;
 
 /// Evaluates and encodes the messages whose conditions hold, straight into
@@ -105,7 +104,8 @@ enum PreparedKind {
 /// What processing one event or group did.
 #[derive(Debug, Clone)]
 pub struct Done<'f> {
-    /// The engine's outcome.
+    /// The engine's outcome. Its `actions` are empty: the filter reads the
+    /// ACK in place, straight into `updates`.
     pub outcome: Outcome,
     /// The variables to set or unset, in order.
     pub updates: Vec<VarUpdate>,
@@ -162,8 +162,7 @@ impl<'f> Done<'f> {
 pub struct SpoeFilter {
     config: SpoeConfig,
     engine: Engine,
-    policy: ResultPolicy,
-    known: HashSet<String>,
+    names: VarNames,
     /// [`SpoeFilter::process`] emits the SPOE line through `tracing`.
     trace_log: bool,
 }
@@ -202,31 +201,21 @@ impl SpoeFilter {
     /// A filter over an engine started by the caller (tests, custom connectors).
     pub fn with_engine(config: SpoeConfig, engine: Engine) -> Self {
         let a = &config.agent;
-        let policy = ResultPolicy {
+        let mut names = VarNames::new(ResultPolicy {
             var_prefix: a.var_prefix.to_string(),
             set_on_error: a.set_on_error.as_ref().map(ToString::to_string),
             set_process_time: a.set_process_time.as_ref().map(ToString::to_string),
             set_total_time: a.set_total_time.as_ref().map(ToString::to_string),
             force_set_var: a.force_set_var,
-        };
-        let mut known: HashSet<String> = policy.own_names().into_iter().collect();
+        });
         // register-var-names lists bare names; the agent may set them in any scope.
-        for name in &a.register_var_names {
-            for scope in spop::VarScope::ALL {
-                if let Some(full) =
-                    crate::vars::var_name(scope, &policy.var_prefix, name.as_str().as_bytes())
-                {
-                    known.insert(full);
-                }
-            }
-        }
+        names.register_bare(a.register_var_names.iter().map(|n| n.as_str()));
         // As HAProxy, the line is written only for an agent with a `log` line.
         let trace_log = !config.agent.log.is_empty();
         Self {
             config,
             engine,
-            policy,
-            known,
+            names,
             trace_log,
         }
     }
@@ -240,7 +229,7 @@ impl SpoeFilter {
     /// Declares variable names the host's configuration uses (`var(...)`,
     /// `set-var(...)`), which agents may then set without `force-set-var`.
     pub fn register_var_names(&mut self, names: impl IntoIterator<Item = String>) {
-        self.known.extend(names);
+        self.names.register(names);
     }
 
     /// The configuration.
@@ -310,16 +299,17 @@ impl SpoeFilter {
     /// Sends prepared messages and returns the variable updates, within
     /// `timeout processing` of this call.
     pub async fn process<'f>(&'f self, prepared: Prepared, stream: &mut StreamState) -> Done<'f> {
-        let outcome = self.engine.process_payload(prepared.payload).await;
+        let (outcome, actions) = self.engine.process_payload(prepared.payload).await;
         stream.total = stream.total.saturating_add(outcome.timings.total);
         if !outcome.status.is_ok() && !self.config.agent.continue_on_error {
             stream.disabled = true;
         }
         let total_ms = u64::try_from(stream.total.as_millis()).unwrap_or(u64::MAX);
         let applying = Instant::now();
+        let process_ms = u64::try_from(outcome.timings.total.as_millis()).unwrap_or(u64::MAX);
         let updates = self
-            .policy
-            .updates(&outcome, total_ms, &|name: &str| self.known.contains(name));
+            .names
+            .updates(outcome.status, &actions, process_ms, total_ms);
         let agent = &self.config.agent;
         let what = match prepared.what {
             PreparedKind::Event(e) => Processed::Event(e.name()),

@@ -25,6 +25,7 @@
 //!
 //! ```
 //! use std::collections::HashMap;
+//! use std::sync::Arc;
 //! use std::time::Duration;
 //!
 //! use spoe::config::{Event, SpoeConfig};
@@ -82,7 +83,8 @@
 //!
 //! // 3. Each stream keeps its own state for as long as it lives.
 //! let mut stream = StreamState { sid: 1, ..StreamState::default() };
-//! let mut vars: HashMap<String, TypedData> = HashMap::new();
+//! // Keyed by the updates' names: shared with the engine, no string copied.
+//! let mut vars: HashMap<Arc<str>, TypedData> = HashMap::new();
 //! let request = Request { method: "GET", path: "/login".into() };
 //! // At each event of the stream: evaluate the messages, send them, wait
 //! // at most `timeout processing`.
@@ -148,4 +150,4 @@ pub use engine::settings::{
 pub use filter::{AgentBackend, Done, Prepared, SpoeFilter, StreamState};
 pub use log::{LogCounters, LogLine, Processed};
 pub use spop_io::Addr;
-pub use vars::{ResultPolicy, VarUpdate, var_name};
+pub use vars::{ResultPolicy, VarNames, VarUpdate, var_name};

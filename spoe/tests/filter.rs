@@ -84,7 +84,7 @@ fn filter(addr: SocketAddr) -> SpoeFilter {
 
 fn set(updates: &[VarUpdate], name: &str) -> Option<TypedData> {
     updates.iter().find_map(|u| match u {
-        VarUpdate::Set { name: n, value } if n == name => Some(value.clone()),
+        VarUpdate::Set { name: n, value } if &**n == name => Some(value.clone()),
         _ => None,
     })
 }

@@ -125,10 +125,6 @@ impl Reader {
         Self { buf, pos }
     }
 
-    pub(crate) fn offset(&self) -> usize {
-        self.pos
-    }
-
     pub(crate) fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }

@@ -96,6 +96,22 @@ pub enum TypedData {
 }
 
 impl TypedData {
+    /// The value borrowed.
+    pub fn view(&self) -> DataView<'_> {
+        match self {
+            Self::Null => DataView::Null,
+            Self::Bool(v) => DataView::Bool(*v),
+            Self::Int32(v) => DataView::Int32(*v),
+            Self::Uint32(v) => DataView::Uint32(*v),
+            Self::Int64(v) => DataView::Int64(*v),
+            Self::Uint64(v) => DataView::Uint64(*v),
+            Self::Ipv4(a) => DataView::Ipv4(*a),
+            Self::Ipv6(a) => DataView::Ipv6(*a),
+            Self::Str(s) => DataView::Str(s),
+            Self::Bin(s) => DataView::Bin(s),
+        }
+    }
+
     /// A STRING value from text.
     pub fn string(s: impl Into<String>) -> Self {
         Self::Str(Bytes::from(s.into()))
@@ -292,16 +308,7 @@ impl<'a> DataView<'a> {
     /// The owned value; strings and binaries share `buf` when they are
     /// slices of it, and are copied otherwise.
     pub fn to_owned_in(&self, buf: &Bytes) -> TypedData {
-        let share = |s: &[u8]| {
-            let base = buf.as_ptr() as usize;
-            let at = s.as_ptr() as usize;
-            match at.checked_sub(base) {
-                Some(off) if off.saturating_add(s.len()) <= buf.len() => {
-                    buf.slice(off..off.saturating_add(s.len()))
-                }
-                _ => Bytes::copy_from_slice(s),
-            }
-        };
+        let share = |s: &[u8]| share(buf, s);
         match *self {
             Self::Null => TypedData::Null,
             Self::Bool(v) => TypedData::Bool(v),
@@ -389,6 +396,18 @@ impl From<String> for TypedData {
 }
 
 /// Bytes of a varint length plus the bytes themselves.
+/// `s` as a slice of `buf` when it is one (no copy), else a copy.
+pub(crate) fn share(buf: &Bytes, s: &[u8]) -> Bytes {
+    let base = buf.as_ptr() as usize;
+    let at = s.as_ptr() as usize;
+    match at.checked_sub(base) {
+        Some(off) if off.saturating_add(s.len()) <= buf.len() => {
+            buf.slice(off..off.saturating_add(s.len()))
+        }
+        _ => Bytes::copy_from_slice(s),
+    }
+}
+
 pub(crate) fn bytes_encoded_len(b: &[u8]) -> usize {
     varint::encoded_len(b.len() as u64).saturating_add(b.len())
 }

@@ -76,7 +76,7 @@ mod status;
 pub mod varint;
 pub mod view;
 
-pub use action::{ACTION_SET_VAR, ACTION_UNSET_VAR, Action, VarScope};
+pub use action::{ACTION_SET_VAR, ACTION_UNSET_VAR, Action, ActionList, VarScope};
 pub use convert::{ArgError, TypeError};
 pub use data::{DataType, TypedData};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};

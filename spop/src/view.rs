@@ -6,6 +6,7 @@
 
 use std::ops::Range;
 
+pub use crate::action::ActionView;
 use crate::cursor::SliceReader;
 pub use crate::data::DataView;
 use crate::error::DecodeError;

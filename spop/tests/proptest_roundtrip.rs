@@ -7,8 +7,9 @@ mod strategies;
 use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;
 use spop::{
-    Action, AgentHello, Body, DataType, Disconnect, EncodeError, Flags, Frame, FrameDecoder,
-    FrameEncoder, FrameHeader, FrameType, HaproxyHello, Kv, Message, TypedData, varint,
+    Action, ActionList, AgentHello, Body, DataType, Disconnect, EncodeError, Flags, Frame,
+    FrameDecoder, FrameEncoder, FrameHeader, FrameType, HaproxyHello, Kv, Message, TypedData,
+    varint,
 };
 use strategies::*;
 
@@ -273,6 +274,40 @@ proptest! {
         // A list, possibly ended by an unknown action.
         let f = Frame::ack(3, 4, list);
         prop_assert_eq!(round_trip(&f), f);
+    }
+
+    #[test]
+    fn action_list_reads_in_place_what_the_owned_decoder_reads(
+        list in actions(),
+        junk in prop::collection::vec(any::<u8>(), 0..40),
+    ) {
+        // A valid list: the same actions, borrowed then owned.
+        let mut payload = Vec::new();
+        list.iter().for_each(|a| a.encode(&mut payload));
+        let in_place = ActionList::decode(Bytes::from(payload), 7).unwrap();
+        prop_assert_eq!(&in_place.to_vec(), &list);
+        prop_assert!(in_place == list);
+        prop_assert_eq!(in_place.len(), list.len());
+        // Any bytes: the same verdict, the same error at the same offset.
+        let mut frame = BytesMut::new();
+        FrameHeader {
+            frame_type: FrameType::ACK,
+            flags: Flags::FIN,
+            stream_id: 1,
+            frame_id: 1,
+        }
+        .encode_with_payload(&junk, &mut frame);
+        let owned = FrameDecoder::new(u32::MAX).decode(&mut frame.clone());
+        let view = spop::view::split_frame(&frame, u32::MAX).unwrap().unwrap();
+        let checked = ActionList::check(view.payload, view.payload_offset);
+        match (owned, checked) {
+            (Ok(Some(Frame { body: Body::Ack(actions), .. })), Ok(())) => {
+                let list = ActionList::decode(Bytes::copy_from_slice(view.payload), view.payload_offset).unwrap();
+                prop_assert_eq!(list.to_vec(), actions);
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (a, b) => prop_assert!(false, "owned {a:?}, in place {b:?}"),
+        }
     }
 
     #[test]

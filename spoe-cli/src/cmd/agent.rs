@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -98,8 +99,9 @@ pub(crate) struct AgentArgs {
     /// sees an empty, successful verdict (fail-open).
     #[arg(long)]
     fail_open: bool,
-    /// Threads serving connections (default: one per CPU). With 1, one
-    /// thread serves every connection and no message wakes another thread.
+    /// Threads serving connections (default: one per CPU), each with a
+    /// runtime of its own: a connection stays on one thread, and no message
+    /// wakes another thread. With 1, one thread accepts and serves everything.
     #[arg(long)]
     threads: Option<std::num::NonZeroUsize>,
     /// Serve SPOP over TLS with this certificate chain (PEM; its key too, unless --tls-key):
@@ -121,24 +123,30 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub(crate) fn run(args: AgentArgs) -> Result<()> {
-    let runtime = match args.threads.map(usize::from) {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    }
-    .enable_all()
-    .build()
-    .context("starting the tokio runtime")?;
+    // Accepting, signals and metrics on this thread; the connections on
+    // worker threads with a runtime each (spoa::Workers), unless one thread
+    // serves everything.
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
+    let workers = if threads > 1 {
+        Some(Arc::new(
+            spoa::Workers::spawn(threads).context("starting the worker threads")?,
+        ))
+    } else {
+        None
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
     runtime.block_on(async move {
         let delay = args.delay.unwrap_or_default();
         match args.example {
-            Example::Echo => serve(Delayed::new(Echo, delay), &args).await,
-            Example::IpReputation => serve(Delayed::new(IpReputation, delay), &args).await,
-            Example::Fail => serve(Delayed::new(fail, delay), &args).await,
+            Example::Echo => serve(Delayed::new(Echo, delay), &args, workers).await,
+            Example::IpReputation => serve(Delayed::new(IpReputation, delay), &args, workers).await,
+            Example::Fail => serve(Delayed::new(fail, delay), &args, workers).await,
         }
     })
 }
@@ -151,7 +159,11 @@ async fn fail(request: Request) -> Result<Actions, HandlerError> {
     .into())
 }
 
-async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
+async fn serve<H: Handler>(
+    handler: H,
+    args: &AgentArgs,
+    workers: Option<Arc<spoa::Workers>>,
+) -> Result<()> {
     let mut config = Config::default();
     config.max_connections = args.max_connections;
     config.over_limit_wait = args.over_limit_wait;
@@ -169,7 +181,10 @@ async fn serve<H: Handler>(handler: H, args: &AgentArgs) -> Result<()> {
     config.handler_timeout = args
         .handler_timeout
         .unwrap_or_else(|| Duration::from_secs(1).saturating_add(args.delay.unwrap_or_default()));
-    let server = Server::new(handler, config).context("agent settings")?;
+    let mut server = Server::new(handler, config).context("agent settings")?;
+    if let Some(w) = workers {
+        server = server.with_workers(w);
+    }
     let tls = match &args.tls_cert {
         Some(cert) => Some(
             spoa::tls::ServerTls::from_pem_files(

@@ -218,10 +218,12 @@ impl Task {
     /// Queues the NOTIFY frames of `job` and of the jobs already waiting,
     /// so that they leave in one write.
     fn send(&mut self, job: Job) {
+        // One clock read for the batch: its frames are queued together.
+        let now = Instant::now();
         let mut drain = false;
         let mut next = Some(job);
         while let Some(job) = next.take() {
-            self.send_one(job);
+            self.send_one(job, now);
             if self.conn.in_flight() >= self.conn.slots() {
                 break;
             }
@@ -236,8 +238,7 @@ impl Task {
         }
     }
 
-    fn send_one(&mut self, job: Job) {
-        let now = Instant::now();
+    fn send_one(&mut self, job: Job, now: Instant) {
         if job.abandoned(now) {
             job.expire();
             self.free_slot();
@@ -336,10 +337,11 @@ impl Task {
                         actions,
                         written_at: Instant::from_std(sent_at),
                     });
-                    let now = Instant::now();
+                    // The clock is read only until the connection is known healthy.
                     if !self.reported_healthy
                         && self.ready_at.is_some_and(|at| {
-                            now.saturating_duration_since(at) >= self.settings.backoff_max
+                            Instant::now().saturating_duration_since(at)
+                                >= self.settings.backoff_max
                         })
                     {
                         self.reported_healthy = true;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::BytesMut;
-use spop::Message;
+use spop::{ActionList, Message};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
@@ -139,24 +139,27 @@ impl Engine {
             }
             Payload::Encoded(b.freeze())
         };
-        self.process_payload(payload).await
+        let (mut outcome, actions) = self.process_payload(payload).await;
+        outcome.actions = actions.to_vec();
+        outcome
     }
 
-    /// [`Engine::process`] for messages already encoded.
-    pub(crate) async fn process_payload(&self, payload: Payload) -> Outcome {
+    /// [`Engine::process`] for messages already encoded. The agent's
+    /// actions come apart, as read in place (the outcome's are empty).
+    pub(crate) async fn process_payload(&self, payload: Payload) -> (Outcome, ActionList) {
         if self.error_rate_reached() {
             self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-            return Outcome::nothing_sent();
+            return (Outcome::nothing_sent(), ActionList::default());
         }
         let guard = PendingGuard::new(&self.stats);
-        let outcome = self.process_inner(payload).await;
+        let (outcome, actions) = self.process_inner(payload).await;
         if !outcome.status.is_ok()
             && self.settings.max_error_rate.is_some()
             && let Ok(mut r) = self.errors_per_sec.lock()
         {
             r.add(Instant::now());
         }
-        guard.record(outcome)
+        (guard.record(outcome), actions)
     }
 
     fn error_rate_reached(&self) -> bool {
@@ -168,23 +171,21 @@ impl Engine {
             .is_ok_and(|mut r| r.rate(Instant::now()) >= u64::from(max))
     }
 
-    async fn process_inner(&self, payload: Payload) -> Outcome {
+    async fn process_inner(&self, payload: Payload) -> (Outcome, ActionList) {
         let queued_at = Instant::now();
         let deadline = queued_at + self.settings.timeout_processing;
         let fail = |status| {
-            Outcome::failed(
-                status,
-                Timings {
-                    queue: None,
-                    wait: None,
-                    total: queued_at.elapsed(),
-                },
-            )
+            let timings = Timings {
+                queue: None,
+                wait: None,
+                total: queued_at.elapsed(),
+            };
+            (Outcome::failed(status, timings), ActionList::default())
         };
         let payload = match payload {
             Payload::Encoded(b) => b,
             Payload::Empty => {
-                return Outcome::nothing_sent();
+                return (Outcome::nothing_sent(), ActionList::default());
             }
             Payload::TooBig => return fail(ProcessStatus::TOO_BIG),
         };
@@ -211,15 +212,16 @@ impl Engine {
                 written_at,
             })) => {
                 let now = Instant::now();
-                Outcome {
+                let outcome = Outcome {
                     status: ProcessStatus::OK,
-                    actions,
+                    actions: Vec::new(),
                     timings: Timings {
                         queue: Some(written_at.saturating_duration_since(queued_at)),
                         wait: Some(now.saturating_duration_since(written_at)),
                         total: now.saturating_duration_since(queued_at),
                     },
-                }
+                };
+                (outcome, actions)
             }
             Ok(Ok(JobResult::Failed(status))) => fail(status),
             // The engine dropped the job: at its deadline, or because it stopped.

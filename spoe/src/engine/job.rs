@@ -4,7 +4,7 @@
 //! [`ConnEvent`]s back. A leaf: every part of the runtime imports it, it
 //! imports none of them.
 
-use spop::Action;
+use spop::ActionList;
 use spop::engine::EngineEnd;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -28,7 +28,8 @@ pub(crate) enum Payload {
 #[derive(Debug)]
 pub(crate) enum JobResult {
     Ack {
-        actions: Vec<Action>,
+        /// Read in place from the connection's buffer.
+        actions: ActionList,
         written_at: Instant,
     },
     Failed(ProcessStatus),

@@ -43,7 +43,7 @@ use bytes::BytesMut;
 
 use in_flight::{Cancelled, InFlight};
 
-use crate::action::Action;
+use crate::action::ActionList;
 use crate::error::DecodeError;
 use crate::frame::{Body, Flags, Frame, FrameDecoder, FrameEncoder, FrameHeader, FrameType};
 use crate::hello::{
@@ -200,8 +200,8 @@ pub enum EngineEvent<T> {
         stream_id: u64,
         /// Its frame-id.
         frame_id: u64,
-        /// The agent's actions.
-        actions: Vec<Action>,
+        /// The agent's actions, read in place.
+        actions: ActionList,
         /// The NOTIFY's value.
         user: T,
         /// When the NOTIFY was queued for writing.
@@ -231,8 +231,8 @@ pub enum EngineEvent<T> {
         stream_id: u64,
         /// Its frame-id.
         frame_id: u64,
-        /// The agent's actions.
-        actions: Vec<Action>,
+        /// The agent's actions, read in place.
+        actions: ActionList,
     },
     /// A frame of a type this codec does not know was skipped.
     Skipped(FrameHeader),
@@ -408,6 +408,16 @@ impl<T> EngineConnection<T> {
     /// max-frame-size.
     pub fn handle_input(&mut self, buf: &mut BytesMut, now: Instant) {
         while !matches!(self.state, State::Closed) {
+            if matches!(self.state, State::Ready) {
+                match self.take_ack(buf) {
+                    Ok(Some((h, actions))) => {
+                        self.on_ack(h, actions, now);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => return self.refuse(e.status(), e.to_string(), now),
+                }
+            }
             let frame = match self.decoder.decode(buf) {
                 Ok(Some(f)) => f,
                 Ok(None) => return,
@@ -441,6 +451,27 @@ impl<T> EngineConnection<T> {
                 State::Closed => return,
             }
         }
+    }
+
+    /// A whole ACK at the front of `buf`, read in place: its actions are
+    /// checked there and kept as a slice of the read buffer
+    /// ([`ActionList`]), with no owned action built. `None` when the front
+    /// is not a whole ACK (the owned decoder then takes it).
+    fn take_ack(
+        &self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<(FrameHeader, ActionList)>, DecodeError> {
+        let Some(f) = crate::view::split_frame(buf, self.decoder.max_frame_size())? else {
+            return Ok(None);
+        };
+        let h = f.header;
+        if h.frame_type != FrameType::ACK || !h.flags.fin() || h.flags.abort() {
+            return Ok(None);
+        }
+        ActionList::check(f.payload, f.payload_offset)?;
+        let (offset, len) = (f.payload_offset, f.len);
+        let payload = buf.split_to(len).freeze().slice(offset..);
+        Ok(Some((h, ActionList::checked(payload, offset))))
     }
 
     fn on_hello(&mut self, frame: Frame, now: Instant) {
@@ -485,7 +516,7 @@ impl<T> EngineConnection<T> {
     fn on_frame(&mut self, frame: Frame, now: Instant) {
         let h = frame.header;
         match frame.body {
-            Body::Ack(actions) => self.on_ack(h, actions, now),
+            Body::Ack(actions) => self.on_ack(h, ActionList::from(actions), now),
             Body::Fragment(_) if h.frame_type == FrameType::ACK => self.refuse(
                 Status::FRAGMENTATION_NOT_SUPPORTED,
                 "an ACK without the FIN flag: fragmented ACKs are not supported".into(),
@@ -505,7 +536,7 @@ impl<T> EngineConnection<T> {
         }
     }
 
-    fn on_ack(&mut self, h: FrameHeader, actions: Vec<Action>, now: Instant) {
+    fn on_ack(&mut self, h: FrameHeader, actions: ActionList, now: Instant) {
         let ids = (h.stream_id, h.frame_id);
         let Some(entry) = self.in_flight.remove(ids) else {
             if self.cancelled.take(ids) {

@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::*;
 use crate::action::VarScope;
+use crate::action::{Action, ActionList};
 use crate::message::Message;
 
 const MS: Duration = Duration::from_millis(1);
@@ -693,7 +694,7 @@ fn with_async_agreed_a_foreign_ack_is_handed_out_not_refused() {
         vec![EngineEvent::ForeignAck {
             stream_id: 31,
             frame_id: 1,
-            actions: vec![set(1)]
+            actions: ActionList::from(vec![set(1)])
         }]
     );
     assert!(e.conn.is_ready());
