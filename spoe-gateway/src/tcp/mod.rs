@@ -226,7 +226,8 @@ impl Drop for Ends<'_> {
     }
 }
 
-/// Picks a server of `be`, waits for a slot under its `maxconn`, connects; retries a failed
+/// Picks a server of `be`, waits for a slot under its `maxconn` (`%Tw` counts from the accept,
+/// the content inspection included, as HAProxy's `t_queue` of a tcp stream), connects; retries a failed
 /// connect as HAProxy's `back_handle_st_cer()` does. `None`: no connection, and `access` says
 /// why (`SC`: none up or refused, `sC`: `timeout connect`, `sQ`: `timeout queue`).
 async fn connect<'b>(
@@ -251,7 +252,6 @@ async fn connect<'b>(
         access.server.clone_from(&server.name);
         let addr = crate::hop::server_target(&server.model, local);
         access.server_addr = Some(addr);
-        let queued_at = Instant::now();
         let slot = match &server.slots {
             Some(slots) => {
                 let wait = timeouts.queue.unwrap_or(connect_bound);
@@ -260,7 +260,7 @@ async fn connect<'b>(
                 let got = tokio::time::timeout(wait, slots.clone().acquire_owned()).await;
                 server.counters.queue.dec();
                 server.queued.fetch_sub(1, Ordering::Relaxed);
-                access.t_queue = Timer::ms(queued_at.elapsed());
+                access.t_queue = Timer::ms(access.started.elapsed());
                 match got {
                     Ok(Ok(permit)) => Some(permit),
                     _ => {
@@ -271,7 +271,7 @@ async fn connect<'b>(
             }
             None => None,
         };
-        access.t_queue = Timer::ms(queued_at.elapsed());
+        access.t_queue = Timer::ms(access.started.elapsed());
         server.counters.connect.inc();
         be.counters.connect.inc();
         let started = Instant::now();
