@@ -15,8 +15,9 @@
 
 mod gateway_support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gateway_support::{Conn, GatewayProc, ThreadServer, local, wait_until};
@@ -275,4 +276,259 @@ fn cookie_persistence_as_haproxy() {
         diffs.join("\n"),
         gw_err()
     );
+}
+
+// ===== send-proxy =====
+
+/// One connection a [`recorder`] accepted: its PROXY header and the requests it carried (or
+/// the bytes of a TCP stream, up to a blank line).
+#[derive(Debug, Clone, Default)]
+struct Recorded {
+    header: Vec<u8>,
+    requests: Vec<String>,
+}
+
+type Records = Arc<Mutex<Vec<Recorded>>>;
+
+/// Reads exactly `n` bytes.
+fn read_n(r: &mut impl Read, n: usize) -> Option<Vec<u8>> {
+    let mut b = vec![0u8; n];
+    r.read_exact(&mut b).ok().map(|()| b)
+}
+
+/// A server that records each connection's PROXY header (v1 line or v2 block) and what
+/// follows; every HTTP request gets a `200` on the same connection.
+fn recorder() -> (ThreadServer, Records) {
+    let records: Records = Arc::default();
+    let shared = records.clone();
+    let server = ThreadServer::start(move |sock: TcpStream| {
+        let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
+        let Ok(mut out) = sock.try_clone() else {
+            return;
+        };
+        let mut r = BufReader::new(sock);
+        let at = {
+            let mut all = shared.lock().unwrap();
+            all.push(Recorded::default());
+            all.len() - 1
+        };
+        let Some(start) = read_n(&mut r, 5) else {
+            return;
+        };
+        let header = if start == b"PROXY" {
+            let mut line = start;
+            let _ = r.read_until(b'\n', &mut line);
+            line
+        } else if start == b"\r\n\r\n\0" {
+            let mut h = start;
+            h.extend(read_n(&mut r, 11).unwrap_or_default());
+            let len = usize::from(u16::from_be_bytes([h[14], h[15]]));
+            h.extend(read_n(&mut r, len).unwrap_or_default());
+            h
+        } else {
+            start
+        };
+        shared.lock().unwrap()[at].header = header;
+        loop {
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let first = head.lines().next().unwrap_or_default().to_owned();
+            shared.lock().unwrap()[at].requests.push(first.clone());
+            if first.contains("HTTP/1.") {
+                let _ = out.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+            }
+        }
+    });
+    (server, records)
+}
+
+fn proxy_config(port: u16, v1: SocketAddr, v2: SocketAddr) -> String {
+    format!(
+        r#"defaults
+    mode http
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:{port}
+    unique-id-format %[req.hdr(x-id)]
+    use_backend v2 if {{ path_beg /v2 }}
+    use_backend v2id if {{ path_beg /id }}
+    default_backend v1
+backend v1
+    server s1 {v1} send-proxy check inter 200ms
+backend v2
+    server s2 {v2} send-proxy-v2 check inter 200ms
+backend v2id
+    server s3 {v2} send-proxy-v2 proxy-v2-options unique-id
+"#
+    )
+}
+
+fn tcp_proxy_config(port: u16, v2: SocketAddr) -> String {
+    format!(
+        r#"defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+listen tcp
+    bind 127.0.0.1:{port}
+    server s4 {v2} send-proxy-v2
+"#
+    )
+}
+
+/// `header` with the client's port and the proxy's written as `<client>` and `<proxy>` (text
+/// in v1, two big-endian bytes in v2), so that two proxies' headers compare.
+fn normalized(header: &[u8], client: u16, proxy: u16) -> String {
+    let mut h = header.to_vec();
+    if h.starts_with(b"PROXY") {
+        return String::from_utf8_lossy(&h)
+            .replace(&format!(" {client} {proxy}\r\n"), " <client> <proxy>\r\n");
+    }
+    if h.len() >= 28 && h[13] == 0x11 {
+        let ports = [client.to_be_bytes(), proxy.to_be_bytes()].concat();
+        if h[24..28] == ports[..] {
+            h[24..28].copy_from_slice(b"CCPP");
+        }
+    }
+    format!("{h:?}")
+}
+
+/// What one proxy's servers recorded: per request, (client port, proxy port, the header's
+/// normalized form, the request line); and the check connections' headers (normalized with
+/// the server's port as `<proxy>`), and how many connections carried requests.
+#[derive(Debug, PartialEq, Eq)]
+struct ProxySeen {
+    requests: Vec<(String, String)>,
+    checks: Vec<String>,
+    connections: usize,
+}
+
+/// Sends the test's requests to one proxy (HTTP on `port`, TCP on `tcp_port`) and reads what
+/// its servers recorded.
+fn drive(port: u16, tcp_port: u16, records: [&Records; 2], servers: [SocketAddr; 2]) -> ProxySeen {
+    let mut sent = Vec::new();
+    // Two requests on one connection (one server connection, reused), then one on another.
+    let mut c = Conn::connect(local(port)).unwrap();
+    let me = c.stream.local_addr().unwrap().port();
+    for path in ["/v1/a", "/v1/b", "/v2/a", "/id/a"] {
+        let r = c.request("GET", path, &[("x-id", "req-1")], b"").unwrap();
+        assert_eq!(r.status, 200, "{path}");
+        sent.push((me, path.to_owned()));
+    }
+    // Each on a connection of its own.
+    for path in ["/v1/c", "/v2/b"] {
+        let mut c2 = Conn::connect(local(port)).unwrap();
+        let me2 = c2.stream.local_addr().unwrap().port();
+        let r = c2
+            .request("GET", path, &[("connection", "close")], b"")
+            .unwrap();
+        assert_eq!(r.status, 200, "{path}");
+        sent.push((me2, path.to_owned()));
+    }
+    let mut t = TcpStream::connect(local(tcp_port)).unwrap();
+    let tme = t.local_addr().unwrap().port();
+    t.write_all(b"TCP hello\r\n\r\n").unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        records[1]
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.requests.iter().any(|q| q == "TCP hello"))
+    }));
+    drop(t);
+    let mut requests = Vec::new();
+    let mut checks = Vec::new();
+    let mut connections = 0;
+    for (records, server) in records.into_iter().zip(servers) {
+        for rec in records.lock().unwrap().iter() {
+            if rec.requests.is_empty() {
+                // A health check: v1 names the check's own connection to the server.
+                let src = std::str::from_utf8(&rec.header)
+                    .ok()
+                    .and_then(|l| l.split(' ').nth(4))
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                checks.push(normalized(&rec.header, src, server.port()));
+                continue;
+            }
+            connections += 1;
+            for q in &rec.requests {
+                let path = q.split(' ').nth(1).unwrap_or(q);
+                let (client, proxy) = match sent.iter().find(|(_, p)| p == path) {
+                    Some((c, _)) => (*c, port),
+                    None => (tme, tcp_port),
+                };
+                requests.push((q.clone(), normalized(&rec.header, client, proxy)));
+            }
+        }
+    }
+    requests.sort();
+    checks.sort();
+    checks.dedup();
+    ProxySeen {
+        requests,
+        checks,
+        connections,
+    }
+}
+
+#[test]
+fn send_proxy_headers_are_haproxys_byte_for_byte() {
+    let servers = || {
+        let (s1, r1) = recorder();
+        let (s2, r2) = recorder();
+        (s1, r1, s2, r2)
+    };
+    let (h1, hr1, h2, hr2) = servers();
+    let (haproxy, hport) = Haproxy::start_on_port(|p| proxy_config(p, h1.addr, h2.addr), &[]);
+    let (haproxy_tcp, htport) = Haproxy::start_on_port(|p| tcp_proxy_config(p, h2.addr), &[]);
+    let (g1, gr1, g2, gr2) = servers();
+    let (gateway, gaddr) = GatewayProc::start_on_port(|p| proxy_config(p, g1.addr, g2.addr), &[]);
+    let (gateway_tcp, gtaddr) = GatewayProc::start_on_port(|p| tcp_proxy_config(p, g2.addr), &[]);
+    // A check of each server with a PROXY header on both sides first.
+    for (r, name) in [
+        (&hr1, "haproxy"),
+        (&hr2, "haproxy"),
+        (&gr1, "gateway"),
+        (&gr2, "gateway"),
+    ] {
+        assert!(
+            wait_until(Duration::from_secs(10), || r
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|c| c.requests.is_empty() && !c.header.is_empty())),
+            "{name}: no check connection recorded"
+        );
+    }
+    let h = drive(hport, htport, [&hr1, &hr2], [h1.addr, h2.addr]);
+    let g = drive(
+        gaddr.port(),
+        gtaddr.port(),
+        [&gr1, &gr2],
+        [g1.addr, g2.addr],
+    );
+    // Not vacuous: HAProxy wrote both versions, the unique ID, and reused a connection.
+    let all = format!("{h:?}");
+    assert!(
+        all.contains("PROXY TCP4 127.0.0.1 127.0.0.1 <client> <proxy>"),
+        "{all}"
+    );
+    let unique_id = format!("{:?}", b"req-1".to_vec());
+    assert!(all.contains(&unique_id[1..unique_id.len() - 1]), "{all}");
+    assert_eq!(h.connections, 6, "{h:#?}");
+    assert_eq!(h, g, "haproxy:\n{h:#?}\ngateway:\n{g:#?}");
+    drop((haproxy, haproxy_tcp, gateway, gateway_tcp));
 }

@@ -38,6 +38,7 @@ mod model;
 mod pages;
 pub mod process;
 mod proxy;
+mod proxy_proto;
 mod rewrite;
 mod runtime_api;
 pub mod server;

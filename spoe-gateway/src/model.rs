@@ -866,6 +866,10 @@ pub(crate) struct Server {
     pub(crate) probe: ServerProbe,
     /// `cookie VALUE`: the value of the backend's persistence cookie that names it.
     pub(crate) cookie: Option<String>,
+    /// `send-proxy`, `send-proxy-v2`: the PROXY header each connection to it starts with.
+    pub(crate) send_proxy: Option<crate::proxy_proto::SendProxy>,
+    /// `check-send-proxy`: its health checks send the header even with `port` or `addr`.
+    pub(crate) check_send_proxy: bool,
 }
 
 /// What a `server` line says about its health checks and its role beyond `check inter rise

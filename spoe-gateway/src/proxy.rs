@@ -1519,7 +1519,15 @@ async fn forward(
     } else {
         hyper::http::uri::Scheme::HTTP
     });
-    target.authority = hyper::http::uri::Authority::try_from(addr.to_string()).ok();
+    target.authority = match server.model.send_proxy {
+        None => hyper::http::uri::Authority::try_from(addr.to_string()).ok(),
+        Some(spec) => {
+            let origin = crate::proxy_proto::Origin::of(&txn.conn, txn.formatted_unique_id());
+            let header = crate::proxy_proto::header(spec, &origin);
+            let user = crate::proxy_proto::to_userinfo(&header);
+            hyper::http::uri::Authority::try_from(format!("{user}@{addr}")).ok()
+        }
+    };
     target.path_and_query = Some(path);
     let uri = hyper::Uri::from_parts(target).map_err(|_| (400u16, "PR"))?;
     let mut req = Request::new(body);

@@ -48,6 +48,14 @@ pub(super) struct ServerSettings {
     pub(super) probe: crate::model::ServerProbe,
     /// `cookie VALUE`.
     pub(super) cookie: Option<String>,
+    /// `send-proxy`, `send-proxy-v2` (`no-...` clear them).
+    pub(super) proxy_v1: bool,
+    pub(super) proxy_v2: bool,
+    /// `proxy-v2-options authority`, `unique-id`.
+    pub(super) proxy_authority: bool,
+    pub(super) proxy_unique_id: bool,
+    /// `check-send-proxy`.
+    pub(super) check_send_proxy: bool,
 }
 
 impl Default for ServerSettings {
@@ -67,6 +75,11 @@ impl Default for ServerSettings {
             check_ssl: false,
             probe: crate::model::ServerProbe::default(),
             cookie: None,
+            proxy_v1: false,
+            proxy_v2: false,
+            proxy_authority: false,
+            proxy_unique_id: false,
+            check_send_proxy: false,
         }
     }
 }

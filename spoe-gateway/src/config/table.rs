@@ -182,6 +182,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "cookie",
         "`insert`, `prefix`, `rewrite`, passive, with `indirect`, `nocache`, `postonly`, `preserve`, `httponly`, `secure`, `domain`, `attr`; the dated cookies (`maxidle`, `maxlife`) and `dynamic` are errors naming them",
     ),
+    (
+        "server",
+        "proxy-v2-options",
+        "`authority`, `unique-id`; `ssl`, `cert-cn`, `cert-key`, `cert-sig`, `ssl-cipher` and `crc32c` are errors naming them",
+    ),
     ("http-request", "use-service", "`prometheus-exporter` only"),
     (
         "http-request",

@@ -136,6 +136,7 @@ pub(crate) async fn check_server(
         let up = server.up.load(Ordering::Relaxed);
         let report = probe::run(
             target,
+            check_proxy_header(model),
             model.check_tls.as_deref(),
             plan.checks.http.as_deref(),
             plan.checks.disable_on_404,
@@ -183,6 +184,22 @@ pub(crate) fn takes_requests(s: &ServerRt) -> bool {
         && !s.stopping.load(Ordering::Relaxed)
         && s.admin.state() == super::Admin::Ready
         && s.admin.weight() > 0
+}
+
+/// The PROXY header of a server's checks: its own `send-proxy[-v2]` when they go to its
+/// address (no `port`, no `addr`), or with `check-send-proxy` (version 1 unless the server
+/// sends version 2), as HAProxy's `tcpcheck_eval_connect()` decides.
+fn check_proxy_header(m: &crate::model::Server) -> Option<crate::proxy_proto::SendProxy> {
+    let own_address = m.probe.port.is_none() && m.probe.addr.is_none();
+    match m.send_proxy {
+        Some(spec) if own_address || m.check_send_proxy => Some(spec),
+        None if m.check_send_proxy => Some(crate::proxy_proto::SendProxy {
+            v2: false,
+            authority: false,
+            unique_id: false,
+        }),
+        _ => None,
+    }
 }
 
 /// Whether a server is running (HAProxy's `cur_state != SRV_ST_STOPPED`): up and not in

@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::model::{Expect, ExpectKind, HttpCheck};
+use crate::proxy_proto::SendProxy;
 use crate::stats::{CheckReport, CheckStatus};
 use crate::tls::UpstreamTls;
 
@@ -32,11 +33,12 @@ pub(crate) struct Limits {
 trait CheckIo: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> CheckIo for T {}
 
-/// Checks `target`: a connect, the TLS handshake with `tls` when given, and the HTTP exchange
-/// of `http` when given. `up` says whether the server is up now (a 404 drains only an up
-/// server).
+/// Checks `target`: a connect (and the PROXY header of `send_proxy`), the TLS handshake with
+/// `tls` when given, and the HTTP exchange of `http` when given. `up` says whether the server
+/// is up now (a 404 drains only an up server).
 pub(crate) async fn run(
     target: SocketAddr,
+    send_proxy: Option<SendProxy>,
     tls: Option<&UpstreamTls>,
     http: Option<&HttpCheck>,
     disable_on_404: bool,
@@ -44,7 +46,8 @@ pub(crate) async fn run(
     limits: Limits,
 ) -> CheckReport {
     let started = Instant::now();
-    let (status, desc, code) = exchange(target, tls, http, disable_on_404, up, limits).await;
+    let (status, desc, code) =
+        exchange(target, send_proxy, tls, http, disable_on_404, up, limits).await;
     CheckReport {
         status,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -57,6 +60,7 @@ type Outcome = (CheckStatus, String, Option<u16>);
 
 async fn exchange(
     target: SocketAddr,
+    send_proxy: Option<SendProxy>,
     tls: Option<&UpstreamTls>,
     http: Option<&HttpCheck>,
     disable_on_404: bool,
@@ -65,11 +69,19 @@ async fn exchange(
 ) -> Outcome {
     let started = Instant::now();
     let connected = tokio::time::timeout(limits.connect, tokio::net::TcpStream::connect(target));
-    let tcp = match connected.await {
+    let mut tcp = match connected.await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return (CheckStatus::L4Con, os_error(&e), None),
         Err(_) => return (CheckStatus::L4Timeout, String::new(), None),
     };
+    if let Some(spec) = send_proxy
+        && let Ok(local) = tcp.local_addr()
+    {
+        let header = crate::proxy_proto::check_header(spec, local, target);
+        if let Err(e) = tcp.write_all(&header).await {
+            return (CheckStatus::L4Con, os_error(&e), None);
+        }
+    }
     let mut stream: Box<dyn CheckIo> = match tls {
         None => Box::new(tcp),
         Some(tls) => {

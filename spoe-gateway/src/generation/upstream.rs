@@ -50,10 +50,15 @@ impl tower_service::Service<Uri> for CountingConnector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         self.server.connect.inc();
         self.backend.connect.inc();
+        let header = crate::proxy_proto::from_uri(&uri);
         let connecting = self.inner.call(uri);
         let (server, backend) = (self.server.clone(), self.backend.clone());
         Box::pin(async move {
-            let stream = connecting.await?.into_inner();
+            let mut stream = connecting.await?.into_inner();
+            // `send-proxy[-v2]`: the PROXY header before anything else (TLS included).
+            if let Some(header) = header {
+                tokio::io::AsyncWriteExt::write_all(&mut stream, &header).await?;
+            }
             Ok(TokioIo::new(Wire::server(stream, server, backend)))
         })
     }

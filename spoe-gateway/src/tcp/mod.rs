@@ -171,7 +171,7 @@ impl Session<'_> {
             client: self.conn.client,
             request: None,
         };
-        let connected = connect(be, key, self.conn.local, &mut access).await;
+        let connected = connect(be, key, self.conn, &mut access).await;
         let Some((server, stream, _slot)) = connected else {
             be.counters.failed_conns.inc();
             return access.write(0);
@@ -233,7 +233,7 @@ impl Drop for Ends<'_> {
 async fn connect<'b>(
     be: &'b BackendRt,
     key: Key<'_>,
-    local: Option<SocketAddr>,
+    conn: &ConnectionFacts,
     access: &mut Access,
 ) -> Option<(
     &'b ServerRt,
@@ -250,7 +250,7 @@ async fn connect<'b>(
     loop {
         let server = &*be.servers[si];
         access.server.clone_from(&server.name);
-        let addr = crate::hop::server_target(&server.model, local);
+        let addr = crate::hop::server_target(&server.model, conn.local);
         access.server_addr = Some(addr);
         let slot = match &server.slots {
             Some(slots) => {
@@ -277,8 +277,19 @@ async fn connect<'b>(
         let started = Instant::now();
         let attempt = tokio::time::timeout(connect_bound, TcpStream::connect(addr)).await;
         let refused = match attempt {
-            Ok(Ok(stream)) => {
+            Ok(Ok(mut stream)) => {
                 let _ = stream.set_nodelay(true);
+                // `send-proxy[-v2]`: the PROXY header before the client's bytes.
+                if let Some(spec) = server.model.send_proxy {
+                    let header = crate::proxy_proto::header(
+                        spec,
+                        &crate::proxy_proto::Origin::of(conn, None),
+                    );
+                    if let Err(e) = tokio::io::AsyncWriteExt::write_all(&mut stream, &header).await
+                    {
+                        tracing::debug!(server = %addr, error = %e, "PROXY header not sent");
+                    }
+                }
                 access.t_connect = Timer::ms(started.elapsed());
                 return Some((server, stream, slot));
             }

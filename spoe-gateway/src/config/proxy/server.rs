@@ -100,6 +100,36 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.cookie", "proxy.rs")]),
     },
     Keyword {
+        name: "send-proxy",
+        handler: (),
+        uses: Use::Runs(&[("Server.send_proxy", "proxy.rs")]),
+    },
+    Keyword {
+        name: "send-proxy-v2",
+        handler: (),
+        uses: Use::Runs(&[("Server.send_proxy", "proxy.rs")]),
+    },
+    Keyword {
+        name: "no-send-proxy",
+        handler: (),
+        uses: Use::Runs(&[("Server.send_proxy", "proxy.rs")]),
+    },
+    Keyword {
+        name: "no-send-proxy-v2",
+        handler: (),
+        uses: Use::Runs(&[("Server.send_proxy", "proxy.rs")]),
+    },
+    Keyword {
+        name: "proxy-v2-options",
+        handler: (),
+        uses: Use::Runs(&[("Server.send_proxy", "proxy.rs")]),
+    },
+    Keyword {
+        name: "check-send-proxy",
+        handler: (),
+        uses: Use::Runs(&[("Server.check_send_proxy", "generation/health.rs")]),
+    },
+    Keyword {
         name: "pool-purge-delay",
         handler: (),
         uses: Use::Runs(&[("Server.pool_purge_delay", "generation/mod.rs")]),
@@ -203,6 +233,14 @@ impl Lowerer<'_, '_> {
                 proto_h2: settings.proto_h2,
                 probe: settings.probe,
                 cookie: settings.cookie,
+                send_proxy: (settings.proxy_v1 || settings.proxy_v2).then_some(
+                    crate::proxy_proto::SendProxy {
+                        v2: settings.proxy_v2,
+                        authority: settings.proxy_authority,
+                        unique_id: settings.proxy_unique_id,
+                    },
+                ),
+                check_send_proxy: settings.check_send_proxy,
             },
             name.span().clone(),
         ));
@@ -244,6 +282,46 @@ impl Lowerer<'_, '_> {
                 "check-ssl" => s.check_ssl = true,
                 "no-check-ssl" => s.check_ssl = false,
                 "backup" => s.probe.backup = true,
+                "send-proxy" => s.proxy_v1 = true,
+                "send-proxy-v2" => s.proxy_v2 = true,
+                "no-send-proxy" => s.proxy_v1 = false,
+                "no-send-proxy-v2" => s.proxy_v2 = false,
+                "check-send-proxy" => s.check_send_proxy = true,
+                "proxy-v2-options" => {
+                    let Some(value) = words.get(i + 1) else {
+                        self.diag.error_msg(
+                            word.span().clone(),
+                            format!("'{label}' : 'proxy-v2-options' expects <options> as argument"),
+                        );
+                        return false;
+                    };
+                    for option in value.as_str().split(',') {
+                        match option {
+                            "authority" => s.proxy_authority = true,
+                            "unique-id" => s.proxy_unique_id = true,
+                            "ssl" | "cert-cn" | "cert-key" | "cert-sig" | "ssl-cipher"
+                            | "crc32c" => {
+                                self.diag.error_msg(
+                                    value.span().clone(),
+                                    format!(
+                                        "'{label}' : proxy v2 option '{option}' is not supported by the gateway (only 'authority' and 'unique-id')"
+                                    ),
+                                );
+                                ok = false;
+                            }
+                            other => {
+                                self.diag.error_msg(
+                                    value.span().clone(),
+                                    format!(
+                                        "'{label}' : '{other}' : proxy v2 option not implemented"
+                                    ),
+                                );
+                                return false;
+                            }
+                        }
+                    }
+                    i += 1;
+                }
                 "cookie" => {
                     let Some(value) = words.get(i + 1) else {
                         self.diag.error_msg(

@@ -127,7 +127,10 @@ fn every_keyword_runs_or_says_it_is_ignored() {
         true,
         |name| {
             let value = match name {
-                "check" | "no-check" | "backup" | "no-backup" | "no-check-ssl" => "",
+                "check" | "no-check" | "backup" | "no-backup" | "no-check-ssl" | "send-proxy"
+                | "send-proxy-v2" | "no-send-proxy" | "no-send-proxy-v2" | "check-send-proxy" => "",
+                "proxy-v2-options" => " authority send-proxy-v2",
+                "cookie" => " one",
                 "check-ssl" => " verify none",
                 "inter" | "fastinter" | "downinter" | "pool-purge-delay" => " 2s",
                 "addr" => " 127.0.0.2",

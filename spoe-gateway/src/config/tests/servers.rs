@@ -60,3 +60,32 @@ fn dated_and_dynamic_cookies_are_errors_naming_them() {
         assert!(e.contains(kw), "{kw} not named in:\n{e}");
     }
 }
+
+#[test]
+fn send_proxy_settings_are_read_as_haproxy_reads_them() {
+    let c = both_accept(&with_defaults(
+        "frontend fe
+    bind 127.0.0.1:8080
+    default_backend be
+backend be
+    default-server send-proxy
+    server s1 127.0.0.1:9001
+    server s2 127.0.0.1:9002 no-send-proxy send-proxy-v2 proxy-v2-options authority,unique-id
+    server s3 127.0.0.1:9003 no-send-proxy check-send-proxy
+",
+    ));
+    let s = &c.backends[0].servers;
+    let spec = |i: usize| s[i].send_proxy.map(|p| (p.v2, p.authority, p.unique_id));
+    assert_eq!(spec(0), Some((false, false, false)));
+    assert_eq!(spec(1), Some((true, true, true)));
+    assert_eq!((spec(2), s[2].check_send_proxy), (None, true));
+    let e = ours(&with_defaults(
+        "backend be\n    server s1 127.0.0.1:9001 send-proxy-v2 proxy-v2-options ssl,crc32c\n",
+    ))
+    .unwrap_err();
+    assert!(e.contains("'ssl'") && e.contains("'crc32c'"), "{e}");
+    let e = both_reject(&with_defaults(
+        "backend be\n    server s1 127.0.0.1:9001 send-proxy-v2 proxy-v2-options bogus\n",
+    ));
+    assert!(e.contains("proxy v2 option not implemented"), "{e}");
+}
