@@ -200,3 +200,128 @@ fn a_chroot_that_fails_stops_both() {
     assert_eq!(gw, Some(1), "{gw_out}");
     assert!(gw_out.contains(&expected), "{gw_out}");
 }
+
+/// The soft open files limit of `pid` and the CPUs each of its serving threads may run on
+/// (HAProxy's threads; the gateway's `spoe-worker-N`), sorted.
+fn limits(pid: u32, threads_named: Option<&str>) -> (u64, Vec<String>) {
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let text = std::fs::read_to_string(proc.join("limits")).unwrap();
+    let files = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .expect("Max open files");
+    let mut cpus = Vec::new();
+    for task in std::fs::read_dir(proc.join("task")).expect("read tasks") {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap();
+        if threads_named.is_some_and(|prefix| !comm.starts_with(prefix)) {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.join("status")).unwrap();
+        let list = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .expect("Cpus_allowed_list")
+            .trim()
+            .to_owned();
+        cpus.push(list);
+    }
+    cpus.sort();
+    (files, cpus)
+}
+
+/// `cpu-map` binds each thread (`auto:` one CPU each) or the whole process, as HAProxy 2.6
+/// does in the background (the open files limits are compared by `strict_limits_as_haproxy`).
+#[test]
+fn cpu_map_as_haproxy() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, global) in [
+        (
+            "threads",
+            "    daemon\n    nbthread 2\n    cpu-map auto:1/1-2 0-1\n",
+        ),
+        ("process", "    daemon\n    nbthread 2\n    cpu-map 1 1\n"),
+    ] {
+        let (hap_code, hap_out, hap, _) =
+            run_daemon(dir.path(), &format!("h-{name}"), global, |f| {
+                let mut c = Command::new(haproxy_path());
+                c.arg("-f").arg(f);
+                c
+            });
+        let (gw_code, gw_out, gw, _) = run_daemon(dir.path(), &format!("g-{name}"), global, |f| {
+            let mut c = Command::new(SPOE);
+            c.args(["gateway", "-f"]).arg(f);
+            c
+        });
+        assert_eq!(hap_code, Some(0), "{hap_out}");
+        assert_eq!(gw_code, Some(0), "{gw_out}");
+        let haproxy = limits(hap.0, None).1;
+        let gateway = limits(gw.0, Some("spoe-worker-")).1;
+        assert_eq!(gateway, haproxy, "{name}");
+        match name {
+            "threads" => assert_eq!(haproxy, ["0", "1"]),
+            _ => assert_eq!(haproxy, ["1", "1"]),
+        }
+        // With a process map, every thread of the gateway is on it.
+        if name == "process" {
+            assert!(limits(gw.0, None).1.iter().all(|c| c == "1"));
+        }
+    }
+}
+
+/// A `ulimit-n` that cannot be had (above `fd-hard-limit`, or above the hard limit) stops both
+/// at start with HAProxy's alert under `strict-limits` (HAProxy 2.6's default); with `no
+/// strict-limits` both start with the same warning, the gateway at the cap.
+#[test]
+fn strict_limits_as_haproxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.cfg");
+    let pidfile = dir.path().join("s.pid");
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .maximum
+        .expect("a hard limit");
+    let over = hard + 1000;
+    for (global, expected) in [
+        (
+            "    ulimit-n 5000\n    fd-hard-limit 2000\n".to_owned(),
+            "Cannot raise FD limit to 5000, limit is 2000.".to_owned(),
+        ),
+        (
+            format!("    ulimit-n {over}\n"),
+            format!("Cannot raise FD limit to {over}, limit is "),
+        ),
+    ] {
+        let ((hap, hap_out, gw, gw_out), _) = claim_port(|port| {
+            std::fs::write(&file, cfg(port, &global, &pidfile)).unwrap();
+            let (hap, hap_out) =
+                run_to_exit(Command::new(haproxy_path()).arg("-db").arg("-f").arg(&file));
+            let (gw, gw_out) = run_to_exit(Command::new(SPOE).args(["gateway", "-f"]).arg(&file));
+            if hap_out.contains("Address already in use") || gw_out.contains("cannot bind") {
+                return Err(PortTaken);
+            }
+            Ok((hap, hap_out, gw, gw_out))
+        });
+        assert_eq!(hap, Some(1), "{hap_out}");
+        assert!(hap_out.contains(&expected), "{hap_out}");
+        assert_eq!(gw, Some(1), "{gw_out}");
+        assert!(gw_out.contains(&expected), "{gw_out}");
+    }
+
+    let global = "    daemon\n    no strict-limits\n    ulimit-n 5000\n    fd-hard-limit 2000\n";
+    let (_, hap_out, _hap, _) = run_daemon(dir.path(), "h-loose", global, |f| {
+        let mut c = Command::new(haproxy_path());
+        c.arg("-f").arg(f);
+        c
+    });
+    let (_, gw_out, gw, _) = run_daemon(dir.path(), "g-loose", global, |f| {
+        let mut c = Command::new(SPOE);
+        c.args(["gateway", "-f"]).arg(f);
+        c
+    });
+    let warning = "Cannot raise FD limit to 5000, limit is ";
+    assert!(hap_out.contains(warning), "{hap_out}");
+    assert!(gw_out.contains(warning), "{gw_out}");
+    assert_eq!(limits(gw.0, None).0, 2000, "{gw_out}");
+}

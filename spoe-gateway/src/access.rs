@@ -164,6 +164,9 @@ pub(crate) struct Access {
     pub(crate) unique_id: Option<String>,
     /// The values of the format's `%[EXPR]`, taken from the transaction.
     pub(crate) samples: Vec<Option<String>>,
+    /// `%hr`, `%hs`: the frontend's request and response capture slots.
+    pub(crate) request_captures: Vec<Option<String>>,
+    pub(crate) response_captures: Vec<Option<String>>,
     /// Bytes of the response head sent.
     pub(crate) head_bytes: u64,
     /// The response has no body to send (`HEAD`, 204, 304): hyper drops it
@@ -226,6 +229,8 @@ impl Access {
             request_counter: 0,
             unique_id: None,
             samples: Vec::new(),
+            request_captures: Vec::new(),
+            response_captures: Vec::new(),
             head_bytes: 0,
             bodiless: false,
             tally: None,
@@ -307,8 +312,8 @@ impl Access {
                 request_counter: self.request_counter,
                 log_count: format.next_count(),
                 unique_id: self.unique_id.as_deref(),
-                request_captures: &[],
-                response_captures: &[],
+                request_captures: &self.request_captures,
+                response_captures: &self.response_captures,
                 samples: &self.samples,
             },
         };

@@ -105,6 +105,8 @@ impl Txn {
             environment: self.environment.clone(),
             lua: self.lua.as_ref().filter(|_| keep_log).map(LuaTxn::share),
             log_level: crate::access::LineLevel::default(),
+            captures: spoe_http::Captures::default(),
+            capture_slots: None,
         }
     }
 }

@@ -518,6 +518,7 @@ impl Ctx<'_> {
                 | HttpAction::SetStatus { .. }
                 | HttpAction::SetVar { .. }
                 | HttpAction::SetLogLevel { .. }
+                | HttpAction::Capture { .. }
                 | HttpAction::SendSpoeGroup { .. } => {
                     self.common_action(&rule.action, filters, txn, Side::Request)
                         .await;
@@ -732,6 +733,9 @@ impl Ctx<'_> {
                 Some(l) => txn.log_level.set(*l),
                 None => txn.log_level.silence(),
             },
+            HttpAction::Capture { expr, slot } => {
+                crate::capture::store(txn, matches!(side, Side::Response), expr, *slot);
+            }
             _ => {}
         }
     }
@@ -885,6 +889,8 @@ async fn handle_in_frontend(
     if let Some(txn) = &txn {
         response.body_mut().note_txn(|format, access| {
             access.unique_id = txn.formatted_unique_id().map(str::to_owned);
+            access.request_captures.clone_from(&txn.captures.request);
+            access.response_captures.clone_from(&txn.captures.response);
             access.samples = format
                 .samples()
                 .iter()
@@ -983,6 +989,12 @@ async fn handle_txn(
         log: fe.log.clone(),
         declared: generation.declared_proc_vars.clone(),
     });
+    let capture_slots = fe.model.captures.clone();
+    let captures = crate::capture::start(
+        capture_slots.as_deref(),
+        fe.model.access_format.is_some(),
+        &parts,
+    );
     let txn = slot.insert(Txn {
         request: parts,
         body: Bytes::new(),
@@ -1001,6 +1013,8 @@ async fn handle_txn(
         ),
         lua,
         log_level,
+        captures,
+        capture_slots,
     });
     let mut ctx = Ctx {
         generation,
@@ -1348,6 +1362,12 @@ async fn handle_txn(
             )
         });
     let (rparts, rbody) = resp.into_parts();
+    if let Some(slots) = &txn.capture_slots
+        && !slots.response.is_empty()
+    {
+        txn.captures.response = crate::capture::on_response(slots, &rparts.headers);
+    }
+    txn.captures.response_version = Some(rparts.version);
     txn.response = Some(rparts);
     // on-tcp-response and on-http-response, then http-response rules:
     // backend's first, then frontend's.

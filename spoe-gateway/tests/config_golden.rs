@@ -316,8 +316,8 @@ frontend web
     http-response return status 200
 ",
         errors: &[
-            "parsing [haproxy.cfg:4:18] : 'http-request' expects 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq' or 'replace-uri', but got 'frobnicate'",
-            "parsing [haproxy.cfg:5:18] : 'http-request tarpit' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq' or 'replace-uri')",
+            "parsing [haproxy.cfg:4:18] : 'http-request' expects 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq', 'replace-uri' or 'capture', but got 'frobnicate'",
+            "parsing [haproxy.cfg:5:18] : 'http-request tarpit' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq', 'replace-uri' or 'capture')",
             "parsing [haproxy.cfg:6:35] : 'http-request deny' : status code '418' not handled by default with 'default-errorfiles' argument",
             "parsing [haproxy.cfg:8:18] : 'http-request return' : a content type must be defined when non-empty payload is configured",
             "parsing [haproxy.cfg:9:18] : 'http-request return' : No body expected for 204 responses",
@@ -356,7 +356,7 @@ frontend web
             "parsing [haproxy.cfg:8:18] : 'http-request set-var(txn.z)' : expects a sample expression",
             "parsing [haproxy.cfg:9:33] : 'http-request set-var(txn.w)' : unknown fetch method 'nope'",
             "parsing [haproxy.cfg:10:34] : 'http-response set-var(txn.v)' : fetch method 'req.hdr' extracts information from 'HTTP request headers', none of which is available here",
-            "parsing [haproxy.cfg:11:18] : 'http-request set-var-fmt(txn.f)' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq' or 'replace-uri')",
+            "parsing [haproxy.cfg:11:18] : 'http-request set-var-fmt(txn.f)' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq', 'replace-uri' or 'capture')",
         ],
         warnings: &[
             "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",

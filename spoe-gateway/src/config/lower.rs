@@ -147,6 +147,10 @@ pub(super) struct Proxy {
     pub(super) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(super) http_mode: HttpMode,
+    /// Capture slots (`capture`, `declare capture`, `http-request capture ... len`).
+    pub(super) captures: crate::model::CaptureSlots,
+    /// `capture ... id N` rules, to check against the slots once the section is read.
+    pub(super) capture_ids: Vec<(bool, usize, Span)>,
 }
 
 impl Proxy {
@@ -198,6 +202,8 @@ impl Proxy {
             stats_own: false,
             forwardfor: None,
             http_mode: HttpMode::KeepAlive,
+            captures: crate::model::CaptureSlots::default(),
+            capture_ids: Vec::new(),
         }
     }
 
@@ -292,6 +298,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) misplaced: Vec<String>,
     /// `global`'s Lua directives, and the files once loaded.
     pub(super) lua: super::lua::LuaGlobal,
+    /// `zero-warning`'s line: any warning then refuses the configuration.
+    pub(super) zero_warning: Option<Span>,
 }
 
 impl<'a, 'e> Lowerer<'a, 'e> {
@@ -318,6 +326,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             ssl: SslGlobal::default(),
             misplaced: Vec::new(),
             lua: super::lua::LuaGlobal::default(),
+            zero_warning: None,
         }
     }
 
