@@ -31,8 +31,32 @@ fn candidates(backend: &BackendRt) -> Vec<usize> {
     backups
 }
 
+/// What a balancing algorithm may read of a stream: the client's address, and the HTTP
+/// request (`None` on a `mode tcp` connection, where `uri` and `hdr()` balance as
+/// `roundrobin`, as HAProxy's `assign_server()` falls back when it has no HTTP message).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Key<'a> {
+    pub(crate) client: Option<std::net::SocketAddr>,
+    pub(crate) request: Option<&'a hyper::http::request::Parts>,
+}
+
+impl<'a> Key<'a> {
+    /// An HTTP transaction's.
+    pub(crate) fn of(txn: &'a Txn) -> Self {
+        Self {
+            client: txn.conn.client,
+            request: Some(&txn.request),
+        }
+    }
+}
+
 /// Picks a server for `txn` (`None`: no server takes requests, or a weightless map).
 pub(crate) fn pick_server(backend: &BackendRt, txn: &Txn) -> Option<usize> {
+    pick(backend, Key::of(txn))
+}
+
+/// Picks a server for a stream whose balancing key is `key`.
+pub(crate) fn pick(backend: &BackendRt, key: Key<'_>) -> Option<usize> {
     let candidates = candidates(backend);
     let weight = |i: usize| backend.servers[i].admin.weight();
     match &backend.model.balance {
@@ -41,7 +65,7 @@ pub(crate) fn pick_server(backend: &BackendRt, txn: &Txn) -> Option<usize> {
             (backend.servers[i].active.load(Ordering::Relaxed) as u64 * 256) / u64::from(weight(i))
         }),
         Balance::Source => {
-            let client = txn.conn.client.map(|a| a.ip());
+            let client = key.client.map(|a| a.ip());
             let key = match client {
                 Some(std::net::IpAddr::V4(ip)) => u32::from(ip),
                 Some(std::net::IpAddr::V6(ip)) => ip
@@ -54,7 +78,10 @@ pub(crate) fn pick_server(backend: &BackendRt, txn: &Txn) -> Option<usize> {
             by_hash(backend, &candidates, key)
         }
         Balance::Uri { whole } => {
-            let uri = txn.request.uri.path_and_query().map_or("/", |p| p.as_str());
+            let Some(request) = key.request else {
+                return round_robin(backend, &candidates);
+            };
+            let uri = request.uri.path_and_query().map_or("/", |p| p.as_str());
             let key = if *whole {
                 uri
             } else {
@@ -64,8 +91,10 @@ pub(crate) fn pick_server(backend: &BackendRt, txn: &Txn) -> Option<usize> {
         }
         Balance::Hdr(name) => {
             // The first value of the header (up to a comma, trimmed); none: round robin.
-            let value = txn
-                .request
+            let Some(request) = key.request else {
+                return round_robin(backend, &candidates);
+            };
+            let value = request
                 .headers
                 .get(name.as_str())
                 .map(|v| v.as_bytes())
@@ -199,9 +228,27 @@ pub(crate) fn spreads(backend: &BackendRt) -> bool {
 
 /// The server of retry number `conn_retries` after a failed connect to server `si`:
 /// another one (`option redispatch`) when the server is down, when the retry is due by the
-/// option's interval (the last one by default), or when the balancing [`spreads`]; the same
-/// one otherwise (HAProxy's `stream_choose_redispatch()`).
-pub(crate) fn retry_server(backend: &BackendRt, si: usize, conn_retries: u32, txn: &Txn) -> usize {
+/// option's interval (the last one by default), or when the balancing [`spreads`] and no
+/// persistence cookie chose the server (`direct`); the same one otherwise (HAProxy's
+/// `stream_choose_redispatch()`).
+pub(crate) fn retry_server(
+    backend: &BackendRt,
+    si: usize,
+    conn_retries: u32,
+    direct: bool,
+    txn: &Txn,
+) -> usize {
+    retry_server_for(backend, si, conn_retries, direct, Key::of(txn))
+}
+
+/// [`retry_server`] for a stream whose balancing key is `key`.
+pub(crate) fn retry_server_for(
+    backend: &BackendRt,
+    si: usize,
+    conn_retries: u32,
+    direct: bool,
+    key: Key<'_>,
+) -> usize {
     let retry = backend.model.retry;
     let Some(interval) = retry.redispatch else {
         return si;
@@ -214,12 +261,12 @@ pub(crate) fn retry_server(backend: &BackendRt, si: usize, conn_retries: u32, tx
         every > 0 && n % every == 0
     };
     let down = !takes_requests(&backend.servers[si]);
-    if !(down || due || spreads(backend)) {
+    if !(down || due || (!direct && spreads(backend))) {
         return si;
     }
     // As HAProxy's balancing, avoid the server that failed when another one is up.
-    match pick_server(backend, txn) {
-        Some(next) if next == si => pick_server(backend, txn).unwrap_or(si),
+    match pick(backend, key) {
+        Some(next) if next == si => pick(backend, key).unwrap_or(si),
         Some(next) => next,
         None => si,
     }

@@ -33,6 +33,21 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
+    /// The backends a `mode tcp` frontend names (`default_backend`, `use_backend NAME`).
+    pub(crate) fn tcp_routed_backends(&self) -> std::collections::BTreeSet<&str> {
+        self.frontends
+            .iter()
+            .filter(|f| f.mode == Mode::Tcp)
+            .flat_map(|f| {
+                f.use_backends
+                    .iter()
+                    .filter(|u| u.format.is_none())
+                    .map(|u| u.backend.as_str())
+                    .chain(f.default_backend.as_deref())
+            })
+            .collect()
+    }
+
     /// The backend called `name`.
     pub(crate) fn backend(&self, name: &str) -> Option<&Backend> {
         self.backends.iter().find(|b| b.name == name)
@@ -353,9 +368,16 @@ pub(crate) struct Timeouts {
     pub(crate) queue: Option<Duration>,
     /// `timeout check`: once a health check is connected, how long its answer may take.
     pub(crate) check: Option<Duration>,
-    /// `timeout tunnel`: inactivity of a tunnel (after a `101 Switching Protocols`), both
-    /// sides; without it `timeout client` and `timeout server` go on applying to their side.
+    /// `timeout tunnel`: inactivity of a tunnel (after a `101 Switching Protocols`, or a
+    /// `mode tcp` connection once connected), both sides; without it `timeout client` and
+    /// `timeout server` go on applying to their side.
     pub(crate) tunnel: Option<Duration>,
+    /// `timeout client-fin`: inactivity on the client side once the gateway has shut its
+    /// write side towards the client (`mode tcp`).
+    pub(crate) client_fin: Option<Duration>,
+    /// `timeout server-fin`: inactivity on the server side once the gateway has shut its
+    /// write side towards the server (`mode tcp`).
+    pub(crate) server_fin: Option<Duration>,
 }
 
 /// `option forwardfor [except NET] [header NAME] [if-none]` of one proxy (HAProxy keeps the
@@ -653,6 +675,9 @@ pub(crate) struct Rule {
 pub(crate) struct Frontend {
     /// The name.
     pub(crate) name: String,
+    /// `mode` (HAProxy's default: `tcp`): a `tcp` frontend copies bytes to a `tcp` backend's
+    /// server (`crate::tcp`), and serves HTTP when its backend is in `mode http`.
+    pub(crate) mode: Mode,
     /// `bind ADDR:PORT` lines.
     pub(crate) binds: Vec<SocketAddr>,
     /// What each `bind` address's line says beyond the address (TLS, HTTP/2);
@@ -829,6 +854,8 @@ pub(crate) struct Server {
     pub(crate) check_tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `port`, `addr`, `fastinter`, `downinter`, `backup`: how it is checked and used.
     pub(crate) probe: ServerProbe,
+    /// `cookie VALUE`: the value of the backend's persistence cookie that names it.
+    pub(crate) cookie: Option<String>,
 }
 
 /// What a `server` line says about its health checks and its role beyond `check inter rise
@@ -968,4 +995,8 @@ pub(crate) struct Backend {
     pub(crate) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(crate) http_mode: HttpMode,
+    /// `cookie NAME ...`: cookie persistence.
+    pub(crate) cookie: Option<Arc<crate::cookie::CookiePersist>>,
+    /// `option persist`: a cookie naming a down server still sends the request there.
+    pub(crate) persist: bool,
 }

@@ -191,25 +191,24 @@ backend agents
         ],
     },
     Case {
-        name: "frontends need mode http",
+        name: "frontends in mode tcp, by default or said",
         text: "\
 frontend plain
     bind :80
 frontend tcp
     mode tcp
     bind :81
+    http-request deny
 frontend nobind
     mode http
 ",
-        errors: &[
-            "parsing [haproxy.cfg:1:1] : frontend 'plain' must be in 'mode http' (no 'mode' line, and HAProxy's default mode is tcp)",
-            "parsing [haproxy.cfg:3:1] : frontend 'tcp' must be in 'mode http' (tcp frontends are not supported by the gateway)",
-        ],
+        errors: &[],
         warnings: &[
             "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'plain'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
             "parsing [haproxy.cfg:3:1] : missing timeouts for frontend 'tcp'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
-            "parsing [haproxy.cfg:6:1] : missing timeouts for frontend 'nobind'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
-            "parsing [haproxy.cfg:6:1] : frontend 'nobind' has no 'bind' directive. Please declare it as a backend if this was intended",
+            "parsing [haproxy.cfg:6:5] : 'http-request' is accepted and ignored: the frontend is in 'mode tcp' and these rules require HTTP mode (HAProxy ignores them too)",
+            "parsing [haproxy.cfg:7:1] : missing timeouts for frontend 'nobind'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+            "parsing [haproxy.cfg:7:1] : frontend 'nobind' has no 'bind' directive. Please declare it as a backend if this was intended",
         ],
     },
     Case {
@@ -234,7 +233,6 @@ backend app
             "parsing [haproxy.cfg:4:5] : 'server' not allowed because frontend 'web' has no backend capability",
             "parsing [haproxy.cfg:7:35] : 'weight' expects a positive integer argument in the range [0, 256], got '300'",
             "parsing [haproxy.cfg:8:33] : 'rise' expects a positive integer argument in the range [1, 2147483647], got '0'",
-            "parsing [haproxy.cfg:9:35] : 'server s3' : 'cookie' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
             "parsing [haproxy.cfg:12:12] : backend 'app': server 's6' has neither service port nor check port",

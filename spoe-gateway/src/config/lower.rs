@@ -46,6 +46,8 @@ pub(super) struct ServerSettings {
     /// `check-ssl` (`no-check-ssl` clears it): health checks over TLS even without `ssl`.
     pub(super) check_ssl: bool,
     pub(super) probe: crate::model::ServerProbe,
+    /// `cookie VALUE`.
+    pub(super) cookie: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -64,6 +66,7 @@ impl Default for ServerSettings {
             proto_h2: false,
             check_ssl: false,
             probe: crate::model::ServerProbe::default(),
+            cookie: None,
         }
     }
 }
@@ -151,6 +154,10 @@ pub(super) struct Proxy {
     pub(super) captures: crate::model::CaptureSlots,
     /// `capture ... id N` rules, to check against the slots once the section is read.
     pub(super) capture_ids: Vec<(bool, usize, Span)>,
+    /// `cookie NAME ...`.
+    pub(super) cookie: Option<crate::cookie::CookiePersist>,
+    /// `option persist`.
+    pub(super) persist: bool,
 }
 
 impl Proxy {
@@ -204,6 +211,8 @@ impl Proxy {
             http_mode: HttpMode::KeepAlive,
             captures: crate::model::CaptureSlots::default(),
             capture_ids: Vec::new(),
+            cookie: None,
+            persist: false,
         }
     }
 
@@ -234,6 +243,8 @@ impl Proxy {
         p.stats.clone_from(&d.stats);
         p.forwardfor.clone_from(&d.forwardfor);
         p.http_mode = d.http_mode;
+        p.cookie.clone_from(&d.cookie);
+        p.persist = d.persist;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();

@@ -113,7 +113,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "proxy",
         "mode",
-        "`http`; `tcp` only for the SPOE agents' backends",
+        "`http` and `tcp` (the default): a tcp frontend copies bytes to its tcp backend's server \
+         (the gateway's tcp proxy), or serves HTTP when the backend it routes to is `mode http`, as HAProxy \
+         upgrades it; no `tcp-request` rules, content inspection or `filter spoe` on a tcp \
+         frontend yet (errors naming them); a tcp backend no tcp frontend routes to is an SPOE \
+         agents' backend",
     ),
     (
         "proxy",
@@ -192,6 +196,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "http-response",
         "silent-drop",
         "the connection is reset (over TLS with HTTP/2: closed); HAProxy with CAP_NET_ADMIN makes it vanish without a reset (TCP_REPAIR)",
+    ),
+    (
+        "proxy",
+        "cookie",
+        "`insert`, `prefix`, `rewrite`, passive, with `indirect`, `nocache`, `postonly`, `preserve`, `httponly`, `secure`, `domain`, `attr`; the dated cookies (`maxidle`, `maxlife`) and `dynamic` are errors naming them",
     ),
     ("http-request", "use-service", "`prometheus-exporter` only"),
     (

@@ -72,6 +72,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 http_buffer_request: p.http_buffer_request,
                 forwardfor: p.forwardfor.clone(),
                 http_mode: p.http_mode,
+                cookie: p.cookie.clone().map(Arc::new),
+                persist: p.persist,
                 acls: AclSet::new(),
                 http_request: Vec::new(),
                 http_response: Vec::new(),
@@ -104,7 +106,12 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 .as_ref()
                 .map(|b| b.value.clone())
                 .or_else(|| (p.kind == Kind::Listen).then(|| p.name.clone()));
+            if p.mode != Some(Mode::Http) && !p.mode_unsure {
+                warn_http_in_tcp(&p, diag);
+                refuse_in_tcp_frontend(&p, diag);
+            }
             frontends.push(Frontend {
+                mode: p.mode.unwrap_or(Mode::Tcp),
                 name: p.name,
                 binds: p.binds,
                 bind_confs: p.bind_confs,
@@ -213,6 +220,11 @@ fn warn_forwardfor_in_tcp(p: &mut Proxy, diag: &mut Diag) {
 
 /// HAProxy ignores HTTP rules in a tcp backend, with a warning.
 fn warn_http_in_tcp(p: &Proxy, diag: &mut Diag) {
+    let why = if p.kind == Kind::Backend {
+        "the backend is in 'mode tcp' and these rules require HTTP mode"
+    } else {
+        "the frontend is in 'mode tcp' and these rules require HTTP mode (HAProxy ignores them too)"
+    };
     for (rules, kw) in [
         (&p.http_request, "http-request"),
         (&p.http_response, "http-response"),
@@ -220,12 +232,31 @@ fn warn_http_in_tcp(p: &Proxy, diag: &mut Diag) {
         (&p.redirects, "redirect"),
     ] {
         if let Some(first) = rules.first() {
-            diag.ignored(
-                first.span.clone(),
-                kw,
-                "the backend is in 'mode tcp' and these rules require HTTP mode",
-            );
+            diag.ignored(first.span.clone(), kw, why);
         }
+    }
+}
+
+/// HAProxy's name of a proxy's kind in its messages (`proxy_type_str()`).
+fn proxy_type(p: &Proxy) -> &'static str {
+    match p.kind {
+        Kind::Listen => "proxy",
+        other => other.keyword(),
+    }
+}
+
+/// What a `mode tcp` frontend cannot run in the gateway yet: an error naming it, never
+/// accepted and ignored (SPOE filters on tcp events).
+fn refuse_in_tcp_frontend(p: &Proxy, diag: &mut Diag) {
+    for filter in &p.filters {
+        diag.error_msg(
+            filter.span.clone(),
+            format!(
+                "'filter spoe' in {} '{}' is not supported by the gateway in 'mode tcp' (its events 'on-client-session' and 'on-*-tcp-request' are not run on tcp connections)",
+                proxy_type(p),
+                p.name
+            ),
+        );
     }
 }
 
@@ -271,7 +302,13 @@ fn check_routes(p: &Proxy, proxies: &[Proxy], misplaced: &[String], diag: &mut D
             );
             continue;
         }
-        if target.mode != Some(Mode::Http) && !target.mode_unsure && !p.mode_unsure {
+        // A tcp frontend may use an http backend (HAProxy upgrades the connection to HTTP);
+        // an http frontend may not use a tcp one.
+        if p.mode == Some(Mode::Http)
+            && target.mode != Some(Mode::Http)
+            && !target.mode_unsure
+            && !p.mode_unsure
+        {
             let role = if what == "use_backend" {
                 "in a 'use_backend' rule"
             } else {

@@ -189,6 +189,9 @@ pub struct Generation {
     idle: Notify,
     /// The servers' health checks: dropping the generation aborts them.
     _checks: tokio::task::JoinSet<()>,
+    /// Cancelled when the generation's `hard-stop-after` runs out after a reload: its `mode
+    /// tcp` connections still open are cut then.
+    pub(crate) cut: tokio_util::sync::CancellationToken,
 }
 
 fn agent_backend(config: &GatewayConfig, decl: &SpoeFilterDecl) -> AgentBackend {
@@ -359,10 +362,13 @@ impl Generation {
                 log: LogRoute::new(&f.logs, sinks),
             })
             .collect();
+        // HTTP backends, and the tcp backends a tcp frontend routes to (not the SPOE agents'
+        // backends: their engines connect and check them).
+        let tcp_routed = config.tcp_routed_backends();
         let backends = config
             .backends
             .iter()
-            .filter(|b| b.mode == crate::model::Mode::Http)
+            .filter(|b| b.mode == crate::model::Mode::Http || tcp_routed.contains(b.name.as_str()))
             .map(|b| {
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
@@ -439,6 +445,7 @@ impl Generation {
             in_flight: AtomicU64::new(0),
             idle: Notify::new(),
             _checks: checks,
+            cut: tokio_util::sync::CancellationToken::new(),
         };
         generation.forget_other_stats(stats);
         Ok(generation)

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::{Admin, BackendRt, FrontendRt, Generation, ServerRt};
 use crate::limits::{ConnLimits, Limit};
+use crate::model::Mode;
 use crate::stats::{CheckStatus, Counters, Field, ObjType, Row, ServerState, Value};
 
 /// The fields every object type fills the same way from its counters.
@@ -118,7 +119,12 @@ impl Generation {
 
 fn frontend_row(f: &FrontendRt, iid: u64, limit: &Limit) -> Row {
     let c = &f.counters;
-    let mut row = Row::new(ObjType::Frontend, &f.model.name, "FRONTEND", true);
+    let mut row = Row::new(
+        ObjType::Frontend,
+        &f.model.name,
+        "FRONTEND",
+        f.model.mode == Mode::Http,
+    );
     common(&mut row, c);
     // The connections `maxconn` counts, as HAProxy's `feconn` is both.
     row.num(Field::Scur, limit.current() as u64);
@@ -143,7 +149,12 @@ fn frontend_row(f: &FrontendRt, iid: u64, limit: &Limit) -> Row {
 
 fn backend_row(b: &BackendRt, iid: u64) -> Row {
     let c = &b.counters;
-    let mut row = Row::new(ObjType::Backend, &b.model.name, "BACKEND", true);
+    let mut row = Row::new(
+        ObjType::Backend,
+        &b.model.name,
+        "BACKEND",
+        b.model.mode == Mode::Http,
+    );
     common(&mut row, c);
     upstream(&mut row, c);
     downs(&mut row, c);
@@ -187,7 +198,12 @@ fn backend_row(b: &BackendRt, iid: u64) -> Row {
 fn server_row(b: &BackendRt, s: &ServerRt, iid: u64, sid: u64) -> Row {
     let c = &s.counters;
     let m = &s.model;
-    let mut row = Row::new(ObjType::Server, &b.model.name, &s.name, true);
+    let mut row = Row::new(
+        ObjType::Server,
+        &b.model.name,
+        &s.name,
+        b.model.mode == Mode::Http,
+    );
     common(&mut row, c);
     upstream(&mut row, c);
     let up = s.up.load(Ordering::Relaxed);

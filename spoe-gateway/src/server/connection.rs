@@ -61,6 +61,10 @@ impl Gateway {
         // The frontend's statistics (a listener left from an earlier
         // generation serves nobody's: counted apart, and nowhere shown).
         let stats = frontend_rt.map(|f| f.counters.clone()).unwrap_or_default();
+        // A `mode tcp` frontend's connection keeps its generation until it ends.
+        let tcp_generation = frontend
+            .is_some_and(|f| f.mode == crate::model::Mode::Tcp)
+            .then(|| generation.clone());
         drop(generation);
         let counted = Counted::new(stats.clone());
         // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
@@ -97,6 +101,20 @@ impl Gateway {
         if let Some(t) = tls {
             facts = facts.with_tls(t);
         }
+        let stream = match tcp_generation {
+            Some(generation) => {
+                let conns = conns.clone();
+                match self
+                    .serve_tcp(generation, stream, &facts, conns, (started, accepted))
+                    .await
+                {
+                    // Its backend is in `mode http`: the connection is HTTP from now on.
+                    Some(stream) => stream,
+                    None => return drop((held, counted)),
+                }
+            }
+            None => stream,
+        };
         let session = Arc::new(Session {
             conn: facts,
             session_event_done: AtomicU64::new(0),

@@ -32,6 +32,7 @@ mod listen;
 mod reload;
 mod stop;
 mod stream;
+mod tcp;
 mod tls;
 mod waits;
 

@@ -103,11 +103,15 @@ impl Gateway {
         self.retiring.spawn(async move {
             // Idle agent connections close now, busy ones after their last ACK.
             old.drain();
-            let _ = tokio::time::timeout(bound, async {
+            let in_time = tokio::time::timeout(bound, async {
                 old.idle().await;
                 old.drained().await;
             })
             .await;
+            if in_time.is_err() {
+                // Its `mode tcp` connections still open end now, as HAProxy's old process's.
+                old.cut.cancel();
+            }
             info!(generation = old.id, "generation retired");
             metrics.retired(&old);
             metrics.generations.dec();

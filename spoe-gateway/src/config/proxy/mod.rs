@@ -12,6 +12,7 @@ pub(super) mod bind;
 mod capture;
 pub(super) mod check;
 mod conn;
+mod cookie;
 mod defaults;
 mod errorfile;
 mod filter;
@@ -97,6 +98,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "default-server",
         handler: |lw, p, line| lw.server(p, line),
         uses: Use::Read,
+    },
+    Keyword {
+        name: "cookie",
+        handler: |lw, p, line| lw.cookie(p, line),
+        uses: Use::Runs(&[("Backend.cookie", "proxy.rs")]),
     },
     Keyword {
         name: "balance",
@@ -337,21 +343,6 @@ impl Lowerer<'_, '_> {
                 p.span.clone(),
                 format!(
                     "{} '{}' has no 'bind' directive. Please declare it as a backend if this was intended",
-                    p.kind.keyword(),
-                    p.name
-                ),
-            );
-        }
-        if p.mode != Some(Mode::Http) && !p.mode_unsure {
-            let why = if p.mode.is_none() {
-                "no 'mode' line, and HAProxy's default mode is tcp"
-            } else {
-                "tcp frontends are not supported by the gateway"
-            };
-            self.diag.error_msg(
-                p.span.clone(),
-                format!(
-                    "{} '{}' must be in 'mode http' ({why})",
                     p.kind.keyword(),
                     p.name
                 ),

@@ -76,13 +76,13 @@ pub(in crate::config) const TIMEOUTS: &[Keyword<Timeout>] = &[
     },
     Keyword {
         name: "server-fin",
-        handler: timeout(None, false, true),
-        uses: Use::Ignored(NOT_RUN),
+        handler: timeout(Some(|t| &mut t.server_fin), false, true),
+        uses: Use::Runs(&[("Timeouts.server_fin", "tcp/pump.rs")]),
     },
     Keyword {
         name: "client-fin",
-        handler: timeout(None, true, false),
-        uses: Use::Ignored(NOT_RUN),
+        handler: timeout(Some(|t| &mut t.client_fin), true, false),
+        uses: Use::Runs(&[("Timeouts.client_fin", "tcp/pump.rs")]),
     },
     Keyword {
         name: "tarpit",

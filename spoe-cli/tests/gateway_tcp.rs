@@ -1,0 +1,255 @@
+//! `mode tcp` against HAProxy 2.6: the same configuration (a tcp frontend routing by `dst` with
+//! `use_backend ... if`, `option tcplog`, `retries`, `timeout server`) and the same connections
+//! through both proxies. Each client must get the same bytes back, and each access line must say
+//! what HAProxy's says: frontend, backend/server, bytes, termination state, retries, and which
+//! timers ran.
+//!
+//! The connections: an upper-casing echo the client half-closes (its FIN is forwarded, the
+//! answer still comes back), a server that speaks first (an SMTP-like banner), a backend whose
+//! server refuses (`SC` after one retry), and a server that holds the connection silent past
+//! `timeout server` (`sD`). Then a reload while a connection is open: the connection carries on
+//! on both proxies.
+
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "tests wait on real sockets and processes on the wall clock, and spawn helpers that end with the test"
+)]
+
+mod gateway_support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use gateway_support::{GatewayProc, RefusedPort, ThreadServer, wait_until};
+use spoe_interop::Haproxy;
+
+/// The servers behind both proxies.
+struct Servers {
+    echo: SocketAddr,
+    banner: SocketAddr,
+    dead: SocketAddr,
+    silent: SocketAddr,
+}
+
+fn config(port: u16, s: &Servers) -> String {
+    let Servers {
+        echo,
+        banner,
+        dead,
+        silent,
+    } = s;
+    format!(
+        r"global
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+    retries 1
+frontend fe
+    bind 127.0.0.1:{port}
+    bind 127.0.0.2:{port}
+    bind 127.0.0.3:{port}
+    bind 127.0.0.4:{port}
+    use_backend banner if {{ dst 127.0.0.2 }}
+    use_backend dead if {{ dst 127.0.0.3 }}
+    use_backend silent if {{ dst 127.0.0.4 }}
+    default_backend echo
+backend echo
+    balance roundrobin
+    server e1 {echo}
+backend banner
+    server b1 {banner} maxconn 10
+backend dead
+    server d1 {dead}
+backend silent
+    timeout server 500ms
+    server s1 {silent}
+"
+    )
+}
+
+/// Reads what the client sends until its FIN, answers it upper-cased, closes.
+fn echo(mut sock: TcpStream) {
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut got = Vec::new();
+    let _ = sock.read_to_end(&mut got);
+    let _ = sock.write_all(&got.to_ascii_uppercase());
+}
+
+/// Speaks first, answers `QUIT`, closes (an SMTP server's shape).
+fn banner(mut sock: TcpStream) {
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = sock.write_all(b"220 ready\r\n");
+    let mut line = String::new();
+    let _ = BufReader::new(&sock).read_line(&mut line);
+    if line == "QUIT\r\n" {
+        let _ = sock.write_all(b"221 bye\r\n");
+    }
+}
+
+/// Holds the connection without a byte until the client goes.
+fn silent(mut sock: TcpStream) {
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = sock.read_to_end(&mut Vec::new());
+}
+
+fn connect(ip: [u8; 4], port: u16) -> TcpStream {
+    let s = TcpStream::connect(SocketAddr::from((ip, port))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+fn read_all(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// Each connection of the scenario, in order: what the client got.
+fn scenario(port: u16) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    // A half-closed echo.
+    let mut c = connect([127, 0, 0, 1], port);
+    c.write_all(b"hello tcp").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    got.push(read_all(&mut c));
+    // The server speaks first.
+    let mut c = connect([127, 0, 0, 2], port);
+    let mut first = [0u8; 11];
+    c.read_exact(&mut first).unwrap();
+    c.write_all(b"QUIT\r\n").unwrap();
+    let mut rest = read_all(&mut c);
+    let mut all = first.to_vec();
+    all.append(&mut rest);
+    got.push(all);
+    // No server: closed without a byte.
+    let mut c = connect([127, 0, 0, 3], port);
+    got.push(read_all(&mut c));
+    // `timeout server`: closed after 500ms.
+    let mut c = connect([127, 0, 0, 4], port);
+    got.push(read_all(&mut c));
+    got
+}
+
+/// The access lines (`option tcplog` with `format raw`: the line alone).
+fn access_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with("127.0.0.1:") && l.contains(" fe "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What must agree in a tcplog line: frontend, backend/server, which of `%Tw/%Tc` ran, bytes,
+/// termination state, `%bc/%sc/%rc`, and the shape of the date. `%ac/%fc` are left out: they
+/// count the connections open anywhere at the instant the line is written, and the client
+/// opens the next connection as soon as it sees the previous one end, which either proxy may
+/// still count then (HAProxy logged 3/3 and 1/1 for the same step in different runs).
+fn essence(line: &str) -> Vec<String> {
+    let f: Vec<&str> = line.split(' ').collect();
+    assert_eq!(f.len(), 9, "a tcplog line has 9 fields: {line}");
+    let timers: Vec<&str> = f[4].split('/').collect();
+    let ran = |t: &str| if t == "-1" { "-1" } else { "ran" };
+    let date_shape: String = f[1]
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '9' } else { c })
+        .collect();
+    vec![
+        date_shape,
+        f[2].to_owned(),
+        f[3].to_owned(),
+        format!("{}/{}", ran(timers[0]), ran(timers[1])),
+        f[5].to_owned(),
+        f[6].to_owned(),
+        f[7].splitn(3, '/').nth(2).unwrap_or_default().to_owned(),
+        f[8].to_owned(),
+    ]
+}
+
+#[test]
+fn tcp_connections_get_haproxys_bytes_and_access_lines() {
+    let echo_server = ThreadServer::start(echo);
+    let banner_server = ThreadServer::start(banner);
+    let silent_server = ThreadServer::start(silent);
+    let dead = RefusedPort::new();
+    let servers = Servers {
+        echo: echo_server.addr,
+        banner: banner_server.addr,
+        dead: dead.addr(),
+        silent: silent_server.addr,
+    };
+    let (haproxy, hap_port) = Haproxy::start_on_port(|port| config(port, &servers), &[]);
+    let (gateway, gw) = GatewayProc::start_on_port(|port| config(port, &servers), &[]);
+    let gw_out = || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
+
+    let hap_got = scenario(hap_port);
+    let gw_got = scenario(gw.port());
+    assert_eq!(
+        hap_got[0], b"HELLO TCP",
+        "haproxy forwards the FIN and the answer"
+    );
+    assert_eq!(hap_got[1], b"220 ready\r\n221 bye\r\n");
+    let text = |v: &[Vec<u8>]| -> Vec<String> {
+        v.iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    };
+    assert_eq!(text(&gw_got), text(&hap_got), "what each client got");
+
+    let n = 4;
+    let logged = wait_until(Duration::from_secs(10), || {
+        access_lines(&haproxy.log()).len() >= n && access_lines(&gw_out()).len() >= n
+    });
+    let (hap_lines, gw_lines) = (access_lines(&haproxy.log()), access_lines(&gw_out()));
+    assert!(
+        logged,
+        "access lines: haproxy {}, gateway {} (of {n})\n--- haproxy:\n{}\n--- gateway stdout:\n{}\n--- gateway stderr:\n{}",
+        hap_lines.len(),
+        gw_lines.len(),
+        haproxy.log(),
+        gw_out(),
+        gateway.log()
+    );
+    for (hap, gw) in hap_lines.iter().zip(&gw_lines) {
+        assert_eq!(essence(gw), essence(hap), "\nhaproxy: {hap}\ngateway: {gw}");
+    }
+    let terms: Vec<String> = gw_lines.iter().map(|l| essence(l)[5].clone()).collect();
+    // The banner's client never closes its side: its connection ends last, on both proxies.
+    assert_eq!(terms, ["--", "SC", "sD", "--"]);
+}
+
+#[test]
+fn a_tcp_connection_open_across_a_reload_carries_on() {
+    let banner_server = ThreadServer::start(banner);
+    let dead = RefusedPort::new();
+    let servers = Servers {
+        echo: banner_server.addr,
+        banner: banner_server.addr,
+        dead: dead.addr(),
+        silent: banner_server.addr,
+    };
+    let (mut haproxy, hap_port) = Haproxy::start_on_port(|port| config(port, &servers), &[]);
+    let (gateway, gw) = GatewayProc::start_on_port(|port| config(port, &servers), &[]);
+    for (name, port) in [("haproxy", hap_port), ("gateway", gw.port())] {
+        let mut c = connect([127, 0, 0, 2], port);
+        let mut first = [0u8; 11];
+        c.read_exact(&mut first).unwrap();
+        if name == "haproxy" {
+            haproxy.reload();
+        } else {
+            gateway.reload();
+        }
+        c.write_all(b"QUIT\r\n").unwrap();
+        assert_eq!(
+            read_all(&mut c),
+            b"221 bye\r\n",
+            "{name}: the connection went on after the reload\n{}",
+            gateway.log()
+        );
+    }
+}

@@ -1,0 +1,347 @@
+//! `mode tcp`: a connection to a tcp frontend goes, as HAProxy 2.6 sends it, to the backend
+//! its `use_backend` rules or `default_backend` name ([`route`]), to a server chosen by the
+//! backend's `balance` among the servers its checks and admin state leave in service
+//! (`crate::balance`), within the server's `maxconn` (queued at most `timeout queue`, else
+//! `timeout connect`), connected within `timeout connect` with `retries` and `option
+//! redispatch`; then bytes go both ways ([`pump`]) until both sides close.
+//!
+//! ```text
+//!   accept ── route ── pick server ── queue ── connect (retries) ── pump ── access line
+//!               │ no backend: SC    │ none up: SC   │ sQ       │ SC, sC       │ --, CD, SD, cD, sD, KD
+//! ```
+//!
+//! The access line is the frontend's (`option tcplog` or `log-format`, else HAProxy's
+//! `Connect from` line at accept); the frontend's, backend's and server's statistics count the
+//! session, its bytes, its connection attempts and failures as HAProxy's do (no HTTP request
+//! is counted). A connection keeps the generation it started on until it ends; a stop or the
+//! reload's `hard-stop-after` cuts it (`KD`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use spoe::expr::{Fetch, FetchKind, Sample};
+use spoe_http::ConnectionFacts;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::access::{Access, RequestLine};
+use crate::balance::{self, Key};
+use crate::generation::{BackendRt, DEFAULT_TIMEOUT_CONNECT, FrontendRt, Generation, ServerRt};
+use crate::httplog::ACCESS_LEVEL;
+use crate::limits::ConnCounts;
+use crate::logtime::Timer;
+use crate::stats::Wire;
+
+pub(crate) mod pump;
+
+use pump::{Bounds, Ended};
+
+/// What a connection's conditions read in `mode tcp`: the connection (`src`, `dst`,
+/// `dst_port`, `fe_name`, `ssl_fc*`...). Nothing of the contents is inspected (no `tcp-request
+/// inspect-delay`): `req.len` is 0, and HTTP fetches have no value, as in HAProxy without one.
+struct TcpHost<'a> {
+    conn: &'a ConnectionFacts,
+    empty: hyper::http::request::Parts,
+}
+
+impl<'a> TcpHost<'a> {
+    fn new(conn: &'a ConnectionFacts) -> Self {
+        Self {
+            conn,
+            empty: hyper::Request::new(()).into_parts().0,
+        }
+    }
+
+    fn exchange(&self) -> spoe_http::Exchange<'_> {
+        spoe_http::Exchange::new(&self.empty).conn(self.conn)
+    }
+}
+
+/// The fetches a tcp connection answers from its connection alone.
+fn of_connection(kind: &FetchKind) -> bool {
+    use FetchKind as K;
+    matches!(
+        kind,
+        K::Src
+            | K::SrcPort
+            | K::Dst
+            | K::DstPort
+            | K::FeName
+            | K::SslFc
+            | K::SslFcSni
+            | K::SslFcHasSni
+            | K::SslFcProtocol
+            | K::SslFcCipher
+            | K::SslFcAlpn
+            | K::SslFcIsResumed
+            | K::SslFcHasCrt
+            | K::SslCUsed
+            | K::SslCVerify
+            | K::SslCSDn { .. }
+            | K::SslCIDn { .. }
+            | K::SslCSerial
+            | K::SslCSha1
+            | K::SslCDer
+    )
+}
+
+impl Fetch for TcpHost<'_> {
+    fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
+        match kind {
+            FetchKind::ReqLen => Some(Sample::Int(0)),
+            k if of_connection(k) => self.exchange().fetch(k),
+            _ => None,
+        }
+    }
+
+    fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {
+        match kind {
+            k if of_connection(k) => self.exchange().fetch_all(k),
+            k => self.fetch(k).into_iter().collect(),
+        }
+    }
+}
+
+/// The backend of a connection to a tcp `frontend`: the first `use_backend` whose condition
+/// holds, else `default_backend` (HAProxy's `process_switching_rules()`). `Err` names a backend
+/// that the generation does not run (none: no backend at all).
+pub(crate) fn route<'g>(
+    generation: &'g Generation,
+    frontend: &FrontendRt,
+    conn: &ConnectionFacts,
+) -> Result<&'g BackendRt, Option<String>> {
+    let model = &frontend.model;
+    let host = TcpHost::new(conn);
+    let name = model
+        .use_backends
+        .iter()
+        .find(|u| u.cond.as_ref().is_none_or(|c| c.eval(&host, &model.acls)))
+        .and_then(|u| match &u.format {
+            None => Some(u.backend.clone()),
+            Some(format) => Some(crate::txn::render(format, &host))
+                .filter(|name| generation.backends.contains_key(name.as_str())),
+        })
+        .or_else(|| model.default_backend.clone());
+    let Some(name) = name else {
+        return Err(None);
+    };
+    generation.backends.get(&name).ok_or(Some(name))
+}
+
+/// A tcp connection, accepted and routed.
+pub(crate) struct Session<'a> {
+    pub(crate) frontend: &'a FrontendRt,
+    pub(crate) conn: &'a ConnectionFacts,
+    /// The backend [`route`] chose, or why there is none.
+    pub(crate) backend: Result<&'a BackendRt, Option<String>>,
+    /// `%ac`, `%fc`.
+    pub(crate) conns: Arc<ConnCounts>,
+    /// When it was accepted.
+    pub(crate) accepted: (Instant, SystemTime),
+    /// Cut at once (`KD`) when cancelled: a stop's bound, or its generation's
+    /// `hard-stop-after` after a reload.
+    pub(crate) cut: CancellationToken,
+}
+
+/// The client's and server's addresses as `Connect from` and the access line say them.
+fn client_addrs(conn: &ConnectionFacts) -> (SocketAddr, SocketAddr) {
+    let none = SocketAddr::from(([0, 0, 0, 0], 0));
+    (conn.client.unwrap_or(none), conn.local.unwrap_or(none))
+}
+
+impl Session<'_> {
+    fn access(&self) -> Access {
+        let fe = self.frontend;
+        let (client, local) = client_addrs(self.conn);
+        let mut access = Access::new(client, &fe.model.name, RequestLine::Bad, self.conns.clone());
+        (access.started, access.received) = self.accepted;
+        access.local = local;
+        access.tls = self.conn.tls.is_some();
+        access.log_options = fe.model.log_options;
+        if let Some(format) = &fe.model.access_format {
+            access.httplog = (!fe.log.is_off()).then(|| fe.log.clone());
+            access.format = Some(format.clone());
+        } else if !fe.log.is_off() {
+            // HAProxy's line for a stream of a frontend without a log format.
+            fe.log.send(
+                ACCESS_LEVEL,
+                &format_args!(
+                    "Connect from {}:{} to {}:{} ({}/TCP)",
+                    client.ip(),
+                    client.port(),
+                    local.ip(),
+                    local.port(),
+                    fe.model.name
+                ),
+            );
+        }
+        access
+    }
+
+    /// Serves the connection until it ends, and writes its access line.
+    pub(crate) async fn serve<C>(self, client: C)
+    where
+        C: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut access = self.access();
+        let mut client = Wire::client(client, self.frontend.counters.clone());
+        let be = match self.backend {
+            Ok(be) => be,
+            Err(name) => {
+                if let Some(name) = name {
+                    access.backend = name;
+                }
+                access.termination = "SC";
+                return access.write(0);
+            }
+        };
+        access.backend.clone_from(&be.model.name);
+        be.counters.session_starts();
+        let _session = Ends(&be.counters);
+        let key = Key {
+            client: self.conn.client,
+            request: None,
+        };
+        let connected = connect(be, key, self.conn.local, &mut access).await;
+        let Some((server, stream, _slot)) = connected else {
+            be.counters.failed_conns.inc();
+            return access.write(0);
+        };
+        server.counters.session_starts();
+        server.counters.cum_lbconn.inc();
+        be.counters.cum_lbconn.inc();
+        let _server_session = Ends(&server.counters);
+        server.active.fetch_add(1, Ordering::Relaxed);
+        let mut upstream = Wire::server(stream, server.counters.clone(), be.counters.clone());
+        let bounds = Bounds::of(&self.frontend.model.timeouts, &be.model.timeouts);
+        let (ended, moved) = pump::pump(&mut client, &mut upstream, bounds, &self.cut).await;
+        server.active.fetch_sub(1, Ordering::Relaxed);
+        // `%bc/%sc` as HAProxy writes them: after this connection left its server.
+        access.server_conns = server.active.load(Ordering::Relaxed);
+        access.backend_conns = be
+            .servers
+            .iter()
+            .map(|s| s.active.load(Ordering::Relaxed))
+            .sum();
+        let aborted: &[&crate::stats::Counters] =
+            &[&self.frontend.counters, &be.counters, &server.counters];
+        match ended {
+            Ended::ClientAbort | Ended::ClientTimeout => {
+                aborted.iter().for_each(|c| c.cli_aborts.inc())
+            }
+            Ended::ServerAbort | Ended::ServerTimeout => {
+                aborted.iter().for_each(|c| c.srv_aborts.inc())
+            }
+            Ended::Closed | Ended::Killed => {}
+        }
+        be.counters.t_time.add(access.started.elapsed());
+        server.counters.t_time.add(access.started.elapsed());
+        access.termination = ended.termination();
+        if moved.to_server == 0 && self.frontend.model.log_options.dont_log_null {
+            // `option dontlognull`: no line for a connection the client sent nothing on
+            // (HAProxy's `strm_log()` tests `req.total`).
+            access.httplog = None;
+        }
+        access.write(moved.to_client);
+    }
+}
+
+/// Ends a session on its counters when dropped.
+struct Ends<'a>(&'a crate::stats::Counters);
+
+impl Drop for Ends<'_> {
+    fn drop(&mut self) {
+        self.0.session_ends();
+    }
+}
+
+/// Picks a server of `be`, waits for a slot under its `maxconn`, connects; retries a failed
+/// connect as HAProxy's `back_handle_st_cer()` does. `None`: no connection, and `access` says
+/// why (`SC`: none up or refused, `sC`: `timeout connect`, `sQ`: `timeout queue`).
+async fn connect<'b>(
+    be: &'b BackendRt,
+    key: Key<'_>,
+    local: Option<SocketAddr>,
+    access: &mut Access,
+) -> Option<(
+    &'b ServerRt,
+    TcpStream,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+)> {
+    let timeouts = &be.model.timeouts;
+    let connect_bound = timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT);
+    let Some(mut si) = balance::pick(be, key) else {
+        access.termination = "SC";
+        return None;
+    };
+    let mut retries = 0u32;
+    loop {
+        let server = &*be.servers[si];
+        access.server.clone_from(&server.name);
+        let addr = crate::hop::server_target(&server.model, local);
+        access.server_addr = Some(addr);
+        let queued_at = Instant::now();
+        let slot = match &server.slots {
+            Some(slots) => {
+                let wait = timeouts.queue.unwrap_or(connect_bound);
+                access.server_queue = server.queued.fetch_add(1, Ordering::Relaxed);
+                server.counters.queue.inc();
+                let got = tokio::time::timeout(wait, slots.clone().acquire_owned()).await;
+                server.counters.queue.dec();
+                server.queued.fetch_sub(1, Ordering::Relaxed);
+                access.t_queue = Timer::ms(queued_at.elapsed());
+                match got {
+                    Ok(Ok(permit)) => Some(permit),
+                    _ => {
+                        access.termination = "sQ";
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        access.t_queue = Timer::ms(queued_at.elapsed());
+        server.counters.connect.inc();
+        be.counters.connect.inc();
+        let started = Instant::now();
+        let attempt = tokio::time::timeout(connect_bound, TcpStream::connect(addr)).await;
+        let refused = match attempt {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                access.t_connect = Timer::ms(started.elapsed());
+                return Some((server, stream, slot));
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(server = %addr, error = %e, "tcp connect failed");
+                true
+            }
+            Err(_) => false,
+        };
+        server.counters.failed_conns.inc();
+        access.termination = if refused { "SC" } else { "sC" };
+        if retries >= be.model.retry.retries {
+            return None;
+        }
+        drop(slot);
+        retries += 1;
+        access.retries = retries as usize;
+        let next = balance::retry_server_for(be, si, retries, false, key);
+        if next == si {
+            server.counters.retries.inc();
+            be.counters.retries.inc();
+        } else {
+            server.counters.redispatches.inc();
+            be.counters.redispatches.inc();
+        }
+        // HAProxy's turn-around: a refused connect waits min(1 s, `timeout connect`) before the
+        // next one, unless it goes to another server of a round robin with several up.
+        if refused && !(next != si && balance::spreads(be)) {
+            tokio::time::sleep(connect_bound.min(Duration::from_secs(1))).await;
+        }
+        si = next;
+    }
+}
