@@ -226,7 +226,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "srvtcpka-intvl",
     "stick",
     "stick-table",
-    "tcp-request",
     "tcp-response",
     "transparent",
     "use-fcgi-app",
