@@ -234,3 +234,40 @@ fn the_gateway_refuses_to_start_without_listener() {
         "{status}:\n{stderr}"
     );
 }
+
+/// `zero-warning` in `global`: a file with a warning exits 1 with HAProxy's alert, as
+/// `haproxy -c` does; without a warning it is valid. Fails (never skips) without `haproxy`.
+#[test]
+fn zero_warning_makes_warnings_fatal_as_haproxy() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("haproxy.cfg");
+    // `option httplog` in a backend: HAProxy's warning, and the gateway's.
+    let warned = format!(
+        "global\n    zero-warning\n{}    option httplog\n",
+        serving()
+    );
+    for (text, code) in [
+        (warned, 1),
+        (format!("global\n    zero-warning\n{}", serving()), 0),
+    ] {
+        std::fs::write(&path, &text).expect("write haproxy.cfg");
+        let ours = check(&path);
+        let theirs = Command::new(spoe_interop::haproxy_path())
+            .arg("-c")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .expect("run haproxy -c");
+        assert_eq!(theirs.status.code(), Some(code), "{}", describe(&theirs));
+        assert_eq!(ours.status.code(), Some(code), "{}", describe(&ours));
+        let alert = "Some warnings were found and 'zero-warning' is set. Aborting.";
+        for out in [&ours, &theirs] {
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(all.contains(alert), code == 1, "{}", describe(out));
+        }
+    }
+}

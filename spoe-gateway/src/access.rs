@@ -168,6 +168,9 @@ pub(crate) struct Access {
     pub(crate) unique_id: Option<String>,
     /// The values of the format's `%[EXPR]`, taken from the transaction.
     pub(crate) samples: Vec<Option<String>>,
+    /// `%hr`, `%hs`: the frontend's request and response capture slots.
+    pub(crate) request_captures: Vec<Option<String>>,
+    pub(crate) response_captures: Vec<Option<String>>,
     /// Bytes of the response head sent.
     pub(crate) head_bytes: u64,
     /// The stick counters the request tracks: they count the bytes sent and stop tracking
@@ -234,6 +237,8 @@ impl Access {
             request_counter: 0,
             unique_id: None,
             samples: Vec::new(),
+            request_captures: Vec::new(),
+            response_captures: Vec::new(),
             head_bytes: 0,
             counters: StreamCounters::default(),
             bodiless: false,
@@ -317,8 +322,8 @@ impl Access {
                 request_counter: self.request_counter,
                 log_count: format.next_count(),
                 unique_id: self.unique_id.as_deref(),
-                request_captures: &[],
-                response_captures: &[],
+                request_captures: &self.request_captures,
+                response_captures: &self.response_captures,
                 samples: &self.samples,
             },
         };

@@ -20,8 +20,10 @@
 #![warn(missing_docs)]
 
 mod access;
+pub mod affinity;
 mod balance;
 mod body;
+mod capture;
 pub mod config;
 mod cookie;
 mod errorfile;

@@ -227,10 +227,15 @@ impl ConnLimits {
 
 /// The process's `maxconn`: `global`'s, or the automatic one.
 fn global_maxconn(config: &GatewayConfig, threads: usize) -> usize {
-    config
-        .global
-        .maxconn
-        .unwrap_or_else(|| automatic_maxconn(config.listeners().count(), threads))
+    config.global.maxconn.unwrap_or_else(|| {
+        let mut n = automatic_maxconn(config.listeners().count(), threads);
+        // `fd-hard-limit` bounds the files the automatic `maxconn` counts on.
+        if let Some(cap) = config.global.process.files.hard_limit {
+            let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+            n = n.min(ideal_maxconn(cap, config.listeners().count(), threads));
+        }
+        n
+    })
 }
 
 /// The listen backlog of the socket bound to `addr` (HAProxy's `listener_backlog()` without a
@@ -280,15 +285,67 @@ fn ideal_maxconn(files: usize, listeners: usize, threads: usize) -> usize {
 /// Raises the open files soft limit to the hard limit (HAProxy adjusts `ulimit-n` to what its
 /// `maxconn` needs the same way); returns the limit in effect.
 pub fn raise_open_files_limit() -> u64 {
+    raise_files_to(None)
+}
+
+/// The soft limit raised to the hard one, never above `cap`; the limit in effect.
+fn raise_files_to(cap: Option<u64>) -> u64 {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
-    if limit.current != limit.maximum {
-        limit.current = limit.maximum;
+    let wanted = match (limit.maximum, cap) {
+        (Some(max), Some(cap)) => Some(max.min(cap)),
+        (None, cap) => cap,
+        (max, None) => max,
+    };
+    if limit.current != wanted {
+        limit.current = wanted;
         if setrlimit(Resource::Nofile, limit).is_err() {
             limit = getrlimit(Resource::Nofile);
         }
     }
     limit.current.unwrap_or(u64::MAX)
+}
+
+/// Sets the open files limit as `global` says, as HAProxy 2.6's `main()` does: `ulimit-n N`
+/// asks for N (the hard limit raised to it if needed and allowed), never above
+/// `fd-hard-limit`; without `ulimit-n`, the soft limit goes up to the hard one (HAProxy
+/// computes what its `maxconn` needs and gets as much), capped likewise. When N cannot be
+/// had, `strict-limits` (HAProxy 2.6's default) refuses to start: `Err` with HAProxy's alert;
+/// else the limit goes as high as allowed: `Ok(Some(warning))`.
+pub fn apply_open_files_limit(config: &GatewayConfig) -> Result<Option<String>, String> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let files = &config.global.process.files;
+    let Some(wanted) = files.ulimit_n else {
+        raise_files_to(files.hard_limit);
+        return Ok(None);
+    };
+    let boot = getrlimit(Resource::Nofile);
+    // As HAProxy 2.6.12: the hard limit is not raised, even as root.
+    let asked = Rlimit {
+        current: Some(wanted),
+        maximum: boot.maximum,
+    };
+    let over_cap = files.hard_limit.is_some_and(|cap| wanted > cap);
+    if !over_cap && setrlimit(Resource::Nofile, asked).is_ok() {
+        return Ok(None);
+    }
+    let capped = |n: Option<u64>| match (n, files.hard_limit) {
+        (Some(n), Some(cap)) => n.min(cap),
+        (Some(n), None) => n,
+        (None, cap) => cap.unwrap_or(u64::MAX),
+    };
+    let now = getrlimit(Resource::Nofile);
+    if files.strict {
+        return Err(format!(
+            "Cannot raise FD limit to {wanted}, limit is {}.",
+            capped(now.current)
+        ));
+    }
+    let got = raise_files_to(files.hard_limit);
+    let got = capped(Some(got));
+    Ok(Some(format!(
+        "Cannot raise FD limit to {wanted}, limit is {got}."
+    )))
 }
 
 /// Connections open now: the process's (`%ac`) and the frontend's (`%fc`);

@@ -106,6 +106,8 @@ impl Txn {
             lua: self.lua.as_ref().filter(|_| keep_log).map(LuaTxn::share),
             log_level: crate::access::LineLevel::default(),
             counters: crate::sticktable::track::StreamCounters::default(),
+            captures: spoe_http::Captures::default(),
+            capture_slots: None,
         }
     }
 }

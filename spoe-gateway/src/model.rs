@@ -184,6 +184,32 @@ pub(crate) struct Process {
     pub(crate) gid: u32,
     /// `chroot`: the root directory the gateway enters once listening.
     pub(crate) chroot: Option<PathBuf>,
+    /// `ulimit-n`, `fd-hard-limit`, `strict-limits`: the open files limit set at start.
+    pub(crate) files: FilesLimit,
+    /// `cpu-map`: the CPUs the process and each worker thread run on.
+    pub(crate) cpu_map: crate::affinity::CpuMap,
+}
+
+/// The open files limit `global` asks for (`main()` in HAProxy 2.6's `src/haproxy.c`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FilesLimit {
+    /// `ulimit-n`: the soft limit wanted (`None`: as high as the hard limit allows).
+    pub(crate) ulimit_n: Option<u64>,
+    /// `fd-hard-limit`: never above this.
+    pub(crate) hard_limit: Option<u64>,
+    /// `strict-limits` (HAProxy 2.6's default; `no strict-limits` clears it): a limit that
+    /// cannot be set stops the start instead of a warning.
+    pub(crate) strict: bool,
+}
+
+impl Default for FilesLimit {
+    fn default() -> Self {
+        Self {
+            ulimit_n: None,
+            hard_limit: None,
+            strict: true,
+        }
+    }
 }
 
 /// HAProxy's `tune.h2.*` settings, applied to every HTTP/2 client connection.
@@ -638,6 +664,35 @@ pub(crate) enum HttpAction {
         /// The registered name.
         name: String,
     },
+    /// `http-request capture EXPR len N|id N`, `http-response capture EXPR id N`: the
+    /// expression's value as text, cut at the slot's length, into a capture slot of the
+    /// frontend (of the request or the response, as the rule's list).
+    Capture {
+        /// What is stored.
+        expr: SampleExpr,
+        /// The slot's index among the frontend's.
+        slot: usize,
+    },
+}
+
+/// A capture slot of a frontend (HAProxy's `struct cap_hdr`): `capture request|response
+/// header NAME len N` (a header's last value), `declare capture request|response len N` and
+/// `http-request capture EXPR len N` (filled by rules).
+#[derive(Debug, Clone)]
+pub(crate) struct CaptureSlot {
+    /// The header captured as the message arrives, if any.
+    pub(crate) header: Option<hyper::header::HeaderName>,
+    /// The most bytes kept.
+    pub(crate) len: usize,
+}
+
+/// A frontend's capture slots, each list in declaration order (`capture.req.hdr(N)`, `%hr`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CaptureSlots {
+    /// Request slots.
+    pub(crate) request: Vec<CaptureSlot>,
+    /// Response slots.
+    pub(crate) response: Vec<CaptureSlot>,
 }
 
 /// One rule: an action and its optional condition.
@@ -746,6 +801,8 @@ pub(crate) struct Frontend {
     pub(crate) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(crate) http_mode: HttpMode,
+    /// `capture request|response header`, `declare capture`, `http-request capture ... len`.
+    pub(crate) captures: Option<Arc<CaptureSlots>>,
 }
 
 impl Frontend {

@@ -99,10 +99,16 @@ pub(crate) fn changed_on_reload(running: &Process, new: &Process) -> Option<Stri
     if running.gid != new.gid {
         changed.push("'group'/'gid'");
     }
+    if running.files != new.files {
+        changed.push("'ulimit-n'/'fd-hard-limit'/'strict-limits'");
+    }
+    if running.cpu_map != new.cpu_map {
+        changed.push("'cpu-map'");
+    }
     (!changed.is_empty()).then(|| {
         format!(
-            "{} changed: the gateway changes its root directory, user and group once, at \
-             start; restart it to apply the new ones",
+            "{} changed: the gateway changes its root directory, user, group, open files \
+             limit and CPUs once, at start; restart it to apply the new ones",
             changed.join(", ")
         )
     })
@@ -119,6 +125,7 @@ mod tests {
             uid: 65534,
             gid: 65534,
             chroot: Some("/var/empty".into()),
+            ..Process::default()
         };
         let same_but_foreground = Process {
             daemon: false,
@@ -130,6 +137,7 @@ mod tests {
             uid: 1,
             gid: 65534,
             chroot: None,
+            ..Process::default()
         };
         let why = changed_on_reload(&running, &other).expect("refused");
         assert!(why.starts_with("'chroot', 'user'/'uid' changed"), "{why}");

@@ -537,6 +537,7 @@ impl Ctx<'_> {
                 | HttpAction::TrackSc { .. }
                 | HttpAction::ScIncGpc { .. }
                 | HttpAction::ScSetGpt0 { .. }
+                | HttpAction::Capture { .. }
                 | HttpAction::SendSpoeGroup { .. } => {
                     self.common_action(&rule.action, filters, txn, Side::Request)
                         .await;
@@ -770,6 +771,9 @@ impl Ctx<'_> {
                 Some(l) => txn.log_level.set(*l),
                 None => txn.log_level.silence(),
             },
+            HttpAction::Capture { expr, slot } => {
+                crate::capture::store(txn, matches!(side, Side::Response), expr, *slot);
+            }
             _ => {}
         }
     }
@@ -923,6 +927,8 @@ async fn handle_in_frontend(
     if let Some(txn) = &mut txn {
         response.body_mut().note_txn(|format, access| {
             access.unique_id = txn.formatted_unique_id().map(str::to_owned);
+            access.request_captures.clone_from(&txn.captures.request);
+            access.response_captures.clone_from(&txn.captures.response);
             access.samples = format
                 .samples()
                 .iter()
@@ -1024,6 +1030,12 @@ async fn handle_txn(
         log: fe.log.clone(),
         declared: generation.declared_proc_vars.clone(),
     });
+    let capture_slots = fe.model.captures.clone();
+    let captures = crate::capture::start(
+        capture_slots.as_deref(),
+        fe.model.access_format.is_some(),
+        &parts,
+    );
     let txn = slot.insert(Txn {
         request: parts,
         body: Bytes::new(),
@@ -1043,6 +1055,8 @@ async fn handle_txn(
         lua,
         log_level,
         counters: StreamCounters::new(&generation.tables),
+        captures,
+        capture_slots,
     });
     let mut ctx = Ctx {
         generation,
@@ -1426,6 +1440,12 @@ async fn handle_txn(
         });
     let (rparts, rbody) = resp.into_parts();
     txn.counters.response(rparts.status.as_u16());
+    if let Some(slots) = &txn.capture_slots
+        && !slots.response.is_empty()
+    {
+        txn.captures.response = crate::capture::on_response(slots, &rparts.headers);
+    }
+    txn.captures.response_version = Some(rparts.version);
     txn.response = Some(rparts);
     // on-tcp-response and on-http-response, then http-response rules:
     // backend's first, then frontend's.

@@ -43,6 +43,9 @@ pub(crate) struct Txn {
     pub(crate) log_level: LineLevel,
     /// Its stick counters (`track-sc*`) and the tables its fetches read.
     pub(crate) counters: StreamCounters,
+    /// What its frontend captured (`crate::capture`), and the frontend's slots.
+    pub(crate) captures: spoe_http::Captures,
+    pub(crate) capture_slots: Option<Arc<crate::model::CaptureSlots>>,
 }
 
 /// A transaction's Lua side, when the configuration loads Lua.
@@ -96,7 +99,8 @@ impl Txn {
             .body(&self.body)
             .conn(&self.conn)
             .vars(&self.vars)
-            .unique_id(&self.unique_id);
+            .unique_id(&self.unique_id)
+            .captures(&self.captures);
         match &self.response {
             Some(r) => x.response(r),
             None => x,

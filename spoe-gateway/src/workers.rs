@@ -35,6 +35,15 @@ pub struct Workers {
 impl Workers {
     /// Starts `n` worker threads (at least one), each with its own runtime.
     pub fn spawn(n: usize) -> std::io::Result<Self> {
+        Self::spawn_with(n, Arc::new(|_| {}))
+    }
+
+    /// As [`spawn`](Self::spawn), each thread calling `on_start` with its index first (to bind
+    /// itself to its CPUs: `cpu-map`).
+    pub fn spawn_with(
+        n: usize,
+        on_start: Arc<dyn Fn(usize) + Send + Sync>,
+    ) -> std::io::Result<Self> {
         let n = n.max(1);
         let mut handles = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
@@ -43,23 +52,27 @@ impl Workers {
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             let thread = std::thread::Builder::new()
                 .name(format!("spoe-worker-{i}"))
-                .spawn(move || {
-                    INDEX.set(i);
-                    let runtime = match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        Ok(rt) => rt,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(runtime.handle().clone()));
-                    runtime.block_on(async {
-                        let _ = stop_rx.await;
-                    });
-                    // Dropping the runtime drops what is still running on it.
+                .spawn({
+                    let on_start = on_start.clone();
+                    move || {
+                        INDEX.set(i);
+                        on_start(i);
+                        let runtime = match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(rt) => rt,
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                                return;
+                            }
+                        };
+                        let _ = ready_tx.send(Ok(runtime.handle().clone()));
+                        runtime.block_on(async {
+                            let _ = stop_rx.await;
+                        });
+                        // Dropping the runtime drops what is still running on it.
+                    }
                 })?;
             let handle = ready_rx.recv().map_err(|_| {
                 std::io::Error::other(format!(

@@ -5,6 +5,7 @@ use std::fmt;
 use bytes::Bytes;
 use http::{request, response};
 
+use crate::captures::Captures;
 use crate::conn::ConnectionFacts;
 use crate::vars::Vars;
 
@@ -43,6 +44,7 @@ pub struct Exchange<'a> {
     conn: Option<&'a ConnectionFacts>,
     pub(crate) vars: Option<&'a Vars>,
     pub(crate) unique_id: Option<&'a dyn fmt::Display>,
+    pub(crate) captures: Option<&'a Captures>,
 }
 
 impl fmt::Debug for Exchange<'_> {
@@ -68,6 +70,7 @@ impl<'a> Exchange<'a> {
             conn: None,
             vars: None,
             unique_id: None,
+            captures: None,
         }
     }
 
@@ -106,6 +109,14 @@ impl<'a> Exchange<'a> {
     #[must_use]
     pub fn unique_id(mut self, id: &'a dyn fmt::Display) -> Self {
         self.unique_id = Some(id);
+        self
+    }
+
+    /// What the proxy captured (`capture.req.hdr()`, `capture.req.method`...). Without it,
+    /// those fetches have no value, as in a proxy that captures nothing.
+    #[must_use]
+    pub fn captures(mut self, captures: &'a Captures) -> Self {
+        self.captures = Some(captures);
         self
     }
 

@@ -47,6 +47,7 @@
 
 #[cfg(feature = "tls")]
 mod agent_tls;
+mod captures;
 mod conn;
 mod exchange;
 mod fetch;
@@ -56,6 +57,7 @@ mod vars;
 
 #[cfg(feature = "tls")]
 pub use agent_tls::{AgentTls, AgentTlsError};
+pub use captures::Captures;
 pub use conn::ConnectionFacts;
 pub use exchange::Exchange;
 pub use layer::{

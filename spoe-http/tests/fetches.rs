@@ -9,7 +9,7 @@ use bytes::Bytes;
 use spoe::config::Span;
 use spoe::config::reader::Word;
 use spoe::expr::{Fetch, Sample, SampleExpr, fetch_names};
-use spoe_http::{ClientCert, ConnectionFacts, Exchange, TlsFacts, Vars};
+use spoe_http::{Captures, ClientCert, ConnectionFacts, Exchange, TlsFacts, Vars};
 
 fn expr(text: &str) -> SampleExpr {
     let span = Span::new(Arc::from(Path::new("test")), 1, 1);
@@ -23,6 +23,7 @@ struct Fixture {
     body: Bytes,
     conn: ConnectionFacts,
     vars: Vars,
+    captures: Captures,
 }
 
 fn fixture() -> Fixture {
@@ -78,6 +79,15 @@ fn fixture() -> Fixture {
         body: Bytes::from_static(b"hello"),
         conn,
         vars,
+        captures: Captures {
+            request: vec![Some("example.test".into()), None],
+            response: vec![Some("b1".into())],
+            request_line: Some((
+                http::Method::POST,
+                "http://example.test/api/items?id=7".parse().unwrap(),
+            )),
+            response_version: None,
+        },
     }
 }
 
@@ -90,6 +100,7 @@ impl Fixture {
             .conn(&self.conn)
             .vars(&self.vars)
             .unique_id(&ID)
+            .captures(&self.captures)
     }
 
     fn at_response(&self) -> Exchange<'_> {
@@ -109,6 +120,7 @@ fn call(name: &str) -> String {
         "bin" => "bin(00)".into(),
         "meth" => "meth(GET)".into(),
         "env" => "env(SPOE_HTTP_TEST_UNSET_VARIABLE)".into(),
+        "capture.req.hdr" | "capture.res.hdr" => format!("{name}(0)"),
         other => other.into(),
     }
 }
@@ -175,6 +187,15 @@ fn values_at_the_request() {
         str("host:user-agent:x-multi:x-multi:x-num:cookie:content-length")
     );
     assert_eq!(s("req.ver"), str("1.1"));
+    assert_eq!(s("capture.req.hdr(0)"), str("example.test"));
+    assert_eq!(s("capture.req.hdr(1)"), None);
+    assert_eq!(s("capture.req.hdr(2)"), None);
+    assert_eq!(s("capture.req.method"), str("POST"));
+    // The path of an absolute target, with its query (`http_parse_path()`).
+    assert_eq!(s("capture.req.uri"), str("/api/items?id=7"));
+    assert_eq!(s("capture.req.ver"), str("HTTP/1.1"));
+    assert_eq!(s("capture.res.ver"), None);
+    assert_eq!(s("capture.res.hdr(0)"), str("b1"));
     assert_eq!(s("req.hdr(x-multi)"), str("c"));
     assert_eq!(s("req.hdr(x-multi,1)"), str("a"));
     assert_eq!(s("req.fhdr(x-multi,1)"), str("a, b"));

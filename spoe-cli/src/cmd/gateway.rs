@@ -98,9 +98,6 @@ pub(crate) fn run(args: GatewayArgs) -> Result<()> {
     }
     // Before a `chroot` puts its path out of reach.
     sd_notify::connect();
-    // As HAProxy: the open files limit goes up to what the system allows, and the automatic
-    // `maxconn` (when `global` sets none) follows from it.
-    spoe_gateway::limits::raise_open_files_limit();
     // The configuration decides the number of threads: load it before the
     // runtime exists, and start from that load.
     let first = match &args.config {
@@ -121,6 +118,19 @@ pub(crate) fn run(args: GatewayArgs) -> Result<()> {
         }
         None => None,
     };
+    // As HAProxy: the open files limit goes up to what the system allows, or to `ulimit-n`
+    // (within `fd-hard-limit`), and the automatic `maxconn` (when `global` sets none) follows
+    // from it.
+    match &first {
+        Some((loaded, _)) => match spoe_gateway::limits::apply_open_files_limit(&loaded.config) {
+            Ok(None) => {}
+            Ok(Some(warning)) => crate::logs::stderr_line(&format!("[WARNING] {warning}")),
+            Err(alert) => anyhow::bail!("{alert}"),
+        },
+        None => {
+            spoe_gateway::limits::raise_open_files_limit();
+        }
+    }
     // Client connections are served by `nbthread` workers (default: one
     // per CPU), each a thread with its own runtime; this thread's runtime
     // runs the listeners, signals and reloads.
@@ -128,7 +138,23 @@ pub(crate) fn run(args: GatewayArgs) -> Result<()> {
         .as_ref()
         .and_then(|(l, _)| l.config.nbthread())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let workers = Arc::new(Workers::spawn(threads).context("starting the worker threads")?);
+    let workers = match first.as_ref().and_then(|(l, _)| l.config.cpu_binding()) {
+        Some(binding) => {
+            // `cpu-map`: the process's CPUs first (the threads inherit them), then each
+            // worker's own; as HAProxy, a binding the system refuses is not an error.
+            if let Err(e) = binding.bind(None) {
+                tracing::warn!("cpu-map: cannot bind the process: {e}");
+            }
+            let bind = Arc::new(move |i| {
+                if let Err(e) = binding.bind(Some(i)) {
+                    tracing::warn!("cpu-map: cannot bind thread {}: {e}", i + 1);
+                }
+            });
+            Workers::spawn_with(threads, bind)
+        }
+        None => Workers::spawn(threads),
+    };
+    let workers = Arc::new(workers.context("starting the worker threads")?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -41,6 +41,7 @@ pub(super) const REQUEST_ACTIONS: &[&str] = &[
     "sc-inc-gpc0",
     "sc-inc-gpc1",
     "sc-set-gpt0",
+    "capture",
 ];
 
 /// The `http-response` actions the gateway runs.
@@ -65,6 +66,7 @@ pub(super) const RESPONSE_ACTIONS: &[&str] = &[
     "sc-inc-gpc0",
     "sc-inc-gpc1",
     "sc-set-gpt0",
+    "capture",
 ];
 
 /// The `http-after-response` actions the gateway runs.
@@ -89,7 +91,6 @@ pub(super) const OTHER_ACTIONS: &[&str] = &[
     "auth",
     "cache-store",
     "cache-use",
-    "capture",
     "del-acl",
     "del-map",
     "disable-l7-retry",
@@ -135,6 +136,15 @@ pub(super) struct GroupRef {
     pub(super) span: Span,
 }
 
+/// What a `capture` rule asks of its proxy's slots (see `proxy::capture`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum SlotRef {
+    /// `len N`: a new request slot of N bytes, declared by the rule.
+    New(usize),
+    /// `id N`: an existing slot.
+    Id(usize),
+}
+
 /// A parsed rule and what the proxy must remember about it.
 #[derive(Debug)]
 pub(super) struct ParsedRule {
@@ -142,6 +152,8 @@ pub(super) struct ParsedRule {
     pub(super) group: Option<GroupRef>,
     /// The action ends the rule list (`deny`, `return`, `redirect`, `use-service`).
     pub(super) is_final: bool,
+    /// A `capture` rule's slot, for its proxy to declare or check.
+    pub(super) capture: Option<SlotRef>,
 }
 
 /// Where a rule is, for HAProxy's wording of conflicts ("frontend http-request header rule").
@@ -195,6 +207,7 @@ pub(super) fn parse_rule(
         args,
         phase,
         diag,
+        capture: None,
     };
     let after = kw == "http-after-response";
     let parsed = match (phase, action) {
@@ -243,6 +256,7 @@ pub(super) fn parse_rule(
         (_, a) if a.starts_with("sc-inc-gpc1(") => p.sc_inc_gpc(1),
         (_, a) if a.starts_with("sc-set-gpt0(") => p.sc_set_gpt0(),
         (_, "set-log-level") => p.set_log_level(),
+        (_, "capture") => p.capture(),
         (_, "redirect") => p.redirect(),
         (Phase::Request, "use-service")
             if args.first().is_some_and(|w| w.as_str().starts_with("lua.")) =>
@@ -276,6 +290,7 @@ pub(super) fn parse_rule(
         }
     };
     let (action_value, used, group) = parsed?;
+    let capture = p.capture;
     let is_final = matches!(
         action_value,
         HttpAction::Deny { .. }
@@ -324,6 +339,7 @@ pub(super) fn parse_rule(
         },
         group,
         is_final,
+        capture,
     })
 }
 
@@ -395,6 +411,8 @@ pub(super) struct ActionParser<'a, 'd> {
     pub(super) args: &'a [Word],
     pub(super) phase: Phase,
     pub(super) diag: &'d mut Diag,
+    /// What a `capture` action asks of the proxy's slots.
+    pub(super) capture: Option<SlotRef>,
 }
 
 pub(super) fn is_cond(word: Option<&Word>) -> bool {

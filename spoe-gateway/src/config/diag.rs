@@ -133,6 +133,10 @@ impl Diag {
         !self.errors.is_empty()
     }
 
+    pub(super) fn has_warnings(&self) -> bool {
+        !self.warnings.is_empty()
+    }
+
     pub(super) fn error_count(&self) -> usize {
         self.errors.len()
     }

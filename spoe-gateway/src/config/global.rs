@@ -205,7 +205,62 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         handler: process::chroot,
         uses: Use::Runs(&[("Process.chroot", "process.rs")]),
     },
+    Keyword {
+        name: "ulimit-n",
+        handler: process::files_limit,
+        uses: Use::Runs(&[("FilesLimit.ulimit_n", "limits.rs")]),
+    },
+    Keyword {
+        name: "fd-hard-limit",
+        handler: process::files_limit,
+        uses: Use::Runs(&[("FilesLimit.hard_limit", "limits.rs")]),
+    },
+    Keyword {
+        name: "strict-limits",
+        handler: process::strict_limits,
+        uses: Use::Runs(&[("FilesLimit.strict", "limits.rs")]),
+    },
+    Keyword {
+        name: "zero-warning",
+        handler: process::zero_warning,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "localpeer",
+        handler: process::localpeer,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "cpu-map",
+        handler: super::cpu_map::cpu_map,
+        uses: Use::Runs(&[("Process.cpu_map", "config/mod.rs")]),
+    },
+    Keyword {
+        name: "tune.ssl.default-dh-param",
+        handler: default_dh_param,
+        uses: Use::Read,
+    },
 ];
+
+/// `tune.ssl.default-dh-param N`: checked as HAProxy does; the gateway's TLS has no
+/// finite-field DHE suite, so no DH group is ever used (see the README's table).
+fn default_dh_param(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let kw = line.keyword();
+    let Some(word) = lw.single(line, kw, "an integer argument") else {
+        return;
+    };
+    let digits: String = word
+        .as_str()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    if digits.parse::<u64>().unwrap_or(0) < 1024 {
+        lw.diag.error_msg(
+            word.span().clone(),
+            format!("'{kw}' expects a value >= 1024."),
+        );
+    }
+}
 
 /// `crt-base`, `ca-base`, `ssl-default-bind-*`, `ssl-default-server-*`, `ssl-server-verify`
 /// (see `config/ssl.rs`).

@@ -55,18 +55,10 @@ pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
         "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
     ),
     (
-        "tune.ssl.default-dh-param",
-        "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
-    ),
-    (
         "log-send-hostname",
         "the gateway writes its logs to stdout or stderr",
     ),
     ("log-tag", "the gateway writes its logs to stdout or stderr"),
-    (
-        "ulimit-n",
-        "the gateway does not change its file descriptor limit",
-    ),
     ("quiet", "the gateway's output is set on its command line"),
     ("description", "informational only"),
     ("node", "informational only"),
@@ -96,7 +88,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
         "error-log-format",
         "the gateway writes its own access log format",
     ),
-    ("capture", "captures only feed HAProxy's access logs"),
     (
         "http-reuse",
         "the gateway pools server connections by itself",
@@ -151,10 +142,8 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "ca-base",
     "close-spread-time",
     "cluster-secret",
-    "cpu-map",
     "default-path",
     "external-check",
-    "fd-hard-limit",
     "grace",
     "h1-accept-payload-with-any-method",
     "h1-case-adjust",
@@ -167,7 +156,6 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "insecure-fork-wanted",
     "insecure-setuid-wanted",
     "issuers-chain-path",
-    "localpeer",
     "max-spread-checks",
     "maxcompcpuusage",
     "maxcomprate",
@@ -197,11 +185,9 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "ssl-engine",
     "ssl-load-extra-files",
     "ssl-mode-async",
-    "strict-limits",
     "thread-group",
     "thread-groups",
     "unix-bind",
-    "zero-warning",
 ];
 
 /// Other proxy keywords of HAProxy 2.6 (reported as not supported rather than unknown).
@@ -211,7 +197,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "clitcpka-idle",
     "clitcpka-intvl",
     "compression",
-    "declare",
     "disabled",
     "dispatch",
     "dynamic-cookie-key",

@@ -168,6 +168,10 @@ pub(super) struct Proxy {
     pub(super) http_mode: HttpMode,
     /// `stick-table`.
     pub(super) stick_table: Option<crate::sticktable::decl::StickTableDecl>,
+    /// Capture slots (`capture`, `declare capture`, `http-request capture ... len`).
+    pub(super) captures: crate::model::CaptureSlots,
+    /// `capture ... id N` rules, to check against the slots once the section is read.
+    pub(super) capture_ids: Vec<(bool, usize, Span)>,
     /// `cookie NAME ...`.
     pub(super) cookie: Option<crate::cookie::CookiePersist>,
     /// `option persist`.
@@ -226,6 +230,8 @@ impl Proxy {
             forwardfor: None,
             http_mode: HttpMode::KeepAlive,
             stick_table: None,
+            captures: crate::model::CaptureSlots::default(),
+            capture_ids: Vec::new(),
             cookie: None,
             persist: false,
         }
@@ -326,6 +332,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) lua: super::lua::LuaGlobal,
     /// The names of the `peers` sections read so far.
     pub(super) peers: Vec<String>,
+    /// `zero-warning`'s line: any warning then refuses the configuration.
+    pub(super) zero_warning: Option<Span>,
 }
 
 impl<'a, 'e> Lowerer<'a, 'e> {
@@ -353,6 +361,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             misplaced: Vec::new(),
             lua: super::lua::LuaGlobal::default(),
             peers: Vec::new(),
+            zero_warning: None,
         }
     }
 

@@ -201,6 +201,7 @@
 mod actions;
 mod addr;
 mod check_rules;
+mod cpu_map;
 mod diag;
 mod environ;
 mod global;
@@ -318,6 +319,7 @@ impl GatewayConfig {
                 _ => lw.proxy_section_with_lua(section),
             }
         }
+        let zero_warning = lw.zero_warning.take();
         let lowered = lw.finish();
         let mut config = validate::finish(lowered, &mut diag);
         if changed {
@@ -325,6 +327,16 @@ impl GatewayConfig {
         }
         if !diag.has_errors() {
             reach::check(&config, &mut diag);
+        }
+        // `zero-warning`: HAProxy's alert once everything is read.
+        if let Some(span) = zero_warning
+            && !diag.has_errors()
+            && diag.has_warnings()
+        {
+            diag.error_msg(
+                span,
+                "Some warnings were found and 'zero-warning' is set. Aborting.",
+            );
         }
         let has_errors = diag.has_errors();
         let report = diag.finish();
@@ -337,6 +349,13 @@ impl GatewayConfig {
     /// `daemon`: whether `spoe gateway` goes to the background once listening.
     pub fn daemon(&self) -> bool {
         self.global.process.daemon
+    }
+
+    /// `cpu-map`, to bind the process and its worker threads with; `None` when it maps
+    /// nothing.
+    pub fn cpu_binding(&self) -> Option<crate::affinity::CpuBinding> {
+        let map = &self.global.process.cpu_map;
+        (!map.is_empty()).then(|| crate::affinity::CpuBinding(map.clone()))
     }
 
     /// `nbthread`: how many worker threads serve connections (`None`: one per CPU).

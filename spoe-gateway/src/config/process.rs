@@ -135,3 +135,65 @@ fn errno<T>(found: &nix::Result<Option<T>>) -> String {
         Ok(_) => "0:Success".to_owned(),
     }
 }
+
+/// `ulimit-n N` and `fd-hard-limit N` (`atol()`, as HAProxy: what is not a number is 0, no
+/// limit asked).
+pub(super) fn files_limit(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let kw = line.keyword();
+    if lw.too_many(line, 1, kw) {
+        return;
+    }
+    let files = &lw.global.process.files;
+    let already = match kw {
+        "ulimit-n" => files.ulimit_n.is_some(),
+        _ => files.hard_limit.is_some(),
+    };
+    if already {
+        // HAProxy's alert that keeps the first line.
+        return lw.diag.warn_msg(
+            line.span().clone(),
+            format!("'{kw}' already specified. Continuing."),
+        );
+    }
+    let Some(arg) = line.arg(1).map(|w| w.as_str()).filter(|a| !a.is_empty()) else {
+        return lw.diag.error_msg(
+            line.span().clone(),
+            format!("'{kw}' expects an integer argument."),
+        );
+    };
+    let digits: String = arg.chars().take_while(char::is_ascii_digit).collect();
+    let n = digits.parse::<u64>().ok().filter(|n| *n > 0);
+    let files = &mut lw.global.process.files;
+    match kw {
+        "ulimit-n" => files.ulimit_n = n,
+        _ => files.hard_limit = n,
+    }
+}
+
+/// `strict-limits` and `no strict-limits`.
+pub(super) fn strict_limits(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    if !lw.too_many(line, 0, "strict-limits") {
+        lw.global.process.files.strict = line.modifier != spoe::config::reader::Modifier::No;
+    }
+}
+
+/// `zero-warning`: a configuration with a warning is refused (see `config::GatewayConfig`).
+pub(super) fn zero_warning(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    if !lw.too_many(line, 0, "zero-warning") {
+        lw.zero_warning = Some(line.span().clone());
+    }
+}
+
+/// `localpeer NAME`: the name of this process in `peers` sections, which the gateway refuses
+/// (stick tables are not supported); alone, it changes nothing HAProxy does either.
+pub(super) fn localpeer(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    if lw.too_many(line, 1, "localpeer") {
+        return;
+    }
+    if line.arg(1).is_none_or(|w| w.as_str().is_empty()) {
+        lw.diag.error_msg(
+            line.span().clone(),
+            "'localpeer' expects a name as an argument.",
+        );
+    }
+}

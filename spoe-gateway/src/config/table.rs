@@ -65,6 +65,40 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     ("global", "gid", "as `group`"),
     (
+        "global",
+        "ulimit-n",
+        "the soft open files limit is set to N and stays there (HAProxy 2.6.12 may move it \
+         again to what its automatic `maxconn` needs); as HAProxy 2.6.12, the hard limit is \
+         never raised, and one that cannot be had stops the start under `strict-limits`",
+    ),
+    (
+        "global",
+        "cpu-map",
+        "HAProxy's thread N is the gateway's worker thread `spoe-worker-<N-1>`; the process \
+         map applies in the foreground too (HAProxy sets it in daemon and master-worker \
+         modes), and the thread that accepts connections and reloads keeps the process's CPUs",
+    ),
+    (
+        "global",
+        "tune.ssl.default-dh-param",
+        "checked as HAProxy (at least 1024), with nothing to apply to: the gateway's TLS \
+         (rustls) has no finite-field DHE suite. ECDHE clients (every current browser and \
+         library) see no difference; a client offering only DHE suites fails its handshake \
+         where HAProxy negotiates DHE",
+    ),
+    (
+        "global",
+        "localpeer",
+        "names this process in `peers` sections, which the gateway refuses (stick tables are \
+         not supported); alone it changes nothing, as in HAProxy",
+    ),
+    (
+        "proxy",
+        "capture",
+        "`capture request|response header` as HAProxy; `capture cookie` is refused (`%CC` and \
+         `%CS` write `-`)",
+    ),
+    (
         "proxy",
         "errorfile",
         "for the pages of a request the gateway read (rules, no server, server errors); the \

@@ -150,6 +150,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 stats: p.stats.map(Arc::new),
                 forwardfor: p.forwardfor,
                 http_mode: p.http_mode,
+                captures: (!p.captures.request.is_empty() || !p.captures.response.is_empty())
+                    .then(|| Arc::new(p.captures)),
             });
         }
     }

@@ -94,6 +94,7 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
                 f(var.to_string(), &rule.span, Access::Set);
                 expr_vars(expr, f);
             }
+            HttpAction::Capture { expr, .. } => expr_vars(expr, f),
             HttpAction::SetHeader { value, .. } | HttpAction::AddHeader { value, .. } => {
                 format_vars(value, f);
             }

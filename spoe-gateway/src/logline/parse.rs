@@ -185,12 +185,14 @@ pub(crate) fn parse(word: &Word) -> Result<(Vec<Node>, Vec<SampleExpr>), String>
                             format!("failed to parse sample expression <{inner}> : {e}")
                         })?;
                         // What is left when the line is written (HAProxy's `fetch_cap[]` at
-                        // `SMP_VAL_FE_LOG_END`): not the request's or response's headers.
+                        // `SMP_VAL_FE_LOG_END`): not the request's or response's headers, but
+                        // what the transaction keeps (`method`, `status`, `capture.*`).
                         if !matches!(
                             expr.source(),
                             DataSource::Internal
                                 | DataSource::Connection
                                 | DataSource::Session
+                                | DataSource::Request
                                 | DataSource::Response
                         ) {
                             return Err(format!(

@@ -10,6 +10,7 @@
 //! | [`body`] | `req.body`, `req.body_len`, `req.body_size`, `req.len`, `res.len`, `res.body` |
 //! | [`headers`] | `req.hdr`, `req.fhdr`, `hdr`, `req.hdr_cnt`, `req.hdr_val`, `req.hdrs`, `req.hdrs_bin`, `req.hdr_names`, `req.cook`, and their `res.` twins |
 //! | [`response`] | `status`, `res.ver` |
+//! | [`capture`] | `capture.req.hdr`, `capture.res.hdr`, `capture.req.method`, `capture.req.uri`, `capture.req.ver`, `capture.res.ver` |
 //! | [`internal`] | `unique-id`, `var`, constants |
 //!
 //! A fetch with no value (no such header, no response yet, no TLS) returns `None`: the
@@ -20,6 +21,7 @@ use spoe::expr::{Fetch, FetchKind, Sample};
 use crate::exchange::Exchange;
 
 mod body;
+mod capture;
 mod conn;
 mod hash;
 mod headers;
@@ -116,6 +118,13 @@ fn one(x: &Exchange<'_>, kind: &FetchKind) -> Option<Sample> {
         K::ResFhdr { name, occ } => headers::value(&x.response?.headers, name, *occ, Split::Never),
         K::ResHdrCnt { name } => headers::count(&x.response?.headers, name),
         K::ResHdrVal { name, occ } => headers::int(&x.response?.headers, name, *occ),
+
+        K::CaptureReqHdr(idx) => capture::req_hdr(x, *idx),
+        K::CaptureResHdr(idx) => capture::res_hdr(x, *idx),
+        K::CaptureReqMethod => capture::req_method(x),
+        K::CaptureReqUri => capture::req_uri(x),
+        K::CaptureReqVer => capture::req_ver(x),
+        K::CaptureResVer => capture::res_ver(x),
 
         K::UniqueId => internal::unique_id(x),
         K::Var { var, .. } => internal::var(x, var),

@@ -360,6 +360,20 @@ pub enum FetchKind {
     },
     /// `res.body`.
     ResBody,
+    /// `capture.req.hdr(N)`: request capture slot N of the frontend (`capture request header`,
+    /// `http-request capture`, `declare capture request`), in declaration order from 0.
+    CaptureReqHdr(i64),
+    /// `capture.res.hdr(N)`: response capture slot N of the frontend.
+    CaptureResHdr(i64),
+    /// `capture.req.method`: the method of the request line kept for the logs (as received,
+    /// before any rewrite); no value when the frontend logs no request line.
+    CaptureReqMethod,
+    /// `capture.req.uri`: the path (with its query) of the request line kept for the logs.
+    CaptureReqUri,
+    /// `capture.req.ver`: `HTTP/1.1` (HTTP/2 included) or `HTTP/1.0`.
+    CaptureReqVer,
+    /// `capture.res.ver`: the response's, as `capture.req.ver`.
+    CaptureResVer,
     /// `unique-id`: the request's unique ID.
     UniqueId,
     /// `var(name[,default])`: a variable. Hosts return `None` when it is unset; the default,
@@ -598,6 +612,19 @@ const FETCHES: &[(&str, FetchDef)] = &[
     ("shdr_cnt", def(STR1, 0, T::Int, D::ResponseHeaders)),
     ("res.hdr_val", def(HDR, 0, T::Int, D::ResponseHeaders)),
     ("shdr_val", def(HDR, 0, T::Int, D::ResponseHeaders)),
+    // HAProxy's `SMP_USE_HRQHP`/`SMP_USE_HRSHP`: kept for the whole transaction.
+    (
+        "capture.req.hdr",
+        def(&[ArgType::Int], 1, T::Str, D::Request),
+    ),
+    ("capture.req.method", def(NONE, 0, T::Str, D::Request)),
+    ("capture.req.uri", def(NONE, 0, T::Str, D::Request)),
+    ("capture.req.ver", def(NONE, 0, T::Str, D::Request)),
+    (
+        "capture.res.hdr",
+        def(&[ArgType::Int], 1, T::Str, D::Response),
+    ),
+    ("capture.res.ver", def(NONE, 0, T::Str, D::Request)),
     ("unique-id", def(NONE, 0, T::Str, D::Internal)),
     ("var", def(STR2, 1, T::Any, D::Internal)),
     ("env", def(STR1, 1, T::Str, D::Internal)),
@@ -785,6 +812,12 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
             FetchKind::ResHdrVal { name, occ }
         }
         "unique-id" => FetchKind::UniqueId,
+        "capture.req.hdr" => FetchKind::CaptureReqHdr(int_arg(0).unwrap_or_default()),
+        "capture.res.hdr" => FetchKind::CaptureResHdr(int_arg(0).unwrap_or_default()),
+        "capture.req.method" => FetchKind::CaptureReqMethod,
+        "capture.req.uri" => FetchKind::CaptureReqUri,
+        "capture.req.ver" => FetchKind::CaptureReqVer,
+        "capture.res.ver" => FetchKind::CaptureResVer,
         "var" => FetchKind::Var {
             var: VarRef::parse(&str_arg(0).unwrap_or_default())?,
             default: str_arg(1),

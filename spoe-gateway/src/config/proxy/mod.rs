@@ -9,6 +9,7 @@
 //! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
 pub(super) mod bind;
+mod capture;
 pub(super) mod check;
 mod conn;
 mod cookie;
@@ -211,6 +212,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("GatewayConfig.tables", "generation/mod.rs")]),
     },
     Keyword {
+        name: "capture",
+        handler: |lw, p, line| lw.capture(p, line),
+        uses: Use::Runs(&[("Frontend.captures", "capture.rs")]),
+    },
+    Keyword {
+        name: "declare",
+        handler: |lw, p, line| lw.declare(p, line),
+        uses: Use::Runs(&[("Frontend.captures", "capture.rs")]),
+    },
+    Keyword {
         name: "clitimeout",
         handler: |lw, p, line| lw.removed_timeout(p, line),
         uses: Use::Read,
@@ -316,6 +327,7 @@ impl Lowerer<'_, '_> {
     /// Checks that need the whole section.
     fn finish_proxy(&mut self, p: &mut Proxy) {
         self.missing_timeouts(p);
+        self.check_capture_ids(p);
         if p.kind == Kind::Backend {
             return;
         }

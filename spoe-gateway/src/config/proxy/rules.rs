@@ -97,11 +97,35 @@ impl Lowerer<'_, '_> {
         if let Some(group) = parsed.group {
             p.group_refs.push(group);
         }
+        let mut rule = parsed.rule;
+        match parsed.capture {
+            Some(crate::config::actions::SlotRef::New(len)) => {
+                if p.kind == Kind::Backend {
+                    return self.diag.error_msg(
+                        line.span().clone(),
+                        format!(
+                            "'http-request capture' : proxy '{}' has no frontend capability",
+                            p.name
+                        ),
+                    );
+                }
+                let slots = super::capture::slots(p, false);
+                slots.push(crate::model::CaptureSlot { header: None, len });
+                if let crate::model::HttpAction::Capture { slot, .. } = &mut rule.action {
+                    *slot = slots.len() - 1;
+                }
+            }
+            Some(crate::config::actions::SlotRef::Id(id)) => {
+                p.capture_ids
+                    .push((phase == Phase::Response, id, line.span().clone()));
+            }
+            None => {}
+        }
         match slot {
-            0 => p.http_request.push(parsed.rule),
-            1 => p.http_response.push(parsed.rule),
-            3 => p.redirects.push(parsed.rule),
-            _ => p.http_after_response.push(parsed.rule),
+            0 => p.http_request.push(rule),
+            1 => p.http_response.push(rule),
+            3 => p.redirects.push(rule),
+            _ => p.http_after_response.push(rule),
         }
     }
 }
