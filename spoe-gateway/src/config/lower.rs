@@ -153,6 +153,8 @@ pub(super) struct Proxy {
     pub(super) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(super) http_mode: HttpMode,
+    /// `stick-table`.
+    pub(super) stick_table: Option<crate::sticktable::decl::StickTableDecl>,
     /// `cookie NAME ...`.
     pub(super) cookie: Option<crate::cookie::CookiePersist>,
     /// `option persist`.
@@ -210,6 +212,7 @@ impl Proxy {
             stats_own: false,
             forwardfor: None,
             http_mode: HttpMode::KeepAlive,
+            stick_table: None,
             cookie: None,
             persist: false,
         }
@@ -308,6 +311,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) misplaced: Vec<String>,
     /// `global`'s Lua directives, and the files once loaded.
     pub(super) lua: super::lua::LuaGlobal,
+    /// The names of the `peers` sections read so far.
+    pub(super) peers: Vec<String>,
 }
 
 impl<'a, 'e> Lowerer<'a, 'e> {
@@ -334,6 +339,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             ssl: SslGlobal::default(),
             misplaced: Vec::new(),
             lua: super::lua::LuaGlobal::default(),
+            peers: Vec::new(),
         }
     }
 

@@ -42,7 +42,7 @@ impl Gateway {
             return Some(stream);
         }
         let _in_flight = generation.enter();
-        let exchange = Exchange::new();
+        let exchange = Exchange::new(crate::body::Progress::new());
         // A tcp connection is always busy for the stop's progress line.
         exchange.head_started();
         let _live = self.register(accepted.0, exchange);
