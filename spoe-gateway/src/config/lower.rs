@@ -46,6 +46,8 @@ pub(super) struct ServerSettings {
     /// `check-ssl` (`no-check-ssl` clears it): health checks over TLS even without `ssl`.
     pub(super) check_ssl: bool,
     pub(super) probe: crate::model::ServerProbe,
+    /// `cookie VALUE`.
+    pub(super) cookie: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -64,6 +66,7 @@ impl Default for ServerSettings {
             proto_h2: false,
             check_ssl: false,
             probe: crate::model::ServerProbe::default(),
+            cookie: None,
         }
     }
 }
@@ -114,6 +117,9 @@ pub(super) struct Proxy {
     /// Each rule with the span of the backend name.
     pub(super) use_backends: Vec<(UseBackend, Span)>,
     pub(super) default_backend: Option<Spanned<String>>,
+    /// `tcp-request` lines, and where the first `tcp-request content` line is.
+    pub(super) tcp_rules: crate::model::TcpRules,
+    pub(super) tcp_content_at: Option<Span>,
     pub(super) filters: Vec<SpoeFilterDecl>,
     /// A `filter` line failed (reported): what names its engine is not reported again.
     pub(super) filter_failed: bool,
@@ -147,6 +153,12 @@ pub(super) struct Proxy {
     pub(super) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(super) http_mode: HttpMode,
+    /// `stick-table`.
+    pub(super) stick_table: Option<crate::sticktable::decl::StickTableDecl>,
+    /// `cookie NAME ...`.
+    pub(super) cookie: Option<crate::cookie::CookiePersist>,
+    /// `option persist`.
+    pub(super) persist: bool,
 }
 
 impl Proxy {
@@ -181,6 +193,8 @@ impl Proxy {
             final_rule: [false; 4],
             use_backends: Vec::new(),
             default_backend: None,
+            tcp_rules: crate::model::TcpRules::default(),
+            tcp_content_at: None,
             filters: Vec::new(),
             filter_failed: false,
             access_format: None,
@@ -198,6 +212,9 @@ impl Proxy {
             stats_own: false,
             forwardfor: None,
             http_mode: HttpMode::KeepAlive,
+            stick_table: None,
+            cookie: None,
+            persist: false,
         }
     }
 
@@ -228,6 +245,8 @@ impl Proxy {
         p.stats.clone_from(&d.stats);
         p.forwardfor.clone_from(&d.forwardfor);
         p.http_mode = d.http_mode;
+        p.cookie.clone_from(&d.cookie);
+        p.persist = d.persist;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();
@@ -292,6 +311,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) misplaced: Vec<String>,
     /// `global`'s Lua directives, and the files once loaded.
     pub(super) lua: super::lua::LuaGlobal,
+    /// The names of the `peers` sections read so far.
+    pub(super) peers: Vec<String>,
 }
 
 impl<'a, 'e> Lowerer<'a, 'e> {
@@ -318,6 +339,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             ssl: SslGlobal::default(),
             misplaced: Vec::new(),
             lua: super::lua::LuaGlobal::default(),
+            peers: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@
 pub(super) mod bind;
 pub(super) mod check;
 mod conn;
+mod cookie;
 mod defaults;
 mod errorfile;
 mod filter;
@@ -22,6 +23,8 @@ mod routing;
 mod rules;
 mod server;
 mod stats;
+mod sticktable;
+mod tcp_rules;
 mod timeout;
 mod unique_id;
 
@@ -98,6 +101,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Read,
     },
     Keyword {
+        name: "cookie",
+        handler: |lw, p, line| lw.cookie(p, line),
+        uses: Use::Runs(&[("Backend.cookie", "proxy.rs")]),
+    },
+    Keyword {
         name: "balance",
         handler: |lw, p, line| lw.balance(p, line),
         uses: Use::Runs(&[("Backend.balance", "balance.rs")]),
@@ -111,6 +119,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "http-check",
         handler: |lw, p, line| lw.http_check(p, line),
         uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "tcp-request",
+        handler: |lw, p, line| lw.tcp_request(p, line),
+        uses: Use::Runs(&[("Frontend.tcp_rules", "server/tcp.rs")]),
     },
     Keyword {
         name: "tcp-check",
@@ -191,6 +204,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
             ("StatsPage.show_desc", "stats_page/html.rs"),
             ("StatsPage.scope", "stats_page/mod.rs"),
         ]),
+    },
+    Keyword {
+        name: "stick-table",
+        handler: |lw, p, line| lw.stick_table(p, line),
+        uses: Use::Runs(&[("GatewayConfig.tables", "generation/mod.rs")]),
     },
     Keyword {
         name: "clitimeout",
