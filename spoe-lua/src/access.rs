@@ -10,6 +10,7 @@ use http::{HeaderMap, Method, Uri};
 use mlua::{Lua, Table, UserData, UserDataMethods, Value, Variadic};
 use spoe::expr::{ConverterCall, FetchCall, Sample};
 
+use crate::calls::CallCache;
 use crate::core_lib;
 use crate::exec::Done;
 use crate::host::{Private, Reply, TxnHost, TxnView};
@@ -62,6 +63,8 @@ pub(crate) struct TxnAccess<'a> {
     pub(crate) target: Target<'a>,
     /// `txn:done()` ends the transaction (actions); elsewhere it only ends the call.
     pub(crate) terminates: bool,
+    /// The fetches and converters its state resolved (`fetch_at`, `convert_at`).
+    pub(crate) calls: Arc<CallCache>,
 }
 
 impl std::fmt::Debug for TxnAccess<'_> {
@@ -78,7 +81,16 @@ fn gone() -> mlua::Error {
     err("the transaction of this object has ended")
 }
 
-impl TxnAccess<'_> {
+impl<'a> TxnAccess<'a> {
+    /// The access to `target` from a call in `lua`.
+    pub(crate) fn new(lua: &Lua, target: Target<'a>, terminates: bool) -> mlua::Result<Self> {
+        Ok(Self {
+            target,
+            terminates,
+            calls: crate::state_data::data(lua)?.calls.clone(),
+        })
+    }
+
     pub(crate) fn read<R>(
         &self,
         f: impl FnOnce(&dyn TxnView) -> mlua::Result<R>,
@@ -112,6 +124,33 @@ impl TxnAccess<'_> {
         let args: Vec<_> = args.iter().map(value::call_arg).collect();
         let call = FetchCall::new(name, &args).map_err(err)?;
         let sample = self.read(|v| Ok(call.eval(v)))?;
+        convert_out(lua, sample, as_str)
+    }
+
+    /// The fetch its state resolved as `id` (`calls.rs`).
+    pub(crate) fn fetch_at(&self, lua: &Lua, id: usize, as_str: bool) -> mlua::Result<Value> {
+        let sample = self.read(|v| {
+            self.calls
+                .with_fetch(id, |call| call.eval(v))
+                .ok_or_else(|| err(format!("no resolved fetch {id}")))
+        })?;
+        convert_out(lua, sample, as_str)
+    }
+
+    /// The converter its state resolved as `id` (`calls.rs`), on `input`.
+    pub(crate) fn convert_at(
+        &self,
+        lua: &Lua,
+        id: usize,
+        as_str: bool,
+        input: &Value,
+    ) -> mlua::Result<Value> {
+        let input = value::from_lua(input);
+        let sample = self.read(|v| {
+            self.calls
+                .with_converter(id, |call| call.apply(input, v))
+                .ok_or_else(|| err(format!("no resolved converter {id}")))
+        })?;
         convert_out(lua, sample, as_str)
     }
 
@@ -290,6 +329,15 @@ pub(crate) fn reply_from(table: &Table) -> mlua::Result<Reply> {
     Ok(reply)
 }
 
+/// `f` on the text of `s`: borrowed from Lua when it is UTF-8 (variable names always are),
+/// else with its invalid bytes replaced.
+pub(crate) fn with_str<R>(s: &mlua::LuaString, f: impl FnOnce(&str) -> R) -> R {
+    match s.to_str() {
+        Ok(text) => f(&text),
+        Err(_) => f(&s.to_string_lossy()),
+    }
+}
+
 /// `get_priv()` / `set_priv()`, on any transaction access.
 pub(crate) fn get_priv(lua: &Lua, access: &TxnAccess<'_>) -> mlua::Result<Value> {
     access.read(|v| match v.private() {
@@ -318,7 +366,7 @@ pub(crate) type ConvertCall = (mlua::LuaString, bool, Value, Variadic<Value>);
 macro_rules! add_shared_methods {
     ($methods:expr, $access:expr) => {{
         use mlua::{Value, Variadic};
-        use $crate::access::{ConvertCall, get_priv, set_priv};
+        use $crate::access::{ConvertCall, get_priv, set_priv, with_str};
         use $crate::value;
         $methods.add_method(
             "fetch",
@@ -330,24 +378,34 @@ macro_rules! add_shared_methods {
             let (name, as_str, input, args) = call;
             $access(this).convert(lua, &name.to_str()?, as_str, &input, &args)
         });
+        $methods.add_method("fetch_at", |lua, this, (id, as_str): (usize, bool)| {
+            $access(this).fetch_at(lua, id, as_str)
+        });
+        $methods.add_method(
+            "convert_at",
+            |lua, this, (id, as_str, input): (usize, bool, Value)| {
+                $access(this).convert_at(lua, id, as_str, &input)
+            },
+        );
         $methods.add_method("get_var", |lua, this, name: mlua::LuaString| {
-            let name = name.to_string_lossy();
-            let sample = $access(this).read(|v| Ok(v.var(&name)))?;
+            let sample = with_str(&name, |name| $access(this).read(|v| Ok(v.var(name))))?;
             value::to_lua(lua, sample)
         });
         $methods.add_method(
             "set_var",
             |_, this, (name, value, if_exists): (mlua::LuaString, Value, Option<Value>)| {
-                let name = name.to_string_lossy();
                 let sample = value::from_lua(&value);
                 let if_exists =
                     if_exists.is_some_and(|v| v.as_boolean() != Some(false) && !v.is_nil());
-                $access(this).write("set_var", |h| Ok(h.set_var(&name, sample, if_exists)))
+                with_str(&name, |name| {
+                    $access(this).write("set_var", |h| Ok(h.set_var(name, sample, if_exists)))
+                })
             },
         );
         $methods.add_method("unset_var", |_, this, name: mlua::LuaString| {
-            let name = name.to_string_lossy();
-            $access(this).write("unset_var", |h| Ok(h.unset_var(&name)))
+            with_str(&name, |name| {
+                $access(this).write("unset_var", |h| Ok(h.unset_var(name)))
+            })
         });
         $methods.add_method("get_priv", |lua, this, ()| get_priv(lua, $access(this)));
         $methods.add_method("set_priv", |lua, this, data: Value| {

@@ -241,10 +241,7 @@ impl<H: TxnHost + 'static> ServiceCall<H> {
             ..Io::default()
         }));
         let access = lua.create_userdata(AppletAccess {
-            txn: TxnAccess {
-                target: Target::Host(cell.clone() as HostCell),
-                terminates: false,
-            },
+            txn: TxnAccess::new(lua, Target::Host(cell.clone() as HostCell), false)?,
             io: shared.clone(),
         })?;
         let classes = lua

@@ -85,13 +85,19 @@ impl std::error::Error for Done {}
 
 /// Lua run time of one call: the time inside resumes, not between them. One per pooled
 /// coroutine (its hook holds it), started again for each call.
+///
+/// The first resume of a call reads the clock only when it must: when the hook first fires
+/// (every `tune.lua.forced-yield` instructions) or when the resume yields. Most calls return
+/// within their first resume without either, and read no clock at all; what a first resume
+/// runs before the hook first fires (fewer than `forced-yield` instructions) is not counted.
 #[derive(Debug)]
 struct Clock {
     /// The call's timeout in nanoseconds; `u64::MAX`: none.
     timeout: AtomicU64,
     /// Nanoseconds spent in finished resumes.
     spent: AtomicU64,
-    /// When the current resume started, as nanoseconds since `origin`.
+    /// When the current resume started, as nanoseconds since `origin`; [`Clock::UNREAD`]
+    /// while a first resume has not read the clock yet.
     resumed_at: AtomicU64,
     origin: Instant,
     timed_out: AtomicBool,
@@ -100,6 +106,9 @@ struct Clock {
 }
 
 impl Clock {
+    /// `resumed_at` of a first resume that has not read the clock yet.
+    const UNREAD: u64 = u64::MAX;
+
     fn new() -> Arc<Self> {
         Arc::new(Self {
             timeout: AtomicU64::new(u64::MAX),
@@ -126,15 +135,28 @@ impl Clock {
         u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    fn resume(&self) {
+    /// A resume starts; the first one of a call reads the clock later, if at all.
+    fn resume(&self, first: bool) {
         self.hook_yield.store(false, Ordering::Relaxed);
-        self.resumed_at.store(self.now(), Ordering::Relaxed);
+        let at = if first { Self::UNREAD } else { self.now() };
+        self.resumed_at.store(at, Ordering::Relaxed);
     }
 
+    /// When the current resume started (now, for a first resume that had not read it).
+    fn resumed_at(&self, now: u64) -> u64 {
+        match self.resumed_at.load(Ordering::Relaxed) {
+            Self::UNREAD => {
+                self.resumed_at.store(now, Ordering::Relaxed);
+                now
+            }
+            at => at,
+        }
+    }
+
+    /// A resume yielded: its time is added to the call's.
     fn pause(&self) {
-        let ran = self
-            .now()
-            .saturating_sub(self.resumed_at.load(Ordering::Relaxed));
+        let now = self.now();
+        let ran = now.saturating_sub(self.resumed_at(now));
         self.spent.fetch_add(ran, Ordering::Relaxed);
     }
 
@@ -146,9 +168,8 @@ impl Clock {
         }
         let mut spent = self.spent.load(Ordering::Relaxed);
         if in_resume {
-            spent += self
-                .now()
-                .saturating_sub(self.resumed_at.load(Ordering::Relaxed));
+            let now = self.now();
+            spent += now.saturating_sub(self.resumed_at(now));
         }
         let over = spent >= limit;
         if over {
@@ -216,6 +237,7 @@ impl Coroutine {
         Ok(Timed {
             fut,
             clock: &self.clock,
+            first: true,
         })
     }
 }
@@ -298,10 +320,9 @@ pub(crate) fn run_sync(
 
 fn run_sync_on(co: &Coroutine, args: impl IntoLuaMulti) -> Result<Finished, ExecError> {
     let (thread, clock) = (&co.thread, &co.clock);
-    clock.resume();
+    clock.resume(true);
     let mut result = thread.resume::<MultiValue>(args);
     loop {
-        clock.pause();
         let values = match result {
             Ok(v) => v,
             Err(e) => return classify_done(e, clock.timed_out.load(Ordering::Relaxed)),
@@ -312,10 +333,11 @@ fn run_sync_on(co: &Coroutine, args: impl IntoLuaMulti) -> Result<Finished, Exec
         if !clock.hook_yield.load(Ordering::Relaxed) {
             return Err(ExecError::Yield);
         }
+        clock.pause();
         if clock.over(false) {
             return Err(ExecError::Timeout);
         }
-        clock.resume();
+        clock.resume(false);
         result = thread.resume::<MultiValue>(());
     }
 }
@@ -339,15 +361,19 @@ pub(crate) async fn run_async(
 struct Timed<'a> {
     fut: AsyncThread<MultiValue>,
     clock: &'a Clock,
+    /// Not polled yet.
+    first: bool,
 }
 
 impl Future for Timed<'_> {
     type Output = Result<Finished, ExecError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.clock.resume();
+        self.clock.resume(std::mem::take(&mut self.first));
         let polled = Pin::new(&mut self.fut).poll(cx);
-        self.clock.pause();
+        if polled.is_pending() {
+            self.clock.pause();
+        }
         match polled {
             Poll::Ready(Ok(values)) => Poll::Ready(Ok(Finished::Returned(values))),
             Poll::Ready(Err(e)) => Poll::Ready(classify_done(

@@ -46,10 +46,11 @@ impl TxnPool {
             });
         }
         let cell = Arc::new(Mutex::new(None::<H>));
-        let ud = lua.create_userdata(TxnAccess {
-            target: Target::Host(cell.clone() as HostCell),
-            terminates: true,
-        })?;
+        let ud = lua.create_userdata(TxnAccess::new(
+            lua,
+            Target::Host(cell.clone() as HostCell),
+            true,
+        )?)?;
         Ok(Lent { ud: Some(ud), cell })
     }
 

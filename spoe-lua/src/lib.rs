@@ -43,6 +43,7 @@
 
 mod access;
 mod applet;
+mod calls;
 mod core_lib;
 mod error;
 mod exec;

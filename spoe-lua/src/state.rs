@@ -39,6 +39,7 @@ pub(crate) fn new_state(
     maxmem: Option<usize>,
 ) -> Result<Lua, LoadError> {
     let lua = Lua::new();
+    let calls = std::sync::Arc::new(crate::calls::CallCache::default());
     lua.set_app_data(StateData {
         id,
         loading: AtomicBool::new(true),
@@ -46,6 +47,7 @@ pub(crate) fn new_state(
         limits: CallLimits::new(settings),
         threads: settings.threads,
         coroutines: std::sync::Arc::new(exec::Coroutines::new(settings.forced_yield)),
+        calls: calls.clone(),
     });
     lua.load(COMPAT)
         .set_name("=compat")
@@ -56,10 +58,11 @@ pub(crate) fn new_state(
     crate::map::install(&lua).map_err(state_err)?;
     let fetches: Vec<&str> = spoe::expr::supported_fetches().collect();
     let converters: Vec<&str> = spoe::expr::supported_converters().collect();
+    let (resolve_fetch, resolve_converter) = calls.resolvers(&lua).map_err(state_err)?;
     let classes: Table = lua
         .load(CLASSES)
         .set_name("=classes")
-        .call((fetches, converters))
+        .call((fetches, converters, resolve_fetch, resolve_converter))
         .map_err(state_err)?;
     lua.set_app_data(Classes {
         txn: classes.get("txn").map_err(state_err)?,

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use mlua::Lua;
 
+use crate::calls::CallCache;
 use crate::exec::{Coroutines, Limits};
 use crate::registry::Functions;
 use crate::settings::LuaSettings;
@@ -23,6 +24,8 @@ pub(crate) struct StateData {
     pub(crate) threads: usize,
     /// Its idle coroutines, for the next calls.
     pub(crate) coroutines: Arc<Coroutines>,
+    /// The fetches and converters its scripts' call sites resolved.
+    pub(crate) calls: Arc<CallCache>,
 }
 
 /// The limits of each kind of call.

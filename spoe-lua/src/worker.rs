@@ -209,11 +209,15 @@ impl LuaWorker {
         };
         lent.put(host);
         let limits = st.limits.session;
-        let started = Instant::now();
+        // Read at the first `act.YIELD` (most actions return without one): the session
+        // timeout of the yielding loop counts from there.
+        let mut started = None;
         let outcome = loop {
             let outcome = self.call_action(st, func, name, args, &lent, limits).await;
             if outcome.verdict != Verdict::Yield
-                || limits.timeout.is_some_and(|t| started.elapsed() >= t)
+                || limits
+                    .timeout
+                    .is_some_and(|t| started.get_or_insert_with(Instant::now).elapsed() >= t)
             {
                 break outcome;
             }
@@ -276,10 +280,8 @@ impl LuaWorker {
         let Callable { state, func } = self.fetches.get(name)?;
         let st = &self.states[*state];
         let result = st.lua.scope(|scope| {
-            let access = scope.create_userdata(TxnAccess {
-                target: Target::View(txn),
-                terminates: false,
-            })?;
+            let access =
+                scope.create_userdata(TxnAccess::new(&st.lua, Target::View(txn), false)?)?;
             let t: Value = st.new_txn.call(access)?;
             let call_args = with_args(&st.lua, t, args)?;
             Ok(exec::run_sync(

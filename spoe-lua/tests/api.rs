@@ -246,6 +246,61 @@ fn memory_is_capped() {
     );
 }
 
+/// Fetch and converter call sites are resolved once (`calls.rs`): later calls answer from the
+/// transaction they run on, with other arguments resolve apart, and calls that are not kept
+/// (a table argument) or do not resolve (too many arguments) answer or fail on every call as
+/// they did the first time.
+#[tokio::test]
+async fn call_sites_resolve_once_and_answer_from_each_transaction() {
+    let w = worker(
+        r#"
+        core.register_action("sites", { "http-req" }, function(txn)
+            local seen = {}
+            for i = 1, 3 do
+                seen[#seen + 1] = txn.sf:req_hdr("x-a") .. "/" .. txn.sf:req_hdr("x-b")
+                    .. "/" .. txn.f:path() .. "/" .. txn.sf:req_hdr("x-none")
+                    .. "/" .. txn.c:ltrim("xxv", "x") .. "/" .. txn.sc:add(40, 2)
+                    .. "/" .. txn.c:field("a,b,c", 2, ",")
+            end
+            txn:set_var("txn.seen", table.concat(seen, " "))
+            local errors = {}
+            for i = 1, 2 do
+                for _, f in ipairs({
+                    function() return txn.f:req_hdr(true) end,
+                    function() return txn.f:req_hdr({}) end,
+                    function() return txn.f:path("x") end,
+                }) do
+                    local ok, e = pcall(f)
+                    errors[#errors + 1] = tostring(ok) .. ":" .. tostring(e)
+                end
+            end
+            txn:set_var("txn.errors", table.concat(errors, "|"))
+        end)
+        "#,
+    );
+    for (path, a, b) in [("/one", "1", "2"), ("/two", "3", "4")] {
+        let txn = Txn::get(path).header("x-a", a).header("x-b", b);
+        let (txn, outcome) = act(&w, "sites", txn).await;
+        assert_eq!(outcome, ActionOutcome::CONTINUE);
+        let once = format!("{a}/{b}/{path}//v/42/b");
+        let seen = txn.vars.get("txn.seen").cloned();
+        assert_eq!(seen, Some(Sample::str([once.as_str(); 3].join(" "))));
+        let Some(Sample::Str(errors)) = txn.vars.get("txn.errors") else {
+            panic!("no errors recorded: {:?}", txn.vars);
+        };
+        let errors = String::from_utf8_lossy(errors);
+        let errors: Vec<&str> = errors.split('|').collect();
+        assert_eq!(errors.len(), 6, "{errors:?}");
+        assert_eq!(errors[..3], errors[3..], "the same failures on every call");
+        assert!(errors[0].starts_with("true:") && errors[1].starts_with("true:"));
+        assert!(
+            errors[2].starts_with("false:")
+                && errors[2].contains("fetch 'path' takes at most 0 arguments, got 1"),
+            "{errors:?}"
+        );
+    }
+}
+
 #[test]
 fn fetches_and_converters() {
     let w = worker(

@@ -1,7 +1,8 @@
 -- HAProxy's Lua classes, as tables around one userdata ([0]) that holds the transaction, the
 -- way hlua.c builds them: TXN (with f, sf, c, sc, http), HTTP, Fetches, Converters, Reply,
 -- Concat, AppletHTTP. Loaded once per state; returns the constructors the Rust side uses.
-local fetch_names, converter_names = ...
+local fetch_names, converter_names, resolve_fetch, resolve_converter = ...
+local math_type, select, type = math.type, select, type
 
 -- The object of each userdata's current call. An action's userdata serves call after call
 -- (the Rust side lends it each transaction in turn), while each call gets a TXN object of its
@@ -17,26 +18,67 @@ local function ud(obj)
   return u
 end
 
-local function method_table(names, call)
+-- A call site's key: its arguments when there is none (NOARG) or one string, integer or
+-- boolean; nil for any other (those calls take the by-name path).
+local NOARG = {}
+local function site_key(n, a)
+  if n == 0 then return NOARG end
+  if n == 1 then
+    local t = type(a)
+    if t == "string" or t == "boolean" or math_type(a) == "integer" then return a end
+  end
+  return nil
+end
+
+-- The call sites of fetch or converter `name`: `site(n, ...)` gives the index of the call the
+-- Rust side resolved for these n arguments (calls.rs), or false for the by-name path. At most
+-- 64 keys per name are kept.
+local function call_sites(resolve, name)
+  local sites, count = {}, 0
+  return function(n, ...)
+    local key = site_key(n, ...)
+    if key == nil then return false end
+    local id = sites[key]
+    if id == nil then
+      if count >= 64 then return false end
+      id = resolve(name, ...) or false
+      sites[key] = id
+      count = count + 1
+    end
+    return id
+  end
+end
+
+local function method_table(names, method)
   local methods = {}
   for _, name in ipairs(names) do
-    methods[(name:gsub("[.%-+]", "_"))] = function(obj, ...)
-      return call(obj, name, ...)
-    end
+    methods[(name:gsub("[.%-+]", "_"))] = method(name)
   end
   return methods
 end
 
 -- Fetches, Converters and HTTP objects hold their TXN object ([0]).
 local fetches_mt = {
-  __index = method_table(fetch_names, function(obj, name, ...)
-    return ud(obj[0]):fetch(name, obj[1], ...)
+  __index = method_table(fetch_names, function(name)
+    local site = call_sites(resolve_fetch, name)
+    return function(obj, ...)
+      local u = ud(obj[0])
+      local id = site(select("#", ...), ...)
+      if id then return u:fetch_at(id, obj[1]) end
+      return u:fetch(name, obj[1], ...)
+    end
   end),
   __name = "Fetches",
 }
 local converters_mt = {
-  __index = method_table(converter_names, function(obj, name, input, ...)
-    return ud(obj[0]):convert(name, obj[1], input, ...)
+  __index = method_table(converter_names, function(name)
+    local site = call_sites(resolve_converter, name)
+    return function(obj, input, ...)
+      local u = ud(obj[0])
+      local id = site(select("#", ...), ...)
+      if id then return u:convert_at(id, obj[1], input) end
+      return u:convert(name, obj[1], input, ...)
+    end
   end),
   __name = "Converters",
 }
@@ -106,7 +148,8 @@ local function lazy(class, with_http)
     elseif k == "sc" then v = setmetatable({ [0] = t, [1] = true }, converters_mt)
     elseif k == "http" and with_http then v = setmetatable({ [0] = t }, http_mt)
     else return nil end
-    rawset(t, k, v)
+    -- A plain store (no __newindex on these objects): no C call.
+    t[k] = v
     return v
   end
 end
@@ -148,7 +191,9 @@ local concat_mt = { __index = Concat, __name = "Concat" }
 core.concat = function() return setmetatable({ n = 0 }, concat_mt) end
 
 local function new_txn(access)
-  local t = setmetatable({ [0] = access }, txn_mt)
+  -- Room for the lazy fields scripts read most (the constructor sizes the table for its four
+  -- fields): creating one later then stores into the table instead of growing it.
+  local t = setmetatable({ [0] = access, f = nil, sf = nil, http = nil }, txn_mt)
   current[access] = t
   return t
 end
