@@ -651,6 +651,35 @@ pub(crate) struct Rule {
     pub(crate) span: Span,
 }
 
+/// What a `tcp-request connection|content` rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TcpAction {
+    /// `accept`: the connection goes on; later rules of the same kind are not run.
+    Accept,
+    /// `reject`: the connection is closed.
+    Reject,
+}
+
+/// A `tcp-request connection|content ACTION [if|unless COND]` line.
+#[derive(Debug, Clone)]
+pub(crate) struct TcpRule {
+    /// The action.
+    pub(crate) action: TcpAction,
+    /// `if|unless COND`.
+    pub(crate) cond: Option<Condition>,
+}
+
+/// A frontend's `tcp-request` lines.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TcpRules {
+    /// `tcp-request connection`: run once a connection is accepted, on the connection alone.
+    pub(crate) connection: Vec<TcpRule>,
+    /// `tcp-request content`: run on the first bytes of a `mode tcp` connection.
+    pub(crate) content: Vec<TcpRule>,
+    /// `tcp-request inspect-delay`: how long the content rules may wait for bytes.
+    pub(crate) inspect_delay: Option<Duration>,
+}
+
 /// A `frontend` (or the frontend half of a `listen`).
 #[derive(Debug, Clone)]
 pub(crate) struct Frontend {
@@ -687,6 +716,8 @@ pub(crate) struct Frontend {
     pub(crate) use_backends: Vec<UseBackend>,
     /// `default_backend`.
     pub(crate) default_backend: Option<String>,
+    /// `tcp-request` lines.
+    pub(crate) tcp_rules: Arc<TcpRules>,
     /// `filter spoe` lines.
     pub(crate) filters: Vec<SpoeFilterDecl>,
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)

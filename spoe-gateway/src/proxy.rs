@@ -78,6 +78,18 @@ impl Session {
     pub(crate) fn body_complete(&self) -> bool {
         self.body.complete()
     }
+
+    /// When the head in progress began to arrive (its `%tr`, the start of its
+    /// `%TR`): as noted, else now, which is noted.
+    pub(crate) fn first_bytes(&self) -> Instant {
+        let mut first = self
+            .first_bytes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        first
+            .get_or_insert_with(|| (Instant::now(), std::time::SystemTime::now()))
+            .0
+    }
 }
 
 /// A request body not yet on its way: still unread, or buffered for

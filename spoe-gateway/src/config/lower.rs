@@ -117,6 +117,9 @@ pub(super) struct Proxy {
     /// Each rule with the span of the backend name.
     pub(super) use_backends: Vec<(UseBackend, Span)>,
     pub(super) default_backend: Option<Spanned<String>>,
+    /// `tcp-request` lines, and where the first `tcp-request content` line is.
+    pub(super) tcp_rules: crate::model::TcpRules,
+    pub(super) tcp_content_at: Option<Span>,
     pub(super) filters: Vec<SpoeFilterDecl>,
     /// A `filter` line failed (reported): what names its engine is not reported again.
     pub(super) filter_failed: bool,
@@ -190,6 +193,8 @@ impl Proxy {
             final_rule: [false; 4],
             use_backends: Vec::new(),
             default_backend: None,
+            tcp_rules: crate::model::TcpRules::default(),
+            tcp_content_at: None,
             filters: Vec::new(),
             filter_failed: false,
             access_format: None,

@@ -78,11 +78,20 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     (
         "proxy",
+        "tcp-request",
+        "`connection accept` or `reject`, `content accept` or `reject` (on `mode tcp` frontends) with \
+         `if` or `unless` conditions on the connection and the first bytes (`req.len`, `req.payload`, \
+         `req.ssl_sni`, `req.ssl_hello_type`, `req.ssl_ver`), and `inspect-delay`, in a \
+         frontend; the other actions (`track-sc*`, `set-var`, `capture`, `expect-proxy`...) and \
+         `tcp-request session` are errors naming them",
+    ),
+    (
+        "proxy",
         "mode",
         "`http` and `tcp` (the default): a tcp frontend copies bytes to its tcp backend's server \
-         (the gateway's tcp proxy), or serves HTTP when the backend it routes to is `mode http`, as HAProxy \
-         upgrades it; no `tcp-request` rules, content inspection or `filter spoe` on a tcp \
-         frontend yet (errors naming them); a tcp backend no tcp frontend routes to is an SPOE \
+         (HAProxy's timeouts, half-close, retries, `maxconn`, `option tcplog`), or serves HTTP \
+         when the backend it routes to is `mode http`, as HAProxy upgrades it; `filter spoe` on a \
+         tcp frontend is an error naming it; a tcp backend no tcp frontend routes to is an SPOE \
          agents' backend",
     ),
     (

@@ -298,6 +298,22 @@ pub enum FetchKind {
     },
     /// `req.len`, `req_len`: bytes of request data buffered.
     ReqLen,
+    /// `req.ssl_sni`, `req_ssl_sni`: the server name of a TLS ClientHello in the request
+    /// contents (a `mode tcp` connection's first bytes).
+    ReqSslSni,
+    /// `req.ssl_hello_type`, `req_ssl_hello_type`: the TLS handshake type of the request
+    /// contents (1: ClientHello).
+    ReqSslHelloType,
+    /// `req.ssl_ver`, `req_ssl_ver`: the TLS version the ClientHello announces (`0x0303`...).
+    ReqSslVer,
+    /// `req.payload(offset,length)`, `payload`: bytes of the request contents (length 0: to
+    /// the end of what is buffered).
+    ReqPayload {
+        /// Where the bytes start.
+        offset: i64,
+        /// How many.
+        length: i64,
+    },
     /// `res.len`: bytes of response data buffered.
     ResLen,
     /// `req.body`: the buffered request body (a binary sample).
@@ -537,6 +553,26 @@ const FETCHES: &[(&str, FetchDef)] = &[
     ("req.body_size", def(NONE, 0, T::Int, D::RequestHeaders)),
     ("req.len", def(NONE, 0, T::Int, D::RequestContent)),
     ("req_len", def(NONE, 0, T::Int, D::RequestContent)),
+    ("req.ssl_sni", def(NONE, 0, T::Str, D::RequestContent)),
+    ("req_ssl_sni", def(NONE, 0, T::Str, D::RequestContent)),
+    (
+        "req.ssl_hello_type",
+        def(NONE, 0, T::Int, D::RequestContent),
+    ),
+    (
+        "req_ssl_hello_type",
+        def(NONE, 0, T::Int, D::RequestContent),
+    ),
+    ("req.ssl_ver", def(NONE, 0, T::Int, D::RequestContent)),
+    ("req_ssl_ver", def(NONE, 0, T::Int, D::RequestContent)),
+    (
+        "req.payload",
+        def(&[ArgType::Int, ArgType::Int], 2, T::Bin, D::RequestContent),
+    ),
+    (
+        "payload",
+        def(&[ArgType::Int, ArgType::Int], 2, T::Bin, D::RequestContent),
+    ),
     ("res.len", def(NONE, 0, T::Int, D::ResponseContent)),
     ("req.hdr", def(HDR, 0, T::Str, D::RequestHeaders)),
     ("req.fhdr", def(HDR, 0, T::Str, D::RequestHeaders)),
@@ -696,6 +732,16 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         "req.body" => FetchKind::ReqBody,
         "req.body_len" => FetchKind::ReqBodyLen,
         "req.len" | "req_len" => FetchKind::ReqLen,
+        "req.ssl_sni" | "req_ssl_sni" => FetchKind::ReqSslSni,
+        "req.ssl_hello_type" | "req_ssl_hello_type" => FetchKind::ReqSslHelloType,
+        "req.ssl_ver" | "req_ssl_ver" => FetchKind::ReqSslVer,
+        "req.payload" | "payload" => {
+            let (offset, length) = (int_arg(0).unwrap_or(0), int_arg(1).unwrap_or(0));
+            if offset < 0 || length < 0 {
+                return Err("payload offset and length must be positive".to_owned());
+            }
+            FetchKind::ReqPayload { offset, length }
+        }
         "res.len" => FetchKind::ResLen,
         "req.body_size" => FetchKind::ReqBodySize,
         "req.hdr" => {

@@ -24,6 +24,7 @@ mod rules;
 mod server;
 mod stats;
 mod sticktable;
+mod tcp_rules;
 mod timeout;
 mod unique_id;
 
@@ -118,6 +119,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "http-check",
         handler: |lw, p, line| lw.http_check(p, line),
         uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "tcp-request",
+        handler: |lw, p, line| lw.tcp_request(p, line),
+        uses: Use::Runs(&[("Frontend.tcp_rules", "server/tcp.rs")]),
     },
     Keyword {
         name: "tcp-check",
