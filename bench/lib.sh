@@ -88,10 +88,17 @@ find_haproxy_and_spoe() {
 # is measured), the agent in backend `agents`. SCENARIO: c50-spoe or c1 (SPOE on every request
 # through SPOE_CONF; a set error variable or a missing echo gives a 500, which wrk counts as
 # non-2xx), c50-spoe-log (the same with the access log on: `log stdout format raw local0`,
-# `log global`, `option httplog`), or c50-nospoe / c1-nospoe (no filter: the HTTP path alone).
+# `log global`, `option httplog`), or c50-nospoe / c1-nospoe (no filter: the HTTP path alone), or
+# c50-track-nospoe (no filter; rate limiting: a stick table, `track-sc0 src` and a deny on
+# `sc_http_req_rate(0)` that never matches, on every request).
 write_bench_haproxy_cfg() {
     local file=$1 port=$2 agent_port=$3 spoe_conf=$4 scenario=$5 filter="" checks="" global_log="" defaults_log=""
     case $scenario in
+        *-track-nospoe)
+            checks='    stick-table type ip size 100k expire 30s store http_req_rate(10s)
+    http-request track-sc0 src
+    http-request deny deny_status 429 if { sc_http_req_rate(0) gt 100000000 }'
+            ;;
         *-nospoe) ;;
         *)
             filter="    filter spoe engine bench config $spoe_conf"

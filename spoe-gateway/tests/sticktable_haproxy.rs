@@ -2,7 +2,8 @@
 //! (a frontend tracking the client's address, a rate limit answering 429, `sc-inc-gpc0`,
 //! `sc-set-gpt0`, a second counter tracking the path in a backend's table), the same
 //! requests, then the same fetches (in a `return lf-string`) and the same runtime API
-//! commands (`show table`, with `key` and `data.` filters, `clear table`) to both.
+//! commands (`show table`, with `key` and `data.` filters, `clear table`) to both, and the
+//! exporter's `haproxy_sticktable_*` families.
 //!
 //! Equal: every reply byte for byte, but each entry's address (HAProxy prints a pointer) and
 //! its `exp` (milliseconds left, which depend on when the command runs: checked to be within
@@ -38,6 +39,7 @@ defaults
     timeout server 10s
 frontend web
     bind {web}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
     stick-table type ip size 100 expire 60s store http_req_rate(10s),http_req_cnt,conn_cnt,conn_cur,http_err_cnt,http_err_rate(10s),gpc0,gpc0_rate(10s),gpt0
     http-request track-sc0 src
     http-request track-sc1 path table paths if {{ path_beg /p }}
@@ -133,6 +135,15 @@ fn drive(web: SocketAddr, socket: &Path) -> Vec<String> {
     for command in COMMANDS {
         seen.push(format!("{command}:\n{}", masked(&cli(socket, command))));
     }
+    // The exporter's stick-table families (`haproxy_sticktable_size|used`).
+    let r = http_get(web, "/metrics", &[]).unwrap();
+    let text = String::from_utf8_lossy(&r.2).into_owned();
+    let families: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("haproxy_sticktable_"))
+        .collect();
+    assert!(!families.is_empty(), "{text}");
+    seen.push(families.join("\n"));
     seen
 }
 

@@ -106,6 +106,14 @@
 //!   gateway's own); each with an optional `if|unless COND`.
 //!   Conditions and ACLs are [`spoe::expr`]'s; log-format strings are described in
 //!   [`logformat`](self#log-format-strings).
+//! - Stick tables (`crate::sticktable`): `stick-table type ip|ipv6|integer|string [len N]|binary
+//!   [len N] size N [expire D] [nopurge] [peers P] [store ...]` in a frontend, backend or
+//!   `listen` (the table takes the proxy's name; a backend with only a `stick-table` line is a
+//!   table), `http-request|http-response track-sc0|1|2 KEY [table T]`, `sc-inc-gpc0(N)`,
+//!   `sc-inc-gpc1(N)`, `sc-set-gpt0(N) INT|EXPR`, the `sc_*`, `sc0_*`..`sc2_*`, `src_*`,
+//!   `table_avl`, `table_cnt` fetches, and `peers` sections whose only peer is this process
+//!   (their tables are carried over a reload). Remote peers, `store bytes_in_*`, `server_key`
+//!   and the `gpc`/`gpt` arrays are errors naming them.
 //! - Logs, as HAProxy writes them: a frontend writes to its own `log` lines only (`log
 //!   global` stands for every `log ...` line of `global`; `defaults` hands its lines down; `no
 //!   log` forgets those before it), to stdout, stderr, syslog over UDP (`HOST[:PORT]`,

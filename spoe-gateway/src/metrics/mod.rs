@@ -351,6 +351,7 @@ impl GatewayMetrics {
         use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
         crate::stats::promex::render(&generation.stats_rows(&self.limits), &mut out);
+        crate::sticktable::promex::render(&generation.tables, &mut out);
         self.agents.render(generation, &mut out);
         let _ = encode_registry(&mut out, &self.registry)
             .and_then(|()| encode_registry(&mut out, &self.haproxy))

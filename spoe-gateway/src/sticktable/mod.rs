@@ -19,11 +19,13 @@
 //! - [`table`]: one table in locked shards, bounded by `size`, with expiry and eviction.
 //! - [`track`]: a stream's stick counters and the fetches.
 //! - [`show`]: `show table`, `clear table`.
+//! - [`promex`]: `haproxy_sticktable_size`, `haproxy_sticktable_used`.
 
 pub(crate) mod data;
 pub(crate) mod decl;
 pub(crate) mod freq;
 pub(crate) mod key;
+pub(crate) mod promex;
 pub(crate) mod show;
 pub(crate) mod table;
 pub(crate) mod tables;

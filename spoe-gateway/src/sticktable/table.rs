@@ -160,8 +160,9 @@ impl StickTable {
                     return Some(entry);
                 }
             }
-            // Full: expired entries go first, then the oldest untracked ones.
-            if self.decl.nopurge || (self.purge_expired() == 0 && !self.evict_oldest()) {
+            // Full: expired entries go first (HAProxy's expiry task would have removed them),
+            // then, without `nopurge`, the oldest untracked ones.
+            if self.purge_expired() == 0 && (self.decl.nopurge || !self.evict_oldest()) {
                 return None;
             }
         }
@@ -284,5 +285,89 @@ impl StickTable {
             self.used.fetch_sub(1, Ordering::AcqRel);
         }
         gone
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::StickTable;
+    use crate::sticktable::data::{DataType, Store};
+    use crate::sticktable::decl::StickTableDecl;
+    use crate::sticktable::key::KeyType;
+    use crate::sticktable::track::Tracked;
+
+    fn table(size: usize, nopurge: bool) -> Arc<StickTable> {
+        let mut store = Store::default();
+        store.add(DataType::ConnCur, 0);
+        store.add(DataType::HttpReqRate, 10_000);
+        Arc::new(StickTable::new(StickTableDecl {
+            name: "t".into(),
+            key: KeyType::Integer,
+            size,
+            expire: Some(1_000),
+            nopurge,
+            peers: None,
+            store,
+        }))
+    }
+
+    fn key(n: u32) -> Box<[u8]> {
+        Box::from(&n.to_le_bytes()[..])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bounded_by_size_the_oldest_untracked_go_first() {
+        let t = table(2, false);
+        for n in 0..2 {
+            let e = t.get_or_create(key(n)).unwrap();
+            t.release(&e);
+            tokio::time::advance(Duration::from_millis(10)).await;
+        }
+        let kept = Tracked::start(&t, key(0)).unwrap();
+        // Full: key 1 (untracked) goes, key 0 (tracked, and older) stays.
+        let e = t.get_or_create(key(2)).unwrap();
+        t.release(&e);
+        assert_eq!(t.used(), 2);
+        assert!(t.lookup(&key(1)).is_none());
+        assert!(t.lookup(&key(0)).is_some());
+        // Every entry tracked: nothing can go, the new key is refused.
+        let also = Tracked::start(&t, key(2)).unwrap();
+        assert!(t.get_or_create(key(3)).is_none());
+        drop((kept, also));
+        assert!(t.get_or_create(key(3)).is_some());
+        assert_eq!(t.used(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nopurge_refuses_new_keys_when_full() {
+        let t = table(1, true);
+        let e = t.get_or_create(key(0)).unwrap();
+        t.release(&e);
+        assert!(t.get_or_create(key(1)).is_none());
+        // Once expired, the entry goes and the key fits.
+        tokio::time::advance(Duration::from_millis(1_001)).await;
+        assert!(t.get_or_create(key(1)).is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_expire_unless_tracked() {
+        let t = table(10, false);
+        let tracked = Tracked::start(&t, key(1)).unwrap();
+        let e = t.get_or_create(key(2)).unwrap();
+        t.release(&e);
+        tokio::time::advance(Duration::from_millis(1_500)).await;
+        assert!(t.lookup(&key(2)).is_none());
+        assert!(t.lookup(&key(1)).is_some());
+        assert_eq!(t.purge_expired(), 1);
+        assert_eq!(t.used(), 1);
+        // conn_cur counts the tracker until it stops; the change touched the entry.
+        assert_eq!(tracked.update(|v| v.get(DataType::ConnCur)), Some(1));
+        drop(tracked);
+        let e = t.lookup(&key(1)).unwrap();
+        assert_eq!(t.read(&e, |v| v.get(DataType::ConnCur)), Some(0));
+        assert_eq!(t.remaining(&e), 1_000);
     }
 }

@@ -62,3 +62,46 @@ fn same_shape(a: &StickTableDecl, b: &StickTableDecl) -> bool {
         && a.nopurge == b.nopurge
         && a.store == b.store
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::Tables;
+    use crate::sticktable::data::{DataType, Store};
+    use crate::sticktable::decl::StickTableDecl;
+    use crate::sticktable::key::KeyType;
+
+    fn decl(name: &str, peers: Option<&str>) -> StickTableDecl {
+        let mut store = Store::default();
+        store.add(DataType::Gpc0, 0);
+        StickTableDecl {
+            name: name.into(),
+            key: KeyType::Ip,
+            size: 10,
+            expire: None,
+            nopurge: false,
+            peers: peers.map(str::to_owned),
+            store,
+        }
+    }
+
+    #[test]
+    fn a_local_peers_section_carries_tables_over_a_reload() {
+        let old = Tables::build(&[decl("a", Some("local")), decl("b", None)], None);
+        let new = Tables::build(&[decl("a", Some("local")), decl("b", None)], Some(&old));
+        assert!(Arc::ptr_eq(old.get("a").unwrap(), new.get("a").unwrap()));
+        assert!(!Arc::ptr_eq(old.get("b").unwrap(), new.get("b").unwrap()));
+        // Declared otherwise: a new, empty table.
+        let mut other = decl("a", Some("local"));
+        other.size = 20;
+        let changed = Tables::build(&[other], Some(&old));
+        assert!(!Arc::ptr_eq(
+            old.get("a").unwrap(),
+            changed.get("a").unwrap()
+        ));
+        // `show table` lists the last declared first, as HAProxy.
+        let names: Vec<&str> = new.iter().map(|t| t.name()).collect();
+        assert_eq!(names, ["b", "a"]);
+    }
+}
