@@ -16,13 +16,17 @@
 #               handshake (a partial ClientHello): bench/tls_idle.py, $IDLE connections
 # For each: the rate, and the proxy's CPU per operation (utime + stime from /proc).
 #
-# Usage: bench/tls.sh   (DURATION=10s, IDLE=1000, SKIP_BUILD=1 to use target/release/spoe as is)
+# Usage: bench/tls.sh   (DURATION=10s, IDLE=1000, SKIP_BUILD=1 to use target/release/spoe as is,
+#                        SCENARIOS="h2 idle" to run only some of: handshakes h2 h1 idle,
+#                        SPOE_BIN=path to measure another build of `spoe`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 duration=${DURATION:-10s}
 secs=${duration%s}
 idle=${IDLE:-1000}
+scenarios=" ${SCENARIOS:-handshakes h2 h1 idle} "
+wanted() { [[ $scenarios == *" $1 "* ]]; }
 work=$(mktemp -d -t spoe-bench-tls.XXXXXX)
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
@@ -32,7 +36,7 @@ command -v wrk >/dev/null || apt_install wrk
 haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
 [ -x "$haproxy" ] || apt_install haproxy
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --locked -p spoe-cli
-spoe=$root/target/release/spoe
+spoe=${SPOE_BIN:-$root/target/release/spoe}
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -subj /CN=bench.example -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
@@ -79,6 +83,7 @@ run_one() { # NAME COMMAND...
     local t0 t1 out rate
     # full and resumed handshakes (2 clients each)
     for mode in new reuse; do
+        wanted handshakes || break
         t0=$(cpu_ticks "$pid")
         for c in 1 2; do
             if [ "$mode" = reuse ]; then version=-tls1_2; else version=; fi
@@ -96,21 +101,26 @@ run_one() { # NAME COMMAND...
                 "$(grep -hE '^[r*]+$' "$work/$name.reuse".? | tr -d '\n' | awk '{ n = length($0); r = gsub("r", ""); printf "%.2f", n ? r / n : 0 }')" >>"$results"
         fi
     done
-    t0=$(cpu_ticks "$pid")
-    out=$(h2load -c 10 -m 10 -D "$secs" "https://127.0.0.1:$port/" 2>&1)
-    t1=$(cpu_ticks "$pid")
-    rate=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' <<<"$out")
-    ok=$(awk '/^requests:/ { print $8 }' <<<"$out")
-    printf '%s\th2\t%s\t%s\n' "$name" "$rate" \
-        "$(awk -v d=$((t1 - t0)) -v n="$ok" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')" >>"$results"
-    t0=$(cpu_ticks "$pid")
-    out=$(run_wrk -t2 -c50 -d"$duration" "https://127.0.0.1:$port/" 2>&1)
-    t1=$(cpu_ticks "$pid")
-    rate=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
-    total=$(awk '/requests in/ { print $1 }' <<<"$out")
-    printf '%s\th1\t%s\t%s\n' "$name" "$rate" \
-        "$(awk -v d=$((t1 - t0)) -v n="$total" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')" >>"$results"
+    if wanted h2; then
+        t0=$(cpu_ticks "$pid")
+        out=$(h2load -c 10 -m 10 -D "$secs" "https://127.0.0.1:$port/" 2>&1)
+        t1=$(cpu_ticks "$pid")
+        rate=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' <<<"$out")
+        ok=$(awk '/^requests:/ { print $8 }' <<<"$out")
+        printf '%s\th2\t%s\t%s\n' "$name" "$rate" \
+            "$(awk -v d=$((t1 - t0)) -v n="$ok" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')" >>"$results"
+    fi
+    if wanted h1; then
+        t0=$(cpu_ticks "$pid")
+        out=$(run_wrk -t2 -c50 -d"$duration" "https://127.0.0.1:$port/" 2>&1)
+        t1=$(cpu_ticks "$pid")
+        rate=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
+        total=$(awk '/requests in/ { print $1 }' <<<"$out")
+        printf '%s\th1\t%s\t%s\n' "$name" "$rate" \
+            "$(awk -v d=$((t1 - t0)) -v n="$total" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')" >>"$results"
+    fi
     for proto in h1 h2 stalled; do
+        wanted idle || break
         read -r _ _ per < <(python3 bench/tls_idle.py "$port" "$pid" "$idle" "$proto")
         printf '%s\tidle-%s\t%s\t-\n' "$name" "$proto" "$per" >>"$results"
     done

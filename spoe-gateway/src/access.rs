@@ -139,6 +139,9 @@ pub(crate) struct Access {
     /// Two letters: who ended the request (`-`, `P`, `L`, `c`, `C`, `S`,
     /// `s`) and in which phase (`-`, `R`, `Q`, `C`, `H`, `D`).
     pub(crate) termination: &'static str,
+    /// The last two letters of `%tsc`: what the persistence cookie said and became (`--`
+    /// without cookie persistence).
+    pub(crate) cookies: [u8; 2],
     pub(crate) conns: Arc<ConnCounts>,
     /// `%bc`, `%sc`: requests the backend and the server were serving.
     pub(crate) backend_conns: usize,
@@ -212,6 +215,7 @@ impl Access {
             t_response: Timer::NEVER,
             status: None,
             termination: "--",
+            cookies: *b"--",
             conns,
             backend_conns: 0,
             server_conns: 0,
@@ -295,6 +299,7 @@ impl Access {
                 status: self.status,
                 bytes: self.head_bytes + body_bytes,
                 termination: self.termination,
+                cookies: self.cookies,
                 counters: [
                     self.conns.process.load(Ordering::Relaxed),
                     self.conns.frontend.load(Ordering::Relaxed),

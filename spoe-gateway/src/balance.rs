@@ -228,10 +228,17 @@ pub(crate) fn spreads(backend: &BackendRt) -> bool {
 
 /// The server of retry number `conn_retries` after a failed connect to server `si`:
 /// another one (`option redispatch`) when the server is down, when the retry is due by the
-/// option's interval (the last one by default), or when the balancing [`spreads`]; the same
-/// one otherwise (HAProxy's `stream_choose_redispatch()`).
-pub(crate) fn retry_server(backend: &BackendRt, si: usize, conn_retries: u32, txn: &Txn) -> usize {
-    retry_server_for(backend, si, conn_retries, Key::of(txn))
+/// option's interval (the last one by default), or when the balancing [`spreads`] and no
+/// persistence cookie chose the server (`direct`); the same one otherwise (HAProxy's
+/// `stream_choose_redispatch()`).
+pub(crate) fn retry_server(
+    backend: &BackendRt,
+    si: usize,
+    conn_retries: u32,
+    direct: bool,
+    txn: &Txn,
+) -> usize {
+    retry_server_for(backend, si, conn_retries, direct, Key::of(txn))
 }
 
 /// [`retry_server`] for a stream whose balancing key is `key`.
@@ -239,6 +246,7 @@ pub(crate) fn retry_server_for(
     backend: &BackendRt,
     si: usize,
     conn_retries: u32,
+    direct: bool,
     key: Key<'_>,
 ) -> usize {
     let retry = backend.model.retry;
@@ -253,7 +261,7 @@ pub(crate) fn retry_server_for(
         every > 0 && n % every == 0
     };
     let down = !takes_requests(&backend.servers[si]);
-    if !(down || due || spreads(backend)) {
+    if !(down || due || (!direct && spreads(backend))) {
         return si;
     }
     // As HAProxy's balancing, avoid the server that failed when another one is up.

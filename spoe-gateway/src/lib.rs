@@ -23,6 +23,7 @@ mod access;
 mod balance;
 mod body;
 pub mod config;
+mod cookie;
 mod errorfile;
 pub mod generation;
 mod hop;

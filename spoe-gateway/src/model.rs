@@ -797,6 +797,8 @@ pub(crate) struct Server {
     pub(crate) check_tls: Option<Arc<crate::tls::UpstreamTls>>,
     /// `port`, `addr`, `fastinter`, `downinter`, `backup`: how it is checked and used.
     pub(crate) probe: ServerProbe,
+    /// `cookie VALUE`: the value of the backend's persistence cookie that names it.
+    pub(crate) cookie: Option<String>,
 }
 
 /// What a `server` line says about its health checks and its role beyond `check inter rise
@@ -936,4 +938,8 @@ pub(crate) struct Backend {
     pub(crate) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(crate) http_mode: HttpMode,
+    /// `cookie NAME ...`: cookie persistence.
+    pub(crate) cookie: Option<Arc<crate::cookie::CookiePersist>>,
+    /// `option persist`: a cookie naming a down server still sends the request there.
+    pub(crate) persist: bool,
 }

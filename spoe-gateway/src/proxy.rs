@@ -1178,7 +1178,30 @@ async fn handle_txn(
         &be.model,
         session.client().ip(),
     );
-    let Some(mut si) = crate::balance::pick_server(be, txn) else {
+    // A persistence cookie chooses the server before balancing does (HAProxy's
+    // `http_process_request()`, step 7).
+    let mut persistence = be.model.cookie.as_deref().map(|persist| {
+        let candidates: Vec<crate::cookie::Candidate<'_>> = be
+            .servers
+            .iter()
+            .map(|s| crate::cookie::Candidate {
+                cookie: s.model.cookie.as_deref(),
+                running: crate::generation::health::running(s),
+            })
+            .collect();
+        let state = crate::cookie::on_request(
+            persist,
+            &mut txn.request.headers,
+            &candidates,
+            be.model.persist,
+        );
+        if persist.logged() {
+            pending.get().cookies = state.letters();
+        }
+        state
+    });
+    let direct = persistence.as_ref().and_then(|p| p.direct);
+    let Some(mut si) = direct.or_else(|| crate::balance::pick_server(be, txn)) else {
         let mut access = pending.take();
         access.termination = "SC";
         if let Some(t) = &access.tally {
@@ -1260,7 +1283,17 @@ async fn handle_txn(
                 conn_retries += 1;
                 pending.get().retries = conn_retries as usize;
                 drop(slot);
-                let next = crate::balance::retry_server(be, si, conn_retries, txn);
+                let direct = persistence.as_ref().is_some_and(|p| p.direct.is_some());
+                let next = crate::balance::retry_server(be, si, conn_retries, direct, txn);
+                if next != si
+                    && let (Some(p), Some(persist)) =
+                        (persistence.as_mut(), be.model.cookie.as_deref())
+                {
+                    p.redispatched();
+                    if persist.logged() {
+                        pending.get().cookies = p.letters();
+                    }
+                }
                 let old = &be.servers[si];
                 if next == si {
                     old.counters.retries.inc();
@@ -1372,6 +1405,22 @@ async fn handle_txn(
     if !matches!(flow, Flow::Continue) {
         let flow = ctx.answer_flow(flow, &mut *txn).await;
         return finish_rule(flow, access);
+    }
+    if let (Some(persist), Some(state), Some(head)) = (
+        be.model.cookie.as_deref(),
+        persistence.as_mut(),
+        txn.response.as_mut(),
+    ) {
+        crate::cookie::on_response(
+            persist,
+            state,
+            (head.status.as_u16(), &mut head.headers),
+            server.model.cookie.as_deref(),
+            &txn.request.method,
+        );
+        if persist.logged() {
+            access.cookies = state.letters();
+        }
     }
     ctx.after_response(&mut *txn).await;
     // The rules rewrote the head in place; nothing takes it away.

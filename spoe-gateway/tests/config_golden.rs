@@ -233,7 +233,6 @@ backend app
             "parsing [haproxy.cfg:4:5] : 'server' not allowed because frontend 'web' has no backend capability",
             "parsing [haproxy.cfg:7:35] : 'weight' expects a positive integer argument in the range [0, 256], got '300'",
             "parsing [haproxy.cfg:8:33] : 'rise' expects a positive integer argument in the range [1, 2147483647], got '0'",
-            "parsing [haproxy.cfg:9:35] : 'server s3' : 'cookie' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
             "parsing [haproxy.cfg:12:12] : backend 'app': server 's6' has neither service port nor check port",

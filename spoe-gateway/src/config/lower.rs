@@ -46,6 +46,8 @@ pub(super) struct ServerSettings {
     /// `check-ssl` (`no-check-ssl` clears it): health checks over TLS even without `ssl`.
     pub(super) check_ssl: bool,
     pub(super) probe: crate::model::ServerProbe,
+    /// `cookie VALUE`.
+    pub(super) cookie: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -64,6 +66,7 @@ impl Default for ServerSettings {
             proto_h2: false,
             check_ssl: false,
             probe: crate::model::ServerProbe::default(),
+            cookie: None,
         }
     }
 }
@@ -147,6 +150,10 @@ pub(super) struct Proxy {
     pub(super) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(super) http_mode: HttpMode,
+    /// `cookie NAME ...`.
+    pub(super) cookie: Option<crate::cookie::CookiePersist>,
+    /// `option persist`.
+    pub(super) persist: bool,
 }
 
 impl Proxy {
@@ -198,6 +205,8 @@ impl Proxy {
             stats_own: false,
             forwardfor: None,
             http_mode: HttpMode::KeepAlive,
+            cookie: None,
+            persist: false,
         }
     }
 
@@ -228,6 +237,8 @@ impl Proxy {
         p.stats.clone_from(&d.stats);
         p.forwardfor.clone_from(&d.forwardfor);
         p.http_mode = d.http_mode;
+        p.cookie.clone_from(&d.cookie);
+        p.persist = d.persist;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();

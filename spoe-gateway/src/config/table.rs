@@ -163,6 +163,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "silent-drop",
         "the connection is reset (over TLS with HTTP/2: closed); HAProxy with CAP_NET_ADMIN makes it vanish without a reset (TCP_REPAIR)",
     ),
+    (
+        "proxy",
+        "cookie",
+        "`insert`, `prefix`, `rewrite`, passive, with `indirect`, `nocache`, `postonly`, `preserve`, `httponly`, `secure`, `domain`, `attr`; the dated cookies (`maxidle`, `maxlife`) and `dynamic` are errors naming them",
+    ),
     ("http-request", "use-service", "`prometheus-exporter` only"),
     (
         "http-request",

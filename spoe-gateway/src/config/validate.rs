@@ -72,6 +72,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 http_buffer_request: p.http_buffer_request,
                 forwardfor: p.forwardfor.clone(),
                 http_mode: p.http_mode,
+                cookie: p.cookie.clone().map(Arc::new),
+                persist: p.persist,
                 acls: AclSet::new(),
                 http_request: Vec::new(),
                 http_response: Vec::new(),

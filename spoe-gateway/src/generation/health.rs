@@ -185,6 +185,12 @@ pub(crate) fn takes_requests(s: &ServerRt) -> bool {
         && s.admin.weight() > 0
 }
 
+/// Whether a server is running (HAProxy's `cur_state != SRV_ST_STOPPED`): up and not in
+/// maintenance, draining or weightless included, as persistence reads it.
+pub(crate) fn running(s: &ServerRt) -> bool {
+    s.up.load(Ordering::Relaxed) && s.admin.state() != super::Admin::Maint
+}
+
 /// Whether a backend has a server to send requests to.
 fn usable(servers: &[Arc<ServerRt>]) -> bool {
     servers.iter().any(|s| takes_requests(s))

@@ -40,6 +40,8 @@ pub(crate) struct Facts<'a> {
     pub(crate) bytes: u64,
     /// `%ts`: the two-letter termination state (`--`, `PR`, `cR`, `CD`...).
     pub(crate) termination: &'a str,
+    /// `%tsc`'s cookie letters.
+    pub(crate) cookies: [u8; 2],
     /// `%ac/%fc/%bc/%sc/%rc`.
     pub(crate) counters: [usize; 5],
     /// `%sq/%bq`.
@@ -302,7 +304,13 @@ impl Facts<'_> {
             Var::Bytes => write!(f, "{}", self.bytes)?,
             Var::CookieClient | Var::CookieServer => text(f, None, opts)?,
             Var::Termination => write!(f, "{:-<2}", self.termination)?,
-            Var::TerminationCookies => write!(f, "{:-<2}--", self.termination)?,
+            Var::TerminationCookies => write!(
+                f,
+                "{:-<2}{}{}",
+                self.termination,
+                char::from(self.cookies[0]),
+                char::from(self.cookies[1])
+            )?,
             Var::ActConn => write!(f, "{}", self.counters[0])?,
             Var::FeConn => write!(f, "{}", self.counters[1])?,
             Var::BeConn => write!(f, "{}", self.counters[2])?,

@@ -38,6 +38,7 @@ fn facts() -> Facts<'static> {
         status: Some(200),
         bytes: 73,
         termination: "LR",
+        cookies: *b"--",
         counters: [1, 1, 0, 0, 0],
         queues: [0, 0],
         request: Some(("GET", "/x?a=1", "HTTP/1.1")),
@@ -72,6 +73,7 @@ fn the_httplog_preset_is_haproxys_line_field_for_field() {
     let bad = Facts {
         status: None,
         termination: "CD",
+        cookies: *b"--",
         request: Some(("GET", "/\"q#", "HTTP/1.1")),
         ..facts()
     };

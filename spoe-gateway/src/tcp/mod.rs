@@ -329,7 +329,7 @@ async fn connect<'b>(
         drop(slot);
         retries += 1;
         access.retries = retries as usize;
-        let next = balance::retry_server_for(be, si, retries, key);
+        let next = balance::retry_server_for(be, si, retries, false, key);
         if next == si {
             server.counters.retries.inc();
             be.counters.retries.inc();

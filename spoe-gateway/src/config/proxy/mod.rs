@@ -11,6 +11,7 @@
 pub(super) mod bind;
 pub(super) mod check;
 mod conn;
+mod cookie;
 mod defaults;
 mod errorfile;
 mod filter;
@@ -96,6 +97,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "default-server",
         handler: |lw, p, line| lw.server(p, line),
         uses: Use::Read,
+    },
+    Keyword {
+        name: "cookie",
+        handler: |lw, p, line| lw.cookie(p, line),
+        uses: Use::Runs(&[("Backend.cookie", "proxy.rs")]),
     },
     Keyword {
         name: "balance",

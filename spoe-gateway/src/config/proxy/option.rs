@@ -45,6 +45,11 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Backend.retry", "proxy.rs")]),
     },
     Keyword {
+        name: "persist",
+        handler: |lw, p, line, directive| lw.option_persist(p, line, directive),
+        uses: Use::Runs(&[("Backend.persist", "proxy.rs")]),
+    },
+    Keyword {
         name: "allbackups",
         handler: |lw, p, line, directive| lw.option_allbackups(p, line, directive),
         uses: Use::Runs(&[("Backend.all_backups", "balance.rs")]),
@@ -195,5 +200,17 @@ impl Lowerer<'_, '_> {
             return self.not_capable(p, line.span(), directive);
         }
         *flag(&mut p.log_options) = line.modifier == Modifier::None;
+    }
+
+    /// `[no] option persist`: a persistence cookie naming a down server still sends the
+    /// request there (a backend option).
+    fn option_persist(&mut self, p: &mut Proxy, line: &Line, directive: &str) {
+        if self.too_many(line, 1, directive) {
+            return;
+        }
+        if !p.has_backend() {
+            return self.not_capable(p, line.span(), directive);
+        }
+        p.persist = line.modifier == Modifier::None;
     }
 }

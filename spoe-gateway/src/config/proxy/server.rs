@@ -95,6 +95,11 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.check_tls", "generation/health.rs")]),
     },
     Keyword {
+        name: "cookie",
+        handler: (),
+        uses: Use::Runs(&[("Server.cookie", "proxy.rs")]),
+    },
+    Keyword {
         name: "pool-purge-delay",
         handler: (),
         uses: Use::Runs(&[("Server.pool_purge_delay", "generation/mod.rs")]),
@@ -197,6 +202,7 @@ impl Lowerer<'_, '_> {
                 }),
                 proto_h2: settings.proto_h2,
                 probe: settings.probe,
+                cookie: settings.cookie,
             },
             name.span().clone(),
         ));
@@ -238,6 +244,17 @@ impl Lowerer<'_, '_> {
                 "check-ssl" => s.check_ssl = true,
                 "no-check-ssl" => s.check_ssl = false,
                 "backup" => s.probe.backup = true,
+                "cookie" => {
+                    let Some(value) = words.get(i + 1) else {
+                        self.diag.error_msg(
+                            word.span().clone(),
+                            format!("'{label}' : 'cookie' expects <value> as argument"),
+                        );
+                        return false;
+                    };
+                    s.cookie = Some(value.as_str().to_owned());
+                    i += 1;
+                }
                 "no-backup" => s.probe.backup = false,
                 "inter" | "rise" | "fall" | "weight" | "maxconn" | "pool-max-conn"
                 | "pool-purge-delay" | "fastinter" | "downinter" | "port" | "addr" => {

@@ -30,7 +30,7 @@ fn haproxy(config: &str) -> (bool, String) {
     spoe_interop::haproxy_check_with_files(config, &files)
 }
 
-fn ours(config: &str) -> Result<GatewayConfig, String> {
+pub(super) fn ours(config: &str) -> Result<GatewayConfig, String> {
     ours_with_warnings(config).map(|(c, _)| c)
 }
 
@@ -41,7 +41,7 @@ fn ours_with_warnings(config: &str) -> Result<(GatewayConfig, Vec<ConfigWarning>
 /// Both accept `config`, and every warning HAProxy gives, we give at the same line; returns
 /// ours.
 #[track_caller]
-fn both_accept(config: &str) -> GatewayConfig {
+pub(super) fn both_accept(config: &str) -> GatewayConfig {
     let (accepted, output) = haproxy(config);
     assert!(
         accepted,
@@ -70,7 +70,7 @@ fn both_accept(config: &str) -> GatewayConfig {
 
 /// Both reject `config`; returns our first error.
 #[track_caller]
-fn both_reject(config: &str) -> String {
+pub(super) fn both_reject(config: &str) -> String {
     let (accepted, output) = haproxy(config);
     assert!(
         !accepted,
@@ -90,7 +90,7 @@ defaults
     timeout server 30s
 ";
 
-fn with_defaults(body: &str) -> String {
+pub(super) fn with_defaults(body: &str) -> String {
     format!("{DEFAULTS}{body}")
 }
 

@@ -6,4 +6,5 @@ mod every_option;
 mod haproxy_agrees;
 mod keywords;
 mod model;
+mod servers;
 mod tls;
