@@ -30,6 +30,8 @@ pub struct GatewayConfig {
     /// The Lua files (`lua-load`, `lua-load-per-thread`), loaded: their bodies ran while
     /// `global` was parsed, as in HAProxy.
     pub(crate) lua: Option<spoe_lua::LuaRuntime>,
+    /// The stick tables (`stick-table` lines), in the order of the file.
+    pub(crate) tables: Vec<crate::sticktable::decl::StickTableDecl>,
 }
 
 impl GatewayConfig {
@@ -498,6 +500,15 @@ pub(crate) enum LinePart {
     Uri,
 }
 
+/// The value `sc-set-gpt0` sets.
+#[derive(Debug, Clone)]
+pub(crate) enum GptValue {
+    /// An integer.
+    Int(i64),
+    /// A sample expression, converted to an integer.
+    Expr(SampleExpr),
+}
+
 /// What an `http-request` / `http-response` rule does.
 #[derive(Debug, Clone)]
 pub(crate) enum HttpAction {
@@ -586,6 +597,31 @@ pub(crate) enum HttpAction {
         var: VarRef,
         /// Its new value.
         expr: SampleExpr,
+    },
+    /// `track-sc0|1|2 KEY [table T]`: stick counter `slot` tracks the key's entry.
+    TrackSc {
+        /// 0, 1 or 2.
+        slot: u8,
+        /// The key.
+        key: SampleExpr,
+        /// The table (the proxy's own when the line names none: filled in once every
+        /// proxy is read).
+        table: String,
+    },
+    /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`: the counter (and its rate) of stick counter N's
+    /// entry.
+    ScIncGpc {
+        /// The stick counter.
+        slot: u8,
+        /// 0: `gpc0`, 1: `gpc1`.
+        which: u8,
+    },
+    /// `sc-set-gpt0(N) INT|EXPR`.
+    ScSetGpt0 {
+        /// The stick counter.
+        slot: u8,
+        /// The value (an integer is a constant expression).
+        value: GptValue,
     },
     /// `send-spoe-group ENGINE GROUP`.
     SendSpoeGroup {

@@ -225,7 +225,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "srvtcpka-idle",
     "srvtcpka-intvl",
     "stick",
-    "stick-table",
     "tcp-response",
     "transparent",
     "use-fcgi-app",

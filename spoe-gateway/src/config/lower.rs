@@ -153,6 +153,8 @@ pub(super) struct Proxy {
     pub(super) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(super) http_mode: HttpMode,
+    /// `stick-table`.
+    pub(super) stick_table: Option<crate::sticktable::decl::StickTableDecl>,
     /// Capture slots (`capture`, `declare capture`, `http-request capture ... len`).
     pub(super) captures: crate::model::CaptureSlots,
     /// `capture ... id N` rules, to check against the slots once the section is read.
@@ -214,6 +216,7 @@ impl Proxy {
             stats_own: false,
             forwardfor: None,
             http_mode: HttpMode::KeepAlive,
+            stick_table: None,
             captures: crate::model::CaptureSlots::default(),
             capture_ids: Vec::new(),
             cookie: None,
@@ -314,6 +317,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) misplaced: Vec<String>,
     /// `global`'s Lua directives, and the files once loaded.
     pub(super) lua: super::lua::LuaGlobal,
+    /// The names of the `peers` sections read so far.
+    pub(super) peers: Vec<String>,
     /// `zero-warning`'s line: any warning then refuses the configuration.
     pub(super) zero_warning: Option<Span>,
 }
@@ -342,6 +347,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             ssl: SslGlobal::default(),
             misplaced: Vec::new(),
             lua: super::lua::LuaGlobal::default(),
+            peers: Vec::new(),
             zero_warning: None,
         }
     }

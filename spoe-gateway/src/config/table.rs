@@ -152,9 +152,14 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     ("proxy", "filter", "`spoe` only"),
     (
+        "proxy",
+        "stick-table",
+        "every key type; `store` of every 2.6 data type but `bytes_in_cnt`/`bytes_in_rate` (the gateway does not count a request's bytes), `server_key` and the arrays `gpc`/`gpt`/`gpc_rate` (errors naming them); `bytes_out_*` count when the response ends, not as it streams; `peers` only with a section whose one peer is this process (the table is kept across reloads); the entries are process-wide, in 16 locked shards",
+    ),
+    (
         "global",
         "stats",
-        "`socket` (a Unix path or a TCP address; `mode`, `level`, `user`, `group`, `uid`, `gid`; `expose-fd listeners` has nothing to pass: the gateway reloads in place), `timeout`, `maxconn`; the runtime API has the commands tools use (`help`, `prompt`, `show info|stat|servers state|table|version`, `set server ... state|weight`, `disable|enable server`, `get|set weight`); others are HAProxy's \"Unknown command\"",
+        "`socket` (a Unix path or a TCP address; `mode`, `level`, `user`, `group`, `uid`, `gid`; `expose-fd listeners` has nothing to pass: the gateway reloads in place), `timeout`, `maxconn`; the runtime API has the commands tools use (`help`, `prompt`, `show info|stat|servers state|table|version`, `clear table`, `set server ... state|weight`, `disable|enable server`, `get|set weight`); others are HAProxy's \"Unknown command\"",
     ),
     (
         "proxy",

@@ -43,6 +43,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         misplaced,
         lua,
     } = lowered;
+    let mut proxies = proxies;
+    let tables = super::track::resolve_tables(&mut proxies, diag);
     for p in proxies.iter().filter(|p| is_frontend(p)) {
         check_routes(p, &proxies, &misplaced, diag);
     }
@@ -159,6 +161,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         backends,
         files,
         lua,
+        tables,
     }
 }
 

@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use bytes::Bytes;
 
 use super::args::{ArgType, ArgValue};
+use super::counters::{CounterFetch, build_counter, counter_sig};
 use super::sample::{Sample, SampleType};
 use super::script::{SCRIPT_ARGS, script_args, script_fetch};
 
@@ -396,6 +397,9 @@ pub enum FetchKind {
         /// The string arguments.
         args: Vec<String>,
     },
+    /// A stick-table fetch: `sc_http_req_rate(0)`, `sc0_conn_cur`, `src_conn_rate(t)`,
+    /// `table_cnt`... (see [`CounterFetch`]).
+    Counter(CounterFetch),
     /// `str()`, `int()`, `bool()`, `ipv4()`, `ipv6()`, `bin()`, `meth()`, `always_true`,
     /// `always_false`, and `wait_end` (true: SPOE evaluates final samples): a constant, never
     /// asked to the host.
@@ -642,6 +646,20 @@ pub(crate) fn fetch_def(name: &str) -> Option<FetchDef> {
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, d)| *d)
+        .or_else(|| {
+            let sig = counter_sig(name)?;
+            let out = if sig.boolean {
+                SampleType::Bool
+            } else {
+                SampleType::Int
+            };
+            let source = if sig.of_src {
+                DataSource::Connection
+            } else {
+                DataSource::Internal
+            };
+            Some(def(sig.args, sig.min, out, source))
+        })
         // HAProxy declares Lua fetches with `SMP_USE_HTTP_ANY`.
         .or_else(|| {
             script_fetch(name)?;
@@ -836,6 +854,9 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         }
         "always_true" | "wait_end" => FetchKind::Const(Sample::Bool(true)),
         "always_false" => FetchKind::Const(Sample::Bool(false)),
+        other if counter_sig(other).is_some() => FetchKind::Counter(
+            build_counter(other, args).unwrap_or_else(|| unreachable!("known above"))?,
+        ),
         other => match script_fetch(other) {
             Some(name) => FetchKind::Lua {
                 name: name.to_owned(),

@@ -24,6 +24,7 @@ mod routing;
 mod rules;
 mod server;
 mod stats;
+mod sticktable;
 mod tcp_rules;
 mod timeout;
 mod unique_id;
@@ -204,6 +205,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
             ("StatsPage.show_desc", "stats_page/html.rs"),
             ("StatsPage.scope", "stats_page/mod.rs"),
         ]),
+    },
+    Keyword {
+        name: "stick-table",
+        handler: |lw, p, line| lw.stick_table(p, line),
+        uses: Use::Runs(&[("GatewayConfig.tables", "generation/mod.rs")]),
     },
     Keyword {
         name: "capture",
