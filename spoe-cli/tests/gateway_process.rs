@@ -220,11 +220,18 @@ fn a_chroot_that_fails_stops_both() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-dir");
-    let file = dir.path().join("c.cfg");
-    let pidfile = dir.path().join("c.pid");
     let global = format!("    chroot {}\n", missing.display());
+    let expected = format!("Cannot chroot({})", missing.display());
+    both_stop_at_start(dir.path(), &global, &expected);
+}
+
+/// HAProxy (`-db`) and the gateway, on the same file with `global`, both stop at start (exit
+/// 1) saying `expected`.
+fn both_stop_at_start(dir: &Path, global: &str, expected: &str) {
+    let file = dir.join("stop.cfg");
+    let pidfile = dir.join("stop.pid");
     let ((hap, hap_out, gw, gw_out), _) = claim_port(|port| {
-        std::fs::write(&file, cfg(port, &global, &pidfile)).unwrap();
+        std::fs::write(&file, cfg(port, global, &pidfile)).unwrap();
         let (hap, hap_out) =
             run_to_exit(Command::new(haproxy_path()).arg("-db").arg("-f").arg(&file));
         let (gw, gw_out) = run_to_exit(Command::new(SPOE).args(["gateway", "-f"]).arg(&file));
@@ -233,11 +240,10 @@ fn a_chroot_that_fails_stops_both() {
         }
         Ok((hap, hap_out, gw, gw_out))
     });
-    let expected = format!("Cannot chroot({})", missing.display());
     assert_eq!(hap, Some(1), "{hap_out}");
-    assert!(hap_out.contains(&expected), "{hap_out}");
+    assert!(hap_out.contains(expected), "{hap_out}");
     assert_eq!(gw, Some(1), "{gw_out}");
-    assert!(gw_out.contains(&expected), "{gw_out}");
+    assert!(gw_out.contains(expected), "{gw_out}");
 }
 
 /// The soft open files limit of `pid` and the CPUs each of its serving threads may run on
@@ -326,8 +332,6 @@ fn cpu_map_as_haproxy() {
 fn strict_limits_as_haproxy() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.cfg");
-    let pidfile = dir.path().join("s.pid");
     let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .maximum
         .expect("a hard limit");
@@ -342,20 +346,7 @@ fn strict_limits_as_haproxy() {
             format!("Cannot raise FD limit to {over}, limit is "),
         ),
     ] {
-        let ((hap, hap_out, gw, gw_out), _) = claim_port(|port| {
-            std::fs::write(&file, cfg(port, &global, &pidfile)).unwrap();
-            let (hap, hap_out) =
-                run_to_exit(Command::new(haproxy_path()).arg("-db").arg("-f").arg(&file));
-            let (gw, gw_out) = run_to_exit(Command::new(SPOE).args(["gateway", "-f"]).arg(&file));
-            if hap_out.contains("Address already in use") || gw_out.contains("cannot bind") {
-                return Err(PortTaken);
-            }
-            Ok((hap, hap_out, gw, gw_out))
-        });
-        assert_eq!(hap, Some(1), "{hap_out}");
-        assert!(hap_out.contains(&expected), "{hap_out}");
-        assert_eq!(gw, Some(1), "{gw_out}");
-        assert!(gw_out.contains(&expected), "{gw_out}");
+        both_stop_at_start(dir.path(), &global, &expected);
     }
 
     let global = "    daemon\n    no strict-limits\n    ulimit-n 5000\n    fd-hard-limit 2000\n";

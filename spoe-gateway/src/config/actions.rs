@@ -590,10 +590,16 @@ impl<'a> ActionParser<'a, '_> {
             self.fail(&at, "expects a sample expression");
             return None;
         };
+        let expr = self.sample(word)?;
+        Some((HttpAction::SetVar { var, expr }, 1, None))
+    }
+
+    /// The sample expression `word`, which must read what exists in this rule's phase.
+    pub(super) fn sample(&mut self, word: &Word) -> Option<SampleExpr> {
         let expr = match SampleExpr::parse(word) {
             Ok(e) => e,
             Err(e) => {
-                self.diag.expr(format!("'{} {action}'", self.kw), e);
+                self.diag.expr(format!("'{} {}'", self.kw, self.action), e);
                 return None;
             }
         };
@@ -606,7 +612,7 @@ impl<'a> ActionParser<'a, '_> {
             self.fail(word.span(), msg);
             return None;
         }
-        Some((HttpAction::SetVar { var, expr }, 1, None))
+        Some(expr)
     }
 
     /// `send-spoe-group ENGINE GROUP`.

@@ -205,23 +205,7 @@ impl crate::config::actions::ActionParser<'_, '_> {
             self.fail(&at, usage);
             return None;
         }
-        let word = &self.args[0];
-        let expr = match spoe::expr::SampleExpr::parse(word) {
-            Ok(e) => e,
-            Err(e) => {
-                self.diag.expr(format!("'{} capture'", self.kw), e);
-                return None;
-            }
-        };
-        if !self.phase.provides(expr.source()) {
-            let msg = format!(
-                "fetch method '{}' extracts information from '{}', none of which is available here",
-                expr.fetch_name(),
-                expr.source().describe()
-            );
-            self.fail(word.span(), msg);
-            return None;
-        }
+        let expr = self.sample(&self.args[0])?;
         let (kind, value) = (&self.args[1], &self.args[2]);
         let slot = match kind.as_str() {
             "len" if !response => {
