@@ -253,3 +253,171 @@ fn a_tcp_connection_open_across_a_reload_carries_on() {
         );
     }
 }
+
+/// SNI routing of TLS pass-through, content and connection rules: HAProxy's documented
+/// pattern, on both proxies.
+fn sni_config(port: u16, db: SocketAddr, web: SocketAddr) -> String {
+    format!(
+        r"global
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+frontend sni
+    bind 127.0.0.1:{port}
+    bind 127.0.0.5:{port}
+    tcp-request connection reject if {{ dst 127.0.0.5 }}
+    tcp-request inspect-delay 5s
+    tcp-request content accept if {{ req.ssl_hello_type 1 }}
+    tcp-request content reject
+    use_backend db if {{ req.ssl_sni -i db.example.org }}
+    default_backend web
+backend db
+    server d1 {db}
+backend web
+    server w1 {web}
+"
+    )
+}
+
+/// A TLS 1.2 ClientHello for `name` (one cipher, the `server_name` extension).
+fn client_hello(name: &str) -> Vec<u8> {
+    let n = u16::try_from(name.len()).unwrap();
+    let mut ext = vec![0x00, 0x00];
+    ext.extend_from_slice(&(n + 5).to_be_bytes());
+    ext.extend_from_slice(&(n + 3).to_be_bytes());
+    ext.push(0);
+    ext.extend_from_slice(&n.to_be_bytes());
+    ext.extend_from_slice(name.as_bytes());
+    let mut body = vec![0x03, 0x03];
+    body.extend_from_slice(&[7; 32]);
+    body.extend_from_slice(&[0, 0x00, 0x02, 0xc0, 0x2f, 0x01, 0x00]);
+    body.extend_from_slice(&u16::try_from(ext.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![0x01, 0x00];
+    hs.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+    hs.extend_from_slice(&body);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend_from_slice(&u16::try_from(hs.len()).unwrap().to_be_bytes());
+    record.extend_from_slice(&hs);
+    record
+}
+
+/// A server that reads one TLS record, records it, answers its own name and waits for the
+/// client's close.
+fn named(name: &'static str, seen: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) -> ThreadServer {
+    ThreadServer::start(move |mut sock: TcpStream| {
+        let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut head = [0u8; 5];
+        if sock.read_exact(&mut head).is_err() {
+            return;
+        }
+        let mut rest = vec![0u8; usize::from(u16::from_be_bytes([head[3], head[4]]))];
+        let _ = sock.read_exact(&mut rest);
+        let mut record = head.to_vec();
+        record.append(&mut rest);
+        seen.lock().unwrap().push(record);
+        let _ = sock.write_all(name.as_bytes());
+        let _ = sock.shutdown(Shutdown::Write);
+        let _ = sock.read_to_end(&mut Vec::new());
+    })
+}
+
+/// `openssl s_client` with SNI `name` to `port`, until it gives up (the servers speak no TLS).
+fn openssl_hello(port: u16, name: &str) {
+    let mut child = spoe_interop::ChildGuard::spawn(
+        std::process::Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-servername", name])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    )
+    .expect("openssl (test.sh installs it)");
+    let done = child.wait_timeout(Duration::from_secs(10)).unwrap();
+    assert!(done.is_some(), "openssl s_client did not end");
+}
+
+#[test]
+fn sni_routing_and_tcp_request_rules_as_haproxy() {
+    use std::sync::{Arc, Mutex};
+    let seen_db = Arc::new(Mutex::new(Vec::new()));
+    let seen_web = Arc::new(Mutex::new(Vec::new()));
+    let db = named("db\n", seen_db.clone());
+    let web = named("web\n", seen_web.clone());
+    let (haproxy, hap_port) = Haproxy::start_on_port(|p| sni_config(p, db.addr, web.addr), &[]);
+    let (gateway, gw) = GatewayProc::start_on_port(|p| sni_config(p, db.addr, web.addr), &[]);
+    let gw_out = || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
+    let mut answers = Vec::new();
+    for port in [hap_port, gw.port()] {
+        // A real TLS client naming the database: routed to `db`.
+        openssl_hello(port, "db.example.org");
+        // Another name, sent in two pieces: the rules wait for the whole hello.
+        let hello = client_hello("www.example.org");
+        let mut c = connect([127, 0, 0, 1], port);
+        c.write_all(&hello[..20]).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        c.write_all(&hello[20..]).unwrap();
+        let mut answer = [0u8; 4];
+        c.read_exact(&mut answer).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        answers.push(answer.to_vec());
+        assert!(read_all(&mut c).is_empty());
+        // Not TLS: rejected by the content rules.
+        let mut c = connect([127, 0, 0, 1], port);
+        c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        answers.push(read_all(&mut c));
+        // Rejected at accept: closed at once, no line.
+        let mut c = connect([127, 0, 0, 5], port);
+        answers.push(read_all(&mut c));
+    }
+    assert_eq!(answers[..3], answers[3..], "each client got the same");
+    assert_eq!(answers[0], b"web\n");
+    let db_names: Vec<bool> = seen_db
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.windows(14).any(|w| w == b"db.example.org"))
+        .collect();
+    assert_eq!(db_names, [true, true], "both proxies sent the hello to db");
+    assert_eq!(seen_web.lock().unwrap().len(), 2);
+    let lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains(" sni "))
+            .map(str::to_owned)
+            .collect()
+    };
+    let logged = wait_until(Duration::from_secs(10), || {
+        lines(&haproxy.log()).len() >= 3 && lines(&gw_out()).len() >= 3
+    });
+    let (hap, ours) = (lines(&haproxy.log()), lines(&gw_out()));
+    assert!(
+        logged,
+        "haproxy:\n{hap:#?}\ngateway:\n{ours:#?}\n{}",
+        gateway.log()
+    );
+    let field = |l: &str, i: usize| l.split(' ').nth(i).unwrap_or_default().to_owned();
+    let routes = |ls: &[String]| -> Vec<(String, String)> {
+        ls.iter().map(|l| (field(l, 3), field(l, 6))).collect()
+    };
+    assert_eq!(
+        routes(&ours),
+        routes(&hap),
+        "haproxy:\n{hap:#?}\ngateway:\n{ours:#?}"
+    );
+    assert_eq!(
+        routes(&ours)[1..],
+        [
+            ("web/w1".to_owned(), "--".to_owned()),
+            ("sni/<NOSRV>".to_owned(), "PR".to_owned())
+        ]
+    );
+    assert_eq!(field(&ours[0], 3), "db/d1");
+    // The rejected connection is counted, and only there.
+    assert_eq!(lines(&gw_out()).len(), 3);
+    assert_eq!(essence(&ours[2]), essence(&hap[2]));
+}

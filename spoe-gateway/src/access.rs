@@ -24,6 +24,7 @@ use crate::log::LogRoute;
 use crate::logline::{Facts, Line, LineFormat};
 use crate::model::LogOptions;
 use crate::stats::{Counters, End, Tally};
+use crate::sticktable::track::StreamCounters;
 
 /// The level of a request's access line as the request's rules set it (`set-log-level`,
 /// `txn:set_loglevel()`), shared by the transaction and its line, which may be written by
@@ -169,6 +170,9 @@ pub(crate) struct Access {
     pub(crate) samples: Vec<Option<String>>,
     /// Bytes of the response head sent.
     pub(crate) head_bytes: u64,
+    /// The stick counters the request tracks: they count the bytes sent and stop tracking
+    /// when the response ends (HAProxy's `stream_store_counters()` at the stream's end).
+    pub(crate) counters: StreamCounters,
     /// The response has no body to send (`HEAD`, 204, 304): hyper drops it
     /// unread, which is not the client leaving.
     pub(crate) bodiless: bool,
@@ -231,6 +235,7 @@ impl Access {
             unique_id: None,
             samples: Vec::new(),
             head_bytes: 0,
+            counters: StreamCounters::default(),
             bodiless: false,
             tally: None,
             level: LineLevel::default(),
@@ -360,6 +365,14 @@ impl<B: HttpBody> Logged<B> {
         }
     }
 
+    /// Hands the request's stick counters to the line, which keeps them until the response
+    /// ends (without a line they stop now).
+    pub(crate) fn keep_counters(&mut self, counters: StreamCounters) {
+        if let Some(access) = self.access.as_mut() {
+            access.counters = counters;
+        }
+    }
+
     /// A body without an access line.
     pub(crate) fn unlogged(inner: B) -> Self {
         Self {
@@ -413,6 +426,7 @@ impl<B: HttpBody> Drop for Logged<B> {
         } else if !(self.ended || access.bodiless || self.inner.is_end_stream()) {
             access.termination = access.ended_as("CD");
         }
+        access.counters.bytes_out(access.head_bytes + self.sent);
         access.write(self.sent);
     }
 }

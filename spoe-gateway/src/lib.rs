@@ -43,6 +43,7 @@ mod runtime_api;
 pub mod server;
 pub mod stats;
 mod stats_page;
+mod sticktable;
 mod tcp;
 pub mod tls;
 mod tunnel;

@@ -105,6 +105,7 @@ impl Txn {
             environment: self.environment.clone(),
             lua: self.lua.as_ref().filter(|_| keep_log).map(LuaTxn::share),
             log_level: crate::access::LineLevel::default(),
+            counters: crate::sticktable::track::StreamCounters::default(),
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct GatewayConfig {
     /// The Lua files (`lua-load`, `lua-load-per-thread`), loaded: their bodies ran while
     /// `global` was parsed, as in HAProxy.
     pub(crate) lua: Option<spoe_lua::LuaRuntime>,
+    /// The stick tables (`stick-table` lines), in the order of the file.
+    pub(crate) tables: Vec<crate::sticktable::decl::StickTableDecl>,
 }
 
 impl GatewayConfig {
@@ -472,6 +474,15 @@ pub(crate) enum LinePart {
     Uri,
 }
 
+/// The value `sc-set-gpt0` sets.
+#[derive(Debug, Clone)]
+pub(crate) enum GptValue {
+    /// An integer.
+    Int(i64),
+    /// A sample expression, converted to an integer.
+    Expr(SampleExpr),
+}
+
 /// What an `http-request` / `http-response` rule does.
 #[derive(Debug, Clone)]
 pub(crate) enum HttpAction {
@@ -561,6 +572,31 @@ pub(crate) enum HttpAction {
         /// Its new value.
         expr: SampleExpr,
     },
+    /// `track-sc0|1|2 KEY [table T]`: stick counter `slot` tracks the key's entry.
+    TrackSc {
+        /// 0, 1 or 2.
+        slot: u8,
+        /// The key.
+        key: SampleExpr,
+        /// The table (the proxy's own when the line names none: filled in once every
+        /// proxy is read).
+        table: String,
+    },
+    /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`: the counter (and its rate) of stick counter N's
+    /// entry.
+    ScIncGpc {
+        /// The stick counter.
+        slot: u8,
+        /// 0: `gpc0`, 1: `gpc1`.
+        which: u8,
+    },
+    /// `sc-set-gpt0(N) INT|EXPR`.
+    ScSetGpt0 {
+        /// The stick counter.
+        slot: u8,
+        /// The value (an integer is a constant expression).
+        value: GptValue,
+    },
     /// `send-spoe-group ENGINE GROUP`.
     SendSpoeGroup {
         /// The filter's engine name.
@@ -615,6 +651,35 @@ pub(crate) struct Rule {
     pub(crate) span: Span,
 }
 
+/// What a `tcp-request connection|content` rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TcpAction {
+    /// `accept`: the connection goes on; later rules of the same kind are not run.
+    Accept,
+    /// `reject`: the connection is closed.
+    Reject,
+}
+
+/// A `tcp-request connection|content ACTION [if|unless COND]` line.
+#[derive(Debug, Clone)]
+pub(crate) struct TcpRule {
+    /// The action.
+    pub(crate) action: TcpAction,
+    /// `if|unless COND`.
+    pub(crate) cond: Option<Condition>,
+}
+
+/// A frontend's `tcp-request` lines.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TcpRules {
+    /// `tcp-request connection`: run once a connection is accepted, on the connection alone.
+    pub(crate) connection: Vec<TcpRule>,
+    /// `tcp-request content`: run on the first bytes of a `mode tcp` connection.
+    pub(crate) content: Vec<TcpRule>,
+    /// `tcp-request inspect-delay`: how long the content rules may wait for bytes.
+    pub(crate) inspect_delay: Option<Duration>,
+}
+
 /// A `frontend` (or the frontend half of a `listen`).
 #[derive(Debug, Clone)]
 pub(crate) struct Frontend {
@@ -651,6 +716,8 @@ pub(crate) struct Frontend {
     pub(crate) use_backends: Vec<UseBackend>,
     /// `default_backend`.
     pub(crate) default_backend: Option<String>,
+    /// `tcp-request` lines.
+    pub(crate) tcp_rules: Arc<TcpRules>,
     /// `filter spoe` lines.
     pub(crate) filters: Vec<SpoeFilterDecl>,
     /// `option http-buffer-request`: wait for the body (up to `tune.bufsize`)

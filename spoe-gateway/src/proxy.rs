@@ -13,7 +13,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use spoe::StreamState;
 use spoe::config::Event;
-use spoe::expr::AclSet;
+use spoe::expr::{AclSet, Sample};
 use tokio::time::Instant;
 
 use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
@@ -25,8 +25,9 @@ use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::logline::LineFormat;
 use crate::metrics::GatewayMetrics;
-use crate::model::{HttpAction, LogOptions, ReturnBody, Rule};
+use crate::model::{GptValue, HttpAction, LogOptions, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
+use crate::sticktable::track::StreamCounters;
 use crate::txn::{LuaTxn, Txn, UniqueId, render, sample_text};
 
 pub(crate) use crate::body::{Body, BoxError};
@@ -76,6 +77,18 @@ impl Session {
     /// Whether the latest request's body was read to its end (true before any request).
     pub(crate) fn body_complete(&self) -> bool {
         self.body.complete()
+    }
+
+    /// When the head in progress began to arrive (its `%tr`, the start of its
+    /// `%TR`): as noted, else now, which is noted.
+    pub(crate) fn first_bytes(&self) -> Instant {
+        let mut first = self
+            .first_bytes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        first
+            .get_or_insert_with(|| (Instant::now(), std::time::SystemTime::now()))
+            .0
     }
 }
 
@@ -502,7 +515,10 @@ impl Ctx<'_> {
                 _ => {}
             }
             match &rule.action {
-                HttpAction::Deny { .. } => return Flow::Respond(reply_of(&rule.action, txn), "PR"),
+                HttpAction::Deny { .. } => {
+                    txn.counters.denied();
+                    return Flow::Respond(reply_of(&rule.action, txn), "PR");
+                }
                 HttpAction::Return { .. } | HttpAction::Redirect { .. } => {
                     return Flow::Respond(reply_of(&rule.action, txn), "LR");
                 }
@@ -518,6 +534,9 @@ impl Ctx<'_> {
                 | HttpAction::SetStatus { .. }
                 | HttpAction::SetVar { .. }
                 | HttpAction::SetLogLevel { .. }
+                | HttpAction::TrackSc { .. }
+                | HttpAction::ScIncGpc { .. }
+                | HttpAction::ScSetGpt0 { .. }
                 | HttpAction::SendSpoeGroup { .. } => {
                     self.common_action(&rule.action, filters, txn, Side::Request)
                         .await;
@@ -725,6 +744,25 @@ impl Ctx<'_> {
                 let v = expr.eval(&*txn);
                 txn.vars.set_ref(var, v);
             }
+            HttpAction::TrackSc { slot, key, table } => {
+                let key = key.eval(&*txn);
+                txn.counters.track(*slot, table, key.as_ref());
+            }
+            HttpAction::ScIncGpc { slot, which } => txn.counters.inc_gpc(*slot, *which),
+            HttpAction::ScSetGpt0 { slot, value } => {
+                let v = match value {
+                    GptValue::Int(n) => Some(*n),
+                    GptValue::Expr(e) => e.eval(&*txn).and_then(|s| match s {
+                        Sample::Int(n) => Some(n),
+                        Sample::Bool(b) => Some(i64::from(b)),
+                        Sample::Str(b) => std::str::from_utf8(&b).ok()?.trim().parse().ok(),
+                        _ => None,
+                    }),
+                };
+                if let Some(v) = v {
+                    txn.counters.set_gpt0(*slot, v);
+                }
+            }
             HttpAction::SendSpoeGroup { engine, group } => {
                 self.send_group(filters, engine, group, txn).await
             }
@@ -882,15 +920,18 @@ async fn handle_in_frontend(
     let mut txn = None;
     let mut response = handle_txn(req, session, generation, metrics, &mut txn).await;
     // What the access line reads of the transaction, as it is when the response starts.
-    if let Some(txn) = &txn {
+    if let Some(txn) = &mut txn {
         response.body_mut().note_txn(|format, access| {
             access.unique_id = txn.formatted_unique_id().map(str::to_owned);
             access.samples = format
                 .samples()
                 .iter()
-                .map(|e| e.eval(txn).map(|s| sample_text(&s)))
+                .map(|e| e.eval(&*txn).map(|s| sample_text(&s)))
                 .collect();
         });
+        response
+            .body_mut()
+            .keep_counters(std::mem::take(&mut txn.counters));
     }
     response
 }
@@ -1001,6 +1042,7 @@ async fn handle_txn(
         ),
         lua,
         log_level,
+        counters: StreamCounters::new(&generation.tables),
     });
     let mut ctx = Ctx {
         generation,
@@ -1045,6 +1087,7 @@ async fn handle_txn(
     ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut *txn)
         .await;
     let fe_acls = &fe.model.acls;
+    txn.counters.enter_proxy(&fe.model.name);
     let mut flow = ctx
         .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut *txn)
         .await;
@@ -1105,6 +1148,7 @@ async fn handle_txn(
         return finish(ctx.answer(error_page(503), &mut *txn).await, access);
     };
     pending.get().backend.clone_from(&be.model.name);
+    txn.counters.enter_proxy(&be.model.name);
     crate::errorfile::enter_backend(&be.model.errorfiles);
     pending.tally().backend(be.counters.clone());
     ctx.counters.push(be.counters.clone());
@@ -1381,6 +1425,7 @@ async fn handle_txn(
             )
         });
     let (rparts, rbody) = resp.into_parts();
+    txn.counters.response(rparts.status.as_u16());
     txn.response = Some(rparts);
     // on-tcp-response and on-http-response, then http-response rules:
     // backend's first, then frontend's.

@@ -17,6 +17,7 @@ use crate::access::LineLevel;
 use crate::httplog::LUA_ERROR_LEVEL;
 use crate::log::LogRoute;
 use crate::model::{LogFormat, LogFormatPart};
+use crate::sticktable::track::StreamCounters;
 
 /// A transaction being processed.
 #[derive(Debug)]
@@ -40,6 +41,8 @@ pub(crate) struct Txn {
     pub(crate) lua: Option<LuaTxn>,
     /// The level of its access line, shared with the line.
     pub(crate) log_level: LineLevel,
+    /// Its stick counters (`track-sc*`) and the tables its fetches read.
+    pub(crate) counters: StreamCounters,
 }
 
 /// A transaction's Lua side, when the configuration loads Lua.
@@ -143,6 +146,9 @@ impl Fetch for Txn {
                 self.formatted_unique_id().map(Sample::str)
             }
             FetchKind::Lua { name, args } => self.lua.as_ref()?.worker.fetch(name, args, self),
+            FetchKind::Counter(c) => self
+                .counters
+                .fetch(c, || self.exchange().fetch(&FetchKind::Src)),
             kind => self.exchange().fetch(kind),
         }
     }

@@ -80,16 +80,65 @@ frontend web
     mode http
     bind :80
     foo bar
-    stick-table type ip size 1m
+    stick on src
     compression algo gzip
 ",
         errors: &[
             "parsing [haproxy.cfg:4:5] : unknown keyword 'foo' in 'frontend' section",
-            "parsing [haproxy.cfg:5:5] : 'stick-table' is not supported in a 'frontend' section by the gateway",
+            "parsing [haproxy.cfg:5:5] : 'stick' is not supported in a 'frontend' section by the gateway",
             "parsing [haproxy.cfg:6:5] : 'compression' is not supported in a 'frontend' section by the gateway",
         ],
         warnings: &[
             "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
+    },
+    Case {
+        name: "stick tables: what is wrong, and what the gateway does not run",
+        text: "\
+peers local
+    peer me 127.0.0.1:10000
+peers cluster
+    peer a 10.0.0.1:10000
+    peer b 10.0.0.2:10000
+defaults
+    mode http
+    timeout client 1s
+    timeout connect 1s
+    timeout server 1s
+frontend web
+    bind :80
+    stick-table type ip expire 10s
+    http-request track-sc0 src table nosuch
+    http-request deny if { src_conn_rate gt 10 }
+    http-request deny if { sc_http_req_rate(0,other) gt 10 }
+    http-request sc-inc-gpc0(3)
+    default_backend app
+backend app
+    stick-table type ip size 1k store bytes_in_rate(10s)
+backend t1
+    stick-table type foo size 1k
+backend t2
+    stick-table type ip size 1k store http_req_rate,conn_cur(1s)
+backend t3
+    stick-table type ip size 1k store foo peers nowhere
+backend t4
+    stick-table type string len 8 size 1k peers local store gpc0,gpc0 srvkey name
+",
+        errors: &[
+            "parsing [haproxy.cfg:5:5] : peers section 'cluster': remote peer 'b' is not supported by the gateway (it does not synchronise stick tables between instances; a section whose only peer is this process keeps its tables across reloads)",
+            "parsing [haproxy.cfg:13:5] : stick-table: missing size.",
+            "parsing [haproxy.cfg:14:5] : 'track-sc0' : unable to find table 'nosuch' (a proxy with a 'stick-table' line)",
+            "parsing [haproxy.cfg:15:28] : fetch method 'src_conn_rate' : no table in proxy 'web' (name one: 'src_conn_rate(TABLE)')",
+            "parsing [haproxy.cfg:16:28] : fetch method 'sc_http_req_rate' : unable to find table 'other'",
+            "parsing [haproxy.cfg:17:18] : 'http-request sc-inc-gpc0(3)' : invalid stick table track ID '3'. The max allowed ID is 2",
+            "parsing [haproxy.cfg:20:39] : stick-table: store option 'bytes_in_rate' is not supported by the gateway",
+            "parsing [haproxy.cfg:22:22] : stick-table: unknown type 'foo'.",
+            "parsing [haproxy.cfg:24:39] : stick-table: missing argument to store option 'http_req_rate'.",
+            "parsing [haproxy.cfg:26:39] : stick-table: unknown store option 'foo'.",
+            "parsing [haproxy.cfg:28:71] : stick-table: 'srvkey' is not supported by the gateway (no 'server_key' is stored)",
+        ],
+        warnings: &[
+            "parsing [haproxy.cfg:28:61] : stick-table: store option 'gpc0' already enabled, ignored.",
         ],
     },
     Case {
@@ -314,8 +363,8 @@ frontend web
     http-response return status 200
 ",
         errors: &[
-            "parsing [haproxy.cfg:4:18] : 'http-request' expects 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq' or 'replace-uri', but got 'frobnicate'",
-            "parsing [haproxy.cfg:5:18] : 'http-request tarpit' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq' or 'replace-uri')",
+            "parsing [haproxy.cfg:4:18] : 'http-request' expects 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq', 'replace-uri', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1' or 'sc-set-gpt0', but got 'frobnicate'",
+            "parsing [haproxy.cfg:5:18] : 'http-request tarpit' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq', 'replace-uri', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1' or 'sc-set-gpt0')",
             "parsing [haproxy.cfg:6:35] : 'http-request deny' : status code '418' not handled by default with 'default-errorfiles' argument",
             "parsing [haproxy.cfg:8:18] : 'http-request return' : a content type must be defined when non-empty payload is configured",
             "parsing [haproxy.cfg:9:18] : 'http-request return' : No body expected for 204 responses",
@@ -354,7 +403,7 @@ frontend web
             "parsing [haproxy.cfg:8:18] : 'http-request set-var(txn.z)' : expects a sample expression",
             "parsing [haproxy.cfg:9:33] : 'http-request set-var(txn.w)' : unknown fetch method 'nope'",
             "parsing [haproxy.cfg:10:34] : 'http-response set-var(txn.v)' : fetch method 'req.hdr' extracts information from 'HTTP request headers', none of which is available here",
-            "parsing [haproxy.cfg:11:18] : 'http-request set-var-fmt(txn.f)' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq' or 'replace-uri')",
+            "parsing [haproxy.cfg:11:18] : 'http-request set-var-fmt(txn.f)' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq', 'replace-uri', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1' or 'sc-set-gpt0')",
         ],
         warnings: &[
             "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",

@@ -121,7 +121,23 @@ fn every_fetch_spoe_parses_has_a_value() {
     for name in fetch_names() {
         // `env()` is read by `spoe` itself, from this process's environment; `url_ip` and
         // `url_port` have a value for an absolute target only (`absolute_targets`).
-        if ["env", "url_ip", "url_port"].contains(&name) {
+        // The TLS contents fetches (`req.ssl_sni`...) read a `mode tcp` connection's raw
+        // first bytes, which an HTTP exchange does not have.
+        if [
+            "env",
+            "url_ip",
+            "url_port",
+            "req.ssl_sni",
+            "req_ssl_sni",
+            "req.ssl_hello_type",
+            "req_ssl_hello_type",
+            "req.ssl_ver",
+            "req_ssl_ver",
+            "req.payload",
+            "payload",
+        ]
+        .contains(&name)
+        {
             continue;
         }
         if expr(&call(name)).eval(&x).is_none() {

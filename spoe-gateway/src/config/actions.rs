@@ -35,6 +35,12 @@ pub(super) const REQUEST_ACTIONS: &[&str] = &[
     "replace-path",
     "replace-pathq",
     "replace-uri",
+    "track-sc0",
+    "track-sc1",
+    "track-sc2",
+    "sc-inc-gpc0",
+    "sc-inc-gpc1",
+    "sc-set-gpt0",
 ];
 
 /// The `http-response` actions the gateway runs.
@@ -53,6 +59,12 @@ pub(super) const RESPONSE_ACTIONS: &[&str] = &[
     "redirect",
     "silent-drop",
     "allow",
+    "track-sc0",
+    "track-sc1",
+    "track-sc2",
+    "sc-inc-gpc0",
+    "sc-inc-gpc1",
+    "sc-set-gpt0",
 ];
 
 /// The `http-after-response` actions the gateway runs.
@@ -86,10 +98,7 @@ pub(super) const OTHER_ACTIONS: &[&str] = &[
     "normalize-uri",
     "reject",
     "sc-inc-gpc",
-    "sc-inc-gpc0",
-    "sc-inc-gpc1",
     "sc-set-gpt",
-    "sc-set-gpt0",
     "set-dst",
     "set-dst-port",
     "set-map",
@@ -103,9 +112,6 @@ pub(super) const OTHER_ACTIONS: &[&str] = &[
     "set-tos",
     "strict-mode",
     "tarpit",
-    "track-sc0",
-    "track-sc1",
-    "track-sc2",
     "wait-for-body",
     "wait-for-handshake",
 ];
@@ -230,6 +236,12 @@ pub(super) fn parse_rule(
         }
         (_, a) if a.starts_with("set-var") => p.set_var(),
         (_, "send-spoe-group") => p.send_spoe_group(),
+        (_, "track-sc0") => p.track_sc(0),
+        (_, "track-sc1") => p.track_sc(1),
+        (_, "track-sc2") => p.track_sc(2),
+        (_, a) if a.starts_with("sc-inc-gpc0(") => p.sc_inc_gpc(0),
+        (_, a) if a.starts_with("sc-inc-gpc1(") => p.sc_inc_gpc(1),
+        (_, a) if a.starts_with("sc-set-gpt0(") => p.sc_set_gpt0(),
         (_, "set-log-level") => p.set_log_level(),
         (_, "redirect") => p.redirect(),
         (Phase::Request, "use-service")

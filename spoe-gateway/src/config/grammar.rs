@@ -19,6 +19,8 @@ pub(super) enum Kind {
     Frontend,
     Backend,
     Listen,
+    /// `peers`: only the local peer (see `config::peers`).
+    Peers,
     /// A section HAProxy has that the gateway does not run (`userlist`, `peers`...).
     Unsupported(&'static str),
 }
@@ -26,7 +28,6 @@ pub(super) enum Kind {
 /// Section keywords HAProxy 2.6 has that the gateway does not run.
 const UNSUPPORTED_SECTIONS: &[&str] = &[
     "userlist",
-    "peers",
     "resolvers",
     "mailers",
     "program",
@@ -64,6 +65,7 @@ impl Kind {
             Self::Frontend => "frontend",
             Self::Backend => "backend",
             Self::Listen => "listen",
+            Self::Peers => "peers",
             Self::Unsupported(keyword) => keyword,
         }
     }
@@ -88,6 +90,7 @@ impl Grammar for HaproxyCfg<'_> {
             "frontend" => Kind::Frontend,
             "backend" => Kind::Backend,
             "listen" => Kind::Listen,
+            "peers" => Kind::Peers,
             other => Kind::Unsupported(UNSUPPORTED_SECTIONS.iter().find(|s| **s == other)?),
         })
     }

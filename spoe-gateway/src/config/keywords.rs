@@ -240,8 +240,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "srvtcpka-idle",
     "srvtcpka-intvl",
     "stick",
-    "stick-table",
-    "tcp-request",
     "tcp-response",
     "transparent",
     "use-fcgi-app",

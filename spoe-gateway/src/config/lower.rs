@@ -117,6 +117,9 @@ pub(super) struct Proxy {
     /// Each rule with the span of the backend name.
     pub(super) use_backends: Vec<(UseBackend, Span)>,
     pub(super) default_backend: Option<Spanned<String>>,
+    /// `tcp-request` lines, and where the first `tcp-request content` line is.
+    pub(super) tcp_rules: crate::model::TcpRules,
+    pub(super) tcp_content_at: Option<Span>,
     pub(super) filters: Vec<SpoeFilterDecl>,
     /// A `filter` line failed (reported): what names its engine is not reported again.
     pub(super) filter_failed: bool,
@@ -150,6 +153,8 @@ pub(super) struct Proxy {
     pub(super) forwardfor: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(super) http_mode: HttpMode,
+    /// `stick-table`.
+    pub(super) stick_table: Option<crate::sticktable::decl::StickTableDecl>,
     /// `cookie NAME ...`.
     pub(super) cookie: Option<crate::cookie::CookiePersist>,
     /// `option persist`.
@@ -188,6 +193,8 @@ impl Proxy {
             final_rule: [false; 4],
             use_backends: Vec::new(),
             default_backend: None,
+            tcp_rules: crate::model::TcpRules::default(),
+            tcp_content_at: None,
             filters: Vec::new(),
             filter_failed: false,
             access_format: None,
@@ -205,6 +212,7 @@ impl Proxy {
             stats_own: false,
             forwardfor: None,
             http_mode: HttpMode::KeepAlive,
+            stick_table: None,
             cookie: None,
             persist: false,
         }
@@ -303,6 +311,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) misplaced: Vec<String>,
     /// `global`'s Lua directives, and the files once loaded.
     pub(super) lua: super::lua::LuaGlobal,
+    /// The names of the `peers` sections read so far.
+    pub(super) peers: Vec<String>,
 }
 
 impl<'a, 'e> Lowerer<'a, 'e> {
@@ -329,6 +339,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             ssl: SslGlobal::default(),
             misplaced: Vec::new(),
             lua: super::lua::LuaGlobal::default(),
+            peers: Vec::new(),
         }
     }
 

@@ -210,6 +210,7 @@ mod log;
 mod logformat;
 mod lower;
 mod lua;
+mod peers;
 mod process;
 mod proxy;
 mod reach;
@@ -220,6 +221,7 @@ mod stats_socket;
 pub mod table;
 #[cfg(test)]
 mod tests;
+mod track;
 mod validate;
 mod vars;
 
@@ -308,6 +310,7 @@ impl GatewayConfig {
         for section in &doc.sections {
             match section.kind {
                 Kind::Global => lw.global_section(section),
+                Kind::Peers => lw.peers_section(section),
                 Kind::Unsupported(keyword) => lw.diag.error_msg(
                     section.span().clone(),
                     format!("'{keyword}' sections are not supported by the gateway"),

@@ -78,11 +78,20 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     (
         "proxy",
+        "tcp-request",
+        "`connection accept` or `reject`, `content accept` or `reject` (on `mode tcp` frontends) with \
+         `if` or `unless` conditions on the connection and the first bytes (`req.len`, `req.payload`, \
+         `req.ssl_sni`, `req.ssl_hello_type`, `req.ssl_ver`), and `inspect-delay`, in a \
+         frontend; the other actions (`track-sc*`, `set-var`, `capture`, `expect-proxy`...) and \
+         `tcp-request session` are errors naming them",
+    ),
+    (
+        "proxy",
         "mode",
         "`http` and `tcp` (the default): a tcp frontend copies bytes to its tcp backend's server \
-         (the gateway's tcp proxy), or serves HTTP when the backend it routes to is `mode http`, as HAProxy \
-         upgrades it; no `tcp-request` rules, content inspection or `filter spoe` on a tcp \
-         frontend yet (errors naming them); a tcp backend no tcp frontend routes to is an SPOE \
+         (HAProxy's timeouts, half-close, retries, `maxconn`, `option tcplog`), or serves HTTP \
+         when the backend it routes to is `mode http`, as HAProxy upgrades it; `filter spoe` on a \
+         tcp frontend is an error naming it; a tcp backend no tcp frontend routes to is an SPOE \
          agents' backend",
     ),
     (
@@ -109,9 +118,14 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     ("proxy", "filter", "`spoe` only"),
     (
+        "proxy",
+        "stick-table",
+        "every key type; `store` of every 2.6 data type but `bytes_in_cnt`/`bytes_in_rate` (the gateway does not count a request's bytes), `server_key` and the arrays `gpc`/`gpt`/`gpc_rate` (errors naming them); `bytes_out_*` count when the response ends, not as it streams; `peers` only with a section whose one peer is this process (the table is kept across reloads); the entries are process-wide, in 16 locked shards",
+    ),
+    (
         "global",
         "stats",
-        "`socket` (a Unix path or a TCP address; `mode`, `level`, `user`, `group`, `uid`, `gid`; `expose-fd listeners` has nothing to pass: the gateway reloads in place), `timeout`, `maxconn`; the runtime API has the commands tools use (`help`, `prompt`, `show info|stat|servers state|table|version`, `set server ... state|weight`, `disable|enable server`, `get|set weight`); others are HAProxy's \"Unknown command\"",
+        "`socket` (a Unix path or a TCP address; `mode`, `level`, `user`, `group`, `uid`, `gid`; `expose-fd listeners` has nothing to pass: the gateway reloads in place), `timeout`, `maxconn`; the runtime API has the commands tools use (`help`, `prompt`, `show info|stat|servers state|table|version`, `clear table`, `set server ... state|weight`, `disable|enable server`, `get|set weight`); others are HAProxy's \"Unknown command\"",
     ),
     (
         "proxy",

@@ -43,6 +43,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         misplaced,
         lua,
     } = lowered;
+    let mut proxies = proxies;
+    let tables = super::track::resolve_tables(&mut proxies, diag);
     for p in proxies.iter().filter(|p| is_frontend(p)) {
         check_routes(p, &proxies, &misplaced, diag);
     }
@@ -109,6 +111,15 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             if p.mode != Some(Mode::Http) && !p.mode_unsure {
                 warn_http_in_tcp(&p, diag);
                 refuse_in_tcp_frontend(&p, diag);
+            } else if let Some(at) = &p.tcp_content_at {
+                diag.error_msg(
+                    at.clone(),
+                    format!(
+                        "'tcp-request content' in {} '{}' is not supported by the gateway in 'mode http' (only on 'mode tcp' frontends)",
+                        proxy_type(&p),
+                        p.name
+                    ),
+                );
             }
             frontends.push(Frontend {
                 mode: p.mode.unwrap_or(Mode::Tcp),
@@ -126,6 +137,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 redirects: p.redirects,
                 use_backends: p.use_backends.into_iter().map(|(u, _)| u).collect(),
                 default_backend,
+                tcp_rules: Arc::new(p.tcp_rules),
                 filters: p.filters,
                 http_buffer_request: p.http_buffer_request,
                 access_format: p.access_format,
@@ -147,6 +159,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         backends,
         files,
         lua,
+        tables,
     }
 }
 
@@ -299,6 +312,22 @@ fn check_routes(p: &Proxy, proxies: &[Proxy], misplaced: &[String], diag: &mut D
                 ),
             );
             continue;
+        }
+        let inspects = p.tcp_content_at.is_some() || p.tcp_rules.inspect_delay.is_some();
+        if p.mode != Some(Mode::Http)
+            && !p.mode_unsure
+            && target.mode == Some(Mode::Http)
+            && inspects
+        {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "{} '{}' : a 'mode tcp' frontend with 'tcp-request content' rules or 'tcp-request inspect-delay' using 'mode http' backend '{}' is not supported by the gateway",
+                    p.kind.keyword(),
+                    p.name,
+                    target.name
+                ),
+            );
         }
         // A tcp frontend may use an http backend (HAProxy upgrades the connection to HTTP);
         // an http frontend may not use a tcp one.

@@ -98,6 +98,11 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
                 format_vars(value, f);
             }
             HttpAction::Redirect { target, .. } => format_vars(target, f),
+            HttpAction::TrackSc { key: expr, .. }
+            | HttpAction::ScSetGpt0 {
+                value: crate::model::GptValue::Expr(expr),
+                ..
+            } => expr_vars(expr, f),
             HttpAction::SetLine { value, .. } => format_vars(value, f),
             HttpAction::ReplaceHeader { replace, .. } | HttpAction::ReplaceLine { replace, .. } => {
                 format_vars(replace, f);
@@ -128,6 +133,8 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
             | HttpAction::SendSpoeGroup { .. }
             | HttpAction::PrometheusExporter
             | HttpAction::SetLogLevel { .. }
+            | HttpAction::ScIncGpc { .. }
+            | HttpAction::ScSetGpt0 { .. }
             // The variables Lua names come from its files (`LuaRuntime::var_names`).
             | HttpAction::Lua { .. }
             | HttpAction::LuaService { .. } => {}

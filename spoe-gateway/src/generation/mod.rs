@@ -189,6 +189,8 @@ pub struct Generation {
     idle: Notify,
     /// The servers' health checks: dropping the generation aborts them.
     _checks: tokio::task::JoinSet<()>,
+    /// The stick tables (shared by every worker).
+    pub(crate) tables: Arc<crate::sticktable::tables::Tables>,
     /// Cancelled when the generation's `hard-stop-after` runs out after a reload: its `mode
     /// tcp` connections still open are cut then.
     pub(crate) cut: tokio_util::sync::CancellationToken,
@@ -430,6 +432,11 @@ impl Generation {
                 (b.name.clone(), rt)
             })
             .collect();
+        let tables = Arc::new(crate::sticktable::tables::Tables::build(
+            &config.tables,
+            None,
+        ));
+        purge_tables(&mut checks, &tables);
         let declared_proc_vars = Arc::new(config.declared_proc_vars());
         let sets_log_level = config.lua.is_some() || config.sets_log_level();
         let generation = Self {
@@ -445,6 +452,7 @@ impl Generation {
             in_flight: AtomicU64::new(0),
             idle: Notify::new(),
             _checks: checks,
+            tables,
             cut: tokio_util::sync::CancellationToken::new(),
         };
         generation.forget_other_stats(stats);
@@ -469,6 +477,18 @@ impl Generation {
             })
             .collect();
         stats.retain(&frontends, &backends, &servers);
+    }
+
+    /// Takes over the stick tables of `previous` that a `peers` section keeps (the reload's
+    /// hand-over: see `Tables::build`).
+    pub(crate) fn inherit_tables(&mut self, previous: &Self) {
+        if self.config.tables.iter().any(|t| t.peers.is_some()) {
+            self.tables = Arc::new(crate::sticktable::tables::Tables::build(
+                &self.config.tables,
+                Some(&previous.tables),
+            ));
+            purge_tables(&mut self._checks, &self.tables);
+        }
     }
 
     /// The calling worker's Lua, when the configuration loads any.
@@ -537,6 +557,28 @@ impl Generation {
         self.filters()
             .map(|f| (f.config().agent.id.as_str(), f.engine().stats()))
     }
+}
+
+/// Removes the expired entries of `tables` every second, as HAProxy's expiry task does,
+/// while they are alive (and the generation that owns `tasks`).
+fn purge_tables(
+    tasks: &mut tokio::task::JoinSet<()>,
+    tables: &Arc<crate::sticktable::tables::Tables>,
+) {
+    if tables.is_empty() {
+        return;
+    }
+    let tables = Arc::downgrade(tables);
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some(tables) = tables.upgrade() else {
+                return;
+            };
+            tables.purge_expired();
+        }
+    });
 }
 
 /// Keeps a generation alive and counted while a request runs on it.

@@ -143,7 +143,8 @@ fn frontend_row(f: &FrontendRt, iid: u64, limit: &Limit) -> Row {
     row.num(Field::ConnTot, c.cum_conn.get());
     row.num(Field::Intercepted, c.intercepted.get());
     none_of(&mut row, NO_COMPRESSION_NOR_CACHE);
-    none_of(&mut row, &[Field::Dcon, Field::Dses]);
+    row.num(Field::Dcon, c.denied_conn.get());
+    none_of(&mut row, &[Field::Dses]);
     row
 }
 

@@ -1,6 +1,6 @@
 //! The runtime API (`stats socket`), as HAProxy 2.6's CLI (`src/cli.c`, `src/stats.c`,
 //! `src/server.c`) answers the commands tools use: `help`, `prompt`, `quit`, `show info`,
-//! `show stat`, `show servers state`, `show table`, `disable server`, `enable server`,
+//! `show stat`, `show servers state`, `show table`, `clear table`, `disable server`, `enable server`,
 //! `set server B/S state ready|drain|maint`, `set server B/S weight W[%]`, `set weight`,
 //! `get weight`, `show version`. The replies are HAProxy's texts; the statistics are the rows
 //! the stats page and the Prometheus exporter read. Commands HAProxy has and the gateway does
@@ -16,6 +16,7 @@ use crate::generation::{Admin, BackendRt, Generation, ServerRt};
 use crate::metrics::snapshot::Snapshot;
 use crate::model::CliLevel;
 use crate::stats::{CheckStatus, Field, ObjType, Value, csv_document};
+use crate::sticktable;
 
 /// What a command did to the connection, besides its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +39,48 @@ const HELP: &[&str] = &[
     "  show info [desc|json|typed|float]*      : report information about the running process",
     "  show servers state [<backend>]          : dump volatile server information (all or for a single backend)",
     "  show stat [desc|json|no-maint|typed|up]*: report counters for each proxy and server",
+    "  clear table <table> [<filter>]*         : remove an entry from a table (filter: data/key)",
     "  show table <table> [<filter>]*          : report table usage stats or dump this table's contents (filter: data/key)",
     "  show version                            : show version of the current process",
     "  help [<command>]                        : list matching or all commands",
     "  prompt                                  : toggle interactive mode with prompt",
     "  quit                                    : disconnect",
 ];
+
+/// `show table [NAME [key K | data.X OP V...]]` (`cli_io_handler_table()`).
+fn show_table(cx: &Context<'_>, rest: &[&str]) -> String {
+    let tables = &cx.generation.tables;
+    let Some(name) = rest.first() else {
+        return sticktable::show::show_all(tables);
+    };
+    let Some(table) = tables.get(name) else {
+        return "No such table\n".to_owned();
+    };
+    if cx.level < CliLevel::Operator {
+        let mut out = String::new();
+        sticktable::show::head(table, &mut out);
+        out.push_str("# contents not dumped due to insufficient privileges\n");
+        return out;
+    }
+    match sticktable::show::parse_select(table, &rest[1..], false) {
+        Ok(select) => sticktable::show::show(table, &select),
+        Err(e) => e,
+    }
+}
+
+/// `clear table NAME [key K | data.X OP V...]`: removes the untracked entries selected.
+fn clear_table(cx: &Context<'_>, rest: &[&str]) -> String {
+    let Some(name) = rest.first() else {
+        return "Required arguments: <table> \"data.<store_data_type>\" <operator> <value> or <table> key <key>\n".to_owned();
+    };
+    let Some(table) = cx.generation.tables.get(name) else {
+        return "No such table\n".to_owned();
+    };
+    match sticktable::show::parse_select(table, &rest[1..], true) {
+        Ok(select) => sticktable::show::clear(table, &select),
+        Err(e) => e,
+    }
+}
 
 fn help(intro: &str) -> String {
     let mut out = format!("{intro}\n");
@@ -121,11 +158,14 @@ pub(crate) fn execute(words: &[String], cx: &Context<'_>) -> (String, Effect) {
         ["show", "info", ..] => show_info(&(cx.snapshot)()),
         ["show", "stat", opts @ ..] => show_stat(&(cx.snapshot)(), opts),
         ["show", "servers", "state", rest @ ..] => show_servers_state(cx.generation, rest.first()),
-        ["show", "table", rest @ ..] => match rest.first() {
-            // No table is declared (stick tables are not supported by the gateway).
-            None => String::new(),
-            Some(_) => "No such table\n".to_owned(),
-        },
+        ["show", "table", rest @ ..] => show_table(cx, rest),
+        ["clear", "table", rest @ ..] => {
+            if cx.level < CliLevel::Operator {
+                "Permission denied\n".to_owned()
+            } else {
+                clear_table(cx, rest)
+            }
+        }
         ["show", "version", ..] => format!("{}\n", env!("CARGO_PKG_VERSION")),
         ["disable", "server", ..] => admin(|w, cx| {
             with_server(

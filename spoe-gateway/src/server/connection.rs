@@ -48,16 +48,24 @@ impl Gateway {
         let frontend = frontend_rt.map(|f| &f.model);
         let timeouts = frontend.map(|f| f.timeouts).unwrap_or_default();
         let waits = ClientWaits::of(timeouts, started);
-        let bind = frontend.and_then(|f| f.bind_conf(local)).cloned();
-        let frontend_name = frontend.map_or("-", |f| f.name.as_str()).to_owned();
-        let listener = frontend.map_or(0, |f| {
-            f.binds
-                .iter()
-                .position(|b| *b == local || (b.port() == local.port() && b.ip().is_unspecified()))
-                .map_or(0, |i| i + 1)
+        let bind = frontend.and_then(|f| f.bind_conf(local));
+        let h2_forced = bind.is_some_and(|b| b.h2);
+        let tls_conf = bind.and_then(|b| b.tls.clone());
+        // What a failed handshake's line says: the frontend, the listener's
+        // number, where the frontend logs (HAProxy logs it there).
+        let peer = tls_conf.is_some().then(|| {
+            let frontend_name = frontend.map_or("-", |f| f.name.as_str()).to_owned();
+            let listener = frontend.map_or(0, |f| {
+                f.binds
+                    .iter()
+                    .position(|b| {
+                        *b == local || (b.port() == local.port() && b.ip().is_unspecified())
+                    })
+                    .map_or(0, |i| i + 1)
+            });
+            let log = frontend_rt.map(|f| f.log.clone()).filter(|l| !l.is_off());
+            (frontend_name, listener, log)
         });
-        // HAProxy logs a failed handshake wherever the frontend logs.
-        let log = frontend_rt.map(|f| f.log.clone()).filter(|l| !l.is_off());
         // The frontend's statistics (a listener left from an earlier
         // generation serves nobody's: counted apart, and nowhere shown).
         let stats = frontend_rt.map(|f| f.counters.clone()).unwrap_or_default();
@@ -65,15 +73,25 @@ impl Gateway {
         let tcp_generation = frontend
             .is_some_and(|f| f.mode == crate::model::Mode::Tcp)
             .then(|| generation.clone());
+        // `tcp-request connection` rules: a rejected connection is closed at once, without a
+        // log line, counted in the frontend's connections and its `dcon` (HAProxy's
+        // `tcp_exec_l4_rules()`), not as a session.
+        if let Some(f) = frontend
+            && !crate::tcp::inspect::connection_accepted(&f.tcp_rules, &f.acls, &facts)
+        {
+            stats.cum_conn.inc();
+            stats.conn_rate.add();
+            stats.denied_conn.inc();
+            return;
+        }
         drop(generation);
         let counted = Counted::new(stats.clone());
         // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
         let levels = &held.slots().0;
         let conns = levels.frontend.conn_counts(&levels.process, &self.killing);
-        let h2_forced = bind.as_ref().is_some_and(|b| b.h2);
-        let (stream, tls) = match bind.as_ref().and_then(|b| b.tls.as_ref()) {
+        let (stream, tls) = match tls_conf.zip(peer) {
             None => (ClientStream::Plain(sock), None),
-            Some(tls) => {
+            Some((tls, (frontend_name, listener, log))) => {
                 let peer = Peer {
                     client,
                     accepted,
@@ -81,13 +99,17 @@ impl Gateway {
                     listener,
                     log,
                 };
-                let limit = waits.handshake();
-                let handshake = self.tls_handshake(sock, tls, limit, &peer);
-                let stop_early = stop.clone();
-                let done = tokio::select! {
-                    r = handshake => r,
-                    () = stop_early.cancelled() => None,
-                };
+                // Boxed, as HTTP/2 below: the task of every connection, clear
+                // text or not, would otherwise keep room for the handshake's
+                // states while it waits for its next request.
+                let done = Box::pin(async {
+                    let handshake = self.tls_handshake(sock, &tls, waits.handshake(), &peer);
+                    tokio::select! {
+                        r = handshake => r,
+                        () = stop.cancelled() => None,
+                    }
+                })
+                .await;
                 let Some((stream, facts)) = done else {
                     return;
                 };
@@ -104,10 +126,9 @@ impl Gateway {
         let stream = match tcp_generation {
             Some(generation) => {
                 let conns = conns.clone();
-                match self
-                    .serve_tcp(generation, stream, &facts, conns, (started, accepted))
-                    .await
-                {
+                // Boxed: an HTTP connection's task keeps no room for a tcp stream's states.
+                let tcp = self.serve_tcp(generation, stream, &facts, conns, (started, accepted));
+                match Box::pin(tcp).await {
                     // Its backend is in `mode http`: the connection is HTTP from now on.
                     Some(stream) => stream,
                     None => return drop((held, counted)),
@@ -127,7 +148,7 @@ impl Gateway {
             body: crate::body::Progress::new(),
             tunnel: Mutex::new(None),
         });
-        let exchange = Exchange::new();
+        let exchange = Exchange::new(session.body.clone());
         let live = self.register(started, exchange.clone());
         let service = ConnService {
             gw: self.clone(),
@@ -136,7 +157,7 @@ impl Gateway {
         };
         if h2 {
             let stream = crate::stats::Wire::client(stream, stats);
-            self.serve_http2(stream, service, waits, stop).await;
+            Box::pin(self.serve_http2(stream, service, waits, stop)).await;
         } else {
             let io = ClientIo::new(stream, exchange, stats);
             self.serve_http1(io, service, waits, stop).await;

@@ -1,9 +1,9 @@
 //! What a client connection holds between its requests: the socket and the
 //! bytes read past the last request, nothing of HTTP. hyper keeps a read and a
 //! write buffer (8 KiB each) for as long as its connection object lives, so
-//! the gateway serves each request with its own hyper connection and keeps
-//! only the socket while the client is idle (HAProxy keeps no buffer on an
-//! idle connection either).
+//! the gateway hands the socket back from hyper once the client has been idle
+//! for a moment and keeps only the socket while the client stays idle (HAProxy
+//! keeps no buffer on an idle connection either); see `http1.rs` for when.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::Notify;
 
 use super::stream::ClientStream;
+use crate::body::Progress;
 use crate::stats::{Counters, Wire};
 
 /// The client's socket, with the bytes hyper had read past the previous
@@ -53,11 +54,12 @@ impl Read for ClientIo {
             let n = self.unread.len().min(buf.remaining());
             let head = self.unread.split_to(n);
             buf.put_slice(&head);
+            self.exchange.bytes_read();
             return Poll::Ready(Ok(()));
         }
         let r = Pin::new(&mut self.sock).poll_read(cx, buf);
-        if r.is_pending() {
-            self.exchange.nothing_to_read();
+        if let Poll::Ready(Ok(())) = r {
+            self.exchange.bytes_read();
         }
         r
     }
@@ -95,24 +97,21 @@ impl Write for ClientIo {
 
 /// What the connection's loop learns from its requests and responses.
 ///
-/// The moment to take the socket back from hyper: its response is complete
-/// (hyper dropped the body) and hyper found nothing more to read (its read
-/// buffer is empty, as it reads the socket only then, and the socket had
-/// nothing). Asked to stop then, hyper ends without writing anything more,
-/// and the next request (if any arrived since) stays in the socket or in the
-/// bytes hyper hands back. Asked earlier, hyper would already be serving a
+/// The client is idle when its responses are complete (hyper dropped their
+/// bodies) and no byte came since. Asked to stop then, hyper ends without
+/// writing anything more, and the next request (if any arrived since, or
+/// read with the last one: pipelined) stays in the socket or in the bytes
+/// hyper hands back. Asked earlier, hyper would already be serving a
 /// pipelined request and would tell that client to close.
 ///
 /// It is handed back only where hyper would have kept it alive (its rules,
 /// `proto/h1/role.rs`: the request's version and `Connection`,
 /// Content-Length with Transfer-Encoding, an upgrade; the response's
 /// `Connection: close`, a body delimited by the close).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Exchange {
-    /// The current hyper connection's last response is complete and hyper
-    /// has nothing to read.
-    idle: Notify,
-    is_idle: AtomicBool,
+    /// The latest request's body: bytes read before its end are not a head.
+    body: Arc<Progress>,
     /// Responses of the current hyper connection whose body hyper dropped.
     done: AtomicUsize,
     /// Requests the current hyper connection passed to the service.
@@ -144,8 +143,19 @@ pub(crate) enum Phase {
 }
 
 impl Exchange {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    /// The exchanges of a connection whose requests' bodies progress in `body`.
+    pub(crate) fn new(body: Arc<Progress>) -> Arc<Self> {
+        Arc::new(Self {
+            body,
+            done: AtomicUsize::new(0),
+            heads: AtomicUsize::new(0),
+            answered: AtomicUsize::new(0),
+            close: AtomicBool::new(false),
+            http10: AtomicBool::new(false),
+            head_begun: AtomicBool::new(false),
+            drop: AtomicBool::new(false),
+            changed: Notify::new(),
+        })
     }
 
     /// Notes what the request says about the connection.
@@ -226,17 +236,28 @@ impl Exchange {
         self.heads.store(0, Ordering::Relaxed);
         self.answered.store(0, Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
-        self.is_idle.store(false, Ordering::Relaxed);
         self.close.store(false, Ordering::Relaxed);
     }
 
-    /// hyper read the socket and it had nothing.
-    fn nothing_to_read(&self) {
+    /// hyper read bytes: when no request is in progress, the last body was
+    /// read to its end and no head had begun, they begin one.
+    fn bytes_read(&self) {
         let heads = self.heads.load(Ordering::Relaxed);
-        if heads > 0 && self.done.load(Ordering::Relaxed) == heads {
-            self.is_idle.store(true, Ordering::Relaxed);
-            self.idle.notify_waiters();
+        if self.done.load(Ordering::Relaxed) == heads
+            && !self.head_begun.load(Ordering::Relaxed)
+            && self.body.complete()
+        {
+            self.head_begun.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Whether the current hyper connection answered a request, hyper is done
+    /// with every response, and the client sent nothing since.
+    pub(crate) fn is_idle(&self) -> bool {
+        let heads = self.heads.load(Ordering::Relaxed);
+        heads > 0
+            && self.done.load(Ordering::Relaxed) == heads
+            && !self.head_begun.load(Ordering::Relaxed)
     }
 
     /// Whether the hyper connection that ended completed every exchange it
@@ -252,20 +273,6 @@ impl Exchange {
     /// call (at once if one did: the notice is kept until awaited).
     pub(crate) async fn changed(&self) {
         self.changed.notified().await;
-    }
-
-    /// Resolves once the current hyper connection has sent its response
-    /// and has nothing to read.
-    pub(crate) async fn idle(&self) {
-        loop {
-            let notified = self.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_idle.load(Ordering::Relaxed) {
-                return;
-            }
-            notified.await;
-        }
     }
 }
 
@@ -340,7 +347,7 @@ mod tests {
         headers: &[(&str, &str)],
         len: Option<usize>,
     ) -> Arc<Exchange> {
-        let ex = Exchange::new();
+        let ex = Exchange::new(Progress::new());
         ex.reset();
         ex.request(req);
         let mut resp = hyper::Response::new(Full::new(Bytes::from(vec![b'x'; len.unwrap_or(1)])));
@@ -377,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_connection_goes_idle_head_busy_idle() {
-        let ex = Exchange::new();
+        let ex = Exchange::new(Progress::new());
         assert_eq!(ex.phase(), Phase::Idle, "nothing read yet");
         ex.head_started();
         assert_eq!(ex.phase(), Phase::Head);
@@ -453,7 +460,7 @@ mod tests {
             );
         }
         // A request whose response hyper has not finished with.
-        let ex = Exchange::new();
+        let ex = Exchange::new(Progress::new());
         ex.reset();
         ex.request(&request(HTTP_11, &[]));
         assert!(!ex.reusable(), "response still in progress");

@@ -1,13 +1,33 @@
-//! HTTP/1.1 with the keep-alive hand-back: each request is served by its
-//! own hyper connection, and between requests the connection holds only its
-//! socket (see [`Exchange`]).
+//! HTTP/1.1 with the keep-alive hand-back: a hyper connection serves a
+//! client's requests while they keep coming, and once the client has been idle
+//! for [`KEPT_WARM`] the socket is taken back from hyper, which holds a read and
+//! a write buffer (8 KiB each) for as long as its connection object lives:
+//! between requests further apart than that the connection holds only its
+//! socket (see [`Exchange`](super::exchange::Exchange)).
+//!
+//! Why not a new hyper connection per request (as until issue 21): each cost
+//! about 10 allocations (hyper's connection, its buffers, its header map grown
+//! one header at a time, a boxed timer for its head timeout) and its setup, on
+//! every request of a busy keep-alive connection. Why hyper and not a loop of
+//! our own over `httparse`: hyper's connection kept warm costs nothing per
+//! request but its parse, and it does chunked bodies, `100-continue`,
+//! upgrades, pipelining and draining as the tests pin them.
+//!
+//! The client's waits are this loop's own, one timer per hyper connection
+//! moved forward per request: the head's (`timeout http-request`, from the
+//! head's first bytes, or from the accept for the first request) and the next
+//! request's (`timeout http-keep-alive`, from the end of the response), as
+//! HAProxy's. hyper's own head timeout would run from the end of the previous
+//! response and allocate a timer per request.
 
+use std::future::Future as _;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioTimer;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +36,36 @@ use super::connection::ConnService;
 use super::exchange::{ClientIo, Phase};
 use super::waits::ClientWaits;
 use super::{Gateway, Input, REQUEST_HEAD_LIMIT};
+
+/// How long an idle keep-alive connection keeps its hyper connection after a
+/// response, for the next request to reuse it. A client that sends its
+/// requests further apart than this pays for a new hyper connection (a few
+/// microseconds), which its rate makes negligible; one that pauses longer
+/// holds no HTTP state (at most this long after its last response).
+const KEPT_WARM: Duration = Duration::from_millis(100);
+
+/// What the loop waits for from the client besides hyper's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Nothing of the client's: a request is being served, or hyper is ending.
+    Nothing,
+    /// The rest of a head, until the timer (`timeout http-request`).
+    Head,
+    /// The next request: the timer ends [`KEPT_WARM`] (the socket is handed
+    /// back) or the keep-alive wait, whichever comes first.
+    Next {
+        /// When the keep-alive wait ends.
+        until: Instant,
+    },
+}
+
+/// Why the loop woke.
+enum Woke {
+    Done(hyper::Result<()>),
+    Killed,
+    Stop,
+    Timer,
+}
 
 impl Gateway {
     /// Serves HTTP/1.1 requests on `io` until the connection closes,
@@ -38,10 +88,12 @@ impl Gateway {
             // decrypted: the socket will not say so.
             let buffered = first && io.sock.inner_mut().get_mut().has_buffered();
             if io.unread.is_empty() {
+                // The keep-alive wait began when the socket was handed back,
+                // `KEPT_WARM` ago.
                 let until = if first {
                     waits.first_head
                 } else {
-                    Instant::now() + waits.keep_alive()
+                    Instant::now() + waits.keep_alive().saturating_sub(KEPT_WARM)
                 };
                 let readable = if buffered {
                     Ok(Ok(()))
@@ -54,13 +106,7 @@ impl Gateway {
                 match readable {
                     Ok(Ok(())) => {
                         service.exchange.head_started();
-                        // The request's `%tr` and the start of its `%TR`.
-                        *service
-                            .session
-                            .first_bytes
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                            Some((Instant::now(), std::time::SystemTime::now()));
+                        service.session.first_bytes();
                     }
                     Ok(Err(e)) => {
                         tracing::debug!(client = %service.session.client(), error = %e, "client connection failed before its request");
@@ -82,23 +128,11 @@ impl Gateway {
                     Err(_) => return,
                 }
             }
-            let head_timeout = if first {
-                waits.first_head.saturating_duration_since(Instant::now())
-            } else {
-                waits.head()
-            };
             let opening = std::mem::replace(&mut first, false);
             // Boxed, so that the task of an idle connection keeps no room
             // for hyper's connection and the futures that drive it.
-            let served = Box::pin(self.serve_requests(
-                io,
-                service.clone(),
-                waits.client(),
-                head_timeout,
-                &stop,
-                opening,
-            ))
-            .await;
+            let served =
+                Box::pin(self.serve_requests(io, service.clone(), waits, &stop, opening)).await;
             match served {
                 Some(back) => io = back,
                 None => return,
@@ -106,16 +140,15 @@ impl Gateway {
         }
     }
 
-    /// Serves requests on `io` with one hyper connection until it has
-    /// answered and waits for the next request; then hands the socket back
-    /// (`None`: the connection is closed, or must be). `opening`: the
-    /// connection's first request, whose absence HAProxy logs.
+    /// Serves requests on `io` with one hyper connection until the client
+    /// has been idle for [`KEPT_WARM`]; then hands the socket back (`None`:
+    /// the connection is closed, or must be). `opening`: the connection's first request, whose absence HAProxy
+    /// logs and whose head's wait runs from the accept.
     async fn serve_requests(
         &self,
         io: ClientIo,
         service: ConnService,
-        client_timeout: Option<Duration>,
-        head_timeout: Duration,
+        waits: ClientWaits,
         stop: &CancellationToken,
         opening: bool,
     ) -> Option<ClientIo> {
@@ -124,34 +157,100 @@ impl Gateway {
         let client = session.client();
         exchange.reset();
         let mut conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(head_timeout)
+            // The head's wait is this loop's (`Wait::Head`).
+            .header_read_timeout(None)
             // HAProxy's tune.bufsize: a request head that does not fit is refused.
             .max_buf_size(REQUEST_HEAD_LIMIT)
             .keep_alive(true)
             .serve_connection(io, service);
-        // Once the response is out and hyper waits for the next request,
-        // it is asked to stop, and the socket comes back for the next
-        // request (see `Exchange`).
+        let mut wait = Wait::Nothing;
+        let mut timer = pin!(tokio::time::sleep_until(waits.first_head));
+        let mut stopped = pin!(stop.cancelled());
+        let mut killed = pin!(self.killed.cancelled());
+        // The tokens' futures are polled once, which registers this task
+        // with them; after that their flags say whether they woke it.
+        let mut registered = false;
+        // Set once the client has been idle for `KEPT_WARM`: hyper is asked
+        // to stop and the socket comes back with the keep-alive wait's end.
         let mut handing_back = false;
         let mut stopping = false;
         let done = loop {
-            let event = tokio::select! {
-                r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break r,
-                () = exchange.idle(), if !handing_back => &mut handing_back,
-                // Finish the request in progress, then close.
-                () = stop.cancelled(), if !stopping => &mut stopping,
-                // The stop's bound ran out: close at once. A request in
-                // progress logs itself as cut (`K`); a head not complete yet
-                // is logged here.
-                () = self.killed.cancelled() => {
+            let woke = std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = conn.poll_without_shutdown(cx) {
+                    return Poll::Ready(Woke::Done(r));
+                }
+                if !registered {
+                    registered = true;
+                    // The stop's bound ran out: close at once.
+                    if killed.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Woke::Killed);
+                    }
+                    if stopped.as_mut().poll(cx).is_ready() && !stopping {
+                        return Poll::Ready(Woke::Stop);
+                    }
+                } else if self.killed.is_cancelled() {
+                    return Poll::Ready(Woke::Killed);
+                } else if !stopping && stop.is_cancelled() {
+                    return Poll::Ready(Woke::Stop);
+                }
+                if handing_back || stopping {
+                    // hyper ends: nothing more to time.
+                    return Poll::Pending;
+                }
+                // What the client is waited for now; the timer is set when that changes.
+                if exchange.is_idle() {
+                    if !matches!(wait, Wait::Next { .. }) {
+                        let now = Instant::now();
+                        let until = now + waits.keep_alive();
+                        timer.as_mut().reset((now + KEPT_WARM).min(until));
+                        wait = Wait::Next { until };
+                    }
+                } else if exchange.phase() == Phase::Head {
+                    if wait != Wait::Head {
+                        let deadline = if opening && !exchange.served_any() {
+                            waits.first_head
+                        } else {
+                            session.first_bytes() + waits.head()
+                        };
+                        timer.as_mut().reset(deadline);
+                        wait = Wait::Head;
+                    }
+                } else {
+                    wait = Wait::Nothing;
+                }
+                if wait != Wait::Nothing && timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Woke::Timer);
+                }
+                Poll::Pending
+            })
+            .await;
+            match woke {
+                Woke::Done(r) => break r,
+                // A request in progress logs itself as cut (`K`); a head not
+                // complete yet is logged here.
+                Woke::Killed => {
                     if exchange.phase() == Phase::Head {
                         self.log_refused(&session, None, "KR", 0);
                     }
                     return None;
                 }
-            };
-            *event = true;
+                // Finish the request in progress, then close.
+                Woke::Stop => stopping = true,
+                Woke::Timer => match wait {
+                    Wait::Nothing => continue,
+                    Wait::Head => {
+                        // `timeout http-request`: a head had begun, HAProxy's 408 page.
+                        let sock = conn.into_parts().io.sock.into_inner();
+                        let sent = send_request_timeout(sock, waits.client()).await;
+                        self.log_refused(&session, Some(408), "cR", sent);
+                        return None;
+                    }
+                    // The keep-alive wait ran out before `KEPT_WARM`: an idle
+                    // connection closes without a word, as in HAProxy.
+                    Wait::Next { until } if until <= Instant::now() => return None,
+                    Wait::Next { .. } => handing_back = true,
+                },
+            }
             std::pin::Pin::new(&mut conn).graceful_shutdown();
         };
         if let Err(e) = done {
@@ -172,12 +271,6 @@ impl Gateway {
             } else if e.is_parse() {
                 let _ = sock.shutdown().await;
                 self.log_refused(&session, Some(400), "PR", 0);
-            } else if e.is_timeout() {
-                // `timeout http-request`: this hyper connection started with
-                // the request's first bytes, so a head had begun: HAProxy's
-                // 408 page.
-                let sent = send_request_timeout(sock, client_timeout).await;
-                self.log_refused(&session, Some(408), "cR", sent);
             } else if e.is_incomplete_message() && exchange.phase() == Phase::Head {
                 // The client closed in the middle of a head: HAProxy's 400 <BADREQ>, `CR`,
                 // nothing sent.

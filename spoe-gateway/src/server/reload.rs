@@ -75,7 +75,10 @@ impl Gateway {
             &self.sinks,
             &self.metrics.lua_errors,
         ) {
-            Ok(g) => Arc::new(g),
+            Ok(mut g) => {
+                g.inherit_tables(&self.current());
+                Arc::new(g)
+            }
             Err(e) => {
                 self.metrics.reload_failures.inc();
                 return Err(e.into());

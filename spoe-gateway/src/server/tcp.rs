@@ -31,18 +31,25 @@ impl Gateway {
         let Some(frontend) = generation.frontend_for(local) else {
             return Some(stream);
         };
-        let backend = tcp::route(&generation, frontend, facts);
-        if backend.as_ref().is_ok_and(|b| b.model.mode == Mode::Http) {
+        let rules = &frontend.model.tcp_rules;
+        let inspects = !rules.content.is_empty() || rules.inspect_delay.is_some();
+        // Routed now, unless content rules read the first bytes first (a frontend that
+        // inspects routes to tcp backends only: see the configuration's checks).
+        let backend = (!inspects).then(|| tcp::route(&generation, frontend, facts, &[]));
+        if let Some(Ok(b)) = &backend
+            && b.model.mode == Mode::Http
+        {
             return Some(stream);
         }
         let _in_flight = generation.enter();
-        let exchange = Exchange::new();
+        let exchange = Exchange::new(crate::body::Progress::new());
         // A tcp connection is always busy for the stop's progress line.
         exchange.head_started();
         let _live = self.register(accepted.0, exchange);
         let cut = self.killed.child_token();
         let generation_cut = generation.cut.clone();
         let session = tcp::Session {
+            generation: &generation,
             frontend,
             conn: facts,
             backend,

@@ -309,6 +309,8 @@ pub struct Counters {
     pub(crate) bytes_in: Count,
     pub(crate) bytes_out: Count,
     pub(crate) denied_req: Count,
+    /// Connections closed by `tcp-request connection reject` (HAProxy's `dcon`).
+    pub(crate) denied_conn: Count,
     /// `http-response deny` answers (HAProxy's `dresp`).
     pub(crate) denied_resp: Count,
     pub(crate) failed_req: Count,
@@ -360,6 +362,7 @@ impl Default for Counters {
             bytes_in: Count::default(),
             bytes_out: Count::default(),
             denied_req: Count::default(),
+            denied_conn: Count::default(),
             denied_resp: Count::default(),
             failed_req: Count::default(),
             failed_conns: Count::default(),

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use spoe::expr::{Fetch, FetchKind, Sample};
 use spoe_http::ConnectionFacts;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -36,75 +35,12 @@ use crate::limits::ConnCounts;
 use crate::logtime::Timer;
 use crate::stats::Wire;
 
+mod content;
+pub(crate) mod inspect;
 pub(crate) mod pump;
 
+use inspect::{Inspected, TcpHost};
 use pump::{Bounds, Ended};
-
-/// What a connection's conditions read in `mode tcp`: the connection (`src`, `dst`,
-/// `dst_port`, `fe_name`, `ssl_fc*`...). Nothing of the contents is inspected (no `tcp-request
-/// inspect-delay`): `req.len` is 0, and HTTP fetches have no value, as in HAProxy without one.
-struct TcpHost<'a> {
-    conn: &'a ConnectionFacts,
-    empty: hyper::http::request::Parts,
-}
-
-impl<'a> TcpHost<'a> {
-    fn new(conn: &'a ConnectionFacts) -> Self {
-        Self {
-            conn,
-            empty: hyper::Request::new(()).into_parts().0,
-        }
-    }
-
-    fn exchange(&self) -> spoe_http::Exchange<'_> {
-        spoe_http::Exchange::new(&self.empty).conn(self.conn)
-    }
-}
-
-/// The fetches a tcp connection answers from its connection alone.
-fn of_connection(kind: &FetchKind) -> bool {
-    use FetchKind as K;
-    matches!(
-        kind,
-        K::Src
-            | K::SrcPort
-            | K::Dst
-            | K::DstPort
-            | K::FeName
-            | K::SslFc
-            | K::SslFcSni
-            | K::SslFcHasSni
-            | K::SslFcProtocol
-            | K::SslFcCipher
-            | K::SslFcAlpn
-            | K::SslFcIsResumed
-            | K::SslFcHasCrt
-            | K::SslCUsed
-            | K::SslCVerify
-            | K::SslCSDn { .. }
-            | K::SslCIDn { .. }
-            | K::SslCSerial
-            | K::SslCSha1
-            | K::SslCDer
-    )
-}
-
-impl Fetch for TcpHost<'_> {
-    fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
-        match kind {
-            FetchKind::ReqLen => Some(Sample::Int(0)),
-            k if of_connection(k) => self.exchange().fetch(k),
-            _ => None,
-        }
-    }
-
-    fn fetch_all(&self, kind: &FetchKind) -> Vec<Sample> {
-        match kind {
-            k if of_connection(k) => self.exchange().fetch_all(k),
-            k => self.fetch(k).into_iter().collect(),
-        }
-    }
-}
 
 /// The backend of a connection to a tcp `frontend`: the first `use_backend` whose condition
 /// holds, else `default_backend` (HAProxy's `process_switching_rules()`). `Err` names a backend
@@ -113,9 +49,10 @@ pub(crate) fn route<'g>(
     generation: &'g Generation,
     frontend: &FrontendRt,
     conn: &ConnectionFacts,
+    data: &[u8],
 ) -> Result<&'g BackendRt, Option<String>> {
     let model = &frontend.model;
-    let host = TcpHost::new(conn);
+    let host = TcpHost::new(conn, data);
     let name = model
         .use_backends
         .iter()
@@ -132,12 +69,14 @@ pub(crate) fn route<'g>(
     generation.backends.get(&name).ok_or(Some(name))
 }
 
-/// A tcp connection, accepted and routed.
+/// A tcp connection, accepted (and routed, when its frontend inspects nothing).
 pub(crate) struct Session<'a> {
+    pub(crate) generation: &'a Generation,
     pub(crate) frontend: &'a FrontendRt,
     pub(crate) conn: &'a ConnectionFacts,
-    /// The backend [`route`] chose, or why there is none.
-    pub(crate) backend: Result<&'a BackendRt, Option<String>>,
+    /// The backend [`route`] chose, or why there is none; `None`: routed once the
+    /// `tcp-request content` rules have read the first bytes.
+    pub(crate) backend: Option<Result<&'a BackendRt, Option<String>>>,
     /// `%ac`, `%fc`.
     pub(crate) conns: Arc<ConnCounts>,
     /// When it was accepted.
@@ -189,7 +128,33 @@ impl Session<'_> {
     {
         let mut access = self.access();
         let mut client = Wire::client(client, self.frontend.counters.clone());
-        let be = match self.backend {
+        let model = &self.frontend.model;
+        let first = match self.backend {
+            Some(_) => Vec::new(),
+            None => match inspect::inspect(&mut client, &model.tcp_rules, &model.acls, self.conn)
+                .await
+            {
+                Inspected::Accept(data) => data,
+                Inspected::Reject(data) => {
+                    // HAProxy's `tcp-request content reject`: `PR`, counted as a denied request.
+                    self.frontend.counters.denied_req.inc();
+                    access.termination = "PR";
+                    if data.is_empty() && model.log_options.dont_log_null {
+                        access.httplog = None;
+                    }
+                    return access.write(0);
+                }
+                Inspected::ClientError => {
+                    access.termination = "CR";
+                    return access.write(0);
+                }
+            },
+        };
+        let backend = match self.backend {
+            Some(routed) => routed,
+            None => route(self.generation, self.frontend, self.conn, &first),
+        };
+        let be = match backend {
             Ok(be) => be,
             Err(name) => {
                 if let Some(name) = name {
@@ -218,7 +183,9 @@ impl Session<'_> {
         server.active.fetch_add(1, Ordering::Relaxed);
         let mut upstream = Wire::server(stream, server.counters.clone(), be.counters.clone());
         let bounds = Bounds::of(&self.frontend.model.timeouts, &be.model.timeouts);
-        let (ended, moved) = pump::pump(&mut client, &mut upstream, bounds, &self.cut).await;
+        let (ended, mut moved) =
+            pump::pump(&mut client, &mut upstream, &first, bounds, &self.cut).await;
+        moved.to_server += first.len() as u64;
         server.active.fetch_sub(1, Ordering::Relaxed);
         // `%bc/%sc` as HAProxy writes them: after this connection left its server.
         access.server_conns = server.active.load(Ordering::Relaxed);

@@ -207,10 +207,12 @@ impl Side {
 }
 
 /// Copies both ways between `client` and `server` until the connection ends (see the module's
-/// documentation); `killed` cuts it.
+/// documentation), starting with `first` (at most [`BUF`] bytes the client sent already) to
+/// the server; `killed` cuts it.
 pub(crate) async fn pump<C, S>(
     client: &mut C,
     server: &mut S,
+    first: &[u8],
     bounds: Bounds,
     killed: &CancellationToken,
 ) -> (Ended, Moved)
@@ -219,6 +221,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
     let mut up = Half::new();
+    let n = first.len().min(BUF);
+    up.buf[..n].copy_from_slice(&first[..n]);
+    up.end = n;
     let mut down = Half::new();
     let mut moved = Moved::default();
     let now = Instant::now();
@@ -342,6 +347,7 @@ mod tests {
             pump(
                 &mut gw_client,
                 &mut gw_server,
+                &[],
                 bounds(10, 10, None, None),
                 &killed,
             )
@@ -373,6 +379,7 @@ mod tests {
         let (ended, _) = pump(
             &mut gw_client,
             &mut gw_server,
+            &[],
             bounds(3, 5, None, None),
             &killed,
         )
@@ -383,6 +390,7 @@ mod tests {
         let (ended, _) = pump(
             &mut gw_client,
             &mut gw_server,
+            &[],
             bounds(3, 5, Some(60), None),
             &killed,
         )
@@ -400,6 +408,7 @@ mod tests {
             pump(
                 &mut gw_client,
                 &mut gw_server,
+                &[],
                 bounds(3, 3, None, Some(1)),
                 &killed,
             )
@@ -431,6 +440,7 @@ mod tests {
         let (ended, _) = pump(
             &mut gw_client,
             &mut gw_server,
+            &[],
             bounds(3, 3, None, None),
             &killed,
         )

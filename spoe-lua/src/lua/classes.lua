@@ -148,7 +148,8 @@ local function lazy(class, with_http)
     elseif k == "sc" then v = setmetatable({ [0] = t, [1] = true }, converters_mt)
     elseif k == "http" and with_http then v = setmetatable({ [0] = t }, http_mt)
     else return nil end
-    rawset(t, k, v)
+    -- A plain store (no __newindex on these objects): no C call.
+    t[k] = v
     return v
   end
 end
@@ -190,7 +191,9 @@ local concat_mt = { __index = Concat, __name = "Concat" }
 core.concat = function() return setmetatable({ n = 0 }, concat_mt) end
 
 local function new_txn(access)
-  local t = setmetatable({ [0] = access }, txn_mt)
+  -- Room for the lazy fields scripts read most (the constructor sizes the table for its four
+  -- fields): creating one later then stores into the table instead of growing it.
+  local t = setmetatable({ [0] = access, f = nil, sf = nil, http = nil }, txn_mt)
   current[access] = t
   return t
 end

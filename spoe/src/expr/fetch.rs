@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use bytes::Bytes;
 
 use super::args::{ArgType, ArgValue};
+use super::counters::{CounterFetch, build_counter, counter_sig};
 use super::sample::{Sample, SampleType};
 use super::script::{SCRIPT_ARGS, script_args, script_fetch};
 
@@ -297,6 +298,22 @@ pub enum FetchKind {
     },
     /// `req.len`, `req_len`: bytes of request data buffered.
     ReqLen,
+    /// `req.ssl_sni`, `req_ssl_sni`: the server name of a TLS ClientHello in the request
+    /// contents (a `mode tcp` connection's first bytes).
+    ReqSslSni,
+    /// `req.ssl_hello_type`, `req_ssl_hello_type`: the TLS handshake type of the request
+    /// contents (1: ClientHello).
+    ReqSslHelloType,
+    /// `req.ssl_ver`, `req_ssl_ver`: the TLS version the ClientHello announces (`0x0303`...).
+    ReqSslVer,
+    /// `req.payload(offset,length)`, `payload`: bytes of the request contents (length 0: to
+    /// the end of what is buffered).
+    ReqPayload {
+        /// Where the bytes start.
+        offset: i64,
+        /// How many.
+        length: i64,
+    },
     /// `res.len`: bytes of response data buffered.
     ResLen,
     /// `req.body`: the buffered request body (a binary sample).
@@ -366,6 +383,9 @@ pub enum FetchKind {
         /// The string arguments.
         args: Vec<String>,
     },
+    /// A stick-table fetch: `sc_http_req_rate(0)`, `sc0_conn_cur`, `src_conn_rate(t)`,
+    /// `table_cnt`... (see [`CounterFetch`]).
+    Counter(CounterFetch),
     /// `str()`, `int()`, `bool()`, `ipv4()`, `ipv6()`, `bin()`, `meth()`, `always_true`,
     /// `always_false`, and `wait_end` (true: SPOE evaluates final samples): a constant, never
     /// asked to the host.
@@ -533,6 +553,26 @@ const FETCHES: &[(&str, FetchDef)] = &[
     ("req.body_size", def(NONE, 0, T::Int, D::RequestHeaders)),
     ("req.len", def(NONE, 0, T::Int, D::RequestContent)),
     ("req_len", def(NONE, 0, T::Int, D::RequestContent)),
+    ("req.ssl_sni", def(NONE, 0, T::Str, D::RequestContent)),
+    ("req_ssl_sni", def(NONE, 0, T::Str, D::RequestContent)),
+    (
+        "req.ssl_hello_type",
+        def(NONE, 0, T::Int, D::RequestContent),
+    ),
+    (
+        "req_ssl_hello_type",
+        def(NONE, 0, T::Int, D::RequestContent),
+    ),
+    ("req.ssl_ver", def(NONE, 0, T::Int, D::RequestContent)),
+    ("req_ssl_ver", def(NONE, 0, T::Int, D::RequestContent)),
+    (
+        "req.payload",
+        def(&[ArgType::Int, ArgType::Int], 2, T::Bin, D::RequestContent),
+    ),
+    (
+        "payload",
+        def(&[ArgType::Int, ArgType::Int], 2, T::Bin, D::RequestContent),
+    ),
     ("res.len", def(NONE, 0, T::Int, D::ResponseContent)),
     ("req.hdr", def(HDR, 0, T::Str, D::RequestHeaders)),
     ("req.fhdr", def(HDR, 0, T::Str, D::RequestHeaders)),
@@ -579,6 +619,20 @@ pub(crate) fn fetch_def(name: &str) -> Option<FetchDef> {
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, d)| *d)
+        .or_else(|| {
+            let sig = counter_sig(name)?;
+            let out = if sig.boolean {
+                SampleType::Bool
+            } else {
+                SampleType::Int
+            };
+            let source = if sig.of_src {
+                DataSource::Connection
+            } else {
+                DataSource::Internal
+            };
+            Some(def(sig.args, sig.min, out, source))
+        })
         // HAProxy declares Lua fetches with `SMP_USE_HTTP_ANY`.
         .or_else(|| {
             script_fetch(name)?;
@@ -678,6 +732,16 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         "req.body" => FetchKind::ReqBody,
         "req.body_len" => FetchKind::ReqBodyLen,
         "req.len" | "req_len" => FetchKind::ReqLen,
+        "req.ssl_sni" | "req_ssl_sni" => FetchKind::ReqSslSni,
+        "req.ssl_hello_type" | "req_ssl_hello_type" => FetchKind::ReqSslHelloType,
+        "req.ssl_ver" | "req_ssl_ver" => FetchKind::ReqSslVer,
+        "req.payload" | "payload" => {
+            let (offset, length) = (int_arg(0).unwrap_or(0), int_arg(1).unwrap_or(0));
+            if offset < 0 || length < 0 {
+                return Err("payload offset and length must be positive".to_owned());
+            }
+            FetchKind::ReqPayload { offset, length }
+        }
         "res.len" => FetchKind::ResLen,
         "req.body_size" => FetchKind::ReqBodySize,
         "req.hdr" => {
@@ -757,6 +821,9 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         }
         "always_true" | "wait_end" => FetchKind::Const(Sample::Bool(true)),
         "always_false" => FetchKind::Const(Sample::Bool(false)),
+        other if counter_sig(other).is_some() => FetchKind::Counter(
+            build_counter(other, args).unwrap_or_else(|| unreachable!("known above"))?,
+        ),
         other => match script_fetch(other) {
             Some(name) => FetchKind::Lua {
                 name: name.to_owned(),

@@ -19,7 +19,10 @@
 //! Names follow HAProxy 2.6 to 3.x. A fetch or converter HAProxy has but this implementation
 //! does not evaluate is a parse error that says so, never a silent empty value.
 //!
-//! Does not do: maps, stick tables, SSL fetches, TCP payload inspection, resolving host names
+//! Stick-table fetches (`sc_*`, `src_*`, `table_*`) are parsed here and answered by the host,
+//! which owns the tables.
+//!
+//! Does not do: maps, stick-table converters (`table_*`, `in_table`), SSL fetches, TCP payload inspection, resolving host names
 //! in IP patterns, HAProxy's iteration of `hdr()` values inside a sample expression (the host
 //! decides, see [`Fetch::fetch_all`]).
 
@@ -28,6 +31,7 @@ mod args;
 mod call;
 mod cond;
 mod converter;
+mod counters;
 mod encoding;
 mod error;
 mod fetch;
@@ -43,6 +47,7 @@ pub(crate) use args::{ArgType, ArgValue, parse_arg_list};
 pub use call::{CallArg, ConverterCall, FetchCall, supported_converters, supported_fetches};
 pub use cond::{Condition, Polarity, Term};
 pub use converter::{Converter, Operand, haproxy_replacement};
+pub use counters::{CounterFetch, CounterOf, CounterRead, STICK_COUNTERS};
 pub use error::{ArgError, ExprError, ExprErrorKind, ExprWarningKind};
 pub use fetch::{DataSource, Fetch, FetchKind, VarRef, VarScope, fetch_names, is_var_char};
 pub use pattern::{MatchMethod, Pattern};

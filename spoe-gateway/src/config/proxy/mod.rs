@@ -23,6 +23,8 @@ mod routing;
 mod rules;
 mod server;
 mod stats;
+mod sticktable;
+mod tcp_rules;
 mod timeout;
 mod unique_id;
 
@@ -119,6 +121,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
     },
     Keyword {
+        name: "tcp-request",
+        handler: |lw, p, line| lw.tcp_request(p, line),
+        uses: Use::Runs(&[("Frontend.tcp_rules", "server/tcp.rs")]),
+    },
+    Keyword {
         name: "tcp-check",
         handler: |lw, p, line| lw.tcp_check(p, line),
         uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
@@ -197,6 +204,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
             ("StatsPage.show_desc", "stats_page/html.rs"),
             ("StatsPage.scope", "stats_page/mod.rs"),
         ]),
+    },
+    Keyword {
+        name: "stick-table",
+        handler: |lw, p, line| lw.stick_table(p, line),
+        uses: Use::Runs(&[("GatewayConfig.tables", "generation/mod.rs")]),
     },
     Keyword {
         name: "clitimeout",

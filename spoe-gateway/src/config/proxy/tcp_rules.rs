@@ -1,0 +1,118 @@
+//! `tcp-request connection|content accept|reject [if|unless COND]` and `tcp-request
+//! inspect-delay D` of a frontend (run by `crate::tcp`); HAProxy's other `tcp-request` actions
+//! and `tcp-request session` are errors naming them.
+
+use spoe::config::ConfigWarningKind;
+use spoe::config::reader::Line;
+use spoe::expr::{AclContext, Condition};
+
+use crate::config::actions::warn_cond_conflicts;
+use crate::config::logformat::Phase;
+use crate::config::lower::{Lowerer, Proxy};
+use crate::model::{TcpAction, TcpRule};
+
+impl Lowerer<'_, '_> {
+    pub(super) fn tcp_request(&mut self, p: &mut Proxy, line: &Line) {
+        if !self.rules_allowed(p, line) {
+            return;
+        }
+        let Some(kind) = line.arg(1) else {
+            return self.missing(
+                line,
+                "tcp-request",
+                "'connection', 'content' or 'inspect-delay'",
+            );
+        };
+        if !p.has_frontend() {
+            return self.diag.error_msg(
+                line.span().clone(),
+                format!(
+                    "'tcp-request' in backend '{}' is not supported by the gateway (only in a frontend)",
+                    p.name
+                ),
+            );
+        }
+        match kind.as_str() {
+            "inspect-delay" => {
+                let Some(value) = line.arg(2) else {
+                    return self.missing(line, "tcp-request inspect-delay", "a duration");
+                };
+                if self.too_many(line, 2, "tcp-request inspect-delay") {
+                    return;
+                }
+                if let Some(d) = self.duration(value, "tcp-request inspect-delay") {
+                    p.tcp_rules.inspect_delay = Some(d);
+                }
+            }
+            which @ ("connection" | "content") => self.tcp_rule(p, line, which),
+            other => self.diag.error_msg(
+                kind.span().clone(),
+                format!(
+                    "'tcp-request {other}' is not supported by the gateway (supported: 'connection', 'content', 'inspect-delay')"
+                ),
+            ),
+        }
+    }
+
+    fn tcp_rule(&mut self, p: &mut Proxy, line: &Line, which: &str) {
+        let directive = format!("tcp-request {which}");
+        let Some(action) = line.arg(2) else {
+            return self.missing(line, "tcp-request", "an action");
+        };
+        let action = match action.as_str() {
+            "accept" => TcpAction::Accept,
+            "reject" => TcpAction::Reject,
+            other => {
+                return self.diag.error_msg(
+                    action.span().clone(),
+                    format!(
+                        "'{directive} {other}' is not supported by the gateway (supported: 'accept', 'reject')"
+                    ),
+                );
+            }
+        };
+        let cond = match line.arg_str(3) {
+            None => None,
+            Some("if" | "unless") => {
+                let dir = self.acl_context_dir();
+                let cx = AclContext { base_dir: &dir };
+                match Condition::parse(&line.words[3..], &mut p.acls, &cx) {
+                    Ok((cond, warnings)) => {
+                        for w in warnings {
+                            self.diag.warn(w.span, ConfigWarningKind::Expr(w.kind));
+                        }
+                        warn_cond_conflicts(
+                            &cond,
+                            &p.acls,
+                            Phase::Request,
+                            &format!("frontend {directive} rule"),
+                            self.diag,
+                        );
+                        Some(cond)
+                    }
+                    Err(e) => {
+                        return self.diag.expr(
+                            format!("error detected while parsing '{directive}' condition"),
+                            e,
+                        );
+                    }
+                }
+            }
+            Some(other) => {
+                return self.diag.error_msg(
+                    line.words[3].span().clone(),
+                    format!(
+                        "'{directive}' : expects 'if', 'unless' or nothing after the action, got '{other}'"
+                    ),
+                );
+            }
+        };
+        let rule = TcpRule { action, cond };
+        if which == "connection" {
+            p.tcp_rules.connection.push(rule);
+        } else {
+            p.tcp_content_at.get_or_insert_with(|| line.span().clone());
+            p.tcp_rules.content.push(rule);
+        }
+    }
+}
