@@ -284,6 +284,44 @@ fn h2_to_an_http1_server_and_certificates_renewed_by_reload() {
     assert!(ok && body.starts_with("be"), "{body}");
 }
 
+/// HTTP/2 responses carry no `date` (HAProxy adds none; hyper would), and `%B` counts one
+/// response the same over HTTP/2 as over HTTP/1.1, as HAProxy's does (its HTTP/1.1 head, with
+/// the `date` hyper adds there).
+#[test]
+fn h2_responses_have_no_date_and_log_the_bytes_of_http1() {
+    let pki = pki();
+    let backend = Backend::start("be");
+    let cfg = |port: u16| {
+        format!(
+            "defaults\n    mode http\n    log stderr format raw local0\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port} ssl crt {}/www.pem alpn h2,http/1.1\n    log-format \"bytes=%B %HV\"\n    default_backend be\n\
+             backend be\n    server s1 {}\n",
+            pki.dir().display(),
+            backend.addr
+        )
+    };
+    let (gw, gaddr) = GatewayProc::start_on_port(cfg, &[]);
+    let port = gaddr.port();
+    let (ok, head, version) = curl(&pki, port, "www.example", &["--http2", "-D", "-"]);
+    assert!(ok && version == "2", "{ok} {version} {head}");
+    assert!(head.contains("x-backend: be"), "{head}");
+    assert!(!head.to_ascii_lowercase().contains("date:"), "{head}");
+    let (ok, _, version) = curl(&pki, port, "www.example", &["--http1.1"]);
+    assert!(ok && version == "1.1", "{ok} {version}");
+    let bytes = |v: &str| {
+        gw.log()
+            .lines()
+            .find_map(|l| l.strip_suffix(v)?.split("bytes=").nth(1).map(str::to_owned))
+    };
+    assert!(
+        wait_until(START_TIMEOUT, || bytes(" HTTP/1.1").is_some()),
+        "no access line:\n{}",
+        gw.log()
+    );
+    let h2 = bytes(" HTTP/2.0").expect("the HTTP/2 request's access line");
+    assert_eq!(Some(h2), bytes(" HTTP/1.1"), "{}", gw.log());
+}
+
 /// The serial number of the certificate presented for `www.example`.
 fn serial(port: u16) -> String {
     let (_, out, _) = run(Command::new("sh").arg("-c").arg(format!(

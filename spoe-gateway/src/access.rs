@@ -494,8 +494,11 @@ impl Drop for Pending {
     }
 }
 
-/// The size of a response head as hyper writes it (status line, headers,
-/// the `date` it adds when there is none, blank line).
+/// The size of a response head as hyper writes it in HTTP/1 (status line,
+/// headers, the `date` it adds when there is none, blank line). An HTTP/2
+/// response is counted the same although it goes out in HPACK and without a
+/// `date`: HAProxy's `%B` for one response is the same whichever protocol the
+/// client speaks.
 pub(crate) fn head_size(status: hyper::StatusCode, headers: &hyper::HeaderMap) -> u64 {
     // "HTTP/1.1 200 OK\r\n", and "\r\n" at the end.
     let mut n = 9 + 4 + status.canonical_reason().map_or(0, str::len) + 2 + 2;

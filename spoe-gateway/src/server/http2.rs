@@ -71,6 +71,9 @@ impl Gateway {
         let mut builder = http2::Builder::new(StreamTasks(self.connections.clone()));
         builder
             .timer(TokioTimer::new())
+            // HAProxy adds no `date` to a response (and writing one is work
+            // per response); `%B` counts the head as HTTP/1 (`access`).
+            .auto_date_header(false)
             .max_concurrent_streams(tunes.max_concurrent_streams)
             .initial_stream_window_size(tunes.initial_window_size)
             .max_frame_size(tunes.max_frame_size)
