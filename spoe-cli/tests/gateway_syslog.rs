@@ -183,8 +183,7 @@ fn normalize(line: &str, [bytes, counters]: [usize; 2]) -> String {
                 .map(|t| if t.starts_with('-') { t } else { "T" })
                 .collect::<Vec<_>>()
                 .join("/"),
-            // Bytes sent: the gateway's response heads are its own (a `date`, its error
-            // pages); the line's count of them is checked by the httplog tests.
+            // Bytes sent: the gateway's response heads are its own (its error pages); the line's count of them is checked by the httplog tests.
             i if i == bytes => "B".to_owned(),
             // %ac/%fc/%bc/%sc/%rc: the connections still open when the line is written
             // depend on when each proxy saw the previous client close.

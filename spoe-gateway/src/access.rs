@@ -495,17 +495,13 @@ impl Drop for Pending {
 }
 
 /// The size of a response head as hyper writes it in HTTP/1 (status line,
-/// headers, the `date` it adds when there is none, blank line). An HTTP/2
-/// response is counted the same although it goes out in HPACK and without a
-/// `date`: HAProxy's `%B` for one response is the same whichever protocol the
-/// client speaks.
+/// headers, blank line; no `date` of its own on either protocol, as HAProxy).
+/// An HTTP/2 response is counted the same although it goes out in HPACK:
+/// HAProxy's `%B` for one response is the same whichever protocol the client
+/// speaks.
 pub(crate) fn head_size(status: hyper::StatusCode, headers: &hyper::HeaderMap) -> u64 {
     // "HTTP/1.1 200 OK\r\n", and "\r\n" at the end.
     let mut n = 9 + 4 + status.canonical_reason().map_or(0, str::len) + 2 + 2;
-    if !headers.contains_key(hyper::header::DATE) {
-        // "date: Fri, 04 Dec 2026 16:25:31 GMT\r\n".
-        n += 37;
-    }
     for (name, value) in headers {
         n += name.as_str().len() + 2 + value.len() + 2;
     }
@@ -531,8 +527,9 @@ mod tests {
     fn head_size_counts_what_hyper_writes() {
         let mut h = hyper::HeaderMap::new();
         h.insert("content-length", "77".parse().unwrap());
-        // "HTTP/1.1 400 Bad Request\r\n" 26, "content-length: 77\r\n" 20, date 37, "\r\n" 2.
-        assert_eq!(head_size(hyper::StatusCode::BAD_REQUEST, &h), 85);
+        // "HTTP/1.1 400 Bad Request\r\n" 26, "content-length: 77\r\n" 20, "\r\n" 2.
+        assert_eq!(head_size(hyper::StatusCode::BAD_REQUEST, &h), 48);
+        // A server's `date` is counted as any header.
         h.insert("date", "Fri, 04 Dec 2026 16:25:31 GMT".parse().unwrap());
         assert_eq!(head_size(hyper::StatusCode::BAD_REQUEST, &h), 85);
     }

@@ -162,6 +162,8 @@ impl Gateway {
             // HAProxy's tune.bufsize: a request head that does not fit is refused.
             .max_buf_size(REQUEST_HEAD_LIMIT)
             .keep_alive(true)
+            // HAProxy adds no `date` to a response: the server's, or none.
+            .auto_date_header(false)
             .serve_connection(io, service);
         let mut wait = Wait::Nothing;
         let mut timer = pin!(tokio::time::sleep_until(waits.first_head));
