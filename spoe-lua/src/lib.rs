@@ -45,6 +45,7 @@ mod access;
 mod applet;
 mod calls;
 mod core_lib;
+mod debug_lib;
 mod error;
 mod exec;
 pub mod host;

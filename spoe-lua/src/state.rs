@@ -55,6 +55,7 @@ pub(crate) fn new_state(
         .map_err(state_err)?;
     prepend_paths(&lua, settings).map_err(state_err)?;
     crate::core_lib::install(&lua, thread).map_err(state_err)?;
+    crate::debug_lib::install(&lua).map_err(state_err)?;
     crate::map::install(&lua).map_err(state_err)?;
     let fetches: Vec<&str> = spoe::expr::supported_fetches().collect();
     let converters: Vec<&str> = spoe::expr::supported_converters().collect();
