@@ -9,27 +9,6 @@ use super::actions::{ActionParser, Parsed, is_cond};
 use crate::model::{GptValue, HttpAction};
 
 impl ActionParser<'_, '_> {
-    /// A sample expression the rule's phase can evaluate.
-    fn phase_expr(&mut self, word: &Word) -> Option<SampleExpr> {
-        let expr = match SampleExpr::parse(word) {
-            Ok(e) => e,
-            Err(e) => {
-                self.diag.expr(format!("'{} {}'", self.kw, self.action), e);
-                return None;
-            }
-        };
-        if !self.phase.provides(expr.source()) {
-            let msg = format!(
-                "fetch method '{}' extracts information from '{}', none of which is available here",
-                expr.fetch_name(),
-                expr.source().describe()
-            );
-            self.fail(word.span(), msg);
-            return None;
-        }
-        Some(expr)
-    }
-
     /// `track-scN KEY [table T]` (`parse_http_track_sc()`).
     pub(super) fn track_sc(&mut self, slot: u8) -> Parsed {
         let Some(word) = self.args.first() else {
@@ -37,7 +16,7 @@ impl ActionParser<'_, '_> {
             self.fail(&span, "missing fetch method");
             return None;
         };
-        let key = self.phase_expr(word)?;
+        let key = self.sample(word)?;
         let (table, used) = match self.args.get(1).map(Word::as_str) {
             Some("table") => match self.args.get(2) {
                 Some(name) => (name.as_str().to_owned(), 3),
@@ -97,7 +76,7 @@ impl ActionParser<'_, '_> {
         };
         let value = match word.as_str().parse::<i64>() {
             Ok(n) => GptValue::Int(n),
-            Err(_) => GptValue::Expr(self.phase_expr(word)?),
+            Err(_) => GptValue::Expr(self.sample(word)?),
         };
         Some((HttpAction::ScSetGpt0 { slot, value }, 1, None))
     }
