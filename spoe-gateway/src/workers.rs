@@ -10,10 +10,10 @@
 //! wake-ups (futex, eventfd, scheduler); see bench/README.md.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
+use spop_io::RuntimeThreads;
 use tokio::runtime::Handle;
 
 thread_local! {
@@ -25,11 +25,10 @@ thread_local! {
 /// runtime as the only worker).
 #[derive(Debug)]
 pub struct Workers {
-    handles: Vec<Handle>,
+    threads: RuntimeThreads,
     /// Client connections each worker serves now.
     load: Vec<AtomicUsize>,
     next: AtomicUsize,
-    threads: Mutex<Vec<(tokio::sync::oneshot::Sender<()>, JoinHandle<()>)>>,
 }
 
 impl Workers {
@@ -44,80 +43,47 @@ impl Workers {
         n: usize,
         on_start: Arc<dyn Fn(usize) + Send + Sync>,
     ) -> std::io::Result<Self> {
-        let n = n.max(1);
-        let mut handles = Vec::with_capacity(n);
-        let mut threads = Vec::with_capacity(n);
-        for i in 0..n {
-            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-            let thread = std::thread::Builder::new()
-                .name(format!("spoe-worker-{i}"))
-                .spawn({
-                    let on_start = on_start.clone();
-                    move || {
-                        INDEX.set(i);
-                        on_start(i);
-                        let runtime = match tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                        {
-                            Ok(rt) => rt,
-                            Err(e) => {
-                                let _ = ready_tx.send(Err(e));
-                                return;
-                            }
-                        };
-                        let _ = ready_tx.send(Ok(runtime.handle().clone()));
-                        runtime.block_on(async {
-                            let _ = stop_rx.await;
-                        });
-                        // Dropping the runtime drops what is still running on it.
-                    }
-                })?;
-            let handle = ready_rx.recv().map_err(|_| {
-                std::io::Error::other(format!(
-                    "worker thread {i} ended before its runtime started"
-                ))
-            })??;
-            handles.push(handle);
-            threads.push((stop_tx, thread));
-        }
-        Ok(Self::with_handles(handles, threads))
+        let threads = RuntimeThreads::spawn(n, "spoe-worker", move |i| {
+            INDEX.set(i);
+            on_start(i);
+        })?;
+        Ok(Self::with_threads(threads))
     }
 
     /// One worker: the runtime this is called from. Must be called inside a
     /// tokio runtime.
     pub fn current() -> Self {
-        Self::with_handles(vec![Handle::current()], Vec::new())
+        Self::with_threads(RuntimeThreads::current())
     }
 
-    fn with_handles(
-        handles: Vec<Handle>,
-        threads: Vec<(tokio::sync::oneshot::Sender<()>, JoinHandle<()>)>,
-    ) -> Self {
+    fn with_threads(threads: RuntimeThreads) -> Self {
         Self {
-            load: handles.iter().map(|_| AtomicUsize::new(0)).collect(),
-            handles,
+            load: threads
+                .handles()
+                .iter()
+                .map(|_| AtomicUsize::new(0))
+                .collect(),
+            threads,
             next: AtomicUsize::new(0),
-            threads: Mutex::new(threads),
         }
     }
 
     /// How many workers there are.
     pub fn len(&self) -> usize {
-        self.handles.len()
+        self.threads.handles().len()
     }
 
     /// Always false: there is at least one worker.
     pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
+        self.threads.handles().is_empty()
     }
 
     /// One `T` per worker, made by `make` with each worker's runtime
     /// entered (tasks it spawns run on that worker).
     pub(crate) fn per_worker<T>(&self, mut make: impl FnMut() -> T) -> PerWorker<T> {
         PerWorker(
-            self.handles
+            self.threads
+                .handles()
                 .iter()
                 .map(|handle| {
                     let _on_worker = handle.enter();
@@ -131,7 +97,7 @@ impl Workers {
     /// the fewest, ties broken in turn. The connection counts until the
     /// returned guard drops.
     pub(crate) fn assign(self: &Arc<Self>) -> LoadGuard {
-        let n = self.handles.len();
+        let n = self.threads.handles().len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let w = (0..n)
             .map(|i| (start + i) % n)
@@ -148,16 +114,7 @@ impl Workers {
     /// them is dropped. Call it from outside the workers, after the gateway
     /// stopped.
     pub fn join(&self) {
-        let threads = std::mem::take(
-            &mut *self
-                .threads
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        for (stop, thread) in threads {
-            let _ = stop.send(());
-            let _ = thread.join();
-        }
+        self.threads.join();
     }
 }
 
@@ -190,7 +147,7 @@ pub(crate) struct LoadGuard {
 impl LoadGuard {
     /// The worker's runtime.
     pub(crate) fn handle(&self) -> &Handle {
-        &self.workers.handles[self.index]
+        &self.workers.threads.handles()[self.index]
     }
 }
 

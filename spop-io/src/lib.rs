@@ -26,11 +26,13 @@
 mod addr;
 mod peer;
 mod reader;
+mod threads;
 mod writer;
 
 pub use addr::{Addr, AddrError, Stream};
 pub use peer::{EnginePeer, HandshakeFailed};
 pub use reader::{FrameReader, ReadError};
+pub use threads::RuntimeThreads;
 pub use writer::FrameWriter;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
