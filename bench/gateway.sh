@@ -32,7 +32,8 @@
 #                  per request here (read the request, NOTIFY and read the ACK, write the
 #                  response; no parsing, rules or variables). c50-spoe and c50-nospoe only.
 # Each row also gives the log lines written per request (stdout and stderr together), so that
-# the work both sides did can be compared.
+# the work both sides did can be compared, and the proxy's kernel CPU per request (its stime
+# alone: mostly the TCP loopback both proxies pay alike, which no user-space change reduces).
 #
 # Usage: bench/gateway.sh [RUNS]        (default 3)
 # Environment: DURATION (10s), C1_DURATION (5s), WRK_THREADS (2), WRK_CONNS (50), PROXIES (above),
@@ -141,7 +142,7 @@ allocations() {
 measure() {
     local scenario=$1 kind=$2 run=$3 threads=$wrk_threads conns=$wrk_conns dur=$duration
     if [[ $scenario == c1* ]]; then threads=1 conns=1 dur=$c1_duration; fi
-    local port cfg out wout a0 a1 p0 p1 l0 l1 m0=0 m1=0 counted=0
+    local port cfg out wout a0 a1 p0 p1 k0 k1 l0 l1 m0=0 m1=0 counted=0
     port=$(free_port)
     cfg="$work/haproxy-$scenario-$kind-$run.cfg"
     out="$work/$kind-$scenario-$run"
@@ -156,9 +157,11 @@ measure() {
     l0=$(log_lines "$out")
     a0=$(cpu_ticks "$agent_pid")
     p0=$(cpu_ticks "$proxy_pid")
+    k0=$(sys_ticks "$proxy_pid")
     run_wrk -t"$threads" -c"$conns" -d"$dur" --latency -H 'X-Bench: wrk' "$url" >"$wout"
     a1=$(cpu_ticks "$agent_pid")
     p1=$(cpu_ticks "$proxy_pid")
+    k1=$(sys_ticks "$proxy_pid")
     if [ "$kind" = gateway-alloc ]; then
         sleep 0.1 # two periods of the counter's writer: the count of the load's end
         m1=$(allocations "$out")
@@ -177,10 +180,10 @@ measure() {
     awk -v sc="$scenario" -v kind="$kind" -v run="$run" -v req="$requests" -v rps="$rps" \
         -v avg="$avg" -v p50="$p50" -v p99="$p99" -v err="$errors" -v dp=$((p1 - p0)) \
         -v da=$((a1 - a0)) -v tck="$clk_tck" -v dm=$((m1 - m0)) -v dl=$((l1 - l0)) \
-        -v counted="$counted" 'BEGIN {
-            printf "%s\t%s\t%s\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%s\t%.2f\t%d\n", sc, kind,
-                run, req, rps, avg, p50, p99, dp / tck / req * 1e6, da / tck / req * 1e6,
-                counted ? sprintf("%.2f", dm / req) : "-", dl / req, err
+        -v dk=$((k1 - k0)) -v counted="$counted" 'BEGIN {
+            printf "%s\t%s\t%s\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%s\t%.2f\t%d\t%.2f\n", sc,
+                kind, run, req, rps, avg, p50, p99, dp / tck / req * 1e6, da / tck / req * 1e6,
+                counted ? sprintf("%.2f", dm / req) : "-", dl / req, err, dk / tck / req * 1e6
         }' >>"$work/results.tsv"
     echo "  $scenario $kind run $run: $(tail -n1 "$work/results.tsv" | cut -f4-)" >&2
 }
@@ -213,16 +216,16 @@ echo
 echo "Machine: $(nproc) CPUs, $(lscpu | awk -F': *' '/^Model name/ { print $2; exit }');" \
     "$("$haproxy_bin" -v | awk 'NR == 1 { print $1, $2, $3 }'); $(wrk --version 2>&1 | awk 'NR == 1 { print $1, $2 }');" \
     "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-columns="requests | req/s | latency avg (ms) | p50 (ms) | p99 (ms) | proxy CPU/req (us) | agent CPU/msg (us) | allocs/req | log lines/req | errors"
+columns="requests | req/s | latency avg (ms) | p50 (ms) | p99 (ms) | proxy CPU/req (us) | agent CPU/msg (us) | allocs/req | log lines/req | errors | proxy kernel CPU/req (us)"
 echo
 echo "| scenario | proxy | run | $columns |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 }' "$work/results.tsv"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 }' "$work/results.tsv"
 echo
 echo "Medians (per column, over the runs):"
 echo
 echo "| scenario | proxy | runs | $columns |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 awk -F'\t' '
     function sort(v, n,   i, j, t) {
         for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
@@ -239,10 +242,11 @@ awk -F'\t' '
         key = $1 SUBSEP $2
         if (!(key in rows)) { order[++nkeys] = key; sc[key] = $1; px[key] = $2 }
         r = ++rows[key]
-        for (c = 4; c <= 13; c++) cell[key, r, c] = $c
+        for (c = 4; c <= 14; c++) cell[key, r, c] = $c
         if ($3 > nruns) nruns = $3
         fig[$1, $2, $3, "rps"] = $5
         fig[$1, $2, $3, "cpu"] = $9
+        fig[$1, $2, $3, "kernel"] = $14
     }
     # A proxy over HAProxy, run by run (adjacent in time, so less exposed to the load of the host
     # than a ratio of medians): the ratios, then their median and range.
@@ -262,7 +266,7 @@ awk -F'\t' '
         for (k = 1; k <= nkeys; k++) {
             key = order[k]
             printf "| %s | %s | %d |", sc[key], px[key], rows[key]
-            for (c = 4; c <= 13; c++) printf " %s |", median(key, c)
+            for (c = 4; c <= 14; c++) printf " %s |", median(key, c)
             printf "\n"
         }
         printf "\nOver HAProxy in the same run (CPU per request: lower is better; req/s: higher):\n\n"
@@ -271,7 +275,7 @@ awk -F'\t' '
         for (s = 1; s <= ns; s++) for (p = 1; p <= np; p++) {
             cpu = per_run(scs[s], pxs[p], "cpu")
             if (cpu == "") continue
-            printf "- %s, %s: CPU per request %s; req/s %s\n", scs[s], pxs[p], cpu,
-                per_run(scs[s], pxs[p], "rps")
+            printf "- %s, %s: CPU per request %s; req/s %s; kernel CPU per request %s\n", scs[s],
+                pxs[p], cpu, per_run(scs[s], pxs[p], "rps"), per_run(scs[s], pxs[p], "kernel")
         }
     }' "$work/results.tsv"

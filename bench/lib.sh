@@ -157,6 +157,13 @@ cpu_ticks() {
     stat=${stat##*) }
     awk '{ print $12 + $13 }' <<<"$stat"
 }
+# sys_ticks PID: the kernel part of cpu_ticks (stime).
+sys_ticks() {
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    awk '{ print $13 }' <<<"$stat"
+}
 clk_tck=$(getconf CLK_TCK)
 
 # wrk latency ("850.12us", "1.23ms", "1.02s") in milliseconds.
