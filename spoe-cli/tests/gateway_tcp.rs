@@ -360,7 +360,11 @@ fn sni_routing_and_tcp_request_rules_as_haproxy() {
         let hello = client_hello("www.example.org");
         let mut c = connect([127, 0, 0, 1], port);
         c.write_all(&hello[..20]).unwrap();
-        std::thread::sleep(Duration::from_millis(200));
+        // The proxy read the first piece (and ran its rules on it) before the rest is sent.
+        assert!(
+            gateway_support::drained::read_by_peer(&c, Duration::from_secs(10)),
+            "the proxy on port {port} never read the first piece of the hello"
+        );
         c.write_all(&hello[20..]).unwrap();
         let mut answer = [0u8; 4];
         c.read_exact(&mut answer).unwrap();

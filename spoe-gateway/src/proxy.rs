@@ -1283,35 +1283,20 @@ async fn handle_txn(
         // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
         // (HAProxy's default for it is `timeout connect`), then get a 503.
         let queued_at = Instant::now();
-        let slot = match &server.slots {
-            Some(slots) => {
-                let wait = be
-                    .model
-                    .timeouts
-                    .queue
-                    .or(be.model.timeouts.connect)
-                    .unwrap_or(crate::generation::DEFAULT_TIMEOUT_CONNECT);
-                pending.phase = "CQ";
-                // `%sq`: requests ahead of this one in the server's queue.
-                pending.get().server_queue = server.queued.fetch_add(1, Ordering::Relaxed);
-                server.counters.queue.inc();
-                let got = tokio::time::timeout(wait, slots.clone().acquire_owned()).await;
-                server.counters.queue.dec();
-                server.queued.fetch_sub(1, Ordering::Relaxed);
-                match got {
-                    Ok(Ok(permit)) => Some(permit),
-                    _ => {
-                        let mut access = pending.take();
-                        access.t_queue = Timer::ms(queued_at.elapsed());
-                        access.termination = "sQ";
-                        if let Some(t) = &access.tally {
-                            t.connection_failed();
-                        }
-                        return finish(ctx.answer(error_page(503), &mut *txn).await, access);
-                    }
-                }
+        let slot = crate::attempt::server_slot(be, server, |ahead| {
+            pending.phase = "CQ";
+            // `%sq`: requests ahead of this one in the server's queue.
+            pending.get().server_queue = ahead;
+        })
+        .await;
+        let Ok(slot) = slot else {
+            let mut access = pending.take();
+            access.t_queue = Timer::ms(queued_at.elapsed());
+            access.termination = "sQ";
+            if let Some(t) = &access.tally {
+                t.connection_failed();
             }
-            None => None,
+            return finish(ctx.answer(error_page(503), &mut *txn).await, access);
         };
         let queue_time = queued_at.elapsed();
         pending.get().t_queue = Timer::ms(queue_time);
@@ -1352,31 +1337,14 @@ async fn handle_txn(
                         pending.get().cookies = p.letters();
                     }
                 }
-                let old = &be.servers[si];
-                if next == si {
-                    old.counters.retries.inc();
-                    be.counters.retries.inc();
-                } else {
-                    old.counters.redispatches.inc();
-                    be.counters.redispatches.inc();
+                if next != si {
                     let new = &be.servers[next];
                     pending.get().server.clone_from(&new.name);
                     pending.tally().redispatch(new.counters.clone());
                     ctx.counters.truncate(2);
                     ctx.counters.push(new.counters.clone());
                 }
-                // HAProxy's turn-around: a refused connect waits min(1 s, `timeout
-                // connect`) before the next one, unless it goes to another server of a
-                // round robin with several up.
-                let spread = next != si && crate::balance::spreads(be);
-                if refused && !spread {
-                    let connect = be
-                        .model
-                        .timeouts
-                        .connect
-                        .unwrap_or(crate::generation::DEFAULT_TIMEOUT_CONNECT);
-                    tokio::time::sleep(connect.min(Duration::from_secs(1))).await;
-                }
+                crate::attempt::before_retry(be, si, next, refused).await;
                 si = next;
             }
             _ => break (upstream, queue_time, sent_at, slot),

@@ -21,6 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub(crate) mod drained;
+
 #[allow(unused_imports, reason = "each test file uses a different part")]
 pub(crate) use spoe_interop::{ChildGuard, PortTaken, RefusedPort, Signal, claim_port, metric_sum};
 

@@ -96,6 +96,9 @@ pub(super) struct Proxy {
     /// A `mode` line (here or in its `defaults`) was wrong or misspelt (reported): what
     /// follows from the mode is not reported again.
     pub(super) mode_unsure: bool,
+    /// `mode spop` (HAProxy 3.1+): the agents' backend, which 3.1 also makes of a `mode tcp`
+    /// one; run as 2.6 runs its `mode tcp` agents' backend (`mode` is then `tcp`).
+    pub(super) spop: bool,
     pub(super) binds: Vec<SocketAddr>,
     pub(super) bind_confs: Vec<(SocketAddr, Arc<BindConf>)>,
     /// `bind ... v6only|v4v6`: the IPv6 addresses whose sockets take IPv6 only, or not.
@@ -186,6 +189,7 @@ impl Proxy {
             span,
             mode: None,
             mode_unsure: false,
+            spop: false,
             binds: Vec::new(),
             bind_confs: Vec::new(),
             ipv6_only: Vec::new(),
@@ -242,6 +246,7 @@ impl Proxy {
         let mut p = Self::new(kind, name, span);
         p.mode = d.mode;
         p.mode_unsure = d.mode_unsure;
+        p.spop = d.spop;
         p.timeouts = d.timeouts;
         p.timeouts_unsure = d.timeouts_unsure;
         p.maxconn = d.maxconn;

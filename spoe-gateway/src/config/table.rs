@@ -126,7 +126,8 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
          (HAProxy's timeouts, half-close, retries, `maxconn`, `option tcplog`), or serves HTTP \
          when the backend it routes to is `mode http`, as HAProxy upgrades it; `filter spoe` on a \
          tcp frontend is an error naming it; a tcp backend no tcp frontend routes to is an SPOE \
-         agents' backend",
+         agents' backend; `spop` (HAProxy 3.1+) marks the agents' backend, run as 2.6 runs it in \
+         `mode tcp` (a frontend routing to it, or a frontend in `mode spop`, is an error, as in 3.1)",
     ),
     (
         "proxy",

@@ -48,6 +48,16 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     for p in proxies.iter().filter(|p| is_frontend(p)) {
         check_routes(p, &proxies, &misplaced, diag);
     }
+    for p in proxies.iter().filter(|p| p.spop && is_frontend(p)) {
+        diag.error_msg(
+            p.span.clone(),
+            format!(
+                "{} '{}' : 'mode spop' is for the backend of SPOE agents only; the gateway runs no SPOP frontend",
+                p.kind.keyword(),
+                p.name
+            ),
+        );
+    }
     for p in &proxies {
         check_filters(p, &proxies, &misplaced, diag);
         check_groups(p, diag);
@@ -332,9 +342,8 @@ fn check_routes(p: &Proxy, proxies: &[Proxy], misplaced: &[String], diag: &mut D
             );
         }
         // A tcp frontend may use an http backend (HAProxy upgrades the connection to HTTP);
-        // an http frontend may not use a tcp one.
-        if p.mode == Some(Mode::Http)
-            && target.mode != Some(Mode::Http)
+        // an http frontend may not use a tcp one, and no frontend an agents' `mode spop` one.
+        if (p.mode == Some(Mode::Http) && target.mode != Some(Mode::Http) || target.spop)
             && !target.mode_unsure
             && !p.mode_unsure
         {
@@ -346,11 +355,16 @@ fn check_routes(p: &Proxy, proxies: &[Proxy], misplaced: &[String], diag: &mut D
             diag.error_msg(
                 span.clone(),
                 format!(
-                    "http {} '{}' ({}) tries to use incompatible {} {} '{}' ({}) {role} (see 'mode')",
+                    "{} {} '{}' ({}) tries to use incompatible {} {} '{}' ({}) {role} (see 'mode')",
+                    mode_name(p.mode),
                     p.kind.keyword(),
                     p.name,
                     p.span,
-                    mode_name(target.mode),
+                    if target.spop {
+                        "spop"
+                    } else {
+                        mode_name(target.mode)
+                    },
                     target.kind.keyword(),
                     target.name,
                     target.span

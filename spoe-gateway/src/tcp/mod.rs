@@ -19,7 +19,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use spoe_http::ConnectionFacts;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -28,8 +28,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{Access, RequestLine};
+use crate::attempt;
 use crate::balance::{self, Key};
-use crate::generation::{BackendRt, DEFAULT_TIMEOUT_CONNECT, FrontendRt, Generation, ServerRt};
+use crate::generation::{BackendRt, FrontendRt, Generation, ServerRt};
 use crate::httplog::ACCESS_LEVEL;
 use crate::limits::ConnCounts;
 use crate::logtime::Timer;
@@ -240,8 +241,7 @@ async fn connect<'b>(
     TcpStream,
     Option<tokio::sync::OwnedSemaphorePermit>,
 )> {
-    let timeouts = &be.model.timeouts;
-    let connect_bound = timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT);
+    let connect_bound = attempt::connect_bound(be);
     let Some(mut si) = balance::pick(be, key) else {
         access.termination = "SC";
         return None;
@@ -252,24 +252,11 @@ async fn connect<'b>(
         access.server.clone_from(&server.name);
         let addr = crate::hop::server_target(&server.model, conn.local);
         access.server_addr = Some(addr);
-        let slot = match &server.slots {
-            Some(slots) => {
-                let wait = timeouts.queue.unwrap_or(connect_bound);
-                access.server_queue = server.queued.fetch_add(1, Ordering::Relaxed);
-                server.counters.queue.inc();
-                let got = tokio::time::timeout(wait, slots.clone().acquire_owned()).await;
-                server.counters.queue.dec();
-                server.queued.fetch_sub(1, Ordering::Relaxed);
-                access.t_queue = Timer::ms(access.started.elapsed());
-                match got {
-                    Ok(Ok(permit)) => Some(permit),
-                    _ => {
-                        access.termination = "sQ";
-                        return None;
-                    }
-                }
-            }
-            None => None,
+        let slot = attempt::server_slot(be, server, |ahead| access.server_queue = ahead).await;
+        let Ok(slot) = slot else {
+            access.t_queue = Timer::ms(access.started.elapsed());
+            access.termination = "sQ";
+            return None;
         };
         access.t_queue = Timer::ms(access.started.elapsed());
         server.counters.connect.inc();
@@ -308,18 +295,7 @@ async fn connect<'b>(
         retries += 1;
         access.retries = retries as usize;
         let next = balance::retry_server_for(be, si, retries, false, key);
-        if next == si {
-            server.counters.retries.inc();
-            be.counters.retries.inc();
-        } else {
-            server.counters.redispatches.inc();
-            be.counters.redispatches.inc();
-        }
-        // HAProxy's turn-around: a refused connect waits min(1 s, `timeout connect`) before the
-        // next one, unless it goes to another server of a round robin with several up.
-        if refused && !(next != si && balance::spreads(be)) {
-            tokio::time::sleep(connect_bound.min(Duration::from_secs(1))).await;
-        }
+        attempt::before_retry(be, si, next, refused).await;
         si = next;
     }
 }

@@ -11,6 +11,7 @@
 pub(super) mod bind;
 mod capture;
 pub(super) mod check;
+mod cond;
 mod conn;
 mod cookie;
 mod defaults;
@@ -443,16 +444,29 @@ impl Lowerer<'_, '_> {
 
     fn mode(&mut self, p: &mut Proxy, line: &Line) {
         let Some(word) = line.arg(1) else {
-            return self.missing(line, "mode", "'http' or 'tcp'");
+            return self.missing(line, "mode", "'http', 'tcp' or 'spop'");
         };
         if self.too_many(line, 1, "mode") {
             return;
         }
         // Until the line is right, what follows from the mode is not reported.
         p.mode_unsure = true;
+        p.spop = false;
         p.mode = match word.as_str() {
             "http" => Some(Mode::Http),
             "tcp" => Some(Mode::Tcp),
+            // HAProxy 3.1's mode of the agents' backend (its `cfgparse-listen.c` takes it where
+            // the section has the backend capability), the same backend as 2.6's `mode tcp`.
+            "spop" if p.kind != Kind::Frontend => {
+                p.spop = true;
+                Some(Mode::Tcp)
+            }
+            "spop" => {
+                return self.diag.error_msg(
+                    word.span().clone(),
+                    "unknown proxy mode 'spop' ('mode spop' is for the backend of SPOE agents, HAProxy 3.1+)",
+                );
+            }
             "health" => {
                 return self.diag.error_msg(
                     word.span().clone(),

@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use spoe::config::ConfigWarningKind;
 use spoe::config::reader::Line;
-use spoe::expr::{AclContext, Condition};
 
-use crate::config::actions::warn_cond_conflicts;
+use super::cond::CondSite;
 use crate::config::grammar::Kind;
 use crate::config::logformat::{Phase, parse_log_format};
 use crate::config::lower::{Lowerer, Proxy};
@@ -50,40 +48,17 @@ impl Lowerer<'_, '_> {
         } else {
             None
         };
-        let cond = match line.arg_str(2) {
-            None => None,
-            Some("if" | "unless") => {
-                let dir = self.acl_context_dir();
-                let cx = AclContext { base_dir: &dir };
-                match Condition::parse(&line.words[2..], &mut p.acls, &cx) {
-                    Ok((cond, warnings)) => {
-                        for w in warnings {
-                            self.diag.warn(w.span, ConfigWarningKind::Expr(w.kind));
-                        }
-                        warn_cond_conflicts(
-                            &cond,
-                            &p.acls,
-                            Phase::Request,
-                            "frontend use-backend rule",
-                            self.diag,
-                        );
-                        Some(cond)
-                    }
-                    Err(e) => {
-                        return self
-                            .diag
-                            .expr("error detected while parsing switching rule", e);
-                    }
-                }
-            }
-            Some(other) => {
-                return self.diag.error_msg(
-                    line.words[2].span().clone(),
-                    format!(
-                        "unexpected keyword '{other}' after switching rule, only 'if' and 'unless' are allowed"
-                    ),
-                );
-            }
+        let names = CondSite {
+            site: "frontend use-backend rule",
+            parsing: "error detected while parsing switching rule",
+            unexpected: &|other| {
+                format!(
+                    "unexpected keyword '{other}' after switching rule, only 'if' and 'unless' are allowed"
+                )
+            },
+        };
+        let Ok(cond) = self.rule_cond(p, line, 2, &names) else {
+            return;
         };
         p.use_backends.push((
             UseBackend {

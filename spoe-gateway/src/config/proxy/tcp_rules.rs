@@ -2,12 +2,9 @@
 //! inspect-delay D` of a frontend (run by `crate::tcp`); HAProxy's other `tcp-request` actions
 //! and `tcp-request session` are errors naming them.
 
-use spoe::config::ConfigWarningKind;
 use spoe::config::reader::Line;
-use spoe::expr::{AclContext, Condition};
 
-use crate::config::actions::warn_cond_conflicts;
-use crate::config::logformat::Phase;
+use super::cond::CondSite;
 use crate::config::lower::{Lowerer, Proxy};
 use crate::model::{TcpAction, TcpRule};
 
@@ -71,41 +68,19 @@ impl Lowerer<'_, '_> {
                 );
             }
         };
-        let cond = match line.arg_str(3) {
-            None => None,
-            Some("if" | "unless") => {
-                let dir = self.acl_context_dir();
-                let cx = AclContext { base_dir: &dir };
-                match Condition::parse(&line.words[3..], &mut p.acls, &cx) {
-                    Ok((cond, warnings)) => {
-                        for w in warnings {
-                            self.diag.warn(w.span, ConfigWarningKind::Expr(w.kind));
-                        }
-                        warn_cond_conflicts(
-                            &cond,
-                            &p.acls,
-                            Phase::Request,
-                            &format!("frontend {directive} rule"),
-                            self.diag,
-                        );
-                        Some(cond)
-                    }
-                    Err(e) => {
-                        return self.diag.expr(
-                            format!("error detected while parsing '{directive}' condition"),
-                            e,
-                        );
-                    }
-                }
-            }
-            Some(other) => {
-                return self.diag.error_msg(
-                    line.words[3].span().clone(),
-                    format!(
-                        "'{directive}' : expects 'if', 'unless' or nothing after the action, got '{other}'"
-                    ),
-                );
-            }
+        let site = format!("frontend {directive} rule");
+        let parsing = format!("error detected while parsing '{directive}' condition");
+        let names = CondSite {
+            site: &site,
+            parsing: &parsing,
+            unexpected: &|other| {
+                format!(
+                    "'{directive}' : expects 'if', 'unless' or nothing after the action, got '{other}'"
+                )
+            },
+        };
+        let Ok(cond) = self.rule_cond(p, line, 3, &names) else {
+            return;
         };
         let rule = TcpRule { action, cond };
         if which == "connection" {

@@ -52,7 +52,7 @@ pub(in crate::config) const TIMEOUTS: &[Keyword<Timeout>] = &[
     Keyword {
         name: "queue",
         handler: timeout(Some(|t| &mut t.queue), false, true),
-        uses: Use::Runs(&[("Timeouts.queue", "proxy.rs")]),
+        uses: Use::Runs(&[("Timeouts.queue", "attempt.rs")]),
     },
     Keyword {
         name: "http-request",

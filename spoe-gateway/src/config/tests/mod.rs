@@ -7,4 +7,5 @@ mod haproxy_agrees;
 mod keywords;
 mod model;
 mod servers;
+mod spop_mode;
 mod tls;
