@@ -244,6 +244,9 @@ pub(crate) struct BindConf {
     /// `proto h2`: HTTP/2 whatever ALPN says (on a clear-text bind: prior
     /// knowledge).
     pub(crate) h2: bool,
+    /// `accept-proxy`: a PROXY protocol header (v1 or v2) comes first and says the client's
+    /// addresses (`crate::proxy_proto::recv`).
+    pub(crate) accept_proxy: bool,
 }
 
 impl Default for Global {

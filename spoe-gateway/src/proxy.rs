@@ -42,6 +42,9 @@ const UNKNOWN_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
 /// Per-connection state shared by its requests.
 #[derive(Debug)]
 pub(crate) struct Session {
+    /// The address it was accepted on, which names its frontend (`local()` may be another:
+    /// the one a PROXY header announced).
+    pub(crate) listener: SocketAddr,
     /// What the fetches read of the connection (its addresses among it), and its `sess.`
     /// variables.
     pub(crate) conn: spoe_http::ConnectionFacts,
@@ -902,7 +905,7 @@ pub(crate) async fn handle(
     generation: Arc<Generation>,
     metrics: Arc<GatewayMetrics>,
 ) -> Response<Logged<Body>> {
-    let Some(fe) = generation.frontend_for(session.local()) else {
+    let Some(fe) = generation.frontend_for(session.listener) else {
         // The listener belongs to no frontend of this generation (not reached).
         return error_page(503).map(Logged::unlogged);
     };
@@ -951,7 +954,7 @@ async fn handle_txn(
     slot: &mut Option<Txn>,
 ) -> Response<Logged<Body>> {
     let _guard = generation.enter();
-    let Some(fe) = generation.frontend_for(session.local()) else {
+    let Some(fe) = generation.frontend_for(session.listener) else {
         return error_page(503).map(Logged::unlogged);
     };
     let (mut parts, incoming) = req.into_parts();

@@ -1,9 +1,11 @@
 //! The PROXY protocol header written to a server (`server ... send-proxy | send-proxy-v2
 //! [proxy-v2-options authority,unique-id]`), byte for byte as HAProxy 2.6 writes it
 //! (`make_proxy_line()` in `src/connection.c`). One writer for the HTTP path, the TCP path
-//! and the health checks.
+//! and the health checks; the reader of `bind ... accept-proxy` is [`recv`].
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+pub(crate) mod recv;
 
 /// `send-proxy` (version 1, text) or `send-proxy-v2` (binary), with the v2 options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,8 +26,25 @@ pub struct ConnectionFacts {
     pub tls: Option<Arc<TlsFacts>>,
     /// The name of the frontend (or `listen` section) that accepted it (`fe_name`).
     pub frontend: Option<Arc<str>>,
+    /// The PROXY header it began with (`bind ... accept-proxy`): `client` and `local` are
+    /// then the header's addresses, and this keeps the connection's own.
+    pub proxy: Option<Arc<ReceivedProxy>>,
     /// What the requests of the connection share.
     session: Arc<Session>,
+}
+
+/// What a connection's PROXY header said beyond its addresses, and the connection's own
+/// addresses (`fc_src`, `fc_dst`), which the header's replaced in `src` and `dst`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceivedProxy {
+    /// The connection's own source address.
+    pub client: Option<SocketAddr>,
+    /// The connection's own destination address.
+    pub local: Option<SocketAddr>,
+    /// `PP2_TYPE_AUTHORITY` (`fc_pp_authority`).
+    pub authority: Option<Vec<u8>>,
+    /// `PP2_TYPE_UNIQUE_ID` (`fc_pp_unique_id`).
+    pub unique_id: Option<Vec<u8>>,
 }
 
 /// The client session: its `sess.` variables, and whether its `on-client-session` event ran.
@@ -45,6 +62,7 @@ impl ConnectionFacts {
             local: Some(local),
             tls: None,
             frontend: None,
+            proxy: None,
             session: Arc::default(),
         }
     }
@@ -56,6 +74,7 @@ impl ConnectionFacts {
             local: None,
             tls: None,
             frontend: None,
+            proxy: None,
             session: Arc::default(),
         }
     }

@@ -58,7 +58,7 @@ mod vars;
 #[cfg(feature = "tls")]
 pub use agent_tls::{AgentTls, AgentTlsError};
 pub use captures::Captures;
-pub use conn::ConnectionFacts;
+pub use conn::{ConnectionFacts, ReceivedProxy};
 pub use exchange::Exchange;
 pub use layer::{
     BodyPolicy, FailureMode, LayerError, SpoeBody, SpoeGroups, SpoeLayer, SpoeLayerBuilder,

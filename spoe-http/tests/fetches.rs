@@ -65,12 +65,19 @@ fn fixture() -> Fixture {
     cert.sha1 = Bytes::from_static(&[0xaa; 20]);
     cert.der = Bytes::from_static(b"0");
     tls.client_cert = Some(cert);
-    let conn = ConnectionFacts::tcp(
+    let mut conn = ConnectionFacts::tcp(
         "192.0.2.7:50000".parse().unwrap(),
         "[::ffff:10.0.0.1]:443".parse().unwrap(),
     )
     .with_tls(tls)
     .with_frontend("fe-web");
+    // It began with a PROXY header: `src`/`dst` above are the header's.
+    conn.proxy = Some(Arc::new(spoe_http::ReceivedProxy {
+        client: Some("127.0.0.1:40000".parse().unwrap()),
+        local: Some("127.0.0.2:8443".parse().unwrap()),
+        authority: Some(b"example.test".to_vec()),
+        unique_id: Some(b"uid-1".to_vec()),
+    }));
     let mut vars = Vars::default();
     vars.set("txn.t.x", Some(Sample::Int(3)));
     Fixture {
@@ -345,4 +352,30 @@ fn absolute_targets_and_hashes() {
     assert_eq!(&with_src[..4], &hash);
     assert_eq!(&with_src[4..], &[192, 0, 2, 7]);
     assert_ne!(s("url32"), s("base32"), "url32 hashes the query too");
+}
+
+#[test]
+fn fc_fetches_read_the_connection_and_its_proxy_header() {
+    let f = fixture();
+    let x = f.at_request();
+    let ip = |s: &str| Some(Sample::Ipv4(s.parse().unwrap()));
+    let eval = |e: &str| expr(e).eval(&x);
+    assert_eq!(eval("src"), ip("192.0.2.7"));
+    assert_eq!(eval("fc_src"), ip("127.0.0.1"));
+    assert_eq!(eval("fc_src_port"), Some(Sample::Int(40000)));
+    assert_eq!(eval("fc_dst"), ip("127.0.0.2"));
+    assert_eq!(eval("fc_dst_port"), Some(Sample::Int(8443)));
+    assert_eq!(eval("fc_rcvd_proxy"), Some(Sample::Bool(true)));
+    assert_eq!(eval("fc_pp_authority"), Some(Sample::str("example.test")));
+    assert_eq!(eval("fc_pp_unique_id"), Some(Sample::str("uid-1")));
+    // Without a header: the connection's addresses, no TLV, `fc_rcvd_proxy` false.
+    let plain = ConnectionFacts::tcp(
+        "192.0.2.7:50000".parse().unwrap(),
+        "10.0.0.1:443".parse().unwrap(),
+    );
+    let x = Exchange::new(&f.request).conn(&plain);
+    let eval = |e: &str| expr(e).eval(&x);
+    assert_eq!(eval("fc_src"), ip("192.0.2.7"));
+    assert_eq!(eval("fc_rcvd_proxy"), Some(Sample::Bool(false)));
+    assert_eq!(eval("fc_pp_authority"), None);
 }

@@ -243,7 +243,7 @@ pub(super) fn bind_options(
                 left_at.push(i);
                 i += 1;
             }
-            "v6only" | "v4v6" => left_at.push(i),
+            "v6only" | "v4v6" | "accept-proxy" => left_at.push(i),
             "crt" | "crt-list" | "proto" => {
                 let Some(arg) = arg else {
                     diag.error_msg(
@@ -306,7 +306,14 @@ pub(super) fn bind_options(
         }
         Some(ssl_word) => load(&spec, ssl_word.span(), bases, diag),
     };
-    (BindConf { tls, h2 }, left_at)
+    (
+        BindConf {
+            tls,
+            h2,
+            accept_proxy: false,
+        },
+        left_at,
+    )
 }
 
 /// Reads every certificate of a TLS bind line; errors and warnings point at

@@ -76,6 +76,8 @@ pub struct GatewayMetrics {
     processing: Family<TimeLabels, Histogram>,
     queue: Family<TimeLabels, Histogram>,
     handshakes: Family<HandshakeLabels, Counter>,
+    /// PROXY headers of `bind ... accept-proxy` (the same labels: frontend and result).
+    proxy_headers: Family<HandshakeLabels, Counter>,
     /// Live configuration generations.
     pub generations: Gauge,
     /// Successful reloads.
@@ -175,6 +177,7 @@ impl GatewayMetrics {
         let processing = Family::<TimeLabels, Histogram>::new_with_constructor(time_buckets);
         let queue = Family::<TimeLabels, Histogram>::new_with_constructor(time_buckets);
         let handshakes = Family::<HandshakeLabels, Counter>::default();
+        let proxy_headers = Family::<HandshakeLabels, Counter>::default();
         let generations = Gauge::default();
         let reloads = Counter::default();
         let reload_failures = Counter::default();
@@ -207,6 +210,13 @@ impl GatewayMetrics {
             handshakes.clone(),
         );
         registry.register(
+            "proxy_headers",
+            "PROXY protocol headers read on 'accept-proxy' binds by frontend and result (received, \
+             or the failure that closed the connection: empty, abort, timeout, truncated, \
+             not_header, bad_header, bad_proto)",
+            proxy_headers.clone(),
+        );
+        registry.register(
             "config_generations",
             "Configuration generations alive",
             generations.clone(),
@@ -231,6 +241,7 @@ impl GatewayMetrics {
             processing,
             queue,
             handshakes,
+            proxy_headers,
             generations,
             reloads,
             reload_failures,
@@ -319,6 +330,16 @@ impl GatewayMetrics {
     /// Counts a TLS handshake of `frontend` that ended as `result`.
     pub(crate) fn handshake(&self, frontend: &str, result: &'static str) {
         self.handshakes
+            .get_or_create(&HandshakeLabels {
+                frontend: frontend.to_owned(),
+                result,
+            })
+            .inc();
+    }
+
+    /// Counts a PROXY header read on an `accept-proxy` bind of `frontend`, as `result`.
+    pub(crate) fn proxy_header(&self, frontend: &str, result: &'static str) {
+        self.proxy_headers
             .get_or_create(&HandshakeLabels {
                 frontend: frontend.to_owned(),
                 result,

@@ -27,11 +27,11 @@ impl Gateway {
         let started = tokio::time::Instant::now();
         let Accepted {
             sock,
-            client,
+            mut client,
             local,
             held,
         } = *accepted;
-        let sock = match tokio::net::TcpStream::from_std(sock) {
+        let mut sock = match tokio::net::TcpStream::from_std(sock) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, %client, "cannot register the connection");
@@ -51,9 +51,11 @@ impl Gateway {
         let bind = frontend.and_then(|f| f.bind_conf(local));
         let h2_forced = bind.is_some_and(|b| b.h2);
         let tls_conf = bind.and_then(|b| b.tls.clone());
+        let accept_proxy = bind.is_some_and(|b| b.accept_proxy);
+        let dont_log_null = frontend.is_some_and(|f| f.log_options.dont_log_null);
         // What a failed handshake's line says: the frontend, the listener's
         // number, where the frontend logs (HAProxy logs it there).
-        let peer = tls_conf.is_some().then(|| {
+        let peer = (tls_conf.is_some() || accept_proxy).then(|| {
             let frontend_name = frontend.map_or("-", |f| f.name.as_str()).to_owned();
             let listener = frontend.map_or(0, |f| {
                 f.binds
@@ -85,6 +87,41 @@ impl Gateway {
             return;
         }
         drop(generation);
+        // `accept-proxy`: the header's addresses replace the connection's (the frontend stays
+        // the one of the address it was accepted on: `local`).
+        if accept_proxy && let Some((frontend_name, listener, log)) = &peer {
+            let header_peer = Peer {
+                client,
+                accepted,
+                frontend: frontend_name,
+                listener: *listener,
+                log: log.clone(),
+            };
+            let read = self.proxy_header(&mut sock, waits.handshake(), &header_peer, dont_log_null);
+            let header = tokio::select! {
+                r = read => r,
+                () = stop.cancelled() => None,
+            };
+            let Some(announced) = header else {
+                // A connection of the frontend, never a session (HAProxy's embryonic one).
+                stats.cum_conn.inc();
+                stats.conn_rate.add();
+                return;
+            };
+            facts.proxy = Some(Arc::new(spoe_http::ReceivedProxy {
+                client: facts.client,
+                local: facts.local,
+                authority: announced.authority,
+                unique_id: announced.unique_id,
+            }));
+            if let Some(src) = announced.src {
+                client = src;
+                facts.client = Some(src);
+            }
+            if let Some(dst) = announced.dst {
+                facts.local = Some(dst);
+            }
+        }
         let counted = Counted::new(stats.clone());
         // Counted where `maxconn` counts it (`%ac`, `%fc`), until the connection ends.
         let levels = &held.slots().0;
@@ -127,7 +164,13 @@ impl Gateway {
             Some(generation) => {
                 let conns = conns.clone();
                 // Boxed: an HTTP connection's task keeps no room for a tcp stream's states.
-                let tcp = self.serve_tcp(generation, stream, &facts, conns, (started, accepted));
+                let tcp = self.serve_tcp(
+                    generation,
+                    stream,
+                    (local, &facts),
+                    conns,
+                    (started, accepted),
+                );
                 match Box::pin(tcp).await {
                     // Its backend is in `mode http`: the connection is HTTP from now on.
                     Some(stream) => stream,
@@ -137,6 +180,7 @@ impl Gateway {
             None => stream,
         };
         let session = Arc::new(Session {
+            listener: local,
             conn: facts,
             session_event_done: AtomicU64::new(0),
             requests: AtomicU64::new(0),

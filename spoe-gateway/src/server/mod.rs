@@ -29,6 +29,7 @@ mod exchange;
 mod http1;
 mod http2;
 mod listen;
+mod proxy_header;
 mod reload;
 mod stop;
 mod stream;
@@ -347,7 +348,7 @@ impl Gateway {
         bytes: u64,
     ) {
         let generation = self.current();
-        let frontend = generation.frontend_for(session.local());
+        let frontend = generation.frontend_for(session.listener);
         if input == Input::Nothing && frontend.is_some_and(|f| f.model.log_options.dont_log_null) {
             return;
         }

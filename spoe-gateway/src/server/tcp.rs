@@ -17,18 +17,18 @@ use crate::model::Mode;
 use crate::tcp;
 
 impl Gateway {
-    /// Serves `stream` on its tcp frontend of `generation`; gives it back when the backend it
-    /// routes to is in `mode http` (HAProxy upgrades such a connection to HTTP).
+    /// Serves `stream`, accepted on the address `listener`, on its tcp frontend of
+    /// `generation`; gives it back when the backend it routes to is in `mode http` (HAProxy
+    /// upgrades such a connection to HTTP).
     pub(super) async fn serve_tcp(
         &self,
         generation: Arc<Generation>,
         stream: ClientStream,
-        facts: &ConnectionFacts,
+        (listener, facts): (std::net::SocketAddr, &ConnectionFacts),
         conns: Arc<ConnCounts>,
         accepted: (Instant, SystemTime),
     ) -> Option<ClientStream> {
-        let local = facts.local?;
-        let Some(frontend) = generation.frontend_for(local) else {
+        let Some(frontend) = generation.frontend_for(listener) else {
             return Some(stream);
         };
         let rules = &frontend.model.tcp_rules;

@@ -66,6 +66,13 @@ fn of_connection(kind: &FetchKind) -> bool {
             | K::SrcPort
             | K::Dst
             | K::DstPort
+            | K::FcSrc
+            | K::FcSrcPort
+            | K::FcDst
+            | K::FcDstPort
+            | K::FcRcvdProxy
+            | K::FcPpAuthority
+            | K::FcPpUniqueId
             | K::FeName
             | K::SslFc
             | K::SslFcSni

@@ -1,5 +1,6 @@
-//! Connection fetches: `src`, `src_port`, `dst`, `dst_port` (`fc_*` are the same here: the
-//! host sees the client connection only), and `fe_name`.
+//! Connection fetches: `src`, `src_port`, `dst`, `dst_port`, their `fc_*` forms (the
+//! connection's own addresses, which differ after a PROXY header), `fc_rcvd_proxy`,
+//! `fc_pp_authority`, `fc_pp_unique_id`, and `fe_name`.
 
 use std::net::SocketAddr;
 
@@ -44,4 +45,51 @@ pub(super) fn dst_port(x: &Exchange<'_>) -> Option<Sample> {
 /// `fe_name`: the frontend that accepted the connection.
 pub(super) fn fe_name(x: &Exchange<'_>) -> Option<Sample> {
     x.connection()?.frontend.as_deref().map(Sample::str)
+}
+
+/// The connection's own addresses: (source, destination).
+fn own(x: &Exchange<'_>) -> Option<(Option<SocketAddr>, Option<SocketAddr>)> {
+    let c = x.connection()?;
+    Some(match &c.proxy {
+        Some(p) => (p.client, p.local),
+        None => (c.client, c.local),
+    })
+}
+
+/// `fc_src`.
+pub(super) fn fc_src(x: &Exchange<'_>) -> Option<Sample> {
+    own(x)?.0.map(ip)
+}
+
+/// `fc_src_port`.
+pub(super) fn fc_src_port(x: &Exchange<'_>) -> Option<Sample> {
+    own(x)?.0.map(port)
+}
+
+/// `fc_dst`.
+pub(super) fn fc_dst(x: &Exchange<'_>) -> Option<Sample> {
+    own(x)?.1.map(ip)
+}
+
+/// `fc_dst_port`.
+pub(super) fn fc_dst_port(x: &Exchange<'_>) -> Option<Sample> {
+    own(x)?.1.map(port)
+}
+
+/// `fc_rcvd_proxy`.
+pub(super) fn fc_rcvd_proxy(x: &Exchange<'_>) -> Option<Sample> {
+    Some(Sample::Bool(x.connection()?.proxy.is_some()))
+}
+
+/// `fc_pp_authority`, `fc_pp_unique_id` (`unique_id`): absent without the TLV.
+pub(super) fn fc_pp_tlv(x: &Exchange<'_>, unique_id: bool) -> Option<Sample> {
+    let p = x.connection()?.proxy.as_ref()?;
+    let value = if unique_id {
+        &p.unique_id
+    } else {
+        &p.authority
+    };
+    value
+        .as_ref()
+        .map(|v| Sample::str(String::from_utf8_lossy(v)))
 }

@@ -52,6 +52,13 @@ fn one(x: &Exchange<'_>, kind: &FetchKind) -> Option<Sample> {
         K::SrcPort => conn::src_port(x),
         K::Dst => conn::dst(x),
         K::DstPort => conn::dst_port(x),
+        K::FcSrc => conn::fc_src(x),
+        K::FcSrcPort => conn::fc_src_port(x),
+        K::FcDst => conn::fc_dst(x),
+        K::FcDstPort => conn::fc_dst_port(x),
+        K::FcRcvdProxy => conn::fc_rcvd_proxy(x),
+        K::FcPpAuthority => conn::fc_pp_tlv(x, false),
+        K::FcPpUniqueId => conn::fc_pp_tlv(x, true),
         K::FeName => conn::fe_name(x),
 
         K::SslFc => tls::ssl_fc(x),

@@ -155,14 +155,28 @@ pub fn is_var_char(c: char) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FetchKind {
-    /// `src`, `fc_src`: the client's address.
+    /// `src`: the client's address (a PROXY header's, or `set-src`'s, when there is one).
     Src,
-    /// `src_port`, `fc_src_port`.
+    /// `src_port`.
     SrcPort,
-    /// `dst`, `fc_dst`: the address the client connected to.
+    /// `dst`: the address the client connected to (a PROXY header's when there is one).
     Dst,
-    /// `dst_port`, `fc_dst_port`.
+    /// `dst_port`.
     DstPort,
+    /// `fc_src`: the client connection's own source address, whatever a PROXY header said.
+    FcSrc,
+    /// `fc_src_port`.
+    FcSrcPort,
+    /// `fc_dst`: the client connection's own destination address.
+    FcDst,
+    /// `fc_dst_port`.
+    FcDstPort,
+    /// `fc_rcvd_proxy`: whether the client connection began with a PROXY header.
+    FcRcvdProxy,
+    /// `fc_pp_authority`: the authority TLV of the PROXY v2 header.
+    FcPpAuthority,
+    /// `fc_pp_unique_id`: the unique ID TLV of the PROXY v2 header.
+    FcPpUniqueId,
     /// `ssl_fc`: whether the client connection uses TLS.
     SslFc,
     /// `ssl_fc_sni`: the server name the client sent in its TLS hello.
@@ -525,6 +539,9 @@ const FETCHES: &[(&str, FetchDef)] = &[
     ("fc_src_port", def(NONE, 0, T::Int, D::Connection)),
     ("dst_port", def(NONE, 0, T::Int, D::Connection)),
     ("fc_dst_port", def(NONE, 0, T::Int, D::Connection)),
+    ("fc_rcvd_proxy", def(NONE, 0, T::Bool, D::Connection)),
+    ("fc_pp_authority", def(NONE, 0, T::Str, D::Connection)),
+    ("fc_pp_unique_id", def(NONE, 0, T::Str, D::Connection)),
     ("ssl_fc", def(NONE, 0, T::Bool, D::Session)),
     ("ssl_fc_sni", def(NONE, 0, T::Str, D::Session)),
     ("ssl_fc_protocol", def(NONE, 0, T::Str, D::Session)),
@@ -691,10 +708,17 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         Ok((str_arg(0), occ))
     };
     let kind = match name {
-        "src" | "fc_src" => FetchKind::Src,
-        "src_port" | "fc_src_port" => FetchKind::SrcPort,
-        "dst" | "fc_dst" => FetchKind::Dst,
-        "dst_port" | "fc_dst_port" => FetchKind::DstPort,
+        "src" => FetchKind::Src,
+        "src_port" => FetchKind::SrcPort,
+        "dst" => FetchKind::Dst,
+        "dst_port" => FetchKind::DstPort,
+        "fc_src" => FetchKind::FcSrc,
+        "fc_src_port" => FetchKind::FcSrcPort,
+        "fc_dst" => FetchKind::FcDst,
+        "fc_dst_port" => FetchKind::FcDstPort,
+        "fc_rcvd_proxy" => FetchKind::FcRcvdProxy,
+        "fc_pp_authority" => FetchKind::FcPpAuthority,
+        "fc_pp_unique_id" => FetchKind::FcPpUniqueId,
         "ssl_fc" => FetchKind::SslFc,
         "ssl_fc_sni" => FetchKind::SslFcSni,
         "ssl_fc_has_sni" => FetchKind::SslFcHasSni,

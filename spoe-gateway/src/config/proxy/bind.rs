@@ -1,7 +1,7 @@
 //! `bind` lines (`bind_parse_*()` in `src/listener.c`, `src/cfgparse-listen.c`): addresses,
 //! with environment variables expanded as HAProxy's `str2sa_range()` does, and the options after
 //! them: TLS and `proto h2` (read by `config/ssl.rs`), `maxconn` (enforced by
-//! `crate::limits`), `v6only` and `v4v6` run; `name` is read (it names the listener in
+//! `crate::limits`), `accept-proxy` (`server/proxy_header.rs`), `v6only` and `v4v6` run; `name` is read (it names the listener in
 //! HAProxy's stats and CLI only); any other is refused by name.
 
 use std::net::SocketAddr;
@@ -16,6 +16,7 @@ use crate::config::ssl;
 
 /// The `bind` options the gateway runs (the others HAProxy 2.6 has are refused by name).
 pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &[
+    "accept-proxy",
     "alpn",
     "ca-file",
     "crl-file",
@@ -77,8 +78,11 @@ impl Lowerer<'_, '_> {
             global: &self.ssl,
         };
         let options = line.words.get(2..).unwrap_or_default();
-        let (conf, left_at) = ssl::bind_options(options, bases, self.diag);
-        if conf.tls.is_some() || conf.h2 {
+        let (mut conf, left_at) = ssl::bind_options(options, bases, self.diag);
+        conf.accept_proxy = left_at
+            .iter()
+            .any(|&i| options[i].as_str() == "accept-proxy");
+        if conf.tls.is_some() || conf.h2 || conf.accept_proxy {
             let conf = Arc::new(conf);
             p.bind_confs
                 .extend(addrs.iter().map(|a| (*a, conf.clone())));
