@@ -82,12 +82,12 @@ pub(crate) fn mark_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
     headers.insert(UPGRADE, protocol);
 }
 
-/// Where a request to `server` goes (`alloc_dst_address()` in `src/backend.c`): an
-/// unspecified server address (`0.0.0.0`, `::`) takes the address the client connected to,
-/// and a mapped port the port it connected to plus the offset (modulo 65536, as HAProxy's
-/// 16-bit port).
-pub(crate) fn server_target(server: &Server, dst: Option<SocketAddr>) -> SocketAddr {
-    let mut addr = server.addr;
+/// Where a request to `server`, at `addr` now, goes (`alloc_dst_address()` in
+/// `src/backend.c`): an unspecified server address (`0.0.0.0`, `::`) takes the address the
+/// client connected to, and a mapped port the port it connected to plus the offset (modulo
+/// 65536, as HAProxy's 16-bit port).
+pub(crate) fn server_target(server: &Server, addr: SocketAddr, dst: Option<SocketAddr>) -> SocketAddr {
+    let mut addr = addr;
     let Some(dst) = dst else {
         return addr;
     };
@@ -102,7 +102,7 @@ pub(crate) fn server_target(server: &Server, dst: Option<SocketAddr>) -> SocketA
 }
 
 /// Whether `ip` is in `net` (`ipcmp2net()`: an address of the other family never is).
-fn in_net(ip: IpAddr, net: &Net) -> bool {
+pub(crate) fn in_net(ip: IpAddr, net: &Net) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), Net::V4(addr, mask)) => a & *mask == *addr,
         (IpAddr::V6(a), Net::V6(addr, len)) => {

@@ -41,6 +41,7 @@ mod pages;
 pub mod process;
 mod proxy;
 mod proxy_proto;
+mod resolve;
 mod rewrite;
 mod runtime_api;
 pub mod server;

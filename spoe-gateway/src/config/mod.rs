@@ -224,6 +224,7 @@ mod process;
 mod proxy;
 mod reach;
 mod replies;
+mod resolvers;
 mod rewrites;
 mod ssl;
 mod stats_socket;
@@ -320,6 +321,7 @@ impl GatewayConfig {
             match section.kind {
                 Kind::Global => lw.global_section(section),
                 Kind::Peers => lw.peers_section(section),
+                Kind::Resolvers => lw.resolvers_section(section),
                 Kind::Unsupported(keyword) => lw.diag.error_msg(
                     section.span().clone(),
                     format!("'{keyword}' sections are not supported by the gateway"),

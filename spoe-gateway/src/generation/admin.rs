@@ -35,8 +35,9 @@ impl BackendRt {
         let was = self.usable();
         let before = server.admin.state();
         server.admin.set_state(state);
-        if (before == Admin::Maint) != (state == Admin::Maint) {
-            server.counters.state_changed(state != Admin::Maint);
+        let after = server.admin.state();
+        if (before == Admin::Maint) != (after == Admin::Maint) {
+            server.counters.state_changed(after != Admin::Maint);
         }
         if state == Admin::Maint {
             // HAProxy stops the server: its health starts from zero (checks raise it again).
