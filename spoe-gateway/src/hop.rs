@@ -86,7 +86,11 @@ pub(crate) fn mark_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
 /// `src/backend.c`): an unspecified server address (`0.0.0.0`, `::`) takes the address the
 /// client connected to, and a mapped port the port it connected to plus the offset (modulo
 /// 65536, as HAProxy's 16-bit port).
-pub(crate) fn server_target(server: &Server, addr: SocketAddr, dst: Option<SocketAddr>) -> SocketAddr {
+pub(crate) fn server_target(
+    server: &Server,
+    addr: SocketAddr,
+    dst: Option<SocketAddr>,
+) -> SocketAddr {
     let mut addr = addr;
     let Some(dst) = dst else {
         return addr;

@@ -34,7 +34,12 @@ impl Lowerer<'_, '_> {
         if !self.check_name(name, "resolvers section") {
             return;
         }
-        if self.global.resolvers.iter().any(|r| r.name == name.as_str()) {
+        if self
+            .global
+            .resolvers
+            .iter()
+            .any(|r| r.name == name.as_str())
+        {
             return self.diag.error_msg(
                 name.span().clone(),
                 format!(
@@ -93,9 +98,7 @@ impl Lowerer<'_, '_> {
                     Some(a) => r.nameservers.push((id.as_str().to_owned(), a)),
                     None => self.diag.error_msg(
                         addr.span().clone(),
-                        format!(
-                            "'nameserver' : invalid address '{text}' (expected IP:PORT, UDP)"
-                        ),
+                        format!("'nameserver' : invalid address '{text}' (expected IP:PORT, UDP)"),
                     ),
                 }
                 self.too_many(line, 2, "nameserver");

@@ -451,8 +451,9 @@ impl Generation {
                                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
                             clients: server_pools(&connector, s, workers),
                             queued: AtomicUsize::new(0),
-                            // HAProxy's: up, and down at the first failure.
-                            health: AtomicU32::new(s.rise),
+                            // HAProxy's: up, and down at the first failure; zero when it
+                            // starts in maintenance for want of an address.
+                            health: AtomicU32::new(if no_address { 0 } else { s.rise }),
                             counters: server_counters,
                             admin: ServerAdmin::new(s.weight, no_address),
                             resolved,

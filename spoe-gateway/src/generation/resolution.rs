@@ -16,6 +16,10 @@ impl Requester for ServerRt {
     fn set_resolution_maint(&self, on: bool) {
         let before = self.admin.state();
         self.admin.set_resolution_maint(on);
+        if on {
+            // As any maintenance, HAProxy stops the server: its health starts from zero.
+            self.health.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
         let after = self.admin.state();
         if before != after {
             self.counters.state_changed(after != super::Admin::Maint);

@@ -98,7 +98,7 @@ impl Generation {
     /// and enforces (`maxconn`).
     pub(crate) fn stats_rows(&self, limits: &ConnLimits) -> Vec<Row> {
         let mut rows = Vec::new();
-        let mut iid = 0u64;
+        let mut iid = self.first_proxy_id() as u64 - 1;
         for f in &self.frontends {
             iid += 1;
             rows.push(frontend_row(f, iid, &limits.frontend(&f.model.name)));

@@ -210,15 +210,26 @@ mod tests {
         assert_eq!(a.choose(0, Some(order[0]), &o, &backends), Choice::Keep);
         // A record that leaves frees its server, which takes what is free.
         let later = Instant::now() + Duration::from_millis(5);
-        a.merge(&[order[1], order[2], ip("127.0.0.9")], later, Duration::ZERO);
-        assert_eq!(a.choose(0, Some(order[0]), &o, &backends), Choice::Move(ip("127.0.0.9")));
+        a.merge(
+            &[order[1], order[2], ip("127.0.0.9")],
+            later,
+            Duration::ZERO,
+        );
+        assert_eq!(
+            a.choose(0, Some(order[0]), &o, &backends),
+            Choice::Move(ip("127.0.0.9"))
+        );
         assert_eq!(a.choose(1, Some(order[1]), &o, &backends), Choice::Keep);
     }
 
     #[test]
     fn the_current_address_wins_among_equals_and_duplicates_need_allow_dup_ip() {
         let mut a = Answers::new(2, 100);
-        a.merge(&[ip("10.0.0.1"), ip("10.0.0.2")], Instant::now(), Duration::ZERO);
+        a.merge(
+            &[ip("10.0.0.1"), ip("10.0.0.2")],
+            Instant::now(),
+            Duration::ZERO,
+        );
         let mut o = opts(Prefer::V6);
         assert_eq!(a.choose(0, Some(ip("10.0.0.2")), &o, &[0, 0]), Choice::Keep);
         let mut b = Answers::new(2, 100);

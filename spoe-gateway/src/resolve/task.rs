@@ -113,7 +113,8 @@ pub(crate) async fn run(section: Arc<Resolvers>, members: Vec<Member>) {
                         Choice::Keep => valid(m, current.is_some()),
                         Choice::Move(ip) => {
                             m.slot.set(Some(ip));
-                            let from = current.map_or_else(|| "(none)".to_owned(), |c| c.to_string());
+                            let from =
+                                current.map_or_else(|| "(none)".to_owned(), |c| c.to_string());
                             tracing::warn!(
                                 "{}: IP changed from '{from}' to '{ip}' by 'DNS answer'.",
                                 m.label

@@ -63,7 +63,11 @@ pub(super) fn reply(bytes: &[u8], id: u16, name: &str, qtype: Qtype, max: usize)
     if m.metadata.id != id || m.metadata.message_type != MessageType::Response {
         return None;
     }
-    let asked = |n: &Name| n.to_ascii().trim_end_matches('.').eq_ignore_ascii_case(name);
+    let asked = |n: &Name| {
+        n.to_ascii()
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(name)
+    };
     Some(match m.metadata.response_code {
         ResponseCode::NXDomain => Reply::Nx,
         ResponseCode::Refused => Reply::Refused,
@@ -116,7 +120,10 @@ mod tests {
             Some(Reply::Valid(vec!["10.0.0.1".parse().unwrap()]))
         );
         assert_eq!(reply(&bytes, 8, "app.test", Qtype::A, 10), None);
-        assert_eq!(reply(&bytes, 7, "app.test", Qtype::Aaaa, 10), Some(Reply::Other));
+        assert_eq!(
+            reply(&bytes, 7, "app.test", Qtype::Aaaa, 10),
+            Some(Reply::Other)
+        );
         let nx = Message::error_msg(7, OpCode::Query, ResponseCode::NXDomain)
             .to_vec()
             .unwrap();

@@ -444,7 +444,7 @@ fn show_servers_state(generation: &Generation, only: Option<&&str>) -> String {
         return "Can't find backend.\n".to_owned();
     }
     let mut out = SERVERS_STATE_HEADER.to_owned();
-    let first_backend_id = generation.frontends.len() + 1;
+    let first_backend_id = generation.first_proxy_id() + generation.frontends.len();
     for (i, b) in backends {
         for (sid, s) in b.servers.iter().enumerate() {
             let _ = writeln!(
@@ -454,7 +454,8 @@ fn show_servers_state(generation: &Generation, only: Option<&&str>) -> String {
                 b.model.name,
                 sid + 1,
                 s.name,
-                s.current_ip().map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+                s.current_ip()
+                    .map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
                 op_state(s),
                 s.admin.bits(),
                 s.admin.weight(),

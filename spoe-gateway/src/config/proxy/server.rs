@@ -3,12 +3,12 @@
 
 use spoe::config::reader::{Line, Word};
 
+use super::server_dns::DNS_SETTINGS;
 use crate::config::addr::parse_server_address;
 use crate::config::grammar::Kind;
 use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, Keyword, Use, arity, find};
 use crate::config::lower::{Lowerer, Proxy, ServerSettings};
 use crate::config::ssl;
-use super::server_dns::DNS_SETTINGS;
 use crate::model::{Balance, Server};
 
 /// The settings of `server` and `default-server` lines the gateway runs (`check` and

@@ -79,7 +79,13 @@ pub(in crate::config) struct Start {
 impl Lowerer<'_, '_> {
     /// Reads the DNS setting `words[*i]` (and its value, `*i` left on it); `false` after an
     /// error.
-    pub(super) fn dns_setting(&mut self, words: &[Word], i: &mut usize, label: &str, s: &mut DnsSettings) -> bool {
+    pub(super) fn dns_setting(
+        &mut self,
+        words: &[Word],
+        i: &mut usize,
+        label: &str,
+        s: &mut DnsSettings,
+    ) -> bool {
         let key = words[*i].as_str();
         let Some(value) = words.get(*i + 1) else {
             self.diag.error_msg(
@@ -224,7 +230,9 @@ impl Lowerer<'_, '_> {
                 InitAddr::None => {
                     self.diag.warn_msg(
                         at.clone(),
-                        format!("'{label}' : could not resolve address '{fqdn}', disabling server."),
+                        format!(
+                            "'{label}' : could not resolve address '{fqdn}', disabling server."
+                        ),
                     );
                     found = true;
                 }
