@@ -37,6 +37,7 @@ mod logtime;
 mod lua;
 pub mod metrics;
 mod model;
+mod net;
 mod pages;
 pub mod process;
 mod proxy;

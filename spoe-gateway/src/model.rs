@@ -397,14 +397,7 @@ pub(crate) struct ForwardFor {
     pub(crate) always: bool,
 }
 
-/// An IPv4 or IPv6 network (`str2net()`, `str62net()`), its address already masked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Net {
-    /// IPv4 address and mask.
-    V4(std::net::Ipv4Addr, std::net::Ipv4Addr),
-    /// IPv6 address and prefix length.
-    V6(std::net::Ipv6Addr, u8),
-}
+pub(crate) use crate::net::Net;
 
 /// The HTTP connection mode of a proxy (`PR_O_HTTP_MODE`: `option http-keep-alive`,
 /// `http-server-close`, `httpclose`; the last one read wins).

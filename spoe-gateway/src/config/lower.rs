@@ -57,7 +57,7 @@ pub(super) struct ServerSettings {
     /// `check-send-proxy`.
     pub(super) check_send_proxy: bool,
     /// `resolvers`, `resolve-*`, `init-addr`.
-    pub(super) dns: super::proxy::DnsSettings,
+    pub(super) dns: super::dns_settings::DnsSettings,
 }
 
 impl Default for ServerSettings {
@@ -82,7 +82,7 @@ impl Default for ServerSettings {
             proxy_authority: false,
             proxy_unique_id: false,
             check_send_proxy: false,
-            dns: super::proxy::DnsSettings::default(),
+            dns: super::dns_settings::DnsSettings::default(),
         }
     }
 }

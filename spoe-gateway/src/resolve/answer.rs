@@ -11,7 +11,9 @@
 //! in maintenance.
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::{Prefer, ServerDns};
 
@@ -132,7 +134,7 @@ impl Answers {
             if preferred {
                 score += 8;
             }
-            if opts.nets.iter().any(|n| crate::hop::in_net(r.ip, n)) {
+            if opts.nets.iter().any(|n| crate::net::in_net(r.ip, n)) {
                 score += 4;
             }
             let taken = self.attached.iter().enumerate().any(|(other, a)| {

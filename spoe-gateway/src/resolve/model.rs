@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::model::Net;
+use crate::net::Net;
 
 /// A `resolvers NAME` section (`cfg_parse_resolvers()` in `src/resolvers.c`).
 #[derive(Debug, Clone, PartialEq, Eq)]

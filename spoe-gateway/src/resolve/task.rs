@@ -106,7 +106,7 @@ pub(crate) async fn run(section: Arc<Resolvers>, members: Vec<Member>) {
         match outcome {
             Ok(ips) => {
                 last_valid = now;
-                answers.merge(&ips, now.into_std(), section.hold.obsolete);
+                answers.merge(&ips, now, section.hold.obsolete);
                 for (i, m) in members.iter().enumerate() {
                     let current = m.slot.ip();
                     match answers.choose(i, current, &m.dns, &backends) {

@@ -33,7 +33,7 @@ mod unique_id;
 
 pub(super) use option::OPTIONS;
 pub(super) use server::SERVER_SETTINGS;
-pub(super) use server_dns::{DNS_SETTINGS, DnsSettings};
+pub(super) use server_dns::DNS_SETTINGS;
 pub(super) use timeout::TIMEOUTS;
 
 use spoe::config::reader::{Line, Section, Word};

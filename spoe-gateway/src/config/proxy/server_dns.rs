@@ -11,9 +11,9 @@ use spoe::config::reader::Word;
 
 use super::conn::parse_net;
 use crate::config::addr::{ServerAddress, resolve_libc};
+use crate::config::dns_settings::{DnsSettings, InitAddr};
 use crate::config::keywords::{Keyword, Use};
 use crate::config::lower::{Lowerer, ServerSettings};
-use crate::model::Net;
 use crate::resolve::{Prefer, ServerDns};
 
 /// The DNS settings of `server` and `default-server` lines.
@@ -44,30 +44,6 @@ pub(in crate::config) const DNS_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.addr", "generation/mod.rs")]),
     },
 ];
-
-/// One `init-addr` method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(in crate::config) enum InitAddr {
-    /// `last`: the address a server state file kept (a reload starts from the last answer).
-    Last,
-    /// `libc`: the system's resolver.
-    Libc,
-    /// `none`: no address; the server starts in maintenance.
-    None,
-    /// An IP address.
-    Ip(IpAddr),
-}
-
-/// What `server` lines say about resolving their host name.
-#[derive(Debug, Clone, Default)]
-pub(in crate::config) struct DnsSettings {
-    pub(in crate::config) resolvers: Option<(String, Span)>,
-    pub(in crate::config) prefer: Prefer,
-    pub(in crate::config) allow_dup_ip: bool,
-    pub(in crate::config) nets: Vec<Net>,
-    /// `None`: HAProxy's default, `last,libc`.
-    pub(in crate::config) init_addr: Option<Vec<InitAddr>>,
-}
 
 /// Where a server starts.
 pub(in crate::config) struct Start {
