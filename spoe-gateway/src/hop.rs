@@ -8,7 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use hyper::HeaderMap;
 use hyper::header::{CONNECTION, HeaderValue, UPGRADE};
 
-use crate::model::{Backend, Frontend, HttpMode, Net, Server};
+use crate::model::{Backend, Frontend, HttpMode, Server};
+use crate::net::in_net;
 
 /// The headers of one hop, never forwarded.
 pub(crate) const HOP_BY_HOP: &[&str] = &[
@@ -82,12 +83,16 @@ pub(crate) fn mark_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
     headers.insert(UPGRADE, protocol);
 }
 
-/// Where a request to `server` goes (`alloc_dst_address()` in `src/backend.c`): an
-/// unspecified server address (`0.0.0.0`, `::`) takes the address the client connected to,
-/// and a mapped port the port it connected to plus the offset (modulo 65536, as HAProxy's
-/// 16-bit port).
-pub(crate) fn server_target(server: &Server, dst: Option<SocketAddr>) -> SocketAddr {
-    let mut addr = server.addr;
+/// Where a request to `server`, at `addr` now, goes (`alloc_dst_address()` in
+/// `src/backend.c`): an unspecified server address (`0.0.0.0`, `::`) takes the address the
+/// client connected to, and a mapped port the port it connected to plus the offset (modulo
+/// 65536, as HAProxy's 16-bit port).
+pub(crate) fn server_target(
+    server: &Server,
+    addr: SocketAddr,
+    dst: Option<SocketAddr>,
+) -> SocketAddr {
+    let mut addr = addr;
     let Some(dst) = dst else {
         return addr;
     };
@@ -99,18 +104,6 @@ pub(crate) fn server_target(server: &Server, dst: Option<SocketAddr>) -> SocketA
         addr.set_port(u16::try_from(port).unwrap_or_default());
     }
     addr
-}
-
-/// Whether `ip` is in `net` (`ipcmp2net()`: an address of the other family never is).
-fn in_net(ip: IpAddr, net: &Net) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(a), Net::V4(addr, mask)) => a & *mask == *addr,
-        (IpAddr::V6(a), Net::V6(addr, len)) => {
-            let bits = u128::MAX.checked_shl(128 - u32::from(*len)).unwrap_or(0);
-            u128::from(a) & bits == u128::from(*addr)
-        }
-        _ => false,
-    }
 }
 
 /// `option forwardfor` of the frontend or the backend: the client's address in the

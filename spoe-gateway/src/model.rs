@@ -166,6 +166,8 @@ pub(crate) struct Global {
     pub(crate) stats_maxconn: usize,
     /// `daemon`, `user`/`uid`, `group`/`gid`, `chroot`: what the process becomes at start.
     pub(crate) process: Process,
+    /// `resolvers` sections, in order.
+    pub(crate) resolvers: Vec<Arc<crate::resolve::Resolvers>>,
 }
 
 /// What `global` makes of the process at start (`src/haproxy.c`'s `main()` and
@@ -264,6 +266,7 @@ impl Default for Global {
             stats_timeout: DEFAULT_STATS_TIMEOUT,
             stats_maxconn: DEFAULT_STATS_MAXCONN,
             process: Process::default(),
+            resolvers: Vec::new(),
         }
     }
 }
@@ -397,14 +400,7 @@ pub(crate) struct ForwardFor {
     pub(crate) always: bool,
 }
 
-/// An IPv4 or IPv6 network (`str2net()`, `str62net()`), its address already masked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Net {
-    /// IPv4 address and mask.
-    V4(std::net::Ipv4Addr, std::net::Ipv4Addr),
-    /// IPv6 address and prefix length.
-    V6(std::net::Ipv6Addr, u8),
-}
+pub(crate) use crate::net::Net;
 
 /// The HTTP connection mode of a proxy (`PR_O_HTTP_MODE`: `option http-keep-alive`,
 /// `http-server-close`, `httpclose`; the last one read wins).
@@ -930,6 +926,11 @@ pub(crate) struct Server {
     pub(crate) send_proxy: Option<crate::proxy_proto::SendProxy>,
     /// `check-send-proxy`: its health checks send the header even with `port` or `addr`.
     pub(crate) check_send_proxy: bool,
+    /// The host name of its address (HAProxy's `srv->hostname`), when not an IP address.
+    pub(crate) fqdn: Option<String>,
+    /// `resolvers NAME ...`: its address is resolved at run time (`crate::resolve`); `addr`
+    /// is then the first one (`init-addr`), unspecified when it has none.
+    pub(crate) dns: Option<crate::resolve::ServerDns>,
 }
 
 /// What a `server` line says about its health checks and its role beyond `check inter rise

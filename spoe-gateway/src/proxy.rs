@@ -1282,7 +1282,7 @@ async fn handle_txn(
     // then, goes again.
     let (upstream, queue_time, sent_at, _slot) = loop {
         let server = &be.servers[si];
-        pending.get().server_addr = Some(server.addr);
+        pending.get().server_addr = Some(server.addr_now());
         // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
         // (HAProxy's default for it is `timeout connect`), then get a 503.
         let queued_at = Instant::now();
@@ -1496,7 +1496,7 @@ async fn forward(
     server_timeout: Option<Duration>,
     server_conn: &hop::ServerConnection,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
-    let addr = hop::server_target(&server.model, txn.conn.local);
+    let addr = server.target(txn.conn.local);
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
     let path = txn
         .request

@@ -831,15 +831,15 @@ backend app
 userlist admins
     user admin insecure-password secret
 [scope]
-resolvers dns
-    nameserver ns1 127.0.0.1:53
+mailers mta
+    mailer smtp1 127.0.0.1:25
 frontend web
     mode http
     bind :80
 ",
         errors: &[
             "parsing [haproxy.cfg:1:1] : 'userlist' sections are not supported by the gateway",
-            "parsing [haproxy.cfg:4:1] : 'resolvers' sections are not supported by the gateway",
+            "parsing [haproxy.cfg:4:1] : 'mailers' sections are not supported by the gateway",
         ],
         warnings: &[
             "parsing [haproxy.cfg:3:1] : '[scope]' is accepted and ignored: scopes only select sections of SPOE files",

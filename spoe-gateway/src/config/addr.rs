@@ -54,20 +54,44 @@ pub(super) fn parse_addresses(
     parsed.map(|(addrs, _)| addrs)
 }
 
-/// A `server` address: the address, and for a mapped port (none, or `+N`/`-N`) the offset
-/// added to the client's destination port (the address's port is then 0).
+/// A `server` address as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ServerAddress {
+    /// The address; unspecified (`0.0.0.0`) with its port when `fqdn` names it.
+    pub(super) addr: SocketAddr,
+    /// For a mapped port (none, or `+N`/`-N`), the offset added to the client's destination
+    /// port (the address's port is then 0).
+    pub(super) port_offset: Option<i32>,
+    /// A host name rather than an IP address: resolved as `init-addr` says (by the server's
+    /// reader), and at run time with `resolvers`.
+    pub(super) fqdn: Option<String>,
+}
+
+/// Parses a `server` address; a host name is left for the server's `init-addr` to resolve.
 pub(super) fn parse_server_address(
     word: &Word,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(SocketAddr, Option<i32>), AddrError> {
+) -> Result<ServerAddress, AddrError> {
     let expanded = expand(word, env)?;
-    let parsed = match expanded {
-        Cow::Borrowed(text) => parse_text(text, AddrUse::Server),
-        Cow::Owned(text) => parse_text(&text, AddrUse::Server).map_err(|(_, msg)| (0, msg)),
+    let mut fqdn = None;
+    let mut out = Vec::new();
+    let parsed = parse_one(&expanded, 0, AddrUse::Server, &mut out, Some(&mut fqdn));
+    let port_offset = match expanded {
+        Cow::Borrowed(_) => parsed?,
+        Cow::Owned(_) => parsed.map_err(|(_, msg)| (0, msg))?,
     };
-    let (addrs, offset) = parsed?;
-    let addr = addrs.first().copied().ok_or((0, String::new()))?;
-    Ok((addr, offset))
+    let addr = out.first().copied().ok_or((0, String::new()))?;
+    Ok(ServerAddress {
+        addr,
+        port_offset,
+        fqdn,
+    })
+}
+
+/// Resolves a server's host name with the system's resolver (`init-addr libc`): the first
+/// address.
+pub(super) fn resolve_libc(host: &str, port: u16) -> Option<IpAddr> {
+    resolve(host, port, Family::Any)
 }
 
 /// `word` with its environment variables expanded; an empty result is an error.
@@ -97,18 +121,20 @@ fn parse_text(text: &str, usage: AddrUse) -> Result<(Vec<SocketAddr>, Option<i32
         AddrUse::Server => vec![text],
     };
     for element in elements {
-        mapped = parse_one(element, offset, usage, &mut out)?;
+        mapped = parse_one(element, offset, usage, &mut out, None)?;
         offset += element.len() + 1;
     }
     Ok((out, mapped))
 }
 
-/// Parses one address into `out`; for a server's mapped port, returns its offset.
+/// Parses one address into `out`; for a server's mapped port, returns its offset. With
+/// `name`, a host name is not resolved: it goes there, and the address is unspecified.
 fn parse_one(
     element: &str,
     offset: usize,
     usage: AddrUse,
     out: &mut Vec<SocketAddr>,
+    name: Option<&mut Option<String>>,
 ) -> Result<Option<i32>, AddrError> {
     let (family, rest, rest_at) = match element.find('@') {
         Some(at) => {
@@ -167,9 +193,13 @@ fn parse_one(
         parse_ports(port_text, port_at, element, usage)?
     };
     let ip = parse_host(host, family, element, rest_at)?;
-    let ip = match ip {
-        Some(ip) => ip,
-        None => resolve(host, low, family).ok_or_else(|| {
+    let ip = match (ip, name) {
+        (Some(ip), _) => ip,
+        (None, Some(name)) => {
+            *name = Some(host.to_owned());
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        }
+        (None, None) => resolve(host, low, family).ok_or_else(|| {
             (
                 rest_at,
                 format!("invalid address: '{host}' in '{element}' (not an IP address, and the name does not resolve)"),

@@ -21,6 +21,8 @@ pub(super) enum Kind {
     Listen,
     /// `peers`: only the local peer (see `config::peers`).
     Peers,
+    /// `resolvers` (see `config::resolvers`).
+    Resolvers,
     /// A section HAProxy has that the gateway does not run (`userlist`, `peers`...).
     Unsupported(&'static str),
 }
@@ -28,7 +30,6 @@ pub(super) enum Kind {
 /// Section keywords HAProxy 2.6 has that the gateway does not run.
 const UNSUPPORTED_SECTIONS: &[&str] = &[
     "userlist",
-    "resolvers",
     "mailers",
     "program",
     "http-errors",
@@ -66,6 +67,7 @@ impl Kind {
             Self::Backend => "backend",
             Self::Listen => "listen",
             Self::Peers => "peers",
+            Self::Resolvers => "resolvers",
             Self::Unsupported(keyword) => keyword,
         }
     }
@@ -91,6 +93,7 @@ impl Grammar for HaproxyCfg<'_> {
             "backend" => Kind::Backend,
             "listen" => Kind::Listen,
             "peers" => Kind::Peers,
+            "resolvers" => Kind::Resolvers,
             other => Kind::Unsupported(UNSUPPORTED_SECTIONS.iter().find(|s| **s == other)?),
         })
     }

@@ -56,6 +56,8 @@ pub(super) struct ServerSettings {
     pub(super) proxy_unique_id: bool,
     /// `check-send-proxy`.
     pub(super) check_send_proxy: bool,
+    /// `resolvers`, `resolve-*`, `init-addr`.
+    pub(super) dns: super::dns_settings::DnsSettings,
 }
 
 impl Default for ServerSettings {
@@ -80,6 +82,7 @@ impl Default for ServerSettings {
             proxy_authority: false,
             proxy_unique_id: false,
             check_send_proxy: false,
+            dns: super::dns_settings::DnsSettings::default(),
         }
     }
 }

@@ -83,7 +83,10 @@
 //!   port, or with `+N`/`-N`, the client's destination port plus N; `0.0.0.0` the address the
 //!   client connected to: see `crate::hop`; `pool-max-conn`
 //!   defaults to 64, not HAProxy's unlimited; -1 is unlimited), `default-server` with the
-//!   same settings, `balance roundrobin|leastconn`, `[no] option allbackups`, active checks
+//!   same settings, a host name for `ADDR` (`init-addr last,libc,none,IP` says how it
+//!   starts; with `resolvers NAME [resolve-prefer ipv4|ipv6] [resolve-opts ...] [resolve-net
+//!   NETS]` it is resolved again at run time: see `crate::resolve`), `server-template PREFIX
+//!   NUM|LOW-HIGH FQDN[:PORT] [settings]` (`proxy/server_template.rs`), `balance roundrobin|leastconn`, `[no] option allbackups`, active checks
 //!   (`option httpchk [[METH] URI [VER]]`, `http-check send|expect|connect|disable-on-404`,
 //!   `option tcp-check` with `tcp-check connect [port N]`, `timeout check`: see
 //!   `generation/health.rs`), `option spop-check`, `[no] option
@@ -106,6 +109,9 @@
 //!   gateway's own); each with an optional `if|unless COND`.
 //!   Conditions and ACLs are [`spoe::expr`]'s; log-format strings are described in
 //!   [`logformat`](self#log-format-strings).
+//! - `resolvers NAME` sections: `nameserver NAME IP:PORT` (UDP), `parse-resolv-conf`,
+//!   `accepted_payload_size`, `resolve_retries`, `timeout resolve|retry`, `hold
+//!   valid|nx|other|refused|timeout|obsolete` (`resolvers.rs`).
 //! - Stick tables (`crate::sticktable`): `stick-table type ip|ipv6|integer|string [len N]|binary
 //!   [len N] size N [expire D] [nopurge] [peers P] [store ...]` in a frontend, backend or
 //!   `listen` (the table takes the proxy's name; a backend with only a `stick-table` line is a
@@ -211,6 +217,7 @@ mod addr;
 mod check_rules;
 mod cpu_map;
 mod diag;
+mod dns_settings;
 mod environ;
 mod global;
 mod grammar;
@@ -224,6 +231,7 @@ mod process;
 mod proxy;
 mod reach;
 mod replies;
+mod resolvers;
 mod rewrites;
 mod ssl;
 mod stats_socket;
@@ -320,6 +328,7 @@ impl GatewayConfig {
             match section.kind {
                 Kind::Global => lw.global_section(section),
                 Kind::Peers => lw.peers_section(section),
+                Kind::Resolvers => lw.resolvers_section(section),
                 Kind::Unsupported(keyword) => lw.diag.error_msg(
                     section.span().clone(),
                     format!("'{keyword}' sections are not supported by the gateway"),

@@ -14,6 +14,7 @@ use super::keywords::{
     IGNORED_GLOBAL, IGNORED_OPTIONS, IGNORED_PROXY, Use,
 };
 use super::proxy::bind::RUN_BIND_OPTIONS;
+use super::resolvers::RESOLVERS_KEYWORDS;
 use super::ssl::SERVER_TLS_SETTINGS;
 use super::{global, lua, proxy};
 
@@ -134,6 +135,22 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "balance",
         "`roundrobin`, `leastconn`, `source`, `uri [whole]`, `hdr(NAME)` (HAProxy's map-based hash: the same key picks the same server), `random[(N)]` (its own random draws); `static-rr`, `first`, `url_param`, `hash`, `rdp-cookie` and `hash-type` are errors naming them",
     ),
+    (
+        "proxy",
+        "server-template",
+        "A and AAAA records; an SRV name (`_http._tcp.NAME`) is an error",
+    ),
+    (
+        "server",
+        "resolve-opts",
+        "`allow-dup-ip`, `prevent-dup-ip`; `ignore-weight` weighs the servers of SRV records, which the gateway refuses",
+    ),
+    (
+        "server",
+        "init-addr",
+        "`last` reads no server state file (there is none): a reload starts from the running gateway's last answer anyway",
+    ),
+    ("resolvers", "nameserver", "UDP only; `tcp@` is an error"),
     ("bind", "proto", "`h2` and `h1` only"),
     ("server", "proto", "`h2` and `h1` only"),
     (
@@ -317,8 +334,11 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     for (k, _) in HAPROXY_BIND_KEYWORDS {
         add("bind", k, Status::Refused);
     }
-    for k in proxy::SERVER_SETTINGS {
+    for k in proxy::SERVER_SETTINGS.iter().chain(proxy::DNS_SETTINGS) {
         add("server", k.name, of_use("server", k.name, k.uses));
+    }
+    for k in RESOLVERS_KEYWORDS {
+        add("resolvers", k, runs("resolvers", k));
     }
     // The TLS settings need certificate files: config/tests/tls.rs reads each of them.
     for k in SERVER_TLS_SETTINGS {
@@ -358,6 +378,7 @@ fn place_label(place: &str) -> &'static str {
         "timeout" => "`timeout ...`",
         "bind" => "`bind ADDR ...` option",
         "server" => "`server NAME ADDR ...` setting",
+        "resolvers" => "`resolvers` section",
         "http-request" => "`http-request` action",
         "http-response" => "`http-response` action",
         _ => "`http-after-response` action",
@@ -379,6 +400,7 @@ pub fn keyword_table() -> String {
         "timeout",
         "bind",
         "server",
+        "resolvers",
         "http-request",
         "http-response",
         "http-after-response",

@@ -35,8 +35,9 @@ impl BackendRt {
         let was = self.usable();
         let before = server.admin.state();
         server.admin.set_state(state);
-        if (before == Admin::Maint) != (state == Admin::Maint) {
-            server.counters.state_changed(state != Admin::Maint);
+        let after = server.admin.state();
+        if (before == Admin::Maint) != (after == Admin::Maint) {
+            server.counters.state_changed(after != Admin::Maint);
         }
         if state == Admin::Maint {
             // HAProxy stops the server: its health starts from zero (checks raise it again).
@@ -86,10 +87,18 @@ impl BackendRt {
 }
 
 impl super::Generation {
+    /// The statistics id (`iid`, HAProxy's proxy `uuid`) of the first frontend: HAProxy
+    /// numbers its proxies in the file's order, and each `resolvers` section has one (the
+    /// gateway counts them before the frontends, where real files write them), then the
+    /// backends after the frontends.
+    pub(crate) fn first_proxy_id(&self) -> usize {
+        self.config.global.resolvers.len() + 1
+    }
+
     /// The HTTP backend called `name`, or whose statistics id (`iid`) is `#N`.
     pub(crate) fn backend_by_ref(&self, name: &str) -> Option<&BackendRt> {
         if let Some(id) = name.strip_prefix('#').and_then(|n| n.parse::<usize>().ok()) {
-            let index = id.checked_sub(self.frontends.len() + 1)?;
+            let index = id.checked_sub(self.first_proxy_id() + self.frontends.len())?;
             let b = self.config.backends.get(index)?;
             return self.backends.get(&b.name);
         }

@@ -26,28 +26,56 @@ impl Admin {
     }
 }
 
+/// HAProxy's `SRV_ADMF_RMAINT`: in maintenance for want of an address (its name does not
+/// resolve, or `init-addr none`), whatever the runtime API sets.
+const RMAINT: u8 = 0x20;
+
 /// The run-time part of a server's state.
 #[derive(Debug)]
 pub(crate) struct ServerAdmin {
+    /// `Admin::bits()`, with [`RMAINT`].
     state: AtomicU8,
     /// The user weight (`uweight`): the configured one until changed.
     weight: AtomicU32,
 }
 
 impl ServerAdmin {
-    pub(crate) fn new(weight: u32) -> Self {
+    /// Ready with `weight`; in maintenance for want of an address when `no_address`.
+    pub(crate) fn new(weight: u32, no_address: bool) -> Self {
         Self {
-            state: AtomicU8::new(Admin::Ready.bits()),
+            state: AtomicU8::new(if no_address { RMAINT } else { 0 }),
             weight: AtomicU32::new(weight),
         }
     }
 
-    /// The state now.
+    /// The state now (maintenance for want of an address is maintenance).
     pub(crate) fn state(&self) -> Admin {
-        match self.state.load(Ordering::Relaxed) {
-            1 => Admin::Maint,
-            8 => Admin::Drain,
-            _ => Admin::Ready,
+        let bits = self.state.load(Ordering::Relaxed);
+        if bits & (RMAINT | Admin::Maint.bits()) != 0 {
+            Admin::Maint
+        } else if bits & Admin::Drain.bits() != 0 {
+            Admin::Drain
+        } else {
+            Admin::Ready
+        }
+    }
+
+    /// `srv_admin_state` in `show servers state`: the bits set.
+    pub(crate) fn bits(&self) -> u8 {
+        self.state.load(Ordering::Relaxed)
+    }
+
+    /// Whether it is in maintenance for want of an address.
+    pub(crate) fn resolution_maint(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & RMAINT != 0
+    }
+
+    /// Puts it into maintenance for want of an address, or takes it out.
+    pub(super) fn set_resolution_maint(&self, on: bool) {
+        if on {
+            self.state.fetch_or(RMAINT, Ordering::Relaxed);
+        } else {
+            self.state.fetch_and(!RMAINT, Ordering::Relaxed);
         }
     }
 
@@ -56,8 +84,13 @@ impl ServerAdmin {
         self.weight.load(Ordering::Relaxed)
     }
 
+    /// Sets the state the runtime API sets (maintenance for want of an address stays).
     pub(super) fn set_state(&self, state: Admin) {
-        self.state.store(state.bits(), Ordering::Relaxed);
+        let _ = self
+            .state
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some((b & RMAINT) | state.bits())
+            });
     }
 
     pub(super) fn set_weight(&self, weight: u32) {

@@ -85,7 +85,7 @@ pub(crate) struct Plan {
 /// `connect port`, which wins as in HAProxy's `tcpcheck_eval_connect()`).
 fn target(server: &ServerRt, checks: &CheckSpec) -> SocketAddr {
     let probe = &server.model.probe;
-    let ip = probe.addr.unwrap_or_else(|| server.addr.ip());
+    let ip = probe.addr.unwrap_or_else(|| server.addr_now().ip());
     let port = checks
         .port
         .or(probe.port)

@@ -32,6 +32,7 @@ mod admin_state;
 mod agent_tls;
 pub(crate) mod health;
 mod probe;
+mod resolution;
 mod rows;
 mod upstream;
 
@@ -81,6 +82,8 @@ pub(crate) struct ServerRt {
     pub(crate) model: crate::model::Server,
     /// Its state and weight as set at run time.
     pub(crate) admin: ServerAdmin,
+    /// Its address now, for a server resolved at run time (`resolvers`).
+    pub(crate) resolved: Option<Arc<crate::resolve::slot::Slot>>,
 }
 
 /// An HTTP backend at run time.
@@ -98,6 +101,45 @@ impl ServerRt {
     /// The calling worker's connection pool to the server.
     pub(crate) fn client(&self) -> &ServerClient {
         self.clients.current()
+    }
+
+    /// Its IP address now: the last answer's for a server resolved at run time; `None` for
+    /// a server named by a host name that has none.
+    pub(crate) fn current_ip(&self) -> Option<std::net::IpAddr> {
+        match &self.resolved {
+            Some(slot) => slot.ip(),
+            None if self.model.fqdn.is_some() && self.addr.ip().is_unspecified() => None,
+            None => Some(self.addr.ip()),
+        }
+    }
+
+    /// Its address now (the configured one, or the last answer's: unspecified without one).
+    pub(crate) fn addr_now(&self) -> SocketAddr {
+        match &self.resolved {
+            None => self.addr,
+            Some(slot) => SocketAddr::new(
+                slot.ip()
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+                self.addr.port(),
+            ),
+        }
+    }
+
+    /// Where a connection to it goes for a client that connected to `dst`
+    /// (`crate::hop::server_target`), at its address now.
+    pub(crate) fn target(&self, dst: Option<SocketAddr>) -> SocketAddr {
+        match &self.resolved {
+            None => crate::hop::server_target(&self.model, self.addr, dst),
+            // No address: nowhere to connect to (the server is in maintenance).
+            Some(slot) => match slot.ip() {
+                Some(ip) => crate::hop::server_target(
+                    &self.model,
+                    SocketAddr::new(ip, self.addr.port()),
+                    dst,
+                ),
+                None => SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0),
+            },
+        }
     }
 }
 
@@ -390,6 +432,14 @@ impl Generation {
                             server_counters.clone(),
                             counters.clone(),
                         );
+                        let resolved = s.dns.as_ref().map(|dns| {
+                            let initial = Some(s.addr.ip()).filter(|ip| !ip.is_unspecified());
+                            stats.resolved(&b.name, &s.name, &dns.fqdn, initial)
+                        });
+                        let no_address = match &resolved {
+                            Some(slot) => slot.ip().is_none(),
+                            None => s.fqdn.is_some() && s.addr.ip().is_unspecified(),
+                        };
                         Arc::new(ServerRt {
                             name: s.name.clone(),
                             addr: s.addr,
@@ -401,10 +451,12 @@ impl Generation {
                                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
                             clients: server_pools(&connector, s, workers),
                             queued: AtomicUsize::new(0),
-                            // HAProxy's: up, and down at the first failure.
-                            health: AtomicU32::new(s.rise),
+                            // HAProxy's: up, and down at the first failure; zero when it
+                            // starts in maintenance for want of an address.
+                            health: AtomicU32::new(if no_address { 0 } else { s.rise }),
                             counters: server_counters,
-                            admin: ServerAdmin::new(s.weight),
+                            admin: ServerAdmin::new(s.weight, no_address),
+                            resolved,
                             model: s.clone(),
                         })
                     })
@@ -437,6 +489,7 @@ impl Generation {
             None,
         ));
         purge_tables(&mut checks, &tables);
+        resolution::start(&config, &backends, &mut checks);
         let declared_proc_vars = Arc::new(config.declared_proc_vars());
         let sets_log_level = config.lua.is_some() || config.sets_log_level();
         let generation = Self {

@@ -98,7 +98,7 @@ impl Generation {
     /// and enforces (`maxconn`).
     pub(crate) fn stats_rows(&self, limits: &ConnLimits) -> Vec<Row> {
         let mut rows = Vec::new();
-        let mut iid = 0u64;
+        let mut iid = self.first_proxy_id() as u64 - 1;
         for f in &self.frontends {
             iid += 1;
             rows.push(frontend_row(f, iid, &limits.frontend(&f.model.name)));
@@ -219,6 +219,7 @@ fn server_row(b: &BackendRt, s: &ServerRt, iid: u64, sid: u64) -> Row {
         row.num(Field::Slim, max as u64);
     }
     let status = match (s.admin.state(), m.check, up) {
+        (Admin::Maint, _, _) if s.admin.resolution_maint() => "MAINT (resolution)",
         (Admin::Maint, _, _) => "MAINT",
         (Admin::Drain, _, true) => "DRAIN",
         (_, false, _) => "no check",
@@ -236,7 +237,7 @@ fn server_row(b: &BackendRt, s: &ServerRt, iid: u64, sid: u64) -> Row {
     row.num(Field::Bck, u64::from(m.probe.backup));
     row.num(Field::Iid, iid);
     row.num(Field::Sid, sid);
-    row.set(Field::Addr, Value::Str(s.addr.to_string()));
+    row.set(Field::Addr, Value::Str(s.addr_now().to_string()));
     if m.check {
         let check = c.check();
         row.check = Some(check.status);

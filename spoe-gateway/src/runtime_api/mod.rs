@@ -444,19 +444,20 @@ fn show_servers_state(generation: &Generation, only: Option<&&str>) -> String {
         return "Can't find backend.\n".to_owned();
     }
     let mut out = SERVERS_STATE_HEADER.to_owned();
-    let first_backend_id = generation.frontends.len() + 1;
+    let first_backend_id = generation.first_proxy_id() + generation.frontends.len();
     for (i, b) in backends {
         for (sid, s) in b.servers.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 - {} - 0 0 - - 0",
+                "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 {} {} - 0 0 - - 0",
                 first_backend_id + i,
                 b.model.name,
                 sid + 1,
                 s.name,
-                s.addr.ip(),
+                s.current_ip()
+                    .map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
                 op_state(s),
-                s.admin.state().bits(),
+                s.admin.bits(),
                 s.admin.weight(),
                 s.model.weight,
                 s.counters.last_change_age(),
@@ -464,6 +465,7 @@ fn show_servers_state(generation: &Generation, only: Option<&&str>) -> String {
                 check_result(s),
                 s.health.load(std::sync::atomic::Ordering::Relaxed),
                 if s.model.check { 6 } else { 0 },
+                s.model.fqdn.as_deref().unwrap_or("-"),
                 s.addr.port(),
             );
         }

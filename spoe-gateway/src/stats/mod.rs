@@ -48,6 +48,8 @@ pub struct StatsRegistry {
     frontends: Mutex<HashMap<String, Arc<Counters>>>,
     backends: Mutex<HashMap<String, Arc<Counters>>>,
     servers: Mutex<HashMap<(String, String), Arc<Counters>>>,
+    /// The addresses of the servers resolved at run time, by backend and server name.
+    resolved: crate::resolve::slot::Slots,
 }
 
 fn entry<K: Eq + std::hash::Hash>(map: &Mutex<HashMap<K, Arc<Counters>>>, key: K) -> Arc<Counters> {
@@ -74,6 +76,18 @@ impl StatsRegistry {
         entry(&self.servers, (backend.to_owned(), server.to_owned()))
     }
 
+    /// The address of server `server` of backend `backend`, resolved from `fqdn` at run
+    /// time: the last answer of an earlier generation for the same name, else `initial`.
+    pub(crate) fn resolved(
+        &self,
+        backend: &str,
+        server: &str,
+        fqdn: &str,
+        initial: Option<std::net::IpAddr>,
+    ) -> Arc<crate::resolve::slot::Slot> {
+        self.resolved.get(backend, server, fqdn, initial)
+    }
+
     /// Forgets the objects a configuration no longer has (their counters
     /// start from zero if they come back), so that names come and go
     /// without the registry growing.
@@ -89,5 +103,6 @@ impl StatsRegistry {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|(b, s), _| servers.contains(&(b.as_str(), s.as_str())));
+        self.resolved.retain(servers);
     }
 }

@@ -250,7 +250,7 @@ async fn connect<'b>(
     loop {
         let server = &*be.servers[si];
         access.server.clone_from(&server.name);
-        let addr = crate::hop::server_target(&server.model, conn.local);
+        let addr = server.target(conn.local);
         access.server_addr = Some(addr);
         let slot = attempt::server_slot(be, server, |ahead| access.server_queue = ahead).await;
         let Ok(slot) = slot else {

@@ -24,6 +24,8 @@ mod option;
 mod routing;
 mod rules;
 mod server;
+mod server_dns;
+mod server_template;
 mod stats;
 mod sticktable;
 mod tcp_rules;
@@ -32,6 +34,7 @@ mod unique_id;
 
 pub(super) use option::OPTIONS;
 pub(super) use server::SERVER_SETTINGS;
+pub(super) use server_dns::DNS_SETTINGS;
 pub(super) use timeout::TIMEOUTS;
 
 use spoe::config::reader::{Line, Section, Word};
@@ -101,6 +104,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "default-server",
         handler: |lw, p, line| lw.server(p, line),
         uses: Use::Read,
+    },
+    Keyword {
+        name: "server-template",
+        handler: |lw, p, line| lw.server(p, line),
+        uses: Use::Runs(&[("Backend.servers", "generation/mod.rs")]),
     },
     Keyword {
         name: "cookie",

@@ -3,6 +3,7 @@
 
 use spoe::config::reader::{Line, Word};
 
+use super::server_dns::DNS_SETTINGS;
 use crate::config::addr::parse_server_address;
 use crate::config::grammar::Kind;
 use crate::config::keywords::{HAPROXY_SERVER_KEYWORDS, Keyword, Use, arity, find};
@@ -157,6 +158,9 @@ impl Lowerer<'_, '_> {
                 ),
             );
         }
+        if kw == "server-template" {
+            return self.server_template(p, line);
+        }
         if is_default {
             let mut settings = p.server_settings.clone();
             if self.server_settings(&line.words[1..], kw, &mut settings) {
@@ -173,47 +177,65 @@ impl Lowerer<'_, '_> {
         if !self.check_name(name, "server") {
             return;
         }
-        if let Some((_, first)) = p.servers.iter().find(|(s, _)| s.name == name.as_str()) {
+        self.add_server(p, name.as_str(), name.span(), addr, &line.words[3..]);
+    }
+
+    /// Adds server `name` (at `at`) at `addr` with the settings `words` to `p`; `false` after
+    /// an error.
+    pub(super) fn add_server(
+        &mut self,
+        p: &mut Proxy,
+        name: &str,
+        at: &spoe::config::Span,
+        addr: &Word,
+        words: &[Word],
+    ) -> bool {
+        if let Some((_, first)) = p.servers.iter().find(|(s, _)| s.name == name) {
             let msg = format!(
                 "{} '{}' : another server named '{}' was already defined at {first}, please use distinct names",
                 p.kind.keyword(),
                 p.name,
-                name.as_str()
+                name
             );
-            return self.diag.error_msg(name.span().clone(), msg);
+            self.diag.error_msg(at.clone(), msg);
+            return false;
         }
-        let label = format!("server {}", name.as_str());
-        let (addr, port_offset) = match parse_server_address(addr, &|name| self.env_var(name)) {
+        let label = format!("server {name}");
+        let address = match parse_server_address(addr, &|name| self.env_var(name)) {
             Ok(a) => a,
-            Err((at, msg)) => {
-                return self
-                    .diag
-                    .error_msg(addr.span_at(at), format!("'{label}' : {msg}"));
+            Err((offset, msg)) => {
+                self.diag
+                    .error_msg(addr.span_at(offset), format!("'{label}' : {msg}"));
+                return false;
             }
         };
         let mut settings = p.server_settings.clone();
-        if !self.server_settings(&line.words[3..], &label, &mut settings) {
-            return;
+        if !self.server_settings(words, &label, &mut settings) {
+            return false;
         }
+        let port_offset = address.port_offset;
+        let Some(start) = self.server_start(address, &settings, &label, at) else {
+            return false;
+        };
         let tls = match settings.tls.ssl || settings.check_ssl {
             false => None,
             true => {
-                let at = settings
-                    .ssl_at
-                    .clone()
-                    .unwrap_or_else(|| line.span().clone());
+                let at = settings.ssl_at.clone().unwrap_or_else(|| at.clone());
                 let mut spec = settings.tls.clone();
                 spec.options = spec.options.over(&self.ssl.server_defaults);
                 match crate::tls::UpstreamTls::load(&spec) {
                     Ok(tls) => Some(std::sync::Arc::new(tls)),
-                    Err(e) => return self.diag.error_msg(at, format!("'{label}' : {e}")),
+                    Err(e) => {
+                        self.diag.error_msg(at, format!("'{label}' : {e}"));
+                        return false;
+                    }
                 }
             }
         };
         p.servers.push((
             Server {
-                name: name.as_str().to_owned(),
-                addr,
+                name: name.to_owned(),
+                addr: start.addr,
                 port_offset,
                 check: settings.check,
                 inter: settings.inter,
@@ -241,9 +263,12 @@ impl Lowerer<'_, '_> {
                     },
                 ),
                 check_send_proxy: settings.check_send_proxy,
+                fqdn: start.fqdn,
+                dns: start.dns,
             },
-            name.span().clone(),
+            at.clone(),
         ));
+        true
     }
 
     /// The settings after a server's address; `false` after an error.
@@ -257,6 +282,13 @@ impl Lowerer<'_, '_> {
         let mut ok = true;
         while let Some(word) = words.get(i) {
             let key = word.as_str();
+            if find(DNS_SETTINGS, key).is_some() {
+                if !self.dns_setting(words, &mut i, label, &mut s.dns) {
+                    return false;
+                }
+                i += 1;
+                continue;
+            }
             if find(SERVER_SETTINGS, key).is_none() && !ssl::SERVER_TLS_SETTINGS.contains(&key) {
                 // Every unsupported setting of the line is reported, not the first only: a
                 // known one's arguments are skipped; after an unknown word, nothing can be

@@ -104,6 +104,23 @@ fn every_keyword_runs_or_says_it_is_ignored() {
     runs_are_read(crate::config::proxy::TIMEOUTS, &mut failures);
     runs_are_read(crate::config::proxy::OPTIONS, &mut failures);
     runs_are_read(crate::config::proxy::SERVER_SETTINGS, &mut failures);
+    runs_are_read(crate::config::proxy::DNS_SETTINGS, &mut failures);
+    for keyword in crate::config::proxy::DNS_SETTINGS {
+        let name = keyword.name;
+        let value = match name {
+            "resolvers" => "dns",
+            "resolve-prefer" => "ipv4",
+            "resolve-opts" => "allow-dup-ip,ignore-weight",
+            "resolve-net" => "10.0.0.0/8,fd00::/8",
+            _ => "last,libc",
+        };
+        let resolvers = "resolvers dns\n    nameserver ns1 127.0.0.1:53\n";
+        let text = probe(
+            resolvers,
+            &format!("    server s2 localhost:2 resolvers dns {name} {value}\n"),
+        );
+        accepted(name, &text, None, &mut failures);
+    }
     rows_parse(
         crate::config::proxy::KEYWORDS,
         false,
