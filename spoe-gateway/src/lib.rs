@@ -21,6 +21,7 @@
 
 mod access;
 pub mod affinity;
+mod auth;
 mod balance;
 mod body;
 mod capture;

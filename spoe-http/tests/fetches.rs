@@ -121,6 +121,7 @@ fn call(name: &str) -> String {
         "meth" => "meth(GET)".into(),
         "env" => "env(SPOE_HTTP_TEST_UNSET_VARIABLE)".into(),
         "capture.req.hdr" | "capture.res.hdr" => format!("{name}(0)"),
+        "http_auth" | "http_auth_group" => format!("{name}(users)"),
         other => other.into(),
     }
 }
@@ -147,6 +148,14 @@ fn every_fetch_spoe_parses_has_a_value() {
             "req_ssl_ver",
             "req.payload",
             "payload",
+            // The userlists are the gateway's.
+            "http_auth",
+            "http_auth_group",
+            // With an `Authorization` header only: `authorization_fetches`.
+            "http_auth_type",
+            "http_auth_user",
+            "http_auth_pass",
+            "http_auth_bearer",
         ]
         .contains(&name)
         {
@@ -345,4 +354,33 @@ fn absolute_targets_and_hashes() {
     assert_eq!(&with_src[..4], &hash);
     assert_eq!(&with_src[4..], &[192, 0, 2, 7]);
     assert_ne!(s("url32"), s("base32"), "url32 hashes the query too");
+}
+
+#[test]
+fn authorization_fetches() {
+    let with = |value: &str| {
+        http::Request::get("/")
+            .header("authorization", value)
+            .header("x-token", "Bearer t2")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    };
+    let basic = with("Basic YWRtaW46czNjcmV0");
+    let x = Exchange::new(&basic);
+    let s = |text: &str| expr(text).eval(&x);
+    assert_eq!(s("http_auth_type"), Some(Sample::str("Basic")));
+    assert_eq!(s("http_auth_user"), Some(Sample::str("admin")));
+    assert_eq!(s("http_auth_pass"), Some(Sample::str("s3cret")));
+    assert_eq!(s("http_auth_bearer"), None);
+    assert_eq!(s("http_auth_bearer(x-token)"), Some(Sample::str("t2")));
+    // The userlists are the host's: no value here.
+    assert_eq!(s("http_auth(users)"), None);
+    let bearer = with("Bearer t1");
+    let x = Exchange::new(&bearer);
+    let s = |text: &str| expr(text).eval(&x);
+    assert_eq!(s("http_auth_type"), Some(Sample::str("Bearer")));
+    assert_eq!(s("http_auth_bearer"), Some(Sample::str("t1")));
+    assert_eq!(s("http_auth_user"), None);
 }

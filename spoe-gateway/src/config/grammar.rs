@@ -21,13 +21,14 @@ pub(super) enum Kind {
     Listen,
     /// `peers`: only the local peer (see `config::peers`).
     Peers,
+    /// `userlist` (see `config::userlist`).
+    Userlist,
     /// A section HAProxy has that the gateway does not run (`userlist`, `peers`...).
     Unsupported(&'static str),
 }
 
 /// Section keywords HAProxy 2.6 has that the gateway does not run.
 const UNSUPPORTED_SECTIONS: &[&str] = &[
-    "userlist",
     "resolvers",
     "mailers",
     "program",
@@ -66,6 +67,7 @@ impl Kind {
             Self::Backend => "backend",
             Self::Listen => "listen",
             Self::Peers => "peers",
+            Self::Userlist => "userlist",
             Self::Unsupported(keyword) => keyword,
         }
     }
@@ -91,6 +93,7 @@ impl Grammar for HaproxyCfg<'_> {
             "backend" => Kind::Backend,
             "listen" => Kind::Listen,
             "peers" => Kind::Peers,
+            "userlist" => Kind::Userlist,
             other => Kind::Unsupported(UNSUPPORTED_SECTIONS.iter().find(|s| **s == other)?),
         })
     }
