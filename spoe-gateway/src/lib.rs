@@ -22,6 +22,7 @@
 mod access;
 pub mod affinity;
 mod attempt;
+mod auth;
 mod balance;
 mod body;
 mod capture;

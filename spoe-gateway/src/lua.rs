@@ -108,6 +108,8 @@ impl Txn {
             counters: crate::sticktable::track::StreamCounters::default(),
             captures: spoe_http::Captures::default(),
             capture_slots: None,
+            userlists: self.userlists.clone(),
+            auth_verdicts: None,
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct GatewayConfig {
     pub(crate) lua: Option<spoe_lua::LuaRuntime>,
     /// The stick tables (`stick-table` lines), in the order of the file.
     pub(crate) tables: Vec<crate::sticktable::decl::StickTableDecl>,
+    /// The `userlist` sections, with the verified credentials of this configuration's
+    /// generation (`crate::auth`).
+    pub(crate) userlists: Arc<crate::auth::Userlists>,
 }
 
 impl GatewayConfig {
@@ -386,6 +389,9 @@ pub(crate) struct Timeouts {
     /// `timeout server-fin`: inactivity on the server side once the gateway has shut its
     /// write side towards the server (`mode tcp`).
     pub(crate) server_fin: Option<Duration>,
+    /// `timeout tarpit`: how long `http-request tarpit` holds a request (`timeout connect`
+    /// without it).
+    pub(crate) tarpit: Option<Duration>,
 }
 
 /// `option forwardfor [except NET] [header NAME] [if-none]` of one proxy (HAProxy keeps the
@@ -521,6 +527,21 @@ pub(crate) enum HttpAction {
     },
     /// `silent-drop`: the connection is closed at once with no answer (a reset).
     SilentDrop,
+    /// `auth [realm R]`: HAProxy's 401 page asking for Basic credentials of the realm (the
+    /// rule's proxy name without `realm`).
+    Auth {
+        /// The realm.
+        realm: String,
+    },
+    /// `tarpit [deny_status N] ...`: the request is held `timeout tarpit` (of the backend
+    /// when one is assigned), then answered as `deny` would (500 by default) and the
+    /// connection closed.
+    Tarpit {
+        /// The status.
+        status: u16,
+        /// The custom reply (none: HAProxy's error page).
+        reply: Option<Box<Reply>>,
+    },
     /// `allow`: the rest of this rule list is skipped.
     Allow,
     /// `set-status N [reason R]` on a response.

@@ -248,11 +248,20 @@ fn reply_of(action: &HttpAction, txn: &Txn) -> Response<Body> {
         HttpAction::Deny {
             status,
             reply: None,
+        }
+        | HttpAction::Tarpit {
+            status,
+            reply: None,
         } => error_page(*status),
         HttpAction::Deny {
             status,
             reply: Some(r),
+        }
+        | HttpAction::Tarpit {
+            status,
+            reply: Some(r),
         } => http_reply(*status, r.content_type.as_deref(), &r.headers, &r.body, txn),
+        HttpAction::Auth { realm } => auth_page(realm),
         HttpAction::Return {
             status,
             content_type,
@@ -286,6 +295,18 @@ fn reply_of(action: &HttpAction, txn: &Txn) -> Response<Body> {
     }
 }
 
+/// `http-request auth`: the 401 page (an `errorfile` for 401 included) with the realm's
+/// `WWW-Authenticate`, replacing any the page had (`http_action_auth()`).
+fn auth_page(realm: &str) -> Response<Body> {
+    let mut r = error_page(401);
+    let h = r.headers_mut();
+    h.remove("www-authenticate");
+    if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
+        h.insert("www-authenticate", v);
+    }
+    r
+}
+
 fn cond_holds(rule: &Rule, txn: &Txn, acls: &AclSet) -> bool {
     rule.cond.as_ref().is_none_or(|c| c.eval(txn, acls))
 }
@@ -305,6 +326,8 @@ enum Flow {
     /// `silent-drop`: the connection is reset with no answer, with the termination state
     /// of the access line and the status it logs (the server's, once it answered).
     Drop(&'static str, Option<u16>),
+    /// `tarpit`: the answer, to send once `timeout tarpit` has passed.
+    Tarpit(Response<Body>),
 }
 
 /// What a Lua action's verdict means to the rules, as HAProxy 2.6 acts on it (`Side`
@@ -510,7 +533,11 @@ impl Ctx<'_> {
                 continue;
             }
             match &rule.action {
-                HttpAction::Deny { .. } | HttpAction::SilentDrop => self.denied(),
+                HttpAction::Deny { .. } | HttpAction::SilentDrop | HttpAction::Tarpit { .. } => {
+                    self.denied();
+                }
+                // As `http_action_auth()`: intercepted when the frontend's rules answered.
+                HttpAction::Auth { .. } => self.intercepted(),
                 HttpAction::Return { .. }
                 | HttpAction::Redirect { .. }
                 | HttpAction::PrometheusExporter
@@ -521,6 +548,14 @@ impl Ctx<'_> {
                 HttpAction::Deny { .. } => {
                     txn.counters.denied();
                     return Flow::Respond(reply_of(&rule.action, txn), "PR");
+                }
+                HttpAction::Tarpit { .. } => {
+                    txn.counters.denied();
+                    return Flow::Tarpit(reply_of(&rule.action, txn));
+                }
+                HttpAction::Auth { .. } => {
+                    txn.counters.denied();
+                    return Flow::Respond(reply_of(&rule.action, txn), "LR");
                 }
                 HttpAction::Return { .. } | HttpAction::Redirect { .. } => {
                     return Flow::Respond(reply_of(&rule.action, txn), "LR");
@@ -1060,7 +1095,13 @@ async fn handle_txn(
         counters: StreamCounters::new(&generation.tables),
         captures,
         capture_slots,
+        userlists: generation.config.userlists.clone(),
+        auth_verdicts: None,
     });
+    // crypt(3) of the credentials, off this thread, before any rule reads them.
+    if !txn.userlists.lists.is_empty() {
+        txn.auth_verdicts = txn.userlists.clone().prepare(&txn.request.headers).await;
+    }
     let mut ctx = Ctx {
         generation,
         metrics: &metrics,
@@ -1114,6 +1155,7 @@ async fn handle_txn(
             .request_rules(&fe.model.redirects, fe_acls, &fe.filters, &mut *txn)
             .await;
     }
+    let flow = tarpit(flow, &fe.model.timeouts, pending.get()).await;
     if let Flow::LuaService(name) = flow {
         let request_body = body.into_body(timeouts.client, progress);
         let rules = [(&fe.model.http_response, fe_acls, &fe.filters[..])];
@@ -1201,6 +1243,7 @@ async fn handle_txn(
             .request_rules(&be.model.redirects, &be.model.acls, &be.filters, &mut *txn)
             .await;
     }
+    let flow = tarpit(flow, &be.model.timeouts, pending.get()).await;
     if let Flow::LuaService(name) = flow {
         let request_body = body.into_body(timeouts.client, progress);
         let rules = [
@@ -1630,6 +1673,22 @@ fn body_refused(status: u16, mut access: Access) -> Response<Logged<Body>> {
     finish(closing(error_page(status)), access)
 }
 
+/// `tarpit`: holds the request `timeout tarpit` of the proxy whose rules are running (the
+/// backend's once assigned; `timeout connect` without one, as HAProxy's proxy check fills it;
+/// neither: no wait), then answers and closes, logged `PT` with the time held since the
+/// request began as `Tw` (`http_process_tarpit()`). The request's body is not read; the
+/// task holds only its head meanwhile.
+async fn tarpit(flow: Flow, timeouts: &crate::model::Timeouts, access: &mut Access) -> Flow {
+    let Flow::Tarpit(r) = flow else {
+        return flow;
+    };
+    if let Some(d) = timeouts.tarpit.or(timeouts.connect) {
+        tokio::time::sleep(d).await;
+    }
+    access.t_queue = Timer::ms(access.started.elapsed());
+    Flow::Respond(closing(r), "PT")
+}
+
 /// Hands a rule's answer to the client.
 fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
     let (r, termination) = match flow {
@@ -1648,8 +1707,9 @@ fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
             access.termination = termination;
             return finish(close_silently(Some(status)), access);
         }
-        // Not a rule's answer: the request goes on (not reached).
-        Flow::Continue | Flow::LuaService(_) => (error_page(500), "PR"),
+        // Not a rule's answer: the request goes on (not reached); a tarpit's answer is
+        // made once held.
+        Flow::Continue | Flow::LuaService(_) | Flow::Tarpit(_) => (error_page(500), "PR"),
     };
     access.termination = termination;
     finish(r, access)

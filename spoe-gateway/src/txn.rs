@@ -46,6 +46,10 @@ pub(crate) struct Txn {
     /// What its frontend captured (`crate::capture`), and the frontend's slots.
     pub(crate) captures: spoe_http::Captures,
     pub(crate) capture_slots: Option<Arc<crate::model::CaptureSlots>>,
+    /// The configuration's userlists (`http_auth`, `http_auth_group`), and what was found
+    /// of the request's credentials off the serving thread (`crate::auth`).
+    pub(crate) userlists: Arc<crate::auth::Userlists>,
+    pub(crate) auth_verdicts: Option<crate::auth::Verdicts>,
 }
 
 /// A transaction's Lua side, when the configuration loads Lua.
@@ -123,6 +127,25 @@ impl Txn {
     }
 }
 
+impl Txn {
+    /// `None` without `Authorization: Basic` credentials (or without the userlist); else
+    /// the userlist's index and the user when they are valid in userlist `name` (HAProxy's
+    /// `check_user()`).
+    fn authenticated(&self, name: &str) -> Option<Option<(usize, String)>> {
+        let (list, _) = self.userlists.get(name)?;
+        let Some(spoe_http::Credentials::Basic { user, pass }) =
+            spoe_http::credentials(&self.request.headers)
+        else {
+            return None;
+        };
+        Some(
+            self.userlists
+                .check(list, &user, &pass, self.auth_verdicts.as_ref())
+                .then_some((list, user)),
+        )
+    }
+}
+
 /// A transaction whose unique ID is being built.
 struct Building<'t>(&'t Txn);
 
@@ -153,6 +176,14 @@ impl Fetch for Txn {
             FetchKind::Counter(c) => self
                 .counters
                 .fetch(c, || self.exchange().fetch(&FetchKind::Src)),
+            // No value without Basic credentials, as HAProxy's `smp_fetch_http_auth()`.
+            FetchKind::HttpAuth { userlist } => self
+                .authenticated(userlist)
+                .map(|valid| Sample::Bool(valid.is_some())),
+            FetchKind::HttpAuthGroup { userlist } => self
+                .authenticated(userlist)
+                .flatten()
+                .map(|(_, user)| Sample::str(user)),
             kind => self.exchange().fetch(kind),
         }
     }
@@ -166,6 +197,18 @@ impl Fetch for Txn {
             FetchKind::UniqueId if self.unique_id_format.is_some() => {
                 self.fetch(kind).into_iter().collect()
             }
+            // In an ACL: the user's groups, which its patterns name (`pat_match_auth()`).
+            FetchKind::HttpAuthGroup { userlist } => self
+                .authenticated(userlist)
+                .flatten()
+                .map(|(list, user)| {
+                    self.userlists
+                        .groups(list, &user)
+                        .into_iter()
+                        .map(Sample::str)
+                        .collect()
+                })
+                .unwrap_or_default(),
             _ => self.exchange().fetch_all(kind),
         }
     }

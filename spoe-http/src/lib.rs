@@ -60,6 +60,7 @@ pub use agent_tls::{AgentTls, AgentTlsError};
 pub use captures::Captures;
 pub use conn::{ConnectionFacts, ReceivedProxy};
 pub use exchange::Exchange;
+pub use fetch::auth::{Credentials, credentials};
 pub use layer::{
     BodyPolicy, FailureMode, LayerError, SpoeBody, SpoeGroups, SpoeLayer, SpoeLayerBuilder,
     SpoeResponseBody, SpoeVars, Verdict,

@@ -128,6 +128,7 @@ fn call(name: &str) -> String {
         "meth" => "meth(GET)".into(),
         "env" => "env(SPOE_HTTP_TEST_UNSET_VARIABLE)".into(),
         "capture.req.hdr" | "capture.res.hdr" => format!("{name}(0)"),
+        "http_auth" | "http_auth_group" => format!("{name}(users)"),
         other => other.into(),
     }
 }
@@ -154,6 +155,14 @@ fn every_fetch_spoe_parses_has_a_value() {
             "req_ssl_ver",
             "req.payload",
             "payload",
+            // The userlists are the gateway's.
+            "http_auth",
+            "http_auth_group",
+            // With an `Authorization` header only: `authorization_fetches`.
+            "http_auth_type",
+            "http_auth_user",
+            "http_auth_pass",
+            "http_auth_bearer",
         ]
         .contains(&name)
         {
@@ -378,4 +387,33 @@ fn fc_fetches_read_the_connection_and_its_proxy_header() {
     assert_eq!(eval("fc_src"), ip("192.0.2.7"));
     assert_eq!(eval("fc_rcvd_proxy"), Some(Sample::Bool(false)));
     assert_eq!(eval("fc_pp_authority"), None);
+}
+
+#[test]
+fn authorization_fetches() {
+    let with = |value: &str| {
+        http::Request::get("/")
+            .header("authorization", value)
+            .header("x-token", "Bearer t2")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    };
+    let basic = with("Basic YWRtaW46czNjcmV0");
+    let x = Exchange::new(&basic);
+    let s = |text: &str| expr(text).eval(&x);
+    assert_eq!(s("http_auth_type"), Some(Sample::str("Basic")));
+    assert_eq!(s("http_auth_user"), Some(Sample::str("admin")));
+    assert_eq!(s("http_auth_pass"), Some(Sample::str("s3cret")));
+    assert_eq!(s("http_auth_bearer"), None);
+    assert_eq!(s("http_auth_bearer(x-token)"), Some(Sample::str("t2")));
+    // The userlists are the host's: no value here.
+    assert_eq!(s("http_auth(users)"), None);
+    let bearer = with("Bearer t1");
+    let x = Exchange::new(&bearer);
+    let s = |text: &str| expr(text).eval(&x);
+    assert_eq!(s("http_auth_type"), Some(Sample::str("Bearer")));
+    assert_eq!(s("http_auth_bearer"), Some(Sample::str("t1")));
+    assert_eq!(s("http_auth_user"), None);
 }

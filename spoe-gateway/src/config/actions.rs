@@ -42,6 +42,8 @@ pub(super) const REQUEST_ACTIONS: &[&str] = &[
     "sc-inc-gpc1",
     "sc-set-gpt0",
     "capture",
+    "auth",
+    "tarpit",
 ];
 
 /// The `http-response` actions the gateway runs.
@@ -88,7 +90,6 @@ pub(super) const AFTER_OTHER_ACTIONS: &[&str] = &["capture", "strict-mode"];
 /// The actions of HAProxy 2.6's `http-request` and `http-response` the gateway does not run.
 pub(super) const OTHER_ACTIONS: &[&str] = &[
     "add-acl",
-    "auth",
     "cache-store",
     "cache-use",
     "del-acl",
@@ -112,7 +113,6 @@ pub(super) const OTHER_ACTIONS: &[&str] = &[
     "set-timeout",
     "set-tos",
     "strict-mode",
-    "tarpit",
     "wait-for-body",
     "wait-for-handshake",
 ];
@@ -226,6 +226,8 @@ pub(super) fn parse_rule(
             None
         }
         (_, "deny") => p.deny(),
+        (Phase::Request, "auth") => p.auth(),
+        (Phase::Request, "tarpit") => p.tarpit(),
         (_, "return") => p.return_(),
         (_, "set-header") => p.set_header(false),
         (_, "add-header") => p.set_header(true),
@@ -294,6 +296,8 @@ pub(super) fn parse_rule(
     let is_final = matches!(
         action_value,
         HttpAction::Deny { .. }
+            | HttpAction::Auth { .. }
+            | HttpAction::Tarpit { .. }
             | HttpAction::Return { .. }
             | HttpAction::Redirect { .. }
             | HttpAction::SilentDrop

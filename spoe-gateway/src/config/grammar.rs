@@ -23,13 +23,14 @@ pub(super) enum Kind {
     Peers,
     /// `resolvers` (see `config::resolvers`).
     Resolvers,
+    /// `userlist` (see `config::userlist`).
+    Userlist,
     /// A section HAProxy has that the gateway does not run (`userlist`, `peers`...).
     Unsupported(&'static str),
 }
 
 /// Section keywords HAProxy 2.6 has that the gateway does not run.
 const UNSUPPORTED_SECTIONS: &[&str] = &[
-    "userlist",
     "mailers",
     "program",
     "http-errors",
@@ -68,6 +69,7 @@ impl Kind {
             Self::Listen => "listen",
             Self::Peers => "peers",
             Self::Resolvers => "resolvers",
+            Self::Userlist => "userlist",
             Self::Unsupported(keyword) => keyword,
         }
     }
@@ -94,6 +96,7 @@ impl Grammar for HaproxyCfg<'_> {
             "listen" => Kind::Listen,
             "peers" => Kind::Peers,
             "resolvers" => Kind::Resolvers,
+            "userlist" => Kind::Userlist,
             other => Kind::Unsupported(UNSUPPORTED_SECTIONS.iter().find(|s| **s == other)?),
         })
     }

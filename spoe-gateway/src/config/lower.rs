@@ -313,6 +313,19 @@ pub(super) struct Lowered {
     pub(super) misplaced: Vec<String>,
     /// The Lua files, loaded.
     pub(super) lua: Option<spoe_lua::LuaRuntime>,
+    /// The `userlist` sections, as read.
+    pub(super) userlists: Vec<PendingList>,
+}
+
+/// A `userlist` being read (`config::userlist`): the names still to resolve once every
+/// section is read.
+#[derive(Debug, Default)]
+pub(super) struct PendingList {
+    pub(super) list: crate::auth::Userlist,
+    /// Per user (index): its `groups` names and the line.
+    pub(super) user_groups: Vec<(usize, String, Span)>,
+    /// Per group (index): its `users` names and the line.
+    pub(super) group_users: Vec<(usize, String, Span)>,
 }
 
 /// The state of one read: what was found so far, and where diagnostics go.
@@ -340,6 +353,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) lua: super::lua::LuaGlobal,
     /// The names of the `peers` sections read so far.
     pub(super) peers: Vec<String>,
+    /// The `userlist` sections read so far.
+    pub(super) userlists: Vec<PendingList>,
     /// `zero-warning`'s line: any warning then refuses the configuration.
     pub(super) zero_warning: Option<Span>,
 }
@@ -369,6 +384,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             misplaced: Vec::new(),
             lua: super::lua::LuaGlobal::default(),
             peers: Vec::new(),
+            userlists: Vec::new(),
             zero_warning: None,
         }
     }
@@ -383,6 +399,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             files: self.files,
             misplaced: self.misplaced,
             lua: self.lua.take(),
+            userlists: self.userlists,
         }
     }
 

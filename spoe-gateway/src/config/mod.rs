@@ -120,6 +120,14 @@
 //!   `table_avl`, `table_cnt` fetches, and `peers` sections whose only peer is this process
 //!   (their tables are carried over a reload). Remote peers, `store bytes_in_*`, `server_key`
 //!   and the `gpc`/`gpt` arrays are errors naming them.
+//! - `userlist NAME` sections (`user NAME [password HASH | insecure-password P] [groups
+//!   G,...]`, `group NAME [users U,...]`; `crate::auth`), `http-request auth [realm R]`
+//!   (HAProxy's 401 page with `WWW-Authenticate: Basic realm="R"`, the proxy's name by
+//!   default), the `http_auth(L)`, `http_auth_group(L)`, `http_auth_user`, `http_auth_pass`,
+//!   `http_auth_type` and `http_auth_bearer` fetches; hashes of a scheme crypt(3) would not
+//!   know are errors, as in HAProxy. `http-request tarpit` (`deny`'s arguments, 500 by
+//!   default) holds the request `timeout tarpit` (`timeout connect` without it), then answers
+//!   and closes.
 //! - Logs, as HAProxy writes them: a frontend writes to its own `log` lines only (`log
 //!   global` stands for every `log ...` line of `global`; `defaults` hands its lines down; `no
 //!   log` forgets those before it), to stdout, stderr, syslog over UDP (`HOST[:PORT]`,
@@ -239,6 +247,7 @@ pub mod table;
 #[cfg(test)]
 mod tests;
 mod track;
+mod userlist;
 mod validate;
 mod vars;
 
@@ -329,6 +338,7 @@ impl GatewayConfig {
                 Kind::Global => lw.global_section(section),
                 Kind::Peers => lw.peers_section(section),
                 Kind::Resolvers => lw.resolvers_section(section),
+                Kind::Userlist => lw.userlist_section(section),
                 Kind::Unsupported(keyword) => lw.diag.error_msg(
                     section.span().clone(),
                     format!("'{keyword}' sections are not supported by the gateway"),

@@ -27,6 +27,11 @@ impl ActionParser<'_, '_> {
             Phase::Request => 403,
             Phase::Response => 502,
         };
+        self.deny_with(default_status)
+    }
+
+    /// `deny`'s arguments, `default_status` without `deny_status`.
+    fn deny_with(&mut self, default_status: u16) -> Parsed {
         let first = self.args.first();
         if is_cond(first) {
             let action = HttpAction::Deny {
@@ -62,6 +67,46 @@ impl ActionParser<'_, '_> {
             reply: Some(Box::new(reply)),
         };
         Some((action, used, None))
+    }
+
+    /// `tarpit`: `deny`'s arguments, 500 by default (`parse_http_deny()` with
+    /// `ACT_HTTP_REQ_TARPIT`).
+    pub(super) fn tarpit(&mut self) -> Parsed {
+        let (action, used, group) = self.deny_with(500)?;
+        let HttpAction::Deny { status, reply } = action else {
+            return None;
+        };
+        Some((HttpAction::Tarpit { status, reply }, used, group))
+    }
+
+    /// `auth [realm R]` (`parse_http_auth()`).
+    pub(super) fn auth(&mut self) -> Parsed {
+        if self.args.first().map(Word::as_str) != Some("realm") {
+            return Some((
+                HttpAction::Auth {
+                    realm: String::new(),
+                },
+                0,
+                None,
+            ));
+        }
+        let realm = self
+            .args
+            .get(1)
+            .map(Word::as_str)
+            .filter(|r| !r.is_empty() && !is_cond(self.args.get(1)));
+        let Some(realm) = realm else {
+            let span = self.at.span().clone();
+            self.fail(&span, "missing realm value.");
+            return None;
+        };
+        Some((
+            HttpAction::Auth {
+                realm: realm.to_owned(),
+            },
+            2,
+            None,
+        ))
     }
 
     /// `return [status N] [content-type T] [hdr NAME FMT]... [string S | lf-string FMT]`.

@@ -42,7 +42,9 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         files,
         misplaced,
         lua,
+        userlists,
     } = lowered;
+    let userlists = super::userlist::resolve(userlists, diag);
     let mut proxies = proxies;
     let tables = super::track::resolve_tables(&mut proxies, diag);
     for p in proxies.iter().filter(|p| is_frontend(p)) {
@@ -57,6 +59,9 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 p.name
             ),
         );
+    }
+    for p in &mut proxies {
+        default_realm(p);
     }
     for p in &proxies {
         check_filters(p, &proxies, &misplaced, diag);
@@ -165,6 +170,14 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             });
         }
     }
+    super::userlist::check_fetches(
+        frontends
+            .iter()
+            .map(|f| &f.acls)
+            .chain(backends.iter().map(|b| &b.acls)),
+        &userlists,
+        diag,
+    );
     GatewayConfig {
         global,
         frontends,
@@ -172,6 +185,18 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         files,
         lua,
         tables,
+        userlists: Arc::new(crate::auth::Userlists::new(userlists)),
+    }
+}
+
+/// `http-request auth` without `realm` asks for the proxy's name (`http_action_auth()`).
+fn default_realm(p: &mut Proxy) {
+    for rule in &mut p.http_request {
+        if let crate::model::HttpAction::Auth { realm } = &mut rule.action
+            && realm.is_empty()
+        {
+            realm.clone_from(&p.name);
+        }
     }
 }
 

@@ -110,6 +110,9 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
             }
             HttpAction::Deny {
                 reply: Some(reply), ..
+            }
+            | HttpAction::Tarpit {
+                reply: Some(reply), ..
             } => {
                 for (_, value) in &reply.headers {
                     format_vars(value, f);
@@ -127,6 +130,8 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
                 }
             }
             HttpAction::Deny { reply: None, .. }
+            | HttpAction::Tarpit { reply: None, .. }
+            | HttpAction::Auth { .. }
             | HttpAction::SilentDrop
             | HttpAction::Allow
             | HttpAction::SetStatus { .. }

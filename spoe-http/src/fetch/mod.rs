@@ -6,6 +6,7 @@
 //! | [`conn`] | `src`, `src_port`, `dst`, `dst_port` (and their `fc_` names), `fe_name` |
 //! | [`tls`] | `ssl_fc`, `ssl_fc_sni`, `ssl_fc_has_sni`, `ssl_fc_protocol`, `ssl_fc_cipher`, `ssl_fc_alpn`, `ssl_fc_is_resumed`, `ssl_fc_has_crt`, `ssl_c_used`, `ssl_c_verify` (`ssl_c_err`, `ssl_c_ca_err`), `ssl_c_s_dn`, `ssl_c_i_dn`, `ssl_c_serial`, `ssl_c_sha1`, `ssl_c_der` |
 //! | [`request`] | `method`, `path`, `pathq`, `query`, `url`, `url_ip`, `url_port`, `base`, `req.ver`, `url_param`, `req.proto_http` |
+//! | [`auth`] | `http_auth_type`, `http_auth_user`, `http_auth_pass`, `http_auth_bearer` (`http_auth` and `http_auth_group` are the host's: it owns the userlists) |
 //! | [`hash`] | `base32`, `base32+src`, `url32`, `url32+src` |
 //! | [`body`] | `req.body`, `req.body_len`, `req.body_size`, `req.len`, `res.len`, `res.body` |
 //! | [`headers`] | `req.hdr`, `req.fhdr`, `hdr`, `req.hdr_cnt`, `req.hdr_val`, `req.hdrs`, `req.hdrs_bin`, `req.hdr_names`, `req.cook`, and their `res.` twins |
@@ -20,6 +21,7 @@ use spoe::expr::{Fetch, FetchKind, Sample};
 
 use crate::exchange::Exchange;
 
+pub(crate) mod auth;
 mod body;
 mod capture;
 mod conn;
@@ -60,6 +62,10 @@ fn one(x: &Exchange<'_>, kind: &FetchKind) -> Option<Sample> {
         K::FcPpAuthority => conn::fc_pp_tlv(x, false),
         K::FcPpUniqueId => conn::fc_pp_tlv(x, true),
         K::FeName => conn::fe_name(x),
+        K::HttpAuthType => auth::auth_type(x),
+        K::HttpAuthUser => auth::auth_user(x),
+        K::HttpAuthPass => auth::auth_pass(x),
+        K::HttpAuthBearer { header } => auth::auth_bearer(x, header.as_deref()),
 
         K::SslFc => tls::ssl_fc(x),
         K::SslFcSni => tls::ssl_fc_sni(x),

@@ -253,6 +253,32 @@ pub enum FetchKind {
     },
     /// `fe_name`: the name of the frontend that accepted the connection.
     FeName,
+    /// `http_auth_type`: the scheme of the request's `Authorization` header (`Basic`,
+    /// `Bearer`), as HAProxy's `get_http_auth()` reads it.
+    HttpAuthType,
+    /// `http_auth_user`: the user name of `Authorization: Basic`.
+    HttpAuthUser,
+    /// `http_auth_pass`: the password of `Authorization: Basic`.
+    HttpAuthPass,
+    /// `http_auth_bearer([header])`: the token of `Authorization: Bearer`, or of the named
+    /// header.
+    HttpAuthBearer {
+        /// The header read instead of `Authorization`.
+        header: Option<String>,
+    },
+    /// `http_auth(userlist)`: whether the `Authorization: Basic` credentials are those of a
+    /// user of the userlist. The host owns the userlists.
+    HttpAuth {
+        /// The userlist's name.
+        userlist: String,
+    },
+    /// `http_auth_group(userlist)`: the user name when the credentials are valid in the
+    /// userlist; in an ACL, each group of the user (an ACL's patterns are group names, as
+    /// HAProxy's `pat_match_auth()`). The host owns the userlists.
+    HttpAuthGroup {
+        /// The userlist's name.
+        userlist: String,
+    },
     /// `uuid([4])`: a random version 4 UUID, new at each evaluation, computed by `spoe`
     /// itself (never asked to the host).
     Uuid,
@@ -441,6 +467,7 @@ impl FetchKind {
                 | Self::ResFhdr { occ: None, .. }
                 | Self::ResHdrVal { occ: None, .. }
                 | Self::ReqCook { .. }
+                | Self::HttpAuthGroup { .. }
         )
     }
 }
@@ -574,6 +601,12 @@ const FETCHES: &[(&str, FetchDef)] = &[
     ("url32+src", def(NONE, 0, T::Bin, D::RequestHeaders)),
     ("req.hdr_names", def(STR1, 0, T::Str, D::RequestHeaders)),
     ("fe_name", def(NONE, 0, T::Str, D::Connection)),
+    ("http_auth_type", def(NONE, 0, T::Str, D::RequestHeaders)),
+    ("http_auth_user", def(NONE, 0, T::Str, D::RequestHeaders)),
+    ("http_auth_pass", def(NONE, 0, T::Str, D::RequestHeaders)),
+    ("http_auth_bearer", def(STR1, 0, T::Str, D::RequestHeaders)),
+    ("http_auth", def(STR1, 1, T::Bool, D::RequestHeaders)),
+    ("http_auth_group", def(STR1, 1, T::Str, D::RequestHeaders)),
     ("uuid", def(&[ArgType::Int], 0, T::Str, D::Internal)),
     ("req.ver", def(NONE, 0, T::Str, D::RequestHeaders)),
     ("req_ver", def(NONE, 0, T::Str, D::RequestHeaders)),
@@ -773,6 +806,18 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         "url32+src" => FetchKind::Url32Src,
         "req.hdr_names" => FetchKind::ReqHdrNames { delim: str_arg(0) },
         "fe_name" => FetchKind::FeName,
+        "http_auth_type" => FetchKind::HttpAuthType,
+        "http_auth_user" => FetchKind::HttpAuthUser,
+        "http_auth_pass" => FetchKind::HttpAuthPass,
+        "http_auth_bearer" => FetchKind::HttpAuthBearer {
+            header: str_arg(0).filter(|h| !h.is_empty()),
+        },
+        "http_auth" => FetchKind::HttpAuth {
+            userlist: str_arg(0).unwrap_or_default(),
+        },
+        "http_auth_group" => FetchKind::HttpAuthGroup {
+            userlist: str_arg(0).unwrap_or_default(),
+        },
         "uuid" => match int_arg(0) {
             None | Some(4) => FetchKind::Uuid,
             Some(v) => return Err(format!("Unsupported UUID version: '{v}'")),

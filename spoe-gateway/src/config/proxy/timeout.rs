@@ -86,8 +86,8 @@ pub(in crate::config) const TIMEOUTS: &[Keyword<Timeout>] = &[
     },
     Keyword {
         name: "tarpit",
-        handler: timeout(None, true, true),
-        uses: Use::Ignored(NOT_RUN),
+        handler: timeout(Some(|t| &mut t.tarpit), true, true),
+        uses: Use::Runs(&[("Timeouts.tarpit", "proxy.rs")]),
     },
 ];
 
