@@ -927,6 +927,20 @@ pub(crate) struct Server {
     pub(crate) send_proxy: Option<crate::proxy_proto::SendProxy>,
     /// `check-send-proxy`: its health checks send the header even with `port` or `addr`.
     pub(crate) check_send_proxy: bool,
+    /// `id`, `non-stick`.
+    pub(crate) choice: ServerChoice,
+}
+
+/// A server's settings of its choice: `id`, `non-stick`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ServerChoice {
+    /// Its numeric id: `id N`, or the first one free in declaration order (HAProxy's
+    /// `puid`, which stick tables store in `server_id`).
+    pub(crate) id: u32,
+    /// `id N` was written.
+    pub(crate) explicit_id: bool,
+    /// `non-stick`: the requests it serves store nothing in stick tables.
+    pub(crate) non_stick: bool,
 }
 
 /// What a `server` line says about its health checks and its role beyond `check inter rise
@@ -1070,4 +1084,6 @@ pub(crate) struct Backend {
     pub(crate) cookie: Option<Arc<crate::cookie::CookiePersist>>,
     /// `option persist`: a cookie naming a down server still sends the request there.
     pub(crate) persist: bool,
+    /// `stick`, `use-server`, `force-persist`, `ignore-persist`, `http-send-name-header`.
+    pub(crate) server_rules: Arc<crate::server_rules::ServerRules>,
 }

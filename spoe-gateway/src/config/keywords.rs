@@ -205,12 +205,9 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "errorloc",
     "errorloc302",
     "errorloc303",
-    "force-persist",
     "hash-balance-factor",
     "hash-type",
     "http-error",
-    "http-send-name-header",
-    "ignore-persist",
     "load-server-state-from-file",
     "max-keep-alive-queue",
     "max-session-srv-conns",
@@ -224,11 +221,9 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "srvtcpka-cnt",
     "srvtcpka-idle",
     "srvtcpka-intvl",
-    "stick",
     "tcp-response",
     "transparent",
     "use-fcgi-app",
-    "use-server",
 ];
 
 /// Options of HAProxy 2.6 the gateway does not implement (errors, not "unknown option").

@@ -56,6 +56,8 @@ pub(super) struct ServerSettings {
     pub(super) proxy_unique_id: bool,
     /// `check-send-proxy`.
     pub(super) check_send_proxy: bool,
+    /// `id`, `non-stick`.
+    pub(super) choice: crate::model::ServerChoice,
 }
 
 impl Default for ServerSettings {
@@ -80,8 +82,19 @@ impl Default for ServerSettings {
             proxy_authority: false,
             proxy_unique_id: false,
             check_send_proxy: false,
+            choice: crate::model::ServerChoice::default(),
         }
     }
+}
+
+/// A proxy's server-choice lines as read, before the servers and tables they name are known.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ChoiceLines {
+    pub(super) rules: crate::server_rules::ServerRules,
+    /// `use-server` lines: the server's name and where it is written, the condition.
+    pub(super) use_server: Vec<(Word, spoe::expr::Condition)>,
+    /// Each `stick` line's table name as written (`None`: the proxy's own), and the line.
+    pub(super) tables: Vec<(Option<String>, Span)>,
 }
 
 /// A `defaults`, `frontend`, `backend` or `listen` section being lowered.
@@ -176,6 +189,8 @@ pub(super) struct Proxy {
     pub(super) cookie: Option<crate::cookie::CookiePersist>,
     /// `option persist`.
     pub(super) persist: bool,
+    /// `stick`, `use-server`, `force-persist`, `ignore-persist`, `http-send-name-header`.
+    pub(super) choice: ChoiceLines,
 }
 
 impl Proxy {
@@ -234,6 +249,7 @@ impl Proxy {
             capture_ids: Vec::new(),
             cookie: None,
             persist: false,
+            choice: ChoiceLines::default(),
         }
     }
 
@@ -266,6 +282,10 @@ impl Proxy {
         p.http_mode = d.http_mode;
         p.cookie.clone_from(&d.cookie);
         p.persist = d.persist;
+        p.choice
+            .rules
+            .send_name_header
+            .clone_from(&d.choice.rules.send_name_header);
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();

@@ -153,6 +153,16 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ("proxy", "filter", "`spoe` only"),
     (
         "proxy",
+        "stick",
+        "`match`, `on`, `store-request`, `store-response` in `mode http` backends (a `mode tcp` one is an error naming it); the table keeps `server_id` (the server's `id`), not HAProxy's `server_key`, so `show table` lists no `server_key`",
+    ),
+    (
+        "proxy",
+        "use-server",
+        "a server name, not a dynamic `%[...]` one; in `mode http` backends",
+    ),
+    (
+        "proxy",
         "stick-table",
         "every key type; `store` of every 2.6 data type but `bytes_in_cnt`/`bytes_in_rate` (the gateway does not count a request's bytes), `server_key` and the arrays `gpc`/`gpt`/`gpc_rate` (errors naming them); `bytes_out_*` count when the response ends, not as it streams; `peers` only with a section whose one peer is this process (the table is kept across reloads); the entries are process-wide, in 16 locked shards",
     ),
