@@ -303,3 +303,77 @@ fn server_choice_as_haproxy() {
         gw_err()
     );
 }
+
+// ===== option prefer-last-server, http-reuse =====
+
+fn keepalive_config(port: u16, s1: SocketAddr, s2: SocketAddr) -> String {
+    format!(
+        r#"defaults
+    mode http
+    timeout connect 500ms
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:{port}
+    use_backend %[path,field(2,/)]
+backend never
+    http-reuse never
+    option prefer-last-server
+    server s1 {s1}
+    server s2 {s2}
+backend safe
+    option prefer-last-server
+    server s1 {s1}
+    server s2 {s2}
+backend hash
+    http-reuse never
+    option prefer-last-server
+    balance uri
+    server s1 {s1}
+    server s2 {s2}
+backend plain
+    http-reuse never
+    server s1 {s1}
+    server s2 {s2}
+"#
+    )
+}
+
+/// The servers that answered `n` requests to `/BACKEND/i` on one client connection.
+fn servers_on_one_connection(addr: SocketAddr, backend: &str, n: usize) -> Vec<String> {
+    let mut conn = Conn::connect(addr).unwrap();
+    (0..n)
+        .map(|i| {
+            let r = conn
+                .request("GET", &format!("/{backend}/{i}"), &[], b"")
+                .unwrap();
+            assert_eq!(r.status, 200, "/{backend}/{i}");
+            r.header("x-server").unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn prefer_last_server_as_haproxy() {
+    let (h1, h2) = (echo_server("s1"), echo_server("s2"));
+    let (_haproxy, hport) =
+        Haproxy::start_on_port(|port| keepalive_config(port, h1.addr, h2.addr), &[]);
+    let (g1, g2) = (echo_server("s1"), echo_server("s2"));
+    let (_gateway, gaddr) =
+        GatewayProc::start_on_port(|port| keepalive_config(port, g1.addr, g2.addr), &[]);
+    let mut diffs = Vec::new();
+    let mut seen = Vec::new();
+    for backend in ["never", "safe", "hash", "plain"] {
+        let h = servers_on_one_connection(local(hport), backend, 4);
+        let g = servers_on_one_connection(gaddr, backend, 4);
+        if h != g {
+            diffs.push(format!("{backend}:\n  haproxy {h:?}\n  gateway {g:?}"));
+        }
+        seen.push(h);
+    }
+    // Not vacuous: with `http-reuse never` the client stays on its server; with `safe`
+    // (HTTP/1 servers) round robin goes on.
+    assert!(seen[0].iter().all(|s| *s == seen[0][0]), "{seen:?}");
+    assert_ne!(seen[1][0], seen[1][1], "{seen:?}");
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}

@@ -14,11 +14,13 @@
 //!   response ── stick store-response ── keys ────────┴─> table[key].server_id = server's id
 //! ```
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use crate::generation::BackendRt;
 use crate::generation::health::running;
-use crate::server_rules::ServerRules;
+use crate::generation::health::takes_requests;
+use crate::generation::{BackendRt, ServerRt};
+use crate::model::Balance;
+use crate::server_rules::{HttpReuse, ServerRules};
 use crate::sticktable::data::DataType;
 use crate::sticktable::table::StickTable;
 use crate::txn::Txn;
@@ -190,4 +192,40 @@ pub(crate) fn send_name(
     if let Ok(value) = hyper::header::HeaderValue::from_str(server) {
         headers.insert(name.clone(), value);
     }
+}
+
+/// The server a client connection's latest request went to (HAProxy's session server list,
+/// which `option prefer-last-server` reads).
+#[derive(Debug, Default)]
+pub(crate) struct LastServer(Mutex<Option<Weak<ServerRt>>>);
+
+impl LastServer {
+    /// The request went to `server`.
+    pub(crate) fn remember(&self, server: &Arc<ServerRt>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::downgrade(server));
+    }
+}
+
+/// `option prefer-last-server`: the server of the connection's previous request, when it is
+/// one of `be`'s, still takes requests, and the balancing is not a hash (HAProxy's
+/// `assign_server()`). As HAProxy 2.6, only with `http-reuse never`: with the other modes its
+/// HTTP/1 server connections are not the session's, and there is no last server to prefer.
+pub(crate) fn prefer_last(be: &BackendRt, last: &LastServer) -> Option<usize> {
+    let rules = &be.model.server_rules;
+    if !rules.prefer_last
+        || rules.reuse != HttpReuse::Never
+        || !matches!(be.model.balance, Balance::RoundRobin | Balance::LeastConn)
+    {
+        return None;
+    }
+    let last = last
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()?;
+    let si = be
+        .servers
+        .iter()
+        .position(|s| std::ptr::eq(Arc::as_ptr(s), last.as_ptr()))?;
+    takes_requests(&be.servers[si]).then_some(si)
 }

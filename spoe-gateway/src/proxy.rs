@@ -61,6 +61,8 @@ pub(crate) struct Session {
     /// A `101 Switching Protocols` was answered: the tunnel the connection becomes once
     /// hyper wrote it.
     pub(crate) tunnel: Mutex<Option<crate::tunnel::Tunnel>>,
+    /// The server of its latest answered request (`option prefer-last-server`).
+    pub(crate) last_server: crate::persist::LastServer,
 }
 
 impl Session {
@@ -1281,7 +1283,10 @@ async fn handle_txn(
         direct = chosen;
         sticks = Some(pending);
     }
-    let Some(mut si) = direct.or_else(|| crate::balance::pick_server(be, txn)) else {
+    let Some(mut si) = direct
+        .or_else(|| crate::persist::prefer_last(be, &session.last_server))
+        .or_else(|| crate::balance::pick_server(be, txn))
+    else {
         let mut access = pending.take();
         access.termination = "SC";
         if let Some(t) = &access.tally {
@@ -1419,7 +1424,12 @@ async fn handle_txn(
         .map(|s| s.active.load(Ordering::Relaxed))
         .sum();
     let resp = match upstream {
-        Ok(r) => r,
+        Ok(r) => {
+            if rules.prefer_last {
+                session.last_server.remember(server);
+            }
+            r
+        }
         Err((status, termination)) => {
             // The connect time is not measured apart from the response's:
             // 0 once connected, -1 when the connection failed.

@@ -17,6 +17,12 @@ pub(crate) struct ServerRules {
     pub(crate) stick_response: Vec<StickRule>,
     /// `http-send-name-header [NAME]`: the header that tells the server its name.
     pub(crate) send_name_header: Option<hyper::header::HeaderName>,
+    /// `option prefer-last-server`, effective with `http-reuse never` (HAProxy keeps a
+    /// client's server connections private then; with the other modes its HTTP/1 server
+    /// connections go back to the server's pool, and the option changes nothing).
+    pub(crate) prefer_last: bool,
+    /// `http-reuse`.
+    pub(crate) reuse: HttpReuse,
     /// The proxy's ACLs, which the conditions name (a `listen` keeps its own with its
     /// frontend half).
     pub(crate) acls: AclSet,
@@ -79,4 +85,15 @@ pub(crate) struct StickRule {
     /// The table's name (the backend's own when the line names none).
     pub(crate) table: String,
     pub(crate) cond: Option<Condition>,
+}
+
+/// `http-reuse never|safe|aggressive|always`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum HttpReuse {
+    /// `never`: the gateway keeps no idle connection to the servers.
+    Never,
+    /// `safe` (the default), `aggressive`, `always`: an idle connection to the server takes
+    /// the next request of any client.
+    #[default]
+    Pooled,
 }

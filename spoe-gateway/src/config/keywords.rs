@@ -88,10 +88,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
         "error-log-format",
         "the gateway writes its own access log format",
     ),
-    (
-        "http-reuse",
-        "the gateway pools server connections by itself",
-    ),
     ("description", "informational only"),
     ("id", "proxy IDs are informational only"),
     ("enabled", "proxies are enabled by default"),
@@ -243,7 +239,6 @@ pub(super) const HAPROXY_OPTIONS: &[&str] = &[
     "mysql-check",
     "original-to",
     "pgsql-check",
-    "prefer-last-server",
     "redis-check",
     "smtpchk",
     "ssl-hello-chk",

@@ -286,6 +286,8 @@ impl Proxy {
             .rules
             .send_name_header
             .clone_from(&d.choice.rules.send_name_header);
+        p.choice.rules.prefer_last = d.choice.rules.prefer_last;
+        p.choice.rules.reuse = d.choice.rules.reuse;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();

@@ -158,6 +158,16 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     (
         "proxy",
+        "http-reuse",
+        "`never` keeps no idle connection to the servers (a new connection per request, where HAProxy keeps one per client connection); `safe`, `aggressive` and `always` let an idle connection take any client's next request (HAProxy's `always`)",
+    ),
+    (
+        "option",
+        "prefer-last-server",
+        "as HAProxy 2.6 on HTTP/1 servers: with `http-reuse never` a client connection's next request goes to its previous server while that one takes requests (not with `balance` hashes); with the other modes it changes nothing",
+    ),
+    (
+        "proxy",
         "use-server",
         "a server name, not a dynamic `%[...]` one; in `mode http` backends",
     ),

@@ -67,7 +67,11 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 mode: p.mode.unwrap_or(Mode::Tcp),
                 timeouts: p.timeouts,
                 balance: p.balance.clone(),
-                servers: p.servers.iter().map(|(s, _)| s.clone()).collect(),
+                servers: p
+                    .servers
+                    .iter()
+                    .map(|(s, _)| super::proxy::persist::pooled(s, p.choice.rules.reuse))
+                    .collect(),
                 spop_check: p.spop_check,
                 checks: p.checks.build(),
                 all_backups: p.all_backups,

@@ -128,6 +128,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
     },
     Keyword {
+        name: "http-reuse",
+        handler: |lw, p, line| lw.http_reuse(p, line),
+        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+    },
+    Keyword {
         name: "http-send-name-header",
         handler: |lw, p, line| lw.send_name_header(p, line),
         uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),

@@ -15,7 +15,7 @@ use crate::config::grammar::Kind;
 use crate::config::logformat::Phase;
 use crate::config::lower::{Lowerer, Proxy};
 use crate::model::ServerChoice;
-use crate::server_rules::{PersistRule, StickKind, StickRule};
+use crate::server_rules::{HttpReuse, PersistRule, StickKind, StickRule};
 
 impl Lowerer<'_, '_> {
     /// Refuses the line in `defaults`, warns on a frontend; `false`: the line goes no further.
@@ -219,6 +219,27 @@ impl Lowerer<'_, '_> {
         }
     }
 
+    /// `http-reuse never|safe|aggressive|always`.
+    pub(super) fn http_reuse(&mut self, p: &mut Proxy, line: &Line) {
+        if p.kind != Kind::Defaults && !p.has_backend() {
+            return self.not_capable(p, line.span(), "http-reuse");
+        }
+        let reuse = match line.arg_str(1) {
+            Some("never") => HttpReuse::Never,
+            Some("safe" | "aggressive" | "always") => HttpReuse::Pooled,
+            _ => {
+                return self.diag.error_msg(
+                    line.span().clone(),
+                    "'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'",
+                );
+            }
+        };
+        if self.too_many(line, 1, "http-reuse") {
+            return;
+        }
+        p.choice.rules.reuse = reuse;
+    }
+
     /// A server's `id N`, `non-stick`, `stick` at `words[*i]` (`*i` moves past a value);
     /// `false` after an error.
     pub(super) fn server_choice(
@@ -341,4 +362,17 @@ fn assign_ids(p: &mut Proxy, diag: &mut Diag) {
         s.choice.id = next;
         taken.push((next, s.name.clone()));
     }
+}
+
+/// A server's line as its backend's `http-reuse` wants it: `never` keeps no idle connection
+/// (`pool-max-conn 0`).
+pub(in crate::config) fn pooled(
+    s: &crate::model::Server,
+    reuse: HttpReuse,
+) -> crate::model::Server {
+    let mut s = s.clone();
+    if reuse == HttpReuse::Never {
+        s.pool_max_conn = Some(0);
+    }
+    s
 }
