@@ -98,6 +98,9 @@ pub(crate) struct Persistence {
     /// The server the cookie chose (HAProxy's `SF_DIRECT`); cleared when a retry goes
     /// elsewhere.
     pub(crate) direct: Option<usize>,
+    /// `ignore-persist` held: the cookie chooses no server, and the response's cookies are
+    /// left as they are (HAProxy's `SF_IGNORE_PRST`).
+    pub(crate) ignore: bool,
     /// The dates the client's cookie carried (`NAME=SRV|last|first`), in seconds.
     last_date: u32,
     first_date: u32,
@@ -176,15 +179,21 @@ fn crumbs(header: &str) -> Vec<Crumb<'_>> {
 }
 
 /// Reads the request's persistence cookie: the server it names when that server takes it
-/// (`Persistence::direct`), and the `Cookie` headers as the server must see them (`prefix`
+/// (`Persistence::direct`) and no `use-server` rule chose one (`assigned`), and the `Cookie` headers as the server must see them (`prefix`
 /// strips `SERVER~`, `insert indirect` removes the cookie).
 pub(crate) fn on_request(
     persist: &CookiePersist,
     headers: &mut HeaderMap,
     servers: &[Candidate<'_>],
     persist_down: bool,
+    ignore: bool,
+    assigned: Option<usize>,
 ) -> Persistence {
-    let mut state = Persistence::default();
+    let mut state = Persistence {
+        ignore,
+        direct: assigned,
+        ..Persistence::default()
+    };
     if !headers.contains_key(COOKIE) {
         return state;
     }
@@ -282,7 +291,7 @@ impl Persistence {
     /// One occurrence of the cookie naming `id`: the first server running with that cookie
     /// (or any such server with `option persist`).
     fn choose(&mut self, id: &str, servers: &[Candidate<'_>], persist_down: bool) {
-        if self.direct.is_some() {
+        if self.direct.is_some() || self.ignore {
             if !matches!(self.seen, Seen::Down) {
                 self.seen = Seen::Unused;
             }
@@ -352,7 +361,7 @@ pub(crate) fn on_response(
     method: &hyper::Method,
 ) {
     let (status, headers) = response;
-    if status < 200 && status != 101 {
+    if (status < 200 && status != 101) || state.ignore {
         return;
     }
     server_side(persist, state, headers, server_cookie);
@@ -541,13 +550,13 @@ mod tests {
         let p = persist(Some(CookieMode::Insert), true);
         let mut h = HeaderMap::new();
         h.append(COOKIE, HeaderValue::from_static("a=1; SRV=s1; b=2"));
-        let st = on_request(&p, &mut h, &servers(), false);
+        let st = on_request(&p, &mut h, &servers(), false, false, None);
         assert_eq!(st.direct, Some(0));
         assert_eq!(st.seen, Seen::Valid);
         assert_eq!(cookie_of(&h), ["a=1; b=2"]);
         let mut h = HeaderMap::new();
         h.append(COOKIE, HeaderValue::from_static("SRV=s2"));
-        let st = on_request(&p, &mut h, &servers(), false);
+        let st = on_request(&p, &mut h, &servers(), false, false, None);
         assert_eq!((st.direct, st.seen), (None, Seen::Down));
         assert!(cookie_of(&h).is_empty());
     }
@@ -557,7 +566,7 @@ mod tests {
         let p = persist(Some(CookieMode::Prefix), false);
         let mut h = HeaderMap::new();
         h.append(COOKIE, HeaderValue::from_static("SRV=s1~abc; x=y"));
-        let mut st = on_request(&p, &mut h, &servers(), false);
+        let mut st = on_request(&p, &mut h, &servers(), false, false, None);
         assert_eq!(cookie_of(&h), ["SRV=abc; x=y"]);
         let mut r = HeaderMap::new();
         r.append(SET_COOKIE, HeaderValue::from_static("SRV=new; path=/"));

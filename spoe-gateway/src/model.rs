@@ -952,6 +952,20 @@ pub(crate) struct Server {
     /// `resolvers NAME ...`: its address is resolved at run time (`crate::resolve`); `addr`
     /// is then the first one (`init-addr`), unspecified when it has none.
     pub(crate) dns: Option<crate::resolve::ServerDns>,
+    /// `id`, `non-stick`.
+    pub(crate) choice: ServerChoice,
+}
+
+/// A server's settings of its choice: `id`, `non-stick`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ServerChoice {
+    /// Its numeric id: `id N`, or the first one free in declaration order (HAProxy's
+    /// `puid`, which stick tables store in `server_id`).
+    pub(crate) id: u32,
+    /// `id N` was written.
+    pub(crate) explicit_id: bool,
+    /// `non-stick`: the requests it serves store nothing in stick tables.
+    pub(crate) non_stick: bool,
 }
 
 /// What a `server` line says about its health checks and its role beyond `check inter rise
@@ -1095,4 +1109,6 @@ pub(crate) struct Backend {
     pub(crate) cookie: Option<Arc<crate::cookie::CookiePersist>>,
     /// `option persist`: a cookie naming a down server still sends the request there.
     pub(crate) persist: bool,
+    /// `stick`, `use-server`, `force-persist`, `ignore-persist`, `http-send-name-header`.
+    pub(crate) server_rules: Arc<crate::server_rules::ServerRules>,
 }

@@ -64,6 +64,8 @@ pub(crate) struct Session {
     /// A `101 Switching Protocols` was answered: the tunnel the connection becomes once
     /// hyper wrote it.
     pub(crate) tunnel: Mutex<Option<crate::tunnel::Tunnel>>,
+    /// The server of its latest answered request (`option prefer-last-server`).
+    pub(crate) last_server: crate::persist::LastServer,
 }
 
 impl Session {
@@ -1282,8 +1284,16 @@ async fn handle_txn(
         &be.model,
         session.client().ip(),
     );
-    // A persistence cookie chooses the server before balancing does (HAProxy's
-    // `http_process_request()`, step 7).
+    // `force-persist` / `ignore-persist`, then `use-server`, a persistence cookie and `stick
+    // match|on` choose the server before balancing does, the first to choose wins (HAProxy's
+    // `process_server_rules()`, `http_process_request()`, `process_sticking_rules()`).
+    let rules = &*be.model.server_rules;
+    let (prst, mut direct) = if rules.is_empty() {
+        (crate::persist::Prst::Normal, None)
+    } else {
+        let prst = crate::persist::prst(rules, txn);
+        (prst, crate::persist::use_server(be, txn, prst))
+    };
     let mut persistence = be.model.cookie.as_deref().map(|persist| {
         let candidates: Vec<crate::cookie::Candidate<'_>> = be
             .servers
@@ -1297,15 +1307,32 @@ async fn handle_txn(
             persist,
             &mut txn.request.headers,
             &candidates,
-            be.model.persist,
+            be.model.persist || prst == crate::persist::Prst::Force,
+            prst == crate::persist::Prst::Ignore,
+            direct,
         );
         if persist.logged() {
             pending.get().cookies = state.letters();
         }
         state
     });
-    let direct = persistence.as_ref().and_then(|p| p.direct);
-    let Some(mut si) = direct.or_else(|| crate::balance::pick_server(be, txn)) else {
+    if let Some(p) = &persistence {
+        direct = p.direct;
+    }
+    let mut sticks = None;
+    if !rules.is_empty() {
+        let (chosen, pending) = crate::persist::stick(be, txn, prst, direct);
+        if let (Some(si), Some(p)) = (chosen, persistence.as_mut()) {
+            // The stream is direct now: the cookie is not inserted again.
+            p.direct = Some(si);
+        }
+        direct = chosen;
+        sticks = Some(pending);
+    }
+    let Some(mut si) = direct
+        .or_else(|| crate::persist::prefer_last(be, &session.last_server))
+        .or_else(|| crate::balance::pick_server(be, txn))
+    else {
         let mut access = pending.take();
         access.termination = "SC";
         if let Some(t) = &access.tally {
@@ -1326,6 +1353,9 @@ async fn handle_txn(
     let (upstream, queue_time, sent_at, _slot) = loop {
         let server = &be.servers[si];
         pending.get().server_addr = Some(server.addr_now());
+        if let Some(name) = &rules.send_name_header {
+            crate::persist::send_name(&mut txn.request.headers, name, &server.name);
+        }
         // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
         // (HAProxy's default for it is `timeout connect`), then get a 503.
         let queued_at = Instant::now();
@@ -1372,8 +1402,11 @@ async fn handle_txn(
                 conn_retries += 1;
                 pending.get().retries = conn_retries as usize;
                 drop(slot);
-                let direct = persistence.as_ref().is_some_and(|p| p.direct.is_some());
-                let next = crate::balance::retry_server(be, si, conn_retries, direct, txn);
+                let next =
+                    crate::balance::retry_server(be, si, conn_retries, direct.is_some(), txn);
+                if next != si {
+                    direct = None;
+                }
                 if next != si
                     && let (Some(p), Some(persist)) =
                         (persistence.as_mut(), be.model.cookie.as_deref())
@@ -1405,7 +1438,12 @@ async fn handle_txn(
         .map(|s| s.active.load(Ordering::Relaxed))
         .sum();
     let resp = match upstream {
-        Ok(r) => r,
+        Ok(r) => {
+            if rules.prefer_last {
+                session.last_server.remember(server);
+            }
+            r
+        }
         Err((status, termination)) => {
             // The connect time is not measured apart from the response's:
             // 0 once connected, -1 when the connection failed.
@@ -1467,6 +1505,11 @@ async fn handle_txn(
         for filters in [&be.filters, &fe.filters] {
             ctx.run_event(filters, event, &mut *txn).await;
         }
+    }
+    // `stick store-request|store-response`: the server answered (HAProxy's
+    // `process_store_rules()`, before the `http-response` rules).
+    if let Some(pending) = sticks {
+        crate::persist::on_response(be, txn, pending, si);
     }
     let mut flow = ctx
         .response_rules(

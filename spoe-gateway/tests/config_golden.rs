@@ -80,16 +80,62 @@ frontend web
     mode http
     bind :80
     foo bar
-    stick on src
+    rate-limit sessions 10
     compression algo gzip
 ",
         errors: &[
             "parsing [haproxy.cfg:4:5] : unknown keyword 'foo' in 'frontend' section",
-            "parsing [haproxy.cfg:5:5] : 'stick' is not supported in a 'frontend' section by the gateway",
+            "parsing [haproxy.cfg:5:5] : 'rate-limit' is not supported in a 'frontend' section by the gateway",
             "parsing [haproxy.cfg:6:5] : 'compression' is not supported in a 'frontend' section by the gateway",
         ],
         warnings: &[
             "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",
+        ],
+    },
+    Case {
+        name: "server choice: stick, use-server, persistence rules, ids",
+        text: "\
+defaults
+    mode http
+    timeout client 1s
+    timeout server 1s
+    timeout connect 1s
+    stick on src
+backend app
+    stick-table type ip size 1k
+    stick on src table nowhere
+    stick match src
+    stick store-response req.hdr(x) table app
+    stick on src foo
+    use-server s9 if TRUE
+    use-server s1
+    force-persist
+    http-send-name-header
+    server s1 127.0.0.1:8080 id 3
+    server s2 127.0.0.1:8081 id 3 non-stick
+backend tcp
+    mode tcp
+    use-server s1 if TRUE
+    server s1 127.0.0.1:8080
+frontend fe
+    bind :80
+    use-server s1 if TRUE
+    default_backend app
+",
+        errors: &[
+            "parsing [haproxy.cfg:6:5] : 'stick' not allowed in 'defaults' section.",
+            "parsing [haproxy.cfg:9:5] : backend 'app': unable to find stick-table 'nowhere'.",
+            "parsing [haproxy.cfg:11:26] : 'stick': fetch method 'req.hdr' extracts information from 'HTTP request headers', none of which is available for 'store-response'.",
+            "parsing [haproxy.cfg:12:18] : 'stick': unknown keyword 'foo'.",
+            "parsing [haproxy.cfg:13:16] : backend 'app' : unable to find server 's9' referenced in a 'use-server' rule.",
+            "parsing [haproxy.cfg:14:5] : 'use-server' requires either 'if' or 'unless' followed by a condition.",
+            "parsing [haproxy.cfg:15:5] : 'force-persist' requires either 'if' or 'unless' followed by a condition.",
+            "parsing [haproxy.cfg:16:5] : 'http-send-name-header' requires a header field name.",
+            "parsing [haproxy.cfg:18:12] : backend 'app' : server 's2' has the same ID (3) as server 's1'",
+            "parsing [haproxy.cfg:19:1] : backend 'tcp' : 'stick', 'use-server', 'force-persist' and 'ignore-persist' are not supported by the gateway in 'mode tcp' (only in 'mode http')",
+        ],
+        warnings: &[
+            "parsing [haproxy.cfg:25:5] : 'use-server' is accepted and ignored: a frontend has no backend capability",
         ],
     },
     Case {

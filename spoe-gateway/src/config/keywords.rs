@@ -95,10 +95,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
         "error-log-format",
         "the gateway writes its own access log format",
     ),
-    (
-        "http-reuse",
-        "the gateway pools server connections by itself",
-    ),
     ("description", "informational only"),
     ("id", "proxy IDs are informational only"),
     ("enabled", "proxies are enabled by default"),
@@ -212,12 +208,9 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "errorloc",
     "errorloc302",
     "errorloc303",
-    "force-persist",
     "hash-balance-factor",
     "hash-type",
     "http-error",
-    "http-send-name-header",
-    "ignore-persist",
     "load-server-state-from-file",
     "max-keep-alive-queue",
     "max-session-srv-conns",
@@ -230,11 +223,9 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "srvtcpka-cnt",
     "srvtcpka-idle",
     "srvtcpka-intvl",
-    "stick",
     "tcp-response",
     "transparent",
     "use-fcgi-app",
-    "use-server",
 ];
 
 /// Options of HAProxy 2.6 the gateway does not implement (errors, not "unknown option").
@@ -254,7 +245,6 @@ pub(super) const HAPROXY_OPTIONS: &[&str] = &[
     "mysql-check",
     "original-to",
     "pgsql-check",
-    "prefer-last-server",
     "redis-check",
     "smtpchk",
     "ssl-hello-chk",

@@ -58,6 +58,8 @@ pub(super) struct ServerSettings {
     pub(super) check_send_proxy: bool,
     /// `resolvers`, `resolve-*`, `init-addr`.
     pub(super) dns: super::dns_settings::DnsSettings,
+    /// `id`, `non-stick`.
+    pub(super) choice: crate::model::ServerChoice,
 }
 
 impl Default for ServerSettings {
@@ -83,8 +85,19 @@ impl Default for ServerSettings {
             proxy_unique_id: false,
             check_send_proxy: false,
             dns: super::dns_settings::DnsSettings::default(),
+            choice: crate::model::ServerChoice::default(),
         }
     }
+}
+
+/// A proxy's server-choice lines as read, before the servers and tables they name are known.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ChoiceLines {
+    pub(super) rules: crate::server_rules::ServerRules,
+    /// `use-server` lines: the server's name and where it is written, the condition.
+    pub(super) use_server: Vec<(Word, spoe::expr::Condition)>,
+    /// Each `stick` line's table name as written (`None`: the proxy's own), and the line.
+    pub(super) tables: Vec<(Option<String>, Span)>,
 }
 
 /// A `defaults`, `frontend`, `backend` or `listen` section being lowered.
@@ -182,6 +195,8 @@ pub(super) struct Proxy {
     pub(super) cookie: Option<crate::cookie::CookiePersist>,
     /// `option persist`.
     pub(super) persist: bool,
+    /// `stick`, `use-server`, `force-persist`, `ignore-persist`, `http-send-name-header`.
+    pub(super) choice: ChoiceLines,
 }
 
 impl Proxy {
@@ -241,6 +256,7 @@ impl Proxy {
             capture_ids: Vec::new(),
             cookie: None,
             persist: false,
+            choice: ChoiceLines::default(),
         }
     }
 
@@ -274,6 +290,12 @@ impl Proxy {
         p.http_mode = d.http_mode;
         p.cookie.clone_from(&d.cookie);
         p.persist = d.persist;
+        p.choice
+            .rules
+            .send_name_header
+            .clone_from(&d.choice.rules.send_name_header);
+        p.choice.rules.prefer_last = d.choice.rules.prefer_last;
+        p.choice.rules.reuse = d.choice.rules.reuse;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();

@@ -159,7 +159,7 @@
 //!   `ulimit-n`, `quiet`, `description`, `node`, `expose-experimental-directives`,
 //!   `spread-checks`, `busy-polling`, `mworker-max-reloads`.
 //! - proxies: `log-format-sd`, `log-tag`, `error-log-format`, `capture`,
-//!   `retries`, `http-reuse`, `description`, `id`, `enabled`,
+//!   `retries`, `description`, `id`, `enabled`,
 //!   `fullconn`, `backlog`, `timeout check|tarpit|client-fin|server-fin`.
 //! - options: `log-health-checks`, `redispatch`,
 //!   `abortonclose`, `tcpka`, `clitcpka`, `srvtcpka`, `splice-*`, `contstats`, `socket-stats`,

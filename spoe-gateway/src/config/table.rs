@@ -171,6 +171,26 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ("proxy", "filter", "`spoe` only"),
     (
         "proxy",
+        "stick",
+        "`match`, `on`, `store-request`, `store-response` in `mode http` backends (a `mode tcp` one is an error naming it); the table keeps `server_id` (the server's `id`), not HAProxy's `server_key`, so `show table` lists no `server_key`",
+    ),
+    (
+        "proxy",
+        "http-reuse",
+        "`never` keeps no idle connection to the servers (a new connection per request, where HAProxy keeps one per client connection); `safe`, `aggressive` and `always` let an idle connection take any client's next request (HAProxy's `always`)",
+    ),
+    (
+        "option",
+        "prefer-last-server",
+        "as HAProxy 2.6 on HTTP/1 servers: with `http-reuse never` a client connection's next request goes to its previous server while that one takes requests (not with `balance` hashes); with the other modes it changes nothing",
+    ),
+    (
+        "proxy",
+        "use-server",
+        "a server name, not a dynamic `%[...]` one; in `mode http` backends",
+    ),
+    (
+        "proxy",
         "stick-table",
         "every key type; `store` of every 2.6 data type but `bytes_in_cnt`/`bytes_in_rate` (the gateway does not count a request's bytes), `server_key` and the arrays `gpc`/`gpt`/`gpc_rate` (errors naming them); `bytes_out_*` count when the response ends, not as it streams; `peers` only with a section whose one peer is this process (the table is kept across reloads); the entries are process-wide, in 16 locked shards",
     ),

@@ -46,6 +46,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     } = lowered;
     let userlists = super::userlist::resolve(userlists, diag);
     let mut proxies = proxies;
+    super::proxy::persist::resolve(&mut proxies, diag);
     let tables = super::track::resolve_tables(&mut proxies, diag);
     for p in proxies.iter().filter(|p| is_frontend(p)) {
         check_routes(p, &proxies, &misplaced, diag);
@@ -81,7 +82,11 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 mode: p.mode.unwrap_or(Mode::Tcp),
                 timeouts: p.timeouts,
                 balance: p.balance.clone(),
-                servers: p.servers.iter().map(|(s, _)| s.clone()).collect(),
+                servers: p
+                    .servers
+                    .iter()
+                    .map(|(s, _)| super::proxy::persist::pooled(s, p.choice.rules.reuse))
+                    .collect(),
                 spop_check: p.spop_check,
                 checks: p.checks.build(),
                 all_backups: p.all_backups,
@@ -91,6 +96,14 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 http_mode: p.http_mode,
                 cookie: p.cookie.clone().map(Arc::new),
                 persist: p.persist,
+                server_rules: Arc::new(crate::server_rules::ServerRules {
+                    acls: if p.choice.rules.is_empty() {
+                        AclSet::new()
+                    } else {
+                        p.acls.clone()
+                    },
+                    ..p.choice.rules.clone()
+                }),
                 acls: AclSet::new(),
                 http_request: Vec::new(),
                 http_response: Vec::new(),
@@ -100,6 +113,16 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 errorfiles: Arc::new(p.errorfiles.clone()),
                 stats: None,
             };
+            if backend.mode == Mode::Tcp && !p.choice.rules.is_empty() {
+                diag.error_msg(
+                    p.span.clone(),
+                    format!(
+                        "{} '{}' : 'stick', 'use-server', 'force-persist' and 'ignore-persist' are not supported by the gateway in 'mode tcp' (only in 'mode http')",
+                        proxy_type(&p),
+                        p.name
+                    ),
+                );
+            }
             if !frontend_half {
                 backend.stats = p.stats.clone().map(Arc::new);
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.

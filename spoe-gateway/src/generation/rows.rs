@@ -108,8 +108,8 @@ impl Generation {
             let Some(rt) = self.backends.get(&b.name) else {
                 continue;
             };
-            for (sid, s) in rt.servers.iter().enumerate() {
-                rows.push(server_row(rt, s, iid, sid as u64 + 1));
+            for s in &rt.servers {
+                rows.push(server_row(rt, s, iid, u64::from(s.model.choice.id)));
             }
             rows.push(backend_row(rt, iid));
         }

@@ -446,13 +446,13 @@ fn show_servers_state(generation: &Generation, only: Option<&&str>) -> String {
     let mut out = SERVERS_STATE_HEADER.to_owned();
     let first_backend_id = generation.first_proxy_id() + generation.frontends.len();
     for (i, b) in backends {
-        for (sid, s) in b.servers.iter().enumerate() {
+        for s in &b.servers {
             let _ = writeln!(
                 out,
                 "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 {} {} - 0 0 - - 0",
                 first_backend_id + i,
                 b.model.name,
-                sid + 1,
+                s.model.choice.id,
                 s.name,
                 s.current_ip()
                     .map_or_else(|| "-".to_owned(), |ip| ip.to_string()),

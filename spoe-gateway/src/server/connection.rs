@@ -191,6 +191,7 @@ impl Gateway {
             first_bytes: Mutex::new(Some((started, accepted))),
             body: crate::body::Progress::new(),
             tunnel: Mutex::new(None),
+            last_server: crate::persist::LastServer::default(),
         });
         let exchange = Exchange::new(session.body.clone());
         let live = self.register(started, exchange.clone());

@@ -21,6 +21,7 @@ mod limits;
 mod log_format;
 mod monitor;
 mod option;
+pub(super) mod persist;
 mod routing;
 mod rules;
 mod server;
@@ -114,6 +115,36 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "cookie",
         handler: |lw, p, line| lw.cookie(p, line),
         uses: Use::Runs(&[("Backend.cookie", "proxy.rs")]),
+    },
+    Keyword {
+        name: "stick",
+        handler: |lw, p, line| lw.stick(p, line),
+        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+    },
+    Keyword {
+        name: "use-server",
+        handler: |lw, p, line| lw.use_server(p, line),
+        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+    },
+    Keyword {
+        name: "force-persist",
+        handler: |lw, p, line| lw.persist_rule(p, line),
+        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+    },
+    Keyword {
+        name: "ignore-persist",
+        handler: |lw, p, line| lw.persist_rule(p, line),
+        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+    },
+    Keyword {
+        name: "http-reuse",
+        handler: |lw, p, line| lw.http_reuse(p, line),
+        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+    },
+    Keyword {
+        name: "http-send-name-header",
+        handler: |lw, p, line| lw.send_name_header(p, line),
+        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
     },
     Keyword {
         name: "balance",

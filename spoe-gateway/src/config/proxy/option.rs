@@ -50,6 +50,11 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Backend.persist", "proxy.rs")]),
     },
     Keyword {
+        name: "prefer-last-server",
+        handler: |lw, p, line, directive| lw.option_prefer_last(p, line, directive),
+        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+    },
+    Keyword {
         name: "allbackups",
         handler: |lw, p, line, directive| lw.option_allbackups(p, line, directive),
         uses: Use::Runs(&[("Backend.all_backups", "balance.rs")]),
@@ -204,6 +209,16 @@ impl Lowerer<'_, '_> {
 
     /// `[no] option persist`: a persistence cookie naming a down server still sends the
     /// request there (a backend option).
+    fn option_prefer_last(&mut self, p: &mut Proxy, line: &Line, directive: &str) {
+        if self.too_many(line, 1, directive) {
+            return;
+        }
+        if !p.has_backend() {
+            return self.not_capable(p, line.span(), directive);
+        }
+        p.choice.rules.prefer_last = line.modifier == Modifier::None;
+    }
+
     fn option_persist(&mut self, p: &mut Proxy, line: &Line, directive: &str) {
         if self.too_many(line, 1, directive) {
             return;

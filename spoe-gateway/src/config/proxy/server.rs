@@ -131,6 +131,21 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.check_send_proxy", "generation/health.rs")]),
     },
     Keyword {
+        name: "id",
+        handler: (),
+        uses: Use::Runs(&[("ServerChoice.id", "persist.rs")]),
+    },
+    Keyword {
+        name: "non-stick",
+        handler: (),
+        uses: Use::Runs(&[("ServerChoice.non_stick", "persist.rs")]),
+    },
+    Keyword {
+        name: "stick",
+        handler: (),
+        uses: Use::Runs(&[("ServerChoice.non_stick", "persist.rs")]),
+    },
+    Keyword {
         name: "pool-purge-delay",
         handler: (),
         uses: Use::Runs(&[("Server.pool_purge_delay", "generation/mod.rs")]),
@@ -265,6 +280,7 @@ impl Lowerer<'_, '_> {
                 check_send_proxy: settings.check_send_proxy,
                 fqdn: start.fqdn,
                 dns: start.dns,
+                choice: settings.choice,
             },
             at.clone(),
         ));
@@ -366,6 +382,11 @@ impl Lowerer<'_, '_> {
                     i += 1;
                 }
                 "no-backup" => s.probe.backup = false,
+                "id" | "non-stick" | "stick" => {
+                    if !self.server_choice(words, &mut i, label, &mut s.choice) {
+                        return false;
+                    }
+                }
                 "inter" | "rise" | "fall" | "weight" | "maxconn" | "pool-max-conn"
                 | "pool-purge-delay" | "fastinter" | "downinter" | "port" | "addr" => {
                     let Some(value) = words.get(i + 1) else {

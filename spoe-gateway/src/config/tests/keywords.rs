@@ -145,7 +145,8 @@ fn every_keyword_runs_or_says_it_is_ignored() {
         |name| {
             let value = match name {
                 "check" | "no-check" | "backup" | "no-backup" | "no-check-ssl" | "send-proxy"
-                | "send-proxy-v2" | "no-send-proxy" | "no-send-proxy-v2" | "check-send-proxy" => "",
+                | "send-proxy-v2" | "no-send-proxy" | "no-send-proxy-v2" | "check-send-proxy"
+                | "non-stick" | "stick" => "",
                 "proxy-v2-options" => " authority send-proxy-v2",
                 "cookie" => " one",
                 "check-ssl" => " verify none",
