@@ -39,6 +39,7 @@ pub mod metrics;
 mod model;
 mod pages;
 pub mod process;
+mod proto_check;
 mod proxy;
 mod proxy_proto;
 mod rewrite;

@@ -972,6 +972,9 @@ pub(crate) struct CheckSpec {
     /// `option httpchk` (with `http-check send|expect`): the request and what the answer
     /// must be. `None`: a TCP connect is the check.
     pub(crate) http: Option<Arc<HttpCheck>>,
+    /// `option redis-check|mysql-check|pgsql-check|smtpchk|ssl-hello-chk|ldap-check`: the
+    /// protocol's exchange instead (never with `http`).
+    pub(crate) proto: Option<Arc<crate::proto_check::ProtoCheck>>,
     /// `http-check connect port N` / `tcp-check connect port N`: the port checked instead of
     /// the server's (a server's own `port` wins, as in HAProxy).
     pub(crate) port: Option<u16>,

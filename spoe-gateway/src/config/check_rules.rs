@@ -11,6 +11,8 @@ use crate::model::{CheckSpec, Expect, HttpCheck};
 pub(super) struct CheckBuilder {
     /// `option httpchk` is on.
     pub(super) http: bool,
+    /// `option redis-check|mysql-check|...` is on (the last check option wins).
+    pub(super) proto: Option<crate::proto_check::ProtoCheck>,
     pub(super) meth: Option<String>,
     pub(super) uri: Option<String>,
     pub(super) ver: Option<String>,
@@ -32,6 +34,7 @@ impl CheckBuilder {
         });
         CheckSpec {
             http,
+            proto: self.proto.clone().map(std::sync::Arc::new),
             port: self.port,
             disable_on_404: self.disable_on_404,
         }

@@ -244,14 +244,8 @@ pub(super) const HAPROXY_OPTIONS: &[&str] = &[
     "http-restrict-req-hdr-names",
     "http-use-proxy-header",
     "idle-close-on-response",
-    "ldap-check",
-    "mysql-check",
     "original-to",
-    "pgsql-check",
     "prefer-last-server",
-    "redis-check",
-    "smtpchk",
-    "ssl-hello-chk",
     "transparent",
 ];
 

@@ -134,13 +134,16 @@ pub(crate) async fn check_server(
         let inter = interval(&server, health);
         tokio::time::sleep(inter).await;
         let up = server.up.load(Ordering::Relaxed);
+        let talk = match (&plan.checks.http, &plan.checks.proto) {
+            (Some(http), _) => probe::Talk::Http(http, plan.checks.disable_on_404 && up),
+            (None, Some(proto)) => probe::Talk::Proto(proto),
+            (None, None) => probe::Talk::Connect,
+        };
         let report = probe::run(
             target,
             check_proxy_header(model),
             model.check_tls.as_deref(),
-            plan.checks.http.as_deref(),
-            plan.checks.disable_on_404,
-            up,
+            talk,
             limits(inter),
         )
         .await;
@@ -149,7 +152,17 @@ pub(crate) async fn check_server(
             server.counters.chk_fail.inc();
         }
         server.counters.checked(report.clone());
-        let changed = health.record(ok);
+        let mut changed = health.record(ok);
+        // HAProxy 2.6 counts a MySQL or LDAP pass twice (see `counts_pass_twice`).
+        if ok
+            && plan
+                .checks
+                .proto
+                .as_ref()
+                .is_some_and(|p| p.counts_pass_twice())
+        {
+            changed |= health.record(ok);
+        }
         server.health.store(health.level(), Ordering::Relaxed);
         let backend_was_up = usable(&siblings);
         // A 404 with `disable-on-404` drains an up server; a pass brings it back.

@@ -40,6 +40,38 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
     },
     Keyword {
+        name: "redis-check",
+        handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "redis-check"),
+        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "ssl-hello-chk",
+        handler: |lw, p, line, directive| {
+            lw.option_proto_check(p, line, directive, "ssl-hello-chk")
+        },
+        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "smtpchk",
+        handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "smtpchk"),
+        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "pgsql-check",
+        handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "pgsql-check"),
+        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "mysql-check",
+        handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "mysql-check"),
+        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "ldap-check",
+        handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "ldap-check"),
+        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+    },
+    Keyword {
         name: "redispatch",
         handler: |lw, p, line, directive| lw.option_redispatch(p, line, directive),
         uses: Use::Runs(&[("Backend.retry", "proxy.rs")]),
