@@ -206,12 +206,13 @@ backend redis
     cfg
 }
 
-/// The state-change lines of a log (HAProxy's own stderr copies left out), the check
-/// durations blanked.
+/// The state-change lines of a log, as the `log` lines say them with their level (HAProxy
+/// also writes each on its own stderr, the gateway through its tracing), the check durations
+/// blanked.
 fn changes(log: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in log.lines() {
-        if line.starts_with("[WARNING]") || line.starts_with("[ALERT]") {
+        if !line.starts_with('<') {
             continue;
         }
         let Some(at) = line.find("Server ") else {
@@ -224,7 +225,7 @@ fn changes(log: &str) -> Vec<String> {
         out.push(match text.split_once("check duration: ") {
             Some((a, b)) => {
                 let rest = b.trim_start_matches(|c: char| c.is_ascii_digit());
-                format!("{a}check duration: Nms{rest}")
+                format!("{a}check duration: N{rest}")
             }
             None => text.to_owned(),
         });

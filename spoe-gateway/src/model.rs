@@ -981,6 +981,8 @@ pub(crate) struct CheckSpec {
     /// `http-check disable-on-404`: a 404 from an up server drains it (`NOLB`) instead of
     /// failing.
     pub(crate) disable_on_404: bool,
+    /// `option log-health-checks`: a line for each check whose result or health changes.
+    pub(crate) log_health_checks: bool,
 }
 
 /// An HTTP health check.
@@ -1028,6 +1030,9 @@ pub(crate) const DEFAULT_POOL_PURGE_DELAY: Duration = Duration::from_secs(5);
 pub(crate) struct Backend {
     /// The name.
     pub(crate) name: String,
+    /// `log` lines in effect (as a frontend's): where its servers' state changes and health
+    /// check lines go.
+    pub(crate) logs: Vec<LogServer>,
     /// `mode`.
     pub(crate) mode: Mode,
     /// Timeouts (with `defaults` applied).

@@ -21,6 +21,8 @@ pub(super) struct CheckBuilder {
     pub(super) expects: Vec<Expect>,
     pub(super) port: Option<u16>,
     pub(super) disable_on_404: bool,
+    /// `option log-health-checks`.
+    pub(super) log_health_checks: bool,
 }
 
 impl CheckBuilder {
@@ -37,6 +39,7 @@ impl CheckBuilder {
             proto: self.proto.clone().map(std::sync::Arc::new),
             port: self.port,
             disable_on_404: self.disable_on_404,
+            log_health_checks: self.log_health_checks,
         }
     }
 

@@ -102,11 +102,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
 /// Options accepted with a warning: name, whether `no option` / `default option` is allowed
 /// (HAProxy's rule), why it is ignored.
 pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
-    (
-        "log-health-checks",
-        true,
-        "the gateway does not log health checks",
-    ),
     ("abortonclose", true, "not implemented by the gateway"),
     ("tcpka", true, "the gateway does not set TCP keep-alive"),
     ("clitcpka", true, "the gateway does not set TCP keep-alive"),

@@ -72,6 +72,11 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
     },
     Keyword {
+        name: "log-health-checks",
+        handler: |lw, p, line, directive| lw.option_log_health_checks(p, line, directive),
+        uses: Use::Runs(&[("CheckSpec.log_health_checks", "generation/health.rs")]),
+    },
+    Keyword {
         name: "redispatch",
         handler: |lw, p, line, directive| lw.option_redispatch(p, line, directive),
         uses: Use::Runs(&[("Backend.retry", "proxy.rs")]),
@@ -232,6 +237,18 @@ impl Lowerer<'_, '_> {
             return self.not_capable(p, line.span(), directive);
         }
         *flag(&mut p.log_options) = line.modifier == Modifier::None;
+    }
+
+    /// `[no] option log-health-checks`: a line for each check whose result or health changes
+    /// (a backend option).
+    fn option_log_health_checks(&mut self, p: &mut Proxy, line: &Line, directive: &str) {
+        if self.too_many(line, 1, directive) {
+            return;
+        }
+        if !p.has_backend() {
+            return self.not_capable(p, line.span(), directive);
+        }
+        p.checks.log_health_checks = line.modifier == Modifier::None;
     }
 
     /// `[no] option persist`: a persistence cookie naming a down server still sends the
