@@ -103,6 +103,7 @@ defaults
 backend bk
     option httpchk
     option allbackups
+    option log-health-checks
     http-check disable-on-404
     http-check send meth GET uri /health ver HTTP/1.1 hdr host svc1.example.com
     http-check expect status 200
@@ -117,36 +118,59 @@ frontend fe
     )
 }
 
-/// The state-change lines of a log, with the check durations (timing) blanked.
+/// The state-change lines of a log (the `log` lines: HAProxy also writes each on its own
+/// stderr, and the gateway through its tracing), with the check durations (timing) blanked.
 fn changes(log: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in log.lines() {
-        // HAProxy writes each line twice (its own stderr warning, and the `log` line).
-        if line.starts_with("[WARNING]") || line.starts_with("[ALERT]") {
-            continue;
+    log_lines(log)
+        .filter_map(|(_, text)| {
+            let start = text.find("Server bk/")?;
+            let start = if text[..start].ends_with("Backup ") {
+                start - 7
+            } else {
+                start
+            };
+            let end = text[start..].find(" in queue.")?;
+            Some(blank_duration(&text[start..start + end + 10]))
+        })
+        .collect()
+}
+
+/// The `log` lines written at `log stderr format short`: (`<level>`, text).
+fn log_lines(log: &str) -> impl Iterator<Item = (&str, &str)> {
+    log.lines().filter_map(|line| {
+        let rest = line.strip_prefix('<')?;
+        let (level, text) = rest.split_once('>')?;
+        level
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then_some((level, text))
+    })
+}
+
+fn blank_duration(text: &str) -> String {
+    match text.split_once("check duration: ") {
+        Some((a, b)) => {
+            let rest = b.trim_start_matches(|c: char| c.is_ascii_digit());
+            format!("{a}check duration: N{rest}")
         }
-        let Some(at) = line.find("Server bk/") else {
-            continue;
-        };
-        let start = if line[..at].ends_with("Backup ") {
-            at - 7
-        } else {
-            at
-        };
-        let Some(end) = line[start..].find(" in queue.") else {
-            continue;
-        };
-        let text = &line[start..start + end + 10];
-        let blanked = match text.split_once("check duration: ") {
-            Some((a, b)) => {
-                let rest = b.trim_start_matches(|c: char| c.is_ascii_digit());
-                format!("{a}check duration: Nms{rest}")
-            }
-            None => text.to_owned(),
-        };
-        out.push(blanked);
+        None => text.to_owned(),
     }
-    out
+}
+
+/// `option log-health-checks`' lines about s1, each with its level, the durations blanked.
+fn s1_health_lines(log: &str) -> Vec<String> {
+    log_lines(log)
+        .filter(|(_, text)| text.starts_with("Health check for server bk/s1 "))
+        .map(|(level, text)| format!("<{level}>{}", blank_duration(text)))
+        .collect()
+}
+
+/// The levels of the state-change lines about s1, in order.
+fn s1_change_levels(log: &str) -> Vec<String> {
+    log_lines(log)
+        .filter(|(_, text)| text.starts_with("Server bk/s1 is"))
+        .map(|(level, _)| level.to_owned())
+        .collect()
 }
 
 /// The `x-srv` of a `GET /` through `addr`, or the status when no server answered.
@@ -270,6 +294,17 @@ fn http_checks_backups_and_their_log_lines_are_haproxys() {
         in_order(&hx_lines),
         "s1's state changes differ (left: the gateway's)"
     );
+    // At the same syslog levels (alert when going down, notice otherwise).
+    assert_eq!(s1_change_levels(&gw.log()), s1_change_levels(&hx.log()));
+    // `option log-health-checks`: a line for each check that changed the status or the
+    // health, the same ones.
+    let health = s1_health_lines(&hx.log());
+    assert!(health.len() >= 5, "{health:?}");
+    assert_eq!(
+        s1_health_lines(&gw.log()),
+        health,
+        "s1's health check lines differ (left: the gateway's)"
+    );
     hx_lines.sort();
     gw_lines.sort();
     let backups = |lines: &[String]| -> Vec<String> {
@@ -286,8 +321,8 @@ fn http_checks_backups_and_their_log_lines_are_haproxys() {
     // "backend bk has no server available!" each time the last server stopped taking
     // requests: when s1 drained with both backups down.
     let alerts = |log: &str| {
-        log.lines()
-            .filter(|l| !l.starts_with("[ALERT]") && l.contains("has no server available!"))
+        log_lines(log)
+            .filter(|&line| line == ("0", "backend bk has no server available!"))
             .count()
     };
     assert_eq!(alerts(&gw.log()), alerts(&hx.log()));

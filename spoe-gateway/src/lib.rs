@@ -43,6 +43,7 @@ mod net;
 mod pages;
 mod persist;
 pub mod process;
+mod proto_check;
 mod proxy;
 mod proxy_proto;
 mod resolve;

@@ -1011,12 +1011,17 @@ pub(crate) struct CheckSpec {
     /// `option httpchk` (with `http-check send|expect`): the request and what the answer
     /// must be. `None`: a TCP connect is the check.
     pub(crate) http: Option<Arc<HttpCheck>>,
+    /// `option redis-check|mysql-check|pgsql-check|smtpchk|ssl-hello-chk|ldap-check`: the
+    /// protocol's exchange instead (never with `http`).
+    pub(crate) proto: Option<Arc<crate::proto_check::ProtoCheck>>,
     /// `http-check connect port N` / `tcp-check connect port N`: the port checked instead of
     /// the server's (a server's own `port` wins, as in HAProxy).
     pub(crate) port: Option<u16>,
     /// `http-check disable-on-404`: a 404 from an up server drains it (`NOLB`) instead of
     /// failing.
     pub(crate) disable_on_404: bool,
+    /// `option log-health-checks`: a line for each check whose result or health changes.
+    pub(crate) log_health_checks: bool,
 }
 
 /// An HTTP health check.
@@ -1064,6 +1069,9 @@ pub(crate) const DEFAULT_POOL_PURGE_DELAY: Duration = Duration::from_secs(5);
 pub(crate) struct Backend {
     /// The name.
     pub(crate) name: String,
+    /// `log` lines in effect (as a frontend's): where its servers' state changes and health
+    /// check lines go.
+    pub(crate) logs: Vec<LogServer>,
     /// `mode`.
     pub(crate) mode: Mode,
     /// Timeouts (with `defaults` applied).

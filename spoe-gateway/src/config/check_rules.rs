@@ -11,6 +11,8 @@ use crate::model::{CheckSpec, Expect, HttpCheck};
 pub(super) struct CheckBuilder {
     /// `option httpchk` is on.
     pub(super) http: bool,
+    /// `option redis-check|mysql-check|...` is on (the last check option wins).
+    pub(super) proto: Option<crate::proto_check::ProtoCheck>,
     pub(super) meth: Option<String>,
     pub(super) uri: Option<String>,
     pub(super) ver: Option<String>,
@@ -19,6 +21,8 @@ pub(super) struct CheckBuilder {
     pub(super) expects: Vec<Expect>,
     pub(super) port: Option<u16>,
     pub(super) disable_on_404: bool,
+    /// `option log-health-checks`.
+    pub(super) log_health_checks: bool,
 }
 
 impl CheckBuilder {
@@ -32,8 +36,10 @@ impl CheckBuilder {
         });
         CheckSpec {
             http,
+            proto: self.proto.clone().map(std::sync::Arc::new),
             port: self.port,
             disable_on_404: self.disable_on_404,
+            log_health_checks: self.log_health_checks,
         }
     }
 

@@ -105,11 +105,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
 /// Options accepted with a warning: name, whether `no option` / `default option` is allowed
 /// (HAProxy's rule), why it is ignored.
 pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
-    (
-        "log-health-checks",
-        true,
-        "the gateway does not log health checks",
-    ),
     ("abortonclose", true, "not implemented by the gateway"),
     ("tcpka", true, "the gateway does not set TCP keep-alive"),
     ("clitcpka", true, "the gateway does not set TCP keep-alive"),
@@ -241,13 +236,7 @@ pub(super) const HAPROXY_OPTIONS: &[&str] = &[
     "http-restrict-req-hdr-names",
     "http-use-proxy-header",
     "idle-close-on-response",
-    "ldap-check",
-    "mysql-check",
     "original-to",
-    "pgsql-check",
-    "redis-check",
-    "smtpchk",
-    "ssl-hello-chk",
     "transparent",
 ];
 

@@ -79,6 +79,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         if backend_half {
             let mut backend = Backend {
                 name: p.name.clone(),
+                logs: p.logs.clone(),
                 mode: p.mode.unwrap_or(Mode::Tcp),
                 timeouts: p.timeouts,
                 balance: p.balance.clone(),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{ServerRt, probe};
+use crate::log::LogRoute;
 use crate::model::{CheckSpec, Timeouts};
 use crate::stats::{CheckReport, CheckStatus, Counters};
 
@@ -79,7 +80,14 @@ pub(crate) struct Plan {
     pub(crate) backend: String,
     pub(crate) checks: CheckSpec,
     pub(crate) timeouts: Timeouts,
+    /// The backend's `log` lines: where HAProxy sends these lines too.
+    pub(crate) log: LogRoute,
 }
+
+/// Syslog levels of HAProxy's lines about servers.
+const LOG_EMERG: u8 = 0;
+const LOG_ALERT: u8 = 1;
+const LOG_NOTICE: u8 = 5;
 
 /// The address checked: the server's, with its `addr` and `port` (or the check rules'
 /// `connect port`, which wins as in HAProxy's `tcpcheck_eval_connect()`).
@@ -117,6 +125,8 @@ pub(crate) async fn check_server(
     let model = &server.model;
     let mut health = Health::new(model.rise, model.fall);
     server.health.store(health.level(), Ordering::Relaxed);
+    // HAProxy's `check->status` before the first check (`INI`).
+    let mut last_status = None;
     let target = target(&server, &plan.checks);
     // With `timeout check`, the connect has min(`timeout connect`, `inter`) and the answer
     // `timeout check`; without, the whole check has `inter`.
@@ -134,13 +144,16 @@ pub(crate) async fn check_server(
         let inter = interval(&server, health);
         tokio::time::sleep(inter).await;
         let up = server.up.load(Ordering::Relaxed);
+        let talk = match (&plan.checks.http, &plan.checks.proto) {
+            (Some(http), _) => probe::Talk::Http(http, plan.checks.disable_on_404 && up),
+            (None, Some(proto)) => probe::Talk::Proto(proto),
+            (None, None) => probe::Talk::Connect,
+        };
         let report = probe::run(
             target,
             check_proxy_header(model),
             model.check_tls.as_deref(),
-            plan.checks.http.as_deref(),
-            plan.checks.disable_on_404,
-            up,
+            talk,
             limits(inter),
         )
         .await;
@@ -149,7 +162,20 @@ pub(crate) async fn check_server(
             server.counters.chk_fail.inc();
         }
         server.counters.checked(report.clone());
-        let changed = health.record(ok);
+        let before = health;
+        let mut changed = health.record(ok);
+        log_check(&plan, &server, &report, before, health, &mut last_status);
+        // HAProxy 2.6 counts a MySQL or LDAP pass twice (see `counts_pass_twice`).
+        let twice = plan
+            .checks
+            .proto
+            .as_ref()
+            .is_some_and(|p| p.counts_pass_twice());
+        if ok && twice {
+            let before = health;
+            changed |= health.record(ok);
+            log_check(&plan, &server, &report, before, health, &mut last_status);
+        }
         server.health.store(health.level(), Ordering::Relaxed);
         let backend_was_up = usable(&siblings);
         // A 404 with `disable-on-404` drains an up server; a pass brings it back.
@@ -165,13 +191,17 @@ pub(crate) async fn check_server(
             server.up.store(ok, Ordering::Relaxed);
             server.counters.state_changed(ok);
         }
-        log_change(&plan.backend, &server, &report, &siblings);
+        log_change(&plan, &server, &report, &siblings, was_stopping);
         let backend_up = usable(&siblings);
         if backend_up != backend_was_up {
             backend_counters.state_changed(backend_up);
             if !backend_up {
                 let backend = &plan.backend;
                 tracing::error!(backend = %backend, "backend '{backend}' has no server available!");
+                plan.log.send(
+                    LOG_EMERG,
+                    &format_args!("backend {backend} has no server available!"),
+                );
             }
         }
     }
@@ -223,8 +253,63 @@ fn online(siblings: &[Arc<ServerRt>]) -> (usize, usize) {
 
 /// HAProxy's line for a server going UP, DOWN or stopping (draining), with what the check
 /// saw.
-fn log_change(backend: &str, server: &ServerRt, report: &CheckReport, siblings: &[Arc<ServerRt>]) {
+fn log_change(
+    plan: &Plan,
+    server: &ServerRt,
+    report: &CheckReport,
+    siblings: &[Arc<ServerRt>],
+    was_stopping: bool,
+) {
+    let backend = plan.backend.as_str();
     let (act, bck) = online(siblings);
+    let role = if server.model.probe.backup {
+        "Backup "
+    } else {
+        ""
+    };
+    let name = &server.name;
+    let on_backup = if bck > 0 && act == 0 {
+        " Running on backup."
+    } else {
+        ""
+    };
+    let sessions = server.active.load(Ordering::Relaxed);
+    let queued = server.queued.load(Ordering::Relaxed);
+    // With `option log-health-checks` the check's own line said why: HAProxy leaves the
+    // reason out of this one.
+    let status = if plan.checks.log_health_checks {
+        String::new()
+    } else {
+        format!(", reason: {}", check_status(report))
+    };
+    if !server.up.load(Ordering::Relaxed) {
+        let line = format!(
+            "{role}Server {backend}/{name} is DOWN{status}. \
+             {act} active and {bck} backup servers left.{on_backup} {sessions} sessions active, \
+             0 requeued, {queued} remaining in queue."
+        );
+        tracing::warn!(backend, server = %name, addr = %server.addr, up = false, "{line}");
+        // No alert for a server that was draining.
+        let level = if was_stopping { LOG_NOTICE } else { LOG_ALERT };
+        plan.log.send(level, &line);
+        return;
+    }
+    let state = if server.stopping.load(Ordering::Relaxed) {
+        "stopping"
+    } else {
+        "UP"
+    };
+    let line = format!(
+        "{role}Server {backend}/{name} is {state}{status}. \
+         {act} active and {bck} backup servers online.{on_backup} 0 sessions requeued, \
+         {queued} total in queue."
+    );
+    tracing::warn!(backend, server = %name, addr = %server.addr, up = true, "{line}");
+    plan.log.send(LOG_NOTICE, &line);
+}
+
+/// HAProxy's `srv_append_status()` words for a check: its reason, code, info and duration.
+fn check_status(report: &CheckReport) -> String {
     let code = match (report.status, report.code) {
         (CheckStatus::L7Ok | CheckStatus::L7OkC | CheckStatus::L7Sts, Some(c)) => {
             format!(", code: {c}")
@@ -236,42 +321,57 @@ fn log_change(backend: &str, server: &ServerRt, report: &CheckReport, siblings: 
     } else {
         format!(", info: \"{}\"", report.desc)
     };
-    let role = if server.model.probe.backup {
-        "Backup "
-    } else {
-        ""
-    };
-    let name = &server.name;
     let reason = report.status.reason();
     let ms = report.duration_ms;
-    let on_backup = if bck > 0 && act == 0 {
-        " Running on backup."
+    format!("{reason}{code}{info}, check duration: {ms}ms")
+}
+
+/// `option log-health-checks`: HAProxy's line for a check whose status differs from the last
+/// one's or that moved the health counter (`set_server_check_status()`), with where the
+/// counter stands.
+fn log_check(
+    plan: &Plan,
+    server: &ServerRt,
+    report: &CheckReport,
+    before: Health,
+    after: Health,
+    last_status: &mut Option<CheckStatus>,
+) {
+    let moved = before.level() != after.level();
+    let status_changed = *last_status != Some(report.status);
+    *last_status = Some(report.status);
+    if !plan.checks.log_health_checks || !(moved || status_changed) {
+        return;
+    }
+    let role = if server.model.probe.backup {
+        "backup "
     } else {
         ""
     };
-    let sessions = server.active.load(Ordering::Relaxed);
-    let queued = server.queued.load(Ordering::Relaxed);
-    let status = format!("{reason}{code}{info}, check duration: {ms}ms");
-    if !server.up.load(Ordering::Relaxed) {
-        tracing::warn!(
-            backend, server = %name, addr = %server.addr, up = false,
-            "{role}Server {backend}/{name} is DOWN, reason: {status}. \
-             {act} active and {bck} backup servers left.{on_backup} {sessions} sessions active, \
-             0 requeued, {queued} remaining in queue."
-        );
-        return;
-    }
-    let state = if server.stopping.load(Ordering::Relaxed) {
-        "stopping"
-    } else {
-        "UP"
+    let outcome = match report.status {
+        CheckStatus::L7OkC => "conditionally succeeded",
+        s if s.passed() => "succeeded",
+        _ => "failed",
     };
-    tracing::warn!(
-        backend, server = %name, addr = %server.addr, up = true,
-        "{role}Server {backend}/{name} is {state}, reason: {status}. \
-         {act} active and {bck} backup servers online.{on_backup} 0 sessions requeued, \
-         {queued} total in queue."
+    let (level, rise, fall) = (after.level(), after.rise, after.fall);
+    let standing = if after.up() {
+        let state = if server.admin.weight() > 0 {
+            "UP"
+        } else {
+            "DRAIN"
+        };
+        format!("{}/{fall} {state}", level - rise + 1)
+    } else {
+        format!("{level}/{rise} DOWN")
+    };
+    let line = format!(
+        "Health check for {role}server {}/{} {outcome}, reason: {}, status: {standing}.",
+        plan.backend,
+        server.name,
+        check_status(report),
     );
+    tracing::warn!(backend = %plan.backend, server = %server.name, "{line}");
+    plan.log.send(LOG_NOTICE, &line);
 }
 
 #[cfg(test)]

@@ -465,6 +465,7 @@ impl Generation {
                     backend: b.name.clone(),
                     checks: b.checks.clone(),
                     timeouts: b.timeouts,
+                    log: LogRoute::new(&b.logs, sinks),
                 });
                 for server in servers.iter().filter(|s| s.model.check) {
                     checks.spawn(health::check_server(

@@ -11,7 +11,8 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::model::{Expect, ExpectKind, HttpCheck};
+use crate::model::{Expect as HttpExpect, ExpectKind, HttpCheck};
+use crate::proto_check::{Eval, Expect, ProtoCheck, Step, Verdict};
 use crate::proxy_proto::SendProxy;
 use crate::stats::{CheckReport, CheckStatus};
 use crate::tls::UpstreamTls;
@@ -33,21 +34,29 @@ pub(crate) struct Limits {
 trait CheckIo: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> CheckIo for T {}
 
+/// What a check does once connected.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Talk<'a> {
+    /// Nothing: the connect (and handshake) is the check.
+    Connect,
+    /// `option httpchk`'s exchange; `drain_on_404`: a 404 passes conditionally (`http-check
+    /// disable-on-404` on an up server).
+    Http(&'a HttpCheck, bool),
+    /// A protocol check's rules.
+    Proto(&'a ProtoCheck),
+}
+
 /// Checks `target`: a connect (and the PROXY header of `send_proxy`), the TLS handshake with
-/// `tls` when given, and the HTTP exchange of `http` when given. `up` says whether the server
-/// is up now (a 404 drains only an up server).
+/// `tls` when given, then what `talk` says.
 pub(crate) async fn run(
     target: SocketAddr,
     send_proxy: Option<SendProxy>,
     tls: Option<&UpstreamTls>,
-    http: Option<&HttpCheck>,
-    disable_on_404: bool,
-    up: bool,
+    talk: Talk<'_>,
     limits: Limits,
 ) -> CheckReport {
     let started = Instant::now();
-    let (status, desc, code) =
-        exchange(target, send_proxy, tls, http, disable_on_404, up, limits).await;
+    let (status, desc, code) = exchange(target, send_proxy, tls, talk, limits).await;
     CheckReport {
         status,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -62,9 +71,7 @@ async fn exchange(
     target: SocketAddr,
     send_proxy: Option<SendProxy>,
     tls: Option<&UpstreamTls>,
-    http: Option<&HttpCheck>,
-    disable_on_404: bool,
-    up: bool,
+    talk: Talk<'_>,
     limits: Limits,
 ) -> Outcome {
     let started = Instant::now();
@@ -98,13 +105,20 @@ async fn exchange(
             }
         }
     };
-    let Some(http) = http else {
-        let passed = if tls.is_some() {
-            CheckStatus::L6Ok
-        } else {
-            CheckStatus::L4Ok
-        };
-        return (passed, String::new(), None);
+    let answer = limits
+        .answer
+        .unwrap_or_else(|| limits.connect.saturating_sub(started.elapsed()));
+    let (http, drain_on_404) = match talk {
+        Talk::Connect => {
+            let passed = if tls.is_some() {
+                CheckStatus::L6Ok
+            } else {
+                CheckStatus::L4Ok
+            };
+            return (passed, String::new(), None);
+        }
+        Talk::Proto(proto) => return proto_exchange(&mut stream, proto, answer).await,
+        Talk::Http(http, drain_on_404) => (http, drain_on_404),
     };
     let needs_body = http
         .expects
@@ -127,13 +141,100 @@ async fn exchange(
         buf.truncate(MAX_ANSWER);
         Ok::<_, std::io::Error>(buf)
     };
-    let answer = limits
-        .answer
-        .unwrap_or_else(|| limits.connect.saturating_sub(started.elapsed()));
     match tokio::time::timeout(answer, talk).await {
         Err(_) => (CheckStatus::L7Timeout, String::new(), None),
         Ok(Err(e)) => (CheckStatus::L7Rsp, os_error(&e), None),
-        Ok(Ok(answer)) => judge(&answer, &http.expects, disable_on_404 && up),
+        Ok(Ok(answer)) => judge(&answer, &http.expects, drain_on_404),
+    }
+}
+
+/// Runs a protocol check's rules on a connected `stream` within `limit`, as HAProxy's
+/// `tcpcheck_main()`: a send forgets what was read; an expect reads once when nothing is
+/// pending, and while one waits for more, the chain of expects it belongs to is judged again
+/// with what came; the last rule's success is the result.
+async fn proto_exchange(
+    stream: &mut Box<dyn CheckIo>,
+    proto: &ProtoCheck,
+    limit: Duration,
+) -> Outcome {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+    let steps = proto.steps(now);
+    // The rule waiting when the time runs out says the timeout's status.
+    let mut current = None;
+    let result = tokio::time::timeout(limit, proto_rules(stream, &steps, &mut current)).await;
+    match result {
+        Ok(verdict) => (verdict.status, verdict.desc, verdict.code),
+        Err(_) => {
+            let status = current.map_or(CheckStatus::L7Timeout, Expect::timeout_status);
+            (status, String::new(), None)
+        }
+    }
+}
+
+async fn proto_rules(
+    stream: &mut Box<dyn CheckIo>,
+    steps: &[Step],
+    current: &mut Option<Expect>,
+) -> Verdict {
+    let fail = |status, desc: String| Verdict {
+        status,
+        desc,
+        code: None,
+    };
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (mut must_read, mut last_read) = (true, false);
+    let mut head = 0;
+    let mut i = 0;
+    while let Some(step) = steps.get(i) {
+        match step {
+            Step::Send(bytes) => {
+                *current = None;
+                buf.clear();
+                if let Err(e) = stream.write_all(bytes).await {
+                    return fail(CheckStatus::SockErr, os_error(&e));
+                }
+                must_read = true;
+                i += 1;
+            }
+            Step::Expect { rule, step } => {
+                *current = Some(*rule);
+                if i == 0 || matches!(steps[i - 1], Step::Send(_)) {
+                    head = i;
+                }
+                if must_read && !last_read {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) => last_read = true,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        // A reset after some data lets the rules judge the data.
+                        Err(e) if buf.is_empty() => {
+                            return fail(CheckStatus::SockErr, os_error(&e));
+                        }
+                        Err(_) => last_read = true,
+                    }
+                    if buf.is_empty() && last_read {
+                        let desc = format!("TCPCHK got an empty response at step {step}");
+                        return fail(rule.error_status(), desc);
+                    }
+                    must_read = false;
+                }
+                let full = buf.len() >= MAX_ANSWER;
+                match rule.eval(&buf, last_read || full) {
+                    Eval::Wait => {
+                        must_read = true;
+                        i = head;
+                    }
+                    Eval::Pass => i += 1,
+                    Eval::Fail(verdict) => return verdict,
+                }
+            }
+        }
+    }
+    match steps.last() {
+        Some(Step::Expect { rule, .. }) => rule.success(&buf),
+        _ => fail(CheckStatus::L7Ok, String::new()),
     }
 }
 
@@ -172,7 +273,7 @@ fn answer_complete(buf: &[u8], needs_body: bool) -> bool {
 
 /// Judges an HTTP answer as HAProxy's `tcpcheck_eval_expect_http()`: every rule must pass
 /// (without any, a 2xx or 3xx status); a 404 passes conditionally when `drain_on_404`.
-pub(crate) fn judge(answer: &[u8], expects: &[Expect], drain_on_404: bool) -> Outcome {
+pub(crate) fn judge(answer: &[u8], expects: &[HttpExpect], drain_on_404: bool) -> Outcome {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut headers);
     let Ok(httparse::Status::Complete(head)) = resp.parse(answer) else {
@@ -186,7 +287,7 @@ pub(crate) fn judge(answer: &[u8], expects: &[Expect], drain_on_404: bool) -> Ou
         return (CheckStatus::L7OkC, String::new(), Some(code));
     }
     let body = &answer[head..];
-    let default = [Expect {
+    let default = [HttpExpect {
         inverse: false,
         kind: ExpectKind::Status(vec![(200, 399)]),
     }];
@@ -228,8 +329,8 @@ pub(crate) fn judge(answer: &[u8], expects: &[Expect], drain_on_404: bool) -> Ou
 mod tests {
     use super::*;
 
-    fn status(codes: &[(u16, u16)], inverse: bool) -> Expect {
-        Expect {
+    fn status(codes: &[(u16, u16)], inverse: bool) -> HttpExpect {
+        HttpExpect {
             inverse,
             kind: ExpectKind::Status(codes.to_vec()),
         }
@@ -268,7 +369,7 @@ mod tests {
     #[test]
     fn body_rules_read_the_body_and_garbage_is_invalid() {
         let ans = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\npong";
-        let string = |s: &str, inverse| Expect {
+        let string = |s: &str, inverse| HttpExpect {
             inverse,
             kind: ExpectKind::String(s.to_owned()),
         };

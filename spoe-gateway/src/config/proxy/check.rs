@@ -28,6 +28,7 @@ impl Lowerer<'_, '_> {
         let args: Vec<&str> = line.words[2..].iter().map(Word::as_str).collect();
         let c = &mut p.checks;
         c.http = true;
+        c.proto = None;
         let (meth, uri, ver) = match args.as_slice() {
             [] => (None, None, None),
             [uri] => (None, Some(*uri), None),
@@ -80,6 +81,7 @@ impl Lowerer<'_, '_> {
             return;
         }
         p.checks.http = false;
+        p.checks.proto = None;
     }
 
     /// `[no] option allbackups`.
@@ -139,7 +141,7 @@ impl Lowerer<'_, '_> {
         }
     }
 
-    fn negation(&mut self, line: &Line, name: &str) {
+    pub(super) fn negation(&mut self, line: &Line, name: &str) {
         self.diag.error(
             line.words[1].span().clone(),
             ConfigErrorKind::NegationNotSupported {

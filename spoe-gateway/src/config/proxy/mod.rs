@@ -11,6 +11,7 @@
 pub(super) mod bind;
 mod capture;
 pub(super) mod check;
+mod check_proto;
 mod cond;
 mod conn;
 mod cookie;

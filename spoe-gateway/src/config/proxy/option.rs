@@ -40,6 +40,43 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Backend.checks", "generation/health.rs")]),
     },
     Keyword {
+        name: "redis-check",
+        handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "redis-check"),
+        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "ssl-hello-chk",
+        handler: |lw, p, line, directive| {
+            lw.option_proto_check(p, line, directive, "ssl-hello-chk")
+        },
+        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "smtpchk",
+        handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "smtpchk"),
+        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "pgsql-check",
+        handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "pgsql-check"),
+        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "mysql-check",
+        handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "mysql-check"),
+        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "ldap-check",
+        handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "ldap-check"),
+        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "log-health-checks",
+        handler: |lw, p, line, directive| lw.option_log_health_checks(p, line, directive),
+        uses: Use::Runs(&[("CheckSpec.log_health_checks", "generation/health.rs")]),
+    },
+    Keyword {
         name: "redispatch",
         handler: |lw, p, line, directive| lw.option_redispatch(p, line, directive),
         uses: Use::Runs(&[("Backend.retry", "proxy.rs")]),
@@ -205,6 +242,18 @@ impl Lowerer<'_, '_> {
             return self.not_capable(p, line.span(), directive);
         }
         *flag(&mut p.log_options) = line.modifier == Modifier::None;
+    }
+
+    /// `[no] option log-health-checks`: a line for each check whose result or health changes
+    /// (a backend option).
+    fn option_log_health_checks(&mut self, p: &mut Proxy, line: &Line, directive: &str) {
+        if self.too_many(line, 1, directive) {
+            return;
+        }
+        if !p.has_backend() {
+            return self.not_capable(p, line.span(), directive);
+        }
+        p.checks.log_health_checks = line.modifier == Modifier::None;
     }
 
     /// `[no] option persist`: a persistence cookie naming a down server still sends the

@@ -136,7 +136,15 @@ fn every_keyword_runs_or_says_it_is_ignored() {
     rows_parse(
         crate::config::proxy::OPTIONS,
         true,
-        |name| format!("    option {name}\n"),
+        |name| {
+            // The one option whose argument is mandatory.
+            let arg = if name == "pgsql-check" {
+                " user pg"
+            } else {
+                ""
+            };
+            format!("    option {name}{arg}\n")
+        },
         &mut failures,
     );
     rows_parse(
