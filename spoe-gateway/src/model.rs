@@ -68,6 +68,12 @@ impl GatewayConfig {
     }
 }
 
+/// HAProxy's default `tune.maxrewrite`.
+pub(crate) const DEFAULT_MAXREWRITE: usize = 1024;
+
+/// HAProxy's default `tune.http.maxhdr`.
+pub(crate) const DEFAULT_MAX_HEADERS: usize = 101;
+
 /// HAProxy's default `tune.bufsize`.
 pub(crate) const DEFAULT_BUFSIZE: usize = 16384;
 
@@ -166,6 +172,13 @@ pub(crate) struct Global {
     pub(crate) stats_maxconn: usize,
     /// `daemon`, `user`/`uid`, `group`/`gid`, `chroot`: what the process becomes at start.
     pub(crate) process: Process,
+    /// `tune.rcvbuf.*`, `tune.sndbuf.*`: every connection's socket buffers.
+    pub(crate) buf_tunes: crate::sockopt::BufTunes,
+    /// `tune.maxrewrite` (1024 by default): what a request head leaves free of
+    /// `tune.bufsize` (a longer head is refused, as HAProxy).
+    pub(crate) maxrewrite: usize,
+    /// `tune.http.maxhdr` (101 by default): the most header fields a request or response has.
+    pub(crate) max_headers: usize,
 }
 
 /// What `global` makes of the process at start (`src/haproxy.c`'s `main()` and
@@ -188,6 +201,8 @@ pub(crate) struct Process {
     pub(crate) files: FilesLimit,
     /// `cpu-map`: the CPUs the process and each worker thread run on.
     pub(crate) cpu_map: crate::affinity::CpuMap,
+    /// `set-dumpable`: the process stays dumpable (core dumps) once it changed user.
+    pub(crate) dumpable: bool,
 }
 
 /// The open files limit `global` asks for (`main()` in HAProxy 2.6's `src/haproxy.c`).
@@ -254,6 +269,9 @@ impl Default for Global {
             nbthread: None,
             logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
+            buf_tunes: crate::sockopt::BufTunes::default(),
+            maxrewrite: DEFAULT_MAXREWRITE,
+            max_headers: DEFAULT_MAX_HEADERS,
             h2: H2Tunes::default(),
             environment: None,
             pidfile: None,
@@ -753,6 +771,11 @@ pub(crate) struct Frontend {
     pub(crate) ipv6_only: Vec<(SocketAddr, bool)>,
     /// `bind ... maxconn N` (N > 0): each such address's own limit.
     pub(crate) bind_maxconn: Vec<(SocketAddr, usize)>,
+    /// `bind ... backlog|defer-accept|mss|tfo|tcp-ut|interface|transparent`: each such
+    /// address's listening socket options.
+    pub(crate) listener_opts: Vec<(SocketAddr, crate::sockopt::ListenerOpts)>,
+    /// `option clitcpka|tcpka|nolinger|tcp-smart-accept`, `clitcpka-*`: its client sockets.
+    pub(crate) client_sock: crate::sockopt::ClientSock,
     /// Timeouts (with `defaults` applied).
     pub(crate) timeouts: Timeouts,
     /// `maxconn` (`None`: the global one applies).
@@ -806,6 +829,14 @@ pub(crate) struct Frontend {
 }
 
 impl Frontend {
+    /// `option tcp-smart-accept` for its listener on `local`: as written, else HAProxy's
+    /// default, on in `mode http` and on TLS listeners.
+    pub(crate) fn smart_accept(&self, local: SocketAddr) -> bool {
+        self.client_sock.smart_accept.unwrap_or_else(|| {
+            self.mode == Mode::Http || self.bind_conf(local).is_some_and(|c| c.tls.is_some())
+        })
+    }
+
     /// The `bind` settings of the address a connection arrived on (`local`),
     /// matched as [`Frontend::binds`] are (a wildcard address serves every
     /// local address of its port).
@@ -927,6 +958,8 @@ pub(crate) struct Server {
     pub(crate) send_proxy: Option<crate::proxy_proto::SendProxy>,
     /// `check-send-proxy`: its health checks send the header even with `port` or `addr`.
     pub(crate) check_send_proxy: bool,
+    /// `tcp-ut`: `TCP_USER_TIMEOUT` of its connections.
+    pub(crate) user_timeout: Option<Duration>,
 }
 
 /// What a `server` line says about its health checks and its role beyond `check inter rise
@@ -1070,4 +1103,6 @@ pub(crate) struct Backend {
     pub(crate) cookie: Option<Arc<crate::cookie::CookiePersist>>,
     /// `option persist`: a cookie naming a down server still sends the request there.
     pub(crate) persist: bool,
+    /// `option srvtcpka|tcpka|nolinger|tcp-smart-connect`, `srvtcpka-*`: its server sockets.
+    pub(crate) server_sock: crate::sockopt::ServerSock,
 }

@@ -56,6 +56,8 @@ pub(super) struct ServerSettings {
     pub(super) proxy_unique_id: bool,
     /// `check-send-proxy`.
     pub(super) check_send_proxy: bool,
+    /// `tcp-ut`.
+    pub(super) user_timeout: Option<Duration>,
 }
 
 impl Default for ServerSettings {
@@ -80,6 +82,7 @@ impl Default for ServerSettings {
             proxy_authority: false,
             proxy_unique_id: false,
             check_send_proxy: false,
+            user_timeout: None,
         }
     }
 }
@@ -102,6 +105,10 @@ pub(super) struct Proxy {
     pub(super) ipv6_only: Vec<(SocketAddr, bool)>,
     /// `bind ... maxconn N`, per address.
     pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
+    /// `bind ... backlog|defer-accept|mss|...`, per address.
+    pub(super) listener_opts: Vec<(SocketAddr, crate::sockopt::ListenerOpts)>,
+    /// `option tcpka|clitcpka|srvtcpka|nolinger|tcp-smart-*`, `clitcpka-*`, `srvtcpka-*`.
+    pub(super) sock: super::sock_settings::SockSettings,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
     /// A `timeout` line (here or in its `defaults`) was wrong (reported).
@@ -190,6 +197,8 @@ impl Proxy {
             bind_confs: Vec::new(),
             ipv6_only: Vec::new(),
             bind_maxconn: Vec::new(),
+            listener_opts: Vec::new(),
+            sock: super::sock_settings::SockSettings::default(),
             has_bind: false,
             timeouts: Timeouts::default(),
             timeouts_unsure: false,
@@ -266,6 +275,7 @@ impl Proxy {
         p.http_mode = d.http_mode;
         p.cookie.clone_from(&d.cookie);
         p.persist = d.persist;
+        p.sock = d.sock;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();

@@ -225,12 +225,14 @@ mod proxy;
 mod reach;
 mod replies;
 mod rewrites;
+mod sock_settings;
 mod ssl;
 mod stats_socket;
 pub mod table;
 #[cfg(test)]
 mod tests;
 mod track;
+mod tunes;
 mod validate;
 mod vars;
 

@@ -27,6 +27,8 @@ pub(crate) use admin_state::Admin;
 use admin_state::ServerAdmin;
 use upstream::CountingConnector;
 
+use crate::sockopt::Outgoing;
+
 mod admin;
 mod admin_state;
 mod agent_tls;
@@ -81,6 +83,8 @@ pub(crate) struct ServerRt {
     pub(crate) model: crate::model::Server,
     /// Its state and weight as set at run time.
     pub(crate) admin: ServerAdmin,
+    /// The socket options of its connections.
+    pub(crate) outgoing: Arc<Outgoing>,
 }
 
 /// An HTTP backend at run time.
@@ -379,16 +383,27 @@ impl Generation {
                 connector.set_connect_timeout(Some(
                     b.timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT),
                 ));
+                // `tune.rcvbuf|sndbuf.server`: before `connect()`, as HAProxy sets them.
+                let bufs = config.global.buf_tunes;
+                connector.set_recv_buffer_size(bufs.server_rcvbuf);
+                connector.set_send_buffer_size(bufs.server_sndbuf);
                 let counters = stats.backend(&b.name);
                 let servers: Vec<Arc<ServerRt>> = b
                     .servers
                     .iter()
                     .map(|s| {
                         let server_counters = stats.server(&b.name, &s.name);
+                        let outgoing = Arc::new(Outgoing {
+                            backend: b.server_sock,
+                            user_timeout: s.user_timeout,
+                            rcvbuf: bufs.server_rcvbuf,
+                            sndbuf: bufs.server_sndbuf,
+                        });
                         let connector = CountingConnector::new(
                             connector.clone(),
                             server_counters.clone(),
                             counters.clone(),
+                            outgoing.clone(),
                         );
                         Arc::new(ServerRt {
                             name: s.name.clone(),
@@ -405,6 +420,7 @@ impl Generation {
                             health: AtomicU32::new(s.rise),
                             counters: server_counters,
                             admin: ServerAdmin::new(s.weight),
+                            outgoing,
                             model: s.clone(),
                         })
                     })

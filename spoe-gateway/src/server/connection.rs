@@ -50,6 +50,8 @@ impl Gateway {
         let waits = ClientWaits::of(timeouts, started);
         let bind = frontend.and_then(|f| f.bind_conf(local));
         let h2_forced = bind.is_some_and(|b| b.h2);
+        // Quick ACKs are off on such a listener: a request with a body turns them back on.
+        let smart_accept = frontend.is_some_and(|f| f.smart_accept(local));
         let tls_conf = bind.and_then(|b| b.tls.clone());
         // What a failed handshake's line says: the frontend, the listener's
         // number, where the frontend logs (HAProxy logs it there).
@@ -159,7 +161,7 @@ impl Gateway {
             let stream = crate::stats::Wire::client(stream, stats);
             Box::pin(self.serve_http2(stream, service, waits, stop)).await;
         } else {
-            let io = ClientIo::new(stream, exchange, stats);
+            let io = ClientIo::new(stream, exchange, stats).rearming_quickack(smart_accept);
             self.serve_http1(io, service, waits, stop).await;
         }
         drop((held, live, counted));
