@@ -311,3 +311,73 @@ fn the_largest_head_is_the_same_as_haproxys() {
     assert_eq!(lines(local(hap_port), 20), 400);
     assert_eq!(lines(gw_addr, 20), 431);
 }
+
+/// The largest TLS application-data record (its length on the wire) `openssl s_client`
+/// receives from `port` for a `GET /`.
+fn largest_record(port: u16) -> usize {
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(["-servername", "www.example", "-msg", "-ign_eof"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .expect("request");
+    let out = child.wait_with_output().expect("openssl ends");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let mut largest = 0;
+    while let Some(line) = lines.next() {
+        if !(line.starts_with("<<<") && line.contains("RecordHeader")) {
+            continue;
+        }
+        let bytes: Vec<u8> = lines
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|b| u8::from_str_radix(b, 16).ok())
+            .collect();
+        if let [0x17, _, _, hi, lo] = bytes[..] {
+            largest = largest.max(usize::from(hi) << 8 | usize::from(lo));
+        }
+    }
+    largest
+}
+
+#[test]
+fn tls_records_are_as_small_as_hard_maxrecord_says() {
+    let mut pki = spoe_interop::pki::TestPki::new();
+    let pem = pki.server("www.pem", &["www.example"]);
+    let body = "a".repeat(6000);
+    let cfg = |port: u16| {
+        format!(
+            "global\n    tune.ssl.hard-maxrecord 1000\n    tune.ssl.cachesize 0\n\
+             defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    \
+             timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port} ssl crt {}\n    \
+             http-request return status 200 content-type text/plain string {body}\n",
+            pem.display(),
+        )
+    };
+    let (_haproxy, hap_port) = Haproxy::start_on_port(cfg, &[]);
+    let (_gateway, gw_addr) = GatewayProc::start_on_port(cfg, &[]);
+    // At most 1000 bytes of plaintext, a TLS 1.3 record's type byte and 16-byte tag (HAProxy
+    // cuts where its buffer wraps too: close to the bound, not always at it); without the
+    // bound, the 6000 bytes would fit one record.
+    let hap = largest_record(hap_port);
+    let gw = largest_record(gw_addr.port());
+    assert!(
+        (900..=1017).contains(&hap),
+        "HAProxy's largest record: {hap}"
+    );
+    assert!(
+        (900..=1017).contains(&gw),
+        "the gateway's largest record: {gw}"
+    );
+}

@@ -57,6 +57,8 @@ pub(super) struct SslGlobal {
     /// `ssl-default-server-ciphers`, `-ciphersuites`, `-options`, and
     /// `ssl-server-verify` (as its `verify`).
     pub(super) server_defaults: TlsOptions,
+    /// `tune.ssl.cachesize`, `tune.ssl.maxrecord`, `tune.ssl.hard-maxrecord`.
+    pub(super) tunes: crate::tls::TlsTunes,
 }
 
 /// Where relative paths start, for one `bind` line.
@@ -223,7 +225,10 @@ pub(super) fn bind_options(
     diag: &mut Diag,
 ) -> (BindConf, Vec<usize>) {
     let mut left_at = Vec::new();
-    let mut spec = BindTlsSpec::default();
+    let mut spec = BindTlsSpec {
+        tunes: bases.global.tunes,
+        ..BindTlsSpec::default()
+    };
     let mut ssl: Option<&Word> = None;
     let mut h2 = false;
     let mut i = 0;

@@ -252,6 +252,25 @@ const SOCKET_DIFFERENCES: &[(&str, &str, &str)] = &[
          (HAProxy: 400); responses are not counted",
     ),
     ("global", "thread-groups", "1 only, as HAProxy 2.6"),
+    (
+        "global",
+        "tune.ssl.cachesize",
+        "sessions per TLS listener (HAProxy's one cache is shared by every listener); 0 keeps \
+         none, as HAProxy",
+    ),
+    (
+        "global",
+        "tune.ssl.maxrecord",
+        "every TLS record is at most this size, where HAProxy lets a long transfer use full \
+         records",
+    ),
+    (
+        "global",
+        "tune.ssl.lifetime",
+        "checked, not applied: a session cached by ID lasts until the cache evicts it, and \
+         tickets are valid 6 hours (rustls's ticketer), where HAProxy expires both after this \
+         lifetime (300 s by default)",
+    ),
     ("global", "thread-group", "group 1 only"),
     (
         "global",

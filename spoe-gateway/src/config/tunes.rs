@@ -118,6 +118,26 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Read,
     },
     Keyword {
+        name: "tune.ssl.cachesize",
+        handler: ssl_cachesize,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "tune.ssl.maxrecord",
+        handler: ssl_maxrecord,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "tune.ssl.hard-maxrecord",
+        handler: ssl_maxrecord,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "tune.ssl.lifetime",
+        handler: ssl_lifetime,
+        uses: Use::Read,
+    },
+    Keyword {
         name: "tune.ssl.keylog",
         handler: keylog,
         uses: Use::Read,
@@ -248,6 +268,39 @@ fn thread_group(lw: &mut Lowerer<'_, '_>, line: &Line) {
         ),
         None => lw.missing(line, "thread-group", "a group number"),
     }
+}
+
+/// `tune.ssl.cachesize N`: each TLS listener's session cache (0: none).
+fn ssl_cachesize(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    if let Some(word) = checked(lw, line, Arg::Int) {
+        lw.ssl.tunes.session_cache = word.as_str().parse().unwrap_or(usize::MAX);
+    }
+}
+
+/// `tune.ssl.maxrecord N`, `tune.ssl.hard-maxrecord N`: the most plaintext bytes per TLS
+/// record (0: TLS's own bound). rustls takes no fewer than 32.
+fn ssl_maxrecord(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let Some(word) = checked(lw, line, Arg::Int) else {
+        return;
+    };
+    match word.as_str().parse::<usize>() {
+        Ok(0) => lw.ssl.tunes.max_record = None,
+        Ok(n) if n >= 32 => lw.ssl.tunes.max_record = (n < 16384).then_some(n),
+        _ => lw.diag.error_msg(
+            word.span().clone(),
+            format!(
+                "'{}' : the gateway's TLS (rustls) writes records of at least 32 bytes, not {}",
+                line.keyword(),
+                word.as_str()
+            ),
+        ),
+    }
+}
+
+/// `tune.ssl.lifetime T` (seconds without a unit): checked; rustls's sessions have lifetimes
+/// of their own (the README's table).
+fn ssl_lifetime(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    checked(lw, line, Arg::Time);
 }
 
 /// `tune.ssl.keylog on|off`: `off` only (the `ssl_*_secret` fetches are not supported).

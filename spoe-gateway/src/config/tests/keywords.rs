@@ -204,6 +204,7 @@ fn every_keyword_runs_or_says_it_is_ignored() {
             "tune.ssl.keylog" => " off",
             "thread-group" => " 1 1",
             "tune.http.maxhdr" => " 50",
+            "tune.ssl.maxrecord" | "tune.ssl.hard-maxrecord" => " 1400",
             _ => " 1",
         };
         let text = probe(&format!("    {}{value}\n", keyword.name), "");
