@@ -31,9 +31,10 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 
 # TLS and HTTP/2 tests drive real clients (gateway_tls): curl, openssl s_client, h2load and
-# nghttp, headless Chromium. They fail, never skip, without them.
+# nghttp, headless Chromium; gateway_sockopts reads listen queues with ss (iproute2). They
+# fail, never skip, without them.
 need=()
-for tool in curl:curl openssl:openssl h2load:nghttp2-client nghttp:nghttp2-client chromium:chromium; do
+for tool in curl:curl openssl:openssl h2load:nghttp2-client nghttp:nghttp2-client chromium:chromium ss:iproute2; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -71,6 +71,12 @@ impl GatewayConfig {
     }
 }
 
+/// HAProxy's default `tune.maxrewrite`.
+pub(crate) const DEFAULT_MAXREWRITE: usize = 1024;
+
+/// HAProxy's default `tune.http.maxhdr`.
+pub(crate) const DEFAULT_MAX_HEADERS: usize = 101;
+
 /// HAProxy's default `tune.bufsize`.
 pub(crate) const DEFAULT_BUFSIZE: usize = 16384;
 
@@ -171,6 +177,13 @@ pub(crate) struct Global {
     pub(crate) process: Process,
     /// `resolvers` sections, in order.
     pub(crate) resolvers: Vec<Arc<crate::resolve::Resolvers>>,
+    /// `tune.rcvbuf.*`, `tune.sndbuf.*`: every connection's socket buffers.
+    pub(crate) buf_tunes: crate::sockopt::BufTunes,
+    /// `tune.maxrewrite` (1024 by default): what a request head leaves free of
+    /// `tune.bufsize` (a longer head is refused, as HAProxy).
+    pub(crate) maxrewrite: usize,
+    /// `tune.http.maxhdr` (101 by default): the most header fields a request or response has.
+    pub(crate) max_headers: usize,
 }
 
 /// What `global` makes of the process at start (`src/haproxy.c`'s `main()` and
@@ -193,6 +206,8 @@ pub(crate) struct Process {
     pub(crate) files: FilesLimit,
     /// `cpu-map`: the CPUs the process and each worker thread run on.
     pub(crate) cpu_map: crate::affinity::CpuMap,
+    /// `set-dumpable`: the process stays dumpable (core dumps) once it changed user.
+    pub(crate) dumpable: bool,
 }
 
 /// The open files limit `global` asks for (`main()` in HAProxy 2.6's `src/haproxy.c`).
@@ -262,6 +277,9 @@ impl Default for Global {
             nbthread: None,
             logs: Vec::new(),
             bufsize: DEFAULT_BUFSIZE,
+            buf_tunes: crate::sockopt::BufTunes::default(),
+            maxrewrite: DEFAULT_MAXREWRITE,
+            max_headers: DEFAULT_MAX_HEADERS,
             h2: H2Tunes::default(),
             environment: None,
             pidfile: None,
@@ -773,6 +791,11 @@ pub(crate) struct Frontend {
     pub(crate) ipv6_only: Vec<(SocketAddr, bool)>,
     /// `bind ... maxconn N` (N > 0): each such address's own limit.
     pub(crate) bind_maxconn: Vec<(SocketAddr, usize)>,
+    /// `bind ... backlog|defer-accept|mss|tfo|tcp-ut|interface|transparent`: each such
+    /// address's listening socket options.
+    pub(crate) listener_opts: Vec<(SocketAddr, crate::sockopt::ListenerOpts)>,
+    /// `option clitcpka|tcpka|nolinger|tcp-smart-accept`, `clitcpka-*`: its client sockets.
+    pub(crate) client_sock: crate::sockopt::ClientSock,
     /// Timeouts (with `defaults` applied).
     pub(crate) timeouts: Timeouts,
     /// `maxconn` (`None`: the global one applies).
@@ -826,6 +849,14 @@ pub(crate) struct Frontend {
 }
 
 impl Frontend {
+    /// `option tcp-smart-accept` for its listener on `local`: as written, else HAProxy's
+    /// default, on in `mode http` and on TLS listeners.
+    pub(crate) fn smart_accept(&self, local: SocketAddr) -> bool {
+        self.client_sock.smart_accept.unwrap_or_else(|| {
+            self.mode == Mode::Http || self.bind_conf(local).is_some_and(|c| c.tls.is_some())
+        })
+    }
+
     /// The `bind` settings of the address a connection arrived on (`local`),
     /// matched as [`Frontend::binds`] are (a wildcard address serves every
     /// local address of its port).
@@ -954,6 +985,8 @@ pub(crate) struct Server {
     pub(crate) dns: Option<crate::resolve::ServerDns>,
     /// `id`, `non-stick`.
     pub(crate) choice: ServerChoice,
+    /// `tcp-ut`: `TCP_USER_TIMEOUT` of its connections.
+    pub(crate) user_timeout: Option<Duration>,
 }
 
 /// A server's settings of its choice: `id`, `non-stick`.
@@ -1119,4 +1152,6 @@ pub(crate) struct Backend {
     pub(crate) persist: bool,
     /// `stick`, `use-server`, `force-persist`, `ignore-persist`, `http-send-name-header`.
     pub(crate) server_rules: Arc<crate::server_rules::ServerRules>,
+    /// `option srvtcpka|tcpka|nolinger|tcp-smart-connect`, `srvtcpka-*`: its server sockets.
+    pub(crate) server_sock: crate::sockopt::ServerSock,
 }

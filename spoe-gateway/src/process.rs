@@ -83,7 +83,31 @@ pub(crate) fn enter(process: &Process) -> Result<(), ProcessError> {
             source: io(e),
         })?;
     }
+    if process.dumpable {
+        dumpable();
+    }
     Ok(())
+}
+
+/// `set-dumpable`, as HAProxy once it changed user: no file size or core size limit, and the
+/// process dumpable again (a change of user clears the flag). A failure is a warning.
+fn dumpable() {
+    use rustix::process::{Resource, Rlimit, setrlimit};
+    for (resource, what) in [
+        (Resource::Fsize, "maximum file size"),
+        (Resource::Core, "core dump size"),
+    ] {
+        let unlimited = Rlimit {
+            current: None,
+            maximum: None,
+        };
+        if setrlimit(resource, unlimited).is_err() {
+            tracing::warn!("Failed to raise the {what} ('set-dumpable').");
+        }
+    }
+    if nix::sys::prctl::set_dumpable(true).is_err() {
+        tracing::warn!("Failed to set the dumpable flag, no core will be dumped.");
+    }
 }
 
 /// What a reload would change of [`Process`] that only a restart can (the process already

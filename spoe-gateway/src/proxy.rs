@@ -880,9 +880,16 @@ enum Refusal {
 /// and an absolute-form URI's authority must be the `Host` (a `hdr(host)`
 /// ACL and the server must not see different hosts). `CONNECT` is refused:
 /// HAProxy would open a tunnel, the gateway has none.
-fn check_request(parts: &mut hyper::http::request::Parts) -> Result<(), Refusal> {
+fn check_request(
+    parts: &mut hyper::http::request::Parts,
+    limits: crate::head_room::HeadLimits,
+) -> Result<(), Refusal> {
     if parts.method == hyper::Method::CONNECT {
         return Err(Refusal::Tunnel);
+    }
+    // `tune.bufsize` less `tune.maxrewrite`, as HAProxy measures a head; `tune.http.maxhdr`.
+    if !limits.fit(parts) {
+        return Err(Refusal::Invalid);
     }
     // HTTP/2 carries the host in `:authority`: HAProxy makes it the `Host`
     // header (rules, agents and HTTP/1 servers see it there).
@@ -1033,7 +1040,8 @@ async fn handle_txn(
         access.started = at;
         access.received = wall;
     }
-    if let Err(refusal) = check_request(&mut parts) {
+    let limits = crate::head_room::HeadLimits::of(&generation.config.global);
+    if let Err(refusal) = check_request(&mut parts, limits) {
         access.termination = "PR";
         let status = match refusal {
             Refusal::Invalid => {
@@ -1811,7 +1819,7 @@ mod tests {
             hyper::Method::CONNECT
         };
         let (mut parts, ()) = b.method(method).body(()).unwrap().into_parts();
-        let r = check_request(&mut parts);
+        let r = check_request(&mut parts, crate::head_room::HeadLimits::NONE);
         let left = parts
             .headers
             .get_all("host")

@@ -11,6 +11,7 @@ use super::grammar::Kind;
 use super::keywords::{HAPROXY_GLOBAL, IGNORED_GLOBAL, Keyword, Use, find, suggestion};
 use super::lower::Lowerer;
 use super::process;
+use super::tunes;
 use crate::model::DEFAULT_BUFSIZE;
 
 /// Reads a `global` line.
@@ -316,8 +317,11 @@ impl Lowerer<'_, '_> {
         if self.lua.line(line, &self.base_dir, self.diag) {
             return;
         }
-        if let Some(keyword) = find(KEYWORDS, kw) {
+        if let Some(keyword) = find(KEYWORDS, kw).or_else(|| find(tunes::KEYWORDS, kw)) {
             return (keyword.handler)(self, line);
+        }
+        if tunes::machinery(self, line) {
+            return;
         }
         if let Some((_, reason)) = IGNORED_GLOBAL.iter().find(|(k, _)| *k == kw) {
             self.diag.ignored(line.span().clone(), kw, reason);
@@ -325,12 +329,17 @@ impl Lowerer<'_, '_> {
         {
             self.diag.error_msg(
                 line.span().clone(),
-                format!("'{kw}' is not supported in the 'global' section by the gateway"),
+                format!(
+                    "'{kw}' is not supported in the 'global' section by the gateway{}",
+                    tunes::why_refused(kw)
+                ),
             );
         } else {
             let all = KEYWORDS
                 .iter()
+                .chain(tunes::KEYWORDS)
                 .map(|k| k.name)
+                .chain(tunes::MACHINERY.iter().map(|(k, _)| *k))
                 .chain(super::lua::KEYWORDS.iter().copied())
                 .chain(IGNORED_GLOBAL.iter().map(|(k, _)| *k))
                 .chain(HAPROXY_GLOBAL.iter().copied());
@@ -346,7 +355,7 @@ impl Lowerer<'_, '_> {
 
     /// The one argument of `directive`, or `None` after reporting it missing or followed by
     /// another.
-    fn single<'l>(
+    pub(super) fn single<'l>(
         &mut self,
         line: &'l Line,
         directive: &str,

@@ -77,7 +77,6 @@ pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
         "spread-checks",
         "the gateway schedules health checks by itself",
     ),
-    ("busy-polling", "the gateway's event loop is not tunable"),
     (
         "mworker-max-reloads",
         "the gateway is a single process that reloads in place",
@@ -99,19 +98,12 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
     ("id", "proxy IDs are informational only"),
     ("enabled", "proxies are enabled by default"),
     ("fullconn", "the gateway has no dynamic server maxconn"),
-    ("backlog", "the gateway uses the system's listen backlog"),
 ];
 
 /// Options accepted with a warning: name, whether `no option` / `default option` is allowed
 /// (HAProxy's rule), why it is ignored.
 pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
     ("abortonclose", true, "not implemented by the gateway"),
-    ("tcpka", true, "the gateway does not set TCP keep-alive"),
-    ("clitcpka", true, "the gateway does not set TCP keep-alive"),
-    ("srvtcpka", true, "the gateway does not set TCP keep-alive"),
-    ("splice-auto", true, "the gateway does not splice"),
-    ("splice-request", true, "the gateway does not splice"),
-    ("splice-response", true, "the gateway does not splice"),
     (
         "contstats",
         true,
@@ -124,9 +116,6 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
     ),
     ("http-ignore-probes", true, "not implemented by the gateway"),
     ("http-no-delay", true, "not implemented by the gateway"),
-    ("tcp-smart-accept", true, "not implemented by the gateway"),
-    ("tcp-smart-connect", true, "not implemented by the gateway"),
-    ("nolinger", true, "not implemented by the gateway"),
     ("logasap", true, "the gateway logs when a request ends"),
     (
         "independent-streams",
@@ -138,7 +127,6 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
 /// Other `global` keywords of HAProxy 2.6 (reported as not supported rather than unknown).
 pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "ca-base",
-    "close-spread-time",
     "cluster-secret",
     "default-path",
     "external-check",
@@ -154,46 +142,27 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "insecure-fork-wanted",
     "insecure-setuid-wanted",
     "issuers-chain-path",
-    "max-spread-checks",
     "maxcompcpuusage",
     "maxcomprate",
     "maxconnrate",
-    "maxpipes",
     "maxsessrate",
     "maxsslconn",
     "maxsslrate",
     "maxzlibmem",
-    "no-memory-trimming",
-    "noepoll",
-    "noevports",
-    "nogetaddrinfo",
-    "nokqueue",
-    "nopoll",
-    "noreuseport",
-    "nosplice",
-    "numa-cpu-mapping",
     "pp2-never-send-local",
-    "profiling.memory",
-    "profiling.tasks",
     "server-state-base",
     "server-state-file",
-    "set-dumpable",
     "set-var",
     "set-var-fmt",
     "ssl-engine",
     "ssl-load-extra-files",
     "ssl-mode-async",
-    "thread-group",
-    "thread-groups",
     "unix-bind",
 ];
 
 /// Other proxy keywords of HAProxy 2.6 (reported as not supported rather than unknown).
 pub(super) const HAPROXY_PROXY: &[&str] = &[
     "bind-process",
-    "clitcpka-cnt",
-    "clitcpka-idle",
-    "clitcpka-intvl",
     "compression",
     "disabled",
     "dispatch",
@@ -215,9 +184,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "retry-on",
     "server-state-file-name",
     "source",
-    "srvtcpka-cnt",
-    "srvtcpka-idle",
-    "srvtcpka-intvl",
     "tcp-response",
     "transparent",
     "use-fcgi-app",
@@ -391,6 +357,33 @@ pub(super) const HAPROXY_BIND_KEYWORDS: &[(&str, usize)] = &[
     ("v6only", 0),
     ("verify", 1),
 ];
+
+/// The `bind` options the TLS reader (`ssl::bind_options`) leaves to `proxy/bind.rs`, with the
+/// number of arguments each takes: the listening socket's options (`proxy/sockets.rs`) and those
+/// that have nothing to change in a one-process gateway without Unix listeners.
+pub(super) const BIND_SOCKET_KEYWORDS: &[(&str, usize)] = &[
+    ("backlog", 1),
+    ("defer-accept", 0),
+    ("gid", 1),
+    ("group", 1),
+    ("id", 1),
+    ("interface", 1),
+    ("mode", 1),
+    ("mss", 1),
+    ("nice", 1),
+    ("process", 1),
+    ("shards", 1),
+    ("tcp-ut", 1),
+    ("tfo", 0),
+    ("thread", 1),
+    ("transparent", 0),
+    ("uid", 1),
+    ("user", 1),
+];
+
+/// What the error for a TLS version rustls does not have says (`force-sslv3`, `force-tlsv10`,
+/// `force-tlsv11` on `bind` and `server` lines).
+pub(super) const OLD_TLS: &[&str] = &["force-sslv3", "force-tlsv10", "force-tlsv11"];
 
 /// The number of arguments keyword `name` of `table` takes, if HAProxy 2.6 has it.
 pub(super) fn arity(table: &[(&str, usize)], name: &str) -> Option<usize> {

@@ -60,6 +60,8 @@ pub(super) struct ServerSettings {
     pub(super) dns: super::dns_settings::DnsSettings,
     /// `id`, `non-stick`.
     pub(super) choice: crate::model::ServerChoice,
+    /// `tcp-ut`.
+    pub(super) user_timeout: Option<Duration>,
 }
 
 impl Default for ServerSettings {
@@ -86,6 +88,7 @@ impl Default for ServerSettings {
             check_send_proxy: false,
             dns: super::dns_settings::DnsSettings::default(),
             choice: crate::model::ServerChoice::default(),
+            user_timeout: None,
         }
     }
 }
@@ -121,6 +124,10 @@ pub(super) struct Proxy {
     pub(super) ipv6_only: Vec<(SocketAddr, bool)>,
     /// `bind ... maxconn N`, per address.
     pub(super) bind_maxconn: Vec<(SocketAddr, usize)>,
+    /// `bind ... backlog|defer-accept|mss|...`, per address.
+    pub(super) listener_opts: Vec<(SocketAddr, crate::sockopt::ListenerOpts)>,
+    /// `option tcpka|clitcpka|srvtcpka|nolinger|tcp-smart-*`, `clitcpka-*`, `srvtcpka-*`.
+    pub(super) sock: super::sock_settings::SockSettings,
     pub(super) has_bind: bool,
     pub(super) timeouts: Timeouts,
     /// A `timeout` line (here or in its `defaults`) was wrong (reported).
@@ -212,6 +219,8 @@ impl Proxy {
             bind_confs: Vec::new(),
             ipv6_only: Vec::new(),
             bind_maxconn: Vec::new(),
+            listener_opts: Vec::new(),
+            sock: super::sock_settings::SockSettings::default(),
             has_bind: false,
             timeouts: Timeouts::default(),
             timeouts_unsure: false,
@@ -296,6 +305,7 @@ impl Proxy {
             .clone_from(&d.choice.rules.send_name_header);
         p.choice.rules.prefer_last = d.choice.rules.prefer_last;
         p.choice.rules.reuse = d.choice.rules.reuse;
+        p.sock = d.sock;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();

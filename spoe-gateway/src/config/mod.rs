@@ -241,12 +241,14 @@ mod reach;
 mod replies;
 mod resolvers;
 mod rewrites;
+mod sock_settings;
 mod ssl;
 mod stats_socket;
 pub mod table;
 #[cfg(test)]
 mod tests;
 mod track;
+mod tunes;
 mod userlist;
 mod validate;
 mod vars;

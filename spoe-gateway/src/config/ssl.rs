@@ -13,7 +13,7 @@ use spoe::config::Span;
 use spoe::config::reader::Word;
 
 use super::diag::Diag;
-use super::keywords::{HAPROXY_BIND_KEYWORDS, arity};
+use super::keywords::{BIND_SOCKET_KEYWORDS, HAPROXY_BIND_KEYWORDS, OLD_TLS, arity};
 use crate::model::{BindConf, H2Tunes};
 use crate::tls::bind::LoadWarnings;
 use crate::tls::names::{SuiteList, TlsVersion, parse_curves, parse_suites};
@@ -57,6 +57,8 @@ pub(super) struct SslGlobal {
     /// `ssl-default-server-ciphers`, `-ciphersuites`, `-options`, and
     /// `ssl-server-verify` (as its `verify`).
     pub(super) server_defaults: TlsOptions,
+    /// `tune.ssl.cachesize`, `tune.ssl.maxrecord`, `tune.ssl.hard-maxrecord`.
+    pub(super) tunes: crate::tls::TlsTunes,
 }
 
 /// Where relative paths start, for one `bind` line.
@@ -223,7 +225,10 @@ pub(super) fn bind_options(
     diag: &mut Diag,
 ) -> (BindConf, Vec<usize>) {
     let mut left_at = Vec::new();
-    let mut spec = BindTlsSpec::default();
+    let mut spec = BindTlsSpec {
+        tunes: bases.global.tunes,
+        ..BindTlsSpec::default()
+    };
     let mut ssl: Option<&Word> = None;
     let mut h2 = false;
     let mut i = 0;
@@ -274,6 +279,10 @@ pub(super) fn bind_options(
                     },
                 }
             }
+            other if let Some(n) = arity(BIND_SOCKET_KEYWORDS, other) => {
+                left_at.push(i);
+                i += n;
+            }
             other => {
                 // HAProxy's other options are refused by name, their arguments skipped so
                 // that every one on the line is reported; after an unknown word, nothing
@@ -287,7 +296,10 @@ pub(super) fn bind_options(
                 };
                 diag.error_msg(
                     word.span().clone(),
-                    format!("'bind' : option '{other}' is not supported by the gateway"),
+                    format!(
+                        "'bind' : option '{other}' is not supported by the gateway{}",
+                        old_tls(other)
+                    ),
                 );
                 i += n;
             }
@@ -314,6 +326,15 @@ pub(super) fn bind_options(
         },
         left_at,
     )
+}
+
+/// Why `force-sslv3|tlsv10|tlsv11` cannot be had (empty for another keyword).
+pub(super) fn old_tls(kw: &str) -> &'static str {
+    if OLD_TLS.contains(&kw) {
+        ": its TLS (rustls) has no protocol version below TLS 1.2"
+    } else {
+        ""
+    }
 }
 
 /// Reads every certificate of a TLS bind line; errors and warnings point at

@@ -16,7 +16,7 @@ use super::keywords::{
 use super::proxy::bind::RUN_BIND_OPTIONS;
 use super::resolvers::RESOLVERS_KEYWORDS;
 use super::ssl::SERVER_TLS_SETTINGS;
-use super::{global, lua, proxy};
+use super::{global, lua, proxy, tunes};
 
 /// How the gateway runs a keyword HAProxy 2.6 runs differently: `(where, keyword, what
 /// differs)`, `where` as in the table's first column.
@@ -272,6 +272,271 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The differences of the tuning and socket keywords (`config/tunes.rs`,
+/// `config/proxy/sockets.rs`): most tune HAProxy's own machinery, which the gateway does not
+/// have, and change nothing a client, a server or a log pipeline sees.
+const SOCKET_DIFFERENCES: &[(&str, &str, &str)] = &[
+    (
+        "global",
+        "tune.maxrewrite",
+        "a request head larger than `tune.bufsize` less it, measured as HAProxy measures it \
+         (its internal form), gets HAProxy's 400; one larger than twice `tune.bufsize` on the \
+         wire gets a 431 (HAProxy: 400)",
+    ),
+    (
+        "global",
+        "tune.http.maxhdr",
+        "a request with more header lines (the start line counted, as HAProxy) gets a 431 \
+         (HAProxy: 400); responses are not counted",
+    ),
+    ("global", "thread-groups", "1 only, as HAProxy 2.6"),
+    (
+        "global",
+        "tune.ssl.cachesize",
+        "sessions per TLS listener (HAProxy's one cache is shared by every listener); 0 keeps \
+         none, as HAProxy",
+    ),
+    (
+        "global",
+        "tune.ssl.maxrecord",
+        "every TLS record is at most this size, where HAProxy lets a long transfer use full \
+         records",
+    ),
+    (
+        "global",
+        "tune.ssl.lifetime",
+        "checked, not applied: a session cached by ID lasts until the cache evicts it, and \
+         tickets are valid 6 hours (rustls's ticketer), where HAProxy expires both after this \
+         lifetime (300 s by default)",
+    ),
+    ("global", "thread-group", "group 1 only"),
+    (
+        "global",
+        "tune.ssl.keylog",
+        "`off` only: `on` is an error (the gateway keeps no TLS secrets for `ssl_*_secret`)",
+    ),
+    (
+        "global",
+        "busy-polling",
+        "the gateway's event loop (tokio) sleeps while it waits; only CPU use and latency \
+         under light load differ",
+    ),
+    (
+        "global",
+        "close-spread-time",
+        "checked; a stop closes idle keep-alive connections at once rather than spread over \
+         this time",
+    ),
+    (
+        "global",
+        "max-spread-checks",
+        "checked; the gateway spreads its health checks by itself",
+    ),
+    (
+        "global",
+        "maxpipes",
+        "the gateway does not splice: data is copied through its buffers, and clients and \
+         servers get the same bytes",
+    ),
+    (
+        "global",
+        "nosplice",
+        "the gateway never splices: nothing to turn off",
+    ),
+    (
+        "global",
+        "tune.pipesize",
+        "the gateway does not splice: no pipes",
+    ),
+    (
+        "global",
+        "no-memory-trimming",
+        "the gateway's allocator (jemalloc) returns freed memory by itself; no trimming to turn \
+         off",
+    ),
+    (
+        "global",
+        "noepoll",
+        "the gateway's event loop (tokio) always uses epoll; which poller runs is not \
+         observable",
+    ),
+    ("global", "nopoll", "as `noepoll`"),
+    ("global", "noevports", "as `noepoll`"),
+    ("global", "nokqueue", "as `noepoll`"),
+    (
+        "global",
+        "nogetaddrinfo",
+        "names are resolved through the system's resolver (`getaddrinfo`) either way",
+    ),
+    (
+        "global",
+        "noreuseport",
+        "the gateway never sets `SO_REUSEPORT` (HAProxy sets it unless `noreuseport`): with the \
+         keyword both behave the same; without it, another process cannot bind a port the \
+         gateway listens on, where it can bind HAProxy's",
+    ),
+    (
+        "global",
+        "numa-cpu-mapping",
+        "the gateway does not bind its threads to one NUMA node (`cpu-map` does); on a machine \
+         with one node nothing differs",
+    ),
+    (
+        "global",
+        "profiling.memory",
+        "the gateway has no memory profiler (`show profiling` is an unknown command)",
+    ),
+    (
+        "global",
+        "profiling.tasks",
+        "the gateway has no task profiler (`show profiling` is an unknown command)",
+    ),
+    (
+        "global",
+        "tune.buffers.limit",
+        "the gateway allocates buffers per connection as it needs them, bounded by `maxconn` \
+         and `tune.bufsize`",
+    ),
+    ("global", "tune.buffers.reserve", "as `tune.buffers.limit`"),
+    (
+        "global",
+        "tune.fd.edge-triggered",
+        "the gateway's event loop (tokio) is edge-triggered either way",
+    ),
+    (
+        "global",
+        "tune.http.cookielen",
+        "bounds `capture cookie`, which the gateway refuses: nothing to bound",
+    ),
+    (
+        "global",
+        "tune.idle-pool.shared",
+        "each worker thread keeps its own idle server connections",
+    ),
+    (
+        "global",
+        "tune.idletimer",
+        "the gateway does not splice: no idle timer for it",
+    ),
+    (
+        "global",
+        "tune.listener.multi-queue",
+        "the gateway accepts on one thread and hands each connection to the least busy worker",
+    ),
+    (
+        "global",
+        "tune.maxaccept",
+        "the gateway accepts connections one at a time as its limits allow; the batch size of \
+         HAProxy's accept loop is not observable",
+    ),
+    (
+        "global",
+        "tune.maxpollevents",
+        "tunes HAProxy's poller, which the gateway does not have",
+    ),
+    (
+        "global",
+        "tune.pattern.cache-size",
+        "the gateway keeps no cache of pattern matches: results are the same",
+    ),
+    (
+        "global",
+        "tune.pool-high-fd-ratio",
+        "the idle server connections are bounded by `pool-max-conn` and `pool-purge-delay`",
+    ),
+    (
+        "global",
+        "tune.pool-low-fd-ratio",
+        "as `tune.pool-high-fd-ratio`",
+    ),
+    (
+        "global",
+        "tune.recv_enough",
+        "tunes HAProxy's reads, which the gateway does not share",
+    ),
+    (
+        "global",
+        "tune.runqueue-depth",
+        "tunes HAProxy's scheduler, which the gateway does not have (tokio schedules its tasks)",
+    ),
+    (
+        "global",
+        "tune.sched.low-latency",
+        "as `tune.runqueue-depth`",
+    ),
+    (
+        "global",
+        "tune.ssl.capture-buffer-size",
+        "bounds the cipher list the `ssl_fc_cipherlist_*` fetches read, which the gateway does \
+         not have",
+    ),
+    (
+        "global",
+        "tune.ssl.capture-cipherlist-size",
+        "as `tune.ssl.capture-buffer-size`",
+    ),
+    (
+        "global",
+        "tune.ssl.force-private-cache",
+        "the gateway is one process: its TLS session cache is private already",
+    ),
+    (
+        "global",
+        "tune.ssl.ssl-ctx-cache-size",
+        "bounds the certificates `generate-certificates` makes, which the gateway refuses",
+    ),
+    (
+        "bind",
+        "id",
+        "numbers the listener in HAProxy's stats and CLI, which the gateway does not have per \
+         listener",
+    ),
+    (
+        "bind",
+        "nice",
+        "the gateway gives no listener's connections priority over another's",
+    ),
+    (
+        "bind",
+        "process",
+        "one process: `all`, `odd`, `1` (with HAProxy's deprecation warning); others are errors",
+    ),
+    (
+        "bind",
+        "thread",
+        "the gateway accepts on one thread and hands each connection to the least busy worker, \
+         whatever the set",
+    ),
+    (
+        "bind",
+        "shards",
+        "one socket per address, whatever the number",
+    ),
+    (
+        "bind",
+        "user",
+        "concerns Unix sockets, on which frontends do not listen: nothing to change on a TCP \
+         listener, as in HAProxy",
+    ),
+    ("bind", "uid", "as `user`"),
+    ("bind", "group", "as `user`"),
+    ("bind", "gid", "as `user`"),
+    ("bind", "mode", "as `user`"),
+    (
+        "server",
+        "tfo",
+        "connects without TCP Fast Open: the server gets the same bytes, one round trip later",
+    ),
+    (
+        "option",
+        "splice-auto",
+        "the gateway does not splice: data is copied through its buffers, and clients and \
+         servers get the same bytes",
+    ),
+    ("option", "splice-request", "as `splice-auto`"),
+    ("option", "splice-response", "as `splice-auto`"),
+];
+
 /// A keyword's status in the table.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Status {
@@ -295,6 +560,7 @@ impl Status {
 fn runs(place: &str, name: &str) -> Status {
     DIFFERENCES
         .iter()
+        .chain(SOCKET_DIFFERENCES)
         .find(|(w, k, _)| *w == place && *k == name)
         .map_or(Status::Runs, |(_, _, d)| Status::Differs(d))
 }
@@ -315,6 +581,12 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     };
     for k in global::KEYWORDS {
         add("global", k.name, of_use("global", k.name, k.uses));
+    }
+    for k in tunes::KEYWORDS {
+        add("global", k.name, of_use("global", k.name, k.uses));
+    }
+    for (k, _) in tunes::MACHINERY {
+        add("global", k, runs("global", k));
     }
     for k in lua::KEYWORDS {
         add("global", k, Status::Runs);
@@ -449,15 +721,28 @@ pub fn keyword_table() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{DIFFERENCES, rows};
+    use super::{DIFFERENCES, SOCKET_DIFFERENCES, Status, rows};
 
     #[test]
     fn every_difference_is_of_a_keyword_in_the_table() {
         let rows = rows();
-        for (place, keyword, _) in DIFFERENCES {
+        for (place, keyword, _) in DIFFERENCES.iter().chain(SOCKET_DIFFERENCES) {
             assert!(
                 rows.contains_key(&(*place, (*keyword).to_owned())),
                 "{place} {keyword}"
+            );
+        }
+    }
+
+    /// A tuning keyword read with nothing to apply says why in the table.
+    #[test]
+    fn every_machinery_keyword_says_its_difference() {
+        let rows = rows();
+        for (keyword, _) in super::tunes::MACHINERY {
+            let status = &rows[&("global", (*keyword).to_owned())];
+            assert!(
+                matches!(status, Status::Differs(_)),
+                "{keyword}: {status:?}"
             );
         }
     }

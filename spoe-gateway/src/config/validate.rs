@@ -105,6 +105,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                     },
                     ..p.choice.rules.clone()
                 }),
+                server_sock: p.sock.server(),
                 acls: AclSet::new(),
                 http_request: Vec::new(),
                 http_response: Vec::new(),
@@ -167,6 +168,8 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 bind_confs: p.bind_confs,
                 ipv6_only: p.ipv6_only,
                 bind_maxconn: p.bind_maxconn,
+                listener_opts: p.listener_opts,
+                client_sock: p.sock.client(),
                 timeouts: p.timeouts,
                 maxconn: p.maxconn,
                 acls: p.acls,

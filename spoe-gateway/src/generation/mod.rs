@@ -27,6 +27,8 @@ pub(crate) use admin_state::Admin;
 use admin_state::ServerAdmin;
 use upstream::CountingConnector;
 
+use crate::sockopt::Outgoing;
+
 mod admin;
 mod admin_state;
 mod agent_tls;
@@ -84,6 +86,8 @@ pub(crate) struct ServerRt {
     pub(crate) admin: ServerAdmin,
     /// Its address now, for a server resolved at run time (`resolvers`).
     pub(crate) resolved: Option<Arc<crate::resolve::slot::Slot>>,
+    /// The socket options of its connections.
+    pub(crate) outgoing: Arc<Outgoing>,
 }
 
 /// An HTTP backend at run time.
@@ -421,16 +425,27 @@ impl Generation {
                 connector.set_connect_timeout(Some(
                     b.timeouts.connect.unwrap_or(DEFAULT_TIMEOUT_CONNECT),
                 ));
+                // `tune.rcvbuf|sndbuf.server`: before `connect()`, as HAProxy sets them.
+                let bufs = config.global.buf_tunes;
+                connector.set_recv_buffer_size(bufs.server_rcvbuf);
+                connector.set_send_buffer_size(bufs.server_sndbuf);
                 let counters = stats.backend(&b.name);
                 let servers: Vec<Arc<ServerRt>> = b
                     .servers
                     .iter()
                     .map(|s| {
                         let server_counters = stats.server(&b.name, &s.name);
+                        let outgoing = Arc::new(Outgoing {
+                            backend: b.server_sock,
+                            user_timeout: s.user_timeout,
+                            rcvbuf: bufs.server_rcvbuf,
+                            sndbuf: bufs.server_sndbuf,
+                        });
                         let connector = CountingConnector::new(
                             connector.clone(),
                             server_counters.clone(),
                             counters.clone(),
+                            outgoing.clone(),
                         );
                         let resolved = s.dns.as_ref().map(|dns| {
                             let initial = Some(s.addr.ip()).filter(|ip| !ip.is_unspecified());
@@ -457,6 +472,7 @@ impl Generation {
                             counters: server_counters,
                             admin: ServerAdmin::new(s.weight, no_address),
                             resolved,
+                            outgoing,
                             model: s.clone(),
                         })
                     })

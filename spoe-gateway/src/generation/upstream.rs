@@ -12,6 +12,7 @@ use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::sockopt::Outgoing;
 use crate::stats::{Counters, Wire};
 
 /// hyper's connector, counting into the server's and the backend's counters.
@@ -20,14 +21,22 @@ pub(crate) struct CountingConnector {
     inner: HttpConnector,
     server: Arc<Counters>,
     backend: Arc<Counters>,
+    /// The socket options of each connection (`None`: nothing to set).
+    outgoing: Option<Arc<Outgoing>>,
 }
 
 impl CountingConnector {
-    pub(crate) fn new(inner: HttpConnector, server: Arc<Counters>, backend: Arc<Counters>) -> Self {
+    pub(crate) fn new(
+        inner: HttpConnector,
+        server: Arc<Counters>,
+        backend: Arc<Counters>,
+        outgoing: Arc<Outgoing>,
+    ) -> Self {
         Self {
             inner,
             server,
             backend,
+            outgoing: (!outgoing.is_empty()).then_some(outgoing),
         }
     }
 }
@@ -53,8 +62,14 @@ impl tower_service::Service<Uri> for CountingConnector {
         let header = crate::proxy_proto::from_uri(&uri);
         let connecting = self.inner.call(uri);
         let (server, backend) = (self.server.clone(), self.backend.clone());
+        let outgoing = self.outgoing.clone();
         Box::pin(async move {
             let mut stream = connecting.await?.into_inner();
+            if let Some(out) = outgoing
+                && let Ok(peer) = stream.peer_addr()
+            {
+                out.connected(socket2::SockRef::from(&stream), peer);
+            }
             // `send-proxy[-v2]`: the PROXY header before anything else (TLS included).
             if let Some(header) = header {
                 tokio::io::AsyncWriteExt::write_all(&mut stream, &header).await?;

@@ -50,6 +50,8 @@ impl Gateway {
         let waits = ClientWaits::of(timeouts, started);
         let bind = frontend.and_then(|f| f.bind_conf(local));
         let h2_forced = bind.is_some_and(|b| b.h2);
+        // Quick ACKs are off on such a listener: a request with a body turns them back on.
+        let smart_accept = frontend.is_some_and(|f| f.smart_accept(local));
         let tls_conf = bind.and_then(|b| b.tls.clone());
         let accept_proxy = bind.is_some_and(|b| b.accept_proxy);
         let dont_log_null = frontend.is_some_and(|f| f.log_options.dont_log_null);
@@ -204,7 +206,7 @@ impl Gateway {
             let stream = crate::stats::Wire::client(stream, stats);
             Box::pin(self.serve_http2(stream, service, waits, stop)).await;
         } else {
-            let io = ClientIo::new(stream, exchange, stats);
+            let io = ClientIo::new(stream, exchange, stats).rearming_quickack(smart_accept);
             self.serve_http1(io, service, waits, stop).await;
         }
         drop((held, live, counted));

@@ -28,6 +28,10 @@ pub(crate) struct ClientIo {
     pub(crate) sock: TokioIo<Wire<ClientStream>>,
     pub(crate) unread: Bytes,
     exchange: Arc<Exchange>,
+    /// Its listener has quick ACKs off (`option tcp-smart-accept`): a request whose body is
+    /// to come turns them on, so that a client waiting for an ACK before it sends the body
+    /// is not delayed (HAProxy's `http_wait_for_request()`).
+    rearm_quickack: bool,
 }
 
 impl ClientIo {
@@ -40,7 +44,14 @@ impl ClientIo {
             sock: TokioIo::new(Wire::client(sock, frontend)),
             unread: Bytes::new(),
             exchange,
+            rearm_quickack: false,
         }
+    }
+
+    /// With quick ACKs turned back on for request bodies (see [`ClientIo::rearm_quickack`]).
+    pub(crate) fn rearming_quickack(mut self, on: bool) -> Self {
+        self.rearm_quickack = on;
+        self
     }
 }
 
@@ -56,6 +67,12 @@ impl Read for ClientIo {
             buf.put_slice(&head);
             self.exchange.bytes_read();
             return Poll::Ready(Ok(()));
+        }
+        if self.rearm_quickack && self.exchange.body_to_come() {
+            let tcp = socket2::SockRef::from(self.sock.inner().get_ref().tcp());
+            if let Err(e) = tcp.set_tcp_quickack(true) {
+                tracing::debug!(error = %e, "cannot turn quick ACKs back on");
+            }
         }
         let r = Pin::new(&mut self.sock).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = r {
@@ -126,6 +143,8 @@ pub(crate) struct Exchange {
     head_begun: AtomicBool,
     /// A rule dropped the connection (`silent-drop`): it is reset when closed.
     drop: AtomicBool,
+    /// The latest request has a body still to read, and the socket was not told yet.
+    body_pending: AtomicBool,
     /// A request began, a response was given or one ended (an HTTP/2
     /// connection's timers wait on it).
     changed: Notify,
@@ -154,6 +173,7 @@ impl Exchange {
             http10: AtomicBool::new(false),
             head_begun: AtomicBool::new(false),
             drop: AtomicBool::new(false),
+            body_pending: AtomicBool::new(false),
             changed: Notify::new(),
         })
     }
@@ -173,9 +193,21 @@ impl Exchange {
         self.changed.notify_one();
         self.head_begun.store(false, Ordering::Relaxed);
         self.http10.store(http10, Ordering::Relaxed);
+        let body = h.contains_key(hyper::header::TRANSFER_ENCODING)
+            || h.get(hyper::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0");
+        if body {
+            self.body_pending.store(true, Ordering::Relaxed);
+        }
         if close {
             self.close.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Whether a request's body is to come and the socket was not told yet (once per request).
+    pub(crate) fn body_to_come(&self) -> bool {
+        self.body_pending.load(Ordering::Relaxed)
+            && self.body_pending.swap(false, Ordering::Relaxed)
     }
 
     /// Notes what the response says about the connection.

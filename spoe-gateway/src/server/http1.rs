@@ -35,7 +35,8 @@ use tokio_util::sync::CancellationToken;
 use super::connection::ConnService;
 use super::exchange::{ClientIo, Phase};
 use super::waits::ClientWaits;
-use super::{Gateway, Input, REQUEST_HEAD_LIMIT};
+use super::{Gateway, Input};
+use crate::head_room;
 
 /// How long an idle keep-alive connection keeps its hyper connection after a
 /// response, for the next request to reuse it. A client that sends its
@@ -156,15 +157,26 @@ impl Gateway {
         let session = service.session.clone();
         let client = session.client();
         exchange.reset();
-        let mut conn = http1::Builder::new()
+        let (read_limit, max_headers) = {
+            let generation = self.current();
+            let global = &generation.config.global;
+            (head_room::read_limit(global.bufsize), global.max_headers)
+        };
+        let mut builder = http1::Builder::new();
+        builder
             // The head's wait is this loop's (`Wait::Head`).
             .header_read_timeout(None)
-            // HAProxy's tune.bufsize: a request head that does not fit is refused.
-            .max_buf_size(REQUEST_HEAD_LIMIT)
+            // HAProxy's tune.bufsize: a request head that does not fit is refused (with a
+            // 400 by `proxy::check_request` up to this bound, with hyper's 431 beyond).
+            .max_buf_size(read_limit)
             .keep_alive(true)
             // HAProxy adds no `date` to a response: the server's, or none.
-            .auto_date_header(false)
-            .serve_connection(io, service);
+            .auto_date_header(false);
+        // `tune.http.maxhdr`: more header lines get hyper's 431.
+        if let Some(n) = head_room::read_headers(max_headers) {
+            builder.max_headers(n);
+        }
+        let mut conn = builder.serve_connection(io, service);
         let mut wait = Wait::Nothing;
         let mut timer = pin!(tokio::time::sleep_until(waits.first_head));
         let mut stopped = pin!(stop.cancelled());

@@ -23,11 +23,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::Gateway;
 use super::connection::ConnService;
 use super::exchange::Phase;
 use super::stream::ClientStream;
 use super::waits::ClientWaits;
-use super::{Gateway, REQUEST_HEAD_LIMIT};
+use crate::head_room;
 use crate::model::H2Tunes;
 use crate::stats::Wire;
 
@@ -67,7 +68,13 @@ impl Gateway {
         stop: CancellationToken,
     ) {
         let exchange = service.exchange.clone();
-        let tunes: H2Tunes = self.current().config.global.h2;
+        let (tunes, bufsize): (H2Tunes, usize) = {
+            let generation = self.current();
+            (
+                generation.config.global.h2,
+                generation.config.global.bufsize,
+            )
+        };
         let mut builder = http2::Builder::new(StreamTasks(self.connections.clone()));
         builder
             .timer(TokioTimer::new())
@@ -80,7 +87,7 @@ impl Gateway {
             .header_table_size(tunes.header_table_size)
             // HAProxy's tune.bufsize bounds a decoded header list as it
             // bounds an HTTP/1 head (HPACK bombs stop there).
-            .max_header_list_size(u32::try_from(REQUEST_HEAD_LIMIT).unwrap_or(u32::MAX))
+            .max_header_list_size(u32::try_from(head_room::read_limit(bufsize)).unwrap_or(u32::MAX))
             .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
         let client = service.session.client();
         let moved = Arc::new(Moved::new());

@@ -11,8 +11,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::{Gateway, ListenerHandle, ReloadError};
+use socket2::SockRef;
+
 use crate::limits::{self, Levels, Slots};
-use crate::model::GatewayConfig;
+use crate::model::{Frontend, GatewayConfig};
+use crate::sockopt::{self, BufTunes, ClientSock, ListenerOpts};
 use crate::workers::LoadGuard;
 
 impl Gateway {
@@ -38,33 +41,40 @@ impl Gateway {
             }
         }
         // Bind every new address before changing anything.
+        let threads = self.workers.len();
         let mut bound = Vec::new();
         for addr in new {
+            let settings = Listening::of(config, addr, threads);
             let l = match self.take_prebound(addr) {
                 Some(l) => l,
-                None => bind(
-                    addr,
-                    limits::backlog(config, addr, self.workers.len()),
-                    ipv6_only(config, addr),
-                ),
+                None => bind(addr, &settings, ipv6_only(config, addr)),
             }
             .map_err(|e| ReloadError::Bind {
                 addr,
                 source: Arc::new(e),
             })?;
-            bound.push((addr, l));
+            settings.apply(&l, addr);
+            bound.push((addr, Arc::new(l)));
         }
         let mut have = self
             .listeners
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The listeners kept take the new configuration's options, as HAProxy's new
+        // process binds its listeners with them.
+        for (addr, h) in have.iter() {
+            if wanted.contains(addr) {
+                Listening::of(config, *addr, threads).apply(&h.socket, *addr);
+            }
+        }
         for (addr, listener) in bound {
             let stop = self.stopping.child_token();
             let gw = self.clone();
             let token = stop.clone();
+            let socket = listener.clone();
             self.connections
                 .spawn(async move { gw.accept_loop(listener, addr, token).await });
-            have.insert(addr, ListenerHandle { stop });
+            have.insert(addr, ListenerHandle { stop, socket });
         }
         // Listeners the new configuration no longer has.
         have.retain(|addr, h| {
@@ -96,12 +106,12 @@ impl Gateway {
     /// room; beyond, connections wait in the listen backlog (see [`crate::limits`]).
     async fn accept_loop(
         self: Arc<Self>,
-        listener: TcpListener,
+        listener: Arc<TcpListener>,
         addr: SocketAddr,
         stop: CancellationToken,
     ) {
         loop {
-            let levels = self.levels(addr);
+            let (levels, sock) = self.levels(addr);
             tokio::select! {
                 () = limits::room(&levels) => {}
                 () = stop.cancelled() => return,
@@ -125,7 +135,7 @@ impl Gateway {
                 },
                 () = stop.cancelled() => return,
             };
-            let (sock, client) = match accepted {
+            let (stream, client) = match accepted {
                 Ok(c) => c,
                 Err(e) => {
                     warn!(error = %e, "accept failed");
@@ -133,10 +143,17 @@ impl Gateway {
                     continue;
                 }
             };
-            let _ = sock.set_nodelay(true);
-            let local = sock.local_addr().unwrap_or(client);
+            let _ = stream.set_nodelay(true);
+            sockopt::accepted(
+                SockRef::from(&stream),
+                client,
+                sock.listener.as_ref(),
+                &sock.client,
+                &sock.buffers,
+            );
+            let local = stream.local_addr().unwrap_or(client);
             // The connection moves to its worker's reactor.
-            let sock = match sock.into_std() {
+            let sock = match stream.into_std() {
                 Ok(s) => s,
                 Err(e) => {
                     warn!(error = %e, %client, "cannot hand the connection to a worker");
@@ -186,12 +203,12 @@ impl Held {
 }
 
 impl Gateway {
-    /// The `maxconn` levels of a connection on the listener bound to `addr`, as the current
-    /// generation says.
-    fn levels(&self, addr: SocketAddr) -> Levels {
+    /// The `maxconn` levels of a connection on the listener bound to `addr`, and the options
+    /// of its socket, as the current generation says.
+    fn levels(&self, addr: SocketAddr) -> (Levels, Accepting) {
         let generation = self.current();
         let frontend = generation.frontend_for(addr).map(|f| &f.model);
-        Levels {
+        let levels = Levels {
             listener: self
                 .limits
                 .listener(addr, frontend.map_or(0, |f| limits::listener_max(f, addr))),
@@ -199,7 +216,72 @@ impl Gateway {
                 .limits
                 .frontend(frontend.map_or("-", |f| f.name.as_str())),
             process: self.limits.process().clone(),
+        };
+        let accepting = Accepting {
+            listener: frontend.and_then(|f| listener_opts(f, addr)).cloned(),
+            client: frontend.map(|f| f.client_sock).unwrap_or_default(),
+            buffers: generation.config.global.buf_tunes,
+        };
+        (levels, accepting)
+    }
+}
+
+/// What a connection accepted on a listener gets (`crate::sockopt::accepted`).
+struct Accepting {
+    listener: Option<ListenerOpts>,
+    client: ClientSock,
+    buffers: BufTunes,
+}
+
+/// The `bind` line's socket options of `frontend`'s listener on `addr`.
+fn listener_opts(frontend: &Frontend, addr: SocketAddr) -> Option<&ListenerOpts> {
+    frontend
+        .listener_opts
+        .iter()
+        .find(|(a, _)| *a == addr)
+        .map(|(_, o)| o)
+}
+
+/// What the configuration sets on the listening socket of an address.
+struct Listening {
+    opts: ListenerOpts,
+    client: ClientSock,
+    backlog: u32,
+    /// `option tcp-smart-accept`, on by default in `mode http` and on TLS listeners.
+    no_quickack: bool,
+}
+
+impl Listening {
+    fn of(config: &GatewayConfig, addr: SocketAddr, threads: usize) -> Self {
+        let frontend = config.frontends.iter().find(|f| f.binds.contains(&addr));
+        let opts = frontend
+            .and_then(|f| listener_opts(f, addr))
+            .cloned()
+            .unwrap_or_default();
+        let client = frontend.map(|f| f.client_sock).unwrap_or_default();
+        // As HAProxy's `listener_backlog()`: the line's, the frontend's, else its `maxconn`.
+        let backlog = opts
+            .backlog
+            .or(client.backlog)
+            .unwrap_or_else(|| limits::backlog(config, addr, threads));
+        let no_quickack = frontend.is_some_and(|f| f.smart_accept(addr));
+        Self {
+            opts,
+            client,
+            backlog,
+            no_quickack,
         }
+    }
+
+    fn apply(&self, listener: &TcpListener, addr: SocketAddr) {
+        sockopt::listening(
+            SockRef::from(listener),
+            addr,
+            &self.opts,
+            self.backlog,
+            &self.client,
+            self.no_quickack,
+        );
     }
 }
 
@@ -213,7 +295,11 @@ fn ipv6_only(config: &GatewayConfig, addr: SocketAddr) -> Option<bool> {
         .map(|(_, only)| *only)
 }
 
-fn bind(addr: SocketAddr, backlog: u32, ipv6_only: Option<bool>) -> std::io::Result<TcpListener> {
+fn bind(
+    addr: SocketAddr,
+    settings: &Listening,
+    ipv6_only: Option<bool>,
+) -> std::io::Result<TcpListener> {
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
@@ -222,6 +308,7 @@ fn bind(addr: SocketAddr, backlog: u32, ipv6_only: Option<bool>) -> std::io::Res
         rustix::net::sockopt::set_ipv6_v6only(&socket, only)?;
     }
     socket.set_reuseaddr(true)?;
+    sockopt::before_bind(SockRef::from(&socket), addr, &settings.opts);
     socket.bind(addr)?;
-    socket.listen(backlog)
+    socket.listen(settings.backlog)
 }

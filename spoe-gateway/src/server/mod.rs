@@ -134,9 +134,6 @@ fn ensure_listener(config: &GatewayConfig) -> Result<(), ReloadError> {
 /// Reads the configuration from wherever it lives (files, in tests a string).
 pub type Loader = Arc<dyn Fn() -> Result<Loaded, ReloadError> + Send + Sync>;
 
-/// Largest request head accepted (HAProxy's default `tune.bufsize`).
-pub const REQUEST_HEAD_LIMIT: usize = 16 * 1024;
-
 /// How long a stop or an old generation's drain may take when
 /// `hard-stop-after` is not set.
 pub const DEFAULT_HARD_STOP_AFTER: Duration = Duration::from_secs(30);
@@ -147,6 +144,8 @@ pub const STOP_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 struct ListenerHandle {
     stop: CancellationToken,
+    /// The socket, whose options a reload sets again.
+    socket: Arc<tokio::net::TcpListener>,
 }
 
 /// A client connection open now.

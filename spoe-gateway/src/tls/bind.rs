@@ -12,17 +12,14 @@ use std::time::SystemTime;
 
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{
-    ClientHello, ProducesTickets, ResolvesServerCert, ServerSessionMemoryCache,
-    WebPkiClientVerifier,
+    ClientHello, NoServerSessionStorage, ProducesTickets, ResolvesServerCert,
+    ServerSessionMemoryCache, StoresServerSessions, WebPkiClientVerifier,
 };
 use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, SignatureScheme};
 
 use super::certs::{self, CertError, LoadedCert};
 use super::settings::{BindTlsSpec, SniFilter, TlsOptions, Verify};
-
-/// HAProxy's `tune.ssl.cachesize`: sessions kept for resumption by id.
-const SESSION_CACHE: usize = 20_000;
 
 /// A TLS setting that cannot be served; the text says which and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,7 +98,10 @@ impl TlsBind {
         let bind_options = spec.options.over(defaults);
         let ticketer = rustls::crypto::ring::Ticketer::new()
             .map_err(|e| TlsConfigError::Rustls(e.to_string()))?;
-        let cache = ServerSessionMemoryCache::new(SESSION_CACHE);
+        let cache: Arc<dyn StoresServerSessions> = match spec.tunes.session_cache {
+            0 => Arc::new(NoServerSessionStorage {}),
+            n => ServerSessionMemoryCache::new(n),
+        };
         let now = SystemTime::now();
         let mut entries = Vec::new();
         for crt in &spec.certs {
@@ -114,7 +114,8 @@ impl TlsBind {
                 if cert.expired(now) {
                     warnings.expired.push(file.clone());
                 }
-                let config = server_config(&cert.key, &options, &ticketer, &cache)?;
+                let mut config = server_config(&cert.key, &options, &ticketer, &cache)?;
+                config.max_fragment_size = spec.tunes.max_record;
                 let (names, excluded) = names(&cert, &crt.filters);
                 entries.push(Entry {
                     cert,
@@ -209,7 +210,7 @@ fn server_config(
     key: &Arc<CertifiedKey>,
     options: &TlsOptions,
     ticketer: &Arc<dyn ProducesTickets>,
-    cache: &Arc<ServerSessionMemoryCache>,
+    cache: &Arc<dyn StoresServerSessions>,
 ) -> Result<ServerConfig, TlsConfigError> {
     let provider = options.provider();
     let versions = options.rustls_versions().ok_or(TlsConfigError::NoVersion)?;

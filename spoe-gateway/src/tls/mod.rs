@@ -20,5 +20,5 @@ pub mod settings;
 pub mod upstream;
 
 pub use bind::{TlsBind, TlsConfigError};
-pub use settings::{BindTlsSpec, CrtSpec, SniFilter, TlsOptions, Verify};
+pub use settings::{BindTlsSpec, CrtSpec, SniFilter, TlsOptions, TlsTunes, Verify};
 pub use upstream::{ServerTlsSpec, UpstreamTls};

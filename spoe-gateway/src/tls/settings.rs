@@ -165,4 +165,26 @@ pub struct BindTlsSpec {
     /// `strict-sni`: no default certificate; a hello whose SNI matches none
     /// is refused.
     pub strict_sni: bool,
+    /// `tune.ssl.cachesize`, `tune.ssl.maxrecord`, `tune.ssl.hard-maxrecord` (`global`).
+    pub tunes: TlsTunes,
+}
+
+/// The `global` section's `tune.ssl.*` settings the listeners' TLS takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsTunes {
+    /// `tune.ssl.cachesize` (20000 by default): sessions each listener's cache keeps for
+    /// resumption by session ID; 0: none.
+    pub session_cache: usize,
+    /// `tune.ssl.maxrecord` or `tune.ssl.hard-maxrecord`: the most plaintext bytes a TLS record
+    /// carries (`None`: 16 KiB, TLS's own bound).
+    pub max_record: Option<usize>,
+}
+
+impl Default for TlsTunes {
+    fn default() -> Self {
+        Self {
+            session_cache: 20_000,
+            max_record: None,
+        }
+    }
 }

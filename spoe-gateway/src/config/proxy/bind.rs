@@ -12,12 +12,30 @@ use spoe::config::reader::{Line, Word};
 use crate::config::addr::{AddrUse, parse_addresses};
 use crate::config::grammar::Kind;
 use crate::config::lower::{Lowerer, Proxy};
+use crate::config::proxy::sockets::{BIND_SOCKET_OPTIONS, set_listener_opts};
 use crate::config::ssl;
 
 /// The `bind` options the gateway runs (the others HAProxy 2.6 has are refused by name).
 pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &[
     "accept-proxy",
     "alpn",
+    "backlog",
+    "defer-accept",
+    "gid",
+    "group",
+    "id",
+    "interface",
+    "mode",
+    "mss",
+    "nice",
+    "process",
+    "shards",
+    "tcp-ut",
+    "tfo",
+    "thread",
+    "transparent",
+    "uid",
+    "user",
     "ca-file",
     "crl-file",
     "ciphers",
@@ -87,6 +105,13 @@ impl Lowerer<'_, '_> {
             p.bind_confs
                 .extend(addrs.iter().map(|a| (*a, conf.clone())));
         }
+        let mut sock = crate::sockopt::ListenerOpts::default();
+        for &i in &left_at {
+            if BIND_SOCKET_OPTIONS.contains(&options[i].as_str()) {
+                self.bind_socket_option(&mut sock, word.as_str(), options, i);
+            }
+        }
+        set_listener_opts(p, &addrs, &sock);
         if let Some(only) = self.bind_options(p, &addrs, word.as_str(), options, &left_at) {
             // As HAProxy: the option concerns the line's IPv6 sockets only.
             p.ipv6_only
@@ -114,6 +139,28 @@ impl Lowerer<'_, '_> {
                 "name" if words.get(i + 1).is_none() => self
                     .diag
                     .error_msg(option.span().clone(), "'bind' : 'name' : missing name"),
+                "process" => {
+                    let v = words.get(i + 1).map_or("", Word::as_str);
+                    let set = v.split('/').next().unwrap_or_default();
+                    if matches!(set, "1" | "all" | "odd") {
+                        self.diag.warn_msg(
+                            option.span().clone(),
+                            format!(
+                                "'bind {addr}' in section '{}' : 'process {v}' on 'bind' lines \
+                                 is deprecated and will be removed in 2.7.",
+                                p.kind.keyword()
+                            ),
+                        );
+                    } else {
+                        self.diag.error_msg(
+                            option.span().clone(),
+                            format!(
+                                "'bind {addr}' : 'process {v}' : the gateway is one process: \
+                                 'all', 'odd' or '1' only"
+                            ),
+                        );
+                    }
+                }
                 "v6only" => ipv6_only = Some(true),
                 "v4v6" => ipv6_only = Some(false),
                 _ => {}

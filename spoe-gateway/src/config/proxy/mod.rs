@@ -28,6 +28,7 @@ mod rules;
 mod server;
 mod server_dns;
 mod server_template;
+mod sockets;
 mod stats;
 mod sticktable;
 mod tcp_rules;
@@ -75,7 +76,43 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
             ("BindConf.tls", "server/connection.rs"),
             ("BindConf.h2", "server/connection.rs"),
             ("Frontend.bind_maxconn", "limits.rs"),
+            ("Frontend.listener_opts", "server/listen.rs"),
         ]),
+    },
+    Keyword {
+        name: "backlog",
+        handler: |lw, p, line| lw.proxy_backlog(p, line),
+        uses: Use::Runs(&[("ClientSock.backlog", "server/listen.rs")]),
+    },
+    Keyword {
+        name: "clitcpka-cnt",
+        handler: |lw, p, line| lw.tcpka_param(p, line),
+        uses: Use::Runs(&[("Keepalive.cnt", "sockopt.rs")]),
+    },
+    Keyword {
+        name: "clitcpka-idle",
+        handler: |lw, p, line| lw.tcpka_param(p, line),
+        uses: Use::Runs(&[("Keepalive.idle", "sockopt.rs")]),
+    },
+    Keyword {
+        name: "clitcpka-intvl",
+        handler: |lw, p, line| lw.tcpka_param(p, line),
+        uses: Use::Runs(&[("Keepalive.intvl", "sockopt.rs")]),
+    },
+    Keyword {
+        name: "srvtcpka-cnt",
+        handler: |lw, p, line| lw.tcpka_param(p, line),
+        uses: Use::Runs(&[("Keepalive.cnt", "sockopt.rs")]),
+    },
+    Keyword {
+        name: "srvtcpka-idle",
+        handler: |lw, p, line| lw.tcpka_param(p, line),
+        uses: Use::Runs(&[("Keepalive.idle", "sockopt.rs")]),
+    },
+    Keyword {
+        name: "srvtcpka-intvl",
+        handler: |lw, p, line| lw.tcpka_param(p, line),
+        uses: Use::Runs(&[("Keepalive.intvl", "sockopt.rs")]),
     },
     Keyword {
         name: "timeout",

@@ -7,6 +7,7 @@ use spoe::config::reader::{Line, Modifier};
 
 use crate::config::keywords::{HAPROXY_OPTIONS, IGNORED_OPTIONS, Keyword, Use, find};
 use crate::config::lower::{Lowerer, Proxy};
+use crate::config::proxy::sockets::Side;
 use crate::model::HttpMode;
 use crate::model::LogOptions;
 
@@ -158,6 +159,57 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
             ("Frontend.http_mode", "hop.rs"),
             ("Backend.http_mode", "hop.rs"),
         ]),
+    },
+    Keyword {
+        name: "splice-auto",
+        handler: |lw, _, line, directive| lw.option_splice(line, directive),
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "splice-request",
+        handler: |lw, _, line, directive| lw.option_splice(line, directive),
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "splice-response",
+        handler: |lw, _, line, directive| lw.option_splice(line, directive),
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "tcpka",
+        handler: |lw, p, line, directive| lw.option_tcpka(p, line, directive, Side::Both),
+        uses: Use::Runs(&[
+            ("Frontend.client_sock", "server/listen.rs"),
+            ("Backend.server_sock", "generation/mod.rs"),
+        ]),
+    },
+    Keyword {
+        name: "clitcpka",
+        handler: |lw, p, line, directive| lw.option_tcpka(p, line, directive, Side::Client),
+        uses: Use::Runs(&[("Frontend.client_sock", "server/listen.rs")]),
+    },
+    Keyword {
+        name: "srvtcpka",
+        handler: |lw, p, line, directive| lw.option_tcpka(p, line, directive, Side::Server),
+        uses: Use::Runs(&[("Backend.server_sock", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "nolinger",
+        handler: |lw, p, line, _| lw.option_nolinger(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.client_sock", "server/listen.rs"),
+            ("Backend.server_sock", "generation/mod.rs"),
+        ]),
+    },
+    Keyword {
+        name: "tcp-smart-accept",
+        handler: |lw, p, line, directive| lw.option_smart_accept(p, line, directive),
+        uses: Use::Runs(&[("Frontend.client_sock", "server/listen.rs")]),
+    },
+    Keyword {
+        name: "tcp-smart-connect",
+        handler: |lw, p, line, directive| lw.option_smart_connect(p, line, directive),
+        uses: Use::Runs(&[("Backend.server_sock", "generation/mod.rs")]),
     },
 ];
 

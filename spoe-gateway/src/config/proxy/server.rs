@@ -16,6 +16,21 @@ use crate::model::{Balance, Server};
 /// `server_settings`.
 pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
     Keyword {
+        name: "tcp-ut",
+        handler: (),
+        uses: Use::Runs(&[("Server.user_timeout", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "tfo",
+        handler: (),
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "no-tfo",
+        handler: (),
+        uses: Use::Read,
+    },
+    Keyword {
         name: "check",
         handler: (),
         uses: Use::Runs(&[("Server.check", "generation/mod.rs")]),
@@ -281,6 +296,7 @@ impl Lowerer<'_, '_> {
                 fqdn: start.fqdn,
                 dns: start.dns,
                 choice: settings.choice,
+                user_timeout: settings.user_timeout,
             },
             at.clone(),
         ));
@@ -312,7 +328,10 @@ impl Lowerer<'_, '_> {
                 if let Some(n) = arity(HAPROXY_SERVER_KEYWORDS, key) {
                     self.diag.error_msg(
                         word.span().clone(),
-                        format!("'{label}' : '{key}' is not supported by the gateway"),
+                        format!(
+                            "'{label}' : '{key}' is not supported by the gateway{}",
+                            ssl::old_tls(key)
+                        ),
                     );
                     ok = false;
                     i += n + 1;
@@ -499,6 +518,14 @@ impl Lowerer<'_, '_> {
                         },
                     };
                     if !valid {
+                        return false;
+                    }
+                    i += 1;
+                }
+                // Connections are made without TCP Fast Open (the README's table says so).
+                "tfo" | "no-tfo" => {}
+                "tcp-ut" => {
+                    if !self.server_user_timeout(s, label, word, words.get(i + 1)) {
                         return false;
                     }
                     i += 1;

@@ -15,10 +15,10 @@ defaults
     timeout client 30s
     timeout server 30s
 frontend web
-    bind 127.0.0.1:8080 defer-accept mss 1400 tfo
+    bind 127.0.0.1:8080 accept-netscaler-cip 1234 defer-accept expose-fd listeners tfo
     default_backend app
 backend app
-    server s1 127.0.0.1:9000 check observe layer4 tfo error-limit 5 weight 2 tcp-ut 20s
+    server s1 127.0.0.1:9000 check observe layer4 tfo error-limit 5 weight 2 socks4 127.0.0.1:1080
 ";
 
 /// The messages of `errors`, one per line, with their `line:col`.
@@ -48,13 +48,11 @@ fn every_unsupported_option_of_a_line_is_reported() {
     assert_eq!(
         errors_of(CONFIG),
         [
-            "7:25 'bind' : option 'defer-accept' is not supported by the gateway",
-            "7:38 'bind' : option 'mss' is not supported by the gateway",
-            "7:47 'bind' : option 'tfo' is not supported by the gateway",
+            "7:25 'bind' : option 'accept-netscaler-cip' is not supported by the gateway",
+            "7:64 'bind' : option 'expose-fd' is not supported by the gateway",
             "10:36 'server s1' : 'observe' is not supported by the gateway",
-            "10:51 'server s1' : 'tfo' is not supported by the gateway",
             "10:55 'server s1' : 'error-limit' is not supported by the gateway",
-            "10:78 'server s1' : 'tcp-ut' is not supported by the gateway",
+            "10:78 'server s1' : 'socks4' is not supported by the gateway",
         ]
     );
 }
@@ -62,7 +60,7 @@ fn every_unsupported_option_of_a_line_is_reported() {
 #[test]
 fn an_unknown_word_ends_the_options_it_cannot_be_told_from() {
     let config = CONFIG
-        .replace("mss 1400", "mss 1400 bogus 3")
+        .replace("defer-accept", "defer-accept bogus 3")
         .replace("tfo error-limit", "nonsense error-limit");
     assert!(!spoe_interop::haproxy_check(&config).0);
     let errors = errors_of(&config);
@@ -73,7 +71,9 @@ fn an_unknown_word_ends_the_options_it_cannot_be_told_from() {
         "{errors:?}"
     );
     assert!(
-        !errors.iter().any(|e| e.contains("'bind' : option 'tfo'")),
+        !errors
+            .iter()
+            .any(|e| e.contains("'bind' : option 'expose-fd'")),
         "{errors:?}"
     );
     assert!(

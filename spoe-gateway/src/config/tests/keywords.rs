@@ -16,7 +16,8 @@ fn source(file: &str) -> String {
 
 /// Each `Runs` row names a field of the model and a file that reads it.
 fn runs_are_read<H>(table: &[Keyword<H>], failures: &mut Vec<String>) {
-    let model = source("model.rs");
+    // The model, and the socket options it holds (`crate::sockopt`).
+    let model = source("model.rs") + &source("sockopt.rs");
     for keyword in table {
         let Use::Runs(reads) = keyword.uses else {
             continue;
@@ -153,12 +154,12 @@ fn every_keyword_runs_or_says_it_is_ignored() {
         |name| {
             let value = match name {
                 "check" | "no-check" | "backup" | "no-backup" | "no-check-ssl" | "send-proxy"
-                | "send-proxy-v2" | "no-send-proxy" | "no-send-proxy-v2" | "check-send-proxy"
-                | "non-stick" | "stick" => "",
+                | "tfo" | "no-tfo" | "send-proxy-v2" | "no-send-proxy" | "no-send-proxy-v2"
+                | "check-send-proxy" | "non-stick" | "stick" => "",
                 "proxy-v2-options" => " authority send-proxy-v2",
                 "cookie" => " one",
                 "check-ssl" => " verify none",
-                "inter" | "fastinter" | "downinter" | "pool-purge-delay" => " 2s",
+                "inter" | "fastinter" | "downinter" | "pool-purge-delay" | "tcp-ut" => " 2s",
                 "addr" => " 127.0.0.2",
                 _ => " 2",
             };
@@ -193,15 +194,56 @@ fn every_keyword_runs_or_says_it_is_ignored() {
             "ssl-max-ver" => " TLSv1.3".to_owned(),
             "ssl-min-ver" => " TLSv1.2".to_owned(),
             "verify" => " none".to_owned(),
+            "backlog" | "mss" | "id" | "nice" | "shards" | "uid" | "gid" => " 2".to_owned(),
+            "process" => " all".to_owned(),
+            "thread" => " 1".to_owned(),
+            "tcp-ut" => " 30s".to_owned(),
+            "interface" => " lo".to_owned(),
+            "user" | "group" => " root".to_owned(),
+            "mode" => " 600".to_owned(),
             _ => String::new(),
         };
         let tls = match *option {
             "maxconn" | "name" | "v6only" | "v4v6" | "proto" => String::new(),
+            o if crate::config::keywords::arity(
+                crate::config::keywords::BIND_SOCKET_KEYWORDS,
+                o,
+            )
+            .is_some() =>
+            {
+                String::new()
+            }
             "crt" | "crt-list" => " ssl".to_owned(),
             _ => format!(" ssl crt {pem}"),
         };
         let text = probe("", &format!("    bind [::1]:81{tls} {option}{arg}\n"));
-        accepted(option, &text, None, &mut failures);
+        if *option != "process" {
+            accepted(option, &text, None, &mut failures);
+        }
+    }
+    // The global tuning keywords, each with a value HAProxy 2.6 takes.
+    runs_are_read(crate::config::tunes::KEYWORDS, &mut failures);
+    for keyword in crate::config::tunes::KEYWORDS {
+        let value = match keyword.name {
+            "set-dumpable" => "",
+            "tune.ssl.keylog" => " off",
+            "thread-group" => " 1 1",
+            "tune.http.maxhdr" => " 50",
+            "tune.ssl.maxrecord" | "tune.ssl.hard-maxrecord" => " 1400",
+            _ => " 1",
+        };
+        let text = probe(&format!("    {}{value}\n", keyword.name), "");
+        accepted(keyword.name, &text, None, &mut failures);
+    }
+    for (name, arg) in crate::config::tunes::MACHINERY {
+        let value = match arg {
+            crate::config::tunes::Arg::Flag => "",
+            crate::config::tunes::Arg::Time => " 2s",
+            crate::config::tunes::Arg::OnOff => " on",
+            crate::config::tunes::Arg::Int | crate::config::tunes::Arg::Word => " 2",
+        };
+        let text = probe(&format!("    {name}{value}\n"), "");
+        accepted(name, &text, None, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
