@@ -330,7 +330,7 @@ async fn servers_resolved_at_run_time_as_haproxy() {
     let gw = support::start_gateway(text, tmp.path().to_owned(), vec![web]).await;
     let ours = Side {
         web: Web::Tcp(web_addr),
-        cli,
+        cli: cli.clone(),
     };
 
     let barrier = Arc::new(std::sync::Barrier::new(3));
@@ -376,9 +376,37 @@ async fn servers_resolved_at_run_time_as_haproxy() {
         Some("MAINT (resolution)")
     );
 
+    // A reload while the nameserver is gone: the new generation starts from the last
+    // answers (as `init-addr last`), not from `init-addr none`.
+    dns_task.abort();
+    gw.reload().await.expect("reload");
+    let ours = Side {
+        web: Web::Tcp(web_addr),
+        cli,
+    };
+    let (states, tpl) =
+        tokio::task::spawn_blocking(move || (ours.states(), ours.answering("/tpl/", 12)))
+            .await
+            .unwrap();
+    let addresses = |states: &[String]| -> Vec<(String, String)> {
+        states
+            .iter()
+            .filter(|l| !l.starts_with('#') && l.contains(' '))
+            .map(|l| {
+                let c: Vec<&str> = l.split(' ').collect();
+                (c[4].to_owned(), c[6].to_owned())
+            })
+            .collect()
+    };
+    assert_eq!(
+        addresses(&states),
+        addresses(&g_after.states),
+        "after a reload"
+    );
+    assert_eq!(tpl, g_after.tpl, "after a reload");
+
     gw.stop(true).await;
     drop(haproxy);
-    dns_task.abort();
     for s in servers {
         s.abort();
     }

@@ -58,6 +58,8 @@ pub(super) struct ServerSettings {
     pub(super) check_send_proxy: bool,
     /// `resolvers`, `resolve-*`, `init-addr`.
     pub(super) dns: super::dns_settings::DnsSettings,
+    /// `source ADDR`.
+    pub(super) source: Option<std::net::IpAddr>,
 }
 
 impl Default for ServerSettings {
@@ -83,6 +85,7 @@ impl Default for ServerSettings {
             proxy_unique_id: false,
             check_send_proxy: false,
             dns: super::dns_settings::DnsSettings::default(),
+            source: None,
         }
     }
 }
@@ -121,6 +124,8 @@ pub(super) struct Proxy {
     /// `option http-buffer-request` (`no option` turns off what `defaults` turned on).
     pub(super) http_buffer_request: bool,
     pub(super) server_settings: ServerSettings,
+    /// `source ADDR`: the servers' local address (a server's own wins).
+    pub(super) source: Option<std::net::IpAddr>,
     pub(super) servers: Vec<(Server, Span)>,
     pub(super) acls: AclSet,
     pub(super) http_request: Vec<Rule>,
@@ -204,6 +209,7 @@ impl Proxy {
             retry: crate::model::Retry::default(),
             http_buffer_request: false,
             server_settings: ServerSettings::default(),
+            source: None,
             servers: Vec::new(),
             acls: AclSet::new(),
             http_request: Vec::new(),

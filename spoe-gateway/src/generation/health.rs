@@ -117,15 +117,16 @@ pub(crate) async fn check_server(
     let model = &server.model;
     let mut health = Health::new(model.rise, model.fall);
     server.health.store(health.level(), Ordering::Relaxed);
-    let target = target(&server, &plan.checks);
     // With `timeout check`, the connect has min(`timeout connect`, `inter`) and the answer
     // `timeout check`; without, the whole check has `inter`.
     let limits = |inter| match plan.timeouts.check {
         Some(check) => probe::Limits {
+            source: model.source,
             connect: plan.timeouts.connect.map_or(inter, |c| c.min(inter)),
             answer: Some(check),
         },
         None => probe::Limits {
+            source: model.source,
             connect: inter,
             answer: None,
         },
@@ -134,6 +135,8 @@ pub(crate) async fn check_server(
         let inter = interval(&server, health);
         tokio::time::sleep(inter).await;
         let up = server.up.load(Ordering::Relaxed);
+        // Each time: a server resolved at run time may have moved.
+        let target = target(&server, &plan.checks);
         let report = probe::run(
             target,
             check_proxy_header(model),

@@ -427,8 +427,11 @@ impl Generation {
                     .iter()
                     .map(|s| {
                         let server_counters = stats.server(&b.name, &s.name);
+                        let mut connector = connector.clone();
+                        // `source ADDR`: the local address of its connections.
+                        connector.set_local_address(s.source);
                         let connector = CountingConnector::new(
-                            connector.clone(),
+                            connector,
                             server_counters.clone(),
                             counters.clone(),
                         );

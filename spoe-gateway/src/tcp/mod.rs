@@ -275,7 +275,11 @@ async fn connect<'b>(
         server.counters.connect.inc();
         be.counters.connect.inc();
         let started = Instant::now();
-        let attempt = tokio::time::timeout(connect_bound, TcpStream::connect(addr)).await;
+        let attempt = tokio::time::timeout(
+            connect_bound,
+            crate::net::connect(addr, server.model.source),
+        )
+        .await;
         let refused = match attempt {
             Ok(Ok(mut stream)) => {
                 let _ = stream.set_nodelay(true);

@@ -25,6 +25,7 @@ mod rules;
 mod server;
 mod server_dns;
 mod server_template;
+mod source;
 mod stats;
 mod sticktable;
 mod tcp_rules;
@@ -103,6 +104,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "default-server",
         handler: |lw, p, line| lw.server(p, line),
         uses: Use::Read,
+    },
+    Keyword {
+        name: "source",
+        handler: |lw, p, line| lw.source(p, line),
+        uses: Use::Runs(&[("Server.source", "generation/mod.rs")]),
     },
     Keyword {
         name: "server-template",
