@@ -167,17 +167,9 @@ impl Side {
 
     /// `show servers state`, without the seconds since the last change (column 10).
     fn states(&self) -> Vec<String> {
-        self.cli("show servers state")
-            .lines()
+        support::servers_state(&self.cli("show servers state"))
+            .into_iter()
             .filter(|l| !l.is_empty())
-            .map(|l| {
-                if l.starts_with('#') || !l.contains(' ') {
-                    return l.to_owned();
-                }
-                let mut cells: Vec<&str> = l.split(' ').collect();
-                cells[9] = "-";
-                cells.join(" ")
-            })
             .collect()
     }
 
