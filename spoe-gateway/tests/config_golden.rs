@@ -55,6 +55,7 @@ backend app
     server s2 app.invalid:80 init-addr sometimes
     server-template web 0 app.invalid:80
     server-template srv 3 _http._tcp.app.invalid resolvers dns
+    server s3 app.invalid:80 resolvers elsewhere init-addr none
 ",
         errors: &[
             "parsing [haproxy.cfg:2:20] : nameserver 'ns1' : 'tcp@127.0.0.1:53' : DNS over TCP is not supported by the gateway (UDP only)",
@@ -66,6 +67,7 @@ backend app
             "parsing [haproxy.cfg:14:40] : 'server s2' : 'init-addr' : unknown init-addr method 'sometimes', supported methods are 'libc', 'last', 'none'.",
             "parsing [haproxy.cfg:15:25] : 'server-template' : wrong range '0' (expects a number N, or LOW-HIGH with 1 <= LOW <= HIGH)",
             "parsing [haproxy.cfg:16:21] : 'server srv1' : '_http._tcp.app.invalid' : SRV records are not supported by the gateway (A and AAAA only)",
+            "parsing [haproxy.cfg:17:40] : 'server s3' : unable to find required resolvers 'elsewhere'",
         ],
         warnings: &[],
     },

@@ -1,7 +1,8 @@
 //! Servers resolved at run time against HAProxy 2.6 (issue 23, part "dns"): the same
 //! `haproxy.cfg` (a `resolvers` section whose nameserver is a DNS server of this test, on a
 //! loopback UDP port; a `server-template` of four servers and a `server` named by a host
-//! name, both `init-addr none`), the same answers, then the same requests and runtime API
+//! name, both `init-addr none`; one more preferring IPv6, whose name has only an A record),
+//! the same answers, then the same requests and runtime API
 //! commands to both.
 //!
 //! Equal: the `show servers state` lines (but the seconds since the last change) once the
@@ -139,6 +140,8 @@ backend tpl
     server-template srv 4 app.test:{port}
 backend one
     server s1 single.test:{port}
+backend six
+    server s6 six.test:{port} resolve-prefer ipv6
 "
     )
 }
@@ -269,6 +272,7 @@ fn drive(side: &Side, changed: &std::sync::Barrier) -> (Seen, Seen) {
             .iter()
             .all(|s| cell(servers, s, 4) != "-" && cell(servers, s, 4).starts_with("127.0.0."))
             && cell(servers, "s1", 4) == "127.0.0.2"
+            && cell(servers, "s6", 4) == "127.0.0.4"
             && cell(servers, "srv4", 6) == "32"
     });
     let before = seen(side, first);
@@ -300,6 +304,7 @@ async fn servers_resolved_at_run_time_as_haproxy() {
             ],
         ),
         ("single.test".to_owned(), vec![Ipv4Addr::new(127, 0, 0, 2)]),
+        ("six.test".to_owned(), vec![Ipv4Addr::new(127, 0, 0, 4)]),
     ])));
     let dns_task = tokio::spawn(serve_dns(dns_socket, zone.clone()));
     let (port, listeners) = named_servers().await;

@@ -341,6 +341,9 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) lua: super::lua::LuaGlobal,
     /// The names of the `peers` sections read so far.
     pub(super) peers: Vec<String>,
+    /// The names of every `resolvers` section of the file (a server may name one declared
+    /// after it).
+    pub(super) resolvers_ahead: Vec<String>,
     /// `zero-warning`'s line: any warning then refuses the configuration.
     pub(super) zero_warning: Option<Span>,
 }
@@ -370,6 +373,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             misplaced: Vec::new(),
             lua: super::lua::LuaGlobal::default(),
             peers: Vec::new(),
+            resolvers_ahead: Vec::new(),
             zero_warning: None,
         }
     }

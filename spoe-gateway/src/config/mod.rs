@@ -325,6 +325,12 @@ impl GatewayConfig {
             .iter()
             .filter_map(|l| l.arg_str(1).map(str::to_owned))
             .collect();
+        lw.resolvers_ahead = doc
+            .sections
+            .iter()
+            .filter(|s| s.kind == Kind::Resolvers)
+            .filter_map(|s| s.header.arg_str(1).map(str::to_owned))
+            .collect();
         for section in &doc.sections {
             match section.kind {
                 Kind::Global => lw.global_section(section),

@@ -181,6 +181,19 @@ impl Lowerer<'_, '_> {
             );
             return None;
         }
+        if let Some((name, at)) = &dns_settings.resolvers
+            && !self.global.resolvers.iter().any(|r| &r.name == name)
+        {
+            // HAProxy's `resolvers_finalize()` says it once every section is read; a
+            // `resolvers` section after the proxies that name it is read as well here.
+            if !self.resolvers_ahead.contains(name) {
+                self.diag.error_msg(
+                    at.clone(),
+                    format!("'{label}' : unable to find required resolvers '{name}'"),
+                );
+                return None;
+            }
+        }
         let dns = dns_settings.resolvers.as_ref().map(|(name, _)| ServerDns {
             fqdn: fqdn.clone(),
             resolvers: name.clone(),
