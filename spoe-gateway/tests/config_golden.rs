@@ -56,6 +56,9 @@ backend app
     server-template web 0 app.invalid:80
     server-template srv 3 _http._tcp.app.invalid resolvers dns
     server s3 app.invalid:80 resolvers elsewhere init-addr none
+    server s4 app.invalid:80 init-addr libc,none
+    server s5 app.invalid:80 init-addr none
+    server s6 app.invalid:80 init-addr last
 ",
         errors: &[
             "parsing [haproxy.cfg:2:20] : nameserver 'ns1' : 'tcp@127.0.0.1:53' : DNS over TCP is not supported by the gateway (UDP only)",
@@ -68,8 +71,11 @@ backend app
             "parsing [haproxy.cfg:15:25] : 'server-template' : wrong range '0' (expects a number N, or LOW-HIGH with 1 <= LOW <= HIGH)",
             "parsing [haproxy.cfg:16:21] : 'server srv1' : '_http._tcp.app.invalid' : SRV records are not supported by the gateway (A and AAAA only)",
             "parsing [haproxy.cfg:17:40] : 'server s3' : unable to find required resolvers 'elsewhere'",
+            "parsing [haproxy.cfg:20:12] : 'server s6' : no method found to resolve address 'app.invalid'.",
         ],
-        warnings: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:18:12] : 'server s4' : could not resolve address 'app.invalid', disabling server.",
+        ],
     },
     Case {
         name: "bad durations",
