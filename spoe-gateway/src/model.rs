@@ -980,6 +980,8 @@ pub(crate) struct Server {
     pub(crate) check_send_proxy: bool,
     /// The host name of its address (HAProxy's `srv->hostname`), when not an IP address.
     pub(crate) fqdn: Option<String>,
+    /// `source ADDR` (its own, else its backend's): the local address of its connections.
+    pub(crate) source: Option<std::net::IpAddr>,
     /// `resolvers NAME ...`: its address is resolved at run time (`crate::resolve`); `addr`
     /// is then the first one (`init-addr`), unspecified when it has none.
     pub(crate) dns: Option<crate::resolve::ServerDns>,

@@ -1,7 +1,10 @@
 //! IP networks as HAProxy reads them (`str2net()`, `str62net()`), and membership
-//! (`ipcmp2net()`): `option forwardfor except`, `resolve-net`.
+//! (`ipcmp2net()`): `option forwardfor except`, `resolve-net`; and TCP connections from a
+//! given local address (`source`).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::net::{TcpSocket, TcpStream};
 
 /// An IPv4 or IPv6 network (`str2net()`, `str62net()`), its address already masked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,4 +25,17 @@ pub(crate) fn in_net(ip: IpAddr, net: &Net) -> bool {
         }
         _ => false,
     }
+}
+
+/// A TCP connection to `to`, from `source` (any port) when given (`source ADDR`).
+pub(crate) async fn connect(to: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = source else {
+        return TcpStream::connect(to).await;
+    };
+    let socket = match to {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(to).await
 }

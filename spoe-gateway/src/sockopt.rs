@@ -242,6 +242,9 @@ pub(crate) struct Outgoing {
     pub(crate) user_timeout: Option<Duration>,
     pub(crate) rcvbuf: Option<usize>,
     pub(crate) sndbuf: Option<usize>,
+    /// `source ADDR`: the local address (set by the connector on HTTP pools; here for
+    /// `mode tcp` connections).
+    pub(crate) source: Option<std::net::IpAddr>,
 }
 
 impl Outgoing {
@@ -281,6 +284,9 @@ impl Outgoing {
             tokio::net::TcpSocket::new_v6()?
         };
         self.before_connect(SockRef::from(&sock), to);
+        if let Some(ip) = self.source {
+            sock.bind(SocketAddr::new(ip, 0))?;
+        }
         let stream = sock.connect(to).await?;
         self.connected(SockRef::from(&stream), to);
         Ok(stream)

@@ -37,6 +37,47 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "resolvers, server-template and source: what is refused, by name",
+        text: "\
+resolvers dns
+    nameserver ns1 tcp@127.0.0.1:53
+    nameserver ns2 127.0.0.1
+    hold sometimes 1s
+    accepted_payload_size 100
+defaults
+    mode http
+    timeout client 1s
+    timeout server 1s
+    timeout connect 1s
+backend app
+    source 127.0.0.1 usesrc clientip
+    server s1 127.0.0.1:80 source 127.0.0.1:1024
+    server s2 app.invalid:80 init-addr sometimes
+    server-template web 0 app.invalid:80
+    server-template srv 3 _http._tcp.app.invalid resolvers dns
+    server s3 app.invalid:80 resolvers elsewhere init-addr none
+    server s4 app.invalid:80 init-addr libc,none
+    server s5 app.invalid:80 init-addr none
+    server s6 app.invalid:80 init-addr last
+",
+        errors: &[
+            "parsing [haproxy.cfg:2:20] : nameserver 'ns1' : 'tcp@127.0.0.1:53' : DNS over TCP is not supported by the gateway (UDP only)",
+            "parsing [haproxy.cfg:3:20] : 'nameserver' : invalid address '127.0.0.1' (expected IP:PORT, UDP)",
+            "parsing [haproxy.cfg:4:10] : 'hold' unknown <event>: 'sometimes', expects either 'nx', 'timeout', 'valid', 'obsolete' or 'other'.",
+            "parsing [haproxy.cfg:5:27] : 'accepted_payload_size' expects a positive integer argument in the range [512, 65535], got '100'",
+            "parsing [haproxy.cfg:12:22] : 'source' : 'source ... usesrc' is not supported by the gateway (transparent proxying needs IP_TRANSPARENT and a policy routing set-up the gateway does not make)",
+            "parsing [haproxy.cfg:13:35] : 'server s1' : 'source' : a fixed source port or range ('1024') is not supported by the gateway (it binds any port of '127.0.0.1')",
+            "parsing [haproxy.cfg:14:40] : 'server s2' : 'init-addr' : unknown init-addr method 'sometimes', supported methods are 'libc', 'last', 'none'.",
+            "parsing [haproxy.cfg:15:25] : 'server-template' : wrong range '0' (expects a number N, or LOW-HIGH with 1 <= LOW <= HIGH)",
+            "parsing [haproxy.cfg:16:21] : 'server srv1' : '_http._tcp.app.invalid' : SRV records are not supported by the gateway (A and AAAA only)",
+            "parsing [haproxy.cfg:17:40] : 'server s3' : unable to find required resolvers 'elsewhere'",
+            "parsing [haproxy.cfg:20:12] : 'server s6' : no method found to resolve address 'app.invalid'.",
+        ],
+        warnings: &[
+            "parsing [haproxy.cfg:18:12] : 'server s4' : could not resolve address 'app.invalid', disabling server.",
+        ],
+    },
+    Case {
         name: "bad durations",
         text: "\
 defaults

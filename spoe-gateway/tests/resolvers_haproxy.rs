@@ -1,7 +1,8 @@
 //! Servers resolved at run time against HAProxy 2.6 (issue 23, part "dns"): the same
 //! `haproxy.cfg` (a `resolvers` section whose nameserver is a DNS server of this test, on a
 //! loopback UDP port; a `server-template` of four servers and a `server` named by a host
-//! name, both `init-addr none`), the same answers, then the same requests and runtime API
+//! name, both `init-addr none`; one more preferring IPv6, whose name has only an A record),
+//! the same answers, then the same requests and runtime API
 //! commands to both.
 //!
 //! Equal: the `show servers state` lines (but the seconds since the last change) once the
@@ -139,6 +140,8 @@ backend tpl
     server-template srv 4 app.test:{port}
 backend one
     server s1 single.test:{port}
+backend six
+    server s6 six.test:{port} resolve-prefer ipv6
 "
     )
 }
@@ -167,17 +170,9 @@ impl Side {
 
     /// `show servers state`, without the seconds since the last change (column 10).
     fn states(&self) -> Vec<String> {
-        self.cli("show servers state")
-            .lines()
+        support::servers_state(&self.cli("show servers state"))
+            .into_iter()
             .filter(|l| !l.is_empty())
-            .map(|l| {
-                if l.starts_with('#') || !l.contains(' ') {
-                    return l.to_owned();
-                }
-                let mut cells: Vec<&str> = l.split(' ').collect();
-                cells[9] = "-";
-                cells.join(" ")
-            })
             .collect()
     }
 
@@ -277,6 +272,7 @@ fn drive(side: &Side, changed: &std::sync::Barrier) -> (Seen, Seen) {
             .iter()
             .all(|s| cell(servers, s, 4) != "-" && cell(servers, s, 4).starts_with("127.0.0."))
             && cell(servers, "s1", 4) == "127.0.0.2"
+            && cell(servers, "s6", 4) == "127.0.0.4"
             && cell(servers, "srv4", 6) == "32"
     });
     let before = seen(side, first);
@@ -308,6 +304,7 @@ async fn servers_resolved_at_run_time_as_haproxy() {
             ],
         ),
         ("single.test".to_owned(), vec![Ipv4Addr::new(127, 0, 0, 2)]),
+        ("six.test".to_owned(), vec![Ipv4Addr::new(127, 0, 0, 4)]),
     ])));
     let dns_task = tokio::spawn(serve_dns(dns_socket, zone.clone()));
     let (port, listeners) = named_servers().await;
@@ -330,7 +327,7 @@ async fn servers_resolved_at_run_time_as_haproxy() {
     let gw = support::start_gateway(text, tmp.path().to_owned(), vec![web]).await;
     let ours = Side {
         web: Web::Tcp(web_addr),
-        cli,
+        cli: cli.clone(),
     };
 
     let barrier = Arc::new(std::sync::Barrier::new(3));
@@ -376,9 +373,37 @@ async fn servers_resolved_at_run_time_as_haproxy() {
         Some("MAINT (resolution)")
     );
 
+    // A reload while the nameserver is gone: the new generation starts from the last
+    // answers (as `init-addr last`), not from `init-addr none`.
+    dns_task.abort();
+    gw.reload().await.expect("reload");
+    let ours = Side {
+        web: Web::Tcp(web_addr),
+        cli,
+    };
+    let (states, tpl) =
+        tokio::task::spawn_blocking(move || (ours.states(), ours.answering("/tpl/", 12)))
+            .await
+            .unwrap();
+    let addresses = |states: &[String]| -> Vec<(String, String)> {
+        states
+            .iter()
+            .filter(|l| !l.starts_with('#') && l.contains(' '))
+            .map(|l| {
+                let c: Vec<&str> = l.split(' ').collect();
+                (c[4].to_owned(), c[6].to_owned())
+            })
+            .collect()
+    };
+    assert_eq!(
+        addresses(&states),
+        addresses(&g_after.states),
+        "after a reload"
+    );
+    assert_eq!(tpl, g_after.tpl, "after a reload");
+
     gw.stop(true).await;
     drop(haproxy);
-    dns_task.abort();
     for s in servers {
         s.abort();
     }

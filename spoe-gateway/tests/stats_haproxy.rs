@@ -27,7 +27,7 @@ use spoe_gateway::Gateway;
 use spoe_interop::{Haproxy, http_get, http_get_unix};
 
 mod support;
-use support::serve_backend;
+use support::{serve_backend, servers_state};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -200,20 +200,6 @@ fn status_and_location(response: &str) -> (String, Option<String>) {
             .then(|| l[9..].trim().to_owned())
     });
     (status, location)
-}
-
-/// `show servers state` without the seconds since the last change (column 10).
-fn servers_state(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| {
-            if l.starts_with('#') || !l.contains(' ') {
-                return l.to_owned();
-            }
-            let mut cells: Vec<&str> = l.split(' ').collect();
-            cells[9] = "-";
-            cells.join(" ")
-        })
-        .collect()
 }
 
 /// What one side answered, to compare.

@@ -62,6 +62,8 @@ pub(super) struct ServerSettings {
     pub(super) choice: crate::model::ServerChoice,
     /// `tcp-ut`.
     pub(super) user_timeout: Option<Duration>,
+    /// `source ADDR`.
+    pub(super) source: Option<std::net::IpAddr>,
 }
 
 impl Default for ServerSettings {
@@ -89,6 +91,7 @@ impl Default for ServerSettings {
             dns: super::dns_settings::DnsSettings::default(),
             choice: crate::model::ServerChoice::default(),
             user_timeout: None,
+            source: None,
         }
     }
 }
@@ -144,6 +147,8 @@ pub(super) struct Proxy {
     /// `option http-buffer-request` (`no option` turns off what `defaults` turned on).
     pub(super) http_buffer_request: bool,
     pub(super) server_settings: ServerSettings,
+    /// `source ADDR`: the servers' local address (a server's own wins).
+    pub(super) source: Option<std::net::IpAddr>,
     pub(super) servers: Vec<(Server, Span)>,
     pub(super) acls: AclSet,
     pub(super) http_request: Vec<Rule>,
@@ -232,6 +237,7 @@ impl Proxy {
             retry: crate::model::Retry::default(),
             http_buffer_request: false,
             server_settings: ServerSettings::default(),
+            source: None,
             servers: Vec::new(),
             acls: AclSet::new(),
             http_request: Vec::new(),
@@ -387,6 +393,9 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) peers: Vec<String>,
     /// The `userlist` sections read so far.
     pub(super) userlists: Vec<PendingList>,
+    /// The names of every `resolvers` section of the file (a server may name one declared
+    /// after it).
+    pub(super) resolvers_ahead: Vec<String>,
     /// `zero-warning`'s line: any warning then refuses the configuration.
     pub(super) zero_warning: Option<Span>,
 }
@@ -417,6 +426,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             lua: super::lua::LuaGlobal::default(),
             peers: Vec::new(),
             userlists: Vec::new(),
+            resolvers_ahead: Vec::new(),
             zero_warning: None,
         }
     }

@@ -85,7 +85,8 @@
 //!   defaults to 64, not HAProxy's unlimited; -1 is unlimited), `default-server` with the
 //!   same settings, a host name for `ADDR` (`init-addr last,libc,none,IP` says how it
 //!   starts; with `resolvers NAME [resolve-prefer ipv4|ipv6] [resolve-opts ...] [resolve-net
-//!   NETS]` it is resolved again at run time: see `crate::resolve`), `server-template PREFIX
+//!   NETS]` it is resolved again at run time: see `crate::resolve`), `source ADDR` on a
+//!   server or a backend (`proxy/source.rs`), `server-template PREFIX
 //!   NUM|LOW-HIGH FQDN[:PORT] [settings]` (`proxy/server_template.rs`), `balance roundrobin|leastconn`, `[no] option allbackups`, active checks
 //!   (`option httpchk [[METH] URI [VER]]`, `http-check send|expect|connect|disable-on-404`,
 //!   `option tcp-check` with `tcp-check connect [port N]`, `timeout check`: see
@@ -334,6 +335,12 @@ impl GatewayConfig {
             .misplaced
             .iter()
             .filter_map(|l| l.arg_str(1).map(str::to_owned))
+            .collect();
+        lw.resolvers_ahead = doc
+            .sections
+            .iter()
+            .filter(|s| s.kind == Kind::Resolvers)
+            .filter_map(|s| s.header.arg_str(1).map(str::to_owned))
             .collect();
         for section in &doc.sections {
             match section.kind {

@@ -52,7 +52,11 @@ impl Lowerer<'_, '_> {
         for line in &section.lines {
             self.resolvers_line(&mut r, line);
         }
-        if r.nameservers.is_empty() {
+        let lines_named_one = section
+            .lines
+            .iter()
+            .any(|l| matches!(l.keyword(), "nameserver" | "parse-resolv-conf"));
+        if r.nameservers.is_empty() && !lines_named_one {
             self.diag.error_msg(
                 section.span().clone(),
                 format!("resolvers '{}' : no nameserver found", r.name),

@@ -151,6 +151,16 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "`last` reads no server state file (there is none): a reload starts from the running gateway's last answer anyway",
     ),
     ("resolvers", "nameserver", "UDP only; `tcp@` is an error"),
+    (
+        "proxy",
+        "source",
+        "the address, any port; a fixed port or range, `usesrc` (transparent proxying) and `interface` are errors naming them; on the SPOE agents' backend, an error",
+    ),
+    (
+        "server",
+        "source",
+        "the address, any port; a fixed port or range, `usesrc` and `interface` are errors naming them",
+    ),
     ("bind", "proto", "`h2` and `h1` only"),
     ("server", "proto", "`h2` and `h1` only"),
     (

@@ -70,6 +70,12 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         check_ports(p, diag);
     }
 
+    // The SPOE agents' backends: their servers need a port of their own.
+    let agent_backends: std::collections::BTreeSet<String> = proxies
+        .iter()
+        .flat_map(|p| &p.filters)
+        .map(|f| f.config.agent.use_backend.value.clone())
+        .collect();
     let mut frontends = Vec::new();
     let mut backends = Vec::new();
     for mut p in proxies {
@@ -86,7 +92,11 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 servers: p
                     .servers
                     .iter()
-                    .map(|(s, _)| super::proxy::persist::pooled(s, p.choice.rules.reuse))
+                    .map(|(s, _)| {
+                        let mut s = super::proxy::persist::pooled(s, p.choice.rules.reuse);
+                        s.source = s.source.or(p.source);
+                        s
+                    })
                     .collect(),
                 spop_check: p.spop_check,
                 checks: p.checks.build(),
@@ -130,7 +140,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 // A backend alone holds its rules; a `listen` runs them once, as a frontend.
                 if backend.mode == Mode::Tcp {
                     warn_http_in_tcp(&p, diag);
-                    refuse_h2_to_agents(&p, diag);
+                    refuse_h2_to_agents(&p, agent_backends.contains(&p.name), diag);
                 } else {
                     backend.acls = p.acls.clone();
                     backend.http_request = p.http_request.clone();
@@ -227,11 +237,34 @@ fn default_realm(p: &mut Proxy) {
     }
 }
 
-/// The agents' servers speak SPOP (in clear text or over TLS) on their own port: `proto h2`
-/// there is an error, as in HAProxy 2.6, and so is a server without a port.
-fn refuse_h2_to_agents(p: &Proxy, diag: &mut Diag) {
+/// A `mode tcp` backend's servers: `proto h2` is an error, as in HAProxy 2.6; the SPOE
+/// agents' servers (`agents`) speak SPOP on their own port, so one without a port is an
+/// error there too (a tcp proxy's server without a port takes the client's destination
+/// port, as HAProxy's).
+fn refuse_h2_to_agents(p: &Proxy, agents: bool, diag: &mut Diag) {
     for (server, span) in &p.servers {
-        if server.port_offset.is_some() {
+        // The SPOE engine connects to the agents by itself, at the address read at start.
+        let unsupported = [
+            (server.dns.is_some(), "'resolvers' (run-time resolution)"),
+            (
+                server.fqdn.is_some() && server.addr.ip().is_unspecified(),
+                "a server without an address ('init-addr none')",
+            ),
+            (
+                server.source.or(p.source).is_some(),
+                "'source' (the local address of the connections)",
+            ),
+        ];
+        for (_, what) in unsupported.iter().filter(|(set, _)| agents && *set) {
+            diag.error_msg(
+                span.clone(),
+                format!(
+                    "'server {}' : {what} is not supported by the gateway on the SPOE agents' backend '{}'",
+                    server.name, p.name
+                ),
+            );
+        }
+        if agents && server.port_offset.is_some() {
             diag.error_msg(
                 span.clone(),
                 format!(

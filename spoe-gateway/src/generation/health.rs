@@ -127,15 +127,16 @@ pub(crate) async fn check_server(
     server.health.store(health.level(), Ordering::Relaxed);
     // HAProxy's `check->status` before the first check (`INI`).
     let mut last_status = None;
-    let target = target(&server, &plan.checks);
     // With `timeout check`, the connect has min(`timeout connect`, `inter`) and the answer
     // `timeout check`; without, the whole check has `inter`.
     let limits = |inter| match plan.timeouts.check {
         Some(check) => probe::Limits {
+            source: model.source,
             connect: plan.timeouts.connect.map_or(inter, |c| c.min(inter)),
             answer: Some(check),
         },
         None => probe::Limits {
+            source: model.source,
             connect: inter,
             answer: None,
         },
@@ -149,6 +150,8 @@ pub(crate) async fn check_server(
             (None, Some(proto)) => probe::Talk::Proto(proto),
             (None, None) => probe::Talk::Connect,
         };
+        // Each time: a server resolved at run time may have moved.
+        let target = target(&server, &plan.checks);
         let report = probe::run(
             target,
             check_proxy_header(model),

@@ -440,9 +440,13 @@ impl Generation {
                             user_timeout: s.user_timeout,
                             rcvbuf: bufs.server_rcvbuf,
                             sndbuf: bufs.server_sndbuf,
+                            source: s.source,
                         });
+                        let mut connector = connector.clone();
+                        // `source ADDR`: the local address of its connections.
+                        connector.set_local_address(s.source);
                         let connector = CountingConnector::new(
-                            connector.clone(),
+                            connector,
                             server_counters.clone(),
                             counters.clone(),
                             outgoing.clone(),

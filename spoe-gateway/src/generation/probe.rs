@@ -20,9 +20,11 @@ use crate::tls::UpstreamTls;
 /// How much of an answer a check reads (HAProxy's check buffer is `tune.bufsize`).
 const MAX_ANSWER: usize = 16384;
 
-/// How long each step of a check may take.
+/// How a check connects, and how long each step may take.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
+    /// `source ADDR`: the local address of the check's connection, as of the server's.
+    pub(crate) source: Option<std::net::IpAddr>,
     /// The connect: `inter`, or min(`timeout connect`, `inter`) with `timeout check`.
     pub(crate) connect: Duration,
     /// The answer once connected: `timeout check`; `None`: what is left of `connect`'s
@@ -75,7 +77,8 @@ async fn exchange(
     limits: Limits,
 ) -> Outcome {
     let started = Instant::now();
-    let connected = tokio::time::timeout(limits.connect, tokio::net::TcpStream::connect(target));
+    let connected =
+        tokio::time::timeout(limits.connect, crate::net::connect(target, limits.source));
     let mut tcp = match connected.await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return (CheckStatus::L4Con, os_error(&e), None),

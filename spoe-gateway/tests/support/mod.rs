@@ -91,3 +91,17 @@ pub(crate) async fn start_gateway(
         .await
         .unwrap()
 }
+
+/// `show servers state` without the seconds since the last change (column 10).
+pub(crate) fn servers_state(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            if l.starts_with('#') || !l.contains(' ') {
+                return l.to_owned();
+            }
+            let mut cells: Vec<&str> = l.split(' ').collect();
+            cells[9] = "-";
+            cells.join(" ")
+        })
+        .collect()
+}

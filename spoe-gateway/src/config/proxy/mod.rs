@@ -29,6 +29,7 @@ mod server;
 mod server_dns;
 mod server_template;
 mod sockets;
+mod source;
 mod stats;
 mod sticktable;
 mod tcp_rules;
@@ -143,6 +144,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "default-server",
         handler: |lw, p, line| lw.server(p, line),
         uses: Use::Read,
+    },
+    Keyword {
+        name: "source",
+        handler: |lw, p, line| lw.source(p, line),
+        uses: Use::Runs(&[("Server.source", "generation/mod.rs")]),
     },
     Keyword {
         name: "server-template",

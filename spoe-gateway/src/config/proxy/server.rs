@@ -161,6 +161,11 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("ServerChoice.non_stick", "persist.rs")]),
     },
     Keyword {
+        name: "source",
+        handler: (),
+        uses: Use::Runs(&[("Server.source", "generation/mod.rs")]),
+    },
+    Keyword {
         name: "pool-purge-delay",
         handler: (),
         uses: Use::Runs(&[("Server.pool_purge_delay", "generation/mod.rs")]),
@@ -294,6 +299,7 @@ impl Lowerer<'_, '_> {
                 ),
                 check_send_proxy: settings.check_send_proxy,
                 fqdn: start.fqdn,
+                source: settings.source,
                 dns: start.dns,
                 choice: settings.choice,
                 user_timeout: settings.user_timeout,
@@ -314,6 +320,14 @@ impl Lowerer<'_, '_> {
         let mut ok = true;
         while let Some(word) = words.get(i) {
             let key = word.as_str();
+            if key == "source" {
+                match self.source_words(words, &mut i, label) {
+                    Some(ip) => s.source = Some(ip),
+                    None => return false,
+                }
+                i += 1;
+                continue;
+            }
             if find(DNS_SETTINGS, key).is_some() {
                 if !self.dns_setting(words, &mut i, label, &mut s.dns) {
                     return false;

@@ -181,6 +181,19 @@ impl Lowerer<'_, '_> {
             );
             return None;
         }
+        if let Some((name, at)) = &dns_settings.resolvers
+            && !self.global.resolvers.iter().any(|r| &r.name == name)
+        {
+            // HAProxy's `resolvers_finalize()` says it once every section is read; a
+            // `resolvers` section after the proxies that name it is read as well here.
+            if !self.resolvers_ahead.contains(name) {
+                self.diag.error_msg(
+                    at.clone(),
+                    format!("'{label}' : unable to find required resolvers '{name}'"),
+                );
+                return None;
+            }
+        }
         let dns = dns_settings.resolvers.as_ref().map(|(name, _)| ServerDns {
             fqdn: fqdn.clone(),
             resolvers: name.clone(),
@@ -194,29 +207,36 @@ impl Lowerer<'_, '_> {
             .unwrap_or_else(|| vec![InitAddr::Last, InitAddr::Libc]);
         let mut addr = address.addr;
         let mut found = false;
+        // As HAProxy, `none` and an IP warn only after a method that failed.
+        let mut failed = false;
         for method in &methods {
             match method {
                 InitAddr::Last => {}
-                InitAddr::Libc => {
-                    if let Some(ip) = resolve_libc(&fqdn, addr.port()) {
+                InitAddr::Libc => match resolve_libc(&fqdn, addr.port()) {
+                    Some(ip) => {
                         addr.set_ip(ip);
                         found = true;
                     }
-                }
+                    None => failed = true,
+                },
                 InitAddr::None => {
-                    self.diag.warn_msg(
-                        at.clone(),
-                        format!(
-                            "'{label}' : could not resolve address '{fqdn}', disabling server."
-                        ),
-                    );
+                    if failed {
+                        self.diag.warn_msg(
+                            at.clone(),
+                            format!(
+                                "'{label}' : could not resolve address '{fqdn}', disabling server."
+                            ),
+                        );
+                    }
                     found = true;
                 }
                 InitAddr::Ip(ip) => {
-                    self.diag.warn_msg(
-                        at.clone(),
-                        format!("'{label}' : could not resolve address '{fqdn}', falling back to configured address."),
-                    );
+                    if failed {
+                        self.diag.warn_msg(
+                            at.clone(),
+                            format!("'{label}' : could not resolve address '{fqdn}', falling back to configured address."),
+                        );
+                    }
                     addr.set_ip(*ip);
                     found = true;
                 }
@@ -226,7 +246,7 @@ impl Lowerer<'_, '_> {
             }
         }
         if !found {
-            let msg = if methods.iter().all(|m| *m == InitAddr::Last) {
+            let msg = if !failed {
                 format!("'{label}' : no method found to resolve address '{fqdn}'.")
             } else {
                 format!("'{label}' : could not resolve address '{fqdn}'.")

@@ -1,5 +1,5 @@
 //! `server-template PREFIX NUM|LOW-HIGH FQDN[:PORT] [settings]` (`_srv_parse_tmpl_init()` in
-//! `src/server.c`): servers PREFIX<LOW>..PREFIX<HIGH> (1..NUM), alike but for their name. With
+//! `src/server.c`): servers `PREFIX<LOW>`..`PREFIX<HIGH>` (1..NUM), alike but for their name. With
 //! `resolvers`, each takes a distinct address of the name's answers (`crate::resolve`); those
 //! without one wait in maintenance.
 

@@ -160,7 +160,7 @@ fn every_keyword_runs_or_says_it_is_ignored() {
                 "cookie" => " one",
                 "check-ssl" => " verify none",
                 "inter" | "fastinter" | "downinter" | "pool-purge-delay" | "tcp-ut" => " 2s",
-                "addr" => " 127.0.0.2",
+                "addr" | "source" => " 127.0.0.2",
                 _ => " 2",
             };
             format!("    server s2 127.0.0.1:2 {name}{value}\n")
