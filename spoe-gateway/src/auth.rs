@@ -64,7 +64,6 @@ impl Userlist {
 }
 
 /// The `userlist` sections of a configuration, with the generation's verified pairs.
-#[derive(Debug)]
 pub(crate) struct Userlists {
     pub(crate) lists: Vec<Userlist>,
     /// Digests of (list, user, password) found valid.
@@ -73,6 +72,16 @@ pub(crate) struct Userlists {
     salt: [u8; 16],
     /// The blocking pool's share.
     jobs: Semaphore,
+}
+
+/// The lists only: the salt is random per generation (two readings of one file must compare
+/// equal) and neither it nor the verified digests belong in a log.
+impl std::fmt::Debug for Userlists {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Userlists")
+            .field("lists", &self.lists)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Userlists {
