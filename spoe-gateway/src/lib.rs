@@ -42,6 +42,7 @@ mod pages;
 pub mod process;
 mod proxy;
 mod proxy_proto;
+mod rate;
 mod rewrite;
 mod runtime_api;
 pub mod server;

@@ -179,6 +179,11 @@ pub(crate) struct Global {
     pub(crate) maxrewrite: usize,
     /// `tune.http.maxhdr` (101 by default): the most header fields a request or response has.
     pub(crate) max_headers: usize,
+    /// `maxconnrate`, `maxsessrate`, `maxsslrate`: connections (TLS ones for the last) the
+    /// process accepts a second (0: no bound).
+    pub(crate) max_conn_rate: u64,
+    pub(crate) max_sess_rate: u64,
+    pub(crate) max_ssl_rate: u64,
 }
 
 /// What `global` makes of the process at start (`src/haproxy.c`'s `main()` and
@@ -272,6 +277,9 @@ impl Default for Global {
             buf_tunes: crate::sockopt::BufTunes::default(),
             maxrewrite: DEFAULT_MAXREWRITE,
             max_headers: DEFAULT_MAX_HEADERS,
+            max_conn_rate: 0,
+            max_sess_rate: 0,
+            max_ssl_rate: 0,
             h2: H2Tunes::default(),
             environment: None,
             pidfile: None,
@@ -780,6 +788,8 @@ pub(crate) struct Frontend {
     pub(crate) timeouts: Timeouts,
     /// `maxconn` (`None`: the global one applies).
     pub(crate) maxconn: Option<usize>,
+    /// `rate-limit sessions`: connections accepted a second (0: no bound).
+    pub(crate) sess_rate: u64,
     /// `acl` lines (and anonymous ACLs of its conditions).
     pub(crate) acls: AclSet,
     /// `http-request` rules, in order.

@@ -103,6 +103,21 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Outgoing.sndbuf", "sockopt.rs")]),
     },
     Keyword {
+        name: "maxconnrate",
+        handler: accept_rate,
+        uses: Use::Runs(&[("Global.max_conn_rate", "rate.rs")]),
+    },
+    Keyword {
+        name: "maxsessrate",
+        handler: accept_rate,
+        uses: Use::Runs(&[("Global.max_sess_rate", "rate.rs")]),
+    },
+    Keyword {
+        name: "maxsslrate",
+        handler: accept_rate,
+        uses: Use::Runs(&[("Global.max_ssl_rate", "rate.rs")]),
+    },
+    Keyword {
         name: "set-dumpable",
         handler: set_dumpable,
         uses: Use::Runs(&[("Process.dumpable", "process.rs")]),
@@ -230,6 +245,20 @@ fn socket_buffer(lw: &mut Lowerer<'_, '_>, line: &Line) {
         _ => &mut tunes.server_sndbuf,
     };
     *slot = n;
+}
+
+/// `maxconnrate N`, `maxsessrate N`, `maxsslrate N`: accepts a second.
+fn accept_rate(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let Some(word) = checked(lw, line, Arg::Int) else {
+        return;
+    };
+    let n = word.as_str().parse().unwrap_or(u64::MAX);
+    let g = &mut lw.global;
+    match line.keyword() {
+        "maxconnrate" => g.max_conn_rate = n,
+        "maxsessrate" => g.max_sess_rate = n,
+        _ => g.max_ssl_rate = n,
+    }
 }
 
 /// `set-dumpable`: the process stays dumpable after it changes user (`PR_SET_DUMPABLE`).
