@@ -71,6 +71,9 @@ impl GatewayConfig {
 /// HAProxy's default `tune.maxrewrite`.
 pub(crate) const DEFAULT_MAXREWRITE: usize = 1024;
 
+/// HAProxy's default `tune.http.logurilen`.
+pub(crate) const DEFAULT_LOGURILEN: usize = 1024;
+
 /// HAProxy's default `tune.http.maxhdr`.
 pub(crate) const DEFAULT_MAX_HEADERS: usize = 101;
 
@@ -184,6 +187,9 @@ pub(crate) struct Global {
     pub(crate) max_conn_rate: u64,
     pub(crate) max_sess_rate: u64,
     pub(crate) max_ssl_rate: u64,
+    /// `tune.http.logurilen` plus one (HAProxy's `requri_len`, 1024 by default): the request
+    /// line the logs read is cut to one byte less.
+    pub(crate) logurilen: usize,
 }
 
 /// What `global` makes of the process at start (`src/haproxy.c`'s `main()` and
@@ -280,6 +286,7 @@ impl Default for Global {
             max_conn_rate: 0,
             max_sess_rate: 0,
             max_ssl_rate: 0,
+            logurilen: DEFAULT_LOGURILEN,
             h2: H2Tunes::default(),
             environment: None,
             pidfile: None,

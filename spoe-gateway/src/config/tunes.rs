@@ -78,6 +78,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Global.maxrewrite", "head_room.rs")]),
     },
     Keyword {
+        name: "tune.http.logurilen",
+        handler: logurilen,
+        uses: Use::Runs(&[("Global.logurilen", "proxy.rs")]),
+    },
+    Keyword {
         name: "tune.http.maxhdr",
         handler: maxhdr,
         uses: Use::Runs(&[("Global.max_headers", "server/http1.rs")]),
@@ -214,6 +219,18 @@ fn checked<'l>(
 fn maxrewrite(lw: &mut Lowerer<'_, '_>, line: &Line) {
     if let Some(word) = checked(lw, line, Arg::Int) {
         lw.global.maxrewrite = word.as_str().parse().unwrap_or(usize::MAX);
+    }
+}
+
+/// `tune.http.logurilen N`: the request line the logs read (`%r`, `%HU`...) is cut to N
+/// bytes (HAProxy keeps N + 1 as its capture's length, the default 1024 cutting at 1023).
+fn logurilen(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    if let Some(word) = checked(lw, line, Arg::Int) {
+        lw.global.logurilen = word
+            .as_str()
+            .parse::<usize>()
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
     }
 }
 
