@@ -270,10 +270,11 @@ fn start_piped(config: impl Fn(u16) -> String, rust_log: &str) -> Piped {
 const LONG: usize = 8000;
 
 /// `web` logs every request; `stats` (the next port) serves the metrics and logs nothing, so
-/// that the lines counted are the requests'.
+/// that the lines counted are the requests' (`tune.http.logurilen`: their whole request line,
+/// which HAProxy cuts at 1023 bytes by default).
 fn stuck_cfg(port: u16) -> String {
     format!(
-        "global\n    log stdout len 65535 format raw local0\ndefaults\n    mode http\n    \
+        "global\n    log stdout len 65535 format raw local0\n    tune.http.logurilen 9000\ndefaults\n    mode http\n    \
          timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\
          frontend web\n    bind 127.0.0.1:{port}\n    log global\n    option httplog\n    \
          http-request return status 200 content-type text/plain string ok\n\

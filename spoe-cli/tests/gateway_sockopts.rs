@@ -381,3 +381,48 @@ fn tls_records_are_as_small_as_hard_maxrecord_says() {
         "the gateway's largest record: {gw}"
     );
 }
+
+/// How many of `n` clients connecting to `addr` at once have their answer within `soon`, and
+/// whether all have it within `late`.
+fn answered(addr: SocketAddr, n: usize, soon: Duration, late: Duration) -> (usize, bool) {
+    let start = std::time::Instant::now();
+    let clients: Vec<_> = (0..n)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut conn = Conn::connect(addr).ok()?;
+                conn.stream.set_read_timeout(Some(late)).ok()?;
+                let resp = conn.request("GET", "/", &[], b"").ok()?;
+                (resp.status == 200).then(|| start.elapsed())
+            })
+        })
+        .collect();
+    let times: Vec<Option<Duration>> = clients
+        .into_iter()
+        .map(|c| c.join().expect("client thread"))
+        .collect();
+    let early = times.iter().flatten().filter(|t| **t < soon).count();
+    let all = times.iter().all(|t| t.is_some_and(|t| t < late));
+    (early, all)
+}
+
+#[test]
+fn maxconnrate_paces_accepts_as_haproxy() {
+    let cfg = |port: u16| {
+        format!(
+            "global\n    maxconnrate 5\n\
+             defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    \
+             timeout server 10s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    http-request return status 200\n"
+        )
+    };
+    let (_haproxy, hap_port) = Haproxy::start_on_port(cfg, &[]);
+    let (_gateway, gw_addr) = GatewayProc::start_on_port(cfg, &[]);
+    // Fifteen clients at once: some five are served at once, the others as the rate allows
+    // (about five a second; HAProxy's seconds need not start with the burst, hence the slack).
+    // Without a bound, all fifteen are served at once.
+    for (who, addr) in [("HAProxy", local(hap_port)), ("the gateway", gw_addr)] {
+        let (early, all) = answered(addr, 15, Duration::from_millis(500), Duration::from_secs(8));
+        assert!((1..=10).contains(&early), "{who} served {early} in 500 ms");
+        assert!(all, "{who} did not serve every client");
+    }
+}

@@ -164,6 +164,9 @@ pub(crate) struct Access {
     pub(crate) server_addr: Option<SocketAddr>,
     /// `%rt`: the request's number in the process.
     pub(crate) request_counter: u64,
+    /// `tune.http.logurilen` (1024 by default): the request line `%r` and `%H*` read is cut to
+    /// one byte less, as HAProxy captures it.
+    pub(crate) uri_len: usize,
     /// `%ID`: the request's unique ID, when the frontend has a format for it.
     pub(crate) unique_id: Option<String>,
     /// The values of the format's `%[EXPR]`, taken from the transaction.
@@ -235,6 +238,7 @@ impl Access {
             tls: false,
             server_addr: None,
             request_counter: 0,
+            uri_len: crate::model::DEFAULT_LOGURILEN,
             unique_id: None,
             samples: Vec::new(),
             request_captures: Vec::new(),
@@ -281,13 +285,19 @@ impl Access {
         let Some(format) = &self.format else {
             return;
         };
-        let (uri, version);
+        let (uri, version, cut);
         let request = match &self.request {
             RequestLine::Bad => None,
             RequestLine::Line(method, u, v) => {
                 uri = u.to_string();
                 version = version_text(*v);
-                Some((method.as_str(), uri.as_str(), &*version))
+                let room = self.uri_len.saturating_sub(1);
+                if method.as_str().len() + uri.len() + version.len() + 2 > room {
+                    cut = captured(method.as_str(), &uri, &version, room);
+                    Some(split_captured(&cut))
+                } else {
+                    Some((method.as_str(), uri.as_str(), &*version))
+                }
             }
         };
         let line = Line {
@@ -519,9 +529,50 @@ fn version_text(v: hyper::Version) -> std::borrow::Cow<'static, str> {
     }
 }
 
+/// The request line as HAProxy captures it for its logs: `METHOD URI VERSION` cut to `room`
+/// bytes (`tune.http.logurilen` less one).
+fn captured(method: &str, uri: &str, version: &str, room: usize) -> String {
+    let mut line = format!("{method} {uri} {version}");
+    let mut end = room.min(line.len());
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line.truncate(end);
+    line
+}
+
+/// Method, URI and version of a captured line, as HAProxy reads them back from it (`%HM`,
+/// `%HU`, `%HV`): split at its spaces; a line cut before its version says `HTTP/0.9`.
+fn split_captured(line: &str) -> (&str, &str, &str) {
+    let (method, rest) = line.split_once(' ').unwrap_or((line, ""));
+    match rest.split_once(' ') {
+        Some((uri, version)) => (method, uri, version),
+        None => (method, rest, "HTTP/0.9"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What HAProxy 2.6.12 logs with `tune.http.logurilen 30` and
+    /// `log-format "%r|%HM|%HU|%HP|%HQ|%HV"`.
+    #[test]
+    fn a_long_request_line_is_cut_as_haproxy_cuts_it() {
+        let room = 30;
+        let long = captured("GET", &format!("/{}?q=1", "a".repeat(40)), "HTTP/1.1", room);
+        assert_eq!(long, format!("GET /{}", "a".repeat(25)));
+        assert_eq!(
+            split_captured(&long),
+            ("GET", &*format!("/{}", "a".repeat(25)), "HTTP/0.9")
+        );
+        let short = captured("GET", &format!("/{}?q=1", "a".repeat(17)), "HTTP/1.1", room);
+        assert_eq!(short, format!("GET /{}?q=1 HTT", "a".repeat(17)));
+        assert_eq!(
+            split_captured(&short),
+            ("GET", &*format!("/{}?q=1", "a".repeat(17)), "HTT")
+        );
+    }
 
     #[test]
     fn head_size_counts_what_hyper_writes() {

@@ -47,6 +47,7 @@ pub mod process;
 mod proto_check;
 mod proxy;
 mod proxy_proto;
+mod rate;
 mod resolve;
 mod rewrite;
 mod runtime_api;

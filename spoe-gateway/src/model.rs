@@ -74,6 +74,9 @@ impl GatewayConfig {
 /// HAProxy's default `tune.maxrewrite`.
 pub(crate) const DEFAULT_MAXREWRITE: usize = 1024;
 
+/// HAProxy's default `tune.http.logurilen`.
+pub(crate) const DEFAULT_LOGURILEN: usize = 1024;
+
 /// HAProxy's default `tune.http.maxhdr`.
 pub(crate) const DEFAULT_MAX_HEADERS: usize = 101;
 
@@ -184,6 +187,14 @@ pub(crate) struct Global {
     pub(crate) maxrewrite: usize,
     /// `tune.http.maxhdr` (101 by default): the most header fields a request or response has.
     pub(crate) max_headers: usize,
+    /// `maxconnrate`, `maxsessrate`, `maxsslrate`: connections (TLS ones for the last) the
+    /// process accepts a second (0: no bound).
+    pub(crate) max_conn_rate: u64,
+    pub(crate) max_sess_rate: u64,
+    pub(crate) max_ssl_rate: u64,
+    /// `tune.http.logurilen` plus one (HAProxy's `requri_len`, 1024 by default): the request
+    /// line the logs read is cut to one byte less.
+    pub(crate) logurilen: usize,
 }
 
 /// What `global` makes of the process at start (`src/haproxy.c`'s `main()` and
@@ -280,6 +291,10 @@ impl Default for Global {
             buf_tunes: crate::sockopt::BufTunes::default(),
             maxrewrite: DEFAULT_MAXREWRITE,
             max_headers: DEFAULT_MAX_HEADERS,
+            max_conn_rate: 0,
+            max_sess_rate: 0,
+            max_ssl_rate: 0,
+            logurilen: DEFAULT_LOGURILEN,
             h2: H2Tunes::default(),
             environment: None,
             pidfile: None,
@@ -800,6 +815,8 @@ pub(crate) struct Frontend {
     pub(crate) timeouts: Timeouts,
     /// `maxconn` (`None`: the global one applies).
     pub(crate) maxconn: Option<usize>,
+    /// `rate-limit sessions`: connections accepted a second (0: no bound).
+    pub(crate) sess_rate: u64,
     /// `acl` lines (and anonymous ACLs of its conditions).
     pub(crate) acls: AclSet,
     /// `http-request` rules, in order.

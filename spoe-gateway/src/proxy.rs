@@ -1009,6 +1009,7 @@ async fn handle_txn(
         session.conns.clone(),
     );
     access.log_options = fe.model.log_options;
+    access.uri_len = generation.config.global.logurilen;
     access.local = session.local();
     access.tls = session.conn.tls.is_some();
     if let Some(format) = &fe.model.access_format {

@@ -136,6 +136,8 @@ pub(super) struct Proxy {
     /// A `timeout` line (here or in its `defaults`) was wrong (reported).
     pub(super) timeouts_unsure: bool,
     pub(super) maxconn: Option<usize>,
+    /// `rate-limit sessions` (0: none).
+    pub(super) sess_rate: u64,
     pub(super) balance: Balance,
     pub(super) spop_check: bool,
     /// `option httpchk`, `http-check`, `option tcp-check`, `tcp-check`.
@@ -230,6 +232,7 @@ impl Proxy {
             timeouts: Timeouts::default(),
             timeouts_unsure: false,
             maxconn: None,
+            sess_rate: 0,
             balance: Balance::default(),
             spop_check: false,
             checks: super::check_rules::CheckBuilder::default(),
@@ -284,6 +287,7 @@ impl Proxy {
         p.timeouts = d.timeouts;
         p.timeouts_unsure = d.timeouts_unsure;
         p.maxconn = d.maxconn;
+        p.sess_rate = d.sess_rate;
         p.balance = d.balance.clone();
         p.spop_check = d.spop_check;
         p.checks = d.checks.clone();

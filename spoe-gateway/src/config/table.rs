@@ -302,6 +302,23 @@ const SOCKET_DIFFERENCES: &[(&str, &str, &str)] = &[
     ("global", "thread-groups", "1 only, as HAProxy 2.6"),
     (
         "global",
+        "maxsessrate",
+        "as `maxconnrate`: sessions are counted as their connections are accepted, before \
+         `tcp-request connection` rules (HAProxy counts those the rules let through)",
+    ),
+    (
+        "global",
+        "maxsslrate",
+        "the accepts of TLS listeners, counted as they are accepted (HAProxy counts new TLS \
+         sessions as their handshakes end)",
+    ),
+    (
+        "proxy",
+        "rate-limit",
+        "`sessions`: counted as connections are accepted, before `tcp-request connection` rules",
+    ),
+    (
+        "global",
         "tune.ssl.cachesize",
         "sessions per TLS listener (HAProxy's one cache is shared by every listener); 0 keeps \
          none, as HAProxy",

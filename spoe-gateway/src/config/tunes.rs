@@ -78,6 +78,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Global.maxrewrite", "head_room.rs")]),
     },
     Keyword {
+        name: "tune.http.logurilen",
+        handler: logurilen,
+        uses: Use::Runs(&[("Global.logurilen", "proxy.rs")]),
+    },
+    Keyword {
         name: "tune.http.maxhdr",
         handler: maxhdr,
         uses: Use::Runs(&[("Global.max_headers", "server/http1.rs")]),
@@ -101,6 +106,21 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "tune.sndbuf.server",
         handler: socket_buffer,
         uses: Use::Runs(&[("Outgoing.sndbuf", "sockopt.rs")]),
+    },
+    Keyword {
+        name: "maxconnrate",
+        handler: accept_rate,
+        uses: Use::Runs(&[("Global.max_conn_rate", "rate.rs")]),
+    },
+    Keyword {
+        name: "maxsessrate",
+        handler: accept_rate,
+        uses: Use::Runs(&[("Global.max_sess_rate", "rate.rs")]),
+    },
+    Keyword {
+        name: "maxsslrate",
+        handler: accept_rate,
+        uses: Use::Runs(&[("Global.max_ssl_rate", "rate.rs")]),
     },
     Keyword {
         name: "set-dumpable",
@@ -202,6 +222,18 @@ fn maxrewrite(lw: &mut Lowerer<'_, '_>, line: &Line) {
     }
 }
 
+/// `tune.http.logurilen N`: the request line the logs read (`%r`, `%HU`...) is cut to N
+/// bytes (HAProxy keeps N + 1 as its capture's length, the default 1024 cutting at 1023).
+fn logurilen(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    if let Some(word) = checked(lw, line, Arg::Int) {
+        lw.global.logurilen = word
+            .as_str()
+            .parse::<usize>()
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+    }
+}
+
 /// `tune.http.maxhdr N` (1 to 32767).
 fn maxhdr(lw: &mut Lowerer<'_, '_>, line: &Line) {
     let Some(word) = lw.single(line, "tune.http.maxhdr", "an integer argument") else {
@@ -230,6 +262,20 @@ fn socket_buffer(lw: &mut Lowerer<'_, '_>, line: &Line) {
         _ => &mut tunes.server_sndbuf,
     };
     *slot = n;
+}
+
+/// `maxconnrate N`, `maxsessrate N`, `maxsslrate N`: accepts a second.
+fn accept_rate(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let Some(word) = checked(lw, line, Arg::Int) else {
+        return;
+    };
+    let n = word.as_str().parse().unwrap_or(u64::MAX);
+    let g = &mut lw.global;
+    match line.keyword() {
+        "maxconnrate" => g.max_conn_rate = n,
+        "maxsessrate" => g.max_sess_rate = n,
+        _ => g.max_ssl_rate = n,
+    }
 }
 
 /// `set-dumpable`: the process stays dumpable after it changes user (`PR_SET_DUMPABLE`).

@@ -182,6 +182,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 client_sock: p.sock.client(),
                 timeouts: p.timeouts,
                 maxconn: p.maxconn,
+                sess_rate: p.sess_rate,
                 acls: p.acls,
                 http_request: p.http_request,
                 http_response: p.http_response,

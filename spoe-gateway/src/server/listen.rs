@@ -116,6 +116,14 @@ impl Gateway {
                 () = limits::room(&levels) => {}
                 () = stop.cancelled() => return,
             }
+            // The accept rates: connections wait in the backlog until each has room.
+            let wait = sock.rates.wait();
+            if !wait.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => continue,
+                    () = stop.cancelled() => return,
+                }
+            }
             // A place is taken only while a connection is accepted: waiting for the next
             // client holds none.
             let accepted = std::future::poll_fn(|cx| {
@@ -143,6 +151,7 @@ impl Gateway {
                     continue;
                 }
             };
+            sock.rates.count();
             let _ = stream.set_nodelay(true);
             sockopt::accepted(
                 SockRef::from(&stream),
@@ -217,7 +226,11 @@ impl Gateway {
                 .frontend(frontend.map_or("-", |f| f.name.as_str())),
             process: self.limits.process().clone(),
         };
+        let tls = frontend
+            .and_then(|f| f.bind_conf(addr))
+            .is_some_and(|c| c.tls.is_some());
         let accepting = Accepting {
+            rates: self.rates.of(frontend.map(|f| f.name.as_str()), tls),
             listener: frontend.and_then(|f| listener_opts(f, addr)).cloned(),
             client: frontend.map(|f| f.client_sock).unwrap_or_default(),
             buffers: generation.config.global.buf_tunes,
@@ -228,6 +241,7 @@ impl Gateway {
 
 /// What a connection accepted on a listener gets (`crate::sockopt::accepted`).
 struct Accepting {
+    rates: crate::rate::ListenerRates,
     listener: Option<ListenerOpts>,
     client: ClientSock,
     buffers: BufTunes,

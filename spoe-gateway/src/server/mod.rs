@@ -174,6 +174,8 @@ pub struct Gateway {
     retiring: TaskTracker,
     /// `maxconn`: the process's, each frontend's, each listener's.
     limits: Arc<ConnLimits>,
+    /// `maxconnrate`, `maxsessrate`, `maxsslrate`, `rate-limit sessions`.
+    rates: crate::rate::AcceptRates,
     reload_lock: tokio::sync::Mutex<()>,
     workers: Arc<Workers>,
     /// Listening sockets handed over by the caller, used for the `bind`
@@ -250,6 +252,8 @@ impl Gateway {
         ensure_listener(&loaded.config)?;
         let limits = Arc::new(ConnLimits::default());
         limits.configure(&loaded.config, workers.len());
+        let rates = crate::rate::AcceptRates::default();
+        rates.configure(&loaded.config);
         let metrics = Arc::new(GatewayMetrics::of(&sinks, limits.clone()));
         metrics
             .threads
@@ -277,6 +281,7 @@ impl Gateway {
             killed: CancellationToken::new(),
             retiring: TaskTracker::new(),
             limits,
+            rates,
             reload_lock: tokio::sync::Mutex::new(()),
             workers,
             prebound: Mutex::new(prebound),

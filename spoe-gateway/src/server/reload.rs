@@ -85,6 +85,7 @@ impl Gateway {
             }
         };
         self.limits.configure(&limits_config, self.workers.len());
+        self.rates.configure(&limits_config);
         let old = std::mem::replace(
             &mut *self
                 .current

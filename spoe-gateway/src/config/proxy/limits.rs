@@ -1,4 +1,5 @@
-//! A proxy's `maxconn` (enforced by `crate::limits`).
+//! A proxy's `maxconn` (enforced by `crate::limits`) and `rate-limit sessions` (by
+//! `crate::rate`).
 
 use spoe::config::reader::Line;
 
@@ -23,5 +24,37 @@ impl Lowerer<'_, '_> {
             );
         }
         p.maxconn = usize::try_from(n).ok().filter(|n| *n > 0);
+    }
+
+    /// `rate-limit sessions N`: new sessions a second (`proxy_parse_rate_limit()`).
+    pub(super) fn rate_limit(&mut self, p: &mut Proxy, line: &Line) {
+        match line.arg(1).map(|w| w.as_str()) {
+            Some("sessions") => {}
+            other => {
+                return self.diag.error_msg(
+                    line.span().clone(),
+                    format!(
+                        "'rate-limit' only supports 'sessions' (got '{}')",
+                        other.unwrap_or_default()
+                    ),
+                );
+            }
+        }
+        let Some(word) = line.arg(2) else {
+            return self.diag.error_msg(
+                line.span().clone(),
+                "'rate-limit sessions' expects expects an integer value (in sessions/second)",
+            );
+        };
+        if self.too_many(line, 2, "rate-limit sessions") {
+            return;
+        }
+        let Some(n) = self.ranged(word, "rate-limit sessions", 0, u64::from(u32::MAX)) else {
+            return;
+        };
+        if !p.has_frontend() {
+            return self.not_capable(p, line.span(), "rate-limit sessions");
+        }
+        p.sess_rate = n;
     }
 }

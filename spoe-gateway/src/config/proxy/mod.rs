@@ -81,6 +81,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         ]),
     },
     Keyword {
+        name: "rate-limit",
+        handler: |lw, p, line| lw.rate_limit(p, line),
+        uses: Use::Runs(&[("Frontend.sess_rate", "rate.rs")]),
+    },
+    Keyword {
         name: "backlog",
         handler: |lw, p, line| lw.proxy_backlog(p, line),
         uses: Use::Runs(&[("ClientSock.backlog", "server/listen.rs")]),

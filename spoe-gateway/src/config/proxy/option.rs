@@ -177,7 +177,12 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
     },
     Keyword {
         name: "tcpka",
-        handler: |lw, p, line, directive| lw.option_tcpka(p, line, directive, Side::Both),
+        handler: |lw, p, line, directive| {
+            lw.option_sock_flag(p, line, directive, Side::Both, |s, on| {
+                s.cli_ka = on;
+                s.srv_ka = on;
+            });
+        },
         uses: Use::Runs(&[
             ("Frontend.client_sock", "server/listen.rs"),
             ("Backend.server_sock", "generation/mod.rs"),
@@ -185,17 +190,23 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
     },
     Keyword {
         name: "clitcpka",
-        handler: |lw, p, line, directive| lw.option_tcpka(p, line, directive, Side::Client),
+        handler: |lw, p, line, directive| {
+            lw.option_sock_flag(p, line, directive, Side::Client, |s, on| s.cli_ka = on);
+        },
         uses: Use::Runs(&[("Frontend.client_sock", "server/listen.rs")]),
     },
     Keyword {
         name: "srvtcpka",
-        handler: |lw, p, line, directive| lw.option_tcpka(p, line, directive, Side::Server),
+        handler: |lw, p, line, directive| {
+            lw.option_sock_flag(p, line, directive, Side::Server, |s, on| s.srv_ka = on);
+        },
         uses: Use::Runs(&[("Backend.server_sock", "generation/mod.rs")]),
     },
     Keyword {
         name: "nolinger",
-        handler: |lw, p, line, _| lw.option_nolinger(p, line),
+        handler: |lw, p, line, directive| {
+            lw.option_sock_flag(p, line, directive, Side::Both, |s, on| s.nolinger = on);
+        },
         uses: Use::Runs(&[
             ("Frontend.client_sock", "server/listen.rs"),
             ("Backend.server_sock", "generation/mod.rs"),
@@ -203,12 +214,20 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
     },
     Keyword {
         name: "tcp-smart-accept",
-        handler: |lw, p, line, directive| lw.option_smart_accept(p, line, directive),
+        handler: |lw, p, line, directive| {
+            lw.option_sock_flag(p, line, directive, Side::Client, |s, on| {
+                s.smart_accept = Some(on);
+            });
+        },
         uses: Use::Runs(&[("Frontend.client_sock", "server/listen.rs")]),
     },
     Keyword {
         name: "tcp-smart-connect",
-        handler: |lw, p, line, directive| lw.option_smart_connect(p, line, directive),
+        handler: |lw, p, line, directive| {
+            lw.option_sock_flag(p, line, directive, Side::Server, |s, on| {
+                s.smart_connect = on
+            });
+        },
         uses: Use::Runs(&[("Backend.server_sock", "generation/mod.rs")]),
     },
 ];

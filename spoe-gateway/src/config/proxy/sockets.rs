@@ -12,6 +12,7 @@ use spoe::config::reader::{Line, Modifier, Word};
 use spoe::duration::parse_timer;
 
 use crate::config::lower::{Lowerer, Proxy, ServerSettings};
+use crate::config::sock_settings::SockSettings;
 use crate::sockopt::ListenerOpts;
 
 /// Which side an option or keyword concerns.
@@ -35,73 +36,34 @@ pub(in crate::config) const BIND_SOCKET_OPTIONS: &[&str] = &[
 ];
 
 impl Lowerer<'_, '_> {
-    /// `[no] option tcpka|clitcpka|srvtcpka`.
-    pub(in crate::config) fn option_tcpka(
+    /// `[no] option tcpka|clitcpka|srvtcpka|tcp-smart-accept|tcp-smart-connect`: `set` the
+    /// setting on or off, in a proxy with the `side` it concerns (HAProxy's warning elsewhere).
+    pub(in crate::config) fn option_sock_flag(
         &mut self,
         p: &mut Proxy,
         line: &Line,
         directive: &str,
         side: Side,
+        set: fn(&mut SockSettings, bool),
     ) {
         if self.too_many(line, 1, directive) {
             return;
         }
-        let on = line.modifier == Modifier::None;
-        match side {
-            Side::Client if !p.has_frontend() => self.not_capable(p, line.span(), directive),
-            Side::Server if !p.has_backend() => self.not_capable(p, line.span(), directive),
-            Side::Client => p.sock.cli_ka = on,
-            Side::Server => p.sock.srv_ka = on,
-            Side::Both => {
-                p.sock.cli_ka = on;
-                p.sock.srv_ka = on;
-            }
+        let capable = match side {
+            Side::Client => p.has_frontend(),
+            Side::Server => p.has_backend(),
+            Side::Both => true,
+        };
+        if !capable {
+            return self.not_capable(p, line.span(), directive);
         }
+        set(&mut p.sock, line.modifier == Modifier::None);
     }
 
     /// `[no] option splice-auto|splice-request|splice-response`: the gateway copies data
     /// through its buffers; clients and servers get the same bytes (the README's table).
     pub(in crate::config) fn option_splice(&mut self, line: &Line, directive: &str) {
         self.too_many(line, 1, directive);
-    }
-
-    /// `[no] option nolinger`.
-    pub(in crate::config) fn option_nolinger(&mut self, p: &mut Proxy, line: &Line) {
-        if !self.too_many(line, 1, "option nolinger") {
-            p.sock.nolinger = line.modifier == Modifier::None;
-        }
-    }
-
-    /// `[no] option tcp-smart-accept` (a frontend option).
-    pub(in crate::config) fn option_smart_accept(
-        &mut self,
-        p: &mut Proxy,
-        line: &Line,
-        directive: &str,
-    ) {
-        if self.too_many(line, 1, directive) {
-            return;
-        }
-        if !p.has_frontend() {
-            return self.not_capable(p, line.span(), directive);
-        }
-        p.sock.smart_accept = Some(line.modifier == Modifier::None);
-    }
-
-    /// `[no] option tcp-smart-connect` (a backend option).
-    pub(in crate::config) fn option_smart_connect(
-        &mut self,
-        p: &mut Proxy,
-        line: &Line,
-        directive: &str,
-    ) {
-        if self.too_many(line, 1, directive) {
-            return;
-        }
-        if !p.has_backend() {
-            return self.not_capable(p, line.span(), directive);
-        }
-        p.sock.smart_connect = line.modifier == Modifier::None;
     }
 
     /// `backlog N`: the listen queue of the frontend's listeners whose `bind` line sets none.
