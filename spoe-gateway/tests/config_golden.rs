@@ -126,7 +126,6 @@ frontend web
 ",
         errors: &[
             "parsing [haproxy.cfg:4:5] : unknown keyword 'foo' in 'frontend' section",
-            "parsing [haproxy.cfg:5:5] : 'rate-limit' is not supported in a 'frontend' section by the gateway",
             "parsing [haproxy.cfg:6:5] : 'compression' is not supported in a 'frontend' section by the gateway",
         ],
         warnings: &[
