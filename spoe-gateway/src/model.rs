@@ -716,6 +716,9 @@ pub(crate) enum TcpAction {
     Accept,
     /// `reject`: the connection is closed.
     Reject,
+    /// `expect-proxy layer4` (`tcp-request connection` only): a PROXY header comes first, as
+    /// on a `bind ... accept-proxy`; the next rules run.
+    ExpectProxy,
 }
 
 /// A `tcp-request connection|content ACTION [if|unless COND]` line.
