@@ -1,7 +1,8 @@
 //! `bind ... accept-proxy` against HAProxy 2.6: the same configuration and the same bytes
 //! through both proxies. A PROXY header (version 1 text, version 2 binary, `UNKNOWN`,
 //! version 2 `LOCAL`) is read before the request; the addresses it announces are what `src`,
-//! `dst`, `option forwardfor` and the access line see. A connection whose header is missing,
+//! `dst`, `option forwardfor`, `option originalto` (with the backend's `except` and header
+//! name) and the access line see. A connection whose header is missing,
 //! cut or wrong is closed without an answer and logged with HAProxy's message. `tcp-request
 //! connection expect-proxy layer4 if ...` asks for the header on the connections it matches
 //! only. Fails (never skips) when `haproxy` is missing.
@@ -37,6 +38,7 @@ frontend web
     bind 127.0.0.3:{port}
     tcp-request connection expect-proxy layer4 if {{ dst 127.0.0.2 }}
     option forwardfor
+    option originalto header X-Fe-Orig
     log-format "line %ci:%cp %fi:%fp %ST %{{+Q}}r"
     http-request set-header X-Src "%[src]:%[src_port]"
     http-request set-header X-Dst "%[dst]:%[dst_port]"
@@ -44,6 +46,7 @@ frontend web
     http-request set-header X-Authority "%[fc_pp_authority]"
     default_backend app
 backend app
+    option originalto except 198.51.100.0/24
     server s1 {backend}
 "#
     )
@@ -127,6 +130,8 @@ fn seen(backend: &Backend) -> Vec<String> {
                 "x-dst:",
                 "x-fc:",
                 "x-authority:",
+                "x-original-to:",
+                "x-fe-orig:",
             ]
             .iter()
             .any(|h| l.starts_with(h))
@@ -183,6 +188,14 @@ fn proxy_headers_set_the_addresses_and_bad_ones_close_as_haproxy() {
             "x-forwarded-for: 192.0.2.10",
             "x-src: 192.0.2.10:40001"
         ]
+    );
+    // Not in the backend's `except` network: the backend's header name.
+    assert!(
+        results[0][3]
+            .2
+            .contains(&"x-original-to: 192.0.2.99".to_owned()),
+        "{:?}",
+        results[0][3]
     );
     assert!(
         results[0][5]

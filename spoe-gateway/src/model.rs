@@ -805,6 +805,8 @@ pub(crate) struct Frontend {
     pub(crate) stats: Option<Arc<StatsPage>>,
     /// `option forwardfor`.
     pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option originalto` (the same settings but `if-none`).
+    pub(crate) originalto: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(crate) http_mode: HttpMode,
     /// `capture request|response header`, `declare capture`, `http-request capture ... len`.
@@ -1070,6 +1072,8 @@ pub(crate) struct Backend {
     pub(crate) stats: Option<Arc<StatsPage>>,
     /// `option forwardfor`.
     pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option originalto` (the same settings but `if-none`).
+    pub(crate) originalto: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(crate) http_mode: HttpMode,
     /// `cookie NAME ...`: cookie persistence.

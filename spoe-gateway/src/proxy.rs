@@ -1239,6 +1239,10 @@ async fn handle_txn(
         &be.model,
         session.client().ip(),
     );
+    // None on a Unix socket, where HAProxy adds no header either.
+    if let Some(dst) = session.conn.local {
+        hop::add_original_to(&mut txn.request.headers, &fe.model, &be.model, dst.ip());
+    }
     // A persistence cookie chooses the server before balancing does (HAProxy's
     // `http_process_request()`, step 7).
     let mut persistence = be.model.cookie.as_deref().map(|persist| {
