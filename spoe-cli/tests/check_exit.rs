@@ -271,3 +271,41 @@ fn zero_warning_makes_warnings_fatal_as_haproxy() {
         }
     }
 }
+
+#[test]
+fn the_agents_backend_in_mode_spop_checks_as_in_mode_tcp() {
+    // HAProxy 3.1+ files say `mode spop` where 2.6 files say `mode tcp`: the same verdict,
+    // the same messages, and `mode spop` where 3.1 refuses it is refused.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spoe-gateway/tests/data");
+    std::fs::copy(data.join("agents.conf"), dir.path().join("agents.conf")).unwrap();
+    let conf = dir.path().join("agents.conf");
+    let file = |mode: &str| {
+        format!(
+            "{DEFAULTS}frontend fe\n    bind 127.0.0.1:1\n    filter spoe engine ip config \
+             {}\n    default_backend be\nbackend be\n    server s1 127.0.0.1:2\n\
+             backend agents\n    mode {mode}\n    option spop-check\n    server a1 127.0.0.1:3 check\n",
+            conf.display()
+        )
+    };
+    let run = |mode: &str| {
+        let path = dir.path().join(format!("{mode}.cfg"));
+        std::fs::write(&path, file(mode)).unwrap();
+        let out = check(&path);
+        let text = describe(&out).replace(&format!("{mode}.cfg"), "haproxy.cfg");
+        (out.status.code(), text)
+    };
+    let (tcp, spop) = (run("tcp"), run("spop"));
+    assert_eq!(tcp.0, Some(0), "{}", tcp.1);
+    assert_eq!(spop, tcp);
+    let out = check_text(&format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:1\n    default_backend agents\nbackend \
+         agents\n    mode spop\n    server a1 127.0.0.1:3\n"
+    ));
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        describe(&out).contains("tries to use incompatible spop backend 'agents'"),
+        "{}",
+        describe(&out)
+    );
+}

@@ -1,9 +1,11 @@
 //! `bind ... accept-proxy` against HAProxy 2.6: the same configuration and the same bytes
 //! through both proxies. A PROXY header (version 1 text, version 2 binary, `UNKNOWN`,
 //! version 2 `LOCAL`) is read before the request; the addresses it announces are what `src`,
-//! `dst`, `option forwardfor` and the access line see. A connection whose header is missing,
-//! cut or wrong is closed without an answer and logged with HAProxy's message. Fails (never
-//! skips) when `haproxy` is missing.
+//! `dst`, `option forwardfor`, `option originalto` (with the backend's `except` and header
+//! name) and the access line see. A connection whose header is missing,
+//! cut or wrong is closed without an answer and logged with HAProxy's message. `tcp-request
+//! connection expect-proxy layer4 if ...` asks for the header on the connections it matches
+//! only. Fails (never skips) when `haproxy` is missing.
 
 #![allow(
     clippy::disallowed_methods,
@@ -32,7 +34,11 @@ defaults
     timeout server 5s
 frontend web
     bind 127.0.0.1:{port} accept-proxy
+    bind 127.0.0.2:{port}
+    bind 127.0.0.3:{port}
+    tcp-request connection expect-proxy layer4 if {{ dst 127.0.0.2 }}
     option forwardfor
+    option originalto header X-Fe-Orig
     log-format "line %ci:%cp %fi:%fp %ST %{{+Q}}r"
     http-request set-header X-Src "%[src]:%[src_port]"
     http-request set-header X-Dst "%[dst]:%[dst_port]"
@@ -40,6 +46,7 @@ frontend web
     http-request set-header X-Authority "%[fc_pp_authority]"
     default_backend app
 backend app
+    option originalto except 198.51.100.0/24
     server s1 {backend}
 "#
     )
@@ -91,11 +98,11 @@ fn exchange(addr: SocketAddr, prefix: &[u8], request: bool) -> String {
     text.lines().next().unwrap_or("<closed>").to_owned()
 }
 
-/// `s` with each `127.0.0.1[:PORT]` (the test's own connection, whose port differs) masked.
+/// `s` with each `127.0.0.N[:PORT]` (the test's own connections, whose ports differ) masked.
 fn mask_local(s: &str) -> String {
     s.split(' ')
         .map(|w| {
-            if w.starts_with("127.0.0.1") {
+            if w.starts_with("127.0.0.") {
                 "<local>"
             } else {
                 w
@@ -123,6 +130,8 @@ fn seen(backend: &Backend) -> Vec<String> {
                 "x-dst:",
                 "x-fc:",
                 "x-authority:",
+                "x-original-to:",
+                "x-fe-orig:",
             ]
             .iter()
             .any(|h| l.starts_with(h))
@@ -180,6 +189,14 @@ fn proxy_headers_set_the_addresses_and_bad_ones_close_as_haproxy() {
             "x-src: 192.0.2.10:40001"
         ]
     );
+    // Not in the backend's `except` network: the backend's header name.
+    assert!(
+        results[0][3]
+            .2
+            .contains(&"x-original-to: 192.0.2.99".to_owned()),
+        "{:?}",
+        results[0][3]
+    );
     assert!(
         results[0][5]
             .2
@@ -201,6 +218,46 @@ fn proxy_headers_set_the_addresses_and_bad_ones_close_as_haproxy() {
             assert_eq!(got, "<closed>", "{name} on {addr}");
         }
     }
+    // `expect-proxy layer4` on 127.0.0.2 only: a header there is read, none is an error;
+    // 127.0.0.3 takes plain requests.
+    let port = gw_addr.port();
+    let mut expecting: [Vec<(String, Vec<String>)>; 2] = [Vec::new(), Vec::new()];
+    for (side, (p, backend)) in [(hap_port, &hap_backend), (port, &gw_backend)]
+        .into_iter()
+        .enumerate()
+    {
+        let at = |ip: [u8; 4]| SocketAddr::from((ip, p));
+        let header = b"PROXY TCP4 192.0.2.30 198.51.100.30 40005 80\r\n";
+        let status = exchange(at([127, 0, 0, 2]), header, true);
+        expecting[side].push((status, seen(backend)));
+        let status = exchange(at([127, 0, 0, 3]), b"", true);
+        // Each proxy listens on its own port.
+        let plain = seen(backend)
+            .iter()
+            .map(|h| mask_local(&h.replace(&format!(":{p}"), ":<port>")))
+            .collect();
+        expecting[side].push((status, plain));
+        let status = exchange(at([127, 0, 0, 2]), b"", true);
+        expecting[side].push((status, Vec::new()));
+    }
+    assert_eq!(expecting[1], expecting[0], "gateway, then haproxy");
+    assert_eq!(expecting[0][0].0, "HTTP/1.1 200 OK");
+    assert!(
+        expecting[0][0]
+            .1
+            .contains(&"x-src: 192.0.2.30:40005".to_owned()),
+        "{:?}",
+        expecting[0][0]
+    );
+    assert!(
+        expecting[0][1]
+            .1
+            .contains(&"x-fc: 0 <local> <local>".to_owned()),
+        "{:?}",
+        expecting[0][1]
+    );
+    assert_eq!(expecting[0][2].0, "<closed>");
+
     let messages = |log: &str| -> Vec<String> {
         log.lines()
             .filter(|l| l.contains(" web/") && l.contains("PROXY protocol"))
@@ -214,10 +271,10 @@ fn proxy_headers_set_the_addresses_and_bad_ones_close_as_haproxy() {
             .collect()
     };
     let logged = wait_until(Duration::from_secs(10), || {
-        messages(&haproxy.log()).len() >= bad.len()
-            && messages(&gw_out()).len() >= bad.len()
-            && lines(&haproxy.log()).len() >= good.len()
-            && lines(&gw_out()).len() >= good.len()
+        messages(&haproxy.log()).len() > bad.len()
+            && messages(&gw_out()).len() > bad.len()
+            && lines(&haproxy.log()).len() >= good.len() + 2
+            && lines(&gw_out()).len() >= good.len() + 2
     });
     let (hap_log, gw_log) = (haproxy.log(), gw_out());
     assert!(
@@ -233,6 +290,7 @@ fn proxy_headers_set_the_addresses_and_bad_ones_close_as_haproxy() {
             "web/1: Truncated PROXY protocol header received",
             "web/1: Received an invalid PROXY protocol header",
             "web/1: Received an unhandled protocol in the PROXY protocol header",
+            "web/2: Received something which does not look like a PROXY protocol header",
         ]
     );
     // The access lines: the announced addresses (the real ones for UNKNOWN and LOCAL).

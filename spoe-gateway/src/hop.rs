@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use hyper::HeaderMap;
 use hyper::header::{CONNECTION, HeaderValue, UPGRADE};
 
-use crate::model::{Backend, Frontend, HttpMode, Server};
+use crate::model::{Backend, ForwardFor, Frontend, HttpMode, Server};
 use crate::net::in_net;
 
 /// The headers of one hop, never forwarded.
@@ -116,7 +116,28 @@ pub(crate) fn add_forwarded_for(
     be: &Backend,
     client: IpAddr,
 ) {
-    let (fe_ff, be_ff) = (fe.forwardfor.as_ref(), be.forwardfor.as_ref());
+    add_address(
+        headers,
+        fe.forwardfor.as_ref(),
+        be.forwardfor.as_ref(),
+        client,
+    );
+}
+
+/// `option originalto` of the frontend or the backend: the address the client connected to
+/// in the backend's header name (the frontend's when the backend has no option), unless it
+/// is in either proxy's `except` network (HAProxy's `http_process_request()`, step 10).
+pub(crate) fn add_original_to(headers: &mut HeaderMap, fe: &Frontend, be: &Backend, dst: IpAddr) {
+    add_address(headers, fe.originalto.as_ref(), be.originalto.as_ref(), dst);
+}
+
+/// The header of [`add_forwarded_for`] and [`add_original_to`].
+fn add_address(
+    headers: &mut HeaderMap,
+    fe_ff: Option<&ForwardFor>,
+    be_ff: Option<&ForwardFor>,
+    client: IpAddr,
+) {
     let Some(name) = be_ff.or(fe_ff).map(|ff| &ff.header) else {
         return;
     };

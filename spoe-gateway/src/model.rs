@@ -766,6 +766,9 @@ pub(crate) enum TcpAction {
     Accept,
     /// `reject`: the connection is closed.
     Reject,
+    /// `expect-proxy layer4` (`tcp-request connection` only): a PROXY header comes first, as
+    /// on a `bind ... accept-proxy`; the next rules run.
+    ExpectProxy,
 }
 
 /// A `tcp-request connection|content ACTION [if|unless COND]` line.
@@ -859,6 +862,8 @@ pub(crate) struct Frontend {
     pub(crate) stats: Option<Arc<StatsPage>>,
     /// `option forwardfor`.
     pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option originalto` (the same settings but `if-none`).
+    pub(crate) originalto: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(crate) http_mode: HttpMode,
     /// `capture request|response header`, `declare capture`, `http-request capture ... len`.
@@ -1163,6 +1168,8 @@ pub(crate) struct Backend {
     pub(crate) stats: Option<Arc<StatsPage>>,
     /// `option forwardfor`.
     pub(crate) forwardfor: Option<ForwardFor>,
+    /// `option originalto` (the same settings but `if-none`).
+    pub(crate) originalto: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(crate) http_mode: HttpMode,
     /// `cookie NAME ...`: cookie persistence.

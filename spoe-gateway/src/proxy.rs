@@ -1293,6 +1293,10 @@ async fn handle_txn(
         &be.model,
         session.client().ip(),
     );
+    // None on a Unix socket, where HAProxy adds no header either.
+    if let Some(dst) = session.conn.local {
+        hop::add_original_to(&mut txn.request.headers, &fe.model, &be.model, dst.ip());
+    }
     // `force-persist` / `ignore-persist`, then `use-server`, a persistence cookie and `stick
     // match|on` choose the server before balancing does, the first to choose wins (HAProxy's
     // `process_server_rules()`, `http_process_request()`, `process_sticking_rules()`).

@@ -197,6 +197,8 @@ pub(super) struct Proxy {
     pub(super) stats_own: bool,
     /// `option forwardfor`.
     pub(super) forwardfor: Option<ForwardFor>,
+    /// `option originalto` (its `always` is always set).
+    pub(super) originalto: Option<ForwardFor>,
     /// `option http-keep-alive|http-server-close|httpclose`.
     pub(super) http_mode: HttpMode,
     /// `stick-table`.
@@ -268,6 +270,7 @@ impl Proxy {
             stats: None,
             stats_own: false,
             forwardfor: None,
+            originalto: None,
             http_mode: HttpMode::KeepAlive,
             stick_table: None,
             captures: crate::model::CaptureSlots::default(),
@@ -306,6 +309,7 @@ impl Proxy {
         p.errorfiles.clone_from(&d.errorfiles);
         p.stats.clone_from(&d.stats);
         p.forwardfor.clone_from(&d.forwardfor);
+        p.originalto.clone_from(&d.originalto);
         p.http_mode = d.http_mode;
         p.cookie.clone_from(&d.cookie);
         p.persist = d.persist;

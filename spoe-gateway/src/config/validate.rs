@@ -104,6 +104,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 retry: p.retry,
                 http_buffer_request: p.http_buffer_request,
                 forwardfor: p.forwardfor.clone(),
+                originalto: p.originalto.clone(),
                 http_mode: p.http_mode,
                 cookie: p.cookie.clone().map(Arc::new),
                 persist: p.persist,
@@ -202,6 +203,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 errorfiles: Arc::new(p.errorfiles),
                 stats: p.stats.map(Arc::new),
                 forwardfor: p.forwardfor,
+                originalto: p.originalto,
                 http_mode: p.http_mode,
                 captures: (!p.captures.request.is_empty() || !p.captures.response.is_empty())
                     .then(|| Arc::new(p.captures)),
@@ -309,22 +311,28 @@ fn check_ports(p: &Proxy, diag: &mut Diag) {
     }
 }
 
-/// HAProxy ignores `option forwardfor` in a tcp proxy, with a warning (`check_config_validity()`).
+/// HAProxy ignores `option forwardfor` and `option originalto` in a tcp proxy, with a
+/// warning (`check_config_validity()`).
 fn warn_forwardfor_in_tcp(p: &mut Proxy, diag: &mut Diag) {
-    if p.mode == Some(Mode::Http) || p.mode_unsure || p.forwardfor.take().is_none() {
+    if p.mode == Some(Mode::Http) || p.mode_unsure {
         return;
     }
     let kind = match p.kind {
         Kind::Listen => "proxy",
         other => other.keyword(),
     };
-    diag.warn_msg(
-        p.span.clone(),
-        format!(
-            "'option forwardfor' ignored for {kind} '{}' as it requires HTTP mode",
-            p.name
-        ),
-    );
+    let (ff, ot) = (p.forwardfor.take(), p.originalto.take());
+    for (option, set) in [("forwardfor", ff.is_some()), ("originalto", ot.is_some())] {
+        if set {
+            diag.warn_msg(
+                p.span.clone(),
+                format!(
+                    "'option {option}' ignored for {kind} '{}' as it requires HTTP mode",
+                    p.name
+                ),
+            );
+        }
+    }
 }
 
 /// HAProxy ignores HTTP rules in a tcp backend, with a warning.

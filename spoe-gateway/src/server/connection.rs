@@ -16,6 +16,7 @@ use super::tls::Peer;
 use super::waits::ClientWaits;
 use crate::access::Counted;
 use crate::proxy::{self, Session};
+use crate::tcp::inspect::ConnectionVerdict;
 
 impl Gateway {
     /// Serves one accepted connection on the calling worker until it closes.
@@ -53,7 +54,15 @@ impl Gateway {
         // Quick ACKs are off on such a listener: a request with a body turns them back on.
         let smart_accept = frontend.is_some_and(|f| f.smart_accept(local));
         let tls_conf = bind.and_then(|b| b.tls.clone());
-        let accept_proxy = bind.is_some_and(|b| b.accept_proxy);
+        // `tcp-request connection` rules, on the connection's own addresses.
+        let verdict = frontend.map_or(
+            ConnectionVerdict::Accept {
+                expect_proxy: false,
+            },
+            |f| crate::tcp::inspect::connection_rules(&f.tcp_rules, &f.acls, &facts),
+        );
+        let accept_proxy = bind.is_some_and(|b| b.accept_proxy)
+            || verdict == (ConnectionVerdict::Accept { expect_proxy: true });
         let dont_log_null = frontend.is_some_and(|f| f.log_options.dont_log_null);
         // What a failed handshake's line says: the frontend, the listener's
         // number, where the frontend logs (HAProxy logs it there).
@@ -77,19 +86,17 @@ impl Gateway {
         let tcp_generation = frontend
             .is_some_and(|f| f.mode == crate::model::Mode::Tcp)
             .then(|| generation.clone());
-        // `tcp-request connection` rules: a rejected connection is closed at once, without a
-        // log line, counted in the frontend's connections and its `dcon` (HAProxy's
+        // Rejected by a `tcp-request connection` rule: closed at once, without a log line,
+        // counted in the frontend's connections and its `dcon` (HAProxy's
         // `tcp_exec_l4_rules()`), not as a session.
-        if let Some(f) = frontend
-            && !crate::tcp::inspect::connection_accepted(&f.tcp_rules, &f.acls, &facts)
-        {
+        if verdict == ConnectionVerdict::Reject {
             stats.cum_conn.inc();
             stats.conn_rate.add();
             stats.denied_conn.inc();
             return;
         }
         drop(generation);
-        // `accept-proxy`: the header's addresses replace the connection's (the frontend stays
+        // `accept-proxy` or `expect-proxy layer4`: the header's addresses replace the connection's (the frontend stays
         // the one of the address it was accepted on: `local`).
         if accept_proxy && let Some((frontend_name, listener, log)) = &peer {
             let header_peer = Peer {

@@ -151,13 +151,38 @@ fn judge(rules: &[TcpRule], acls: &AclSet, host: &TcpHost<'_>, partial: bool) ->
     Some(TcpAction::Accept)
 }
 
-/// `tcp-request connection` rules on a connection just accepted: whether it goes on.
-pub(crate) fn connection_accepted(rules: &TcpRules, acls: &AclSet, conn: &ConnectionFacts) -> bool {
+/// What the `tcp-request connection` rules said of a connection just accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnectionVerdict {
+    /// It goes on; `expect_proxy`: an `expect-proxy layer4` rule matched first.
+    Accept { expect_proxy: bool },
+    /// `reject`.
+    Reject,
+}
+
+/// Runs the `tcp-request connection` rules on a connection just accepted, in order, as
+/// HAProxy's `tcp_exec_l4_rules()`: `accept` and `reject` end them, `expect-proxy` goes on.
+pub(crate) fn connection_rules(
+    rules: &TcpRules,
+    acls: &AclSet,
+    conn: &ConnectionFacts,
+) -> ConnectionVerdict {
+    let mut expect_proxy = false;
     if rules.connection.is_empty() {
-        return true;
+        return ConnectionVerdict::Accept { expect_proxy };
     }
     let host = TcpHost::new(conn, &[]);
-    judge(&rules.connection, acls, &host, true) != Some(TcpAction::Reject)
+    for rule in &rules.connection {
+        if !rule.cond.as_ref().is_none_or(|c| c.eval(&host, acls)) {
+            continue;
+        }
+        match rule.action {
+            TcpAction::ExpectProxy => expect_proxy = true,
+            TcpAction::Accept => break,
+            TcpAction::Reject => return ConnectionVerdict::Reject,
+        }
+    }
+    ConnectionVerdict::Accept { expect_proxy }
 }
 
 /// How the inspection of a connection's first bytes ended.
@@ -190,7 +215,8 @@ where
         let host = TcpHost::new(conn, &data);
         if let Some(action) = judge(&rules.content, acls, &host, partial) {
             return match action {
-                TcpAction::Accept => Inspected::Accept(data),
+                // `expect-proxy` is a connection rule's action only (see the configuration).
+                TcpAction::Accept | TcpAction::ExpectProxy => Inspected::Accept(data),
                 TcpAction::Reject => Inspected::Reject(data),
             };
         }
@@ -221,7 +247,7 @@ mod tests {
     use spoe_http::ConnectionFacts;
     use tokio::io::AsyncWriteExt as _;
 
-    use super::{Inspected, connection_accepted, inspect};
+    use super::{ConnectionVerdict, Inspected, connection_rules, inspect};
     use crate::model::{TcpAction, TcpRule, TcpRules};
 
     fn rule(action: TcpAction, cond: &str, acls: &mut AclSet) -> TcpRule {
@@ -252,7 +278,10 @@ mod tests {
             connection: vec![rule(TcpAction::Reject, "if { src 10.0.0.0/8 }", &mut acls)],
             ..TcpRules::default()
         };
-        assert!(!connection_accepted(&rules, &acls, &conn()));
+        assert_eq!(
+            connection_rules(&rules, &acls, &conn()),
+            ConnectionVerdict::Reject
+        );
         let mut acls = AclSet::new();
         let rules = TcpRules {
             connection: vec![rule(
@@ -262,7 +291,40 @@ mod tests {
             )],
             ..TcpRules::default()
         };
-        assert!(connection_accepted(&rules, &acls, &conn()));
+        let accept = ConnectionVerdict::Accept {
+            expect_proxy: false,
+        };
+        assert_eq!(connection_rules(&rules, &acls, &conn()), accept);
+    }
+
+    #[test]
+    fn expect_proxy_goes_on_to_the_next_rules_and_accept_ends_them() {
+        let mut acls = AclSet::new();
+        let rules = TcpRules {
+            connection: vec![
+                rule(TcpAction::ExpectProxy, "if { src 10.0.0.0/8 }", &mut acls),
+                rule(TcpAction::Accept, "if { src 10.1.0.0/16 }", &mut acls),
+                rule(TcpAction::Reject, "if { always_true }", &mut acls),
+            ],
+            ..TcpRules::default()
+        };
+        assert_eq!(
+            connection_rules(&rules, &acls, &conn()),
+            ConnectionVerdict::Accept { expect_proxy: true }
+        );
+        let rules = TcpRules {
+            connection: vec![
+                rule(TcpAction::Accept, "if { src 10.1.0.0/16 }", &mut acls),
+                rule(TcpAction::ExpectProxy, "if { always_true }", &mut acls),
+            ],
+            ..TcpRules::default()
+        };
+        assert_eq!(
+            connection_rules(&rules, &acls, &conn()),
+            ConnectionVerdict::Accept {
+                expect_proxy: false
+            }
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,5 +1,6 @@
 //! What a proxy's options say of the connections it carries (`cfg_parse_listen()` in
-//! `src/cfgparse-listen.c`): `option forwardfor [except NET] [header NAME] [if-none]` and the
+//! `src/cfgparse-listen.c`): `option forwardfor [except NET] [header NAME] [if-none]`, `option
+//! originalto [except NET] [header NAME]` and the
 //! HTTP connection mode (`option http-keep-alive`, `http-server-close`, `httpclose`). The
 //! request path reads them in `crate::hop`.
 
@@ -73,6 +74,64 @@ impl Lowerer<'_, '_> {
             }
         }
         p.forwardfor = Some(ff);
+    }
+
+    /// `option originalto [except NET] [header NAME]`: the address the client connected to
+    /// in `X-Original-To` (or NAME), each line starting afresh; `no` is refused.
+    pub(super) fn option_originalto(&mut self, p: &mut Proxy, line: &Line) {
+        if line.modifier != Modifier::None {
+            return self.diag.error(
+                line.words[1].span().clone(),
+                ConfigErrorKind::NegationNotSupported {
+                    name: "originalto".to_owned(),
+                },
+            );
+        }
+        let mut ot = ForwardFor {
+            header: hyper::header::HeaderName::from_static("x-original-to"),
+            except: None,
+            always: true,
+        };
+        let mut at = 2;
+        while let Some(word) = line.arg(at) {
+            let value = line.arg(at + 1).map(|w| w.as_str()).unwrap_or_default();
+            match word.as_str() {
+                "except" => {
+                    let Some(net) = parse_net(value) else {
+                        return self.diag.error_msg(
+                            word.span().clone(),
+                            "'option originalto except' expects <address>[/mask] as argument.",
+                        );
+                    };
+                    ot.except = Some(net);
+                }
+                "header" => {
+                    if value.is_empty() {
+                        return self.diag.error_msg(
+                            word.span().clone(),
+                            "'option originalto header' expects <header_name> as argument.",
+                        );
+                    }
+                    let Ok(header) = hyper::header::HeaderName::from_bytes(value.as_bytes()) else {
+                        return self.diag.error_msg(
+                            line.words[at + 1].span().clone(),
+                            format!(
+                                "'option originalto header' : '{value}' is not a valid header name"
+                            ),
+                        );
+                    };
+                    ot.header = header;
+                }
+                _ => {
+                    return self.diag.error_msg(
+                        word.span().clone(),
+                        "'option originalto' only supports optional values: 'except' and 'header'.",
+                    );
+                }
+            }
+            at += 2;
+        }
+        p.originalto = Some(ot);
     }
 
     /// `[no] option http-keep-alive|http-server-close|httpclose`: the last one read sets the

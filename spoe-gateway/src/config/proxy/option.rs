@@ -137,6 +137,14 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
         ]),
     },
     Keyword {
+        name: "originalto",
+        handler: |lw, p, line, _| lw.option_originalto(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.originalto", "hop.rs"),
+            ("Backend.originalto", "hop.rs"),
+        ]),
+    },
+    Keyword {
         name: "http-keep-alive",
         handler: |lw, p, line, _| lw.option_http_mode(p, line, HttpMode::KeepAlive),
         uses: Use::Runs(&[

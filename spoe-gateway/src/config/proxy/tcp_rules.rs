@@ -1,6 +1,7 @@
-//! `tcp-request connection|content accept|reject [if|unless COND]` and `tcp-request
-//! inspect-delay D` of a frontend (run by `crate::tcp`); HAProxy's other `tcp-request` actions
-//! and `tcp-request session` are errors naming them.
+//! `tcp-request connection|content accept|reject [if|unless COND]`, `tcp-request connection
+//! expect-proxy layer4 [if|unless COND]` and `tcp-request inspect-delay D` of a frontend (run
+//! by `crate::tcp` and, for `expect-proxy`, `server/proxy_header.rs`); HAProxy's other
+//! `tcp-request` actions and `tcp-request session` are errors naming them.
 
 use spoe::config::reader::Line;
 
@@ -56,14 +57,39 @@ impl Lowerer<'_, '_> {
         let Some(action) = line.arg(2) else {
             return self.missing(line, "tcp-request", "an action");
         };
+        let mut cond_at = 3;
         let action = match action.as_str() {
             "accept" => TcpAction::Accept,
             "reject" => TcpAction::Reject,
+            "expect-proxy" => {
+                let layer = line.arg_str(3).unwrap_or_default();
+                let kind = p.kind.keyword();
+                if layer != "layer4" {
+                    return self.diag.error_msg(
+                        line.words.get(3).unwrap_or(action).span().clone(),
+                        format!(
+                            "'{directive} expect-proxy' only supports 'layer4' in {kind} '{}' (got '{layer}')",
+                            p.name
+                        ),
+                    );
+                }
+                if which != "connection" {
+                    return self.diag.error_msg(
+                        action.span().clone(),
+                        format!(
+                            "'expect-proxy layer4' is not allowed in '{directive}' rules in {kind} '{}'",
+                            p.name
+                        ),
+                    );
+                }
+                cond_at = 4;
+                TcpAction::ExpectProxy
+            }
             other => {
                 return self.diag.error_msg(
                     action.span().clone(),
                     format!(
-                        "'{directive} {other}' is not supported by the gateway (supported: 'accept', 'reject')"
+                        "'{directive} {other}' is not supported by the gateway (supported: 'accept', 'reject', 'expect-proxy layer4')"
                     ),
                 );
             }
@@ -79,7 +105,7 @@ impl Lowerer<'_, '_> {
                 )
             },
         };
-        let Ok(cond) = self.rule_cond(p, line, 3, &names) else {
+        let Ok(cond) = self.rule_cond(p, line, cond_at, &names) else {
             return;
         };
         let rule = TcpRule { action, cond };

@@ -575,6 +575,14 @@ fn invalid_configurations_are_rejected_by_both() {
             "parsing [$DATA/http-backend.conf:6:17] : backend 'app' used by SPOE agent 'misrouted' does not support HTTP mode",
         ),
         (
+            "frontend web\n    bind :8080\n    tcp-request content expect-proxy layer4\n",
+            "parsing [haproxy.cfg:8:25] : 'expect-proxy layer4' is not allowed in 'tcp-request content' rules in frontend 'web'",
+        ),
+        (
+            "frontend web\n    bind :8080\n    tcp-request connection expect-proxy layer7\n",
+            "parsing [haproxy.cfg:8:41] : 'tcp-request connection expect-proxy' only supports 'layer4' in frontend 'web' (got 'layer7')",
+        ),
+        (
             "backend app\nbackend app\n",
             "parsing [haproxy.cfg:7:9] : backend 'app' has the same name as backend 'app' declared at haproxy.cfg:6:1",
         ),
