@@ -24,7 +24,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
-use gateway_support::{GatewayProc, START_TIMEOUT, get, local};
+use gateway_support::{Conn, GatewayProc, START_TIMEOUT, get, local};
 use spoe_interop::pki::TestPki;
 use spoe_interop::{ChildGuard, Haproxy};
 
@@ -210,6 +210,97 @@ fn tls_and_h2_to_servers_as_haproxy() {
     assert_eq!(
         through(gaddr.port(), "/h2c"),
         (200, "h2c ver=2.0".to_owned())
+    );
+    drop(origin);
+}
+
+/// `GET path` with `Host: host` through the proxy at `port`, on a new connection:
+/// (status, body).
+fn through_host(port: u16, path: &str, host: &str) -> (u16, String) {
+    let mut conn = Conn::connect(local(port)).unwrap_or_else(|e| panic!("connect: {e}"));
+    conn.send_raw(
+        format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let r = conn
+        .read_response()
+        .unwrap_or_else(|e| panic!("GET {path} (host {host}): {e}"));
+    (r.status, String::from_utf8_lossy(&r.body).into_owned())
+}
+
+/// `sni req.hdr(host)`: the name is evaluated for each connection made to the server, and a
+/// connection made for one name is never reused for another (HAProxy hashes the SNI into its
+/// idle connections' key). The same requests through HAProxy 2.6 and the gateway, alternating
+/// two hosts, must reach the origin with the same SNI; with `verify required` the name is
+/// checked against the origin's certificate by both.
+#[test]
+fn sni_expression_per_request_as_haproxy() {
+    let mut pki = TestPki::new();
+    pki.server("origin.pem", &["origin.example", "a.example", "b.example"]);
+    let (origin, tls_port) =
+        Haproxy::start_on_port(|port| origin_config(&pki, port, port + 1), &[]);
+    let ca = pki.ca().display().to_string();
+    let config = |port: u16| {
+        format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    use_backend verified if {{ path /verified }}\n    \
+             use_backend h2 if {{ path /h2 }}\n    default_backend any\n\
+             backend any\n    server s 127.0.0.1:{tls_port} ssl verify none sni req.hdr(host)\n\
+             backend h2\n    server s 127.0.0.1:{tls_port} ssl verify none alpn h2 sni req.hdr(host)\n\
+             backend verified\n    server s 127.0.0.1:{tls_port} ssl verify required ca-file {ca} sni req.hdr(host),lower\n"
+        )
+    };
+    let (_haproxy, hport) = Haproxy::start_on_port(config, &[]);
+    let (gw, gaddr) = GatewayProc::start_on_port(config, &[]);
+    let seen = |sni: &str| format!("sni={sni} alpn= cn= ver=1.1");
+    let cases = [
+        ("/any", "a.example", (200, seen("a.example"))),
+        ("/any", "b.example", (200, seen("b.example"))),
+        ("/any", "a.example", (200, seen("a.example"))),
+        ("/any", "b.example", (200, seen("b.example"))),
+        (
+            "/h2",
+            "a.example",
+            (200, "sni=a.example alpn=h2 cn= ver=2.0".into()),
+        ),
+        (
+            "/h2",
+            "b.example",
+            (200, "sni=b.example alpn=h2 cn= ver=2.0".into()),
+        ),
+        ("/verified", "origin.example", (200, seen("origin.example"))),
+        ("/verified", "A.example", (200, seen("a.example"))),
+        ("/verified", "other.example", (503, String::new())),
+        ("/verified", "a.example", (200, seen("a.example"))),
+        // A name with a port is no DNS name: HAProxy sends it, and no certificate matches it.
+        ("/verified", "origin.example:443", (503, String::new())),
+    ];
+    for (path, host, want) in &cases {
+        let theirs = through_host(hport, path, host);
+        let ours = through_host(gaddr.port(), path, host);
+        assert_eq!(theirs.0, want.0, "{path} host {host}: HAProxy {theirs:?}");
+        assert_eq!(
+            ours.0,
+            want.0,
+            "{path} host {host}: gateway {ours:?}\n{}",
+            gw.log()
+        );
+        if want.0 == 200 {
+            assert_eq!(
+                theirs, *want,
+                "{path} host {host}: what the origin saw from HAProxy"
+            );
+            assert_eq!(
+                ours, *want,
+                "{path} host {host}: what the origin saw from the gateway"
+            );
+        }
+    }
+    // Where rustls cannot do what OpenSSL does: a value that is no DNS name is not sent under
+    // `verify none` (HAProxy sends it as it is).
+    assert_eq!(
+        through_host(gaddr.port(), "/any", "a.example:443"),
+        (200, seen(""))
     );
     drop(origin);
 }

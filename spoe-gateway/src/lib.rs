@@ -61,6 +61,7 @@ mod tcp;
 pub mod tls;
 mod tunnel;
 mod txn;
+mod upstream_key;
 pub mod workers;
 
 pub use generation::Generation;

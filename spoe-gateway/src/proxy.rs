@@ -28,6 +28,7 @@ use crate::metrics::GatewayMetrics;
 use crate::model::{GptValue, HttpAction, LogOptions, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
 use crate::sticktable::track::StreamCounters;
+use crate::tls::EvaluatedSni;
 use crate::txn::{LuaTxn, Txn, UniqueId, render, sample_text};
 
 pub(crate) use crate::body::{Body, BoxError};
@@ -969,7 +970,12 @@ async fn handle_in_frontend(
     metrics: Arc<GatewayMetrics>,
 ) -> Response<Logged<Body>> {
     let mut txn = None;
-    let mut response = handle_txn(req, session, generation, metrics, &mut txn).await;
+    // Boxed here, at the bottom of the request's futures: each future that awaits another holds
+    // it inline, and is moved when it starts, so one request moved the transaction's whole state
+    // (several KiB) once per level above it (the service's future, `handle`, the error-file
+    // scope, this one); boxed, it is moved once, and the levels above hold a pointer
+    // (`memmove` was the top of the HTTP/2 profile, bench/README.md).
+    let mut response = Box::pin(handle_txn(req, session, generation, metrics, &mut txn)).await;
     // What the access line reads of the transaction, as it is when the response starts.
     if let Some(txn) = &mut txn {
         response.body_mut().note_txn(|format, access| {
@@ -1609,15 +1615,29 @@ async fn forward(
     } else {
         hyper::http::uri::Scheme::HTTP
     });
-    target.authority = match server.model.send_proxy {
-        None => hyper::http::uri::Authority::try_from(addr.to_string()).ok(),
-        Some(spec) => {
-            let origin = crate::proxy_proto::Origin::of(&txn.conn, txn.formatted_unique_id());
-            let header = crate::proxy_proto::header(spec, &origin);
-            let user = crate::proxy_proto::to_userinfo(&header);
-            hyper::http::uri::Authority::try_from(format!("{user}@{addr}")).ok()
+    let header = server.model.send_proxy.map(|spec| {
+        let origin = crate::proxy_proto::Origin::of(&txn.conn, txn.formatted_unique_id());
+        crate::proxy_proto::header(spec, &origin)
+    });
+    let evaluated = server
+        .model
+        .tls
+        .as_deref()
+        .and_then(|tls| Some((tls, tls.sni_expr.as_ref()?)))
+        .map(|(tls, expr)| tls.evaluated_sni(expr.eval(txn).map(|s| sample_text(&s))));
+    let sni = match evaluated {
+        None | Some(EvaluatedSni::None) => None,
+        Some(EvaluatedSni::Name(name)) => Some(name),
+        Some(EvaluatedSni::Refused(value)) => {
+            tracing::debug!(server = %addr, sni = %value, "sni is not a DNS name: no certificate can match it");
+            return Err((503, "SC"));
         }
     };
+    target.authority = crate::upstream_key::ConnKey {
+        proxy: header.as_deref(),
+        sni: sni.as_deref(),
+    }
+    .authority(addr);
     target.path_and_query = Some(path);
     let uri = hyper::Uri::from_parts(target).map_err(|_| (400u16, "PR"))?;
     let mut req = Request::new(body);

@@ -109,29 +109,6 @@ fn with_tlvs(mut out: Vec<u8>, spec: SendProxy, origin: &Origin<'_>) -> Vec<u8> 
     out
 }
 
-/// `header` as the user part of a server URI's authority (hex): hyper pools connections by
-/// authority, so a connection is reused only by streams whose header is the same, as
-/// HAProxy 2.6 hashes the PROXY line into its idle connections' key.
-pub(crate) fn to_userinfo(header: &[u8]) -> String {
-    use std::fmt::Write;
-    header
-        .iter()
-        .fold(String::with_capacity(header.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
-/// The header a server URI carries in its user part ([`to_userinfo`]), if any.
-pub(crate) fn from_uri(uri: &hyper::Uri) -> Option<Vec<u8>> {
-    let authority = uri.authority()?.as_str();
-    let (user, _) = authority.split_once('@')?;
-    (0..user.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(user.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// The header of a health check's connection (`local` to `peer`): version 1 names that
 /// connection itself; version 2 is a `LOCAL` command without addresses, as HAProxy sends for
 /// connections it initiates.
@@ -229,10 +206,6 @@ mod tests {
             &o,
         );
         assert_eq!(&h[14..16], &[0, 12 + 5 + 5]);
-        let uri: hyper::Uri = format!("http://{}@127.0.0.1:80/", to_userinfo(&h))
-            .parse()
-            .unwrap();
-        assert_eq!(from_uri(&uri), Some(h.clone()));
         assert_eq!(&h[28..], b"\x01\x00\x02h2\x05\x00\x02id");
     }
 }

@@ -11,9 +11,11 @@ use std::sync::Arc;
 
 use spoe::config::Span;
 use spoe::config::reader::Word;
+use spoe::expr::SampleExpr;
 
 use super::diag::Diag;
 use super::keywords::{BIND_SOCKET_KEYWORDS, HAPROXY_BIND_KEYWORDS, OLD_TLS, arity};
+use super::logformat::Phase;
 use crate::model::{BindConf, H2Tunes};
 use crate::tls::bind::LoadWarnings;
 use crate::tls::names::{SuiteList, TlsVersion, parse_curves, parse_suites};
@@ -395,6 +397,37 @@ fn cert_error_path(e: &crate::tls::certs::CertError) -> Option<&Path> {
 /// Reads the TLS setting of a `server` (or `default-server`) line at
 /// `words[*i]`, one of [`SERVER_TLS_SETTINGS`], and moves `*i` past it and
 /// its argument. Files are read when the server line is complete.
+/// `sni EXPR`: a constant name (`str(NAME)`), or an expression on what exists when the
+/// connection to the server is made (the request: HAProxy's `SMP_VAL_BE_SRV_CON`).
+fn sni(arg: &Word, tls: &mut ServerTlsSpec, diag: &mut Diag, context: &str) {
+    let text = arg.as_str();
+    if let Some(name) = text
+        .strip_prefix("str(")
+        .and_then(|t| t.strip_suffix(')'))
+        .filter(|n| !n.is_empty() && !n.contains([',', '(', ')']))
+    {
+        tls.sni = Some(name.to_owned());
+        tls.sni_expr = None;
+        return;
+    }
+    let expr = match SampleExpr::parse(arg) {
+        Ok(e) => e,
+        Err(e) => return diag.expr(format!("{context} : 'sni'"), e),
+    };
+    if !Phase::Request.provides(expr.source()) {
+        return diag.error_msg(
+            arg.span().clone(),
+            format!(
+                "{context} : error detected while parsing sni expression :  fetch method '{}' extracts information from '{}', none of which is available here.",
+                text,
+                expr.source().describe()
+            ),
+        );
+    }
+    tls.sni = None;
+    tls.sni_expr = Some(expr);
+}
+
 pub(super) fn server_option(
     words: &[Word],
     i: &mut usize,
@@ -424,18 +457,7 @@ pub(super) fn server_option(
                 "crt" => {
                     tls.crt = Some(bases.resolve(bases.global.crt_base.as_ref(), text));
                 }
-                "sni" => match text
-                    .strip_prefix("str(")
-                    .and_then(|t| t.strip_suffix(')'))
-                {
-                    Some(name) if !name.is_empty() => tls.sni = Some(name.to_owned()),
-                    _ => diag.error_msg(
-                        arg.span().clone(),
-                        format!(
-                            "{context} : 'sni' : only a constant name, 'str(NAME)', is supported by the gateway, got '{text}'"
-                        ),
-                    ),
-                },
+                "sni" => sni(arg, tls, diag, &context),
                 "verifyhost" => tls.verifyhost = Some(text.to_owned()),
                 _ => match text {
                     "h2" => *proto_h2 = true,

@@ -167,7 +167,7 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "server",
         "sni",
-        "a constant name, `str(NAME)`, only; not an expression read per request",
+        "an expression (`req.hdr(host)`, `ssl_fc_sni`...) is evaluated for each connection to the server, and an idle connection is reused only for the same name, as HAProxy; rustls sends DNS names only: a value that is not one (an address, `host:port`) sends no SNI with `verify none` and refuses the connection (503) with `verify required`; SPOE agents' servers and health checks send a constant `sni` only",
     ),
     (
         "bind",

@@ -44,8 +44,9 @@ pub(super) fn connector(backend: Option<&Backend>) -> Arc<dyn Connector> {
         .filter_map(|s| {
             let upstream = s.tls.as_ref()?;
             let tls = AgentTls::new(upstream.config.clone());
-            // The SNI sent is the name verified (when the line verifies one); without `sni`,
-            // the agent's address is sent as rustls's name, which sends no SNI for it.
+            // The SNI sent is the name verified (when the line verifies one); without a
+            // constant `sni` (an expression has no request to read here), the agent's address
+            // is rustls's name, which sends no SNI for it.
             let tls = match &upstream.sni {
                 Some(name) => tls
                     .server_name(&name.to_str())

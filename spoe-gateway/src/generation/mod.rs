@@ -191,10 +191,11 @@ fn server_connector(
             Arc::new(DefaultServerNameResolver::default()),
         );
     };
-    let names: Arc<dyn ResolveServerName + Send + Sync> = match &tls.sni {
-        Some(name) => Arc::new(FixedServerNameResolver::new(name.clone())),
+    let names: Arc<dyn ResolveServerName + Send + Sync> = match (&tls.sni, &tls.sni_expr) {
+        (Some(name), _) => Arc::new(FixedServerNameResolver::new(name.clone())),
+        (None, Some(_)) => Arc::new(upstream::EvaluatedName),
         // The server's address: rustls sends no SNI for an IP address.
-        None => Arc::new(DefaultServerNameResolver::default()),
+        (None, None) => Arc::new(DefaultServerNameResolver::default()),
     };
     HttpsConnector::new(http.clone(), tls.config.clone(), true, names)
 }

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use hyper::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use crate::sockopt::Outgoing;
@@ -59,7 +60,7 @@ impl tower_service::Service<Uri> for CountingConnector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         self.server.connect.inc();
         self.backend.connect.inc();
-        let header = crate::proxy_proto::from_uri(&uri);
+        let header = crate::upstream_key::proxy_header(&uri);
         let connecting = self.inner.call(uri);
         let (server, backend) = (self.server.clone(), self.backend.clone());
         let outgoing = self.outgoing.clone();
@@ -82,5 +83,19 @@ impl tower_service::Service<Uri> for CountingConnector {
 impl Connection for Wire<TcpStream> {
     fn connected(&self) -> Connected {
         self.get_ref().connected()
+    }
+}
+
+/// The name of a connection to a server with `sni EXPR`: the value evaluated for the request
+/// that made it ([`crate::upstream_key::sni`]), else the server's address (rustls sends no SNI
+/// for an address, and the certificate is checked as without `sni`).
+pub(super) struct EvaluatedName;
+
+impl hyper_rustls::ResolveServerName for EvaluatedName {
+    fn resolve(&self, uri: &Uri) -> Result<ServerName<'static>, BoxError> {
+        match crate::upstream_key::sni(uri) {
+            Some(name) => ServerName::try_from(name).map_err(Into::into),
+            None => hyper_rustls::DefaultServerNameResolver::default().resolve(uri),
+        }
     }
 }

@@ -214,7 +214,9 @@ impl Gateway {
             Box::pin(self.serve_http2(stream, service, waits, stop)).await;
         } else {
             let io = ClientIo::new(stream, exchange, stats).rearming_quickack(smart_accept);
-            self.serve_http1(io, service, waits, stop).await;
+            // Boxed as HTTP/2 is: the task of an HTTP/2 connection would otherwise keep room
+            // for an HTTP/1 connection's states all its life.
+            Box::pin(self.serve_http1(io, service, waits, stop)).await;
         }
         drop((held, live, counted));
     }

@@ -68,34 +68,17 @@ impl Gateway {
         stop: CancellationToken,
     ) {
         let exchange = service.exchange.clone();
-        let (tunes, bufsize): (H2Tunes, usize) = {
-            let generation = self.current();
-            (
-                generation.config.global.h2,
-                generation.config.global.bufsize,
-            )
-        };
-        let mut builder = http2::Builder::new(StreamTasks(self.connections.clone()));
-        builder
-            .timer(TokioTimer::new())
-            // HAProxy adds no `date` to a response (and writing one is work
-            // per response); `%B` counts the head as HTTP/1 (`access`).
-            .auto_date_header(false)
-            .max_concurrent_streams(tunes.max_concurrent_streams)
-            .initial_stream_window_size(tunes.initial_window_size)
-            .max_frame_size(tunes.max_frame_size)
-            .header_table_size(tunes.header_table_size)
-            // HAProxy's tune.bufsize bounds a decoded header list as it
-            // bounds an HTTP/1 head (HPACK bombs stop there).
-            .max_header_list_size(u32::try_from(head_room::read_limit(bufsize)).unwrap_or(u32::MAX))
-            .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
         let client = service.session.client();
         let moved = Arc::new(Moved::new());
         let sock = Stamped {
             inner: sock,
             moved: moved.clone(),
         };
-        let conn = builder.serve_connection(TokioIo::new(sock), service);
+        // Built and dropped here: this future is what an idle connection keeps, and keeps
+        // no builder.
+        let conn = self
+            .h2_builder()
+            .serve_connection(TokioIo::new(sock), service);
         tokio::pin!(conn);
         let keep_alive = waits.keep_alive();
         // The first request is awaited until `first_head`, counted from the accept.
@@ -147,6 +130,32 @@ impl Gateway {
                 () = self.killed.cancelled() => return,
             }
         }
+    }
+
+    /// hyper's HTTP/2 server with HAProxy's `tune.h2.*` limits.
+    fn h2_builder(&self) -> http2::Builder<StreamTasks> {
+        let (tunes, bufsize): (H2Tunes, usize) = {
+            let generation = self.current();
+            (
+                generation.config.global.h2,
+                generation.config.global.bufsize,
+            )
+        };
+        let mut builder = http2::Builder::new(StreamTasks(self.connections.clone()));
+        builder
+            .timer(TokioTimer::new())
+            // HAProxy adds no `date` to a response (and writing one is work
+            // per response); `%B` counts the head as HTTP/1 (`access`).
+            .auto_date_header(false)
+            .max_concurrent_streams(tunes.max_concurrent_streams)
+            .initial_stream_window_size(tunes.initial_window_size)
+            .max_frame_size(tunes.max_frame_size)
+            .header_table_size(tunes.header_table_size)
+            // HAProxy's tune.bufsize bounds a decoded header list as it
+            // bounds an HTTP/1 head (HPACK bombs stop there).
+            .max_header_list_size(u32::try_from(head_room::read_limit(bufsize)).unwrap_or(u32::MAX))
+            .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
+        builder
     }
 }
 

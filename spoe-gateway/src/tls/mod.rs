@@ -21,4 +21,4 @@ pub mod upstream;
 
 pub use bind::{TlsBind, TlsConfigError};
 pub use settings::{BindTlsSpec, CrtSpec, SniFilter, TlsOptions, TlsTunes, Verify};
-pub use upstream::{ServerTlsSpec, UpstreamTls};
+pub use upstream::{EvaluatedSni, ServerTlsSpec, UpstreamTls};

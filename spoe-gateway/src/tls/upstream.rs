@@ -6,6 +6,12 @@
 //! - `verify required` (the default) checks the chain against `ca-file`,
 //!   which must then be given; the server's name is checked against the SNI
 //!   sent (`sni`), else against `verifyhost`, else not at all.
+//! - `sni EXPR` other than a constant is evaluated per request when a
+//!   connection is made for it ([`crate::upstream_key`]): a value that is not
+//!   a DNS name cannot be sent by rustls, so with `verify required` the
+//!   connection is refused (HAProxy sends it, and no certificate can match
+//!   it), with `verify none` no SNI is sent; no value sends no SNI, and the
+//!   name is then checked as without `sni`.
 //! - `verify none` accepts any certificate (the handshake's signatures are
 //!   still checked).
 //! - `crt FILE` presents a client certificate (chain and key in one PEM, as
@@ -20,6 +26,8 @@ use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signat
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::sign::CertifiedKey;
+use spoe::expr::SampleExpr;
+
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme,
 };
@@ -38,8 +46,11 @@ pub struct ServerTlsSpec {
     pub options: TlsOptions,
     /// `crt FILE`: the client certificate presented.
     pub crt: Option<PathBuf>,
-    /// `sni`: the name sent (a constant: `str(NAME)`).
+    /// `sni str(NAME)`: the name sent, a constant.
     pub sni: Option<String>,
+    /// `sni EXPR` of any other expression: evaluated per request on the
+    /// request's data (HAProxy's `SMP_VAL_BE_SRV_CON`).
+    pub sni_expr: Option<SampleExpr>,
     /// `verifyhost NAME`: the name checked when no SNI is sent.
     pub verifyhost: Option<String>,
 }
@@ -50,8 +61,40 @@ pub struct UpstreamTls {
     /// The rustls configuration, with the `alpn` list as written (none
     /// without it, as HAProxy sends none).
     pub config: Arc<ClientConfig>,
-    /// The SNI sent, if any.
+    /// The SNI sent, if any, when it is a constant.
     pub sni: Option<ServerName<'static>>,
+    /// `sni EXPR`: the expression whose value, per request, is the SNI.
+    pub sni_expr: Option<SampleExpr>,
+    /// Whether the server's certificate is verified (`verify required`): then
+    /// an evaluated SNI that is not a DNS name refuses the connection.
+    pub verifies: bool,
+}
+
+/// What a server's `sni EXPR` gave for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvaluatedSni {
+    /// No SNI is sent: no value, or one rustls cannot send under `verify none`.
+    None,
+    /// This DNS name is sent (and checked under `verify required`).
+    Name(String),
+    /// A value that is not a DNS name under `verify required`: refused.
+    Refused(String),
+}
+
+impl UpstreamTls {
+    /// What the SNI of a connection made for `value` (the expression's text,
+    /// `None` when it gave nothing) is.
+    #[must_use]
+    pub fn evaluated_sni(&self, value: Option<String>) -> EvaluatedSni {
+        let Some(value) = value.filter(|v| !v.is_empty()) else {
+            return EvaluatedSni::None;
+        };
+        match ServerName::try_from(value.as_str()) {
+            Ok(ServerName::DnsName(_)) => EvaluatedSni::Name(value),
+            _ if self.verifies => EvaluatedSni::Refused(value),
+            _ => EvaluatedSni::None,
+        }
+    }
 }
 
 impl UpstreamTls {
@@ -84,14 +127,19 @@ impl UpstreamTls {
                         .with_crls(crls)
                         .build()
                         .map_err(|e| TlsConfigError::Rustls(e.to_string()))?;
-                let host = match (&spec.sni, &spec.verifyhost) {
-                    (Some(_), _) => HostCheck::Sent,
-                    (None, Some(name)) => {
-                        HostCheck::Fixed(ServerName::try_from(name.clone()).map_err(|e| {
-                            TlsConfigError::Rustls(format!("verifyhost '{name}': {e}"))
-                        })?)
-                    }
-                    (None, None) => HostCheck::None { roots, provider },
+                let verifyhost = match &spec.verifyhost {
+                    Some(name) => Some(ServerName::try_from(name.clone()).map_err(|e| {
+                        TlsConfigError::Rustls(format!("verifyhost '{name}': {e}"))
+                    })?),
+                    None => None,
+                };
+                let host = match (&spec.sni, &spec.sni_expr, verifyhost) {
+                    (Some(_), _, _) => HostCheck::Sent,
+                    (None, Some(_), fallback) => HostCheck::Evaluated {
+                        fallback: fallback.map_or(NoSni::Chain { roots, provider }, NoSni::Fixed),
+                    },
+                    (None, None, Some(name)) => HostCheck::Fixed(name),
+                    (None, None, None) => HostCheck::None { roots, provider },
                 };
                 Arc::new(ChainVerifier { inner, host })
             }
@@ -122,6 +170,8 @@ impl UpstreamTls {
         Ok(Self {
             config: Arc::new(config),
             sni,
+            sni_expr: spec.sni_expr.clone(),
+            verifies: !matches!(options.verify, Some(Verify::None)),
         })
     }
 }
@@ -135,6 +185,21 @@ enum HostCheck {
     Fixed(ServerName<'static>),
     /// None: the chain alone is checked.
     None {
+        roots: Arc<RootCertStore>,
+        provider: Arc<CryptoProvider>,
+    },
+    /// `sni EXPR`: the name sent when the expression gave one (a DNS name),
+    /// else as `fallback` says (the connection's name is then the server's
+    /// address: rustls sends no SNI for it).
+    Evaluated { fallback: NoSni },
+}
+
+/// What is checked when an evaluated `sni` gave no name: `verifyhost`, or
+/// the chain alone (HAProxy's `ssl_sock_srv_verifycbk()`).
+#[derive(Debug)]
+enum NoSni {
+    Fixed(ServerName<'static>),
+    Chain {
         roots: Arc<RootCertStore>,
         provider: Arc<CryptoProvider>,
     },
@@ -156,30 +221,38 @@ impl ServerCertVerifier for ChainVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        match &self.host {
-            HostCheck::Sent => self.inner.verify_server_cert(
-                end_entity,
+        let (fixed, chain) = match &self.host {
+            HostCheck::Sent => (None, None),
+            HostCheck::Evaluated { .. } if matches!(server_name, ServerName::DnsName(_)) => {
+                (None, None)
+            }
+            HostCheck::Fixed(name)
+            | HostCheck::Evaluated {
+                fallback: NoSni::Fixed(name),
+            } => (Some(name), None),
+            HostCheck::None { roots, provider }
+            | HostCheck::Evaluated {
+                fallback: NoSni::Chain { roots, provider },
+            } => (None, Some((roots, provider))),
+        };
+        if let Some((roots, provider)) = chain {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
                 intermediates,
-                server_name,
-                ocsp_response,
                 now,
-            ),
-            HostCheck::Fixed(name) => {
-                self.inner
-                    .verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
-            }
-            HostCheck::None { roots, provider } => {
-                let cert = ParsedCertificate::try_from(end_entity)?;
-                rustls::client::verify_server_cert_signed_by_trust_anchor(
-                    &cert,
-                    roots,
-                    intermediates,
-                    now,
-                    provider.signature_verification_algorithms.all,
-                )?;
-                Ok(ServerCertVerified::assertion())
-            }
+                provider.signature_verification_algorithms.all,
+            )?;
+            return Ok(ServerCertVerified::assertion());
         }
+        self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            fixed.unwrap_or(server_name),
+            ocsp_response,
+            now,
+        )
     }
 
     fn verify_tls12_signature(

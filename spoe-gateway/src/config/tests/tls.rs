@@ -258,12 +258,14 @@ fn server_tls_settings_as_spoe_check_reports_them_and_haproxy_agrees() {
             ],
             false,
         ),
+        ("ssl verify none sni req.hdr(host)", &[], true),
+        ("ssl verify none sni ssl_fc_sni", &[], true),
         (
-            "ssl verify none sni req.hdr(host)",
+            "ssl verify none sni res.hdr(x)",
             &[
-                "parsing [haproxy.cfg:10:49] : 'server s' : 'sni' : only a constant name, 'str(NAME)', is supported by the gateway, got 'req.hdr(host)'",
+                "parsing [haproxy.cfg:10:49] : 'server s' : error detected while parsing sni expression :  fetch method 'res.hdr(x)' extracts information from 'HTTP response headers', none of which is available here.",
             ],
-            true,
+            false,
         ),
         (
             "ssl verify none proto h3",

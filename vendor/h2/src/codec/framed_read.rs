@@ -57,7 +57,9 @@ struct FrameDecoder {
     /// size the next block's `HeaderMap` so decoding it doesn't rehash.
     fields_hint: usize,
 
-    partial: Option<Partial>,
+    // Boxed: a header block split over CONTINUATION frames is rare, and a connection keeps
+    // this field all its life (several hundred bytes inline).
+    partial: Option<Box<Partial>>,
 }
 
 /// Partially loaded headers frame
@@ -262,11 +264,11 @@ fn decode_frame(decoder: &mut FrameDecoder, mut bytes: BytesMut) -> Result<Optio
             } else {
                 tracing::trace!("loaded partial header block");
                 // Defer returning the frame
-                decoder.partial = Some(Partial {
+                decoder.partial = Some(Box::new(Partial {
                     frame: Continuable::$frame(frame),
                     buf: payload,
                     continuation_frames_count: 0,
-                });
+                }));
 
                 return Ok(None);
             }

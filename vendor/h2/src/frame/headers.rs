@@ -597,7 +597,13 @@ impl Pseudo {
         // If the URI includes an authority component, add it to the pseudo
         // headers
         if let Some(authority) = parts.authority {
-            pseudo.set_authority(BytesStr::from(authority.as_str()));
+            // RFC 9113 8.3.1: `:authority` MUST NOT include the deprecated userinfo
+            // subcomponent for `http` or `https` URIs.
+            let host_port = match authority.as_str().rsplit_once('@') {
+                Some((_, host_port)) => host_port,
+                None => authority.as_str(),
+            };
+            pseudo.set_authority(BytesStr::from(host_port));
         }
 
         pseudo

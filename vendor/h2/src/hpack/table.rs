@@ -71,6 +71,13 @@ macro_rules! probe_loop {
     };
 }
 
+/// Whether the encoder inserts headers into its dynamic table. Patched to `false`: as
+/// HAProxy's HPACK encoder, every header is sent from the static table or as a literal without
+/// indexing, so a connection keeps no encoder table (several hundred bytes each, for as long as
+/// the connection lives) and encoding a header costs no hashing or insertion; what a header
+/// costs on the wire is then the same on every response.
+const INDEX_DYNAMIC: bool = false;
+
 impl Table {
     pub fn new(max_size: usize, capacity: usize) -> Table {
         if capacity == 0 {
@@ -149,8 +156,8 @@ impl Table {
             return Index::Indexed(n, header);
         }
 
-        // Don't index large headers
-        if header.len() * 4 > self.max_size * 3 {
+        // Don't index large headers. Patched: nor any other (`INDEX_DYNAMIC`, PATCH.md).
+        if !INDEX_DYNAMIC || header.len() * 4 > self.max_size * 3 {
             return Index::new(statik, header);
         }
 

@@ -339,6 +339,11 @@ impl<'b> Iterator for HandshakeIter<'_, 'b> {
 impl Drop for HandshakeIter<'_, '_> {
     fn drop(&mut self) {
         self.deframer.spans.drain(..self.index);
+        // Patched (PATCH.md): with no handshake message pending, the spans' storage (16 spans,
+        // 640 bytes) goes back; a connection past its handshake would keep it all its life.
+        if self.deframer.spans.is_empty() && self.deframer.spans.capacity() > 0 {
+            self.deframer.spans = Vec::new();
+        }
     }
 }
 
