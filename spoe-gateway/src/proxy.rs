@@ -1273,6 +1273,22 @@ async fn handle_txn(
     {
         txn.request.headers.append(name.clone(), value);
     }
+    // `compression`: the algorithm the request accepts, chosen after every request rule
+    // (HAProxy's filter sees the headers then); `offload` hides it from the server.
+    let (fe_comp, be_comp) = (
+        fe.model.compression.as_deref(),
+        be.model.compression.as_deref(),
+    );
+    let comp = (fe_comp.is_some() || be_comp.is_some())
+        .then(|| crate::compress::select_request(fe_comp, be_comp, &mut txn.request.headers))
+        .flatten()
+        .map(|algo| {
+            let facts = crate::compress::RequestFacts {
+                v11: txn.request.version >= hyper::Version::HTTP_11,
+                head: txn.request.method == hyper::Method::HEAD,
+            };
+            (algo, facts)
+        });
     hop::add_forwarded_for(
         &mut txn.request.headers,
         &fe.model,
@@ -1536,6 +1552,23 @@ async fn handle_txn(
         return finish(error_page(502), access);
     };
     crate::lua::reason_phrase(&mut rparts);
+    // The compression filter decides on the head as the rules left it.
+    let comp = comp
+        .filter(|(_, facts)| {
+            tunnel.is_none()
+                && crate::compress::compressible(
+                    fe_comp,
+                    be_comp,
+                    *facts,
+                    rparts.status.as_u16(),
+                    rparts.version >= hyper::Version::HTTP_11,
+                    &rparts.headers,
+                )
+        })
+        .map(|(algo, _)| algo);
+    if let Some(algo) = comp {
+        crate::compress::compressed_head(algo, &mut rparts.headers);
+    }
     let switching = hop::upgrade(&rparts.headers);
     hop::strip_hop_by_hop(&mut rparts.headers);
     match (tunnel, switching) {
@@ -1552,8 +1585,11 @@ async fn handle_txn(
         }
         _ => {}
     }
-    let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
-    finish(r, access)
+    let mut body = rbody.map_err(BoxError::from).boxed();
+    if let Some(algo) = comp {
+        body = crate::compress::Compressed::new(body, algo).boxed();
+    }
+    finish(Response::from_parts(rparts, body), access)
 }
 
 /// Sends the request to `addr` and waits for the response head. The body

@@ -203,7 +203,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "clitcpka-cnt",
     "clitcpka-idle",
     "clitcpka-intvl",
-    "compression",
     "disabled",
     "dispatch",
     "dynamic-cookie-key",

@@ -88,6 +88,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 redirects: Vec::new(),
                 filters: Vec::new(),
                 errorfiles: Arc::new(p.errorfiles.clone()),
+                compression: p.compression.clone().map(Arc::new),
                 stats: None,
             };
             if !frontend_half {
@@ -152,6 +153,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 unique_id_header: p.unique_id_header,
                 monitor_uri: p.monitor_uri,
                 errorfiles: Arc::new(p.errorfiles),
+                compression: p.compression.map(Arc::new),
                 stats: p.stats.map(Arc::new),
                 forwardfor: p.forwardfor,
                 http_mode: p.http_mode,

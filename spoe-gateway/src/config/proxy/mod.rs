@@ -11,6 +11,7 @@
 pub(super) mod bind;
 mod capture;
 pub(super) mod check;
+mod compression;
 mod conn;
 mod cookie;
 mod defaults;
@@ -182,6 +183,14 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[
             ("Frontend.errorfiles", "proxy.rs"),
             ("Backend.errorfiles", "proxy.rs"),
+        ]),
+    },
+    Keyword {
+        name: "compression",
+        handler: |lw, p, line| lw.compression(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.compression", "proxy.rs"),
+            ("Backend.compression", "proxy.rs"),
         ]),
     },
     Keyword {
