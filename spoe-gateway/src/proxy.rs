@@ -165,7 +165,13 @@ fn text_response(status: u16, text: &str) -> Response<Body> {
 /// no page for gets one in the same layout.
 fn error_page(status: u16) -> Response<Body> {
     if let Some(file) = crate::errorfile::lookup(status) {
-        return errorfile_response(&file);
+        let mut r = errorfile_response(&file);
+        // HAProxy logs the status it answered for (`txn->status`), not the page's own
+        // (an `errorloc` page is a 302).
+        if r.status().as_u16() != status {
+            r.extensions_mut().insert(LoggedStatus(status));
+        }
+        return r;
     }
     let canonical = StatusCode::from_u16(status)
         .ok()
@@ -1780,6 +1786,10 @@ fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
     finish(r, access)
 }
 
+/// The status an error page stands for, when the page (an `errorloc` redirect) has another.
+#[derive(Debug, Clone, Copy)]
+struct LoggedStatus(u16);
+
 /// Marks a response that must not be sent: the connection closes with no answer
 /// (`txn:done()` without a reply), or is reset (`silent-drop`). The connection's service
 /// sees the mark.
@@ -1804,7 +1814,11 @@ fn finish(r: Response<Body>, mut access: Access) -> Response<Logged<Body>> {
         Some(CloseSilently {
             reset: Some(status),
         }) => *status,
-        _ => Some(r.status().as_u16()),
+        _ => Some(
+            r.extensions()
+                .get::<LoggedStatus>()
+                .map_or(r.status().as_u16(), |s| s.0),
+        ),
     };
     access.bodiless |= matches!(r.status().as_u16(), 100..=199 | 204 | 304);
     let (parts, body) = r.into_parts();

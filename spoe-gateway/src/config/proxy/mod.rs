@@ -186,6 +186,30 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         ]),
     },
     Keyword {
+        name: "errorloc",
+        handler: |lw, p, line| lw.errorloc(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.errorfiles", "proxy.rs"),
+            ("Backend.errorfiles", "proxy.rs"),
+        ]),
+    },
+    Keyword {
+        name: "errorloc302",
+        handler: |lw, p, line| lw.errorloc(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.errorfiles", "proxy.rs"),
+            ("Backend.errorfiles", "proxy.rs"),
+        ]),
+    },
+    Keyword {
+        name: "errorloc303",
+        handler: |lw, p, line| lw.errorloc(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.errorfiles", "proxy.rs"),
+            ("Backend.errorfiles", "proxy.rs"),
+        ]),
+    },
+    Keyword {
         name: "compression",
         handler: |lw, p, line| lw.compression(p, line),
         uses: Use::Runs(&[
