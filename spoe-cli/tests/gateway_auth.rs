@@ -1,5 +1,6 @@
-//! Differential test of `userlist` sections, `http-request auth`, the `http_auth*` fetches
-//! and `http-request tarpit`: the same `haproxy.cfg` run by HAProxy 2.6 and by `spoe gateway
+//! Differential test of `userlist` sections, `http-request auth`, the `http_auth*` fetches,
+//! `http-request tarpit` and `errorloc|errorloc302|errorloc303` (the pages of a deny and of
+//! the backend's auth): the same `haproxy.cfg` run by HAProxy 2.6 and by `spoe gateway
 //! -f`, the same requests sent to both. The client's answer (status, the `WWW-Authenticate`
 //! realm, the page), what the server gets (the headers the fetches filled) and the access
 //! line (status, termination state) must be the same. The passwords are crypt(3) hashes of
@@ -45,6 +46,10 @@ defaults
 frontend fe
     bind 127.0.0.1:{port}
     timeout tarpit {tarpit}ms
+    errorloc 403 https://example.com/denied
+    errorloc303 429 /slow-down
+    http-request deny if {{ path_beg /denyloc }}
+    http-request deny deny_status 429 if {{ path_beg /deny429 }}
     acl ok http_auth(users)
     acl admin http_auth_group(users) admins
     http-request auth realm Private if {{ path_beg /private }} !ok
@@ -59,6 +64,7 @@ frontend fe
     http-request tarpit if {{ path_beg /tarpit }}
     default_backend app
 backend app
+    errorloc302 401 /login
     http-request auth if {{ path_beg /be-auth }} !{{ http_auth(users) }}
     server s1 {server}
 "#,
@@ -69,6 +75,7 @@ backend app
 /// The headers compared.
 const HEADERS: &[&str] = &[
     "www-authenticate",
+    "location",
     "content-type",
     "content-length",
     "cache-control",
@@ -155,6 +162,8 @@ fn userlists_auth_and_tarpit_as_haproxy() {
         ("/who/none", None),
         ("/be-auth", None),
         ("/be-auth/ok", Some(basic("bob:pw"))),
+        ("/denyloc", None),
+        ("/deny429", None),
     ];
     let mut differ = Vec::new();
     let mut hap_all = Vec::new();
@@ -216,8 +225,16 @@ fn userlists_auth_and_tarpit_as_haproxy() {
         "{:?}",
         hap_all[17]
     );
+    assert_eq!(status(creds.len() - 2), Some(302), "errorloc");
+    assert_eq!(status(creds.len() - 1), Some(303), "errorloc303");
+    assert_eq!(
+        status(21),
+        Some(302),
+        "the backend's 401 is its errorloc302"
+    );
     assert_eq!(status(creds.len()), Some(500));
-    assert_eq!(status(creds.len() + 2), Some(429));
+    // The tarpit's 429 is the frontend's `errorloc303 429` page.
+    assert_eq!(status(creds.len() + 2), Some(303));
 
     // The access lines: the same status and termination state (`PT` for the tarpit, `LR`
     // for an auth page).

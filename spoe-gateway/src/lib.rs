@@ -26,6 +26,7 @@ mod auth;
 mod balance;
 mod body;
 mod capture;
+mod compress;
 pub mod config;
 mod cookie;
 mod errorfile;

@@ -858,6 +858,8 @@ pub(crate) struct Frontend {
     pub(crate) monitor_uri: Option<Arc<str>>,
     /// `errorfile` lines (with `defaults`'): the frontend's pages, by status.
     pub(crate) errorfiles: crate::errorfile::ErrorFiles,
+    /// `compression ...` (`crate::compress`).
+    pub(crate) compression: Option<Arc<Compression>>,
     /// `stats enable|uri|...`: the statistics page, after its `http-request` rules.
     pub(crate) stats: Option<Arc<StatsPage>>,
     /// `option forwardfor`.
@@ -1164,6 +1166,8 @@ pub(crate) struct Backend {
     /// `errorfile` lines (with `defaults`'): the backend's pages, by status, ahead of the
     /// frontend's.
     pub(crate) errorfiles: crate::errorfile::ErrorFiles,
+    /// `compression ...`, ahead of the frontend's (`crate::compress`).
+    pub(crate) compression: Option<Arc<Compression>>,
     /// `stats enable|uri|...`: the statistics page, after its `http-request` rules.
     pub(crate) stats: Option<Arc<StatsPage>>,
     /// `option forwardfor`.
@@ -1180,4 +1184,50 @@ pub(crate) struct Backend {
     pub(crate) server_rules: Arc<crate::server_rules::ServerRules>,
     /// `option srvtcpka|tcpka|nolinger|tcp-smart-connect`, `srvtcpka-*`: its server sockets.
     pub(crate) server_sock: crate::sockopt::ServerSock,
+}
+
+/// A `compression algo` algorithm (HAProxy 2.6's `comp_algos[]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CompAlgo {
+    /// `identity`: nothing changes but the headers.
+    Identity,
+    /// `gzip` (RFC 1952).
+    Gzip,
+    /// `deflate`: the zlib format (RFC 1950).
+    Deflate,
+    /// `raw-deflate`: deflate without zlib's header (RFC 1951), announced as `deflate`.
+    RawDeflate,
+}
+
+impl CompAlgo {
+    /// The name in `compression algo`.
+    pub(crate) fn from_config(name: &str) -> Option<Self> {
+        Some(match name {
+            "identity" => Self::Identity,
+            "gzip" => Self::Gzip,
+            "deflate" => Self::Deflate,
+            "raw-deflate" => Self::RawDeflate,
+            _ => return None,
+        })
+    }
+
+    /// The token of `Accept-Encoding` and `Content-Encoding`.
+    pub(crate) fn token(self) -> &'static str {
+        match self {
+            Self::Identity => "identity",
+            Self::Gzip => "gzip",
+            Self::Deflate | Self::RawDeflate => "deflate",
+        }
+    }
+}
+
+/// A proxy's `compression` lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Compression {
+    /// `algo`: in HAProxy's order of preference (the last one written first).
+    pub(crate) algos: Vec<CompAlgo>,
+    /// `type`: the `Content-Type` prefixes compressed (empty: any).
+    pub(crate) types: Vec<String>,
+    /// `offload`: the server does not see `Accept-Encoding`.
+    pub(crate) offload: bool,
 }

@@ -171,7 +171,13 @@ fn text_response(status: u16, text: &str) -> Response<Body> {
 /// no page for gets one in the same layout.
 fn error_page(status: u16) -> Response<Body> {
     if let Some(file) = crate::errorfile::lookup(status) {
-        return errorfile_response(&file);
+        let mut r = errorfile_response(&file);
+        // HAProxy logs the status it answered for (`txn->status`), not the page's own
+        // (an `errorloc` page is a 302).
+        if r.status().as_u16() != status {
+            r.extensions_mut().insert(LoggedStatus(status));
+        }
+        return r;
     }
     let canonical = StatusCode::from_u16(status)
         .ok()
@@ -1293,6 +1299,22 @@ async fn handle_txn(
     {
         txn.request.headers.append(name.clone(), value);
     }
+    // `compression`: the algorithm the request accepts, chosen after every request rule
+    // (HAProxy's filter sees the headers then); `offload` hides it from the server.
+    let (fe_comp, be_comp) = (
+        fe.model.compression.as_deref(),
+        be.model.compression.as_deref(),
+    );
+    let comp = (fe_comp.is_some() || be_comp.is_some())
+        .then(|| crate::compress::select_request(fe_comp, be_comp, &mut txn.request.headers))
+        .flatten()
+        .map(|algo| {
+            let facts = crate::compress::RequestFacts {
+                v11: txn.request.version >= hyper::Version::HTTP_11,
+                head: txn.request.method == hyper::Method::HEAD,
+            };
+            (algo, facts)
+        });
     hop::add_forwarded_for(
         &mut txn.request.headers,
         &fe.model,
@@ -1569,6 +1591,23 @@ async fn handle_txn(
         return finish(error_page(502), access);
     };
     crate::lua::reason_phrase(&mut rparts);
+    // The compression filter decides on the head as the rules left it.
+    let comp = comp
+        .filter(|(_, facts)| {
+            tunnel.is_none()
+                && crate::compress::compressible(
+                    fe_comp,
+                    be_comp,
+                    *facts,
+                    rparts.status.as_u16(),
+                    rparts.version >= hyper::Version::HTTP_11,
+                    &rparts.headers,
+                )
+        })
+        .map(|(algo, _)| algo);
+    if let Some(algo) = comp {
+        crate::compress::compressed_head(algo, &mut rparts.headers);
+    }
     let switching = hop::upgrade(&rparts.headers);
     hop::strip_hop_by_hop(&mut rparts.headers);
     match (tunnel, switching) {
@@ -1585,8 +1624,11 @@ async fn handle_txn(
         }
         _ => {}
     }
-    let r = Response::from_parts(rparts, rbody.map_err(BoxError::from).boxed());
-    finish(r, access)
+    let mut body = rbody.map_err(BoxError::from).boxed();
+    if let Some(algo) = comp {
+        body = crate::compress::Compressed::new(body, algo).boxed();
+    }
+    finish(Response::from_parts(rparts, body), access)
 }
 
 /// Sends the request to `addr` and waits for the response head. The body
@@ -1791,6 +1833,10 @@ fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
     finish(r, access)
 }
 
+/// The status an error page stands for, when the page (an `errorloc` redirect) has another.
+#[derive(Debug, Clone, Copy)]
+struct LoggedStatus(u16);
+
 /// Marks a response that must not be sent: the connection closes with no answer
 /// (`txn:done()` without a reply), or is reset (`silent-drop`). The connection's service
 /// sees the mark.
@@ -1815,7 +1861,11 @@ fn finish(r: Response<Body>, mut access: Access) -> Response<Logged<Body>> {
         Some(CloseSilently {
             reset: Some(status),
         }) => *status,
-        _ => Some(r.status().as_u16()),
+        _ => Some(
+            r.extensions()
+                .get::<LoggedStatus>()
+                .map_or(r.status().as_u16(), |s| s.0),
+        ),
     };
     access.bodiless |= matches!(r.status().as_u16(), 100..=199 | 204 | 304);
     let (parts, body) = r.into_parts();

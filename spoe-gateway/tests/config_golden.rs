@@ -121,12 +121,13 @@ frontend web
     mode http
     bind :80
     foo bar
-    rate-limit sessions 10
-    compression algo gzip
+    use-fcgi-app php
+    email-alert level alert
 ",
         errors: &[
             "parsing [haproxy.cfg:4:5] : unknown keyword 'foo' in 'frontend' section",
-            "parsing [haproxy.cfg:6:5] : 'compression' is not supported in a 'frontend' section by the gateway",
+            "parsing [haproxy.cfg:5:5] : 'use-fcgi-app' is not supported in a 'frontend' section by the gateway",
+            "parsing [haproxy.cfg:6:5] : 'email-alert' is not supported in a 'frontend' section by the gateway",
         ],
         warnings: &[
             "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",

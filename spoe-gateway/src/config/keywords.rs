@@ -160,15 +160,11 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
 /// Other proxy keywords of HAProxy 2.6 (reported as not supported rather than unknown).
 pub(super) const HAPROXY_PROXY: &[&str] = &[
     "bind-process",
-    "compression",
     "disabled",
     "dispatch",
     "dynamic-cookie-key",
     "email-alert",
     "errorfiles",
-    "errorloc",
-    "errorloc302",
-    "errorloc303",
     "hash-balance-factor",
     "hash-type",
     "http-error",

@@ -191,6 +191,8 @@ pub(super) struct Proxy {
     pub(super) monitor_uri: Option<Arc<str>>,
     /// `errorfile` lines, by status (a later line for a status replaces an earlier one).
     pub(super) errorfiles: BTreeMap<u16, Arc<crate::errorfile::ErrorFile>>,
+    /// `compression ...`.
+    pub(super) compression: Option<crate::model::Compression>,
     /// `stats ...`: the statistics page (its `defaults`' until its own first `stats` line).
     pub(super) stats: Option<crate::model::StatsPage>,
     /// A `stats` line of its own was read.
@@ -267,6 +269,7 @@ impl Proxy {
             unique_id_header: None,
             monitor_uri: None,
             errorfiles: BTreeMap::new(),
+            compression: None,
             stats: None,
             stats_own: false,
             forwardfor: None,
@@ -307,6 +310,11 @@ impl Proxy {
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
         p.errorfiles.clone_from(&d.errorfiles);
+        // `algo` and `type` are inherited, not `offload` (`proxy_defproxy_cpy()`).
+        p.compression = d.compression.as_ref().map(|c| crate::model::Compression {
+            offload: false,
+            ..c.clone()
+        });
         p.stats.clone_from(&d.stats);
         p.forwardfor.clone_from(&d.forwardfor);
         p.originalto.clone_from(&d.originalto);

@@ -101,6 +101,13 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     (
         "proxy",
+        "compression",
+        "of servers' responses, as HAProxy 2.6 decides it; at level 1 with miniz_oxide (the \
+         bytes differ from zlib's, not what they decompress to); `filter compression` and the \
+         globals `maxcomprate`, `maxcompcpuusage`, `maxzlibmem` are refused",
+    ),
+    (
+        "proxy",
         "errorfile",
         "for the pages of a request the gateway read (rules, no server, server errors); the \
          400, 408 and 431 of a request it could not read are HAProxy's own pages",
@@ -271,6 +278,12 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "`authority`, `unique-id`; `ssl`, `cert-cn`, `cert-key`, `cert-sig`, `ssl-cipher` and `crc32c` are errors naming them",
     ),
     ("http-request", "use-service", "`prometheus-exporter` only"),
+    (
+        "http-request",
+        "auth",
+        "crypt(3) runs on a blocking pool, not the serving threads, and verified credentials \
+         are remembered for the generation (HAProxy runs crypt(3) at every check)",
+    ),
     (
         "http-request",
         "set-var",

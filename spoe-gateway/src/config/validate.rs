@@ -124,6 +124,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 redirects: Vec::new(),
                 filters: Vec::new(),
                 errorfiles: Arc::new(p.errorfiles.clone()),
+                compression: p.compression.clone().map(Arc::new),
                 stats: None,
             };
             if backend.mode == Mode::Tcp && !p.choice.rules.is_empty() {
@@ -201,6 +202,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 unique_id_header: p.unique_id_header,
                 monitor_uri: p.monitor_uri,
                 errorfiles: Arc::new(p.errorfiles),
+                compression: p.compression.map(Arc::new),
                 stats: p.stats.map(Arc::new),
                 forwardfor: p.forwardfor,
                 originalto: p.originalto,

@@ -12,6 +12,7 @@ pub(super) mod bind;
 mod capture;
 pub(super) mod check;
 mod check_proto;
+mod compression;
 mod cond;
 mod conn;
 mod cookie;
@@ -271,6 +272,38 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[
             ("Frontend.errorfiles", "proxy.rs"),
             ("Backend.errorfiles", "proxy.rs"),
+        ]),
+    },
+    Keyword {
+        name: "errorloc",
+        handler: |lw, p, line| lw.errorloc(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.errorfiles", "proxy.rs"),
+            ("Backend.errorfiles", "proxy.rs"),
+        ]),
+    },
+    Keyword {
+        name: "errorloc302",
+        handler: |lw, p, line| lw.errorloc(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.errorfiles", "proxy.rs"),
+            ("Backend.errorfiles", "proxy.rs"),
+        ]),
+    },
+    Keyword {
+        name: "errorloc303",
+        handler: |lw, p, line| lw.errorloc(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.errorfiles", "proxy.rs"),
+            ("Backend.errorfiles", "proxy.rs"),
+        ]),
+    },
+    Keyword {
+        name: "compression",
+        handler: |lw, p, line| lw.compression(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.compression", "proxy.rs"),
+            ("Backend.compression", "proxy.rs"),
         ]),
     },
     Keyword {
