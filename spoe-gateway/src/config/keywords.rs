@@ -201,8 +201,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "errorloc",
     "errorloc302",
     "errorloc303",
-    "hash-balance-factor",
-    "hash-type",
     "http-error",
     "load-server-state-from-file",
     "max-keep-alive-queue",

@@ -16,6 +16,7 @@ mod cookie;
 mod defaults;
 mod errorfile;
 mod filter;
+mod hash;
 mod limits;
 mod log_format;
 mod monitor;
@@ -126,6 +127,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "ignore-persist",
         handler: |lw, p, line| lw.persist_rule(p, line),
         uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+    },
+    Keyword {
+        name: "hash-type",
+        handler: |lw, p, line| lw.hash_type(p, line),
+        uses: Use::Runs(&[("Backend.hash_type", "balance.rs")]),
+    },
+    Keyword {
+        name: "hash-balance-factor",
+        handler: |lw, p, line| lw.hash_balance_factor(p, line),
+        uses: Use::Read,
     },
     Keyword {
         name: "http-reuse",
