@@ -163,20 +163,12 @@ fn hash(backend: &BackendRt, key: &[u8]) -> u32 {
     avalanche(backend, h)
 }
 
-/// `avalanche`: HAProxy's `full_hash()` (Robert Jenkins' 32-bit integer hash), else `h`.
+/// `avalanche`: HAProxy's `full_hash()`, else `h`.
 fn avalanche(backend: &BackendRt, h: u32) -> u32 {
     if !backend.model.hash_type.avalanche {
         return h;
     }
-    let mut a = h;
-    a = a.wrapping_add(0x7ed5_5d16).wrapping_add(a << 12);
-    a = (a ^ 0xc761_c23c) ^ (a >> 19);
-    a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);
-    a = a.wrapping_add(0xd3a2_646c) ^ (a << 9);
-    a = a.wrapping_add(0xfd70_46c5).wrapping_add(a << 3);
-    a = (a ^ 0xb55a_4f09) ^ (a >> 16);
-    // Spread over the whole tree: a large prime close to 3/4 of 2^32.
-    a.wrapping_mul(3_221_225_473)
+    spoe_http::full_hash(h)
 }
 
 /// HAProxy's `hash_wt6()`.

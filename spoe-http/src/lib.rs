@@ -60,6 +60,7 @@ pub use agent_tls::{AgentTls, AgentTlsError};
 pub use captures::Captures;
 pub use conn::ConnectionFacts;
 pub use exchange::Exchange;
+pub use fetch::full_hash;
 pub use layer::{
     BodyPolicy, FailureMode, LayerError, SpoeBody, SpoeGroups, SpoeLayer, SpoeLayerBuilder,
     SpoeResponseBody, SpoeVars, Verdict,
