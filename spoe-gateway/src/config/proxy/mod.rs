@@ -5,8 +5,10 @@
 //! A new proxy keyword is a row of [`KEYWORDS`] and a handler in the file of its family:
 //! [`bind`], [`server`] (and `default-server`, `balance`), [`timeout`], [`option`], [`rules`]
 //! (`acl`, `http-request`, `http-response`; the actions are in `config::actions`), [`routing`]
-//! (`default_backend`, `use_backend`), [`filter`], [`limits`] (`maxconn`), `log` in
-//! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
+//! (`default_backend`, `use_backend`), [`filter`], [`limits`] (`maxconn`), [`persist`]
+//! (`stick`, `use-server`, `force-persist`, `ignore-persist`, `http-reuse`,
+//! `http-send-name-header`, the servers' `id` and `non-stick`), [`hash`] (`hash-type`), `log`
+//! in `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
 pub(super) mod bind;
 mod capture;
