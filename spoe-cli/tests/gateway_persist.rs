@@ -377,3 +377,64 @@ fn prefer_last_server_as_haproxy() {
     assert_ne!(seen[1][0], seen[1][1], "{seen:?}");
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
+
+// ===== hash-type =====
+
+fn hash_config(port: u16, s: [SocketAddr; 3]) -> String {
+    let [a, b, c] = s;
+    let mut cfg = format!(
+        "defaults\n    mode http\n    timeout connect 500ms\n    timeout client 10s\n    timeout server 10s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    use_backend %[req.hdr(x-be)]\n"
+    );
+    let kinds = [
+        ("sdbm", "uri", "map-based"),
+        ("djb2", "uri", "map-based djb2"),
+        ("wt6", "uri whole", "map-based wt6"),
+        ("crc32", "uri", "map-based crc32"),
+        ("sdbmav", "uri", "map-based sdbm avalanche"),
+        ("wt6av", "hdr(x-k)", "map-based wt6 avalanche"),
+        ("crc32av", "hdr(x-k)", "map-based crc32 avalanche"),
+        ("djb2src", "source", "map-based djb2 avalanche"),
+    ];
+    for (name, balance, hash) in kinds {
+        cfg.push_str(&format!(
+            "backend {name}\n    balance {balance}\n    hash-type {hash}\n    hash-balance-factor 150\n    \
+             server s1 {a} weight 3\n    server s2 {b} weight 2\n    server s3 {c}\n"
+        ));
+    }
+    cfg
+}
+
+#[test]
+fn hash_types_pick_haproxys_server() {
+    let servers = || [echo_server("s1"), echo_server("s2"), echo_server("s3")];
+    let h = servers();
+    let (_haproxy, hport) =
+        Haproxy::start_on_port(|port| hash_config(port, h.each_ref().map(|s| s.addr)), &[]);
+    let g = servers();
+    let (_gateway, gaddr) =
+        GatewayProc::start_on_port(|port| hash_config(port, g.each_ref().map(|s| s.addr)), &[]);
+    let backends = [
+        "sdbm", "djb2", "wt6", "crc32", "sdbmav", "wt6av", "crc32av", "djb2src",
+    ];
+    let mut diffs = Vec::new();
+    let mut spread = std::collections::BTreeSet::new();
+    for be in backends {
+        for key in 0..24 {
+            let path = format!("/k/{key}/item-{}?q={key}", key * 7919);
+            let k = format!("user-{key}");
+            let headers = [("x-be", be), ("x-k", k.as_str())];
+            let [hs, gs] = [local(hport), gaddr].map(|addr| send(addr, &path, &headers).server);
+            if hs != gs {
+                diffs.push(format!("{be} {path} {k}: haproxy {hs:?}, gateway {gs:?}"));
+            }
+            spread.insert((be, hs));
+        }
+    }
+    // Not vacuous: the keys spread over every server of the hash backends.
+    assert!(
+        spread.iter().filter(|(be, _)| *be == "djb2").count() == 3,
+        "{spread:?}"
+    );
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}

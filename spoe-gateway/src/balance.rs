@@ -2,16 +2,16 @@
 //! which one takes its retry after a failed connect (`option redispatch`), as HAProxy 2.6
 //! chooses (`src/backend.c`, `src/lb_map.c`).
 //!
-//! The hash algorithms (`source`, `uri`, `hdr(NAME)`) are HAProxy's `map-based` default
-//! (`hash-type map-based sdbm`, no avalanche): the same key picks the same server as
-//! HAProxy's for the same servers up. `random` draws as HAProxy's does (the least loaded of
+//! The hash algorithms (`source`, `uri`, `hdr(NAME)`) are HAProxy's `map-based` lookup with
+//! the backend's `hash-type` function (`sdbm` by default) and `avalanche`: the same key picks
+//! the same server as HAProxy's for the same servers up. `random` draws as HAProxy's does (the least loaded of
 //! N weighted draws) from its own random numbers.
 
 use std::sync::atomic::Ordering;
 
 use crate::generation::BackendRt;
 use crate::generation::health::takes_requests;
-use crate::model::Balance;
+use crate::model::{Balance, HashFunc};
 use crate::txn::Txn;
 
 /// The servers that take requests now: the active ones up, or when none is, the first backup
@@ -75,7 +75,7 @@ pub(crate) fn pick(backend: &BackendRt, key: Key<'_>) -> Option<usize> {
                     .fold(0, |h, w| h ^ w),
                 None => 0,
             };
-            by_hash(backend, &candidates, key)
+            by_hash(backend, &candidates, avalanche(backend, key))
         }
         Balance::Uri { whole } => {
             let Some(request) = key.request else {
@@ -87,7 +87,7 @@ pub(crate) fn pick(backend: &BackendRt, key: Key<'_>) -> Option<usize> {
             } else {
                 uri.split('?').next().unwrap_or(uri)
             };
-            by_hash(backend, &candidates, sdbm(key.as_bytes()))
+            by_hash(backend, &candidates, hash(backend, key.as_bytes()))
         }
         Balance::Hdr(name) => {
             // The first value of the header (up to a comma, trimmed); none: round robin.
@@ -101,7 +101,7 @@ pub(crate) fn pick(backend: &BackendRt, key: Key<'_>) -> Option<usize> {
                 .map(|v| v.split(|b| *b == b',').next().unwrap_or(v).trim_ascii())
                 .filter(|v| !v.is_empty());
             match value {
-                Some(v) => by_hash(backend, &candidates, sdbm(v)),
+                Some(v) => by_hash(backend, &candidates, hash(backend, v)),
                 None => round_robin(backend, &candidates),
             }
         }
@@ -141,6 +141,52 @@ fn round_robin(backend: &BackendRt, candidates: &[usize]) -> Option<usize> {
         at -= weight(i);
     }
     None
+}
+
+/// The key's hash by the backend's `hash-type` (HAProxy's `gen_hash()`, then `full_hash()`
+/// with `avalanche`).
+fn hash(backend: &BackendRt, key: &[u8]) -> u32 {
+    let h = match backend.model.hash_type.func {
+        HashFunc::Sdbm => sdbm(key),
+        HashFunc::Djb2 => key.iter().fold(5381u32, |h, &c| {
+            (h << 5).wrapping_add(h).wrapping_add(u32::from(c))
+        }),
+        HashFunc::Wt6 => wt6(key),
+        HashFunc::Crc32 => !key.iter().fold(!0u32, |mut h, &c| {
+            h ^= u32::from(c);
+            for _ in 0..8 {
+                h = (h >> 1) ^ if h & 1 == 1 { 0xedb8_8320 } else { 0 };
+            }
+            h
+        }),
+    };
+    avalanche(backend, h)
+}
+
+/// `avalanche`: HAProxy's `full_hash()`, else `h`.
+fn avalanche(backend: &BackendRt, h: u32) -> u32 {
+    if !backend.model.hash_type.avalanche {
+        return h;
+    }
+    spoe_http::full_hash(h)
+}
+
+/// HAProxy's `hash_wt6()`.
+fn wt6(key: &[u8]) -> u32 {
+    let (mut h0, mut h1) = (0xa53c_965a_u32, 0x5ca6_953a_u32);
+    let (mut step0, mut step1) = (6u32, 18u32);
+    for &c in key {
+        let t = u32::from(c);
+        h0 = !(h0 ^ t);
+        h1 = !(h1.wrapping_add(t));
+        let t = h1.rotate_left(step0);
+        h1 = h0.rotate_left(step1);
+        h0 = t;
+        let t = ((h0 >> 16) ^ h1) & 0xffff;
+        step0 = t & 0x1f;
+        step1 = t >> 11;
+    }
+    h0 ^ h1
 }
 
 /// HAProxy's `hash_sdbm()`.

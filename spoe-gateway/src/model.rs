@@ -958,6 +958,25 @@ impl Balance {
     }
 }
 
+/// `hash-type map-based [FUNCTION] [avalanche]`: how `balance source|uri|hdr()` hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct HashType {
+    /// The hash function (`sdbm` by default).
+    pub(crate) func: HashFunc,
+    /// `avalanche`: the hash goes through HAProxy's `full_hash()`.
+    pub(crate) avalanche: bool,
+}
+
+/// A hash function of `hash-type` (HAProxy's `src/hash.c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum HashFunc {
+    #[default]
+    Sdbm,
+    Djb2,
+    Wt6,
+    Crc32,
+}
+
 /// A `server` line.
 #[derive(Debug, Clone)]
 pub(crate) struct Server {
@@ -1137,6 +1156,8 @@ pub(crate) struct Backend {
     pub(crate) timeouts: Timeouts,
     /// `balance`.
     pub(crate) balance: Balance,
+    /// `hash-type`.
+    pub(crate) hash_type: HashType,
     /// `server` lines.
     pub(crate) servers: Vec<Server>,
     /// `option spop-check`.

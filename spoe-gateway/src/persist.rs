@@ -103,14 +103,7 @@ pub(crate) fn stick(
         if rule.kind.stores() && pending.has(&table) {
             continue;
         }
-        if !rule.cond.as_ref().is_none_or(|c| c.eval(txn, acls)) {
-            continue;
-        }
-        let Some(key) = rule
-            .pattern
-            .eval(txn)
-            .and_then(|s| table.key_type().key(&s))
-        else {
+        let Some(key) = key_of(rule, txn, acls, &table) else {
             continue;
         };
         if rule.kind.matches()
@@ -130,6 +123,20 @@ pub(crate) fn stick(
         }
     }
     (chosen, pending)
+}
+
+/// The key a `stick` rule reads, when its condition holds and its pattern converts to the
+/// table's type.
+fn key_of(
+    rule: &crate::server_rules::StickRule,
+    txn: &Txn,
+    acls: &spoe::expr::AclSet,
+    table: &StickTable,
+) -> Option<Box<[u8]>> {
+    if !rule.cond.as_ref().is_none_or(|c| c.eval(txn, acls)) {
+        return None;
+    }
+    table.key_type().key(&rule.pattern.eval(txn)?)
 }
 
 /// The server whose id (`id`, or its place) is `id`, as the table stores it.
@@ -154,14 +161,7 @@ pub(crate) fn on_response(be: &BackendRt, txn: &Txn, mut pending: Pending, si: u
         {
             continue;
         }
-        if !rule.cond.as_ref().is_none_or(|c| c.eval(txn, acls)) {
-            continue;
-        }
-        let Some(key) = rule
-            .pattern
-            .eval(txn)
-            .and_then(|s| table.key_type().key(&s))
-        else {
+        let Some(key) = key_of(rule, txn, acls, &table) else {
             continue;
         };
         if pending.keys.len() < MAX_STORES {

@@ -180,6 +180,22 @@ frontend fe
         ],
     },
     Case {
+        name: "hash-type: map-based runs, consistent is refused",
+        text: "\
+backend a
+    hash-type consistent
+    hash-type map-based md5
+    hash-type map-based sdbm avalanche
+    hash-balance-factor 50
+",
+        errors: &[
+            "parsing [haproxy.cfg:2:15] : 'hash-type consistent' is not supported by the gateway (only 'map-based')",
+            "parsing [haproxy.cfg:3:25] : 'hash-type' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions.",
+            "parsing [haproxy.cfg:5:25] : 'hash-balance-factor' must be 0 or greater than 100.",
+        ],
+        warnings: &[],
+    },
+    Case {
         name: "stick tables: what is wrong, and what the gateway does not run",
         text: "\
 peers local

@@ -61,6 +61,7 @@ pub use captures::Captures;
 pub use conn::{ConnectionFacts, ReceivedProxy};
 pub use exchange::Exchange;
 pub use fetch::auth::{Credentials, credentials};
+pub use fetch::full_hash;
 pub use layer::{
     BodyPolicy, FailureMode, LayerError, SpoeBody, SpoeGroups, SpoeLayer, SpoeLayerBuilder,
     SpoeResponseBody, SpoeVars, Verdict,

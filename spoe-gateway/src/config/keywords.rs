@@ -165,8 +165,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "dynamic-cookie-key",
     "email-alert",
     "errorfiles",
-    "hash-balance-factor",
-    "hash-type",
     "http-error",
     "load-server-state-from-file",
     "max-keep-alive-queue",

@@ -104,6 +104,8 @@ pub(super) struct ChoiceLines {
     pub(super) use_server: Vec<(Word, spoe::expr::Condition)>,
     /// Each `stick` line's table name as written (`None`: the proxy's own), and the line.
     pub(super) tables: Vec<(Option<String>, Span)>,
+    /// `hash-type`.
+    pub(super) hash_type: crate::model::HashType,
 }
 
 /// A `defaults`, `frontend`, `backend` or `listen` section being lowered.
@@ -328,6 +330,7 @@ impl Proxy {
         p.choice.rules.prefer_last = d.choice.rules.prefer_last;
         p.choice.rules.reuse = d.choice.rules.reuse;
         p.sock = d.sock;
+        p.choice.hash_type = d.choice.hash_type;
         if kind != Kind::Backend {
             p.monitor_uri.clone_from(&d.monitor_uri);
             p.default_backend = d.default_backend.clone();

@@ -141,7 +141,7 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "proxy",
         "balance",
-        "`roundrobin`, `leastconn`, `source`, `uri [whole]`, `hdr(NAME)` (HAProxy's map-based hash: the same key picks the same server), `random[(N)]` (its own random draws); `static-rr`, `first`, `url_param`, `hash`, `rdp-cookie` and `hash-type` are errors naming them",
+        "`roundrobin`, `leastconn`, `source`, `uri [whole]`, `hdr(NAME)` (HAProxy's map-based hash with the `hash-type` function: the same key picks the same server), `random[(N)]` (its own random draws); `static-rr`, `first`, `url_param`, `hash` and `rdp-cookie` are errors naming them",
     ),
     (
         "proxy",
@@ -191,6 +191,11 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "proxy",
         "stick",
         "`match`, `on`, `store-request`, `store-response` in `mode http` backends (a `mode tcp` one is an error naming it); the table keeps `server_id` (the server's `id`), not HAProxy's `server_key`, so `show table` lists no `server_key`",
+    ),
+    (
+        "proxy",
+        "hash-type",
+        "`map-based` with `sdbm`, `djb2`, `wt6`, `crc32`, `avalanche`, as HAProxy picks; `consistent` is an error naming it (so `hash-balance-factor` has nothing to bound)",
     ),
     (
         "proxy",

@@ -89,6 +89,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 mode: p.mode.unwrap_or(Mode::Tcp),
                 timeouts: p.timeouts,
                 balance: p.balance.clone(),
+                hash_type: p.choice.hash_type,
                 servers: p
                     .servers
                     .iter()

@@ -20,8 +20,9 @@ fn sdbm(hash: u32, bytes: &[u8]) -> u32 {
     })
 }
 
-/// Bob Jenkins' full avalanche (`full_hash()` in HAProxy's `include/haproxy/intops.h`).
-fn full_hash(mut a: u32) -> u32 {
+/// Bob Jenkins' full avalanche (`full_hash()` in HAProxy's `include/haproxy/intops.h`), which
+/// `hash-type ... avalanche` applies too.
+pub fn full_hash(mut a: u32) -> u32 {
     a = a.wrapping_add(0x7ed5_5d16).wrapping_add(a << 12);
     a = (a ^ 0xc761_c23c) ^ (a >> 19);
     a = a.wrapping_add(0x1656_67b1).wrapping_add(a << 5);

@@ -26,6 +26,8 @@ mod body;
 mod capture;
 mod conn;
 mod hash;
+
+pub use hash::full_hash;
 mod headers;
 mod internal;
 mod request;

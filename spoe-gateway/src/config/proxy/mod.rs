@@ -5,8 +5,10 @@
 //! A new proxy keyword is a row of [`KEYWORDS`] and a handler in the file of its family:
 //! [`bind`], [`server`] (and `default-server`, `balance`), [`timeout`], [`option`], [`rules`]
 //! (`acl`, `http-request`, `http-response`; the actions are in `config::actions`), [`routing`]
-//! (`default_backend`, `use_backend`), [`filter`], [`limits`] (`maxconn`), `log` in
-//! `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
+//! (`default_backend`, `use_backend`), [`filter`], [`limits`] (`maxconn`), [`persist`]
+//! (`stick`, `use-server`, `force-persist`, `ignore-persist`, `http-reuse`,
+//! `http-send-name-header`, the servers' `id` and `non-stick`), [`hash`] (`hash-type`), `log`
+//! in `config::log`; what `defaults` hands down is `Proxy::from_defaults`.
 
 pub(super) mod bind;
 mod capture;
@@ -19,6 +21,7 @@ mod cookie;
 mod defaults;
 mod errorfile;
 mod filter;
+mod hash;
 mod limits;
 mod log_format;
 mod monitor;
@@ -185,6 +188,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "ignore-persist",
         handler: |lw, p, line| lw.persist_rule(p, line),
         uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+    },
+    Keyword {
+        name: "hash-type",
+        handler: |lw, p, line| lw.hash_type(p, line),
+        uses: Use::Runs(&[("Backend.hash_type", "balance.rs")]),
+    },
+    Keyword {
+        name: "hash-balance-factor",
+        handler: |lw, p, line| lw.hash_balance_factor(p, line),
+        uses: Use::Read,
     },
     Keyword {
         name: "http-reuse",
