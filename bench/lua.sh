@@ -157,8 +157,17 @@ count_instructions() {
     echo "  $with $kind: $((totals / requests)) instructions/request, $((mem / requests)) in mem*" >&2
 }
 
+# user_ticks PID: utime of a process (all its threads), in clock ticks (field 14 of
+# /proc/PID/stat): cpu_ticks without the kernel's share.
+user_ticks() {
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    awk '{ print $12 }' <<<"$stat"
+}
+
 measure() {
-    local kind=$1 run=$2 with=$3 port cfg out p0 p1 proxy_pid
+    local kind=$1 run=$2 with=$3 port cfg out p0 p1 u0 u1 proxy_pid
     port=$(free_port)
     cfg="$work/haproxy-$with-$kind-$run.cfg"
     write_config "$cfg" "$port" "$with"
@@ -168,8 +177,10 @@ measure() {
     run_wrk -t"$wrk_threads" -c"$wrk_conns" -d2s -H 'X-Bench: wrk' "$url" >/dev/null
     out="$work/wrk-$with-$kind-$run.txt"
     p0=$(cpu_ticks "$proxy_pid")
+    u0=$(user_ticks "$proxy_pid")
     run_wrk -t"$wrk_threads" -c"$wrk_conns" -d"$duration" --latency -H 'X-Bench: wrk' "$url" >"$out"
     p1=$(cpu_ticks "$proxy_pid")
+    u1=$(user_ticks "$proxy_pid")
     stop_pid "$proxy_pid"
     local requests rps p50 errors
     requests=$(awk '/ requests in / { print $1 }' "$out")
@@ -177,9 +188,9 @@ measure() {
     p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
     errors=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")
     awk -v sc="$with" -v kind="$kind" -v run="$run" -v req="$requests" -v rps="$rps" \
-        -v p50="$p50" -v err="$errors" -v dp=$((p1 - p0)) -v tck="$clk_tck" 'BEGIN {
-            printf "%s\t%s\t%s\t%d\t%.0f\t%.3f\t%.2f\t%d\n", sc, kind, run, req, rps, p50,
-                dp / tck / req * 1e6, err
+        -v p50="$p50" -v err="$errors" -v dp=$((p1 - p0)) -v du=$((u1 - u0)) -v tck="$clk_tck" 'BEGIN {
+            printf "%s\t%s\t%s\t%d\t%.0f\t%.3f\t%.2f\t%d\t%.2f\n", sc, kind, run, req, rps, p50,
+                dp / tck / req * 1e6, err, du / tck / req * 1e6
         }' >>"$work/results.tsv"
     echo "  $with $kind run $run: $(tail -n1 "$work/results.tsv" | cut -f4-)" >&2
 }
@@ -228,14 +239,14 @@ if [ -s "$work/instructions.tsv" ]; then
 fi
 if [ -s "$work/results.tsv" ]; then
     echo
-    echo "| scenario | proxy | runs | req/s | p50 (ms) | proxy CPU/req (us) | errors |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| scenario | proxy | runs | req/s | p50 (ms) | proxy CPU/req (us) | of which user (us) | errors |"
+    echo "|---|---|---|---|---|---|---|---|"
     awk -F'\t' "$AWK_MEDIAN"'
         {
             key = $1 SUBSEP $2
             if (!(key in rows)) { order[++nkeys] = key; sc[key] = $1; px[key] = $2 }
             r = ++rows[key]
-            for (c = 4; c <= 8; c++) cell[key, r, c] = $c
+            for (c = 4; c <= 9; c++) cell[key, r, c] = $c
             per_run[$3, $1, $2] = $7
             if ($3 > nruns) nruns = $3
         }
@@ -243,8 +254,8 @@ if [ -s "$work/results.tsv" ]; then
             for (k = 1; k <= nkeys; k++) {
                 key = order[k]
                 cpu[sc[key], px[key]] = median(key, 7)
-                printf "| %s | %s | %d | %s | %s | %s | %s |\n", sc[key], px[key], rows[key],
-                    median(key, 5), median(key, 6), median(key, 7), median(key, 8)
+                printf "| %s | %s | %d | %s | %s | %s | %s | %s |\n", sc[key], px[key], rows[key],
+                    median(key, 5), median(key, 6), median(key, 7), median(key, 9), median(key, 8)
             }
             printf "\nLua action CPU/req (lua minus nolua, medians): haproxy %.2f us, gateway %.2f us\n",
                 cpu["lua", "haproxy"] - cpu["nolua", "haproxy"], cpu["lua", "gateway"] - cpu["nolua", "gateway"]
