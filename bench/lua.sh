@@ -11,7 +11,7 @@
 # - user-space instructions per request (MEASURE=instructions or both): each proxy runs under
 #   valgrind's callgrind, which counts the instructions of all its threads exactly; the counters
 #   are zeroed after a warm-up and dumped after REQUESTS requests (h2load, fixed count), so the
-#   figure does not move with the machine's load (HAProxy 2.6: within 0.2% between runs). It
+#   figure does not move with the load (runs agree within 1% for HAProxy, 3% for the gateway). It
 #   counts no kernel work and no time spent waiting; with `NBTHREAD=2` it counts the spinning on
 #   a lock as valgrind's one-thread-at-a-time scheduling happens to make it, so read it with
 #   `NBTHREAD=1`. Valgrind counts every byte a `rep movsb` copies as one instruction, so the
