@@ -12,31 +12,37 @@ local current = setmetatable({}, { __mode = "k" })
 
 -- The userdata of `obj` (a TXN or AppletHTTP object), if it is its call's. (`obj[0]` is set in
 -- the object itself: reading it calls no metamethod.)
+local ENDED = "the transaction of this object has ended"
 local function ud(obj)
   local u = obj[0]
-  if current[u] ~= obj then error("the transaction of this object has ended", 3) end
+  if current[u] ~= obj then error(ENDED, 3) end
   return u
 end
 
--- A call site's key: its arguments when there is none (NOARG) or one string, integer or
--- boolean; nil for any other (those calls take the by-name path).
+-- The call sites of fetch or converter `name`: `sites[key]` is the index of the call the Rust
+-- side resolved (calls.rs) for key, or false for the by-name path. A call's key is its
+-- arguments (after the object, and for converters the input) when there is none (NOARG) or
+-- one string, integer or boolean; other calls take the by-name path. `resolved(...)` gives
+-- the index for any arguments, resolving their key when first seen; at most 64 keys per name
+-- are kept.
+--
+-- The methods look a one-argument call up in `sites` themselves: the common call then costs
+-- a `select` and a table lookup, no Lua call (every VM instruction of a call goes through the
+-- count hook). A float argument with an integral value finds the integer's site, as Lua
+-- normalises the key; the by-name path would make the same call (it converts the argument to
+-- that integer).
 local NOARG = {}
-local function site_key(n, a)
-  if n == 0 then return NOARG end
-  if n == 1 then
-    local t = type(a)
-    if t == "string" or t == "boolean" or math_type(a) == "integer" then return a end
-  end
-  return nil
-end
-
--- The call sites of fetch or converter `name`: `site(n, ...)` gives the index of the call the
--- Rust side resolved for these n arguments (calls.rs), or false for the by-name path. At most
--- 64 keys per name are kept.
 local function call_sites(resolve, name)
   local sites, count = {}, 0
-  return function(n, ...)
-    local key = site_key(n, ...)
+  local function resolved(...)
+    local n, key = select("#", ...), nil
+    if n == 0 then
+      key = NOARG
+    elseif n == 1 then
+      local a = ...
+      local t = type(a)
+      if t == "string" or t == "boolean" or math_type(a) == "integer" then key = a end
+    end
     if key == nil then return false end
     local id = sites[key]
     if id == nil then
@@ -47,6 +53,7 @@ local function call_sites(resolve, name)
     end
     return id
   end
+  return sites, resolved
 end
 
 local function method_table(names, method)
@@ -57,32 +64,42 @@ local function method_table(names, method)
   return methods
 end
 
--- Fetches, Converters and HTTP objects hold their TXN object ([0]).
+-- Fetches and Converters objects are { TXN object, as string }; the methods check the TXN
+-- object inline (as `ud()` does) rather than call it.
 local fetches_mt = {
   __index = method_table(fetch_names, function(name)
-    local site = call_sites(resolve_fetch, name)
+    local sites, resolved = call_sites(resolve_fetch, name)
     return function(obj, ...)
-      local u = ud(obj[0])
-      local id = site(select("#", ...), ...)
-      if id then return u:fetch_at(id, obj[1]) end
-      return u:fetch(name, obj[1], ...)
+      local t = obj[1]
+      local u = t[0]
+      if current[u] ~= t then error(ENDED, 2) end
+      local id
+      if select("#", ...) == 1 then id = sites[...] end
+      if id == nil then id = resolved(...) end
+      if id then return u:fetch_at(id, obj[2]) end
+      return u:fetch(name, obj[2], ...)
     end
   end),
   __name = "Fetches",
 }
 local converters_mt = {
   __index = method_table(converter_names, function(name)
-    local site = call_sites(resolve_converter, name)
+    local sites, resolved = call_sites(resolve_converter, name)
     return function(obj, input, ...)
-      local u = ud(obj[0])
-      local id = site(select("#", ...), ...)
-      if id then return u:convert_at(id, obj[1], input) end
-      return u:convert(name, obj[1], input, ...)
+      local t = obj[1]
+      local u = t[0]
+      if current[u] ~= t then error(ENDED, 2) end
+      local id
+      if select("#", ...) == 1 then id = sites[...] end
+      if id == nil then id = resolved(...) end
+      if id then return u:convert_at(id, obj[2], input) end
+      return u:convert(name, obj[2], input, ...)
     end
   end),
   __name = "Converters",
 }
 
+-- HTTP objects hold their TXN object ([0]).
 local HTTP = {}
 function HTTP.req_get_headers(h) return ud(h[0]):headers("req") end
 function HTTP.res_get_headers(h) return ud(h[0]):headers("res") end
@@ -128,9 +145,22 @@ end
 
 -- Methods TXN and AppletHTTP share: variables and private data.
 local function shared_methods(class)
-  function class.get_var(t, name) return ud(t):get_var(name) end
-  function class.set_var(t, name, value, ifexist) return ud(t):set_var(name, value, ifexist) end
-  function class.unset_var(t, name) return ud(t):unset_var(name) end
+  -- The variable methods check their object inline (as `ud()` does): scripts call them most.
+  function class.get_var(t, name)
+    local u = t[0]
+    if current[u] ~= t then error(ENDED, 2) end
+    return u:get_var(name)
+  end
+  function class.set_var(t, name, value, ifexist)
+    local u = t[0]
+    if current[u] ~= t then error(ENDED, 2) end
+    return u:set_var(name, value, ifexist)
+  end
+  function class.unset_var(t, name)
+    local u = t[0]
+    if current[u] ~= t then error(ENDED, 2) end
+    return u:unset_var(name)
+  end
   function class.get_priv(t) return ud(t):get_priv() end
   function class.set_priv(t, data) return ud(t):set_priv(data) end
   return class
@@ -142,10 +172,10 @@ local function lazy(class, with_http)
     local m = class[k]
     if m ~= nil then return m end
     local v
-    if k == "f" then v = setmetatable({ [0] = t, [1] = false }, fetches_mt)
-    elseif k == "sf" then v = setmetatable({ [0] = t, [1] = true }, fetches_mt)
-    elseif k == "c" then v = setmetatable({ [0] = t, [1] = false }, converters_mt)
-    elseif k == "sc" then v = setmetatable({ [0] = t, [1] = true }, converters_mt)
+    if k == "f" then v = setmetatable({ t, false }, fetches_mt)
+    elseif k == "sf" then v = setmetatable({ t, true }, fetches_mt)
+    elseif k == "c" then v = setmetatable({ t, false }, converters_mt)
+    elseif k == "sc" then v = setmetatable({ t, true }, converters_mt)
     elseif k == "http" and with_http then v = setmetatable({ [0] = t }, http_mt)
     else return nil end
     -- A plain store (no __newindex on these objects): no C call.
@@ -190,9 +220,9 @@ function Concat.dump(c) return table.concat(c, "", 1, c.n) end
 local concat_mt = { __index = Concat, __name = "Concat" }
 core.concat = function() return setmetatable({ n = 0 }, concat_mt) end
 
+-- Room for the lazy fields scripts read most (the constructor sizes the table for its four
+-- fields): creating one later then stores into the table instead of growing it.
 local function new_txn(access)
-  -- Room for the lazy fields scripts read most (the constructor sizes the table for its four
-  -- fields): creating one later then stores into the table instead of growing it.
   local t = setmetatable({ [0] = access, f = nil, sf = nil, http = nil }, txn_mt)
   current[access] = t
   return t
@@ -201,7 +231,12 @@ end
 return {
   txn = new_txn,
   -- An action's call: `f(txn, ...)` with a new TXN object around the action's userdata.
-  action = function(access, f, ...) return f(new_txn(access), ...) end,
+  -- (new_txn inline: one Lua call less per action.)
+  action = function(access, f, ...)
+    local t = setmetatable({ [0] = access, f = nil, sf = nil, http = nil }, txn_mt)
+    current[access] = t
+    return f(t, ...)
+  end,
   applet = function(access, fields)
     fields[0] = access
     setmetatable(fields, applet_mt)
