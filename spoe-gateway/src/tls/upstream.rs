@@ -7,7 +7,7 @@
 //!   which must then be given; the server's name is checked against the SNI
 //!   sent (`sni`), else against `verifyhost`, else not at all.
 //! - `sni EXPR` other than a constant is evaluated per request when a
-//!   connection is made for it ([`crate::upstream_key`]): a value that is not
+//!   connection is made for it (`upstream_key`): a value that is not
 //!   a DNS name cannot be sent by rustls, so with `verify required` the
 //!   connection is refused (HAProxy sends it, and no certificate can match
 //!   it), with `verify none` no SNI is sent; no value sends no SNI, and the
