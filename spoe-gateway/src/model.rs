@@ -888,6 +888,9 @@ impl Balance {
 pub(crate) struct Server {
     /// The name.
     pub(crate) name: String,
+    /// `track [BACKEND/]SERVER`: the server whose state this one follows (the backend named,
+    /// resolved once every section is read).
+    pub(crate) track: Option<Track>,
     /// `ADDR:PORT`.
     pub(crate) addr: SocketAddr,
     /// A mapped port (the address had none, or `+N`/`-N`): the client's destination port
@@ -927,6 +930,15 @@ pub(crate) struct Server {
     pub(crate) send_proxy: Option<crate::proxy_proto::SendProxy>,
     /// `check-send-proxy`: its health checks send the header even with `port` or `addr`.
     pub(crate) check_send_proxy: bool,
+}
+
+/// `track [BACKEND/]SERVER`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Track {
+    /// The backend (the server's own when the line names none).
+    pub(crate) backend: String,
+    /// The server tracked.
+    pub(crate) server: String,
 }
 
 /// What a `server` line says about its health checks and its role beyond `check inter rise

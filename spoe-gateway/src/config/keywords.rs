@@ -322,7 +322,6 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("tcp-ut", 1),
     ("tfo", 0),
     ("tls-tickets", 0),
-    ("track", 1),
     ("usesrc", 1),
     ("verify", 1),
     ("verifyhost", 1),

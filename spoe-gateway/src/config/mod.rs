@@ -225,6 +225,7 @@ mod proxy;
 mod reach;
 mod replies;
 mod rewrites;
+mod server_track;
 mod ssl;
 mod stats_socket;
 pub mod table;

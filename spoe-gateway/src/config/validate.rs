@@ -53,6 +53,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         check_groups(p, diag);
         check_ports(p, diag);
     }
+    super::server_track::check_tracks(&proxies, diag);
 
     let mut frontends = Vec::new();
     let mut backends = Vec::new();

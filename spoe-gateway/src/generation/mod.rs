@@ -33,6 +33,7 @@ mod agent_tls;
 pub(crate) mod health;
 mod probe;
 mod rows;
+mod track;
 mod upstream;
 
 /// `timeout connect` when none is configured.
@@ -92,6 +93,8 @@ pub(crate) struct BackendRt {
     pub(crate) next: AtomicUsize,
     /// Its statistics (kept across reloads by name).
     pub(crate) counters: Arc<Counters>,
+    /// What its servers' checks need.
+    pub(crate) plan: Arc<health::Plan>,
 }
 
 impl ServerRt {
@@ -367,7 +370,7 @@ impl Generation {
         // HTTP backends, and the tcp backends a tcp frontend routes to (not the SPOE agents'
         // backends: their engines connect and check them).
         let tcp_routed = config.tcp_routed_backends();
-        let backends = config
+        let backends: HashMap<String, BackendRt> = config
             .backends
             .iter()
             .filter(|b| b.mode == crate::model::Mode::Http || tcp_routed.contains(b.name.as_str()))
@@ -415,15 +418,8 @@ impl Generation {
                     timeouts: b.timeouts,
                     log: LogRoute::new(&b.logs, sinks),
                 });
-                for server in servers.iter().filter(|s| s.model.check) {
-                    checks.spawn(health::check_server(
-                        plan.clone(),
-                        server.clone(),
-                        servers.clone(),
-                        counters.clone(),
-                    ));
-                }
                 let rt = BackendRt {
+                    plan,
                     model: b.clone(),
                     filters: start_filters(&config, &b.filters, var_names, workers, sinks),
                     servers,
@@ -433,6 +429,20 @@ impl Generation {
                 (b.name.clone(), rt)
             })
             .collect();
+        for (be, server) in backends
+            .values()
+            .flat_map(|be| be.servers.iter().map(move |s| (be, s)))
+            .filter(|(_, s)| s.model.check)
+        {
+            let trackers = track::trackers(&backends, &be.model.name, &server.name);
+            checks.spawn(health::check_server(
+                be.plan.clone(),
+                server.clone(),
+                be.servers.clone(),
+                be.counters.clone(),
+                move |s: &ServerRt| track::follow(&trackers, s),
+            ));
+        }
         let tables = Arc::new(crate::sticktable::tables::Tables::build(
             &config.tables,
             None,

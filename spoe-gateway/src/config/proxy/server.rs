@@ -20,6 +20,11 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.check", "generation/mod.rs")]),
     },
     Keyword {
+        name: "track",
+        handler: (),
+        uses: Use::Runs(&[("Server.track", "generation/track.rs")]),
+    },
+    Keyword {
         name: "no-check",
         handler: (),
         uses: Use::Runs(&[("Server.check", "generation/mod.rs")]),
@@ -210,9 +215,26 @@ impl Lowerer<'_, '_> {
                 }
             }
         };
+        if settings.check && settings.track.is_some() {
+            return self.diag.error_msg(
+                line.span().clone(),
+                format!("'{label}' : unable to enable checks and tracking at the same time!"),
+            );
+        }
         p.servers.push((
             Server {
                 name: name.as_str().to_owned(),
+                // Resolved against the other sections once all are read.
+                track: settings.track.as_deref().map(|t| match t.rsplit_once('/') {
+                    Some((backend, server)) => crate::model::Track {
+                        backend: backend.to_owned(),
+                        server: server.to_owned(),
+                    },
+                    None => crate::model::Track {
+                        backend: p.name.clone(),
+                        server: t.to_owned(),
+                    },
+                }),
                 addr,
                 port_offset,
                 check: settings.check,
@@ -334,6 +356,17 @@ impl Lowerer<'_, '_> {
                     i += 1;
                 }
                 "no-backup" => s.probe.backup = false,
+                "track" => {
+                    let Some(value) = words.get(i + 1) else {
+                        self.diag.error_msg(
+                            word.span().clone(),
+                            format!("'{label}' : 'track' expects [<proxy>/]<server> as argument"),
+                        );
+                        return false;
+                    };
+                    s.track = Some(value.as_str().to_owned());
+                    i += 1;
+                }
                 "inter" | "rise" | "fall" | "weight" | "maxconn" | "pool-max-conn"
                 | "pool-purge-delay" | "fastinter" | "downinter" | "port" | "addr" => {
                     let Some(value) = words.get(i + 1) else {

@@ -144,6 +144,11 @@ fn every_keyword_runs_or_says_it_is_ignored() {
                 "addr" => " 127.0.0.2",
                 _ => " 2",
             };
+            if name == "track" {
+                // A checked server to follow.
+                return "    server s3 127.0.0.1:3 check\n    server s2 127.0.0.1:2 track s3\n"
+                    .to_owned();
+            }
             format!("    server s2 127.0.0.1:2 {name}{value}\n")
         },
         &mut failures,
