@@ -137,6 +137,12 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ("server", "proto", "`h2` and `h1` only"),
     (
         "server",
+        "track",
+        "follows the tracked server's health (UP, DOWN, stopping); maintenance or drain set on \
+         it by the runtime API or the stats page is not passed on (HAProxy passes it on)",
+    ),
+    (
+        "server",
         "sni",
         "a constant name, `str(NAME)`, only; not an expression read per request",
     ),
