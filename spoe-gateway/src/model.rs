@@ -955,6 +955,11 @@ pub(crate) struct ServerProbe {
     pub(crate) downinter: Option<Duration>,
     /// `backup`: used only when no active server is up.
     pub(crate) backup: bool,
+    /// `on-marked-down shutdown-sessions`: its sessions are cut when it goes DOWN.
+    pub(crate) down_cuts_sessions: bool,
+    /// `on-marked-up shutdown-backup-sessions`: the backup servers' sessions are cut when it
+    /// comes UP.
+    pub(crate) up_cuts_backup_sessions: bool,
 }
 
 /// What a backend does when a connection to a server fails (`retries`, `option

@@ -299,8 +299,6 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("npn", 1),
     ("observe", 1),
     ("on-error", 1),
-    ("on-marked-down", 1),
-    ("on-marked-up", 1),
     ("pool-low-conn", 1),
     ("proto", 1),
     ("redir", 1),

@@ -137,6 +137,13 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ("server", "proto", "`h2` and `h1` only"),
     (
         "server",
+        "on-marked-down",
+        "`shutdown-sessions` cuts the sessions of `mode tcp` backends; an HTTP backend refuses it \
+         (HTTP exchanges in flight are not cut)",
+    ),
+    ("server", "on-marked-up", "as `on-marked-down`"),
+    (
+        "server",
         "track",
         "follows the tracked server's health (UP, DOWN, stopping); maintenance or drain set on \
          it by the runtime API or the stats page is not passed on (HAProxy passes it on)",

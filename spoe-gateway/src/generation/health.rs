@@ -192,6 +192,7 @@ pub(crate) async fn check_server(
         if changed {
             server.up.store(ok, Ordering::Relaxed);
             server.counters.state_changed(ok);
+            cut_sessions_on_change(&server, &siblings, ok);
         }
         // With `option log-health-checks` the check's own line said why: HAProxy leaves the
         // reason out of this one.
@@ -203,6 +204,20 @@ pub(crate) async fn check_server(
         log_change(&plan, &server, &why, &siblings, was_stopping);
         backend_changed(&plan, &siblings, &backend_counters, backend_was_up);
         on_change(&server);
+    }
+}
+
+/// `on-marked-down shutdown-sessions`: a server going DOWN loses its sessions;
+/// `on-marked-up shutdown-backup-sessions`: one coming UP cuts the backup servers'.
+pub(super) fn cut_sessions_on_change(server: &ServerRt, siblings: &[Arc<ServerRt>], up: bool) {
+    let probe = &server.model.probe;
+    if !up && probe.down_cuts_sessions {
+        server.cut_sessions();
+    }
+    if up && probe.up_cuts_backup_sessions {
+        for backup in siblings.iter().filter(|s| s.model.probe.backup) {
+            backup.cut_sessions();
+        }
     }
 }
 

@@ -82,6 +82,9 @@ pub(crate) struct ServerRt {
     pub(crate) model: crate::model::Server,
     /// Its state and weight as set at run time.
     pub(crate) admin: ServerAdmin,
+    /// Cancelled to cut the sessions open on it (`on-marked-down shutdown-sessions`,
+    /// `on-marked-up shutdown-backup-sessions`), then replaced for the next ones.
+    sessions: std::sync::Mutex<tokio_util::sync::CancellationToken>,
 }
 
 /// An HTTP backend at run time.
@@ -101,6 +104,25 @@ impl ServerRt {
     /// The calling worker's connection pool to the server.
     pub(crate) fn client(&self) -> &ServerClient {
         self.clients.current()
+    }
+
+    /// Cancelled when the sessions open on the server now are to be cut.
+    pub(crate) fn sessions_cut(&self) -> tokio_util::sync::CancellationToken {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Cuts the sessions open on the server (HAProxy's `srv_shutdown_streams()`).
+    pub(crate) fn cut_sessions(&self) {
+        let old = std::mem::take(
+            &mut *self
+                .sessions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        old.cancel();
     }
 }
 
@@ -408,6 +430,7 @@ impl Generation {
                             health: AtomicU32::new(s.rise),
                             counters: server_counters,
                             admin: ServerAdmin::new(s.weight),
+                            sessions: std::sync::Mutex::default(),
                             model: s.clone(),
                         })
                     })

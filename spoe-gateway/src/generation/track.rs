@@ -70,6 +70,7 @@ pub(crate) fn follow(trackers: &[Tracker], source: &ServerRt) {
         }
         if was_up != up {
             s.counters.state_changed(up);
+            health::cut_sessions_on_change(s, &t.siblings, up);
         }
         health::log_change(
             &t.plan,

@@ -20,6 +20,19 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.check", "generation/mod.rs")]),
     },
     Keyword {
+        name: "on-marked-down",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.down_cuts_sessions", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "on-marked-up",
+        handler: (),
+        uses: Use::Runs(&[(
+            "ServerProbe.up_cuts_backup_sessions",
+            "generation/health.rs",
+        )]),
+    },
+    Keyword {
         name: "track",
         handler: (),
         uses: Use::Runs(&[("Server.track", "generation/track.rs")]),
@@ -356,6 +369,33 @@ impl Lowerer<'_, '_> {
                     i += 1;
                 }
                 "no-backup" => s.probe.backup = false,
+                "on-marked-down" | "on-marked-up" => {
+                    let want = if key == "on-marked-down" {
+                        "shutdown-sessions"
+                    } else {
+                        "shutdown-backup-sessions"
+                    };
+                    match words.get(i + 1).map(Word::as_str) {
+                        Some(v) if v == want => {
+                            if key == "on-marked-down" {
+                                s.probe.down_cuts_sessions = true;
+                            } else {
+                                s.probe.up_cuts_backup_sessions = true;
+                            }
+                        }
+                        got => {
+                            self.diag.error_msg(
+                                words.get(i + 1).unwrap_or(word).span().clone(),
+                                format!(
+                                    "'{label}' : '{key}' expects '{want}' but got '{}'",
+                                    got.unwrap_or_default()
+                                ),
+                            );
+                            return false;
+                        }
+                    }
+                    i += 1;
+                }
                 "track" => {
                     let Some(value) = words.get(i + 1) else {
                         self.diag.error_msg(
