@@ -214,16 +214,7 @@ fn http_checks_backups_and_their_log_lines_are_haproxys() {
     );
     let hx_addr: SocketAddr = ([127, 0, 0, 1], hx_port).into();
     let both = |what: &str, cond: &dyn Fn(&str) -> bool| {
-        assert!(
-            wait_until(CHANGE, || cond(&hx.log())),
-            "haproxy: {what} not seen within {CHANGE:?}:\n{}",
-            hx.log()
-        );
-        assert!(
-            wait_until(CHANGE, || cond(&gw.log())),
-            "gateway: {what} not seen within {CHANGE:?}:\n{}",
-            gw.log()
-        );
+        gateway_support::wait_both_logs(CHANGE, what, || hx.log(), || gw.log(), cond);
     };
     let count = |log: &str, text: &str| changes(log).iter().filter(|l| l.contains(text)).count();
 
@@ -559,15 +550,12 @@ fn tracking_servers_follow_the_tracked_one_as_haproxy() {
         GatewayProc::start_on_port(|port| track_config(port, gw_server.addr()), &[]);
     let hx_addr: SocketAddr = ([127, 0, 0, 1], hx_port).into();
     let seen = |what: &str, text: &str| {
-        assert!(
-            wait_until(CHANGE, || hx.log().contains(text)),
-            "haproxy: {what} not seen within {CHANGE:?}:\n{}",
-            hx.log()
-        );
-        assert!(
-            wait_until(CHANGE, || gw.log().contains(text)),
-            "gateway: {what} not seen within {CHANGE:?}:\n{}",
-            gw.log()
+        gateway_support::wait_both_logs(
+            CHANGE,
+            what,
+            || hx.log(),
+            || gw.log(),
+            |l| l.contains(text),
         );
     };
     for addr in [hx_addr, gw_addr] {
