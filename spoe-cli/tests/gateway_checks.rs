@@ -214,16 +214,7 @@ fn http_checks_backups_and_their_log_lines_are_haproxys() {
     );
     let hx_addr: SocketAddr = ([127, 0, 0, 1], hx_port).into();
     let both = |what: &str, cond: &dyn Fn(&str) -> bool| {
-        assert!(
-            wait_until(CHANGE, || cond(&hx.log())),
-            "haproxy: {what} not seen within {CHANGE:?}:\n{}",
-            hx.log()
-        );
-        assert!(
-            wait_until(CHANGE, || cond(&gw.log())),
-            "gateway: {what} not seen within {CHANGE:?}:\n{}",
-            gw.log()
-        );
+        gateway_support::wait_both_logs(CHANGE, what, || hx.log(), || gw.log(), cond);
     };
     let count = |log: &str, text: &str| changes(log).iter().filter(|l| l.contains(text)).count();
 
@@ -510,4 +501,86 @@ fn hash_balancing_picks_haproxys_server_for_each_key() {
     let random: std::collections::BTreeSet<String> =
         (0..60).map(|_| pick(gw_addr, "/random", &[])).collect();
     assert_eq!(random.len(), 3, "balance random reached only {random:?}");
+}
+
+fn track_config(port: u16, s1: SocketAddr) -> String {
+    format!(
+        "global
+    log stderr format short local0 info
+defaults
+    mode http
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+backend bk1
+    option httpchk GET /health
+    server s1 {s1} check inter 100ms rise 1 fall 1
+backend bk2
+    server s1 {s1} track bk1/s1
+backend bk3
+    server t1 {s1} track bk2/s1
+frontend fe
+    bind 127.0.0.1:{port}
+    use_backend bk3 if {{ path_beg /bk3 }}
+    default_backend bk2
+"
+    )
+}
+
+/// The state-change lines of the `log` lines about `backend`'s servers, durations blanked.
+fn backend_changes(log: &str, backend: &str) -> Vec<String> {
+    log_lines(log)
+        .filter(|(_, text)| text.starts_with(&format!("Server {backend}/")))
+        .map(|(level, text)| format!("<{level}>{}", blank_duration(text)))
+        .collect()
+}
+
+/// `server ... track [BACKEND/]SERVER`, in a chain: the servers tracking a checked one go
+/// DOWN and UP with it, each line saying "via" the server it follows, at HAProxy's levels,
+/// and their backends stop and start serving with them.
+#[test]
+fn tracking_servers_follow_the_tracked_one_as_haproxy() {
+    let hx_status = Arc::new(AtomicU16::new(200));
+    let gw_status = Arc::new(AtomicU16::new(200));
+    let hx_server = Server::start("s1", hx_status.clone());
+    let gw_server = Server::start("s1", gw_status.clone());
+    let (hx, hx_port) = Haproxy::start_on_port(|port| track_config(port, hx_server.addr()), &[]);
+    let (gw, gw_addr) =
+        GatewayProc::start_on_port(|port| track_config(port, gw_server.addr()), &[]);
+    let hx_addr: SocketAddr = ([127, 0, 0, 1], hx_port).into();
+    let seen = |what: &str, text: &str| {
+        gateway_support::wait_both_logs(
+            CHANGE,
+            what,
+            || hx.log(),
+            || gw.log(),
+            |l| l.contains(text),
+        );
+    };
+    for addr in [hx_addr, gw_addr] {
+        assert_eq!(served_by(addr), "s1");
+        assert_eq!(served_by_path(addr, "/bk3"), "s1");
+    }
+    hx_status.store(503, Ordering::SeqCst);
+    gw_status.store(503, Ordering::SeqCst);
+    seen("bk3/t1 DOWN", "Server bk3/t1 is DOWN");
+    for addr in [hx_addr, gw_addr] {
+        assert_eq!(served_by(addr), "503", "via {addr}");
+        assert_eq!(served_by_path(addr, "/bk3"), "503", "via {addr}");
+    }
+    hx_status.store(200, Ordering::SeqCst);
+    gw_status.store(200, Ordering::SeqCst);
+    seen("bk3/t1 UP", "Server bk3/t1 is UP");
+    for addr in [hx_addr, gw_addr] {
+        assert_eq!(served_by(addr), "s1");
+    }
+    for backend in ["bk1", "bk2", "bk3"] {
+        let (h, g) = (
+            backend_changes(&hx.log(), backend),
+            backend_changes(&gw.log(), backend),
+        );
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert_eq!(g, h, "{backend}: left: the gateway's");
+    }
 }

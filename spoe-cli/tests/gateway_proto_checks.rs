@@ -322,16 +322,7 @@ fn protocol_checks_send_haproxys_bytes_and_judge_answers_as_haproxy() {
     let (gw, _) =
         GatewayProc::start_on_port(|port| config(port, redis.addr, &lines(&gw_servers)), &[]);
     let both = |what: &str, cond: &dyn Fn(&str) -> bool| {
-        assert!(
-            wait_until(CHANGE, || cond(&hx.log())),
-            "haproxy: {what} not seen within {CHANGE:?}:\n{}",
-            hx.log()
-        );
-        assert!(
-            wait_until(CHANGE, || cond(&gw.log())),
-            "gateway: {what} not seen within {CHANGE:?}:\n{}",
-            gw.log()
-        );
+        gateway_support::wait_both_logs(CHANGE, what, || hx.log(), || gw.log(), cond);
     };
     let count = |log: &str, text: &str| changes(log).iter().filter(|l| l.contains(text)).count();
 

@@ -982,6 +982,9 @@ pub(crate) enum HashFunc {
 pub(crate) struct Server {
     /// The name.
     pub(crate) name: String,
+    /// `track [BACKEND/]SERVER`: the server whose state this one follows (the backend named,
+    /// resolved once every section is read).
+    pub(crate) track: Option<Track>,
     /// `ADDR:PORT`.
     pub(crate) addr: SocketAddr,
     /// A mapped port (the address had none, or `+N`/`-N`): the client's destination port
@@ -1046,6 +1049,15 @@ pub(crate) struct ServerChoice {
     pub(crate) non_stick: bool,
 }
 
+/// `track [BACKEND/]SERVER`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Track {
+    /// The backend (the server's own when the line names none).
+    pub(crate) backend: String,
+    /// The server tracked.
+    pub(crate) server: String,
+}
+
 /// What a `server` line says about its health checks and its role beyond `check inter rise
 /// fall`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -1060,6 +1072,11 @@ pub(crate) struct ServerProbe {
     pub(crate) downinter: Option<Duration>,
     /// `backup`: used only when no active server is up.
     pub(crate) backup: bool,
+    /// `on-marked-down shutdown-sessions`: its sessions are cut when it goes DOWN.
+    pub(crate) down_cuts_sessions: bool,
+    /// `on-marked-up shutdown-backup-sessions`: the backup servers' sessions are cut when it
+    /// comes UP.
+    pub(crate) up_cuts_backup_sessions: bool,
 }
 
 /// What a backend does when a connection to a server fails (`retries`, `option

@@ -55,6 +55,27 @@ pub(crate) fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> b
     }
 }
 
+/// Waits until `cond` holds of HAProxy's log, then of the gateway's (each read again at every
+/// poll), for at most `timeout` each; panics naming `what` and showing the log that lacks it.
+pub(crate) fn wait_both_logs(
+    timeout: Duration,
+    what: &str,
+    haproxy: impl Fn() -> String,
+    gateway: impl Fn() -> String,
+    cond: impl Fn(&str) -> bool,
+) {
+    for (name, log) in [
+        ("haproxy", &haproxy as &dyn Fn() -> String),
+        ("gateway", &gateway),
+    ] {
+        assert!(
+            wait_until(timeout, || cond(&log())),
+            "{name}: {what} not seen within {timeout:?}:\n{}",
+            log()
+        );
+    }
+}
+
 /// Sets the flag when dropped, also while unwinding: load threads stop even if the test body
 /// panics, so `thread::scope` cannot wait forever.
 pub(crate) struct StopOnDrop<'a>(pub &'a AtomicBool);

@@ -30,6 +30,8 @@ use crate::model::{
 #[derive(Debug, Clone)]
 pub(super) struct ServerSettings {
     pub(super) check: bool,
+    /// `track`: `[BACKEND/]SERVER` as written.
+    pub(super) track: Option<String>,
     pub(super) inter: Duration,
     pub(super) rise: u32,
     pub(super) fall: u32,
@@ -70,6 +72,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             check: false,
+            track: None,
             inter: Duration::from_secs(2),
             rise: 2,
             fall: 3,

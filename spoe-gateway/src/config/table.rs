@@ -173,6 +173,19 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ("server", "proto", "`h2` and `h1` only"),
     (
         "server",
+        "on-marked-down",
+        "`shutdown-sessions` cuts the sessions of `mode tcp` backends; an HTTP backend refuses it \
+         (HTTP exchanges in flight are not cut)",
+    ),
+    ("server", "on-marked-up", "as `on-marked-down`"),
+    (
+        "server",
+        "track",
+        "follows the tracked server's health (UP, DOWN, stopping); maintenance or drain set on \
+         it by the runtime API or the stats page is not passed on (HAProxy passes it on)",
+    ),
+    (
+        "server",
         "sni",
         "an expression (`req.hdr(host)`, `ssl_fc_sni`...) is evaluated for each connection to the server, and an idle connection is reused only for the same name, as HAProxy; rustls sends DNS names only: a value that is not one (an address, `host:port`) sends no SNI with `verify none` and refuses the connection (503) with `verify required`; SPOE agents' servers and health checks send a constant `sni` only",
     ),

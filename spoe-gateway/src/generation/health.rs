@@ -121,6 +121,8 @@ pub(crate) async fn check_server(
     server: Arc<ServerRt>,
     siblings: Vec<Arc<ServerRt>>,
     backend_counters: Arc<Counters>,
+    // Passes a change on to the servers that track this one.
+    on_change: impl Fn(&ServerRt),
 ) {
     let model = &server.model;
     let mut health = Health::new(model.rise, model.fall);
@@ -193,20 +195,55 @@ pub(crate) async fn check_server(
         if changed {
             server.up.store(ok, Ordering::Relaxed);
             server.counters.state_changed(ok);
+            cut_sessions_on_change(&server, &siblings, ok);
         }
-        log_change(&plan, &server, &report, &siblings, was_stopping);
-        let backend_up = usable(&siblings);
-        if backend_up != backend_was_up {
-            backend_counters.state_changed(backend_up);
-            if !backend_up {
-                let backend = &plan.backend;
-                tracing::error!(backend = %backend, "backend '{backend}' has no server available!");
-                plan.log.send(
-                    LOG_EMERG,
-                    &format_args!("backend {backend} has no server available!"),
-                );
-            }
+        // With `option log-health-checks` the check's own line said why: HAProxy leaves the
+        // reason out of this one.
+        let why = if plan.checks.log_health_checks {
+            String::new()
+        } else {
+            format!(", reason: {}", check_status(&report))
+        };
+        log_change(&plan, &server, &why, &siblings, was_stopping);
+        backend_changed(&plan, &siblings, &backend_counters, backend_was_up);
+        on_change(&server);
+    }
+}
+
+/// `on-marked-down shutdown-sessions`: a server going DOWN loses its sessions;
+/// `on-marked-up shutdown-backup-sessions`: one coming UP cuts the backup servers'.
+pub(super) fn cut_sessions_on_change(server: &ServerRt, siblings: &[Arc<ServerRt>], up: bool) {
+    let probe = &server.model.probe;
+    if !up && probe.down_cuts_sessions {
+        server.cut_sessions();
+    }
+    if up && probe.up_cuts_backup_sessions {
+        for backup in siblings.iter().filter(|s| s.model.probe.backup) {
+            backup.cut_sessions();
         }
+    }
+}
+
+/// Counts and says it when a backend's last server stopped taking requests, or the first
+/// came back (`backend_was_up`: before the change).
+pub(super) fn backend_changed(
+    plan: &Plan,
+    siblings: &[Arc<ServerRt>],
+    counters: &Counters,
+    backend_was_up: bool,
+) {
+    let backend_up = usable(siblings);
+    if backend_up == backend_was_up {
+        return;
+    }
+    counters.state_changed(backend_up);
+    if !backend_up {
+        let backend = &plan.backend;
+        tracing::error!(backend = %backend, "backend '{backend}' has no server available!");
+        plan.log.send(
+            LOG_EMERG,
+            &format_args!("backend {backend} has no server available!"),
+        );
     }
 }
 
@@ -242,7 +279,7 @@ pub(crate) fn running(s: &ServerRt) -> bool {
 }
 
 /// Whether a backend has a server to send requests to.
-fn usable(servers: &[Arc<ServerRt>]) -> bool {
+pub(super) fn usable(servers: &[Arc<ServerRt>]) -> bool {
     servers.iter().any(|s| takes_requests(s))
 }
 
@@ -254,12 +291,12 @@ fn online(siblings: &[Arc<ServerRt>]) -> (usize, usize) {
     (act.len(), bck.len())
 }
 
-/// HAProxy's line for a server going UP, DOWN or stopping (draining), with what the check
-/// saw.
-fn log_change(
+/// HAProxy's line for a server going UP, DOWN or stopping (draining); `why`: what the check
+/// saw (`, reason: ...`), or the server it follows (` via BACKEND/SERVER`).
+pub(super) fn log_change(
     plan: &Plan,
     server: &ServerRt,
-    report: &CheckReport,
+    why: &str,
     siblings: &[Arc<ServerRt>],
     was_stopping: bool,
 ) {
@@ -278,13 +315,7 @@ fn log_change(
     };
     let sessions = server.active.load(Ordering::Relaxed);
     let queued = server.queued.load(Ordering::Relaxed);
-    // With `option log-health-checks` the check's own line said why: HAProxy leaves the
-    // reason out of this one.
-    let status = if plan.checks.log_health_checks {
-        String::new()
-    } else {
-        format!(", reason: {}", check_status(report))
-    };
+    let status = why;
     if !server.up.load(Ordering::Relaxed) {
         let line = format!(
             "{role}Server {backend}/{name} is DOWN{status}. \

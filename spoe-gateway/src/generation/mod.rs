@@ -36,6 +36,7 @@ pub(crate) mod health;
 mod probe;
 mod resolution;
 mod rows;
+mod track;
 mod upstream;
 
 /// `timeout connect` when none is configured.
@@ -88,6 +89,9 @@ pub(crate) struct ServerRt {
     pub(crate) resolved: Option<Arc<crate::resolve::slot::Slot>>,
     /// The socket options of its connections.
     pub(crate) outgoing: Arc<Outgoing>,
+    /// Cancelled to cut the sessions open on it (`on-marked-down shutdown-sessions`,
+    /// `on-marked-up shutdown-backup-sessions`), then replaced for the next ones.
+    sessions: std::sync::Mutex<tokio_util::sync::CancellationToken>,
 }
 
 /// An HTTP backend at run time.
@@ -99,6 +103,8 @@ pub(crate) struct BackendRt {
     pub(crate) next: AtomicUsize,
     /// Its statistics (kept across reloads by name).
     pub(crate) counters: Arc<Counters>,
+    /// What its servers' checks need.
+    pub(crate) plan: Arc<health::Plan>,
 }
 
 impl ServerRt {
@@ -144,6 +150,25 @@ impl ServerRt {
                 None => SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0),
             },
         }
+    }
+
+    /// Cancelled when the sessions open on the server now are to be cut.
+    pub(crate) fn sessions_cut(&self) -> tokio_util::sync::CancellationToken {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Cuts the sessions open on the server (HAProxy's `srv_shutdown_streams()`).
+    pub(crate) fn cut_sessions(&self) {
+        let old = std::mem::take(
+            &mut *self
+                .sessions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        old.cancel();
     }
 }
 
@@ -414,7 +439,7 @@ impl Generation {
         // HTTP backends, and the tcp backends a tcp frontend routes to (not the SPOE agents'
         // backends: their engines connect and check them).
         let tcp_routed = config.tcp_routed_backends();
-        let backends = config
+        let backends: HashMap<String, BackendRt> = config
             .backends
             .iter()
             .filter(|b| b.mode == crate::model::Mode::Http || tcp_routed.contains(b.name.as_str()))
@@ -478,6 +503,7 @@ impl Generation {
                             admin: ServerAdmin::new(s.weight, no_address),
                             resolved,
                             outgoing,
+                            sessions: std::sync::Mutex::default(),
                             model: s.clone(),
                         })
                     })
@@ -488,15 +514,8 @@ impl Generation {
                     timeouts: b.timeouts,
                     log: LogRoute::new(&b.logs, sinks),
                 });
-                for server in servers.iter().filter(|s| s.model.check) {
-                    checks.spawn(health::check_server(
-                        plan.clone(),
-                        server.clone(),
-                        servers.clone(),
-                        counters.clone(),
-                    ));
-                }
                 let rt = BackendRt {
+                    plan,
                     model: b.clone(),
                     filters: start_filters(&config, &b.filters, var_names, workers, sinks),
                     servers,
@@ -506,6 +525,20 @@ impl Generation {
                 (b.name.clone(), rt)
             })
             .collect();
+        for (be, server) in backends
+            .values()
+            .flat_map(|be| be.servers.iter().map(move |s| (be, s)))
+            .filter(|(_, s)| s.model.check)
+        {
+            let trackers = track::trackers(&backends, &be.model.name, &server.name);
+            checks.spawn(health::check_server(
+                be.plan.clone(),
+                server.clone(),
+                be.servers.clone(),
+                be.counters.clone(),
+                move |s: &ServerRt| track::follow(&trackers, s),
+            ));
+        }
         let tables = Arc::new(crate::sticktable::tables::Tables::build(
             &config.tables,
             None,

@@ -184,8 +184,19 @@ impl Session<'_> {
         server.active.fetch_add(1, Ordering::Relaxed);
         let mut upstream = Wire::server(stream, server.counters.clone(), be.counters.clone());
         let bounds = Bounds::of(&self.frontend.model.timeouts, &be.model.timeouts);
-        let (ended, mut moved) =
-            pump::pump(&mut client, &mut upstream, &first, bounds, &self.cut).await;
+        // Cut by a reload's `hard-stop-after`, or with the server's sessions
+        // (`on-marked-down shutdown-sessions`...).
+        let killed = self.cut.child_token();
+        let server_cut = server.sessions_cut();
+        let pumping = pump::pump(&mut client, &mut upstream, &first, bounds, &killed);
+        tokio::pin!(pumping);
+        let (ended, mut moved) = tokio::select! {
+            r = &mut pumping => r,
+            () = server_cut.cancelled() => {
+                killed.cancel();
+                pumping.await
+            }
+        };
         moved.to_server += first.len() as u64;
         server.active.fetch_sub(1, Ordering::Relaxed);
         // `%bc/%sc` as HAProxy writes them: after this connection left its server.
@@ -209,6 +220,15 @@ impl Session<'_> {
         be.counters.t_time.add(access.started.elapsed());
         server.counters.t_time.add(access.started.elapsed());
         access.termination = ended.termination();
+        if ended == Ended::Killed && server_cut.is_cancelled() && !self.cut.is_cancelled() {
+            // HAProxy's `SF_ERR_DOWN` ('D'): killed as its server went down; `SF_ERR_UP` ('U')
+            // when another came up and cut the backup servers' sessions.
+            access.termination = if server.model.probe.backup && server.up.load(Ordering::Relaxed) {
+                "U-"
+            } else {
+                "D-"
+            };
+        }
         if moved.to_server == 0 && self.frontend.model.log_options.dont_log_null {
             // `option dontlognull`: no line for a connection the client sent nothing on
             // (HAProxy's `strm_log()` tests `req.total`).

@@ -36,6 +36,24 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.check", "generation/mod.rs")]),
     },
     Keyword {
+        name: "on-marked-down",
+        handler: (),
+        uses: Use::Runs(&[("ServerProbe.down_cuts_sessions", "generation/health.rs")]),
+    },
+    Keyword {
+        name: "on-marked-up",
+        handler: (),
+        uses: Use::Runs(&[(
+            "ServerProbe.up_cuts_backup_sessions",
+            "generation/health.rs",
+        )]),
+    },
+    Keyword {
+        name: "track",
+        handler: (),
+        uses: Use::Runs(&[("Server.track", "generation/track.rs")]),
+    },
+    Keyword {
         name: "no-check",
         handler: (),
         uses: Use::Runs(&[("Server.check", "generation/mod.rs")]),
@@ -267,9 +285,27 @@ impl Lowerer<'_, '_> {
                 }
             }
         };
+        if settings.check && settings.track.is_some() {
+            self.diag.error_msg(
+                at.clone(),
+                format!("'{label}' : unable to enable checks and tracking at the same time!"),
+            );
+            return false;
+        }
         p.servers.push((
             Server {
                 name: name.to_owned(),
+                // Resolved against the other sections once all are read.
+                track: settings.track.as_deref().map(|t| match t.rsplit_once('/') {
+                    Some((backend, server)) => crate::model::Track {
+                        backend: backend.to_owned(),
+                        server: server.to_owned(),
+                    },
+                    None => crate::model::Track {
+                        backend: p.name.clone(),
+                        server: t.to_owned(),
+                    },
+                }),
                 addr: start.addr,
                 port_offset,
                 check: settings.check,
@@ -419,6 +455,44 @@ impl Lowerer<'_, '_> {
                     if !self.server_choice(words, &mut i, label, &mut s.choice) {
                         return false;
                     }
+                }
+                "on-marked-down" | "on-marked-up" => {
+                    let want = if key == "on-marked-down" {
+                        "shutdown-sessions"
+                    } else {
+                        "shutdown-backup-sessions"
+                    };
+                    match words.get(i + 1).map(Word::as_str) {
+                        Some(v) if v == want => {
+                            if key == "on-marked-down" {
+                                s.probe.down_cuts_sessions = true;
+                            } else {
+                                s.probe.up_cuts_backup_sessions = true;
+                            }
+                        }
+                        got => {
+                            self.diag.error_msg(
+                                words.get(i + 1).unwrap_or(word).span().clone(),
+                                format!(
+                                    "'{label}' : '{key}' expects '{want}' but got '{}'",
+                                    got.unwrap_or_default()
+                                ),
+                            );
+                            return false;
+                        }
+                    }
+                    i += 1;
+                }
+                "track" => {
+                    let Some(value) = words.get(i + 1) else {
+                        self.diag.error_msg(
+                            word.span().clone(),
+                            format!("'{label}' : 'track' expects [<proxy>/]<server> as argument"),
+                        );
+                        return false;
+                    };
+                    s.track = Some(value.as_str().to_owned());
+                    i += 1;
                 }
                 "inter" | "rise" | "fall" | "weight" | "maxconn" | "pool-max-conn"
                 | "pool-purge-delay" | "fastinter" | "downinter" | "port" | "addr" => {
