@@ -208,33 +208,8 @@ fn actions_answer_and_rewrite_as_haproxy() {
     // Each request's access line: the same backend/server, status and termination state.
     let gw_out =
         || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap_or_default();
-    let logged = |log: &str| -> Vec<Option<String>> {
-        REQUESTS
-            .iter()
-            .map(|(m, t)| {
-                let line = log
-                    .lines()
-                    .find(|l| l.contains(&format!("\"{m} {t} HTTP/1.1\"")))?;
-                let f: Vec<&str> = line.split_whitespace().collect();
-                Some(format!("{} {} {}", f.get(3)?, f.get(5)?, f.get(9)?))
-            })
-            .collect()
-    };
-    let complete = |log: &str| logged(log).iter().all(Option::is_some);
-    assert!(
-        gateway_support::wait_until(Duration::from_secs(10), || complete(&haproxy.log())
-            && complete(&gw_out())),
-        "--- haproxy:\n{}\n--- gateway:\n{}",
-        haproxy.log(),
-        gw_out()
-    );
-    let (hap_lines, gw_lines) = (logged(&haproxy.log()), logged(&gw_out()));
-    for (((m, t), h), g) in REQUESTS.iter().zip(&hap_lines).zip(&gw_lines) {
-        assert_eq!(
-            g, h,
-            "{m} {t}: access line (backend/server status termination)"
-        );
-    }
+    let requests: Vec<String> = REQUESTS.iter().map(|(m, t)| format!("{m} {t}")).collect();
+    gateway_support::access::assert_same_fields(|| haproxy.log(), gw_out, &requests, &[3, 5, 9]);
     // Not vacuous: what HAProxy did is what each rule says.
     let by = |t: &str| {
         let i = REQUESTS.iter().position(|(_, x)| *x == t).unwrap();

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub(crate) mod access;
 pub(crate) mod drained;
 
 #[allow(unused_imports, reason = "each test file uses a different part")]
