@@ -56,8 +56,14 @@ fn a_client_offering_one_suite_gets_the_same_verdict_as_from_haproxy() {
             &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"],
             "ECDHE-ECDSA-AES128-GCM-SHA256",
         ),
-        (&["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"], "(NONE)"),
-        (&["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"], "(NONE)"),
+        (
+            &["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"],
+            "(NONE)",
+        ),
+        (
+            &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"],
+            "(NONE)",
+        ),
         // The server's order (OpenSSL's for the string: 256-bit first) wins.
         (
             &[
@@ -67,7 +73,10 @@ fn a_client_offering_one_suite_gets_the_same_verdict_as_from_haproxy() {
             ],
             "ECDHE-ECDSA-AES256-GCM-SHA384",
         ),
-        (&["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"], "(NONE)"),
+        (
+            &["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"],
+            "(NONE)",
+        ),
         (
             &["-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"],
             "TLS_CHACHA20_POLY1305_SHA256",
