@@ -89,6 +89,23 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     (
         "global",
+        "ssl-dh-param-file",
+        "the file is read and checked as HAProxy (PEM DH parameters), with nothing to apply \
+         to: the gateway's TLS (rustls) has no finite-field DHE suite (a cipher string's DHE \
+         suites are left out with a warning)",
+    ),
+    (
+        "global",
+        "ssl-default-bind-ciphers",
+        "as `bind ... ciphers`; checked where a TLS `bind` uses it, as HAProxy",
+    ),
+    (
+        "global",
+        "ssl-default-server-ciphers",
+        "as `server ... ciphers`; checked where a TLS `server` uses it, as HAProxy",
+    ),
+    (
+        "global",
         "localpeer",
         "names this process in `peers` sections, which the gateway refuses (stick tables are \
          not supported); alone it changes nothing, as in HAProxy",
@@ -193,8 +210,12 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "bind",
         "ciphers",
-        "the suites rustls implements (ECDHE with AES-GCM or ChaCha20-Poly1305); others warn",
+        "OpenSSL's cipher-string language (`ECDH+AESGCM:!aNULL`, `HIGH`, `@STRENGTH`...) as \
+         OpenSSL 3 evaluates it, then the suites rustls implements (ECDHE with AES-GCM or \
+         ChaCha20-Poly1305) in OpenSSL's order; the others it selects (DHE, CBC, CCM...) warn, \
+         a string selecting only those is an error; `@SECLEVEL` above 2 and `SUITEB*` are errors",
     ),
+    ("server", "ciphers", "as `bind ... ciphers`"),
     (
         "proxy",
         "timeout",
