@@ -58,6 +58,7 @@ mod sockopt;
 pub mod stats;
 mod stats_page;
 mod sticktable;
+mod stream_addr;
 mod tcp;
 pub mod tls;
 mod tunnel;

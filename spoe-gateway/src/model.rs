@@ -645,6 +645,14 @@ pub(crate) enum HttpAction {
         name: String,
     },
     /// `set-var(NAME) EXPR`.
+    /// `set-src|set-src-port|set-dst|set-dst-port EXPR`: the request's client or
+    /// destination address or port becomes the expression's value (`crate::stream_addr`).
+    SetAddr {
+        /// Which address or port.
+        part: AddrPart,
+        /// The new value (an address, or a port).
+        expr: SampleExpr,
+    },
     SetVar {
         /// The variable.
         var: VarRef,
@@ -769,6 +777,19 @@ pub(crate) enum TcpAction {
     /// `expect-proxy layer4` (`tcp-request connection` only): a PROXY header comes first, as
     /// on a `bind ... accept-proxy`; the next rules run.
     ExpectProxy,
+}
+
+/// What `set-src`, `set-src-port`, `set-dst` or `set-dst-port` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddrPart {
+    /// `set-src`: the client's address (its port kept).
+    Src,
+    /// `set-src-port`.
+    SrcPort,
+    /// `set-dst`: the address the client connected to (its port kept).
+    Dst,
+    /// `set-dst-port`.
+    DstPort,
 }
 
 /// A `tcp-request connection|content ACTION [if|unless COND]` line.

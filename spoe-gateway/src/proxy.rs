@@ -25,7 +25,7 @@ use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::logline::LineFormat;
 use crate::metrics::GatewayMetrics;
-use crate::model::{GptValue, HttpAction, LogOptions, ReturnBody, Rule};
+use crate::model::{AddrPart, GptValue, HttpAction, LogOptions, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
 use crate::sticktable::track::StreamCounters;
 use crate::tls::EvaluatedSni;
@@ -580,6 +580,7 @@ impl Ctx<'_> {
                 | HttpAction::ReplaceLine { .. }
                 | HttpAction::SetStatus { .. }
                 | HttpAction::SetVar { .. }
+                | HttpAction::SetAddr { .. }
                 | HttpAction::SetLogLevel { .. }
                 | HttpAction::TrackSc { .. }
                 | HttpAction::ScIncGpc { .. }
@@ -791,6 +792,15 @@ impl Ctx<'_> {
             HttpAction::SetVar { var, expr } => {
                 let v = expr.eval(&*txn);
                 txn.vars.set_ref(var, v);
+            }
+            HttpAction::SetAddr { part, expr } => {
+                let v = expr.eval(&*txn);
+                let conn = &mut txn.conn;
+                let at = match part {
+                    AddrPart::Src | AddrPart::SrcPort => &mut conn.client,
+                    AddrPart::Dst | AddrPart::DstPort => &mut conn.local,
+                };
+                *at = crate::stream_addr::apply(*part, v, *at);
             }
             HttpAction::TrackSc { slot, key, table } => {
                 let key = key.eval(&*txn);
@@ -1178,6 +1188,7 @@ async fn handle_txn(
     let mut flow = ctx
         .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut *txn)
         .await;
+    stream_addresses(pending.get(), &txn.conn);
     // `redirect` lines, after the rules (even after an `allow`), as HAProxy runs them.
     if matches!(flow, Flow::Continue) {
         flow = ctx
@@ -1267,6 +1278,7 @@ async fn handle_txn(
             &mut *txn,
         )
         .await;
+    stream_addresses(pending.get(), &txn.conn);
     if matches!(flow, Flow::Continue) {
         flow = ctx
             .request_rules(&be.model.redirects, &be.model.acls, &be.filters, &mut *txn)
@@ -1325,10 +1337,10 @@ async fn handle_txn(
         &mut txn.request.headers,
         &fe.model,
         &be.model,
-        session.client().ip(),
+        txn.conn.client.unwrap_or(UNKNOWN_ADDR).ip(),
     );
     // None on a Unix socket, where HAProxy adds no header either.
-    if let Some(dst) = session.conn.local {
+    if let Some(dst) = txn.conn.local {
         hop::add_original_to(&mut txn.request.headers, &fe.model, &be.model, dst.ip());
     }
     // `force-persist` / `ignore-persist`, then `use-server`, a persistence cookie and `stick
@@ -1837,6 +1849,13 @@ fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
     };
     access.termination = termination;
     finish(r, access)
+}
+
+/// The access line names the addresses the request rules left (`set-src`, `set-dst`...),
+/// as HAProxy's names the stream's.
+fn stream_addresses(access: &mut Access, conn: &spoe_http::ConnectionFacts) {
+    access.client = conn.client.unwrap_or(UNKNOWN_ADDR);
+    access.local = conn.local.unwrap_or(UNKNOWN_ADDR);
 }
 
 /// `tcp-request content reject` on a request of a `mode http` frontend: the connection

@@ -223,6 +223,7 @@
 
 mod actions;
 mod addr;
+mod addr_actions;
 mod check_rules;
 mod cpu_map;
 mod diag;
