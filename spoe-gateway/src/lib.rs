@@ -48,6 +48,7 @@ pub mod process;
 mod proto_check;
 mod proxy;
 mod proxy_proto;
+mod queue;
 mod rate;
 mod resolve;
 mod rewrite;

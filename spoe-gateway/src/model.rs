@@ -1022,8 +1022,12 @@ pub(crate) struct Server {
     pub(crate) fall: u32,
     /// `weight` (1 by default).
     pub(crate) weight: u32,
-    /// `maxconn`.
+    /// `maxconn` (with `minconn` alone or above it: `minconn`, as HAProxy).
     pub(crate) maxconn: Option<usize>,
+    /// `minconn` below `maxconn`: the dynamic limit's floor (`crate::queue`).
+    pub(crate) minconn: Option<usize>,
+    /// `maxqueue` (0: the server's line is unbounded).
+    pub(crate) maxqueue: usize,
     /// `pool-max-conn`: idle connections to this server kept for reuse
     /// (`None`: `-1`, unlimited; `Some(0)`: none). The gateway's default is
     /// [`DEFAULT_POOL_MAX_CONN`], not HAProxy's unlimited.
@@ -1208,6 +1212,8 @@ pub(crate) struct Backend {
     pub(crate) all_backups: bool,
     /// `retries`, `option redispatch`.
     pub(crate) retry: Retry,
+    /// `fullconn` (`None`: 10% of the `maxconn` of the frontends that reach it, as HAProxy).
+    pub(crate) fullconn: Option<usize>,
     /// `acl` lines.
     pub(crate) acls: AclSet,
     /// `http-request` rules.

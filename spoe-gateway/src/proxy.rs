@@ -1388,51 +1388,69 @@ async fn handle_txn(
         direct = chosen;
         sticks = Some(pending);
     }
-    let Some(mut si) = direct
-        .or_else(|| crate::persist::prefer_last(be, &session.last_server))
-        .or_else(|| crate::balance::pick_server(be, txn))
-    else {
-        let mut access = pending.take();
-        access.termination = "SC";
-        if let Some(t) = &access.tally {
-            t.connection_failed();
-        }
-        return finish(ctx.answer(error_page(503), &mut *txn).await, access);
+    let target = match direct.or_else(|| crate::persist::prefer_last(be, &session.last_server)) {
+        Some(si) => Some(crate::balance::Target::Server(si)),
+        None => crate::balance::target_for(be, txn),
     };
-    let first = &be.servers[si];
-    pending.get().server.clone_from(&first.name);
-    pending.tally().server(first.counters.clone());
-    ctx.counters.push(first.counters.clone());
+    let Some(target) = target else {
+        return finish(
+            ctx.answer(error_page(503), &mut *txn).await,
+            no_server(pending.take()),
+        );
+    };
+    let mut want = match target {
+        crate::balance::Target::Server(si) => Some(si),
+        crate::balance::Target::Queue => None,
+    };
+    let mut first = true;
     let mut request_body = body.into_body(timeouts.client, progress.clone());
     let server_conn = hop::ServerConnection::of(&txn.request.headers, &fe.model, &be.model);
     let mut conn_retries = 0u32;
     // A connect that fails is retried (`retries`), on the same server or on another one
     // (`option redispatch`), as HAProxy's `back_handle_st_cer()` does; the body, unread by
     // then, goes again.
-    let (upstream, queue_time, sent_at, _slot) = loop {
+    let (upstream, queue_time, sent_at, si, _slot) = loop {
+        // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
+        // (HAProxy's default for it is `timeout connect`), then get a 503.
+        let queued_at = Instant::now();
+        let slot = crate::attempt::server_slot(be, want, || pending.phase = "CQ").await;
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err(refused) => {
+                let mut access = pending.take();
+                let (termination, at) = crate::attempt::refusal(&refused);
+                access.t_queue = Timer::ms(queued_at.elapsed());
+                access.termination = termination;
+                access.server_queue += at.server;
+                access.backend_queue += at.backend;
+                if let Some(t) = &access.tally {
+                    t.connection_failed();
+                }
+                return finish(ctx.answer(error_page(503), &mut *txn).await, access);
+            }
+        };
+        // The backend's line hands the slot of whichever server frees first.
+        let Some(si) = slot.as_ref().map(|s| s.server).or(want) else {
+            return finish(
+                ctx.answer(error_page(503), &mut *txn).await,
+                no_server(pending.take()),
+            );
+        };
+        if first {
+            first = false;
+            let s = &be.servers[si];
+            pending.get().server.clone_from(&s.name);
+            pending.tally().server(s.counters.clone());
+            ctx.counters.push(s.counters.clone());
+        }
+        let at = crate::attempt::Positions::of(slot.as_ref().and_then(|s| s.waited));
+        pending.get().server_queue += at.server;
+        pending.get().backend_queue += at.backend;
         let server = &be.servers[si];
         pending.get().server_addr = Some(server.addr_now());
         if let Some(name) = &rules.send_name_header {
             crate::persist::send_name(&mut txn.request.headers, name, &server.name);
         }
-        // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
-        // (HAProxy's default for it is `timeout connect`), then get a 503.
-        let queued_at = Instant::now();
-        let slot = crate::attempt::server_slot(be, server, |ahead| {
-            pending.phase = "CQ";
-            // `%sq`: requests ahead of this one in the server's queue.
-            pending.get().server_queue = ahead;
-        })
-        .await;
-        let Ok(slot) = slot else {
-            let mut access = pending.take();
-            access.t_queue = Timer::ms(queued_at.elapsed());
-            access.termination = "sQ";
-            if let Some(t) = &access.tally {
-                t.connection_failed();
-            }
-            return finish(ctx.answer(error_page(503), &mut *txn).await, access);
-        };
         let queue_time = queued_at.elapsed();
         pending.get().t_queue = Timer::ms(queue_time);
         pending.phase = "CH";
@@ -1483,9 +1501,9 @@ async fn handle_txn(
                     ctx.counters.push(new.counters.clone());
                 }
                 crate::attempt::before_retry(be, si, next, refused).await;
-                si = next;
+                want = Some(next);
             }
-            _ => break (upstream, queue_time, sent_at, slot),
+            _ => break (upstream, queue_time, sent_at, si, slot),
         }
     };
     let server = &be.servers[si];
@@ -1913,6 +1931,15 @@ fn finish(r: Response<Body>, mut access: Access) -> Response<Logged<Body>> {
         access.head_bytes += 18 + n.to_string().len() as u64;
     }
     Response::from_parts(parts, Logged::new(body, access))
+}
+
+/// A request no server takes (none up, or none weighted): logged `SC`, a failed connection.
+fn no_server(mut access: Access) -> Access {
+    access.termination = "SC";
+    if let Some(t) = &access.tally {
+        t.connection_failed();
+    }
+    access
 }
 
 #[cfg(test)]

@@ -374,7 +374,7 @@ backend app
     mode http
     server s1 127.0.0.1:80 weight 300
     server s2 127.0.0.1:81 rise 0
-    server s3 127.0.0.1:82 backup minconn 2
+    server s3 127.0.0.1:82 backup slowstart 2s
     server s4 127.0.0.1:83 frob
     server s5 127.0.0.1:84 inter
     server s6 127.0.0.1 check
@@ -385,7 +385,7 @@ backend app
             "parsing [haproxy.cfg:4:5] : 'server' not allowed because frontend 'web' has no backend capability",
             "parsing [haproxy.cfg:7:35] : 'weight' expects a positive integer argument in the range [0, 256], got '300'",
             "parsing [haproxy.cfg:8:33] : 'rise' expects a positive integer argument in the range [1, 2147483647], got '0'",
-            "parsing [haproxy.cfg:9:35] : 'server s3' : 'minconn' is not supported by the gateway",
+            "parsing [haproxy.cfg:9:35] : 'server s3' : 'slowstart' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
             "parsing [haproxy.cfg:12:12] : backend 'app': server 's6' has neither service port nor check port",

@@ -136,6 +136,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 checks: p.checks.build(),
                 all_backups: p.all_backups,
                 retry: p.retry,
+                fullconn: p.fullconn,
                 http_buffer_request: p.http_buffer_request,
                 forwardfor: p.forwardfor.clone(),
                 originalto: p.originalto.clone(),
