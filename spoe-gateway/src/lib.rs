@@ -29,6 +29,7 @@ mod capture;
 mod compress;
 pub mod config;
 mod cookie;
+mod cut;
 mod errorfile;
 pub mod generation;
 mod head_room;

@@ -1406,6 +1406,8 @@ async fn handle_txn(
     let mut request_body = body.into_body(timeouts.client, progress.clone());
     let server_conn = hop::ServerConnection::of(&txn.request.headers, &fe.model, &be.model);
     let mut conn_retries = 0u32;
+    // Cuts the exchange with the server it went to (`on-marked-down shutdown-sessions`...).
+    let mut cut;
     // A connect that fails is retried (`retries`), on the same server or on another one
     // (`option redispatch`), as HAProxy's `back_handle_st_cer()` does; the body, unread by
     // then, goes again.
@@ -1457,6 +1459,7 @@ async fn handle_txn(
         server.active.fetch_add(1, Ordering::Relaxed);
         let sent_at = Instant::now();
         let (attempt, reclaim) = request_body.reclaimable();
+        cut = server.cut_watch();
         let upstream = forward(
             txn,
             attempt,
@@ -1464,6 +1467,7 @@ async fn handle_txn(
             server,
             be.model.timeouts.server,
             &server_conn,
+            cut.clone(),
         )
         .await;
         server.active.fetch_sub(1, Ordering::Relaxed);
@@ -1533,7 +1537,7 @@ async fn handle_txn(
             if let Some(t) = &access.tally {
                 match termination {
                     "SC" | "sC" => t.connection_failed(),
-                    "PH" | "SH" | "sH" => t.response_failed(),
+                    "PH" | "SH" | "sH" | "DH" | "UH" => t.response_failed(),
                     _ => {}
                 }
             }
@@ -1565,6 +1569,7 @@ async fn handle_txn(
                 be.model.timeouts.tunnel,
                 timeouts.client,
                 be.model.timeouts.server,
+                cut,
             )
         });
     let (rparts, rbody) = resp.into_parts();
@@ -1646,13 +1651,11 @@ async fn handle_txn(
     }
     let switching = hop::upgrade(&rparts.headers);
     hop::strip_hop_by_hop(&mut rparts.headers);
+    let mut agreed = None;
     match (tunnel, switching) {
         (Some(tunnel), Some(protocol)) => {
             hop::mark_upgrade(&mut rparts.headers, protocol);
-            *session
-                .tunnel
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
+            agreed = Some(tunnel);
         }
         // HTTP/2 has no connection header: its streams end, not its connection.
         _ if txn.request.version < hyper::Version::HTTP_2 => {
@@ -1664,7 +1667,19 @@ async fn handle_txn(
     if let Some(algo) = comp {
         body = crate::compress::Compressed::new(body, algo).boxed();
     }
-    finish(Response::from_parts(rparts, body), access)
+    let mut r = finish(Response::from_parts(rparts, body), access);
+    if let Some(mut tunnel) = agreed {
+        // The line is written when the tunnel ends, as HAProxy's.
+        tunnel.line = r
+            .body_mut()
+            .take_access()
+            .map(|access| crate::tunnel::Line::new(access, server.clone()));
+        *session
+            .tunnel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
+    }
+    r
 }
 
 /// Sends the request to `addr` and waits for the response head. The body
@@ -1678,6 +1693,7 @@ async fn forward(
     server: &ServerRt,
     server_timeout: Option<Duration>,
     server_conn: &hop::ServerConnection,
+    cut: Option<tokio_util::sync::CancellationToken>,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
     let addr = server.target(txn.conn.local);
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
@@ -1726,16 +1742,22 @@ async fn forward(
     server_conn.apply(&mut headers);
     *req.headers_mut() = headers;
     let call = server.client().request(req);
-    let result = match server_timeout {
-        Some(d) => {
+    let result = match (server_timeout, cut) {
+        (None, None) => call.await,
+        (d, cut) => {
             tokio::pin!(call);
-            let mut deadline = Instant::now() + d;
+            let mut deadline = d.map(|d| Instant::now() + d);
             loop {
                 tokio::select! {
                     r = &mut call => break r,
-                    () = tokio::time::sleep_until(deadline) => {
-                        let moved = progress.last() + d;
-                        if moved <= Instant::now() {
+                    // `on-marked-down shutdown-sessions`...: HAProxy answers a 502 (`DH`);
+                    // the server's connection is dropped with the call.
+                    () = crate::cut::cancelled(cut.as_ref()) => {
+                        return Err((502, crate::cut::termination(server, true)));
+                    }
+                    () = crate::cut::sleep_until(deadline) => {
+                        let moved = d.map(|d| progress.last() + d);
+                        if moved.is_some_and(|m| m <= Instant::now()) {
                             return Err((504, "sH"));
                         }
                         deadline = moved;
@@ -1743,7 +1765,6 @@ async fn forward(
                 }
             }
         }
-        None => call.await,
     };
     result.map_err(|e| {
         tracing::debug!(server = %addr, error = %e, "backend request failed");
@@ -1924,7 +1945,9 @@ fn finish(r: Response<Body>, mut access: Access) -> Response<Logged<Body>> {
     access.bodiless |= matches!(r.status().as_u16(), 100..=199 | 204 | 304);
     let (parts, body) = r.into_parts();
     access.head_bytes = head_size(parts.status, &parts.headers);
+    // hyper writes no length for an informational or `204` answer.
     if !parts.headers.contains_key(hyper::header::CONTENT_LENGTH)
+        && !matches!(parts.status.as_u16(), 100..=199 | 204)
         && let Some(n) = hyper::body::Body::size_hint(&body).exact()
     {
         // hyper adds "content-length: N\r\n".

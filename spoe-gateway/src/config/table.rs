@@ -192,8 +192,10 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "server",
         "on-marked-down",
-        "`shutdown-sessions` cuts the sessions of `mode tcp` backends; an HTTP backend refuses it \
-         (HTTP exchanges in flight are not cut)",
+        "`shutdown-sessions` cuts the server's sessions: a `mode tcp` connection, an HTTP request \
+         waiting for its response (502, `DH`), a WebSocket or other tunnel (closed, `D-`); a \
+         response whose body is already flowing, and a request waiting in the server's queue, \
+         are not cut (HAProxy cuts the one, redispatches the other)",
     ),
     ("server", "on-marked-up", "as `on-marked-down`"),
     (

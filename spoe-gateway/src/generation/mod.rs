@@ -88,6 +88,10 @@ pub(crate) struct ServerRt {
     /// Cancelled to cut the sessions open on it (`on-marked-down shutdown-sessions`,
     /// `on-marked-up shutdown-backup-sessions`), then replaced for the next ones.
     sessions: std::sync::Mutex<tokio_util::sync::CancellationToken>,
+    /// Whether a state change may cut its sessions: its own `on-marked-down
+    /// shutdown-sessions`, or a backup server of a backend with `on-marked-up
+    /// shutdown-backup-sessions` (the requests of the others skip the watch).
+    cuttable: bool,
 }
 
 /// An HTTP backend at run time.
@@ -156,6 +160,11 @@ impl ServerRt {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// What cuts a session opened on the server now, when a state change may cut them.
+    pub(crate) fn cut_watch(&self) -> Option<tokio_util::sync::CancellationToken> {
+        self.cuttable.then(|| self.sessions_cut())
     }
 
     /// Cuts the sessions open on the server (HAProxy's `srv_shutdown_streams()`).
@@ -524,6 +533,9 @@ impl Generation {
                             resolved,
                             outgoing,
                             sessions: std::sync::Mutex::default(),
+                            cuttable: s.probe.down_cuts_sessions
+                                || (s.probe.backup
+                                    && b.servers.iter().any(|o| o.probe.up_cuts_backup_sessions)),
                             model: s.clone(),
                         })
                     })
