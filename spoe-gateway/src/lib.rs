@@ -25,6 +25,7 @@ mod attempt;
 mod auth;
 mod balance;
 mod body;
+mod cache;
 mod capture;
 mod compress;
 pub mod config;

@@ -35,6 +35,8 @@ pub struct GatewayConfig {
     /// The `userlist` sections, with the verified credentials of this configuration's
     /// generation (`crate::auth`).
     pub(crate) userlists: Arc<crate::auth::Userlists>,
+    /// The `cache` sections.
+    pub(crate) caches: Vec<crate::cache::decl::CacheDecl>,
 }
 
 impl GatewayConfig {
@@ -550,6 +552,11 @@ pub(crate) enum GptValue {
 /// What an `http-request` / `http-response` rule does.
 #[derive(Debug, Clone)]
 pub(crate) enum HttpAction {
+    /// `http-request cache-use NAME`: a fresh object of the cache answers
+    /// (`crate::cache`).
+    CacheUse { cache: String },
+    /// `http-response cache-store NAME`: the response is stored in the cache.
+    CacheStore { cache: String },
     /// `deny [deny_status N]` (403 by default on a request, 502 on a response), with HAProxy's
     /// error page for the status, or a custom reply (`hdr`, `content-type`, `string`...).
     Deny {

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
-use crate::generation::{FilterRt, Generation, ServerRt};
+use crate::generation::{FilterRt, FrontendRt, Generation, ServerRt};
 use crate::hop;
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
@@ -590,6 +590,14 @@ impl Ctx<'_> {
                     self.common_action(&rule.action, filters, txn, Side::Request)
                         .await;
                 }
+                HttpAction::CacheUse { cache } => {
+                    if let Some(store) = self.generation.caches.get(cache) {
+                        let now = crate::cache::serve::now();
+                        crate::cache::serve::cache_use(&mut txn.cache, store, &txn.request, now);
+                    }
+                }
+                // Parsed as a response rule only.
+                HttpAction::CacheStore { .. } => {}
 
                 HttpAction::Lua { name, args } => {
                     let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
@@ -657,6 +665,23 @@ impl Ctx<'_> {
                     return Flow::Drop("PR", status);
                 }
                 HttpAction::Allow => return Flow::Continue,
+                HttpAction::CacheStore { cache } => {
+                    if let (Some(store), Some(head)) =
+                        (self.generation.caches.get(cache), txn.response.as_mut())
+                    {
+                        let now = crate::cache::serve::now();
+                        let storing = crate::cache::serve::cache_store(
+                            &txn.cache,
+                            store,
+                            &txn.request,
+                            head,
+                            now,
+                        );
+                        if storing.is_some() {
+                            txn.cache.storing = storing;
+                        }
+                    }
+                }
                 _ => {
                     self.common_action(&rule.action, filters, txn, Side::Response)
                         .await;
@@ -664,6 +689,51 @@ impl Ctx<'_> {
             }
         }
         Flow::Continue
+    }
+
+    /// A `cache-use` hit answers instead of a server: HAProxy's cache applet, which takes the
+    /// stream where the rule ran (the frontend's hit never reaches a backend) and is logged as
+    /// the server `<CACHE>`, `LR`. The stored response goes through the response events and
+    /// `rules` (each a rule list with its ACLs and filters, in order), as HAProxy passes an
+    /// applet's response through them.
+    async fn cache_hit(
+        &mut self,
+        hit: crate::cache::serve::Hit,
+        fe: &FrontendRt,
+        rules: &[(&Vec<Rule>, &AclSet, &[FilterRt])],
+        txn: &mut Txn,
+        access: Access,
+    ) -> Response<Logged<Body>> {
+        let now = crate::cache::serve::now();
+        let (head, body) =
+            crate::cache::serve::hit_response(&hit, &txn.request.method, now).into_parts();
+        txn.cache.served_by = Some(hit.cache);
+        txn.counters.response(head.status.as_u16());
+        txn.response = Some(head);
+        for event in [Event::OnTcpResponse, Event::OnHttpResponse] {
+            for (_, _, filters) in rules {
+                self.run_event(filters, event, &mut *txn).await;
+            }
+        }
+        for (rules, acls, filters) in rules {
+            let flow = self.response_rules(rules, acls, filters, txn).await;
+            if !matches!(flow, Flow::Continue) {
+                let flow = self.answer_flow(flow, &mut *txn).await;
+                return finish_rule(flow, access);
+            }
+        }
+        self.after_response(&mut *txn).await;
+        let Some(mut head) = txn.response.take() else {
+            return finish(error_page(502), access);
+        };
+        hop::strip_hop_by_hop(&mut head.headers);
+        if txn.request.version < hyper::Version::HTTP_2 {
+            hop::close_client_side(&mut head.headers, &fe.model);
+        }
+        finish_rule(
+            Flow::Service(Response::from_parts(head, body), "<CACHE>"),
+            access,
+        )
     }
 
     /// `use-service lua.NAME`: the service answers (HAProxy logs it as the server
@@ -1130,6 +1200,7 @@ async fn handle_txn(
         capture_slots,
         userlists: generation.config.userlists.clone(),
         auth_verdicts: None,
+        cache: crate::cache::serve::CacheTxn::default(),
     });
     // crypt(3) of the credentials, off this thread, before any rule reads them.
     if !txn.userlists.lists.is_empty() {
@@ -1206,6 +1277,12 @@ async fn handle_txn(
     if !matches!(flow, Flow::Continue) {
         let flow = ctx.answer_flow(flow, &mut *txn).await;
         return finish_rule(flow, pending.take());
+    }
+    // The frontend's `cache-use` found the object: no backend (HAProxy's applet target).
+    if let Some(hit) = txn.cache.hit.take() {
+        fe.counters.intercepted.inc();
+        let rules = [(&fe.model.http_response, fe_acls, &fe.filters[..])];
+        return ctx.cache_hit(hit, fe, &rules, txn, pending.take()).await;
     }
     if let Some(page) = &fe.model.stats
         && crate::stats_page::matches(page, &txn.request.method, &txn.request.uri)
@@ -1308,6 +1385,13 @@ async fn handle_txn(
             .stats_page(page, &be.model.name, admin, txn, request_body, bufsize)
             .await;
         return finish_rule(r, pending.take());
+    }
+    if let Some(hit) = txn.cache.hit.take() {
+        let rules = [
+            (&be.model.http_response, &be.model.acls, &be.filters[..]),
+            (&fe.model.http_response, fe_acls, &fe.filters[..]),
+        ];
+        return ctx.cache_hit(hit, fe, &rules, txn, pending.take()).await;
     }
     // The unique ID is built now if nothing read it yet, and sent to the server when a header
     // is named (HAProxy's `http_process_request()`, after every request rule).
@@ -1664,6 +1748,10 @@ async fn handle_txn(
         _ => {}
     }
     let mut body = rbody.map_err(BoxError::from).boxed();
+    // `cache-store` accepted the response: its body is copied as it goes, before compression.
+    if let Some(storing) = txn.cache.storing.take() {
+        body = crate::cache::serve::StoringBody::new(body, storing).boxed();
+    }
     if let Some(algo) = comp {
         body = crate::compress::Compressed::new(body, algo).boxed();
     }

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use super::actions::{
     AFTER_ACTIONS, AFTER_OTHER_ACTIONS, OTHER_ACTIONS, REQUEST_ACTIONS, RESPONSE_ACTIONS,
 };
+use super::cache::CACHE_KEYWORDS;
 use super::keywords::{
     HAPROXY_BIND_KEYWORDS, HAPROXY_GLOBAL, HAPROXY_OPTIONS, HAPROXY_PROXY, HAPROXY_SERVER_KEYWORDS,
     IGNORED_GLOBAL, IGNORED_OPTIONS, IGNORED_PROXY, Use,
@@ -21,6 +22,18 @@ use super::{global, lua, proxy, tunes};
 /// How the gateway runs a keyword HAProxy 2.6 runs differently: `(where, keyword, what
 /// differs)`, `where` as in the table's first column.
 pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
+    (
+        "http-request",
+        "cache-use",
+        "a hit is not compressed by `compression`; a `304` to an HTTP/1 client has no \
+         `Content-Length`; a reload starts the caches empty, as HAProxy's new process",
+    ),
+    (
+        "cache",
+        "total-max-size",
+        "the objects in HAProxy's 1 kB blocks, their size within a few bytes of HAProxy's; an \
+         object being served stays in memory until served even once evicted",
+    ),
     (
         "global",
         "log",
@@ -223,7 +236,7 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
         "timeout",
         "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue`, `check` run; the others warn",
     ),
-    ("proxy", "filter", "`spoe` only"),
+    ("proxy", "filter", "`spoe` and `cache` only"),
     (
         "proxy",
         "stick",
@@ -715,6 +728,9 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     for k in RESOLVERS_KEYWORDS {
         add("resolvers", k, runs("resolvers", k));
     }
+    for k in CACHE_KEYWORDS {
+        add("cache", k, runs("cache", k));
+    }
     // The TLS settings need certificate files: config/tests/tls.rs reads each of them.
     for k in SERVER_TLS_SETTINGS {
         add("server", k, runs("server", k));
@@ -754,6 +770,7 @@ fn place_label(place: &str) -> &'static str {
         "bind" => "`bind ADDR ...` option",
         "server" => "`server NAME ADDR ...` setting",
         "resolvers" => "`resolvers` section",
+        "cache" => "`cache` section",
         "http-request" => "`http-request` action",
         "http-response" => "`http-response` action",
         _ => "`http-after-response` action",
@@ -776,6 +793,7 @@ pub fn keyword_table() -> String {
         "bind",
         "server",
         "resolvers",
+        "cache",
         "http-request",
         "http-response",
         "http-after-response",

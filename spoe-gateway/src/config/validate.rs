@@ -43,8 +43,10 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         misplaced,
         lua,
         userlists,
+        caches,
     } = lowered;
     let userlists = super::userlist::resolve(userlists, diag);
+    let caches = super::cache::resolve(caches, &proxies, diag);
     let mut proxies = proxies;
     super::proxy::persist::resolve(&mut proxies, diag);
     let tables = super::track::resolve_tables(&mut proxies, diag);
@@ -222,6 +224,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         lua,
         tables,
         userlists: Arc::new(crate::auth::Userlists::new(userlists)),
+        caches,
     }
 }
 

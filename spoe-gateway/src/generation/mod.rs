@@ -270,6 +270,9 @@ pub struct Generation {
     _checks: tokio::task::JoinSet<()>,
     /// The stick tables (shared by every worker).
     pub(crate) tables: Arc<crate::sticktable::tables::Tables>,
+    /// The `cache` sections' objects, by name (a reload starts them empty, as HAProxy's new
+    /// process does).
+    pub(crate) caches: HashMap<String, Arc<crate::cache::store::Store>>,
     /// Cancelled when the generation's `hard-stop-after` runs out after a reload: its `mode
     /// tcp` connections still open are cut then.
     pub(crate) cut: tokio_util::sync::CancellationToken,
@@ -580,6 +583,14 @@ impl Generation {
         resolution::start(&config, &backends, &mut checks);
         let declared_proc_vars = Arc::new(config.declared_proc_vars());
         let sets_log_level = config.lua.is_some() || config.sets_log_level();
+        let caches = config
+            .caches
+            .iter()
+            .map(|c| {
+                let store = crate::cache::store::Store::new(c.clone());
+                (c.name.clone(), Arc::new(store))
+            })
+            .collect();
         let generation = Self {
             id,
             config,
@@ -594,6 +605,7 @@ impl Generation {
             idle: Notify::new(),
             _checks: checks,
             tables,
+            caches,
             cut: tokio_util::sync::CancellationToken::new(),
         };
         generation.forget_other_stats(stats);
