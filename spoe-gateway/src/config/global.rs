@@ -134,6 +134,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Read,
     },
     Keyword {
+        name: "server-state-file",
+        handler: super::server_state::global_path,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "server-state-base",
+        handler: super::server_state::global_path,
+        uses: Use::Read,
+    },
+    Keyword {
         name: "pidfile",
         handler: pidfile,
         uses: Use::Runs(&[("Global.pidfile", "server/mod.rs")]),

@@ -244,6 +244,7 @@ mod reach;
 mod replies;
 mod resolvers;
 mod rewrites;
+mod server_state;
 mod server_track;
 mod sock_settings;
 mod ssl;

@@ -239,6 +239,23 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     ("proxy", "filter", "`spoe` and `cache` only"),
     (
+        "global",
+        "server-state-file",
+        "names the file, as HAProxy reads nothing from it without `load-server-state-from-file`",
+    ),
+    ("global", "server-state-base", "as `server-state-file`"),
+    (
+        "proxy",
+        "load-server-state-from-file",
+        "`none` only: the gateway loads no server states at start-up (`global` and `local` are \
+         errors naming them)",
+    ),
+    (
+        "proxy",
+        "server-state-file-name",
+        "names the file `load-server-state-from-file local` would read (refused)",
+    ),
+    (
         "proxy",
         "stick",
         "`match`, `on`, `store-request`, `store-response` in `mode http` backends (a `mode tcp` one is an error naming it); the table keeps `server_id` (the server's `id`), not HAProxy's `server_key`, so `show table` lists no `server_key`",

@@ -200,6 +200,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Backend.hash_type", "balance.rs")]),
     },
     Keyword {
+        name: "load-server-state-from-file",
+        handler: super::server_state::load_from_file,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "server-state-file-name",
+        handler: super::server_state::file_name,
+        uses: Use::Read,
+    },
+    Keyword {
         name: "hash-balance-factor",
         handler: |lw, p, line| lw.hash_balance_factor(p, line),
         uses: Use::Read,
