@@ -25,6 +25,8 @@ pub(super) enum Kind {
     Resolvers,
     /// `userlist` (see `config::userlist`).
     Userlist,
+    /// `http-errors` (see `config::http_errors`).
+    HttpErrors,
     /// A section HAProxy has that the gateway does not run (`userlist`, `peers`...).
     Unsupported(&'static str),
 }
@@ -33,7 +35,6 @@ pub(super) enum Kind {
 const UNSUPPORTED_SECTIONS: &[&str] = &[
     "mailers",
     "program",
-    "http-errors",
     "ring",
     "log-forward",
     "cache",
@@ -70,6 +71,7 @@ impl Kind {
             Self::Peers => "peers",
             Self::Resolvers => "resolvers",
             Self::Userlist => "userlist",
+            Self::HttpErrors => "http-errors",
             Self::Unsupported(keyword) => keyword,
         }
     }
@@ -97,6 +99,7 @@ impl Grammar for HaproxyCfg<'_> {
             "peers" => Kind::Peers,
             "resolvers" => Kind::Resolvers,
             "userlist" => Kind::Userlist,
+            "http-errors" => Kind::HttpErrors,
             other => Kind::Unsupported(UNSUPPORTED_SECTIONS.iter().find(|s| **s == other)?),
         })
     }

@@ -164,8 +164,6 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "dispatch",
     "dynamic-cookie-key",
     "email-alert",
-    "errorfiles",
-    "http-error",
     "load-server-state-from-file",
     "max-keep-alive-queue",
     "max-session-srv-conns",
