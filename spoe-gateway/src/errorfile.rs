@@ -98,6 +98,38 @@ impl ErrorFile {
         })
     }
 
+    /// The page `http-error` builds from parts (`http_reply_to_htx()`): the status with its
+    /// usual reason, the `hdr` headers, `content-type` with a payload, the payload.
+    pub(crate) fn built(
+        status: u16,
+        content_type: Option<&str>,
+        headers: &[(String, String)],
+        body: Bytes,
+    ) -> Result<Self, String> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            if value.is_empty() {
+                continue;
+            }
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("invalid header name '{name}'"))?;
+            let v = HeaderValue::from_str(value)
+                .map_err(|_| format!("invalid value '{value}' of header '{name}'"))?;
+            map.append(n, v);
+        }
+        if let Some(ct) = content_type.filter(|_| !body.is_empty()) {
+            let v =
+                HeaderValue::from_str(ct).map_err(|_| format!("invalid content-type '{ct}'"))?;
+            map.insert(hyper::header::CONTENT_TYPE, v);
+        }
+        Ok(Self {
+            status,
+            reason: Bytes::new(),
+            headers: map,
+            body,
+        })
+    }
+
     /// Its status.
     pub(crate) fn status(&self) -> u16 {
         self.status

@@ -493,12 +493,12 @@ pub(crate) enum LogFormatPart {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LogFormat(pub(crate) Vec<LogFormatPart>);
 
-/// The body of `http-request return`.
+/// The payload of an http reply built from parts.
 #[derive(Debug, Clone)]
 pub(crate) enum ReturnBody {
-    /// `string TEXT`.
-    String(String),
-    /// `lf-string FMT`.
+    /// `string TEXT`, `file FILE`: sent as it is.
+    Raw(bytes::Bytes),
+    /// `lf-string FMT`, `lf-file FILE`: a log-format string, rendered per request.
     LogFormat(LogFormat),
 }
 
@@ -513,16 +513,27 @@ pub(crate) enum RedirectKind {
     Scheme,
 }
 
-/// A custom reply's parts (`http_parse_http_reply()`): `deny` with `hdr`, `content-type`,
-/// `string` or `lf-string` (`return` holds the same parts itself).
+/// An http reply (`http_parse_http_reply()` in HAProxy 2.6's `src/http_htx.c`): what `deny`,
+/// `tarpit` and `return` answer with; `http-error` builds its pages from the same arguments
+/// (`config::replies`).
 #[derive(Debug, Clone)]
-pub(crate) struct Reply {
-    /// `content-type`.
-    pub(crate) content_type: Option<String>,
-    /// `hdr NAME FMT`, in order.
-    pub(crate) headers: Vec<(String, LogFormat)>,
-    /// The body (none: an empty one).
-    pub(crate) body: Option<ReturnBody>,
+pub(crate) enum Reply {
+    /// The proxies' page for the status (`default-errorfiles`, `deny` without a reply):
+    /// the backend's `errorfile`/`http-error` page, else the frontend's, else HAProxy's.
+    ProxyPage,
+    /// A whole response read from a file: `errorfile FILE`, or the page of `errorfiles
+    /// NAME` for the status.
+    Message(Arc<crate::errorfile::ErrorFile>),
+    /// A response built from parts: the status, `content-type`, `hdr NAME FMT` lines, the
+    /// payload (none: an empty one), as `http_reply_to_htx()` builds it.
+    Built {
+        /// `content-type` (kept only with a payload).
+        content_type: Option<String>,
+        /// `hdr NAME FMT`, in order.
+        headers: Vec<(String, LogFormat)>,
+        /// The payload.
+        body: Option<ReturnBody>,
+    },
 }
 
 /// The part of the request line a `set-*` / `replace-*` action rewrites.
@@ -562,8 +573,8 @@ pub(crate) enum HttpAction {
     Deny {
         /// The status.
         status: u16,
-        /// The custom reply (none: HAProxy's error page).
-        reply: Option<Box<Reply>>,
+        /// What is sent ([`Reply::ProxyPage`] without a custom reply).
+        reply: Box<Reply>,
     },
     /// `silent-drop`: the connection is closed at once with no answer (a reset).
     SilentDrop,
@@ -579,8 +590,8 @@ pub(crate) enum HttpAction {
     Tarpit {
         /// The status.
         status: u16,
-        /// The custom reply (none: HAProxy's error page).
-        reply: Option<Box<Reply>>,
+        /// What is sent ([`Reply::ProxyPage`] without a custom reply).
+        reply: Box<Reply>,
     },
     /// `allow`: the rest of this rule list is skipped.
     Allow,
@@ -621,16 +632,13 @@ pub(crate) enum HttpAction {
         /// Its new value.
         replace: LogFormat,
     },
-    /// `return [status N] [content-type T] [hdr NAME FMT]... [string S | lf-string FMT]`.
+    /// `return [status N] [content-type T] [errorfile F | errorfiles N | default-errorfiles |
+    /// file F | lf-file F | string S | lf-string FMT] [hdr NAME FMT]...`.
     Return {
         /// The status (200 by default).
         status: u16,
-        /// `content-type`.
-        content_type: Option<String>,
-        /// `hdr NAME FMT`, in order.
-        headers: Vec<(String, LogFormat)>,
-        /// The body.
-        body: Option<ReturnBody>,
+        /// What is sent.
+        reply: Box<Reply>,
     },
     /// `set-header NAME FMT`.
     SetHeader {

@@ -25,7 +25,7 @@ use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::logline::LineFormat;
 use crate::metrics::GatewayMetrics;
-use crate::model::{AddrPart, GptValue, HttpAction, LogOptions, ReturnBody, Rule};
+use crate::model::{AddrPart, GptValue, HttpAction, LogOptions, Reply, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
 use crate::sticktable::track::StreamCounters;
 use crate::tls::EvaluatedSni;
@@ -171,13 +171,7 @@ fn text_response(status: u16, text: &str) -> Response<Body> {
 /// no page for gets one in the same layout.
 fn error_page(status: u16) -> Response<Body> {
     if let Some(file) = crate::errorfile::lookup(status) {
-        let mut r = errorfile_response(&file);
-        // HAProxy logs the status it answered for (`txn->status`), not the page's own
-        // (an `errorloc` page is a 302).
-        if r.status().as_u16() != status {
-            r.extensions_mut().insert(LoggedStatus(status));
-        }
-        return r;
+        return message_response(status, &file);
     }
     let canonical = StatusCode::from_u16(status)
         .ok()
@@ -190,6 +184,16 @@ fn error_page(status: u16) -> Response<Body> {
         && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes())
     {
         r.extensions_mut().insert(phrase);
+    }
+    r
+}
+
+/// The response of an `errorfile` sent for `status`: HAProxy logs the status it answered for
+/// (`txn->status`), not the page's own (an `errorloc` page is a 302).
+fn message_response(status: u16, file: &crate::errorfile::ErrorFile) -> Response<Body> {
+    let mut r = errorfile_response(file);
+    if r.status().as_u16() != status {
+        r.extensions_mut().insert(LoggedStatus(status));
     }
     r
 }
@@ -215,21 +219,35 @@ fn monitor_matches(monitor_uri: &str, target: &hyper::Uri) -> bool {
         || *target == *monitor_uri
 }
 
-/// An http reply (`return`, or `deny` with a custom reply): the status, `content-type`,
-/// the `hdr` lines (one whose value is empty is left out, as HAProxy does), the body.
-fn http_reply(
+/// An http reply (`deny`, `tarpit`, `return`) for `status`, as `http_reply_to_htx()` makes
+/// it: the proxies' page, a whole message from a file, or one built from parts.
+fn http_reply(status: u16, reply: &Reply, txn: &Txn) -> Response<Body> {
+    match reply {
+        Reply::ProxyPage => error_page(status),
+        Reply::Message(file) => message_response(status, file),
+        Reply::Built {
+            content_type,
+            headers,
+            body,
+        } => built_reply(status, content_type.as_deref(), headers, body, txn),
+    }
+}
+
+/// A reply built from parts: the status, `content-type`, the `hdr` lines (one whose value is
+/// empty is left out, as HAProxy does), the body.
+fn built_reply(
     status: u16,
     content_type: Option<&str>,
     headers: &[(String, crate::model::LogFormat)],
     body: &Option<ReturnBody>,
     txn: &Txn,
 ) -> Response<Body> {
-    let body_text = match body {
-        Some(ReturnBody::String(s)) => s.clone(),
-        Some(ReturnBody::LogFormat(f)) => render(f, txn),
-        None => String::new(),
+    let body = match body {
+        Some(ReturnBody::Raw(b)) => b.clone(),
+        Some(ReturnBody::LogFormat(f)) => Bytes::from(render(f, txn)),
+        None => Bytes::new(),
     };
-    let mut r = Response::new(full(body_text));
+    let mut r = Response::new(full(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(c).ok()) {
         r.headers_mut().insert("content-type", ct);
@@ -249,34 +267,25 @@ fn http_reply(
     r
 }
 
+/// The answer of a response rule that answers: HAProxy drops the server's response before it
+/// builds the reply (`http_reply_message()` truncates the channel), so the reply's log-format
+/// strings see no response (`%[status]`, `%[res.hdr(...)]` are empty).
+fn reply_without_response(action: &HttpAction, txn: &mut Txn) -> Response<Body> {
+    let held = txn.response.take();
+    let r = reply_of(action, txn);
+    txn.response = held;
+    r
+}
+
 /// The answer of a rule that answers (`deny`: HAProxy's error page for its status, or its
 /// custom reply; `return`; `redirect`, as `http_apply_redirect_rule()` makes it: the status,
 /// an empty body, the location).
 fn reply_of(action: &HttpAction, txn: &Txn) -> Response<Body> {
     match action {
-        HttpAction::Deny {
-            status,
-            reply: None,
-        }
-        | HttpAction::Tarpit {
-            status,
-            reply: None,
-        } => error_page(*status),
-        HttpAction::Deny {
-            status,
-            reply: Some(r),
-        }
-        | HttpAction::Tarpit {
-            status,
-            reply: Some(r),
-        } => http_reply(*status, r.content_type.as_deref(), &r.headers, &r.body, txn),
+        HttpAction::Deny { status, reply }
+        | HttpAction::Tarpit { status, reply }
+        | HttpAction::Return { status, reply } => http_reply(*status, reply, txn),
         HttpAction::Auth { realm } => auth_page(realm),
-        HttpAction::Return {
-            status,
-            content_type,
-            headers,
-            body,
-        } => http_reply(*status, content_type.as_deref(), headers, body, txn),
         HttpAction::Redirect {
             kind,
             target,
@@ -653,10 +662,10 @@ impl Ctx<'_> {
                     for c in &self.counters {
                         c.denied_resp.inc();
                     }
-                    return Flow::Respond(reply_of(&rule.action, txn), "PH");
+                    return Flow::Respond(reply_without_response(&rule.action, txn), "PH");
                 }
                 HttpAction::Return { .. } | HttpAction::Redirect { .. } => {
-                    return Flow::Respond(reply_of(&rule.action, txn), "LH");
+                    return Flow::Respond(reply_without_response(&rule.action, txn), "LH");
                 }
                 HttpAction::SilentDrop => {
                     // As HAProxy's `tcp_exec_action_silent_drop()`: a denied request.

@@ -154,6 +154,8 @@ pub(super) struct ParsedRule {
     pub(super) is_final: bool,
     /// A `capture` rule's slot, for its proxy to declare or check.
     pub(super) capture: Option<SlotRef>,
+    /// A reply's `errorfiles NAME` (name, where, status), for its proxy to resolve.
+    pub(super) section: Option<(String, Span, u16)>,
 }
 
 /// Where a rule is, for HAProxy's wording of conflicts ("frontend http-request header rule").
@@ -164,6 +166,13 @@ pub(super) struct RuleSite<'a> {
     pub(super) phase: Phase,
 }
 
+/// What an http reply's files are read with: where relative paths start, `tune.bufsize`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ReplyFiles<'a> {
+    pub(super) base_dir: &'a std::path::Path,
+    pub(super) bufsize: usize,
+}
+
 /// What a proxy's rules resolve against.
 #[derive(Debug)]
 pub(super) struct RuleScope<'a, 'b> {
@@ -172,6 +181,8 @@ pub(super) struct RuleScope<'a, 'b> {
     pub(super) site: RuleSite<'a>,
     /// What the Lua files registered (`lua.NAME` actions and services).
     pub(super) lua: Option<&'a spoe_lua::Registered>,
+    /// What a reply's files are read with.
+    pub(super) files: ReplyFiles<'a>,
 }
 
 /// Parses an `http-request` / `http-response` line (errors and warnings go to `diag`).
@@ -208,6 +219,8 @@ pub(super) fn parse_rule(
         phase,
         diag,
         capture: None,
+        files: scope.files,
+        section: None,
     };
     let after = kw == "http-after-response";
     let parsed = match (phase, action) {
@@ -299,6 +312,7 @@ pub(super) fn parse_rule(
     };
     let (action_value, used, group) = parsed?;
     let capture = p.capture;
+    let section = p.section.take();
     let is_final = matches!(
         action_value,
         HttpAction::Deny { .. }
@@ -350,6 +364,7 @@ pub(super) fn parse_rule(
         group,
         is_final,
         capture,
+        section,
     })
 }
 
@@ -423,6 +438,10 @@ pub(super) struct ActionParser<'a, 'd> {
     pub(super) diag: &'d mut Diag,
     /// What a `capture` action asks of the proxy's slots.
     pub(super) capture: Option<SlotRef>,
+    /// What a reply's files are read with.
+    pub(super) files: ReplyFiles<'a>,
+    /// A reply's `errorfiles NAME`: the name, where, the reply's status.
+    pub(super) section: Option<(String, Span, u16)>,
 }
 
 pub(super) fn is_cond(word: Option<&Word>) -> bool {
@@ -430,8 +449,13 @@ pub(super) fn is_cond(word: Option<&Word>) -> bool {
 }
 
 impl<'a> ActionParser<'a, '_> {
-    /// `'http-request ACTION' : msg` at `span`.
+    /// `'http-request ACTION' : msg` at `span` (`http-error : msg` as HAProxy words it).
     pub(super) fn fail(&mut self, span: &Span, msg: impl std::fmt::Display) {
+        if self.kw == "http-error" {
+            self.diag
+                .error_msg(span.clone(), format!("http-error : {msg}"));
+            return;
+        }
         let what = if self.kw == self.action {
             self.kw.to_owned()
         } else {

@@ -27,19 +27,14 @@ pub(super) enum Kind {
     Userlist,
     /// `cache` (see `config::cache`).
     Cache,
+    /// `http-errors` (see `config::http_errors`).
+    HttpErrors,
     /// A section HAProxy has that the gateway does not run (`userlist`, `peers`...).
     Unsupported(&'static str),
 }
 
 /// Section keywords HAProxy 2.6 has that the gateway does not run.
-const UNSUPPORTED_SECTIONS: &[&str] = &[
-    "mailers",
-    "program",
-    "http-errors",
-    "ring",
-    "log-forward",
-    "fcgi-app",
-];
+const UNSUPPORTED_SECTIONS: &[&str] = &["mailers", "program", "ring", "log-forward", "fcgi-app"];
 
 /// Every section keyword, for hints.
 const SECTION_KEYWORDS: &[&str] = &[
@@ -72,6 +67,7 @@ impl Kind {
             Self::Resolvers => "resolvers",
             Self::Userlist => "userlist",
             Self::Cache => "cache",
+            Self::HttpErrors => "http-errors",
             Self::Unsupported(keyword) => keyword,
         }
     }
@@ -100,6 +96,7 @@ impl Grammar for HaproxyCfg<'_> {
             "resolvers" => Kind::Resolvers,
             "userlist" => Kind::Userlist,
             "cache" => Kind::Cache,
+            "http-errors" => Kind::HttpErrors,
             other => Kind::Unsupported(UNSUPPORTED_SECTIONS.iter().find(|s| **s == other)?),
         })
     }

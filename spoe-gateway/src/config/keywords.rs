@@ -61,7 +61,6 @@ pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
         "log-send-hostname",
         "the gateway writes its logs to stdout or stderr",
     ),
-    ("log-tag", "the gateway writes its logs to stdout or stderr"),
     ("quiet", "the gateway's output is set on its command line"),
     ("description", "informational only"),
     ("node", "informational only"),
@@ -81,15 +80,6 @@ pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
 
 /// Proxy keywords accepted with a warning (in `defaults`, `frontend`, `backend`, `listen`).
 pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
-    (
-        "log-format-sd",
-        "the gateway writes its own access log format",
-    ),
-    ("log-tag", "the gateway writes its own access log format"),
-    (
-        "error-log-format",
-        "the gateway writes its own access log format",
-    ),
     ("description", "informational only"),
     ("id", "proxy IDs are informational only"),
     ("enabled", "proxies are enabled by default"),
@@ -111,7 +101,6 @@ pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
     ),
     ("http-ignore-probes", true, "not implemented by the gateway"),
     ("http-no-delay", true, "not implemented by the gateway"),
-    ("logasap", true, "the gateway logs when a request ends"),
     (
         "independent-streams",
         true,
@@ -137,6 +126,8 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "insecure-fork-wanted",
     "insecure-setuid-wanted",
     "issuers-chain-path",
+    // The syslog tag: what a log pipeline receives would change.
+    "log-tag",
     "maxcompcpuusage",
     "maxcomprate",
     "maxsslconn",
@@ -157,8 +148,11 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "dispatch",
     "dynamic-cookie-key",
     "email-alert",
-    "errorfiles",
-    "http-error",
+    // What a log pipeline receives would change (RFC5424 structured data, the lines of
+    // connection errors, the syslog tag).
+    "error-log-format",
+    "log-format-sd",
+    "log-tag",
     "max-keep-alive-queue",
     "max-session-srv-conns",
     "monitor",
@@ -182,6 +176,8 @@ pub(super) const HAPROXY_OPTIONS: &[&str] = &[
     "http-restrict-req-hdr-names",
     "http-use-proxy-header",
     "idle-close-on-response",
+    // Logs at the response's headers, with partial timers and byte counts.
+    "logasap",
     "original-to",
     "transparent",
 ];

@@ -202,8 +202,13 @@ pub(super) struct Proxy {
     pub(super) unique_id_header: Option<hyper::header::HeaderName>,
     /// `monitor-uri`.
     pub(super) monitor_uri: Option<Arc<str>>,
-    /// `errorfile` lines, by status (a later line for a status replaces an earlier one).
+    /// `errorfile`, `errorloc*`, `errorfiles`, `http-error` lines, in order (`defaults`'
+    /// first).
+    pub(super) error_lines: Vec<super::error_pages::ErrorLine>,
+    /// The error pages by status, from `error_lines` once every section is read.
     pub(super) errorfiles: BTreeMap<u16, Arc<crate::errorfile::ErrorFile>>,
+    /// Rules whose reply names an `http-errors` section.
+    pub(super) pending_replies: Vec<super::error_pages::PendingReply>,
     /// `compression ...`.
     pub(super) compression: Option<crate::model::Compression>,
     /// `stats ...`: the statistics page (its `defaults`' until its own first `stats` line).
@@ -284,7 +289,9 @@ impl Proxy {
             unique_id_format: None,
             unique_id_header: None,
             monitor_uri: None,
+            error_lines: Vec::new(),
             errorfiles: BTreeMap::new(),
+            pending_replies: Vec::new(),
             compression: None,
             stats: None,
             stats_own: false,
@@ -327,7 +334,7 @@ impl Proxy {
         p.logs.clone_from(&d.logs);
         p.unique_id_format.clone_from(&d.unique_id_format);
         p.unique_id_header.clone_from(&d.unique_id_header);
-        p.errorfiles.clone_from(&d.errorfiles);
+        p.error_lines.clone_from(&d.error_lines);
         // `algo` and `type` are inherited, not `offload` (`proxy_defproxy_cpy()`).
         p.compression = d.compression.as_ref().map(|c| crate::model::Compression {
             offload: false,
@@ -432,6 +439,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) userlists: Vec<PendingList>,
     /// The `cache` sections read so far.
     pub(super) caches: Vec<(crate::cache::decl::CacheDecl, Span)>,
+    /// The `http-errors` sections read so far.
+    pub(super) http_errors: Vec<super::error_pages::HttpErrors>,
     /// The names of every `resolvers` section of the file (a server may name one declared
     /// after it).
     pub(super) resolvers_ahead: Vec<String>,
@@ -466,6 +475,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             peers: Vec::new(),
             userlists: Vec::new(),
             caches: Vec::new(),
+            http_errors: Vec::new(),
             resolvers_ahead: Vec::new(),
             zero_warning: None,
         }
@@ -475,6 +485,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
     pub(super) fn finish(mut self) -> Lowered {
         let threads = self.global.nbthread.unwrap_or(1);
         self.lua.load(threads, self.global.bufsize, self.diag);
+        self.resolve_error_pages();
         Lowered {
             global: self.global,
             proxies: self.proxies,

@@ -95,9 +95,15 @@
 //!   http-request`, before the proxy's SPOE events and rules; what does not fit is not waited
 //!   for and streams on after what was buffered; without it bodies stream and `req.body` is
 //!   empty), `acl`, `filter spoe [engine NAME] config FILE`.
+//! - Error pages (`proxy/errorfile.rs`, `http_errors.rs`): `errorfile`, `errorloc*`,
+//!   `errorfiles NAME [CODE...]`, `http-error status N ...`, `http-errors NAME` sections of
+//!   `errorfile` lines; in the order written, `defaults`' first, the last one for a status
+//!   winning, the backend's before the frontend's at run time.
 //! - `http-request deny [deny_status N]` (HAProxy's error page), `deny [deny_status|status
-//!   N] [content-type T] [hdr NAME FMT]... [string S | lf-string FMT]` (a custom reply), `return
-//!   [status N] [content-type T] [hdr NAME FMT]... [string S | lf-string FMT]`, `set-header`,
+//!   N] [content-type T] [hdr NAME FMT]... [PAYLOAD]` (a custom reply), `return [status N]
+//!   [content-type T] [hdr NAME FMT]... [PAYLOAD]`, PAYLOAD one of `default-errorfiles`,
+//!   `errorfile F`, `errorfiles NAME`, `file F`, `lf-file F`, `string S`, `lf-string FMT`
+//!   (`http_reply.rs`), `set-header`,
 //!   `add-header`, `del-header NAME [-m str]`, `replace-header|replace-value NAME REGEX FMT`,
 //!   `set-var(NAME) EXPR`, `send-spoe-group ENGINE GROUP`, `redirect location|prefix|scheme
 //!   TARGET [code N] [drop-query] [append-slash]`, `silent-drop`, `allow`,
@@ -156,16 +162,16 @@
 //! does not change how the gateway answers a request:
 //!
 //! - `global`: `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
-//!   `ssl-dh-param-file`, `tune.ssl.default-dh-param`, `log-send-hostname`, `log-tag`,
+//!   `ssl-dh-param-file`, `tune.ssl.default-dh-param`, `log-send-hostname`,
 //!   `ulimit-n`, `quiet`, `description`, `node`, `expose-experimental-directives`,
 //!   `spread-checks`, `busy-polling`, `mworker-max-reloads`.
-//! - proxies: `log-format-sd`, `log-tag`, `error-log-format`, `capture`,
+//! - proxies: `capture`,
 //!   `retries`, `description`, `id`, `enabled`,
 //!   `fullconn`, `backlog`, `timeout check|tarpit|client-fin|server-fin`.
 //! - options: `log-health-checks`, `redispatch`,
 //!   `abortonclose`, `tcpka`, `clitcpka`, `srvtcpka`, `splice-*`, `contstats`, `socket-stats`,
 //!   `http-ignore-probes`, `http-no-delay`, `tcp-smart-accept`, `tcp-smart-connect`,
-//!   `nolinger`, `logasap`, `independent-streams`.
+//!   `nolinger`, `independent-streams`.
 //! - what HAProxy itself ignores with a warning: a directive in a proxy without the needed
 //!   side (`timeout server` in a frontend, `balance` in a frontend...), `hdr Content-Length` in
 //!   `return`, `content-type` without a payload, rules after an unconditional final rule,
@@ -230,8 +236,11 @@ mod cpu_map;
 mod diag;
 mod dns_settings;
 mod environ;
+mod error_pages;
 mod global;
 mod grammar;
+mod http_errors;
+mod http_reply;
 mod keywords;
 mod log;
 mod logformat;
@@ -353,6 +362,7 @@ impl GatewayConfig {
                 Kind::Resolvers => lw.resolvers_section(section),
                 Kind::Userlist => lw.userlist_section(section),
                 Kind::Cache => lw.cache_section(section),
+                Kind::HttpErrors => lw.http_errors_section(section),
                 Kind::Unsupported(keyword) => lw.diag.error_msg(
                     section.span().clone(),
                     format!("'{keyword}' sections are not supported by the gateway"),

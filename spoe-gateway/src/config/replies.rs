@@ -2,21 +2,17 @@
 //! `http_parse_http_reply()` in `src/http_htx.c`) and `redirect` (`http_parse_redirect_rule()`
 //! in `src/http_rules.c`).
 
-use spoe::config::Span;
 use spoe::config::reader::Word;
 
 use super::actions::{ActionParser, Parsed, is_cond};
 use super::logformat::Phase;
-use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, Reply, ReturnBody};
+use crate::model::{HttpAction, LogFormat, LogFormatPart, RedirectKind, Reply};
 
 /// Statuses HAProxy has a built-in error page for (`http_err_codes[]` in `src/http.c`): the
 /// only ones `deny_status` accepts without a custom reply.
 const ERROR_PAGE_STATUSES: &[u16] = &[
     200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504,
 ];
-
-/// A reply's status, its parts, and the number of words it used.
-type ParsedReply = Option<(u16, Reply, usize)>;
 
 impl ActionParser<'_, '_> {
     /// `deny [deny_status N]` with HAProxy's error page, or `deny [deny_status|status N]
@@ -36,7 +32,7 @@ impl ActionParser<'_, '_> {
         if is_cond(first) {
             let action = HttpAction::Deny {
                 status: default_status,
-                reply: None,
+                reply: Box::new(Reply::ProxyPage),
             };
             return Some((action, 0, None));
         }
@@ -55,16 +51,17 @@ impl ActionParser<'_, '_> {
             return Some((
                 HttpAction::Deny {
                     status,
-                    reply: None,
+                    reply: Box::new(Reply::ProxyPage),
                 },
                 2,
                 None,
             ));
         }
-        let (status, reply, used) = self.http_reply(default_status, true)?;
+        let parsed = self.http_reply(default_status, true)?;
+        let used = parsed.used;
         let action = HttpAction::Deny {
-            status,
-            reply: Some(Box::new(reply)),
+            status: parsed.status,
+            reply: Box::new(self.keep_section(parsed)),
         };
         Some((action, used, None))
     }
@@ -109,144 +106,23 @@ impl ActionParser<'_, '_> {
         ))
     }
 
-    /// `return [status N] [content-type T] [hdr NAME FMT]... [string S | lf-string FMT]`.
+    /// `return [status N] [content-type T] [hdr NAME FMT]... [PAYLOAD]`.
     pub(super) fn return_(&mut self) -> Parsed {
-        let (status, reply, used) = self.http_reply(200, false)?;
+        let parsed = self.http_reply(200, false)?;
+        let used = parsed.used;
         let action = HttpAction::Return {
-            status,
-            content_type: reply.content_type,
-            headers: reply.headers,
-            body: reply.body,
+            status: parsed.status,
+            reply: Box::new(self.keep_section(parsed)),
         };
         Some((action, used, None))
     }
 
-    /// An http reply's arguments from the first word (`deny_status` there too for `deny`).
-    fn http_reply(&mut self, default_status: u16, deny: bool) -> ParsedReply {
-        let mut status = default_status;
-        let mut content_type: Option<(String, Span)> = None;
-        let mut headers = Vec::new();
-        let mut body: Option<(ReturnBody, &'static str, bool)> = None;
-        let mut i = 0;
-        let mut ok = true;
-        while let Some(word) = self.args.get(i) {
-            match word.as_str() {
-                "status" => {
-                    let value = self.value(i + 1, "status", "<status_code>")?;
-                    status = self.status(value, 200, 599)?;
-                    i += 2;
-                }
-                "deny_status" if deny && i == 0 => {
-                    let value = self.value(i + 1, "deny_status", "<status_code>")?;
-                    status = self.status(value, 200, 599)?;
-                    i += 2;
-                }
-                "content-type" => {
-                    let value = self.value(i + 1, "content-type", "<ctype>")?;
-                    content_type = Some((value.as_str().to_owned(), value.span().clone()));
-                    i += 2;
-                }
-                "hdr" => {
-                    let (Some(name), Some(value)) = (self.args.get(i + 1), self.args.get(i + 2))
-                    else {
-                        self.fail(word.span(), "'hdr' expects <name> and <value> as arguments");
-                        return None;
-                    };
-                    let lower = name.as_str().to_ascii_lowercase();
-                    if ["content-length", "transfer-encoding", "content-type"]
-                        .contains(&lower.as_str())
-                    {
-                        self.diag.ignored(
-                            name.span().clone(),
-                            format!("hdr {}", name.as_str()),
-                            "the http reply always sets this header itself (HAProxy ignores it too)",
-                        );
-                    } else {
-                        match self.log_format(value) {
-                            Some(f) => headers.push((name.as_str().to_owned(), f)),
-                            None => ok = false,
-                        }
-                    }
-                    i += 3;
-                }
-                kind @ ("string" | "lf-string") => {
-                    let kind: &'static str = if kind == "string" {
-                        "string"
-                    } else {
-                        "lf-string"
-                    };
-                    if let Some((_, previous, _)) = &body {
-                        let msg =
-                            format!("unexpected '{kind}' argument, '{previous}' already defined");
-                        self.fail(word.span(), msg);
-                        return None;
-                    }
-                    let expects = if kind == "string" { "<str>" } else { "<fmt>" };
-                    let value = self.value(i + 1, kind, expects)?;
-                    let parsed = if kind == "string" {
-                        Some(ReturnBody::String(value.as_str().to_owned()))
-                    } else {
-                        self.log_format(value).map(ReturnBody::LogFormat)
-                    };
-                    match parsed {
-                        Some(b) => body = Some((b, kind, value.as_str().is_empty())),
-                        None => ok = false,
-                    }
-                    i += 2;
-                }
-                other
-                @ ("file" | "lf-file" | "errorfile" | "errorfiles" | "default-errorfiles") => {
-                    self.fail(
-                        word.span(),
-                        format!(
-                            "'{other}' is not supported by the gateway; use 'string' or 'lf-string'"
-                        ),
-                    );
-                    return None;
-                }
-                _ => break,
-            }
-        }
-        if !ok {
-            return None;
-        }
-        let at = self.at.span().clone();
-        match &body {
-            Some((_, kind, empty)) => {
-                if status == 204 || status == 304 {
-                    self.fail(&at, format!("No body expected for {status} responses"));
-                    return None;
-                }
-                if content_type.is_none() {
-                    let msg = if *kind == "lf-string" {
-                        "a content type must be defined with a log-format payload"
-                    } else if !empty {
-                        "a content type must be defined when non-empty payload is configured"
-                    } else {
-                        ""
-                    };
-                    if !msg.is_empty() {
-                        self.fail(&at, msg);
-                        return None;
-                    }
-                }
-            }
-            None => {
-                if let Some((ctype, span)) = content_type.take() {
-                    self.diag.ignored(
-                        span,
-                        format!("content-type {ctype}"),
-                        "the http reply has no payload (HAProxy ignores it too)",
-                    );
-                }
-            }
-        }
-        let reply = Reply {
-            content_type: content_type.map(|(c, _)| c),
-            headers,
-            body: body.map(|(b, _, _)| b),
-        };
-        Some((status, reply, i))
+    /// The reply of `parsed`, its `errorfiles NAME` kept for the proxy to resolve.
+    fn keep_section(&mut self, parsed: super::http_reply::ParsedReply) -> Reply {
+        self.section = parsed
+            .section
+            .map(|(name, span)| (name, span, parsed.status));
+        parsed.reply
     }
 
     /// `redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]`

@@ -144,6 +144,17 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     (
         "proxy",
+        "errorfiles",
+        "as `errorfile`, for the pages it imports from the `http-errors` section",
+    ),
+    (
+        "proxy",
+        "http-error",
+        "as `errorfile`; its page is built once, so a `lf-string`/`lf-file` payload or `hdr` \
+         value with log-format variables is refused (constant text only)",
+    ),
+    (
+        "proxy",
         "use_backend",
         "a dynamic name (`%[...]`) that names a `mode tcp` backend sends the request to \
          `default_backend`, like a name no backend has",

@@ -8,7 +8,7 @@ use spoe::config::Span;
 use spoe::expr::{AclSet, SampleExpr};
 
 use crate::model::{
-    GatewayConfig, HttpAction, LogFormat, LogFormatPart, ReturnBody, Rule, TcpAction,
+    GatewayConfig, HttpAction, LogFormat, LogFormatPart, Reply, ReturnBody, Rule, TcpAction,
 };
 
 /// What a mention of a variable does.
@@ -119,30 +119,19 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
             HttpAction::ReplaceHeader { replace, .. } | HttpAction::ReplaceLine { replace, .. } => {
                 format_vars(replace, f);
             }
-            HttpAction::Deny {
-                reply: Some(reply), ..
-            }
-            | HttpAction::Tarpit {
-                reply: Some(reply), ..
-            } => {
-                for (_, value) in &reply.headers {
-                    format_vars(value, f);
-                }
-                if let Some(ReturnBody::LogFormat(lf)) = &reply.body {
-                    format_vars(lf, f);
-                }
-            }
-            HttpAction::Return { headers, body, .. } => {
-                for (_, value) in headers {
-                    format_vars(value, f);
-                }
-                if let Some(ReturnBody::LogFormat(lf)) = body {
-                    format_vars(lf, f);
+            HttpAction::Deny { reply, .. }
+            | HttpAction::Tarpit { reply, .. }
+            | HttpAction::Return { reply, .. } => {
+                if let Reply::Built { headers, body, .. } = &**reply {
+                    for (_, value) in headers {
+                        format_vars(value, f);
+                    }
+                    if let Some(ReturnBody::LogFormat(lf)) = body {
+                        format_vars(lf, f);
+                    }
                 }
             }
-            HttpAction::Deny { reply: None, .. }
-            | HttpAction::Tarpit { reply: None, .. }
-            | HttpAction::Auth { .. }
+            HttpAction::Auth { .. }
             | HttpAction::SilentDrop
             | HttpAction::Allow
             | HttpAction::SetStatus { .. }

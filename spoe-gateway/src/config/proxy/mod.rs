@@ -327,6 +327,22 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         ]),
     },
     Keyword {
+        name: "errorfiles",
+        handler: |lw, p, line| lw.errorfiles(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.errorfiles", "proxy.rs"),
+            ("Backend.errorfiles", "proxy.rs"),
+        ]),
+    },
+    Keyword {
+        name: "http-error",
+        handler: |lw, p, line| lw.http_error(p, line),
+        uses: Use::Runs(&[
+            ("Frontend.errorfiles", "proxy.rs"),
+            ("Backend.errorfiles", "proxy.rs"),
+        ]),
+    },
+    Keyword {
         name: "compression",
         handler: |lw, p, line| lw.compression(p, line),
         uses: Use::Runs(&[

@@ -80,6 +80,10 @@ impl Lowerer<'_, '_> {
             acl_cx: &cx,
             site: RuleSite { side, phase },
             lua: self.lua.registered(),
+            files: crate::config::actions::ReplyFiles {
+                base_dir: &self.base_dir,
+                bufsize: self.global.bufsize,
+            },
         };
         let Some(parsed) = parse_rule(line, &mut scope, self.diag) else {
             return;
@@ -98,6 +102,21 @@ impl Lowerer<'_, '_> {
             p.group_refs.push(group);
         }
         let mut rule = parsed.rule;
+        if let Some((name, span, status)) = parsed.section {
+            let index = if slot == 0 {
+                p.http_request.len()
+            } else {
+                p.http_response.len()
+            };
+            p.pending_replies
+                .push(crate::config::error_pages::PendingReply {
+                    list: slot,
+                    index,
+                    name,
+                    span,
+                    status,
+                });
+        }
         match parsed.capture {
             Some(crate::config::actions::SlotRef::New(len)) => {
                 if p.kind == Kind::Backend {

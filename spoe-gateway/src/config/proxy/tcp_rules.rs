@@ -8,7 +8,7 @@
 use spoe::config::reader::Line;
 
 use super::cond::CondSite;
-use crate::config::actions::ActionParser;
+use crate::config::actions::{ActionParser, ReplyFiles};
 use crate::config::logformat::Phase;
 use crate::config::lower::{Lowerer, Proxy};
 use crate::model::{HttpAction, TcpAction, TcpRule};
@@ -90,6 +90,7 @@ impl Lowerer<'_, '_> {
                 TcpAction::ExpectProxy
             }
             a if a.starts_with("set-var(") && which == "content" => {
+                let base_dir = self.base_dir.clone();
                 let mut parser = ActionParser {
                     kw: &directive,
                     action: a,
@@ -98,6 +99,11 @@ impl Lowerer<'_, '_> {
                     phase: Phase::Request,
                     diag: &mut *self.diag,
                     capture: None,
+                    files: ReplyFiles {
+                        base_dir: &base_dir,
+                        bufsize: self.global.bufsize,
+                    },
+                    section: None,
                 };
                 let Some((HttpAction::SetVar { var, expr }, used, _)) = parser.set_var() else {
                     return;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use spoe::config::ConfigWarning;
 
 use crate::model::{
-    Balance, GatewayConfig, HttpAction, LogFormatPart, Mode, RedirectKind, ReturnBody,
+    Balance, GatewayConfig, HttpAction, LogFormatPart, Mode, RedirectKind, Reply, ReturnBody,
 };
 
 fn data_dir() -> PathBuf {
@@ -241,8 +241,8 @@ backend static
         f.http_request[1].action,
         HttpAction::Deny {
             status: 405,
-            reply: None
-        }
+            ref reply
+        } if matches!(**reply, Reply::ProxyPage)
     ));
 }
 
@@ -276,12 +276,15 @@ backend app
     assert_eq!(rules.len(), 15);
     assert!(matches!(rules[0].action, HttpAction::PrometheusExporter));
     match &rules[2].action {
-        HttpAction::Return {
-            status,
-            content_type,
-            headers,
-            body: Some(ReturnBody::LogFormat(body)),
-        } => {
+        HttpAction::Return { status, reply } => {
+            let Reply::Built {
+                content_type,
+                headers,
+                body: Some(ReturnBody::LogFormat(body)),
+            } = &**reply
+            else {
+                panic!("{reply:?}");
+            };
             assert_eq!(*status, 404);
             assert_eq!(content_type.as_deref(), Some("application/json"));
             assert_eq!(headers.len(), 2);
@@ -294,9 +297,8 @@ backend app
         rules[3].action,
         HttpAction::Return {
             status: 204,
-            body: None,
-            ..
-        }
+            ref reply
+        } if matches!(**reply, Reply::Built { body: None, .. })
     ));
     match &rules[4].action {
         HttpAction::Redirect {
@@ -319,8 +321,8 @@ backend app
         rules[8].action,
         HttpAction::Deny {
             status: 403,
-            reply: None
-        }
+            ref reply
+        } if matches!(**reply, Reply::ProxyPage)
     ));
     match &rules[10].action {
         HttpAction::AddHeader { name, value } => {
