@@ -1,7 +1,9 @@
 //! OpenSSL cipher strings on a TLS `bind`, against HAProxy 2.6: the same `haproxy.cfg`
 //! (`ssl-default-bind-ciphers` as an OpenSSL expression, `ssl-default-bind-ciphersuites`) runs on
 //! HAProxy and on `spoe gateway`, and `openssl s_client` offering one suite (or several, to see
-//! whose order wins) must get the same verdict and the same suite from both.
+//! whose order wins) must get the same verdict and the same suite from both. And `ssl-min-ver
+//! TLSv1.1`: HAProxy 2.6 on OpenSSL 3 (security level 1 and above) refuses TLS 1.1 all the same,
+//! as the gateway does.
 //!
 //! Fails (never skips) when `haproxy` or `openssl` is missing (test.sh installs them).
 
@@ -88,6 +90,47 @@ fn a_client_offering_one_suite_gets_the_same_verdict_as_from_haproxy() {
                 "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384",
             ],
             "TLS_AES_256_GCM_SHA384",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (args, want) in probes {
+        let theirs = negotiated(hport, args);
+        let ours = negotiated(gaddr.port(), args);
+        if theirs != *want || ours != *want {
+            wrong.push(format!(
+                "{args:?}: HAProxy {theirs}, the gateway {ours}, expected {want}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}\n{}", wrong.join("\n"), gw.log());
+}
+
+#[test]
+fn a_minimum_below_tls12_serves_tls12_and_up_as_haproxy_on_openssl3() {
+    let mut pki = TestPki::new();
+    pki.server("site.pem", &["www.example"]);
+    let dir = pki.dir().display().to_string();
+    let cfg = |port: u16| {
+        format!(
+            "global\n    ssl-default-bind-options ssl-min-ver TLSv1.1 no-tls-tickets\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port} ssl crt {dir}/site.pem\n    \
+             http-request return status 200\n"
+        )
+    };
+    let (_haproxy, hport) = Haproxy::start_on_port(cfg, &[]);
+    let (gw, gaddr) = GatewayProc::start_on_port(cfg, &[]);
+    // The client lowers its own security level so that only the server's decides.
+    let probes: &[(&[&str], &str)] = &[
+        (&["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"], "(NONE)"),
+        (&["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"], "(NONE)"),
+        (
+            &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"],
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+        ),
+        (
+            &["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"],
+            "TLS_AES_128_GCM_SHA256",
         ),
     ];
     let mut wrong = Vec::new();

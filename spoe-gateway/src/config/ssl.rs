@@ -176,6 +176,12 @@ fn tls_setting(
                     opts.alpn = Some(list);
                 }
             }
+            // OpenSSL 3 refuses SSLv3, TLS 1.0 and 1.1 at security level 1 and above (the
+            // gateway refuses `@SECLEVEL=0`): HAProxy 2.6 on it serves TLS 1.2 and up for
+            // these minimums (`gateway_tls_ciphers` proves it), as the gateway does.
+            "ssl-min-ver" if TlsVersion::below_openssl3_floor(text) => {
+                opts.min_ver = Some(TlsVersion::Tls12);
+            }
             "ssl-min-ver" | "ssl-max-ver" => match TlsVersion::parse(text) {
                 Ok(v) if name == "ssl-min-ver" => opts.min_ver = Some(v),
                 Ok(v) => opts.max_ver = Some(v),

@@ -32,6 +32,12 @@ impl TlsVersion {
         }
     }
 
+    /// `SSLv3`, `TLSv1.0`, `TLSv1.1`: versions OpenSSL 3 does not negotiate at security level
+    /// 1 and above (its default), so that a minimum among them is TLS 1.2 in effect.
+    pub(crate) fn below_openssl3_floor(word: &str) -> bool {
+        matches!(word, "SSLv3" | "TLSv1.0" | "TLSv1.1")
+    }
+
     /// The rustls version.
     pub(crate) fn rustls(self) -> &'static rustls::SupportedProtocolVersion {
         match self {
@@ -144,7 +150,7 @@ fn seclevel_bits(n: u8) -> u16 {
 /// Reads a `ciphers` string (OpenSSL's cipher-string language, evaluated as OpenSSL 3 does:
 /// [`cipher_string`]) or a `ciphersuites` list, and keeps the suites rustls implements, in
 /// OpenSSL's order. Errors: OpenSSL's (an invalid command, "no cipher match"), a string that
-/// selects only suites rustls lacks, and `@SECLEVEL` 3 to 5 (their key-size rules for
+/// selects only suites rustls lacks, `@SECLEVEL=0`, and `@SECLEVEL` 3 to 5 (their key-size rules for
 /// certificates are not enforced).
 pub(crate) fn parse_suites(text: &str, list: SuiteList) -> Result<ParsedSuites, String> {
     let (names, seclevel): (Vec<&'static str>, Option<u8>) = match list {
@@ -159,10 +165,19 @@ pub(crate) fn parse_suites(text: &str, list: SuiteList) -> Result<ParsedSuites, 
             None,
         ),
     };
-    if let Some(level @ 3..) = seclevel {
-        return Err(format!(
-            "'@SECLEVEL={level}' is not supported by the gateway (it does not enforce the key sizes of security levels above 2)"
-        ));
+    match seclevel {
+        Some(level @ 3..) => {
+            return Err(format!(
+                "'@SECLEVEL={level}' is not supported by the gateway (it does not enforce the key sizes of security levels above 2)"
+            ));
+        }
+        Some(0) => {
+            return Err(
+                "'@SECLEVEL=0' is not supported by the gateway (its TLS library, rustls, has none of what level 0 lets OpenSSL negotiate: TLS 1.0/1.1, SHA-1 signatures, small keys)"
+                    .to_owned(),
+            );
+        }
+        _ => {}
     }
     let min_bits = seclevel.map_or(0, seclevel_bits);
     let mut out = ParsedSuites::default();
@@ -272,6 +287,11 @@ mod tests {
                 .suites
                 .len(),
             6
+        );
+        assert!(
+            parse_suites("DEFAULT@SECLEVEL=0", SuiteList::Tls12)
+                .unwrap_err()
+                .contains("SECLEVEL=0")
         );
         assert!(
             parse_suites("HIGH:@SECLEVEL=4", SuiteList::Tls12)

@@ -120,6 +120,22 @@ const CASES: &[Case] = &[
         haproxy_accepts: false,
     },
     Case {
+        name: "a minimum below TLS 1.2 (TLS 1.2 in effect with OpenSSL 3)",
+        bind: "ssl crt www.pem ssl-min-ver TLSv1.1",
+        errors: &[],
+        warnings: &[],
+        haproxy_accepts: true,
+    },
+    Case {
+        name: "security level 0",
+        bind: "ssl crt www.pem ciphers DEFAULT@SECLEVEL=0",
+        errors: &[
+            "parsing [haproxy.cfg:9:49] : 'bind' : 'ciphers' : '@SECLEVEL=0' is not supported by the gateway (its TLS library, rustls, has none of what level 0 lets OpenSSL negotiate: TLS 1.0/1.1, SHA-1 signatures, small keys)",
+        ],
+        warnings: &[],
+        haproxy_accepts: true,
+    },
+    Case {
         name: "ecdhe: the curves when none are set",
         bind: "ssl crt www.pem ecdhe prime256v1",
         errors: &[],
