@@ -3,7 +3,7 @@
 //! What later reads the addresses sees the new ones: the `src`/`dst` fetches, `option
 //! forwardfor`, the access line's `%ci`/`%fi`/`%fp`, and the address a request to a server
 //! at `0.0.0.0` goes to (the way real files route to an address an agent or a header chose).
-//! A value that is no address leaves it. Fails (never skips) without `haproxy`.
+//! A value that is no address leaves it; `hdr_ip` reads an address from a header. Fails (never skips) without `haproxy`.
 
 #![allow(
     clippy::disallowed_methods,
@@ -32,6 +32,7 @@ frontend fe
     log-format "%ci %fi:%fp %b/%s %ST %{{+Q}}r"
     option forwardfor
     http-request set-src req.hdr(x-real-ip) if {{ req.hdr(x-real-ip) -m found }}
+    http-request set-src hdr_ip(x-fwd) if {{ req.hdr(x-fwd) -m found }}
     http-request set-src-port req.hdr(x-src-port) if {{ req.hdr(x-src-port) -m found }}
     http-request set-header x-seen-src %[src]
     http-request set-header x-seen-sport %[src_port] if {{ req.hdr(x-src-port) -m found }}
@@ -103,6 +104,9 @@ const REQUESTS: &[(&str, &[(&str, &str)])] = &[
     ),
     ("/not-an-address", &[("x-real-ip", "garbage")]),
     ("/denied-by-new-src", &[("x-real-ip", "10.66.1.1")]),
+    // `hdr_ip`: the last value, its port ignored.
+    ("/xff", &[("x-fwd", "192.0.2.1, 198.51.100.7:1234")]),
+    ("/xff-not-an-address", &[("x-fwd", "unknown")]),
     (
         "/dyn/set-dst",
         &[("x-target-ip", "127.0.0.1"), ("x-target-port", "OTHER")],
@@ -146,12 +150,17 @@ fn set_src_and_dst_as_haproxy() {
     assert_eq!(echoed(2, "echo-x-seen-sport").as_deref(), Some("1234"));
     assert_eq!(echoed(3, "echo-x-seen-src").as_deref(), Some("127.0.0.1"));
     assert_eq!(hap_all[4].0, 403);
-    assert_eq!(echoed(5, "x-backend").as_deref(), Some("other"));
     assert_eq!(
-        echoed(5, "echo-x-seen-dst").as_deref(),
+        echoed(5, "echo-x-seen-src").as_deref(),
+        Some("198.51.100.7")
+    );
+    assert_eq!(echoed(6, "echo-x-seen-src").as_deref(), Some("127.0.0.1"));
+    assert_eq!(echoed(7, "x-backend").as_deref(), Some("other"));
+    assert_eq!(
+        echoed(7, "echo-x-seen-dst").as_deref(),
         Some("127.0.0.1:OTHER")
     );
-    assert_eq!(echoed(6, "x-backend").as_deref(), Some("other"));
+    assert_eq!(echoed(8, "x-backend").as_deref(), Some("other"));
     // The access lines name the new addresses.
     let gw_out =
         || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap_or_default();
@@ -173,7 +182,7 @@ fn set_src_and_dst_as_haproxy() {
     let hap_lines = lines(&hap, &haproxy.log());
     assert_eq!(hap_lines, lines(&gw, &gw_out()));
     assert!(
-        hap_lines[5].starts_with("127.0.0.1 127.0.0.1:OTHER dyn/any 200 "),
+        hap_lines[7].starts_with("127.0.0.1 127.0.0.1:OTHER dyn/any 200 "),
         "{hap_lines:?}"
     );
 }

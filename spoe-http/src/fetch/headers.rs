@@ -169,6 +169,37 @@ pub(super) fn ints_all(headers: &HeaderMap, name: &Option<String>) -> Vec<Sample
         .collect()
 }
 
+/// `req.hdr_ip`: the value at `occ` as an address (HAProxy's `smp_fetch_hdr_ip()`); none when
+/// it is no address.
+pub(super) fn ip(headers: &HeaderMap, name: &Option<String>, occ: Option<i64>) -> Option<Sample> {
+    pick(values(headers, name.as_deref(), Split::Commas), occ).and_then(|v| to_ip(&v))
+}
+
+/// Every value that is an address (ACLs: the others are skipped).
+pub(super) fn ips_all(headers: &HeaderMap, name: &Option<String>) -> Vec<Sample> {
+    values(headers, name.as_deref(), Split::Commas)
+        .filter_map(|v| to_ip(&v))
+        .collect()
+}
+
+/// A leading dotted quad (what follows it, a port, is ignored: HAProxy's `url2ipv4()`), else
+/// the whole value as an IPv6 address.
+fn to_ip(v: &[u8]) -> Option<Sample> {
+    let end = v
+        .iter()
+        .position(|c| !(c.is_ascii_digit() || *c == b'.'))
+        .unwrap_or(v.len());
+    let quad = std::str::from_utf8(&v[..end]).ok()?;
+    if let Ok(a) = quad.parse::<std::net::Ipv4Addr>() {
+        return Some(Sample::Ipv4(a));
+    }
+    std::str::from_utf8(v)
+        .ok()?
+        .parse::<std::net::Ipv6Addr>()
+        .ok()
+        .map(Sample::Ipv6)
+}
+
 /// HAProxy's `strl2ic()`, quirks included: a signed 32-bit integer read digit by digit
 /// (wrapping), stopping at the first byte above `'9'`; a byte below `'0'` is not a stop, it
 /// adds its (negative) distance from `'0'`, as the C code does with `char` arithmetic.
@@ -424,6 +455,33 @@ mod tests {
         // '.' is below '0': C adds -2 and goes on.
         assert_eq!(strl2ic(b"1.5"), 85);
         assert_eq!(strl2ic(b"4294967297"), 1);
+    }
+
+    #[test]
+    fn addresses_as_hdr_ip_reads_them() {
+        let ip = |s: &str| to_ip(s.as_bytes());
+        assert_eq!(ip("10.1.2.3"), Some(Sample::Ipv4([10, 1, 2, 3].into())));
+        assert_eq!(
+            ip("10.1.2.3:8080"),
+            Some(Sample::Ipv4([10, 1, 2, 3].into()))
+        );
+        assert_eq!(
+            ip("2001:db8::1"),
+            Some(Sample::Ipv6("2001:db8::1".parse().unwrap()))
+        );
+        assert_eq!(ip("unknown"), None);
+        assert_eq!(ip("10.1.2"), None);
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("192.0.2.1, 198.51.100.7"),
+        );
+        let name = Some("x-forwarded-for".to_owned());
+        assert_eq!(
+            self::ip(&h, &name, None),
+            Some(Sample::Ipv4([198, 51, 100, 7].into()))
+        );
+        assert_eq!(ips_all(&h, &name).len(), 2);
     }
 
     #[test]

@@ -123,6 +123,7 @@ fn one(x: &Exchange<'_>, kind: &FetchKind) -> Option<Sample> {
         K::Hdr { name, occ } => headers::value(channel(x), name, *occ, Split::Commas),
         K::ReqHdrCnt { name } => headers::count(req, name),
         K::ReqHdrVal { name, occ } => headers::int(req, name, *occ),
+        K::ReqHdrIp { name, occ } => headers::ip(req, name, *occ),
         K::ReqCook { name } => headers::cookie(req, name.as_deref()),
 
         K::Status => response::status(x),
@@ -161,6 +162,7 @@ fn all(x: &Exchange<'_>, kind: &FetchKind) -> Vec<Sample> {
         K::ReqFhdr { name, occ: None } => headers::values_all(req, name, Split::Never),
         K::Hdr { name, occ: None } => headers::values_all(channel(x), name, Split::Commas),
         K::ReqHdrVal { name, occ: None } => headers::ints_all(req, name),
+        K::ReqHdrIp { name, occ: None } => headers::ips_all(req, name),
         K::ReqCook { name } => headers::cookies_all(req, name.as_deref()),
         K::ResHdr { name, occ: None } => {
             res.map_or_else(Vec::new, |h| headers::values_all(h, name, Split::Commas))

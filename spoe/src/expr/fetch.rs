@@ -324,6 +324,14 @@ pub enum FetchKind {
         /// Occurrence.
         occ: Option<i64>,
     },
+    /// `req.hdr_ip([name[,occ]])`, `hdr_ip`: a request header value as an IPv4 (its leading
+    /// dotted quad, a port after it ignored) or IPv6 address.
+    ReqHdrIp {
+        /// Header name.
+        name: Option<String>,
+        /// Occurrence.
+        occ: Option<i64>,
+    },
     /// `req.cook([name])`, `cook`: a request cookie's value.
     ReqCook {
         /// Cookie name (the first cookie when `None`).
@@ -467,6 +475,7 @@ impl FetchKind {
                 | Self::ReqFhdr { occ: None, .. }
                 | Self::Hdr { occ: None, .. }
                 | Self::ReqHdrVal { occ: None, .. }
+                | Self::ReqHdrIp { occ: None, .. }
                 | Self::ResHdr { occ: None, .. }
                 | Self::ResFhdr { occ: None, .. }
                 | Self::ResHdrVal { occ: None, .. }
@@ -649,6 +658,8 @@ const FETCHES: &[(&str, FetchDef)] = &[
     ("hdr_cnt", def(STR1, 0, T::Int, D::RequestHeaders)),
     ("req.hdr_val", def(HDR, 0, T::Int, D::RequestHeaders)),
     ("hdr_val", def(HDR, 0, T::Int, D::RequestHeaders)),
+    ("req.hdr_ip", def(HDR, 0, T::Addr, D::RequestHeaders)),
+    ("hdr_ip", def(HDR, 0, T::Addr, D::RequestHeaders)),
     ("req.cook", def(STR1, 0, T::Str, D::RequestHeaders)),
     ("cook", def(STR1, 0, T::Str, D::RequestHeaders)),
     ("url_param", def(STR2, 0, T::Str, D::RequestHeaders)),
@@ -862,6 +873,10 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         "req.hdr_val" | "hdr_val" => {
             let (name, occ) = hdr()?;
             FetchKind::ReqHdrVal { name, occ }
+        }
+        "req.hdr_ip" | "hdr_ip" => {
+            let (name, occ) = hdr()?;
+            FetchKind::ReqHdrIp { name, occ }
         }
         "req.cook" | "cook" => FetchKind::ReqCook { name: str_arg(0) },
         "url_param" | "urlp" => FetchKind::UrlParam {
@@ -1112,6 +1127,8 @@ mod tests {
             "hdr_cnt",
             "req.hdr_val",
             "hdr_val",
+            "req.hdr_ip",
+            "hdr_ip",
             "req.cook",
             "cook",
             "url_param",
