@@ -310,3 +310,63 @@ fn timeout_queue_and_maxqueue_refuse_with_503_sq_as_in_haproxy() {
     assert!(h[2].contains(" 503 SQ"), "{h:?}");
     assert_eq!(g, h);
 }
+
+/// `option abortonclose`: a waiting request whose client shuts its side leaves the line at
+/// once (before any slot frees), gets no answer, never reaches the server, and is logged as
+/// HAProxy 2.6 logs it when it aborts one (`-1 CQ-- sq=0 bq=1`). HAProxy itself notices the
+/// shutdown only if its connection is reading then (it sometimes serves the request once a
+/// slot frees), so its run cannot be the reference of a test that must not flake.
+#[test]
+fn abortonclose_takes_a_closed_client_out_of_the_queue_at_once() {
+    let hold = Hold::start();
+    let server = hold.addr();
+    let p = gateway(Box::new(move |port| {
+        cfg(
+            port,
+            "20s",
+            &format!("    option abortonclose\n    server s1 {server} maxconn 1\n"),
+        )
+    }));
+    let (tx, rx) = mpsc::channel();
+    send(p.addr, "held".into(), &tx);
+    assert!(
+        wait_until(REACH, || hold.seen() == 1),
+        "the first request was not served"
+    );
+    let mut gone = Conn::connect(p.addr).expect("connect");
+    gone.send_raw(b"GET /gone HTTP/1.1\r\nhost: test\r\n\r\n")
+        .unwrap();
+    let waits = |n: usize| {
+        let want = format!("BACKEND:qcur={n}");
+        let dir = p.dir.clone();
+        move || queue_columns(&dir, &["qcur"]).contains(&want)
+    };
+    assert!(
+        wait_until(REACH, waits(1)),
+        "the second request does not wait"
+    );
+    gone.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(
+        wait_until(REACH, waits(0)),
+        "the closed client stays in the line: {:?}",
+        queue_columns(&p.dir, &["qcur", "scur"])
+    );
+    hold.release();
+    assert_eq!(
+        rx.recv_timeout(REACH).expect("an answer"),
+        ("held".to_owned(), 200)
+    );
+    gone.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = gone.stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "an answer to the closed client: {rest:?}");
+    let lines = lines_of(&p, &["held".to_owned(), "gone".to_owned()]);
+    assert_eq!(lines[1], "\"GET /gone HTTP/1.1\" -1 CQ-- sq=0 bq=1");
+    assert_eq!(
+        hold.seen(),
+        1,
+        "the closed client's request reached the server"
+    );
+}

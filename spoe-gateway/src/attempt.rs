@@ -20,11 +20,12 @@ pub(crate) fn connect_bound(backend: &BackendRt) -> Duration {
 
 /// A slot of server `server` under its `maxconn`, or with `None` (every server full) of the
 /// first that frees (`Ok(None)`: the backend has no queue), waited for at most `timeout
-/// queue` (else `timeout connect`); `queued` is told when the stream starts to wait.
+/// queue` (else `timeout connect`); `queued` is told when the stream starts to wait, with
+/// the positions it logs if it goes away before it leaves the line (HAProxy's first place).
 pub(crate) async fn server_slot(
     backend: &BackendRt,
     server: Option<usize>,
-    queued: impl FnOnce(),
+    queued: impl FnOnce(Positions),
 ) -> Result<Option<Slot>, Refused> {
     let Some(queues) = &backend.queues else {
         return Ok(None);
@@ -34,7 +35,8 @@ pub(crate) async fn server_slot(
         .timeouts
         .queue
         .unwrap_or_else(|| connect_bound(backend));
-    queues.slot(server, wait, |_| queued()).await.map(Some)
+    let first = |place| queued(Positions::of(Some(Left { place, position: 1 })));
+    queues.slot(server, wait, first).await.map(Some)
 }
 
 /// What a stream refused a slot logs: its termination (`sQ`: `timeout queue` expired, `SQ`:
@@ -54,6 +56,12 @@ pub(crate) struct Positions {
 }
 
 impl Positions {
+    /// Writes them into `access` (`%sq`, `%bq`).
+    pub(crate) fn record(self, access: &mut crate::access::Access) {
+        access.server_queue = self.server;
+        access.backend_queue = self.backend;
+    }
+
     /// Where a stream that waited at `left` was.
     pub(crate) fn of(left: Option<Left>) -> Self {
         match left {

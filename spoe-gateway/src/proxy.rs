@@ -1508,7 +1508,11 @@ async fn handle_txn(
         // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
         // (HAProxy's default for it is `timeout connect`), then get a 503.
         let queued_at = Instant::now();
-        let slot = crate::attempt::server_slot(be, want, || pending.phase = "CQ").await;
+        let slot = crate::attempt::server_slot(be, want, |at| {
+            pending.phase = "CQ";
+            at.record(pending.get());
+        })
+        .await;
         let slot = match slot {
             Ok(slot) => slot,
             Err(refused) => {
@@ -1516,8 +1520,7 @@ async fn handle_txn(
                 let (termination, at) = crate::attempt::refusal(&refused);
                 access.t_queue = Timer::ms(queued_at.elapsed());
                 access.termination = termination;
-                access.server_queue += at.server;
-                access.backend_queue += at.backend;
+                at.record(&mut access);
                 if let Some(t) = &access.tally {
                     t.connection_failed();
                 }
@@ -1538,9 +1541,9 @@ async fn handle_txn(
             pending.tally().server(s.counters.clone());
             ctx.counters.push(s.counters.clone());
         }
-        let at = crate::attempt::Positions::of(slot.as_ref().and_then(|s| s.waited));
-        pending.get().server_queue += at.server;
-        pending.get().backend_queue += at.backend;
+        if let Some(left) = slot.as_ref().and_then(|s| s.waited) {
+            crate::attempt::Positions::of(Some(left)).record(pending.get());
+        }
         let server = &be.servers[si];
         pending.get().server_addr = Some(server.addr_now());
         if let Some(name) = &rules.send_name_header {

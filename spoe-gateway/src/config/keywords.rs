@@ -88,12 +88,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
 /// Options accepted with a warning: name, whether `no option` / `default option` is allowed
 /// (HAProxy's rule), why it is ignored.
 pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
-    ("abortonclose", true, "not implemented by the gateway"),
-    (
-        "contstats",
-        true,
-        "the gateway counts a request's bytes on the wire as they pass",
-    ),
     (
         "socket-stats",
         true,

@@ -262,14 +262,13 @@ async fn connect<'b>(
     };
     let mut retries = 0u32;
     loop {
-        let slot = match attempt::server_slot(be, want, || {}).await {
+        let slot = match attempt::server_slot(be, want, |at| at.record(access)).await {
             Ok(slot) => slot,
             Err(refused) => {
                 let (termination, at) = attempt::refusal(&refused);
                 access.t_queue = Timer::ms(access.started.elapsed());
                 access.termination = termination;
-                access.server_queue += at.server;
-                access.backend_queue += at.backend;
+                at.record(access);
                 return None;
             }
         };
@@ -278,9 +277,9 @@ async fn connect<'b>(
             access.termination = "SC";
             return None;
         };
-        let at = attempt::Positions::of(slot.as_ref().and_then(|s| s.waited));
-        access.server_queue += at.server;
-        access.backend_queue += at.backend;
+        if let Some(left) = slot.as_ref().and_then(|s| s.waited) {
+            attempt::Positions::of(Some(left)).record(access);
+        }
         let server = &*be.servers[si];
         access.server.clone_from(&server.name);
         let addr = server.target(conn.local);

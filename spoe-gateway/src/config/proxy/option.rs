@@ -98,6 +98,18 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Backend.all_backups", "balance.rs")]),
     },
     Keyword {
+        name: "abortonclose",
+        handler: |lw, p, line, directive| lw.option_abortonclose(p, line, directive),
+        // What the gateway always does: nothing to read at run time.
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "contstats",
+        handler: |lw, p, line, directive| lw.option_contstats(p, line, directive),
+        // HAProxy 2.6 reads it and acts on nothing: its counters are always continuous.
+        uses: Use::Read,
+    },
+    Keyword {
         name: "dontlognull",
         handler: |lw, p, line, directive| {
             lw.option_log_flag(p, line, directive, |o| &mut o.dont_log_null)
@@ -321,6 +333,39 @@ impl Lowerer<'_, '_> {
             return self.not_capable(p, line.span(), directive);
         }
         *flag(&mut p.log_options) = line.modifier == Modifier::None;
+    }
+
+    /// `option abortonclose`: a request whose client closed (a shutdown of its write side
+    /// included) is aborted while it waits in a queue or for its server, logged `CQ`/`CC`:
+    /// what the gateway always does (its HTTP/1 connections do not half-close).
+    /// `no option abortonclose`, HAProxy's default where a half-closed client still gets its
+    /// answer, the gateway does not run: a warning says so.
+    fn option_abortonclose(&mut self, p: &mut Proxy, line: &Line, directive: &str) {
+        if self.too_many(line, 1, directive) {
+            return;
+        }
+        if !p.has_backend() {
+            return self.not_capable(p, line.span(), directive);
+        }
+        if line.modifier == Modifier::No {
+            self.diag.ignored(
+                line.span().clone(),
+                directive,
+                "the gateway always aborts a request whose client closed its side, as with 'option abortonclose'",
+            );
+        }
+    }
+
+    /// `[no] option contstats`: HAProxy 2.6 keeps the option's flag and reads it nowhere
+    /// (its byte counters are updated as data passes, as the gateway's are); a frontend
+    /// option.
+    fn option_contstats(&mut self, p: &mut Proxy, line: &Line, directive: &str) {
+        if self.too_many(line, 1, directive) {
+            return;
+        }
+        if !p.has_frontend() {
+            self.not_capable(p, line.span(), directive);
+        }
     }
 
     /// `[no] option log-health-checks`: a line for each check whose result or health changes
