@@ -31,8 +31,9 @@ pub(crate) struct CacheTxn {
     pub(crate) hit: Option<Hit>,
     /// The cache that answered (`res.cache_hit`, `res.cache_name`).
     pub(crate) served_by: Option<Arc<str>>,
-    /// What `cache-store` accepted, to copy the body of.
-    pub(crate) storing: Option<Storing>,
+    /// What `cache-store` accepted, to copy the body of (boxed: most transactions store
+    /// nothing, and the transaction stays small).
+    pub(crate) storing: Option<Box<Storing>>,
 }
 
 /// A fresh object found by `cache-use`.
@@ -111,7 +112,7 @@ pub(crate) fn cache_store(
     request: &request::Parts,
     head: &mut response::Parts,
     now: i64,
-) -> Option<Storing> {
+) -> Option<Box<Storing>> {
     let decl = &store.decl;
     if state.served_by.is_some() || request.version < Version::HTTP_11 {
         return None;
@@ -193,12 +194,12 @@ pub(crate) fn cache_store(
         etag,
         vary,
     };
-    Some(Storing {
+    Some(Box::new(Storing {
         store: store.clone(),
         key,
         entry,
         body: BytesMut::new(),
-    })
+    }))
 }
 
 /// The response of a hit at `now` (HAProxy's `http_cache_io_handler()`): the stored head
@@ -235,7 +236,7 @@ pub(crate) fn hit_response(hit: &Hit, method: &Method, now: i64) -> Response<Bod
 /// ended, dropped when it grows past `max-object-size` or fails.
 pub(crate) struct StoringBody {
     inner: Body,
-    storing: Option<Storing>,
+    storing: Option<Box<Storing>>,
 }
 
 impl std::fmt::Debug for StoringBody {
@@ -247,7 +248,7 @@ impl std::fmt::Debug for StoringBody {
 }
 
 impl StoringBody {
-    pub(crate) fn new(inner: Body, storing: Storing) -> Self {
+    pub(crate) fn new(inner: Body, storing: Box<Storing>) -> Self {
         let mut body = Self {
             inner,
             storing: Some(storing),
@@ -260,10 +261,16 @@ impl StoringBody {
     }
 
     fn complete(&mut self) {
-        if let Some(mut s) = self.storing.take() {
-            s.entry.body = s.body.freeze();
+        if let Some(s) = self.storing.take() {
+            let Storing {
+                store,
+                key,
+                mut entry,
+                body,
+            } = *s;
+            entry.body = body.freeze();
             // Refused (too large, too many variants): the response goes on uncached.
-            let _ = s.store.insert(&s.key, s.entry, now());
+            let _ = store.insert(&key, entry, now());
         }
     }
 }

@@ -135,6 +135,11 @@
 //!   know are errors, as in HAProxy. `http-request tarpit` (`deny`'s arguments, 500 by
 //!   default) holds the request `timeout tarpit` (`timeout connect` without it), then answers
 //!   and closes.
+//! - `cache NAME` sections (`total-max-size`, `max-object-size`, `max-age`, `process-vary`,
+//!   `max-secondary-entries`; `config::cache`), `http-request cache-use NAME`,
+//!   `http-response cache-store NAME`, `filter cache NAME`, the `res.cache_hit` and
+//!   `res.cache_name` fetches and the runtime API's `show cache` (what runs them:
+//!   `crate::cache`).
 //! - Logs, as HAProxy writes them: a frontend writes to its own `log` lines only (`log
 //!   global` stands for every `log ...` line of `global`; `defaults` hands its lines down; `no
 //!   log` forgets those before it), to stdout, stderr, syslog over UDP (`HOST[:PORT]`,
