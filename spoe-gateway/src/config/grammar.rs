@@ -27,19 +27,14 @@ pub(super) enum Kind {
     Userlist,
     /// `http-errors` (see `config::http_errors`).
     HttpErrors,
+    /// `cache` (see `config::cache`).
+    Cache,
     /// A section HAProxy has that the gateway does not run (`userlist`, `peers`...).
     Unsupported(&'static str),
 }
 
 /// Section keywords HAProxy 2.6 has that the gateway does not run.
-const UNSUPPORTED_SECTIONS: &[&str] = &[
-    "mailers",
-    "program",
-    "ring",
-    "log-forward",
-    "cache",
-    "fcgi-app",
-];
+const UNSUPPORTED_SECTIONS: &[&str] = &["mailers", "program", "ring", "log-forward", "fcgi-app"];
 
 /// Every section keyword, for hints.
 const SECTION_KEYWORDS: &[&str] = &[
@@ -72,6 +67,7 @@ impl Kind {
             Self::Resolvers => "resolvers",
             Self::Userlist => "userlist",
             Self::HttpErrors => "http-errors",
+            Self::Cache => "cache",
             Self::Unsupported(keyword) => keyword,
         }
     }
@@ -100,6 +96,7 @@ impl Grammar for HaproxyCfg<'_> {
             "resolvers" => Kind::Resolvers,
             "userlist" => Kind::Userlist,
             "http-errors" => Kind::HttpErrors,
+            "cache" => Kind::Cache,
             other => Kind::Unsupported(UNSUPPORTED_SECTIONS.iter().find(|s| **s == other)?),
         })
     }

@@ -229,6 +229,8 @@
 
 mod actions;
 mod addr;
+mod addr_actions;
+mod cache;
 mod check_rules;
 mod cpu_map;
 mod diag;
@@ -359,6 +361,7 @@ impl GatewayConfig {
                 Kind::Resolvers => lw.resolvers_section(section),
                 Kind::Userlist => lw.userlist_section(section),
                 Kind::HttpErrors => lw.http_errors_section(section),
+                Kind::Cache => lw.cache_section(section),
                 Kind::Unsupported(keyword) => lw.diag.error_msg(
                     section.span().clone(),
                     format!("'{keyword}' sections are not supported by the gateway"),
