@@ -74,18 +74,9 @@ impl Lowerer<'_, '_> {
         };
         let mut codes = Vec::new();
         for code in line.words.iter().skip(2) {
-            let digits: String = code
-                .as_str()
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            let status = digits.parse::<u16>().unwrap_or(0);
-            if !STATUSES.contains(&status) {
-                return self.diag.error_msg(
-                    code.span().clone(),
-                    format!("errorfiles : status code '{status}' not handled."),
-                );
-            }
+            let Some(status) = self.error_status(code, "errorfiles") else {
+                return;
+            };
             codes.push(status);
         }
         p.error_lines.push(ErrorLine::Section {
