@@ -93,7 +93,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
     ("description", "informational only"),
     ("id", "proxy IDs are informational only"),
     ("enabled", "proxies are enabled by default"),
-    ("fullconn", "the gateway has no dynamic server maxconn"),
 ];
 
 /// Options accepted with a warning: name, whether `no option` / `default option` is allowed
@@ -224,8 +223,6 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("id", 1),
     ("log-proto", 1),
     ("max-reuse", 1),
-    ("maxqueue", 1),
-    ("minconn", 1),
     ("namespace", 1),
     ("no-agent-check", 0),
     ("no-check-send-proxy", 0),

@@ -1,5 +1,5 @@
 //! TLS on `bind` lines and towards servers ([`upstream`]), with rustls: HAProxy's keywords as settings
-//! ([`settings`]), OpenSSL's names ([`names`]) and cipher strings ([`cipher_string`]), PEM files as HAProxy reads
+//! ([`settings`]), OpenSSL's names ([`names`]) and cipher strings (`cipher_string`), PEM files as HAProxy reads
 //! them ([`certs`]), the certificate chosen by SNI and the configuration of
 //! a listener ([`bind`]), and what a handshake established ([`facts`], into
 //! `spoe-http`'s `TlsFacts`, which the `ssl_*` fetches read).

@@ -1,5 +1,5 @@
 //! OpenSSL's names for what rustls negotiates: the words of `ciphers` (through
-//! [`cipher_string`]), `ciphersuites`, `curves` and `ssl-min-ver` in haproxy.cfg, and the values
+//! `cipher_string`), `ciphersuites`, `curves` and `ssl-min-ver` in haproxy.cfg, and the values
 //! of `ssl_fc_protocol` and `ssl_fc_cipher` (HAProxy reports OpenSSL's names).
 
 use rustls::crypto::SupportedKxGroup;

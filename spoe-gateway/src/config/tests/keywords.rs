@@ -161,16 +161,10 @@ fn every_keyword_runs_or_says_it_is_ignored() {
                 "check-ssl" => " verify none",
                 "inter" | "fastinter" | "downinter" | "pool-purge-delay" | "tcp-ut" => " 2s",
                 "addr" | "source" => " 127.0.0.2",
+                "on-marked-down" => " shutdown-sessions",
+                "on-marked-up" => " shutdown-backup-sessions",
                 _ => " 2",
             };
-            if let Some(value) = match name {
-                "on-marked-down" => Some("shutdown-sessions"),
-                "on-marked-up" => Some("shutdown-backup-sessions"),
-                _ => None,
-            } {
-                // Cutting sessions: `mode tcp` only.
-                return format!("    mode tcp\n    server s2 127.0.0.1:2 {name} {value}\n");
-            }
             if name == "track" {
                 // A checked server to follow.
                 return "    server s3 127.0.0.1:3 check\n    server s2 127.0.0.1:2 track s3\n"
