@@ -45,6 +45,22 @@ fn negotiated(port: u16, args: &[&str]) -> String {
         .unwrap_or_else(|| "(NONE)".to_owned())
 }
 
+/// Each client (`s_client` arguments) must negotiate the expected suite (`(NONE)`: fail) with
+/// HAProxy on `hport` and the gateway on `gport`.
+fn same_verdicts(hport: u16, gw: &GatewayProc, gport: u16, probes: &[(&[&str], &str)]) {
+    let mut wrong = Vec::new();
+    for (args, want) in probes {
+        let theirs = negotiated(hport, args);
+        let ours = negotiated(gport, args);
+        if theirs != *want || ours != *want {
+            wrong.push(format!(
+                "{args:?}: HAProxy {theirs}, the gateway {ours}, expected {want}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}\n{}", wrong.join("\n"), gw.log());
+}
+
 #[test]
 fn a_client_offering_one_suite_gets_the_same_verdict_as_from_haproxy() {
     let mut pki = TestPki::new();
@@ -92,17 +108,7 @@ fn a_client_offering_one_suite_gets_the_same_verdict_as_from_haproxy() {
             "TLS_AES_256_GCM_SHA384",
         ),
     ];
-    let mut wrong = Vec::new();
-    for (args, want) in probes {
-        let theirs = negotiated(hport, args);
-        let ours = negotiated(gaddr.port(), args);
-        if theirs != *want || ours != *want {
-            wrong.push(format!(
-                "{args:?}: HAProxy {theirs}, the gateway {ours}, expected {want}"
-            ));
-        }
-    }
-    assert!(wrong.is_empty(), "{}\n{}", wrong.join("\n"), gw.log());
+    same_verdicts(hport, &gw, gaddr.port(), probes);
 }
 
 #[test]
@@ -133,15 +139,5 @@ fn a_minimum_below_tls12_serves_tls12_and_up_as_haproxy_on_openssl3() {
             "TLS_AES_128_GCM_SHA256",
         ),
     ];
-    let mut wrong = Vec::new();
-    for (args, want) in probes {
-        let theirs = negotiated(hport, args);
-        let ours = negotiated(gaddr.port(), args);
-        if theirs != *want || ours != *want {
-            wrong.push(format!(
-                "{args:?}: HAProxy {theirs}, the gateway {ours}, expected {want}"
-            ));
-        }
-    }
-    assert!(wrong.is_empty(), "{}\n{}", wrong.join("\n"), gw.log());
+    same_verdicts(hport, &gw, gaddr.port(), probes);
 }
