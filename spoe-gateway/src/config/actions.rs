@@ -48,6 +48,7 @@ pub(super) const REQUEST_ACTIONS: &[&str] = &[
     "set-src-port",
     "set-dst",
     "set-dst-port",
+    "cache-use",
 ];
 
 /// The `http-response` actions the gateway runs.
@@ -73,6 +74,7 @@ pub(super) const RESPONSE_ACTIONS: &[&str] = &[
     "sc-inc-gpc1",
     "sc-set-gpt0",
     "capture",
+    "cache-store",
 ];
 
 /// The `http-after-response` actions the gateway runs.
@@ -94,8 +96,6 @@ pub(super) const AFTER_OTHER_ACTIONS: &[&str] = &["capture", "strict-mode"];
 /// The actions of HAProxy 2.6's `http-request` and `http-response` the gateway does not run.
 pub(super) const OTHER_ACTIONS: &[&str] = &[
     "add-acl",
-    "cache-store",
-    "cache-use",
     "del-acl",
     "del-map",
     "disable-l7-retry",
@@ -262,6 +262,8 @@ pub(super) fn parse_rule(
         (_, a) if a.starts_with("sc-inc-gpc1(") => p.sc_inc_gpc(1),
         (_, a) if a.starts_with("sc-set-gpt0(") => p.sc_set_gpt0(),
         (_, "set-log-level") => p.set_log_level(),
+        (Phase::Request, "cache-use") => p.cache_rule(|cache| HttpAction::CacheUse { cache }),
+        (Phase::Response, "cache-store") => p.cache_rule(|cache| HttpAction::CacheStore { cache }),
         (_, "capture") => p.capture(),
         (_, "redirect") => p.redirect(),
         (Phase::Request, "use-service")
@@ -529,6 +531,20 @@ impl<'a> ActionParser<'a, '_> {
             m => {
                 let msg = format!("-m with unsupported matching method '{m}'");
                 self.fail(method.span(), msg);
+                None
+            }
+        }
+    }
+
+    /// `cache-use NAME` / `cache-store NAME` (`parse_cache_rule()` in `src/cache.c`); the
+    /// cache is found once every section is read (`config::cache`).
+    fn cache_rule(&mut self, action: fn(String) -> HttpAction) -> Parsed {
+        match self.args.first().map(Word::as_str) {
+            Some(name) if name != "if" && name != "unless" => {
+                Some((action(name.to_owned()), 1, None))
+            }
+            _ => {
+                self.fail(&self.at.span().clone(), "expects a cache name");
                 None
             }
         }

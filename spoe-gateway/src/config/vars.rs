@@ -104,6 +104,7 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
                 expr_vars(expr, f);
             }
             HttpAction::Capture { expr, .. } => expr_vars(expr, f),
+            HttpAction::CacheUse { .. } | HttpAction::CacheStore { .. } => {}
             HttpAction::SetHeader { value, .. } | HttpAction::AddHeader { value, .. } => {
                 format_vars(value, f);
             }
