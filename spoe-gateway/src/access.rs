@@ -391,6 +391,12 @@ impl<B: HttpBody> Logged<B> {
         }
     }
 
+    /// Takes the access line away, for whatever ends the exchange later (a tunnel after a
+    /// `101`): the body then writes none.
+    pub(crate) fn take_access(&mut self) -> Option<Access> {
+        self.access.take()
+    }
+
     /// A body without an access line.
     pub(crate) fn unlogged(inner: B) -> Self {
         Self {

@@ -58,10 +58,6 @@ pub(super) fn suggestion<'a>(kw: &str, all: impl Iterator<Item = &'a str>) -> St
 /// `global` keywords accepted with a warning.
 pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
     (
-        "ssl-dh-param-file",
-        "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
-    ),
-    (
         "log-send-hostname",
         "the gateway writes its logs to stdout or stderr",
     ),

@@ -228,6 +228,8 @@ pub(super) struct Proxy {
     pub(super) persist: bool,
     /// `stick`, `use-server`, `force-persist`, `ignore-persist`, `http-send-name-header`.
     pub(super) choice: ChoiceLines,
+    /// `filter cache NAME` lines.
+    pub(super) cache_filters: Vec<(String, Span)>,
 }
 
 impl Proxy {
@@ -295,6 +297,7 @@ impl Proxy {
             cookie: None,
             persist: false,
             choice: ChoiceLines::default(),
+            cache_filters: Vec::new(),
         }
     }
 
@@ -385,6 +388,8 @@ pub(super) struct Lowered {
     pub(super) lua: Option<spoe_lua::LuaRuntime>,
     /// The `userlist` sections, as read.
     pub(super) userlists: Vec<PendingList>,
+    /// The `cache` sections, as read.
+    pub(super) caches: Vec<(crate::cache::decl::CacheDecl, Span)>,
 }
 
 /// A `userlist` being read (`config::userlist`): the names still to resolve once every
@@ -425,6 +430,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) peers: Vec<String>,
     /// The `userlist` sections read so far.
     pub(super) userlists: Vec<PendingList>,
+    /// The `cache` sections read so far.
+    pub(super) caches: Vec<(crate::cache::decl::CacheDecl, Span)>,
     /// The names of every `resolvers` section of the file (a server may name one declared
     /// after it).
     pub(super) resolvers_ahead: Vec<String>,
@@ -458,6 +465,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             lua: super::lua::LuaGlobal::default(),
             peers: Vec::new(),
             userlists: Vec::new(),
+            caches: Vec::new(),
             resolvers_ahead: Vec::new(),
             zero_warning: None,
         }
@@ -474,6 +482,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             misplaced: self.misplaced,
             lua: self.lua.take(),
             userlists: self.userlists,
+            caches: self.caches,
         }
     }
 

@@ -34,37 +34,6 @@ fn mode_name(mode: Option<Mode>) -> &'static str {
     }
 }
 
-/// `on-marked-down shutdown-sessions` and `on-marked-up shutdown-backup-sessions` cut the
-/// gateway's `mode tcp` sessions; HTTP exchanges in flight are not cut, so an HTTP backend
-/// refuses them rather than ignore them.
-fn refuse_http_session_cuts(p: &Proxy, diag: &mut Diag) {
-    if p.mode != Some(Mode::Http) {
-        return;
-    }
-    for (s, span) in &p.servers {
-        for (set, kw) in [
-            (
-                s.probe.down_cuts_sessions,
-                "on-marked-down shutdown-sessions",
-            ),
-            (
-                s.probe.up_cuts_backup_sessions,
-                "on-marked-up shutdown-backup-sessions",
-            ),
-        ] {
-            if set {
-                diag.error_msg(
-                    span.clone(),
-                    format!(
-                        "'server {}' : '{kw}' is supported by the gateway in 'mode tcp' backends only (HTTP exchanges in flight are not cut)",
-                        s.name
-                    ),
-                );
-            }
-        }
-    }
-}
-
 /// Runs the cross-section checks and builds the configuration.
 pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     let Lowered {
@@ -74,8 +43,10 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         misplaced,
         lua,
         userlists,
+        caches,
     } = lowered;
     let userlists = super::userlist::resolve(userlists, diag);
+    let caches = super::cache::resolve(caches, &proxies, diag);
     let mut proxies = proxies;
     super::proxy::persist::resolve(&mut proxies, diag);
     let tables = super::track::resolve_tables(&mut proxies, diag);
@@ -115,7 +86,6 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         let frontend_half = is_frontend(&p);
         let backend_half = matches!(p.kind, Kind::Backend | Kind::Listen);
         if backend_half {
-            refuse_http_session_cuts(&p, diag);
             let mut backend = Backend {
                 name: p.name.clone(),
                 logs: p.logs.clone(),
@@ -198,15 +168,6 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             if p.mode != Some(Mode::Http) && !p.mode_unsure {
                 warn_http_in_tcp(&p, diag);
                 refuse_in_tcp_frontend(&p, diag);
-            } else if let Some(at) = &p.tcp_content_at {
-                diag.error_msg(
-                    at.clone(),
-                    format!(
-                        "'tcp-request content' in {} '{}' is not supported by the gateway in 'mode http' (only on 'mode tcp' frontends)",
-                        proxy_type(&p),
-                        p.name
-                    ),
-                );
             }
             frontends.push(Frontend {
                 mode: p.mode.unwrap_or(Mode::Tcp),
@@ -263,6 +224,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         lua,
         tables,
         userlists: Arc::new(crate::auth::Userlists::new(userlists)),
+        caches,
     }
 }
 

@@ -195,7 +195,6 @@ pub(crate) async fn check_server(
         if changed {
             server.up.store(ok, Ordering::Relaxed);
             server.counters.state_changed(ok);
-            cut_sessions_on_change(&server, &siblings, ok);
         }
         // With `option log-health-checks` the check's own line said why: HAProxy leaves the
         // reason out of this one.
@@ -205,6 +204,10 @@ pub(crate) async fn check_server(
             format!(", reason: {}", check_status(&report))
         };
         log_change(&plan, &server, &why, &siblings, was_stopping);
+        if changed {
+            // After the line, whose "sessions active" counts them, as HAProxy's.
+            cut_sessions_on_change(&server, &siblings, ok);
+        }
         backend_changed(&plan, &siblings, &backend_counters, backend_was_up);
         on_change(&server);
     }

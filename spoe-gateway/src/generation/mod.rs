@@ -88,6 +88,10 @@ pub(crate) struct ServerRt {
     /// Cancelled to cut the sessions open on it (`on-marked-down shutdown-sessions`,
     /// `on-marked-up shutdown-backup-sessions`), then replaced for the next ones.
     sessions: std::sync::Mutex<tokio_util::sync::CancellationToken>,
+    /// Whether a state change may cut its sessions: its own `on-marked-down
+    /// shutdown-sessions`, or a backup server of a backend with `on-marked-up
+    /// shutdown-backup-sessions` (the requests of the others skip the watch).
+    cuttable: bool,
 }
 
 /// An HTTP backend at run time.
@@ -156,6 +160,11 @@ impl ServerRt {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// What cuts a session opened on the server now, when a state change may cut them.
+    pub(crate) fn cut_watch(&self) -> Option<tokio_util::sync::CancellationToken> {
+        self.cuttable.then(|| self.sessions_cut())
     }
 
     /// Cuts the sessions open on the server (HAProxy's `srv_shutdown_streams()`).
@@ -261,6 +270,9 @@ pub struct Generation {
     _checks: tokio::task::JoinSet<()>,
     /// The stick tables (shared by every worker).
     pub(crate) tables: Arc<crate::sticktable::tables::Tables>,
+    /// The `cache` sections' objects, by name (a reload starts them empty, as HAProxy's new
+    /// process does).
+    pub(crate) caches: HashMap<String, Arc<crate::cache::store::Store>>,
     /// Cancelled when the generation's `hard-stop-after` runs out after a reload: its `mode
     /// tcp` connections still open are cut then.
     pub(crate) cut: tokio_util::sync::CancellationToken,
@@ -524,6 +536,9 @@ impl Generation {
                             resolved,
                             outgoing,
                             sessions: std::sync::Mutex::default(),
+                            cuttable: s.probe.down_cuts_sessions
+                                || (s.probe.backup
+                                    && b.servers.iter().any(|o| o.probe.up_cuts_backup_sessions)),
                             model: s.clone(),
                         })
                     })
@@ -568,6 +583,14 @@ impl Generation {
         resolution::start(&config, &backends, &mut checks);
         let declared_proc_vars = Arc::new(config.declared_proc_vars());
         let sets_log_level = config.lua.is_some() || config.sets_log_level();
+        let caches = config
+            .caches
+            .iter()
+            .map(|c| {
+                let store = crate::cache::store::Store::new(c.clone());
+                (c.name.clone(), Arc::new(store))
+            })
+            .collect();
         let generation = Self {
             id,
             config,
@@ -582,6 +605,7 @@ impl Generation {
             idle: Notify::new(),
             _checks: checks,
             tables,
+            caches,
             cut: tokio_util::sync::CancellationToken::new(),
         };
         generation.forget_other_stats(stats);

@@ -221,13 +221,7 @@ impl Session<'_> {
         server.counters.t_time.add(access.started.elapsed());
         access.termination = ended.termination();
         if ended == Ended::Killed && server_cut.is_cancelled() && !self.cut.is_cancelled() {
-            // HAProxy's `SF_ERR_DOWN` ('D'): killed as its server went down; `SF_ERR_UP` ('U')
-            // when another came up and cut the backup servers' sessions.
-            access.termination = if server.model.probe.backup && server.up.load(Ordering::Relaxed) {
-                "U-"
-            } else {
-                "D-"
-            };
+            access.termination = crate::cut::termination(server, false);
         }
         if moved.to_server == 0 && self.frontend.model.log_options.dont_log_null {
             // `option dontlognull`: no line for a connection the client sent nothing on
