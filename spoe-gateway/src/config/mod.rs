@@ -223,6 +223,8 @@
 
 mod actions;
 mod addr;
+mod addr_actions;
+mod cache;
 mod check_rules;
 mod cpu_map;
 mod diag;
@@ -350,6 +352,7 @@ impl GatewayConfig {
                 Kind::Peers => lw.peers_section(section),
                 Kind::Resolvers => lw.resolvers_section(section),
                 Kind::Userlist => lw.userlist_section(section),
+                Kind::Cache => lw.cache_section(section),
                 Kind::Unsupported(keyword) => lw.diag.error_msg(
                     section.span().clone(),
                     format!("'{keyword}' sections are not supported by the gateway"),

@@ -43,8 +43,10 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         misplaced,
         lua,
         userlists,
+        caches,
     } = lowered;
     let userlists = super::userlist::resolve(userlists, diag);
+    let caches = super::cache::resolve(caches, &proxies, diag);
     let mut proxies = proxies;
     super::proxy::persist::resolve(&mut proxies, diag);
     let tables = super::track::resolve_tables(&mut proxies, diag);
@@ -104,6 +106,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 checks: p.checks.build(),
                 all_backups: p.all_backups,
                 retry: p.retry,
+                fullconn: p.fullconn,
                 http_buffer_request: p.http_buffer_request,
                 forwardfor: p.forwardfor.clone(),
                 originalto: p.originalto.clone(),
@@ -165,15 +168,6 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             if p.mode != Some(Mode::Http) && !p.mode_unsure {
                 warn_http_in_tcp(&p, diag);
                 refuse_in_tcp_frontend(&p, diag);
-            } else if let Some(at) = &p.tcp_content_at {
-                diag.error_msg(
-                    at.clone(),
-                    format!(
-                        "'tcp-request content' in {} '{}' is not supported by the gateway in 'mode http' (only on 'mode tcp' frontends)",
-                        proxy_type(&p),
-                        p.name
-                    ),
-                );
             }
             frontends.push(Frontend {
                 mode: p.mode.unwrap_or(Mode::Tcp),
@@ -230,6 +224,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         lua,
         tables,
         userlists: Arc::new(crate::auth::Userlists::new(userlists)),
+        caches,
     }
 }
 

@@ -95,11 +95,13 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
                 expr_vars(expr, f);
             }
             HttpAction::Capture { expr, .. } => expr_vars(expr, f),
+            HttpAction::CacheUse { .. } | HttpAction::CacheStore { .. } => {}
             HttpAction::SetHeader { value, .. } | HttpAction::AddHeader { value, .. } => {
                 format_vars(value, f);
             }
             HttpAction::Redirect { target, .. } => format_vars(target, f),
             HttpAction::TrackSc { key: expr, .. }
+            | HttpAction::SetAddr { expr, .. }
             | HttpAction::ScSetGpt0 {
                 value: crate::model::GptValue::Expr(expr),
                 ..

@@ -197,6 +197,7 @@ fn every_keyword_runs_or_says_it_is_ignored() {
             "crt-list" => format!(" {list}"),
             "crl-file" => format!(" {crl}"),
             "curves" => " X25519".to_owned(),
+            "ecdhe" => " prime256v1".to_owned(),
             "proto" => " h2".to_owned(),
             "ssl-max-ver" => " TLSv1.3".to_owned(),
             "ssl-min-ver" => " TLSv1.2".to_owned(),
