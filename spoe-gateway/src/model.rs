@@ -775,7 +775,7 @@ pub(crate) struct Rule {
 }
 
 /// What a `tcp-request connection|content` rule does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum TcpAction {
     /// `accept`: the connection goes on; later rules of the same kind are not run.
     Accept,
@@ -784,6 +784,14 @@ pub(crate) enum TcpAction {
     /// `expect-proxy layer4` (`tcp-request connection` only): a PROXY header comes first, as
     /// on a `bind ... accept-proxy`; the next rules run.
     ExpectProxy,
+    /// `set-var(NAME) EXPR` (`tcp-request content` of a `mode http` frontend only): the
+    /// next rules run.
+    SetVar {
+        /// The variable.
+        var: VarRef,
+        /// Its new value.
+        expr: SampleExpr,
+    },
 }
 
 /// What `set-src`, `set-src-port`, `set-dst` or `set-dst-port` changes.
@@ -804,6 +812,8 @@ pub(crate) enum AddrPart {
 pub(crate) struct TcpRule {
     /// The action.
     pub(crate) action: TcpAction,
+    /// Where the line is.
+    pub(crate) span: Span,
     /// `if|unless COND`.
     pub(crate) cond: Option<Condition>,
 }

@@ -1234,7 +1234,7 @@ async fn handle_txn(
         .await;
     // `tcp-request content reject`: the connection is reset with no answer
     // (`sc_must_kill_conn()`), a request denied by the frontend (`PR`).
-    if crate::tcp::inspect::http_content_rejects(&fe.model.tcp_rules, &fe.model.acls, &*txn) {
+    if crate::tcp::inspect::http_content_rejects(&fe.model.tcp_rules, &fe.model.acls, &mut *txn) {
         ctx.denied();
         return tcp_rejected(pending.take());
     }

@@ -573,7 +573,7 @@ impl<'a> ActionParser<'a, '_> {
     }
 
     /// `set-var(NAME) EXPR`.
-    fn set_var(&mut self) -> Parsed {
+    pub(super) fn set_var(&mut self) -> Parsed {
         let action = self.action;
         let expects =
             "Expects 'set-var(<var-name>)', 'set-var-fmt(<var-name>)' or 'unset-var(<var-name>)'";

@@ -11,7 +11,7 @@ use super::diag::Diag;
 use super::grammar::Kind;
 use super::logformat::Phase;
 use super::lower::{Lowered, Proxy};
-use crate::model::{Backend, Frontend, GatewayConfig, Mode};
+use crate::model::{Backend, Frontend, GatewayConfig, Mode, TcpAction};
 
 /// Whether a `listen` section has a frontend half: it listens, or it is in `mode http` (a
 /// `listen` in `mode tcp` without `bind` is a backend, such as the agents' one).
@@ -364,6 +364,18 @@ fn proxy_type(p: &Proxy) -> &'static str {
 /// What a `mode tcp` frontend cannot run in the gateway yet: an error naming it, never
 /// accepted and ignored (SPOE filters on tcp events).
 fn refuse_in_tcp_frontend(p: &Proxy, diag: &mut Diag) {
+    for rule in &p.tcp_rules.content {
+        if matches!(rule.action, TcpAction::SetVar { .. }) {
+            diag.error_msg(
+                rule.span.clone(),
+                format!(
+                    "'tcp-request content set-var' in {} '{}' is not supported by the gateway in 'mode tcp' (only in 'mode http' frontends)",
+                    proxy_type(p),
+                    p.name
+                ),
+            );
+        }
+    }
     for filter in &p.filters {
         diag.error_msg(
             filter.span.clone(),

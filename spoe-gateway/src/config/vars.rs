@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use spoe::config::Span;
 use spoe::expr::{AclSet, SampleExpr};
 
-use crate::model::{GatewayConfig, HttpAction, LogFormat, LogFormatPart, ReturnBody, Rule};
+use crate::model::{
+    GatewayConfig, HttpAction, LogFormat, LogFormatPart, ReturnBody, Rule, TcpAction,
+};
 
 /// What a mention of a variable does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +89,13 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
     }
     for set in acls {
         acl_vars(set, f);
+    }
+    let tcp_rules = config.frontends.iter().flat_map(|fe| &fe.tcp_rules.content);
+    for rule in tcp_rules {
+        if let TcpAction::SetVar { var, expr } = &rule.action {
+            f(var.to_string(), &rule.span, Access::Set);
+            expr_vars(expr, f);
+        }
     }
     for rule in rules {
         match &rule.action {

@@ -116,12 +116,12 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
     Keyword {
         name: "minconn",
         handler: (),
-        uses: Use::Runs(&[("Server.minconn", "queue/mod.rs")]),
+        uses: Use::Runs(&[("Server.minconn", "generation/mod.rs")]),
     },
     Keyword {
         name: "maxqueue",
         handler: (),
-        uses: Use::Runs(&[("Server.maxqueue", "queue/mod.rs")]),
+        uses: Use::Runs(&[("Server.maxqueue", "generation/mod.rs")]),
     },
     Keyword {
         name: "pool-max-conn",
