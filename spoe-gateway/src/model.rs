@@ -652,6 +652,14 @@ pub(crate) enum HttpAction {
         name: String,
     },
     /// `set-var(NAME) EXPR`.
+    /// `set-src|set-src-port|set-dst|set-dst-port EXPR`: the request's client or
+    /// destination address or port becomes the expression's value (`crate::stream_addr`).
+    SetAddr {
+        /// Which address or port.
+        part: AddrPart,
+        /// The new value (an address, or a port).
+        expr: SampleExpr,
+    },
     SetVar {
         /// The variable.
         var: VarRef,
@@ -776,6 +784,19 @@ pub(crate) enum TcpAction {
     /// `expect-proxy layer4` (`tcp-request connection` only): a PROXY header comes first, as
     /// on a `bind ... accept-proxy`; the next rules run.
     ExpectProxy,
+}
+
+/// What `set-src`, `set-src-port`, `set-dst` or `set-dst-port` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddrPart {
+    /// `set-src`: the client's address (its port kept).
+    Src,
+    /// `set-src-port`.
+    SrcPort,
+    /// `set-dst`: the address the client connected to (its port kept).
+    Dst,
+    /// `set-dst-port`.
+    DstPort,
 }
 
 /// A `tcp-request connection|content ACTION [if|unless COND]` line.
@@ -1008,8 +1029,12 @@ pub(crate) struct Server {
     pub(crate) fall: u32,
     /// `weight` (1 by default).
     pub(crate) weight: u32,
-    /// `maxconn`.
+    /// `maxconn` (with `minconn` alone or above it: `minconn`, as HAProxy).
     pub(crate) maxconn: Option<usize>,
+    /// `minconn` below `maxconn`: the dynamic limit's floor (`crate::queue`).
+    pub(crate) minconn: Option<usize>,
+    /// `maxqueue` (0: the server's line is unbounded).
+    pub(crate) maxqueue: usize,
     /// `pool-max-conn`: idle connections to this server kept for reuse
     /// (`None`: `-1`, unlimited; `Some(0)`: none). The gateway's default is
     /// [`DEFAULT_POOL_MAX_CONN`], not HAProxy's unlimited.
@@ -1194,6 +1219,8 @@ pub(crate) struct Backend {
     pub(crate) all_backups: bool,
     /// `retries`, `option redispatch`.
     pub(crate) retry: Retry,
+    /// `fullconn` (`None`: 10% of the `maxconn` of the frontends that reach it, as HAProxy).
+    pub(crate) fullconn: Option<usize>,
     /// `acl` lines.
     pub(crate) acls: AclSet,
     /// `http-request` rules.

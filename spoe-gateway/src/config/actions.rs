@@ -8,7 +8,7 @@ use spoe::expr::{AclContext, AclSet, Condition, SampleExpr, VarRef};
 
 use super::diag::Diag;
 use super::logformat::{Phase, parse_log_format};
-use crate::model::{HttpAction, LinePart, LogFormat, Rule};
+use crate::model::{AddrPart, HttpAction, LinePart, LogFormat, Rule};
 use spoe::config::reader::Line;
 
 /// The `http-request` actions the gateway runs (`set-var` stands for `set-var(<var-name>)`).
@@ -44,6 +44,10 @@ pub(super) const REQUEST_ACTIONS: &[&str] = &[
     "capture",
     "auth",
     "tarpit",
+    "set-src",
+    "set-src-port",
+    "set-dst",
+    "set-dst-port",
     "cache-use",
 ];
 
@@ -101,15 +105,11 @@ pub(super) const OTHER_ACTIONS: &[&str] = &[
     "reject",
     "sc-inc-gpc",
     "sc-set-gpt",
-    "set-dst",
-    "set-dst-port",
     "set-map",
     "set-mark",
     "set-nice",
     "set-priority-class",
     "set-priority-offset",
-    "set-src",
-    "set-src-port",
     "set-timeout",
     "set-tos",
     "strict-mode",
@@ -245,6 +245,10 @@ pub(super) fn parse_rule(
         (Phase::Request, "replace-path") => p.replace_line(LinePart::Path),
         (Phase::Request, "replace-pathq") => p.replace_line(LinePart::PathQuery),
         (Phase::Request, "replace-uri") => p.replace_line(LinePart::Uri),
+        (Phase::Request, "set-src") => p.set_addr(AddrPart::Src),
+        (Phase::Request, "set-src-port") => p.set_addr(AddrPart::SrcPort),
+        (Phase::Request, "set-dst") => p.set_addr(AddrPart::Dst),
+        (Phase::Request, "set-dst-port") => p.set_addr(AddrPart::DstPort),
         (_, a) if a.starts_with("set-var-fmt") || a.starts_with("unset-var") => {
             p.unsupported();
             None

@@ -58,10 +58,6 @@ pub(super) fn suggestion<'a>(kw: &str, all: impl Iterator<Item = &'a str>) -> St
 /// `global` keywords accepted with a warning.
 pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
     (
-        "ssl-dh-param-file",
-        "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
-    ),
-    (
         "log-send-hostname",
         "the gateway writes its logs to stdout or stderr",
     ),
@@ -97,7 +93,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
     ("description", "informational only"),
     ("id", "proxy IDs are informational only"),
     ("enabled", "proxies are enabled by default"),
-    ("fullconn", "the gateway has no dynamic server maxconn"),
 ];
 
 /// Options accepted with a warning: name, whether `no option` / `default option` is allowed
@@ -228,8 +223,6 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("id", 1),
     ("log-proto", 1),
     ("max-reuse", 1),
-    ("maxqueue", 1),
-    ("minconn", 1),
     ("namespace", 1),
     ("no-agent-check", 0),
     ("no-check-send-proxy", 0),

@@ -37,6 +37,10 @@ pub(super) struct ServerSettings {
     pub(super) fall: u32,
     pub(super) weight: u32,
     pub(super) maxconn: Option<usize>,
+    /// `minconn` (0: none).
+    pub(super) minconn: usize,
+    /// `maxqueue` (0: an unbounded line).
+    pub(super) maxqueue: usize,
     pub(super) pool_max_conn: Option<usize>,
     pub(super) pool_purge_delay: Duration,
     /// `ssl`, `verify`, `ca-file`, `sni`, `crt`, `alpn`...
@@ -78,6 +82,8 @@ impl Default for ServerSettings {
             fall: 3,
             weight: 1,
             maxconn: None,
+            minconn: 0,
+            maxqueue: 0,
             pool_max_conn: Some(crate::model::DEFAULT_POOL_MAX_CONN),
             pool_purge_delay: crate::model::DEFAULT_POOL_PURGE_DELAY,
             tls: crate::tls::ServerTlsSpec::default(),
@@ -141,6 +147,8 @@ pub(super) struct Proxy {
     /// A `timeout` line (here or in its `defaults`) was wrong (reported).
     pub(super) timeouts_unsure: bool,
     pub(super) maxconn: Option<usize>,
+    /// `fullconn` (`None`: computed from the frontends that reach the backend).
+    pub(super) fullconn: Option<usize>,
     /// `rate-limit sessions` (0: none).
     pub(super) sess_rate: u64,
     pub(super) balance: Balance,
@@ -243,6 +251,7 @@ impl Proxy {
             timeouts: Timeouts::default(),
             timeouts_unsure: false,
             maxconn: None,
+            fullconn: None,
             sess_rate: 0,
             balance: Balance::default(),
             spop_check: false,
@@ -301,6 +310,7 @@ impl Proxy {
         p.timeouts = d.timeouts;
         p.timeouts_unsure = d.timeouts_unsure;
         p.maxconn = d.maxconn;
+        p.fullconn = d.fullconn;
         p.sess_rate = d.sess_rate;
         p.balance = d.balance.clone();
         p.spop_check = d.spop_check;

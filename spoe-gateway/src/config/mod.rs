@@ -228,6 +228,7 @@
 
 mod actions;
 mod addr;
+mod addr_actions;
 mod cache;
 mod check_rules;
 mod cpu_map;

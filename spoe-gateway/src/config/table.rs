@@ -102,6 +102,23 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     (
         "global",
+        "ssl-dh-param-file",
+        "the file is read and checked as HAProxy (PEM DH parameters), with nothing to apply \
+         to: the gateway's TLS (rustls) has no finite-field DHE suite (a cipher string's DHE \
+         suites are left out with a warning)",
+    ),
+    (
+        "global",
+        "ssl-default-bind-ciphers",
+        "as `bind ... ciphers`; checked where a TLS `bind` uses it, as HAProxy",
+    ),
+    (
+        "global",
+        "ssl-default-server-ciphers",
+        "as `server ... ciphers`; checked where a TLS `server` uses it, as HAProxy",
+    ),
+    (
+        "global",
         "localpeer",
         "names this process in `peers` sections, which the gateway refuses (stick tables are \
          not supported); alone it changes nothing, as in HAProxy",
@@ -188,8 +205,10 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "server",
         "on-marked-down",
-        "`shutdown-sessions` cuts the sessions of `mode tcp` backends; an HTTP backend refuses it \
-         (HTTP exchanges in flight are not cut)",
+        "`shutdown-sessions` cuts the server's sessions: a `mode tcp` connection, an HTTP request \
+         waiting for its response (502, `DH`), a WebSocket or other tunnel (closed, `D-`); a \
+         response whose body is already flowing, and a request waiting in the server's queue, \
+         are not cut (HAProxy cuts the one, redispatches the other)",
     ),
     ("server", "on-marked-up", "as `on-marked-down`"),
     (
@@ -206,8 +225,12 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "bind",
         "ciphers",
-        "the suites rustls implements (ECDHE with AES-GCM or ChaCha20-Poly1305); others warn",
+        "OpenSSL's cipher-string language (`ECDH+AESGCM:!aNULL`, `HIGH`, `@STRENGTH`...) as \
+         OpenSSL 3 evaluates it, then the suites rustls implements (ECDHE with AES-GCM or \
+         ChaCha20-Poly1305) in OpenSSL's order; the others it selects (DHE, CBC, CCM...) warn, \
+         a string selecting only those is an error; `@SECLEVEL` above 2 and `SUITEB*` are errors",
     ),
+    ("server", "ciphers", "as `bind ... ciphers`"),
     (
         "proxy",
         "timeout",

@@ -34,37 +34,6 @@ fn mode_name(mode: Option<Mode>) -> &'static str {
     }
 }
 
-/// `on-marked-down shutdown-sessions` and `on-marked-up shutdown-backup-sessions` cut the
-/// gateway's `mode tcp` sessions; HTTP exchanges in flight are not cut, so an HTTP backend
-/// refuses them rather than ignore them.
-fn refuse_http_session_cuts(p: &Proxy, diag: &mut Diag) {
-    if p.mode != Some(Mode::Http) {
-        return;
-    }
-    for (s, span) in &p.servers {
-        for (set, kw) in [
-            (
-                s.probe.down_cuts_sessions,
-                "on-marked-down shutdown-sessions",
-            ),
-            (
-                s.probe.up_cuts_backup_sessions,
-                "on-marked-up shutdown-backup-sessions",
-            ),
-        ] {
-            if set {
-                diag.error_msg(
-                    span.clone(),
-                    format!(
-                        "'server {}' : '{kw}' is supported by the gateway in 'mode tcp' backends only (HTTP exchanges in flight are not cut)",
-                        s.name
-                    ),
-                );
-            }
-        }
-    }
-}
-
 /// Runs the cross-section checks and builds the configuration.
 pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     let Lowered {
@@ -117,7 +86,6 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         let frontend_half = is_frontend(&p);
         let backend_half = matches!(p.kind, Kind::Backend | Kind::Listen);
         if backend_half {
-            refuse_http_session_cuts(&p, diag);
             let mut backend = Backend {
                 name: p.name.clone(),
                 logs: p.logs.clone(),
@@ -138,6 +106,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 checks: p.checks.build(),
                 all_backups: p.all_backups,
                 retry: p.retry,
+                fullconn: p.fullconn,
                 http_buffer_request: p.http_buffer_request,
                 forwardfor: p.forwardfor.clone(),
                 originalto: p.originalto.clone(),

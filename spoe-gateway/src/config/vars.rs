@@ -101,6 +101,7 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
             }
             HttpAction::Redirect { target, .. } => format_vars(target, f),
             HttpAction::TrackSc { key: expr, .. }
+            | HttpAction::SetAddr { expr, .. }
             | HttpAction::ScSetGpt0 {
                 value: crate::model::GptValue::Expr(expr),
                 ..

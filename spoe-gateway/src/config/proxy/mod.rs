@@ -135,6 +135,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Frontend.maxconn", "limits.rs")]),
     },
     Keyword {
+        name: "fullconn",
+        handler: |lw, p, line| lw.fullconn(p, line),
+        uses: Use::Runs(&[("Backend.fullconn", "limits.rs")]),
+    },
+    Keyword {
         name: "default_backend",
         handler: |lw, p, line| lw.default_backend(p, line),
         uses: Use::Runs(&[("Frontend.default_backend", "proxy.rs")]),
