@@ -785,7 +785,8 @@ pub(crate) struct TcpRule {
 pub(crate) struct TcpRules {
     /// `tcp-request connection`: run once a connection is accepted, on the connection alone.
     pub(crate) connection: Vec<TcpRule>,
-    /// `tcp-request content`: run on the first bytes of a `mode tcp` connection.
+    /// `tcp-request content`: run on the first bytes of a `mode tcp` connection, and on each
+    /// request of a `mode http` frontend before its HTTP rules.
     pub(crate) content: Vec<TcpRule>,
     /// `tcp-request inspect-delay`: how long the content rules may wait for bytes.
     pub(crate) inspect_delay: Option<Duration>,

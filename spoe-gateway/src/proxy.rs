@@ -1151,6 +1151,12 @@ async fn handle_txn(
     // then the frontend's HTTP event and rules.
     ctx.run_event(&fe.filters, Event::OnFrontendTcpRequest, &mut *txn)
         .await;
+    // `tcp-request content reject`: the connection is reset with no answer
+    // (`sc_must_kill_conn()`), a request denied by the frontend (`PR`).
+    if crate::tcp::inspect::http_content_rejects(&fe.model.tcp_rules, &fe.model.acls, &*txn) {
+        ctx.denied();
+        return tcp_rejected(pending.take());
+    }
     // `monitor-uri`: answered before the request's HTTP rules and agents, and not logged
     // (HAProxy's SF_MONITOR).
     if let Some(uri) = &fe.model.monitor_uri
@@ -1819,11 +1825,11 @@ fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
         }
         Flow::Close => {
             access.termination = "LR";
-            return finish(close_silently(None), access);
+            return finish(close_silently(false, Some(200)), access);
         }
         Flow::Drop(termination, status) => {
             access.termination = termination;
-            return finish(close_silently(Some(status)), access);
+            return finish(close_silently(true, status), access);
         }
         // Not a rule's answer: the request goes on (not reached); a tarpit's answer is
         // made once held.
@@ -1831,6 +1837,16 @@ fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
     };
     access.termination = termination;
     finish(r, access)
+}
+
+/// `tcp-request content reject` on a request of a `mode http` frontend: the connection
+/// closes with no answer. HAProxy's HTTP analysers never saw the request: its access line
+/// says `<BADREQ>`, no request time, status -1, `PR`.
+fn tcp_rejected(mut access: Access) -> Response<Logged<Body>> {
+    access.termination = "PR";
+    access.request = RequestLine::Bad;
+    access.t_request = Timer::NEVER;
+    finish(close_silently(false, None), access)
 }
 
 /// The status an error page stands for, when the page (an `errorloc` redirect) has another.
@@ -1842,31 +1858,32 @@ struct LoggedStatus(u16);
 /// sees the mark.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CloseSilently {
-    /// `silent-drop`: a reset rather than a close, with the status the access line logs
-    /// (none: HAProxy's -1).
-    pub(crate) reset: Option<Option<u16>>,
+    /// `silent-drop`: a reset rather than a close.
+    pub(crate) reset: bool,
+    /// The status the access line logs (none: HAProxy's -1).
+    pub(crate) status: Option<u16>,
 }
 
-fn close_silently(reset: Option<Option<u16>>) -> Response<Body> {
+fn close_silently(reset: bool, status: Option<u16>) -> Response<Body> {
     let mut r = closing(Response::new(full(Bytes::new())));
-    r.extensions_mut().insert(CloseSilently { reset });
+    r.extensions_mut().insert(CloseSilently { reset, status });
     r
 }
 
 /// Hands `r` to the client; its access line is written when its body ends.
 fn finish(r: Response<Body>, mut access: Access) -> Response<Logged<Body>> {
-    // A connection reset by `silent-drop` answered nothing: HAProxy logs the server's
-    // status, or -1.
-    access.status = match r.extensions().get::<CloseSilently>() {
-        Some(CloseSilently {
-            reset: Some(status),
-        }) => *status,
-        _ => Some(
-            r.extensions()
-                .get::<LoggedStatus>()
-                .map_or(r.status().as_u16(), |s| s.0),
-        ),
-    };
+    // A connection closed or reset with no answer sent nothing: HAProxy logs the server's
+    // status, or -1, and no bytes.
+    if let Some(close) = r.extensions().get::<CloseSilently>() {
+        access.status = close.status;
+        let (parts, body) = r.into_parts();
+        return Response::from_parts(parts, Logged::new(body, access));
+    }
+    access.status = Some(
+        r.extensions()
+            .get::<LoggedStatus>()
+            .map_or(r.status().as_u16(), |s| s.0),
+    );
     access.bodiless |= matches!(r.status().as_u16(), 100..=199 | 204 | 304);
     let (parts, body) = r.into_parts();
     access.head_bytes = head_size(parts.status, &parts.headers);

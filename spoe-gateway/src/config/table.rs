@@ -121,9 +121,10 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "proxy",
         "tcp-request",
-        "`connection accept` or `reject`, `content accept` or `reject` (on `mode tcp` frontends) with \
-         `if` or `unless` conditions on the connection and the first bytes (`req.len`, `req.payload`, \
-         `req.ssl_sni`, `req.ssl_hello_type`, `req.ssl_ver`), `connection expect-proxy layer4` \
+        "`connection accept` or `reject`, `content accept` or `reject` with `if` or `unless` \
+         conditions on the connection and the first bytes (`req.len`, `req.payload`, \
+         `req.ssl_sni`, `req.ssl_hello_type`, `req.ssl_ver`) on `mode tcp` frontends, on each \
+         request (before the `http-request` rules) on `mode http` ones, `connection expect-proxy layer4` \
          (a PROXY header first, as `bind ... accept-proxy`), and `inspect-delay`, in a \
          frontend; the other actions (`track-sc*`, `set-var`, `capture`...) and \
          `tcp-request session` are errors naming them",

@@ -197,15 +197,6 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             if p.mode != Some(Mode::Http) && !p.mode_unsure {
                 warn_http_in_tcp(&p, diag);
                 refuse_in_tcp_frontend(&p, diag);
-            } else if let Some(at) = &p.tcp_content_at {
-                diag.error_msg(
-                    at.clone(),
-                    format!(
-                        "'tcp-request content' in {} '{}' is not supported by the gateway in 'mode http' (only on 'mode tcp' frontends)",
-                        proxy_type(&p),
-                        p.name
-                    ),
-                );
             }
             frontends.push(Frontend {
                 mode: p.mode.unwrap_or(Mode::Tcp),

@@ -185,6 +185,22 @@ pub(crate) fn connection_rules(
     ConnectionVerdict::Accept { expect_proxy }
 }
 
+/// Runs the `tcp-request content` rules of a `mode http` frontend on one request, as
+/// HAProxy 2.6 does for each stream (analyser `AN_REQ_INSPECT_FE`, before the request's HTTP
+/// analysers): the request is whole by then, so every rule is judged at once; the first whose
+/// condition holds decides, none means accept. `true`: `reject`.
+pub(crate) fn http_content_rejects<H: Fetch + ?Sized>(
+    rules: &TcpRules,
+    acls: &AclSet,
+    request: &H,
+) -> bool {
+    rules
+        .content
+        .iter()
+        .find(|rule| rule.cond.as_ref().is_none_or(|c| c.eval(request, acls)))
+        .is_some_and(|rule| rule.action == TcpAction::Reject)
+}
+
 /// How the inspection of a connection's first bytes ended.
 #[derive(Debug)]
 pub(crate) enum Inspected {

@@ -129,6 +129,10 @@ impl TlsOptions {
             .filter(|v| *v >= min && *v <= max)
             .filter(|v| !(*v == TlsVersion::Tls12 && self.no_tls12))
             .filter(|v| !(*v == TlsVersion::Tls13 && self.no_tls13))
+            // `ciphersuites ""`: no TLS 1.3 suite, so no TLS 1.3 (as OpenSSL).
+            .filter(|v| {
+                !(*v == TlsVersion::Tls13 && self.ciphersuites.as_ref().is_some_and(Vec::is_empty))
+            })
             .collect()
     }
 }

@@ -274,6 +274,13 @@ impl Lowerer<'_, '_> {
             false => None,
             true => {
                 let at = settings.ssl_at.clone().unwrap_or_else(|| at.clone());
+                let refused = self.ssl.refused_for(&settings.tls.options, true);
+                if !refused.is_empty() {
+                    for r in refused {
+                        self.diag.error_msg(at.clone(), format!("'{label}' : {r}"));
+                    }
+                    return false;
+                }
                 let mut spec = settings.tls.clone();
                 spec.options = spec.options.over(&self.ssl.server_defaults);
                 match crate::tls::UpstreamTls::load(&spec) {

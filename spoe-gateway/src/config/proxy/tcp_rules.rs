@@ -1,6 +1,7 @@
 //! `tcp-request connection|content accept|reject [if|unless COND]`, `tcp-request connection
 //! expect-proxy layer4 [if|unless COND]` and `tcp-request inspect-delay D` of a frontend (run
-//! by `crate::tcp` and, for `expect-proxy`, `server/proxy_header.rs`); HAProxy's other
+//! by `crate::tcp`, by `crate::proxy` on each request of a `mode http` frontend and, for
+//! `expect-proxy`, `server/proxy_header.rs`); HAProxy's other
 //! `tcp-request` actions and `tcp-request session` are errors naming them.
 
 use spoe::config::reader::Line;
