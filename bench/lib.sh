@@ -152,6 +152,25 @@ callgrind_command() {
     forget_pid "$ctl"
 }
 
+# callgrind_window PID BASE_URL WARM REQUESTS OUT H2LOAD_ARGS...: the counted window of a proxy
+# running under callgrind: WARM requests to BASE_URL/warm, counters zeroed, REQUESTS requests to
+# BASE_URL/bench (h2load's report in OUT), counters dumped, the proxy stopped; exits unless every
+# counted request was answered 2xx.
+callgrind_window() {
+    local pid=$1 base=$2 warm=$3 requests=$4 out=$5 answered
+    shift 5
+    h2load -n "$warm" "$@" "$base/warm" >/dev/null
+    callgrind_command "$pid" "$base/poke" --zero
+    h2load -n "$requests" "$@" "$base/bench" >"$out"
+    callgrind_command "$pid" "$base/poke" --dump
+    stop_pid "$pid"
+    answered=$(awk '/^status codes:/ { print $3 }' "$out")
+    if [ "$answered" != "$requests" ]; then
+        echo "${0##*/}: $answered of $requests requests answered 2xx ($out)" >&2
+        exit 1
+    fi
+}
+
 # callgrind_by_crate OUT REQUESTS: the self instructions of a callgrind profile per request, by
 # where the code comes from: the crate of the source file the instructions were compiled from
 # (inlined code counts for the crate it was inlined from), our crates by name, the Rust standard

@@ -111,9 +111,9 @@ start_proxy() {
 }
 
 # count_instructions NAME: the user-space instructions per HTTP/2 request of one proxy (see the
-# header), appended to $work/instructions.tsv; its instructions by origin in $work/NAME.crates.
+# header), appended to the results; its instructions by origin in $work/NAME.crates.
 count_instructions() {
-    local name=$1 port out i requests totals url
+    local name=$1 port out i totals url
     port=$(free_port)
     url="https://127.0.0.1:$port"
     out="$work/callgrind-$name.out"
@@ -125,19 +125,10 @@ count_instructions() {
         if [ "$i" = 600 ]; then echo "${0##*/}: $name did not answer under valgrind" >&2; exit 1; fi
         sleep 0.2
     done
-    h2load -n 2000 -c 10 -m 10 "$url/warm" >/dev/null
-    callgrind_command "$proxy_pid" "$url/poke" --zero
-    h2load -n "$requests_counted" -c 10 -m 10 "$url/bench" >"$work/h2load-$name.txt"
-    callgrind_command "$proxy_pid" "$url/poke" --dump
-    stop_pid "$proxy_pid"
-    requests=$(awk '/^status codes:/ { print $3 }' "$work/h2load-$name.txt")
-    if [ "$requests" != "$requests_counted" ]; then
-        echo "${0##*/}: $name: $requests of $requests_counted requests answered 2xx" >&2
-        exit 1
-    fi
+    callgrind_window "$proxy_pid" "$url" 2000 "$requests_counted" "$work/h2load-$name.txt" -c 10 -m 10
     totals=$(awk '/^totals:/ { print $2 }' "$out.1")
-    callgrind_by_crate "$out.1" "$requests" >"$work/$name.crates"
-    printf '%s\th2-instructions\t%s\t-\n' "$name" "$((totals / requests))" >>"$results"
+    callgrind_by_crate "$out.1" "$requests_counted" >"$work/$name.crates"
+    printf '%s\th2-instructions\t%s\t-\n' "$name" "$((totals / requests_counted))" >>"$results"
 }
 
 run_one() { # NAME COMMAND...

@@ -26,7 +26,6 @@ use exchange::Exchange;
 mod cli;
 mod connection;
 mod exchange;
-mod h2_streams;
 mod http1;
 mod http2;
 mod listen;
