@@ -3,8 +3,9 @@
 //! HAProxy runs the rules on each request (each is a stream), before its HTTP analysers and
 //! `http-request` rules: `reject` closes the connection with no answer (a clean close, not a
 //! reset), the server sees nothing, and the access line says `<BADREQ>`, no request time,
-//! status -1, `PR--`; `accept` ends the list (the `http-request` rules still run); a request
-//! on a kept-alive connection is judged again. Fails (never skips) without `haproxy`.
+//! status -1, `PR--`; `accept` ends the list (the `http-request` rules still run); `set-var`
+//! sets a variable the `http-request` rules read and goes on; a request on a kept-alive
+//! connection is judged again. Fails (never skips) without `haproxy`.
 
 #![allow(
     clippy::disallowed_methods,
@@ -33,9 +34,11 @@ fn haproxy_cfg(port: u16, server: SocketAddr) -> String {
 frontend fe
     bind 127.0.0.1:{port}
     tcp-request content accept if {{ req.hdr(x-accept) -m found }}
+    tcp-request content set-var(txn.flag) str(on) if {{ req.hdr(x-flag) -m found }}
     tcp-request content reject if {{ path_beg /tcp-reject }}
     tcp-request content reject if {{ req.hdr(x-block) -m found }} !{{ path_beg /deny }}
     http-request deny if {{ path_beg /deny }}
+    http-request deny deny_status 429 if {{ var(txn.flag) -m str on }}
     default_backend app
 backend app
     server s1 {server}
@@ -87,7 +90,7 @@ fn send(addr: SocketAddr, backend: &Backend, requests: &[Request<'_>]) -> Vec<An
     }
     let passed = answers
         .iter()
-        .filter(|a| matches!(a, Answer::Status(s) if *s != 403))
+        .filter(|a| matches!(a, Answer::Status(s) if *s < 400))
         .count();
     assert_eq!(backend.seen().len() - before, passed, "{requests:?}");
     answers
@@ -101,6 +104,9 @@ const CASES: &[&[Request<'static>]] = &[
     &[("/ok", &[("x-block", "1")])],
     &[("/tcp-reject", &[("x-accept", "1")])],
     &[("/deny", &[("x-accept", "1")])],
+    // `set-var` sets and goes on; after an `accept` nothing runs.
+    &[("/ok", &[("x-flag", "1")])],
+    &[("/ok", &[("x-accept", "1"), ("x-flag", "1")])],
     // Judged again on each request of a connection.
     &[
         ("/ok", &[]),
@@ -158,6 +164,8 @@ fn tcp_content_rules_in_http_mode_as_haproxy() {
             vec![Closed],
             vec![Status(200)],
             vec![Status(403)],
+            vec![Status(429)],
+            vec![Status(200)],
             vec![Status(200), Status(200), Closed],
         ]
     );

@@ -144,6 +144,7 @@ fn tls_setting(
             | "ciphers"
             | "ciphersuites"
             | "curves"
+            | "ecdhe"
             | "ca-file"
             | "crl-file"
             | "verify"
@@ -205,6 +206,11 @@ fn tls_setting(
             }
             "curves" => match parse_curves(text) {
                 Ok(c) => opts.curves = Some(c),
+                Err(e) => bad(diag, e),
+            },
+            // HAProxy 2.6 with OpenSSL 3 sets `ecdhe` as the curves list when none is set.
+            "ecdhe" => match parse_curves(text) {
+                Ok(c) => opts.ecdhe = Some(c),
                 Err(e) => bad(diag, e),
             },
             "ca-file" => {

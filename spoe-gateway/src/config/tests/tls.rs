@@ -120,6 +120,13 @@ const CASES: &[Case] = &[
         haproxy_accepts: false,
     },
     Case {
+        name: "ecdhe: the curves when none are set",
+        bind: "ssl crt www.pem ecdhe prime256v1",
+        errors: &[],
+        warnings: &[],
+        haproxy_accepts: true,
+    },
+    Case {
         name: "an OpenSSL cipher expression",
         bind: "ssl crt www.pem ciphers ECDH+AESGCM:ECDH+CHACHA20:!aNULL:!MD5:!DSS",
         errors: &[],
@@ -429,6 +436,56 @@ fn default_cipher_strings_are_checked_where_they_are_used() {
         let (accepted, output) = spoe_interop::haproxy_check(text);
         if accepted != *haproxy_accepts {
             failures.push(format!("{name}: haproxy -c says {accepted}:\n{output}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `ssl-dh-param-file`: read and checked as HAProxy does (RFC 7919's group from `openssl
+/// genpkey` is valid, a certificate or a missing file is not), with HAProxy's message.
+#[test]
+fn dh_parameter_files_are_checked_as_haproxy() {
+    let pki = pki();
+    let dir = pki.dir();
+    let dh = pki.path("dh.pem");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-genparam",
+            "-algorithm",
+            "DH",
+            "-pkeyopt",
+            "group:ffdhe2048",
+            "-out",
+        ])
+        .arg(&dh)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run openssl (test.sh installs it): {e}"));
+    assert!(status.success(), "openssl genpkey -genparam");
+    let mut failures = Vec::new();
+    for (file, want) in [
+        ("dh.pem", Vec::new()),
+        (
+            "www.pem",
+            vec!["parsing [haproxy.cfg:2:5] : 'ssl-dh-param-file': unable to load DH parameters from file <$PKI/www.pem>.".to_owned()],
+        ),
+        (
+            "missing.pem",
+            vec!["parsing [haproxy.cfg:2:5] : 'ssl-dh-param-file': unable to load DH parameters from file <$PKI/missing.pem>.".to_owned()],
+        ),
+    ] {
+        let text = format!(
+            "global\n    ssl-dh-param-file {}/{file}\n{}",
+            dir.display(),
+            frontend("")
+        );
+        let (errors, warnings) = diagnostics(&text, dir);
+        if errors != want || !warnings.is_empty() {
+            failures.push(format!("{file}:\n  errors {errors:#?}\n  warnings {warnings:#?}"));
+        }
+        let (accepted, output) = spoe_interop::haproxy_check(&text);
+        if accepted != want.is_empty() {
+            failures.push(format!("{file}: haproxy -c says {accepted}:\n{output}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
