@@ -134,6 +134,88 @@ backend agents
 EOF
 }
 
+# callgrind_command PID URL OPTION: sends `callgrind_control OPTION` to a proxy running under
+# valgrind's callgrind and waits for its answer. Valgrind reads the command when the process runs,
+# so an idle proxy is sent single requests to URL (curl, certificates not checked) until it has
+# answered (each adds one request to the counted window).
+callgrind_command() {
+    local pid=$1 url=$2 option=$3 ctl i
+    callgrind_control "$option" "$pid" >/dev/null &
+    ctl=$!
+    pids+=("$ctl")
+    for i in $(seq 1 600); do
+        kill -0 "$ctl" 2>/dev/null || break
+        curl -sk -o /dev/null "$url" || true
+        sleep 0.1
+    done
+    wait "$ctl"
+    forget_pid "$ctl"
+}
+
+# callgrind_window PID BASE_URL WARM REQUESTS OUT H2LOAD_ARGS...: the counted window of a proxy
+# running under callgrind: WARM requests to BASE_URL/warm, counters zeroed, REQUESTS requests to
+# BASE_URL/bench (h2load's report in OUT), counters dumped, the proxy stopped; exits unless every
+# counted request was answered 2xx.
+callgrind_window() {
+    local pid=$1 base=$2 warm=$3 requests=$4 out=$5 answered
+    shift 5
+    h2load -n "$warm" "$@" "$base/warm" >/dev/null
+    callgrind_command "$pid" "$base/poke" --zero
+    h2load -n "$requests" "$@" "$base/bench" >"$out"
+    callgrind_command "$pid" "$base/poke" --dump
+    stop_pid "$pid"
+    answered=$(awk '/^status codes:/ { print $3 }' "$out")
+    if [ "$answered" != "$requests" ]; then
+        echo "${0##*/}: $answered of $requests requests answered 2xx ($out)" >&2
+        exit 1
+    fi
+}
+
+# callgrind_by_crate OUT REQUESTS: the self instructions of a callgrind profile per request, by
+# where the code comes from: the crate of the source file the instructions were compiled from
+# (inlined code counts for the crate it was inlined from), our crates by name, the Rust standard
+# library, libc and the allocator, and valgrind's memcpy/memmove/memset apart (it counts each
+# byte a `rep movsb` moves as one instruction); largest first, as "share<TAB>count<TAB>origin".
+# (Read from the profile itself: callgrind_annotate 3.19 adds callees' costs here.)
+callgrind_by_crate() {
+    awk -v n="$2" '
+        function name(kind, v,    id) {
+            if (match(v, /^\([0-9]+\)/)) {
+                id = substr(v, 2, RLENGTH - 2); v = substr(v, RLENGTH + 1); sub(/^ /, "", v)
+                if (v != "") names[kind, id] = v; else v = names[kind, id]
+            }
+            return v
+        }
+        function origin(f, fun,    o) {
+            if (fun ~ /__mem(cpy|move|set)/) return "memcpy/memmove/memset"
+            if (f == "???") { o = ob; sub(/.*\//, "", o); sub(/\.so.*/, "", o); return o " (no line tables)" }
+            if (match(f, /(registry\/src\/[^\/]+|vendor|git\/checkouts\/[^\/]+)\/[A-Za-z0-9_-]+/)) {
+                o = substr(f, RSTART, RLENGTH); sub(/.*\//, "", o); sub(/-[0-9][0-9.]*[-a-z0-9.]*$/, "", o)
+                return o
+            }
+            if (match(f, /\/(spoe|spop|spoa)[a-z-]*\/src\//)) { o = substr(f, RSTART + 1, RLENGTH - 6); return o }
+            if (f ~ /\/rustc\/|library\/(core|alloc|std)\//) return "rust std"
+            if (f ~ /jemalloc|malloc/ || fun ~ /malloc|free|_rjem_/) return "allocator"
+            if (fun ~ /^(SSL|ssl|tls|EVP|evp|CRYPTO|OPENSSL|aesni|gcm|sha|BN|bn_|ossl|ecp_)/) return "openssl"
+            if (f ~ /\.\/|sysdeps|libc|nptl/) return "libc"
+            return "other (" (f == "" ? "?" : f) ")"
+        }
+        /^ob=/ { ob = name("o", substr($0, 4)); next }
+        /^cob=/ { name("o", substr($0, 5)); next }
+        /^fl=/ { fl = name("f", substr($0, 4)); file = fl; next }
+        /^f[ie]=/ { file = name("f", substr($0, 4)); next }
+        /^fn=/ { fun = name("n", substr($0, 4)); file = fl; next }
+        /^cf[ile]=/ { name("f", substr($0, 5)); next }
+        /^cfn=/ { name("n", substr($0, 5)); next }
+        /^calls=/ { skip = 1; next }
+        /^[0-9+*-]/ {
+            if (skip) { skip = 0; next }
+            c = $2 + 0; self[origin(file, fun)] += c; total += c
+        }
+        END { for (o in self) if (self[o] / total >= 0.002) printf "%.3f\t%d\t%s\n", self[o] / total, self[o] / n, o }
+    ' "$1" | sort -rn
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

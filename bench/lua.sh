@@ -102,23 +102,6 @@ start_proxy() {
     pids+=("$proxy_pid")
 }
 
-# callgrind_command PID PORT OPTION: sends `callgrind_control OPTION` to the proxy and waits for its
-# answer. Valgrind reads the command when the process runs, so an idle proxy is sent single
-# requests until it has answered (each adds one request to a window of REQUESTS).
-callgrind_command() {
-    local pid=$1 port=$2 option=$3 ctl i
-    callgrind_control "$option" "$pid" >/dev/null &
-    ctl=$!
-    pids+=("$ctl")
-    for i in $(seq 1 600); do
-        kill -0 "$ctl" 2>/dev/null || break
-        curl -s -o /dev/null "http://127.0.0.1:$port/poke" || true
-        sleep 0.1
-    done
-    wait "$ctl"
-    forget_pid "$ctl"
-}
-
 # count_instructions haproxy|gateway lua|nolua: the user-space instructions per request of the
 # proxy (all threads), counted by callgrind over REQUESTS requests after a warm-up.
 count_instructions() {
@@ -135,17 +118,9 @@ count_instructions() {
         if [ "$i" = 600 ]; then echo "${0##*/}: $kind did not answer under valgrind" >&2; exit 1; fi
         sleep 0.2
     done
-    h2load --h1 -n 1000 -c 10 -t 1 -H 'X-Bench: wrk' "http://127.0.0.1:$port/warm" >/dev/null
-    callgrind_command "$proxy_pid" "$port" --zero
-    h2load --h1 -n "$requests_counted" -c 10 -t 1 -H 'X-Bench: wrk' \
-        "http://127.0.0.1:$port/bench" >"$work/h2load-$kind-$with.txt"
-    callgrind_command "$proxy_pid" "$port" --dump
-    stop_pid "$proxy_pid"
-    requests=$(awk '/^status codes:/ { print $3 }' "$work/h2load-$kind-$with.txt")
-    if [ "$requests" != "$requests_counted" ]; then
-        echo "${0##*/}: $kind $with: $requests of $requests_counted requests answered 2xx" >&2
-        exit 1
-    fi
+    callgrind_window "$proxy_pid" "http://127.0.0.1:$port" 1000 "$requests_counted" \
+        "$work/h2load-$kind-$with.txt" --h1 -c 10 -t 1 -H 'X-Bench: wrk'
+    requests=$requests_counted
     totals=$(awk '/^totals:/ { print $2 }' "$out.1")
     # memcpy/memmove/memset apart: valgrind counts each byte a `rep movsb` moves as an
     # instruction (the CPU retires it as one), which inflates large copies (the gateway's

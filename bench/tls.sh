@@ -16,9 +16,22 @@
 #               handshake (a partial ClientHello): bench/tls_idle.py, $IDLE connections
 # For each: the rate, and the proxy's CPU per operation (utime + stime from /proc).
 #
-# Usage: bench/tls.sh   (DURATION=10s, IDLE=1000, SKIP_BUILD=1 to use target/release/spoe as is,
+# MEASURE=instructions (or both): instead of (or besides) the timed scenarios, the user-space
+# instructions per HTTP/2 request of each proxy, exactly: each runs under valgrind's callgrind
+# with `nbthread 1` (valgrind runs one thread at a time; a second thread adds only its spinning),
+# the counters are zeroed after a warm-up (h2load -n 2000) and dumped after REQUESTS requests
+# (`h2load -n REQUESTS -c 10 -m 10`, over TLS with SPOE, as the h2 scenario), so the figure does
+# not move with the machine's load. Printed with each proxy's instructions by origin (crate,
+# libc, memcpy). The agent runs outside valgrind and is not counted. TLS setup is counted once
+# per connection (10 in REQUESTS requests).
+#
+# Usage: bench/tls.sh   (DURATION=10s, IDLE=1000, SKIP_BUILD=1 to use the built spoe as is,
 #                        SCENARIOS="h2 idle" to run only some of: handshakes h2 h1 idle,
-#                        SPOE_BIN=path to measure another build of `spoe`)
+#                        PROFILE=measure to build and run target/measure/spoe (release without
+#                        fat LTO: minutes to build, for A/B instruction counts; default release),
+#                        SPOE_BIN=path to measure another build of `spoe`,
+#                        MEASURE=cpu|instructions|both (cpu), REQUESTS=10000 for instructions,
+#                        KEEP_WORK=1 to keep the callgrind profiles)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -35,8 +48,20 @@ command -v h2load >/dev/null || apt_install nghttp2-client
 command -v wrk >/dev/null || apt_install wrk
 haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
 [ -x "$haproxy" ] || apt_install haproxy
-[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --locked -p spoe-cli
-spoe=${SPOE_BIN:-$root/target/release/spoe}
+measure_what=${MEASURE:-cpu}
+case $measure_what in cpu | instructions | both) ;; *)
+    echo "${0##*/}: MEASURE must be cpu, instructions or both, not '$measure_what'" >&2
+    exit 2
+    ;;
+esac
+requests_counted=${REQUESTS:-10000}
+if [ "$measure_what" != cpu ]; then
+    command -v valgrind >/dev/null || apt_install valgrind
+    command -v curl >/dev/null || apt_install curl
+fi
+profile=${PROFILE:-release}
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --profile "$profile" --locked -p spoe-cli
+spoe=${SPOE_BIN:-$root/target/$profile/spoe}
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -subj /CN=bench.example -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
@@ -48,10 +73,11 @@ agent_port=$(free_port)
 pids+=($!)
 wait_port "$agent_port"
 
-config() { # PORT
+config() { # PORT [NBTHREAD]
     cat <<EOF2
 global
     maxconn 8000
+${2:+    nbthread $2}
 defaults
     mode http
     timeout connect 1s
@@ -68,17 +94,49 @@ EOF2
 }
 
 results=$work/results.tsv
+: >"$results"
+
+# start_proxy NAME CFG [WRAPPER...]: starts HAProxy or the gateway on CFG (under WRAPPER when
+# given); sets proxy_pid.
+start_proxy() {
+    local name=$1 cfg=$2
+    shift 2
+    if [ "$name" = haproxy ]; then
+        "$@" "$haproxy" -db -f "$cfg" >"$work/$name.log" 2>&1 &
+    else
+        RUST_LOG=warn "$@" "$spoe" gateway -f "$cfg" >"$work/$name.log" 2>&1 &
+    fi
+    proxy_pid=$!
+    pids+=("$proxy_pid")
+}
+
+# count_instructions NAME: the user-space instructions per HTTP/2 request of one proxy (see the
+# header), appended to the results; its instructions by origin in $work/NAME.crates.
+count_instructions() {
+    local name=$1 port out i totals url
+    port=$(free_port)
+    url="https://127.0.0.1:$port"
+    out="$work/callgrind-$name.out"
+    config "$port" 1 >"$work/$name-instructions.cfg"
+    start_proxy "$name" "$work/$name-instructions.cfg" valgrind --tool=callgrind --callgrind-out-file="$out"
+    # Under valgrind, HAProxy takes about 10 s to start (its CA store).
+    for i in $(seq 1 600); do
+        if curl -skf -o /dev/null "$url/ready"; then break; fi
+        if [ "$i" = 600 ]; then echo "${0##*/}: $name did not answer under valgrind" >&2; exit 1; fi
+        sleep 0.2
+    done
+    callgrind_window "$proxy_pid" "$url" 2000 "$requests_counted" "$work/h2load-$name.txt" -c 10 -m 10
+    totals=$(awk '/^totals:/ { print $2 }' "$out.1")
+    callgrind_by_crate "$out.1" "$requests_counted" >"$work/$name.crates"
+    printf '%s\th2-instructions\t%s\t-\n' "$name" "$((totals / requests_counted))" >>"$results"
+}
+
 run_one() { # NAME COMMAND...
     local name=$1; shift
     port=$(free_port)
     config "$port" >"$work/$name.cfg"
-    if [ "$name" = haproxy ]; then
-        "$haproxy" -db -f "$work/$name.cfg" >"$work/$name.log" 2>&1 &
-    else
-        RUST_LOG=warn "$spoe" gateway -f "$work/$name.cfg" >"$work/$name.log" 2>&1 &
-    fi
-    local pid=$!
-    pids+=("$pid")
+    start_proxy "$name" "$work/$name.cfg"
+    local pid=$proxy_pid
     wait_port "$port"
     local t0 t1 out rate
     # full and resumed handshakes (2 clients each)
@@ -127,7 +185,23 @@ run_one() { # NAME COMMAND...
     stop_pid "$pid"
 }
 ulimit -n 65536 2>/dev/null || true
-run_one haproxy
-run_one gateway
-echo "proxy	scenario	rate (per s; idle: KiB per connection)	proxy CPU us per op"
+if [ "$measure_what" != cpu ]; then
+    count_instructions haproxy
+    count_instructions gateway
+fi
+if [ "$measure_what" != instructions ]; then
+    run_one haproxy
+    run_one gateway
+fi
+echo "proxy	scenario	rate (per s; idle: KiB per connection; h2-instructions: per request)	proxy CPU us per op"
 cat "$results"
+if [ "$measure_what" != cpu ]; then
+    awk -F'\t' '$2 == "h2-instructions" { n[$1] = $3 } END {
+        printf "\nHTTP/2 instructions per request (callgrind, %s requests): gateway / HAProxy %.2fx\n", r, n["gateway"] / n["haproxy"] }' \
+        r="$requests_counted" "$results"
+    for name in haproxy gateway; do
+        echo
+        echo "$name: instructions per request by origin (self cost; share, count, origin)"
+        head -n 15 "$work/$name.crates"
+    done
+fi

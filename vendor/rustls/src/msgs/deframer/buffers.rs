@@ -205,6 +205,11 @@ impl DeframerVecBuffer {
         if self.used == 0 {
             return self.read_unbuffered(rd, in_handshake);
         }
+        self.read_buffered(rd, in_handshake)
+    }
+
+    /// [`Self::read`] after bytes already buffered: upstream's read.
+    fn read_buffered(&mut self, rd: &mut dyn io::Read, in_handshake: bool) -> io::Result<usize> {
         if let Err(err) = self.prepare_read(in_handshake) {
             return Err(io::Error::new(io::ErrorKind::InvalidData, err));
         }
@@ -218,30 +223,41 @@ impl DeframerVecBuffer {
         Ok(new_bytes)
     }
 
-    /// [`Self::read`] with nothing buffered (PATCH.md): the read goes to the
-    /// stack, and `buf` is allocated only if bytes came. A read that finds
-    /// nothing to read (`WouldBlock`) releases `buf`: a connection waiting
-    /// for its peer holds no buffer.
+    /// [`Self::read`] with nothing buffered (PATCH.md): the read goes to a
+    /// scratch buffer of the thread's (filled once, not zeroed per read),
+    /// and `buf` gets exactly the bytes that came. A read that finds nothing
+    /// to read (`WouldBlock`) releases `buf`: a connection waiting for its
+    /// peer holds no buffer.
     fn read_unbuffered(&mut self, rd: &mut dyn io::Read, in_handshake: bool) -> io::Result<usize> {
-        let mut first = [0u8; READ_SIZE];
-        let new_bytes = match rd.read(&mut first) {
-            Ok(n) => n,
-            Err(err) => {
-                if err.kind() == io::ErrorKind::WouldBlock {
-                    self.buf = Vec::new();
-                }
-                return Err(err);
+        std::thread_local! {
+            static SCRATCH: core::cell::RefCell<Vec<u8>> = const { core::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with(|scratch| {
+            let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                // Never expected (a read does not reenter rustls): upstream's read.
+                return self.read_buffered(rd, in_handshake);
+            };
+            if scratch.len() < READ_SIZE {
+                scratch.resize(READ_SIZE, 0);
             }
-        };
-        if new_bytes == 0 {
-            return Ok(0);
-        }
-        if let Err(err) = self.prepare_read(in_handshake) {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, err));
-        }
-        self.buf[..new_bytes].copy_from_slice(&first[..new_bytes]);
-        self.used = new_bytes;
-        Ok(new_bytes)
+            let first = &mut scratch[..READ_SIZE];
+            let new_bytes = match rd.read(first) {
+                Ok(n) => n,
+                Err(err) => {
+                    if err.kind() == io::ErrorKind::WouldBlock {
+                        self.buf = Vec::new();
+                    }
+                    return Err(err);
+                }
+            };
+            if new_bytes == 0 {
+                return Ok(0);
+            }
+            self.buf.clear();
+            self.buf.extend_from_slice(&first[..new_bytes]);
+            self.used = new_bytes;
+            Ok(new_bytes)
+        })
     }
 
     /// Resize the internal `buf` if necessary for reading more bytes.
