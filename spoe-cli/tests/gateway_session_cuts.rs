@@ -1,7 +1,11 @@
-//! Differential test of `server ... on-marked-down shutdown-sessions` in a `mode tcp`
-//! backend: the same `haproxy.cfg` in HAProxy 2.6 and in `spoe gateway`; when the server's
-//! check fails, both cut the connection open on it (the client reads its end), and log it
-//! with HAProxy's termination state `D-`.
+//! Differential tests of `server ... on-marked-down shutdown-sessions` and `on-marked-up
+//! shutdown-backup-sessions`: the same `haproxy.cfg` in HAProxy 2.6 and in `spoe gateway`.
+//! In a `mode tcp` backend, when the server's check fails, both cut the connection open on it
+//! (the client reads its end), and log it with HAProxy's termination state `D-`. In a `mode
+//! http` backend, a request waiting for its server's response gets a 502 (`DH--`), a
+//! WebSocket tunnel is closed (`D---`, `U---` when a server coming up cut the backup
+//! servers'), a finished exchange is not touched; the state change's line counts the
+//! sessions it cuts.
 //!
 //! Fails (never skips) when `haproxy` is missing.
 
@@ -15,9 +19,11 @@ mod gateway_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use gateway_support::{GatewayProc, IO_TIMEOUT, ThreadServer, wait_until};
+use gateway_support::{Conn, GatewayProc, IO_TIMEOUT, ThreadServer, wait_until};
 use spoe_interop::Haproxy;
 
 /// How long a state change may take to show (checks run every 100 ms).
@@ -121,4 +127,286 @@ fn a_server_marked_down_loses_its_sessions_as_in_haproxy() {
         "gateway:\n{}",
         gw.log()
     );
+}
+
+/// Reads a request head from `sock` (None: the peer left first).
+fn read_head(sock: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match sock.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// A server that answers an upgrade with a 101 and `hello\n` then echoes, and holds any other
+/// request unanswered until the proxy leaves; `seen` counts the heads it got.
+fn holding_server(seen: Arc<AtomicUsize>) -> ThreadServer {
+    ThreadServer::start(move |mut sock: TcpStream| {
+        let _ = sock.set_read_timeout(Some(CHANGE * 2));
+        let Some(head) = read_head(&mut sock) else {
+            return;
+        };
+        seen.fetch_add(1, Ordering::SeqCst);
+        if head.to_ascii_lowercase().contains("upgrade: websocket") {
+            let _ = sock.write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\nhello\n",
+            );
+        }
+        // Echoes a tunnel's bytes; a held request reads nothing more and waits for the end.
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = sock.read(&mut buf) {
+            if n == 0 || sock.write_all(&buf[..n]).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// The target of `option httpchk`: 200 while `up`, else 503.
+fn health_page(up: Arc<AtomicBool>) -> ThreadServer {
+    ThreadServer::start(move |mut sock: TcpStream| {
+        let _ = sock.set_read_timeout(Some(IO_TIMEOUT));
+        if read_head(&mut sock).is_some() {
+            let status = if up.load(Ordering::SeqCst) {
+                "200 OK"
+            } else {
+                "503 Service Unavailable"
+            };
+            let _ = write!(
+                sock,
+                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    })
+}
+
+const UPGRADE_REQUEST: &[u8] = b"GET /ws HTTP/1.1\r\nhost: test\r\nconnection: Upgrade\r\n\
+upgrade: websocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n";
+
+/// One proxy of an HTTP test: its data server, its health page's switch, its address.
+struct HttpSide {
+    name: &'static str,
+    addr: SocketAddr,
+    seen: Arc<AtomicUsize>,
+    up: Arc<AtomicBool>,
+    log: Box<dyn Fn() -> String>,
+    _servers: [ThreadServer; 2],
+    _proxy: Box<dyn std::any::Any>,
+}
+
+impl HttpSide {
+    /// The access lines of backend `bk`: server, status, termination state, path.
+    fn access(&self) -> Vec<[String; 4]> {
+        let mut lines: Vec<_> = (self.log)()
+            .lines()
+            .filter(|l| l.starts_with('<'))
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let i = w.iter().position(|w| w.starts_with("bk/"))?;
+                let path = w.iter().position(|w| *w == "\"GET").map(|p| w[p + 1])?;
+                Some([w[i], w[i + 2], w[i + 6], path].map(str::to_owned))
+            })
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    /// The "N sessions active" of the line saying `server` changed state.
+    fn sessions_active(&self, server: &str, state: &str) -> Option<String> {
+        let line = (self.log)()
+            .lines()
+            .find(|l| l.contains(&format!("Server bk/{server} is {state}")))?
+            .to_owned();
+        let at = line.find(" sessions active")?;
+        Some(line[..at].rsplit(' ').next()?.to_owned())
+    }
+}
+
+/// HAProxy and the gateway on `config(port, data, health)`, each with its own servers; the
+/// health pages start `up`.
+fn http_sides(config: impl Fn(u16, SocketAddr, SocketAddr) -> String, up: bool) -> [HttpSide; 2] {
+    let side = |name: &'static str| {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let switch = Arc::new(AtomicBool::new(up));
+        let servers = [holding_server(seen.clone()), health_page(switch.clone())];
+        let (data, health) = (servers[0].addr, servers[1].addr);
+        let (addr, log, proxy): (SocketAddr, Box<dyn Fn() -> String>, Box<dyn std::any::Any>) =
+            if name == "haproxy" {
+                let (hx, port) = Haproxy::start_on_port(|port| config(port, data, health), &[]);
+                let hx = Arc::new(hx);
+                let reader = hx.clone();
+                (
+                    ([127, 0, 0, 1], port).into(),
+                    Box::new(move || reader.log()),
+                    Box::new(hx),
+                )
+            } else {
+                let (gw, addr) = GatewayProc::start_on_port(|port| config(port, data, health), &[]);
+                let gw = Arc::new(gw);
+                let reader = gw.clone();
+                (addr, Box::new(move || reader.log()), Box::new(gw))
+            };
+        HttpSide {
+            name,
+            addr,
+            seen,
+            up: switch,
+            log,
+            _servers: servers,
+            _proxy: proxy,
+        }
+    };
+    [side("haproxy"), side("gateway")]
+}
+
+fn http_config(port: u16, servers: &str) -> String {
+    format!(
+        "global
+    log stderr format short local0 info
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+    timeout tunnel 30s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend bk
+backend bk
+    option httpchk GET /health
+{servers}"
+    )
+}
+
+/// Opens a WebSocket and a request its server holds through `side`, each on a connection of
+/// its own, once the server has both.
+fn open_exchanges(side: &HttpSide) -> (Conn, Conn) {
+    let mut ws = Conn::connect(side.addr).expect("connect");
+    ws.send_raw(UPGRADE_REQUEST).expect("send the upgrade");
+    let switched = ws.read_response().expect("the 101");
+    assert_eq!(switched.status, 101, "{}", side.name);
+    assert_eq!(ws.read_bytes(6).expect("the greeting"), b"hello\n");
+    let mut held = Conn::connect(side.addr).expect("connect");
+    held.send_raw(b"GET /held HTTP/1.1\r\nhost: test\r\n\r\n")
+        .expect("send");
+    assert!(
+        wait_until(CHANGE, || side.seen.load(Ordering::SeqCst) == 2),
+        "{}: the server did not get the held request:\n{}",
+        side.name,
+        (side.log)()
+    );
+    (ws, held)
+}
+
+/// Flips both health pages, then reads what the clients get: the held request's status and
+/// whether the WebSocket was closed; the access lines once both are written.
+fn flip_and_observe(sides: &[HttpSide; 2], up: bool) -> Vec<(u16, bool, Vec<[String; 4]>)> {
+    let mut open: Vec<_> = sides.iter().map(open_exchanges).collect();
+    for side in sides {
+        side.up.store(up, Ordering::SeqCst);
+    }
+    sides
+        .iter()
+        .zip(&mut open)
+        .map(|(side, (ws, held))| {
+            held.stream.set_read_timeout(Some(CHANGE)).expect("timeout");
+            let status = held.read_response().map_or(0, |r| r.status);
+            let closed = ws.closed_within(CHANGE);
+            assert!(
+                wait_until(CHANGE, || side.access().len() == 2),
+                "{}:\n{}",
+                side.name,
+                (side.log)()
+            );
+            (status, closed, side.access())
+        })
+        .collect()
+}
+
+#[test]
+fn an_http_server_marked_down_loses_its_requests_and_tunnels_as_in_haproxy() {
+    let sides = http_sides(
+        |port, data, health| {
+            http_config(
+                port,
+                &format!(
+                    "    server s1 {data} check port {} inter 100ms rise 1 fall 1 \
+                     on-marked-down shutdown-sessions\n",
+                    health.port()
+                ),
+            )
+        },
+        true,
+    );
+    let seen = flip_and_observe(&sides, false);
+    let expected = vec![
+        ["bk/s1", "101", "D---", "/ws"].map(str::to_owned),
+        ["bk/s1", "502", "DH--", "/held"].map(str::to_owned),
+    ];
+    assert_eq!(
+        seen[0],
+        (502, true, expected),
+        "haproxy:\n{}",
+        (sides[0].log)()
+    );
+    assert_eq!(seen[1], seen[0], "gateway:\n{}", (sides[1].log)());
+    // The DOWN line counts the two sessions it cuts (HAProxy's says 1 or 2 from one run to
+    // the next: its other threads may have ended one by the time it reads the count).
+    let active = |side: &HttpSide| side.sessions_active("s1", "DOWN");
+    assert!(
+        matches!(active(&sides[0]).as_deref(), Some("1" | "2")),
+        "haproxy:\n{}",
+        (sides[0].log)()
+    );
+    assert_eq!(
+        active(&sides[1]).as_deref(),
+        Some("2"),
+        "{}",
+        (sides[1].log)()
+    );
+}
+
+#[test]
+fn an_http_server_coming_up_cuts_the_backup_servers_sessions_as_in_haproxy() {
+    // s1 starts failing its check: DOWN, the traffic goes to the backup b1 until s1 is UP.
+    let sides = http_sides(
+        |port, data, health| {
+            http_config(
+                port,
+                &format!(
+                    "    server s1 {data} check port {} inter 100ms rise 1 fall 1 \
+                     on-marked-up shutdown-backup-sessions\n    server b1 {data} backup\n",
+                    health.port()
+                ),
+            )
+        },
+        false,
+    );
+    for side in &sides {
+        assert!(
+            wait_until(CHANGE, || side.sessions_active("s1", "DOWN").is_some()),
+            "{}:\n{}",
+            side.name,
+            (side.log)()
+        );
+    }
+    let seen = flip_and_observe(&sides, true);
+    let expected = vec![
+        ["bk/b1", "101", "U---", "/ws"].map(str::to_owned),
+        ["bk/b1", "502", "UH--", "/held"].map(str::to_owned),
+    ];
+    assert_eq!(
+        seen[0],
+        (502, true, expected),
+        "haproxy:\n{}",
+        (sides[0].log)()
+    );
+    assert_eq!(seen[1], seen[0], "gateway:\n{}", (sides[1].log)());
 }

@@ -147,8 +147,10 @@ pub(crate) struct Access {
     /// `%bc`, `%sc`: requests the backend and the server were serving.
     pub(crate) backend_conns: usize,
     pub(crate) server_conns: usize,
-    /// `%sq`: requests ahead in the server's queue.
+    /// `%sq`, `%bq`: HAProxy's positions in the server's and the backend's queue (1 plus
+    /// the requests that left the line while this one waited; 0: it did not wait there).
     pub(crate) server_queue: usize,
+    pub(crate) backend_queue: usize,
     /// `%rc`: connection attempts retried (`retries`).
     pub(crate) retries: usize,
     /// What `%r` says.
@@ -231,6 +233,7 @@ impl Access {
             server_conns: 0,
             retries: 0,
             server_queue: 0,
+            backend_queue: 0,
             request,
             httplog: None,
             format: None,
@@ -327,7 +330,7 @@ impl Access {
                     self.server_conns,
                     self.retries,
                 ],
-                queues: [self.server_queue, 0],
+                queues: [self.server_queue, self.backend_queue],
                 request,
                 request_counter: self.request_counter,
                 log_count: format.next_count(),
@@ -386,6 +389,12 @@ impl<B: HttpBody> Logged<B> {
         if let Some(access) = self.access.as_mut() {
             access.counters = counters;
         }
+    }
+
+    /// Takes the access line away, for whatever ends the exchange later (a tunnel after a
+    /// `101`): the body then writes none.
+    pub(crate) fn take_access(&mut self) -> Option<Access> {
+        self.access.take()
     }
 
     /// A body without an access line.

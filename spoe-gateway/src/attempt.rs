@@ -1,15 +1,13 @@
 //! What HTTP (`crate::proxy`) and tcp (`crate::tcp`) streams share around a connection to a
-//! backend's server: the wait for a slot under the server's `maxconn`, and what a failed
+//! backend's server: the wait for a slot under the server's `maxconn` (`crate::queue`), and what a failed
 //! connect costs before the next attempt (HAProxy's `pendconn_add()` and
 //! `back_handle_st_cer()`).
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::OwnedSemaphorePermit;
-
 use crate::balance;
-use crate::generation::{BackendRt, DEFAULT_TIMEOUT_CONNECT, ServerRt};
+use crate::generation::{BackendRt, DEFAULT_TIMEOUT_CONNECT};
+use crate::queue::{Left, Place, Refused, Slot};
 
 /// `timeout connect` of `backend` (HAProxy's default when unset).
 pub(crate) fn connect_bound(backend: &BackendRt) -> Duration {
@@ -20,19 +18,15 @@ pub(crate) fn connect_bound(backend: &BackendRt) -> Duration {
         .unwrap_or(DEFAULT_TIMEOUT_CONNECT)
 }
 
-/// A stream waited its backend's `timeout queue` for a slot of a full server: `sQ`.
-#[derive(Debug)]
-pub(crate) struct QueueTimeout;
-
-/// A slot of `server` under its `maxconn` (`None`: it has no `maxconn`), waited for at most
-/// `timeout queue` (else `timeout connect`); `queued` is told, when the stream queues, how
-/// many streams are ahead of it (`%sq`).
+/// A slot of server `server` under its `maxconn`, or with `None` (every server full) of the
+/// first that frees (`Ok(None)`: the backend has no queue), waited for at most `timeout
+/// queue` (else `timeout connect`); `queued` is told when the stream starts to wait.
 pub(crate) async fn server_slot(
     backend: &BackendRt,
-    server: &ServerRt,
-    queued: impl FnOnce(usize),
-) -> Result<Option<OwnedSemaphorePermit>, QueueTimeout> {
-    let Some(slots) = &server.slots else {
+    server: Option<usize>,
+    queued: impl FnOnce(),
+) -> Result<Option<Slot>, Refused> {
+    let Some(queues) = &backend.queues else {
         return Ok(None);
     };
     let wait = backend
@@ -40,14 +34,45 @@ pub(crate) async fn server_slot(
         .timeouts
         .queue
         .unwrap_or_else(|| connect_bound(backend));
-    queued(server.queued.fetch_add(1, Ordering::Relaxed));
-    server.counters.queue.inc();
-    let got = tokio::time::timeout(wait, slots.clone().acquire_owned()).await;
-    server.counters.queue.dec();
-    server.queued.fetch_sub(1, Ordering::Relaxed);
-    match got {
-        Ok(Ok(permit)) => Ok(Some(permit)),
-        _ => Err(QueueTimeout),
+    queues.slot(server, wait, |_| queued()).await.map(Some)
+}
+
+/// What a stream refused a slot logs: its termination (`sQ`: `timeout queue` expired, `SQ`:
+/// the server's line was at `maxqueue`), and its queue positions (`%sq`, `%bq`).
+pub(crate) fn refusal(refused: &Refused) -> (&'static str, Positions) {
+    match refused {
+        Refused::Timeout(left) => ("sQ", Positions::of(Some(*left))),
+        Refused::Full => ("SQ", Positions::default()),
+    }
+}
+
+/// `%sq` and `%bq` of a stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Positions {
+    pub(crate) server: usize,
+    pub(crate) backend: usize,
+}
+
+impl Positions {
+    /// Where a stream that waited at `left` was.
+    pub(crate) fn of(left: Option<Left>) -> Self {
+        match left {
+            Some(Left {
+                place: Place::Server(_),
+                position,
+            }) => Self {
+                server: position,
+                backend: 0,
+            },
+            Some(Left {
+                place: Place::Backend,
+                position,
+            }) => Self {
+                server: 0,
+                backend: position,
+            },
+            None => Self::default(),
+        }
     }
 }
 

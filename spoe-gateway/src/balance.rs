@@ -17,18 +17,16 @@ use crate::txn::Txn;
 /// The servers that take requests now: the active ones up, or when none is, the first backup
 /// up (every backup up with `option allbackups`), in configuration order.
 fn candidates(backend: &BackendRt) -> Vec<usize> {
-    let backup = |i: &usize| backend.servers[*i].model.probe.backup;
-    let usable = |i: &usize| takes_requests(&backend.servers[*i]);
-    let all = 0..backend.servers.len();
-    let active: Vec<usize> = all.clone().filter(|i| !backup(i)).filter(usable).collect();
-    if !active.is_empty() {
-        return active;
-    }
-    let mut backups: Vec<usize> = all.filter(backup).filter(usable).collect();
-    if !backend.model.all_backups {
-        backups.truncate(1);
-    }
-    backups
+    crate::generation::health::candidates_of(&backend.servers, backend.model.all_backups)
+}
+
+/// Where a balanced request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// To this server (it may still wait in the server's line: a hash, `random`).
+    Server(usize),
+    /// Every server the algorithm could pick is full: to the backend's line.
+    Queue,
 }
 
 /// What a balancing algorithm may read of a stream: the client's address, and the HTTP
@@ -50,17 +48,48 @@ impl<'a> Key<'a> {
     }
 }
 
-/// Picks a server for `txn` (`None`: no server takes requests, or a weightless map).
-pub(crate) fn pick_server(backend: &BackendRt, txn: &Txn) -> Option<usize> {
-    pick(backend, Key::of(txn))
+/// Picks a server for `txn` as [`pick_target`] (`None`: no server takes requests, or a
+/// weightless map).
+pub(crate) fn target_for(backend: &BackendRt, txn: &Txn) -> Option<Target> {
+    pick_target(backend, Key::of(txn))
+}
+
+/// Picks a server for a stream whose balancing key is `key`, passing over the full ones of
+/// a backend with queues as HAProxy's `roundrobin` and `leastconn` do (the hashes and
+/// `random` pick the same server full or not: the request waits in its line).
+pub(crate) fn pick_target(backend: &BackendRt, key: Key<'_>) -> Option<Target> {
+    let Some(queues) = &backend.queues else {
+        return pick(backend, key).map(Target::Server);
+    };
+    let leastconn = match backend.model.balance {
+        Balance::RoundRobin => false,
+        Balance::LeastConn => true,
+        _ => return pick(backend, key).map(Target::Server),
+    };
+    let all = candidates(backend);
+    if all.is_empty() {
+        return None;
+    }
+    let free: Vec<usize> = all
+        .into_iter()
+        .filter(|&i| !queues.passes_over(i, leastconn))
+        .collect();
+    if free.is_empty() {
+        return Some(Target::Queue);
+    }
+    pick_among(backend, key, &free).map(Target::Server)
 }
 
 /// Picks a server for a stream whose balancing key is `key`.
 pub(crate) fn pick(backend: &BackendRt, key: Key<'_>) -> Option<usize> {
-    let candidates = candidates(backend);
+    pick_among(backend, key, &candidates(backend))
+}
+
+/// Picks one of `candidates` for a stream whose balancing key is `key`.
+fn pick_among(backend: &BackendRt, key: Key<'_>, candidates: &[usize]) -> Option<usize> {
     let weight = |i: usize| backend.servers[i].admin.weight();
     match &backend.model.balance {
-        Balance::RoundRobin => round_robin(backend, &candidates),
+        Balance::RoundRobin => round_robin(backend, candidates),
         Balance::LeastConn => candidates.iter().copied().min_by_key(|&i| {
             (backend.servers[i].active.load(Ordering::Relaxed) as u64 * 256) / u64::from(weight(i))
         }),
@@ -75,11 +104,11 @@ pub(crate) fn pick(backend: &BackendRt, key: Key<'_>) -> Option<usize> {
                     .fold(0, |h, w| h ^ w),
                 None => 0,
             };
-            by_hash(backend, &candidates, avalanche(backend, key))
+            by_hash(backend, candidates, avalanche(backend, key))
         }
         Balance::Uri { whole } => {
             let Some(request) = key.request else {
-                return round_robin(backend, &candidates);
+                return round_robin(backend, candidates);
             };
             let uri = request.uri.path_and_query().map_or("/", |p| p.as_str());
             let key = if *whole {
@@ -87,12 +116,12 @@ pub(crate) fn pick(backend: &BackendRt, key: Key<'_>) -> Option<usize> {
             } else {
                 uri.split('?').next().unwrap_or(uri)
             };
-            by_hash(backend, &candidates, hash(backend, key.as_bytes()))
+            by_hash(backend, candidates, hash(backend, key.as_bytes()))
         }
         Balance::Hdr(name) => {
             // The first value of the header (up to a comma, trimmed); none: round robin.
             let Some(request) = key.request else {
-                return round_robin(backend, &candidates);
+                return round_robin(backend, candidates);
             };
             let value = request
                 .headers
@@ -101,8 +130,8 @@ pub(crate) fn pick(backend: &BackendRt, key: Key<'_>) -> Option<usize> {
                 .map(|v| v.split(|b| *b == b',').next().unwrap_or(v).trim_ascii())
                 .filter(|v| !v.is_empty());
             match value {
-                Some(v) => by_hash(backend, &candidates, hash(backend, v)),
-                None => round_robin(backend, &candidates),
+                Some(v) => by_hash(backend, candidates, hash(backend, v)),
+                None => round_robin(backend, candidates),
             }
         }
         Balance::Random { draws } => {

@@ -238,6 +238,33 @@ fn global_maxconn(config: &GatewayConfig, threads: usize) -> usize {
     })
 }
 
+/// The load at which `backend`'s servers reach their `maxconn` (their `minconn` below it):
+/// its `fullconn`, else 10% of the `maxconn` of every frontend whose `default_backend` or
+/// static `use_backend` names it (each frontend's own, else the process's, counted once per
+/// frontend), at least 1, as HAProxy 2.6 computes it (`proxy.c`).
+pub(crate) fn fullconn(
+    config: &GatewayConfig,
+    backend: &crate::model::Backend,
+    threads: usize,
+) -> usize {
+    if let Some(n) = backend.fullconn {
+        return n;
+    }
+    let global = global_maxconn(config, threads);
+    let total: usize = config
+        .frontends
+        .iter()
+        .filter(|f| {
+            f.default_backend.as_deref() == Some(backend.name.as_str())
+                || f.use_backends
+                    .iter()
+                    .any(|u| u.format.is_none() && u.backend == backend.name)
+        })
+        .map(|f| f.maxconn.unwrap_or(global))
+        .fold(0, usize::saturating_add);
+    (total.saturating_add(9) / 10).max(1)
+}
+
 /// The listen backlog of the socket bound to `addr` (HAProxy's `listener_backlog()` without a
 /// `backlog` keyword): its `bind ... maxconn`, else its frontend's `maxconn` (the global one
 /// when unset). The kernel caps it at `net.core.somaxconn`.

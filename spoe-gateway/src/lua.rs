@@ -110,6 +110,7 @@ impl Txn {
             capture_slots: None,
             userlists: self.userlists.clone(),
             auth_verdicts: None,
+            cache: crate::cache::serve::CacheTxn::default(),
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct GatewayConfig {
     /// The `userlist` sections, with the verified credentials of this configuration's
     /// generation (`crate::auth`).
     pub(crate) userlists: Arc<crate::auth::Userlists>,
+    /// The `cache` sections.
+    pub(crate) caches: Vec<crate::cache::decl::CacheDecl>,
 }
 
 impl GatewayConfig {
@@ -550,6 +552,11 @@ pub(crate) enum GptValue {
 /// What an `http-request` / `http-response` rule does.
 #[derive(Debug, Clone)]
 pub(crate) enum HttpAction {
+    /// `http-request cache-use NAME`: a fresh object of the cache answers
+    /// (`crate::cache`).
+    CacheUse { cache: String },
+    /// `http-response cache-store NAME`: the response is stored in the cache.
+    CacheStore { cache: String },
     /// `deny [deny_status N]` (403 by default on a request, 502 on a response), with HAProxy's
     /// error page for the status, or a custom reply (`hdr`, `content-type`, `string`...).
     Deny {
@@ -645,6 +652,14 @@ pub(crate) enum HttpAction {
         name: String,
     },
     /// `set-var(NAME) EXPR`.
+    /// `set-src|set-src-port|set-dst|set-dst-port EXPR`: the request's client or
+    /// destination address or port becomes the expression's value (`crate::stream_addr`).
+    SetAddr {
+        /// Which address or port.
+        part: AddrPart,
+        /// The new value (an address, or a port).
+        expr: SampleExpr,
+    },
     SetVar {
         /// The variable.
         var: VarRef,
@@ -760,7 +775,7 @@ pub(crate) struct Rule {
 }
 
 /// What a `tcp-request connection|content` rule does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum TcpAction {
     /// `accept`: the connection goes on; later rules of the same kind are not run.
     Accept,
@@ -769,6 +784,27 @@ pub(crate) enum TcpAction {
     /// `expect-proxy layer4` (`tcp-request connection` only): a PROXY header comes first, as
     /// on a `bind ... accept-proxy`; the next rules run.
     ExpectProxy,
+    /// `set-var(NAME) EXPR` (`tcp-request content` of a `mode http` frontend only): the
+    /// next rules run.
+    SetVar {
+        /// The variable.
+        var: VarRef,
+        /// Its new value.
+        expr: SampleExpr,
+    },
+}
+
+/// What `set-src`, `set-src-port`, `set-dst` or `set-dst-port` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddrPart {
+    /// `set-src`: the client's address (its port kept).
+    Src,
+    /// `set-src-port`.
+    SrcPort,
+    /// `set-dst`: the address the client connected to (its port kept).
+    Dst,
+    /// `set-dst-port`.
+    DstPort,
 }
 
 /// A `tcp-request connection|content ACTION [if|unless COND]` line.
@@ -776,6 +812,8 @@ pub(crate) enum TcpAction {
 pub(crate) struct TcpRule {
     /// The action.
     pub(crate) action: TcpAction,
+    /// Where the line is.
+    pub(crate) span: Span,
     /// `if|unless COND`.
     pub(crate) cond: Option<Condition>,
 }
@@ -785,7 +823,8 @@ pub(crate) struct TcpRule {
 pub(crate) struct TcpRules {
     /// `tcp-request connection`: run once a connection is accepted, on the connection alone.
     pub(crate) connection: Vec<TcpRule>,
-    /// `tcp-request content`: run on the first bytes of a `mode tcp` connection.
+    /// `tcp-request content`: run on the first bytes of a `mode tcp` connection, and on each
+    /// request of a `mode http` frontend before its HTTP rules.
     pub(crate) content: Vec<TcpRule>,
     /// `tcp-request inspect-delay`: how long the content rules may wait for bytes.
     pub(crate) inspect_delay: Option<Duration>,
@@ -1000,8 +1039,12 @@ pub(crate) struct Server {
     pub(crate) fall: u32,
     /// `weight` (1 by default).
     pub(crate) weight: u32,
-    /// `maxconn`.
+    /// `maxconn` (with `minconn` alone or above it: `minconn`, as HAProxy).
     pub(crate) maxconn: Option<usize>,
+    /// `minconn` below `maxconn`: the dynamic limit's floor (`crate::queue`).
+    pub(crate) minconn: Option<usize>,
+    /// `maxqueue` (0: the server's line is unbounded).
+    pub(crate) maxqueue: usize,
     /// `pool-max-conn`: idle connections to this server kept for reuse
     /// (`None`: `-1`, unlimited; `Some(0)`: none). The gateway's default is
     /// [`DEFAULT_POOL_MAX_CONN`], not HAProxy's unlimited.
@@ -1186,6 +1229,8 @@ pub(crate) struct Backend {
     pub(crate) all_backups: bool,
     /// `retries`, `option redispatch`.
     pub(crate) retry: Retry,
+    /// `fullconn` (`None`: 10% of the `maxconn` of the frontends that reach it, as HAProxy).
+    pub(crate) fullconn: Option<usize>,
     /// `acl` lines.
     pub(crate) acls: AclSet,
     /// `http-request` rules.

@@ -19,14 +19,14 @@ use tokio::time::Instant;
 
 use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
-use crate::generation::{FilterRt, Generation, ServerRt};
+use crate::generation::{FilterRt, FrontendRt, Generation, ServerRt};
 use crate::hop;
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
 use crate::limits::ConnCounts;
 use crate::log::LogRoute;
 use crate::logline::LineFormat;
 use crate::metrics::GatewayMetrics;
-use crate::model::{GptValue, HttpAction, LogOptions, ReturnBody, Rule};
+use crate::model::{AddrPart, GptValue, HttpAction, LogOptions, ReturnBody, Rule};
 use crate::stats::{Counters, Tally};
 use crate::sticktable::track::StreamCounters;
 use crate::tls::EvaluatedSni;
@@ -608,6 +608,7 @@ impl Ctx<'_> {
                 | HttpAction::ReplaceLine { .. }
                 | HttpAction::SetStatus { .. }
                 | HttpAction::SetVar { .. }
+                | HttpAction::SetAddr { .. }
                 | HttpAction::SetLogLevel { .. }
                 | HttpAction::TrackSc { .. }
                 | HttpAction::ScIncGpc { .. }
@@ -617,6 +618,14 @@ impl Ctx<'_> {
                     self.common_action(&rule.action, filters, txn, Side::Request)
                         .await;
                 }
+                HttpAction::CacheUse { cache } => {
+                    if let Some(store) = self.generation.caches.get(cache) {
+                        let now = crate::cache::serve::now();
+                        crate::cache::serve::cache_use(&mut txn.cache, store, &txn.request, now);
+                    }
+                }
+                // Parsed as a response rule only.
+                HttpAction::CacheStore { .. } => {}
 
                 HttpAction::Lua { name, args } => {
                     let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
@@ -686,6 +695,23 @@ impl Ctx<'_> {
                     return Flow::Drop("PR", status);
                 }
                 HttpAction::Allow => return Flow::Continue,
+                HttpAction::CacheStore { cache } => {
+                    if let (Some(store), Some(head)) =
+                        (self.generation.caches.get(cache), txn.response.as_mut())
+                    {
+                        let now = crate::cache::serve::now();
+                        let storing = crate::cache::serve::cache_store(
+                            &txn.cache,
+                            store,
+                            &txn.request,
+                            head,
+                            now,
+                        );
+                        if storing.is_some() {
+                            txn.cache.storing = storing;
+                        }
+                    }
+                }
                 _ => {
                     self.common_action(&rule.action, filters, txn, Side::Response)
                         .await;
@@ -693,6 +719,51 @@ impl Ctx<'_> {
             }
         }
         Flow::Continue
+    }
+
+    /// A `cache-use` hit answers instead of a server: HAProxy's cache applet, which takes the
+    /// stream where the rule ran (the frontend's hit never reaches a backend) and is logged as
+    /// the server `<CACHE>`, `LR`. The stored response goes through the response events and
+    /// `rules` (each a rule list with its ACLs and filters, in order), as HAProxy passes an
+    /// applet's response through them.
+    async fn cache_hit(
+        &mut self,
+        hit: crate::cache::serve::Hit,
+        fe: &FrontendRt,
+        rules: &[(&Vec<Rule>, &AclSet, &[FilterRt])],
+        txn: &mut Txn,
+        access: Access,
+    ) -> Response<Logged<Body>> {
+        let now = crate::cache::serve::now();
+        let (head, body) =
+            crate::cache::serve::hit_response(&hit, &txn.request.method, now).into_parts();
+        txn.cache.served_by = Some(hit.cache);
+        txn.counters.response(head.status.as_u16());
+        txn.response = Some(head);
+        for event in [Event::OnTcpResponse, Event::OnHttpResponse] {
+            for (_, _, filters) in rules {
+                self.run_event(filters, event, &mut *txn).await;
+            }
+        }
+        for (rules, acls, filters) in rules {
+            let flow = self.response_rules(rules, acls, filters, txn).await;
+            if !matches!(flow, Flow::Continue) {
+                let flow = self.answer_flow(flow, &mut *txn).await;
+                return finish_rule(flow, access);
+            }
+        }
+        self.after_response(&mut *txn).await;
+        let Some(mut head) = txn.response.take() else {
+            return finish(error_page(502), access);
+        };
+        hop::strip_hop_by_hop(&mut head.headers);
+        if txn.request.version < hyper::Version::HTTP_2 {
+            hop::close_client_side(&mut head.headers, &fe.model);
+        }
+        finish_rule(
+            Flow::Service(Response::from_parts(head, body), "<CACHE>"),
+            access,
+        )
     }
 
     /// `use-service lua.NAME`: the service answers (HAProxy logs it as the server
@@ -821,6 +892,15 @@ impl Ctx<'_> {
             HttpAction::SetVar { var, expr } => {
                 let v = expr.eval(&*txn);
                 txn.vars.set_ref(var, v);
+            }
+            HttpAction::SetAddr { part, expr } => {
+                let v = expr.eval(&*txn);
+                let conn = &mut txn.conn;
+                let at = match part {
+                    AddrPart::Src | AddrPart::SrcPort => &mut conn.client,
+                    AddrPart::Dst | AddrPart::DstPort => &mut conn.local,
+                };
+                *at = crate::stream_addr::apply(*part, v, *at);
             }
             HttpAction::TrackSc { slot, key, table } => {
                 let key = key.eval(&*txn);
@@ -1172,6 +1252,7 @@ async fn handle_txn(
         capture_slots,
         userlists: generation.config.userlists.clone(),
         auth_verdicts: None,
+        cache: crate::cache::serve::CacheTxn::default(),
     });
     // crypt(3) of the credentials, off this thread, before any rule reads them.
     if !txn.userlists.lists.is_empty() {
@@ -1205,6 +1286,12 @@ async fn handle_txn(
         ctx.run_event(&fe.filters, Event::OnFrontendTcpRequest, &mut *txn)
             .await;
     }
+    // `tcp-request content reject`: the connection is reset with no answer
+    // (`sc_must_kill_conn()`), a request denied by the frontend (`PR`).
+    if crate::tcp::inspect::http_content_rejects(&fe.model.tcp_rules, &fe.model.acls, &mut *txn) {
+        ctx.denied();
+        return tcp_rejected(pending.take());
+    }
     // `monitor-uri`: answered before the request's HTTP rules and agents, and not logged
     // (HAProxy's SF_MONITOR).
     if let Some(uri) = &fe.model.monitor_uri
@@ -1228,6 +1315,7 @@ async fn handle_txn(
     let mut flow = ctx
         .request_rules(&fe.model.http_request, fe_acls, &fe.filters, &mut *txn)
         .await;
+    stream_addresses(pending.get(), &txn.conn);
     // `redirect` lines, after the rules (even after an `allow`), as HAProxy runs them.
     if matches!(flow, Flow::Continue) {
         flow = ctx
@@ -1247,6 +1335,12 @@ async fn handle_txn(
     if !matches!(flow, Flow::Continue) {
         let flow = ctx.answer_flow(flow, &mut *txn).await;
         return finish_rule(flow, pending.take());
+    }
+    // The frontend's `cache-use` found the object: no backend (HAProxy's applet target).
+    if let Some(hit) = txn.cache.hit.take() {
+        fe.counters.intercepted.inc();
+        let rules = [(&fe.model.http_response, fe_acls, &fe.filters[..])];
+        return ctx.cache_hit(hit, fe, &rules, txn, pending.take()).await;
     }
     if let Some(page) = &fe.model.stats
         && crate::stats_page::matches(page, &txn.request.method, &txn.request.uri)
@@ -1322,6 +1416,7 @@ async fn handle_txn(
             &mut *txn,
         )
         .await;
+    stream_addresses(pending.get(), &txn.conn);
     if matches!(flow, Flow::Continue) {
         flow = ctx
             .request_rules(&be.model.redirects, &be.model.acls, &be.filters, &mut *txn)
@@ -1353,6 +1448,13 @@ async fn handle_txn(
             Box::pin(ctx.stats_page(page, &be.model.name, admin, txn, request_body, bufsize)).await;
         return finish_rule(r, pending.take());
     }
+    if let Some(hit) = txn.cache.hit.take() {
+        let rules = [
+            (&be.model.http_response, &be.model.acls, &be.filters[..]),
+            (&fe.model.http_response, fe_acls, &fe.filters[..]),
+        ];
+        return ctx.cache_hit(hit, fe, &rules, txn, pending.take()).await;
+    }
     // The unique ID is built now if nothing read it yet, and sent to the server when a header
     // is named (HAProxy's `http_process_request()`, after every request rule).
     if let Some(id) = txn.formatted_unique_id()
@@ -1381,10 +1483,10 @@ async fn handle_txn(
         &mut txn.request.headers,
         &fe.model,
         &be.model,
-        session.client().ip(),
+        txn.conn.client.unwrap_or(UNKNOWN_ADDR).ip(),
     );
     // None on a Unix socket, where HAProxy adds no header either.
-    if let Some(dst) = session.conn.local {
+    if let Some(dst) = txn.conn.local {
         hop::add_original_to(&mut txn.request.headers, &fe.model, &be.model, dst.ip());
     }
     // `force-persist` / `ignore-persist`, then `use-server`, a persistence cookie and `stick
@@ -1432,57 +1534,78 @@ async fn handle_txn(
         direct = chosen;
         sticks = Some(pending);
     }
-    let Some(mut si) = direct
-        .or_else(|| crate::persist::prefer_last(be, &session.last_server))
-        .or_else(|| crate::balance::pick_server(be, txn))
-    else {
-        let mut access = pending.take();
-        access.termination = "SC";
-        if let Some(t) = &access.tally {
-            t.connection_failed();
-        }
-        return finish(ctx.answer(error_page(503), &mut *txn).await, access);
+    let target = match direct.or_else(|| crate::persist::prefer_last(be, &session.last_server)) {
+        Some(si) => Some(crate::balance::Target::Server(si)),
+        None => crate::balance::target_for(be, txn),
     };
-    let first = &be.servers[si];
-    pending.get().server.clone_from(&first.name);
-    pending.tally().server(first.counters.clone());
-    ctx.counters.push(first.counters.clone());
+    let Some(target) = target else {
+        return finish(
+            ctx.answer(error_page(503), &mut *txn).await,
+            no_server(pending.take()),
+        );
+    };
+    let mut want = match target {
+        crate::balance::Target::Server(si) => Some(si),
+        crate::balance::Target::Queue => None,
+    };
+    let mut first = true;
     let mut request_body = body.into_body(timeouts.client, progress.clone());
     let server_conn = hop::ServerConnection::of(&txn.request.headers, &fe.model, &be.model);
     let mut conn_retries = 0u32;
+    // Cuts the exchange with the server it went to (`on-marked-down shutdown-sessions`...).
+    let mut cut;
     // A connect that fails is retried (`retries`), on the same server or on another one
     // (`option redispatch`), as HAProxy's `back_handle_st_cer()` does; the body, unread by
     // then, goes again.
-    let (upstream, queue_time, sent_at, _slot) = loop {
+    let (upstream, queue_time, sent_at, si, _slot) = loop {
+        // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
+        // (HAProxy's default for it is `timeout connect`), then get a 503.
+        let queued_at = Instant::now();
+        let slot = crate::attempt::server_slot(be, want, || pending.phase = "CQ").await;
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err(refused) => {
+                let mut access = pending.take();
+                let (termination, at) = crate::attempt::refusal(&refused);
+                access.t_queue = Timer::ms(queued_at.elapsed());
+                access.termination = termination;
+                access.server_queue += at.server;
+                access.backend_queue += at.backend;
+                if let Some(t) = &access.tally {
+                    t.connection_failed();
+                }
+                return finish(ctx.answer(error_page(503), &mut *txn).await, access);
+            }
+        };
+        // The backend's line hands the slot of whichever server frees first.
+        let Some(si) = slot.as_ref().map(|s| s.server).or(want) else {
+            return finish(
+                ctx.answer(error_page(503), &mut *txn).await,
+                no_server(pending.take()),
+            );
+        };
+        if first {
+            first = false;
+            let s = &be.servers[si];
+            pending.get().server.clone_from(&s.name);
+            pending.tally().server(s.counters.clone());
+            ctx.counters.push(s.counters.clone());
+        }
+        let at = crate::attempt::Positions::of(slot.as_ref().and_then(|s| s.waited));
+        pending.get().server_queue += at.server;
+        pending.get().backend_queue += at.backend;
         let server = &be.servers[si];
         pending.get().server_addr = Some(server.addr_now());
         if let Some(name) = &rules.send_name_header {
             crate::persist::send_name(&mut txn.request.headers, name, &server.name);
         }
-        // A server's `maxconn`: beyond it requests queue, at most `timeout queue`
-        // (HAProxy's default for it is `timeout connect`), then get a 503.
-        let queued_at = Instant::now();
-        let slot = crate::attempt::server_slot(be, server, |ahead| {
-            pending.phase = "CQ";
-            // `%sq`: requests ahead of this one in the server's queue.
-            pending.get().server_queue = ahead;
-        })
-        .await;
-        let Ok(slot) = slot else {
-            let mut access = pending.take();
-            access.t_queue = Timer::ms(queued_at.elapsed());
-            access.termination = "sQ";
-            if let Some(t) = &access.tally {
-                t.connection_failed();
-            }
-            return finish(ctx.answer(error_page(503), &mut *txn).await, access);
-        };
         let queue_time = queued_at.elapsed();
         pending.get().t_queue = Timer::ms(queue_time);
         pending.phase = "CH";
         server.active.fetch_add(1, Ordering::Relaxed);
         let sent_at = Instant::now();
         let (attempt, reclaim) = request_body.reclaimable();
+        cut = server.cut_watch();
         let upstream = forward(
             txn,
             attempt,
@@ -1490,6 +1613,7 @@ async fn handle_txn(
             server,
             be.model.timeouts.server,
             &server_conn,
+            cut.clone(),
         )
         .await;
         server.active.fetch_sub(1, Ordering::Relaxed);
@@ -1527,9 +1651,9 @@ async fn handle_txn(
                     ctx.counters.push(new.counters.clone());
                 }
                 crate::attempt::before_retry(be, si, next, refused).await;
-                si = next;
+                want = Some(next);
             }
-            _ => break (upstream, queue_time, sent_at, slot),
+            _ => break (upstream, queue_time, sent_at, si, slot),
         }
     };
     let server = &be.servers[si];
@@ -1559,7 +1683,7 @@ async fn handle_txn(
             if let Some(t) = &access.tally {
                 match termination {
                     "SC" | "sC" => t.connection_failed(),
-                    "PH" | "SH" | "sH" => t.response_failed(),
+                    "PH" | "SH" | "sH" | "DH" | "UH" => t.response_failed(),
                     _ => {}
                 }
             }
@@ -1591,6 +1715,7 @@ async fn handle_txn(
                 be.model.timeouts.tunnel,
                 timeouts.client,
                 be.model.timeouts.server,
+                cut,
             )
         });
     let (rparts, rbody) = resp.into_parts();
@@ -1674,13 +1799,11 @@ async fn handle_txn(
     }
     let switching = hop::upgrade(&rparts.headers);
     hop::strip_hop_by_hop(&mut rparts.headers);
+    let mut agreed = None;
     match (tunnel, switching) {
         (Some(tunnel), Some(protocol)) => {
             hop::mark_upgrade(&mut rparts.headers, protocol);
-            *session
-                .tunnel
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
+            agreed = Some(tunnel);
         }
         // HTTP/2 has no connection header: its streams end, not its connection.
         _ if txn.request.version < hyper::Version::HTTP_2 => {
@@ -1689,10 +1812,26 @@ async fn handle_txn(
         _ => {}
     }
     let mut body = rbody.map_err(BoxError::from).boxed();
+    // `cache-store` accepted the response: its body is copied as it goes, before compression.
+    if let Some(storing) = txn.cache.storing.take() {
+        body = crate::cache::serve::StoringBody::new(body, storing).boxed();
+    }
     if let Some(algo) = comp {
         body = crate::compress::Compressed::new(body, algo).boxed();
     }
-    finish(Response::from_parts(rparts, body), access)
+    let mut r = finish(Response::from_parts(rparts, body), access);
+    if let Some(mut tunnel) = agreed {
+        // The line is written when the tunnel ends, as HAProxy's.
+        tunnel.line = r
+            .body_mut()
+            .take_access()
+            .map(|access| crate::tunnel::Line::new(access, server.clone()));
+        *session
+            .tunnel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
+    }
+    r
 }
 
 /// Sends the request to `addr` and waits for the response head. The body
@@ -1706,6 +1845,7 @@ async fn forward(
     server: &ServerRt,
     server_timeout: Option<Duration>,
     server_conn: &hop::ServerConnection,
+    cut: Option<tokio_util::sync::CancellationToken>,
 ) -> Result<Response<Incoming>, (u16, &'static str)> {
     let addr = server.target(txn.conn.local);
     // The request target as sent: origin form, or `*` (`OPTIONS *`).
@@ -1754,16 +1894,22 @@ async fn forward(
     server_conn.apply(&mut headers);
     *req.headers_mut() = headers;
     let call = server.client().request(req);
-    let result = match server_timeout {
-        Some(d) => {
+    let result = match (server_timeout, cut) {
+        (None, None) => call.await,
+        (d, cut) => {
             tokio::pin!(call);
-            let mut deadline = Instant::now() + d;
+            let mut deadline = d.map(|d| Instant::now() + d);
             loop {
                 tokio::select! {
                     r = &mut call => break r,
-                    () = tokio::time::sleep_until(deadline) => {
-                        let moved = progress.last() + d;
-                        if moved <= Instant::now() {
+                    // `on-marked-down shutdown-sessions`...: HAProxy answers a 502 (`DH`);
+                    // the server's connection is dropped with the call.
+                    () = crate::cut::cancelled(cut.as_ref()) => {
+                        return Err((502, crate::cut::termination(server, true)));
+                    }
+                    () = crate::cut::sleep_until(deadline) => {
+                        let moved = d.map(|d| progress.last() + d);
+                        if moved.is_some_and(|m| m <= Instant::now()) {
                             return Err((504, "sH"));
                         }
                         deadline = moved;
@@ -1771,7 +1917,6 @@ async fn forward(
                 }
             }
         }
-        None => call.await,
     };
     result.map_err(|e| {
         tracing::debug!(server = %addr, error = %e, "backend request failed");
@@ -1881,11 +2026,11 @@ fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
         }
         Flow::Close => {
             access.termination = "LR";
-            return finish(close_silently(None), access);
+            return finish(close_silently(false, Some(200)), access);
         }
         Flow::Drop(termination, status) => {
             access.termination = termination;
-            return finish(close_silently(Some(status)), access);
+            return finish(close_silently(true, status), access);
         }
         // Not a rule's answer: the request goes on (not reached); a tarpit's answer is
         // made once held.
@@ -1893,6 +2038,23 @@ fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
     };
     access.termination = termination;
     finish(r, access)
+}
+
+/// The access line names the addresses the request rules left (`set-src`, `set-dst`...),
+/// as HAProxy's names the stream's.
+fn stream_addresses(access: &mut Access, conn: &spoe_http::ConnectionFacts) {
+    access.client = conn.client.unwrap_or(UNKNOWN_ADDR);
+    access.local = conn.local.unwrap_or(UNKNOWN_ADDR);
+}
+
+/// `tcp-request content reject` on a request of a `mode http` frontend: the connection
+/// closes with no answer. HAProxy's HTTP analysers never saw the request: its access line
+/// says `<BADREQ>`, no request time, status -1, `PR`.
+fn tcp_rejected(mut access: Access) -> Response<Logged<Body>> {
+    access.termination = "PR";
+    access.request = RequestLine::Bad;
+    access.t_request = Timer::NEVER;
+    finish(close_silently(false, None), access)
 }
 
 /// The status an error page stands for, when the page (an `errorloc` redirect) has another.
@@ -1904,41 +2066,53 @@ struct LoggedStatus(u16);
 /// sees the mark.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CloseSilently {
-    /// `silent-drop`: a reset rather than a close, with the status the access line logs
-    /// (none: HAProxy's -1).
-    pub(crate) reset: Option<Option<u16>>,
+    /// `silent-drop`: a reset rather than a close.
+    pub(crate) reset: bool,
+    /// The status the access line logs (none: HAProxy's -1).
+    pub(crate) status: Option<u16>,
 }
 
-fn close_silently(reset: Option<Option<u16>>) -> Response<Body> {
+fn close_silently(reset: bool, status: Option<u16>) -> Response<Body> {
     let mut r = closing(Response::new(full(Bytes::new())));
-    r.extensions_mut().insert(CloseSilently { reset });
+    r.extensions_mut().insert(CloseSilently { reset, status });
     r
 }
 
 /// Hands `r` to the client; its access line is written when its body ends.
 fn finish(r: Response<Body>, mut access: Access) -> Response<Logged<Body>> {
-    // A connection reset by `silent-drop` answered nothing: HAProxy logs the server's
-    // status, or -1.
-    access.status = match r.extensions().get::<CloseSilently>() {
-        Some(CloseSilently {
-            reset: Some(status),
-        }) => *status,
-        _ => Some(
-            r.extensions()
-                .get::<LoggedStatus>()
-                .map_or(r.status().as_u16(), |s| s.0),
-        ),
-    };
+    // A connection closed or reset with no answer sent nothing: HAProxy logs the server's
+    // status, or -1, and no bytes.
+    if let Some(close) = r.extensions().get::<CloseSilently>() {
+        access.status = close.status;
+        let (parts, body) = r.into_parts();
+        return Response::from_parts(parts, Logged::new(body, access));
+    }
+    access.status = Some(
+        r.extensions()
+            .get::<LoggedStatus>()
+            .map_or(r.status().as_u16(), |s| s.0),
+    );
     access.bodiless |= matches!(r.status().as_u16(), 100..=199 | 204 | 304);
     let (parts, body) = r.into_parts();
     access.head_bytes = head_size(parts.status, &parts.headers);
+    // hyper writes no length for an informational or `204` answer.
     if !parts.headers.contains_key(hyper::header::CONTENT_LENGTH)
+        && !matches!(parts.status.as_u16(), 100..=199 | 204)
         && let Some(n) = hyper::body::Body::size_hint(&body).exact()
     {
         // hyper adds "content-length: N\r\n".
         access.head_bytes += 18 + n.to_string().len() as u64;
     }
     Response::from_parts(parts, Logged::new(body, access))
+}
+
+/// A request no server takes (none up, or none weighted): logged `SC`, a failed connection.
+fn no_server(mut access: Access) -> Access {
+    access.termination = "SC";
+    if let Some(t) = &access.tally {
+        t.connection_failed();
+    }
+    access
 }
 
 #[cfg(test)]

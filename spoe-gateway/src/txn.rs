@@ -50,6 +50,8 @@ pub(crate) struct Txn {
     /// of the request's credentials off the serving thread (`crate::auth`).
     pub(crate) userlists: Arc<crate::auth::Userlists>,
     pub(crate) auth_verdicts: Option<crate::auth::Verdicts>,
+    /// What `cache-use` found and which cache answered (`crate::cache`).
+    pub(crate) cache: crate::cache::serve::CacheTxn,
 }
 
 /// A transaction's Lua side, when the configuration loads Lua.
@@ -173,6 +175,8 @@ impl Fetch for Txn {
                 self.formatted_unique_id().map(Sample::str)
             }
             FetchKind::Lua { name, args } => self.lua.as_ref()?.worker.fetch(name, args, self),
+            FetchKind::ResCacheHit => Some(Sample::Bool(self.cache.served_by.is_some())),
+            FetchKind::ResCacheName => self.cache.served_by.as_deref().map(Sample::str),
             FetchKind::Counter(c) => self
                 .counters
                 .fetch(c, || self.exchange().fetch(&FetchKind::Src)),

@@ -374,7 +374,7 @@ backend app
     mode http
     server s1 127.0.0.1:80 weight 300
     server s2 127.0.0.1:81 rise 0
-    server s3 127.0.0.1:82 backup minconn 2
+    server s3 127.0.0.1:82 backup slowstart 2s
     server s4 127.0.0.1:83 frob
     server s5 127.0.0.1:84 inter
     server s6 127.0.0.1 check
@@ -385,7 +385,7 @@ backend app
             "parsing [haproxy.cfg:4:5] : 'server' not allowed because frontend 'web' has no backend capability",
             "parsing [haproxy.cfg:7:35] : 'weight' expects a positive integer argument in the range [0, 256], got '300'",
             "parsing [haproxy.cfg:8:33] : 'rise' expects a positive integer argument in the range [1, 2147483647], got '0'",
-            "parsing [haproxy.cfg:9:35] : 'server s3' : 'minconn' is not supported by the gateway",
+            "parsing [haproxy.cfg:9:35] : 'server s3' : 'slowstart' is not supported by the gateway",
             "parsing [haproxy.cfg:10:28] : 'server s4' : unknown keyword 'frob'",
             "parsing [haproxy.cfg:11:28] : 'server s5' : 'inter' expects <value> as argument",
             "parsing [haproxy.cfg:12:12] : backend 'app': server 's6' has neither service port nor check port",
@@ -467,8 +467,8 @@ frontend web
     http-response return status 200
 ",
         errors: &[
-            "parsing [haproxy.cfg:4:18] : 'http-request' expects 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq', 'replace-uri', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'capture', 'auth' or 'tarpit', but got 'frobnicate'",
-            "parsing [haproxy.cfg:5:18] : 'http-request set-nice' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq', 'replace-uri', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'capture', 'auth' or 'tarpit')",
+            "parsing [haproxy.cfg:4:18] : 'http-request' expects 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq', 'replace-uri', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'capture', 'auth', 'tarpit', 'set-src', 'set-src-port', 'set-dst', 'set-dst-port' or 'cache-use', but got 'frobnicate'",
+            "parsing [haproxy.cfg:5:18] : 'http-request set-nice' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq', 'replace-uri', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'capture', 'auth', 'tarpit', 'set-src', 'set-src-port', 'set-dst', 'set-dst-port' or 'cache-use')",
             "parsing [haproxy.cfg:6:35] : 'http-request deny' : status code '418' not handled by default with 'default-errorfiles' argument",
             "parsing [haproxy.cfg:8:18] : 'http-request return' : a content type must be defined when non-empty payload is configured",
             "parsing [haproxy.cfg:9:18] : 'http-request return' : No body expected for 204 responses",
@@ -507,7 +507,7 @@ frontend web
             "parsing [haproxy.cfg:8:18] : 'http-request set-var(txn.z)' : expects a sample expression",
             "parsing [haproxy.cfg:9:33] : 'http-request set-var(txn.w)' : unknown fetch method 'nope'",
             "parsing [haproxy.cfg:10:34] : 'http-response set-var(txn.v)' : fetch method 'req.hdr' extracts information from 'HTTP request headers', none of which is available here",
-            "parsing [haproxy.cfg:11:18] : 'http-request set-var-fmt(txn.f)' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq', 'replace-uri', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'capture', 'auth' or 'tarpit')",
+            "parsing [haproxy.cfg:11:18] : 'http-request set-var-fmt(txn.f)' is not supported by the gateway (supported: 'deny', 'return', 'set-header', 'add-header', 'del-header', 'replace-header', 'replace-value', 'set-var(<var-name>)', 'send-spoe-group', 'set-log-level', 'redirect', 'use-service', 'silent-drop', 'allow', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'replace-path', 'replace-pathq', 'replace-uri', 'track-sc0', 'track-sc1', 'track-sc2', 'sc-inc-gpc0', 'sc-inc-gpc1', 'sc-set-gpt0', 'capture', 'auth', 'tarpit', 'set-src', 'set-src-port', 'set-dst', 'set-dst-port' or 'cache-use')",
         ],
         warnings: &[
             "parsing [haproxy.cfg:1:1] : missing timeouts for frontend 'web'. While not properly invalid, you will certainly encounter various problems with such a configuration; set 'client', 'connect' and 'server' to a non-zero value",

@@ -8,7 +8,7 @@ use spoe::expr::{AclContext, AclSet, Condition, SampleExpr, VarRef};
 
 use super::diag::Diag;
 use super::logformat::{Phase, parse_log_format};
-use crate::model::{HttpAction, LinePart, LogFormat, Rule};
+use crate::model::{AddrPart, HttpAction, LinePart, LogFormat, Rule};
 use spoe::config::reader::Line;
 
 /// The `http-request` actions the gateway runs (`set-var` stands for `set-var(<var-name>)`).
@@ -44,6 +44,11 @@ pub(super) const REQUEST_ACTIONS: &[&str] = &[
     "capture",
     "auth",
     "tarpit",
+    "set-src",
+    "set-src-port",
+    "set-dst",
+    "set-dst-port",
+    "cache-use",
 ];
 
 /// The `http-response` actions the gateway runs.
@@ -69,6 +74,7 @@ pub(super) const RESPONSE_ACTIONS: &[&str] = &[
     "sc-inc-gpc1",
     "sc-set-gpt0",
     "capture",
+    "cache-store",
 ];
 
 /// The `http-after-response` actions the gateway runs.
@@ -90,8 +96,6 @@ pub(super) const AFTER_OTHER_ACTIONS: &[&str] = &["capture", "strict-mode"];
 /// The actions of HAProxy 2.6's `http-request` and `http-response` the gateway does not run.
 pub(super) const OTHER_ACTIONS: &[&str] = &[
     "add-acl",
-    "cache-store",
-    "cache-use",
     "del-acl",
     "del-map",
     "disable-l7-retry",
@@ -101,15 +105,11 @@ pub(super) const OTHER_ACTIONS: &[&str] = &[
     "reject",
     "sc-inc-gpc",
     "sc-set-gpt",
-    "set-dst",
-    "set-dst-port",
     "set-map",
     "set-mark",
     "set-nice",
     "set-priority-class",
     "set-priority-offset",
-    "set-src",
-    "set-src-port",
     "set-timeout",
     "set-tos",
     "strict-mode",
@@ -245,6 +245,10 @@ pub(super) fn parse_rule(
         (Phase::Request, "replace-path") => p.replace_line(LinePart::Path),
         (Phase::Request, "replace-pathq") => p.replace_line(LinePart::PathQuery),
         (Phase::Request, "replace-uri") => p.replace_line(LinePart::Uri),
+        (Phase::Request, "set-src") => p.set_addr(AddrPart::Src),
+        (Phase::Request, "set-src-port") => p.set_addr(AddrPart::SrcPort),
+        (Phase::Request, "set-dst") => p.set_addr(AddrPart::Dst),
+        (Phase::Request, "set-dst-port") => p.set_addr(AddrPart::DstPort),
         (_, a) if a.starts_with("set-var-fmt") || a.starts_with("unset-var") => {
             p.unsupported();
             None
@@ -258,6 +262,8 @@ pub(super) fn parse_rule(
         (_, a) if a.starts_with("sc-inc-gpc1(") => p.sc_inc_gpc(1),
         (_, a) if a.starts_with("sc-set-gpt0(") => p.sc_set_gpt0(),
         (_, "set-log-level") => p.set_log_level(),
+        (Phase::Request, "cache-use") => p.cache_rule(|cache| HttpAction::CacheUse { cache }),
+        (Phase::Response, "cache-store") => p.cache_rule(|cache| HttpAction::CacheStore { cache }),
         (_, "capture") => p.capture(),
         (_, "redirect") => p.redirect(),
         (Phase::Request, "use-service")
@@ -530,6 +536,20 @@ impl<'a> ActionParser<'a, '_> {
         }
     }
 
+    /// `cache-use NAME` / `cache-store NAME` (`parse_cache_rule()` in `src/cache.c`); the
+    /// cache is found once every section is read (`config::cache`).
+    fn cache_rule(&mut self, action: fn(String) -> HttpAction) -> Parsed {
+        match self.args.first().map(Word::as_str) {
+            Some(name) if name != "if" && name != "unless" => {
+                Some((action(name.to_owned()), 1, None))
+            }
+            _ => {
+                self.fail(&self.at.span().clone(), "expects a cache name");
+                None
+            }
+        }
+    }
+
     /// `set-log-level LEVEL|silent` (`stream_parse_set_log_level()`).
     fn set_log_level(&mut self) -> Parsed {
         let level = match self.args.first().map(Word::as_str) {
@@ -553,7 +573,7 @@ impl<'a> ActionParser<'a, '_> {
     }
 
     /// `set-var(NAME) EXPR`.
-    fn set_var(&mut self) -> Parsed {
+    pub(super) fn set_var(&mut self) -> Parsed {
         let action = self.action;
         let expects =
             "Expects 'set-var(<var-name>)', 'set-var-fmt(<var-name>)' or 'unset-var(<var-name>)'";

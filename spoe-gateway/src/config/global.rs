@@ -134,6 +134,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Read,
     },
     Keyword {
+        name: "server-state-file",
+        handler: super::server_state::global_path,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "server-state-base",
+        handler: super::server_state::global_path,
+        uses: Use::Read,
+    },
+    Keyword {
         name: "pidfile",
         handler: pidfile,
         uses: Use::Runs(&[("Global.pidfile", "server/mod.rs")]),
@@ -241,7 +251,52 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         handler: default_dh_param,
         uses: Use::Read,
     },
+    Keyword {
+        name: "ssl-dh-param-file",
+        handler: dh_param_file,
+        uses: Use::Read,
+    },
 ];
+
+/// `ssl-dh-param-file FILE`: the file is read and must hold PEM DH parameters, as HAProxy
+/// requires; the gateway's TLS has no finite-field DHE suite (a cipher string's DHE suites are
+/// left out with a warning), so the parameters are never used (see the README's table).
+fn dh_param_file(lw: &mut Lowerer<'_, '_>, line: &Line) {
+    let kw = line.keyword();
+    let Some(word) = lw.single(line, kw, "a file path as an argument") else {
+        return;
+    };
+    let path = lw.base_dir.join(word.as_str());
+    let valid = std::fs::read_to_string(&path).is_ok_and(|text| holds_dh_parameters(&text));
+    if !valid {
+        lw.diag.error_msg(
+            line.span().clone(),
+            format!(
+                "'{kw}': unable to load DH parameters from file <{}>.",
+                word.as_str()
+            ),
+        );
+    }
+}
+
+/// Whether `text` holds a PEM block of DH parameters (PKCS#3 or X9.42) with a body.
+fn holds_dh_parameters(text: &str) -> bool {
+    ["DH PARAMETERS", "X9.42 DH PARAMETERS"]
+        .iter()
+        .any(|label| {
+            let begin = format!("-----BEGIN {label}-----");
+            let end = format!("-----END {label}-----");
+            text.split_once(&begin)
+                .and_then(|(_, rest)| rest.split_once(&end))
+                .is_some_and(|(body, _)| {
+                    let body: String = body.split_whitespace().collect();
+                    !body.is_empty()
+                        && body
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+                })
+        })
+}
 
 /// `tune.ssl.default-dh-param N`: checked as HAProxy does; the gateway's TLS has no
 /// finite-field DHE suite, so no DH group is ever used (see the README's table).

@@ -25,6 +25,8 @@ pub(super) enum Kind {
     Resolvers,
     /// `userlist` (see `config::userlist`).
     Userlist,
+    /// `cache` (see `config::cache`).
+    Cache,
     /// A section HAProxy has that the gateway does not run (`userlist`, `peers`...).
     Unsupported(&'static str),
 }
@@ -36,7 +38,6 @@ const UNSUPPORTED_SECTIONS: &[&str] = &[
     "http-errors",
     "ring",
     "log-forward",
-    "cache",
     "fcgi-app",
 ];
 
@@ -70,6 +71,7 @@ impl Kind {
             Self::Peers => "peers",
             Self::Resolvers => "resolvers",
             Self::Userlist => "userlist",
+            Self::Cache => "cache",
             Self::Unsupported(keyword) => keyword,
         }
     }
@@ -97,6 +99,7 @@ impl Grammar for HaproxyCfg<'_> {
             "peers" => Kind::Peers,
             "resolvers" => Kind::Resolvers,
             "userlist" => Kind::Userlist,
+            "cache" => Kind::Cache,
             other => Kind::Unsupported(UNSUPPORTED_SECTIONS.iter().find(|s| **s == other)?),
         })
     }

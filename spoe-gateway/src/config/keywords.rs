@@ -58,10 +58,6 @@ pub(super) fn suggestion<'a>(kw: &str, all: impl Iterator<Item = &'a str>) -> St
 /// `global` keywords accepted with a warning.
 pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
     (
-        "ssl-dh-param-file",
-        "the gateway's TLS (rustls) has no DHE suites: no DH parameters are used",
-    ),
-    (
         "log-send-hostname",
         "the gateway writes its logs to stdout or stderr",
     ),
@@ -97,7 +93,6 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
     ("description", "informational only"),
     ("id", "proxy IDs are informational only"),
     ("enabled", "proxies are enabled by default"),
-    ("fullconn", "the gateway has no dynamic server maxconn"),
 ];
 
 /// Options accepted with a warning: name, whether `no option` / `default option` is allowed
@@ -147,8 +142,6 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "maxsslconn",
     "maxzlibmem",
     "pp2-never-send-local",
-    "server-state-base",
-    "server-state-file",
     "set-var",
     "set-var-fmt",
     "ssl-engine",
@@ -166,13 +159,11 @@ pub(super) const HAPROXY_PROXY: &[&str] = &[
     "email-alert",
     "errorfiles",
     "http-error",
-    "load-server-state-from-file",
     "max-keep-alive-queue",
     "max-session-srv-conns",
     "monitor",
     "persist",
     "retry-on",
-    "server-state-file-name",
     "tcp-response",
     "transparent",
     "use-fcgi-app",
@@ -228,8 +219,6 @@ pub(super) const HAPROXY_SERVER_KEYWORDS: &[(&str, usize)] = &[
     ("id", 1),
     ("log-proto", 1),
     ("max-reuse", 1),
-    ("maxqueue", 1),
-    ("minconn", 1),
     ("namespace", 1),
     ("no-agent-check", 0),
     ("no-check-send-proxy", 0),

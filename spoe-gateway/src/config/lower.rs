@@ -37,6 +37,10 @@ pub(super) struct ServerSettings {
     pub(super) fall: u32,
     pub(super) weight: u32,
     pub(super) maxconn: Option<usize>,
+    /// `minconn` (0: none).
+    pub(super) minconn: usize,
+    /// `maxqueue` (0: an unbounded line).
+    pub(super) maxqueue: usize,
     pub(super) pool_max_conn: Option<usize>,
     pub(super) pool_purge_delay: Duration,
     /// `ssl`, `verify`, `ca-file`, `sni`, `crt`, `alpn`...
@@ -78,6 +82,8 @@ impl Default for ServerSettings {
             fall: 3,
             weight: 1,
             maxconn: None,
+            minconn: 0,
+            maxqueue: 0,
             pool_max_conn: Some(crate::model::DEFAULT_POOL_MAX_CONN),
             pool_purge_delay: crate::model::DEFAULT_POOL_PURGE_DELAY,
             tls: crate::tls::ServerTlsSpec::default(),
@@ -141,6 +147,8 @@ pub(super) struct Proxy {
     /// A `timeout` line (here or in its `defaults`) was wrong (reported).
     pub(super) timeouts_unsure: bool,
     pub(super) maxconn: Option<usize>,
+    /// `fullconn` (`None`: computed from the frontends that reach the backend).
+    pub(super) fullconn: Option<usize>,
     /// `rate-limit sessions` (0: none).
     pub(super) sess_rate: u64,
     pub(super) balance: Balance,
@@ -220,6 +228,8 @@ pub(super) struct Proxy {
     pub(super) persist: bool,
     /// `stick`, `use-server`, `force-persist`, `ignore-persist`, `http-send-name-header`.
     pub(super) choice: ChoiceLines,
+    /// `filter cache NAME` lines.
+    pub(super) cache_filters: Vec<(String, Span)>,
 }
 
 impl Proxy {
@@ -241,6 +251,7 @@ impl Proxy {
             timeouts: Timeouts::default(),
             timeouts_unsure: false,
             maxconn: None,
+            fullconn: None,
             sess_rate: 0,
             balance: Balance::default(),
             spop_check: false,
@@ -286,6 +297,7 @@ impl Proxy {
             cookie: None,
             persist: false,
             choice: ChoiceLines::default(),
+            cache_filters: Vec::new(),
         }
     }
 
@@ -298,6 +310,7 @@ impl Proxy {
         p.timeouts = d.timeouts;
         p.timeouts_unsure = d.timeouts_unsure;
         p.maxconn = d.maxconn;
+        p.fullconn = d.fullconn;
         p.sess_rate = d.sess_rate;
         p.balance = d.balance.clone();
         p.spop_check = d.spop_check;
@@ -375,6 +388,8 @@ pub(super) struct Lowered {
     pub(super) lua: Option<spoe_lua::LuaRuntime>,
     /// The `userlist` sections, as read.
     pub(super) userlists: Vec<PendingList>,
+    /// The `cache` sections, as read.
+    pub(super) caches: Vec<(crate::cache::decl::CacheDecl, Span)>,
 }
 
 /// A `userlist` being read (`config::userlist`): the names still to resolve once every
@@ -415,6 +430,8 @@ pub(super) struct Lowerer<'a, 'e> {
     pub(super) peers: Vec<String>,
     /// The `userlist` sections read so far.
     pub(super) userlists: Vec<PendingList>,
+    /// The `cache` sections read so far.
+    pub(super) caches: Vec<(crate::cache::decl::CacheDecl, Span)>,
     /// The names of every `resolvers` section of the file (a server may name one declared
     /// after it).
     pub(super) resolvers_ahead: Vec<String>,
@@ -448,6 +465,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             lua: super::lua::LuaGlobal::default(),
             peers: Vec::new(),
             userlists: Vec::new(),
+            caches: Vec::new(),
             resolvers_ahead: Vec::new(),
             zero_warning: None,
         }
@@ -464,6 +482,7 @@ impl<'a, 'e> Lowerer<'a, 'e> {
             misplaced: self.misplaced,
             lua: self.lua.take(),
             userlists: self.userlists,
+            caches: self.caches,
         }
     }
 

@@ -223,6 +223,8 @@
 
 mod actions;
 mod addr;
+mod addr_actions;
+mod cache;
 mod check_rules;
 mod cpu_map;
 mod diag;
@@ -242,6 +244,7 @@ mod reach;
 mod replies;
 mod resolvers;
 mod rewrites;
+mod server_state;
 mod server_track;
 mod sock_settings;
 mod ssl;
@@ -349,6 +352,7 @@ impl GatewayConfig {
                 Kind::Peers => lw.peers_section(section),
                 Kind::Resolvers => lw.resolvers_section(section),
                 Kind::Userlist => lw.userlist_section(section),
+                Kind::Cache => lw.cache_section(section),
                 Kind::Unsupported(keyword) => lw.diag.error_msg(
                     section.span().clone(),
                     format!("'{keyword}' sections are not supported by the gateway"),

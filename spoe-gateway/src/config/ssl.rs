@@ -61,6 +61,42 @@ pub(super) struct SslGlobal {
     pub(super) server_defaults: TlsOptions,
     /// `tune.ssl.cachesize`, `tune.ssl.maxrecord`, `tune.ssl.hard-maxrecord`.
     pub(super) tunes: crate::tls::TlsTunes,
+    /// `ssl-default-bind-ciphers` / `-ciphersuites` strings OpenSSL refuses: as in HAProxy, an
+    /// error at each TLS `bind` that uses them, none where no `bind` does.
+    pub(super) bind_refused: Vec<RefusedList>,
+    /// The same for `ssl-default-server-ciphers` / `-ciphersuites` and TLS `server` lines.
+    pub(super) server_refused: Vec<RefusedList>,
+}
+
+/// A default cipher list that cannot be set, reported where it is used.
+#[derive(Debug, Clone)]
+pub(super) struct RefusedList {
+    /// Which list.
+    pub(super) list: SuiteList,
+    /// The global keyword, for the message.
+    pub(super) keyword: &'static str,
+    /// Why (the message of [`parse_suites`]).
+    pub(super) reason: String,
+}
+
+impl SslGlobal {
+    /// The errors of the default cipher lists a TLS `bind` (or `server`, `server == true`)
+    /// with the settings `own` uses: the lists it does not set itself.
+    pub(super) fn refused_for(&self, own: &TlsOptions, server: bool) -> Vec<String> {
+        let refused = if server {
+            &self.server_refused
+        } else {
+            &self.bind_refused
+        };
+        refused
+            .iter()
+            .filter(|r| match r.list {
+                SuiteList::Tls12 => own.ciphers.is_none(),
+                SuiteList::Tls13 => own.ciphersuites.is_none(),
+            })
+            .map(|r| format!("{} (from '{}')", r.reason, r.keyword))
+            .collect()
+    }
 }
 
 /// Where relative paths start, for one `bind` line.
@@ -108,6 +144,7 @@ fn tls_setting(
             | "ciphers"
             | "ciphersuites"
             | "curves"
+            | "ecdhe"
             | "ca-file"
             | "crl-file"
             | "verify"
@@ -152,12 +189,10 @@ fn tls_setting(
                 };
                 match parse_suites(text, list) {
                     Ok(parsed) => {
-                        for left in &parsed.left_out {
+                        if let Some(w) = parsed.left_out_warning() {
                             diag.warn_msg(
                                 arg.span().clone(),
-                                format!(
-                                    "{context} : '{name}' : '{left}' is not implemented by the gateway's TLS library; clients offering only it cannot connect"
-                                ),
+                                format!("{context} : '{name}' : {w}"),
                             );
                         }
                         if list == SuiteList::Tls12 {
@@ -171,6 +206,11 @@ fn tls_setting(
             }
             "curves" => match parse_curves(text) {
                 Ok(c) => opts.curves = Some(c),
+                Err(e) => bad(diag, e),
+            },
+            // HAProxy 2.6 with OpenSSL 3 sets `ecdhe` as the curves list when none is set.
+            "ecdhe" => match parse_curves(text) {
+                Ok(c) => opts.ecdhe = Some(c),
                 Err(e) => bad(diag, e),
             },
             "ca-file" => {
@@ -347,6 +387,13 @@ fn load(
     bases: Bases<'_>,
     diag: &mut Diag,
 ) -> Option<Arc<TlsBind>> {
+    let refused = bases.global.refused_for(&spec.options, false);
+    if !refused.is_empty() {
+        for r in refused {
+            diag.error_msg(ssl_span.clone(), format!("'bind' : {r}"));
+        }
+        return None;
+    }
     let mut warnings = LoadWarnings::default();
     match TlsBind::load(spec, &bases.global.bind_defaults, &mut warnings) {
         Ok(bind) => {
@@ -632,25 +679,56 @@ pub(super) fn global_line(
         }
         "ssl-default-bind-ciphers"
         | "ssl-default-bind-ciphersuites"
-        | "ssl-default-bind-curves"
         | "ssl-default-server-ciphers"
         | "ssl-default-server-ciphersuites" => {
+            // Checked where a TLS bind or server uses it, as HAProxy does (its OpenSSL context
+            // is made there); what rustls lacks is warned about here, once.
             if let Some(w) = one(diag) {
-                let setting = kw.rsplit('-').next().unwrap_or(kw);
-                let words = [Word::synthetic(setting, span.clone()), w.clone()];
-                let global = SslGlobal::default();
-                let bases = Bases {
-                    dir: bases_dir,
-                    global: &global,
+                let keyword: &'static str = match kw {
+                    "ssl-default-bind-ciphers" => "ssl-default-bind-ciphers",
+                    "ssl-default-bind-ciphersuites" => "ssl-default-bind-ciphersuites",
+                    "ssl-default-server-ciphers" => "ssl-default-server-ciphers",
+                    _ => "ssl-default-server-ciphersuites",
                 };
-                let target = if kw.starts_with("ssl-default-bind-") {
-                    &mut ssl.bind_defaults
+                let list = if kw.ends_with("ciphers") {
+                    SuiteList::Tls12
                 } else {
-                    &mut ssl.server_defaults
+                    SuiteList::Tls13
                 };
-                let mut opts = target.clone();
-                tls_setting(&words, &mut 0, &mut opts, bases, diag, &format!("'{kw}'"));
-                *target = opts;
+                let (target, refused) = if kw.starts_with("ssl-default-bind-") {
+                    (&mut ssl.bind_defaults, &mut ssl.bind_refused)
+                } else {
+                    (&mut ssl.server_defaults, &mut ssl.server_refused)
+                };
+                refused.retain(|r| r.list != list);
+                let slot = match list {
+                    SuiteList::Tls12 => &mut target.ciphers,
+                    SuiteList::Tls13 => &mut target.ciphersuites,
+                };
+                match parse_suites(w.as_str(), list) {
+                    Ok(parsed) => {
+                        if let Some(warning) = parsed.left_out_warning() {
+                            diag.warn_msg(w.span().clone(), format!("'{kw}' : {warning}"));
+                        }
+                        *slot = Some(parsed.suites);
+                    }
+                    Err(reason) => {
+                        *slot = None;
+                        refused.push(RefusedList {
+                            list,
+                            keyword,
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+        "ssl-default-bind-curves" => {
+            if let Some(w) = one(diag) {
+                match parse_curves(w.as_str()) {
+                    Ok(c) => ssl.bind_defaults.curves = Some(c),
+                    Err(e) => diag.error_msg(w.span().clone(), format!("'{kw}' : {e}")),
+                }
             }
         }
         "ssl-server-verify" => {

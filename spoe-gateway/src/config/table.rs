@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use super::actions::{
     AFTER_ACTIONS, AFTER_OTHER_ACTIONS, OTHER_ACTIONS, REQUEST_ACTIONS, RESPONSE_ACTIONS,
 };
+use super::cache::CACHE_KEYWORDS;
 use super::keywords::{
     HAPROXY_BIND_KEYWORDS, HAPROXY_GLOBAL, HAPROXY_OPTIONS, HAPROXY_PROXY, HAPROXY_SERVER_KEYWORDS,
     IGNORED_GLOBAL, IGNORED_OPTIONS, IGNORED_PROXY, Use,
@@ -21,6 +22,18 @@ use super::{global, lua, proxy, tunes};
 /// How the gateway runs a keyword HAProxy 2.6 runs differently: `(where, keyword, what
 /// differs)`, `where` as in the table's first column.
 pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
+    (
+        "http-request",
+        "cache-use",
+        "a hit is not compressed by `compression`; a `304` to an HTTP/1 client has no \
+         `Content-Length`; a reload starts the caches empty, as HAProxy's new process",
+    ),
+    (
+        "cache",
+        "total-max-size",
+        "the objects in HAProxy's 1 kB blocks, their size within a few bytes of HAProxy's; an \
+         object being served stays in memory until served even once evicted",
+    ),
     (
         "global",
         "log",
@@ -89,6 +102,23 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     (
         "global",
+        "ssl-dh-param-file",
+        "the file is read and checked as HAProxy (PEM DH parameters), with nothing to apply \
+         to: the gateway's TLS (rustls) has no finite-field DHE suite (a cipher string's DHE \
+         suites are left out with a warning)",
+    ),
+    (
+        "global",
+        "ssl-default-bind-ciphers",
+        "as `bind ... ciphers`; checked where a TLS `bind` uses it, as HAProxy",
+    ),
+    (
+        "global",
+        "ssl-default-server-ciphers",
+        "as `server ... ciphers`; checked where a TLS `server` uses it, as HAProxy",
+    ),
+    (
+        "global",
         "localpeer",
         "names this process in `peers` sections, which the gateway refuses (stick tables are \
          not supported); alone it changes nothing, as in HAProxy",
@@ -121,11 +151,13 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "proxy",
         "tcp-request",
-        "`connection accept` or `reject`, `content accept` or `reject` (on `mode tcp` frontends) with \
-         `if` or `unless` conditions on the connection and the first bytes (`req.len`, `req.payload`, \
-         `req.ssl_sni`, `req.ssl_hello_type`, `req.ssl_ver`), `connection expect-proxy layer4` \
+        "`connection accept` or `reject`, `content accept` or `reject` with `if` or `unless` \
+         conditions on the connection and the first bytes (`req.len`, `req.payload`, \
+         `req.ssl_sni`, `req.ssl_hello_type`, `req.ssl_ver`) on `mode tcp` frontends, on each \
+         request (before the `http-request` rules) on `mode http` ones, `content set-var(NAME)` on \
+         `mode http` frontends, `connection expect-proxy layer4` \
          (a PROXY header first, as `bind ... accept-proxy`), and `inspect-delay`, in a \
-         frontend; the other actions (`track-sc*`, `set-var`, `capture`...) and \
+         frontend; the other actions (`track-sc*`, `unset-var`, `capture`...) and \
          `tcp-request session` are errors naming them",
     ),
     (
@@ -174,8 +206,10 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "server",
         "on-marked-down",
-        "`shutdown-sessions` cuts the sessions of `mode tcp` backends; an HTTP backend refuses it \
-         (HTTP exchanges in flight are not cut)",
+        "`shutdown-sessions` cuts the server's sessions: a `mode tcp` connection, an HTTP request \
+         waiting for its response (502, `DH`), a WebSocket or other tunnel (closed, `D-`); a \
+         response whose body is already flowing, and a request waiting in the server's queue, \
+         are not cut (HAProxy cuts the one, redispatches the other)",
     ),
     ("server", "on-marked-up", "as `on-marked-down`"),
     (
@@ -192,14 +226,35 @@ pub(super) const DIFFERENCES: &[(&str, &str, &str)] = &[
     (
         "bind",
         "ciphers",
-        "the suites rustls implements (ECDHE with AES-GCM or ChaCha20-Poly1305); others warn",
+        "OpenSSL's cipher-string language (`ECDH+AESGCM:!aNULL`, `HIGH`, `@STRENGTH`...) as \
+         OpenSSL 3 evaluates it, then the suites rustls implements (ECDHE with AES-GCM or \
+         ChaCha20-Poly1305) in OpenSSL's order; the others it selects (DHE, CBC, CCM...) warn, \
+         a string selecting only those is an error; `@SECLEVEL` above 2 and `SUITEB*` are errors",
     ),
+    ("server", "ciphers", "as `bind ... ciphers`"),
     (
         "proxy",
         "timeout",
         "`client`, `server`, `connect`, `http-request`, `http-keep-alive`, `queue`, `check` run; the others warn",
     ),
-    ("proxy", "filter", "`spoe` only"),
+    ("proxy", "filter", "`spoe` and `cache` only"),
+    (
+        "global",
+        "server-state-file",
+        "names the file, as HAProxy reads nothing from it without `load-server-state-from-file`",
+    ),
+    ("global", "server-state-base", "as `server-state-file`"),
+    (
+        "proxy",
+        "load-server-state-from-file",
+        "`none` only: the gateway loads no server states at start-up (`global` and `local` are \
+         errors naming them)",
+    ),
+    (
+        "proxy",
+        "server-state-file-name",
+        "names the file `load-server-state-from-file local` would read (refused)",
+    ),
     (
         "proxy",
         "stick",
@@ -691,6 +746,9 @@ fn rows() -> BTreeMap<(&'static str, String), Status> {
     for k in RESOLVERS_KEYWORDS {
         add("resolvers", k, runs("resolvers", k));
     }
+    for k in CACHE_KEYWORDS {
+        add("cache", k, runs("cache", k));
+    }
     // The TLS settings need certificate files: config/tests/tls.rs reads each of them.
     for k in SERVER_TLS_SETTINGS {
         add("server", k, runs("server", k));
@@ -730,6 +788,7 @@ fn place_label(place: &str) -> &'static str {
         "bind" => "`bind ADDR ...` option",
         "server" => "`server NAME ADDR ...` setting",
         "resolvers" => "`resolvers` section",
+        "cache" => "`cache` section",
         "http-request" => "`http-request` action",
         "http-response" => "`http-response` action",
         _ => "`http-after-response` action",
@@ -752,6 +811,7 @@ pub fn keyword_table() -> String {
         "bind",
         "server",
         "resolvers",
+        "cache",
         "http-request",
         "http-response",
         "http-after-response",

@@ -11,7 +11,7 @@ use super::diag::Diag;
 use super::grammar::Kind;
 use super::logformat::Phase;
 use super::lower::{Lowered, Proxy};
-use crate::model::{Backend, Frontend, GatewayConfig, Mode};
+use crate::model::{Backend, Frontend, GatewayConfig, Mode, TcpAction};
 
 /// Whether a `listen` section has a frontend half: it listens, or it is in `mode http` (a
 /// `listen` in `mode tcp` without `bind` is a backend, such as the agents' one).
@@ -34,37 +34,6 @@ fn mode_name(mode: Option<Mode>) -> &'static str {
     }
 }
 
-/// `on-marked-down shutdown-sessions` and `on-marked-up shutdown-backup-sessions` cut the
-/// gateway's `mode tcp` sessions; HTTP exchanges in flight are not cut, so an HTTP backend
-/// refuses them rather than ignore them.
-fn refuse_http_session_cuts(p: &Proxy, diag: &mut Diag) {
-    if p.mode != Some(Mode::Http) {
-        return;
-    }
-    for (s, span) in &p.servers {
-        for (set, kw) in [
-            (
-                s.probe.down_cuts_sessions,
-                "on-marked-down shutdown-sessions",
-            ),
-            (
-                s.probe.up_cuts_backup_sessions,
-                "on-marked-up shutdown-backup-sessions",
-            ),
-        ] {
-            if set {
-                diag.error_msg(
-                    span.clone(),
-                    format!(
-                        "'server {}' : '{kw}' is supported by the gateway in 'mode tcp' backends only (HTTP exchanges in flight are not cut)",
-                        s.name
-                    ),
-                );
-            }
-        }
-    }
-}
-
 /// Runs the cross-section checks and builds the configuration.
 pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
     let Lowered {
@@ -74,8 +43,10 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         misplaced,
         lua,
         userlists,
+        caches,
     } = lowered;
     let userlists = super::userlist::resolve(userlists, diag);
+    let caches = super::cache::resolve(caches, &proxies, diag);
     let mut proxies = proxies;
     super::proxy::persist::resolve(&mut proxies, diag);
     let tables = super::track::resolve_tables(&mut proxies, diag);
@@ -115,7 +86,6 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         let frontend_half = is_frontend(&p);
         let backend_half = matches!(p.kind, Kind::Backend | Kind::Listen);
         if backend_half {
-            refuse_http_session_cuts(&p, diag);
             let mut backend = Backend {
                 name: p.name.clone(),
                 logs: p.logs.clone(),
@@ -136,6 +106,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
                 checks: p.checks.build(),
                 all_backups: p.all_backups,
                 retry: p.retry,
+                fullconn: p.fullconn,
                 http_buffer_request: p.http_buffer_request,
                 forwardfor: p.forwardfor.clone(),
                 originalto: p.originalto.clone(),
@@ -197,15 +168,6 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
             if p.mode != Some(Mode::Http) && !p.mode_unsure {
                 warn_http_in_tcp(&p, diag);
                 refuse_in_tcp_frontend(&p, diag);
-            } else if let Some(at) = &p.tcp_content_at {
-                diag.error_msg(
-                    at.clone(),
-                    format!(
-                        "'tcp-request content' in {} '{}' is not supported by the gateway in 'mode http' (only on 'mode tcp' frontends)",
-                        proxy_type(&p),
-                        p.name
-                    ),
-                );
             }
             frontends.push(Frontend {
                 mode: p.mode.unwrap_or(Mode::Tcp),
@@ -262,6 +224,7 @@ pub(super) fn finish(lowered: Lowered, diag: &mut Diag) -> GatewayConfig {
         lua,
         tables,
         userlists: Arc::new(crate::auth::Userlists::new(userlists)),
+        caches,
     }
 }
 
@@ -401,6 +364,18 @@ fn proxy_type(p: &Proxy) -> &'static str {
 /// What a `mode tcp` frontend cannot run in the gateway yet: an error naming it, never
 /// accepted and ignored (SPOE filters on tcp events).
 fn refuse_in_tcp_frontend(p: &Proxy, diag: &mut Diag) {
+    for rule in &p.tcp_rules.content {
+        if matches!(rule.action, TcpAction::SetVar { .. }) {
+            diag.error_msg(
+                rule.span.clone(),
+                format!(
+                    "'tcp-request content set-var' in {} '{}' is not supported by the gateway in 'mode tcp' (only in 'mode http' frontends)",
+                    proxy_type(p),
+                    p.name
+                ),
+            );
+        }
+    }
     for filter in &p.filters {
         diag.error_msg(
             filter.span.clone(),

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use spoe::config::Span;
 use spoe::expr::{AclSet, SampleExpr};
 
-use crate::model::{GatewayConfig, HttpAction, LogFormat, LogFormatPart, ReturnBody, Rule};
+use crate::model::{
+    GatewayConfig, HttpAction, LogFormat, LogFormatPart, ReturnBody, Rule, TcpAction,
+};
 
 /// What a mention of a variable does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +90,13 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
     for set in acls {
         acl_vars(set, f);
     }
+    let tcp_rules = config.frontends.iter().flat_map(|fe| &fe.tcp_rules.content);
+    for rule in tcp_rules {
+        if let TcpAction::SetVar { var, expr } = &rule.action {
+            f(var.to_string(), &rule.span, Access::Set);
+            expr_vars(expr, f);
+        }
+    }
     for rule in rules {
         match &rule.action {
             HttpAction::SetVar { var, expr } => {
@@ -95,11 +104,13 @@ pub(super) fn visit(config: &GatewayConfig, f: &mut dyn FnMut(String, &Span, Acc
                 expr_vars(expr, f);
             }
             HttpAction::Capture { expr, .. } => expr_vars(expr, f),
+            HttpAction::CacheUse { .. } | HttpAction::CacheStore { .. } => {}
             HttpAction::SetHeader { value, .. } | HttpAction::AddHeader { value, .. } => {
                 format_vars(value, f);
             }
             HttpAction::Redirect { target, .. } => format_vars(target, f),
             HttpAction::TrackSc { key: expr, .. }
+            | HttpAction::SetAddr { expr, .. }
             | HttpAction::ScSetGpt0 {
                 value: crate::model::GptValue::Expr(expr),
                 ..

@@ -195,7 +195,6 @@ pub(crate) async fn check_server(
         if changed {
             server.up.store(ok, Ordering::Relaxed);
             server.counters.state_changed(ok);
-            cut_sessions_on_change(&server, &siblings, ok);
         }
         // With `option log-health-checks` the check's own line said why: HAProxy leaves the
         // reason out of this one.
@@ -205,6 +204,10 @@ pub(crate) async fn check_server(
             format!(", reason: {}", check_status(&report))
         };
         log_change(&plan, &server, &why, &siblings, was_stopping);
+        if changed {
+            // After the line, whose "sessions active" counts them, as HAProxy's.
+            cut_sessions_on_change(&server, &siblings, ok);
+        }
         backend_changed(&plan, &siblings, &backend_counters, backend_was_up);
         on_change(&server);
     }
@@ -278,6 +281,24 @@ pub(crate) fn running(s: &ServerRt) -> bool {
     s.up.load(Ordering::Relaxed) && s.admin.state() != super::Admin::Maint
 }
 
+/// The servers of a backend that take requests now: the active ones up, or when none is,
+/// the first backup up (every backup up with `option allbackups`), in configuration order
+/// (`crate::balance` picks among them; a backend's line is served by them).
+pub(crate) fn candidates_of(servers: &[Arc<ServerRt>], all_backups: bool) -> Vec<usize> {
+    let backup = |i: &usize| servers[*i].model.probe.backup;
+    let usable = |i: &usize| takes_requests(&servers[*i]);
+    let all = 0..servers.len();
+    let active: Vec<usize> = all.clone().filter(|i| !backup(i)).filter(usable).collect();
+    if !active.is_empty() {
+        return active;
+    }
+    let mut backups: Vec<usize> = all.filter(backup).filter(usable).collect();
+    if !all_backups {
+        backups.truncate(1);
+    }
+    backups
+}
+
 /// Whether a backend has a server to send requests to.
 pub(super) fn usable(servers: &[Arc<ServerRt>]) -> bool {
     servers.iter().any(|s| takes_requests(s))
@@ -314,7 +335,7 @@ pub(super) fn log_change(
         ""
     };
     let sessions = server.active.load(Ordering::Relaxed);
-    let queued = server.queued.load(Ordering::Relaxed);
+    let queued = server.counters.queue.cur();
     let status = why;
     if !server.up.load(Ordering::Relaxed) {
         let line = format!(

@@ -69,14 +69,10 @@ pub(crate) struct ServerRt {
     /// Up but drained by its check (`http-check disable-on-404` got a 404: HAProxy's
     /// `NOLB`): no new requests.
     pub(crate) stopping: AtomicBool,
-    /// `maxconn`: requests beyond it wait for a slot.
-    pub(crate) slots: Option<Arc<tokio::sync::Semaphore>>,
     /// One connection pool per worker (a pooled connection is used on the
     /// thread that opened it), bounded by `pool-max-conn` (split among the
     /// workers) and purged after `pool-purge-delay`.
     clients: PerWorker<ServerClient>,
-    /// Requests waiting for a slot.
-    pub(crate) queued: AtomicUsize,
     /// HAProxy's health counter of its checks (`check_health`).
     pub(crate) health: AtomicU32,
     /// Its statistics (kept across reloads by name).
@@ -92,6 +88,10 @@ pub(crate) struct ServerRt {
     /// Cancelled to cut the sessions open on it (`on-marked-down shutdown-sessions`,
     /// `on-marked-up shutdown-backup-sessions`), then replaced for the next ones.
     sessions: std::sync::Mutex<tokio_util::sync::CancellationToken>,
+    /// Whether a state change may cut its sessions: its own `on-marked-down
+    /// shutdown-sessions`, or a backup server of a backend with `on-marked-up
+    /// shutdown-backup-sessions` (the requests of the others skip the watch).
+    cuttable: bool,
 }
 
 /// An HTTP backend at run time.
@@ -105,6 +105,8 @@ pub(crate) struct BackendRt {
     pub(crate) counters: Arc<Counters>,
     /// What its servers' checks need.
     pub(crate) plan: Arc<health::Plan>,
+    /// Its queues, when a server has a `maxconn` (`None`: no request ever waits).
+    pub(crate) queues: Option<Arc<crate::queue::Queues>>,
 }
 
 impl ServerRt {
@@ -158,6 +160,11 @@ impl ServerRt {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// What cuts a session opened on the server now, when a state change may cut them.
+    pub(crate) fn cut_watch(&self) -> Option<tokio_util::sync::CancellationToken> {
+        self.cuttable.then(|| self.sessions_cut())
     }
 
     /// Cuts the sessions open on the server (HAProxy's `srv_shutdown_streams()`).
@@ -263,9 +270,38 @@ pub struct Generation {
     _checks: tokio::task::JoinSet<()>,
     /// The stick tables (shared by every worker).
     pub(crate) tables: Arc<crate::sticktable::tables::Tables>,
+    /// The `cache` sections' objects, by name (a reload starts them empty, as HAProxy's new
+    /// process does).
+    pub(crate) caches: HashMap<String, Arc<crate::cache::store::Store>>,
     /// Cancelled when the generation's `hard-stop-after` runs out after a reload: its `mode
     /// tcp` connections still open are cut then.
     pub(crate) cut: tokio_util::sync::CancellationToken,
+}
+
+/// The queues of backend `b` (`None` when no server has a `maxconn`).
+fn queues(
+    config: &GatewayConfig,
+    b: &Backend,
+    servers: &[Arc<ServerRt>],
+    counters: &Arc<Counters>,
+    threads: usize,
+) -> Option<Arc<crate::queue::Queues>> {
+    let limits = servers.iter().map(|s| {
+        let maxconn = s.model.maxconn.unwrap_or(0);
+        let limits = crate::queue::Limits {
+            maxconn,
+            minconn: s.model.minconn.unwrap_or(maxconn).min(maxconn),
+            maxqueue: s.model.maxqueue,
+        };
+        (limits, s.counters.clone())
+    });
+    let (all, all_backups) = (servers.to_vec(), b.all_backups);
+    crate::queue::Queues::of(
+        limits,
+        crate::limits::fullconn(config, b, threads),
+        counters.clone(),
+        Box::new(move |i| health::candidates_of(&all, all_backups).contains(&i)),
+    )
 }
 
 fn agent_backend(config: &GatewayConfig, decl: &SpoeFilterDecl) -> AgentBackend {
@@ -491,11 +527,7 @@ impl Generation {
                             active: AtomicUsize::new(0),
                             up: AtomicBool::new(true),
                             stopping: AtomicBool::new(false),
-                            slots: s
-                                .maxconn
-                                .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
                             clients: server_pools(&connector, s, workers),
-                            queued: AtomicUsize::new(0),
                             // HAProxy's: up, and down at the first failure; zero when it
                             // starts in maintenance for want of an address.
                             health: AtomicU32::new(if no_address { 0 } else { s.rise }),
@@ -504,6 +536,9 @@ impl Generation {
                             resolved,
                             outgoing,
                             sessions: std::sync::Mutex::default(),
+                            cuttable: s.probe.down_cuts_sessions
+                                || (s.probe.backup
+                                    && b.servers.iter().any(|o| o.probe.up_cuts_backup_sessions)),
                             model: s.clone(),
                         })
                     })
@@ -518,6 +553,7 @@ impl Generation {
                     plan,
                     model: b.clone(),
                     filters: start_filters(&config, &b.filters, var_names, workers, sinks),
+                    queues: queues(&config, b, &servers, &counters, workers.len()),
                     servers,
                     next: AtomicUsize::new(0),
                     counters,
@@ -547,6 +583,14 @@ impl Generation {
         resolution::start(&config, &backends, &mut checks);
         let declared_proc_vars = Arc::new(config.declared_proc_vars());
         let sets_log_level = config.lua.is_some() || config.sets_log_level();
+        let caches = config
+            .caches
+            .iter()
+            .map(|c| {
+                let store = crate::cache::store::Store::new(c.clone());
+                (c.name.clone(), Arc::new(store))
+            })
+            .collect();
         let generation = Self {
             id,
             config,
@@ -561,6 +605,7 @@ impl Generation {
             idle: Notify::new(),
             _checks: checks,
             tables,
+            caches,
             cut: tokio_util::sync::CancellationToken::new(),
         };
         generation.forget_other_stats(stats);

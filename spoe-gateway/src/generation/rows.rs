@@ -172,8 +172,8 @@ fn backend_row(b: &BackendRt, iid: u64) -> Row {
     } else {
         ServerState::Up
     };
-    row.num(Field::Qcur, 0);
-    row.num(Field::Qmax, 0);
+    row.num(Field::Qcur, c.queue.cur());
+    row.num(Field::Qmax, c.queue.max());
     row.num(Field::Dreq, c.denied_req.get());
     row.set(
         Field::Status,
@@ -217,6 +217,9 @@ fn server_row(b: &BackendRt, s: &ServerRt, iid: u64, sid: u64) -> Row {
     row.num(Field::Qmax, c.queue.max());
     if let Some(max) = m.maxconn {
         row.num(Field::Slim, max as u64);
+    }
+    if m.maxqueue > 0 {
+        row.num(Field::Qlimit, m.maxqueue as u64);
     }
     let status = match (s.admin.state(), m.check, up) {
         (Admin::Maint, _, _) if s.admin.resolution_maint() => "MAINT (resolution)",

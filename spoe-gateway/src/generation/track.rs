@@ -70,7 +70,6 @@ pub(crate) fn follow(trackers: &[Tracker], source: &ServerRt) {
         }
         if was_up != up {
             s.counters.state_changed(up);
-            health::cut_sessions_on_change(s, &t.siblings, up);
         }
         health::log_change(
             &t.plan,
@@ -79,6 +78,10 @@ pub(crate) fn follow(trackers: &[Tracker], source: &ServerRt) {
             &t.siblings,
             was_stopping,
         );
+        if was_up != up {
+            // After the line, whose "sessions active" counts them, as HAProxy's.
+            health::cut_sessions_on_change(s, &t.siblings, up);
+        }
         health::backend_changed(&t.plan, &t.siblings, &t.backend_counters, backend_was_up);
     }
 }

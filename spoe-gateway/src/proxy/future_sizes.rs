@@ -22,6 +22,9 @@ fn returned5<A, B, C, D, E, R>(_: impl FnOnce(A, B, C, D, E) -> R) -> usize {
 fn returned6<A, B, C, D, E, F, R>(_: impl FnOnce(A, B, C, D, E, F) -> R) -> usize {
     size_of::<R>()
 }
+fn returned7<A, B, C, D, E, F, G, R>(_: impl FnOnce(A, B, C, D, E, F, G) -> R) -> usize {
+    size_of::<R>()
+}
 
 #[test]
 fn request_futures_sizes() {
@@ -34,7 +37,7 @@ fn request_futures_sizes() {
         ("Ctx::answer", returned3(Ctx::answer)),
         ("Ctx::answer_flow", returned3(Ctx::answer_flow)),
         ("Ctx::lua_service", returned6(Ctx::lua_service)),
-        ("forward", returned6(forward)),
+        ("forward", returned7(forward)),
         ("Txn", size_of::<Txn>()),
         ("Access", size_of::<Access>()),
     ];

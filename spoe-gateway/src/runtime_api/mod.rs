@@ -2,7 +2,7 @@
 //! `src/server.c`) answers the commands tools use: `help`, `prompt`, `quit`, `show info`,
 //! `show stat`, `show servers state`, `show table`, `clear table`, `disable server`, `enable server`,
 //! `set server B/S state ready|drain|maint`, `set server B/S weight W[%]`, `set weight`,
-//! `get weight`, `show version`. The replies are HAProxy's texts; the statistics are the rows
+//! `get weight`, `show version`, `show cache`. The replies are HAProxy's texts; the statistics are the rows
 //! the stats page and the Prometheus exporter read. Commands HAProxy has and the gateway does
 //! not are answered with HAProxy's "Unknown command" and the list of the ones it has.
 //!
@@ -42,10 +42,23 @@ const HELP: &[&str] = &[
     "  clear table <table> [<filter>]*         : remove an entry from a table (filter: data/key)",
     "  show table <table> [<filter>]*          : report table usage stats or dump this table's contents (filter: data/key)",
     "  show version                            : show version of the current process",
+    "  show cache                              : show cache status",
     "  help [<command>]                        : list matching or all commands",
     "  prompt                                  : toggle interactive mode with prompt",
     "  quit                                    : disconnect",
 ];
+
+/// `show cache`: every cache, then its fresh objects (`cli_io_handler_show_cache()`).
+fn show_cache(generation: &Generation) -> String {
+    let now = crate::cache::serve::now();
+    let mut out = String::new();
+    for (i, decl) in generation.config.caches.iter().enumerate() {
+        if let Some(store) = generation.caches.get(&decl.name) {
+            store.show(i, now, &mut out);
+        }
+    }
+    out
+}
 
 /// `show table [NAME [key K | data.X OP V...]]` (`cli_io_handler_table()`).
 fn show_table(cx: &Context<'_>, rest: &[&str]) -> String {
@@ -167,6 +180,9 @@ pub(crate) fn execute(words: &[String], cx: &Context<'_>) -> (String, Effect) {
             }
         }
         ["show", "version", ..] => format!("{}\n", env!("CARGO_PKG_VERSION")),
+        // Nothing below the admin level, as HAProxy's `cli_parse_show_cache()`.
+        ["show", "cache", ..] if cx.level < CliLevel::Admin => String::new(),
+        ["show", "cache", ..] => show_cache(cx.generation),
         ["disable", "server", ..] => admin(|w, cx| {
             with_server(
                 cx.generation,

@@ -261,7 +261,7 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnServ
             let generation = gw.current();
             let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
             if let Some(close) = resp.extensions().get::<proxy::CloseSilently>() {
-                if close.reset.is_some() {
+                if close.reset {
                     ex.silent_drop();
                 }
                 return Err(ClosedWithoutAnswer);

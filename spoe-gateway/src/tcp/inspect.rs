@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::content::{self, Read};
 use crate::model::{TcpAction, TcpRule, TcpRules};
 use crate::tunnel::BUF;
+use crate::txn::Txn;
 
 /// What a connection's conditions read in `mode tcp`: the connection (`src`, `dst`,
 /// `dst_port`, `fe_name`, `ssl_fc*`...) and the bytes inspected so far. HTTP fetches have no
@@ -134,10 +135,19 @@ impl Fetch for TcpHost<'_> {
 
 /// The first rule whose condition holds decides; `None`: a rule must wait for more bytes
 /// (only when `partial` is false). No rule: accept.
-fn judge(rules: &[TcpRule], acls: &AclSet, host: &TcpHost<'_>, partial: bool) -> Option<TcpAction> {
+fn judge<'r>(
+    rules: &'r [TcpRule],
+    acls: &AclSet,
+    host: &TcpHost<'_>,
+    partial: bool,
+) -> Option<&'r TcpAction> {
     for rule in rules {
+        // `set-var` decides nothing (the configuration refuses it in `mode tcp`).
+        if matches!(rule.action, TcpAction::SetVar { .. }) {
+            continue;
+        }
         let Some(cond) = &rule.cond else {
-            return Some(rule.action);
+            return Some(&rule.action);
         };
         host.short.set(false);
         let holds = cond.eval(host, acls);
@@ -145,10 +155,10 @@ fn judge(rules: &[TcpRule], acls: &AclSet, host: &TcpHost<'_>, partial: bool) ->
             return None;
         }
         if holds {
-            return Some(rule.action);
+            return Some(&rule.action);
         }
     }
-    Some(TcpAction::Accept)
+    Some(&TcpAction::Accept)
 }
 
 /// What the `tcp-request connection` rules said of a connection just accepted.
@@ -180,9 +190,34 @@ pub(crate) fn connection_rules(
             TcpAction::ExpectProxy => expect_proxy = true,
             TcpAction::Accept => break,
             TcpAction::Reject => return ConnectionVerdict::Reject,
+            // A content rule's action only (see the configuration).
+            TcpAction::SetVar { .. } => {}
         }
     }
     ConnectionVerdict::Accept { expect_proxy }
+}
+
+/// Runs the `tcp-request content` rules of a `mode http` frontend on one request, as
+/// HAProxy 2.6 does for each stream (analyser `AN_REQ_INSPECT_FE`, before the request's HTTP
+/// analysers): the request is whole by then, so every rule is judged at once, in order;
+/// `set-var` sets and goes on, `accept` or `reject` ends them, none means accept. `true`:
+/// `reject`.
+pub(crate) fn http_content_rejects(rules: &TcpRules, acls: &AclSet, txn: &mut Txn) -> bool {
+    for rule in &rules.content {
+        if !rule.cond.as_ref().is_none_or(|c| c.eval(&*txn, acls)) {
+            continue;
+        }
+        match &rule.action {
+            TcpAction::SetVar { var, expr } => {
+                let v = expr.eval(&*txn);
+                txn.vars.set_ref(var, v);
+            }
+            TcpAction::Reject => return true,
+            // `expect-proxy` is a connection rule's action only (see the configuration).
+            TcpAction::Accept | TcpAction::ExpectProxy => return false,
+        }
+    }
+    false
 }
 
 /// How the inspection of a connection's first bytes ended.
@@ -216,7 +251,9 @@ where
         if let Some(action) = judge(&rules.content, acls, &host, partial) {
             return match action {
                 // `expect-proxy` is a connection rule's action only (see the configuration).
-                TcpAction::Accept | TcpAction::ExpectProxy => Inspected::Accept(data),
+                TcpAction::Accept | TcpAction::ExpectProxy | TcpAction::SetVar { .. } => {
+                    Inspected::Accept(data)
+                }
                 TcpAction::Reject => Inspected::Reject(data),
             };
         }
@@ -263,6 +300,7 @@ mod tests {
         TcpRule {
             action,
             cond: Some(cond),
+            span,
         }
     }
 

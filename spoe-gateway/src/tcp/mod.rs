@@ -221,13 +221,7 @@ impl Session<'_> {
         server.counters.t_time.add(access.started.elapsed());
         access.termination = ended.termination();
         if ended == Ended::Killed && server_cut.is_cancelled() && !self.cut.is_cancelled() {
-            // HAProxy's `SF_ERR_DOWN` ('D'): killed as its server went down; `SF_ERR_UP` ('U')
-            // when another came up and cut the backup servers' sessions.
-            access.termination = if server.model.probe.backup && server.up.load(Ordering::Relaxed) {
-                "U-"
-            } else {
-                "D-"
-            };
+            access.termination = crate::cut::termination(server, false);
         }
         if moved.to_server == 0 && self.frontend.model.log_options.dont_log_null {
             // `option dontlognull`: no line for a connection the client sent nothing on
@@ -256,28 +250,41 @@ async fn connect<'b>(
     key: Key<'_>,
     conn: &ConnectionFacts,
     access: &mut Access,
-) -> Option<(
-    &'b ServerRt,
-    TcpStream,
-    Option<tokio::sync::OwnedSemaphorePermit>,
-)> {
+) -> Option<(&'b ServerRt, TcpStream, Option<crate::queue::Slot>)> {
     let connect_bound = attempt::connect_bound(be);
-    let Some(mut si) = balance::pick(be, key) else {
+    let Some(target) = balance::pick_target(be, key) else {
         access.termination = "SC";
         return None;
     };
+    let mut want = match target {
+        balance::Target::Server(si) => Some(si),
+        balance::Target::Queue => None,
+    };
     let mut retries = 0u32;
     loop {
+        let slot = match attempt::server_slot(be, want, || {}).await {
+            Ok(slot) => slot,
+            Err(refused) => {
+                let (termination, at) = attempt::refusal(&refused);
+                access.t_queue = Timer::ms(access.started.elapsed());
+                access.termination = termination;
+                access.server_queue += at.server;
+                access.backend_queue += at.backend;
+                return None;
+            }
+        };
+        // The backend's line hands the slot of whichever server frees first.
+        let Some(si) = slot.as_ref().map(|s| s.server).or(want) else {
+            access.termination = "SC";
+            return None;
+        };
+        let at = attempt::Positions::of(slot.as_ref().and_then(|s| s.waited));
+        access.server_queue += at.server;
+        access.backend_queue += at.backend;
         let server = &*be.servers[si];
         access.server.clone_from(&server.name);
         let addr = server.target(conn.local);
         access.server_addr = Some(addr);
-        let slot = attempt::server_slot(be, server, |ahead| access.server_queue = ahead).await;
-        let Ok(slot) = slot else {
-            access.t_queue = Timer::ms(access.started.elapsed());
-            access.termination = "sQ";
-            return None;
-        };
         access.t_queue = Timer::ms(access.started.elapsed());
         server.counters.connect.inc();
         be.counters.connect.inc();
@@ -316,6 +323,6 @@ async fn connect<'b>(
         access.retries = retries as usize;
         let next = balance::retry_server_for(be, si, retries, false, key);
         attempt::before_retry(be, si, next, refused).await;
-        si = next;
+        want = Some(next);
     }
 }

@@ -1,10 +1,12 @@
-//! OpenSSL's names for what rustls negotiates: the words of `ciphers`,
-//! `ciphersuites`, `curves` and `ssl-min-ver` in haproxy.cfg, and the values
+//! OpenSSL's names for what rustls negotiates: the words of `ciphers` (through
+//! `cipher_string`), `ciphersuites`, `curves` and `ssl-min-ver` in haproxy.cfg, and the values
 //! of `ssl_fc_protocol` and `ssl_fc_cipher` (HAProxy reports OpenSSL's names).
 
 use rustls::crypto::SupportedKxGroup;
 use rustls::crypto::ring::{cipher_suite, kx_group};
 use rustls::{CipherSuite, ProtocolVersion, SupportedCipherSuite};
+
+use super::cipher_string;
 
 /// A TLS version the gateway can speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -108,56 +110,76 @@ pub(crate) enum SuiteList {
     Tls13,
 }
 
-/// A cipher list read: the suites the gateway will offer, and the names it
-/// left out because rustls does not implement them (a warning for each).
+/// A cipher list read: the suites the gateway will offer (in OpenSSL's order), and the names
+/// OpenSSL would also offer that rustls does not implement (a warning).
 #[derive(Debug, Default)]
 pub(crate) struct ParsedSuites {
     pub(crate) suites: Vec<SupportedCipherSuite>,
-    pub(crate) left_out: Vec<String>,
+    pub(crate) left_out: Vec<&'static str>,
 }
 
-/// Reads a colon-separated list of OpenSSL suite names. OpenSSL's cipher
-/// string operators (`!`, `+`, `-`, `@`, keywords such as `HIGH`) are an
-/// error: the gateway takes explicit names only. An empty result is an
-/// error too (OpenSSL's "no cipher match").
+impl ParsedSuites {
+    /// The warning for the suites left out, if any: `what` names the setting.
+    pub(crate) fn left_out_warning(&self) -> Option<String> {
+        const SHOWN: usize = 6;
+        let n = self.left_out.len();
+        if n == 0 {
+            return None;
+        }
+        let mut names = self.left_out[..n.min(SHOWN)].join(", ");
+        if n > SHOWN {
+            names.push_str(&format!(" and {} more", n - SHOWN));
+        }
+        Some(format!(
+            "{n} of the suites OpenSSL selects are not implemented by the gateway's TLS library (rustls): {names}; a client offering only those cannot connect"
+        ))
+    }
+}
+
+/// The lowest key length OpenSSL's security level `n` lets a suite have.
+fn seclevel_bits(n: u8) -> u16 {
+    [0, 80, 112, 128, 192, 256][usize::from(n.min(5))]
+}
+
+/// Reads a `ciphers` string (OpenSSL's cipher-string language, evaluated as OpenSSL 3 does:
+/// [`cipher_string`]) or a `ciphersuites` list, and keeps the suites rustls implements, in
+/// OpenSSL's order. Errors: OpenSSL's (an invalid command, "no cipher match"), a string that
+/// selects only suites rustls lacks, and `@SECLEVEL` 3 to 5 (their key-size rules for
+/// certificates are not enforced).
 pub(crate) fn parse_suites(text: &str, list: SuiteList) -> Result<ParsedSuites, String> {
+    let (names, seclevel): (Vec<&'static str>, Option<u8>) = match list {
+        SuiteList::Tls12 => {
+            let l = cipher_string::evaluate(text)
+                .map_err(|e| format!("unable to set SSL cipher list to '{text}' ({e})"))?;
+            (l.suites.iter().map(|s| s.name).collect(), l.seclevel)
+        }
+        SuiteList::Tls13 => (
+            cipher_string::tls13_suites(text)
+                .map_err(|e| format!("unable to set TLS 1.3 cipher suites to '{text}' ({e})"))?,
+            None,
+        ),
+    };
+    if let Some(level @ 3..) = seclevel {
+        return Err(format!(
+            "'@SECLEVEL={level}' is not supported by the gateway (it does not enforce the key sizes of security levels above 2)"
+        ));
+    }
+    let min_bits = seclevel.map_or(0, seclevel_bits);
     let mut out = ParsedSuites::default();
-    for name in text.split(':').filter(|n| !n.is_empty()) {
-        if name.starts_with(['!', '+', '-', '@'])
-            || name.contains('+')
-            || name
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-                && !name.contains('_')
-                && !name.contains('-')
-        {
-            return Err(format!(
-                "'{name}': the gateway takes explicit OpenSSL cipher names only (no cipher-string keywords or operators)"
-            ));
-        }
-        let tls13 = name.starts_with("TLS_");
-        if tls13 != (list == SuiteList::Tls13) {
-            return Err(match list {
-                SuiteList::Tls13 => {
-                    format!("'{name}' is not a TLSv1.3 suite (TLSv1.2 ciphers go to 'ciphers')")
-                }
-                SuiteList::Tls12 => {
-                    format!("'{name}' is a TLSv1.3 suite (it goes to 'ciphersuites')")
-                }
-            });
-        }
+    for name in names {
         match SUITES.iter().find(|(n, _)| *n == name) {
-            Some((_, s)) => {
+            Some((_, s)) if suite_bits(*s) >= min_bits => {
                 if !out.suites.contains(s) {
                     out.suites.push(*s);
                 }
             }
-            None => out.left_out.push(name.to_owned()),
+            Some(_) => {}
+            None => out.left_out.push(name),
         }
     }
-    if out.suites.is_empty() {
+    if out.suites.is_empty() && !out.left_out.is_empty() {
         return Err(format!(
-            "no cipher match in '{text}' (the gateway implements {})",
+            "'{text}' selects only suites the gateway's TLS library (rustls) does not implement (it implements {})",
             SUITES
                 .iter()
                 .filter(|(n, _)| n.starts_with("TLS_") == (list == SuiteList::Tls13))
@@ -167,6 +189,16 @@ pub(crate) fn parse_suites(text: &str, list: SuiteList) -> Result<ParsedSuites, 
         ));
     }
     Ok(out)
+}
+
+/// The key length of a suite the gateway implements.
+fn suite_bits(s: SupportedCipherSuite) -> u16 {
+    match s.suite() {
+        CipherSuite::TLS13_AES_128_GCM_SHA256
+        | CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+        | CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 128,
+        _ => 256,
+    }
 }
 
 /// Reads a `curves` list (`X25519:P-256`).
@@ -210,15 +242,66 @@ mod tests {
             cipher_name(parsed.suites[0].suite()),
             "ECDHE-RSA-AES128-GCM-SHA256"
         );
-        assert!(parse_suites("HIGH:!aNULL", SuiteList::Tls12).is_err());
+        assert!(
+            parsed
+                .left_out_warning()
+                .unwrap()
+                .starts_with("1 of the suites")
+        );
+        // Expressions, in OpenSSL's order.
+        let high = parse_suites(
+            "ECDH+AESGCM:ECDH+CHACHA20:!aNULL:!MD5:!DSS",
+            SuiteList::Tls12,
+        )
+        .unwrap();
+        let names: Vec<_> = high.suites.iter().map(|s| cipher_name(s.suite())).collect();
+        assert_eq!(
+            names,
+            [
+                "ECDHE-ECDSA-AES256-GCM-SHA384",
+                "ECDHE-RSA-AES256-GCM-SHA384",
+                "ECDHE-ECDSA-AES128-GCM-SHA256",
+                "ECDHE-RSA-AES128-GCM-SHA256",
+                "ECDHE-ECDSA-CHACHA20-POLY1305",
+                "ECDHE-RSA-CHACHA20-POLY1305",
+            ]
+        );
+        assert_eq!(
+            parse_suites("HIGH:@SECLEVEL=2", SuiteList::Tls12)
+                .unwrap()
+                .suites
+                .len(),
+            6
+        );
+        assert!(
+            parse_suites("HIGH:@SECLEVEL=4", SuiteList::Tls12)
+                .unwrap_err()
+                .contains("SECLEVEL=4")
+        );
+        assert!(
+            parse_suites("PROFILE=SYSTEM", SuiteList::Tls12)
+                .unwrap_err()
+                .contains("no cipher match")
+        );
         assert!(parse_suites("TLS_AES_128_GCM_SHA256", SuiteList::Tls12).is_err());
-        assert!(parse_suites("DHE-RSA-AES128-GCM-SHA256", SuiteList::Tls12).is_err());
+        assert!(
+            parse_suites("DHE-RSA-AES128-GCM-SHA256", SuiteList::Tls12)
+                .unwrap_err()
+                .contains("does not implement")
+        );
         assert_eq!(
             parse_suites("TLS_AES_128_GCM_SHA256", SuiteList::Tls13)
                 .unwrap()
                 .suites
                 .len(),
             1
+        );
+        assert!(parse_suites("TLS_AES_128_CCM_SHA256", SuiteList::Tls13).is_err());
+        assert!(
+            parse_suites("", SuiteList::Tls13)
+                .unwrap()
+                .suites
+                .is_empty()
         );
         assert_eq!(parse_curves("X25519:P-256").unwrap().len(), 2);
         assert!(parse_curves("brainpoolP256r1").is_err());

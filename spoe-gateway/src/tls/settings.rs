@@ -54,6 +54,8 @@ pub struct TlsOptions {
     pub ciphersuites: Option<Vec<SupportedCipherSuite>>,
     /// `curves`.
     pub curves: Option<Vec<&'static dyn SupportedKxGroup>>,
+    /// `ecdhe`: the curves when `curves` (of the line or `ssl-default-bind-curves`) is not set.
+    pub ecdhe: Option<Vec<&'static dyn SupportedKxGroup>>,
     /// `ca-file` (resolved against `ca-base`): the CAs client certificates
     /// are verified with.
     pub ca_file: Option<PathBuf>,
@@ -83,6 +85,7 @@ impl TlsOptions {
                 .clone()
                 .or_else(|| below.ciphersuites.clone()),
             curves: self.curves.clone().or_else(|| below.curves.clone()),
+            ecdhe: self.ecdhe.clone().or_else(|| below.ecdhe.clone()),
             ca_file: self.ca_file.clone().or_else(|| below.ca_file.clone()),
             crl_file: self.crl_file.clone().or_else(|| below.crl_file.clone()),
             verify: self.verify.or(below.verify),
@@ -107,7 +110,7 @@ impl TlsOptions {
             suites.extend(self.ciphers.clone().unwrap_or(default12));
             provider.cipher_suites = suites;
         }
-        if let Some(curves) = &self.curves {
+        if let Some(curves) = self.curves.as_ref().or(self.ecdhe.as_ref()) {
             provider.kx_groups.clone_from(curves);
         }
         Arc::new(provider)
@@ -129,6 +132,10 @@ impl TlsOptions {
             .filter(|v| *v >= min && *v <= max)
             .filter(|v| !(*v == TlsVersion::Tls12 && self.no_tls12))
             .filter(|v| !(*v == TlsVersion::Tls13 && self.no_tls13))
+            // `ciphersuites ""`: no TLS 1.3 suite, so no TLS 1.3 (as OpenSSL).
+            .filter(|v| {
+                !(*v == TlsVersion::Tls13 && self.ciphersuites.as_ref().is_some_and(Vec::is_empty))
+            })
             .collect()
     }
 }

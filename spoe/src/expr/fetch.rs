@@ -368,6 +368,10 @@ pub enum FetchKind {
     Status,
     /// `res.ver`, `resp_ver`.
     ResVer,
+    /// `res.cache_hit`: whether a cache answered (a host with `http-request cache-use`).
+    ResCacheHit,
+    /// `res.cache_name`: the name of the cache that answered.
+    ResCacheName,
     /// `res.hdrs`: the response header block as text.
     ResHdrs,
     /// `res.hdrs_bin`.
@@ -650,6 +654,8 @@ const FETCHES: &[(&str, FetchDef)] = &[
     ("url_param", def(STR2, 0, T::Str, D::RequestHeaders)),
     ("urlp", def(STR2, 0, T::Str, D::RequestHeaders)),
     ("status", def(NONE, 0, T::Int, D::Response)),
+    ("res.cache_hit", def(NONE, 0, T::Bool, D::Response)),
+    ("res.cache_name", def(NONE, 0, T::Str, D::Response)),
     ("res.ver", def(NONE, 0, T::Str, D::ResponseHeaders)),
     ("resp_ver", def(NONE, 0, T::Str, D::ResponseHeaders)),
     ("res.hdrs", def(NONE, 0, T::Bin, D::ResponseHeaders)),
@@ -864,6 +870,8 @@ pub(crate) fn build_fetch(name: &str, args: &[ArgValue]) -> Result<FetchKind, St
         },
         "status" => FetchKind::Status,
         "res.ver" | "resp_ver" => FetchKind::ResVer,
+        "res.cache_hit" => FetchKind::ResCacheHit,
+        "res.cache_name" => FetchKind::ResCacheName,
         "res.hdrs" => FetchKind::ResHdrs,
         "res.hdrs_bin" => FetchKind::ResHdrsBin,
         "res.body" => FetchKind::ResBody,

@@ -43,6 +43,7 @@ pub(in crate::config) const RUN_BIND_OPTIONS: &[&str] = &[
     "crt",
     "crt-list",
     "curves",
+    "ecdhe",
     "force-tlsv12",
     "force-tlsv13",
     "maxconn",

@@ -41,11 +41,11 @@ impl Lowerer<'_, '_> {
         };
         match kind.as_str() {
             "spoe" => {}
+            "cache" => return self.cache_filter(p, line),
             other
                 if [
                     "trace",
                     "compression",
-                    "cache",
                     "bwlim-in",
                     "bwlim-out",
                     "fcgi-app",

@@ -1,5 +1,5 @@
-//! A proxy's `maxconn` (enforced by `crate::limits`) and `rate-limit sessions` (by
-//! `crate::rate`).
+//! A proxy's `maxconn` (enforced by `crate::limits`), `fullconn` (by `crate::queue`) and
+//! `rate-limit sessions` (by `crate::rate`).
 
 use spoe::config::reader::Line;
 
@@ -24,6 +24,28 @@ impl Lowerer<'_, '_> {
             );
         }
         p.maxconn = usize::try_from(n).ok().filter(|n| *n > 0);
+    }
+
+    /// `fullconn N`: the backend load at which its servers reach their `maxconn` (their
+    /// `minconn` below it). HAProxy reads it with `atol()`; a non-number is an error here.
+    pub(super) fn fullconn(&mut self, p: &mut Proxy, line: &Line) {
+        let Some(word) = line.arg(1) else {
+            return self.missing(line, "fullconn", "an integer argument");
+        };
+        if self.too_many(line, 1, "fullconn") {
+            return;
+        }
+        let Some(n) = self.ranged(word, "fullconn", 0, i32::MAX as u64) else {
+            return;
+        };
+        if !p.has_backend() {
+            return self.diag.ignored(
+                line.span().clone(),
+                "fullconn",
+                "a frontend has no backend capability (maybe 'maxconn' was meant)",
+            );
+        }
+        p.fullconn = usize::try_from(n).ok().filter(|n| *n > 0);
     }
 
     /// `rate-limit sessions N`: new sessions a second (`proxy_parse_rate_limit()`).

@@ -135,6 +135,11 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         uses: Use::Runs(&[("Frontend.maxconn", "limits.rs")]),
     },
     Keyword {
+        name: "fullconn",
+        handler: |lw, p, line| lw.fullconn(p, line),
+        uses: Use::Runs(&[("Backend.fullconn", "limits.rs")]),
+    },
+    Keyword {
         name: "default_backend",
         handler: |lw, p, line| lw.default_backend(p, line),
         uses: Use::Runs(&[("Frontend.default_backend", "proxy.rs")]),
@@ -193,6 +198,16 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
         name: "hash-type",
         handler: |lw, p, line| lw.hash_type(p, line),
         uses: Use::Runs(&[("Backend.hash_type", "balance.rs")]),
+    },
+    Keyword {
+        name: "load-server-state-from-file",
+        handler: super::server_state::load_from_file,
+        uses: Use::Read,
+    },
+    Keyword {
+        name: "server-state-file-name",
+        handler: super::server_state::file_name,
+        uses: Use::Read,
     },
     Keyword {
         name: "hash-balance-factor",

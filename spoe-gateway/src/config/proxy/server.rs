@@ -114,6 +114,16 @@ pub(in crate::config) const SERVER_SETTINGS: &[Keyword<()>] = &[
         uses: Use::Runs(&[("Server.maxconn", "generation/mod.rs")]),
     },
     Keyword {
+        name: "minconn",
+        handler: (),
+        uses: Use::Runs(&[("Server.minconn", "generation/mod.rs")]),
+    },
+    Keyword {
+        name: "maxqueue",
+        handler: (),
+        uses: Use::Runs(&[("Server.maxqueue", "generation/mod.rs")]),
+    },
+    Keyword {
         name: "pool-max-conn",
         handler: (),
         uses: Use::Runs(&[("Server.pool_max_conn", "generation/mod.rs")]),
@@ -274,6 +284,13 @@ impl Lowerer<'_, '_> {
             false => None,
             true => {
                 let at = settings.ssl_at.clone().unwrap_or_else(|| at.clone());
+                let refused = self.ssl.refused_for(&settings.tls.options, true);
+                if !refused.is_empty() {
+                    for r in refused {
+                        self.diag.error_msg(at.clone(), format!("'{label}' : {r}"));
+                    }
+                    return false;
+                }
                 let mut spec = settings.tls.clone();
                 spec.options = spec.options.over(&self.ssl.server_defaults);
                 match crate::tls::UpstreamTls::load(&spec) {
@@ -313,7 +330,17 @@ impl Lowerer<'_, '_> {
                 rise: settings.rise,
                 fall: settings.fall,
                 weight: settings.weight,
-                maxconn: settings.maxconn,
+                // HAProxy's `check_config_validity()`: `minconn` above `maxconn` (or
+                // alone) becomes the `maxconn`; equal to it, there is no dynamic limit.
+                maxconn: match settings.maxconn {
+                    Some(max) if max >= settings.minconn => Some(max),
+                    _ => Some(settings.minconn).filter(|n| *n > 0),
+                },
+                minconn: settings
+                    .maxconn
+                    .filter(|max| settings.minconn > 0 && settings.minconn < *max)
+                    .map(|_| settings.minconn),
+                maxqueue: settings.maxqueue,
                 pool_max_conn: settings.pool_max_conn,
                 pool_purge_delay: settings.pool_purge_delay,
                 tls: tls.clone().filter(|_| settings.tls.ssl),
@@ -494,8 +521,9 @@ impl Lowerer<'_, '_> {
                     s.track = Some(value.as_str().to_owned());
                     i += 1;
                 }
-                "inter" | "rise" | "fall" | "weight" | "maxconn" | "pool-max-conn"
-                | "pool-purge-delay" | "fastinter" | "downinter" | "port" | "addr" => {
+                "inter" | "rise" | "fall" | "weight" | "maxconn" | "minconn" | "maxqueue"
+                | "pool-max-conn" | "pool-purge-delay" | "fastinter" | "downinter" | "port"
+                | "addr" => {
                     let Some(value) = words.get(i + 1) else {
                         self.diag.error_msg(
                             word.span().clone(),
@@ -593,6 +621,19 @@ impl Lowerer<'_, '_> {
                         "pool-purge-delay" => match self.duration(value, key) {
                             Some(d) => {
                                 s.pool_purge_delay = d;
+                                true
+                            }
+                            None => false,
+                        },
+                        "minconn" | "maxqueue" => match self.ranged(value, key, 0, i32::MAX as u64)
+                        {
+                            Some(n) => {
+                                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                                if key == "minconn" {
+                                    s.minconn = n;
+                                } else {
+                                    s.maxqueue = n;
+                                }
                                 true
                             }
                             None => false,

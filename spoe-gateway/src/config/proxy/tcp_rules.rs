@@ -1,13 +1,17 @@
 //! `tcp-request connection|content accept|reject [if|unless COND]`, `tcp-request connection
-//! expect-proxy layer4 [if|unless COND]` and `tcp-request inspect-delay D` of a frontend (run
-//! by `crate::tcp` and, for `expect-proxy`, `server/proxy_header.rs`); HAProxy's other
+//! expect-proxy layer4 [if|unless COND]`, `tcp-request content set-var(NAME) EXPR [if|unless
+//! COND]` (in a `mode http` frontend) and `tcp-request inspect-delay D` of a frontend (run
+//! by `crate::tcp`, by `crate::proxy` on each request of a `mode http` frontend and, for
+//! `expect-proxy`, `server/proxy_header.rs`); HAProxy's other
 //! `tcp-request` actions and `tcp-request session` are errors naming them.
 
 use spoe::config::reader::Line;
 
 use super::cond::CondSite;
+use crate::config::actions::ActionParser;
+use crate::config::logformat::Phase;
 use crate::config::lower::{Lowerer, Proxy};
-use crate::model::{TcpAction, TcpRule};
+use crate::model::{HttpAction, TcpAction, TcpRule};
 
 impl Lowerer<'_, '_> {
     pub(super) fn tcp_request(&mut self, p: &mut Proxy, line: &Line) {
@@ -85,11 +89,27 @@ impl Lowerer<'_, '_> {
                 cond_at = 4;
                 TcpAction::ExpectProxy
             }
+            a if a.starts_with("set-var(") && which == "content" => {
+                let mut parser = ActionParser {
+                    kw: &directive,
+                    action: a,
+                    at: action,
+                    args: &line.words[3..],
+                    phase: Phase::Request,
+                    diag: &mut *self.diag,
+                    capture: None,
+                };
+                let Some((HttpAction::SetVar { var, expr }, used, _)) = parser.set_var() else {
+                    return;
+                };
+                cond_at = 3 + used;
+                TcpAction::SetVar { var, expr }
+            }
             other => {
                 return self.diag.error_msg(
                     action.span().clone(),
                     format!(
-                        "'{directive} {other}' is not supported by the gateway (supported: 'accept', 'reject', 'expect-proxy layer4')"
+                        "'{directive} {other}' is not supported by the gateway (supported: 'accept', 'reject', 'expect-proxy layer4', and in 'content' rules 'set-var(<var-name>)')"
                     ),
                 );
             }
@@ -108,7 +128,11 @@ impl Lowerer<'_, '_> {
         let Ok(cond) = self.rule_cond(p, line, cond_at, &names) else {
             return;
         };
-        let rule = TcpRule { action, cond };
+        let rule = TcpRule {
+            action,
+            cond,
+            span: line.span().clone(),
+        };
         if which == "connection" {
             p.tcp_rules.connection.push(rule);
         } else {

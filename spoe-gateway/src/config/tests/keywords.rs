@@ -161,16 +161,10 @@ fn every_keyword_runs_or_says_it_is_ignored() {
                 "check-ssl" => " verify none",
                 "inter" | "fastinter" | "downinter" | "pool-purge-delay" | "tcp-ut" => " 2s",
                 "addr" | "source" => " 127.0.0.2",
+                "on-marked-down" => " shutdown-sessions",
+                "on-marked-up" => " shutdown-backup-sessions",
                 _ => " 2",
             };
-            if let Some(value) = match name {
-                "on-marked-down" => Some("shutdown-sessions"),
-                "on-marked-up" => Some("shutdown-backup-sessions"),
-                _ => None,
-            } {
-                // Cutting sessions: `mode tcp` only.
-                return format!("    mode tcp\n    server s2 127.0.0.1:2 {name} {value}\n");
-            }
             if name == "track" {
                 // A checked server to follow.
                 return "    server s3 127.0.0.1:3 check\n    server s2 127.0.0.1:2 track s3\n"
@@ -203,6 +197,7 @@ fn every_keyword_runs_or_says_it_is_ignored() {
             "crt-list" => format!(" {list}"),
             "crl-file" => format!(" {crl}"),
             "curves" => " X25519".to_owned(),
+            "ecdhe" => " prime256v1".to_owned(),
             "proto" => " h2".to_owned(),
             "ssl-max-ver" => " TLSv1.3".to_owned(),
             "ssl-min-ver" => " TLSv1.2".to_owned(),

@@ -6,6 +6,7 @@ mod every_option;
 mod haproxy_agrees;
 mod keywords;
 mod model;
+mod server_state;
 mod servers;
 mod spop_mode;
 mod tls;

@@ -114,7 +114,57 @@ const CASES: &[Case] = &[
         name: "an unknown cipher",
         bind: "ssl crt www.pem ciphers NOT-A-CIPHER",
         errors: &[
-            "parsing [haproxy.cfg:9:49] : 'bind' : 'ciphers' : no cipher match in 'NOT-A-CIPHER' (the gateway implements ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305)",
+            "parsing [haproxy.cfg:9:49] : 'bind' : 'ciphers' : unable to set SSL cipher list to 'NOT-A-CIPHER' (no cipher match)",
+        ],
+        warnings: &[],
+        haproxy_accepts: false,
+    },
+    Case {
+        name: "ecdhe: the curves when none are set",
+        bind: "ssl crt www.pem ecdhe prime256v1",
+        errors: &[],
+        warnings: &[],
+        haproxy_accepts: true,
+    },
+    Case {
+        name: "an OpenSSL cipher expression",
+        bind: "ssl crt www.pem ciphers ECDH+AESGCM:ECDH+CHACHA20:!aNULL:!MD5:!DSS",
+        errors: &[],
+        warnings: &[],
+        haproxy_accepts: true,
+    },
+    Case {
+        name: "an expression selecting suites rustls lacks too (a warning)",
+        bind: "ssl crt www.pem ciphers ECDHE+AESGCM:DHE+AESGCM",
+        errors: &[],
+        warnings: &[
+            "parsing [haproxy.cfg:9:49] : 'bind' : 'ciphers' : 4 of the suites OpenSSL selects are not implemented by the gateway's TLS library (rustls): DHE-DSS-AES256-GCM-SHA384, DHE-RSA-AES256-GCM-SHA384, DHE-DSS-AES128-GCM-SHA256, DHE-RSA-AES128-GCM-SHA256; a client offering only those cannot connect",
+        ],
+        haproxy_accepts: true,
+    },
+    Case {
+        name: "only suites rustls lacks",
+        bind: "ssl crt www.pem ciphers DHE+AESGCM",
+        errors: &[
+            "parsing [haproxy.cfg:9:49] : 'bind' : 'ciphers' : 'DHE+AESGCM' selects only suites the gateway's TLS library (rustls) does not implement (it implements ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305)",
+        ],
+        warnings: &[],
+        haproxy_accepts: true,
+    },
+    Case {
+        name: "a cipher string OpenSSL refuses",
+        bind: "ssl crt www.pem ciphers HIGH:@FOO",
+        errors: &[
+            "parsing [haproxy.cfg:9:49] : 'bind' : 'ciphers' : unable to set SSL cipher list to 'HIGH:@FOO' (invalid command at '@FOO')",
+        ],
+        warnings: &[],
+        haproxy_accepts: false,
+    },
+    Case {
+        name: "TLS 1.3 suites naming none OpenSSL knows",
+        bind: "ssl crt www.pem ciphersuites TLS_FOO",
+        errors: &[
+            "parsing [haproxy.cfg:9:54] : 'bind' : 'ciphersuites' : unable to set TLS 1.3 cipher suites to 'TLS_FOO' (no cipher match)",
         ],
         warnings: &[],
         haproxy_accepts: false,
@@ -328,6 +378,115 @@ fn server_tls_settings_as_spoe_check_reports_them_and_haproxy_agrees() {
         || spoe_interop::haproxy_check(&text).0
     {
         failures.push(format!("agents over h2:\n  errors {errors:#?}"));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `ssl-default-bind-ciphers` / `-server-ciphers` (and `-ciphersuites`) are checked where a TLS
+/// `bind` or `server` uses them, as HAProxy 2.6 does: a string OpenSSL refuses passes in a
+/// configuration with no TLS, and is an error at the line that uses it otherwise.
+#[test]
+fn default_cipher_strings_are_checked_where_they_are_used() {
+    let pki = pki();
+    let dir = pki.dir();
+    let global = |extra: &str| {
+        format!(
+            "global\n    crt-base {}\n    ssl-default-bind-ciphers PROFILE=SYSTEM\n    \
+             ssl-default-bind-ciphersuites TLS_FOO\n    ssl-default-server-ciphers PROFILE=SYSTEM\n{extra}",
+            dir.display()
+        )
+    };
+    let cases: &[(&str, String, &[&str], bool)] = &[
+        ("no TLS", global(&frontend("")), &[], true),
+        (
+            "a TLS bind",
+            global(&frontend("ssl crt www.pem")),
+            &[
+                "parsing [haproxy.cfg:12:25] : 'bind' : unable to set SSL cipher list to 'PROFILE=SYSTEM' (no cipher match) (from 'ssl-default-bind-ciphers')",
+                "parsing [haproxy.cfg:12:25] : 'bind' : unable to set TLS 1.3 cipher suites to 'TLS_FOO' (no cipher match) (from 'ssl-default-bind-ciphersuites')",
+            ],
+            false,
+        ),
+        (
+            "a TLS bind with its own lists",
+            global(&frontend(
+                "ssl crt www.pem ciphers ECDHE-RSA-AES128-GCM-SHA256 ciphersuites TLS_AES_128_GCM_SHA256",
+            )),
+            &[],
+            true,
+        ),
+        (
+            "a TLS server",
+            global(
+                "defaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\
+                 listen l\n    bind 127.0.0.1:8080\n    server s 127.0.0.1:8443 ssl verify none\n",
+            ),
+            &[
+                "parsing [haproxy.cfg:13:29] : 'server s' : unable to set SSL cipher list to 'PROFILE=SYSTEM' (no cipher match) (from 'ssl-default-server-ciphers')",
+            ],
+            false,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, text, want, haproxy_accepts) in cases {
+        let (errors, _) = diagnostics(text, dir);
+        if errors != *want {
+            failures.push(format!("{name}:\n  errors {errors:#?}"));
+        }
+        let (accepted, output) = spoe_interop::haproxy_check(text);
+        if accepted != *haproxy_accepts {
+            failures.push(format!("{name}: haproxy -c says {accepted}:\n{output}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `ssl-dh-param-file`: read and checked as HAProxy does (RFC 7919's group from `openssl
+/// genpkey` is valid, a certificate or a missing file is not), with HAProxy's message.
+#[test]
+fn dh_parameter_files_are_checked_as_haproxy() {
+    let pki = pki();
+    let dir = pki.dir();
+    let dh = pki.path("dh.pem");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-genparam",
+            "-algorithm",
+            "DH",
+            "-pkeyopt",
+            "group:ffdhe2048",
+            "-out",
+        ])
+        .arg(&dh)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run openssl (test.sh installs it): {e}"));
+    assert!(status.success(), "openssl genpkey -genparam");
+    let mut failures = Vec::new();
+    for (file, want) in [
+        ("dh.pem", Vec::new()),
+        (
+            "www.pem",
+            vec!["parsing [haproxy.cfg:2:5] : 'ssl-dh-param-file': unable to load DH parameters from file <$PKI/www.pem>.".to_owned()],
+        ),
+        (
+            "missing.pem",
+            vec!["parsing [haproxy.cfg:2:5] : 'ssl-dh-param-file': unable to load DH parameters from file <$PKI/missing.pem>.".to_owned()],
+        ),
+    ] {
+        let text = format!(
+            "global\n    ssl-dh-param-file {}/{file}\n{}",
+            dir.display(),
+            frontend("")
+        );
+        let (errors, warnings) = diagnostics(&text, dir);
+        if errors != want || !warnings.is_empty() {
+            failures.push(format!("{file}:\n  errors {errors:#?}\n  warnings {warnings:#?}"));
+        }
+        let (accepted, output) = spoe_interop::haproxy_check(&text);
+        if accepted != want.is_empty() {
+            failures.push(format!("{file}: haproxy -c says {accepted}:\n{output}"));
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

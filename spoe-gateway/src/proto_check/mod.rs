@@ -4,10 +4,21 @@
 //! (`proxy_parse_*_opt()`, `tcpcheck_eval_expect()`, the MySQL and LDAP custom expects).
 //! Pure: the probe moves the bytes and owns the timeouts.
 
-use crate::stats::CheckStatus;
+mod ldap;
+mod mysql;
+mod pgsql;
+mod smtp;
+mod ssl;
+mod verdict;
 
-/// HAProxy's `HCHK_DESC_LEN`: a check's description keeps 127 bytes.
-const DESC_LEN: usize = 127;
+use crate::stats::CheckStatus;
+use ldap::ldap_bind;
+pub(crate) use mysql::MysqlLogin;
+use mysql::{le24, mysql_login, mysql_packet};
+use pgsql::{pgsql_auth_request, pgsql_startup};
+use smtp::{smtp_code, smtp_multiline_2xx};
+use ssl::ssl_client_hello;
+pub(crate) use verdict::{Eval, Verdict};
 
 /// A protocol check of a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,15 +47,6 @@ pub(crate) enum ProtoCheck {
     },
     /// `option ldap-check`: an anonymous simple bind, a successful bind response expected.
     Ldap,
-}
-
-/// The login of `option mysql-check user U [post-41|pre-41]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MysqlLogin {
-    /// The user name.
-    pub(crate) user: String,
-    /// The client authentication packet of MySQL 4.1 and later (`post-41`, the default).
-    pub(crate) post41: bool,
 }
 
 /// One rule of a protocol check.
@@ -89,41 +91,6 @@ pub(crate) enum Expect {
     LdapMessage,
     /// The bind response's result code.
     LdapBind,
-}
-
-/// What an expect rule says of the bytes read so far.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Eval {
-    /// More bytes are needed.
-    Wait,
-    /// The rule passed: the next one.
-    Pass,
-    /// The check failed.
-    Fail(Verdict),
-}
-
-/// A check's result: its status, description and code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Verdict {
-    pub(crate) status: CheckStatus,
-    pub(crate) desc: String,
-    pub(crate) code: Option<u16>,
-}
-
-impl Verdict {
-    fn new(status: CheckStatus, desc: &[u8], code: Option<u16>) -> Self {
-        Self {
-            status,
-            desc: desc_of(desc),
-            code,
-        }
-    }
-}
-
-/// HAProxy copies a description as a C string: up to the first NUL, 127 bytes at most.
-fn desc_of(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end.min(DESC_LEN)]).into_owned()
 }
 
 impl ProtoCheck {
@@ -354,196 +321,10 @@ fn leading_number(b: &[u8]) -> u16 {
         })
 }
 
-/// `^F[0-9]{2}[SEPS]` with `F` in `first`.
-fn smtp_code(buf: &[u8], first: std::ops::RangeInclusive<u8>, seps: &[u8]) -> bool {
-    match buf {
-        [a, b, c, sep, ..] => {
-            first.contains(a) && b.is_ascii_digit() && c.is_ascii_digit() && seps.contains(sep)
-        }
-        _ => false,
-    }
-}
-
-/// `^(2[0-9]{2}-[^\r]*\r\n)*2[0-9]{2}[ \r]`: 2xx continuation lines, then a last 2xx line.
-fn smtp_multiline_2xx(buf: &[u8]) -> bool {
-    let mut at = 0;
-    loop {
-        let rest = &buf[at..];
-        if smtp_code(rest, b'2'..=b'2', b" \r") {
-            return true;
-        }
-        if !smtp_code(rest, b'2'..=b'2', b"-") {
-            return false;
-        }
-        let Some(cr) = rest[4..].iter().position(|&c| c == b'\r') else {
-            return false;
-        };
-        if rest.get(4 + cr + 1) != Some(&b'\n') {
-            return false;
-        }
-        at += 4 + cr + 2;
-    }
-}
-
-/// `^52000000(08|0A|0C)000000(00|02|03|04|05|06)` on the hex dump: an authentication request
-/// (`R`, length 8, 10 or 12; ok, or a password, SASL... request).
-fn pgsql_auth_request(buf: &[u8]) -> bool {
-    matches!(buf, [b'R', 0, 0, 0, 8 | 10 | 12, 0, 0, 0, 0 | 2..=6, ..])
-}
-
-fn le24(buf: &[u8], at: usize) -> Option<usize> {
-    let b = buf.get(at..at + 3)?;
-    Some(usize::from(b[0]) | usize::from(b[1]) << 8 | usize::from(b[2]) << 16)
-}
-
-/// `tcpcheck_mysql_expect_packet()`: a whole packet at `at`, not an error packet (`0xff`:
-/// its code and message fail the check).
-fn mysql_packet(buf: &[u8], at: usize, last_read: bool) -> Eval {
-    let truncated = || {
-        if last_read {
-            Eval::Fail(Verdict::new(CheckStatus::L7Rsp, b"", None))
-        } else {
-            Eval::Wait
-        }
-    };
-    let Some(len) = le24(buf, at).filter(|_| buf.len() >= at + 4) else {
-        return truncated();
-    };
-    if buf.len() < at + len + 4 {
-        return truncated();
-    }
-    if buf.get(at + 4) == Some(&0xff) {
-        let byte = |i: usize| u16::from(buf.get(at + i).copied().unwrap_or(0));
-        let code = byte(5) | byte(6) << 8;
-        let msg = buf.get(at + 7..).unwrap_or_default();
-        return Eval::Fail(Verdict::new(CheckStatus::L7Sts, msg, Some(code)));
-    }
-    Eval::Pass
-}
-
-/// `tcpcheck_ldap_expect_bindrsp()`: message id 1, a bind response, result code 0.
-fn ldap_bind(buf: &[u8], last_read: bool) -> Eval {
-    let not_ldap = || {
-        Eval::Fail(Verdict::new(
-            CheckStatus::L7Rsp,
-            b"Not LDAPv3 protocol",
-            None,
-        ))
-    };
-    let too_short = || {
-        if last_read {
-            Eval::Fail(Verdict::new(CheckStatus::L7Rsp, b"", None))
-        } else {
-            Eval::Wait
-        }
-    };
-    let Some(&size) = buf.get(1) else {
-        return too_short();
-    };
-    let (nbytes, len) = if size & 0x80 != 0 {
-        let n = usize::from(size & 0x7f);
-        if buf.len() < 1 + n {
-            return too_short();
-        }
-        let field = |k: usize| buf.get(2..2 + k);
-        match (n, field(n)) {
-            (4, Some(b)) => (4, u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize),
-            (2, Some(b)) => (2, usize::from(u16::from_be_bytes([b[0], b[1]]))),
-            (4 | 2, None) => return too_short(),
-            _ => return not_ldap(),
-        }
-    } else {
-        (0, usize::from(size))
-    };
-    if buf.len() < 2 + nbytes + len {
-        return too_short();
-    }
-    let mut at = 2 + nbytes;
-    if buf.get(at..at + 4) != Some(b"\x02\x01\x01\x61".as_slice()) {
-        return not_ldap();
-    }
-    at += 4;
-    let skip = buf.get(at).map_or(0, |b| {
-        if b & 0x80 != 0 {
-            usize::from(b & 0x7f)
-        } else {
-            0
-        }
-    });
-    at += 1 + skip;
-    if buf.get(at..at + 2) != Some(b"\x0a\x01".as_slice()) {
-        return not_ldap();
-    }
-    let code = buf.get(at + 2).copied().unwrap_or(0);
-    if code != 0 {
-        return Eval::Fail(Verdict::new(
-            CheckStatus::L7Sts,
-            b"See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9",
-            Some(u16::from(code)),
-        ));
-    }
-    Eval::Pass
-}
-
-/// The SSLv3 CLIENT HELLO of `option ssl-hello-chk`: 39 common cipher suites, the time in
-/// the random's first 4 bytes, `HAPROXYSSLCHK\n` twice after it.
-fn ssl_client_hello(now_secs: u32) -> Vec<u8> {
-    let mut out = vec![
-        0x16, 0x03, 0x00, 0x00, 0x79, 0x01, 0x00, 0x00, 0x75, 0x03, 0x00,
-    ];
-    out.extend_from_slice(&now_secs.to_be_bytes());
-    out.extend_from_slice(b"HAPROXYSSLCHK\nHAPROXYSSLCHK\n");
-    out.extend_from_slice(&[0x00, 0x00, 0x4e]);
-    for suite in (0x01u16..=0x1b).chain(0x2f..=0x3a) {
-        out.extend_from_slice(&suite.to_be_bytes());
-    }
-    out.extend_from_slice(&[0x01, 0x00]);
-    out
-}
-
-/// The startup message of `option pgsql-check user U`: protocol 3.0, `user` = U.
-fn pgsql_startup(user: &str) -> Vec<u8> {
-    let len = u32::try_from(15 + user.len()).unwrap_or(u32::MAX);
-    let mut out = len.to_be_bytes().to_vec();
-    out.extend_from_slice(b"\x00\x03\x00\x00user\x00");
-    out.extend_from_slice(user.as_bytes());
-    out.extend_from_slice(b"\x00\x00");
-    out
-}
-
-/// The client authentication packet of `option mysql-check user U` (4.1 or older), then a
-/// `COM_QUIT`.
-fn mysql_login(login: &MysqlLogin) -> Vec<u8> {
-    let ulen = login.user.len();
-    let len = if login.post41 { ulen + 34 } else { ulen + 7 };
-    let mut out = vec![
-        (len & 0xff) as u8,
-        (len >> 8 & 0xff) as u8,
-        (len >> 16 & 0xff) as u8,
-        1,
-    ];
-    if login.post41 {
-        out.extend_from_slice(&[0x00, 0x82, 0x00, 0x00, 0x00, 0x80, 0x00, 0x01, 0x21]);
-        out.extend_from_slice(&[0; 23]);
-    } else {
-        out.extend_from_slice(&[0x00, 0x80, 0x00, 0x00, 0x01]);
-    }
-    out.extend_from_slice(login.user.as_bytes());
-    out.extend_from_slice(&[0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01]);
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use super::verdict::fail;
     use super::*;
-
-    fn fail(status: CheckStatus, desc: &str, code: Option<u16>) -> Eval {
-        Eval::Fail(Verdict {
-            status,
-            desc: desc.to_owned(),
-            code,
-        })
-    }
 
     #[test]
     fn redis_waits_for_pong_and_reports_the_first_line_of_anything_else() {
@@ -557,32 +338,6 @@ mod tests {
             fail(CheckStatus::L7Sts, "-LOADING loading", Some(0))
         );
         assert_eq!(e.success(b"+PONG\r\n").desc, "Redis server is ok");
-    }
-
-    #[test]
-    fn the_requests_are_haproxys_bytes() {
-        let hello = ssl_client_hello(0x0102_0304);
-        assert_eq!(hello.len(), 5 + 0x79);
-        assert_eq!(&hello[11..15], &[1, 2, 3, 4]);
-        assert_eq!(&hello[hello.len() - 4..], &[0x00, 0x3a, 0x01, 0x00]);
-        assert_eq!(
-            pgsql_startup("pg"),
-            b"\x00\x00\x00\x11\x00\x03\x00\x00user\x00pg\x00\x00"
-        );
-        let post41 = mysql_login(&MysqlLogin {
-            user: "haproxy".into(),
-            post41: true,
-        });
-        assert_eq!(post41.len(), 4 + 41 + 5);
-        assert_eq!(&post41[..4], &[41, 0, 0, 1]);
-        let pre41 = mysql_login(&MysqlLogin {
-            user: "haproxy".into(),
-            post41: false,
-        });
-        assert_eq!(
-            pre41,
-            b"\x0e\x00\x00\x01\x00\x80\x00\x00\x01haproxy\x00\x00\x01\x00\x00\x00\x01"
-        );
     }
 
     #[test]
