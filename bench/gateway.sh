@@ -22,7 +22,7 @@
 #   gateway        `spoe gateway -f haproxy.cfg` as it runs by default (no RUST_LOG)
 #   gateway-quiet  the same with RUST_LOG=warn: no request line on stderr whatever the file says
 #   gateway-alloc  the `bench-alloc` build (`cargo build --release -p spoe-cli --features
-#                  bench-alloc`, kept as target/release/spoe-bench-alloc): jemalloc wrapped in a
+#                  bench-alloc`, kept as target/PROFILE/spoe-bench-alloc): jemalloc wrapped in a
 #                  counter; gives the allocations per request. Its CPU is not the default build's.
 #   variant        the quiet gateway again, as `$VARIANT_BIN` (default: the same binary) with the
 #                  variables of VARIANT_ENV in its environment (`_RJEM_MALLOC_CONF=dirty_decay_ms:0`,
@@ -35,12 +35,19 @@
 # the work both sides did can be compared, and the proxy's kernel CPU per request (its stime
 # alone: mostly the TCP loopback both proxies pay alike, which no user-space change reduces).
 #
+# MEASURE=instructions (or both; default cpu) counts, for each scenario but c1 and each proxy but
+# gateway-alloc and floor, the proxy's user-space instructions per request under valgrind's
+# callgrind (REQUESTS requests after a warm-up, counted exactly whatever the load of the machine:
+# bench/lib.sh says how), with memcpy/memmove/memset apart; the figure for A/B comparisons of a
+# change on a shared machine.
+#
 # Usage: bench/gateway.sh [RUNS]        (default 3)
 # Environment: DURATION (10s), C1_DURATION (5s), WRK_THREADS (2), WRK_CONNS (50), PROXIES (above),
 # SCENARIOS ("c50-spoe c50-spoe-log c50-nospoe c1"), KEEP_WORK=1 to keep the temporary directory
 # (configs, logs, wrk output), SKIP_BUILD=1 to use the existing binaries, FLOOR=1 (see above),
 # SKIP_C1=1 to leave out c1, SPOE_BIN / SPOE_ALLOC_BIN to measure other builds, VARIANT_BIN and
-# VARIANT_ENV (see above).
+# VARIANT_ENV (see above), PROFILE (release; `measure` builds and runs target/measure/spoe, the
+# quick build for A/B instruction counts), MEASURE and REQUESTS (10000; see above).
 #
 # Everything listens on 127.0.0.1 on ports the kernel picks. The processes this script starts are
 # stopped on exit (trap), and only those.
@@ -57,6 +64,12 @@ proxies=${PROXIES:-haproxy gateway gateway-quiet gateway-alloc}
 scenarios=${SCENARIOS:-c50-spoe c50-spoe-log c50-nospoe c1}
 if [ "${SKIP_C1:-0}" = 1 ]; then scenarios=${scenarios//c1/}; fi
 if [ "${FLOOR:-0}" = 1 ]; then proxies="$proxies floor"; fi
+measure_what=${MEASURE:-cpu}
+case $measure_what in cpu | instructions | both) ;; *)
+    echo "${0##*/}: MEASURE must be cpu, instructions or both, not '$measure_what'" >&2
+    exit 2
+    ;;
+esac
 
 # ---- process bookkeeping ----
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-gateway-bench.XXXXXX")
@@ -65,19 +78,20 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-gateway-bench.XXXXXX")
 # ---- prerequisites ----
 if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
 if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
+if [ "$measure_what" != cpu ]; then callgrind_prerequisites; fi
 haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
-spoe_bin=${SPOE_BIN:-$root/target/release/spoe}
-alloc_bin=${SPOE_ALLOC_BIN:-$root/target/release/spoe-bench-alloc}
+spoe_bin=${SPOE_BIN:-$profile_dir/spoe}
+alloc_bin=${SPOE_ALLOC_BIN:-$profile_dir/spoe-bench-alloc}
 variant_bin=${VARIANT_BIN:-$spoe_bin}
 read -r -a variant_env <<<"${VARIANT_ENV:-}"
 floor_bin=$root/bench/floor/target/release/floor
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     if [[ " $proxies " == *" gateway-alloc "* ]]; then
-        # Built first: the default build below then leaves target/release/spoe as it should be.
-        cargo build --release --quiet -p spoe-cli --features bench-alloc
-        cp "$root/target/release/spoe" "$alloc_bin"
+        # Built first: the default build below then leaves target/PROFILE/spoe as it should be.
+        build_spoe --features bench-alloc
+        cp "$profile_dir/spoe" "$alloc_bin"
     fi
-    cargo build --release --quiet -p spoe-cli
+    build_spoe
     if [[ " $proxies " == *" floor "* ]]; then
         cargo build --release --quiet --manifest-path "$root/bench/floor/Cargo.toml"
     fi
@@ -102,17 +116,19 @@ write_config() {
 start_echo_agent "$spoe_bin" "$agent_port" "$work/agent.log"
 
 # start_proxy KIND CONFIG OUT PORT SCENARIO: starts a proxy on CONFIG (the floor on PORT), its
-# stdout in OUT.stdout and its stderr in OUT.stderr; sets proxy_pid.
+# stdout in OUT.stdout and its stderr in OUT.stderr, under the command in `wrap` when set
+# (callgrind); sets proxy_pid.
+wrap=()
 start_proxy() {
     local kind=$1 cfg=$2 out=$3 port=$4 scenario=$5 with=spoe
     if [[ $scenario == *-nospoe ]]; then with=nospoe; fi
     # `exec`: the background job is the proxy itself, whose CPU time is read from its pid.
     case $kind in
-        floor) exec "$floor_bin" "127.0.0.1:$port" "127.0.0.1:$agent_port" 2 "$with" ;;
-        haproxy) exec "$haproxy_bin" -db -f "$cfg" ;;
-        gateway) exec env -u RUST_LOG "$spoe_bin" gateway -f "$cfg" ;;
-        gateway-quiet) exec env RUST_LOG=warn "$spoe_bin" gateway -f "$cfg" ;;
-        variant) exec env RUST_LOG=warn "${variant_env[@]}" "$variant_bin" gateway -f "$cfg" ;;
+        floor) exec "${wrap[@]}" "$floor_bin" "127.0.0.1:$port" "127.0.0.1:$agent_port" 2 "$with" ;;
+        haproxy) exec "${wrap[@]}" "$haproxy_bin" -db -f "$cfg" ;;
+        gateway) exec env -u RUST_LOG "${wrap[@]}" "$spoe_bin" gateway -f "$cfg" ;;
+        gateway-quiet) exec env RUST_LOG=warn "${wrap[@]}" "$spoe_bin" gateway -f "$cfg" ;;
+        variant) exec env RUST_LOG=warn "${variant_env[@]}" "${wrap[@]}" "$variant_bin" gateway -f "$cfg" ;;
         gateway-alloc)
             exec env -u RUST_LOG SPOE_ALLOC_COUNTS="$out.allocs" "$alloc_bin" gateway -f "$cfg" ;;
         *) echo "unknown proxy $kind" >&2; exit 1 ;;
@@ -187,6 +203,56 @@ measure() {
         }' >>"$work/results.tsv"
     echo "  $scenario $kind run $run: $(tail -n1 "$work/results.tsv" | cut -f4-)" >&2
 }
+
+# count_instructions SCENARIO KIND: one callgrind count, one line in instructions.tsv.
+count_instructions() {
+    local scenario=$1 kind=$2 port cfg out
+    port=$(free_port)
+    cfg="$work/haproxy-$scenario-$kind-instructions.cfg"
+    out="$work/$kind-$scenario-instructions"
+    write_config "$cfg" "$port" "$scenario"
+    wrap=(valgrind --tool=callgrind "--callgrind-out-file=$out.callgrind")
+    start_proxy "$kind" "$cfg" "$out" "$port" "$scenario"
+    wrap=()
+    callgrind_count "$proxy_pid" "$port" "$out.callgrind" "$scenario $kind"
+    printf '%s\t%s\t%s\t%s\n' "$scenario" "$kind" "$counted_instructions" "$counted_mem" \
+        >>"$work/instructions.tsv"
+    echo "  $scenario $kind: $counted_instructions instructions/request, $counted_mem in mem*" >&2
+}
+
+: >"$work/instructions.tsv"
+if [ "$measure_what" != cpu ]; then
+    echo "gateway.sh: instructions of $scenarios; proxies: $proxies; $requests_counted requests" >&2
+    for scenario in $scenarios; do
+        for kind in $proxies; do
+            case $scenario/$kind in
+                c1/* | */floor | */gateway-alloc) continue ;;
+                c50-spoe-log/gateway-quiet | c50-nospoe/gateway-quiet) continue ;;
+                c50-spoe-log/variant | c50-nospoe/variant) continue ;;
+            esac
+            count_instructions "$scenario" "$kind"
+        done
+    done
+    echo
+    echo "User-space instructions per request (callgrind, $requests_counted requests, h2load --h1 -c10;" \
+        "load average $(cut -d' ' -f1-3 /proc/loadavg)):"
+    echo
+    echo "| scenario | proxy | instructions/req | of which memcpy/memmove/memset | without them | over HAProxy | without mem*, over HAProxy |"
+    echo "|---|---|---|---|---|---|---|"
+    awk -F'\t' '
+        { row[++n] = $0; all[$1, $2] = $3; bare[$1, $2] = $3 - $4 }
+        END {
+            for (i = 1; i <= n; i++) {
+                split(row[i], f, "\t")
+                h = all[f[1], "haproxy"]; hb = bare[f[1], "haproxy"]
+                r = "-"; rb = "-"
+                if (h > 0) r = sprintf("%.2fx", f[3] / h)
+                if (hb > 0) rb = sprintf("%.2fx", (f[3] - f[4]) / hb)
+                printf "| %s | %s | %d | %d | %d | %s | %s |\n", f[1], f[2], f[3], f[4], f[3] - f[4], r, rb
+            }
+        }' "$work/instructions.tsv"
+    if [ "$measure_what" = instructions ]; then exit 0; fi
+fi
 
 echo "gateway.sh: $runs run(s) of $scenarios; proxies: $proxies;" \
     "c50: wrk -t$wrk_threads -c$wrk_conns -d$duration; c1: wrk -t1 -c1 -d$c1_duration" >&2

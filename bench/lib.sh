@@ -69,17 +69,65 @@ spoe-message bench
 EOF
 }
 
+# The cargo profile the scripts build and run `spoe` from: PROFILE (default release, the figure
+# compared with HAProxy; `measure` is release without fat LTO, for A/B instruction counts that
+# build in minutes), and its directory under target/.
+profile=${PROFILE:-release}
+profile_dir=$root/target/$profile
+
+# build_spoe [CARGO ARGS...]: builds spoe-cli in PROFILE (unless SKIP_BUILD=1).
+build_spoe() {
+    if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --profile "$profile" --quiet -p spoe-cli "$@"; fi
+}
+
 # Sets haproxy_bin (installing HAProxy from Debian when missing) and spoe_bin: SPOE_BIN when set,
-# else target/release/spoe, built first unless SKIP_BUILD=1.
+# else target/PROFILE/spoe, built first unless SKIP_BUILD=1.
 find_haproxy_and_spoe() {
     if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
     haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
     if [ -n "${SPOE_BIN:-}" ]; then
         spoe_bin=$SPOE_BIN
     else
-        if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --release --quiet -p spoe-cli; fi
-        spoe_bin=$root/target/release/spoe
+        build_spoe
+        spoe_bin=$profile_dir/spoe
     fi
+}
+
+# ---- user-space instructions per request, counted by callgrind ----
+# A proxy started under `valgrind --tool=callgrind --callgrind-out-file=OUT` is warmed up, its
+# counters zeroed, sent REQUESTS requests (h2load, 10 keep-alive connections, a fixed count) and
+# dumped: every user-space instruction of all its threads, counted exactly, so the figure does
+# not move with the load of the machine. It counts no kernel work and no waiting. Valgrind counts
+# each byte a `rep movsb` copies as one instruction where the CPU retires one, so the figures
+# also give memcpy/memmove/memset apart.
+requests_counted=${REQUESTS:-10000}
+
+# Installs what the counting needs.
+callgrind_prerequisites() {
+    if ! command -v valgrind >/dev/null 2>&1; then apt_install valgrind; fi
+    if ! command -v h2load >/dev/null 2>&1; then apt_install nghttp2-client; fi
+    if ! command -v curl >/dev/null 2>&1; then apt_install curl; fi
+}
+
+# callgrind_count PID PORT OUT LABEL: the proxy PID (under callgrind writing OUT, listening on
+# PORT, answering a request with `X-Bench: wrk` with a 2xx) measured as above, then stopped.
+# Sets counted_instructions and counted_mem (memcpy/memmove/memset), per request.
+callgrind_count() {
+    local pid=$1 port=$2 out=$3 label=$4 i requests totals mem
+    # Under valgrind, HAProxy takes about 10 s to start (its CA store, Lua).
+    for i in $(seq 1 600); do
+        if curl -sf -o /dev/null -H 'X-Bench: wrk' "http://127.0.0.1:$port/ready"; then break; fi
+        if [ "$i" = 600 ]; then echo "${0##*/}: $label did not answer under valgrind" >&2; exit 1; fi
+        sleep 0.2
+    done
+    callgrind_window "$pid" "http://127.0.0.1:$port" 1000 "$requests_counted" "$out.h2load" \
+        --h1 -c 10 -t 1 -H 'X-Bench: wrk'
+    requests=$requests_counted
+    totals=$(awk '/^totals:/ { print $2 }' "$out.1")
+    mem=$(callgrind_annotate --threshold=100 --auto=no "$out.1" |
+        awk '/__mem(cpy|move|set)/ { gsub(",", "", $1); n += $1 } END { print n + 0 }')
+    counted_instructions=$((totals / requests))
+    counted_mem=$((mem / requests))
 }
 
 # write_bench_haproxy_cfg FILE PORT AGENT_PORT SPOE_CONF SCENARIO: the haproxy.cfg of the

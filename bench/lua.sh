@@ -20,8 +20,9 @@
 # Usage: bench/lua.sh [RUNS]   (default 3; each run: both proxies, with and without Lua)
 # Environment: NBTHREAD (2: the file's `nbthread`, both proxies honour it), MEASURE (cpu,
 # instructions or both; default cpu), DURATION (10s), WRK_THREADS (2), WRK_CONNS (50),
-# REQUESTS (10000, per instruction count), SKIP_BUILD=1 to use the existing
-# target/release/spoe, KEEP_WORK=1 to keep the temporary directory.
+# REQUESTS (10000, per instruction count), PROFILE (release; `measure` for quick A/B builds: the
+# binary is target/PROFILE/spoe), SKIP_BUILD=1 to use the existing binary, KEEP_WORK=1 to keep
+# the temporary directory.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,7 +33,6 @@ wrk_threads=${WRK_THREADS:-2}
 wrk_conns=${WRK_CONNS:-50}
 nbthread=${NBTHREAD:-2}
 measure_what=${MEASURE:-cpu}
-requests_counted=${REQUESTS:-10000}
 case $measure_what in cpu | instructions | both) ;; *)
     echo "${0##*/}: MEASURE must be cpu, instructions or both, not '$measure_what'" >&2
     exit 2
@@ -44,14 +44,10 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-lua-bench.XXXXXX")
 
 if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
 if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
-if [ "$measure_what" != cpu ]; then
-    if ! command -v valgrind >/dev/null 2>&1; then apt_install valgrind; fi
-    if ! command -v h2load >/dev/null 2>&1; then apt_install nghttp2-client; fi
-    if ! command -v curl >/dev/null 2>&1; then apt_install curl; fi
-fi
+if [ "$measure_what" != cpu ]; then callgrind_prerequisites; fi
 haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
-if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --release --quiet -p spoe-cli; fi
-spoe_bin=$root/target/release/spoe
+build_spoe
+spoe_bin=$profile_dir/spoe
 
 cat >"$work/tag.lua" <<'EOF'
 core.register_action("tag", { "http-req" }, function(txn)
@@ -105,31 +101,17 @@ start_proxy() {
 # count_instructions haproxy|gateway lua|nolua: the user-space instructions per request of the
 # proxy (all threads), counted by callgrind over REQUESTS requests after a warm-up.
 count_instructions() {
-    local kind=$1 with=$2 port cfg out i requests totals
+    local kind=$1 with=$2 port cfg out
     port=$(free_port)
     cfg="$work/haproxy-$with-$kind-instructions.cfg"
     out="$work/callgrind-$kind-$with.out"
     write_config "$cfg" "$port" "$with"
     start_proxy "$kind" "$cfg" "$work/$kind-$with-instructions.log" \
         valgrind --tool=callgrind --callgrind-out-file="$out"
-    # Under valgrind, HAProxy takes about 10 s to start (its CA store, Lua).
-    for i in $(seq 1 600); do
-        if curl -sf -o /dev/null -H 'X-Bench: wrk' "http://127.0.0.1:$port/ready"; then break; fi
-        if [ "$i" = 600 ]; then echo "${0##*/}: $kind did not answer under valgrind" >&2; exit 1; fi
-        sleep 0.2
-    done
-    callgrind_window "$proxy_pid" "http://127.0.0.1:$port" 1000 "$requests_counted" \
-        "$work/h2load-$kind-$with.txt" --h1 -c 10 -t 1 -H 'X-Bench: wrk'
-    requests=$requests_counted
-    totals=$(awk '/^totals:/ { print $2 }' "$out.1")
-    # memcpy/memmove/memset apart: valgrind counts each byte a `rep movsb` moves as an
-    # instruction (the CPU retires it as one), which inflates large copies (the gateway's
-    # request futures) far beyond their cost.
-    mem=$(callgrind_annotate --threshold=100 --auto=no "$out.1" |
-        awk '/__mem(cpy|move|set)/ { gsub(",", "", $1); n += $1 } END { print n + 0 }')
-    printf '%s\t%s\t%s\t%s\n' "$with" "$kind" "$((totals / requests))" "$((mem / requests))" \
+    callgrind_count "$proxy_pid" "$port" "$out" "$kind $with"
+    printf '%s\t%s\t%s\t%s\n' "$with" "$kind" "$counted_instructions" "$counted_mem" \
         >>"$work/instructions.tsv"
-    echo "  $with $kind: $((totals / requests)) instructions/request, $((mem / requests)) in mem*" >&2
+    echo "  $with $kind: $counted_instructions instructions/request, $counted_mem in mem*" >&2
 }
 
 # user_ticks PID: utime of a process (all its threads), in clock ticks (field 14 of

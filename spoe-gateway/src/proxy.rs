@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future::Either;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderName, HeaderValue};
@@ -440,6 +441,9 @@ impl Ctx<'_> {
         Flow::Service(r, "<STATS>")
     }
 
+    /// SPOE `event` on `filters`, in order. Most events send nothing: callers build this
+    /// future (an agent's round trip, moved whole by each `.await`) only when
+    /// [`sends`] says one of the filters has messages for the event.
     async fn run_event(&mut self, filters: &[FilterRt], event: Event, txn: &mut Txn) {
         for f in filters {
             let filter = f.filter();
@@ -480,7 +484,7 @@ impl Ctx<'_> {
     /// the frontend's; `allow` ends a list), as HAProxy runs them on every response, the
     /// server's and its own.
     async fn after_response(&mut self, txn: &mut Txn) {
-        if self.after.iter().all(|(rules, _)| rules.is_empty()) {
+        if !self.has_after() {
             return;
         }
         let lists = self.after.clone();
@@ -498,11 +502,29 @@ impl Ctx<'_> {
         }
     }
 
-    /// A response the gateway made, through the `http-after-response` rules.
-    async fn answer(&mut self, r: Response<Body>, txn: &mut Txn) -> Response<Body> {
-        if self.after.iter().all(|(rules, _)| rules.is_empty()) {
-            return r;
+    /// Whether `http-after-response` rules are in effect.
+    fn has_after(&self) -> bool {
+        self.after.iter().any(|(rules, _)| !rules.is_empty())
+    }
+
+    /// A response the gateway made, through the `http-after-response` rules. Without such
+    /// rules, the common case, the answer is a ready value: the future that runs the rules is
+    /// large (it holds an agent's round trip) and every `.await` moves the whole of it, so it
+    /// is built, boxed, only when there are rules to run.
+    fn answer(
+        &mut self,
+        r: Response<Body>,
+        txn: &mut Txn,
+    ) -> impl Future<Output = Response<Body>> + Send {
+        if self.has_after() {
+            Either::Right(Box::pin(self.answer_after(r, txn)))
+        } else {
+            Either::Left(std::future::ready(r))
         }
+    }
+
+    /// [`Ctx::answer`] with rules to run.
+    async fn answer_after(&mut self, r: Response<Body>, txn: &mut Txn) -> Response<Body> {
         let (parts, body) = r.into_parts();
         let held = txn.response.replace(parts);
         self.after_response(txn).await;
@@ -513,13 +535,19 @@ impl Ctx<'_> {
         }
     }
 
-    /// A rule list's answer, through the `http-after-response` rules.
-    async fn answer_flow(&mut self, flow: Flow, txn: &mut Txn) -> Flow {
-        match flow {
-            Flow::Respond(r, t) => Flow::Respond(self.answer(r, txn).await, t),
-            Flow::Service(r, applet) => Flow::Service(self.answer(r, txn).await, applet),
-            other => other,
+    /// A rule list's answer, through the `http-after-response` rules (boxed and built only
+    /// when there are some, as [`Ctx::answer`]).
+    fn answer_flow(&mut self, flow: Flow, txn: &mut Txn) -> impl Future<Output = Flow> + Send {
+        if !self.has_after() {
+            return Either::Left(std::future::ready(flow));
         }
+        Either::Right(Box::pin(async move {
+            match flow {
+                Flow::Respond(r, t) => Flow::Respond(self.answer_after(r, txn).await, t),
+                Flow::Service(r, applet) => Flow::Service(self.answer_after(r, txn).await, applet),
+                other => other,
+            }
+        }))
     }
 
     /// A rewrite failed: HAProxy's `wrew`, of each object assigned.
@@ -612,7 +640,8 @@ impl Ctx<'_> {
                     let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
                         continue;
                     };
-                    let outcome = crate::lua::action(&worker, name, args, txn).await;
+                    // Boxed: a Lua call's state would otherwise be part of every request's.
+                    let outcome = Box::pin(crate::lua::action(&worker, name, args, txn)).await;
                     if let Some(flow) = lua_verdict(outcome, Side::Request) {
                         return flow;
                     }
@@ -650,7 +679,8 @@ impl Ctx<'_> {
                     let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
                         continue;
                     };
-                    let outcome = crate::lua::action(&worker, name, args, txn).await;
+                    // Boxed: a Lua call's state would otherwise be part of every request's.
+                    let outcome = Box::pin(crate::lua::action(&worker, name, args, txn)).await;
                     match lua_verdict(outcome, Side::Response) {
                         None => continue,
                         Some(Flow::Continue) => return Flow::Continue,
@@ -915,6 +945,18 @@ impl Ctx<'_> {
     }
 }
 
+/// Whether one of `filters` has messages for `event` (see [`Ctx::run_event`]).
+fn sends(filters: &[FilterRt], event: Event) -> bool {
+    filters.iter().any(|f| {
+        f.filter()
+            .config()
+            .agent
+            .messages_for(event)
+            .next()
+            .is_some()
+    })
+}
+
 /// HAProxy's SPOE line, to the agent's `log` lines: `notice` for a success (unless `option
 /// dontlog-normal`), `warning` for a failure.
 fn log_spoe(f: &FilterRt, done: &spoe::Done<'_>) {
@@ -1070,7 +1112,8 @@ async fn handle_in_frontend(
     // (several KiB) once per level above it (the service's future, `handle`, the error-file
     // scope, this one); boxed, it is moved once, and the levels above hold a pointer
     // (`memmove` was the top of the HTTP/2 profile, bench/README.md).
-    let mut response = Box::pin(handle_txn(req, session, generation, metrics, &mut txn)).await;
+    let mut response =
+        boxed_in_place(|| handle_txn(req, session, generation, metrics, &mut txn)).await;
     // What the access line reads of the transaction, as it is when the response starts.
     if let Some(txn) = &mut txn {
         response.body_mut().note_txn(|format, access| {
@@ -1088,6 +1131,15 @@ async fn handle_in_frontend(
             .keep_counters(std::mem::take(&mut txn.counters));
     }
     response
+}
+
+/// The future `make` returns, boxed: the box is allocated first and the future built into it.
+/// `Box::pin(make())` builds the future on the stack and copies the whole of it into the box,
+/// its largest state included (several KiB for the transaction's: the largest copy of a
+/// request, bench/README.md).
+fn boxed_in_place<F: Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
+    let slot = Box::new_uninit();
+    Box::into_pin(Box::write(slot, make()))
 }
 
 /// [`handle_in_frontend`], the transaction left in `slot` once it exists.
@@ -1231,7 +1283,7 @@ async fn handle_txn(
         .session_event_done
         .fetch_max(generation.id, Ordering::Relaxed)
         < generation.id;
-    if first {
+    if first && sends(&fe.filters, Event::OnClientSession) {
         ctx.run_event(&fe.filters, Event::OnClientSession, &mut *txn)
             .await;
     }
@@ -1239,8 +1291,10 @@ async fn handle_txn(
     // inspection (on-frontend-tcp-request, analyser AN_REQ_INSPECT_FE, which runs before
     // AN_REQ_WAIT_HTTP where `monitor-uri` is answered), then the body (http-buffer-request),
     // then the frontend's HTTP event and rules.
-    ctx.run_event(&fe.filters, Event::OnFrontendTcpRequest, &mut *txn)
-        .await;
+    if sends(&fe.filters, Event::OnFrontendTcpRequest) {
+        ctx.run_event(&fe.filters, Event::OnFrontendTcpRequest, &mut *txn)
+            .await;
+    }
     // `tcp-request content reject`: the connection is reset with no answer
     // (`sc_must_kill_conn()`), a request denied by the frontend (`PR`).
     if crate::tcp::inspect::http_content_rejects(&fe.model.tcp_rules, &fe.model.acls, &mut *txn) {
@@ -1261,8 +1315,10 @@ async fn handle_txn(
     {
         return body_refused(status, pending.take());
     }
-    ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut *txn)
-        .await;
+    if sends(&fe.filters, Event::OnFrontendHttpRequest) {
+        ctx.run_event(&fe.filters, Event::OnFrontendHttpRequest, &mut *txn)
+            .await;
+    }
     let fe_acls = &fe.model.acls;
     txn.counters.enter_proxy(&fe.model.name);
     let mut flow = ctx
@@ -1275,13 +1331,15 @@ async fn handle_txn(
             .request_rules(&fe.model.redirects, fe_acls, &fe.filters, &mut *txn)
             .await;
     }
-    let flow = tarpit(flow, &fe.model.timeouts, pending.get()).await;
+    let flow = match flow {
+        Flow::Tarpit(r) => tarpit(r, &fe.model.timeouts, pending.get()).await,
+        flow => flow,
+    };
     if let Flow::LuaService(name) = flow {
         let request_body = body.into_body(timeouts.client, progress);
         let rules = [(&fe.model.http_response, fe_acls, &fe.filters[..])];
-        return ctx
-            .lua_service(&name, txn, request_body, &rules, pending.take())
-            .await;
+        // Boxed, as the other rare branches: their states stay out of the request's.
+        return Box::pin(ctx.lua_service(&name, txn, request_body, &rules, pending.take())).await;
     }
     if !matches!(flow, Flow::Continue) {
         let flow = ctx.answer_flow(flow, &mut *txn).await;
@@ -1299,9 +1357,8 @@ async fn handle_txn(
         fe.counters.intercepted.inc();
         let admin = page.admin.iter().any(|c| c.eval(&*txn, fe_acls));
         let request_body = body.into_body(timeouts.client, progress);
-        let r = ctx
-            .stats_page(page, &fe.model.name, admin, txn, request_body, bufsize)
-            .await;
+        let r =
+            Box::pin(ctx.stats_page(page, &fe.model.name, admin, txn, request_body, bufsize)).await;
         return finish_rule(r, pending.take());
     }
     let backend_name = fe
@@ -1342,8 +1399,10 @@ async fn handle_txn(
     // A filter sees the backend's events whichever side declared it: the
     // frontend's filters first, as HAProxy calls them in that order.
     for filters in [&fe.filters, &be.filters] {
-        ctx.run_event(filters, Event::OnBackendTcpRequest, &mut *txn)
-            .await;
+        if sends(filters, Event::OnBackendTcpRequest) {
+            ctx.run_event(filters, Event::OnBackendTcpRequest, &mut *txn)
+                .await;
+        }
     }
     if be.model.http_buffer_request
         && let Err(status) = body
@@ -1353,8 +1412,10 @@ async fn handle_txn(
         return body_refused(status, pending.take());
     }
     for filters in [&fe.filters, &be.filters] {
-        ctx.run_event(filters, Event::OnBackendHttpRequest, &mut *txn)
-            .await;
+        if sends(filters, Event::OnBackendHttpRequest) {
+            ctx.run_event(filters, Event::OnBackendHttpRequest, &mut *txn)
+                .await;
+        }
     }
     let mut flow = ctx
         .request_rules(
@@ -1370,16 +1431,18 @@ async fn handle_txn(
             .request_rules(&be.model.redirects, &be.model.acls, &be.filters, &mut *txn)
             .await;
     }
-    let flow = tarpit(flow, &be.model.timeouts, pending.get()).await;
+    let flow = match flow {
+        Flow::Tarpit(r) => tarpit(r, &be.model.timeouts, pending.get()).await,
+        flow => flow,
+    };
     if let Flow::LuaService(name) = flow {
         let request_body = body.into_body(timeouts.client, progress);
         let rules = [
             (&be.model.http_response, &be.model.acls, &be.filters[..]),
             (&fe.model.http_response, fe_acls, &fe.filters[..]),
         ];
-        return ctx
-            .lua_service(&name, txn, request_body, &rules, pending.take())
-            .await;
+        // Boxed, as the other rare branches: their states stay out of the request's.
+        return Box::pin(ctx.lua_service(&name, txn, request_body, &rules, pending.take())).await;
     }
     if !matches!(flow, Flow::Continue) {
         let flow = ctx.answer_flow(flow, &mut *txn).await;
@@ -1390,9 +1453,8 @@ async fn handle_txn(
     {
         let admin = page.admin.iter().any(|c| c.eval(&*txn, &be.model.acls));
         let request_body = body.into_body(timeouts.client, progress);
-        let r = ctx
-            .stats_page(page, &be.model.name, admin, txn, request_body, bufsize)
-            .await;
+        let r =
+            Box::pin(ctx.stats_page(page, &be.model.name, admin, txn, request_body, bufsize)).await;
         return finish_rule(r, pending.take());
     }
     if let Some(hit) = txn.cache.hit.take() {
@@ -1681,7 +1743,9 @@ async fn handle_txn(
     // backend's first, then frontend's.
     for event in [Event::OnTcpResponse, Event::OnHttpResponse] {
         for filters in [&be.filters, &fe.filters] {
-            ctx.run_event(filters, event, &mut *txn).await;
+            if sends(filters, event) {
+                ctx.run_event(filters, event, &mut *txn).await;
+            }
         }
     }
     // `stick store-request|store-response`: the server answered (HAProxy's
@@ -1953,10 +2017,8 @@ fn body_refused(status: u16, mut access: Access) -> Response<Logged<Body>> {
 /// neither: no wait), then answers and closes, logged `PT` with the time held since the
 /// request began as `Tw` (`http_process_tarpit()`). The request's body is not read; the
 /// task holds only its head meanwhile.
-async fn tarpit(flow: Flow, timeouts: &crate::model::Timeouts, access: &mut Access) -> Flow {
-    let Flow::Tarpit(r) = flow else {
-        return flow;
-    };
+/// Awaited only for a `Flow::Tarpit`: the other answers do not build its future.
+async fn tarpit(r: Response<Body>, timeouts: &crate::model::Timeouts, access: &mut Access) -> Flow {
     if let Some(d) = timeouts.tarpit.or(timeouts.connect) {
         tokio::time::sleep(d).await;
     }
@@ -2123,3 +2185,6 @@ mod tests {
         assert_eq!(checked("*", &["a"]).0, Ok(()));
     }
 }
+
+#[cfg(test)]
+mod future_sizes;
