@@ -282,7 +282,7 @@ defaults
 frontend web
     bind 127.0.0.1:8080
     filter spoe engine e config spoe.conf
-    option http-ignore-probes
+    option http-no-delay
     default_backend app
 backend app
     server s1 127.0.0.1:9000
@@ -328,7 +328,7 @@ fn check_marks_warnings_and_shows_them_beside_errors() {
     // Valid: the warning is marked as one.
     let (code, lines) = check(CHECK_CFG, CHECK_SPOE);
     assert_eq!(code, Some(0), "{lines:#?}");
-    let warning = "'option http-ignore-probes' is accepted and ignored";
+    let warning = "'option http-no-delay' is accepted and ignored";
     assert!(
         lines
             .iter()

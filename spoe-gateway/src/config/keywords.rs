@@ -57,10 +57,6 @@ pub(super) fn suggestion<'a>(kw: &str, all: impl Iterator<Item = &'a str>) -> St
 
 /// `global` keywords accepted with a warning.
 pub(super) const IGNORED_GLOBAL: &[(&str, &str)] = &[
-    (
-        "log-send-hostname",
-        "the gateway writes its logs to stdout or stderr",
-    ),
     ("quiet", "the gateway's output is set on its command line"),
     ("description", "informational only"),
     ("node", "informational only"),
@@ -89,16 +85,9 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
 /// (HAProxy's rule), why it is ignored.
 pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
     (
-        "socket-stats",
+        "http-no-delay",
         true,
-        "the gateway keeps no statistics per listening socket",
-    ),
-    ("http-ignore-probes", true, "not implemented by the gateway"),
-    ("http-no-delay", true, "not implemented by the gateway"),
-    (
-        "independent-streams",
-        true,
-        "not implemented by the gateway",
+        "the gateway never delays a send: TCP_NODELAY is set on every connection",
     ),
 ];
 
@@ -120,7 +109,8 @@ pub(super) const HAPROXY_GLOBAL: &[&str] = &[
     "insecure-fork-wanted",
     "insecure-setuid-wanted",
     "issuers-chain-path",
-    // The syslog tag: what a log pipeline receives would change.
+    // What a log pipeline receives would change: the syslog header's host name, the tag.
+    "log-send-hostname",
     "log-tag",
     "maxcompcpuusage",
     "maxcomprate",
@@ -166,13 +156,19 @@ pub(super) const HAPROXY_OPTIONS: &[&str] = &[
     "external-check",
     "h1-case-adjust-bogus-client",
     "h1-case-adjust-bogus-server",
+    // Changes what is logged and counted for a connection that sends no request.
+    "http-ignore-probes",
     "http-pretend-keepalive",
     "http-restrict-req-hdr-names",
     "http-use-proxy-header",
     "idle-close-on-response",
+    // Changes when a tcp side's read timeout is renewed (by its own reads only).
+    "independent-streams",
     // Logs at the response's headers, with partial timers and byte counts.
     "logasap",
     "original-to",
+    // Adds a row per listening socket to the statistics.
+    "socket-stats",
     "transparent",
 ];
 

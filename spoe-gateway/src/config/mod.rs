@@ -167,16 +167,15 @@
 //! does not change how the gateway answers a request:
 //!
 //! - `global`: `ca-base`, `crt-base`, `ssl-default-bind-*`, `ssl-default-server-*`,
-//!   `ssl-dh-param-file`, `tune.ssl.default-dh-param`, `log-send-hostname`,
+//!   `tune.ssl.default-dh-param`,
 //!   `ulimit-n`, `quiet`, `description`, `node`, `expose-experimental-directives`,
 //!   `spread-checks`, `busy-polling`, `mworker-max-reloads`.
 //! - proxies: `capture`,
 //!   `retries`, `description`, `id`, `enabled`,
-//!   `fullconn`, `backlog`, `timeout check|tarpit|client-fin|server-fin`.
+//!   `backlog`, `timeout check|tarpit|client-fin|server-fin`.
 //! - options: `log-health-checks`, `redispatch`,
-//!   `abortonclose`, `tcpka`, `clitcpka`, `srvtcpka`, `splice-*`, `contstats`, `socket-stats`,
-//!   `http-ignore-probes`, `http-no-delay`, `tcp-smart-accept`, `tcp-smart-connect`,
-//!   `nolinger`, `independent-streams`.
+//!   `tcpka`, `clitcpka`, `srvtcpka`, `splice-*`, `http-no-delay`, `tcp-smart-accept`,
+//!   `tcp-smart-connect`, `nolinger`.
 //! - what HAProxy itself ignores with a warning: a directive in a proxy without the needed
 //!   side (`timeout server` in a frontend, `balance` in a frontend...), `hdr Content-Length` in
 //!   `return`, `content-type` without a payload, rules after an unconditional final rule,
