@@ -83,13 +83,11 @@ pub(super) const IGNORED_PROXY: &[(&str, &str)] = &[
 
 /// Options accepted with a warning: name, whether `no option` / `default option` is allowed
 /// (HAProxy's rule), why it is ignored.
-pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[
-    (
-        "http-no-delay",
-        true,
-        "the gateway never delays a send: TCP_NODELAY is set on every connection",
-    ),
-];
+pub(super) const IGNORED_OPTIONS: &[(&str, bool, &str)] = &[(
+    "http-no-delay",
+    true,
+    "the gateway never delays a send: TCP_NODELAY is set on every connection",
+)];
 
 /// Other `global` keywords of HAProxy 2.6 (reported as not supported rather than unknown).
 pub(super) const HAPROXY_GLOBAL: &[&str] = &[
