@@ -795,3 +795,21 @@ pub(crate) fn run_to_exit(cmd: &mut Command) -> (Option<i32>, String) {
         .expect("exits at start");
     (status.code(), std::fs::read_to_string(out).unwrap())
 }
+
+/// `spoe check -f haproxy.cfg` in a fresh directory holding `cfg` and `files` (name, text), as
+/// `spoe_interop::haproxy_check_with_files` runs HAProxy: the exit code and stdout + stderr.
+pub(crate) fn spoe_check_with_files(cfg: &str, files: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    std::fs::write(dir.path().join("haproxy.cfg"), cfg).unwrap();
+    let out = Command::new(SPOE)
+        .args(["check", "-f", "haproxy.cfg"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
