@@ -12,7 +12,7 @@
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -189,6 +189,12 @@ impl GatewayProc {
         std::fs::read_to_string(self.dir.path().join("gateway.err")).unwrap_or_default()
     }
 
+    /// Its stdout so far: the access lines of a `log stdout ...` configuration, as HAProxy
+    /// writes them to its own stdout.
+    pub(crate) fn out(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.out")).unwrap_or_default()
+    }
+
     /// Replaces a file of its directory (`haproxy.cfg` for a reload).
     pub(crate) fn write(&self, name: &str, contents: &str) {
         std::fs::write(self.dir.path().join(name), contents).expect("write config file");
@@ -296,6 +302,52 @@ impl Drop for ThreadServer {
             let _ = t.join();
         }
     }
+}
+
+/// A server of requests without a body on kept-alive connections: each request is answered
+/// with the head `answer(target, values)` (the status line and the header lines, each ending
+/// in CRLF; the blank line is added here), `values` being the values of the request's `header`
+/// lines, in order. Servers that tell the client what they saw of one header (the `Cookie`,
+/// the server name HAProxy sent) are this with their own `answer`.
+pub(crate) fn head_server(
+    header: &'static str,
+    answer: impl Fn(&str, &[String]) -> String + Clone + Send + 'static,
+) -> ThreadServer {
+    ThreadServer::start(move |sock: TcpStream| {
+        let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
+        let Ok(mut out) = sock.try_clone() else {
+            return;
+        };
+        let mut reader = BufReader::new(sock);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let target = line.split(' ').nth(1).unwrap_or("/").to_owned();
+            let mut values = Vec::new();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                    return;
+                }
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                if let Some((n, v)) = h.split_once(':')
+                    && n.eq_ignore_ascii_case(header)
+                {
+                    values.push(v.trim().to_owned());
+                }
+            }
+            let mut head = answer(&target, &values);
+            head.push_str("\r\n");
+            if out.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+        }
+    })
 }
 
 // ===== the agent process =====
