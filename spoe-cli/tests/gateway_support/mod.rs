@@ -224,6 +224,43 @@ impl GatewayProc {
     }
 }
 
+/// The head of a differential test: HAProxy 2.6 and the gateway run the same configuration,
+/// `config(port, backend)`, each in front of its own [`Backend`] (the same program, so that
+/// what each backend saw can be put side by side).
+///
+/// The configuration text itself stays whole in each test file: it is what the test is about,
+/// and one reads (and runs by hand) a `haproxy.cfg` as one piece.
+pub(crate) struct Both {
+    // Field order: the proxies stop before their backends.
+    pub(crate) haproxy: spoe_interop::Haproxy,
+    pub(crate) gateway: GatewayProc,
+    pub(crate) hap_addr: SocketAddr,
+    pub(crate) gw_addr: SocketAddr,
+    pub(crate) hap_backend: Backend,
+    pub(crate) gw_backend: Backend,
+}
+
+impl Both {
+    /// Starts a backend named `backend` for each proxy, then HAProxy and the gateway, each on a
+    /// port it claims; returns once both listen.
+    pub(crate) fn start(backend: &str, config: impl Fn(u16, SocketAddr) -> String) -> Self {
+        let hap_backend = Backend::start(backend);
+        let gw_backend = Backend::start(backend);
+        let (haproxy, hap_port) =
+            spoe_interop::Haproxy::start_on_port(|port| config(port, hap_backend.addr), &[]);
+        let (gateway, gw_addr) =
+            GatewayProc::start_on_port(|port| config(port, gw_backend.addr), &[]);
+        Self {
+            haproxy,
+            gateway,
+            hap_addr: local(hap_port),
+            gw_addr,
+            hap_backend,
+            gw_backend,
+        }
+    }
+}
+
 /// Waits until the gateway `child` logs that it listens on `listen` (the `listening` line it
 /// prints once its sockets are bound). [`PortTaken`] when it exits because the port is in use;
 /// panics, with its stderr, when it exits otherwise or does not listen within [`START_TIMEOUT`].
