@@ -181,18 +181,9 @@ const REQUESTS: &[(&str, &str)] = &[
 #[test]
 fn actions_answer_and_rewrite_as_haproxy() {
     let both = Both::start("app", haproxy_cfg);
-    let mut differ = Vec::new();
-    let mut hap_all = Vec::new();
-    for (method, target) in REQUESTS {
-        let hap = send(both.hap_addr, &both.hap_backend, method, target);
-        let gw = send(both.gw_addr, &both.gw_backend, method, target);
-        if hap != gw {
-            differ.push(format!(
-                "{method} {target}\n  haproxy: {hap:?}\n  gateway: {gw:?}"
-            ));
-        }
-        hap_all.push(hap);
-    }
+    let (hap_all, differ) = both.compare(REQUESTS, |addr, backend, (method, target)| {
+        send(addr, backend, method, target)
+    });
     assert!(
         differ.is_empty(),
         "{}\n--- gateway stderr:\n{}",

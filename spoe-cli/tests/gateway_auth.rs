@@ -159,16 +159,9 @@ fn userlists_auth_and_tarpit_as_haproxy() {
         ("/denyloc", None),
         ("/deny429", None),
     ];
-    let mut differ = Vec::new();
-    let mut hap_all = Vec::new();
-    for (target, auth) in &creds {
-        let hap = send(both.hap_addr, &both.hap_backend, target, auth.as_deref());
-        let gw = send(both.gw_addr, &both.gw_backend, target, auth.as_deref());
-        if hap != gw {
-            differ.push(format!("{target}\n  haproxy: {hap:?}\n  gateway: {gw:?}"));
-        }
-        hap_all.push(hap);
-    }
+    let (mut hap_all, mut differ) = both.compare(&creds, |addr, backend, (target, auth)| {
+        send(addr, backend, target, auth.as_deref())
+    });
     // The tarpit: held for `timeout tarpit`, then 500 (or the status), the connection closed.
     for target in ["/tarpit", "/tarpit429"] {
         let mut held = Vec::new();

@@ -19,10 +19,7 @@ mod gateway_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use gateway_support::{
-    Conn, GatewayProc, RefusedPort, ThreadServer, access, head_server, local, wait_until,
-};
-use spoe_interop::Haproxy;
+use gateway_support::{Both, Conn, RefusedPort, ThreadServer, access, head_server, wait_until};
 
 /// A server that answers every request with `x-server: NAME`, `x-name: <the x-srv headers it
 /// got, joined by " | ">` and, when the path has `?set=VALUE`, `Set-Cookie: app=VALUE` and `x-key: VALUE`.
@@ -191,18 +188,14 @@ const CASES: &[Case] = &[
 
 #[test]
 fn server_choice_as_haproxy() {
-    let servers = |_: ()| (echo_server("s1"), echo_server("s2"), RefusedPort::new());
-    let (h1, h2, hdead) = servers(());
-    let (haproxy, hport) =
-        Haproxy::start_on_port(|port| config(port, h1.addr, h2.addr, hdead.addr()), &[]);
-    let (g1, g2, gdead) = servers(());
-    let (gateway, gaddr) =
-        GatewayProc::start_on_port(|port| config(port, g1.addr, g2.addr, gdead.addr()), &[]);
-    let sides = [(local(hport), "haproxy"), (gaddr, "gateway")];
-    let gw_err = || gateway.log();
+    let both = Both::start_with(
+        || (echo_server("s1"), echo_server("s2"), RefusedPort::new()),
+        |port, (s1, s2, dead)| config(port, s1.addr, s2.addr, dead.addr()),
+    );
+    let gw_err = || both.gateway.log();
     // The dead servers' checks mark them down on both sides first: `use-server s3` then
     // falls through to s1.
-    for (addr, name) in sides {
+    for (addr, name) in both.sides() {
         assert!(
             wait_until(Duration::from_secs(10), || send(
                 addr,
@@ -223,17 +216,8 @@ fn server_choice_as_haproxy() {
             gw_err()
         );
     }
-    let mut diffs = Vec::new();
-    let mut outcomes = Vec::new();
-    for (path, headers) in CASES {
-        let [h, g] = sides.map(|(addr, _)| send(addr, path, headers));
-        if h != g {
-            diffs.push(format!(
-                "{path} {headers:?}:\n  haproxy {h:?}\n  gateway {g:?}"
-            ));
-        }
-        outcomes.push(h);
-    }
+    let (outcomes, mut diffs) =
+        both.compare(CASES, |addr, _, (path, headers)| send(addr, path, headers));
     // Not vacuous: HAProxy kept users on their servers, refused the forced down server,
     // and named the server to itself.
     let at = |path: &str| {
@@ -246,8 +230,8 @@ fn server_choice_as_haproxy() {
     assert_eq!(at("/ids/d").server.as_deref(), Some("s2"));
     assert_eq!(at("/name/a").name_at_server.as_deref(), Some("s1"));
     diffs.extend(access::line_diffs(
-        || haproxy.log(),
-        || gateway.out(),
+        || both.haproxy.log(),
+        || both.gateway.out(),
         access_lines,
         CASES.len(),
     ));
@@ -311,17 +295,15 @@ fn servers_on_one_connection(addr: SocketAddr, backend: &str, n: usize) -> Vec<S
 
 #[test]
 fn prefer_last_server_as_haproxy() {
-    let (h1, h2) = (echo_server("s1"), echo_server("s2"));
-    let (_haproxy, hport) =
-        Haproxy::start_on_port(|port| keepalive_config(port, h1.addr, h2.addr), &[]);
-    let (g1, g2) = (echo_server("s1"), echo_server("s2"));
-    let (_gateway, gaddr) =
-        GatewayProc::start_on_port(|port| keepalive_config(port, g1.addr, g2.addr), &[]);
+    let both = Both::start_with(
+        || (echo_server("s1"), echo_server("s2")),
+        |port, (s1, s2)| keepalive_config(port, s1.addr, s2.addr),
+    );
     let mut diffs = Vec::new();
     let mut seen = Vec::new();
     for backend in ["never", "safe", "hash", "plain"] {
-        let h = servers_on_one_connection(local(hport), backend, 4);
-        let g = servers_on_one_connection(gaddr, backend, 4);
+        let h = servers_on_one_connection(both.hap_addr, backend, 4);
+        let g = servers_on_one_connection(both.gw_addr, backend, 4);
         if h != g {
             diffs.push(format!("{backend}:\n  haproxy {h:?}\n  gateway {g:?}"));
         }
@@ -363,13 +345,10 @@ fn hash_config(port: u16, s: [SocketAddr; 3]) -> String {
 
 #[test]
 fn hash_types_pick_haproxys_server() {
-    let servers = || [echo_server("s1"), echo_server("s2"), echo_server("s3")];
-    let h = servers();
-    let (_haproxy, hport) =
-        Haproxy::start_on_port(|port| hash_config(port, h.each_ref().map(|s| s.addr)), &[]);
-    let g = servers();
-    let (_gateway, gaddr) =
-        GatewayProc::start_on_port(|port| hash_config(port, g.each_ref().map(|s| s.addr)), &[]);
+    let both = Both::start_with(
+        || [echo_server("s1"), echo_server("s2"), echo_server("s3")],
+        |port, s| hash_config(port, s.each_ref().map(|s| s.addr)),
+    );
     let backends = [
         "sdbm", "djb2", "wt6", "crc32", "sdbmav", "wt6av", "crc32av", "djb2src",
     ];
@@ -380,7 +359,8 @@ fn hash_types_pick_haproxys_server() {
             let path = format!("/k/{key}/item-{}?q={key}", key * 7919);
             let k = format!("user-{key}");
             let headers = [("x-be", be), ("x-k", k.as_str())];
-            let [hs, gs] = [local(hport), gaddr].map(|addr| send(addr, &path, &headers).server);
+            let [hs, gs] =
+                [both.hap_addr, both.gw_addr].map(|addr| send(addr, &path, &headers).server);
             if hs != gs {
                 diffs.push(format!("{be} {path} {k}: haproxy {hs:?}, gateway {gs:?}"));
             }

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gateway_support::{
-    Conn, GatewayProc, RefusedPort, ThreadServer, access, head_server, local, wait_until,
+    Both, Conn, GatewayProc, RefusedPort, ThreadServer, access, head_server, local, wait_until,
 };
 use spoe_interop::Haproxy;
 
@@ -170,17 +170,13 @@ const CASES: &[(&str, &str, Option<&str>)] = &[
 
 #[test]
 fn cookie_persistence_as_haproxy() {
-    let servers = |_: ()| (cookie_server("s1"), cookie_server("s2"), RefusedPort::new());
-    let (h1, h2, hdead) = servers(());
-    let (haproxy, hport) =
-        Haproxy::start_on_port(|port| config(port, h1.addr, h2.addr, hdead.addr()), &[]);
-    let (g1, g2, gdead) = servers(());
-    let (gateway, gaddr) =
-        GatewayProc::start_on_port(|port| config(port, g1.addr, g2.addr, gdead.addr()), &[]);
-    let sides = [(local(hport), "haproxy"), (gaddr, "gateway")];
-    let gw_err = || gateway.log();
+    let both = Both::start_with(
+        || (cookie_server("s1"), cookie_server("s2"), RefusedPort::new()),
+        |port, (s1, s2, dead)| config(port, s1.addr, s2.addr, dead.addr()),
+    );
+    let gw_err = || both.gateway.log();
     // The dead servers' checks mark them down on both sides first.
-    for (addr, name) in sides {
+    for (addr, name) in both.sides() {
         assert!(
             wait_until(Duration::from_secs(10), || send(
                 addr,
@@ -194,17 +190,9 @@ fn cookie_persistence_as_haproxy() {
             gw_err()
         );
     }
-    let mut diffs = Vec::new();
-    let mut outcomes = Vec::new();
-    for (method, path, cookie) in CASES {
-        let [h, g] = sides.map(|(addr, _)| send(addr, method, path, *cookie));
-        if h != g {
-            diffs.push(format!(
-                "{method} {path} cookie {cookie:?}:\n  haproxy {h:?}\n  gateway {g:?}"
-            ));
-        }
-        outcomes.push(h);
-    }
+    let (outcomes, mut diffs) = both.compare(CASES, |addr, _, (method, path, cookie)| {
+        send(addr, method, path, *cookie)
+    });
     // Not vacuous: HAProxy inserted, stripped and rewrote.
     assert_eq!(
         outcomes[0].set_cookie,
@@ -217,8 +205,8 @@ fn cookie_persistence_as_haproxy() {
         Some("JSESSIONID=abc; k=v")
     );
     diffs.extend(access::line_diffs(
-        || haproxy.log(),
-        || gateway.out(),
+        || both.haproxy.log(),
+        || both.gateway.out(),
         access_lines,
         CASES.len(),
     ));

@@ -225,31 +225,37 @@ impl GatewayProc {
 }
 
 /// The head of a differential test: HAProxy 2.6 and the gateway run the same configuration,
-/// `config(port, backend)`, each in front of its own [`Backend`] (the same program, so that
-/// what each backend saw can be put side by side).
+/// each in front of servers of its own (the same program, so that what each side's servers saw
+/// can be put side by side).
 ///
 /// The configuration text itself stays whole in each test file: it is what the test is about,
 /// and one reads (and runs by hand) a `haproxy.cfg` as one piece.
-pub(crate) struct Both {
-    // Field order: the proxies stop before their backends.
+pub(crate) struct Both<B = Backend> {
+    // Field order: the proxies stop before their servers.
     pub(crate) haproxy: spoe_interop::Haproxy,
     pub(crate) gateway: GatewayProc,
     pub(crate) hap_addr: SocketAddr,
     pub(crate) gw_addr: SocketAddr,
-    pub(crate) hap_backend: Backend,
-    pub(crate) gw_backend: Backend,
+    pub(crate) hap_backend: B,
+    pub(crate) gw_backend: B,
 }
 
 impl Both {
-    /// Starts a backend named `backend` for each proxy, then HAProxy and the gateway, each on a
-    /// port it claims; returns once both listen.
+    /// A [`Backend`] named `backend` for each proxy, the configuration `config(port, backend)`.
     pub(crate) fn start(backend: &str, config: impl Fn(u16, SocketAddr) -> String) -> Self {
-        let hap_backend = Backend::start(backend);
-        let gw_backend = Backend::start(backend);
+        Self::start_with(|| Backend::start(backend), |port, b| config(port, b.addr))
+    }
+}
+
+impl<B> Both<B> {
+    /// Starts `servers()` for each proxy, then HAProxy and the gateway on
+    /// `config(port, &their servers)`, each on a port it claims; returns once both listen.
+    pub(crate) fn start_with(servers: impl Fn() -> B, config: impl Fn(u16, &B) -> String) -> Self {
+        let hap_backend = servers();
+        let gw_backend = servers();
         let (haproxy, hap_port) =
-            spoe_interop::Haproxy::start_on_port(|port| config(port, hap_backend.addr), &[]);
-        let (gateway, gw_addr) =
-            GatewayProc::start_on_port(|port| config(port, gw_backend.addr), &[]);
+            spoe_interop::Haproxy::start_on_port(|port| config(port, &hap_backend), &[]);
+        let (gateway, gw_addr) = GatewayProc::start_on_port(|port| config(port, &gw_backend), &[]);
         Self {
             haproxy,
             gateway,
@@ -258,6 +264,34 @@ impl Both {
             hap_backend,
             gw_backend,
         }
+    }
+
+    /// The proxies' addresses with their names, HAProxy first.
+    pub(crate) fn sides(&self) -> [(SocketAddr, &'static str); 2] {
+        [(self.hap_addr, "haproxy"), (self.gw_addr, "gateway")]
+    }
+
+    /// Sends each of `cases` to HAProxy, then to the gateway (`send(address, its servers,
+    /// case)`). Returns HAProxy's outcomes, and a message for each case where the gateway's
+    /// differs.
+    pub(crate) fn compare<C: std::fmt::Debug, O: PartialEq + std::fmt::Debug>(
+        &self,
+        cases: &[C],
+        send: impl Fn(SocketAddr, &B, &C) -> O,
+    ) -> (Vec<O>, Vec<String>) {
+        let mut diffs = Vec::new();
+        let outcomes = cases
+            .iter()
+            .map(|case| {
+                let h = send(self.hap_addr, &self.hap_backend, case);
+                let g = send(self.gw_addr, &self.gw_backend, case);
+                if h != g {
+                    diffs.push(format!("{case:?}:\n  haproxy {h:?}\n  gateway {g:?}"));
+                }
+                h
+            })
+            .collect();
+        (outcomes, diffs)
     }
 }
 
