@@ -247,15 +247,34 @@ impl Both {
     }
 }
 
+impl Both<()> {
+    /// HAProxy and the gateway on `config(port)` and the same `files`, in front of servers
+    /// (an agent, a backend) that they share.
+    pub(crate) fn start_on(config: impl Fn(u16) -> String, files: &[(&str, &str)]) -> Self {
+        Self::start_with_files(|| (), |port, ()| config(port), files)
+    }
+}
+
 impl<B> Both<B> {
     /// Starts `servers()` for each proxy, then HAProxy and the gateway on
     /// `config(port, &their servers)`, each on a port it claims; returns once both listen.
     pub(crate) fn start_with(servers: impl Fn() -> B, config: impl Fn(u16, &B) -> String) -> Self {
+        Self::start_with_files(servers, config, &[])
+    }
+
+    /// As [`start_with`](Self::start_with), with `files` (`spoe.conf`...) beside each
+    /// `haproxy.cfg`.
+    pub(crate) fn start_with_files(
+        servers: impl Fn() -> B,
+        config: impl Fn(u16, &B) -> String,
+        files: &[(&str, &str)],
+    ) -> Self {
         let hap_backend = servers();
         let gw_backend = servers();
         let (haproxy, hap_port) =
-            spoe_interop::Haproxy::start_on_port(|port| config(port, &hap_backend), &[]);
-        let (gateway, gw_addr) = GatewayProc::start_on_port(|port| config(port, &gw_backend), &[]);
+            spoe_interop::Haproxy::start_on_port(|port| config(port, &hap_backend), files);
+        let (gateway, gw_addr) =
+            GatewayProc::start_on_port(|port| config(port, &gw_backend), files);
         Self {
             haproxy,
             gateway,
@@ -293,6 +312,28 @@ impl<B> Both<B> {
             .collect();
         (outcomes, diffs)
     }
+}
+
+/// The `spoe.conf` of engine `e` in which agent `echo-agent` (`spoe agent --example echo` in
+/// backend `agents`, variables `txn.echo.*`) is sent message `message` with `args` on every
+/// request.
+pub(crate) fn echo_message_conf(message: &str, args: &str) -> String {
+    format!(
+        "\
+[e]
+spoe-agent echo-agent
+    messages {message}
+    option var-prefix echo
+    timeout hello 2s
+    timeout idle 30s
+    timeout processing 2s
+    use-backend agents
+
+spoe-message {message}
+    args {args}
+    event on-frontend-http-request
+"
+    )
 }
 
 /// Waits until the gateway `child` logs that it listens on `listen` (the `listening` line it
