@@ -47,8 +47,8 @@
 # exactly whatever the load): system calls, context switches, migrations, wake-ups its threads
 # made (`sched:sched_wakeup` counts in the waker: wrk, the agent or its own threads woken), page
 # faults, softirqs entered while it ran, the calls of each I/O system call and the reads that
-# returned EAGAIN; and, with
-# EVENTS=strace, the system call mix per request instead (`strace -f -c`, which slows the proxy
+# returned EAGAIN, and the same for the agent while it serves that proxy ("agent (PROXY)"); and,
+# with EVENTS=strace, the system call mix per request instead (`strace -f -c`, which slows the proxy
 # down: the mix holds, its req/s and CPU do not). The events go to events.tsv and a table.
 #
 # Usage: bench/gateway.sh [RUNS]        (default 3)
@@ -188,20 +188,25 @@ measure() {
     a0=$(cpu_ticks "$agent_pid")
     p0=$(cpu_ticks "$proxy_pid")
     k0=$(sys_ticks "$proxy_pid")
-    local counter=""
+    local counter="" agent_counter=""
     case $events in
         1) perf stat -x, -o "$out.events" "${perf_events[@]}" -p "$proxy_pid" &
-           counter=$! ;;
+           counter=$!
+           if [[ $scenario != *nospoe ]]; then
+               perf stat -x, -o "$out.agent-events" "${perf_events[@]}" -p "$agent_pid" &
+               agent_counter=$!
+               pids+=("$agent_counter")
+           fi ;;
         strace) strace -f -c -o "$out.strace" -p "$proxy_pid" &
            counter=$! ;;
     esac
     if [ -n "$counter" ]; then pids+=("$counter"); fi
     run_wrk -t"$threads" -c"$conns" -d"$dur" --latency -H 'X-Bench: wrk' "$url" >"$wout"
-    if [ -n "$counter" ]; then
-        kill -INT "$counter" 2>/dev/null || true
-        wait "$counter" 2>/dev/null || true
-        forget_pid "$counter"
-    fi
+    for c in $counter $agent_counter; do
+        kill -INT "$c" 2>/dev/null || true
+        wait "$c" 2>/dev/null || true
+        forget_pid "$c"
+    done
     a1=$(cpu_ticks "$agent_pid")
     p1=$(cpu_ticks "$proxy_pid")
     k1=$(sys_ticks "$proxy_pid")
@@ -231,11 +236,17 @@ measure() {
     echo "  $scenario $kind run $run: $(tail -n1 "$work/results.tsv" | cut -f4-)" >&2
     # Events per request: "scenario kind run event count/request" lines.
     if [ "$events" = 1 ]; then
-        awk -F, -v sc="$scenario" -v kind="$kind" -v run="$run" -v req="$requests" \
-            'NF > 2 && $1 ~ /^[0-9]+$/ { ev = $3; sub(/^syscalls:sys_enter_/, "", ev)
-              if (sub(/^syscalls:sys_exit_/, "", ev)) ev = ev " EAGAIN"
-              printf "%s\t%s\t%s\t%s\t%.3f\n", sc, kind, run, ev, $1 / req }' \
-            "$out.events" >>"$work/events.tsv"
+        local f who
+        for f in "$out.events" "$out.agent-events"; do
+            [ -s "$f" ] || continue
+            who=$kind
+            if [[ $f == *agent-events ]]; then who="agent ($kind)"; fi
+            awk -F, -v sc="$scenario" -v kind="$who" -v run="$run" -v req="$requests" \
+                'NF > 2 && $1 ~ /^[0-9]+$/ { ev = $3; sub(/^syscalls:sys_enter_/, "", ev)
+                  if (sub(/^syscalls:sys_exit_/, "", ev)) ev = ev " EAGAIN"
+                  printf "%s\t%s\t%s\t%s\t%.3f\n", sc, kind, run, ev, $1 / req }' \
+                "$f" >>"$work/events.tsv"
+        done
     elif [ "$events" = strace ]; then
         awk -v sc="$scenario" -v kind="$kind" -v run="$run" -v req="$requests" \
             '$1 ~ /^[0-9.]+$/ && NF >= 5 { name = $NF; calls = $4; errs = (NF == 6) ? $5 : 0
