@@ -154,7 +154,8 @@ impl fmt::Display for VarName {
 
 /// Values by variable name. Probed with a [`VarName`] it uses the name's
 /// hash, computed when the name was made; probed with a `&str` it hashes the
-/// string (foldhash, [`hash_name`] says why).
+/// string (foldhash, seeded at random once per process: `hash_name` in this
+/// file says why).
 #[derive(Clone)]
 pub struct VarTable<V> {
     table: HashTable<(VarName, V)>,
