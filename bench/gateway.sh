@@ -64,22 +64,15 @@ proxies=${PROXIES:-haproxy gateway gateway-quiet gateway-alloc}
 scenarios=${SCENARIOS:-c50-spoe c50-spoe-log c50-nospoe c1}
 if [ "${SKIP_C1:-0}" = 1 ]; then scenarios=${scenarios//c1/}; fi
 if [ "${FLOOR:-0}" = 1 ]; then proxies="$proxies floor"; fi
-measure_what=${MEASURE:-cpu}
-case $measure_what in cpu | instructions | both) ;; *)
-    echo "${0##*/}: MEASURE must be cpu, instructions or both, not '$measure_what'" >&2
-    exit 2
-    ;;
-esac
 
 # ---- process bookkeeping ----
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-gateway-bench.XXXXXX")
 . "$root/bench/lib.sh"
+read_measure
 
 # ---- prerequisites ----
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
-if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
+haproxy_and_wrk
 if [ "$measure_what" != cpu ]; then callgrind_prerequisites; fi
-haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
 spoe_bin=${SPOE_BIN:-$profile_dir/spoe}
 alloc_bin=${SPOE_ALLOC_BIN:-$profile_dir/spoe-bench-alloc}
 variant_bin=${VARIANT_BIN:-$spoe_bin}
