@@ -266,10 +266,7 @@ count_instructions() {
     wrap=(valgrind --tool=callgrind "--callgrind-out-file=$out.callgrind" "${extra[@]}")
     start_proxy "$kind" "$cfg" "$out" "$port" "$scenario"
     wrap=()
-    callgrind_count "$proxy_pid" "$port" "$out.callgrind" "$scenario $kind"
-    printf '%s\t%s\t%s\t%s\n' "$scenario" "$kind" "$counted_instructions" "$counted_mem" \
-        >>"$work/instructions.tsv"
-    echo "  $scenario $kind: $counted_instructions instructions/request, $counted_mem in mem*" >&2
+    callgrind_count "$proxy_pid" "$port" "$out.callgrind" "$scenario" "$kind"
 }
 
 : >"$work/instructions.tsv"
