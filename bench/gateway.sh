@@ -79,26 +79,19 @@ proxies=${PROXIES:-haproxy gateway gateway-quiet gateway-alloc}
 scenarios=${SCENARIOS:-c50-spoe c50-spoe-log c50-nospoe c1}
 if [ "${SKIP_C1:-0}" = 1 ]; then scenarios=${scenarios//c1/}; fi
 if [ "${FLOOR:-0}" = 1 ]; then proxies="$proxies floor"; fi
-measure_what=${MEASURE:-cpu}
 events=${EVENTS:-0}
 perf_events=(-e raw_syscalls:sys_enter,context-switches,cpu-migrations,sched:sched_wakeup,sched:sched_switch,page-faults,irq:softirq_entry
     -e syscalls:sys_enter_recvfrom,syscalls:sys_enter_read,syscalls:sys_enter_sendto,syscalls:sys_enter_writev,syscalls:sys_enter_write,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex
     -e syscalls:sys_exit_recvfrom --filter 'ret == -11' -e syscalls:sys_exit_read --filter 'ret == -11')
-case $measure_what in cpu | instructions | both) ;; *)
-    echo "${0##*/}: MEASURE must be cpu, instructions or both, not '$measure_what'" >&2
-    exit 2
-    ;;
-esac
 
 # ---- process bookkeeping ----
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-gateway-bench.XXXXXX")
 . "$root/bench/lib.sh"
+read_measure
 
 # ---- prerequisites ----
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
-if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
+haproxy_and_wrk
 if [ "$measure_what" != cpu ]; then callgrind_prerequisites; fi
-haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
 spoe_bin=${SPOE_BIN:-$profile_dir/spoe}
 alloc_bin=${SPOE_ALLOC_BIN:-$profile_dir/spoe-bench-alloc}
 variant_bin=${VARIANT_BIN:-$spoe_bin}

@@ -80,6 +80,25 @@ build_spoe() {
     if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --profile "$profile" --quiet -p spoe-cli "$@"; fi
 }
 
+# Installs HAProxy and wrk from Debian when missing (what the benchmarks that drive HAProxy
+# against the gateway need) and sets haproxy_bin.
+haproxy_and_wrk() {
+    if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
+    if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
+    haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+}
+
+# Sets measure_what from MEASURE, for the benchmarks that also count instructions: cpu (the
+# default), instructions or both; exits 2 on anything else.
+read_measure() {
+    measure_what=${MEASURE:-cpu}
+    case $measure_what in cpu | instructions | both) ;; *)
+        echo "${0##*/}: MEASURE must be cpu, instructions or both, not '$measure_what'" >&2
+        exit 2
+        ;;
+    esac
+}
+
 # Sets haproxy_bin (installing HAProxy from Debian when missing) and spoe_bin: SPOE_BIN when set,
 # else target/PROFILE/spoe, built first unless SKIP_BUILD=1.
 find_haproxy_and_spoe() {
