@@ -741,7 +741,7 @@ impl Ctx<'_> {
         fe: &FrontendRt,
         rules: &[(&Vec<Rule>, &AclSet, &[FilterRt])],
         txn: &mut Txn,
-        access: Access,
+        access: Box<Access>,
     ) -> Response<Logged<Body>> {
         let now = crate::cache::serve::now();
         let (head, body) =
@@ -785,7 +785,7 @@ impl Ctx<'_> {
         txn: &mut Txn,
         body: RequestBody,
         response_rules: &[(&Vec<Rule>, &AclSet, &[FilterRt])],
-        mut access: Access,
+        mut access: Box<Access>,
     ) -> Response<Logged<Body>> {
         access.server = format!("<lua.{name}>");
         let zero = Timer::ms(Duration::ZERO);
@@ -1155,7 +1155,7 @@ async fn handle_txn(
         return error_page(503).map(Logged::unlogged);
     };
     let (mut parts, incoming) = req.into_parts();
-    let mut access = Access::new(
+    let mut access = Access::boxed(
         session.client(),
         &fe.model.name,
         RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
@@ -2004,7 +2004,7 @@ pub(crate) fn log_refused(
 /// Answers a request whose body `option http-buffer-request` could not
 /// wait for, and closes: 408 when the client was too slow (`cR`), 400 when
 /// its body broke (`CR`).
-fn body_refused(status: u16, mut access: Access) -> Response<Logged<Body>> {
+fn body_refused(status: u16, mut access: Box<Access>) -> Response<Logged<Body>> {
     access.termination = if status == 408 { "cR" } else { "CR" };
     if let Some(t) = &access.tally {
         t.invalid();
@@ -2027,7 +2027,7 @@ async fn tarpit(r: Response<Body>, timeouts: &crate::model::Timeouts, access: &m
 }
 
 /// Hands a rule's answer to the client.
-fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
+fn finish_rule(flow: Flow, mut access: Box<Access>) -> Response<Logged<Body>> {
     let (r, termination) = match flow {
         Flow::Respond(r, termination) => (r, termination),
         Flow::Service(r, applet) => {
@@ -2062,7 +2062,7 @@ fn stream_addresses(access: &mut Access, conn: &spoe_http::ConnectionFacts) {
 /// `tcp-request content reject` on a request of a `mode http` frontend: the connection
 /// closes with no answer. HAProxy's HTTP analysers never saw the request: its access line
 /// says `<BADREQ>`, no request time, status -1, `PR`.
-fn tcp_rejected(mut access: Access) -> Response<Logged<Body>> {
+fn tcp_rejected(mut access: Box<Access>) -> Response<Logged<Body>> {
     access.termination = "PR";
     access.request = RequestLine::Bad;
     access.t_request = Timer::NEVER;
@@ -2091,7 +2091,7 @@ fn close_silently(reset: bool, status: Option<u16>) -> Response<Body> {
 }
 
 /// Hands `r` to the client; its access line is written when its body ends.
-fn finish(r: Response<Body>, mut access: Access) -> Response<Logged<Body>> {
+fn finish(r: Response<Body>, mut access: Box<Access>) -> Response<Logged<Body>> {
     // A connection closed or reset with no answer sent nothing: HAProxy logs the server's
     // status, or -1, and no bytes.
     if let Some(close) = r.extensions().get::<CloseSilently>() {
@@ -2119,7 +2119,7 @@ fn finish(r: Response<Body>, mut access: Access) -> Response<Logged<Body>> {
 }
 
 /// A request no server takes (none up, or none weighted): logged `SC`, a failed connection.
-fn no_server(mut access: Access) -> Access {
+fn no_server(mut access: Box<Access>) -> Box<Access> {
     access.termination = "SC";
     if let Some(t) = &access.tally {
         t.connection_failed();

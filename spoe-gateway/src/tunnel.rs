@@ -151,7 +151,7 @@ where
 /// "sessions active" of a state change).
 #[derive(Debug)]
 pub(crate) struct Line {
-    access: Option<Access>,
+    access: Option<Box<Access>>,
     server: Arc<ServerRt>,
     /// Bytes the server sent through the tunnel.
     down: u64,
@@ -161,7 +161,7 @@ pub(crate) struct Line {
 
 impl Line {
     /// The line of `access`, whose request went to `server`.
-    pub(crate) fn new(access: Access, server: Arc<ServerRt>) -> Self {
+    pub(crate) fn new(access: Box<Access>, server: Arc<ServerRt>) -> Self {
         server.active.fetch_add(1, Ordering::Relaxed);
         Self {
             access: Some(access),
