@@ -222,6 +222,9 @@ impl Access {
     }
 
     /// A request of `client` on `frontend`, started now.
+    // Inlined so that [`Access::boxed`] writes the line into its box rather than copying it
+    // there (callgrind: a 704-byte copy per request when called).
+    #[inline(always)]
     pub(crate) fn new(
         client: SocketAddr,
         frontend: &str,

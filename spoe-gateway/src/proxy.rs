@@ -1080,7 +1080,14 @@ fn same_host(a: Option<&[u8]>, b: &[u8]) -> bool {
     a.is_some_and(|a| a.trim_ascii().eq_ignore_ascii_case(b.trim_ascii()))
 }
 
-/// Handles one request on `generation`.
+/// Handles one request on `generation`, the frontend's `errorfile` pages in effect around the
+/// transaction.
+///
+/// The connection's service builds this future in its box ([`boxed_in_place`]): each future
+/// that awaits another holds it inline and moves it when it starts, so with the box lower
+/// down, the request, the transaction's slot and the response were copied once per level above
+/// it (bench/README.md, "Session 7: the request's copies"). The transaction's slot is here, in
+/// the box, for the access line to read once the response is made.
 pub(crate) async fn handle(
     req: Request<Incoming>,
     session: Arc<Session>,
@@ -1092,28 +1099,12 @@ pub(crate) async fn handle(
         return error_page(503).map(Logged::unlogged);
     };
     let errorfiles = fe.model.errorfiles.clone();
-    crate::errorfile::scope(
-        &errorfiles,
-        handle_in_frontend(req, session, &generation, metrics),
-    )
-    .await
-}
-
-/// [`handle`], with the frontend's `errorfile` pages in effect.
-async fn handle_in_frontend(
-    req: Request<Incoming>,
-    session: Arc<Session>,
-    generation: &Arc<Generation>,
-    metrics: Arc<GatewayMetrics>,
-) -> Response<Logged<Body>> {
     let mut txn = None;
-    // Boxed here, at the bottom of the request's futures: each future that awaits another holds
-    // it inline, and is moved when it starts, so one request moved the transaction's whole state
-    // (several KiB) once per level above it (the service's future, `handle`, the error-file
-    // scope, this one); boxed, it is moved once, and the levels above hold a pointer
-    // (`memmove` was the top of the HTTP/2 profile, bench/README.md).
-    let mut response =
-        boxed_in_place(|| handle_txn(req, session, generation, metrics, &mut txn)).await;
+    let mut response = crate::errorfile::scope(
+        &errorfiles,
+        handle_txn(req, session, &generation, metrics, &mut txn),
+    )
+    .await;
     // What the access line reads of the transaction, as it is when the response starts.
     if let Some(txn) = &mut txn {
         response.body_mut().note_txn(|format, access| {
@@ -1135,14 +1126,14 @@ async fn handle_in_frontend(
 
 /// The future `make` returns, boxed: the box is allocated first and the future built into it.
 /// `Box::pin(make())` builds the future on the stack and copies the whole of it into the box,
-/// its largest state included (several KiB for the transaction's: the largest copy of a
-/// request, bench/README.md).
-fn boxed_in_place<F: Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
+/// its largest state included (2 KiB for a request's: the largest copy of a request,
+/// bench/README.md).
+pub(crate) fn boxed_in_place<F: Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
     let slot = Box::new_uninit();
     Box::into_pin(Box::write(slot, make()))
 }
 
-/// [`handle_in_frontend`], the transaction left in `slot` once it exists.
+/// [`handle`], the transaction left in `slot` once it exists.
 async fn handle_txn(
     req: Request<Incoming>,
     session: Arc<Session>,

@@ -31,7 +31,6 @@ fn returned7<A, B, C, D, E, F, G, R>(_: impl FnOnce(A, B, C, D, E, F, G) -> R) -
 fn request_futures_sizes() {
     let sizes = [
         ("handle", returned4(handle)),
-        ("handle_in_frontend", returned4(handle_in_frontend)),
         ("handle_txn", returned5(handle_txn)),
         ("Ctx::run_event", returned4(Ctx::run_event)),
         ("Ctx::request_rules", returned5(Ctx::request_rules)),
