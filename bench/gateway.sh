@@ -39,7 +39,17 @@
 # gateway-alloc and floor, the proxy's user-space instructions per request under valgrind's
 # callgrind (REQUESTS requests after a warm-up, counted exactly whatever the load of the machine:
 # bench/lib.sh says how), with memcpy/memmove/memset apart; the figure for A/B comparisons of a
-# change on a shared machine.
+# change on a shared machine. CALLGRIND_ARGS adds valgrind options (`--cache-sim=yes`: the
+# simulated cache misses per request, in the `.callgrind.1` files kept with KEEP_WORK=1).
+#
+# EVENTS=1 also counts, during each measured run, the proxy's kernel events per request with
+# `perf stat -p PID` (every thread of the process; software events and tracepoints, which count
+# exactly whatever the load): system calls, context switches, migrations, wake-ups its threads
+# made (`sched:sched_wakeup` counts in the waker: wrk, the agent or its own threads woken), page
+# faults, softirqs entered while it ran, the calls of each I/O system call and the reads that
+# returned EAGAIN, and the same for the agent while it serves that proxy ("agent (PROXY)"); and,
+# with EVENTS=strace, the system call mix per request instead (`strace -f -c`, which slows the proxy
+# down: the mix holds, its req/s and CPU do not). The events go to events.tsv and a table.
 #
 # Usage: bench/gateway.sh [RUNS]        (default 3)
 # Environment: DURATION (10s), C1_DURATION (5s), WRK_THREADS (2), WRK_CONNS (50), PROXIES (above),
@@ -65,6 +75,10 @@ scenarios=${SCENARIOS:-c50-spoe c50-spoe-log c50-nospoe c1}
 if [ "${SKIP_C1:-0}" = 1 ]; then scenarios=${scenarios//c1/}; fi
 if [ "${FLOOR:-0}" = 1 ]; then proxies="$proxies floor"; fi
 measure_what=${MEASURE:-cpu}
+events=${EVENTS:-0}
+perf_events=(-e raw_syscalls:sys_enter,context-switches,cpu-migrations,sched:sched_wakeup,sched:sched_switch,page-faults,irq:softirq_entry
+    -e syscalls:sys_enter_recvfrom,syscalls:sys_enter_read,syscalls:sys_enter_sendto,syscalls:sys_enter_writev,syscalls:sys_enter_write,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex
+    -e syscalls:sys_exit_recvfrom --filter 'ret == -11' -e syscalls:sys_exit_read --filter 'ret == -11')
 case $measure_what in cpu | instructions | both) ;; *)
     echo "${0##*/}: MEASURE must be cpu, instructions or both, not '$measure_what'" >&2
     exit 2
@@ -174,7 +188,25 @@ measure() {
     a0=$(cpu_ticks "$agent_pid")
     p0=$(cpu_ticks "$proxy_pid")
     k0=$(sys_ticks "$proxy_pid")
+    local counter="" agent_counter=""
+    case $events in
+        1) perf stat -x, -o "$out.events" "${perf_events[@]}" -p "$proxy_pid" &
+           counter=$!
+           if [[ $scenario != *nospoe ]]; then
+               perf stat -x, -o "$out.agent-events" "${perf_events[@]}" -p "$agent_pid" &
+               agent_counter=$!
+               pids+=("$agent_counter")
+           fi ;;
+        strace) strace -f -c -o "$out.strace" -p "$proxy_pid" &
+           counter=$! ;;
+    esac
+    if [ -n "$counter" ]; then pids+=("$counter"); fi
     run_wrk -t"$threads" -c"$conns" -d"$dur" --latency -H 'X-Bench: wrk' "$url" >"$wout"
+    for c in $counter $agent_counter; do
+        kill -INT "$c" 2>/dev/null || true
+        wait "$c" 2>/dev/null || true
+        forget_pid "$c"
+    done
     a1=$(cpu_ticks "$agent_pid")
     p1=$(cpu_ticks "$proxy_pid")
     k1=$(sys_ticks "$proxy_pid")
@@ -202,6 +234,25 @@ measure() {
                 counted ? sprintf("%.2f", dm / req) : "-", dl / req, err, dk / tck / req * 1e6
         }' >>"$work/results.tsv"
     echo "  $scenario $kind run $run: $(tail -n1 "$work/results.tsv" | cut -f4-)" >&2
+    # Events per request: "scenario kind run event count/request" lines.
+    if [ "$events" = 1 ]; then
+        local f who
+        for f in "$out.events" "$out.agent-events"; do
+            [ -s "$f" ] || continue
+            who=$kind
+            if [[ $f == *agent-events ]]; then who="agent ($kind)"; fi
+            awk -F, -v sc="$scenario" -v kind="$who" -v run="$run" -v req="$requests" \
+                'NF > 2 && $1 ~ /^[0-9]+$/ { ev = $3; sub(/^syscalls:sys_enter_/, "", ev)
+                  if (sub(/^syscalls:sys_exit_/, "", ev)) ev = ev " EAGAIN"
+                  printf "%s\t%s\t%s\t%s\t%.3f\n", sc, kind, run, ev, $1 / req }' \
+                "$f" >>"$work/events.tsv"
+        done
+    elif [ "$events" = strace ]; then
+        awk -v sc="$scenario" -v kind="$kind" -v run="$run" -v req="$requests" \
+            '$1 ~ /^[0-9.]+$/ && NF >= 5 { name = $NF; calls = $4; errs = (NF == 6) ? $5 : 0
+               printf "%s\t%s\t%s\t%s\t%.3f\t%.3f\n", sc, kind, run, name, calls / req, errs / req }' \
+            "$out.strace" >>"$work/events.tsv"
+    fi
 }
 
 # count_instructions SCENARIO KIND: one callgrind count, one line in instructions.tsv.
@@ -211,13 +262,11 @@ count_instructions() {
     cfg="$work/haproxy-$scenario-$kind-instructions.cfg"
     out="$work/$kind-$scenario-instructions"
     write_config "$cfg" "$port" "$scenario"
-    wrap=(valgrind --tool=callgrind "--callgrind-out-file=$out.callgrind")
+    read -r -a extra <<<"${CALLGRIND_ARGS:-}"
+    wrap=(valgrind --tool=callgrind "--callgrind-out-file=$out.callgrind" "${extra[@]}")
     start_proxy "$kind" "$cfg" "$out" "$port" "$scenario"
     wrap=()
-    callgrind_count "$proxy_pid" "$port" "$out.callgrind" "$scenario $kind"
-    printf '%s\t%s\t%s\t%s\n' "$scenario" "$kind" "$counted_instructions" "$counted_mem" \
-        >>"$work/instructions.tsv"
-    echo "  $scenario $kind: $counted_instructions instructions/request, $counted_mem in mem*" >&2
+    callgrind_count "$proxy_pid" "$port" "$out.callgrind" "$scenario" "$kind"
 }
 
 : >"$work/instructions.tsv"
@@ -257,6 +306,7 @@ fi
 echo "gateway.sh: $runs run(s) of $scenarios; proxies: $proxies;" \
     "c50: wrk -t$wrk_threads -c$wrk_conns -d$duration; c1: wrk -t1 -c1 -d$c1_duration" >&2
 : >"$work/results.tsv"
+: >"$work/events.tsv"
 for run in $(seq 1 "$runs"); do
     for scenario in $scenarios; do
         for kind in $proxies; do
@@ -345,3 +395,49 @@ awk -F'\t' '
                 pxs[p], cpu, per_run(scs[s], pxs[p], "rps"), per_run(scs[s], pxs[p], "kernel")
         }
     }' "$work/results.tsv"
+
+if [ "$events" = 1 ]; then
+    echo
+    echo "Kernel events per request (perf stat -p, every thread of the proxy; medians over the runs;" \
+        "EAGAIN: the calls of that name that returned it):"
+    echo
+    awk -F'\t' "$AWK_MEDIAN"'
+        {
+            if (!($2 in pseen)) { pseen[$2] = 1; pxs[++np] = $2 }
+            if (!(($1, $4) in eseen)) { eseen[$1, $4] = 1; evs[++ne] = $1 SUBSEP $4 }
+            key = $1 SUBSEP $4 SUBSEP $2
+            r = ++rows[key]; cell[key, r, 1] = $5
+        }
+        END {
+            line = "| scenario | event |"; sep = "|---|---|"
+            for (p = 1; p <= np; p++) { line = line " " pxs[p] " |"; sep = sep "---|" }
+            print line; print sep
+            for (e = 1; e <= ne; e++) {
+                split(evs[e], f, SUBSEP)
+                line = "| " f[1] " | " f[2] " |"
+                for (p = 1; p <= np; p++) {
+                    key = evs[e] SUBSEP pxs[p]
+                    line = line " " (key in rows ? median(key, 1) : "-") " |"
+                }
+                print line
+            }
+        }' "$work/events.tsv"
+elif [ "$events" = strace ]; then
+    echo
+    echo "System calls per request (strace -f -c, every thread; calls / errors, medians over the runs):"
+    echo
+    echo "| scenario | proxy | system call | calls/req | errors/req |"
+    echo "|---|---|---|---|---|"
+    awk -F'\t' "$AWK_MEDIAN"'
+        {
+            key = $1 SUBSEP $2 SUBSEP $4
+            if (!(key in seen)) { seen[key] = 1; order[++n] = key; sc[key] = $1; px[key] = $2; nm[key] = $4 }
+            r = ++rows[key]; cell[key, r, 1] = $5; cell[key, r, 2] = $6
+        }
+        END {
+            for (k = 1; k <= n; k++) {
+                key = order[k]
+                if (median(key, 1) + 0 >= 0.001) printf "| %s | %s | %s | %s | %s |\n", sc[key], px[key], nm[key], median(key, 1), median(key, 2)
+            }
+        }' "$work/events.tsv"
+fi

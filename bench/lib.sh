@@ -109,15 +109,17 @@ callgrind_prerequisites() {
     if ! command -v curl >/dev/null 2>&1; then apt_install curl; fi
 }
 
-# callgrind_count PID PORT OUT LABEL: the proxy PID (under callgrind writing OUT, listening on
-# PORT, answering a request with `X-Bench: wrk` with a 2xx) measured as above, then stopped.
-# Sets counted_instructions and counted_mem (memcpy/memmove/memset), per request.
+# callgrind_count PID PORT OUT KEY1 KEY2: the proxy PID (under callgrind writing OUT, listening on
+# PORT, answering a request with `X-Bench: wrk` with a 2xx) measured as above, then stopped; its
+# row "KEY1 KEY2 instructions mem" (per request; mem: memcpy/memmove/memset) appended to
+# $work/instructions.tsv and said on stderr. The benchmarks' count_instructions differ in how they
+# write and start the proxy, not in this.
 callgrind_count() {
-    local pid=$1 port=$2 out=$3 label=$4 i requests totals mem
+    local pid=$1 port=$2 out=$3 key1=$4 key2=$5 i requests totals mem instructions
     # Under valgrind, HAProxy takes about 10 s to start (its CA store, Lua).
     for i in $(seq 1 600); do
         if curl -sf -o /dev/null -H 'X-Bench: wrk' "http://127.0.0.1:$port/ready"; then break; fi
-        if [ "$i" = 600 ]; then echo "${0##*/}: $label did not answer under valgrind" >&2; exit 1; fi
+        if [ "$i" = 600 ]; then echo "${0##*/}: $key1 $key2 did not answer under valgrind" >&2; exit 1; fi
         sleep 0.2
     done
     callgrind_window "$pid" "http://127.0.0.1:$port" 1000 "$requests_counted" "$out.h2load" \
@@ -126,8 +128,10 @@ callgrind_count() {
     totals=$(awk '/^totals:/ { print $2 }' "$out.1")
     mem=$(callgrind_annotate --threshold=100 --auto=no "$out.1" |
         awk '/__mem(cpy|move|set)/ { gsub(",", "", $1); n += $1 } END { print n + 0 }')
-    counted_instructions=$((totals / requests))
-    counted_mem=$((mem / requests))
+    instructions=$((totals / requests))
+    mem=$((mem / requests))
+    printf '%s\t%s\t%s\t%s\n' "$key1" "$key2" "$instructions" "$mem" >>"$work/instructions.tsv"
+    echo "  $key1 $key2: $instructions instructions/request, $mem in mem*" >&2
 }
 
 # write_bench_haproxy_cfg FILE PORT AGENT_PORT SPOE_CONF SCENARIO: the haproxy.cfg of the

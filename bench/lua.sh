@@ -108,10 +108,7 @@ count_instructions() {
     write_config "$cfg" "$port" "$with"
     start_proxy "$kind" "$cfg" "$work/$kind-$with-instructions.log" \
         valgrind --tool=callgrind --callgrind-out-file="$out"
-    callgrind_count "$proxy_pid" "$port" "$out" "$kind $with"
-    printf '%s\t%s\t%s\t%s\n' "$with" "$kind" "$counted_instructions" "$counted_mem" \
-        >>"$work/instructions.tsv"
-    echo "  $with $kind: $counted_instructions instructions/request, $counted_mem in mem*" >&2
+    callgrind_count "$proxy_pid" "$port" "$out" "$with" "$kind"
 }
 
 # user_ticks PID: utime of a process (all its threads), in clock ticks (field 14 of

@@ -195,6 +195,26 @@ fn start(agent_args: &[&str]) -> (Agent, Haproxy) {
     (agent, haproxy)
 }
 
+/// Starts the agent with `agent_args` behind HAProxy, sends `path`, and asserts what the client
+/// got: the status and the value of the response header `name`.
+fn request_through(
+    agent_args: &[&str],
+    path: &str,
+    name: &str,
+    expected: (u16, Option<&str>),
+) -> (Agent, Haproxy) {
+    let (agent, haproxy) = start(agent_args);
+    let (status, headers) = get(&haproxy.dir().join("fe.sock"), path);
+    assert_eq!(
+        (status, header(&headers, name)),
+        expected,
+        "{headers:?}\nhaproxy:\n{}\nagent:\n{}",
+        haproxy.log(),
+        agent.log()
+    );
+    (agent, haproxy)
+}
+
 /// A 140-byte path, as in the issue.
 fn long_path() -> String {
     format!("/{}", "p".repeat(139))
@@ -203,14 +223,11 @@ fn long_path() -> String {
 /// Control: a short path echoes within 256 bytes and the request goes through with its value.
 #[test]
 fn a_verdict_that_fits_goes_through() {
-    let (agent, haproxy) = start(&["--example", "echo", "--max-frame-size", "256"]);
-    let (status, headers) = get(&haproxy.dir().join("fe.sock"), "/short");
-    assert_eq!(
-        (status, header(&headers, "x-path")),
+    request_through(
+        &["--example", "echo", "--max-frame-size", "256"],
+        "/short",
+        "x-path",
         (200, Some("/short")),
-        "{headers:?}\n{}\n{}",
-        haproxy.log(),
-        agent.log()
     );
 }
 
@@ -219,15 +236,11 @@ fn a_verdict_that_fits_goes_through() {
 /// request with no variables).
 #[test]
 fn an_ack_too_big_reaches_haproxy_as_error_13() {
-    let (agent, haproxy) = start(&["--example", "echo", "--max-frame-size", "256"]);
-    let path = long_path();
-    let (status, headers) = get(&haproxy.dir().join("fe.sock"), &path);
-    assert_eq!(
-        (status, header(&headers, "x-error")),
+    let (agent, _haproxy) = request_through(
+        &["--example", "echo", "--max-frame-size", "256"],
+        &long_path(),
+        "x-error",
         (503, Some("13")),
-        "{headers:?}\nhaproxy:\n{}\nagent:\n{}",
-        haproxy.log(),
-        agent.log()
     );
     assert_eq!(
         agent.metric(
@@ -252,15 +265,8 @@ fn an_ack_too_big_reaches_haproxy_as_error_13() {
 /// A handler that returns an error: the request sees `txn.e.error` = 10 and is denied.
 #[test]
 fn a_failing_handler_reaches_haproxy_as_error_10() {
-    let (agent, haproxy) = start(&["--example", "fail"]);
-    let (status, headers) = get(&haproxy.dir().join("fe.sock"), "/x");
-    assert_eq!(
-        (status, header(&headers, "x-error")),
-        (503, Some("10")),
-        "{headers:?}\nhaproxy:\n{}\nagent:\n{}",
-        haproxy.log(),
-        agent.log()
-    );
+    let (agent, _haproxy) =
+        request_through(&["--example", "fail"], "/x", "x-error", (503, Some("10")));
     assert_eq!(
         agent.metric(
             "spoa_undelivered_verdicts_total",
@@ -274,21 +280,18 @@ fn a_failing_handler_reaches_haproxy_as_error_10() {
 /// `timeout processing 2s`): the request sees `txn.e.error` = 12.
 #[test]
 fn a_budget_overrun_reaches_haproxy_as_error_12() {
-    let (agent, haproxy) = start(&[
-        "--example",
-        "echo",
-        "--delay",
-        "3s",
-        "--handler-timeout",
-        "100ms",
-    ]);
-    let (status, headers) = get(&haproxy.dir().join("fe.sock"), "/x");
-    assert_eq!(
-        (status, header(&headers, "x-error")),
+    request_through(
+        &[
+            "--example",
+            "echo",
+            "--delay",
+            "3s",
+            "--handler-timeout",
+            "100ms",
+        ],
+        "/x",
+        "x-error",
         (503, Some("12")),
-        "{headers:?}\nhaproxy:\n{}\nagent:\n{}",
-        haproxy.log(),
-        agent.log()
     );
 }
 
@@ -296,14 +299,11 @@ fn a_budget_overrun_reaches_haproxy_as_error_12() {
 /// with no variable.
 #[test]
 fn fail_open_lets_the_request_through() {
-    let (agent, haproxy) = start(&["--example", "fail", "--fail-open"]);
-    let (status, headers) = get(&haproxy.dir().join("fe.sock"), "/x");
-    assert_eq!(
-        (status, header(&headers, "x-error")),
+    let (agent, _haproxy) = request_through(
+        &["--example", "fail", "--fail-open"],
+        "/x",
+        "x-error",
         (200, None),
-        "{headers:?}\nhaproxy:\n{}\nagent:\n{}",
-        haproxy.log(),
-        agent.log()
     );
     assert_eq!(
         agent.metric(

@@ -1,43 +1,16 @@
 //! `spoe bench` against `spoe agent`: counts, percentiles and errors.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod cli_support;
+
+use std::process::Command;
 
 use serde_json::Value;
-use spoe_interop::ChildGuard;
 
-const SPOE: &str = env!("CARGO_BIN_EXE_spoe");
+use cli_support::{ChildGuard, SPOE, spoe_agent_on};
 
+/// `spoe agent --example echo EXTRA...` on a port of its own; its address.
 fn agent(extra: &[&str]) -> (ChildGuard, String) {
-    agent_with(&["--example", "echo"], extra)
-}
-
-/// `spoe agent --example NAME`.
-fn agent_example(name: &str) -> (ChildGuard, String) {
-    agent_with(&["--example", name], &[])
-}
-
-fn agent_with(example: &[&str], extra: &[&str]) -> (ChildGuard, String) {
-    // Port 0: the agent prints the address it got as its first line.
-    let mut child = ChildGuard::spawn(
-        Command::new(SPOE)
-            .args(["agent", "--listen", "127.0.0.1:0"])
-            .args(example)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null()),
-    )
-    .unwrap();
-    let stdout = child.take_stdout().expect("piped stdout");
-    let mut line = String::new();
-    // Returns at the agent's first line, or at EOF if it exits first (then the parse fails).
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("spoe agent: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, addr)
+    spoe_agent_on("127.0.0.1:0", &[&["--example", "echo"], extra].concat())
 }
 
 fn bench(args: &[&str]) -> Value {
@@ -145,7 +118,7 @@ fn the_text_summary() {
 /// each ACK carries the error variable, and each is a failure, by code.
 #[test]
 fn acks_with_the_error_variable_are_failures_by_code() {
-    let (_agent, addr) = agent_example("fail");
+    let (_agent, addr) = spoe_agent_on("127.0.0.1:0", &["--example", "fail"]);
     let out = Command::new(SPOE)
         .args(["bench", "--agent", &addr, "-n", "40", "--json", "check"])
         .output()

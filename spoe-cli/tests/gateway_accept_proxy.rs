@@ -19,8 +19,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use gateway_support::{Backend, GatewayProc, local, wait_until};
-use spoe_interop::Haproxy;
+use gateway_support::{Backend, Both, wait_until};
 
 fn config(port: u16, backend: SocketAddr) -> String {
     format!(
@@ -143,11 +142,8 @@ fn seen(backend: &Backend) -> Vec<String> {
 
 #[test]
 fn proxy_headers_set_the_addresses_and_bad_ones_close_as_haproxy() {
-    let hap_backend = Backend::start("b");
-    let (haproxy, hap_port) = Haproxy::start_on_port(|p| config(p, hap_backend.addr), &[]);
-    let gw_backend = Backend::start("b");
-    let (gateway, gw_addr) = GatewayProc::start_on_port(|p| config(p, gw_backend.addr), &[]);
-    let gw_out = || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
+    let both = Both::start("b", config);
+    let gw_out = || both.gateway.out();
 
     let good: Vec<(&str, Vec<u8>)> = vec![
         (
@@ -167,9 +163,12 @@ fn proxy_headers_set_the_addresses_and_bad_ones_close_as_haproxy() {
         ("v2 authority", v2_authority("www.example.org")),
     ];
     let mut results: [Vec<(String, String, Vec<String>)>; 2] = [Vec::new(), Vec::new()];
-    for (side, (addr, backend)) in [(local(hap_port), &hap_backend), (gw_addr, &gw_backend)]
-        .into_iter()
-        .enumerate()
+    for (side, (addr, backend)) in [
+        (both.hap_addr, &both.hap_backend),
+        (both.gw_addr, &both.gw_backend),
+    ]
+    .into_iter()
+    .enumerate()
     {
         for (name, header) in &good {
             let status = exchange(addr, header, true);
@@ -212,7 +211,7 @@ fn proxy_headers_set_the_addresses_and_bad_ones_close_as_haproxy() {
         ("bad v1", b"PROXY TCP4 192.0.2.1 198.51.100.2 1 2 3\r\n"),
         ("bad protocol", b"PROXY UDP4 192.0.2.1 198.51.100.2 1 2\r\n"),
     ];
-    for addr in [local(hap_port), gw_addr] {
+    for addr in [both.hap_addr, both.gw_addr] {
         for (name, bytes) in bad {
             let got = exchange(addr, bytes, false);
             assert_eq!(got, "<closed>", "{name} on {addr}");
@@ -220,11 +219,13 @@ fn proxy_headers_set_the_addresses_and_bad_ones_close_as_haproxy() {
     }
     // `expect-proxy layer4` on 127.0.0.2 only: a header there is read, none is an error;
     // 127.0.0.3 takes plain requests.
-    let port = gw_addr.port();
     let mut expecting: [Vec<(String, Vec<String>)>; 2] = [Vec::new(), Vec::new()];
-    for (side, (p, backend)) in [(hap_port, &hap_backend), (port, &gw_backend)]
-        .into_iter()
-        .enumerate()
+    for (side, (p, backend)) in [
+        (both.hap_addr.port(), &both.hap_backend),
+        (both.gw_addr.port(), &both.gw_backend),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let at = |ip: [u8; 4]| SocketAddr::from((ip, p));
         let header = b"PROXY TCP4 192.0.2.30 198.51.100.30 40005 80\r\n";
@@ -271,16 +272,16 @@ fn proxy_headers_set_the_addresses_and_bad_ones_close_as_haproxy() {
             .collect()
     };
     let logged = wait_until(Duration::from_secs(10), || {
-        messages(&haproxy.log()).len() > bad.len()
+        messages(&both.haproxy.log()).len() > bad.len()
             && messages(&gw_out()).len() > bad.len()
-            && lines(&haproxy.log()).len() >= good.len() + 2
+            && lines(&both.haproxy.log()).len() >= good.len() + 2
             && lines(&gw_out()).len() >= good.len() + 2
     });
-    let (hap_log, gw_log) = (haproxy.log(), gw_out());
+    let (hap_log, gw_log) = (both.haproxy.log(), gw_out());
     assert!(
         logged,
         "haproxy:\n{hap_log}\ngateway:\n{gw_log}\n{}",
-        gateway.log()
+        both.gateway.log()
     );
     assert_eq!(messages(&gw_log), messages(&hap_log));
     assert_eq!(

@@ -20,8 +20,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use gateway_support::{Backend, Conn, GatewayProc, local};
-use spoe_interop::Haproxy;
+use gateway_support::{Backend, Both, Conn};
 
 fn haproxy_cfg(port: u16, server: SocketAddr) -> String {
     format!(
@@ -181,35 +180,25 @@ const REQUESTS: &[(&str, &str)] = &[
 
 #[test]
 fn actions_answer_and_rewrite_as_haproxy() {
-    let hap_server = Backend::start("app");
-    let gw_server = Backend::start("app");
-    let (haproxy, hap_port) =
-        Haproxy::start_on_port(|port| haproxy_cfg(port, hap_server.addr), &[]);
-    let (gateway, gw_addr) =
-        GatewayProc::start_on_port(|port| haproxy_cfg(port, gw_server.addr), &[]);
-    let mut differ = Vec::new();
-    let mut hap_all = Vec::new();
-    for (method, target) in REQUESTS {
-        let hap = send(local(hap_port), &hap_server, method, target);
-        let gw = send(gw_addr, &gw_server, method, target);
-        if hap != gw {
-            differ.push(format!(
-                "{method} {target}\n  haproxy: {hap:?}\n  gateway: {gw:?}"
-            ));
-        }
-        hap_all.push(hap);
-    }
+    let both = Both::start("app", haproxy_cfg);
+    let (hap_all, differ) = both.compare(REQUESTS, |addr, backend, (method, target)| {
+        send(addr, backend, method, target)
+    });
     assert!(
         differ.is_empty(),
         "{}\n--- gateway stderr:\n{}",
         differ.join("\n"),
-        std::fs::read_to_string(gateway.dir.path().join("gateway.err")).unwrap_or_default()
+        both.gateway.log()
     );
     // Each request's access line: the same backend/server, status and termination state.
-    let gw_out =
-        || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap_or_default();
+    let gw_out = || both.gateway.out();
     let requests: Vec<String> = REQUESTS.iter().map(|(m, t)| format!("{m} {t}")).collect();
-    gateway_support::access::assert_same_fields(|| haproxy.log(), gw_out, &requests, &[3, 5, 9]);
+    gateway_support::access::assert_same_fields(
+        || both.haproxy.log(),
+        gw_out,
+        &requests,
+        &[3, 5, 9],
+    );
     // Not vacuous: what HAProxy did is what each rule says.
     let by = |t: &str| {
         let i = REQUESTS.iter().position(|(_, x)| *x == t).unwrap();

@@ -18,8 +18,7 @@ mod gateway_support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use gateway_support::{Backend, Conn, GatewayProc, local};
-use spoe_interop::Haproxy;
+use gateway_support::{Backend, Both, Conn};
 
 /// How long a tarpit holds a request in this test.
 const TARPIT: Duration = Duration::from_millis(300);
@@ -132,12 +131,7 @@ fn send(addr: SocketAddr, backend: &Backend, target: &str, auth: Option<&str>) -
 
 #[test]
 fn userlists_auth_and_tarpit_as_haproxy() {
-    let hap_server = Backend::start("app");
-    let gw_server = Backend::start("app");
-    let (haproxy, hap_port) =
-        Haproxy::start_on_port(|port| haproxy_cfg(port, hap_server.addr), &[]);
-    let (gateway, gw_addr) =
-        GatewayProc::start_on_port(|port| haproxy_cfg(port, gw_server.addr), &[]);
+    let both = Both::start("app", haproxy_cfg);
     let creds: Vec<(&str, Option<String>)> = vec![
         ("/private/none", None),
         ("/private/ann", Some(basic("ann:s3cret"))),
@@ -165,24 +159,17 @@ fn userlists_auth_and_tarpit_as_haproxy() {
         ("/denyloc", None),
         ("/deny429", None),
     ];
-    let mut differ = Vec::new();
-    let mut hap_all = Vec::new();
-    for (target, auth) in &creds {
-        let hap = send(local(hap_port), &hap_server, target, auth.as_deref());
-        let gw = send(gw_addr, &gw_server, target, auth.as_deref());
-        if hap != gw {
-            differ.push(format!("{target}\n  haproxy: {hap:?}\n  gateway: {gw:?}"));
-        }
-        hap_all.push(hap);
-    }
+    let (mut hap_all, mut differ) = both.compare(&creds, |addr, backend, (target, auth)| {
+        send(addr, backend, target, auth.as_deref())
+    });
     // The tarpit: held for `timeout tarpit`, then 500 (or the status), the connection closed.
     for target in ["/tarpit", "/tarpit429"] {
         let mut held = Vec::new();
-        for addr in [local(hap_port), gw_addr] {
-            let server = if addr == gw_addr {
-                &gw_server
+        for addr in [both.hap_addr, both.gw_addr] {
+            let server = if addr == both.gw_addr {
+                &both.gw_backend
             } else {
-                &hap_server
+                &both.hap_backend
             };
             let start = Instant::now();
             let out = send(addr, server, target, None);
@@ -202,7 +189,7 @@ fn userlists_auth_and_tarpit_as_haproxy() {
         differ.is_empty(),
         "{}\n--- gateway stderr:\n{}",
         differ.join("\n"),
-        std::fs::read_to_string(gateway.dir.path().join("gateway.err")).unwrap_or_default()
+        both.gateway.log()
     );
     // Not vacuous.
     let status = |i: usize| hap_all[i].answer.as_ref().map(|a| a.0);
@@ -238,8 +225,7 @@ fn userlists_auth_and_tarpit_as_haproxy() {
 
     // The access lines: the same status and termination state (`PT` for the tarpit, `LR`
     // for an auth page).
-    let gw_out =
-        || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap_or_default();
+    let gw_out = || both.gateway.out();
     let targets: Vec<&str> = creds
         .iter()
         .map(|(t, _)| *t)
@@ -247,7 +233,12 @@ fn userlists_auth_and_tarpit_as_haproxy() {
         .collect();
     // Server, status and termination state.
     let requests: Vec<String> = targets.iter().map(|t| format!("GET {t}")).collect();
-    gateway_support::access::assert_same_fields(|| haproxy.log(), gw_out, &requests, &[5, 9, 14]);
+    gateway_support::access::assert_same_fields(
+        || both.haproxy.log(),
+        gw_out,
+        &requests,
+        &[5, 9, 14],
+    );
 }
 
 #[test]

@@ -387,7 +387,7 @@ fn cache_as_haproxy() {
         differ.is_empty(),
         "{}\n--- haproxy show cache:\n{hap_show}\n--- gateway show cache:\n{gw_show}\n--- gateway stderr:\n{}",
         differ.join("\n"),
-        std::fs::read_to_string(gateway.dir.path().join("gateway.err")).unwrap_or_default()
+        gateway.log()
     );
     assert_eq!(
         objects(&gw_show),
@@ -416,8 +416,7 @@ fn cache_as_haproxy() {
     assert!(hit(39) && !hit(41), "big2 was evicted");
 
     // The access lines: server (`<CACHE>` for a hit), status, termination state.
-    let gw_out =
-        || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap_or_default();
+    let gw_out = || gateway.out();
     let hap_log = || haproxy.log();
     assert!(
         gateway_support::wait_until(Duration::from_secs(10), || {

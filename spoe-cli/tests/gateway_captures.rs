@@ -17,8 +17,7 @@ mod gateway_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use gateway_support::{Backend, Conn, GatewayProc, local, wait_until};
-use spoe_interop::Haproxy;
+use gateway_support::{Both, Conn, wait_until};
 
 fn cfg(port: u16, app: SocketAddr) -> String {
     format!(
@@ -88,29 +87,27 @@ fn lines(text: &str) -> Vec<String> {
 
 #[test]
 fn captures_as_haproxy() {
-    let app = Backend::start("app");
-    let (haproxy, hap_port) = Haproxy::start_on_port(|port| cfg(port, app.addr), &[]);
-    let (gateway, gw) = GatewayProc::start_on_port(|port| cfg(port, app.addr), &[]);
-    let gw_out = || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
+    let both = Both::start("app", cfg);
+    let gw_out = || both.gateway.out();
     for raw in REQUESTS {
-        let theirs = exchange(local(hap_port), raw);
-        let ours = exchange(local(gw.port()), raw);
+        let theirs = exchange(both.hap_addr, raw);
+        let ours = exchange(both.gw_addr, raw);
         assert_eq!(ours, theirs, "{}", String::from_utf8_lossy(raw));
     }
     let n = REQUESTS.len();
     let logged = wait_until(Duration::from_secs(10), || {
-        lines(&haproxy.log()).len() >= n && lines(&gw_out()).len() >= n
+        lines(&both.haproxy.log()).len() >= n && lines(&gw_out()).len() >= n
     });
     assert!(
         logged,
         "haproxy:\n{}\ngateway:\n{}\n{}",
-        haproxy.log(),
+        both.haproxy.log(),
         gw_out(),
-        gateway.log()
+        both.gateway.log()
     );
-    assert_eq!(lines(&gw_out()), lines(&haproxy.log()));
+    assert_eq!(lines(&gw_out()), lines(&both.haproxy.log()));
     // What the lines say, so that a change on both sides is seen.
-    let first = &lines(&haproxy.log())[0];
+    let first = &lines(&both.haproxy.log())[0];
     assert!(
         first.starts_with("hr={example.|curl/8|/a|abcde} hs={APP|app} "),
         "{first}"

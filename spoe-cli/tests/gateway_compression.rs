@@ -271,7 +271,7 @@ fn compression_as_haproxy() {
         differ.is_empty(),
         "{}\n--- gateway stderr:\n{}",
         differ.join("\n"),
-        std::fs::read_to_string(gateway.dir.path().join("gateway.err")).unwrap_or_default()
+        gateway.log()
     );
     // Not vacuous: HAProxy compressed what it should, and the page survived.
     let encoding = |i: usize| hap_all[i].1[0].as_deref();

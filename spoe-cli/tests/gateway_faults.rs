@@ -448,8 +448,7 @@ fn malformed_requests_get_400_and_close_without_notify_or_backend_request() {
 
 /// Access-log lines (`option httplog`, `log stdout`) the gateway has written so far.
 fn access_lines(gw: &GatewayProc) -> Vec<String> {
-    std::fs::read_to_string(gw.dir.path().join("gateway.out"))
-        .unwrap_or_default()
+    gw.out()
         .lines()
         .filter(|l| l.contains(" HTTP/1.1\"") || l.contains("<BADREQ>"))
         .map(str::to_owned)

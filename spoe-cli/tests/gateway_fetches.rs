@@ -14,24 +14,15 @@ mod gateway_support;
 
 use std::net::SocketAddr;
 
-use gateway_support::{AgentProc, Conn, GatewayProc, Resp, local};
-use spoe_interop::Haproxy;
+use gateway_support::{AgentProc, Both, Conn, Resp, echo_message_conf};
 
 /// The agent echoes the message's arguments as `txn.echo.*` variables, with their SPOP types.
-const SPOE_CONF: &str = "\
-[e]
-spoe-agent echo-agent
-    messages fetches
-    option var-prefix echo
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing 2s
-    use-backend agents
-
-spoe-message fetches
-    args ip=url_ip port=url_port b32=base32 b32s=base32+src u32s=url32+src pq=pathq fe=fe_name
-    event on-frontend-http-request
-";
+fn spoe_conf() -> String {
+    echo_message_conf(
+        "fetches",
+        "ip=url_ip port=url_port b32=base32 b32s=base32+src u32s=url32+src pq=pathq fe=fe_name",
+    )
+}
 
 fn haproxy_cfg(port: u16, agent: SocketAddr) -> String {
     format!(
@@ -107,18 +98,14 @@ fn values(resp: &Resp) -> Vec<(String, String)> {
 #[test]
 fn fetches_agree_with_haproxy() {
     let agent = AgentProc::echo(&[]);
-    let (haproxy, hap_port) = Haproxy::start_on_port(
+    let both = Both::start_on(
         |port| haproxy_cfg(port, agent.addr),
-        &[("spoe.conf", SPOE_CONF)],
-    );
-    let (gateway, gw_addr) = GatewayProc::start_on_port(
-        |port| haproxy_cfg(port, agent.addr),
-        &[("spoe.conf", SPOE_CONF)],
+        &[("spoe.conf", &spoe_conf())],
     );
     let mut diffs = Vec::new();
     for (name, raw) in REQUESTS {
-        let hap = send(local(hap_port), raw);
-        let gw = send(gw_addr, raw);
+        let hap = send(both.hap_addr, raw);
+        let gw = send(both.gw_addr, raw);
         assert_eq!(hap.status, 200, "{name}: haproxy answered {hap:?}");
         if (gw.status, values(&gw)) != (hap.status, values(&hap)) {
             diffs.push(format!(
@@ -134,11 +121,11 @@ fn fetches_agree_with_haproxy() {
         diffs.is_empty(),
         "{}\n--- gateway:\n{}\n--- haproxy:\n{}",
         diffs.join("\n"),
-        gateway.log(),
-        haproxy.log()
+        both.gateway.log(),
+        both.haproxy.log()
     );
     // The corpus is not vacuous: the values are there, typed (an IPv4 address to the agent).
-    let hap = send(local(hap_port), REQUESTS[1].1);
+    let hap = send(both.hap_addr, REQUESTS[1].1);
     let direct = hap.header("x-direct").unwrap_or_default();
     assert!(
         direct.contains("url_ip=192.0.2.9 url_port=8081"),

@@ -248,7 +248,7 @@ fn every_access_line_is_haproxys_and_a_haproxy_log_parser_reads_it() {
     let (haproxy, hap_port) = Haproxy::start_on_port(|port| haproxy_cfg(port, &servers), &[]);
     let (gateway, gw) = GatewayProc::start_on_port(|port| haproxy_cfg(port, &servers), &[]);
     let gw_port = gw.port();
-    let gw_out = || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
+    let gw_out = || gateway.out();
 
     let mut statuses = Vec::new();
     for (name, raw) in REQUESTS {
@@ -412,7 +412,7 @@ fn a_request_cut_at_hard_stop_after_is_logged_killed() {
         "the gateway did not stop:\n{}",
         gateway.log()
     );
-    let out = std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
+    let out = gateway.out();
     let lines = access_lines(&out);
     assert!(
         lines.len() == 1
@@ -462,7 +462,7 @@ backend agents
         let r = gateway_support::get(addr, "/", &[]).unwrap();
         assert_eq!(r.status, 200);
     }
-    let out = || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
+    let out = || gateway.out();
     assert!(
         wait_until(Duration::from_secs(5), || out().lines().count() >= 4),
         "two access lines and two SPOE lines expected:\n{}\n--- stderr:\n{}",

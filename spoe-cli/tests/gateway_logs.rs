@@ -185,7 +185,7 @@ fn lines_are_written_exactly_where_haproxy_writes_them() {
             },
             &files,
         );
-        let out = || std::fs::read_to_string(gw.dir.path().join("gateway.out")).unwrap();
+        let out = || gw.out();
         two_requests_then_mark(addr.port(), marks.get(), out);
         let (hap, ours) = (counts(&haproxy.log()), counts(&out()));
         if hap != case.expected || ours != case.expected {

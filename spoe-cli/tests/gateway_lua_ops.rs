@@ -96,10 +96,6 @@ fn lines_with<'a>(log: &'a str, what: &str) -> Vec<&'a str> {
     log.lines().filter(|l| l.contains(what)).collect()
 }
 
-fn gateway_stdout(gw: &GatewayProc) -> String {
-    std::fs::read_to_string(gw.dir.path().join("gateway.out")).unwrap_or_default()
-}
-
 fn send(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Resp {
     get(addr, path, headers).unwrap_or_else(|e| panic!("GET {path} to {addr}: {e}"))
 }
@@ -136,9 +132,9 @@ fn log_levels_ifexist_and_errors_match_haproxy() {
     // Every line is written once the last request's line is.
     let both_logged = wait_until(WAIT, || {
         access_level(&haproxy.log(), "/boom").is_some()
-            && access_level(&gateway_stdout(&gateway), "/boom").is_some()
+            && access_level(&gateway.out(), "/boom").is_some()
     });
-    let (hap_log, gw_log) = (haproxy.log(), gateway_stdout(&gateway));
+    let (hap_log, gw_log) = (haproxy.log(), gateway.out());
     assert!(both_logged, "haproxy:\n{hap_log}\ngateway:\n{gw_log}");
 
     for l in levels {

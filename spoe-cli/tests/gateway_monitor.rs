@@ -16,8 +16,7 @@ mod gateway_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use gateway_support::{Backend, Conn, GatewayProc, Resp, local, wait_until};
-use spoe_interop::Haproxy;
+use gateway_support::{Both, Conn, Resp, wait_until};
 
 /// `monitor` is the `defaults` section's `monitor-uri` line.
 fn haproxy_cfg(port: u16, monitor: &str, server: SocketAddr) -> String {
@@ -62,14 +61,9 @@ fn send(addr: SocketAddr, targets: &[&str]) -> Vec<(u16, Vec<Option<String>>, St
 }
 
 fn compare(monitor: &str, targets: &[&str], monitored: &[bool]) {
-    let hap_server = Backend::start("app");
-    let gw_server = Backend::start("app");
-    let (haproxy, hap_port) =
-        Haproxy::start_on_port(|port| haproxy_cfg(port, monitor, hap_server.addr), &[]);
-    let (gateway, gw_addr) =
-        GatewayProc::start_on_port(|port| haproxy_cfg(port, monitor, gw_server.addr), &[]);
-    let hap = send(local(hap_port), targets);
-    let gw = send(gw_addr, targets);
+    let both = Both::start("app", |port, server| haproxy_cfg(port, monitor, server));
+    let hap = send(both.hap_addr, targets);
+    let gw = send(both.gw_addr, targets);
     assert_eq!(gw, hap, "monitor-uri {monitor}");
     // Not vacuous: the monitored targets got the 200 page, the others the rules' 403.
     for ((t, m), (status, _, body)) in targets.iter().zip(monitored).zip(&hap) {
@@ -77,25 +71,25 @@ fn compare(monitor: &str, targets: &[&str], monitored: &[bool]) {
         assert_eq!(*status, expected, "{t}: {body}");
         assert_eq!(body.contains("Service ready."), *m, "{t}: {body}");
     }
-    assert_eq!(hap_server.count(), 0);
-    assert_eq!(gw_server.count(), 0);
+    assert_eq!(both.hap_backend.count(), 0);
+    assert_eq!(both.gw_backend.count(), 0);
     // Only the refused requests are logged, by both.
     let refused = monitored.iter().filter(|m| !**m).count();
-    let gw_out =
-        || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap_or_default();
+    let gw_out = || both.gateway.out();
     let lines = |log: &str| {
         log.lines()
             .filter(|l| l.contains(" fe fe/<NOSRV> "))
             .count()
     };
     assert!(
-        wait_until(Duration::from_secs(10), || lines(&haproxy.log()) >= refused
+        wait_until(Duration::from_secs(10), || lines(&both.haproxy.log())
+            >= refused
             && lines(&gw_out()) >= refused),
         "--- haproxy:\n{}\n--- gateway:\n{}",
-        haproxy.log(),
+        both.haproxy.log(),
         gw_out()
     );
-    for log in [haproxy.log(), gw_out()] {
+    for log in [both.haproxy.log(), gw_out()] {
         assert_eq!(lines(&log), refused, "{log}");
         for (t, m) in targets.iter().zip(monitored) {
             if *m {

@@ -16,65 +16,26 @@
 
 mod gateway_support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use gateway_support::{Conn, GatewayProc, ThreadServer, local, wait_until};
-use spoe_interop::Haproxy;
+use gateway_support::{Both, Conn, RefusedPort, ThreadServer, access, head_server, wait_until};
 
 /// A server that answers every request with `x-server: NAME`, `x-name: <the x-srv headers it
 /// got, joined by " | ">` and, when the path has `?set=VALUE`, `Set-Cookie: app=VALUE` and `x-key: VALUE`.
 fn echo_server(name: &'static str) -> ThreadServer {
-    ThreadServer::start(move |sock: TcpStream| {
-        let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
-        let Ok(mut out) = sock.try_clone() else {
-            return;
-        };
-        let mut reader = BufReader::new(sock);
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let target = line.split(' ').nth(1).unwrap_or("/").to_owned();
-            let mut named = Vec::new();
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                    return;
-                }
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some((n, v)) = h.split_once(':')
-                    && n.eq_ignore_ascii_case("x-srv")
-                {
-                    named.push(v.trim().to_owned());
-                }
-            }
-            let mut head = format!(
-                "HTTP/1.1 200 OK\r\nx-server: {name}\r\nx-name: {}\r\ncontent-length: 0\r\n",
-                named.join(" | ")
-            );
-            if let Some((_, set)) = target.split_once("?set=") {
-                head.push_str(&format!(
-                    "set-cookie: app={set}; Path=/\r\nx-key: {set}\r\n"
-                ));
-            }
-            head.push_str("\r\n");
-            if out.write_all(head.as_bytes()).is_err() {
-                return;
-            }
+    head_server("x-srv", move |target, named| {
+        let mut head = format!(
+            "HTTP/1.1 200 OK\r\nx-server: {name}\r\nx-name: {}\r\ncontent-length: 0\r\n",
+            named.join(" | ")
+        );
+        if let Some((_, set)) = target.split_once("?set=") {
+            head.push_str(&format!(
+                "set-cookie: app={set}; Path=/\r\nx-key: {set}\r\n"
+            ));
         }
+        head
     })
-}
-
-/// A loopback port with nothing listening (connections to it are refused).
-fn closed_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
 }
 
 fn config(port: u16, s1: SocketAddr, s2: SocketAddr, dead: SocketAddr) -> String {
@@ -227,21 +188,14 @@ const CASES: &[Case] = &[
 
 #[test]
 fn server_choice_as_haproxy() {
-    let servers = |_: ()| (echo_server("s1"), echo_server("s2"), closed_port());
-    let (h1, h2, hdead) = servers(());
-    let (haproxy, hport) =
-        Haproxy::start_on_port(|port| config(port, h1.addr, h2.addr, hdead), &[]);
-    let (g1, g2, gdead) = servers(());
-    let (gateway, gaddr) =
-        GatewayProc::start_on_port(|port| config(port, g1.addr, g2.addr, gdead), &[]);
-    let sides = [(local(hport), "haproxy"), (gaddr, "gateway")];
-    let gw_out =
-        || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap_or_default();
-    let gw_err =
-        || std::fs::read_to_string(gateway.dir.path().join("gateway.err")).unwrap_or_default();
+    let both = Both::start_with(
+        || (echo_server("s1"), echo_server("s2"), RefusedPort::new()),
+        |port, (s1, s2, dead)| config(port, s1.addr, s2.addr, dead.addr()),
+    );
+    let gw_err = || both.gateway.log();
     // The dead servers' checks mark them down on both sides first: `use-server s3` then
     // falls through to s1.
-    for (addr, name) in sides {
+    for (addr, name) in both.sides() {
         assert!(
             wait_until(Duration::from_secs(10), || send(
                 addr,
@@ -262,17 +216,8 @@ fn server_choice_as_haproxy() {
             gw_err()
         );
     }
-    let mut diffs = Vec::new();
-    let mut outcomes = Vec::new();
-    for (path, headers) in CASES {
-        let [h, g] = sides.map(|(addr, _)| send(addr, path, headers));
-        if h != g {
-            diffs.push(format!(
-                "{path} {headers:?}:\n  haproxy {h:?}\n  gateway {g:?}"
-            ));
-        }
-        outcomes.push(h);
-    }
+    let (outcomes, mut diffs) =
+        both.compare(CASES, |addr, _, (path, headers)| send(addr, path, headers));
     // Not vacuous: HAProxy kept users on their servers, refused the forced down server,
     // and named the server to itself.
     let at = |path: &str| {
@@ -284,17 +229,12 @@ fn server_choice_as_haproxy() {
     assert_eq!(at("/down/c").status, 503);
     assert_eq!(at("/ids/d").server.as_deref(), Some("s2"));
     assert_eq!(at("/name/a").name_at_server.as_deref(), Some("s1"));
-    let logged = wait_until(Duration::from_secs(10), || {
-        access_lines(&haproxy.log()).len() >= CASES.len()
-            && access_lines(&gw_out()).len() >= CASES.len()
-    });
-    let (hl, gl) = (access_lines(&haproxy.log()), access_lines(&gw_out()));
-    assert!(logged, "access lines:\n{hl:#?}\n{gl:#?}");
-    for (h, g) in hl.iter().zip(&gl) {
-        if h != g {
-            diffs.push(format!("access line:\n  haproxy {h}\n  gateway {g}"));
-        }
-    }
+    diffs.extend(access::line_diffs(
+        || both.haproxy.log(),
+        || both.gateway.out(),
+        access_lines,
+        CASES.len(),
+    ));
     assert!(
         diffs.is_empty(),
         "{} differences:\n{}\n--- gateway stderr:\n{}",
@@ -355,17 +295,15 @@ fn servers_on_one_connection(addr: SocketAddr, backend: &str, n: usize) -> Vec<S
 
 #[test]
 fn prefer_last_server_as_haproxy() {
-    let (h1, h2) = (echo_server("s1"), echo_server("s2"));
-    let (_haproxy, hport) =
-        Haproxy::start_on_port(|port| keepalive_config(port, h1.addr, h2.addr), &[]);
-    let (g1, g2) = (echo_server("s1"), echo_server("s2"));
-    let (_gateway, gaddr) =
-        GatewayProc::start_on_port(|port| keepalive_config(port, g1.addr, g2.addr), &[]);
+    let both = Both::start_with(
+        || (echo_server("s1"), echo_server("s2")),
+        |port, (s1, s2)| keepalive_config(port, s1.addr, s2.addr),
+    );
     let mut diffs = Vec::new();
     let mut seen = Vec::new();
     for backend in ["never", "safe", "hash", "plain"] {
-        let h = servers_on_one_connection(local(hport), backend, 4);
-        let g = servers_on_one_connection(gaddr, backend, 4);
+        let h = servers_on_one_connection(both.hap_addr, backend, 4);
+        let g = servers_on_one_connection(both.gw_addr, backend, 4);
         if h != g {
             diffs.push(format!("{backend}:\n  haproxy {h:?}\n  gateway {g:?}"));
         }
@@ -407,13 +345,10 @@ fn hash_config(port: u16, s: [SocketAddr; 3]) -> String {
 
 #[test]
 fn hash_types_pick_haproxys_server() {
-    let servers = || [echo_server("s1"), echo_server("s2"), echo_server("s3")];
-    let h = servers();
-    let (_haproxy, hport) =
-        Haproxy::start_on_port(|port| hash_config(port, h.each_ref().map(|s| s.addr)), &[]);
-    let g = servers();
-    let (_gateway, gaddr) =
-        GatewayProc::start_on_port(|port| hash_config(port, g.each_ref().map(|s| s.addr)), &[]);
+    let both = Both::start_with(
+        || [echo_server("s1"), echo_server("s2"), echo_server("s3")],
+        |port, s| hash_config(port, s.each_ref().map(|s| s.addr)),
+    );
     let backends = [
         "sdbm", "djb2", "wt6", "crc32", "sdbmav", "wt6av", "crc32av", "djb2src",
     ];
@@ -424,7 +359,8 @@ fn hash_types_pick_haproxys_server() {
             let path = format!("/k/{key}/item-{}?q={key}", key * 7919);
             let k = format!("user-{key}");
             let headers = [("x-be", be), ("x-k", k.as_str())];
-            let [hs, gs] = [local(hport), gaddr].map(|addr| send(addr, &path, &headers).server);
+            let [hs, gs] =
+                [both.hap_addr, both.gw_addr].map(|addr| send(addr, &path, &headers).server);
             if hs != gs {
                 diffs.push(format!("{be} {path} {k}: haproxy {hs:?}, gateway {gs:?}"));
             }

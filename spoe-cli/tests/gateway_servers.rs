@@ -16,70 +16,35 @@
 mod gateway_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gateway_support::{Conn, GatewayProc, ThreadServer, local, wait_until};
+use gateway_support::{
+    Both, Conn, GatewayProc, RefusedPort, ThreadServer, access, head_server, local, wait_until,
+};
 use spoe_interop::Haproxy;
 
 /// A server that answers every request with `x-server: NAME`, `x-cookie: <the Cookie headers
 /// it got, joined by " | ">` and, when the path has `?set=NAME`, `Set-Cookie: NAME=app;
 /// Path=/`; `cache-control: max-age=60` when it has `fresh`, an `etag` when it has `etag`.
 fn cookie_server(name: &'static str) -> ThreadServer {
-    ThreadServer::start(move |sock: TcpStream| {
-        let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
-        let Ok(mut out) = sock.try_clone() else {
-            return;
-        };
-        let mut reader = BufReader::new(sock);
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let target = line.split(' ').nth(1).unwrap_or("/").to_owned();
-            let mut cookies = Vec::new();
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                    return;
-                }
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some((n, v)) = h.split_once(':')
-                    && n.eq_ignore_ascii_case("cookie")
-                {
-                    cookies.push(v.trim().to_owned());
-                }
-            }
-            let mut head = format!(
-                "HTTP/1.1 200 OK\r\nx-server: {name}\r\nx-cookie: {}\r\ncontent-length: 0\r\n",
-                cookies.join(" | ")
-            );
-            if target.contains("fresh") {
-                head.push_str("cache-control: max-age=60\r\n");
-            }
-            if target.contains("etag") {
-                head.push_str("etag: \"v1\"\r\n");
-            }
-            if let Some((_, set)) = target.split_once("?set=") {
-                head.push_str(&format!("set-cookie: {set}=app; Path=/\r\n"));
-            }
-            head.push_str("\r\n");
-            if out.write_all(head.as_bytes()).is_err() {
-                return;
-            }
+    head_server("cookie", move |target, cookies| {
+        let mut head = format!(
+            "HTTP/1.1 200 OK\r\nx-server: {name}\r\nx-cookie: {}\r\ncontent-length: 0\r\n",
+            cookies.join(" | ")
+        );
+        if target.contains("fresh") {
+            head.push_str("cache-control: max-age=60\r\n");
         }
+        if target.contains("etag") {
+            head.push_str("etag: \"v1\"\r\n");
+        }
+        if let Some((_, set)) = target.split_once("?set=") {
+            head.push_str(&format!("set-cookie: {set}=app; Path=/\r\n"));
+        }
+        head
     })
-}
-
-/// A loopback port with nothing listening (connections to it are refused).
-fn closed_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
 }
 
 fn config(port: u16, s1: SocketAddr, s2: SocketAddr, dead: SocketAddr) -> String {
@@ -205,24 +170,13 @@ const CASES: &[(&str, &str, Option<&str>)] = &[
 
 #[test]
 fn cookie_persistence_as_haproxy() {
-    let servers = |_: ()| {
-        let (s1, s2) = (cookie_server("s1"), cookie_server("s2"));
-        let dead = closed_port();
-        (s1, s2, dead)
-    };
-    let (h1, h2, hdead) = servers(());
-    let (haproxy, hport) =
-        Haproxy::start_on_port(|port| config(port, h1.addr, h2.addr, hdead), &[]);
-    let (g1, g2, gdead) = servers(());
-    let (gateway, gaddr) =
-        GatewayProc::start_on_port(|port| config(port, g1.addr, g2.addr, gdead), &[]);
-    let sides = [(local(hport), "haproxy"), (gaddr, "gateway")];
-    let gw_out =
-        || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap_or_default();
-    let gw_err =
-        || std::fs::read_to_string(gateway.dir.path().join("gateway.err")).unwrap_or_default();
+    let both = Both::start_with(
+        || (cookie_server("s1"), cookie_server("s2"), RefusedPort::new()),
+        |port, (s1, s2, dead)| config(port, s1.addr, s2.addr, dead.addr()),
+    );
+    let gw_err = || both.gateway.log();
     // The dead servers' checks mark them down on both sides first.
-    for (addr, name) in sides {
+    for (addr, name) in both.sides() {
         assert!(
             wait_until(Duration::from_secs(10), || send(
                 addr,
@@ -236,17 +190,9 @@ fn cookie_persistence_as_haproxy() {
             gw_err()
         );
     }
-    let mut diffs = Vec::new();
-    let mut outcomes = Vec::new();
-    for (method, path, cookie) in CASES {
-        let [h, g] = sides.map(|(addr, _)| send(addr, method, path, *cookie));
-        if h != g {
-            diffs.push(format!(
-                "{method} {path} cookie {cookie:?}:\n  haproxy {h:?}\n  gateway {g:?}"
-            ));
-        }
-        outcomes.push(h);
-    }
+    let (outcomes, mut diffs) = both.compare(CASES, |addr, _, (method, path, cookie)| {
+        send(addr, method, path, *cookie)
+    });
     // Not vacuous: HAProxy inserted, stripped and rewrote.
     assert_eq!(
         outcomes[0].set_cookie,
@@ -258,17 +204,12 @@ fn cookie_persistence_as_haproxy() {
         outcomes[12].cookie_at_server.as_deref(),
         Some("JSESSIONID=abc; k=v")
     );
-    let logged = wait_until(Duration::from_secs(10), || {
-        access_lines(&haproxy.log()).len() >= CASES.len()
-            && access_lines(&gw_out()).len() >= CASES.len()
-    });
-    let (hl, gl) = (access_lines(&haproxy.log()), access_lines(&gw_out()));
-    assert!(logged, "access lines:\n{hl:#?}\n{gl:#?}");
-    for (h, g) in hl.iter().zip(&gl) {
-        if h != g {
-            diffs.push(format!("access line:\n  haproxy {h}\n  gateway {g}"));
-        }
-    }
+    diffs.extend(access::line_diffs(
+        || both.haproxy.log(),
+        || both.gateway.out(),
+        access_lines,
+        CASES.len(),
+    ));
     assert!(
         diffs.is_empty(),
         "{} differences:\n{}\n--- gateway stderr:\n{}",

@@ -264,7 +264,21 @@ fn http_sides(config: impl Fn(u16, SocketAddr, SocketAddr) -> String, up: bool) 
     [side("haproxy"), side("gateway")]
 }
 
-fn http_config(port: u16, servers: &str) -> String {
+/// Backend `bk`'s server `s1` on `data`, checked on `health` every 100 ms and doing `s1_on`
+/// (its `on-marked-*` option) when its state changes, followed by a backup `b1` on the same
+/// server when `backup`.
+fn http_config(
+    port: u16,
+    data: SocketAddr,
+    health: SocketAddr,
+    s1_on: &str,
+    backup: bool,
+) -> String {
+    let b1 = if backup {
+        format!("    server b1 {data} backup\n")
+    } else {
+        String::new()
+    };
     format!(
         "global
     log stderr format short local0 info
@@ -281,7 +295,9 @@ frontend fe
     default_backend bk
 backend bk
     option httpchk GET /health
-{servers}"
+    server s1 {data} check port {} inter 100ms rise 1 fall 1 {s1_on}
+{b1}",
+        health.port()
     )
 }
 
@@ -330,26 +346,15 @@ fn flip_and_observe(sides: &[HttpSide; 2], up: bool) -> Vec<(u16, bool, Vec<[Str
         .collect()
 }
 
-#[test]
-fn an_http_server_marked_down_loses_its_requests_and_tunnels_as_in_haproxy() {
-    let sides = http_sides(
-        |port, data, health| {
-            http_config(
-                port,
-                &format!(
-                    "    server s1 {data} check port {} inter 100ms rise 1 fall 1 \
-                     on-marked-down shutdown-sessions\n",
-                    health.port()
-                ),
-            )
-        },
-        true,
-    );
-    let seen = flip_and_observe(&sides, false);
-    let expected = vec![
-        ["bk/s1", "101", "D---", "/ws"].map(str::to_owned),
-        ["bk/s1", "502", "DH--", "/held"].map(str::to_owned),
-    ];
+/// Asserts what HAProxy's clients got once the server changed state, a 502 for the held
+/// request and the WebSocket closed, and its access lines (`expected`: server, status,
+/// termination state, path); then that the gateway's got the same.
+fn assert_cut_as_haproxy(
+    sides: &[HttpSide; 2],
+    seen: &[(u16, bool, Vec<[String; 4]>)],
+    expected: [[&str; 4]; 2],
+) {
+    let expected = expected.map(|line| line.map(str::to_owned)).to_vec();
     assert_eq!(
         seen[0],
         (502, true, expected),
@@ -357,6 +362,31 @@ fn an_http_server_marked_down_loses_its_requests_and_tunnels_as_in_haproxy() {
         (sides[0].log)()
     );
     assert_eq!(seen[1], seen[0], "gateway:\n{}", (sides[1].log)());
+}
+
+#[test]
+fn an_http_server_marked_down_loses_its_requests_and_tunnels_as_in_haproxy() {
+    let sides = http_sides(
+        |port, data, health| {
+            http_config(
+                port,
+                data,
+                health,
+                "on-marked-down shutdown-sessions",
+                false,
+            )
+        },
+        true,
+    );
+    let seen = flip_and_observe(&sides, false);
+    assert_cut_as_haproxy(
+        &sides,
+        &seen,
+        [
+            ["bk/s1", "101", "D---", "/ws"],
+            ["bk/s1", "502", "DH--", "/held"],
+        ],
+    );
     // The DOWN line counts the two sessions it cuts (HAProxy's says 1 or 2 from one run to
     // the next: its other threads may have ended one by the time it reads the count).
     let active = |side: &HttpSide| side.sessions_active("s1", "DOWN");
@@ -380,11 +410,10 @@ fn an_http_server_coming_up_cuts_the_backup_servers_sessions_as_in_haproxy() {
         |port, data, health| {
             http_config(
                 port,
-                &format!(
-                    "    server s1 {data} check port {} inter 100ms rise 1 fall 1 \
-                     on-marked-up shutdown-backup-sessions\n    server b1 {data} backup\n",
-                    health.port()
-                ),
+                data,
+                health,
+                "on-marked-up shutdown-backup-sessions",
+                true,
             )
         },
         false,
@@ -398,15 +427,12 @@ fn an_http_server_coming_up_cuts_the_backup_servers_sessions_as_in_haproxy() {
         );
     }
     let seen = flip_and_observe(&sides, true);
-    let expected = vec![
-        ["bk/b1", "101", "U---", "/ws"].map(str::to_owned),
-        ["bk/b1", "502", "UH--", "/held"].map(str::to_owned),
-    ];
-    assert_eq!(
-        seen[0],
-        (502, true, expected),
-        "haproxy:\n{}",
-        (sides[0].log)()
+    assert_cut_as_haproxy(
+        &sides,
+        &seen,
+        [
+            ["bk/b1", "101", "U---", "/ws"],
+            ["bk/b1", "502", "UH--", "/held"],
+        ],
     );
-    assert_eq!(seen[1], seen[0], "gateway:\n{}", (sides[1].log)());
 }

@@ -162,8 +162,7 @@ fn set_src_and_dst_as_haproxy() {
     );
     assert_eq!(echoed(8, "x-backend").as_deref(), Some("other"));
     // The access lines name the new addresses.
-    let gw_out =
-        || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap_or_default();
+    let gw_out = || gateway.out();
     let lines = |side: &Side, log: &str| -> Vec<String> {
         log.lines()
             .filter(|l| l.ends_with("HTTP/1.1\""))

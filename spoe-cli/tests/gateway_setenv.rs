@@ -13,23 +13,11 @@ mod gateway_support;
 
 use std::net::SocketAddr;
 
-use gateway_support::{AgentProc, Backend, GatewayProc, Resp, get, local};
-use spoe_interop::Haproxy;
+use gateway_support::{AgentProc, Backend, Both, Resp, echo_message_conf, get};
 
-const SPOE_CONF: &str = "\
-[e]
-spoe-agent echo-agent
-    messages envs
-    option var-prefix echo
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing 2s
-    use-backend agents
-
-spoe-message envs
-    args greeting=env(GREETING) home=env(HOME)
-    event on-frontend-http-request
-";
+fn spoe_conf() -> String {
+    echo_message_conf("envs", "greeting=env(GREETING) home=env(HOME)")
+}
 
 /// `reset` adds a `resetenv` keeping `PATH`, `GREETING` and `APP_ADDR` (both test processes have `PATH`
 /// and `HOME`).
@@ -77,22 +65,20 @@ fn compare(reset: bool) {
     let agent = AgentProc::echo(&[]);
     let server = Backend::start("app");
     let cfg = |port| haproxy_cfg(port, agent.addr, server.addr, reset);
-    let files = [("spoe.conf", SPOE_CONF)];
-    let (haproxy, hap_port) = Haproxy::start_on_port(cfg, &files);
-    let (gateway, gw_addr) = GatewayProc::start_on_port(cfg, &files);
+    let both = Both::start_on(cfg, &[("spoe.conf", &spoe_conf())]);
     for path in ["/env", "/to-the-server"] {
-        let hap = get(local(hap_port), path, &[]).expect("haproxy");
-        let gw = get(gw_addr, path, &[]).expect("gateway");
+        let hap = get(both.hap_addr, path, &[]).expect("haproxy");
+        let gw = get(both.gw_addr, path, &[]).expect("gateway");
         assert_eq!(
             seen(&gw),
             seen(&hap),
             "{path} (resetenv: {reset})\n--- gateway:\n{}\n--- haproxy:\n{}",
-            gateway.log(),
-            haproxy.log()
+            both.gateway.log(),
+            both.haproxy.log()
         );
     }
     // Not vacuous.
-    let hap = get(local(hap_port), "/env", &[]).unwrap();
+    let hap = get(both.hap_addr, "/env", &[]).unwrap();
     let env = hap.header("x-env").unwrap_or_default().to_owned();
     let other = if reset { "" } else { "other" };
     assert!(
@@ -101,7 +87,7 @@ fn compare(reset: bool) {
     );
     assert_eq!(env.contains("home-set= "), reset, "{env}");
     assert_eq!(hap.header("x-quoted"), Some("hello"));
-    let to_server = get(local(hap_port), "/to-the-server", &[]).unwrap();
+    let to_server = get(both.hap_addr, "/to-the-server", &[]).unwrap();
     assert_eq!(to_server.header("x-backend"), Some("app"));
 }
 

@@ -185,7 +185,7 @@ fn tcp_connections_get_haproxys_bytes_and_access_lines() {
     };
     let (haproxy, hap_port) = Haproxy::start_on_port(|port| config(port, &servers), &[]);
     let (gateway, gw) = GatewayProc::start_on_port(|port| config(port, &servers), &[]);
-    let gw_out = || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
+    let gw_out = || gateway.out();
 
     let hap_got = scenario(hap_port);
     let gw_got = scenario(gw.port());
@@ -351,7 +351,7 @@ fn sni_routing_and_tcp_request_rules_as_haproxy() {
     let web = named("web\n", seen_web.clone());
     let (haproxy, hap_port) = Haproxy::start_on_port(|p| sni_config(p, db.addr, web.addr), &[]);
     let (gateway, gw) = GatewayProc::start_on_port(|p| sni_config(p, db.addr, web.addr), &[]);
-    let gw_out = || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap();
+    let gw_out = || gateway.out();
     let mut answers = Vec::new();
     for port in [hap_port, gw.port()] {
         // A real TLS client naming the database: routed to `db`.

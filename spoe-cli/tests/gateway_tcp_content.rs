@@ -19,8 +19,7 @@ use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use gateway_support::{Backend, Conn, GatewayProc, local, wait_until};
-use spoe_interop::Haproxy;
+use gateway_support::{Backend, Both, Conn, wait_until};
 
 fn haproxy_cfg(port: u16, server: SocketAddr) -> String {
     format!(
@@ -140,16 +139,11 @@ fn fields(log: &str) -> Vec<String> {
 
 #[test]
 fn tcp_content_rules_in_http_mode_as_haproxy() {
-    let hap_server = Backend::start("app");
-    let gw_server = Backend::start("app");
-    let (haproxy, hap_port) =
-        Haproxy::start_on_port(|port| haproxy_cfg(port, hap_server.addr), &[]);
-    let (gateway, gw_addr) =
-        GatewayProc::start_on_port(|port| haproxy_cfg(port, gw_server.addr), &[]);
+    let both = Both::start("app", haproxy_cfg);
     let mut hap_all = Vec::new();
     for case in CASES {
-        let hap = send(local(hap_port), &hap_server, case);
-        let gw = send(gw_addr, &gw_server, case);
+        let hap = send(both.hap_addr, &both.hap_backend, case);
+        let gw = send(both.gw_addr, &both.gw_backend, case);
         assert_eq!(hap, gw, "{case:?}");
         hap_all.push(hap);
     }
@@ -170,15 +164,15 @@ fn tcp_content_rules_in_http_mode_as_haproxy() {
         ]
     );
     let lines: usize = hap_all.iter().map(Vec::len).sum();
-    let gw_out =
-        || std::fs::read_to_string(gateway.dir.path().join("gateway.out")).unwrap_or_default();
+    let gw_out = || both.gateway.out();
     assert!(
-        wait_until(Duration::from_secs(10), || fields(&haproxy.log()).len()
+        wait_until(Duration::from_secs(10), || fields(&both.haproxy.log())
+            .len()
             == lines
             && fields(&gw_out()).len() == lines),
         "--- haproxy:\n{}\n--- gateway:\n{}",
-        haproxy.log(),
+        both.haproxy.log(),
         gw_out()
     );
-    assert_eq!(fields(&haproxy.log()), fields(&gw_out()));
+    assert_eq!(fields(&both.haproxy.log()), fields(&gw_out()));
 }

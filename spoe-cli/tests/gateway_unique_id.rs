@@ -16,23 +16,11 @@ mod gateway_support;
 
 use std::net::SocketAddr;
 
-use gateway_support::{AgentProc, Backend, GatewayProc, Resp, get, local};
-use spoe_interop::Haproxy;
+use gateway_support::{AgentProc, Backend, Both, Resp, echo_message_conf, get};
 
-const SPOE_CONF: &str = "\
-[e]
-spoe-agent echo-agent
-    messages ids
-    option var-prefix echo
-    timeout hello 2s
-    timeout idle 30s
-    timeout processing 2s
-    use-backend agents
-
-spoe-message ids
-    args id=unique-id
-    event on-frontend-http-request
-";
+fn spoe_conf() -> String {
+    echo_message_conf("ids", "id=unique-id")
+}
 
 /// `format` is the `defaults` section's `unique-id-format`; the `plain` frontend has a
 /// header and no format.
@@ -78,9 +66,7 @@ fn a_deterministic_format_gives_the_same_ids() {
     let server = Backend::start("app");
     let format = r#""%[req.hdr(x-req)]-%[path]""#;
     let cfg = |port| haproxy_cfg(port, format, agent.addr, server.addr);
-    let files = [("spoe.conf", SPOE_CONF)];
-    let (haproxy, hap_port) = Haproxy::start_on_port(cfg, &files);
-    let (gateway, gw_addr) = GatewayProc::start_on_port(cfg, &files);
+    let both = Both::start_on(cfg, &[("spoe.conf", &spoe_conf())]);
     for (path, headers) in [
         ("/a", &[("x-req", "r1")][..]),
         (
@@ -89,23 +75,18 @@ fn a_deterministic_format_gives_the_same_ids() {
         ),
         ("/none", &[][..]),
     ] {
-        let hap = get(local(hap_port), path, headers).expect("haproxy");
-        let gw = get(gw_addr, path, headers).expect("gateway");
+        let hap = get(both.hap_addr, path, headers).expect("haproxy");
+        let gw = get(both.gw_addr, path, headers).expect("gateway");
         assert_eq!(
             ids(&gw),
             ids(&hap),
             "{path}\n--- gateway:\n{}\n--- haproxy:\n{}",
-            gateway.log(),
-            haproxy.log()
+            both.gateway.log(),
+            both.haproxy.log()
         );
     }
     // Not vacuous: the rules see the client's header only; the server gets the ID after it.
-    let hap = get(
-        local(hap_port),
-        "/b",
-        &[("x-req", "r"), ("x-unique-id", "c")],
-    )
-    .unwrap();
+    let hap = get(both.hap_addr, "/b", &[("x-req", "r"), ("x-unique-id", "c")]).unwrap();
     assert_eq!(hap.header("x-id"), Some("r-/b"));
     assert_eq!(hap.header("x-agent-id"), Some("r-/b"));
     assert_eq!(hap.header("echo-x-seen-by-rules"), Some("c"));
@@ -126,10 +107,8 @@ fn uuid_ids_are_one_per_request_and_the_same_everywhere() {
     let agent = AgentProc::echo(&[]);
     let server = Backend::start("app");
     let cfg = |port| haproxy_cfg(port, "%[uuid()]", agent.addr, server.addr);
-    let files = [("spoe.conf", SPOE_CONF)];
-    let (_haproxy, hap_port) = Haproxy::start_on_port(cfg, &files);
-    let (_gateway, gw_addr) = GatewayProc::start_on_port(cfg, &files);
-    for addr in [local(hap_port), gw_addr] {
+    let both = Both::start_on(cfg, &[("spoe.conf", &spoe_conf())]);
+    for (addr, _) in both.sides() {
         let first = get(addr, "/", &[]).expect("response");
         let second = get(addr, "/", &[]).expect("response");
         for r in [&first, &second] {

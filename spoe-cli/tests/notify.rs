@@ -1,34 +1,19 @@
 //! `spoe notify` against `spoe agent`, and its failures.
 
+mod cli_support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use spoe_interop::{ChildGuard, RefusedPort, Signal};
+use spoe_interop::{RefusedPort, Signal};
 
-const SPOE: &str = env!("CARGO_BIN_EXE_spoe");
+use cli_support::{ChildGuard, SPOE, spoe_agent_on};
 
+/// `spoe agent --example echo EXTRA...` on a port of its own; its address.
 fn agent(extra: &[&str]) -> (ChildGuard, String) {
-    // Port 0: the agent prints the address it got as its first line.
-    let mut child = ChildGuard::spawn(
-        Command::new(SPOE)
-            .args(["agent", "--listen", "127.0.0.1:0", "--example", "echo"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null()),
-    )
-    .unwrap();
-    let stdout = child.take_stdout().expect("piped stdout");
-    let mut line = String::new();
-    // Returns at the agent's first line, or at EOF if it exits first (then the parse fails).
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("spoe agent: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, addr)
+    spoe_agent_on("127.0.0.1:0", &[&["--example", "echo"], extra].concat())
 }
 
 fn notify(args: &[&str]) -> (Output, Value) {

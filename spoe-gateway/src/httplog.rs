@@ -128,15 +128,24 @@ impl fmt::Display for Framed<'_> {
             now,
         } = self;
         let pri = u32::from(syslog.facility) * 8 + u32::from(*level);
-        let pid = std::process::id();
+        // Read only by the formats that print it: `getpid(2)` is a system call
+        // (glibc does not cache it), and was two per request with the access
+        // log on in `raw` format, which has no pid (bench/README.md, "Session 7:
+        // system calls and wake-ups").
+        let pid = std::process::id;
         match syslog.format {
             SyslogFormat::Raw => write!(f, "{line}"),
             SyslogFormat::Rfc3164 => {
-                write!(f, "<{pri}>{} localhost {TAG}[{pid}]: {line}", BsdDate(*now))
+                write!(
+                    f,
+                    "<{pri}>{} localhost {TAG}[{}]: {line}",
+                    BsdDate(*now),
+                    pid()
+                )
             }
-            SyslogFormat::Local => write!(f, "<{pri}>{} {TAG}[{pid}]: {line}", BsdDate(*now)),
+            SyslogFormat::Local => write!(f, "<{pri}>{} {TAG}[{}]: {line}", BsdDate(*now), pid()),
             SyslogFormat::Rfc5424 => {
-                write!(f, "<{pri}>1 {} - {TAG} {pid} - - {line}", IsoDate(*now))
+                write!(f, "<{pri}>1 {} - {TAG} {} - - {line}", IsoDate(*now), pid())
             }
             SyslogFormat::Priority => write!(f, "<{pri}>{line}"),
             SyslogFormat::Short => write!(f, "<{level}>{line}"),

@@ -63,9 +63,16 @@ pub(crate) fn spawn_reporting(
 
 /// `spoe agent --example echo` on `listen` (port 0 or a unix path); its address.
 pub(crate) fn spoe_agent(listen: &str) -> (ChildGuard, String) {
+    spoe_agent_on(listen, &["--example", "echo"])
+}
+
+/// `spoe agent --listen LISTEN ARGS...` (its `--example` and options), stderr dropped; its
+/// address.
+pub(crate) fn spoe_agent_on(listen: &str, args: &[&str]) -> (ChildGuard, String) {
     spawn_reporting(
         Command::new(SPOE)
-            .args(["agent", "--listen", listen, "--example", "echo"])
+            .args(["agent", "--listen", listen])
+            .args(args)
             .stderr(Stdio::null()),
         |l| {
             l.strip_prefix("spoe agent: listening on ")

@@ -41,3 +41,23 @@ pub(crate) fn assert_same_fields(
         assert_eq!(g, h, "{r}: access line fields {fields:?}");
     }
 }
+
+/// Waits (up to 10 s) until both logs hold at least `n` of the lines `lines` picks out (asserting
+/// they do), then returns a message for each pair of lines, in order, that differ.
+pub(crate) fn line_diffs(
+    haproxy_log: impl Fn() -> String,
+    gateway_log: impl Fn() -> String,
+    lines: impl Fn(&str) -> Vec<String>,
+    n: usize,
+) -> Vec<String> {
+    let logged = super::wait_until(Duration::from_secs(10), || {
+        lines(&haproxy_log()).len() >= n && lines(&gateway_log()).len() >= n
+    });
+    let (hl, gl) = (lines(&haproxy_log()), lines(&gateway_log()));
+    assert!(logged, "access lines:\n{hl:#?}\n{gl:#?}");
+    hl.iter()
+        .zip(&gl)
+        .filter(|(h, g)| h != g)
+        .map(|(h, g)| format!("access line:\n  haproxy {h}\n  gateway {g}"))
+        .collect()
+}

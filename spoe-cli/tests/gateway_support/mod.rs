@@ -12,7 +12,7 @@
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -189,6 +189,12 @@ impl GatewayProc {
         std::fs::read_to_string(self.dir.path().join("gateway.err")).unwrap_or_default()
     }
 
+    /// Its stdout so far: the access lines of a `log stdout ...` configuration, as HAProxy
+    /// writes them to its own stdout.
+    pub(crate) fn out(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.out")).unwrap_or_default()
+    }
+
     /// Replaces a file of its directory (`haproxy.cfg` for a reload).
     pub(crate) fn write(&self, name: &str, contents: &str) {
         std::fs::write(self.dir.path().join(name), contents).expect("write config file");
@@ -216,6 +222,118 @@ impl GatewayProc {
             self.log()
         );
     }
+}
+
+/// The head of a differential test: HAProxy 2.6 and the gateway run the same configuration,
+/// each in front of servers of its own (the same program, so that what each side's servers saw
+/// can be put side by side).
+///
+/// The configuration text itself stays whole in each test file: it is what the test is about,
+/// and one reads (and runs by hand) a `haproxy.cfg` as one piece.
+pub(crate) struct Both<B = Backend> {
+    // Field order: the proxies stop before their servers.
+    pub(crate) haproxy: spoe_interop::Haproxy,
+    pub(crate) gateway: GatewayProc,
+    pub(crate) hap_addr: SocketAddr,
+    pub(crate) gw_addr: SocketAddr,
+    pub(crate) hap_backend: B,
+    pub(crate) gw_backend: B,
+}
+
+impl Both {
+    /// A [`Backend`] named `backend` for each proxy, the configuration `config(port, backend)`.
+    pub(crate) fn start(backend: &str, config: impl Fn(u16, SocketAddr) -> String) -> Self {
+        Self::start_with(|| Backend::start(backend), |port, b| config(port, b.addr))
+    }
+}
+
+impl Both<()> {
+    /// HAProxy and the gateway on `config(port)` and the same `files`, in front of servers
+    /// (an agent, a backend) that they share.
+    pub(crate) fn start_on(config: impl Fn(u16) -> String, files: &[(&str, &str)]) -> Self {
+        Self::start_with_files(|| (), |port, ()| config(port), files)
+    }
+}
+
+impl<B> Both<B> {
+    /// Starts `servers()` for each proxy, then HAProxy and the gateway on
+    /// `config(port, &their servers)`, each on a port it claims; returns once both listen.
+    pub(crate) fn start_with(servers: impl Fn() -> B, config: impl Fn(u16, &B) -> String) -> Self {
+        Self::start_with_files(servers, config, &[])
+    }
+
+    /// As [`start_with`](Self::start_with), with `files` (`spoe.conf`...) beside each
+    /// `haproxy.cfg`.
+    pub(crate) fn start_with_files(
+        servers: impl Fn() -> B,
+        config: impl Fn(u16, &B) -> String,
+        files: &[(&str, &str)],
+    ) -> Self {
+        let hap_backend = servers();
+        let gw_backend = servers();
+        let (haproxy, hap_port) =
+            spoe_interop::Haproxy::start_on_port(|port| config(port, &hap_backend), files);
+        let (gateway, gw_addr) =
+            GatewayProc::start_on_port(|port| config(port, &gw_backend), files);
+        Self {
+            haproxy,
+            gateway,
+            hap_addr: local(hap_port),
+            gw_addr,
+            hap_backend,
+            gw_backend,
+        }
+    }
+
+    /// The proxies' addresses with their names, HAProxy first.
+    pub(crate) fn sides(&self) -> [(SocketAddr, &'static str); 2] {
+        [(self.hap_addr, "haproxy"), (self.gw_addr, "gateway")]
+    }
+
+    /// Sends each of `cases` to HAProxy, then to the gateway (`send(address, its servers,
+    /// case)`). Returns HAProxy's outcomes, and a message for each case where the gateway's
+    /// differs.
+    pub(crate) fn compare<C: std::fmt::Debug, O: PartialEq + std::fmt::Debug>(
+        &self,
+        cases: &[C],
+        send: impl Fn(SocketAddr, &B, &C) -> O,
+    ) -> (Vec<O>, Vec<String>) {
+        let mut diffs = Vec::new();
+        let outcomes = cases
+            .iter()
+            .map(|case| {
+                let h = send(self.hap_addr, &self.hap_backend, case);
+                let g = send(self.gw_addr, &self.gw_backend, case);
+                if h != g {
+                    diffs.push(format!("{case:?}:\n  haproxy {h:?}\n  gateway {g:?}"));
+                }
+                h
+            })
+            .collect();
+        (outcomes, diffs)
+    }
+}
+
+/// The `spoe.conf` of engine `e` in which agent `echo-agent` (`spoe agent --example echo` in
+/// backend `agents`, variables `txn.echo.*`) is sent message `message` with `args` on every
+/// request.
+pub(crate) fn echo_message_conf(message: &str, args: &str) -> String {
+    format!(
+        "\
+[e]
+spoe-agent echo-agent
+    messages {message}
+    option var-prefix echo
+    timeout hello 2s
+    timeout idle 30s
+    timeout processing 2s
+    use-backend agents
+
+spoe-message {message}
+    args {args}
+    event on-frontend-http-request
+"
+    )
 }
 
 /// Waits until the gateway `child` logs that it listens on `listen` (the `listening` line it
@@ -296,6 +414,52 @@ impl Drop for ThreadServer {
             let _ = t.join();
         }
     }
+}
+
+/// A server of requests without a body on kept-alive connections: each request is answered
+/// with the head `answer(target, values)` (the status line and the header lines, each ending
+/// in CRLF; the blank line is added here), `values` being the values of the request's `header`
+/// lines, in order. Servers that tell the client what they saw of one header (the `Cookie`,
+/// the server name HAProxy sent) are this with their own `answer`.
+pub(crate) fn head_server(
+    header: &'static str,
+    answer: impl Fn(&str, &[String]) -> String + Clone + Send + 'static,
+) -> ThreadServer {
+    ThreadServer::start(move |sock: TcpStream| {
+        let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
+        let Ok(mut out) = sock.try_clone() else {
+            return;
+        };
+        let mut reader = BufReader::new(sock);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let target = line.split(' ').nth(1).unwrap_or("/").to_owned();
+            let mut values = Vec::new();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                    return;
+                }
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                if let Some((n, v)) = h.split_once(':')
+                    && n.eq_ignore_ascii_case(header)
+                {
+                    values.push(v.trim().to_owned());
+                }
+            }
+            let mut head = answer(&target, &values);
+            head.push_str("\r\n");
+            if out.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+        }
+    })
 }
 
 // ===== the agent process =====

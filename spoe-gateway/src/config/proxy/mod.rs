@@ -55,6 +55,17 @@ use crate::model::Mode;
 /// Reads a line of a proxy section.
 type Handler = fn(&mut Lowerer<'_, '_>, &mut Proxy, &Line);
 
+/// What the error-page keywords (`errorfile`, `errorloc*`, `errorfiles`, `http-error`) fill:
+/// the pages of either side of a proxy.
+const ERROR_PAGES: Use = Use::Runs(&[
+    ("Frontend.errorfiles", "proxy.rs"),
+    ("Backend.errorfiles", "proxy.rs"),
+]);
+
+/// What the rules that pick a server before balancing fill (`stick`, `use-server`,
+/// `force-persist`, `ignore-persist`, `http-reuse`, `http-send-name-header`).
+const SERVER_RULES: Use = Use::Runs(&[("Backend.server_rules", "proxy.rs")]);
+
 /// The proxy keywords the gateway runs.
 pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
@@ -177,22 +188,22 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "stick",
         handler: |lw, p, line| lw.stick(p, line),
-        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+        uses: SERVER_RULES,
     },
     Keyword {
         name: "use-server",
         handler: |lw, p, line| lw.use_server(p, line),
-        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+        uses: SERVER_RULES,
     },
     Keyword {
         name: "force-persist",
         handler: |lw, p, line| lw.persist_rule(p, line),
-        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+        uses: SERVER_RULES,
     },
     Keyword {
         name: "ignore-persist",
         handler: |lw, p, line| lw.persist_rule(p, line),
-        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+        uses: SERVER_RULES,
     },
     Keyword {
         name: "hash-type",
@@ -217,12 +228,12 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "http-reuse",
         handler: |lw, p, line| lw.http_reuse(p, line),
-        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+        uses: SERVER_RULES,
     },
     Keyword {
         name: "http-send-name-header",
         handler: |lw, p, line| lw.send_name_header(p, line),
-        uses: Use::Runs(&[("Backend.server_rules", "proxy.rs")]),
+        uses: SERVER_RULES,
     },
     Keyword {
         name: "balance",
@@ -297,50 +308,32 @@ pub(super) const KEYWORDS: &[Keyword<Handler>] = &[
     Keyword {
         name: "errorfile",
         handler: |lw, p, line| lw.errorfile(p, line),
-        uses: Use::Runs(&[
-            ("Frontend.errorfiles", "proxy.rs"),
-            ("Backend.errorfiles", "proxy.rs"),
-        ]),
+        uses: ERROR_PAGES,
     },
     Keyword {
         name: "errorloc",
         handler: |lw, p, line| lw.errorloc(p, line),
-        uses: Use::Runs(&[
-            ("Frontend.errorfiles", "proxy.rs"),
-            ("Backend.errorfiles", "proxy.rs"),
-        ]),
+        uses: ERROR_PAGES,
     },
     Keyword {
         name: "errorloc302",
         handler: |lw, p, line| lw.errorloc(p, line),
-        uses: Use::Runs(&[
-            ("Frontend.errorfiles", "proxy.rs"),
-            ("Backend.errorfiles", "proxy.rs"),
-        ]),
+        uses: ERROR_PAGES,
     },
     Keyword {
         name: "errorloc303",
         handler: |lw, p, line| lw.errorloc(p, line),
-        uses: Use::Runs(&[
-            ("Frontend.errorfiles", "proxy.rs"),
-            ("Backend.errorfiles", "proxy.rs"),
-        ]),
+        uses: ERROR_PAGES,
     },
     Keyword {
         name: "errorfiles",
         handler: |lw, p, line| lw.errorfiles(p, line),
-        uses: Use::Runs(&[
-            ("Frontend.errorfiles", "proxy.rs"),
-            ("Backend.errorfiles", "proxy.rs"),
-        ]),
+        uses: ERROR_PAGES,
     },
     Keyword {
         name: "http-error",
         handler: |lw, p, line| lw.http_error(p, line),
-        uses: Use::Runs(&[
-            ("Frontend.errorfiles", "proxy.rs"),
-            ("Backend.errorfiles", "proxy.rs"),
-        ]),
+        uses: ERROR_PAGES,
     },
     Keyword {
         name: "compression",

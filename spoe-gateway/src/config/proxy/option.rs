@@ -15,6 +15,10 @@ use crate::model::LogOptions;
 /// (`no option http-buffer-request`).
 pub(in crate::config) type Handler = fn(&mut Lowerer<'_, '_>, &mut Proxy, &Line, &str);
 
+/// What the options naming a protocol check (`redis-check`, `ssl-hello-chk`, `smtpchk`,
+/// `pgsql-check`, `mysql-check`, `ldap-check`) fill.
+const PROTO_CHECK: Use = Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]);
+
 /// The options the gateway runs.
 pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
     Keyword {
@@ -43,34 +47,34 @@ pub(in crate::config) const OPTIONS: &[Keyword<Handler>] = &[
     Keyword {
         name: "redis-check",
         handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "redis-check"),
-        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+        uses: PROTO_CHECK,
     },
     Keyword {
         name: "ssl-hello-chk",
         handler: |lw, p, line, directive| {
             lw.option_proto_check(p, line, directive, "ssl-hello-chk")
         },
-        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+        uses: PROTO_CHECK,
     },
     Keyword {
         name: "smtpchk",
         handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "smtpchk"),
-        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+        uses: PROTO_CHECK,
     },
     Keyword {
         name: "pgsql-check",
         handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "pgsql-check"),
-        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+        uses: PROTO_CHECK,
     },
     Keyword {
         name: "mysql-check",
         handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "mysql-check"),
-        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+        uses: PROTO_CHECK,
     },
     Keyword {
         name: "ldap-check",
         handler: |lw, p, line, directive| lw.option_proto_check(p, line, directive, "ldap-check"),
-        uses: Use::Runs(&[("CheckSpec.proto", "generation/health.rs")]),
+        uses: PROTO_CHECK,
     },
     Keyword {
         name: "log-health-checks",
