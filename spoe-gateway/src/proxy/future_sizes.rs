@@ -40,7 +40,7 @@ fn request_futures_sizes() {
         ("forward", returned7(forward)),
         ("Txn", size_of::<Txn>()),
         ("Access", size_of::<Access>()),
-        ("Response<Logged<Body>>", size_of::<Response<Logged<Body>>>()),
+        ("Response", size_of::<Response<Logged<Body>>>()),
         ("Pending", size_of::<Pending>()),
     ];
     for (name, size) in sizes {
