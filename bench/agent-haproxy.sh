@@ -32,9 +32,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-bench.XXXXXX")
 . "$root/bench/lib.sh"
 
 # ---- prerequisites ----
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
-if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
-haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+haproxy_and_wrk
 if [[ " $agents " == *" haproxyspoa "* ]]; then
     if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import haproxyspoa' 2>/dev/null; then
         echo "agent-haproxy.sh: installing haproxyspoa into $venv" >&2

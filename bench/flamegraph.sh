@@ -49,8 +49,7 @@ if [ -z "$out" ]; then out=$work/flamegraph-haproxy-$scenario.svg; fi
 . "$root/bench/lib.sh"
 
 # ---- prerequisites ----
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
-if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
+haproxy_and_wrk
 if ! command -v perf >/dev/null 2>&1; then apt_install linux-perf; fi
 if ! command -v inferno-flamegraph >/dev/null 2>&1; then
     if [ ! -x "$HOME/.cargo/bin/inferno-flamegraph" ]; then
@@ -59,7 +58,6 @@ if ! command -v inferno-flamegraph >/dev/null 2>&1; then
     fi
     PATH=$HOME/.cargo/bin:$PATH
 fi
-haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
 if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --profile profiling --quiet -p spoe-cli; fi
 spoe_bin=$root/target/profiling/spoe
 

@@ -14,6 +14,10 @@
 #                 `log global` and `option httplog` in `defaults` (stdout to a file).
 #   c50-nospoe    the c50-spoe file without the `filter spoe` line and the rules reading its
 #                 variables: the HTTP path alone.
+#   c50-backend-nospoe  (not in the default SCENARIOS) the c50-nospoe file with the request sent
+#                 to a backend (`balance roundrobin`, two servers) whose server is an HAProxy 2.6
+#                 that answers itself (bench/lib.sh `start_origin`, not measured): the server's
+#                 choice and the relay of its response.
 #   c1            wrk -t1 -c1 -d$C1_DURATION --latency, with the filter and without it: what SPOE
 #                 adds to one request at one connection.
 #
@@ -74,26 +78,19 @@ proxies=${PROXIES:-haproxy gateway gateway-quiet gateway-alloc}
 scenarios=${SCENARIOS:-c50-spoe c50-spoe-log c50-nospoe c1}
 if [ "${SKIP_C1:-0}" = 1 ]; then scenarios=${scenarios//c1/}; fi
 if [ "${FLOOR:-0}" = 1 ]; then proxies="$proxies floor"; fi
-measure_what=${MEASURE:-cpu}
 events=${EVENTS:-0}
 perf_events=(-e raw_syscalls:sys_enter,context-switches,cpu-migrations,sched:sched_wakeup,sched:sched_switch,page-faults,irq:softirq_entry
     -e syscalls:sys_enter_recvfrom,syscalls:sys_enter_read,syscalls:sys_enter_sendto,syscalls:sys_enter_writev,syscalls:sys_enter_write,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex
     -e syscalls:sys_exit_recvfrom --filter 'ret == -11' -e syscalls:sys_exit_read --filter 'ret == -11')
-case $measure_what in cpu | instructions | both) ;; *)
-    echo "${0##*/}: MEASURE must be cpu, instructions or both, not '$measure_what'" >&2
-    exit 2
-    ;;
-esac
 
 # ---- process bookkeeping ----
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-gateway-bench.XXXXXX")
 . "$root/bench/lib.sh"
+read_measure
 
 # ---- prerequisites ----
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
-if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
+haproxy_and_wrk
 if [ "$measure_what" != cpu ]; then callgrind_prerequisites; fi
-haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
 spoe_bin=${SPOE_BIN:-$profile_dir/spoe}
 alloc_bin=${SPOE_ALLOC_BIN:-$profile_dir/spoe-bench-alloc}
 variant_bin=${VARIANT_BIN:-$spoe_bin}
@@ -121,13 +118,18 @@ sed 's/^    use-backend agents$/    use-backend agents\n    log global/' "$work/
 write_config() {
     local conf=spoe.conf
     if [ "$3" = c50-spoe-log ]; then conf=spoe-log.conf; fi
-    write_bench_haproxy_cfg "$1" "$2" "$agent_port" "$work/$conf" "$3"
+    write_bench_haproxy_cfg "$1" "$2" "$agent_port" "$work/$conf" "$3" "$origin_port"
     "$haproxy_bin" -c -q -f "$1"
     "$spoe_bin" check -f "$1" >/dev/null
 }
 
-# ---- the agent, shared by every run ----
+# ---- the agent, shared by every run; the origin server, when a scenario has a backend ----
 start_echo_agent "$spoe_bin" "$agent_port" "$work/agent.log"
+origin_port=""
+if [[ " $scenarios " == *-backend-nospoe* ]]; then
+    origin_port=$(free_port)
+    start_origin "$haproxy_bin" "$origin_port" "$work"
+fi
 
 # start_proxy KIND CONFIG OUT PORT SCENARIO: starts a proxy on CONFIG (the floor on PORT), its
 # stdout in OUT.stdout and its stderr in OUT.stderr, under the command in `wrap` when set
@@ -277,6 +279,7 @@ if [ "$measure_what" != cpu ]; then
             case $scenario/$kind in
                 c1/* | */floor | */gateway-alloc) continue ;;
                 c50-spoe-log/gateway-quiet | c50-nospoe/gateway-quiet) continue ;;
+                c50-backend-nospoe/gateway-quiet | c50-backend-nospoe/variant) continue ;;
                 c50-spoe-log/variant | c50-nospoe/variant) continue ;;
             esac
             count_instructions "$scenario" "$kind"
@@ -314,6 +317,7 @@ for run in $(seq 1 "$runs"); do
             # file asks for; at one connection only the two proxies are compared.
             case $scenario/$kind in
                 c50-spoe-log/floor | c50-spoe-log/gateway-quiet | c50-nospoe/gateway-quiet) continue ;;
+                c50-backend-nospoe/floor | c50-backend-nospoe/gateway-quiet | c50-backend-nospoe/variant) continue ;;
                 c50-spoe-log/variant | c50-nospoe/variant | c1/variant) continue ;;
                 c1/floor | c1/gateway-quiet | c1/gateway-alloc) continue ;;
             esac
@@ -386,7 +390,7 @@ awk -F'\t' '
             printf "\n"
         }
         printf "\nOver HAProxy in the same run (CPU per request: lower is better; req/s: higher):\n\n"
-        ns = split("c50-spoe c50-spoe-log c50-nospoe c1 c1-nospoe", scs, " ")
+        ns = split("c50-spoe c50-spoe-log c50-nospoe c50-backend-nospoe c1 c1-nospoe", scs, " ")
         np = split("gateway gateway-quiet variant floor", pxs, " ")
         for (s = 1; s <= ns; s++) for (p = 1; p <= np; p++) {
             cpu = per_run(scs[s], pxs[p], "cpu")

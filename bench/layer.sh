@@ -31,9 +31,7 @@ c1_duration=${C1_DURATION:-5s}
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-layer-bench.XXXXXX")
 . "$root/bench/lib.sh"
 
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
-if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
-haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+haproxy_and_wrk
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     cargo build --release --quiet --locked -p spoe-cli
     cargo build --release --quiet --locked -p spoe-examples --bin bench_server

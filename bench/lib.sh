@@ -80,6 +80,25 @@ build_spoe() {
     if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --profile "$profile" --quiet -p spoe-cli "$@"; fi
 }
 
+# Installs HAProxy and wrk from Debian when missing (what the benchmarks that drive HAProxy
+# against the gateway need) and sets haproxy_bin.
+haproxy_and_wrk() {
+    if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
+    if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
+    haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+}
+
+# Sets measure_what from MEASURE, for the benchmarks that also count instructions: cpu (the
+# default), instructions or both; exits 2 on anything else.
+read_measure() {
+    measure_what=${MEASURE:-cpu}
+    case $measure_what in cpu | instructions | both) ;; *)
+        echo "${0##*/}: MEASURE must be cpu, instructions or both, not '$measure_what'" >&2
+        exit 2
+        ;;
+    esac
+}
+
 # Sets haproxy_bin (installing HAProxy from Debian when missing) and spoe_bin: SPOE_BIN when set,
 # else target/PROFILE/spoe, built first unless SKIP_BUILD=1.
 find_haproxy_and_spoe() {
@@ -142,10 +161,20 @@ callgrind_count() {
 # non-2xx), c50-spoe-log (the same with the access log on: `log stdout format raw local0`,
 # `log global`, `option httplog`), or c50-nospoe / c1-nospoe (no filter: the HTTP path alone), or
 # c50-track-nospoe (no filter; rate limiting: a stick table, `track-sc0 src` and a deny on
-# `sc_http_req_rate(0)` that never matches, on every request).
+# `sc_http_req_rate(0)` that never matches, on every request), or c50-backend-nospoe (no filter;
+# the request goes to `backend app`, `balance roundrobin` over two servers at ORIGIN_PORT, the
+# sixth argument: a server chosen, a server connection reused, the response relayed).
 write_bench_haproxy_cfg() {
-    local file=$1 port=$2 agent_port=$3 spoe_conf=$4 scenario=$5 filter="" checks="" global_log="" defaults_log=""
+    local file=$1 port=$2 agent_port=$3 spoe_conf=$4 scenario=$5 origin_port=${6:-} filter="" checks="" global_log="" defaults_log=""
+    local answer='    http-request return status 200 content-type text/plain string "ok"' backend=""
     case $scenario in
+        *-backend-nospoe)
+            answer='    default_backend app'
+            backend="backend app
+    balance roundrobin
+    server s1 127.0.0.1:$origin_port
+    server s2 127.0.0.1:$origin_port"
+            ;;
         *-track-nospoe)
             checks='    stick-table type ip size 100k expire 30s store http_req_rate(10s)
     http-request track-sc0 src
@@ -179,7 +208,8 @@ frontend fe
     bind 127.0.0.1:$port
 $filter
 $checks
-    http-request return status 200 content-type text/plain string "ok"
+$answer
+$backend
 backend agents
     mode tcp
     server a 127.0.0.1:$agent_port
@@ -329,6 +359,29 @@ start_echo_agent() {
     "$bin" agent --listen "127.0.0.1:$port" --example echo "$@" >"$log" 2>&1 &
     agent_pid=$!
     pids+=("$agent_pid")
+    wait_port "$port"
+}
+
+# start_origin HAPROXY_BIN PORT DIR: the server of the *-backend-nospoe scenarios, an HAProxy 2.6
+# with one thread that answers every request itself with a 200 on 127.0.0.1:PORT (its config
+# in DIR/origin.cfg); not measured, the same for both proxies.
+start_origin() {
+    local bin=$1 port=$2 dir=$3
+    cat >"$dir/origin.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+frontend origin
+    bind 127.0.0.1:$port
+    http-request return status 200 content-type text/plain string "ok"
+EOF
+    "$bin" -db -f "$dir/origin.cfg" >"$dir/origin.log" 2>&1 &
+    pids+=("$!")
     wait_port "$port"
 }
 

@@ -32,20 +32,13 @@ duration=${DURATION:-10s}
 wrk_threads=${WRK_THREADS:-2}
 wrk_conns=${WRK_CONNS:-50}
 nbthread=${NBTHREAD:-2}
-measure_what=${MEASURE:-cpu}
-case $measure_what in cpu | instructions | both) ;; *)
-    echo "${0##*/}: MEASURE must be cpu, instructions or both, not '$measure_what'" >&2
-    exit 2
-    ;;
-esac
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-lua-bench.XXXXXX")
 . "$root/bench/lib.sh"
+read_measure
 
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
-if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
+haproxy_and_wrk
 if [ "$measure_what" != cpu ]; then callgrind_prerequisites; fi
-haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
 build_spoe
 spoe_bin=$profile_dir/spoe
 

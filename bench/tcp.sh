@@ -30,10 +30,8 @@ proxies=${PROXIES:-haproxy gateway}
 work=$(mktemp -d "${TMPDIR:-/tmp}/spoe-tcp-bench.XXXXXX")
 . "$root/bench/lib.sh"
 
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then apt_install haproxy; fi
-if ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
+haproxy_and_wrk
 if ! command -v socat >/dev/null 2>&1; then apt_install socat; fi
-haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
 spoe_bin=${SPOE_BIN:-$root/target/release/spoe}
 if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --release --quiet -p spoe-cli; fi
 

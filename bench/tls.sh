@@ -48,12 +48,7 @@ command -v h2load >/dev/null || apt_install nghttp2-client
 command -v wrk >/dev/null || apt_install wrk
 haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
 [ -x "$haproxy" ] || apt_install haproxy
-measure_what=${MEASURE:-cpu}
-case $measure_what in cpu | instructions | both) ;; *)
-    echo "${0##*/}: MEASURE must be cpu, instructions or both, not '$measure_what'" >&2
-    exit 2
-    ;;
-esac
+read_measure
 requests_counted=${REQUESTS:-10000}
 if [ "$measure_what" != cpu ]; then
     command -v valgrind >/dev/null || apt_install valgrind

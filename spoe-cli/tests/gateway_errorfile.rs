@@ -15,8 +15,7 @@ mod gateway_support;
 
 use std::net::SocketAddr;
 
-use gateway_support::{GatewayProc, RefusedPort, Resp, get, local};
-use spoe_interop::Haproxy;
+use gateway_support::{Both, RefusedPort, Resp, get};
 
 const FILES: &[(&str, &str)] = &[
     (
@@ -76,24 +75,22 @@ fn seen(r: &Resp) -> (u16, Vec<Option<String>>, String) {
 #[test]
 fn pages_come_from_the_files_as_haproxy_sends_them() {
     let dead = RefusedPort::new();
-    let (haproxy, hap_port) = Haproxy::start_on_port(|port| haproxy_cfg(port, dead.addr()), FILES);
-    let (gateway, gw_addr) =
-        GatewayProc::start_on_port(|port| haproxy_cfg(port, dead.addr()), FILES);
+    let both = Both::start_on(|port| haproxy_cfg(port, dead.addr()), FILES);
     for path in ["/deny", "/many", "/fe503", "/", "/custom/x"] {
-        let hap = get(local(hap_port), path, &[]).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let gw = get(gw_addr, path, &[]).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let hap = get(both.hap_addr, path, &[]).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let gw = get(both.gw_addr, path, &[]).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(
             seen(&gw),
             seen(&hap),
             "{path}: gateway vs HAProxy\n{}\n{}",
-            gateway.log(),
-            haproxy.log()
+            both.gateway.log(),
+            both.haproxy.log()
         );
     }
     // The files were used, not HAProxy's pages (which both would also agree on).
-    let custom = get(gw_addr, "/custom/x", &[]).unwrap();
+    let custom = get(both.gw_addr, "/custom/x", &[]).unwrap();
     assert_eq!(String::from_utf8_lossy(&custom.body), "backend down\n");
-    let deny = get(gw_addr, "/deny", &[]).unwrap();
+    let deny = get(both.gw_addr, "/deny", &[]).unwrap();
     assert!(String::from_utf8_lossy(&deny.body).contains("403 custom"));
 }
 

@@ -14,8 +14,7 @@ mod gateway_support;
 
 use std::net::SocketAddr;
 
-use gateway_support::{Backend, GatewayProc, RefusedPort, Resp, get, local};
-use spoe_interop::Haproxy;
+use gateway_support::{Backend, Both, RefusedPort, Resp, get};
 
 const FILES: &[(&str, &str)] = &[
     (
@@ -105,8 +104,7 @@ fn pages_and_payloads_are_haproxys() {
     let dead = RefusedPort::new();
     let live = Backend::start("live");
     let cfg = |port| haproxy_cfg(port, dead.addr(), live.addr);
-    let (haproxy, hap_port) = Haproxy::start_on_port(cfg, FILES);
-    let (gateway, gw_addr) = GatewayProc::start_on_port(cfg, FILES);
+    let both = Both::start_on(cfg, FILES);
     let requests = [
         ("/deny", ""),
         ("/many", ""),
@@ -131,14 +129,14 @@ fn pages_and_payloads_are_haproxys() {
         } else {
             &headers[..]
         };
-        let hap = get(local(hap_port), path, headers).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let gw = get(gw_addr, path, headers).unwrap_or_else(|e| panic!("{path} {want}: {e}"));
+        let hap = get(both.hap_addr, path, headers).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let gw = get(both.gw_addr, path, headers).unwrap_or_else(|e| panic!("{path} {want}: {e}"));
         assert_eq!(
             seen(&gw),
             seen(&hap),
             "{path} {want}: gateway vs HAProxy\n{}\n{}",
-            gateway.log(),
-            haproxy.log()
+            both.gateway.log(),
+            both.haproxy.log()
         );
     }
     // The pages came from the files and lines (both would also agree on HAProxy's own).
@@ -154,7 +152,7 @@ fn pages_and_payloads_are_haproxys() {
         ("/be2", "be2 down"),
     ];
     for (path, body) in expect {
-        let r = get(gw_addr, path, &[]).unwrap();
+        let r = get(both.gw_addr, path, &[]).unwrap();
         assert_eq!(String::from_utf8_lossy(&r.body), body, "{path}");
     }
     for (want, body) in [
@@ -164,7 +162,7 @@ fn pages_and_payloads_are_haproxys() {
         ("lf", "status= type=\n"),
         ("deny", "not here\n"),
     ] {
-        let r = get(gw_addr, "/live", &[("x-want", want)]).unwrap();
+        let r = get(both.gw_addr, "/live", &[("x-want", want)]).unwrap();
         assert_eq!(String::from_utf8_lossy(&r.body), body, "{want}");
     }
 }

@@ -7,17 +7,74 @@
 //! the same server as HAProxy's for the same servers up. `random` draws as HAProxy's does (the least loaded of
 //! N weighted draws) from its own random numbers.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwapOption;
 
 use crate::generation::BackendRt;
 use crate::generation::health::takes_requests;
 use crate::model::{Balance, HashFunc};
 use crate::txn::Txn;
 
-/// The servers that take requests now: the active ones up, or when none is, the first backup
-/// up (every backup up with `option allbackups`), in configuration order.
-fn candidates(backend: &BackendRt) -> Vec<usize> {
-    crate::generation::health::candidates_of(&backend.servers, backend.model.all_backups)
+/// Bumped after every change of what decides the servers a request may go to: a server's
+/// health (`up`, drained), its administrative state or its weight, in any backend. Such
+/// changes come from checks, trackers, the runtime API and name resolution, seconds apart;
+/// requests come thousands a second: each backend's [`Choice`] is rebuilt only when this
+/// moves (one process-wide counter: a change elsewhere only costs a rebuild).
+static SERVERS_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Says that a server's health, state or weight changed, after the change is stored: the
+/// next request of every backend rebuilds its [`Choice`].
+pub(crate) fn servers_changed() {
+    SERVERS_EPOCH.fetch_add(1, Ordering::Release);
+}
+
+/// What a backend's balancing reads of its servers' states, built once per change of them
+/// (per [`SERVERS_EPOCH`]) instead of once per request.
+#[derive(Debug)]
+pub(crate) struct Choice {
+    /// The [`SERVERS_EPOCH`] it was built at.
+    epoch: u64,
+    /// The servers that take requests: the active ones up, or when none is, the first backup
+    /// up (every backup up with `option allbackups`), in configuration order.
+    candidates: Vec<usize>,
+    /// A hash-balanced backend's map of [`by_hash`] (`None`: not hash-balanced, or no
+    /// candidate with a weight): the server of every slot, a key's at `key % length`.
+    map: Option<Vec<usize>>,
+}
+
+/// A backend's [`Choice`] as last built (`None` until its first request).
+#[derive(Debug, Default)]
+pub(crate) struct Chosen(ArcSwapOption<Choice>);
+
+/// `f` of the balancing state of `backend` for the servers' states now.
+fn with_choice<R>(backend: &BackendRt, f: impl FnOnce(&Choice) -> R) -> R {
+    // Read before the states: a change stored after this read bumps the epoch past it, and
+    // the next request rebuilds.
+    let epoch = SERVERS_EPOCH.load(Ordering::Acquire);
+    // A guard, not a clone: the workers do not share a write to the `Arc`'s count.
+    let kept = backend.chosen.0.load();
+    if let Some(c) = &*kept
+        && c.epoch == epoch
+    {
+        return f(c);
+    }
+    drop(kept);
+    let candidates =
+        crate::generation::health::candidates_of(&backend.servers, backend.model.all_backups);
+    let hashed = matches!(
+        backend.model.balance,
+        Balance::Source | Balance::Uri { .. } | Balance::Hdr(_)
+    );
+    let map = hashed.then(|| hash_map(backend, &candidates)).flatten();
+    let c = Arc::new(Choice {
+        epoch,
+        candidates,
+        map,
+    });
+    backend.chosen.0.store(Some(c.clone()));
+    f(&c)
 }
 
 /// Where a balanced request goes.
@@ -66,27 +123,39 @@ pub(crate) fn pick_target(backend: &BackendRt, key: Key<'_>) -> Option<Target> {
         Balance::LeastConn => true,
         _ => return pick(backend, key).map(Target::Server),
     };
-    let all = candidates(backend);
-    if all.is_empty() {
-        return None;
-    }
-    let free: Vec<usize> = all
-        .into_iter()
-        .filter(|&i| !queues.passes_over(i, leastconn))
-        .collect();
-    if free.is_empty() {
-        return Some(Target::Queue);
-    }
-    pick_among(backend, key, &free).map(Target::Server)
+    with_choice(backend, |choice| {
+        let all = &choice.candidates;
+        if all.is_empty() {
+            return None;
+        }
+        // Without a full server (most of the time), the candidates as they are.
+        if !all.iter().any(|&i| queues.passes_over(i, leastconn)) {
+            return pick_among(backend, key, choice).map(Target::Server);
+        }
+        let free = Choice {
+            epoch: choice.epoch,
+            candidates: all
+                .iter()
+                .copied()
+                .filter(|&i| !queues.passes_over(i, leastconn))
+                .collect(),
+            map: None,
+        };
+        if free.candidates.is_empty() {
+            return Some(Target::Queue);
+        }
+        pick_among(backend, key, &free).map(Target::Server)
+    })
 }
 
 /// Picks a server for a stream whose balancing key is `key`.
 pub(crate) fn pick(backend: &BackendRt, key: Key<'_>) -> Option<usize> {
-    pick_among(backend, key, &candidates(backend))
+    with_choice(backend, |choice| pick_among(backend, key, choice))
 }
 
-/// Picks one of `candidates` for a stream whose balancing key is `key`.
-fn pick_among(backend: &BackendRt, key: Key<'_>, candidates: &[usize]) -> Option<usize> {
+/// Picks one of `choice`'s candidates for a stream whose balancing key is `key`.
+fn pick_among(backend: &BackendRt, key: Key<'_>, choice: &Choice) -> Option<usize> {
+    let candidates = choice.candidates.as_slice();
     let weight = |i: usize| backend.servers[i].admin.weight();
     match &backend.model.balance {
         Balance::RoundRobin => round_robin(backend, candidates),
@@ -104,7 +173,7 @@ fn pick_among(backend: &BackendRt, key: Key<'_>, candidates: &[usize]) -> Option
                     .fold(0, |h, w| h ^ w),
                 None => 0,
             };
-            by_hash(backend, candidates, avalanche(backend, key))
+            by_hash(choice, avalanche(backend, key))
         }
         Balance::Uri { whole } => {
             let Some(request) = key.request else {
@@ -116,7 +185,7 @@ fn pick_among(backend: &BackendRt, key: Key<'_>, candidates: &[usize]) -> Option
             } else {
                 uri.split('?').next().unwrap_or(uri)
             };
-            by_hash(backend, candidates, hash(backend, key.as_bytes()))
+            by_hash(choice, hash(backend, key.as_bytes()))
         }
         Balance::Hdr(name) => {
             // The first value of the header (up to a comma, trimmed); none: round robin.
@@ -130,7 +199,7 @@ fn pick_among(backend: &BackendRt, key: Key<'_>, candidates: &[usize]) -> Option
                 .map(|v| v.split(|b| *b == b',').next().unwrap_or(v).trim_ascii())
                 .filter(|v| !v.is_empty());
             match value {
-                Some(v) => by_hash(backend, candidates, hash(backend, v)),
+                Some(v) => by_hash(choice, hash(backend, v)),
                 None => round_robin(backend, candidates),
             }
         }
@@ -238,14 +307,26 @@ fn rand_below(n: u64) -> u64 {
     h.finish() % n
 }
 
+/// The server of hash `key` in `choice`'s map (`None`: no candidate has a weight).
+fn by_hash(choice: &Choice, key: u32) -> Option<usize> {
+    let map = choice.map.as_deref()?;
+    map.get(usize::try_from(key).ok()? % map.len()).copied()
+}
+
 /// HAProxy's map of a hash-balanced backend (`recalc_server_map()`): each candidate as many
 /// times as its weight divided by the weights' greatest common divisor, spread by their
-/// scores, first declared first; the key's server is at `key % length`.
-fn by_hash(backend: &BackendRt, candidates: &[usize], key: u32) -> Option<usize> {
+/// scores, first declared first; the key's server is at `key % length`. `None` when no
+/// candidate has a weight.
+fn hash_map(backend: &BackendRt, candidates: &[usize]) -> Option<Vec<usize>> {
     let weights: Vec<u64> = candidates
         .iter()
         .map(|&i| u64::from(backend.servers[i].admin.weight()))
         .collect();
+    map_of(candidates, &weights)
+}
+
+/// [`hash_map`] for `candidates` of these `weights` (one each).
+fn map_of(candidates: &[usize], weights: &[u64]) -> Option<Vec<usize>> {
     let gcd = weights
         .iter()
         .copied()
@@ -254,17 +335,17 @@ fn by_hash(backend: &BackendRt, candidates: &[usize], key: u32) -> Option<usize>
     if gcd == 0 {
         return None;
     }
+    if let [only] = candidates {
+        return Some(vec![*only]);
+    }
     let eweights: Vec<i64> = weights
         .iter()
         .map(|w| i64::try_from(w / gcd).unwrap_or(i64::MAX))
         .collect();
     let total: i64 = eweights.iter().sum();
-    if candidates.len() == 1 {
-        return candidates.first().copied();
-    }
-    let target = i64::from(key) % total;
     let mut scores = vec![0i64; candidates.len()];
-    for slot in 0..=target {
+    let mut map = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for _ in 0..total {
         let mut best: Option<(usize, i64)> = None;
         for (k, score) in scores.iter_mut().enumerate() {
             if eweights[k] == 0 {
@@ -278,11 +359,9 @@ fn by_hash(backend: &BackendRt, candidates: &[usize], key: u32) -> Option<usize>
         }
         let (k, _) = best?;
         scores[k] -= total;
-        if slot == target {
-            return Some(candidates[k]);
-        }
+        map.push(candidates[k]);
     }
-    None
+    Some(map)
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -344,5 +423,66 @@ pub(crate) fn retry_server_for(
         Some(next) if next == si => pick(backend, key).unwrap_or(si),
         Some(next) => next,
         None => si,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server of slot `target` as HAProxy's `recalc_server_map()` fills it, slot by slot
+    /// (what each request computed before the map was kept).
+    fn slot_of(candidates: &[usize], weights: &[u64], target: i64) -> Option<usize> {
+        let gcd = weights
+            .iter()
+            .copied()
+            .filter(|w| *w > 0)
+            .fold(0, |a, b| if a == 0 { b } else { gcd(a, b) });
+        if gcd == 0 {
+            return None;
+        }
+        let eweights: Vec<i64> = weights.iter().map(|w| (w / gcd) as i64).collect();
+        let total: i64 = eweights.iter().sum();
+        let mut scores = vec![0i64; candidates.len()];
+        for slot in 0..=target % total {
+            let mut best: Option<(usize, i64)> = None;
+            for (k, score) in scores.iter_mut().enumerate() {
+                if eweights[k] == 0 {
+                    continue;
+                }
+                *score += eweights[k];
+                let v = (*score + total) / total;
+                if best.is_none_or(|(_, max)| v > max) {
+                    best = Some((k, v));
+                }
+            }
+            let (k, _) = best?;
+            scores[k] -= total;
+            if slot == target % total {
+                return Some(candidates[k]);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn the_kept_map_is_the_one_haproxy_fills_slot_by_slot() {
+        let cases: [(&[usize], &[u64]); 6] = [
+            (&[0, 1], &[1, 1]),
+            (&[0, 2, 5], &[1, 2, 3]),
+            (&[1, 3, 4, 7], &[10, 20, 30, 256]),
+            (&[0, 1, 2], &[4, 0, 6]),
+            (&[3], &[7]),
+            (&[0, 1, 2, 3, 4], &[256, 255, 1, 128, 64]),
+        ];
+        for (candidates, weights) in cases {
+            let map = map_of(candidates, weights).expect("a weighted candidate");
+            for key in [0u32, 1, 2, 3, 17, 255, 256, 703, 1000, 65_537, u32::MAX] {
+                let kept = map[key as usize % map.len()];
+                let filled = slot_of(candidates, weights, i64::from(key));
+                assert_eq!(Some(kept), filled, "{candidates:?} {weights:?} key {key}");
+            }
+        }
+        assert_eq!(map_of(&[0, 1], &[0, 0]), None);
     }
 }

@@ -751,7 +751,9 @@ impl Ctx<'_> {
         txn.response = Some(head);
         for event in [Event::OnTcpResponse, Event::OnHttpResponse] {
             for (_, _, filters) in rules {
-                self.run_event(filters, event, &mut *txn).await;
+                if sends(filters, event) {
+                    self.run_event(filters, event, &mut *txn).await;
+                }
             }
         }
         for (rules, acls, filters) in rules {

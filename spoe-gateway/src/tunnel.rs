@@ -151,6 +151,9 @@ where
 /// "sessions active" of a state change).
 #[derive(Debug)]
 pub(crate) struct Line {
+    /// Boxed: every connection's session keeps room for a tunnel (`proxy::Session`), and an
+    /// access line's facts inline would make each idle connection 0.7 KiB larger (the line
+    /// comes boxed from the response, `access::Logged`).
     access: Option<Box<Access>>,
     server: Arc<ServerRt>,
     /// Bytes the server sent through the tunnel.
@@ -180,7 +183,7 @@ impl Drop for Line {
                 access.termination = t;
             }
             access.counters.bytes_out(access.head_bytes + self.down);
-            access.write(self.down);
+            (*access).write(self.down);
         }
     }
 }

@@ -189,11 +189,16 @@ pub(crate) async fn check_server(
             .stopping
             .swap(stopping && health.up(), Ordering::Relaxed);
         let drain_changed = health.up() && !changed && stopping != was_stopping;
+        if changed {
+            server.up.store(ok, Ordering::Relaxed);
+        }
+        if changed || was_stopping != (stopping && health.up()) {
+            crate::balance::servers_changed();
+        }
         if !changed && !drain_changed {
             continue;
         }
         if changed {
-            server.up.store(ok, Ordering::Relaxed);
             server.counters.state_changed(ok);
         }
         // With `option log-health-checks` the check's own line said why: HAProxy leaves the

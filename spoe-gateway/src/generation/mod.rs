@@ -107,6 +107,8 @@ pub(crate) struct BackendRt {
     pub(crate) plan: Arc<health::Plan>,
     /// Its queues, when a server has a `maxconn` (`None`: no request ever waits).
     pub(crate) queues: Option<Arc<crate::queue::Queues>>,
+    /// Its servers that take requests (and a hash's map), as last built by `crate::balance`.
+    pub(crate) chosen: crate::balance::Chosen,
 }
 
 impl ServerRt {
@@ -557,6 +559,7 @@ impl Generation {
                     servers,
                     next: AtomicUsize::new(0),
                     counters,
+                    chosen: crate::balance::Chosen::default(),
                 };
                 (b.name.clone(), rt)
             })

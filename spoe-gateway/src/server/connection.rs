@@ -107,11 +107,17 @@ impl Gateway {
                 listener: *listener,
                 log: log.clone(),
             };
-            let read = self.proxy_header(&mut sock, waits.handshake(), &header_peer, dont_log_null);
-            let header = tokio::select! {
-                r = read => r,
-                () = stop.cancelled() => None,
-            };
+            // Boxed, as the TLS handshake below: the task of every connection would
+            // otherwise keep room for the header's read (its timer among it) all its life.
+            let header = Box::pin(async {
+                let read =
+                    self.proxy_header(&mut sock, waits.handshake(), &header_peer, dont_log_null);
+                tokio::select! {
+                    r = read => r,
+                    () = stop.cancelled() => None,
+                }
+            })
+            .await;
             let Some(announced) = header else {
                 // A connection of the frontend, never a session (HAProxy's embryonic one).
                 stats.cum_conn.inc();
@@ -275,5 +281,48 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnServ
                 },
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::size_of;
+
+    use super::*;
+
+    /// The size of what `f` returns, without calling it.
+    fn returned3<A, B, C, R>(_: impl FnOnce(A, B, C) -> R) -> usize {
+        size_of::<R>()
+    }
+    fn returned5<A, B, C, D, E, R>(_: impl FnOnce(A, B, C, D, E) -> R) -> usize {
+        size_of::<R>()
+    }
+
+    /// What an idle keep-alive connection holds (issue 21: at most 2 KiB, bench/README.md
+    /// "Session 7: idle memory"): its task (the `serve_connection` future), the boxed HTTP/1
+    /// loop waiting for the next request, and its [`Session`], among a few smaller pieces.
+    /// Each grew unseen once: the task kept room for the PROXY header's read (1184 bytes in
+    /// a debug build, 728 with it boxed), the session for a tunnel's whole access line (1 KiB
+    /// then, 312 bytes with it boxed). The sizes are printed (`cargo test -p spoe-gateway
+    /// --lib an_idle_connection -- --nocapture`); the bounds are a debug build's, where
+    /// futures are largest.
+    #[test]
+    fn an_idle_connection_keeps_its_futures_small() {
+        let task = returned3(Gateway::serve_connection);
+        let http1 = returned5(Gateway::serve_http1);
+        let http2 = returned5(Gateway::serve_http2);
+        let session = size_of::<Session>();
+        let tunnel = size_of::<crate::tunnel::Tunnel>();
+        let sizes = format!(
+            "serve_connection {task}, serve_http1 {http1}, serve_http2 {http2}, Session \
+             {session}, Tunnel {tunnel} bytes"
+        );
+        println!("{sizes}");
+        assert!(session <= 320, "{sizes}");
+        assert!(tunnel <= 96, "{sizes}");
+        if cfg!(debug_assertions) {
+            assert!(task <= 768, "{sizes}");
+            assert!(http1 <= 768, "{sizes}");
+        }
     }
 }

@@ -9,7 +9,6 @@
 //! HAProxy's streams time out on their client side. A stop sends GOAWAY and
 //! lets the open streams finish.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,32 +20,16 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::Gateway;
 use super::connection::ConnService;
 use super::exchange::Phase;
+use super::h2_streams::{Queue, Streams};
 use super::stream::ClientStream;
 use super::waits::ClientWaits;
 use crate::head_room;
 use crate::model::H2Tunes;
 use crate::stats::Wire;
-
-/// Streams (hyper spawns one task per stream) run on the connection's
-/// worker, tracked with the gateway's connections so that a stop waits
-/// for them.
-#[derive(Clone, Debug)]
-struct StreamTasks(TaskTracker);
-
-impl<F> hyper::rt::Executor<F> for StreamTasks
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, fut: F) {
-        self.0.spawn(fut);
-    }
-}
 
 /// Streams reset by the client before the gateway answered, kept at most
 /// (the h2 crate's guard against rapid reset, CVE-2023-44487; past it the
@@ -74,10 +57,15 @@ impl Gateway {
             inner: sock,
             moved: moved.clone(),
         };
+        // Streams are polled on this task (see `h2_streams`), and a stop that waits for this
+        // connection waits for them.
+        let queue = Queue::default();
+        let mut streams = Streams::new(queue.clone());
+        let mut ended = None;
         // Built and dropped here: this future is what an idle connection keeps, and keeps
         // no builder.
         let conn = self
-            .h2_builder()
+            .h2_builder(queue)
             .serve_connection(TokioIo::new(sock), service);
         tokio::pin!(conn);
         let keep_alive = waits.keep_alive();
@@ -92,7 +80,7 @@ impl Gateway {
             let idle = exchange.phase() != Phase::Busy;
             let stalled_at = client_timeout.map(|t| moved.last() + t);
             tokio::select! {
-                r = conn.as_mut() => {
+                r = std::future::poll_fn(|cx| streams.poll_with(cx, conn.as_mut(), &mut ended)) => {
                     if let Err(e) = r {
                         tracing::debug!(error = %e, "HTTP/2 client connection ended with an error");
                     }
@@ -133,7 +121,7 @@ impl Gateway {
     }
 
     /// hyper's HTTP/2 server with HAProxy's `tune.h2.*` limits.
-    fn h2_builder(&self) -> http2::Builder<StreamTasks> {
+    fn h2_builder(&self, streams: Queue) -> http2::Builder<Queue> {
         let (tunes, bufsize): (H2Tunes, usize) = {
             let generation = self.current();
             (
@@ -141,7 +129,7 @@ impl Gateway {
                 generation.config.global.bufsize,
             )
         };
-        let mut builder = http2::Builder::new(StreamTasks(self.connections.clone()));
+        let mut builder = http2::Builder::new(streams);
         builder
             .timer(TokioTimer::new())
             // HAProxy adds no `date` to a response (and writing one is work

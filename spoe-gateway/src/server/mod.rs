@@ -26,6 +26,7 @@ use exchange::Exchange;
 mod cli;
 mod connection;
 mod exchange;
+mod h2_streams;
 mod http1;
 mod http2;
 mod listen;

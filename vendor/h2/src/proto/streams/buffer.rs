@@ -4,6 +4,9 @@ use slab::Slab;
 #[derive(Debug)]
 pub struct Buffer<T> {
     slab: Slab<Slot<T>>,
+    /// The room the slab had when it was last given back (PATCH.md),
+    /// reserved at once for the next frame buffered.
+    room: usize,
 }
 
 /// A sequence of frames in a `Buffer`
@@ -27,7 +30,10 @@ struct Slot<T> {
 
 impl<T> Buffer<T> {
     pub fn new() -> Self {
-        Buffer { slab: Slab::new() }
+        Buffer {
+            slab: Slab::new(),
+            room: 0,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -37,8 +43,18 @@ impl<T> Buffer<T> {
     /// Gives back the slab's room when it holds nothing (PATCH.md).
     pub fn release_if_empty(&mut self) {
         if self.slab.is_empty() && self.slab.capacity() > 0 {
+            self.room = self.slab.capacity().min(super::store::ROOM_KEPT);
             self.slab = Slab::new();
         }
+    }
+
+    /// Inserts `slot`, first taking back in one allocation the room given
+    /// back at idle.
+    fn insert(&mut self, slot: Slot<T>) -> usize {
+        if self.slab.capacity() == 0 && self.room > 0 {
+            self.slab.reserve(self.room);
+        }
+        self.slab.insert(slot)
     }
 }
 
@@ -52,7 +68,7 @@ impl Deque {
     }
 
     pub fn push_back<T>(&mut self, buf: &mut Buffer<T>, value: T) {
-        let key = buf.slab.insert(Slot { value, next: None });
+        let key = buf.insert(Slot { value, next: None });
 
         match self.indices {
             Some(ref mut idxs) => {
@@ -69,7 +85,7 @@ impl Deque {
     }
 
     pub fn push_front<T>(&mut self, buf: &mut Buffer<T>, value: T) {
-        let key = buf.slab.insert(Slot { value, next: None });
+        let key = buf.insert(Slot { value, next: None });
 
         match self.indices {
             Some(ref mut idxs) => {

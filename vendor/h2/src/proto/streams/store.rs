@@ -12,7 +12,16 @@ use std::ops;
 pub(super) struct Store {
     slab: slab::Slab<Stream>,
     ids: IndexMap<StreamId, SlabIndex>,
+    /// The room the slab and index had when they were last given back
+    /// (PATCH.md): reserved at once when the next stream comes, instead of
+    /// growing 4, 8, 16 again one reallocation at a time.
+    room: usize,
 }
+
+/// At most this many streams' room is reserved again when a connection comes
+/// back from idle (a connection that once had many streams open and now has one
+/// does not hold room for all of them).
+pub(super) const ROOM_KEPT: usize = 16;
 
 /// "Pointer" to an entry in the store
 pub(super) struct Ptr<'a> {
@@ -83,6 +92,7 @@ impl Store {
         Store {
             slab: slab::Slab::new(),
             ids: IndexMap::new(),
+            room: 0,
         }
     }
 
@@ -90,8 +100,18 @@ impl Store {
     /// stored (PATCH.md).
     pub(super) fn release_if_empty(&mut self) {
         if self.slab.is_empty() && self.ids.is_empty() && self.slab.capacity() > 0 {
+            self.room = self.slab.capacity().min(ROOM_KEPT);
             self.slab = slab::Slab::new();
             self.ids = IndexMap::new();
+        }
+    }
+
+    /// The room given back at idle, taken again in one allocation for the
+    /// first stream stored after it (PATCH.md).
+    fn reserve_room(&mut self) {
+        if self.slab.capacity() == 0 && self.room > 0 {
+            self.slab.reserve(self.room);
+            self.ids.reserve(self.room);
         }
     }
 
@@ -111,6 +131,7 @@ impl Store {
     }
 
     pub fn insert(&mut self, id: StreamId, val: Stream) -> Ptr<'_> {
+        self.reserve_room();
         let index = SlabIndex(self.slab.insert(val) as u32);
         assert!(self.ids.insert(id, index).is_none());
 
@@ -126,6 +147,7 @@ impl Store {
     pub fn find_entry(&mut self, id: StreamId) -> Entry<'_> {
         use self::indexmap::map::Entry::*;
 
+        self.reserve_room();
         match self.ids.entry(id) {
             Occupied(e) => Entry::Occupied(OccupiedEntry { ids: e }),
             Vacant(e) => Entry::Vacant(VacantEntry {
