@@ -43,7 +43,8 @@
 # gateway-alloc and floor, the proxy's user-space instructions per request under valgrind's
 # callgrind (REQUESTS requests after a warm-up, counted exactly whatever the load of the machine:
 # bench/lib.sh says how), with memcpy/memmove/memset apart; the figure for A/B comparisons of a
-# change on a shared machine. CALLGRIND_ARGS adds valgrind options (`--cache-sim=yes`: the
+# change on a shared machine (CALLGRIND_CONNS=1 where a scenario has a backend: bench/lib.sh says
+# why). CALLGRIND_ARGS adds valgrind options (`--cache-sim=yes`: the
 # simulated cache misses per request, in the `.callgrind.1` files kept with KEEP_WORK=1).
 #
 # EVENTS=1 also counts, during each measured run, the proxy's kernel events per request with
@@ -286,7 +287,7 @@ if [ "$measure_what" != cpu ]; then
         done
     done
     echo
-    echo "User-space instructions per request (callgrind, $requests_counted requests, h2load --h1 -c10;" \
+    echo "User-space instructions per request (callgrind, $requests_counted requests, h2load --h1 -c$callgrind_conns;" \
         "load average $(cut -d' ' -f1-3 /proc/loadavg)):"
     echo
     echo "| scenario | proxy | instructions/req | of which memcpy/memmove/memset | without them | over HAProxy | without mem*, over HAProxy |"

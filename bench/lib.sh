@@ -114,12 +114,17 @@ find_haproxy_and_spoe() {
 
 # ---- user-space instructions per request, counted by callgrind ----
 # A proxy started under `valgrind --tool=callgrind --callgrind-out-file=OUT` is warmed up, its
-# counters zeroed, sent REQUESTS requests (h2load, 10 keep-alive connections, a fixed count) and
-# dumped: every user-space instruction of all its threads, counted exactly, so the figure does
-# not move with the load of the machine. It counts no kernel work and no waiting. Valgrind counts
-# each byte a `rep movsb` copies as one instruction where the CPU retires one, so the figures
-# also give memcpy/memmove/memset apart.
+# counters zeroed, sent REQUESTS requests (h2load, CALLGRIND_CONNS keep-alive connections, a
+# fixed count) and dumped: every user-space instruction of all its threads, counted exactly, so
+# the figure does not move with the load of the machine. It counts no kernel work and no
+# waiting. Valgrind counts each byte a `rep movsb` copies as one instruction where the CPU
+# retires one, so the figures also give memcpy/memmove/memset apart. CALLGRIND_CONNS sets h2load's connections (10): how
+# many requests a wake-up finds ready depends on how fast the client and, with a backend, the
+# server answer, so at 10 connections the count per request moves with the machine's load where a
+# third process is in the path (c50-backend-nospoe: 2x for both proxies between two runs); at 1
+# every request is one round trip and the count holds (within 0.1%).
 requests_counted=${REQUESTS:-10000}
+callgrind_conns=${CALLGRIND_CONNS:-10}
 
 # Installs what the counting needs.
 callgrind_prerequisites() {
@@ -142,7 +147,7 @@ callgrind_count() {
         sleep 0.2
     done
     callgrind_window "$pid" "http://127.0.0.1:$port" 1000 "$requests_counted" "$out.h2load" \
-        --h1 -c 10 -t 1 -H 'X-Bench: wrk'
+        --h1 -c "$callgrind_conns" -t 1 -H 'X-Bench: wrk'
     requests=$requests_counted
     totals=$(awk '/^totals:/ { print $2 }' "$out.1")
     mem=$(callgrind_annotate --threshold=100 --auto=no "$out.1" |

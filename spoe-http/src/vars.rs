@@ -5,18 +5,19 @@
 //! connection ([`ConnectionFacts::session_vars`](crate::ConnectionFacts::session_vars)); `proc.`
 //! ones with whoever shares the store (a gateway generation, a layer).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
-use spoe::VarUpdate;
 use spoe::expr::{Sample, SampleType, VarRef, VarScope};
+use spoe::{VarName, VarUpdate};
 use spop::TypedData;
 
 /// Variables by full name (`txn.demo.score`). A name an agent sets is shared with the
-/// engine's table of names ([`spoe::VarNames`]): setting it copies no string.
-pub type VarMap = HashMap<Arc<str>, Sample>;
+/// engine's table of names ([`spoe::VarNames`]): setting it copies no string; a name the
+/// configuration knows (`var()`, `set-var`, an agent's) was hashed when it was loaded: setting
+/// or reading it hashes nothing.
+pub type VarMap = spoe::VarTable<Sample>;
 
 /// A shared store of variables (`sess.` or `proc.`).
 pub type SharedVars = Arc<Mutex<VarMap>>;
@@ -51,7 +52,8 @@ pub fn sample_of(v: &TypedData) -> Option<Sample> {
 }
 
 fn scope_of(name: &str) -> Option<VarScope> {
-    match name.split('.').next()? {
+    let head = name.bytes().position(|b| b == b'.').unwrap_or(name.len());
+    match &name[..head] {
         "proc" => Some(VarScope::Proc),
         "sess" => Some(VarScope::Sess),
         "txn" => Some(VarScope::Txn),
@@ -59,6 +61,12 @@ fn scope_of(name: &str) -> Option<VarScope> {
         "res" => Some(VarScope::Res),
         _ => None,
     }
+}
+
+/// The scope of a parsed reference, as [`scope_of`] reads it from the full name: `check.`
+/// variables (health checks') are none of a transaction's.
+fn scope_of_ref(var: &VarRef) -> Option<VarScope> {
+    (var.scope != VarScope::Check).then_some(var.scope)
 }
 
 fn lock(m: &Mutex<VarMap>) -> MutexGuard<'_, VarMap> {
@@ -87,8 +95,8 @@ impl Vars {
     /// The value of variable `name` (full name: `txn.bot.bot`), if set.
     pub fn sample(&self, name: &str) -> Option<Sample> {
         match self.shared(scope_of(name)?) {
-            Some(store) => lock(store).get(name).cloned(),
-            None => self.own.get(name).cloned(),
+            Some(store) => lock(store).get_str(name).cloned(),
+            None => self.own.get_str(name).cloned(),
         }
     }
 
@@ -111,28 +119,47 @@ impl Vars {
         T::from_sample(self.sample(name)?)
     }
 
-    /// The value of `var`, if set (what `var()` reads).
+    /// The value of `var`, if set (what `var()` reads): by the name and hash made when `var`
+    /// was parsed.
     pub fn sample_of_ref(&self, var: &VarRef) -> Option<Sample> {
-        with_full_name(var, |name| self.sample(name))
+        match self.shared(scope_of_ref(var)?) {
+            Some(store) => lock(store).get(var.full()).cloned(),
+            None => self.own.get(var.full()).cloned(),
+        }
     }
 
     /// Sets (or with `None`, unsets) variable `name`; a name without a known scope is ignored,
     /// as HAProxy refuses it when it parses the configuration.
     pub fn set(&mut self, name: &str, value: Option<Sample>) {
         match value {
-            Some(v) => self.insert(Arc::from(name), v),
-            None => self.remove(name),
+            Some(v) => self.insert(VarName::from(name), v),
+            None => {
+                if let Some(scope) = scope_of(name) {
+                    match self.shared(scope) {
+                        Some(store) => lock(store).remove_str(name),
+                        None => self.own.remove_str(name),
+                    };
+                }
+            }
         }
     }
 
-    /// Sets `var` (`set-var`), or unsets it with `None`.
+    /// Sets `var` (`set-var`), or unsets it with `None`: the name (shared, already hashed) is
+    /// the one parsed with `var`.
     pub fn set_ref(&mut self, var: &VarRef, value: Option<Sample>) {
-        with_full_name(var, |name| self.set(name, value));
+        match value {
+            Some(v) => self.insert_in(scope_of_ref(var), var.full().clone(), v),
+            None => self.remove_in(scope_of_ref(var), var.full()),
+        }
     }
 
     /// Sets variable `name`, which becomes the key (no copy of the name).
-    fn insert(&mut self, name: Arc<str>, value: Sample) {
-        let Some(scope) = scope_of(&name) else {
+    fn insert(&mut self, name: VarName, value: Sample) {
+        self.insert_in(scope_of(&name), name, value);
+    }
+
+    fn insert_in(&mut self, scope: Option<VarScope>, name: VarName, value: Sample) {
+        let Some(scope) = scope else {
             return;
         };
         match self.shared(scope) {
@@ -145,8 +172,12 @@ impl Vars {
         }
     }
 
-    fn remove(&mut self, name: &str) {
-        let Some(scope) = scope_of(name) else {
+    fn remove(&mut self, name: &VarName) {
+        self.remove_in(scope_of(name), name);
+    }
+
+    fn remove_in(&mut self, scope: Option<VarScope>, name: &VarName) {
+        let Some(scope) = scope else {
             return;
         };
         match self.shared(scope) {
@@ -182,25 +213,9 @@ impl Vars {
     }
 }
 
-/// Calls `f` with `scope.name`. Names of variables that can be set are at most
-/// [`spoe::vars::MAX_VAR_NAME`] bytes (HAProxy's limit), so the name is built on the stack:
-/// reading a variable allocates nothing.
+/// Calls `f` with `scope.name` (made when `v` was parsed: nothing is built).
 pub fn with_full_name<R>(v: &VarRef, f: impl FnOnce(&str) -> R) -> R {
-    let scope = v.scope.name().as_bytes();
-    let name = v.name.as_bytes();
-    let len = scope.len() + 1 + name.len();
-    let mut buf = [0u8; spoe::vars::MAX_VAR_NAME];
-    let Some(out) = buf.get_mut(..len) else {
-        return f(&format!("{}.{}", v.scope.name(), v.name));
-    };
-    let (head, tail) = out.split_at_mut(scope.len());
-    head.copy_from_slice(scope);
-    if let Some((dot, rest)) = tail.split_first_mut() {
-        *dot = b'.';
-        rest.copy_from_slice(name);
-    }
-    // Both parts are UTF-8 (and ASCII, as parsed).
-    f(std::str::from_utf8(out).unwrap_or_default())
+    f(v.full())
 }
 
 /// A Rust type a variable can be read as ([`Vars::get`]), through HAProxy's sample casts.
@@ -322,8 +337,8 @@ mod tests {
                 value: TypedData::Null,
             },
         ]);
-        assert_eq!(lock(&sess).get("sess.a.x"), Some(&Sample::Int(7)));
-        assert_eq!(lock(&proc).get("proc.a.y"), Some(&Sample::Bool(true)));
+        assert_eq!(lock(&sess).get_str("sess.a.x"), Some(&Sample::Int(7)));
+        assert_eq!(lock(&proc).get_str("proc.a.y"), Some(&Sample::Bool(true)));
         assert_eq!(vars.get::<String>("txn.a.z").as_deref(), Some("v"));
         assert_eq!(vars.own().len(), 1);
         // Another transaction of the same session sees the session's variable.

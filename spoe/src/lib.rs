@@ -24,13 +24,11 @@
 //! [`VarUpdate`]s, and a drain of the old filter when it reloads.
 //!
 //! ```
-//! use std::collections::HashMap;
-//! use std::sync::Arc;
 //! use std::time::Duration;
 //!
 //! use spoe::config::{Event, SpoeConfig};
 //! use spoe::expr::{Fetch, FetchKind, Sample};
-//! use spoe::{Addr, AgentBackend, SpoeFilter, StreamState, VarUpdate};
+//! use spoe::{Addr, AgentBackend, SpoeFilter, StreamState, VarTable, VarUpdate};
 //! use spop::TypedData;
 //!
 //! /// The host's view of one HTTP request: what `args` and `if` conditions read.
@@ -83,8 +81,9 @@
 //!
 //! // 3. Each stream keeps its own state for as long as it lives.
 //! let mut stream = StreamState { sid: 1, ..StreamState::default() };
-//! // Keyed by the updates' names: shared with the engine, no string copied.
-//! let mut vars: HashMap<Arc<str>, TypedData> = HashMap::new();
+//! // Keyed by the updates' names: shared with the engine, no string copied,
+//! // hashed once (when the engine made the name).
+//! let mut vars: VarTable<TypedData> = VarTable::new();
 //! let request = Request { method: "GET", path: "/login".into() };
 //! // At each event of the stream: evaluate the messages, send them, wait
 //! // at most `timeout processing`.
@@ -105,7 +104,7 @@
 //! // No agent answered: `txn.iprep.error` holds the status (1 when no agent
 //! // could be reached, as HAProxy records it; 256 + the SPOP status code
 //! // when a connection failed with the message on it).
-//! assert!(vars.contains_key("txn.iprep.error"), "{vars:?}");
+//! assert!(vars.get_str("txn.iprep.error").is_some(), "{vars:?}");
 //!
 //! // 5. On reload: start the new generation's filter, then drain the old
 //! // one (its in-flight messages finish under their own deadlines).
@@ -150,4 +149,4 @@ pub use engine::settings::{
 pub use filter::{AgentBackend, Done, Prepared, SpoeFilter, StreamState};
 pub use log::{LogCounters, LogLine, Processed};
 pub use spop_io::Addr;
-pub use vars::{ResultPolicy, VarNames, VarUpdate, var_name};
+pub use vars::{ResultPolicy, VarName, VarNames, VarTable, VarUpdate, var_name};

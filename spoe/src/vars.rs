@@ -4,11 +4,19 @@
 //!
 //! Full names are made once ([`VarNames`]): those the configuration knows
 //! when it is loaded, those an agent sets under `force-set-var` the first
-//! time it sets them. An update carries its name as an `Arc<str>` that the
-//! host keeps as its key: an ACK makes no string.
+//! time it sets them. An update carries its name as a [`VarName`] (the string,
+//! shared, and its hash) that the host keeps as its key in a [`VarTable`]: an
+//! ACK makes no string, and setting or reading a variable by a name made at
+//! load hashes nothing.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::ops::Deref;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 use spop::view::{ActionView, DataView};
 use spop::{ActionList, TypedData, VarScope};
@@ -23,6 +31,225 @@ pub const MAX_VAR_NAME: usize = 63;
 /// configuration knowing them are kept for reuse; past it, each such
 /// update makes its own (bounded memory whatever the agent sends).
 const MAX_SEEN_NAMES: usize = 1024;
+
+/// The hash of a full variable name, as [`VarName`] and [`VarTable`] keep it.
+///
+/// foldhash, not std's SipHash: a name of 10 to 30 bytes costs a few dozen
+/// instructions instead of a few hundred. Keys and HashDoS: no client names a
+/// variable (clients only reach values); names come from the configuration,
+/// from agents under `force-set-var` and from Lua scripts, which the operator
+/// chose. foldhash is seeded at random once per process (so that whoever
+/// could make an agent or a script set names of his choosing still could not
+/// pick names that collide without the seed), and once per process rather than
+/// per table: a name hashed once is probed in every table (the transaction's,
+/// the session's, the process's, an agent's known names).
+fn hash_name(name: &str) -> u64 {
+    static STATE: LazyLock<foldhash::fast::RandomState> = LazyLock::new(Default::default);
+    STATE.hash_one(name)
+}
+
+/// A variable's full name (`txn.iprep.score`) and its hash, computed once,
+/// when the name is made: at configuration load for the names rules and
+/// `spoe.conf` know, the first time an agent sets one under `force-set-var`.
+/// A [`VarTable`] probed with a `VarName` hashes nothing; clones share the
+/// string. Compares, orders and hashes (std's [`Hash`]) as its string.
+#[derive(Clone)]
+pub struct VarName {
+    hash: u64,
+    name: Arc<str>,
+}
+
+impl VarName {
+    /// `name` and its hash.
+    pub fn new(name: &str) -> Self {
+        Self::with_hash(hash_name(name), Arc::from(name))
+    }
+
+    fn with_hash(hash: u64, name: Arc<str>) -> Self {
+        Self { hash, name }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+}
+
+impl From<&str> for VarName {
+    fn from(name: &str) -> Self {
+        Self::new(name)
+    }
+}
+
+impl From<String> for VarName {
+    fn from(name: String) -> Self {
+        Self::from(Arc::<str>::from(name))
+    }
+}
+
+impl From<Arc<str>> for VarName {
+    fn from(name: Arc<str>) -> Self {
+        Self::with_hash(hash_name(&name), name)
+    }
+}
+
+impl Deref for VarName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.name
+    }
+}
+
+impl AsRef<str> for VarName {
+    fn as_ref(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Borrow<str> for VarName {
+    fn borrow(&self) -> &str {
+        &self.name
+    }
+}
+
+impl PartialEq for VarName {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.name == other.name
+    }
+}
+
+impl Eq for VarName {}
+
+impl PartialOrd for VarName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for VarName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.name.cmp(&other.name)
+    }
+}
+
+impl Hash for VarName {
+    // As its string, so that `Borrow<str>` holds for std's maps.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl fmt::Debug for VarName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.name, f)
+    }
+}
+
+impl fmt::Display for VarName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Values by variable name. Probed with a [`VarName`] it uses the name's
+/// hash, computed when the name was made; probed with a `&str` it hashes the
+/// string (foldhash, seeded at random once per process: `hash_name` in this
+/// file says why).
+#[derive(Clone)]
+pub struct VarTable<V> {
+    table: HashTable<(VarName, V)>,
+}
+
+impl<V> Default for VarTable<V> {
+    fn default() -> Self {
+        Self {
+            table: HashTable::new(),
+        }
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for VarTable<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<V> VarTable<V> {
+    /// An empty table (allocates nothing).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn find(&self, hash: u64, name: &str) -> Option<&(VarName, V)> {
+        self.table
+            .find(hash, |(n, _)| n.hash == hash && *n.name == *name)
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &VarName) -> Option<&V> {
+        self.find(name.hash, &name.name).map(|(_, v)| v)
+    }
+
+    /// The value of `name` (hashes it).
+    pub fn get_str(&self, name: &str) -> Option<&V> {
+        self.find(hash_name(name), name).map(|(_, v)| v)
+    }
+
+    /// Sets `name` (which becomes the key when it was not set); the value it had.
+    pub fn insert(&mut self, name: VarName, value: V) -> Option<V> {
+        let hash = name.hash;
+        match self.table.entry(
+            hash,
+            |(n, _)| n.hash == hash && n.name == name.name,
+            |(n, _)| n.hash,
+        ) {
+            Entry::Occupied(mut e) => Some(std::mem::replace(&mut e.get_mut().1, value)),
+            Entry::Vacant(e) => {
+                e.insert((name, value));
+                None
+            }
+        }
+    }
+
+    fn remove_hashed(&mut self, hash: u64, name: &str) -> Option<V> {
+        let entry = self
+            .table
+            .find_entry(hash, |(n, _)| n.hash == hash && *n.name == *name)
+            .ok()?;
+        Some(entry.remove().0.1)
+    }
+
+    /// Unsets `name`; the value it had.
+    pub fn remove(&mut self, name: &VarName) -> Option<V> {
+        self.remove_hashed(name.hash, &name.name)
+    }
+
+    /// Unsets `name` (hashes it); the value it had.
+    pub fn remove_str(&mut self, name: &str) -> Option<V> {
+        self.remove_hashed(hash_name(name), name)
+    }
+
+    /// The names and values, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&VarName, &V)> {
+        self.table.iter().map(|(n, v)| (n, v))
+    }
+
+    /// How many names are set.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether no name is set.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Room for `additional` more names without growing.
+    pub fn reserve(&mut self, additional: usize) {
+        self.table.reserve(additional, |(n, _)| n.hash);
+    }
+}
 
 /// The `spoe-agent` options that decide which variables an outcome sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,14 +274,14 @@ pub enum VarUpdate {
     /// Set `name` (full name, such as `txn.iprep.score`).
     Set {
         /// Full variable name, shared with every update of that name.
-        name: Arc<str>,
+        name: VarName,
         /// The value.
         value: TypedData,
     },
     /// Unset `name`.
     Unset {
         /// Full variable name.
-        name: Arc<str>,
+        name: VarName,
     },
 }
 
@@ -72,14 +299,20 @@ fn full_name<'b>(
     prefix: &str,
     name: &[u8],
 ) -> Option<&'b str> {
-    let name = std::str::from_utf8(name).ok()?;
     let mut len = 0;
-    for part in [scope.haproxy_prefix(), ".", prefix, ".", name] {
+    for part in [
+        scope.haproxy_prefix().as_bytes(),
+        b".",
+        prefix.as_bytes(),
+        b".",
+        name,
+    ] {
         let end = len + part.len();
-        buf.get_mut(len..end)?.copy_from_slice(part.as_bytes());
+        buf.get_mut(len..end)?.copy_from_slice(part);
         len = end;
     }
-    // Whole UTF-8 strings and ASCII dots: valid UTF-8.
+    // Checked once, whole: the parts before `name` are UTF-8 strings and ASCII dots, so the
+    // whole is UTF-8 exactly when `name` is.
     std::str::from_utf8(buf.get(..len)?).ok()
 }
 
@@ -91,13 +324,13 @@ pub struct VarNames {
     policy: ResultPolicy,
     /// Names the configuration knows: the policy's own, `register-var-names`
     /// in every scope, and those the host registers.
-    known: HashSet<Arc<str>>,
-    on_error: Option<Arc<str>>,
-    process_time: Option<Arc<str>>,
-    total_time: Option<Arc<str>>,
+    known: VarTable<()>,
+    on_error: Option<VarName>,
+    process_time: Option<VarName>,
+    total_time: Option<VarName>,
     /// Names the agent set that `known` does not hold (under `force-set-var`,
     /// or unsets), up to [`MAX_SEEN_NAMES`].
-    seen: Mutex<HashSet<Arc<str>>>,
+    seen: Mutex<VarTable<()>>,
 }
 
 impl VarNames {
@@ -106,18 +339,20 @@ impl VarNames {
         let own = |n: &Option<String>| {
             n.as_deref()
                 .and_then(|n| var_name(VarScope::Transaction, &policy.var_prefix, n.as_bytes()))
-                .map(Arc::<str>::from)
+                .map(VarName::from)
         };
         let (on_error, process_time, total_time) = (
             own(&policy.set_on_error),
             own(&policy.set_process_time),
             own(&policy.set_total_time),
         );
-        let known = [&on_error, &process_time, &total_time]
+        let mut known = VarTable::new();
+        for name in [&on_error, &process_time, &total_time]
             .into_iter()
             .flatten()
-            .cloned()
-            .collect();
+        {
+            known.insert(name.clone(), ());
+        }
         Self {
             policy,
             known,
@@ -136,7 +371,9 @@ impl VarNames {
     /// Declares full names (`txn.iprep.score`) the configuration uses: agents
     /// may set them without `force-set-var`.
     pub fn register(&mut self, names: impl IntoIterator<Item = String>) {
-        self.known.extend(names.into_iter().map(Arc::from));
+        for name in names {
+            self.known.insert(VarName::from(name), ());
+        }
     }
 
     /// Declares `register-var-names`: bare names, which the agent may set in
@@ -147,7 +384,7 @@ impl VarNames {
                 if let Some(full) =
                     var_name(scope, &self.policy.var_prefix, name.as_ref().as_bytes())
                 {
-                    self.known.insert(Arc::from(full));
+                    self.known.insert(VarName::from(full), ());
                 }
             }
         }
@@ -155,28 +392,30 @@ impl VarNames {
 
     /// Whether the configuration knows full name `name`.
     pub fn is_known(&self, name: &str) -> bool {
-        self.known.contains(name)
+        self.known.get_str(name).is_some()
     }
 
     /// The shared full name of `name` in `scope`; `None` when it is not a
     /// name (not UTF-8, too long), or when `known_only` and the
-    /// configuration does not know it.
-    fn resolve(&self, scope: VarScope, name: &[u8], known_only: bool) -> Option<Arc<str>> {
+    /// configuration does not know it. The name the agent sent is hashed
+    /// once, for both tables (it is the agent's: nothing knew it before).
+    fn resolve(&self, scope: VarScope, name: &[u8], known_only: bool) -> Option<VarName> {
         let mut buf = [0u8; MAX_VAR_NAME];
         let full = full_name(&mut buf, scope, &self.policy.var_prefix, name)?;
-        if let Some(n) = self.known.get(full) {
+        let hash = hash_name(full);
+        if let Some((n, ())) = self.known.find(hash, full) {
             return Some(n.clone());
         }
         if known_only {
             return None;
         }
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = seen.get(full) {
+        if let Some((n, ())) = seen.find(hash, full) {
             return Some(n.clone());
         }
-        let n = Arc::<str>::from(full);
+        let n = VarName::with_hash(hash, Arc::from(full));
         if seen.len() < MAX_SEEN_NAMES {
-            seen.insert(n.clone());
+            seen.insert(n.clone(), ());
         }
         Some(n)
     }
@@ -219,7 +458,7 @@ impl VarNames {
             }
         }
         let int = |v: u64| TypedData::Int64(i64::try_from(v).unwrap_or(i64::MAX));
-        let mut own = |name: &Option<Arc<str>>, value: TypedData| {
+        let mut own = |name: &Option<VarName>, value: TypedData| {
             if let Some(name) = name {
                 out.push(VarUpdate::Set {
                     name: name.clone(),
@@ -267,6 +506,29 @@ mod tests {
 
     fn unset(name: &str) -> VarUpdate {
         VarUpdate::Unset { name: name.into() }
+    }
+
+    #[test]
+    fn a_table_finds_a_name_however_it_was_made() {
+        let mut t = VarTable::new();
+        assert!(t.is_empty());
+        let score = VarName::from("txn.iprep.score");
+        assert_eq!(t.insert(score.clone(), 1), None);
+        assert_eq!(t.insert(VarName::from("txn.iprep.other"), 2), None);
+        // Another name made from the same string (another allocation) is the same key.
+        let again = VarName::from(String::from("txn.iprep.score"));
+        assert!(!Arc::ptr_eq(&score.name, &again.name));
+        assert_eq!(again, score);
+        assert_eq!(t.get(&again), Some(&1));
+        assert_eq!(t.get_str("txn.iprep.score"), Some(&1));
+        assert_eq!(t.get_str("txn.iprep.scor"), None);
+        assert_eq!(t.insert(again, 3), Some(1), "replaced, not added");
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.remove_str("txn.iprep.score"), Some(3));
+        assert_eq!(t.remove(&score), None);
+        let names: Vec<String> = t.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(names, ["txn.iprep.other"]);
+        assert_eq!(format!("{t:?}"), r#"{"txn.iprep.other": 2}"#);
     }
 
     #[test]
@@ -337,7 +599,10 @@ mod tests {
         assert_eq!(&*name(&first[0]), "sess.iprep.score");
         assert_eq!(&*name(&first[1]), "txn.iprep.fresh");
         for i in 0..3 {
-            assert!(Arc::ptr_eq(&name(&first[i]), &name(&again[i])), "{i}");
+            assert!(
+                Arc::ptr_eq(&name(&first[i]).name, &name(&again[i]).name),
+                "{i}"
+            );
         }
         assert!(
             n.is_known("req.iprep.score"),

@@ -627,7 +627,7 @@ mod tests {
                 FetchKind::ReqHdrVal { name: Some(n), .. } if n == "content-length" => {
                     Some(Sample::Int(12))
                 }
-                FetchKind::Var { var, .. } if var.name == "score" => Some(Sample::str("42")),
+                FetchKind::Var { var, .. } if var.name() == "score" => Some(Sample::str("42")),
                 _ => None,
             }
         }

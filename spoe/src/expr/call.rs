@@ -193,7 +193,7 @@ mod tests {
                 FetchKind::ReqHdr { name: Some(n), occ } if n == "host" => {
                     Some(Sample::str(format!("h{}", occ.unwrap_or(0))))
                 }
-                FetchKind::Var { var, .. } if var.scope == VarScope::Txn && var.name == "n" => {
+                FetchKind::Var { var, .. } if var.scope == VarScope::Txn && var.name() == "n" => {
                     Some(Sample::Int(3))
                 }
                 _ => None,

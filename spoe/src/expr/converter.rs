@@ -686,8 +686,8 @@ mod tests {
     impl Fetch for Vars {
         fn fetch(&self, kind: &FetchKind) -> Option<Sample> {
             match kind {
-                FetchKind::Var { var, .. } if var.name == "n" => Some(Sample::str("7")),
-                FetchKind::Var { var, .. } if var.name == "s" => Some(Sample::str("mid")),
+                FetchKind::Var { var, .. } if var.name() == "n" => Some(Sample::str("7")),
+                FetchKind::Var { var, .. } if var.name() == "s" => Some(Sample::str("mid")),
                 _ => None,
             }
         }

@@ -12,6 +12,7 @@ use super::args::{ArgType, ArgValue};
 use super::counters::{CounterFetch, build_counter, counter_sig};
 use super::sample::{Sample, SampleType};
 use super::script::{SCRIPT_ARGS, script_args, script_fetch};
+use crate::vars::VarName;
 
 /// The host side of expression evaluation: returns the data of the stream being processed.
 ///
@@ -99,8 +100,9 @@ impl VarScope {
 pub struct VarRef {
     /// The scope.
     pub scope: VarScope,
-    /// The name after the scope's dot (it may contain dots itself).
-    pub name: String,
+    /// `scope.name`, made (and hashed) when the reference is parsed: reading
+    /// or setting the variable builds and hashes no string.
+    full: VarName,
 }
 
 impl VarRef {
@@ -133,14 +135,26 @@ impl VarRef {
         }
         Ok(Self {
             scope,
-            name: name.to_owned(),
+            full: VarName::from(text),
         })
+    }
+
+    /// The name after the scope's dot (it may contain dots itself).
+    pub fn name(&self) -> &str {
+        self.full
+            .get(self.scope.name().len() + 1..)
+            .unwrap_or_default()
+    }
+
+    /// The full name, `scope.name`.
+    pub fn full(&self) -> &VarName {
+        &self.full
     }
 }
 
 impl fmt::Display for VarRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.scope.name(), self.name)
+        f.write_str(&self.full)
     }
 }
 
@@ -1008,12 +1022,14 @@ mod tests {
 
     #[test]
     fn var_names() {
+        let v = VarRef::parse("txn.crowdsec.remediation").unwrap();
         assert_eq!(
-            VarRef::parse("txn.crowdsec.remediation"),
-            Ok(VarRef {
-                scope: VarScope::Txn,
-                name: "crowdsec.remediation".into()
-            })
+            (v.scope, v.name(), v.full().as_str()),
+            (
+                VarScope::Txn,
+                "crowdsec.remediation",
+                "txn.crowdsec.remediation"
+            )
         );
         assert_eq!(VarRef::parse("sess.x").unwrap().scope, VarScope::Sess);
         assert_eq!(VarRef::parse("proc.x").unwrap().to_string(), "proc.x");

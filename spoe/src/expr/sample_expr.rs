@@ -379,7 +379,7 @@ mod tests {
                 FetchKind::ResHdr { name: Some(n), .. } if n == "server" => Some(Sample::str("y")),
                 FetchKind::UniqueId => Some(Sample::str("id-1")),
                 FetchKind::Var { var, .. }
-                    if var.scope == VarScope::Txn && var.name == "crowdsec.remediation" =>
+                    if var.scope == VarScope::Txn && var.name() == "crowdsec.remediation" =>
                 {
                     Some(Sample::str("ban"))
                 }
