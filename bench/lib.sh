@@ -118,11 +118,12 @@ find_haproxy_and_spoe() {
 # fixed count) and dumped: every user-space instruction of all its threads, counted exactly, so
 # the figure does not move with the load of the machine. It counts no kernel work and no
 # waiting. Valgrind counts each byte a `rep movsb` copies as one instruction where the CPU
-# retires one, so the figures also give memcpy/memmove/memset apart. CALLGRIND_CONNS sets h2load's connections (10): how
-# many requests a wake-up finds ready depends on how fast the client and, with a backend, the
-# server answer, so at 10 connections the count per request moves with the machine's load where a
-# third process is in the path (c50-backend-nospoe: 2x for both proxies between two runs); at 1
-# every request is one round trip and the count holds (within 0.1%).
+# retires one, so the figures also give memcpy/memmove/memset apart. CALLGRIND_CONNS sets
+# h2load's connections (10): how many requests a wake-up finds ready depends on how fast the
+# client and, with a backend, the server answer, so at 10 connections the count per request
+# moves with the machine's load where a third process is in the path (c50-backend-nospoe: 2x
+# for both proxies between two runs); at 1 every request is one round trip and the count holds
+# (within 0.1%).
 requests_counted=${REQUESTS:-10000}
 callgrind_conns=${CALLGRIND_CONNS:-10}
 

@@ -55,14 +55,26 @@ where
 
 impl Queue {
     /// Moves at most `most` of the queued streams, oldest first, into
-    /// `into`; how many it moved.
-    fn drain(&self, into: &mut FuturesUnordered<StreamFuture>, most: usize) -> usize {
+    /// `into` (made when the first one comes); how many it moved.
+    fn drain(&self, into: &mut Option<FuturesUnordered<StreamFuture>>, most: usize) -> usize {
         let mut queued = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let n = queued.len().min(most);
-        for fut in queued.drain(..n) {
-            into.push(fut);
+        if n > 0 {
+            let into = into.get_or_insert_with(FuturesUnordered::new);
+            for fut in queued.drain(..n) {
+                into.push(fut);
+            }
         }
         n
+    }
+
+    /// Gives back the queue's room when it holds nothing (an idle
+    /// connection keeps no room for the streams of its last burst).
+    fn release_if_empty(&self) {
+        let mut queued = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if queued.is_empty() && queued.capacity() > 0 {
+            *queued = Vec::new();
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -91,7 +103,10 @@ const STARTS_PER_TURN: usize = 16;
 /// The streams of one connection, polled with it.
 pub(super) struct Streams {
     queue: Queue,
-    running: FuturesUnordered<StreamFuture>,
+    /// The started streams; none while the connection has no stream (the
+    /// set's own allocations are not kept by an idle connection, as h2's
+    /// buffers are not: `vendor/h2/PATCH.md`).
+    running: Option<FuturesUnordered<StreamFuture>>,
 }
 
 impl Streams {
@@ -99,7 +114,7 @@ impl Streams {
     pub(super) fn new(queue: Queue) -> Self {
         Self {
             queue,
-            running: FuturesUnordered::new(),
+            running: None,
         }
     }
 
@@ -125,10 +140,15 @@ impl Streams {
             let started = self.queue.drain(&mut self.running, starts);
             starts -= started;
             let mut finished = 0usize;
-            while let Poll::Ready(Some(())) = self.running.poll_next_unpin(cx) {
-                finished += 1;
+            if let Some(running) = self.running.as_mut() {
+                while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {
+                    finished += 1;
+                }
+                if running.is_empty() {
+                    self.running = None;
+                }
             }
-            if self.running.is_empty()
+            if self.running.is_none()
                 && self.queue.is_empty()
                 && let Some(r) = ended.take()
             {
@@ -143,6 +163,8 @@ impl Streams {
         // Streams left to start: after the other tasks of this worker.
         if !self.queue.is_empty() {
             cx.waker().wake_by_ref();
+        } else if self.running.is_none() {
+            self.queue.release_if_empty();
         }
         Poll::Pending
     }
