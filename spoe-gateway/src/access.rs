@@ -207,7 +207,24 @@ impl Access {
         }
     }
 
+    /// [`Access::new`] in a box, built there: a request's line is moved with its response
+    /// through every level of the request's futures, so it travels as a pointer.
+    pub(crate) fn boxed(
+        client: SocketAddr,
+        frontend: &str,
+        request: RequestLine,
+        conns: Arc<ConnCounts>,
+    ) -> Box<Self> {
+        Box::write(
+            Box::new_uninit(),
+            Self::new(client, frontend, request, conns),
+        )
+    }
+
     /// A request of `client` on `frontend`, started now.
+    // Inlined so that [`Access::boxed`] writes the line into its box rather than copying it
+    // there (callgrind: a 704-byte copy per request when called).
+    #[inline(always)]
     pub(crate) fn new(
         client: SocketAddr,
         frontend: &str,
@@ -257,7 +274,7 @@ impl Access {
 
     /// Writes the line (`body_bytes` of body were sent), and ends the
     /// request's statistics with what it says.
-    pub(crate) fn write(mut self, body_bytes: u64) {
+    pub(crate) fn write(&mut self, body_bytes: u64) {
         let active = self.started.elapsed();
         if let Some(tally) = self.tally.as_mut() {
             tally.end(End {
@@ -349,7 +366,10 @@ impl Access {
 /// when the server's body fails (`SD`).
 pub(crate) struct Logged<B: HttpBody> {
     inner: B,
-    access: Option<Access>,
+    /// Boxed: the response that carries the line is moved at each level of the request's
+    /// futures and into hyper's dispatcher; inline, the line (700 bytes) was copied each time
+    /// (bench/README.md, "Session 7: the request's copies").
+    access: Option<Box<Access>>,
     sent: u64,
     failed: bool,
     ended: bool,
@@ -362,7 +382,7 @@ impl<B: HttpBody> std::fmt::Debug for Logged<B> {
 }
 
 impl<B: HttpBody> Logged<B> {
-    pub(crate) fn new(inner: B, access: Access) -> Self {
+    pub(crate) fn new(inner: B, access: Box<Access>) -> Self {
         Self {
             inner,
             access: Some(access),
@@ -393,7 +413,7 @@ impl<B: HttpBody> Logged<B> {
 
     /// Takes the access line away, for whatever ends the exchange later (a tunnel after a
     /// `101`): the body then writes none.
-    pub(crate) fn take_access(&mut self) -> Option<Access> {
+    pub(crate) fn take_access(&mut self) -> Option<Box<Access>> {
         self.access.take()
     }
 
@@ -461,14 +481,14 @@ impl<B: HttpBody> Drop for Logged<B> {
 /// termination `C` plus the phase it was in.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    access: Option<Access>,
+    access: Option<Box<Access>>,
     /// The termination state if the client leaves now: `CR` (request,
     /// agents, rules), `CQ` (queued for a server), `CH` (the server's answer).
     pub(crate) phase: &'static str,
 }
 
 impl Pending {
-    pub(crate) fn new(access: Access) -> Self {
+    pub(crate) fn new(access: Box<Access>) -> Self {
         Self {
             access: Some(access),
             phase: "CR",
@@ -488,14 +508,14 @@ impl Pending {
     }
 
     /// The line, to be written by whoever ends the request.
-    pub(crate) fn take(&mut self) -> Access {
+    pub(crate) fn take(&mut self) -> Box<Access> {
         self.access.take().unwrap_or_else(unreachable_access)
     }
 }
 
 /// Only reached if a request ended twice; an empty line rather than a panic.
-fn unreachable_access() -> Access {
-    Access::new(
+fn unreachable_access() -> Box<Access> {
+    Access::boxed(
         SocketAddr::from(([0, 0, 0, 0], 0)),
         "-",
         RequestLine::Bad,

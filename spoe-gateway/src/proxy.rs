@@ -741,7 +741,7 @@ impl Ctx<'_> {
         fe: &FrontendRt,
         rules: &[(&Vec<Rule>, &AclSet, &[FilterRt])],
         txn: &mut Txn,
-        access: Access,
+        access: Box<Access>,
     ) -> Response<Logged<Body>> {
         let now = crate::cache::serve::now();
         let (head, body) =
@@ -787,7 +787,7 @@ impl Ctx<'_> {
         txn: &mut Txn,
         body: RequestBody,
         response_rules: &[(&Vec<Rule>, &AclSet, &[FilterRt])],
-        mut access: Access,
+        mut access: Box<Access>,
     ) -> Response<Logged<Body>> {
         access.server = format!("<lua.{name}>");
         let zero = Timer::ms(Duration::ZERO);
@@ -1085,7 +1085,14 @@ fn same_host(a: Option<&[u8]>, b: &[u8]) -> bool {
     a.is_some_and(|a| a.trim_ascii().eq_ignore_ascii_case(b.trim_ascii()))
 }
 
-/// Handles one request on `generation`.
+/// Handles one request on `generation`, the frontend's `errorfile` pages in effect around the
+/// transaction.
+///
+/// The connection's service builds this future in its box ([`boxed_in_place`]): each future
+/// that awaits another holds it inline and moves it when it starts, so with the box lower
+/// down, the request, the transaction's slot and the response were copied once per level above
+/// it (bench/README.md, "Session 7: the request's copies"). The transaction's slot is here, in
+/// the box, for the access line to read once the response is made.
 pub(crate) async fn handle(
     req: Request<Incoming>,
     session: Arc<Session>,
@@ -1097,28 +1104,12 @@ pub(crate) async fn handle(
         return error_page(503).map(Logged::unlogged);
     };
     let errorfiles = fe.model.errorfiles.clone();
-    crate::errorfile::scope(
-        &errorfiles,
-        handle_in_frontend(req, session, &generation, metrics),
-    )
-    .await
-}
-
-/// [`handle`], with the frontend's `errorfile` pages in effect.
-async fn handle_in_frontend(
-    req: Request<Incoming>,
-    session: Arc<Session>,
-    generation: &Arc<Generation>,
-    metrics: Arc<GatewayMetrics>,
-) -> Response<Logged<Body>> {
     let mut txn = None;
-    // Boxed here, at the bottom of the request's futures: each future that awaits another holds
-    // it inline, and is moved when it starts, so one request moved the transaction's whole state
-    // (several KiB) once per level above it (the service's future, `handle`, the error-file
-    // scope, this one); boxed, it is moved once, and the levels above hold a pointer
-    // (`memmove` was the top of the HTTP/2 profile, bench/README.md).
-    let mut response =
-        boxed_in_place(|| handle_txn(req, session, generation, metrics, &mut txn)).await;
+    let mut response = crate::errorfile::scope(
+        &errorfiles,
+        handle_txn(req, session, &generation, metrics, &mut txn),
+    )
+    .await;
     // What the access line reads of the transaction, as it is when the response starts.
     if let Some(txn) = &mut txn {
         response.body_mut().note_txn(|format, access| {
@@ -1140,14 +1131,14 @@ async fn handle_in_frontend(
 
 /// The future `make` returns, boxed: the box is allocated first and the future built into it.
 /// `Box::pin(make())` builds the future on the stack and copies the whole of it into the box,
-/// its largest state included (several KiB for the transaction's: the largest copy of a
-/// request, bench/README.md).
-fn boxed_in_place<F: Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
+/// its largest state included (2 KiB for a request's: the largest copy of a request,
+/// bench/README.md).
+pub(crate) fn boxed_in_place<F: Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
     let slot = Box::new_uninit();
     Box::into_pin(Box::write(slot, make()))
 }
 
-/// [`handle_in_frontend`], the transaction left in `slot` once it exists.
+/// [`handle`], the transaction left in `slot` once it exists.
 async fn handle_txn(
     req: Request<Incoming>,
     session: Arc<Session>,
@@ -1160,7 +1151,7 @@ async fn handle_txn(
         return error_page(503).map(Logged::unlogged);
     };
     let (mut parts, incoming) = req.into_parts();
-    let mut access = Access::new(
+    let mut access = Access::boxed(
         session.client(),
         &fe.model.name,
         RequestLine::Line(parts.method.clone(), parts.uri.clone(), parts.version),
@@ -2009,7 +2000,7 @@ pub(crate) fn log_refused(
 /// Answers a request whose body `option http-buffer-request` could not
 /// wait for, and closes: 408 when the client was too slow (`cR`), 400 when
 /// its body broke (`CR`).
-fn body_refused(status: u16, mut access: Access) -> Response<Logged<Body>> {
+fn body_refused(status: u16, mut access: Box<Access>) -> Response<Logged<Body>> {
     access.termination = if status == 408 { "cR" } else { "CR" };
     if let Some(t) = &access.tally {
         t.invalid();
@@ -2032,7 +2023,7 @@ async fn tarpit(r: Response<Body>, timeouts: &crate::model::Timeouts, access: &m
 }
 
 /// Hands a rule's answer to the client.
-fn finish_rule(flow: Flow, mut access: Access) -> Response<Logged<Body>> {
+fn finish_rule(flow: Flow, mut access: Box<Access>) -> Response<Logged<Body>> {
     let (r, termination) = match flow {
         Flow::Respond(r, termination) => (r, termination),
         Flow::Service(r, applet) => {
@@ -2067,7 +2058,7 @@ fn stream_addresses(access: &mut Access, conn: &spoe_http::ConnectionFacts) {
 /// `tcp-request content reject` on a request of a `mode http` frontend: the connection
 /// closes with no answer. HAProxy's HTTP analysers never saw the request: its access line
 /// says `<BADREQ>`, no request time, status -1, `PR`.
-fn tcp_rejected(mut access: Access) -> Response<Logged<Body>> {
+fn tcp_rejected(mut access: Box<Access>) -> Response<Logged<Body>> {
     access.termination = "PR";
     access.request = RequestLine::Bad;
     access.t_request = Timer::NEVER;
@@ -2096,7 +2087,7 @@ fn close_silently(reset: bool, status: Option<u16>) -> Response<Body> {
 }
 
 /// Hands `r` to the client; its access line is written when its body ends.
-fn finish(r: Response<Body>, mut access: Access) -> Response<Logged<Body>> {
+fn finish(r: Response<Body>, mut access: Box<Access>) -> Response<Logged<Body>> {
     // A connection closed or reset with no answer sent nothing: HAProxy logs the server's
     // status, or -1, and no bytes.
     if let Some(close) = r.extensions().get::<CloseSilently>() {
@@ -2124,7 +2115,7 @@ fn finish(r: Response<Body>, mut access: Access) -> Response<Logged<Body>> {
 }
 
 /// A request no server takes (none up, or none weighted): logged `SC`, a failed connection.
-fn no_server(mut access: Access) -> Access {
+fn no_server(mut access: Box<Access>) -> Box<Access> {
     access.termination = "SC";
     if let Some(t) = &access.tally {
         t.connection_failed();

@@ -6,6 +6,7 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
+use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
@@ -261,19 +262,24 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnServ
         std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, ClosedWithoutAnswer>> + Send>>;
 
     fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
-        let (gw, session, ex) = (self.gw.clone(), self.session.clone(), self.exchange.clone());
+        let ex = self.exchange.clone();
         ex.request(&req);
-        Box::pin(async move {
-            let generation = gw.current();
-            let resp = proxy::handle(req, session, generation, gw.metrics.clone()).await;
-            if let Some(close) = resp.extensions().get::<proxy::CloseSilently>() {
-                if close.reset {
-                    ex.silent_drop();
-                }
-                return Err(ClosedWithoutAnswer);
-            }
-            ex.response(&resp);
-            Ok(resp.map(|b| Tracked::new(b, ex)))
+        let gw = &self.gw;
+        // The request's whole future, built in its one box (no copy of it, no box per level):
+        // what follows the request is a closure on its output, not a future awaiting it.
+        proxy::boxed_in_place(|| {
+            proxy::handle(req, self.session.clone(), gw.current(), gw.metrics.clone()).map(
+                move |resp| {
+                    if let Some(close) = resp.extensions().get::<proxy::CloseSilently>() {
+                        if close.reset {
+                            ex.silent_drop();
+                        }
+                        return Err(ClosedWithoutAnswer);
+                    }
+                    ex.response(&resp);
+                    Ok(resp.map(|b| Tracked::new(b, ex)))
+                },
+            )
         })
     }
 }
