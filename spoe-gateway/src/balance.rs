@@ -8,51 +8,19 @@
 //! N weighted draws) from its own random numbers.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use arc_swap::ArcSwapOption;
+use std::sync::atomic::Ordering;
 
 use crate::generation::BackendRt;
+use crate::generation::chosen::{Choice, servers_epoch};
 use crate::generation::health::takes_requests;
 use crate::model::{Balance, HashFunc};
 use crate::txn::Txn;
-
-/// Bumped after every change of what decides the servers a request may go to: a server's
-/// health (`up`, drained), its administrative state or its weight, in any backend. Such
-/// changes come from checks, trackers, the runtime API and name resolution, seconds apart;
-/// requests come thousands a second: each backend's [`Choice`] is rebuilt only when this
-/// moves (one process-wide counter: a change elsewhere only costs a rebuild).
-static SERVERS_EPOCH: AtomicU64 = AtomicU64::new(0);
-
-/// Says that a server's health, state or weight changed, after the change is stored: the
-/// next request of every backend rebuilds its [`Choice`].
-pub(crate) fn servers_changed() {
-    SERVERS_EPOCH.fetch_add(1, Ordering::Release);
-}
-
-/// What a backend's balancing reads of its servers' states, built once per change of them
-/// (per [`SERVERS_EPOCH`]) instead of once per request.
-#[derive(Debug)]
-pub(crate) struct Choice {
-    /// The [`SERVERS_EPOCH`] it was built at.
-    epoch: u64,
-    /// The servers that take requests: the active ones up, or when none is, the first backup
-    /// up (every backup up with `option allbackups`), in configuration order.
-    candidates: Vec<usize>,
-    /// A hash-balanced backend's map of [`by_hash`] (`None`: not hash-balanced, or no
-    /// candidate with a weight): the server of every slot, a key's at `key % length`.
-    map: Option<Vec<usize>>,
-}
-
-/// A backend's [`Choice`] as last built (`None` until its first request).
-#[derive(Debug, Default)]
-pub(crate) struct Chosen(ArcSwapOption<Choice>);
 
 /// `f` of the balancing state of `backend` for the servers' states now.
 fn with_choice<R>(backend: &BackendRt, f: impl FnOnce(&Choice) -> R) -> R {
     // Read before the states: a change stored after this read bumps the epoch past it, and
     // the next request rebuilds.
-    let epoch = SERVERS_EPOCH.load(Ordering::Acquire);
+    let epoch = servers_epoch();
     // A guard, not a clone: the workers do not share a write to the `Arc`'s count.
     let kept = backend.chosen.0.load();
     if let Some(c) = &*kept

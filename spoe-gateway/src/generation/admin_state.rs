@@ -77,7 +77,7 @@ impl ServerAdmin {
         } else {
             self.state.fetch_and(!RMAINT, Ordering::Relaxed);
         }
-        crate::balance::servers_changed();
+        crate::generation::chosen::servers_changed();
     }
 
     /// The weight now.
@@ -92,11 +92,11 @@ impl ServerAdmin {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
                 Some((b & RMAINT) | state.bits())
             });
-        crate::balance::servers_changed();
+        crate::generation::chosen::servers_changed();
     }
 
     pub(super) fn set_weight(&self, weight: u32) {
         self.weight.store(weight, Ordering::Relaxed);
-        crate::balance::servers_changed();
+        crate::generation::chosen::servers_changed();
     }
 }

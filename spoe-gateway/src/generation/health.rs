@@ -193,7 +193,7 @@ pub(crate) async fn check_server(
             server.up.store(ok, Ordering::Relaxed);
         }
         if changed || was_stopping != (stopping && health.up()) {
-            crate::balance::servers_changed();
+            crate::generation::chosen::servers_changed();
         }
         if !changed && !drain_changed {
             continue;

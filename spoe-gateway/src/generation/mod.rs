@@ -32,6 +32,7 @@ use crate::sockopt::Outgoing;
 mod admin;
 mod admin_state;
 mod agent_tls;
+pub(crate) mod chosen;
 pub(crate) mod health;
 mod probe;
 mod resolution;
@@ -108,7 +109,7 @@ pub(crate) struct BackendRt {
     /// Its queues, when a server has a `maxconn` (`None`: no request ever waits).
     pub(crate) queues: Option<Arc<crate::queue::Queues>>,
     /// Its servers that take requests (and a hash's map), as last built by `crate::balance`.
-    pub(crate) chosen: crate::balance::Chosen,
+    pub(crate) chosen: chosen::Chosen,
 }
 
 impl ServerRt {
@@ -559,7 +560,7 @@ impl Generation {
                     servers,
                     next: AtomicUsize::new(0),
                     counters,
-                    chosen: crate::balance::Chosen::default(),
+                    chosen: chosen::Chosen::default(),
                 };
                 (b.name.clone(), rt)
             })

@@ -68,7 +68,7 @@ pub(crate) fn follow(trackers: &[Tracker], source: &ServerRt) {
         if was_up == up && was_stopping == stopping {
             continue;
         }
-        crate::balance::servers_changed();
+        crate::generation::chosen::servers_changed();
         if was_up != up {
             s.counters.state_changed(up);
         }
