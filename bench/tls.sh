@@ -31,7 +31,12 @@
 #                        fat LTO: minutes to build, for A/B instruction counts; default release),
 #                        SPOE_BIN=path to measure another build of `spoe`,
 #                        MEASURE=cpu|instructions|both (cpu), REQUESTS=10000 for instructions,
-#                        KEEP_WORK=1 to keep the callgrind profiles)
+#                        KEEP_WORK=1 to keep the callgrind profiles, CALLGRIND_ARGS to add
+#                        valgrind options: `--cache-sim=yes` for the simulated cache misses,
+#                        EVENTS=1 to count the h2 scenario's kernel events per request with
+#                        `perf stat -p` (system calls by name, context switches, wake-ups,
+#                        softirqs; every thread of the proxy), EVENTS=strace for the system-call
+#                        mix (`strace -f -c`, which slows the proxy down))
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -90,6 +95,11 @@ EOF2
 
 results=$work/results.tsv
 : >"$results"
+: >"$work/events.tsv"
+events=${EVENTS:-0}
+perf_events=(-e raw_syscalls:sys_enter,context-switches,cpu-migrations,sched:sched_wakeup,sched:sched_switch,page-faults,irq:softirq_entry
+    -e syscalls:sys_enter_recvfrom,syscalls:sys_enter_read,syscalls:sys_enter_sendto,syscalls:sys_enter_writev,syscalls:sys_enter_write,syscalls:sys_enter_sendmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex
+    -e syscalls:sys_exit_recvfrom --filter 'ret == -11' -e syscalls:sys_exit_read --filter 'ret == -11')
 
 # start_proxy NAME CFG [WRAPPER...]: starts HAProxy or the gateway on CFG (under WRAPPER when
 # given); sets proxy_pid.
@@ -113,7 +123,9 @@ count_instructions() {
     url="https://127.0.0.1:$port"
     out="$work/callgrind-$name.out"
     config "$port" 1 >"$work/$name-instructions.cfg"
-    start_proxy "$name" "$work/$name-instructions.cfg" valgrind --tool=callgrind --callgrind-out-file="$out"
+    local extra=()
+    read -r -a extra <<<"${CALLGRIND_ARGS:-}"
+    start_proxy "$name" "$work/$name-instructions.cfg" valgrind --tool=callgrind --callgrind-out-file="$out" "${extra[@]}"
     # Under valgrind, HAProxy takes about 10 s to start (its CA store).
     for i in $(seq 1 600); do
         if curl -skf -o /dev/null "$url/ready"; then break; fi
@@ -155,13 +167,44 @@ run_one() { # NAME COMMAND...
         fi
     done
     if wanted h2; then
+        # Warm-up: the agent connections open, everything is paged in.
+        h2load -c 10 -m 10 -D 1 "https://127.0.0.1:$port/" >/dev/null 2>&1
         t0=$(cpu_ticks "$pid")
+        k0=$(sys_ticks "$pid")
+        local counter=""
+        case $events in
+            1) perf stat -x, -o "$work/$name.events" "${perf_events[@]}" -p "$pid" &
+               counter=$! ;;
+            strace) strace -f -c -o "$work/$name.strace" -p "$pid" &
+               counter=$! ;;
+        esac
+        if [ -n "$counter" ]; then pids+=("$counter"); fi
         out=$(h2load -c 10 -m 10 -D "$secs" "https://127.0.0.1:$port/" 2>&1)
+        if [ -n "$counter" ]; then
+            kill -INT "$counter" 2>/dev/null || true
+            wait "$counter" 2>/dev/null || true
+            forget_pid "$counter"
+        fi
         t1=$(cpu_ticks "$pid")
+        k1=$(sys_ticks "$pid")
         rate=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' <<<"$out")
         ok=$(awk '/^requests:/ { print $8 }' <<<"$out")
         printf '%s\th2\t%s\t%s\n' "$name" "$rate" \
             "$(awk -v d=$((t1 - t0)) -v n="$ok" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')" >>"$results"
+        printf '%s\th2-kernel\t-\t%s\n' "$name" \
+            "$(awk -v d=$((k1 - k0)) -v n="$ok" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')" >>"$results"
+        if [ "$events" = 1 ]; then
+            awk -F, -v name="$name" -v req="$ok" \
+                'NF > 2 && $1 ~ /^[0-9]+$/ { ev = $3; sub(/^syscalls:sys_enter_/, "", ev)
+                  if (sub(/^syscalls:sys_exit_/, "", ev)) ev = ev " EAGAIN"
+                  printf "%s\t%s\t%.3f\n", name, ev, $1 / req }' \
+                "$work/$name.events" >>"$work/events.tsv"
+        elif [ "$events" = strace ]; then
+            awk -v name="$name" -v req="$ok" \
+                '$1 ~ /^[0-9.]+$/ && NF >= 5 { calls = $4; errs = (NF == 6) ? $5 : 0
+                   printf "%s\t%s\t%.3f / %.3f\n", name, $NF, calls / req, errs / req }' \
+                "$work/$name.strace" >>"$work/events.tsv"
+        fi
     fi
     if wanted h1; then
         t0=$(cpu_ticks "$pid")
@@ -190,6 +233,14 @@ if [ "$measure_what" != instructions ]; then
 fi
 echo "proxy	scenario	rate (per s; idle: KiB per connection; h2-instructions: per request)	proxy CPU us per op"
 cat "$results"
+if [ -s "$work/events.tsv" ]; then
+    echo
+    echo "HTTP/2 kernel events per request (EVENTS=$events; every thread of the proxy):"
+    awk -F'\t' '{ if (!($2 in seen)) { seen[$2] = 1; evs[++n] = $2 } v[$1, $2] = $3 }
+        END { print "| event | haproxy | gateway |"; print "|---|---|---|"
+              for (i = 1; i <= n; i++) printf "| %s | %s | %s |\n", evs[i], v["haproxy", evs[i]], v["gateway", evs[i]] }' \
+        "$work/events.tsv"
+fi
 if [ "$measure_what" != cpu ]; then
     awk -F'\t' '$2 == "h2-instructions" { n[$1] = $3 } END {
         printf "\nHTTP/2 instructions per request (callgrind, %s requests): gateway / HAProxy %.2fx\n", r, n["gateway"] / n["haproxy"] }' \
