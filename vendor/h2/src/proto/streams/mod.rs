@@ -1,6 +1,7 @@
 mod buffer;
 mod counts;
 mod flow_control;
+mod lock;
 mod prioritize;
 mod recv;
 mod send;
@@ -29,7 +30,19 @@ use crate::frame::{StreamId, StreamIdOverflow};
 use crate::proto::*;
 
 use bytes::Bytes;
+use std::task::{Context, Waker};
 use std::time::Duration;
+
+/// Keeps `cx`'s waker in `slot`, unless the waker there already wakes the
+/// same task (patched in, `PATCH.md`: a waker's clone and drop are an atomic
+/// increment and decrement each, and the connection and each stream register
+/// the same waker at every poll).
+fn register_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(waker) if waker.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
 
 #[derive(Debug, Eq, PartialEq)]
 pub(super) enum BufferStatus {

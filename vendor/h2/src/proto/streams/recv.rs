@@ -342,7 +342,7 @@ impl Recv {
             let is_open = stream.state.ensure_recv_open()?;
 
             if is_open {
-                stream.push_task = Some(cx.waker().clone());
+                super::register_waker(&mut stream.push_task, cx);
                 Poll::Pending
             } else {
                 Poll::Ready(None)
@@ -376,7 +376,7 @@ impl Recv {
                         )));
                     }
 
-                    stream.recv_task = Some(cx.waker().clone());
+                    super::register_waker(&mut stream.recv_task, cx);
                     return Poll::Pending;
                 }
             }
@@ -416,7 +416,7 @@ impl Recv {
         // No informational response available at the front
         if stream.state.ensure_recv_open()? {
             // Request to get notified once more frames arrive
-            stream.recv_task = Some(cx.waker().clone());
+            super::register_waker(&mut stream.recv_task, cx);
             Poll::Pending
         } else {
             // No more frames will be received
@@ -1287,7 +1287,7 @@ impl Recv {
             Some(event) => {
                 // Frame is not trailers.. not ready to poll trailers yet.
                 stream.pending_recv.push_front(&mut self.buffer, event);
-                stream.recv_task = Some(cx.waker().clone());
+                super::register_waker(&mut stream.recv_task, cx);
                 Poll::Pending
             }
             None => self.schedule_recv(cx, stream),
@@ -1301,7 +1301,7 @@ impl Recv {
     ) -> Poll<Option<Result<T, proto::Error>>> {
         if stream.state.ensure_recv_open()? {
             // Request to get notified once more frames arrive
-            stream.recv_task = Some(cx.waker().clone());
+            super::register_waker(&mut stream.recv_task, cx);
             Poll::Pending
         } else {
             // No more frames will be received

@@ -12,7 +12,8 @@ use http::{HeaderMap, Request, Response};
 use std::task::{Context, Poll, Waker};
 use tokio::io::AsyncWrite;
 
-use std::sync::{Arc, Mutex};
+use super::lock::Mutex;
+use std::sync::Arc;
 use std::{fmt, io};
 
 #[derive(Debug)]
@@ -207,7 +208,7 @@ where
                 // producer that queues another frame while the codec is being
                 // flushed will then take and wake this task.
                 if status == BufferStatus::Complete {
-                    me.actions.task = Some(cx.waker().clone());
+                    super::register_waker(&mut me.actions.task, cx);
                 }
 
                 status
