@@ -76,9 +76,31 @@ impl Gateway {
         // Closing a stalled connection: its streams will not finish.
         let mut cut = false;
         let client_timeout = waits.client();
+        // The loop's waits live across its turns: a request's begin, answer and end each end a
+        // turn (`exchange.changed`), and waits made anew at each turn cost a runtime handle per
+        // timer, a timer registered and removed, and two cancellation waiters added and removed,
+        // each under a lock (`bench/README.md`, "Session 8: HTTP/2 CPU"). One timer serves the
+        // three deadlines: they never apply together (`Wait::of`).
+        let stopped = stop.cancelled();
+        let killed = self.killed.cancelled();
+        let changed = exchange.changed();
+        let timer = tokio::time::sleep_until(idle_since + limit);
+        tokio::pin!(stopped, killed, changed, timer);
         loop {
             let idle = exchange.phase() != Phase::Busy;
-            let stalled_at = client_timeout.map(|t| moved.last() + t);
+            let wait = Wait::of(
+                idle,
+                cut,
+                closing,
+                exchange.sending(),
+                || client_timeout.map(|t| moved.last() + t),
+                idle_since + limit,
+            );
+            if let Some(at) = wait.map(Wait::at)
+                && timer.deadline() != at
+            {
+                timer.as_mut().reset(at);
+            }
             tokio::select! {
                 r = std::future::poll_fn(|cx| streams.poll_with(cx, conn.as_mut(), &mut ended)) => {
                     if let Err(e) = r {
@@ -86,7 +108,8 @@ impl Gateway {
                     }
                     return;
                 }
-                () = exchange.changed() => {
+                () = changed.as_mut() => {
+                    changed.set(exchange.changed());
                     if exchange.dropped() {
                         tracing::debug!(%client, "HTTP/2 connection dropped by silent-drop");
                         return;
@@ -96,26 +119,28 @@ impl Gateway {
                         limit = keep_alive;
                     }
                 }
-                () = tokio::time::sleep_until(idle_since + limit), if idle && closing.is_none() => {
-                    closing = Some(Instant::now());
-                    conn.as_mut().graceful_shutdown();
-                }
-                () = tokio::time::sleep_until(stalled_at.unwrap_or(idle_since)),
-                    if stalled_at.is_some() && closing.is_none() && exchange.sending() => {
-                    if stalled_at.is_some_and(|at| at <= Instant::now()) {
-                        tracing::debug!(%client, "HTTP/2 client reads nothing of its responses: closed at timeout client");
+                () = timer.as_mut(), if wait.is_some() => match wait {
+                    Some(Wait::Idle(_)) => {
                         closing = Some(Instant::now());
-                        cut = true;
                         conn.as_mut().graceful_shutdown();
                     }
-                }
-                () = stop.cancelled(), if closing.is_none() => {
+                    Some(Wait::Stalled(_)) => {
+                        // Bytes that moved since the turn began put the deadline later: the
+                        // next turn sets the timer to it.
+                        if client_timeout.is_some_and(|t| moved.last() + t <= Instant::now()) {
+                            tracing::debug!(%client, "HTTP/2 client reads nothing of its responses: closed at timeout client");
+                            closing = Some(Instant::now());
+                            cut = true;
+                            conn.as_mut().graceful_shutdown();
+                        }
+                    }
+                    Some(Wait::Closing(_)) | None => return,
+                },
+                () = stopped.as_mut(), if closing.is_none() => {
                     closing = Some(Instant::now());
                     conn.as_mut().graceful_shutdown();
                 }
-                () = tokio::time::sleep_until(closing.unwrap_or(idle_since) + CLOSE_GRACE),
-                    if (idle || cut) && closing.is_some() => return,
-                () = self.killed.cancelled() => return,
+                () = killed.as_mut() => return,
             }
         }
     }
@@ -144,6 +169,47 @@ impl Gateway {
             .max_header_list_size(u32::try_from(head_room::read_limit(bufsize)).unwrap_or(u32::MAX))
             .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
         builder
+    }
+}
+
+/// What an HTTP/2 connection's one timer waits for.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    /// The first request's head, then the keep-alive wait, of a connection
+    /// with no request in progress: the connection closes (GOAWAY).
+    Idle(Instant),
+    /// `timeout client` while responses wait on a client that reads
+    /// nothing: the connection is cut.
+    Stalled(Instant),
+    /// The grace of a closing connection that has no stream left (or was
+    /// cut): it is dropped.
+    Closing(Instant),
+}
+
+impl Wait {
+    /// The wait that applies, if any. Idle and sending exclude each other
+    /// (a response given and not sent whole is a request not done), and a
+    /// closing connection waits for nothing else.
+    fn of(
+        idle: bool,
+        cut: bool,
+        closing: Option<Instant>,
+        sending: bool,
+        stalled_at: impl FnOnce() -> Option<Instant>,
+        idle_until: Instant,
+    ) -> Option<Self> {
+        match closing {
+            Some(at) => (idle || cut).then_some(Self::Closing(at + CLOSE_GRACE)),
+            None if idle => Some(Self::Idle(idle_until)),
+            None if sending => stalled_at().map(Self::Stalled),
+            None => None,
+        }
+    }
+
+    fn at(self) -> Instant {
+        match self {
+            Self::Idle(at) | Self::Stalled(at) | Self::Closing(at) => at,
+        }
     }
 }
 
