@@ -10,6 +10,8 @@
 #               arrives (with TLS 1.3 neither proxy resumes: every handshake is a full one). The
 #               share of handshakes that did resume (s_time's `r` marks) is printed beside.
 #   h2          HTTP/2 over TLS with SPOE on every request: `h2load -c 10 -m 10 -D $DURATION`
+#               after a second of the same as warm-up; the `h2-kernel` line is the kernel part
+#               (stime) of its CPU per request
 #   h1          HTTP/1.1 over TLS with SPOE: `wrk -t2 -c50 -d$DURATION https://...`
 #   idle        KiB of RSS per idle TLS connection (HTTP/1.1, after one request), per idle
 #               HTTP/2 connection (after one request) and per connection stalled in its TLS
@@ -33,6 +35,7 @@
 #                        MEASURE=cpu|instructions|both (cpu), REQUESTS=10000 for instructions,
 #                        KEEP_WORK=1 to keep the callgrind profiles, CALLGRIND_ARGS to add
 #                        valgrind options: `--cache-sim=yes` for the simulated cache misses,
+#                        `--dump-instr=yes` for bench/atomics.py (atomics per request),
 #                        EVENTS=1 to count the h2 scenario's kernel events per request with
 #                        `perf stat -p` (system calls by name, context switches, wake-ups,
 #                        softirqs; every thread of the proxy), EVENTS=strace for the system-call
