@@ -232,6 +232,10 @@ impl Gateway {
 /// `*b`, the box freed as this returns: moved out of in place, a box is freed only when its
 /// binding goes out of scope, and `accepted`'s is this connection's whole future (112 bytes
 /// kept by every connection for its life).
+#[expect(
+    clippy::boxed_local,
+    reason = "taking the box is the point: it is freed when this returns"
+)]
 fn unboxed<T>(b: Box<T>) -> T {
     *b
 }
