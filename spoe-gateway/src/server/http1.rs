@@ -22,11 +22,11 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use hyper::server::conn::http1;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
@@ -70,9 +70,13 @@ enum Woke {
 
 impl Gateway {
     /// Serves HTTP/1.1 requests on `io` until the connection closes,
-    /// holding only the socket between requests.
+    /// holding only the socket between requests. The gateway is the
+    /// service's (one `Arc` less in every idle connection's task).
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn's future keeps its arguments twice (rust-lang/rust#62958)"
+    )]
     pub(super) fn serve_http1(
-        self: Arc<Self>,
         mut io: ClientIo,
         service: ConnService,
         waits: ClientWaits,
@@ -104,7 +108,7 @@ impl Gateway {
                     let idle = if buffered {
                         Idle::Readable(Ok(()))
                     } else {
-                        wait_idle(&io, until, &stop).await
+                        wait_idle(io.sock.inner().get_ref().tcp(), until, &stop).await
                     };
                     match idle {
                         Idle::Readable(Ok(())) => {
@@ -124,7 +128,7 @@ impl Gateway {
                                 waits.client(),
                             ))
                             .await;
-                            self.log_bad_request(
+                            service.gw.log_bad_request(
                                 &service.session,
                                 Input::Nothing,
                                 Some(408),
@@ -141,7 +145,12 @@ impl Gateway {
                 // Boxed, so that the task of an idle connection keeps no room
                 // for hyper's connection and the futures that drive it.
                 let served =
-                    Box::pin(self.serve_requests(io, service.clone(), waits, &stop, opening)).await;
+                    Box::pin(
+                        service
+                            .gw
+                            .serve_requests(io, service.clone(), waits, &stop, opening),
+                    )
+                    .await;
                 match served {
                     Some(back) => io = back,
                     None => return,
@@ -361,26 +370,25 @@ enum Idle {
 /// Waits until the client's socket is readable, `until` passes or `stop`
 /// is cancelled: what an idle connection's task holds while it waits, so
 /// kept small (issue 21). The socket's readiness is polled in place, with
-/// no future of its own (`readable()`'s holds a waiter node), and one timer
-/// rather than a `timeout_at` around a `select!`.
-async fn wait_idle(io: &ClientIo, until: Instant, stop: &CancellationToken) -> Idle {
-    let tcp = io.sock.inner().get_ref().tcp();
-    let mut deadline = pin!(tokio::time::sleep_until(until));
-    let mut stopped = pin!(stop.cancelled());
-    std::future::poll_fn(|cx| {
-        if stopped.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Idle::Stop);
-        }
-        // Readiness before the deadline, as `timeout_at` polls its future first.
-        if let Poll::Ready(r) = tcp.poll_read_ready(cx) {
-            return Poll::Ready(Idle::Readable(r));
-        }
-        if deadline.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Idle::Timeout);
-        }
-        Poll::Pending
-    })
-    .await
+/// no future of its own (`readable()`'s holds a waiter node), under one
+/// timer (`timeout_at` polls its future before its timer, as this loop
+/// did with `readable()` in it).
+fn wait_idle<'a>(
+    tcp: &'a tokio::net::TcpStream,
+    until: Instant,
+    stop: &'a CancellationToken,
+) -> impl Future<Output = Idle> + Send + 'a {
+    let woke = async move {
+        let mut stopped = pin!(stop.cancelled());
+        std::future::poll_fn(|cx| {
+            if stopped.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Idle::Stop);
+            }
+            tcp.poll_read_ready(cx).map(Idle::Readable)
+        })
+        .await
+    };
+    tokio::time::timeout_at(until, woke).map(|r| r.unwrap_or(Idle::Timeout))
 }
 
 /// The 408 page, sent when `timeout http-request` expires before a whole
