@@ -86,9 +86,9 @@ impl Gateway {
         );
         let served = match proto {
             // Boxed: the task of an HTTP/1 connection keeps no room for HTTP/2's states.
-            Proto::Http2(stream) => Either::Left(Box::pin(async move {
-                self.serve_http2(stream, service, waits, stop).await;
-            })),
+            Proto::Http2(stream) => {
+                Either::Left(Box::pin(self.serve_http2(stream, service, waits, stop)))
+            }
             Proto::Http1(io) => Either::Right(Self::serve_http1(io, service, waits, stop)),
         };
         served.map(move |()| drop(kept))

@@ -44,7 +44,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 impl Gateway {
     /// Serves HTTP/2 on `sock` until the client or a timeout ends it.
     pub(super) async fn serve_http2(
-        self: &Arc<Self>,
+        self: Arc<Self>,
         sock: Wire<ClientStream>,
         service: ConnService,
         waits: ClientWaits,
