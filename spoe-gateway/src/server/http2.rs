@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::server::conn::http2;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -44,14 +44,15 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 impl Gateway {
     /// Serves HTTP/2 on `sock` until the client or a timeout ends it.
     pub(super) async fn serve_http2(
-        self: &Arc<Self>,
+        self: Arc<Self>,
         sock: Wire<ClientStream>,
         service: ConnService,
         waits: ClientWaits,
         stop: CancellationToken,
     ) {
         let exchange = service.exchange.clone();
-        let client = service.session.client();
+        // For the log lines (the address itself would keep 32 bytes in this future).
+        let session = service.session.clone();
         let moved = Arc::new(Moved::new());
         let sock = Stamped {
             inner: sock,
@@ -68,35 +69,32 @@ impl Gateway {
             .h2_builder(queue)
             .serve_connection(TokioIo::new(sock), service);
         tokio::pin!(conn);
-        let keep_alive = waits.keep_alive();
         // The first request is awaited until `first_head`, counted from the accept.
         let mut idle_since = Instant::now();
         let mut limit = waits.first_head.saturating_duration_since(idle_since);
         let mut closing: Option<Instant> = None;
         // Closing a stalled connection: its streams will not finish.
         let mut cut = false;
-        let client_timeout = waits.client();
-        // The loop's waits live across its turns: a request's begin, answer and end each end a
-        // turn (`exchange.changed`), and waits made anew at each turn cost a runtime handle per
-        // timer, a timer registered and removed, and two cancellation waiters added and removed,
-        // each under a lock (`bench/README.md`, "Session 8: HTTP/2 CPU"). One timer serves the
-        // three deadlines: they never apply together (`Wait::of`).
-        let stopped = stop.cancelled();
-        let killed = self.killed.cancelled();
-        let changed = exchange.changed();
+        // One timer for the three deadlines below (the wait for a request, a client that
+        // reads nothing, the grace after a GOAWAY), set to the one that applies first: an
+        // idle connection keeps this future all its life, and a `Sleep` each took room in it.
         let timer = tokio::time::sleep_until(idle_since + limit);
-        tokio::pin!(stopped, killed, changed, timer);
+        tokio::pin!(timer);
         loop {
             let idle = exchange.phase() != Phase::Busy;
-            let wait = Wait::of(
-                idle,
-                cut,
-                closing,
-                exchange.sending(),
-                || client_timeout.map(|t| moved.last() + t),
-                idle_since + limit,
-            );
-            if let Some(at) = wait.map(Wait::at)
+            // When a client that reads nothing of the responses being sent is cut.
+            let stalled = waits
+                .client()
+                .filter(|_| closing.is_none() && exchange.sending())
+                .map(|t| moved.last() + t);
+            let deadline = match closing {
+                Some(at) => (idle || cut).then_some(at + CLOSE_GRACE),
+                None => match (idle.then_some(idle_since + limit), stalled) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
+            };
+            if let Some(at) = deadline
                 && timer.deadline() != at
             {
                 timer.as_mut().reset(at);
@@ -108,39 +106,35 @@ impl Gateway {
                     }
                     return;
                 }
-                () = changed.as_mut() => {
-                    changed.set(exchange.changed());
+                () = exchange.changed() => {
                     if exchange.dropped() {
-                        tracing::debug!(%client, "HTTP/2 connection dropped by silent-drop");
+                        tracing::debug!(client = %session.client(), "HTTP/2 connection dropped by silent-drop");
                         return;
                     }
                     if exchange.phase() != Phase::Busy {
                         idle_since = Instant::now();
-                        limit = keep_alive;
+                        limit = waits.keep_alive();
                     }
                 }
-                () = timer.as_mut(), if wait.is_some() => match wait {
-                    Some(Wait::Idle(_)) => {
-                        closing = Some(Instant::now());
-                        conn.as_mut().graceful_shutdown();
+                () = &mut timer, if deadline.is_some() => {
+                    if closing.is_some() {
+                        // The grace is over.
+                        return;
                     }
-                    Some(Wait::Stalled(_)) => {
-                        // Bytes that moved since the turn began put the deadline later: the
-                        // next turn sets the timer to it.
-                        if client_timeout.is_some_and(|t| moved.last() + t <= Instant::now()) {
-                            tracing::debug!(%client, "HTTP/2 client reads nothing of its responses: closed at timeout client");
-                            closing = Some(Instant::now());
-                            cut = true;
-                            conn.as_mut().graceful_shutdown();
-                        }
+                    // A stalled client is cut (its streams will not finish); else the wait
+                    // for a request is over. Either way the connection says GOAWAY.
+                    if stalled.is_some_and(|at| at <= Instant::now()) {
+                        tracing::debug!(client = %session.client(), "HTTP/2 client reads nothing of its responses: closed at timeout client");
+                        cut = true;
                     }
-                    Some(Wait::Closing(_)) | None => return,
-                },
-                () = stopped.as_mut(), if closing.is_none() => {
                     closing = Some(Instant::now());
                     conn.as_mut().graceful_shutdown();
                 }
-                () = killed.as_mut() => return,
+                () = stop.cancelled(), if closing.is_none() => {
+                    closing = Some(Instant::now());
+                    conn.as_mut().graceful_shutdown();
+                }
+                () = self.killed.cancelled() => return,
             }
         }
     }
@@ -155,8 +149,10 @@ impl Gateway {
             )
         };
         let mut builder = http2::Builder::new(streams);
+        // No timer: hyper's HTTP/2 server only needs one for keep-alive PINGs and the
+        // adaptive window, neither of which is on, and it would keep one (an `Arc`) per
+        // connection.
         builder
-            .timer(TokioTimer::new())
             // HAProxy adds no `date` to a response (and writing one is work
             // per response); `%B` counts the head as HTTP/1 (`access`).
             .auto_date_header(false)
@@ -169,47 +165,6 @@ impl Gateway {
             .max_header_list_size(u32::try_from(head_room::read_limit(bufsize)).unwrap_or(u32::MAX))
             .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
         builder
-    }
-}
-
-/// What an HTTP/2 connection's one timer waits for.
-#[derive(Debug, Clone, Copy)]
-enum Wait {
-    /// The first request's head, then the keep-alive wait, of a connection
-    /// with no request in progress: the connection closes (GOAWAY).
-    Idle(Instant),
-    /// `timeout client` while responses wait on a client that reads
-    /// nothing: the connection is cut.
-    Stalled(Instant),
-    /// The grace of a closing connection that has no stream left (or was
-    /// cut): it is dropped.
-    Closing(Instant),
-}
-
-impl Wait {
-    /// The wait that applies, if any. Idle and sending exclude each other
-    /// (a response given and not sent whole is a request not done), and a
-    /// closing connection waits for nothing else.
-    fn of(
-        idle: bool,
-        cut: bool,
-        closing: Option<Instant>,
-        sending: bool,
-        stalled_at: impl FnOnce() -> Option<Instant>,
-        idle_until: Instant,
-    ) -> Option<Self> {
-        match closing {
-            Some(at) => (idle || cut).then_some(Self::Closing(at + CLOSE_GRACE)),
-            None if idle => Some(Self::Idle(idle_until)),
-            None if sending => stalled_at().map(Self::Stalled),
-            None => None,
-        }
-    }
-
-    fn at(self) -> Instant {
-        match self {
-            Self::Idle(at) | Self::Stalled(at) | Self::Closing(at) => at,
-        }
     }
 }
 
