@@ -1900,7 +1900,7 @@ async fn forward(
         proxy: header.as_deref(),
         sni: sni.as_deref(),
     }
-    .authority(addr);
+    .authority(addr, &server.authority);
     target.path_and_query = Some(path);
     let uri = hyper::Uri::from_parts(target).map_err(|_| (400u16, "PR"))?;
     let mut req = Request::new(body);

@@ -74,6 +74,8 @@ pub(crate) struct ServerRt {
     /// thread that opened it), bounded by `pool-max-conn` (split among the
     /// workers) and purged after `pool-purge-delay`.
     clients: PerWorker<ServerClient>,
+    /// The authority of its requests (the pool's key), kept from one request to the next.
+    pub(crate) authority: crate::upstream_key::LastAuthority,
     /// HAProxy's health counter of its checks (`check_health`).
     pub(crate) health: AtomicU32,
     /// Its statistics (kept across reloads by name).
@@ -531,6 +533,7 @@ impl Generation {
                             up: AtomicBool::new(true),
                             stopping: AtomicBool::new(false),
                             clients: server_pools(&connector, s, workers),
+                            authority: crate::upstream_key::LastAuthority::default(),
                             // HAProxy's: up, and down at the first failure; zero when it
                             // starts in maintenance for want of an address.
                             health: AtomicU32::new(if no_address { 0 } else { s.rise }),
