@@ -60,7 +60,9 @@
 # Environment: DURATION (10s), C1_DURATION (5s), WRK_THREADS (2), WRK_CONNS (50), PROXIES (above),
 # SCENARIOS ("c50-spoe c50-spoe-log c50-nospoe c1"), KEEP_WORK=1 to keep the temporary directory
 # (configs, logs, wrk output), SKIP_BUILD=1 to use the existing binaries, FLOOR=1 (see above),
-# SKIP_C1=1 to leave out c1, SPOE_BIN / SPOE_ALLOC_BIN to measure other builds, VARIANT_BIN and
+# SKIP_C1=1 to leave out c1, SPOE_BIN / SPOE_ALLOC_BIN to measure other builds, AGENT_BIN (the
+# `spoe` whose `agent --example echo` answers, default SPOE_BIN: an agent change measured under
+# both proxies, run against the agent before it), AGENT_ARGS (more `spoe agent` options), VARIANT_BIN and
 # VARIANT_ENV (see above), PROFILE (release; `measure` builds and runs target/measure/spoe, the
 # quick build for A/B instruction counts), MEASURE and REQUESTS (10000; see above).
 #
@@ -125,7 +127,8 @@ write_config() {
 }
 
 # ---- the agent, shared by every run; the origin server, when a scenario has a backend ----
-start_echo_agent "$spoe_bin" "$agent_port" "$work/agent.log"
+read -r -a agent_args <<<"${AGENT_ARGS:-}"
+start_echo_agent "${AGENT_BIN:-$spoe_bin}" "$agent_port" "$work/agent.log" "${agent_args[@]}"
 origin_port=""
 if [[ " $scenarios " == *-backend-nospoe* ]]; then
     origin_port=$(free_port)

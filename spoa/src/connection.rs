@@ -23,14 +23,15 @@ use spop::{Action, Message, Status};
 use spop_io::{FrameReader, FrameWriter};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::{Instant, Sleep, timeout};
+use tokio::time::error::Elapsed;
+use tokio::time::{Instant, Sleep, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::admission::Admission;
 use crate::engine_info::EngineInfo;
 use crate::error_var::ErrorCause;
-use crate::handler::Handler;
+use crate::handler::{Actions, Handler, HandlerError};
 use crate::metrics::{Direction, Outcome};
 use crate::request::Request;
 use crate::shared::Shared;
@@ -51,6 +52,39 @@ struct Answer {
 }
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+/// What a handler's call came to: its actions, or why there are none (an
+/// error, a panic, the budget spent: `Err(Elapsed)`).
+fn verdict<H: Handler>(
+    result: Result<std::thread::Result<Result<Actions, HandlerError>>, Elapsed>,
+    shared: &Shared<H>,
+) -> Result<Vec<Action>, Undelivered> {
+    let undelivered = |cause, detail| {
+        Err(Undelivered {
+            cause,
+            detail: Some(detail),
+        })
+    };
+    match result {
+        Ok(Ok(Ok(actions))) => Ok(actions.into_vec()),
+        Ok(Ok(Err(e))) => undelivered(ErrorCause::HandlerError, e.to_string()),
+        Ok(Err(panic)) => undelivered(
+            ErrorCause::HandlerPanic,
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned()),
+        ),
+        Err(_) => undelivered(
+            ErrorCause::BudgetOverrun,
+            format!(
+                "no verdict within the {:?} budget",
+                shared.config.handler_timeout
+            ),
+        ),
+    }
+}
 
 /// Serves one connection until it ends.
 pub(crate) async fn run<IO, H>(
@@ -77,6 +111,7 @@ where
         admission: Some(admission),
         _slot: None,
         handshake_done: false,
+        answered_inline: false,
         refused_over_limit: false,
         read_error: None,
         timer: Box::pin(tokio::time::sleep_until(Instant::now())),
@@ -103,6 +138,9 @@ struct Task<IO, H> {
     /// Held until the connection ends.
     _slot: Option<OwnedSemaphorePermit>,
     handshake_done: bool,
+    /// A handler answered during its first poll since the state machine
+    /// last took frames: its slot is free for a frame already read.
+    answered_inline: bool,
     /// The refusal was logged already (rate-limited) by the admission.
     refused_over_limit: bool,
     /// What the last read failed with, for the log line of an abrupt end.
@@ -134,7 +172,7 @@ where
                 if let Some(end) = self.handle_events(shutdown, now).await {
                     return self.finish(end).await;
                 }
-                let mut answered = false;
+                let mut answered = std::mem::take(&mut self.answered_inline);
                 while let Some(Some(answer)) = self.handlers.next().now_or_never() {
                     self.queue_ack(answer, now);
                     answered = true;
@@ -286,6 +324,11 @@ where
         }
     }
 
+    /// Calls the handler of one NOTIFY and polls it once, here: a handler
+    /// that does not wait (the echo example, a lookup in memory) is answered
+    /// at once, with no task node, no timer and no in-flight count, which
+    /// nothing could observe between its call and its answer. One that waits
+    /// joins the connection's other handlers under its budget.
     fn start_handler(
         &mut self,
         ticket: Ticket,
@@ -295,49 +338,48 @@ where
         started: Instant,
     ) {
         let shared = self.shared.clone();
+        // The budget runs from this wake-up's clock read: no clock read per
+        // message.
+        let deadline = started + shared.config.handler_timeout;
         let request = Request::from_parts(
             stream_id,
             frame_id,
             messages,
             self.peer,
-            started + shared.config.handler_timeout,
+            deadline,
             self.engine.clone(),
         );
+        // The call owns a reference to the handler: it may outlive this turn.
+        let handler = shared.clone();
+        let mut call = Box::pin(async move {
+            AssertUnwindSafe(handler.handler.handle(request))
+                .catch_unwind()
+                .await
+        });
+        // A first poll with a waker that does nothing: if the handler waits,
+        // the set below polls it again at once with the task's waker, which
+        // replaces this one wherever the handler registered it.
+        if let Some(result) = (&mut call).now_or_never() {
+            let answer = Answer {
+                ticket,
+                stream_id,
+                frame_id,
+                verdict: verdict(Ok(result), &shared),
+                started,
+            };
+            self.queue_ack(answer, started);
+            self.answered_inline = true;
+            return;
+        }
         shared.metrics.in_flight().inc();
         self.handlers.push(Box::pin(async move {
-            let cfg = &shared.config;
-            let result = timeout(
-                cfg.handler_timeout,
-                AssertUnwindSafe(shared.handler.handle(request)).catch_unwind(),
-            )
-            .await;
-            let undelivered = |cause, detail| {
-                Err(Undelivered {
-                    cause,
-                    detail: Some(detail),
-                })
-            };
-            let verdict = match result {
-                Ok(Ok(Ok(actions))) => Ok(actions.into_vec()),
-                Ok(Ok(Err(e))) => undelivered(ErrorCause::HandlerError, e.to_string()),
-                Ok(Err(panic)) => undelivered(
-                    ErrorCause::HandlerPanic,
-                    panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "a panic without a message".to_owned()),
-                ),
-                Err(_) => undelivered(
-                    ErrorCause::BudgetOverrun,
-                    format!("no verdict within the {:?} budget", cfg.handler_timeout),
-                ),
-            };
+            let result = timeout_at(deadline, call).await;
+            shared.metrics.in_flight().dec();
             Answer {
                 ticket,
                 stream_id,
                 frame_id,
-                verdict,
+                verdict: verdict(result, &shared),
                 started,
             }
         }));
@@ -364,7 +406,6 @@ where
             started,
         } = answer;
         let metrics = self.shared.metrics.clone();
-        metrics.in_flight().dec();
         let undelivered = match verdict {
             Ok(actions) => match self.conn.send_ack(ticket, &actions, now.into_std()) {
                 Ok(()) => None,

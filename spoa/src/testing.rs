@@ -100,9 +100,29 @@ impl Echo {
     }
 }
 
+impl Echo {
+    /// The actions for `request`, taking its names and values instead of
+    /// sharing them: what [`Handler::handle`] answers, with no reference
+    /// count taken per argument (bench/README.md, "Session 8: the agent per
+    /// message").
+    pub fn into_actions(request: Request) -> Actions {
+        let mut actions = Actions::new();
+        for message in request.messages {
+            for (i, arg) in message.args.into_iter().enumerate() {
+                if arg.name.is_empty() {
+                    actions.set_var(VarScope::Transaction, format!("arg{i}"), arg.value);
+                } else {
+                    actions.set_var(VarScope::Transaction, arg.name, arg.value);
+                }
+            }
+        }
+        actions
+    }
+}
+
 impl Handler for Echo {
     async fn handle(&self, request: Request) -> Result<Actions, HandlerError> {
-        Ok(Self::actions(&request))
+        Ok(Self::into_actions(request))
     }
 }
 

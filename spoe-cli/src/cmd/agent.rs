@@ -99,11 +99,15 @@ pub(crate) struct AgentArgs {
     /// sees an empty, successful verdict (fail-open).
     #[arg(long)]
     fail_open: bool,
-    /// Threads serving connections (default: one per CPU), each with a
-    /// runtime of its own: a connection stays on one thread, and no message
-    /// wakes another thread. With 1, one thread accepts and serves everything.
-    #[arg(long)]
-    threads: Option<std::num::NonZeroUsize>,
+    /// Threads serving connections (default 1: one thread accepts and
+    /// serves everything), each with a runtime of its own: a connection stays
+    /// on one thread, and no message wakes another thread. The examples'
+    /// handlers never wait and take well under a microsecond, so one thread
+    /// carries hundreds of thousands of messages per second; a second one
+    /// only sleeps and wakes apart (bench/README.md, "Session 8: the agent
+    /// per message").
+    #[arg(long, default_value = "1")]
+    threads: std::num::NonZeroUsize,
     /// Serve SPOP over TLS with this certificate chain (PEM; its key too, unless --tls-key):
     /// what HAProxy's `server ... ssl verify required ca-file CA` on the agents' backend
     /// reaches.
@@ -126,10 +130,7 @@ pub(crate) fn run(args: AgentArgs) -> Result<()> {
     // Accepting, signals and metrics on this thread; the connections on
     // worker threads with a runtime each (spoa::Workers), unless one thread
     // serves everything.
-    let threads = args.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, usize::from),
-        usize::from,
-    );
+    let threads = usize::from(args.threads);
     let workers = if threads > 1 {
         Some(Arc::new(
             spoa::Workers::spawn(threads).context("starting the worker threads")?,
