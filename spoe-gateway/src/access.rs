@@ -234,7 +234,7 @@ impl Access {
         Self {
             client,
             received: SystemTime::now(),
-            started: Instant::now(),
+            started: spoe::clock::now(),
             t_request: Timer::ms(Duration::ZERO),
             frontend: frontend.to_owned(),
             backend: frontend.to_owned(),
@@ -275,7 +275,7 @@ impl Access {
     /// Writes the line (`body_bytes` of body were sent), and ends the
     /// request's statistics with what it says.
     pub(crate) fn write(&mut self, body_bytes: u64) {
-        let active = self.started.elapsed();
+        let active = spoe::clock::since(self.started);
         if let Some(tally) = self.tally.as_mut() {
             tally.end(End {
                 status: self.status,
