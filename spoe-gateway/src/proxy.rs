@@ -1,6 +1,7 @@
 //! What happens to one request: SPOE events and rules in HAProxy's order,
 //! backend choice, forwarding, response events and rules, access log.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -789,7 +790,7 @@ impl Ctx<'_> {
         response_rules: &[(&Vec<Rule>, &AclSet, &[FilterRt])],
         mut access: Box<Access>,
     ) -> Response<Logged<Body>> {
-        access.server = format!("<lua.{name}>");
+        access.server = Cow::Owned(format!("<lua.{name}>"));
         let zero = Timer::ms(Duration::ZERO);
         (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
         let Some(worker) = txn.lua.as_ref().map(|l| l.worker.clone()) else {
@@ -1380,12 +1381,12 @@ async fn handle_txn(
     else {
         let mut access = pending.take();
         if let Some(name) = backend_name {
-            access.backend = name;
+            access.backend = Some(name);
         }
         access.termination = "SC";
         return finish(ctx.answer(error_page(503), &mut *txn).await, access);
     };
-    pending.get().backend.clone_from(&be.model.name);
+    pending.get().backend = Some(be.model.name.clone());
     txn.counters.enter_proxy(&be.model.name);
     crate::errorfile::enter_backend(&be.model.errorfiles);
     pending.tally().backend(be.counters.clone());
@@ -1595,7 +1596,7 @@ async fn handle_txn(
         if first {
             first = false;
             let s = &be.servers[si];
-            pending.get().server.clone_from(&s.name);
+            pending.get().server = Cow::Owned(s.name.clone());
             pending.tally().server(s.counters.clone());
             ctx.counters.push(s.counters.clone());
         }
@@ -1653,7 +1654,7 @@ async fn handle_txn(
                 }
                 if next != si {
                     let new = &be.servers[next];
-                    pending.get().server.clone_from(&new.name);
+                    pending.get().server = Cow::Owned(new.name.clone());
                     pending.tally().redispatch(new.counters.clone());
                     ctx.counters.truncate(2);
                     ctx.counters.push(new.counters.clone());
@@ -2027,7 +2028,7 @@ fn finish_rule(flow: Flow, mut access: Box<Access>) -> Response<Logged<Body>> {
     let (r, termination) = match flow {
         Flow::Respond(r, termination) => (r, termination),
         Flow::Service(r, applet) => {
-            access.server = applet.to_owned();
+            access.server = Cow::Borrowed(applet);
             let zero = Timer::ms(Duration::ZERO);
             (access.t_queue, access.t_connect, access.t_response) = (zero, zero, zero);
             (r, "LR")
