@@ -13,7 +13,14 @@
 #   h1          HTTP/1.1 over TLS with SPOE: `wrk -t2 -c50 -d$DURATION https://...`
 #   idle        KiB of RSS per idle TLS connection (HTTP/1.1, after one request), per idle
 #               HTTP/2 connection (after one request) and per connection stalled in its TLS
-#               handshake (a partial ClientHello): bench/tls_idle.py, $IDLE connections
+#               handshake (a partial ClientHello): bench/tls_idle.py, $IDLE connections.
+#               IDLE_PROTOS (default "h1 h2 stalled") runs only some, in that order: each
+#               figure is what the process's RSS grew, so one measured first in a fresh
+#               process is what its connections take (with the process's first allocations;
+#               the gateway's moves by 0.2 KiB between runs: for A/B), while one measured
+#               after the others also reuses what the allocator kept of them (it moves by a
+#               KiB between runs; HAProxy's pools, filled by the first, make its figure
+#               four times smaller after them)
 # For each: the rate, and the proxy's CPU per operation (utime + stime from /proc).
 #
 # MEASURE=instructions (or both): instead of (or besides) the timed scenarios, the user-space
@@ -172,7 +179,7 @@ run_one() { # NAME COMMAND...
         printf '%s\th1\t%s\t%s\n' "$name" "$rate" \
             "$(awk -v d=$((t1 - t0)) -v n="$total" -v hz="$clk_tck" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')" >>"$results"
     fi
-    for proto in h1 h2 stalled; do
+    for proto in ${IDLE_PROTOS:-h1 h2 stalled}; do
         wanted idle || break
         read -r _ _ per < <(python3 bench/tls_idle.py "$port" "$pid" "$idle" "$proto")
         printf '%s\tidle-%s\t%s\t-\n' "$name" "$proto" "$per" >>"$results"

@@ -46,9 +46,6 @@ const UNKNOWN_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
 /// Per-connection state shared by its requests.
 #[derive(Debug)]
 pub(crate) struct Session {
-    /// The address it was accepted on, which names its frontend (`local()` may be another:
-    /// the one a PROXY header announced).
-    pub(crate) listener: SocketAddr,
     /// What the fetches read of the connection (its addresses among it), and its `sess.`
     /// variables.
     pub(crate) conn: spoe_http::ConnectionFacts,
@@ -67,12 +64,24 @@ pub(crate) struct Session {
     pub(crate) body: Arc<Progress>,
     /// A `101 Switching Protocols` was answered: the tunnel the connection becomes once
     /// hyper wrote it.
-    pub(crate) tunnel: Mutex<Option<crate::tunnel::Tunnel>>,
+    /// Boxed: every connection's session keeps room for it, few ever use it.
+    pub(crate) tunnel: Mutex<Option<Box<crate::tunnel::Tunnel>>>,
     /// The server of its latest answered request (`option prefer-last-server`).
     pub(crate) last_server: crate::persist::LastServer,
 }
 
 impl Session {
+    /// The address it was accepted on, which names its frontend (`local()` may be another:
+    /// the one a PROXY header announced, which keeps the connection's own). Not a field:
+    /// every connection keeps its session, and 32 bytes less put it in a smaller size class.
+    pub(crate) fn listener(&self) -> SocketAddr {
+        self.conn
+            .proxy
+            .as_ref()
+            .map_or(self.conn.local, |p| p.local)
+            .unwrap_or(UNKNOWN_ADDR)
+    }
+
     /// The client's address.
     pub(crate) fn client(&self) -> SocketAddr {
         self.conn.client.unwrap_or(UNKNOWN_ADDR)
@@ -1104,7 +1113,7 @@ pub(crate) async fn handle(
     generation: Arc<Generation>,
     metrics: Arc<GatewayMetrics>,
 ) -> Response<Logged<Body>> {
-    let Some(fe) = generation.frontend_for(session.listener) else {
+    let Some(fe) = generation.frontend_for(session.listener()) else {
         // The listener belongs to no frontend of this generation (not reached).
         return error_page(503).map(Logged::unlogged);
     };
@@ -1152,7 +1161,7 @@ async fn handle_txn(
     slot: &mut Option<Txn>,
 ) -> Response<Logged<Body>> {
     let _guard = generation.enter();
-    let Some(fe) = generation.frontend_for(session.listener) else {
+    let Some(fe) = generation.frontend_for(session.listener()) else {
         return error_page(503).map(Logged::unlogged);
     };
     let (mut parts, incoming) = req.into_parts();
@@ -1842,7 +1851,7 @@ async fn handle_txn(
         *session
             .tunnel
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tunnel);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Box::new(tunnel));
     }
     r
 }

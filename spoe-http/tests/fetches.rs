@@ -64,7 +64,7 @@ fn fixture() -> Fixture {
     cert.serial = Bytes::from_static(&[0x01, 0x02]);
     cert.sha1 = Bytes::from_static(&[0xaa; 20]);
     cert.der = Bytes::from_static(b"0");
-    tls.client_cert = Some(cert);
+    tls.client_cert = Some(Box::new(cert));
     let mut conn = ConnectionFacts::tcp(
         "192.0.2.7:50000".parse().unwrap(),
         "[::ffff:10.0.0.1]:443".parse().unwrap(),

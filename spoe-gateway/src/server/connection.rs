@@ -7,11 +7,12 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use futures_util::FutureExt;
+use futures_util::future::{Either, OptionFuture};
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::exchange::{ClientIo, Exchange, Tracked};
-use super::listen::Accepted;
+use super::listen::{Accepted, Held};
 use super::stream::ClientStream;
 use super::tls::Peer;
 use super::waits::ClientWaits;
@@ -19,25 +20,99 @@ use crate::access::Counted;
 use crate::proxy::{self, Session};
 use crate::tcp::inspect::ConnectionVerdict;
 
+/// A connection set up (TLS, the PROXY header, `tcp-request connection` rules, its session),
+/// ready for its requests: what its task keeps for its whole life.
+struct Opened {
+    started: tokio::time::Instant,
+    held: Held,
+    counted: Counted,
+    service: ConnService,
+    waits: ClientWaits,
+    proto: Proto,
+}
+
+/// The protocol a connection's requests come in.
+enum Proto {
+    Http1(ClientIo),
+    Http2(crate::stats::Wire<ClientStream>),
+}
+
 impl Gateway {
     /// Serves one accepted connection on the calling worker until it closes.
-    pub(super) async fn serve_connection(
+    ///
+    /// This future is the connection's task, what an idle connection costs
+    /// (issue 21): its setup is boxed and gone once done (its states would
+    /// otherwise be the size of the task for the connection's whole life),
+    /// and the HTTP/1 loop, whose wait for the next request is small, is
+    /// the task's own rather than a second allocation.
+    pub(super) fn serve_connection(
         self: Arc<Self>,
         accepted: Box<Accepted>,
         stop: CancellationToken,
-    ) {
+    ) -> impl Future<Output = ()> + Send + 'static {
+        // Combinators rather than an `async` block: a block's future keeps
+        // room for a value moved out of it (here what the setup returns) for
+        // as long as it runs, and for what it captured (rust-lang/rust#62958).
+        let opening = {
+            let gw = self.clone();
+            let stop = stop.clone();
+            Box::pin(async move { gw.open_connection(accepted, &stop).await })
+        };
+        opening
+            .then(move |opened| OptionFuture::from(opened.map(|o| self.serve_opened(o, stop))))
+            .map(drop)
+    }
+
+    /// Serves the requests of a connection set up; what it holds until it
+    /// ends (its places under `maxconn`, its counts, its entry in the
+    /// stop's registry) is dropped after.
+    fn serve_opened(
+        self: Arc<Self>,
+        opened: Opened,
+        stop: CancellationToken,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let Opened {
+            started,
+            held,
+            counted,
+            service,
+            waits,
+            proto,
+        } = opened;
+        let kept = (
+            held,
+            self.register(started, service.exchange.clone()),
+            counted,
+        );
+        let served = match proto {
+            // Boxed: the task of an HTTP/1 connection keeps no room for HTTP/2's states.
+            Proto::Http2(stream) => {
+                Either::Left(Box::pin(self.serve_http2(stream, service, waits, stop)))
+            }
+            Proto::Http1(io) => Either::Right(Self::serve_http1(io, service, waits, stop)),
+        };
+        served.map(move |()| drop(kept))
+    }
+
+    /// Sets up an accepted connection; `None` when it ended during the
+    /// setup (refused, a failed handshake, a `mode tcp` stream that ended).
+    async fn open_connection(
+        self: &Arc<Self>,
+        accepted: Box<Accepted>,
+        stop: &CancellationToken,
+    ) -> Option<Opened> {
         let started = tokio::time::Instant::now();
         let Accepted {
             sock,
             mut client,
             local,
             held,
-        } = *accepted;
+        } = unboxed(accepted);
         let mut sock = match tokio::net::TcpStream::from_std(sock) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, %client, "cannot register the connection");
-                return;
+                return None;
             }
         };
         let accepted = std::time::SystemTime::now();
@@ -94,7 +169,7 @@ impl Gateway {
             stats.cum_conn.inc();
             stats.conn_rate.add();
             stats.denied_conn.inc();
-            return;
+            return None;
         }
         drop(generation);
         // `accept-proxy` or `expect-proxy layer4`: the header's addresses replace the connection's (the frontend stays
@@ -122,7 +197,7 @@ impl Gateway {
                 // A connection of the frontend, never a session (HAProxy's embryonic one).
                 stats.cum_conn.inc();
                 stats.conn_rate.add();
-                return;
+                return None;
             };
             facts.proxy = Some(Arc::new(spoe_http::ReceivedProxy {
                 client: facts.client,
@@ -163,9 +238,7 @@ impl Gateway {
                     }
                 })
                 .await;
-                let Some((stream, facts)) = done else {
-                    return;
-                };
+                let (stream, facts) = done?;
                 (ClientStream::Tls(Box::new(stream)), Some(Arc::new(facts)))
             }
         };
@@ -190,13 +263,12 @@ impl Gateway {
                 match Box::pin(tcp).await {
                     // Its backend is in `mode http`: the connection is HTTP from now on.
                     Some(stream) => stream,
-                    None => return drop((held, counted)),
+                    None => return None,
                 }
             }
             None => stream,
         };
         let session = Arc::new(Session {
-            listener: local,
             conn: facts,
             session_event_done: AtomicU64::new(0),
             requests: AtomicU64::new(0),
@@ -210,23 +282,36 @@ impl Gateway {
             last_server: crate::persist::LastServer::default(),
         });
         let exchange = Exchange::new(session.body.clone());
-        let live = self.register(started, exchange.clone());
         let service = ConnService {
             gw: self.clone(),
             session,
             exchange: exchange.clone(),
         };
-        if h2 {
-            let stream = crate::stats::Wire::client(stream, stats);
-            Box::pin(self.serve_http2(stream, service, waits, stop)).await;
+        let proto = if h2 {
+            Proto::Http2(crate::stats::Wire::client(stream, stats))
         } else {
-            let io = ClientIo::new(stream, exchange, stats).rearming_quickack(smart_accept);
-            // Boxed as HTTP/2 is: the task of an HTTP/2 connection would otherwise keep room
-            // for an HTTP/1 connection's states all its life.
-            Box::pin(self.serve_http1(io, service, waits, stop)).await;
-        }
-        drop((held, live, counted));
+            Proto::Http1(ClientIo::new(stream, exchange, stats).rearming_quickack(smart_accept))
+        };
+        Some(Opened {
+            started,
+            held,
+            counted,
+            service,
+            waits,
+            proto,
+        })
     }
+}
+
+/// `*b`, the box freed as this returns: moved out of in place, a box is freed only when its
+/// binding goes out of scope, and `accepted`'s is this connection's whole future (112 bytes
+/// kept by every connection for its life).
+#[expect(
+    clippy::boxed_local,
+    reason = "taking the box is the point: it is freed when this returns"
+)]
+fn unboxed<T>(b: Box<T>) -> T {
+    *b
 }
 
 /// The request was answered by closing the connection (a Lua `txn:done()` without reply).
@@ -294,22 +379,27 @@ mod tests {
     fn returned3<A, B, C, R>(_: impl FnOnce(A, B, C) -> R) -> usize {
         size_of::<R>()
     }
+    fn returned4<A, B, C, D, R>(_: impl FnOnce(A, B, C, D) -> R) -> usize {
+        size_of::<R>()
+    }
     fn returned5<A, B, C, D, E, R>(_: impl FnOnce(A, B, C, D, E) -> R) -> usize {
         size_of::<R>()
     }
 
     /// What an idle keep-alive connection holds (issue 21: at most 2 KiB, bench/README.md
-    /// "Session 7: idle memory"): its task (the `serve_connection` future), the boxed HTTP/1
-    /// loop waiting for the next request, and its [`Session`], among a few smaller pieces.
-    /// Each grew unseen once: the task kept room for the PROXY header's read (1184 bytes in
-    /// a debug build, 728 with it boxed), the session for a tunnel's whole access line (1 KiB
-    /// then, 312 bytes with it boxed). The sizes are printed (`cargo test -p spoe-gateway
-    /// --lib an_idle_connection -- --nocapture`); the bounds are a debug build's, where
-    /// futures are largest.
+    /// "Session 8: idle keep-alive memory"): its task (the `serve_connection` future, the
+    /// HTTP/1 loop within it waiting for the next request) and its [`Session`], among a few
+    /// smaller pieces. Each grew unseen once: the task kept room for the PROXY header's read
+    /// (1184 bytes in a debug build, 728 with it boxed), the session for a tunnel's whole
+    /// access line (1 KiB then, 312 bytes with it boxed), the HTTP/1 loop (a box of its own
+    /// until session 8) its arguments twice. The sizes are printed (`cargo test -p
+    /// spoe-gateway --lib an_idle_connection -- --nocapture`); the bounds are a debug
+    /// build's, where futures are largest. A `Session` of at most 240 bytes takes, with its
+    /// `Arc`'s counts, jemalloc's 256-byte class.
     #[test]
     fn an_idle_connection_keeps_its_futures_small() {
         let task = returned3(Gateway::serve_connection);
-        let http1 = returned5(Gateway::serve_http1);
+        let http1 = returned4(Gateway::serve_http1);
         let http2 = returned5(Gateway::serve_http2);
         let session = size_of::<Session>();
         let tunnel = size_of::<crate::tunnel::Tunnel>();
@@ -318,11 +408,11 @@ mod tests {
              {session}, Tunnel {tunnel} bytes"
         );
         println!("{sizes}");
-        assert!(session <= 320, "{sizes}");
+        assert!(session <= 240, "{sizes}");
         assert!(tunnel <= 96, "{sizes}");
         if cfg!(debug_assertions) {
-            assert!(task <= 768, "{sizes}");
-            assert!(http1 <= 768, "{sizes}");
+            assert!(task <= 576, "{sizes}");
+            assert!(http1 <= 512, "{sizes}");
         }
     }
 }

@@ -20,13 +20,13 @@
 //! HAProxy's. hyper's own head timeout would run from the end of the previous
 //! response and allocate a timer per request.
 
-use std::future::Future as _;
+use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use hyper::server::conn::http1;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
@@ -70,73 +70,91 @@ enum Woke {
 
 impl Gateway {
     /// Serves HTTP/1.1 requests on `io` until the connection closes,
-    /// holding only the socket between requests.
-    pub(super) async fn serve_http1(
-        self: &Arc<Self>,
+    /// holding only the socket between requests. The gateway is the
+    /// service's (one `Arc` less in every idle connection's task).
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn's future keeps its arguments twice (rust-lang/rust#62958)"
+    )]
+    pub(super) fn serve_http1(
         mut io: ClientIo,
         service: ConnService,
         waits: ClientWaits,
         stop: CancellationToken,
-    ) {
-        let mut first = true;
-        loop {
-            // Until the client sends something the connection holds no HTTP
-            // state: hyper allocates its read buffer when it starts reading,
-            // and an idle client would keep it (8 KiB of the ~13 each idle
-            // connection cost; HAProxy's cost ~1). The first head's timeout
-            // is the same as hyper's: it runs from the accept.
-            // A request sent with the TLS handshake's last flight is already
-            // decrypted: the socket will not say so.
-            let buffered = first && io.sock.inner_mut().get_mut().has_buffered();
-            if io.unread.is_empty() {
-                // The keep-alive wait began when the socket was handed back,
-                // `KEPT_WARM` ago.
-                let until = if first {
-                    waits.first_head
-                } else {
-                    Instant::now() + waits.keep_alive().saturating_sub(KEPT_WARM)
-                };
-                let readable = if buffered {
-                    Ok(Ok(()))
-                } else {
-                    tokio::select! {
-                        r = tokio::time::timeout_at(until, io.sock.inner().get_ref().tcp().readable()) => r,
-                        () = stop.cancelled() => return,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        // An `async` block rather than an `async fn`: an `async fn`'s future
+        // keeps its arguments twice (as arguments and as the body's
+        // bindings, rust-lang/rust#62958), and this future is part of every
+        // idle connection's task.
+        async move {
+            let mut first = true;
+            loop {
+                // Until the client sends something the connection holds no HTTP
+                // state: hyper allocates its read buffer when it starts reading,
+                // and an idle client would keep it (8 KiB of the ~13 each idle
+                // connection cost; HAProxy's cost ~1). The first head's timeout
+                // is the same as hyper's: it runs from the accept.
+                // A request sent with the TLS handshake's last flight is already
+                // decrypted: the socket will not say so.
+                let buffered = first && io.sock.inner_mut().get_mut().has_buffered();
+                if io.unread.is_empty() {
+                    // The keep-alive wait began when the socket was handed back,
+                    // `KEPT_WARM` ago.
+                    let until = if first {
+                        waits.first_head
+                    } else {
+                        Instant::now() + waits.keep_alive().saturating_sub(KEPT_WARM)
+                    };
+                    let idle = if buffered {
+                        Idle::Readable(Ok(()))
+                    } else {
+                        wait_idle(io.sock.inner().get_ref().tcp(), until, &stop).await
+                    };
+                    match idle {
+                        Idle::Readable(Ok(())) => {
+                            service.exchange.head_started();
+                            service.session.first_bytes();
+                        }
+                        Idle::Readable(Err(e)) => {
+                            tracing::debug!(client = %service.session.client(), error = %e, "client connection failed before its request");
+                            return;
+                        }
+                        Idle::Stop => return,
+                        Idle::Timeout if first => {
+                            // HAProxy answers a connection that sent nothing with its 408 too.
+                            // Boxed: the task of every idle connection would keep room for it.
+                            let sent = Box::pin(send_request_timeout(
+                                io.sock.into_inner(),
+                                waits.client(),
+                            ))
+                            .await;
+                            service.gw.log_bad_request(
+                                &service.session,
+                                Input::Nothing,
+                                Some(408),
+                                "cR",
+                                sent,
+                            );
+                            return;
+                        }
+                        // An idle keep-alive connection closes without a word, as in HAProxy.
+                        Idle::Timeout => return,
                     }
-                };
-                match readable {
-                    Ok(Ok(())) => {
-                        service.exchange.head_started();
-                        service.session.first_bytes();
-                    }
-                    Ok(Err(e)) => {
-                        tracing::debug!(client = %service.session.client(), error = %e, "client connection failed before its request");
-                        return;
-                    }
-                    Err(_) if first => {
-                        // HAProxy answers a connection that sent nothing with its 408 too.
-                        let sent = send_request_timeout(io.sock.into_inner(), waits.client()).await;
-                        self.log_bad_request(
-                            &service.session,
-                            Input::Nothing,
-                            Some(408),
-                            "cR",
-                            sent,
-                        );
-                        return;
-                    }
-                    // An idle keep-alive connection closes without a word, as in HAProxy.
-                    Err(_) => return,
                 }
-            }
-            let opening = std::mem::replace(&mut first, false);
-            // Boxed, so that the task of an idle connection keeps no room
-            // for hyper's connection and the futures that drive it.
-            let served =
-                Box::pin(self.serve_requests(io, service.clone(), waits, &stop, opening)).await;
-            match served {
-                Some(back) => io = back,
-                None => return,
+                let opening = std::mem::replace(&mut first, false);
+                // Boxed, so that the task of an idle connection keeps no room
+                // for hyper's connection and the futures that drive it.
+                let served =
+                    Box::pin(
+                        service
+                            .gw
+                            .serve_requests(io, service.clone(), waits, &stop, opening),
+                    )
+                    .await;
+                match served {
+                    Some(back) => io = back,
+                    None => return,
+                }
             }
         }
     }
@@ -337,6 +355,40 @@ impl Gateway {
         };
         Some(io)
     }
+}
+
+/// How a wait for a client's next bytes ended.
+enum Idle {
+    /// The socket is readable (or failed).
+    Readable(std::io::Result<()>),
+    /// The deadline passed first.
+    Timeout,
+    /// The gateway is stopping.
+    Stop,
+}
+
+/// Waits until the client's socket is readable, `until` passes or `stop`
+/// is cancelled: what an idle connection's task holds while it waits, so
+/// kept small (issue 21). The socket's readiness is polled in place, with
+/// no future of its own (`readable()`'s holds a waiter node), under one
+/// timer (`timeout_at` polls its future before its timer, as this loop
+/// did with `readable()` in it).
+fn wait_idle<'a>(
+    tcp: &'a tokio::net::TcpStream,
+    until: Instant,
+    stop: &'a CancellationToken,
+) -> impl Future<Output = Idle> + Send + 'a {
+    let woke = async move {
+        let mut stopped = pin!(stop.cancelled());
+        std::future::poll_fn(|cx| {
+            if stopped.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Idle::Stop);
+            }
+            tcp.poll_read_ready(cx).map(Idle::Readable)
+        })
+        .await
+    };
+    tokio::time::timeout_at(until, woke).map(|r| r.unwrap_or(Idle::Timeout))
 }
 
 /// The 408 page, sent when `timeout http-request` expires before a whole

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::server::conn::http2;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -44,14 +44,15 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 impl Gateway {
     /// Serves HTTP/2 on `sock` until the client or a timeout ends it.
     pub(super) async fn serve_http2(
-        self: &Arc<Self>,
+        self: Arc<Self>,
         sock: Wire<ClientStream>,
         service: ConnService,
         waits: ClientWaits,
         stop: CancellationToken,
     ) {
         let exchange = service.exchange.clone();
-        let client = service.session.client();
+        // For the log lines (the address itself would keep 32 bytes in this future).
+        let session = service.session.clone();
         let moved = Arc::new(Moved::new());
         let sock = Stamped {
             inner: sock,
@@ -68,17 +69,36 @@ impl Gateway {
             .h2_builder(queue)
             .serve_connection(TokioIo::new(sock), service);
         tokio::pin!(conn);
-        let keep_alive = waits.keep_alive();
         // The first request is awaited until `first_head`, counted from the accept.
         let mut idle_since = Instant::now();
         let mut limit = waits.first_head.saturating_duration_since(idle_since);
         let mut closing: Option<Instant> = None;
         // Closing a stalled connection: its streams will not finish.
         let mut cut = false;
-        let client_timeout = waits.client();
+        // One timer for the three deadlines below (the wait for a request, a client that
+        // reads nothing, the grace after a GOAWAY), set to the one that applies first: an
+        // idle connection keeps this future all its life, and a `Sleep` each took room in it.
+        let timer = tokio::time::sleep_until(idle_since + limit);
+        tokio::pin!(timer);
         loop {
             let idle = exchange.phase() != Phase::Busy;
-            let stalled_at = client_timeout.map(|t| moved.last() + t);
+            // When a client that reads nothing of the responses being sent is cut.
+            let stalled = waits
+                .client()
+                .filter(|_| closing.is_none() && exchange.sending())
+                .map(|t| moved.last() + t);
+            let deadline = match closing {
+                Some(at) => (idle || cut).then_some(at + CLOSE_GRACE),
+                None => match (idle.then_some(idle_since + limit), stalled) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
+            };
+            if let Some(at) = deadline
+                && timer.deadline() != at
+            {
+                timer.as_mut().reset(at);
+            }
             tokio::select! {
                 r = std::future::poll_fn(|cx| streams.poll_with(cx, conn.as_mut(), &mut ended)) => {
                     if let Err(e) = r {
@@ -88,33 +108,32 @@ impl Gateway {
                 }
                 () = exchange.changed() => {
                     if exchange.dropped() {
-                        tracing::debug!(%client, "HTTP/2 connection dropped by silent-drop");
+                        tracing::debug!(client = %session.client(), "HTTP/2 connection dropped by silent-drop");
                         return;
                     }
                     if exchange.phase() != Phase::Busy {
                         idle_since = Instant::now();
-                        limit = keep_alive;
+                        limit = waits.keep_alive();
                     }
                 }
-                () = tokio::time::sleep_until(idle_since + limit), if idle && closing.is_none() => {
+                () = &mut timer, if deadline.is_some() => {
+                    if closing.is_some() {
+                        // The grace is over.
+                        return;
+                    }
+                    // A stalled client is cut (its streams will not finish); else the wait
+                    // for a request is over. Either way the connection says GOAWAY.
+                    if stalled.is_some_and(|at| at <= Instant::now()) {
+                        tracing::debug!(client = %session.client(), "HTTP/2 client reads nothing of its responses: closed at timeout client");
+                        cut = true;
+                    }
                     closing = Some(Instant::now());
                     conn.as_mut().graceful_shutdown();
-                }
-                () = tokio::time::sleep_until(stalled_at.unwrap_or(idle_since)),
-                    if stalled_at.is_some() && closing.is_none() && exchange.sending() => {
-                    if stalled_at.is_some_and(|at| at <= Instant::now()) {
-                        tracing::debug!(%client, "HTTP/2 client reads nothing of its responses: closed at timeout client");
-                        closing = Some(Instant::now());
-                        cut = true;
-                        conn.as_mut().graceful_shutdown();
-                    }
                 }
                 () = stop.cancelled(), if closing.is_none() => {
                     closing = Some(Instant::now());
                     conn.as_mut().graceful_shutdown();
                 }
-                () = tokio::time::sleep_until(closing.unwrap_or(idle_since) + CLOSE_GRACE),
-                    if (idle || cut) && closing.is_some() => return,
                 () = self.killed.cancelled() => return,
             }
         }
@@ -130,8 +149,10 @@ impl Gateway {
             )
         };
         let mut builder = http2::Builder::new(streams);
+        // No timer: hyper's HTTP/2 server only needs one for keep-alive PINGs and the
+        // adaptive window, neither of which is on, and it would keep one (an `Arc`) per
+        // connection.
         builder
-            .timer(TokioTimer::new())
             // HAProxy adds no `date` to a response (and writing one is work
             // per response); `%B` counts the head as HTTP/1 (`access`).
             .auto_date_header(false)

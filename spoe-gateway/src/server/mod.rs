@@ -353,7 +353,7 @@ impl Gateway {
         bytes: u64,
     ) {
         let generation = self.current();
-        let frontend = generation.frontend_for(session.listener);
+        let frontend = generation.frontend_for(session.listener());
         if input == Input::Nothing && frontend.is_some_and(|f| f.model.log_options.dont_log_null) {
             return;
         }

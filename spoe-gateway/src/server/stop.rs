@@ -14,13 +14,15 @@ use super::{DEFAULT_HARD_STOP_AFTER, Gateway, LiveConn, STOP_PROGRESS_EVERY};
 /// end and write their access lines.
 const FORCED_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Unregisters a connection when its task ends.
-pub(super) struct LiveGuard<'a> {
-    gateway: &'a Gateway,
+/// Unregisters a connection when its task ends. It owns its gateway (an
+/// `Arc`, as big as a reference) so that a connection's future, which keeps
+/// it, borrows nothing.
+pub(super) struct LiveGuard {
+    gateway: Arc<Gateway>,
     id: u64,
 }
 
-impl Drop for LiveGuard<'_> {
+impl Drop for LiveGuard {
     fn drop(&mut self) {
         self.gateway
             .live
@@ -33,16 +35,19 @@ impl Drop for LiveGuard<'_> {
 impl Gateway {
     /// Counts a client connection as open until the guard drops.
     pub(super) fn register(
-        &self,
+        self: &Arc<Self>,
         accepted: tokio::time::Instant,
         exchange: Arc<Exchange>,
-    ) -> LiveGuard<'_> {
+    ) -> LiveGuard {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         self.live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id, LiveConn { accepted, exchange });
-        LiveGuard { gateway: self, id }
+        LiveGuard {
+            gateway: self.clone(),
+            id,
+        }
     }
 
     /// Where every open connection is: (accepted at, phase).

@@ -21,7 +21,7 @@ impl Gateway {
     /// `generation`; gives it back when the backend it routes to is in `mode http` (HAProxy
     /// upgrades such a connection to HTTP).
     pub(super) async fn serve_tcp(
-        &self,
+        self: &Arc<Self>,
         generation: Arc<Generation>,
         stream: ClientStream,
         (listener, facts): (std::net::SocketAddr, &ConnectionFacts),

@@ -16,16 +16,17 @@ pub fn of(conn: &ServerConnection) -> TlsFacts {
     facts.sni = conn.server_name().map(str::to_owned);
     facts.protocol = conn
         .protocol_version()
-        .map(|v| names::protocol_name(v).to_owned());
+        .map(|v| names::protocol_name(v).into());
     facts.cipher = conn
         .negotiated_cipher_suite()
-        .map(|s| names::cipher_name(s.suite()).to_owned());
+        .map(|s| names::cipher_name(s.suite()).into());
     facts.alpn = conn.alpn_protocol().map(Bytes::copy_from_slice);
     facts.resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
     facts.client_cert = conn
         .peer_certificates()
         .and_then(|c| c.first())
-        .and_then(client_cert);
+        .and_then(client_cert)
+        .map(Box::new);
     facts
 }
 

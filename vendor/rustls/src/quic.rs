@@ -499,9 +499,11 @@ pub(crate) struct Quic {
     pub(crate) params: Option<Vec<u8>>,
     pub(crate) alert: Option<AlertDescription>,
     pub(crate) hs_queue: VecDeque<(bool, Vec<u8>)>,
-    pub(crate) early_secret: Option<OkmBlock>,
-    pub(crate) hs_secrets: Option<Secrets>,
-    pub(crate) traffic_secrets: Option<Secrets>,
+    // Boxed (PATCH.md): a TLS-over-TCP connection never sets them, and inline
+    // they were about 450 of the connection's bytes for its whole life.
+    pub(crate) early_secret: Option<Box<OkmBlock>>,
+    pub(crate) hs_secrets: Option<Box<Secrets>>,
+    pub(crate) traffic_secrets: Option<Box<Secrets>>,
     /// Whether keys derived from traffic_secrets have been passed to the QUIC implementation
     #[cfg(feature = "std")]
     pub(crate) returned_traffic_keys: bool,
@@ -534,7 +536,7 @@ impl Quic {
                 secrets.update();
                 return Some(KeyChange::OneRtt {
                     keys,
-                    next: secrets,
+                    next: *secrets,
                 });
             }
         }

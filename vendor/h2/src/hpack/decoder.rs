@@ -172,6 +172,12 @@ impl Decoder {
     /// is idle (PATCH.md).
     pub fn release_buffer(&mut self) {
         self.buffer = BytesMut::new();
+        // The dynamic table's entries stay, not its room to grow: it doubles
+        // as entries come (4 at the first, 288 bytes), and a connection
+        // that waits holds only what it indexed. A connection that indexes
+        // more after the wait grows it again (clients index a header once
+        // and refer to it after: no regrowth per request).
+        self.table.entries.shrink_to_fit();
     }
 
     /// Queues a potential size update
