@@ -7,6 +7,7 @@
 //! frontend's `log` lines say, when the frontend has `option httplog` and a
 //! `log` line (HAProxy writes nothing otherwise).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -131,8 +132,11 @@ pub(crate) struct Access {
     pub(crate) started: Instant,
     pub(crate) t_request: Timer,
     pub(crate) frontend: String,
-    pub(crate) backend: String,
-    pub(crate) server: String,
+    /// `None` until a backend is chosen: the line names the frontend there, as HAProxy's
+    /// (no copy of the frontend's name per request).
+    pub(crate) backend: Option<String>,
+    /// `<NOSRV>` until a server or an applet is chosen: a static name is not copied.
+    pub(crate) server: Cow<'static, str>,
     pub(crate) t_queue: Timer,
     pub(crate) t_connect: Timer,
     pub(crate) t_response: Timer,
@@ -234,11 +238,11 @@ impl Access {
         Self {
             client,
             received: SystemTime::now(),
-            started: Instant::now(),
+            started: spoe::clock::now(),
             t_request: Timer::ms(Duration::ZERO),
             frontend: frontend.to_owned(),
-            backend: frontend.to_owned(),
-            server: "<NOSRV>".to_owned(),
+            backend: None,
+            server: Cow::Borrowed("<NOSRV>"),
             t_queue: Timer::NEVER,
             t_connect: Timer::NEVER,
             t_response: Timer::NEVER,
@@ -275,7 +279,7 @@ impl Access {
     /// Writes the line (`body_bytes` of body were sent), and ends the
     /// request's statistics with what it says.
     pub(crate) fn write(&mut self, body_bytes: u64) {
-        let active = self.started.elapsed();
+        let active = spoe::clock::since(self.started);
         if let Some(tally) = self.tally.as_mut() {
             tally.end(End {
                 status: self.status,
@@ -329,7 +333,7 @@ impl Access {
                 received: self.received,
                 frontend: &self.frontend,
                 tls: self.tls,
-                backend: &self.backend,
+                backend: self.backend.as_deref().unwrap_or(&self.frontend),
                 server: &self.server,
                 t_request: self.t_request,
                 t_queue: self.t_queue,
@@ -549,7 +553,7 @@ pub(crate) fn head_size(status: hyper::StatusCode, headers: &hyper::HeaderMap) -
 
 /// A request's version as the access line writes it (`HTTP/1.1`): the common ones without
 /// formatting (a logged line allocates nothing for them), any other as `http` prints it.
-fn version_text(v: hyper::Version) -> std::borrow::Cow<'static, str> {
+fn version_text(v: hyper::Version) -> Cow<'static, str> {
     match v {
         hyper::Version::HTTP_10 => "HTTP/1.0".into(),
         hyper::Version::HTTP_11 => "HTTP/1.1".into(),

@@ -77,7 +77,7 @@ impl Progress {
     }
 
     fn touch(&self) {
-        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let ms = u64::try_from(spoe::clock::since(self.base).as_millis()).unwrap_or(u64::MAX);
         self.last_ms.store(ms, Ordering::Relaxed);
     }
 

@@ -32,6 +32,7 @@ pub mod config;
 mod cookie;
 mod cut;
 mod errorfile;
+mod few;
 pub mod generation;
 mod head_room;
 mod hop;

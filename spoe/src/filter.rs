@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use crate::clock;
 use crate::config::MessageConfig;
 use crate::config::{Event, SpoeConfig};
 use crate::engine::handle::Engine;
@@ -255,7 +254,7 @@ impl SpoeFilter {
         if stream.disabled || self.config.agent.messages_for(event).next().is_none() {
             return None;
         }
-        let started = Instant::now();
+        let started = clock::now();
         let (payload, sent) = encode(
             self.config.agent.messages_for(event).map(AsRef::as_ref),
             host,
@@ -264,7 +263,7 @@ impl SpoeFilter {
             what: PreparedKind::Event(event),
             payload,
             sent,
-            encoding: started.elapsed(),
+            encoding: clock::since(started),
         })
     }
 
@@ -279,7 +278,7 @@ impl SpoeFilter {
         if stream.disabled {
             return None;
         }
-        let started = Instant::now();
+        let started = clock::now();
         let (index, g) = self
             .config
             .agent
@@ -292,7 +291,7 @@ impl SpoeFilter {
             what: PreparedKind::Group(index),
             payload,
             sent,
-            encoding: started.elapsed(),
+            encoding: clock::since(started),
         })
     }
 
@@ -305,7 +304,7 @@ impl SpoeFilter {
             stream.disabled = true;
         }
         let total_ms = u64::try_from(stream.total.as_millis()).unwrap_or(u64::MAX);
-        let applying = Instant::now();
+        let applying = clock::now();
         let process_ms = u64::try_from(outcome.timings.total.as_millis()).unwrap_or(u64::MAX);
         let updates = self
             .names
@@ -324,7 +323,7 @@ impl SpoeFilter {
             status: outcome.status,
             timings: outcome.timings,
             request: prepared.encoding,
-            response: outcome.status.is_ok().then(|| applying.elapsed()),
+            response: outcome.status.is_ok().then(|| clock::since(applying)),
             counters: self.engine.stats().log_counters(),
         };
         // tracing formats the line only when it is enabled.

@@ -128,6 +128,7 @@
 
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod config;
 pub mod duration;
 mod engine;

@@ -232,7 +232,7 @@ impl Gateway {
                 // What the client is waited for now; the timer is set when that changes.
                 if exchange.is_idle() {
                     if !matches!(wait, Wait::Next { .. }) {
-                        let now = Instant::now();
+                        let now = spoe::clock::now();
                         let until = now + waits.keep_alive();
                         timer.as_mut().reset((now + KEPT_WARM).min(until));
                         wait = Wait::Next { until };

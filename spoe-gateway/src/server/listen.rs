@@ -184,8 +184,12 @@ impl Gateway {
                     _worker: worker,
                 },
             });
-            self.connections
-                .spawn_on(gw.serve_connection(accepted, stop), &handle);
+            // Each poll of the connection reads the clock once (`spoe::clock`): its request's
+            // timers, SPOE times and log line share the reading, as HAProxy's loop turn does.
+            self.connections.spawn_on(
+                spoe::clock::stamped(gw.serve_connection(accepted, stop)),
+                &handle,
+            );
         }
     }
 }

@@ -24,7 +24,7 @@ impl Default for Clock {
 impl Clock {
     /// Milliseconds since the clock was made, plus 1 (0 means "never").
     pub(crate) fn ms(self) -> u64 {
-        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+        u64::try_from(spoe::clock::since(self.0).as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
 }
 

@@ -16,6 +16,7 @@
 //! is counted). A connection keeps the generation it started on until it ends; a stop or the
 //! reload's `hard-stop-after` cuts it (`KD`).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -159,13 +160,13 @@ impl Session<'_> {
             Ok(be) => be,
             Err(name) => {
                 if let Some(name) = name {
-                    access.backend = name;
+                    access.backend = Some(name);
                 }
                 access.termination = "SC";
                 return access.write(0);
             }
         };
-        access.backend.clone_from(&be.model.name);
+        access.backend = Some(be.model.name.clone());
         be.counters.session_starts();
         let _session = Ends(&be.counters);
         let key = Key {
@@ -281,7 +282,7 @@ async fn connect<'b>(
             attempt::Positions::of(Some(left)).record(access);
         }
         let server = &*be.servers[si];
-        access.server.clone_from(&server.name);
+        access.server = Cow::Owned(server.name.clone());
         let addr = server.target(conn.local);
         access.server_addr = Some(addr);
         access.t_queue = Timer::ms(access.started.elapsed());

@@ -20,6 +20,7 @@ use tokio::time::{Instant, Sleep, timeout};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::clock;
 use crate::engine::connector::{BoxIo, Connector};
 use crate::engine::job::{
     ConnEvent, ConnId, ConnMsg, HandshakeFailure, Job, JobResult, ProtocolError, handshake_failure,
@@ -170,7 +171,7 @@ impl Task {
                     self.conn.abort();
                 }
                 read = self.reader.fill() => {
-                    let now = Instant::now().into_std();
+                    let now = clock::now().into_std();
                     match read {
                         Ok(0) => self.conn.handle_eof(now),
                         Ok(_) => self.conn.handle_input(self.reader.buffer_mut(), now),
@@ -225,7 +226,7 @@ impl Task {
     /// so that they leave in one write.
     fn send(&mut self, job: Job) {
         // One clock read for the batch: its frames are queued together.
-        let now = Instant::now();
+        let now = clock::now();
         let mut drain = false;
         let mut next = Some(job);
         while let Some(job) = next.take() {
@@ -345,10 +346,9 @@ impl Task {
                     });
                     // The clock is read only until the connection is known healthy.
                     if !self.reported_healthy
-                        && self.ready_at.is_some_and(|at| {
-                            Instant::now().saturating_duration_since(at)
-                                >= self.settings.backoff_max
-                        })
+                        && self
+                            .ready_at
+                            .is_some_and(|at| clock::since(at) >= self.settings.backoff_max)
                     {
                         self.reported_healthy = true;
                         let _ = self

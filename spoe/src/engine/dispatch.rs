@@ -388,7 +388,8 @@ impl Dispatcher {
                 self.stats.clone(),
                 self.stop.child_token(),
             );
-            self.tracker.spawn(task);
+            // Its polls read the clock once each (`clock`).
+            self.tracker.spawn(crate::clock::stamped(task));
             return true;
         }
         false

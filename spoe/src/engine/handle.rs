@@ -11,6 +11,7 @@ use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock;
 use crate::engine::connector::{Connector, NetConnector};
 use crate::engine::dispatch::{Dispatcher, EngineLink};
 use crate::engine::job::{Job, JobResult, Payload};
@@ -172,13 +173,15 @@ impl Engine {
     }
 
     async fn process_inner(&self, payload: Payload) -> (Outcome, ActionList) {
-        let queued_at = Instant::now();
+        // The turn's time (as HAProxy's `now_ms`): one clock read for the
+        // request's SPOE round trip, its deadline at most a poll's length early.
+        let queued_at = clock::now();
         let deadline = queued_at + self.settings.timeout_processing;
         let fail = |status| {
             let timings = Timings {
                 queue: None,
                 wait: None,
-                total: queued_at.elapsed(),
+                total: clock::since(queued_at),
             };
             (Outcome::failed(status, timings), ActionList::default())
         };
@@ -211,7 +214,7 @@ impl Engine {
                 actions,
                 written_at,
             })) => {
-                let now = Instant::now();
+                let now = clock::now();
                 let outcome = Outcome {
                     status: ProcessStatus::OK,
                     actions: Vec::new(),

@@ -47,31 +47,34 @@ pub struct AclExpr {
 impl AclExpr {
     /// Whether any value of the criterion matches any pattern.
     pub fn eval<H: Fetch + ?Sized>(&self, host: &H) -> bool {
-        for value in self.criterion.eval_all(host) {
-            match self.method {
-                MatchMethod::Found => return true,
-                MatchMethod::Bool => {
-                    if let Some(Sample::Int(i)) = value.cast(SampleType::Int)
-                        && i != 0
-                    {
-                        return true;
-                    }
-                }
-                method => {
-                    let Some(value) = value.cast(method.expect_type()) else {
-                        continue;
-                    };
-                    if self
-                        .patterns
-                        .iter()
-                        .any(|list| list.matches(method, &value))
-                    {
-                        return true;
-                    }
-                }
-            }
+        // A fetch of one value at most (most of them: `var()`, `path`, `req.hdr(name,occ)`)
+        // is matched without the vector of `eval_all`: an allocation per evaluation, and
+        // per request for each ACL of the rules.
+        if !self.criterion.fetch().multi_valued() {
+            return self
+                .criterion
+                .eval(host)
+                .is_some_and(|value| self.matches(value));
         }
-        false
+        self.criterion
+            .eval_all(host)
+            .into_iter()
+            .any(|value| self.matches(value))
+    }
+
+    /// Whether one value of the criterion matches.
+    fn matches(&self, value: Sample) -> bool {
+        match self.method {
+            MatchMethod::Found => true,
+            MatchMethod::Bool => {
+                matches!(value.cast(SampleType::Int), Some(Sample::Int(i)) if i != 0)
+            }
+            method => value.cast(method.expect_type()).is_some_and(|value| {
+                self.patterns
+                    .iter()
+                    .any(|list| list.matches(method, &value))
+            }),
+        }
     }
 }
 
