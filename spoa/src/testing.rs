@@ -84,23 +84,11 @@ pub async fn call<H: Handler>(handler: &H, request: Request) -> Result<Actions, 
 pub struct Echo;
 
 impl Echo {
-    /// The actions for `request`.
+    /// The actions for `request`: [`Echo::into_actions`] on a copy of it.
     pub fn actions(request: &Request) -> Actions {
-        let mut actions = Actions::new();
-        for message in &request.messages {
-            for (i, arg) in message.args.iter().enumerate() {
-                if arg.name.is_empty() {
-                    actions.set_var(VarScope::Transaction, format!("arg{i}"), arg.value.clone());
-                } else {
-                    actions.set_var(VarScope::Transaction, arg.name.clone(), arg.value.clone());
-                }
-            }
-        }
-        actions
+        Self::into_actions(request.clone())
     }
-}
 
-impl Echo {
     /// The actions for `request`, taking its names and values instead of
     /// sharing them: what [`Handler::handle`] answers, with no reference
     /// count taken per argument (bench/README.md, "Session 8: the agent per
