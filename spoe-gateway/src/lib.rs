@@ -32,7 +32,6 @@ pub mod config;
 mod cookie;
 mod cut;
 mod errorfile;
-mod few;
 pub mod generation;
 mod head_room;
 mod hop;

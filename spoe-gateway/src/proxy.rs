@@ -20,7 +20,6 @@ use tokio::time::Instant;
 
 use crate::access::{Access, LineLevel, Logged, Pending, RequestLine, head_size};
 use crate::body::{BodyError, Progress, RequestBody};
-use crate::few::Few;
 use crate::generation::{FilterRt, FrontendRt, Generation, ServerRt};
 use crate::hop;
 use crate::httplog::{ACCESS_LEVEL, SPOE_ERROR_LEVEL, SPOE_LEVEL, Timer};
@@ -33,6 +32,7 @@ use crate::stats::{Counters, Tally};
 use crate::sticktable::track::StreamCounters;
 use crate::tls::EvaluatedSni;
 use crate::txn::{LuaTxn, Txn, UniqueId, render, sample_text};
+use smallvec::{SmallVec, smallvec};
 
 pub(crate) use crate::body::{Body, BoxError};
 
@@ -395,9 +395,9 @@ struct Ctx<'a> {
     /// The frontend's, backend's and server's statistics, as they are
     /// assigned: a header rewrite that fails counts in each (`wrew`). Inline, as `after`: two
     /// allocations fewer per request.
-    counters: Few<Arc<Counters>, 3>,
+    counters: SmallVec<[Arc<Counters>; 3]>,
     /// The `http-after-response` rules of the frontend, then of the backend once assigned.
-    after: Few<(&'a [Rule], &'a AclSet), 2>,
+    after: SmallVec<[(&'a [Rule], &'a AclSet); 2]>,
 }
 
 impl Ctx<'_> {
@@ -1282,8 +1282,8 @@ async fn handle_txn(
         metrics: &metrics,
         sid,
         streams: Vec::new(),
-        counters: Few::one(fe.counters.clone()),
-        after: Few::one((&fe.model.http_after_response, &fe.model.acls)),
+        counters: smallvec![fe.counters.clone()],
+        after: smallvec![(fe.model.http_after_response.as_slice(), &fe.model.acls)],
     };
 
     // on-client-session: once per connection and generation.
