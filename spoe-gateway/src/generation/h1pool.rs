@@ -137,6 +137,13 @@ impl H1Pool {
     }
 
     /// A new connection, ready for a request (hyper-util's `connect_to` for HTTP/1).
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the connection's task is owned by its SendRequest: it ends when the server \
+                  closes or when the last SendRequest is gone and the exchange in flight is \
+                  over (a response body may outlive the request's generation), as the task \
+                  hyper-util's client spawned for it"
+    )]
     async fn connect(&self, addr: SocketAddr) -> Result<SendRequest<RequestBody>, SendError> {
         let dst: Uri = format!("http://{addr}/")
             .parse()
@@ -167,6 +174,10 @@ impl H1Pool {
 
     /// After a response's head: the connection goes back to the list once it is ready for
     /// another request (at once when the response is all read, else when a task sees it).
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the task ends when the connection is ready or closed, as hyper-util's"
+    )]
     fn release(self: &Arc<Self>, mut tx: SendRequest<RequestBody>) {
         if self.max_idle == 0 {
             return;
@@ -185,6 +196,10 @@ impl H1Pool {
         });
     }
 
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the reaper is aborted when the pool is dropped (its AbortHandle is kept)"
+    )]
     fn put(self: &Arc<Self>, tx: SendRequest<RequestBody>) {
         if !tx.is_ready() {
             return;
@@ -246,6 +261,10 @@ pub(crate) fn host_of(addr: SocketAddr) -> Option<hyper::header::HeaderValue> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the test origin's tasks end with the test's runtime"
+)]
 mod tests {
     use super::*;
 

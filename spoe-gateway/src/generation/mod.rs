@@ -199,6 +199,7 @@ enum Pools {
 }
 
 /// The calling worker's connection pool to a server.
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Upstream<'a> {
     Own(&'a Arc<h1pool::H1Pool>),
     Hyper(&'a ServerClient),
