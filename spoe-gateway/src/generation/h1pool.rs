@@ -4,10 +4,12 @@
 //! hyper-util's `Client` keys its pool by the request URI's scheme and authority: each request
 //! built an absolute URI, looked its key up in three hash maps (the checkout, the return),
 //! boxed its future and raced a checkout against a connect. A server's own list needs none of
-//! it: the last connection returned is taken first, as hyper-util takes it. What hyper-util
+//! it: the last connection returned is taken first, as hyper-util takes it; the list is split
+//! by the address the connections go to only for a server that follows the client's
+//! destination address (`0.0.0.0`, a port offset: hyper-util's key). What hyper-util
 //! does that matters is kept: a connection goes back to the list once it is ready for another
 //! request (when the response's body is still coming, a task waits for that), at most
-//! `pool-max-conn` (split among the workers) are kept, one idle for longer than
+//! `pool-max-conn` (split among the workers) are kept per address, one idle for longer than
 //! `pool-purge-delay` is not taken and is closed by a reaper that runs every delay (closed
 //! after between one and two delays), a request that a reused connection refused before
 //! sending anything goes on another, and `Host` is set from the server's address when the
@@ -60,8 +62,10 @@ pub(crate) struct H1Pool {
 
 #[derive(Debug, Default)]
 struct Idle {
-    /// The connections and when each came back, the last returned at the end.
-    list: Vec<(SendRequest<RequestBody>, Instant)>,
+    /// The connections by the address they go to (a server at `0.0.0.0` follows the
+    /// address each client connected to, hyper-util's key): each with when it came back, the
+    /// last returned at the end. Lists left empty stay until another address needs one.
+    by_addr: Vec<(SocketAddr, Vec<(SendRequest<RequestBody>, Instant)>)>,
     /// The task that closes expired connections, started with the first one kept.
     reaper: Option<tokio::task::AbortHandle>,
 }
@@ -97,13 +101,13 @@ impl H1Pool {
         addr: SocketAddr,
     ) -> Result<Response<Incoming>, SendError> {
         loop {
-            let (mut tx, reused) = match self.checkout() {
+            let (mut tx, reused) = match self.checkout(addr) {
                 Some(tx) => (tx, true),
                 None => (self.connect(addr).await?, false),
             };
             match tx.try_send_request(req).await {
                 Ok(resp) => {
-                    self.release(tx);
+                    self.release(addr, tx);
                     return Ok(resp);
                 }
                 // A kept connection closed before the request went out: another one, as
@@ -116,12 +120,13 @@ impl H1Pool {
         }
     }
 
-    /// The last connection returned that is still open and not expired; the others met on
-    /// the way are closed.
-    fn checkout(&self) -> Option<SendRequest<RequestBody>> {
+    /// The last connection to `addr` returned that is still open and not expired; the
+    /// others met on the way are closed.
+    fn checkout(&self, addr: SocketAddr) -> Option<SendRequest<RequestBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let list = &mut idle.by_addr.iter_mut().find(|(a, _)| *a == addr)?.1;
         let mut now = None;
-        while let Some((tx, at)) = idle.list.pop() {
+        while let Some((tx, at)) = list.pop() {
             if !tx.is_ready() {
                 continue;
             }
@@ -178,12 +183,12 @@ impl H1Pool {
         clippy::disallowed_methods,
         reason = "the task ends when the connection is ready or closed, as hyper-util's"
     )]
-    fn release(self: &Arc<Self>, mut tx: SendRequest<RequestBody>) {
+    fn release(self: &Arc<Self>, addr: SocketAddr, mut tx: SendRequest<RequestBody>) {
         if self.max_idle == 0 {
             return;
         }
         if tx.is_ready() {
-            self.put(tx);
+            self.put(addr, tx);
             return;
         }
         let pool = Arc::downgrade(self);
@@ -191,7 +196,7 @@ impl H1Pool {
             if tx.ready().await.is_ok()
                 && let Some(pool) = pool.upgrade()
             {
-                pool.put(tx);
+                pool.put(addr, tx);
             }
         });
     }
@@ -200,15 +205,24 @@ impl H1Pool {
         clippy::disallowed_methods,
         reason = "the reaper is aborted when the pool is dropped (its AbortHandle is kept)"
     )]
-    fn put(self: &Arc<Self>, tx: SendRequest<RequestBody>) {
+    fn put(self: &Arc<Self>, addr: SocketAddr, tx: SendRequest<RequestBody>) {
         if !tx.is_ready() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.list.len() >= self.max_idle {
+        let at = match idle.by_addr.iter().position(|(a, _)| *a == addr) {
+            Some(at) => at,
+            None => {
+                idle.by_addr.retain(|(_, list)| !list.is_empty());
+                idle.by_addr.push((addr, Vec::new()));
+                idle.by_addr.len() - 1
+            }
+        };
+        let list = &mut idle.by_addr[at].1;
+        if list.len() >= self.max_idle {
             return;
         }
-        idle.list.push((tx, Instant::now()));
+        list.push((tx, Instant::now()));
         if idle.reaper.is_none()
             && let Some(purge) = self.purge
         {
@@ -221,8 +235,10 @@ impl H1Pool {
     fn clear_expired(&self, purge: Duration) {
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        idle.list
-            .retain(|(tx, at)| tx.is_ready() && now.saturating_duration_since(*at) <= purge);
+        for (_, list) in &mut idle.by_addr {
+            list.retain(|(tx, at)| tx.is_ready() && now.saturating_duration_since(*at) <= purge);
+        }
+        idle.by_addr.retain(|(_, list)| !list.is_empty());
     }
 
     /// How many connections are kept now.
@@ -231,8 +247,10 @@ impl H1Pool {
         self.idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .list
-            .len()
+            .by_addr
+            .iter()
+            .map(|(_, list)| list.len())
+            .sum()
     }
 }
 
@@ -350,6 +368,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_connection_goes_only_to_its_address() {
+        let (a, accepted_a) = origin().await;
+        let (b, accepted_b) = origin().await;
+        let kept = pool(4, None);
+        for addr in [a, b, a, b] {
+            kept.send(get(), addr).await.unwrap();
+        }
+        assert_eq!(accepted_a.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(accepted_b.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(kept.idle_len(), 2);
+    }
+
+    #[tokio::test]
     async fn an_expired_connection_is_not_taken() {
         let (addr, accepted) = origin().await;
         let purged = pool(4, Some(Duration::from_millis(1)));
@@ -358,7 +389,7 @@ mod tests {
         // the test sleeping.
         {
             let mut idle = purged.idle.lock().unwrap();
-            let (_, at) = idle.list.last_mut().unwrap();
+            let (_, at) = idle.by_addr[0].1.last_mut().unwrap();
             *at -= Duration::from_millis(50);
         }
         purged.send(get(), addr).await.unwrap();
