@@ -60,12 +60,16 @@ pub(crate) struct H1Pool {
     idle: Mutex<Idle>,
 }
 
+/// The idle connections to one address, each with when it came back, the last returned at
+/// the end.
+type Kept = Vec<(SendRequest<RequestBody>, Instant)>;
+
 #[derive(Debug, Default)]
 struct Idle {
     /// The connections by the address they go to (a server at `0.0.0.0` follows the
-    /// address each client connected to, hyper-util's key): each with when it came back, the
-    /// last returned at the end. Lists left empty stay until another address needs one.
-    by_addr: Vec<(SocketAddr, Vec<(SendRequest<RequestBody>, Instant)>)>,
+    /// address each client connected to, hyper-util's key). Lists left empty stay until
+    /// another address needs one.
+    by_addr: Vec<(SocketAddr, Kept)>,
     /// The task that closes expired connections, started with the first one kept.
     reaper: Option<tokio::task::AbortHandle>,
 }
