@@ -1,4 +1,4 @@
-//! The fault plan's engine scenarios (F1-F3, F5-F9, F14, F19) against
+//! The fault plan's engine scenarios (F1-F3, F5-F9, F14, F18, F19) against
 //! scripted fake agents, with exact bounds under tokio's paused clock.
 
 #![allow(
@@ -104,6 +104,37 @@ async fn f2_silent_agent_every_message_fails_at_its_deadline_then_the_connection
         vec![Status::TIMEOUT],
         "HAPROXY-DISCONNECT 2 after every slot timed out"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn f18_an_agent_that_stops_reading_fails_every_message_at_its_own_deadline() {
+    // The agent reads the first NOTIFY and then nothing: the engine's writes
+    // fill the 4 KiB between them and stall. Messages queued 100 ms apart
+    // must each fail at their own queued time + `timeout processing`, while
+    // the connection is stuck in a write: a stalled write stretches no
+    // deadline, neither of the messages it carries nor of those before it.
+    let agents = FakeAgents::with_buffer(Script::replies(vec![Reply::StopReading]), 4096);
+    let e = Arc::new(engine(&agents));
+    let big = || vec![spop::Message::new("m").arg("v", "x".repeat(3000))];
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..6u32 {
+        let e = e.clone();
+        let msgs = big();
+        tasks.push(tokio::spawn(async move {
+            // Not a barrier: the messages' queue times, 100 ms apart (paused clock).
+            sleep(Duration::from_millis(100) * i).await;
+            let queued = Instant::now();
+            let out = e.process(&msgs).await;
+            (out.status, queued.elapsed())
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let (status, took) = t.await.unwrap();
+        assert_eq!(status, ProcessStatus::TIMEOUT, "message {i}");
+        assert_eq!(took, PROCESSING, "message {i} failed at its own deadline");
+    }
+    assert_eq!(start.elapsed(), Duration::from_millis(500) + PROCESSING);
 }
 
 #[tokio::test(start_paused = true)]

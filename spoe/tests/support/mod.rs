@@ -53,6 +53,9 @@ pub enum Reply {
     Disconnect(Status),
     /// The echo ACK, twice.
     DuplicateAck,
+    /// Read nothing more, ever, and keep the connection open: the engine's
+    /// writes fill the connection's buffer and stall (fault plan F18).
+    StopReading,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +93,8 @@ pub struct FakeAgents {
     pub seen: Arc<Seen>,
     script: Arc<dyn Fn(usize) -> Script + Send + Sync>,
     start: tokio::time::Instant,
+    /// Bytes the engine can write to a connection that the agent has not read.
+    buffer: usize,
 }
 
 impl FakeAgents {
@@ -98,6 +103,17 @@ impl FakeAgents {
             seen: Arc::new(Seen::default()),
             script: Arc::new(script),
             start: tokio::time::Instant::now(),
+            buffer: 1 << 20,
+        })
+    }
+
+    /// Every connection plays `script`, through a buffer of `buffer` bytes.
+    pub fn with_buffer(script: Script, buffer: usize) -> Arc<Self> {
+        Arc::new(Self {
+            seen: Arc::new(Seen::default()),
+            script: Arc::new(move |_| script.clone()),
+            start: tokio::time::Instant::now(),
+            buffer,
         })
     }
 
@@ -116,8 +132,9 @@ impl Connector for FakeAgents {
             .push(self.start.elapsed().as_millis());
         let script = (self.script)(index);
         let seen = self.seen.clone();
+        let buffer = self.buffer;
         Box::pin(async move {
-            let (engine, agent) = tokio::io::duplex(1 << 20);
+            let (engine, agent) = tokio::io::duplex(buffer);
             tokio::spawn(play(agent, script, seen));
             Ok(Box::new(engine) as BoxIo)
         })
@@ -230,6 +247,11 @@ async fn play(io: DuplexStream, script: Script, seen: Arc<Seen>) {
                         None
                     }
                     Reply::Silent => None,
+                    Reply::StopReading => {
+                        // Holds both halves open and reads nothing more.
+                        std::future::pending::<()>().await;
+                        None
+                    }
                     Reply::Close => return,
                     Reply::Raw(b) => {
                         write(&wr, Bytes::from(b)).await;
