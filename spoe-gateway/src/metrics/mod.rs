@@ -23,6 +23,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use spoe::once_table::OnceTable;
 use spoe::{Done, Processed};
 
 use crate::generation::Generation;
@@ -101,14 +102,25 @@ pub struct GatewayMetrics {
 }
 
 /// Metrics already looked up in their family, by label values: the
-/// per-request path takes a read lock and scans a short list, instead of
-/// building label strings and hashing them each time. The list only grows
-/// with distinct label values, which a configuration bounds.
-struct Resolved<M>(RwLock<Vec<(String, String, u32, M)>>);
+/// per-request path finds them without a lock (a lock and its release are
+/// two atomic read-modify-writes, paid per request by every worker on one
+/// line), instead of building label strings and hashing them each time.
+/// The set only grows with distinct label values, which a configuration
+/// bounds; what the table has no room for is kept under a lock.
+struct Resolved<M> {
+    fast: OnceTable<(String, String, u32, M)>,
+    overflow: RwLock<Vec<(String, String, u32, M)>>,
+}
+
+/// Label sets kept without a lock, per family (agents x events or messages x statuses).
+const RESOLVED_SLOTS: usize = 256;
 
 impl<M> Resolved<M> {
     fn new() -> Self {
-        Self(RwLock::new(Vec::new()))
+        Self {
+            fast: OnceTable::new(RESOLVED_SLOTS),
+            overflow: RwLock::new(Vec::new()),
+        }
     }
 
     fn with(
@@ -119,23 +131,47 @@ impl<M> Resolved<M> {
         create: impl FnOnce() -> M,
         apply: impl FnOnce(&M),
     ) {
+        let hash = u64::from(
+            xxhash_rust::xxh32::xxh32(a.as_bytes(), code)
+                ^ xxhash_rust::xxh32::xxh32(b.as_bytes(), 0x9e37_79b9).rotate_left(13),
+        );
+        let is = |x: &str, y: &str, c: u32| c == code && x == a && y == b;
+        let entry = match self.fast.find_or_insert(
+            hash,
+            |(x, y, c, _)| is(x, y, *c),
+            || (a.to_owned(), b.to_owned(), code, create()),
+        ) {
+            Ok((.., m)) => return apply(m),
+            Err(entry) => entry,
+        };
         {
-            let list = self.0.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some((_, _, _, m)) = list
-                .iter()
-                .find(|(x, y, c, _)| *c == code && x == a && y == b)
-            {
+            let list = self.overflow.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((.., m)) = list.iter().find(|(x, y, c, _)| is(x, y, *c)) {
                 apply(m);
                 return;
             }
         }
-        let m = create();
-        apply(&m);
+        apply(&entry.3);
         // Two threads may both miss: both entries are the same family member.
-        self.0
+        self.overflow
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((a.to_owned(), b.to_owned(), code, m));
+            .push(entry);
+    }
+
+    /// Calls `f` with each label set kept and its metric.
+    fn for_each(&self, mut f: impl FnMut(&str, &str, u32, &M)) {
+        for (a, b, code, m) in self.fast.iter() {
+            f(a, b, *code, m);
+        }
+        for (a, b, code, m) in self
+            .overflow
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            f(a, b, *code, m);
+        }
     }
 }
 
