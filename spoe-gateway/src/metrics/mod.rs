@@ -62,6 +62,10 @@ struct HandshakeLabels {
     result: &'static str,
 }
 
+/// An agent's event's processing and queue time histograms, and its processing time in all
+/// (microseconds, the stats page's). Clones share them.
+type Times = (Histogram, Histogram, Arc<AtomicU64>);
+
 /// The content type of [`GatewayMetrics::encode_text`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -91,9 +95,10 @@ pub struct GatewayMetrics {
     pub lua_errors: Arc<spoe_lua::ErrorCounts>,
     agents: AgentTotals,
     unique: AtomicU64,
-    resolved_events: Resolved<Counter>,
+    /// Each event's counter, by agent, event and status, with the event's [`Times`].
+    resolved_events: Resolved<(Counter, Times)>,
     resolved_messages: Resolved<Counter>,
-    resolved_times: Resolved<(Histogram, Histogram, Arc<AtomicU64>)>,
+    resolved_times: Resolved<Times>,
     /// The worker threads (`show info`'s `Nbthread`).
     pub(crate) threads: std::sync::atomic::AtomicUsize,
     /// When the process started (`show info`'s uptime).
@@ -110,6 +115,23 @@ pub struct GatewayMetrics {
 struct Resolved<M> {
     fast: OnceTable<(String, String, u32, M)>,
     overflow: RwLock<Vec<(String, String, u32, M)>>,
+}
+
+/// Where label values `a`, `b` and `code` start probing: their lengths, their last
+/// (up to) 8 bytes and the code, mixed. Not a hash of every byte: a hash function over the
+/// names cost more instructions (about 90 a lookup) than the lock it replaced; label values
+/// that collide here only probe further.
+fn label_hash(a: &str, b: &str, code: u32) -> u64 {
+    fn tail(s: &str) -> u64 {
+        let s = s.as_bytes();
+        let mut word = [0u8; 8];
+        let start = s.len().saturating_sub(8);
+        word[..s.len() - start].copy_from_slice(&s[start..]);
+        u64::from_le_bytes(word) ^ (s.len() as u64).rotate_left(56)
+    }
+    let mixed = (tail(a).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ tail(b) ^ u64::from(code))
+        .wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    mixed ^ (mixed >> 31)
 }
 
 /// Label sets kept without a lock, per family (agents x events or messages x statuses).
@@ -131,10 +153,7 @@ impl<M> Resolved<M> {
         create: impl FnOnce() -> M,
         apply: impl FnOnce(&M),
     ) {
-        let hash = u64::from(
-            xxhash_rust::xxh32::xxh32(a.as_bytes(), code)
-                ^ xxhash_rust::xxh32::xxh32(b.as_bytes(), 0x9e37_79b9).rotate_left(13),
-        );
+        let hash = label_hash(a, b, code);
         let is = |x: &str, y: &str, c: u32| c == code && x == a && y == b;
         let entry = match self.fast.find_or_insert(
             hash,
@@ -300,21 +319,31 @@ impl GatewayMetrics {
         let event = match done.processed() {
             Processed::Event(e) | Processed::Group(e) => e,
         };
+        let timings = done.outcome.timings;
+        // One lookup for the event's counter and its agent's and event's times.
         self.resolved_events.with(
             agent,
             event,
             status,
             || {
-                self.events
+                let counter = self
+                    .events
                     .get_or_create(&EventLabels {
                         agent: agent.to_owned(),
                         event: event.to_owned(),
                         status,
                     })
-                    .clone()
+                    .clone();
+                (counter, self.times(agent, event))
             },
-            |c| {
-                c.inc();
+            |(counter, (processing, queue, micros))| {
+                counter.inc();
+                processing.observe(timings.total.as_secs_f64());
+                let us = u64::try_from(timings.total.as_micros()).unwrap_or(u64::MAX);
+                micros.fetch_add(us, Ordering::Relaxed);
+                if let Some(q) = timings.queue {
+                    queue.observe(q.as_secs_f64());
+                }
             },
         );
         for message in done.messages() {
@@ -336,7 +365,12 @@ impl GatewayMetrics {
                 },
             );
         }
-        let timings = done.outcome.timings;
+    }
+
+    /// The times of `agent`'s `event` (whatever the status): shared by the entries of
+    /// `resolved_events` for each status, kept in `resolved_times` for the snapshot.
+    fn times(&self, agent: &str, event: &str) -> Times {
+        let mut times = None;
         self.resolved_times.with(
             agent,
             event,
@@ -352,15 +386,9 @@ impl GatewayMetrics {
                     Arc::default(),
                 )
             },
-            |(processing, queue, micros)| {
-                processing.observe(timings.total.as_secs_f64());
-                let us = u64::try_from(timings.total.as_micros()).unwrap_or(u64::MAX);
-                micros.fetch_add(us, Ordering::Relaxed);
-                if let Some(q) = timings.queue {
-                    queue.observe(q.as_secs_f64());
-                }
-            },
+            |t| times = Some(t.clone()),
         );
+        times.expect("with applies once")
     }
 
     /// Counts a TLS handshake of `frontend` that ended as `result`.

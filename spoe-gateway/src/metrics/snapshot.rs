@@ -99,13 +99,14 @@ impl GatewayMetrics {
             stopping: false,
         };
         let mut agents: BTreeMap<String, AgentSummary> = BTreeMap::new();
-        self.resolved_events.for_each(|agent, _, status, counter| {
-            let a = agents.entry(agent.to_owned()).or_default();
-            a.processed += counter.get();
-            if status != 0 {
-                a.errors += counter.get();
-            }
-        });
+        self.resolved_events
+            .for_each(|agent, _, status, (counter, _)| {
+                let a = agents.entry(agent.to_owned()).or_default();
+                a.processed += counter.get();
+                if status != 0 {
+                    a.errors += counter.get();
+                }
+            });
         self.resolved_times.for_each(|agent, _, _, (_, _, micros)| {
             agents.entry(agent.to_owned()).or_default().processing_us +=
                 micros.load(std::sync::atomic::Ordering::Relaxed);
