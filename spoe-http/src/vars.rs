@@ -37,17 +37,23 @@ pub struct Vars {
 /// An agent's typed value as a sample (integers become HAProxy's signed integers). NULL has no
 /// sample: HAProxy unsets a variable set to NULL.
 pub fn sample_of(v: &TypedData) -> Option<Sample> {
+    into_sample(v.clone())
+}
+
+/// [`sample_of`] taking the value: a string or binary value moves into the sample (a clone of
+/// a shared `Bytes` is an atomic increment, its drop a decrement).
+fn into_sample(v: TypedData) -> Option<Sample> {
     Some(match v {
         TypedData::Null => return None,
-        TypedData::Bool(b) => Sample::Bool(*b),
-        TypedData::Int32(i) => Sample::Int(i64::from(*i)),
-        TypedData::Uint32(i) => Sample::Int(i64::from(*i)),
-        TypedData::Int64(i) => Sample::Int(*i),
-        TypedData::Uint64(i) => Sample::Int(*i as i64),
-        TypedData::Ipv4(a) => Sample::Ipv4(*a),
-        TypedData::Ipv6(a) => Sample::Ipv6(*a),
-        TypedData::Str(b) => Sample::Str(b.clone()),
-        TypedData::Bin(b) => Sample::Bin(b.clone()),
+        TypedData::Bool(b) => Sample::Bool(b),
+        TypedData::Int32(i) => Sample::Int(i64::from(i)),
+        TypedData::Uint32(i) => Sample::Int(i64::from(i)),
+        TypedData::Int64(i) => Sample::Int(i),
+        TypedData::Uint64(i) => Sample::Int(i as i64),
+        TypedData::Ipv4(a) => Sample::Ipv4(a),
+        TypedData::Ipv6(a) => Sample::Ipv6(a),
+        TypedData::Str(b) => Sample::Str(b),
+        TypedData::Bin(b) => Sample::Bin(b),
     })
 }
 
@@ -197,7 +203,7 @@ impl Vars {
         self.own.reserve(updates.len());
         for u in updates {
             match u {
-                VarUpdate::Set { name, value } => match sample_of(&value) {
+                VarUpdate::Set { name, value } => match into_sample(value) {
                     Some(v) => self.insert(name, v),
                     None => self.remove(&name),
                 },

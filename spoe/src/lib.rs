@@ -135,6 +135,7 @@ mod engine;
 pub mod expr;
 mod filter;
 pub mod log;
+pub mod once_table;
 pub mod vars;
 
 pub use engine::connector;

@@ -13,7 +13,7 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::Deref;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock};
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
@@ -22,14 +22,16 @@ use spop::view::{ActionView, DataView};
 use spop::{ActionList, TypedData, VarScope};
 
 use crate::engine::outcome::ProcessStatus;
+use crate::once_table::OnceTable;
 
 /// HAProxy's variable names live in a 64-byte buffer, NUL included; a longer
 /// name is rejected rather than truncated.
 pub const MAX_VAR_NAME: usize = 63;
 
 /// At most this many names an agent sets under `force-set-var` without the
-/// configuration knowing them are kept for reuse; past it, each such
-/// update makes its own (bounded memory whatever the agent sends).
+/// configuration knowing them are kept for reuse; past it (or past the
+/// slots a name probes, [`crate::once_table::MAX_PROBES`]), each such update
+/// makes its own (bounded memory whatever the agent sends).
 const MAX_SEEN_NAMES: usize = 1024;
 
 /// The hash of a full variable name, as [`VarName`] and [`VarTable`] keep it.
@@ -329,8 +331,10 @@ pub struct VarNames {
     process_time: Option<VarName>,
     total_time: Option<VarName>,
     /// Names the agent set that `known` does not hold (under `force-set-var`,
-    /// or unsets), up to [`MAX_SEEN_NAMES`].
-    seen: Mutex<VarTable<()>>,
+    /// or unsets), up to [`MAX_SEEN_NAMES`]: found again without a lock (an
+    /// agent that echoes a request's fields sets the same names on every
+    /// request).
+    seen: OnceTable<VarName>,
 }
 
 impl VarNames {
@@ -359,7 +363,7 @@ impl VarNames {
             on_error,
             process_time,
             total_time,
-            seen: Mutex::default(),
+            seen: OnceTable::new(MAX_SEEN_NAMES),
         }
     }
 
@@ -409,15 +413,16 @@ impl VarNames {
         if known_only {
             return None;
         }
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((n, ())) = seen.find(hash, full) {
-            return Some(n.clone());
-        }
-        let n = VarName::with_hash(hash, Arc::from(full));
-        if seen.len() < MAX_SEEN_NAMES {
-            seen.insert(n.clone(), ());
-        }
-        Some(n)
+        let seen = self.seen.find_or_insert(
+            hash,
+            |n| n.hash == hash && &*n.name == full,
+            || VarName::with_hash(hash, Arc::from(full)),
+        );
+        Some(match seen {
+            Ok(n) => n.clone(),
+            // Past the cap (or its probes): a name of its own.
+            Err(n) => n,
+        })
     }
 
     /// The updates an event's outcome makes: the agent's `actions` (empty

@@ -23,6 +23,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use spoe::once_table::OnceTable;
 use spoe::{Done, Processed};
 
 use crate::generation::Generation;
@@ -61,6 +62,10 @@ struct HandshakeLabels {
     result: &'static str,
 }
 
+/// An agent's event's processing and queue time histograms, and its processing time in all
+/// (microseconds, the stats page's). Clones share them.
+type Times = (Histogram, Histogram, Arc<AtomicU64>);
+
 /// The content type of [`GatewayMetrics::encode_text`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -90,9 +95,10 @@ pub struct GatewayMetrics {
     pub lua_errors: Arc<spoe_lua::ErrorCounts>,
     agents: AgentTotals,
     unique: AtomicU64,
-    resolved_events: Resolved<Counter>,
+    /// Each event's counter, by agent, event and status, with the event's [`Times`].
+    resolved_events: Resolved<(Counter, Times)>,
     resolved_messages: Resolved<Counter>,
-    resolved_times: Resolved<(Histogram, Histogram, Arc<AtomicU64>)>,
+    resolved_times: Resolved<Times>,
     /// The worker threads (`show info`'s `Nbthread`).
     pub(crate) threads: std::sync::atomic::AtomicUsize,
     /// When the process started (`show info`'s uptime).
@@ -101,14 +107,42 @@ pub struct GatewayMetrics {
 }
 
 /// Metrics already looked up in their family, by label values: the
-/// per-request path takes a read lock and scans a short list, instead of
-/// building label strings and hashing them each time. The list only grows
-/// with distinct label values, which a configuration bounds.
-struct Resolved<M>(RwLock<Vec<(String, String, u32, M)>>);
+/// per-request path finds them without a lock (a lock and its release are
+/// two atomic read-modify-writes, paid per request by every worker on one
+/// line), instead of building label strings and hashing them each time.
+/// The set only grows with distinct label values, which a configuration
+/// bounds; what the table has no room for is kept under a lock.
+struct Resolved<M> {
+    fast: OnceTable<(String, String, u32, M)>,
+    overflow: RwLock<Vec<(String, String, u32, M)>>,
+}
+
+/// Where label values `a`, `b` and `code` start probing: their lengths, their last
+/// (up to) 8 bytes and the code, mixed. Not a hash of every byte: a hash function over the
+/// names cost more instructions (about 90 a lookup) than the lock it replaced; label values
+/// that collide here only probe further.
+fn label_hash(a: &str, b: &str, code: u32) -> u64 {
+    fn tail(s: &str) -> u64 {
+        let s = s.as_bytes();
+        let mut word = [0u8; 8];
+        let start = s.len().saturating_sub(8);
+        word[..s.len() - start].copy_from_slice(&s[start..]);
+        u64::from_le_bytes(word) ^ (s.len() as u64).rotate_left(56)
+    }
+    let mixed = (tail(a).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ tail(b) ^ u64::from(code))
+        .wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    mixed ^ (mixed >> 31)
+}
+
+/// Label sets kept without a lock, per family (agents x events or messages x statuses).
+const RESOLVED_SLOTS: usize = 256;
 
 impl<M> Resolved<M> {
     fn new() -> Self {
-        Self(RwLock::new(Vec::new()))
+        Self {
+            fast: OnceTable::new(RESOLVED_SLOTS),
+            overflow: RwLock::new(Vec::new()),
+        }
     }
 
     fn with(
@@ -119,23 +153,44 @@ impl<M> Resolved<M> {
         create: impl FnOnce() -> M,
         apply: impl FnOnce(&M),
     ) {
+        let hash = label_hash(a, b, code);
+        let is = |x: &str, y: &str, c: u32| c == code && x == a && y == b;
+        let entry = match self.fast.find_or_insert(
+            hash,
+            |(x, y, c, _)| is(x, y, *c),
+            || (a.to_owned(), b.to_owned(), code, create()),
+        ) {
+            Ok((.., m)) => return apply(m),
+            Err(entry) => entry,
+        };
         {
-            let list = self.0.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some((_, _, _, m)) = list
-                .iter()
-                .find(|(x, y, c, _)| *c == code && x == a && y == b)
-            {
+            let list = self.overflow.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((.., m)) = list.iter().find(|(x, y, c, _)| is(x, y, *c)) {
                 apply(m);
                 return;
             }
         }
-        let m = create();
-        apply(&m);
+        apply(&entry.3);
         // Two threads may both miss: both entries are the same family member.
-        self.0
+        self.overflow
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((a.to_owned(), b.to_owned(), code, m));
+            .push(entry);
+    }
+
+    /// Calls `f` with each label set kept and its metric.
+    fn for_each(&self, mut f: impl FnMut(&str, &str, u32, &M)) {
+        for (a, b, code, m) in self.fast.iter() {
+            f(a, b, *code, m);
+        }
+        for (a, b, code, m) in self
+            .overflow
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            f(a, b, *code, m);
+        }
     }
 }
 
@@ -264,21 +319,31 @@ impl GatewayMetrics {
         let event = match done.processed() {
             Processed::Event(e) | Processed::Group(e) => e,
         };
+        let timings = done.outcome.timings;
+        // One lookup for the event's counter and its agent's and event's times.
         self.resolved_events.with(
             agent,
             event,
             status,
             || {
-                self.events
+                let counter = self
+                    .events
                     .get_or_create(&EventLabels {
                         agent: agent.to_owned(),
                         event: event.to_owned(),
                         status,
                     })
-                    .clone()
+                    .clone();
+                (counter, self.times(agent, event))
             },
-            |c| {
-                c.inc();
+            |(counter, (processing, queue, micros))| {
+                counter.inc();
+                processing.observe(timings.total.as_secs_f64());
+                let us = u64::try_from(timings.total.as_micros()).unwrap_or(u64::MAX);
+                micros.fetch_add(us, Ordering::Relaxed);
+                if let Some(q) = timings.queue {
+                    queue.observe(q.as_secs_f64());
+                }
             },
         );
         for message in done.messages() {
@@ -300,7 +365,12 @@ impl GatewayMetrics {
                 },
             );
         }
-        let timings = done.outcome.timings;
+    }
+
+    /// The times of `agent`'s `event` (whatever the status): shared by the entries of
+    /// `resolved_events` for each status, kept in `resolved_times` for the snapshot.
+    fn times(&self, agent: &str, event: &str) -> Times {
+        let mut times = None;
         self.resolved_times.with(
             agent,
             event,
@@ -316,15 +386,9 @@ impl GatewayMetrics {
                     Arc::default(),
                 )
             },
-            |(processing, queue, micros)| {
-                processing.observe(timings.total.as_secs_f64());
-                let us = u64::try_from(timings.total.as_micros()).unwrap_or(u64::MAX);
-                micros.fetch_add(us, Ordering::Relaxed);
-                if let Some(q) = timings.queue {
-                    queue.observe(q.as_secs_f64());
-                }
-            },
+            |t| times = Some(t.clone()),
         );
+        times.expect("with applies once")
     }
 
     /// Counts a TLS handshake of `frontend` that ended as `result`.

@@ -3,7 +3,6 @@
 //! agent's (processed, errors, processing time), which HAProxy's page does not have.
 
 use std::collections::BTreeMap;
-use std::sync::PoisonError;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::GatewayMetrics;
@@ -100,29 +99,18 @@ impl GatewayMetrics {
             stopping: false,
         };
         let mut agents: BTreeMap<String, AgentSummary> = BTreeMap::new();
-        for (agent, _, status, counter) in self
-            .resolved_events
-            .0
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            let a = agents.entry(agent.clone()).or_default();
-            a.processed += counter.get();
-            if *status != 0 {
-                a.errors += counter.get();
-            }
-        }
-        for (agent, _, _, (_, _, micros)) in self
-            .resolved_times
-            .0
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            agents.entry(agent.clone()).or_default().processing_us +=
+        self.resolved_events
+            .for_each(|agent, _, status, (counter, _)| {
+                let a = agents.entry(agent.to_owned()).or_default();
+                a.processed += counter.get();
+                if status != 0 {
+                    a.errors += counter.get();
+                }
+            });
+        self.resolved_times.for_each(|agent, _, _, (_, _, micros)| {
+            agents.entry(agent.to_owned()).or_default().processing_us +=
                 micros.load(std::sync::atomic::Ordering::Relaxed);
-        }
+        });
         for (agent, _) in generation.spoe_engines() {
             agents.entry(agent.to_owned()).or_default();
         }
