@@ -394,9 +394,8 @@ struct Ctx<'a> {
     streams: Vec<(usize, StreamState)>,
     /// The frontend's, backend's and server's statistics, as they are
     /// assigned: a header rewrite that fails counts in each (`wrew`). Inline, as `after`: two
-    /// allocations fewer per request; borrowed from the generation: no reference count
-    /// raised and dropped per request.
-    counters: SmallVec<[&'a Counters; 3]>,
+    /// allocations fewer per request.
+    counters: SmallVec<[Arc<Counters>; 3]>,
     /// The `http-after-response` rules of the frontend, then of the backend once assigned.
     after: SmallVec<[(&'a [Rule], &'a AclSet); 2]>,
 }
@@ -1283,7 +1282,7 @@ async fn handle_txn(
         metrics: &metrics,
         sid,
         streams: Vec::new(),
-        counters: smallvec![&*fe.counters],
+        counters: smallvec![fe.counters.clone()],
         after: smallvec![(fe.model.http_after_response.as_slice(), &fe.model.acls)],
     };
 
@@ -1404,7 +1403,7 @@ async fn handle_txn(
     txn.counters.enter_proxy(&be.model.name);
     crate::errorfile::enter_backend(&be.model.errorfiles);
     pending.tally().backend(be.counters.clone());
-    ctx.counters.push(&be.counters);
+    ctx.counters.push(be.counters.clone());
     ctx.after
         .push((&be.model.http_after_response, &be.model.acls));
     // A filter sees the backend's events whichever side declared it: the
@@ -1612,7 +1611,7 @@ async fn handle_txn(
             let s = &be.servers[si];
             pending.get().server = Cow::Owned(s.name.clone());
             pending.tally().server(s.counters.clone());
-            ctx.counters.push(&s.counters);
+            ctx.counters.push(s.counters.clone());
         }
         if let Some(left) = slot.as_ref().and_then(|s| s.waited) {
             crate::attempt::Positions::of(Some(left)).record(pending.get());
@@ -1671,7 +1670,7 @@ async fn handle_txn(
                     pending.get().server = Cow::Owned(new.name.clone());
                     pending.tally().redispatch(new.counters.clone());
                     ctx.counters.truncate(2);
-                    ctx.counters.push(&new.counters);
+                    ctx.counters.push(new.counters.clone());
                 }
                 crate::attempt::before_retry(be, si, next, refused).await;
                 want = Some(next);

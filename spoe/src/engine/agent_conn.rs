@@ -429,16 +429,10 @@ impl Task {
             .waiting
             .fetch_sub(in_flight.len() as u64, Ordering::Relaxed);
         let mut retry = Vec::new();
-        // A message past its deadline is answered as timed out, whatever
-        // ended the connection: its caller keeps no timer of its own
-        // (`Engine::process`), and a timeout is what it would have seen.
         for job in in_flight {
-            if job.abandoned(now) {
-                job.expire();
-                continue;
-            }
             let can_retry = !stopped
                 && reused
+                && !job.abandoned(now)
                 && job.deadline.saturating_duration_since(now) >= self.settings.retry_floor;
             if can_retry {
                 retry.push(job);
@@ -450,9 +444,7 @@ impl Task {
         self.channels.jobs.close();
         while let Ok(msg) = self.channels.jobs.try_recv() {
             if let ConnMsg::Job(job) = msg {
-                if job.abandoned(now) {
-                    job.expire();
-                } else if stopped {
+                if stopped || job.abandoned(now) {
                     let _ = job.reply.send(JobResult::Failed(status));
                 } else {
                     retry.push(job);

@@ -184,7 +184,7 @@ impl Dispatcher {
             let drained = self.draining && idle;
             self.drained
                 .send_if_modified(|d| std::mem::replace(d, drained) != drained);
-            let wake = self.next_wake();
+            let wake = self.next_retry();
             tokio::select! {
                 biased;
                 () = self.stop.cancelled() => break,
@@ -253,7 +253,6 @@ impl Dispatcher {
     /// queue cannot be served otherwise.
     fn dispatch(&mut self) {
         let now = Instant::now();
-        self.expire_queued(now);
         // Published before looking for free slots: a connection that frees
         // one after this sees it and wakes the dispatcher (see `ready`).
         self.ready.set_queued(self.queue.len());
@@ -396,26 +395,7 @@ impl Dispatcher {
         false
     }
 
-    /// Answers the queued messages whose deadline passed (or whose caller
-    /// went away), wherever they are in the queue: the dispatcher is what
-    /// holds a message to its deadline until a connection takes it (the
-    /// caller keeps no timer of its own, `Engine::process`).
-    fn expire_queued(&mut self, now: Instant) {
-        if !self.queue.iter().any(|job| job.abandoned(now)) {
-            return;
-        }
-        for job in std::mem::take(&mut self.queue) {
-            if job.abandoned(now) {
-                job.expire();
-            } else {
-                self.queue.push_back(job);
-            }
-        }
-    }
-
-    /// When the loop must run again on its own: the earliest deadline of the
-    /// queued messages, a server's retry time, the connection rate's next room.
-    fn next_wake(&self) -> Option<Instant> {
+    fn next_retry(&self) -> Option<Instant> {
         if self.queue.is_empty() {
             return None;
         }
@@ -424,13 +404,12 @@ impl Dispatcher {
             .settings
             .max_connection_rate
             .map(|_| self.connects_per_sec.next_room());
-        let retry = self
-            .servers
+        self.servers
             .iter()
             .filter_map(|s| s.retry_at)
             .chain(rate_limited)
-            .filter(|&at| at > now);
-        self.queue.iter().map(|job| job.deadline).chain(retry).min()
+            .filter(|&at| at > now)
+            .min()
     }
 
     fn on_event(&mut self, ev: ConnEvent) {

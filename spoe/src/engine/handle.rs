@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use bytes::BytesMut;
 use spop::{ActionList, Message};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -209,18 +209,11 @@ impl Engine {
                 }
             }
         }
-        // No timer here: whichever part holds the job answers it by its
-        // deadline (the dispatcher's queue wakes at its messages' deadlines,
-        // the connection's one timer at those of the messages in flight),
-        // so a message costs no timer of its own (a runtime handle, a
-        // registration in the timer wheel and its removal: about 850
-        // instructions and 10 atomic operations; bench/README.md, "Session
-        // 9: the shared SPOE path").
-        match answer.await {
-            Ok(JobResult::Ack {
+        match timeout_at(deadline, answer).await {
+            Ok(Ok(JobResult::Ack {
                 actions,
                 written_at,
-            }) => {
+            })) => {
                 let now = clock::now();
                 let outcome = Outcome {
                     status: ProcessStatus::OK,
@@ -233,10 +226,11 @@ impl Engine {
                 };
                 (outcome, actions)
             }
-            Ok(JobResult::Failed(status)) => fail(status),
+            Ok(Ok(JobResult::Failed(status))) => fail(status),
             // The engine dropped the job: at its deadline, or because it stopped.
-            Err(_) if Instant::now() >= deadline => fail(ProcessStatus::TIMEOUT),
-            Err(_) => fail(ProcessStatus::INTERRUPTED),
+            Ok(Err(_)) if Instant::now() >= deadline => fail(ProcessStatus::TIMEOUT),
+            Ok(Err(_)) => fail(ProcessStatus::INTERRUPTED),
+            Err(_) => fail(ProcessStatus::TIMEOUT),
         }
     }
 
