@@ -5,6 +5,8 @@
 # unrolls where it runs, and moves the rest out of the way (fewer instruction-cache misses per
 # request: bench/README.md, "Session 9: the build and code size"). The default build stays
 # `cargo build --release`: nothing in the repository needs this script.
+# Session 9 wrote it and ran it only into step 1 (the machine's load stopped the builds): its
+# steps 2 to 4 are untested (bench/README.md, "Session 9: the build and code size").
 #
 #   1. instrumented build: `RUSTFLAGS=-Cprofile-generate=DIR cargo build --release --target HOST
 #      -p spoe-cli` (an explicit --target keeps RUSTFLAGS off build scripts and proc macros; its
