@@ -17,6 +17,7 @@ what stable rustc emits), demangled here with their hash removed; C symbols are 
 """
 
 import re
+import signal
 import sys
 from collections import defaultdict
 
@@ -232,4 +233,5 @@ def main():
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
     main()
