@@ -293,18 +293,21 @@ if [ "$measure_what" != cpu ]; then
     echo "User-space instructions per request (callgrind, $requests_counted requests, h2load --h1 -c$callgrind_conns;" \
         "load average $(cut -d' ' -f1-3 /proc/loadavg)):"
     echo
-    echo "| scenario | proxy | instructions/req | of which memcpy/memmove/memset | without them | over HAProxy | without mem*, over HAProxy |"
-    echo "|---|---|---|---|---|---|---|"
+    # The last two columns are filled with CALLGRIND_ARGS=--cache-sim=yes: the simulated L1
+    # misses per request (instruction/data-read/data-write) and the instruction misses over HAProxy's.
+    echo "| scenario | proxy | instructions/req | of which memcpy/memmove/memset | without them | over HAProxy | without mem*, over HAProxy | L1 misses/req i/d-read/d-write | L1i misses over HAProxy |"
+    echo "|---|---|---|---|---|---|---|---|---|"
     awk -F'\t' '
-        { row[++n] = $0; all[$1, $2] = $3; bare[$1, $2] = $3 - $4 }
+        { row[++n] = $0; all[$1, $2] = $3; bare[$1, $2] = $3 - $4; split($5, m, "/"); i1[$1, $2] = m[1] }
         END {
             for (i = 1; i <= n; i++) {
                 split(row[i], f, "\t")
-                h = all[f[1], "haproxy"]; hb = bare[f[1], "haproxy"]
-                r = "-"; rb = "-"
+                h = all[f[1], "haproxy"]; hb = bare[f[1], "haproxy"]; hi = i1[f[1], "haproxy"]
+                r = "-"; rb = "-"; ri = "-"
                 if (h > 0) r = sprintf("%.2fx", f[3] / h)
                 if (hb > 0) rb = sprintf("%.2fx", (f[3] - f[4]) / hb)
-                printf "| %s | %s | %d | %d | %d | %s | %s |\n", f[1], f[2], f[3], f[4], f[3] - f[4], r, rb
+                if (hi > 0) ri = sprintf("%.2fx", i1[f[1], f[2]] / hi)
+                printf "| %s | %s | %d | %d | %d | %s | %s | %s | %s |\n", f[1], f[2], f[3], f[4], f[3] - f[4], r, rb, f[5], ri
             }
         }' "$work/instructions.tsv"
     if [ "$measure_what" = instructions ]; then exit 0; fi

@@ -140,7 +140,7 @@ callgrind_prerequisites() {
 # $work/instructions.tsv and said on stderr. The benchmarks' count_instructions differ in how they
 # write and start the proxy, not in this.
 callgrind_count() {
-    local pid=$1 port=$2 out=$3 key1=$4 key2=$5 i requests totals mem instructions
+    local pid=$1 port=$2 out=$3 key1=$4 key2=$5 i requests totals mem instructions misses
     # Under valgrind, HAProxy takes about 10 s to start (its CA store, Lua).
     for i in $(seq 1 600); do
         if curl -sf -o /dev/null -H 'X-Bench: wrk' "http://127.0.0.1:$port/ready"; then break; fi
@@ -155,8 +155,21 @@ callgrind_count() {
         awk '/__mem(cpy|move|set)/ { gsub(",", "", $1); n += $1 } END { print n + 0 }')
     instructions=$((totals / requests))
     mem=$((mem / requests))
-    printf '%s\t%s\t%s\t%s\n' "$key1" "$key2" "$instructions" "$mem" >>"$work/instructions.tsv"
-    echo "  $key1 $key2: $instructions instructions/request, $mem in mem*" >&2
+    misses=$(callgrind_misses "$out.1" "$requests")
+    printf '%s\t%s\t%s\t%s\t%s\n' "$key1" "$key2" "$instructions" "$mem" "${misses:--}" >>"$work/instructions.tsv"
+    echo "  $key1 $key2: $instructions instructions/request, $mem in mem*${misses:+, L1 misses i/d-read/d-write $misses}" >&2
+}
+
+# callgrind_misses OUT REQUESTS: the simulated L1 misses per request of a callgrind profile made
+# with `--cache-sim=yes` (CALLGRIND_ARGS), as "instruction/data-read/data-write" (I1mr/D1mr/D1mw
+# of its totals); nothing when the profile has no cache simulation.
+callgrind_misses() {
+    awk -v n="$2" '
+        /^events:/ { for (i = 2; i <= NF; i++) col[$i] = i }
+        /^totals:/ {
+            if (col["I1mr"] && col["D1mr"] && col["D1mw"])
+                printf "%d/%d/%d\n", $col["I1mr"] / n, $col["D1mr"] / n, $col["D1mw"] / n
+        }' "$1"
 }
 
 # write_bench_haproxy_cfg FILE PORT AGENT_PORT SPOE_CONF SCENARIO: the haproxy.cfg of the

@@ -39,9 +39,12 @@
 #                        PROFILE=measure to build and run target/measure/spoe (release without
 #                        fat LTO: minutes to build, for A/B instruction counts; default release),
 #                        SPOE_BIN=path to measure another build of `spoe`,
+#                        VARIANT_BIN=path to measure a second build as a third proxy, `variant`,
+#                        after the gateway (its instructions and CPU against both in one run),
 #                        MEASURE=cpu|instructions|both (cpu), REQUESTS=10000 for instructions,
 #                        KEEP_WORK=1 to keep the callgrind profiles, CALLGRIND_ARGS to add
-#                        valgrind options: `--cache-sim=yes` for the simulated cache misses,
+#                        valgrind options: `--cache-sim=yes` for the simulated cache misses
+#                        (L1 instruction/data-read/data-write misses per request, printed),
 #                        `--dump-instr=yes` for bench/atomics.py (atomics per request),
 #                        EVENTS=1 to count the h2 scenario's kernel events per request with
 #                        `perf stat -p` (system calls by name, context switches, wake-ups,
@@ -72,6 +75,8 @@ fi
 profile=${PROFILE:-release}
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --profile "$profile" --locked -p spoe-cli
 spoe=${SPOE_BIN:-$root/target/$profile/spoe}
+variant_spoe=${VARIANT_BIN:-}
+proxies="haproxy gateway${variant_spoe:+ variant}"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -subj /CN=bench.example -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
@@ -118,6 +123,8 @@ start_proxy() {
     shift 2
     if [ "$name" = haproxy ]; then
         "$@" "$haproxy" -db -f "$cfg" >"$work/$name.log" 2>&1 &
+    elif [ "$name" = variant ]; then
+        RUST_LOG=warn "$@" "$variant_spoe" gateway -f "$cfg" >"$work/$name.log" 2>&1 &
     else
         RUST_LOG=warn "$@" "$spoe" gateway -f "$cfg" >"$work/$name.log" 2>&1 &
     fi
@@ -128,7 +135,7 @@ start_proxy() {
 # count_instructions NAME: the user-space instructions per HTTP/2 request of one proxy (see the
 # header), appended to the results; its instructions by origin in $work/NAME.crates.
 count_instructions() {
-    local name=$1 port out i totals url
+    local name=$1 port out i totals url misses
     port=$(free_port)
     url="https://127.0.0.1:$port"
     out="$work/callgrind-$name.out"
@@ -146,6 +153,8 @@ count_instructions() {
     totals=$(awk '/^totals:/ { print $2 }' "$out.1")
     callgrind_by_crate "$out.1" "$requests_counted" >"$work/$name.crates"
     printf '%s\th2-instructions\t%s\t-\n' "$name" "$((totals / requests_counted))" >>"$results"
+    misses=$(callgrind_misses "$out.1" "$requests_counted")
+    if [ -n "$misses" ]; then printf '%s\th2-l1-misses-i/dr/dw\t%s\t-\n' "$name" "$misses" >>"$results"; fi
 }
 
 run_one() { # NAME COMMAND...
@@ -234,12 +243,10 @@ run_one() { # NAME COMMAND...
 }
 ulimit -n 65536 2>/dev/null || true
 if [ "$measure_what" != cpu ]; then
-    count_instructions haproxy
-    count_instructions gateway
+    for name in $proxies; do count_instructions "$name"; done
 fi
 if [ "$measure_what" != instructions ]; then
-    run_one haproxy
-    run_one gateway
+    for name in $proxies; do run_one "$name"; done
 fi
 echo "proxy	scenario	rate (per s; idle: KiB per connection; h2-instructions: per request)	proxy CPU us per op"
 cat "$results"
@@ -253,9 +260,11 @@ if [ -s "$work/events.tsv" ]; then
 fi
 if [ "$measure_what" != cpu ]; then
     awk -F'\t' '$2 == "h2-instructions" { n[$1] = $3 } END {
-        printf "\nHTTP/2 instructions per request (callgrind, %s requests): gateway / HAProxy %.2fx\n", r, n["gateway"] / n["haproxy"] }' \
+        printf "\nHTTP/2 instructions per request (callgrind, %s requests): gateway / HAProxy %.2fx", r, n["gateway"] / n["haproxy"]
+        if (n["variant"] > 0) printf ", variant / HAProxy %.2fx, variant / gateway %.3fx", n["variant"] / n["haproxy"], n["variant"] / n["gateway"]
+        printf "\n" }' \
         r="$requests_counted" "$results"
-    for name in haproxy gateway; do
+    for name in $proxies; do
         echo
         echo "$name: instructions per request by origin (self cost; share, count, origin)"
         head -n 15 "$work/$name.crates"
