@@ -62,6 +62,12 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// (`Connection: upgrade` with an `Upgrade` header, HTTP/1.1's `H1_MF_CONN_UPG`), forwarded
 /// as it is.
 pub(crate) fn upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+    // Most messages have no `Connection` header, and this runs up to four times a request
+    // (the request's checks, the response's): a look at the names the message has costs
+    // less than a lookup by name (a hash and a probe, about 180 instructions each).
+    if !headers.keys().any(|name| name == CONNECTION) {
+        return None;
+    }
     let asks = headers.get_all(CONNECTION).iter().any(|v| {
         v.to_str().is_ok_and(|v| {
             v.split(',')

@@ -1881,6 +1881,86 @@ async fn forward(
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
+    let mut headers = txn.request.headers.clone();
+    hop::strip_hop_by_hop(&mut headers);
+    server_conn.apply(&mut headers);
+    let upstream = server.upstream();
+    let uri = match upstream {
+        crate::generation::Upstream::Own(_) => {
+            // As hyper-util's client: a request without `Host` gets the server's address.
+            if !headers.contains_key(hyper::header::HOST)
+                && let Some(host) = crate::generation::host_of(addr)
+            {
+                headers.insert(hyper::header::HOST, host);
+            }
+            hyper::Uri::from(path)
+        }
+        crate::generation::Upstream::Hyper(_) => absolute_target(txn, server, addr, path)?,
+    };
+    let mut req = Request::new(body);
+    *req.method_mut() = txn.request.method.clone();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    let call = async move {
+        match upstream {
+            crate::generation::Upstream::Own(pool) => pool.send(req, addr).await.map_err(|e| {
+                tracing::debug!(server = %addr, error = %e, "backend request failed");
+                match &e {
+                    crate::generation::SendError::Connect(cause) => connect_failure(&**cause),
+                    crate::generation::SendError::Exchange(cause) => {
+                        exchange_failure(&e, cause.is_parse())
+                    }
+                }
+            }),
+            crate::generation::Upstream::Hyper(client) => client.request(req).await.map_err(|e| {
+                tracing::debug!(server = %addr, error = %e, "backend request failed");
+                let parse = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<hyper::Error>())
+                    .is_some_and(hyper::Error::is_parse);
+                match BodyError::find(&e) {
+                    Some(client_fault) => client_fault,
+                    None if e.is_connect() => connect_failure(&e),
+                    None => exchange_failure(&e, parse),
+                }
+            }),
+        }
+    };
+    match (server_timeout, cut) {
+        (None, None) => call.await,
+        (d, cut) => {
+            tokio::pin!(call);
+            let mut deadline = d.map(|d| Instant::now() + d);
+            loop {
+                tokio::select! {
+                    r = &mut call => break r,
+                    // `on-marked-down shutdown-sessions`...: HAProxy answers a 502 (`DH`);
+                    // the server's connection is dropped with the call.
+                    () = crate::cut::cancelled(cut.as_ref()) => {
+                        return Err((502, crate::cut::termination(server, true)));
+                    }
+                    () = crate::cut::sleep_until(deadline) => {
+                        let moved = d.map(|d| progress.last() + d);
+                        if moved.is_some_and(|m| m <= Instant::now()) {
+                            return Err((504, "sH"));
+                        }
+                        deadline = moved;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The absolute URI hyper-util's client takes: the server's address as the authority (its
+/// pool's key), with the PROXY header and the evaluated SNI of the connection in the user part
+/// (`crate::upstream_key`). Err: an SNI that no certificate can match (503 `SC`), or a target
+/// that makes no URI.
+fn absolute_target(
+    txn: &Txn,
+    server: &ServerRt,
+    addr: SocketAddr,
+    path: hyper::http::uri::PathAndQuery,
+) -> Result<hyper::Uri, (u16, &'static str)> {
     let mut target = hyper::http::uri::Parts::default();
     target.scheme = Some(if server.model.tls.is_some() {
         hyper::http::uri::Scheme::HTTPS
@@ -1911,62 +1991,28 @@ async fn forward(
     }
     .authority(addr, &server.authority);
     target.path_and_query = Some(path);
-    let uri = hyper::Uri::from_parts(target).map_err(|_| (400u16, "PR"))?;
-    let mut req = Request::new(body);
-    *req.method_mut() = txn.request.method.clone();
-    *req.uri_mut() = uri;
-    let mut headers = txn.request.headers.clone();
-    hop::strip_hop_by_hop(&mut headers);
-    server_conn.apply(&mut headers);
-    *req.headers_mut() = headers;
-    let call = server.client().request(req);
-    let result = match (server_timeout, cut) {
-        (None, None) => call.await,
-        (d, cut) => {
-            tokio::pin!(call);
-            let mut deadline = d.map(|d| Instant::now() + d);
-            loop {
-                tokio::select! {
-                    r = &mut call => break r,
-                    // `on-marked-down shutdown-sessions`...: HAProxy answers a 502 (`DH`);
-                    // the server's connection is dropped with the call.
-                    () = crate::cut::cancelled(cut.as_ref()) => {
-                        return Err((502, crate::cut::termination(server, true)));
-                    }
-                    () = crate::cut::sleep_until(deadline) => {
-                        let moved = d.map(|d| progress.last() + d);
-                        if moved.is_some_and(|m| m <= Instant::now()) {
-                            return Err((504, "sH"));
-                        }
-                        deadline = moved;
-                    }
-                }
-            }
-        }
-    };
-    result.map_err(|e| {
-        tracing::debug!(server = %addr, error = %e, "backend request failed");
-        if let Some(client_fault) = BodyError::find(&e) {
-            return client_fault;
-        }
-        // As HAProxy: no connection is 503 (SC), an invalid response 502
-        // refused by the proxy (PH), a connection closed or broken before
-        // the response's head 502 (SH).
-        if e.is_connect() {
-            // A connect that timed out (`timeout connect`) is HAProxy's `sC`.
-            let timed_out = std::iter::successors(std::error::Error::source(&e), |s| s.source())
-                .filter_map(|s| s.downcast_ref::<std::io::Error>())
-                .any(|io| io.kind() == std::io::ErrorKind::TimedOut);
-            (503u16, if timed_out { "sC" } else { "SC" })
-        } else if std::error::Error::source(&e)
-            .and_then(|s| s.downcast_ref::<hyper::Error>())
-            .is_some_and(hyper::Error::is_parse)
-        {
-            (502, "PH")
-        } else {
-            (502, "SH")
-        }
-    })
+    hyper::Uri::from_parts(target).map_err(|_| (400u16, "PR"))
+}
+
+/// No connection to the server, as HAProxy: 503, `SC`, or `sC` when `timeout connect` ran
+/// out (an `io::Error` that timed out among `e`'s causes).
+fn connect_failure(e: &(dyn std::error::Error + 'static)) -> (u16, &'static str) {
+    let timed_out = std::iter::successors(Some(e), |s| s.source())
+        .filter_map(|s| s.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::TimedOut);
+    (503, if timed_out { "sC" } else { "SC" })
+}
+
+/// A failed exchange, as HAProxy: the client's body failed (its fault), an invalid response
+/// (502 `PH`, `parse`), a connection closed or broken before the response's head (502 `SH`).
+fn exchange_failure(e: &(dyn std::error::Error + 'static), parse: bool) -> (u16, &'static str) {
+    if let Some(client_fault) = BodyError::find(e) {
+        client_fault
+    } else if parse {
+        (502, "PH")
+    } else {
+        (502, "SH")
+    }
 }
 
 /// The access line of a connection refused before it sent a whole request

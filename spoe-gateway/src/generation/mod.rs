@@ -25,6 +25,7 @@ use crate::stats::{Counters, StatsRegistry};
 use crate::workers::{PerWorker, Workers};
 pub(crate) use admin_state::Admin;
 use admin_state::ServerAdmin;
+pub(crate) use h1pool::{SendError, host_of};
 use upstream::CountingConnector;
 
 use crate::sockopt::Outgoing;
@@ -33,6 +34,7 @@ mod admin;
 mod admin_state;
 mod agent_tls;
 pub(crate) mod chosen;
+mod h1pool;
 pub(crate) mod health;
 mod probe;
 mod resolution;
@@ -73,7 +75,7 @@ pub(crate) struct ServerRt {
     /// One connection pool per worker (a pooled connection is used on the
     /// thread that opened it), bounded by `pool-max-conn` (split among the
     /// workers) and purged after `pool-purge-delay`.
-    clients: PerWorker<ServerClient>,
+    clients: Pools,
     /// The authority of its requests (the pool's key), kept from one request to the next.
     pub(crate) authority: crate::upstream_key::LastAuthority,
     /// HAProxy's health counter of its checks (`check_health`).
@@ -116,8 +118,11 @@ pub(crate) struct BackendRt {
 
 impl ServerRt {
     /// The calling worker's connection pool to the server.
-    pub(crate) fn client(&self) -> &ServerClient {
-        self.clients.current()
+    pub(crate) fn upstream(&self) -> Upstream<'_> {
+        match &self.clients {
+            Pools::Own(pools) => Upstream::Own(pools.current()),
+            Pools::Hyper(clients) => Upstream::Hyper(clients.current()),
+        }
     }
 
     /// Its IP address now: the last answer's for a server resolved at run time; `None` for
@@ -184,30 +189,52 @@ impl ServerRt {
     }
 }
 
+/// A server's connection pools, one per worker.
+#[derive(Debug)]
+enum Pools {
+    /// Clear text, HTTP/1, no PROXY header: the gateway's own idle lists.
+    Own(PerWorker<Arc<h1pool::H1Pool>>),
+    /// TLS, HTTP/2 or `send-proxy`: hyper-util's client.
+    Hyper(PerWorker<ServerClient>),
+}
+
+/// The calling worker's connection pool to a server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Upstream<'a> {
+    Own(&'a Arc<h1pool::H1Pool>),
+    Hyper(&'a ServerClient),
+}
+
 /// The connection pools of one server, one per worker: `pool-max-conn`
 /// idle connections at most (split among the workers, rounded up; -1 is
 /// unlimited), each closed once idle for between one and two
-/// `pool-purge-delay` (hyper's reaper runs every delay and closes what was
+/// `pool-purge-delay` (the reaper runs every delay and closes what was
 /// idle for a whole one; HAProxy closes half of them every delay; zero keeps
 /// them).
 fn server_pools(
     connector: &CountingConnector,
     server: &crate::model::Server,
     workers: &Workers,
-) -> PerWorker<ServerClient> {
-    let connector = server_connector(connector, server);
+) -> Pools {
     let max_idle = server
         .pool_max_conn
         .map_or(usize::MAX, |n| n.div_ceil(workers.len().max(1)));
     let purge = Some(server.pool_purge_delay).filter(|d| !d.is_zero());
-    workers.per_worker(|| {
+    if server.tls.is_none() && !server.proto_h2 && server.send_proxy.is_none() {
+        return Pools::Own(
+            workers
+                .per_worker(|| Arc::new(h1pool::H1Pool::new(connector.clone(), max_idle, purge))),
+        );
+    }
+    let connector = server_connector(connector, server);
+    Pools::Hyper(workers.per_worker(|| {
         Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_max_idle_per_host(max_idle)
             .pool_idle_timeout(purge)
             .http2_only(server.proto_h2)
             .build(connector.clone())
-    })
+    }))
 }
 
 /// A connection pool to one server: clear text or TLS (`https`), HTTP/1.1

@@ -89,7 +89,28 @@ macro_rules! e {
 }
 
 // We might change this... :shrug:
-type PoolKey = (http::uri::Scheme, http::uri::Authority);
+//
+// Patched (PATCH.md): the key compares and hashes the authority's bytes as they are, where
+// `Authority`'s own `Eq` and `Hash` ignore ASCII case one byte at a time (each pool lookup and
+// each return paid both). A client whose requests spell one host in two cases keeps a list of
+// idle connections for each spelling.
+#[derive(Clone, Debug)]
+struct PoolKey(http::uri::Scheme, http::uri::Authority);
+
+impl PartialEq for PoolKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.1.as_str() == other.1.as_str() && self.0 == other.0
+    }
+}
+
+impl Eq for PoolKey {}
+
+impl std::hash::Hash for PoolKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        self.1.as_str().hash(state);
+    }
+}
 
 enum TrySendError<B> {
     Retryable {
@@ -933,7 +954,7 @@ fn authority_form(uri: &mut Uri) {
 fn extract_domain(uri: &mut Uri, is_http_connect: bool) -> Result<PoolKey, Error> {
     let uri_clone = uri.clone();
     match (uri_clone.scheme(), uri_clone.authority()) {
-        (Some(scheme), Some(auth)) => Ok((scheme.clone(), auth.clone())),
+        (Some(scheme), Some(auth)) => Ok(PoolKey(scheme.clone(), auth.clone())),
         (None, Some(auth)) if is_http_connect => {
             let scheme = match auth.port_u16() {
                 Some(443) => {
@@ -945,7 +966,7 @@ fn extract_domain(uri: &mut Uri, is_http_connect: bool) -> Result<PoolKey, Error
                     Scheme::HTTP
                 }
             };
-            Ok((scheme, auth.clone()))
+            Ok(PoolKey(scheme, auth.clone()))
         }
         _ => {
             debug!("Client requires absolute-form URIs, received: {:?}", uri);
@@ -954,7 +975,7 @@ fn extract_domain(uri: &mut Uri, is_http_connect: bool) -> Result<PoolKey, Error
     }
 }
 
-fn domain_as_uri((scheme, auth): PoolKey) -> Uri {
+fn domain_as_uri(PoolKey(scheme, auth): PoolKey) -> Uri {
     http::uri::Builder::new()
         .scheme(scheme)
         .authority(auth)
