@@ -68,6 +68,10 @@ pub(crate) struct Session {
     pub(crate) tunnel: Mutex<Option<Box<crate::tunnel::Tunnel>>>,
     /// The server of its latest answered request (`option prefer-last-server`).
     pub(crate) last_server: crate::persist::LastServer,
+    /// The connection's task while it waits for its next request, which the stop wakes:
+    /// the wait keeps no future of the stop's (issue 21). Here, in room the session's size
+    /// class already had.
+    pub(crate) idle: futures_util::task::AtomicWaker,
 }
 
 impl Session {

@@ -438,3 +438,35 @@ async fn a_stop_says_what_it_waits_for_every_few_seconds() {
     assert!(age >= 5.0, "{log}");
     assert!(!log.contains("by force"), "{log}");
 }
+
+/// A graceful stop closes at once the connections that wait for a request: one that sent
+/// nothing, and one idle after its request (handed back by hyper to the gateway's own wait,
+/// which watches the stop through a waker the stop wakes, not through a future of its own).
+/// The stop then ends without cutting anything, long before any of their timeouts.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stop_closes_idle_connections_at_once() {
+    let captured = Captured::default();
+    let _log = captured.install();
+    let (b, _) = backend(Duration::ZERO).await;
+    let (gw, addr) = gateway(stop_config("", b)).await;
+    let mut fresh = TcpStream::connect(addr).await.unwrap();
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /fast HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_response(&mut idle).await.unwrap();
+    // Time passing is what is tested: past the 100 ms hyper's connection is kept after a
+    // response, the socket is back in the gateway's idle wait.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    tokio::time::timeout(WAIT, gw.stop(false))
+        .await
+        .expect("the stop ends at once: nothing is in progress");
+    closed_after(&mut fresh).await;
+    closed_after(&mut idle).await;
+    let took = start.elapsed();
+    // Their waits are `timeout client 30s`; the stop's bound is longer.
+    assert!(took < Duration::from_secs(5), "closed after {took:?}");
+    let log = captured.text();
+    assert!(!log.contains("by force"), "{log}");
+}

@@ -26,7 +26,9 @@ use crate::stats::{Counters, Wire};
 pub(crate) struct ClientIo {
     /// The socket, its bytes counted into the frontend's statistics.
     pub(crate) sock: TokioIo<Wire<ClientStream>>,
-    pub(crate) unread: Bytes,
+    /// Never empty when set. Boxed: few connections have any, and every idle
+    /// connection's task keeps this field (24 bytes less than a `Bytes`, issue 21).
+    pub(crate) unread: Option<Box<Bytes>>,
     exchange: Arc<Exchange>,
     /// Its listener has quick ACKs off (`option tcp-smart-accept`): a request whose body is
     /// to come turns them on, so that a client waiting for an ACK before it sends the body
@@ -42,7 +44,7 @@ impl ClientIo {
     ) -> Self {
         Self {
             sock: TokioIo::new(Wire::client(sock, frontend)),
-            unread: Bytes::new(),
+            unread: None,
             exchange,
             rearm_quickack: false,
         }
@@ -61,10 +63,12 @@ impl Read for ClientIo {
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<std::io::Result<()>> {
-        if !self.unread.is_empty() {
-            let n = self.unread.len().min(buf.remaining());
-            let head = self.unread.split_to(n);
-            buf.put_slice(&head);
+        if let Some(unread) = &mut self.unread {
+            let n = unread.len().min(buf.remaining());
+            buf.put_slice(&unread.split_to(n));
+            if unread.is_empty() {
+                self.unread = None;
+            }
             self.exchange.bytes_read();
             return Poll::Ready(Ok(()));
         }

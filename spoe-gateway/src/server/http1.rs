@@ -30,7 +30,6 @@ use futures_util::FutureExt as _;
 use hyper::server::conn::http1;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::connection::ConnService;
 use super::exchange::{ClientIo, Phase};
@@ -71,7 +70,8 @@ enum Woke {
 impl Gateway {
     /// Serves HTTP/1.1 requests on `io` until the connection closes,
     /// holding only the socket between requests. The gateway is the
-    /// service's (one `Arc` less in every idle connection's task).
+    /// service's (one `Arc` less in every idle connection's task), and so is
+    /// the stop it watches (`stopping`).
     #[expect(
         clippy::manual_async_fn,
         reason = "an async fn's future keeps its arguments twice (rust-lang/rust#62958)"
@@ -80,7 +80,6 @@ impl Gateway {
         mut io: ClientIo,
         service: ConnService,
         waits: ClientWaits,
-        stop: CancellationToken,
     ) -> impl Future<Output = ()> + Send + 'static {
         // An `async` block rather than an `async fn`: an `async fn`'s future
         // keeps its arguments twice (as arguments and as the body's
@@ -97,7 +96,7 @@ impl Gateway {
                 // A request sent with the TLS handshake's last flight is already
                 // decrypted: the socket will not say so.
                 let buffered = first && io.sock.inner_mut().get_mut().has_buffered();
-                if io.unread.is_empty() {
+                if io.unread.is_none() {
                     // The keep-alive wait began when the socket was handed back,
                     // `KEPT_WARM` ago.
                     let until = if first {
@@ -108,7 +107,7 @@ impl Gateway {
                     let idle = if buffered {
                         Idle::Readable(Ok(()))
                     } else {
-                        wait_idle(io.sock.inner().get_ref().tcp(), until, &stop).await
+                        wait_idle(io.sock.inner().get_ref().tcp(), until, &service).await
                     };
                     match idle {
                         Idle::Readable(Ok(())) => {
@@ -144,13 +143,13 @@ impl Gateway {
                 let opening = std::mem::replace(&mut first, false);
                 // Boxed, so that the task of an idle connection keeps no room
                 // for hyper's connection and the futures that drive it.
-                let served =
-                    Box::pin(
-                        service
-                            .gw
-                            .serve_requests(io, service.clone(), waits, &stop, opening),
-                    )
-                    .await;
+                let served = Box::pin(service.gw.serve_requests(
+                    io,
+                    service.clone(),
+                    waits,
+                    opening,
+                ))
+                .await;
                 match served {
                     Some(back) => io = back,
                     None => return,
@@ -168,9 +167,9 @@ impl Gateway {
         io: ClientIo,
         service: ConnService,
         waits: ClientWaits,
-        stop: &CancellationToken,
         opening: bool,
     ) -> Option<ClientIo> {
+        let stop = &self.stopping;
         let exchange = service.exchange.clone();
         let session = service.session.clone();
         let client = session.client();
@@ -327,7 +326,7 @@ impl Gateway {
             .take();
         if let Some(tunnel) = tunnel {
             // hyper wrote the 101: what the client sent past its request goes first.
-            let mut unread = io.unread.to_vec();
+            let mut unread = io.unread.map_or_else(Vec::new, |u| u.to_vec());
             unread.extend_from_slice(&parts.read_buf);
             // A soft stop lets tunnels run (as HAProxy's, until `hard-stop-after`).
             tokio::select! {
@@ -348,11 +347,8 @@ impl Gateway {
         // hyper's read buffer comes back as `Bytes` even when empty:
         // keeping it would keep hyper's 8 KiB allocation. Bytes read past
         // the request (pipelined) are copied, and are few.
-        io.unread = if parts.read_buf.is_empty() {
-            Bytes::new()
-        } else {
-            Bytes::copy_from_slice(&parts.read_buf)
-        };
+        io.unread =
+            (!parts.read_buf.is_empty()).then(|| Box::new(Bytes::copy_from_slice(&parts.read_buf)));
         Some(io)
     }
 }
@@ -367,27 +363,28 @@ enum Idle {
     Stop,
 }
 
-/// Waits until the client's socket is readable, `until` passes or `stop`
-/// is cancelled: what an idle connection's task holds while it waits, so
-/// kept small (issue 21). The socket's readiness is polled in place, with
-/// no future of its own (`readable()`'s holds a waiter node), under one
-/// timer (`timeout_at` polls its future before its timer, as this loop
-/// did with `readable()` in it).
+/// Waits until the client's socket is readable, `until` passes or the
+/// gateway stops: what an idle connection's task holds while it waits, so
+/// kept small (issue 21). Nothing but the timer has a future of its own: the
+/// socket's readiness is polled in place (`readable()`'s future holds a
+/// waiter node), and the stop wakes the task through its session
+/// (`Session::idle`, woken by `Gateway::stop` after it cancels `stopping`;
+/// `cancelled()`'s future is 72 bytes). The stop is looked at first, then
+/// the socket, then the timer (`timeout_at` polls its future first).
 fn wait_idle<'a>(
     tcp: &'a tokio::net::TcpStream,
     until: Instant,
-    stop: &'a CancellationToken,
+    service: &'a ConnService,
 ) -> impl Future<Output = Idle> + Send + 'a {
-    let woke = async move {
-        let mut stopped = pin!(stop.cancelled());
-        std::future::poll_fn(|cx| {
-            if stopped.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Idle::Stop);
-            }
-            tcp.poll_read_ready(cx).map(Idle::Readable)
-        })
-        .await
-    };
+    let woke = std::future::poll_fn(move |cx| {
+        // Registered before the look at the token: a stop that cancels it after the look
+        // wakes this waker.
+        service.session.idle.register(cx.waker());
+        if service.gw.stopping.is_cancelled() {
+            return Poll::Ready(Idle::Stop);
+        }
+        tcp.poll_read_ready(cx).map(Idle::Readable)
+    });
     tokio::time::timeout_at(until, woke).map(|r| r.unwrap_or(Idle::Timeout))
 }
 

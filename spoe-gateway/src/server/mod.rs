@@ -154,6 +154,9 @@ struct ListenerHandle {
 struct LiveConn {
     accepted: tokio::time::Instant,
     exchange: Arc<Exchange>,
+    /// What the stop wakes when the connection waits for its next request (`None`: a
+    /// `mode tcp` stream).
+    session: Option<Arc<Session>>,
 }
 
 /// The gateway.

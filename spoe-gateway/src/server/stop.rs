@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use super::exchange::{Exchange, Phase};
 use super::{DEFAULT_HARD_STOP_AFTER, Gateway, LiveConn, STOP_PROGRESS_EVERY};
+use crate::proxy::Session;
 
 /// How long a stop waits, after cutting connections, for their tasks to
 /// end and write their access lines.
@@ -33,17 +34,24 @@ impl Drop for LiveGuard {
 }
 
 impl Gateway {
-    /// Counts a client connection as open until the guard drops.
+    /// Counts a client connection as open until the guard drops; an HTTP connection's
+    /// `session` is woken by the stop when it waits for its next request.
     pub(super) fn register(
         self: &Arc<Self>,
         accepted: tokio::time::Instant,
         exchange: Arc<Exchange>,
+        session: Option<Arc<Session>>,
     ) -> LiveGuard {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let conn = LiveConn {
+            accepted,
+            exchange,
+            session,
+        };
         self.live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id, LiveConn { accepted, exchange });
+            .insert(id, conn);
         LiveGuard {
             gateway: self.clone(),
             id,
@@ -117,6 +125,18 @@ impl Gateway {
     /// `fast`, connections are closed at once (and logged the same way).
     pub async fn stop(&self, fast: bool) {
         self.stopping.cancel();
+        // An HTTP/1 connection waiting for its next request watches no future of the stop's:
+        // it is woken here, and sees `stopping` cancelled (`http1::wait_idle`).
+        for conn in self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+        {
+            if let Some(session) = &conn.session {
+                session.idle.wake();
+            }
+        }
         self.listeners
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

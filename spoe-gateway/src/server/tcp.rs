@@ -45,7 +45,7 @@ impl Gateway {
         let exchange = Exchange::new(crate::body::Progress::new());
         // A tcp connection is always busy for the stop's progress line.
         exchange.head_started();
-        let _live = self.register(accepted.0, exchange);
+        let _live = self.register(accepted.0, exchange, None);
         let cut = self.killed.child_token();
         let generation_cut = generation.cut.clone();
         let session = tcp::Session {
