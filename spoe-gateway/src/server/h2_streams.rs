@@ -144,6 +144,37 @@ impl Running {
     }
 }
 
+/// Waits that are rarely ready (a stop, a kill), polled only after one of
+/// them woke the task: polled each turn, a token's `cancelled()` takes its
+/// node's lock and its waiter list's lock each time (`bench/README.md`,
+/// "Session 9: HTTP/2 CPU").
+#[derive(Default)]
+pub(super) struct Gate(Option<Arc<Woken>>);
+
+impl Gate {
+    /// Polls the waits of `f` if this is the first poll, or one of them
+    /// woke since the last; `f` polls them with a waker that says so.
+    pub(super) fn poll<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        let woken = match &mut self.0 {
+            Some(w) if w.conn.will_wake(cx.waker()) => w,
+            // The first poll, or one from another task: the waits are
+            // polled (again) with a waker for this one.
+            slot => slot.insert(Arc::new(Woken {
+                up: AtomicBool::new(true),
+                conn: cx.waker().clone(),
+            })),
+        };
+        if !woken.up.load(Ordering::Relaxed) || !woken.up.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        f(&mut Context::from_waker(&waker_ref(woken)))
+    }
+}
+
 /// The streams of one connection, polled with it.
 pub(super) struct Streams {
     queue: Queue,
