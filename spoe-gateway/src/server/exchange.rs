@@ -14,7 +14,6 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
-use tokio::sync::Notify;
 
 use super::stream::ClientStream;
 use crate::body::Progress;
@@ -149,9 +148,6 @@ pub(crate) struct Exchange {
     drop: AtomicBool,
     /// The latest request has a body still to read, and the socket was not told yet.
     body_pending: AtomicBool,
-    /// A request began, a response was given or one ended (an HTTP/2
-    /// connection's timers wait on it).
-    changed: Notify,
 }
 
 /// Where a connection is, for a stop that waits for it or cuts it.
@@ -178,7 +174,6 @@ impl Exchange {
             head_begun: AtomicBool::new(false),
             drop: AtomicBool::new(false),
             body_pending: AtomicBool::new(false),
-            changed: Notify::new(),
         })
     }
 
@@ -194,7 +189,6 @@ impl Exchange {
             && h.contains_key(hyper::header::CONTENT_LENGTH))
             || h.contains_key(hyper::header::UPGRADE);
         self.heads.fetch_add(1, Ordering::Relaxed);
-        self.changed.notify_one();
         self.head_begun.store(false, Ordering::Relaxed);
         self.http10.store(http10, Ordering::Relaxed);
         let body = h.contains_key(hyper::header::TRANSFER_ENCODING)
@@ -217,7 +211,6 @@ impl Exchange {
     /// Notes what the response says about the connection.
     pub(crate) fn response<B: Body>(&self, resp: &hyper::Response<B>) {
         self.answered.fetch_add(1, Ordering::Relaxed);
-        self.changed.notify_one();
         let h = resp.headers();
         let close_delimited = self.http10.load(Ordering::Relaxed)
             && !h.contains_key(hyper::header::CONTENT_LENGTH)
@@ -232,7 +225,6 @@ impl Exchange {
     /// connection is closed at once, all its streams with it.
     pub(crate) fn silent_drop(&self) {
         self.drop.store(true, Ordering::Relaxed);
-        self.changed.notify_one();
     }
 
     /// Whether a rule dropped the connection.
@@ -305,10 +297,15 @@ impl Exchange {
             && self.done.load(Ordering::Relaxed) == heads
     }
 
-    /// Resolves after a request began or a response ended since the last
-    /// call (at once if one did: the notice is kept until awaited).
-    pub(crate) async fn changed(&self) {
-        self.changed.notified().await;
+    /// How many requests began, responses were given and responses ended on
+    /// the current hyper connection: it moved when this did. (An HTTP/2
+    /// connection's timers follow it. Its requests are served on the
+    /// connection's own task, so the task reads it after each turn instead
+    /// of waiting on a notice: `http2.rs`.)
+    pub(crate) fn changes(&self) -> usize {
+        self.heads.load(Ordering::Relaxed)
+            + self.answered.load(Ordering::Relaxed)
+            + self.done.load(Ordering::Relaxed)
     }
 }
 
@@ -338,7 +335,6 @@ impl<B> Tracked<B> {
 impl<B> Drop for Tracked<B> {
     fn drop(&mut self) {
         self.exchange.done.fetch_add(1, Ordering::Relaxed);
-        self.exchange.changed.notify_one();
     }
 }
 
