@@ -219,6 +219,7 @@ impl Streams {
         }
         let mut starts = STARTS_PER_TURN;
         let mut left = false;
+        let mut settled = false;
         for _ in 0..PASSES {
             if ended.is_none()
                 && let Poll::Ready(r) = conn.as_mut().poll(cx)
@@ -249,8 +250,14 @@ impl Streams {
             // Nothing new and no stream ended: what the streams queued (if
             // anything) woke the task, which polls the connection again.
             if started == 0 && finished == 0 {
+                settled = true;
                 break;
             }
+        }
+        // The last pass ended streams after its look at the queue: the
+        // queue's room is given back here, as the next pass would have.
+        if !settled && !left && self.running.is_empty() {
+            self.queue.drain(&mut self.running, 0, cx.waker());
         }
         // Streams left to start: after the other tasks of this worker.
         if left {
