@@ -72,6 +72,7 @@ pub fn cargo_test_crate(
     let root = target_dir().join("readme-crates");
     let krate = root.join(name);
     std::fs::create_dir_all(krate.join("src")).expect("create crate directory");
+    let patches = workspace_patches(&workspace);
     let manifest = format!(
         "\
 [package]
@@ -86,7 +87,8 @@ publish = false
 [dependencies]
 {dependencies}
 [dev-dependencies]
-{dev_dependencies}"
+{dev_dependencies}
+{patches}"
     );
     write_if_changed(&krate.join("Cargo.toml"), &manifest);
     write_if_changed(&krate.join("src/main.rs"), main_rs);
@@ -112,6 +114,21 @@ publish = false
     let status = status
         .unwrap_or_else(|| panic!("cargo test still running after {BUILD_LIMIT:?}:\n{output}"));
     (status.success(), output)
+}
+
+/// The workspace's `[patch.crates-io]` section with its paths made absolute:
+/// the crate builds against the same patched crates as the workspace (the
+/// vendored ones are never fetched from crates.io, so an `--offline` build
+/// on a fresh machine could not resolve them otherwise).
+fn workspace_patches(workspace: &Path) -> String {
+    let manifest = std::fs::read_to_string(workspace.join("Cargo.toml"))
+        .expect("read the workspace's Cargo.toml");
+    let Some((_, after)) = manifest.split_once("[patch.crates-io]\n") else {
+        return String::new();
+    };
+    let section = after.split("\n[").next().unwrap_or_default();
+    let root = format!("path = \"{}/", workspace.display());
+    format!("[patch.crates-io]\n{}", section.replace("path = \"", &root))
 }
 
 /// The path of a workspace crate, as a TOML string for `path = ...`.
