@@ -1920,7 +1920,7 @@ async fn forward(
                 match BodyError::find(&e) {
                     Some(client_fault) => client_fault,
                     None if e.is_connect() => connect_failure(&e),
-                    None => exchange_failure(&e, parse),
+                    None => response_failure(parse),
                 }
             }),
         }
@@ -2006,13 +2006,13 @@ fn connect_failure(e: &(dyn std::error::Error + 'static)) -> (u16, &'static str)
 /// A failed exchange, as HAProxy: the client's body failed (its fault), an invalid response
 /// (502 `PH`, `parse`), a connection closed or broken before the response's head (502 `SH`).
 fn exchange_failure(e: &(dyn std::error::Error + 'static), parse: bool) -> (u16, &'static str) {
-    if let Some(client_fault) = BodyError::find(e) {
-        client_fault
-    } else if parse {
-        (502, "PH")
-    } else {
-        (502, "SH")
-    }
+    BodyError::find(e).unwrap_or_else(|| response_failure(parse))
+}
+
+/// No response from the server, as HAProxy: an invalid one 502 `PH` (`parse`), a connection
+/// closed or broken before the response's head 502 `SH`.
+fn response_failure(parse: bool) -> (u16, &'static str) {
+    if parse { (502, "PH") } else { (502, "SH") }
 }
 
 /// The access line of a connection refused before it sent a whole request
